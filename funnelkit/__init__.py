@@ -3,7 +3,22 @@
 from __future__ import annotations
 
 from funnelkit.errors import FunnelkitError
-from funnelkit.events import EventLog, as_lazy
+from funnelkit.events import (
+    ContactTable,
+    EventLog,
+    SetAsideSummary,
+    as_lazy,
+    read_contacts,
+    read_events,
+)
 
-__all__ = ["EventLog", "FunnelkitError", "as_lazy"]
+__all__ = [
+    "ContactTable",
+    "EventLog",
+    "FunnelkitError",
+    "SetAsideSummary",
+    "as_lazy",
+    "read_contacts",
+    "read_events",
+]
 __version__ = "0.1.0"

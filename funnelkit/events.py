@@ -1,0 +1,808 @@
+"""The event data contract: reading, typing, validating, setting rows aside.
+
+funnelkit works on one table of **events**, one row per interaction:
+
+============== ============================ =====================================
+column         type after reading           meaning
+============== ============================ =====================================
+``contact_id`` ``String``                   who (a person or a company)
+``occurred_at`` ``Datetime("us", "UTC")``   when; ISO-8601 with or without offset,
+                                            or epoch seconds / milliseconds
+``event``      ``String``                   what (``page_view``, ``purchase``...)
+anything else  as read (numbers typed)      properties: ``channel``, ``amount``...
+============== ============================ =====================================
+
+and, optionally, one table of **contacts** (``contact_id`` plus attributes such
+as ``created_at``, ``source``, ``segment``).
+
+Reading never loses a row silently.  A row that cannot be used is *set aside*
+with a reason and its 1-based row number in the source (row 1 is the first
+data row, below the header):
+
+``null_contact_id``, ``null_event``, ``null_timestamp``, ``bad_timestamp``,
+``unknown_event`` (only when ``known_events=`` is given) and ``duplicate``
+(an exact copy of an earlier row; the first copy is kept).
+
+Each set-aside row carries one reason, the first in that list that applies.
+In strict mode the first such problem raises a :class:`~funnelkit.errors.RowError`
+naming the file, the column and a few rows instead.
+
+Timestamps without an offset are read in ``timezone`` (UTC by default) and
+converted to UTC; timestamps with an offset (``+02:00``, ``Z``) are converted
+to UTC whatever ``timezone`` says.  A number, or a string of digits, is an
+epoch: milliseconds when its magnitude is at least 10**11 (any date after
+1973 in milliseconds), seconds otherwise.
+"""
+
+from __future__ import annotations
+
+import glob
+import html
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from funnelkit.errors import (
+    DataError,
+    EmptyInputError,
+    MissingColumnError,
+    ParameterError,
+    RowError,
+    TimestampError,
+    did_you_mean,
+)
+
+__all__ = [
+    "CONTACT_ID",
+    "EVENT",
+    "OCCURRED_AT",
+    "REASONS",
+    "TIMESTAMP",
+    "ContactTable",
+    "EventLog",
+    "SetAsideSummary",
+    "as_lazy",
+    "parse_timestamp",
+    "read_contacts",
+    "read_events",
+]
+
+CONTACT_ID = "contact_id"
+OCCURRED_AT = "occurred_at"
+EVENT = "event"
+CREATED_AT = "created_at"
+REQUIRED = (CONTACT_ID, OCCURRED_AT, EVENT)
+TIMESTAMP = pl.Datetime("us", "UTC")
+
+REASONS = (
+    "null_contact_id",
+    "null_event",
+    "null_timestamp",
+    "bad_timestamp",
+    "unknown_event",
+    "duplicate",
+)
+_REASON_TEXT = {
+    "null_contact_id": "no contact id",
+    "null_event": "no event name",
+    "null_timestamp": "no timestamp",
+    "bad_timestamp": "unparseable timestamp",
+    "unknown_event": "event not in the known events",
+    "duplicate": "exact duplicate of an earlier row",
+    "duplicate_contact": "contact id already seen on an earlier row",
+}
+_ROW = "__row"
+_REASON = "__reason"
+_RAW_TS = "__raw_ts"
+_EPOCH_MS_FROM = 10**11
+_ISO_NAIVE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d")
+_ISO_AWARE_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%z"
+_SHOWN_ROWS = 5
+
+Source = str | Path | pl.DataFrame | pl.LazyFrame | Any
+
+
+# --------------------------------------------------------------------------- results
+@dataclass(frozen=True)
+class SetAsideSummary:
+    """How many rows were read, kept and set aside, and why.
+
+    Attributes
+    ----------
+    source
+        Where the rows came from (a path, or ``"<frame>"``).
+    rows_read
+        Every data row of the source.
+    rows_kept
+        Rows in the validated frame.
+    by_reason
+        ``{reason: (count, first row numbers)}`` for each reason met.
+    """
+
+    source: str
+    rows_read: int
+    rows_kept: int
+    by_reason: Mapping[str, tuple[int, tuple[int, ...]]]
+
+    @property
+    def rows_set_aside(self) -> int:
+        """Rows that were not kept."""
+        return self.rows_read - self.rows_kept
+
+    def lines(self) -> list[str]:
+        """Return a human-readable line per reason (empty when nothing was set aside)."""
+        out = []
+        for reason, (count, rows) in self.by_reason.items():
+            shown = ", ".join(str(r) for r in rows)
+            more = ", ..." if count > len(rows) else ""
+            text = _REASON_TEXT.get(reason, reason)
+            out.append(f"{count:,} {reason} ({text}): rows {shown}{more}")
+        return out
+
+    def __str__(self) -> str:
+        head = (
+            f"{self.source}: read {self.rows_read:,} rows, kept {self.rows_kept:,}, "
+            f"set aside {self.rows_set_aside:,}"
+        )
+        return "\n".join([head, *("  " + line for line in self.lines())])
+
+    def to_polars(self) -> pl.DataFrame:
+        """Return one row per reason: ``reason``, ``rows``, ``example_rows``."""
+        return pl.DataFrame(
+            {
+                "reason": list(self.by_reason),
+                "rows": [c for c, _ in self.by_reason.values()],
+                "example_rows": [", ".join(map(str, r)) for _, r in self.by_reason.values()],
+            },
+            schema={"reason": pl.String, "rows": pl.Int64, "example_rows": pl.String},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dictionary."""
+        return {
+            "source": self.source,
+            "rows_read": self.rows_read,
+            "rows_kept": self.rows_kept,
+            "rows_set_aside": self.rows_set_aside,
+            "set_aside_by_reason": {k: c for k, (c, _) in self.by_reason.items()},
+        }
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td>{html.escape(k)}</td><td>{html.escape(_REASON_TEXT.get(k, k))}</td>"
+            f"<td style='text-align:right'>{c:,}</td>"
+            f"<td>{html.escape(', '.join(map(str, r)))}</td></tr>"
+            for k, (c, r) in self.by_reason.items()
+        )
+        table = (
+            "<table><thead><tr><th>reason</th><th>meaning</th><th>rows</th>"
+            f"<th>first rows</th></tr></thead><tbody>{rows}</tbody></table>"
+            if rows
+            else "<p>No row was set aside.</p>"
+        )
+        return (
+            f"<div><strong>{html.escape(self.source)}</strong>: read {self.rows_read:,} rows, "
+            f"kept {self.rows_kept:,}, set aside {self.rows_set_aside:,}.{table}</div>"
+        )
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    frame: pl.LazyFrame
+    set_aside: pl.LazyFrame
+    source: str = "<frame>"
+
+    def summary(self) -> SetAsideSummary:
+        """Count kept and set-aside rows (runs the query once)."""
+        kept, aside = pl.collect_all(
+            [
+                self.frame.select(pl.len()),
+                self.set_aside.group_by("reason")
+                .agg(pl.len().alias("n"), pl.col("row").sort().head(_SHOWN_ROWS).alias("rows"))
+                .sort("reason"),
+            ]
+        )
+        order = {r: i for i, r in enumerate((*REASONS, "duplicate_contact"))}
+        by_reason = {
+            str(r["reason"]): (int(r["n"]), tuple(int(x) for x in r["rows"]))
+            for r in sorted(aside.iter_rows(named=True), key=lambda r: order.get(r["reason"], 99))
+        }
+        n_kept = int(kept.item())
+        n_aside = sum(c for c, _ in by_reason.values())
+        return SetAsideSummary(self.source, n_kept + n_aside, n_kept, by_reason)
+
+    def collect(self) -> pl.DataFrame:
+        """Return the validated rows as a DataFrame."""
+        return self.frame.collect()
+
+    def _repr_html_(self) -> str:
+        schema = self.frame.collect_schema()
+        cols = ", ".join(f"{html.escape(k)}: {html.escape(str(v))}" for k, v in schema.items())
+        return f"<div>{type(self).__name__} <code>{cols}</code>{self.summary()._repr_html_()}</div>"
+
+
+@dataclass(frozen=True)
+class EventLog(_Loaded):
+    """Validated events plus the rows set aside while reading them.
+
+    Attributes
+    ----------
+    frame
+        The canonical lazy events frame (see the module docstring).
+    set_aside
+        Lazy frame of unusable rows: ``row`` (1-based row number in the source),
+        ``reason``, and the raw ``contact_id``, ``occurred_at`` and ``event`` as text.
+    source
+        The path read, or ``"<frame>"``.
+    """
+
+
+@dataclass(frozen=True)
+class ContactTable(_Loaded):
+    """Validated contacts (one row per ``contact_id``) plus the rows set aside."""
+
+
+# --------------------------------------------------------------------------- typing
+def parse_timestamp(
+    expr: pl.Expr,
+    dtype: pl.DataType,
+    *,
+    timezone: str = "UTC",
+    timestamp_format: str | None = None,
+) -> pl.Expr:
+    """Return ``expr`` (of type ``dtype``) parsed to ``Datetime("us", "UTC")``.
+
+    Values that cannot be parsed become null; callers compare with the raw value
+    to tell an unparseable timestamp from a missing one.
+
+    Parameters
+    ----------
+    expr
+        The column to parse.
+    dtype
+        Its polars type (string, integer, float, date or datetime).
+    timezone
+        Zone of timestamps that carry no offset.
+    timestamp_format
+        A ``strftime`` format to use instead of ISO-8601 / epoch detection.
+
+    Examples
+    --------
+    >>> df = pl.DataFrame({"t": ["2026-11-02T09:00:00+01:00", "1762070400", "soon"]})
+    >>> df.select(parse_timestamp(pl.col("t"), pl.String)).to_series().to_list()[0]
+    datetime.datetime(2026, 11, 2, 8, 0, tzinfo=zoneinfo.ZoneInfo(key='UTC'))
+    """
+    if isinstance(dtype, pl.Datetime):
+        if dtype.time_zone is None:
+            expr = expr.dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null")
+        return expr.dt.convert_time_zone("UTC").cast(TIMESTAMP)
+    if isinstance(dtype, pl.Date):
+        return expr.cast(pl.Datetime("us")).pipe(
+            parse_timestamp, pl.Datetime("us"), timezone=timezone
+        )
+    if dtype.is_numeric():
+        return _from_epoch(expr.cast(pl.Float64))
+    if dtype != pl.String:
+        expr = expr.cast(pl.String)
+    text = expr.str.strip_chars()
+    if timestamp_format is not None:
+        return _parse_format(text, timestamp_format, timezone)
+    iso = text.str.replace(r"^(\d{4}-\d{2}-\d{2})[ T]", "${1}T").str.replace(r"[Zz]$", "+00:00")
+    return (
+        pl.when(text.str.contains(r"^-?\d+(\.\d+)?$"))
+        .then(_from_epoch(text.cast(pl.Float64, strict=False)))
+        .otherwise(
+            pl.coalesce(
+                _parse_format(iso, _ISO_AWARE_FORMAT, timezone),
+                *(_parse_format(iso, f, timezone) for f in _ISO_NAIVE_FORMATS),
+            )
+        )
+    )
+
+
+def _parse_format(text: pl.Expr, fmt: str, timezone: str) -> pl.Expr:
+    if "%z" in fmt or "%:z" in fmt or "%#z" in fmt:
+        return text.str.to_datetime(fmt, strict=False, time_unit="us", time_zone="UTC")
+    naive = text.str.to_datetime(fmt, strict=False, time_unit="us")
+    return naive.dt.replace_time_zone(
+        timezone, ambiguous="earliest", non_existent="null"
+    ).dt.convert_time_zone("UTC")
+
+
+def _from_epoch(number: pl.Expr) -> pl.Expr:
+    micros = (
+        pl.when(number.abs() >= _EPOCH_MS_FROM).then(number * 1_000).otherwise(number * 1_000_000)
+    )
+    return (
+        micros.round(0)
+        .cast(pl.Int64, strict=False)
+        .cast(pl.Datetime("us"))
+        .dt.replace_time_zone("UTC")
+    )
+
+
+# --------------------------------------------------------------------------- reading
+def _source_name(source: Source) -> str:
+    if isinstance(source, str | Path):
+        return str(source)
+    return "<frame>"
+
+
+def _sniff_text(raw: bytes, name: str) -> tuple[bytes, str]:
+    """Return UTF-8 bytes without BOM and the encoding that was read."""
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    elif raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16").encode("utf-8"), "utf-16"
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        try:
+            return raw.decode("cp1252").encode("utf-8"), "cp1252"
+        except UnicodeDecodeError:
+            return raw.decode("latin-1").encode("utf-8"), "latin-1"
+    return raw, "utf-8"
+
+
+def _sniff_separator(raw: bytes) -> str:
+    header = raw.split(b"\n", 1)[0]
+    counts = {sep: header.count(sep.encode()) for sep in (",", ";", "\t", "|")}
+    best = max(counts, key=lambda s: counts[s])
+    return best if counts[best] else ","
+
+
+def _read_csv(path: Path, separator: str | None, encoding: str | None) -> pl.LazyFrame:
+    raw = path.read_bytes()
+    if not raw.strip():
+        msg = f"{path}: the file is empty (no header, no rows)."
+        raise EmptyInputError(msg)
+    if encoding is not None:
+        try:
+            raw = raw.decode(encoding).encode("utf-8")
+        except (UnicodeDecodeError, LookupError) as exc:
+            msg = f"{path}: cannot be decoded as {encoding!r}: {exc}."
+            raise DataError(msg) from exc
+        raw = raw.removeprefix(b"\xef\xbb\xbf")
+    else:
+        raw, _ = _sniff_text(raw, str(path))
+    sep = separator or _sniff_separator(raw)
+    try:
+        df = pl.read_csv(io.BytesIO(raw), separator=sep, infer_schema=False)
+    except pl.exceptions.PolarsError as exc:
+        msg = f"{path}: not a readable CSV file ({type(exc).__name__}: {exc})."
+        raise DataError(msg) from exc
+    return _type_text_columns(df, decimal_comma=sep == ";").lazy()
+
+
+def _type_text_columns(df: pl.DataFrame, *, decimal_comma: bool) -> pl.DataFrame:
+    """Give CSV property columns a numeric type when every value is a number."""
+    casts = []
+    for name in df.columns:
+        if name in REQUIRED or name in (CREATED_AT,):
+            continue
+        text = pl.col(name).str.strip_chars()
+        if decimal_comma:
+            text = text.str.replace(",", ".", literal=True)
+        for dtype in (pl.Int64, pl.Float64):
+            parsed = df.select(text.cast(dtype, strict=False)).to_series()
+            if parsed.null_count() == df[name].null_count() and df[name].null_count() < len(df):
+                casts.append(parsed.alias(name))
+                break
+    return df.with_columns(casts) if casts else df
+
+
+def _scan(
+    source: Source, *, separator: str | None, encoding: str | None
+) -> tuple[pl.LazyFrame, str]:
+    """Return a lazy frame of ``source`` as it is, and a name for messages."""
+    name = _source_name(source)
+    if isinstance(source, pl.LazyFrame):
+        return source, name
+    if isinstance(source, pl.DataFrame):
+        return source.lazy(), name
+    if type(source).__module__.startswith("pandas"):
+        return pl.from_pandas(source).lazy(), name
+    if not isinstance(source, str | Path):
+        msg = (
+            f"cannot read events from a {type(source).__name__}; pass a path (CSV, Parquet, "
+            "NDJSON, a folder or glob of Parquet files), a polars or a pandas DataFrame."
+        )
+        raise ParameterError(msg)
+    text = str(source)
+    path = Path(source)
+    if any(ch in text for ch in "*?["):
+        if not glob.glob(text, recursive=True):
+            msg = f"{text}: no file matches this pattern."
+            raise DataError(msg)
+        return _guard(lambda: pl.scan_parquet(text), text), name
+    if not path.exists():
+        msg = f"{path}: no such file or folder."
+        raise DataError(msg)
+    if path.is_dir():
+        if not any(path.rglob("*.parquet")):
+            msg = f"{path}: the folder holds no .parquet file."
+            raise EmptyInputError(msg)
+        return _guard(lambda: pl.scan_parquet(path, hive_partitioning=True), text), name
+    suffix = "".join(path.suffixes[-2:]).lower() if path.suffix == ".gz" else path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        if path.stat().st_size == 0:
+            msg = f"{path}: the file is empty."
+            raise EmptyInputError(msg)
+        return _guard(lambda: pl.scan_parquet(path), text), name
+    if suffix in (".ndjson", ".jsonl", ".json"):
+        if not path.read_bytes().strip():
+            msg = f"{path}: the file is empty."
+            raise EmptyInputError(msg)
+        return _guard(lambda: pl.scan_ndjson(path, infer_schema_length=None), text), name
+    if suffix in (".csv", ".tsv", ".txt"):
+        return _read_csv(path, separator, encoding), name
+    msg = (
+        f"{path}: unknown file type {path.suffix!r}; funnelkit reads .csv, .tsv, .parquet, "
+        ".ndjson/.jsonl, or a folder of Parquet files."
+    )
+    raise DataError(msg)
+
+
+def _guard(scan: Any, name: str) -> pl.LazyFrame:
+    try:
+        lf: pl.LazyFrame = scan()
+        lf.collect_schema()
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        msg = f"{name}: cannot be read ({type(exc).__name__}: {exc})."
+        raise DataError(msg) from exc
+    return lf
+
+
+def _rename(
+    lf: pl.LazyFrame, columns: Mapping[str, str] | None, name: str
+) -> tuple[pl.LazyFrame, dict[str, str]]:
+    """Apply the user's column mapping; return the frame and canonical → original names."""
+    present = lf.collect_schema().names()
+    origin = {c: c for c in present}
+    if not columns:
+        return lf, origin
+    for theirs in columns:
+        if theirs not in present:
+            msg = (
+                f"{name}: the column mapping names {theirs!r}, which is not in the data."
+                f"{did_you_mean(theirs, present)} Columns present: {', '.join(present)}."
+            )
+            raise MissingColumnError(msg)
+    targets = list(columns.values())
+    clash = [c for c in present if c in targets and c not in columns]
+    lf = lf.drop(clash).rename(dict(columns))
+    origin = {columns.get(c, c): c for c in present if c not in clash}
+    return lf, origin
+
+
+def _require(names: Sequence[str], required: Iterable[str], name: str, kind: str) -> None:
+    for col in required:
+        if col not in names:
+            hint = did_you_mean(col, names)
+            if not hint:
+                hint = (
+                    f" If it has another name, map it: columns={{'your_name': {col!r}}}"
+                    f" (on the command line: --columns your_name={col})."
+                )
+            msg = (
+                f"{name}: the {kind} have no {col!r} column.{hint} "
+                f"Columns present: {', '.join(names) or '(none)'}."
+            )
+            raise MissingColumnError(msg)
+
+
+def _text(col: str) -> pl.Expr:
+    """Return a string column with blanks stripped and empty strings as null."""
+    text = pl.col(col).cast(pl.String).str.strip_chars()
+    return pl.when(text.str.len_chars() > 0).then(text)
+
+
+def read_events(
+    source: Source,
+    *,
+    columns: Mapping[str, str] | None = None,
+    strict: bool = False,
+    timezone: str = "UTC",
+    timestamp_format: str | None = None,
+    known_events: Iterable[str] | None = None,
+    dedupe: bool = True,
+    separator: str | None = None,
+    encoding: str | None = None,
+) -> EventLog:
+    """Read, type and validate an event log.
+
+    Parameters
+    ----------
+    source
+        A path to a CSV (``,`` ``;`` or tab separated, UTF-8 with or without BOM,
+        or Windows-1252/Latin-1, detected), Parquet or NDJSON file; a folder or a
+        glob of Parquet files (read lazily, hive partitions kept as columns); a
+        polars DataFrame or LazyFrame; or a pandas DataFrame.
+    columns
+        Your column names mapped to funnelkit's, e.g.
+        ``{"user_id": "contact_id", "ts": "occurred_at"}``.
+    strict
+        Raise :class:`~funnelkit.errors.RowError` (or its subclass
+        :class:`~funnelkit.errors.TimestampError`) on the first kind of unusable
+        row instead of setting rows aside.
+    timezone
+        Time zone of timestamps written without an offset.
+    timestamp_format
+        A ``strftime`` format for timestamps that are neither ISO-8601 nor epochs
+        (e.g. ``"%d/%m/%Y %H:%M"`` for a French spreadsheet).
+    known_events
+        When given, rows whose event is not in this set are set aside as
+        ``unknown_event``.
+    dedupe
+        Set exact duplicate rows aside (keeping the first copy).
+    separator, encoding
+        Force the CSV separator or text encoding instead of detecting them.
+
+    Returns
+    -------
+    EventLog
+        ``.frame`` (lazy, canonical, validated rows), ``.set_aside`` (lazy,
+        unusable rows with ``row`` and ``reason``) and ``.summary()``.
+
+    Raises
+    ------
+    MissingColumnError
+        A required column is absent (the message lists the columns present).
+    EmptyInputError
+        The file is empty.
+    DataError
+        The file cannot be read at all.
+    RowError, TimestampError
+        ``strict=True`` and some rows are unusable.
+
+    Examples
+    --------
+    >>> log = read_events(pl.DataFrame({
+    ...     "user": ["a", "a", None], "ts": ["2026-11-02T09:00:00Z"] * 3,
+    ...     "event": ["page_view", "page_view", "like"]}),
+    ...     columns={"user": "contact_id", "ts": "occurred_at"})
+    >>> log.summary().rows_kept, dict(log.summary().to_dict()["set_aside_by_reason"])
+    (1, {'null_contact_id': 1, 'duplicate': 1})
+    """
+    lf, name = _scan(source, separator=separator, encoding=encoding)
+    lf, origin = _rename(lf, columns, name)
+    schema = lf.collect_schema()
+    _require(schema.names(), REQUIRED, name, "events")
+    if not isinstance(source, pl.LazyFrame | str | Path) or _is_csv(source):
+        # eager or already-materialised inputs: an empty table is an error now
+        if lf.select(pl.len()).collect().item() == 0:
+            msg = f"{name}: the events have a header but no rows."
+            raise EmptyInputError(msg)
+    known = None if known_events is None else sorted(set(known_events))
+    props = [c for c in schema.names() if c not in REQUIRED]
+
+    typed = lf.with_row_index(_ROW, offset=1).with_columns(
+        _text(CONTACT_ID).alias(CONTACT_ID),
+        _text(EVENT).alias(EVENT),
+        pl.col(OCCURRED_AT).cast(pl.String).alias(_RAW_TS),
+        parse_timestamp(
+            pl.col(OCCURRED_AT),
+            schema[OCCURRED_AT],
+            timezone=timezone,
+            timestamp_format=timestamp_format,
+        ).alias(OCCURRED_AT),
+    )
+    reason: Any = (
+        pl.when(pl.col(CONTACT_ID).is_null())
+        .then(pl.lit("null_contact_id"))
+        .when(pl.col(EVENT).is_null())
+        .then(pl.lit("null_event"))
+        .when(_text(_RAW_TS).is_null())
+        .then(pl.lit("null_timestamp"))
+        .when(pl.col(OCCURRED_AT).is_null())
+        .then(pl.lit("bad_timestamp"))
+    )
+    if known is not None:
+        reason = reason.when(~pl.col(EVENT).is_in(known)).then(pl.lit("unknown_event"))
+    if dedupe:
+        row_key = pl.struct(CONTACT_ID, OCCURRED_AT, EVENT, *props)
+        reason = reason.when(~row_key.is_first_distinct()).then(pl.lit("duplicate"))
+    typed = typed.with_columns(reason.otherwise(None).alias(_REASON))
+
+    frame = typed.filter(pl.col(_REASON).is_null()).select(*REQUIRED, *props)
+    set_aside = typed.filter(pl.col(_REASON).is_not_null()).select(
+        pl.col(_ROW).cast(pl.Int64).alias("row"),
+        pl.col(_REASON).alias("reason"),
+        pl.col(CONTACT_ID),
+        pl.col(_RAW_TS).alias(OCCURRED_AT),
+        pl.col(EVENT),
+    )
+    log = EventLog(frame=frame, set_aside=set_aside, source=name)
+    if strict:
+        _raise_if_rows_set_aside(log, origin)
+    return log
+
+
+def _is_csv(source: Source) -> bool:
+    return isinstance(source, str | Path) and Path(source).suffix.lower() in (
+        ".csv",
+        ".tsv",
+        ".txt",
+    )
+
+
+def _raise_if_rows_set_aside(log: _Loaded, origin: Mapping[str, str]) -> None:
+    summary = log.summary()
+    if not summary.by_reason:
+        return
+    columns = {
+        "null_contact_id": CONTACT_ID,
+        "duplicate_contact": CONTACT_ID,
+        "null_event": EVENT,
+        "unknown_event": EVENT,
+        "null_timestamp": OCCURRED_AT,
+        "bad_timestamp": OCCURRED_AT,
+        "bad_created_at": CREATED_AT,
+    }
+    examples = log.set_aside.filter(
+        pl.col("row").is_in([r for _, rows in summary.by_reason.values() for r in rows])
+    ).collect()
+    parts = []
+    for reason, (count, rows) in summary.by_reason.items():
+        column = columns.get(reason)
+        where = ""
+        if column is not None:
+            theirs = origin.get(column, column)
+            where = f" in column {theirs!r}" + (
+                f" (read as {column!r})" if theirs != column else ""
+            )
+        values = (
+            dict(examples.select("row", column).iter_rows()) if column in examples.columns else {}
+        )
+        shown = ", ".join(
+            f"row {r}" + (f" ({values[r]!r})" if values.get(r) is not None else "") for r in rows
+        )
+        more = ", ..." if count > len(rows) else ""
+        parts.append(f"{count:,} with {_REASON_TEXT.get(reason, reason)}{where}: {shown}{more}")
+    msg = f"{log.source}: {summary.rows_set_aside:,} unusable row(s): " + "; ".join(parts) + "."
+    if "bad_timestamp" in summary.by_reason or "bad_created_at" in summary.by_reason:
+        msg += (
+            " Timestamps must be ISO-8601 (2026-11-02T09:30:00+01:00), or epoch seconds or"
+            " milliseconds; pass timestamp_format='%d/%m/%Y %H:%M' (for example) for another"
+            " layout."
+        )
+        raise TimestampError(msg)
+    msg += " Fix these rows, or read without strict=True to set them aside and count them."
+    raise RowError(msg)
+
+
+def read_contacts(
+    source: Source,
+    *,
+    columns: Mapping[str, str] | None = None,
+    strict: bool = False,
+    timezone: str = "UTC",
+    timestamp_format: str | None = None,
+    separator: str | None = None,
+    encoding: str | None = None,
+) -> ContactTable:
+    """Read and validate a contacts table (one row per contact).
+
+    Only ``contact_id`` is required; ``created_at``, when present, is parsed like
+    ``occurred_at`` in :func:`read_events`.  Rows set aside: ``null_contact_id``,
+    ``bad_created_at`` (a non-empty value that does not parse) and
+    ``duplicate_contact`` (a ``contact_id`` already seen on an earlier row; the
+    first row is kept).
+
+    Parameters
+    ----------
+    source, columns, strict, timezone, timestamp_format, separator, encoding
+        As in :func:`read_events`.
+
+    Examples
+    --------
+    >>> table = read_contacts(pl.DataFrame({"contact_id": ["a", "b", "a"]}))
+    >>> table.summary().rows_kept
+    2
+    """
+    lf, name = _scan(source, separator=separator, encoding=encoding)
+    lf, origin = _rename(lf, columns, name)
+    schema = lf.collect_schema()
+    _require(schema.names(), (CONTACT_ID,), name, "contacts")
+    others = [c for c in schema.names() if c not in (CONTACT_ID, CREATED_AT)]
+    typed = lf.with_row_index(_ROW, offset=1).with_columns(_text(CONTACT_ID).alias(CONTACT_ID))
+    reason: Any = pl.when(pl.col(CONTACT_ID).is_null()).then(pl.lit("null_contact_id"))
+    keep = [CONTACT_ID]
+    raw_created: pl.Expr = pl.lit(None, dtype=pl.String)
+    if CREATED_AT in schema:
+        typed = typed.with_columns(
+            pl.col(CREATED_AT).cast(pl.String).alias(_RAW_TS),
+            parse_timestamp(
+                pl.col(CREATED_AT),
+                schema[CREATED_AT],
+                timezone=timezone,
+                timestamp_format=timestamp_format,
+            ).alias(CREATED_AT),
+        )
+        reason = reason.when(_text(_RAW_TS).is_not_null() & pl.col(CREATED_AT).is_null()).then(
+            pl.lit("bad_created_at")
+        )
+        keep.append(CREATED_AT)
+        raw_created = pl.col(_RAW_TS)
+    reason = reason.when(~pl.col(CONTACT_ID).is_first_distinct()).then(pl.lit("duplicate_contact"))
+    typed = typed.with_columns(reason.otherwise(None).alias(_REASON))
+    frame = typed.filter(pl.col(_REASON).is_null()).select(*keep, *others)
+    set_aside = typed.filter(pl.col(_REASON).is_not_null()).select(
+        pl.col(_ROW).cast(pl.Int64).alias("row"),
+        pl.col(_REASON).alias("reason"),
+        pl.col(CONTACT_ID),
+        raw_created.alias(CREATED_AT),
+    )
+    table = ContactTable(frame=frame, set_aside=set_aside, source=name)
+    if strict:
+        _raise_if_rows_set_aside(table, origin)
+    return table
+
+
+# --------------------------------------------------------------------------- frames
+def as_lazy(events: EventLog | pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
+    """Return the canonical lazy events frame of ``events``.
+
+    An :class:`EventLog` gives its validated frame.  A polars frame must already
+    hold the three required columns with ``occurred_at`` as a datetime (naive
+    datetimes are taken as UTC); anything that needs parsing goes through
+    :func:`read_events`, which sets unusable rows aside instead of losing them.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> df = pl.DataFrame({"contact_id": ["a"], "event": ["like"],
+    ...                    "occurred_at": [dt.datetime(2026, 11, 2)]})
+    >>> as_lazy(df).collect_schema()["occurred_at"]
+    Datetime(time_unit='us', time_zone='UTC')
+    """
+    if isinstance(events, _Loaded):
+        return events.frame
+    if not isinstance(events, pl.DataFrame | pl.LazyFrame):
+        msg = (
+            f"expected events as an EventLog or a polars frame, got {type(events).__name__}; "
+            "read files and pandas frames with funnelkit.read_events(...)."
+        )
+        raise ParameterError(msg)
+    lf = events.lazy()
+    schema = lf.collect_schema()
+    _require(schema.names(), REQUIRED, "<frame>", "events")
+    ts = schema[OCCURRED_AT]
+    if not isinstance(ts, pl.Datetime):
+        msg = (
+            f"the events' {OCCURRED_AT!r} column is {ts}, not a datetime; read the data with "
+            "funnelkit.read_events(...), which parses timestamps and sets unusable rows aside."
+        )
+        raise TimestampError(msg)
+    casts = []
+    if schema[CONTACT_ID] != pl.String:
+        casts.append(pl.col(CONTACT_ID).cast(pl.String))
+    if schema[EVENT] != pl.String:
+        casts.append(pl.col(EVENT).cast(pl.String))
+    if ts != TIMESTAMP:
+        casts.append(parse_timestamp(pl.col(OCCURRED_AT), ts).alias(OCCURRED_AT))
+    return lf.with_columns(casts) if casts else lf
+
+
+def as_lazy_contacts(contacts: ContactTable | pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
+    """Return the canonical lazy contacts frame (``contact_id`` String, ``created_at`` UTC)."""
+    if isinstance(contacts, _Loaded):
+        return contacts.frame
+    lf = contacts.lazy()
+    schema = lf.collect_schema()
+    _require(schema.names(), (CONTACT_ID,), "<frame>", "contacts")
+    casts = [pl.col(CONTACT_ID).cast(pl.String)]
+    if CREATED_AT in schema:
+        created = schema[CREATED_AT]
+        if not isinstance(created, pl.Datetime | pl.Date):
+            msg = (
+                f"the contacts' {CREATED_AT!r} column is {created}, not a datetime; read them "
+                "with funnelkit.read_contacts(...)."
+            )
+            raise TimestampError(msg)
+        casts.append(parse_timestamp(pl.col(CREATED_AT), created).alias(CREATED_AT))
+    return lf.with_columns(casts)

@@ -1,0 +1,434 @@
+"""Reading, typing and validating events and contacts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from funnelkit.errors import (
+    DataError,
+    EmptyInputError,
+    FunnelkitError,
+    MissingColumnError,
+    ParameterError,
+    RowError,
+    TimestampError,
+)
+from funnelkit.events import (
+    TIMESTAMP,
+    as_lazy,
+    as_lazy_contacts,
+    read_contacts,
+    read_events,
+)
+
+UTC = dt.UTC
+
+
+def utc(*args: int) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=UTC)
+
+
+def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+MESSY_CSV = """user_id,ts,event,channel
+c1,2026-11-02T09:00:00+01:00,page_view,social
+c1,2026-11-02T10:30:00Z,like,social
+c2,2026-11-02 11:00:00,form_fill,trade_show
+,2026-11-02T12:00:00Z,like,social
+c3,not a date,like,social
+c2,2026-11-02 11:00:00,form_fill,trade_show
+c4,,purchase,referral
+c4,1762070400,purchase,referral
+"""
+
+
+# ------------------------------------------------------------------ the "done when" case
+def test_renamed_columns_mixed_offsets_and_broken_rows(tmp_path: Path) -> None:
+    path = write(tmp_path / "export.csv", MESSY_CSV)
+    log = read_events(path, columns={"user_id": "contact_id", "ts": "occurred_at"})
+    df = log.collect()
+    assert df.columns == ["contact_id", "occurred_at", "event", "channel"]
+    assert df.schema["occurred_at"] == TIMESTAMP
+    assert df["occurred_at"].to_list() == [
+        utc(2026, 11, 2, 8, 0),  # +01:00 converted to UTC
+        utc(2026, 11, 2, 10, 30),
+        utc(2026, 11, 2, 11, 0),  # no offset: read as UTC
+        utc(2025, 11, 2, 8, 0),  # epoch seconds
+    ]
+    summary = log.summary()
+    assert summary.rows_read == 8
+    assert summary.rows_kept == 4
+    assert summary.rows_set_aside == 4
+    assert summary.by_reason == {
+        "null_contact_id": (1, (4,)),
+        "null_timestamp": (1, (7,)),
+        "bad_timestamp": (1, (5,)),
+        "duplicate": (1, (6,)),
+    }
+    aside = log.set_aside.collect().sort("row")
+    assert aside["row"].to_list() == [4, 5, 6, 7]
+    assert aside.filter(pl.col("row") == 5)["occurred_at"].item() == "not a date"
+    text = str(summary)
+    assert "export.csv" in text and "bad_timestamp" in text and "rows 5" in text
+
+
+def test_nothing_is_lost_kept_plus_set_aside_is_rows_read(tmp_path: Path) -> None:
+    log = read_events(
+        write(tmp_path / "e.csv", MESSY_CSV), columns={"user_id": "contact_id", "ts": "occurred_at"}
+    )
+    kept = log.frame.select(pl.len()).collect().item()
+    aside = log.set_aside.select(pl.len()).collect().item()
+    assert kept + aside == 8
+
+
+# ------------------------------------------------------------------ timestamps
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2026-11-02T09:00:00Z", utc(2026, 11, 2, 9)),
+        ("2026-11-02T09:00:00z", utc(2026, 11, 2, 9)),
+        ("2026-11-02T09:00:00+02:00", utc(2026, 11, 2, 7)),
+        ("2026-11-02T09:00:00-0500", utc(2026, 11, 2, 14)),
+        ("2026-11-02T09:00:00.250+00:00", utc(2026, 11, 2, 9, 0, 0, 250000)),
+        ("2026-11-02 09:00:00", utc(2026, 11, 2, 9)),
+        ("2026-11-02T09:00", utc(2026, 11, 2, 9)),
+        ("2026-11-02", utc(2026, 11, 2)),
+        ("1762074000", utc(2025, 11, 2, 9)),
+        ("1762074000000", utc(2025, 11, 2, 9)),
+        ("  2026-11-02T09:00:00Z ", utc(2026, 11, 2, 9)),
+    ],
+)
+def test_timestamp_forms_understood(raw: str, expected: dt.datetime) -> None:
+    df = pl.DataFrame({"contact_id": ["a"], "occurred_at": [raw], "event": ["like"]})
+    assert read_events(df).collect()["occurred_at"].item() == expected
+
+
+@pytest.mark.parametrize("raw", ["2026-13-02", "02/11/2026", "tomorrow", "2026-11-02T25:00:00"])
+def test_unparseable_timestamps_set_aside(raw: str) -> None:
+    df = pl.DataFrame({"contact_id": ["a", "b"], "occurred_at": [raw, "2026-11-02"], "event": "x"})
+    log = read_events(df)
+    assert log.summary().by_reason == {"bad_timestamp": (1, (1,))}
+
+
+def test_epoch_integer_column_seconds_and_milliseconds() -> None:
+    df = pl.DataFrame(
+        {"contact_id": ["a", "b"], "occurred_at": [1762074000, 1762074000000], "event": "x"}
+    )
+    assert read_events(df).collect()["occurred_at"].to_list() == [utc(2025, 11, 2, 9)] * 2
+
+
+def test_naive_times_read_in_given_timezone() -> None:
+    df = pl.DataFrame(
+        {"contact_id": ["a", "b"], "occurred_at": ["2026-07-01 12:00", "2026-07-01T12:00:00+00:00"]}
+    ).with_columns(event=pl.lit("x"))
+    got = read_events(df, timezone="Europe/Paris").collect()["occurred_at"].to_list()
+    assert got == [utc(2026, 7, 1, 10), utc(2026, 7, 1, 12)]  # offsets win over timezone
+
+
+def test_custom_timestamp_format_for_day_first_dates() -> None:
+    df = pl.DataFrame({"contact_id": ["a"], "occurred_at": ["02/11/2026 09:30"], "event": ["x"]})
+    got = read_events(df, timestamp_format="%d/%m/%Y %H:%M").collect()["occurred_at"].item()
+    assert got == utc(2026, 11, 2, 9, 30)
+
+
+def test_datetime_columns_keep_their_instant() -> None:
+    paris = pl.Series([dt.datetime(2026, 7, 1, 12)]).dt.replace_time_zone("Europe/Paris")
+    naive = pl.Series([dt.datetime(2026, 7, 1, 12)])
+    for col, expected in ((paris, utc(2026, 7, 1, 10)), (naive, utc(2026, 7, 1, 12))):
+        df = pl.DataFrame({"contact_id": ["a"], "occurred_at": col, "event": ["x"]})
+        assert read_events(df).collect()["occurred_at"].item() == expected
+
+
+# ------------------------------------------------------------------ messy CSV exports
+def test_french_spreadsheet_semicolons_decimal_comma_latin1_bom(tmp_path: Path) -> None:
+    text = (
+        "contact_id;occurred_at;event;amount;campagne\n"
+        "c1;2026-11-02T09:00:00Z;purchase;1234,50;Été\n"
+        "c2;2026-11-03T09:00:00Z;purchase;12,5;Noël\n"
+    )
+    for encoding, prefix in (("latin-1", b""), ("cp1252", b""), ("utf-8", b"\xef\xbb\xbf")):
+        path = tmp_path / f"fr-{encoding}.csv"
+        path.write_bytes(prefix + text.encode(encoding))
+        df = read_events(path).collect()
+        assert df.columns == ["contact_id", "occurred_at", "event", "amount", "campagne"]
+        assert df["amount"].dtype == pl.Float64
+        assert df["amount"].to_list() == [1234.5, 12.5]
+        assert df["campagne"].to_list() == ["Été", "Noël"]
+
+
+def test_tab_separated_and_integer_properties(tmp_path: Path) -> None:
+    path = write(tmp_path / "e.tsv", "contact_id\toccurred_at\tevent\tqty\nc1\t2026-11-02\tx\t3\n")
+    df = read_events(path).collect()
+    assert df["qty"].dtype == pl.Int64
+
+
+def test_forced_encoding_that_does_not_fit_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    path.write_bytes("contact_id,occurred_at,event\nc1,2026-11-02,é\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"e\.csv.*'utf-8'"):
+        read_events(path, encoding="utf-8")
+
+
+# ------------------------------------------------------------------ other sources
+@pytest.fixture
+def frame() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "contact_id": ["a", "a", "b"],
+            "occurred_at": [utc(2026, 11, 2), utc(2026, 11, 3), utc(2026, 11, 2)],
+            "event": ["page_view", "like", "purchase"],
+            "amount": [None, None, 10.0],
+        }
+    )
+
+
+def test_parquet_file_folder_and_glob(tmp_path: Path, frame: pl.DataFrame) -> None:
+    frame.write_parquet(tmp_path / "one.parquet")
+    folder = tmp_path / "parts"
+    (folder / "week=1").mkdir(parents=True)
+    (folder / "week=2").mkdir(parents=True)
+    frame.head(2).write_parquet(folder / "week=1" / "part.parquet")
+    frame.tail(1).write_parquet(folder / "week=2" / "part.parquet")
+    assert read_events(tmp_path / "one.parquet").collect().height == 3
+    from_folder = read_events(folder).collect()
+    assert from_folder.height == 3 and "week" in from_folder.columns
+    assert read_events(str(folder / "*" / "*.parquet")).collect().height == 3
+
+
+def test_folder_reading_stays_lazy(tmp_path: Path, frame: pl.DataFrame) -> None:
+    frame.write_parquet(tmp_path / "one.parquet")
+    log = read_events(tmp_path / "one.parquet")
+    assert isinstance(log.frame, pl.LazyFrame)
+    assert isinstance(log.set_aside, pl.LazyFrame)
+
+
+def test_ndjson_pandas_and_lazy(tmp_path: Path, frame: pl.DataFrame) -> None:
+    frame.with_columns(pl.col("occurred_at").dt.to_string("%Y-%m-%dT%H:%M:%SZ")).write_ndjson(
+        tmp_path / "e.ndjson"
+    )
+    assert read_events(tmp_path / "e.ndjson").collect().equals(frame)
+    assert read_events(frame.to_pandas()).collect().equals(frame)
+    assert read_events(frame.lazy()).collect().equals(frame)
+
+
+# ------------------------------------------------------------------ bad input: errors
+def test_missing_column_names_file_column_and_hint(tmp_path: Path) -> None:
+    path = write(tmp_path / "e.csv", "contactid,occurred_at,event\nc1,2026-11-02,x\n")
+    with pytest.raises(MissingColumnError, match=r"e\.csv.*'contact_id'.*Did you mean 'contactid'"):
+        read_events(path)
+
+
+def test_missing_column_without_lookalike_suggests_mapping(tmp_path: Path) -> None:
+    path = write(tmp_path / "e.csv", "who,occurred_at,event\nc1,2026-11-02,x\n")
+    with pytest.raises(MissingColumnError, match=r"columns=\{'your_name': 'contact_id'\}"):
+        read_events(path)
+
+
+def test_mapping_names_a_column_that_is_not_there(tmp_path: Path) -> None:
+    path = write(tmp_path / "e.csv", "user,occurred_at,event\nc1,2026-11-02,x\n")
+    with pytest.raises(MissingColumnError, match=r"e\.csv.*'usr'.*Did you mean 'user'"):
+        read_events(path, columns={"usr": "contact_id"})
+
+
+@pytest.mark.parametrize(("content", "match"), [("", "empty"), ("contact_id,occurred_at,event\n", "no rows")])
+def test_empty_files(tmp_path: Path, content: str, match: str) -> None:
+    path = write(tmp_path / "e.csv", content)
+    with pytest.raises(EmptyInputError, match=rf"e\.csv.*{match}"):
+        read_events(path)
+
+
+def test_missing_file_unknown_type_and_wrong_object(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"nope\.csv: no such file"):
+        read_events(tmp_path / "nope.csv")
+    write(tmp_path / "e.xlsx", "x")
+    with pytest.raises(DataError, match=r"unknown file type '\.xlsx'"):
+        read_events(tmp_path / "e.xlsx")
+    with pytest.raises(ParameterError, match="cannot read events from a int"):
+        read_events(42)
+
+
+def test_corrupt_parquet_is_a_funnelkit_error(tmp_path: Path) -> None:
+    path = write(tmp_path / "e.parquet", "this is not parquet")
+    with pytest.raises(DataError, match=r"e\.parquet: cannot be read"):
+        read_events(path)
+
+
+def test_errors_are_value_errors() -> None:
+    assert issubclass(FunnelkitError, ValueError)
+    assert issubclass(TimestampError, RowError)
+
+
+# ------------------------------------------------------------------ strict mode
+def test_strict_bad_timestamp_names_column_and_rows(tmp_path: Path) -> None:
+    path = write(tmp_path / "e.csv", MESSY_CSV)
+    with pytest.raises(TimestampError) as info:
+        read_events(path, columns={"user_id": "contact_id", "ts": "occurred_at"}, strict=True)
+    msg = str(info.value)
+    assert "e.csv" in msg
+    assert "column 'ts' (read as 'occurred_at')" in msg
+    assert "row 5 ('not a date')" in msg
+    assert "column 'user_id'" in msg and "row 4" in msg
+
+
+def test_strict_null_id_is_a_row_error() -> None:
+    df = pl.DataFrame({"contact_id": [None, "a"], "occurred_at": ["2026-11-02"] * 2, "event": "x"})
+    with pytest.raises(RowError, match=r"no contact id in column 'contact_id': row 1\b"):
+        read_events(df, strict=True)
+
+
+def test_strict_passes_clean_data(frame: pl.DataFrame) -> None:
+    assert read_events(frame, strict=True).collect().height == 3
+
+
+# ------------------------------------------------------------------ row rules
+def test_null_event_and_blank_strings_are_set_aside() -> None:
+    df = pl.DataFrame(
+        {"contact_id": ["a", "  ", "c"], "occurred_at": ["2026-11-02"] * 3, "event": ["x", "y", " "]}
+    )
+    assert read_events(df).summary().by_reason == {
+        "null_contact_id": (1, (2,)),
+        "null_event": (1, (3,)),
+    }
+
+
+def test_ids_and_event_names_are_stripped() -> None:
+    df = pl.DataFrame({"contact_id": [" a "], "occurred_at": ["2026-11-02"], "event": [" like"]})
+    row = read_events(df).collect().row(0, named=True)
+    assert (row["contact_id"], row["event"]) == ("a", "like")
+
+
+def test_one_reason_per_row_first_applicable_wins() -> None:
+    df = pl.DataFrame({"contact_id": [None], "occurred_at": ["garbage"], "event": [None]})
+    assert read_events(df).summary().by_reason == {"null_contact_id": (1, (1,))}
+
+
+def test_unknown_events_only_set_aside_when_asked() -> None:
+    df = pl.DataFrame({"contact_id": ["a", "a"], "occurred_at": ["2026-11-02"] * 2, "event": ["like", "lkie"]})
+    assert read_events(df).summary().rows_set_aside == 0
+    summary = read_events(df, known_events=["like"]).summary()
+    assert summary.by_reason == {"unknown_event": (1, (2,))}
+
+
+def test_duplicates_keep_first_copy_and_can_be_kept(frame: pl.DataFrame) -> None:
+    doubled = pl.concat([frame, frame.head(1)])
+    log = read_events(doubled)
+    assert log.summary().by_reason == {"duplicate": (1, (4,))}
+    assert log.collect().height == 3
+    assert read_events(doubled, dedupe=False).collect().height == 4
+
+
+def test_same_instant_in_two_offsets_is_a_duplicate() -> None:
+    df = pl.DataFrame(
+        {
+            "contact_id": ["a", "a"],
+            "occurred_at": ["2026-11-02T09:00:00+01:00", "2026-11-02T08:00:00Z"],
+            "event": ["like", "like"],
+        }
+    )
+    assert read_events(df).summary().by_reason == {"duplicate": (1, (2,))}
+
+
+def test_rows_differing_in_a_property_are_not_duplicates(frame: pl.DataFrame) -> None:
+    other = frame.head(1).with_columns(amount=pl.lit(1.0))
+    assert read_events(pl.concat([frame, other])).summary().rows_set_aside == 0
+
+
+rows = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "b", "", None]),
+        st.sampled_from(["2026-11-02T09:00:00Z", "2026-11-02", "1762074000", "bad", "", None]),
+        st.sampled_from(["like", "purchase", None]),
+    ),
+    min_size=1,
+    max_size=30,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows)
+def test_property_every_row_is_kept_or_set_aside_once(data: list[tuple[str | None, ...]]) -> None:
+    df = pl.DataFrame(data, schema=["contact_id", "occurred_at", "event"], orient="row")
+    log = read_events(df)
+    summary = log.summary()
+    assert summary.rows_read == len(data)
+    # slow reference: a row is usable when all three fields are present and the time parses
+    usable = [
+        (c, t, e)
+        for c, t, e in data
+        if c and e and t not in (None, "", "bad")
+    ]
+    distinct = {(c, "1762074000" if t == "1762074000" else t, e) for c, t, e in usable}
+    assert summary.rows_kept == len(distinct)
+    aside_rows = log.set_aside.collect()["row"].to_list()
+    assert len(aside_rows) == len(set(aside_rows)) == len(data) - len(distinct)
+
+
+# ------------------------------------------------------------------ contacts
+def test_read_contacts_sets_aside_duplicates_and_bad_dates(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "contacts.csv",
+        "contact_id,created_at,segment\nc1,2026-10-01,smb\nc2,,smb\nc1,2026-10-02,smb\n"
+        ",2026-10-01,smb\nc3,someday,smb\n",
+    )
+    table = read_contacts(path)
+    df = table.collect()
+    assert df["contact_id"].to_list() == ["c1", "c2"]
+    assert df["created_at"].to_list() == [utc(2026, 10, 1), None]
+    assert table.summary().by_reason == {
+        "null_contact_id": (1, (4,)),
+        "bad_created_at": (1, (5,)),
+        "duplicate_contact": (1, (3,)),
+    }
+    with pytest.raises(TimestampError, match=r"contacts\.csv.*'created_at'.*row 5 \('someday'\)"):
+        read_contacts(path, strict=True)
+
+
+def test_read_contacts_requires_contact_id(tmp_path: Path) -> None:
+    path = write(tmp_path / "contacts.csv", "id,segment\nc1,smb\n")
+    with pytest.raises(MissingColumnError, match=r"contacts\.csv: the contacts have no 'contact_id'"):
+        read_contacts(path)
+
+
+# ------------------------------------------------------------------ canonical frames
+def test_as_lazy_accepts_logs_and_frames(frame: pl.DataFrame) -> None:
+    naive = frame.with_columns(pl.col("occurred_at").dt.replace_time_zone(None))
+    got = as_lazy(naive).collect()
+    assert got.schema["occurred_at"] == TIMESTAMP
+    assert got["occurred_at"].to_list() == frame["occurred_at"].to_list()
+    assert as_lazy(read_events(frame)).collect().equals(frame)
+
+
+def test_as_lazy_refuses_text_timestamps_with_a_hint(frame: pl.DataFrame) -> None:
+    text = frame.with_columns(pl.col("occurred_at").cast(pl.String))
+    with pytest.raises(TimestampError, match=r"read_events"):
+        as_lazy(text)
+    with pytest.raises(MissingColumnError, match="'event'"):
+        as_lazy(frame.drop("event"))
+    with pytest.raises(ParameterError):
+        as_lazy("events.csv")  # type: ignore[arg-type]
+
+
+def test_as_lazy_contacts_types_created_at() -> None:
+    df = pl.DataFrame({"contact_id": [1], "created_at": [dt.date(2026, 1, 1)]})
+    got = as_lazy_contacts(df).collect()
+    assert got.schema["contact_id"] == pl.String
+    assert got["created_at"].item() == utc(2026, 1, 1)
+
+
+def test_summary_renders_in_notebooks(tmp_path: Path) -> None:
+    log = read_events(
+        write(tmp_path / "e.csv", MESSY_CSV), columns={"user_id": "contact_id", "ts": "occurred_at"}
+    )
+    html = log._repr_html_()
+    assert "bad_timestamp" in html and "e.csv" in html
+    assert log.summary().to_polars().height == 4
+    assert log.summary().to_dict()["rows_set_aside"] == 4
