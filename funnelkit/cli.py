@@ -96,7 +96,43 @@ def _report_set_aside(summary: SetAsideSummary) -> None:
 
 # --- sample ------------------------------------------------------------------
 def _add_sample(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Handler | None:
-    return None
+    from funnelkit import sample
+
+    p = sub.add_parser(
+        "sample",
+        help="write the synthetic sample data (events, contacts, README)",
+        description="Write a synthetic, deterministic sample: the same arguments give the "
+        "same bytes. The defaults regenerate the bundled data/sample/.",
+    )
+    p.add_argument("--out", required=True, metavar="DIR", help="folder to write into")
+    p.add_argument("--contacts", type=int, default=sample.DEFAULT_CONTACTS, metavar="N")
+    p.add_argument("--seed", type=int, default=sample.DEFAULT_SEED, metavar="S")
+    p.add_argument(
+        "--end",
+        default=sample.DEFAULT_END.isoformat(),
+        metavar="YYYY-MM-DD",
+        help="last day of the period, a Sunday (default %(default)s)",
+    )
+    p.add_argument("--weeks", type=int, default=sample.DEFAULT_WEEKS, metavar="W")
+    p.add_argument("--format", choices=sample.FORMATS, default="csv", dest="fmt")
+    return _sample
+
+
+def _sample(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from funnelkit.sample import write_sample
+
+    try:
+        end = date.fromisoformat(args.end)
+    except ValueError:
+        msg = f"--end: {args.end!r} is not a date; write it as YYYY-MM-DD, e.g. 2026-11-22"
+        raise ParameterError(msg) from None
+    files = write_sample(
+        args.out, n_contacts=args.contacts, seed=args.seed, end=end, weeks=args.weeks, fmt=args.fmt
+    )
+    print(files)
+    return 0
 
 
 # --- funnels / classify ------------------------------------------------------
@@ -115,7 +151,64 @@ def _add_funnel(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Han
 
 # --- report ------------------------------------------------------------------
 def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Handler | None:
-    return None
+    p = sub.add_parser(
+        "report",
+        help="render the weekly funnel report (notebook, HTML, metrics.json)",
+        description="Execute the weekly report notebook with papermill for one ISO week (default: "
+        "the last complete week of the data) or a range, and write DIR/<week>/report.ipynb, "
+        "report.html and metrics.json, plus DIR/index.html. A week is moved into place only "
+        "once it rendered completely; on failure the previous report stays and the exit code "
+        "is 2.",
+    )
+    p.add_argument("--week", metavar="W", help="ISO week, e.g. 2026-W46 (default: last complete)")
+    p.add_argument("--from", dest="first", metavar="W1", help="first week of a range")
+    p.add_argument("--to", dest="last", metavar="W2", help="last week of a range (included)")
+    p.add_argument("--events", required=True, metavar="PATH", help="the event log")
+    p.add_argument("--contacts", metavar="PATH", help="optional contacts table")
+    p.add_argument("--funnel", metavar="NAME_OR_PATH", help="preset (inbound, sales) or TOML file")
+    p.add_argument("--breakdown", metavar="COL", help="column to break down by, or 'none'")
+    p.add_argument("--out", default="reports", metavar="DIR", help="output folder (reports)")
+    p.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="another notebook parameter: window_days, weeks_of_history, lang, pseudonymize",
+    )
+    p.add_argument("--notebook", metavar="PATH", help="another template notebook")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar for a range")
+    add_read_options(p)
+    return _report
+
+
+def _report(args: argparse.Namespace) -> int:
+    from funnelkit.report import render_report
+
+    read_options = {
+        "columns": _parse_mapping(args.columns),
+        "timezone": args.timezone,
+        "timestamp_format": args.timestamp_format,
+        "strict": args.strict,
+    }
+    run = render_report(
+        events=args.events,
+        contacts=args.contacts,
+        week=args.week,
+        first=args.first,
+        last=args.last,
+        out_dir=args.out,
+        funnel=args.funnel,
+        breakdown=args.breakdown,
+        parameters=[tuple(pair) for pair in args.parameter],
+        notebook=args.notebook,
+        read_options={k: v for k, v in read_options.items() if v not in (None, False, "UTC")},
+        progress=not args.no_progress,
+        log=lambda line: print(line, file=sys.stderr),
+    )
+    print(run)
+    return 0
 
 
 # --- validate ----------------------------------------------------------------

@@ -1,0 +1,105 @@
+"""Durations written the way analysts say them: ``90m``, ``12h``, ``3d``, ``2w``.
+
+Conversion windows, cohort horizons and CLI options all take a duration.  One
+parser keeps the syntax the same everywhere: a whole number followed by a unit
+(``s`` seconds, ``m`` minutes, ``h`` hours, ``d`` days, ``w`` weeks), optionally
+several such parts written together (``1d12h``).  Months and years are not
+accepted on purpose: their length varies, and a conversion window must not.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from funnelkit.errors import ParameterError
+
+__all__ = ["format_duration", "parse_duration"]
+
+_UNITS: dict[str, timedelta] = {
+    "w": timedelta(weeks=1),
+    "d": timedelta(days=1),
+    "h": timedelta(hours=1),
+    "m": timedelta(minutes=1),
+    "s": timedelta(seconds=1),
+}
+_PART = re.compile(r"(\d+)\s*([wdhms])")
+_WHOLE = re.compile(r"(?:\d+\s*[wdhms]\s*)+")
+_HINT = "write a whole number and a unit: '90m', '12h', '3d', '2w' (or '1d12h')"
+
+
+def parse_duration(value: str | timedelta, *, name: str = "duration") -> timedelta:
+    """Return the :class:`~datetime.timedelta` written in ``value``.
+
+    Parameters
+    ----------
+    value
+        Text such as ``"14d"``, ``"90m"``, ``"12h"``, ``"2w"`` or ``"1d12h"``
+        (case-insensitive, spaces allowed), or a ``timedelta`` (returned as it
+        is if it is not negative).
+    name
+        What the duration is for, used in the error message (``"window"``,
+        ``"--window"``...).
+
+    Returns
+    -------
+    timedelta
+
+    Raises
+    ------
+    ParameterError
+        When ``value`` is empty, has an unknown unit, a fraction, a sign, or
+        is a negative ``timedelta``.
+
+    Examples
+    --------
+    >>> parse_duration("14d")
+    datetime.timedelta(days=14)
+    >>> parse_duration("90m")
+    datetime.timedelta(seconds=5400)
+    >>> parse_duration("1d12h")
+    datetime.timedelta(days=1, seconds=43200)
+    """
+    if isinstance(value, timedelta):
+        if value < timedelta(0):
+            msg = f"{name} must not be negative, got {value!r}"
+            raise ParameterError(msg)
+        return value
+    if not isinstance(value, str):
+        msg = f"{name} must be text such as '14d' or a timedelta, got {type(value).__name__}"
+        raise ParameterError(msg)
+    text = value.strip().lower()
+    if not _WHOLE.fullmatch(text):
+        msg = f"{name}: cannot read {value!r} as a duration; {_HINT}"
+        raise ParameterError(msg)
+    total = timedelta(0)
+    for number, unit in _PART.findall(text):
+        total += int(number) * _UNITS[unit]
+    return total
+
+
+def format_duration(value: timedelta) -> str:
+    """Return the shortest text :func:`parse_duration` reads back as ``value``.
+
+    Sub-second parts are rounded down to the second.
+
+    Examples
+    --------
+    >>> format_duration(parse_duration("14d"))
+    '2w'
+    >>> format_duration(parse_duration("36h"))
+    '1d12h'
+    >>> format_duration(parse_duration("0s"))
+    '0s'
+    """
+    seconds = int(value.total_seconds())
+    if seconds < 0:
+        msg = f"cannot write a negative duration ({value!r})"
+        raise ParameterError(msg)
+    parts: list[str] = []
+    for unit, size in _UNITS.items():
+        step = int(size.total_seconds())
+        count, seconds = divmod(seconds, step)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts) or "0s"

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from funnelkit.durations import format_duration, parse_duration
+from funnelkit.errors import ParameterError
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("90m", timedelta(minutes=90)),
+        ("12h", timedelta(hours=12)),
+        ("3d", timedelta(days=3)),
+        ("2w", timedelta(weeks=2)),
+        ("14d", timedelta(days=14)),
+        ("45s", timedelta(seconds=45)),
+        ("0d", timedelta(0)),
+        ("1d12h", timedelta(days=1, hours=12)),
+        (" 3D ", timedelta(days=3)),
+        ("1w 2d", timedelta(days=9)),
+    ],
+)
+def test_parse_duration_reads_the_documented_syntax(text: str, expected: timedelta) -> None:
+    assert parse_duration(text) == expected
+
+
+def test_parse_duration_passes_a_timedelta_through() -> None:
+    assert parse_duration(timedelta(hours=5)) == timedelta(hours=5)
+
+
+@pytest.mark.parametrize("text", ["", "14", "d", "1.5d", "-3d", "3 days", "2mo", "1y", "3d-"])
+def test_parse_duration_rejects_malformed_text_with_a_hint(text: str) -> None:
+    with pytest.raises(ParameterError, match=r"window: cannot read .* write a whole number"):
+        parse_duration(text, name="window")
+
+
+def test_parse_duration_rejects_negative_timedelta() -> None:
+    with pytest.raises(ParameterError, match="window must not be negative"):
+        parse_duration(timedelta(days=-1), name="window")
+
+
+def test_parse_duration_rejects_other_types() -> None:
+    with pytest.raises(ParameterError, match="must be text such as '14d'"):
+        parse_duration(14)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (timedelta(days=14), "2w"),
+        (timedelta(minutes=90), "1h30m"),
+        (timedelta(0), "0s"),
+        (timedelta(days=3), "3d"),
+    ],
+)
+def test_format_duration_writes_the_shortest_form(value: timedelta, text: str) -> None:
+    assert format_duration(value) == text
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(min_value=0, max_value=10**9))
+def test_format_then_parse_round_trips(seconds: int) -> None:
+    value = timedelta(seconds=seconds)
+    assert parse_duration(format_duration(value)) == value
