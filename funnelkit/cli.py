@@ -137,16 +137,198 @@ def _sample(args: argparse.Namespace) -> int:
 
 # --- funnels / classify ------------------------------------------------------
 def _add_funnels(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Handler | None:
-    return None
+    p = sub.add_parser(
+        "funnels",
+        help="list the funnel presets (or given definition files) with their stages",
+        description="Print each funnel definition: its description and, per stage, the rank, "
+        "the id, the label and the rule. Without arguments, the presets; with a path, "
+        "the file is also checked (a malformed file is an error naming the stage and key).",
+    )
+    p.add_argument(
+        "funnels", nargs="*", metavar="NAME_OR_PATH", help="presets or TOML files (all presets)"
+    )
+    p.add_argument("--lang", default="en", help="language of the labels (en, fr)")
+    return _funnels
+
+
+def _funnels(args: argparse.Namespace) -> int:
+    from funnelkit.definitions import list_presets, load_funnel
+
+    names = args.funnels or list(list_presets())
+    blocks = []
+    for name in names:
+        funnel = load_funnel(name)
+        width = max(len(s.id) for s in funnel.stages)
+        label_width = max(len(s.label(args.lang)) for s in funnel.stages)
+        lines = [f"{funnel.name}: {funnel.description}".rstrip(": ")]
+        for rank, stage in enumerate(funnel.stages, start=1):
+            label = stage.label(args.lang)
+            lines.append(
+                f"  {rank}  {stage.id:<{width}}  {label:<{label_width}}  {stage.describe()}"
+            )
+        blocks.append("\n".join(lines))
+    print("\n\n".join(blocks))
+    return 0
 
 
 def _add_classify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Handler | None:
-    return None
+    p = sub.add_parser(
+        "classify",
+        help="put every contact in a stage of a funnel definition",
+        description="Classify the contacts of EVENTS under a funnel definition, as of an "
+        "instant, print the contacts per stage and optionally write one row per contact: "
+        "contact_id, stage, stage_rank, <stage>_at per stage, last_activity_at.",
+    )
+    p.add_argument("events", metavar="EVENTS", help="CSV, Parquet, NDJSON, folder or glob")
+    p.add_argument(
+        "--funnel", required=True, metavar="NAME_OR_PATH", help="preset (inbound, sales) or TOML"
+    )
+    p.add_argument(
+        "--as-of",
+        metavar="T",
+        help="use events up to T only: a date (its end) or a date-time, e.g. 2026-11-15",
+    )
+    p.add_argument("--contacts", metavar="PATH", help="optional contacts table")
+    p.add_argument("--out", metavar="FILE", help="write the classification (.csv or .parquet)")
+    p.add_argument(
+        "--pseudonymize", action="store_true", help="write pseudonyms instead of contact ids"
+    )
+    p.add_argument("--lang", default="en", help="language of the labels (en, fr)")
+    p.add_argument(
+        "--partitions",
+        type=int,
+        default=1,
+        metavar="N",
+        help="aggregate the contacts in N groups, one after the other: less memory on logs "
+        "with millions of contacts, one more read of EVENTS per group (1)",
+    )
+    add_read_options(p)
+    return _classify
+
+
+def _classify(args: argparse.Namespace) -> int:
+    from funnelkit.definitions import load_funnel
+    from funnelkit.stages import classify, snapshot
+
+    funnel = load_funnel(args.funnel)
+    if args.out and Path(args.out).suffix.lower() not in (".csv", ".parquet", ".pq"):
+        msg = f"--out {args.out}: write .csv or .parquet (got {Path(args.out).suffix or 'none'!r})."
+        raise ParameterError(msg)
+    log = _load_events(args.events, args)
+    contacts = load_contacts(args.contacts, args)
+    lf = classify(log, funnel, as_of=args.as_of, contacts=contacts, partitions=args.partitions)
+    table = lf.collect(engine="streaming").sort("contact_id")
+    counts = snapshot(table, funnel, lang=args.lang).table
+    moment = f"as of {args.as_of}" if args.as_of else "all events"
+    lines = [f"funnel {funnel.name} ({moment}): {table.height:,} contacts"]
+    width = max(len(s) for s in funnel.stage_ids)
+    lines.append(f"  {'':>2}  {'stage':<{width}}  {'current':>9}  {'at or past':>10}  {'step':>6}")
+    for row in counts.iter_rows(named=True):
+        step = row["step_conversion"]
+        step_text = f"{step:6.1%}" if step is not None else f"{'':>6}"
+        lines.append(
+            f"  {row['rank']:>2}  {row['stage']:<{width}}  {row['current']:>9,}"
+            f"  {row['at_or_past']:>10,}  {step_text}"
+        )
+    print("\n".join(lines))
+    if args.out:
+        if args.pseudonymize:
+            from funnelkit.privacy import pseudonymize
+
+            table = table.with_columns(pseudonymize("contact_id"))
+        write_table(table, args.out)
+        print(f"wrote {table.height:,} rows to {args.out}", file=sys.stderr)
+    return 0
 
 
 # --- funnel ------------------------------------------------------------------
 def _add_funnel(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Handler | None:
-    return None
+    p = sub.add_parser(
+        "funnel",
+        help="count the contacts reaching each step within a conversion window",
+        description="Count, per step, the contacts of EVENTS whose events form a chain "
+        "reaching it within the window (ClickHouse windowFunnel rules for --order ordered), "
+        "with step and overall conversion, Wilson 95%% intervals, drop-off and time to "
+        "convert; one funnel per value with --by.",
+    )
+    p.add_argument("events", metavar="EVENTS", help="CSV, Parquet, NDJSON, folder or glob")
+    steps = p.add_mutually_exclusive_group(required=True)
+    steps.add_argument(
+        "--steps",
+        metavar="A,B|C,D",
+        help="event names in order, comma separated; 'b|c' means b or c",
+    )
+    steps.add_argument(
+        "--funnel", metavar="NAME_OR_PATH", help="all stages of a preset (inbound, sales) or TOML"
+    )
+    p.add_argument("--window", default="14d", help="conversion window: 90m, 12h, 3d, 2w (14d)")
+    p.add_argument("--order", choices=("ordered", "strict_increase", "any"), default="ordered")
+    p.add_argument(
+        "--first-entry", action="store_true", help="only a contact's first step-1 event counts"
+    )
+    p.add_argument("--by", metavar="COL", help="break down by an events or contacts column")
+    p.add_argument("--top", type=int, default=10, metavar="N", help="breakdown values kept (10)")
+    p.add_argument(
+        "--min-size",
+        type=int,
+        default=30,
+        metavar="N",
+        help="breakdown values with fewer entrants show no rate (30)",
+    )
+    p.add_argument("--contacts", metavar="PATH", help="contacts table, for --by on its columns")
+    p.add_argument("--since", metavar="T", help="read events at or after T, e.g. 2026-09-01")
+    p.add_argument("--until", metavar="T", help="read events before T")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table", dest="fmt")
+    add_read_options(p)
+    return _funnel
+
+
+def _funnel_steps(text: str) -> list[str | list[str]]:
+    steps: list[str | list[str]] = []
+    for part in text.split(","):
+        names = [n.strip() for n in part.split("|") if n.strip()]
+        if not names:
+            msg = f"--steps {text!r}: step {len(steps) + 1} is empty; write e.g. page_view,purchase"
+            raise ParameterError(msg)
+        steps.append(names[0] if len(names) == 1 else names)
+    return steps
+
+
+def _funnel(args: argparse.Namespace) -> int:
+    import json
+
+    from funnelkit.conversion import funnel
+    from funnelkit.durations import parse_duration
+
+    window = parse_duration(args.window, name="--window")
+    if args.funnel:
+        from funnelkit.definitions import load_funnel
+
+        steps: object = load_funnel(args.funnel)
+    else:
+        steps = _funnel_steps(args.steps)
+    log = _load_events(args.events, args)
+    contacts = load_contacts(args.contacts, args)
+    result = funnel(
+        log,
+        steps,  # type: ignore[arg-type]
+        window=window,
+        order=args.order,
+        first_entry=args.first_entry,
+        by=args.by,
+        top=args.top,
+        min_size=args.min_size,
+        contacts=contacts,
+        since=args.since,
+        until=args.until,
+    )
+    if args.fmt == "json":
+        print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+    elif args.fmt == "csv":
+        sys.stdout.write(result.to_polars().write_csv())
+    else:
+        print(result.to_text())
+    return 0
 
 
 # --- report ------------------------------------------------------------------

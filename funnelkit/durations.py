@@ -79,9 +79,11 @@ def parse_duration(value: str | timedelta, *, name: str = "duration") -> timedel
 
 
 def format_duration(value: timedelta) -> str:
-    """Return the shortest text :func:`parse_duration` reads back as ``value``.
+    """Return the text :func:`parse_duration` reads back as ``value``.
 
-    Sub-second parts are rounded down to the second.
+    Whole weeks are written in weeks, anything else in days, hours, minutes
+    and seconds (``30d``, not ``4w2d``).  Sub-second parts are rounded down
+    to the second.
 
     Examples
     --------
@@ -89,6 +91,8 @@ def format_duration(value: timedelta) -> str:
     '2w'
     >>> format_duration(parse_duration("36h"))
     '1d12h'
+    >>> format_duration(parse_duration("30d"))
+    '30d'
     >>> format_duration(parse_duration("0s"))
     '0s'
     """
@@ -96,8 +100,13 @@ def format_duration(value: timedelta) -> str:
     if seconds < 0:
         msg = f"cannot write a negative duration ({value!r})"
         raise ParameterError(msg)
+    week = int(_UNITS["w"].total_seconds())
+    if seconds and seconds % week == 0:
+        return f"{seconds // week}w"
     parts: list[str] = []
     for unit, size in _UNITS.items():
+        if unit == "w":
+            continue
         step = int(size.total_seconds())
         count, seconds = divmod(seconds, step)
         if count:

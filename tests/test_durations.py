@@ -56,6 +56,8 @@ def test_parse_duration_rejects_other_types() -> None:
         (timedelta(minutes=90), "1h30m"),
         (timedelta(0), "0s"),
         (timedelta(days=3), "3d"),
+        (timedelta(days=30), "30d"),
+        (timedelta(days=9, hours=1), "9d1h"),
     ],
 )
 def test_format_duration_writes_the_shortest_form(value: timedelta, text: str) -> None:
@@ -67,3 +69,16 @@ def test_format_duration_writes_the_shortest_form(value: timedelta, text: str) -
 def test_format_then_parse_round_trips(seconds: int) -> None:
     value = timedelta(seconds=seconds)
     assert parse_duration(format_duration(value)) == value
+
+
+def test_format_duration_rejects_negative() -> None:
+    with pytest.raises(ParameterError, match="cannot write a negative duration"):
+        format_duration(timedelta(seconds=-1))
+
+
+def test_docstring_examples_run() -> None:
+    import doctest
+
+    import funnelkit.durations
+
+    assert doctest.testmod(funnelkit.durations).failed == 0

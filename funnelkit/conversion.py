@@ -1,0 +1,2201 @@
+"""How contacts move: ordered funnels with a conversion window, and what follows from them.
+
+:func:`funnel` counts, for each step of a funnel, the contacts whose events
+form a chain reaching it within a conversion window; it gives the step and
+overall conversion with Wilson intervals, the drop-off, the time to convert
+and, with ``by=``, one funnel per breakdown value.  :func:`conversion_over_time`
+cuts the same figures by entry period, :func:`compare_periods` (and
+:func:`week_over_week`) says whether the latest change is outside the noise,
+and :func:`cohorts` draws survival-style curves by acquisition period.
+:func:`funnel_chains` is the per-contact table they are all built on.
+
+A step is an event name (``"purchase"``), a list of event names (any of
+them, ``["ebook_download", "newsletter_signup"]``), or a stage of a funnel
+definition (any object with an ``evidence() -> pl.Expr`` method, such as
+:class:`funnelkit.definitions.Stage`).  A whole funnel definition (an object
+with ``.stages``) stands for all of its stages, and a mapping
+``{"Visited": "page_view", ...}`` names the steps.
+
+The chain rule
+--------------
+``order="ordered"`` (the default) follows ClickHouse's
+``windowFunnel(window)`` in its default mode exactly:
+
+- a chain starts at any step-1 event;
+- step k+1 joins a chain that has reached step k when it happens **at or
+  after** the chain's step-k event and **at most** ``window`` after the
+  chain's start (the boundary itself is inside);
+- a contact's level is the longest chain over all starts; the contact is
+  counted at steps 1 to level.
+
+Events at one timestamp may serve consecutive steps (also one event that
+matches two consecutive steps), so a chain may complete in a single
+instant.  Input order does not matter; only timestamps do.
+
+Worked timeline, steps ``visit -> signup -> purchase``, window 7 days::
+
+    day 0   visit      a chain starts (start = day 0)
+    day 3   visit      a second chain starts (start = day 3)
+    day 8   signup     day 0 chain: 8 > 0 + 7, too late; day 3 chain: joins
+    day 8   purchase   same instant as the signup: day 3 chain reaches step 3
+    day 12  purchase   (would be too late for the day 3 chain: 12 > 10)
+
+The contact reaches ``purchase``: the later start gives the longer chain.
+Had the day 3 visit not happened, the contact would stop at ``visit``.
+
+``order="strict_increase"`` is the same rule with **strictly** increasing
+timestamps between consecutive steps (one instant serves one step), the
+longest such chain counting.  (ClickHouse's ``'strict_increase'`` option
+keeps only the latest chain at each step and can miss a longer one: for
+visit 0h, signup 5h, signup 10h, purchase 10h it stops at signup, where
+funnelkit counts visit 0h, signup 5h, purchase 10h.)
+
+``order="any"`` drops the order: a contact counts at step k when events of
+steps 1..k all occur within one window (the span from the earliest to the
+latest of the k events is at most ``window``), in any order; the funnel
+still narrows and step names keep their meaning.
+
+``first_entry=True`` keeps only the contact's first step-1 event (the
+"unique entry" reading): no later step-1 event starts a chain.
+
+The counted chain
+-----------------
+When several chains reach a contact's level, the one counted (for time to
+convert, exclusions, breakdowns by period) is the one that completes the
+level **first**, each earlier step taken as **late** as possible (so the
+start is the latest step-1 event that still reaches the level).  In the
+timeline above: visit day 3, signup day 8, purchase day 8.  With
+``order="any"`` the counted set is the earliest window reaching the level,
+each step taken at its first event in that window.
+
+Exclusions
+----------
+``Exclusion("unsubscribe", from_step=1, to_step=2)`` removes from the funnel
+every contact whose counted chain has an ``unsubscribe`` event strictly after
+its step-1 event and strictly before its step-2 event (or, when the chain
+never reached step 2, up to the end of its window).  Removed contacts are
+counted in ``excluded``.  Exclusions need an ordered ``order``.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
+
+import polars as pl
+
+from funnelkit.durations import format_duration, parse_duration
+from funnelkit.errors import DataError, MissingColumnError, ParameterError, did_you_mean
+from funnelkit.events import (
+    CONTACT_ID,
+    CREATED_AT,
+    EVENT,
+    OCCURRED_AT,
+    ContactTable,
+    EventLog,
+    as_lazy,
+    as_lazy_contacts,
+)
+from funnelkit.stats import (
+    two_proportion_p_value,
+    verdict_expr,
+    wilson_high,
+    wilson_low,
+)
+
+__all__ = [
+    "CohortTable",
+    "ConversionTrend",
+    "Exclusion",
+    "FunnelLike",
+    "FunnelResult",
+    "Order",
+    "Period",
+    "PeriodComparison",
+    "StageLike",
+    "TimeToConvert",
+    "cohorts",
+    "compare_periods",
+    "conversion_over_time",
+    "funnel",
+    "funnel_chains",
+    "week_over_week",
+]
+
+Order = Literal["ordered", "strict_increase", "any"]
+Period = Literal["day", "week", "month"]
+Events: TypeAlias = EventLog | pl.LazyFrame | pl.DataFrame
+TimeLike: TypeAlias = str | date | datetime
+
+_ORDERS: tuple[Order, ...] = ("ordered", "strict_increase", "any")
+_PERIODS: dict[str, str] = {"day": "1d", "week": "1w", "month": "1mo"}
+_US = timedelta(microseconds=1)
+_LO = -(2**62)  # "no chain yet": any timestamp minus this is beyond every window
+_HI = 2**62  # "no such event later": this minus any timestamp is beyond every window
+_TWO64 = 2**64
+_NONE = "(none)"
+_OTHER = "Other"
+_MAX_FLAGS = 64
+
+
+@runtime_checkable
+class StageLike(Protocol):
+    """A funnel stage: anything with ``evidence()`` (e.g. :class:`funnelkit.definitions.Stage`)."""
+
+    def evidence(self) -> pl.Expr:
+        """Return a boolean expression over the events frame."""
+        ...
+
+
+class FunnelLike(Protocol):
+    """A funnel definition: anything with ``.stages`` (e.g. ``definitions.Funnel``)."""
+
+    @property
+    def stages(self) -> Sequence[StageLike]:
+        """The stages, first stage first."""
+        ...
+
+
+StepSpec: TypeAlias = str | Sequence[str] | StageLike
+StepsSpec: TypeAlias = Sequence[StepSpec] | Mapping[str, StepSpec] | FunnelLike
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """Remove contacts whose counted chain holds ``event`` between two steps.
+
+    Parameters
+    ----------
+    event
+        An event name, a list of names, or a stage.
+    from_step, to_step
+        1-based step numbers, ``from_step < to_step``.  The excluded event
+        counts when it happens strictly after the chain's ``from_step``
+        event and strictly before its ``to_step`` event (or, when the chain
+        stopped earlier, at most ``window`` after the chain's start).
+
+    Examples
+    --------
+    >>> Exclusion("unsubscribe", from_step=1, to_step=3).to_step
+    3
+    """
+
+    event: StepSpec
+    from_step: int = 1
+    to_step: int = 2
+
+    def __post_init__(self) -> None:
+        if isinstance(self.event, list | set | frozenset):
+            object.__setattr__(self, "event", tuple(sorted(self.event)))
+
+
+# --- steps -------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class _Step:
+    name: str
+    expr: pl.Expr
+    events: frozenset[str] | None = None  # the event names, for a step made of names
+
+
+def _stage_name(stage: object) -> str:
+    label = getattr(stage, "label", None)
+    if callable(label):
+        text = label()
+        if isinstance(text, str) and text:
+            return text
+    for attr in ("name", "id"):
+        value = getattr(stage, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    return type(stage).__name__
+
+
+def _event_names(spec: object) -> tuple[str, ...] | None:
+    if isinstance(spec, str):
+        return (spec,)
+    if isinstance(spec, Sequence | set | frozenset) and not isinstance(spec, bytes):
+        names = tuple(spec)
+        if names and all(isinstance(n, str) and n for n in names):
+            return names
+    return None
+
+
+def _resolve_step(spec: object, where: str, name: str | None = None) -> _Step:
+    if isinstance(spec, StageLike) and not isinstance(spec, str):
+        expr = spec.evidence()
+        if not isinstance(expr, pl.Expr):
+            msg = (
+                f"{where}: evidence() of {_stage_name(spec)!r} returned "
+                f"{type(expr).__name__}, not a polars expression"
+            )
+            raise ParameterError(msg)
+        return _Step(name or _stage_name(spec), expr.fill_null(False))
+    names = _event_names(spec)
+    if names is None:
+        msg = (
+            f"{where}: {spec!r} is not a step; give an event name ('purchase'), a list of "
+            "event names (['ebook_download', 'newsletter_signup']) or a stage of a funnel"
+        )
+        raise ParameterError(msg)
+    expr = pl.col(EVENT) == names[0] if len(names) == 1 else pl.col(EVENT).is_in(names)
+    return _Step(name or " or ".join(names), expr.fill_null(False), frozenset(names))
+
+
+def _resolve_steps(steps: object) -> tuple[_Step, ...]:
+    if isinstance(steps, str):
+        msg = f"steps: give a list of steps, not one text; did you mean [{steps!r}]?"
+        raise ParameterError(msg)
+    items: list[tuple[str | None, object]]
+    if hasattr(steps, "stages") and not isinstance(steps, StageLike):
+        items = [(None, s) for s in steps.stages]
+    elif isinstance(steps, Mapping):
+        items = [(str(k), v) for k, v in steps.items()]
+    elif isinstance(steps, Sequence):
+        items = [(None, s) for s in steps]
+    else:
+        msg = (
+            f"steps: expected a list of steps, a mapping name -> step or a funnel definition, "
+            f"got {type(steps).__name__}"
+        )
+        raise ParameterError(msg)
+    if not items:
+        msg = "steps: a funnel needs at least one step, e.g. ['page_view', 'purchase']"
+        raise ParameterError(msg)
+    return tuple(_resolve_step(s, f"step {i}", n) for i, (n, s) in enumerate(items, 1))
+
+
+@dataclass(frozen=True, eq=False)
+class _Excl:
+    expr: pl.Expr
+    from_step: int
+    to_step: int
+    events: frozenset[str] | None = None
+
+
+def _resolve_exclusions(
+    exclusions: Iterable[object], n_steps: int, order: Order
+) -> tuple[_Excl, ...]:
+    out = []
+    for i, item in enumerate(exclusions, 1):
+        if isinstance(item, tuple) and len(item) == 3 and not isinstance(item, Exclusion):
+            item = Exclusion(item[0], item[1], item[2])
+        if not isinstance(item, Exclusion):
+            msg = (
+                f"exclusion {i}: expected Exclusion(event, from_step, to_step) or a tuple "
+                f"(event, from_step, to_step), got {item!r}"
+            )
+            raise ParameterError(msg)
+        if not (
+            isinstance(item.from_step, int)
+            and isinstance(item.to_step, int)
+            and 1 <= item.from_step < item.to_step <= n_steps
+        ):
+            msg = (
+                f"exclusion {i}: from_step={item.from_step!r}, to_step={item.to_step!r} must be "
+                f"step numbers with 1 <= from_step < to_step <= {n_steps}"
+            )
+            raise ParameterError(msg)
+        step = _resolve_step(item.event, f"exclusion {i}")
+        out.append(_Excl(step.expr, item.from_step, item.to_step, step.events))
+    if out and order == "any":
+        msg = "exclusions need an ordered funnel; use order='ordered' or 'strict_increase'"
+        raise ParameterError(msg)
+    return tuple(out)
+
+
+def _check_order(order: object) -> Order:
+    if order not in _ORDERS:
+        hint = did_you_mean(str(order), _ORDERS)
+        msg = f"order: {order!r} is not one of {', '.join(map(repr, _ORDERS))}.{hint}"
+        raise ParameterError(msg)
+    return order
+
+
+def _check_period(period: object) -> str:
+    if period not in _PERIODS:
+        hint = did_you_mean(str(period), _PERIODS)
+        msg = f"period: {period!r} is not one of 'day', 'week' (ISO, from Monday), 'month'.{hint}"
+        raise ParameterError(msg)
+    return str(period)
+
+
+def _parse_time(value: TimeLike | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime(value.year, value.month, value.day)
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+        except ValueError:
+            msg = (
+                f"{name}: cannot read {value!r} as a time; "
+                "write e.g. 2026-09-01 or 2026-09-01T08:00"
+            )
+            raise ParameterError(msg) from None
+    else:
+        msg = f"{name}: expected a date, a datetime or ISO text, got {type(value).__name__}"
+        raise ParameterError(msg)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def _restrict(lf: pl.LazyFrame, since: datetime | None, until: datetime | None) -> pl.LazyFrame:
+    if since is not None:
+        lf = lf.filter(pl.col(OCCURRED_AT) >= since)
+    if until is not None:
+        lf = lf.filter(pl.col(OCCURRED_AT) < until)
+    return lf
+
+
+# --- the per-contact chain engine ---------------------------------------------
+@dataclass(frozen=True, eq=False)
+class _Spec:
+    steps: tuple[_Step, ...]
+    window_us: int
+    order: Order
+    first_entry: bool
+    exclusions: tuple[_Excl, ...]
+
+    @property
+    def n(self) -> int:
+        return len(self.steps)
+
+    @property
+    def event_names(self) -> frozenset[str] | None:
+        """Every event name the steps and exclusions read, when they are all made of names."""
+        sets = [s.events for s in self.steps] + [e.events for e in self.exclusions]
+        if any(names is None for names in sets):
+            return None
+        return frozenset().union(*(names for names in sets if names is not None))
+
+    @property
+    def disjoint(self) -> bool:
+        """Whether no event can match two steps (or a step and an exclusion)."""
+        sets = [s.events for s in self.steps] + [e.events for e in self.exclusions]
+        seen: set[str] = set()
+        for names in sets:
+            if names is None or seen & names:
+                return False
+            seen |= names
+        return True
+
+
+def _spec(
+    steps: object,
+    window: str | timedelta,
+    order: object,
+    first_entry: bool,
+    exclusions: Iterable[object],
+) -> _Spec:
+    resolved = _resolve_steps(steps)
+    checked = _check_order(order)
+    span = parse_duration(window, name="window")
+    excl = _resolve_exclusions(exclusions, len(resolved), checked)
+    if len(resolved) + len(excl) > _MAX_FLAGS:
+        total = len(resolved) + len(excl)
+        msg = f"steps: at most {_MAX_FLAGS} steps and exclusions together, got {total}"
+        raise ParameterError(msg)
+    return _Spec(resolved, span // _US, checked, bool(first_entry), excl)
+
+
+def _mask_dtype(bits: int) -> pl.DataType:
+    for dtype, size in ((pl.UInt8(), 8), (pl.UInt16(), 16), (pl.UInt32(), 32)):
+        if bits <= size:
+            return dtype
+    return pl.UInt64()
+
+
+def _flag(i: int) -> pl.Expr:
+    return (pl.col("_m") & (1 << i)) != 0
+
+
+def _t(j: int) -> str:
+    return f"_t{j}"
+
+
+def _contact_hash(contact_id: pl.Expr) -> pl.Expr:
+    """64-bit contact key of the fast paths (a function so tests can force collisions)."""
+    return contact_id.hash()
+
+
+def _contact_check(contact_id: pl.Expr) -> pl.Expr:
+    """Second, independent hash: equal keys with different checks are a collision."""
+    return contact_id.hash(0x5EED)
+
+
+# The sort key.  Sorting by (contact_id, time) on strings is slow; the fast
+# paths sort one 128-bit integer instead: a 64-bit hash of contact_id on top,
+# the time below.  "packed" also puts the step flags and a few bits of a
+# second hash into the low half ([time: 53 bits][check][flags]), so that
+# nothing but the key moves during the sort; it needs the times within
+# 1970..2255 and at most 7 flags (leaving at least 4 check bits), else "wide"
+# keeps the flags and the whole second hash as separate columns.  A collision
+# of the 64-bit hash shows as equal keys with different checks (``_collide``)
+# and the caller then redoes the work in "exact" mode, which sorts on
+# contact_id itself.  A collision goes unseen only if the check bits collide
+# too: odds of about 2e-8 for a 4-step funnel over 10 million contacts.  In
+# every mode the rows of one contact and instant are sorted by their (single)
+# step flag.
+Mode = Literal["packed", "wide", "exact"]
+_TS_BITS = 53
+_LOW_BITS = 64 - _TS_BITS
+_MIN_CHECK_BITS = 4
+
+
+def _modes(spec: _Spec) -> tuple[Mode, ...]:
+    if spec.n + len(spec.exclusions) <= _LOW_BITS - _MIN_CHECK_BITS:
+        return ("packed", "wide", "exact")
+    return ("wide", "exact")
+
+
+def _check_mask(spec: _Spec, mode: Mode) -> int:
+    if mode == "packed":
+        return (1 << (_LOW_BITS - spec.n - len(spec.exclusions))) - 1
+    return (1 << 64) - 1
+
+
+def _sorted_rows(
+    lf: pl.LazyFrame, spec: _Spec, *, mode: Mode, payload: Sequence[str]
+) -> pl.LazyFrame:
+    """Step rows sorted by contact then time.
+
+    Columns: ``_k`` (contact key), ``_k2`` (check, hash modes), ``_ts``
+    (µs), ``_m`` (one bit per step, then per exclusion), the ``payload``
+    columns, and the flags ``_collide`` (a hash collision was seen) and
+    ``_fits`` (the packed key held every time), constant over the frame.
+    """
+    flags = [s.expr for s in spec.steps] + [e.expr for e in spec.exclusions]
+    n_flags = len(flags)
+    mask_dtype = _mask_dtype(n_flags)
+    mask = pl.sum_horizontal([f.cast(mask_dtype) * (1 << i) for i, f in enumerate(flags)])
+    ts = pl.col(OCCURRED_AT).dt.epoch("us")
+    names = spec.event_names
+    # a plain `event IN (...)` filter goes down into the Parquet reader
+    keep = pl.col(EVENT).is_in(sorted(names)) if names is not None else pl.any_horizontal(flags)
+    lf = lf.filter(keep).with_columns(_m=mask.cast(mask_dtype))
+    if not spec.disjoint:
+        # one row per flag, as windowFunnel does for an event matching several
+        # conditions: the sort below then puts the rows of one instant in step order
+        bits = [
+            pl.when((pl.col("_m") & (1 << i)) != 0).then(pl.lit(1 << i, mask_dtype))
+            for i in range(n_flags)
+        ]
+        lf = lf.with_columns(_m=pl.concat_list(bits).list.drop_nulls()).explode("_m")
+    extra = [pl.col(c) for c in payload]
+    if mode == "exact":
+        return (
+            lf.select(*extra, _k=pl.col(CONTACT_ID), _ts=ts, _m="_m")
+            .sort("_k", "_ts", "_m")
+            .with_columns(_collide=pl.lit(False), _fits=pl.lit(True))
+        )
+    two64 = pl.lit(_TWO64, pl.UInt128)
+    high = _contact_hash(pl.col(CONTACT_ID)).cast(pl.UInt128) * two64
+    k = (pl.col("_key") // two64).cast(pl.UInt64)
+    same = pl.col("_k") == pl.col("_k").shift(1)
+    collide = (same & (pl.col("_k2") != pl.col("_k2").shift(1))).any()
+    if mode == "wide":
+        key = high + (ts + _HI).cast(pl.UInt128)
+        rows = lf.select(*extra, _key=key, _k2=_contact_check(pl.col(CONTACT_ID)), _m="_m")
+        return (
+            rows.sort("_key", "_m")
+            .with_columns(
+                _k=k, _ts=pl.col("_key").cast(pl.UInt64, wrap_numerical=True).cast(pl.Int64) - _HI
+            )
+            .select(*extra, "_k", "_k2", "_ts", "_m", _collide=collide, _fits=pl.lit(True))
+        )
+    check = _contact_check(pl.col(CONTACT_ID)) & _check_mask(spec, mode)
+    top = (1 << _TS_BITS) - 1
+    low = (
+        ts.clip(0, top).cast(pl.UInt64) * (1 << _LOW_BITS)
+        + check * (1 << n_flags)
+        + pl.col("_m").cast(pl.UInt64)
+    )
+    rows = lf.select(*extra, _key=high + low.cast(pl.UInt128)).sort("_key")
+    low_part = pl.col("_key").cast(pl.UInt64, wrap_numerical=True)
+    rows = rows.with_columns(
+        _k=k,
+        _k2=(low_part // (1 << n_flags)) & _check_mask(spec, mode),
+        _ts=(low_part // (1 << _LOW_BITS)).cast(pl.Int64),
+        _m=(low_part & ((1 << n_flags) - 1)).cast(mask_dtype),
+    )
+    fits = ((pl.col("_ts") > 0) & (pl.col("_ts") < top)).all()
+    return rows.select(*extra, "_k", "_k2", "_ts", "_m", _collide=collide, _fits=fits)
+
+
+def _boundaries(rows: pl.LazyFrame) -> pl.LazyFrame:
+    newc = (pl.col("_k") != pl.col("_k").shift(1)).fill_null(True)
+    newt = newc | (pl.col("_ts") != pl.col("_ts").shift(1)).fill_null(True)
+    rows = rows.with_columns(_newc=newc, _newt=newt)
+    return rows.with_columns(
+        _endt=pl.col("_newt").shift(-1, fill_value=True),
+        _endc=pl.col("_newc").shift(-1, fill_value=True),
+        _seg=pl.col("_newc").cum_sum(),
+    )
+
+
+def _first_step1(f1: pl.Expr) -> pl.Expr:
+    """Rows of the contact's first step-1 instant (all its step-1 rows at that time)."""
+    previous = pl.when(f1).then(pl.col("_seg")).forward_fill().shift(1)
+    first = f1 & (previous.is_null() | (previous != pl.col("_seg")))
+    first_ts = pl.when(first).then(pl.col("_ts")).forward_fill()
+    return f1 & (pl.col("_ts") == first_ts)
+
+
+def _predecessor(x: pl.Expr, *, strict: bool, reset: bool = True) -> pl.Expr:
+    """Value of ``x`` at the latest row of the contact where it is set (``_LO`` when none).
+
+    Rows carry one step flag each and the rows of one instant are sorted by
+    step, so the rows before this one are exactly the earlier instants and,
+    at this instant, the earlier steps: what step k may follow.  ``strict``:
+    only rows of earlier instants count.  ``reset=False`` skips stopping at
+    the contact's first row: right for a value set on the same rows as a
+    start, and read only where that start's predecessor was found.
+    """
+    if reset:
+        x = pl.when(pl.col("_newc") & x.is_null()).then(pl.lit(_LO)).otherwise(x)
+    filled = x.forward_fill()
+    if strict:
+        return (
+            pl.when(pl.col("_newc"))
+            .then(pl.lit(_LO))
+            .when(pl.col("_newt"))
+            .then(filled.shift(1))
+            .otherwise(None)
+            .forward_fill()
+        )
+    return filled
+
+
+def _ordered_levels(rows: pl.LazyFrame, spec: _Spec) -> pl.LazyFrame:
+    """Add ``_lvl`` to each row, with what :func:`_chain_times` needs.
+
+    ``_s{k}`` is the start of the best chain reaching step k at this row (null
+    when none), ``_c{k}_{j}`` the time of its step j (1 < j < k).
+    """
+    strict = spec.order == "strict_increase"
+    f1 = _flag(0)
+    start = _first_step1(f1) if spec.first_entry else f1
+    rows = rows.with_columns(_s1=pl.when(start).then(pl.col("_ts")))
+    for k in range(2, spec.n + 1):
+        prev = pl.col(f"_s{k - 1}")
+        pred_start = _predecessor(prev, strict=strict)
+        ok = _flag(k - 1) & (pl.col("_ts") - pred_start <= spec.window_us)
+        cols = [pl.when(ok).then(pred_start).alias(f"_s{k}")]
+        if k >= 3:
+            # the chain's earlier times come from the row the start came from
+            prev_ts = pl.when(prev.is_not_null()).then(pl.col("_ts"))
+            cols.append(
+                pl.when(ok)
+                .then(_predecessor(prev_ts, strict=strict, reset=False))
+                .alias(f"_c{k}_{k - 1}")
+            )
+            for j in range(2, k - 1):
+                inherited = _predecessor(pl.col(f"_c{k - 1}_{j}"), strict=strict, reset=False)
+                cols.append(pl.when(ok).then(inherited).alias(f"_c{k}_{j}"))
+        rows = rows.with_columns(cols)
+    lvl: pl.Expr = pl.lit(0, pl.Int8)
+    for k in range(1, spec.n + 1):
+        lvl = pl.when(pl.col(f"_s{k}").is_not_null()).then(pl.lit(k, pl.Int8)).otherwise(lvl)
+    return rows.with_columns(_lvl=lvl)
+
+
+def _chain_times(spec: _Spec) -> list[pl.Expr]:
+    """``_t1.._tn``: the step times of the chain counted at a row (null beyond ``_lvl``)."""
+    if spec.order == "any":
+        return [
+            pl.when(pl.col("_lvl") >= i).then(pl.col(f"_n{i}")).alias(_t(i))
+            for i in range(1, spec.n + 1)
+        ]
+    chain = []
+    for j in range(1, spec.n + 1):
+        value: Any = pl.when(pl.col("_lvl") == j).then(pl.col("_ts"))
+        for top in range(j + 1, spec.n + 1):
+            src = f"_s{top}" if j == 1 else f"_c{top}_{j}"
+            value = value.when(pl.col("_lvl") == top).then(pl.col(src))
+        chain.append(value.otherwise(None).alias(_t(j)))
+    return chain
+
+
+def _any_levels(rows: pl.LazyFrame, spec: _Spec) -> pl.LazyFrame:
+    """``order="any"``: each row anchors a window ``[t, t + window]``."""
+    f1 = _flag(0)
+    flags = [_first_step1(f1) if spec.first_entry else f1] + [_flag(i) for i in range(1, spec.n)]
+    nxt = []
+    for i, f in enumerate(flags, 1):
+        x = pl.when(f).then(pl.col("_ts"))
+        filled = (
+            pl.when(pl.col("_endc") & x.is_null()).then(pl.lit(_HI)).otherwise(x).backward_fill()
+        )
+        nxt.append(pl.when(pl.col("_newt")).then(filled).forward_fill().alias(f"_n{i}"))
+    rows = rows.with_columns(nxt)
+    lvl: pl.Expr = pl.lit(0, pl.Int8)
+    all_ok: pl.Expr = pl.lit(True)
+    for i in range(1, spec.n + 1):
+        all_ok = all_ok & (pl.col(f"_n{i}") - pl.col("_ts") <= spec.window_us)
+        lvl = lvl + all_ok.cast(pl.Int8)
+    return rows.with_columns(_lvl=lvl)
+
+
+def _counted(rows: pl.LazyFrame, spec: _Spec) -> pl.LazyFrame:
+    """Keep one row per contact, the first reaching the contact's level, with its chain."""
+    running = (pl.col("_seg").cast(pl.Int64) * (spec.n + 1) + pl.col("_lvl")).cum_max()
+    rising = (pl.col("_lvl") > 0) & (running != running.shift(1)).fill_null(True)
+    rows = rows.filter(rising)
+    last = rows.filter((pl.col("_k") != pl.col("_k").shift(-1)).fill_null(True))
+    return last.with_columns(_chain_times(spec))
+
+
+def _excluded(counted: pl.LazyFrame, rows: pl.LazyFrame, spec: _Spec) -> pl.LazyFrame:
+    """Add ``_excluded`` to the counted rows."""
+    if not spec.exclusions:
+        return counted.with_columns(_excluded=pl.lit(False))
+    hits = []
+    for i, ex in enumerate(spec.exclusions):
+        bit = spec.n + i
+        events = rows.filter((pl.col("_m") & (1 << bit)) != 0).select("_k", _xts="_ts")
+        a, b = ex.from_step, ex.to_step
+        bound_reached = pl.col("_xts") < pl.col(_t(b))
+        bound_open = pl.col("_xts") <= pl.col(_t(1)) + spec.window_us
+        hit = (
+            counted.filter(pl.col("_lvl") >= a)
+            .select("_k", "_lvl", *sorted({_t(1), _t(a), _t(b)}))
+            .join(events, on="_k", how="inner")
+            .filter(
+                (pl.col("_xts") > pl.col(_t(a)))
+                & pl.when(pl.col("_lvl") >= b).then(bound_reached).otherwise(bound_open)
+            )
+            .select("_k")
+        )
+        hits.append(hit)
+    excluded = pl.concat(hits).unique().with_columns(_excluded=pl.lit(True))
+    return counted.join(excluded, on="_k", how="left").with_columns(
+        pl.col("_excluded").fill_null(False)
+    )
+
+
+def _segment_source(
+    lf: pl.LazyFrame, by: str | None, contacts: pl.LazyFrame | None
+) -> Literal["events", "contacts"] | None:
+    if by is None:
+        return None
+    names = lf.collect_schema().names()
+    if by in names:
+        return "events"
+    contact_names = contacts.collect_schema().names() if contacts is not None else []
+    if by in contact_names:
+        return "contacts"
+    hint = did_you_mean(by, [*names, *contact_names])
+    where = (
+        "events or contacts"
+        if contacts is not None
+        else "events (pass contacts= for contact attributes)"
+    )
+    msg = f"by: no column {by!r} in the {where}.{hint}"
+    raise MissingColumnError(msg)
+
+
+def _contact_key(lf: pl.LazyFrame, spec: _Spec, mode: Mode) -> pl.LazyFrame:
+    """Add the contact key columns of ``mode`` to a frame with ``contact_id``."""
+    if mode == "exact":
+        return lf.with_columns(_k=pl.col(CONTACT_ID))
+    return lf.with_columns(
+        _k=_contact_hash(pl.col(CONTACT_ID)),
+        _k2=_contact_check(pl.col(CONTACT_ID)) & _check_mask(spec, mode),
+    )
+
+
+def _check_columns(lf: pl.LazyFrame, spec: _Spec) -> None:
+    """Name the step whose rule cannot be read on these events (before polars fails).
+
+    Each rule is evaluated on an empty frame of the events' schema: no data is
+    read, yet a missing column or a comparison of text with a number shows.
+    """
+    schema = lf.collect_schema()
+    empty = pl.DataFrame(schema=schema).lazy()
+    parts = [(f"step {i} ({s.name!r})", s.expr) for i, s in enumerate(spec.steps, 1)]
+    parts += [(f"exclusion {i}", e.expr) for i, e in enumerate(spec.exclusions, 1)]
+    for where, expr in parts:
+        try:
+            empty.select(expr).collect()
+        except pl.exceptions.ColumnNotFoundError as exc:
+            found = re.search(r'column "([^"]+)"', str(exc))
+            missing = found.group(1) if found else str(exc).splitlines()[0]
+            hint = did_you_mean(missing, schema.names())
+            msg = (
+                f"{where} reads the column {missing!r}, which the events do not have "
+                f"(columns: {', '.join(schema.names())}).{hint}"
+            )
+            raise MissingColumnError(msg) from None
+        except pl.exceptions.PolarsError as exc:
+            types = ", ".join(f"{k}: {v}" for k, v in schema.items())
+            msg = (
+                f"{where} cannot be evaluated on these events: {str(exc).splitlines()[0]} "
+                f"(column types: {types}); check the rule's columns and values"
+            )
+            raise DataError(msg) from None
+
+
+def _chains(
+    lf: pl.LazyFrame,
+    spec: _Spec,
+    *,
+    mode: Mode,
+    by: str | None = None,
+    contacts: pl.LazyFrame | None = None,
+    keep_id: bool = False,
+) -> pl.LazyFrame:
+    """Return one row per contact reaching step 1 (its counted chain).
+
+    Columns: ``_k`` (and ``_k2``), ``_lvl``, ``_t1.._tn`` (µs), ``_excluded``,
+    ``_collide``, ``_fits``, and ``_seg_value`` with ``by``, ``contact_id``
+    with ``keep_id``.  Trust the result only where ``_collide`` is false and
+    ``_fits`` true (see :func:`_collect_sound`).
+    """
+    exact = mode == "exact"
+    _check_columns(lf, spec)
+    source = _segment_source(lf, by, contacts)
+    payload = [CONTACT_ID] if keep_id and not exact else []
+    if source == "events" and by is not None:
+        lf = lf.with_columns(pl.col(by).cast(pl.String).alias("_by"))
+        payload.append("_by")
+    rows = _boundaries(_sorted_rows(lf, spec, mode=mode, payload=payload))
+    rows = _any_levels(rows, spec) if spec.order == "any" else _ordered_levels(rows, spec)
+    if spec.exclusions or source == "events":
+        rows = rows.cache()  # read again below: compute the sorted frame once
+    keep = ["_k", *([] if exact else ["_k2"]), "_lvl", *(_t(j) for j in range(1, spec.n + 1))]
+    keep += ["_collide", "_fits"]
+    if keep_id and not exact:
+        keep.append(CONTACT_ID)
+    counted = _counted(rows, spec).select(keep)
+    counted = _excluded(counted, rows, spec)
+    if source == "events":
+        first = (
+            rows.filter(_first_step1(_flag(0)))
+            .group_by("_k")
+            .agg(pl.col("_by").min().alias("_seg_value"))
+        )
+        counted = counted.join(first, on="_k", how="left")
+    elif source == "contacts" and contacts is not None and by is not None:
+        on = ["_k"] if exact else ["_k", "_k2"]
+        attrs = (
+            _contact_key(contacts, spec, mode)
+            .select(*on, pl.col(by).cast(pl.String).alias("_seg_value"))
+            .unique(on, keep="first", maintain_order=True)
+        )
+        counted = counted.join(attrs, on=on, how="left")
+    if keep_id and exact:
+        counted = counted.with_columns(pl.col("_k").alias(CONTACT_ID))
+    return counted
+
+
+# --- public: per-contact chains -----------------------------------------------
+def funnel_chains(
+    events: Events,
+    steps: StepsSpec,
+    *,
+    window: str | timedelta,
+    order: Order = "ordered",
+    first_entry: bool = False,
+    exclusions: Iterable[Exclusion | tuple[StepSpec, int, int]] = (),
+    since: TimeLike | None = None,
+    until: TimeLike | None = None,
+) -> pl.LazyFrame:
+    """Return the counted chain of every contact that reached step 1 (lazy).
+
+    The rules are those of :func:`funnel` (see the module documentation).
+
+    Parameters
+    ----------
+    events
+        An :class:`~funnelkit.events.EventLog` or a canonical polars frame.
+    steps, window, order, first_entry, exclusions, since, until
+        As in :func:`funnel`.
+
+    Returns
+    -------
+    pl.LazyFrame
+        One row per contact: ``contact_id``, ``level`` (the last step reached,
+        1-based), ``excluded``, and ``step_1_at`` ... ``step_n_at`` (UTC; null
+        beyond the level), sorted by ``contact_id``.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> day = dt.datetime(2026, 9, 1)
+    >>> log = pl.DataFrame({
+    ...     "contact_id": ["a", "a", "a", "b"],
+    ...     "occurred_at": [day, day + dt.timedelta(days=2), day + dt.timedelta(days=3), day],
+    ...     "event": ["page_view", "newsletter_signup", "purchase", "page_view"],
+    ... })
+    >>> chains = funnel_chains(log, ["page_view", "newsletter_signup", "purchase"], window="7d")
+    >>> chains.select("contact_id", "level").collect().rows()
+    [('a', 3), ('b', 1)]
+    """
+    spec = _spec(steps, window, order, first_entry, exclusions)
+    lf = _restrict(as_lazy(events), _parse_time(since, "since"), _parse_time(until, "until"))
+    counted = _chains(lf, spec, mode="exact", keep_id=True)
+    return counted.select(
+        pl.col(CONTACT_ID),
+        pl.col("_lvl").alias("level"),
+        pl.col("_excluded").alias("excluded"),
+        *(
+            pl.col(_t(j)).cast(pl.Datetime("us", "UTC")).alias(f"step_{j}_at")
+            for j in range(1, spec.n + 1)
+        ),
+    )
+
+
+# --- aggregation ---------------------------------------------------------------
+def _collect(frames: list[pl.LazyFrame]) -> list[pl.DataFrame]:
+    return pl.collect_all(frames, engine="in-memory")
+
+
+def _collect_sound(
+    spec: _Spec,
+    chains_of: Callable[[Mode], pl.LazyFrame],
+    outputs: Callable[[pl.LazyFrame], list[pl.LazyFrame]],
+) -> list[pl.DataFrame]:
+    """Collect ``outputs(chains)`` in the fastest mode whose sort key is sound here.
+
+    The chains are computed once (cached) for all outputs.  The packed key
+    may not hold the data's times, and a hash may collide: both show in the
+    flags computed along, and the work is then redone in the next mode.
+    """
+    for mode in _modes(spec):
+        chains = chains_of(mode).cache()
+        flags = chains.select(pl.col("_collide").any(), pl.col("_fits").all())
+        collected = _collect([flags, *outputs(chains)])
+        collide, fits = collected[0].row(0)
+        if mode == "exact" or (not collide and fits is not False):
+            return collected[1:]
+    msg = "unreachable: the exact mode is always sound"  # pragma: no cover
+    raise AssertionError(msg)  # pragma: no cover
+
+
+def _step_counts(chains: pl.LazyFrame, spec: _Spec, group: str | None) -> pl.LazyFrame:
+    """Wide counts per group: ``_excl`` and ``c1..cn`` (contacts at or past each step)."""
+    kept = ~pl.col("_excluded")
+    aggs = [pl.col("_excluded").sum().cast(pl.Int64).alias("_excl")] + [
+        (kept & (pl.col("_lvl") >= k)).sum().cast(pl.Int64).alias(f"c{k}")
+        for k in range(1, spec.n + 1)
+    ]
+    if group is None:
+        return chains.select(aggs)
+    return chains.group_by(group).agg(aggs)
+
+
+def _rate_columns(by: list[str]) -> list[pl.Expr]:
+    count = pl.col("count")
+    first = count.first().over(by) if by else count.first()
+    prev = count.shift(1).over(by) if by else count.shift(1)
+    is_first = pl.col("step") == 1
+    safe_prev = pl.when(is_first | (prev == 0)).then(None).otherwise(prev)
+    safe_first = pl.when(first == 0).then(None).otherwise(first)
+    return [
+        (count / safe_prev).alias("conversion_from_previous"),
+        (count / safe_first).alias("conversion_from_first"),
+        pl.when(is_first).then(None).otherwise(prev - count).alias("drop_off"),
+        (1.0 - count / safe_prev).alias("drop_off_rate"),
+        pl.when(is_first).then(None).otherwise(wilson_low(count, first)).alias("ci_low"),
+        pl.when(is_first).then(None).otherwise(wilson_high(count, first)).alias("ci_high"),
+        pl.when(is_first).then(None).otherwise(wilson_low(count, prev)).alias("previous_ci_low"),
+        pl.when(is_first).then(None).otherwise(wilson_high(count, prev)).alias("previous_ci_high"),
+    ]
+
+
+_RATE_COLUMNS = (
+    "conversion_from_previous",
+    "conversion_from_first",
+    "ci_low",
+    "ci_high",
+    "previous_ci_low",
+    "previous_ci_high",
+    "drop_off",
+    "drop_off_rate",
+)
+_STEP_COLUMNS = ("step", "name", "count", *_RATE_COLUMNS)
+
+
+def _long_steps(wide: pl.DataFrame, spec: _Spec, by: list[str]) -> pl.DataFrame:
+    """Turn wide ``c1..cn`` counts into one row per (group, step) with rates and intervals."""
+    names = pl.DataFrame(
+        {"step": list(range(1, spec.n + 1)), "name": [s.name for s in spec.steps]},
+        schema={"step": pl.Int64, "name": pl.String},
+    )
+    long = (
+        wide.unpivot(
+            index=by,
+            on=[f"c{k}" for k in range(1, spec.n + 1)],
+            variable_name="_c",
+            value_name="count",
+        )
+        .with_columns(
+            step=pl.col("_c").str.slice(1).cast(pl.Int64), count=pl.col("count").cast(pl.Int64)
+        )
+        .join(names, on="step", how="left")
+        .sort([*by, "step"])
+    )
+    return long.with_columns(_rate_columns(by)).select(*by, *_STEP_COLUMNS)
+
+
+def _transitions(spec: _Spec) -> list[tuple[int, int]]:
+    if spec.order == "any":
+        return [(1, spec.n)] if spec.n >= 2 else []
+    pairs = [(k - 1, k) for k in range(2, spec.n + 1)]
+    if spec.n >= 3:
+        pairs.append((1, spec.n))
+    return pairs
+
+
+_NICE = tuple(
+    parse_duration(t)
+    for t in (
+        "1s",
+        "10s",
+        "1m",
+        "5m",
+        "15m",
+        "30m",
+        "1h",
+        "3h",
+        "6h",
+        "12h",
+        "1d",
+        "2d",
+        "1w",
+        "2w",
+        "4w",
+    )
+)
+
+
+def _bin_width(window_us: int, bins: int = 20) -> int:
+    for width in _NICE:
+        size = width // _US
+        if window_us <= bins * size:
+            return size
+    return max(1, math.ceil(window_us / bins))
+
+
+def _durations(chains: pl.LazyFrame, spec: _Spec) -> pl.LazyFrame:
+    """Long frame ``from_step, to_step, _d`` (µs) of the counted chains' durations."""
+    kept = chains.filter(~pl.col("_excluded"))
+    parts = []
+    for a, b in _transitions(spec):
+        if spec.order == "any":
+            times = [pl.col(_t(j)) for j in range(1, spec.n + 1)]
+            d = pl.max_horizontal(times) - pl.min_horizontal(times)
+        else:
+            d = pl.col(_t(b)) - pl.col(_t(a))
+        parts.append(
+            kept.filter(pl.col("_lvl") >= b).select(
+                from_step=pl.lit(a, pl.Int64), to_step=pl.lit(b, pl.Int64), _d=d
+            )
+        )
+    if not parts:
+        return pl.LazyFrame(schema={"from_step": pl.Int64, "to_step": pl.Int64, "_d": pl.Int64})
+    return pl.concat(parts)
+
+
+def _time_to_convert(
+    durations: pl.LazyFrame, spec: _Spec, width: int
+) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    n_bins = max(1, math.ceil(spec.window_us / width))
+    summary = durations.group_by("from_step", "to_step").agg(
+        contacts=pl.len().cast(pl.Int64),
+        median=pl.col("_d").quantile(0.5, interpolation="linear"),
+        p90=pl.col("_d").quantile(0.9, interpolation="linear"),
+        mean=pl.col("_d").mean(),
+    )
+    histogram = (
+        durations.with_columns(bin=(pl.col("_d") // width).clip(0, n_bins - 1).cast(pl.Int64))
+        .group_by("from_step", "to_step", "bin")
+        .agg(contacts=pl.len().cast(pl.Int64))
+    )
+    return summary, histogram
+
+
+def _as_duration(col: str) -> pl.Expr:
+    return pl.col(col).round(0).cast(pl.Int64).cast(pl.Duration("us")).alias(col)
+
+
+def _finish_time_to_convert(
+    summary: pl.DataFrame, histogram: pl.DataFrame, spec: _Spec, width: int
+) -> TimeToConvert:
+    pairs = _transitions(spec)
+    names = [s.name for s in spec.steps]
+    grid = pl.DataFrame(
+        {
+            "from_step": [a for a, _ in pairs],
+            "to_step": [b for _, b in pairs],
+            "from_name": [names[a - 1] for a, _ in pairs],
+            "to_name": [names[b - 1] for _, b in pairs],
+        },
+        schema={
+            "from_step": pl.Int64,
+            "to_step": pl.Int64,
+            "from_name": pl.String,
+            "to_name": pl.String,
+        },
+    )
+    table = (
+        grid.join(summary, on=["from_step", "to_step"], how="left")
+        .with_columns(
+            pl.col("contacts").fill_null(0), *(_as_duration(c) for c in ("median", "p90", "mean"))
+        )
+        .select("from_step", "to_step", "from_name", "to_name", "contacts", "median", "p90", "mean")
+    )
+    n_bins = max(1, math.ceil(spec.window_us / width))
+    bins = pl.DataFrame({"bin": list(range(n_bins))}, schema={"bin": pl.Int64})
+    hist = (
+        grid.select("from_step", "to_step")
+        .join(bins, how="cross")
+        .join(histogram, on=["from_step", "to_step", "bin"], how="left")
+        .with_columns(
+            pl.col("contacts").fill_null(0),
+            bin_start=(pl.col("bin") * width).cast(pl.Duration("us")),
+            bin_end=pl.min_horizontal((pl.col("bin") + 1) * width, pl.lit(spec.window_us)).cast(
+                pl.Duration("us")
+            ),
+        )
+        .select("from_step", "to_step", "bin", "bin_start", "bin_end", "contacts")
+    )
+    return TimeToConvert(summary=table, histogram=hist, bin_width=timedelta(microseconds=width))
+
+
+def _check_count_option(value: object, name: str, *, allow_none: bool) -> None:
+    if value is None and allow_none:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        msg = (
+            f"{name}: expected a whole number >= 0{' or None' if allow_none else ''}, got {value!r}"
+        )
+        raise ParameterError(msg)
+
+
+def _merge_segments(
+    wide: pl.DataFrame, spec: _Spec, top: int | None, min_size: int
+) -> pl.DataFrame:
+    """Group small tails into ``Other`` and flag segments under ``min_size`` entrants."""
+    counts = [f"c{k}" for k in range(1, spec.n + 1)]
+    wide = wide.with_columns(segment=pl.col("_seg_value").fill_null(_NONE)).drop("_seg_value")
+    wide = wide.group_by("segment").agg(pl.col(["_excl", *counts]).sum())
+    ranked = wide.sort(["c1", "segment"], descending=[True, False]).with_row_index("_rank")
+    if top is not None and ranked.height > top:
+        ranked = ranked.with_columns(
+            segment=pl.when(pl.col("_rank") < top).then(pl.col("segment")).otherwise(pl.lit(_OTHER))
+        )
+        ranked = ranked.group_by("segment", maintain_order=True).agg(
+            pl.col("_rank").min(), pl.col(["_excl", *counts]).sum()
+        )
+    return ranked.sort("_rank").drop("_rank").with_columns(suppressed=pl.col("c1") < min_size)
+
+
+def _suppress(long: pl.DataFrame) -> pl.DataFrame:
+    return long.with_columns(
+        pl.when(pl.col("suppressed")).then(None).otherwise(pl.col(c)).alias(c)
+        for c in _RATE_COLUMNS
+        if c != "drop_off"
+    )
+
+
+# --- results -------------------------------------------------------------------
+def _pct(value: object) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return f"{float(value):.1%}"  # type: ignore[arg-type]
+
+
+def _count(value: object) -> str:
+    return "" if value is None else f"{int(value):,}"  # type: ignore[call-overload]
+
+
+def _dur(value: object) -> str:
+    if not isinstance(value, timedelta):
+        return ""
+    return _human(value)
+
+
+def _human(value: timedelta) -> str:
+    seconds = value.total_seconds()
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
+
+
+def _html(headers: Sequence[str], rows: Iterable[Sequence[str]], caption: str = "") -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
+    )
+    cap = f"<caption style='text-align:left'>{html.escape(caption)}</caption>" if caption else ""
+    return (
+        f"<table class='funnelkit'>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    )
+
+
+def _text(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool]) -> str:
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(
+            c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right, strict=True)
+        ).rstrip()
+
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
+
+
+def _share(rate: object, successes: object, trials: object) -> str:
+    return f"{_pct(rate)} ({_count(successes)}/{_count(trials)})"
+
+
+def _interval(low: object, high: object) -> str:
+    if low is None or high is None:
+        return ""
+    return f"{_pct(low)}–{_pct(high)}"
+
+
+def _json_value(value: object) -> object:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def _records(df: pl.DataFrame) -> list[dict[str, Any]]:
+    return [{k: _json_value(v) for k, v in row.items()} for row in df.iter_rows(named=True)]
+
+
+_STEP_HEADERS = (
+    "step",
+    "name",
+    "contacts",
+    "from previous",
+    "95% CI",
+    "from first",
+    "95% CI",
+    "drop-off",
+)
+
+
+def _step_cells(row: Mapping[str, Any]) -> list[str]:
+    return [
+        str(row["step"]),
+        str(row["name"]),
+        _count(row["count"]),
+        _pct(row["conversion_from_previous"]),
+        _interval(row["previous_ci_low"], row["previous_ci_high"]),
+        _pct(row["conversion_from_first"]),
+        _interval(row["ci_low"], row["ci_high"]),
+        _count(row["drop_off"]),
+    ]
+
+
+@dataclass(frozen=True)
+class TimeToConvert:
+    """How long the counted chains took, per transition between steps.
+
+    Attributes
+    ----------
+    summary
+        One row per transition: ``from_step``, ``to_step``, ``from_name``,
+        ``to_name``, ``contacts`` (contacts that made it), ``median``, ``p90``
+        and ``mean`` (durations; null without contacts).  Consecutive steps,
+        then first to last when the funnel has three steps or more.  With
+        ``order="any"`` only the first-to-last row is given: the span of the
+        counted set.
+    histogram
+        ``from_step``, ``to_step``, ``bin``, ``bin_start``, ``bin_end``,
+        ``contacts``: bins of ``bin_width`` covering the window (the last
+        one closed).
+    bin_width
+        Width of the histogram bins, a round duration giving at most 20 bins.
+    """
+
+    summary: pl.DataFrame
+    histogram: pl.DataFrame
+    bin_width: timedelta
+
+    def to_polars(self) -> pl.DataFrame:
+        """Return :attr:`summary`."""
+        return self.summary
+
+    def to_dict(self) -> list[dict[str, Any]]:
+        """Return the summary as JSON-ready rows (durations in seconds, plus the histogram)."""
+        out = []
+        for row in _records(self.summary):
+            hist = self.histogram.filter(
+                (pl.col("from_step") == row["from_step"]) & (pl.col("to_step") == row["to_step"])
+            )
+            row = {
+                **{k: v for k, v in row.items() if k not in ("median", "p90", "mean")},
+                "median_seconds": row["median"],
+                "p90_seconds": row["p90"],
+                "mean_seconds": row["mean"],
+                "histogram": {
+                    "bin_width_seconds": self.bin_width.total_seconds(),
+                    "contacts": hist["contacts"].to_list(),
+                },
+            }
+            out.append(row)
+        return out
+
+    def _rows(self) -> list[list[str]]:
+        return [
+            [
+                f"{r['from_step']} → {r['to_step']}",
+                f"{r['from_name']} → {r['to_name']}",
+                _count(r["contacts"]),
+                _dur(r["median"]),
+                _dur(r["p90"]),
+            ]
+            for r in self.summary.iter_rows(named=True)
+        ]
+
+    def _repr_html_(self) -> str:
+        return _html(
+            ("steps", "names", "contacts", "median", "p90"), self._rows(), "Time to convert"
+        )
+
+
+@dataclass(frozen=True)
+class FunnelResult:
+    """Counts, rates and intervals of a funnel; see :func:`funnel`.
+
+    Attributes
+    ----------
+    table
+        One row per step, all contacts: ``step``, ``name``, ``count``,
+        ``conversion_from_previous``, ``conversion_from_first``, ``ci_low`` and
+        ``ci_high`` (Wilson 95% interval of ``conversion_from_first``),
+        ``previous_ci_low`` and ``previous_ci_high`` (of
+        ``conversion_from_previous``), ``drop_off`` (contacts lost since the
+        previous step) and ``drop_off_rate``.  Step 1 has no "previous" figures.
+    step_names
+        The step names, in order.
+    window, order, first_entry
+        The rules used.
+    excluded
+        Contacts removed by exclusions (not in the counts).
+    time_to_convert
+        Durations of the counted chains (all contacts, not per segment).
+    by
+        The breakdown column, if any.
+    breakdown
+        With ``by``: ``segment``, ``suppressed``, ``excluded`` and the columns
+        of :attr:`table`, one row per segment and step; segments ordered by
+        entrants, the tail beyond ``top`` grouped as ``"Other"``, a missing
+        value shown as ``"(none)"``.  Suppressed segments (fewer entrants than
+        ``min_size``) keep their counts but show no rate nor interval.
+    """
+
+    table: pl.DataFrame
+    step_names: tuple[str, ...]
+    window: timedelta
+    order: Order
+    first_entry: bool
+    excluded: int
+    time_to_convert: TimeToConvert
+    by: str | None = None
+    breakdown: pl.DataFrame | None = None
+
+    def to_polars(self) -> pl.DataFrame:
+        """Return the breakdown table with ``by``, else the step table."""
+        return self.breakdown if self.breakdown is not None else self.table
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dictionary.
+
+        ``{"steps": [{"step", "name", "count", "conversion_from_previous",
+        "conversion_from_first", "ci_low", "ci_high", ...}], "window",
+        "order", "first_entry", "excluded", "time_to_convert"}``, plus, with
+        ``by``, ``"by"`` and ``"segments": [{"value", "entrants", "excluded",
+        "suppressed", "steps": [...]}]``.
+        """
+        out: dict[str, Any] = {
+            "steps": _records(self.table),
+            "window": format_duration(self.window),
+            "window_seconds": self.window.total_seconds(),
+            "order": self.order,
+            "first_entry": self.first_entry,
+            "excluded": self.excluded,
+            "time_to_convert": self.time_to_convert.to_dict(),
+        }
+        if self.breakdown is not None:
+            segments = []
+            for (value,), part in self.breakdown.group_by("segment", maintain_order=True):
+                first = part.row(0, named=True)
+                segments.append(
+                    {
+                        "value": value,
+                        "entrants": first["count"],
+                        "excluded": first["excluded"],
+                        "suppressed": first["suppressed"],
+                        "steps": _records(part.select(_STEP_COLUMNS)),
+                    }
+                )
+            out["by"] = self.by
+            out["segments"] = segments
+        return out
+
+    def _title(self) -> str:
+        entry = ", first entry only" if self.first_entry else ""
+        excluded = f", {self.excluded:,} excluded" if self.excluded else ""
+        return (
+            f"Funnel {' → '.join(self.step_names)} (window {format_duration(self.window)}, "
+            f"{self.order}{entry}{excluded})"
+        )
+
+    def to_text(self) -> str:
+        """Return the funnel as a plain-text table (what the command line prints)."""
+        right = (True, False, True, True, True, True, True, True)
+        parts = [
+            self._title(),
+            "",
+            _text(_STEP_HEADERS, [_step_cells(r) for r in self.table.iter_rows(named=True)], right),
+        ]
+        if self.breakdown is not None:
+            rows = []
+            for r in self.breakdown.iter_rows(named=True):
+                flag = " (suppressed)" if r["suppressed"] and r["step"] == 1 else ""
+                rows.append([f"{r['segment']}{flag}", *_step_cells(r)])
+            parts += [
+                "",
+                f"By {self.by}:",
+                _text((str(self.by), *_STEP_HEADERS), rows, (False, *right)),
+            ]
+        ttc = self.time_to_convert
+        if ttc.summary.height:
+            parts += [
+                "",
+                "Time to convert:",
+                _text(
+                    ("steps", "names", "contacts", "median", "p90"),
+                    ttc._rows(),
+                    (False, False, True, True, True),
+                ),
+            ]
+        return "\n".join(parts)
+
+    def _repr_html_(self) -> str:
+        rows = [_step_cells(r) for r in self.table.iter_rows(named=True)]
+        out = _html(_STEP_HEADERS, rows, self._title())
+        if self.breakdown is not None:
+            seg_rows = []
+            for r in self.breakdown.iter_rows(named=True):
+                flag = " (suppressed)" if r["suppressed"] and r["step"] == 1 else ""
+                seg_rows.append([f"{r['segment']}{flag}", *_step_cells(r)])
+            out += _html((str(self.by), *_STEP_HEADERS), seg_rows, f"By {self.by}")
+        if self.time_to_convert.summary.height:
+            out += self.time_to_convert._repr_html_()
+        return f"<div>{out}</div>"
+
+
+def _run(build: Any, *, lf: pl.LazyFrame) -> Any:  # pragma: no cover - replaced below
+    raise NotImplementedError
+
+
+def funnel(
+    events: Events,
+    steps: StepsSpec,
+    *,
+    window: str | timedelta,
+    order: Order = "ordered",
+    first_entry: bool = False,
+    exclusions: Iterable[Exclusion | tuple[StepSpec, int, int]] = (),
+    by: str | None = None,
+    top: int | None = 10,
+    min_size: int = 30,
+    contacts: ContactTable | pl.LazyFrame | pl.DataFrame | None = None,
+    since: TimeLike | None = None,
+    until: TimeLike | None = None,
+) -> FunnelResult:
+    """Count the contacts reaching each step of a funnel within a conversion window.
+
+    The chain rule (ClickHouse ``windowFunnel`` semantics for
+    ``order="ordered"``), the counted chain and exclusions are described in
+    the module documentation (:mod:`funnelkit.conversion`).
+
+    Parameters
+    ----------
+    events
+        An :class:`~funnelkit.events.EventLog` or a canonical polars frame
+        (``contact_id``, ``occurred_at``, ``event`` and properties).
+    steps
+        Event names, lists of event names (any of them), stages, a mapping
+        ``name -> step``, or a funnel definition (all its stages).
+    window
+        Conversion window: ``"14d"``, ``"90m"``, ``"12h"``, ``"2w"`` or a
+        ``timedelta``; from the chain's step-1 event, boundary included.
+    order
+        ``"ordered"``, ``"strict_increase"`` or ``"any"``.
+    first_entry
+        Only the contact's first step-1 event may start a chain.
+    exclusions
+        :class:`Exclusion` rules (or ``(event, from_step, to_step)`` tuples).
+    by
+        A column to break the funnel down by: an events column, read at the
+        contact's first step-1 event (ties at that instant: the smallest
+        value), or a column of ``contacts``.
+    top
+        Keep the ``top`` segments with most entrants; the rest becomes
+        ``"Other"``.  ``None`` keeps them all.
+    min_size
+        Segments with fewer entrants are flagged ``suppressed`` and show no rates.
+    contacts
+        Contacts table (for ``by`` on a contact attribute).
+    since, until
+        Only events with ``since <= occurred_at < until`` are read (ISO text,
+        dates or datetimes; naive values are UTC).  Chains near ``until`` are
+        cut short: see :func:`conversion_over_time` for incomplete periods.
+
+    Returns
+    -------
+    FunnelResult
+        ``.table`` per step, ``.breakdown`` with ``by``, ``.time_to_convert``,
+        ``.excluded``; ``to_polars()``, ``to_dict()`` and a notebook display.
+
+    Raises
+    ------
+    ParameterError
+        A step, window, order, exclusion or option is unusable.
+    MissingColumnError
+        ``by`` names no column of the events nor of the contacts.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> day = dt.datetime(2026, 9, 1)
+    >>> log = pl.DataFrame({
+    ...     "contact_id": ["a", "a", "a", "b", "b"],
+    ...     "occurred_at": [day, day + dt.timedelta(days=3), day + dt.timedelta(days=8),
+    ...                     day, day + dt.timedelta(days=1)],
+    ...     "event": ["page_view", "page_view", "purchase", "page_view", "purchase"],
+    ... })
+    >>> result = funnel(log, ["page_view", "purchase"], window="7d")
+    >>> result.table.select("name", "count", "conversion_from_first").rows()
+    [('page_view', 2, 1.0), ('purchase', 2, 1.0)]
+    >>> first_only = funnel(log, ["page_view", "purchase"], window="7d", first_entry=True)
+    >>> first_only.table["count"].to_list()
+    [2, 1]
+    """
+    spec = _spec(steps, window, order, first_entry, exclusions)
+    _check_count_option(top, "top", allow_none=True)
+    _check_count_option(min_size, "min_size", allow_none=False)
+    lf = _restrict(as_lazy(events), _parse_time(since, "since"), _parse_time(until, "until"))
+    contacts_lf = _contacts(contacts)
+    group = "_seg_value" if by is not None else None
+    width = _bin_width(spec.window_us)
+
+    def build(chains: pl.LazyFrame) -> list[pl.LazyFrame]:
+        summary, histogram = _time_to_convert(_durations(chains, spec), spec, width)
+        frames = [_step_counts(chains, spec, None), summary, histogram]
+        if group is not None:
+            frames.append(_step_counts(chains, spec, group))
+        return frames
+
+    collected = _collect_sound(
+        spec, lambda mode: _chains(lf, spec, mode=mode, by=by, contacts=contacts_lf), build
+    )
+    total = collected[0]
+    breakdown = None
+    if group is not None:
+        merged = _merge_segments(collected[3], spec, top, min_size)
+        long = _long_steps(merged.drop("_excl", "suppressed"), spec, ["segment"])
+        flags = merged.select("segment", "suppressed", excluded=pl.col("_excl"))
+        long = flags.join(long, on="segment", how="left", maintain_order="left")
+        breakdown = _suppress(long)
+    return FunnelResult(
+        table=_long_steps(total.drop("_excl"), spec, []),
+        step_names=tuple(s.name for s in spec.steps),
+        window=timedelta(microseconds=spec.window_us),
+        order=spec.order,
+        first_entry=spec.first_entry,
+        excluded=int(total["_excl"].item() or 0),
+        time_to_convert=_finish_time_to_convert(collected[1], collected[2], spec, width),
+        by=by,
+        breakdown=breakdown,
+    )
+
+
+def _contacts(contacts: ContactTable | pl.LazyFrame | pl.DataFrame | None) -> pl.LazyFrame | None:
+    return None if contacts is None else as_lazy_contacts(contacts)
+
+
+# --- conversion over time --------------------------------------------------------
+def _periods_grid(starts: pl.Series, every: str) -> pl.DataFrame:
+    first, last = starts.min(), starts.max()
+    if not isinstance(first, datetime) or not isinstance(last, datetime):
+        return pl.DataFrame(schema={"period_start": pl.Datetime("us", "UTC")})
+    grid = pl.datetime_range(first, last, interval=every, time_zone="UTC", eager=True)
+    return pl.DataFrame({"period_start": grid}).with_columns(
+        pl.col("period_start").cast(pl.Datetime("us", "UTC"))
+    )
+
+
+@dataclass(frozen=True)
+class ConversionTrend:
+    """Funnel rates per entry period; see :func:`conversion_over_time`.
+
+    Attributes
+    ----------
+    table
+        One row per period and step: ``period_start``, ``period_end`` (UTC,
+        end excluded), ``complete``, ``excluded`` and the columns of
+        :attr:`FunnelResult.table`.  Every period between the first and the
+        last entry is present (zero counts included).
+    period
+        ``"day"``, ``"week"`` (ISO, from Monday) or ``"month"``.
+    window
+        The conversion window.
+    as_of
+        The moment data is known up to; a period is ``complete`` when
+        ``period_end + window <= as_of``.
+    step_names
+        The step names, in order.
+    """
+
+    table: pl.DataFrame
+    period: str
+    window: timedelta
+    as_of: datetime | None
+    step_names: tuple[str, ...]
+
+    def to_polars(self) -> pl.DataFrame:
+        """Return :attr:`table`."""
+        return self.table
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dictionary: ``{"period", "window", "as_of", "rows": [...]}``."""
+        return {
+            "period": self.period,
+            "window": format_duration(self.window),
+            "as_of": _json_value(self.as_of),
+            "rows": _records(self.table),
+        }
+
+    def _repr_html_(self) -> str:
+        n = len(self.step_names)
+        headers = ["period", "entrants", *(f"→ {name}" for name in self.step_names[1:]), ""]
+        rows = []
+        for (start,), part in self.table.group_by("period_start", maintain_order=True):
+            cells = part.sort("step")
+            first = cells.row(0, named=True)
+            rates = [_pct(cells["conversion_from_first"][k]) for k in range(1, n)]
+            note = "" if first["complete"] else "incomplete: window still open"
+            rows.append([f"{start:%Y-%m-%d}", _count(first["count"]), *rates, note])
+        caption = (
+            f"Conversion from first step by {self.period} of entry "
+            f"(window {format_duration(self.window)})"
+        )
+        return _html(headers, rows, caption)
+
+
+def conversion_over_time(
+    events: Events,
+    steps: StepsSpec,
+    *,
+    window: str | timedelta,
+    period: Period = "week",
+    as_of: TimeLike | None = None,
+    order: Order = "ordered",
+    first_entry: bool = False,
+    exclusions: Iterable[Exclusion | tuple[StepSpec, int, int]] = (),
+    since: TimeLike | None = None,
+    until: TimeLike | None = None,
+) -> ConversionTrend:
+    """Return funnel rates per period of entry, with unfinished periods flagged.
+
+    Each contact is counted once, in the period of the start of its counted
+    chain (with ``first_entry=True``: of its first step-1 event), with the
+    steps that chain reached within the window; the periods therefore add up
+    to :func:`funnel` on the same events.  A period is ``complete`` when the
+    window of its last possible entrant has closed by ``as_of``; the rates of
+    an incomplete period are still growing and must not be read as a drop.
+
+    Parameters
+    ----------
+    events, steps, window, order, first_entry, exclusions, since, until
+        As in :func:`funnel`.
+    period
+        ``"day"``, ``"week"`` (ISO weeks, from Monday 00:00 UTC) or ``"month"``.
+    as_of
+        What the data is known up to; by default the last event's time.
+
+    Returns
+    -------
+    ConversionTrend
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> day = dt.datetime(2026, 9, 7)  # a Monday
+    >>> log = pl.DataFrame({
+    ...     "contact_id": ["a", "a", "b", "c"],
+    ...     "occurred_at": [day, day + dt.timedelta(days=2), day + dt.timedelta(days=8),
+    ...                     day + dt.timedelta(days=30)],
+    ...     "event": ["page_view", "purchase", "page_view", "page_view"],
+    ... })
+    >>> trend = conversion_over_time(log, ["page_view", "purchase"], window="7d")
+    >>> trend.table.filter(pl.col("step") == 2).select("count", "complete").rows()[:2]
+    [(1, True), (0, True)]
+    """
+    spec = _spec(steps, window, order, first_entry, exclusions)
+    every = _PERIODS[_check_period(period)]
+    lf = _restrict(as_lazy(events), _parse_time(since, "since"), _parse_time(until, "until"))
+    known = _parse_time(as_of, "as_of")
+    entry = pl.col(_t(1)).cast(pl.Datetime("us", "UTC")).dt.truncate(every)
+    collected = _collect_sound(
+        spec,
+        lambda mode: _chains(lf, spec, mode=mode).with_columns(_seg_value=entry),
+        lambda chains: [
+            _step_counts(chains, spec, "_seg_value"),
+            lf.select(pl.col(OCCURRED_AT).max()),
+        ],
+    )
+    wide = collected[0].rename({"_seg_value": "period_start"})
+    if known is None:
+        last = collected[1].item()
+        known = last if isinstance(last, datetime) else None
+    grid = _periods_grid(wide["period_start"], every)
+    counts = [f"c{k}" for k in range(1, spec.n + 1)]
+    wide = grid.join(wide, on="period_start", how="left").with_columns(
+        pl.col(["_excl", *counts]).fill_null(0)
+    )
+    long = _long_steps(wide.drop("_excl"), spec, ["period_start"])
+    window_td = timedelta(microseconds=spec.window_us)
+    end = pl.col("period_start").dt.offset_by(every)
+    complete = (end + window_td <= known) if known is not None else pl.lit(False)
+    table = (
+        wide.select("period_start", excluded="_excl")
+        .join(long, on="period_start", how="left", maintain_order="left")
+        .with_columns(period_end=end, complete=complete)
+        .select("period_start", "period_end", "complete", "excluded", *_STEP_COLUMNS)
+    )
+    return ConversionTrend(
+        table=table,
+        period=str(period),
+        window=window_td,
+        as_of=known,
+        step_names=tuple(s.name for s in spec.steps),
+    )
+
+
+# --- period over period ------------------------------------------------------------
+@dataclass(frozen=True)
+class PeriodComparison:
+    """Each rate of the funnel, current period against the previous one.
+
+    Attributes
+    ----------
+    table
+        One row per step (from step 2) and rate (``"from_previous"``,
+        ``"from_first"``): ``step``, ``name``, ``rate``,
+        ``previous_successes``, ``previous_trials``, ``previous_rate``,
+        ``current_successes``, ``current_trials``, ``current_rate``,
+        ``change`` (absolute, in rate points), ``relative_change``,
+        ``p_value`` (pooled two-proportion z-test, two-sided) and
+        ``verdict``: ``"increase"``, ``"decrease"``, ``"within noise"`` or
+        ``"too few"`` (no verdict: a side has fewer than 30 trials or fewer
+        than 5 successes or failures).
+    period
+        ``"day"``, ``"week"`` or ``"month"``.
+    previous_start, current_start
+        Start of the two periods compared (UTC).
+    current_complete
+        Whether the current period's window had closed by ``as_of``.
+    alpha
+        Significance level of the verdicts.
+    """
+
+    table: pl.DataFrame
+    period: str
+    previous_start: datetime
+    current_start: datetime
+    current_complete: bool
+    alpha: float
+
+    def to_polars(self) -> pl.DataFrame:
+        """Return :attr:`table`."""
+        return self.table
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dictionary."""
+        return {
+            "period": self.period,
+            "previous_start": _json_value(self.previous_start),
+            "current_start": _json_value(self.current_start),
+            "current_complete": self.current_complete,
+            "alpha": self.alpha,
+            "rows": _records(self.table),
+        }
+
+    def _repr_html_(self) -> str:
+        rows = [
+            [
+                f"{r['step']} {r['name']}",
+                r["rate"].replace("_", " "),
+                _share(r["previous_rate"], r["previous_successes"], r["previous_trials"]),
+                _share(r["current_rate"], r["current_successes"], r["current_trials"]),
+                "" if r["change"] is None else f"{100 * r['change']:+.1f} pts",
+                "" if r["p_value"] is None else f"{r['p_value']:.3f}",
+                str(r["verdict"]),
+            ]
+            for r in self.table.iter_rows(named=True)
+        ]
+        note = "" if self.current_complete else " (current period incomplete)"
+        caption = (
+            f"{self.period.capitalize()} of {self.current_start:%Y-%m-%d} vs "
+            f"{self.previous_start:%Y-%m-%d}{note}"
+        )
+        headers = ("step", "rate", "previous", "current", "change", "p-value", "verdict")
+        return _html(headers, rows, caption)
+
+
+def compare_periods(
+    events: Events,
+    steps: StepsSpec,
+    *,
+    window: str | timedelta,
+    period: Period = "week",
+    current: TimeLike | None = None,
+    as_of: TimeLike | None = None,
+    alpha: float = 0.05,
+    order: Order = "ordered",
+    first_entry: bool = False,
+    exclusions: Iterable[Exclusion | tuple[StepSpec, int, int]] = (),
+    since: TimeLike | None = None,
+    until: TimeLike | None = None,
+) -> PeriodComparison:
+    """Compare each funnel rate of one entry period with the period before.
+
+    Parameters
+    ----------
+    events, steps, window, order, first_entry, exclusions, since, until
+        As in :func:`funnel`.
+    period
+        ``"day"``, ``"week"`` or ``"month"`` (see :func:`conversion_over_time`).
+    current
+        Any moment of the period to compare; by default the last complete
+        period (whose window has closed by ``as_of``).
+    as_of
+        What the data is known up to; by default the last event's time.
+    alpha
+        Significance level for the verdicts.
+
+    Returns
+    -------
+    PeriodComparison
+
+    Raises
+    ------
+    ParameterError
+        No complete period with a period before it, or ``current`` outside the data.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> monday = dt.datetime(2026, 9, 7)
+    >>> visits = [("a", 0)] * 100 + [("b", 7)] * 100  # 100 entrants in each of two weeks
+    >>> buys = [("a", 1)] * 40 + [("b", 8)] * 70  # 40 then 70 of them buy
+    >>> log = pl.DataFrame({
+    ...     "contact_id": [f"{w}{i % 100}" for i, (w, _) in enumerate(visits + buys)],
+    ...     "occurred_at": [monday + dt.timedelta(days=d) for _, d in visits + buys],
+    ...     "event": ["page_view"] * 200 + ["purchase"] * 110,
+    ... })
+    >>> cmp = compare_periods(log, ["page_view", "purchase"], window="3d", as_of="2026-10-01")
+    >>> row = cmp.table.filter(pl.col("rate") == "from_previous")
+    >>> row.select("previous_rate", "current_rate", "verdict").row(0)
+    (0.4, 0.7, 'increase')
+    """
+    if not 0.0 < alpha < 1.0:
+        msg = f"alpha must be between 0 and 1 (exclusive), got {alpha!r}; e.g. 0.05"
+        raise ParameterError(msg)
+    trend = conversion_over_time(
+        events,
+        steps,
+        window=window,
+        period=period,
+        as_of=as_of,
+        order=order,
+        first_entry=first_entry,
+        exclusions=exclusions,
+        since=since,
+        until=until,
+    )
+    every = _PERIODS[trend.period]
+    periods = trend.table.select("period_start", "complete").unique(maintain_order=True)
+    starts: list[datetime] = periods["period_start"].to_list()
+    if current is None:
+        done = periods.filter(pl.col("complete"))["period_start"].to_list()
+        if not done:
+            msg = (
+                f"no complete {period} to compare: every {period} of entry still has open "
+                f"windows as of {trend.as_of}; pass current= to compare an incomplete one"
+            )
+            raise ParameterError(msg)
+        chosen = done[-1]
+    else:
+        moment = _parse_time(current, "current")
+        chosen = pl.select(pl.lit(moment).dt.truncate(every)).item()
+        if chosen not in starts:
+            msg = f"current: no entries in the {period} starting {chosen:%Y-%m-%d}"
+            raise ParameterError(msg)
+    index = starts.index(chosen)
+    if index == 0:
+        msg = (
+            f"current: the {period} starting {chosen:%Y-%m-%d} is the first one; "
+            "nothing to compare with"
+        )
+        raise ParameterError(msg)
+    previous = starts[index - 1]
+    table = trend.table
+    rows = []
+    for rate, trials in (("from_previous", "_prev"), ("from_first", "_first")):
+        part = table.with_columns(
+            _prev=pl.col("count").shift(1).over("period_start"),
+            _first=pl.col("count").first().over("period_start"),
+        ).filter(pl.col("step") >= 2)
+        sides = [
+            part.filter(pl.col("period_start") == start).select(
+                "step",
+                "name",
+                pl.col("count").alias(f"{side}_successes"),
+                pl.col(trials).alias(f"{side}_trials"),
+            )
+            for side, start in (("previous", previous), ("current", chosen))
+        ]
+        rows.append(sides[0].join(sides[1].drop("name"), on="step").with_columns(rate=pl.lit(rate)))
+    both = pl.concat(rows).sort("step", "rate", descending=[False, True])
+    rate_prev = pl.col("previous_successes") / pl.when(pl.col("previous_trials") > 0).then(
+        pl.col("previous_trials")
+    )
+    rate_cur = pl.col("current_successes") / pl.when(pl.col("current_trials") > 0).then(
+        pl.col("current_trials")
+    )
+    out = both.with_columns(previous_rate=rate_prev, current_rate=rate_cur).with_columns(
+        change=pl.col("current_rate") - pl.col("previous_rate"),
+        relative_change=pl.when(pl.col("previous_rate") > 0).then(
+            pl.col("current_rate") / pl.col("previous_rate") - 1.0
+        ),
+        p_value=two_proportion_p_value(
+            "previous_successes", "previous_trials", "current_successes", "current_trials"
+        ),
+        verdict=verdict_expr(
+            "previous_successes",
+            "previous_trials",
+            "current_successes",
+            "current_trials",
+            alpha=alpha,
+        ),
+    )
+    complete = bool(periods.filter(pl.col("period_start") == chosen)["complete"].item())
+    return PeriodComparison(
+        table=out.select(
+            "step",
+            "name",
+            "rate",
+            "previous_successes",
+            "previous_trials",
+            "previous_rate",
+            "current_successes",
+            "current_trials",
+            "current_rate",
+            "change",
+            "relative_change",
+            "p_value",
+            "verdict",
+        ),
+        period=trend.period,
+        previous_start=previous,
+        current_start=chosen,
+        current_complete=complete,
+        alpha=alpha,
+    )
+
+
+def week_over_week(
+    events: Events,
+    steps: StepsSpec,
+    *,
+    window: str | timedelta,
+    current: TimeLike | None = None,
+    as_of: TimeLike | None = None,
+    alpha: float = 0.05,
+    order: Order = "ordered",
+    first_entry: bool = False,
+    exclusions: Iterable[Exclusion | tuple[StepSpec, int, int]] = (),
+    since: TimeLike | None = None,
+    until: TimeLike | None = None,
+) -> PeriodComparison:
+    """Compare each rate of the last complete ISO week with the week before.
+
+    :func:`compare_periods` with ``period="week"``; see there.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> log = pl.DataFrame({"contact_id": ["a", "b", "z"], "event": ["page_view"] * 3,
+    ...     "occurred_at": [dt.datetime(2026, 9, 7), dt.datetime(2026, 9, 14),
+    ...                     dt.datetime(2026, 10, 30)]})
+    >>> week_over_week(log, ["page_view", "purchase"], window="1d").table["verdict"].to_list()
+    ['too few', 'too few']
+    """
+    return compare_periods(
+        events,
+        steps,
+        window=window,
+        period="week",
+        current=current,
+        as_of=as_of,
+        alpha=alpha,
+        order=order,
+        first_entry=first_entry,
+        exclusions=exclusions,
+        since=since,
+        until=until,
+    )
+
+
+# --- cohorts -----------------------------------------------------------------------
+Acquisition = Literal["first_event", "created_at"]
+_DAY_US = 86_400_000_000
+
+
+@dataclass(frozen=True)
+class CohortTable:
+    """Share of each acquisition cohort reaching a target, by days since acquisition.
+
+    Attributes
+    ----------
+    table
+        Tidy, one row per cohort and day (while anyone of the cohort is still
+        observed): ``cohort_start``, ``cohort_size``, ``day``, ``at_risk``
+        (contacts observed that long and not converted before that day),
+        ``converted`` (converting that day), ``cumulative_converted``,
+        ``observed_share`` (``cumulative_converted / cohort_size``, a lower
+        bound) and ``share``, the Kaplan-Meier estimate of the share
+        converted by the end of that day, which accounts for contacts not yet
+        observed that long.
+    target
+        Name of the target step.
+    period, acquisition, horizon, as_of
+        The options used.
+    """
+
+    table: pl.DataFrame
+    target: str
+    period: str
+    acquisition: str
+    horizon: timedelta
+    as_of: datetime | None
+
+    def to_polars(self) -> pl.DataFrame:
+        """Return :attr:`table`."""
+        return self.table
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dictionary."""
+        return {
+            "target": self.target,
+            "period": self.period,
+            "acquisition": self.acquisition,
+            "horizon_days": self.horizon.days,
+            "as_of": _json_value(self.as_of),
+            "rows": _records(self.table),
+        }
+
+    def _repr_html_(self) -> str:
+        marks = [d for d in (0, 7, 14, 30, 60, 90, 180, 365) if d <= self.horizon.days]
+        rows = []
+        for (start,), part in self.table.group_by("cohort_start", maintain_order=True):
+            share = dict(zip(part["day"].to_list(), part["share"].to_list(), strict=True))
+            size = part["cohort_size"][0]
+            rows.append([f"{start:%Y-%m-%d}", _count(size), *(_pct(share.get(d)) for d in marks)])
+        caption = (
+            f"Share reaching {self.target} by days since acquisition "
+            f"({self.acquisition.replace('_', ' ')}, by {self.period})"
+        )
+        return _html(["cohort", "contacts", *(f"day {d}" for d in marks)], rows, caption)
+
+
+def cohorts(
+    events: Events,
+    target: StepSpec,
+    *,
+    period: Period = "month",
+    acquisition: Acquisition = "first_event",
+    contacts: ContactTable | pl.LazyFrame | pl.DataFrame | None = None,
+    horizon: str | timedelta = "90d",
+    as_of: TimeLike | None = None,
+    since: TimeLike | None = None,
+    until: TimeLike | None = None,
+) -> CohortTable:
+    """Return survival-style conversion curves by acquisition cohort, as a tidy table.
+
+    A contact is acquired at its first event (``acquisition="first_event"``)
+    or at its ``created_at`` in ``contacts`` (``"created_at"``; contacts
+    without events count too).  It converts on day
+    ``floor((first target event - acquisition) / 1 day)`` (0 when the target
+    came first).  A contact acquired ``d`` days before ``as_of`` is observed
+    for days ``0..d`` only: the curve (Kaplan-Meier) uses it for those days
+    and no further, so recent cohorts are not read as converting less.
+
+    Parameters
+    ----------
+    events
+        An :class:`~funnelkit.events.EventLog` or a canonical polars frame.
+    target
+        The step to reach: an event name, a list of names, or a stage.
+    period
+        Cohorts by ``"day"``, ``"week"`` or ``"month"`` of acquisition.
+    acquisition
+        ``"first_event"`` or ``"created_at"`` (needs ``contacts``).
+    contacts
+        Contacts table with ``created_at``.
+    horizon
+        Last day shown (``"90d"``, ``"12w"``...).
+    as_of
+        What the data is known up to; by default the last event's time.
+        Events after it are ignored.
+    since, until
+        Only events with ``since <= occurred_at < until`` are read.
+
+    Returns
+    -------
+    CohortTable
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> day = dt.datetime(2026, 9, 1)
+    >>> log = pl.DataFrame({
+    ...     "contact_id": ["a", "a", "b", "c"],
+    ...     "occurred_at": [day, day + dt.timedelta(days=2), day, day + dt.timedelta(days=10)],
+    ...     "event": ["page_view", "purchase", "page_view", "page_view"],
+    ... })
+    >>> table = cohorts(log, "purchase", horizon="3d").table
+    >>> day2 = table.filter(pl.col("day") == 2)
+    >>> day2.select("cohort_size", "at_risk", "converted", "share").row(0)
+    (3, 2, 1, 0.5)
+    """
+    step = _resolve_step(target, "target")
+    every = _PERIODS[_check_period(period)]
+    if acquisition not in ("first_event", "created_at"):
+        hint = did_you_mean(str(acquisition), ("first_event", "created_at"))
+        msg = f"acquisition: {acquisition!r} is not 'first_event' or 'created_at'.{hint}"
+        raise ParameterError(msg)
+    span = parse_duration(horizon, name="horizon")
+    horizon_days = span // timedelta(days=1)
+    lf = _restrict(as_lazy(events), _parse_time(since, "since"), _parse_time(until, "until"))
+    known = _parse_time(as_of, "as_of")
+    if known is None:
+        last = lf.select(pl.col(OCCURRED_AT).max()).collect().item()
+        known = last if isinstance(last, datetime) else None
+    if known is None:
+        empty = pl.DataFrame(schema=_COHORT_SCHEMA)
+        return CohortTable(empty, step.name, str(period), str(acquisition), span, None)
+    lf = lf.filter(pl.col(OCCURRED_AT) <= known)
+    reached = lf.filter(step.expr).group_by(CONTACT_ID).agg(_hit=pl.col(OCCURRED_AT).min())
+    if acquisition == "first_event":
+        acquired = lf.group_by(CONTACT_ID).agg(_acq=pl.col(OCCURRED_AT).min())
+    else:
+        people = _contacts(contacts)
+        if people is None or CREATED_AT not in people.collect_schema().names():
+            msg = "acquisition='created_at' needs contacts= with a 'created_at' column"
+            raise MissingColumnError(msg)
+        acquired = (
+            people.select(CONTACT_ID, _acq=pl.col(CREATED_AT))
+            .filter(pl.col("_acq").is_not_null() & (pl.col("_acq") <= known))
+            .unique(CONTACT_ID, keep="first", maintain_order=True)
+        )
+    per_contact = acquired.join(reached, on=CONTACT_ID, how="left").select(
+        cohort_start=pl.col("_acq").dt.truncate(every),
+        _obs=(pl.lit(known) - pl.col("_acq")).dt.total_microseconds() // _DAY_US,
+        _day=pl.when(pl.col("_hit").is_not_null()).then(
+            pl.max_horizontal(
+                (pl.col("_hit") - pl.col("_acq")).dt.total_microseconds() // _DAY_US, pl.lit(0)
+            )
+        ),
+    )
+    sizes = per_contact.group_by("cohort_start").agg(cohort_size=pl.len().cast(pl.Int64))
+    converted = (
+        per_contact.filter(pl.col("_day").is_not_null())
+        .group_by("cohort_start", pl.col("_day").alias("day"))
+        .agg(converted=pl.len().cast(pl.Int64))
+    )
+    censored = (
+        per_contact.filter(pl.col("_day").is_null())
+        .group_by("cohort_start", pl.col("_obs").alias("day"))
+        .agg(_censored=pl.len().cast(pl.Int64))
+    )
+    days = pl.LazyFrame({"day": list(range(horizon_days + 1))}, schema={"day": pl.Int64})
+    curve = (
+        sizes.join(days, how="cross")
+        .join(converted, on=["cohort_start", "day"], how="left")
+        .join(censored, on=["cohort_start", "day"], how="left")
+        .with_columns(pl.col("converted", "_censored").fill_null(0))
+        .sort("cohort_start", "day")
+        .with_columns(
+            at_risk=pl.col("cohort_size")
+            - (pl.col("converted") + pl.col("_censored"))
+            .cum_sum()
+            .shift(1, fill_value=0)
+            .over("cohort_start"),
+            cumulative_converted=pl.col("converted").cum_sum().over("cohort_start"),
+        )
+        .with_columns(
+            _keep=1.0 - pl.col("converted") / pl.when(pl.col("at_risk") > 0).then(pl.col("at_risk"))
+        )
+        .with_columns(share=1.0 - pl.col("_keep").cum_prod().over("cohort_start"))
+        .filter(pl.col("at_risk") > 0)
+        .select(
+            "cohort_start",
+            "cohort_size",
+            "day",
+            "at_risk",
+            "converted",
+            "cumulative_converted",
+            observed_share=pl.col("cumulative_converted") / pl.col("cohort_size"),
+            share="share",
+        )
+    )
+    return CohortTable(
+        table=curve.collect(),
+        target=step.name,
+        period=str(period),
+        acquisition=str(acquisition),
+        horizon=span,
+        as_of=known,
+    )
+
+
+_COHORT_SCHEMA: dict[str, pl.DataType] = {
+    "cohort_start": pl.Datetime("us", "UTC"),
+    "cohort_size": pl.Int64(),
+    "day": pl.Int64(),
+    "at_risk": pl.Int64(),
+    "converted": pl.Int64(),
+    "cumulative_converted": pl.Int64(),
+    "observed_share": pl.Float64(),
+    "share": pl.Float64(),
+}

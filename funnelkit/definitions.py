@@ -1,0 +1,1143 @@
+"""Funnel definitions as data: stages, their rules, TOML files and the presets.
+
+A funnel definition says, in a file a user can read and edit, which stages a
+contact goes through and which events put it in each stage.  Two presets ship
+with funnelkit (``inbound`` and ``sales``, see :func:`list_presets`); a user's
+own file works the same way (:func:`load_funnel` takes a preset name or a path).
+
+The file format
+---------------
+A definition is a TOML file with a ``name``, a ``description`` and an ordered
+array of ``[[stages]]``, the first stage first::
+
+    name = "my_funnel"
+    description = "What this funnel is for."
+
+    [[stages]]                 # the first stage is the entry stage: every
+    id = "contact"             # known contact is there from its first event
+    labels = { en = "Contact", fr = "Contact" }
+
+    [[stages]]
+    id = "lead"
+    labels = { en = "Lead", fr = "Lead" }
+    events = ["form_fill", "badge_scan"]     # any one of these events
+
+    [[stages]]
+    id = "client"
+    labels = { en = "Client", fr = "Client" }
+    lapse_after = "180d"       # optional: with no activity for 180 days ...
+    lapse_to = "lead"          # ... the contact counts as a lead again
+    [[stages.when]]            # several conditions: any one of them is enough
+    events = ["purchase"]
+    where = "amount > 0"
+    [[stages.when]]
+    events = ["subscription"]
+    min_count = 2
+
+Stage keys: ``id`` (lower case letters, digits and ``_``; it names the
+``<id>_at`` column of a classification), ``labels`` (a table of language code
+to label; ``en`` is used when a language is missing), ``description``, the
+rule keys of one condition (below) or ``when`` (an array of conditions, any
+of which is enough), and the optional inactivity rule ``lapse_after`` (a
+duration) with ``lapse_to`` (the id of an earlier stage).
+
+A condition is either an *events* condition or a *points* condition:
+
+``events``
+    Event names; an event counts as evidence when its name is in the list.
+``min_count``
+    Optional, default 1: the stage is reached at the ``min_count``-th
+    evidence event.
+``where``
+    Optional property filter on the evidence events: a string
+    ``"column op value"``, a table ``{ column = "amount", op = ">", value = 0 }``,
+    or an array of those, all of which must hold.  ``op`` is one of ``==``,
+    ``!=``, ``>``, ``>=``, ``<``, ``<=``, ``in``, ``not in``; ``value`` is
+    written as in TOML: ``amount > 0``, ``channel == 'social'``,
+    ``channel in ['social', 'paid_ads']``.  A null property never satisfies a
+    filter (not even ``!=`` or ``not in``).
+``points``
+    A table of event name to points (positive numbers), with ``threshold``
+    (positive) and an optional ``half_life`` (a duration): the contact's score
+    at an instant is the sum of the points of its events up to that instant,
+    each halved every ``half_life`` since it happened; the stage is reached
+    at the first event where the score reaches the threshold.  ``where`` may
+    restrict which events score.
+
+Durations are written as everywhere in funnelkit (:mod:`funnelkit.durations`):
+a whole number and a unit, ``90m``, ``12h``, ``3d``, ``2w``, or ``1d12h``.
+
+The first stage has no rule: any event (even one named in no rule) makes a
+contact known, and the contacts table can add contacts with no events.
+
+Loading validates everything and explains what is wrong: the error names the
+file, the stage and the key, and suggests the key or stage id that was
+probably meant.  :func:`save_funnel` writes a file that loads back equal.
+
+Examples
+--------
+>>> funnel = load_funnel("inbound")
+>>> [stage.id for stage in funnel.stages]
+['prospect', 'cold_lead', 'warm_lead', 'client', 'ambassador']
+>>> funnel.stage("warm_lead").label("fr")
+'Lead chaud'
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tempfile
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal, TypeAlias
+
+import polars as pl
+
+from funnelkit.durations import parse_duration
+from funnelkit.errors import DefinitionError, ParameterError, did_you_mean
+
+__all__ = [
+    "OPS",
+    "Condition",
+    "EventRule",
+    "Filter",
+    "Funnel",
+    "Lapse",
+    "PointsRule",
+    "Stage",
+    "duration_text",
+    "list_presets",
+    "load_funnel",
+    "save_funnel",
+]
+
+Scalar: TypeAlias = str | int | float | bool | datetime | date
+FilterValue: TypeAlias = Scalar | tuple[Scalar, ...]
+Op: TypeAlias = Literal["==", "!=", ">", ">=", "<", "<=", "in", "not in"]
+
+OPS: tuple[str, ...] = ("==", "!=", ">", ">=", "<", "<=", "in", "not in")
+"""The comparison operators a property filter accepts."""
+
+_EVENT = "event"
+_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+_LANG = re.compile(r"^[a-z]{2,3}([-_][A-Za-z]{2,4})?$")
+_COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_WHERE = re.compile(
+    r"^\s*(?P<column>[A-Za-z_][A-Za-z0-9_]*)\s*"
+    r"(?P<op>not\s+in\b|in\b|==|!=|>=|<=|>|<|=)\s*(?P<value>.*?)\s*$"
+)
+_RESERVED_IDS = {"last_activity": "it would clash with the 'last_activity_at' column"}
+
+_FUNNEL_KEYS = ("name", "description", "stages")
+_STAGE_KEYS = (
+    "id",
+    "labels",
+    "description",
+    "events",
+    "min_count",
+    "where",
+    "points",
+    "threshold",
+    "half_life",
+    "when",
+    "lapse_after",
+    "lapse_to",
+)
+_EVENTS_KEYS = ("events", "min_count", "where")
+_POINTS_KEYS = ("points", "threshold", "half_life", "where")
+_RULE_KEYS = ("events", "min_count", "where", "points", "threshold", "half_life")
+_FILTER_KEYS = ("column", "op", "value")
+_PRESETS = "presets"
+
+
+# --- durations -----------------------------------------------------------------
+def duration_text(value: timedelta) -> str:
+    """Return a duration as a definition file writes it: one unit, days when exact.
+
+    Examples
+    --------
+    >>> duration_text(timedelta(days=90))
+    '90d'
+    >>> duration_text(timedelta(hours=36))
+    '36h'
+    """
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        count, rest = divmod(int(value.total_seconds()), size)
+        if not rest:
+            return f"{count}{unit}"
+    return f"{int(value.total_seconds())}s"
+
+
+def _check_duration(value: object, key: str) -> timedelta:
+    if not isinstance(value, timedelta):
+        msg = f"key {key!r}: expected a duration, got {value!r}"
+        raise DefinitionError(msg)
+    if value <= timedelta(0) or value % timedelta(seconds=1):
+        msg = f"key {key!r}: a duration must be a positive whole number of seconds, got {value}"
+        raise DefinitionError(msg)
+    return value
+
+
+# --- property filters ------------------------------------------------------------
+def _render_value(value: FilterValue) -> str:
+    """Write a filter value as a TOML value (strings single-quoted when possible)."""
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_render_value(item) for item in value) + "]"
+    if isinstance(value, str):
+        if "'" not in value and value.isprintable():
+            return f"'{value}'"
+        return _toml_string(value)
+    return _toml_scalar(value)
+
+
+def _check_scalar(value: object, key: str) -> Scalar:
+    if isinstance(value, float) and not math.isfinite(value):
+        msg = f"key {key!r}: {value!r} is not a usable value"
+        raise DefinitionError(msg)
+    if isinstance(value, str | int | float | bool | datetime | date):
+        return value
+    msg = f"key {key!r}: {value!r} is not a string, number, boolean or date"
+    raise DefinitionError(msg)
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A property filter on events: ``column op value``.
+
+    Parameters
+    ----------
+    column
+        A property column of the events frame, e.g. ``"amount"``.
+    op
+        One of :data:`OPS`.
+    value
+        A string, number, boolean or date; a tuple of them for ``in`` and
+        ``not in``.
+
+    Examples
+    --------
+    >>> str(Filter("channel", "in", ("social", "paid_ads")))
+    "channel in ['social', 'paid_ads']"
+    """
+
+    column: str
+    op: Op
+    value: FilterValue
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.column, str) or not self.column:
+            msg = f"key 'column': expected a column name, got {self.column!r}"
+            raise DefinitionError(msg)
+        op: str = self.op
+        if op not in OPS:
+            hint = " Use '==' to test equality." if op == "=" else did_you_mean(op, OPS)
+            msg = f"key 'op': {self.op!r} is not an operator (one of {', '.join(OPS)}).{hint}"
+            raise DefinitionError(msg)
+        value: object = self.value
+        if self.op in ("in", "not in"):
+            if isinstance(value, list):
+                value = tuple(value)
+            if not isinstance(value, tuple) or not value:
+                msg = (
+                    f"key 'value': {self.op!r} needs a non-empty list, e.g. ['social', 'paid_ads']"
+                )
+                raise DefinitionError(msg)
+            object.__setattr__(self, "value", tuple(_check_scalar(v, "value") for v in value))
+            return
+        if isinstance(value, tuple | list):
+            msg = f"key 'value': {self.op!r} compares with one value; use 'in' for a list"
+            raise DefinitionError(msg)
+        _check_scalar(value, "value")
+        if self.op not in ("==", "!=") and isinstance(value, bool):
+            msg = f"key 'value': {self.op!r} cannot compare with a boolean"
+            raise DefinitionError(msg)
+
+    def __str__(self) -> str:
+        return f"{self.column} {self.op} {_render_value(self.value)}"
+
+    @classmethod
+    def parse(cls, text: str) -> Filter:
+        """Read the string form ``"column op value"`` of a filter.
+
+        Examples
+        --------
+        >>> Filter.parse("amount > 0")
+        Filter(column='amount', op='>', value=0)
+        """
+        match = _WHERE.match(text)
+        if match is None:
+            msg = (
+                f"{text!r} is not a filter; write 'column op value', e.g. 'amount > 0' "
+                f"or \"channel in ['social', 'paid_ads']\""
+            )
+            raise DefinitionError(msg)
+        op = " ".join(match["op"].split())
+        if op == "=":
+            msg = f"{text!r}: '=' is not an operator; use '==' to test equality"
+            raise DefinitionError(msg)
+        try:
+            value = tomllib.loads(f"v = {match['value']}")["v"]
+        except tomllib.TOMLDecodeError:
+            msg = (
+                f"{text!r}: cannot read the value {match['value']!r}; quote strings "
+                f"(channel == 'social') and write lists in brackets (['a', 'b'])"
+            )
+            raise DefinitionError(msg) from None
+        return cls(match["column"], op, value)  # type: ignore[arg-type]
+
+    def expr(self) -> pl.Expr:
+        """Return the boolean polars expression of the filter (null counts as false)."""
+        col = pl.col(self.column)
+        value = self.value
+        if isinstance(value, tuple):
+            # Equalities rather than ``is_in``: literals then follow the column's type.
+            hit = pl.any_horizontal([col == pl.lit(_utc(v)) for v in value])
+            out = hit if self.op == "in" else ~hit
+        else:
+            lit = pl.lit(_utc(value))
+            out = {
+                "==": col == lit,
+                "!=": col != lit,
+                ">": col > lit,
+                ">=": col >= lit,
+                "<": col < lit,
+                "<=": col <= lit,
+            }[self.op]
+        return out.fill_null(False)
+
+
+def _utc(value: Scalar) -> Scalar:
+    """Read a date-time without a zone as UTC, like the events themselves."""
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _frozen_map(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(value))
+
+
+# --- conditions --------------------------------------------------------------------
+def _check_events(events: object, key: str = "events") -> tuple[str, ...]:
+    if isinstance(events, str):
+        events = (events,)
+    if not isinstance(events, list | tuple) or not events:
+        msg = f"key {key!r}: the rule is empty; list at least one event name, e.g. ['purchase']"
+        raise DefinitionError(msg)
+    seen: set[str] = set()
+    for name in events:
+        if not isinstance(name, str) or not name.strip():
+            msg = f"key {key!r}: {name!r} is not an event name"
+            raise DefinitionError(msg)
+        if name in seen:
+            msg = f"key {key!r}: event {name!r} is listed twice"
+            raise DefinitionError(msg)
+        seen.add(name)
+    return tuple(events)
+
+
+def _check_where(where: object) -> tuple[Filter, ...]:
+    if isinstance(where, Filter):
+        return (where,)
+    if not isinstance(where, tuple | list) or not all(isinstance(f, Filter) for f in where):
+        msg = f"key 'where': expected filters, got {where!r}"
+        raise DefinitionError(msg)
+    return tuple(where)
+
+
+def _check_number(value: object, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        msg = f"key {key!r}: expected a number, got {value!r}"
+        raise DefinitionError(msg)
+    if not math.isfinite(value) or value <= 0:
+        msg = f"key {key!r}: must be a number greater than zero, got {value!r}"
+        raise DefinitionError(msg)
+    return float(value)
+
+
+def _join_or(names: Sequence[str]) -> str:
+    if len(names) == 1:
+        return names[0]
+    return ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+@dataclass(frozen=True)
+class EventRule:
+    """Evidence by events: any of ``events``, at least ``min_count`` times.
+
+    Parameters
+    ----------
+    events
+        Event names; an event with one of these names counts as evidence.
+    min_count
+        The stage is reached at the ``min_count``-th evidence event.
+    where
+        Property filters the evidence events must all satisfy.
+
+    Examples
+    --------
+    >>> EventRule(("purchase",), where=(Filter("amount", ">", 0),)).describe()
+    'purchase where amount > 0'
+    """
+
+    events: tuple[str, ...]
+    min_count: int = 1
+    where: tuple[Filter, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "events", _check_events(self.events))
+        if isinstance(self.min_count, bool) or not isinstance(self.min_count, int):
+            msg = f"key 'min_count': expected a whole number, got {self.min_count!r}"
+            raise DefinitionError(msg)
+        if self.min_count < 1:
+            msg = f"key 'min_count': must be 1 or more, got {self.min_count}"
+            raise DefinitionError(msg)
+        object.__setattr__(self, "where", _check_where(self.where))
+
+    @property
+    def event_names(self) -> frozenset[str]:
+        """The event names this condition reads."""
+        return frozenset(self.events)
+
+    def evidence(self) -> pl.Expr:
+        """Return the expression true for events that count as evidence."""
+        out = pl.col(_EVENT).is_in(list(self.events))
+        for flt in self.where:
+            out = out & flt.expr()
+        return out.fill_null(False)
+
+    def describe(self) -> str:
+        """Return the condition in words."""
+        text = _join_or(self.events)
+        if self.min_count > 1:
+            text = f"{self.min_count} × {text}"
+        if self.where:
+            text += " where " + " and ".join(str(f) for f in self.where)
+        return text
+
+
+@dataclass(frozen=True)
+class PointsRule:
+    """Evidence by score: event points add up (optionally decaying) to a threshold.
+
+    The score at an instant is the sum of ``points[event]`` over the
+    contact's scoring events up to that instant, each multiplied by
+    ``0.5 ** (age / half_life)`` when ``half_life`` is set.  The stage is
+    reached at the first event where the score is at least ``threshold``.
+
+    Parameters
+    ----------
+    points
+        Event name to points (positive numbers).
+    threshold
+        The score that reaches the stage (positive).
+    half_life
+        Optional: the time after which an event's points count half.
+    where
+        Property filters the scoring events must all satisfy.
+
+    Examples
+    --------
+    >>> rule = PointsRule({"page_view": 1, "like": 2}, threshold=3)
+    >>> rule.describe()
+    'score ≥ 3 (page_view 1, like 2)'
+    """
+
+    points: Mapping[str, float]
+    threshold: float
+    half_life: timedelta | None = None
+    where: tuple[Filter, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.points, Mapping) or not self.points:
+            msg = "key 'points': the rule is empty; give points per event, e.g. { like = 2 }"
+            raise DefinitionError(msg)
+        points: dict[str, float] = {}
+        for name, value in self.points.items():
+            if not isinstance(name, str) or not name.strip():
+                msg = f"key 'points': {name!r} is not an event name"
+                raise DefinitionError(msg)
+            points[name] = _check_number(value, f"points.{name}")
+        object.__setattr__(self, "points", _frozen_map(points))
+        object.__setattr__(self, "threshold", _check_number(self.threshold, "threshold"))
+        if self.half_life is not None:
+            _check_duration(self.half_life, "half_life")
+        object.__setattr__(self, "where", _check_where(self.where))
+
+    def __hash__(self) -> int:
+        return hash((tuple(self.points.items()), self.threshold, self.half_life, self.where))
+
+    def __reduce__(self) -> tuple[type[PointsRule], tuple[Any, ...]]:
+        return (PointsRule, (dict(self.points), self.threshold, self.half_life, self.where))
+
+    @property
+    def event_names(self) -> frozenset[str]:
+        """The event names this condition reads."""
+        return frozenset(self.points)
+
+    def evidence(self) -> pl.Expr:
+        """Return the expression true for events that score points."""
+        out = pl.col(_EVENT).is_in(list(self.points))
+        for flt in self.where:
+            out = out & flt.expr()
+        return out.fill_null(False)
+
+    def describe(self) -> str:
+        """Return the condition in words."""
+        pts = ", ".join(f"{name} {_number(value)}" for name, value in self.points.items())
+        if self.half_life is not None:
+            pts += f"; half-life {duration_text(self.half_life)}"
+        text = f"score ≥ {_number(self.threshold)} ({pts})"
+        if self.where:
+            text += " where " + " and ".join(str(f) for f in self.where)
+        return text
+
+
+Condition: TypeAlias = EventRule | PointsRule
+
+
+@dataclass(frozen=True)
+class Lapse:
+    """An inactivity rule: after ``after`` without activity, the stage becomes ``to``."""
+
+    after: timedelta
+    to: str
+
+    def __post_init__(self) -> None:
+        _check_duration(self.after, "lapse_after")
+        if not isinstance(self.to, str) or not self.to:
+            msg = f"key 'lapse_to': expected a stage id, got {self.to!r}"
+            raise DefinitionError(msg)
+
+
+# --- stages and funnels ----------------------------------------------------------
+@dataclass(frozen=True)
+class Stage:
+    """One stage of a funnel.
+
+    Parameters
+    ----------
+    id
+        Lower case letters, digits and ``_``; it names the ``<id>_at`` column.
+    labels
+        Language code to label, e.g. ``{"en": "Warm lead", "fr": "Lead chaud"}``.
+    conditions
+        Alternative conditions (any one is enough).  Empty for the entry
+        (first) stage, and only there.
+    lapse
+        Optional inactivity rule.
+    description
+        Free text.
+
+    Examples
+    --------
+    >>> stage = Stage("lead", {"en": "Lead"}, (EventRule(("form_fill",)),))
+    >>> stage.describe()
+    'form_fill'
+    """
+
+    id: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    conditions: tuple[Condition, ...] = ()
+    lapse: Lapse | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.id, str) or not _ID.match(self.id):
+            msg = (
+                f"key 'id': {self.id!r} is not a stage id; use lower case letters, "
+                f"digits and '_', starting with a letter (e.g. 'warm_lead')"
+            )
+            raise DefinitionError(msg)
+        if self.id in _RESERVED_IDS:
+            msg = f"key 'id': {self.id!r} cannot be a stage id: {_RESERVED_IDS[self.id]}"
+            raise DefinitionError(msg)
+        if not isinstance(self.labels, Mapping):
+            msg = f"key 'labels': expected a table such as {{ en = 'Lead' }}, got {self.labels!r}"
+            raise DefinitionError(msg)
+        for lang, label in self.labels.items():
+            if not isinstance(lang, str) or not _LANG.match(lang):
+                msg = f"key 'labels': {lang!r} is not a language code such as 'en' or 'fr'"
+                raise DefinitionError(msg)
+            if not isinstance(label, str) or not label.strip():
+                msg = f"key 'labels.{lang}': expected a non-empty label, got {label!r}"
+                raise DefinitionError(msg)
+        object.__setattr__(self, "labels", _frozen_map(self.labels))
+        conditions: object = self.conditions
+        if isinstance(conditions, EventRule | PointsRule):
+            conditions = (conditions,)
+        if not isinstance(conditions, tuple | list) or not all(
+            isinstance(c, EventRule | PointsRule) for c in conditions
+        ):
+            msg = f"key 'when': expected EventRule or PointsRule conditions, got {conditions!r}"
+            raise DefinitionError(msg)
+        object.__setattr__(self, "conditions", tuple(conditions))
+        if self.lapse is not None and not isinstance(self.lapse, Lapse):
+            msg = f"key 'lapse_after': expected a Lapse, got {self.lapse!r}"
+            raise DefinitionError(msg)
+        if not isinstance(self.description, str):
+            msg = f"key 'description': expected text, got {self.description!r}"
+            raise DefinitionError(msg)
+
+    def __hash__(self) -> int:
+        labels = tuple(self.labels.items())
+        return hash((self.id, labels, self.conditions, self.lapse, self.description))
+
+    def __reduce__(self) -> tuple[type[Stage], tuple[Any, ...]]:
+        args = (self.id, dict(self.labels), self.conditions, self.lapse, self.description)
+        return (Stage, args)
+
+    @property
+    def is_entry(self) -> bool:
+        """Whether this is an entry stage (no rule: any event puts a contact there)."""
+        return not self.conditions
+
+    @property
+    def event_names(self) -> frozenset[str]:
+        """The event names the stage's rule reads."""
+        return frozenset().union(*(c.event_names for c in self.conditions))
+
+    def label(self, lang: str = "en") -> str:
+        """Return the label in ``lang``, else the English one, else a label made from the id."""
+        for key in (lang, "en"):
+            if key in self.labels:
+                return self.labels[key]
+        return self.id.replace("_", " ").capitalize()
+
+    def evidence(self) -> pl.Expr:
+        """Return the boolean expression true for events that count as evidence.
+
+        It reads the canonical events frame: an event is evidence when one of
+        the stage's conditions lists its name and its property filters hold
+        (``min_count`` and thresholds are not part of it).  For the entry
+        stage, every event is evidence.
+
+        Examples
+        --------
+        >>> import polars as pl
+        >>> events = pl.DataFrame({"event": ["purchase", "purchase"], "amount": [0.0, 9.5]})
+        >>> stage = load_funnel("sales").stage("client")
+        >>> events.select(stage.evidence())["evidence"].to_list()
+        [False, True]
+        """
+        if not self.conditions:
+            return pl.lit(True).alias("evidence")
+        return pl.any_horizontal([c.evidence() for c in self.conditions]).alias("evidence")
+
+    def describe(self) -> str:
+        """Return the stage's rule in words."""
+        if not self.conditions:
+            text = "any event (entry stage)"
+        else:
+            text = "; or ".join(c.describe() for c in self.conditions)
+        if self.lapse is not None:
+            text += f"; back to {self.lapse.to} after {duration_text(self.lapse.after)} inactive"
+        return text
+
+
+@dataclass(frozen=True)
+class Funnel:
+    """An ordered funnel definition.
+
+    Parameters
+    ----------
+    name
+        The definition's name (shown on every table that uses it).
+    stages
+        The stages, first (entry) stage first.
+    description
+        Free text; for presets, which school of thought it follows.
+    source
+        Where the definition was read from (used in error messages; not
+        part of equality).
+
+    Examples
+    --------
+    >>> funnel = Funnel(
+    ...     "tiny",
+    ...     (Stage("contact"), Stage("client", conditions=(EventRule(("purchase",)),))),
+    ... )
+    >>> funnel.rank("client")
+    2
+    """
+
+    name: str
+    stages: tuple[Stage, ...]
+    description: str = ""
+    source: str = field(default="<funnel>", compare=False)
+
+    def __post_init__(self) -> None:
+        where = self.source
+        if not isinstance(self.name, str) or not self.name.strip():
+            msg = f"{where}: key 'name': expected a non-empty name, got {self.name!r}"
+            raise DefinitionError(msg)
+        if not isinstance(self.description, str):
+            msg = f"{where}: key 'description': expected text, got {self.description!r}"
+            raise DefinitionError(msg)
+        stages = tuple(self.stages)
+        object.__setattr__(self, "stages", stages)
+        if len(stages) < 2:
+            msg = f"{where}: key 'stages': a funnel needs at least two stages, got {len(stages)}"
+            raise DefinitionError(msg)
+        seen: dict[str, int] = {}
+        for rank, stage in enumerate(stages, start=1):
+            if not isinstance(stage, Stage):
+                msg = f"{where}: stage #{rank}: expected a Stage, got {stage!r}"
+                raise DefinitionError(msg)
+            at = f"{where}: stage {stage.id!r} (#{rank})"
+            if stage.id in seen:
+                msg = f"{at}: key 'id': duplicate stage id (stage #{seen[stage.id]} has it too)"
+                raise DefinitionError(msg)
+            seen[stage.id] = rank
+            if rank == 1 and stage.conditions:
+                msg = (
+                    f"{at}: key 'events': the first stage is the entry stage and takes no "
+                    f"rule (every known contact is there); remove the rule, or add an "
+                    f"entry stage before this one"
+                )
+                raise DefinitionError(msg)
+            if rank == 1 and stage.lapse is not None:
+                msg = f"{at}: key 'lapse_after': the entry stage cannot lapse"
+                raise DefinitionError(msg)
+            if rank > 1 and not stage.conditions:
+                msg = (
+                    f"{at}: key 'events': the rule is empty; give 'events', 'points' or 'when' "
+                    f"(only the first stage has no rule)"
+                )
+                raise DefinitionError(msg)
+            if stage.lapse is not None and (
+                stage.lapse.to == stage.id or stage.lapse.to not in seen
+            ):
+                earlier = [s.id for s in stages[: rank - 1]]
+                hint = did_you_mean(stage.lapse.to, earlier)
+                msg = (
+                    f"{at}: key 'lapse_to': {stage.lapse.to!r} is not an earlier stage "
+                    f"(one of {', '.join(earlier)}).{hint}"
+                )
+                raise DefinitionError(msg)
+
+    @property
+    def stage_ids(self) -> tuple[str, ...]:
+        """The stage ids, first stage first."""
+        return tuple(stage.id for stage in self.stages)
+
+    @property
+    def event_names(self) -> frozenset[str]:
+        """Every event name the definition's rules read (its known events)."""
+        return frozenset().union(*(s.event_names for s in self.stages))
+
+    def stage(self, stage_id: str) -> Stage:
+        """Return the stage ``stage_id``."""
+        for stage in self.stages:
+            if stage.id == stage_id:
+                return stage
+        hint = did_you_mean(stage_id, self.stage_ids)
+        msg = f"funnel {self.name!r} has no stage {stage_id!r}.{hint}"
+        raise DefinitionError(msg)
+
+    def rank(self, stage_id: str) -> int:
+        """Return the rank of ``stage_id`` (1 = first stage)."""
+        return self.stage_ids.index(self.stage(stage_id).id) + 1
+
+    def to_toml(self) -> str:
+        """Return the definition as TOML text that :meth:`from_toml` reads back equal."""
+        return _dump(self)
+
+    @classmethod
+    def from_toml(cls, text: str, *, source: str = "<string>") -> Funnel:
+        """Read a definition from TOML text; ``source`` names it in error messages.
+
+        Examples
+        --------
+        >>> text = '''
+        ... name = "tiny"
+        ... [[stages]]
+        ... id = "contact"
+        ... [[stages]]
+        ... id = "client"
+        ... events = ["purchase"]
+        ... '''
+        >>> Funnel.from_toml(text).stage_ids
+        ('contact', 'client')
+        """
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            msg = f"{source}: not valid TOML: {exc}"
+            raise DefinitionError(msg) from None
+        return _parse(data, source)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        rows = "".join(
+            f"<tr><td>{rank}</td><td><code>{html.escape(s.id)}</code></td>"
+            f"<td>{html.escape(s.label('en'))}</td><td>{html.escape(s.label('fr'))}</td>"
+            f"<td>{html.escape(s.describe())}</td></tr>"
+            for rank, s in enumerate(self.stages, start=1)
+        )
+        return (
+            f"<div><p><strong>Funnel {html.escape(self.name)!s}</strong>: "
+            f"{html.escape(self.description)}</p><table><thead><tr><th>rank</th><th>id</th>"
+            f"<th>en</th><th>fr</th><th>rule</th></tr></thead><tbody>{rows}</tbody></table></div>"
+        )
+
+
+# --- parsing -----------------------------------------------------------------------
+def _check_keys(table: Mapping[str, Any], allowed: Sequence[str], what: str, where: str) -> None:
+    for key in table:
+        if key not in allowed:
+            hint = did_you_mean(key, allowed)
+            msg = (
+                f"{where}: key {key!r} is not a {what} key.{hint} "
+                f"({what} keys: {', '.join(allowed)})"
+            )
+            raise DefinitionError(msg)
+
+
+def _duration(value: object, key: str) -> timedelta:
+    if isinstance(value, str):
+        try:
+            return _check_duration(parse_duration(value, name=key), key)
+        except ParameterError:
+            pass
+    msg = (
+        f"key {key!r}: {value!r} is not a duration; write a whole number and a unit "
+        f"in a string: '90m', '12h', '3d', '2w'"
+    )
+    raise DefinitionError(msg)
+
+
+def _parse_filters(value: object) -> tuple[Filter, ...]:
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        msg = "key 'where': the filter list is empty; remove 'where' or add a filter"
+        raise DefinitionError(msg)
+    out: list[Filter] = []
+    for item in items:
+        try:
+            if isinstance(item, str):
+                out.append(Filter.parse(item))
+            elif isinstance(item, dict):
+                _check_keys(item, _FILTER_KEYS, "filter", "key 'where'")
+                missing = [k for k in _FILTER_KEYS if k not in item]
+                if missing:
+                    msg = f"the filter table has no {', '.join(missing)}"
+                    raise DefinitionError(msg)
+                out.append(Filter(item["column"], item["op"], item["value"]))
+            else:
+                msg = f"{item!r} is not a filter; write e.g. 'amount > 0'"
+                raise DefinitionError(msg)
+        except DefinitionError as exc:
+            text = str(exc)
+            msg = text if text.startswith("key 'where'") else f"key 'where': {text}"
+            raise DefinitionError(msg) from None
+    return tuple(out)
+
+
+def _parse_condition(table: Mapping[str, Any]) -> Condition:
+    has_events = "events" in table
+    has_points = "points" in table
+    if has_events and has_points:
+        msg = (
+            "key 'points': a condition has either 'events' or 'points', not both; "
+            "use 'when' for alternatives"
+        )
+        raise DefinitionError(msg)
+    where = _parse_filters(table["where"]) if "where" in table else ()
+    if has_points:
+        for key in ("min_count",):
+            if key in table:
+                msg = f"key {key!r}: not allowed with 'points' (use it with 'events')"
+                raise DefinitionError(msg)
+        if "threshold" not in table:
+            msg = (
+                "key 'threshold': missing; a points condition needs a threshold, e.g. threshold = 3"
+            )
+            raise DefinitionError(msg)
+        half_life = table.get("half_life")
+        points = table["points"]
+        if not isinstance(points, dict):
+            msg = f"key 'points': expected a table such as {{ like = 2 }}, got {points!r}"
+            raise DefinitionError(msg)
+        return PointsRule(
+            points,
+            table["threshold"],
+            None if half_life is None else _duration(half_life, "half_life"),
+            where,
+        )
+    for key in ("threshold", "half_life"):
+        if key in table:
+            msg = f"key {key!r}: only a points condition has it; add 'points' or remove it"
+            raise DefinitionError(msg)
+    if not has_events:
+        msg = "key 'events': the rule is empty; give 'events' (or 'points' with a 'threshold')"
+        raise DefinitionError(msg)
+    return EventRule(_check_events(table["events"]), table.get("min_count", 1), where)
+
+
+def _parse_stage(table: object, rank: int, source: str) -> Stage:
+    if not isinstance(table, dict):
+        msg = f"{source}: stage #{rank}: expected a [[stages]] table, got {table!r}"
+        raise DefinitionError(msg)
+    sid = table.get("id")
+    at = (
+        f"{source}: stage {sid!r} (#{rank})" if isinstance(sid, str) else f"{source}: stage #{rank}"
+    )
+    _check_keys(table, _STAGE_KEYS, "stage", at)
+    if "id" not in table:
+        msg = f"{at}: key 'id': missing; every stage needs an id such as 'warm_lead'"
+        raise DefinitionError(msg)
+    try:
+        inline = {k: table[k] for k in _RULE_KEYS if k in table}
+        conditions: list[Condition] = []
+        if "when" in table:
+            if inline:
+                key = next(iter(inline))
+                msg = f"key {key!r}: a stage with 'when' keeps its rules inside 'when'"
+                raise DefinitionError(msg)
+            items = table["when"]
+            if not isinstance(items, list) or not items:
+                msg = "key 'when': the rule is empty; add [[stages.when]] conditions"
+                raise DefinitionError(msg)
+            for index, item in enumerate(items, start=1):
+                if not isinstance(item, dict):
+                    msg = f"key 'when': condition {index} is not a table"
+                    raise DefinitionError(msg)
+                try:
+                    _check_keys(item, _RULE_KEYS, "condition", f"when[{index}]")
+                    conditions.append(_parse_condition(item))
+                except DefinitionError as exc:
+                    text = str(exc)
+                    msg = text if text.startswith("when[") else f"when[{index}]: {text}"
+                    raise DefinitionError(msg) from None
+        elif inline:
+            conditions.append(_parse_condition(inline))
+        lapse = None
+        if "lapse_after" in table or "lapse_to" in table:
+            if "lapse_to" not in table:
+                msg = "key 'lapse_to': missing; 'lapse_after' needs the stage to lapse to"
+                raise DefinitionError(msg)
+            if "lapse_after" not in table:
+                msg = "key 'lapse_after': missing; 'lapse_to' needs a duration such as '90d'"
+                raise DefinitionError(msg)
+            lapse = Lapse(_duration(table["lapse_after"], "lapse_after"), table["lapse_to"])
+        return Stage(
+            table["id"],
+            table.get("labels", {}),
+            tuple(conditions),
+            lapse,
+            table.get("description", ""),
+        )
+    except DefinitionError as exc:
+        msg = f"{at}: {exc}"
+        raise DefinitionError(msg) from None
+
+
+def _parse(data: Mapping[str, Any], source: str) -> Funnel:
+    _check_keys(data, _FUNNEL_KEYS, "funnel", source)
+    stages = data.get("stages")
+    if not isinstance(stages, list) or not stages:
+        msg = f"{source}: key 'stages': missing; add [[stages]] tables, first stage first"
+        raise DefinitionError(msg)
+    name = data.get("name", Path(source).stem if source.endswith(".toml") else None)
+    return Funnel(
+        name,
+        tuple(_parse_stage(table, rank, source) for rank, table in enumerate(stages, start=1)),
+        data.get("description", ""),
+        source,
+    )
+
+
+# --- writing -----------------------------------------------------------------------
+_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\b": "\\b",
+    "\t": "\\t",
+    "\n": "\\n",
+    "\f": "\\f",
+    "\r": "\\r",
+}
+
+
+def _toml_string(text: str) -> str:
+    """Write ``text`` as a TOML basic string, escaping what TOML does not allow raw."""
+    out = []
+    for char in text:
+        if char in _ESCAPES:
+            out.append(_ESCAPES[char])
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+def _toml_key(key: str) -> str:
+    return key if re.match(r"^[A-Za-z0-9_-]+$", key) else _toml_string(key)
+
+
+def _toml_scalar(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return _number(value) if isinstance(value, float) else str(value)
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, str):
+        return _toml_string(value)
+    msg = f"cannot write {value!r} as TOML"
+    raise DefinitionError(msg)
+
+
+def _inline_table(items: Iterable[tuple[str, object]]) -> str:
+    return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_scalar(v)}" for k, v in items) + " }"
+
+
+def _dump_where(where: tuple[Filter, ...]) -> str:
+    parts = []
+    for flt in where:
+        if _COLUMN.match(flt.column):
+            parts.append(_toml_string(str(flt)))
+        else:
+            value = (
+                "[" + ", ".join(_toml_scalar(v) for v in flt.value) + "]"
+                if isinstance(flt.value, tuple)
+                else _toml_scalar(flt.value)
+            )
+            column, op = _toml_scalar(flt.column), _toml_scalar(flt.op)
+            parts.append(f"{{ column = {column}, op = {op}, value = {value} }}")
+    return parts[0] if len(parts) == 1 else "[" + ", ".join(parts) + "]"
+
+
+def _dump_condition(cond: Condition) -> list[str]:
+    lines = []
+    if isinstance(cond, EventRule):
+        lines.append("events = [" + ", ".join(_toml_scalar(e) for e in cond.events) + "]")
+        if cond.min_count != 1:
+            lines.append(f"min_count = {cond.min_count}")
+    else:
+        lines.append(f"points = {_inline_table(cond.points.items())}")
+        lines.append(f"threshold = {_number(cond.threshold)}")
+        if cond.half_life is not None:
+            lines.append(f"half_life = {_toml_scalar(duration_text(cond.half_life))}")
+    if cond.where:
+        lines.append(f"where = {_dump_where(cond.where)}")
+    return lines
+
+
+def _dump(funnel: Funnel) -> str:
+    lines = [
+        f"name = {_toml_scalar(funnel.name)}",
+        f"description = {_toml_scalar(funnel.description)}",
+    ]
+    for stage in funnel.stages:
+        lines += ["", "[[stages]]", f"id = {_toml_scalar(stage.id)}"]
+        if stage.labels:
+            lines.append(f"labels = {_inline_table(stage.labels.items())}")
+        if stage.description:
+            lines.append(f"description = {_toml_scalar(stage.description)}")
+        if stage.lapse is not None:
+            lines.append(f"lapse_after = {_toml_scalar(duration_text(stage.lapse.after))}")
+            lines.append(f"lapse_to = {_toml_scalar(stage.lapse.to)}")
+        if len(stage.conditions) == 1:
+            lines += _dump_condition(stage.conditions[0])
+        else:
+            for cond in stage.conditions:
+                lines += ["[[stages.when]]", *_dump_condition(cond)]
+    return "\n".join(lines) + "\n"
+
+
+# --- files and presets -------------------------------------------------------------
+def list_presets() -> tuple[str, ...]:
+    """Return the names of the funnel definitions shipped with funnelkit.
+
+    Examples
+    --------
+    >>> list_presets()
+    ('inbound', 'sales')
+    """
+    folder = resources.files("funnelkit").joinpath(_PRESETS)
+    return tuple(
+        sorted(p.name[: -len(".toml")] for p in folder.iterdir() if p.name.endswith(".toml"))
+    )
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.endswith(".toml") or os.sep in name or "/" in name
+
+
+def load_funnel(name_or_path: str | os.PathLike[str]) -> Funnel:
+    """Load a preset by name (see :func:`list_presets`) or a definition file by path.
+
+    Raises
+    ------
+    DefinitionError
+        The name is neither a preset nor a file, or the file is malformed
+        (the message names the file, the stage and the key).
+
+    Examples
+    --------
+    >>> load_funnel("sales").stage_ids
+    ('raw_contact', 'lead', 'prospect', 'qualified_prospect', 'client')
+    """
+    if isinstance(name_or_path, str) and not _looks_like_path(name_or_path):
+        presets = list_presets()
+        if name_or_path in presets:
+            preset = resources.files("funnelkit").joinpath(_PRESETS, f"{name_or_path}.toml")
+            return Funnel.from_toml(
+                preset.read_text(encoding="utf-8"), source=f"{name_or_path}.toml"
+            )
+        if not Path(name_or_path).is_file():
+            hint = did_you_mean(name_or_path, presets)
+            msg = (
+                f"no funnel preset {name_or_path!r} (presets: {', '.join(presets)}).{hint} "
+                f"To use your own definition, give the path of its .toml file."
+            )
+            raise DefinitionError(msg)
+    path = Path(name_or_path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        msg = f"{path}: no such funnel definition file"
+        raise DefinitionError(msg) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        msg = f"{path}: cannot read the funnel definition: {exc}"
+        raise DefinitionError(msg) from None
+    return Funnel.from_toml(text, source=str(path))
+
+
+def save_funnel(funnel: Funnel, path: str | os.PathLike[str]) -> Path:
+    """Write ``funnel`` as a TOML definition file (atomically) and return its path.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "mine.toml"
+    >>> load_funnel(save_funnel(load_funnel("inbound"), out)) == load_funnel("inbound")
+    True
+    """
+    target = Path(path)
+    text = "# funnelkit funnel definition; see funnelkit.definitions for the format.\n"
+    text += funnel.to_toml()
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target

@@ -1,0 +1,2120 @@
+"""Run funnelkit where the data lives: DuckDB relations and Spark DataFrames.
+
+The public functions of :mod:`funnelkit.stages`, :mod:`funnelkit.conversion`
+and :mod:`funnelkit.weekly` take polars frames.  This module runs the same
+computations on a lazy frame of another engine, **inside that engine**: the
+raw events never travel to Python, only the small result tables do (counts
+per stage, per step, per week; one row per contact for :func:`classify_native`).
+
+Supported inputs: a DuckDB relation (``duckdb.DuckDBPyRelation``) and a
+PySpark DataFrame (classic or Spark Connect).  :func:`is_native` tells them
+apart from polars frames, and :func:`open_source` opens one from text such as
+``duckdb:///data/warehouse.duckdb?table=events`` or ``spark:analytics.events``.
+
+The results equal the polars path's, column for column (names, types, values):
+the semantics are those documented in :mod:`funnelkit.stages` (classification)
+and :mod:`funnelkit.conversion` (the chain rule, the counted chain, exclusions,
+breakdowns, time to convert, trends and cohorts).  Two places where the
+engines have no notion of row order differ by construction, both on data the
+polars path reads from :func:`~funnelkit.events.read_contacts` (which never
+produces them): a contacts table holding one ``contact_id`` twice gives the
+*smallest* breakdown value of the two (polars: the first row's).
+
+How it is built
+---------------
+The engine-neutral parts are `narwhals <https://narwhals-dev.github.io/narwhals/>`_
+lazy expressions (filters, ``group_by``, joins, window functions with
+``over(partition_by, order_by=...)``).  One step has no narwhals expression on
+DuckDB or Spark: turning ``occurred_at`` into epoch microseconds; it is one
+line of native SQL per engine (``epoch_us`` in DuckDB; ``unix_micros`` or
+``timestampdiff`` in Spark).  Every later step works on integer microseconds,
+so that time zones of the engine session never change a result.
+
+Funnels are computed per *instant* (contact and timestamp): the rows of one
+instant are first merged (their step flags OR-ed), which makes the order of a
+contact's instants total and lets cumulative window functions (``cum_max``,
+``cum_min`` in reverse, ``shift``) express ClickHouse's ``windowFunnel`` rule
+without relying on the order of tied rows.  Along one contact, the chain start
+and step times inherited by later steps never decrease, so "the value at the
+latest instant where it is set" is a running maximum, and "the first instant
+reaching the contact's level" is a minimum.
+
+Examples
+--------
+>>> import duckdb
+>>> from funnelkit.definitions import load_funnel
+>>> con = duckdb.connect()
+>>> events = con.sql(
+...     "SELECT * FROM (VALUES ('c1', TIMESTAMPTZ '2024-01-01 00:00:00+00', 'page_view', NULL),"
+...     " ('c1', TIMESTAMPTZ '2024-01-05 00:00:00+00', 'meeting', NULL))"
+...     " AS t(contact_id, occurred_at, event, amount)"
+... )
+>>> classify_native(events, load_funnel("sales")).select("stage").collect().item()
+'qualified_prospect'
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import urllib.parse
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import narwhals as nw
+import polars as pl
+
+from funnelkit.definitions import Condition, EventRule, Filter, Funnel, Stage
+from funnelkit.errors import (
+    DataError,
+    MissingColumnError,
+    ParameterError,
+    TimestampError,
+    did_you_mean,
+)
+
+__all__ = [
+    "SPARK_CONF_ENV",
+    "classify_native",
+    "classify_query",
+    "cohorts_native",
+    "conversion_over_time_native",
+    "engine_of",
+    "event_span_native",
+    "flows_native",
+    "funnel_native",
+    "is_native",
+    "last_complete_week_native",
+    "open_contacts",
+    "open_events",
+    "open_source",
+    "snapshot_native",
+    "stalled_contacts_native",
+    "weekly_metrics_native",
+]
+
+Engine = Literal["duckdb", "spark"]
+NativeFrame = Any
+"""A DuckDB relation or a PySpark DataFrame."""
+
+SPARK_CONF_ENV = "FUNNELKIT_SPARK_CONF"
+"""Environment variable naming a ``spark-defaults.conf``-style file for ``spark:`` sources."""
+
+CID = "contact_id"
+T = "occurred_at"
+EVENT = "event"
+CREATED = "created_at"
+TS = "_ts"  # epoch microseconds of occurred_at
+UTC_TYPE = pl.Datetime("us", "UTC")
+
+_DAY_US = 86_400_000_000
+_WEEK_US = 7 * _DAY_US
+_MONDAY_US = 4 * _DAY_US  # 1970-01-05 00:00 UTC, a Monday: ISO weeks start there
+_ANCHOR_US = int(datetime(2000, 1, 1, tzinfo=UTC).timestamp()) * 1_000_000
+_LO = -(2**62)  # "no value yet" in running maxima (any time minus it is beyond a window)
+_HI = 2**62  # "no value later" in reverse running minima
+_BLOCK = 256.0
+_EPS = 1e-9
+
+
+# --------------------------------------------------------------------------- detection
+def engine_of(obj: object) -> Engine | None:
+    """Return ``"duckdb"`` or ``"spark"`` for a frame of that engine, else ``None``.
+
+    Polars and pandas frames and :class:`~funnelkit.events.EventLog` give
+    ``None``; the check imports neither DuckDB nor PySpark.
+
+    Examples
+    --------
+    >>> engine_of(pl.DataFrame({"a": [1]})) is None
+    True
+    """
+    from narwhals.dependencies import (
+        is_duckdb_relation,
+        is_pyspark_connect_dataframe,
+        is_pyspark_dataframe,
+    )
+
+    if is_duckdb_relation(obj):
+        return "duckdb"
+    if is_pyspark_dataframe(obj) or is_pyspark_connect_dataframe(obj):
+        return "spark"
+    return None
+
+
+def is_native(obj: object) -> bool:
+    """Whether ``obj`` is a lazy frame of another engine that this module runs on.
+
+    Examples
+    --------
+    >>> is_native(pl.LazyFrame({"a": [1]}))
+    False
+    """
+    return engine_of(obj) is not None
+
+
+# --------------------------------------------------------------------------- frames
+@dataclass(frozen=True)
+class _Frame:
+    """Events (or contacts) on an engine: ``contact_id``, ``_ts`` (µs) and the rest."""
+
+    lf: Any  # nw.LazyFrame
+    engine: Engine
+    schema: pl.Schema
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _backquote(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _with_epoch(native: NativeFrame, engine: Engine, column: str, dtype: Any, out: str) -> Any:
+    """Add ``out``: ``column`` (a date or date-time) as epoch microseconds, in native SQL.
+
+    Naive date-times are read as UTC, like :func:`funnelkit.events.as_lazy`
+    does; zoned ones are converted, whatever the session's time zone.
+    """
+    zoned = isinstance(dtype, nw.Datetime) and dtype.time_zone is not None
+    if engine == "duckdb":
+        col = _quote(column)
+        value = f"epoch_us({col})" if zoned else f"epoch_us(CAST({col} AS TIMESTAMP))"
+        return native.project(f"*, {value} AS {_quote(out)}")
+    from pyspark.sql import functions as F  # noqa: N812
+
+    name = _backquote(column)
+    if zoned:
+        spark_value = F.expr(f"unix_micros({name})")
+    else:
+        spark_value = F.expr(
+            f"timestampdiff(MICROSECOND, TIMESTAMP_NTZ'1970-01-01 00:00:00', "
+            f"CAST({name} AS TIMESTAMP_NTZ))"
+        )
+    return native.withColumn(out, spark_value)
+
+
+def _frame(native: NativeFrame, *, what: str, time_column: str | None) -> _Frame:
+    engine = engine_of(native)
+    if engine is None:
+        msg = (
+            f"{what}: expected a DuckDB relation or a Spark DataFrame, got "
+            f"{type(native).__name__}; polars frames go to the polars functions directly."
+        )
+        raise ParameterError(msg)
+    lf = nw.from_native(native)
+    schema = lf.collect_schema()
+    names = schema.names()
+    required = [CID] if time_column is None else [CID, time_column, EVENT]
+    for col in required:
+        if col not in names:
+            hint = did_you_mean(col, names) or (
+                f" Rename it in the engine first, e.g. SELECT your_name AS {col} ..."
+            )
+            msg = (
+                f"{what}: the {what} have no {col!r} column.{hint} "
+                f"Columns present: {', '.join(names) or '(none)'}."
+            )
+            raise MissingColumnError(msg)
+    times = [c for c in ([time_column] if time_column else [CREATED]) if c in names]
+    for col in times:
+        dtype = schema[col]
+        if not isinstance(dtype, nw.Datetime | nw.Date):
+            msg = (
+                f"{what}: the {col!r} column is {dtype}, not a date-time; cast it in the "
+                f"engine (e.g. CAST({col} AS TIMESTAMP WITH TIME ZONE) in DuckDB, "
+                f"to_timestamp({col}) in Spark), or read the file with funnelkit.read_events, "
+                "which parses timestamps and sets unusable rows aside."
+            )
+            raise TimestampError(msg)
+        native = _with_epoch(nw.to_native(lf), engine, col, dtype, f"_{col}_us")
+        lf = nw.from_native(native)
+    casts = [nw.col(CID).cast(nw.String())]
+    if time_column is not None:
+        casts.append(nw.col(EVENT).cast(nw.String()))
+    lf = lf.with_columns(casts)
+    if time_column is not None:
+        lf = lf.drop(time_column).rename({f"_{time_column}_us": TS})
+    elif CREATED in names:
+        lf = lf.drop(CREATED).rename({f"_{CREATED}_us": CREATED})
+    try:
+        pl_schema = pl.Schema(
+            {k: v for k, v in lf.collect_schema().to_polars().items() if k not in (TS, CREATED)}
+        )
+    except (NotImplementedError, ValueError, TypeError):  # pragma: no cover - exotic types
+        pl_schema = pl.Schema({CID: pl.String, EVENT: pl.String})
+    return _Frame(lf, engine, pl_schema)
+
+
+def _events(native: NativeFrame) -> _Frame:
+    return _frame(native, what="events", time_column=T)
+
+
+def _contacts(contacts: NativeFrame | None, engine: Engine) -> _Frame | None:
+    if contacts is None:
+        return None
+    other = engine_of(contacts)
+    if other != engine:
+        got = other or type(contacts).__name__
+        msg = (
+            f"contacts: the events are on {engine}, the contacts on {got}; give both as "
+            f"frames of the same engine (e.g. two tables of one "
+            f"{'DuckDB connection' if engine == 'duckdb' else 'Spark session'})."
+        )
+        raise ParameterError(msg)
+    return _frame(contacts, what="contacts", time_column=None)
+
+
+def _us(value: datetime | None) -> int | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    delta = value - datetime(1970, 1, 1, tzinfo=UTC)
+    return delta // timedelta(microseconds=1)
+
+
+def _from_us(value: int | None) -> datetime | None:
+    if value is None:
+        return None
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(value))
+
+
+def _collect(lf: Any, times: Iterable[str] = ()) -> pl.DataFrame:
+    """Run the query on its engine; return polars, ``times`` columns as UTC date-times."""
+    df: pl.DataFrame = lf.collect(backend="polars").to_native()
+    return df.with_columns(
+        pl.col(c).cast(pl.Int64).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+        for c in times
+        if c in df.columns
+    )
+
+
+def _lit_us(value: int | None) -> Any:
+    return nw.lit(value, dtype=nw.Int64())
+
+
+def _horizontal(kind: Literal["min", "max"], exprs: Sequence[Any]) -> Any:
+    """``min_horizontal`` / ``max_horizontal`` that also take one expression (Spark's don't)."""
+    if len(exprs) == 1:
+        return exprs[0]
+    return nw.min_horizontal(*exprs) if kind == "min" else nw.max_horizontal(*exprs)
+
+
+def _floor_to(us: Any, size: int, origin: int) -> Any:
+    """Truncate epoch microseconds to a multiple of ``size`` from ``origin`` (floor)."""
+    return ((us - origin) // size) * size + origin
+
+
+# --------------------------------------------------------------------------- rules
+def _filter_expr(flt: Filter) -> Any:
+    """Return the narwhals twin of :meth:`Filter.expr` (a null never satisfies a filter)."""
+    col = nw.col(flt.column)
+    value = flt.value
+    if isinstance(value, tuple):
+        hit: Any = None
+        for item in value:
+            eq = col == nw.lit(_utc(item))
+            hit = eq if hit is None else hit | eq
+        out = hit if flt.op == "in" else ~hit
+    else:
+        lit = nw.lit(_utc(value))
+        out = {
+            "==": col == lit,
+            "!=": col != lit,
+            ">": col > lit,
+            ">=": col >= lit,
+            "<": col < lit,
+            "<=": col <= lit,
+        }[flt.op]
+    return out.fill_null(False)
+
+
+def _utc(value: object) -> Any:
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _names_expr(names: Iterable[str]) -> Any:
+    ordered = sorted(set(names))
+    if len(ordered) == 1:
+        return nw.col(EVENT) == ordered[0]
+    return nw.col(EVENT).is_in(ordered)
+
+
+def _condition_expr(cond: Condition) -> Any:
+    """Return the events that count as evidence for ``cond`` (its ``evidence()``)."""
+    names = cond.events if isinstance(cond, EventRule) else tuple(cond.points)
+    out = _names_expr(names)
+    for flt in cond.where:
+        out = out & _filter_expr(flt)
+    return out.fill_null(False)
+
+
+def _stage_expr(stage: Stage) -> Any:
+    """Return the twin of :meth:`Stage.evidence`: every event for the entry stage."""
+    if not stage.conditions:
+        return nw.lit(True)
+    out: Any = None
+    for cond in stage.conditions:
+        expr = _condition_expr(cond)
+        out = expr if out is None else out | expr
+    return out
+
+
+# --------------------------------------------------------------------------- classify
+def _condition_times(lf: Any, cond: Condition, name: str) -> Any:
+    """Per contact, the instant (µs) ``cond`` first holds: ``contact_id`` and ``name``.
+
+    As :func:`funnelkit.stages._condition_times`; the decaying score uses the
+    same blocks of 256 half-lives (see :func:`funnelkit.stages._scores`).
+    """
+    if isinstance(cond, EventRule):
+        rows = lf.filter(_condition_expr(cond)).select(CID, TS)
+        if cond.min_count == 1:
+            return rows.group_by(CID).agg(nw.col(TS).min().alias(name))
+        nth = nw.col(TS).cum_count().over(CID, order_by=TS)
+        return (
+            rows.with_columns(_i=nth)
+            .filter(nw.col("_i") == cond.min_count)
+            .select(CID, nw.col(TS).alias(name))
+        )
+    by_value: dict[float, list[str]] = {}
+    for event, value in cond.points.items():
+        by_value.setdefault(value, []).append(event)
+    points: Any = nw.lit(0.0)
+    for value, events in by_value.items():
+        points = nw.when(nw.col(EVENT).is_in(events)).then(nw.lit(value)).otherwise(points)
+    rows = lf.filter(_condition_expr(cond)).select(CID, TS, _p=points)
+    if cond.half_life is None:
+        scored = rows.with_columns(_score=nw.col("_p").cum_sum().over(CID, order_by=TS))
+    else:
+        half_life_us = cond.half_life / timedelta(microseconds=1)
+        u = (nw.col(TS) - _ANCHOR_US).cast(nw.Float64()) / half_life_us
+        rows = rows.with_columns(_u=u).with_columns(_b=(nw.col("_u") / _BLOCK).floor())
+        rows = rows.with_columns(
+            _w=nw.col("_p") * nw.lit(2.0) ** (nw.col("_u") - _BLOCK * nw.col("_b"))
+        )
+        totals = (
+            rows.group_by(CID, "_b")
+            .agg(nw.col("_w").sum().alias("_carry"))
+            .with_columns(nw.col("_b") + 1.0)
+        )
+        scored = (
+            rows.join(totals, on=[CID, "_b"], how="left")
+            .with_columns(_run=nw.col("_w").cum_sum().over(CID, "_b", order_by=TS))
+            .with_columns(
+                _score=nw.lit(2.0) ** (_BLOCK * nw.col("_b") - nw.col("_u"))
+                * (nw.col("_run") + nw.col("_carry").fill_null(0.0) * 2.0**-_BLOCK)
+            )
+        )
+    return (
+        scored.filter(nw.col("_score") >= cond.threshold * (1.0 - _EPS))
+        .group_by(CID)
+        .agg(nw.col(TS).min().alias(name))
+    )
+
+
+def _classify(
+    ev: _Frame,
+    funnel: Funnel,
+    *,
+    cut: int | None,
+    contacts: _Frame | None,
+    entry_times: bool,
+) -> Any:
+    """:func:`funnelkit.stages.classify` on an engine; times in µs (see the module doc)."""
+    from funnelkit.stages import _check_filters
+
+    _check_filters(ev.schema, funnel)
+    lf = ev.lf
+    if cut is not None:
+        lf = lf.filter(nw.col(TS) <= cut)
+    size = len(funnel.stages)
+    simple: list[tuple[int, EventRule]] = []
+    complex_: list[tuple[int, Condition]] = []
+    for rank, stage in enumerate(funnel.stages, start=1):
+        for cond in stage.conditions:
+            if isinstance(cond, EventRule) and cond.min_count == 1:
+                simple.append((rank, cond))
+            else:
+                complex_.append((rank, cond))
+
+    rank_expr: Any = nw.lit(1, dtype=nw.Int16())
+    for rank in range(2, size + 1):
+        conds = [c for r, c in simple if r == rank]
+        if not conds:
+            continue
+        hit: Any = None
+        for cond in conds:
+            expr = _condition_expr(cond)
+            hit = expr if hit is None else hit | expr
+        rank_expr = nw.when(hit).then(nw.lit(rank, dtype=nw.Int16())).otherwise(rank_expr)
+    named = _names_expr(funnel.event_names) if funnel.event_names else nw.lit(False)
+    timed = [k for k in range(2, size + 1) if any(r >= k for r, _ in simple)]
+    timed = timed if entry_times else []
+    lapses = any(stage.lapse is not None for stage in funnel.stages)
+
+    rows = lf.select(CID, TS, _r=rank_expr, _act=nw.when(named).then(nw.col(TS)))
+    if timed:
+        rows = rows.with_columns(
+            nw.when(nw.col("_r") >= k).then(nw.col(TS)).alias(f"_t{k}") for k in timed
+        )
+    aggs = [nw.col("_r").max(), nw.col("_act").max()]
+    aggs += [nw.col(f"_t{k}").min() for k in timed]
+    if entry_times:
+        aggs.append(nw.col(TS).min().alias("_first"))
+    if lapses and cut is None:
+        aggs.append(nw.col(TS).max().alias("_seen"))
+    per_contact = rows.group_by(CID).agg(aggs)
+    for index, (_, cond) in enumerate(complex_):
+        times = _condition_times(lf, cond, f"_c{index}")
+        per_contact = per_contact.join(times, on=CID, how="left")
+
+    if contacts is not None:
+        names = contacts.lf.collect_schema().names()
+        created = nw.col(CREATED) if CREATED in names else _lit_us(None)
+        known = contacts.lf.select(CID, created.alias("_created")).filter(~nw.col(CID).is_null())
+        if cut is not None:
+            known = known.filter(nw.col("_created").is_null() | (nw.col("_created") <= cut))
+        known = known.group_by(CID).agg(nw.col("_created").min())
+        per_contact = (
+            per_contact.join(known, on=CID, how="full", suffix="_k")
+            .with_columns(nw.coalesce(CID, f"{CID}_k").alias(CID))
+            .drop(f"{CID}_k")
+        )
+    else:
+        per_contact = per_contact.with_columns(_created=_lit_us(None))
+
+    reached = [nw.col("_r").fill_null(1)]
+    reached += [
+        nw.when(~nw.col(f"_c{i}").is_null()).then(nw.lit(r, dtype=nw.Int16()))
+        for i, (r, _) in enumerate(complex_)
+    ]
+    out = per_contact.with_columns(_fwd=_horizontal("max", reached))
+    current: Any = nw.col("_fwd")
+    if lapses:
+        if cut is None:
+            out = out.with_columns(_clock=nw.col("_seen").max())
+            clock: Any = nw.col("_clock")
+        else:
+            clock = _lit_us(cut)
+        idle = clock - nw.col("_act")
+        for k in range(size, 1, -1):
+            lapse = funnel.stages[k - 1].lapse
+            if lapse is None:
+                continue
+            to = funnel.rank(lapse.to)
+            after = lapse.after // timedelta(microseconds=1)
+            current = (
+                nw.when((current == k) & (idle >= after))
+                .then(nw.lit(to, dtype=nw.Int16()))
+                .otherwise(current)
+            )
+    out = out.with_columns(_cur=current)
+
+    ids = list(funnel.stage_ids)
+    stage_id: Any = nw.when(nw.col("_cur") == 1).then(nw.lit(ids[0]))
+    for rank in range(2, size + 1):
+        stage_id = stage_id.when(nw.col("_cur") == rank).then(nw.lit(ids[rank - 1]))
+    select: list[Any] = [
+        nw.col(CID),
+        stage_id.alias("stage"),
+        nw.col("_cur").cast(nw.Int32()).alias("stage_rank"),
+    ]
+    if entry_times:
+        select.append(nw.min_horizontal("_first", "_created").alias(f"{ids[0]}_at"))
+        for k in range(2, size + 1):
+            parts = [f"_t{k}"] if k in timed else []
+            parts += [f"_c{i}" for i, (r, _) in enumerate(complex_) if r >= k]
+            at = _horizontal("min", [nw.col(p) for p in parts]) if parts else _lit_us(None)
+            select.append(at.cast(nw.Int64()).alias(f"{ids[k - 1]}_at"))
+    select.append(nw.col("_act").cast(nw.Int64()).alias("last_activity_at"))
+    return out.select(select)
+
+
+def _time_columns(funnel: Funnel, entry_times: bool) -> list[str]:
+    ats = [f"{s}_at" for s in funnel.stage_ids] if entry_times else []
+    return [*ats, "last_activity_at"]
+
+
+def _cut(as_of: Any) -> int | None:
+    from funnelkit.stages import _instant
+
+    return _us(_instant(as_of, "as_of"))
+
+
+def classify_query(
+    events: NativeFrame,
+    funnel: Funnel,
+    *,
+    as_of: datetime | date | str | None = None,
+    contacts: NativeFrame | None = None,
+    entry_times: bool = True,
+) -> NativeFrame:
+    """Return the classification as a lazy frame **of the events' engine**.
+
+    The rows and columns of :func:`funnelkit.stages.classify`, except that
+    the time columns (``<stage id>_at``, ``last_activity_at``) hold epoch
+    microseconds (UTC).  Use it to keep a large classification in the
+    engine (write it to a table, join it to other tables); use
+    :func:`classify_native` to get it in polars.
+
+    Parameters
+    ----------
+    events
+        A DuckDB relation or a Spark DataFrame with ``contact_id``,
+        ``occurred_at`` (a timestamp; naive ones are read as UTC), ``event``
+        and the property columns the definition's filters read.
+    funnel, as_of, entry_times
+        As in :func:`funnelkit.stages.classify`.
+    contacts
+        Optional contacts (``contact_id``, optional ``created_at``) on the same
+        engine.
+
+    Examples
+    --------
+    >>> import duckdb
+    >>> from funnelkit.definitions import load_funnel
+    >>> rel = duckdb.sql("SELECT 'c1' AS contact_id, TIMESTAMP '2024-01-01' AS occurred_at,"
+    ...                  " 'form_fill' AS event, NULL::DOUBLE AS amount")
+    >>> classify_query(rel, load_funnel("sales")).fetchall()[0][:3]
+    ('c1', 'lead', 2)
+    """
+    ev = _events(events)
+    out = _classify(
+        ev,
+        funnel,
+        cut=_cut(as_of),
+        contacts=_contacts(contacts, ev.engine),
+        entry_times=entry_times,
+    )
+    return nw.to_native(out)
+
+
+def classify_native(
+    events: NativeFrame,
+    funnel: Funnel,
+    *,
+    as_of: datetime | date | str | None = None,
+    contacts: NativeFrame | None = None,
+    entry_times: bool = True,
+) -> pl.LazyFrame:
+    """:func:`funnelkit.stages.classify` run on the events' engine.
+
+    The classification is computed by DuckDB or Spark and only its result
+    (one row per contact) comes back, as the same lazy polars frame the
+    polars path returns.  To keep it in the engine, see :func:`classify_query`.
+
+    Parameters
+    ----------
+    events, funnel, as_of, contacts, entry_times
+        As in :func:`classify_query`.
+
+    Returns
+    -------
+    polars.LazyFrame
+        ``contact_id``, ``stage``, ``stage_rank``, ``<stage id>_at`` and
+        ``last_activity_at``, in no particular order.
+
+    Examples
+    --------
+    >>> import duckdb
+    >>> from funnelkit.definitions import load_funnel
+    >>> rel = duckdb.sql("SELECT 'c1' AS contact_id, TIMESTAMP '2024-01-01' AS occurred_at,"
+    ...                  " 'form_fill' AS event, NULL::DOUBLE AS amount")
+    >>> classify_native(rel, load_funnel("sales")).select("stage").collect().item()
+    'lead'
+    """
+    ev = _events(events)
+    out = _classify(
+        ev,
+        funnel,
+        cut=_cut(as_of),
+        contacts=_contacts(contacts, ev.engine),
+        entry_times=entry_times,
+    )
+    return _collect(out, _time_columns(funnel, entry_times)).lazy()
+
+
+def _stage_counts(classified: Any, funnel: Funnel) -> Any:
+    """One row: ``_n<k>`` = contacts whose current stage has rank ``k``."""
+    return classified.select(
+        (nw.col("stage_rank") == k).cast(nw.Int64()).sum().alias(f"_n{k}")
+        for k in range(1, len(funnel.stages) + 1)
+    )
+
+
+def _snapshot_from_counts(funnel: Funnel, counts: Sequence[int], lang: str) -> Any:
+    """Return the :class:`~funnelkit.stages.Snapshot` of ``counts``, as ``snapshot()`` does."""
+    from funnelkit.stages import Snapshot, _ratio
+
+    ids = funnel.stage_ids
+    past = [sum(counts[k:]) for k in range(len(ids))]
+    table = pl.DataFrame(
+        {
+            "funnel": [funnel.name] * len(ids),
+            "rank": list(range(1, len(ids) + 1)),
+            "stage": list(ids),
+            "label": [s.label(lang) for s in funnel.stages],
+            "at_or_past": past,
+            "current": list(counts),
+        },
+        schema_overrides={"rank": pl.Int32, "at_or_past": pl.Int64, "current": pl.Int64},
+    )
+    first, prev = pl.col("at_or_past").first(), pl.col("at_or_past").shift(1)
+    cfirst, cprev = pl.col("current").first(), pl.col("current").shift(1)
+    table = table.with_columns(
+        drop_off=prev - pl.col("at_or_past"),
+        step_conversion=_ratio(pl.col("at_or_past"), prev),
+        overall_conversion=_ratio(pl.col("at_or_past"), first),
+        current_step_conversion=_ratio(pl.col("current"), cprev),
+        current_overall_conversion=_ratio(pl.col("current"), cfirst),
+    ).select(
+        "funnel",
+        "rank",
+        "stage",
+        "label",
+        "at_or_past",
+        "drop_off",
+        "step_conversion",
+        "overall_conversion",
+        "current",
+        "current_step_conversion",
+        "current_overall_conversion",
+    )
+    return Snapshot(funnel.name, table)
+
+
+def snapshot_native(
+    events: NativeFrame,
+    funnel: Funnel,
+    *,
+    as_of: datetime | date | str | None = None,
+    contacts: NativeFrame | None = None,
+    lang: str = "en",
+) -> Any:
+    """``snapshot(classify(events, funnel, ...), funnel)``, counted in the engine.
+
+    Only the counts per stage leave the engine.
+
+    Returns
+    -------
+    funnelkit.stages.Snapshot
+
+    Examples
+    --------
+    >>> import duckdb
+    >>> from funnelkit.definitions import load_funnel
+    >>> rel = duckdb.sql("SELECT 'c1' AS contact_id, TIMESTAMP '2024-01-01' AS occurred_at,"
+    ...                  " 'form_fill' AS event, NULL::DOUBLE AS amount")
+    >>> snapshot_native(rel, load_funnel("sales")).table["at_or_past"].to_list()
+    [1, 1, 0, 0, 0]
+    """
+    ev = _events(events)
+    classified = _classify(
+        ev, funnel, cut=_cut(as_of), contacts=_contacts(contacts, ev.engine), entry_times=False
+    )
+    row = _collect(_stage_counts(classified, funnel)).row(0)
+    return _snapshot_from_counts(funnel, [int(n or 0) for n in row], lang)
+
+
+def _flows_table(
+    ev: _Frame, funnel: Funnel, lo: int, hi: int, contacts: _Frame | None
+) -> pl.DataFrame:
+    before = _classify(ev, funnel, cut=lo, contacts=contacts, entry_times=False)
+    after = _classify(ev, funnel, cut=hi, contacts=contacts, entry_times=False)
+    pairs = (
+        after.select(CID, nw.col("stage_rank").alias("to_rank"))
+        .join(before.select(CID, nw.col("stage_rank").alias("from_rank")), on=CID, how="left")
+        .group_by("from_rank", "to_rank")
+        .agg(nw.len().cast(nw.Int64()).alias("contacts"))
+    )
+    table = _collect(pairs).with_columns(pl.col("from_rank", "to_rank").cast(pl.Int32))
+    ids = pl.Series(funnel.stage_ids)
+    return (
+        table.with_columns(pl.col("from_rank").fill_null(0))
+        .with_columns(
+            pl.lit(funnel.name).alias("funnel"),
+            pl.when(pl.col("from_rank") > 0)
+            .then(
+                pl.col("from_rank").replace_strict(
+                    list(range(1, len(ids) + 1)), ids, default=None, return_dtype=pl.String
+                )
+            )
+            .alias("from_stage"),
+            pl.col("to_rank")
+            .replace_strict(list(range(1, len(ids) + 1)), ids, return_dtype=pl.String)
+            .alias("to_stage"),
+        )
+        .select("funnel", "from_rank", "from_stage", "to_rank", "to_stage", "contacts")
+        .sort("from_rank", "to_rank")
+    )
+
+
+def flows_native(
+    events: NativeFrame,
+    funnel: Funnel,
+    *,
+    start: datetime | date | str,
+    end: datetime | date | str,
+    contacts: NativeFrame | None = None,
+) -> Any:
+    """:func:`funnelkit.stages.flows` run on the events' engine.
+
+    Returns
+    -------
+    funnelkit.stages.Flows
+
+    Examples
+    --------
+    >>> import duckdb
+    >>> from funnelkit.definitions import load_funnel
+    >>> rel = duckdb.sql("SELECT 'c1' AS contact_id, TIMESTAMP '2024-01-08' AS occurred_at,"
+    ...                  " 'form_fill' AS event, NULL::DOUBLE AS amount")
+    >>> out = flows_native(rel, load_funnel("sales"), start="2024-01-07", end="2024-01-14")
+    >>> out.table.select("from_stage", "to_stage", "contacts").rows()
+    [(None, 'lead', 1)]
+    """
+    from funnelkit.stages import Flows, _fmt_time, _instant
+
+    lo, hi = _instant(start, "start"), _instant(end, "end")
+    assert lo is not None and hi is not None
+    if lo >= hi:
+        msg = f"start ({_fmt_time(lo)}) must be before end ({_fmt_time(hi)})"
+        raise ParameterError(msg)
+    ev = _events(events)
+    lo_us, hi_us = _us(lo), _us(hi)
+    assert lo_us is not None and hi_us is not None
+    table = _flows_table(ev, funnel, lo_us, hi_us, _contacts(contacts, ev.engine))
+    return Flows(funnel.name, lo, hi, table)
+
+
+# --------------------------------------------------------------------------- funnels
+@dataclass(frozen=True)
+class _NwSpec:
+    """A funnel spec (:class:`funnelkit.conversion._Spec`) and its narwhals step flags."""
+
+    spec: Any  # conversion._Spec
+    steps: tuple[Any, ...]
+    exclusions: tuple[tuple[Any, int, int], ...]
+
+    @property
+    def n(self) -> int:
+        return len(self.steps)
+
+
+def _step_expr(spec: object, where: str) -> Any:
+    from funnelkit.conversion import StageLike, _event_names
+
+    if isinstance(spec, Stage):
+        return _stage_expr(spec).fill_null(False)
+    if isinstance(spec, StageLike) and not isinstance(spec, str):
+        msg = (
+            f"{where}: {type(spec).__name__} has only a polars evidence() expression, which "
+            "DuckDB and Spark cannot run; give event names or a funnelkit Stage "
+            "(e.g. load_funnel('inbound').stage('client'))"
+        )
+        raise ParameterError(msg)
+    names = _event_names(spec)
+    if names is None:  # pragma: no cover - conversion._spec has refused it already
+        msg = f"{where}: {spec!r} is not a step"
+        raise ParameterError(msg)
+    return _names_expr(names).fill_null(False)
+
+
+def _nw_spec(
+    steps: object,
+    window: str | timedelta,
+    order: object,
+    first_entry: bool,
+    exclusions: Iterable[object],
+) -> _NwSpec:
+    """Validate like :func:`funnelkit.conversion.funnel`, then build the narwhals flags."""
+    from funnelkit.conversion import Exclusion, StageLike, _spec
+
+    exclusions = list(exclusions)
+    spec = _spec(steps, window, order, first_entry, exclusions)
+    items: Sequence[object]
+    if hasattr(steps, "stages") and not isinstance(steps, StageLike):
+        items = list(steps.stages)
+    elif isinstance(steps, Mapping):
+        items = list(steps.values())
+    else:
+        assert isinstance(steps, Sequence)
+        items = list(steps)
+    flags = tuple(_step_expr(s, f"step {i}") for i, s in enumerate(items, 1))
+    excl = []
+    for i, item in enumerate(exclusions, 1):
+        if not isinstance(item, Exclusion):
+            assert isinstance(item, tuple)
+            item = Exclusion(item[0], item[1], item[2])
+        excl.append((_step_expr(item.event, f"exclusion {i}"), item.from_step, item.to_step))
+    return _NwSpec(spec, flags, tuple(excl))
+
+
+def _f(i: int) -> str:
+    return f"_f{i}"
+
+
+def _instants(lf: Any, ns: _NwSpec, *, by: str | None) -> Any:
+    """One row per contact and instant holding a step or excluded event.
+
+    Columns: ``contact_id``, ``_ts``, ``_f1.._fn`` (step flags), ``_x1..``
+    (exclusion flags), ``_first1`` (the contact's first step-1 instant) and,
+    with ``by``, ``_by1`` (smallest ``by`` value of the step-1 rows there).
+    """
+    flags = {_f(i): e for i, e in enumerate(ns.steps, 1)}
+    flags |= {f"_x{j}": e for j, (e, _, _) in enumerate(ns.exclusions, 1)}
+    anyflag: Any = None
+    for expr in flags.values():
+        anyflag = expr if anyflag is None else anyflag | expr
+    extra = {}
+    if by is not None:
+        extra["_by"] = nw.when(flags[_f(1)]).then(nw.col(by).cast(nw.String()))
+    rows = lf.filter(anyflag).select(CID, TS, **flags, **extra)
+    aggs = [nw.col(name).any() for name in flags]
+    if by is not None:
+        aggs.append(nw.col("_by").min().alias("_by1"))
+    inst = rows.group_by(CID, TS).agg(aggs)
+    first = nw.when(nw.col(_f(1))).then(nw.col(TS)).min().over(CID)
+    return inst.with_columns(_first1=first)
+
+
+def _latest(expr: Any) -> Any:
+    """Return the running maximum of ``expr`` along a contact's instants (``_LO`` first).
+
+    Cumulative functions keep nulls in place (as polars does), so nulls are
+    first replaced by ``_LO``, which every later value exceeds.
+    """
+    return expr.fill_null(_LO).cum_max().over(CID, order_by=TS)
+
+
+def _ordered_chains(inst: Any, ns: _NwSpec) -> Any:
+    """Per contact reaching step 1: ``_lvl`` and the counted chain ``_t1.._tn`` (µs)."""
+    spec = ns.spec
+    n = ns.n
+    strict = spec.order == "strict_increase"
+    window = spec.window_us
+    start = nw.col(_f(1))
+    if spec.first_entry:
+        start = start & (nw.col(TS) == nw.col("_first1"))
+    rows = inst.with_columns(_s1=nw.when(start).then(nw.col(TS)))
+    for k in range(2, n + 1):
+        prev = f"_s{k - 1}"
+        sources = {"_P": nw.col(prev)}
+        if k >= 3:
+            sources[f"_Q{k - 1}"] = nw.when(~nw.col(prev).is_null()).then(nw.col(TS))
+            for j in range(2, k - 1):
+                sources[f"_Q{j}"] = nw.col(f"_c{k - 1}_{j}")
+        rows = rows.with_columns(_latest(expr).alias(name) for name, expr in sources.items())
+        if strict:
+            rows = rows.with_columns(
+                nw.col(name).shift(1).over(CID, order_by=TS).alias(name) for name in sources
+            )
+        rows = rows.with_columns(
+            nw.when(nw.col(name) != _LO).then(nw.col(name)).alias(name) for name in sources
+        )
+        ok = nw.col(_f(k)) & ((nw.col(TS) - nw.col("_P")) <= window).fill_null(False)
+        made = {f"_s{k}": nw.when(ok).then(nw.col("_P"))}
+        for j in range(2, k):
+            made[f"_c{k}_{j}"] = nw.when(ok).then(nw.col(f"_Q{j}"))
+        rows = rows.with_columns(**made).drop(list(sources))
+    lvl: Any = nw.lit(0, dtype=nw.Int8())
+    for k in range(1, n + 1):
+        lvl = nw.when(~nw.col(f"_s{k}").is_null()).then(nw.lit(k, dtype=nw.Int8())).otherwise(lvl)
+    rows = rows.with_columns(
+        _lvl=lvl,
+        **{
+            f"_e{k}": nw.when(~nw.col(f"_s{k}").is_null()).then(nw.col(TS)) for k in range(1, n + 1)
+        },
+    )
+    aggs = [nw.col("_lvl").max()]
+    for k in range(1, n + 1):
+        aggs.append(nw.col(f"_e{k}").min())
+        if k >= 2:
+            aggs.append(nw.col(f"_s{k}").min())
+        aggs += [nw.col(f"_c{k}_{j}").min() for j in range(2, k)]
+    per = rows.group_by(CID).agg(aggs).filter(nw.col("_lvl") > 0)
+    chain = []
+    for j in range(1, n + 1):
+        value: Any = nw.when(nw.col("_lvl") == j).then(nw.col(f"_e{j}"))
+        for top in range(j + 1, n + 1):
+            src = f"_s{top}" if j == 1 else f"_c{top}_{j}"
+            value = value.when(nw.col("_lvl") == top).then(nw.col(src))
+        chain.append(value.alias(f"_t{j}"))
+    return per.select(CID, nw.col("_lvl").cast(nw.Int64()), *chain)
+
+
+def _any_chains(inst: Any, ns: _NwSpec) -> Any:
+    """``order="any"``: each instant anchors the window ``[t, t + window]``."""
+    spec = ns.spec
+    n = ns.n
+    first = nw.col(_f(1))
+    if spec.first_entry:
+        first = first & (nw.col(TS) == nw.col("_first1"))
+    flags = [first] + [nw.col(_f(i)) for i in range(2, n + 1)]
+    nxt = {
+        f"_n{i}": nw.when(f)
+        .then(nw.col(TS))
+        .fill_null(_HI)
+        .cum_min(reverse=True)
+        .over(CID, order_by=TS)
+        for i, f in enumerate(flags, 1)
+    }
+    rows = inst.with_columns(**nxt)
+    rows = rows.with_columns(
+        nw.when(nw.col(name) != _HI).then(nw.col(name)).alias(name) for name in nxt
+    )
+    oks = [
+        ((nw.col(f"_n{i}") - nw.col(TS)) <= spec.window_us).fill_null(False)
+        for i in range(1, n + 1)
+    ]
+    lvl: Any = nw.lit(0, dtype=nw.Int8())
+    both: Any = None
+    steps = []
+    for ok in oks:
+        both = ok if both is None else both & ok
+        steps.append(both)
+    for i, cond in enumerate(steps, 1):
+        lvl = nw.when(cond).then(nw.lit(i, dtype=nw.Int8())).otherwise(lvl)
+    rows = rows.with_columns(_lvl=lvl).with_columns(_L=nw.col("_lvl").max().over(CID))
+    top = nw.col("_lvl") == nw.col("_L")
+    rows = rows.with_columns(
+        **{
+            f"_m{i}": nw.when(top & (nw.col("_L") >= i)).then(nw.col(f"_n{i}"))
+            for i in range(1, n + 1)
+        }
+    )
+    per = rows.group_by(CID).agg(
+        nw.col("_lvl").max(), *(nw.col(f"_m{i}").min().alias(f"_t{i}") for i in range(1, n + 1))
+    )
+    return per.filter(nw.col("_lvl") > 0).with_columns(nw.col("_lvl").cast(nw.Int64()))
+
+
+def _excluded(counted: Any, inst: Any, ns: _NwSpec) -> Any:
+    if not ns.exclusions:
+        return counted.with_columns(_excluded=nw.lit(False))
+    window = ns.spec.window_us
+    hits = []
+    for j, (_, a, b) in enumerate(ns.exclusions, 1):
+        events = inst.filter(nw.col(f"_x{j}")).select(CID, nw.col(TS).alias("_xts"))
+        inside = (
+            nw.when(nw.col("_lvl") >= b)
+            .then(nw.col("_xts") < nw.col(f"_t{b}"))
+            .otherwise(nw.col("_xts") <= nw.col("_t1") + window)
+        )
+        hit = (
+            counted.filter(nw.col("_lvl") >= a)
+            .select(CID, "_lvl", *sorted({"_t1", f"_t{a}", f"_t{b}"}))
+            .join(events, on=CID, how="inner")
+            .filter((nw.col("_xts") > nw.col(f"_t{a}")) & inside.fill_null(False))
+            .select(CID)
+        )
+        hits.append(hit)
+    excluded = nw.concat(hits).unique().with_columns(_hit=nw.lit(True))
+    return (
+        counted.join(excluded, on=CID, how="left")
+        .with_columns(_excluded=nw.col("_hit").fill_null(False))
+        .drop("_hit")
+    )
+
+
+def _segment_source(ev: _Frame, by: str | None, contacts: _Frame | None) -> str | None:
+    if by is None:
+        return None
+    names = ev.lf.collect_schema().names()
+    if by in names and by != TS:
+        return "events"
+    contact_names = contacts.lf.collect_schema().names() if contacts is not None else []
+    if by in contact_names:
+        return "contacts"
+    shown = [c if c != TS else T for c in names]
+    hint = did_you_mean(by, [*shown, *contact_names])
+    where = (
+        "events or contacts"
+        if contacts is not None
+        else "events (pass contacts= for contact attributes)"
+    )
+    msg = f"by: no column {by!r} in the {where}.{hint}"
+    raise MissingColumnError(msg)
+
+
+def _chains(
+    ev: _Frame,
+    ns: _NwSpec,
+    *,
+    since: int | None,
+    until: int | None,
+    by: str | None = None,
+    contacts: _Frame | None = None,
+) -> Any:
+    """Return one row per contact reaching step 1: ``_lvl``, ``_t1..``, ``_excluded``..."""
+    source = _segment_source(ev, by, contacts)
+    lf = _restrict(ev.lf, since, until)
+    inst = _instants(lf, ns, by=by if source == "events" else None)
+    counted = _any_chains(inst, ns) if ns.spec.order == "any" else _ordered_chains(inst, ns)
+    counted = _excluded(counted, inst, ns)
+    if source == "events":
+        first = (
+            inst.filter(nw.col(_f(1)) & (nw.col(TS) == nw.col("_first1")))
+            .group_by(CID)
+            .agg(nw.col("_by1").min().alias("_seg_value"))
+        )
+        counted = counted.join(first, on=CID, how="left")
+    elif source == "contacts" and contacts is not None and by is not None:
+        attrs = contacts.lf.group_by(CID).agg(
+            nw.col(by).cast(nw.String()).min().alias("_seg_value")
+        )
+        counted = counted.join(attrs, on=CID, how="left")
+    return counted
+
+
+def _restrict(lf: Any, since: int | None, until: int | None) -> Any:
+    if since is not None:
+        lf = lf.filter(nw.col(TS) >= since)
+    if until is not None:
+        lf = lf.filter(nw.col(TS) < until)
+    return lf
+
+
+def _wide_counts(chains: Any, n: int, group: str | None) -> Any:
+    """``_excl`` and ``c1..cn`` (contacts at or past each step), per ``group``."""
+    kept = ~nw.col("_excluded")
+    aggs = [nw.col("_excluded").cast(nw.Int64()).sum().alias("_excl")] + [
+        (kept & (nw.col("_lvl") >= k)).cast(nw.Int64()).sum().alias(f"c{k}")
+        for k in range(1, n + 1)
+    ]
+    if group is None:
+        return chains.select(aggs)
+    return chains.group_by(group).agg(aggs)
+
+
+def _durations_query(
+    chains: Any, ns: _NwSpec, *, counts: bool
+) -> tuple[Any, list[tuple[int, int]], int, int]:
+    """One row: per transition its count, median, p90, mean and histogram bins.
+
+    With ``counts``, the same row also holds the step counts of
+    :func:`_wide_counts`, so that one query over the chains gives everything.
+    """
+    from funnelkit.conversion import _bin_width, _transitions
+
+    spec = ns.spec
+    width = _bin_width(spec.window_us)
+    n_bins = max(1, math.ceil(spec.window_us / width))
+    pairs = _transitions(spec)
+    kept = ~nw.col("_excluded")
+    columns = {}
+    for a, b in pairs:
+        if spec.order == "any":
+            times = [nw.col(f"_t{j}") for j in range(1, ns.n + 1)]
+            d = _horizontal("max", times) - _horizontal("min", times)
+        else:
+            d = nw.col(f"_t{b}") - nw.col(f"_t{a}")
+        columns[f"_d{a}_{b}"] = nw.when(kept & (nw.col("_lvl") >= b)).then(d)
+    rows = chains
+    if columns:
+        rows = rows.with_columns(**columns).with_columns(
+            ((nw.col(name) // width).clip(0, n_bins - 1)).alias(f"_bin{name}") for name in columns
+        )
+    kept_n = ~nw.col("_excluded")
+    aggs = []
+    if counts:
+        aggs.append(nw.col("_excluded").cast(nw.Int64()).sum().alias("_excl"))
+        aggs += [
+            (kept_n & (nw.col("_lvl") >= k)).cast(nw.Int64()).sum().alias(f"c{k}")
+            for k in range(1, ns.n + 1)
+        ]
+    for name in columns:
+        aggs += [
+            nw.col(name).count().alias(f"{name}_n"),
+            nw.col(name).quantile(0.5, interpolation="linear").alias(f"{name}_median"),
+            nw.col(name).quantile(0.9, interpolation="linear").alias(f"{name}_p90"),
+            nw.col(name).mean().alias(f"{name}_mean"),
+        ]
+        aggs += [
+            (nw.col(f"_bin{name}") == i).cast(nw.Int64()).sum().alias(f"{name}_b{i}")
+            for i in range(n_bins)
+        ]
+    if not aggs:
+        aggs = [nw.len().alias("_none")]
+    return rows.select(aggs), pairs, width, n_bins
+
+
+def _finish_durations(
+    row: Mapping[str, Any], pairs: list[tuple[int, int]], n_bins: int
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    summary = pl.DataFrame(
+        {
+            "from_step": [a for a, _ in pairs],
+            "to_step": [b for _, b in pairs],
+            "contacts": [int(row[f"_d{a}_{b}_n"] or 0) for a, b in pairs],
+            "median": [row[f"_d{a}_{b}_median"] for a, b in pairs],
+            "p90": [row[f"_d{a}_{b}_p90"] for a, b in pairs],
+            "mean": [row[f"_d{a}_{b}_mean"] for a, b in pairs],
+        },
+        schema={
+            "from_step": pl.Int64,
+            "to_step": pl.Int64,
+            "contacts": pl.Int64,
+            "median": pl.Float64,
+            "p90": pl.Float64,
+            "mean": pl.Float64,
+        },
+    )
+    histogram = pl.DataFrame(
+        {
+            "from_step": [a for a, _ in pairs for _ in range(n_bins)],
+            "to_step": [b for _, b in pairs for _ in range(n_bins)],
+            "bin": [i for _ in pairs for i in range(n_bins)],
+            "contacts": [int(row[f"_d{a}_{b}_b{i}"] or 0) for a, b in pairs for i in range(n_bins)],
+        },
+        schema={"from_step": pl.Int64, "to_step": pl.Int64, "bin": pl.Int64, "contacts": pl.Int64},
+    )
+    return summary, histogram
+
+
+def _wide_frame(df: pl.DataFrame, n: int) -> pl.DataFrame:
+    counts = ["_excl", *(f"c{k}" for k in range(1, n + 1))]
+    return df.with_columns(pl.col(counts).fill_null(0).cast(pl.Int64))
+
+
+def _time_arg(value: Any, name: str) -> int | None:
+    from funnelkit.conversion import _parse_time
+
+    return _us(_parse_time(value, name))
+
+
+def funnel_native(
+    events: NativeFrame,
+    steps: Any,
+    *,
+    window: str | timedelta,
+    order: str = "ordered",
+    first_entry: bool = False,
+    exclusions: Iterable[Any] = (),
+    by: str | None = None,
+    top: int | None = 10,
+    min_size: int = 30,
+    contacts: NativeFrame | None = None,
+    since: Any = None,
+    until: Any = None,
+) -> Any:
+    """:func:`funnelkit.conversion.funnel` run on the events' engine.
+
+    Every order mode, ``first_entry``, exclusions, breakdowns and the time to
+    convert are computed by the engine; only the counts per step (per
+    segment), the duration quantiles and the histogram bins come back.
+
+    Parameters
+    ----------
+    events
+        A DuckDB relation or a Spark DataFrame (see :func:`classify_query`).
+    steps
+        As in :func:`funnelkit.conversion.funnel`: event names, lists of
+        names, funnelkit :class:`~funnelkit.definitions.Stage` objects, a
+        mapping ``name -> step`` or a funnel definition.  (A custom stage
+        object whose ``evidence()`` is a polars expression cannot run on an
+        engine.)
+    window, order, first_entry, exclusions, by, top, min_size, since, until
+        As in :func:`funnelkit.conversion.funnel`.
+    contacts
+        Contacts on the same engine, for ``by`` on a contact attribute.
+
+    Returns
+    -------
+    funnelkit.conversion.FunnelResult
+
+    Examples
+    --------
+    >>> import duckdb
+    >>> rel = duckdb.sql(
+    ...     "SELECT * FROM (VALUES ('a', TIMESTAMP '2026-09-01', 'page_view'),"
+    ...     " ('a', TIMESTAMP '2026-09-03', 'purchase')) AS t(contact_id, occurred_at, event)")
+    >>> funnel_native(rel, ["page_view", "purchase"], window="7d").table["count"].to_list()
+    [1, 1]
+    """
+    from funnelkit.conversion import (
+        FunnelResult,
+        _check_count_option,
+        _finish_time_to_convert,
+        _long_steps,
+        _merge_segments,
+        _suppress,
+    )
+
+    ns = _nw_spec(steps, window, order, first_entry, exclusions)
+    _check_count_option(top, "top", allow_none=True)
+    _check_count_option(min_size, "min_size", allow_none=False)
+    ev = _events(events)
+    people = _contacts(contacts, ev.engine)
+    chains = _chains(
+        ev,
+        ns,
+        since=_time_arg(since, "since"),
+        until=_time_arg(until, "until"),
+        by=by,
+        contacts=people,
+    )
+    spec = ns.spec
+    counts = ["_excl", *(f"c{k}" for k in range(1, ns.n + 1))]
+    durations, pairs, width, n_bins = _durations_query(chains, ns, counts=by is None)
+    row = _collect(durations).row(0, named=True)
+    if by is None:
+        total = _wide_frame(pl.DataFrame({k: [row[k]] for k in counts}), ns.n)
+        breakdown = None
+    else:
+        wide = _wide_frame(_collect(_wide_counts(chains, ns.n, "_seg_value")), ns.n)
+        wide = wide.with_columns(pl.col("_seg_value").cast(pl.String))
+        total = wide.select(pl.col(counts).sum())
+        merged = _merge_segments(wide, spec, top, min_size)
+        long = _long_steps(merged.drop("_excl", "suppressed"), spec, ["segment"])
+        flags = merged.select("segment", "suppressed", excluded=pl.col("_excl"))
+        long = flags.join(long, on="segment", how="left", maintain_order="left")
+        breakdown = _suppress(long)
+    summary, histogram = _finish_durations(row, pairs, n_bins)
+    return FunnelResult(
+        table=_long_steps(total.drop("_excl"), spec, []),
+        step_names=tuple(s.name for s in spec.steps),
+        window=timedelta(microseconds=spec.window_us),
+        order=spec.order,
+        first_entry=spec.first_entry,
+        excluded=int(total["_excl"].item() or 0),
+        time_to_convert=_finish_time_to_convert(summary, histogram, spec, width),
+        by=by,
+        breakdown=breakdown,
+    )
+
+
+_PERIOD_US = {"day": (_DAY_US, 0), "week": (_WEEK_US, _MONDAY_US)}
+
+
+def _period(period: object) -> tuple[int, int]:
+    from funnelkit.conversion import _check_period
+
+    checked = _check_period(period)
+    if checked not in _PERIOD_US:
+        msg = (
+            f"period: {checked!r} is not available on DuckDB or Spark yet; use 'day' or 'week' "
+            "(or the polars functions on a polars frame)"
+        )
+        raise ParameterError(msg)
+    return _PERIOD_US[checked]
+
+
+def _max_ts(lf: Any) -> int | None:
+    value = _collect(lf.select(nw.col(TS).max().alias("_m"))).item()
+    return None if value is None else int(value)
+
+
+def conversion_over_time_native(
+    events: NativeFrame,
+    steps: Any,
+    *,
+    window: str | timedelta,
+    period: str = "week",
+    as_of: Any = None,
+    order: str = "ordered",
+    first_entry: bool = False,
+    exclusions: Iterable[Any] = (),
+    since: Any = None,
+    until: Any = None,
+) -> Any:
+    """:func:`funnelkit.conversion.conversion_over_time` run on the events' engine.
+
+    ``period`` is ``"day"`` or ``"week"`` (ISO weeks) on an engine.
+
+    Returns
+    -------
+    funnelkit.conversion.ConversionTrend
+
+    Examples
+    --------
+    >>> import duckdb
+    >>> rel = duckdb.sql(
+    ...     "SELECT * FROM (VALUES ('a', TIMESTAMP '2026-09-07', 'page_view'),"
+    ...     " ('a', TIMESTAMP '2026-09-09', 'purchase')) AS t(contact_id, occurred_at, event)")
+    >>> trend = conversion_over_time_native(rel, ["page_view", "purchase"], window="7d")
+    >>> trend.table.select("step", "count").rows()
+    [(1, 1), (2, 1)]
+    """
+    ns = _nw_spec(steps, window, order, first_entry, exclusions)
+    size, origin = _period(period)
+    ev = _events(events)
+    lo, hi = _time_arg(since, "since"), _time_arg(until, "until")
+    known = _time_arg(as_of, "as_of")
+    if known is None:
+        known = _max_ts(_restrict(ev.lf, lo, hi))
+    chains = _chains(ev, ns, since=lo, until=hi).with_columns(
+        _seg_value=_floor_to(nw.col("_t1"), size, origin)
+    )
+    wide = _wide_frame(_collect(_wide_counts(chains, ns.n, "_seg_value"), ["_seg_value"]), ns.n)
+    return _finish_trend(wide.rename({"_seg_value": "period_start"}), ns, str(period), known)
+
+
+def _finish_trend(wide: pl.DataFrame, ns: _NwSpec, period: str, known_us: int | None) -> Any:
+    """As the end of :func:`funnelkit.conversion.conversion_over_time`."""
+    from funnelkit.conversion import (
+        _PERIODS,
+        _STEP_COLUMNS,
+        ConversionTrend,
+        _long_steps,
+        _periods_grid,
+    )
+
+    spec = ns.spec
+    every = _PERIODS[period]
+    known = _from_us(known_us)
+    grid = _periods_grid(wide["period_start"], every)
+    counts = [f"c{k}" for k in range(1, spec.n + 1)]
+    wide = grid.join(wide, on="period_start", how="left").with_columns(
+        pl.col(["_excl", *counts]).fill_null(0)
+    )
+    long = _long_steps(wide.drop("_excl"), spec, ["period_start"])
+    window_td = timedelta(microseconds=spec.window_us)
+    end = pl.col("period_start").dt.offset_by(every)
+    complete = (end + window_td <= known) if known is not None else pl.lit(False)
+    table = (
+        wide.select("period_start", excluded="_excl")
+        .join(long, on="period_start", how="left", maintain_order="left")
+        .with_columns(period_end=end, complete=complete)
+        .select("period_start", "period_end", "complete", "excluded", *_STEP_COLUMNS)
+    )
+    return ConversionTrend(
+        table=table,
+        period=period,
+        window=window_td,
+        as_of=known,
+        step_names=tuple(s.name for s in spec.steps),
+    )
+
+
+def _compare_trend(trend: Any, period: str, current: Any, alpha: float) -> Any:
+    """As the end of :func:`funnelkit.conversion.compare_periods`, from its trend."""
+    from funnelkit.conversion import _PERIODS, PeriodComparison, _parse_time
+    from funnelkit.stats import two_proportion_p_value, verdict_expr
+
+    if not 0.0 < alpha < 1.0:
+        msg = f"alpha must be between 0 and 1 (exclusive), got {alpha!r}; e.g. 0.05"
+        raise ParameterError(msg)
+    every = _PERIODS[trend.period]
+    periods = trend.table.select("period_start", "complete").unique(maintain_order=True)
+    starts: list[datetime] = periods["period_start"].to_list()
+    if current is None:
+        done = periods.filter(pl.col("complete"))["period_start"].to_list()
+        if not done:
+            msg = (
+                f"no complete {period} to compare: every {period} of entry still has open "
+                f"windows as of {trend.as_of}; pass current= to compare an incomplete one"
+            )
+            raise ParameterError(msg)
+        chosen = done[-1]
+    else:
+        moment = _parse_time(current, "current")
+        chosen = pl.select(pl.lit(moment).dt.truncate(every)).item()
+        if chosen not in starts:
+            msg = f"current: no entries in the {period} starting {chosen:%Y-%m-%d}"
+            raise ParameterError(msg)
+    index = starts.index(chosen)
+    if index == 0:
+        msg = (
+            f"current: the {period} starting {chosen:%Y-%m-%d} is the first one; "
+            "nothing to compare with"
+        )
+        raise ParameterError(msg)
+    previous = starts[index - 1]
+    table = trend.table
+    rows = []
+    for rate, trials in (("from_previous", "_prev"), ("from_first", "_first")):
+        part = table.with_columns(
+            _prev=pl.col("count").shift(1).over("period_start"),
+            _first=pl.col("count").first().over("period_start"),
+        ).filter(pl.col("step") >= 2)
+        sides = [
+            part.filter(pl.col("period_start") == start).select(
+                "step",
+                "name",
+                pl.col("count").alias(f"{side}_successes"),
+                pl.col(trials).alias(f"{side}_trials"),
+            )
+            for side, start in (("previous", previous), ("current", chosen))
+        ]
+        rows.append(sides[0].join(sides[1].drop("name"), on="step").with_columns(rate=pl.lit(rate)))
+    both = pl.concat(rows).sort("step", "rate", descending=[False, True])
+    rate_prev = pl.col("previous_successes") / pl.when(pl.col("previous_trials") > 0).then(
+        pl.col("previous_trials")
+    )
+    rate_cur = pl.col("current_successes") / pl.when(pl.col("current_trials") > 0).then(
+        pl.col("current_trials")
+    )
+    out = both.with_columns(previous_rate=rate_prev, current_rate=rate_cur).with_columns(
+        change=pl.col("current_rate") - pl.col("previous_rate"),
+        relative_change=pl.when(pl.col("previous_rate") > 0).then(
+            pl.col("current_rate") / pl.col("previous_rate") - 1.0
+        ),
+        p_value=two_proportion_p_value(
+            "previous_successes", "previous_trials", "current_successes", "current_trials"
+        ),
+        verdict=verdict_expr(
+            "previous_successes",
+            "previous_trials",
+            "current_successes",
+            "current_trials",
+            alpha=alpha,
+        ),
+    )
+    complete = bool(periods.filter(pl.col("period_start") == chosen)["complete"].item())
+    return PeriodComparison(
+        table=out.select(
+            "step",
+            "name",
+            "rate",
+            "previous_successes",
+            "previous_trials",
+            "previous_rate",
+            "current_successes",
+            "current_trials",
+            "current_rate",
+            "change",
+            "relative_change",
+            "p_value",
+            "verdict",
+        ),
+        period=trend.period,
+        previous_start=previous,
+        current_start=chosen,
+        current_complete=complete,
+        alpha=alpha,
+    )
+
+
+def cohorts_native(
+    events: NativeFrame,
+    target: Any,
+    *,
+    period: str = "week",
+    horizon: str | timedelta = "90d",
+    as_of: Any = None,
+    since: Any = None,
+    until: Any = None,
+) -> Any:
+    """:func:`funnelkit.conversion.cohorts` (first-event acquisition) run on the engine.
+
+    The per-contact acquisition and conversion days are computed by the
+    engine, which returns counts per (cohort, day); the Kaplan-Meier curve is
+    then drawn from those counts exactly as the polars path does.
+    ``period`` is ``"day"`` or ``"week"``.
+
+    Returns
+    -------
+    funnelkit.conversion.CohortTable
+
+    Examples
+    --------
+    >>> import duckdb
+    >>> rel = duckdb.sql(
+    ...     "SELECT * FROM (VALUES ('a', TIMESTAMP '2026-09-01', 'page_view'),"
+    ...     " ('a', TIMESTAMP '2026-09-03', 'purchase'),"
+    ...     " ('b', TIMESTAMP '2026-09-01', 'page_view'),"
+    ...     " ('c', TIMESTAMP '2026-09-11', 'page_view')) AS t(contact_id, occurred_at, event)")
+    >>> table = cohorts_native(rel, "purchase", horizon="3d").table
+    >>> table.filter(pl.col("day") == 2).select("cohort_size", "converted", "share").row(0)
+    (2, 1, 0.5)
+    """
+    from funnelkit.conversion import (
+        _COHORT_SCHEMA,
+        CohortTable,
+        _resolve_step,
+    )
+    from funnelkit.durations import parse_duration
+
+    step = _resolve_step(target, "target")
+    flag = _step_expr(target, "target")
+    size, origin = _period(period)
+    span = parse_duration(horizon, name="horizon")
+    horizon_days = span // timedelta(days=1)
+    ev = _events(events)
+    lf = _restrict(ev.lf, _time_arg(since, "since"), _time_arg(until, "until"))
+    known = _time_arg(as_of, "as_of")
+    if known is None:
+        known = _max_ts(lf)
+    if known is None:
+        empty = pl.DataFrame(schema=_COHORT_SCHEMA)
+        return CohortTable(empty, step.name, str(period), "first_event", span, None)
+    lf = lf.filter(nw.col(TS) <= known)
+    per_contact = (
+        lf.with_columns(_h=nw.when(flag).then(nw.col(TS)))
+        .group_by(CID)
+        .agg(nw.col(TS).min().alias("_acq"), nw.col("_h").min().alias("_hit"))
+        .select(
+            _floor_to(nw.col("_acq"), size, origin).alias("cohort_start"),
+            ((known - nw.col("_acq")) // _DAY_US).alias("_obs"),
+            nw.when(~nw.col("_hit").is_null())
+            .then(nw.max_horizontal((nw.col("_hit") - nw.col("_acq")) // _DAY_US, nw.lit(0)))
+            .alias("_day"),
+        )
+    )
+    grouped = (
+        per_contact.with_columns(
+            _conv=~nw.col("_day").is_null(),
+            day=nw.when(~nw.col("_day").is_null()).then(nw.col("_day")).otherwise(nw.col("_obs")),
+        )
+        .group_by("cohort_start", "_conv", "day")
+        .agg(nw.len().cast(nw.Int64()).alias("_n"))
+    )
+    counts = _collect(grouped, ["cohort_start"]).with_columns(pl.col("day").cast(pl.Int64))
+    return _cohort_curve(counts, step.name, str(period), span, horizon_days, _from_us(known))
+
+
+def _cohort_curve(
+    counts: pl.DataFrame,
+    target: str,
+    period: str,
+    span: timedelta,
+    horizon_days: int,
+    known: datetime | None,
+) -> Any:
+    """Draw the Kaplan-Meier table of :func:`funnelkit.conversion.cohorts` from counts."""
+    from funnelkit.conversion import CohortTable
+
+    lazy = counts.lazy()
+    sizes = lazy.group_by("cohort_start").agg(cohort_size=pl.col("_n").sum().cast(pl.Int64))
+    converted = lazy.filter(pl.col("_conv")).select("cohort_start", "day", converted=pl.col("_n"))
+    censored = lazy.filter(~pl.col("_conv")).select("cohort_start", "day", _censored=pl.col("_n"))
+    days = pl.LazyFrame({"day": list(range(horizon_days + 1))}, schema={"day": pl.Int64})
+    curve = (
+        sizes.join(days, how="cross")
+        .join(converted, on=["cohort_start", "day"], how="left")
+        .join(censored, on=["cohort_start", "day"], how="left")
+        .with_columns(pl.col("converted", "_censored").fill_null(0))
+        .sort("cohort_start", "day")
+        .with_columns(
+            at_risk=pl.col("cohort_size")
+            - (pl.col("converted") + pl.col("_censored"))
+            .cum_sum()
+            .shift(1, fill_value=0)
+            .over("cohort_start"),
+            cumulative_converted=pl.col("converted").cum_sum().over("cohort_start"),
+        )
+        .with_columns(
+            _keep=1.0 - pl.col("converted") / pl.when(pl.col("at_risk") > 0).then(pl.col("at_risk"))
+        )
+        .with_columns(share=1.0 - pl.col("_keep").cum_prod().over("cohort_start"))
+        .filter(pl.col("at_risk") > 0)
+        .select(
+            "cohort_start",
+            "cohort_size",
+            "day",
+            "at_risk",
+            "converted",
+            "cumulative_converted",
+            observed_share=pl.col("cumulative_converted") / pl.col("cohort_size"),
+            share="share",
+        )
+    )
+    return CohortTable(
+        table=curve.collect(),
+        target=target,
+        period=period,
+        acquisition="first_event",
+        horizon=span,
+        as_of=known,
+    )
+
+
+# --------------------------------------------------------------------------- weekly
+def event_span_native(events: NativeFrame) -> tuple[datetime | None, datetime | None]:
+    """Return the first and last ``occurred_at`` of the events (``None`` when empty).
+
+    Examples
+    --------
+    >>> import duckdb
+    >>> rel = duckdb.sql("SELECT 'a' AS contact_id, TIMESTAMP '2026-11-02' AS occurred_at,"
+    ...                  " 'like' AS event")
+    >>> event_span_native(rel)[1].isoformat()
+    '2026-11-02T00:00:00+00:00'
+    """
+    ev = _events(events)
+    row = _collect(ev.lf.select(nw.col(TS).min().alias("_lo"), nw.col(TS).max().alias("_hi"))).row(
+        0
+    )
+    return _from_us(row[0]), _from_us(row[1])
+
+
+def last_complete_week_native(events: NativeFrame) -> Any:
+    """:func:`funnelkit.weekly.last_complete_week` of events on an engine.
+
+    Returns
+    -------
+    funnelkit.weekly.IsoWeek
+
+    Examples
+    --------
+    >>> import duckdb
+    >>> rel = duckdb.sql("SELECT 'a' AS contact_id, TIMESTAMP '2026-11-22 23:00' AS occurred_at,"
+    ...                  " 'like' AS event")
+    >>> str(last_complete_week_native(rel))
+    '2026-W47'
+    """
+    from funnelkit.errors import EmptyInputError
+    from funnelkit.weekly import IsoWeek
+
+    _, latest = event_span_native(events)
+    if latest is None:
+        msg = "week: the events hold no row, so there is no complete week to report on."
+        raise EmptyInputError(msg)
+    week = IsoWeek.of(latest)
+    return week if latest.isoweekday() == 7 else week.shift(-1)
+
+
+def stalled_contacts_native(
+    events: NativeFrame,
+    funnel: Funnel | str,
+    *,
+    as_of: datetime,
+    contacts: NativeFrame | None = None,
+    stage: str | None = None,
+    limit: int = 10,
+) -> pl.DataFrame:
+    """:func:`funnelkit.weekly.stalled_contacts` run on the events' engine.
+
+    Only the ``limit`` rows shown come back from the engine.
+
+    Examples
+    --------
+    >>> import duckdb, datetime as dt
+    >>> rel = duckdb.sql("SELECT 'a' AS contact_id, TIMESTAMP '2026-11-03' AS occurred_at,"
+    ...                  " 'ebook_download' AS event, NULL::DOUBLE AS amount")
+    >>> as_of = dt.datetime(2026, 11, 16, tzinfo=dt.UTC)
+    >>> stalled_contacts_native(rel, "inbound", as_of=as_of)["idle_days"].to_list()
+    [13]
+    """
+    from funnelkit.weekly import _funnel, _instant_before, stalled_stage
+
+    definition = _funnel(funnel)
+    chosen = definition.stage(stage).id if stage else stalled_stage(definition)
+    ev = _events(events)
+    classified = _classify(
+        ev,
+        definition,
+        cut=_us(_instant_before(as_of)),
+        contacts=_contacts(contacts, ev.engine),
+        entry_times=True,
+    )
+    top = (
+        classified.filter(nw.col("stage") == chosen)
+        .select(CID, "stage", nw.col(f"{chosen}_at").alias("reached_at"), "last_activity_at")
+        .sort("last_activity_at", CID, nulls_last=False)
+        .head(limit)
+    )
+    rows = _collect(top, ["reached_at", "last_activity_at"])
+    return (
+        rows.with_columns(
+            ((pl.lit(as_of) - pl.col("last_activity_at")).dt.total_days()).alias("idle_days")
+        )
+        .sort("last_activity_at", CID, nulls_last=False)
+        .head(limit)
+    )
+
+
+def _entries_table(counts: Mapping[str, Any], funnel: Funnel, weeks: Sequence[Any]) -> pl.DataFrame:
+    rows = [
+        (str(w), rank, s.id, int(counts.get(f"_w{i}_{rank}") or 0))
+        for i, w in enumerate(weeks)
+        for rank, s in enumerate(funnel.stages, 1)
+    ]
+    return pl.DataFrame(
+        rows,
+        schema={"week": pl.String, "rank": pl.Int32, "stage": pl.String, "contacts": pl.Int64},
+        orient="row",
+    ).sort("week", "rank")
+
+
+def weekly_metrics_native(
+    events: NativeFrame,
+    funnel: Funnel | str,
+    *,
+    week: Any,
+    contacts: NativeFrame | None = None,
+    window: timedelta | str = "28d",
+    breakdown: str | None = None,
+    weeks_of_history: int = 12,
+    source: str | None = None,
+) -> Any:
+    """:func:`funnelkit.weekly.weekly_metrics` run on the events' engine.
+
+    Each part runs as a query of the engine (classification as of the week's
+    end and its snapshot and entries in one pass, the flows, the ordered
+    funnel with its breakdown and time to convert, the weekly trend and
+    week-over-week comparison, the cohorts, the data-quality counts) and
+    returns small tables; the result is the same :class:`WeeklyMetrics`
+    the polars path builds.
+
+    Parameters
+    ----------
+    events
+        A DuckDB relation or a Spark DataFrame.
+    funnel, week, window, breakdown, weeks_of_history
+        As in :func:`funnelkit.weekly.weekly_metrics`.
+    contacts
+        Contacts on the same engine (optional).
+    source
+        How the data quality section names the events (e.g. the source URL);
+        nothing is set aside on an engine: every row is read as is.
+
+    Returns
+    -------
+    funnelkit.weekly.WeeklyMetrics
+
+    Examples
+    --------
+    >>> import duckdb
+    >>> rel = duckdb.sql(
+    ...     "SELECT * FROM (VALUES ('a', TIMESTAMP '2026-11-02', 'page_view', NULL),"
+    ...     " ('a', TIMESTAMP '2026-11-10', 'purchase', 20.0),"
+    ...     " ('b', TIMESTAMP '2026-11-11', 'page_view', NULL))"
+    ...     " AS t(contact_id, occurred_at, event, amount)")
+    >>> m = weekly_metrics_native(rel, "inbound", week="2026-W46", weeks_of_history=2)
+    >>> m.kpi("new_contacts").value, m.kpi("reached_client").value
+    (1, 1)
+    """
+    from funnelkit.durations import format_duration, parse_duration
+    from funnelkit.stages import Flows
+    from funnelkit.weekly import (
+        MIN_SEGMENT,
+        DataQuality,
+        WeeklyMetrics,
+        _count_kpis,
+        _funnel,
+        _instant_before,
+        _rate_kpis,
+        _recent_cohorts,
+        last_closed_week,
+        parse_week,
+        target_stage,
+    )
+
+    target = parse_week(week)
+    definition = _funnel(funnel)
+    span = parse_duration(window, name="window")
+    if span <= timedelta(0):
+        msg = f"window: the conversion window must be positive, got {format_duration(span)}."
+        raise ParameterError(msg)
+    if weeks_of_history < 1:
+        msg = f"weeks_of_history: expected at least 1, got {weeks_of_history}."
+        raise ParameterError(msg)
+    ev = _events(events)
+    people = _contacts(contacts, ev.engine)
+    cut_dt = _instant_before(target.end)
+    cut = _us(cut_dt)
+    start_cut = _us(_instant_before(target.start))
+    assert cut is not None and start_cut is not None
+
+    # Classification as of the week's end: snapshot and entries in one pass.
+    history = [target.shift(-i) for i in reversed(range(weeks_of_history))]
+    weeks = sorted({*history, target.shift(-1)})
+    classified = _classify(ev, definition, cut=cut, contacts=people, entry_times=True)
+    aggs = [
+        (nw.col("stage_rank") == k).cast(nw.Int64()).sum().alias(f"_n{k}")
+        for k in range(1, len(definition.stages) + 1)
+    ]
+    for i, w in enumerate(weeks):
+        lo = int(_us(w.start) or 0)
+        for rank, stage in enumerate(definition.stages, 1):
+            at = nw.col(f"{stage.id}_at")
+            aggs.append(
+                ((at >= lo) & (at < lo + _WEEK_US))
+                .fill_null(False)
+                .cast(nw.Int64())
+                .sum()
+                .alias(f"_w{i}_{rank}")
+            )
+    counts = _collect(classified.select(aggs)).row(0, named=True)
+    snap = _snapshot_from_counts(
+        definition, [int(counts[f"_n{k}"] or 0) for k in range(1, len(definition.stages) + 1)], "en"
+    )
+    table = _flows_table(ev, definition, start_cut, cut, people)
+    week_flows = Flows(definition.name, _instant_before(target.start), cut_dt, table)
+    entries = _entries_table(counts, definition, weeks)
+    headline = _count_kpis(entries, definition, target)
+    entries = entries.filter(pl.col("week").is_in([str(w) for w in history]))
+
+    # Conversion: the weekly trend, the comparison drawn from it, the funnel.
+    rates_week = last_closed_week(target, span)
+    since = min(history[0], rates_week.shift(-1)).start
+    ns = _nw_spec(definition, span, "ordered", False, ())
+    size, origin = _PERIOD_US["week"]
+    chains = _chains(ev, ns, since=_us(since), until=_us(target.end)).with_columns(
+        _seg_value=_floor_to(nw.col("_t1"), size, origin)
+    )
+    wide = _wide_frame(_collect(_wide_counts(chains, ns.n, "_seg_value"), ["_seg_value"]), ns.n)
+    trend = _finish_trend(wide.rename({"_seg_value": "period_start"}), ns, "week", _us(target.end))
+    try:
+        comparison = _compare_trend(trend, "week", rates_week.start, 0.05)
+    except ParameterError:
+        comparison = None
+    if comparison is not None:
+        headline += _rate_kpis(comparison, definition)
+    curves = cohorts_native(
+        events,
+        definition.stage(target_stage(definition)),
+        period="week",
+        horizon=timedelta(weeks=weeks_of_history),
+        as_of=cut_dt,
+        until=target.end,
+    )
+    ordered = funnel_native(
+        events,
+        definition,
+        window=span,
+        by=breakdown,
+        min_size=MIN_SEGMENT,
+        contacts=contacts,
+        since=history[0].start,
+        until=target.end,
+    )
+    start_us, end_us = _us(target.start), _us(target.end)
+    t = nw.col(TS)
+    quality_row = _collect(
+        ev.lf.select(
+            nw.len().cast(nw.Int64()).alias("kept"),
+            (t < start_us).cast(nw.Int64()).sum().alias("before"),
+            ((t >= start_us) & (t < end_us)).cast(nw.Int64()).sum().alias("in_week"),
+            (t >= end_us).cast(nw.Int64()).sum().alias("after"),
+        )
+    ).row(0)
+    kept, before, in_week, after = (int(v or 0) for v in quality_row)
+    contacts_read = contacts_kept = None
+    if people is not None:
+        contacts_read = contacts_kept = int(_collect(people.lf.select(nw.len().alias("n"))).item())
+    quality = DataQuality(
+        source=source or "<frame>",
+        rows_read=kept,
+        rows_kept=kept,
+        set_aside_by_reason={},
+        events_before_week=before,
+        events_in_week=in_week,
+        events_after_week=after,
+        contacts_read=contacts_read,
+        contacts_kept=contacts_kept,
+    )
+    return WeeklyMetrics(
+        week=target,
+        funnel=definition,
+        window=span,
+        breakdown=breakdown,
+        weeks_of_history=weeks_of_history,
+        headline=tuple(headline),
+        snapshot=snap,
+        flows=week_flows,
+        entries=entries,
+        quality=quality,
+        conversion=ordered,
+        trend=trend,
+        comparison=comparison,
+        cohorts=_recent_cohorts(curves, history[0]),
+    )
+
+
+# --------------------------------------------------------------------------- sources
+_LOCK = threading.Lock()
+_DUCKDB: dict[str, Any] = {}
+
+
+def _duckdb_connection(path: str) -> Any:
+    """One read-only connection per database file, kept open for the relations it serves."""
+    import duckdb
+
+    key = str(Path(path).expanduser().resolve())
+    with _LOCK:
+        con = _DUCKDB.get(key)
+        if con is None:
+            try:
+                con = duckdb.connect(key, read_only=True)
+            except duckdb.Error as exc:
+                msg = f"{path}: cannot open the DuckDB database ({exc})."
+                raise DataError(msg) from exc
+            _DUCKDB[key] = con
+        return con
+
+
+def _open_duckdb(text: str, parts: urllib.parse.SplitResult) -> Any:
+    import duckdb
+
+    path = urllib.parse.unquote((parts.netloc + parts.path) if parts.netloc else parts.path)
+    query = urllib.parse.parse_qs(parts.query)
+    tables = query.get("table", [])
+    if not path:
+        msg = f"{text}: no database file; write duckdb:///path/to/file.duckdb?table=events."
+        raise ParameterError(msg)
+    if len(tables) != 1 or not tables[0].strip():
+        msg = (
+            f"{text}: name the table to read, e.g. "
+            f"duckdb://{path if path.startswith('/') else '/' + path}?table=events."
+        )
+        raise ParameterError(msg)
+    unknown = sorted(set(query) - {"table"})
+    if unknown:
+        msg = f"{text}: unknown option {unknown[0]!r}; the only option is table=."
+        raise ParameterError(msg)
+    if not Path(path).expanduser().is_file():
+        msg = f"{path}: no such DuckDB database file (from {text})."
+        raise DataError(msg)
+    con = _duckdb_connection(path)
+    table = tables[0].strip()
+    try:
+        return con.table(table)
+    except duckdb.Error as exc:
+        names = [
+            row[0] for row in con.sql("SELECT table_name FROM information_schema.tables").fetchall()
+        ]
+        msg = (
+            f"{text}: no table {table!r} in {path}.{did_you_mean(table, names)} "
+            f"Tables: {', '.join(sorted(names)) or '(none)'}."
+        )
+        raise DataError(msg) from exc
+
+
+def _spark_conf(path: str) -> dict[str, str]:
+    """Read ``key value`` lines (``spark-defaults.conf``); ``#`` starts a comment."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        msg = f"{SPARK_CONF_ENV}={path}: no such file (a spark-defaults.conf: 'key value' lines)."
+        raise ParameterError(msg)
+    conf = {}
+    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        head = text.split(None, 1)
+        if "=" in head[0]:
+            key, _, value = text.partition("=")
+        else:
+            key, value = head[0], head[1] if len(head) > 1 else ""
+        if not key.strip() or not value.strip():
+            msg = f"{path}, line {number}: expected 'key value', got {line.strip()!r}."
+            raise ParameterError(msg)
+        conf[key.strip()] = value.strip()
+    return conf
+
+
+def _spark_session() -> Any:
+    """Return the active Spark session, else one built from :data:`SPARK_CONF_ENV`'s file."""
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    builder = SparkSession.builder.appName("funnelkit")
+    path = os.environ.get(SPARK_CONF_ENV)
+    if path:
+        for key, value in _spark_conf(path).items():
+            builder = builder.config(key, value)
+    return builder.getOrCreate()
+
+
+def _open_spark(text: str, name: str) -> Any:
+    name = name.strip()
+    if not name:
+        msg = f"{text}: name the table to read, e.g. spark:analytics.events."
+        raise ParameterError(msg)
+    try:
+        import pyspark  # noqa: F401
+    except ImportError as exc:
+        msg = f"{text}: PySpark is not installed; pip install pyspark (or funnelkit[spark])."
+        raise ParameterError(msg) from exc
+    from pyspark.errors import AnalysisException
+
+    spark = _spark_session()
+    try:
+        return spark.table(name)
+    except AnalysisException as exc:
+        msg = f"{text}: Spark has no table {name!r} ({str(exc).splitlines()[0]})."
+        raise DataError(msg) from exc
+
+
+def open_source(text: str | os.PathLike[str]) -> NativeFrame | None:
+    """Open an engine source named by text; ``None`` when ``text`` is a plain path.
+
+    Two kinds of source:
+
+    ``duckdb:///path/to/file.duckdb?table=events``
+        A table (or view) of a DuckDB database file, opened read-only
+        (``duckdb:relative/file.duckdb?table=events`` for a relative path;
+        ``table=schema.name`` works too).  Tables of one file share one
+        connection, so the events and the contacts can come from the same file.
+    ``spark:TABLE``
+        A table of the Spark catalog (``spark:events``,
+        ``spark:analytics.events``).  It uses the active Spark session, or
+        builds one with the settings of the ``spark-defaults.conf``-style file
+        named by the environment variable ``FUNNELKIT_SPARK_CONF``
+        (``spark.master``, ``spark.sql.catalogImplementation``... one
+        ``key value`` per line), or Spark's own defaults (``SPARK_HOME``,
+        ``spark-submit`` settings).
+
+    Parameters
+    ----------
+    text
+        The source; anything else (a file path) gives ``None``.
+
+    Returns
+    -------
+    A DuckDB relation, a Spark DataFrame, or ``None``.
+
+    Raises
+    ------
+    ParameterError
+        The source text is malformed (no table named, unknown option).
+    DataError
+        The database file or the table does not exist.
+
+    Examples
+    --------
+    >>> open_source("data/sample/events.csv") is None
+    True
+    """
+    value = os.fspath(text)
+    scheme, sep, rest = value.partition(":")
+    if not sep or scheme.lower() not in ("duckdb", "spark"):
+        return None
+    if scheme.lower() == "duckdb":
+        return _open_duckdb(value, urllib.parse.urlsplit(value))
+    return _open_spark(value, rest)
+
+
+def open_events(source: str | os.PathLike[str], **read_options: Any) -> Any:
+    """Return :func:`open_source` of ``source``, or :func:`~funnelkit.events.read_events` of it.
+
+    What a notebook or a report calls with the user's ``--events``: an
+    engine source stays in its engine, a file is read and validated.
+
+    Examples
+    --------
+    >>> open_events("data/sample/events.csv").source
+    'data/sample/events.csv'
+    """
+    from funnelkit.events import read_events
+
+    native = open_source(source)
+    return native if native is not None else read_events(source, **read_options)
+
+
+def open_contacts(source: str | os.PathLike[str], **read_options: Any) -> Any:
+    """Return :func:`open_source` of ``source``, or :func:`~funnelkit.events.read_contacts` of it.
+
+    Examples
+    --------
+    >>> open_contacts("data/sample/contacts.csv").source
+    'data/sample/contacts.csv'
+    """
+    from funnelkit.events import read_contacts
+
+    native = open_source(source)
+    return native if native is not None else read_contacts(source, **read_options)

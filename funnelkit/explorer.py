@@ -1,0 +1,748 @@
+"""Small interactive apps for notebooks, built on ipywidgets.
+
+:func:`explore` opens the funnel explorer: pick a funnel definition (a preset
+or a file), the weeks to look at, the conversion window, the order rule and a
+breakdown, and the figure, the table and a two-line summary (the biggest leak,
+the week-over-week change) update in place.  The events are read into memory
+once, when the explorer is made; every change recomputes from there.
+
+:func:`exercise` is the trainer's exercise: type a contact's events in order
+and see where each definition places it, and why.
+
+Both return objects whose widgets are plain attributes, so a test (or a
+curious user) can drive them from Python::
+
+    app = explore(log)
+    app.window.value = "7d"          # the figure updates
+    app.figure.data[0].x             # the new counts
+
+The figure is a plotly ``FigureWidget`` when the optional ``anywidget``
+package is installed (updated in place, no new output); otherwise a plain
+figure redrawn inside an ``Output`` widget.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import ipywidgets as widgets
+import plotly.graph_objects as go
+import plotly.io as pio
+import polars as pl
+
+from funnelkit.conversion import FunnelResult, funnel, week_over_week
+from funnelkit.definitions import Funnel, list_presets, load_funnel
+from funnelkit.errors import FunnelkitError, ParameterError
+from funnelkit.events import (
+    CONTACT_ID,
+    EVENT,
+    OCCURRED_AT,
+    ContactTable,
+    EventLog,
+    as_lazy,
+    as_lazy_contacts,
+)
+from funnelkit.figures import (
+    LEAK_COLOUR,
+    Lang,
+    breakdown_figure,
+    breakdown_table,
+    funnel_figure,
+    funnel_table,
+    stage_colour,
+    text,
+)
+from funnelkit.stages import classify, explain
+
+__all__ = ["MIN_CONTACTS", "Exercise", "Explorer", "exercise", "explore", "place_journey"]
+
+#: A selection whose first step has fewer contacts is "too small to show".
+MIN_CONTACTS = 30
+FILE = "__file__"
+WINDOWS = ("1d", "3d", "7d", "14d", "30d", "60d", "90d")
+ORDERS = (("ordered", "ordered"), ("strict", "strict_increase"), ("any order", "any"))
+_MAX_SEGMENTS = 50
+_SKIP_COLUMNS = {CONTACT_ID, OCCURRED_AT, EVENT, "created_at", "email", "name"}
+
+Events = EventLog | pl.LazyFrame | pl.DataFrame
+Contacts = ContactTable | pl.LazyFrame | pl.DataFrame
+
+
+def _figure_widget() -> tuple[go.Figure, widgets.Widget]:
+    """Return ``(figure, widget to display)``: a FigureWidget when anywidget is there."""
+    try:
+        figure = go.FigureWidget()
+    except ImportError:
+        figure = go.Figure()
+        return figure, widgets.Output()
+    return figure, figure
+
+
+def _replace(target: go.Figure, source: go.Figure) -> None:
+    """Copy ``source`` into ``target`` in one batch (traces, then layout)."""
+    with target.batch_update():
+        same = len(target.data) == len(source.data) and all(
+            a.type == b.type for a, b in zip(target.data, source.data, strict=True)
+        )
+        if same:
+            for old, new in zip(target.data, source.data, strict=True):
+                old.update(new.to_plotly_json(), overwrite=True)
+        else:
+            target.data = ()
+            target.add_traces(list(source.data))
+        target.layout = source.layout
+
+
+def _iso_weeks(first: date, last: date) -> list[tuple[str, date]]:
+    monday = first - timedelta(days=first.weekday())
+    weeks = []
+    while monday <= last:
+        year, week, _ = monday.isocalendar()
+        weeks.append((f"{year}-W{week:02d}", monday))
+        monday += timedelta(weeks=1)
+    return weeks
+
+
+def _segment_columns(events: pl.DataFrame, contacts: pl.DataFrame | None) -> list[str]:
+    """Return the text columns with few distinct values (the useful breakdowns)."""
+    frames = [events] + ([contacts] if contacts is not None else [])
+    names: list[str] = []
+    for frame in frames:
+        candidates = [
+            c
+            for c, t in frame.schema.items()
+            if c not in _SKIP_COLUMNS and c not in names and t in (pl.String, pl.Categorical)
+        ]
+        if not candidates:
+            continue
+        distinct = frame.select(pl.col(c).n_unique() for c in candidates).row(0)
+        names += [c for c, n in zip(candidates, distinct, strict=True) if 1 < n <= _MAX_SEGMENTS]
+    return names
+
+
+def _pct(value: float | None, lang: Lang) -> str:
+    if value is None:
+        return "–"
+    number = f"{100 * value:.1f}"
+    return f"{number}%" if lang == "en" else number.replace(".", ",") + "\u202f%"
+
+
+_WORDS: dict[str, dict[str, str]] = {
+    "en": {
+        "funnel": "Funnel",
+        "file": "a file…",
+        "path": "File",
+        "weeks": "Weeks",
+        "window": "Window",
+        "order": "Order",
+        "by": "Breakdown",
+        "none": "none",
+        "language": "Language",
+        "stage": "stage",
+        "contacts": "contacts",
+        "of_previous": "of previous",
+        "of_first": "of first",
+        "leak": "Biggest leak",
+        "wow": "Week over week",
+        "no_leak": "no leak to show",
+        "updated": "updated in {ms} ms",
+        "error": "Cannot compute",
+        "noise": "within the noise",
+        "real": "outside the noise",
+        "too_few": "too few contacts to tell",
+        "no_week": "no complete week to compare yet (the window is still open)",
+        "journey": "Events, in order",
+        "every": "Days between",
+        "definition": "definition",
+        "reached": "stage reached",
+        "no_events": "no event yet: not a contact of ours",
+    },
+    "fr": {
+        "funnel": "Entonnoir",
+        "file": "un fichier…",
+        "path": "Fichier",
+        "weeks": "Semaines",
+        "window": "Fenêtre",
+        "order": "Ordre",
+        "by": "Ventilation",
+        "none": "aucune",
+        "language": "Langue",
+        "stage": "stade",
+        "contacts": "contacts",
+        "of_previous": "de l'étape précédente",
+        "of_first": "du premier stade",
+        "leak": "Plus grosse fuite",
+        "wow": "D'une semaine à l'autre",
+        "no_leak": "aucune fuite à montrer",
+        "updated": "mis à jour en {ms} ms",
+        "error": "Calcul impossible",
+        "noise": "dans le bruit",
+        "real": "hors du bruit",
+        "too_few": "trop peu de contacts pour conclure",
+        "no_week": "pas encore de semaine complète à comparer (fenêtre encore ouverte)",
+        "journey": "Événements, dans l'ordre",
+        "every": "Jours entre deux",
+        "definition": "définition",
+        "reached": "stade atteint",
+        "no_events": "aucun événement : pas encore un contact",
+    },
+}
+
+
+def _word(key: str, lang: Lang) -> str:
+    return _WORDS[lang][key]
+
+
+# --------------------------------------------------------------------------- explorer
+class Explorer:
+    """The funnel explorer made by :func:`explore`; display it in a notebook.
+
+    Attributes
+    ----------
+    definition, path, weeks, window, order, breakdown, lang
+        The controls (ipywidgets); set their ``value`` to drive the app.
+    figure
+        The plotly figure, updated in place.
+    table, summary, status
+        HTML widgets: the funnel table, the biggest leak and week-over-week
+        change, and how long the last update took.
+    result
+        The last :class:`~funnelkit.conversion.FunnelResult` (``None`` after
+        an error).
+    last_update_seconds
+        Duration of the last update.
+    widget
+        The whole app (a ``VBox``).
+    """
+
+    def __init__(
+        self,
+        events: Events,
+        contacts: Contacts | None = None,
+        *,
+        funnel: str = "inbound",
+        window: str = "14d",
+        order: str = "ordered",
+        lang: Lang = "en",
+        min_contacts: int = MIN_CONTACTS,
+    ) -> None:
+        self._events = as_lazy(events).collect()
+        if self._events.is_empty():
+            msg = "explore(): the events are empty; there is nothing to explore."
+            raise ParameterError(msg)
+        self._contacts = None if contacts is None else as_lazy_contacts(contacts).collect()
+        self._definitions: dict[str, Funnel] = {}
+        self.min_contacts = min_contacts
+        self.result: FunnelResult | None = None
+        self.last_update_seconds = 0.0
+        first, last = self._events.select(
+            pl.col(OCCURRED_AT).min().dt.date().alias("first"),
+            pl.col(OCCURRED_AT).max().dt.date().alias("last"),
+        ).row(0)
+        self._weeks = _iso_weeks(first, last)
+        presets = list(list_presets())
+        self.definition = widgets.Dropdown(
+            options=[*((p, p) for p in presets), ("…", FILE)],
+            value=funnel if funnel in presets else FILE,
+            layout=widgets.Layout(width="220px"),
+        )
+        self.path = widgets.Text(
+            value="" if funnel in presets else funnel,
+            placeholder="my_funnel.toml",
+            continuous_update=False,
+            layout=widgets.Layout(width="260px"),
+        )
+        self.weeks = widgets.SelectionRangeSlider(
+            options=[(label, monday) for label, monday in self._weeks],
+            index=(0, len(self._weeks) - 1),
+            continuous_update=False,
+            layout=widgets.Layout(width="520px"),
+        )
+        self.window = widgets.Dropdown(
+            options=list(WINDOWS) if window in WINDOWS else [*WINDOWS, window],
+            value=window,
+            layout=widgets.Layout(width="160px"),
+        )
+        self.order = widgets.ToggleButtons(options=list(ORDERS), value=order)
+        self.breakdown = widgets.Dropdown(
+            options=[
+                ("—", None),
+                *((c, c) for c in _segment_columns(self._events, self._contacts)),
+            ],
+            value=None,
+            layout=widgets.Layout(width="220px"),
+        )
+        self.lang = widgets.ToggleButtons(options=[("en", "en"), ("fr", "fr")], value=lang)
+        self.figure, self._figure_view = _figure_widget()
+        self.table = widgets.HTML()
+        self.summary = widgets.HTML()
+        self.status = widgets.HTML()
+        self._controls = (
+            self.definition,
+            self.path,
+            self.weeks,
+            self.window,
+            self.order,
+            self.breakdown,
+            self.lang,
+        )
+        self._describe()
+        for control in self._controls:
+            control.observe(self._changed, names="value")
+        self.widget = widgets.VBox(
+            [
+                widgets.HBox([self.definition, self.path, self.lang]),
+                widgets.HBox([self.weeks, self.window]),
+                widgets.HBox([self.order, self.breakdown]),
+                self.summary,
+                self._figure_view,
+                self.table,
+                self.status,
+            ]
+        )
+        self.update()
+
+    # --- the app -------------------------------------------------------------
+    def _describe(self) -> None:
+        lang = self._lang
+        for control, key in (
+            (self.definition, "funnel"),
+            (self.path, "path"),
+            (self.weeks, "weeks"),
+            (self.window, "window"),
+            (self.order, "order"),
+            (self.breakdown, "by"),
+            (self.lang, "language"),
+        ):
+            control.description = _word(key, lang)
+        self.path.layout.display = None if self.definition.value == FILE else "none"
+
+    @property
+    def _lang(self) -> Lang:
+        return "fr" if self.lang.value == "fr" else "en"
+
+    def _changed(self, change: dict[str, Any]) -> None:
+        self._describe()
+        self.update()
+
+    def _funnel(self) -> Funnel:
+        key = self.path.value.strip() if self.definition.value == FILE else self.definition.value
+        if not key:
+            msg = "choose a preset, or type the path of a funnel definition file (.toml)."
+            raise ParameterError(msg)
+        if key not in self._definitions:
+            self._definitions[key] = load_funnel(key)
+        return self._definitions[key]
+
+    def _bounds(self) -> tuple[datetime, datetime]:
+        start, last = self.weeks.value
+        since = datetime(start.year, start.month, start.day, tzinfo=UTC)
+        until = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(weeks=1)
+        return since, until
+
+    def update(self) -> None:
+        """Recompute from the controls and redraw the figure, table and summary."""
+        started = time.perf_counter()
+        lang = self._lang
+        try:
+            definition = self._funnel()
+            since, until = self._bounds()
+            by = self.breakdown.value
+            result = funnel(
+                self._events,
+                definition,
+                window=self.window.value,
+                order=self.order.value,
+                by=by,
+                contacts=self._contacts if by and by not in self._events.columns else None,
+                since=since,
+                until=until,
+                min_size=self.min_contacts,
+            )
+            self.result = result
+            entrants = int(result.table["count"][0]) if result.table.height else 0
+            if by:
+                figure = breakdown_figure(result, by=by, lang=lang, funnel=definition)
+            else:
+                figure = funnel_figure(result, lang=lang, funnel=definition)
+            if entrants < self.min_contacts:
+                figure.data = ()
+                figure.layout.annotations = ()
+                figure.layout.title.text = text(
+                    "too_small", lang, n=entrants, min=self.min_contacts
+                )
+            self._draw(figure)
+            self.table.value = self._table_html(result, definition, lang)
+            self.summary.value = self._summary_html(result, definition, since, until, lang)
+        except FunnelkitError as exc:
+            self.result = None
+            failed = go.Figure(layout={"template": "funnelkit"})
+            failed.layout.title.text = f"{_word('error', lang)}: {exc}"
+            self._draw(failed)
+            self.table.value = ""
+            self.summary.value = f"<p style='color:{LEAK_COLOUR}'>{html.escape(str(exc))}</p>"
+        self.last_update_seconds = time.perf_counter() - started
+        ms = round(self.last_update_seconds * 1000)
+        self.status.value = (
+            f"<small style='color:#757575'>{_word('updated', lang).format(ms=ms)}</small>"
+        )
+
+    def _draw(self, figure: go.Figure) -> None:
+        _replace(self.figure, figure)
+        if isinstance(self._figure_view, widgets.Output):
+            # One message replaces the previous drawing: no flicker, no new cell output.
+            bundle = pio.renderers["plotly_mimetype"].to_mimebundle(self.figure.to_dict())
+            bundle["text/plain"] = str(self.figure.layout.title.text or "")
+            self._figure_view.outputs = (
+                {"output_type": "display_data", "data": bundle, "metadata": {}},
+            )
+
+    def _table_html(self, result: FunnelResult, definition: Funnel, lang: Lang) -> str:
+        if result.by is not None:
+            table = breakdown_table(result, by=result.by, lang=lang, funnel=definition)
+            head = (
+                result.by,
+                _word("stage", lang),
+                _word("contacts", lang),
+                _word("of_first", lang),
+            )
+            rows = [
+                (r["segment"], r["label"], f"{r['count']:,}", _pct(r["overall_conversion"], lang))
+                for r in table.filter(pl.col("rank") > 1).iter_rows(named=True)
+            ]
+        else:
+            table = funnel_table(result, lang=lang, funnel=definition)
+            head = (
+                _word("stage", lang),
+                _word("contacts", lang),
+                _word("of_previous", lang),
+                _word("of_first", lang),
+            )
+            rows = [
+                (
+                    r["label"],
+                    f"{r['count']:,}",
+                    _pct(r["step_conversion"], lang),
+                    _pct(r["overall_conversion"], lang),
+                )
+                for r in table.iter_rows(named=True)
+            ]
+        cells = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
+            for row in rows
+        )
+        header = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+        return f"<table><thead><tr>{header}</tr></thead><tbody>{cells}</tbody></table>"
+
+    def _summary_html(
+        self,
+        result: FunnelResult,
+        definition: Funnel,
+        since: datetime,
+        until: datetime,
+        lang: Lang,
+    ) -> str:
+        table = funnel_table(result.table, lang=lang, funnel=definition)
+        leak = table.filter(pl.col("biggest_leak"))
+        if leak.is_empty():
+            leak_text = _word("no_leak", lang)
+        else:
+            row = leak.row(0, named=True)
+            before = table.filter(pl.col("rank") == row["rank"] - 1)["label"].item()
+            leak_text = text(
+                "leak",
+                lang,
+                rate=_pct(row["step_conversion"], lang),
+                before=before,
+                after=row["label"],
+            )
+        lines = [f"<b>{_word('leak', lang)}</b>: {html.escape(leak_text)}"]
+        change = self._week_over_week(definition, since, until, lang)
+        if change:
+            lines.append(f"<b>{_word('wow', lang)}</b>: {html.escape(change)}")
+        return "<br>".join(lines)
+
+    def _week_over_week(
+        self, definition: Funnel, since: datetime, until: datetime, lang: Lang
+    ) -> str:
+        """Return one line on the last complete week of the selection against the one before."""
+        try:
+            comparison = week_over_week(
+                self._events,
+                definition,
+                window=self.window.value,
+                order=self.order.value,
+                as_of=until,
+                until=until,
+            )
+        except ParameterError:
+            return _word("no_week", lang)
+        return _change_line(comparison, definition, lang)
+
+    # --- display ---------------------------------------------------------------
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+
+def _iso(moment: datetime) -> str:
+    year, week, _ = moment.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def _change_line(comparison: Any, definition: Funnel, lang: Lang) -> str:
+    """Say how the deepest rate with enough contacts changed, and whether it is noise."""
+    weeks = f"{_iso(comparison.current_start)} / {_iso(comparison.previous_start)}"
+    table = comparison.table.filter(pl.col("rate") == "from_first")
+    usable = table.filter(pl.col("verdict") != "too few")
+    if usable.is_empty():
+        return f"{weeks}: {_word('too_few', lang)}"
+    row = usable.row(usable.height - 1, named=True)
+    names = {s.label("en"): s.label(lang) for s in definition.stages}
+    names.update({s.id: s.label(lang) for s in definition.stages})
+    label = names.get(row["name"], row["name"])
+    points = f"{100 * row['change']:+.1f}"
+    points = (points if lang == "en" else points.replace(".", ",")) + " pts"
+    verdict = _word("noise" if row["verdict"] == "within noise" else "real", lang)
+    return (
+        f"{weeks}, {label} ({_word('of_first', lang)}): {_pct(row['previous_rate'], lang)} → "
+        f"{_pct(row['current_rate'], lang)} ({points}, {verdict})"
+    )
+
+
+def explore(
+    events: Events,
+    contacts: Contacts | None = None,
+    *,
+    funnel: str = "inbound",
+    window: str = "14d",
+    order: str = "ordered",
+    lang: Lang = "en",
+) -> Explorer:
+    """Open the funnel explorer on ``events`` (display the returned object).
+
+    Parameters
+    ----------
+    events
+        An :class:`~funnelkit.events.EventLog` or a canonical polars frame;
+        read into memory once.
+    contacts
+        The contacts table, to break down by a contact attribute
+        (``source``, ``segment``, ``country``).
+    funnel
+        The definition shown first: a preset name or a ``.toml`` path.
+    window, order, lang
+        The first conversion window, order rule and language.
+
+    Returns
+    -------
+    Explorer
+        Its widgets are attributes (``definition``, ``path``, ``weeks``,
+        ``window``, ``order``, ``breakdown``, ``lang``): set their ``value``
+        to drive it; ``figure`` holds the current figure.
+
+    Examples
+    --------
+    >>> from funnelkit import read_events
+    >>> app = explore(read_events("data/sample/events.csv"))  # doctest: +SKIP
+    >>> app.window.value = "7d"  # doctest: +SKIP
+    """
+    return Explorer(events, contacts, funnel=funnel, window=window, order=order, lang=lang)
+
+
+# --------------------------------------------------------------------------- exercise
+_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+_AMOUNT = 100.0
+
+
+def _journey_events(journey: Sequence[str], every: timedelta) -> pl.DataFrame:
+    """Return one contact's events, one every ``every``, purchases worth 100."""
+    return pl.DataFrame(
+        {
+            CONTACT_ID: ["you"] * len(journey),
+            OCCURRED_AT: [_START + i * every for i in range(len(journey))],
+            EVENT: list(journey),
+            "amount": [_AMOUNT if e in ("purchase", "repeat_purchase") else None for e in journey],
+        },
+        schema={
+            CONTACT_ID: pl.String,
+            OCCURRED_AT: pl.Datetime("us", "UTC"),
+            EVENT: pl.String,
+            "amount": pl.Float64,
+        },
+    )
+
+
+def place_journey(
+    journey: Sequence[str],
+    funnels: Sequence[Funnel | str] = ("inbound", "sales"),
+    *,
+    every: timedelta = timedelta(days=1),
+    lang: Lang = "en",
+) -> pl.DataFrame:
+    """Return where each definition places a contact whose events are ``journey``.
+
+    The events happen in the given order, one every ``every`` from Monday
+    2026-01-05 09:00 UTC; purchases are worth 100.
+
+    Returns
+    -------
+    pl.DataFrame
+        One row per definition: ``funnel``, ``stage`` (id, null for an empty
+        journey), ``stage_rank``, ``stages`` (how many the definition has),
+        ``label`` (in ``lang``).
+
+    Examples
+    --------
+    >>> place_journey(["badge_scan", "meeting"]).select("funnel", "stage").rows()
+    [('inbound', 'warm_lead'), ('sales', 'qualified_prospect')]
+    """
+    events = _journey_events(journey, every)
+    rows = []
+    for item in funnels:
+        definition = item if isinstance(item, Funnel) else load_funnel(item)
+        placed = classify(events, definition, entry_times=False).collect()
+        stage = placed["stage"][0] if placed.height else None
+        rank = int(placed["stage_rank"][0]) if placed.height else None
+        label = definition.stage(stage).label(lang) if stage is not None else None
+        rows.append((definition.name, stage, rank, len(definition.stages), label))
+    return pl.DataFrame(
+        rows,
+        schema={
+            "funnel": pl.String,
+            "stage": pl.String,
+            "stage_rank": pl.Int64,
+            "stages": pl.Int64,
+            "label": pl.String,
+        },
+        orient="row",
+    )
+
+
+@dataclass
+class Exercise:
+    """The trainer's exercise made by :func:`exercise`; display it in a notebook.
+
+    Attributes
+    ----------
+    journey
+        A ``TagsInput``: the contact's events, in order (set ``.value``).
+    every
+        Days between two events.
+    lang
+        ``"en"`` or ``"fr"``.
+    answer
+        HTML: each definition's stage as a ladder of stages, and the
+        explanation of each.
+    placed
+        The last :func:`place_journey` table.
+    """
+
+    journey: widgets.TagsInput
+    every: widgets.IntSlider
+    lang: widgets.ToggleButtons
+    answer: widgets.HTML
+    funnels: tuple[Funnel, ...]
+    placed: pl.DataFrame | None = None
+
+    def __post_init__(self) -> None:
+        for control in (self.journey, self.every, self.lang):
+            control.observe(self._changed, names="value")
+        self.update()
+
+    def _changed(self, change: dict[str, Any]) -> None:
+        self.update()
+
+    def update(self) -> None:
+        """Place the journey under each definition and show the answer."""
+        lang: Lang = "fr" if self.lang.value == "fr" else "en"
+        self.journey.description = ""
+        self.every.description = _word("every", lang)
+        every = timedelta(days=self.every.value)
+        journey = list(self.journey.value)
+        self.placed = place_journey(journey, self.funnels, every=every, lang=lang)
+        if not journey:
+            self.answer.value = f"<p><i>{_word('no_events', lang)}</i></p>"
+            return
+        events = _journey_events(journey, every)
+        parts = []
+        for definition, row in zip(self.funnels, self.placed.iter_rows(named=True), strict=True):
+            why = explain(events, definition, "you", lang=lang)
+            parts.append(
+                f"<h4 style='margin:8px 0 4px'>{html.escape(definition.name)}: "
+                f"{html.escape(str(row['label']))}</h4>"
+                f"{_ladder(definition, row['stage_rank'] or 0, lang)}"
+                f"<pre style='font-size:11px;white-space:pre-wrap'>"
+                f"{html.escape(why.text)}</pre>"
+            )
+        self.answer.value = "".join(parts)
+
+    @property
+    def widget(self) -> widgets.Widget:
+        """The whole exercise (a ``VBox``)."""
+        label = widgets.HTML(f"<b>{_word('journey', 'en')} / {_word('journey', 'fr')}</b>")
+        return widgets.VBox(
+            [label, self.journey, widgets.HBox([self.every, self.lang]), self.answer]
+        )
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+
+def _ladder(definition: Funnel, rank: int, lang: Lang) -> str:
+    """Return the stages as coloured chips, filled up to ``rank``."""
+    chips = []
+    for i, stage in enumerate(definition.stages, start=1):
+        colour = stage_colour(i)
+        filled = i <= rank
+        style = (
+            f"background:{colour};color:white;border:1px solid {colour}"
+            if filled
+            else f"background:white;color:#9E9E9E;border:1px dashed {colour}"
+        )
+        chips.append(
+            f"<span style='{style};border-radius:10px;padding:2px 8px;margin-right:4px;"
+            f"font-size:12px'>{html.escape(stage.label(lang))}</span>"
+        )
+    return "<div>" + "→ ".join(chips) + "</div>"
+
+
+def exercise(
+    journey: Sequence[str] = ("page_view", "like", "ebook_download"),
+    funnels: Sequence[Funnel | str] = ("inbound", "sales"),
+    *,
+    lang: Lang = "en",
+) -> Exercise:
+    """Open the exercise: type a contact's events and see each definition's verdict.
+
+    Parameters
+    ----------
+    journey
+        The events to start with, in order.
+    funnels
+        The definitions to compare (presets by name, or loaded definitions).
+    lang
+        ``"en"`` or ``"fr"``.
+
+    Examples
+    --------
+    >>> ex = exercise(["form_fill"])
+    >>> ex.journey.value = ["form_fill", "meeting"]
+    >>> ex.placed["stage"].to_list()
+    ['warm_lead', 'qualified_prospect']
+    """
+    definitions = tuple(f if isinstance(f, Funnel) else load_funnel(f) for f in funnels)
+    vocabulary = sorted(set().union(*(d.event_names for d in definitions)) | set(journey))
+    return Exercise(
+        journey=widgets.TagsInput(
+            value=list(journey), allowed_tags=vocabulary, allow_duplicates=True
+        ),
+        every=widgets.IntSlider(value=1, min=0, max=60),
+        lang=widgets.ToggleButtons(options=[("en", "en"), ("fr", "fr")], value=lang),
+        answer=widgets.HTML(),
+        funnels=definitions,
+    )

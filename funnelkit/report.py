@@ -1,0 +1,1467 @@
+"""The weekly report: parameters, papermill run, HTML export, atomic write.
+
+``funnelkit report`` (and :func:`render_report`) executes the template
+notebook ``notebooks/weekly_report.ipynb`` with papermill, once per ISO week,
+and writes for each week::
+
+    OUT/<week>/report.ipynb    the executed notebook
+    OUT/<week>/report.html     the same without code cells; plotly embedded once
+    OUT/<week>/metrics.json    every headline number, the definition, row counts
+
+plus ``OUT/index.html``, a page linking every week present in ``OUT``.
+
+Safe to schedule
+----------------
+* Parameters are checked before any kernel starts (:func:`prepare_report`):
+  week format, files, funnel, breakdown column, notebook parameters.  A bad
+  one raises :class:`~funnelkit.errors.ParameterError` naming it.
+* A week is rendered into a temporary folder beside its target
+  (``OUT/.tmp-<week>-*``) and moved into ``OUT/<week>`` only once the
+  notebook ran, ``metrics.json`` was written and the HTML exported.
+* When a week fails, ``OUT/<week>`` is left as it was, the executed notebook is
+  kept in ``OUT/.failed/<week>-<UTC time>/`` for debugging, and a
+  :class:`~funnelkit.errors.ReportError` names the failing cell and its error
+  in one line.  A range stops at the first failing week; the weeks rendered
+  before it stay in place.
+* The notebook runs on the Python interpreter running funnelkit (the
+  ``python3`` kernel of this environment, whatever other kernel specs say).
+
+The module also holds the few helpers the template calls for display
+(:func:`setup_notebook`, :func:`section`, :func:`html_table`): headings in
+English or French, plotly figures rendered with the library embedded once
+(no CDN), tables as plain HTML.
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import glob
+import html
+import importlib
+import itertools
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from funnelkit.definitions import load_funnel
+from funnelkit.errors import FunnelkitError, ParameterError, ReportError, did_you_mean
+from funnelkit.events import OCCURRED_AT, REQUIRED, read_contacts, read_events
+from funnelkit.weekly import IsoWeek, complete_week_before, parse_week, week_range
+
+__all__ = [
+    "LANGS",
+    "RenderedWeek",
+    "ReportRun",
+    "ReportSettings",
+    "contact_options",
+    "contacts_table",
+    "default_notebook",
+    "definition_table",
+    "headline_html",
+    "html_table",
+    "prepare_report",
+    "quality_table",
+    "render_report",
+    "render_week",
+    "section",
+    "section_text",
+    "setup_notebook",
+    "time_to_convert_histogram",
+    "time_to_convert_html",
+    "title",
+    "write_index",
+]
+
+LANGS = ("en", "fr")
+KERNEL_NAME = "python3"
+FAILED_DIR = ".failed"
+NOTEBOOK_FILE = "report.ipynb"
+HTML_FILE = "report.html"
+METRICS_FILE = "metrics.json"
+INDEX_FILE = "index.html"
+
+#: Notebook parameters set by their own option rather than ``-p NAME VALUE``.
+_DEDICATED = {
+    "week": "--week (or --from/--to)",
+    "events": "--events",
+    "contacts": "--contacts",
+    "funnel": "--funnel",
+    "breakdown": "--breakdown",
+    "read_options": "--columns, --timezone, --timestamp-format and --strict",
+    "metrics_path": "--out",
+}
+#: Columns a breakdown may not use: they would print one row per person.
+_PERSONAL = ("contact_id", "email", "name", "first_name", "last_name", "phone")
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+Log = Callable[[str], None]
+
+
+# --------------------------------------------------------------------------- results
+@dataclass(frozen=True)
+class ReportSettings:
+    """Checked parameters of a report run, ready to render.
+
+    Build it with :func:`prepare_report`; every path is absolute.
+
+    Attributes
+    ----------
+    notebook
+        The template notebook.
+    out_dir
+        Where ``<week>/`` folders and ``index.html`` go.
+    weeks
+        The weeks to render, in order.
+    parameters
+        The notebook parameters shared by every week (``week`` is added per
+        week), typed: paths as absolute strings, numbers as numbers.
+    """
+
+    notebook: Path
+    out_dir: Path
+    weeks: tuple[IsoWeek, ...]
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+
+    def notebook_parameters(self, week: IsoWeek) -> dict[str, Any]:
+        """Return the papermill parameters for ``week``."""
+        return {**self.parameters, "week": str(week), "metrics_path": METRICS_FILE}
+
+
+@dataclass(frozen=True)
+class RenderedWeek:
+    """The files of one rendered week."""
+
+    week: str
+    folder: Path
+
+    @property
+    def notebook(self) -> Path:
+        """The executed notebook."""
+        return self.folder / NOTEBOOK_FILE
+
+    @property
+    def html(self) -> Path:
+        """The HTML report."""
+        return self.folder / HTML_FILE
+
+    @property
+    def metrics(self) -> Path:
+        """The ``metrics.json`` file."""
+        return self.folder / METRICS_FILE
+
+
+@dataclass(frozen=True)
+class ReportRun:
+    """What :func:`render_report` wrote: one :class:`RenderedWeek` per week, and the index."""
+
+    weeks: tuple[RenderedWeek, ...]
+    index: Path
+
+    def __str__(self) -> str:
+        lines = [f"{w.week}: {w.html}" for w in self.weeks]
+        return "\n".join([*lines, f"index: {self.index}"])
+
+
+# --------------------------------------------------------------------------- parameters
+def default_notebook() -> Path:
+    """Return the bundled template ``weekly_report.ipynb``.
+
+    It is looked for next to the package (``funnelkit/notebooks/``, where a
+    wheel would carry it) and then in the repository layout (``notebooks/``
+    beside ``funnelkit/``).
+
+    Raises
+    ------
+    ReportError
+        Neither exists (pass ``notebook=`` / ``--notebook``).
+    """
+    here = Path(__file__).resolve().parent
+    for candidate in (
+        here / "notebooks" / "weekly_report.ipynb",
+        here.parent / "notebooks" / "weekly_report.ipynb",
+    ):
+        if candidate.is_file():
+            return candidate
+    msg = (
+        "--notebook: the template weekly_report.ipynb is not installed next to funnelkit "
+        f"({here}); pass the path of a template with --notebook."
+    )
+    raise ReportError(msg)
+
+
+def _notebook_defaults(path: Path) -> dict[str, Any]:
+    """Return the template's parameters and their default values, checking the template."""
+    nbformat = _module("nbformat")
+    try:
+        nb = nbformat.read(str(path), as_version=4)
+    except Exception as exc:  # nbformat raises many unrelated types
+        msg = f"--notebook: {path} is not a readable notebook ({type(exc).__name__}: {exc})."
+        raise ParameterError(msg) from exc
+    tagged = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(tagged) != 1:
+        msg = (
+            f"--notebook: {path} has {len(tagged)} cells tagged 'parameters'; a report template "
+            "needs exactly one (papermill injects the values after it)."
+        )
+        raise ParameterError(msg)
+    defaults: dict[str, Any] = {}
+    try:
+        tree = ast.parse(tagged[0].source)
+    except SyntaxError as exc:
+        msg = f"--notebook: the parameters cell of {path} is not valid Python ({exc.msg})."
+        raise ParameterError(msg) from exc
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        else:
+            continue
+        if isinstance(target, ast.Name):
+            try:
+                defaults[target.id] = ast.literal_eval(value)
+            except ValueError:
+                defaults[target.id] = None
+    return defaults
+
+
+def _module(name: str) -> Any:
+    """Import an untyped optional dependency lazily (kept out of the notebook's import time)."""
+    return importlib.import_module(name)
+
+
+def _coerce(name: str, value: Any, default: Any) -> Any:
+    """Return ``value`` (text from the command line, or a Python value) typed like ``default``."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.lower() in ("none", "null") and not isinstance(default, bool | int | float):
+        return None
+    try:
+        if isinstance(default, bool):
+            truth = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+            return truth[text.lower()]
+        if isinstance(default, int):
+            return int(text)
+        if isinstance(default, float):
+            return float(text)
+    except (KeyError, ValueError):
+        kind = "true or false" if isinstance(default, bool) else type(default).__name__
+        msg = f"-p {name}: {value!r} is not a valid value; expected {kind}."
+        raise ParameterError(msg) from None
+    if isinstance(default, list | dict):
+        try:
+            return ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            msg = f"-p {name}: {value!r} is not a Python literal like {default!r}."
+            raise ParameterError(msg) from None
+    return text
+
+
+def _check_known(name: str, value: Any) -> None:
+    """Check the values of the parameters the bundled template knows."""
+    if name in ("window_days", "weeks_of_history"):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            msg = f"-p {name}: expected a whole number of at least 1, got {value!r}."
+            raise ParameterError(msg)
+        if name == "weeks_of_history" and value > 260:
+            msg = f"-p {name}: {value} weeks is more than five years; give at most 260."
+            raise ParameterError(msg)
+    elif name == "lang" and value not in LANGS:
+        msg = f"-p lang: expected 'en' or 'fr', got {value!r}.{did_you_mean(str(value), LANGS)}"
+        raise ParameterError(msg)
+    elif name == "pseudonymize" and not isinstance(value, bool):
+        msg = f"-p pseudonymize: expected true or false, got {value!r}."
+        raise ParameterError(msg)
+
+
+def _existing_file(value: str | os.PathLike[str], option: str) -> Path:
+    """Return ``value`` as an absolute path, checking that it exists (a glob must match)."""
+    path = Path(value).expanduser()
+    if path.exists():
+        return path.resolve()
+    if any(ch in str(path) for ch in "*?[") and glob.glob(str(path)):
+        return Path(os.path.abspath(path))
+    msg = f"{option}: {value} does not exist."
+    if path.parent.is_dir():
+        msg += did_you_mean(path.name, [p.name for p in path.parent.iterdir()])
+    raise ParameterError(msg)
+
+
+def _check_funnel(funnel: str, event_columns: Sequence[str]) -> str:
+    """Return the funnel as the notebook should receive it (preset name or absolute path).
+
+    The definition must load, and the columns its property filters read must be
+    in the events (``amount > 0`` needs an ``amount`` column).
+    """
+    looks_like_path = funnel.endswith(".toml") or os.sep in funnel or "/" in funnel
+    value = str(_existing_file(funnel, "--funnel")) if looks_like_path else funnel
+    try:
+        definition = load_funnel(value)
+    except FunnelkitError as exc:
+        msg = f"--funnel: {exc}"
+        raise ParameterError(msg) from exc
+    for stage in definition.stages:
+        for condition in stage.conditions:
+            for flt in condition.where:
+                if flt.column not in event_columns:
+                    msg = (
+                        f"--funnel: stage {stage.id!r} of {definition.name!r} filters on "
+                        f"{flt}, but the events have no {flt.column!r} column."
+                        f"{did_you_mean(flt.column, event_columns)} Map a column of yours "
+                        f"to it with --columns, or use a definition without that filter."
+                    )
+                    raise ParameterError(msg)
+    return value
+
+
+def _check_breakdown(
+    breakdown: str | None, columns: Sequence[str], *, explicit: bool
+) -> str | None:
+    if breakdown is None or breakdown.lower() in ("none", ""):
+        return None
+    if breakdown in _PERSONAL:
+        msg = (
+            f"--breakdown: {breakdown!r} identifies people; a breakdown by it would print one "
+            "row per contact. Break down by a channel, campaign, source or segment column."
+        )
+        raise ParameterError(msg)
+    usable = [c for c in columns if c not in (*REQUIRED, *_PERSONAL, "created_at")]
+    if breakdown not in columns:
+        if not explicit:
+            return None  # the template's default column is not in this data: no breakdown
+        msg = (
+            f"--breakdown: there is no column {breakdown!r} in the events or contacts."
+            f"{did_you_mean(breakdown, usable)} Columns you can break down by: "
+            f"{', '.join(usable) or '(none)'}; or pass --breakdown none."
+        )
+        raise ParameterError(msg)
+    return breakdown
+
+
+def _weeks(
+    week: str | IsoWeek | None,
+    first: str | IsoWeek | None,
+    last: str | IsoWeek | None,
+) -> list[IsoWeek] | None:
+    """Return the requested weeks, or ``None`` for "the last complete week of the data"."""
+    if week is not None and (first is not None or last is not None):
+        msg = "--week: give either --week or --from/--to, not both."
+        raise ParameterError(msg)
+    if week is not None:
+        return [parse_week(week)]
+    if (first is None) != (last is None):
+        missing = "--to" if last is None else "--from"
+        msg = f"{missing}: a range needs both --from and --to (e.g. --from 2026-W40 --to 2026-W47)."
+        raise ParameterError(msg)
+    if first is not None and last is not None:
+        return week_range(_parse_option(first, "--from"), _parse_option(last, "--to"))
+    return None
+
+
+def _parse_option(value: str | IsoWeek, option: str) -> IsoWeek:
+    try:
+        return parse_week(value)
+    except ParameterError as exc:
+        msg = str(exc).replace("week:", f"{option}:", 1)
+        raise ParameterError(msg) from exc
+
+
+def prepare_report(
+    *,
+    events: str | os.PathLike[str],
+    contacts: str | os.PathLike[str] | None = None,
+    week: str | IsoWeek | None = None,
+    first: str | IsoWeek | None = None,
+    last: str | IsoWeek | None = None,
+    out_dir: str | os.PathLike[str] = "reports",
+    funnel: str | None = None,
+    breakdown: str | None = None,
+    parameters: Mapping[str, Any] | Iterable[tuple[str, Any]] | None = None,
+    notebook: str | os.PathLike[str] | None = None,
+    read_options: Mapping[str, Any] | None = None,
+    log: Log | None = None,
+) -> ReportSettings:
+    """Check every parameter of a report run without starting a kernel.
+
+    Parameters
+    ----------
+    events, contacts
+        Paths of the event log and the optional contacts table.
+    week
+        One ISO week (``"2026-W46"``); default: the last complete week of the data.
+    first, last
+        A range of weeks instead (both included).
+    out_dir
+        The output folder.
+    funnel
+        A preset name (``inbound``, ``sales``) or a TOML file; default: the
+        template's.
+    breakdown
+        A column of the events or contacts, or ``"none"``; default: the
+        template's, when the data has that column.
+    parameters
+        Other notebook parameters, ``{name: value}`` or ``[(name, value)]``;
+        text values are typed like the template's defaults.
+    notebook
+        Another template (default :func:`default_notebook`).
+    read_options
+        Options for :func:`~funnelkit.events.read_events` (``columns``,
+        ``timezone``, ``timestamp_format``, ``strict``).
+    log
+        Called with the lines saying what was read and set aside.
+
+    Returns
+    -------
+    ReportSettings
+
+    Raises
+    ------
+    ParameterError
+        A parameter is unusable; the message names it.
+    DataError
+        The events or contacts cannot be read.
+
+    Examples
+    --------
+    >>> settings = prepare_report(events="data/sample/events.csv", week="2026-W46")
+    ... # doctest: +SKIP
+    """
+    weeks = _weeks(week, first, last)
+    template = (
+        _existing_file(notebook, "--notebook") if notebook is not None else default_notebook()
+    )
+    defaults = _notebook_defaults(template)
+    given = dict(parameters.items() if isinstance(parameters, Mapping) else parameters or [])
+    typed: dict[str, Any] = {}
+    for name, value in given.items():
+        if name in _DEDICATED:
+            msg = f"-p {name}: set it with {_DEDICATED[name]} instead."
+            raise ParameterError(msg)
+        if name not in defaults:
+            known = [n for n in defaults if n not in _DEDICATED]
+            msg = (
+                f"-p {name}: the notebook {template.name} has no parameter {name!r}."
+                f"{did_you_mean(name, known)} Its parameters: {', '.join(known)}."
+            )
+            raise ParameterError(msg)
+        typed[name] = _coerce(name, value, defaults[name])
+    for name in defaults:
+        if name not in _DEDICATED:
+            typed.setdefault(name, defaults[name])
+        if name in typed:
+            _check_known(name, typed[name])
+
+    events_path = _existing_file(events, "--events")
+    contacts_path = _existing_file(contacts, "--contacts") if contacts is not None else None
+    options = dict(read_options or {})
+    log_ = log or (lambda line: None)
+    log_events = read_events(events_path, **options)
+    log_(str(log_events.summary()))
+    event_columns = list(log_events.frame.collect_schema().names())
+    columns = list(event_columns)
+    if contacts_path is not None:
+        table = read_contacts(contacts_path, **contact_options(options))
+        log_(str(table.summary()))
+        columns += [c for c in table.frame.collect_schema().names() if c not in columns]
+
+    span = log_events.frame.select(
+        pl.col(OCCURRED_AT).min().alias("first"), pl.col(OCCURRED_AT).max().alias("last")
+    ).collect()
+    first_at, last_at = span.row(0)
+    if weeks is None:
+        weeks = [complete_week_before(last_at)]
+    else:
+        _check_weeks_in_data(weeks, first_at, last_at)
+
+    funnel_value = _check_funnel(funnel or str(defaults.get("funnel") or "inbound"), event_columns)
+    explicit = breakdown is not None
+    breakdown_value = _check_breakdown(
+        breakdown if explicit else defaults.get("breakdown"), columns, explicit=explicit
+    )
+    shared = {
+        **typed,
+        "events": str(events_path),
+        "contacts": str(contacts_path) if contacts_path is not None else None,
+        "funnel": funnel_value,
+        "breakdown": breakdown_value,
+        "read_options": options,
+    }
+    passed = {k: v for k, v in shared.items() if k in defaults}
+    return ReportSettings(
+        notebook=template,
+        out_dir=Path(out_dir).expanduser().resolve(),
+        weeks=tuple(weeks),
+        parameters=passed,
+    )
+
+
+def _check_weeks_in_data(
+    weeks: Sequence[IsoWeek], first_at: dt.datetime | None, last_at: dt.datetime | None
+) -> None:
+    if first_at is None or last_at is None:
+        return
+    for week in weeks:
+        if week.start > last_at or week.end <= first_at:
+            option = "--week" if len(weeks) == 1 else "--from/--to"
+            sunday = week.end - dt.timedelta(days=1)
+            msg = (
+                f"{option}: {week} ({week.start:%Y-%m-%d} to {sunday:%Y-%m-%d}) is outside the "
+                f"data, which runs from {first_at:%Y-%m-%d} to {last_at:%Y-%m-%d}; the last "
+                f"complete week is {complete_week_before(last_at)}."
+            )
+            raise ParameterError(msg)
+
+
+# --------------------------------------------------------------------------- running
+def _kernel_manager_class() -> type[Any]:
+    """Return a kernel manager that runs ``ipykernel`` on this very interpreter.
+
+    The ``python3`` kernel spec found on the Jupyter path could belong to
+    another environment (a user-wide one shadowing this one); the report must
+    run with the funnelkit that validated its parameters.  The kernel's
+    sockets are encrypted (CurveZMQ) when pyzmq supports it.
+    """
+    manager: Any = _module("jupyter_client.manager").AsyncKernelManager
+    kernel_spec: Any = _module("jupyter_client.kernelspec").KernelSpec
+    spec = _module("ipykernel.kernelspec").get_kernel_dict(
+        python_arguments=["-Xfrozen_modules=off"]
+    )
+
+    curve = bool(_module("zmq").has("curve"))
+
+    class ThisPythonKernelManager(manager):  # type: ignore[misc]
+        """Start the notebook's kernel with ``sys.executable`` (encrypted when zmq can)."""
+
+        def __init__(self, **kwargs: Any) -> None:
+            if curve:
+                kwargs.setdefault("transport_encryption", "auto")
+            super().__init__(**kwargs)
+
+        @property
+        def kernel_spec(self) -> Any:
+            return kernel_spec(**spec)
+
+    return ThisPythonKernelManager
+
+
+def _one_line(text: str, limit: int = 400) -> str:
+    """Return ``text`` on one line, without terminal colours, cut at ``limit`` characters."""
+    line = " ".join(_ANSI.sub("", text).split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+def _execute(settings: ReportSettings, week: IsoWeek, folder: Path) -> None:
+    """Run the template for ``week`` into ``folder``; raise ReportError on a failing cell."""
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    try:
+        pm.execute_notebook(
+            str(settings.notebook),
+            str(folder / NOTEBOOK_FILE),
+            parameters=settings.notebook_parameters(week),
+            kernel_name=KERNEL_NAME,
+            progress_bar=False,
+            log_output=False,
+            cwd=str(folder),
+            kernel_manager_class=_kernel_manager_class(),
+        )
+    except PapermillExecutionError as exc:
+        first = next((ln for ln in str(exc.source).splitlines() if ln.strip()), "")
+        msg = (
+            f"week {week}: the notebook failed in cell [{exc.exec_count}] ({_one_line(first)}): "
+            f"{exc.ename}: {_one_line(str(exc.evalue))}"
+        )
+        raise ReportError(msg) from None
+    except Exception as exc:  # kernel death, timeouts, unreadable template...
+        reason = f"{type(exc).__name__}: {_one_line(str(exc))}"
+        msg = f"week {week}: the notebook could not run ({reason})"
+        raise ReportError(msg) from exc
+
+
+def _export_html(folder: Path) -> None:
+    """Write ``report.html`` from the executed notebook: outputs only, no CDN script."""
+    try:
+        body = _html_of(folder)
+    except Exception as exc:  # nbconvert and jinja raise many unrelated types
+        msg = f"the HTML export failed ({type(exc).__name__}: {_one_line(str(exc))})"
+        raise ReportError(msg) from exc
+    (folder / HTML_FILE).write_text(body, encoding="utf-8")
+
+
+def _html_of(folder: Path) -> str:
+    import jinja2
+
+    nb = _module("nbformat").read(str(folder / NOTEBOOK_FILE), as_version=4)
+    nb.cells = [c for c in nb.cells if "remove-from-report" not in c.metadata.get("tags", [])]
+    nb.metadata["title"] = _report_title(folder)
+    lang = nb.metadata.get("papermill", {}).get("parameters", {}).get("lang", "en")
+    exporter = _module("nbconvert").HTMLExporter(
+        extra_loaders=[jinja2.DictLoader({"funnelkit_report.html.j2": _TEMPLATE})],
+        template_file="funnelkit_report.html.j2",
+        language_code=lang if lang in LANGS else "en",
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+    )
+    body, _ = exporter.from_notebook_node(nb)
+    return str(body)
+
+
+# Blank the lab template's blocks that load require.js, MathJax and mermaid from a CDN:
+# the report must open offline, and plotly.js is embedded by the first figure cell.
+_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block extra_css -%}
+<style>
+  body.jp-Notebook { max-width: 1100px; margin: 0 auto; padding: 1.5rem 2rem; }
+  .jp-Cell { padding: 0.1rem 0; }
+  table.funnelkit { border-collapse: collapse; margin: 0.5rem 0 1rem; font-size: 0.92rem; }
+  table.funnelkit th, table.funnelkit td {
+    padding: 0.3rem 0.7rem; border-bottom: 1px solid #e0e0e0;
+  }
+  .jp-RenderedHTMLCommon table.funnelkit th,
+  .jp-RenderedHTMLCommon table.funnelkit td { text-align: left; background: none; }
+  .jp-RenderedHTMLCommon table.funnelkit th { background: #f5f5f5; }
+  .jp-RenderedHTMLCommon table.funnelkit td.num { text-align: right; }
+  table.funnelkit td.num { font-variant-numeric: tabular-nums; }
+  table.headline tr.increase td:last-child { color: #1a7f37; font-weight: 600; }
+  table.headline tr.decrease td:last-child { color: #b2182b; font-weight: 600; }
+  table.headline tr.noise td:last-child { color: #6b6b6b; }
+</style>
+{%- endblock extra_css -%}
+"""
+
+
+def _report_title(folder: Path) -> str:
+    try:
+        metrics = json.loads((folder / METRICS_FILE).read_text(encoding="utf-8"))
+        return f"funnelkit weekly report {metrics['week']} ({metrics['funnel']['name']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "funnelkit weekly report"
+
+
+def _check_metrics(folder: Path, week: IsoWeek) -> None:
+    path = folder / METRICS_FILE
+    try:
+        json.loads(path.read_text(encoding="utf-8"))
+    except OSError:
+        msg = (
+            f"week {week}: the notebook ran but wrote no {METRICS_FILE}; a template must write "
+            "it to the path in its metrics_path parameter."
+        )
+        raise ReportError(msg) from None
+    except ValueError as exc:
+        msg = f"week {week}: {METRICS_FILE} is not valid JSON ({exc})."
+        raise ReportError(msg) from exc
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _set_aside_failed(tmp: Path, out_dir: Path, week: IsoWeek) -> Path:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    target = out_dir / FAILED_DIR / f"{week}-{stamp}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(tmp, target)
+    return target
+
+
+def _move_into_place(tmp: Path, target: Path) -> None:
+    """Replace ``target`` by ``tmp`` (two renames on the same file system)."""
+    if not target.exists():
+        os.replace(tmp, target)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".old-{target.name}-", dir=target.parent))
+    old.rmdir()
+    os.replace(target, old)
+    try:
+        os.replace(tmp, target)
+    except OSError:
+        os.replace(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def render_week(settings: ReportSettings, week: IsoWeek) -> RenderedWeek:
+    """Render one week into ``settings.out_dir / <week>``, atomically.
+
+    Raises
+    ------
+    ReportError
+        The notebook failed (the message names the cell and its error), wrote no
+        ``metrics.json``, or the HTML could not be exported.  The previous
+        ``<week>`` folder is untouched and the executed notebook is kept under
+        ``.failed/``.
+    """
+    settings.out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{week}-", dir=settings.out_dir))
+    tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the report folder is not
+    try:
+        _execute(settings, week, tmp)
+        _check_metrics(tmp, week)
+        _export_html(tmp)
+    except ReportError as exc:
+        kept = _set_aside_failed(tmp, settings.out_dir, week)
+        target = settings.out_dir / str(week)
+        previous = " (the previous report there is unchanged)" if target.exists() else ""
+        where = (
+            f"the executed notebook is kept in {kept / NOTEBOOK_FILE}"
+            if (kept / NOTEBOOK_FILE).exists()
+            else f"what it wrote is kept in {kept}"
+        )
+        msg = f"{str(exc).rstrip('.')}. Nothing was written to {target}{previous}; {where}."
+        raise ReportError(msg) from exc.__cause__
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    target = settings.out_dir / str(week)
+    _move_into_place(tmp, target)
+    return RenderedWeek(str(week), target)
+
+
+def write_index(out_dir: str | os.PathLike[str]) -> Path:
+    """Write ``out_dir/index.html``, linking every week rendered there (newest first).
+
+    Each row gives the week, its dates, the funnel definition and the headline
+    counts read from that week's ``metrics.json``.
+    """
+    root = Path(out_dir)
+    rows = []
+    for folder in sorted(root.iterdir(), reverse=True) if root.is_dir() else []:
+        if not (folder / HTML_FILE).is_file() or folder.name.startswith("."):
+            continue
+        try:
+            metrics = json.loads((folder / METRICS_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            metrics = {}
+        rows.append(_index_row(folder.name, metrics))
+    body = "\n".join(rows) or "<tr><td colspan='4'>No report yet.</td></tr>"
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>funnelkit weekly reports</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 900px; margin: 2rem auto; color: #2b2b2b; }}
+table {{ border-collapse: collapse; width: 100%; }}
+th, td {{ padding: 0.4rem 0.8rem; border-bottom: 1px solid #e0e0e0; text-align: left; }}
+th {{ background: #f5f5f5; }}
+</style></head>
+<body>
+<h1>funnelkit weekly reports</h1>
+<table><thead><tr><th>week</th><th>dates</th><th>funnel</th><th>headline</th></tr></thead>
+<tbody>
+{body}
+</tbody></table>
+</body></html>
+"""
+    target = root / INDEX_FILE
+    tmp = root / f".{INDEX_FILE}.tmp"
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, target)
+    return target
+
+
+def _index_row(name: str, metrics: Mapping[str, Any]) -> str:
+    esc = html.escape
+    dates = ""
+    start, end = metrics.get("week_start"), metrics.get("week_end")
+    if isinstance(start, str) and isinstance(end, str):
+        last_day = dt.datetime.fromisoformat(end) - dt.timedelta(days=1)
+        dates = f"{start[:10]} to {last_day:%Y-%m-%d}"
+    funnel = metrics.get("funnel", {})
+    funnel_name = funnel.get("name", "") if isinstance(funnel, Mapping) else ""
+    headline = metrics.get("headline", [])
+    parts = [
+        f"{esc(str(k.get('name', '')).replace('_', ' '))}: {k.get('value')}"
+        for k in headline[:3]
+        if isinstance(k, Mapping)
+    ]
+    return (
+        f"<tr><td><a href='{esc(name)}/{HTML_FILE}'>{esc(name)}</a></td><td>{esc(dates)}</td>"
+        f"<td>{esc(str(funnel_name))}</td><td>{esc('; '.join(parts))}</td></tr>"
+    )
+
+
+def render_report(
+    *,
+    events: str | os.PathLike[str],
+    contacts: str | os.PathLike[str] | None = None,
+    week: str | IsoWeek | None = None,
+    first: str | IsoWeek | None = None,
+    last: str | IsoWeek | None = None,
+    out_dir: str | os.PathLike[str] = "reports",
+    funnel: str | None = None,
+    breakdown: str | None = None,
+    parameters: Mapping[str, Any] | Iterable[tuple[str, Any]] | None = None,
+    notebook: str | os.PathLike[str] | None = None,
+    read_options: Mapping[str, Any] | None = None,
+    progress: bool = True,
+    log: Log | None = None,
+) -> ReportRun:
+    """Render the weekly report for one week or a range of weeks.
+
+    Checks every parameter first (:func:`prepare_report`, same parameters),
+    then renders each week with :func:`render_week` (a progress bar on stderr
+    for a range when ``progress``), then refreshes ``index.html``.
+
+    Returns
+    -------
+    ReportRun
+        The folders written and the index.
+
+    Raises
+    ------
+    ParameterError
+        A parameter is unusable (nothing was rendered).
+    ReportError
+        A week failed; earlier weeks of a range stay rendered, the index is
+        refreshed, and the message says which week and cell failed.
+
+    Examples
+    --------
+    >>> run = render_report(events="data/sample/events.csv", week="2026-W46")
+    ... # doctest: +SKIP
+    """
+    settings = prepare_report(
+        events=events,
+        contacts=contacts,
+        week=week,
+        first=first,
+        last=last,
+        out_dir=out_dir,
+        funnel=funnel,
+        breakdown=breakdown,
+        parameters=parameters,
+        notebook=notebook,
+        read_options=read_options,
+        log=log,
+    )
+    from tqdm.auto import tqdm
+
+    rendered: list[RenderedWeek] = []
+    bar = tqdm(
+        settings.weeks,
+        desc="weekly report",
+        unit="week",
+        file=sys.stderr,
+        disable=not progress or len(settings.weeks) < 2,
+    )
+    try:
+        for one in bar:
+            bar.set_postfix_str(str(one))
+            rendered.append(render_week(settings, one))
+    finally:
+        bar.close()
+        write_index(settings.out_dir)
+    return ReportRun(tuple(rendered), settings.out_dir / INDEX_FILE)
+
+
+# --------------------------------------------------------------------------- notebook side
+_SECTIONS: dict[str, dict[str, tuple[str, str]]] = {
+    "en": {
+        "title": ("Weekly funnel report: {week}", "{start} to {end}, as of {as_of} (UTC)."),
+        "headline": (
+            "Headline",
+            "This week against the week before. A change that chance alone could explain "
+            "(p \u2265 0.05) is flagged \u201cwithin noise\u201d; too few contacts, no verdict.",
+        ),
+        "funnel": (
+            "The funnel as of the end of the week",
+            "Contacts at or past each stage when the week ended: each stage holds fewer "
+            "contacts than the one before it.",
+        ),
+        "flows": (
+            "Stage flows of the week",
+            "Where contacts were when the week started and where they were when it ended.",
+        ),
+        "stalled": (
+            "Contacts to follow up",
+            "Contacts at stage \u201c{stage}\u201d with no activity for the longest time: the "
+            "next step is theirs to take, and they are the first to lose.",
+        ),
+        "trend": (
+            "Conversion over the last {weeks} weeks",
+            "Conversion from the first stage by week of entry, within the {window}-day window. "
+            "A week whose window is still open at the end of the report week is incomplete "
+            "(dashed): its rates will still rise, they are not a drop.",
+        ),
+        "breakdown": (
+            "Breakdown by {column}",
+            "Conversion from the first stage for the contacts of the last {weeks} weeks, by "
+            "{column}. Segments with fewer than {min_contacts} contacts show no rate (too small "
+            "to read); beyond the ten largest, segments are grouped as \u201cOther\u201d.",
+        ),
+        "time_to_convert": (
+            "Time to convert",
+            "Days from one stage to the next, for the contacts of the last {weeks} weeks who "
+            "made the step within the window; the chart shows the step into \u201c{stage}\u201d.",
+        ),
+        "cohorts": (
+            "Cohorts",
+            "Share of each week's new contacts that reached \u201c{stage}\u201d, by days since "
+            "their first event. Recent weeks are observed for fewer days: their curves are "
+            "shorter, not lower.",
+        ),
+        "quality": (
+            "Data quality",
+            "What was read, what was set aside and why, and what the report ignored.",
+        ),
+        "definition": (
+            "The funnel definition used: {name}",
+            "Which events put a contact in which stage: what \u201clead\u201d means in this "
+            "report.",
+        ),
+    },
+    "fr": {
+        "title": (
+            "Rapport hebdomadaire de l'entonnoir : {week}",
+            "Du {start} au {end}, état au {as_of} (UTC).",
+        ),
+        "headline": (
+            "L'essentiel",
+            "Cette semaine face à la précédente. Un écart que le hasard seul pourrait "
+            "expliquer (p \u2265 0,05) est signalé « dans le bruit » ; trop peu de contacts, "
+            "pas de verdict.",
+        ),
+        "funnel": (
+            "L'entonnoir en fin de semaine",
+            "Contacts ayant atteint ou dépassé chaque stade à la fin de la semaine : chaque "
+            "stade compte moins de contacts que le précédent.",
+        ),
+        "flows": (
+            "Flux entre stades de la semaine",
+            "Où en étaient les contacts au début de la semaine, et où ils en sont à la fin.",
+        ),
+        "stalled": (
+            "Contacts à relancer",
+            "Contacts au stade « {stage} » sans activité depuis le plus longtemps : ce sont "
+            "eux qu'on risque de perdre en premier.",
+        ),
+        "trend": (
+            "La conversion des {weeks} dernières semaines",
+            "Conversion depuis le premier stade par semaine d'entrée, dans la fenêtre de "
+            "{window} jours. Une semaine dont la fenêtre est encore ouverte à la fin de la "
+            "semaine du rapport est incomplète (pointillés) : ses taux vont encore monter, ce "
+            "n'est pas une baisse.",
+        ),
+        "breakdown": (
+            "Répartition par {column}",
+            "Conversion depuis le premier stade des contacts des {weeks} dernières semaines, "
+            "par {column}. Les segments de moins de {min_contacts} contacts n'affichent pas de "
+            "taux (trop petits pour être lus) ; au-delà des dix plus grands, ils sont regroupés "
+            "en « Other ».",
+        ),
+        "time_to_convert": (
+            "Délai de conversion",
+            "Jours d'un stade au suivant, pour les contacts des {weeks} dernières semaines qui "
+            "ont franchi l'étape dans la fenêtre ; le graphique montre l'étape vers « {stage} ».",
+        ),
+        "cohorts": (
+            "Cohortes",
+            "Part des nouveaux contacts de chaque semaine ayant atteint « {stage} », selon les "
+            "jours écoulés depuis leur premier événement. Les semaines récentes sont observées "
+            "moins longtemps : leurs courbes sont plus courtes, pas plus basses.",
+        ),
+        "quality": (
+            "Qualité des données",
+            "Ce qui a été lu, ce qui a été écarté et pourquoi, et ce que le rapport a ignoré.",
+        ),
+        "definition": (
+            "La définition de l'entonnoir utilisée : {name}",
+            "Quels événements placent un contact à quel stade : ce que « lead » veut dire dans "
+            "ce rapport.",
+        ),
+    },
+}
+
+
+def _check_lang(lang: str) -> str:
+    if lang not in LANGS:
+        msg = f"lang: expected 'en' or 'fr', got {lang!r}.{did_you_mean(str(lang), LANGS)}"
+        raise ParameterError(msg)
+    return lang
+
+
+def section_text(key: str, lang: str = "en", **values: object) -> tuple[str, str]:
+    """Return the heading and the one-paragraph introduction of a report section.
+
+    Examples
+    --------
+    >>> section_text("quality", "fr")[0]
+    'Qualité des données'
+    """
+    texts = _SECTIONS[_check_lang(lang)]
+    if key not in texts:
+        msg = f"section: no section {key!r}.{did_you_mean(key, texts)}"
+        raise ParameterError(msg)
+    heading, intro = texts[key]
+    return heading.format(**values), intro.format(**values)
+
+
+def title(metrics: Any, lang: str = "en") -> None:
+    """Display the report's title: the week, its dates and the definition used."""
+    last_day = metrics.week.end - dt.timedelta(days=1)
+    section(
+        "title",
+        lang,
+        level=1,
+        week=f"{metrics.week} ({metrics.funnel.name})",
+        start=f"{metrics.week.start:%Y-%m-%d}",
+        end=f"{last_day:%Y-%m-%d}",
+        as_of=f"{metrics.as_of:%Y-%m-%d %H:%M}",
+    )
+
+
+def section(key: str, lang: str = "en", *, level: int = 2, **values: object) -> None:
+    """Display a section heading and its introduction in the notebook (Markdown output)."""
+    ipd = _module("IPython.display")
+    heading, intro = section_text(key, lang, **values)
+    ipd.display(ipd.Markdown(f"{'#' * level} {heading}\n\n{intro}"))
+
+
+class _OfflineFigureRenderer:
+    """Render plotly figures as HTML that expects ``Plotly`` already loaded on the page."""
+
+    def __init__(self) -> None:
+        # plotly renders with a shallow copy of the renderer: share one counter
+        self.counter = itertools.count(1)
+
+    def to_mimebundle(self, fig_dict: dict[str, Any]) -> dict[str, Any]:
+        import plotly.io as pio
+
+        number = next(self.counter)
+        config = {"displaylogo": False, "responsive": True}
+        div = pio.to_html(
+            fig_dict,
+            config=config,
+            include_plotlyjs=False,
+            include_mathjax=False,
+            full_html=False,
+            default_width="100%",
+            default_height=480,
+            validate=False,
+            div_id=f"funnelkit-figure-{number}",
+        )
+        spec = json.loads(pio.to_json({**fig_dict, "config": config}, validate=False))
+        return {"text/html": div, "application/vnd.plotly.v1+json": spec}
+
+
+def setup_notebook() -> None:
+    """Embed plotly.js once and make plotly figures display through it.
+
+    Call it once, in the first cell of a report notebook: its output holds the
+    plotly library itself (a few MB, no network needed to open the report),
+    and every figure displayed afterwards is a small ``<div>`` drawn by it.
+    """
+    import plotly.io as pio
+    from plotly.io.base_renderers import MimetypeRenderer
+    from plotly.offline import get_plotlyjs
+
+    ipd = _module("IPython.display")
+
+    class FunnelkitOffline(_OfflineFigureRenderer, MimetypeRenderer):  # type: ignore[misc]
+        """``pio.renderers['funnelkit_offline']``."""
+
+    pio.renderers["funnelkit_offline"] = FunnelkitOffline()
+    pio.renderers.default = "funnelkit_offline"
+    ipd.display(
+        ipd.HTML(
+            "<script>window.PlotlyConfig = {MathJaxConfig: 'local'};</script>\n"
+            f"<script>{get_plotlyjs()}</script>"
+        )
+    )
+
+
+def html_table(
+    frame: pl.DataFrame,
+    *,
+    percent: Sequence[str] = (),
+    digits: int = 1,
+    lang: str = "en",
+    headers: Mapping[str, str] | None = None,
+) -> Any:
+    """Return ``frame`` as a plain HTML table for a report (an ``IPython`` HTML object).
+
+    Parameters
+    ----------
+    frame
+        A small table; every row is shown.
+    percent
+        Columns holding shares (0 to 1), shown as percentages.
+    digits
+        Decimals of floats and percentages.
+    lang
+        ``"fr"`` writes decimal commas and thin spaces between thousands.
+    headers
+        Column titles to show instead of the column names.
+    """
+    _check_lang(lang)
+    titles = headers or {}
+
+    def cell(value: Any, column: str) -> tuple[str, bool]:
+        if value is None:
+            return "–", False
+        if isinstance(value, bool):
+            words = ("yes", "no") if lang == "en" else ("oui", "non")
+            return words[0] if value else words[1], False
+        if isinstance(value, int | float):
+            if column in percent:
+                return _number(float(value), lang, percent=True), True
+            text = f"{value:,}" if isinstance(value, int) else f"{value:,.{digits}f}"
+            if lang == "fr":
+                text = text.replace(",", "\u202f").replace(".", ",")
+            return text, True
+        if isinstance(value, dt.datetime):
+            return f"{value:%Y-%m-%d %H:%M}", False
+        if isinstance(value, dt.date):
+            return value.isoformat(), False
+        return str(value), False
+
+    head = "".join(f"<th>{html.escape(titles.get(c, c))}</th>" for c in frame.columns)
+    rows = []
+    for row in frame.iter_rows():
+        cells = []
+        for value, column in zip(row, frame.columns, strict=True):
+            text, numeric = cell(value, column)
+            klass = " class='num'" if numeric else ""
+            cells.append(f"<td{klass}>{html.escape(text)}</td>")
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    return _module("IPython.display").HTML(
+        f"<table class='funnelkit'><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+_QUALITY = {
+    "en": {
+        "measure": "Measure",
+        "rows": "Rows",
+        "rows_read": "Event rows read",
+        "rows_kept": "Event rows kept",
+        "set_aside": "Set aside: {reason}",
+        "duplicates": "of which exact duplicates",
+        "before": "Events before the week",
+        "in_week": "Events in the week",
+        "after": "Events after the week's end (ignored)",
+        "contacts_read": "Contact rows read",
+        "contacts_kept": "Contact rows kept",
+    },
+    "fr": {
+        "measure": "Mesure",
+        "rows": "Lignes",
+        "rows_read": "Lignes d'événements lues",
+        "rows_kept": "Lignes d'événements gardées",
+        "set_aside": "Écartées : {reason}",
+        "duplicates": "dont doublons exacts",
+        "before": "Événements avant la semaine",
+        "in_week": "Événements de la semaine",
+        "after": "Événements après la fin de la semaine (ignorés)",
+        "contacts_read": "Lignes de contacts lues",
+        "contacts_kept": "Lignes de contacts gardées",
+    },
+}
+
+
+def quality_table(metrics: Any, lang: str = "en") -> Any:
+    """Return the data-quality figures of a :class:`~funnelkit.weekly.WeeklyMetrics` as HTML."""
+    words = _QUALITY[_check_lang(lang)]
+    q = metrics.quality
+    rows: list[tuple[str, int | None]] = [
+        (words["rows_read"], q.rows_read),
+        (words["rows_kept"], q.rows_kept),
+        *((words["set_aside"].format(reason=k), v) for k, v in q.set_aside_by_reason.items()),
+        (words["before"], q.events_before_week),
+        (words["in_week"], q.events_in_week),
+        (words["after"], q.events_after_week),
+    ]
+    if q.contacts_read is not None:
+        rows += [
+            (words["contacts_read"], q.contacts_read),
+            (words["contacts_kept"], q.contacts_kept),
+        ]
+    frame = pl.DataFrame(rows, schema={"measure": pl.String, "rows": pl.Int64}, orient="row")
+    return html_table(
+        frame, lang=lang, headers={"measure": words["measure"], "rows": words["rows"]}
+    )
+
+
+def contact_options(read_options: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the reading options that apply to the contacts too (``timezone``, ``strict``)."""
+    return {k: v for k, v in read_options.items() if k in ("timezone", "strict")}
+
+
+_VERDICTS = {
+    "en": {
+        "increase": "up",
+        "decrease": "down",
+        "within noise": "within noise",
+        "too few": "too few to tell",
+    },
+    "fr": {
+        "increase": "en hausse",
+        "decrease": "en baisse",
+        "within noise": "dans le bruit",
+        "too few": "trop peu pour conclure",
+    },
+}
+_COLUMNS = {
+    "en": ("Measure", "This week", "Previous week", "Change", "Verdict"),
+    "fr": ("Mesure", "Cette semaine", "Semaine précédente", "Écart", "Verdict"),
+}
+_NOTES = {
+    "en": {
+        "incomplete": "* window still open at the week's end: the rate may still rise.",
+        "rates": "Counts are the report week's. Rates are those of the contacts who entered "
+        "in {period}, the latest week whose {window}-day window has closed, against the week "
+        "before; in brackets, the 95% Wilson interval.",
+        "pseudonymized": "Contact ids are pseudonymised (keyed hash); the key is not in "
+        "this report.",
+        "real_ids": "Contact ids are shown as they are (pseudonymize is off).",
+        "none_stalled": "No contact at this stage.",
+    },
+    "fr": {
+        "incomplete": "* fenêtre encore ouverte en fin de semaine : le taux peut encore monter.",
+        "rates": "Les effectifs sont ceux de la semaine du rapport. Les taux sont ceux des "
+        "contacts entrés en {period}, dernière semaine dont la fenêtre de {window} jours est "
+        "close, face à la semaine précédente ; entre parenthèses, l'intervalle de Wilson à 95 %.",
+        "pseudonymized": "Les identifiants sont pseudonymisés (hachage à clé) ; la clé ne "
+        "figure pas dans ce rapport.",
+        "real_ids": "Les identifiants sont affichés tels quels (pseudonymize désactivé).",
+        "none_stalled": "Aucun contact à ce stade.",
+    },
+}
+
+
+def _number(value: float | None, lang: str, *, percent: bool = False, sign: bool = False) -> str:
+    if value is None or value != value:  # None or NaN
+        return "–"
+    if percent:
+        text = f"{100 * value:+.1f}" if sign else f"{100 * value:.1f}"
+        text += " pt" if sign else "%"
+    elif float(value).is_integer():
+        text = f"{int(value):+,}" if sign else f"{int(value):,}"
+    else:
+        text = f"{value:+,.1f}" if sign else f"{value:,.1f}"
+    if lang == "fr":
+        text = text.replace(",", "\u202f").replace(".", ",").replace("%", "\u202f%")
+    return text
+
+
+def headline_html(metrics: Any, lang: str = "en") -> Any:
+    """Return the headline numbers of a :class:`~funnelkit.weekly.WeeklyMetrics` as HTML.
+
+    One row per number: this week, the previous week, the change and the
+    verdict of the test (a change inside the noise says so).  Rates show
+    their 95 % Wilson interval; a rate whose window is still open is starred.
+    """
+    _check_lang(lang)
+    esc = html.escape
+    head = "".join(f"<th>{esc(c)}</th>" for c in _COLUMNS[lang])
+    rows = []
+    starred = False
+    for kpi in metrics.headline:
+        rate = kpi.kind == "rate"
+        value = _number(kpi.value, lang, percent=rate)
+        if rate and kpi.low is not None and kpi.high is not None:
+            low, high = _number(kpi.low, lang, percent=True), _number(kpi.high, lang, percent=True)
+            value += f" <small>({esc(low)} – {esc(high)})</small>"
+        if kpi.incomplete:
+            value += " *"
+            starred = True
+        verdict = _VERDICTS[lang].get(kpi.verdict, kpi.verdict)
+        klass = "noise" if kpi.noise else kpi.verdict
+        rows.append(
+            f"<tr class='{esc(klass)}'><td>{esc(metrics.kpi_label(kpi, lang))}</td>"
+            f"<td class='num'>{value}</td>"
+            f"<td class='num'>{esc(_number(kpi.previous, lang, percent=rate))}</td>"
+            f"<td class='num'>{esc(_number(kpi.change, lang, percent=rate, sign=True))}</td>"
+            f"<td>{esc(verdict)}</td></tr>"
+        )
+    notes = [_NOTES[lang]["incomplete"]] if starred else []
+    period = next((k.period for k in metrics.headline if k.kind == "rate" and k.period), None)
+    if period is not None:
+        notes.append(_NOTES[lang]["rates"].format(period=period, window=metrics.window.days))
+    note = "".join(f"<p><small>{esc(n)}</small></p>" for n in notes)
+    return _module("IPython.display").HTML(
+        f"<table class='funnelkit headline'><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>{note}"
+    )
+
+
+_CONTACT_HEADERS = {
+    "en": {
+        "contact_id": "Contact",
+        "stage": "Stage",
+        "reached_at": "At this stage since",
+        "last_activity_at": "Last activity",
+        "idle_days": "Days without activity",
+    },
+    "fr": {
+        "contact_id": "Contact",
+        "stage": "Stade",
+        "reached_at": "À ce stade depuis",
+        "last_activity_at": "Dernière activité",
+        "idle_days": "Jours sans activité",
+    },
+}
+
+
+def contacts_table(
+    frame: pl.DataFrame,
+    *,
+    pseudonymize: bool = True,
+    lang: str = "en",
+    funnel: Any = None,
+    id_columns: Sequence[str] = ("contact_id",),
+    key: bytes | None = None,
+) -> Any:
+    """Return a contact-level table as HTML, ids pseudonymised unless told otherwise.
+
+    Columns that would print personal data (``email``, ``name``...) are
+    dropped whatever ``pseudonymize`` says; a note under the table tells how
+    the ids are shown.
+
+    Parameters
+    ----------
+    frame
+        The table, e.g. :func:`funnelkit.weekly.stalled_contacts`.
+    pseudonymize
+        Replace the ``id_columns`` by keyed pseudonyms
+        (:func:`funnelkit.privacy.pseudonymize_columns`).
+    lang
+        Language of the headers and the note.
+    funnel
+        The definition, to show stage labels instead of ids in ``stage``.
+    id_columns
+        The columns holding contact ids.
+    key
+        The pseudonymisation key (default :func:`funnelkit.privacy.load_key`).
+    """
+    from funnelkit.privacy import pseudonymize_columns
+
+    _check_lang(lang)
+    shown = frame.drop([c for c in frame.columns if c in _PERSONAL and c not in id_columns])
+    ids = [c for c in id_columns if c in shown.columns]
+    if pseudonymize and ids:
+        shown = pseudonymize_columns(shown, ids, key=key)
+    if funnel is not None and "stage" in shown.columns:
+        labels = {s.id: s.label(lang) for s in funnel.stages}
+        shown = shown.with_columns(pl.col("stage").replace_strict(labels, default=pl.col("stage")))
+    note = _NOTES[lang]["pseudonymized" if pseudonymize else "real_ids"]
+    if shown.is_empty():
+        return _module("IPython.display").HTML(
+            f"<p>{html.escape(_NOTES[lang]['none_stalled'])}</p>"
+        )
+    table = html_table(shown, lang=lang, headers=_CONTACT_HEADERS[lang]).data
+    return _module("IPython.display").HTML(f"{table}<p><small>{html.escape(note)}</small></p>")
+
+
+def definition_table(funnel: Any, lang: str = "en") -> pl.DataFrame:
+    """Return a funnel definition as a table: ``rank``, ``stage``, ``id``, ``rule``, ``meaning``."""
+    _check_lang(lang)
+    headers = (
+        ("rank", "stage", "id", "rule", "meaning")
+        if lang == "en"
+        else ("rang", "stade", "id", "règle", "sens")
+    )
+    rows = [
+        (rank, stage.label(lang), stage.id, stage.describe(), stage.description)
+        for rank, stage in enumerate(funnel.stages, start=1)
+    ]
+    return pl.DataFrame(rows, schema=list(headers), orient="row")
+
+
+_TTC_HEADERS = {
+    "en": {
+        "step": "Step",
+        "contacts": "Contacts",
+        "median_days": "Median (days)",
+        "p90_days": "90th percentile (days)",
+    },
+    "fr": {
+        "step": "Étape",
+        "contacts": "Contacts",
+        "median_days": "Médiane (jours)",
+        "p90_days": "90e centile (jours)",
+    },
+}
+
+
+def time_to_convert_html(ttc: Any, lang: str = "en", *, funnel: Any = None) -> Any:
+    """Return the time-to-convert summary (consecutive steps) as an HTML table in days.
+
+    ``ttc`` is the :class:`~funnelkit.conversion.TimeToConvert` of a funnel
+    result; step names are shown with the definition's labels in ``lang``.
+    """
+    _check_lang(lang)
+    labels = [s.label(lang) for s in funnel.stages] if funnel is not None else None
+    summary = ttc.summary.filter(pl.col("to_step") == pl.col("from_step") + 1)
+    day = 86_400.0
+
+    def name(step: int, fallback: str) -> str:
+        return labels[step - 1] if labels and 0 < step <= len(labels) else fallback
+
+    table = pl.DataFrame(
+        [
+            (
+                f"{name(r['from_step'], r['from_name'])} → {name(r['to_step'], r['to_name'])}",
+                r["contacts"],
+                None if r["median"] is None else r["median"].total_seconds() / day,
+                None if r["p90"] is None else r["p90"].total_seconds() / day,
+            )
+            for r in summary.iter_rows(named=True)
+        ],
+        schema={
+            "step": pl.String,
+            "contacts": pl.Int64,
+            "median_days": pl.Float64,
+            "p90_days": pl.Float64,
+        },
+        orient="row",
+    )
+    return html_table(table, lang=lang, headers=_TTC_HEADERS[lang])
+
+
+def time_to_convert_histogram(ttc: Any, *, step: int) -> Any:
+    """Return the :class:`funnelkit.figures.Histogram` of the step into ``step`` (in days).
+
+    Built from the bins and the summary of a
+    :class:`~funnelkit.conversion.TimeToConvert`, for
+    :func:`funnelkit.figures.time_to_convert_figure`.
+    """
+    from funnelkit.figures import Histogram
+
+    day = 86_400.0
+    into = (pl.col("to_step") == step) & (pl.col("from_step") == step - 1)
+    bins = ttc.histogram.filter(into).select(
+        (pl.col("bin_start").dt.total_seconds() / day).alias("start"),
+        (pl.col("bin_end").dt.total_seconds() / day).alias("end"),
+        pl.col("contacts").cast(pl.Int64),
+    )
+    rows = ttc.summary.filter(into)
+    if rows.is_empty():
+        return Histogram(bins=bins, median=None, p90=None, unit="days", n=0)
+    row = rows.row(0, named=True)
+    return Histogram(
+        bins=bins,
+        median=None if row["median"] is None else row["median"].total_seconds() / day,
+        p90=None if row["p90"] is None else row["p90"].total_seconds() / day,
+        unit="days",
+        n=int(row["contacts"] or 0),
+    )

@@ -1,0 +1,49 @@
+"""Shared fixtures: small, hand-written event logs whose answers can be checked by eye."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import polars as pl
+import pytest
+
+EventRow = tuple[Any, ...]
+MakeEvents = Callable[..., pl.DataFrame]
+
+
+def at(text: str) -> datetime:
+    """Return the UTC instant written ``'2024-01-05'`` or ``'2024-01-05 10:30'``."""
+    value = datetime.fromisoformat(text)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def events_frame(*rows: EventRow) -> pl.DataFrame:
+    """Build a canonical events frame from ``(contact, time, event[, amount[, channel]])`` rows.
+
+    ``time`` is text for :func:`at`; ``amount`` and ``channel`` default to null.
+    """
+    full = [(*row, None, None)[:5] for row in rows]
+    return pl.DataFrame(
+        {
+            "contact_id": [r[0] for r in full],
+            "occurred_at": [at(r[1]) for r in full],
+            "event": [r[2] for r in full],
+            "amount": [r[3] for r in full],
+            "channel": [r[4] for r in full],
+        },
+        schema={
+            "contact_id": pl.String,
+            "occurred_at": pl.Datetime("us", "UTC"),
+            "event": pl.String,
+            "amount": pl.Float64,
+            "channel": pl.String,
+        },
+    )
+
+
+@pytest.fixture
+def make_events() -> MakeEvents:
+    """Return :func:`events_frame`: rows ``(contact, time, event[, amount[, channel]])``."""
+    return events_frame

@@ -1,0 +1,963 @@
+"""Tests of funnelkit.conversion: every rule on a hand-made timeline, then properties.
+
+Times in the timelines are hours (or days) after T0; ``log`` turns
+``(contact, hours, event[, channel])`` tuples into a canonical events frame.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import doctest
+import itertools
+import json
+import random
+import statistics
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import funnelkit.conversion as conversion
+from funnelkit.conversion import (
+    Exclusion,
+    cohorts,
+    compare_periods,
+    conversion_over_time,
+    funnel,
+    funnel_chains,
+    week_over_week,
+)
+from funnelkit.errors import DataError, MissingColumnError, ParameterError
+from funnelkit.events import read_events
+
+T0 = dt.datetime(2026, 9, 7, tzinfo=dt.UTC)  # a Monday
+H = dt.timedelta(hours=1)
+D = dt.timedelta(days=1)
+SCHEMA = {
+    "contact_id": pl.String,
+    "occurred_at": pl.Datetime("us", "UTC"),
+    "event": pl.String,
+    "channel": pl.String,
+}
+
+
+def log(rows: Iterable[tuple[Any, ...]], unit: dt.timedelta = H) -> pl.DataFrame:
+    data = [(r[0], T0 + r[1] * unit, r[2], r[3] if len(r) > 3 else None) for r in rows]
+    return pl.DataFrame(data, schema=SCHEMA, orient="row")
+
+
+def counts(events: Any, steps: Any, **kw: Any) -> list[int]:
+    return funnel(events, steps, **kw).table["count"].to_list()
+
+
+def chain(events: Any, steps: Any, contact: str, **kw: Any) -> tuple[int, list[float]]:
+    """Level and step times (hours after T0) of one contact's counted chain."""
+    row = funnel_chains(events, steps, **kw).collect().filter(pl.col("contact_id") == contact)
+    r = row.row(0, named=True)
+    return r["level"], [(r[f"step_{j}_at"] - T0) / H for j in range(1, r["level"] + 1)]
+
+
+KINDS: dict[str, Callable[[pl.DataFrame], Any]] = {
+    "eager": lambda df: df,
+    "lazy": lambda df: df.lazy(),
+    "eventlog": lambda df: read_events(df),
+}
+
+
+@pytest.fixture(params=list(KINDS))
+def kind(request: pytest.FixtureRequest) -> Callable[[pl.DataFrame], Any]:
+    """Every kind of input the public functions accept."""
+    return KINDS[request.param]
+
+
+VISIT_SIGNUP_BUY = ["visit", "signup", "purchase"]
+
+
+# --- the ordered (windowFunnel) rule -----------------------------------------------
+def test_docstring_worked_timeline_later_start_gives_longer_chain(kind: Any) -> None:
+    events = kind(
+        log(
+            [("c", 0, "visit"), ("c", 3, "visit"), ("c", 8, "signup"), ("c", 8, "purchase")]
+            + [("c", 12, "purchase")],
+            unit=D,
+        )
+    )
+    assert counts(events, VISIT_SIGNUP_BUY, window="7d") == [1, 1, 1]
+    level, times = chain(events, VISIT_SIGNUP_BUY, "c", window="7d")
+    assert (level, times) == (3, [72.0, 192.0, 192.0])
+
+
+def test_without_the_later_start_the_chain_stops_at_step_one() -> None:
+    events = log([("c", 0, "visit"), ("c", 8, "signup"), ("c", 8, "purchase")], unit=D)
+    assert counts(events, VISIT_SIGNUP_BUY, window="7d") == [1, 0, 0]
+
+
+def test_events_at_one_timestamp_serve_consecutive_steps() -> None:
+    events = log([("c", 5, "purchase"), ("c", 5, "signup"), ("c", 5, "visit")])
+    assert counts(events, VISIT_SIGNUP_BUY, window="1h") == [1, 1, 1]
+    assert chain(events, VISIT_SIGNUP_BUY, "c", window="1h") == (3, [5.0, 5.0, 5.0])
+
+
+def test_one_event_matching_two_consecutive_steps_serves_both() -> None:
+    events = log([("c", 1, "form_fill")])
+    steps = [["form_fill", "page_view"], ["form_fill"]]
+    assert counts(events, steps, window="1d") == [1, 1]
+    assert counts(events, steps, window="1d", order="strict_increase") == [1, 0]
+
+
+def test_window_boundary_is_inclusive() -> None:
+    exact = log([("c", 0, "visit"), ("c", 24, "signup")])
+    assert counts(exact, ["visit", "signup"], window="1d") == [1, 1]
+    late = pl.DataFrame(
+        [("c", T0, "visit"), ("c", T0 + D + dt.timedelta(microseconds=1), "signup")],
+        schema=["contact_id", "occurred_at", "event"],
+        orient="row",
+    )
+    assert counts(late, ["visit", "signup"], window="1d") == [1, 0]
+
+
+def test_window_zero_needs_one_instant() -> None:
+    events = log([("a", 0, "visit"), ("a", 0, "signup"), ("b", 0, "visit"), ("b", 1, "signup")])
+    assert counts(events, ["visit", "signup"], window=dt.timedelta(0)) == [2, 1]
+
+
+def test_input_order_does_not_matter() -> None:
+    rows = [
+        ("a", 0, "visit"),
+        ("a", 2, "signup"),
+        ("a", 3, "purchase"),
+        ("b", 1, "signup"),
+        ("b", 2, "visit"),
+        ("b", 4, "purchase"),
+        ("c", 9, "visit"),
+    ]
+    expected = counts(log(rows), VISIT_SIGNUP_BUY, window="1d")
+    assert expected == [3, 1, 1]  # b signed up before its visit
+    for seed in range(5):
+        shuffled = rows[:]
+        random.Random(seed).shuffle(shuffled)
+        assert counts(log(shuffled), VISIT_SIGNUP_BUY, window="1d") == expected
+
+
+def test_repeated_events_count_a_contact_once() -> None:
+    events = log([("a", h, "visit") for h in range(5)] + [("a", 3, "signup")] * 3)
+    assert counts(events, ["visit", "signup"], window="1d") == [1, 1]
+
+
+def test_a_step_before_the_start_does_not_count() -> None:
+    events = log([("a", 0, "signup"), ("a", 1, "visit")])
+    assert counts(events, ["visit", "signup"], window="1d") == [1, 0]
+
+
+def test_skipped_step_stops_the_chain() -> None:
+    events = log([("a", 0, "visit"), ("a", 1, "purchase")])
+    assert counts(events, VISIT_SIGNUP_BUY, window="1d") == [1, 0, 0]
+
+
+def test_contacts_without_step_one_are_not_in_the_funnel() -> None:
+    events = log([("a", 0, "signup"), ("a", 1, "purchase"), ("b", 0, "visit")])
+    assert counts(events, VISIT_SIGNUP_BUY, window="1d") == [1, 0, 0]
+
+
+def test_any_of_a_list_of_event_names_makes_a_step() -> None:
+    events = log([("a", 0, "visit"), ("a", 1, "ebook"), ("b", 0, "visit"), ("b", 1, "newsletter")])
+    assert counts(events, ["visit", ["ebook", "newsletter"]], window="1d") == [2, 2]
+
+
+def test_strict_increase_needs_strictly_later_timestamps() -> None:
+    events = log([("a", 0, "visit"), ("a", 0, "signup"), ("b", 0, "visit"), ("b", 1, "signup")])
+    assert counts(events, ["visit", "signup"], window="1d", order="strict_increase") == [2, 1]
+
+
+def test_strict_increase_counts_the_longest_chain() -> None:
+    # signup at 10 shares its instant with the purchase, but the signup at 5 does not
+    events = log(
+        [("a", 0, "visit"), ("a", 5, "signup"), ("a", 10, "signup"), ("a", 10, "purchase")]
+    )
+    kw: dict[str, Any] = {"window": "1d", "order": "strict_increase"}
+    assert counts(events, VISIT_SIGNUP_BUY, **kw) == [1, 1, 1]
+    assert chain(events, VISIT_SIGNUP_BUY, "a", **kw) == (3, [0.0, 5.0, 10.0])
+
+
+def test_any_order_counts_steps_in_any_order_within_one_window() -> None:
+    events = log(
+        [("a", 5, "visit"), ("a", 1, "signup"), ("a", 3, "purchase")]
+        + [("b", 0, "visit"), ("b", 30, "signup")]
+    )
+    assert counts(events, VISIT_SIGNUP_BUY, window="4h", order="any") == [2, 1, 1]
+    assert counts(events, VISIT_SIGNUP_BUY, window="3h", order="any") == [2, 0, 0]
+    assert chain(events, VISIT_SIGNUP_BUY, "a", window="4h", order="any") == (3, [5.0, 1.0, 3.0])
+
+
+def test_any_order_still_narrows_without_step_one() -> None:
+    events = log([("a", 0, "signup"), ("a", 0, "purchase")])
+    assert counts(events, VISIT_SIGNUP_BUY, window="1d", order="any") == [0, 0, 0]
+
+
+def test_first_entry_only_the_first_step_one_event_starts_a_chain() -> None:
+    events = log([("a", 0, "visit"), ("a", 72, "visit"), ("a", 80, "signup")])
+    assert counts(events, ["visit", "signup"], window="1d") == [1, 1]
+    assert counts(events, ["visit", "signup"], window="1d", first_entry=True) == [1, 0]
+    any_order = {"window": "1d", "first_entry": True, "order": "any"}
+    assert counts(events, ["visit", "signup"], **any_order) == [1, 0]
+
+
+def test_counted_chain_completes_first_with_the_latest_earlier_steps() -> None:
+    events = log(
+        [("a", 0, "visit"), ("a", 2, "visit"), ("a", 3, "signup"), ("a", 4, "signup")]
+        + [("a", 5, "purchase"), ("a", 6, "purchase")]
+    )
+    assert chain(events, VISIT_SIGNUP_BUY, "a", window="1d") == (3, [2.0, 4.0, 5.0])
+
+
+# --- exclusions ----------------------------------------------------------------------
+def test_exclusion_between_the_steps_removes_the_contact() -> None:
+    events = log(
+        [("a", 0, "visit"), ("a", 1, "unsubscribe"), ("a", 2, "signup")]
+        + [("b", 0, "visit"), ("b", 2, "signup")]
+    )
+    result = funnel(
+        events, ["visit", "signup"], window="1d", exclusions=[Exclusion("unsubscribe", 1, 2)]
+    )
+    assert result.table["count"].to_list() == [1, 1]
+    assert result.excluded == 1
+
+
+def test_exclusion_outside_the_two_steps_keeps_the_contact() -> None:
+    events = log(
+        [("a", 0, "unsubscribe"), ("a", 1, "visit"), ("a", 1, "unsubscribe"), ("a", 2, "signup")]
+        + [("a", 3, "unsubscribe")]
+    )
+    result = funnel(events, ["visit", "signup"], window="1d", exclusions=[("unsubscribe", 1, 2)])
+    assert (result.table["count"].to_list(), result.excluded) == ([1, 1], 0)
+
+
+def test_exclusion_when_the_chain_stopped_runs_to_the_end_of_the_window() -> None:
+    inside = log([("a", 0, "visit"), ("a", 24, "unsubscribe")])
+    after = log([("a", 0, "visit"), ("a", 25, "unsubscribe")])
+    rule = [Exclusion(["unsubscribe"], from_step=1, to_step=2)]
+    assert funnel(inside, ["visit", "signup"], window="1d", exclusions=rule).excluded == 1
+    assert funnel(after, ["visit", "signup"], window="1d", exclusions=rule).excluded == 0
+
+
+def test_exclusion_looks_at_the_counted_chain_only() -> None:
+    # the counted chain starts at 5 (latest start); the unsubscribe at 2 is before it
+    events = log(
+        [("a", 0, "visit"), ("a", 2, "unsubscribe"), ("a", 5, "visit"), ("a", 6, "signup")]
+    )
+    result = funnel(events, ["visit", "signup"], window="1d", exclusions=[("unsubscribe", 1, 2)])
+    assert result.excluded == 0
+
+
+def test_exclusion_between_later_steps() -> None:
+    events = log(
+        [("a", 0, "visit"), ("a", 1, "signup"), ("a", 2, "refund"), ("a", 3, "purchase")]
+        + [("b", 0, "visit"), ("b", 1, "refund"), ("b", 2, "signup")]
+    )
+    result = funnel(events, VISIT_SIGNUP_BUY, window="1d", exclusions=[("refund", 2, 3)])
+    assert result.table["count"].to_list() == [1, 1, 0]
+    assert result.excluded == 1
+
+
+def test_exclusions_need_an_ordered_funnel() -> None:
+    with pytest.raises(ParameterError, match="exclusions need an ordered funnel"):
+        funnel(log([("a", 0, "visit")]), ["visit", "x"], window="1d", order="any",
+               exclusions=[("y", 1, 2)])  # fmt: skip
+
+
+@pytest.mark.parametrize("steps", [(0, 1), (2, 2), (1, 3), (2, 1)])
+def test_exclusion_steps_must_be_in_order_and_in_range(steps: tuple[int, int]) -> None:
+    with pytest.raises(ParameterError, match=r"exclusion 1: from_step=.* must be step numbers"):
+        funnel(log([("a", 0, "visit")]), ["visit", "x"], window="1d",
+               exclusions=[Exclusion("y", *steps)])  # fmt: skip
+
+
+def test_exclusion_must_be_an_exclusion_or_a_triple() -> None:
+    with pytest.raises(ParameterError, match=r"exclusion 1: expected Exclusion\(event"):
+        funnel(log([("a", 0, "visit")]), ["visit", "x"], window="1d", exclusions=["y"])  # type: ignore[list-item]
+
+
+# --- rates, intervals and results ------------------------------------------------------
+def test_rates_intervals_and_drop_off() -> None:
+    rows = [(f"c{i}", 0, "visit") for i in range(50)] + [(f"c{i}", 1, "signup") for i in range(7)]
+    table = funnel(log(rows), ["visit", "signup"], window="1d").table
+    first, second = table.row(0, named=True), table.row(1, named=True)
+    assert first["count"] == 50
+    assert first["conversion_from_first"] == 1.0
+    assert first["conversion_from_previous"] is None
+    assert first["ci_low"] is None and first["drop_off"] is None
+    assert second["count"] == 7
+    assert second["conversion_from_previous"] == pytest.approx(0.14)
+    assert second["conversion_from_first"] == pytest.approx(0.14)
+    assert (second["ci_low"], second["ci_high"]) == pytest.approx((0.0695, 0.2619), abs=5e-5)
+    assert second["previous_ci_low"] == pytest.approx(0.0695, abs=5e-5)
+    assert second["drop_off"] == 43
+    assert second["drop_off_rate"] == pytest.approx(0.86)
+
+
+def test_empty_input_gives_zero_counts() -> None:
+    empty = log([])
+    result = funnel(empty, ["visit", "signup"], window="1d")
+    assert result.table["count"].to_list() == [0, 0]
+    assert result.table["conversion_from_first"].to_list() == [None, None]
+    assert result.time_to_convert.summary["contacts"].to_list() == [0]
+
+
+def test_to_dict_is_json_ready_with_the_documented_shape() -> None:
+    events = log([("a", 0, "visit", "social"), ("a", 1, "signup", "social")])
+    data = funnel(events, ["visit", "signup"], window="2w", by="channel", min_size=1).to_dict()
+    json.dumps(data)
+    step = data["steps"][1]
+    for key in ("name", "count", "conversion_from_previous", "conversion_from_first", "ci_low",
+                "ci_high"):  # fmt: skip
+        assert key in step
+    assert data["window"] == "2w"
+    assert data["by"] == "channel"
+    assert data["segments"][0]["value"] == "social"
+    assert data["segments"][0]["steps"][1]["count"] == 1
+    assert data["time_to_convert"][0]["median_seconds"] == 3600.0
+
+
+def test_display_names_the_funnel_and_its_rules() -> None:
+    events = log([("a", 0, "visit", "x"), ("a", 1, "signup", "x")])
+    result = funnel(events, ["visit", "signup"], window="3d", by="channel", min_size=5)
+    page = result._repr_html_()
+    assert "visit → signup" in page and "window 3d" in page and "(suppressed)" in page
+    text = result.to_text()
+    assert text.splitlines()[0] == "Funnel visit → signup (window 3d, ordered)"
+    assert "By channel:" in text and "Time to convert:" in text
+
+
+# --- time to convert ---------------------------------------------------------------------
+def test_time_to_convert_median_p90_and_histogram() -> None:
+    rows = []
+    for i, hours in enumerate([1, 2, 3, 4, 10]):
+        rows += [(f"c{i}", 0, "visit"), (f"c{i}", hours, "signup"), (f"c{i}", hours + 1, "buy")]
+    ttc = funnel(log(rows), ["visit", "signup", "buy"], window="1d").time_to_convert
+    summary = {(r["from_step"], r["to_step"]): r for r in ttc.summary.iter_rows(named=True)}
+    assert set(summary) == {(1, 2), (2, 3), (1, 3)}
+    assert summary[1, 2]["median"] == 3 * H
+    assert summary[1, 2]["p90"] == dt.timedelta(hours=7.6)
+    assert summary[2, 3]["median"] == H
+    assert summary[1, 3]["mean"] == dt.timedelta(hours=5)
+    assert ttc.bin_width == 3 * H  # the smallest round width giving at most 20 bins
+    hist = ttc.histogram.filter(pl.col("from_step") == 1, pl.col("to_step") == 2)
+    assert hist.height == 8
+    assert hist.select("bin", "contacts").filter(pl.col("contacts") > 0).rows() == [
+        (0, 2),
+        (1, 2),
+        (3, 1),
+    ]
+    assert hist["bin_end"].max() == D
+
+
+def test_time_to_convert_with_any_order_is_the_span() -> None:
+    events = log([("a", 5, "visit"), ("a", 1, "signup"), ("a", 3, "buy")])
+    ttc = funnel(events, ["visit", "signup", "buy"], window="1d", order="any").time_to_convert
+    assert ttc.summary.select("from_step", "to_step", "median").row(0) == (1, 3, 4 * H)
+
+
+def test_excluded_contacts_are_not_in_time_to_convert() -> None:
+    events = log([("a", 0, "visit"), ("a", 1, "x"), ("a", 2, "signup"), ("b", 0, "visit"),
+                  ("b", 5, "signup")])  # fmt: skip
+    ttc = funnel(events, ["visit", "signup"], window="1d", exclusions=[("x", 1, 2)]).time_to_convert
+    assert ttc.summary["median"].to_list() == [5 * H]
+
+
+# --- breakdowns -----------------------------------------------------------------------------
+def test_breakdown_value_is_read_at_the_first_step_one_event() -> None:
+    events = log(
+        [("a", 0, "visit", "social"), ("a", 1, "visit", "paid_ads"), ("a", 2, "signup", "paid_ads")]
+        + [("b", 0, "signup", "paid_ads"), ("b", 1, "visit", "referral")]
+    )
+    breakdown = funnel(events, ["visit", "signup"], window="1d", by="channel", min_size=0).breakdown
+    assert breakdown is not None
+    rows = breakdown.select("segment", "step", "count").rows()
+    assert rows == [("referral", 1, 1), ("referral", 2, 0), ("social", 1, 1), ("social", 2, 1)]
+
+
+def test_breakdown_ties_at_the_first_instant_take_the_smallest_value() -> None:
+    events = log([("a", 0, "visit", "social"), ("a", 0, "visit", "paid_ads")])
+    breakdown = funnel(events, ["visit"], window="1d", by="channel", min_size=0).breakdown
+    assert breakdown is not None and breakdown["segment"].to_list() == ["paid_ads"]
+
+
+def test_breakdown_missing_value_is_shown_as_none() -> None:
+    events = log([("a", 0, "visit", None)])
+    breakdown = funnel(events, ["visit"], window="1d", by="channel", min_size=0).breakdown
+    assert breakdown is not None and breakdown["segment"].to_list() == ["(none)"]
+
+
+def test_breakdown_by_a_contacts_attribute() -> None:
+    events = log([("a", 0, "visit"), ("a", 1, "signup"), ("b", 0, "visit"), ("c", 0, "visit")])
+    people = pl.DataFrame({"contact_id": ["a", "b", "z"], "segment": ["b2b", "b2c", "b2b"]})
+    result = funnel(events, ["visit", "signup"], window="1d", by="segment", contacts=people,
+                    min_size=0)  # fmt: skip
+    assert result.breakdown is not None
+    got = result.breakdown.select("segment", "step", "count").rows()
+    assert got == [("(none)", 1, 1), ("(none)", 2, 0), ("b2b", 1, 1), ("b2b", 2, 1),
+                   ("b2c", 1, 1), ("b2c", 2, 0)]  # fmt: skip
+
+
+def test_breakdown_keeps_the_top_values_and_groups_the_rest_as_other() -> None:
+    rows = [(f"{ch}{i}", 0, "visit", ch) for ch, n in (("a", 5), ("b", 4), ("c", 2), ("d", 1))
+            for i in range(n)]  # fmt: skip
+    result = funnel(log(rows), ["visit"], window="1d", by="channel", top=2, min_size=0)
+    assert result.breakdown is not None
+    assert result.breakdown.select("segment", "count").rows() == [("a", 5), ("b", 4), ("Other", 3)]
+    everything = funnel(log(rows), ["visit"], window="1d", by="channel", top=None, min_size=0)
+    assert everything.breakdown is not None and everything.breakdown.height == 4
+
+
+def test_small_segments_are_suppressed() -> None:
+    rows = [(f"a{i}", 0, "visit", "big") for i in range(40)] + [("b", 0, "visit", "tiny"),
+            ("b", 1, "signup", "tiny"), ("c", 0, "visit", "tiny")]  # fmt: skip
+    result = funnel(log(rows), ["visit", "signup"], window="1d", by="channel")
+    assert result.breakdown is not None
+    tiny = result.breakdown.filter(pl.col("segment") == "tiny")
+    assert tiny["suppressed"].to_list() == [True, True]
+    assert tiny["count"].to_list() == [2, 1]
+    assert tiny["conversion_from_previous"].to_list() == [None, None]
+    assert tiny["ci_high"].to_list() == [None, None]
+    big = result.breakdown.filter(pl.col("segment") == "big")
+    assert big["suppressed"].to_list() == [False, False]
+    assert big["conversion_from_first"].to_list() == [1.0, 0.0]
+
+
+def test_breakdown_column_must_exist() -> None:
+    with pytest.raises(MissingColumnError, match="by: no column 'chanel'.*Did you mean 'channel'"):
+        funnel(log([("a", 0, "visit")]), ["visit"], window="1d", by="chanel")
+
+
+# --- steps -------------------------------------------------------------------------------
+class _Stage:
+    """A stand-in for funnelkit.definitions.Stage."""
+
+    def __init__(self, name: str, events: Sequence[str]) -> None:
+        self.name = name
+        self._events = list(events)
+
+    def evidence(self) -> pl.Expr:
+        return pl.col("event").is_in(self._events)
+
+
+class _Funnel:
+    def __init__(self, stages: Sequence[_Stage]) -> None:
+        self.stages = tuple(stages)
+
+
+def test_stages_and_funnels_are_steps() -> None:
+    events = log([("a", 0, "visit"), ("a", 1, "ebook")])
+    stages = [_Stage("Prospect", ["visit"]), _Stage("Lead", ["ebook", "newsletter"])]
+    assert counts(events, stages, window="1d") == [1, 1]
+    result = funnel(events, _Funnel(stages), window="1d")
+    assert result.step_names == ("Prospect", "Lead")
+
+
+def test_a_mapping_names_the_steps() -> None:
+    result = funnel(log([("a", 0, "visit")]), {"Visited": "visit", "Bought": ["buy"]}, window="1d")
+    assert result.table["name"].to_list() == ["Visited", "Bought"]
+
+
+def test_a_funnel_definition_from_the_presets() -> None:
+    definitions = pytest.importorskip("funnelkit.definitions")
+    inbound = definitions.load_funnel("inbound")
+    events = log([("a", 0, "page_view"), ("a", 1, "like"), ("a", 2, "ebook_download"),
+                  ("a", 30, "purchase"), ("b", 0, "page_view")], unit=H)  # fmt: skip
+    with pytest.raises(MissingColumnError, match="step 4 .* reads the column 'amount'"):
+        funnel(events, inbound, window="2d")
+    events = events.with_columns(amount=pl.when(pl.col("event") == "purchase").then(20.0))
+    result = funnel(events, inbound, window="2d")
+    assert result.step_names == ("Prospect", "Cold lead", "Warm lead", "Client", "Ambassador")
+    assert result.table["count"].to_list() == [2, 2, 1, 1, 0]
+
+
+def test_evidence_on_properties_with_nulls_is_false() -> None:
+    events = log([("a", 0, "visit", None), ("a", 1, "signup", "paid")])
+    paid = _Stage("paid signup", [])
+    paid.evidence = lambda: (pl.col("event") == "signup") & (pl.col("channel") == "paid")  # type: ignore[method-assign]
+    assert counts(events, ["visit", paid], window="1d") == [1, 1]
+
+
+def test_a_rule_that_cannot_be_evaluated_is_named() -> None:
+    events = log([("a", 0, "visit")]).with_columns(amount=pl.lit("12"))
+    paid = _Stage("paid", [])
+    paid.evidence = lambda: pl.col("amount") > 0  # type: ignore[method-assign]
+    with pytest.raises(DataError, match=r"step 2 \('paid'\) cannot be evaluated .* amount: String"):
+        funnel(events, ["visit", paid], window="1d")
+
+
+@pytest.mark.parametrize(
+    ("steps", "message"),
+    [
+        ([], "a funnel needs at least one step"),
+        ("visit", r"not one text; did you mean \['visit'\]"),
+        (["visit", 3], "step 2: 3 is not a step"),
+        (["visit", []], r"step 2: \[\] is not a step"),
+        (42, "steps: expected a list of steps"),
+    ],
+)
+def test_bad_steps_are_explained(steps: Any, message: str) -> None:
+    with pytest.raises(ParameterError, match=message):
+        funnel(log([("a", 0, "visit")]), steps, window="1d")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"window": "14"}, "window: cannot read '14' as a duration"),
+        (
+            {"window": "1d", "order": "orderd"},
+            "order: 'orderd' is not one of.*Did you mean 'ordered'",
+        ),
+        ({"window": "1d", "top": -1}, "top: expected a whole number >= 0 or None"),
+        ({"window": "1d", "min_size": 2.5}, "min_size: expected a whole number >= 0, got 2.5"),
+        ({"window": "1d", "since": "yesterday"}, "since: cannot read 'yesterday' as a time"),
+        ({"window": "1d", "until": 3}, "until: expected a date, a datetime or ISO text"),
+    ],
+)
+def test_bad_options_are_explained(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ParameterError, match=message):
+        funnel(log([("a", 0, "visit")]), ["visit"], **options)
+
+
+def test_since_and_until_cut_the_log() -> None:
+    events = log([("a", 0, "visit"), ("a", 30, "signup"), ("b", 50, "visit")])
+    assert counts(events, ["visit", "signup"], window="2d") == [2, 1]
+    assert counts(events, ["visit", "signup"], window="2d", until=T0 + 30 * H) == [1, 0]
+    assert counts(events, ["visit", "signup"], window="2d", since="2026-09-08") == [1, 0]
+    assert counts(events, ["visit", "signup"], window="2d", since=dt.date(2026, 9, 7),
+                  until="2026-09-08T07:00:00Z") == [1, 1]  # fmt: skip
+
+
+def test_hash_collisions_fall_back_to_the_exact_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = [("a", 0, "visit", "x"), ("a", 1, "signup", "x"), ("b", 0, "visit", "y"),
+            ("b", 30, "signup", "y"), ("c", 2, "visit", "x")]  # fmt: skip
+    expected = funnel(log(rows), ["visit", "signup"], window="1d", by="channel", min_size=0)
+    # every contact gets the same 64-bit key: the second hash must catch it
+    monkeypatch.setattr(conversion, "_contact_hash", lambda e: e.is_null().cast(pl.UInt64) + 7)
+    collided = funnel(log(rows), ["visit", "signup"], window="1d", by="channel", min_size=0)
+    assert collided.table.equals(expected.table)
+    assert collided.breakdown is not None and collided.breakdown.equals(expected.breakdown)
+
+
+def test_times_the_packed_key_cannot_hold_use_the_wide_key() -> None:
+    rows = [("a", 0, "visit"), ("a", 5, "signup"), ("b", 0, "visit"), ("b", 30, "signup")]
+    recent = counts(log(rows), ["visit", "signup"], window="1d")
+    old = log(rows).with_columns(pl.col("occurred_at") - dt.timedelta(days=365 * 70))  # 1956
+    assert counts(old, ["visit", "signup"], window="1d") == recent == [2, 1]
+
+
+def test_many_steps_use_the_wide_key() -> None:
+    steps = [f"e{i}" for i in range(14)]
+    rows = [("a", i, f"e{i}") for i in range(14)] + [("b", i, f"e{i}") for i in range(5)]
+    assert counts(log(rows), steps, window="1d") == [2] * 5 + [1] * 9
+
+
+@pytest.mark.parametrize("mode", ["packed", "wide", "exact"])
+def test_every_sort_key_gives_the_same_chains(mode: str) -> None:
+    rnd = random.Random(11)
+    rows = [(f"c{rnd.randint(0, 30)}", rnd.randint(0, 200), rnd.choice("abcx"), rnd.choice("pq"))
+            for _ in range(400)]  # fmt: skip
+    spec = conversion._spec([["a"], ["b", "c"], ["c"]], "20h", "ordered", False, [("x", 1, 3)])
+    lf = log(rows).rename({"channel": "ch"}).lazy()
+
+    def run(m: Any) -> pl.DataFrame:
+        chains = conversion._chains(lf, spec, mode=m, by="ch").collect()
+        assert not chains["_collide"].any() and chains["_fits"].all()
+        return chains.drop("_k", "_k2", "_collide", "_fits", strict=False).sort(pl.all())
+
+    assert run(mode).equals(run("exact"))
+
+
+def test_funnel_chains_lists_each_contact_once() -> None:
+    events = log([("b", 0, "visit"), ("a", 0, "visit"), ("a", 1, "signup")])
+    chains = funnel_chains(events, ["visit", "signup"], window="1d").collect()
+    assert chains.columns == ["contact_id", "level", "excluded", "step_1_at", "step_2_at"]
+    assert chains.select("contact_id", "level").rows() == [("a", 2), ("b", 1)]
+    assert chains["step_2_at"].to_list() == [T0 + H, None]
+
+
+# --- conversion over time ------------------------------------------------------------------
+def test_conversion_over_time_by_week_with_incomplete_weeks() -> None:
+    events = log(
+        [("a", 0, "visit"), ("a", 2, "signup"), ("b", 1, "visit"), ("c", 8, "visit")]
+        + [("d", 22, "visit"), ("d", 23, "signup")],
+        unit=D,
+    )
+    trend = conversion_over_time(events, ["visit", "signup"], window="3d", period="week")
+    table = trend.table
+    starts = table.filter(pl.col("step") == 1)["period_start"].to_list()
+    assert starts == [T0, T0 + 7 * D, T0 + 14 * D, T0 + 21 * D]
+    assert table.filter(pl.col("step") == 1)["count"].to_list() == [2, 1, 0, 1]
+    assert table.filter(pl.col("step") == 2)["count"].to_list() == [1, 0, 0, 1]
+    # as_of is the last event (day 23): week 3 ends day 21, + 3 days = day 24 > 23
+    assert table.filter(pl.col("step") == 1)["complete"].to_list() == [True, True, False, False]
+    assert trend.as_of == T0 + 23 * D
+    assert trend.table["period_end"][0] == T0 + 7 * D
+
+
+def test_conversion_over_time_adds_up_to_the_funnel() -> None:
+    rnd = random.Random(3)
+    rows = [(f"c{rnd.randint(0, 40)}", rnd.randint(0, 2000), rnd.choice(["v", "s", "b"]))
+            for _ in range(300)]  # fmt: skip
+    steps = ["v", "s", "b"]
+    total = counts(log(rows), steps, window="3d")
+    for period in ("day", "week", "month"):
+        trend = conversion_over_time(log(rows), steps, window="3d", period=period)  # type: ignore[arg-type]
+        summed = trend.table.group_by("step").agg(pl.col("count").sum()).sort("step")
+        assert summed["count"].to_list() == total
+
+
+def test_conversion_over_time_by_month_and_explicit_as_of() -> None:
+    events = log([("a", 0, "visit"), ("b", 30, "visit")], unit=D)
+    trend = conversion_over_time(events, ["visit"], window="1d", period="month",
+                                 as_of="2026-12-01")  # fmt: skip
+    assert trend.table["period_start"].to_list() == [
+        dt.datetime(2026, 9, 1, tzinfo=dt.UTC),
+        dt.datetime(2026, 10, 1, tzinfo=dt.UTC),
+    ]
+    assert trend.table["complete"].to_list() == [True, True]
+    assert "incomplete" not in trend._repr_html_()
+    json.dumps(trend.to_dict())
+
+
+def test_conversion_over_time_rejects_unknown_periods() -> None:
+    with pytest.raises(ParameterError, match="period: 'weekly' is not one of.*Did you mean 'week'"):
+        conversion_over_time(log([("a", 0, "visit")]), ["visit"], window="1d", period="weekly")  # type: ignore[arg-type]
+
+
+# --- period over period -----------------------------------------------------------------------
+def _two_weeks(first: int, second: int, entrants: int = 100) -> pl.DataFrame:
+    rows: list[tuple[Any, ...]] = []
+    for week, buyers in ((0, first), (7, second)):
+        for i in range(entrants):
+            rows.append((f"w{week}-{i}", week * 24, "visit"))
+            if i < buyers:
+                rows.append((f"w{week}-{i}", week * 24 + 5, "buy"))
+    rows.append(("late", 60 * 24, "visit"))
+    return log(rows)
+
+
+def test_week_over_week_flags_a_change_outside_the_noise() -> None:
+    result = week_over_week(_two_weeks(40, 70), ["visit", "buy"], window="1d",
+                            current="2026-09-16")  # fmt: skip
+    row = result.table.filter(pl.col("rate") == "from_previous").row(0, named=True)
+    assert (row["previous_rate"], row["current_rate"]) == (0.4, 0.7)
+    assert row["change"] == pytest.approx(0.3)
+    assert row["relative_change"] == pytest.approx(0.75)
+    assert row["p_value"] < 0.001
+    assert row["verdict"] == "increase"
+    assert result.current_start == T0 + 7 * D and result.previous_start == T0
+    assert result.current_complete
+
+
+def test_compare_periods_within_noise_and_too_few() -> None:
+    noise = compare_periods(_two_weeks(40, 43), ["visit", "buy"], window="1d", current=T0 + 7 * D)
+    assert set(noise.table["verdict"]) == {"within noise"}
+    few = compare_periods(_two_weeks(4, 9, entrants=20), ["visit", "buy"], window="1d",
+                          current=T0 + 7 * D)  # fmt: skip
+    assert set(few.table["verdict"]) == {"too few"}
+    assert few.table["p_value"].null_count() == 0
+    assert "p-value" in few._repr_html_()
+    json.dumps(few.to_dict())
+
+
+def test_compare_periods_defaults_to_the_last_complete_period() -> None:
+    result = compare_periods(_two_weeks(40, 70), ["visit", "buy"], window="1d")
+    # the week of the "late" visit (day 60) is still open; the empty weeks before it are complete
+    assert result.current_start == T0 + 56 * D - 7 * D
+    assert result.table["current_trials"].to_list()[0] == 0
+
+
+def test_compare_periods_errors() -> None:
+    with pytest.raises(ParameterError, match="is the first one; nothing to compare with"):
+        compare_periods(_two_weeks(4, 7), ["visit", "buy"], window="1d", current=T0)
+    with pytest.raises(ParameterError, match="current: no entries in the week starting 2027-01-04"):
+        compare_periods(_two_weeks(4, 7), ["visit", "buy"], window="1d", current="2027-01-05")
+    with pytest.raises(ParameterError, match="no complete week to compare"):
+        compare_periods(log([("a", 0, "visit")]), ["visit", "buy"], window="1d")
+    with pytest.raises(ParameterError, match="alpha must be between 0 and 1"):
+        compare_periods(_two_weeks(4, 7), ["visit", "buy"], window="1d", alpha=1.5)
+
+
+# --- cohorts -------------------------------------------------------------------------------
+def test_cohorts_handle_contacts_not_observed_long_enough() -> None:
+    events = log(
+        [("a", 0, "visit"), ("a", 2, "buy"), ("b", 0, "visit"), ("c", 0, "visit"), ("c", 5, "buy")]
+        + [("d", 9, "visit")],
+        unit=D,
+    )
+    table = cohorts(events, "buy", horizon="6d").table
+    by_day = {r["day"]: r for r in table.iter_rows(named=True)}
+    assert set(by_day) == set(range(7))
+    assert by_day[0]["cohort_size"] == 4
+    assert by_day[0]["at_risk"] == 4 and by_day[0]["converted"] == 0
+    assert by_day[1]["at_risk"] == 3  # d, acquired on day 9 = as_of, is observed for day 0 only
+    assert by_day[2]["converted"] == 1 and by_day[2]["share"] == pytest.approx(1 / 3)
+    assert by_day[5]["at_risk"] == 2 and by_day[5]["share"] == pytest.approx(1 - (2 / 3) * (1 / 2))
+    assert by_day[6]["cumulative_converted"] == 2
+    assert by_day[6]["observed_share"] == pytest.approx(0.5)
+
+
+def test_cohorts_by_week_stop_where_nobody_is_observed() -> None:
+    events = log([("a", 0, "visit"), ("b", 7, "visit"), ("b", 8, "buy")], unit=D)
+    table = cohorts(events, ["buy"], period="week", horizon="10d").table
+    last_day = table.group_by("cohort_start").agg(pl.col("day").max()).sort("cohort_start")
+    assert last_day["day"].to_list() == [8, 1]
+
+
+def test_cohorts_by_created_at() -> None:
+    events = log([("a", 3, "buy"), ("b", 1, "visit")], unit=D)
+    people = pl.DataFrame(
+        {"contact_id": ["a", "b", "z"], "created_at": [T0, T0, T0 + 2 * D]},
+    )
+    table = cohorts(events, "buy", acquisition="created_at", contacts=people, horizon="3d").table
+    assert table["cohort_size"].unique().to_list() == [3]
+    assert table.filter(pl.col("day") == 3)["converted"].to_list() == [1]
+    with pytest.raises(MissingColumnError, match="needs contacts= with a 'created_at' column"):
+        cohorts(events, "buy", acquisition="created_at")
+    with pytest.raises(ParameterError, match="acquisition: 'created' is not.*Did you mean"):
+        cohorts(events, "buy", acquisition="created")  # type: ignore[arg-type]
+
+
+def test_cohorts_display_and_empty_input() -> None:
+    events = log([("a", 0, "visit"), ("a", 2, "buy")], unit=D)
+    result = cohorts(events, "buy", horizon="7d")
+    assert "day 7" in result._repr_html_()
+    json.dumps(result.to_dict())
+    assert cohorts(log([]), "buy").table.is_empty()
+
+
+def test_docstring_examples_run() -> None:
+    failures, _ = doctest.testmod(conversion)
+    assert failures == 0
+
+
+# --- properties against a slow per-contact reference ----------------------------------------
+def _valid(times: Sequence[int], window: int, strict: bool) -> bool:
+    steps_ok = all((b > a) if strict else (b >= a) for a, b in itertools.pairwise(times))
+    return steps_ok and times[-1] - times[0] <= window
+
+
+def reference(
+    events: Sequence[tuple[int, str, str | None]],
+    steps: Sequence[set[str]],
+    window: int,
+    order: str,
+    first_entry: bool,
+    exclusions: Sequence[tuple[set[str], int, int]],
+) -> tuple[int, list[int], bool, str | None] | None:
+    """Level, counted chain, excluded and breakdown value of one contact, from the docs.
+
+    Ordered modes: every chain (one time per step, consecutive steps at or
+    after -- strictly after for strict_increase -- the previous, the last at
+    most ``window`` after the first) is enumerated; the level is the longest;
+    the counted chain completes the level first and takes each earlier step
+    as late as possible.  Any order: windows anchored at every event time.
+    """
+    times = [sorted(t for t, e, _ in events if e in names) for names in steps]
+    step1 = [(t, v) for t, e, v in events if e in steps[0]]
+    if not step1:
+        return None
+    first_time = min(t for t, _ in step1)
+    values = [v for t, v in step1 if t == first_time]
+    value = min((v for v in values if v is not None), default=None)
+    if first_entry:
+        times[0] = [first_time]
+    n = len(steps)
+    if order == "any":
+        best, anchor = 0, 0
+        for a in sorted({t for t, _, _ in events}):
+            level = 0
+            while level < n and any(a <= t <= a + window for t in times[level]):
+                level += 1
+            if level > best:
+                best, anchor = level, a
+        counted = [min(t for t in times[k] if t >= anchor) for k in range(best)]
+        return best, counted, False, value
+    strict = order == "strict_increase"
+    for level in range(n, 0, -1):
+        chains = [c for c in itertools.product(*times[:level]) if _valid(c, window, strict)]
+        if chains:
+            counted = list(min(chains, key=lambda c: (c[-1], *(-x for x in reversed(c[:-1])))))
+            break
+    excluded = False
+    for names, a, b in exclusions:
+        if level < a:
+            continue
+        for t, e, _ in events:
+            end_ok = t < counted[b - 1] if level >= b else t <= counted[0] + window
+            if e in names and t > counted[a - 1] and end_ok:
+                excluded = True
+    return level, counted, excluded, value
+
+
+VOCAB = ("a", "b", "c", "d", "x")
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> dict[str, Any]:
+    contacts = draw(st.integers(1, 6))
+    events = {
+        f"c{i}": draw(
+            st.lists(
+                st.tuples(
+                    st.integers(0, 12), st.sampled_from(VOCAB), st.sampled_from(["p", "q", None])
+                ),
+                max_size=7,
+            )
+        )
+        for i in range(contacts)
+    }
+    n = draw(st.integers(1, 4))
+    steps = [draw(st.sets(st.sampled_from("abcd"), min_size=1, max_size=2)) for _ in range(n)]
+    order = draw(st.sampled_from(["ordered", "strict_increase", "any"]))
+    exclusions = []
+    if order != "any" and n >= 2 and draw(st.booleans()):
+        a = draw(st.integers(1, n - 1))
+        b = draw(st.integers(a + 1, n))
+        exclusions.append(({draw(st.sampled_from(VOCAB))}, a, b))
+    return {
+        "events": events,
+        "steps": steps,
+        "window": draw(st.integers(0, 6)),
+        "order": order,
+        "first_entry": draw(st.booleans()),
+        "exclusions": exclusions,
+        "seed": draw(st.integers(0, 1000)),
+    }
+
+
+def _frame(events: dict[str, list[tuple[int, str, str | None]]], seed: int) -> pl.DataFrame:
+    rows = [(c, t, e, v) for c, evs in events.items() for t, e, v in evs]
+    random.Random(seed).shuffle(rows)
+    return log(rows)
+
+
+def _options(s: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "window": dt.timedelta(hours=s["window"]),
+        "order": s["order"],
+        "first_entry": s["first_entry"],
+        "exclusions": [Exclusion(sorted(e), a, b) for e, a, b in s["exclusions"]],
+    }
+
+
+def _expected(s: dict[str, Any]) -> dict[str, tuple[int, list[int], bool, str | None]]:
+    out = {}
+    for contact, evs in s["events"].items():
+        got = reference(evs, s["steps"], s["window"], s["order"], s["first_entry"], s["exclusions"])
+        if got is not None:
+            out[contact] = got
+    return out
+
+
+@pytest.mark.slow
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios())
+def test_funnel_equals_the_reference(s: dict[str, Any]) -> None:
+    events = _frame(s["events"], s["seed"])
+    steps = [sorted(x) for x in s["steps"]]
+    expected = _expected(s)
+    result = funnel(events, steps, **_options(s))
+    n = len(steps)
+    assert result.table["count"].to_list() == [
+        sum(1 for level, _, x, _ in expected.values() if level >= k and not x)
+        for k in range(1, n + 1)
+    ]
+    assert result.excluded == sum(1 for _, _, x, _ in expected.values() if x)
+    chains = funnel_chains(events, steps, **_options(s)).collect()
+    got = {
+        r["contact_id"]: (
+            r["level"],
+            [int((r[f"step_{j}_at"] - T0) / H) for j in range(1, r["level"] + 1)],
+            r["excluded"],
+        )
+        for r in chains.iter_rows(named=True)
+    }
+    assert got == {c: v[:3] for c, v in expected.items()}
+
+
+@pytest.mark.slow
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios())
+def test_breakdown_and_time_to_convert_equal_the_reference(s: dict[str, Any]) -> None:
+    events = _frame(s["events"], s["seed"])
+    steps = [sorted(x) for x in s["steps"]]
+    expected = _expected(s)
+    result = funnel(events, steps, by="channel", top=None, min_size=0, **_options(s))
+    assert result.breakdown is not None
+    got = {(r["segment"], r["step"]): r["count"] for r in result.breakdown.iter_rows(named=True)}
+    n = len(steps)
+    values = {v if v is not None else "(none)" for _, _, _, v in expected.values()}
+    want = {
+        (seg, k): sum(
+            1
+            for level, _, x, v in expected.values()
+            if (v if v is not None else "(none)") == seg and level >= k and not x
+        )
+        for seg in values
+        for k in range(1, n + 1)
+    }
+    assert got == want
+    summary = result.time_to_convert.summary
+    for row in summary.iter_rows(named=True):
+        a, b = row["from_step"], row["to_step"]
+        durations = [
+            (max(c) - min(c)) if s["order"] == "any" else c[b - 1] - c[a - 1]
+            for level, c, x, _ in expected.values()
+            if level >= b and not x
+        ]
+        assert row["contacts"] == len(durations)
+        if durations:
+            assert row["median"] == statistics.median(durations) * H
+
+
+@pytest.mark.slow
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios(), st.sampled_from(["day", "week"]))
+def test_trend_periods_add_up_to_the_funnel(s: dict[str, Any], period: str) -> None:
+    events = _frame(s["events"], s["seed"])
+    steps = [sorted(x) for x in s["steps"]]
+    total = funnel(events, steps, **_options(s))
+    trend = conversion_over_time(events, steps, period=period, **_options(s))  # type: ignore[arg-type]
+    summed = trend.table.group_by("step").agg(pl.col("count").sum()).sort("step")
+    if total.table["count"][0]:
+        assert summed["count"].to_list() == total.table["count"].to_list()
+        assert (
+            trend.table.group_by("period_start").agg(pl.col("excluded").first())["excluded"].sum()
+            == total.excluded
+        )
+
+
+@pytest.mark.slow
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios())
+def test_ordered_levels_equal_clickhouse_window_funnel(
+    tmp_path_factory: pytest.TempPathFactory, s: dict[str, Any]
+) -> None:
+    """The same logs through ClickHouse's own windowFunnel (when chdb is installed)."""
+    chdb = pytest.importorskip("chdb")
+    events = _frame(s["events"], s["seed"])
+    steps = [sorted(x) for x in s["steps"]]
+    path = tmp_path_factory.mktemp("clickhouse") / "log.parquet"
+    events.write_parquet(path)
+    conditions = ", ".join(
+        "event IN (" + ", ".join(f"'{e}'" for e in names) + ")" for names in steps
+    )
+    query = (
+        f"SELECT contact_id, windowFunnel({s['window'] * 3600})(toDateTime(occurred_at), "
+        f"{conditions}) AS level FROM file('{path}', Parquet) GROUP BY contact_id"
+    )
+    text = str(chdb.query(query, "CSV"))
+    theirs = {
+        c.strip('"'): int(level)
+        for c, level in (line.split(",") for line in text.split())
+        if int(level) > 0
+    }
+    ours = funnel_chains(events, steps, window=dt.timedelta(hours=s["window"])).collect()
+    assert dict(ours.select("contact_id", "level").iter_rows()) == theirs

@@ -1,0 +1,609 @@
+"""Funnel definitions: the presets, TOML load / save, validation messages."""
+
+from __future__ import annotations
+
+import doctest
+import pickle
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import funnelkit.definitions as definitions
+from funnelkit.definitions import (
+    EventRule,
+    Filter,
+    Funnel,
+    Lapse,
+    PointsRule,
+    Stage,
+    duration_text,
+    list_presets,
+    load_funnel,
+    save_funnel,
+)
+from funnelkit.errors import DefinitionError
+
+EVENTS = {
+    "list_import",
+    "outreach_sent",
+    "page_view",
+    "social_follow",
+    "like",
+    "comment",
+    "ebook_download",
+    "newsletter_signup",
+    "cta_click",
+    "badge_scan",
+    "form_fill",
+    "outreach_reply",
+    "call",
+    "demo_request",
+    "meeting",
+    "purchase",
+    "subscription",
+    "repeat_purchase",
+    "review",
+    "referral",
+}
+
+GOOD = """
+name = "mine"
+description = "A test funnel."
+
+[[stages]]
+id = "contact"
+labels = { en = "Contact", fr = "Contact" }
+
+[[stages]]
+id = "lead"
+labels = { en = "Lead", fr = "Lead" }
+events = ["form_fill"]
+
+[[stages]]
+id = "client"
+labels = { en = "Client" }
+lapse_after = "30d"
+lapse_to = "lead"
+[[stages.when]]
+events = ["purchase"]
+where = "amount > 0"
+[[stages.when]]
+events = ["subscription"]
+min_count = 2
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "bad.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --- presets ----------------------------------------------------------------------
+def test_presets_are_listed() -> None:
+    assert list_presets() == ("inbound", "sales")
+
+
+def test_inbound_preset_order_and_labels() -> None:
+    funnel = load_funnel("inbound")
+    assert funnel.stage_ids == ("prospect", "cold_lead", "warm_lead", "client", "ambassador")
+    assert [s.label("fr") for s in funnel.stages] == [
+        "Prospect",
+        "Lead froid",
+        "Lead chaud",
+        "Client",
+        "Client fidèle / ambassadeur",
+    ]
+    assert "prospect before lead" in funnel.description
+
+
+def test_sales_preset_order_and_labels() -> None:
+    funnel = load_funnel("sales")
+    assert funnel.stage_ids == ("raw_contact", "lead", "prospect", "qualified_prospect", "client")
+    assert funnel.stage("qualified_prospect").label("fr") == "Prospect qualifié"
+    assert funnel.stage("raw_contact").label("en") == "Raw contact"
+    assert "lead before prospect" in funnel.description
+
+
+@pytest.mark.parametrize("name", ["inbound", "sales"])
+def test_presets_name_only_sample_events(name: str) -> None:
+    assert load_funnel(name).event_names <= EVENTS
+
+
+def test_inbound_preset_rules() -> None:
+    funnel = load_funnel("inbound")
+    (cold,) = funnel.stage("cold_lead").conditions
+    assert isinstance(cold, PointsRule)
+    assert cold.half_life == timedelta(days=30) and cold.threshold == 3
+    assert funnel.stage("warm_lead").lapse == Lapse(timedelta(days=90), "cold_lead")
+    purchase = funnel.stage("client").conditions[0]
+    assert isinstance(purchase, EventRule)
+    assert purchase.where == (Filter("amount", ">", 0),)
+
+
+@pytest.mark.parametrize("name", ["inbound", "sales"])
+def test_presets_round_trip(name: str, tmp_path: Path) -> None:
+    funnel = load_funnel(name)
+    again = load_funnel(save_funnel(funnel, tmp_path / f"{name}.toml"))
+    assert again == funnel
+    assert again.source == str(tmp_path / f"{name}.toml")
+
+
+# --- loading and saving a user's file ----------------------------------------------------
+def test_user_file_loads_like_a_preset(tmp_path: Path) -> None:
+    funnel = load_funnel(write(tmp_path, GOOD, "mine.toml"))
+    assert funnel.name == "mine"
+    client = funnel.stage("client")
+    assert client.conditions == (
+        EventRule(("purchase",), where=(Filter("amount", ">", 0),)),
+        EventRule(("subscription",), min_count=2),
+    )
+    assert client.lapse == Lapse(timedelta(days=30), "lead")
+    assert client.label("fr") == "Client"  # falls back to English
+    assert load_funnel(str(tmp_path / "mine.toml")) == funnel
+
+
+def test_name_defaults_to_file_stem(tmp_path: Path) -> None:
+    text = GOOD.replace('name = "mine"\n', "")
+    assert load_funnel(write(tmp_path, text, "from_stem.toml")).name == "from_stem"
+
+
+def test_round_trip_of_every_feature(tmp_path: Path) -> None:
+    funnel = Funnel(
+        "everything",
+        (
+            Stage(
+                "start",
+                {"en": "Start", "fr": "Début", "de-CH": "Anfang"},
+                description='a "quoted"\nline',
+            ),
+            Stage(
+                "warm",
+                {"en": "Warm"},
+                (
+                    PointsRule({"like": 2, "odd event": 0.5}, 3.5, timedelta(hours=36)),
+                    EventRule(
+                        ("form_fill", "badge_scan"),
+                        min_count=3,
+                        where=(
+                            Filter("channel", "in", ("social", "it's")),
+                            Filter("campaign", "!=", "x"),
+                            Filter("odd column", ">=", 2.5),
+                        ),
+                    ),
+                ),
+                Lapse(timedelta(minutes=90), "start"),
+            ),
+            Stage(
+                "won",
+                conditions=(
+                    EventRule(
+                        ("purchase",),
+                        where=(
+                            Filter(
+                                "occurred_at",
+                                ">=",
+                                datetime.fromisoformat("2024-01-01T00:00:00+00:00"),
+                            ),
+                            Filter("paid", "==", True),
+                            Filter("day", "<", date(2024, 5, 1)),
+                        ),
+                    ),
+                ),
+            ),
+        ),
+        description="Every feature of the format.",
+    )
+    path = save_funnel(funnel, tmp_path / "everything.toml")
+    assert load_funnel(path) == funnel
+    assert Funnel.from_toml(funnel.to_toml()) == funnel
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    threshold=st.floats(min_value=0.01, max_value=1e6),
+    points=st.dictionaries(
+        st.sampled_from(sorted(EVENTS)), st.floats(min_value=0.001, max_value=1e3), min_size=1
+    ),
+    minutes=st.integers(min_value=1, max_value=10**6),
+    value=st.one_of(
+        st.integers(-(10**9), 10**9),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.text(max_size=8),
+    ),
+)
+def test_round_trip_property(
+    threshold: float, points: dict[str, float], minutes: int, value: object
+) -> None:
+    op = "==" if isinstance(value, str) else ">"
+    funnel = Funnel(
+        "prop",
+        (
+            Stage("a"),
+            Stage("b", conditions=(PointsRule(points, threshold, timedelta(minutes=minutes)),)),
+            Stage("c", conditions=(EventRule(("x",), where=(Filter("p", op, value),)),)),  # type: ignore[arg-type]
+        ),
+    )
+    assert Funnel.from_toml(funnel.to_toml()) == funnel
+
+
+def test_save_replaces_atomically(tmp_path: Path) -> None:
+    target = tmp_path / "f.toml"
+    target.write_text("old")
+    save_funnel(load_funnel("sales"), target)
+    assert load_funnel(target).name == "sales"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.toml"]
+
+
+def test_saved_file_says_what_it_is(tmp_path: Path) -> None:
+    text = save_funnel(load_funnel("inbound"), tmp_path / "x.toml").read_text()
+    assert text.startswith("# funnelkit funnel definition")
+    assert 'where = "amount > 0"' in text
+    assert 'lapse_after = "90d"' in text and 'half_life = "30d"' in text
+
+
+# --- errors name the file, the stage and the key ----------------------------------------------
+BROKEN = [
+    # (replace this, with this, expected message regex)
+    (
+        'events = ["form_fill"]',
+        'evnts = ["form_fill"]',
+        r"stage 'lead' \(#2\): key 'evnts' is not a stage key\. Did you mean 'events'\?",
+    ),
+    (
+        'events = ["form_fill"]',
+        "events = []",
+        r"stage 'lead' \(#2\): key 'events': the rule is empty",
+    ),
+    (
+        'events = ["form_fill"]',
+        'description = "no rule"',
+        r"stage 'lead' \(#2\): key 'events': the rule is empty",
+    ),
+    (
+        'id = "lead"',
+        'id = "contact"',
+        r"stage 'contact' \(#2\): key 'id': duplicate stage id \(stage #1 has it too\)",
+    ),
+    (
+        'id = "lead"',
+        'id = "Warm Lead"',
+        r"stage 'Warm Lead' \(#2\): key 'id': 'Warm Lead' is not a stage id",
+    ),
+    ('id = "lead"', 'id = "last_activity"', r"key 'id': 'last_activity' cannot be a stage id"),
+    ('id = "lead"', "", r"stage #2: key 'id': missing"),
+    (
+        'lapse_to = "lead"',
+        'lapse_to = "led"',
+        r"stage 'client' \(#3\): key 'lapse_to': 'led' is not an earlier .*Did you mean 'lead'\?",
+    ),
+    (
+        'lapse_to = "lead"',
+        'lapse_to = "client"',
+        r"stage 'client' \(#3\): key 'lapse_to': 'client' is not an earlier stage",
+    ),
+    ('lapse_to = "lead"', "", r"stage 'client' \(#3\): key 'lapse_to': missing"),
+    ('lapse_after = "30d"', "", r"stage 'client' \(#3\): key 'lapse_after': missing"),
+    (
+        'lapse_after = "30d"',
+        'lapse_after = "30 days"',
+        r"stage 'client' \(#3\): key 'lapse_after': '30 days' is not a duration",
+    ),
+    (
+        'lapse_after = "30d"',
+        "lapse_after = 30",
+        r"stage 'client' \(#3\): key 'lapse_after': 30 is not a duration",
+    ),
+    (
+        'lapse_after = "30d"',
+        'lapse_after = "0d"',
+        r"key 'lapse_after': a duration must be a positive whole number of seconds",
+    ),
+    (
+        "min_count = 2",
+        "min_count = 0",
+        r"stage 'client' \(#3\): when\[2\]: key 'min_count': must be 1 or more",
+    ),
+    (
+        "min_count = 2",
+        "min_count = 1.5",
+        r"stage 'client' \(#3\): when\[2\]: key 'min_count': expected a whole number",
+    ),
+    (
+        "min_count = 2",
+        "mincount = 2",
+        r"when\[2\]: key 'mincount' is not a condition key\. Did you mean 'min_count'\?",
+    ),
+    (
+        'where = "amount > 0"',
+        'where = "amount = 0"',
+        r"\(#3\): when\[1\]: key 'where': 'amount = 0': '=' is not an operator; use '=='",
+    ),
+    (
+        'where = "amount > 0"',
+        'where = "amount > zero"',
+        r"when\[1\]: key 'where': .*cannot read the value 'zero'; quote strings",
+    ),
+    (
+        'where = "amount > 0"',
+        'where = "amount in 3"',
+        r"when\[1\]: key 'where': key 'value': 'in' needs a non-empty list",
+    ),
+    ('where = "amount > 0"', "where = []", r"when\[1\]: key 'where': the filter list is empty"),
+    (
+        'where = "amount > 0"',
+        'where = { column = "amount", op = "gt", value = 0 }',
+        r"when\[1\]: key 'where': key 'op': 'gt' is not an operator",
+    ),
+    (
+        'where = "amount > 0"',
+        'where = { column = "amount", value = 0 }',
+        r"when\[1\]: key 'where': the filter table has no op",
+    ),
+    (
+        'where = "amount > 0"',
+        'where = { colum = "amount", op = ">", value = 0 }',
+        r"key 'colum' is not a filter key\. Did you mean 'column'\?",
+    ),
+    ('where = "amount > 0"', 'where = "> 0"', r"key 'where': '> 0' is not a filter"),
+    (
+        'labels = { en = "Lead", fr = "Lead" }',
+        'labels = { english = "Lead" }',
+        r"stage 'lead' \(#2\): key 'labels': 'english' is not a language code",
+    ),
+    (
+        'labels = { en = "Lead", fr = "Lead" }',
+        'labels = { en = "" }',
+        r"stage 'lead' \(#2\): key 'labels.en': expected a non-empty label",
+    ),
+    (
+        'description = "A test funnel."',
+        'descripton = "x"',
+        r"bad\.toml: key 'descripton' is not a funnel key\. Did you mean 'description'\?",
+    ),
+    (
+        'labels = { en = "Contact", fr = "Contact" }',
+        'labels = { en = "Contact" }\nevents = ["x"]',
+        r"stage 'contact' \(#1\): key 'events': the first stage is the entry stage",
+    ),
+    (
+        'labels = { en = "Contact", fr = "Contact" }',
+        'labels = { en = "Contact" }\nlapse_after = "1d"\nlapse_to = "contact"',
+        r"stage 'contact' \(#1\): key 'lapse_after': the entry stage cannot lapse",
+    ),
+    (
+        'events = ["form_fill"]',
+        'events = ["form_fill"]\nthreshold = 3',
+        r"stage 'lead' \(#2\): key 'threshold': only a points condition has it",
+    ),
+    (
+        'events = ["form_fill"]',
+        'events = ["form_fill", "form_fill"]',
+        r"stage 'lead' \(#2\): key 'events': event 'form_fill' is listed twice",
+    ),
+    (
+        'events = ["form_fill"]',
+        'events = ["form_fill"]\npoints = { like = 1 }\nthreshold = 1',
+        r"stage 'lead' \(#2\): key 'points': a condition has either 'events' or 'points'",
+    ),
+    (
+        'events = ["form_fill"]',
+        "points = { like = 1 }",
+        r"stage 'lead' \(#2\): key 'threshold': missing",
+    ),
+    (
+        'events = ["form_fill"]',
+        "points = { like = 1 }\nthreshold = 0",
+        r"stage 'lead' \(#2\): key 'threshold': must be a number greater than zero, got 0",
+    ),
+    (
+        'events = ["form_fill"]',
+        "points = { like = 1 }\nthreshold = -2.5",
+        r"key 'threshold': must be a number greater than zero, got -2\.5",
+    ),
+    (
+        'events = ["form_fill"]',
+        'points = { like = 1 }\nthreshold = "three"',
+        r"stage 'lead' \(#2\): key 'threshold': expected a number, got 'three'",
+    ),
+    (
+        'events = ["form_fill"]',
+        "points = { like = 0 }\nthreshold = 1",
+        r"stage 'lead' \(#2\): key 'points\.like': must be a number greater than zero",
+    ),
+    (
+        'events = ["form_fill"]',
+        "points = {}\nthreshold = 1",
+        r"stage 'lead' \(#2\): key 'points': the rule is empty",
+    ),
+    (
+        'events = ["form_fill"]',
+        'points = { like = 1 }\nthreshold = 1\nhalf_life = "soon"',
+        r"stage 'lead' \(#2\): key 'half_life': 'soon' is not a duration",
+    ),
+    (
+        'events = ["form_fill"]',
+        "points = { like = 1 }\nthreshold = 1\nmin_count = 2",
+        r"stage 'lead' \(#2\): key 'min_count': not allowed with 'points'",
+    ),
+    (
+        'events = ["form_fill"]',
+        'events = ["form_fill"]\n[[stages.when]]\nevents = ["x"]',
+        r"stage 'lead' \(#2\): key 'events': a stage with 'when' keeps its rules inside 'when'",
+    ),
+    (
+        '[[stages.when]]\nevents = ["subscription"]\nmin_count = 2',
+        "[[stages.when]]\nmin_count = 2",
+        r"stage 'client' \(#3\): when\[2\]: key 'events': the rule is empty",
+    ),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "message"), BROKEN)
+def test_broken_file_names_file_stage_and_key(
+    tmp_path: Path, old: str, new: str, message: str
+) -> None:
+    assert old in GOOD
+    path = write(tmp_path, GOOD.replace(old, new, 1))
+    with pytest.raises(DefinitionError, match=message) as info:
+        load_funnel(path)
+    assert str(info.value).startswith(str(path) + ":")
+
+
+def test_not_toml_names_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "name = \n")
+    with pytest.raises(DefinitionError, match=r"bad\.toml: not valid TOML"):
+        load_funnel(path)
+
+
+def test_no_stages(tmp_path: Path) -> None:
+    with pytest.raises(DefinitionError, match=r"bad\.toml: key 'stages': missing"):
+        load_funnel(write(tmp_path, 'name = "x"\n'))
+
+
+def test_one_stage_is_not_a_funnel(tmp_path: Path) -> None:
+    with pytest.raises(DefinitionError, match=r"key 'stages': a funnel needs at least two stages"):
+        load_funnel(write(tmp_path, '[[stages]]\nid = "only"\n'))
+
+
+def test_stage_that_is_not_a_table(tmp_path: Path) -> None:
+    with pytest.raises(DefinitionError, match=r"bad\.toml: key 'stages': missing"):
+        load_funnel(write(tmp_path, 'stages = ["a", "b"]\n'.replace('["a", "b"]', "[]")))
+    with pytest.raises(DefinitionError, match=r"stage #1: expected a \[\[stages\]\] table"):
+        load_funnel(write(tmp_path, 'stages = ["a", "b"]\n'))
+
+
+def test_unknown_preset_suggests_one() -> None:
+    with pytest.raises(
+        DefinitionError, match=r"no funnel preset 'inbond'.*Did you mean 'inbound'\?"
+    ):
+        load_funnel("inbond")
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(DefinitionError, match=r"nope\.toml: no such funnel definition file"):
+        load_funnel(tmp_path / "nope.toml")
+
+
+# --- objects built in code ----------------------------------------------------------------
+def test_objects_validate_in_code() -> None:
+    with pytest.raises(DefinitionError, match="key 'min_count': must be 1 or more"):
+        EventRule(("a",), min_count=0)
+    with pytest.raises(DefinitionError, match="key 'threshold'"):
+        PointsRule({"a": 1}, threshold=float("inf"))
+    with pytest.raises(DefinitionError, match="key 'lapse_after'"):
+        Lapse(timedelta(0), "a")
+    with pytest.raises(
+        DefinitionError, match=r"<funnel>: stage 'b' \(#2\): key 'events': the rule is empty"
+    ):
+        Funnel("f", (Stage("a"), Stage("b")))
+    with pytest.raises(DefinitionError, match="key 'op': '=' is not an operator.*Use '=='"):
+        Filter("a", "=", 1)  # type: ignore[arg-type]
+    with pytest.raises(DefinitionError, match="'>' cannot compare with a boolean"):
+        Filter("a", ">", True)
+
+
+def test_funnel_lookups() -> None:
+    funnel = load_funnel("sales")
+    assert funnel.rank("client") == 5
+    with pytest.raises(
+        DefinitionError, match=r"funnel 'sales' has no stage 'clint'.*Did you mean 'client'\?"
+    ):
+        funnel.stage("clint")
+    assert hash(funnel) == hash(load_funnel("sales"))
+    assert "<table>" in funnel._repr_html_()
+
+
+def test_definitions_pickle() -> None:
+    funnel = load_funnel("inbound")
+    assert pickle.loads(pickle.dumps(funnel)) == funnel
+
+
+def test_specs_are_frozen() -> None:
+    stage = load_funnel("inbound").stage("cold_lead")
+    with pytest.raises(AttributeError):
+        stage.id = "x"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        stage.labels["en"] = "x"  # type: ignore[index]
+
+
+# --- filters and evidence ------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("amount > 0", Filter("amount", ">", 0)),
+        ("amount>=9.5", Filter("amount", ">=", 9.5)),
+        ("channel == 'social'", Filter("channel", "==", "social")),
+        ('channel != "social"', Filter("channel", "!=", "social")),
+        ("channel in ['social', 'paid_ads']", Filter("channel", "in", ("social", "paid_ads"))),
+        ("channel  not   in ['social']", Filter("channel", "not in", ("social",))),
+        ("paid == true", Filter("paid", "==", True)),
+    ],
+)
+def test_filter_string_form(text: str, expected: Filter) -> None:
+    flt = Filter.parse(text)
+    assert flt == expected
+    assert Filter.parse(str(flt)) == flt
+
+
+def test_filters_never_match_null() -> None:
+    df = pl.DataFrame({"amount": [5.0, None, 0.0], "channel": ["social", None, "ads"]})
+    checks = {
+        "amount > 0": [True, False, False],
+        "amount != 0": [True, False, False],
+        "channel != 'ads'": [True, False, False],
+        "channel not in ['ads']": [True, False, False],
+        "channel in ['ads', 'social']": [True, False, True],
+        "amount in [0, 5]": [True, False, True],
+    }
+    for text, expected in checks.items():
+        assert (
+            df.select(Filter.parse(text).expr())[
+                "amount" if "amount" in text else "channel"
+            ].to_list()
+            == expected
+        ), text
+
+
+def test_stage_evidence() -> None:
+    df = pl.DataFrame(
+        {
+            "event": ["purchase", "purchase", "subscription", "repeat_purchase", "like"],
+            "amount": [10.0, 0.0, None, None, None],
+        }
+    )
+    funnel = load_funnel("sales")
+    assert df.select(funnel.stage("client").evidence())["evidence"].to_list() == [
+        True,
+        False,
+        True,
+        True,
+        False,
+    ]
+    assert df.select(funnel.stage("raw_contact").evidence()).to_series().to_list() == [True]
+    cold = load_funnel("inbound").stage("cold_lead")
+    assert df.select(cold.evidence())["evidence"].to_list() == [False, False, False, False, True]
+
+
+def test_describe() -> None:
+    funnel = load_funnel("inbound")
+    assert funnel.stage("prospect").describe() == "any event (entry stage)"
+    assert funnel.stage("client").describe() == "purchase where amount > 0; or subscription"
+    assert "back to cold_lead after 90d inactive" in funnel.stage("warm_lead").describe()
+    assert "half-life 30d" in funnel.stage("cold_lead").describe()
+    assert EventRule(("a", "b"), min_count=3).describe() == "3 × a or b"
+
+
+def test_duration_text() -> None:
+    assert duration_text(timedelta(days=14)) == "14d"
+    assert duration_text(timedelta(minutes=90)) == "90m"
+    assert duration_text(timedelta(seconds=61)) == "61s"
+
+
+def test_docstring_examples() -> None:
+    result = doctest.testmod(definitions, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 10

@@ -1,0 +1,476 @@
+"""Figures are tested on what they draw: trace data, labels, colours per stage, wording.
+
+Each ``*_table`` function is checked on a hand-made table whose answer can be
+read by eye; each figure on its traces; and the real results of
+:mod:`funnelkit.stages` and :mod:`funnelkit.conversion` on a tiny timeline go
+through every figure, in English and in French.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import plotly.graph_objects as go
+import plotly.io as pio
+import polars as pl
+import pytest
+
+from funnelkit import figures as F
+from funnelkit.conversion import funnel
+from funnelkit.definitions import load_funnel
+from funnelkit.errors import MissingColumnError, ParameterError
+from funnelkit.stages import classify, compare, explain, flows, snapshot
+from tests.conftest import events_frame
+
+INBOUND = load_funnel("inbound")
+SALES = load_funnel("sales")
+
+
+@pytest.fixture(scope="module")
+def timeline() -> pl.DataFrame:
+    """Five contacts with answers checkable by eye under ``inbound``.
+
+    a: like then ebook then purchase (client); b: walk-in purchase (skips to
+    client); c: page views only (prospect... then cold lead: two views within
+    30 days score 4 >= 3); d: a like (cold lead); e: a form fill (warm lead).
+    """
+    return events_frame(
+        ("a", "2026-11-02 09:00", "like", None, "social"),
+        ("a", "2026-11-03 09:00", "ebook_download", None, "social"),
+        ("a", "2026-11-05 09:00", "purchase", 50.0, "social"),
+        ("b", "2026-11-04 10:00", "purchase", 80.0, "referral"),
+        ("c", "2026-11-02 11:00", "page_view", None, "organic_search"),
+        ("c", "2026-11-09 11:00", "page_view", None, "organic_search"),
+        ("d", "2026-11-10 12:00", "like", None, "social"),
+        ("e", "2026-11-10 13:00", "form_fill", None, "trade_show"),
+    )
+
+
+def _template(fig: go.Figure) -> bool:
+    return fig.layout.template == pio.templates[F.TEMPLATE]
+
+
+# --------------------------------------------------------------------------- look
+def test_the_template_is_registered_and_not_forced_as_default() -> None:
+    assert F.register_template() == "funnelkit"
+    assert "funnelkit" in pio.templates
+    assert pio.templates.default != "funnelkit"
+    assert list(pio.templates["funnelkit"].layout.colorway) == list(F.STAGE_COLOURS)
+
+
+def test_stage_colours_follow_the_rank_and_wrap() -> None:
+    assert F.stage_colour(1) == F.STAGE_COLOURS[0]
+    assert F.stage_colour(4) == F.STAGE_COLOURS[3]
+    assert F.stage_colour(len(F.STAGE_COLOURS) + 1) == F.STAGE_COLOURS[0]
+    assert len(set(F.STAGE_COLOURS)) == len(F.STAGE_COLOURS)
+
+
+def test_wording_exists_in_both_languages() -> None:
+    assert set(F._TEXT["en"]) == set(F._TEXT["fr"])
+    assert F.text("days_since", "fr") == "Jours depuis l'acquisition"
+
+
+def test_an_unknown_language_is_refused_with_a_hint() -> None:
+    with pytest.raises(ParameterError, match=r"lang must be 'en' or 'fr'.*Did you mean 'fr'"):
+        F.funnel_figure(pl.DataFrame({"name": ["a"], "count": [1]}), lang="fra")  # type: ignore[arg-type]
+
+
+def test_stage_labels_come_from_the_definition() -> None:
+    assert F.stage_labels(INBOUND, "fr")["cold_lead"] == "Lead froid"
+    assert F.stage_labels(SALES, "en")["qualified_prospect"] == "Qualified prospect"
+
+
+# --------------------------------------------------------------------------- funnel
+def test_funnel_table_computes_step_and_overall_conversion() -> None:
+    table = F.funnel_table(pl.DataFrame({"name": ["a", "b", "c"], "count": [200, 80, 60]}))
+    assert table["step_conversion"].to_list() == [None, 0.4, 0.75]
+    assert table["overall_conversion"].to_list() == [1.0, 0.4, 0.3]
+    assert table["drop_off"].to_list() == [None, 120, 20]
+    assert table["colour"].to_list() == [F.stage_colour(r) for r in (1, 2, 3)]
+
+
+def test_biggest_leak_is_the_lowest_step_conversion_first_on_ties() -> None:
+    table = F.funnel_table(
+        pl.DataFrame({"name": list("abcd"), "count": [1000, 500, 250, 200]})
+    )  # 50%, 50%, 80%
+    assert table["biggest_leak"].to_list() == [False, True, False, False]
+
+
+def test_biggest_leak_ignores_steps_with_a_tiny_base() -> None:
+    table = F.funnel_table(pl.DataFrame({"name": list("abcd"), "count": [1000, 500, 25, 0]}))
+    # c keeps 5% of 500; d keeps 0% of only 25 contacts, a base below LEAK_BASE
+    assert table.filter(pl.col("biggest_leak"))["stage"].to_list() == ["c"]
+    small = F.funnel_table(pl.DataFrame({"name": list("abc"), "count": [10, 5, 1]}))
+    assert small.filter(pl.col("biggest_leak"))["stage"].to_list() == ["c"]  # no base: all count
+
+
+def test_a_funnel_with_no_loss_has_a_leak_only_where_the_rate_is_lowest() -> None:
+    table = F.funnel_table(pl.DataFrame({"name": ["a", "b"], "count": [0, 0]}))
+    assert table["biggest_leak"].to_list() == [False, False]
+
+
+def test_funnel_figure_draws_counts_labels_and_stage_colours(timeline: pl.DataFrame) -> None:
+    result = funnel(timeline, INBOUND, window="30d")
+    fig = F.funnel_figure(result, funnel=INBOUND)
+    trace = fig.data[0]
+    assert trace.type == "funnel"
+    assert list(trace.x) == result.table["count"].to_list()
+    assert list(trace.y) == ["Prospect", "Cold lead", "Warm lead", "Client", "Ambassador"]
+    assert list(trace.marker.color) == [F.stage_colour(r) for r in range(1, 6)]
+    assert _template(fig)
+    assert "inbound" in fig.layout.title.text
+
+
+def test_funnel_figure_highlights_the_biggest_leak() -> None:
+    fig = F.funnel_figure(pl.DataFrame({"name": ["a", "b", "c"], "count": [100, 90, 30]}))
+    widths = list(fig.data[0].marker.line.width)
+    colours = list(fig.data[0].marker.line.color)
+    assert widths.index(max(widths)) == 2 and colours[2] == F.LEAK_COLOUR
+    (note,) = [a for a in fig.layout.annotations if a.name == "biggest_leak"]
+    assert note.y == "c" and "Biggest leak" in note.text
+    assert "b → c: only 33.3% make the step" in fig.layout.title.text
+
+
+def test_funnel_figure_writes_step_and_overall_conversion_on_the_bars() -> None:
+    fig = F.funnel_figure(pl.DataFrame({"name": ["a", "b"], "count": [1200, 300]}))
+    assert fig.data[0].text[0] == "<b>1,200</b>"
+    assert fig.data[0].text[1] == "<b>300</b> · 25.0% of previous · 25.0% of first"
+
+
+def test_funnel_figure_in_french_uses_french_labels_and_decimal_commas(
+    timeline: pl.DataFrame,
+) -> None:
+    result = funnel(timeline, INBOUND, window="30d")
+    fig = F.funnel_figure(result, funnel=INBOUND, lang="fr")
+    assert list(fig.data[0].y)[:3] == ["Prospect", "Lead froid", "Lead chaud"]
+    assert "de l'étape précédente" in fig.data[0].text[1]
+    assert "," in fig.data[0].text[1].split("·")[1]
+    assert fig.layout.separators == ", "
+    assert fig.layout.title.text.startswith("Entonnoir (inbound)")
+
+
+def test_funnel_figure_on_a_snapshot_counts_contacts_at_or_past(timeline: pl.DataFrame) -> None:
+    snap = snapshot(classify(timeline, INBOUND), INBOUND)
+    fig = F.funnel_figure(snap, lang="fr")  # the preset is found by the snapshot's name
+    assert list(fig.data[0].x) == snap.table["at_or_past"].to_list() == [5, 5, 3, 2, 0]
+    assert fig.data[0].y[1] == "Lead froid"
+
+
+def test_funnel_figure_side_by_side_shares_the_stages() -> None:
+    week = pl.DataFrame({"name": ["a", "b"], "count": [100, 40]})
+    before = pl.DataFrame({"name": ["a", "b"], "count": [80, 20]})
+    fig = F.funnel_figure(week, compare=before, names=("W46", "W45"))
+    assert [list(t.x) for t in fig.data] == [[100, 40], [80, 20]]
+    assert [t.xaxis for t in fig.data] == ["x", "x2"]
+    assert [a.text for a in fig.layout.annotations if a.text in ("W46", "W45")] == ["W46", "W45"]
+
+
+def test_funnel_table_names_a_missing_column() -> None:
+    with pytest.raises(MissingColumnError, match=r"no 'count' column.*columns: name, total"):
+        F.funnel_table(pl.DataFrame({"name": ["a"], "total": [1]}))
+
+
+def test_a_figure_refuses_what_it_cannot_draw() -> None:
+    with pytest.raises(ParameterError, match="cannot draw funnel from a dict"):
+        F.funnel_figure({"a": 1})
+
+
+# --------------------------------------------------------------------------- breakdown
+def test_breakdown_figure_has_one_bar_trace_per_later_stage_in_its_colour(
+    timeline: pl.DataFrame,
+) -> None:
+    result = funnel(timeline, INBOUND, window="30d", by="channel", min_size=1)
+    fig = F.breakdown_figure(result, funnel=INBOUND)
+    assert [t.name for t in fig.data] == ["Cold lead", "Warm lead", "Client", "Ambassador"]
+    assert [t.marker.color for t in fig.data] == [F.stage_colour(r) for r in (2, 3, 4, 5)]
+    assert fig.layout.xaxis.title.text == "channel"
+    social = list(fig.data[2].x).index("social")
+    assert fig.data[2].y[social] == 0.5  # of a and d (social), a became a client
+    assert fig.data[0].error_y.array is not None
+
+
+def test_breakdown_orders_segments_by_size_and_blanks_suppressed_ones() -> None:
+    table = pl.DataFrame(
+        {
+            "segment": ["small", "small", "big", "big"],
+            "step": [1, 2, 1, 2],
+            "name": ["a", "b", "a", "b"],
+            "count": [3, 1, 50, 10],
+            "suppressed": [True, True, False, False],
+        }
+    )
+    fig = F.breakdown_figure(table, by="channel")
+    assert list(fig.data[0].x) == ["big", "small"]
+    assert list(fig.data[0].y) == [0.2, None]
+    assert fig.data[0].error_y.array is None or fig.data[0].error_y.type is None
+
+
+def test_breakdown_without_segments_says_how_to_get_them() -> None:
+    with pytest.raises(MissingColumnError, match=r"no segment column 'channel'.*by=\.\.\."):
+        F.breakdown_table(pl.DataFrame({"name": ["a"], "count": [1]}), by="channel")
+
+
+# --------------------------------------------------------------------------- trends
+def _trend_table() -> pl.DataFrame:
+    weeks = [date(2026, 10, 19), date(2026, 10, 26), date(2026, 11, 2), date(2026, 11, 9)]
+    return pl.DataFrame(
+        {
+            "period": weeks * 2,
+            "step": [2] * 4 + [3] * 4,
+            "name": ["cold_lead"] * 4 + ["warm_lead"] * 4,
+            "entered": [100, 120, 110, 90] * 2,
+            "converted": [50, 60, 40, 20, 10, 12, 8, 2],
+            "rate": [0.5, 0.5, 40 / 110, 20 / 90, 0.1, 0.1, 8 / 110, 2 / 90],
+            "ci_low": [0.4, 0.41, 0.28, 0.15, 0.05, 0.06, 0.03, 0.005],
+            "ci_high": [0.6, 0.59, 0.46, 0.32, 0.18, 0.17, 0.14, 0.08],
+            "incomplete": [False, False, True, True] * 2,
+        }
+    )
+
+
+def test_conversion_over_time_draws_band_line_and_dashed_incomplete_periods() -> None:
+    fig = F.conversion_over_time_figure(_trend_table(), funnel=INBOUND)
+    names = [t.name for t in fig.data]
+    assert names == [
+        "Cold lead · 95% interval",
+        "Cold lead",
+        "Cold lead · incomplete",
+        "Warm lead · 95% interval",
+        "Warm lead",
+        "Warm lead · incomplete",
+    ]
+    band, solid, dashed = fig.data[:3]
+    assert band.fill == "toself" and len(band.x) == 8
+    assert list(solid.y) == [0.5, 0.5] and solid.line.dash is None
+    assert dashed.line.dash == "dash" and len(dashed.x) == 3  # joined to the last complete week
+    (shade,) = [s for s in fig.layout.shapes if s.name == "incomplete"]
+    assert (shade.x0, shade.x1) == (date(2026, 10, 30), date(2026, 11, 12))  # half a week around
+    assert [a.text for a in fig.layout.annotations] == ["incomplete"]
+    assert solid.line.color == F.stage_colour(2) and fig.data[4].line.color == F.stage_colour(3)
+    assert "window still open" in fig.layout.title.text
+
+
+def test_conversion_over_time_with_every_period_complete_has_no_dashes() -> None:
+    table = _trend_table().with_columns(pl.lit(False).alias("incomplete"))
+    fig = F.conversion_over_time_figure(table, stages=["warm_lead"], lang="fr")
+    assert [t.name for t in fig.data] == ["warm_lead · intervalle à 95 %", "warm_lead"]
+    assert "fenêtre" not in fig.layout.title.text and not fig.layout.shapes
+
+
+def test_conversion_over_time_table_drops_the_first_step() -> None:
+    table = pl.concat(
+        [
+            _trend_table()
+            .head(1)
+            .with_columns(
+                step=pl.lit(1, dtype=pl.Int64), name=pl.lit("prospect"), rate=pl.lit(1.0)
+            ),
+            _trend_table(),
+        ]
+    )
+    assert F.conversion_over_time_table(table)["rank"].unique().sort().to_list() == [2, 3]
+
+
+# --------------------------------------------------------------------------- durations
+def test_time_to_convert_marks_median_and_p90() -> None:
+    days = [timedelta(days=d) for d in (1, 2, 3, 4, 10)]
+    hist = F.time_to_convert_table(days, bins=5)
+    assert (hist.median, hist.unit, hist.n) == (3.0, "days", 5)
+    assert hist.p90 == pytest.approx(7.6)
+    fig = F.time_to_convert_figure(hist, lang="fr")
+    shapes = {s.name: s.x0 for s in fig.layout.shapes}
+    assert shapes == {"median": 3.0, "p90": pytest.approx(7.6)}
+    assert [a.text for a in fig.layout.annotations] == ["médiane 3,0 jours", "p90 7,6 jours"]
+    assert sum(fig.data[0].y) == 5
+
+
+def test_time_to_convert_uses_hours_for_short_durations() -> None:
+    hist = F.time_to_convert_table(pl.DataFrame({"duration": [3600.0, 7200.0, 36000.0]}))
+    assert hist.unit == "hours" and hist.median == 2.0
+
+
+def test_time_to_convert_reads_a_funnel_result(timeline: pl.DataFrame) -> None:
+    result = funnel(timeline, ["like", "ebook_download", "purchase"], window="30d")
+    hist = F.time_to_convert_table(result)
+    assert hist.steps == ("like", "purchase") and hist.n == 1
+    assert hist.median == pytest.approx(3.0)  # a: like day 0, purchase day 3
+    first = F.time_to_convert_table(result, steps=(1, 2))
+    assert first.steps == ("like", "ebook_download") and first.median == pytest.approx(1.0)
+    assert first.unit == "days"  # the bins cover the 30-day window
+    fig = F.time_to_convert_figure(result)
+    assert fig.data[0].marker.color == F.stage_colour(3)
+    with pytest.raises(ParameterError, match=r"steps=\(2, 1\): no such transition"):
+        F.time_to_convert_table(result, steps=(2, 1))
+
+
+def test_time_to_convert_needs_a_duration_column() -> None:
+    with pytest.raises(MissingColumnError, match="no 'duration' column"):
+        F.time_to_convert_table(pl.DataFrame({"x": [1]}))
+
+
+# --------------------------------------------------------------------------- cohorts
+def _cohorts() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "cohort": [date(2026, 10, 26)] * 3 + [date(2026, 11, 2)] * 2,
+            "days": [0, 7, 14, 0, 7],
+            "share": [0.1, 0.2, 0.25, 0.05, 0.15],
+            "size": [40] * 3 + [50] * 2,
+        }
+    )
+
+
+def test_cohort_heatmap_rows_are_cohorts_and_unobserved_days_blank() -> None:
+    fig = F.cohort_figure(_cohorts(), target="Client")
+    heat = fig.data[0]
+    assert heat.type == "heatmap"
+    assert list(heat.y) == ["2026-10-26", "2026-11-02"] and list(heat.x) == [0, 7, 14]
+    assert [list(r) for r in heat.z] == [[0.1, 0.2, 0.25], [0.05, 0.15, None]]
+    assert "Client" in fig.layout.title.text
+
+
+def test_cohort_curves_have_one_line_per_cohort_in_the_target_colour() -> None:
+    fig = F.cohort_figure(_cohorts(), kind="curves", colour_rank=4, lang="fr")
+    assert [t.name for t in fig.data] == ["2026-10-26", "2026-11-02"]
+    assert all("230,159,0" in t.line.color for t in fig.data)  # #E69F00, rank 4
+    assert fig.layout.xaxis.title.text == "Jours depuis l'acquisition"
+
+
+def test_cohort_figure_refuses_an_unknown_kind() -> None:
+    with pytest.raises(ParameterError, match="kind must be 'heatmap' or 'curves'"):
+        F.cohort_figure(_cohorts(), kind="pie")  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- flows
+def test_flows_sankey_links_stage_at_start_to_stage_at_end(timeline: pl.DataFrame) -> None:
+    moved = flows(timeline, INBOUND, start="2026-11-04", end="2026-11-11")
+    fig = F.flows_figure(moved, lang="fr", period="W45")
+    sankey = fig.data[0]
+    labels = list(sankey.node.label)
+    table = F.flows_table(moved, lang="fr")
+    assert sum(sankey.link.value) == table["contacts"].sum() == 5
+    pairs = {
+        (labels[s], labels[t]): v
+        for s, t, v in zip(sankey.link.source, sankey.link.target, sankey.link.value, strict=True)
+    }
+    assert pairs[("Nouveaux contacts", "Lead froid (à la fin)")] == 1  # d
+    assert pairs[("Lead chaud (au début)", "Client (à la fin)")] == 1  # a
+    assert pairs[("Prospect (au début)", "Lead froid (à la fin)")] == 1  # c's second view
+    colours = dict(zip(labels, sankey.node.color, strict=True))
+    assert colours["Nouveaux contacts"] == F._NEUTRAL
+    assert colours["Client (à la fin)"] == F.stage_colour(4)
+    assert "W45" in fig.layout.title.text
+
+
+# --------------------------------------------------------------------------- compare
+def test_compare_heatmap_crosses_the_two_definitions(timeline: pl.DataFrame) -> None:
+    both = compare(timeline, INBOUND, SALES)
+    fig = F.compare_figure(both, lang="fr")
+    heat = fig.data[0]
+    assert list(heat.y) == [INBOUND.stage(s).label("fr") for s in INBOUND.stage_ids]
+    assert list(heat.x) == [SALES.stage(s).label("fr") for s in SALES.stage_ids]
+    z = [list(r) for r in heat.z]
+    assert sum(map(sum, z)) == 5
+    assert z[3][4] == 2  # inbound clients are sales clients
+    assert z[2][1] == 1  # e: warm lead (inbound) is a lead (sales)
+    assert fig.layout.yaxis.title.text == "inbound" and fig.layout.xaxis.title.text == "sales"
+
+
+def test_compare_table_reads_wide_cross_tables_and_normalises_rows() -> None:
+    wide = pl.DataFrame({"left": ["a", "b"], "x": [3, 0], "y": [1, 2]})
+    table = F.compare_table(wide)
+    assert table.select("left_stage", "right_stage", "contacts").rows() == [
+        ("a", "x", 3),
+        ("a", "y", 1),
+        ("b", "x", 0),
+        ("b", "y", 2),
+    ]
+    assert table["share_of_left"].to_list() == [0.75, 0.25, 0.0, 1.0]
+    fig = F.compare_figure(wide, normalise=True)
+    assert [list(r) for r in fig.data[0].z] == [[0.75, 0.25], [0.0, 1.0]]
+
+
+# --------------------------------------------------------------------------- timeline
+def test_timeline_marks_each_stage_entry_on_the_event_that_caused_it(
+    timeline: pl.DataFrame,
+) -> None:
+    why = explain(timeline, INBOUND, "a")
+    table = F.timeline_table(why)
+    assert table["entered"].to_list() == [["prospect", "cold_lead"], ["warm_lead"], ["client"]]
+    fig = F.timeline_figure(why, lang="fr")
+    assert [t.name for t in fig.data] == [
+        "Événement",
+        "Prospect",
+        "Lead froid",
+        "Lead chaud",
+        "Client",
+    ]
+    assert [t.marker.color for t in fig.data[1:]] == [F.stage_colour(r) for r in (1, 2, 3, 4)]
+    assert len(fig.layout.shapes) == 3  # one dotted line per entering event
+    assert fig.layout.title.text == "Contact a (inbound)"
+
+
+def test_timeline_of_a_skipper_puts_every_skipped_stage_on_its_purchase(
+    timeline: pl.DataFrame,
+) -> None:
+    table = F.timeline_table(explain(timeline, SALES, "b"), lang="fr")
+    assert table["entered"].to_list() == [
+        ["raw_contact", "lead", "prospect", "qualified_prospect", "client"]
+    ]
+    assert table["rank"].to_list() == [5] and table["colour"].to_list() == [F.stage_colour(5)]
+
+
+def test_timeline_shows_a_contact_created_before_any_event() -> None:
+    from datetime import UTC, datetime
+
+    events = events_frame(("z", "2026-11-05 10:00", "like"))
+    contacts = pl.DataFrame(
+        {"contact_id": ["z"], "created_at": [datetime(2026, 11, 1, tzinfo=UTC)]}
+    )
+    table = F.timeline_table(explain(events, INBOUND, "z", contacts=contacts))
+    assert table["event"].to_list() == ["(created)", "like"]
+    assert table["entered"].to_list() == [["prospect"], ["cold_lead"]]
+
+
+# --------------------------------------------------------------------------- across figures
+def test_a_stage_has_the_same_colour_in_every_figure(timeline: pl.DataFrame) -> None:
+    client = F.stage_colour(INBOUND.rank("client"))
+    result = funnel(timeline, INBOUND, window="30d", by="channel", min_size=1)
+    drawn = F.funnel_figure(result.table, funnel=INBOUND).data[0]
+    funnel_colours = dict(zip(drawn.y, drawn.marker.color, strict=True))
+    bars = {t.name: t.marker.color for t in F.breakdown_figure(result, funnel=INBOUND).data}
+    moved = flows(timeline, INBOUND, start="2026-11-01", end="2026-11-12")
+    sankey = F.flows_figure(moved).data[0]
+    nodes = dict(zip(sankey.node.label, sankey.node.color, strict=True))
+    why = F.timeline_figure(explain(timeline, INBOUND, "a"))
+    marks = {t.name: t.marker.color for t in why.data}
+    assert funnel_colours["Client"] == bars["Client"] == nodes["Client (at end)"] == client
+    assert marks["Client"] == client
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_every_figure_uses_the_template_in_both_languages(
+    timeline: pl.DataFrame, lang: F.Lang
+) -> None:
+    result = funnel(timeline, INBOUND, window="30d")
+    figures = [
+        F.funnel_figure(result, funnel=INBOUND, lang=lang),
+        F.time_to_convert_figure(result, lang=lang),
+        F.conversion_over_time_figure(_trend_table(), lang=lang),
+        F.cohort_figure(_cohorts(), lang=lang),
+        F.flows_figure(flows(timeline, INBOUND, start="2026-11-04", end="2026-11-11"), lang=lang),
+        F.compare_figure(compare(timeline, INBOUND, SALES), lang=lang),
+        F.timeline_figure(explain(timeline, INBOUND, "a"), lang=lang),
+    ]
+    assert all(_template(fig) for fig in figures)
+    assert all(fig.layout.title.text for fig in figures)
+
+
+# --------------------------------------------------------------------------- text
+def test_format_table_is_plain_fixed_text() -> None:
+    frame = pl.DataFrame({"stage": ["prospect", "client"], "count": [1200, 7], "rate": [1.0, None]})
+    assert F.format_table(frame, digits=2).splitlines() == [
+        "stage     count  rate",
+        "prospect   1200  1.00",
+        "client        7     -",
+    ]

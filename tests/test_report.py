@@ -1,0 +1,581 @@
+"""The weekly report end to end: the real ``funnelkit report`` command, real papermill.
+
+Rendering costs seconds, so one report of the sample's last complete week is
+rendered once for the module and shared; the range, the failure mid-range and
+the custom template render their own.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import polars as pl
+import pytest
+
+import funnelkit.report as report_module
+from funnelkit.cli import main
+from funnelkit.definitions import load_funnel
+from funnelkit.errors import ParameterError
+from funnelkit.events import read_contacts, read_events
+from funnelkit.privacy import KEY_ENV, pseudonym
+from funnelkit.report import RenderedWeek, ReportSettings, default_notebook
+from funnelkit.weekly import IsoWeek, weekly_metrics
+from tests.conftest import events_frame
+
+ROOT = Path(__file__).resolve().parents[1]
+EVENTS = ROOT / "data" / "sample" / "events.csv"
+CONTACTS = ROOT / "data" / "sample" / "contacts.csv"
+WEEK = "2026-W47"  # the sample ends on Sunday 2026-11-22
+KEY = "report tests: a pseudonymisation key that never leaves the machine"
+ID = re.compile(r"\bc\d{6}\b")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _key() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(KEY_ENV, KEY)
+        yield
+
+
+def _report(out: Path, *args: str) -> list[str]:
+    return [
+        "report",
+        "--events",
+        str(EVENTS),
+        "--contacts",
+        str(CONTACTS),
+        "--out",
+        str(out),
+        *args,
+    ]
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    """Return every file under ``folder`` with the hash of its bytes."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
+    """Render the sample's last complete week once (no --week: the default week)."""
+    out = tmp_path_factory.mktemp("reports")
+    code = main(_report(out, "--no-progress"))
+    assert code == 0
+    return out, (out / WEEK / "report.html").read_text(encoding="utf-8"), WEEK
+
+
+# --- the files ----------------------------------------------------------------
+@pytest.mark.slow
+def test_the_default_week_is_the_last_complete_week(rendered: tuple[Path, str, str]) -> None:
+    out, _, week = rendered
+    assert sorted(p.name for p in out.iterdir()) == [week, "index.html"]
+
+
+@pytest.mark.slow
+def test_each_week_gets_notebook_html_and_metrics(rendered: tuple[Path, str, str]) -> None:
+    out, _, week = rendered
+    assert sorted(p.name for p in (out / week).iterdir()) == [
+        "metrics.json",
+        "report.html",
+        "report.ipynb",
+    ]
+    executed = nbformat.read(out / week / "report.ipynb", as_version=4)
+    assert executed.metadata["papermill"]["parameters"]["week"] == week
+    assert not [c for c in executed.cells if c.get("outputs") and _has_error(c)]
+
+
+def _has_error(cell: nbformat.NotebookNode) -> bool:
+    return any(o.get("output_type") == "error" for o in cell.get("outputs", []))
+
+
+@pytest.mark.slow
+def test_metrics_equal_the_package_computation(rendered: tuple[Path, str, str]) -> None:
+    out, _, week = rendered
+    written = json.loads((out / week / "metrics.json").read_text(encoding="utf-8"))
+    log = read_events(str(EVENTS))
+    expected = weekly_metrics(
+        log,
+        load_funnel("inbound"),
+        week=week,
+        contacts=read_contacts(str(CONTACTS)),
+        window="28d",
+        breakdown="channel",
+        weeks_of_history=12,
+    )
+    assert written == json.loads(expected.to_json())
+    assert written["week"] == week
+    assert written["funnel"]["name"] == "inbound"
+    assert written["rows"]["rows_read"] == log.summary().rows_read
+    assert {k["name"] for k in written["headline"]} >= {"new_contacts", "reached_client"}
+
+
+@pytest.mark.slow
+def test_html_has_the_figures_and_no_code(rendered: tuple[Path, str, str]) -> None:
+    _, page, _ = rendered
+    template = default_notebook().read_text(encoding="utf-8")
+    figure_cells = template.count("figures.")
+    ids = re.findall(r'<div class="plotly-graph-div" id="(funnelkit-figure-\d+)"', page)
+    assert len(ids) >= 2 and len(ids) == len(set(ids)) == page.count("Plotly.newPlot(")
+    assert len(ids) >= figure_cells - 1  # every figure cell draws (a breakdown may be skipped)
+    assert page.count('<div class="jp-InputArea') == 0
+    for source in ("weekly_metrics(", "read_events(", "report.section(", "import "):
+        assert source not in _visible_text(page), source
+    assert 'data-mime-type="application/vnd.jupyter.stderr"' not in page
+    assert "Traceback" not in page
+
+
+def _visible_text(page: str) -> str:
+    """Return the page without <script> and <style> blocks."""
+    page = re.sub(r"<script\b.*?</script>", "", page, flags=re.S)
+    return re.sub(r"<style\b.*?</style>", "", page, flags=re.S)
+
+
+@pytest.mark.slow
+def test_html_works_offline_with_plotly_embedded_once(rendered: tuple[Path, str, str]) -> None:
+    _, page, _ = rendered
+    assert re.findall(r"<script[^>]*\bsrc=", page) == []
+    assert re.findall(r"<link[^>]*href=[\"']https?://", page) == []
+    assert page.count("* plotly.js v") == 1
+    assert "require.min.js" not in page and "MathJax.js" not in page
+
+
+@pytest.mark.slow
+def test_html_sections_come_in_the_issue_order(rendered: tuple[Path, str, str]) -> None:
+    _, page, _ = rendered
+    headings = re.findall(r"<h2[^>]*>(.*?)<a", page)
+    order = [
+        "Headline",
+        "The funnel",
+        "Stage flows",
+        "Conversion over the last",
+        "Breakdown by channel",
+        "Time to convert",
+        "Cohorts",
+        "Data quality",
+        "The funnel definition",
+    ]
+    positions = [next(i for i, h in enumerate(headings) if h.startswith(o)) for o in order]
+    assert positions == sorted(positions), headings
+    text = _visible_text(page)
+    assert "Rates are those of the contacts who entered in 2026-W43" in text
+    assert "within noise" in text
+
+
+@pytest.mark.slow
+def test_no_personal_data_and_no_key_in_any_output(rendered: tuple[Path, str, str]) -> None:
+    out, _, week = rendered
+    contacts = read_contacts(str(CONTACTS)).frame.collect()
+    emails = contacts["email"].drop_nulls().to_list()[:200]
+    names = contacts["name"].drop_nulls().to_list()[:200]
+    for path in (out / week).iterdir():
+        text = path.read_text(encoding="utf-8")
+        assert KEY not in text, path.name
+        assert not ID.findall(_visible_text(text)), f"{path.name}: raw contact ids"
+        assert not [e for e in emails if e in text], f"{path.name}: e-mail addresses"
+        assert not [n for n in names if f">{n}<" in text], f"{path.name}: names"
+
+
+@pytest.mark.slow
+def test_contact_level_table_shows_keyed_pseudonyms(rendered: tuple[Path, str, str]) -> None:
+    _, page, _ = rendered
+    shown = re.findall(r"\bp_[0-9a-f]{16}\b", _visible_text(page))
+    assert shown, "the follow-up table lists contacts"
+    ids = read_contacts(str(CONTACTS)).frame.collect()["contact_id"].to_list()
+    known = {pseudonym(i, key=KEY.encode()) for i in ids}
+    assert set(shown) <= known
+
+
+@pytest.mark.slow
+def test_index_links_every_week(rendered: tuple[Path, str, str]) -> None:
+    out, _, week = rendered
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert f"href='{week}/report.html'" in index
+    assert "inbound" in index
+
+
+# --- ranges and determinism --------------------------------------------------
+@pytest.mark.slow
+def test_range_renders_each_week_with_a_progress_bar_and_the_same_metrics(
+    rendered: tuple[Path, str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, _, week = rendered
+    stale = tmp_path / week
+    stale.mkdir()
+    (stale / "old.txt").write_text("last run's leftovers")
+    code = main(_report(tmp_path, "--from", "2026-W46", "--to", week))
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "weekly report" in captured.err and "2/2" in captured.err  # tqdm on stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["2026-W46", week, "index.html"]
+    assert not (tmp_path / week / "old.txt").exists()  # replaced as a whole
+    # determinism: another run, another folder, the same metrics.json byte for byte
+    assert (tmp_path / week / "metrics.json").read_bytes() == (
+        out / week / "metrics.json"
+    ).read_bytes()
+    index = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert index.index(f"{week}/report.html") < index.index("2026-W46/report.html")
+    assert json.loads((tmp_path / "2026-W46" / "metrics.json").read_text())["week"] == "2026-W46"
+
+
+@pytest.mark.slow
+def test_a_file_corrupted_mid_range_keeps_the_previous_report(
+    rendered: tuple[Path, str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out, _, week = rendered
+    events = tmp_path / "events.csv"
+    events.write_bytes(EVENTS.read_bytes())
+    reports = tmp_path / "reports"
+    previous = reports / week
+    previous.mkdir(parents=True)
+    for name in ("report.html", "metrics.json"):
+        (previous / name).write_bytes((out / week / name).read_bytes())
+    before = _digest(previous)
+
+    real_render_week = report_module.render_week
+
+    def render_then_corrupt(settings: ReportSettings, one: IsoWeek) -> RenderedWeek:
+        done = real_render_week(settings, one)
+        events.write_bytes(
+            b"\x00\x01 this export was cut off \xff\xfe\n"
+        )  # the next week reads this
+        return done
+
+    monkeypatch.setattr(report_module, "render_week", render_then_corrupt)
+    args = ["report", "--events", str(events), "--out", str(reports), "--no-progress"]
+    code = main([*args, "--from", "2026-W46", "--to", week])
+    err = capsys.readouterr().err
+    assert code == 2
+    message = [line for line in err.splitlines() if line.startswith("funnelkit report: error:")]
+    assert len(message) == 1
+    assert re.search(rf"week {week}: the notebook failed in cell \[\d+\] \(.+\): \w+Error: ", err)
+    assert "events.csv" in message[0]
+    assert "previous report there is unchanged" in message[0]
+    assert _digest(previous) == before
+    assert (reports / "2026-W46" / "report.html").is_file()  # the week before it stays
+    failed = list((reports / ".failed").glob(f"{week}-*/report.ipynb"))
+    assert len(failed) == 1
+    assert any(_has_error(c) for c in nbformat.read(failed[0], as_version=4).cells)
+    assert not list(reports.glob(".tmp-*"))
+    assert "2026-W46/report.html" in (reports / "index.html").read_text(encoding="utf-8")
+
+
+# --- bad parameters: refused before any kernel starts ------------------------
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--week", "2026-46"], r"week: '2026-46' is not an ISO week; .* e\.g\. '2026-W46'"),
+        (["--week", "2027-W53"], r"week: 2027 has 52 ISO weeks"),
+        (["--week", "2030-W01"], r"--week: 2030-W01 .* is outside the data"),
+        (["--from", "2026-W47"], r"--to: a range needs both --from and --to"),
+        (["--from", "2026-W47", "--to", "2026-W40"], r"--to: 2026-W40 comes before --from"),
+        (["--week", "2026-W47", "--from", "2026-W40"], r"--week: give either --week or --from"),
+        (["--funnel", "inbond"], r"--funnel: no funnel preset 'inbond'.*Did you mean 'inbound'"),
+        (["--funnel", "missing/funnel.toml"], r"--funnel: missing/funnel.toml does not exist"),
+        (["--breakdown", "chanel"], r"--breakdown: there is no column 'chanel'.*'channel'"),
+        (["--breakdown", "email"], r"--breakdown: 'email' identifies people"),
+        (["-p", "window_dayz", "7"], r"-p window_dayz: .* no parameter.*'window_days'"),
+        (["-p", "window_days", "a week"], r"-p window_days: 'a week' is not a valid value"),
+        (["-p", "window_days", "0"], r"-p window_days: expected a whole number of at least 1"),
+        (["-p", "lang", "de"], r"-p lang: expected 'en' or 'fr', got 'de'"),
+        (["-p", "pseudonymize", "maybe"], r"-p pseudonymize: 'maybe' is not a valid value"),
+        (["-p", "events", "x.csv"], r"-p events: set it with --events instead"),
+        (["--notebook", "nowhere.ipynb"], r"--notebook: nowhere.ipynb does not exist"),
+    ],
+)
+def test_bad_parameters_fail_before_any_kernel_naming_the_parameter(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    message: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(report_module, "_execute", _no_kernel)
+    (tmp_path / "reports" / WEEK).mkdir(parents=True)
+    (tmp_path / "reports" / WEEK / "report.html").write_text("last week's report")
+    assert main(_report(tmp_path / "reports", *args)) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err), err
+    assert err.count("\n") <= 3  # what was read, then one line of error
+    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == [WEEK]
+    assert (tmp_path / "reports" / WEEK / "report.html").read_text() == "last week's report"
+
+
+def _no_kernel(*args: object) -> None:
+    msg = "a kernel was started for bad parameters"
+    raise AssertionError(msg)
+
+
+def test_missing_events_file_fails_before_any_kernel(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(report_module, "_execute", _no_kernel)
+    previous = tmp_path / "reports" / WEEK
+    previous.mkdir(parents=True)
+    (previous / "report.html").write_text("last week's report")
+    code = main(["report", "--events", str(tmp_path / "evnts.csv"), "--out", str(previous.parent)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert re.search(r"funnelkit report: error: --events: .*evnts.csv does not exist", err)
+    assert (previous / "report.html").read_text() == "last week's report"
+
+
+def test_missing_contacts_file_names_the_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(report_module, "_execute", _no_kernel)
+    args = ["report", "--events", str(EVENTS), "--contacts", str(tmp_path / "c.csv")]
+    assert main([*args, "--out", str(tmp_path)]) == 2
+    assert "--contacts: " in capsys.readouterr().err
+
+
+def test_a_funnel_filtering_on_a_missing_column_fails_before_any_kernel(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(report_module, "_execute", _no_kernel)
+    path = tmp_path / "events.csv"
+    path.write_text("contact_id,occurred_at,event\nc1,2026-11-22T10:00:00Z,purchase\n")
+    assert main(["report", "--events", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "--funnel: stage 'client' of 'inbound' filters on amount > 0" in err
+    assert "the events have no 'amount' column" in err
+
+
+def test_unreadable_events_fail_before_any_kernel_naming_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(report_module, "_execute", _no_kernel)
+    bad = tmp_path / "events.csv"
+    bad.write_text("user,ts\nc1,2026-11-02\n")
+    assert main(["report", "--events", str(bad), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "events.csv: the events have no 'contact_id' column" in err
+
+
+# --- the template and the kernel ---------------------------------------------
+def test_template_has_one_parameters_cell_with_the_issue_parameters() -> None:
+    nb = nbformat.read(default_notebook(), as_version=4)
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    names = set(re.findall(r"^(\w+) = ", tagged[0].source, flags=re.M))
+    assert names >= {
+        "week",
+        "events",
+        "contacts",
+        "funnel",
+        "window_days",
+        "breakdown",
+        "weeks_of_history",
+        "lang",
+        "pseudonymize",
+    }
+
+
+@pytest.mark.slow
+def test_a_custom_template_runs_on_this_python(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cells = [
+        nbformat.v4.new_markdown_cell("A minimal report template."),
+        nbformat.v4.new_code_cell(
+            'week = None\nevents = ""\nmetrics_path = None\nshout = False',
+            metadata={"tags": ["parameters"]},
+        ),
+        nbformat.v4.new_code_cell(
+            "import json, sys\n"
+            "json.dump({'week': week, 'python': sys.executable, 'shout': shout},"
+            " open(metrics_path, 'w'))"
+        ),
+    ]
+    template = tmp_path / "mini.ipynb"
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, template)
+    out = tmp_path / "out"
+    code = main(
+        [
+            "report",
+            "--events",
+            str(EVENTS),
+            "--week",
+            "2026-W40",
+            "--out",
+            str(out),
+            "--notebook",
+            str(template),
+            "-p",
+            "shout",
+            "yes",
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    written = json.loads((out / "2026-W40" / "metrics.json").read_text())
+    assert written == {"week": "2026-W40", "python": sys.executable, "shout": True}
+    assert (out / "2026-W40" / "report.html").is_file()
+
+
+# --- the pieces, without a kernel --------------------------------------------
+def test_prepare_report_types_parameters_and_picks_the_last_complete_week(tmp_path: Path) -> None:
+    lines: list[str] = []
+    settings = report_module.prepare_report(
+        events=EVENTS,
+        out_dir=tmp_path / "out",
+        parameters=[("window_days", "14"), ("pseudonymize", "false"), ("lang", "fr")],
+        log=lines.append,
+    )
+    assert [str(w) for w in settings.weeks] == [WEEK]
+    params = settings.notebook_parameters(settings.weeks[0])
+    assert params["window_days"] == 14 and params["pseudonymize"] is False
+    assert params["lang"] == "fr" and params["week"] == WEEK
+    assert params["events"] == str(EVENTS) and params["contacts"] is None
+    assert params["funnel"] == "inbound" and params["breakdown"] == "channel"
+    assert params["metrics_path"] == "metrics.json"
+    assert settings.out_dir.is_absolute()
+    assert lines and re.search(r"events.csv: read [\d,]+ rows", lines[0])
+
+
+def test_the_default_breakdown_is_dropped_when_the_data_lacks_it(tmp_path: Path) -> None:
+    path = tmp_path / "events.csv"
+    path.write_text("contact_id,occurred_at,event,amount\nc1,2026-11-22T10:00:00Z,purchase,9\n")
+    settings = report_module.prepare_report(events=path, out_dir=tmp_path)
+    assert settings.parameters["breakdown"] is None
+
+
+def test_a_breakdown_can_be_a_contact_attribute(tmp_path: Path) -> None:
+    settings = report_module.prepare_report(
+        events=EVENTS, contacts=CONTACTS, breakdown="segment", week=WEEK, out_dir=tmp_path
+    )
+    assert settings.parameters["breakdown"] == "segment"
+
+
+def test_a_funnel_file_is_passed_as_an_absolute_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.toml").write_text(load_funnel("sales").to_toml())
+    settings = report_module.prepare_report(
+        events=EVENTS, funnel="mine.toml", week=WEEK, out_dir="out"
+    )
+    assert settings.parameters["funnel"] == str(tmp_path / "mine.toml")
+
+
+def test_a_template_needs_exactly_one_parameters_cell(tmp_path: Path) -> None:
+    template = tmp_path / "t.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]), template)
+    with pytest.raises(ParameterError, match=r"--notebook: .*t.ipynb has 0 cells tagged"):
+        report_module.prepare_report(events=EVENTS, notebook=template, out_dir=tmp_path)
+
+
+def test_figures_render_with_plotly_loaded_once_and_distinct_ids() -> None:
+    renderer = report_module._OfflineFigureRenderer()
+    fig = {"data": [{"type": "bar", "x": [1, 2], "y": [3, 4]}], "layout": {}}
+    first, second = renderer.to_mimebundle(fig), copy.copy(renderer).to_mimebundle(fig)
+    assert 'id="funnelkit-figure-1"' in first["text/html"]
+    assert 'id="funnelkit-figure-2"' in second["text/html"]  # plotly copies renderers
+    assert "<script src" not in first["text/html"] and "plotly.js v" not in first["text/html"]
+    assert first["application/vnd.plotly.v1+json"]["data"][0]["type"] == "bar"
+
+
+def test_headline_html_flags_the_verdicts_in_both_languages() -> None:
+    df = events_frame(
+        *((f"a{i}", "2026-11-03 10:00", "page_view") for i in range(40)),
+        *((f"b{i}", "2026-11-10 10:00", "page_view") for i in range(90)),
+    )
+    metrics = weekly_metrics(df, "inbound", week="2026-W46", window="7d", weeks_of_history=2)
+    page = report_module.headline_html(metrics, "en").data
+    assert "<td>New contacts</td>" in page and "<td class='num'>90</td>" in page
+    assert "<tr class='increase'>" in page and "<td>up</td>" in page
+    french = report_module.headline_html(metrics, "fr").data
+    assert "<td>en hausse</td>" in french and "Nouveaux contacts" in french
+
+
+def test_contacts_table_pseudonymises_ids_and_never_shows_personal_columns() -> None:
+    frame = pl.DataFrame(
+        {"contact_id": ["c000001"], "email": ["ann@example.org"], "name": ["Ann"], "days": [3]}
+    )
+    shown = report_module.contacts_table(frame, key=KEY.encode()).data
+    assert pseudonym("c000001", key=KEY.encode()) in shown and "c000001" not in shown
+    assert "ann@example.org" not in shown and ">Ann<" not in shown
+    assert "pseudonymised" in shown
+    plain = report_module.contacts_table(frame, pseudonymize=False).data
+    assert "c000001" in plain and "ann@example.org" not in plain
+    assert "pseudonymize is off" in plain
+
+
+def test_section_text_names_a_bad_language_or_section() -> None:
+    assert report_module.section_text("quality", "fr")[0] == "Qualité des données"
+    with pytest.raises(ParameterError, match=r"lang: expected 'en' or 'fr', got 'de'"):
+        report_module.section_text("quality", "de")
+    with pytest.raises(ParameterError, match=r"section: no section 'qualty'.*'quality'"):
+        report_module.section_text("qualty")
+
+
+def test_move_into_place_replaces_a_whole_folder(tmp_path: Path) -> None:
+    target, new = tmp_path / WEEK, tmp_path / ".tmp-new"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    new.mkdir()
+    (new / "report.html").write_text("new")
+    report_module._move_into_place(new, target)
+    assert sorted(p.name for p in target.iterdir()) == ["report.html"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [WEEK]
+
+
+def test_index_lists_rendered_weeks_newest_first(tmp_path: Path) -> None:
+    for week in ("2026-W45", "2026-W46"):
+        (tmp_path / week).mkdir()
+        (tmp_path / week / "report.html").write_text("<html></html>")
+        metrics = {
+            "week": week,
+            "week_start": "2026-11-02T00:00:00+00:00",
+            "week_end": "2026-11-09T00:00:00+00:00",
+            "funnel": {"name": "inbound"},
+            "headline": [{"name": "new_contacts", "value": 12}],
+        }
+        (tmp_path / week / "metrics.json").write_text(json.dumps(metrics))
+    (tmp_path / ".failed").mkdir()
+    index = report_module.write_index(tmp_path).read_text(encoding="utf-8")
+    assert index.index("2026-W46/report.html") < index.index("2026-W45/report.html")
+    assert "2026-11-02 to 2026-11-08" in index and "new contacts: 12" in index
+    assert ".failed" not in index
+
+
+def test_reading_options_reach_the_notebook(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seen: list[dict[str, object]] = []
+
+    def record(settings: ReportSettings, week: IsoWeek, folder: Path) -> None:
+        seen.append(settings.notebook_parameters(week))
+        msg = "stop here"
+        raise report_module.ReportError(msg)
+
+    monkeypatch.setattr(report_module, "_execute", record)
+    path = tmp_path / "export.csv"
+    path.write_text("user;ts;event;amount\nc1;22/11/2026 10:00;purchase;12,5\n")
+    args = ["--columns", "user=contact_id,ts=occurred_at", "--timestamp-format", "%d/%m/%Y %H:%M"]
+    code = main(["report", "--events", str(path), "--out", str(tmp_path / "out"), *args])
+    assert code == 2 and "stop here" in capsys.readouterr().err
+    assert seen[0]["read_options"] == {
+        "columns": {"user": "contact_id", "ts": "occurred_at"},
+        "timestamp_format": "%d/%m/%Y %H:%M",
+    }
+    assert seen[0]["week"] == WEEK and seen[0]["breakdown"] is None

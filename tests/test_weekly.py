@@ -1,0 +1,490 @@
+"""The weekly report's numbers: ISO weeks and :func:`funnelkit.weekly.weekly_metrics`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from funnelkit import conversion
+from funnelkit.definitions import Funnel, load_funnel
+from funnelkit.durations import parse_duration
+from funnelkit.errors import EmptyInputError, ParameterError
+from funnelkit.events import read_events
+from funnelkit.stages import classify, snapshot
+from funnelkit.weekly import (
+    MIN_SEGMENT,
+    IsoWeek,
+    WeeklyMetrics,
+    _count_test,
+    last_closed_week,
+    last_complete_week,
+    parse_week,
+    stalled_contacts,
+    stalled_stage,
+    week_bounds,
+    week_range,
+    weekly_metrics,
+)
+from tests.conftest import events_frame
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
+
+UTC = dt.UTC
+
+
+def events(*rows: tuple[str, dt.datetime, str]) -> pl.DataFrame:
+    return pl.DataFrame(
+        rows,
+        schema={
+            "contact_id": pl.String,
+            "occurred_at": pl.Datetime("us", "UTC"),
+            "event": pl.String,
+        },
+        orient="row",
+    )
+
+
+# --- ISO weeks ----------------------------------------------------------------
+def test_week_runs_from_monday_midnight_utc_to_the_next_monday() -> None:
+    start, end = week_bounds("2026-W46")
+    assert start == dt.datetime(2026, 11, 9, tzinfo=UTC)
+    assert end == dt.datetime(2026, 11, 16, tzinfo=UTC)
+    assert start.isoweekday() == 1 and end - start == dt.timedelta(days=7)
+
+
+@pytest.mark.parametrize("text", ["2026-W46", "2026W46", "2026-w46", " 2026-W46 "])
+def test_week_formats_read(text: str) -> None:
+    assert parse_week(text) == IsoWeek(2026, 46)
+
+
+@pytest.mark.parametrize("text", ["2026-46", "W46", "2026-11-09", "last week", "2026-W"])
+def test_bad_week_format_names_the_parameter(text: str) -> None:
+    with pytest.raises(ParameterError, match=r"week: .* is not an ISO week; .* e\.g\. '2026-W46'"):
+        parse_week(text)
+
+
+def test_week_number_must_exist_in_its_year() -> None:
+    assert str(parse_week("2026-W53")) == "2026-W53"  # 2026 has 53 ISO weeks
+    with pytest.raises(ParameterError, match=r"week: 2027 has 52 ISO weeks, there is no week 53"):
+        parse_week("2027-W53")
+    with pytest.raises(ParameterError, match=r"there is no week 0"):
+        parse_week("2026-W00")
+
+
+def test_week_of_a_moment_uses_utc() -> None:
+    paris = dt.timezone(dt.timedelta(hours=1))
+    # Monday 00:30 in Paris is still Sunday in UTC: the previous week
+    assert IsoWeek.of(dt.datetime(2026, 11, 16, 0, 30, tzinfo=paris)) == IsoWeek(2026, 46)
+    assert IsoWeek.of(dt.date(2026, 11, 16)) == IsoWeek(2026, 47)
+
+
+def test_iso_year_differs_from_calendar_year_at_the_edges() -> None:
+    assert IsoWeek.of(dt.date(2027, 1, 1)) == IsoWeek(2026, 53)
+    assert IsoWeek.of(dt.date(2025, 12, 29)) == IsoWeek(2026, 1)
+
+
+def test_week_range_is_inclusive_and_crosses_years() -> None:
+    assert [str(w) for w in week_range("2026-W52", "2027-W01")] == [
+        "2026-W52",
+        "2026-W53",
+        "2027-W01",
+    ]
+    assert week_range("2026-W46", "2026-W46") == [IsoWeek(2026, 46)]
+
+
+def test_week_range_backwards_names_the_option() -> None:
+    with pytest.raises(ParameterError, match=r"--to: 2026-W40 comes before --from 2026-W46"):
+        week_range("2026-W46", "2026-W40")
+
+
+@settings(max_examples=80, deadline=None)
+@given(day=st.dates(min_value=dt.date(2000, 1, 3), max_value=dt.date(2090, 12, 31)))
+def test_week_contains_its_days_and_round_trips(day: dt.date) -> None:
+    week = IsoWeek.of(day)
+    moment = dt.datetime.combine(day, dt.time(12), tzinfo=UTC)
+    assert week.start <= moment < week.end
+    assert parse_week(str(week)) == week
+    assert week.shift(1).start == week.end
+    assert week.shift(-1).end == week.start
+
+
+# --- last complete week -------------------------------------------------------
+def test_data_ending_on_a_sunday_makes_that_week_complete() -> None:
+    df = events(
+        ("a", dt.datetime(2026, 11, 2, 9, tzinfo=UTC), "page_view"),
+        ("a", dt.datetime(2026, 11, 22, 23, 59, tzinfo=UTC), "like"),
+    )
+    assert last_complete_week(df) == IsoWeek(2026, 47)
+
+
+def test_data_ending_mid_week_reports_the_week_before() -> None:
+    df = events(("a", dt.datetime(2026, 11, 25, 10, tzinfo=UTC), "like"))
+    assert last_complete_week(df) == IsoWeek(2026, 47)
+
+
+def test_data_ending_early_monday_reports_the_week_before() -> None:
+    df = events(("a", dt.datetime(2026, 11, 23, 0, 0, tzinfo=UTC), "like"))
+    assert last_complete_week(df) == IsoWeek(2026, 47)
+
+
+def test_last_complete_week_of_no_event_is_an_error() -> None:
+    with pytest.raises(EmptyInputError, match=r"week: the events hold no row"):
+        last_complete_week(events())
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    last=st.datetimes(min_value=dt.datetime(2020, 1, 1), max_value=dt.datetime(2030, 12, 31)).map(
+        lambda d: d.replace(tzinfo=UTC)
+    )
+)
+def test_last_complete_week_matches_a_day_by_day_reference(last: dt.datetime) -> None:
+    # reference: walk back from the last event's day to the latest Sunday on or before it
+    day = last.date()
+    while day.isoweekday() != 7:
+        day -= dt.timedelta(days=1)
+    expected = IsoWeek.of(day)
+    df = events(("a", last - dt.timedelta(days=3), "like"), ("a", last, "like"))
+    assert last_complete_week(df) == expected
+    assert expected.end <= last + dt.timedelta(days=1)
+
+
+# --- weekly_metrics on a hand-made timeline ----------------------------------
+TINY = Funnel.from_toml(
+    """
+name = "tiny"
+[[stages]]
+id = "contact"
+labels = { en = "Contact", fr = "Contact" }
+[[stages]]
+id = "lead"
+labels = { en = "Lead", fr = "Lead" }
+events = ["form_fill"]
+[[stages]]
+id = "client"
+labels = { en = "Client", fr = "Client" }
+events = ["purchase"]
+"""
+)
+W46 = "2026-W46"  # Monday 2026-11-09 to Monday 2026-11-16 (excluded)
+
+
+def timeline() -> pl.DataFrame:
+    return events_frame(
+        ("a", "2026-11-02 10:00", "page_view"),  # W45: a new contact
+        ("a", "2026-11-10 10:00", "form_fill"),  # W46: a becomes a lead...
+        ("a", "2026-11-12 10:00", "purchase"),  # ... and a client
+        ("b", "2026-11-10 12:00", "page_view"),  # W46: new contact
+        ("c", "2026-11-04 09:00", "purchase"),  # W45: walk-in buyer, skips to client
+        ("d", "2026-11-16 00:00", "form_fill"),  # W47's first instant: ignored for W46
+        ("e", "2026-11-15 23:59:59", "page_view"),  # W46's last second
+        ("f", "2026-11-09 00:00", "page_view"),  # W46's first instant
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_metrics() -> WeeklyMetrics:
+    return weekly_metrics(timeline(), TINY, week=W46, window="7d", weeks_of_history=2)
+
+
+def test_counts_are_contacts_first_reaching_each_stage_in_the_week(
+    tiny_metrics: WeeklyMetrics,
+) -> None:
+    got = {k.name: (k.value, k.previous) for k in tiny_metrics.headline if k.kind == "count"}
+    assert got == {
+        "new_contacts": (3, 2),  # b, e, f this week; a, c the week before
+        "reached_lead": (1, 1),  # a this week; c (by skipping) the week before
+        "reached_client": (1, 1),
+    }
+
+
+def test_the_week_includes_its_first_instant_and_excludes_its_end(
+    tiny_metrics: WeeklyMetrics,
+) -> None:
+    q = tiny_metrics.quality
+    assert (q.events_before_week, q.events_in_week, q.events_after_week) == (2, 5, 1)
+    assert q.rows_read == q.rows_kept == 8
+
+
+def test_snapshot_is_as_of_the_end_of_the_week(tiny_metrics: WeeklyMetrics) -> None:
+    table = tiny_metrics.snapshot.table
+    assert table["at_or_past"].to_list() == [5, 2, 2]  # d is not known yet
+    expected = snapshot(classify(timeline(), TINY, as_of="2026-11-15T23:59:59.999999Z"), TINY)
+    assert table.equals(expected.table)
+
+
+def test_flows_go_from_the_start_of_the_week_to_its_end(tiny_metrics: WeeklyMetrics) -> None:
+    rows = tiny_metrics.flows.table.select("from_stage", "to_stage", "contacts").rows()
+    assert sorted(rows, key=str) == sorted(
+        [(None, "contact", 3), ("contact", "client", 1), ("client", "client", 1)], key=str
+    )
+
+
+def test_entries_cover_the_history_weeks(tiny_metrics: WeeklyMetrics) -> None:
+    assert tiny_metrics.entries["week"].unique().sort().to_list() == ["2026-W45", W46]
+    assert tiny_metrics.entries.height == 2 * 3  # every stage, zeros included
+
+
+def test_metrics_json_is_strict_json_and_deterministic(tiny_metrics: WeeklyMetrics) -> None:
+    text = tiny_metrics.to_json()
+    data = json.loads(text)
+    json.dumps(data, allow_nan=False)
+    assert data["week"] == W46
+    assert data["week_start"] == "2026-11-09T00:00:00+00:00"
+    assert data["as_of"] == data["week_end"] == "2026-11-16T00:00:00+00:00"
+    assert data["funnel"]["name"] == "tiny"
+    assert [s["id"] for s in data["funnel"]["stages"]] == ["contact", "lead", "client"]
+    assert data["funnel"]["stages"][1]["rule"] == "form_fill"
+    assert data["rows"]["events_after_week_ignored"] == 1
+    assert data["parameters"]["window_days"] == 7
+    again = weekly_metrics(timeline(), TINY, week=W46, window="7d", weeks_of_history=2)
+    assert again.to_json() == text
+
+
+def test_write_json_writes_the_same_text(tiny_metrics: WeeklyMetrics, tmp_path: Path) -> None:
+    path = tiny_metrics.write_json(tmp_path / "metrics.json")
+    assert path.read_text(encoding="utf-8") == tiny_metrics.to_json()
+
+
+def test_set_aside_rows_are_reported(tmp_path: Path) -> None:
+    path = tmp_path / "events.csv"
+    path.write_text(
+        "contact_id,occurred_at,event\n"
+        "a,2026-11-10T10:00:00Z,form_fill\n"
+        "a,2026-11-10T10:00:00Z,form_fill\n"
+        ",2026-11-10T11:00:00Z,page_view\n"
+        "b,someday,page_view\n"
+    )
+    log = read_events(path)
+    m = weekly_metrics(log, TINY, week=W46, window="7d", weeks_of_history=1)
+    assert m.quality.rows_read == 4 and m.quality.rows_kept == 1
+    assert m.quality.duplicates == 1
+    assert m.quality.set_aside_by_reason == {
+        "null_contact_id": 1,
+        "bad_timestamp": 1,
+        "duplicate": 1,
+    }
+    assert m.to_dict()["rows"]["source"] == str(path)
+
+
+def test_contacts_without_events_count_as_new_contacts() -> None:
+    people = pl.DataFrame(
+        {"contact_id": ["z"], "created_at": [dt.datetime(2026, 11, 11, tzinfo=UTC)]}
+    )
+    m = weekly_metrics(timeline(), TINY, week=W46, contacts=people, window="7d")
+    assert m.kpi("new_contacts").value == 4
+    assert m.quality.contacts_read == 1
+
+
+def test_a_funnel_can_be_named_by_preset() -> None:
+    df = timeline().with_columns(amount=pl.lit(10.0))
+    m = weekly_metrics(df, "sales", week=W46, window="7d", weeks_of_history=1)
+    assert m.funnel.name == "sales"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"window": "0d"}, r"window: the conversion window must be positive"),
+        ({"window": "a week"}, r"window: cannot read 'a week' as a duration"),
+        ({"weeks_of_history": 0}, r"weeks_of_history: expected at least 1"),
+        ({"week": "2026-46"}, r"week: '2026-46' is not an ISO week"),
+    ],
+)
+def test_bad_options_name_the_parameter(options: dict[str, object], message: str) -> None:
+    kwargs: dict[str, object] = {"week": W46, **options}
+    with pytest.raises(ParameterError, match=message):
+        weekly_metrics(timeline(), TINY, **kwargs)  # type: ignore[arg-type]
+
+
+def test_unknown_headline_number_suggests_a_name(tiny_metrics: WeeklyMetrics) -> None:
+    with pytest.raises(ParameterError, match=r"no headline number 'new_contact'.*'new_contacts'"):
+        tiny_metrics.kpi("new_contact")
+
+
+def test_labels_follow_the_language(tiny_metrics: WeeklyMetrics) -> None:
+    en = tiny_metrics.headline_table("en")["label"].to_list()
+    fr = tiny_metrics.headline_table("fr")["label"].to_list()
+    assert en[:2] == ["New contacts", "Reached: Lead"]
+    assert fr[:2] == ["Nouveaux contacts", "Nouveaux : Lead"]
+
+
+# --- the change test for counts ----------------------------------------------
+def test_count_change_inside_the_noise() -> None:
+    p_value, verdict = _count_test(100, 110)
+    # z = (110 - 100) / sqrt(210) = 0.690, two-sided normal p-value
+    assert verdict == "within noise" and p_value == pytest.approx(0.4902, abs=1e-4)
+
+
+def test_count_change_outside_the_noise() -> None:
+    p_value, verdict = _count_test(100, 160)
+    assert verdict == "increase" and p_value < 0.001
+    assert _count_test(160, 100)[1] == "decrease"
+
+
+def test_small_counts_get_no_verdict() -> None:
+    assert _count_test(1, 4)[1] == "too few"
+    assert _count_test(0, 0) == (1.0, "too few")
+
+
+# --- rates: the latest week whose window has closed --------------------------
+@pytest.mark.parametrize(
+    ("window", "expected"), [("28d", "2026-W43"), ("7d", "2026-W46"), ("8d", "2026-W45")]
+)
+def test_last_closed_week(window: str, expected: str) -> None:
+    closed = last_closed_week("2026-W47", window)
+    assert str(closed) == expected
+    assert closed.end + parse_duration(window) <= IsoWeek(2026, 47).end
+    assert closed.shift(1).end + parse_duration(window) > IsoWeek(2026, 47).end
+
+
+@pytest.fixture(scope="module")
+def sample_metrics() -> WeeklyMetrics:
+    log = read_events(SAMPLE / "events.csv")
+    return weekly_metrics(
+        log, "inbound", week="2026-W47", window="28d", breakdown="channel", weeks_of_history=6
+    )
+
+
+@pytest.mark.slow
+def test_rate_kpis_are_the_week_over_week_of_the_latest_closed_week(
+    sample_metrics: WeeklyMetrics,
+) -> None:
+    rates = [k for k in sample_metrics.headline if k.kind == "rate"]
+    assert rates and {k.period for k in rates} == {"2026-W43"}
+    assert not any(k.incomplete for k in rates)
+    direct = conversion.week_over_week(
+        read_events(SAMPLE / "events.csv"),
+        load_funnel("inbound"),
+        window="28d",
+        current="2026-10-19",
+        as_of="2026-11-23T00:00:00Z",
+        since="2026-10-12",
+        until="2026-11-23T00:00:00Z",
+    )
+    row = direct.table.filter(pl.col("rate") == "from_previous").row(1, named=True)
+    kpi = sample_metrics.kpi("conversion_cold_lead_to_warm_lead")
+    assert (kpi.value, kpi.previous, kpi.verdict) == (
+        row["current_rate"],
+        row["previous_rate"],
+        row["verdict"],
+    )
+    assert kpi.low is not None and kpi.high is not None and kpi.low <= kpi.value <= kpi.high
+    assert kpi.noise == (kpi.verdict in ("within noise", "too few"))
+
+
+@pytest.mark.slow
+def test_trend_marks_the_weeks_whose_window_is_open(sample_metrics: WeeklyMetrics) -> None:
+    table = sample_metrics.trend_table()
+    weeks = table.select("period_start", "incomplete").unique().sort("period_start")
+    assert weeks.height == 6
+    # 28-day window: the last four weeks of entry are still open at W47's end
+    assert weeks["incomplete"].to_list() == [False, False, True, True, True, True]
+
+
+@pytest.mark.slow
+def test_breakdown_suppresses_small_segments(sample_metrics: WeeklyMetrics) -> None:
+    breakdown = sample_metrics.conversion.breakdown
+    assert breakdown is not None
+    entrants = breakdown.filter(pl.col("step") == 1)
+    small = entrants.filter(pl.col("count") < MIN_SEGMENT)
+    assert small["suppressed"].to_list() == [True] * small.height
+    data = sample_metrics.to_dict()
+    assert data["conversion"]["by"] == "channel"
+    assert data["parameters"]["min_segment_size"] == MIN_SEGMENT
+
+
+@pytest.mark.slow
+def test_cohorts_cover_the_history_weeks(sample_metrics: WeeklyMetrics) -> None:
+    summary = sample_metrics.cohort_summary()
+    assert summary["cohort"].to_list() == [f"2026-W{n}" for n in range(42, 48)]
+    assert summary.columns[:3] == ["cohort", "cohort_size", "share_day_0"]
+
+
+# --- contacts to follow up ---------------------------------------------------
+def test_stalled_contacts_are_the_longest_idle_at_the_stage_before_the_target() -> None:
+    df = events_frame(
+        ("a", "2026-11-10 10:00", "form_fill"),
+        ("b", "2026-11-01 10:00", "form_fill"),
+        ("c", "2026-11-05 10:00", "form_fill"),
+        ("c", "2026-11-06 10:00", "page_view"),  # not named by the funnel: not activity
+        ("d", "2026-11-02 10:00", "form_fill"),
+        ("d", "2026-11-03 10:00", "purchase"),  # a client, not stalled
+    )
+    as_of = IsoWeek(2026, 46).end
+    table = stalled_contacts(df, TINY, as_of=as_of)
+    assert table["contact_id"].to_list() == ["b", "c", "a"]
+    assert table["idle_days"].to_list() == [14, 10, 5]
+    assert stalled_contacts(df, TINY, as_of=as_of, limit=1)["contact_id"].to_list() == ["b"]
+    assert stalled_contacts(df, TINY, as_of=as_of, stage="client")["contact_id"].to_list() == ["d"]
+
+
+def test_stalled_stage_of_the_presets() -> None:
+    assert stalled_stage(load_funnel("inbound")) == "warm_lead"
+    assert stalled_stage(load_funnel("sales")) == "qualified_prospect"
+    assert stalled_stage(TINY) == "lead"
+
+
+# --- properties against a per-contact reference ------------------------------
+EVENT_NAMES = ("page_view", "form_fill", "purchase")
+RANK = {"page_view": 1, "form_fill": 2, "purchase": 3}
+
+
+@st.composite
+def small_logs(draw: st.DrawFn) -> list[tuple[str, dt.datetime, str]]:
+    start = dt.datetime(2026, 10, 26, tzinfo=UTC)  # three weeks around W46 and after
+    rows = draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from(["a", "b", "c", "d", "e"]),
+                st.integers(min_value=0, max_value=4 * 7 * 24).map(
+                    lambda h: start + dt.timedelta(hours=h)
+                ),
+                st.sampled_from(EVENT_NAMES),
+            ),
+            min_size=1,
+            max_size=25,
+        )
+    )
+    return rows
+
+
+def _reference_counts(rows: list[tuple[str, dt.datetime, str]], week: IsoWeek) -> dict[str, int]:
+    """Per contact: first time at or past each stage, from events before the week's end."""
+    first: dict[tuple[str, int], dt.datetime] = {}
+    for contact, when, event in rows:
+        if when >= week.end:
+            continue
+        for rank in range(1, RANK[event] + 1):  # a later stage implies the earlier ones
+            key = (contact, rank)
+            first[key] = min(first.get(key, when), when)
+    names = {1: "new_contacts", 2: "reached_lead", 3: "reached_client"}
+    counts = dict.fromkeys(names.values(), 0)
+    for (_, rank), when in first.items():
+        if week.start <= when < week.end:
+            counts[names[rank]] += 1
+    return counts
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=small_logs())
+def test_count_kpis_match_a_per_contact_reference(
+    rows: list[tuple[str, dt.datetime, str]],
+) -> None:
+    df = events(*rows)
+    week = IsoWeek(2026, 46)
+    m = weekly_metrics(df, TINY, week=week, window="7d", weeks_of_history=1)
+    got = {k.name: int(k.value) for k in m.headline if k.kind == "count"}
+    assert got == _reference_counts(rows, week)
+    previous = {k.name: int(k.previous or 0) for k in m.headline if k.kind == "count"}
+    assert previous == _reference_counts(rows, week.shift(-1))
+    q = m.quality
+    assert q.events_before_week == sum(1 for _, t, _ in rows if t < week.start)
+    assert q.events_in_week == sum(1 for _, t, _ in rows if week.start <= t < week.end)
+    assert q.events_after_week == sum(1 for _, t, _ in rows if t >= week.end)
