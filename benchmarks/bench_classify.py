@@ -25,8 +25,8 @@ Cases
     last activity of every contact.
 ``classify_full``
     ``classify(...)`` with every ``<stage>_at`` column, streaming.
-``classify_current@8``, ``classify_full@8``
-    The same with ``partitions=8`` (contacts aggregated in 8 groups, one after
+``classify_current@4``, ``classify_full@4``
+    The same with ``partitions=4`` (contacts aggregated in 4 groups, one after
     the other: less memory, one more read of the file per group).
 ``duckdb`` / ``chdb``
     The same "highest stage per contact" query in SQL, built from the same
@@ -51,7 +51,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
 CASES = ("scan", "polars_naive", "classify_current", "classify_full", "duckdb", "chdb")
-DEFAULT_CASES = (*CASES, "classify_current@8", "classify_full@8")
+DEFAULT_CASES = (*CASES, "classify_current@4", "classify_full@4")
 SQL_CASES = ("duckdb", "chdb")
 
 

@@ -85,6 +85,7 @@ Examples
 
 from __future__ import annotations
 
+import html
 import math
 import os
 import re
@@ -779,8 +780,6 @@ class Funnel:
         return _parse(data, source)
 
     def _repr_html_(self) -> str:
-        import html
-
         rows = "".join(
             f"<tr><td>{rank}</td><td><code>{html.escape(s.id)}</code></td>"
             f"<td>{html.escape(s.label('en'))}</td><td>{html.escape(s.label('fr'))}</td>"

@@ -80,7 +80,8 @@ def test_classify_writes_one_row_per_contact(
     events, contacts = files
     out = tmp_path / f"stages{suffix}"
     argv = ["classify", str(events), "--funnel", "sales", "--contacts", str(contacts)]
-    assert main([*argv, "--as-of", "2026-11-03", "--out", str(out), "--partitions", "2"]) == 0
+    argv += ["--as-of", "2026-11-03", "--out", str(out), "--partitions", "2", "--no-pseudonymize"]
+    assert main(argv) == 0
     df = pl.read_csv(out, try_parse_dates=True) if suffix == ".csv" else pl.read_parquet(out)
     assert df.columns == [
         "contact_id",
@@ -100,16 +101,18 @@ def test_classify_writes_one_row_per_contact(
     ]
 
 
-def test_classify_pseudonymizes_on_request(
-    files: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("flag", [[], ["--pseudonymize"]])
+def test_classify_pseudonymizes_exported_ids_by_default(
+    files: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flag: list[str]
 ) -> None:
     monkeypatch.setenv("FUNNELKIT_PSEUDONYM_KEY", "a test key of some length")
     events, _ = files
     out = tmp_path / "stages.csv"
-    argv = ["classify", str(events), "--funnel", "sales", "--out", str(out), "--pseudonymize"]
+    argv = ["classify", str(events), "--funnel", "sales", "--out", str(out), *flag]
     assert main(argv) == 0
     ids = pl.read_csv(out)["contact_id"].to_list()
     assert len(ids) == 3 and all(i.startswith("p_") for i in ids)
+    assert not {"c1", "c2", "c9"} & set(ids)
 
 
 def test_classify_errors(

@@ -239,7 +239,9 @@ def test_mapping_names_a_column_that_is_not_there(tmp_path: Path) -> None:
         read_events(path, columns={"usr": "contact_id"})
 
 
-@pytest.mark.parametrize(("content", "match"), [("", "empty"), ("contact_id,occurred_at,event\n", "no rows")])
+@pytest.mark.parametrize(
+    ("content", "match"), [("", "empty"), ("contact_id,occurred_at,event\n", "no rows")]
+)
 def test_empty_files(tmp_path: Path, content: str, match: str) -> None:
     path = write(tmp_path / "e.csv", content)
     with pytest.raises(EmptyInputError, match=rf"e\.csv.*{match}"):
@@ -292,7 +294,11 @@ def test_strict_passes_clean_data(frame: pl.DataFrame) -> None:
 # ------------------------------------------------------------------ row rules
 def test_null_event_and_blank_strings_are_set_aside() -> None:
     df = pl.DataFrame(
-        {"contact_id": ["a", "  ", "c"], "occurred_at": ["2026-11-02"] * 3, "event": ["x", "y", " "]}
+        {
+            "contact_id": ["a", "  ", "c"],
+            "occurred_at": ["2026-11-02"] * 3,
+            "event": ["x", "y", " "],
+        }
     )
     assert read_events(df).summary().by_reason == {
         "null_contact_id": (1, (2,)),
@@ -312,7 +318,9 @@ def test_one_reason_per_row_first_applicable_wins() -> None:
 
 
 def test_unknown_events_only_set_aside_when_asked() -> None:
-    df = pl.DataFrame({"contact_id": ["a", "a"], "occurred_at": ["2026-11-02"] * 2, "event": ["like", "lkie"]})
+    df = pl.DataFrame(
+        {"contact_id": ["a", "a"], "occurred_at": ["2026-11-02"] * 2, "event": ["like", "lkie"]}
+    )
     assert read_events(df).summary().rows_set_aside == 0
     summary = read_events(df, known_events=["like"]).summary()
     assert summary.by_reason == {"unknown_event": (1, (2,))}
@@ -361,11 +369,7 @@ def test_property_every_row_is_kept_or_set_aside_once(data: list[tuple[str | Non
     summary = log.summary()
     assert summary.rows_read == len(data)
     # slow reference: a row is usable when all three fields are present and the time parses
-    usable = [
-        (c, t, e)
-        for c, t, e in data
-        if c and e and t not in (None, "", "bad")
-    ]
+    usable = [(c, t, e) for c, t, e in data if c and e and t not in (None, "", "bad")]
     distinct = {(c, "1762074000" if t == "1762074000" else t, e) for c, t, e in usable}
     assert summary.rows_kept == len(distinct)
     aside_rows = log.set_aside.collect()["row"].to_list()
@@ -394,7 +398,9 @@ def test_read_contacts_sets_aside_duplicates_and_bad_dates(tmp_path: Path) -> No
 
 def test_read_contacts_requires_contact_id(tmp_path: Path) -> None:
     path = write(tmp_path / "contacts.csv", "id,segment\nc1,smb\n")
-    with pytest.raises(MissingColumnError, match=r"contacts\.csv: the contacts have no 'contact_id'"):
+    with pytest.raises(
+        MissingColumnError, match=r"contacts\.csv: the contacts have no 'contact_id'"
+    ):
         read_contacts(path)
 
 

@@ -370,13 +370,13 @@ def test_points_over_many_half_lives_stay_finite() -> None:
 
 
 def test_points_carry_across_a_block_boundary() -> None:
-    # Scores are summed in blocks of 256 half-lives from 2000-01-01; what a block
+    # Scores are summed in blocks of 512 half-lives from 2000-01-01; what a block
     # accumulated must carry into the next one.
     funnel = Funnel(
         "fast",
         (Stage("s1"), Stage("s2", conditions=(PointsRule({"like": 1}, 1.5, timedelta(hours=1)),))),
     )
-    boundary = at("2000-01-01") + timedelta(hours=256) * 900
+    boundary = at("2000-01-01") + timedelta(hours=512) * 450
     log = events_frame(
         ("a", (boundary - timedelta(minutes=1)).isoformat(), "like"),
         ("a", (boundary + timedelta(minutes=1)).isoformat(), "like"),
