@@ -30,6 +30,7 @@ report: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m tests.setup_browser
+	$(BIN)/python -m tests.setup_java
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 	$(BIN)/python -m pytest --nbval-lax notebooks/ -p no:randomly $(PYTEST_ARGS)
 

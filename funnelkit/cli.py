@@ -191,7 +191,11 @@ def _add_classify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> H
     p.add_argument("--contacts", metavar="PATH", help="optional contacts table")
     p.add_argument("--out", metavar="FILE", help="write the classification (.csv or .parquet)")
     p.add_argument(
-        "--pseudonymize", action="store_true", help="write pseudonyms instead of contact ids"
+        "--pseudonymize",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="write keyed pseudonyms instead of contact ids in --out (default: yes; "
+        "--no-pseudonymize keeps the raw ids for a file that stays on this machine)",
     )
     p.add_argument("--lang", default="en", help="language of the labels (en, fr)")
     p.add_argument(
@@ -248,7 +252,7 @@ def _add_funnel(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Han
         help="count the contacts reaching each step within a conversion window",
         description="Count, per step, the contacts of EVENTS whose events form a chain "
         "reaching it within the window (ClickHouse windowFunnel rules for --order ordered), "
-        "with step and overall conversion, Wilson 95%% intervals, drop-off and time to "
+        "with step and overall conversion, Wilson 95% intervals, drop-off and time to "
         "convert; one funnel per value with --by.",
     )
     p.add_argument("events", metavar="EVENTS", help="CSV, Parquet, NDJSON, folder or glob")
@@ -262,7 +266,13 @@ def _add_funnel(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Han
         "--funnel", metavar="NAME_OR_PATH", help="all stages of a preset (inbound, sales) or TOML"
     )
     p.add_argument("--window", default="14d", help="conversion window: 90m, 12h, 3d, 2w (14d)")
-    p.add_argument("--order", choices=("ordered", "strict_increase", "any"), default="ordered")
+    p.add_argument(
+        "--order",
+        choices=("ordered", "strict_increase", "any"),
+        default="ordered",
+        help="steps in order (one instant may serve several), in strictly later times, or in "
+        "any order within the window",
+    )
     p.add_argument(
         "--first-entry", action="store_true", help="only a contact's first step-1 event counts"
     )
@@ -278,7 +288,13 @@ def _add_funnel(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Han
     p.add_argument("--contacts", metavar="PATH", help="contacts table, for --by on its columns")
     p.add_argument("--since", metavar="T", help="read events at or after T, e.g. 2026-09-01")
     p.add_argument("--until", metavar="T", help="read events before T")
-    p.add_argument("--format", choices=("table", "csv", "json"), default="table", dest="fmt")
+    p.add_argument(
+        "--format",
+        choices=("table", "csv", "json"),
+        default="table",
+        dest="fmt",
+        help="text table (default), CSV of the step rows, or JSON",
+    )
     add_read_options(p)
     return _funnel
 

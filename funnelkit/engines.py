@@ -14,11 +14,14 @@ apart from polars frames, and :func:`open_source` opens one from text such as
 The results equal the polars path's, column for column (names, types, values):
 the semantics are those documented in :mod:`funnelkit.stages` (classification)
 and :mod:`funnelkit.conversion` (the chain rule, the counted chain, exclusions,
-breakdowns, time to convert, trends and cohorts).  Two places where the
-engines have no notion of row order differ by construction, both on data the
-polars path reads from :func:`~funnelkit.events.read_contacts` (which never
-produces them): a contacts table holding one ``contact_id`` twice gives the
-*smallest* breakdown value of the two (polars: the first row's).
+breakdowns, time to convert, trends and cohorts).  Where the engines have no
+notion of row order, a rule that reads "the first row" reads "the smallest
+value" instead; this only shows on inputs that
+:func:`~funnelkit.events.read_contacts` never produces (a contacts table that
+holds one ``contact_id`` twice, with two values of a breakdown column).  Rows
+are read as they are: nothing is set aside on an engine (validate the data
+where it lives, or read it with :func:`~funnelkit.events.read_events`).
+``period="month"`` (trends, cohorts) is not available on an engine yet.
 
 How it is built
 ---------------
@@ -63,7 +66,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import narwhals as nw
 import polars as pl
@@ -77,11 +80,24 @@ from funnelkit.errors import (
     did_you_mean,
 )
 
+if TYPE_CHECKING:  # the polars modules import this one to hand native frames over
+    from funnelkit.conversion import (
+        CohortTable,
+        ConversionTrend,
+        FunnelResult,
+        PeriodComparison,
+    )
+    from funnelkit.events import ContactTable, EventLog
+    from funnelkit.stages import Flows, Snapshot
+    from funnelkit.weekly import IsoWeek, WeeklyMetrics
+
 __all__ = [
     "SPARK_CONF_ENV",
     "classify_native",
     "classify_query",
     "cohorts_native",
+    "columns_native",
+    "compare_periods_native",
     "conversion_over_time_native",
     "engine_of",
     "event_span_native",
@@ -155,6 +171,22 @@ def is_native(obj: object) -> bool:
     False
     """
     return engine_of(obj) is not None
+
+
+def columns_native(frame: NativeFrame) -> list[str]:
+    """Return the column names of a DuckDB relation or a Spark DataFrame (no query runs).
+
+    Examples
+    --------
+    >>> import duckdb
+    >>> columns_native(duckdb.sql("SELECT 1 AS contact_id, 2 AS channel"))
+    ['contact_id', 'channel']
+    """
+    if engine_of(frame) is None:
+        msg = f"expected a DuckDB relation or a Spark DataFrame, got {type(frame).__name__}"
+        raise ParameterError(msg)
+    names: list[str] = nw.from_native(frame).collect_schema().names()
+    return names
 
 
 # --------------------------------------------------------------------------- frames
@@ -651,7 +683,7 @@ def _stage_counts(classified: Any, funnel: Funnel) -> Any:
     )
 
 
-def _snapshot_from_counts(funnel: Funnel, counts: Sequence[int], lang: str) -> Any:
+def _snapshot_from_counts(funnel: Funnel, counts: Sequence[int], lang: str) -> Snapshot:
     """Return the :class:`~funnelkit.stages.Snapshot` of ``counts``, as ``snapshot()`` does."""
     from funnelkit.stages import Snapshot, _ratio
 
@@ -699,7 +731,7 @@ def snapshot_native(
     as_of: datetime | date | str | None = None,
     contacts: NativeFrame | None = None,
     lang: str = "en",
-) -> Any:
+) -> Snapshot:
     """``snapshot(classify(events, funnel, ...), funnel)``, counted in the engine.
 
     Only the counts per stage leave the engine.
@@ -765,7 +797,7 @@ def flows_native(
     start: datetime | date | str,
     end: datetime | date | str,
     contacts: NativeFrame | None = None,
-) -> Any:
+) -> Flows:
     """:func:`funnelkit.stages.flows` run on the events' engine.
 
     Returns
@@ -1206,7 +1238,7 @@ def funnel_native(
     contacts: NativeFrame | None = None,
     since: Any = None,
     until: Any = None,
-) -> Any:
+) -> FunnelResult:
     """:func:`funnelkit.conversion.funnel` run on the events' engine.
 
     Every order mode, ``first_entry``, exclusions, breakdowns and the time to
@@ -1326,7 +1358,7 @@ def conversion_over_time_native(
     exclusions: Iterable[Any] = (),
     since: Any = None,
     until: Any = None,
-) -> Any:
+) -> ConversionTrend:
     """:func:`funnelkit.conversion.conversion_over_time` run on the events' engine.
 
     ``period`` is ``"day"`` or ``"week"`` (ISO weeks) on an engine.
@@ -1359,7 +1391,9 @@ def conversion_over_time_native(
     return _finish_trend(wide.rename({"_seg_value": "period_start"}), ns, str(period), known)
 
 
-def _finish_trend(wide: pl.DataFrame, ns: _NwSpec, period: str, known_us: int | None) -> Any:
+def _finish_trend(
+    wide: pl.DataFrame, ns: _NwSpec, period: str, known_us: int | None
+) -> ConversionTrend:
     """As the end of :func:`funnelkit.conversion.conversion_over_time`."""
     from funnelkit.conversion import (
         _PERIODS,
@@ -1396,7 +1430,9 @@ def _finish_trend(wide: pl.DataFrame, ns: _NwSpec, period: str, known_us: int | 
     )
 
 
-def _compare_trend(trend: Any, period: str, current: Any, alpha: float) -> Any:
+def _compare_trend(
+    trend: ConversionTrend, period: str, current: Any, alpha: float
+) -> PeriodComparison:
     """As the end of :func:`funnelkit.conversion.compare_periods`, from its trend."""
     from funnelkit.conversion import _PERIODS, PeriodComparison, _parse_time
     from funnelkit.stats import two_proportion_p_value, verdict_expr
@@ -1495,6 +1531,61 @@ def _compare_trend(trend: Any, period: str, current: Any, alpha: float) -> Any:
     )
 
 
+def compare_periods_native(
+    events: NativeFrame,
+    steps: Any,
+    *,
+    window: str | timedelta,
+    period: str = "week",
+    current: Any = None,
+    as_of: Any = None,
+    alpha: float = 0.05,
+    order: str = "ordered",
+    first_entry: bool = False,
+    exclusions: Iterable[Any] = (),
+    since: Any = None,
+    until: Any = None,
+) -> PeriodComparison:
+    """:func:`funnelkit.conversion.compare_periods` run on the events' engine.
+
+    The trend per period comes from the engine
+    (:func:`conversion_over_time_native`); the comparison of two of its
+    periods is drawn from it exactly as the polars path does.
+
+    Returns
+    -------
+    funnelkit.conversion.PeriodComparison
+
+    Examples
+    --------
+    >>> import duckdb
+    >>> rel = duckdb.sql(
+    ...     "SELECT * FROM (VALUES ('a', TIMESTAMP '2026-09-07', 'page_view'),"
+    ...     " ('b', TIMESTAMP '2026-09-14', 'page_view'),"
+    ...     " ('z', TIMESTAMP '2026-10-30', 'page_view'))"
+    ...     " AS t(contact_id, occurred_at, event)")
+    >>> out = compare_periods_native(rel, ["page_view", "purchase"], window="1d")
+    >>> out.table["verdict"].to_list()
+    ['too few', 'too few']
+    """
+    if not 0.0 < alpha < 1.0:
+        msg = f"alpha must be between 0 and 1 (exclusive), got {alpha!r}; e.g. 0.05"
+        raise ParameterError(msg)
+    trend = conversion_over_time_native(
+        events,
+        steps,
+        window=window,
+        period=period,
+        as_of=as_of,
+        order=order,
+        first_entry=first_entry,
+        exclusions=exclusions,
+        since=since,
+        until=until,
+    )
+    return _compare_trend(trend, str(period), current, alpha)
+
+
 def cohorts_native(
     events: NativeFrame,
     target: Any,
@@ -1504,7 +1595,7 @@ def cohorts_native(
     as_of: Any = None,
     since: Any = None,
     until: Any = None,
-) -> Any:
+) -> CohortTable:
     """:func:`funnelkit.conversion.cohorts` (first-event acquisition) run on the engine.
 
     The per-contact acquisition and conversion days are computed by the
@@ -1580,7 +1671,7 @@ def _cohort_curve(
     span: timedelta,
     horizon_days: int,
     known: datetime | None,
-) -> Any:
+) -> CohortTable:
     """Draw the Kaplan-Meier table of :func:`funnelkit.conversion.cohorts` from counts."""
     from funnelkit.conversion import CohortTable
 
@@ -1648,7 +1739,7 @@ def event_span_native(events: NativeFrame) -> tuple[datetime | None, datetime | 
     return _from_us(row[0]), _from_us(row[1])
 
 
-def last_complete_week_native(events: NativeFrame) -> Any:
+def last_complete_week_native(events: NativeFrame) -> IsoWeek:
     """:func:`funnelkit.weekly.last_complete_week` of events on an engine.
 
     Returns
@@ -1747,7 +1838,7 @@ def weekly_metrics_native(
     breakdown: str | None = None,
     weeks_of_history: int = 12,
     source: str | None = None,
-) -> Any:
+) -> WeeklyMetrics:
     """:func:`funnelkit.weekly.weekly_metrics` run on the events' engine.
 
     Each part runs as a query of the engine (classification as of the week's
@@ -2077,7 +2168,7 @@ def open_source(text: str | os.PathLike[str]) -> NativeFrame | None:
 
     Examples
     --------
-    >>> open_source("data/sample/events.csv") is None
+    >>> open_source("events.csv") is None
     True
     """
     value = os.fspath(text)
@@ -2089,7 +2180,7 @@ def open_source(text: str | os.PathLike[str]) -> NativeFrame | None:
     return _open_spark(value, rest)
 
 
-def open_events(source: str | os.PathLike[str], **read_options: Any) -> Any:
+def open_events(source: str | os.PathLike[str], **read_options: Any) -> EventLog | NativeFrame:
     """Return :func:`open_source` of ``source``, or :func:`~funnelkit.events.read_events` of it.
 
     What a notebook or a report calls with the user's ``--events``: an
@@ -2097,7 +2188,7 @@ def open_events(source: str | os.PathLike[str], **read_options: Any) -> Any:
 
     Examples
     --------
-    >>> open_events("data/sample/events.csv").source
+    >>> open_events("data/sample/events.csv").source  # doctest: +SKIP
     'data/sample/events.csv'
     """
     from funnelkit.events import read_events
@@ -2106,12 +2197,14 @@ def open_events(source: str | os.PathLike[str], **read_options: Any) -> Any:
     return native if native is not None else read_events(source, **read_options)
 
 
-def open_contacts(source: str | os.PathLike[str], **read_options: Any) -> Any:
+def open_contacts(
+    source: str | os.PathLike[str], **read_options: Any
+) -> ContactTable | NativeFrame:
     """Return :func:`open_source` of ``source``, or :func:`~funnelkit.events.read_contacts` of it.
 
     Examples
     --------
-    >>> open_contacts("data/sample/contacts.csv").source
+    >>> open_contacts("data/sample/contacts.csv").source  # doctest: +SKIP
     'data/sample/contacts.csv'
     """
     from funnelkit.events import read_contacts

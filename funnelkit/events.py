@@ -426,7 +426,9 @@ def _scan(
         if not any(path.rglob("*.parquet")):
             msg = f"{path}: the folder holds no .parquet file."
             raise EmptyInputError(msg)
-        return _guard(lambda: pl.scan_parquet(path, hive_partitioning=True), text), name
+        # only the Parquet files: engines leave _SUCCESS markers and manifests beside them
+        parts = str(path / "**" / "*.parquet")
+        return _guard(lambda: pl.scan_parquet(parts, hive_partitioning=True), text), name
     suffix = "".join(path.suffixes[-2:]).lower() if path.suffix == ".gz" else path.suffix.lower()
     if suffix in (".parquet", ".pq"):
         if path.stat().st_size == 0:

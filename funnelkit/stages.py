@@ -62,6 +62,7 @@ from datetime import date, datetime, time, timedelta
 
 import polars as pl
 
+from funnelkit import engines
 from funnelkit.definitions import Condition, EventRule, Funnel, PointsRule, duration_text
 from funnelkit.errors import DefinitionError, MissingColumnError, ParameterError, did_you_mean
 from funnelkit.events import ContactTable, EventLog, as_lazy, as_lazy_contacts
@@ -399,6 +400,10 @@ def classify(
     >>> out.select("contact_id", "stage", "stage_rank").rows()
     [('c1', 'qualified_prospect', 4), ('c2', 'raw_contact', 1)]
     """
+    if engines.is_native(events):
+        return engines.classify_native(
+            events, funnel, as_of=as_of, contacts=contacts, entry_times=entry_times
+        )
     lf = as_lazy(events)
     cut = _instant(as_of, "as_of")
     return _classify(
@@ -718,6 +723,8 @@ def flows(
     >>> out.table.select("from_stage", "to_stage", "contacts").rows()
     [(None, 'lead', 1), ('lead', 'qualified_prospect', 1)]
     """
+    if engines.is_native(events):
+        return engines.flows_native(events, funnel, start=start, end=end, contacts=contacts)
     lf = as_lazy(events)
     lo, hi = _instant(start, "start"), _instant(end, "end")
     assert lo is not None and hi is not None

@@ -42,7 +42,7 @@ from typing import Any
 
 import polars as pl
 
-from funnelkit import __version__, conversion
+from funnelkit import __version__, conversion, engines
 from funnelkit.conversion import CohortTable, ConversionTrend, FunnelResult, PeriodComparison
 from funnelkit.definitions import Funnel, load_funnel
 from funnelkit.durations import format_duration, parse_duration
@@ -232,6 +232,8 @@ def last_complete_week(events: EventLog | pl.LazyFrame | pl.DataFrame) -> IsoWee
     >>> str(last_complete_week(df))
     '2026-W47'
     """
+    if engines.is_native(events):
+        return engines.last_complete_week_native(events)
     latest = as_lazy(events).select(pl.col(OCCURRED_AT).max()).collect().item()
     return complete_week_before(latest)
 
@@ -882,6 +884,10 @@ def stalled_contacts(
     >>> stalled_contacts(df, "inbound", as_of=as_of)["contact_id"].to_list()
     ['a', 'b']
     """
+    if engines.is_native(events):
+        return engines.stalled_contacts_native(
+            events, funnel, as_of=as_of, contacts=contacts, stage=stage, limit=limit
+        )
     definition = _funnel(funnel)
     chosen = definition.stage(stage).id if stage else stalled_stage(definition)
     cut = _instant_before(as_of)
@@ -911,6 +917,7 @@ def weekly_metrics(
     breakdown: str | None = None,
     weeks_of_history: int = 12,
     set_aside: SetAsideSummary | None = None,
+    in_memory: bool = True,
 ) -> WeeklyMetrics:
     """Compute every number of the weekly report for ``week``.
 
@@ -937,6 +944,10 @@ def weekly_metrics(
     set_aside
         What reading the events set aside; default: ``events.summary()`` for an
         :class:`~funnelkit.events.EventLog`.
+    in_memory
+        Read the events into memory once and reuse them for every figure (the
+        fastest on logs that fit in memory, the default).  Pass ``False`` for a
+        log larger than memory: each query then streams through the files.
 
     Returns
     -------
@@ -952,6 +963,16 @@ def weekly_metrics(
     >>> m.kpi("new_contacts").value, m.kpi("reached_client").value
     (1, 1)
     """
+    if engines.is_native(events):
+        return engines.weekly_metrics_native(
+            events,
+            funnel,
+            week=week,
+            contacts=contacts,
+            window=window,
+            breakdown=breakdown,
+            weeks_of_history=weeks_of_history,
+        )
     target = parse_week(week)
     definition = _funnel(funnel)
     span = parse_duration(window, name="window")
@@ -964,8 +985,10 @@ def weekly_metrics(
     summary = set_aside
     if summary is None and isinstance(events, EventLog):
         summary = events.summary()
-    # Read (and validate) the events once; everything below reuses them.
-    everything = as_lazy(events).collect(engine="streaming").lazy()
+    everything = as_lazy(events)
+    if in_memory:
+        # Read (and validate) the events once; everything below reuses them.
+        everything = everything.collect(engine="streaming").lazy()
     quality = _quality(everything, target, summary, contacts)
     lf = everything.filter(pl.col(OCCURRED_AT) < target.end)
     people = _contacts_lazy(contacts)

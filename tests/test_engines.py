@@ -8,6 +8,8 @@ time zone that is not UTC on purpose); its tests are few and marked ``spark``.
 
 from __future__ import annotations
 
+import doctest
+import os
 import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -146,6 +148,11 @@ def test_breakdown_column_typo_gets_a_hint(con: duckdb.DuckDBPyConnection) -> No
     events = rel(con, events_frame(("a", "2024-01-01", "like", None, "social")))
     with pytest.raises(MissingColumnError, match="by: no column 'chanel'.*Did you mean 'channel'"):
         engines.funnel_native(events, ["like"], window="1d", by="chanel")
+
+
+def test_docstring_examples_run() -> None:
+    failures, tried = doctest.testmod(engines)
+    assert tried > 10 and failures == 0
 
 
 # --- named rules on hand-made timelines ----------------------------------------------------------
@@ -295,6 +302,11 @@ def test_sample_trend_cohorts_and_stalled(
             conversion.conversion_over_time(events, SALES, window="14d", period=period).table,  # type: ignore[arg-type]
             engines.conversion_over_time_native(native, SALES, window="14d", period=period).table,
         )
+    current = "2026-10-05"
+    assert_frame_equal(
+        conversion.compare_periods(events, SALES, window="14d", current=current).table,
+        engines.compare_periods_native(native, SALES, window="14d", current=current).table,
+    )
     target = INBOUND.stage("client")
     assert_frame_equal(
         conversion.cohorts(events, target, period="week", horizon="8w").table,
@@ -593,6 +605,14 @@ def spark() -> Iterator[Any]:
     pytest.importorskip("pyspark", reason="PySpark is a dev dependency (pip install pyspark)")
     from pyspark.sql import SparkSession
 
+    from tests.setup_java import INSTALL_HINT, java_ok
+
+    if not java_ok():
+        why = f"Spark needs Java 17 or later: {INSTALL_HINT} (make test installs it as root)"
+        if os.environ.get("CI"):
+            pytest.fail(why)
+        pytest.skip(why)
+
     session = (
         SparkSession.builder.master("local[2]")
         .appName("funnelkit-tests")
@@ -602,6 +622,10 @@ def spark() -> Iterator[Any]:
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.session.timeZone", "America/New_York")  # must not change results
         .config("spark.driver.memory", "1g")
+        # Tiny test queries: compiling generated code costs more than it saves.
+        .config("spark.sql.codegen.wholeStage", "false")
+        .config("spark.sql.codegen.factoryMode", "NO_CODEGEN")
+        .config("spark.sql.adaptive.enabled", "false")
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")
@@ -613,9 +637,7 @@ def sdf(spark: Any, frame: pl.DataFrame) -> Any:
     return spark.createDataFrame(frame.to_arrow())
 
 
-@spark_mark
-@pytest.mark.slow
-def test_spark_sample_weekly_metrics(spark: Any, sample: tuple[pl.DataFrame, pl.DataFrame]) -> None:
+def check_spark_weekly_metrics(spark: Any, sample: tuple[pl.DataFrame, pl.DataFrame]) -> None:
     events, contacts = sample
     native, people = sdf(spark, events), sdf(spark, contacts)
     assert engines.engine_of(native) == "spark"
@@ -626,15 +648,9 @@ def test_spark_sample_weekly_metrics(spark: Any, sample: tuple[pl.DataFrame, pl.
         native, INBOUND, week="2026-W40", contacts=people, breakdown="segment"
     )
     assert got.to_json() == expected.to_json()
-    same_classification(
-        stages.classify(events, SALES, contacts=contacts),
-        engines.classify_native(native, SALES, contacts=people),
-    )
 
 
-@spark_mark
-@pytest.mark.slow
-def test_spark_table_source(spark: Any) -> None:
+def check_spark_table_source(spark: Any) -> None:
     log = events_frame(("a", "2024-01-01", "form_fill"), ("b", "2024-01-02", "meeting"))
     sdf(spark, log).createOrReplaceTempView("funnelkit_test_events")
     native = engines.open_source("spark:funnelkit_test_events")
@@ -644,30 +660,39 @@ def test_spark_table_source(spark: Any) -> None:
         engines.open_source("spark:funnelkit_test_nothing")
 
 
+def check_spark_random_logs(spark: Any) -> None:
+    @settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(
+        log=logs((*VOCAB, *PRESET_VOCAB[:6]), max_size=25),
+        contacts=contacts_tables,
+        as_of=as_ofs,
+        options=funnel_options(),
+    )
+    def check(
+        log: pl.DataFrame,
+        contacts: pl.DataFrame | None,
+        as_of: datetime | None,
+        options: dict[str, Any],
+    ) -> None:
+        native = sdf(spark, log)
+        people = None if contacts is None else sdf(spark, contacts)
+        same_classification(
+            stages.classify(log, INBOUND, as_of=as_of, contacts=contacts),
+            engines.classify_native(native, INBOUND, as_of=as_of, contacts=people),
+        )
+        steps = options.pop("steps")
+        same_funnel(
+            conversion.funnel(log, steps, min_size=2, **options),
+            engines.funnel_native(native, steps, min_size=2, **options),
+        )
+
+    check()
+
+
 @spark_mark
 @pytest.mark.slow
-@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    log=logs((*VOCAB, *PRESET_VOCAB[:6]), max_size=25),
-    contacts=contacts_tables,
-    as_of=as_ofs,
-    options=funnel_options(),
-)
-def test_spark_equals_polars_on_random_logs(
-    spark: Any,
-    log: pl.DataFrame,
-    contacts: pl.DataFrame | None,
-    as_of: datetime | None,
-    options: dict[str, Any],
-) -> None:
-    native = sdf(spark, log)
-    people = None if contacts is None else sdf(spark, contacts)
-    same_classification(
-        stages.classify(log, INBOUND, as_of=as_of, contacts=contacts),
-        engines.classify_native(native, INBOUND, as_of=as_of, contacts=people),
-    )
-    steps = options.pop("steps")
-    same_funnel(
-        conversion.funnel(log, steps, min_size=2, **options),
-        engines.funnel_native(native, steps, min_size=2, **options),
-    )
+def test_spark_equals_polars(spark: Any, sample: tuple[pl.DataFrame, pl.DataFrame]) -> None:
+    """One test, so that one worker starts the one Spark session of this module."""
+    check_spark_table_source(spark)
+    check_spark_weekly_metrics(spark, sample)
+    check_spark_random_logs(spark)

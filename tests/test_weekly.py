@@ -488,3 +488,10 @@ def test_count_kpis_match_a_per_contact_reference(
     assert q.events_before_week == sum(1 for _, t, _ in rows if t < week.start)
     assert q.events_in_week == sum(1 for _, t, _ in rows if week.start <= t < week.end)
     assert q.events_after_week == sum(1 for _, t, _ in rows if t >= week.end)
+
+
+def test_streaming_mode_gives_the_same_metrics(tiny_metrics: WeeklyMetrics) -> None:
+    lazy = weekly_metrics(
+        timeline().lazy(), TINY, week=W46, window="7d", weeks_of_history=2, in_memory=False
+    )
+    assert lazy.to_dict() == tiny_metrics.to_dict()
