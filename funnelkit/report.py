@@ -46,6 +46,7 @@ import re
 import shutil
 import sys
 import tempfile
+import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,7 @@ from typing import Any
 
 import polars as pl
 
+from funnelkit import engines
 from funnelkit.definitions import load_funnel
 from funnelkit.errors import FunnelkitError, ParameterError, ReportError, did_you_mean
 from funnelkit.events import OCCURRED_AT, REQUIRED, read_contacts, read_events
@@ -397,7 +399,10 @@ def prepare_report(
     Parameters
     ----------
     events, contacts
-        Paths of the event log and the optional contacts table.
+        Paths of the event log and the optional contacts table, or tables of
+        an engine (:func:`funnelkit.engines.open_source`:
+        ``duckdb:///path/file.duckdb?table=events``, ``spark:analytics.events``),
+        which the notebook then queries there; both on the same engine.
     week
         One ISO week (``"2026-W46"``); default: the last complete week of the data.
     first, last
@@ -462,27 +467,45 @@ def prepare_report(
         if name in typed:
             _check_known(name, typed[name])
 
-    events_path = _existing_file(events, "--events")
-    contacts_path = _existing_file(contacts, "--contacts") if contacts is not None else None
     options = dict(read_options or {})
     log_ = log or (lambda line: None)
-    log_events = read_events(events_path, **options)
-    log_(str(log_events.summary()))
-    event_columns = list(log_events.frame.collect_schema().names())
-    columns = list(event_columns)
-    if contacts_path is not None:
-        table = read_contacts(contacts_path, **contact_options(options))
-        log_(str(table.summary()))
-        columns += [c for c in table.frame.collect_schema().names() if c not in columns]
-
-    span = log_events.frame.select(
-        pl.col(OCCURRED_AT).min().alias("first"), pl.col(OCCURRED_AT).max().alias("last")
-    ).collect()
-    first_at, last_at = span.row(0)
-    if weeks is None:
-        weeks = [complete_week_before(last_at)]
+    requested = weeks
+    source = _open_engine_source(events, "--events")
+    if source is not None:
+        events_value, contacts_value, event_columns, columns = _check_engine_sources(
+            source, events, contacts, options
+        )
+        log_(f"events: {events_value} ({', '.join(event_columns)}), read by the engine")
+        first_at, last_at = engines.event_span_native(source)
+        if weeks is None:
+            weeks = [engines.last_complete_week_native(source)]
     else:
-        _check_weeks_in_data(weeks, first_at, last_at)
+        if contacts is not None and _open_engine_source(contacts, "--contacts") is not None:
+            msg = (
+                f"--contacts: {contacts} is an engine source but --events is a file; give "
+                "both as files or both as tables of one engine."
+            )
+            raise ParameterError(msg)
+        events_path = _existing_file(events, "--events")
+        contacts_path = _existing_file(contacts, "--contacts") if contacts is not None else None
+        log_events = read_events(events_path, **options)
+        log_(str(log_events.summary()))
+        event_columns = list(log_events.frame.collect_schema().names())
+        columns = list(event_columns)
+        if contacts_path is not None:
+            table = read_contacts(contacts_path, **contact_options(options))
+            log_(str(table.summary()))
+            columns += [c for c in table.frame.collect_schema().names() if c not in columns]
+        span = log_events.frame.select(
+            pl.col(OCCURRED_AT).min().alias("first"), pl.col(OCCURRED_AT).max().alias("last")
+        ).collect()
+        first_at, last_at = span.row(0)
+        events_value = str(events_path)
+        contacts_value = str(contacts_path) if contacts_path is not None else None
+        if weeks is None:
+            weeks = [complete_week_before(last_at)]
+    if requested is not None:
+        _check_weeks_in_data(requested, first_at, last_at)
 
     funnel_value = _check_funnel(funnel or str(defaults.get("funnel") or "inbound"), event_columns)
     explicit = breakdown is not None
@@ -491,8 +514,8 @@ def prepare_report(
     )
     shared = {
         **typed,
-        "events": str(events_path),
-        "contacts": str(contacts_path) if contacts_path is not None else None,
+        "events": events_value,
+        "contacts": contacts_value,
         "funnel": funnel_value,
         "breakdown": breakdown_value,
         "read_options": options,
@@ -504,6 +527,67 @@ def prepare_report(
         weeks=tuple(weeks),
         parameters=passed,
     )
+
+
+def _open_engine_source(value: str | os.PathLike[str], option: str) -> Any:
+    """Return :func:`funnelkit.engines.open_source` of ``value``, naming ``option`` on failure."""
+    try:
+        return engines.open_source(value)
+    except FunnelkitError as exc:
+        msg = f"{option}: {exc}"
+        raise ParameterError(msg) from exc
+
+
+def _absolute_source(value: str | os.PathLike[str]) -> str:
+    """Return an engine source text that still works from the notebook's own folder.
+
+    ``duckdb:relative/file.duckdb?table=t`` becomes ``duckdb:///abs/file.duckdb?table=t``;
+    every other source is returned as given.
+    """
+    text = os.fspath(value)
+    parts = urllib.parse.urlsplit(text)
+    raw = urllib.parse.unquote(parts.netloc + parts.path)
+    if parts.scheme.lower() != "duckdb" or not raw or raw.startswith("/"):
+        return text
+    path = Path(raw).expanduser().resolve()
+    return f"duckdb://{urllib.parse.quote(str(path))}?{parts.query}"
+
+
+def _check_engine_sources(
+    source: Any,
+    events: str | os.PathLike[str],
+    contacts: str | os.PathLike[str] | None,
+    options: Mapping[str, Any],
+) -> tuple[str, str | None, list[str], list[str]]:
+    """Check events (and contacts) read by an engine; return their texts and columns."""
+    if options:
+        msg = (
+            f"--events: {', '.join('--' + o.replace('_', '-') for o in sorted(options))} only "
+            "apply to files; an engine table "
+            "must already have the columns contact_id, occurred_at (a timestamp) and event."
+        )
+        raise ParameterError(msg)
+    event_columns = engines.columns_native(source)
+    missing = [c for c in REQUIRED if c not in event_columns]
+    if missing:
+        msg = (
+            f"--events: {events} has no column {missing[0]!r}."
+            f"{did_you_mean(missing[0], event_columns)} Its columns: {', '.join(event_columns)}."
+        )
+        raise ParameterError(msg)
+    columns = list(event_columns)
+    contacts_value = None
+    if contacts is not None:
+        people = _open_engine_source(contacts, "--contacts")
+        if people is None or engines.engine_of(people) != engines.engine_of(source):
+            msg = (
+                f"--contacts: {contacts} is not on the engine of --events ({events}); give "
+                "the contacts as a table of the same engine."
+            )
+            raise ParameterError(msg)
+        columns += [c for c in engines.columns_native(people) if c not in columns]
+        contacts_value = _absolute_source(contacts)
+    return _absolute_source(events), contacts_value, event_columns, columns
 
 
 def _check_weeks_in_data(

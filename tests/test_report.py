@@ -579,3 +579,115 @@ def test_reading_options_reach_the_notebook(
         "timestamp_format": "%d/%m/%Y %H:%M",
     }
     assert seen[0]["week"] == WEEK and seen[0]["breakdown"] is None
+
+
+# --- events and contacts read by an engine ---------------------------------------
+@pytest.fixture(scope="module")
+def duckdb_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample events and contacts as the tables ``events`` and ``contacts`` of one file."""
+    import duckdb
+
+    path = tmp_path_factory.mktemp("warehouse") / "sample.duckdb"
+    events = read_events(str(EVENTS)).frame.collect()
+    contacts = read_contacts(str(CONTACTS)).frame.collect()
+    with duckdb.connect(str(path)) as con:
+        con.register("events_in", events)
+        con.register("contacts_in", contacts)
+        con.execute("CREATE TABLE events AS SELECT * FROM events_in")
+        con.execute("CREATE TABLE contacts AS SELECT * FROM contacts_in")
+    return path
+
+
+def _numbers(metrics: dict[str, object]) -> dict[str, object]:
+    """The headline KPIs of a metrics.json: name and every numeric field."""
+    headline = metrics["headline"]
+    assert isinstance(headline, list)
+    return {
+        kpi["name"]: {k: v for k, v in kpi.items() if isinstance(v, int | float | None)}
+        for kpi in headline
+    }
+
+
+@pytest.mark.slow
+def test_a_duckdb_source_renders_the_same_headline_as_the_files(
+    rendered: tuple[Path, str, str], duckdb_file: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "reports"
+    code = main(
+        [
+            "report",
+            *("--events", f"duckdb:///{duckdb_file}?table=events"),
+            *("--contacts", f"duckdb:///{duckdb_file}?table=contacts"),
+            *("--week", WEEK, "--out", str(out), "--no-progress"),
+        ]
+    )
+    assert code == 0
+    from_engine = json.loads((out / WEEK / "metrics.json").read_text(encoding="utf-8"))
+    from_files = json.loads((rendered[0] / WEEK / "metrics.json").read_text(encoding="utf-8"))
+    assert from_engine["week"] == from_files["week"] == WEEK
+    assert _numbers(from_engine) == _numbers(from_files)
+    assert len(from_engine["headline"]) == len(from_files["headline"])
+    # only the data-quality counts may differ: an engine sets no row aside
+    assert {k: v for k, v in from_engine.items() if k != "rows"} == {
+        k: v for k, v in from_files.items() if k != "rows"
+    }
+    executed = nbformat.read(out / WEEK / "report.ipynb", as_version=4)
+    assert executed.metadata["papermill"]["parameters"]["events"].startswith("duckdb:///")
+
+
+def test_an_engine_source_is_checked_and_passed_through(
+    duckdb_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(duckdb_file.parent)
+    lines: list[str] = []
+    settings = report_module.prepare_report(
+        events=f"duckdb:///{duckdb_file}?table=events",
+        contacts=f"duckdb://{duckdb_file.name}?table=contacts",
+        breakdown="segment",
+        out_dir=tmp_path / "out",
+        log=lines.append,
+    )
+    assert [str(w) for w in settings.weeks] == [WEEK]
+    params = settings.notebook_parameters(settings.weeks[0])
+    assert params["events"] == f"duckdb:///{duckdb_file}?table=events"
+    # the notebook runs in the week's folder: a relative database path is made absolute
+    assert params["contacts"] == f"duckdb://{duckdb_file}?table=contacts"
+    assert params["breakdown"] == "segment" and params["read_options"] == {}
+    assert lines and "contact_id" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("duckdb:///{dir}/missing.duckdb?table=events", r"--events: .*no such DuckDB database"),
+        ("duckdb:///{db}?table=evnts", r"--events: .*no table 'evnts'.*did you mean 'events'"),
+        ("duckdb:///{db}", r"--events: .*name the table"),
+        ("duckdb:///{db}?table=contacts", r"--events: .*no column 'occurred_at'"),
+    ],
+)
+def test_a_bad_engine_source_fails_before_any_kernel_naming_events(
+    duckdb_file: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    source: str,
+    message: str,
+) -> None:
+    monkeypatch.setattr(report_module, "_execute", _no_kernel)
+    events = source.format(dir=tmp_path, db=duckdb_file)
+    assert main(["report", "--events", events, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err, re.IGNORECASE), err
+    assert not (tmp_path / "out").exists()
+
+
+def test_engine_events_need_contacts_and_options_of_that_engine(duckdb_file: Path) -> None:
+    events = f"duckdb:///{duckdb_file}?table=events"
+    with pytest.raises(ParameterError, match=r"--contacts: .*not on the engine of --events"):
+        report_module.prepare_report(events=events, contacts=CONTACTS)
+    with pytest.raises(ParameterError, match=r"--events: --timezone only apply to files"):
+        report_module.prepare_report(events=events, read_options={"timezone": "Europe/Paris"})
+    with pytest.raises(ParameterError, match=r"--contacts: .*engine source but --events is a file"):
+        report_module.prepare_report(
+            events=EVENTS, contacts=f"duckdb:///{duckdb_file}?table=contacts"
+        )
