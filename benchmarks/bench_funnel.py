@@ -1,9 +1,12 @@
 """Benchmark: a 4-step ordered funnel with a 14-day window, funnelkit vs DuckDB vs ClickHouse.
 
 Generates (or reuses) synthetic Parquet event logs of 1M, 10M and 50M rows in
-``benchmarks/data/`` and times, for each, the whole query from the Parquet
-file, run ``--repeat`` times in a fresh process per engine (the median is
-reported, with the peak resident memory of that process):
+``benchmarks/data/`` (``funnelkit.sample.write_large_log``, the log
+``bench_classify.py`` reads too) and times, for each, the whole query from the
+Parquet file, ``--repeat`` times in a fresh process per engine, the engines
+taking turns ``--rounds`` times.  It prints the median wall time, the median
+CPU time (all threads; steadier than wall time on a busy machine) and the peak
+resident memory of the process:
 
 - ``funnelkit``: ``funnel(pl.scan_parquet(path), steps, window="14d")``, the
   public function (counts, rates, intervals and time to convert);
@@ -17,7 +20,7 @@ ones: an engine that is not installed is skipped.
 Usage::
 
     python benchmarks/bench_funnel.py                 # 1M, 10M and 50M events
-    python benchmarks/bench_funnel.py --sizes 1M,10M --repeat 5
+    python benchmarks/bench_funnel.py --sizes 1M,10M --repeat 3 --rounds 3
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -183,19 +187,29 @@ def worker(engine: str, path: Path, repeat: int) -> dict[str, Any]:
         import funnelkit.conversion  # noqa: F401
     base = _rss_mb()
     times: list[float] = []
+    cpu: list[float] = []
     counts: list[int] = []
     for _ in range(repeat):
+        used = _cpu_seconds()
         start = time.perf_counter()
         counts = runner(path)
         times.append(time.perf_counter() - start)
+        cpu.append(_cpu_seconds() - used)
     return {
         "engine": engine,
         "seconds": statistics.median(times),
         "all_seconds": times,
+        "cpu_seconds": statistics.median(cpu),
         "counts": counts,
         "peak_mb": _rss_mb(),
         "base_mb": base,
     }
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process, all threads (user + system)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def measure(engine: str, path: Path, repeat: int) -> dict[str, Any]:
@@ -208,10 +222,23 @@ def measure(engine: str, path: Path, repeat: int) -> dict[str, Any]:
     return dict(json.loads(done.stdout.splitlines()[-1]))
 
 
+def _merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    seconds = [x for r in runs for x in r["all_seconds"]]
+    return {
+        "seconds": statistics.median(seconds),
+        "cpu_seconds": statistics.median(r["cpu_seconds"] for r in runs),
+        "peak_mb": max(r["peak_mb"] for r in runs),
+        "counts": runs[-1]["counts"],
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1M,10M,50M", help="event counts (1M,10M,50M)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per engine (median shown)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per process (median shown)")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="processes per engine, engines taking turns (1)"
+    )
     parser.add_argument("--engines", default=",".join(ENGINES))
     parser.add_argument("--worker", nargs=2, metavar=("ENGINE", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -219,31 +246,41 @@ def main(argv: list[str] | None = None) -> int:
         engine, path = args.worker
         print(json.dumps(worker(engine, Path(path), args.repeat)))
         return 0
-    engines = [
-        e
-        for e in args.engines.split(",")
-        if importlib.util.find_spec(MODULES[e]) is not None or print(f"{e}: not installed, skipped")
-    ]
+    engines = []
+    for engine in args.engines.split(","):
+        if importlib.util.find_spec(MODULES[engine]) is None:
+            print(f"{engine}: {MODULES[engine]} is not installed, skipped")
+        else:
+            engines.append(engine)
     print(
         f"{len(STEPS)}-step ordered funnel {' -> '.join(STEPS)}, window {WINDOW_DAYS} days; "
-        f"whole query from Parquet, median of {args.repeat} runs, one process per engine"
+        f"whole query from Parquet, median of {args.rounds} x {args.repeat} runs "
+        f"({args.rounds} process(es) per engine, taking turns); "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
-    header = f"{'events':>7}  {'engine':<10}  {'seconds':>8}  {'peak MB':>8}  {'vs clickhouse':>13}"
+    header = (
+        f"{'events':>7}  {'engine':<10}  {'seconds':>8}  {'CPU s':>6}  {'peak MB':>8}  "
+        "vs clickhouse: time, memory"
+    )
     print(header)
     ok = True
     for size in (_size(s) for s in args.sizes.split(",")):
         path = ensure_log(size)
-        results = {e: measure(e, path, args.repeat) for e in engines}
+        runs: dict[str, list[dict[str, Any]]] = {e: [] for e in engines}
+        for _ in range(args.rounds):  # engines take turns: a busy machine hurts all alike
+            for e in engines:
+                runs[e].append(measure(e, path, args.repeat))
+        results = {e: _merge(r) for e, r in runs.items()}
         reference = results.get("clickhouse")
         for engine, r in results.items():
             ratio = ""
             if reference is not None:
                 ratio = (
-                    f"{r['seconds'] / reference['seconds']:.2f}x time, "
-                    f"{r['peak_mb'] / reference['peak_mb']:.2f}x mem"
+                    f"{r['seconds'] / reference['seconds']:.2f}x, "
+                    f"{r['peak_mb'] / reference['peak_mb']:.2f}x"
                 )
             print(
-                f"{_label(size):>7}  {engine:<10}  {r['seconds']:8.2f}  "
+                f"{_label(size):>7}  {engine:<10}  {r['seconds']:8.2f}  {r['cpu_seconds']:6.2f}  "
                 f"{r['peak_mb']:8.0f}  {ratio}"
             )
         counts = {e: tuple(r["counts"]) for e, r in results.items()}

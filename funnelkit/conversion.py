@@ -89,6 +89,7 @@ from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 
 import polars as pl
 
+from funnelkit import engines
 from funnelkit.durations import format_duration, parse_duration
 from funnelkit.errors import DataError, MissingColumnError, ParameterError, did_you_mean
 from funnelkit.events import (
@@ -576,11 +577,12 @@ def _predecessor(x: pl.Expr, *, strict: bool, reset: bool = True) -> pl.Expr:
     return filled
 
 
-def _ordered_levels(rows: pl.LazyFrame, spec: _Spec) -> pl.LazyFrame:
+def _ordered_levels(rows: pl.LazyFrame, spec: _Spec, *, chain: bool = True) -> pl.LazyFrame:
     """Add ``_lvl`` to each row, with what :func:`_chain_times` needs.
 
     ``_s{k}`` is the start of the best chain reaching step k at this row (null
-    when none), ``_c{k}_{j}`` the time of its step j (1 < j < k).
+    when none), ``_c{k}_{j}`` the time of its step j (1 < j < k); the
+    ``_c`` columns only with ``chain``.
     """
     strict = spec.order == "strict_increase"
     f1 = _flag(0)
@@ -591,7 +593,7 @@ def _ordered_levels(rows: pl.LazyFrame, spec: _Spec) -> pl.LazyFrame:
         pred_start = _predecessor(prev, strict=strict)
         ok = _flag(k - 1) & (pl.col("_ts") - pred_start <= spec.window_us)
         cols = [pl.when(ok).then(pred_start).alias(f"_s{k}")]
-        if k >= 3:
+        if k >= 3 and chain:
             # the chain's earlier times come from the row the start came from
             prev_ts = pl.when(prev.is_not_null()).then(pl.col("_ts"))
             cols.append(
@@ -609,21 +611,25 @@ def _ordered_levels(rows: pl.LazyFrame, spec: _Spec) -> pl.LazyFrame:
     return rows.with_columns(_lvl=lvl)
 
 
-def _chain_times(spec: _Spec) -> list[pl.Expr]:
-    """``_t1.._tn``: the step times of the chain counted at a row (null beyond ``_lvl``)."""
+def _chain_times(spec: _Spec, *, chain: bool = True) -> list[pl.Expr]:
+    """``_t1.._tn``: the step times of the chain counted at a row (null beyond ``_lvl``).
+
+    Without the ``_c`` columns (``chain=False``) only rows of level 1 and 2
+    get their times.
+    """
     if spec.order == "any":
         return [
             pl.when(pl.col("_lvl") >= i).then(pl.col(f"_n{i}")).alias(_t(i))
             for i in range(1, spec.n + 1)
         ]
-    chain = []
+    times = []
     for j in range(1, spec.n + 1):
         value: Any = pl.when(pl.col("_lvl") == j).then(pl.col("_ts"))
-        for top in range(j + 1, spec.n + 1):
+        for top in range(j + 1, spec.n + 1 if chain else 3):
             src = f"_s{top}" if j == 1 else f"_c{top}_{j}"
             value = value.when(pl.col("_lvl") == top).then(pl.col(src))
-        chain.append(value.otherwise(None).alias(_t(j)))
-    return chain
+        times.append(value.otherwise(None).alias(_t(j)))
+    return times
 
 
 def _any_levels(rows: pl.LazyFrame, spec: _Spec) -> pl.LazyFrame:
@@ -646,13 +652,46 @@ def _any_levels(rows: pl.LazyFrame, spec: _Spec) -> pl.LazyFrame:
     return rows.with_columns(_lvl=lvl)
 
 
-def _counted(rows: pl.LazyFrame, spec: _Spec) -> pl.LazyFrame:
+def _running_level(spec: _Spec) -> pl.Expr:
+    """Highest ``_lvl`` of the contact so far, offset by ``_seg * (n + 1)`` (rows in order)."""
+    return (pl.col("_seg").cast(pl.Int64) * (spec.n + 1) + pl.col("_lvl")).cum_max()
+
+
+def _counted(rows: pl.LazyFrame, spec: _Spec, *, chain: bool = True) -> pl.LazyFrame:
     """Keep one row per contact, the first reaching the contact's level, with its chain."""
-    running = (pl.col("_seg").cast(pl.Int64) * (spec.n + 1) + pl.col("_lvl")).cum_max()
+    running = _running_level(spec)
     rising = (pl.col("_lvl") > 0) & (running != running.shift(1)).fill_null(True)
     rows = rows.filter(rising)
-    last = rows.filter((pl.col("_k") != pl.col("_k").shift(-1)).fill_null(True))
-    return last.with_columns(_chain_times(spec))
+    last = rows.filter((pl.col("_seg") != pl.col("_seg").shift(-1)).fill_null(True))
+    return last.with_columns(_chain_times(spec, chain=chain))
+
+
+def _levels_and_counted(rows: pl.LazyFrame, spec: _Spec) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """Return the rows with their levels (cached) and the counted row of each contact.
+
+    The times of a chain's middle steps cost a forward fill per step and
+    level over every row, and only contacts reaching step 3 or beyond need
+    them: the levels are computed without them first, then again, with
+    them, on the rows of those contacts only (whole contacts, so the result
+    is the same; funnels narrow, so they are few).
+    """
+    if spec.order == "any":
+        levels = _any_levels(rows, spec).cache()
+        return levels, _counted(levels, spec)
+    if spec.n <= 2:
+        levels = _ordered_levels(rows, spec).cache()
+        return levels, _counted(levels, spec)
+    base = rows.collect_schema().names()
+    levels = _ordered_levels(rows, spec, chain=False).cache()
+    offset = pl.col("_seg").cast(pl.Int64) * (spec.n + 1)
+    reached = pl.when(pl.col("_endc")).then(_running_level(spec) - offset).backward_fill()
+    deep_rows = levels.filter(reached >= 3).select(base)
+    deep = _counted(_ordered_levels(deep_rows, spec), spec)
+    shallow = _counted(levels, spec, chain=False).filter(pl.col("_lvl") <= 2)
+    columns = deep.collect_schema().names()
+    missing = [c for c in columns if c not in shallow.collect_schema().names()]
+    shallow = shallow.with_columns(pl.lit(None, pl.Int64).alias(c) for c in missing)
+    return levels, pl.concat([shallow.select(columns), deep])
 
 
 def _excluded(counted: pl.LazyFrame, rows: pl.LazyFrame, spec: _Spec) -> pl.LazyFrame:
@@ -768,15 +807,14 @@ def _chains(
     if source == "events" and by is not None:
         lf = lf.with_columns(pl.col(by).cast(pl.String).alias("_by"))
         payload.append("_by")
-    rows = _boundaries(_sorted_rows(lf, spec, mode=mode, payload=payload))
-    rows = _any_levels(rows, spec) if spec.order == "any" else _ordered_levels(rows, spec)
-    if spec.exclusions or source == "events":
-        rows = rows.cache()  # read again below: compute the sorted frame once
+    rows, counted = _levels_and_counted(
+        _boundaries(_sorted_rows(lf, spec, mode=mode, payload=payload)), spec
+    )
     keep = ["_k", *([] if exact else ["_k2"]), "_lvl", *(_t(j) for j in range(1, spec.n + 1))]
     keep += ["_collide", "_fits"]
     if keep_id and not exact:
         keep.append(CONTACT_ID)
-    counted = _counted(rows, spec).select(keep)
+    counted = counted.select(keep)
     counted = _excluded(counted, rows, spec)
     if source == "events":
         first = (
@@ -852,12 +890,14 @@ def funnel_chains(
             pl.col(_t(j)).cast(pl.Datetime("us", "UTC")).alias(f"step_{j}_at")
             for j in range(1, spec.n + 1)
         ),
-    )
+    ).sort(CONTACT_ID)
 
 
 # --- aggregation ---------------------------------------------------------------
 def _collect(frames: list[pl.LazyFrame]) -> list[pl.DataFrame]:
-    return pl.collect_all(frames, engine="in-memory")
+    # "auto" is polars' streaming engine unless the user chose otherwise; on
+    # large logs it is the faster and leaner one here (sort and fills included)
+    return pl.collect_all(frames, engine="auto")
 
 
 def _collect_sound(
@@ -1498,6 +1538,21 @@ def funnel(
     >>> first_only.table["count"].to_list()
     [2, 1]
     """
+    if engines.is_native(events):
+        return engines.funnel_native(
+            events,
+            steps,
+            window=window,
+            order=order,
+            first_entry=first_entry,
+            exclusions=exclusions,
+            by=by,
+            top=top,
+            min_size=min_size,
+            contacts=contacts,
+            since=since,
+            until=until,
+        )
     spec = _spec(steps, window, order, first_entry, exclusions)
     _check_count_option(top, "top", allow_none=True)
     _check_count_option(min_size, "min_size", allow_none=False)
@@ -1659,6 +1714,19 @@ def conversion_over_time(
     >>> trend.table.filter(pl.col("step") == 2).select("count", "complete").rows()[:2]
     [(1, True), (0, True)]
     """
+    if engines.is_native(events):
+        return engines.conversion_over_time_native(
+            events,
+            steps,
+            window=window,
+            period=period,
+            as_of=as_of,
+            order=order,
+            first_entry=first_entry,
+            exclusions=exclusions,
+            since=since,
+            until=until,
+        )
     spec = _spec(steps, window, order, first_entry, exclusions)
     every = _PERIODS[_check_period(period)]
     lf = _restrict(as_lazy(events), _parse_time(since, "since"), _parse_time(until, "until"))
@@ -1827,6 +1895,21 @@ def compare_periods(
     >>> row.select("previous_rate", "current_rate", "verdict").row(0)
     (0.4, 0.7, 'increase')
     """
+    if engines.is_native(events):
+        return engines.compare_periods_native(
+            events,
+            steps,
+            window=window,
+            period=period,
+            current=current,
+            as_of=as_of,
+            alpha=alpha,
+            order=order,
+            first_entry=first_entry,
+            exclusions=exclusions,
+            since=since,
+            until=until,
+        )
     if not 0.0 < alpha < 1.0:
         msg = f"alpha must be between 0 and 1 (exclusive), got {alpha!r}; e.g. 0.05"
         raise ParameterError(msg)
@@ -2098,6 +2181,10 @@ def cohorts(
     >>> day2.select("cohort_size", "at_risk", "converted", "share").row(0)
     (3, 2, 1, 0.5)
     """
+    if engines.is_native(events) and acquisition == "first_event":
+        return engines.cohorts_native(
+            events, target, period=period, horizon=horizon, as_of=as_of, since=since, until=until
+        )
     step = _resolve_step(target, "target")
     every = _PERIODS[_check_period(period)]
     if acquisition not in ("first_event", "created_at"):
