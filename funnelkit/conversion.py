@@ -16,6 +16,16 @@ definition (any object with an ``evidence() -> pl.Expr`` method, such as
 with ``.stages``) stands for all of its stages, and a mapping
 ``{"Visited": "page_view", ...}`` names the steps.
 
+A stage taken as a step counts its **evidence events** one by one: a
+contact reaches the step at any single event the stage's rules name (with
+their property filters).  A stage's ``min_count`` and a points threshold are
+*not* applied to funnel steps, so a step can count more contacts than
+:func:`funnelkit.stages.classify` puts at that stage (in the ``inbound``
+preset, one page view is evidence for ``cold_lead`` although its score of 2
+stays under the threshold of 3).  Read "how many are at or past a stage" from
+:func:`funnelkit.stages.snapshot`, and "how contacts move within a window"
+from here.
+
 The chain rule
 --------------
 ``order="ordered"`` (the default) follows ClickHouse's
