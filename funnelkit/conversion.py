@@ -132,6 +132,7 @@ __all__ = [
     "TimeToConvert",
     "cohorts",
     "compare_periods",
+    "compare_trend",
     "conversion_over_time",
     "funnel",
     "funnel_chains",
@@ -1935,6 +1936,34 @@ def compare_periods(
         since=since,
         until=until,
     )
+    return compare_trend(trend, current=current, alpha=alpha)
+
+
+def compare_trend(
+    trend: ConversionTrend, *, current: TimeLike | None = None, alpha: float = 0.05
+) -> PeriodComparison:
+    """Compare one entry period of a computed trend with the period before it.
+
+    This is the second half of :func:`compare_periods`, for a trend already at
+    hand (computed by polars or by an engine of :mod:`funnelkit.engines`).
+
+    Parameters
+    ----------
+    trend
+        A :func:`conversion_over_time` result.
+    current
+        A moment in the period to compare; default: the latest complete one.
+    alpha
+        Significance level of the two-proportion test.
+
+    Returns
+    -------
+    PeriodComparison
+    """
+    if not 0.0 < alpha < 1.0:
+        msg = f"alpha must be between 0 and 1 (exclusive), got {alpha!r}; e.g. 0.05"
+        raise ParameterError(msg)
+    period = trend.period
     every = _PERIODS[trend.period]
     periods = trend.table.select("period_start", "complete").unique(maintain_order=True)
     starts: list[datetime] = periods["period_start"].to_list()
