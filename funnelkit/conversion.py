@@ -2160,6 +2160,52 @@ class CohortTable:
         return _html(["cohort", "contacts", *(f"day {d}" for d in marks)], rows, caption)
 
 
+def _km_curve(
+    sizes: pl.LazyFrame,
+    converted: pl.LazyFrame,
+    censored: pl.LazyFrame,
+    horizon_days: int,
+) -> pl.LazyFrame:
+    """Return the Kaplan-Meier cohort table from per-(cohort, day) counts.
+
+    ``sizes`` has ``cohort_start, cohort_size``; ``converted`` has
+    ``cohort_start, day, converted`` (contacts converting on that day) and
+    ``censored`` has ``cohort_start, day, _censored`` (contacts last observed
+    on that day without converting).
+    """
+    days = pl.LazyFrame({"day": list(range(horizon_days + 1))}, schema={"day": pl.Int64})
+    return (
+        sizes.join(days, how="cross")
+        .join(converted, on=["cohort_start", "day"], how="left")
+        .join(censored, on=["cohort_start", "day"], how="left")
+        .with_columns(pl.col("converted", "_censored").fill_null(0))
+        .sort("cohort_start", "day")
+        .with_columns(
+            at_risk=pl.col("cohort_size")
+            - (pl.col("converted") + pl.col("_censored"))
+            .cum_sum()
+            .shift(1, fill_value=0)
+            .over("cohort_start"),
+            cumulative_converted=pl.col("converted").cum_sum().over("cohort_start"),
+        )
+        .with_columns(
+            _keep=1.0 - pl.col("converted") / pl.when(pl.col("at_risk") > 0).then(pl.col("at_risk"))
+        )
+        .with_columns(share=1.0 - pl.col("_keep").cum_prod().over("cohort_start"))
+        .filter(pl.col("at_risk") > 0)
+        .select(
+            "cohort_start",
+            "cohort_size",
+            "day",
+            "at_risk",
+            "converted",
+            "cumulative_converted",
+            observed_share=pl.col("cumulative_converted") / pl.col("cohort_size"),
+            share="share",
+        )
+    )
+
+
 def cohorts(
     events: Events,
     target: StepSpec,
@@ -2274,37 +2320,7 @@ def cohorts(
         .group_by("cohort_start", pl.col("_obs").alias("day"))
         .agg(_censored=pl.len().cast(pl.Int64))
     )
-    days = pl.LazyFrame({"day": list(range(horizon_days + 1))}, schema={"day": pl.Int64})
-    curve = (
-        sizes.join(days, how="cross")
-        .join(converted, on=["cohort_start", "day"], how="left")
-        .join(censored, on=["cohort_start", "day"], how="left")
-        .with_columns(pl.col("converted", "_censored").fill_null(0))
-        .sort("cohort_start", "day")
-        .with_columns(
-            at_risk=pl.col("cohort_size")
-            - (pl.col("converted") + pl.col("_censored"))
-            .cum_sum()
-            .shift(1, fill_value=0)
-            .over("cohort_start"),
-            cumulative_converted=pl.col("converted").cum_sum().over("cohort_start"),
-        )
-        .with_columns(
-            _keep=1.0 - pl.col("converted") / pl.when(pl.col("at_risk") > 0).then(pl.col("at_risk"))
-        )
-        .with_columns(share=1.0 - pl.col("_keep").cum_prod().over("cohort_start"))
-        .filter(pl.col("at_risk") > 0)
-        .select(
-            "cohort_start",
-            "cohort_size",
-            "day",
-            "at_risk",
-            "converted",
-            "cumulative_converted",
-            observed_share=pl.col("cumulative_converted") / pl.col("cohort_size"),
-            share="share",
-        )
-    )
+    curve = _km_curve(sizes, converted, censored, horizon_days)
     return CohortTable(
         table=curve.collect(),
         target=step.name,

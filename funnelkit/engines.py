@@ -1581,43 +1581,13 @@ def _cohort_curve(
     known: datetime | None,
 ) -> CohortTable:
     """Draw the Kaplan-Meier table of :func:`funnelkit.conversion.cohorts` from counts."""
-    from funnelkit.conversion import CohortTable
+    from funnelkit.conversion import CohortTable, _km_curve
 
     lazy = counts.lazy()
     sizes = lazy.group_by("cohort_start").agg(cohort_size=pl.col("_n").sum().cast(pl.Int64))
     converted = lazy.filter(pl.col("_conv")).select("cohort_start", "day", converted=pl.col("_n"))
     censored = lazy.filter(~pl.col("_conv")).select("cohort_start", "day", _censored=pl.col("_n"))
-    days = pl.LazyFrame({"day": list(range(horizon_days + 1))}, schema={"day": pl.Int64})
-    curve = (
-        sizes.join(days, how="cross")
-        .join(converted, on=["cohort_start", "day"], how="left")
-        .join(censored, on=["cohort_start", "day"], how="left")
-        .with_columns(pl.col("converted", "_censored").fill_null(0))
-        .sort("cohort_start", "day")
-        .with_columns(
-            at_risk=pl.col("cohort_size")
-            - (pl.col("converted") + pl.col("_censored"))
-            .cum_sum()
-            .shift(1, fill_value=0)
-            .over("cohort_start"),
-            cumulative_converted=pl.col("converted").cum_sum().over("cohort_start"),
-        )
-        .with_columns(
-            _keep=1.0 - pl.col("converted") / pl.when(pl.col("at_risk") > 0).then(pl.col("at_risk"))
-        )
-        .with_columns(share=1.0 - pl.col("_keep").cum_prod().over("cohort_start"))
-        .filter(pl.col("at_risk") > 0)
-        .select(
-            "cohort_start",
-            "cohort_size",
-            "day",
-            "at_risk",
-            "converted",
-            "cumulative_converted",
-            observed_share=pl.col("cumulative_converted") / pl.col("cohort_size"),
-            share="share",
-        )
-    )
+    curve = _km_curve(sizes, converted, censored, horizon_days)
     return CohortTable(
         table=curve.collect(),
         target=target,
