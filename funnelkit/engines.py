@@ -685,43 +685,9 @@ def _stage_counts(classified: Any, funnel: Funnel) -> Any:
 
 def _snapshot_from_counts(funnel: Funnel, counts: Sequence[int], lang: str) -> Snapshot:
     """Return the :class:`~funnelkit.stages.Snapshot` of ``counts``, as ``snapshot()`` does."""
-    from funnelkit.stages import Snapshot, _ratio
+    from funnelkit.stages import _snapshot_from_counts as finish
 
-    ids = funnel.stage_ids
-    past = [sum(counts[k:]) for k in range(len(ids))]
-    table = pl.DataFrame(
-        {
-            "funnel": [funnel.name] * len(ids),
-            "rank": list(range(1, len(ids) + 1)),
-            "stage": list(ids),
-            "label": [s.label(lang) for s in funnel.stages],
-            "at_or_past": past,
-            "current": list(counts),
-        },
-        schema_overrides={"rank": pl.Int32, "at_or_past": pl.Int64, "current": pl.Int64},
-    )
-    first, prev = pl.col("at_or_past").first(), pl.col("at_or_past").shift(1)
-    cfirst, cprev = pl.col("current").first(), pl.col("current").shift(1)
-    table = table.with_columns(
-        drop_off=prev - pl.col("at_or_past"),
-        step_conversion=_ratio(pl.col("at_or_past"), prev),
-        overall_conversion=_ratio(pl.col("at_or_past"), first),
-        current_step_conversion=_ratio(pl.col("current"), cprev),
-        current_overall_conversion=_ratio(pl.col("current"), cfirst),
-    ).select(
-        "funnel",
-        "rank",
-        "stage",
-        "label",
-        "at_or_past",
-        "drop_off",
-        "step_conversion",
-        "overall_conversion",
-        "current",
-        "current_step_conversion",
-        "current_overall_conversion",
-    )
-    return Snapshot(funnel.name, table)
+    return finish(funnel, counts, lang)
 
 
 def snapshot_native(

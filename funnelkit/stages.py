@@ -628,6 +628,12 @@ def snapshot(classified: FrameLike, funnel: Funnel, *, lang: str = "en") -> Snap
             )
             raise ParameterError(msg)
         counts[rank - 1] += n
+    return _snapshot_from_counts(funnel, counts, lang)
+
+
+def _snapshot_from_counts(funnel: Funnel, counts: Sequence[int], lang: str) -> Snapshot:
+    """Return the :class:`Snapshot` of ``counts[k]`` contacts currently at rank ``k + 1``."""
+    ids = funnel.stage_ids
     past = [sum(counts[k:]) for k in range(len(ids))]
     table = pl.DataFrame(
         {
@@ -636,7 +642,7 @@ def snapshot(classified: FrameLike, funnel: Funnel, *, lang: str = "en") -> Snap
             "stage": list(ids),
             "label": [s.label(lang) for s in funnel.stages],
             "at_or_past": past,
-            "current": counts,
+            "current": list(counts),
         },
         schema_overrides={"rank": pl.Int32, "at_or_past": pl.Int64, "current": pl.Int64},
     )
