@@ -47,7 +47,8 @@ Cases
     ``funnel(log, inbound, window="28d")``: the ordered funnel of all events.
 ``weekly``
     ``weekly_metrics(log, inbound, week=<last complete week>)``: every
-    number of the weekly report (``weekly+dedupe``: with duplicate detection).
+    number of the weekly report (``weekly+dedupe``: with duplicate detection;
+    ``weekly+stream``: ``in_memory=False``, every query streaming from the files).
 ``duckdb_weekly``
     The same weekly metrics computed by DuckDB through :mod:`funnelkit.engines`
     on ``read_parquet(folder)``, with DuckDB's ``memory_limit`` at 60 % of
@@ -266,12 +267,12 @@ def _child(case: str, folder: Path, max_rss_gib: float) -> dict[str, object]:
             from funnelkit.weekly import last_complete_week, weekly_metrics
 
             week = last_complete_week(log)
-            metrics = weekly_metrics(log, funnel, week=week)
+            metrics = weekly_metrics(log, funnel, week=week, in_memory=variant != "stream")
             result = {"week": str(week), "new_contacts": metrics.kpi("new_contacts").value}
         else:
             msg = f"unknown case {case!r}"
             raise SystemExit(msg)
-        if variant and variant != "dedupe":
+        if variant and variant not in ("dedupe", "stream"):
             msg = f"unknown variant {variant!r}"
             raise SystemExit(msg)
     seconds = time.perf_counter() - start

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import doctest
+import importlib.util
 import itertools
 import json
 import random
@@ -935,13 +936,17 @@ def test_trend_periods_add_up_to_the_funnel(s: dict[str, Any], period: str) -> N
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(
+    importlib.util.find_spec("chdb") is None, reason="chdb (a benchmark dependency) is absent"
+)
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
 def test_ordered_levels_equal_clickhouse_window_funnel(
     tmp_path_factory: pytest.TempPathFactory, s: dict[str, Any]
 ) -> None:
     """The same logs through ClickHouse's own windowFunnel (when chdb is installed)."""
-    chdb = pytest.importorskip("chdb")
+    import chdb
+
     events = _frame(s["events"], s["seed"])
     steps = [sorted(x) for x in s["steps"]]
     path = tmp_path_factory.mktemp("clickhouse") / "log.parquet"
