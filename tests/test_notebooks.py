@@ -159,3 +159,12 @@ def test_strip_keeps_only_checked_outputs() -> None:
     assert plain.outputs == [] and plain.execution_count is None
     assert checked.outputs and checked.execution_count == 4
     assert "widgets" not in nb.metadata
+
+
+def test_papermill_reads_every_report_parameter() -> None:
+    import papermill as pm
+
+    template = Path(__file__).resolve().parents[1] / "notebooks" / "weekly_report.ipynb"
+    found = set(pm.inspect_notebook(str(template)))
+    assert {"week", "events", "contacts", "funnel", "window_days", "breakdown"} <= found
+    assert {"weeks_of_history", "lang", "pseudonymize"} <= found
