@@ -373,7 +373,8 @@ def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Han
         action="append",
         default=[],
         metavar=("NAME", "VALUE"),
-        help="another notebook parameter: window_days, weeks_of_history, lang, pseudonymize",
+        help="another notebook parameter: window_days, weeks_of_history, lang, pseudonymize, "
+        "in_memory (false for a log larger than memory)",
     )
     p.add_argument("--notebook", metavar="PATH", help="another template notebook")
     p.add_argument("--no-progress", action="store_true", help="no progress bar for a range")

@@ -282,8 +282,8 @@ def _check_known(name: str, value: Any) -> None:
     elif name == "lang" and value not in LANGS:
         msg = f"-p lang: expected 'en' or 'fr', got {value!r}.{did_you_mean(str(value), LANGS)}"
         raise ParameterError(msg)
-    elif name == "pseudonymize" and not isinstance(value, bool):
-        msg = f"-p pseudonymize: expected true or false, got {value!r}."
+    elif name in ("pseudonymize", "in_memory") and not isinstance(value, bool):
+        msg = f"-p {name}: expected true or false, got {value!r}."
         raise ParameterError(msg)
 
 

@@ -229,6 +229,23 @@ def test_range_renders_each_week_with_a_progress_bar_and_the_same_metrics(
 
 
 @pytest.mark.slow
+def test_streaming_mode_renders_the_same_metrics(
+    rendered: tuple[Path, str, str], tmp_path: Path
+) -> None:
+    out, _, week = rendered
+    code = main(_report(tmp_path, "--week", week, "--no-progress", "-p", "in_memory", "false"))
+    assert code == 0
+    assert (tmp_path / week / "metrics.json").read_bytes() == (
+        out / week / "metrics.json"
+    ).read_bytes()
+
+
+def test_in_memory_takes_a_boolean(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(_report(tmp_path, "-p", "in_memory", "sometimes")) == 2
+    assert "-p in_memory" in capsys.readouterr().err
+
+
+@pytest.mark.slow
 def test_a_file_corrupted_mid_range_keeps_the_previous_report(
     rendered: tuple[Path, str, str],
     tmp_path: Path,
