@@ -98,6 +98,7 @@ _REASON_TEXT = {
 _ROW = "__row"
 _REASON = "__reason"
 _RAW_TS = "__raw_ts"
+_TS_BLANK = "__ts_blank"
 _EPOCH_MS_FROM = 10**11
 _ISO_NAIVE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d")
 _ISO_AWARE_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%z"
@@ -582,23 +583,23 @@ def read_events(
     known = None if known_events is None else sorted(set(known_events))
     props = [c for c in schema.names() if c not in REQUIRED]
 
-    typed = lf.with_row_index(_ROW, offset=1).with_columns(
+    raw_ts = schema[OCCURRED_AT]
+    typing = [
         _text(CONTACT_ID).alias(CONTACT_ID),
         _text(EVENT).alias(EVENT),
-        pl.col(OCCURRED_AT).cast(pl.String).alias(_RAW_TS),
+        (_text(OCCURRED_AT) if raw_ts == pl.String else pl.col(OCCURRED_AT))
+        .is_null()
+        .alias(_TS_BLANK),
         parse_timestamp(
-            pl.col(OCCURRED_AT),
-            schema[OCCURRED_AT],
-            timezone=timezone,
-            timestamp_format=timestamp_format,
+            pl.col(OCCURRED_AT), raw_ts, timezone=timezone, timestamp_format=timestamp_format
         ).alias(OCCURRED_AT),
-    )
+    ]
     reason: Any = (
         pl.when(pl.col(CONTACT_ID).is_null())
         .then(pl.lit("null_contact_id"))
         .when(pl.col(EVENT).is_null())
         .then(pl.lit("null_event"))
-        .when(_text(_RAW_TS).is_null())
+        .when(pl.col(_TS_BLANK))
         .then(pl.lit("null_timestamp"))
         .when(pl.col(OCCURRED_AT).is_null())
         .then(pl.lit("bad_timestamp"))
@@ -608,15 +609,28 @@ def read_events(
     if dedupe:
         row_key = pl.struct(CONTACT_ID, OCCURRED_AT, EVENT, *props)
         reason = reason.when(~row_key.is_first_distinct()).then(pl.lit("duplicate"))
-    typed = typed.with_columns(reason.otherwise(None).alias(_REASON))
+    reason = reason.otherwise(None).alias(_REASON)
 
-    frame = typed.filter(pl.col(_REASON).is_null()).select(*REQUIRED, *props)
-    set_aside = typed.filter(pl.col(_REASON).is_not_null()).select(
-        pl.col(_ROW).cast(pl.Int64).alias("row"),
-        pl.col(_REASON).alias("reason"),
-        pl.col(CONTACT_ID),
-        pl.col(_RAW_TS).alias(OCCURRED_AT),
-        pl.col(EVENT),
+    # The kept rows need neither row numbers nor the raw timestamp text: leaving
+    # them out keeps the main path as cheap as a plain scan plus the checks.
+    frame = (
+        lf.with_columns(typing)
+        .with_columns(reason)
+        .filter(pl.col(_REASON).is_null())
+        .select(*REQUIRED, *props)
+    )
+    set_aside = (
+        lf.with_row_index(_ROW, offset=1)
+        .with_columns(pl.col(OCCURRED_AT).cast(pl.String).alias(_RAW_TS), *typing)
+        .with_columns(reason)
+        .filter(pl.col(_REASON).is_not_null())
+        .select(
+            pl.col(_ROW).cast(pl.Int64).alias("row"),
+            pl.col(_REASON).alias("reason"),
+            pl.col(CONTACT_ID),
+            pl.col(_RAW_TS).alias(OCCURRED_AT),
+            pl.col(EVENT),
+        )
     )
     log = EventLog(frame=frame, set_aside=set_aside, source=name)
     if strict:
