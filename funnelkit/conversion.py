@@ -1755,6 +1755,18 @@ def conversion_over_time(
     if known is None:
         last = collected[1].item()
         known = last if isinstance(last, datetime) else None
+    return _finish_trend(wide, spec, str(period), known)
+
+
+def _finish_trend(
+    wide: pl.DataFrame, spec: _Spec, period: str, known: datetime | None
+) -> ConversionTrend:
+    """Return the trend of per-period counts ``wide`` (``period_start``, ``_excl``, ``c1..``).
+
+    Periods with no entrant are filled with zeros; a period is complete when
+    its end plus the window is at or before ``known``.
+    """
+    every = _PERIODS[period]
     grid = _periods_grid(wide["period_start"], every)
     counts = [f"c{k}" for k in range(1, spec.n + 1)]
     wide = grid.join(wide, on="period_start", how="left").with_columns(
@@ -1772,7 +1784,7 @@ def conversion_over_time(
     )
     return ConversionTrend(
         table=table,
-        period=str(period),
+        period=period,
         window=window_td,
         as_of=known,
         step_names=tuple(s.name for s in spec.steps),

@@ -102,7 +102,7 @@ from typing import Any, Literal, TypeAlias
 import polars as pl
 
 from funnelkit.durations import parse_duration
-from funnelkit.errors import DefinitionError, ParameterError, did_you_mean
+from funnelkit.errors import DefinitionError, MissingColumnError, ParameterError, did_you_mean
 
 __all__ = [
     "OPS",
@@ -647,6 +647,22 @@ class Stage:
         return text
 
 
+def _compatible(dtype: pl.DataType, value: object) -> bool:
+    """Tell whether a column of ``dtype`` can be compared with a filter ``value``."""
+    values = value if isinstance(value, tuple) else (value,)
+    for item in values:
+        if dtype.is_numeric() and (isinstance(item, str) or not isinstance(item, int | float)):
+            return False
+        if dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum):
+            if not isinstance(item, str):
+                return False
+        if dtype == pl.Boolean and not isinstance(item, bool):
+            return False
+        if dtype.is_temporal() and not isinstance(item, date):
+            return False
+    return True
+
+
 @dataclass(frozen=True)
 class Funnel:
     """An ordered funnel definition.
@@ -750,6 +766,38 @@ class Funnel:
     def rank(self, stage_id: str) -> int:
         """Return the rank of ``stage_id`` (1 = first stage)."""
         return self.stage_ids.index(self.stage(stage_id).id) + 1
+
+    def check_columns(self, schema: Mapping[str, pl.DataType]) -> None:
+        """Fail early, naming the stage, when a filter reads a missing or mistyped column.
+
+        Parameters
+        ----------
+        schema
+            Column names and types of the events the definition will read.
+
+        Raises
+        ------
+        MissingColumnError
+            A property filter reads a column the events do not have.
+        DefinitionError
+            A filter compares a column with a value of another kind (text with a
+            number...).
+        """
+        for stage in self.stages:
+            for cond in stage.conditions:
+                for flt in cond.where:
+                    at = f"funnel {self.name!r}, stage {stage.id!r}: key 'where' ({flt})"
+                    if flt.column not in schema:
+                        hint = did_you_mean(flt.column, list(schema))
+                        msg = f"{at}: the events have no column {flt.column!r}.{hint}"
+                        raise MissingColumnError(msg)
+                    dtype = schema[flt.column]
+                    if not _compatible(dtype, flt.value):
+                        msg = (
+                            f"{at}: column {flt.column!r} holds {dtype}, "
+                            f"which cannot compare with {flt.value!r}"
+                        )
+                        raise DefinitionError(msg)
 
     def to_toml(self) -> str:
         """Return the definition as TOML text that :meth:`from_toml` reads back equal."""

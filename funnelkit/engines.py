@@ -462,9 +462,7 @@ def _classify(
     entry_times: bool,
 ) -> Any:
     """:func:`funnelkit.stages.classify` on an engine; times in µs (see the module doc)."""
-    from funnelkit.stages import _check_filters
-
-    _check_filters(ev.schema, funnel)
+    funnel.check_columns(ev.schema)
     lf = ev.lf
     if cut is not None:
         lf = lf.filter(nw.col(TS) <= cut)
@@ -1361,39 +1359,9 @@ def _finish_trend(
     wide: pl.DataFrame, ns: _NwSpec, period: str, known_us: int | None
 ) -> ConversionTrend:
     """As the end of :func:`funnelkit.conversion.conversion_over_time`."""
-    from funnelkit.conversion import (
-        _PERIODS,
-        _STEP_COLUMNS,
-        ConversionTrend,
-        _long_steps,
-        _periods_grid,
-    )
+    from funnelkit.conversion import _finish_trend as finish
 
-    spec = ns.spec
-    every = _PERIODS[period]
-    known = _from_us(known_us)
-    grid = _periods_grid(wide["period_start"], every)
-    counts = [f"c{k}" for k in range(1, spec.n + 1)]
-    wide = grid.join(wide, on="period_start", how="left").with_columns(
-        pl.col(["_excl", *counts]).fill_null(0)
-    )
-    long = _long_steps(wide.drop("_excl"), spec, ["period_start"])
-    window_td = timedelta(microseconds=spec.window_us)
-    end = pl.col("period_start").dt.offset_by(every)
-    complete = (end + window_td <= known) if known is not None else pl.lit(False)
-    table = (
-        wide.select("period_start", excluded="_excl")
-        .join(long, on="period_start", how="left", maintain_order="left")
-        .with_columns(period_end=end, complete=complete)
-        .select("period_start", "period_end", "complete", "excluded", *_STEP_COLUMNS)
-    )
-    return ConversionTrend(
-        table=table,
-        period=period,
-        window=window_td,
-        as_of=known,
-        step_names=tuple(s.name for s in spec.steps),
-    )
+    return finish(wide, ns.spec, period, _from_us(known_us))
 
 
 def _compare_trend(

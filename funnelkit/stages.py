@@ -64,7 +64,7 @@ import polars as pl
 
 from funnelkit import engines
 from funnelkit.definitions import Condition, EventRule, Funnel, PointsRule, duration_text
-from funnelkit.errors import DefinitionError, MissingColumnError, ParameterError, did_you_mean
+from funnelkit.errors import MissingColumnError, ParameterError
 from funnelkit.events import ContactTable, EventLog, as_lazy, as_lazy_contacts
 
 __all__ = [
@@ -138,40 +138,6 @@ def _fmt_time(value: datetime | None) -> str:
     if value is None:
         return "unknown time"
     return value.astimezone(_UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _compatible(dtype: pl.DataType, value: object) -> bool:
-    values = value if isinstance(value, tuple) else (value,)
-    for item in values:
-        if dtype.is_numeric() and (isinstance(item, str) or not isinstance(item, int | float)):
-            return False
-        if dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum):
-            if not isinstance(item, str):
-                return False
-        if dtype == pl.Boolean and not isinstance(item, bool):
-            return False
-        if dtype.is_temporal() and not isinstance(item, date):
-            return False
-    return True
-
-
-def _check_filters(schema: pl.Schema, funnel: Funnel) -> None:
-    """Fail early, naming the stage, when a filter reads a missing or mistyped column."""
-    for stage in funnel.stages:
-        for cond in stage.conditions:
-            for flt in cond.where:
-                at = f"funnel {funnel.name!r}, stage {stage.id!r}: key 'where' ({flt})"
-                if flt.column not in schema:
-                    hint = did_you_mean(flt.column, schema.names())
-                    msg = f"{at}: the events have no column {flt.column!r}.{hint}"
-                    raise MissingColumnError(msg)
-                dtype = schema[flt.column]
-                if not _compatible(dtype, flt.value):
-                    msg = (
-                        f"{at}: column {flt.column!r} holds {dtype}, "
-                        f"which cannot compare with {flt.value!r}"
-                    )
-                    raise DefinitionError(msg)
 
 
 def _contacts_frame(contacts: ContactsLike | None, cut: datetime | None) -> pl.LazyFrame | None:
@@ -465,7 +431,7 @@ def _classify(
     partitions: int = 1,
 ) -> pl.LazyFrame:
     """:func:`classify` on a canonical frame; ``ref`` overrides the inactivity clock."""
-    _check_filters(lf.collect_schema(), funnel)
+    funnel.check_columns(lf.collect_schema())
     if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1:
         msg = f"partitions={partitions!r}: give a whole number, 1 or more"
         raise ParameterError(msg)
