@@ -300,11 +300,14 @@ def _existing_file(value: str | os.PathLike[str], option: str) -> Path:
     raise ParameterError(msg)
 
 
-def _check_funnel(funnel: str, event_columns: Sequence[str]) -> str:
+def _check_funnel(
+    funnel: str, event_columns: Sequence[str], schema: pl.Schema | None = None
+) -> str:
     """Return the funnel as the notebook should receive it (preset name or absolute path).
 
     The definition must load, and the columns its property filters read must be
-    in the events (``amount > 0`` needs an ``amount`` column).
+    in the events (``amount > 0`` needs an ``amount`` column) and, when the
+    events' ``schema`` is known, of a type the filter can compare.
     """
     looks_like_path = funnel.endswith(".toml") or os.sep in funnel or "/" in funnel
     value = str(_existing_file(funnel, "--funnel")) if looks_like_path else funnel
@@ -324,6 +327,12 @@ def _check_funnel(funnel: str, event_columns: Sequence[str]) -> str:
                         f"to it with --columns, or use a definition without that filter."
                     )
                     raise ParameterError(msg)
+    if schema is not None:
+        try:
+            definition.check_columns(schema)
+        except FunnelkitError as exc:
+            msg = f"--funnel: {exc}."
+            raise ParameterError(msg) from exc
     return value
 
 
@@ -476,6 +485,7 @@ def prepare_report(
             source, events, contacts, options
         )
         log_(f"events: {events_value} ({', '.join(event_columns)}), read by the engine")
+        event_schema: pl.Schema | None = None  # the engine layer checks types where it runs
         first_at, last_at = engines.event_span_native(source)
         if weeks is None:
             weeks = [engines.last_complete_week_native(source)]
@@ -490,7 +500,9 @@ def prepare_report(
         contacts_path = _existing_file(contacts, "--contacts") if contacts is not None else None
         log_events = read_events(events_path, **options)
         log_(str(log_events.summary()))
-        event_columns = list(log_events.frame.collect_schema().names())
+        schema = log_events.frame.collect_schema()
+        event_schema = schema
+        event_columns = list(schema.names())
         columns = list(event_columns)
         if contacts_path is not None:
             table = read_contacts(contacts_path, **contact_options(options))
@@ -507,7 +519,9 @@ def prepare_report(
     if requested is not None:
         _check_weeks_in_data(requested, first_at, last_at)
 
-    funnel_value = _check_funnel(funnel or str(defaults.get("funnel") or "inbound"), event_columns)
+    funnel_value = _check_funnel(
+        funnel or str(defaults.get("funnel") or "inbound"), event_columns, event_schema
+    )
     explicit = breakdown is not None
     breakdown_value = _check_breakdown(
         breakdown if explicit else defaults.get("breakdown"), columns, explicit=explicit

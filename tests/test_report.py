@@ -372,6 +372,19 @@ def test_a_funnel_filtering_on_a_missing_column_fails_before_any_kernel(
     assert "the events have no 'amount' column" in err
 
 
+def test_a_funnel_filter_on_a_mistyped_column_fails_before_any_kernel(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(report_module, "_execute", _no_kernel)
+    path = tmp_path / "events.csv"
+    path.write_text("contact_id,occurred_at,event,amount\nc1,2026-11-22T10:00:00Z,purchase,abc\n")
+    assert main(["report", "--events", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "--funnel: funnel 'inbound', stage 'client': key 'where' (amount > 0)" in err
+    assert "column 'amount' holds String" in err
+    assert not (tmp_path / "out").exists()
+
+
 def test_unreadable_events_fail_before_any_kernel_naming_the_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
