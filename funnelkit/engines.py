@@ -732,26 +732,10 @@ def _flows_table(
         .group_by("from_rank", "to_rank")
         .agg(nw.len().cast(nw.Int64()).alias("contacts"))
     )
+    from funnelkit.stages import _flows_table
+
     table = _collect(pairs).with_columns(pl.col("from_rank", "to_rank").cast(pl.Int32))
-    ids = pl.Series(funnel.stage_ids)
-    return (
-        table.with_columns(pl.col("from_rank").fill_null(0))
-        .with_columns(
-            pl.lit(funnel.name).alias("funnel"),
-            pl.when(pl.col("from_rank") > 0)
-            .then(
-                pl.col("from_rank").replace_strict(
-                    list(range(1, len(ids) + 1)), ids, default=None, return_dtype=pl.String
-                )
-            )
-            .alias("from_stage"),
-            pl.col("to_rank")
-            .replace_strict(list(range(1, len(ids) + 1)), ids, return_dtype=pl.String)
-            .alias("to_stage"),
-        )
-        .select("funnel", "from_rank", "from_stage", "to_rank", "to_stage", "contacts")
-        .sort("from_rank", "to_rank")
-    )
+    return _flows_table(table, funnel)
 
 
 def flows_native(

@@ -711,10 +711,15 @@ def flows(
         .group_by("from_rank", "to_rank")
         .agg(pl.len().cast(pl.Int64).alias("contacts"))
     )
-    table = _collect(pairs)
+    table = _flows_table(_collect(pairs), funnel)
+    return Flows(funnel.name, lo, hi, table)
+
+
+def _flows_table(pairs: pl.DataFrame, funnel: Funnel) -> pl.DataFrame:
+    """Name the ranks of ``from_rank, to_rank, contacts`` (0 / null: new contact)."""
     ids = pl.Series(funnel.stage_ids)
-    table = (
-        table.with_columns(pl.col("from_rank").fill_null(0))
+    return (
+        pairs.with_columns(pl.col("from_rank").fill_null(0))
         .with_columns(
             pl.lit(funnel.name).alias("funnel"),
             pl.when(pl.col("from_rank") > 0)
@@ -731,7 +736,6 @@ def flows(
         .select("funnel", "from_rank", "from_stage", "to_rank", "to_stage", "contacts")
         .sort("from_rank", "to_rank")
     )
-    return Flows(funnel.name, lo, hi, table)
 
 
 # --- comparing definitions -------------------------------------------------------------------

@@ -26,29 +26,9 @@ from funnelkit.definitions import (
     save_funnel,
 )
 from funnelkit.errors import DefinitionError
+from funnelkit.sample import EVENTS as SAMPLE_EVENTS
 
-EVENTS = {
-    "list_import",
-    "outreach_sent",
-    "page_view",
-    "social_follow",
-    "like",
-    "comment",
-    "ebook_download",
-    "newsletter_signup",
-    "cta_click",
-    "badge_scan",
-    "form_fill",
-    "outreach_reply",
-    "call",
-    "demo_request",
-    "meeting",
-    "purchase",
-    "subscription",
-    "repeat_purchase",
-    "review",
-    "referral",
-}
+EVENTS = set(SAMPLE_EVENTS)  # the vocabulary the presets are mapped to
 
 GOOD = """
 name = "mine"
