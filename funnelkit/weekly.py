@@ -54,6 +54,7 @@ from funnelkit.events import (
     EventLog,
     SetAsideSummary,
     as_lazy,
+    as_lazy_contacts,
 )
 from funnelkit.stages import Flows, Snapshot, classify, flows, snapshot
 from funnelkit.stats import MIN_PER_OUTCOME, wilson_interval
@@ -711,12 +712,10 @@ def _funnel(funnel: Funnel | str) -> Funnel:
     return funnel if isinstance(funnel, Funnel) else load_funnel(funnel)
 
 
-def _contacts_lazy(contacts: ContactTable | pl.DataFrame | pl.LazyFrame | None) -> Any:
-    if contacts is None:
-        return None
-    if isinstance(contacts, ContactTable):
-        return contacts.frame
-    return contacts.lazy()
+def _contacts_lazy(
+    contacts: ContactTable | pl.DataFrame | pl.LazyFrame | None,
+) -> pl.LazyFrame | None:
+    return None if contacts is None else as_lazy_contacts(contacts)
 
 
 def _quality(
