@@ -462,6 +462,44 @@ def _classify(
     return _finish(out, plan, clock, known, entry_times=entry_times) if seen else out
 
 
+def _current_rank(
+    plan: _Plan,
+    now: pl.Expr,
+    *,
+    rank: pl.Expr,
+    act: pl.Expr,
+    complex_reached: Sequence[pl.Expr],
+) -> pl.Expr:
+    """Return the current stage rank from per-contact aggregates, at the instant ``now``.
+
+    ``rank`` is the highest rank of the contact's simple evidence (null: none),
+    ``act`` its latest activity, ``complex_reached`` one boolean per entry of
+    ``plan.complex`` (whether that condition holds).  The highest stage
+    reached, then lapsed by inactivity (see the module docstring).
+    """
+    reached = [rank.fill_null(1)]
+    reached += [
+        pl.when(hit).then(pl.lit(r, dtype=pl.Int16))
+        for hit, (r, _) in zip(complex_reached, plan.complex, strict=True)
+    ]
+    current = pl.max_horizontal(reached)
+    if not plan.lapses:
+        return current
+    # Inactivity: from the highest lapsing stage down, so that chains resolve.
+    idle = now - act
+    for k in range(plan.size, 1, -1):
+        lapse = plan.funnel.stages[k - 1].lapse
+        if lapse is None:
+            continue
+        to = plan.funnel.rank(lapse.to)
+        current = (
+            pl.when((current == k) & (idle >= pl.lit(lapse.after)))
+            .then(pl.lit(to, dtype=pl.Int16))
+            .otherwise(current)
+        )
+    return current
+
+
 def _finish(
     per_contact: pl.LazyFrame,
     plan: _Plan,
@@ -473,27 +511,13 @@ def _finish(
     """Turn :func:`_per_contact` aggregates into the columns of :func:`classify`."""
     funnel, size = plan.funnel, plan.size
     timed = [k for k in range(2, size + 1) if plan.simple_from(k)] if entry_times else []
-    reached = [pl.col("_r").fill_null(1)]
-    reached += [
-        pl.when(pl.col(f"_c{i}").is_not_null()).then(pl.lit(r, dtype=pl.Int16))
-        for i, (r, _) in enumerate(plan.complex)
-    ]
-    current = pl.max_horizontal(reached)
-
-    # Inactivity: from the highest lapsing stage down, so that chains resolve.
-    if plan.lapses:
-        now = _lit_time(clock) if clock is not None else pl.col("_seen").max()
-        idle = now - pl.col("_act")
-        for k in range(size, 1, -1):
-            lapse = funnel.stages[k - 1].lapse
-            if lapse is None:
-                continue
-            to = funnel.rank(lapse.to)
-            current = (
-                pl.when((current == k) & (idle >= pl.lit(lapse.after)))
-                .then(pl.lit(to, dtype=pl.Int16))
-                .otherwise(current)
-            )
+    current = _current_rank(
+        plan,
+        _lit_time(clock) if clock is not None else pl.col("_seen").max(),
+        rank=pl.col("_r"),
+        act=pl.col("_act"),
+        complex_reached=[pl.col(f"_c{i}").is_not_null() for i in range(len(plan.complex))],
+    )
     out = per_contact.with_columns(_cur=current)
 
     ids = list(funnel.stage_ids)
@@ -703,16 +727,76 @@ def flows(
     if lo >= hi:
         msg = f"start ({_fmt_time(lo)}) must be before end ({_fmt_time(hi)})"
         raise ParameterError(msg)
-    before = _classify(lf, funnel, cut=lo, ref=None, contacts=contacts, entry_times=False)
-    after = _classify(lf, funnel, cut=hi, ref=None, contacts=contacts, entry_times=False)
     pairs = (
-        after.select(CID, pl.col("stage_rank").alias("to_rank"))
-        .join(before.select(CID, pl.col("stage_rank").alias("from_rank")), on=CID, how="left")
+        _ranks_at_two_instants(lf, funnel, lo, hi, contacts)
         .group_by("from_rank", "to_rank")
         .agg(pl.len().cast(pl.Int64).alias("contacts"))
     )
     table = _flows_table(_collect(pairs), funnel)
     return Flows(funnel.name, lo, hi, table)
+
+
+def _ranks_at_two_instants(
+    lf: pl.LazyFrame,
+    funnel: Funnel,
+    lo: datetime,
+    hi: datetime,
+    contacts: ContactsLike | None,
+) -> pl.LazyFrame:
+    """Return ``from_rank`` (at ``lo``, null if unknown) and ``to_rank`` per contact at ``hi``.
+
+    One pass over the events, equal to classifying as of ``lo`` and as of
+    ``hi``: every aggregate classification needs is a maximum or a first
+    time, so the one at ``lo`` is the same aggregate over the events up to
+    ``lo``, and a condition of several events (``min_count``, points) holds
+    at ``lo`` exactly when the first instant it holds is at or before ``lo``.
+    """
+    funnel.check_columns(lf.collect_schema())
+    plan = _Plan.of(funnel)
+    early = pl.col(T) <= _lit_time(lo)
+    rank = plan.rank_expr()
+    act = pl.when(plan.named_expr()).then(pl.col(T))
+    lf = lf.filter(pl.col(T) <= _lit_time(hi))
+    per_contact = (
+        lf.select(CID, T, _r=rank, _act=act, _r0=pl.when(early).then(rank))
+        .with_columns(_act0=pl.when(early).then(pl.col("_act")))
+        .group_by(CID)
+        .agg(
+            pl.col("_r").max(),
+            pl.col("_act").max(),
+            pl.col("_r0").max(),
+            pl.col("_act0").max(),
+            pl.col(T).min().alias("_first"),
+        )
+    )
+    for index, (_, cond) in enumerate(plan.complex):
+        per_contact = per_contact.join(_condition_times(lf, cond, f"_c{index}"), on=CID, how="left")
+    known_then = pl.col("_first") <= _lit_time(lo)
+    listed, listed_then = _contacts_frame(contacts, hi), _contacts_frame(contacts, lo)
+    if listed is not None and listed_then is not None:
+        listed = listed.join(listed_then.select(CID, _listed=pl.lit(True)), on=CID, how="left")
+        per_contact = per_contact.join(listed, on=CID, how="full", coalesce=True)
+        known_then = known_then.fill_null(False) | pl.col("_listed").fill_null(False)
+    complex_ = range(len(plan.complex))
+    before = _current_rank(
+        plan,
+        _lit_time(lo),
+        rank=pl.col("_r0"),
+        act=pl.col("_act0"),
+        complex_reached=[(pl.col(f"_c{i}") <= _lit_time(lo)).fill_null(False) for i in complex_],
+    )
+    after = _current_rank(
+        plan,
+        _lit_time(hi),
+        rank=pl.col("_r"),
+        act=pl.col("_act"),
+        complex_reached=[pl.col(f"_c{i}").is_not_null() for i in complex_],
+    )
+    return per_contact.select(
+        CID,
+        pl.when(known_then).then(before).cast(pl.Int32).alias("from_rank"),
+        after.cast(pl.Int32).alias("to_rank"),
+    )
 
 
 def _flows_table(pairs: pl.DataFrame, funnel: Funnel) -> pl.DataFrame:

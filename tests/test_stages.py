@@ -599,22 +599,59 @@ def test_random_definitions_match_the_reference(
     )
 
 
-@pytest.mark.slow
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(log=logs(PRESET_VOCAB), start=hours, length=st.integers(1, 60 * 24))
-def test_flows_match_two_reference_classifications(
-    log: pl.DataFrame, start: int, length: int
-) -> None:
-    lo, hi = day(start / 24), day((start + length) / 24)
-    before = reference(log, INBOUND, as_of=lo)
-    after = reference(log, INBOUND, as_of=hi)
+def _reference_flows(
+    log: pl.DataFrame,
+    funnel: Funnel,
+    lo: datetime,
+    hi: datetime,
+    contacts: pl.DataFrame | None,
+) -> dict[tuple[int, int], int]:
+    """Flows as two reference classifications joined per contact."""
+    before = reference(log, funnel, as_of=lo, contacts=contacts)
+    after = reference(log, funnel, as_of=hi, contacts=contacts)
     expected: dict[tuple[int, int], int] = defaultdict(int)
     for cid, row in after.items():
         expected[(before[cid]["stage_rank"] if cid in before else 0, row["stage_rank"])] += 1
-    table = flows(log, INBOUND, start=lo, end=hi).table
-    assert {
-        (r["from_rank"], r["to_rank"]): r["contacts"] for r in table.iter_rows(named=True)
-    } == expected
+    return dict(expected)
+
+
+def _flow_counts(table: pl.DataFrame) -> dict[tuple[int, int], int]:
+    return {(r["from_rank"], r["to_rank"]): r["contacts"] for r in table.iter_rows(named=True)}
+
+
+@pytest.mark.slow
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    log=logs(PRESET_VOCAB),
+    contacts=contacts_tables,
+    start=hours,
+    length=st.integers(1, 60 * 24),
+    preset=st.sampled_from([INBOUND, SALES]),
+)
+def test_flows_match_two_reference_classifications(
+    log: pl.DataFrame, contacts: pl.DataFrame | None, start: int, length: int, preset: Funnel
+) -> None:
+    lo, hi = day(start / 24), day((start + length) / 24)
+    table = flows(log, preset, start=lo, end=hi, contacts=contacts).table
+    assert _flow_counts(table) == _reference_flows(log, preset, lo, hi, contacts)
+
+
+@pytest.mark.slow
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    log=logs((*VOCAB, "other")),
+    contacts=contacts_tables,
+    start=hours,
+    length=st.integers(1, 60 * 24),
+    funnel=funnels(),
+)
+def test_flows_under_random_definitions_match_the_reference(
+    log: pl.DataFrame, contacts: pl.DataFrame | None, start: int, length: int, funnel: Funnel
+) -> None:
+    """Points with half-lives, min_count and lapsing, read at two instants in one pass."""
+    lo, hi = day(start / 24), day((start + length) / 24)
+    table = flows(log, funnel, start=lo, end=hi, contacts=contacts).table
+    assert _flow_counts(table) == _reference_flows(log, funnel, lo, hi, contacts)
 
 
 # --- snapshot -------------------------------------------------------------------------------------
