@@ -23,7 +23,7 @@ figure                              drawn from
 :func:`funnel_figure`               a funnel result (counts per step)
 :func:`breakdown_figure`            a funnel result computed ``by=`` a column
 :func:`conversion_over_time_figure` conversion per entry period
-:func:`time_to_convert_figure`      per-contact durations (or a histogram)
+:func:`time_to_convert_figure`      a funnel's time to convert, or durations
 :func:`cohort_figure`               cohort table (cumulative share by day)
 :func:`flows_figure`                flows between two instants
 :func:`compare_figure`              cross-table of two definitions
@@ -434,6 +434,17 @@ def _frame(result: Any, what: str) -> pl.DataFrame:
     raise ParameterError(msg)
 
 
+def _steps_frame(result: Any) -> pl.DataFrame:
+    """Return the one-row-per-step table of a funnel result.
+
+    A :class:`~funnelkit.conversion.FunnelResult` computed with ``by=`` gives
+    its per-segment breakdown from ``to_polars()``; its ``table`` holds the
+    funnel of all contacts, which is what a funnel is drawn from.
+    """
+    table = getattr(result, "table", None)
+    return table if isinstance(table, pl.DataFrame) else _frame(result, "funnel")
+
+
 def _column(frame: pl.DataFrame, names: Sequence[str], what: str, *, required: bool = True) -> str:
     """Return the first of ``names`` that ``frame`` has."""
     for name in names:
@@ -472,7 +483,9 @@ def funnel_table(
         :mod:`funnelkit.stages`) or its ``to_polars()`` table: one row per step
         with a step name (``name`` or ``stage``), a ``count`` (``at_or_past``
         in a snapshot), optionally the step's rank (``step`` or ``rank``) and
-        a ``label``; rows in funnel order.
+        a ``label``; rows in funnel order.  A funnel computed ``by=`` a
+        column is drawn for all its contacts (its ``table``) unless
+        ``segment`` is given.
     lang
         Language of the stage labels.
     funnel
@@ -503,7 +516,7 @@ def funnel_table(
     [(1, None, False), (2, 0.4, True), (3, 0.75, False)]
     """
     lang = _check_lang(lang)
-    frame = _frame(result, "funnel")
+    frame = _frame(result, "funnel") if segment else _steps_frame(result)
     name_col = _column(frame, _NAME_COLUMNS, "funnel")
     definition = _result_funnel(result, funnel, _ids(frame, name_col))
     count_col = _column(frame, _COUNT_COLUMNS, "funnel")
@@ -1339,8 +1352,9 @@ def time_to_convert_figure(
     Parameters
     ----------
     durations
-        A funnel result (or its ``time_to_convert``), per-contact durations,
-        or a :class:`Histogram` (see :func:`time_to_convert_table`).
+        A funnel result or its :class:`~funnelkit.conversion.TimeToConvert`,
+        per-contact durations, or a :class:`Histogram` (see
+        :func:`time_to_convert_table`).
     bins, steps
         As in :func:`time_to_convert_table`.
     lang, funnel, title

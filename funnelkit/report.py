@@ -9,6 +9,9 @@ and writes for each week::
     OUT/<week>/metrics.json    every headline number, the definition, row counts
 
 plus ``OUT/index.html``, a page linking every week present in ``OUT``.
+``metrics.json`` is :meth:`funnelkit.weekly.WeeklyMetrics.to_json`: shares
+and rates are rounded to 6 decimal places
+(:data:`funnelkit.weekly.METRICS_DECIMALS`), p-values are not.
 
 Safe to schedule
 ----------------
@@ -1537,29 +1540,13 @@ def time_to_convert_html(ttc: Any, lang: str = "en", *, funnel: Any = None) -> A
 
 
 def time_to_convert_histogram(ttc: Any, *, step: int) -> Any:
-    """Return the :class:`funnelkit.figures.Histogram` of the step into ``step`` (in days).
+    """Return the :class:`funnelkit.figures.Histogram` of the step into ``step``.
 
-    Built from the bins and the summary of a
-    :class:`~funnelkit.conversion.TimeToConvert`, for
-    :func:`funnelkit.figures.time_to_convert_figure`.
+    The same as ``funnelkit.figures.time_to_convert_table(ttc, steps=(step - 1, step))``:
+    :func:`funnelkit.figures.time_to_convert_figure` draws a
+    :class:`~funnelkit.conversion.TimeToConvert` itself, which is what the
+    bundled template does.  Kept for templates that call it.
     """
-    from funnelkit.figures import Histogram
+    from funnelkit.figures import time_to_convert_table
 
-    day = 86_400.0
-    into = (pl.col("to_step") == step) & (pl.col("from_step") == step - 1)
-    bins = ttc.histogram.filter(into).select(
-        (pl.col("bin_start").dt.total_seconds() / day).alias("start"),
-        (pl.col("bin_end").dt.total_seconds() / day).alias("end"),
-        pl.col("contacts").cast(pl.Int64),
-    )
-    rows = ttc.summary.filter(into)
-    if rows.is_empty():
-        return Histogram(bins=bins, median=None, p90=None, unit="days", n=0)
-    row = rows.row(0, named=True)
-    return Histogram(
-        bins=bins,
-        median=None if row["median"] is None else row["median"].total_seconds() / day,
-        p90=None if row["p90"] is None else row["p90"].total_seconds() / day,
-        unit="days",
-        n=int(row["contacts"] or 0),
-    )
+    return time_to_convert_table(ttc, steps=(step - 1, step))

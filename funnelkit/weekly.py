@@ -60,6 +60,7 @@ from funnelkit.stages import Flows, Snapshot, classify, flows, snapshot
 from funnelkit.stats import MIN_PER_OUTCOME, wilson_interval
 
 __all__ = [
+    "METRICS_DECIMALS",
     "MIN_SEGMENT",
     "DataQuality",
     "IsoWeek",
@@ -79,6 +80,10 @@ __all__ = [
 
 #: Breakdown segments with fewer entrants show counts but no rates.
 MIN_SEGMENT = 30
+#: Decimal places of the fractional numbers of ``metrics.json`` (shares, rates,
+#: their intervals and changes); p-values keep full precision.
+METRICS_DECIMALS = 6
+_FULL_PRECISION = frozenset({"p_value"})
 
 _ISO_WEEK = "%G-W%V"  # strftime of an ISO week, e.g. 2026-W46
 _WEEK_RE = re.compile(r"^\s*(\d{4})-?W(\d{1,2})\s*$", re.IGNORECASE)
@@ -455,6 +460,21 @@ def _records(frame: pl.DataFrame) -> list[Any]:
     return [_json_ready(row) for row in frame.iter_rows(named=True)]
 
 
+def _rounded(value: Any, key: str = "") -> Any:
+    """Return JSON-ready ``value`` with its floats rounded to :data:`METRICS_DECIMALS` places.
+
+    Floats under a key of ``_FULL_PRECISION`` are left as they are (a small
+    p-value would round to 0); ``-0.0`` becomes ``0.0``.
+    """
+    if isinstance(value, float):
+        return value if key in _FULL_PRECISION else round(value, METRICS_DECIMALS) + 0.0
+    if isinstance(value, Mapping):
+        return {k: _rounded(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v, key) for v in value]
+    return value
+
+
 @dataclass(frozen=True, eq=False)
 class WeeklyMetrics:
     """Every number of one week's report, computed once.
@@ -575,7 +595,15 @@ class WeeklyMetrics:
         return f"{stage} → {target} ({entered} {kpi.period})"
 
     def to_dict(self) -> dict[str, Any]:
-        """Return every number as a JSON-ready dictionary (the content of ``metrics.json``)."""
+        """Return every number as a JSON-ready dictionary (the content of ``metrics.json``).
+
+        Numbers that are not whole (shares, rates, their intervals and
+        changes, durations in seconds) are rounded to :data:`METRICS_DECIMALS`
+        (6) decimal places, so a share of 6 contacts in 201 reads ``0.029851``
+        whichever way it was computed (a Kaplan-Meier product gives
+        ``0.02985074626865669``).  P-values (``p_value``) keep full precision:
+        a small one would read 0.
+        """
         funnel = self.funnel
         snap = self.snapshot.table.select(
             "rank",
@@ -640,16 +668,17 @@ class WeeklyMetrics:
             None if self.comparison is None else _json_ready(self.comparison.to_dict())
         )
         out["cohorts"] = _records(self.cohort_summary())
-        return out
+        rounded: dict[str, Any] = _rounded(out)
+        return rounded
 
     def trend_table(self) -> pl.DataFrame:
-        """Return the trend over the history weeks, with ``incomplete`` beside ``complete``."""
+        """Return :attr:`trend`'s table over the history weeks, by week then step.
+
+        :func:`funnelkit.figures.conversion_over_time_figure` draws it as it is
+        (a week not ``complete`` is drawn dashed).
+        """
         first = self.week.shift(1 - self.weeks_of_history).start
-        return (
-            self.trend.table.filter(pl.col("period_start") >= first)
-            .with_columns(incomplete=~pl.col("complete"))
-            .sort("period_start", "step")
-        )
+        return self.trend.table.filter(pl.col("period_start") >= first).sort("period_start", "step")
 
     def cohort_summary(self, days: tuple[int, ...] = (0, 7, 14, 28, 56, 84)) -> pl.DataFrame:
         """Return per cohort its size and the share that reached the target by a few days."""

@@ -1,14 +1,16 @@
 """Figures are tested on what they draw: trace data, labels, colours per stage, wording.
 
 Each ``*_table`` function is checked on a hand-made table whose answer can be
-read by eye; each figure on its traces; and the real results of
+read by eye; each figure on its traces; the real results of
 :mod:`funnelkit.stages` and :mod:`funnelkit.conversion` on a tiny timeline go
-through every figure, in English and in French.
+through every figure, in English and in French; and the results computed on the
+bundled sample are drawn as they come, with no table in between.
 """
 
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
 
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -16,14 +18,17 @@ import polars as pl
 import pytest
 
 from funnelkit import figures as F
-from funnelkit.conversion import funnel
+from funnelkit.conversion import cohorts, conversion_over_time, funnel
 from funnelkit.definitions import load_funnel
 from funnelkit.errors import MissingColumnError, ParameterError
+from funnelkit.events import EventLog, read_events
 from funnelkit.stages import classify, compare, explain, flows, snapshot
 from tests.conftest import events_frame
 
 INBOUND = load_funnel("inbound")
 SALES = load_funnel("sales")
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
+DAY = 86_400.0
 
 
 @pytest.fixture(scope="module")
@@ -436,7 +441,7 @@ def test_timeline_shows_a_contact_created_before_any_event() -> None:
 def test_a_stage_has_the_same_colour_in_every_figure(timeline: pl.DataFrame) -> None:
     client = F.stage_colour(INBOUND.rank("client"))
     result = funnel(timeline, INBOUND, window="30d", by="channel", min_size=1)
-    drawn = F.funnel_figure(result.table, funnel=INBOUND).data[0]
+    drawn = F.funnel_figure(result, funnel=INBOUND).data[0]
     funnel_colours = dict(zip(drawn.y, drawn.marker.color, strict=True))
     bars = {t.name: t.marker.color for t in F.breakdown_figure(result, funnel=INBOUND).data}
     moved = flows(timeline, INBOUND, start="2026-11-01", end="2026-11-12")
@@ -464,6 +469,110 @@ def test_every_figure_uses_the_template_in_both_languages(
     ]
     assert all(_template(fig) for fig in figures)
     assert all(fig.layout.title.text for fig in figures)
+
+
+# --------------------------------------------------------------------------- sample results
+@pytest.fixture(scope="module")
+def sample_log() -> EventLog:
+    return read_events(SAMPLE / "events.csv")
+
+
+def _trace(fig: go.Figure, name: str) -> go.Scatter:
+    (trace,) = [t for t in fig.data if t.name == name]
+    return trace
+
+
+def test_funnel_figure_draws_a_funnel_computed_by_a_column_for_all_its_contacts(
+    sample_log: EventLog,
+) -> None:
+    result = funnel(sample_log, INBOUND, window="28d", by="channel")
+    fig = F.funnel_figure(result, funnel=INBOUND)
+    assert list(fig.data[0].x) == result.table["count"].to_list()
+    assert list(fig.data[0].y) == [INBOUND.stage(s).label("en") for s in INBOUND.stage_ids]
+    bars = F.breakdown_figure(result, funnel=INBOUND)
+    assert [t.name for t in bars.data] == ["Cold lead", "Warm lead", "Client", "Ambassador"]
+    assert result.breakdown is not None
+    clients = result.breakdown.filter(pl.col("step") == INBOUND.rank("client"))
+    drawn = _trace(bars, "Client")
+    assert dict(zip(drawn.x, drawn.y, strict=True)) == dict(
+        clients.select("segment", "conversion_from_first").rows()
+    )
+    snap = snapshot(classify(sample_log, INBOUND), INBOUND)
+    assert list(F.funnel_figure(snap).data[0].x) == snap.table["at_or_past"].to_list()
+
+
+def test_conversion_over_time_draws_a_conversion_trend(sample_log: EventLog) -> None:
+    trend = conversion_over_time(sample_log, INBOUND, window="28d", period="week")
+    fig = F.conversion_over_time_figure(trend, funnel=INBOUND)
+    client = trend.table.filter(pl.col("step") == INBOUND.rank("client"))
+    closed, still_open = client.filter(pl.col("complete")), client.filter(~pl.col("complete"))
+    assert closed.height and still_open.height
+    solid, dashed = _trace(fig, "Client"), _trace(fig, "Client · incomplete")
+    assert list(solid.x) == closed["period_start"].to_list()
+    assert list(solid.y) == closed["conversion_from_first"].to_list()
+    entrants = trend.table.filter(pl.col("step") == 1, pl.col("complete"))["count"]
+    assert [entered for _, entered in solid.customdata] == [f"{n:,}" for n in entrants]
+    # the open weeks are dashed, joined to the last complete one
+    assert list(dashed.x) == [closed["period_start"][-1], *still_open["period_start"]]
+    assert solid.line.color == F.stage_colour(INBOUND.rank("client"))
+    # an ``incomplete`` column added beside ``complete`` changes nothing
+    flagged = trend.table.with_columns(incomplete=~pl.col("complete"))
+    assert F.conversion_over_time_figure(flagged, funnel=INBOUND).to_dict() == fig.to_dict()
+
+
+def test_time_to_convert_draws_a_funnels_time_to_convert(sample_log: EventLog) -> None:
+    ttc = funnel(sample_log, INBOUND, window="28d").time_to_convert
+    fig = F.time_to_convert_figure(ttc, steps=(3, 4), funnel=INBOUND, lang="fr")
+    into = (pl.col("from_step") == 3) & (pl.col("to_step") == 4)
+    bins = ttc.histogram.filter(into).sort("bin")
+    row = ttc.summary.filter(into).row(0, named=True)
+    assert list(fig.data[0].y) == bins["contacts"].to_list()
+    assert sum(fig.data[0].y) == row["contacts"] > 0
+    middle = (bins["bin_start"] + bins["bin_end"]).dt.total_microseconds() / 2e6 / DAY
+    assert list(fig.data[0].x) == pytest.approx(middle.to_list())
+    assert {s.name: s.x0 for s in fig.layout.shapes} == pytest.approx(
+        {"median": row["median"].total_seconds() / DAY, "p90": row["p90"].total_seconds() / DAY}
+    )
+    assert fig.data[0].marker.color == F.stage_colour(4)
+    assert fig.layout.xaxis.title.text == "Délai de conversion (jours)"
+    assert f"Lead chaud → Client (n = {row['contacts']})" in fig.layout.title.text
+
+
+def test_cohort_figure_draws_a_cohort_table(sample_log: EventLog) -> None:
+    curves = cohorts(sample_log, INBOUND.stage("warm_lead"), period="week", horizon="84d")
+    heat = F.cohort_figure(curves, funnel=INBOUND, lang="fr")
+    first = curves.table.filter(pl.col("cohort_start") == pl.col("cohort_start").min())
+    assert heat.data[0].y[0] == f"{first['cohort_start'][0]:%Y-%m-%d}"
+    assert list(heat.data[0].x) == first["day"].to_list() == list(range(85))
+    assert list(heat.data[0].z[0]) == first["share"].to_list()
+    assert "Part ayant atteint Lead chaud" in heat.layout.title.text  # the result's target
+    lines = F.cohort_figure(curves, kind="curves", funnel=INBOUND)
+    assert len(lines.data) == curves.table["cohort_start"].n_unique()
+    assert all("0,158,115" in t.line.color for t in lines.data)  # #009E73, warm lead's rank 3
+
+
+def test_flows_and_compare_figures_draw_the_stage_results(sample_log: EventLog) -> None:
+    moved = flows(sample_log, INBOUND, start="2026-11-09", end="2026-11-16")
+    sankey = F.flows_figure(moved).data[0]
+    labels = list(sankey.node.label)
+    pairs = {
+        (labels[s], labels[t]): v
+        for s, t, v in zip(sankey.link.source, sankey.link.target, sankey.link.value, strict=True)
+    }
+    assert sum(pairs.values()) == moved.table["contacts"].sum()
+    promoted = moved.table.filter(
+        pl.col("from_stage") == "warm_lead", pl.col("to_stage") == "client"
+    )
+    assert pairs[("Warm lead (at start)", "Client (at end)")] == promoted["contacts"].item()
+    both = compare(sample_log, INBOUND, SALES)
+    heat = F.compare_figure(both).data[0]
+    assert list(heat.y) == [INBOUND.stage(s).label("en") for s in INBOUND.stage_ids]
+    assert list(heat.x) == [SALES.stage(s).label("en") for s in SALES.stage_ids]
+    assert sum(map(sum, heat.z)) == both.table["contacts"].sum()
+    clients = both.table.filter(pl.col("left_stage") == "client", pl.col("right_stage") == "client")
+    assert (
+        heat.z[INBOUND.rank("client") - 1][SALES.rank("client") - 1] == clients["contacts"].item()
+    )
 
 
 # --------------------------------------------------------------------------- text

@@ -12,7 +12,9 @@ import hashlib
 import json
 import re
 import sys
+import tomllib
 from collections.abc import Iterator
+from fnmatch import fnmatch
 from pathlib import Path
 
 import nbformat
@@ -26,7 +28,7 @@ from funnelkit.errors import ParameterError
 from funnelkit.events import read_contacts, read_events
 from funnelkit.privacy import KEY_ENV, pseudonym
 from funnelkit.report import RenderedWeek, ReportSettings, default_notebook
-from funnelkit.weekly import IsoWeek, weekly_metrics
+from funnelkit.weekly import METRICS_DECIMALS, IsoWeek, weekly_metrics
 from tests.conftest import events_frame
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -114,6 +116,9 @@ def test_metrics_equal_the_package_computation(rendered: tuple[Path, str, str]) 
         weeks_of_history=12,
     )
     assert written == json.loads(expected.to_json())
+    # shares are the package's own, rounded to METRICS_DECIMALS places
+    cohort = expected.cohort_summary().row(0, named=True)
+    assert written["cohorts"][0]["share_day_7"] == round(cohort["share_day_7"], METRICS_DECIMALS)
     assert written["week"] == week
     assert written["funnel"]["name"] == "inbound"
     assert written["rows"]["rows_read"] == log.summary().rows_read
@@ -397,6 +402,16 @@ def test_unreadable_events_fail_before_any_kernel_naming_the_file(
 
 
 # --- the template and the kernel ---------------------------------------------
+def test_the_template_is_package_data_inside_the_package() -> None:
+    """A wheel carries the template: it is under the package, and package-data names it."""
+    packaged = Path(report_module.__file__).resolve().parent / "notebooks" / "weekly_report.ipynb"
+    assert default_notebook() == packaged  # found in the package, not beside it
+    assert packaged.read_bytes() == (ROOT / "notebooks" / "weekly_report.ipynb").read_bytes()
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = config["tool"]["setuptools"]["package-data"]["funnelkit"]
+    assert any(fnmatch("notebooks/weekly_report.ipynb", pattern) for pattern in patterns)
+
+
 def test_template_has_one_parameters_cell_with_the_issue_parameters() -> None:
     nb = nbformat.read(default_notebook(), as_version=4)
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]

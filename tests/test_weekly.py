@@ -18,6 +18,7 @@ from funnelkit.errors import EmptyInputError, ParameterError
 from funnelkit.events import read_events
 from funnelkit.stages import classify, snapshot
 from funnelkit.weekly import (
+    METRICS_DECIMALS,
     MIN_SEGMENT,
     IsoWeek,
     WeeklyMetrics,
@@ -247,6 +248,42 @@ def test_metrics_json_is_strict_json_and_deterministic(tiny_metrics: WeeklyMetri
     assert again.to_json() == text
 
 
+def _floats(value: object, key: str = "") -> list[tuple[str, float]]:
+    """Return every ``(key, float)`` of a JSON document."""
+    if isinstance(value, float):
+        return [(key, value)]
+    if isinstance(value, dict):
+        return [pair for k, v in value.items() for pair in _floats(v, k)]
+    if isinstance(value, list):
+        return [pair for v in value for pair in _floats(v, key)]
+    return []
+
+
+def test_metrics_json_rounds_shares_and_rates_to_six_decimals() -> None:
+    # W46: three new contacts, one of whom becomes a lead and a client on day 0
+    df = events_frame(
+        ("a", "2026-11-10 10:00", "form_fill"),
+        ("a", "2026-11-10 12:00", "purchase"),
+        ("b", "2026-11-10 11:00", "page_view"),
+        ("g", "2026-11-11 09:00", "page_view"),
+    )
+    m = weekly_metrics(df, TINY, week=W46, window="7d", weeks_of_history=1)
+    data = json.loads(m.to_json())
+    share = m.cohorts.table.filter(pl.col("day") == 0)["share"].item()
+    assert share != 1 / 3  # 1 - (1 - 1/3): the Kaplan-Meier product's float noise
+    (cohort,) = data["cohorts"]
+    assert cohort["share_day_0"] == round(share, METRICS_DECIMALS) == 0.333333
+    (lead,) = [row for row in data["snapshot"] if row["stage"] == "lead"]
+    assert lead["overall_conversion"] == 0.333333
+    assert data["conversion"]["steps"][1]["conversion_from_first"] == 0.333333
+    floats = _floats(data)
+    assert all(v == round(v, METRICS_DECIMALS) for k, v in floats if k != "p_value")
+    # p-values keep full precision: a small one would read 0
+    p_values = [k.p_value for k in m.headline]
+    assert [k["p_value"] for k in data["headline"]] == p_values
+    assert any(p is not None and p != round(p, METRICS_DECIMALS) for p in p_values)
+
+
 def test_write_json_writes_the_same_text(tiny_metrics: WeeklyMetrics, tmp_path: Path) -> None:
     path = tiny_metrics.write_json(tmp_path / "metrics.json")
     assert path.read_text(encoding="utf-8") == tiny_metrics.to_json()
@@ -382,10 +419,10 @@ def test_rate_kpis_are_the_week_over_week_of_the_latest_closed_week(
 @pytest.mark.slow
 def test_trend_marks_the_weeks_whose_window_is_open(sample_metrics: WeeklyMetrics) -> None:
     table = sample_metrics.trend_table()
-    weeks = table.select("period_start", "incomplete").unique().sort("period_start")
+    weeks = table.select("period_start", "complete").unique().sort("period_start")
     assert weeks.height == 6
     # 28-day window: the last four weeks of entry are still open at W47's end
-    assert weeks["incomplete"].to_list() == [False, False, True, True, True, True]
+    assert weeks["complete"].to_list() == [True, True, False, False, False, False]
 
 
 @pytest.mark.slow
