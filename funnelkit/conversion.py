@@ -16,15 +16,72 @@ definition (any object with an ``evidence() -> pl.Expr`` method, such as
 with ``.stages``) stands for all of its stages, and a mapping
 ``{"Visited": "page_view", ...}`` names the steps.
 
-A stage taken as a step counts its **evidence events** one by one: a
-contact reaches the step at any single event the stage's rules name (with
-their property filters).  A stage's ``min_count`` and a points threshold are
-*not* applied to funnel steps, so a step can count more contacts than
-:func:`funnelkit.stages.classify` puts at that stage (in the ``inbound``
-preset, one page view is evidence for ``cold_lead`` although its score of 2
-stays under the threshold of 3).  Read "how many are at or past a stage" from
-:func:`funnelkit.stages.snapshot`, and "how contacts move within a window"
-from here.
+Stages as steps: ``stage_steps="evidence"`` or ``"entry"``
+-----------------------------------------------------------
+A stage taken as a step is read one of two ways, chosen with the
+``stage_steps=`` option of :func:`funnel`, :func:`funnel_chains`,
+:func:`conversion_over_time`, :func:`compare_periods`,
+:func:`week_over_week` and :func:`cohorts`.  **To get the stages of**
+:func:`funnelkit.stages.classify` **and** :func:`funnelkit.stages.snapshot`,
+**use** ``stage_steps="entry"``.
+
+``stage_steps="evidence"`` (the default, kept so that existing reports do
+not change) counts the stage's **evidence events** one by one: a contact
+reaches the step at any single event the stage's rules name (with their
+property filters).  A stage's ``min_count``, points threshold and half-life
+are *not* applied, nor is stage skipping, so a step can count more contacts
+than :func:`funnelkit.stages.classify` puts at or past that stage (in the
+``inbound`` preset one page view is evidence for ``cold_lead`` although its
+score of 2 stays under the threshold of 3), or fewer (a walk-in buyer has no
+evidence for the lead stages it skipped).  On the sample data
+(``data/sample``, ``inbound``), prospect to cold lead is 86.9% this way,
+59.0% with ``"entry"`` as in the snapshot.
+
+``stage_steps="entry"`` reads a stage as **entering** it.  Each contact
+contributes one synthetic event per stage it reached, at the instant
+:func:`funnelkit.stages.classify` gives in its ``<stage>_at`` column, which
+honours ``min_count``, points with their half-life, property filters and
+stage skipping; the chain rule below then applies to those events unchanged.
+An ordered funnel over the stages of a definition therefore reads "entered
+stage 1; entered stage 2 at or after that, at most ``window`` after
+entering stage 1; entered stage 3 at or after entering stage 2, still within
+the window; ...".  The details:
+
+- The stages must come from one definition: give the definition itself as
+  the steps (``funnel(events, load_funnel("inbound"), ...)``), or its stages
+  one by one (any of them, in any order, named by a mapping if you like)
+  with ``definition=`` naming the definition.  Entry times depend on the
+  whole definition (a later stage reached makes the skipped ones reached).
+- The classification reads the events the call reads (``since``/``until``:
+  history before ``since`` is unknown to it) and, in :func:`funnel`, the
+  ``contacts=`` table when one is given, as ``classify(..., contacts=)``
+  does (contacts created within ``[since, until)`` with no event enter the
+  first stage at their ``created_at``; a listed contact with neither an
+  event nor a ``created_at`` has no entry time, so no step counts it,
+  although the snapshot puts it in the first stage).
+- Entry is "first reached": lapsing does not move it (a warm lead gone cold
+  entered ``warm_lead`` all the same).  The snapshot's ``at_or_past`` counts
+  a lapsed contact at the stage it lapsed to, so it is smaller there.
+- Entries never decrease down a definition, so with the definition's stages
+  in order, ``order="ordered"`` (or ``"any"``) and a window longer than the
+  data, step k counts exactly the contacts that reached stage k: the
+  snapshot's ``at_or_past`` when no contact lapsed.  A stage reached by skipping is
+  entered at the same instant as the stage after it; ``"ordered"`` lets one
+  instant serve consecutive steps, ``"strict_increase"`` does not (a
+  walk-in buyer stops at the first stage there).
+- Time to convert is the time between entries.  A contact enters a stage
+  once, so ``first_entry`` changes nothing for a stage as step 1.
+- Steps and exclusions given as event names still read the raw events,
+  so steps may mix: ``[inbound.stage("warm_lead"), "purchase"]`` with
+  ``definition=inbound`` reads "entered warm lead, then a purchase event
+  within the window".  A stage given as an exclusion is read by entry too.
+  An object with only ``evidence()`` has no entry time and is refused, and
+  so is a call with no stage at all.
+- ``by`` on an events column is read at the entry instant of step 1: the
+  smallest value among the contact's events at that instant (``"(none)"``
+  for an entry at a ``created_at`` of the contacts table).
+- DuckDB and Spark frames (:mod:`funnelkit.engines`) support only
+  ``"evidence"``; ``"entry"`` raises :class:`~funnelkit.errors.ParameterError`.
 
 The chain rule
 --------------
@@ -100,6 +157,7 @@ from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 import polars as pl
 
 from funnelkit import engines
+from funnelkit.definitions import Funnel, Stage
 from funnelkit.durations import format_duration, parse_duration
 from funnelkit.errors import DataError, MissingColumnError, ParameterError, did_you_mean
 from funnelkit.events import (
@@ -112,6 +170,7 @@ from funnelkit.events import (
     as_lazy,
     as_lazy_contacts,
 )
+from funnelkit.stages import classify
 from funnelkit.stats import (
     two_proportion_p_value,
     verdict_expr,
@@ -129,6 +188,7 @@ __all__ = [
     "Period",
     "PeriodComparison",
     "StageLike",
+    "StageSteps",
     "TimeToConvert",
     "cohorts",
     "compare_periods",
@@ -141,10 +201,14 @@ __all__ = [
 
 Order = Literal["ordered", "strict_increase", "any"]
 Period = Literal["day", "week", "month"]
+StageSteps = Literal["evidence", "entry"]
 Events: TypeAlias = EventLog | pl.LazyFrame | pl.DataFrame
 TimeLike: TypeAlias = str | date | datetime
 
 _ORDERS: tuple[Order, ...] = ("ordered", "strict_increase", "any")
+_STAGE_STEPS: tuple[StageSteps, ...] = ("evidence", "entry")
+_STAGE = "_stage"  # the stage a synthetic entry event enters (null on raw events)
+_BY = "_by_entry"  # the breakdown value on the rows of a stage entry reading
 _PERIODS: dict[str, str] = {"day": "1d", "week": "1w", "month": "1mo"}
 _US = timedelta(microseconds=1)
 _LO = -(2**62)  # "no chain yet": any timestamp minus this is beyond every window
@@ -212,6 +276,102 @@ class _Step:
     name: str
     expr: pl.Expr
     events: frozenset[str] | None = None  # the event names, for a step made of names
+    stage: str | None = None  # the stage id, for a stage read by entry
+
+
+@dataclass(frozen=True, eq=False)
+class _Reading:
+    """How stages are read as steps: by their evidence events, or by entry (see module doc)."""
+
+    mode: StageSteps = "evidence"
+    definition: Funnel | None = None
+
+    @property
+    def entry(self) -> bool:
+        return self.mode == "entry"
+
+    def stage_id(self, stage: object, where: str) -> str:
+        """Return the id of ``stage`` in the definition, or say why it has no entry time."""
+        if not isinstance(stage, Stage):
+            msg = (
+                f"{where}: {_stage_name(stage)!r} ({type(stage).__name__}) has no entry time: "
+                "stage_steps='entry' reads the stages of a funnel definition "
+                "(funnelkit.definitions.Stage, e.g. load_funnel('inbound').stage('cold_lead')); "
+                "use stage_steps='evidence' for an object with only evidence()"
+            )
+            raise ParameterError(msg)
+        funnel = self.definition
+        if funnel is None:
+            msg = (
+                f"{where}: stage {stage.id!r} is read by entry, which needs the definition it "
+                "belongs to (a stage's entry depends on the later stages too); give the "
+                "definition as the steps (funnel(events, inbound, ...)) or as definition="
+            )
+            raise ParameterError(msg)
+        if stage in funnel.stages:
+            return stage.id
+        if stage.id in funnel.stage_ids:
+            msg = (
+                f"{where}: stage {stage.id!r} differs from the stage of that id in funnel "
+                f"{funnel.name!r}; give the definition's own stage, "
+                f"definition.stage({stage.id!r})"
+            )
+        else:
+            hint = did_you_mean(stage.id, funnel.stage_ids)
+            msg = (
+                f"{where}: stage {stage.id!r} is not a stage of funnel {funnel.name!r} "
+                f"(stages: {', '.join(funnel.stage_ids)}).{hint}"
+            )
+        raise ParameterError(msg)
+
+
+_EVIDENCE = _Reading()
+
+
+def _reading(steps: object, stage_steps: object, definition: object) -> _Reading:
+    """Check ``stage_steps`` and ``definition``; a definition given as steps is the one read."""
+    if stage_steps not in _STAGE_STEPS:
+        hint = did_you_mean(str(stage_steps), _STAGE_STEPS)
+        msg = (
+            f"stage_steps: {stage_steps!r} is not 'evidence' (each evidence event of a stage "
+            f"counts) or 'entry' (the instant classify() says the stage was reached).{hint}"
+        )
+        raise ParameterError(msg)
+    if definition is not None and not isinstance(definition, Funnel):
+        msg = (
+            f"definition: expected a funnel definition such as load_funnel('inbound'), "
+            f"got {type(definition).__name__}"
+        )
+        raise ParameterError(msg)
+    if stage_steps == "evidence":
+        if definition is not None:
+            msg = (
+                "definition: read only with stage_steps='entry' (stages read by their "
+                "evidence events need no definition); add stage_steps='entry' or drop it"
+            )
+            raise ParameterError(msg)
+        return _EVIDENCE
+    if isinstance(steps, Funnel):
+        if definition is not None and definition != steps:
+            msg = (
+                f"definition: the steps are funnel {steps.name!r} but definition= is "
+                f"{definition.name!r}; give one of them"
+            )
+            raise ParameterError(msg)
+        definition = steps
+    return _Reading("entry", definition)
+
+
+def _native_reading(steps: object, stage_steps: object, definition: object) -> None:
+    """Refuse the stage entry reading on DuckDB and Spark frames, with what to do instead."""
+    if _reading(steps, stage_steps, definition).entry:
+        msg = (
+            "stage_steps='entry' runs on polars frames only: the DuckDB and Spark paths read "
+            "stages by their evidence events; bring the events into polars (e.g. "
+            "relation.pl() in DuckDB, or read_events on an export) or use "
+            "stage_steps='evidence'"
+        )
+        raise ParameterError(msg)
 
 
 def _stage_name(stage: object) -> str:
@@ -237,8 +397,14 @@ def _event_names(spec: object) -> tuple[str, ...] | None:
     return None
 
 
-def _resolve_step(spec: object, where: str, name: str | None = None) -> _Step:
+def _resolve_step(
+    spec: object, where: str, name: str | None = None, reading: _Reading = _EVIDENCE
+) -> _Step:
     if isinstance(spec, StageLike) and not isinstance(spec, str):
+        if reading.entry:
+            stage_id = reading.stage_id(spec, where)
+            expr = (pl.col(_STAGE) == stage_id).fill_null(False)
+            return _Step(name or _stage_name(spec), expr, stage=stage_id)
         expr = spec.evidence()
         if not isinstance(expr, pl.Expr):
             msg = (
@@ -258,7 +424,7 @@ def _resolve_step(spec: object, where: str, name: str | None = None) -> _Step:
     return _Step(name or " or ".join(names), expr.fill_null(False), frozenset(names))
 
 
-def _resolve_steps(steps: object) -> tuple[_Step, ...]:
+def _resolve_steps(steps: object, reading: _Reading = _EVIDENCE) -> tuple[_Step, ...]:
     if isinstance(steps, str):
         msg = f"steps: give a list of steps, not one text; did you mean [{steps!r}]?"
         raise ParameterError(msg)
@@ -278,7 +444,7 @@ def _resolve_steps(steps: object) -> tuple[_Step, ...]:
     if not items:
         msg = "steps: a funnel needs at least one step, e.g. ['page_view', 'purchase']"
         raise ParameterError(msg)
-    return tuple(_resolve_step(s, f"step {i}", n) for i, (n, s) in enumerate(items, 1))
+    return tuple(_resolve_step(s, f"step {i}", n, reading) for i, (n, s) in enumerate(items, 1))
 
 
 @dataclass(frozen=True, eq=False)
@@ -287,10 +453,11 @@ class _Excl:
     from_step: int
     to_step: int
     events: frozenset[str] | None = None
+    stage: str | None = None
 
 
 def _resolve_exclusions(
-    exclusions: Iterable[object], n_steps: int, order: Order
+    exclusions: Iterable[object], n_steps: int, order: Order, reading: _Reading = _EVIDENCE
 ) -> tuple[_Excl, ...]:
     out = []
     for i, item in enumerate(exclusions, 1):
@@ -312,8 +479,8 @@ def _resolve_exclusions(
                 f"step numbers with 1 <= from_step < to_step <= {n_steps}"
             )
             raise ParameterError(msg)
-        step = _resolve_step(item.event, f"exclusion {i}")
-        out.append(_Excl(step.expr, item.from_step, item.to_step, step.events))
+        step = _resolve_step(item.event, f"exclusion {i}", reading=reading)
+        out.append(_Excl(step.expr, item.from_step, item.to_step, step.events, step.stage))
     if out and order == "any":
         msg = "exclusions need an ordered funnel; use order='ordered' or 'strict_increase'"
         raise ParameterError(msg)
@@ -377,10 +544,28 @@ class _Spec:
     order: Order
     first_entry: bool
     exclusions: tuple[_Excl, ...]
+    reading: _Reading = _EVIDENCE
 
     @property
     def n(self) -> int:
         return len(self.steps)
+
+    @property
+    def stage_steps(self) -> StageSteps:
+        return self.reading.mode
+
+    @property
+    def stage_ids(self) -> tuple[str, ...]:
+        """The stages read by entry, in the definition's order."""
+        wanted = {s.stage for s in self.steps} | {e.stage for e in self.exclusions}
+        funnel = self.reading.definition
+        return tuple(i for i in funnel.stage_ids if i in wanted) if funnel is not None else ()
+
+    @property
+    def raw_names(self) -> frozenset[str]:
+        """The event names read on the raw events, beside the stages read by entry."""
+        sets = [s.events for s in self.steps] + [e.events for e in self.exclusions]
+        return frozenset().union(*(names for names in sets if names is not None))
 
     @property
     def event_names(self) -> frozenset[str] | None:
@@ -393,12 +578,19 @@ class _Spec:
     @property
     def disjoint(self) -> bool:
         """Whether no event can match two steps (or a step and an exclusion)."""
-        sets = [s.events for s in self.steps] + [e.events for e in self.exclusions]
-        seen: set[str] = set()
-        for names in sets:
-            if names is None or seen & names:
+        items = [(s.events, s.stage) for s in self.steps]
+        items += [(e.events, e.stage) for e in self.exclusions]
+        seen: set[tuple[str, str]] = set()
+        for names, stage in items:
+            if stage is not None:
+                keys = {("stage", stage)}
+            elif names is not None:
+                keys = {("event", name) for name in names}
+            else:
                 return False
-            seen |= names
+            if seen & keys:
+                return False
+            seen |= keys
         return True
 
 
@@ -408,16 +600,116 @@ def _spec(
     order: object,
     first_entry: bool,
     exclusions: Iterable[object],
+    *,
+    stage_steps: object = "evidence",
+    definition: object = None,
 ) -> _Spec:
-    resolved = _resolve_steps(steps)
+    reading = _reading(steps, stage_steps, definition)
+    resolved = _resolve_steps(steps, reading)
     checked = _check_order(order)
     span = parse_duration(window, name="window")
-    excl = _resolve_exclusions(exclusions, len(resolved), checked)
+    excl = _resolve_exclusions(exclusions, len(resolved), checked, reading)
     if len(resolved) + len(excl) > _MAX_FLAGS:
         total = len(resolved) + len(excl)
         msg = f"steps: at most {_MAX_FLAGS} steps and exclusions together, got {total}"
         raise ParameterError(msg)
-    return _Spec(resolved, span // _US, checked, bool(first_entry), excl)
+    if reading.entry:
+        _check_some_stage([*resolved, *excl], reading)
+    return _Spec(resolved, span // _US, checked, bool(first_entry), excl, reading)
+
+
+def _check_some_stage(items: Sequence[_Step | _Excl], reading: _Reading) -> None:
+    """Refuse the entry reading when nothing is a stage (a stage id given as text, say)."""
+    if any(item.stage is not None for item in items):
+        return
+    ids = reading.definition.stage_ids if reading.definition is not None else ()
+    texts = sorted({n for item in items for n in (item.events or ()) if n in ids})
+    hint = ""
+    if texts and reading.definition is not None:
+        hint = (
+            f"; {texts[0]!r} is a stage id of funnel {reading.definition.name!r} but text is "
+            f"read as an event name: give definition.stage({texts[0]!r})"
+        )
+    msg = (
+        "stage_steps='entry' reads stages, but no step is a stage: give a definition "
+        f"(load_funnel('inbound')) or its stages (inbound.stage('cold_lead')){hint}"
+    )
+    raise ParameterError(msg)
+
+
+def _entry_contacts(
+    contacts: pl.LazyFrame | None, since: datetime | None, until: datetime | None
+) -> pl.LazyFrame | None:
+    """Keep the contacts the classification reads: none created outside ``[since, until)``."""
+    if contacts is None or CREATED_AT not in contacts.collect_schema().names():
+        return contacts
+    created = pl.col(CREATED_AT).cast(pl.Datetime("us", "UTC"))
+    keep = pl.lit(True)
+    if since is not None:
+        keep = keep & (created >= since)
+    if until is not None:
+        keep = keep & (created < until)
+    return contacts.filter(created.is_null() | keep)
+
+
+def _entries(
+    lf: pl.LazyFrame, funnel: Funnel, stage_ids: Sequence[str], contacts: pl.LazyFrame | None
+) -> pl.LazyFrame:
+    """Return one row per contact and stage of ``stage_ids`` it entered.
+
+    Columns ``contact_id``, ``occurred_at`` (the ``<stage>_at`` of
+    :func:`funnelkit.stages.classify`), ``event`` (null) and ``_stage``.
+    """
+    schema = lf.collect_schema()
+    ats = [f"{stage_id}_at" for stage_id in stage_ids]
+    return (
+        classify(lf, funnel, contacts=contacts, entry_times=True)
+        .select(CONTACT_ID, *(pl.col(c).cast(schema[OCCURRED_AT]) for c in ats))
+        .unpivot(on=ats, index=CONTACT_ID, variable_name=_STAGE, value_name=OCCURRED_AT)
+        .filter(pl.col(OCCURRED_AT).is_not_null())
+        .select(
+            pl.col(CONTACT_ID).cast(schema[CONTACT_ID]),
+            OCCURRED_AT,
+            pl.lit(None).cast(schema[EVENT]).alias(EVENT),
+            pl.col(_STAGE).str.strip_suffix("_at"),
+        )
+    )
+
+
+def _step_rows(
+    lf: pl.LazyFrame,
+    spec: _Spec,
+    *,
+    by: str | None = None,
+    contacts: pl.LazyFrame | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> tuple[pl.LazyFrame, str | None]:
+    """Return the rows the steps read, and the name of the ``by`` column on them.
+
+    Reading stages by their evidence, the events themselves.  Reading them by
+    entry, the stage entries of the classification of ``lf`` (with
+    ``contacts``, kept to those created in ``[since, until)``) and the raw
+    events the other steps name; an events ``by`` column becomes ``_BY``,
+    read on an entry from the contact's events at that instant.
+    """
+    if not spec.reading.entry:
+        return lf, by
+    source = _segment_source(lf, by, contacts)
+    funnel = spec.reading.definition
+    assert funnel is not None  # _spec refuses a stage read by entry without its definition
+    rows = _entries(lf, funnel, spec.stage_ids, _entry_contacts(contacts, since, until))
+    raw = lf.filter(pl.col(EVENT).is_in(sorted(spec.raw_names)))
+    columns = [CONTACT_ID, OCCURRED_AT, EVENT, pl.lit(None, pl.String).alias(_STAGE)]
+    if source == "events" and by is not None:
+        value = pl.col(by).cast(pl.String)
+        at_instant = lf.group_by(CONTACT_ID, OCCURRED_AT).agg(value.min().alias(_BY))
+        rows = rows.join(at_instant, on=[CONTACT_ID, OCCURRED_AT], how="left")
+        columns.append(value.alias(_BY))
+        by = _BY
+    if spec.raw_names:
+        rows = pl.concat([rows, raw.select(columns)])
+    return rows, by
 
 
 def _mask_dtype(bits: int) -> pl.DataType:
@@ -858,6 +1150,8 @@ def funnel_chains(
     exclusions: Iterable[Exclusion | tuple[StepSpec, int, int]] = (),
     since: TimeLike | None = None,
     until: TimeLike | None = None,
+    stage_steps: StageSteps = "evidence",
+    definition: Funnel | None = None,
 ) -> pl.LazyFrame:
     """Return the counted chain of every contact that reached step 1 (lazy).
 
@@ -869,6 +1163,9 @@ def funnel_chains(
         An :class:`~funnelkit.events.EventLog` or a canonical polars frame.
     steps, window, order, first_entry, exclusions, since, until
         As in :func:`funnel`.
+    stage_steps, definition
+        As in :func:`funnel`: with ``"entry"``, a stage step's time is the
+        instant the contact entered the stage.
 
     Returns
     -------
@@ -890,8 +1187,17 @@ def funnel_chains(
     >>> chains.select("contact_id", "level").collect().rows()
     [('a', 3), ('b', 1)]
     """
-    spec = _spec(steps, window, order, first_entry, exclusions)
-    lf = _restrict(as_lazy(events), _parse_time(since, "since"), _parse_time(until, "until"))
+    spec = _spec(
+        steps,
+        window,
+        order,
+        first_entry,
+        exclusions,
+        stage_steps=stage_steps,
+        definition=definition,
+    )
+    lo, hi = _parse_time(since, "since"), _parse_time(until, "until")
+    lf, _ = _step_rows(_restrict(as_lazy(events), lo, hi), spec, since=lo, until=hi)
     counted = _chains(lf, spec, mode="exact", keep_id=True)
     return counted.select(
         pl.col(CONTACT_ID),
@@ -1357,6 +1663,9 @@ class FunnelResult:
         entrants, the tail beyond ``top`` grouped as ``"Other"``, a missing
         value shown as ``"(none)"``.  Suppressed segments (fewer entrants than
         ``min_size``) keep their counts but show no rate nor interval.
+    stage_steps
+        How stage steps were read: ``"evidence"`` or ``"entry"`` (shown in
+        the title as "stage entry").
     """
 
     table: pl.DataFrame
@@ -1368,6 +1677,7 @@ class FunnelResult:
     time_to_convert: TimeToConvert
     by: str | None = None
     breakdown: pl.DataFrame | None = None
+    stage_steps: StageSteps = "evidence"
 
     def to_polars(self) -> pl.DataFrame:
         """Return the breakdown table with ``by``, else the step table."""
@@ -1378,7 +1688,7 @@ class FunnelResult:
 
         ``{"steps": [{"step", "name", "count", "conversion_from_previous",
         "conversion_from_first", "ci_low", "ci_high", ...}], "window",
-        "order", "first_entry", "excluded", "time_to_convert"}``, plus, with
+        "order", "first_entry", "stage_steps", "excluded", "time_to_convert"}``, plus, with
         ``by``, ``"by"`` and ``"segments": [{"value", "entrants", "excluded",
         "suppressed", "steps": [...]}]``.
         """
@@ -1388,6 +1698,7 @@ class FunnelResult:
             "window_seconds": self.window.total_seconds(),
             "order": self.order,
             "first_entry": self.first_entry,
+            "stage_steps": self.stage_steps,
             "excluded": self.excluded,
             "time_to_convert": self.time_to_convert.to_dict(),
         }
@@ -1410,10 +1721,11 @@ class FunnelResult:
 
     def _title(self) -> str:
         entry = ", first entry only" if self.first_entry else ""
+        stages = ", stage entry" if self.stage_steps == "entry" else ""
         excluded = f", {self.excluded:,} excluded" if self.excluded else ""
         return (
             f"Funnel {' → '.join(self.step_names)} (window {format_duration(self.window)}, "
-            f"{self.order}{entry}{excluded})"
+            f"{self.order}{entry}{stages}{excluded})"
         )
 
     def to_text(self) -> str:
@@ -1479,12 +1791,22 @@ def funnel(
     contacts: ContactTable | pl.LazyFrame | pl.DataFrame | None = None,
     since: TimeLike | None = None,
     until: TimeLike | None = None,
+    stage_steps: StageSteps = "evidence",
+    definition: Funnel | None = None,
 ) -> FunnelResult:
     """Count the contacts reaching each step of a funnel within a conversion window.
 
     The chain rule (ClickHouse ``windowFunnel`` semantics for
     ``order="ordered"``), the counted chain and exclusions are described in
     the module documentation (:mod:`funnelkit.conversion`).
+
+    **Stages as steps.**  By default a stage step counts each of the stage's
+    evidence events, without its ``min_count``, points threshold or
+    skipping, so its counts differ from :func:`funnelkit.stages.snapshot`.
+    Pass ``stage_steps="entry"`` to read a stage as the instant the contact
+    entered it (the ``<stage>_at`` of :func:`funnelkit.stages.classify`):
+    "entered stage 1, then stage 2 within the window, ...".  See "Stages as
+    steps" in the module documentation.
 
     Parameters
     ----------
@@ -1518,6 +1840,15 @@ def funnel(
         Only events with ``since <= occurred_at < until`` are read (ISO text,
         dates or datetimes; naive values are UTC).  Chains near ``until`` are
         cut short: see :func:`conversion_over_time` for incomplete periods.
+    stage_steps
+        ``"evidence"`` (default): a stage step is reached at any of its
+        evidence events.  ``"entry"``: at the instant the contact entered
+        the stage, one synthetic event per contact and stage reached; the
+        classification reads the events read here and ``contacts``.
+    definition
+        With ``stage_steps="entry"``, the definition the stage steps belong
+        to, when ``steps`` is not that definition itself (e.g.
+        ``[inbound.stage("cold_lead"), inbound.stage("client")]``).
 
     Returns
     -------
@@ -1528,7 +1859,8 @@ def funnel(
     Raises
     ------
     ParameterError
-        A step, window, order, exclusion or option is unusable.
+        A step, window, order, exclusion or option is unusable; a stage read
+        by entry without its definition, or on DuckDB or Spark frames.
     MissingColumnError
         ``by`` names no column of the events nor of the contacts.
 
@@ -1548,8 +1880,25 @@ def funnel(
     >>> first_only = funnel(log, ["page_view", "purchase"], window="7d", first_entry=True)
     >>> first_only.table["count"].to_list()
     [2, 1]
+
+    In the ``inbound`` preset a page view scores 2 of the 3 points a cold
+    lead needs: one view is evidence for ``cold_lead`` but does not make one.
+
+    >>> from funnelkit.definitions import load_funnel
+    >>> inbound = load_funnel("inbound")
+    >>> views = pl.DataFrame({
+    ...     "contact_id": ["a", "b", "b"],
+    ...     "occurred_at": [day, day, day + dt.timedelta(days=3)],
+    ...     "event": ["page_view"] * 3,
+    ...     "amount": [None, None, None],
+    ... }, schema_overrides={"amount": pl.Float64})
+    >>> funnel(views, inbound, window="7d").table["count"].to_list()
+    [2, 2, 0, 0, 0]
+    >>> funnel(views, inbound, window="7d", stage_steps="entry").table["count"].to_list()
+    [2, 1, 0, 0, 0]
     """
     if engines.is_native(events):
+        _native_reading(steps, stage_steps, definition)
         return engines.funnel_native(
             events,
             steps,
@@ -1564,11 +1913,22 @@ def funnel(
             since=since,
             until=until,
         )
-    spec = _spec(steps, window, order, first_entry, exclusions)
+    spec = _spec(
+        steps,
+        window,
+        order,
+        first_entry,
+        exclusions,
+        stage_steps=stage_steps,
+        definition=definition,
+    )
     _check_count_option(top, "top", allow_none=True)
     _check_count_option(min_size, "min_size", allow_none=False)
-    lf = _restrict(as_lazy(events), _parse_time(since, "since"), _parse_time(until, "until"))
+    lo, hi = _parse_time(since, "since"), _parse_time(until, "until")
     contacts_lf = _contacts(contacts)
+    lf, by_column = _step_rows(
+        _restrict(as_lazy(events), lo, hi), spec, by=by, contacts=contacts_lf, since=lo, until=hi
+    )
     group = "_seg_value" if by is not None else None
     width = _bin_width(spec.window_us)
 
@@ -1580,7 +1940,7 @@ def funnel(
         return frames
 
     collected = _collect_sound(
-        spec, lambda mode: _chains(lf, spec, mode=mode, by=by, contacts=contacts_lf), build
+        spec, lambda mode: _chains(lf, spec, mode=mode, by=by_column, contacts=contacts_lf), build
     )
     total = collected[0]
     breakdown = None
@@ -1600,6 +1960,7 @@ def funnel(
         time_to_convert=_finish_time_to_convert(collected[1], collected[2], spec, width),
         by=by,
         breakdown=breakdown,
+        stage_steps=spec.stage_steps,
     )
 
 
@@ -1638,6 +1999,8 @@ class ConversionTrend:
         ``period_end + window <= as_of``.
     step_names
         The step names, in order.
+    stage_steps
+        How stage steps were read: ``"evidence"`` or ``"entry"``.
     """
 
     table: pl.DataFrame
@@ -1645,17 +2008,22 @@ class ConversionTrend:
     window: timedelta
     as_of: datetime | None
     step_names: tuple[str, ...]
+    stage_steps: StageSteps = "evidence"
 
     def to_polars(self) -> pl.DataFrame:
         """Return :attr:`table`."""
         return self.table
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dictionary: ``{"period", "window", "as_of", "rows": [...]}``."""
+        """Return a JSON-ready dictionary.
+
+        ``{"period", "window", "as_of", "stage_steps", "rows": [...]}``.
+        """
         return {
             "period": self.period,
             "window": format_duration(self.window),
             "as_of": _json_value(self.as_of),
+            "stage_steps": self.stage_steps,
             "rows": _records(self.table),
         }
 
@@ -1669,9 +2037,10 @@ class ConversionTrend:
             rates = [_pct(cells["conversion_from_first"][k]) for k in range(1, n)]
             note = "" if first["complete"] else "incomplete: window still open"
             rows.append([f"{start:%Y-%m-%d}", _count(first["count"]), *rates, note])
+        stages = ", stage entry" if self.stage_steps == "entry" else ""
         caption = (
             f"Conversion from first step by {self.period} of entry "
-            f"(window {format_duration(self.window)})"
+            f"(window {format_duration(self.window)}{stages})"
         )
         return _html(headers, rows, caption)
 
@@ -1688,6 +2057,8 @@ def conversion_over_time(
     exclusions: Iterable[Exclusion | tuple[StepSpec, int, int]] = (),
     since: TimeLike | None = None,
     until: TimeLike | None = None,
+    stage_steps: StageSteps = "evidence",
+    definition: Funnel | None = None,
 ) -> ConversionTrend:
     """Return funnel rates per period of entry, with unfinished periods flagged.
 
@@ -1698,6 +2069,9 @@ def conversion_over_time(
     window of its last possible entrant has closed by ``as_of``; the rates of
     an incomplete period are still growing and must not be read as a drop.
 
+    With ``stage_steps="entry"`` and a stage as step 1, a contact's period
+    is that of its entry into that stage.
+
     Parameters
     ----------
     events, steps, window, order, first_entry, exclusions, since, until
@@ -1706,6 +2080,9 @@ def conversion_over_time(
         ``"day"``, ``"week"`` (ISO weeks, from Monday 00:00 UTC) or ``"month"``.
     as_of
         What the data is known up to; by default the last event's time.
+    stage_steps, definition
+        As in :func:`funnel`: ``"entry"`` reads a stage step as the instant
+        the contact entered the stage (see the module documentation).
 
     Returns
     -------
@@ -1726,6 +2103,7 @@ def conversion_over_time(
     [(1, True), (0, True)]
     """
     if engines.is_native(events):
+        _native_reading(steps, stage_steps, definition)
         return engines.conversion_over_time_native(
             events,
             steps,
@@ -1738,14 +2116,24 @@ def conversion_over_time(
             since=since,
             until=until,
         )
-    spec = _spec(steps, window, order, first_entry, exclusions)
+    spec = _spec(
+        steps,
+        window,
+        order,
+        first_entry,
+        exclusions,
+        stage_steps=stage_steps,
+        definition=definition,
+    )
     every = _PERIODS[_check_period(period)]
-    lf = _restrict(as_lazy(events), _parse_time(since, "since"), _parse_time(until, "until"))
+    lo, hi = _parse_time(since, "since"), _parse_time(until, "until")
+    lf = _restrict(as_lazy(events), lo, hi)
+    rows, _ = _step_rows(lf, spec, since=lo, until=hi)
     known = _parse_time(as_of, "as_of")
     entry = pl.col(_t(1)).cast(pl.Datetime("us", "UTC")).dt.truncate(every)
     collected = _collect_sound(
         spec,
-        lambda mode: _chains(lf, spec, mode=mode).with_columns(_seg_value=entry),
+        lambda mode: _chains(rows, spec, mode=mode).with_columns(_seg_value=entry),
         lambda chains: [
             _step_counts(chains, spec, "_seg_value"),
             lf.select(pl.col(OCCURRED_AT).max()),
@@ -1788,6 +2176,7 @@ def _finish_trend(
         window=window_td,
         as_of=known,
         step_names=tuple(s.name for s in spec.steps),
+        stage_steps=spec.stage_steps,
     )
 
 
@@ -1816,6 +2205,8 @@ class PeriodComparison:
         Whether the current period's window had closed by ``as_of``.
     alpha
         Significance level of the verdicts.
+    stage_steps
+        How stage steps were read: ``"evidence"`` or ``"entry"``.
     """
 
     table: pl.DataFrame
@@ -1824,6 +2215,7 @@ class PeriodComparison:
     current_start: datetime
     current_complete: bool
     alpha: float
+    stage_steps: StageSteps = "evidence"
 
     def to_polars(self) -> pl.DataFrame:
         """Return :attr:`table`."""
@@ -1837,6 +2229,7 @@ class PeriodComparison:
             "current_start": _json_value(self.current_start),
             "current_complete": self.current_complete,
             "alpha": self.alpha,
+            "stage_steps": self.stage_steps,
             "rows": _records(self.table),
         }
 
@@ -1854,9 +2247,10 @@ class PeriodComparison:
             for r in self.table.iter_rows(named=True)
         ]
         note = "" if self.current_complete else " (current period incomplete)"
+        stages = " (stage entry)" if self.stage_steps == "entry" else ""
         caption = (
             f"{self.period.capitalize()} of {self.current_start:%Y-%m-%d} vs "
-            f"{self.previous_start:%Y-%m-%d}{note}"
+            f"{self.previous_start:%Y-%m-%d}{stages}{note}"
         )
         headers = ("step", "rate", "previous", "current", "change", "p-value", "verdict")
         return _html(headers, rows, caption)
@@ -1876,6 +2270,8 @@ def compare_periods(
     exclusions: Iterable[Exclusion | tuple[StepSpec, int, int]] = (),
     since: TimeLike | None = None,
     until: TimeLike | None = None,
+    stage_steps: StageSteps = "evidence",
+    definition: Funnel | None = None,
 ) -> PeriodComparison:
     """Compare each funnel rate of one entry period with the period before.
 
@@ -1883,6 +2279,9 @@ def compare_periods(
     ----------
     events, steps, window, order, first_entry, exclusions, since, until
         As in :func:`funnel`.
+    stage_steps, definition
+        As in :func:`funnel` (``"entry"``: stages read by entry, as the
+        snapshot sees them).
     period
         ``"day"``, ``"week"`` or ``"month"`` (see :func:`conversion_over_time`).
     current
@@ -1919,6 +2318,7 @@ def compare_periods(
     (0.4, 0.7, 'increase')
     """
     if engines.is_native(events):
+        _native_reading(steps, stage_steps, definition)
         return engines.compare_periods_native(
             events,
             steps,
@@ -1947,6 +2347,8 @@ def compare_periods(
         exclusions=exclusions,
         since=since,
         until=until,
+        stage_steps=stage_steps,
+        definition=definition,
     )
     return compare_trend(trend, current=current, alpha=alpha)
 
@@ -2064,6 +2466,7 @@ def compare_trend(
         current_start=chosen,
         current_complete=complete,
         alpha=alpha,
+        stage_steps=trend.stage_steps,
     )
 
 
@@ -2080,10 +2483,14 @@ def week_over_week(
     exclusions: Iterable[Exclusion | tuple[StepSpec, int, int]] = (),
     since: TimeLike | None = None,
     until: TimeLike | None = None,
+    stage_steps: StageSteps = "evidence",
+    definition: Funnel | None = None,
 ) -> PeriodComparison:
     """Compare each rate of the last complete ISO week with the week before.
 
-    :func:`compare_periods` with ``period="week"``; see there.
+    :func:`compare_periods` with ``period="week"``; see there (and see
+    ``stage_steps="entry"`` in :func:`funnel` for stages as the snapshot
+    sees them).
 
     Examples
     --------
@@ -2107,6 +2514,8 @@ def week_over_week(
         exclusions=exclusions,
         since=since,
         until=until,
+        stage_steps=stage_steps,
+        definition=definition,
     )
 
 
@@ -2132,7 +2541,7 @@ class CohortTable:
         observed that long.
     target
         Name of the target step.
-    period, acquisition, horizon, as_of
+    period, acquisition, horizon, as_of, stage_steps
         The options used.
     """
 
@@ -2142,6 +2551,7 @@ class CohortTable:
     acquisition: str
     horizon: timedelta
     as_of: datetime | None
+    stage_steps: StageSteps = "evidence"
 
     def to_polars(self) -> pl.DataFrame:
         """Return :attr:`table`."""
@@ -2155,6 +2565,7 @@ class CohortTable:
             "acquisition": self.acquisition,
             "horizon_days": self.horizon.days,
             "as_of": _json_value(self.as_of),
+            "stage_steps": self.stage_steps,
             "rows": _records(self.table),
         }
 
@@ -2165,9 +2576,10 @@ class CohortTable:
             share = dict(zip(part["day"].to_list(), part["share"].to_list(), strict=True))
             size = part["cohort_size"][0]
             rows.append([f"{start:%Y-%m-%d}", _count(size), *(_pct(share.get(d)) for d in marks)])
+        stages = ", stage entry" if self.stage_steps == "entry" else ""
         caption = (
             f"Share reaching {self.target} by days since acquisition "
-            f"({self.acquisition.replace('_', ' ')}, by {self.period})"
+            f"({self.acquisition.replace('_', ' ')}, by {self.period}{stages})"
         )
         return _html(["cohort", "contacts", *(f"day {d}" for d in marks)], rows, caption)
 
@@ -2229,6 +2641,8 @@ def cohorts(
     as_of: TimeLike | None = None,
     since: TimeLike | None = None,
     until: TimeLike | None = None,
+    stage_steps: StageSteps = "evidence",
+    definition: Funnel | None = None,
 ) -> CohortTable:
     """Return survival-style conversion curves by acquisition cohort, as a tidy table.
 
@@ -2236,9 +2650,13 @@ def cohorts(
     or at its ``created_at`` in ``contacts`` (``"created_at"``; contacts
     without events count too).  It converts on day
     ``floor((first target event - acquisition) / 1 day)`` (0 when the target
-    came first).  A contact acquired ``d`` days before ``as_of`` is observed
-    for days ``0..d`` only: the curve (Kaplan-Meier) uses it for those days
-    and no further, so recent cohorts are not read as converting less.
+    came first).  A stage as target converts at its first evidence event by
+    default; with ``stage_steps="entry"`` at the instant the contact entered
+    the stage (see the module documentation), as
+    :func:`funnelkit.stages.classify` of the events up to ``as_of`` says.
+    A contact acquired ``d`` days before ``as_of`` is observed for days
+    ``0..d`` only: the curve (Kaplan-Meier) uses it for those days and no
+    further, so recent cohorts are not read as converting less.
 
     Parameters
     ----------
@@ -2259,6 +2677,11 @@ def cohorts(
         Events after it are ignored.
     since, until
         Only events with ``since <= occurred_at < until`` are read.
+    stage_steps
+        ``"evidence"`` (default) or ``"entry"``, as in :func:`funnel`.
+    definition
+        With ``stage_steps="entry"``, the definition the target stage
+        belongs to (required: a stage's entry depends on the whole definition).
 
     Returns
     -------
@@ -2278,11 +2701,15 @@ def cohorts(
     >>> day2.select("cohort_size", "at_risk", "converted", "share").row(0)
     (3, 2, 1, 0.5)
     """
+    reading = _reading(target, stage_steps, definition)
     if engines.is_native(events) and acquisition == "first_event":
+        _native_reading(target, stage_steps, definition)
         return engines.cohorts_native(
             events, target, period=period, horizon=horizon, as_of=as_of, since=since, until=until
         )
-    step = _resolve_step(target, "target")
+    step = _resolve_step(target, "target", reading=reading)
+    if reading.entry:
+        _check_some_stage([step], reading)
     every = _PERIODS[_check_period(period)]
     if acquisition not in ("first_event", "created_at"):
         hint = did_you_mean(str(acquisition), ("first_event", "created_at"))
@@ -2290,16 +2717,26 @@ def cohorts(
         raise ParameterError(msg)
     span = parse_duration(horizon, name="horizon")
     horizon_days = span // timedelta(days=1)
-    lf = _restrict(as_lazy(events), _parse_time(since, "since"), _parse_time(until, "until"))
+    lo, hi = _parse_time(since, "since"), _parse_time(until, "until")
+    lf = _restrict(as_lazy(events), lo, hi)
     known = _parse_time(as_of, "as_of")
     if known is None:
         last = lf.select(pl.col(OCCURRED_AT).max()).collect().item()
         known = last if isinstance(last, datetime) else None
     if known is None:
         empty = pl.DataFrame(schema=_COHORT_SCHEMA)
-        return CohortTable(empty, step.name, str(period), str(acquisition), span, None)
+        return CohortTable(
+            empty, step.name, str(period), str(acquisition), span, None, reading.mode
+        )
     lf = lf.filter(pl.col(OCCURRED_AT) <= known)
-    reached = lf.filter(step.expr).group_by(CONTACT_ID).agg(_hit=pl.col(OCCURRED_AT).min())
+    if step.stage is not None and reading.definition is not None:
+        people = _entry_contacts(_contacts(contacts), lo, hi)
+        if people is not None and CREATED_AT in people.collect_schema().names():
+            people = people.filter(pl.col(CREATED_AT).is_null() | (pl.col(CREATED_AT) <= known))
+        hits = _entries(lf, reading.definition, [step.stage], people)
+    else:
+        hits = lf.filter(step.expr)
+    reached = hits.group_by(CONTACT_ID).agg(_hit=pl.col(OCCURRED_AT).min())
     if acquisition == "first_event":
         acquired = lf.group_by(CONTACT_ID).agg(_acq=pl.col(OCCURRED_AT).min())
     else:
@@ -2340,6 +2777,7 @@ def cohorts(
         acquisition=str(acquisition),
         horizon=span,
         as_of=known,
+        stage_steps=reading.mode,
     )
 
 
