@@ -276,6 +276,13 @@ def _add_funnel(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Han
     p.add_argument(
         "--first-entry", action="store_true", help="only a contact's first step-1 event counts"
     )
+    p.add_argument(
+        "--stage-steps",
+        choices=("evidence", "entry"),
+        default="evidence",
+        help="with --funnel: a stage is reached at any of its evidence events (default), or "
+        "when classify says it was entered (its count and points thresholds applied)",
+    )
     p.add_argument("--by", metavar="COL", help="break down by an events or contacts column")
     p.add_argument("--top", type=int, default=10, metavar="N", help="breakdown values kept (10)")
     p.add_argument(
@@ -331,6 +338,7 @@ def _funnel(args: argparse.Namespace) -> int:
         window=window,
         order=args.order,
         first_entry=args.first_entry,
+        stage_steps=args.stage_steps,
         by=args.by,
         top=args.top,
         min_size=args.min_size,

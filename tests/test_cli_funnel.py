@@ -162,3 +162,34 @@ def test_the_installed_command_runs(events: Path) -> None:
         check=True,
     )
     assert json.loads(done.stdout)["steps"][0]["count"] == 3
+
+
+SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample" / "events.csv"
+
+
+def test_funnel_stage_steps_entry_reads_stages_as_classify_does(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from funnelkit.conversion import funnel
+    from funnelkit.definitions import load_funnel
+    from funnelkit.events import read_events
+
+    args = [str(SAMPLE), "--funnel", "inbound", "--window", "30d", "--format", "json"]
+    code, out, _ = run(capsys, *args, "--stage-steps", "entry")
+    assert code == 0
+    entry = [s["count"] for s in json.loads(out)["steps"]]
+    inbound = load_funnel("inbound")
+    expected = funnel(read_events(SAMPLE), inbound, window="30d", stage_steps="entry")
+    assert entry == expected.to_polars()["count"].to_list()
+    code, out, _ = run(capsys, *args)
+    evidence = [s["count"] for s in json.loads(out)["steps"]]
+    assert evidence[0] == entry[0] and evidence[1] > entry[1]  # one page view is not a cold lead
+
+
+def test_funnel_stage_steps_entry_needs_stages(
+    events: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, str(events), "--steps", STEPS, "--stage-steps", "entry")
+    assert code == 2
+    assert "stage_steps='entry' reads stages, but no step is a stage" in err
+    assert "Traceback" not in err
