@@ -66,6 +66,9 @@ MIN_CONTACTS = 30
 FILE = "__file__"
 WINDOWS = ("1d", "3d", "7d", "14d", "30d", "60d", "90d")
 ORDERS = (("ordered", "ordered"), ("strict", "strict_increase"), ("any order", "any"))
+#: How a stage of the definition is read as a funnel step (``stage_steps`` of
+#: :func:`funnelkit.conversion.funnel`): by its evidence events, or by entry.
+STAGE_STEPS = (("evidence", "evidence"), ("entry", "entry"))
 _MAX_SEGMENTS = 50
 _SKIP_COLUMNS = {CONTACT_ID, OCCURRED_AT, EVENT, "created_at", "email", "name"}
 
@@ -140,6 +143,9 @@ _WORDS: dict[str, dict[str, str]] = {
         "weeks": "Weeks",
         "window": "Window",
         "order": "Order",
+        "reading": "Stages by",
+        "evidence": "a stage is reached at any one of its evidence events",
+        "entry": "a stage is reached when classify says it was entered (thresholds applied)",
         "by": "Breakdown",
         "none": "none",
         "language": "Language",
@@ -169,6 +175,9 @@ _WORDS: dict[str, dict[str, str]] = {
         "weeks": "Semaines",
         "window": "Fenêtre",
         "order": "Ordre",
+        "reading": "Stades par",
+        "evidence": "un stade est atteint à n'importe lequel de ses événements probants",
+        "entry": "un stade est atteint quand classify dit qu'il l'est (seuils appliqués)",
         "by": "Ventilation",
         "none": "aucune",
         "language": "Langue",
@@ -204,7 +213,7 @@ class Explorer:
 
     Attributes
     ----------
-    definition, path, weeks, window, order, breakdown, lang
+    definition, path, weeks, window, order, reading, breakdown, lang
         The controls (ipywidgets); set their ``value`` to drive the app.
     figure
         The plotly figure, updated in place.
@@ -228,6 +237,7 @@ class Explorer:
         funnel: str = "inbound",
         window: str = "14d",
         order: str = "ordered",
+        stage_steps: str = "evidence",
         lang: Lang = "en",
         min_contacts: int = MIN_CONTACTS,
     ) -> None:
@@ -269,6 +279,8 @@ class Explorer:
             layout=widgets.Layout(width="160px"),
         )
         self.order = widgets.ToggleButtons(options=list(ORDERS), value=order)
+        self.reading = widgets.ToggleButtons(options=list(STAGE_STEPS), value=stage_steps)
+        self.reading.tooltips = [_word(k, lang) for _, k in STAGE_STEPS]
         self.breakdown = widgets.Dropdown(
             options=[
                 ("—", None),
@@ -288,6 +300,7 @@ class Explorer:
             self.weeks,
             self.window,
             self.order,
+            self.reading,
             self.breakdown,
             self.lang,
         )
@@ -299,6 +312,7 @@ class Explorer:
                 widgets.HBox([self.definition, self.path, self.lang]),
                 widgets.HBox([self.weeks, self.window]),
                 widgets.HBox([self.order, self.breakdown]),
+                self.reading,
                 self.summary,
                 self._figure_view,
                 self.table,
@@ -316,6 +330,7 @@ class Explorer:
             (self.weeks, "weeks"),
             (self.window, "window"),
             (self.order, "order"),
+            (self.reading, "reading"),
             (self.breakdown, "by"),
             (self.lang, "language"),
         ):
@@ -358,6 +373,7 @@ class Explorer:
                 definition,
                 window=self.window.value,
                 order=self.order.value,
+                stage_steps=self.reading.value,
                 by=by,
                 contacts=self._contacts if by and by not in self._events.columns else None,
                 since=since,
@@ -477,6 +493,7 @@ class Explorer:
                 definition,
                 window=self.window.value,
                 order=self.order.value,
+                stage_steps=self.reading.value,
                 as_of=until,
                 until=until,
             )
@@ -521,6 +538,7 @@ def explore(
     funnel: str = "inbound",
     window: str = "14d",
     order: str = "ordered",
+    stage_steps: str = "evidence",
     lang: Lang = "en",
 ) -> Explorer:
     """Open the funnel explorer on ``events`` (display the returned object).
@@ -537,12 +555,17 @@ def explore(
         The definition shown first: a preset name or a ``.toml`` path.
     window, order, lang
         The first conversion window, order rule and language.
+    stage_steps
+        How the definition's stages are read as steps at first: ``"evidence"``
+        (any one evidence event reaches a stage) or ``"entry"`` (the instant
+        :func:`~funnelkit.stages.classify` says the stage was entered, so the
+        counts are those of the snapshot); the ``reading`` toggle changes it.
 
     Returns
     -------
     Explorer
         Its widgets are attributes (``definition``, ``path``, ``weeks``,
-        ``window``, ``order``, ``breakdown``, ``lang``): set their ``value``
+        ``window``, ``order``, ``reading``, ``breakdown``, ``lang``): set their ``value``
         to drive it; ``figure`` holds the current figure.
 
     Examples
@@ -551,7 +574,15 @@ def explore(
     >>> app = explore(read_events("data/sample/events.csv"))  # doctest: +SKIP
     >>> app.window.value = "7d"  # doctest: +SKIP
     """
-    return Explorer(events, contacts, funnel=funnel, window=window, order=order, lang=lang)
+    return Explorer(
+        events,
+        contacts,
+        funnel=funnel,
+        window=window,
+        order=order,
+        stage_steps=stage_steps,
+        lang=lang,
+    )
 
 
 # --------------------------------------------------------------------------- exercise

@@ -65,6 +65,28 @@ def test_the_order_rule_changes_the_counts(app: Explorer) -> None:
     assert app.result is not None and app.result.order == "any"
 
 
+def test_reading_stages_by_entry_gives_the_counts_of_classify(app: Explorer) -> None:
+    from funnelkit.conversion import funnel
+
+    evidence = _counts(app)
+    app.reading.value = "entry"
+    entry = _counts(app)
+    assert app.result is not None and app.result.stage_steps == "entry"
+    since, until = app._bounds()
+    expected = funnel(
+        app._events,
+        load_funnel("inbound"),
+        window=app.window.value,
+        stage_steps="entry",
+        since=since,
+        until=until,
+    )
+    assert entry == expected.table["count"].to_list()
+    assert entry[0] == evidence[0] and entry[1] < evidence[1]  # one page view is no cold lead
+    app.lang.value = "fr"
+    assert app.reading.description == "Stades par" and _counts(app) == entry
+
+
 def test_fewer_weeks_means_fewer_entrants(app: Explorer) -> None:
     everything = _counts(app)[0]
     last = len(app.weeks.options) - 1
