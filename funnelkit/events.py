@@ -21,7 +21,10 @@ data row, below the header):
 
 ``null_contact_id``, ``null_event``, ``null_timestamp``, ``bad_timestamp``,
 ``unknown_event`` (only when ``known_events=`` is given) and ``duplicate``
-(an exact copy of an earlier row; the first copy is kept).
+(an exact copy of an earlier row; the first copy is kept).  Rows are compared
+as read: ids and event names stripped, timestamps as instants (``09:00+01:00``
+and ``08:00Z`` are the same), property columns as they are (a null equals a
+null).
 
 Each set-aside row carries one reason, the first in that list that applies.
 In strict mode the first such problem raises a :class:`~funnelkit.errors.RowError`
@@ -97,6 +100,9 @@ _REASON_TEXT = {
 }
 _ROW = "__row"
 _REASON = "__reason"
+_HASH = "__hash"
+_COPIES = "__copies"
+_DUPLICATE = "__duplicate"
 _RAW_TS = "__raw_ts"
 _TS_BLANK = "__ts_blank"
 _EPOCH_MS_FROM = 10**11
@@ -504,6 +510,21 @@ def _text(col: str) -> pl.Expr:
     return pl.when(text.str.len_chars() > 0).then(text)
 
 
+def _stripped(col: str) -> pl.Expr:
+    """Return a string column with blanks stripped (empty strings stay empty)."""
+    return pl.col(col).cast(pl.String).str.strip_chars().alias(col)
+
+
+def _blank(col: str) -> pl.Expr:
+    """Return whether a stripped string column is null or empty."""
+    return pl.col(col).str.len_bytes().fill_null(0) == 0
+
+
+def _null_if_blank(col: str) -> pl.Expr:
+    """Return a stripped string column with empty strings as null, as :func:`_text` does."""
+    return pl.when(~_blank(col)).then(pl.col(col)).alias(col)
+
+
 def read_events(
     source: Source,
     *,
@@ -541,7 +562,17 @@ def read_events(
         When given, rows whose event is not in this set are set aside as
         ``unknown_event``.
     dedupe
-        Set exact duplicate rows aside (keeping the first copy).
+        Set exact duplicate rows aside, keeping the first copy (in source order)
+        of each group of equal rows.  Every column takes part, so the whole
+        source is read: each row is hashed, the hashes seen more than once are
+        counted, and only the rows carrying one are compared value by value (a
+        collision of hashes never makes a duplicate).  With timestamps stored
+        as datetimes, dates or numbers, each pass reads the source again,
+        so a log larger than memory streams (its memory grows with the number
+        of distinct rows, a few dozen bytes each); with text timestamps, the
+        typed rows are held in memory once instead of parsing them again.
+        ``False`` skips the detection: the fastest read when the source is
+        known to be clean.
     separator, encoding
         Force the CSV separator or text encoding instead of detecting them.
 
@@ -584,20 +615,26 @@ def read_events(
     props = [c for c in schema.names() if c not in REQUIRED]
 
     raw_ts = schema[OCCURRED_AT]
-    typing = [
-        _text(CONTACT_ID).alias(CONTACT_ID),
-        _text(EVENT).alias(EVENT),
-        (_text(OCCURRED_AT) if raw_ts == pl.String else pl.col(OCCURRED_AT))
-        .is_null()
-        .alias(_TS_BLANK),
+    # Ids and event names are only stripped here; a blank one (null or empty) is
+    # told by _blank in the reasons and shown as null among the set-aside rows.
+    # Stripping once (not again to test for emptiness) saves a third of the typing.
+    typed_key = [
+        _stripped(CONTACT_ID),
         parse_timestamp(
             pl.col(OCCURRED_AT), raw_ts, timezone=timezone, timestamp_format=timestamp_format
         ).alias(OCCURRED_AT),
+        _stripped(EVENT),
+    ]
+    typing = [
+        *typed_key,
+        (_text(OCCURRED_AT) if raw_ts == pl.String else pl.col(OCCURRED_AT))
+        .is_null()
+        .alias(_TS_BLANK),
     ]
     reason: Any = (
-        pl.when(pl.col(CONTACT_ID).is_null())
+        pl.when(_blank(CONTACT_ID))
         .then(pl.lit("null_contact_id"))
-        .when(pl.col(EVENT).is_null())
+        .when(_blank(EVENT))
         .then(pl.lit("null_event"))
         .when(pl.col(_TS_BLANK))
         .then(pl.lit("null_timestamp"))
@@ -606,36 +643,154 @@ def read_events(
     )
     if known is not None:
         reason = reason.when(~pl.col(EVENT).is_in(known)).then(pl.lit("unknown_event"))
-    if dedupe:
-        row_key = pl.struct(CONTACT_ID, OCCURRED_AT, EVENT, *props)
-        reason = reason.when(~row_key.is_first_distinct()).then(pl.lit("duplicate"))
     reason = reason.otherwise(None).alias(_REASON)
+    key = [CONTACT_ID, OCCURRED_AT, EVENT, *props]
 
-    # The kept rows need neither row numbers nor the raw timestamp text: leaving
-    # them out keeps the main path as cheap as a plain scan plus the checks.
-    frame = (
-        lf.with_columns(typing)
-        .with_columns(reason)
-        .filter(pl.col(_REASON).is_null())
-        .select(*REQUIRED, *props)
-    )
-    set_aside = (
+    checked = (
         lf.with_row_index(_ROW, offset=1)
-        .with_columns(pl.col(OCCURRED_AT).cast(pl.String).alias(_RAW_TS), *typing)
+        .with_columns(pl.col(OCCURRED_AT).alias(_RAW_TS), *typing)
         .with_columns(reason)
-        .filter(pl.col(_REASON).is_not_null())
-        .select(
-            pl.col(_ROW).cast(pl.Int64).alias("row"),
-            pl.col(_REASON).alias("reason"),
-            pl.col(CONTACT_ID),
-            pl.col(_RAW_TS).alias(OCCURRED_AT),
-            pl.col(EVENT),
+    )
+    # The kept rows need neither the raw timestamp text nor, without dedupe, row
+    # numbers: leaving them out keeps the main path as cheap as a plain scan plus
+    # the checks.  Duplicate detection (see _duplicate_rows) takes three passes
+    # over the rows: hashes counted, candidate rows compared, rows kept.
+    if not dedupe:
+        usable = lf.with_columns(typing).with_columns(reason).filter(pl.col(_REASON).is_null())
+    elif isinstance(raw_ts, pl.Datetime | pl.Date) or raw_ts.is_numeric():
+        # Typing is cheap, so each pass reads and types the source again.  Each has
+        # a plan of its own (row numbers taken before or after typing are the same
+        # numbers) so that polars does not share one subplan between them, which
+        # the streaming engine would hold in memory whole between the passes:
+        # this way a log larger than memory streams.
+        duplicates = _duplicate_rows(
+            lf.with_columns(typing)
+            .with_row_index(_ROW, offset=1)
+            .with_columns(reason)
+            .filter(pl.col(_REASON).is_null()),
+            key,
+            counted=lf.select(*typed_key, *props),
         )
+        usable = (
+            lf.with_row_index(_ROW, offset=1)
+            .with_columns(typing)
+            .with_columns(reason)
+            .filter(pl.col(_REASON).is_null())
+        )
+    else:
+        # Parsing text timestamps costs more than holding the typed rows: they
+        # are typed once and kept in memory for the three passes.
+        checked = checked.cache()
+        usable = checked.filter(pl.col(_REASON).is_null())
+        duplicates = _duplicate_rows(usable, key)
+    if dedupe:
+        usable = usable.join(
+            duplicates, on=_ROW, how="anti", maintain_order="left", build_side="force_right"
+        )
+        checked = checked.join(
+            duplicates.with_columns(pl.lit("duplicate").alias(_DUPLICATE)),
+            on=_ROW,
+            how="left",
+            maintain_order="left",
+            build_side="force_right",
+        ).with_columns(pl.coalesce(_REASON, _DUPLICATE).alias(_REASON))
+    frame = usable.select(*REQUIRED, *props)
+    set_aside = checked.filter(pl.col(_REASON).is_not_null()).select(
+        pl.col(_ROW).cast(pl.Int64).alias("row"),
+        pl.col(_REASON).alias("reason"),
+        _null_if_blank(CONTACT_ID),
+        pl.col(_RAW_TS).cast(pl.String).alias(OCCURRED_AT),
+        _null_if_blank(EVENT),
     )
     log = EventLog(frame=frame, set_aside=set_aside, source=name)
     if strict:
         _raise_if_rows_set_aside(log, origin)
     return log
+
+
+def _row_hash(key: Sequence[str]) -> pl.Expr:
+    """Return one ``UInt64`` hash of the ``key`` columns of each row.
+
+    Equal rows get equal hashes (a null hashes like a null, ``-0.0`` like
+    ``0.0`` and every NaN like every other, as they compare in a group-by);
+    different rows may collide.
+    """
+    return pl.struct(key).hash()
+
+
+def _duplicate_rows(
+    rows: pl.LazyFrame,
+    key: Sequence[str],
+    *,
+    row: str = _ROW,
+    row_hash: pl.Expr | None = None,
+    counted: pl.LazyFrame | None = None,
+) -> pl.LazyFrame:
+    """Return the numbers of the rows that repeat an earlier row exactly.
+
+    A row is a duplicate when a row with a smaller ``row`` number holds the same
+    values in every ``key`` column, compared as
+    :meth:`polars.Expr.is_first_distinct` compares them (a null equals a null);
+    the first copy of each group of equal rows is not a duplicate.
+
+    Comparing whole rows is what costs, so each row is first hashed to one
+    ``UInt64``.  A group-by on that column alone (it streams; its memory grows
+    with the number of distinct rows, a few dozen bytes each) finds the hashes
+    carried by more than one row, and only the rows carrying one of those are
+    compared value by value, in ``row`` order.  Equal rows always share a hash,
+    so no duplicate is missed; rows that share a hash without being equal (a
+    collision) are told apart by that exact comparison, so none is reported
+    wrongly.
+
+    Parameters
+    ----------
+    rows
+        The rows to check, with a ``row`` column numbering them in source order.
+    key
+        The columns that make two rows equal.
+    row
+        The name of the numbering column.
+    row_hash
+        The expression hashing a row to a ``UInt64``; ``None`` for
+        :func:`_row_hash`.  Any expression that gives equal rows equal values
+        keeps the answer exact; one that collides more (a constant, in tests)
+        only makes more rows go through the exact comparison.
+    counted
+        The frame to count the hashes in, ``rows`` when ``None``: the same rows
+        without ``row``, with any others added (an added row can only make more
+        rows candidates).  Giving it a plan of its own lets the streaming engine
+        read the source again for the second pass, rather than keep every row of
+        the first in memory until the counts are known.
+
+    Returns
+    -------
+    pl.LazyFrame
+        One column, ``row``: the numbers of the duplicate rows, in no given order.
+
+    Examples
+    --------
+    >>> rows = pl.LazyFrame({"n": [1, 2, 3, 4], "a": ["x", "y", "x", "x"]})
+    >>> sorted(_duplicate_rows(rows, ["a"], row="n").collect()["n"])
+    [3, 4]
+    """
+    row_hash = (_row_hash(key) if row_hash is None else row_hash).alias(_HASH)
+    repeated = (
+        (rows if counted is None else counted)
+        .with_columns(row_hash)
+        .group_by(_HASH)
+        .agg(pl.len().alias(_COPIES))
+        .filter(pl.col(_COPIES) > 1)
+        .select(_HASH)
+    )
+    # The right side of these joins is small: forcing it as the build side lets
+    # the large left side stream through instead of being sampled to choose one.
+    return (
+        rows.with_columns(row_hash)
+        .join(repeated, on=_HASH, how="semi", build_side="force_right")
+        .sort(row)
+        .filter(~pl.struct(key).is_first_distinct())
+        .select(row)
+    )
 
 
 def _is_csv(source: Source) -> bool:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
+from unittest import mock
 
 import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from funnelkit import events
 from funnelkit.errors import (
     DataError,
     EmptyInputError,
@@ -21,6 +24,7 @@ from funnelkit.errors import (
 )
 from funnelkit.events import (
     TIMESTAMP,
+    _duplicate_rows,
     as_lazy,
     as_lazy_contacts,
     read_contacts,
@@ -351,6 +355,100 @@ def test_rows_differing_in_a_property_are_not_duplicates(frame: pl.DataFrame) ->
     assert read_events(pl.concat([frame, other])).summary().rows_set_aside == 0
 
 
+def test_duplicates_are_found_wherever_they_are_and_kept_rows_keep_their_order() -> None:
+    df = pl.DataFrame(
+        {
+            "contact_id": ["a", "b", " a", "c", "b", "a", "a"],
+            "occurred_at": ["2026-11-02T09:00:00Z"] * 6 + ["2026-11-02T10:00:00+01:00"],
+            "event": ["like", "like", "like", "like", "like", "purchase", "like"],
+        }
+    )
+    log = read_events(df)
+    kept = log.collect()
+    assert list(zip(kept["contact_id"], kept["event"], strict=True)) == [
+        ("a", "like"),
+        ("b", "like"),
+        ("c", "like"),
+        ("a", "purchase"),
+    ]
+    aside = log.set_aside.collect()
+    assert aside["row"].to_list() == [3, 5, 7]  # in source order, whitespace and offsets aside
+    assert aside["reason"].to_list() == ["duplicate"] * 3
+    assert aside["occurred_at"].to_list()[-1] == "2026-11-02T10:00:00+01:00"  # as written
+    assert log.summary().by_reason == {"duplicate": (3, (3, 5, 7))}
+
+
+def test_copies_of_unusable_rows_keep_their_own_reason() -> None:
+    df = pl.DataFrame(
+        {
+            "contact_id": [None, None, "a", "a", "a"],
+            "occurred_at": ["2026-11-02"] * 5,
+            "event": ["like", "like", "lkie", "lkie", "like"],
+        }
+    )
+    assert read_events(df, known_events=["like"]).summary().by_reason == {
+        "null_contact_id": (2, (1, 2)),
+        "unknown_event": (2, (3, 4)),
+    }
+
+
+def test_strict_names_the_duplicate_rows() -> None:
+    df = pl.DataFrame(
+        {"contact_id": ["a", "b", "a"], "occurred_at": ["2026-11-02"] * 3, "event": "like"}
+    )
+    with pytest.raises(RowError, match=r"1 with exact duplicate of an earlier row: row 3\."):
+        read_events(df, strict=True)
+
+
+NUMBERED = pl.LazyFrame(
+    {
+        "n": [1, 2, 3, 4, 5, 6, 7, 8],
+        "a": ["x", "x", "y", "x", "y", "x", None, None],
+        "b": [1.0, 2.0, 1.0, 1.0, 1.0, None, None, None],
+    }
+)
+
+
+@pytest.mark.parametrize(
+    "row_hash",
+    [
+        None,
+        pl.lit(0, dtype=pl.UInt64),  # every row collides with every other
+        pl.col("a").hash(),  # equal hashes for rows that differ in "b"
+        pl.col("b").hash() % 2,
+    ],
+    ids=["row", "constant", "first_column", "two_buckets"],
+)
+@pytest.mark.parametrize("order", ["source", "reversed"])
+def test_duplicate_rows_are_exact_whatever_the_hash(row_hash: pl.Expr | None, order: str) -> None:
+    rows = NUMBERED if order == "source" else NUMBERED.reverse()
+    got = _duplicate_rows(rows, ["a", "b"], row="n", row_hash=row_hash)
+    # (x, 1.0) first at 1, again at 4; (y, 1.0) at 3 and 5; (null, null) at 7 and 8
+    assert sorted(got.collect()["n"]) == [4, 5, 8]
+    assert sorted(got.collect(engine="streaming")["n"]) == [4, 5, 8]
+
+
+def test_read_events_is_exact_when_every_row_hash_collides(frame: pl.DataFrame) -> None:
+    log = pl.concat([frame, frame.head(1), frame.with_columns(amount=pl.lit(5.0))])
+    with mock.patch.object(events, "_row_hash", lambda key: pl.lit(0, dtype=pl.UInt64)):
+        colliding = read_events(log)
+    assert colliding.summary().by_reason == {"duplicate": (1, (4,))}
+    assert colliding.collect().equals(pl.concat([frame, frame.with_columns(amount=pl.lit(5.0))]))
+    assert colliding.collect().equals(read_events(log).collect())
+
+
+def test_duplicate_detection_streams(tmp_path: Path, frame: pl.DataFrame) -> None:
+    path = tmp_path / "e.parquet"
+    pl.concat([frame, frame]).write_parquet(path)
+    log = read_events(path)
+    # A subplan shared by two passes would be held in memory whole by the
+    # streaming engine: every pass of the duplicate detection reads the file.
+    assert "CACHE" not in log.frame.explain(engine="streaming")
+    assert "CACHE" not in log.set_aside.explain(engine="streaming")
+    assert log.frame.collect(engine="streaming").equals(frame)
+    assert log.set_aside.collect(engine="streaming")["row"].to_list() == [4, 5, 6]
+
+
 rows = st.lists(
     st.tuples(
         st.sampled_from(["a", "b", "", None]),
@@ -375,6 +473,90 @@ def test_property_every_row_is_kept_or_set_aside_once(data: list[tuple[str | Non
     assert summary.rows_kept == len(distinct)
     aside_rows = log.set_aside.collect()["row"].to_list()
     assert len(aside_rows) == len(set(aside_rows)) == len(data) - len(distinct)
+
+
+_INSTANTS = {
+    "2026-11-02T09:00:00Z": utc(2026, 11, 2, 9),
+    "2026-11-02T10:00:00+01:00": utc(2026, 11, 2, 9),
+    "2026-11-02": utc(2026, 11, 2),
+}
+_NAN = object()
+
+many_copies = st.lists(
+    st.tuples(
+        st.sampled_from(["a", " a", "b", "", None]),
+        st.sampled_from([*_INSTANTS, "bad", None]),
+        st.sampled_from(["like", " like", "purchase", " ", None]),
+        st.sampled_from([0.0, -0.0, math.nan, 1.5, None]),
+        st.sampled_from(["x", "y", None]),
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+def _clean(text: object) -> str | None:
+    """Stripped text, or None for a missing or blank value."""
+    return (text.strip() or None) if isinstance(text, str) else None
+
+
+def _reference_reasons(data: list[tuple[object, ...]]) -> list[str | None]:
+    """Each row's reason, by hand: one row at a time, remembering the rows seen."""
+    seen: set[tuple[object, ...]] = set()
+    reasons: list[str | None] = []
+    for contact, when, event, amount, channel in data:
+        if _clean(contact) is None:
+            reasons.append("null_contact_id")
+        elif _clean(event) is None:
+            reasons.append("null_event")
+        elif when is None:
+            reasons.append("null_timestamp")
+        elif isinstance(when, str) and when not in _INSTANTS:
+            reasons.append("bad_timestamp")
+        else:
+            instant = _INSTANTS[when] if isinstance(when, str) else when
+            same = _NAN if isinstance(amount, float) and math.isnan(amount) else amount
+            key = (_clean(contact), instant, _clean(event), same, channel)
+            reasons.append("duplicate" if key in seen else None)
+            seen.add(key)
+    return reasons
+
+
+@settings(max_examples=80, deadline=None)
+@given(many_copies, st.booleans(), st.booleans())
+def test_property_duplicates_match_a_row_by_row_reference(
+    data: list[tuple[object, ...]], typed_times: bool, collide: bool
+) -> None:
+    if typed_times:  # a datetime column (each pass reads it again) instead of text
+        data = [(c, _INSTANTS.get(str(t)), e, a, ch) for c, t, e, a, ch in data]
+    df = pl.DataFrame(
+        data,
+        schema={
+            "contact_id": pl.String,
+            "occurred_at": TIMESTAMP if typed_times else pl.String,
+            "event": pl.String,
+            "amount": pl.Float64,
+            "channel": pl.String,
+        },
+        orient="row",
+    )
+    if collide:  # every row hashes alike: only the exact comparison tells them apart
+        with mock.patch.object(events, "_row_hash", lambda key: pl.lit(7, dtype=pl.UInt64)):
+            log = read_events(df)
+    else:
+        log = read_events(df)
+    reasons = _reference_reasons(data)
+    aside = log.set_aside.collect()
+    expected = [(i + 1, r) for i, r in enumerate(reasons) if r is not None]
+    assert list(zip(aside["row"], aside["reason"], strict=True)) == expected
+    shown = [(_clean(data[n - 1][0]), _clean(data[n - 1][2])) for n, _ in expected]
+    assert list(zip(aside["contact_id"], aside["event"], strict=True)) == shown
+    kept = [row for row, r in zip(data, reasons, strict=True) if r is None]
+    got = log.collect()
+    assert got["contact_id"].to_list() == [_clean(row[0]) for row in kept]  # in source order
+    assert got["event"].to_list() == [_clean(row[2]) for row in kept]
+    assert got["channel"].to_list() == [row[4] for row in kept]
+    assert log.frame.collect(engine="streaming").equals(got)
 
 
 # ------------------------------------------------------------------ contacts
