@@ -18,6 +18,9 @@ Cases
 -----
 ``scan``
     Read ``contact_id``, ``occurred_at``, ``event`` and nothing else (the floor).
+``polars_floor``
+    ``group_by("contact_id").agg(pl.len())``, streaming: no stage logic at all,
+    the least any polars classification of every contact can cost.
 ``polars_naive``
     Group by contact and event name, then map names to ranks (in-memory engine).
 ``classify_current``
@@ -50,7 +53,15 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
-CASES = ("scan", "polars_naive", "classify_current", "classify_full", "duckdb", "chdb")
+CASES = (
+    "scan",
+    "polars_floor",
+    "polars_naive",
+    "classify_current",
+    "classify_full",
+    "duckdb",
+    "chdb",
+)
 DEFAULT_CASES = (*CASES, "classify_current@4", "classify_full@4")
 SQL_CASES = ("duckdb", "chdb")
 
@@ -117,7 +128,7 @@ def _child(case: str, path: Path, funnel_name: str) -> dict[str, float]:
     before = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
     rows: int
-    if case in ("scan", "polars_naive", "classify_current", "classify_full"):
+    if case in ("scan", "polars_floor", "polars_naive", "classify_current", "classify_full"):
         import polars as pl
 
         lf = pl.scan_parquet(path)
@@ -125,6 +136,8 @@ def _child(case: str, path: Path, funnel_name: str) -> dict[str, float]:
             rows = (
                 lf.select("contact_id", "occurred_at", "event").collect(engine="streaming").height
             )
+        elif case == "polars_floor":
+            rows = lf.group_by("contact_id").agg(pl.len()).collect(engine="streaming").height
         elif case == "polars_naive":
             from funnelkit.definitions import load_funnel
 
