@@ -34,6 +34,9 @@ Cases
 ``duckdb`` / ``chdb``
     The same "highest stage per contact" query in SQL, built from the same
     definition (chdb is optional: ``pip install chdb``).
+``duckdb_columns``
+    DuckDB computing what ``classify_current`` returns: the stage id, its
+    rank and the last activity (the latest event the definition names).
 
 ``--funnel`` chooses the definition (``sales`` by default: its rules are all
 "any of these events", which SQL expresses directly; ``inbound`` adds a
@@ -60,10 +63,11 @@ CASES = (
     "classify_current",
     "classify_full",
     "duckdb",
+    "duckdb_columns",
     "chdb",
 )
 DEFAULT_CASES = (*CASES, "classify_current@4", "classify_full@4")
-SQL_CASES = ("duckdb", "chdb")
+SQL_CASES = ("duckdb", "duckdb_columns", "chdb")
 
 
 def _size(text: str) -> int:
@@ -110,6 +114,21 @@ def _sql_rank(funnel_name: str) -> str:
                 test += f" AND {flt.column} {op} {flt.value}"
             whens.append(f"WHEN {test} THEN {rank}")
     return "CASE " + " ".join(whens) + " ELSE 1 END"
+
+
+def _sql_columns(funnel_name: str, source: str) -> str:
+    """The columns of ``classify(..., entry_times=False)``: stage, rank, last activity."""
+    from funnelkit.definitions import load_funnel
+
+    funnel = load_funnel(funnel_name)
+    names = ", ".join(f"'{e}'" for e in sorted(funnel.event_names))
+    stage = " ".join(f"WHEN {k} THEN '{s}'" for k, s in enumerate(funnel.stage_ids, start=1))
+    return (
+        f"SELECT contact_id, CASE r {stage} END AS stage, r AS stage_rank, "
+        f"act AS last_activity_at FROM (SELECT contact_id, max({_sql_rank(funnel_name)}) AS r, "
+        f"max(CASE WHEN event IN ({names}) THEN occurred_at END) AS act "
+        f"FROM {source} GROUP BY contact_id)"
+    )
 
 
 def _sql(funnel_name: str, source: str) -> str:
@@ -168,11 +187,12 @@ def _child(case: str, path: Path, funnel_name: str) -> dict[str, float]:
                 partitions=partitions,
             )
             rows = out.collect(engine="streaming").height
-    elif case == "duckdb":
+    elif case in ("duckdb", "duckdb_columns"):
         import duckdb
 
+        build = _sql if case == "duckdb" else _sql_columns
         con = duckdb.connect()
-        rows = con.sql(_sql(funnel_name, f"read_parquet('{path}')")).to_arrow_table().num_rows
+        rows = con.sql(build(funnel_name, f"read_parquet('{path}')")).to_arrow_table().num_rows
     elif case == "chdb":
         import chdb  # type: ignore[import-not-found]
 
