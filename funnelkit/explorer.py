@@ -375,7 +375,10 @@ class Explorer:
                 order=self.order.value,
                 stage_steps=self.reading.value,
                 by=by,
-                contacts=self._contacts if by and by not in self._events.columns else None,
+                # Read by entry, the classification reads the contacts (as the CLI and
+                # the weekly report do), whatever the breakdown; read by evidence,
+                # they only give a breakdown column.
+                contacts=self._contacts,
                 since=since,
                 until=until,
                 min_size=self.min_contacts,
