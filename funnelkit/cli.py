@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 
-from funnelkit.errors import FunnelkitError, ParameterError
+from funnelkit.errors import DataError, FunnelkitError, ParameterError, did_you_mean
 from funnelkit.events import (
     ContactTable,
     EventLog,
@@ -60,8 +61,13 @@ def _parse_mapping(text: str | None) -> dict[str, str] | None:
     return mapping
 
 
-def load_events(path: str, args: argparse.Namespace) -> EventLog:
-    """Read EVENTS as the options say and report set-aside rows on stderr."""
+def load_events(path: str, args: argparse.Namespace, *, require_rows: bool = True) -> EventLog:
+    """Read EVENTS as the options say and report set-aside rows on stderr.
+
+    Unparseable timestamps get a hint naming ``--timestamp-format``, with an
+    example value.  With ``require_rows``, a source none of whose rows is
+    usable is an error (exit 2) rather than an empty result.
+    """
     log = read_events(
         path,
         columns=_parse_mapping(getattr(args, "columns", None)),
@@ -69,8 +75,59 @@ def load_events(path: str, args: argparse.Namespace) -> EventLog:
         timestamp_format=getattr(args, "timestamp_format", None),
         strict=getattr(args, "strict", False),
     )
-    _report_set_aside(log.summary())
+    summary = log.summary()
+    _report_set_aside(summary)
+    hint = _timestamp_hint(log, summary)
+    if hint:
+        print(f"  hint: {hint}", file=sys.stderr)
+    if require_rows and summary.rows_read and not summary.rows_kept:
+        reason, (count, _) = max(summary.by_reason.items(), key=lambda item: item[1][0])
+        msg = (
+            f"{summary.source}: none of the {summary.rows_read:,} rows is usable "
+            f"({count:,} {reason}); nothing to compute. {hint}"
+        ).rstrip()
+        raise DataError(msg)
     return log
+
+
+def _timestamp_hint(log: EventLog, summary: SetAsideSummary) -> str:
+    """Return how to read the unparseable timestamps (with an example), or ``""``."""
+    if "bad_timestamp" not in summary.by_reason:
+        return ""
+    example = (
+        log.set_aside.filter(pl.col("reason") == "bad_timestamp")
+        .select("row", "occurred_at")
+        .head(1)
+        .collect()
+    )
+    if example.is_empty():
+        return ""
+    row, value = example.row(0)
+    guess = _format_guess(str(value))
+    given = f" (e.g. --timestamp-format '{guess}')" if guess else ""
+    return (
+        f"timestamps such as {value!r} (row {row}) are not ISO-8601 or epoch seconds; "
+        f"give their format with --timestamp-format{given}"
+    )
+
+
+def _format_guess(value: str) -> str:
+    """Return a strftime format that reads ``value`` (day first when ambiguous), or ``""``."""
+    import re
+
+    text = value.strip()
+    patterns = (
+        (r"\d{1,2}/\d{1,2}/\d{4}", "%d/%m/%Y"),
+        (r"\d{1,2}\.\d{1,2}\.\d{4}", "%d.%m.%Y"),
+        (r"\d{1,2}-\d{1,2}-\d{4}", "%d-%m-%Y"),
+        (r"\d{4}/\d{1,2}/\d{1,2}", "%Y/%m/%d"),
+    )
+    times = ((r" \d{1,2}:\d{2}:\d{2}", " %H:%M:%S"), (r" \d{1,2}:\d{2}", " %H:%M"), ("", ""))
+    for date_re, date_fmt in patterns:
+        for time_re, time_fmt in times:
+            if re.fullmatch(date_re + time_re, text):
+                return date_fmt + time_fmt
+    return ""
 
 
 def load_contacts(path: str | None, args: argparse.Namespace) -> ContactTable | None:
@@ -92,6 +149,55 @@ def _report_set_aside(summary: SetAsideSummary) -> None:
         print(str(summary), file=sys.stderr)
     else:
         print(f"{summary.source}: read {summary.rows_read:,} rows, none set aside", file=sys.stderr)
+
+
+def _warn_about_the_data(
+    log: EventLog, reads: Sequence[tuple[str, Iterable[str]]]
+) -> tuple[datetime | None, datetime | None]:
+    """Warn on stderr about the event names that EVENTS never holds, in one pass.
+
+    ``reads`` pairs what reads the names (``"step 2"``, ``"funnel 'inbound'"``)
+    with them.  A misspelt name counts nothing, silently; the warning names it
+    and the closest event of the data.  Returns the first and last event times.
+    """
+    seen = (
+        log.frame.group_by("event")
+        .agg(pl.col("occurred_at").min().alias("first"), pl.col("occurred_at").max().alias("last"))
+        .collect(engine="streaming")
+    )
+    present = set(seen["event"].to_list())
+    for what, names in reads:
+        for name in sorted(set(names) - present):
+            hint = did_you_mean(name, present)
+            print(
+                f"warning: {what} reads the event {name!r}, which {log.source} never holds;"
+                f" it counts nothing.{hint}",
+                file=sys.stderr,
+            )
+    return seen["first"].min(), seen["last"].max()  # type: ignore[return-value]
+
+
+def _warn_about_as_of(as_of: str, first: datetime | None, last: datetime | None) -> None:
+    """Warn on stderr when ``--as-of`` lies outside the span of the events."""
+    from funnelkit.stages import _instant
+
+    moment = _instant(as_of, "--as-of")
+    if moment is None or first is None or last is None:
+        return
+    if moment < first:
+        print(
+            f"warning: --as-of {as_of} is before the first event ({first:%Y-%m-%d %H:%M}):"
+            " no contact is known yet.",
+            file=sys.stderr,
+        )
+    elif moment - last > timedelta(days=1):
+        days = (moment - last).days
+        print(
+            f"warning: --as-of {as_of} is {days:,} days after the last event"
+            f" ({last:%Y-%m-%d %H:%M}): that time counts as inactivity, so stages that"
+            " lapse empty out.",
+            file=sys.stderr,
+        )
 
 
 # --- sample ------------------------------------------------------------------
@@ -221,6 +327,9 @@ def _classify(args: argparse.Namespace) -> int:
     log = _load_events(args.events, args)
     contacts = load_contacts(args.contacts, args)
     lf = classify(log, funnel, as_of=args.as_of, contacts=contacts, partitions=args.partitions)
+    first, last = _warn_about_the_data(log, [(f"funnel {funnel.name!r}", funnel.event_names)])
+    if args.as_of:
+        _warn_about_as_of(args.as_of, first, last)
     table = lf.collect(engine="streaming").sort("contact_id")
     counts = snapshot(table, funnel, lang=args.lang).table
     moment = f"as of {args.as_of}" if args.as_of else "all events"
@@ -327,11 +436,21 @@ def _funnel(args: argparse.Namespace) -> int:
     if args.funnel:
         from funnelkit.definitions import load_funnel
 
-        steps: object = load_funnel(args.funnel)
+        definition = load_funnel(args.funnel)
+        steps: object = definition
+        reads: list[tuple[str, Iterable[str]]] = [
+            (f"funnel {definition.name!r}", definition.event_names)
+        ]
     else:
-        steps = _funnel_steps(args.steps)
+        named = _funnel_steps(args.steps)
+        steps = named
+        reads = [
+            (f"step {k}", [step] if isinstance(step, str) else step)
+            for k, step in enumerate(named, start=1)
+        ]
     log = _load_events(args.events, args)
     contacts = load_contacts(args.contacts, args)
+    _warn_about_the_data(log, reads)
     result = funnel(
         log,
         steps,  # type: ignore[arg-type]
@@ -434,7 +553,7 @@ def _add_validate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> H
 
 
 def _validate(args: argparse.Namespace) -> int:
-    log = load_events(args.events, args)
+    log = load_events(args.events, args, require_rows=False)
     table = load_contacts(args.contacts, args)
     if args.out:
         write_table(log.set_aside.collect(), args.out)

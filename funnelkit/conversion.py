@@ -157,7 +157,7 @@ from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 import polars as pl
 
 from funnelkit import engines
-from funnelkit.definitions import Funnel, Stage
+from funnelkit.definitions import Funnel, Stage, read_numbers
 from funnelkit.durations import format_duration, parse_duration
 from funnelkit.errors import DataError, MissingColumnError, ParameterError, did_you_mean
 from funnelkit.events import (
@@ -528,6 +528,20 @@ def _parse_time(value: TimeLike | None, name: str) -> datetime | None:
     return moment.astimezone(UTC)
 
 
+def _bounds(
+    since: TimeLike | None, until: TimeLike | None
+) -> tuple[datetime | None, datetime | None]:
+    """Return ``since`` and ``until`` as UTC instants; refuse an empty or reversed span."""
+    lo, hi = _parse_time(since, "since"), _parse_time(until, "until")
+    if lo is not None and hi is not None and lo >= hi:
+        msg = (
+            f"since ({lo:%Y-%m-%d %H:%M}) must be before until ({hi:%Y-%m-%d %H:%M}): "
+            "events are read from since (included) to until (excluded); swap them?"
+        )
+        raise ParameterError(msg)
+    return lo, hi
+
+
 def _restrict(lf: pl.LazyFrame, since: datetime | None, until: datetime | None) -> pl.LazyFrame:
     if since is not None:
         lf = lf.filter(pl.col(OCCURRED_AT) >= since)
@@ -545,6 +559,7 @@ class _Spec:
     first_entry: bool
     exclusions: tuple[_Excl, ...]
     reading: _Reading = _EVIDENCE
+    definition: Funnel | None = None  # the definition the steps come from, if any
 
     @property
     def n(self) -> int:
@@ -615,7 +630,8 @@ def _spec(
         raise ParameterError(msg)
     if reading.entry:
         _check_some_stage([*resolved, *excl], reading)
-    return _Spec(resolved, span // _US, checked, bool(first_entry), excl, reading)
+    source = steps if isinstance(steps, Funnel) else reading.definition
+    return _Spec(resolved, span // _US, checked, bool(first_entry), excl, reading, source)
 
 
 def _check_some_stage(items: Sequence[_Step | _Excl], reading: _Reading) -> None:
@@ -691,8 +707,12 @@ def _step_rows(
     entry, the stage entries of the classification of ``lf`` (with
     ``contacts``, kept to those created in ``[since, until)``) and the raw
     events the other steps name; an events ``by`` column becomes ``_BY``,
-    read on an entry from the contact's events at that instant.
+    read on an entry from the contact's events at that instant.  Text columns
+    the definition's numeric filters read become numbers first
+    (:meth:`funnelkit.definitions.Funnel.read_numbers`).
     """
+    if spec.definition is not None:
+        lf = spec.definition.read_numbers(lf)
     if not spec.reading.entry:
         return lf, by
     source = _segment_source(lf, by, contacts)
@@ -1196,7 +1216,7 @@ def funnel_chains(
         stage_steps=stage_steps,
         definition=definition,
     )
-    lo, hi = _parse_time(since, "since"), _parse_time(until, "until")
+    lo, hi = _bounds(since, until)
     lf, _ = _step_rows(_restrict(as_lazy(events), lo, hi), spec, since=lo, until=hi)
     counted = _chains(lf, spec, mode="exact", keep_id=True)
     return counted.select(
@@ -1924,7 +1944,7 @@ def funnel(
     )
     _check_count_option(top, "top", allow_none=True)
     _check_count_option(min_size, "min_size", allow_none=False)
-    lo, hi = _parse_time(since, "since"), _parse_time(until, "until")
+    lo, hi = _bounds(since, until)
     contacts_lf = _contacts(contacts)
     lf, by_column = _step_rows(
         _restrict(as_lazy(events), lo, hi), spec, by=by, contacts=contacts_lf, since=lo, until=hi
@@ -2126,7 +2146,7 @@ def conversion_over_time(
         definition=definition,
     )
     every = _PERIODS[_check_period(period)]
-    lo, hi = _parse_time(since, "since"), _parse_time(until, "until")
+    lo, hi = _bounds(since, until)
     lf = _restrict(as_lazy(events), lo, hi)
     rows, _ = _step_rows(lf, spec, since=lo, until=hi)
     known = _parse_time(as_of, "as_of")
@@ -2717,7 +2737,7 @@ def cohorts(
         raise ParameterError(msg)
     span = parse_duration(horizon, name="horizon")
     horizon_days = span // timedelta(days=1)
-    lo, hi = _parse_time(since, "since"), _parse_time(until, "until")
+    lo, hi = _bounds(since, until)
     lf = _restrict(as_lazy(events), lo, hi)
     known = _parse_time(as_of, "as_of")
     if known is None:
@@ -2735,6 +2755,9 @@ def cohorts(
             people = people.filter(pl.col(CREATED_AT).is_null() | (pl.col(CREATED_AT) <= known))
         hits = _entries(lf, reading.definition, [step.stage], people)
     else:
+        if isinstance(target, Stage):
+            filters = [f for cond in target.conditions for f in cond.where]
+            lf = read_numbers(lf, filters, f"stage {target.id!r}")
         hits = lf.filter(step.expr)
     reached = hits.group_by(CONTACT_ID).agg(_hit=pl.col(OCCURRED_AT).min())
     if acquisition == "first_event":

@@ -102,7 +102,13 @@ from typing import Any, Literal, TypeAlias
 import polars as pl
 
 from funnelkit.durations import parse_duration
-from funnelkit.errors import DefinitionError, MissingColumnError, ParameterError, did_you_mean
+from funnelkit.errors import (
+    DataError,
+    DefinitionError,
+    MissingColumnError,
+    ParameterError,
+    did_you_mean,
+)
 
 __all__ = [
     "OPS",
@@ -116,6 +122,7 @@ __all__ = [
     "duration_text",
     "list_presets",
     "load_funnel",
+    "read_numbers",
     "save_funnel",
 ]
 
@@ -647,6 +654,49 @@ class Stage:
         return text
 
 
+def read_numbers(events: pl.LazyFrame, filters: Iterable[Filter], owner: str) -> pl.LazyFrame:
+    """Turn the text columns that ``filters`` compare with numbers into numbers.
+
+    See :meth:`Funnel.read_numbers`; ``owner`` names who reads them in the
+    error (``"funnel 'inbound'"``, ``"stage 'client'"``).
+    """
+    schema = events.collect_schema()
+    columns = sorted(
+        {
+            flt.column
+            for flt in filters
+            if schema.get(flt.column) == pl.String
+            and _compatible(pl.Float64(), flt.value)
+            and not _compatible(pl.String(), flt.value)
+        }
+    )
+    if not columns:
+        return events
+    number = {c: pl.col(c).str.strip_chars().cast(pl.Float64, strict=False) for c in columns}
+    for column in columns:
+        bad = (pl.col(column).str.strip_chars().str.len_chars() > 0) & number[column].is_null()
+        shown = (
+            events.filter(bad)
+            .select("contact_id", "occurred_at", pl.col(column))
+            .head(3)
+            .collect(engine="streaming")
+        )
+        if shown.is_empty():
+            continue
+        count = events.filter(bad).select(pl.len()).collect(engine="streaming").item()
+        examples = "; ".join(
+            f"{value!r} (contact {cid}, {moment:%Y-%m-%d %H:%M})"
+            for cid, moment, value in shown.iter_rows()
+        )
+        msg = (
+            f"{owner} compares column {column!r} with numbers, but {count:,} of its values "
+            f"are not numbers: {examples}. Clean them in the export (decimals with a point, "
+            "no thousands separator, unknown amounts left empty) and read the events again."
+        )
+        raise DataError(msg)
+    return events.with_columns(number[c].alias(c) for c in columns)
+
+
 def _compatible(dtype: pl.DataType, value: object) -> bool:
     """Tell whether a column of ``dtype`` can be compared with a filter ``value``."""
     values = value if isinstance(value, tuple) else (value,)
@@ -798,6 +848,26 @@ class Funnel:
                             f"which cannot compare with {flt.value!r}"
                         )
                         raise DefinitionError(msg)
+
+    def read_numbers(self, events: pl.LazyFrame) -> pl.LazyFrame:
+        """Return ``events`` with the text columns its numeric filters read as numbers.
+
+        A CSV column that is empty, or written with quotes, is read as text;
+        ``amount > 0`` could not compare it.  Each such column is turned into
+        ``Float64`` (blanks become null, which never satisfies a filter), after
+        one pass that checks every non-blank value is a number: if some are
+        not (``n/a``, a thousands separator), nothing is computed and the
+        error names the column, how many values and the first ones with their
+        contact and time.  Columns that are not text are left alone, so
+        :meth:`check_columns` still refuses, say, a date compared with 0.
+
+        Raises
+        ------
+        DataError
+            Some values of such a column are not numbers.
+        """
+        filters = [f for stage in self.stages for c in stage.conditions for f in c.where]
+        return read_numbers(events, filters, f"funnel {self.name!r}")
 
     def to_toml(self) -> str:
         """Return the definition as TOML text that :meth:`from_toml` reads back equal."""

@@ -380,9 +380,41 @@ def _read_csv(path: Path, separator: str | None, encoding: str | None) -> pl.Laz
     try:
         df = pl.read_csv(io.BytesIO(raw), separator=sep, infer_schema=False)
     except pl.exceptions.PolarsError as exc:
-        msg = f"{path}: not a readable CSV file ({type(exc).__name__}: {exc})."
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        problem = _csv_problem(raw, sep) or first
+        end = "" if problem.endswith(("?", ".")) else "."
+        msg = f"{path}: not a readable CSV file: {problem}{end}"
         raise DataError(msg) from exc
     return _type_text_columns(df, decimal_comma=sep == ";").lazy()
+
+
+def _csv_problem(raw: bytes, sep: str) -> str:
+    """Return where a CSV file polars refused goes wrong (line numbers of the file), or ``""``.
+
+    Only called on a file that failed to parse, to name the first row whose
+    field count differs from the header's or a quote left open.
+    """
+    import csv
+
+    reader = csv.reader(io.StringIO(raw.decode("utf-8", errors="replace")), delimiter=sep)
+    try:
+        header = next(reader, [])
+        start = reader.line_num + 1
+        for record in reader:
+            if any("\n" in field for field in record) and reader.line_num > start:
+                return (
+                    f"a quoted field opened on line {start} runs to line {reader.line_num}; "
+                    "is a closing quote missing?"
+                )
+            if record and len(record) != len(header):
+                return (
+                    f"line {start} has {len(record)} fields where the header has "
+                    f"{len(header)} (a stray {sep!r} or a value to put in quotes?)"
+                )
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        return f"line {reader.line_num}: {exc}"
+    return ""
 
 
 def _type_text_columns(df: pl.DataFrame, *, decimal_comma: bool) -> pl.DataFrame:

@@ -431,6 +431,7 @@ def _classify(
     partitions: int = 1,
 ) -> pl.LazyFrame:
     """:func:`classify` on a canonical frame; ``ref`` overrides the inactivity clock."""
+    lf = funnel.read_numbers(lf)
     funnel.check_columns(lf.collect_schema())
     if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1:
         msg = f"partitions={partitions!r}: give a whole number, 1 or more"
@@ -751,6 +752,7 @@ def _ranks_at_two_instants(
     ``lo``, and a condition of several events (``min_count``, points) holds
     at ``lo`` exactly when the first instant it holds is at or before ``lo``.
     """
+    lf = funnel.read_numbers(lf)
     funnel.check_columns(lf.collect_schema())
     plan = _Plan.of(funnel)
     early = pl.col(T) <= _lit_time(lo)

@@ -82,3 +82,98 @@ def test_console_script_runs_as_a_real_process(messy: Path) -> None:
     )
     assert proc.returncode == 2
     assert "error:" in proc.stderr and "Traceback" not in proc.stderr
+
+
+DAY_FIRST = """contact_id;occurred_at;event
+c1;06/07/2026 01:10;form_fill
+c2;13/07/2026 14:05;meeting
+"""
+
+
+def test_unreadable_timestamps_get_a_format_hint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "day_first.csv"
+    path.write_text(DAY_FIRST)
+    assert main(["validate", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "hint: timestamps such as '06/07/2026 01:10' (row 1)" in err
+    assert "--timestamp-format '%d/%m/%Y %H:%M'" in err
+    # With the format, everything is kept.
+    assert main(["validate", str(path), "--timestamp-format", "%d/%m/%Y %H:%M"]) == 0
+
+
+@pytest.mark.parametrize("command", [["classify", "--funnel", "sales"], ["funnel", "--steps", "a"]])
+def test_no_usable_row_is_an_error_not_an_empty_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    path = tmp_path / "day_first.csv"
+    path.write_text(DAY_FIRST)
+    assert main([command[0], str(path), *command[1:]]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"funnelkit {command[0]}: error: {path}: none of the 2 rows is usable")
+    assert "(2 bad_timestamp)" in last and "--timestamp-format '%d/%m/%Y %H:%M'" in last
+
+
+def test_misspelt_event_names_are_warned_about(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "e.csv"
+    path.write_text(
+        "contact_id,occurred_at,event\nc1,2026-11-02,page_view\nc1,2026-11-03,ebook_download\n"
+    )
+    assert main(["funnel", str(path), "--steps", "page_view,ebok_download|nope"]) == 0
+    err = capsys.readouterr().err
+    assert (
+        f"warning: step 2 reads the event 'ebok_download', which {path} never holds; "
+        "it counts nothing. Did you mean 'ebook_download'?"
+    ) in err
+    assert "'nope'" in err and "'page_view'" not in err
+
+
+def test_as_of_outside_the_events_is_warned_about(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "e.csv"
+    path.write_text("contact_id,occurred_at,event,amount\nc1,2026-11-02,form_fill,\n")
+    assert main(["classify", str(path), "--funnel", "sales", "--as-of", "2030-01-01"]) == 0
+    err = capsys.readouterr().err
+    assert "--as-of 2030-01-01 is 1,156 days after the last event (2026-11-02 00:00)" in err
+    assert main(["classify", str(path), "--funnel", "sales", "--as-of", "2020-01-01"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: --as-of 2020-01-01 is before the first event (2026-11-02 00:00)" in err
+    assert main(["classify", str(path), "--funnel", "sales", "--as-of", "2026-11-02"]) == 0
+    assert "--as-of" not in capsys.readouterr().err
+
+
+def test_an_empty_amount_column_read_as_text_still_classifies(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "e.csv"
+    path.write_text("contact_id,occurred_at,event,amount\nc1,2026-11-02,purchase,\n")
+    assert main(["classify", str(path), "--funnel", "sales"]) == 0
+    out = capsys.readouterr().out
+    assert "1 contacts" in out
+
+
+def test_text_in_a_number_column_names_the_values(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "e.csv"
+    path.write_text(
+        "contact_id,occurred_at,event,amount\n"
+        "c1,2026-11-02T10:00:00Z,purchase,12.5\n"
+        "c2,2026-11-03T11:30:00Z,purchase,n/a\n"
+        "c3,2026-11-04T09:00:00Z,purchase,\n"
+    )
+    for command in (["classify", "--funnel", "sales"], ["funnel", "--funnel", "sales"]):
+        assert main([command[0], str(path), *command[1:]]) == 2
+        last = capsys.readouterr().err.strip().splitlines()[-1]
+        assert last == (
+            f"funnelkit {command[0]}: error: funnel 'sales' compares column 'amount' with "
+            "numbers, but 1 of its values are not numbers: 'n/a' (contact c2, 2026-11-03 11:30)."
+            " Clean them in the export (decimals with a point, no thousands separator, unknown "
+            "amounts left empty) and read the events again."
+        )

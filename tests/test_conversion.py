@@ -534,6 +534,22 @@ def test_since_and_until_cut_the_log() -> None:
                   until="2026-09-08T07:00:00Z") == [1, 1]  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    ("call", "extra"),
+    [
+        (funnel, {"window": "1d"}),
+        (funnel_chains, {"window": "1d"}),
+        (conversion_over_time, {"window": "1d", "period": "day"}),
+    ],
+)
+def test_a_reversed_or_empty_span_is_refused(call: Any, extra: dict[str, Any]) -> None:
+    events = log([("a", 0, "visit"), ("a", 30, "signup")])
+    with pytest.raises(ParameterError, match=r"since \(2026-11-01 00:00\) must be before until"):
+        call(events, ["visit", "signup"], since="2026-11-01", until="2026-10-01", **extra)
+    with pytest.raises(ParameterError, match="swap them"):
+        call(events, ["visit", "signup"], since="2026-10-01", until="2026-10-01", **extra)
+
+
 def test_hash_collisions_fall_back_to_the_exact_key(monkeypatch: pytest.MonkeyPatch) -> None:
     rows = [("a", 0, "visit", "x"), ("a", 1, "signup", "x"), ("b", 0, "visit", "y"),
             ("b", 30, "signup", "y"), ("c", 2, "visit", "x")]  # fmt: skip

@@ -587,3 +587,29 @@ def test_duration_text() -> None:
 def test_docstring_examples() -> None:
     result = doctest.testmod(definitions, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 10
+
+
+def test_read_numbers_turns_text_compared_with_numbers_into_numbers() -> None:
+    from datetime import UTC
+
+    from funnelkit.errors import DataError
+
+    sales = load_funnel("sales")
+    at = datetime(2026, 11, 2, tzinfo=UTC)
+    events = pl.LazyFrame(
+        {
+            "contact_id": ["a", "b", "c"],
+            "occurred_at": [at, at, at],
+            "event": ["purchase"] * 3,
+            "amount": [" 12.5", "", None],
+            "channel": ["x", "y", "z"],
+        }
+    )
+    out = sales.read_numbers(events).collect()
+    assert out.schema["amount"] == pl.Float64 and out["amount"].to_list() == [12.5, None, None]
+    assert out["channel"].to_list() == ["x", "y", "z"]  # not read by a numeric filter
+    typed = events.with_columns(pl.col("amount").str.strip_chars().cast(pl.Float64, strict=False))
+    assert sales.read_numbers(typed) is typed  # nothing to do
+    bad = events.with_columns(pl.Series("amount", ["1 200,50", "7", "n/a"]))
+    with pytest.raises(DataError, match=r"2 of its values are not numbers: '1 200,50' \(contact a"):
+        sales.read_numbers(bad)

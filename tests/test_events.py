@@ -621,3 +621,24 @@ def test_summary_renders_in_notebooks(tmp_path: Path) -> None:
     assert "bad_timestamp" in html and "e.csv" in html
     assert log.summary().to_polars().height == 4
     assert log.summary().to_dict()["rows_set_aside"] == 4
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (
+            "contact_id,occurred_at,event\nc1,2026-11-02,like\nc2,2026-11-02,like,extra\n",
+            "line 3 has 4 fields where the header has 3 (a stray ',' or a value to put in quotes?)",
+        ),
+        (
+            'contact_id,occurred_at,event\nc1,2026-11-02,like\nc3,"2026-11-02,like\nc4,x,y\n',
+            "a quoted field opened on line 3 runs to line 4; is a closing quote missing?",
+        ),
+    ],
+)
+def test_a_malformed_csv_names_its_first_bad_line(tmp_path: Path, text: str, problem: str) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    with pytest.raises(DataError) as info:
+        read_events(path)
+    assert str(info.value).rstrip(".") == f"{path}: not a readable CSV file: {problem}"

@@ -403,9 +403,15 @@ def test_filter_on_a_missing_column_names_the_stage() -> None:
 
 
 def test_filter_of_the_wrong_type_names_the_stage() -> None:
-    log = events_frame(("a", d(1), "purchase", 1.0)).with_columns(pl.col("amount").cast(pl.String))
-    with pytest.raises(DefinitionError, match=r"stage 'client'.*column 'amount' holds String"):
+    log = events_frame(("a", d(1), "purchase", 1.0)).with_columns(pl.col("amount") > 0)
+    with pytest.raises(DefinitionError, match=r"stage 'client'.*column 'amount' holds Boolean"):
         classify(log, TINY)
+
+
+def test_numbers_written_as_text_are_read_as_numbers() -> None:
+    log = events_frame(("a", d(1), "purchase", 9.0), ("b", d(1), "purchase", 0.0))
+    text = log.with_columns(pl.col("amount").cast(pl.String))
+    assert run(text) == run(log)
 
 
 def test_output_columns_and_types() -> None:
