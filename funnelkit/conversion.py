@@ -1056,13 +1056,17 @@ def _segment_source(
     contact_names = contacts.collect_schema().names() if contacts is not None else []
     if by in contact_names:
         return "contacts"
-    hint = did_you_mean(by, [*names, *contact_names])
+    # A breakdown reads a property: the three required columns are no suggestion.
+    fixed = (CONTACT_ID, OCCURRED_AT, EVENT)
+    hint = did_you_mean(by, [c for c in [*names, *contact_names] if c not in fixed])
     where = (
         "events or contacts"
         if contacts is not None
-        else "events (pass contacts= for contact attributes)"
+        else "events (a contact attribute needs the contacts table: contacts=, "
+        "or --contacts on the command line)"
     )
-    msg = f"by: no column {by!r} in the {where}.{hint}"
+    columns = ", ".join(c for c in [*names, *contact_names] if c not in fixed) or "none"
+    msg = f"by: no column {by!r} in the {where}.{hint} Columns to break down by: {columns}."
     raise MissingColumnError(msg)
 
 

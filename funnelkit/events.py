@@ -520,10 +520,29 @@ def _rename(
     return lf, origin
 
 
-def _require(names: Sequence[str], required: Iterable[str], name: str, kind: str) -> None:
+def _require(
+    names: Sequence[str],
+    required: Iterable[str],
+    name: str,
+    kind: str,
+    renamed: Mapping[str, str] | None = None,
+) -> None:
+    """Raise naming the first ``required`` column missing from ``names``.
+
+    ``renamed`` (canonical name → the source's name) tells a typo in the
+    user's own ``columns=`` mapping from a column the source lacks.
+    """
     for col in required:
         if col not in names:
             hint = did_you_mean(col, names)
+            mapped = {ours: theirs for ours, theirs in (renamed or {}).items() if ours != theirs}
+            typos = [ours for ours in mapped if ours not in required and did_you_mean(col, [ours])]
+            if typos and renamed is not None:
+                typo = typos[0]
+                hint = (
+                    f" The mapping renames {renamed[typo]!r} to {typo!r}: did you mean "
+                    f"{renamed[typo]}={col} (columns={{{renamed[typo]!r}: {col!r}}})?"
+                )
             if not hint:
                 hint = (
                     f" If it has another name, map it: columns={{'your_name': {col!r}}}"
@@ -637,7 +656,7 @@ def read_events(
     lf, name = _scan(source, separator=separator, encoding=encoding)
     lf, origin = _rename(lf, columns, name)
     schema = lf.collect_schema()
-    _require(schema.names(), REQUIRED, name, "events")
+    _require(schema.names(), REQUIRED, name, "events", origin)
     if not isinstance(source, pl.LazyFrame | str | Path) or _is_csv(source):
         # eager or already-materialised inputs: an empty table is an error now
         if lf.select(pl.len()).collect().item() == 0:
@@ -910,7 +929,7 @@ def read_contacts(
     lf, name = _scan(source, separator=separator, encoding=encoding)
     lf, origin = _rename(lf, columns, name)
     schema = lf.collect_schema()
-    _require(schema.names(), (CONTACT_ID,), name, "contacts")
+    _require(schema.names(), (CONTACT_ID,), name, "contacts", origin)
     others = [c for c in schema.names() if c not in (CONTACT_ID, CREATED_AT)]
     typed = lf.with_row_index(_ROW, offset=1).with_columns(_text(CONTACT_ID).alias(CONTACT_ID))
     reason: Any = pl.when(pl.col(CONTACT_ID).is_null()).then(pl.lit("null_contact_id"))

@@ -977,6 +977,12 @@ def explain(
     >>> print(explain(events, load_funnel("sales"), "c1").text.splitlines()[0])
     Contact 'c1' under funnel definition 'sales' (all events): lead (Lead), rank 2 of 5.
     """
+    if not isinstance(contact_id, str):
+        msg = (
+            f"contact_id={contact_id!r}: give the id as text, as the events hold it "
+            f"(contact ids are read as text: {str(contact_id)!r})"
+        )
+        raise ParameterError(msg)
     lf = as_lazy(events)
     cut = _instant(as_of, "as_of")
     ref = cut

@@ -982,3 +982,12 @@ def test_ordered_levels_equal_clickhouse_window_funnel(
     }
     ours = funnel_chains(events, steps, window=dt.timedelta(hours=s["window"])).collect()
     assert dict(ours.select("contact_id", "level").iter_rows()) == theirs
+
+
+def test_a_missing_breakdown_column_lists_the_ones_there() -> None:
+    events = log([("a", 0, "visit")]).with_columns(pl.lit("x").alias("channel"))
+    with pytest.raises(MissingColumnError) as info:
+        funnel(events, ["visit"], window="1d", by="segment")
+    text = str(info.value)
+    assert "needs the contacts table" in text and "Columns to break down by: channel." in text
+    assert "Did you mean 'event'" not in text

@@ -642,3 +642,11 @@ def test_a_malformed_csv_names_its_first_bad_line(tmp_path: Path, text: str, pro
     with pytest.raises(DataError) as info:
         read_events(path)
     assert str(info.value).rstrip(".") == f"{path}: not a readable CSV file: {problem}"
+
+
+def test_a_typo_in_the_column_mapping_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    path.write_text("user,ts,event\nc1,2026-11-02,like\n")
+    with pytest.raises(MissingColumnError) as info:
+        read_events(path, columns={"user": "contact_id", "ts": "occured_at"})
+    assert "renames 'ts' to 'occured_at': did you mean ts=occurred_at" in str(info.value)

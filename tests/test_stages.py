@@ -835,3 +835,8 @@ def test_explain_agrees_with_classify(sample: tuple[pl.DataFrame, pl.DataFrame])
 def test_docstring_examples() -> None:
     result = doctest.testmod(stages, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 5
+
+
+def test_explain_asks_for_the_id_as_text() -> None:
+    with pytest.raises(ParameterError, match=r"contact_id=63: give the id as text.*'63'"):
+        explain(events_frame(("a", d(1), "like")), TINY, 63)  # type: ignore[arg-type]
