@@ -570,7 +570,8 @@ def write_table(df: pl.DataFrame, path: str) -> None:
     if suffix in (".parquet", ".pq"):
         df.write_parquet(target)
     elif suffix == ".csv":
-        df.write_csv(target)
+        # ISO 8601 in UTC, as short as exact: 2026-11-02T09:00:00Z, 2026-11-02T09:00:01.500Z
+        df.write_csv(target, datetime_format="%Y-%m-%dT%H:%M:%S%.fZ")
     else:
         msg = f"--out {path}: write .csv or .parquet (got {target.suffix or 'no extension'!r})."
         raise ParameterError(msg)

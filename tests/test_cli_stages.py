@@ -99,6 +99,10 @@ def test_classify_writes_one_row_per_contact(
         ("c2", "raw_contact", 1),
         ("c9", "raw_contact", 1),
     ]
+    assert df.schema["lead_at"] == pl.Datetime("us", "UTC")
+    if suffix == ".csv":  # ISO 8601, UTC, as short as exact
+        first = out.read_text().splitlines()[1]
+        assert first.endswith("Z") and "T" in first and "+0000" not in first
 
 
 @pytest.mark.parametrize("flag", [[], ["--pseudonymize"]])
