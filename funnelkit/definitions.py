@@ -817,6 +817,25 @@ class Funnel:
         """Return the rank of ``stage_id`` (1 = first stage)."""
         return self.stage_ids.index(self.stage(stage_id).id) + 1
 
+    @property
+    def title(self) -> str:
+        """``funnel 'name'``, with the file it was read from unless it is a preset.
+
+        A copy of a preset edited by hand keeps the preset's ``name``; naming
+        the file tells which one an error is about.
+
+        Examples
+        --------
+        >>> load_funnel("inbound").title
+        "funnel 'inbound'"
+        """
+        text = f"funnel {self.name!r}"
+        if self.source in ("<funnel>", "<string>"):
+            return text
+        if self.source == f"{self.name}.toml" and self.name in list_presets():
+            return text
+        return f"{text} ({self.source})"
+
     def check_columns(self, schema: Mapping[str, pl.DataType]) -> None:
         """Fail early, naming the stage, when a filter reads a missing or mistyped column.
 
@@ -836,7 +855,7 @@ class Funnel:
         for stage in self.stages:
             for cond in stage.conditions:
                 for flt in cond.where:
-                    at = f"funnel {self.name!r}, stage {stage.id!r}: key 'where' ({flt})"
+                    at = f"{self.title}, stage {stage.id!r}: key 'where' ({flt})"
                     if flt.column not in schema:
                         hint = did_you_mean(flt.column, list(schema))
                         msg = f"{at}: the events have no column {flt.column!r}.{hint}"
@@ -867,7 +886,7 @@ class Funnel:
             Some values of such a column are not numbers.
         """
         filters = [f for stage in self.stages for c in stage.conditions for f in c.where]
-        return read_numbers(events, filters, f"funnel {self.name!r}")
+        return read_numbers(events, filters, self.title)
 
     def to_toml(self) -> str:
         """Return the definition as TOML text that :meth:`from_toml` reads back equal."""

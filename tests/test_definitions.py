@@ -25,7 +25,7 @@ from funnelkit.definitions import (
     load_funnel,
     save_funnel,
 )
-from funnelkit.errors import DefinitionError
+from funnelkit.errors import DefinitionError, MissingColumnError
 from funnelkit.sample import EVENTS as SAMPLE_EVENTS
 
 EVENTS = set(SAMPLE_EVENTS)  # the vocabulary the presets are mapped to
@@ -613,3 +613,13 @@ def test_read_numbers_turns_text_compared_with_numbers_into_numbers() -> None:
     bad = events.with_columns(pl.Series("amount", ["1 200,50", "7", "n/a"]))
     with pytest.raises(DataError, match=r"2 of its values are not numbers: '1 200,50' \(contact a"):
         sales.read_numbers(bad)
+
+
+def test_an_edited_copy_of_a_preset_is_named_with_its_file(tmp_path: Path) -> None:
+    copy = tmp_path / "inbound.toml"
+    copy.write_text(load_funnel("inbound").to_toml())
+    mine = load_funnel(copy)
+    assert mine.name == "inbound" and mine.title == f"funnel 'inbound' ({copy})"
+    assert load_funnel("inbound").title == "funnel 'inbound'"
+    with pytest.raises(MissingColumnError, match=rf"^funnel 'inbound' \({copy}\), stage 'client'"):
+        mine.check_columns({"contact_id": pl.String})
