@@ -61,12 +61,11 @@ import argparse
 import json
 import math
 import os
-import signal
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
+
+from watched import run_watched
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
@@ -292,16 +291,6 @@ def _peak_gib() -> float:
     return 0.0
 
 
-def _rss_gib(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024 / GIB
-    except OSError:
-        pass
-    return 0.0
-
-
 def _run(case: str, folder: Path, max_rss: float, timeout: float) -> dict[str, object]:
     """Run one case in a fresh process, under a memory watchdog and a time limit."""
     cmd = [
@@ -314,39 +303,14 @@ def _run(case: str, folder: Path, max_rss: float, timeout: float) -> dict[str, o
         "--max-rss",
         str(max_rss),
     ]
-    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    stopped: list[str] = []
-    seen = [0.0]
-
-    def watch() -> None:
-        begun = time.monotonic()
-        while child.poll() is None:
-            rss = _rss_gib(child.pid)
-            seen[0] = max(seen[0], rss)
-            if rss > max_rss:
-                stopped.append(f"stopped at {rss:.1f} GiB resident (cap {max_rss:.1f} GiB)")
-            elif time.monotonic() - begun > timeout:
-                stopped.append(f"stopped after {timeout:.0f} s (time limit)")
-            if stopped:
-                child.send_signal(signal.SIGKILL)
-                return
-            time.sleep(0.1)
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    start = time.perf_counter()
-    _, status, _ = os.wait4(child.pid, 0)
-    wall = time.perf_counter() - start
-    child.returncode = os.waitstatus_to_exitcode(status)
-    watcher.join()
-    out = child.stdout.read() if child.stdout else ""
-    err = child.stderr.read() if child.stderr else ""
-    peak = seen[0]  # polled every 0.1 s; the child's own VmHWM below when it finishes
-    if stopped:
-        return {"case": case, "ok": False, "why": stopped[0], "wall": wall, "peak_gib": peak}
-    if child.returncode != 0:
-        last = (err.strip().splitlines() or ["?"])[-1]
+    run = run_watched(cmd, max_rss_gib=max_rss, timeout=timeout)
+    wall, peak = run.wall, run.peak_gib
+    if run.stopped:
+        return {"case": case, "ok": False, "why": run.stopped, "wall": wall, "peak_gib": peak}
+    if run.returncode != 0:
+        last = (run.stderr.strip().splitlines() or ["?"])[-1]
         return {"case": case, "ok": False, "why": f"failed: {last}", "wall": wall, "peak_gib": peak}
+    out = run.stdout
     answer = json.loads(out.strip().splitlines()[-1])
     return {"case": case, "ok": True, "wall": wall, **answer}
 

@@ -46,11 +46,11 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
+
+from watched import run_watched, status_gib
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -63,18 +63,6 @@ DEFAULT_CASES = (
     "classify",
     "classify+dedupe",
 )
-GIB = 1024**3
-
-
-def _status(pid: int | str, field: str) -> float:
-    """Return a memory field of ``/proc/<pid>/status`` in GiB (0 when gone)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024 / GIB
-    except OSError:
-        pass
-    return 0.0
 
 
 # --- one case, in a child process ---------------------------------------------------------------
@@ -115,7 +103,7 @@ def _child(case: str, source: Path) -> dict[str, object]:
     return {
         "seconds": time.perf_counter() - start,
         "cpu": time.process_time() - cpu,
-        "peak_gib": _status("self", "VmHWM"),
+        "peak_gib": status_gib("self", "VmHWM"),
         "rows": rows,
     }
 
@@ -128,33 +116,13 @@ def _run(
     path = [str(against)] if against else []
     env["PYTHONPATH"] = os.pathsep.join([*path, str(ROOT), env.get("PYTHONPATH", "")])
     cmd = [sys.executable, __file__, "--child", case, "--source", str(source)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
-    seen = [0.0]
-    stopped: list[str] = []
-
-    def watch() -> None:
-        began = time.perf_counter()
-        while proc.poll() is None:
-            rss = _status(proc.pid, "VmRSS")
-            seen[0] = max(seen[0], rss)
-            if rss > max_rss:
-                stopped.append(f"stopped at {rss:.2f} GiB")
-            elif time.perf_counter() - began > timeout:
-                stopped.append(f"stopped after {timeout:.0f} s")
-            if stopped:
-                proc.kill()
-                return
-            time.sleep(0.1)
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    out, _ = proc.communicate()
-    watcher.join()
-    if stopped:
-        return {"stopped": stopped[0], "peak_gib": seen[0]}
-    if proc.returncode != 0:
-        msg = f"{case} failed (exit {proc.returncode})"
+    run = run_watched(cmd, max_rss_gib=max_rss, timeout=timeout, env=env)
+    if run.stopped:
+        return {"stopped": run.stopped, "peak_gib": run.peak_gib}
+    if run.returncode != 0:
+        msg = f"{case} failed (exit {run.returncode}):\n{run.stderr}"
         raise SystemExit(msg)
+    out = run.stdout
     result: dict[str, object] = json.loads(out.strip().splitlines()[-1])
     return result
 
