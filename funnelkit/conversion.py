@@ -528,6 +528,21 @@ def _parse_time(value: TimeLike | None, name: str) -> datetime | None:
     return moment.astimezone(UTC)
 
 
+def _parse_as_of(value: TimeLike | None) -> datetime | None:
+    """Read ``as_of`` as :func:`funnelkit.stages.classify` does: a bare date means its end.
+
+    ``since`` and ``until`` bound a half-open span, so a date there is its
+    midnight; "known as of 2026-11-22" takes in the events of that day.
+    """
+    moment = _parse_time(value, "as_of")
+    bare = (isinstance(value, date) and not isinstance(value, datetime)) or (
+        isinstance(value, str) and re.fullmatch(r"\s*\d{4}-\d{2}-\d{2}\s*", value) is not None
+    )
+    if moment is not None and bare:
+        return moment + timedelta(days=1) - _US
+    return moment
+
+
 def _bounds(
     since: TimeLike | None, until: TimeLike | None
 ) -> tuple[datetime | None, datetime | None]:
@@ -2153,7 +2168,7 @@ def conversion_over_time(
     lo, hi = _bounds(since, until)
     lf = _restrict(as_lazy(events), lo, hi)
     rows, _ = _step_rows(lf, spec, since=lo, until=hi)
-    known = _parse_time(as_of, "as_of")
+    known = _parse_as_of(as_of)
     entry = pl.col(_t(1)).cast(pl.Datetime("us", "UTC")).dt.truncate(every)
     collected = _collect_sound(
         spec,
@@ -2411,6 +2426,8 @@ def compare_trend(
             msg = (
                 f"no complete {period} to compare: every {period} of entry still has open "
                 f"windows as of {trend.as_of}; pass current= to compare an incomplete one"
+                if trend.as_of is not None
+                else f"no {period} to compare: the events hold no row"
             )
             raise ParameterError(msg)
         chosen = done[-1]
@@ -2743,7 +2760,7 @@ def cohorts(
     horizon_days = span // timedelta(days=1)
     lo, hi = _bounds(since, until)
     lf = _restrict(as_lazy(events), lo, hi)
-    known = _parse_time(as_of, "as_of")
+    known = _parse_as_of(as_of)
     if known is None:
         last = lf.select(pl.col(OCCURRED_AT).max()).collect().item()
         known = last if isinstance(last, datetime) else None

@@ -741,6 +741,21 @@ def test_cohorts_by_created_at() -> None:
         cohorts(events, "buy", acquisition="created")  # type: ignore[arg-type]
 
 
+def test_a_date_as_of_takes_in_the_whole_day_as_classify_does() -> None:
+    # T0 is 2026-09-07 00:00; the purchase is at 18:00 that day.
+    events = log([("a", 0, "visit"), ("a", 18, "buy")])
+    for as_of in ("2026-09-07", dt.date(2026, 9, 7)):
+        table = cohorts(events, "buy", horizon="1d", as_of=as_of).table
+        assert table.filter(pl.col("day") == 0)["converted"].to_list() == [1]
+    at_midnight = cohorts(events, "buy", horizon="1d", as_of="2026-09-07T00:00:00Z").table
+    assert at_midnight.filter(pl.col("day") == 0)["converted"].to_list() == [0]
+
+
+def test_no_week_to_compare_in_an_empty_log_says_so() -> None:
+    with pytest.raises(ParameterError, match="no week to compare: the events hold no row"):
+        week_over_week(log([]), ["visit", "buy"], window="1d")
+
+
 def test_cohorts_display_and_empty_input() -> None:
     events = log([("a", 0, "visit"), ("a", 2, "buy")], unit=D)
     result = cohorts(events, "buy", horizon="7d")
