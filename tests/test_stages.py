@@ -397,7 +397,7 @@ def test_filter_on_a_missing_column_names_the_stage() -> None:
     log = events_frame(("a", d(1), "purchase", 1.0)).drop("amount")
     with pytest.raises(
         MissingColumnError,
-        match=r"funnel 'tiny', stage 'client': key 'where' \(amount > 0\).*no column 'amount'",
+        match=r"funnel 'tiny' \(tiny.toml\), stage 'client': key 'where' \(amount > 0\).*no col",
     ):
         classify(log, TINY)
 
