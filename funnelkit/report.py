@@ -9,9 +9,43 @@ and writes for each week::
     OUT/<week>/metrics.json    every headline number, the definition, row counts
 
 plus ``OUT/index.html``, a page linking every week present in ``OUT``.
-``metrics.json`` is :meth:`funnelkit.weekly.WeeklyMetrics.to_json`: shares
-and rates are rounded to 6 decimal places
-(:data:`funnelkit.weekly.METRICS_DECIMALS`), p-values are not.
+
+``metrics.json``
+----------------
+The machine-readable twin of the HTML: :meth:`funnelkit.weekly.WeeklyMetrics.to_json`,
+one JSON object with sorted keys.  Shares and rates are rounded to 6 decimal
+places (:data:`funnelkit.weekly.METRICS_DECIMALS`), p-values are not; a
+missing number is ``null``, never ``NaN``.  Its keys:
+
+* ``week``, ``week_start``, ``week_end``, ``as_of`` (ISO text, UTC),
+  ``funnelkit_version``, ``parameters`` (``window``, ``window_days``,
+  ``breakdown``, ``weeks_of_history``, ``min_segment_size``) and ``funnel``
+  (``name``, ``description``, ``stages``, ``toml``: the definition used).
+* ``warnings``: signs that the week's data is incomplete, ``[]`` when none;
+  each is ``{"code", "value", "median_previous_weeks", "previous_weeks"}``
+  with ``code`` one of ``"no_events_in_week"`` (no event in the week: usually
+  a broken export) and ``"few_stage_entries_in_week"`` (entries into stages
+  past the first under 10 % of the median previous week).  The report shows
+  them at its top, and ``funnelkit report`` prints them on stderr; the exit
+  code stays 0.
+* ``headline``: one object per headline number with ``name``
+  (``new_contacts``, ``reached_<stage>``, ``conversion_<stage>_to_<stage>``),
+  ``kind`` (``"count"`` or ``"rate"``), ``stage``, ``to_stage``, ``value``,
+  ``previous`` (``null`` when there is nothing to compare with: a count whose
+  previous week lies before the first event of the data), ``change``, the
+  counts behind a rate (``successes``, ``trials``, ``previous_successes``,
+  ``previous_trials``), its 95 % Wilson interval (``low``, ``high``),
+  ``p_value``, ``verdict``, ``noise``, ``incomplete`` and ``period`` (the
+  entry week of a rate).
+* ``rows`` (the data-quality counts), ``snapshot``, ``flows``, ``entries``,
+  ``conversion``, ``trend``, ``week_over_week`` and ``cohorts``: the tables
+  behind the report's sections.
+
+``verdict`` is a code, the same whatever the report's language:
+``"increase"``, ``"decrease"``, ``"within noise"``, ``"too few"`` or
+``"no previous week"``.  The HTML shows it as a label of its language ("up",
+"down", "within noise", "too few to tell", "no previous week"; "en hausse",
+"en baisse"...): read verdicts from ``metrics.json``, not from the HTML.
 
 Safe to schedule
 ----------------
@@ -30,9 +64,10 @@ Safe to schedule
   ``python3`` kernel of this environment, whatever other kernel specs say).
 
 The module also holds the few helpers the template calls for display
-(:func:`setup_notebook`, :func:`section`, :func:`html_table`): headings in
-English or French, plotly figures rendered with the library embedded once
-(no CDN), tables as plain HTML.
+(:func:`setup_notebook`, :func:`section`, :func:`html_table`,
+:func:`warnings_html`): headings in English or French, plotly figures
+rendered with the library embedded once (no CDN), tables as plain HTML.
+All the report's texts are here, in both languages.
 """
 
 from __future__ import annotations
@@ -61,7 +96,17 @@ from funnelkit import engines
 from funnelkit.definitions import load_funnel
 from funnelkit.errors import FunnelkitError, ParameterError, ReportError, did_you_mean
 from funnelkit.events import OCCURRED_AT, REQUIRED, read_contacts, read_events
-from funnelkit.weekly import IsoWeek, complete_week_before, parse_week, week_range
+from funnelkit.weekly import (
+    FEW_STAGE_ENTRIES_IN_WEEK,
+    LOW_VOLUME_SHARE,
+    NO_EVENTS_IN_WEEK,
+    NO_PREVIOUS_WEEK,
+    DataWarning,
+    IsoWeek,
+    complete_week_before,
+    parse_week,
+    week_range,
+)
 
 __all__ = [
     "LANGS",
@@ -84,6 +129,8 @@ __all__ = [
     "time_to_convert_histogram",
     "time_to_convert_html",
     "title",
+    "warning_text",
+    "warnings_html",
     "write_index",
 ]
 
@@ -148,6 +195,16 @@ class RenderedWeek:
 
     week: str
     folder: Path
+
+    @property
+    def warnings(self) -> list[dict[str, Any]]:
+        """The ``warnings`` of the week's ``metrics.json`` (``[]`` when it holds none)."""
+        try:
+            data = json.loads(self.metrics.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return []
+        found = data.get("warnings") if isinstance(data, dict) else None
+        return [w for w in found if isinstance(w, dict)] if isinstance(found, list) else []
 
     @property
     def notebook(self) -> Path:
@@ -742,6 +799,10 @@ _TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
   table.headline tr.increase td:last-child { color: #1a7f37; font-weight: 600; }
   table.headline tr.decrease td:last-child { color: #b2182b; font-weight: 600; }
   table.headline tr.noise td:last-child { color: #6b6b6b; }
+  .funnelkit-warning {
+    margin: 0.5rem 0 1rem; padding: 0.6rem 0.9rem; border-left: 4px solid #b2182b;
+    background: #fdecea; color: #5c0a14;
+  }
 </style>
 {%- endblock extra_css -%}
 """
@@ -919,7 +980,9 @@ def render_report(
 
     Checks every parameter first (:func:`prepare_report`, same parameters),
     then renders each week with :func:`render_week` (a progress bar on stderr
-    for a range when ``progress``), then refreshes ``index.html``.
+    for a range when ``progress``), then refreshes ``index.html``.  The
+    warnings of the weeks rendered (a week without events...) go to ``log``,
+    one line each, in English; they do not make the run fail.
 
     Returns
     -------
@@ -970,6 +1033,10 @@ def render_report(
     finally:
         bar.close()
         write_index(settings.out_dir)
+        if log is not None:  # after the progress bar, which shares stderr
+            for done in rendered:
+                for warning in done.warnings:
+                    log(f"warning: {done.week}: {warning_text(warning)}")
     return ReportRun(tuple(rendered), settings.out_dir / INDEX_FILE)
 
 
@@ -1092,6 +1159,19 @@ _SECTIONS: dict[str, dict[str, tuple[str, str]]] = {
 }
 
 
+#: Sections drawn from :mod:`funnelkit.conversion` (``stage_steps="evidence"``), not from
+#: the classification: their introduction ends with :data:`_EVIDENCE`.
+_EVIDENCE_SECTIONS = frozenset({"trend", "breakdown", "time_to_convert", "cohorts"})
+_EVIDENCE = {
+    "en": "Here a stage counts as reached at any one of the events its rules name, without the "
+    "definition's thresholds (minimum count, points), so these figures can differ from the "
+    "funnel at the end of the week.",
+    "fr": "Ici, un stade compte comme atteint dès l'un des événements que ses règles nomment, "
+    "sans les seuils de la définition (nombre minimal, points) : ces chiffres peuvent donc "
+    "différer de l'entonnoir en fin de semaine.",
+}
+
+
 def _check_lang(lang: str) -> str:
     if lang not in LANGS:
         msg = f"lang: expected 'en' or 'fr', got {lang!r}.{did_you_mean(str(lang), LANGS)}"
@@ -1101,6 +1181,10 @@ def _check_lang(lang: str) -> str:
 
 def section_text(key: str, lang: str = "en", **values: object) -> tuple[str, str]:
     """Return the heading and the one-paragraph introduction of a report section.
+
+    The sections computed from :mod:`funnelkit.conversion` (trend, breakdown,
+    time to convert, cohorts) end their introduction by saying how they read
+    a stage, which differs from the snapshot's.
 
     Examples
     --------
@@ -1112,6 +1196,8 @@ def section_text(key: str, lang: str = "en", **values: object) -> tuple[str, str
         msg = f"section: no section {key!r}.{did_you_mean(key, texts)}"
         raise ParameterError(msg)
     heading, intro = texts[key]
+    if key in _EVIDENCE_SECTIONS:
+        intro = f"{intro} {_EVIDENCE[lang]}"
     return heading.format(**values), intro.format(**values)
 
 
@@ -1313,12 +1399,14 @@ _VERDICTS = {
         "decrease": "down",
         "within noise": "within noise",
         "too few": "too few to tell",
+        NO_PREVIOUS_WEEK: "no previous week",
     },
     "fr": {
         "increase": "en hausse",
         "decrease": "en baisse",
         "within noise": "dans le bruit",
         "too few": "trop peu pour conclure",
+        NO_PREVIOUS_WEEK: "pas de semaine précédente",
     },
 }
 _COLUMNS = {
@@ -1331,6 +1419,12 @@ _NOTES = {
         "rates": "Counts are the report week's. Rates are those of the contacts who entered "
         "in {period}, the latest week whose {window}-day window has closed, against the week "
         "before; in brackets, the 95% Wilson interval.",
+        "evidence": "Rates count a stage as reached at any one of the events its rules name, "
+        "without the definition's thresholds (minimum count, points): they can differ from the "
+        "counts above and from the funnel at the end of the week.",
+        "no_previous": "No previous week to compare with: the data holds no event before this "
+        "week.",
+        "none": "none",
         "pseudonymized": "Contact ids are pseudonymised (keyed hash); the key is not in "
         "this report.",
         "real_ids": "Contact ids are shown as they are (pseudonymize is off).",
@@ -1341,6 +1435,12 @@ _NOTES = {
         "rates": "Les effectifs sont ceux de la semaine du rapport. Les taux sont ceux des "
         "contacts entrés en {period}, dernière semaine dont la fenêtre de {window} jours est "
         "close, face à la semaine précédente ; entre parenthèses, l'intervalle de Wilson à 95 %.",
+        "evidence": "Les taux comptent un stade comme atteint dès l'un des événements que ses "
+        "règles nomment, sans les seuils de la définition (nombre minimal, points) : ils peuvent "
+        "différer des effectifs ci-dessus et de l'entonnoir en fin de semaine.",
+        "no_previous": "Pas de semaine précédente à comparer : les données ne contiennent aucun "
+        "événement avant cette semaine.",
+        "none": "aucune",
         "pseudonymized": "Les identifiants sont pseudonymisés (hachage à clé) ; la clé ne "
         "figure pas dans ce rapport.",
         "real_ids": "Les identifiants sont affichés tels quels (pseudonymize désactivé).",
@@ -1370,6 +1470,8 @@ def headline_html(metrics: Any, lang: str = "en") -> Any:
     One row per number: this week, the previous week, the change and the
     verdict of the test (a change inside the noise says so).  Rates show
     their 95 % Wilson interval; a rate whose window is still open is starred.
+    A count whose previous week lies before the data reads "none" there, and
+    a note says there is no previous week.
     """
     _check_lang(lang)
     esc = html.escape
@@ -1387,22 +1489,96 @@ def headline_html(metrics: Any, lang: str = "en") -> Any:
             starred = True
         verdict = _VERDICTS[lang].get(kpi.verdict, kpi.verdict)
         klass = "noise" if kpi.noise else kpi.verdict
+        previous = (
+            _NOTES[lang]["none"]
+            if kpi.verdict == NO_PREVIOUS_WEEK
+            else _number(kpi.previous, lang, percent=rate)
+        )
         rows.append(
             f"<tr class='{esc(klass)}'><td>{esc(metrics.kpi_label(kpi, lang))}</td>"
             f"<td class='num'>{value}</td>"
-            f"<td class='num'>{esc(_number(kpi.previous, lang, percent=rate))}</td>"
+            f"<td class='num'>{esc(previous)}</td>"
             f"<td class='num'>{esc(_number(kpi.change, lang, percent=rate, sign=True))}</td>"
             f"<td>{esc(verdict)}</td></tr>"
         )
     notes = [_NOTES[lang]["incomplete"]] if starred else []
+    if any(k.verdict == NO_PREVIOUS_WEEK for k in metrics.headline):
+        notes.append(_NOTES[lang]["no_previous"])
     period = next((k.period for k in metrics.headline if k.kind == "rate" and k.period), None)
     if period is not None:
         notes.append(_NOTES[lang]["rates"].format(period=period, window=metrics.window.days))
+        notes.append(_NOTES[lang]["evidence"])
     note = "".join(f"<p><small>{esc(n)}</small></p>" for n in notes)
     return _module("IPython.display").HTML(
         f"<table class='funnelkit headline'><thead><tr>{head}</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>{note}"
     )
+
+
+_WARNINGS = {
+    "en": {
+        "label": "Warning",
+        NO_EVENTS_IN_WEEK: "the data holds no event in this week. A week without any event "
+        "usually means a broken or incomplete export: check the data before reading the report.",
+        FEW_STAGE_ENTRIES_IN_WEEK: "entries into stages past the first: {value} this week, under "
+        "{share} of the median of the previous {weeks} weeks ({median}). So sharp a fall usually "
+        "means an incomplete export: check the data before reading the report.",
+        "other": "{code}.",
+    },
+    "fr": {
+        "label": "Attention",
+        NO_EVENTS_IN_WEEK: "les données ne contiennent aucun événement cette semaine. Une semaine "
+        "sans aucun événement signale le plus souvent un export cassé ou incomplet : vérifiez "
+        "les données avant de lire le rapport.",
+        FEW_STAGE_ENTRIES_IN_WEEK: "entrées dans les stades au-delà du premier : {value} cette "
+        "semaine, moins de {share} de la médiane des {weeks} semaines précédentes ({median}). "
+        "Une chute aussi forte signale le plus souvent un export incomplet : vérifiez les données "
+        "avant de lire le rapport.",
+        "other": "{code}.",
+    },
+}
+
+
+def warning_text(warning: DataWarning | Mapping[str, Any], lang: str = "en") -> str:
+    """Return the sentence of a data warning in ``lang`` (without its "Warning:" label).
+
+    ``warning`` is a :class:`~funnelkit.weekly.DataWarning` or its dictionary
+    (an entry of ``warnings`` in ``metrics.json``); an unknown code is shown as is.
+
+    Examples
+    --------
+    >>> warning_text({"code": "no_events_in_week", "value": 0})[:39]
+    'the data holds no event in this week. A'
+    """
+    words = _WARNINGS[_check_lang(lang)]
+    data = warning.to_dict() if isinstance(warning, DataWarning) else dict(warning)
+    code = str(data.get("code", ""))
+    share = f"{100 * LOW_VOLUME_SHARE:g}" + ("\u202f%" if lang == "fr" else "%")
+    return words.get(code, words["other"]).format(
+        code=code,
+        value=_number(data.get("value"), lang),
+        median=_number(data.get("median_previous_weeks"), lang),
+        weeks=data.get("previous_weeks"),
+        share=share,
+    )
+
+
+def warnings_html(metrics: Any, lang: str = "en") -> Any:
+    """Return the data warnings of a :class:`~funnelkit.weekly.WeeklyMetrics` as HTML.
+
+    One highlighted line per warning, for the top of the report (``None``
+    when there is none, so a notebook cell ending with it shows nothing).
+    """
+    label = _WARNINGS[_check_lang(lang)]["label"]
+    separator = " : " if lang == "fr" else ": "
+    lines = [
+        f"<p class='funnelkit-warning' role='alert'><strong>{html.escape(label)}"
+        f"{separator}</strong>{html.escape(warning_text(w, lang))}</p>"
+        for w in metrics.warnings
+    ]
+    if not lines:
+        return None
+    return _module("IPython.display").HTML("".join(lines))
 
 
 _CONTACT_HEADERS = {

@@ -12,8 +12,18 @@ The numbers of :func:`weekly_metrics`
 reached each stage during the week, from the classification as of the week's
 end (a skipped stage counts as reached with the later one), against the same
 count for the week before.  Their change is judged by the test that both weeks
-share one expected count (``z = (a - b) / sqrt(a + b)``, two-sided); a week
-with fewer than 5 gets ``"too few"``.
+share one expected count (``z = (a - b) / sqrt(a + b)``, two-sided).  Given
+the two weeks' total ``n = a + b``, an unchanged rate makes this week's count
+binomial with ``n`` trials and probability 1/2, and the normal approximation
+holds once each week's expected count ``n / 2`` is at least
+:data:`~funnelkit.stats.MIN_PER_OUTCOME` (5): below that (``a + b < 10``) the
+verdict is ``"too few"``.  The rule is on the expected count, not on each
+week's own count, so a fall from 195 to 0 is a ``"decrease"`` (p < 1e-40), not
+too few to tell, while 3 against 0 still is.  When the data holds no event
+before the report week, the previous week lies before the data: a count with
+no contact that week has no previous value (``None``, ``null`` in
+``metrics.json``) and the verdict ``"no previous week"``, rather than a
+comparison with 0.
 
 *Headline rates* (``conversion_<stage>_to_<stage>``): each step conversion of
 the ordered funnel (and first stage to the target stage), for the contacts who
@@ -27,13 +37,33 @@ end, conversion per week of entry over the history (incomplete weeks flagged),
 the funnel of the history weeks by the breakdown column (segments under
 :data:`MIN_SEGMENT` entrants suppressed) with its time to convert, weekly
 acquisition cohorts, data quality, and the definition used.
+
+The headline counts and the snapshot read stages as the definition says
+(:func:`funnelkit.stages.classify`); the rates, the trend, the breakdown, the
+time to convert and the cohorts come from :mod:`funnelkit.conversion` with its
+default ``stage_steps="evidence"``: a stage counts at any one of its evidence
+events, without ``min_count``, points thresholds or skipping, so those figures
+can differ from the snapshot (see "Stages as steps" in :mod:`funnelkit.conversion`).
+
+*Warnings* (:attr:`WeeklyMetrics.warnings`, ``warnings`` in ``metrics.json``):
+signs that the week's data is incomplete, each with a stable code.
+``"no_events_in_week"``: the data holds no event in the week, which usually
+means a broken export.  ``"few_stage_entries_in_week"``: the week has events,
+but contacts reached a stage past the first fewer than a tenth as often as in
+the median previous week of the history (weeks before the data left out; at
+least :data:`LOW_VOLUME_MIN_WEEKS` of them, with a median of at least
+:data:`LOW_VOLUME_MIN_MEDIAN`).  Stage entries past the first come from events
+only (a contacts table adds contacts to the first stage alone), and the
+polars and engine paths both have them.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
+import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -60,9 +90,16 @@ from funnelkit.stages import Flows, Snapshot, classify, flows, snapshot
 from funnelkit.stats import MIN_PER_OUTCOME, wilson_interval
 
 __all__ = [
+    "FEW_STAGE_ENTRIES_IN_WEEK",
+    "LOW_VOLUME_MIN_MEDIAN",
+    "LOW_VOLUME_MIN_WEEKS",
+    "LOW_VOLUME_SHARE",
     "METRICS_DECIMALS",
     "MIN_SEGMENT",
+    "NO_EVENTS_IN_WEEK",
+    "NO_PREVIOUS_WEEK",
     "DataQuality",
+    "DataWarning",
     "IsoWeek",
     "Kpi",
     "WeeklyMetrics",
@@ -84,6 +121,19 @@ MIN_SEGMENT = 30
 #: their intervals and changes); p-values keep full precision.
 METRICS_DECIMALS = 6
 _FULL_PRECISION = frozenset({"p_value"})
+
+#: Warning code: the data holds no event in the report week.
+NO_EVENTS_IN_WEEK = "no_events_in_week"
+#: Warning code: far fewer stage entries past the first than in the previous weeks.
+FEW_STAGE_ENTRIES_IN_WEEK = "few_stage_entries_in_week"
+#: A week with fewer stage entries than this share of the previous weeks' median is flagged.
+LOW_VOLUME_SHARE = 0.1
+#: Previous weeks (within the data) the median needs before the low-volume check runs.
+LOW_VOLUME_MIN_WEEKS = 3
+#: Smallest median of stage entries the low-volume check judges (a tenth of it is one entry).
+LOW_VOLUME_MIN_MEDIAN = 10
+#: The verdict of a count whose previous week lies before the data.
+NO_PREVIOUS_WEEK = "no previous week"
 
 _ISO_WEEK = "%G-W%V"  # strftime of an ISO week, e.g. 2026-W46
 _WEEK_RE = re.compile(r"^\s*(\d{4})-?W(\d{1,2})\s*$", re.IGNORECASE)
@@ -343,6 +393,44 @@ class DataQuality:
 
 
 @dataclass(frozen=True)
+class DataWarning:
+    """A sign that the week's data is incomplete, shown at the top of the report.
+
+    Attributes
+    ----------
+    code
+        Stable code: :data:`NO_EVENTS_IN_WEEK` (``"no_events_in_week"``) or
+        :data:`FEW_STAGE_ENTRIES_IN_WEEK` (``"few_stage_entries_in_week"``).
+    value
+        The week's figure: its events, or its stage entries past the first stage.
+    median
+        For a low-volume warning: the median of the same figure over the
+        previous weeks of the history (``None`` otherwise).
+    weeks
+        How many previous weeks that median is of.
+
+    Examples
+    --------
+    >>> DataWarning(NO_EVENTS_IN_WEEK, 0).to_dict()
+    {'code': 'no_events_in_week', 'value': 0, 'median_previous_weeks': None, 'previous_weeks': None}
+    """
+
+    code: str
+    value: int
+    median: float | None = None
+    weeks: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dictionary (an entry of ``warnings`` in ``metrics.json``)."""
+        return {
+            "code": self.code,
+            "value": self.value,
+            "median_previous_weeks": self.median,
+            "previous_weeks": self.weeks,
+        }
+
+
+@dataclass(frozen=True)
 class Kpi:
     """One headline number, this week against the week before.
 
@@ -355,7 +443,9 @@ class Kpi:
     stage, to_stage
         The stage the number is about (and, for a rate, the stage converted to).
     value, previous
-        This week's and the previous week's value.
+        This week's and the previous week's value; ``previous`` is ``None``
+        when there is nothing to compare with (a count whose previous week
+        lies before the first event of the data).
     successes, trials, previous_successes, previous_trials
         The counts behind a rate (``None`` for counts).
     low, high
@@ -365,8 +455,10 @@ class Kpi:
         rate; for a count, the test that both weeks have the same expected
         count (``z = (a - b) / sqrt(a + b)``, normal approximation).
     verdict
-        ``"increase"``, ``"decrease"``, ``"within noise"`` (p >= 0.05) or
-        ``"too few"`` (not enough contacts for a verdict).
+        ``"increase"``, ``"decrease"``, ``"within noise"`` (p >= 0.05),
+        ``"too few"`` (not enough contacts for a verdict) or ``"no previous
+        week"`` (a count whose previous week lies before the data).  These
+        are codes: the report shows them as "up", "down"... in its language.
     incomplete
         The rate's conversion window has not closed yet at the week's end:
         it may still rise.
@@ -399,8 +491,8 @@ class Kpi:
 
     @property
     def noise(self) -> bool:
-        """Whether the change is inside the noise (or the sample is too small to tell)."""
-        return self.verdict in ("within noise", "too few")
+        """Whether there is no change to read: inside the noise, too few, or no previous week."""
+        return self.verdict in ("within noise", "too few", NO_PREVIOUS_WEEK)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dictionary."""
@@ -430,15 +522,33 @@ class Kpi:
 
 
 def _count_test(before: int, after: int, *, alpha: float = 0.05) -> tuple[float, str]:
-    """Return the p-value and verdict of "same expected count in both weeks"."""
+    """Return the p-value and verdict of "same expected count in both weeks".
+
+    Given the total ``n = before + after``, an unchanged count makes ``after``
+    binomial with ``n`` trials and probability 1/2; ``z = (after - before) /
+    sqrt(n)`` is its normal approximation, good once the expected count of
+    each week, ``n / 2``, is at least :data:`~funnelkit.stats.MIN_PER_OUTCOME`.
+    Below that the verdict is ``"too few"``.  A week's own count may be 0: a
+    fall from 195 to 0 is a clear decrease.
+    """
     total = before + after
     z = abs(after - before) / math.sqrt(total) if total else 0.0
     p_value = math.erfc(z / math.sqrt(2))
-    if min(before, after) < MIN_PER_OUTCOME:
+    if total < 2 * MIN_PER_OUTCOME:
         return p_value, "too few"
     if p_value < alpha:
         return p_value, "increase" if after > before else "decrease"
     return p_value, "within noise"
+
+
+def _without_previous_week(kpi: Kpi) -> Kpi:
+    """Return ``kpi`` uncompared when it is a count with no contact in the previous week.
+
+    Called only when that week lies before the data, where 0 means "no data".
+    """
+    if kpi.kind != "count" or kpi.previous:
+        return kpi
+    return replace(kpi, previous=None, p_value=None, verdict=NO_PREVIOUS_WEEK)
 
 
 def _json_ready(value: Any) -> Any:
@@ -520,6 +630,11 @@ class WeeklyMetrics:
     cohorts
         Share of each acquisition week (of the history) that reached the
         target stage, by days since acquisition (Kaplan-Meier, as of the week's end).
+
+    When ``quality`` counts no event before the week, its previous week lies
+    before the data: the headline counts that are 0 that week are given no
+    previous value (``previous=None``, verdict ``"no previous week"``), on
+    whichever engine they were computed.
     """
 
     week: IsoWeek
@@ -536,6 +651,44 @@ class WeeklyMetrics:
     trend: ConversionTrend
     comparison: PeriodComparison | None
     cohorts: CohortTable
+
+    def __post_init__(self) -> None:
+        if self.quality.events_before_week == 0:
+            # A frozen dataclass sets a field it derives with object.__setattr__.
+            object.__setattr__(
+                self, "headline", tuple(_without_previous_week(k) for k in self.headline)
+            )
+
+    @property
+    def warnings(self) -> tuple[DataWarning, ...]:
+        """Signs that the week's data is incomplete (see the module documentation).
+
+        ``no_events_in_week`` when the data holds no event in the week;
+        otherwise ``few_stage_entries_in_week`` when contacts reached a stage
+        past the first fewer than :data:`LOW_VOLUME_SHARE` times as often as
+        in the median previous week of the history.
+        """
+        if self.quality.events_in_week == 0:
+            return (DataWarning(NO_EVENTS_IN_WEEK, 0),)
+        per_week = (
+            self.entries.group_by("week")
+            .agg(
+                pl.col("contacts").filter(pl.col("rank") > 1).sum().alias("past_first"),
+                pl.col("contacts").sum().alias("all"),
+            )
+            .sort("week")
+        )
+        this = str(self.week)
+        current = sum(int(n) for week, n, _ in per_week.iter_rows() if week == this)
+        earlier = [(int(n), int(total)) for week, n, total in per_week.iter_rows() if week < this]
+        # the leading weeks without any stage entry lie before the data: leave them out
+        previous = [n for n, _ in itertools.dropwhile(lambda row: row[1] == 0, earlier)]
+        if len(previous) < LOW_VOLUME_MIN_WEEKS:
+            return ()
+        median = float(statistics.median(previous))
+        if median >= LOW_VOLUME_MIN_MEDIAN and current < LOW_VOLUME_SHARE * median:
+            return (DataWarning(FEW_STAGE_ENTRIES_IN_WEEK, current, median, len(previous)),)
+        return ()
 
     @property
     def stalled_stage(self) -> str:
@@ -650,6 +803,7 @@ class WeeklyMetrics:
                 )
             ),
             "entries": _records(self.entries),
+            "warnings": [w.to_dict() for w in self.warnings],
         }
         out["conversion"] = _json_ready(self.conversion.to_dict())
         out["trend"] = _records(
@@ -840,7 +994,7 @@ def _count_kpis(entries: pl.DataFrame, funnel: Funnel, week: IsoWeek) -> list[Kp
                 value=now,
                 previous=prev,
                 p_value=p_value if prev is not None else None,
-                verdict=verdict if prev is not None else "too few",
+                verdict=verdict if prev is not None else NO_PREVIOUS_WEEK,
             )
         )
     return out

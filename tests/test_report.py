@@ -175,6 +175,11 @@ def test_html_sections_come_in_the_issue_order(rendered: tuple[Path, str, str]) 
     text = _visible_text(page)
     assert "Rates are those of the contacts who entered in 2026-W43" in text
     assert "within noise" in text
+    # the sections computed from the conversion functions say how they read a stage
+    evidence = "a stage counts as reached at any one of the events its rules name"
+    assert text.count(evidence) == 4  # trend, breakdown, time to convert, cohorts
+    assert "Rates count a stage as reached at any one of the events its rules name" in text
+    assert "funnelkit-warning" not in text and "No previous week" not in text
 
 
 @pytest.mark.slow
@@ -243,6 +248,53 @@ def test_streaming_mode_renders_the_same_metrics(
     assert (tmp_path / week / "metrics.json").read_bytes() == (
         out / week / "metrics.json"
     ).read_bytes()
+
+
+@pytest.fixture(scope="module")
+def events_without_w40(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample events with week 2026-W40 cut out, as a broken export would."""
+    path = tmp_path_factory.mktemp("broken") / "events.csv"
+    frame = read_events(str(EVENTS)).frame.collect()
+    start, end = IsoWeek(2026, 40).start, IsoWeek(2026, 40).end
+    kept = frame.filter((pl.col("occurred_at") < start) | (pl.col("occurred_at") >= end))
+    kept.write_csv(path)
+    return path
+
+
+@pytest.mark.slow
+def test_a_week_without_events_renders_with_a_loud_warning(
+    events_without_w40: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["report", "--events", str(events_without_w40), "--contacts", str(CONTACTS)]
+    code = main([*args, "--week", "2026-W40", "--out", str(tmp_path), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 0, err  # a valid week: the report is written
+    assert "warning: 2026-W40: the data holds no event in this week." in err
+    metrics = json.loads((tmp_path / "2026-W40" / "metrics.json").read_text(encoding="utf-8"))
+    assert [w["code"] for w in metrics["warnings"]] == ["no_events_in_week"]
+    verdicts = {k["name"]: k["verdict"] for k in metrics["headline"] if k["kind"] == "count"}
+    assert verdicts["reached_cold_lead"] == verdicts["reached_warm_lead"] == "decrease"
+    text = _visible_text((tmp_path / "2026-W40" / "report.html").read_text(encoding="utf-8"))
+    assert "class='funnelkit-warning'" in text or 'class="funnelkit-warning"' in text
+    assert text.index("the data holds no event in this week") < text.index("Headline")
+
+
+@pytest.mark.slow
+def test_the_first_week_of_the_data_says_there_is_no_previous_week(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(_report(tmp_path, "--week", "2026-W28", "--no-progress", "-p", "lang", "fr"))
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "warning:" not in err
+    metrics = json.loads((tmp_path / "2026-W28" / "metrics.json").read_text(encoding="utf-8"))
+    counts = [k for k in metrics["headline"] if k["kind"] == "count"]
+    assert counts and {(k["previous"], k["verdict"]) for k in counts} == {
+        (None, "no previous week")
+    }
+    text = _visible_text((tmp_path / "2026-W28" / "report.html").read_text(encoding="utf-8"))
+    assert "Pas de semaine précédente à comparer" in text
+    assert "pas de semaine précédente</td>" in text
 
 
 def test_in_memory_takes_a_boolean(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -550,6 +602,65 @@ def test_headline_html_flags_the_verdicts_in_both_languages() -> None:
     assert "<tr class='increase'>" in page and "<td>up</td>" in page
     french = report_module.headline_html(metrics, "fr").data
     assert "<td>en hausse</td>" in french and "Nouveaux contacts" in french
+
+
+def test_headline_html_says_when_there_is_no_previous_week() -> None:
+    df = events_frame(*((f"b{i}", "2026-11-10 10:00", "page_view") for i in range(90)))
+    metrics = weekly_metrics(df, "inbound", week="2026-W46", window="7d", weeks_of_history=2)
+    page = report_module.headline_html(metrics, "en").data
+    assert "<td class='num'>90</td><td class='num'>none</td>" in page
+    assert page.count("<td class='num'>none</td>") == page.count("<td>no previous week</td>") == 5
+    assert "No previous week to compare with: the data holds no event before this week." in page
+    french = report_module.headline_html(metrics, "fr").data
+    assert "<td class='num'>aucune</td>" in french
+    assert "<td>pas de semaine précédente</td>" in french
+    assert "Pas de semaine précédente à comparer" in french
+
+
+def test_warnings_show_at_the_top_in_both_languages() -> None:
+    df = events_frame(
+        *((f"a{i}", "2026-11-03 10:00", "form_fill") for i in range(30)),
+        ("z", "2026-11-17 10:00", "page_view"),
+    )
+    metrics = weekly_metrics(df, "inbound", week="2026-W46", window="7d", weeks_of_history=2)
+    page = report_module.warnings_html(metrics, "en").data
+    assert page.startswith("<p class='funnelkit-warning' role='alert'><strong>Warning: </strong>")
+    assert "the data holds no event in this week" in page and "broken or incomplete export" in page
+    french = report_module.warnings_html(metrics, "fr").data
+    assert "<strong>Attention : </strong>les données ne contiennent aucun événement" in french
+    quiet = events_frame(("a", "2026-11-03 10:00", "page_view"), ("a", "2026-11-10 10:00", "like"))
+    calm = weekly_metrics(quiet, "inbound", week="2026-W46", window="7d", weeks_of_history=2)
+    assert report_module.warnings_html(calm, "en") is None
+
+
+def test_warning_texts_give_the_numbers_in_the_report_language() -> None:
+    warning = {
+        "code": "few_stage_entries_in_week",
+        "value": 3,
+        "median_previous_weeks": 1234.5,
+        "previous_weeks": 11,
+    }
+    assert report_module.warning_text(warning) == (
+        "entries into stages past the first: 3 this week, under 10% of the median of the "
+        "previous 11 weeks (1,234.5). So sharp a fall usually means an incomplete export: check "
+        "the data before reading the report."
+    )
+    french = report_module.warning_text(warning, "fr")
+    assert french.startswith(
+        "entrées dans les stades au-delà du premier : 3 cette semaine, moins de 10\u202f% de la "
+        "médiane des 11 semaines précédentes (1\u202f234,5)."
+    )
+    assert report_module.warning_text({"code": "from_a_newer_template"}) == "from_a_newer_template."
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_sections_from_the_conversion_functions_say_how_they_read_a_stage(lang: str) -> None:
+    sentence = report_module._EVIDENCE[lang]
+    values = {"weeks": 12, "window": 28, "column": "channel", "min_contacts": 30, "stage": "Client"}
+    for key in ("trend", "breakdown", "time_to_convert", "cohorts"):
+        assert report_module.section_text(key, lang, **values)[1].endswith(sentence), key
+    for key in ("headline", "funnel", "flows", "quality"):
+        assert sentence not in report_module.section_text(key, lang, **values)[1], key
 
 
 def test_contacts_table_pseudonymises_ids_and_never_shows_personal_columns() -> None:

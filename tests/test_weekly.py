@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from pathlib import Path
 
 import polars as pl
@@ -18,8 +19,12 @@ from funnelkit.errors import EmptyInputError, ParameterError
 from funnelkit.events import read_events
 from funnelkit.stages import classify, snapshot
 from funnelkit.weekly import (
+    FEW_STAGE_ENTRIES_IN_WEEK,
     METRICS_DECIMALS,
     MIN_SEGMENT,
+    NO_EVENTS_IN_WEEK,
+    NO_PREVIOUS_WEEK,
+    DataWarning,
     IsoWeek,
     WeeklyMetrics,
     _count_test,
@@ -260,8 +265,12 @@ def _floats(value: object, key: str = "") -> list[tuple[str, float]]:
 
 
 def test_metrics_json_rounds_shares_and_rates_to_six_decimals() -> None:
-    # W46: three new contacts, one of whom becomes a lead and a client on day 0
+    # W46: three new contacts, one of whom becomes a lead and a client on day 0;
+    # W45: three more, one a lead, so that W46 has a previous week to compare with
     df = events_frame(
+        ("h", "2026-11-03 10:00", "form_fill"),
+        ("i", "2026-11-03 11:00", "page_view"),
+        ("j", "2026-11-04 11:00", "page_view"),
         ("a", "2026-11-10 10:00", "form_fill"),
         ("a", "2026-11-10 12:00", "purchase"),
         ("b", "2026-11-10 11:00", "page_view"),
@@ -368,6 +377,161 @@ def test_count_change_outside_the_noise() -> None:
 def test_small_counts_get_no_verdict() -> None:
     assert _count_test(1, 4)[1] == "too few"
     assert _count_test(0, 0) == (1.0, "too few")
+    assert _count_test(3, 0)[1] == "too few"
+    assert _count_test(5, 4)[1] == "too few"  # 9 in all: 4.5 expected per week
+
+
+def test_a_count_falling_to_zero_from_a_large_number_is_a_decrease() -> None:
+    # "too few" is about the count expected per week if nothing changed, (a + b) / 2,
+    # not about either week's own count: 195 then 0 is no accident
+    p_value, verdict = _count_test(195, 0)
+    assert verdict == "decrease" and p_value < 1e-40
+    assert _count_test(0, 195)[1] == "increase"
+    # ten in all is enough: P(0 of 10 | p = 1/2) is about 0.001
+    assert _count_test(10, 0)[1] == "decrease"
+    assert _count_test(6, 4)[1] == "within noise"
+
+
+def _exact_p_value(before: int, after: int) -> float:
+    """Two-sided exact binomial test of "same expected count": ``after`` ~ B(n, 1/2)."""
+    n, k = before + after, min(before, after)
+    return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n)
+
+
+@settings(max_examples=200, deadline=None)
+@given(before=st.integers(0, 300), after=st.integers(0, 300))
+def test_count_verdict_agrees_with_the_exact_binomial_test(before: int, after: int) -> None:
+    p_value, verdict = _count_test(before, after)
+    assert _count_test(after, before)[0] == pytest.approx(p_value)
+    if before + after < 10:
+        assert verdict == "too few"
+        return
+    exact = _exact_p_value(before, after)
+    if exact < 0.01:
+        assert verdict == ("increase" if after > before else "decrease")
+    elif exact > 0.1:
+        assert verdict == "within noise"
+
+
+# --- incomplete data: warnings, and weeks before the data -------------------
+def test_a_normal_week_has_no_warning(tiny_metrics: WeeklyMetrics) -> None:
+    assert tiny_metrics.warnings == ()
+    assert tiny_metrics.to_dict()["warnings"] == []
+
+
+def test_a_week_without_events_is_flagged_and_its_fall_judged() -> None:
+    df = events_frame(
+        *((f"a{i}", "2026-11-03 10:00", "form_fill") for i in range(30)),  # W45: 30 leads
+        ("z", "2026-11-17 10:00", "page_view"),  # W47: the export goes on after W46
+    )
+    m = weekly_metrics(df, TINY, week=W46, window="7d", weeks_of_history=2)
+    assert m.quality.events_in_week == 0
+    assert m.warnings == (DataWarning(NO_EVENTS_IN_WEEK, 0),)
+    lead = m.kpi("reached_lead")
+    assert (lead.value, lead.previous, lead.verdict) == (0, 30, "decrease")
+    assert lead.p_value is not None and lead.p_value < 1e-6
+    assert json.loads(m.to_json())["warnings"] == [
+        {
+            "code": "no_events_in_week",
+            "value": 0,
+            "median_previous_weeks": None,
+            "previous_weeks": None,
+        }
+    ]
+
+
+def test_the_first_week_of_the_data_has_no_previous_week() -> None:
+    df = events_frame(
+        ("a", "2026-11-10 10:00", "form_fill"),  # the first event: W46's Tuesday
+        ("b", "2026-11-11 10:00", "page_view"),
+    )
+    m = weekly_metrics(df, TINY, week=W46, window="7d", weeks_of_history=2)
+    counts = [k for k in m.headline if k.kind == "count"]
+    assert [(k.name, k.value, k.previous, k.p_value, k.verdict) for k in counts] == [
+        ("new_contacts", 2, None, None, NO_PREVIOUS_WEEK),
+        ("reached_lead", 1, None, None, NO_PREVIOUS_WEEK),
+        ("reached_client", 0, None, None, NO_PREVIOUS_WEEK),
+    ]
+    assert all(k.noise and k.change is None for k in counts)
+    data = json.loads(m.to_json())
+    assert [(k["previous"], k["change"]) for k in data["headline"]] == [(None, None)] * 3
+    assert m.headline_table()["previous"].to_list() == [None] * 3
+    # a week later, W46 is in the data: its zeros are zeros
+    later = weekly_metrics(df, TINY, week="2026-W47", window="7d", weeks_of_history=2)
+    client = later.kpi("reached_client")
+    assert (client.previous, client.verdict) == (0, "too few")
+
+
+def test_a_previous_week_partly_in_the_data_is_compared() -> None:
+    df = events_frame(
+        ("x", "2026-11-08 23:00", "page_view"),  # W45's Sunday: the data starts there
+        ("a", "2026-11-10 10:00", "form_fill"),
+    )
+    m = weekly_metrics(df, TINY, week=W46, window="7d", weeks_of_history=2)
+    assert [k.previous for k in m.headline if k.kind == "count"] == [1, 0, 0]
+
+
+def test_contacts_created_before_the_first_event_keep_their_count() -> None:
+    df = events_frame(("a", "2026-11-10 10:00", "form_fill"))
+    people = pl.DataFrame(
+        {"contact_id": ["y"], "created_at": [dt.datetime(2026, 11, 4, tzinfo=UTC)]}
+    )
+    m = weekly_metrics(df, TINY, week=W46, contacts=people, window="7d", weeks_of_history=2)
+    assert m.kpi("new_contacts").previous == 1  # the contacts table covers W45
+    assert m.kpi("reached_lead").previous is None
+
+
+def leads_by_week(counts: list[int], last: str = W46) -> pl.DataFrame:
+    """Leads (form fills) per week up to ``last``, and one page view in each of those weeks."""
+    rows: list[tuple[str, str, str]] = []
+    for back, n in enumerate(reversed(counts)):
+        week = parse_week(last).shift(-back)
+        day = week.monday + dt.timedelta(days=1)
+        rows += [(f"{week}-{i}", f"{day} 10:00", "form_fill") for i in range(n)]
+        rows.append((f"{week}-v", f"{day} 11:00", "page_view"))
+    return events_frame(*rows)
+
+
+@pytest.mark.parametrize(
+    ("counts", "expected"),
+    [
+        ([20, 20, 20, 1], (DataWarning(FEW_STAGE_ENTRIES_IN_WEEK, 1, 20.0, 3),)),
+        ([20, 30, 25, 0], (DataWarning(FEW_STAGE_ENTRIES_IN_WEEK, 0, 25.0, 3),)),
+        ([20, 20, 20, 2], ()),  # a tenth of the median is not "under" it
+        ([20, 20, 1], ()),  # two previous weeks: too few for a median
+        ([9, 9, 9, 0], ()),  # a median under 10: a tenth of it is not one entry
+    ],
+)
+def test_a_week_with_far_fewer_stage_entries_than_usual_is_flagged(
+    counts: list[int], expected: tuple[DataWarning, ...]
+) -> None:
+    # six weeks of history, the first ones before the data: they are left out
+    m = weekly_metrics(leads_by_week(counts), TINY, week=W46, window="7d", weeks_of_history=6)
+    assert m.quality.events_in_week > 0
+    assert m.warnings == expected
+
+
+def test_the_engine_path_flags_the_same_weeks() -> None:
+    duckdb = pytest.importorskip("duckdb")
+    from funnelkit import engines
+
+    con = duckdb.connect()
+    cases = [
+        events_frame(("a", "2026-11-10 10:00", "form_fill")),  # W46 is the first week
+        events_frame(  # W46 has no event
+            *((f"a{i}", "2026-11-03 10:00", "form_fill") for i in range(30)),
+            ("z", "2026-11-17 10:00", "page_view"),
+        ),
+        leads_by_week([20, 20, 20, 1]),  # W46 has far fewer leads than usual
+    ]
+    for df in cases:
+        expected = weekly_metrics(df, TINY, week=W46, window="7d", weeks_of_history=6)
+        native = engines.weekly_metrics_native(
+            con.from_arrow(df.to_arrow()), TINY, week=W46, window="7d", weeks_of_history=6
+        )
+        assert native.warnings == expected.warnings
+        assert native.to_json() == expected.to_json()
+    con.close()
 
 
 # --- rates: the latest week whose window has closed --------------------------
