@@ -16,13 +16,15 @@ from pathlib import Path
 
 import polars as pl
 
-from funnelkit.errors import DataError, FunnelkitError, ParameterError, did_you_mean
+from funnelkit.errors import FunnelkitError, ParameterError, did_you_mean
 from funnelkit.events import (
     ContactTable,
     EventLog,
     SetAsideSummary,
     read_contacts,
     read_events,
+    require_usable,
+    timestamp_hint,
 )
 
 Handler = Callable[[argparse.Namespace], int]
@@ -77,57 +79,12 @@ def load_events(path: str, args: argparse.Namespace, *, require_rows: bool = Tru
     )
     summary = log.summary()
     _report_set_aside(summary)
-    hint = _timestamp_hint(log, summary)
+    hint = timestamp_hint(log, summary)
     if hint:
         print(f"  hint: {hint}", file=sys.stderr)
-    if require_rows and summary.rows_read and not summary.rows_kept:
-        reason, (count, _) = max(summary.by_reason.items(), key=lambda item: item[1][0])
-        msg = (
-            f"{summary.source}: none of the {summary.rows_read:,} rows is usable "
-            f"({count:,} {reason}); nothing to compute. {hint}"
-        ).rstrip()
-        raise DataError(msg)
+    if require_rows:
+        require_usable(summary, hint)
     return log
-
-
-def _timestamp_hint(log: EventLog, summary: SetAsideSummary) -> str:
-    """Return how to read the unparseable timestamps (with an example), or ``""``."""
-    if "bad_timestamp" not in summary.by_reason:
-        return ""
-    example = (
-        log.set_aside.filter(pl.col("reason") == "bad_timestamp")
-        .select("row", "occurred_at")
-        .head(1)
-        .collect()
-    )
-    if example.is_empty():
-        return ""
-    row, value = example.row(0)
-    guess = _format_guess(str(value))
-    given = f" (e.g. --timestamp-format '{guess}')" if guess else ""
-    return (
-        f"timestamps such as {value!r} (row {row}) are not ISO-8601 or epoch seconds; "
-        f"give their format with --timestamp-format{given}"
-    )
-
-
-def _format_guess(value: str) -> str:
-    """Return a strftime format that reads ``value`` (day first when ambiguous), or ``""``."""
-    import re
-
-    text = value.strip()
-    patterns = (
-        (r"\d{1,2}/\d{1,2}/\d{4}", "%d/%m/%Y"),
-        (r"\d{1,2}\.\d{1,2}\.\d{4}", "%d.%m.%Y"),
-        (r"\d{1,2}-\d{1,2}-\d{4}", "%d-%m-%Y"),
-        (r"\d{4}/\d{1,2}/\d{1,2}", "%Y/%m/%d"),
-    )
-    times = ((r" \d{1,2}:\d{2}:\d{2}", " %H:%M:%S"), (r" \d{1,2}:\d{2}", " %H:%M"), ("", ""))
-    for date_re, date_fmt in patterns:
-        for time_re, time_fmt in times:
-            if re.fullmatch(date_re + time_re, text):
-                return date_fmt + time_fmt
-    return ""
 
 
 def load_contacts(path: str | None, args: argparse.Namespace) -> ContactTable | None:

@@ -42,6 +42,7 @@ from __future__ import annotations
 import glob
 import html
 import io
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,8 @@ __all__ = [
     "parse_timestamp",
     "read_contacts",
     "read_events",
+    "require_usable",
+    "timestamp_hint",
 ]
 
 CONTACT_ID = "contact_id"
@@ -251,6 +254,76 @@ class EventLog(_Loaded):
 @dataclass(frozen=True)
 class ContactTable(_Loaded):
     """Validated contacts (one row per ``contact_id``) plus the rows set aside."""
+
+
+def timestamp_hint(log: EventLog, summary: SetAsideSummary) -> str:
+    """Return how to read the timestamps ``log`` could not parse, with an example, or ``""``.
+
+    The hint names the command-line option (``--timestamp-format``, the
+    ``timestamp_format=`` argument of :func:`read_events`) and, when the
+    example looks like a common day-first date, a format that reads it.
+
+    Examples
+    --------
+    >>> log = read_events(pl.DataFrame({"contact_id": ["a"], "occurred_at": ["06/07/2026 01:10"],
+    ...                                 "event": ["x"]}))
+    >>> timestamp_hint(log, log.summary())[:55]
+    "timestamps such as '06/07/2026 01:10' (row 1) are not I"
+    """
+    if "bad_timestamp" not in summary.by_reason:
+        return ""
+    example = (
+        log.set_aside.filter(pl.col("reason") == "bad_timestamp")
+        .select("row", "occurred_at")
+        .head(1)
+        .collect()
+    )
+    if example.is_empty():
+        return ""
+    row, value = example.row(0)
+    guess = _format_guess(str(value))
+    given = f", e.g. --timestamp-format '{guess}'" if guess else ""
+    return (
+        f"timestamps such as {value!r} (row {row}) are not ISO-8601 or epoch seconds; "
+        f"give their format with --timestamp-format (in Python: timestamp_format=){given}"
+    )
+
+
+def _format_guess(value: str) -> str:
+    """Return a strftime format that reads ``value`` (day first when ambiguous), or ``""``."""
+    text = value.strip()
+    patterns = (
+        (r"\d{1,2}/\d{1,2}/\d{4}", "%d/%m/%Y"),
+        (r"\d{1,2}\.\d{1,2}\.\d{4}", "%d.%m.%Y"),
+        (r"\d{1,2}-\d{1,2}-\d{4}", "%d-%m-%Y"),
+        (r"\d{4}/\d{1,2}/\d{1,2}", "%Y/%m/%d"),
+    )
+    times = ((r" \d{1,2}:\d{2}:\d{2}", " %H:%M:%S"), (r" \d{1,2}:\d{2}", " %H:%M"), ("", ""))
+    for date_re, date_fmt in patterns:
+        for time_re, time_fmt in times:
+            if re.fullmatch(date_re + time_re, text):
+                return date_fmt + time_fmt
+    return ""
+
+
+def require_usable(summary: SetAsideSummary, hint: str = "") -> None:
+    """Raise when a source was read but none of its rows is usable (nothing to compute).
+
+    ``hint`` (e.g. :func:`timestamp_hint`) ends the message.
+
+    Raises
+    ------
+    DataError
+        Every row was set aside; the message names the main reason.
+    """
+    if not summary.rows_read or summary.rows_kept:
+        return
+    reason, (count, _) = max(summary.by_reason.items(), key=lambda item: item[1][0])
+    msg = (
+        f"{summary.source}: none of the {summary.rows_read:,} rows is usable "
+        f"({count:,} {reason}); nothing to compute. {hint[:1].upper()}{hint[1:]}"
+    ).rstrip()
+    raise DataError(msg)
 
 
 # --------------------------------------------------------------------------- typing

@@ -95,7 +95,14 @@ import polars as pl
 from funnelkit import engines
 from funnelkit.definitions import load_funnel
 from funnelkit.errors import FunnelkitError, ParameterError, ReportError, did_you_mean
-from funnelkit.events import OCCURRED_AT, REQUIRED, read_contacts, read_events
+from funnelkit.events import (
+    OCCURRED_AT,
+    REQUIRED,
+    read_contacts,
+    read_events,
+    require_usable,
+    timestamp_hint,
+)
 from funnelkit.weekly import (
     FEW_STAGE_ENTRIES_IN_WEEK,
     LOW_VOLUME_SHARE,
@@ -361,13 +368,20 @@ def _existing_file(value: str | os.PathLike[str], option: str) -> Path:
 
 
 def _check_funnel(
-    funnel: str, event_columns: Sequence[str], schema: pl.Schema | None = None
+    funnel: str,
+    event_columns: Sequence[str],
+    schema: pl.Schema | None = None,
+    frame: pl.LazyFrame | None = None,
 ) -> str:
     """Return the funnel as the notebook should receive it (preset name or absolute path).
 
     The definition must load, and the columns its property filters read must be
     in the events (``amount > 0`` needs an ``amount`` column) and, when the
-    events' ``schema`` is known, of a type the filter can compare.
+    events' ``schema`` is known, of a type the filter can compare.  With the
+    events' ``frame``, a text column compared with numbers is checked value by
+    value, as the classification will read it
+    (:meth:`funnelkit.definitions.Funnel.read_numbers`): an empty column passes,
+    ``n/a`` fails here, naming the value, before any kernel starts.
     """
     looks_like_path = funnel.endswith(".toml") or os.sep in funnel or "/" in funnel
     value = str(_existing_file(funnel, "--funnel")) if looks_like_path else funnel
@@ -389,9 +403,11 @@ def _check_funnel(
                     raise ParameterError(msg)
     if schema is not None:
         try:
+            if frame is not None:
+                schema = definition.read_numbers(frame).collect_schema()
             definition.check_columns(schema)
         except FunnelkitError as exc:
-            msg = f"--funnel: {exc}."
+            msg = f"--funnel: {exc}".rstrip(".") + "."
             raise ParameterError(msg) from exc
     return value
 
@@ -546,6 +562,7 @@ def prepare_report(
         )
         log_(f"events: {events_value} ({', '.join(event_columns)}), read by the engine")
         event_schema: pl.Schema | None = None  # the engine layer checks types where it runs
+        frame: pl.LazyFrame | None = None
         first_at, last_at = engines.event_span_native(source)
         if weeks is None:
             weeks = [engines.last_complete_week_native(source)]
@@ -559,9 +576,15 @@ def prepare_report(
         events_path = _existing_file(events, "--events")
         contacts_path = _existing_file(contacts, "--contacts") if contacts is not None else None
         log_events = read_events(events_path, **options)
-        log_(str(log_events.summary()))
+        summary = log_events.summary()
+        log_(str(summary))
+        hint = timestamp_hint(log_events, summary)
+        if hint:
+            log_(f"  hint: {hint}")
+        require_usable(summary, hint)
         schema = log_events.frame.collect_schema()
         event_schema = schema
+        frame = log_events.frame
         event_columns = list(schema.names())
         columns = list(event_columns)
         if contacts_path is not None:
@@ -580,7 +603,7 @@ def prepare_report(
         _check_weeks_in_data(requested, first_at, last_at)
 
     funnel_value = _check_funnel(
-        funnel or str(defaults.get("funnel") or "inbound"), event_columns, event_schema
+        funnel or str(defaults.get("funnel") or "inbound"), event_columns, event_schema, frame
     )
     explicit = breakdown is not None
     breakdown_value = _check_breakdown(

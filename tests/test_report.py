@@ -437,8 +437,21 @@ def test_a_funnel_filter_on_a_mistyped_column_fails_before_any_kernel(
     path.write_text("contact_id,occurred_at,event,amount\nc1,2026-11-22T10:00:00Z,purchase,abc\n")
     assert main(["report", "--events", str(path), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
-    assert "--funnel: funnel 'inbound', stage 'client': key 'where' (amount > 0)" in err
-    assert "column 'amount' holds String" in err
+    assert "--funnel: funnel 'inbound' compares column 'amount' with numbers" in err
+    assert "1 of its values are not numbers: 'abc' (contact c1, 2026-11-22 10:00)" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_events_none_of_which_is_usable_fail_before_any_kernel_with_a_hint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(report_module, "_execute", _no_kernel)
+    path = tmp_path / "events.csv"
+    path.write_text("contact_id;occurred_at;event\nc1;22/11/2026 10:00;like\n")
+    assert main(["report", "--events", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "none of the 1 rows is usable (1 bad_timestamp)" in err
+    assert "--timestamp-format '%d/%m/%Y %H:%M'" in err
     assert not (tmp_path / "out").exists()
 
 
