@@ -962,6 +962,17 @@ th {{ background: #f5f5f5; }}
     return target
 
 
+def _funnel_of(folder: Path) -> str | None:
+    """Return the funnel name of the report in ``folder`` (``None``: no readable report)."""
+    try:
+        metrics = json.loads((folder / METRICS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    funnel = metrics.get("funnel") if isinstance(metrics, Mapping) else None
+    name = funnel.get("name") if isinstance(funnel, Mapping) else None
+    return name if isinstance(name, str) else None
+
+
 def _index_row(name: str, metrics: Mapping[str, Any]) -> str:
     esc = html.escape
     dates = ""
@@ -977,9 +988,17 @@ def _index_row(name: str, metrics: Mapping[str, Any]) -> str:
         for k in headline[:3]
         if isinstance(k, Mapping)
     ]
+    warnings = metrics.get("warnings") or []
+    flag = ""
+    if isinstance(warnings, list) and warnings:
+        codes = ", ".join(str(w.get("code", "")) for w in warnings if isinstance(w, Mapping))
+        flag = (
+            f"<strong class='warning' style='color:#b71c1c'>\u26a0 {len(warnings)} "
+            f"warning{'s' if len(warnings) > 1 else ''} ({esc(codes)})</strong> "
+        )
     return (
         f"<tr><td><a href='{esc(name)}/{HTML_FILE}'>{esc(name)}</a></td><td>{esc(dates)}</td>"
-        f"<td>{esc(str(funnel_name))}</td><td>{esc('; '.join(parts))}</td></tr>"
+        f"<td>{esc(str(funnel_name))}</td><td>{flag}{esc('; '.join(parts))}</td></tr>"
     )
 
 
@@ -1049,14 +1068,26 @@ def render_report(
         file=sys.stderr,
         disable=not progress or len(settings.weeks) < 2,
     )
+    replaced: list[str] = []
     try:
         for one in bar:
             bar.set_postfix_str(str(one))
-            rendered.append(render_week(settings, one))
+            before = _funnel_of(settings.out_dir / str(one))
+            done = render_week(settings, one)
+            rendered.append(done)
+            after = _funnel_of(done.folder)
+            if before is not None and after is not None and before != after:
+                replaced.append(
+                    f"warning: {one}: replaced the report of funnel {before!r} with one of "
+                    f"funnel {after!r} (one folder per week: give each funnel its own --out "
+                    "to keep both)"
+                )
     finally:
         bar.close()
         write_index(settings.out_dir)
         if log is not None:  # after the progress bar, which shares stderr
+            for line in replaced:
+                log(line)
             for done in rendered:
                 for warning in done.warnings:
                     log(f"warning: {done.week}: {warning_text(warning)}")

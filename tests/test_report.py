@@ -727,6 +727,40 @@ def test_index_lists_rendered_weeks_newest_first(tmp_path: Path) -> None:
     assert ".failed" not in index
 
 
+def test_index_flags_the_weeks_with_warnings(tmp_path: Path) -> None:
+    (tmp_path / WEEK).mkdir()
+    (tmp_path / WEEK / "report.html").write_text("<html></html>")
+    metrics = {"funnel": {"name": "inbound"}, "warnings": [{"code": "no_events_in_week"}]}
+    (tmp_path / WEEK / "metrics.json").write_text(json.dumps(metrics))
+    index = report_module.write_index(tmp_path).read_text(encoding="utf-8")
+    assert "\u26a0 1 warning (no_events_in_week)" in index
+
+
+def test_rendering_another_funnel_over_a_week_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    (out / WEEK).mkdir(parents=True)
+    (out / WEEK / "metrics.json").write_text(json.dumps({"funnel": {"name": "inbound"}}))
+
+    def render(settings: ReportSettings, week: IsoWeek) -> report_module.RenderedWeek:
+        folder = settings.out_dir / str(week)
+        (folder / "metrics.json").write_text(json.dumps({"funnel": {"name": "sales"}}))
+        (folder / "report.html").write_text("<html></html>")
+        return report_module.RenderedWeek(str(week), folder)
+
+    monkeypatch.setattr(report_module, "render_week", render)
+    args = ["--events", str(EVENTS), "--funnel", "sales", "--week", WEEK, "--out", str(out)]
+    assert main(["report", *args]) == 0
+    err = capsys.readouterr().err
+    assert (
+        f"warning: {WEEK}: replaced the report of funnel 'inbound' with one of funnel 'sales'"
+        in err
+    )
+    assert main(["report", *args]) == 0  # the same funnel again: nothing to say
+    assert "replaced" not in capsys.readouterr().err
+
+
 def test_reading_options_reach_the_notebook(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
