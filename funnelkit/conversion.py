@@ -1798,6 +1798,10 @@ class FunnelResult:
             ]
         return "\n".join(parts)
 
+    def __str__(self) -> str:
+        """``print(result)`` shows the table of :meth:`to_text`, not every field."""
+        return self.to_text()
+
     def _repr_html_(self) -> str:
         rows = [_step_cells(r) for r in self.table.iter_rows(named=True)]
         out = _html(_STEP_HEADERS, rows, self._title())

@@ -1006,3 +1006,9 @@ def test_a_missing_breakdown_column_lists_the_ones_there() -> None:
     text = str(info.value)
     assert "needs the contacts table" in text and "Columns to break down by: channel." in text
     assert "Did you mean 'event'" not in text
+
+
+def test_printing_a_result_shows_its_table() -> None:
+    result = funnel(log([("a", 0, "visit"), ("a", 1, "buy")]), ["visit", "buy"], window="1d")
+    assert str(result) == result.to_text()
+    assert str(result).startswith("Funnel visit → buy (window 1d, ordered)")
