@@ -123,6 +123,8 @@ def _warn_about_the_data(
         .collect(engine="streaming")
     )
     present = set(seen["event"].to_list())
+    if not present:  # no event at all: no name to tell apart from a typo
+        return None, None
     for what, names in reads:
         for name in sorted(set(names) - present):
             hint = did_you_mean(name, present)

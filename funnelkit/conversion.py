@@ -2122,7 +2122,8 @@ def conversion_over_time(
     period
         ``"day"``, ``"week"`` (ISO weeks, from Monday 00:00 UTC) or ``"month"``.
     as_of
-        What the data is known up to; by default the last event's time.
+        What the data is known up to (a date means the end of that day, as in
+        :func:`funnelkit.stages.classify`); by default the last event's time.
     stage_steps, definition
         As in :func:`funnel`: ``"entry"`` reads a stage step as the instant
         the contact entered the stage (see the module documentation).
@@ -2331,7 +2332,8 @@ def compare_periods(
         Any moment of the period to compare; by default the last complete
         period (whose window has closed by ``as_of``).
     as_of
-        What the data is known up to; by default the last event's time.
+        What the data is known up to (a date means the end of that day, as in
+        :func:`funnelkit.stages.classify`); by default the last event's time.
     alpha
         Significance level for the verdicts.
 
@@ -2718,7 +2720,8 @@ def cohorts(
     horizon
         Last day shown (``"90d"``, ``"12w"``...).
     as_of
-        What the data is known up to; by default the last event's time.
+        What the data is known up to (a date means the end of that day, as in
+        :func:`funnelkit.stages.classify`); by default the last event's time.
         Events after it are ignored.
     since, until
         Only events with ``since <= occurred_at < until`` are read.

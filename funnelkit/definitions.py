@@ -85,6 +85,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import html
 import math
 import os
@@ -661,13 +662,15 @@ def read_numbers(events: pl.LazyFrame, filters: Iterable[Filter], owner: str) ->
     error (``"funnel 'inbound'"``, ``"stage 'client'"``).
     """
     schema = events.collect_schema()
+    filters = list(filters)
+    # A column another filter compares with text stays text: check_columns then
+    # names the numeric filter and the column's real type.
+    as_text = {flt.column for flt in filters if not _numbers_only(flt.value)}
     columns = sorted(
         {
             flt.column
             for flt in filters
-            if schema.get(flt.column) == pl.String
-            and _compatible(pl.Float64(), flt.value)
-            and not _compatible(pl.String(), flt.value)
+            if schema.get(flt.column) == pl.String and flt.column not in as_text
         }
     )
     if not columns:
@@ -694,7 +697,15 @@ def read_numbers(events: pl.LazyFrame, filters: Iterable[Filter], owner: str) ->
             "no thousands separator, unknown amounts left empty) and read the events again."
         )
         raise DataError(msg)
-    return events.with_columns(number[c].alias(c) for c in columns)
+    # 'NaN' is how some exports write an unknown amount: read it as one (null), since
+    # a NaN would pass 'amount > 0'.
+    return events.with_columns(number[c].fill_nan(None).alias(c) for c in columns)
+
+
+def _numbers_only(value: FilterValue) -> bool:
+    """Tell whether a filter ``value`` is a number or a list of numbers (not booleans)."""
+    values = value if isinstance(value, tuple) else (value,)
+    return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
 
 
 def _compatible(dtype: pl.DataType, value: object) -> bool:
@@ -832,7 +843,13 @@ class Funnel:
         text = f"funnel {self.name!r}"
         if self.source in ("<funnel>", "<string>"):
             return text
-        if self.source == f"{self.name}.toml" and self.name in list_presets():
+        # A file 'inbound.toml' of the working directory has the preset's source text:
+        # it is the preset only if it says the same.
+        if (
+            self.source == f"{self.name}.toml"
+            and self.name in list_presets()
+            and self == _preset(self.name)
+        ):
             return text
         return f"{text} ({self.source})"
 
@@ -873,7 +890,8 @@ class Funnel:
 
         A CSV column that is empty, or written with quotes, is read as text;
         ``amount > 0`` could not compare it.  Each such column is turned into
-        ``Float64`` (blanks become null, which never satisfies a filter), after
+        ``Float64`` (blanks and ``NaN`` become null, which never satisfies a
+        filter; a filter on booleans does not make a column numbers), after
         one pass that checks every non-blank value is a number: if some are
         not (``n/a``, a thousands separator), nothing is computed and the
         error names the column, how many values and the first ones with their
@@ -1209,6 +1227,13 @@ def list_presets() -> tuple[str, ...]:
     return tuple(
         sorted(p.name[: -len(".toml")] for p in folder.iterdir() if p.name.endswith(".toml"))
     )
+
+
+@functools.cache
+def _preset(name: str) -> Funnel:
+    """Return the preset ``name`` as shipped (read once)."""
+    text = resources.files("funnelkit").joinpath(_PRESETS, f"{name}.toml").read_text("utf-8")
+    return Funnel.from_toml(text, source=f"{name}.toml")
 
 
 def _looks_like_path(name: str) -> bool:

@@ -1166,10 +1166,19 @@ def _wide_frame(df: pl.DataFrame, n: int) -> pl.DataFrame:
     return df.with_columns(pl.col(counts).fill_null(0).cast(pl.Int64))
 
 
-def _time_arg(value: Any, name: str) -> int | None:
-    from funnelkit.conversion import _parse_time
+def _span_args(since: Any, until: Any) -> tuple[int | None, int | None]:
+    """``since`` and ``until`` as the polars path reads them (a reversed span is refused)."""
+    from funnelkit.conversion import _bounds
 
-    return _us(_parse_time(value, name))
+    lo, hi = _bounds(since, until)
+    return _us(lo), _us(hi)
+
+
+def _as_of_arg(value: Any) -> int | None:
+    """``as_of`` as the polars path reads it: a bare date means the end of that day."""
+    from funnelkit.conversion import _parse_as_of
+
+    return _us(_parse_as_of(value))
 
 
 def funnel_native(
@@ -1235,11 +1244,12 @@ def funnel_native(
     _check_count_option(min_size, "min_size", allow_none=False)
     ev = _events(events)
     people = _contacts(contacts, ev.engine)
+    lo, hi = _span_args(since, until)
     chains = _chains(
         ev,
         ns,
-        since=_time_arg(since, "since"),
-        until=_time_arg(until, "until"),
+        since=lo,
+        until=hi,
         by=by,
         contacts=people,
     )
@@ -1328,8 +1338,8 @@ def conversion_over_time_native(
     ns = _nw_spec(steps, window, order, first_entry, exclusions)
     size, origin = _period(period)
     ev = _events(events)
-    lo, hi = _time_arg(since, "since"), _time_arg(until, "until")
-    known = _time_arg(as_of, "as_of")
+    lo, hi = _span_args(since, until)
+    known = _as_of_arg(as_of)
     if known is None:
         known = _max_ts(_restrict(ev.lf, lo, hi))
     chains = _chains(ev, ns, since=lo, until=hi).with_columns(
@@ -1458,8 +1468,8 @@ def cohorts_native(
     span = parse_duration(horizon, name="horizon")
     horizon_days = span // timedelta(days=1)
     ev = _events(events)
-    lf = _restrict(ev.lf, _time_arg(since, "since"), _time_arg(until, "until"))
-    known = _time_arg(as_of, "as_of")
+    lf = _restrict(ev.lf, *_span_args(since, until))
+    known = _as_of_arg(as_of)
     if known is None:
         known = _max_ts(lf)
     if known is None:

@@ -465,29 +465,53 @@ def _csv_problem(raw: bytes, sep: str) -> str:
     """Return where a CSV file polars refused goes wrong (line numbers of the file), or ``""``.
 
     Only called on a file that failed to parse, to name the first row whose
-    field count differs from the header's or a quote left open.
+    field count differs from the header's or a quote left open.  A quoted
+    field may hold line breaks: it is blamed only when its record has the
+    wrong field count, or runs to the end of the file still in quotes.
     """
     import csv
 
-    reader = csv.reader(io.StringIO(raw.decode("utf-8", errors="replace")), delimiter=sep)
+    text = raw.decode("utf-8", errors="replace")
+    reader = csv.reader(io.StringIO(text), delimiter=sep)
+
+    def runs_on(first: int, last: int) -> str:
+        return (
+            f"a quoted field opened on line {first} runs to line {last}; "
+            "is a closing quote missing?"
+        )
+
+    spanned: tuple[int, int] | None = None  # the lines of the last record, if several
     try:
         header = next(reader, [])
         start = reader.line_num + 1
         for record in reader:
-            if any("\n" in field for field in record) and reader.line_num > start:
-                return (
-                    f"a quoted field opened on line {start} runs to line {reader.line_num}; "
-                    "is a closing quote missing?"
-                )
+            spans = reader.line_num > start and any("\n" in field for field in record)
             if record and len(record) != len(header):
+                if spans:
+                    return runs_on(start, reader.line_num)
                 return (
                     f"line {start} has {len(record)} fields where the header has "
                     f"{len(header)} (a stray {sep!r} or a value to put in quotes?)"
                 )
+            spanned = (start, reader.line_num) if spans else None
             start = reader.line_num + 1
     except csv.Error as exc:
         return f"line {reader.line_num}: {exc}"
+    if spanned is not None and _open_quote_at_end(text, sep):
+        return runs_on(*spanned)
     return ""
+
+
+def _open_quote_at_end(text: str, sep: str) -> bool:
+    """Tell whether ``text`` ends inside a quoted field (a quote never closed)."""
+    import csv
+
+    try:
+        for _ in csv.reader(io.StringIO(text), delimiter=sep, strict=True):
+            pass
+    except csv.Error as exc:
+        return "unexpected end of data" in str(exc)
+    return False
 
 
 def _type_text_columns(df: pl.DataFrame, *, decimal_comma: bool) -> pl.DataFrame:
@@ -497,12 +521,15 @@ def _type_text_columns(df: pl.DataFrame, *, decimal_comma: bool) -> pl.DataFrame
         if name in REQUIRED or name in (CREATED_AT,):
             continue
         text = pl.col(name).str.strip_chars()
+        # a cell of spaces is as empty as an empty one: it becomes null, as in read_numbers
+        blanks = df.select((text.is_null() | (text.str.len_chars() == 0)).sum()).item()
         if decimal_comma:
             text = text.str.replace(",", ".", literal=True)
         for dtype in (pl.Int64, pl.Float64):
             parsed = df.select(text.cast(dtype, strict=False)).to_series()
-            if parsed.null_count() == df[name].null_count() and df[name].null_count() < len(df):
-                casts.append(parsed.alias(name))
+            if parsed.null_count() == blanks and blanks < len(df):
+                # 'NaN' is an unknown amount (null): a NaN would pass 'amount > 0'
+                casts.append(parsed.fill_nan(None) if dtype == pl.Float64 else parsed)
                 break
     return df.with_columns(casts) if casts else df
 

@@ -1173,6 +1173,9 @@ def weekly_metrics(
         everything = everything.collect(engine="streaming").lazy()
     quality = _quality(everything, target, summary, contacts)
     lf = everything.filter(pl.col(OCCURRED_AT) < target.end)
+    # Text columns the definition compares with numbers: checked (one pass) and read
+    # as numbers here once, rather than again by each figure below.
+    lf = definition.read_numbers(lf)
     people = _contacts_lazy(contacts)
     cut = _instant_before(target.end)
 

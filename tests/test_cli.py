@@ -177,3 +177,13 @@ def test_text_in_a_number_column_names_the_values(
             " Clean them in the export (decimals with a point, no thousands separator, unknown "
             "amounts left empty) and read the events again."
         )
+
+
+def test_an_empty_parquet_file_is_not_a_list_of_misspelt_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "e.parquet"
+    schema = {"contact_id": pl.String, "occurred_at": pl.Datetime("us", "UTC"), "event": pl.String}
+    pl.DataFrame(schema=schema).write_parquet(path)
+    assert main(["funnel", str(path), "--steps", "page_view,purchase"]) == 0
+    assert "warning" not in capsys.readouterr().err

@@ -623,3 +623,62 @@ def test_an_edited_copy_of_a_preset_is_named_with_its_file(tmp_path: Path) -> No
     assert load_funnel("inbound").title == "funnel 'inbound'"
     with pytest.raises(MissingColumnError, match=rf"^funnel 'inbound' \({copy}\), stage 'client'"):
         mine.check_columns({"contact_id": pl.String})
+
+
+def test_read_numbers_leaves_a_boolean_filter_and_reads_nan_as_unknown() -> None:
+    from datetime import UTC
+
+    at = datetime(2026, 11, 2, tzinfo=UTC)
+    paid = Funnel.from_toml(
+        'name = "paid"\n[[stages]]\nid = "visitor"\n'
+        '[[stages]]\nid = "paid"\nevents = ["purchase"]\nwhere = "is_paid == true"\n'
+    )
+    events = pl.LazyFrame(
+        {
+            "contact_id": ["a", "b"],
+            "occurred_at": [at, at],
+            "event": ["purchase"] * 2,
+            "is_paid": ["true", "false"],
+            "amount": ["NaN", "5"],
+        }
+    )
+    # a boolean is no number: the column stays text, and check_columns says so
+    assert paid.read_numbers(events) is events
+    with pytest.raises(DefinitionError, match="column 'is_paid' holds String"):
+        paid.check_columns(events.collect_schema())
+    # 'NaN' is an unknown amount (null), not a number above 0
+    sales = load_funnel("sales")
+    out = sales.read_numbers(events).collect()
+    assert out["amount"].to_list() == [None, 5.0]
+    client = Filter.parse("amount > 0")
+    assert out.select(client.expr())["amount"].to_list() == [False, True]
+
+
+def test_an_edited_copy_of_a_preset_in_the_working_folder_is_named_with_its_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    edited = load_funnel("inbound").to_toml().replace("amount > 0", "revenue > 0")
+    assert "revenue > 0" in edited
+    Path("inbound.toml").write_text(edited)
+    for path in ("inbound.toml", "./inbound.toml"):
+        assert load_funnel(path).title == "funnel 'inbound' (inbound.toml)"
+    Path("inbound.toml").write_text(load_funnel("inbound").to_toml())  # the same as the preset
+    assert load_funnel("inbound.toml").title == "funnel 'inbound'"
+
+
+def test_a_column_also_compared_with_text_stays_text() -> None:
+    from datetime import UTC
+
+    mixed = Funnel.from_toml(
+        'name = "mixed"\n[[stages]]\nid = "visitor"\n'
+        '[[stages]]\nid = "lead"\nevents = ["form"]\nwhere = "score in [\'5\', \'7\']"\n'
+        '[[stages]]\nid = "client"\nevents = ["form"]\nwhere = "score >= 6"\n'
+    )
+    at = datetime(2026, 11, 2, tzinfo=UTC)
+    events = pl.LazyFrame(
+        {"contact_id": ["a"], "occurred_at": [at], "event": ["form"], "score": ["5"]}
+    )
+    assert mixed.read_numbers(events) is events
+    with pytest.raises(DefinitionError, match=r"\(score >= 6\): column 'score' holds String"):
+        mixed.check_columns(events.collect_schema())

@@ -144,6 +144,34 @@ def test_monthly_periods_are_not_on_engines(con: duckdb.DuckDBPyConnection) -> N
         engines.conversion_over_time_native(events, ["like"], window="1d", period="month")
 
 
+def test_a_date_as_of_and_a_reversed_span_are_read_as_on_polars(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    # A bare-date as_of is the end of that day; the purchase at 10:00 that day counts.
+    log = events_frame(
+        ("a", "2026-11-21 12:00", "visit"),
+        ("a", "2026-11-22 10:00", "purchase"),
+        ("b", "2026-11-22 12:00", "visit"),
+    )
+    native = rel(con, log)
+    ours = conversion.cohorts(log, "purchase", horizon="7d", period="day", as_of="2026-11-22")
+    theirs = conversion.cohorts(native, "purchase", horizon="7d", period="day", as_of="2026-11-22")
+    assert (
+        theirs.as_of == ours.as_of == datetime(2026, 11, 23, tzinfo=UTC) - timedelta(microseconds=1)
+    )
+    assert_frame_equal(theirs.table, ours.table)
+    steps = ["visit", "purchase"]
+    trend = conversion.conversion_over_time(native, steps, window="1d", as_of="2026-11-22")
+    assert trend.as_of == ours.as_of
+    for call in (conversion.funnel, conversion.conversion_over_time):
+        with pytest.raises(ParameterError, match="must be before until"):
+            call(native, steps, window="1d", since="2026-12-01", until="2026-11-01")
+    with pytest.raises(ParameterError, match="must be before until"):
+        conversion.cohorts(
+            native, "purchase", period="week", since="2026-12-01", until="2026-11-01"
+        )
+
+
 def test_breakdown_column_typo_gets_a_hint(con: duckdb.DuckDBPyConnection) -> None:
     events = rel(con, events_frame(("a", "2024-01-01", "like", None, "social")))
     with pytest.raises(MissingColumnError, match="by: no column 'chanel'.*Did you mean 'channel'"):

@@ -634,6 +634,16 @@ def test_summary_renders_in_notebooks(tmp_path: Path) -> None:
             'contact_id,occurred_at,event\nc1,2026-11-02,like\nc3,"2026-11-02,like\nc4,x,y\n',
             "a quoted field opened on line 3 runs to line 4; is a closing quote missing?",
         ),
+        (  # a quoted field with a line break is valid: the bad line is further down
+            'contact_id,occurred_at,event,note\nc1,2026-11-02,like,"one\ntwo"\n'
+            "c2,2026-11-02,like,ok\nc3,2026-11-02,like,x,extra\n",
+            "line 5 has 5 fields where the header has 4 (a stray ',' or a value to put in quotes?)",
+        ),
+        (
+            'contact_id,occurred_at,event,note\nc1,2026-11-02,like,"one\ntwo"\n'
+            'c2,2026-11-02,like,"open\nc3,2026-11-02,like,x\n',
+            "a quoted field opened on line 4 runs to line 5; is a closing quote missing?",
+        ),
     ],
 )
 def test_a_malformed_csv_names_its_first_bad_line(tmp_path: Path, text: str, problem: str) -> None:
@@ -650,3 +660,24 @@ def test_a_typo_in_the_column_mapping_is_named(tmp_path: Path) -> None:
     with pytest.raises(MissingColumnError) as info:
         read_events(path, columns={"user": "contact_id", "ts": "occured_at"})
     assert "renames 'ts' to 'occured_at': did you mean ts=occurred_at" in str(info.value)
+
+
+def test_decimal_commas_with_a_blank_cell_are_read_as_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    path.write_text(
+        "contact_id;occurred_at;event;amount\n"
+        "a;2026-11-02;purchase;12,5\nb;2026-11-02;purchase; \nc;2026-11-02;like;\n"
+    )
+    frame = read_events(path).frame.collect()
+    assert frame.schema["amount"] == pl.Float64
+    assert frame["amount"].to_list() == [12.5, None, None]
+
+
+def test_nan_in_a_numeric_csv_column_is_an_unknown_value(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    path.write_text(
+        "contact_id,occurred_at,event,amount\na,2026-11-02,buy,NaN\nb,2026-11-02,buy,5\n"
+    )
+    frame = read_events(path).frame.collect()
+    assert frame.schema["amount"] == pl.Float64
+    assert frame["amount"].to_list() == [None, 5.0]  # a NaN would pass 'amount > 0'

@@ -696,3 +696,35 @@ def test_streaming_mode_gives_the_same_metrics(tiny_metrics: WeeklyMetrics) -> N
         timeline().lazy(), TINY, week=W46, window="7d", weeks_of_history=2, in_memory=False
     )
     assert lazy.to_dict() == tiny_metrics.to_dict()
+
+
+def test_text_compared_with_numbers_is_checked_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import funnelkit.definitions as definitions_module
+
+    checked: list[str] = []
+    original = definitions_module.read_numbers
+
+    def counting(events: pl.LazyFrame, filters: object, owner: str) -> pl.LazyFrame:
+        out = original(events, filters, owner)  # type: ignore[arg-type]
+        if out is not events:  # a text column was checked value by value
+            checked.append(owner)
+        return out
+
+    monkeypatch.setattr(definitions_module, "read_numbers", counting)
+    monkeypatch.setattr(conversion, "read_numbers", counting)
+    start = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
+    events = pl.DataFrame(
+        {
+            "contact_id": ["a", "a", "b"],
+            "occurred_at": [start, start + dt.timedelta(days=8), start + dt.timedelta(days=9)],
+            "event": ["page_view", "purchase", "page_view"],
+            "amount": [None, "20", None],
+        }
+    )
+    for in_memory in (True, False):
+        checked.clear()
+        metrics = weekly_metrics(
+            events, "inbound", week="2026-W46", weeks_of_history=2, in_memory=in_memory
+        )
+        assert metrics.kpi("reached_client").value == 1
+        assert checked == ["funnel 'inbound'"]
