@@ -109,13 +109,15 @@ def _report_set_aside(summary: SetAsideSummary) -> None:
 
 
 def _warn_about_the_data(
-    log: EventLog, reads: Sequence[tuple[str, Iterable[str]]]
+    log: EventLog, reads: Sequence[tuple[str, Iterable[str]]], *, typos_only: bool = False
 ) -> tuple[datetime | None, datetime | None]:
     """Warn on stderr about the event names that EVENTS never holds, in one pass.
 
     ``reads`` pairs what reads the names (``"step 2"``, ``"funnel 'inbound'"``)
     with them.  A misspelt name counts nothing, silently; the warning names it
-    and the closest event of the data.  Returns the first and last event times.
+    and the closest event of the data.  With ``typos_only`` (a definition, whose
+    rules list alternatives a log need not all hold), only names with a close
+    event of the data are warned about.  Returns the first and last event times.
     """
     seen = (
         log.frame.group_by("event")
@@ -128,6 +130,8 @@ def _warn_about_the_data(
     for what, names in reads:
         for name in sorted(set(names) - present):
             hint = did_you_mean(name, present)
+            if typos_only and not hint:
+                continue
             print(
                 f"warning: {what} reads the event {name!r}, which {log.source} never holds;"
                 f" it counts nothing.{hint}",
@@ -137,7 +141,7 @@ def _warn_about_the_data(
 
 
 def _warn_about_as_of(as_of: str, first: datetime | None, last: datetime | None) -> None:
-    """Warn on stderr when ``--as-of`` lies outside the span of the events."""
+    """Warn on stderr when ``--as-of`` is before the events or a week or more after them."""
     from funnelkit.stages import _instant
 
     moment = _instant(as_of, "--as-of")
@@ -149,7 +153,7 @@ def _warn_about_as_of(as_of: str, first: datetime | None, last: datetime | None)
             " no contact is known yet.",
             file=sys.stderr,
         )
-    elif moment - last > timedelta(days=1):
+    elif moment - last >= timedelta(days=7):  # a few days' lag is a normal export
         days = (moment - last).days
         print(
             f"warning: --as-of {as_of} is {days:,} days after the last event"
@@ -286,7 +290,9 @@ def _classify(args: argparse.Namespace) -> int:
     log = _load_events(args.events, args)
     contacts = load_contacts(args.contacts, args)
     lf = classify(log, funnel, as_of=args.as_of, contacts=contacts, partitions=args.partitions)
-    first, last = _warn_about_the_data(log, [(f"funnel {funnel.name!r}", funnel.event_names)])
+    first, last = _warn_about_the_data(
+        log, [(f"funnel {funnel.name!r}", funnel.event_names)], typos_only=True
+    )
     if args.as_of:
         _warn_about_as_of(args.as_of, first, last)
     table = lf.collect(engine="streaming").sort("contact_id")
@@ -409,7 +415,7 @@ def _funnel(args: argparse.Namespace) -> int:
         ]
     log = _load_events(args.events, args)
     contacts = load_contacts(args.contacts, args)
-    _warn_about_the_data(log, reads)
+    _warn_about_the_data(log, reads, typos_only=bool(args.funnel))
     result = funnel(
         log,
         steps,  # type: ignore[arg-type]

@@ -655,6 +655,14 @@ class Stage:
         return text
 
 
+def _not_numbers(count: int) -> str:
+    return (
+        "1 of its values is not a number"
+        if count == 1
+        else (f"{count:,} of its values are not numbers")
+    )
+
+
 def read_numbers(events: pl.LazyFrame, filters: Iterable[Filter], owner: str) -> pl.LazyFrame:
     """Turn the text columns that ``filters`` compare with numbers into numbers.
 
@@ -692,8 +700,8 @@ def read_numbers(events: pl.LazyFrame, filters: Iterable[Filter], owner: str) ->
             for cid, moment, value in shown.iter_rows()
         )
         msg = (
-            f"{owner} compares column {column!r} with numbers, but {count:,} of its values "
-            f"are not numbers: {examples}. Clean them in the export (decimals with a point, "
+            f"{owner} compares column {column!r} with numbers, but {_not_numbers(count)}: "
+            f"{examples}. Clean them in the export (decimals with a point, "
             "no thousands separator, unknown amounts left empty) and read the events again."
         )
         raise DataError(msg)

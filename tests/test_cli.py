@@ -173,7 +173,7 @@ def test_text_in_a_number_column_names_the_values(
         last = capsys.readouterr().err.strip().splitlines()[-1]
         assert last == (
             f"funnelkit {command[0]}: error: funnel 'sales' compares column 'amount' with "
-            "numbers, but 1 of its values are not numbers: 'n/a' (contact c2, 2026-11-03 11:30)."
+            "numbers, but 1 of its values is not a number: 'n/a' (contact c2, 2026-11-03 11:30)."
             " Clean them in the export (decimals with a point, no thousands separator, unknown "
             "amounts left empty) and read the events again."
         )
@@ -187,3 +187,21 @@ def test_an_empty_parquet_file_is_not_a_list_of_misspelt_names(
     pl.DataFrame(schema=schema).write_parquet(path)
     assert main(["funnel", str(path), "--steps", "page_view,purchase"]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_a_definition_warns_about_likely_typos_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from funnelkit.definitions import load_funnel
+
+    text = load_funnel("inbound").to_toml().replace('"ebook_download"', '"ebook_downlaod"')
+    mine = tmp_path / "mine.toml"
+    mine.write_text(text)
+    path = tmp_path / "e.csv"
+    path.write_text(
+        "contact_id,occurred_at,event,amount\nc1,2026-11-02,page_view,\nc1,2026-11-03,ebook_download,\n"
+    )
+    assert main(["classify", str(path), "--funnel", str(mine)]) == 0
+    err = capsys.readouterr().err
+    assert "reads the event 'ebook_downlaod'" in err and "Did you mean 'ebook_download'?" in err
+    assert "'purchase'" not in err  # absent from this log, but no typo of anything in it
