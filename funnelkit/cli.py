@@ -80,10 +80,10 @@ def load_events(path: str, args: argparse.Namespace, *, require_rows: bool = Tru
     summary = log.summary()
     _report_set_aside(summary)
     hint = timestamp_hint(log, summary)
+    if require_rows:
+        require_usable(summary, hint)  # the error then carries the hint
     if hint:
         print(f"  hint: {hint}", file=sys.stderr)
-    if require_rows:
-        require_usable(summary, hint)
     return log
 
 

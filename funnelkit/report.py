@@ -94,7 +94,7 @@ import polars as pl
 
 from funnelkit import engines
 from funnelkit.definitions import load_funnel
-from funnelkit.errors import FunnelkitError, ParameterError, ReportError, did_you_mean
+from funnelkit.errors import DataError, FunnelkitError, ParameterError, ReportError, did_you_mean
 from funnelkit.events import (
     OCCURRED_AT,
     REQUIRED,
@@ -405,6 +405,10 @@ def _check_funnel(
         try:
             if frame is not None:
                 schema = definition.read_numbers(frame).collect_schema()
+        except DataError as exc:  # the data is at fault, not the definition
+            msg = f"--events: {exc}".rstrip(".") + "."
+            raise DataError(msg) from exc
+        try:
             definition.check_columns(schema)
         except FunnelkitError as exc:
             msg = f"--funnel: {exc}".rstrip(".") + "."
@@ -579,9 +583,9 @@ def prepare_report(
         summary = log_events.summary()
         log_(str(summary))
         hint = timestamp_hint(log_events, summary)
+        require_usable(summary, hint)  # the error then carries the hint
         if hint:
             log_(f"  hint: {hint}")
-        require_usable(summary, hint)
         schema = log_events.frame.collect_schema()
         event_schema = schema
         frame = log_events.frame

@@ -437,7 +437,7 @@ def test_a_funnel_filter_on_a_mistyped_column_fails_before_any_kernel(
     path.write_text("contact_id,occurred_at,event,amount\nc1,2026-11-22T10:00:00Z,purchase,abc\n")
     assert main(["report", "--events", str(path), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
-    assert "--funnel: funnel 'inbound' compares column 'amount' with numbers" in err
+    assert "--events: funnel 'inbound' compares column 'amount' with numbers" in err
     assert "1 of its values is not a number: 'abc' (contact c1, 2026-11-22 10:00)" in err
     assert not (tmp_path / "out").exists()
 
