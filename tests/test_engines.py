@@ -524,6 +524,31 @@ def test_duckdb_random_definitions_equal_polars(
 
 
 @pytest.mark.slow
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    log=logs((*VOCAB, "other")),
+    funnel=definitions(),
+    contacts=contacts_tables,
+    start=hours,
+    length=st.integers(1, 60 * 24),
+)
+def test_duckdb_flows_equal_polars(
+    con: duckdb.DuckDBPyConnection,
+    log: pl.DataFrame,
+    funnel: Funnel,
+    contacts: pl.DataFrame | None,
+    start: int,
+    length: int,
+) -> None:
+    """The engine classifies twice, polars once over both instants: the same flows."""
+    lo, hi = day(start / 24), day((start + length) / 24)
+    people = None if contacts is None else rel(con, contacts)
+    expected = stages.flows(log, funnel, start=lo, end=hi, contacts=contacts)
+    got = engines.flows_native(rel(con, log), funnel, start=lo, end=hi, contacts=people)
+    assert_frame_equal(expected.table, got.table)
+
+
+@pytest.mark.slow
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(log=logs((*VOCAB, "other")), options=funnel_options())
 def test_duckdb_funnels_equal_polars(
