@@ -453,6 +453,98 @@ def _condition_times(lf: Any, cond: Condition, name: str) -> Any:
     )
 
 
+@dataclass(frozen=True)
+class _NwPlan:
+    """How to classify under a funnel on an engine (see ``stages._Plan``).
+
+    ``simple``: "any of these events" conditions, read as a per-event rank;
+    ``complex_``: the others (``min_count``, points), each a first-hold time.
+    """
+
+    funnel: Funnel
+    simple: tuple[tuple[int, EventRule], ...]
+    complex_: tuple[tuple[int, Condition], ...]
+
+    @classmethod
+    def of(cls, funnel: Funnel) -> _NwPlan:
+        simple: list[tuple[int, EventRule]] = []
+        complex_: list[tuple[int, Condition]] = []
+        for rank, stage in enumerate(funnel.stages, start=1):
+            for cond in stage.conditions:
+                if isinstance(cond, EventRule) and cond.min_count == 1:
+                    simple.append((rank, cond))
+                else:
+                    complex_.append((rank, cond))
+        return cls(funnel, tuple(simple), tuple(complex_))
+
+    @property
+    def size(self) -> int:
+        return len(self.funnel.stages)
+
+    @property
+    def lapses(self) -> bool:
+        return any(stage.lapse is not None for stage in self.funnel.stages)
+
+    def rank_expr(self) -> Any:
+        """Per event: the highest stage it is simple evidence for (1 if none)."""
+        out: Any = nw.lit(1, dtype=nw.Int16())
+        for rank in range(2, self.size + 1):
+            hit: Any = None
+            for cond in (c for r, c in self.simple if r == rank):
+                expr = _condition_expr(cond)
+                hit = expr if hit is None else hit | expr
+            if hit is not None:
+                out = nw.when(hit).then(nw.lit(rank, dtype=nw.Int16())).otherwise(out)
+        return out
+
+    def named_expr(self) -> Any:
+        names = self.funnel.event_names
+        return _names_expr(names) if names else nw.lit(False)
+
+    def current(self, clock: Any, *, rank: Any, act: Any, complex_reached: Sequence[Any]) -> Any:
+        """Return the current stage rank: the highest reached, lapsed at ``clock`` (µs)."""
+        reached = [rank.fill_null(1)]
+        reached += [
+            nw.when(hit).then(nw.lit(r, dtype=nw.Int16()))
+            for hit, (r, _) in zip(complex_reached, self.complex_, strict=True)
+        ]
+        current: Any = _horizontal("max", reached)
+        if not self.lapses:
+            return current
+        idle = clock - act
+        for k in range(self.size, 1, -1):
+            lapse = self.funnel.stages[k - 1].lapse
+            if lapse is None:
+                continue
+            to = self.funnel.rank(lapse.to)
+            after = lapse.after // timedelta(microseconds=1)
+            current = (
+                nw.when((current == k) & (idle >= after))
+                .then(nw.lit(to, dtype=nw.Int16()))
+                .otherwise(current)
+            )
+        return current
+
+
+def _known_contacts(contacts: _Frame, cut: int | None) -> Any:
+    """``contact_id`` and ``_created`` (one row per contact) of the contacts known by ``cut``."""
+    names = contacts.lf.collect_schema().names()
+    created = nw.col(CREATED) if CREATED in names else _lit_us(None)
+    known = contacts.lf.select(CID, created.alias("_created")).filter(~nw.col(CID).is_null())
+    if cut is not None:
+        known = known.filter(nw.col("_created").is_null() | (nw.col("_created") <= cut))
+    return known.group_by(CID).agg(nw.col("_created").min())
+
+
+def _full_join(left: Any, right: Any) -> Any:
+    """Join on ``contact_id`` keeping the contacts of both sides, one id column."""
+    return (
+        left.join(right, on=CID, how="full", suffix="_k")
+        .with_columns(nw.coalesce(CID, f"{CID}_k").alias(CID))
+        .drop(f"{CID}_k")
+    )
+
+
 def _classify(
     ev: _Frame,
     funnel: Funnel,
@@ -466,32 +558,12 @@ def _classify(
     lf = ev.lf
     if cut is not None:
         lf = lf.filter(nw.col(TS) <= cut)
-    size = len(funnel.stages)
-    simple: list[tuple[int, EventRule]] = []
-    complex_: list[tuple[int, Condition]] = []
-    for rank, stage in enumerate(funnel.stages, start=1):
-        for cond in stage.conditions:
-            if isinstance(cond, EventRule) and cond.min_count == 1:
-                simple.append((rank, cond))
-            else:
-                complex_.append((rank, cond))
-
-    rank_expr: Any = nw.lit(1, dtype=nw.Int16())
-    for rank in range(2, size + 1):
-        conds = [c for r, c in simple if r == rank]
-        if not conds:
-            continue
-        hit: Any = None
-        for cond in conds:
-            expr = _condition_expr(cond)
-            hit = expr if hit is None else hit | expr
-        rank_expr = nw.when(hit).then(nw.lit(rank, dtype=nw.Int16())).otherwise(rank_expr)
-    named = _names_expr(funnel.event_names) if funnel.event_names else nw.lit(False)
-    timed = [k for k in range(2, size + 1) if any(r >= k for r, _ in simple)]
+    plan = _NwPlan.of(funnel)
+    size, complex_ = plan.size, plan.complex_
+    timed = [k for k in range(2, size + 1) if any(r >= k for r, _ in plan.simple)]
     timed = timed if entry_times else []
-    lapses = any(stage.lapse is not None for stage in funnel.stages)
 
-    rows = lf.select(CID, TS, _r=rank_expr, _act=nw.when(named).then(nw.col(TS)))
+    rows = lf.select(CID, TS, _r=plan.rank_expr(), _act=nw.when(plan.named_expr()).then(nw.col(TS)))
     if timed:
         rows = rows.with_columns(
             nw.when(nw.col("_r") >= k).then(nw.col(TS)).alias(f"_t{k}") for k in timed
@@ -500,7 +572,7 @@ def _classify(
     aggs += [nw.col(f"_t{k}").min() for k in timed]
     if entry_times:
         aggs.append(nw.col(TS).min().alias("_first"))
-    if lapses and cut is None:
+    if plan.lapses and cut is None:
         aggs.append(nw.col(TS).max().alias("_seen"))
     per_contact = rows.group_by(CID).agg(aggs)
     for index, (_, cond) in enumerate(complex_):
@@ -508,45 +580,21 @@ def _classify(
         per_contact = per_contact.join(times, on=CID, how="left")
 
     if contacts is not None:
-        names = contacts.lf.collect_schema().names()
-        created = nw.col(CREATED) if CREATED in names else _lit_us(None)
-        known = contacts.lf.select(CID, created.alias("_created")).filter(~nw.col(CID).is_null())
-        if cut is not None:
-            known = known.filter(nw.col("_created").is_null() | (nw.col("_created") <= cut))
-        known = known.group_by(CID).agg(nw.col("_created").min())
-        per_contact = (
-            per_contact.join(known, on=CID, how="full", suffix="_k")
-            .with_columns(nw.coalesce(CID, f"{CID}_k").alias(CID))
-            .drop(f"{CID}_k")
-        )
+        per_contact = _full_join(per_contact, _known_contacts(contacts, cut))
     else:
         per_contact = per_contact.with_columns(_created=_lit_us(None))
 
-    reached = [nw.col("_r").fill_null(1)]
-    reached += [
-        nw.when(~nw.col(f"_c{i}").is_null()).then(nw.lit(r, dtype=nw.Int16()))
-        for i, (r, _) in enumerate(complex_)
-    ]
-    out = per_contact.with_columns(_fwd=_horizontal("max", reached))
-    current: Any = nw.col("_fwd")
-    if lapses:
-        if cut is None:
-            out = out.with_columns(_clock=nw.col("_seen").max())
-            clock: Any = nw.col("_clock")
-        else:
-            clock = _lit_us(cut)
-        idle = clock - nw.col("_act")
-        for k in range(size, 1, -1):
-            lapse = funnel.stages[k - 1].lapse
-            if lapse is None:
-                continue
-            to = funnel.rank(lapse.to)
-            after = lapse.after // timedelta(microseconds=1)
-            current = (
-                nw.when((current == k) & (idle >= after))
-                .then(nw.lit(to, dtype=nw.Int16()))
-                .otherwise(current)
-            )
+    out = per_contact
+    clock: Any = _lit_us(cut)
+    if plan.lapses and cut is None:
+        out = out.with_columns(_clock=nw.col("_seen").max())
+        clock = nw.col("_clock")
+    current = plan.current(
+        clock,
+        rank=nw.col("_r"),
+        act=nw.col("_act"),
+        complex_reached=[~nw.col(f"_c{i}").is_null() for i in range(len(complex_))],
+    )
     out = out.with_columns(_cur=current)
 
     ids = list(funnel.stage_ids)
@@ -721,14 +769,64 @@ def snapshot_native(
     return _snapshot_from_counts(funnel, [int(n or 0) for n in row], lang)
 
 
+def _flow_ranks(ev: _Frame, funnel: Funnel, lo: int, hi: int, contacts: _Frame | None) -> Any:
+    """``from_rank`` (at ``lo``, null if unknown) and ``to_rank`` per contact known at ``hi``.
+
+    One pass over the events, as ``stages._ranks_at_two_instants`` does: the
+    aggregates at ``lo`` are the same ones masked to the events up to ``lo``,
+    and a condition of several events holds at ``lo`` when it first held by then.
+    """
+    funnel.check_columns(ev.schema)
+    plan = _NwPlan.of(funnel)
+    lf = ev.lf.filter(nw.col(TS) <= hi)
+    early = nw.col(TS) <= lo
+    rank = plan.rank_expr()
+    act = nw.when(plan.named_expr()).then(nw.col(TS))
+    per_contact = (
+        lf.select(CID, TS, _r=rank, _act=act, _r0=nw.when(early).then(rank))
+        .with_columns(_act0=nw.when(early).then(nw.col("_act")))
+        .group_by(CID)
+        .agg(
+            nw.col("_r").max(),
+            nw.col("_act").max(),
+            nw.col("_r0").max(),
+            nw.col("_act0").max(),
+            nw.col(TS).min().alias("_first"),
+        )
+    )
+    for index, (_, cond) in enumerate(plan.complex_):
+        per_contact = per_contact.join(_condition_times(lf, cond, f"_c{index}"), on=CID, how="left")
+    known_then: Any = nw.col("_first") <= lo
+    if contacts is not None:
+        listed_then = _known_contacts(contacts, lo).select(CID, _listed=nw.lit(True))
+        listed = _known_contacts(contacts, hi).join(listed_then, on=CID, how="left")
+        per_contact = _full_join(per_contact, listed)
+        known_then = known_then.fill_null(False) | nw.col("_listed").fill_null(False)
+    complex_ = range(len(plan.complex_))
+    before = plan.current(
+        _lit_us(lo),
+        rank=nw.col("_r0"),
+        act=nw.col("_act0"),
+        complex_reached=[(nw.col(f"_c{i}") <= lo).fill_null(False) for i in complex_],
+    )
+    after = plan.current(
+        _lit_us(hi),
+        rank=nw.col("_r"),
+        act=nw.col("_act"),
+        complex_reached=[~nw.col(f"_c{i}").is_null() for i in complex_],
+    )
+    return per_contact.select(
+        CID,
+        nw.when(known_then).then(before).cast(nw.Int32()).alias("from_rank"),
+        after.cast(nw.Int32()).alias("to_rank"),
+    )
+
+
 def _flows_table(
     ev: _Frame, funnel: Funnel, lo: int, hi: int, contacts: _Frame | None
 ) -> pl.DataFrame:
-    before = _classify(ev, funnel, cut=lo, contacts=contacts, entry_times=False)
-    after = _classify(ev, funnel, cut=hi, contacts=contacts, entry_times=False)
     pairs = (
-        after.select(CID, nw.col("stage_rank").alias("to_rank"))
-        .join(before.select(CID, nw.col("stage_rank").alias("from_rank")), on=CID, how="left")
+        _flow_ranks(ev, funnel, lo, hi, contacts)
         .group_by("from_rank", "to_rank")
         .agg(nw.len().cast(nw.Int64()).alias("contacts"))
     )
