@@ -46,7 +46,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 
@@ -75,6 +75,7 @@ __all__ = [
     "read_events",
     "require_usable",
     "timestamp_hint",
+    "timestamp_shape",
 ]
 
 CONTACT_ID = "contact_id"
@@ -333,6 +334,7 @@ def parse_timestamp(
     *,
     timezone: str = "UTC",
     timestamp_format: str | None = None,
+    shape: Literal["any", "aware", "naive"] = "any",
 ) -> pl.Expr:
     """Return ``expr`` (of type ``dtype``) parsed to ``Datetime("us", "UTC")``.
 
@@ -349,6 +351,12 @@ def parse_timestamp(
         Zone of timestamps that carry no offset.
     timestamp_format
         A ``strftime`` format to use instead of ISO-8601 / epoch detection.
+    shape
+        For text, what every non-null value is known to look like (see
+        :func:`timestamp_shape`): ``"aware"`` (ISO date-time with ``Z`` or an
+        offset) or ``"naive"`` (ISO date-time without offset) try only the
+        format that reads that shape, which gives the same instants as
+        ``"any"`` (every format tried on every value) at a third of the cost.
 
     Examples
     --------
@@ -372,6 +380,10 @@ def parse_timestamp(
     if timestamp_format is not None:
         return _parse_format(text, timestamp_format, timezone)
     iso = text.str.replace(r"^(\d{4}-\d{2}-\d{2})[ T]", "${1}T").str.replace(r"[Zz]$", "+00:00")
+    if shape == "aware":
+        return _parse_format(iso, _ISO_AWARE_FORMAT, timezone)
+    if shape == "naive":
+        return _parse_format(iso, _ISO_NAIVE_FORMATS[0], timezone)
     return (
         pl.when(text.str.contains(r"^-?\d+(\.\d+)?$"))
         .then(_from_epoch(text.cast(pl.Float64, strict=False)))
@@ -403,6 +415,41 @@ def _from_epoch(number: pl.Expr) -> pl.Expr:
         .cast(pl.Datetime("us"))
         .dt.replace_time_zone("UTC")
     )
+
+
+_AWARE_SHAPE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:?\d{2})$"
+_NAIVE_SHAPE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?$"
+
+
+def timestamp_shape(lf: pl.LazyFrame, column: str) -> Literal["any", "aware", "naive"]:
+    """Tell whether every non-blank value of a text ``column`` has one ISO shape.
+
+    ``"aware"``: all are ISO date-times with seconds and ``Z`` or an offset
+    (``2026-11-02T09:00:00Z``, ``2026-11-02 09:00:00.5+01:00``); ``"naive"``:
+    all are without offset; ``"any"``: mixed or other forms (epochs, dates,
+    minutes only, garbage).  One pass over the column; :func:`parse_timestamp`
+    then tries a single format instead of every one.  Values of another
+    shape never slip through: with one of them, the answer is ``"any"``.
+
+    Examples
+    --------
+    >>> lf = pl.LazyFrame({"t": ["2026-11-02T09:00:00Z", " 2026-11-02 10:00:00+01:00", None]})
+    >>> timestamp_shape(lf, "t"), timestamp_shape(lf.with_columns(pl.lit("x").alias("t")), "t")
+    ('aware', 'any')
+    """
+    text = pl.col(column).cast(pl.String).str.strip_chars()
+    filled = text.str.len_bytes() > 0
+    row = lf.select(
+        (text.str.contains(_AWARE_SHAPE) | ~filled).all().alias("aware"),
+        (text.str.contains(_NAIVE_SHAPE) | ~filled).all().alias("naive"),
+        filled.any().alias("filled"),
+    ).collect(engine="streaming")
+    aware, naive, filled_any = row.row(0)
+    if not filled_any:
+        return "any"
+    if aware:
+        return "aware"
+    return "naive" if naive else "any"
 
 
 # --------------------------------------------------------------------------- reading
@@ -766,13 +813,22 @@ def read_events(
     props = [c for c in schema.names() if c not in REQUIRED]
 
     raw_ts = schema[OCCURRED_AT]
+    # Text timestamps all of one ISO shape (the usual export) are parsed with that
+    # one format: the same instants, a third of the cost (one pass to tell).
+    shape: Literal["any", "aware", "naive"] = "any"
+    if raw_ts == pl.String and timestamp_format is None:
+        shape = timestamp_shape(lf, OCCURRED_AT)
     # Ids and event names are only stripped here; a blank one (null or empty) is
     # told by _blank in the reasons and shown as null among the set-aside rows.
     # Stripping once (not again to test for emptiness) saves a third of the typing.
     typed_key = [
         _stripped(CONTACT_ID),
         parse_timestamp(
-            pl.col(OCCURRED_AT), raw_ts, timezone=timezone, timestamp_format=timestamp_format
+            pl.col(OCCURRED_AT),
+            raw_ts,
+            timezone=timezone,
+            timestamp_format=timestamp_format,
+            shape=shape,
         ).alias(OCCURRED_AT),
         _stripped(EVENT),
     ]

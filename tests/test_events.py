@@ -681,3 +681,65 @@ def test_nan_in_a_numeric_csv_column_is_an_unknown_value(tmp_path: Path) -> None
     frame = read_events(path).frame.collect()
     assert frame.schema["amount"] == pl.Float64
     assert frame["amount"].to_list() == [None, 5.0]  # a NaN would pass 'amount > 0'
+
+
+_DATES = st.sampled_from(["2026-11-02", "2024-02-29", "2026-02-30", "1999-12-31", "2026-13-01"])
+_TIMES = st.sampled_from(
+    ["09:00:00", "23:59:59", "00:00:00.5", "12:34:56.123456", "9:00:00", "24:00:00"]
+)
+_ZONES = st.sampled_from(["", "Z", "z", "+01:00", "-05:30", "+0100", "+14:00", " Z"])
+_ISO = st.builds(
+    lambda d, sep, t, z, pad: f"{pad}{d}{sep}{t}{z}{pad}",
+    _DATES,
+    st.sampled_from(["T", " "]),
+    _TIMES,
+    _ZONES,
+    st.sampled_from(["", " "]),
+)
+_ODD = st.sampled_from(
+    ["", "  ", "soon", "1762070400", "1762070400000", "2026-11-02", "2026-11-02T09:00"]
+)
+
+
+def _iso_with(zones: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    return st.builds(
+        lambda d, sep, t, z: f"{d}{sep}{t}{z}", _DATES, st.sampled_from(["T", " "]), _TIMES, zones
+    )
+
+
+_UNIFORM = st.one_of(
+    st.lists(_iso_with(st.sampled_from(["Z", "+01:00", "-0530"])), min_size=1, max_size=8),
+    st.lists(_iso_with(st.just("")), min_size=1, max_size=8),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.one_of(
+        st.lists(st.one_of(_ISO, _ISO, _ISO, _ODD, st.none()), min_size=1, max_size=12),
+        _UNIFORM,
+    ),
+    timezone=st.sampled_from(["UTC", "Europe/Paris", "America/New_York"]),
+)
+def test_one_shape_parses_as_every_format_would(values: list[str | None], timezone: str) -> None:
+    """The single-format path gives the instants of the full one, on every value."""
+    lf = pl.LazyFrame({"t": values}, schema={"t": pl.String})
+    shape = events.timestamp_shape(lf, "t")
+    one = lf.select(events.parse_timestamp(pl.col("t"), pl.String, timezone=timezone, shape=shape))
+    every = lf.select(events.parse_timestamp(pl.col("t"), pl.String, timezone=timezone))
+    assert one.collect().to_series().to_list() == every.collect().to_series().to_list()
+
+
+def test_a_uniform_export_takes_the_one_format_path() -> None:
+    lf = pl.LazyFrame({"t": ["2026-11-02T09:00:00Z", "2026-11-03 10:00:00.250+01:00"]})
+    assert events.timestamp_shape(lf, "t") == "aware"
+    assert (
+        events.timestamp_shape(lf.with_columns(pl.lit("2026-11-02 09:00:00").alias("t")), "t")
+        == "naive"
+    )
+    mixed = pl.LazyFrame({"t": ["2026-11-02T09:00:00Z", "1762070400"]})
+    assert events.timestamp_shape(mixed, "t") == "any"
+    assert (
+        events.timestamp_shape(pl.LazyFrame({"t": [None, " "]}, schema={"t": pl.String}), "t")
+        == "any"
+    )
