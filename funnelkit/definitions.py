@@ -88,6 +88,7 @@ from __future__ import annotations
 import functools
 import html
 import math
+import operator
 import os
 import re
 import tempfile
@@ -301,16 +302,21 @@ class Filter:
             raise DefinitionError(msg) from None
         return cls(match["column"], op, value)  # type: ignore[arg-type]
 
-    def expr(self) -> pl.Expr:
-        """Return the boolean polars expression of the filter (null counts as false)."""
-        col = pl.col(self.column)
+    def expr(self, ns: Any = pl) -> Any:
+        """Return the boolean expression of the filter (null counts as false).
+
+        ``ns`` is the expression namespace: polars by default, or any module
+        with polars' ``col`` and ``lit`` (narwhals, for the DuckDB and Spark
+        paths), so both read a filter by this one rule.
+        """
+        col = ns.col(self.column)
         value = self.value
         if isinstance(value, tuple):
             # Equalities rather than ``is_in``: literals then follow the column's type.
-            hit = pl.any_horizontal([col == pl.lit(_utc(v)) for v in value])
+            hit = functools.reduce(operator.or_, [col == ns.lit(_utc(v)) for v in value])
             out = hit if self.op == "in" else ~hit
         else:
-            lit = pl.lit(_utc(value))
+            lit = ns.lit(_utc(value))
             out = {
                 "==": col == lit,
                 "!=": col != lit,

@@ -71,7 +71,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import narwhals as nw
 import polars as pl
 
-from funnelkit.definitions import Condition, EventRule, Filter, Funnel, Stage
+from funnelkit.definitions import Condition, EventRule, Funnel, Stage
 from funnelkit.errors import (
     DataError,
     MissingColumnError,
@@ -344,35 +344,6 @@ def _floor_to(us: Any, size: int, origin: int) -> Any:
 
 
 # --------------------------------------------------------------------------- rules
-def _filter_expr(flt: Filter) -> Any:
-    """Return the narwhals twin of :meth:`Filter.expr` (a null never satisfies a filter)."""
-    col = nw.col(flt.column)
-    value = flt.value
-    if isinstance(value, tuple):
-        hit: Any = None
-        for item in value:
-            eq = col == nw.lit(_utc(item))
-            hit = eq if hit is None else hit | eq
-        out = hit if flt.op == "in" else ~hit
-    else:
-        lit = nw.lit(_utc(value))
-        out = {
-            "==": col == lit,
-            "!=": col != lit,
-            ">": col > lit,
-            ">=": col >= lit,
-            "<": col < lit,
-            "<=": col <= lit,
-        }[flt.op]
-    return out.fill_null(False)
-
-
-def _utc(value: object) -> Any:
-    if isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
 def _names_expr(names: Iterable[str]) -> Any:
     ordered = sorted(set(names))
     if len(ordered) == 1:
@@ -385,7 +356,7 @@ def _condition_expr(cond: Condition) -> Any:
     names = cond.events if isinstance(cond, EventRule) else tuple(cond.points)
     out = _names_expr(names)
     for flt in cond.where:
-        out = out & _filter_expr(flt)
+        out = out & flt.expr(nw)
     return out.fill_null(False)
 
 
