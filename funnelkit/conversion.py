@@ -172,6 +172,7 @@ from funnelkit.events import (
 )
 from funnelkit.stages import classify
 from funnelkit.stats import (
+    check_alpha,
     two_proportion_p_value,
     verdict_expr,
     wilson_high,
@@ -2378,9 +2379,7 @@ def compare_periods(
             since=since,
             until=until,
         )
-    if not 0.0 < alpha < 1.0:
-        msg = f"alpha must be between 0 and 1 (exclusive), got {alpha!r}; e.g. 0.05"
-        raise ParameterError(msg)
+    check_alpha(alpha)
     trend = conversion_over_time(
         events,
         steps,
@@ -2419,9 +2418,7 @@ def compare_trend(
     -------
     PeriodComparison
     """
-    if not 0.0 < alpha < 1.0:
-        msg = f"alpha must be between 0 and 1 (exclusive), got {alpha!r}; e.g. 0.05"
-        raise ParameterError(msg)
+    check_alpha(alpha)
     period = trend.period
     every = _PERIODS[trend.period]
     periods = trend.table.select("period_start", "complete").unique(maintain_order=True)

@@ -79,6 +79,7 @@ from funnelkit.errors import (
     TimestampError,
     did_you_mean,
 )
+from funnelkit.stats import check_alpha
 
 if TYPE_CHECKING:  # the polars modules import this one to hand native frames over
     from funnelkit.conversion import (
@@ -1473,9 +1474,7 @@ def compare_periods_native(
     >>> out.table["verdict"].to_list()
     ['too few', 'too few']
     """
-    if not 0.0 < alpha < 1.0:
-        msg = f"alpha must be between 0 and 1 (exclusive), got {alpha!r}; e.g. 0.05"
-        raise ParameterError(msg)
+    check_alpha(alpha)
     trend = conversion_over_time_native(
         events,
         steps,

@@ -35,6 +35,7 @@ __all__ = [
     "MIN_TRIALS",
     "TwoProportionTest",
     "Verdict",
+    "check_alpha",
     "erfc_expr",
     "too_few_expr",
     "two_proportion_p_value",
@@ -46,6 +47,19 @@ __all__ = [
 ]
 
 Verdict = Literal["increase", "decrease", "within noise", "too few"]
+
+
+def check_alpha(alpha: float) -> None:
+    """Refuse a significance level outside (0, 1), saying what to give instead.
+
+    Examples
+    --------
+    >>> check_alpha(0.05)
+    """
+    if not 0.0 < alpha < 1.0:
+        msg = f"alpha must be between 0 and 1 (exclusive), got {alpha!r}; e.g. 0.05"
+        raise ParameterError(msg)
+
 
 #: A side of a comparison with fewer trials than this gets no verdict.
 MIN_TRIALS = 30
@@ -251,9 +265,7 @@ def two_proportion_test(
                 f"got {s} out of {n}"
             )
             raise ParameterError(msg)
-    if not 0.0 < alpha < 1.0:
-        msg = f"alpha must be between 0 and 1 (exclusive), got {alpha!r}; e.g. 0.05"
-        raise ParameterError(msg)
+    check_alpha(alpha)
     p1 = before_successes / before_trials if before_trials else math.nan
     p2 = after_successes / after_trials if after_trials else math.nan
     z = 0.0
@@ -392,9 +404,7 @@ def verdict_expr(
     >>> df.select(verdict_expr("s1", "n1", "s2", "n2")).to_series().to_list()
     ['decrease', 'too few']
     """
-    if not 0.0 < alpha < 1.0:
-        msg = f"alpha must be between 0 and 1 (exclusive), got {alpha!r}; e.g. 0.05"
-        raise ParameterError(msg)
+    check_alpha(alpha)
     s1, n1, s2, n2 = (
         _col(before_successes),
         _col(before_trials),
