@@ -708,6 +708,26 @@ def _entries(
     )
 
 
+def _read_steps(
+    events: Events,
+    spec: _Spec,
+    since: TimeLike | None,
+    until: TimeLike | None,
+    *,
+    by: str | None = None,
+    contacts: pl.LazyFrame | None = None,
+) -> tuple[pl.LazyFrame, pl.LazyFrame, str | None]:
+    """Return the events read in ``[since, until)``, the rows the steps read, the ``by`` column.
+
+    What :func:`funnel`, :func:`funnel_chains` and :func:`conversion_over_time`
+    all start with (see :func:`_step_rows`).
+    """
+    lo, hi = _bounds(since, until)
+    read = _restrict(as_lazy(events), lo, hi)
+    rows, by_column = _step_rows(read, spec, by=by, contacts=contacts, since=lo, until=hi)
+    return read, rows, by_column
+
+
 def _step_rows(
     lf: pl.LazyFrame,
     spec: _Spec,
@@ -1236,8 +1256,7 @@ def funnel_chains(
         stage_steps=stage_steps,
         definition=definition,
     )
-    lo, hi = _bounds(since, until)
-    lf, _ = _step_rows(_restrict(as_lazy(events), lo, hi), spec, since=lo, until=hi)
+    _, lf, _ = _read_steps(events, spec, since, until)
     counted = _chains(lf, spec, mode="exact", keep_id=True)
     return counted.select(
         pl.col(CONTACT_ID),
@@ -1968,11 +1987,8 @@ def funnel(
     )
     _check_count_option(top, "top", allow_none=True)
     _check_count_option(min_size, "min_size", allow_none=False)
-    lo, hi = _bounds(since, until)
     contacts_lf = _contacts(contacts)
-    lf, by_column = _step_rows(
-        _restrict(as_lazy(events), lo, hi), spec, by=by, contacts=contacts_lf, since=lo, until=hi
-    )
+    _, lf, by_column = _read_steps(events, spec, since, until, by=by, contacts=contacts_lf)
     group = "_seg_value" if by is not None else None
     width = _bin_width(spec.window_us)
 
@@ -2171,9 +2187,7 @@ def conversion_over_time(
         definition=definition,
     )
     every = _PERIODS[_check_period(period)]
-    lo, hi = _bounds(since, until)
-    lf = _restrict(as_lazy(events), lo, hi)
-    rows, _ = _step_rows(lf, spec, since=lo, until=hi)
+    lf, rows, _ = _read_steps(events, spec, since, until)
     known = _parse_as_of(as_of)
     entry = pl.col(_t(1)).cast(pl.Datetime("us", "UTC")).dt.truncate(every)
     collected = _collect_sound(
