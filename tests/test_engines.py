@@ -25,10 +25,12 @@ from polars.testing import assert_frame_equal
 
 from funnelkit import conversion, engines, stages, weekly
 from funnelkit.conversion import Exclusion
-from funnelkit.definitions import EventRule, Filter, Funnel, Lapse, PointsRule, Stage, load_funnel
+from funnelkit.definitions import Funnel, load_funnel
 from funnelkit.errors import DataError, MissingColumnError, ParameterError, TimestampError
 from funnelkit.events import read_contacts, read_events
 from tests.conftest import events_frame
+from tests.strategies import VOCAB, Draws
+from tests.strategies import definitions as random_definitions
 
 # The ``spark`` marker is declared in pyproject.toml; reading it here without the
 # unknown-mark warning keeps this module importable where it is not (yet).
@@ -389,79 +391,12 @@ def test_public_functions_hand_native_frames_to_the_engine(
 
 # --- property tests: random logs, random definitions ----------------------------------------------
 PRESET_VOCAB = (*sorted(INBOUND.event_names | SALES.event_names), "list_import", "other")
-VOCAB = ("e1", "e2", "e3", "e4")
-CONTACT_IDS = ("a", "b", "c", "d")
-hours = st.one_of(st.integers(0, 90 * 24), st.integers(0, 90).map(lambda n: n * 24))
+DRAWS = Draws(day(0), 90)
+hours, contacts_tables, as_ofs, logs = DRAWS.hours, DRAWS.contacts_tables, DRAWS.as_ofs, DRAWS.logs
 
 
-def logs(vocab: tuple[str, ...], max_size: int = 30) -> st.SearchStrategy[pl.DataFrame]:
-    row = st.tuples(
-        st.sampled_from(CONTACT_IDS),
-        hours,
-        st.sampled_from(vocab),
-        st.sampled_from([None, 0.0, 5.0]),
-        st.sampled_from([None, "social", "ads"]),
-    )
-    return st.lists(row, max_size=max_size).map(
-        lambda rows: events_frame(
-            *[(c, day(h / 24).isoformat(), e, a, ch) for c, h, e, a, ch in rows]
-        )
-    )
-
-
-contacts_tables = st.one_of(
-    st.none(),
-    st.lists(
-        st.tuples(st.sampled_from((*CONTACT_IDS, "x")), st.one_of(st.none(), hours)), max_size=5
-    ).map(
-        lambda rows: pl.DataFrame(
-            {
-                "contact_id": [c for c, _ in rows],
-                "created_at": [None if h is None else day(h / 24) for _, h in rows],
-            },
-            schema={"contact_id": pl.String, "created_at": pl.Datetime("us", "UTC")},
-        )
-    ),
-)
-as_ofs = st.one_of(st.none(), hours.map(lambda h: day(h / 24)))
-filters = st.sampled_from(
-    [
-        (),
-        (Filter("amount", ">", 0),),
-        (Filter("channel", "in", ("social",)),),
-        (Filter("channel", "!=", "ads"),),
-        (Filter("amount", "<=", 0), Filter("channel", "not in", ("social",))),
-    ]
-)
-event_rules = st.builds(
-    EventRule,
-    events=st.lists(st.sampled_from(VOCAB), min_size=1, max_size=3, unique=True).map(tuple),
-    min_count=st.integers(1, 3),
-    where=filters,
-)
-points_rules = st.builds(
-    PointsRule,
-    points=st.dictionaries(
-        st.sampled_from(VOCAB), st.sampled_from([0.5, 1, 2, 3]), min_size=1, max_size=3
-    ),
-    threshold=st.sampled_from([1, 2.5, 3, 5]),
-    half_life=st.sampled_from([None, timedelta(hours=1), timedelta(days=1), timedelta(days=30)]),
-    where=filters,
-)
-
-
-@st.composite
-def definitions(draw: st.DrawFn) -> Funnel:
-    n = draw(st.integers(2, 4))
-    built = [Stage("s1")]
-    for k in range(2, n + 1):
-        conditions = draw(st.lists(st.one_of(event_rules, points_rules), min_size=1, max_size=2))
-        lapse = None
-        if draw(st.booleans()):
-            after = draw(st.sampled_from([timedelta(days=1), timedelta(days=10)]))
-            lapse = Lapse(after, f"s{draw(st.integers(1, k - 1))}")
-        built.append(Stage(f"s{k}", conditions=tuple(conditions), lapse=lapse))
-    return Funnel("random", tuple(built))
+def definitions() -> st.SearchStrategy[Funnel]:
+    return random_definitions(4, (timedelta(days=1), timedelta(days=10)))
 
 
 step_specs = st.one_of(

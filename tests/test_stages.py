@@ -28,6 +28,7 @@ from funnelkit.events import ContactTable, EventLog
 from funnelkit.sample import generate
 from funnelkit.stages import classify, compare, explain, flows, snapshot
 from tests.conftest import at, events_frame
+from tests.strategies import VOCAB, Draws, definitions
 
 TINY = Funnel.from_toml(
     """
@@ -493,83 +494,15 @@ def test_sample_matches_the_reference(sample: tuple[pl.DataFrame, pl.DataFrame])
 
 
 # --- property tests against the reference ---------------------------------------------------------
-VOCAB = ("e1", "e2", "e3", "e4")
 PRESET_VOCAB = tuple(sorted(INBOUND.event_names | SALES.event_names)) + ("list_import", "other")
-CONTACT_IDS = ("a", "b", "c", "d")
-
-hours = st.one_of(st.integers(0, 200 * 24), st.integers(0, 200).map(lambda n: n * 24))
-
-
-def logs(vocab: tuple[str, ...]) -> st.SearchStrategy[pl.DataFrame]:
-    row = st.tuples(
-        st.sampled_from(CONTACT_IDS),
-        hours,
-        st.sampled_from(vocab),
-        st.sampled_from([None, 0.0, 5.0, -1.0]),
-        st.sampled_from([None, "social", "ads"]),
-    )
-    return st.lists(row, max_size=25).map(
-        lambda rows: events_frame(*[(c, d(h / 24), e, a, ch) for c, h, e, a, ch in rows])
-    )
+DRAWS = Draws(at("2024-01-01"), 200, amounts=(None, 0.0, 5.0, -1.0), extra_contacts=("x", "y"),
+              log_size=25)  # fmt: skip
+hours, contacts_tables, as_ofs = DRAWS.hours, DRAWS.contacts_tables, DRAWS.as_ofs
+logs = DRAWS.logs
 
 
-contacts_tables = st.one_of(
-    st.none(),
-    st.lists(
-        st.tuples(st.sampled_from((*CONTACT_IDS, "x", "y")), st.one_of(st.none(), hours)),
-        max_size=5,
-    ).map(
-        lambda rows: pl.DataFrame(
-            {
-                "contact_id": [c for c, _ in rows],
-                "created_at": [None if h is None else day(h / 24) for _, h in rows],
-            },
-            schema={"contact_id": pl.String, "created_at": pl.Datetime("us", "UTC")},
-        )
-    ),
-)
-as_ofs = st.one_of(st.none(), hours.map(lambda h: day(h / 24)))
-
-filters = st.sampled_from(
-    [
-        (),
-        (Filter("amount", ">", 0),),
-        (Filter("channel", "in", ("social",)),),
-        (Filter("channel", "!=", "ads"),),
-        (Filter("amount", "<=", 0), Filter("channel", "not in", ("social",))),
-    ]
-)
-event_rules = st.builds(
-    EventRule,
-    events=st.lists(st.sampled_from(VOCAB), min_size=1, max_size=3, unique=True).map(tuple),
-    min_count=st.integers(1, 3),
-    where=filters,
-)
-points_rules = st.builds(
-    PointsRule,
-    points=st.dictionaries(
-        st.sampled_from(VOCAB), st.sampled_from([0.5, 1, 2, 3]), min_size=1, max_size=3
-    ),
-    threshold=st.sampled_from([1, 2.5, 3, 5]),
-    half_life=st.sampled_from([None, timedelta(hours=1), timedelta(days=1), timedelta(days=30)]),
-    where=filters,
-)
-
-
-@st.composite
-def funnels(draw: st.DrawFn) -> Funnel:
-    n = draw(st.integers(2, 5))
-    built = [Stage("s1")]
-    for k in range(2, n + 1):
-        conditions = draw(st.lists(st.one_of(event_rules, points_rules), min_size=1, max_size=2))
-        lapse = None
-        if draw(st.booleans()):
-            after = draw(
-                st.sampled_from([timedelta(days=1), timedelta(days=10), timedelta(days=60)])
-            )
-            lapse = Lapse(after, f"s{draw(st.integers(1, k - 1))}")
-        built.append(Stage(f"s{k}", conditions=tuple(conditions), lapse=lapse))
-    return Funnel("random", tuple(built))
+def funnels() -> st.SearchStrategy[Funnel]:
+    return definitions(5, (timedelta(days=1), timedelta(days=10), timedelta(days=60)))
 
 
 @pytest.mark.slow
