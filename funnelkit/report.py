@@ -206,11 +206,7 @@ class RenderedWeek:
     @property
     def warnings(self) -> list[dict[str, Any]]:
         """The ``warnings`` of the week's ``metrics.json`` (``[]`` when it holds none)."""
-        try:
-            data = json.loads(self.metrics.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return []
-        found = data.get("warnings") if isinstance(data, dict) else None
+        found = _read_metrics(self.folder).get("warnings")
         return [w for w in found if isinstance(w, dict)] if isinstance(found, list) else []
 
     @property
@@ -835,11 +831,20 @@ _TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 """
 
 
-def _report_title(folder: Path) -> str:
+def _read_metrics(folder: Path) -> dict[str, Any]:
+    """Return the ``metrics.json`` of a week's folder, ``{}`` when missing or unreadable."""
     try:
-        metrics = json.loads((folder / METRICS_FILE).read_text(encoding="utf-8"))
+        data = json.loads((folder / METRICS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _report_title(folder: Path) -> str:
+    metrics = _read_metrics(folder)
+    try:
         return f"funnelkit weekly report {metrics['week']} ({metrics['funnel']['name']})"
-    except (OSError, ValueError, KeyError, TypeError):
+    except (KeyError, TypeError):
         return "funnelkit weekly report"
 
 
@@ -936,11 +941,7 @@ def write_index(out_dir: str | os.PathLike[str]) -> Path:
     for folder in sorted(root.iterdir(), reverse=True) if root.is_dir() else []:
         if not (folder / HTML_FILE).is_file() or folder.name.startswith("."):
             continue
-        try:
-            metrics = json.loads((folder / METRICS_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            metrics = {}
-        rows.append(_index_row(folder.name, metrics))
+        rows.append(_index_row(folder.name, _read_metrics(folder)))
     body = "\n".join(rows) or "<tr><td colspan='4'>No report yet.</td></tr>"
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -968,11 +969,7 @@ th {{ background: #f5f5f5; }}
 
 def _funnel_of(folder: Path) -> str | None:
     """Return the funnel name of the report in ``folder`` (``None``: no readable report)."""
-    try:
-        metrics = json.loads((folder / METRICS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    funnel = metrics.get("funnel") if isinstance(metrics, Mapping) else None
+    funnel = _read_metrics(folder).get("funnel")
     name = funnel.get("name") if isinstance(funnel, Mapping) else None
     return name if isinstance(name, str) else None
 
