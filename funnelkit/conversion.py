@@ -170,7 +170,7 @@ from funnelkit.events import (
     as_lazy,
     as_lazy_contacts,
 )
-from funnelkit.stages import classify
+from funnelkit.stages import _instant, classify
 from funnelkit.stats import (
     check_alpha,
     two_proportion_p_value,
@@ -535,13 +535,10 @@ def _parse_as_of(value: TimeLike | None) -> datetime | None:
     ``since`` and ``until`` bound a half-open span, so a date there is its
     midnight; "known as of 2026-11-22" takes in the events of that day.
     """
-    moment = _parse_time(value, "as_of")
-    bare = (isinstance(value, date) and not isinstance(value, datetime)) or (
-        isinstance(value, str) and re.fullmatch(r"\s*\d{4}-\d{2}-\d{2}\s*", value) is not None
-    )
-    if moment is not None and bare:
-        return moment + timedelta(days=1) - _US
-    return moment
+    moment = _parse_time(value, "as_of")  # this module's messages for bad values
+    if moment is None or isinstance(value, datetime):
+        return moment
+    return _instant(value, "as_of")  # a bare date: the end of that day, as classify reads it
 
 
 def _bounds(
