@@ -45,6 +45,7 @@ import io
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -132,12 +133,17 @@ class SetAsideSummary:
         Rows in the validated frame.
     by_reason
         ``{reason: (count, first row numbers)}`` for each reason met.
+    first_at, last_at
+        The earliest and latest ``occurred_at`` of the kept rows (events only;
+        ``None`` for contacts or without rows), counted in the same query.
     """
 
     source: str
     rows_read: int
     rows_kept: int
     by_reason: Mapping[str, tuple[int, tuple[int, ...]]]
+    first_at: datetime | None = None
+    last_at: datetime | None = None
 
     @property
     def rows_set_aside(self) -> int:
@@ -208,10 +214,12 @@ class _Loaded:
     source: str = "<frame>"
 
     def summary(self) -> SetAsideSummary:
-        """Count kept and set-aside rows (runs the query once)."""
+        """Count kept and set-aside rows, and the span of the events (runs the query once)."""
+        timed = OCCURRED_AT in self.frame.collect_schema().names()
+        span = [pl.col(OCCURRED_AT).min().alias("first"), pl.col(OCCURRED_AT).max().alias("last")]
         kept, aside = pl.collect_all(
             [
-                self.frame.select(pl.len()),
+                self.frame.select(pl.len().alias("n"), *(span if timed else [])),
                 self.set_aside.group_by("reason")
                 .agg(pl.len().alias("n"), pl.col("row").sort().head(_SHOWN_ROWS).alias("rows"))
                 .sort("reason"),
@@ -222,9 +230,10 @@ class _Loaded:
             str(r["reason"]): (int(r["n"]), tuple(int(x) for x in r["rows"]))
             for r in sorted(aside.iter_rows(named=True), key=lambda r: order.get(r["reason"], 99))
         }
-        n_kept = int(kept.item())
+        n_kept = int(kept["n"].item())
         n_aside = sum(c for c, _ in by_reason.values())
-        return SetAsideSummary(self.source, n_kept + n_aside, n_kept, by_reason)
+        first, last = (kept["first"].item(), kept["last"].item()) if timed else (None, None)
+        return SetAsideSummary(self.source, n_kept + n_aside, n_kept, by_reason, first, last)
 
     def collect(self) -> pl.DataFrame:
         """Return the validated rows as a DataFrame."""

@@ -96,7 +96,6 @@ from funnelkit import engines
 from funnelkit.definitions import load_funnel
 from funnelkit.errors import DataError, FunnelkitError, ParameterError, ReportError, did_you_mean
 from funnelkit.events import (
-    OCCURRED_AT,
     REQUIRED,
     read_contacts,
     read_events,
@@ -591,10 +590,7 @@ def prepare_report(
             table = read_contacts(contacts_path, **contact_options(options))
             log_(str(table.summary()))
             columns += [c for c in table.frame.collect_schema().names() if c not in columns]
-        span = log_events.frame.select(
-            pl.col(OCCURRED_AT).min().alias("first"), pl.col(OCCURRED_AT).max().alias("last")
-        ).collect()
-        first_at, last_at = span.row(0)
+        first_at, last_at = summary.first_at, summary.last_at  # counted with the rows
         events_value = str(events_path)
         contacts_value = str(contacts_path) if contacts_path is not None else None
         if weeks is None:
