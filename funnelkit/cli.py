@@ -128,8 +128,11 @@ def _warn_about_the_data(
     if not present:  # no event at all: no name to tell apart from a typo
         return None, None
     for what, names in reads:
-        for name in sorted(set(names) - present):
-            hint = did_you_mean(name, present)
+        named = set(names)
+        for name in sorted(named - present):
+            # A name the same reader also uses is an alternative, not what was meant:
+            # 'repeat_purchase' beside 'purchase' in one definition is no typo of it.
+            hint = did_you_mean(name, present - named)
             if typos_only and not hint:
                 continue
             print(

@@ -205,3 +205,12 @@ def test_a_definition_warns_about_likely_typos_only(
     err = capsys.readouterr().err
     assert "reads the event 'ebook_downlaod'" in err and "Did you mean 'ebook_download'?" in err
     assert "'purchase'" not in err  # absent from this log, but no typo of anything in it
+
+
+def test_an_alternative_event_of_the_same_definition_is_no_typo(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "e.csv"
+    path.write_text("contact_id,occurred_at,event,amount\nc1,2026-11-02,purchase,5\n")
+    assert main(["classify", str(path), "--funnel", "sales"]) == 0
+    assert "repeat_purchase" not in capsys.readouterr().err
