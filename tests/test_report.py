@@ -417,53 +417,55 @@ def test_missing_contacts_file_names_the_option(
     assert "--contacts: " in capsys.readouterr().err
 
 
-def test_a_funnel_filtering_on_a_missing_column_fails_before_any_kernel(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            "contact_id,occurred_at,event\nc1,2026-11-22T10:00:00Z,purchase\n",
+            [
+                "--funnel: stage 'client' of 'inbound' filters on amount > 0",
+                "the events have no 'amount' column",
+            ],
+            id="a funnel filtering on a missing column",
+        ),
+        pytest.param(
+            "contact_id,occurred_at,event,amount\nc1,2026-11-22T10:00:00Z,purchase,abc\n",
+            [
+                "--events: funnel 'inbound' compares column 'amount' with numbers",
+                "1 of its values is not a number: 'abc' (contact c1, 2026-11-22 10:00)",
+            ],
+            id="a funnel filter on a mistyped column",
+        ),
+        pytest.param(
+            "contact_id;occurred_at;event\nc1;22/11/2026 10:00;like\n",
+            [
+                "none of the 1 rows is usable (1 bad_timestamp)",
+                "--timestamp-format '%d/%m/%Y %H:%M'",
+            ],
+            id="events none of which is usable, with a hint",
+        ),
+        pytest.param(
+            "user,ts\nc1,2026-11-02\n",
+            ["events.csv: the events have no 'contact_id' column"],
+            id="unreadable events naming the file",
+        ),
+    ],
+)
+def test_bad_events_fail_before_any_kernel(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    text: str,
+    expected: list[str],
 ) -> None:
     monkeypatch.setattr(report_module, "_execute", _no_kernel)
     path = tmp_path / "events.csv"
-    path.write_text("contact_id,occurred_at,event\nc1,2026-11-22T10:00:00Z,purchase\n")
+    path.write_text(text)
     assert main(["report", "--events", str(path), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
-    assert "--funnel: stage 'client' of 'inbound' filters on amount > 0" in err
-    assert "the events have no 'amount' column" in err
-
-
-def test_a_funnel_filter_on_a_mistyped_column_fails_before_any_kernel(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(report_module, "_execute", _no_kernel)
-    path = tmp_path / "events.csv"
-    path.write_text("contact_id,occurred_at,event,amount\nc1,2026-11-22T10:00:00Z,purchase,abc\n")
-    assert main(["report", "--events", str(path), "--out", str(tmp_path / "out")]) == 2
-    err = capsys.readouterr().err
-    assert "--events: funnel 'inbound' compares column 'amount' with numbers" in err
-    assert "1 of its values is not a number: 'abc' (contact c1, 2026-11-22 10:00)" in err
+    for line in expected:
+        assert line in err
     assert not (tmp_path / "out").exists()
-
-
-def test_events_none_of_which_is_usable_fail_before_any_kernel_with_a_hint(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(report_module, "_execute", _no_kernel)
-    path = tmp_path / "events.csv"
-    path.write_text("contact_id;occurred_at;event\nc1;22/11/2026 10:00;like\n")
-    assert main(["report", "--events", str(path), "--out", str(tmp_path / "out")]) == 2
-    err = capsys.readouterr().err
-    assert "none of the 1 rows is usable (1 bad_timestamp)" in err
-    assert "--timestamp-format '%d/%m/%Y %H:%M'" in err
-    assert not (tmp_path / "out").exists()
-
-
-def test_unreadable_events_fail_before_any_kernel_naming_the_file(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(report_module, "_execute", _no_kernel)
-    bad = tmp_path / "events.csv"
-    bad.write_text("user,ts\nc1,2026-11-02\n")
-    assert main(["report", "--events", str(bad), "--out", str(tmp_path / "out")]) == 2
-    err = capsys.readouterr().err
-    assert "events.csv: the events have no 'contact_id' column" in err
 
 
 # --- the template and the kernel ---------------------------------------------
