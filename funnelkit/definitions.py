@@ -86,7 +86,6 @@ Examples
 from __future__ import annotations
 
 import functools
-import html
 import math
 import operator
 import os
@@ -949,16 +948,26 @@ class Funnel:
         return _parse(data, source)
 
     def _repr_html_(self) -> str:
-        rows = "".join(
-            f"<tr><td>{rank}</td><td><code>{html.escape(s.id)}</code></td>"
-            f"<td>{html.escape(s.label('en'))}</td><td>{html.escape(s.label('fr'))}</td>"
-            f"<td>{html.escape(s.describe())}</td></tr>"
+        from funnelkit.markup import format_html, join_html
+
+        rows = join_html(
+            format_html(
+                "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                rank,
+                s.id,
+                s.label("en"),
+                s.label("fr"),
+                s.describe(),
+            )
             for rank, s in enumerate(self.stages, start=1)
         )
-        return (
-            f"<div><p><strong>Funnel {html.escape(self.name)!s}</strong>: "
-            f"{html.escape(self.description)}</p><table><thead><tr><th>rank</th><th>id</th>"
-            f"<th>en</th><th>fr</th><th>rule</th></tr></thead><tbody>{rows}</tbody></table></div>"
+        return format_html(
+            "<div><p><strong>Funnel {}</strong>: {}</p><table><thead><tr><th>rank</th>"
+            "<th>id</th><th>en</th><th>fr</th><th>rule</th></tr></thead><tbody>{}</tbody>"
+            "</table></div>",
+            self.name,
+            self.description,
+            rows,
         )
 
 

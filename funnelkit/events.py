@@ -40,7 +40,6 @@ epoch: milliseconds when its magnitude is at least 10**11 (any date after
 from __future__ import annotations
 
 import glob
-import html
 import io
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -189,21 +188,34 @@ class SetAsideSummary:
         }
 
     def _repr_html_(self) -> str:
-        rows = "".join(
-            f"<tr><td>{html.escape(k)}</td><td>{html.escape(_REASON_TEXT.get(k, k))}</td>"
-            f"<td style='text-align:right'>{c:,}</td>"
-            f"<td>{html.escape(', '.join(map(str, r)))}</td></tr>"
+        from funnelkit.markup import Markup, format_html, join_html
+
+        rows = join_html(
+            format_html(
+                "<tr><td>{}</td><td>{}</td><td style='text-align:right'>{:,}</td><td>{}</td></tr>",
+                k,
+                _REASON_TEXT.get(k, k),
+                c,
+                ", ".join(map(str, r)),
+            )
             for k, (c, r) in self.by_reason.items()
         )
         table = (
-            "<table><thead><tr><th>reason</th><th>meaning</th><th>rows</th>"
-            f"<th>first rows</th></tr></thead><tbody>{rows}</tbody></table>"
+            format_html(
+                "<table><thead><tr><th>reason</th><th>meaning</th><th>rows</th>"
+                "<th>first rows</th></tr></thead><tbody>{}</tbody></table>",
+                rows,
+            )
             if rows
-            else "<p>No row was set aside.</p>"
+            else Markup("<p>No row was set aside.</p>")
         )
-        return (
-            f"<div><strong>{html.escape(self.source)}</strong>: read {self.rows_read:,} rows, "
-            f"kept {self.rows_kept:,}, set aside {self.rows_set_aside:,}.{table}</div>"
+        return format_html(
+            "<div><strong>{}</strong>: read {:,} rows, kept {:,}, set aside {:,}.{}</div>",
+            self.source,
+            self.rows_read,
+            self.rows_kept,
+            self.rows_set_aside,
+            table,
         )
 
 
@@ -240,9 +252,12 @@ class _Loaded:
         return self.frame.collect()
 
     def _repr_html_(self) -> str:
+        from funnelkit.markup import Markup, format_html
+
         schema = self.frame.collect_schema()
-        cols = ", ".join(f"{html.escape(k)}: {html.escape(str(v))}" for k, v in schema.items())
-        return f"<div>{type(self).__name__} <code>{cols}</code>{self.summary()._repr_html_()}</div>"
+        cols = ", ".join(f"{k}: {v}" for k, v in schema.items())
+        summary = Markup(self.summary()._repr_html_())  # built with format_html above
+        return format_html("<div>{} <code>{}</code>{}</div>", type(self).__name__, cols, summary)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,6 @@ figure redrawn inside an ``Output`` widget.
 
 from __future__ import annotations
 
-import html
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,6 +56,7 @@ from funnelkit.figures import (
     stage_colour,
     text,
 )
+from funnelkit.markup import Markup, format_html, join_html, plot_text
 from funnelkit.stages import classify, explain
 
 __all__ = ["MIN_CONTACTS", "Exercise", "Explorer", "exercise", "explore", "place_journey"]
@@ -401,14 +401,14 @@ class Explorer:
         except FunnelkitError as exc:
             self.result = None
             failed = go.Figure(layout={"template": "funnelkit"})
-            failed.layout.title.text = f"{_word('error', lang)}: {exc}"
+            failed.layout.title.text = f"{_word('error', lang)}: {plot_text(exc)}"
             self._draw(failed)
             self.table.value = ""
-            self.summary.value = f"<p style='color:{LEAK_COLOUR}'>{html.escape(str(exc))}</p>"
+            self.summary.value = format_html("<p style='color:{}'>{}</p>", LEAK_COLOUR, exc)
         self.last_update_seconds = time.perf_counter() - started
         ms = round(self.last_update_seconds * 1000)
-        self.status.value = (
-            f"<small style='color:#757575'>{_word('updated', lang).format(ms=ms)}</small>"
+        self.status.value = format_html(
+            "<small style='color:#757575'>{}</small>", _word("updated", lang).format(ms=ms)
         )
 
     def _draw(self, figure: go.Figure) -> None:
@@ -451,12 +451,14 @@ class Explorer:
                 )
                 for r in table.iter_rows(named=True)
             ]
-        cells = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
+        cells = join_html(
+            format_html("<tr>{}</tr>", join_html(format_html("<td>{}</td>", c) for c in row))
             for row in rows
         )
-        header = "".join(f"<th>{html.escape(h)}</th>" for h in head)
-        return f"<table><thead><tr>{header}</tr></thead><tbody>{cells}</tbody></table>"
+        header = join_html(format_html("<th>{}</th>", h) for h in head)
+        return format_html(
+            "<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", header, cells
+        )
 
     def _summary_html(
         self,
@@ -480,11 +482,11 @@ class Explorer:
                 before=before,
                 after=row["label"],
             )
-        lines = [f"<b>{_word('leak', lang)}</b>: {html.escape(leak_text)}"]
+        lines = [format_html("<b>{}</b>: {}", _word("leak", lang), leak_text)]
         change = self._week_over_week(definition, since, until, lang)
         if change:
-            lines.append(f"<b>{_word('wow', lang)}</b>: {html.escape(change)}")
-        return "<br>".join(lines)
+            lines.append(format_html("<b>{}</b>: {}", _word("wow", lang), change))
+        return join_html(lines, "<br>")
 
     def _week_over_week(
         self, definition: Funnel, since: datetime, until: datetime, lang: Lang
@@ -700,25 +702,30 @@ class Exercise:
         journey = list(self.journey.value)
         self.placed = place_journey(journey, self.funnels, every=every, lang=lang)
         if not journey:
-            self.answer.value = f"<p><i>{_word('no_events', lang)}</i></p>"
+            self.answer.value = format_html("<p><i>{}</i></p>", _word("no_events", lang))
             return
         events = _journey_events(journey, every)
         parts = []
         for definition, row in zip(self.funnels, self.placed.iter_rows(named=True), strict=True):
             why = explain(events, definition, "you", lang=lang)
             parts.append(
-                f"<h4 style='margin:8px 0 4px'>{html.escape(definition.name)}: "
-                f"{html.escape(str(row['label']))}</h4>"
-                f"{_ladder(definition, row['stage_rank'] or 0, lang)}"
-                f"<pre style='font-size:11px;white-space:pre-wrap'>"
-                f"{html.escape(why.text)}</pre>"
+                format_html(
+                    "<h4 style='margin:8px 0 4px'>{}: {}</h4>{}"
+                    "<pre style='font-size:11px;white-space:pre-wrap'>{}</pre>",
+                    definition.name,
+                    str(row["label"]),
+                    _ladder(definition, row["stage_rank"] or 0, lang),
+                    why.text,
+                )
             )
-        self.answer.value = "".join(parts)
+        self.answer.value = join_html(parts)
 
     @property
     def widget(self) -> widgets.Widget:
         """The whole exercise (a ``VBox``)."""
-        label = widgets.HTML(f"<b>{_word('journey', 'en')} / {_word('journey', 'fr')}</b>")
+        label = widgets.HTML(
+            format_html("<b>{} / {}</b>", _word("journey", "en"), _word("journey", "fr"))
+        )
         return widgets.VBox(
             [label, self.journey, widgets.HBox([self.every, self.lang]), self.answer]
         )
@@ -727,7 +734,7 @@ class Exercise:
         return self.widget._repr_mimebundle_(**kwargs)
 
 
-def _ladder(definition: Funnel, rank: int, lang: Lang) -> str:
+def _ladder(definition: Funnel, rank: int, lang: Lang) -> Markup:
     """Return the stages as coloured chips, filled up to ``rank``."""
     chips = []
     for i, stage in enumerate(definition.stages, start=1):
@@ -739,10 +746,14 @@ def _ladder(definition: Funnel, rank: int, lang: Lang) -> str:
             else f"background:white;color:#9E9E9E;border:1px dashed {colour}"
         )
         chips.append(
-            f"<span style='{style};border-radius:10px;padding:2px 8px;margin-right:4px;"
-            f"font-size:12px'>{html.escape(stage.label(lang))}</span>"
+            format_html(
+                "<span style='{};border-radius:10px;padding:2px 8px;margin-right:4px;"
+                "font-size:12px'>{}</span>",
+                style,
+                stage.label(lang),
+            )
         )
-    return "<div>" + "→ ".join(chips) + "</div>"
+    return format_html("<div>{}</div>", join_html(chips, "→ "))
 
 
 def exercise(

@@ -46,6 +46,7 @@ from plotly.subplots import make_subplots
 
 from funnelkit.definitions import list_presets, load_funnel
 from funnelkit.errors import MissingColumnError, ParameterError, did_you_mean
+from funnelkit.markup import PLOT_ESCAPES, plot_text
 
 __all__ = [
     "LEAK_BASE",
@@ -288,6 +289,32 @@ def _rgba(colour: str, alpha: float) -> str:
     return f"rgba({red},{green},{blue},{alpha})"
 
 
+def _shown(table: pl.DataFrame, *columns: str) -> pl.DataFrame:
+    """Return ``table`` with its texts escaped for plotly (every text column, or ``columns``).
+
+    Stage labels, segment values, event names and every other text from data or
+    a definition are drawn through this (or :func:`funnelkit.markup.plot_text`
+    for a single text), so that plotly shows them as written and never reads
+    a tag, a link or a style in them.  The ``*_table`` functions keep the raw
+    texts; only what is drawn is escaped.
+    """
+
+    def escaped(expr: pl.Expr) -> pl.Expr:
+        for character, entity in PLOT_ESCAPES:
+            expr = expr.str.replace_all(character, entity, literal=True)
+        return expr
+
+    names = columns or tuple(table.columns)
+    exprs = []
+    for name in names:
+        dtype = table.schema[name]
+        if dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum):
+            exprs.append(escaped(pl.col(name).cast(pl.String)))
+        elif dtype == pl.List(pl.String):
+            exprs.append(pl.col(name).list.eval(escaped(pl.element())))
+    return table.with_columns(exprs) if exprs else table
+
+
 def _base_layout(fig: go.Figure, lang: Lang, title: str) -> go.Figure:
     fig.update_layout(
         template=TEMPLATE,
@@ -320,14 +347,15 @@ def _stage_label(stage: Any, lang: Lang) -> str:
 
 
 def _funnel_name(funnel: Any) -> str | None:
+    """Return a definition's name escaped for plotly (for titles and axes)."""
     if isinstance(funnel, str):
-        return funnel or None
+        return plot_text(funnel) if funnel else None
     name = getattr(funnel, "name", None)
-    return str(name) if name else None
+    return plot_text(name) if name else None
 
 
 def _name_of(result: Any, funnel: Any) -> str | None:
-    """Return the name of the definition behind ``result`` (for titles)."""
+    """Return the name of the definition behind ``result``, escaped for plotly (for titles)."""
     if funnel is not None:
         return _funnel_name(funnel)
     for attr in ("funnel", "definition"):
@@ -336,7 +364,7 @@ def _name_of(result: Any, funnel: Any) -> str | None:
             return name
     if isinstance(result, pl.DataFrame) and "funnel" in result.columns and result.height:
         value = result["funnel"][0]
-        return str(value) if value is not None else None
+        return plot_text(value) if value is not None else None
     return None
 
 
@@ -687,10 +715,10 @@ def funnel_figure(
     (10, 4)
     """
     lang = _check_lang(lang)
-    tables = [funnel_table(result, lang=lang, funnel=funnel)]
+    tables = [_shown(funnel_table(result, lang=lang, funnel=funnel))]
     if compare is not None:
-        tables.append(funnel_table(compare, lang=lang, funnel=funnel))
-    names = list(names) or ([] if compare is None else ["", ""])
+        tables.append(_shown(funnel_table(compare, lang=lang, funnel=funnel)))
+    names = [plot_text(n) for n in names] or ([] if compare is None else ["", ""])
     if compare is None:
         fig = go.Figure()
         fig.add_trace(_funnel_trace(tables[0], lang, names[0] if names else None))
@@ -842,7 +870,7 @@ def breakdown_figure(
     ['y']
     """
     lang = _check_lang(lang)
-    table = breakdown_table(result, by=by, lang=lang, funnel=funnel)
+    table = _shown(breakdown_table(result, by=by, lang=lang, funnel=funnel))
     sizes = (
         table.filter(pl.col("rank") == 1)
         .sort(["count", _SEGMENT_KEY], descending=[True, False])[_SEGMENT_KEY]
@@ -883,7 +911,7 @@ def breakdown_figure(
     fig.update_yaxes(
         tickformat=".0%", title={"text": text("conversion_from_first", lang, stage=first_label)}
     )
-    axis = by or getattr(result, "by", None) or _SEGMENT_KEY
+    axis = plot_text(by or getattr(result, "by", None) or _SEGMENT_KEY)
     fig.update_xaxes(title={"text": axis}, categoryorder="array", categoryarray=sizes)
     name = _name_of(result, funnel)
     default = f"{text('conversion', lang)} · {axis}" + (f" ({name})" if name else "")
@@ -1045,6 +1073,7 @@ def conversion_over_time_figure(
     table = conversion_over_time_table(result, lang=lang, funnel=funnel)
     if stages:
         table = table.filter(pl.col("stage").is_in(list(stages)))
+    table = _shown(table)
     fig = go.Figure()
     for (rank,), part in table.group_by(["rank"], maintain_order=True):
         colour = stage_colour(int(rank))
@@ -1066,9 +1095,9 @@ def conversion_over_time_figure(
                 )
             )
         complete = [not flag for flag in part["incomplete"].to_list()]
+        # the label goes in as ``meta``: written into the template, "%{...}" in it would be read
         hover = (
-            "%{x|%Y-%m-%d}: %{y:.1%}<br>%{customdata[0]} / %{customdata[1]}"
-            f"<extra>{label}</extra>"
+            "%{x|%Y-%m-%d}: %{y:.1%}<br>%{customdata[0]} / %{customdata[1]}<extra>%{meta}</extra>"
         )
         custom = [
             [_int(c, lang), _int(e, lang)]
@@ -1084,6 +1113,7 @@ def conversion_over_time_figure(
                 line={"color": colour, "width": 2.5},
                 marker={"color": colour, "size": 7},
                 hovertemplate=hover,
+                meta=label,
                 legendgroup=label,
             )
         )
@@ -1105,6 +1135,7 @@ def conversion_over_time_figure(
                     },
                     opacity=0.8,
                     hovertemplate=hover.replace("<extra>", f" ({text('incomplete', lang)})<extra>"),
+                    meta=label,
                     legendgroup=label,
                     showlegend=False,
                 )
@@ -1431,7 +1462,7 @@ def time_to_convert_figure(
     default = f"{text('time_to_convert', lang)} (n = {_int(hist.n, lang)})"
     if hist.steps is not None:
         labels = _label_map(_resolve(funnel), lang)
-        first, last = (labels.get(s, s) for s in hist.steps)
+        first, last = (plot_text(labels.get(s, s)) for s in hist.steps)
         default = f"{text('time_to_convert', lang)}: {first} → {last} (n = {_int(hist.n, lang)})"
     return _base_layout(fig, lang, title or default)
 
@@ -1512,10 +1543,12 @@ def cohort_figure(
     ([0.1, 0.3], [0.2, None])
     """
     lang = _check_lang(lang)
-    table = cohort_table(result)
+    table = _shown(cohort_table(result))
     target = target or getattr(result, "target", None)
     definition = _resolve(funnel)
-    target_text = _label_map(definition, lang).get(target, target) if target else "target"
+    target_text = plot_text(
+        _label_map(definition, lang).get(target, target) if target else "target"
+    )
     colour_rank = colour_rank or (_rank_map(definition).get(target) if target else None)
     share_title = text("share_reached", lang, stage=target_text)
     cohorts = table["cohort"].unique(maintain_order=True).to_list()
@@ -1556,7 +1589,8 @@ def cohort_figure(
                     mode="lines",
                     line={"color": _rgba(colour, round(alpha, 3)), "width": 2},
                     hovertemplate=(
-                        f"{cohort[0]} · %{{x}} {text('days', lang)}: %{{y:.1%}}<extra></extra>"
+                        f"%{{fullData.name}} · %{{x}} {text('days', lang)}: "
+                        "%{y:.1%}<extra></extra>"
                     ),
                 )
             )
@@ -1665,7 +1699,7 @@ def flows_figure(
     (5, 10, 3)
     """
     lang = _check_lang(lang)
-    table = flows_table(result, lang=lang, funnel=funnel)
+    table = _shown(flows_table(result, lang=lang, funnel=funnel))
     left = table.select("from_rank", "from_label").unique().sort("from_rank").rows()
     right = table.select("to_rank", "to_label").unique().sort("to_rank").rows()
     left_index = {rank: i for i, (rank, _) in enumerate(left)}
@@ -1701,7 +1735,7 @@ def flows_figure(
     name = _name_of(result, funnel)
     default = (
         text("stage_flows", lang)
-        + (f" {period}" if period else "")
+        + (f" {plot_text(period)}" if period else "")
         + (f" ({name})" if name else "")
     )
     return _base_layout(fig, lang, title or default)
@@ -1851,7 +1885,7 @@ def compare_figure(
     lang = _check_lang(lang)
     left = left if left is not None else getattr(result, "left", None)
     right = right if right is not None else getattr(result, "right", None)
-    table = compare_table(result, lang=lang, left=left, right=right)
+    table = _shown(compare_table(result, lang=lang, left=left, right=right))
     rows = table.select("left_rank", "left_label").unique().sort("left_rank").rows()
     cols = table.select("right_rank", "right_label").unique().sort("right_rank").rows()
     cell = {
@@ -2044,6 +2078,7 @@ def timeline_figure(
     lang = _check_lang(lang)
     table = timeline_table(explanation, lang=lang, funnel=funnel)
     definition = _result_funnel(explanation, funnel, table["entered"].explode().drop_nulls())
+    table = _shown(table, "event", "label")  # "entered" keeps the stage ids it is searched by
     labels = _label_map(definition, lang)
     ranks = _rank_map(definition)
     fig = go.Figure(
@@ -2065,7 +2100,7 @@ def timeline_figure(
     fallback = {s: i for i, s in enumerate(order, start=1)}
     for stage in order:
         rows = entries.filter(pl.col("entered").list.contains(stage))
-        label = labels.get(stage, stage)
+        label = plot_text(labels.get(stage, stage))
         fig.add_trace(
             go.Scatter(
                 name=label,
@@ -2078,10 +2113,8 @@ def timeline_figure(
                     "symbol": "diamond",
                     "line": {"color": "white", "width": 1},
                 },
-                hovertemplate=(
-                    f"%{{x|%Y-%m-%d %H:%M}} · %{{y}}<br>{text('reached', lang, stage=label)}"
-                    "<extra></extra>"
-                ),
+                hovertemplate="%{x|%Y-%m-%d %H:%M} · %{y}<br>%{meta}<extra></extra>",
+                meta=text("reached", lang, stage=label),
             )
         )
     for row in entries.iter_rows(named=True):
@@ -2098,7 +2131,7 @@ def timeline_figure(
         showgrid=False,
     )
     fig.update_layout(legend={"orientation": "h", "y": -0.15, "yanchor": "top", "x": 0})
-    who = contact_id or getattr(explanation, "contact_id", None)
+    who = plot_text(contact_id or getattr(explanation, "contact_id", None) or "") or None
     name = _name_of(explanation, funnel)
     default = (text("contact", lang, id=who) if who else text("event", lang)) + (
         f" ({name})" if name else ""

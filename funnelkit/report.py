@@ -67,7 +67,9 @@ The module also holds the few helpers the template calls for display
 (:func:`setup_notebook`, :func:`section`, :func:`html_table`,
 :func:`warnings_html`): headings in English or French, plotly figures
 rendered with the library embedded once (no CDN), tables as plain HTML.
-All the report's texts are here, in both languages.
+All the report's texts are here, in both languages.  Every HTML fragment is
+built with :mod:`funnelkit.markup`, so a name, label or value from the data
+or the definition is always shown as text, never run as HTML or script.
 """
 
 from __future__ import annotations
@@ -75,7 +77,6 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import glob
-import html
 import importlib
 import itertools
 import json
@@ -102,6 +103,7 @@ from funnelkit.events import (
     require_usable,
     timestamp_hint,
 )
+from funnelkit.markup import Markup, escape, format_html, join_html
 from funnelkit.weekly import (
     FEW_STAGE_ENTRIES_IN_WEEK,
     LOW_VOLUME_SHARE,
@@ -130,6 +132,7 @@ __all__ = [
     "render_report",
     "render_week",
     "section",
+    "section_html",
     "section_text",
     "setup_notebook",
     "time_to_convert_histogram",
@@ -935,10 +938,10 @@ def write_index(out_dir: str | os.PathLike[str]) -> Path:
     root = Path(out_dir)
     rows = []
     for folder in sorted(root.iterdir(), reverse=True) if root.is_dir() else []:
-        if not (folder / HTML_FILE).is_file() or folder.name.startswith("."):
+        if not _is_week_report(folder):
             continue
         rows.append(_index_row(folder.name, _read_metrics(folder)))
-    body = "\n".join(rows) or "<tr><td colspan='4'>No report yet.</td></tr>"
+    body = join_html(rows, "\n") or Markup("<tr><td colspan='4'>No report yet.</td></tr>")
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>funnelkit weekly reports</title>
@@ -970,8 +973,20 @@ def _funnel_of(folder: Path) -> str | None:
     return name if isinstance(name, str) else None
 
 
-def _index_row(name: str, metrics: Mapping[str, Any]) -> str:
-    esc = html.escape
+def _is_week_report(folder: Path) -> bool:
+    """Return true when ``folder`` is a week's report the kit wrote (``2026-W46/report.html``).
+
+    The index links only to such folders: any other name (``javascript:...``,
+    a name with quotes or tags) is never written into a link.
+    """
+    try:
+        week = parse_week(folder.name)
+    except FunnelkitError:
+        return False
+    return str(week) == folder.name and (folder / HTML_FILE).is_file()
+
+
+def _index_row(name: str, metrics: Mapping[str, Any]) -> Markup:
     dates = ""
     start, end = metrics.get("week_start"), metrics.get("week_end")
     if isinstance(start, str) and isinstance(end, str):
@@ -981,21 +996,28 @@ def _index_row(name: str, metrics: Mapping[str, Any]) -> str:
     funnel_name = funnel.get("name", "") if isinstance(funnel, Mapping) else ""
     headline = metrics.get("headline", [])
     parts = [
-        f"{esc(str(k.get('name', '')).replace('_', ' '))}: {k.get('value')}"
+        f"{str(k.get('name', '')).replace('_', ' ')}: {k.get('value')}"
         for k in headline[:3]
         if isinstance(k, Mapping)
     ]
     warnings = metrics.get("warnings") or []
-    flag = ""
+    flag = Markup()
     if isinstance(warnings, list) and warnings:
         codes = ", ".join(str(w.get("code", "")) for w in warnings if isinstance(w, Mapping))
-        flag = (
-            f"<strong class='warning' style='color:#b71c1c'>\u26a0 {len(warnings)} "
-            f"warning{'s' if len(warnings) > 1 else ''} ({esc(codes)})</strong> "
+        flag = format_html(
+            "<strong class='warning' style='color:#b71c1c'>\u26a0 {} warning{} ({})</strong> ",
+            len(warnings),
+            "s" if len(warnings) > 1 else "",
+            codes,
         )
-    return (
-        f"<tr><td><a href='{esc(name)}/{HTML_FILE}'>{esc(name)}</a></td><td>{esc(dates)}</td>"
-        f"<td>{esc(str(funnel_name))}</td><td>{flag}{esc('; '.join(parts))}</td></tr>"
+    return format_html(
+        "<tr><td><a href='{}'>{}</a></td><td>{}</td><td>{}</td><td>{}{}</td></tr>",
+        f"{urllib.parse.quote(name)}/{HTML_FILE}",
+        name,
+        dates,
+        str(funnel_name),
+        flag,
+        "; ".join(parts),
     )
 
 
@@ -1266,11 +1288,38 @@ def title(metrics: Any, lang: str = "en") -> None:
     )
 
 
-def section(key: str, lang: str = "en", *, level: int = 2, **values: object) -> None:
-    """Display a section heading and its introduction in the notebook (Markdown output)."""
-    ipd = _module("IPython.display")
+def section_html(key: str, lang: str = "en", *, level: int = 2, **values: object) -> Markup:
+    """Return a section heading and its introduction as HTML (``<h2>`` and ``<p>``).
+
+    The ``values`` (a definition's name, a stage's label, a column name...)
+    are shown as text: HTML and Markdown in them are escaped, never rendered.
+
+    Examples
+    --------
+    >>> section_html("breakdown", column="<b>", weeks=12, min_contacts=30)[:40]
+    "<h2 id='breakdown'>Breakdown by &lt;b&gt;<a"
+    """
+    if level not in range(1, 7):
+        msg = f"section: level must be 1 to 6 (a heading <h1> to <h6>), got {level!r}."
+        raise ParameterError(msg)
     heading, intro = section_text(key, lang, **values)
-    ipd.display(ipd.Markdown(f"{'#' * level} {heading}\n\n{intro}"))
+    # the id is the section's key (a constant), so links to a section never depend on data
+    return format_html(
+        "<h{0} id='{1}'>{2}<a class='anchor-link' href='#{1}'>\u00b6</a></h{0}><p>{3}</p>",
+        level,
+        key,
+        heading,
+        intro,
+    )
+
+
+def section(key: str, lang: str = "en", *, level: int = 2, **values: object) -> None:
+    """Display a section heading and its introduction in the notebook (HTML output).
+
+    See :func:`section_html`; user texts in ``values`` are escaped.
+    """
+    ipd = _module("IPython.display")
+    ipd.display(ipd.HTML(section_html(key, lang, level=level, **values)))
 
 
 class _OfflineFigureRenderer:
@@ -1371,18 +1420,21 @@ def html_table(
             return value.isoformat(), False
         return str(value), False
 
-    head = "".join(f"<th>{html.escape(titles.get(c, c))}</th>" for c in frame.columns)
+    head = join_html(format_html("<th>{}</th>", titles.get(c, c)) for c in frame.columns)
     rows = []
     for row in frame.iter_rows():
         cells = []
         for value, column in zip(row, frame.columns, strict=True):
             text, numeric = cell(value, column)
-            klass = " class='num'" if numeric else ""
-            cells.append(f"<td{klass}>{html.escape(text)}</td>")
-        rows.append(f"<tr>{''.join(cells)}</tr>")
+            template = "<td class='num'>{}</td>" if numeric else "<td>{}</td>"
+            cells.append(format_html(template, text))
+        rows.append(format_html("<tr>{}</tr>", join_html(cells)))
     return _module("IPython.display").HTML(
-        f"<table class='funnelkit'><thead><tr>{head}</tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table>"
+        format_html(
+            "<table class='funnelkit'><thead><tr>{}</tr></thead><tbody>{}</tbody></table>",
+            head,
+            join_html(rows),
+        )
     )
 
 
@@ -1525,16 +1577,15 @@ def headline_html(metrics: Any, lang: str = "en") -> Any:
     a note says there is no previous week.
     """
     _check_lang(lang)
-    esc = html.escape
-    head = "".join(f"<th>{esc(c)}</th>" for c in _COLUMNS[lang])
+    head = join_html(format_html("<th>{}</th>", c) for c in _COLUMNS[lang])
     rows = []
     starred = False
     for kpi in metrics.headline:
         rate = kpi.kind == "rate"
-        value = _number(kpi.value, lang, percent=rate)
+        value = escape(_number(kpi.value, lang, percent=rate))
         if rate and kpi.low is not None and kpi.high is not None:
             low, high = _number(kpi.low, lang, percent=True), _number(kpi.high, lang, percent=True)
-            value += f" <small>({esc(low)} – {esc(high)})</small>"
+            value += format_html(" <small>({} – {})</small>", low, high)
         if kpi.incomplete:
             value += " *"
             starred = True
@@ -1546,11 +1597,16 @@ def headline_html(metrics: Any, lang: str = "en") -> Any:
             else _number(kpi.previous, lang, percent=rate)
         )
         rows.append(
-            f"<tr class='{esc(klass)}'><td>{esc(metrics.kpi_label(kpi, lang))}</td>"
-            f"<td class='num'>{value}</td>"
-            f"<td class='num'>{esc(previous)}</td>"
-            f"<td class='num'>{esc(_number(kpi.change, lang, percent=rate, sign=True))}</td>"
-            f"<td>{esc(verdict)}</td></tr>"
+            format_html(
+                "<tr class='{}'><td>{}</td><td class='num'>{}</td><td class='num'>{}</td>"
+                "<td class='num'>{}</td><td>{}</td></tr>",
+                klass,
+                metrics.kpi_label(kpi, lang),
+                value,
+                previous,
+                _number(kpi.change, lang, percent=rate, sign=True),
+                verdict,
+            )
         )
     notes = [_NOTES[lang]["incomplete"]] if starred else []
     if any(k.verdict == NO_PREVIOUS_WEEK for k in metrics.headline):
@@ -1559,10 +1615,15 @@ def headline_html(metrics: Any, lang: str = "en") -> Any:
     if period is not None:
         notes.append(_NOTES[lang]["rates"].format(period=period, window=metrics.window.days))
         notes.append(_NOTES[lang]["evidence"])
-    note = "".join(f"<p><small>{esc(n)}</small></p>" for n in notes)
+    note = join_html(format_html("<p><small>{}</small></p>", n) for n in notes)
     return _module("IPython.display").HTML(
-        f"<table class='funnelkit headline'><thead><tr>{head}</tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table>{note}"
+        format_html(
+            "<table class='funnelkit headline'><thead><tr>{}</tr></thead>"
+            "<tbody>{}</tbody></table>{}",
+            head,
+            join_html(rows),
+            note,
+        )
     )
 
 
@@ -1623,13 +1684,17 @@ def warnings_html(metrics: Any, lang: str = "en") -> Any:
     label = _WARNINGS[_check_lang(lang)]["label"]
     separator = " : " if lang == "fr" else ": "
     lines = [
-        f"<p class='funnelkit-warning' role='alert'><strong>{html.escape(label)}"
-        f"{separator}</strong>{html.escape(warning_text(w, lang))}</p>"
+        format_html(
+            "<p class='funnelkit-warning' role='alert'><strong>{}{}</strong>{}</p>",
+            label,
+            separator,
+            warning_text(w, lang),
+        )
         for w in metrics.warnings
     ]
     if not lines:
         return None
-    return _module("IPython.display").HTML("".join(lines))
+    return _module("IPython.display").HTML(join_html(lines))
 
 
 _CONTACT_HEADERS = {
@@ -1694,10 +1759,11 @@ def contacts_table(
     note = _NOTES[lang]["pseudonymized" if pseudonymize else "real_ids"]
     if shown.is_empty():
         return _module("IPython.display").HTML(
-            f"<p>{html.escape(_NOTES[lang]['none_stalled'])}</p>"
+            format_html("<p>{}</p>", _NOTES[lang]["none_stalled"])
         )
-    table = html_table(shown, lang=lang, headers=_CONTACT_HEADERS[lang]).data
-    return _module("IPython.display").HTML(f"{table}<p><small>{html.escape(note)}</small></p>")
+    # html_table built the table with format_html: its HTML is safe as it is
+    table = Markup(html_table(shown, lang=lang, headers=_CONTACT_HEADERS[lang]).data)
+    return _module("IPython.display").HTML(format_html("{}<p><small>{}</small></p>", table, note))
 
 
 def definition_table(funnel: Any, lang: str = "en") -> pl.DataFrame:

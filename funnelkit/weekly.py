@@ -865,10 +865,14 @@ class WeeklyMetrics:
         return target
 
     def _repr_html_(self) -> str:
+        from funnelkit.markup import Markup, format_html
+
         table = self.headline_table()
-        return (
-            f"<div><strong>Week {self.week}</strong> under funnel definition "
-            f"{self.funnel.name!r}{table._repr_html_()}</div>"
+        return format_html(
+            "<div><strong>Week {}</strong> under funnel definition {}{}</div>",
+            str(self.week),
+            repr(self.funnel.name),
+            Markup(table._repr_html_()),  # polars escapes the cells and column names
         )
 
 
