@@ -1089,6 +1089,10 @@ def _check_index(root: Path) -> None:
         raise ParameterError(msg)
 
 
+#: The errors of a folder that cannot be written: full, over quota, read-only, forbidden.
+_WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+
+
 def _write_error(where: Path, exc: OSError) -> str:
     """Return one line saying that writing ``where`` failed, and why (disk full...)."""
     reason = exc.strerror or type(exc).__name__
@@ -1267,7 +1271,12 @@ def render_week(settings: ReportSettings, week: IsoWeek) -> RenderedWeek:
         _check_metrics(tmp, week)
         _export_html(tmp)
     except (ReportError, OSError) as exc:
-        error = exc if isinstance(exc, ReportError) else ReportError(_write_error(tmp, exc))
+        cause = exc.__cause__ if isinstance(exc, ReportError) else exc
+        error = exc
+        if isinstance(cause, OSError) and cause.errno in _WRITE_ERRORS:  # say so, plainly
+            error = ReportError(f"week {week}: {_write_error(out, cause)}")
+        elif not isinstance(exc, ReportError):
+            error = ReportError(f"week {week}: {_write_error(tmp, exc)}")
         previous = " (the previous report there is unchanged)" if target.exists() else ""
         try:
             kept = _set_aside_failed(tmp, out, week)

@@ -443,7 +443,7 @@ def test_a_full_disk_is_reported_as_such_and_keeps_the_previous_week(
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
     (line,) = _errors(done.stderr)
-    assert "No space left on device" in line
+    assert f"week {WEEK}: --out: cannot write {out}: No space left on device (ENOSPC)" in line
     assert "index.html" not in line  # the index error does not hide the real one
     assert "previous report there is unchanged" in line
     assert _digest(out / WEEK) == before
