@@ -451,7 +451,7 @@ def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Han
         "the last complete week of the data) or a range, and write DIR/<week>/report.ipynb, "
         "report.html and metrics.json, plus DIR/index.html. A week is moved into place only "
         "once it rendered completely; on failure the previous report stays and the exit code "
-        "is 2.",
+        "is 2. Only week folders and an index.html written by funnelkit are ever replaced.",
     )
     p.add_argument("--week", metavar="W", help="ISO week, e.g. 2026-W46 (default: last complete)")
     p.add_argument("--from", dest="first", metavar="W1", help="first week of a range")

@@ -53,8 +53,17 @@ Safe to schedule
   week format, files, funnel, breakdown column, notebook parameters.  A bad
   one raises :class:`~funnelkit.errors.ParameterError` naming it.
 * A week is rendered into a temporary folder beside its target
-  (``OUT/.tmp-<week>-*``) and moved into ``OUT/<week>`` only once the
-  notebook ran, ``metrics.json`` was written and the HTML exported.
+  (``OUT/.tmp-<week>-<pid>-*``) and swapped with ``OUT/<week>`` in one step
+  (``renameat2(RENAME_EXCHANGE)`` on Linux) only once the notebook ran,
+  ``metrics.json`` was written and the HTML exported.
+* Only what the kit wrote is replaced: each week's files are recorded in
+  ``OUT/<week>/.funnelkit-week.json`` and the index in
+  ``OUT/.funnelkit-reports.json``; a week folder holding other or changed
+  files, or an ``index.html`` of the user's, is refused before any kernel
+  starts.  Folders of an earlier funnelkit holding only the week's three files
+  are adopted.  The next run removes dead runs' ``.tmp-*`` folders, puts back
+  a week a killed run had set aside, and keeps the newest entries of
+  ``.failed/`` (:func:`tidy_out_dir`).
 * When a week fails, ``OUT/<week>`` is left as it was, the executed notebook is
   kept in ``OUT/.failed/<week>-<UTC time>/`` for debugging, and a
   :class:`~funnelkit.errors.ReportError` names the failing cell and its error
@@ -75,13 +84,18 @@ or the definition is always shown as text, never run as HTML or script.
 from __future__ import annotations
 
 import ast
+import contextlib
+import ctypes
 import datetime as dt
+import errno
 import glob
+import hashlib
 import importlib
 import itertools
 import json
 import os
 import re
+import secrets
 import shutil
 import sys
 import tempfile
@@ -107,6 +121,8 @@ from funnelkit.markup import Markup, escape, format_html, join_html
 from funnelkit.weekly import (
     FEW_STAGE_ENTRIES_IN_WEEK,
     LOW_VOLUME_SHARE,
+    MAX_YEAR,
+    MIN_YEAR,
     NO_EVENTS_IN_WEEK,
     NO_PREVIOUS_WEEK,
     DataWarning,
@@ -121,6 +137,7 @@ __all__ = [
     "RenderedWeek",
     "ReportRun",
     "ReportSettings",
+    "check_out_dir",
     "contact_options",
     "contacts_table",
     "default_notebook",
@@ -135,6 +152,7 @@ __all__ = [
     "section_html",
     "section_text",
     "setup_notebook",
+    "tidy_out_dir",
     "time_to_convert_histogram",
     "time_to_convert_html",
     "title",
@@ -150,6 +168,23 @@ NOTEBOOK_FILE = "report.ipynb"
 HTML_FILE = "report.html"
 METRICS_FILE = "metrics.json"
 INDEX_FILE = "index.html"
+#: The kit's record of what it wrote in the output folder: the weeks and index.html.
+ROOT_MANIFEST = ".funnelkit-reports.json"
+#: The kit's record of the files of one week's folder, with their sizes and hashes.
+WEEK_MANIFEST = ".funnelkit-week.json"
+#: Marks a folder the kit is rendering into (``.tmp-*``), kept in ``.failed/`` entries.
+WORK_MARKER = ".funnelkit-work.json"
+#: The files a week's folder holds (besides its manifest).
+WEEK_FILES = (NOTEBOOK_FILE, HTML_FILE, METRICS_FILE)
+#: Entries of ``.failed/`` kept; older ones are removed by the next run.
+KEEP_FAILED = 5
+#: A ``.tmp-*`` or ``.old-*`` folder this old is a dead run's, whatever its process id says.
+STALE_AFTER = dt.timedelta(hours=24)
+#: Longest conversion window a report takes, in days (ten years).
+MAX_WINDOW_DAYS = 3650
+_INDEX_TITLE = "<title>funnelkit weekly reports</title>"
+_WORK_NAME = re.compile(r"^\.(tmp|old)-(\d{4}-W\d{2})-(\d+)-\w+$")
+_FAILED_NAME = re.compile(r"^\d{4}-W\d{2}-(\d{8}T\d{6}\.\d{6}Z)$")
 
 #: Notebook parameters set by their own option rather than ``-p NAME VALUE``.
 _DEDICATED = {
@@ -341,6 +376,12 @@ def _check_known(name: str, value: Any) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             msg = f"-p {name}: expected a whole number of at least 1, got {value!r}."
             raise ParameterError(msg)
+        if name == "window_days" and value > MAX_WINDOW_DAYS:
+            msg = (
+                f"-p {name}: {value:,} days is more than ten years; give at most "
+                f"{MAX_WINDOW_DAYS:,}."
+            )
+            raise ParameterError(msg)
         if name == "weeks_of_history" and value > 260:
             msg = f"-p {name}: {value} weeks is more than five years; give at most 260."
             raise ParameterError(msg)
@@ -448,7 +489,7 @@ def _weeks(
         msg = "--week: give either --week or --from/--to, not both."
         raise ParameterError(msg)
     if week is not None:
-        return [parse_week(week)]
+        return [_parse_option(week, "--week")]
     if (first is None) != (last is None):
         missing = "--to" if last is None else "--from"
         msg = f"{missing}: a range needs both --from and --to (e.g. --from 2026-W40 --to 2026-W47)."
@@ -464,6 +505,57 @@ def _parse_option(value: str | IsoWeek, option: str) -> IsoWeek:
     except ParameterError as exc:
         msg = str(exc).replace("week:", f"{option}:", 1)
         raise ParameterError(msg) from exc
+
+
+def _check_week_span(weeks: Sequence[IsoWeek], parameters: Mapping[str, Any]) -> None:
+    """Check that each week, with its history and conversion window, stays within dates.
+
+    The report reads ``weeks_of_history`` weeks and a ``window_days`` window before
+    the week, and a window after it: all of them must be dates Python can hold.
+    """
+    history, window = parameters.get("weeks_of_history"), parameters.get("window_days")
+    history = history if isinstance(history, int) and not isinstance(history, bool) else 0
+    window = window if isinstance(window, int) and not isinstance(window, bool) else 0
+    for week in weeks:
+        try:
+            week.start - dt.timedelta(weeks=history + 1, days=window)
+            week.end + dt.timedelta(weeks=1, days=window)
+        except OverflowError:
+            option = "--week" if len(weeks) == 1 else "--from/--to"
+            msg = (
+                f"{option}: {week} with {history} weeks of history and a {window}-day window "
+                f"runs outside the dates funnelkit handles (years {MIN_YEAR:04d} to {MAX_YEAR}); "
+                "give a week nearer your data."
+            )
+            raise ParameterError(msg) from None
+
+
+def check_out_dir(out_dir: str | os.PathLike[str]) -> Path:
+    """Return ``out_dir`` as an absolute path, checking that reports can be written there.
+
+    The folder need not exist; then its nearest existing parent must be a
+    folder the kit can write in.  Nothing is created.
+
+    Raises
+    ------
+    ParameterError
+        ``out_dir`` is a file, or it (or its nearest existing parent) is on a
+        read-only file system or not writable.
+    """
+    path = Path(out_dir).expanduser().resolve()
+    if path.exists() and not path.is_dir():
+        msg = f"--out: {path} is a file, not a folder; give the folder to write the reports in."
+        raise ParameterError(msg)
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        msg = f"--out: {existing} is a file, so {path} cannot be a folder; choose another --out."
+        raise ParameterError(msg)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        read_only = bool(os.statvfs(existing).f_flag & os.ST_RDONLY)
+        reason = "is on a read-only file system" if read_only else "is not writable by you"
+        msg = f"--out: {existing} {reason}; choose another --out."
+        raise ParameterError(msg)
+    return path
 
 
 def prepare_report(
@@ -553,6 +645,13 @@ def prepare_report(
             typed.setdefault(name, defaults[name])
         if name in typed:
             _check_known(name, typed[name])
+    if weeks is not None:
+        _check_week_span(weeks, typed)
+    if typed.get("pseudonymize") is True:
+        from funnelkit.privacy import load_key
+
+        load_key()  # a key too short fails here, not in the kernel after reading the events
+    out_path = check_out_dir(out_dir)
 
     options = dict(read_options or {})
     log_ = log or (lambda line: None)
@@ -600,6 +699,8 @@ def prepare_report(
             weeks = [complete_week_before(last_at)]
     if requested is not None:
         _check_weeks_in_data(requested, first_at, last_at)
+    else:
+        _check_week_span(weeks, typed)
 
     funnel_value = _check_funnel(
         funnel or str(defaults.get("funnel") or "inbound"), event_columns, event_schema, frame
@@ -617,9 +718,12 @@ def prepare_report(
         "read_options": options,
     }
     passed = {k: v for k, v in shared.items() if k in defaults}
+    for one in weeks:
+        _check_week_folder(out_path / str(one))
+    _check_index(out_path)
     return ReportSettings(
         notebook=template,
-        out_dir=Path(out_dir).expanduser().resolve(),
+        out_dir=out_path,
         weeks=tuple(weeks),
         parameters=passed,
     )
@@ -868,6 +972,205 @@ def _umask() -> int:
     return mask
 
 
+# --------------------------------------------------------------------------- the output folder
+def _file_digest(path: Path) -> dict[str, Any]:
+    """Return ``{"size", "sha256"}`` of a file."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return {"size": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    """Return the JSON object in ``path``, ``None`` when missing, unreadable or not an object."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _write_json(path: Path, data: Mapping[str, Any]) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename."""
+    tmp = path.with_name(f"{path.name}.tmp")
+    try:
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _write_week_manifest(folder: Path, week: IsoWeek | str) -> None:
+    """Record the files of a week's folder (sizes and hashes) in its manifest."""
+    files = {
+        p.name: _file_digest(p)
+        for p in sorted(folder.iterdir())
+        if p.is_file() and p.name not in (WEEK_MANIFEST, WORK_MARKER)
+    }
+    _write_json(
+        folder / WEEK_MANIFEST,
+        {"written_by": "funnelkit report", "week": str(week), "files": files},
+    )
+
+
+def _foreign_in_week(folder: Path) -> str | None:
+    """Say why ``folder`` is not a week folder the kit may replace, ``None`` when it is.
+
+    A folder is the kit's when its manifest lists exactly the files it holds,
+    unchanged.  A folder without a manifest (written before funnelkit kept one)
+    is adopted when it holds nothing but the files a week has.
+    """
+    if not folder.exists():
+        return None
+    if not folder.is_dir():
+        return f"{folder} is a file, not a week folder funnelkit wrote"
+    entries = sorted(folder.iterdir())
+    manifest = _read_json(folder / WEEK_MANIFEST)
+    if manifest is None:
+        if (folder / WEEK_MANIFEST).exists():
+            return f"{folder / WEEK_MANIFEST} is not a manifest funnelkit wrote"
+        kit = (*WEEK_FILES, f"{WEEK_MANIFEST}.tmp")
+        other = [p for p in entries if p.name not in kit or not p.is_file()]
+        return f"{other[0]} was not written by funnelkit" if other else None
+    files = manifest.get("files")
+    listed = files if isinstance(files, dict) else {}
+    for entry in entries:
+        if entry.name in (WEEK_MANIFEST, f"{WEEK_MANIFEST}.tmp"):  # its own, or a killed write
+            continue
+        if entry.name not in listed or not entry.is_file():
+            return f"{entry} was not written by funnelkit"
+        if _file_digest(entry) != listed[entry.name]:
+            return f"{entry} was changed since funnelkit wrote it"
+    return None
+
+
+def _check_week_folder(folder: Path) -> None:
+    """Raise :class:`ParameterError` unless the kit may replace the week ``folder``."""
+    problem = _foreign_in_week(folder)
+    if problem is not None:
+        msg = (
+            f"--out: {problem}, and the report would replace {folder}; move your files out of "
+            "it, or choose another --out."
+        )
+        raise ParameterError(msg)
+
+
+def _root_manifest(root: Path) -> dict[str, Any]:
+    """Return the output folder's manifest, ``{}`` when there is none yet."""
+    return _read_json(root / ROOT_MANIFEST) or {}
+
+
+def _check_index(root: Path) -> None:
+    """Raise :class:`ParameterError` unless ``root/index.html`` is missing or the kit's own.
+
+    An index listed in the folder's manifest must be unchanged; without a
+    manifest, an index written by an earlier funnelkit (its title tells) is adopted.
+    """
+    index = root / INDEX_FILE
+    if not index.exists() and not index.is_symlink():
+        return
+    problem = None
+    if not index.is_file() or index.is_symlink():
+        problem = f"{index} is not a file funnelkit wrote"
+    else:
+        recorded = _root_manifest(root).get("index")
+        if isinstance(recorded, dict):
+            if _file_digest(index) != recorded:
+                problem = f"{index} was changed since funnelkit wrote it"
+        else:
+            with index.open("rb") as handle:
+                head = handle.read(4096).decode("utf-8", "replace")
+            if _INDEX_TITLE not in head:
+                problem = f"{index} was not written by funnelkit"
+    if problem is not None:
+        msg = (
+            f"--out: {problem}, and the report rewrites it; move it out of {root}, "
+            "or choose another --out."
+        )
+        raise ParameterError(msg)
+
+
+#: The errors of a folder that cannot be written: full, over quota, read-only, forbidden.
+_WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def _write_error(where: Path, exc: OSError) -> str:
+    """Return one line saying that writing ``where`` failed, and why (disk full...)."""
+    reason = exc.strerror or type(exc).__name__
+    code = errno.errorcode.get(exc.errno or 0)
+    return f"--out: cannot write {where}: {reason}" + (f" ({code})" if code else "")
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def _kit_work_folder(folder: Path) -> bool:
+    """Whether ``folder`` was made by the kit (it holds the kit's marker or a week manifest)."""
+    return (folder / WORK_MARKER).is_file() or (folder / WEEK_MANIFEST).is_file()
+
+
+def _abandoned(folder: Path, pid: int) -> bool:
+    """Whether the run that made ``folder`` is over (its process is gone, or it is stale)."""
+    try:
+        age = dt.datetime.now(dt.UTC).timestamp() - folder.stat().st_mtime
+    except OSError:
+        return False
+    return not _pid_alive(pid) or age > STALE_AFTER.total_seconds()
+
+
+def tidy_out_dir(out_dir: str | os.PathLike[str], log: Log | None = None) -> None:
+    """Finish or clear what killed runs left in ``out_dir``, and trim ``.failed/``.
+
+    * ``.old-<week>-*``: a week set aside by a run killed before it moved the
+      new one in; it is put back when ``<week>`` is missing, removed otherwise.
+    * ``.tmp-<week>-*``: a render in progress of a run that is no longer alive
+      (or older than :data:`STALE_AFTER`); removed.
+    * ``.failed/``: only the newest :data:`KEEP_FAILED` entries are kept.
+
+    Only folders the kit made (holding its marker) are touched.
+    """
+    root = Path(out_dir)
+    say = log or (lambda line: None)
+    if not root.is_dir():
+        return
+    for folder in sorted(root.iterdir()):
+        match = _WORK_NAME.match(folder.name)
+        if match is None or not folder.is_dir() or not _kit_work_folder(folder):
+            continue
+        kind, week, pid = match.group(1), match.group(2), int(match.group(3))
+        if not _abandoned(folder, pid):
+            continue
+        target = root / week
+        if kind == "old" and not target.exists():
+            try:
+                os.rename(folder, target)
+            except OSError:
+                continue  # tried again by the next run
+            say(f"{week}: put back the report a killed run had set aside ({folder.name})")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+    failed = root / FAILED_DIR
+    if failed.is_dir():
+        entries = []
+        for entry in failed.iterdir():
+            match = _FAILED_NAME.match(entry.name)
+            if match is not None and entry.is_dir() and _kit_work_folder(entry):
+                entries.append((match.group(1), entry))
+        for _, entry in sorted(entries, reverse=True)[KEEP_FAILED:]:
+            shutil.rmtree(entry, ignore_errors=True)
+
+
 def _set_aside_failed(tmp: Path, out_dir: Path, week: IsoWeek) -> Path:
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     target = out_dir / FAILED_DIR / f"{week}-{stamp}"
@@ -876,18 +1179,63 @@ def _set_aside_failed(tmp: Path, out_dir: Path, week: IsoWeek) -> Path:
     return target
 
 
-def _move_into_place(tmp: Path, target: Path) -> None:
-    """Replace ``target`` by ``tmp`` (two renames on the same file system)."""
-    if not target.exists():
-        os.replace(tmp, target)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".old-{target.name}-", dir=target.parent))
-    old.rmdir()
-    os.replace(target, old)
+#: Called with the name of each step of :func:`_move_into_place` once it is done
+#: ("exchanged", "set aside"): lets a test kill the process at a precise point.
+_after_step: Callable[[str], None] = lambda step: None  # noqa: E731
+#: Exchange a week's folders in one step with ``renameat2`` (Linux) when it works.
+_use_exchange = True
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two paths in one atomic step (Linux ``renameat2``); ``False`` when unsupported."""
+    if not _use_exchange or not sys.platform.startswith("linux"):
+        return False
     try:
-        os.replace(tmp, target)
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):  # no libc, or a glibc older than 2.28
+        return False
+    renameat2.argtypes = [
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_uint,
+    ]
+    renameat2.restype = ctypes.c_int
+    paths = (os.fsencode(first), os.fsencode(second))
+    if renameat2(_AT_FDCWD, paths[0], _AT_FDCWD, paths[1], _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EXDEV):
+        return False  # the file system or kernel cannot exchange: rename twice instead
+    raise OSError(code, os.strerror(code), str(first), None, str(second))
+
+
+def _move_into_place(tmp: Path, target: Path) -> None:
+    """Replace the folder ``target`` by ``tmp``, with no moment where ``target`` is missing.
+
+    On Linux the two folders are exchanged in one ``renameat2(RENAME_EXCHANGE)``
+    and the old one (now at ``tmp``) removed.  Elsewhere ``target`` is first
+    renamed ``.old-<week>-<pid>-*``; a run killed before the second rename leaves
+    it there, and the next run puts it back (:func:`tidy_out_dir`).
+    """
+    if not target.exists():
+        os.rename(tmp, target)
+        return
+    if _exchange(tmp, target):
+        _after_step("exchanged")
+        shutil.rmtree(tmp, ignore_errors=True)  # the previous week, now at tmp
+        return
+    old = target.parent / f".old-{target.name}-{os.getpid()}-{secrets.token_hex(4)}"
+    os.rename(target, old)
+    _after_step("set aside")
+    try:
+        os.rename(tmp, target)
     except OSError:
-        os.replace(old, target)
+        os.rename(old, target)
         raise
     shutil.rmtree(old, ignore_errors=True)
 
@@ -895,37 +1243,74 @@ def _move_into_place(tmp: Path, target: Path) -> None:
 def render_week(settings: ReportSettings, week: IsoWeek) -> RenderedWeek:
     """Render one week into ``settings.out_dir / <week>``, atomically.
 
+    The week is rendered into ``.tmp-<week>-<pid>-*`` beside its target, its
+    files recorded in a manifest (:data:`WEEK_MANIFEST`), and the folder then
+    swapped with ``<week>`` (:func:`_move_into_place`).
+
     Raises
     ------
+    ParameterError
+        ``<week>`` holds files funnelkit did not write (nothing is rendered).
     ReportError
         The notebook failed (the message names the cell and its error), wrote no
-        ``metrics.json``, or the HTML could not be exported.  The previous
-        ``<week>`` folder is untouched and the executed notebook is kept under
-        ``.failed/``.
+        ``metrics.json``, the HTML could not be exported, or the output folder
+        cannot be written (disk full...).  The previous ``<week>`` folder is
+        untouched and the executed notebook is kept under ``.failed/``.
     """
-    settings.out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{week}-", dir=settings.out_dir))
-    tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the report folder is not
+    out = settings.out_dir
+    target = out / str(week)
+    _check_week_folder(target)
     try:
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{week}-{os.getpid()}-", dir=out))
+    except OSError as exc:
+        raise ReportError(_write_error(out, exc)) from exc
+    try:
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the report folder is not
+        (tmp / WORK_MARKER).write_text(
+            json.dumps({"pid": os.getpid(), "week": str(week)}) + "\n", encoding="utf-8"
+        )
         _execute(settings, week, tmp)
         _check_metrics(tmp, week)
         _export_html(tmp)
-    except ReportError as exc:
-        kept = _set_aside_failed(tmp, settings.out_dir, week)
-        target = settings.out_dir / str(week)
+    except (ReportError, OSError) as exc:
+        cause = exc.__cause__ if isinstance(exc, ReportError) else exc
+        error = exc
+        if isinstance(cause, OSError) and cause.errno in _WRITE_ERRORS:  # say so, plainly
+            error = ReportError(f"week {week}: {_write_error(out, cause)}")
+        elif not isinstance(exc, ReportError):
+            error = ReportError(f"week {week}: {_write_error(tmp, exc)}")
         previous = " (the previous report there is unchanged)" if target.exists() else ""
-        where = (
-            f"the executed notebook is kept in {kept / NOTEBOOK_FILE}"
-            if (kept / NOTEBOOK_FILE).exists()
-            else f"what it wrote is kept in {kept}"
-        )
-        msg = f"{str(exc).rstrip('.')}. Nothing was written to {target}{previous}; {where}."
-        raise ReportError(msg) from exc.__cause__
+        try:
+            kept = _set_aside_failed(tmp, out, week)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+            where = "nothing could be kept for debugging"
+        else:
+            where = (
+                f"the executed notebook is kept in {kept / NOTEBOOK_FILE}"
+                if (kept / NOTEBOOK_FILE).exists()
+                else f"what it wrote is kept in {kept}"
+            )
+        msg = f"{str(error).rstrip('.')}. Nothing was written to {target}{previous}; {where}."
+        raise ReportError(msg) from (error.__cause__ if error is exc else exc)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    target = settings.out_dir / str(week)
-    _move_into_place(tmp, target)
+    try:
+        _write_week_manifest(tmp, week)
+        (tmp / WORK_MARKER).unlink()
+        _check_week_folder(target)  # again: the user may have added a file meanwhile
+        if target.exists() and not (target / WEEK_MANIFEST).exists():
+            _write_week_manifest(target, week)  # adopt it, so the swapped-out copy is marked
+        _move_into_place(tmp, target)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        msg = f"{_write_error(target, exc)}; the previous report there is unchanged."
+        raise ReportError(msg) from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return RenderedWeek(str(week), target)
 
 
@@ -933,7 +1318,15 @@ def write_index(out_dir: str | os.PathLike[str]) -> Path:
     """Write ``out_dir/index.html``, linking every week rendered there (newest first).
 
     Each row gives the week, its dates, the funnel definition and the headline
-    counts read from that week's ``metrics.json``.
+    counts read from that week's ``metrics.json``.  The index and the weeks the
+    kit wrote are recorded in ``out_dir/.funnelkit-reports.json``.
+
+    Raises
+    ------
+    ParameterError
+        ``index.html`` there was not written by funnelkit, or was changed since.
+    ReportError
+        The folder cannot be written (the message says why: disk full...).
     """
     root = Path(out_dir)
     rows = []
@@ -959,10 +1352,21 @@ th {{ background: #f5f5f5; }}
 </tbody></table>
 </body></html>
 """
+    _check_index(root)
     target = root / INDEX_FILE
     tmp = root / f".{INDEX_FILE}.tmp"
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, target)
+    try:
+        tmp.write_text(page, encoding="utf-8")
+        os.replace(tmp, target)
+        weeks = sorted(p.name for p in root.iterdir() if (p / WEEK_MANIFEST).is_file())
+        _write_json(
+            root / ROOT_MANIFEST,
+            {"written_by": "funnelkit report", "index": _file_digest(target), "weeks": weeks},
+        )
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise ReportError(_write_error(target, exc)) from exc
     return target
 
 
@@ -1088,6 +1492,9 @@ def render_report(
         disable=not progress or len(settings.weeks) < 2,
     )
     replaced: list[str] = []
+    tidy_out_dir(settings.out_dir, log)
+    failure: BaseException | None = None
+    index_error: FunnelkitError | None = None
     try:
         for one in bar:
             bar.set_postfix_str(str(one))
@@ -1101,15 +1508,23 @@ def render_report(
                     f"funnel {after!r} (one folder per week: give each funnel its own --out "
                     "to keep both)"
                 )
+    except BaseException as exc:
+        failure = exc
+        raise
     finally:
         bar.close()
-        write_index(settings.out_dir)
+        try:
+            write_index(settings.out_dir)
+        except FunnelkitError as exc:  # never hides the error of a failed week
+            index_error = exc
         if log is not None:  # after the progress bar, which shares stderr
             for line in replaced:
                 log(line)
             for done in rendered:
                 for warning in done.warnings:
                     log(f"warning: {done.week}: {warning_text(warning)}")
+        if index_error is not None and failure is None:
+            raise index_error
     return ReportRun(tuple(rendered), settings.out_dir / INDEX_FILE)
 
 

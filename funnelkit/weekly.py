@@ -136,6 +136,8 @@ LOW_VOLUME_MIN_MEDIAN = 10
 NO_PREVIOUS_WEEK = "no previous week"
 
 _ISO_WEEK = "%G-W%V"  # strftime of an ISO week, e.g. 2026-W46
+#: The years an :class:`IsoWeek` may fall in: one week either side stays a valid date.
+MIN_YEAR, MAX_YEAR = 2, 9998
 _WEEK_RE = re.compile(r"^\s*(\d{4})-?W(\d{1,2})\s*$", re.IGNORECASE)
 
 
@@ -164,6 +166,12 @@ class IsoWeek:
     week: int
 
     def __post_init__(self) -> None:
+        if not MIN_YEAR <= self.year <= MAX_YEAR:
+            msg = (
+                f"week: year {self.year:04d} is out of range; funnelkit reads ISO weeks of "
+                f"the years {MIN_YEAR:04d} to {MAX_YEAR}, e.g. '2026-W46'."
+            )
+            raise ParameterError(msg)
         if not 1 <= self.week <= _weeks_in(self.year):
             last = _weeks_in(self.year)
             msg = (
@@ -202,7 +210,7 @@ class IsoWeek:
         return IsoWeek.of(self.monday + timedelta(weeks=weeks))
 
     def __str__(self) -> str:
-        return f"{self.year}-W{self.week:02d}"
+        return f"{self.year:04d}-W{self.week:02d}"
 
 
 def _weeks_in(year: int) -> int:

@@ -81,13 +81,14 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
 @pytest.mark.slow
 def test_the_default_week_is_the_last_complete_week(rendered: tuple[Path, str, str]) -> None:
     out, _, week = rendered
-    assert sorted(p.name for p in out.iterdir()) == [week, "index.html"]
+    assert sorted(p.name for p in out.iterdir()) == [".funnelkit-reports.json", week, "index.html"]
 
 
 @pytest.mark.slow
 def test_each_week_gets_notebook_html_and_metrics(rendered: tuple[Path, str, str]) -> None:
     out, _, week = rendered
     assert sorted(p.name for p in (out / week).iterdir()) == [
+        ".funnelkit-week.json",
         "metrics.json",
         "report.html",
         "report.ipynb",
@@ -222,13 +223,15 @@ def test_range_renders_each_week_with_a_progress_bar_and_the_same_metrics(
     out, _, week = rendered
     stale = tmp_path / week
     stale.mkdir()
-    (stale / "old.txt").write_text("last run's leftovers")
+    (stale / "report.html").write_text("last run's report")
+    report_module._write_week_manifest(stale, week)  # the kit's: replaced without a word
     code = main(_report(tmp_path, "--from", "2026-W46", "--to", week))
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "weekly report" in captured.err and "2/2" in captured.err  # tqdm on stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["2026-W46", week, "index.html"]
-    assert not (tmp_path / week / "old.txt").exists()  # replaced as a whole
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == [".funnelkit-reports.json", "2026-W46", week, "index.html"]
+    assert "last run's" not in (tmp_path / week / "report.html").read_text()  # replaced
     # determinism: another run, another folder, the same metrics.json byte for byte
     assert (tmp_path / week / "metrics.json").read_bytes() == (
         out / week / "metrics.json"
