@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
+import re
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from plotly.offline import get_plotlyjs
 
+from funnelkit import report as report_module
+from funnelkit.cli import main
+from funnelkit.conversion import funnel
 from funnelkit.errors import ParameterError, PersonalDataError
 from funnelkit.privacy import (
     KEY_ENV,
@@ -29,6 +37,7 @@ from funnelkit.privacy import (
     pseudonymize_breakdown,
     pseudonymize_columns,
 )
+from funnelkit.weekly import weekly_metrics
 
 KEY = b"a test key that is long enough"
 
@@ -334,3 +343,166 @@ def test_a_personal_column_of_an_engine_table_is_refused_even_when_allowed() -> 
         check_breakdown("segment", [rel], allow_personal=True)
     with pytest.raises(PersonalDataError, match=r"e-mail addresses.*allow_personal=True"):
         check_breakdown("segment", [rel])
+
+
+# --- the guard where a breakdown is chosen --------------------------------------------
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data" / "sample"
+INBOXES = ["accueil@domaine.fr", "contact@societe.com", "info@boutique.fr"]
+E_MAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+
+
+def _shared_inbox_events() -> pl.DataFrame:
+    """Six contacts, three shared inboxes: segments big enough to be shown by inbox."""
+    rows = []
+    for i in range(60):
+        contact, inbox = f"c{i:06d}", INBOXES[i % 3]
+        rows.append((contact, f"2026-09-{1 + i % 20:02d}T09:00:00Z", "page_view", inbox))
+        if i % 2:
+            rows.append((contact, f"2026-09-{2 + i % 20:02d}T09:00:00Z", "purchase", inbox))
+    return pl.DataFrame(
+        rows, schema=["contact_id", "occurred_at", "event", "Courriel"], orient="row"
+    ).with_columns(pl.col("occurred_at").str.to_datetime(time_zone="UTC"), team=pl.col("Courriel"))
+
+
+def test_funnel_refuses_a_personal_breakdown_by_name_or_by_values() -> None:
+    events = _shared_inbox_events()
+    with pytest.raises(PersonalDataError, match=r"^by: the column 'Courriel' holds personal"):
+        funnel(events, ["page_view", "purchase"], window="7d", by="Courriel")
+    with pytest.raises(PersonalDataError, match=r"^by: the column 'team' .*e-mail addresses"):
+        funnel(events, ["page_view", "purchase"], window="7d", by="team")
+
+
+def test_an_allowed_personal_breakdown_counts_the_same_people_under_pseudonyms(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(KEY_ENV, KEY.decode())
+    events = _shared_inbox_events()
+    shown = funnel(events, ["page_view", "purchase"], window="7d", by="team", allow_personal=True)
+    assert shown.breakdown is not None
+    hidden = events.with_columns(team=pl.col("team").str.replace("@", " at "))
+    plain = funnel(hidden, ["page_view", "purchase"], window="7d", by="team")
+    assert plain.breakdown is not None
+    labels = {v.replace("@", " at "): pseudonym(v, key=KEY) for v in INBOXES}
+    expected = plain.breakdown.with_columns(pl.col("segment").replace_strict(labels))
+    assert shown.breakdown.sort("segment", "step").equals(expected.sort("segment", "step"))
+    assert "@" not in json.dumps(shown.to_dict())
+
+
+def test_weekly_metrics_refuses_a_personal_breakdown_before_computing() -> None:
+    with pytest.raises(PersonalDataError, match=r"^breakdown: the column 'Courriel'"):
+        weekly_metrics(_shared_inbox_events(), "inbound", week="2026-W38", breakdown="Courriel")
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "funnelkit.cli", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, KEY_ENV: KEY.decode()},
+    )
+
+
+@pytest.mark.parametrize(
+    ("column", "why"),
+    [("Courriel", r"its name contains 'courriel'"), ("team", r"90 of 90 sampled values look like")],
+)
+def test_cli_funnel_by_a_personal_column_exits_2_with_one_line(
+    tmp_path: Path, column: str, why: str
+) -> None:
+    path = tmp_path / "events.csv"
+    _shared_inbox_events().write_csv(path)
+    done = _cli("funnel", str(path), "--steps", "page_view,purchase", "--by", column)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    errors = [line for line in done.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1
+    assert re.search(
+        rf"^funnelkit funnel: error: --by: the column '{column}' holds personal data \({why}"
+        r".*pass --allow-personal",
+        errors[0],
+    ), errors[0]
+
+
+def test_cli_funnel_allow_personal_prints_pseudonyms_not_addresses(tmp_path: Path) -> None:
+    path = tmp_path / "events.csv"
+    _shared_inbox_events().write_csv(path)
+    done = _cli(
+        "funnel", str(path), "--steps", "page_view,purchase", "--by", "Courriel",
+        "--allow-personal", "--format", "json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "@" not in done.stdout
+    segments = {row["value"] for row in json.loads(done.stdout)["segments"]}
+    assert segments == {pseudonym(v, key=KEY) for v in INBOXES}
+
+
+def _personal_contacts(tmp_path: Path) -> tuple[Path, Path]:
+    """The sample, its contacts' e-mails under ``Courriel``, b2b ones at a shared inbox."""
+    contacts = pl.read_csv(SAMPLE / "contacts.csv").with_columns(
+        Courriel=pl.when(pl.col("segment") == "b2b")
+        .then(pl.lit(INBOXES[0]))
+        .otherwise(pl.col("email"))
+    )
+    path = tmp_path / "contacts.csv"
+    contacts.drop("email").write_csv(path)
+    return SAMPLE / "events.csv", path
+
+
+def test_report_by_a_personal_column_fails_before_any_kernel_writing_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_kernel(*args: object) -> None:
+        msg = "a kernel was started for a personal breakdown"
+        raise AssertionError(msg)
+
+    monkeypatch.setattr(report_module, "_execute", no_kernel)
+    events, contacts = _personal_contacts(tmp_path)
+    out = tmp_path / "reports"
+    args = ["report", "--events", str(events), "--contacts", str(contacts), "--out", str(out)]
+    assert main([*args, "--by", "Courriel"]) == 2
+    err = capsys.readouterr().err
+    assert re.search(
+        r"funnelkit report: error: --breakdown: the column 'Courriel' holds personal data "
+        r"\(its name contains 'courriel'.*--allow-personal",
+        err,
+    ), err
+    assert "@" not in err
+    assert not out.exists()
+
+
+def test_contacts_table_drops_columns_personal_by_name_or_values() -> None:
+    frame = pl.DataFrame(
+        {
+            "contact_id": ["c000001", "c000002"],
+            "Courriel": ["ann@example.org", "bob@example.org"],
+            "Nom": ["Ann", "Bob"],
+            "team": ["accueil@domaine.fr", "accueil@domaine.fr"],
+            "Téléphone": ["0612345678", "0698765432"],
+            "idle_days": [3, 4],
+        }
+    )
+    shown = report_module.contacts_table(frame, key=KEY).data
+    assert not E_MAIL.search(shown) and ">Ann<" not in shown and "0612345678" not in shown
+    assert "idle_days" in shown or "Days without activity" in shown
+
+
+@pytest.mark.slow
+def test_report_allowed_to_break_down_by_courriel_prints_no_address(tmp_path: Path) -> None:
+    events, contacts = _personal_contacts(tmp_path)
+    out = tmp_path / "reports"
+    done = _cli(
+        "report", "--events", str(events), "--contacts", str(contacts), "--out", str(out),
+        "--week", "2026-W47", "--by", "Courriel", "--allow-personal", "--no-progress",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    emails = pl.read_csv(contacts)["Courriel"].drop_nulls().unique().to_list()
+    metrics = (out / "2026-W47" / "metrics.json").read_text(encoding="utf-8")
+    assert "@" not in metrics
+    assert pseudonym(INBOXES[0], key=KEY) in metrics  # the shared inbox is a shown segment
+    library = set(E_MAIL.findall(get_plotlyjs()))  # its authors' addresses, in its licence
+    for name in ("report.html", "report.ipynb", "metrics.json"):
+        text = (out / "2026-W47" / name).read_text(encoding="utf-8")
+        assert not [e for e in emails if e in text], name
+        assert not set(E_MAIL.findall(text)) - library, name
