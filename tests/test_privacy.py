@@ -22,6 +22,7 @@ from funnelkit import report as report_module
 from funnelkit.cli import main
 from funnelkit.conversion import funnel
 from funnelkit.errors import ParameterError, PersonalDataError
+from funnelkit.explorer import explore
 from funnelkit.privacy import (
     KEY_ENV,
     KEY_FILE_ENV,
@@ -486,6 +487,21 @@ def test_contacts_table_drops_columns_personal_by_name_or_values() -> None:
     shown = report_module.contacts_table(frame, key=KEY).data
     assert not E_MAIL.search(shown) and ">Ann<" not in shown and "0612345678" not in shown
     assert "idle_days" in shown or "Days without activity" in shown
+
+
+def test_the_explorer_does_not_offer_personal_columns() -> None:
+    events = _shared_inbox_events()
+    contacts = pl.DataFrame(
+        {
+            "contact_id": events["contact_id"].unique(maintain_order=True),
+            "segment": ["b2b", "b2c"] * 30,
+            "Téléphone": ["0612345678", "0698765432", "0611111111"] * 20,
+        }
+    )
+    app = explore(events, contacts)
+    options = [value for _, value in app.breakdown.options]
+    assert "segment" in options
+    assert not {"Courriel", "team", "Téléphone"} & set(options)
 
 
 @pytest.mark.slow
