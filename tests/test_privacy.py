@@ -363,7 +363,11 @@ def _shared_inbox_events() -> pl.DataFrame:
             rows.append((contact, f"2026-09-{2 + i % 20:02d}T09:00:00Z", "purchase", inbox))
     return pl.DataFrame(
         rows, schema=["contact_id", "occurred_at", "event", "Courriel"], orient="row"
-    ).with_columns(pl.col("occurred_at").str.to_datetime(time_zone="UTC"), team=pl.col("Courriel"))
+    ).with_columns(
+        pl.col("occurred_at").str.to_datetime(time_zone="UTC"),
+        team=pl.col("Courriel"),
+        amount=pl.lit(None, pl.Float64),
+    )
 
 
 def test_funnel_refuses_a_personal_breakdown_by_name_or_by_values() -> None:
@@ -451,8 +455,12 @@ def _personal_contacts(tmp_path: Path) -> tuple[Path, Path]:
     return SAMPLE / "events.csv", path
 
 
+@pytest.mark.parametrize("option", ["--by", "--breakdown"])
 def test_report_by_a_personal_column_fails_before_any_kernel_writing_nothing(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    option: str,
 ) -> None:
     def no_kernel(*args: object) -> None:
         msg = "a kernel was started for a personal breakdown"
@@ -462,7 +470,7 @@ def test_report_by_a_personal_column_fails_before_any_kernel_writing_nothing(
     events, contacts = _personal_contacts(tmp_path)
     out = tmp_path / "reports"
     args = ["report", "--events", str(events), "--contacts", str(contacts), "--out", str(out)]
-    assert main([*args, "--by", "Courriel"]) == 2
+    assert main([*args, option, "Courriel"]) == 2
     err = capsys.readouterr().err
     assert re.search(
         r"funnelkit report: error: --breakdown: the column 'Courriel' holds personal data "
