@@ -654,7 +654,8 @@ def pseudonymize_breakdown(
     ``allow_personal=True`` is replaced, in the frame holding it, by its keyed
     pseudonyms (:func:`pseudonymize`; that frame comes back lazy): the
     breakdown then counts the same people under ``p_...`` labels and never
-    prints a value of the column.
+    prints a value of the column (a step rule reading that column would read
+    the pseudonyms too).
 
     Raises
     ------

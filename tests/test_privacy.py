@@ -346,6 +346,17 @@ def test_a_personal_column_of_an_engine_table_is_refused_even_when_allowed() -> 
         check_breakdown("segment", [rel])
 
 
+def test_funnel_on_a_duckdb_table_refuses_a_personal_breakdown() -> None:
+    duckdb = pytest.importorskip("duckdb")
+    con = duckdb.connect()
+    events = _shared_inbox_events()  # noqa: F841 (read by DuckDB's replacement scan)
+    rel = con.sql("select * from events")
+    with pytest.raises(PersonalDataError, match=r"^by: the column 'team' .*e-mail addresses"):
+        funnel(rel, ["page_view", "purchase"], window="7d", by="team")
+    with pytest.raises(PersonalDataError, match=r"only be pseudonymised in polars"):
+        funnel(rel, ["page_view", "purchase"], window="7d", by="Courriel", allow_personal=True)
+
+
 # --- the guard where a breakdown is chosen --------------------------------------------
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
