@@ -361,6 +361,12 @@ def _add_funnel(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Han
         "when classify says it was entered (its count and points thresholds applied)",
     )
     p.add_argument("--by", metavar="COL", help="break down by an events or contacts column")
+    p.add_argument(
+        "--allow-personal",
+        action="store_true",
+        help="accept a --by column holding personal data (e-mails, names, phones, contact "
+        "ids); its values are printed as keyed pseudonyms",
+    )
     p.add_argument("--top", type=int, default=10, metavar="N", help="breakdown values kept (10)")
     p.add_argument(
         "--min-size",
@@ -399,6 +405,7 @@ def _funnel(args: argparse.Namespace) -> int:
 
     from funnelkit.conversion import funnel
     from funnelkit.durations import parse_duration
+    from funnelkit.privacy import check_breakdown
 
     window = parse_duration(args.window, name="--window")
     if args.funnel:
@@ -418,6 +425,7 @@ def _funnel(args: argparse.Namespace) -> int:
         ]
     log = _load_events(args.events, args)
     contacts = load_contacts(args.contacts, args)
+    check_breakdown(args.by, [log, contacts], allow_personal=args.allow_personal, option="--by")
     _warn_about_the_data(log, reads, typos_only=bool(args.funnel))
     result = funnel(
         log,
@@ -427,6 +435,7 @@ def _funnel(args: argparse.Namespace) -> int:
         first_entry=args.first_entry,
         stage_steps=args.stage_steps,
         by=args.by,
+        allow_personal=args.allow_personal,
         top=args.top,
         min_size=args.min_size,
         contacts=contacts,
@@ -459,7 +468,13 @@ def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Han
     p.add_argument("--events", required=True, metavar="PATH", help="the event log")
     p.add_argument("--contacts", metavar="PATH", help="optional contacts table")
     p.add_argument("--funnel", metavar="NAME_OR_PATH", help="preset (inbound, sales) or TOML file")
-    p.add_argument("--breakdown", metavar="COL", help="column to break down by, or 'none'")
+    p.add_argument("--breakdown", "--by", metavar="COL", help="column to break down by, or 'none'")
+    p.add_argument(
+        "--allow-personal",
+        action="store_true",
+        help="accept a breakdown column holding personal data; the report shows its values "
+        "as keyed pseudonyms (-p allow_personal true)",
+    )
     p.add_argument("--out", default="reports", metavar="DIR", help="output folder (reports)")
     p.add_argument(
         "-p",
@@ -495,7 +510,8 @@ def _report(args: argparse.Namespace) -> int:
         out_dir=args.out,
         funnel=args.funnel,
         breakdown=args.breakdown,
-        parameters=[tuple(pair) for pair in args.parameter],
+        parameters=[tuple(pair) for pair in args.parameter]
+        + ([("allow_personal", "true")] if args.allow_personal else []),
         notebook=args.notebook,
         read_options={k: v for k, v in read_options.items() if v not in (None, False, "UTC")},
         progress=not args.no_progress,

@@ -170,6 +170,7 @@ from funnelkit.events import (
     as_lazy,
     as_lazy_contacts,
 )
+from funnelkit.privacy import pseudonymize_breakdown
 from funnelkit.stages import _instant, classify
 from funnelkit.stats import (
     check_alpha,
@@ -1853,6 +1854,7 @@ def funnel(
     until: TimeLike | None = None,
     stage_steps: StageSteps = "evidence",
     definition: Funnel | None = None,
+    allow_personal: bool = False,
 ) -> FunnelResult:
     """Count the contacts reaching each step of a funnel within a conversion window.
 
@@ -1909,6 +1911,11 @@ def funnel(
         With ``stage_steps="entry"``, the definition the stage steps belong
         to, when ``steps`` is not that definition itself (e.g.
         ``[inbound.stage("cold_lead"), inbound.stage("client")]``).
+    allow_personal
+        Accept a ``by`` column holding personal data
+        (:func:`funnelkit.privacy.judge_column`: ``email``, ``Courriel``,
+        ``nom``, phone numbers, contact ids...); its values are then replaced
+        by keyed pseudonyms, never shown.  Off, such a column is refused.
 
     Returns
     -------
@@ -1923,6 +1930,8 @@ def funnel(
         by entry without its definition, or on DuckDB or Spark frames.
     MissingColumnError
         ``by`` names no column of the events nor of the contacts.
+    PersonalDataError
+        ``by`` holds personal data and ``allow_personal`` is off.
 
     Examples
     --------
@@ -1957,6 +1966,7 @@ def funnel(
     >>> funnel(views, inbound, window="7d", stage_steps="entry").table["count"].to_list()
     [2, 1, 0, 0, 0]
     """
+    events, contacts = pseudonymize_breakdown(events, contacts, by, allow_personal=allow_personal)
     if engines.is_native(events):
         _native_reading(steps, stage_steps, definition)
         return engines.funnel_native(

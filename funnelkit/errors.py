@@ -18,6 +18,7 @@ __all__ = [
     "FunnelkitError",
     "MissingColumnError",
     "ParameterError",
+    "PersonalDataError",
     "ReportError",
     "RowError",
     "TimestampError",
@@ -71,3 +72,7 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
     return f" Did you mean {close[0]!r}?" if close else ""
+
+
+class PersonalDataError(ParameterError):
+    """A breakdown or table would print personal data (e-mails, names, contact ids...)."""

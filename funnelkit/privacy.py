@@ -19,6 +19,13 @@ The key comes, in this order, from
 
 The key itself is never written into a report, a notebook or ``metrics.json``:
 only the pseudonyms are.
+
+Personal columns.  :func:`judge_column` tells whether a column holds personal
+data, by its name in any of the usual languages and by a bounded sample of its
+values; :func:`check_breakdown` applies the policy to a breakdown column: one
+is refused (:class:`~funnelkit.errors.PersonalDataError`) unless the caller
+passes ``allow_personal=True``, and then its values are replaced by their
+pseudonyms (:func:`pseudonymize_breakdown`): a breakdown never prints them.
 """
 
 from __future__ import annotations
@@ -26,22 +33,33 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import random
+import re
 import secrets
-from collections.abc import Iterable
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Literal, TypeVar
 
+import narwhals as nw
 import polars as pl
 
-from funnelkit.errors import ParameterError
+from funnelkit.errors import ParameterError, PersonalDataError
 
 __all__ = [
     "KEY_ENV",
     "KEY_FILE_ENV",
+    "ColumnJudgement",
+    "check_breakdown",
     "default_key_file",
+    "judge_column",
     "load_key",
+    "mask",
+    "name_tokens",
     "pseudonym",
     "pseudonymize",
+    "pseudonymize_breakdown",
     "pseudonymize_columns",
 ]
 
@@ -231,3 +249,437 @@ def pseudonymize_columns(
             raise ParameterError(msg)
     secret = load_key() if key is None else key
     return frame.with_columns(pseudonymize(name, key=secret).alias(name) for name in names)
+
+
+# --- personal columns ---------------------------------------------------------
+#: Words that make a column personal wherever they appear in its name, once
+#: normalised (accents stripped, case folded, separators removed): e-mail,
+#: telephone, address, birth and national-id words of en, fr, es, de, it, pt, nl.
+_PERSONAL_STEMS = (
+    "email", "courriel", "correo", "mailadres", "telephone", "telefon", "phone",
+    "cellulare", "celular", "movil", "mobiel", "portable", "address", "adresse",
+    "direccion", "domicilio", "indirizzo", "endereco", "anschrift", "strasse", "straat",
+    "street", "birth", "naissance", "nacimiento", "geburt", "nascita", "nascimento",
+    "geboorte", "telefoon", "iban", "passport", "passeport", "firstname", "lastname", "fullname",
+    "surname", "forename", "givenname", "familyname", "username", "prenom", "vorname",
+    "nachname", "cognome", "apellido", "sobrenome", "voornaam", "achternaam",
+    "codicefiscale", "securitesociale", "socialsecurity",
+)  # fmt: skip
+#: Words that make a column personal only as a whole token (too short, or part
+#: of common words: ``tel`` in ``hotel``, ``rue`` in ``true``, ``ip`` in ``tip``).
+_PERSONAL_TOKENS = frozenset(
+    {
+        "mail", "mel", "tel", "tlf", "fon", "handy", "gsm", "cell", "mobile", "fax",
+        "rue", "calle", "adres", "dob", "ssn", "nir", "secu", "dni", "nif", "nie", "cpf",
+        "bsn", "ip", "phone", "uid", "userid", "customerid", "contactid", "clientid",
+    }
+)  # fmt: skip
+#: Words for "name": personal alone (``Name``, ``Nom``) or beside a person word
+#: (``nom_client``, ``contact_name``), not beside a thing (``plan_name``).
+_NAME_TOKENS = frozenset({"name", "nom", "nombre", "nome", "naam", "noms", "names"})
+#: Words for "identifier": personal beside a person word (``user_id``, ``id_client``).
+_ID_TOKENS = frozenset({"id", "ids", "identifier", "identifiant", "uuid", "guid", "key", "ref"})
+_PERSON_TOKENS = frozenset(
+    {
+        "contact", "customer", "user", "client", "person", "people", "lead", "prospect",
+        "visitor", "member", "subscriber", "patient", "employee", "device", "cookie",
+        "anonymous", "first", "last", "full", "given", "family", "middle", "maiden", "nick",
+        "display", "sur", "famille", "jeune", "usage", "personne", "utilisateur", "abonne",
+        "cliente", "contacto", "usuario", "completo", "kunde", "familie", "benutzer",
+        "utente", "klant", "gebruiker", "contato", "mae", "pere", "padre", "madre",
+    }
+)  # fmt: skip
+#: Tokens naming a property of the channel rather than the person: ``email_campaign``,
+#: ``email_domain``, ``is_mobile``, ``phone_type`` are ordinary breakdowns.
+_THING_TOKENS = frozenset(
+    {
+        "campaign", "campagne", "campana", "kampagne", "campagna", "campanha", "domain",
+        "domaine", "dominio", "provider", "type", "kind", "category", "status", "list",
+        "liste", "template", "sequence", "optin", "opt", "consent", "verified", "valid",
+        "is", "has", "os", "app", "browser", "platform", "traffic", "share", "flag",
+        "open", "opens", "opened", "click", "clicks", "clicked", "sent", "bounce",
+        "bounced", "count", "country", "pays", "city", "ville", "region", "zone",
+    }
+)  # fmt: skip
+_STOP_TOKENS = frozenset({"de", "du", "des", "d", "la", "le", "of", "the", "del", "der", "van"})
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_SPLIT = re.compile(r"[^0-9a-z]+")
+_EMAIL = re.compile(r"^[^@\s<>()\[\],;:']+@[^@\s<>()\[\],;:']+\.[A-Za-z]{2,}$")
+_PHONE_SEPARATORS = re.compile(r"[\s.\-/()]")
+_PHONE = re.compile(r"^(?:(?:\+|00)[1-9]\d{7,14}|0\d{8,10})$")
+_DATE_LIKE = re.compile(r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|^\d{1,2}[-/.]\d{1,2}[-/.]\d{4}")
+_PSEUDONYM = re.compile(rf"^{PREFIX}[0-9a-f]{{{DIGITS}}}$")
+
+#: Rows read from the start of a frame to judge a column's values, and values kept.
+SAMPLE_ROWS = 10_000
+SAMPLE_VALUES = 500
+#: Share of the sampled values that makes a column personal, per kind of value.
+EMAIL_SHARE = 0.05
+PHONE_SHARE = 0.3
+ID_SHARE = 0.2
+CONTACT_ID = "contact_id"
+
+Rule = Literal["name", "email", "phone", "contact_id"]
+_E = TypeVar("_E")
+_C = TypeVar("_C")
+
+
+@dataclass(frozen=True)
+class ColumnJudgement:
+    """Whether a column holds personal data, and why.
+
+    Attributes
+    ----------
+    column
+        The column judged.
+    personal
+        True when a rule matched.
+    rule
+        The rule that matched: ``"name"`` (the column's name), ``"email"``,
+        ``"phone"`` or ``"contact_id"`` (its sampled values); ``None``.
+    reason
+        One sentence saying why, for an error message ("" when not personal).
+    example
+        A masked example value (``a***@d***.fr``), when values decided.
+    """
+
+    column: str
+    personal: bool
+    rule: Rule | None = None
+    reason: str = ""
+    example: str | None = None
+
+    def __bool__(self) -> bool:
+        """Return :attr:`personal`."""
+        return self.personal
+
+
+def name_tokens(name: str) -> tuple[str, ...]:
+    """Return the words of a column name, normalised to compare them across languages.
+
+    Accents are stripped (NFKD), camelCase is split, the case is folded and the
+    name is cut at every character that is not a letter or a digit
+    (``_ - . /`` and spaces).
+
+    Examples
+    --------
+    >>> name_tokens("Téléphone_Mobile")
+    ('telephone', 'mobile')
+    >>> name_tokens("eMail-Pro")
+    ('e', 'mail', 'pro')
+    >>> name_tokens("Straße")
+    ('strasse',)
+    """
+    split = _CAMEL.sub(" ", name)
+    decomposed = unicodedata.normalize("NFKD", split.casefold())
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return tuple(t for t in _SPLIT.split(plain) if t)
+
+
+def _name_reason(name: str) -> str | None:
+    """Return why ``name`` reads as a personal column, or ``None`` (rules: :func:`judge_column`)."""
+    tokens = [t for t in name_tokens(name) if t not in _STOP_TOKENS]
+    if not tokens:
+        return None
+    things = [t for t in tokens if t in _THING_TOKENS]
+    joined = "".join(tokens)
+    word = next((s for s in _PERSONAL_STEMS if s in joined), None)
+    word = word or next((t for t in tokens if t in _PERSONAL_TOKENS), None)
+    if word is not None and not things:
+        return f"its name contains {word!r}, a word for personal data"
+    named = [t for t in tokens if t in _NAME_TOKENS]
+    persons = [t for t in tokens if t in _PERSON_TOKENS]
+    if named and (len(tokens) == len(named) or persons):
+        return f"its name reads as a person's name ({'_'.join(tokens)!r})"
+    if any(t in _ID_TOKENS for t in tokens) and persons:
+        return f"its name reads as a person's identifier ({'_'.join(tokens)!r})"
+    return None
+
+
+def mask(value: object) -> str:
+    """Return ``value`` with most of its characters hidden, to quote it in a message.
+
+    Examples
+    --------
+    >>> mask("accueil@domaine.fr")
+    'a***@d***.fr'
+    >>> mask("+33 6 12 34 56 78")
+    '+3***78'
+    >>> mask("c000123")
+    'c***'
+    """
+    text = str(value)
+    if "@" in text:
+        local, _, domain = text.rpartition("@")
+        host, dot, tld = domain.rpartition(".")
+        return f"{local[:1]}***@{host[:1]}***{dot}{tld}" if dot else f"{local[:1]}***@***"
+    digits = _PHONE_SEPARATORS.sub("", text)
+    if len(digits) >= 8 and digits.lstrip("+").isdigit():
+        return f"{digits[:2]}***{digits[-2:]}"
+    return f"{text[:1]}***"
+
+
+def _polars_frame(frame: object) -> pl.LazyFrame | pl.DataFrame | None:
+    """Return the polars frame of ``frame`` (an EventLog or ContactTable has one in ``.frame``)."""
+    inner = getattr(frame, "frame", frame)
+    return inner if isinstance(inner, pl.LazyFrame | pl.DataFrame) else None
+
+
+def _columns(frame: object) -> list[str]:
+    polars = _polars_frame(frame)
+    if polars is not None:
+        return polars.collect_schema().names()
+    native: Any = frame
+    return list(nw.from_native(native).collect_schema().names())
+
+
+def _sample(frame: object, column: str, size: int) -> pl.DataFrame:
+    """Return up to ``size`` non-null values of ``column`` (and the rows' ``contact_id``).
+
+    Bounded whatever the frame's length: the first :data:`SAMPLE_ROWS` rows of a
+    lazy frame or an engine table (a slice the reader stops at), plus, in an
+    in-memory frame, ``size`` rows drawn at random (a seeded gather, no pass).
+    """
+    keep = [column] + ([CONTACT_ID] if column != CONTACT_ID else [])
+    polars = _polars_frame(frame)
+    if polars is None:
+        native: Any = frame
+        lf = nw.from_native(native)
+        keep = [c for c in keep if c in lf.collect_schema().names()]
+        head = lf.select(keep).head(SAMPLE_ROWS)
+        if isinstance(head, nw.LazyFrame):
+            first: pl.DataFrame = head.collect(backend="polars").to_native()
+        else:
+            first = head.to_polars()
+    else:
+        keep = [c for c in keep if c in polars.collect_schema().names()]
+        first = polars.lazy().select(keep).head(SAMPLE_ROWS).collect()
+        if isinstance(polars, pl.DataFrame) and polars.height > SAMPLE_ROWS:
+            rows = random.Random(0).sample(range(polars.height), min(size, polars.height))
+            drawn = polars.select(keep)[rows]  # a gather: no pass over the frame
+            first = pl.concat([first, drawn], how="vertical_relaxed")
+    values = first.filter(pl.col(column).is_not_null())
+    return values
+
+
+def _value_judgement(column: str, sample: pl.DataFrame) -> ColumnJudgement | None:
+    """Judge the sampled values with polars' own regular expressions (no Python loop)."""
+    if sample.is_empty():
+        return None
+    texts = sample[column].cast(pl.String).str.strip_chars()
+    total = len(texts)
+    if texts.str.contains(_PSEUDONYM.pattern).all():
+        return None  # already pseudonymised
+    digits = texts.str.replace_all(_PHONE_SEPARATORS.pattern, "")
+    phones = digits.str.contains(_PHONE.pattern) & ~texts.str.contains(_DATE_LIKE.pattern)
+    if sample.schema[column] != pl.String:
+        phones = phones & False  # numbers are counts or codes: a phone is written as text
+    checks: list[tuple[Rule, pl.Series, float, str]] = [
+        ("email", texts.str.contains(_EMAIL.pattern), EMAIL_SHARE, "look like e-mail addresses"),
+        ("phone", phones, PHONE_SHARE, "look like phone numbers"),
+    ]
+    if CONTACT_ID in sample.columns and column != CONTACT_ID:
+        ids = sample[CONTACT_ID].cast(pl.String)
+        same = texts.is_in(ids.implode(), nulls_equal=False) | (texts == ids)
+        checks.append(("contact_id", same, ID_SHARE, "are contact ids"))
+    for rule, hits, share, what in checks:
+        found = hits.fill_null(False)
+        count = int(found.sum())
+        if count and count / total >= share:
+            return ColumnJudgement(
+                column,
+                True,
+                rule,
+                f"{count} of {total} sampled values {what}",
+                mask(texts.filter(found)[0]),
+            )
+    return None
+
+
+def judge_column(
+    column: str, frame: object = None, *, sample_size: int = SAMPLE_VALUES
+) -> ColumnJudgement:
+    """Tell whether a column holds personal data: by its name, then by its values.
+
+    **By name.**  The name is normalised (:func:`name_tokens`: accents, case,
+    camelCase and separators do not matter) and is personal when it holds
+
+    - an e-mail, telephone, postal-address, birth or national-id word of
+      English, French, Spanish, German, Italian, Portuguese or Dutch anywhere
+      (``Email``, ``E-Mail``, ``Courriel``, ``mail_pro``, ``Téléphone``,
+      ``tel_mobile``, ``prénom``, ``Geburtsdatum``...), unless a word of the
+      name says it is a property of the channel rather than the person
+      (``email_campaign``, ``email_domain``, ``phone_type``, ``is_mobile``);
+    - a word for "name" (``name``, ``nom``, ``nombre``, ``nome``, ``naam``)
+      alone or beside a person word (``Nom``, ``nom_client``,
+      ``contact_name``), but not beside a thing (``plan_name``,
+      ``campaign_name``, ``company_name`` are not personal);
+    - an identifier word beside a person word (``contact_id``, ``user_id``,
+      ``id_client``).
+
+    ``channel``, ``campaign``, ``source``, ``segment``, ``country``,
+    ``domain``, ``utm_medium``, ``event``, ``company_size`` are not personal
+    by name.
+
+    **By values** (when ``frame`` is given and the name passed): a bounded
+    sample, never a scan of the whole frame: the first 10,000 rows, plus 500
+    rows drawn at random from an in-memory frame.  The column is personal when
+    at least 5% of its sampled non-null values look like e-mail addresses,
+    30% like phone numbers (E.164 ``+33612345678``, ``0033...`` or a national
+    ``06 12 34 56 78``; dates excluded), or 20% are contact ids (the same row's
+    ``contact_id`` or one of the sampled rows'): a ``segment`` column filled
+    with addresses is caught.  Values that are already pseudonyms pass.
+
+    Parameters
+    ----------
+    column
+        The column's name.
+    frame
+        A polars DataFrame or LazyFrame, an EventLog or ContactTable, or a
+        DuckDB or Spark table, holding ``column``; ``None`` judges the name only.
+    sample_size
+        How many values the random part of the sample draws.
+
+    Returns
+    -------
+    ColumnJudgement
+        Truthy when personal, with the rule, the reason and a masked example.
+
+    Examples
+    --------
+    >>> judge_column("Courriel").reason
+    "its name contains 'courriel', a word for personal data"
+    >>> bool(judge_column("plan_name"))
+    False
+    >>> segments = pl.DataFrame({"segment": ["accueil@domaine.fr"] * 3})
+    >>> judge_column("segment", segments).example
+    'a***@d***.fr'
+    """
+    reason = _name_reason(column)
+    if reason is not None:
+        return ColumnJudgement(column, True, "name", reason)
+    if frame is not None and column in _columns(frame):
+        found = _value_judgement(column, _sample(frame, column, sample_size))
+        if found is not None:
+            return found
+    return ColumnJudgement(column, False)
+
+
+def check_breakdown(
+    column: str | None,
+    frames: Sequence[object] = (),
+    *,
+    allow_personal: bool = False,
+    option: str = "by",
+) -> ColumnJudgement | None:
+    """Refuse a breakdown by a personal column unless ``allow_personal`` is set.
+
+    The policy: a breakdown prints one row per value, so a personal column
+    (:func:`judge_column`, on the first of ``frames`` holding it) is refused
+    with a message naming the column, the reason and the way out.  With
+    ``allow_personal=True`` it is accepted, and its values are to be replaced
+    by keyed pseudonyms (:func:`pseudonymize_breakdown`) in everything that
+    shows them; only polars frames can be pseudonymised, so a personal column
+    of a DuckDB or Spark table is refused even then.
+
+    Parameters
+    ----------
+    column
+        The breakdown column, or ``None`` (nothing to check).
+    frames
+        The frames the column may come from (events, then contacts).
+    allow_personal
+        Accept a personal column, to be pseudonymised.
+    option
+        The parameter named in the message (``by``, ``--by``, ``--breakdown``).
+
+    Returns
+    -------
+    ColumnJudgement or None
+        The judgement, or ``None`` without a column.
+
+    Raises
+    ------
+    PersonalDataError
+        The column is personal and ``allow_personal`` is off, or it is on but
+        the column is in an engine table.
+
+    Examples
+    --------
+    >>> check_breakdown("Courriel")
+    Traceback (most recent call last):
+    ...
+    funnelkit.errors.PersonalDataError: by: the column 'Courriel' holds personal data ...
+    """
+    if column is None:
+        return None
+    holder = next((f for f in frames if f is not None and column in _columns(f)), None)
+    judged = judge_column(column, holder)
+    if not judged:
+        return judged
+    why = judged.reason + (f", e.g. {judged.example}" if judged.example else "")
+    flag = "--allow-personal" if option.startswith("-") else "allow_personal=True"
+    if not allow_personal:
+        msg = (
+            f"{option}: the column {column!r} holds personal data ({why}); a breakdown by it "
+            "would print people's data. Break down by another column (a channel, campaign or "
+            f"source), or pass {flag} to break down by it with its values replaced by keyed "
+            "pseudonyms."
+        )
+        raise PersonalDataError(msg)
+    if holder is not None and _polars_frame(holder) is None:
+        msg = (
+            f"{option}: the column {column!r} holds personal data ({why}) and its values can "
+            "only be pseudonymised in polars; read the data from files, or break down by a "
+            "pseudonymised column computed in the engine."
+        )
+        raise PersonalDataError(msg)
+    return judged
+
+
+def pseudonymize_breakdown(
+    events: _E,
+    contacts: _C,
+    column: str | None,
+    *,
+    allow_personal: bool = False,
+    option: str = "by",
+    key: bytes | None = None,
+) -> tuple[_E | pl.LazyFrame, _C | pl.LazyFrame]:
+    """Check a breakdown column (:func:`check_breakdown`); pseudonymise it when personal.
+
+    Returns ``events`` and ``contacts`` unchanged when the column is not
+    personal (or is ``None``).  A personal column accepted with
+    ``allow_personal=True`` is replaced, in the frame holding it, by its keyed
+    pseudonyms (:func:`pseudonymize`; that frame comes back lazy): the
+    breakdown then counts the same people under ``p_...`` labels and never
+    prints a value of the column (a step rule reading that column would read
+    the pseudonyms too).
+
+    Raises
+    ------
+    PersonalDataError
+        As :func:`check_breakdown`.
+
+    Examples
+    --------
+    >>> key = b"an example key, not a secret"
+    >>> events = pl.DataFrame({"contact_id": ["c1"], "Courriel": ["ana@ex.fr"]})
+    >>> out, _ = pseudonymize_breakdown(events, None, "Courriel", allow_personal=True, key=key)
+    >>> out.collect()["Courriel"].to_list()
+    ['p_c4f28fcded505dbf']
+    """
+    judged = check_breakdown(
+        column, [events, contacts], allow_personal=allow_personal, option=option
+    )
+    if column is None or judged is None or not judged:
+        return events, contacts
+    secret = load_key() if key is None else key
+    frames: list[_E | _C | pl.LazyFrame] = [events, contacts]
+    for i, frame in enumerate(frames):
+        polars = _polars_frame(frame) if frame is not None else None
+        if polars is not None and column in polars.collect_schema().names():
+            frames[i] = polars.lazy().with_columns(pseudonymize(column, key=secret).alias(column))
+            break
+    return frames[0], frames[1]  # type: ignore[return-value]

@@ -118,6 +118,7 @@ from funnelkit.events import (
     timestamp_hint,
 )
 from funnelkit.markup import Markup, escape, format_html, join_html
+from funnelkit.privacy import check_breakdown, judge_column
 from funnelkit.weekly import (
     FEW_STAGE_ENTRIES_IN_WEEK,
     LOW_VOLUME_SHARE,
@@ -196,8 +197,6 @@ _DEDICATED = {
     "read_options": "--columns, --timezone, --timestamp-format and --strict",
     "metrics_path": "--out",
 }
-#: Columns a breakdown may not use: they would print one row per person.
-_PERSONAL = ("contact_id", "email", "name", "first_name", "last_name", "phone")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 Log = Callable[[str], None]
@@ -388,7 +387,7 @@ def _check_known(name: str, value: Any) -> None:
     elif name == "lang" and value not in LANGS:
         msg = f"-p lang: expected 'en' or 'fr', got {value!r}.{did_you_mean(str(value), LANGS)}"
         raise ParameterError(msg)
-    elif name in ("pseudonymize", "in_memory") and not isinstance(value, bool):
+    elif name in ("pseudonymize", "in_memory", "allow_personal") and not isinstance(value, bool):
         msg = f"-p {name}: expected true or false, got {value!r}."
         raise ParameterError(msg)
 
@@ -456,17 +455,22 @@ def _check_funnel(
 
 
 def _check_breakdown(
-    breakdown: str | None, columns: Sequence[str], *, explicit: bool
+    breakdown: str | None,
+    columns: Sequence[str],
+    *,
+    explicit: bool,
+    frames: Sequence[object] = (),
+    allow_personal: bool = False,
 ) -> str | None:
+    """Return the breakdown column, refusing one that is absent or personal.
+
+    A personal column (:func:`funnelkit.privacy.judge_column`, by name and by a
+    sample of its values in ``frames``) is refused unless ``allow_personal``;
+    the notebook then pseudonymises its values.
+    """
     if breakdown is None or breakdown.lower() in ("none", ""):
         return None
-    if breakdown in _PERSONAL:
-        msg = (
-            f"--breakdown: {breakdown!r} identifies people; a breakdown by it would print one "
-            "row per contact. Break down by a channel, campaign, source or segment column."
-        )
-        raise ParameterError(msg)
-    usable = [c for c in columns if c not in (*REQUIRED, *_PERSONAL, "created_at")]
+    usable = [c for c in columns if c not in (*REQUIRED, "created_at") and not judge_column(c)]
     if breakdown not in columns:
         if not explicit:
             return None  # the template's default column is not in this data: no breakdown
@@ -476,6 +480,7 @@ def _check_breakdown(
             f"{', '.join(usable) or '(none)'}; or pass --breakdown none."
         )
         raise ParameterError(msg)
+    check_breakdown(breakdown, frames, allow_personal=allow_personal, option="--breakdown")
     return breakdown
 
 
@@ -657,6 +662,7 @@ def prepare_report(
     log_ = log or (lambda line: None)
     requested = weeks
     source = _open_engine_source(events, "--events")
+    people_frame: pl.LazyFrame | None = None
     if source is not None:
         events_value, contacts_value, event_columns, columns = _check_engine_sources(
             source, events, contacts, options
@@ -691,6 +697,7 @@ def prepare_report(
         if contacts_path is not None:
             table = read_contacts(contacts_path, **contact_options(options))
             log_(str(table.summary()))
+            people_frame = table.frame
             columns += [c for c in table.frame.collect_schema().names() if c not in columns]
         first_at, last_at = summary.first_at, summary.last_at  # counted with the rows
         events_value = str(events_path)
@@ -707,7 +714,11 @@ def prepare_report(
     )
     explicit = breakdown is not None
     breakdown_value = _check_breakdown(
-        breakdown if explicit else defaults.get("breakdown"), columns, explicit=explicit
+        breakdown if explicit else defaults.get("breakdown"),
+        columns,
+        explicit=explicit,
+        frames=[source if source is not None else frame, people_frame],
+        allow_personal=typed.get("allow_personal") is True,
     )
     shared = {
         **typed,
@@ -2141,9 +2152,11 @@ def contacts_table(
 ) -> Any:
     """Return a contact-level table as HTML, ids pseudonymised unless told otherwise.
 
-    Columns that would print personal data (``email``, ``name``...) are
-    dropped whatever ``pseudonymize`` says; a note under the table tells how
-    the ids are shown.
+    Columns that would print personal data are dropped whatever
+    ``pseudonymize`` says: those :func:`funnelkit.privacy.judge_column` judges
+    personal by their name (``email``, ``Courriel``, ``Nom``...) or by their
+    values (e-mail addresses, phone numbers, contact ids); a note under the
+    table tells how the ids are shown.
 
     Parameters
     ----------
@@ -2164,7 +2177,8 @@ def contacts_table(
     from funnelkit.privacy import pseudonymize_columns
 
     _check_lang(lang)
-    shown = frame.drop([c for c in frame.columns if c in _PERSONAL and c not in id_columns])
+    personal = [c for c in frame.columns if c not in id_columns and judge_column(c, frame)]
+    shown = frame.drop(personal)
     ids = [c for c in id_columns if c in shown.columns]
     if pseudonymize and ids:
         shown = pseudonymize_columns(shown, ids, key=key)

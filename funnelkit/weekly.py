@@ -86,6 +86,7 @@ from funnelkit.events import (
     as_lazy,
     as_lazy_contacts,
 )
+from funnelkit.privacy import check_breakdown
 from funnelkit.stages import Flows, Snapshot, classify, flows, snapshot
 from funnelkit.stats import MIN_PER_OUTCOME, wilson_interval
 
@@ -1112,6 +1113,7 @@ def weekly_metrics(
     weeks_of_history: int = 12,
     set_aside: SetAsideSummary | None = None,
     in_memory: bool = True,
+    allow_personal: bool = False,
 ) -> WeeklyMetrics:
     """Compute every number of the weekly report for ``week``.
 
@@ -1142,6 +1144,11 @@ def weekly_metrics(
         Read the events into memory once and reuse them for every figure (the
         fastest on logs that fit in memory, the default).  Pass ``False`` for a
         log larger than memory: each query then streams through the files.
+    allow_personal
+        Accept a ``breakdown`` column holding personal data, its values
+        replaced by keyed pseudonyms (see :func:`funnelkit.conversion.funnel`);
+        off, such a column is refused
+        (:class:`~funnelkit.errors.PersonalDataError`).
 
     Returns
     -------
@@ -1157,6 +1164,9 @@ def weekly_metrics(
     >>> m.kpi("new_contacts").value, m.kpi("reached_client").value
     (1, 1)
     """
+    check_breakdown(
+        breakdown, [events, contacts], allow_personal=allow_personal, option="breakdown"
+    )
     if engines.is_native(events):
         return engines.weekly_metrics_native(
             events,
@@ -1225,6 +1235,7 @@ def weekly_metrics(
         contacts=contacts,
         since=history[0].start,
         until=target.end,
+        allow_personal=allow_personal,
     )
     return WeeklyMetrics(
         week=target,

@@ -363,7 +363,7 @@ def test_a_file_corrupted_mid_range_keeps_the_previous_report(
         (["--funnel", "inbond"], r"--funnel: no funnel preset 'inbond'.*Did you mean 'inbound'"),
         (["--funnel", "missing/funnel.toml"], r"--funnel: missing/funnel.toml does not exist"),
         (["--breakdown", "chanel"], r"--breakdown: there is no column 'chanel'.*'channel'"),
-        (["--breakdown", "email"], r"--breakdown: 'email' identifies people"),
+        (["--breakdown", "email"], r"--breakdown: the column 'email' holds personal data"),
         (["-p", "window_dayz", "7"], r"-p window_dayz: .* no parameter.*'window_days'"),
         (["-p", "window_days", "a week"], r"-p window_days: 'a week' is not a valid value"),
         (["-p", "window_days", "0"], r"-p window_days: expected a whole number of at least 1"),
