@@ -230,7 +230,10 @@ _PRESETS = "presets"
 # --- limits --------------------------------------------------------------------------
 def _shown(value: object, width: int = 60) -> str:
     """Return ``repr(value)``, cut to ``width`` characters (one short line)."""
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # a whole number of more than 4,300 digits
+        return "a whole number too long to show"
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
@@ -477,7 +480,7 @@ def _check_number(value: object, key: str) -> float:
         raise DefinitionError(msg)
     # Compared as they are: a whole number of 400 digits cannot become a float.
     if (isinstance(value, float) and not math.isfinite(value)) or value <= 0:
-        msg = f"key {key!r}: must be a number greater than zero, got {value!r}"
+        msg = f"key {key!r}: must be a number greater than zero, got {_shown(value, 30)}"
         raise DefinitionError(msg)
     if value > MAX_NUMBER:
         msg = f"key {key!r}: {_shown(value, 30)} is more than the {MAX_NUMBER:,.0f} allowed"

@@ -918,6 +918,10 @@ def test_absurd_values_get_one_line_naming_file_stage_key_and_limit(
 def test_limits_hold_for_definitions_built_in_code() -> None:
     with pytest.raises(DefinitionError, match=r"key 'min_count': 10+\.\.\. is more than"):
         EventRule(("a",), min_count=10**30)
+    with pytest.raises(DefinitionError, match=r"'min_count': a whole number too long to show"):
+        EventRule(("a",), min_count=10**5000)
+    with pytest.raises(DefinitionError, match=r"'threshold': .* a whole number too long to show"):
+        PointsRule({"a": 1}, -(10**5000))
     with pytest.raises(DefinitionError, match="key 'lapse_after': 1,000,000 days is longer than"):
         Lapse(timedelta(days=10**6), "a")
     with pytest.raises(DefinitionError, match="key 'half_life': 36,526 days is longer than"):
