@@ -1196,7 +1196,7 @@ def _check_nesting(text: str, source: str) -> None:
             msg = (
                 f"{source}: line {line}: nested more than {MAX_NESTING} levels deep "
                 f"(dotted keys, [table.headers], inline tables and arrays together); "
-                f"a funnel definition needs 4"
+                f"a funnel definition needs 5 at most"
             )
             raise DefinitionError(msg)
 

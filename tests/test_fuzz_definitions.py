@@ -244,3 +244,24 @@ def test_files_at_the_size_limit_are_read_within_seconds(tmp_path: Path, piece: 
     start = time.perf_counter()
     check_outcome(lambda: load_funnel(path))
     assert time.perf_counter() - start < 30
+
+
+SAMPLE_LOG = Path(__file__).resolve().parents[1] / "data" / "sample" / "events.csv"
+
+
+@pytest.mark.slow
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@given(definition=definitions)
+def test_cli_classify_gives_a_table_or_one_error_line(
+    tmp_path: Path, definition: dict[str, Any]
+) -> None:
+    lines = [f"{key} = {toml_value(value)}" for key, value in definition.items()]
+    path = tmp_path / "fuzz.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["classify", str(SAMPLE_LOG), "--funnel", str(path)])
+    assert code in (0, 2)
+    if code == 2:
+        assert err.getvalue().startswith("funnelkit classify: error: ")
+        assert err.getvalue().count("\n") == 1
