@@ -1206,7 +1206,7 @@ def _check_keys(table: Mapping[str, Any], allowed: Sequence[str], what: str, whe
         if key not in allowed:
             hint = did_you_mean(key, allowed)
             msg = (
-                f"{where}: key {key!r} is not a {what} key.{hint} "
+                f"{where}: key {_shown(key)} is not a {what} key.{hint} "
                 f"({what} keys: {', '.join(allowed)})"
             )
             raise DefinitionError(msg)

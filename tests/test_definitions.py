@@ -1034,3 +1034,12 @@ def test_cli_funnels_refuses_a_deep_file_in_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "bad.toml: line 1: nested more than 32 levels" in proc.stderr
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_a_huge_unknown_key_is_named_in_a_short_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "k" * 200_000 + " = 1\n" + GOOD)
+    with pytest.raises(
+        DefinitionError, match=r"bad\.toml: key 'k+\.\.\. is not a funnel key"
+    ) as info:
+        load_funnel(path)
+    assert len(one_line(info)) < 500
