@@ -1043,3 +1043,11 @@ def test_a_huge_unknown_key_is_named_in_a_short_line(tmp_path: Path) -> None:
     ) as info:
         load_funnel(path)
     assert len(one_line(info)) < 500
+
+
+def test_a_parser_recursion_is_one_line_as_a_last_resort(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Were the pre-scan ever to miss a deep nesting, tomllib's RecursionError is still caught.
+    monkeypatch.setattr(definitions, "MAX_NESTING", 10**9)
+    text = "a = " + "[" * 5_000 + "]" * 5_000 + "\n"
+    with pytest.raises(DefinitionError, match=r"^deep\.toml: not a funnel definition: too deeply"):
+        Funnel.from_toml(text, source="deep.toml")

@@ -131,3 +131,18 @@ def test_parse_duration_gives_a_bounded_duration_or_one_error(text: str) -> None
         assert "\n" not in str(exc)
     else:
         assert timedelta(0) <= value <= MAX_DURATION
+
+
+def test_cli_window_beyond_100_years_is_one_error_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from pathlib import Path
+
+    from funnelkit.cli import main
+
+    sample = Path(__file__).resolve().parents[1] / "data" / "sample" / "events.csv"
+    argv = ["funnel", str(sample), "--steps", "page_view,purchase", "--window", "99999999999999d"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "funnelkit funnel: error: --window: '99999999999999d' is longer than 100 years "
+        "(36525d), the longest duration funnelkit accepts\n"
+    )
