@@ -74,6 +74,21 @@ Loading validates everything and explains what is wrong: the error names the
 file, the stage and the key, and suggests the key or stage id that was
 probably meant.  :func:`save_funnel` writes a file that loads back equal.
 
+Limits
+------
+A definition is small; a file beyond these limits is refused, with one error
+naming the file, the stage, the key, the count and the limit, before it can
+cost minutes or gigabytes: at most :data:`MAX_FILE_BYTES` (256 KiB),
+:data:`MAX_NESTING` levels of dotted keys, tables and arrays,
+:data:`MAX_STAGES` stages, :data:`MAX_CONDITIONS` conditions per stage and
+:data:`MAX_TOTAL_CONDITIONS` in all, :data:`MAX_EVENTS` events (or points
+entries) per condition, :data:`MAX_FILTERS` filters per condition,
+:data:`MAX_VALUES` values per ``in`` filter, :data:`MAX_LAPSES` lapsing
+stages, names (ids, events, labels, columns) of :data:`MAX_NAME_LENGTH`
+characters, texts (descriptions, filters) of :data:`MAX_TEXT_LENGTH`,
+``min_count`` up to :data:`MAX_MIN_COUNT`, points and thresholds up to
+:data:`MAX_NUMBER` and durations up to 100 years.
+
 Examples
 --------
 >>> funnel = load_funnel("inbound")
@@ -90,6 +105,7 @@ import math
 import operator
 import os
 import re
+import stat
 import tempfile
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
@@ -102,7 +118,7 @@ from typing import Any, Literal, TypeAlias
 
 import polars as pl
 
-from funnelkit.durations import parse_duration
+from funnelkit.durations import MAX_DURATION, parse_duration
 from funnelkit.errors import (
     DataError,
     DefinitionError,
@@ -112,6 +128,19 @@ from funnelkit.errors import (
 )
 
 __all__ = [
+    "MAX_CONDITIONS",
+    "MAX_EVENTS",
+    "MAX_FILE_BYTES",
+    "MAX_FILTERS",
+    "MAX_LAPSES",
+    "MAX_MIN_COUNT",
+    "MAX_NAME_LENGTH",
+    "MAX_NESTING",
+    "MAX_NUMBER",
+    "MAX_STAGES",
+    "MAX_TEXT_LENGTH",
+    "MAX_TOTAL_CONDITIONS",
+    "MAX_VALUES",
     "OPS",
     "Condition",
     "EventRule",
@@ -133,6 +162,37 @@ Op: TypeAlias = Literal["==", "!=", ">", ">=", "<", "<=", "in", "not in"]
 
 OPS: tuple[str, ...] = ("==", "!=", ">", ">=", "<", "<=", "in", "not in")
 """The comparison operators a property filter accepts."""
+
+# Limits of a definition: far above what a real one needs (5-12 stages, a few
+# events and filters per condition), low enough that reading, checking and
+# classifying with a definition at every limit at once stays within seconds.
+MAX_FILE_BYTES = 256 * 1024
+"""Size of a definition file, in bytes (the presets are a few KB)."""
+MAX_NESTING = 32
+"""Depth of dotted keys, ``[table.headers]``, inline tables and arrays together."""
+MAX_STAGES = 50
+"""Stages of a definition."""
+MAX_CONDITIONS = 8
+"""Conditions (``[[stages.when]]``) of a stage."""
+MAX_TOTAL_CONDITIONS = 64
+"""Conditions of a definition, all stages together."""
+MAX_EVENTS = 100
+"""Event names of a condition (``events``, or the entries of ``points``); labels of a stage."""
+MAX_FILTERS = 4
+"""Property filters (``where``) of a condition."""
+MAX_VALUES = 100
+"""Values of an ``in`` / ``not in`` filter."""
+MAX_LAPSES = 6
+"""Stages with an inactivity rule (``lapse_after``) in a definition."""
+MAX_NAME_LENGTH = 200
+"""Characters of a name: funnel name, stage id, label, event name, column."""
+MAX_TEXT_LENGTH = 1000
+"""Characters of a text: description, filter string, filter text value."""
+MAX_MIN_COUNT = 1_000_000
+"""Largest ``min_count``."""
+MAX_NUMBER = 1e9
+"""Largest ``points`` value and ``threshold``."""
+_INT64 = 2**63
 
 _EVENT = "event"
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -166,6 +226,33 @@ _FILTER_KEYS = ("column", "op", "value")
 _PRESETS = "presets"
 
 
+# --- limits --------------------------------------------------------------------------
+def _shown(value: object, width: int = 60) -> str:
+    """Return ``repr(value)``, cut to ``width`` characters (one short line)."""
+    try:
+        text = repr(value)
+    except ValueError:  # a whole number of more than 4,300 digits
+        return "a whole number too long to show"
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _check_count(items: Any, limit: int, key: str, what: str, owner: str) -> None:
+    """Refuse more than ``limit`` ``items``, naming the key, the count and the limit."""
+    if len(items) > limit:
+        msg = f"key {key!r}: {len(items):,} {what}, more than the {limit:,} {owner} may have"
+        raise DefinitionError(msg)
+
+
+def _check_length(text: str, limit: int, key: str) -> None:
+    """Refuse a string longer than ``limit`` characters, naming the key and the limit."""
+    if len(text) > limit:
+        msg = (
+            f"key {key!r}: {_shown(text, 30)} has {len(text):,} characters, "
+            f"more than the {limit:,} allowed"
+        )
+        raise DefinitionError(msg)
+
+
 # --- durations -----------------------------------------------------------------
 def duration_text(value: timedelta) -> str:
     """Return a duration as a definition file writes it: one unit, days when exact.
@@ -191,6 +278,12 @@ def _check_duration(value: object, key: str) -> timedelta:
     if value <= timedelta(0) or value % timedelta(seconds=1):
         msg = f"key {key!r}: a duration must be a positive whole number of seconds, got {value}"
         raise DefinitionError(msg)
+    if value > MAX_DURATION:
+        msg = (
+            f"key {key!r}: {value.days:,} days is longer than 100 years "
+            f"({MAX_DURATION.days}d), the longest duration funnelkit accepts"
+        )
+        raise DefinitionError(msg)
     return value
 
 
@@ -210,9 +303,17 @@ def _check_scalar(value: object, key: str) -> Scalar:
     if isinstance(value, float) and not math.isfinite(value):
         msg = f"key {key!r}: {value!r} is not a usable value"
         raise DefinitionError(msg)
+    if isinstance(value, int) and not -_INT64 <= value < _INT64:
+        msg = (
+            f"key {key!r}: {_shown(value, 30)} is beyond the 64-bit whole numbers "
+            f"(±9.2e18) events hold; write it as a decimal number"
+        )
+        raise DefinitionError(msg)
+    if isinstance(value, str):
+        _check_length(value, MAX_TEXT_LENGTH, key)
     if isinstance(value, str | int | float | bool | datetime | date):
         return value
-    msg = f"key {key!r}: {value!r} is not a string, number, boolean or date"
+    msg = f"key {key!r}: {_shown(value)} is not a string, number, boolean or date"
     raise DefinitionError(msg)
 
 
@@ -242,8 +343,9 @@ class Filter:
 
     def __post_init__(self) -> None:
         if not isinstance(self.column, str) or not self.column:
-            msg = f"key 'column': expected a column name, got {self.column!r}"
+            msg = f"key 'column': expected a column name, got {_shown(self.column)}"
             raise DefinitionError(msg)
+        _check_length(self.column, MAX_NAME_LENGTH, "column")
         op: str = self.op
         if op not in OPS:
             hint = " Use '==' to test equality." if op == "=" else did_you_mean(op, OPS)
@@ -258,6 +360,7 @@ class Filter:
                     f"key 'value': {self.op!r} needs a non-empty list, e.g. ['social', 'paid_ads']"
                 )
                 raise DefinitionError(msg)
+            _check_count(value, MAX_VALUES, "value", "values", f"an {self.op!r} filter")
             object.__setattr__(self, "value", tuple(_check_scalar(v, "value") for v in value))
             return
         if isinstance(value, tuple | list):
@@ -280,6 +383,7 @@ class Filter:
         >>> Filter.parse("amount > 0")
         Filter(column='amount', op='>', value=0)
         """
+        _check_length(text, MAX_TEXT_LENGTH, "where")
         match = _WHERE.match(text)
         if match is None:
             msg = (
@@ -293,7 +397,7 @@ class Filter:
             raise DefinitionError(msg)
         try:
             value = tomllib.loads(f"v = {match['value']}")["v"]
-        except tomllib.TOMLDecodeError:
+        except (ValueError, RecursionError):  # TOMLDecodeError, too many digits, too deep
             msg = (
                 f"{text!r}: cannot read the value {match['value']!r}; quote strings "
                 f"(channel == 'social') and write lists in brackets (['a', 'b'])"
@@ -345,11 +449,13 @@ def _check_events(events: object, key: str = "events") -> tuple[str, ...]:
     if not isinstance(events, list | tuple) or not events:
         msg = f"key {key!r}: the rule is empty; list at least one event name, e.g. ['purchase']"
         raise DefinitionError(msg)
+    _check_count(events, MAX_EVENTS, key, "event names", "a condition")
     seen: set[str] = set()
     for name in events:
         if not isinstance(name, str) or not name.strip():
-            msg = f"key {key!r}: {name!r} is not an event name"
+            msg = f"key {key!r}: {_shown(name)} is not an event name"
             raise DefinitionError(msg)
+        _check_length(name, MAX_NAME_LENGTH, key)
         if name in seen:
             msg = f"key {key!r}: event {name!r} is listed twice"
             raise DefinitionError(msg)
@@ -361,17 +467,22 @@ def _check_where(where: object) -> tuple[Filter, ...]:
     if isinstance(where, Filter):
         return (where,)
     if not isinstance(where, tuple | list) or not all(isinstance(f, Filter) for f in where):
-        msg = f"key 'where': expected filters, got {where!r}"
+        msg = f"key 'where': expected filters, got {_shown(where)}"
         raise DefinitionError(msg)
+    _check_count(where, MAX_FILTERS, "where", "filters", "a condition")
     return tuple(where)
 
 
 def _check_number(value: object, key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        msg = f"key {key!r}: expected a number, got {value!r}"
+        msg = f"key {key!r}: expected a number, got {_shown(value)}"
         raise DefinitionError(msg)
-    if not math.isfinite(value) or value <= 0:
-        msg = f"key {key!r}: must be a number greater than zero, got {value!r}"
+    # Compared as they are: a whole number of 400 digits cannot become a float.
+    if (isinstance(value, float) and not math.isfinite(value)) or value <= 0:
+        msg = f"key {key!r}: must be a number greater than zero, got {_shown(value, 30)}"
+        raise DefinitionError(msg)
+    if value > MAX_NUMBER:
+        msg = f"key {key!r}: {_shown(value, 30)} is more than the {MAX_NUMBER:,.0f} allowed"
         raise DefinitionError(msg)
     return float(value)
 
@@ -383,7 +494,10 @@ def _join_or(names: Sequence[str]) -> str:
 
 
 def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
+    # A whole float beyond 2**53 keeps its exponent: written as a whole number it
+    # would read back as an integer that can overflow 64 bits.
+    whole = float(value).is_integer() and abs(value) < 2**53
+    return str(int(value)) if whole else repr(float(value))
 
 
 @dataclass(frozen=True)
@@ -415,7 +529,13 @@ class EventRule:
             msg = f"key 'min_count': expected a whole number, got {self.min_count!r}"
             raise DefinitionError(msg)
         if self.min_count < 1:
-            msg = f"key 'min_count': must be 1 or more, got {self.min_count}"
+            msg = f"key 'min_count': must be 1 or more, got {_shown(self.min_count, 30)}"
+            raise DefinitionError(msg)
+        if self.min_count > MAX_MIN_COUNT:
+            msg = (
+                f"key 'min_count': {_shown(self.min_count, 30)} is more than "
+                f"the {MAX_MIN_COUNT:,} allowed"
+            )
             raise DefinitionError(msg)
         object.__setattr__(self, "where", _check_where(self.where))
 
@@ -477,11 +597,13 @@ class PointsRule:
         if not isinstance(self.points, Mapping) or not self.points:
             msg = "key 'points': the rule is empty; give points per event, e.g. { like = 2 }"
             raise DefinitionError(msg)
+        _check_count(self.points, MAX_EVENTS, "points", "events", "a condition")
         points: dict[str, float] = {}
         for name, value in self.points.items():
             if not isinstance(name, str) or not name.strip():
-                msg = f"key 'points': {name!r} is not an event name"
+                msg = f"key 'points': {_shown(name)} is not an event name"
                 raise DefinitionError(msg)
+            _check_length(name, MAX_NAME_LENGTH, "points")
             points[name] = _check_number(value, f"points.{name}")
         object.__setattr__(self, "points", _frozen_map(points))
         object.__setattr__(self, "threshold", _check_number(self.threshold, "threshold"))
@@ -568,9 +690,11 @@ class Stage:
     description: str = ""
 
     def __post_init__(self) -> None:
+        if isinstance(self.id, str):
+            _check_length(self.id, MAX_NAME_LENGTH, "id")
         if not isinstance(self.id, str) or not _ID.match(self.id):
             msg = (
-                f"key 'id': {self.id!r} is not a stage id; use lower case letters, "
+                f"key 'id': {_shown(self.id)} is not a stage id; use lower case letters, "
                 f"digits and '_', starting with a letter (e.g. 'warm_lead')"
             )
             raise DefinitionError(msg)
@@ -578,15 +702,20 @@ class Stage:
             msg = f"key 'id': {self.id!r} cannot be a stage id: {_RESERVED_IDS[self.id]}"
             raise DefinitionError(msg)
         if not isinstance(self.labels, Mapping):
-            msg = f"key 'labels': expected a table such as {{ en = 'Lead' }}, got {self.labels!r}"
+            msg = (
+                f"key 'labels': expected a table such as {{ en = 'Lead' }}, "
+                f"got {_shown(self.labels)}"
+            )
             raise DefinitionError(msg)
+        _check_count(self.labels, MAX_EVENTS, "labels", "labels", "a stage")
         for lang, label in self.labels.items():
             if not isinstance(lang, str) or not _LANG.match(lang):
-                msg = f"key 'labels': {lang!r} is not a language code such as 'en' or 'fr'"
+                msg = f"key 'labels': {_shown(lang)} is not a language code such as 'en' or 'fr'"
                 raise DefinitionError(msg)
             if not isinstance(label, str) or not label.strip():
-                msg = f"key 'labels.{lang}': expected a non-empty label, got {label!r}"
+                msg = f"key 'labels.{lang}': expected a non-empty label, got {_shown(label)}"
                 raise DefinitionError(msg)
+            _check_length(label, MAX_NAME_LENGTH, f"labels.{lang}")
         object.__setattr__(self, "labels", _frozen_map(self.labels))
         conditions: object = self.conditions
         if isinstance(conditions, EventRule | PointsRule):
@@ -594,15 +723,19 @@ class Stage:
         if not isinstance(conditions, tuple | list) or not all(
             isinstance(c, EventRule | PointsRule) for c in conditions
         ):
-            msg = f"key 'when': expected EventRule or PointsRule conditions, got {conditions!r}"
+            msg = (
+                f"key 'when': expected EventRule or PointsRule conditions, got {_shown(conditions)}"
+            )
             raise DefinitionError(msg)
+        _check_count(conditions, MAX_CONDITIONS, "when", "conditions", "a stage")
         object.__setattr__(self, "conditions", tuple(conditions))
         if self.lapse is not None and not isinstance(self.lapse, Lapse):
             msg = f"key 'lapse_after': expected a Lapse, got {self.lapse!r}"
             raise DefinitionError(msg)
         if not isinstance(self.description, str):
-            msg = f"key 'description': expected text, got {self.description!r}"
+            msg = f"key 'description': expected text, got {_shown(self.description)}"
             raise DefinitionError(msg)
+        _check_length(self.description, MAX_TEXT_LENGTH, "description")
 
     def __hash__(self) -> int:
         labels = tuple(self.labels.items())
@@ -771,16 +904,28 @@ class Funnel:
     def __post_init__(self) -> None:
         where = self.source
         if not isinstance(self.name, str) or not self.name.strip():
-            msg = f"{where}: key 'name': expected a non-empty name, got {self.name!r}"
+            msg = f"{where}: key 'name': expected a non-empty name, got {_shown(self.name)}"
             raise DefinitionError(msg)
         if not isinstance(self.description, str):
-            msg = f"{where}: key 'description': expected text, got {self.description!r}"
+            msg = f"{where}: key 'description': expected text, got {_shown(self.description)}"
             raise DefinitionError(msg)
         stages = tuple(self.stages)
         object.__setattr__(self, "stages", stages)
         if len(stages) < 2:
             msg = f"{where}: key 'stages': a funnel needs at least two stages, got {len(stages)}"
             raise DefinitionError(msg)
+        try:
+            _check_length(self.name, MAX_NAME_LENGTH, "name")
+            _check_length(self.description, MAX_TEXT_LENGTH, "description")
+            _check_count(stages, MAX_STAGES, "stages", "stages", "a definition")
+            conditions = [c for s in stages if isinstance(s, Stage) for c in s.conditions]
+            what, owner = "conditions in all", "a definition"
+            _check_count(conditions, MAX_TOTAL_CONDITIONS, "when", what, owner)
+            lapsing = [s for s in stages if isinstance(s, Stage) and s.lapse is not None]
+            _check_count(lapsing, MAX_LAPSES, "lapse_after", "stages lapse", owner)
+        except DefinitionError as exc:
+            msg = f"{where}: {exc}"
+            raise DefinitionError(msg) from None
         seen: dict[str, int] = {}
         for rank, stage in enumerate(stages, start=1):
             if not isinstance(stage, Stage):
@@ -940,10 +1085,23 @@ class Funnel:
         >>> Funnel.from_toml(text).stage_ids
         ('contact', 'client')
         """
+        if len(text) > MAX_FILE_BYTES:
+            msg = (
+                f"{source}: {len(text):,} characters, more than the {MAX_FILE_BYTES:,} "
+                f"({MAX_FILE_BYTES // 1024} KiB) a funnel definition may have"
+            )
+            raise DefinitionError(msg)
+        _check_nesting(text, source)
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             msg = f"{source}: not valid TOML: {exc}"
+            raise DefinitionError(msg) from None
+        except ValueError:  # Python reads whole numbers of at most 4,300 digits
+            msg = f"{source}: not valid TOML: a number has more than 4,300 digits"
+            raise DefinitionError(msg) from None
+        except (RecursionError, MemoryError):  # a last resort: _check_nesting bounds both
+            msg = f"{source}: not a funnel definition: too deeply nested or too large to read"
             raise DefinitionError(msg) from None
         return _parse(data, source)
 
@@ -972,12 +1130,92 @@ class Funnel:
 
 
 # --- parsing -----------------------------------------------------------------------
+# The nesting pre-scan reads the TOML structure only: strings and comments are
+# skipped whole, then each of . = , { } [ ] and newline is one step.  Each
+# character is read a bounded number of times, so it is linear in the text.
+_TOKEN = re.compile(r"\"\"\"|'''|[\"'#.=,{}\[\]\n]")
+_STRING_REST = {
+    '"': re.compile(r'(?:[^"\\\n]|\\.)*"'),
+    "'": re.compile(r"[^'\n]*'"),
+    '"""': re.compile(r'(?:[^"\\]|\\.|"(?!""))*"""(?:""?)?', re.DOTALL),
+    "'''": re.compile(r"(?:[^']|'(?!''))*'''(?:''?)?"),
+}
+
+
+def _check_nesting(text: str, source: str) -> None:
+    """Refuse TOML nested deeper than :data:`MAX_NESTING`, before it is parsed.
+
+    A key ``a.b.c`` is three levels, a header ``[a.b]`` two, each inline
+    table or array one more; they add up.  The scan stops where ``tomllib``
+    would stop with an error anyway (an unclosed string, a line break inside
+    a header or an inline table).
+    """
+    # One frame per open container: its kind, its depth, the dots of the key
+    # being read and whether a key (not a value) is being read.
+    kinds, depths, dots, in_key = ["document"], [0], [0], [True]
+    pos = 0
+    while (match := _TOKEN.search(text, pos)) is not None:
+        token, pos = match.group(), match.end()
+        if token in _STRING_REST:
+            end = _STRING_REST[token].match(text, pos)
+            if end is None:
+                return
+            pos = end.end()
+            continue
+        if token == "#":
+            pos = text.find("\n", pos)
+            if pos < 0:
+                return
+            continue
+        kind = kinds[-1]
+        depth = 0
+        if token == "." and in_key[-1]:
+            dots[-1] += 1
+            depth = depths[-1] + dots[-1]
+        elif token == "=" and kind in ("document", "table"):
+            in_key[-1] = False
+        elif token == "," and kind == "table":
+            in_key[-1], dots[-1] = True, 0
+        elif token == "\n":
+            if kind in ("header", "table"):
+                return
+            if kind == "document":
+                in_key[-1], dots[-1] = True, 0
+        elif token == "[" and kind == "document" and in_key[-1]:
+            kinds.append("header")
+            depths.append(0)
+            dots.append(0)
+            in_key.append(True)
+        elif token == "[" and kind == "header":
+            continue
+        elif token in "[{":
+            depth = depths[-1] + 1 if kind == "array" else depths[-1] + dots[-1] + 1
+            kinds.append("array" if token == "[" else "table")
+            depths.append(depth)
+            dots.append(0)
+            in_key.append(token == "{")
+        elif token == "]" and kind == "header":
+            header = dots[-1] + 1
+            del kinds[-1], depths[-1], dots[-1], in_key[-1]
+            depths[-1], dots[-1], in_key[-1] = header, 0, True
+        elif (token == "]" and kind == "array") or (token == "}" and kind == "table"):
+            del kinds[-1], depths[-1], dots[-1], in_key[-1]
+        if depth > MAX_NESTING:
+            line = text.count("\n", 0, match.start()) + 1
+            msg = (
+                f"{source}: line {line}: nested more than {MAX_NESTING} levels deep "
+                f"(dotted keys, [table.headers], inline tables and arrays together); "
+                f"a funnel definition needs 5 at most"
+            )
+            raise DefinitionError(msg)
+
+
 def _check_keys(table: Mapping[str, Any], allowed: Sequence[str], what: str, where: str) -> None:
     for key in table:
         if key not in allowed:
             hint = did_you_mean(key, allowed)
             msg = (
-                f"{where}: key {key!r} is not a {what} key.{hint} "
+                f"{where}: key {_shown(key)} is not a {what} key.{hint} "
                 f"({what} keys: {', '.join(allowed)})"
             )
             raise DefinitionError(msg)
@@ -986,11 +1224,11 @@ def _check_keys(table: Mapping[str, Any], allowed: Sequence[str], what: str, whe
 def _duration(value: object, key: str) -> timedelta:
     if isinstance(value, str):
         try:
-            return _check_duration(parse_duration(value, name=key), key)
-        except ParameterError:
-            pass
+            return _check_duration(parse_duration(value, name=f"key {key!r}"), key)
+        except ParameterError as exc:
+            raise DefinitionError(str(exc)) from None
     msg = (
-        f"key {key!r}: {value!r} is not a duration; write a whole number and a unit "
+        f"key {key!r}: {_shown(value)} is not a duration; write a whole number and a unit "
         f"in a string: '90m', '12h', '3d', '2w'"
     )
     raise DefinitionError(msg)
@@ -1001,6 +1239,7 @@ def _parse_filters(value: object) -> tuple[Filter, ...]:
     if not items:
         msg = "key 'where': the filter list is empty; remove 'where' or add a filter"
         raise DefinitionError(msg)
+    _check_count(items, MAX_FILTERS, "where", "filters", "a condition")
     out: list[Filter] = []
     for item in items:
         try:
@@ -1014,7 +1253,7 @@ def _parse_filters(value: object) -> tuple[Filter, ...]:
                     raise DefinitionError(msg)
                 out.append(Filter(item["column"], item["op"], item["value"]))
             else:
-                msg = f"{item!r} is not a filter; write e.g. 'amount > 0'"
+                msg = f"{_shown(item)} is not a filter; write e.g. 'amount > 0'"
                 raise DefinitionError(msg)
         except DefinitionError as exc:
             text = str(exc)
@@ -1046,7 +1285,7 @@ def _parse_condition(table: Mapping[str, Any]) -> Condition:
         half_life = table.get("half_life")
         points = table["points"]
         if not isinstance(points, dict):
-            msg = f"key 'points': expected a table such as {{ like = 2 }}, got {points!r}"
+            msg = f"key 'points': expected a table such as {{ like = 2 }}, got {_shown(points)}"
             raise DefinitionError(msg)
         return PointsRule(
             points,
@@ -1066,11 +1305,13 @@ def _parse_condition(table: Mapping[str, Any]) -> Condition:
 
 def _parse_stage(table: object, rank: int, source: str) -> Stage:
     if not isinstance(table, dict):
-        msg = f"{source}: stage #{rank}: expected a [[stages]] table, got {table!r}"
+        msg = f"{source}: stage #{rank}: expected a [[stages]] table, got {_shown(table)}"
         raise DefinitionError(msg)
     sid = table.get("id")
     at = (
-        f"{source}: stage {sid!r} (#{rank})" if isinstance(sid, str) else f"{source}: stage #{rank}"
+        f"{source}: stage {_shown(sid)} (#{rank})"
+        if isinstance(sid, str)
+        else f"{source}: stage #{rank}"
     )
     _check_keys(table, _STAGE_KEYS, "stage", at)
     if "id" not in table:
@@ -1088,6 +1329,7 @@ def _parse_stage(table: object, rank: int, source: str) -> Stage:
             if not isinstance(items, list) or not items:
                 msg = "key 'when': the rule is empty; add [[stages.when]] conditions"
                 raise DefinitionError(msg)
+            _check_count(items, MAX_CONDITIONS, "when", "conditions", "a stage")
             for index, item in enumerate(items, start=1):
                 if not isinstance(item, dict):
                     msg = f"key 'when': condition {index} is not a table"
@@ -1128,6 +1370,13 @@ def _parse(data: Mapping[str, Any], source: str) -> Funnel:
     if not isinstance(stages, list) or not stages:
         msg = f"{source}: key 'stages': missing; add [[stages]] tables, first stage first"
         raise DefinitionError(msg)
+    try:
+        _check_count(stages, MAX_STAGES, "stages", "stages", "a definition")
+        lapsing = [t for t in stages if isinstance(t, dict) and "lapse_after" in t]
+        _check_count(lapsing, MAX_LAPSES, "lapse_after", "stages lapse", "a definition")
+    except DefinitionError as exc:
+        msg = f"{source}: {exc}"
+        raise DefinitionError(msg) from None
     name = data.get("name", Path(source).stem if source.endswith(".toml") else None)
     return Funnel(
         name,
@@ -1269,8 +1518,11 @@ def load_funnel(name_or_path: str | os.PathLike[str]) -> Funnel:
     Raises
     ------
     DefinitionError
-        The name is neither a preset nor a file, or the file is malformed
-        (the message names the file, the stage and the key).
+        The name is neither a preset nor a file, the path is not a regular
+        file, or the file is malformed or beyond a limit such as
+        :data:`MAX_FILE_BYTES` or :data:`MAX_STAGES` (see "Limits" in
+        :mod:`funnelkit.definitions`; the message names the file, the
+        stage, the key and the limit).
 
     Examples
     --------
@@ -1292,15 +1544,52 @@ def load_funnel(name_or_path: str | os.PathLike[str]) -> Funnel:
             )
             raise DefinitionError(msg)
     path = Path(name_or_path)
+    return Funnel.from_toml(_read_definition(path), source=str(path))
+
+
+def _read_definition(path: Path) -> str:
+    """Return the text of the definition file ``path``, reading at most the size limit.
+
+    Only a regular file is read: a device (``/dev/zero``), a pipe or a folder
+    is refused without reading, so reading always ends, and soon.
+    """
+    # O_NONBLOCK: opening a pipe with no writer returns at once instead of waiting.
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     try:
-        text = path.read_text(encoding="utf-8")
+        fd = os.open(path, flags)
     except FileNotFoundError:
         msg = f"{path}: no such funnel definition file"
         raise DefinitionError(msg) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        msg = f"{path}: cannot read the funnel definition: {exc.strerror}"
+        raise DefinitionError(msg) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a folder" if stat.S_ISDIR(mode) else "a device, pipe or socket"
+            msg = (
+                f"{path}: not a regular file ({kind}); a funnel definition is a "
+                f".toml file of at most {MAX_FILE_BYTES // 1024} KiB"
+            )
+            raise DefinitionError(msg)
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        msg = f"{path}: cannot read the funnel definition: {exc.strerror}"
+        raise DefinitionError(msg) from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_FILE_BYTES:
+        msg = (
+            f"{path}: more than the {MAX_FILE_BYTES:,} bytes ({MAX_FILE_BYTES // 1024} KiB) "
+            f"a funnel definition may have; the presets have a few KB: is it the right file?"
+        )
+        raise DefinitionError(msg)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
         msg = f"{path}: cannot read the funnel definition: {exc}"
         raise DefinitionError(msg) from None
-    return Funnel.from_toml(text, source=str(path))
 
 
 def save_funnel(funnel: Funnel, path: str | os.PathLike[str]) -> Path:

@@ -5,6 +5,8 @@ parser keeps the syntax the same everywhere: a whole number followed by a unit
 (``s`` seconds, ``m`` minutes, ``h`` hours, ``d`` days, ``w`` weeks), optionally
 several such parts written together (``1d12h``).  Months and years are not
 accepted on purpose: their length varies, and a conversion window must not.
+No duration is longer than :data:`MAX_DURATION` (100 years): a longer one is
+a typo, and would overflow date arithmetic.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ from datetime import timedelta
 
 from funnelkit.errors import ParameterError
 
-__all__ = ["format_duration", "parse_duration"]
+__all__ = ["MAX_DURATION", "format_duration", "parse_duration"]
+
+MAX_DURATION = timedelta(days=36525)
+"""The longest duration funnelkit accepts: 100 years (``36525d``)."""
 
 _UNITS: dict[str, timedelta] = {
     "w": timedelta(weeks=1),
@@ -26,6 +31,18 @@ _UNITS: dict[str, timedelta] = {
 _PART = re.compile(r"(\d+)\s*([wdhms])")
 _WHOLE = re.compile(r"(?:\d+\s*[wdhms]\s*)+")
 _HINT = "write a whole number and a unit: '90m', '12h', '3d', '2w' (or '1d12h')"
+# A number with more digits than MAX_DURATION has seconds (3,155,760,000) is
+# refused before it is converted or multiplied; so is text longer than _MAX_TEXT.
+_MAX_DIGITS = 12
+_MAX_TEXT = 100
+
+
+def _too_long(name: str, shown: str) -> ParameterError:
+    msg = (
+        f"{name}: {shown} is longer than 100 years ({MAX_DURATION.days}d), "
+        "the longest duration funnelkit accepts"
+    )
+    return ParameterError(msg)
 
 
 def parse_duration(value: str | timedelta, *, name: str = "duration") -> timedelta:
@@ -48,8 +65,8 @@ def parse_duration(value: str | timedelta, *, name: str = "duration") -> timedel
     Raises
     ------
     ParameterError
-        When ``value`` is empty, has an unknown unit, a fraction, a sign, or
-        is a negative ``timedelta``.
+        When ``value`` is empty, has an unknown unit, a fraction, a sign, is
+        a negative ``timedelta``, or is longer than :data:`MAX_DURATION`.
 
     Examples
     --------
@@ -64,18 +81,30 @@ def parse_duration(value: str | timedelta, *, name: str = "duration") -> timedel
         if value < timedelta(0):
             msg = f"{name} must not be negative, got {value!r}"
             raise ParameterError(msg)
+        if value > MAX_DURATION:
+            raise _too_long(name, f"{value.days:,} days")
         return value
     if not isinstance(value, str):
         msg = f"{name} must be text such as '14d' or a timedelta, got {type(value).__name__}"
         raise ParameterError(msg)
     text = value.strip().lower()
+    if len(text) > _MAX_TEXT:
+        msg = (
+            f"{name}: cannot read {value[:20]!r}... as a duration: {len(value):,} "
+            f"characters, more than {_MAX_TEXT}; {_HINT}"
+        )
+        raise ParameterError(msg)
     if not _WHOLE.fullmatch(text):
         msg = f"{name}: cannot read {value!r} as a duration; {_HINT}"
         raise ParameterError(msg)
-    total = timedelta(0)
+    seconds = 0
     for number, unit in _PART.findall(text):
-        total += int(number) * _UNITS[unit]
-    return total
+        if len(number.lstrip("0")) > _MAX_DIGITS:
+            raise _too_long(name, repr(value))
+        seconds += int(number) * int(_UNITS[unit].total_seconds())
+    if seconds > MAX_DURATION.total_seconds():
+        raise _too_long(name, repr(value))
+    return timedelta(seconds=seconds)
 
 
 def format_duration(value: timedelta) -> str:

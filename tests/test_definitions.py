@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import doctest
+import os
 import pickle
+import subprocess
+import sys
+import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -271,7 +275,7 @@ BROKEN = [
     (
         'lapse_after = "30d"',
         'lapse_after = "30 days"',
-        r"stage 'client' \(#3\): key 'lapse_after': '30 days' is not a duration",
+        r"stage 'client' \(#3\): key 'lapse_after': cannot read '30 days' as a duration",
     ),
     (
         'lapse_after = "30d"',
@@ -403,7 +407,7 @@ BROKEN = [
     (
         'events = ["form_fill"]',
         'points = { like = 1 }\nthreshold = 1\nhalf_life = "soon"',
-        r"stage 'lead' \(#2\): key 'half_life': 'soon' is not a duration",
+        r"stage 'lead' \(#2\): key 'half_life': cannot read 'soon' as a duration",
     ),
     (
         'events = ["form_fill"]',
@@ -682,3 +686,368 @@ def test_a_column_also_compared_with_text_stays_text() -> None:
     assert mixed.read_numbers(events) is events
     with pytest.raises(DefinitionError, match=r"\(score >= 6\): column 'score' holds String"):
         mixed.check_columns(events.collect_schema())
+
+
+# --- limits: every refusal is one line naming the file, the key and the limit ---------
+SAMPLE_LOG = Path(__file__).resolve().parents[1] / "data" / "sample" / "events.csv"
+
+
+def one_line(info: pytest.ExceptionInfo[DefinitionError]) -> str:
+    text = str(info.value)
+    assert "\n" not in text
+    return text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a" + ".a" * 50_000 + " = 1\n",
+        "a = " + "[" * 5_000 + "]" * 5_000 + "\n",
+        "a = " + "{ b = " * 5_000 + "1" + " }" * 5_000 + "\n",
+        "[" + ".".join(["t"] * 40) + "]\nx = 1\n",
+        "[[" + ".".join(["t"] * 20) + "]]\n" + ".".join(["k"] * 20) + " = 1\n",
+        'name = "x"\n[[stages]]\nid = "a"\nlabels = ' + "{ en = [" * 20 + "]}" * 20 + "\n",
+    ],
+    ids=["dotted-50000", "arrays-5000", "inline-tables-5000", "header-40", "sum-40", "mixed"],
+)
+def test_deep_nesting_is_refused_before_parsing(tmp_path: Path, text: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(DefinitionError, match=r"bad\.toml: line \d+: nested more than 32 levels"):
+        load_funnel(path)
+
+
+def test_nesting_limit_counts_structure_only() -> None:
+    # Dots, brackets and braces inside strings and comments, and in values, do not count.
+    text = (
+        GOOD
+        + "# "
+        + "[{." * 100
+        + "\n"
+        + '[[stages]]\nid = "fan"\ndescription = "'
+        + "[{." * 100
+        + '"\n'
+        + "description2 = '''"
+        + "{[." * 60
+        + "'''\n"
+    ).replace("description2", "labels.en")
+    text += 'events = ["a.b.c.d.e.f"]\nwhere = "amount in [1.5, 2.5, 3.5, 4.5, 5.5]"\n'
+    assert Funnel.from_toml(text).stage("fan").label() == "{[." * 60
+
+
+def test_nesting_prescan_is_linear() -> None:
+    # An unclosed multi-line string stops the scan: it cannot rescan the rest per line.
+    text = '"""\n' + '\\"""\n' * 50_000
+    start = time.perf_counter()
+    with pytest.raises(DefinitionError, match="not valid TOML"):
+        Funnel.from_toml(text, source="x.toml")
+    assert time.perf_counter() - start < 5
+
+
+def test_dev_zero_is_refused_at_once() -> None:
+    if not Path("/dev/zero").exists():
+        pytest.skip("no /dev/zero here")
+    with pytest.raises(DefinitionError, match=r"^/dev/zero: not a regular file") as info:
+        load_funnel("/dev/zero")
+    assert "256 KiB" in one_line(info)
+
+
+def test_a_pipe_with_no_writer_is_refused_without_waiting(tmp_path: Path) -> None:
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no named pipes here")
+    fifo = tmp_path / "def.toml"
+    os.mkfifo(fifo)
+    with pytest.raises(DefinitionError, match=r"def\.toml: not a regular file"):
+        load_funnel(fifo)
+
+
+def test_a_folder_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "defs.toml"
+    folder.mkdir()
+    with pytest.raises(DefinitionError, match=r"defs\.toml: not a regular file \(a folder\)"):
+        load_funnel(folder)
+
+
+def test_a_10_mb_file_is_refused_without_reading_it_all(tmp_path: Path) -> None:
+    path = tmp_path / "huge.toml"
+    path.write_bytes(GOOD.encode() + b"#" * 10_000_000)
+    with pytest.raises(
+        DefinitionError, match=r"huge\.toml: more than the 262,144 bytes \(256 KiB\)"
+    ):
+        load_funnel(path)
+    big = GOOD + "#" * definitions.MAX_FILE_BYTES
+    with pytest.raises(
+        DefinitionError, match=r"x\.toml: 26\d,\d{3} characters, more than the 262,144"
+    ):
+        Funnel.from_toml(big, source="x.toml")
+
+
+def test_a_file_just_under_the_size_limit_loads(tmp_path: Path) -> None:
+    text = GOOD + "#" * (definitions.MAX_FILE_BYTES - len(GOOD) - 1) + "\n"
+    assert len(text.encode()) == definitions.MAX_FILE_BYTES
+    assert load_funnel(write(tmp_path, text, "mine.toml")).stage_ids == (
+        "contact",
+        "lead",
+        "client",
+    )
+
+
+def test_ten_thousand_stages_are_refused_before_they_are_read(tmp_path: Path) -> None:
+    path = write(tmp_path, "[[stages]]\n" * 10_000)
+    with pytest.raises(
+        DefinitionError,
+        match=r"bad\.toml: key 'stages': 10,000 stages, more than the 50 a definition",
+    ):
+        load_funnel(path)
+
+
+def many_stages(count: int, *, lapses: int = 0) -> str:
+    lines = ['name = "many"', "[[stages]]", 'id = "s0"']
+    names = sorted(EVENTS)
+    for i in range(1, count):
+        lines += ["[[stages]]", f'id = "s{i}"', f'events = ["{names[i % len(names)]}"]']
+        if i > count - 1 - lapses:
+            lines += ['lapse_after = "30d"', f'lapse_to = "s{i - 1}"']
+    return "\n".join(lines) + "\n"
+
+
+def test_stage_and_lapse_limits(tmp_path: Path) -> None:
+    assert len(load_funnel(write(tmp_path, many_stages(50, lapses=6), "ok.toml")).stages) == 50
+    with pytest.raises(
+        DefinitionError, match=r"bad\.toml: key 'stages': 51 stages, more than the 50"
+    ):
+        load_funnel(write(tmp_path, many_stages(51)))
+    with pytest.raises(
+        DefinitionError,
+        match=r"bad\.toml: key 'lapse_after': 7 stages lapse, more than the 6 a definition",
+    ):
+        load_funnel(write(tmp_path, many_stages(10, lapses=7)))
+
+
+def when(count: int, condition: str = 'events = ["purchase"]') -> str:
+    return "".join(f"[[stages.when]]\n{condition}\n" for _ in range(count))
+
+
+@pytest.mark.parametrize(
+    ("new", "message"),
+    [
+        (
+            "half_life = '99999999999999d'\npoints = { like = 1 }\nthreshold = 1",
+            r"stage 'lead' \(#2\): key 'half_life': '99999999999999d' is longer than 100 years",
+        ),
+        (
+            "events = ['form_fill']\nlapse_after = '36526d'\nlapse_to = 'contact'",
+            r"stage 'lead' \(#2\): key 'lapse_after': '36526d' is longer than 100 years",
+        ),
+        (
+            "events = ['form_fill']\nmin_count = 9223372036854775807",
+            r"stage 'lead' \(#2\): key 'min_count': 9223372036854775807 is more than the 1,000,000",
+        ),
+        (
+            "events = ['form_fill']\nmin_count = 1000001",
+            r"key 'min_count': 1000001 is more than the 1,000,000 allowed",
+        ),
+        (
+            "points = { like = " + "9" * 400 + " }\nthreshold = 1",
+            r"stage 'lead' \(#2\): key 'points\.like': 9{27}\.\.\. is more than the 1,000,000,000",
+        ),
+        (
+            "points = { like = 1 }\nthreshold = 1e300",
+            r"key 'threshold': 1e\+300 is more than the 1,000,000,000 allowed",
+        ),
+        (
+            "points = { like = 1 }\nthreshold = nan",
+            r"key 'threshold': must be a number greater than zero, got nan",
+        ),
+        (
+            "points = { like = inf }\nthreshold = 1",
+            r"key 'points\.like': must be a number greater than zero, got inf",
+        ),
+        (
+            "events = ['form_fill']\nwhere = 'amount > 99999999999999999999'",
+            r"stage 'lead' \(#2\): key 'where': key 'value': 9{20} is beyond the 64-bit",
+        ),
+        (
+            "events = ['form_fill']\nwhere = 'amount > 1" + "0" * 5000 + "'",
+            r"stage 'lead' \(#2\): key 'where': 'amount > 10+\.\.\. "
+            r"has 5,010 characters, more than the 1,000",
+        ),
+        (
+            "events = ['form_fill']\nwhere = 'amount > " + "[" * 400 + "]" * 400 + "'",
+            r"stage 'lead' \(#2\): key 'where': ",
+        ),
+        (
+            "events = [" + ", ".join(f"'e{i}'" for i in range(101)) + "]",
+            r"stage 'lead' \(#2\): key 'events': 101 event names, more than the 100 a condition",
+        ),
+        (
+            "points = {" + ", ".join(f"e{i} = 1" for i in range(101)) + "}\nthreshold = 1",
+            r"stage 'lead' \(#2\): key 'points': 101 events, more than the 100 a condition",
+        ),
+        (
+            "events = ['form_fill']\nwhere = ['amount > 0', 'amount > 1', 'amount > 2', "
+            "'amount > 3', 'amount > 4']",
+            r"stage 'lead' \(#2\): key 'where': 5 filters, more than the 4 a condition may have",
+        ),
+        (
+            "events = ['form_fill']\nwhere = 'amount in [" + ", ".join(map(str, range(101))) + "]'",
+            r"key 'where': key 'value': 101 values, more than the 100 an 'in' filter may have",
+        ),
+        (
+            when(9),
+            r"stage 'lead' \(#2\): key 'when': 9 conditions, more than the 8 a stage may have",
+        ),
+        (
+            "events = ['" + "e" * 201 + "']",
+            r"stage 'lead' \(#2\): key 'events': 'e+\.\.\. has 201 characters, more than the 200",
+        ),
+        (
+            "events = ['form_fill']\ndescription = '" + "d" * 1001 + "'",
+            r"stage 'lead' \(#2\): key 'description': .* 1,001 characters, more than the 1,000",
+        ),
+    ],
+)
+def test_absurd_values_get_one_line_naming_file_stage_key_and_limit(
+    tmp_path: Path, new: str, message: str
+) -> None:
+    path = write(tmp_path, GOOD.replace('events = ["form_fill"]', new, 1))
+    with pytest.raises(DefinitionError, match=message) as info:
+        load_funnel(path)
+    assert one_line(info).startswith(str(path) + ":")
+
+
+def test_limits_hold_for_definitions_built_in_code() -> None:
+    with pytest.raises(DefinitionError, match=r"key 'min_count': 10+\.\.\. is more than"):
+        EventRule(("a",), min_count=10**30)
+    with pytest.raises(DefinitionError, match=r"'min_count': a whole number too long to show"):
+        EventRule(("a",), min_count=10**5000)
+    with pytest.raises(DefinitionError, match=r"'threshold': .* a whole number too long to show"):
+        PointsRule({"a": 1}, -(10**5000))
+    with pytest.raises(DefinitionError, match="key 'lapse_after': 1,000,000 days is longer than"):
+        Lapse(timedelta(days=10**6), "a")
+    with pytest.raises(DefinitionError, match="key 'half_life': 36,526 days is longer than"):
+        PointsRule({"a": 1}, 1, timedelta(days=36526))
+    with pytest.raises(DefinitionError, match=r"key 'when': 9 conditions, more than the 8"):
+        Stage("s", conditions=tuple(EventRule((f"e{i}",)) for i in range(9)))
+    stages = [Stage("s0")] + [Stage(f"s{i}", conditions=(EventRule(("e",)),)) for i in range(1, 51)]
+    with pytest.raises(DefinitionError, match=r"^<funnel>: key 'stages': 51 stages, more than"):
+        Funnel("big", tuple(stages))
+    eight = tuple(EventRule((f"e{i}",)) for i in range(8))
+    stages = [Stage("s0")] + [Stage(f"s{i}", conditions=eight) for i in range(1, 10)]
+    with pytest.raises(
+        DefinitionError, match=r"key 'when': 72 conditions in all, more than the 64"
+    ):
+        Funnel("wide", tuple(stages))
+    with pytest.raises(DefinitionError, match=r"key 'name': .* 201 characters, more than the 200"):
+        Funnel("n" * 201, tuple(stages[:2]))
+
+
+def test_an_overlong_label_names_the_language(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, GOOD.replace('{ en = "Lead", fr = "Lead" }', "{ en = '" + "L" * 201 + "' }")
+    )
+    with pytest.raises(
+        DefinitionError,
+        match=r"stage 'lead' \(#2\): key 'labels\.en': .* 201 characters, more than the 200",
+    ):
+        load_funnel(path)
+
+
+def test_a_number_of_too_many_digits_is_not_a_traceback(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace('"A test funnel."', "1" * 5000))
+    with pytest.raises(
+        DefinitionError, match=r"bad\.toml: not valid TOML: .* more than 4,300 digits"
+    ):
+        load_funnel(path)
+
+
+def test_huge_whole_floats_round_trip() -> None:
+    rule = EventRule(("x",), where=(Filter("p", ">", 9.223372036854776e18),))
+    funnel = Funnel("f", (Stage("a"), Stage("b", conditions=(rule,))))
+    assert Funnel.from_toml(funnel.to_toml()) == funnel
+
+
+@pytest.mark.slow
+def test_classify_with_a_definition_at_every_limit_stays_quick() -> None:
+    from funnelkit.events import read_events
+    from funnelkit.stages import classify
+
+    names = sorted(EVENTS)
+    where = "where = [" + ", ".join(f'"amount >= {-k}"' for k in range(1, 5)) + "]"
+    lines = ['name = "limits"', "[[stages]]", 'id = "s0"']
+    extra = 64 - 49  # conditions beyond one per stage, up to the total limit
+    for i in range(1, 50):
+        lines += ["[[stages]]", f'id = "s{i}"']
+        if i >= 50 - 6:
+            lines += ['lapse_after = "30d"', f'lapse_to = "s{i - 1}"']
+        for j in range(1 + (i <= extra)):
+            a, b = names[(i + j) % len(names)], names[(i + j + 1) % len(names)]
+            lines += [
+                "[[stages.when]]",
+                f"points = {{ {a} = 1, {b} = 2 }}",
+                f"threshold = {j + 2}",
+                f'half_life = "{i + j}d"',
+                where,
+            ]
+    funnel = Funnel.from_toml("\n".join(lines) + "\n")
+    assert len(funnel.stages) == 50
+    assert sum(len(s.conditions) for s in funnel.stages) == 64
+    log = read_events(SAMPLE_LOG)
+    start = time.perf_counter()
+    out = classify(log, funnel).collect()
+    # About 2 s on one idle core; the bound leaves room for a busy machine.
+    assert time.perf_counter() - start < 60
+    assert out.height > 0
+
+
+def test_cli_refuses_dev_zero_in_one_line_quickly() -> None:
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "funnelkit.cli",
+            "classify",
+            str(SAMPLE_LOG),
+            "--funnel",
+            "/dev/zero",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("funnelkit classify: error: /dev/zero: not a regular file")
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert time.perf_counter() - start < 60
+
+
+def test_cli_funnels_refuses_a_deep_file_in_one_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "a" + ".a" * 50_000 + " = 1\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "funnelkit.cli", "funnels", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "bad.toml: line 1: nested more than 32 levels" in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_a_huge_unknown_key_is_named_in_a_short_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "k" * 200_000 + " = 1\n" + GOOD)
+    with pytest.raises(
+        DefinitionError, match=r"bad\.toml: key 'k+\.\.\. is not a funnel key"
+    ) as info:
+        load_funnel(path)
+    assert len(one_line(info)) < 500
+
+
+def test_a_parser_recursion_is_one_line_as_a_last_resort(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Were the pre-scan ever to miss a deep nesting, tomllib's RecursionError is still caught.
+    monkeypatch.setattr(definitions, "MAX_NESTING", 10**9)
+    text = "a = " + "[" * 5_000 + "]" * 5_000 + "\n"
+    with pytest.raises(DefinitionError, match=r"^deep\.toml: not a funnel definition: too deeply"):
+        Funnel.from_toml(text, source="deep.toml")

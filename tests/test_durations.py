@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from funnelkit.durations import format_duration, parse_duration
+from funnelkit.durations import MAX_DURATION, format_duration, parse_duration
 from funnelkit.errors import ParameterError
 
 
@@ -82,3 +82,67 @@ def test_docstring_examples_run() -> None:
     import funnelkit.durations
 
     assert doctest.testmod(funnelkit.durations).failed == 0
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "99999999999999d",
+        "9" * 90 + "d",
+        "36526d",
+        "5218w",
+        "36525d1s",
+        timedelta(days=36526),
+        timedelta.max,
+    ],
+)
+def test_parse_duration_refuses_more_than_100_years_in_one_line(value: str | timedelta) -> None:
+    with pytest.raises(
+        ParameterError, match=r"^window: .* is longer than 100 years \(36525d\)"
+    ) as info:
+        parse_duration(value, name="window")
+    assert "\n" not in str(info.value)
+
+
+def test_parse_duration_reads_100_years_and_leading_zeros() -> None:
+    assert parse_duration("36525d") == MAX_DURATION == parse_duration(MAX_DURATION)
+    assert parse_duration("0" * 40 + "3d") == timedelta(days=3)
+
+
+def test_parse_duration_refuses_overlong_text_without_reading_it() -> None:
+    with pytest.raises(
+        ParameterError, match=r"window: cannot read .* 200 characters, more than 100"
+    ):
+        parse_duration("1d" * 100, name="window")
+
+
+_PARTS = st.lists(
+    st.tuples(st.integers(min_value=0, max_value=10**20), st.sampled_from("wdhms ")),
+    max_size=8,
+).map(lambda parts: "".join(f"{number}{unit}" for number, unit in parts))
+
+
+@settings(max_examples=200, deadline=None)
+@given(_PARTS | st.text(alphabet="0123456789wdhms ", max_size=120))
+def test_parse_duration_gives_a_bounded_duration_or_one_error(text: str) -> None:
+    try:
+        value = parse_duration(text, name="window")
+    except ParameterError as exc:
+        assert "\n" not in str(exc)
+    else:
+        assert timedelta(0) <= value <= MAX_DURATION
+
+
+def test_cli_window_beyond_100_years_is_one_error_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from pathlib import Path
+
+    from funnelkit.cli import main
+
+    sample = Path(__file__).resolve().parents[1] / "data" / "sample" / "events.csv"
+    argv = ["funnel", str(sample), "--steps", "page_view,purchase", "--window", "99999999999999d"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "funnelkit funnel: error: --window: '99999999999999d' is longer than 100 years "
+        "(36525d), the longest duration funnelkit accepts\n"
+    )
