@@ -39,16 +39,18 @@ epoch: milliseconds when its magnitude is at least 10**11 (any date after
 
 from __future__ import annotations
 
+import csv
 import glob
 import html
 import io
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import polars as pl
 
 from funnelkit.errors import (
@@ -87,6 +89,8 @@ REQUIRED = (CONTACT_ID, OCCURRED_AT, EVENT)
 TIMESTAMP = pl.Datetime("us", "UTC")
 
 REASONS = (
+    "bad_encoding",
+    "wrong_field_count",
     "null_contact_id",
     "null_event",
     "null_timestamp",
@@ -95,6 +99,8 @@ REASONS = (
     "duplicate",
 )
 _REASON_TEXT = {
+    "bad_encoding": "bytes that are not UTF-8, shown escaped; the rest read as UTF-8",
+    "wrong_field_count": "more or fewer fields than the header",
     "null_contact_id": "no contact id",
     "null_event": "no event name",
     "null_timestamp": "no timestamp",
@@ -110,6 +116,7 @@ _COPIES = "__copies"
 _DUPLICATE = "__duplicate"
 _RAW_TS = "__raw_ts"
 _TS_BLANK = "__ts_blank"
+_PROBLEM = "__problem"  # a CSV row's own problem (bad_encoding, wrong_field_count), else null
 _EPOCH_MS_FROM = 10**11
 _ISO_NAIVE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d")
 _ISO_AWARE_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%z"
@@ -136,6 +143,17 @@ class SetAsideSummary:
     first_at, last_at
         The earliest and latest ``occurred_at`` of the kept rows (events only;
         ``None`` for contacts or without rows), counted in the same query.
+    encoding
+        How a CSV file's text was decoded (``"utf-8"``, ``"cp1252"``...);
+        ``None`` for other sources.
+    bulk_first_at, bulk_last_at
+        The earliest and latest ``occurred_at`` once the outliers named in
+        ``warnings`` (events more than two years before the 1st or after the
+        99th percentile of the times, typos such as 2062 for 2026) are left
+        out; equal to ``first_at`` and ``last_at`` when there is none.
+    warnings
+        One line per thing in the kept rows worth a look: such outliers, or
+        numbers read as epoch seconds that look like ``%Y%m%d`` dates.
     """
 
     source: str
@@ -144,6 +162,10 @@ class SetAsideSummary:
     by_reason: Mapping[str, tuple[int, tuple[int, ...]]]
     first_at: datetime | None = None
     last_at: datetime | None = None
+    encoding: str | None = None
+    bulk_first_at: datetime | None = None
+    bulk_last_at: datetime | None = None
+    warnings: tuple[str, ...] = ()
 
     @property
     def rows_set_aside(self) -> int:
@@ -160,12 +182,19 @@ class SetAsideSummary:
             out.append(f"{count:,} {reason} ({text}): rows {shown}{more}")
         return out
 
+    def notes(self) -> list[str]:
+        """Return the encoding used (when not plain UTF-8) and the warnings, a line each."""
+        out = []
+        if self.encoding not in (None, "utf-8"):
+            out.append(f"note: the text was decoded as {self.encoding}")
+        return out + [f"warning: {w}" for w in self.warnings]
+
     def __str__(self) -> str:
         head = (
             f"{self.source}: read {self.rows_read:,} rows, kept {self.rows_kept:,}, "
             f"set aside {self.rows_set_aside:,}"
         )
-        return "\n".join([head, *("  " + line for line in self.lines())])
+        return "\n".join([head, *("  " + line for line in [*self.lines(), *self.notes()])])
 
     def to_polars(self) -> pl.DataFrame:
         """Return one row per reason: ``reason``, ``rows``, ``example_rows``."""
@@ -186,6 +215,8 @@ class SetAsideSummary:
             "rows_kept": self.rows_kept,
             "rows_set_aside": self.rows_set_aside,
             "set_aside_by_reason": {k: c for k, (c, _) in self.by_reason.items()},
+            "encoding": self.encoding,
+            "warnings": list(self.warnings),
         }
 
     def _repr_html_(self) -> str:
@@ -207,16 +238,75 @@ class SetAsideSummary:
         )
 
 
+_OUTLIER_GAP_YEARS = 2
+_OUTLIER_GAP_US = int(_OUTLIER_GAP_YEARS * 365.25 * 86_400 * 10**6)
+_OUTLIER_MIN_ROWS = 10
+_SAMPLED = 100_000
+# Numbers such as 19970101 (a date written %Y%m%d) read as epoch seconds land here.
+_YYYYMMDD_AS_EPOCH_US = (19_000_101 * 10**6, 21_001_231 * 10**6)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _micros(moment: datetime) -> int:
+    """Return the epoch microseconds of an aware ``moment``."""
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def _day(micros: int) -> str:
+    return f"{_EPOCH + timedelta(microseconds=micros):%Y-%m-%d}"
+
+
+def _as_yyyymmdd(number: int) -> str:
+    """Return ``number`` (``19970101``) as an ISO date (``1997-01-01``), or ``""``."""
+    try:
+        return f"{datetime.strptime(str(number), '%Y%m%d'):%Y-%m-%d}"
+    except ValueError:
+        return ""
+
+
+def _name_rows(rows: pl.DataFrame) -> str:
+    """Return ``row 3 (2062-01-05 09:00:00+00:00)``, ... for rows of an events frame.
+
+    Without row numbers (a log built from a frame), the contact id names the row.
+    """
+    named = []
+    for row in rows.iter_rows(named=True):
+        where = f"row {row[_ROW]}" if _ROW in row else f"contact {row[CONTACT_ID]!r}"
+        named.append(f"{where} ({row[OCCURRED_AT]:%Y-%m-%d %H:%M:%S})")
+    return ", ".join(named)
+
+
 @dataclass(frozen=True)
 class _Loaded:
     frame: pl.LazyFrame
     set_aside: pl.LazyFrame
     source: str = "<frame>"
+    encoding: str | None = None
+    numbered: pl.LazyFrame | None = None
 
     def summary(self) -> SetAsideSummary:
-        """Count kept and set-aside rows, and the span of the events (runs the query once)."""
+        """Count kept and set-aside rows, and the span of the events (runs the query once).
+
+        The same query takes the 1st and 99th percentiles of the times (of
+        every time up to :data:`_SAMPLED` events, of that many evenly spaced in
+        the log above: a percentile of all ten million costs more than the rest
+        of the summary) and counts the times that epoch seconds written as
+        ``%Y%m%d`` dates give; only when one of those calls for a warning is the
+        log read again, to name the rows.
+        """
         timed = OCCURRED_AT in self.frame.collect_schema().names()
-        span = [pl.col(OCCURRED_AT).min().alias("first"), pl.col(OCCURRED_AT).max().alias("last")]
+        at = pl.col(OCCURRED_AT)
+        micros = at.dt.epoch("us")
+        n = pl.len().cast(pl.Int64)
+        taken = pl.min_horizontal(n, pl.lit(_SAMPLED, pl.Int64))
+        sample = micros.gather(pl.int_range(0, taken, dtype=pl.Int64) * (n // taken))
+        span = [
+            at.min().alias("first"),
+            at.max().alias("last"),
+            sample.quantile(0.01, "higher").alias("low"),
+            sample.quantile(0.99, "lower").alias("high"),
+            micros.is_between(*_YYYYMMDD_AS_EPOCH_US).sum().alias("dates"),
+        ]
         kept, aside = pl.collect_all(
             [
                 self.frame.select(pl.len().alias("n"), *(span if timed else [])),
@@ -233,7 +323,71 @@ class _Loaded:
         n_kept = int(kept["n"].item())
         n_aside = sum(c for c, _ in by_reason.values())
         first, last = (kept["first"].item(), kept["last"].item()) if timed else (None, None)
-        return SetAsideSummary(self.source, n_kept + n_aside, n_kept, by_reason, first, last)
+        bulk_first, bulk_last, warnings = first, last, tuple[str, ...]()
+        if timed and n_kept:
+            bulk_first, bulk_last, warnings = self._times_to_check(kept.row(0, named=True), n_kept)
+        return SetAsideSummary(
+            self.source,
+            n_kept + n_aside,
+            n_kept,
+            by_reason,
+            first,
+            last,
+            encoding=self.encoding,
+            bulk_first_at=bulk_first,
+            bulk_last_at=bulk_last,
+            warnings=warnings,
+        )
+
+    def _times_to_check(
+        self, span: Mapping[str, Any], n_kept: int
+    ) -> tuple[datetime | None, datetime | None, tuple[str, ...]]:
+        """Return the bulk's first and last times and the warnings about the times.
+
+        ``span`` holds the summary's ``first``, ``last``, ``low`` and ``high``
+        (1st and 99th percentiles, epoch microseconds) and ``dates`` counts.
+        Outliers are looked for in logs of at least :data:`_OUTLIER_MIN_ROWS`
+        events only: in a handful, no time stands apart from a bulk.
+        """
+        first, last = span["first"], span["last"]
+        warnings = []
+        at = pl.col(OCCURRED_AT)
+        rows = self.numbered if self.numbered is not None else self.frame
+        if span["dates"]:
+            lo, hi = _YYYYMMDD_AS_EPOCH_US
+            example = rows.filter(at.dt.epoch("us").is_between(lo, hi)).head(_SHOWN_ROWS).collect()
+            named = _name_rows(example)
+            seconds = int(example[OCCURRED_AT][0].timestamp())
+            if _as_yyyymmdd(seconds):
+                warnings.append(
+                    f"{span['dates']:,} event(s) read as epoch seconds fall in August 1970, "
+                    f"where numbers such as {seconds} land; if they are dates written "
+                    f"%Y%m%d ({_as_yyyymmdd(seconds)}), read them with --timestamp-format "
+                    f"%Y%m%d (in Python: timestamp_format='%Y%m%d'): {named}"
+                )
+        if n_kept < _OUTLIER_MIN_ROWS or span["low"] is None:
+            return first, last, tuple(warnings)
+        micros = at.dt.epoch("us")
+        low, high = span["low"] - _OUTLIER_GAP_US, span["high"] + _OUTLIER_GAP_US
+        if _micros(first) >= low and _micros(last) <= high:
+            return first, last, tuple(warnings)
+        order = _ROW if self.numbered is not None else OCCURRED_AT
+        bulk, odd = pl.collect_all(
+            [
+                self.frame.filter(micros.is_between(low, high)).select(
+                    at.min().alias("first"), at.max().alias("last"), pl.len().alias("n")
+                ),
+                rows.filter(~micros.is_between(low, high)).sort(order).head(_SHOWN_ROWS),
+            ]
+        )
+        n_odd = n_kept - int(bulk["n"].item())
+        warnings.append(
+            f"{n_odd:,} event(s) dated more than {_OUTLIER_GAP_YEARS} years away from the "
+            f"bulk of the events ({_day(span['low'])} to {_day(span['high'])}, 1st to 99th "
+            f"percentile), a typo in the year?: {_name_rows(odd)}"
+            + (", ..." if n_odd > odd.height else "")
+        )
+        return bulk["first"].item(), bulk["last"].item(), tuple(warnings)
 
     def collect(self) -> pl.DataFrame:
         """Return the validated rows as a DataFrame."""
@@ -247,7 +401,7 @@ class _Loaded:
 
 @dataclass(frozen=True)
 class EventLog(_Loaded):
-    """Validated events plus the rows set aside while reading them.
+    r"""Validated events plus the rows set aside while reading them.
 
     Attributes
     ----------
@@ -256,8 +410,16 @@ class EventLog(_Loaded):
     set_aside
         Lazy frame of unusable rows: ``row`` (1-based row number in the source),
         ``reason``, and the raw ``contact_id``, ``occurred_at`` and ``event`` as text.
+        When a CSV file has rows with bytes that are not UTF-8 or a wrong number
+        of fields, ``other_fields`` shows those rows' property fields, joined by
+        ``" | "`` (bytes that are not UTF-8 escaped, ``\xe9``).
     source
         The path read, or ``"<frame>"``.
+    encoding
+        How a CSV file's text was decoded, ``None`` for other sources.
+    numbered
+        The kept rows with their row numbers (``__row``), read only to name the
+        rows a warning is about; ``None`` for a log built from a frame.
     """
 
 
@@ -359,7 +521,9 @@ def parse_timestamp(
     timezone
         Zone of timestamps that carry no offset.
     timestamp_format
-        A ``strftime`` format to use instead of ISO-8601 / epoch detection.
+        A ``strftime`` format to use instead of ISO-8601 / epoch detection, for
+        text and numbers alike (``19970101`` with ``"%Y%m%d"`` is 1997-01-01;
+        a number that is not whole matches no format).
     shape
         For text, what every non-null value is known to look like (see
         :func:`timestamp_shape`): ``"aware"`` (ISO date-time with ``Z`` or an
@@ -382,7 +546,13 @@ def parse_timestamp(
             parse_timestamp, pl.Datetime("us"), timezone=timezone
         )
     if dtype.is_numeric():
-        return _from_epoch(expr.cast(pl.Float64))
+        if timestamp_format is None:
+            return _from_epoch(expr.cast(pl.Float64))
+        # a given format wins over epochs: 19970101 with '%Y%m%d' is 1 January 1997
+        if dtype.is_float():
+            whole = expr == expr.round(0)
+            expr = pl.when(whole).then(expr.cast(pl.Int64, strict=False)).otherwise(None)
+        return _parse_format(expr.cast(pl.String), timestamp_format, timezone)
     if dtype != pl.String:
         expr = expr.cast(pl.String)
     text = expr.str.strip_chars()
@@ -468,20 +638,51 @@ def _source_name(source: Source) -> str:
     return "<frame>"
 
 
-def _sniff_text(raw: bytes, name: str) -> tuple[bytes, str]:
-    """Return UTF-8 bytes without BOM and the encoding that was read."""
+# The noncharacters U+FDD0..U+FDEF never stand for text; one absent from a file
+# marks where its bytes were not UTF-8 (see _sniff_text).
+_MARKS = tuple(chr(c) for c in range(0xFDD0, 0xFDF0))
+_UTF8_MULTIBYTE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}"
+    rb"|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}"
+    rb"|\xf4[\x80-\x8f][\x80-\xbf]{2}"
+)
+_BAD_BYTES = re.compile("[\udc80-\udcff]+")
+
+
+def _sniff_text(raw: bytes, name: str) -> tuple[bytes, str, str | None]:
+    r"""Return UTF-8 bytes without BOM, the encoding read, and the mark of bytes that were not.
+
+    A file that is valid UTF-8 is read as UTF-8.  A file holding valid
+    multi-byte UTF-8 sequences beside invalid bytes (one Latin-1 ``é`` in a
+    UTF-8 export) is read as UTF-8 too: each run of invalid bytes becomes the
+    returned mark followed by the bytes escaped (``\xe9``), so the rows holding
+    one can be set aside as ``bad_encoding`` with their bytes shown.  A file
+    with high bytes but no multi-byte UTF-8 sequence at all is Windows-1252
+    (or Latin-1) throughout, and read as such.
+    """
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     elif raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16").encode("utf-8"), "utf-16"
+        try:
+            return raw.decode("utf-16").encode("utf-8"), "utf-16", None
+        except UnicodeDecodeError as exc:
+            msg = f"{name}: starts as UTF-16 but cannot be decoded as UTF-16 ({exc})."
+            raise DataError(msg) from exc
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError:
+        mark = next((m for m in _MARKS if m.encode() not in raw), None)
+        if mark is not None and _UTF8_MULTIBYTE.search(raw):
+            text = _BAD_BYTES.sub(
+                lambda bad: mark + "".join(f"\\x{ord(c) - 0xDC00:02x}" for c in bad.group()),
+                raw.decode("utf-8", errors="surrogateescape"),
+            )
+            return text.encode("utf-8"), "utf-8", mark
         try:
-            return raw.decode("cp1252").encode("utf-8"), "cp1252"
+            return raw.decode("cp1252").encode("utf-8"), "cp1252", None
         except UnicodeDecodeError:
-            return raw.decode("latin-1").encode("utf-8"), "latin-1"
-    return raw, "utf-8"
+            return raw.decode("latin-1").encode("utf-8"), "latin-1", None
+    return raw, "utf-8", None
 
 
 def _sniff_separator(raw: bytes) -> str:
@@ -491,11 +692,29 @@ def _sniff_separator(raw: bytes) -> str:
     return best if counts[best] else ","
 
 
-def _read_csv(path: Path, separator: str | None, encoding: str | None) -> pl.LazyFrame:
+@dataclass(frozen=True)
+class _Scanned:
+    """A source as read: its frame, a name for messages and, for CSV, how it was read.
+
+    ``decimal_comma`` is ``None`` for typed sources; for a CSV file (every
+    column text) it tells how :func:`_type_text_columns` reads its numbers,
+    which is done after the user's renaming so that the columns read as ids
+    and timestamps are never typed.
+    """
+
+    frame: pl.LazyFrame
+    name: str
+    encoding: str | None = None
+    decimal_comma: bool | None = None
+
+
+def _read_csv(path: Path, separator: str | None, encoding: str | None) -> _Scanned:
+    """Read a CSV file, every column as text, its rows' own problems in ``__problem``."""
     raw = path.read_bytes()
     if not raw.strip():
         msg = f"{path}: the file is empty (no header, no rows)."
         raise EmptyInputError(msg)
+    mark = None
     if encoding is not None:
         try:
             raw = raw.decode(encoding).encode("utf-8")
@@ -503,18 +722,95 @@ def _read_csv(path: Path, separator: str | None, encoding: str | None) -> pl.Laz
             msg = f"{path}: cannot be decoded as {encoding!r}: {exc}."
             raise DataError(msg) from exc
         raw = raw.removeprefix(b"\xef\xbb\xbf")
+        used = encoding
     else:
-        raw, _ = _sniff_text(raw, str(path))
+        raw, used, mark = _sniff_text(raw, str(path))
     sep = separator or _sniff_separator(raw)
     try:
-        df = pl.read_csv(io.BytesIO(raw), separator=sep, infer_schema=False)
-    except pl.exceptions.PolarsError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        ragged, records = _ragged_rows(raw, sep)
+        df = pl.read_csv(
+            io.BytesIO(raw), separator=sep, infer_schema=False, truncate_ragged_lines=True
+        )
+        if ragged and records != df.height:
+            # rows not told apart as polars tells them (a lone carriage return):
+            # read strictly, as if no row were ragged, a longer one an error
+            ragged = []
+            df = pl.read_csv(io.BytesIO(raw), separator=sep, infer_schema=False)
+    except (pl.exceptions.PolarsError, ValueError, csv.Error) as exc:
+        text = str(exc).strip()
+        first = text.splitlines()[0] if text else type(exc).__name__
         problem = _csv_problem(raw, sep) or first
         end = "" if problem.endswith(("?", ".")) else "."
         msg = f"{path}: not a readable CSV file: {problem}{end}"
         raise DataError(msg) from exc
-    return _type_text_columns(df, decimal_comma=sep == ";").lazy()
+    problems = []
+    if mark is not None:
+        marked = pl.any_horizontal(pl.col(c).str.contains(mark, literal=True) for c in df.columns)
+        problems.append(pl.when(marked).then(pl.lit("bad_encoding")))
+    if ragged:
+        index = pl.int_range(1, pl.len() + 1, dtype=pl.Int64)
+        problems.append(pl.when(index.is_in(ragged)).then(pl.lit("wrong_field_count")))
+    if problems:
+        df = df.with_columns(pl.coalesce(problems).alias(_PROBLEM))
+    if mark is not None:
+        texts = [c for c in df.columns if c != _PROBLEM]
+        df = df.with_columns(pl.col(texts).str.replace_all(mark, "", literal=True))
+        names = [c.replace(mark, "") for c in df.columns]
+        if len(set(names)) == len(names):
+            df = df.rename(dict(zip(df.columns, names, strict=True)))
+    return _Scanned(df.lazy(), str(path), used, decimal_comma=sep == ";")
+
+
+def _ragged_rows(raw: bytes, sep: str) -> tuple[list[int], int]:
+    """Return the data rows (from 1) of a CSV text whose field count is not the header's.
+
+    The second number is how many data rows were counted, to check that polars
+    read as many.
+    A blank line is not one of them (it is a row of nulls, set aside for its
+    missing id).  Without quotes, fields are counted by the separators of each
+    line; with quotes, a field may hold separators and line breaks, and the
+    records are counted by :mod:`csv`, which reads quotes as polars does.
+
+    Raises
+    ------
+    csv.Error, ValueError
+        A quoted field runs to the end of the file (a closing quote missing).
+    """
+    if len(sep) != 1:
+        msg = f"the separator must be one character, got {sep!r}"
+        raise ValueError(msg)
+    if b'"' in raw:
+        return _ragged_records(raw.decode("utf-8"), sep)
+    # Without quotes a line's fields are its separators plus one: find both
+    # kinds of bytes once, and count the separators before each line's end.
+    data = np.frombuffer(raw, dtype=np.uint8)
+    ends = np.flatnonzero(data == ord("\n"))
+    if not raw.endswith(b"\n"):
+        ends = np.append(ends, len(raw))
+    seps = np.flatnonzero(data == ord(sep)) if sep.isascii() else None
+    if seps is None:  # a separator of several bytes: count it line by line
+        counts = np.array([line.count(sep.encode()) for line in raw.split(b"\n")[: len(ends)]])
+    else:
+        counts = np.diff(np.searchsorted(seps, ends), prepend=0)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    odd = np.flatnonzero(counts != counts[0])  # the header is line 0: line i is data row i
+    bad = [int(i) for i in odd if raw[starts[i] : ends[i]].strip()]  # a blank line is no row
+    return bad, len(ends) - 1
+
+
+def _ragged_records(text: str, sep: str) -> tuple[list[int], int]:
+    """Do what :func:`_ragged_rows` does, record by record with :mod:`csv` (quoted files)."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, strict=False)
+    header = next(reader, [])
+    bad = []
+    number = 0
+    for number, record in enumerate(reader, start=1):
+        if record and len(record) != len(header) and any(f.strip() for f in record):
+            bad.append(number)
+    if _open_quote_at_end(text, sep):
+        msg = "a quoted field runs to the end of the file"
+        raise ValueError(msg)
+    return bad, number
 
 
 def _csv_problem(raw: bytes, sep: str) -> str:
@@ -570,37 +866,84 @@ def _open_quote_at_end(text: str, sep: str) -> bool:
     return False
 
 
-def _type_text_columns(df: pl.DataFrame, *, decimal_comma: bool) -> pl.DataFrame:
-    """Give CSV property columns a numeric type when every value is a number."""
-    casts = []
-    for name in df.columns:
-        if name in REQUIRED or name in (CREATED_AT,):
-            continue
+# A number whose text is the number's own: no sign but '-', no leading zero, no
+# exponent, and few enough digits to be held exactly (18 for Int64, 15 for Float64).
+_INTEGER_TEXT = r"^-?(0|[1-9][0-9]{0,17})$"
+_DECIMAL_TEXT = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?$"
+_NAN_TEXT = r"^(?i:nan)$"
+_TYPING_HEAD = 1_000
+
+
+def _type_text_columns(
+    df: pl.DataFrame, *, decimal_comma: bool, keep: Iterable[str] = ()
+) -> pl.DataFrame:
+    """Give CSV property columns a numeric type when every value is a plain number.
+
+    ``keep`` (and the required columns and ``created_at``) stay text.  So does
+    any column where one value would not read back as written: ``007`` or
+    ``+33612345678`` (a code or a phone number), ``1e5``, or more digits than the
+    type holds exactly.  ``NaN`` is an unknown number (null), and a cell of
+    spaces as empty as an empty one: both become null in a numeric column.
+    """
+    kept = {*REQUIRED, CREATED_AT, _PROBLEM, *keep}
+    names = [n for n in df.columns if n not in kept and df.schema[n] == pl.String]
+    if not names or df.is_empty():
+        return df
+    if df.height > _TYPING_HEAD:  # a column whose first rows are not numbers is text
+        head = _type_text_columns(df.head(_TYPING_HEAD), decimal_comma=decimal_comma, keep=keep)
+        names = [
+            n for n in names if head.schema[n] != pl.String or head[n].null_count() == head.height
+        ]
+        if not names:
+            return df
+
+    def number(name: str) -> pl.Expr:
         text = pl.col(name).str.strip_chars()
-        # a cell of spaces is as empty as an empty one: it becomes null, as in read_numbers
-        blanks = df.select((text.is_null() | (text.str.len_chars() == 0)).sum()).item()
-        if decimal_comma:
-            text = text.str.replace(",", ".", literal=True)
-        for dtype in (pl.Int64, pl.Float64):
-            parsed = df.select(text.cast(dtype, strict=False)).to_series()
-            if parsed.null_count() == blanks and blanks < len(df):
-                # 'NaN' is an unknown amount (null): a NaN would pass 'amount > 0'
-                casts.append(parsed.fill_nan(None) if dtype == pl.Float64 else parsed)
-                break
+        return text.str.replace(",", ".", literal=True) if decimal_comma else text
+
+    def empty(name: str) -> pl.Expr:
+        text = pl.col(name).str.strip_chars()
+        return text.is_null() | (text.str.len_bytes() == 0)
+
+    def blank(name: str) -> pl.Expr:  # a NaN makes a column Float64 (where it is null)
+        return empty(name) | pl.col(name).str.strip_chars().str.contains(_NAN_TEXT)
+
+    digits = [
+        number(n).str.count_matches(r"[0-9]").max().alias(f"d{i}") for i, n in enumerate(names)
+    ]
+    checks = df.select(
+        *(
+            (number(n).str.contains(_INTEGER_TEXT) | empty(n)).all().alias(f"i{i}")
+            for i, n in enumerate(names)
+        ),
+        *(
+            (number(n).str.contains(_DECIMAL_TEXT) | blank(n)).all().alias(f"f{i}")
+            for i, n in enumerate(names)
+        ),
+        *((~blank(n)).any().alias(f"v{i}") for i, n in enumerate(names)),
+        *digits,
+    ).row(0, named=True)
+    casts = []
+    for i, name in enumerate(names):
+        if not checks[f"v{i}"]:
+            continue
+        valid = pl.when(~blank(name)).then(number(name))
+        if checks[f"i{i}"]:
+            casts.append(valid.cast(pl.Int64).alias(name))
+        elif checks[f"f{i}"] and (checks[f"d{i}"] or 0) <= 15:
+            casts.append(valid.cast(pl.Float64).alias(name))
     return df.with_columns(casts) if casts else df
 
 
-def _scan(
-    source: Source, *, separator: str | None, encoding: str | None
-) -> tuple[pl.LazyFrame, str]:
-    """Return a lazy frame of ``source`` as it is, and a name for messages."""
+def _scan(source: Source, *, separator: str | None, encoding: str | None) -> _Scanned:
+    """Return ``source`` as it is (a CSV file's columns as text), named for messages."""
     name = _source_name(source)
     if isinstance(source, pl.LazyFrame):
-        return source, name
+        return _Scanned(source, name)
     if isinstance(source, pl.DataFrame):
-        return source.lazy(), name
+        return _Scanned(source.lazy(), name)
     if type(source).__module__.startswith("pandas"):
-        return pl.from_pandas(source).lazy(), name
+        return _Scanned(pl.from_pandas(source).lazy(), name)
     if not isinstance(source, str | Path):
         msg = (
             f"cannot read events from a {type(source).__name__}; pass a path (CSV, Parquet, "
@@ -613,7 +956,7 @@ def _scan(
         if not glob.glob(text, recursive=True):
             msg = f"{text}: no file matches this pattern."
             raise DataError(msg)
-        return _guard(lambda: pl.scan_parquet(text), text), name
+        return _Scanned(_guard(lambda: pl.scan_parquet(text), text), name)
     if not path.exists():
         msg = f"{path}: no such file or folder."
         raise DataError(msg)
@@ -623,20 +966,21 @@ def _scan(
             raise EmptyInputError(msg)
         # only the Parquet files: engines leave _SUCCESS markers and manifests beside them
         parts = str(path / "**" / "*.parquet")
-        return _guard(lambda: pl.scan_parquet(parts, hive_partitioning=True), text), name
+        return _Scanned(_guard(lambda: pl.scan_parquet(parts, hive_partitioning=True), text), name)
     suffix = "".join(path.suffixes[-2:]).lower() if path.suffix == ".gz" else path.suffix.lower()
     if suffix in (".parquet", ".pq"):
         if path.stat().st_size == 0:
             msg = f"{path}: the file is empty."
             raise EmptyInputError(msg)
-        return _guard(lambda: pl.scan_parquet(path), text), name
+        return _Scanned(_guard(lambda: pl.scan_parquet(path), text), name)
     if suffix in (".ndjson", ".jsonl", ".json"):
         if not path.read_bytes().strip():
             msg = f"{path}: the file is empty."
             raise EmptyInputError(msg)
-        return _guard(lambda: pl.scan_ndjson(path, infer_schema_length=None), text), name
+        scan = _guard(lambda: pl.scan_ndjson(path, infer_schema_length=None), text)
+        return _Scanned(scan, name)
     if suffix in (".csv", ".tsv", ".txt"):
-        return _read_csv(path, separator, encoding), name
+        return _read_csv(path, separator, encoding)
     msg = (
         f"{path}: unknown file type {path.suffix!r}; funnelkit reads .csv, .tsv, .parquet, "
         ".ndjson/.jsonl, or a folder of Parquet files."
@@ -654,11 +998,53 @@ def _guard(scan: Any, name: str) -> pl.LazyFrame:
     return lf
 
 
+def _scan_and_rename(
+    source: Source, columns: Mapping[str, str] | None, separator: str | None, encoding: str | None
+) -> tuple[pl.LazyFrame, str, str | None, dict[str, str]]:
+    """Read ``source``, apply the user's renaming, then type a CSV file's numbers.
+
+    Returns the frame, its name for messages, the encoding read (CSV only) and
+    canonical -> original column names.  The renaming comes first so that
+    typing never touches the columns read as ``contact_id``, ``occurred_at``,
+    ``event`` or ``created_at``, whatever their name in the file.
+    """
+    scanned = _scan(source, separator=separator, encoding=encoding)
+    lf, origin = _rename(scanned.frame, columns, scanned.name)
+    if scanned.decimal_comma is not None:
+        # a CSV file's frame is in memory already: collecting it costs nothing
+        lf = _type_text_columns(lf.collect(), decimal_comma=scanned.decimal_comma).lazy()
+    return lf, scanned.name, scanned.encoding, origin
+
+
+def _names(schema: pl.Schema) -> list[str]:
+    """Return the column names of ``schema`` a user knows (not the reader's own)."""
+    return [c for c in schema.names() if c != _PROBLEM]
+
+
+def _id_text(col: str, dtype: pl.DataType) -> pl.Expr:
+    """Return an id column as text: its characters for text, decimal text for numbers.
+
+    A float that is a whole number (``1.0``, what pandas makes of an integer
+    column with a missing value) is written as the integer (``"1"``), so that
+    it names the same contact as the integer ``1`` or the text ``"1"`` of
+    another source; any other float keeps polars' shortest text (``"1.5"``).
+    """
+    expr = pl.col(col)
+    if dtype.is_float():
+        whole = (expr == expr.round(0)) & (expr.abs() < 2.0**63)
+        return (
+            pl.when(whole)
+            .then(expr.cast(pl.Int64, strict=False).cast(pl.String))
+            .otherwise(expr.cast(pl.String))
+        )
+    return expr.cast(pl.String)
+
+
 def _rename(
     lf: pl.LazyFrame, columns: Mapping[str, str] | None, name: str
 ) -> tuple[pl.LazyFrame, dict[str, str]]:
     """Apply the user's column mapping; return the frame and canonical → original names."""
-    present = lf.collect_schema().names()
+    present = _names(lf.collect_schema())
     origin = {c: c for c in present}
     if not columns:
         return lf, origin
@@ -809,17 +1195,16 @@ def read_events(
     >>> log.summary().rows_kept, dict(log.summary().to_dict()["set_aside_by_reason"])
     (1, {'null_contact_id': 1, 'duplicate': 1})
     """
-    lf, name = _scan(source, separator=separator, encoding=encoding)
-    lf, origin = _rename(lf, columns, name)
+    lf, name, encoding_read, origin = _scan_and_rename(source, columns, separator, encoding)
     schema = lf.collect_schema()
-    _require(schema.names(), REQUIRED, name, "events", origin)
+    _require(_names(schema), REQUIRED, name, "events", origin)
     if not isinstance(source, pl.LazyFrame | str | Path) or _is_csv(source):
         # eager or already-materialised inputs: an empty table is an error now
         if lf.select(pl.len()).collect().item() == 0:
             msg = f"{name}: the events have a header but no rows."
             raise EmptyInputError(msg)
     known = None if known_events is None else sorted(set(known_events))
-    props = [c for c in schema.names() if c not in REQUIRED]
+    props = [c for c in schema.names() if c not in (*REQUIRED, _PROBLEM)]
 
     raw_ts = schema[OCCURRED_AT]
     # Text timestamps all of one ISO shape (the usual export) are parsed with that
@@ -831,7 +1216,7 @@ def read_events(
     # told by _blank in the reasons and shown as null among the set-aside rows.
     # Stripping once (not again to test for emptiness) saves a third of the typing.
     typed_key = [
-        _stripped(CONTACT_ID),
+        _id_text(CONTACT_ID, schema[CONTACT_ID]).str.strip_chars().alias(CONTACT_ID),
         parse_timestamp(
             pl.col(OCCURRED_AT),
             raw_ts,
@@ -848,8 +1233,12 @@ def read_events(
         .alias(_TS_BLANK),
     ]
     reason: Any = (
-        pl.when(_blank(CONTACT_ID))
-        .then(pl.lit("null_contact_id"))
+        pl.when(pl.col(_PROBLEM).is_not_null()).then(pl.col(_PROBLEM)).when(_blank(CONTACT_ID))
+        if _PROBLEM in schema
+        else pl.when(_blank(CONTACT_ID))
+    )
+    reason = (
+        reason.then(pl.lit("null_contact_id"))
         .when(_blank(EVENT))
         .then(pl.lit("null_event"))
         .when(pl.col(_TS_BLANK))
@@ -917,8 +1306,26 @@ def read_events(
         _null_if_blank(CONTACT_ID),
         pl.col(_RAW_TS).cast(pl.String).alias(OCCURRED_AT),
         _null_if_blank(EVENT),
+        # a row with a bad encoding or a wrong field count shows every field it has
+        *(
+            [
+                pl.when(pl.col(_PROBLEM).is_not_null())
+                .then(pl.concat_str(pl.col(*props).cast(pl.String).fill_null(""), separator=" | "))
+                .alias("other_fields")
+            ]
+            if _PROBLEM in schema and props
+            else []
+        ),
     )
-    log = EventLog(frame=frame, set_aside=set_aside, source=name)
+    # the kept rows with their numbers, read only to name the rows of a warning
+    numbered = (
+        lf.with_row_index(_ROW, offset=1)
+        .with_columns(typing)
+        .with_columns(reason)
+        .filter(pl.col(_REASON).is_null())
+        .select(_ROW, *REQUIRED, *props)
+    )
+    log = EventLog(frame, set_aside, name, encoding_read, numbered)
     if strict:
         _raise_if_rows_set_aside(log, origin)
     return log
@@ -1091,13 +1498,20 @@ def read_contacts(
     >>> table.summary().rows_kept
     2
     """
-    lf, name = _scan(source, separator=separator, encoding=encoding)
-    lf, origin = _rename(lf, columns, name)
+    lf, name, encoding_read, origin = _scan_and_rename(source, columns, separator, encoding)
     schema = lf.collect_schema()
-    _require(schema.names(), (CONTACT_ID,), name, "contacts", origin)
-    others = [c for c in schema.names() if c not in (CONTACT_ID, CREATED_AT)]
-    typed = lf.with_row_index(_ROW, offset=1).with_columns(_text(CONTACT_ID).alias(CONTACT_ID))
-    reason: Any = pl.when(pl.col(CONTACT_ID).is_null()).then(pl.lit("null_contact_id"))
+    _require(_names(schema), (CONTACT_ID,), name, "contacts", origin)
+    others = [c for c in schema.names() if c not in (CONTACT_ID, CREATED_AT, _PROBLEM)]
+    contact_id = _id_text(CONTACT_ID, schema[CONTACT_ID]).str.strip_chars()
+    _null_id = pl.col(CONTACT_ID).is_null()
+    typed = lf.with_row_index(_ROW, offset=1).with_columns(
+        pl.when(contact_id.str.len_chars() > 0).then(contact_id).alias(CONTACT_ID)
+    )
+    reason: Any = (
+        pl.when(pl.col(_PROBLEM).is_not_null()).then(pl.col(_PROBLEM)).when(_null_id)
+        if _PROBLEM in schema
+        else pl.when(_null_id)
+    ).then(pl.lit("null_contact_id"))
     keep = [CONTACT_ID]
     raw_created: pl.Expr = pl.lit(None, dtype=pl.String)
     if CREATED_AT in schema:
@@ -1124,7 +1538,7 @@ def read_contacts(
         pl.col(CONTACT_ID),
         raw_created.alias(CREATED_AT),
     )
-    table = ContactTable(frame=frame, set_aside=set_aside, source=name)
+    table = ContactTable(frame=frame, set_aside=set_aside, source=name, encoding=encoding_read)
     if strict:
         _raise_if_rows_set_aside(table, origin)
     return table
