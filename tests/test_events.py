@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
 
 from funnelkit import events
 from funnelkit.errors import (
@@ -950,3 +951,73 @@ def test_logs_without_outliers_have_no_warning(frame: pl.DataFrame) -> None:
     summary = read_events(df).summary()
     assert summary.warnings == () and summary.bulk_last_at == summary.last_at
     assert read_events(frame).summary().warnings == ()
+
+
+# ------------------------------------------------------------------ renaming never changes a value
+_ID_TEXT = st.one_of(
+    st.from_regex(r"0{0,3}[0-9]{1,7}", fullmatch=True),
+    st.from_regex(r"[+-][0-9]{1,6}", fullmatch=True),
+    st.from_regex(r"[a-z]{1,3} [0-9]{1,3}", fullmatch=True),
+    st.text(
+        st.characters(categories=["L", "N"], include_characters=',"-+.'),
+        min_size=1,
+        max_size=6,
+    ),
+)
+_WHEN = st.sampled_from(
+    [
+        "2026-11-02",
+        "2026-11-02T09:00:00Z",
+        "2026-11-02 09:00:00+01:00",
+        "2026-11-02T09:00",
+        "1762070400",
+        "1762070400000",
+        "20261102",
+        "not a date",
+    ]
+)
+_PROP = st.one_of(
+    st.from_regex(r"0[0-9]{1,4}", fullmatch=True),
+    st.from_regex(r"-?[1-9][0-9]{0,3}(\.[0-9]{1,2})?", fullmatch=True),
+    st.sampled_from(["", "+33612345678", "NaN", "x"]),
+)
+_THEIR_NAMES = st.sampled_from(["customer_id", "date", "what", "user", "ts", "Kunde", "qui"])
+
+
+@pytest.mark.slow
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(st.tuples(_ID_TEXT, _WHEN, _PROP), min_size=1, max_size=8),
+    names=st.lists(_THEIR_NAMES, min_size=4, max_size=4, unique=True),
+    kind=st.sampled_from(["csv", "parquet", "ndjson"]),
+    timestamp_format=st.sampled_from([None, "%Y%m%d"]),
+)
+def test_property_renaming_columns_never_changes_a_value(
+    tmp_path_factory: pytest.TempPathFactory,
+    rows: list[tuple[str, str, str]],
+    names: list[str],
+    kind: str,
+    timestamp_format: str | None,
+) -> None:
+    ids, whens, props = (list(c) for c in zip(*rows, strict=True))
+    ours = pl.DataFrame(
+        {"contact_id": ids, "occurred_at": whens, "event": ["x"] * len(ids), "prop": props}
+    )
+    mapping = dict(zip(names, ["contact_id", "occurred_at", "event", "prop"], strict=True))
+    theirs = ours.rename({v: k for k, v in mapping.items()})
+    folder = tmp_path_factory.mktemp("rename")
+    logs = []
+    for name, table, columns in (("ours", ours, None), ("theirs", theirs, mapping)):
+        path = folder / f"{name}.{kind}"
+        {"csv": table.write_csv, "parquet": table.write_parquet, "ndjson": table.write_ndjson}[
+            kind
+        ](path)
+        logs.append(
+            read_events(path, columns=columns, timestamp_format=timestamp_format, dedupe=False)
+        )
+    plain, renamed = logs
+    assert_frame_equal(renamed.collect(), plain.collect())
+    assert_frame_equal(renamed.set_aside.collect(), plain.set_aside.collect())
+    kept = plain.collect()["contact_id"].to_list()
+    usable = plain.set_aside.collect()["row"].to_list()
+    assert kept == [i for n, i in enumerate(ids, start=1) if n not in usable]  # as written
