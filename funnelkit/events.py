@@ -5,7 +5,7 @@ funnelkit works on one table of **events**, one row per interaction:
 ============== ============================ =====================================
 column         type after reading           meaning
 ============== ============================ =====================================
-``contact_id`` ``String``                   who (a person or a company)
+``contact_id`` ``String``                   who (a person or a company), as written
 ``occurred_at`` ``Datetime("us", "UTC")``   when; ISO-8601 with or without offset,
                                             or epoch seconds / milliseconds
 ``event``      ``String``                   what (``page_view``, ``purchase``...)
@@ -15,13 +15,15 @@ anything else  as read (numbers typed)      properties: ``channel``, ``amount``.
 and, optionally, one table of **contacts** (``contact_id`` plus attributes such
 as ``created_at``, ``source``, ``segment``).
 
-Reading never loses a row silently.  A row that cannot be used is *set aside*
-with a reason and its 1-based row number in the source (row 1 is the first
-data row, below the header):
+Reading never loses a row, nor changes a value, silently.  A row that cannot
+be used is *set aside* with a reason and its 1-based row number in the source
+(row 1 is the first data row, below the header):
 
-``null_contact_id``, ``null_event``, ``null_timestamp``, ``bad_timestamp``,
-``unknown_event`` (only when ``known_events=`` is given) and ``duplicate``
-(an exact copy of an earlier row; the first copy is kept).  Rows are compared
+``bad_encoding`` (a CSV row holding bytes that are not UTF-8 in a file that is
+otherwise), ``wrong_field_count`` (a CSV row with more or fewer fields than
+the header), ``null_contact_id``, ``null_event``, ``null_timestamp``,
+``bad_timestamp``, ``unknown_event`` (only when ``known_events=`` is given)
+and ``duplicate`` (an exact copy of an earlier row; the first copy is kept).  Rows are compared
 as read: ids and event names stripped, timestamps as instants (``09:00+01:00``
 and ``08:00Z`` are the same), property columns as they are (a null equals a
 null).
@@ -32,9 +34,16 @@ naming the file, the column and a few rows instead.
 
 Timestamps without an offset are read in ``timezone`` (UTC by default) and
 converted to UTC; timestamps with an offset (``+02:00``, ``Z``) are converted
-to UTC whatever ``timezone`` says.  A number, or a string of digits, is an
-epoch: milliseconds when its magnitude is at least 10**11 (any date after
-1973 in milliseconds), seconds otherwise.
+to UTC whatever ``timezone`` says.  Without ``timestamp_format``, a number,
+or a string of digits, is an epoch: milliseconds when its magnitude is at
+least 10**11 (any date after 1973 in milliseconds), seconds otherwise; with
+it, the format wins, for numbers too.
+
+Ids are text: a CSV file's characters (``00001``), the decimal text of an
+integer, and of a float when it is whole (``1.0`` -> ``"1"``).  The user's
+column mapping is applied before a CSV file's property columns are typed, and
+a property column whose text a number would change (``007``, ``+33...``) stays
+text.
 """
 
 from __future__ import annotations
@@ -118,6 +127,7 @@ _RAW_TS = "__raw_ts"
 _TS_BLANK = "__ts_blank"
 _PROBLEM = "__problem"  # a CSV row's own problem (bad_encoding, wrong_field_count), else null
 _EPOCH_MS_FROM = 10**11
+_EPOCH_US_RANGE = (-62_135_596_800 * 10**6, 253_402_300_799 * 10**6)  # 0001-01-01 to 9999
 _ISO_NAIVE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d")
 _ISO_AWARE_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%z"
 _SHOWN_ROWS = 5
@@ -588,9 +598,11 @@ def _from_epoch(number: pl.Expr) -> pl.Expr:
     micros = (
         pl.when(number.abs() >= _EPOCH_MS_FROM).then(number * 1_000).otherwise(number * 1_000_000)
     )
+    whole = micros.round(0).cast(pl.Int64, strict=False)
+    # beyond years 1 to 9999 an epoch is no date (and no Python datetime): unparseable
     return (
-        micros.round(0)
-        .cast(pl.Int64, strict=False)
+        pl.when(whole.is_between(*_EPOCH_US_RANGE))
+        .then(whole)
         .cast(pl.Datetime("us"))
         .dt.replace_time_zone("UTC")
     )
@@ -1016,6 +1028,11 @@ def _scan_and_rename(
     return lf, scanned.name, scanned.encoding, origin
 
 
+def _listed(names: Iterable[str]) -> str:
+    """Return column names for a one-line message: a name with a line break or tab quoted."""
+    return ", ".join(name if name.isprintable() else repr(name) for name in names)
+
+
 def _names(schema: pl.Schema) -> list[str]:
     """Return the column names of ``schema`` a user knows (not the reader's own)."""
     return [c for c in schema.names() if c != _PROBLEM]
@@ -1052,7 +1069,7 @@ def _rename(
         if theirs not in present:
             msg = (
                 f"{name}: the column mapping names {theirs!r}, which is not in the data."
-                f"{did_you_mean(theirs, present)} Columns present: {', '.join(present)}."
+                f"{did_you_mean(theirs, present)} Columns present: {_listed(present)}."
             )
             raise MissingColumnError(msg)
     targets = list(columns.values())
@@ -1092,7 +1109,7 @@ def _require(
                 )
             msg = (
                 f"{name}: the {kind} have no {col!r} column.{hint} "
-                f"Columns present: {', '.join(names) or '(none)'}."
+                f"Columns present: {_listed(names) or '(none)'}."
             )
             raise MissingColumnError(msg)
 
@@ -1141,7 +1158,8 @@ def read_events(
         polars DataFrame or LazyFrame; or a pandas DataFrame.
     columns
         Your column names mapped to funnelkit's, e.g.
-        ``{"user_id": "contact_id", "ts": "occurred_at"}``.
+        ``{"user_id": "contact_id", "ts": "occurred_at"}``; applied before
+        anything is typed, so the columns mapped to ids stay text as written.
     strict
         Raise :class:`~funnelkit.errors.RowError` (or its subclass
         :class:`~funnelkit.errors.TimestampError`) on the first kind of unusable
@@ -1581,7 +1599,7 @@ def as_lazy(events: EventLog | pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
         raise TimestampError(msg)
     casts = []
     if schema[CONTACT_ID] != pl.String:
-        casts.append(pl.col(CONTACT_ID).cast(pl.String))
+        casts.append(_id_text(CONTACT_ID, schema[CONTACT_ID]).alias(CONTACT_ID))
     if schema[EVENT] != pl.String:
         casts.append(pl.col(EVENT).cast(pl.String))
     if ts != TIMESTAMP:
@@ -1596,7 +1614,7 @@ def as_lazy_contacts(contacts: ContactTable | pl.LazyFrame | pl.DataFrame) -> pl
     lf = contacts.lazy()
     schema = lf.collect_schema()
     _require(schema.names(), (CONTACT_ID,), "<frame>", "contacts")
-    casts = [pl.col(CONTACT_ID).cast(pl.String)]
+    casts = [_id_text(CONTACT_ID, schema[CONTACT_ID]).alias(CONTACT_ID)]
     if CREATED_AT in schema:
         created = schema[CREATED_AT]
         if not isinstance(created, pl.Datetime | pl.Date):

@@ -1021,3 +1021,27 @@ def test_property_renaming_columns_never_changes_a_value(
     kept = plain.collect()["contact_id"].to_list()
     usable = plain.set_aside.collect()["row"].to_list()
     assert kept == [i for n, i in enumerate(ids, start=1) if n not in usable]  # as written
+
+
+def test_an_epoch_beyond_year_9999_is_an_unparseable_timestamp() -> None:
+    df = pl.DataFrame(
+        {
+            "contact_id": ["a", "b", "c"],
+            "occurred_at": ["999999999999999", "-999999999999999", "2026-11-02"],
+            "event": ["x"] * 3,
+        }
+    )
+    summary = read_events(df).summary()  # no OverflowError making Python datetimes
+    assert summary.by_reason == {"bad_timestamp": (2, (1, 2))}
+    assert summary.last_at == utc(2026, 11, 2)
+
+
+def test_frames_with_float_ids_give_the_same_ids_as_read_events() -> None:
+    df = pl.DataFrame(
+        {"contact_id": [1.0, 2.5], "occurred_at": [utc(2026, 11, 2)] * 2, "event": ["x"] * 2}
+    )
+    assert as_lazy(df).collect()["contact_id"].to_list() == ["1", "2.5"]
+    assert as_lazy_contacts(df.select("contact_id")).collect()["contact_id"].to_list() == [
+        "1",
+        "2.5",
+    ]
