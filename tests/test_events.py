@@ -1045,3 +1045,13 @@ def test_frames_with_float_ids_give_the_same_ids_as_read_events() -> None:
         "1",
         "2.5",
     ]
+
+
+def test_contacts_set_aside_ragged_rows_and_keep_their_ids_as_written(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "contacts.csv",
+        "customer,created_at,segment\n00007,2026-11-02,smb\n7,2026-11-02\n8,2026-11-02,x,y\n",
+    )
+    table = read_contacts(path, columns={"customer": "contact_id"})
+    assert table.collect()["contact_id"].to_list() == ["00007"]
+    assert table.summary().by_reason == {"wrong_field_count": (2, (2, 3))}
