@@ -306,16 +306,16 @@ class _Loaded:
         """
         timed = OCCURRED_AT in self.frame.collect_schema().names()
         at = pl.col(OCCURRED_AT)
-        micros = at.dt.epoch("us")
         n = pl.len().cast(pl.Int64)
         taken = pl.min_horizontal(n, pl.lit(_SAMPLED, pl.Int64))
-        sample = micros.gather(pl.int_range(0, taken, dtype=pl.Int64) * (n // taken))
+        sample = at.gather(pl.int_range(0, taken, dtype=pl.Int64) * (n // taken)).dt.epoch("us")
+        lo, hi = (_EPOCH + timedelta(microseconds=us) for us in _YYYYMMDD_AS_EPOCH_US)
         span = [
             at.min().alias("first"),
             at.max().alias("last"),
             sample.quantile(0.01, "higher").alias("low"),
             sample.quantile(0.99, "lower").alias("high"),
-            micros.is_between(*_YYYYMMDD_AS_EPOCH_US).sum().alias("dates"),
+            at.is_between(lo, hi).sum().alias("dates"),
         ]
         kept, aside = pl.collect_all(
             [
@@ -367,7 +367,7 @@ class _Loaded:
             lo, hi = _YYYYMMDD_AS_EPOCH_US
             example = rows.filter(at.dt.epoch("us").is_between(lo, hi)).head(_SHOWN_ROWS).collect()
             named = _name_rows(example)
-            seconds = int(example[OCCURRED_AT][0].timestamp())
+            seconds = int(example[OCCURRED_AT][0].timestamp()) if example.height else 0
             if _as_yyyymmdd(seconds):
                 warnings.append(
                     f"{span['dates']:,} event(s) read as epoch seconds fall in August 1970, "
@@ -394,7 +394,7 @@ class _Loaded:
         warnings.append(
             f"{n_odd:,} event(s) dated more than {_OUTLIER_GAP_YEARS} years away from the "
             f"bulk of the events ({_day(span['low'])} to {_day(span['high'])}, 1st to 99th "
-            f"percentile), a typo in the year?: {_name_rows(odd)}"
+            f"percentile), perhaps a typo in the year: {_name_rows(odd)}"
             + (", ..." if n_odd > odd.height else "")
         )
         return bulk["first"].item(), bulk["last"].item(), tuple(warnings)
