@@ -164,11 +164,11 @@ def _ragged_rows(raw: bytes, sep: str) -> tuple[list[int], int]:
     """Return the data rows (from 1) of a CSV text whose field count is not the header's.
 
     The second number is how many data rows were counted, to check that polars
-    read as many.
-    A blank line is not one of them (it is a row of nulls, set aside for its
-    missing id).  Without quotes, fields are counted by the separators of each
-    line; with quotes, a field may hold separators and line breaks, and the
-    records are counted by :mod:`csv`, which reads quotes as polars does.
+    read as many.  A blank line is not one of them (it is a row of nulls, set
+    aside for its missing id).  Without quotes, fields are counted by the
+    separators of each line; with quotes, a field may hold separators and line
+    breaks, and the records are counted by :mod:`csv`, which reads quotes as
+    polars does.
 
     Raises
     ------
