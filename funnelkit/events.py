@@ -236,9 +236,10 @@ class SetAsideSummary:
             if rows
             else "<p>No row was set aside.</p>"
         )
+        notes = "".join(f"<p>{html.escape(note)}</p>" for note in self.notes())
         return (
             f"<div><strong>{html.escape(self.source)}</strong>: read {self.rows_read:,} rows, "
-            f"kept {self.rows_kept:,}, set aside {self.rows_set_aside:,}.{table}</div>"
+            f"kept {self.rows_kept:,}, set aside {self.rows_set_aside:,}.{table}{notes}</div>"
         )
 
 

@@ -941,6 +941,7 @@ def test_an_event_decades_after_the_rest_is_named_and_left_out_of_the_bulk(
     (warning,) = summary.warnings
     assert "1 event(s) dated more than 2 years away from the bulk" in warning
     assert "row 42 (2062-11-05 09:00:00)" in warning
+    assert "row 42 (2062-11-05 09:00:00)" in summary._repr_html_()
     done = run_cli("validate", typo_log(tmp_path))
     assert done.returncode == 0 and "warning: 1 event(s) dated more than 2 years" in done.stderr
 
