@@ -106,6 +106,8 @@ def _report_set_aside(summary: SetAsideSummary) -> None:
         print(str(summary), file=sys.stderr)
     else:
         print(f"{summary.source}: read {summary.rows_read:,} rows, none set aside", file=sys.stderr)
+        for note in summary.notes():  # the encoding read, outliers among the times
+            print(f"  {note}", file=sys.stderr)
 
 
 def _warn_about_the_data(

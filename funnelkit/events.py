@@ -5,7 +5,7 @@ funnelkit works on one table of **events**, one row per interaction:
 ============== ============================ =====================================
 column         type after reading           meaning
 ============== ============================ =====================================
-``contact_id`` ``String``                   who (a person or a company)
+``contact_id`` ``String``                   who (a person or a company), as written
 ``occurred_at`` ``Datetime("us", "UTC")``   when; ISO-8601 with or without offset,
                                             or epoch seconds / milliseconds
 ``event``      ``String``                   what (``page_view``, ``purchase``...)
@@ -15,13 +15,15 @@ anything else  as read (numbers typed)      properties: ``channel``, ``amount``.
 and, optionally, one table of **contacts** (``contact_id`` plus attributes such
 as ``created_at``, ``source``, ``segment``).
 
-Reading never loses a row silently.  A row that cannot be used is *set aside*
-with a reason and its 1-based row number in the source (row 1 is the first
-data row, below the header):
+Reading never loses a row, nor changes a value, silently.  A row that cannot
+be used is *set aside* with a reason and its 1-based row number in the source
+(row 1 is the first data row, below the header):
 
-``null_contact_id``, ``null_event``, ``null_timestamp``, ``bad_timestamp``,
-``unknown_event`` (only when ``known_events=`` is given) and ``duplicate``
-(an exact copy of an earlier row; the first copy is kept).  Rows are compared
+``bad_encoding`` (a CSV row holding bytes that are not UTF-8 in a file that is
+otherwise), ``wrong_field_count`` (a CSV row with more or fewer fields than
+the header), ``null_contact_id``, ``null_event``, ``null_timestamp``,
+``bad_timestamp``, ``unknown_event`` (only when ``known_events=`` is given)
+and ``duplicate`` (an exact copy of an earlier row; the first copy is kept).  Rows are compared
 as read: ids and event names stripped, timestamps as instants (``09:00+01:00``
 and ``08:00Z`` are the same), property columns as they are (a null equals a
 null).
@@ -32,19 +34,24 @@ naming the file, the column and a few rows instead.
 
 Timestamps without an offset are read in ``timezone`` (UTC by default) and
 converted to UTC; timestamps with an offset (``+02:00``, ``Z``) are converted
-to UTC whatever ``timezone`` says.  A number, or a string of digits, is an
-epoch: milliseconds when its magnitude is at least 10**11 (any date after
-1973 in milliseconds), seconds otherwise.
+to UTC whatever ``timezone`` says.  Without ``timestamp_format``, a number,
+or a string of digits, is an epoch: milliseconds when its magnitude is at
+least 10**11 (any date after 1973 in milliseconds), seconds otherwise; with
+it, the format wins, for numbers too.
+
+Ids are text: a CSV file's characters (``00001``), the decimal text of an
+integer, and of a float when it is whole (``1.0`` -> ``"1"``).  The user's
+column mapping is applied before a CSV file's property columns are typed, and
+a property column whose text a number would change (``007``, ``+33...``) stays
+text.
 """
 
 from __future__ import annotations
 
-import glob
-import io
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -59,6 +66,7 @@ from funnelkit.errors import (
     TimestampError,
     did_you_mean,
 )
+from funnelkit.sources import PROBLEM, Source, scan, type_text_columns
 
 __all__ = [
     "CONTACT_ID",
@@ -86,6 +94,8 @@ REQUIRED = (CONTACT_ID, OCCURRED_AT, EVENT)
 TIMESTAMP = pl.Datetime("us", "UTC")
 
 REASONS = (
+    "bad_encoding",
+    "wrong_field_count",
     "null_contact_id",
     "null_event",
     "null_timestamp",
@@ -94,6 +104,8 @@ REASONS = (
     "duplicate",
 )
 _REASON_TEXT = {
+    "bad_encoding": "bytes that are not UTF-8, shown escaped; the rest read as UTF-8",
+    "wrong_field_count": "more or fewer fields than the header",
     "null_contact_id": "no contact id",
     "null_event": "no event name",
     "null_timestamp": "no timestamp",
@@ -110,11 +122,10 @@ _DUPLICATE = "__duplicate"
 _RAW_TS = "__raw_ts"
 _TS_BLANK = "__ts_blank"
 _EPOCH_MS_FROM = 10**11
+_EPOCH_US_RANGE = (-62_135_596_800 * 10**6, 253_402_300_799 * 10**6)  # 0001-01-01 to 9999
 _ISO_NAIVE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d")
 _ISO_AWARE_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%z"
 _SHOWN_ROWS = 5
-
-Source = str | Path | pl.DataFrame | pl.LazyFrame | Any
 
 
 # --------------------------------------------------------------------------- results
@@ -135,6 +146,17 @@ class SetAsideSummary:
     first_at, last_at
         The earliest and latest ``occurred_at`` of the kept rows (events only;
         ``None`` for contacts or without rows), counted in the same query.
+    encoding
+        How a CSV file's text was decoded (``"utf-8"``, ``"cp1252"``...);
+        ``None`` for other sources.
+    bulk_first_at, bulk_last_at
+        The earliest and latest ``occurred_at`` once the outliers named in
+        ``warnings`` (events more than two years before the 1st or after the
+        99th percentile of the times, typos such as 2062 for 2026) are left
+        out; equal to ``first_at`` and ``last_at`` when there is none.
+    warnings
+        One line per thing in the kept rows worth a look: such outliers, or
+        numbers read as epoch seconds that look like ``%Y%m%d`` dates.
     """
 
     source: str
@@ -143,6 +165,10 @@ class SetAsideSummary:
     by_reason: Mapping[str, tuple[int, tuple[int, ...]]]
     first_at: datetime | None = None
     last_at: datetime | None = None
+    encoding: str | None = None
+    bulk_first_at: datetime | None = None
+    bulk_last_at: datetime | None = None
+    warnings: tuple[str, ...] = ()
 
     @property
     def rows_set_aside(self) -> int:
@@ -159,12 +185,19 @@ class SetAsideSummary:
             out.append(f"{count:,} {reason} ({text}): rows {shown}{more}")
         return out
 
+    def notes(self) -> list[str]:
+        """Return the encoding used (when not plain UTF-8) and the warnings, a line each."""
+        out = []
+        if self.encoding not in (None, "utf-8"):
+            out.append(f"note: the text was decoded as {self.encoding}")
+        return out + [f"warning: {w}" for w in self.warnings]
+
     def __str__(self) -> str:
         head = (
             f"{self.source}: read {self.rows_read:,} rows, kept {self.rows_kept:,}, "
             f"set aside {self.rows_set_aside:,}"
         )
-        return "\n".join([head, *("  " + line for line in self.lines())])
+        return "\n".join([head, *("  " + line for line in [*self.lines(), *self.notes()])])
 
     def to_polars(self) -> pl.DataFrame:
         """Return one row per reason: ``reason``, ``rows``, ``example_rows``."""
@@ -185,6 +218,8 @@ class SetAsideSummary:
             "rows_kept": self.rows_kept,
             "rows_set_aside": self.rows_set_aside,
             "set_aside_by_reason": {k: c for k, (c, _) in self.by_reason.items()},
+            "encoding": self.encoding,
+            "warnings": list(self.warnings),
         }
 
     def _repr_html_(self) -> str:
@@ -209,14 +244,54 @@ class SetAsideSummary:
             if rows
             else Markup("<p>No row was set aside.</p>")
         )
+        notes = join_html(format_html("<p>{}</p>", note) for note in self.notes())
         return format_html(
-            "<div><strong>{}</strong>: read {:,} rows, kept {:,}, set aside {:,}.{}</div>",
+            "<div><strong>{}</strong>: read {:,} rows, kept {:,}, set aside {:,}.{}{}</div>",
             self.source,
             self.rows_read,
             self.rows_kept,
             self.rows_set_aside,
             table,
+            notes,
         )
+
+
+_OUTLIER_GAP_YEARS = 2
+_OUTLIER_GAP_US = int(_OUTLIER_GAP_YEARS * 365.25 * 86_400 * 10**6)
+_OUTLIER_MIN_ROWS = 10
+_SAMPLED = 100_000
+# Numbers such as 19970101 (a date written %Y%m%d) read as epoch seconds land here.
+_YYYYMMDD_AS_EPOCH_US = (19_000_101 * 10**6, 21_001_231 * 10**6)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _micros(moment: datetime) -> int:
+    """Return the epoch microseconds of an aware ``moment``."""
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def _day(micros: int) -> str:
+    return f"{_EPOCH + timedelta(microseconds=micros):%Y-%m-%d}"
+
+
+def _as_yyyymmdd(number: int) -> str:
+    """Return ``number`` (``19970101``) as an ISO date (``1997-01-01``), or ``""``."""
+    try:
+        return f"{datetime.strptime(str(number), '%Y%m%d'):%Y-%m-%d}"
+    except ValueError:
+        return ""
+
+
+def _name_rows(rows: pl.DataFrame) -> str:
+    """Return ``row 3 (2062-01-05 09:00:00+00:00)``, ... for rows of an events frame.
+
+    Without row numbers (a log built from a frame), the contact id names the row.
+    """
+    named = []
+    for row in rows.iter_rows(named=True):
+        where = f"row {row[_ROW]}" if _ROW in row else f"contact {row[CONTACT_ID]!r}"
+        named.append(f"{where} ({row[OCCURRED_AT]:%Y-%m-%d %H:%M:%S})")
+    return ", ".join(named)
 
 
 @dataclass(frozen=True)
@@ -224,11 +299,32 @@ class _Loaded:
     frame: pl.LazyFrame
     set_aside: pl.LazyFrame
     source: str = "<frame>"
+    encoding: str | None = None
+    numbered: pl.LazyFrame | None = None
 
     def summary(self) -> SetAsideSummary:
-        """Count kept and set-aside rows, and the span of the events (runs the query once)."""
+        """Count kept and set-aside rows, and the span of the events (runs the query once).
+
+        The same query takes the 1st and 99th percentiles of the times (of
+        every time up to :data:`_SAMPLED` events, of that many evenly spaced in
+        the log above: a percentile of all ten million costs more than the rest
+        of the summary) and counts the times that epoch seconds written as
+        ``%Y%m%d`` dates give; only when one of those calls for a warning is the
+        log read again, to name the rows.
+        """
         timed = OCCURRED_AT in self.frame.collect_schema().names()
-        span = [pl.col(OCCURRED_AT).min().alias("first"), pl.col(OCCURRED_AT).max().alias("last")]
+        at = pl.col(OCCURRED_AT)
+        n = pl.len().cast(pl.Int64)
+        taken = pl.min_horizontal(n, pl.lit(_SAMPLED, pl.Int64))
+        sample = at.gather(pl.int_range(0, taken, dtype=pl.Int64) * (n // taken)).dt.epoch("us")
+        lo, hi = (_EPOCH + timedelta(microseconds=us) for us in _YYYYMMDD_AS_EPOCH_US)
+        span = [
+            at.min().alias("first"),
+            at.max().alias("last"),
+            sample.quantile(0.01, "higher").alias("low"),
+            sample.quantile(0.99, "lower").alias("high"),
+            at.is_between(lo, hi).sum().alias("dates"),
+        ]
         kept, aside = pl.collect_all(
             [
                 self.frame.select(pl.len().alias("n"), *(span if timed else [])),
@@ -245,7 +341,71 @@ class _Loaded:
         n_kept = int(kept["n"].item())
         n_aside = sum(c for c, _ in by_reason.values())
         first, last = (kept["first"].item(), kept["last"].item()) if timed else (None, None)
-        return SetAsideSummary(self.source, n_kept + n_aside, n_kept, by_reason, first, last)
+        bulk_first, bulk_last, warnings = first, last, tuple[str, ...]()
+        if timed and n_kept:
+            bulk_first, bulk_last, warnings = self._times_to_check(kept.row(0, named=True), n_kept)
+        return SetAsideSummary(
+            self.source,
+            n_kept + n_aside,
+            n_kept,
+            by_reason,
+            first,
+            last,
+            encoding=self.encoding,
+            bulk_first_at=bulk_first,
+            bulk_last_at=bulk_last,
+            warnings=warnings,
+        )
+
+    def _times_to_check(
+        self, span: Mapping[str, Any], n_kept: int
+    ) -> tuple[datetime | None, datetime | None, tuple[str, ...]]:
+        """Return the bulk's first and last times and the warnings about the times.
+
+        ``span`` holds the summary's ``first``, ``last``, ``low`` and ``high``
+        (1st and 99th percentiles, epoch microseconds) and ``dates`` counts.
+        Outliers are looked for in logs of at least :data:`_OUTLIER_MIN_ROWS`
+        events only: in a handful, no time stands apart from a bulk.
+        """
+        first, last = span["first"], span["last"]
+        warnings = []
+        at = pl.col(OCCURRED_AT)
+        rows = self.numbered if self.numbered is not None else self.frame
+        if span["dates"]:
+            lo, hi = _YYYYMMDD_AS_EPOCH_US
+            example = rows.filter(at.dt.epoch("us").is_between(lo, hi)).head(_SHOWN_ROWS).collect()
+            named = _name_rows(example)
+            seconds = int(example[OCCURRED_AT][0].timestamp()) if example.height else 0
+            if _as_yyyymmdd(seconds):
+                warnings.append(
+                    f"{span['dates']:,} event(s) read as epoch seconds fall in August 1970, "
+                    f"where numbers such as {seconds} land; if they are dates written "
+                    f"%Y%m%d ({_as_yyyymmdd(seconds)}), read them with --timestamp-format "
+                    f"%Y%m%d (in Python: timestamp_format='%Y%m%d'): {named}"
+                )
+        if n_kept < _OUTLIER_MIN_ROWS or span["low"] is None:
+            return first, last, tuple(warnings)
+        micros = at.dt.epoch("us")
+        low, high = span["low"] - _OUTLIER_GAP_US, span["high"] + _OUTLIER_GAP_US
+        if _micros(first) >= low and _micros(last) <= high:
+            return first, last, tuple(warnings)
+        order = _ROW if self.numbered is not None else OCCURRED_AT
+        bulk, odd = pl.collect_all(
+            [
+                self.frame.filter(micros.is_between(low, high)).select(
+                    at.min().alias("first"), at.max().alias("last"), pl.len().alias("n")
+                ),
+                rows.filter(~micros.is_between(low, high)).sort(order).head(_SHOWN_ROWS),
+            ]
+        )
+        n_odd = n_kept - int(bulk["n"].item())
+        warnings.append(
+            f"{n_odd:,} event(s) dated more than {_OUTLIER_GAP_YEARS} years away from the "
+            f"bulk of the events ({_day(span['low'])} to {_day(span['high'])}, 1st to 99th "
+            f"percentile), perhaps a typo in the year: {_name_rows(odd)}"
+            + (", ..." if n_odd > odd.height else "")
+        )
+        return bulk["first"].item(), bulk["last"].item(), tuple(warnings)
 
     def collect(self) -> pl.DataFrame:
         """Return the validated rows as a DataFrame."""
@@ -262,7 +422,7 @@ class _Loaded:
 
 @dataclass(frozen=True)
 class EventLog(_Loaded):
-    """Validated events plus the rows set aside while reading them.
+    r"""Validated events plus the rows set aside while reading them.
 
     Attributes
     ----------
@@ -271,8 +431,16 @@ class EventLog(_Loaded):
     set_aside
         Lazy frame of unusable rows: ``row`` (1-based row number in the source),
         ``reason``, and the raw ``contact_id``, ``occurred_at`` and ``event`` as text.
+        When a CSV file has rows with bytes that are not UTF-8 or a wrong number
+        of fields, ``other_fields`` shows those rows' property fields, joined by
+        ``" | "`` (bytes that are not UTF-8 escaped, ``\xe9``).
     source
         The path read, or ``"<frame>"``.
+    encoding
+        How a CSV file's text was decoded, ``None`` for other sources.
+    numbered
+        The kept rows with their row numbers (``__row``), read only to name the
+        rows a warning is about; ``None`` for a log built from a frame.
     """
 
 
@@ -374,7 +542,9 @@ def parse_timestamp(
     timezone
         Zone of timestamps that carry no offset.
     timestamp_format
-        A ``strftime`` format to use instead of ISO-8601 / epoch detection.
+        A ``strftime`` format to use instead of ISO-8601 / epoch detection, for
+        text and numbers alike (``19970101`` with ``"%Y%m%d"`` is 1997-01-01;
+        a number that is not whole matches no format).
     shape
         For text, what every non-null value is known to look like (see
         :func:`timestamp_shape`): ``"aware"`` (ISO date-time with ``Z`` or an
@@ -397,7 +567,13 @@ def parse_timestamp(
             parse_timestamp, pl.Datetime("us"), timezone=timezone
         )
     if dtype.is_numeric():
-        return _from_epoch(expr.cast(pl.Float64))
+        if timestamp_format is None:
+            return _from_epoch(expr.cast(pl.Float64))
+        # a given format wins over epochs: 19970101 with '%Y%m%d' is 1 January 1997
+        if dtype.is_float():
+            whole = expr == expr.round(0)
+            expr = pl.when(whole).then(expr.cast(pl.Int64, strict=False)).otherwise(None)
+        return _parse_format(expr.cast(pl.String), timestamp_format, timezone)
     if dtype != pl.String:
         expr = expr.cast(pl.String)
     text = expr.str.strip_chars()
@@ -433,9 +609,11 @@ def _from_epoch(number: pl.Expr) -> pl.Expr:
     micros = (
         pl.when(number.abs() >= _EPOCH_MS_FROM).then(number * 1_000).otherwise(number * 1_000_000)
     )
+    whole = micros.round(0).cast(pl.Int64, strict=False)
+    # beyond years 1 to 9999 an epoch is no date (and no Python datetime): unparseable
     return (
-        micros.round(0)
-        .cast(pl.Int64, strict=False)
+        pl.when(whole.is_between(*_EPOCH_US_RANGE))
+        .then(whole)
         .cast(pl.Datetime("us"))
         .dt.replace_time_zone("UTC")
     )
@@ -477,203 +655,61 @@ def timestamp_shape(lf: pl.LazyFrame, column: str) -> Literal["any", "aware", "n
 
 
 # --------------------------------------------------------------------------- reading
-def _source_name(source: Source) -> str:
-    if isinstance(source, str | Path):
-        return str(source)
-    return "<frame>"
+def _scan_and_rename(
+    source: Source, columns: Mapping[str, str] | None, separator: str | None, encoding: str | None
+) -> tuple[pl.LazyFrame, str, str | None, dict[str, str]]:
+    """Read ``source``, apply the user's renaming, then type a CSV file's numbers.
 
-
-def _sniff_text(raw: bytes, name: str) -> tuple[bytes, str]:
-    """Return UTF-8 bytes without BOM and the encoding that was read."""
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    elif raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16").encode("utf-8"), "utf-16"
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        try:
-            return raw.decode("cp1252").encode("utf-8"), "cp1252"
-        except UnicodeDecodeError:
-            return raw.decode("latin-1").encode("utf-8"), "latin-1"
-    return raw, "utf-8"
-
-
-def _sniff_separator(raw: bytes) -> str:
-    header = raw.split(b"\n", 1)[0]
-    counts = {sep: header.count(sep.encode()) for sep in (",", ";", "\t", "|")}
-    best = max(counts, key=lambda s: counts[s])
-    return best if counts[best] else ","
-
-
-def _read_csv(path: Path, separator: str | None, encoding: str | None) -> pl.LazyFrame:
-    raw = path.read_bytes()
-    if not raw.strip():
-        msg = f"{path}: the file is empty (no header, no rows)."
-        raise EmptyInputError(msg)
-    if encoding is not None:
-        try:
-            raw = raw.decode(encoding).encode("utf-8")
-        except (UnicodeDecodeError, LookupError) as exc:
-            msg = f"{path}: cannot be decoded as {encoding!r}: {exc}."
-            raise DataError(msg) from exc
-        raw = raw.removeprefix(b"\xef\xbb\xbf")
-    else:
-        raw, _ = _sniff_text(raw, str(path))
-    sep = separator or _sniff_separator(raw)
-    try:
-        df = pl.read_csv(io.BytesIO(raw), separator=sep, infer_schema=False)
-    except pl.exceptions.PolarsError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        problem = _csv_problem(raw, sep) or first
-        end = "" if problem.endswith(("?", ".")) else "."
-        msg = f"{path}: not a readable CSV file: {problem}{end}"
-        raise DataError(msg) from exc
-    return _type_text_columns(df, decimal_comma=sep == ";").lazy()
-
-
-def _csv_problem(raw: bytes, sep: str) -> str:
-    """Return where a CSV file polars refused goes wrong (line numbers of the file), or ``""``.
-
-    Only called on a file that failed to parse, to name the first row whose
-    field count differs from the header's or a quote left open.  A quoted
-    field may hold line breaks: it is blamed only when its record has the
-    wrong field count, or runs to the end of the file still in quotes.
+    Returns the frame, its name for messages, the encoding read (CSV only) and
+    canonical -> original column names.  The renaming comes first so that
+    typing never touches the columns read as ``contact_id``, ``occurred_at``,
+    ``event`` or ``created_at``, whatever their name in the file.
     """
-    import csv
+    scanned = scan(source, separator=separator, encoding=encoding)
+    lf, origin = _rename(scanned.frame, columns, scanned.name)
+    if scanned.decimal_comma is not None:
+        # a CSV file's frame is in memory already: collecting it costs nothing
+        typed = type_text_columns(
+            lf.collect(), decimal_comma=scanned.decimal_comma, keep=(*REQUIRED, CREATED_AT)
+        )
+        lf = typed.lazy()
+    return lf, scanned.name, scanned.encoding, origin
 
-    text = raw.decode("utf-8", errors="replace")
-    reader = csv.reader(io.StringIO(text), delimiter=sep)
 
-    def runs_on(first: int, last: int) -> str:
+def _listed(names: Iterable[str]) -> str:
+    """Return column names for a one-line message: a name with a line break or tab quoted."""
+    return ", ".join(name if name.isprintable() else repr(name) for name in names)
+
+
+def _names(schema: pl.Schema) -> list[str]:
+    """Return the column names of ``schema`` a user knows (not the reader's own)."""
+    return [c for c in schema.names() if c != PROBLEM]
+
+
+def _id_text(col: str, dtype: pl.DataType) -> pl.Expr:
+    """Return an id column as text: its characters for text, decimal text for numbers.
+
+    A float that is a whole number (``1.0``, what pandas makes of an integer
+    column with a missing value) is written as the integer (``"1"``), so that
+    it names the same contact as the integer ``1`` or the text ``"1"`` of
+    another source; any other float keeps polars' shortest text (``"1.5"``).
+    """
+    expr = pl.col(col)
+    if dtype.is_float():
+        whole = (expr == expr.round(0)) & (expr.abs() < 2.0**63)
         return (
-            f"a quoted field opened on line {first} runs to line {last}; "
-            "is a closing quote missing?"
+            pl.when(whole)
+            .then(expr.cast(pl.Int64, strict=False).cast(pl.String))
+            .otherwise(expr.cast(pl.String))
         )
-
-    spanned: tuple[int, int] | None = None  # the lines of the last record, if several
-    try:
-        header = next(reader, [])
-        start = reader.line_num + 1
-        for record in reader:
-            spans = reader.line_num > start and any("\n" in field for field in record)
-            if record and len(record) != len(header):
-                if spans:
-                    return runs_on(start, reader.line_num)
-                return (
-                    f"line {start} has {len(record)} fields where the header has "
-                    f"{len(header)} (a stray {sep!r} or a value to put in quotes?)"
-                )
-            spanned = (start, reader.line_num) if spans else None
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        return f"line {reader.line_num}: {exc}"
-    if spanned is not None and _open_quote_at_end(text, sep):
-        return runs_on(*spanned)
-    return ""
-
-
-def _open_quote_at_end(text: str, sep: str) -> bool:
-    """Tell whether ``text`` ends inside a quoted field (a quote never closed)."""
-    import csv
-
-    try:
-        for _ in csv.reader(io.StringIO(text), delimiter=sep, strict=True):
-            pass
-    except csv.Error as exc:
-        return "unexpected end of data" in str(exc)
-    return False
-
-
-def _type_text_columns(df: pl.DataFrame, *, decimal_comma: bool) -> pl.DataFrame:
-    """Give CSV property columns a numeric type when every value is a number."""
-    casts = []
-    for name in df.columns:
-        if name in REQUIRED or name in (CREATED_AT,):
-            continue
-        text = pl.col(name).str.strip_chars()
-        # a cell of spaces is as empty as an empty one: it becomes null, as in read_numbers
-        blanks = df.select((text.is_null() | (text.str.len_chars() == 0)).sum()).item()
-        if decimal_comma:
-            text = text.str.replace(",", ".", literal=True)
-        for dtype in (pl.Int64, pl.Float64):
-            parsed = df.select(text.cast(dtype, strict=False)).to_series()
-            if parsed.null_count() == blanks and blanks < len(df):
-                # 'NaN' is an unknown amount (null): a NaN would pass 'amount > 0'
-                casts.append(parsed.fill_nan(None) if dtype == pl.Float64 else parsed)
-                break
-    return df.with_columns(casts) if casts else df
-
-
-def _scan(
-    source: Source, *, separator: str | None, encoding: str | None
-) -> tuple[pl.LazyFrame, str]:
-    """Return a lazy frame of ``source`` as it is, and a name for messages."""
-    name = _source_name(source)
-    if isinstance(source, pl.LazyFrame):
-        return source, name
-    if isinstance(source, pl.DataFrame):
-        return source.lazy(), name
-    if type(source).__module__.startswith("pandas"):
-        return pl.from_pandas(source).lazy(), name
-    if not isinstance(source, str | Path):
-        msg = (
-            f"cannot read events from a {type(source).__name__}; pass a path (CSV, Parquet, "
-            "NDJSON, a folder or glob of Parquet files), a polars or a pandas DataFrame."
-        )
-        raise ParameterError(msg)
-    text = str(source)
-    path = Path(source)
-    if any(ch in text for ch in "*?["):
-        if not glob.glob(text, recursive=True):
-            msg = f"{text}: no file matches this pattern."
-            raise DataError(msg)
-        return _guard(lambda: pl.scan_parquet(text), text), name
-    if not path.exists():
-        msg = f"{path}: no such file or folder."
-        raise DataError(msg)
-    if path.is_dir():
-        if not any(path.rglob("*.parquet")):
-            msg = f"{path}: the folder holds no .parquet file."
-            raise EmptyInputError(msg)
-        # only the Parquet files: engines leave _SUCCESS markers and manifests beside them
-        parts = str(path / "**" / "*.parquet")
-        return _guard(lambda: pl.scan_parquet(parts, hive_partitioning=True), text), name
-    suffix = "".join(path.suffixes[-2:]).lower() if path.suffix == ".gz" else path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        if path.stat().st_size == 0:
-            msg = f"{path}: the file is empty."
-            raise EmptyInputError(msg)
-        return _guard(lambda: pl.scan_parquet(path), text), name
-    if suffix in (".ndjson", ".jsonl", ".json"):
-        if not path.read_bytes().strip():
-            msg = f"{path}: the file is empty."
-            raise EmptyInputError(msg)
-        return _guard(lambda: pl.scan_ndjson(path, infer_schema_length=None), text), name
-    if suffix in (".csv", ".tsv", ".txt"):
-        return _read_csv(path, separator, encoding), name
-    msg = (
-        f"{path}: unknown file type {path.suffix!r}; funnelkit reads .csv, .tsv, .parquet, "
-        ".ndjson/.jsonl, or a folder of Parquet files."
-    )
-    raise DataError(msg)
-
-
-def _guard(scan: Any, name: str) -> pl.LazyFrame:
-    try:
-        lf: pl.LazyFrame = scan()
-        lf.collect_schema()
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        msg = f"{name}: cannot be read ({type(exc).__name__}: {exc})."
-        raise DataError(msg) from exc
-    return lf
+    return expr.cast(pl.String)
 
 
 def _rename(
     lf: pl.LazyFrame, columns: Mapping[str, str] | None, name: str
 ) -> tuple[pl.LazyFrame, dict[str, str]]:
     """Apply the user's column mapping; return the frame and canonical → original names."""
-    present = lf.collect_schema().names()
+    present = _names(lf.collect_schema())
     origin = {c: c for c in present}
     if not columns:
         return lf, origin
@@ -681,7 +717,7 @@ def _rename(
         if theirs not in present:
             msg = (
                 f"{name}: the column mapping names {theirs!r}, which is not in the data."
-                f"{did_you_mean(theirs, present)} Columns present: {', '.join(present)}."
+                f"{did_you_mean(theirs, present)} Columns present: {_listed(present)}."
             )
             raise MissingColumnError(msg)
     targets = list(columns.values())
@@ -721,7 +757,7 @@ def _require(
                 )
             msg = (
                 f"{name}: the {kind} have no {col!r} column.{hint} "
-                f"Columns present: {', '.join(names) or '(none)'}."
+                f"Columns present: {_listed(names) or '(none)'}."
             )
             raise MissingColumnError(msg)
 
@@ -770,7 +806,8 @@ def read_events(
         polars DataFrame or LazyFrame; or a pandas DataFrame.
     columns
         Your column names mapped to funnelkit's, e.g.
-        ``{"user_id": "contact_id", "ts": "occurred_at"}``.
+        ``{"user_id": "contact_id", "ts": "occurred_at"}``; applied before
+        anything is typed, so the columns mapped to ids stay text as written.
     strict
         Raise :class:`~funnelkit.errors.RowError` (or its subclass
         :class:`~funnelkit.errors.TimestampError`) on the first kind of unusable
@@ -824,17 +861,16 @@ def read_events(
     >>> log.summary().rows_kept, dict(log.summary().to_dict()["set_aside_by_reason"])
     (1, {'null_contact_id': 1, 'duplicate': 1})
     """
-    lf, name = _scan(source, separator=separator, encoding=encoding)
-    lf, origin = _rename(lf, columns, name)
+    lf, name, encoding_read, origin = _scan_and_rename(source, columns, separator, encoding)
     schema = lf.collect_schema()
-    _require(schema.names(), REQUIRED, name, "events", origin)
+    _require(_names(schema), REQUIRED, name, "events", origin)
     if not isinstance(source, pl.LazyFrame | str | Path) or _is_csv(source):
         # eager or already-materialised inputs: an empty table is an error now
         if lf.select(pl.len()).collect().item() == 0:
             msg = f"{name}: the events have a header but no rows."
             raise EmptyInputError(msg)
     known = None if known_events is None else sorted(set(known_events))
-    props = [c for c in schema.names() if c not in REQUIRED]
+    props = [c for c in schema.names() if c not in (*REQUIRED, PROBLEM)]
 
     raw_ts = schema[OCCURRED_AT]
     # Text timestamps all of one ISO shape (the usual export) are parsed with that
@@ -846,7 +882,7 @@ def read_events(
     # told by _blank in the reasons and shown as null among the set-aside rows.
     # Stripping once (not again to test for emptiness) saves a third of the typing.
     typed_key = [
-        _stripped(CONTACT_ID),
+        _id_text(CONTACT_ID, schema[CONTACT_ID]).str.strip_chars().alias(CONTACT_ID),
         parse_timestamp(
             pl.col(OCCURRED_AT),
             raw_ts,
@@ -863,8 +899,12 @@ def read_events(
         .alias(_TS_BLANK),
     ]
     reason: Any = (
-        pl.when(_blank(CONTACT_ID))
-        .then(pl.lit("null_contact_id"))
+        pl.when(pl.col(PROBLEM).is_not_null()).then(pl.col(PROBLEM)).when(_blank(CONTACT_ID))
+        if PROBLEM in schema
+        else pl.when(_blank(CONTACT_ID))
+    )
+    reason = (
+        reason.then(pl.lit("null_contact_id"))
         .when(_blank(EVENT))
         .then(pl.lit("null_event"))
         .when(pl.col(_TS_BLANK))
@@ -932,8 +972,26 @@ def read_events(
         _null_if_blank(CONTACT_ID),
         pl.col(_RAW_TS).cast(pl.String).alias(OCCURRED_AT),
         _null_if_blank(EVENT),
+        # a row with a bad encoding or a wrong field count shows every field it has
+        *(
+            [
+                pl.when(pl.col(PROBLEM).is_not_null())
+                .then(pl.concat_str(pl.col(*props).cast(pl.String).fill_null(""), separator=" | "))
+                .alias("other_fields")
+            ]
+            if PROBLEM in schema and props
+            else []
+        ),
     )
-    log = EventLog(frame=frame, set_aside=set_aside, source=name)
+    # the kept rows with their numbers, read only to name the rows of a warning
+    numbered = (
+        lf.with_row_index(_ROW, offset=1)
+        .with_columns(typing)
+        .with_columns(reason)
+        .filter(pl.col(_REASON).is_null())
+        .select(_ROW, *REQUIRED, *props)
+    )
+    log = EventLog(frame, set_aside, name, encoding_read, numbered)
     if strict:
         _raise_if_rows_set_aside(log, origin)
     return log
@@ -1106,13 +1164,20 @@ def read_contacts(
     >>> table.summary().rows_kept
     2
     """
-    lf, name = _scan(source, separator=separator, encoding=encoding)
-    lf, origin = _rename(lf, columns, name)
+    lf, name, encoding_read, origin = _scan_and_rename(source, columns, separator, encoding)
     schema = lf.collect_schema()
-    _require(schema.names(), (CONTACT_ID,), name, "contacts", origin)
-    others = [c for c in schema.names() if c not in (CONTACT_ID, CREATED_AT)]
-    typed = lf.with_row_index(_ROW, offset=1).with_columns(_text(CONTACT_ID).alias(CONTACT_ID))
-    reason: Any = pl.when(pl.col(CONTACT_ID).is_null()).then(pl.lit("null_contact_id"))
+    _require(_names(schema), (CONTACT_ID,), name, "contacts", origin)
+    others = [c for c in schema.names() if c not in (CONTACT_ID, CREATED_AT, PROBLEM)]
+    contact_id = _id_text(CONTACT_ID, schema[CONTACT_ID]).str.strip_chars()
+    _null_id = pl.col(CONTACT_ID).is_null()
+    typed = lf.with_row_index(_ROW, offset=1).with_columns(
+        pl.when(contact_id.str.len_chars() > 0).then(contact_id).alias(CONTACT_ID)
+    )
+    reason: Any = (
+        pl.when(pl.col(PROBLEM).is_not_null()).then(pl.col(PROBLEM)).when(_null_id)
+        if PROBLEM in schema
+        else pl.when(_null_id)
+    ).then(pl.lit("null_contact_id"))
     keep = [CONTACT_ID]
     raw_created: pl.Expr = pl.lit(None, dtype=pl.String)
     if CREATED_AT in schema:
@@ -1139,7 +1204,7 @@ def read_contacts(
         pl.col(CONTACT_ID),
         raw_created.alias(CREATED_AT),
     )
-    table = ContactTable(frame=frame, set_aside=set_aside, source=name)
+    table = ContactTable(frame=frame, set_aside=set_aside, source=name, encoding=encoding_read)
     if strict:
         _raise_if_rows_set_aside(table, origin)
     return table
@@ -1182,7 +1247,7 @@ def as_lazy(events: EventLog | pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
         raise TimestampError(msg)
     casts = []
     if schema[CONTACT_ID] != pl.String:
-        casts.append(pl.col(CONTACT_ID).cast(pl.String))
+        casts.append(_id_text(CONTACT_ID, schema[CONTACT_ID]).alias(CONTACT_ID))
     if schema[EVENT] != pl.String:
         casts.append(pl.col(EVENT).cast(pl.String))
     if ts != TIMESTAMP:
@@ -1197,7 +1262,7 @@ def as_lazy_contacts(contacts: ContactTable | pl.LazyFrame | pl.DataFrame) -> pl
     lf = contacts.lazy()
     schema = lf.collect_schema()
     _require(schema.names(), (CONTACT_ID,), "<frame>", "contacts")
-    casts = [pl.col(CONTACT_ID).cast(pl.String)]
+    casts = [_id_text(CONTACT_ID, schema[CONTACT_ID]).alias(CONTACT_ID)]
     if CREATED_AT in schema:
         created = schema[CREATED_AT]
         if not isinstance(created, pl.Datetime | pl.Date):

@@ -702,8 +702,8 @@ def prepare_report(
         first_at, last_at = summary.first_at, summary.last_at  # counted with the rows
         events_value = str(events_path)
         contacts_value = str(contacts_path) if contacts_path is not None else None
-        if weeks is None:
-            weeks = [complete_week_before(last_at)]
+        if weeks is None:  # from the bulk of the events, not from a typo decades away
+            weeks = [complete_week_before(summary.bulk_last_at or last_at)]
     if requested is not None:
         _check_weeks_in_data(requested, first_at, last_at)
     else:

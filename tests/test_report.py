@@ -567,6 +567,19 @@ def test_prepare_report_types_parameters_and_picks_the_last_complete_week(tmp_pa
     assert lines and re.search(r"events.csv: read [\d,]+ rows", lines[0])
 
 
+def test_the_default_week_comes_from_the_bulk_not_from_a_typo_decades_away(
+    tmp_path: Path,
+) -> None:
+    rows = [f"c{i},2026-11-{2 + i % 14:02d}T10:00:00Z,page_view,1" for i in range(40)]
+    rows.append("c99,2062-11-05T10:00:00Z,page_view,1")  # 2026 typed as 2062
+    path = tmp_path / "events.csv"
+    path.write_text("contact_id,occurred_at,event,amount\n" + "\n".join(rows) + "\n")
+    lines: list[str] = []
+    settings = report_module.prepare_report(events=path, out_dir=tmp_path, log=lines.append)
+    assert [str(w) for w in settings.weeks] == ["2026-W46"]  # not a week of 2062
+    assert "row 41 (2062-11-05 10:00:00)" in "\n".join(lines)
+
+
 def test_the_default_breakdown_is_dropped_when_the_data_lacks_it(tmp_path: Path) -> None:
     path = tmp_path / "events.csv"
     path.write_text("contact_id,occurred_at,event,amount\nc1,2026-11-22T10:00:00Z,purchase,9\n")
