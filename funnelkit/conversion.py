@@ -151,7 +151,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 
 import polars as pl
@@ -170,7 +170,7 @@ from funnelkit.events import (
     as_lazy,
     as_lazy_contacts,
 )
-from funnelkit.stages import _instant, classify
+from funnelkit.stages import classify
 from funnelkit.stats import (
     check_alpha,
     two_proportion_p_value,
@@ -178,6 +178,7 @@ from funnelkit.stats import (
     wilson_high,
     wilson_low,
 )
+from funnelkit.timeutil import TimeLike, parse_as_of, parse_time, time_bounds
 
 __all__ = [
     "CohortTable",
@@ -204,7 +205,6 @@ Order = Literal["ordered", "strict_increase", "any"]
 Period = Literal["day", "week", "month"]
 StageSteps = Literal["evidence", "entry"]
 Events: TypeAlias = EventLog | pl.LazyFrame | pl.DataFrame
-TimeLike: TypeAlias = str | date | datetime
 
 _ORDERS: tuple[Order, ...] = ("ordered", "strict_increase", "any")
 _STAGE_STEPS: tuple[StageSteps, ...] = ("evidence", "entry")
@@ -504,57 +504,6 @@ def _check_period(period: object) -> str:
     return str(period)
 
 
-def _parse_time(value: TimeLike | None, name: str) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, date):
-        moment = datetime(value.year, value.month, value.day)
-    elif isinstance(value, str):
-        text = value.strip()
-        try:
-            moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
-        except ValueError:
-            msg = (
-                f"{name}: cannot read {value!r} as a time; "
-                "write e.g. 2026-09-01 or 2026-09-01T08:00"
-            )
-            raise ParameterError(msg) from None
-    else:
-        msg = f"{name}: expected a date, a datetime or ISO text, got {type(value).__name__}"
-        raise ParameterError(msg)
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
-def _parse_as_of(value: TimeLike | None) -> datetime | None:
-    """Read ``as_of`` as :func:`funnelkit.stages.classify` does: a bare date means its end.
-
-    ``since`` and ``until`` bound a half-open span, so a date there is its
-    midnight; "known as of 2026-11-22" takes in the events of that day.
-    """
-    moment = _parse_time(value, "as_of")  # this module's messages for bad values
-    if moment is None or isinstance(value, datetime):
-        return moment
-    return _instant(value, "as_of")  # a bare date: the end of that day, as classify reads it
-
-
-def _bounds(
-    since: TimeLike | None, until: TimeLike | None
-) -> tuple[datetime | None, datetime | None]:
-    """Return ``since`` and ``until`` as UTC instants; refuse an empty or reversed span."""
-    lo, hi = _parse_time(since, "since"), _parse_time(until, "until")
-    if lo is not None and hi is not None and lo >= hi:
-        msg = (
-            f"since ({lo:%Y-%m-%d %H:%M}) must be before until ({hi:%Y-%m-%d %H:%M}): "
-            "events are read from since (included) to until (excluded); swap them?"
-        )
-        raise ParameterError(msg)
-    return lo, hi
-
-
 def _restrict(lf: pl.LazyFrame, since: datetime | None, until: datetime | None) -> pl.LazyFrame:
     if since is not None:
         lf = lf.filter(pl.col(OCCURRED_AT) >= since)
@@ -719,7 +668,7 @@ def _read_steps(
     What :func:`funnel`, :func:`funnel_chains` and :func:`conversion_over_time`
     all start with (see :func:`_step_rows`).
     """
-    lo, hi = _bounds(since, until)
+    lo, hi = time_bounds(since, until)
     read = _restrict(as_lazy(events), lo, hi)
     rows, by_column = _step_rows(read, spec, by=by, contacts=contacts, since=lo, until=hi)
     return read, rows, by_column
@@ -2185,7 +2134,7 @@ def conversion_over_time(
     )
     every = _PERIODS[_check_period(period)]
     lf, rows, _ = _read_steps(events, spec, since, until)
-    known = _parse_as_of(as_of)
+    known = parse_as_of(as_of)
     entry = pl.col(_t(1)).cast(pl.Datetime("us", "UTC")).dt.truncate(every)
     collected = _collect_sound(
         spec,
@@ -2446,7 +2395,7 @@ def compare_trend(
             raise ParameterError(msg)
         chosen = done[-1]
     else:
-        moment = _parse_time(current, "current")
+        moment = parse_time(current, "current")
         chosen = pl.select(pl.lit(moment).dt.truncate(every)).item()
         if chosen not in starts:
             msg = f"current: no entries in the {period} starting {chosen:%Y-%m-%d}"
@@ -2773,9 +2722,9 @@ def cohorts(
         raise ParameterError(msg)
     span = parse_duration(horizon, name="horizon")
     horizon_days = span // timedelta(days=1)
-    lo, hi = _bounds(since, until)
+    lo, hi = time_bounds(since, until)
     lf = _restrict(as_lazy(events), lo, hi)
-    known = _parse_as_of(as_of)
+    known = parse_as_of(as_of)
     if known is None:
         last = lf.select(pl.col(OCCURRED_AT).max()).collect().item()
         known = last if isinstance(last, datetime) else None

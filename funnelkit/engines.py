@@ -80,6 +80,7 @@ from funnelkit.errors import (
     did_you_mean,
 )
 from funnelkit.stats import check_alpha
+from funnelkit.timeutil import fmt_time, instant, instant_before, parse_as_of, time_bounds
 
 if TYPE_CHECKING:  # the polars modules import this one to hand native frames over
     from funnelkit.conversion import (
@@ -595,9 +596,7 @@ def _time_columns(funnel: Funnel, entry_times: bool) -> list[str]:
 
 
 def _cut(as_of: Any) -> int | None:
-    from funnelkit.stages import _instant
-
-    return _us(_instant(as_of, "as_of"))
+    return _us(instant(as_of, "as_of"))
 
 
 def classify_query(
@@ -832,12 +831,12 @@ def flows_native(
     >>> out.table.select("from_stage", "to_stage", "contacts").rows()
     [(None, 'lead', 1)]
     """
-    from funnelkit.stages import Flows, _fmt_time, _instant
+    from funnelkit.stages import Flows
 
-    lo, hi = _instant(start, "start"), _instant(end, "end")
+    lo, hi = instant(start, "start"), instant(end, "end")
     assert lo is not None and hi is not None
     if lo >= hi:
-        msg = f"start ({_fmt_time(lo)}) must be before end ({_fmt_time(hi)})"
+        msg = f"start ({fmt_time(lo)}) must be before end ({fmt_time(hi)})"
         raise ParameterError(msg)
     ev = _events(events)
     lo_us, hi_us = _us(lo), _us(hi)
@@ -1238,17 +1237,13 @@ def _wide_frame(df: pl.DataFrame, n: int) -> pl.DataFrame:
 
 def _span_args(since: Any, until: Any) -> tuple[int | None, int | None]:
     """``since`` and ``until`` as the polars path reads them (a reversed span is refused)."""
-    from funnelkit.conversion import _bounds
-
-    lo, hi = _bounds(since, until)
+    lo, hi = time_bounds(since, until)
     return _us(lo), _us(hi)
 
 
 def _as_of_arg(value: Any) -> int | None:
     """``as_of`` as the polars path reads it: a bare date means the end of that day."""
-    from funnelkit.conversion import _parse_as_of
-
-    return _us(_parse_as_of(value))
+    return _us(parse_as_of(value))
 
 
 def funnel_native(
@@ -1661,7 +1656,7 @@ def stalled_contacts_native(
     >>> stalled_contacts_native(rel, "inbound", as_of=as_of)["idle_days"].to_list()
     [13]
     """
-    from funnelkit.weekly import _funnel, _instant_before, stalled_stage
+    from funnelkit.weekly import _funnel, stalled_stage
 
     definition = _funnel(funnel)
     chosen = definition.stage(stage).id if stage else stalled_stage(definition)
@@ -1669,7 +1664,7 @@ def stalled_contacts_native(
     classified = _classify(
         ev,
         definition,
-        cut=_us(_instant_before(as_of)),
+        cut=_us(instant_before(as_of)),
         contacts=_contacts(contacts, ev.engine),
         entry_times=True,
     )
@@ -1758,7 +1753,6 @@ def weekly_metrics_native(
         WeeklyMetrics,
         _count_kpis,
         _funnel,
-        _instant_before,
         _rate_kpis,
         _recent_cohorts,
         last_closed_week,
@@ -1777,9 +1771,9 @@ def weekly_metrics_native(
         raise ParameterError(msg)
     ev = _events(events)
     people = _contacts(contacts, ev.engine)
-    cut_dt = _instant_before(target.end)
+    cut_dt = instant_before(target.end)
     cut = _us(cut_dt)
-    start_cut = _us(_instant_before(target.start))
+    start_cut = _us(instant_before(target.start))
     assert cut is not None and start_cut is not None
 
     # Classification as of the week's end: snapshot and entries in one pass.
@@ -1806,7 +1800,7 @@ def weekly_metrics_native(
         definition, [int(counts[f"_n{k}"] or 0) for k in range(1, len(definition.stages) + 1)], "en"
     )
     table = _flows_table(ev, definition, start_cut, cut, people)
-    week_flows = Flows(definition.name, _instant_before(target.start), cut_dt, table)
+    week_flows = Flows(definition.name, instant_before(target.start), cut_dt, table)
     entries = _entries_table(counts, definition, weeks)
     headline = _count_kpis(entries, definition, target)
     entries = entries.filter(pl.col("week").is_in([str(w) for w in history]))

@@ -88,6 +88,7 @@ from funnelkit.events import (
 )
 from funnelkit.stages import Flows, Snapshot, classify, flows, snapshot
 from funnelkit.stats import MIN_PER_OUTCOME, wilson_interval
+from funnelkit.timeutil import instant_before
 
 __all__ = [
     "FEW_STAGE_ENTRIES_IN_WEEK",
@@ -886,11 +887,6 @@ _HEADLINE_SCHEMA = {
 }
 
 
-def _instant_before(moment: datetime) -> datetime:
-    """Return the last instant before ``moment`` (stage functions include their as-of)."""
-    return moment - timedelta(microseconds=1)
-
-
 def _funnel(funnel: Funnel | str) -> Funnel:
     return funnel if isinstance(funnel, Funnel) else load_funnel(funnel)
 
@@ -1072,7 +1068,7 @@ def stalled_contacts(
         )
     definition = _funnel(funnel)
     chosen = definition.stage(stage).id if stage else stalled_stage(definition)
-    cut = _instant_before(as_of)
+    cut = instant_before(as_of)
     classified = classify(events, definition, as_of=cut, contacts=_contacts_lazy(contacts))
     return (
         classified.filter(pl.col("stage") == chosen)
@@ -1177,13 +1173,11 @@ def weekly_metrics(
     # as numbers here once, rather than again by each figure below.
     lf = definition.read_numbers(lf)
     people = _contacts_lazy(contacts)
-    cut = _instant_before(target.end)
+    cut = instant_before(target.end)
 
     classified = classify(lf, definition, as_of=cut, contacts=people).collect()
     snap = snapshot(classified, definition)
-    week_flows = flows(
-        lf, definition, start=_instant_before(target.start), end=cut, contacts=people
-    )
+    week_flows = flows(lf, definition, start=instant_before(target.start), end=cut, contacts=people)
     history = [target.shift(-i) for i in reversed(range(weeks_of_history))]
     entries = _entries(classified, definition, sorted({*history, target.shift(-1)}))
     headline = _count_kpis(entries, definition, target)
