@@ -152,11 +152,11 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
+from typing import Any, Literal, TypeAlias
 
 import polars as pl
 
-from funnelkit import engines
+from funnelkit import frames
 from funnelkit.definitions import Funnel, Stage, read_numbers
 from funnelkit.durations import format_duration, parse_duration
 from funnelkit.errors import DataError, MissingColumnError, ParameterError, did_you_mean
@@ -177,6 +177,27 @@ from funnelkit.stats import (
     verdict_expr,
     wilson_high,
     wilson_low,
+)
+from funnelkit.steps import (
+    PERIODS,
+    STAGE,
+    Exclusion,
+    FunnelLike,
+    Order,
+    Period,
+    Spec,
+    StageLike,
+    StageSteps,
+    StepSpec,
+    StepsSpec,
+    bin_width,
+    check_period,
+    check_some_stage,
+    refuse_entry_reading,
+    resolve_spec,
+    resolve_step,
+    stage_reading,
+    transitions,
 )
 from funnelkit.timeutil import TimeLike, parse_as_of, parse_time, time_bounds
 
@@ -201,307 +222,14 @@ __all__ = [
     "week_over_week",
 ]
 
-Order = Literal["ordered", "strict_increase", "any"]
-Period = Literal["day", "week", "month"]
-StageSteps = Literal["evidence", "entry"]
 Events: TypeAlias = EventLog | pl.LazyFrame | pl.DataFrame
 
-_ORDERS: tuple[Order, ...] = ("ordered", "strict_increase", "any")
-_STAGE_STEPS: tuple[StageSteps, ...] = ("evidence", "entry")
-_STAGE = "_stage"  # the stage a synthetic entry event enters (null on raw events)
 _BY = "_by_entry"  # the breakdown value on the rows of a stage entry reading
-_PERIODS: dict[str, str] = {"day": "1d", "week": "1w", "month": "1mo"}
-_US = timedelta(microseconds=1)
 _LO = -(2**62)  # "no chain yet": any timestamp minus this is beyond every window
 _HI = 2**62  # "no such event later": this minus any timestamp is beyond every window
 _TWO64 = 2**64
 _NONE = "(none)"
 _OTHER = "Other"
-_MAX_FLAGS = 64
-
-
-@runtime_checkable
-class StageLike(Protocol):
-    """A funnel stage: anything with ``evidence()`` (e.g. :class:`funnelkit.definitions.Stage`)."""
-
-    def evidence(self) -> pl.Expr:
-        """Return a boolean expression over the events frame."""
-        ...
-
-
-class FunnelLike(Protocol):
-    """A funnel definition: anything with ``.stages`` (e.g. ``definitions.Funnel``)."""
-
-    @property
-    def stages(self) -> Sequence[StageLike]:
-        """The stages, first stage first."""
-        ...
-
-
-StepSpec: TypeAlias = str | Sequence[str] | StageLike
-StepsSpec: TypeAlias = Sequence[StepSpec] | Mapping[str, StepSpec] | FunnelLike
-
-
-@dataclass(frozen=True)
-class Exclusion:
-    """Remove contacts whose counted chain holds ``event`` between two steps.
-
-    Parameters
-    ----------
-    event
-        An event name, a list of names, or a stage.
-    from_step, to_step
-        1-based step numbers, ``from_step < to_step``.  The excluded event
-        counts when it happens strictly after the chain's ``from_step``
-        event and strictly before its ``to_step`` event (or, when the chain
-        stopped earlier, at most ``window`` after the chain's start).
-
-    Examples
-    --------
-    >>> Exclusion("unsubscribe", from_step=1, to_step=3).to_step
-    3
-    """
-
-    event: StepSpec
-    from_step: int = 1
-    to_step: int = 2
-
-    def __post_init__(self) -> None:
-        if isinstance(self.event, list | set | frozenset):
-            object.__setattr__(self, "event", tuple(sorted(self.event)))
-
-
-# --- steps -------------------------------------------------------------------
-@dataclass(frozen=True, eq=False)
-class _Step:
-    name: str
-    expr: pl.Expr
-    events: frozenset[str] | None = None  # the event names, for a step made of names
-    stage: str | None = None  # the stage id, for a stage read by entry
-
-
-@dataclass(frozen=True, eq=False)
-class _Reading:
-    """How stages are read as steps: by their evidence events, or by entry (see module doc)."""
-
-    mode: StageSteps = "evidence"
-    definition: Funnel | None = None
-
-    @property
-    def entry(self) -> bool:
-        return self.mode == "entry"
-
-    def stage_id(self, stage: object, where: str) -> str:
-        """Return the id of ``stage`` in the definition, or say why it has no entry time."""
-        if not isinstance(stage, Stage):
-            msg = (
-                f"{where}: {_stage_name(stage)!r} ({type(stage).__name__}) has no entry time: "
-                "stage_steps='entry' reads the stages of a funnel definition "
-                "(funnelkit.definitions.Stage, e.g. load_funnel('inbound').stage('cold_lead')); "
-                "use stage_steps='evidence' for an object with only evidence()"
-            )
-            raise ParameterError(msg)
-        funnel = self.definition
-        if funnel is None:
-            msg = (
-                f"{where}: stage {stage.id!r} is read by entry, which needs the definition it "
-                "belongs to (a stage's entry depends on the later stages too); give the "
-                "definition as the steps (funnel(events, inbound, ...)) or as definition="
-            )
-            raise ParameterError(msg)
-        if stage in funnel.stages:
-            return stage.id
-        if stage.id in funnel.stage_ids:
-            msg = (
-                f"{where}: stage {stage.id!r} differs from the stage of that id in funnel "
-                f"{funnel.name!r}; give the definition's own stage, "
-                f"definition.stage({stage.id!r})"
-            )
-        else:
-            hint = did_you_mean(stage.id, funnel.stage_ids)
-            msg = (
-                f"{where}: stage {stage.id!r} is not a stage of funnel {funnel.name!r} "
-                f"(stages: {', '.join(funnel.stage_ids)}).{hint}"
-            )
-        raise ParameterError(msg)
-
-
-_EVIDENCE = _Reading()
-
-
-def _reading(steps: object, stage_steps: object, definition: object) -> _Reading:
-    """Check ``stage_steps`` and ``definition``; a definition given as steps is the one read."""
-    if stage_steps not in _STAGE_STEPS:
-        hint = did_you_mean(str(stage_steps), _STAGE_STEPS)
-        msg = (
-            f"stage_steps: {stage_steps!r} is not 'evidence' (each evidence event of a stage "
-            f"counts) or 'entry' (the instant classify() says the stage was reached).{hint}"
-        )
-        raise ParameterError(msg)
-    if definition is not None and not isinstance(definition, Funnel):
-        msg = (
-            f"definition: expected a funnel definition such as load_funnel('inbound'), "
-            f"got {type(definition).__name__}"
-        )
-        raise ParameterError(msg)
-    if stage_steps == "evidence":
-        if definition is not None:
-            msg = (
-                "definition: read only with stage_steps='entry' (stages read by their "
-                "evidence events need no definition); add stage_steps='entry' or drop it"
-            )
-            raise ParameterError(msg)
-        return _EVIDENCE
-    if isinstance(steps, Funnel):
-        if definition is not None and definition != steps:
-            msg = (
-                f"definition: the steps are funnel {steps.name!r} but definition= is "
-                f"{definition.name!r}; give one of them"
-            )
-            raise ParameterError(msg)
-        definition = steps
-    return _Reading("entry", definition)
-
-
-def _native_reading(steps: object, stage_steps: object, definition: object) -> None:
-    """Refuse the stage entry reading on DuckDB and Spark frames, with what to do instead."""
-    if _reading(steps, stage_steps, definition).entry:
-        msg = (
-            "stage_steps='entry' runs on polars frames only: the DuckDB and Spark paths read "
-            "stages by their evidence events; bring the events into polars (e.g. "
-            "relation.pl() in DuckDB, or read_events on an export) or use "
-            "stage_steps='evidence'"
-        )
-        raise ParameterError(msg)
-
-
-def _stage_name(stage: object) -> str:
-    label = getattr(stage, "label", None)
-    if callable(label):
-        text = label()
-        if isinstance(text, str) and text:
-            return text
-    for attr in ("name", "id"):
-        value = getattr(stage, attr, None)
-        if isinstance(value, str) and value:
-            return value
-    return type(stage).__name__
-
-
-def _event_names(spec: object) -> tuple[str, ...] | None:
-    if isinstance(spec, str):
-        return (spec,)
-    if isinstance(spec, Sequence | set | frozenset) and not isinstance(spec, bytes):
-        names = tuple(spec)
-        if names and all(isinstance(n, str) and n for n in names):
-            return names
-    return None
-
-
-def _resolve_step(
-    spec: object, where: str, name: str | None = None, reading: _Reading = _EVIDENCE
-) -> _Step:
-    if isinstance(spec, StageLike) and not isinstance(spec, str):
-        if reading.entry:
-            stage_id = reading.stage_id(spec, where)
-            expr = (pl.col(_STAGE) == stage_id).fill_null(False)
-            return _Step(name or _stage_name(spec), expr, stage=stage_id)
-        expr = spec.evidence()
-        if not isinstance(expr, pl.Expr):
-            msg = (
-                f"{where}: evidence() of {_stage_name(spec)!r} returned "
-                f"{type(expr).__name__}, not a polars expression"
-            )
-            raise ParameterError(msg)
-        return _Step(name or _stage_name(spec), expr.fill_null(False))
-    names = _event_names(spec)
-    if names is None:
-        msg = (
-            f"{where}: {spec!r} is not a step; give an event name ('purchase'), a list of "
-            "event names (['ebook_download', 'newsletter_signup']) or a stage of a funnel"
-        )
-        raise ParameterError(msg)
-    expr = pl.col(EVENT) == names[0] if len(names) == 1 else pl.col(EVENT).is_in(names)
-    return _Step(name or " or ".join(names), expr.fill_null(False), frozenset(names))
-
-
-def _resolve_steps(steps: object, reading: _Reading = _EVIDENCE) -> tuple[_Step, ...]:
-    if isinstance(steps, str):
-        msg = f"steps: give a list of steps, not one text; did you mean [{steps!r}]?"
-        raise ParameterError(msg)
-    items: list[tuple[str | None, object]]
-    if hasattr(steps, "stages") and not isinstance(steps, StageLike):
-        items = [(None, s) for s in steps.stages]
-    elif isinstance(steps, Mapping):
-        items = [(str(k), v) for k, v in steps.items()]
-    elif isinstance(steps, Sequence):
-        items = [(None, s) for s in steps]
-    else:
-        msg = (
-            f"steps: expected a list of steps, a mapping name -> step or a funnel definition, "
-            f"got {type(steps).__name__}"
-        )
-        raise ParameterError(msg)
-    if not items:
-        msg = "steps: a funnel needs at least one step, e.g. ['page_view', 'purchase']"
-        raise ParameterError(msg)
-    return tuple(_resolve_step(s, f"step {i}", n, reading) for i, (n, s) in enumerate(items, 1))
-
-
-@dataclass(frozen=True, eq=False)
-class _Excl:
-    expr: pl.Expr
-    from_step: int
-    to_step: int
-    events: frozenset[str] | None = None
-    stage: str | None = None
-
-
-def _resolve_exclusions(
-    exclusions: Iterable[object], n_steps: int, order: Order, reading: _Reading = _EVIDENCE
-) -> tuple[_Excl, ...]:
-    out = []
-    for i, item in enumerate(exclusions, 1):
-        if isinstance(item, tuple) and len(item) == 3 and not isinstance(item, Exclusion):
-            item = Exclusion(item[0], item[1], item[2])
-        if not isinstance(item, Exclusion):
-            msg = (
-                f"exclusion {i}: expected Exclusion(event, from_step, to_step) or a tuple "
-                f"(event, from_step, to_step), got {item!r}"
-            )
-            raise ParameterError(msg)
-        if not (
-            isinstance(item.from_step, int)
-            and isinstance(item.to_step, int)
-            and 1 <= item.from_step < item.to_step <= n_steps
-        ):
-            msg = (
-                f"exclusion {i}: from_step={item.from_step!r}, to_step={item.to_step!r} must be "
-                f"step numbers with 1 <= from_step < to_step <= {n_steps}"
-            )
-            raise ParameterError(msg)
-        step = _resolve_step(item.event, f"exclusion {i}", reading=reading)
-        out.append(_Excl(step.expr, item.from_step, item.to_step, step.events, step.stage))
-    if out and order == "any":
-        msg = "exclusions need an ordered funnel; use order='ordered' or 'strict_increase'"
-        raise ParameterError(msg)
-    return tuple(out)
-
-
-def _check_order(order: object) -> Order:
-    if order not in _ORDERS:
-        hint = did_you_mean(str(order), _ORDERS)
-        msg = f"order: {order!r} is not one of {', '.join(map(repr, _ORDERS))}.{hint}"
-        raise ParameterError(msg)
-    return order
-
-
-def _check_period(period: object) -> str:
-    if period not in _PERIODS:
-        hint = did_you_mean(str(period), _PERIODS)
-        msg = f"period: {period!r} is not one of 'day', 'week' (ISO, from Monday), 'month'.{hint}"
-        raise ParameterError(msg)
-    return str(period)
 
 
 def _restrict(lf: pl.LazyFrame, since: datetime | None, until: datetime | None) -> pl.LazyFrame:
@@ -510,109 +238,6 @@ def _restrict(lf: pl.LazyFrame, since: datetime | None, until: datetime | None) 
     if until is not None:
         lf = lf.filter(pl.col(OCCURRED_AT) < until)
     return lf
-
-
-# --- the per-contact chain engine ---------------------------------------------
-@dataclass(frozen=True, eq=False)
-class _Spec:
-    steps: tuple[_Step, ...]
-    window_us: int
-    order: Order
-    first_entry: bool
-    exclusions: tuple[_Excl, ...]
-    reading: _Reading = _EVIDENCE
-    definition: Funnel | None = None  # the definition the steps come from, if any
-
-    @property
-    def n(self) -> int:
-        return len(self.steps)
-
-    @property
-    def stage_steps(self) -> StageSteps:
-        return self.reading.mode
-
-    @property
-    def stage_ids(self) -> tuple[str, ...]:
-        """The stages read by entry, in the definition's order."""
-        wanted = {s.stage for s in self.steps} | {e.stage for e in self.exclusions}
-        funnel = self.reading.definition
-        return tuple(i for i in funnel.stage_ids if i in wanted) if funnel is not None else ()
-
-    @property
-    def raw_names(self) -> frozenset[str]:
-        """The event names read on the raw events, beside the stages read by entry."""
-        sets = [s.events for s in self.steps] + [e.events for e in self.exclusions]
-        return frozenset().union(*(names for names in sets if names is not None))
-
-    @property
-    def event_names(self) -> frozenset[str] | None:
-        """Every event name the steps and exclusions read, when they are all made of names."""
-        sets = [s.events for s in self.steps] + [e.events for e in self.exclusions]
-        if any(names is None for names in sets):
-            return None
-        return frozenset().union(*(names for names in sets if names is not None))
-
-    @property
-    def disjoint(self) -> bool:
-        """Whether no event can match two steps (or a step and an exclusion)."""
-        items = [(s.events, s.stage) for s in self.steps]
-        items += [(e.events, e.stage) for e in self.exclusions]
-        seen: set[tuple[str, str]] = set()
-        for names, stage in items:
-            if stage is not None:
-                keys = {("stage", stage)}
-            elif names is not None:
-                keys = {("event", name) for name in names}
-            else:
-                return False
-            if seen & keys:
-                return False
-            seen |= keys
-        return True
-
-
-def _spec(
-    steps: object,
-    window: str | timedelta,
-    order: object,
-    first_entry: bool,
-    exclusions: Iterable[object],
-    *,
-    stage_steps: object = "evidence",
-    definition: object = None,
-) -> _Spec:
-    reading = _reading(steps, stage_steps, definition)
-    resolved = _resolve_steps(steps, reading)
-    checked = _check_order(order)
-    span = parse_duration(window, name="window")
-    excl = _resolve_exclusions(exclusions, len(resolved), checked, reading)
-    if len(resolved) + len(excl) > _MAX_FLAGS:
-        total = len(resolved) + len(excl)
-        msg = f"steps: at most {_MAX_FLAGS} steps and exclusions together, got {total}"
-        raise ParameterError(msg)
-    if reading.entry:
-        _check_some_stage([*resolved, *excl], reading)
-    source = steps if isinstance(steps, Funnel) else reading.definition
-    return _Spec(resolved, span // _US, checked, bool(first_entry), excl, reading, source)
-
-
-def _check_some_stage(items: Sequence[_Step | _Excl], reading: _Reading) -> None:
-    """Refuse the entry reading when nothing is a stage (a stage id given as text, say)."""
-    if any(item.stage is not None for item in items):
-        return
-    ids = reading.definition.stage_ids if reading.definition is not None else ()
-    texts = sorted({n for item in items for n in (item.events or ()) if n in ids})
-    hint = ""
-    if texts and reading.definition is not None:
-        hint = (
-            f"; {texts[0]!r} is a stage id of funnel {reading.definition.name!r} but text is "
-            f"read as an event name: give definition.stage({texts[0]!r})"
-        )
-    msg = (
-        "stage_steps='entry' reads stages, but no step is a stage: give a definition "
-        f"(load_funnel('inbound')) or its stages (inbound.stage('cold_lead')){hint}"
-    )
-    raise ParameterError(msg)
 
 
 def _entry_contacts(
@@ -643,20 +268,20 @@ def _entries(
     return (
         classify(lf, funnel, contacts=contacts, entry_times=True)
         .select(CONTACT_ID, *(pl.col(c).cast(schema[OCCURRED_AT]) for c in ats))
-        .unpivot(on=ats, index=CONTACT_ID, variable_name=_STAGE, value_name=OCCURRED_AT)
+        .unpivot(on=ats, index=CONTACT_ID, variable_name=STAGE, value_name=OCCURRED_AT)
         .filter(pl.col(OCCURRED_AT).is_not_null())
         .select(
             pl.col(CONTACT_ID).cast(schema[CONTACT_ID]),
             OCCURRED_AT,
             pl.lit(None).cast(schema[EVENT]).alias(EVENT),
-            pl.col(_STAGE).str.strip_suffix("_at"),
+            pl.col(STAGE).str.strip_suffix("_at"),
         )
     )
 
 
 def _read_steps(
     events: Events,
-    spec: _Spec,
+    spec: Spec,
     since: TimeLike | None,
     until: TimeLike | None,
     *,
@@ -676,7 +301,7 @@ def _read_steps(
 
 def _step_rows(
     lf: pl.LazyFrame,
-    spec: _Spec,
+    spec: Spec,
     *,
     by: str | None = None,
     contacts: pl.LazyFrame | None = None,
@@ -699,10 +324,10 @@ def _step_rows(
         return lf, by
     source = _segment_source(lf, by, contacts)
     funnel = spec.reading.definition
-    assert funnel is not None  # _spec refuses a stage read by entry without its definition
+    assert funnel is not None  # resolve_spec refuses a stage read by entry without its definition
     rows = _entries(lf, funnel, spec.stage_ids, _entry_contacts(contacts, since, until))
     raw = lf.filter(pl.col(EVENT).is_in(sorted(spec.raw_names)))
-    columns = [CONTACT_ID, OCCURRED_AT, EVENT, pl.lit(None, pl.String).alias(_STAGE)]
+    columns = [CONTACT_ID, OCCURRED_AT, EVENT, pl.lit(None, pl.String).alias(STAGE)]
     if source == "events" and by is not None:
         value = pl.col(by).cast(pl.String)
         at_instant = lf.group_by(CONTACT_ID, OCCURRED_AT).agg(value.min().alias(_BY))
@@ -758,20 +383,20 @@ _LOW_BITS = 64 - _TS_BITS
 _MIN_CHECK_BITS = 4
 
 
-def _modes(spec: _Spec) -> tuple[Mode, ...]:
+def _modes(spec: Spec) -> tuple[Mode, ...]:
     if spec.n + len(spec.exclusions) <= _LOW_BITS - _MIN_CHECK_BITS:
         return ("packed", "wide", "exact")
     return ("wide", "exact")
 
 
-def _check_mask(spec: _Spec, mode: Mode) -> int:
+def _check_mask(spec: Spec, mode: Mode) -> int:
     if mode == "packed":
         return (1 << (_LOW_BITS - spec.n - len(spec.exclusions))) - 1
     return (1 << 64) - 1
 
 
 def _sorted_rows(
-    lf: pl.LazyFrame, spec: _Spec, *, mode: Mode, payload: Sequence[str]
+    lf: pl.LazyFrame, spec: Spec, *, mode: Mode, payload: Sequence[str]
 ) -> pl.LazyFrame:
     """Step rows sorted by contact then time.
 
@@ -882,7 +507,7 @@ def _predecessor(x: pl.Expr, *, strict: bool, reset: bool = True) -> pl.Expr:
     return filled
 
 
-def _ordered_levels(rows: pl.LazyFrame, spec: _Spec, *, chain: bool = True) -> pl.LazyFrame:
+def _ordered_levels(rows: pl.LazyFrame, spec: Spec, *, chain: bool = True) -> pl.LazyFrame:
     """Add ``_lvl`` to each row, with what :func:`_chain_times` needs.
 
     ``_s{k}`` is the start of the best chain reaching step k at this row (null
@@ -916,7 +541,7 @@ def _ordered_levels(rows: pl.LazyFrame, spec: _Spec, *, chain: bool = True) -> p
     return rows.with_columns(_lvl=lvl)
 
 
-def _chain_times(spec: _Spec, *, chain: bool = True) -> list[pl.Expr]:
+def _chain_times(spec: Spec, *, chain: bool = True) -> list[pl.Expr]:
     """``_t1.._tn``: the step times of the chain counted at a row (null beyond ``_lvl``).
 
     Without the ``_c`` columns (``chain=False``) only rows of level 1 and 2
@@ -937,7 +562,7 @@ def _chain_times(spec: _Spec, *, chain: bool = True) -> list[pl.Expr]:
     return times
 
 
-def _any_levels(rows: pl.LazyFrame, spec: _Spec) -> pl.LazyFrame:
+def _any_levels(rows: pl.LazyFrame, spec: Spec) -> pl.LazyFrame:
     """``order="any"``: each row anchors a window ``[t, t + window]``."""
     f1 = _flag(0)
     flags = [_first_step1(f1) if spec.first_entry else f1] + [_flag(i) for i in range(1, spec.n)]
@@ -957,12 +582,12 @@ def _any_levels(rows: pl.LazyFrame, spec: _Spec) -> pl.LazyFrame:
     return rows.with_columns(_lvl=lvl)
 
 
-def _running_level(spec: _Spec) -> pl.Expr:
+def _running_level(spec: Spec) -> pl.Expr:
     """Highest ``_lvl`` of the contact so far, offset by ``_seg * (n + 1)`` (rows in order)."""
     return (pl.col("_seg").cast(pl.Int64) * (spec.n + 1) + pl.col("_lvl")).cum_max()
 
 
-def _counted(rows: pl.LazyFrame, spec: _Spec, *, chain: bool = True) -> pl.LazyFrame:
+def _counted(rows: pl.LazyFrame, spec: Spec, *, chain: bool = True) -> pl.LazyFrame:
     """Keep one row per contact, the first reaching the contact's level, with its chain."""
     running = _running_level(spec)
     rising = (pl.col("_lvl") > 0) & (running != running.shift(1)).fill_null(True)
@@ -971,7 +596,7 @@ def _counted(rows: pl.LazyFrame, spec: _Spec, *, chain: bool = True) -> pl.LazyF
     return last.with_columns(_chain_times(spec, chain=chain))
 
 
-def _levels_and_counted(rows: pl.LazyFrame, spec: _Spec) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+def _levels_and_counted(rows: pl.LazyFrame, spec: Spec) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     """Return the rows with their levels (cached) and the counted row of each contact.
 
     The times of a chain's middle steps cost a forward fill per step and
@@ -999,7 +624,7 @@ def _levels_and_counted(rows: pl.LazyFrame, spec: _Spec) -> tuple[pl.LazyFrame, 
     return levels, pl.concat([shallow.select(columns), deep])
 
 
-def _excluded(counted: pl.LazyFrame, rows: pl.LazyFrame, spec: _Spec) -> pl.LazyFrame:
+def _excluded(counted: pl.LazyFrame, rows: pl.LazyFrame, spec: Spec) -> pl.LazyFrame:
     """Add ``_excluded`` to the counted rows."""
     if not spec.exclusions:
         return counted.with_columns(_excluded=pl.lit(False))
@@ -1052,7 +677,7 @@ def _segment_source(
     raise MissingColumnError(msg)
 
 
-def _contact_key(lf: pl.LazyFrame, spec: _Spec, mode: Mode) -> pl.LazyFrame:
+def _contact_key(lf: pl.LazyFrame, spec: Spec, mode: Mode) -> pl.LazyFrame:
     """Add the contact key columns of ``mode`` to a frame with ``contact_id``."""
     if mode == "exact":
         return lf.with_columns(_k=pl.col(CONTACT_ID))
@@ -1062,7 +687,7 @@ def _contact_key(lf: pl.LazyFrame, spec: _Spec, mode: Mode) -> pl.LazyFrame:
     )
 
 
-def _check_columns(lf: pl.LazyFrame, spec: _Spec) -> None:
+def _check_columns(lf: pl.LazyFrame, spec: Spec) -> None:
     """Name the step whose rule cannot be read on these events (before polars fails).
 
     Each rule is evaluated on an empty frame of the events' schema: no data is
@@ -1095,7 +720,7 @@ def _check_columns(lf: pl.LazyFrame, spec: _Spec) -> None:
 
 def _chains(
     lf: pl.LazyFrame,
-    spec: _Spec,
+    spec: Spec,
     *,
     mode: Mode,
     by: str | None = None,
@@ -1193,7 +818,7 @@ def funnel_chains(
     >>> chains.select("contact_id", "level").collect().rows()
     [('a', 3), ('b', 1)]
     """
-    spec = _spec(
+    spec = resolve_spec(
         steps,
         window,
         order,
@@ -1223,7 +848,7 @@ def _collect(frames: list[pl.LazyFrame]) -> list[pl.DataFrame]:
 
 
 def _collect_sound(
-    spec: _Spec,
+    spec: Spec,
     chains_of: Callable[[Mode], pl.LazyFrame],
     outputs: Callable[[pl.LazyFrame], list[pl.LazyFrame]],
 ) -> list[pl.DataFrame]:
@@ -1244,7 +869,7 @@ def _collect_sound(
     raise AssertionError(msg)  # pragma: no cover
 
 
-def _step_counts(chains: pl.LazyFrame, spec: _Spec, group: str | None) -> pl.LazyFrame:
+def _step_counts(chains: pl.LazyFrame, spec: Spec, group: str | None) -> pl.LazyFrame:
     """Wide counts per group: ``_excl`` and ``c1..cn`` (contacts at or past each step)."""
     kept = ~pl.col("_excluded")
     aggs = [pl.col("_excluded").sum().cast(pl.Int64).alias("_excl")] + [
@@ -1288,7 +913,7 @@ _RATE_COLUMNS = (
 _STEP_COLUMNS = ("step", "name", "count", *_RATE_COLUMNS)
 
 
-def _long_steps(wide: pl.DataFrame, spec: _Spec, by: list[str]) -> pl.DataFrame:
+def long_steps(wide: pl.DataFrame, spec: Spec, by: list[str]) -> pl.DataFrame:
     """Turn wide ``c1..cn`` counts into one row per (group, step) with rates and intervals."""
     names = pl.DataFrame(
         {"step": list(range(1, spec.n + 1)), "name": [s.name for s in spec.steps]},
@@ -1310,50 +935,11 @@ def _long_steps(wide: pl.DataFrame, spec: _Spec, by: list[str]) -> pl.DataFrame:
     return long.with_columns(_rate_columns(by)).select(*by, *_STEP_COLUMNS)
 
 
-def _transitions(spec: _Spec) -> list[tuple[int, int]]:
-    if spec.order == "any":
-        return [(1, spec.n)] if spec.n >= 2 else []
-    pairs = [(k - 1, k) for k in range(2, spec.n + 1)]
-    if spec.n >= 3:
-        pairs.append((1, spec.n))
-    return pairs
-
-
-_NICE = tuple(
-    parse_duration(t)
-    for t in (
-        "1s",
-        "10s",
-        "1m",
-        "5m",
-        "15m",
-        "30m",
-        "1h",
-        "3h",
-        "6h",
-        "12h",
-        "1d",
-        "2d",
-        "1w",
-        "2w",
-        "4w",
-    )
-)
-
-
-def _bin_width(window_us: int, bins: int = 20) -> int:
-    for width in _NICE:
-        size = width // _US
-        if window_us <= bins * size:
-            return size
-    return max(1, math.ceil(window_us / bins))
-
-
-def _durations(chains: pl.LazyFrame, spec: _Spec) -> pl.LazyFrame:
+def _durations(chains: pl.LazyFrame, spec: Spec) -> pl.LazyFrame:
     """Long frame ``from_step, to_step, _d`` (µs) of the counted chains' durations."""
     kept = chains.filter(~pl.col("_excluded"))
     parts = []
-    for a, b in _transitions(spec):
+    for a, b in transitions(spec):
         if spec.order == "any":
             times = [pl.col(_t(j)) for j in range(1, spec.n + 1)]
             d = pl.max_horizontal(times) - pl.min_horizontal(times)
@@ -1370,7 +956,7 @@ def _durations(chains: pl.LazyFrame, spec: _Spec) -> pl.LazyFrame:
 
 
 def _time_to_convert(
-    durations: pl.LazyFrame, spec: _Spec, width: int
+    durations: pl.LazyFrame, spec: Spec, width: int
 ) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     n_bins = max(1, math.ceil(spec.window_us / width))
     summary = durations.group_by("from_step", "to_step").agg(
@@ -1391,10 +977,11 @@ def _as_duration(col: str) -> pl.Expr:
     return pl.col(col).round(0).cast(pl.Int64).cast(pl.Duration("us")).alias(col)
 
 
-def _finish_time_to_convert(
-    summary: pl.DataFrame, histogram: pl.DataFrame, spec: _Spec, width: int
+def finish_time_to_convert(
+    summary: pl.DataFrame, histogram: pl.DataFrame, spec: Spec, width: int
 ) -> TimeToConvert:
-    pairs = _transitions(spec)
+    """Return the :class:`TimeToConvert` of per-transition ``summary`` and ``histogram`` counts."""
+    pairs = transitions(spec)
     names = [s.name for s in spec.steps]
     grid = pl.DataFrame(
         {
@@ -1435,7 +1022,8 @@ def _finish_time_to_convert(
     return TimeToConvert(summary=table, histogram=hist, bin_width=timedelta(microseconds=width))
 
 
-def _check_count_option(value: object, name: str, *, allow_none: bool) -> None:
+def check_count_option(value: object, name: str, *, allow_none: bool) -> None:
+    """Refuse a ``top`` / ``min_size`` that is not a whole number >= 0 (``None`` if allowed)."""
     if value is None and allow_none:
         return
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -1445,9 +1033,7 @@ def _check_count_option(value: object, name: str, *, allow_none: bool) -> None:
         raise ParameterError(msg)
 
 
-def _merge_segments(
-    wide: pl.DataFrame, spec: _Spec, top: int | None, min_size: int
-) -> pl.DataFrame:
+def merge_segments(wide: pl.DataFrame, spec: Spec, top: int | None, min_size: int) -> pl.DataFrame:
     """Group small tails into ``Other`` and flag segments under ``min_size`` entrants."""
     counts = [f"c{k}" for k in range(1, spec.n + 1)]
     wide = wide.with_columns(segment=pl.col("_seg_value").fill_null(_NONE)).drop("_seg_value")
@@ -1463,7 +1049,8 @@ def _merge_segments(
     return ranked.sort("_rank").drop("_rank").with_columns(suppressed=pl.col("c1") < min_size)
 
 
-def _suppress(long: pl.DataFrame) -> pl.DataFrame:
+def suppress_small_segments(long: pl.DataFrame) -> pl.DataFrame:
+    """Blank the rates of the segments flagged ``suppressed`` (too few entrants)."""
     return long.with_columns(
         pl.when(pl.col("suppressed")).then(None).otherwise(pl.col(c)).alias(c)
         for c in _RATE_COLUMNS
@@ -1906,9 +1493,9 @@ def funnel(
     >>> funnel(views, inbound, window="7d", stage_steps="entry").table["count"].to_list()
     [2, 1, 0, 0, 0]
     """
-    if engines.is_native(events):
-        _native_reading(steps, stage_steps, definition)
-        return engines.funnel_native(
+    if frames.is_engine_frame(events):
+        refuse_entry_reading(steps, stage_steps, definition)
+        return frames.on_engine("funnel", FunnelResult)(
             events,
             steps,
             window=window,
@@ -1922,7 +1509,7 @@ def funnel(
             since=since,
             until=until,
         )
-    spec = _spec(
+    spec = resolve_spec(
         steps,
         window,
         order,
@@ -1931,12 +1518,12 @@ def funnel(
         stage_steps=stage_steps,
         definition=definition,
     )
-    _check_count_option(top, "top", allow_none=True)
-    _check_count_option(min_size, "min_size", allow_none=False)
+    check_count_option(top, "top", allow_none=True)
+    check_count_option(min_size, "min_size", allow_none=False)
     contacts_lf = _contacts(contacts)
     _, lf, by_column = _read_steps(events, spec, since, until, by=by, contacts=contacts_lf)
     group = "_seg_value" if by is not None else None
-    width = _bin_width(spec.window_us)
+    width = bin_width(spec.window_us)
 
     def build(chains: pl.LazyFrame) -> list[pl.LazyFrame]:
         summary, histogram = _time_to_convert(_durations(chains, spec), spec, width)
@@ -1951,19 +1538,19 @@ def funnel(
     total = collected[0]
     breakdown = None
     if group is not None:
-        merged = _merge_segments(collected[3], spec, top, min_size)
-        long = _long_steps(merged.drop("_excl", "suppressed"), spec, ["segment"])
+        merged = merge_segments(collected[3], spec, top, min_size)
+        long = long_steps(merged.drop("_excl", "suppressed"), spec, ["segment"])
         flags = merged.select("segment", "suppressed", excluded=pl.col("_excl"))
         long = flags.join(long, on="segment", how="left", maintain_order="left")
-        breakdown = _suppress(long)
+        breakdown = suppress_small_segments(long)
     return FunnelResult(
-        table=_long_steps(total.drop("_excl"), spec, []),
+        table=long_steps(total.drop("_excl"), spec, []),
         step_names=tuple(s.name for s in spec.steps),
         window=timedelta(microseconds=spec.window_us),
         order=spec.order,
         first_entry=spec.first_entry,
         excluded=int(total["_excl"].item() or 0),
-        time_to_convert=_finish_time_to_convert(collected[1], collected[2], spec, width),
+        time_to_convert=finish_time_to_convert(collected[1], collected[2], spec, width),
         by=by,
         breakdown=breakdown,
         stage_steps=spec.stage_steps,
@@ -2109,9 +1696,9 @@ def conversion_over_time(
     >>> trend.table.filter(pl.col("step") == 2).select("count", "complete").rows()[:2]
     [(1, True), (0, True)]
     """
-    if engines.is_native(events):
-        _native_reading(steps, stage_steps, definition)
-        return engines.conversion_over_time_native(
+    if frames.is_engine_frame(events):
+        refuse_entry_reading(steps, stage_steps, definition)
+        return frames.on_engine("conversion_over_time", ConversionTrend)(
             events,
             steps,
             window=window,
@@ -2123,7 +1710,7 @@ def conversion_over_time(
             since=since,
             until=until,
         )
-    spec = _spec(
+    spec = resolve_spec(
         steps,
         window,
         order,
@@ -2132,7 +1719,7 @@ def conversion_over_time(
         stage_steps=stage_steps,
         definition=definition,
     )
-    every = _PERIODS[_check_period(period)]
+    every = PERIODS[check_period(period)]
     lf, rows, _ = _read_steps(events, spec, since, until)
     known = parse_as_of(as_of)
     entry = pl.col(_t(1)).cast(pl.Datetime("us", "UTC")).dt.truncate(every)
@@ -2148,24 +1735,24 @@ def conversion_over_time(
     if known is None:
         last = collected[1].item()
         known = last if isinstance(last, datetime) else None
-    return _finish_trend(wide, spec, str(period), known)
+    return finish_trend(wide, spec, str(period), known)
 
 
-def _finish_trend(
-    wide: pl.DataFrame, spec: _Spec, period: str, known: datetime | None
+def finish_trend(
+    wide: pl.DataFrame, spec: Spec, period: str, known: datetime | None
 ) -> ConversionTrend:
     """Return the trend of per-period counts ``wide`` (``period_start``, ``_excl``, ``c1..``).
 
     Periods with no entrant are filled with zeros; a period is complete when
     its end plus the window is at or before ``known``.
     """
-    every = _PERIODS[period]
+    every = PERIODS[period]
     grid = _periods_grid(wide["period_start"], every)
     counts = [f"c{k}" for k in range(1, spec.n + 1)]
     wide = grid.join(wide, on="period_start", how="left").with_columns(
         pl.col(["_excl", *counts]).fill_null(0)
     )
-    long = _long_steps(wide.drop("_excl"), spec, ["period_start"])
+    long = long_steps(wide.drop("_excl"), spec, ["period_start"])
     window_td = timedelta(microseconds=spec.window_us)
     end = pl.col("period_start").dt.offset_by(every)
     complete = (end + window_td <= known) if known is not None else pl.lit(False)
@@ -2323,9 +1910,9 @@ def compare_periods(
     >>> row.select("previous_rate", "current_rate", "verdict").row(0)
     (0.4, 0.7, 'increase')
     """
-    if engines.is_native(events):
-        _native_reading(steps, stage_steps, definition)
-        return engines.compare_periods_native(
+    if frames.is_engine_frame(events):
+        refuse_entry_reading(steps, stage_steps, definition)
+        return frames.on_engine("compare_periods", PeriodComparison)(
             events,
             steps,
             window=window,
@@ -2380,7 +1967,7 @@ def compare_trend(
     """
     check_alpha(alpha)
     period = trend.period
-    every = _PERIODS[trend.period]
+    every = PERIODS[trend.period]
     periods = trend.table.select("period_start", "complete").unique(maintain_order=True)
     starts: list[datetime] = periods["period_start"].to_list()
     if current is None:
@@ -2588,7 +2175,7 @@ class CohortTable:
         return _html(["cohort", "contacts", *(f"day {d}" for d in marks)], rows, caption)
 
 
-def _km_curve(
+def km_curve(
     sizes: pl.LazyFrame,
     converted: pl.LazyFrame,
     censored: pl.LazyFrame,
@@ -2706,16 +2293,16 @@ def cohorts(
     >>> day2.select("cohort_size", "at_risk", "converted", "share").row(0)
     (3, 2, 1, 0.5)
     """
-    reading = _reading(target, stage_steps, definition)
-    if engines.is_native(events) and acquisition == "first_event":
-        _native_reading(target, stage_steps, definition)
-        return engines.cohorts_native(
+    reading = stage_reading(target, stage_steps, definition)
+    if frames.is_engine_frame(events) and acquisition == "first_event":
+        refuse_entry_reading(target, stage_steps, definition)
+        return frames.on_engine("cohorts", CohortTable)(
             events, target, period=period, horizon=horizon, as_of=as_of, since=since, until=until
         )
-    step = _resolve_step(target, "target", reading=reading)
+    step = resolve_step(target, "target", reading=reading)
     if reading.entry:
-        _check_some_stage([step], reading)
-    every = _PERIODS[_check_period(period)]
+        check_some_stage([step], reading)
+    every = PERIODS[check_period(period)]
     if acquisition not in ("first_event", "created_at"):
         hint = did_you_mean(str(acquisition), ("first_event", "created_at"))
         msg = f"acquisition: {acquisition!r} is not 'first_event' or 'created_at'.{hint}"
@@ -2729,7 +2316,7 @@ def cohorts(
         last = lf.select(pl.col(OCCURRED_AT).max()).collect().item()
         known = last if isinstance(last, datetime) else None
     if known is None:
-        empty = pl.DataFrame(schema=_COHORT_SCHEMA)
+        empty = pl.DataFrame(schema=COHORT_SCHEMA)
         return CohortTable(
             empty, step.name, str(period), str(acquisition), span, None, reading.mode
         )
@@ -2777,7 +2364,7 @@ def cohorts(
         .group_by("cohort_start", pl.col("_obs").alias("day"))
         .agg(_censored=pl.len().cast(pl.Int64))
     )
-    curve = _km_curve(sizes, converted, censored, horizon_days)
+    curve = km_curve(sizes, converted, censored, horizon_days)
     return CohortTable(
         table=curve.collect(),
         target=step.name,
@@ -2789,7 +2376,7 @@ def cohorts(
     )
 
 
-_COHORT_SCHEMA: dict[str, pl.DataType] = {
+COHORT_SCHEMA: dict[str, pl.DataType] = {
     "cohort_start": pl.Datetime("us", "UTC"),
     "cohort_size": pl.Int64(),
     "day": pl.Int64(),

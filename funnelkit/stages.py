@@ -61,7 +61,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from funnelkit import engines
+from funnelkit import frames
 from funnelkit.definitions import Condition, EventRule, Funnel, PointsRule, duration_text
 from funnelkit.errors import MissingColumnError, ParameterError
 from funnelkit.events import ContactTable, EventLog, as_lazy, as_lazy_contacts
@@ -342,8 +342,8 @@ def classify(
     >>> out.select("contact_id", "stage", "stage_rank").rows()
     [('c1', 'qualified_prospect', 4), ('c2', 'raw_contact', 1)]
     """
-    if engines.is_native(events):
-        return engines.classify_native(
+    if frames.is_engine_frame(events):
+        return frames.on_engine("classify", pl.LazyFrame)(
             events, funnel, as_of=as_of, contacts=contacts, entry_times=entry_times
         )
     lf = as_lazy(events)
@@ -595,10 +595,10 @@ def snapshot(classified: FrameLike, funnel: Funnel, *, lang: str = "en") -> Snap
             )
             raise ParameterError(msg)
         counts[rank - 1] += n
-    return _snapshot_from_counts(funnel, counts, lang)
+    return snapshot_from_counts(funnel, counts, lang)
 
 
-def _snapshot_from_counts(funnel: Funnel, counts: Sequence[int], lang: str) -> Snapshot:
+def snapshot_from_counts(funnel: Funnel, counts: Sequence[int], lang: str) -> Snapshot:
     """Return the :class:`Snapshot` of ``counts[k]`` contacts currently at rank ``k + 1``."""
     ids = funnel.stage_ids
     past = [sum(counts[k:]) for k in range(len(ids))]
@@ -696,8 +696,10 @@ def flows(
     >>> out.table.select("from_stage", "to_stage", "contacts").rows()
     [(None, 'lead', 1), ('lead', 'qualified_prospect', 1)]
     """
-    if engines.is_native(events):
-        return engines.flows_native(events, funnel, start=start, end=end, contacts=contacts)
+    if frames.is_engine_frame(events):
+        return frames.on_engine("flows", Flows)(
+            events, funnel, start=start, end=end, contacts=contacts
+        )
     lf = as_lazy(events)
     lo, hi = instant(start, "start"), instant(end, "end")
     assert lo is not None and hi is not None
@@ -709,7 +711,7 @@ def flows(
         .group_by("from_rank", "to_rank")
         .agg(pl.len().cast(pl.Int64).alias("contacts"))
     )
-    table = _flows_table(_collect(pairs), funnel)
+    table = flows_table(_collect(pairs), funnel)
     return Flows(funnel.name, lo, hi, table)
 
 
@@ -777,7 +779,7 @@ def _ranks_at_two_instants(
     )
 
 
-def _flows_table(pairs: pl.DataFrame, funnel: Funnel) -> pl.DataFrame:
+def flows_table(pairs: pl.DataFrame, funnel: Funnel) -> pl.DataFrame:
     """Name the ranks of ``from_rank, to_rank, contacts`` (0 / null: new contact)."""
     ids = pl.Series(funnel.stage_ids)
     return (

@@ -72,7 +72,7 @@ from typing import Any
 
 import polars as pl
 
-from funnelkit import __version__, conversion, engines
+from funnelkit import __version__, conversion, frames
 from funnelkit.conversion import CohortTable, ConversionTrend, FunnelResult, PeriodComparison
 from funnelkit.definitions import Funnel, load_funnel
 from funnelkit.durations import format_duration, parse_duration
@@ -289,8 +289,8 @@ def last_complete_week(events: EventLog | pl.LazyFrame | pl.DataFrame) -> IsoWee
     >>> str(last_complete_week(df))
     '2026-W47'
     """
-    if engines.is_native(events):
-        return engines.last_complete_week_native(events)
+    if frames.is_engine_frame(events):
+        return frames.on_engine("last_complete_week", IsoWeek)(events)
     latest = as_lazy(events).select(pl.col(OCCURRED_AT).max()).collect().item()
     return complete_week_before(latest)
 
@@ -887,7 +887,8 @@ _HEADLINE_SCHEMA = {
 }
 
 
-def _funnel(funnel: Funnel | str) -> Funnel:
+def as_funnel(funnel: Funnel | str) -> Funnel:
+    """Return ``funnel``, loading it first when it is a preset name or a TOML path."""
     return funnel if isinstance(funnel, Funnel) else load_funnel(funnel)
 
 
@@ -975,7 +976,8 @@ def _entries(classified: pl.DataFrame, funnel: Funnel, weeks: list[IsoWeek]) -> 
     )
 
 
-def _count_kpis(entries: pl.DataFrame, funnel: Funnel, week: IsoWeek) -> list[Kpi]:
+def count_kpis(entries: pl.DataFrame, funnel: Funnel, week: IsoWeek) -> list[Kpi]:
+    """Return the stage-entry count KPIs of ``week`` from the weekly ``entries`` table."""
     this, before = str(week), str(week.shift(-1))
     counts = {(w, s): int(n) for w, s, n in entries.select("week", "stage", "contacts").iter_rows()}
     out = []
@@ -1062,11 +1064,11 @@ def stalled_contacts(
     >>> stalled_contacts(df, "inbound", as_of=as_of)["contact_id"].to_list()
     ['a', 'b']
     """
-    if engines.is_native(events):
-        return engines.stalled_contacts_native(
+    if frames.is_engine_frame(events):
+        return frames.on_engine("stalled_contacts", pl.DataFrame)(
             events, funnel, as_of=as_of, contacts=contacts, stage=stage, limit=limit
         )
-    definition = _funnel(funnel)
+    definition = as_funnel(funnel)
     chosen = definition.stage(stage).id if stage else stalled_stage(definition)
     cut = instant_before(as_of)
     classified = classify(events, definition, as_of=cut, contacts=_contacts_lazy(contacts))
@@ -1141,8 +1143,8 @@ def weekly_metrics(
     >>> m.kpi("new_contacts").value, m.kpi("reached_client").value
     (1, 1)
     """
-    if engines.is_native(events):
-        return engines.weekly_metrics_native(
+    if frames.is_engine_frame(events):
+        return frames.on_engine("weekly_metrics", WeeklyMetrics)(
             events,
             funnel,
             week=week,
@@ -1152,7 +1154,7 @@ def weekly_metrics(
             weeks_of_history=weeks_of_history,
         )
     target = parse_week(week)
-    definition = _funnel(funnel)
+    definition = as_funnel(funnel)
     span = parse_duration(window, name="window")
     if span <= timedelta(0):
         msg = f"window: the conversion window must be positive, got {format_duration(span)}."
@@ -1180,7 +1182,7 @@ def weekly_metrics(
     week_flows = flows(lf, definition, start=instant_before(target.start), end=cut, contacts=people)
     history = [target.shift(-i) for i in reversed(range(weeks_of_history))]
     entries = _entries(classified, definition, sorted({*history, target.shift(-1)}))
-    headline = _count_kpis(entries, definition, target)
+    headline = count_kpis(entries, definition, target)
     entries = entries.filter(pl.col("week").is_in([str(w) for w in history]))
     rates_week = last_closed_week(target, span)
     since = min(history[0], rates_week.shift(-1)).start
@@ -1189,7 +1191,7 @@ def weekly_metrics(
     )
     comparison = _compare(lf, definition, span, rates_week, target, since)
     if comparison is not None:
-        headline += _rate_kpis(comparison, definition)
+        headline += rate_kpis(comparison, definition)
     curves = conversion.cohorts(
         lf,
         definition.stage(target_stage(definition)),
@@ -1222,7 +1224,7 @@ def weekly_metrics(
         conversion=ordered,
         trend=trend,
         comparison=comparison,
-        cohorts=_recent_cohorts(curves, history[0]),
+        cohorts=recent_cohorts(curves, history[0]),
     )
 
 
@@ -1266,7 +1268,8 @@ def _compare(
         return None
 
 
-def _rate_kpis(comparison: PeriodComparison, definition: Funnel) -> list[Kpi]:
+def rate_kpis(comparison: PeriodComparison, definition: Funnel) -> list[Kpi]:
+    """Return the conversion-rate KPIs of a week-over-week ``comparison``."""
     ids = definition.stage_ids
     goal = definition.rank(target_stage(definition))
     wanted = comparison.table.filter(
@@ -1302,5 +1305,6 @@ def _rate_kpis(comparison: PeriodComparison, definition: Funnel) -> list[Kpi]:
     return out
 
 
-def _recent_cohorts(curves: CohortTable, first: IsoWeek) -> CohortTable:
+def recent_cohorts(curves: CohortTable, first: IsoWeek) -> CohortTable:
+    """Keep the cohorts of ``curves`` from week ``first`` on."""
     return replace(curves, table=curves.table.filter(pl.col("cohort_start") >= first.start))

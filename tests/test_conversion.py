@@ -33,6 +33,7 @@ from funnelkit.conversion import (
 )
 from funnelkit.errors import DataError, MissingColumnError, ParameterError
 from funnelkit.events import read_events
+from funnelkit.steps import resolve_spec
 
 T0 = dt.datetime(2026, 9, 7, tzinfo=dt.UTC)  # a Monday
 H = dt.timedelta(hours=1)
@@ -579,7 +580,7 @@ def test_every_sort_key_gives_the_same_chains(mode: str) -> None:
     rnd = random.Random(11)
     rows = [(f"c{rnd.randint(0, 30)}", rnd.randint(0, 200), rnd.choice("abcx"), rnd.choice("pq"))
             for _ in range(400)]  # fmt: skip
-    spec = conversion._spec([["a"], ["b", "c"], ["c"]], "20h", "ordered", False, [("x", 1, 3)])
+    spec = resolve_spec([["a"], ["b", "c"], ["c"]], "20h", "ordered", False, [("x", 1, 3)])
     lf = log(rows).rename({"channel": "ch"}).lazy()
 
     def run(m: Any) -> pl.DataFrame:
