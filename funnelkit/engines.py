@@ -83,6 +83,10 @@ from funnelkit.errors import (
     TimestampError,
     did_you_mean,
 )
+from funnelkit.events import CONTACT_ID as CID
+from funnelkit.events import CREATED_AT as CREATED
+from funnelkit.events import EVENT
+from funnelkit.events import OCCURRED_AT as T
 from funnelkit.frames import Engine, engine_of, register
 from funnelkit.stats import check_alpha
 from funnelkit.steps import (
@@ -125,10 +129,6 @@ NativeFrame = Any
 SPARK_CONF_ENV = "FUNNELKIT_SPARK_CONF"
 """Environment variable naming a ``spark-defaults.conf``-style file for ``spark:`` sources."""
 
-CID = "contact_id"
-T = "occurred_at"
-EVENT = "event"
-CREATED = "created_at"
 TS = "_ts"  # epoch microseconds of occurred_at
 
 _DAY_US = 86_400_000_000

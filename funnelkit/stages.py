@@ -64,7 +64,11 @@ import polars as pl
 from funnelkit import frames
 from funnelkit.definitions import Condition, EventRule, Funnel, PointsRule, duration_text
 from funnelkit.errors import MissingColumnError, ParameterError
-from funnelkit.events import ContactTable, EventLog, as_lazy, as_lazy_contacts
+from funnelkit.events import CONTACT_ID as CID
+from funnelkit.events import CREATED_AT as CREATED
+from funnelkit.events import EVENT, ContactTable, EventLog, as_lazy, as_lazy_contacts
+from funnelkit.events import OCCURRED_AT as T
+from funnelkit.events import TIMESTAMP as UTC
 from funnelkit.timeutil import Instant, fmt_time, instant
 
 __all__ = [
@@ -83,11 +87,6 @@ EventsLike = EventLog | pl.DataFrame | pl.LazyFrame
 FrameLike = pl.DataFrame | pl.LazyFrame
 ContactsLike = ContactTable | pl.DataFrame | pl.LazyFrame
 
-CID = "contact_id"
-T = "occurred_at"
-EVENT = "event"
-CREATED = "created_at"
-UTC = pl.Datetime("us", "UTC")
 
 _EPS = 1e-9
 _BLOCK = 512.0
