@@ -21,7 +21,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import funnelkit.chains as chains
 import funnelkit.conversion as conversion
+from funnelkit.chains import contact_chains
 from funnelkit.conversion import (
     Exclusion,
     cohorts,
@@ -556,7 +558,7 @@ def test_hash_collisions_fall_back_to_the_exact_key(monkeypatch: pytest.MonkeyPa
             ("b", 30, "signup", "y"), ("c", 2, "visit", "x")]  # fmt: skip
     expected = funnel(log(rows), ["visit", "signup"], window="1d", by="channel", min_size=0)
     # every contact gets the same 64-bit key: the second hash must catch it
-    monkeypatch.setattr(conversion, "_contact_hash", lambda e: e.is_null().cast(pl.UInt64) + 7)
+    monkeypatch.setattr(chains, "_contact_hash", lambda e: e.is_null().cast(pl.UInt64) + 7)
     collided = funnel(log(rows), ["visit", "signup"], window="1d", by="channel", min_size=0)
     assert collided.table.equals(expected.table)
     assert collided.breakdown is not None and collided.breakdown.equals(expected.breakdown)
@@ -584,7 +586,7 @@ def test_every_sort_key_gives_the_same_chains(mode: str) -> None:
     lf = log(rows).rename({"channel": "ch"}).lazy()
 
     def run(m: Any) -> pl.DataFrame:
-        chains = conversion._chains(lf, spec, mode=m, by="ch").collect()
+        chains = contact_chains(lf, spec, mode=m, by="ch").collect()
         assert not chains["_collide"].any() and chains["_fits"].all()
         return chains.drop("_k", "_k2", "_collide", "_fits", strict=False).sort(pl.all())
 
