@@ -75,6 +75,12 @@ from typing import TYPE_CHECKING, Any, Literal
 import narwhals as nw
 import polars as pl
 
+from funnelkit.aggregate import (
+    check_count_option,
+    long_steps,
+    merge_segments,
+    suppress_small_segments,
+)
 from funnelkit.definitions import Condition, EventRule, Funnel, Stage
 from funnelkit.errors import (
     DataError,
@@ -1222,14 +1228,7 @@ def _funnel_on_engine(
     >>> funnel(rel, ["page_view", "purchase"], window="7d").table["count"].to_list()
     [1, 1]
     """
-    from funnelkit.conversion import (
-        FunnelResult,
-        check_count_option,
-        finish_time_to_convert,
-        long_steps,
-        merge_segments,
-        suppress_small_segments,
-    )
+    from funnelkit.conversion import FunnelResult, finish_time_to_convert
 
     ns = _nw_spec(steps, window, order, first_entry, exclusions)
     check_count_option(top, "top", allow_none=True)
