@@ -230,14 +230,14 @@ def _child(case: str, folder: Path, max_rss_gib: float) -> dict[str, object]:
     if case == "duckdb_weekly":
         import duckdb
 
-        from funnelkit.engines import last_complete_week_native, weekly_metrics_native
+        from funnelkit.weekly import last_complete_week, weekly_metrics
 
         con = duckdb.connect()
         con.execute(f"SET memory_limit = '{max(1.0, max_rss_gib * 0.6):.1f}GiB'")
         con.execute(f"SET temp_directory = '{DATA / 'duckdb_tmp'}'")
         rel = con.sql(f"SELECT * FROM read_parquet('{folder}/**/*.parquet', hive_partitioning=1)")
-        week = last_complete_week_native(rel)
-        metrics = weekly_metrics_native(rel, funnel, week=week)
+        week = last_complete_week(rel)
+        metrics = weekly_metrics(rel, funnel, week=week)
         result = {"week": str(week), "new_contacts": metrics.kpi("new_contacts").value}
     else:
         case, _, variant = case.partition("+")

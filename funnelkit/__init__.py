@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import funnelkit.engines  # noqa: F401  (registers the DuckDB and Spark implementations)
 from funnelkit.conversion import (
     cohorts,
     compare_periods,

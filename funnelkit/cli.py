@@ -147,7 +147,7 @@ def _warn_about_the_data(
 
 def _warn_about_as_of(as_of: str, first: datetime | None, last: datetime | None) -> None:
     """Warn on stderr when ``--as-of`` is before the events or a week or more after them."""
-    from funnelkit.stages import _instant
+    from funnelkit.timeutil import instant as _instant
 
     moment = _instant(as_of, "--as-of")
     if moment is None or first is None or last is None:

@@ -148,37 +148,73 @@ from __future__ import annotations
 
 import html
 import math
-import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
 
 import polars as pl
 
-from funnelkit import engines
+from funnelkit import frames
+from funnelkit.aggregate import STEP_COLUMNS as _STEP_COLUMNS
+from funnelkit.aggregate import (
+    check_count_option,
+    collect_sound,
+    long_steps,
+    merge_segments,
+    step_counts,
+    suppress_small_segments,
+    time_to_convert_tables,
+    transition_durations,
+)
+from funnelkit.chains import (
+    Events,
+    contact_chains,
+    entry_contacts,
+    funnel_chains,
+    read_steps,
+    restrict_span,
+    stage_entries,
+    step_time,
+)
 from funnelkit.definitions import Funnel, Stage, read_numbers
 from funnelkit.durations import format_duration, parse_duration
-from funnelkit.errors import DataError, MissingColumnError, ParameterError, did_you_mean
+from funnelkit.errors import MissingColumnError, ParameterError, did_you_mean
 from funnelkit.events import (
     CONTACT_ID,
     CREATED_AT,
-    EVENT,
     OCCURRED_AT,
     ContactTable,
-    EventLog,
     as_lazy,
     as_lazy_contacts,
 )
 from funnelkit.privacy import pseudonymize_breakdown
-from funnelkit.stages import _instant, classify
 from funnelkit.stats import (
     check_alpha,
     two_proportion_p_value,
     verdict_expr,
-    wilson_high,
-    wilson_low,
 )
+from funnelkit.steps import (
+    PERIODS,
+    Exclusion,
+    FunnelLike,
+    Order,
+    Period,
+    Spec,
+    StageLike,
+    StageSteps,
+    StepSpec,
+    StepsSpec,
+    bin_width,
+    check_period,
+    check_some_stage,
+    refuse_entry_reading,
+    resolve_spec,
+    resolve_step,
+    stage_reading,
+    transitions,
+)
+from funnelkit.timeutil import TimeLike, parse_as_of, parse_time, time_bounds
 
 __all__ = [
     "CohortTable",
@@ -201,1252 +237,17 @@ __all__ = [
     "week_over_week",
 ]
 
-Order = Literal["ordered", "strict_increase", "any"]
-Period = Literal["day", "week", "month"]
-StageSteps = Literal["evidence", "entry"]
-Events: TypeAlias = EventLog | pl.LazyFrame | pl.DataFrame
-TimeLike: TypeAlias = str | date | datetime
 
-_ORDERS: tuple[Order, ...] = ("ordered", "strict_increase", "any")
-_STAGE_STEPS: tuple[StageSteps, ...] = ("evidence", "entry")
-_STAGE = "_stage"  # the stage a synthetic entry event enters (null on raw events)
-_BY = "_by_entry"  # the breakdown value on the rows of a stage entry reading
-_PERIODS: dict[str, str] = {"day": "1d", "week": "1w", "month": "1mo"}
-_US = timedelta(microseconds=1)
-_LO = -(2**62)  # "no chain yet": any timestamp minus this is beyond every window
-_HI = 2**62  # "no such event later": this minus any timestamp is beyond every window
-_TWO64 = 2**64
-_NONE = "(none)"
-_OTHER = "Other"
-_MAX_FLAGS = 64
-
-
-@runtime_checkable
-class StageLike(Protocol):
-    """A funnel stage: anything with ``evidence()`` (e.g. :class:`funnelkit.definitions.Stage`)."""
-
-    def evidence(self) -> pl.Expr:
-        """Return a boolean expression over the events frame."""
-        ...
-
-
-class FunnelLike(Protocol):
-    """A funnel definition: anything with ``.stages`` (e.g. ``definitions.Funnel``)."""
-
-    @property
-    def stages(self) -> Sequence[StageLike]:
-        """The stages, first stage first."""
-        ...
-
-
-StepSpec: TypeAlias = str | Sequence[str] | StageLike
-StepsSpec: TypeAlias = Sequence[StepSpec] | Mapping[str, StepSpec] | FunnelLike
-
-
-@dataclass(frozen=True)
-class Exclusion:
-    """Remove contacts whose counted chain holds ``event`` between two steps.
-
-    Parameters
-    ----------
-    event
-        An event name, a list of names, or a stage.
-    from_step, to_step
-        1-based step numbers, ``from_step < to_step``.  The excluded event
-        counts when it happens strictly after the chain's ``from_step``
-        event and strictly before its ``to_step`` event (or, when the chain
-        stopped earlier, at most ``window`` after the chain's start).
-
-    Examples
-    --------
-    >>> Exclusion("unsubscribe", from_step=1, to_step=3).to_step
-    3
-    """
-
-    event: StepSpec
-    from_step: int = 1
-    to_step: int = 2
-
-    def __post_init__(self) -> None:
-        if isinstance(self.event, list | set | frozenset):
-            object.__setattr__(self, "event", tuple(sorted(self.event)))
-
-
-# --- steps -------------------------------------------------------------------
-@dataclass(frozen=True, eq=False)
-class _Step:
-    name: str
-    expr: pl.Expr
-    events: frozenset[str] | None = None  # the event names, for a step made of names
-    stage: str | None = None  # the stage id, for a stage read by entry
-
-
-@dataclass(frozen=True, eq=False)
-class _Reading:
-    """How stages are read as steps: by their evidence events, or by entry (see module doc)."""
-
-    mode: StageSteps = "evidence"
-    definition: Funnel | None = None
-
-    @property
-    def entry(self) -> bool:
-        return self.mode == "entry"
-
-    def stage_id(self, stage: object, where: str) -> str:
-        """Return the id of ``stage`` in the definition, or say why it has no entry time."""
-        if not isinstance(stage, Stage):
-            msg = (
-                f"{where}: {_stage_name(stage)!r} ({type(stage).__name__}) has no entry time: "
-                "stage_steps='entry' reads the stages of a funnel definition "
-                "(funnelkit.definitions.Stage, e.g. load_funnel('inbound').stage('cold_lead')); "
-                "use stage_steps='evidence' for an object with only evidence()"
-            )
-            raise ParameterError(msg)
-        funnel = self.definition
-        if funnel is None:
-            msg = (
-                f"{where}: stage {stage.id!r} is read by entry, which needs the definition it "
-                "belongs to (a stage's entry depends on the later stages too); give the "
-                "definition as the steps (funnel(events, inbound, ...)) or as definition="
-            )
-            raise ParameterError(msg)
-        if stage in funnel.stages:
-            return stage.id
-        if stage.id in funnel.stage_ids:
-            msg = (
-                f"{where}: stage {stage.id!r} differs from the stage of that id in funnel "
-                f"{funnel.name!r}; give the definition's own stage, "
-                f"definition.stage({stage.id!r})"
-            )
-        else:
-            hint = did_you_mean(stage.id, funnel.stage_ids)
-            msg = (
-                f"{where}: stage {stage.id!r} is not a stage of funnel {funnel.name!r} "
-                f"(stages: {', '.join(funnel.stage_ids)}).{hint}"
-            )
-        raise ParameterError(msg)
-
-
-_EVIDENCE = _Reading()
-
-
-def _reading(steps: object, stage_steps: object, definition: object) -> _Reading:
-    """Check ``stage_steps`` and ``definition``; a definition given as steps is the one read."""
-    if stage_steps not in _STAGE_STEPS:
-        hint = did_you_mean(str(stage_steps), _STAGE_STEPS)
-        msg = (
-            f"stage_steps: {stage_steps!r} is not 'evidence' (each evidence event of a stage "
-            f"counts) or 'entry' (the instant classify() says the stage was reached).{hint}"
-        )
-        raise ParameterError(msg)
-    if definition is not None and not isinstance(definition, Funnel):
-        msg = (
-            f"definition: expected a funnel definition such as load_funnel('inbound'), "
-            f"got {type(definition).__name__}"
-        )
-        raise ParameterError(msg)
-    if stage_steps == "evidence":
-        if definition is not None:
-            msg = (
-                "definition: read only with stage_steps='entry' (stages read by their "
-                "evidence events need no definition); add stage_steps='entry' or drop it"
-            )
-            raise ParameterError(msg)
-        return _EVIDENCE
-    if isinstance(steps, Funnel):
-        if definition is not None and definition != steps:
-            msg = (
-                f"definition: the steps are funnel {steps.name!r} but definition= is "
-                f"{definition.name!r}; give one of them"
-            )
-            raise ParameterError(msg)
-        definition = steps
-    return _Reading("entry", definition)
-
-
-def _native_reading(steps: object, stage_steps: object, definition: object) -> None:
-    """Refuse the stage entry reading on DuckDB and Spark frames, with what to do instead."""
-    if _reading(steps, stage_steps, definition).entry:
-        msg = (
-            "stage_steps='entry' runs on polars frames only: the DuckDB and Spark paths read "
-            "stages by their evidence events; bring the events into polars (e.g. "
-            "relation.pl() in DuckDB, or read_events on an export) or use "
-            "stage_steps='evidence'"
-        )
-        raise ParameterError(msg)
-
-
-def _stage_name(stage: object) -> str:
-    label = getattr(stage, "label", None)
-    if callable(label):
-        text = label()
-        if isinstance(text, str) and text:
-            return text
-    for attr in ("name", "id"):
-        value = getattr(stage, attr, None)
-        if isinstance(value, str) and value:
-            return value
-    return type(stage).__name__
-
-
-def _event_names(spec: object) -> tuple[str, ...] | None:
-    if isinstance(spec, str):
-        return (spec,)
-    if isinstance(spec, Sequence | set | frozenset) and not isinstance(spec, bytes):
-        names = tuple(spec)
-        if names and all(isinstance(n, str) and n for n in names):
-            return names
-    return None
-
-
-def _resolve_step(
-    spec: object, where: str, name: str | None = None, reading: _Reading = _EVIDENCE
-) -> _Step:
-    if isinstance(spec, StageLike) and not isinstance(spec, str):
-        if reading.entry:
-            stage_id = reading.stage_id(spec, where)
-            expr = (pl.col(_STAGE) == stage_id).fill_null(False)
-            return _Step(name or _stage_name(spec), expr, stage=stage_id)
-        expr = spec.evidence()
-        if not isinstance(expr, pl.Expr):
-            msg = (
-                f"{where}: evidence() of {_stage_name(spec)!r} returned "
-                f"{type(expr).__name__}, not a polars expression"
-            )
-            raise ParameterError(msg)
-        return _Step(name or _stage_name(spec), expr.fill_null(False))
-    names = _event_names(spec)
-    if names is None:
-        msg = (
-            f"{where}: {spec!r} is not a step; give an event name ('purchase'), a list of "
-            "event names (['ebook_download', 'newsletter_signup']) or a stage of a funnel"
-        )
-        raise ParameterError(msg)
-    expr = pl.col(EVENT) == names[0] if len(names) == 1 else pl.col(EVENT).is_in(names)
-    return _Step(name or " or ".join(names), expr.fill_null(False), frozenset(names))
-
-
-def _resolve_steps(steps: object, reading: _Reading = _EVIDENCE) -> tuple[_Step, ...]:
-    if isinstance(steps, str):
-        msg = f"steps: give a list of steps, not one text; did you mean [{steps!r}]?"
-        raise ParameterError(msg)
-    items: list[tuple[str | None, object]]
-    if hasattr(steps, "stages") and not isinstance(steps, StageLike):
-        items = [(None, s) for s in steps.stages]
-    elif isinstance(steps, Mapping):
-        items = [(str(k), v) for k, v in steps.items()]
-    elif isinstance(steps, Sequence):
-        items = [(None, s) for s in steps]
-    else:
-        msg = (
-            f"steps: expected a list of steps, a mapping name -> step or a funnel definition, "
-            f"got {type(steps).__name__}"
-        )
-        raise ParameterError(msg)
-    if not items:
-        msg = "steps: a funnel needs at least one step, e.g. ['page_view', 'purchase']"
-        raise ParameterError(msg)
-    return tuple(_resolve_step(s, f"step {i}", n, reading) for i, (n, s) in enumerate(items, 1))
-
-
-@dataclass(frozen=True, eq=False)
-class _Excl:
-    expr: pl.Expr
-    from_step: int
-    to_step: int
-    events: frozenset[str] | None = None
-    stage: str | None = None
-
-
-def _resolve_exclusions(
-    exclusions: Iterable[object], n_steps: int, order: Order, reading: _Reading = _EVIDENCE
-) -> tuple[_Excl, ...]:
-    out = []
-    for i, item in enumerate(exclusions, 1):
-        if isinstance(item, tuple) and len(item) == 3 and not isinstance(item, Exclusion):
-            item = Exclusion(item[0], item[1], item[2])
-        if not isinstance(item, Exclusion):
-            msg = (
-                f"exclusion {i}: expected Exclusion(event, from_step, to_step) or a tuple "
-                f"(event, from_step, to_step), got {item!r}"
-            )
-            raise ParameterError(msg)
-        if not (
-            isinstance(item.from_step, int)
-            and isinstance(item.to_step, int)
-            and 1 <= item.from_step < item.to_step <= n_steps
-        ):
-            msg = (
-                f"exclusion {i}: from_step={item.from_step!r}, to_step={item.to_step!r} must be "
-                f"step numbers with 1 <= from_step < to_step <= {n_steps}"
-            )
-            raise ParameterError(msg)
-        step = _resolve_step(item.event, f"exclusion {i}", reading=reading)
-        out.append(_Excl(step.expr, item.from_step, item.to_step, step.events, step.stage))
-    if out and order == "any":
-        msg = "exclusions need an ordered funnel; use order='ordered' or 'strict_increase'"
-        raise ParameterError(msg)
-    return tuple(out)
-
-
-def _check_order(order: object) -> Order:
-    if order not in _ORDERS:
-        hint = did_you_mean(str(order), _ORDERS)
-        msg = f"order: {order!r} is not one of {', '.join(map(repr, _ORDERS))}.{hint}"
-        raise ParameterError(msg)
-    return order
-
-
-def _check_period(period: object) -> str:
-    if period not in _PERIODS:
-        hint = did_you_mean(str(period), _PERIODS)
-        msg = f"period: {period!r} is not one of 'day', 'week' (ISO, from Monday), 'month'.{hint}"
-        raise ParameterError(msg)
-    return str(period)
-
-
-def _parse_time(value: TimeLike | None, name: str) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, date):
-        moment = datetime(value.year, value.month, value.day)
-    elif isinstance(value, str):
-        text = value.strip()
-        try:
-            moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
-        except ValueError:
-            msg = (
-                f"{name}: cannot read {value!r} as a time; "
-                "write e.g. 2026-09-01 or 2026-09-01T08:00"
-            )
-            raise ParameterError(msg) from None
-    else:
-        msg = f"{name}: expected a date, a datetime or ISO text, got {type(value).__name__}"
-        raise ParameterError(msg)
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
-def _parse_as_of(value: TimeLike | None) -> datetime | None:
-    """Read ``as_of`` as :func:`funnelkit.stages.classify` does: a bare date means its end.
-
-    ``since`` and ``until`` bound a half-open span, so a date there is its
-    midnight; "known as of 2026-11-22" takes in the events of that day.
-    """
-    moment = _parse_time(value, "as_of")  # this module's messages for bad values
-    if moment is None or isinstance(value, datetime):
-        return moment
-    return _instant(value, "as_of")  # a bare date: the end of that day, as classify reads it
-
-
-def _bounds(
-    since: TimeLike | None, until: TimeLike | None
-) -> tuple[datetime | None, datetime | None]:
-    """Return ``since`` and ``until`` as UTC instants; refuse an empty or reversed span."""
-    lo, hi = _parse_time(since, "since"), _parse_time(until, "until")
-    if lo is not None and hi is not None and lo >= hi:
-        msg = (
-            f"since ({lo:%Y-%m-%d %H:%M}) must be before until ({hi:%Y-%m-%d %H:%M}): "
-            "events are read from since (included) to until (excluded); swap them?"
-        )
-        raise ParameterError(msg)
-    return lo, hi
-
-
-def _restrict(lf: pl.LazyFrame, since: datetime | None, until: datetime | None) -> pl.LazyFrame:
-    if since is not None:
-        lf = lf.filter(pl.col(OCCURRED_AT) >= since)
-    if until is not None:
-        lf = lf.filter(pl.col(OCCURRED_AT) < until)
-    return lf
-
-
-# --- the per-contact chain engine ---------------------------------------------
-@dataclass(frozen=True, eq=False)
-class _Spec:
-    steps: tuple[_Step, ...]
-    window_us: int
-    order: Order
-    first_entry: bool
-    exclusions: tuple[_Excl, ...]
-    reading: _Reading = _EVIDENCE
-    definition: Funnel | None = None  # the definition the steps come from, if any
-
-    @property
-    def n(self) -> int:
-        return len(self.steps)
-
-    @property
-    def stage_steps(self) -> StageSteps:
-        return self.reading.mode
-
-    @property
-    def stage_ids(self) -> tuple[str, ...]:
-        """The stages read by entry, in the definition's order."""
-        wanted = {s.stage for s in self.steps} | {e.stage for e in self.exclusions}
-        funnel = self.reading.definition
-        return tuple(i for i in funnel.stage_ids if i in wanted) if funnel is not None else ()
-
-    @property
-    def raw_names(self) -> frozenset[str]:
-        """The event names read on the raw events, beside the stages read by entry."""
-        sets = [s.events for s in self.steps] + [e.events for e in self.exclusions]
-        return frozenset().union(*(names for names in sets if names is not None))
-
-    @property
-    def event_names(self) -> frozenset[str] | None:
-        """Every event name the steps and exclusions read, when they are all made of names."""
-        sets = [s.events for s in self.steps] + [e.events for e in self.exclusions]
-        if any(names is None for names in sets):
-            return None
-        return frozenset().union(*(names for names in sets if names is not None))
-
-    @property
-    def disjoint(self) -> bool:
-        """Whether no event can match two steps (or a step and an exclusion)."""
-        items = [(s.events, s.stage) for s in self.steps]
-        items += [(e.events, e.stage) for e in self.exclusions]
-        seen: set[tuple[str, str]] = set()
-        for names, stage in items:
-            if stage is not None:
-                keys = {("stage", stage)}
-            elif names is not None:
-                keys = {("event", name) for name in names}
-            else:
-                return False
-            if seen & keys:
-                return False
-            seen |= keys
-        return True
-
-
-def _spec(
-    steps: object,
-    window: str | timedelta,
-    order: object,
-    first_entry: bool,
-    exclusions: Iterable[object],
-    *,
-    stage_steps: object = "evidence",
-    definition: object = None,
-) -> _Spec:
-    reading = _reading(steps, stage_steps, definition)
-    resolved = _resolve_steps(steps, reading)
-    checked = _check_order(order)
-    span = parse_duration(window, name="window")
-    excl = _resolve_exclusions(exclusions, len(resolved), checked, reading)
-    if len(resolved) + len(excl) > _MAX_FLAGS:
-        total = len(resolved) + len(excl)
-        msg = f"steps: at most {_MAX_FLAGS} steps and exclusions together, got {total}"
-        raise ParameterError(msg)
-    if reading.entry:
-        _check_some_stage([*resolved, *excl], reading)
-    source = steps if isinstance(steps, Funnel) else reading.definition
-    return _Spec(resolved, span // _US, checked, bool(first_entry), excl, reading, source)
-
-
-def _check_some_stage(items: Sequence[_Step | _Excl], reading: _Reading) -> None:
-    """Refuse the entry reading when nothing is a stage (a stage id given as text, say)."""
-    if any(item.stage is not None for item in items):
-        return
-    ids = reading.definition.stage_ids if reading.definition is not None else ()
-    texts = sorted({n for item in items for n in (item.events or ()) if n in ids})
-    hint = ""
-    if texts and reading.definition is not None:
-        hint = (
-            f"; {texts[0]!r} is a stage id of funnel {reading.definition.name!r} but text is "
-            f"read as an event name: give definition.stage({texts[0]!r})"
-        )
-    msg = (
-        "stage_steps='entry' reads stages, but no step is a stage: give a definition "
-        f"(load_funnel('inbound')) or its stages (inbound.stage('cold_lead')){hint}"
-    )
-    raise ParameterError(msg)
-
-
-def _entry_contacts(
-    contacts: pl.LazyFrame | None, since: datetime | None, until: datetime | None
-) -> pl.LazyFrame | None:
-    """Keep the contacts the classification reads: none created outside ``[since, until)``."""
-    if contacts is None or CREATED_AT not in contacts.collect_schema().names():
-        return contacts
-    created = pl.col(CREATED_AT).cast(pl.Datetime("us", "UTC"))
-    keep = pl.lit(True)
-    if since is not None:
-        keep = keep & (created >= since)
-    if until is not None:
-        keep = keep & (created < until)
-    return contacts.filter(created.is_null() | keep)
-
-
-def _entries(
-    lf: pl.LazyFrame, funnel: Funnel, stage_ids: Sequence[str], contacts: pl.LazyFrame | None
-) -> pl.LazyFrame:
-    """Return one row per contact and stage of ``stage_ids`` it entered.
-
-    Columns ``contact_id``, ``occurred_at`` (the ``<stage>_at`` of
-    :func:`funnelkit.stages.classify`), ``event`` (null) and ``_stage``.
-    """
-    schema = lf.collect_schema()
-    ats = [f"{stage_id}_at" for stage_id in stage_ids]
-    return (
-        classify(lf, funnel, contacts=contacts, entry_times=True)
-        .select(CONTACT_ID, *(pl.col(c).cast(schema[OCCURRED_AT]) for c in ats))
-        .unpivot(on=ats, index=CONTACT_ID, variable_name=_STAGE, value_name=OCCURRED_AT)
-        .filter(pl.col(OCCURRED_AT).is_not_null())
-        .select(
-            pl.col(CONTACT_ID).cast(schema[CONTACT_ID]),
-            OCCURRED_AT,
-            pl.lit(None).cast(schema[EVENT]).alias(EVENT),
-            pl.col(_STAGE).str.strip_suffix("_at"),
-        )
-    )
-
-
-def _read_steps(
-    events: Events,
-    spec: _Spec,
-    since: TimeLike | None,
-    until: TimeLike | None,
-    *,
-    by: str | None = None,
-    contacts: pl.LazyFrame | None = None,
-) -> tuple[pl.LazyFrame, pl.LazyFrame, str | None]:
-    """Return the events read in ``[since, until)``, the rows the steps read, the ``by`` column.
-
-    What :func:`funnel`, :func:`funnel_chains` and :func:`conversion_over_time`
-    all start with (see :func:`_step_rows`).
-    """
-    lo, hi = _bounds(since, until)
-    read = _restrict(as_lazy(events), lo, hi)
-    rows, by_column = _step_rows(read, spec, by=by, contacts=contacts, since=lo, until=hi)
-    return read, rows, by_column
-
-
-def _step_rows(
-    lf: pl.LazyFrame,
-    spec: _Spec,
-    *,
-    by: str | None = None,
-    contacts: pl.LazyFrame | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-) -> tuple[pl.LazyFrame, str | None]:
-    """Return the rows the steps read, and the name of the ``by`` column on them.
-
-    Reading stages by their evidence, the events themselves.  Reading them by
-    entry, the stage entries of the classification of ``lf`` (with
-    ``contacts``, kept to those created in ``[since, until)``) and the raw
-    events the other steps name; an events ``by`` column becomes ``_BY``,
-    read on an entry from the contact's events at that instant.  Text columns
-    the definition's numeric filters read become numbers first
-    (:meth:`funnelkit.definitions.Funnel.read_numbers`).
-    """
-    if spec.definition is not None:
-        lf = spec.definition.read_numbers(lf)
-    if not spec.reading.entry:
-        return lf, by
-    source = _segment_source(lf, by, contacts)
-    funnel = spec.reading.definition
-    assert funnel is not None  # _spec refuses a stage read by entry without its definition
-    rows = _entries(lf, funnel, spec.stage_ids, _entry_contacts(contacts, since, until))
-    raw = lf.filter(pl.col(EVENT).is_in(sorted(spec.raw_names)))
-    columns = [CONTACT_ID, OCCURRED_AT, EVENT, pl.lit(None, pl.String).alias(_STAGE)]
-    if source == "events" and by is not None:
-        value = pl.col(by).cast(pl.String)
-        at_instant = lf.group_by(CONTACT_ID, OCCURRED_AT).agg(value.min().alias(_BY))
-        rows = rows.join(at_instant, on=[CONTACT_ID, OCCURRED_AT], how="left")
-        columns.append(value.alias(_BY))
-        by = _BY
-    if spec.raw_names:
-        rows = pl.concat([rows, raw.select(columns)])
-    return rows, by
-
-
-def _mask_dtype(bits: int) -> pl.DataType:
-    for dtype, size in ((pl.UInt8(), 8), (pl.UInt16(), 16), (pl.UInt32(), 32)):
-        if bits <= size:
-            return dtype
-    return pl.UInt64()
-
-
-def _flag(i: int) -> pl.Expr:
-    return (pl.col("_m") & (1 << i)) != 0
-
-
-def _t(j: int) -> str:
-    return f"_t{j}"
-
-
-def _contact_hash(contact_id: pl.Expr) -> pl.Expr:
-    """64-bit contact key of the fast paths (a function so tests can force collisions)."""
-    return contact_id.hash()
-
-
-def _contact_check(contact_id: pl.Expr) -> pl.Expr:
-    """Second, independent hash: equal keys with different checks are a collision."""
-    return contact_id.hash(0x5EED)
-
-
-# The sort key.  Sorting by (contact_id, time) on strings is slow; the fast
-# paths sort one 128-bit integer instead: a 64-bit hash of contact_id on top,
-# the time below.  "packed" also puts the step flags and a few bits of a
-# second hash into the low half ([time: 53 bits][check][flags]), so that
-# nothing but the key moves during the sort; it needs the times within
-# 1970..2255 and at most 7 flags (leaving at least 4 check bits), else "wide"
-# keeps the flags and the whole second hash as separate columns.  A collision
-# of the 64-bit hash shows as equal keys with different checks (``_collide``)
-# and the caller then redoes the work in "exact" mode, which sorts on
-# contact_id itself.  A collision goes unseen only if the check bits collide
-# too: odds of about 2e-8 for a 4-step funnel over 10 million contacts.  In
-# every mode the rows of one contact and instant are sorted by their (single)
-# step flag.
-Mode = Literal["packed", "wide", "exact"]
-_TS_BITS = 53
-_LOW_BITS = 64 - _TS_BITS
-_MIN_CHECK_BITS = 4
-
-
-def _modes(spec: _Spec) -> tuple[Mode, ...]:
-    if spec.n + len(spec.exclusions) <= _LOW_BITS - _MIN_CHECK_BITS:
-        return ("packed", "wide", "exact")
-    return ("wide", "exact")
-
-
-def _check_mask(spec: _Spec, mode: Mode) -> int:
-    if mode == "packed":
-        return (1 << (_LOW_BITS - spec.n - len(spec.exclusions))) - 1
-    return (1 << 64) - 1
-
-
-def _sorted_rows(
-    lf: pl.LazyFrame, spec: _Spec, *, mode: Mode, payload: Sequence[str]
-) -> pl.LazyFrame:
-    """Step rows sorted by contact then time.
-
-    Columns: ``_k`` (contact key), ``_k2`` (check, hash modes), ``_ts``
-    (µs), ``_m`` (one bit per step, then per exclusion), the ``payload``
-    columns, and the flags ``_collide`` (a hash collision was seen) and
-    ``_fits`` (the packed key held every time), constant over the frame.
-    """
-    flags = [s.expr for s in spec.steps] + [e.expr for e in spec.exclusions]
-    n_flags = len(flags)
-    mask_dtype = _mask_dtype(n_flags)
-    mask = pl.sum_horizontal([f.cast(mask_dtype) * (1 << i) for i, f in enumerate(flags)])
-    ts = pl.col(OCCURRED_AT).dt.epoch("us")
-    names = spec.event_names
-    # a plain `event IN (...)` filter goes down into the Parquet reader
-    keep = pl.col(EVENT).is_in(sorted(names)) if names is not None else pl.any_horizontal(flags)
-    lf = lf.filter(keep).with_columns(_m=mask.cast(mask_dtype))
-    if not spec.disjoint:
-        # one row per flag, as windowFunnel does for an event matching several
-        # conditions: the sort below then puts the rows of one instant in step order
-        bits = [
-            pl.when((pl.col("_m") & (1 << i)) != 0).then(pl.lit(1 << i, mask_dtype))
-            for i in range(n_flags)
-        ]
-        lf = lf.with_columns(_m=pl.concat_list(bits).list.drop_nulls()).explode("_m")
-    extra = [pl.col(c) for c in payload]
-    if mode == "exact":
-        return (
-            lf.select(*extra, _k=pl.col(CONTACT_ID), _ts=ts, _m="_m")
-            .sort("_k", "_ts", "_m")
-            .with_columns(_collide=pl.lit(False), _fits=pl.lit(True))
-        )
-    two64 = pl.lit(_TWO64, pl.UInt128)
-    high = _contact_hash(pl.col(CONTACT_ID)).cast(pl.UInt128) * two64
-    k = (pl.col("_key") // two64).cast(pl.UInt64)
-    same = pl.col("_k") == pl.col("_k").shift(1)
-    collide = (same & (pl.col("_k2") != pl.col("_k2").shift(1))).any()
-    if mode == "wide":
-        key = high + (ts + _HI).cast(pl.UInt128)
-        rows = lf.select(*extra, _key=key, _k2=_contact_check(pl.col(CONTACT_ID)), _m="_m")
-        return (
-            rows.sort("_key", "_m")
-            .with_columns(
-                _k=k, _ts=pl.col("_key").cast(pl.UInt64, wrap_numerical=True).cast(pl.Int64) - _HI
-            )
-            .select(*extra, "_k", "_k2", "_ts", "_m", _collide=collide, _fits=pl.lit(True))
-        )
-    check = _contact_check(pl.col(CONTACT_ID)) & _check_mask(spec, mode)
-    top = (1 << _TS_BITS) - 1
-    low = (
-        ts.clip(0, top).cast(pl.UInt64) * (1 << _LOW_BITS)
-        + check * (1 << n_flags)
-        + pl.col("_m").cast(pl.UInt64)
-    )
-    rows = lf.select(*extra, _key=high + low.cast(pl.UInt128)).sort("_key")
-    low_part = pl.col("_key").cast(pl.UInt64, wrap_numerical=True)
-    rows = rows.with_columns(
-        _k=k,
-        _k2=(low_part // (1 << n_flags)) & _check_mask(spec, mode),
-        _ts=(low_part // (1 << _LOW_BITS)).cast(pl.Int64),
-        _m=(low_part & ((1 << n_flags) - 1)).cast(mask_dtype),
-    )
-    fits = ((pl.col("_ts") > 0) & (pl.col("_ts") < top)).all()
-    return rows.select(*extra, "_k", "_k2", "_ts", "_m", _collide=collide, _fits=fits)
-
-
-def _boundaries(rows: pl.LazyFrame) -> pl.LazyFrame:
-    newc = (pl.col("_k") != pl.col("_k").shift(1)).fill_null(True)
-    newt = newc | (pl.col("_ts") != pl.col("_ts").shift(1)).fill_null(True)
-    rows = rows.with_columns(_newc=newc, _newt=newt)
-    return rows.with_columns(
-        _endt=pl.col("_newt").shift(-1, fill_value=True),
-        _endc=pl.col("_newc").shift(-1, fill_value=True),
-        _seg=pl.col("_newc").cum_sum(),
-    )
-
-
-def _first_step1(f1: pl.Expr) -> pl.Expr:
-    """Rows of the contact's first step-1 instant (all its step-1 rows at that time)."""
-    previous = pl.when(f1).then(pl.col("_seg")).forward_fill().shift(1)
-    first = f1 & (previous.is_null() | (previous != pl.col("_seg")))
-    first_ts = pl.when(first).then(pl.col("_ts")).forward_fill()
-    return f1 & (pl.col("_ts") == first_ts)
-
-
-def _predecessor(x: pl.Expr, *, strict: bool, reset: bool = True) -> pl.Expr:
-    """Value of ``x`` at the latest row of the contact where it is set (``_LO`` when none).
-
-    Rows carry one step flag each and the rows of one instant are sorted by
-    step, so the rows before this one are exactly the earlier instants and,
-    at this instant, the earlier steps: what step k may follow.  ``strict``:
-    only rows of earlier instants count.  ``reset=False`` skips stopping at
-    the contact's first row: right for a value set on the same rows as a
-    start, and read only where that start's predecessor was found.
-    """
-    if reset:
-        x = pl.when(pl.col("_newc") & x.is_null()).then(pl.lit(_LO)).otherwise(x)
-    filled = x.forward_fill()
-    if strict:
-        return (
-            pl.when(pl.col("_newc"))
-            .then(pl.lit(_LO))
-            .when(pl.col("_newt"))
-            .then(filled.shift(1))
-            .otherwise(None)
-            .forward_fill()
-        )
-    return filled
-
-
-def _ordered_levels(rows: pl.LazyFrame, spec: _Spec, *, chain: bool = True) -> pl.LazyFrame:
-    """Add ``_lvl`` to each row, with what :func:`_chain_times` needs.
-
-    ``_s{k}`` is the start of the best chain reaching step k at this row (null
-    when none), ``_c{k}_{j}`` the time of its step j (1 < j < k); the
-    ``_c`` columns only with ``chain``.
-    """
-    strict = spec.order == "strict_increase"
-    f1 = _flag(0)
-    start = _first_step1(f1) if spec.first_entry else f1
-    rows = rows.with_columns(_s1=pl.when(start).then(pl.col("_ts")))
-    for k in range(2, spec.n + 1):
-        prev = pl.col(f"_s{k - 1}")
-        pred_start = _predecessor(prev, strict=strict)
-        ok = _flag(k - 1) & (pl.col("_ts") - pred_start <= spec.window_us)
-        cols = [pl.when(ok).then(pred_start).alias(f"_s{k}")]
-        if k >= 3 and chain:
-            # the chain's earlier times come from the row the start came from
-            prev_ts = pl.when(prev.is_not_null()).then(pl.col("_ts"))
-            cols.append(
-                pl.when(ok)
-                .then(_predecessor(prev_ts, strict=strict, reset=False))
-                .alias(f"_c{k}_{k - 1}")
-            )
-            for j in range(2, k - 1):
-                inherited = _predecessor(pl.col(f"_c{k - 1}_{j}"), strict=strict, reset=False)
-                cols.append(pl.when(ok).then(inherited).alias(f"_c{k}_{j}"))
-        rows = rows.with_columns(cols)
-    lvl: pl.Expr = pl.lit(0, pl.Int8)
-    for k in range(1, spec.n + 1):
-        lvl = pl.when(pl.col(f"_s{k}").is_not_null()).then(pl.lit(k, pl.Int8)).otherwise(lvl)
-    return rows.with_columns(_lvl=lvl)
-
-
-def _chain_times(spec: _Spec, *, chain: bool = True) -> list[pl.Expr]:
-    """``_t1.._tn``: the step times of the chain counted at a row (null beyond ``_lvl``).
-
-    Without the ``_c`` columns (``chain=False``) only rows of level 1 and 2
-    get their times.
-    """
-    if spec.order == "any":
-        return [
-            pl.when(pl.col("_lvl") >= i).then(pl.col(f"_n{i}")).alias(_t(i))
-            for i in range(1, spec.n + 1)
-        ]
-    times = []
-    for j in range(1, spec.n + 1):
-        value: Any = pl.when(pl.col("_lvl") == j).then(pl.col("_ts"))
-        for top in range(j + 1, spec.n + 1 if chain else 3):
-            src = f"_s{top}" if j == 1 else f"_c{top}_{j}"
-            value = value.when(pl.col("_lvl") == top).then(pl.col(src))
-        times.append(value.otherwise(None).alias(_t(j)))
-    return times
-
-
-def _any_levels(rows: pl.LazyFrame, spec: _Spec) -> pl.LazyFrame:
-    """``order="any"``: each row anchors a window ``[t, t + window]``."""
-    f1 = _flag(0)
-    flags = [_first_step1(f1) if spec.first_entry else f1] + [_flag(i) for i in range(1, spec.n)]
-    nxt = []
-    for i, f in enumerate(flags, 1):
-        x = pl.when(f).then(pl.col("_ts"))
-        filled = (
-            pl.when(pl.col("_endc") & x.is_null()).then(pl.lit(_HI)).otherwise(x).backward_fill()
-        )
-        nxt.append(pl.when(pl.col("_newt")).then(filled).forward_fill().alias(f"_n{i}"))
-    rows = rows.with_columns(nxt)
-    lvl: pl.Expr = pl.lit(0, pl.Int8)
-    all_ok: pl.Expr = pl.lit(True)
-    for i in range(1, spec.n + 1):
-        all_ok = all_ok & (pl.col(f"_n{i}") - pl.col("_ts") <= spec.window_us)
-        lvl = lvl + all_ok.cast(pl.Int8)
-    return rows.with_columns(_lvl=lvl)
-
-
-def _running_level(spec: _Spec) -> pl.Expr:
-    """Highest ``_lvl`` of the contact so far, offset by ``_seg * (n + 1)`` (rows in order)."""
-    return (pl.col("_seg").cast(pl.Int64) * (spec.n + 1) + pl.col("_lvl")).cum_max()
-
-
-def _counted(rows: pl.LazyFrame, spec: _Spec, *, chain: bool = True) -> pl.LazyFrame:
-    """Keep one row per contact, the first reaching the contact's level, with its chain."""
-    running = _running_level(spec)
-    rising = (pl.col("_lvl") > 0) & (running != running.shift(1)).fill_null(True)
-    rows = rows.filter(rising)
-    last = rows.filter((pl.col("_seg") != pl.col("_seg").shift(-1)).fill_null(True))
-    return last.with_columns(_chain_times(spec, chain=chain))
-
-
-def _levels_and_counted(rows: pl.LazyFrame, spec: _Spec) -> tuple[pl.LazyFrame, pl.LazyFrame]:
-    """Return the rows with their levels (cached) and the counted row of each contact.
-
-    The times of a chain's middle steps cost a forward fill per step and
-    level over every row, and only contacts reaching step 3 or beyond need
-    them: the levels are computed without them first, then again, with
-    them, on the rows of those contacts only (whole contacts, so the result
-    is the same; funnels narrow, so they are few).
-    """
-    if spec.order == "any":
-        levels = _any_levels(rows, spec).cache()
-        return levels, _counted(levels, spec)
-    if spec.n <= 2:
-        levels = _ordered_levels(rows, spec).cache()
-        return levels, _counted(levels, spec)
-    base = rows.collect_schema().names()
-    levels = _ordered_levels(rows, spec, chain=False).cache()
-    offset = pl.col("_seg").cast(pl.Int64) * (spec.n + 1)
-    reached = pl.when(pl.col("_endc")).then(_running_level(spec) - offset).backward_fill()
-    deep_rows = levels.filter(reached >= 3).select(base)
-    deep = _counted(_ordered_levels(deep_rows, spec), spec)
-    shallow = _counted(levels, spec, chain=False).filter(pl.col("_lvl") <= 2)
-    columns = deep.collect_schema().names()
-    missing = [c for c in columns if c not in shallow.collect_schema().names()]
-    shallow = shallow.with_columns(pl.lit(None, pl.Int64).alias(c) for c in missing)
-    return levels, pl.concat([shallow.select(columns), deep])
-
-
-def _excluded(counted: pl.LazyFrame, rows: pl.LazyFrame, spec: _Spec) -> pl.LazyFrame:
-    """Add ``_excluded`` to the counted rows."""
-    if not spec.exclusions:
-        return counted.with_columns(_excluded=pl.lit(False))
-    hits = []
-    for i, ex in enumerate(spec.exclusions):
-        bit = spec.n + i
-        events = rows.filter((pl.col("_m") & (1 << bit)) != 0).select("_k", _xts="_ts")
-        a, b = ex.from_step, ex.to_step
-        bound_reached = pl.col("_xts") < pl.col(_t(b))
-        bound_open = pl.col("_xts") <= pl.col(_t(1)) + spec.window_us
-        hit = (
-            counted.filter(pl.col("_lvl") >= a)
-            .select("_k", "_lvl", *sorted({_t(1), _t(a), _t(b)}))
-            .join(events, on="_k", how="inner")
-            .filter(
-                (pl.col("_xts") > pl.col(_t(a)))
-                & pl.when(pl.col("_lvl") >= b).then(bound_reached).otherwise(bound_open)
-            )
-            .select("_k")
-        )
-        hits.append(hit)
-    excluded = pl.concat(hits).unique().with_columns(_excluded=pl.lit(True))
-    return counted.join(excluded, on="_k", how="left").with_columns(
-        pl.col("_excluded").fill_null(False)
-    )
-
-
-def _segment_source(
-    lf: pl.LazyFrame, by: str | None, contacts: pl.LazyFrame | None
-) -> Literal["events", "contacts"] | None:
-    if by is None:
-        return None
-    names = lf.collect_schema().names()
-    if by in names:
-        return "events"
-    contact_names = contacts.collect_schema().names() if contacts is not None else []
-    if by in contact_names:
-        return "contacts"
-    # A breakdown reads a property: the three required columns are no suggestion.
-    fixed = (CONTACT_ID, OCCURRED_AT, EVENT)
-    hint = did_you_mean(by, [c for c in [*names, *contact_names] if c not in fixed])
-    where = (
-        "events or contacts"
-        if contacts is not None
-        else "events (a contact attribute needs the contacts table: contacts=, "
-        "or --contacts on the command line)"
-    )
-    columns = ", ".join(c for c in [*names, *contact_names] if c not in fixed) or "none"
-    msg = f"by: no column {by!r} in the {where}.{hint} Columns to break down by: {columns}."
-    raise MissingColumnError(msg)
-
-
-def _contact_key(lf: pl.LazyFrame, spec: _Spec, mode: Mode) -> pl.LazyFrame:
-    """Add the contact key columns of ``mode`` to a frame with ``contact_id``."""
-    if mode == "exact":
-        return lf.with_columns(_k=pl.col(CONTACT_ID))
-    return lf.with_columns(
-        _k=_contact_hash(pl.col(CONTACT_ID)),
-        _k2=_contact_check(pl.col(CONTACT_ID)) & _check_mask(spec, mode),
-    )
-
-
-def _check_columns(lf: pl.LazyFrame, spec: _Spec) -> None:
-    """Name the step whose rule cannot be read on these events (before polars fails).
-
-    Each rule is evaluated on an empty frame of the events' schema: no data is
-    read, yet a missing column or a comparison of text with a number shows.
-    """
-    schema = lf.collect_schema()
-    empty = pl.DataFrame(schema=schema).lazy()
-    parts = [(f"step {i} ({s.name!r})", s.expr) for i, s in enumerate(spec.steps, 1)]
-    parts += [(f"exclusion {i}", e.expr) for i, e in enumerate(spec.exclusions, 1)]
-    for where, expr in parts:
-        try:
-            empty.select(expr).collect()
-        except pl.exceptions.ColumnNotFoundError as exc:
-            found = re.search(r'column "([^"]+)"', str(exc))
-            missing = found.group(1) if found else str(exc).splitlines()[0]
-            hint = did_you_mean(missing, schema.names())
-            msg = (
-                f"{where} reads the column {missing!r}, which the events do not have "
-                f"(columns: {', '.join(schema.names())}).{hint}"
-            )
-            raise MissingColumnError(msg) from None
-        except pl.exceptions.PolarsError as exc:
-            types = ", ".join(f"{k}: {v}" for k, v in schema.items())
-            msg = (
-                f"{where} cannot be evaluated on these events: {str(exc).splitlines()[0]} "
-                f"(column types: {types}); check the rule's columns and values"
-            )
-            raise DataError(msg) from None
-
-
-def _chains(
-    lf: pl.LazyFrame,
-    spec: _Spec,
-    *,
-    mode: Mode,
-    by: str | None = None,
-    contacts: pl.LazyFrame | None = None,
-    keep_id: bool = False,
-) -> pl.LazyFrame:
-    """Return one row per contact reaching step 1 (its counted chain).
-
-    Columns: ``_k`` (and ``_k2``), ``_lvl``, ``_t1.._tn`` (µs), ``_excluded``,
-    ``_collide``, ``_fits``, and ``_seg_value`` with ``by``, ``contact_id``
-    with ``keep_id``.  Trust the result only where ``_collide`` is false and
-    ``_fits`` true (see :func:`_collect_sound`).
-    """
-    exact = mode == "exact"
-    _check_columns(lf, spec)
-    source = _segment_source(lf, by, contacts)
-    payload = [CONTACT_ID] if keep_id and not exact else []
-    if source == "events" and by is not None:
-        lf = lf.with_columns(pl.col(by).cast(pl.String).alias("_by"))
-        payload.append("_by")
-    rows, counted = _levels_and_counted(
-        _boundaries(_sorted_rows(lf, spec, mode=mode, payload=payload)), spec
-    )
-    keep = ["_k", *([] if exact else ["_k2"]), "_lvl", *(_t(j) for j in range(1, spec.n + 1))]
-    keep += ["_collide", "_fits"]
-    if keep_id and not exact:
-        keep.append(CONTACT_ID)
-    counted = counted.select(keep)
-    counted = _excluded(counted, rows, spec)
-    if source == "events":
-        first = (
-            rows.filter(_first_step1(_flag(0)))
-            .group_by("_k")
-            .agg(pl.col("_by").min().alias("_seg_value"))
-        )
-        counted = counted.join(first, on="_k", how="left")
-    elif source == "contacts" and contacts is not None and by is not None:
-        on = ["_k"] if exact else ["_k", "_k2"]
-        attrs = (
-            _contact_key(contacts, spec, mode)
-            .select(*on, pl.col(by).cast(pl.String).alias("_seg_value"))
-            .unique(on, keep="first", maintain_order=True)
-        )
-        counted = counted.join(attrs, on=on, how="left")
-    if keep_id and exact:
-        counted = counted.with_columns(pl.col("_k").alias(CONTACT_ID))
-    return counted
-
-
-# --- public: per-contact chains -----------------------------------------------
-def funnel_chains(
-    events: Events,
-    steps: StepsSpec,
-    *,
-    window: str | timedelta,
-    order: Order = "ordered",
-    first_entry: bool = False,
-    exclusions: Iterable[Exclusion | tuple[StepSpec, int, int]] = (),
-    since: TimeLike | None = None,
-    until: TimeLike | None = None,
-    stage_steps: StageSteps = "evidence",
-    definition: Funnel | None = None,
-) -> pl.LazyFrame:
-    """Return the counted chain of every contact that reached step 1 (lazy).
-
-    The rules are those of :func:`funnel` (see the module documentation).
-
-    Parameters
-    ----------
-    events
-        An :class:`~funnelkit.events.EventLog` or a canonical polars frame.
-    steps, window, order, first_entry, exclusions, since, until
-        As in :func:`funnel`.
-    stage_steps, definition
-        As in :func:`funnel`: with ``"entry"``, a stage step's time is the
-        instant the contact entered the stage.
-
-    Returns
-    -------
-    pl.LazyFrame
-        One row per contact: ``contact_id``, ``level`` (the last step reached,
-        1-based), ``excluded``, and ``step_1_at`` ... ``step_n_at`` (UTC; null
-        beyond the level), sorted by ``contact_id``.
-
-    Examples
-    --------
-    >>> import datetime as dt
-    >>> day = dt.datetime(2026, 9, 1)
-    >>> log = pl.DataFrame({
-    ...     "contact_id": ["a", "a", "a", "b"],
-    ...     "occurred_at": [day, day + dt.timedelta(days=2), day + dt.timedelta(days=3), day],
-    ...     "event": ["page_view", "newsletter_signup", "purchase", "page_view"],
-    ... })
-    >>> chains = funnel_chains(log, ["page_view", "newsletter_signup", "purchase"], window="7d")
-    >>> chains.select("contact_id", "level").collect().rows()
-    [('a', 3), ('b', 1)]
-    """
-    spec = _spec(
-        steps,
-        window,
-        order,
-        first_entry,
-        exclusions,
-        stage_steps=stage_steps,
-        definition=definition,
-    )
-    _, lf, _ = _read_steps(events, spec, since, until)
-    counted = _chains(lf, spec, mode="exact", keep_id=True)
-    return counted.select(
-        pl.col(CONTACT_ID),
-        pl.col("_lvl").alias("level"),
-        pl.col("_excluded").alias("excluded"),
-        *(
-            pl.col(_t(j)).cast(pl.Datetime("us", "UTC")).alias(f"step_{j}_at")
-            for j in range(1, spec.n + 1)
-        ),
-    ).sort(CONTACT_ID)
-
-
-# --- aggregation ---------------------------------------------------------------
-def _collect(frames: list[pl.LazyFrame]) -> list[pl.DataFrame]:
-    # "auto" is polars' streaming engine unless the user chose otherwise; on
-    # large logs it is the faster and leaner one here (sort and fills included)
-    return pl.collect_all(frames, engine="auto")
-
-
-def _collect_sound(
-    spec: _Spec,
-    chains_of: Callable[[Mode], pl.LazyFrame],
-    outputs: Callable[[pl.LazyFrame], list[pl.LazyFrame]],
-) -> list[pl.DataFrame]:
-    """Collect ``outputs(chains)`` in the fastest mode whose sort key is sound here.
-
-    The chains are computed once (cached) for all outputs.  The packed key
-    may not hold the data's times, and a hash may collide: both show in the
-    flags computed along, and the work is then redone in the next mode.
-    """
-    for mode in _modes(spec):
-        chains = chains_of(mode).cache()
-        flags = chains.select(pl.col("_collide").any(), pl.col("_fits").all())
-        collected = _collect([flags, *outputs(chains)])
-        collide, fits = collected[0].row(0)
-        if mode == "exact" or (not collide and fits is not False):
-            return collected[1:]
-    msg = "unreachable: the exact mode is always sound"  # pragma: no cover
-    raise AssertionError(msg)  # pragma: no cover
-
-
-def _step_counts(chains: pl.LazyFrame, spec: _Spec, group: str | None) -> pl.LazyFrame:
-    """Wide counts per group: ``_excl`` and ``c1..cn`` (contacts at or past each step)."""
-    kept = ~pl.col("_excluded")
-    aggs = [pl.col("_excluded").sum().cast(pl.Int64).alias("_excl")] + [
-        (kept & (pl.col("_lvl") >= k)).sum().cast(pl.Int64).alias(f"c{k}")
-        for k in range(1, spec.n + 1)
-    ]
-    if group is None:
-        return chains.select(aggs)
-    return chains.group_by(group).agg(aggs)
-
-
-def _rate_columns(by: list[str]) -> list[pl.Expr]:
-    count = pl.col("count")
-    first = count.first().over(by) if by else count.first()
-    prev = count.shift(1).over(by) if by else count.shift(1)
-    is_first = pl.col("step") == 1
-    safe_prev = pl.when(is_first | (prev == 0)).then(None).otherwise(prev)
-    safe_first = pl.when(first == 0).then(None).otherwise(first)
-    return [
-        (count / safe_prev).alias("conversion_from_previous"),
-        (count / safe_first).alias("conversion_from_first"),
-        pl.when(is_first).then(None).otherwise(prev - count).alias("drop_off"),
-        (1.0 - count / safe_prev).alias("drop_off_rate"),
-        pl.when(is_first).then(None).otherwise(wilson_low(count, first)).alias("ci_low"),
-        pl.when(is_first).then(None).otherwise(wilson_high(count, first)).alias("ci_high"),
-        pl.when(is_first).then(None).otherwise(wilson_low(count, prev)).alias("previous_ci_low"),
-        pl.when(is_first).then(None).otherwise(wilson_high(count, prev)).alias("previous_ci_high"),
-    ]
-
-
-_RATE_COLUMNS = (
-    "conversion_from_previous",
-    "conversion_from_first",
-    "ci_low",
-    "ci_high",
-    "previous_ci_low",
-    "previous_ci_high",
-    "drop_off",
-    "drop_off_rate",
-)
-_STEP_COLUMNS = ("step", "name", "count", *_RATE_COLUMNS)
-
-
-def _long_steps(wide: pl.DataFrame, spec: _Spec, by: list[str]) -> pl.DataFrame:
-    """Turn wide ``c1..cn`` counts into one row per (group, step) with rates and intervals."""
-    names = pl.DataFrame(
-        {"step": list(range(1, spec.n + 1)), "name": [s.name for s in spec.steps]},
-        schema={"step": pl.Int64, "name": pl.String},
-    )
-    long = (
-        wide.unpivot(
-            index=by,
-            on=[f"c{k}" for k in range(1, spec.n + 1)],
-            variable_name="_c",
-            value_name="count",
-        )
-        .with_columns(
-            step=pl.col("_c").str.slice(1).cast(pl.Int64), count=pl.col("count").cast(pl.Int64)
-        )
-        .join(names, on="step", how="left")
-        .sort([*by, "step"])
-    )
-    return long.with_columns(_rate_columns(by)).select(*by, *_STEP_COLUMNS)
-
-
-def _transitions(spec: _Spec) -> list[tuple[int, int]]:
-    if spec.order == "any":
-        return [(1, spec.n)] if spec.n >= 2 else []
-    pairs = [(k - 1, k) for k in range(2, spec.n + 1)]
-    if spec.n >= 3:
-        pairs.append((1, spec.n))
-    return pairs
-
-
-_NICE = tuple(
-    parse_duration(t)
-    for t in (
-        "1s",
-        "10s",
-        "1m",
-        "5m",
-        "15m",
-        "30m",
-        "1h",
-        "3h",
-        "6h",
-        "12h",
-        "1d",
-        "2d",
-        "1w",
-        "2w",
-        "4w",
-    )
-)
-
-
-def _bin_width(window_us: int, bins: int = 20) -> int:
-    for width in _NICE:
-        size = width // _US
-        if window_us <= bins * size:
-            return size
-    return max(1, math.ceil(window_us / bins))
-
-
-def _durations(chains: pl.LazyFrame, spec: _Spec) -> pl.LazyFrame:
-    """Long frame ``from_step, to_step, _d`` (µs) of the counted chains' durations."""
-    kept = chains.filter(~pl.col("_excluded"))
-    parts = []
-    for a, b in _transitions(spec):
-        if spec.order == "any":
-            times = [pl.col(_t(j)) for j in range(1, spec.n + 1)]
-            d = pl.max_horizontal(times) - pl.min_horizontal(times)
-        else:
-            d = pl.col(_t(b)) - pl.col(_t(a))
-        parts.append(
-            kept.filter(pl.col("_lvl") >= b).select(
-                from_step=pl.lit(a, pl.Int64), to_step=pl.lit(b, pl.Int64), _d=d
-            )
-        )
-    if not parts:
-        return pl.LazyFrame(schema={"from_step": pl.Int64, "to_step": pl.Int64, "_d": pl.Int64})
-    return pl.concat(parts)
-
-
-def _time_to_convert(
-    durations: pl.LazyFrame, spec: _Spec, width: int
-) -> tuple[pl.LazyFrame, pl.LazyFrame]:
-    n_bins = max(1, math.ceil(spec.window_us / width))
-    summary = durations.group_by("from_step", "to_step").agg(
-        contacts=pl.len().cast(pl.Int64),
-        median=pl.col("_d").quantile(0.5, interpolation="linear"),
-        p90=pl.col("_d").quantile(0.9, interpolation="linear"),
-        mean=pl.col("_d").mean(),
-    )
-    histogram = (
-        durations.with_columns(bin=(pl.col("_d") // width).clip(0, n_bins - 1).cast(pl.Int64))
-        .group_by("from_step", "to_step", "bin")
-        .agg(contacts=pl.len().cast(pl.Int64))
-    )
-    return summary, histogram
-
-
+# --- time to convert ----------------------------------------------------------
 def _as_duration(col: str) -> pl.Expr:
     return pl.col(col).round(0).cast(pl.Int64).cast(pl.Duration("us")).alias(col)
 
 
-def _finish_time_to_convert(
-    summary: pl.DataFrame, histogram: pl.DataFrame, spec: _Spec, width: int
+def finish_time_to_convert(
+    summary: pl.DataFrame, histogram: pl.DataFrame, spec: Spec, width: int
 ) -> TimeToConvert:
-    pairs = _transitions(spec)
+    """Return the :class:`TimeToConvert` of per-transition ``summary`` and ``histogram`` counts."""
+    pairs = transitions(spec)
     names = [s.name for s in spec.steps]
     grid = pl.DataFrame(
         {
@@ -1485,42 +286,6 @@ def _finish_time_to_convert(
         .select("from_step", "to_step", "bin", "bin_start", "bin_end", "contacts")
     )
     return TimeToConvert(summary=table, histogram=hist, bin_width=timedelta(microseconds=width))
-
-
-def _check_count_option(value: object, name: str, *, allow_none: bool) -> None:
-    if value is None and allow_none:
-        return
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        msg = (
-            f"{name}: expected a whole number >= 0{' or None' if allow_none else ''}, got {value!r}"
-        )
-        raise ParameterError(msg)
-
-
-def _merge_segments(
-    wide: pl.DataFrame, spec: _Spec, top: int | None, min_size: int
-) -> pl.DataFrame:
-    """Group small tails into ``Other`` and flag segments under ``min_size`` entrants."""
-    counts = [f"c{k}" for k in range(1, spec.n + 1)]
-    wide = wide.with_columns(segment=pl.col("_seg_value").fill_null(_NONE)).drop("_seg_value")
-    wide = wide.group_by("segment").agg(pl.col(["_excl", *counts]).sum())
-    ranked = wide.sort(["c1", "segment"], descending=[True, False]).with_row_index("_rank")
-    if top is not None and ranked.height > top:
-        ranked = ranked.with_columns(
-            segment=pl.when(pl.col("_rank") < top).then(pl.col("segment")).otherwise(pl.lit(_OTHER))
-        )
-        ranked = ranked.group_by("segment", maintain_order=True).agg(
-            pl.col("_rank").min(), pl.col(["_excl", *counts]).sum()
-        )
-    return ranked.sort("_rank").drop("_rank").with_columns(suppressed=pl.col("c1") < min_size)
-
-
-def _suppress(long: pl.DataFrame) -> pl.DataFrame:
-    return long.with_columns(
-        pl.when(pl.col("suppressed")).then(None).otherwise(pl.col(c)).alias(c)
-        for c in _RATE_COLUMNS
-        if c != "drop_off"
-    )
 
 
 # --- results -------------------------------------------------------------------
@@ -1967,9 +732,9 @@ def funnel(
     [2, 1, 0, 0, 0]
     """
     events, contacts = pseudonymize_breakdown(events, contacts, by, allow_personal=allow_personal)
-    if engines.is_native(events):
-        _native_reading(steps, stage_steps, definition)
-        return engines.funnel_native(
+    if frames.is_engine_frame(events):
+        refuse_entry_reading(steps, stage_steps, definition)
+        return frames.on_engine("funnel", FunnelResult)(
             events,
             steps,
             window=window,
@@ -1983,7 +748,7 @@ def funnel(
             since=since,
             until=until,
         )
-    spec = _spec(
+    spec = resolve_spec(
         steps,
         window,
         order,
@@ -1992,39 +757,41 @@ def funnel(
         stage_steps=stage_steps,
         definition=definition,
     )
-    _check_count_option(top, "top", allow_none=True)
-    _check_count_option(min_size, "min_size", allow_none=False)
+    check_count_option(top, "top", allow_none=True)
+    check_count_option(min_size, "min_size", allow_none=False)
     contacts_lf = _contacts(contacts)
-    _, lf, by_column = _read_steps(events, spec, since, until, by=by, contacts=contacts_lf)
+    _, lf, by_column = read_steps(events, spec, since, until, by=by, contacts=contacts_lf)
     group = "_seg_value" if by is not None else None
-    width = _bin_width(spec.window_us)
+    width = bin_width(spec.window_us)
 
     def build(chains: pl.LazyFrame) -> list[pl.LazyFrame]:
-        summary, histogram = _time_to_convert(_durations(chains, spec), spec, width)
-        frames = [_step_counts(chains, spec, None), summary, histogram]
+        summary, histogram = time_to_convert_tables(transition_durations(chains, spec), spec, width)
+        frames = [step_counts(chains, spec, None), summary, histogram]
         if group is not None:
-            frames.append(_step_counts(chains, spec, group))
+            frames.append(step_counts(chains, spec, group))
         return frames
 
-    collected = _collect_sound(
-        spec, lambda mode: _chains(lf, spec, mode=mode, by=by_column, contacts=contacts_lf), build
+    collected = collect_sound(
+        spec,
+        lambda mode: contact_chains(lf, spec, mode=mode, by=by_column, contacts=contacts_lf),
+        build,
     )
     total = collected[0]
     breakdown = None
     if group is not None:
-        merged = _merge_segments(collected[3], spec, top, min_size)
-        long = _long_steps(merged.drop("_excl", "suppressed"), spec, ["segment"])
+        merged = merge_segments(collected[3], spec, top, min_size)
+        long = long_steps(merged.drop("_excl", "suppressed"), spec, ["segment"])
         flags = merged.select("segment", "suppressed", excluded=pl.col("_excl"))
         long = flags.join(long, on="segment", how="left", maintain_order="left")
-        breakdown = _suppress(long)
+        breakdown = suppress_small_segments(long)
     return FunnelResult(
-        table=_long_steps(total.drop("_excl"), spec, []),
+        table=long_steps(total.drop("_excl"), spec, []),
         step_names=tuple(s.name for s in spec.steps),
         window=timedelta(microseconds=spec.window_us),
         order=spec.order,
         first_entry=spec.first_entry,
         excluded=int(total["_excl"].item() or 0),
-        time_to_convert=_finish_time_to_convert(collected[1], collected[2], spec, width),
+        time_to_convert=finish_time_to_convert(collected[1], collected[2], spec, width),
         by=by,
         breakdown=breakdown,
         stage_steps=spec.stage_steps,
@@ -2170,9 +937,9 @@ def conversion_over_time(
     >>> trend.table.filter(pl.col("step") == 2).select("count", "complete").rows()[:2]
     [(1, True), (0, True)]
     """
-    if engines.is_native(events):
-        _native_reading(steps, stage_steps, definition)
-        return engines.conversion_over_time_native(
+    if frames.is_engine_frame(events):
+        refuse_entry_reading(steps, stage_steps, definition)
+        return frames.on_engine("conversion_over_time", ConversionTrend)(
             events,
             steps,
             window=window,
@@ -2184,7 +951,7 @@ def conversion_over_time(
             since=since,
             until=until,
         )
-    spec = _spec(
+    spec = resolve_spec(
         steps,
         window,
         order,
@@ -2193,15 +960,15 @@ def conversion_over_time(
         stage_steps=stage_steps,
         definition=definition,
     )
-    every = _PERIODS[_check_period(period)]
-    lf, rows, _ = _read_steps(events, spec, since, until)
-    known = _parse_as_of(as_of)
-    entry = pl.col(_t(1)).cast(pl.Datetime("us", "UTC")).dt.truncate(every)
-    collected = _collect_sound(
+    every = PERIODS[check_period(period)]
+    lf, rows, _ = read_steps(events, spec, since, until)
+    known = parse_as_of(as_of)
+    entry = pl.col(step_time(1)).cast(pl.Datetime("us", "UTC")).dt.truncate(every)
+    collected = collect_sound(
         spec,
-        lambda mode: _chains(rows, spec, mode=mode).with_columns(_seg_value=entry),
+        lambda mode: contact_chains(rows, spec, mode=mode).with_columns(_seg_value=entry),
         lambda chains: [
-            _step_counts(chains, spec, "_seg_value"),
+            step_counts(chains, spec, "_seg_value"),
             lf.select(pl.col(OCCURRED_AT).max()),
         ],
     )
@@ -2209,24 +976,24 @@ def conversion_over_time(
     if known is None:
         last = collected[1].item()
         known = last if isinstance(last, datetime) else None
-    return _finish_trend(wide, spec, str(period), known)
+    return finish_trend(wide, spec, str(period), known)
 
 
-def _finish_trend(
-    wide: pl.DataFrame, spec: _Spec, period: str, known: datetime | None
+def finish_trend(
+    wide: pl.DataFrame, spec: Spec, period: str, known: datetime | None
 ) -> ConversionTrend:
     """Return the trend of per-period counts ``wide`` (``period_start``, ``_excl``, ``c1..``).
 
     Periods with no entrant are filled with zeros; a period is complete when
     its end plus the window is at or before ``known``.
     """
-    every = _PERIODS[period]
+    every = PERIODS[period]
     grid = _periods_grid(wide["period_start"], every)
     counts = [f"c{k}" for k in range(1, spec.n + 1)]
     wide = grid.join(wide, on="period_start", how="left").with_columns(
         pl.col(["_excl", *counts]).fill_null(0)
     )
-    long = _long_steps(wide.drop("_excl"), spec, ["period_start"])
+    long = long_steps(wide.drop("_excl"), spec, ["period_start"])
     window_td = timedelta(microseconds=spec.window_us)
     end = pl.col("period_start").dt.offset_by(every)
     complete = (end + window_td <= known) if known is not None else pl.lit(False)
@@ -2384,9 +1151,9 @@ def compare_periods(
     >>> row.select("previous_rate", "current_rate", "verdict").row(0)
     (0.4, 0.7, 'increase')
     """
-    if engines.is_native(events):
-        _native_reading(steps, stage_steps, definition)
-        return engines.compare_periods_native(
+    if frames.is_engine_frame(events):
+        refuse_entry_reading(steps, stage_steps, definition)
+        return frames.on_engine("compare_periods", PeriodComparison)(
             events,
             steps,
             window=window,
@@ -2441,7 +1208,7 @@ def compare_trend(
     """
     check_alpha(alpha)
     period = trend.period
-    every = _PERIODS[trend.period]
+    every = PERIODS[trend.period]
     periods = trend.table.select("period_start", "complete").unique(maintain_order=True)
     starts: list[datetime] = periods["period_start"].to_list()
     if current is None:
@@ -2456,7 +1223,7 @@ def compare_trend(
             raise ParameterError(msg)
         chosen = done[-1]
     else:
-        moment = _parse_time(current, "current")
+        moment = parse_time(current, "current")
         chosen = pl.select(pl.lit(moment).dt.truncate(every)).item()
         if chosen not in starts:
             msg = f"current: no entries in the {period} starting {chosen:%Y-%m-%d}"
@@ -2649,7 +1416,7 @@ class CohortTable:
         return _html(["cohort", "contacts", *(f"day {d}" for d in marks)], rows, caption)
 
 
-def _km_curve(
+def km_curve(
     sizes: pl.LazyFrame,
     converted: pl.LazyFrame,
     censored: pl.LazyFrame,
@@ -2767,39 +1534,39 @@ def cohorts(
     >>> day2.select("cohort_size", "at_risk", "converted", "share").row(0)
     (3, 2, 1, 0.5)
     """
-    reading = _reading(target, stage_steps, definition)
-    if engines.is_native(events) and acquisition == "first_event":
-        _native_reading(target, stage_steps, definition)
-        return engines.cohorts_native(
+    reading = stage_reading(target, stage_steps, definition)
+    if frames.is_engine_frame(events) and acquisition == "first_event":
+        refuse_entry_reading(target, stage_steps, definition)
+        return frames.on_engine("cohorts", CohortTable)(
             events, target, period=period, horizon=horizon, as_of=as_of, since=since, until=until
         )
-    step = _resolve_step(target, "target", reading=reading)
+    step = resolve_step(target, "target", reading=reading)
     if reading.entry:
-        _check_some_stage([step], reading)
-    every = _PERIODS[_check_period(period)]
+        check_some_stage([step], reading)
+    every = PERIODS[check_period(period)]
     if acquisition not in ("first_event", "created_at"):
         hint = did_you_mean(str(acquisition), ("first_event", "created_at"))
         msg = f"acquisition: {acquisition!r} is not 'first_event' or 'created_at'.{hint}"
         raise ParameterError(msg)
     span = parse_duration(horizon, name="horizon")
     horizon_days = span // timedelta(days=1)
-    lo, hi = _bounds(since, until)
-    lf = _restrict(as_lazy(events), lo, hi)
-    known = _parse_as_of(as_of)
+    lo, hi = time_bounds(since, until)
+    lf = restrict_span(as_lazy(events), lo, hi)
+    known = parse_as_of(as_of)
     if known is None:
         last = lf.select(pl.col(OCCURRED_AT).max()).collect().item()
         known = last if isinstance(last, datetime) else None
     if known is None:
-        empty = pl.DataFrame(schema=_COHORT_SCHEMA)
+        empty = pl.DataFrame(schema=COHORT_SCHEMA)
         return CohortTable(
             empty, step.name, str(period), str(acquisition), span, None, reading.mode
         )
     lf = lf.filter(pl.col(OCCURRED_AT) <= known)
     if step.stage is not None and reading.definition is not None:
-        people = _entry_contacts(_contacts(contacts), lo, hi)
+        people = entry_contacts(_contacts(contacts), lo, hi)
         if people is not None and CREATED_AT in people.collect_schema().names():
             people = people.filter(pl.col(CREATED_AT).is_null() | (pl.col(CREATED_AT) <= known))
-        hits = _entries(lf, reading.definition, [step.stage], people)
+        hits = stage_entries(lf, reading.definition, [step.stage], people)
     else:
         if isinstance(target, Stage):
             filters = [f for cond in target.conditions for f in cond.where]
@@ -2838,7 +1605,7 @@ def cohorts(
         .group_by("cohort_start", pl.col("_obs").alias("day"))
         .agg(_censored=pl.len().cast(pl.Int64))
     )
-    curve = _km_curve(sizes, converted, censored, horizon_days)
+    curve = km_curve(sizes, converted, censored, horizon_days)
     return CohortTable(
         table=curve.collect(),
         target=step.name,
@@ -2850,7 +1617,7 @@ def cohorts(
     )
 
 
-_COHORT_SCHEMA: dict[str, pl.DataType] = {
+COHORT_SCHEMA: dict[str, pl.DataType] = {
     "cohort_start": pl.Datetime("us", "UTC"),
     "cohort_size": pl.Int64(),
     "day": pl.Int64(),

@@ -1,13 +1,16 @@
 """Run funnelkit where the data lives: DuckDB relations and Spark DataFrames.
 
 The public functions of :mod:`funnelkit.stages`, :mod:`funnelkit.conversion`
-and :mod:`funnelkit.weekly` take polars frames.  This module runs the same
-computations on a lazy frame of another engine, **inside that engine**: the
-raw events never travel to Python, only the small result tables do (counts
-per stage, per step, per week; one row per contact for :func:`classify_native`).
+and :mod:`funnelkit.weekly` take polars frames, DuckDB relations and Spark
+DataFrames alike.  Given a frame of another engine, they hand it to the
+implementation this module registers under their name
+(:func:`funnelkit.frames.register`), which runs the computation **inside that
+engine**: the raw events never travel to Python, only the small result
+tables do (counts per stage, per step, per week; one row per contact for
+``classify``).  :func:`classify_query` keeps a classification in the engine.
 
 Supported inputs: a DuckDB relation (``duckdb.DuckDBPyRelation``) and a
-PySpark DataFrame (classic or Spark Connect).  :func:`is_native` tells them
+PySpark DataFrame (classic or Spark Connect).  :func:`engine_of` tells them
 apart from polars frames, and :func:`open_source` opens one from text such as
 ``duckdb:///data/warehouse.duckdb?table=events`` or ``spark:analytics.events``.
 
@@ -52,7 +55,8 @@ Examples
 ...     " ('c1', TIMESTAMPTZ '2024-01-05 00:00:00+00', 'meeting', NULL))"
 ...     " AS t(contact_id, occurred_at, event, amount)"
 ... )
->>> classify_native(events, load_funnel("sales")).select("stage").collect().item()
+>>> from funnelkit.stages import classify
+>>> classify(events, load_funnel("sales")).select("stage").collect().item()
 'qualified_prospect'
 """
 
@@ -71,6 +75,12 @@ from typing import TYPE_CHECKING, Any, Literal
 import narwhals as nw
 import polars as pl
 
+from funnelkit.aggregate import (
+    check_count_option,
+    long_steps,
+    merge_segments,
+    suppress_small_segments,
+)
 from funnelkit.definitions import Condition, EventRule, Funnel, Stage
 from funnelkit.errors import (
     DataError,
@@ -79,7 +89,23 @@ from funnelkit.errors import (
     TimestampError,
     did_you_mean,
 )
+from funnelkit.events import CONTACT_ID as CID
+from funnelkit.events import CREATED_AT as CREATED
+from funnelkit.events import EVENT
+from funnelkit.events import OCCURRED_AT as T
+from funnelkit.frames import Engine, engine_of, register
 from funnelkit.stats import check_alpha
+from funnelkit.steps import (
+    Exclusion,
+    StageLike,
+    bin_width,
+    check_period,
+    event_names_of,
+    resolve_spec,
+    resolve_step,
+    transitions,
+)
+from funnelkit.timeutil import fmt_time, instant, instant_before, parse_as_of, time_bounds
 
 if TYPE_CHECKING:  # the polars modules import this one to hand native frames over
     from funnelkit.conversion import (
@@ -94,39 +120,22 @@ if TYPE_CHECKING:  # the polars modules import this one to hand native frames ov
 
 __all__ = [
     "SPARK_CONF_ENV",
-    "classify_native",
     "classify_query",
-    "cohorts_native",
-    "columns_native",
-    "compare_periods_native",
-    "conversion_over_time_native",
+    "columns",
     "engine_of",
-    "event_span_native",
-    "flows_native",
-    "funnel_native",
-    "is_native",
-    "last_complete_week_native",
+    "event_span",
     "open_contacts",
     "open_events",
     "open_source",
-    "snapshot_native",
-    "stalled_contacts_native",
-    "weekly_metrics_native",
 ]
 
-Engine = Literal["duckdb", "spark"]
 NativeFrame = Any
 """A DuckDB relation or a PySpark DataFrame."""
 
 SPARK_CONF_ENV = "FUNNELKIT_SPARK_CONF"
 """Environment variable naming a ``spark-defaults.conf``-style file for ``spark:`` sources."""
 
-CID = "contact_id"
-T = "occurred_at"
-EVENT = "event"
-CREATED = "created_at"
 TS = "_ts"  # epoch microseconds of occurred_at
-UTC_TYPE = pl.Datetime("us", "UTC")
 
 _DAY_US = 86_400_000_000
 _WEEK_US = 7 * _DAY_US
@@ -139,48 +148,13 @@ _EPS = 1e-9
 
 
 # --------------------------------------------------------------------------- detection
-def engine_of(obj: object) -> Engine | None:
-    """Return ``"duckdb"`` or ``"spark"`` for a frame of that engine, else ``None``.
-
-    Polars and pandas frames and :class:`~funnelkit.events.EventLog` give
-    ``None``; the check imports neither DuckDB nor PySpark.
-
-    Examples
-    --------
-    >>> engine_of(pl.DataFrame({"a": [1]})) is None
-    True
-    """
-    from narwhals.dependencies import (
-        is_duckdb_relation,
-        is_pyspark_connect_dataframe,
-        is_pyspark_dataframe,
-    )
-
-    if is_duckdb_relation(obj):
-        return "duckdb"
-    if is_pyspark_dataframe(obj) or is_pyspark_connect_dataframe(obj):
-        return "spark"
-    return None
-
-
-def is_native(obj: object) -> bool:
-    """Whether ``obj`` is a lazy frame of another engine that this module runs on.
-
-    Examples
-    --------
-    >>> is_native(pl.LazyFrame({"a": [1]}))
-    False
-    """
-    return engine_of(obj) is not None
-
-
-def columns_native(frame: NativeFrame) -> list[str]:
+def columns(frame: NativeFrame) -> list[str]:
     """Return the column names of a DuckDB relation or a Spark DataFrame (no query runs).
 
     Examples
     --------
     >>> import duckdb
-    >>> columns_native(duckdb.sql("SELECT 1 AS contact_id, 2 AS channel"))
+    >>> columns(duckdb.sql("SELECT 1 AS contact_id, 2 AS channel"))
     ['contact_id', 'channel']
     """
     if engine_of(frame) is None:
@@ -595,9 +569,7 @@ def _time_columns(funnel: Funnel, entry_times: bool) -> list[str]:
 
 
 def _cut(as_of: Any) -> int | None:
-    from funnelkit.stages import _instant
-
-    return _us(_instant(as_of, "as_of"))
+    return _us(instant(as_of, "as_of"))
 
 
 def classify_query(
@@ -614,7 +586,7 @@ def classify_query(
     the time columns (``<stage id>_at``, ``last_activity_at``) hold epoch
     microseconds (UTC).  Use it to keep a large classification in the
     engine (write it to a table, join it to other tables); use
-    :func:`classify_native` to get it in polars.
+    :func:`_classify_on_engine` to get it in polars.
 
     Parameters
     ----------
@@ -648,7 +620,8 @@ def classify_query(
     return nw.to_native(out)
 
 
-def classify_native(
+@register("classify")
+def _classify_on_engine(
     events: NativeFrame,
     funnel: Funnel,
     *,
@@ -679,7 +652,8 @@ def classify_native(
     >>> from funnelkit.definitions import load_funnel
     >>> rel = duckdb.sql("SELECT 'c1' AS contact_id, TIMESTAMP '2024-01-01' AS occurred_at,"
     ...                  " 'form_fill' AS event, NULL::DOUBLE AS amount")
-    >>> classify_native(rel, load_funnel("sales")).select("stage").collect().item()
+    >>> from funnelkit.stages import classify
+    >>> classify(rel, load_funnel("sales")).select("stage").collect().item()
     'lead'
     """
     ev = _events(events)
@@ -693,52 +667,11 @@ def classify_native(
     return _collect(out, _time_columns(funnel, entry_times)).lazy()
 
 
-def _stage_counts(classified: Any, funnel: Funnel) -> Any:
-    """One row: ``_n<k>`` = contacts whose current stage has rank ``k``."""
-    return classified.select(
-        (nw.col("stage_rank") == k).cast(nw.Int64()).sum().alias(f"_n{k}")
-        for k in range(1, len(funnel.stages) + 1)
-    )
-
-
 def _snapshot_from_counts(funnel: Funnel, counts: Sequence[int], lang: str) -> Snapshot:
     """Return the :class:`~funnelkit.stages.Snapshot` of ``counts``, as ``snapshot()`` does."""
-    from funnelkit.stages import _snapshot_from_counts as finish
+    from funnelkit.stages import snapshot_from_counts as finish
 
     return finish(funnel, counts, lang)
-
-
-def snapshot_native(
-    events: NativeFrame,
-    funnel: Funnel,
-    *,
-    as_of: datetime | date | str | None = None,
-    contacts: NativeFrame | None = None,
-    lang: str = "en",
-) -> Snapshot:
-    """``snapshot(classify(events, funnel, ...), funnel)``, counted in the engine.
-
-    Only the counts per stage leave the engine.
-
-    Returns
-    -------
-    funnelkit.stages.Snapshot
-
-    Examples
-    --------
-    >>> import duckdb
-    >>> from funnelkit.definitions import load_funnel
-    >>> rel = duckdb.sql("SELECT 'c1' AS contact_id, TIMESTAMP '2024-01-01' AS occurred_at,"
-    ...                  " 'form_fill' AS event, NULL::DOUBLE AS amount")
-    >>> snapshot_native(rel, load_funnel("sales")).table["at_or_past"].to_list()
-    [1, 1, 0, 0, 0]
-    """
-    ev = _events(events)
-    classified = _classify(
-        ev, funnel, cut=_cut(as_of), contacts=_contacts(contacts, ev.engine), entry_times=False
-    )
-    row = _collect(_stage_counts(classified, funnel)).row(0)
-    return _snapshot_from_counts(funnel, [int(n or 0) for n in row], lang)
 
 
 def _flow_ranks(ev: _Frame, funnel: Funnel, lo: int, hi: int, contacts: _Frame | None) -> Any:
@@ -802,13 +735,14 @@ def _flows_table(
         .group_by("from_rank", "to_rank")
         .agg(nw.len().cast(nw.Int64()).alias("contacts"))
     )
-    from funnelkit.stages import _flows_table
+    from funnelkit.stages import flows_table
 
     table = _collect(pairs).with_columns(pl.col("from_rank", "to_rank").cast(pl.Int32))
-    return _flows_table(table, funnel)
+    return flows_table(table, funnel)
 
 
-def flows_native(
+@register("flows")
+def _flows_on_engine(
     events: NativeFrame,
     funnel: Funnel,
     *,
@@ -828,16 +762,17 @@ def flows_native(
     >>> from funnelkit.definitions import load_funnel
     >>> rel = duckdb.sql("SELECT 'c1' AS contact_id, TIMESTAMP '2024-01-08' AS occurred_at,"
     ...                  " 'form_fill' AS event, NULL::DOUBLE AS amount")
-    >>> out = flows_native(rel, load_funnel("sales"), start="2024-01-07", end="2024-01-14")
+    >>> from funnelkit.stages import flows
+    >>> out = flows(rel, load_funnel("sales"), start="2024-01-07", end="2024-01-14")
     >>> out.table.select("from_stage", "to_stage", "contacts").rows()
     [(None, 'lead', 1)]
     """
-    from funnelkit.stages import Flows, _fmt_time, _instant
+    from funnelkit.stages import Flows
 
-    lo, hi = _instant(start, "start"), _instant(end, "end")
+    lo, hi = instant(start, "start"), instant(end, "end")
     assert lo is not None and hi is not None
     if lo >= hi:
-        msg = f"start ({_fmt_time(lo)}) must be before end ({_fmt_time(hi)})"
+        msg = f"start ({fmt_time(lo)}) must be before end ({fmt_time(hi)})"
         raise ParameterError(msg)
     ev = _events(events)
     lo_us, hi_us = _us(lo), _us(hi)
@@ -861,7 +796,6 @@ class _NwSpec:
 
 
 def _step_expr(spec: object, where: str) -> Any:
-    from funnelkit.conversion import StageLike, _event_names
 
     if isinstance(spec, Stage):
         return _stage_expr(spec).fill_null(False)
@@ -872,7 +806,7 @@ def _step_expr(spec: object, where: str) -> Any:
             "(e.g. load_funnel('inbound').stage('client'))"
         )
         raise ParameterError(msg)
-    names = _event_names(spec)
+    names = event_names_of(spec)
     if names is None:  # pragma: no cover - conversion._spec has refused it already
         msg = f"{where}: {spec!r} is not a step"
         raise ParameterError(msg)
@@ -887,10 +821,8 @@ def _nw_spec(
     exclusions: Iterable[object],
 ) -> _NwSpec:
     """Validate like :func:`funnelkit.conversion.funnel`, then build the narwhals flags."""
-    from funnelkit.conversion import Exclusion, StageLike, _spec
-
     exclusions = list(exclusions)
-    spec = _spec(steps, window, order, first_entry, exclusions)
+    spec = resolve_spec(steps, window, order, first_entry, exclusions)
     items: Sequence[object]
     if hasattr(steps, "stages") and not isinstance(steps, StageLike):
         items = list(steps.stages)
@@ -1154,12 +1086,10 @@ def _durations_query(
     With ``counts``, the same row also holds the step counts of
     :func:`_wide_counts`, so that one query over the chains gives everything.
     """
-    from funnelkit.conversion import _bin_width, _transitions
-
     spec = ns.spec
-    width = _bin_width(spec.window_us)
+    width = bin_width(spec.window_us)
     n_bins = max(1, math.ceil(spec.window_us / width))
-    pairs = _transitions(spec)
+    pairs = transitions(spec)
     kept = ~nw.col("_excluded")
     columns = {}
     for a, b in pairs:
@@ -1238,20 +1168,17 @@ def _wide_frame(df: pl.DataFrame, n: int) -> pl.DataFrame:
 
 def _span_args(since: Any, until: Any) -> tuple[int | None, int | None]:
     """``since`` and ``until`` as the polars path reads them (a reversed span is refused)."""
-    from funnelkit.conversion import _bounds
-
-    lo, hi = _bounds(since, until)
+    lo, hi = time_bounds(since, until)
     return _us(lo), _us(hi)
 
 
 def _as_of_arg(value: Any) -> int | None:
     """``as_of`` as the polars path reads it: a bare date means the end of that day."""
-    from funnelkit.conversion import _parse_as_of
-
-    return _us(_parse_as_of(value))
+    return _us(parse_as_of(value))
 
 
-def funnel_native(
+@register("funnel")
+def _funnel_on_engine(
     events: NativeFrame,
     steps: Any,
     *,
@@ -1297,21 +1224,15 @@ def funnel_native(
     >>> rel = duckdb.sql(
     ...     "SELECT * FROM (VALUES ('a', TIMESTAMP '2026-09-01', 'page_view'),"
     ...     " ('a', TIMESTAMP '2026-09-03', 'purchase')) AS t(contact_id, occurred_at, event)")
-    >>> funnel_native(rel, ["page_view", "purchase"], window="7d").table["count"].to_list()
+    >>> from funnelkit.conversion import funnel
+    >>> funnel(rel, ["page_view", "purchase"], window="7d").table["count"].to_list()
     [1, 1]
     """
-    from funnelkit.conversion import (
-        FunnelResult,
-        _check_count_option,
-        _finish_time_to_convert,
-        _long_steps,
-        _merge_segments,
-        _suppress,
-    )
+    from funnelkit.conversion import FunnelResult, finish_time_to_convert
 
     ns = _nw_spec(steps, window, order, first_entry, exclusions)
-    _check_count_option(top, "top", allow_none=True)
-    _check_count_option(min_size, "min_size", allow_none=False)
+    check_count_option(top, "top", allow_none=True)
+    check_count_option(min_size, "min_size", allow_none=False)
     ev = _events(events)
     people = _contacts(contacts, ev.engine)
     lo, hi = _span_args(since, until)
@@ -1334,20 +1255,20 @@ def funnel_native(
         wide = _wide_frame(_collect(_wide_counts(chains, ns.n, "_seg_value")), ns.n)
         wide = wide.with_columns(pl.col("_seg_value").cast(pl.String))
         total = wide.select(pl.col(counts).sum())
-        merged = _merge_segments(wide, spec, top, min_size)
-        long = _long_steps(merged.drop("_excl", "suppressed"), spec, ["segment"])
+        merged = merge_segments(wide, spec, top, min_size)
+        long = long_steps(merged.drop("_excl", "suppressed"), spec, ["segment"])
         flags = merged.select("segment", "suppressed", excluded=pl.col("_excl"))
         long = flags.join(long, on="segment", how="left", maintain_order="left")
-        breakdown = _suppress(long)
+        breakdown = suppress_small_segments(long)
     summary, histogram = _finish_durations(row, pairs, n_bins)
     return FunnelResult(
-        table=_long_steps(total.drop("_excl"), spec, []),
+        table=long_steps(total.drop("_excl"), spec, []),
         step_names=tuple(s.name for s in spec.steps),
         window=timedelta(microseconds=spec.window_us),
         order=spec.order,
         first_entry=spec.first_entry,
         excluded=int(total["_excl"].item() or 0),
-        time_to_convert=_finish_time_to_convert(summary, histogram, spec, width),
+        time_to_convert=finish_time_to_convert(summary, histogram, spec, width),
         by=by,
         breakdown=breakdown,
     )
@@ -1357,9 +1278,7 @@ _PERIOD_US = {"day": (_DAY_US, 0), "week": (_WEEK_US, _MONDAY_US)}
 
 
 def _period(period: object) -> tuple[int, int]:
-    from funnelkit.conversion import _check_period
-
-    checked = _check_period(period)
+    checked = check_period(period)
     if checked not in _PERIOD_US:
         msg = (
             f"period: {checked!r} is not available on DuckDB or Spark yet; use 'day' or 'week' "
@@ -1374,7 +1293,8 @@ def _max_ts(lf: Any) -> int | None:
     return None if value is None else int(value)
 
 
-def conversion_over_time_native(
+@register("conversion_over_time")
+def _conversion_over_time_on_engine(
     events: NativeFrame,
     steps: Any,
     *,
@@ -1401,7 +1321,8 @@ def conversion_over_time_native(
     >>> rel = duckdb.sql(
     ...     "SELECT * FROM (VALUES ('a', TIMESTAMP '2026-09-07', 'page_view'),"
     ...     " ('a', TIMESTAMP '2026-09-09', 'purchase')) AS t(contact_id, occurred_at, event)")
-    >>> trend = conversion_over_time_native(rel, ["page_view", "purchase"], window="7d")
+    >>> from funnelkit.conversion import conversion_over_time
+    >>> trend = conversion_over_time(rel, ["page_view", "purchase"], window="7d")
     >>> trend.table.select("step", "count").rows()
     [(1, 1), (2, 1)]
     """
@@ -1423,7 +1344,7 @@ def _finish_trend(
     wide: pl.DataFrame, ns: _NwSpec, period: str, known_us: int | None
 ) -> ConversionTrend:
     """As the end of :func:`funnelkit.conversion.conversion_over_time`."""
-    from funnelkit.conversion import _finish_trend as finish
+    from funnelkit.conversion import finish_trend as finish
 
     return finish(wide, ns.spec, period, _from_us(known_us))
 
@@ -1437,7 +1358,8 @@ def _compare_trend(
     return compare_trend(trend, current=current, alpha=alpha)
 
 
-def compare_periods_native(
+@register("compare_periods")
+def _compare_periods_on_engine(
     events: NativeFrame,
     steps: Any,
     *,
@@ -1455,7 +1377,7 @@ def compare_periods_native(
     """:func:`funnelkit.conversion.compare_periods` run on the events' engine.
 
     The trend per period comes from the engine
-    (:func:`conversion_over_time_native`); the comparison of two of its
+    (:func:`_conversion_over_time_on_engine`); the comparison of two of its
     periods is drawn from it exactly as the polars path does.
 
     Returns
@@ -1470,12 +1392,13 @@ def compare_periods_native(
     ...     " ('b', TIMESTAMP '2026-09-14', 'page_view'),"
     ...     " ('z', TIMESTAMP '2026-10-30', 'page_view'))"
     ...     " AS t(contact_id, occurred_at, event)")
-    >>> out = compare_periods_native(rel, ["page_view", "purchase"], window="1d")
+    >>> from funnelkit.conversion import compare_periods
+    >>> out = compare_periods(rel, ["page_view", "purchase"], window="1d")
     >>> out.table["verdict"].to_list()
     ['too few', 'too few']
     """
     check_alpha(alpha)
-    trend = conversion_over_time_native(
+    trend = _conversion_over_time_on_engine(
         events,
         steps,
         window=window,
@@ -1490,7 +1413,8 @@ def compare_periods_native(
     return _compare_trend(trend, str(period), current, alpha)
 
 
-def cohorts_native(
+@register("cohorts")
+def _cohorts_on_engine(
     events: NativeFrame,
     target: Any,
     *,
@@ -1519,18 +1443,18 @@ def cohorts_native(
     ...     " ('a', TIMESTAMP '2026-09-03', 'purchase'),"
     ...     " ('b', TIMESTAMP '2026-09-01', 'page_view'),"
     ...     " ('c', TIMESTAMP '2026-09-11', 'page_view')) AS t(contact_id, occurred_at, event)")
-    >>> table = cohorts_native(rel, "purchase", horizon="3d").table
+    >>> from funnelkit.conversion import cohorts
+    >>> table = cohorts(rel, "purchase", period="week", horizon="3d").table
     >>> table.filter(pl.col("day") == 2).select("cohort_size", "converted", "share").row(0)
     (2, 1, 0.5)
     """
     from funnelkit.conversion import (
-        _COHORT_SCHEMA,
+        COHORT_SCHEMA,
         CohortTable,
-        _resolve_step,
     )
     from funnelkit.durations import parse_duration
 
-    step = _resolve_step(target, "target")
+    step = resolve_step(target, "target")
     flag = _step_expr(target, "target")
     size, origin = _period(period)
     span = parse_duration(horizon, name="horizon")
@@ -1541,7 +1465,7 @@ def cohorts_native(
     if known is None:
         known = _max_ts(lf)
     if known is None:
-        empty = pl.DataFrame(schema=_COHORT_SCHEMA)
+        empty = pl.DataFrame(schema=COHORT_SCHEMA)
         return CohortTable(empty, step.name, str(period), "first_event", span, None)
     lf = lf.filter(nw.col(TS) <= known)
     per_contact = (
@@ -1577,13 +1501,13 @@ def _cohort_curve(
     known: datetime | None,
 ) -> CohortTable:
     """Draw the Kaplan-Meier table of :func:`funnelkit.conversion.cohorts` from counts."""
-    from funnelkit.conversion import CohortTable, _km_curve
+    from funnelkit.conversion import CohortTable, km_curve
 
     lazy = counts.lazy()
     sizes = lazy.group_by("cohort_start").agg(cohort_size=pl.col("_n").sum().cast(pl.Int64))
     converted = lazy.filter(pl.col("_conv")).select("cohort_start", "day", converted=pl.col("_n"))
     censored = lazy.filter(~pl.col("_conv")).select("cohort_start", "day", _censored=pl.col("_n"))
-    curve = _km_curve(sizes, converted, censored, horizon_days)
+    curve = km_curve(sizes, converted, censored, horizon_days)
     return CohortTable(
         table=curve.collect(),
         target=target,
@@ -1595,7 +1519,7 @@ def _cohort_curve(
 
 
 # --------------------------------------------------------------------------- weekly
-def event_span_native(events: NativeFrame) -> tuple[datetime | None, datetime | None]:
+def event_span(events: NativeFrame) -> tuple[datetime | None, datetime | None]:
     """Return the first and last ``occurred_at`` of the events (``None`` when empty).
 
     Examples
@@ -1603,7 +1527,7 @@ def event_span_native(events: NativeFrame) -> tuple[datetime | None, datetime | 
     >>> import duckdb
     >>> rel = duckdb.sql("SELECT 'a' AS contact_id, TIMESTAMP '2026-11-02' AS occurred_at,"
     ...                  " 'like' AS event")
-    >>> event_span_native(rel)[1].isoformat()
+    >>> event_span(rel)[1].isoformat()
     '2026-11-02T00:00:00+00:00'
     """
     ev = _events(events)
@@ -1613,7 +1537,8 @@ def event_span_native(events: NativeFrame) -> tuple[datetime | None, datetime | 
     return _from_us(row[0]), _from_us(row[1])
 
 
-def last_complete_week_native(events: NativeFrame) -> IsoWeek:
+@register("last_complete_week")
+def _last_complete_week_on_engine(events: NativeFrame) -> IsoWeek:
     """:func:`funnelkit.weekly.last_complete_week` of events on an engine.
 
     Returns
@@ -1625,13 +1550,14 @@ def last_complete_week_native(events: NativeFrame) -> IsoWeek:
     >>> import duckdb
     >>> rel = duckdb.sql("SELECT 'a' AS contact_id, TIMESTAMP '2026-11-22 23:00' AS occurred_at,"
     ...                  " 'like' AS event")
-    >>> str(last_complete_week_native(rel))
+    >>> from funnelkit.weekly import last_complete_week
+    >>> str(last_complete_week(rel))
     '2026-W47'
     """
     from funnelkit.errors import EmptyInputError
     from funnelkit.weekly import IsoWeek
 
-    _, latest = event_span_native(events)
+    _, latest = event_span(events)
     if latest is None:
         msg = "week: the events hold no row, so there is no complete week to report on."
         raise EmptyInputError(msg)
@@ -1639,7 +1565,8 @@ def last_complete_week_native(events: NativeFrame) -> IsoWeek:
     return week if latest.isoweekday() == 7 else week.shift(-1)
 
 
-def stalled_contacts_native(
+@register("stalled_contacts")
+def _stalled_contacts_on_engine(
     events: NativeFrame,
     funnel: Funnel | str,
     *,
@@ -1658,18 +1585,19 @@ def stalled_contacts_native(
     >>> rel = duckdb.sql("SELECT 'a' AS contact_id, TIMESTAMP '2026-11-03' AS occurred_at,"
     ...                  " 'ebook_download' AS event, NULL::DOUBLE AS amount")
     >>> as_of = dt.datetime(2026, 11, 16, tzinfo=dt.UTC)
-    >>> stalled_contacts_native(rel, "inbound", as_of=as_of)["idle_days"].to_list()
+    >>> from funnelkit.weekly import stalled_contacts
+    >>> stalled_contacts(rel, "inbound", as_of=as_of)["idle_days"].to_list()
     [13]
     """
-    from funnelkit.weekly import _funnel, _instant_before, stalled_stage
+    from funnelkit.weekly import as_funnel, stalled_stage
 
-    definition = _funnel(funnel)
+    definition = as_funnel(funnel)
     chosen = definition.stage(stage).id if stage else stalled_stage(definition)
     ev = _events(events)
     classified = _classify(
         ev,
         definition,
-        cut=_us(_instant_before(as_of)),
+        cut=_us(instant_before(as_of)),
         contacts=_contacts(contacts, ev.engine),
         entry_times=True,
     )
@@ -1702,7 +1630,8 @@ def _entries_table(counts: Mapping[str, Any], funnel: Funnel, weeks: Sequence[An
     ).sort("week", "rank")
 
 
-def weekly_metrics_native(
+@register("weekly_metrics")
+def _weekly_metrics_on_engine(
     events: NativeFrame,
     funnel: Funnel | str,
     *,
@@ -1746,7 +1675,8 @@ def weekly_metrics_native(
     ...     " ('a', TIMESTAMP '2026-11-10', 'purchase', 20.0),"
     ...     " ('b', TIMESTAMP '2026-11-11', 'page_view', NULL))"
     ...     " AS t(contact_id, occurred_at, event, amount)")
-    >>> m = weekly_metrics_native(rel, "inbound", week="2026-W46", weeks_of_history=2)
+    >>> from funnelkit.weekly import weekly_metrics
+    >>> m = weekly_metrics(rel, "inbound", week="2026-W46", weeks_of_history=2)
     >>> m.kpi("new_contacts").value, m.kpi("reached_client").value
     (1, 1)
     """
@@ -1756,18 +1686,17 @@ def weekly_metrics_native(
         MIN_SEGMENT,
         DataQuality,
         WeeklyMetrics,
-        _count_kpis,
-        _funnel,
-        _instant_before,
-        _rate_kpis,
-        _recent_cohorts,
+        as_funnel,
+        count_kpis,
         last_closed_week,
         parse_week,
+        rate_kpis,
+        recent_cohorts,
         target_stage,
     )
 
     target = parse_week(week)
-    definition = _funnel(funnel)
+    definition = as_funnel(funnel)
     span = parse_duration(window, name="window")
     if span <= timedelta(0):
         msg = f"window: the conversion window must be positive, got {format_duration(span)}."
@@ -1777,9 +1706,9 @@ def weekly_metrics_native(
         raise ParameterError(msg)
     ev = _events(events)
     people = _contacts(contacts, ev.engine)
-    cut_dt = _instant_before(target.end)
+    cut_dt = instant_before(target.end)
     cut = _us(cut_dt)
-    start_cut = _us(_instant_before(target.start))
+    start_cut = _us(instant_before(target.start))
     assert cut is not None and start_cut is not None
 
     # Classification as of the week's end: snapshot and entries in one pass.
@@ -1806,9 +1735,9 @@ def weekly_metrics_native(
         definition, [int(counts[f"_n{k}"] or 0) for k in range(1, len(definition.stages) + 1)], "en"
     )
     table = _flows_table(ev, definition, start_cut, cut, people)
-    week_flows = Flows(definition.name, _instant_before(target.start), cut_dt, table)
+    week_flows = Flows(definition.name, instant_before(target.start), cut_dt, table)
     entries = _entries_table(counts, definition, weeks)
-    headline = _count_kpis(entries, definition, target)
+    headline = count_kpis(entries, definition, target)
     entries = entries.filter(pl.col("week").is_in([str(w) for w in history]))
 
     # Conversion: the weekly trend, the comparison drawn from it, the funnel.
@@ -1826,8 +1755,8 @@ def weekly_metrics_native(
     except ParameterError:
         comparison = None
     if comparison is not None:
-        headline += _rate_kpis(comparison, definition)
-    curves = cohorts_native(
+        headline += rate_kpis(comparison, definition)
+    curves = _cohorts_on_engine(
         events,
         definition.stage(target_stage(definition)),
         period="week",
@@ -1835,7 +1764,7 @@ def weekly_metrics_native(
         as_of=cut_dt,
         until=target.end,
     )
-    ordered = funnel_native(
+    ordered = _funnel_on_engine(
         events,
         definition,
         window=span,
@@ -1884,7 +1813,7 @@ def weekly_metrics_native(
         conversion=ordered,
         trend=trend,
         comparison=comparison,
-        cohorts=_recent_cohorts(curves, history[0]),
+        cohorts=recent_cohorts(curves, history[0]),
     )
 
 

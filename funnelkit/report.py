@@ -129,6 +129,7 @@ from funnelkit.weekly import (
     DataWarning,
     IsoWeek,
     complete_week_before,
+    last_complete_week,
     parse_week,
     week_range,
 )
@@ -670,9 +671,9 @@ def prepare_report(
         log_(f"events: {events_value} ({', '.join(event_columns)}), read by the engine")
         event_schema: pl.Schema | None = None  # the engine layer checks types where it runs
         frame: pl.LazyFrame | None = None
-        first_at, last_at = engines.event_span_native(source)
+        first_at, last_at = engines.event_span(source)
         if weeks is None:
-            weeks = [engines.last_complete_week_native(source)]
+            weeks = [last_complete_week(source)]
     else:
         if contacts is not None and _open_engine_source(contacts, "--contacts") is not None:
             msg = (
@@ -778,7 +779,7 @@ def _check_engine_sources(
             "must already have the columns contact_id, occurred_at (a timestamp) and event."
         )
         raise ParameterError(msg)
-    event_columns = engines.columns_native(source)
+    event_columns = engines.columns(source)
     missing = [c for c in REQUIRED if c not in event_columns]
     if missing:
         msg = (
@@ -796,7 +797,7 @@ def _check_engine_sources(
                 "the contacts as a table of the same engine."
             )
             raise ParameterError(msg)
-        columns += [c for c in engines.columns_native(people) if c not in columns]
+        columns += [c for c in engines.columns(people) if c not in columns]
         contacts_value = _absolute_source(contacts)
     return _absolute_source(events), contacts_value, event_columns, columns
 

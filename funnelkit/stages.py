@@ -54,18 +54,22 @@ contact is back at its stage as soon as it is active again.
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC as _UTC
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, timedelta
 
 import polars as pl
 
-from funnelkit import engines
+from funnelkit import frames
 from funnelkit.definitions import Condition, EventRule, Funnel, PointsRule, duration_text
 from funnelkit.errors import MissingColumnError, ParameterError
-from funnelkit.events import ContactTable, EventLog, as_lazy, as_lazy_contacts
+from funnelkit.events import CONTACT_ID as CID
+from funnelkit.events import CREATED_AT as CREATED
+from funnelkit.events import EVENT, ContactTable, EventLog, as_lazy, as_lazy_contacts
+from funnelkit.events import OCCURRED_AT as T
+from funnelkit.events import TIMESTAMP as UTC
+from funnelkit.timeutil import Instant, fmt_time, instant
 
 __all__ = [
     "Comparison",
@@ -82,62 +86,21 @@ __all__ = [
 EventsLike = EventLog | pl.DataFrame | pl.LazyFrame
 FrameLike = pl.DataFrame | pl.LazyFrame
 ContactsLike = ContactTable | pl.DataFrame | pl.LazyFrame
-Instant = datetime | date | str
 
-CID = "contact_id"
-T = "occurred_at"
-EVENT = "event"
-CREATED = "created_at"
-UTC = pl.Datetime("us", "UTC")
 
 _EPS = 1e-9
 _BLOCK = 512.0
 _REACH = 64.0
 _ANCHOR_US = int(datetime(2000, 1, 1, tzinfo=_UTC).timestamp()) * 1_000_000
-_DATE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
 
 
 # --- small helpers -------------------------------------------------------------------
-def _instant(value: Instant | None, name: str) -> datetime | None:
-    """Return ``value`` as an aware UTC datetime; a bare date means the end of that day."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            if _DATE.match(text):
-                value = date.fromisoformat(text)
-            else:
-                value = datetime.fromisoformat(text)
-        except ValueError:
-            msg = (
-                f"{name}={text!r} is not a date or date-time; "
-                f"write e.g. '2024-03-31' or '2024-03-31T18:00:00Z'"
-            )
-            raise ParameterError(msg) from None
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            return value.replace(tzinfo=_UTC)
-        return value.astimezone(_UTC)
-    if isinstance(value, date):
-        end = datetime.combine(value + timedelta(days=1), time(), tzinfo=_UTC)
-        return end - timedelta(microseconds=1)
-    msg = f"{name}={value!r} is not a date or date-time"
-    raise ParameterError(msg)
-
-
 def _collect(lf: pl.LazyFrame) -> pl.DataFrame:
     return lf.collect(engine="streaming")
 
 
 def _lit_time(value: datetime | None) -> pl.Expr:
     return pl.lit(value, dtype=UTC)
-
-
-def _fmt_time(value: datetime | None) -> str:
-    if value is None:
-        return "unknown time"
-    return value.astimezone(_UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _contacts_frame(contacts: ContactsLike | None, cut: datetime | None) -> pl.LazyFrame | None:
@@ -378,12 +341,12 @@ def classify(
     >>> out.select("contact_id", "stage", "stage_rank").rows()
     [('c1', 'qualified_prospect', 4), ('c2', 'raw_contact', 1)]
     """
-    if engines.is_native(events):
-        return engines.classify_native(
+    if frames.is_engine_frame(events):
+        return frames.on_engine("classify", pl.LazyFrame)(
             events, funnel, as_of=as_of, contacts=contacts, entry_times=entry_times
         )
     lf = as_lazy(events)
-    cut = _instant(as_of, "as_of")
+    cut = instant(as_of, "as_of")
     return _classify(
         lf,
         funnel,
@@ -631,10 +594,10 @@ def snapshot(classified: FrameLike, funnel: Funnel, *, lang: str = "en") -> Snap
             )
             raise ParameterError(msg)
         counts[rank - 1] += n
-    return _snapshot_from_counts(funnel, counts, lang)
+    return snapshot_from_counts(funnel, counts, lang)
 
 
-def _snapshot_from_counts(funnel: Funnel, counts: Sequence[int], lang: str) -> Snapshot:
+def snapshot_from_counts(funnel: Funnel, counts: Sequence[int], lang: str) -> Snapshot:
     """Return the :class:`Snapshot` of ``counts[k]`` contacts currently at rank ``k + 1``."""
     ids = funnel.stage_ids
     past = [sum(counts[k:]) for k in range(len(ids))]
@@ -698,7 +661,7 @@ class Flows:
         return self.table.filter(pl.col("from_rank") != pl.col("to_rank"))
 
     def _repr_html_(self) -> str:
-        detail = f"{_fmt_time(self.start)} → {_fmt_time(self.end)}"
+        detail = f"{fmt_time(self.start)} → {fmt_time(self.end)}"
         return _html(_title("Stage flows", self.funnel, detail), self.table)
 
 
@@ -732,20 +695,22 @@ def flows(
     >>> out.table.select("from_stage", "to_stage", "contacts").rows()
     [(None, 'lead', 1), ('lead', 'qualified_prospect', 1)]
     """
-    if engines.is_native(events):
-        return engines.flows_native(events, funnel, start=start, end=end, contacts=contacts)
+    if frames.is_engine_frame(events):
+        return frames.on_engine("flows", Flows)(
+            events, funnel, start=start, end=end, contacts=contacts
+        )
     lf = as_lazy(events)
-    lo, hi = _instant(start, "start"), _instant(end, "end")
+    lo, hi = instant(start, "start"), instant(end, "end")
     assert lo is not None and hi is not None
     if lo >= hi:
-        msg = f"start ({_fmt_time(lo)}) must be before end ({_fmt_time(hi)})"
+        msg = f"start ({fmt_time(lo)}) must be before end ({fmt_time(hi)})"
         raise ParameterError(msg)
     pairs = (
         _ranks_at_two_instants(lf, funnel, lo, hi, contacts)
         .group_by("from_rank", "to_rank")
         .agg(pl.len().cast(pl.Int64).alias("contacts"))
     )
-    table = _flows_table(_collect(pairs), funnel)
+    table = flows_table(_collect(pairs), funnel)
     return Flows(funnel.name, lo, hi, table)
 
 
@@ -813,7 +778,7 @@ def _ranks_at_two_instants(
     )
 
 
-def _flows_table(pairs: pl.DataFrame, funnel: Funnel) -> pl.DataFrame:
+def flows_table(pairs: pl.DataFrame, funnel: Funnel) -> pl.DataFrame:
     """Name the ranks of ``from_rank, to_rank, contacts`` (0 / null: new contact)."""
     ids = pl.Series(funnel.stage_ids)
     return (
@@ -863,7 +828,7 @@ class Comparison:
     def _repr_html_(self) -> str:
         detail = f"rows: {self.left}, columns: {self.right}"
         if self.as_of is not None:
-            detail += f", as of {_fmt_time(self.as_of)}"
+            detail += f", as of {fmt_time(self.as_of)}"
         title = f"Contacts under funnel definitions {self.left!r} and {self.right!r} ({detail})"
         return _html(title, self.to_polars())
 
@@ -894,7 +859,7 @@ def compare(
     ('warm_lead', 0, 1, 0, 1, 0)
     """
     lf = as_lazy(events)
-    cut = _instant(as_of, "as_of")
+    cut = instant(as_of, "as_of")
     a = _classify(lf, left, cut=cut, ref=None, contacts=contacts, entry_times=False)
     b = _classify(lf, right, cut=cut, ref=None, contacts=contacts, entry_times=False)
     pairs = _collect(
@@ -996,7 +961,7 @@ def explain(
         )
         raise ParameterError(msg)
     lf = as_lazy(events)
-    cut = _instant(as_of, "as_of")
+    cut = instant(as_of, "as_of")
     ref = cut
     plan = _Plan.of(funnel)
     if cut is None and plan.lapses:
@@ -1016,7 +981,7 @@ def explain(
             in_contacts = True
             created = row["_created"][0]
     if frame.height == 0 and not in_contacts:
-        where = "" if cut is None else f" up to {_fmt_time(cut)}"
+        where = "" if cut is None else f" up to {fmt_time(cut)}"
         msg = f"contact {contact_id!r} has no events{where} and is not in the contacts table"
         raise ParameterError(msg)
     own = pl.DataFrame(
@@ -1083,7 +1048,7 @@ def explain(
     )
     stage_id, stage_rank = result["stage"], result["stage_rank"]
     current = funnel.stages[stage_rank - 1]
-    moment = "all events" if cut is None else f"as of {_fmt_time(cut)}"
+    moment = "all events" if cut is None else f"as of {fmt_time(cut)}"
     lines = [
         f"Contact {contact_id!r} under funnel definition {funnel.name!r} ({moment}): "
         f"{stage_id} ({current.label(lang)}), rank {stage_rank} of {len(funnel.stages)}.",
@@ -1092,7 +1057,7 @@ def explain(
     if later:
         counted += f" ({later} later event{'s' if later != 1 else ''} ignored)"
     last = result["last_activity_at"]
-    counted += f"; last activity {_fmt_time(last)}." if last else "; no activity."
+    counted += f"; last activity {fmt_time(last)}." if last else "; no activity."
     lines.append(counted)
     width = max(len(s) for s in funnel.stage_ids)
     for rank, stage in enumerate(funnel.stages, start=1):
@@ -1105,7 +1070,7 @@ def explain(
         top = funnel.stages[forward - 1]
         assert last is not None and ref is not None
         lines.append(
-            f"It reached {top.id} but has had no activity since {_fmt_time(last)} "
+            f"It reached {top.id} but has had no activity since {fmt_time(last)} "
             f"({_days(ref - last)} before {'as of' if cut is not None else 'the latest event'}), "
             f"so it lapsed to {stage_id} (inactivity rules: "
             + ", ".join(
@@ -1146,8 +1111,8 @@ def _how(
             return "known from the contacts table (no creation time, no events)"
         first = frame.filter(pl.col(T) == at)[EVENT]
         if first.len():
-            return f"reached {_fmt_time(at)}: first event ({first[0]})"
-        return f"reached {_fmt_time(at)}: created then (contacts table)"
+            return f"reached {fmt_time(at)}: first event ({first[0]})"
+        return f"reached {fmt_time(at)}: created then (contacts table)"
     if at is None:
         reasons = [_why_not(frame, cond) for cond in stage.conditions]
         return "not reached: " + "; ".join(reasons)
@@ -1157,7 +1122,7 @@ def _how(
             for j in range(rank, len(funnel.stages))
             if own_times[j] is not None and own_times[j] == at
         )
-        return f"reached {_fmt_time(at)}: skipped, counts as reached when {later.id} was"
+        return f"reached {fmt_time(at)}: skipped, counts as reached when {later.id} was"
     for cond in stage.conditions:
         hits = frame.filter(cond.evidence())
         if isinstance(cond, PointsRule):
@@ -1167,7 +1132,7 @@ def _how(
             if isinstance(peak, float) and peak >= cond.threshold * (1.0 - _EPS):
                 names = sorted(set(hits.filter(pl.col(T) == at)[EVENT]))
                 return (
-                    f"reached {_fmt_time(at)}: {', '.join(names)} brought the score to "
+                    f"reached {fmt_time(at)}: {', '.join(names)} brought the score to "
                     f"{peak:.3g} (threshold {cond.threshold:g})"
                 )
         else:
@@ -1176,8 +1141,8 @@ def _how(
                 event = hits[EVENT][n - 1]
                 nth = f", the {_nth(n)} of {', '.join(cond.events)}" if n > 1 else ""
                 where = " (" + " and ".join(str(f) for f in cond.where) + ")" if cond.where else ""
-                return f"reached {_fmt_time(at)}: {event}{where}{nth}"
-    return f"reached {_fmt_time(at)}"  # pragma: no cover - every reach has a cause above
+                return f"reached {fmt_time(at)}: {event}{where}{nth}"
+    return f"reached {fmt_time(at)}"  # pragma: no cover - every reach has a cause above
 
 
 def _why_not(frame: pl.DataFrame, cond: Condition) -> str:

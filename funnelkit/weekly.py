@@ -72,7 +72,7 @@ from typing import Any
 
 import polars as pl
 
-from funnelkit import __version__, conversion, engines
+from funnelkit import __version__, conversion, frames
 from funnelkit.conversion import CohortTable, ConversionTrend, FunnelResult, PeriodComparison
 from funnelkit.definitions import Funnel, load_funnel
 from funnelkit.durations import format_duration, parse_duration
@@ -89,6 +89,7 @@ from funnelkit.events import (
 from funnelkit.privacy import check_breakdown
 from funnelkit.stages import Flows, Snapshot, classify, flows, snapshot
 from funnelkit.stats import MIN_PER_OUTCOME, wilson_interval
+from funnelkit.timeutil import instant_before
 
 __all__ = [
     "FEW_STAGE_ENTRIES_IN_WEEK",
@@ -297,8 +298,8 @@ def last_complete_week(events: EventLog | pl.LazyFrame | pl.DataFrame) -> IsoWee
     >>> str(last_complete_week(df))
     '2026-W47'
     """
-    if engines.is_native(events):
-        return engines.last_complete_week_native(events)
+    if frames.is_engine_frame(events):
+        return frames.on_engine("last_complete_week", IsoWeek)(events)
     latest = as_lazy(events).select(pl.col(OCCURRED_AT).max()).collect().item()
     return complete_week_before(latest)
 
@@ -899,12 +900,8 @@ _HEADLINE_SCHEMA = {
 }
 
 
-def _instant_before(moment: datetime) -> datetime:
-    """Return the last instant before ``moment`` (stage functions include their as-of)."""
-    return moment - timedelta(microseconds=1)
-
-
-def _funnel(funnel: Funnel | str) -> Funnel:
+def as_funnel(funnel: Funnel | str) -> Funnel:
+    """Return ``funnel``, loading it first when it is a preset name or a TOML path."""
     return funnel if isinstance(funnel, Funnel) else load_funnel(funnel)
 
 
@@ -992,7 +989,8 @@ def _entries(classified: pl.DataFrame, funnel: Funnel, weeks: list[IsoWeek]) -> 
     )
 
 
-def _count_kpis(entries: pl.DataFrame, funnel: Funnel, week: IsoWeek) -> list[Kpi]:
+def count_kpis(entries: pl.DataFrame, funnel: Funnel, week: IsoWeek) -> list[Kpi]:
+    """Return the stage-entry count KPIs of ``week`` from the weekly ``entries`` table."""
     this, before = str(week), str(week.shift(-1))
     counts = {(w, s): int(n) for w, s, n in entries.select("week", "stage", "contacts").iter_rows()}
     out = []
@@ -1079,13 +1077,13 @@ def stalled_contacts(
     >>> stalled_contacts(df, "inbound", as_of=as_of)["contact_id"].to_list()
     ['a', 'b']
     """
-    if engines.is_native(events):
-        return engines.stalled_contacts_native(
+    if frames.is_engine_frame(events):
+        return frames.on_engine("stalled_contacts", pl.DataFrame)(
             events, funnel, as_of=as_of, contacts=contacts, stage=stage, limit=limit
         )
-    definition = _funnel(funnel)
+    definition = as_funnel(funnel)
     chosen = definition.stage(stage).id if stage else stalled_stage(definition)
-    cut = _instant_before(as_of)
+    cut = instant_before(as_of)
     classified = classify(events, definition, as_of=cut, contacts=_contacts_lazy(contacts))
     return (
         classified.filter(pl.col("stage") == chosen)
@@ -1167,8 +1165,8 @@ def weekly_metrics(
     check_breakdown(
         breakdown, [events, contacts], allow_personal=allow_personal, option="breakdown"
     )
-    if engines.is_native(events):
-        return engines.weekly_metrics_native(
+    if frames.is_engine_frame(events):
+        return frames.on_engine("weekly_metrics", WeeklyMetrics)(
             events,
             funnel,
             week=week,
@@ -1178,7 +1176,7 @@ def weekly_metrics(
             weeks_of_history=weeks_of_history,
         )
     target = parse_week(week)
-    definition = _funnel(funnel)
+    definition = as_funnel(funnel)
     span = parse_duration(window, name="window")
     if span <= timedelta(0):
         msg = f"window: the conversion window must be positive, got {format_duration(span)}."
@@ -1199,16 +1197,14 @@ def weekly_metrics(
     # as numbers here once, rather than again by each figure below.
     lf = definition.read_numbers(lf)
     people = _contacts_lazy(contacts)
-    cut = _instant_before(target.end)
+    cut = instant_before(target.end)
 
     classified = classify(lf, definition, as_of=cut, contacts=people).collect()
     snap = snapshot(classified, definition)
-    week_flows = flows(
-        lf, definition, start=_instant_before(target.start), end=cut, contacts=people
-    )
+    week_flows = flows(lf, definition, start=instant_before(target.start), end=cut, contacts=people)
     history = [target.shift(-i) for i in reversed(range(weeks_of_history))]
     entries = _entries(classified, definition, sorted({*history, target.shift(-1)}))
-    headline = _count_kpis(entries, definition, target)
+    headline = count_kpis(entries, definition, target)
     entries = entries.filter(pl.col("week").is_in([str(w) for w in history]))
     rates_week = last_closed_week(target, span)
     since = min(history[0], rates_week.shift(-1)).start
@@ -1217,7 +1213,7 @@ def weekly_metrics(
     )
     comparison = _compare(lf, definition, span, rates_week, target, since)
     if comparison is not None:
-        headline += _rate_kpis(comparison, definition)
+        headline += rate_kpis(comparison, definition)
     curves = conversion.cohorts(
         lf,
         definition.stage(target_stage(definition)),
@@ -1251,7 +1247,7 @@ def weekly_metrics(
         conversion=ordered,
         trend=trend,
         comparison=comparison,
-        cohorts=_recent_cohorts(curves, history[0]),
+        cohorts=recent_cohorts(curves, history[0]),
     )
 
 
@@ -1295,7 +1291,8 @@ def _compare(
         return None
 
 
-def _rate_kpis(comparison: PeriodComparison, definition: Funnel) -> list[Kpi]:
+def rate_kpis(comparison: PeriodComparison, definition: Funnel) -> list[Kpi]:
+    """Return the conversion-rate KPIs of a week-over-week ``comparison``."""
     ids = definition.stage_ids
     goal = definition.rank(target_stage(definition))
     wanted = comparison.table.filter(
@@ -1331,5 +1328,6 @@ def _rate_kpis(comparison: PeriodComparison, definition: Funnel) -> list[Kpi]:
     return out
 
 
-def _recent_cohorts(curves: CohortTable, first: IsoWeek) -> CohortTable:
+def recent_cohorts(curves: CohortTable, first: IsoWeek) -> CohortTable:
+    """Keep the cohorts of ``curves`` from week ``first`` on."""
     return replace(curves, table=curves.table.filter(pl.col("cohort_start") >= first.start))

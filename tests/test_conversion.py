@@ -21,7 +21,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import funnelkit.chains as chains
 import funnelkit.conversion as conversion
+from funnelkit.chains import contact_chains
 from funnelkit.conversion import (
     Exclusion,
     cohorts,
@@ -33,6 +35,7 @@ from funnelkit.conversion import (
 )
 from funnelkit.errors import DataError, MissingColumnError, ParameterError
 from funnelkit.events import read_events
+from funnelkit.steps import resolve_spec
 
 T0 = dt.datetime(2026, 9, 7, tzinfo=dt.UTC)  # a Monday
 H = dt.timedelta(hours=1)
@@ -555,7 +558,7 @@ def test_hash_collisions_fall_back_to_the_exact_key(monkeypatch: pytest.MonkeyPa
             ("b", 30, "signup", "y"), ("c", 2, "visit", "x")]  # fmt: skip
     expected = funnel(log(rows), ["visit", "signup"], window="1d", by="channel", min_size=0)
     # every contact gets the same 64-bit key: the second hash must catch it
-    monkeypatch.setattr(conversion, "_contact_hash", lambda e: e.is_null().cast(pl.UInt64) + 7)
+    monkeypatch.setattr(chains, "_contact_hash", lambda e: e.is_null().cast(pl.UInt64) + 7)
     collided = funnel(log(rows), ["visit", "signup"], window="1d", by="channel", min_size=0)
     assert collided.table.equals(expected.table)
     assert collided.breakdown is not None and collided.breakdown.equals(expected.breakdown)
@@ -579,11 +582,11 @@ def test_every_sort_key_gives_the_same_chains(mode: str) -> None:
     rnd = random.Random(11)
     rows = [(f"c{rnd.randint(0, 30)}", rnd.randint(0, 200), rnd.choice("abcx"), rnd.choice("pq"))
             for _ in range(400)]  # fmt: skip
-    spec = conversion._spec([["a"], ["b", "c"], ["c"]], "20h", "ordered", False, [("x", 1, 3)])
+    spec = resolve_spec([["a"], ["b", "c"], ["c"]], "20h", "ordered", False, [("x", 1, 3)])
     lf = log(rows).rename({"channel": "ch"}).lazy()
 
     def run(m: Any) -> pl.DataFrame:
-        chains = conversion._chains(lf, spec, mode=m, by="ch").collect()
+        chains = contact_chains(lf, spec, mode=m, by="ch").collect()
         assert not chains["_collide"].any() and chains["_fits"].all()
         return chains.drop("_k", "_k2", "_collide", "_fits", strict=False).sort(pl.all())
 

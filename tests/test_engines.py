@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from funnelkit import conversion, engines, stages, weekly
+from funnelkit import conversion, engines, frames, stages, weekly
 from funnelkit.conversion import Exclusion
 from funnelkit.definitions import Funnel, load_funnel
 from funnelkit.errors import DataError, MissingColumnError, ParameterError, TimestampError
@@ -87,8 +87,8 @@ def same_funnel(a: conversion.FunnelResult, b: conversion.FunnelResult) -> None:
 # --- detection and the events contract ------------------------------------------------------------
 def test_polars_frames_are_not_native(con: duckdb.DuckDBPyConnection) -> None:
     frame = events_frame(("a", "2024-01-01", "like"))
-    assert not engines.is_native(frame)
-    assert not engines.is_native(frame.lazy())
+    assert not frames.is_engine_frame(frame)
+    assert not frames.is_engine_frame(frame.lazy())
     assert engines.engine_of(rel(con, frame)) == "duckdb"
 
 
@@ -103,9 +103,9 @@ def test_naive_timestamps_are_utc_whatever_the_session_zone(
         " 'like' AS event"
     )
     expected = datetime(2024, 1, 1, 23, 30, tzinfo=UTC)
-    assert engines.event_span_native(naive) == (expected, expected)
-    assert engines.event_span_native(zoned) == (expected, expected)
-    out = engines.classify_native(naive.project("*, NULL::DOUBLE AS amount"), SALES).collect()
+    assert engines.event_span(naive) == (expected, expected)
+    assert engines.event_span(zoned) == (expected, expected)
+    out = stages.classify(naive.project("*, NULL::DOUBLE AS amount"), SALES).collect()
     assert out.schema["raw_contact_at"] == pl.Datetime("us", "UTC")
     assert out["raw_contact_at"].item() == expected
 
@@ -115,19 +115,19 @@ def test_missing_column_names_the_columns_present(con: duckdb.DuckDBPyConnection
     with pytest.raises(
         MissingColumnError, match="no 'contact_id' column.*Columns present: contact"
     ):
-        engines.classify_native(bad, SALES)
+        stages.classify(bad, SALES)
 
 
 def test_text_timestamps_are_refused_with_a_hint(con: duckdb.DuckDBPyConnection) -> None:
     bad = con.sql("SELECT 'a' AS contact_id, '2024-01-01' AS occurred_at, 'x' AS event")
     with pytest.raises(TimestampError, match="'occurred_at' column is String.*CAST"):
-        engines.funnel_native(bad, ["x"], window="1d")
+        conversion.funnel(bad, ["x"], window="1d")
 
 
 def test_contacts_on_another_engine_are_refused(con: duckdb.DuckDBPyConnection) -> None:
     events = rel(con, events_frame(("a", "2024-01-01", "like")))
     with pytest.raises(ParameterError, match="contacts: the events are on duckdb"):
-        engines.classify_native(events, SALES, contacts=pl.DataFrame({"contact_id": ["a"]}))
+        stages.classify(events, SALES, contacts=pl.DataFrame({"contact_id": ["a"]}))
 
 
 def test_a_polars_only_stage_cannot_run_on_an_engine(con: duckdb.DuckDBPyConnection) -> None:
@@ -137,13 +137,13 @@ def test_a_polars_only_stage_cannot_run_on_an_engine(con: duckdb.DuckDBPyConnect
 
     events = rel(con, events_frame(("a", "2024-01-01", "like")))
     with pytest.raises(ParameterError, match="step 2: Custom has only a polars evidence"):
-        engines.funnel_native(events, ["like", Custom()], window="1d")
+        conversion.funnel(events, ["like", Custom()], window="1d")
 
 
 def test_monthly_periods_are_not_on_engines(con: duckdb.DuckDBPyConnection) -> None:
     events = rel(con, events_frame(("a", "2024-01-01", "like")))
     with pytest.raises(ParameterError, match="period: 'month' is not available on DuckDB"):
-        engines.conversion_over_time_native(events, ["like"], window="1d", period="month")
+        conversion.conversion_over_time(events, ["like"], window="1d", period="month")
 
 
 def test_a_date_as_of_and_a_reversed_span_are_read_as_on_polars(
@@ -177,7 +177,7 @@ def test_a_date_as_of_and_a_reversed_span_are_read_as_on_polars(
 def test_breakdown_column_typo_gets_a_hint(con: duckdb.DuckDBPyConnection) -> None:
     events = rel(con, events_frame(("a", "2024-01-01", "like", None, "social")))
     with pytest.raises(MissingColumnError, match="by: no column 'chanel'.*Did you mean 'channel'"):
-        engines.funnel_native(events, ["like"], window="1d", by="chanel")
+        conversion.funnel(events, ["like"], window="1d", by="chanel")
 
 
 def test_docstring_examples_run() -> None:
@@ -194,16 +194,16 @@ def test_tied_rows_serve_consecutive_steps(con: duckdb.DuckDBPyConnection) -> No
         ("a", "2026-09-09", "purchase"),
     )
     steps = ["visit", "signup", "purchase"]
-    got = engines.funnel_native(rel(con, log), steps, window="7d")
+    got = conversion.funnel(rel(con, log), steps, window="7d")
     assert got.table["count"].to_list() == [1, 1, 1]
-    strict = engines.funnel_native(rel(con, log), steps, window="7d", order="strict_increase")
+    strict = conversion.funnel(rel(con, log), steps, window="7d", order="strict_increase")
     assert strict.table["count"].to_list() == [1, 1, 0]
     same_funnel(conversion.funnel(log, steps, window="7d"), got)
 
 
 def test_window_boundary_is_inside(con: duckdb.DuckDBPyConnection) -> None:
     log = events_frame(("a", "2026-09-01", "visit"), ("a", "2026-09-08", "purchase"))
-    counts = engines.funnel_native(rel(con, log), ["visit", "purchase"], window="7d").table
+    counts = conversion.funnel(rel(con, log), ["visit", "purchase"], window="7d").table
     assert counts["count"].to_list() == [1, 1]
 
 
@@ -216,7 +216,7 @@ def test_exclusion_between_steps_removes_the_contact(con: duckdb.DuckDBPyConnect
         ("b", "2026-09-03", "purchase"),
     )
     rule = [Exclusion("unsubscribe", 1, 2)]
-    got = engines.funnel_native(rel(con, log), ["visit", "purchase"], window="7d", exclusions=rule)
+    got = conversion.funnel(rel(con, log), ["visit", "purchase"], window="7d", exclusions=rule)
     assert got.excluded == 1
     assert got.table["count"].to_list() == [1, 1]
 
@@ -235,9 +235,9 @@ def test_decaying_score_and_lapse_match_polars(con: duckdb.DuckDBPyConnection) -
     for as_of in ("2026-02-15", "2026-06-01"):
         same_classification(
             stages.classify(log, INBOUND, as_of=as_of),
-            engines.classify_native(native, INBOUND, as_of=as_of),
+            stages.classify(native, INBOUND, as_of=as_of),
         )
-    late = engines.classify_native(native, INBOUND, as_of="2026-06-01").collect()
+    late = stages.classify(native, INBOUND, as_of="2026-06-01").collect()
     assert dict(late.select("contact_id", "stage").iter_rows()) == {
         "a": "cold_lead",
         "b": "prospect",
@@ -262,16 +262,14 @@ def test_sample_classification(
     for as_of in (None, "2026-09-30"):
         same_classification(
             stages.classify(events, funnel, as_of=as_of, contacts=contacts),
-            engines.classify_native(native, funnel, as_of=as_of, contacts=people),
+            stages.classify(native, funnel, as_of=as_of, contacts=people),
         )
     assert_frame_equal(
         stages.snapshot(stages.classify(events, funnel), funnel).table,
-        engines.snapshot_native(native, funnel).table,
+        stages.snapshot(stages.classify(native, funnel), funnel).table,
     )
     expected = stages.flows(events, funnel, start="2026-09-01", end="2026-09-08", contacts=contacts)
-    got = engines.flows_native(
-        native, funnel, start="2026-09-01", end="2026-09-08", contacts=people
-    )
+    got = stages.flows(native, funnel, start="2026-09-01", end="2026-09-08", contacts=people)
     assert_frame_equal(expected.table, got.table)
 
 
@@ -284,17 +282,13 @@ def test_sample_funnels(
     for first_entry in (False, True):
         same_funnel(
             conversion.funnel(events, INBOUND, window="14d", order=order, first_entry=first_entry),  # type: ignore[arg-type]
-            engines.funnel_native(
-                native, INBOUND, window="14d", order=order, first_entry=first_entry
-            ),
+            conversion.funnel(native, INBOUND, window="14d", order=order, first_entry=first_entry),
         )
     same_funnel(
         conversion.funnel(
             events, SALES, window="28d", order=order, by="segment", contacts=contacts
         ),  # type: ignore[arg-type]
-        engines.funnel_native(
-            native, SALES, window="28d", order=order, by="segment", contacts=people
-        ),
+        conversion.funnel(native, SALES, window="28d", order=order, by="segment", contacts=people),
     )
 
 
@@ -319,7 +313,7 @@ def test_sample_funnel_with_exclusions_and_breakdown(
     }
     expected = conversion.funnel(events, steps, **options)
     assert expected.excluded > 0
-    same_funnel(expected, engines.funnel_native(rel(con, events), steps, **options))
+    same_funnel(expected, conversion.funnel(rel(con, events), steps, **options))
 
 
 def test_sample_trend_cohorts_and_stalled(
@@ -330,24 +324,24 @@ def test_sample_trend_cohorts_and_stalled(
     for period in ("day", "week"):
         assert_frame_equal(
             conversion.conversion_over_time(events, SALES, window="14d", period=period).table,  # type: ignore[arg-type]
-            engines.conversion_over_time_native(native, SALES, window="14d", period=period).table,
+            conversion.conversion_over_time(native, SALES, window="14d", period=period).table,
         )
     current = "2026-10-05"
     assert_frame_equal(
         conversion.compare_periods(events, SALES, window="14d", current=current).table,
-        engines.compare_periods_native(native, SALES, window="14d", current=current).table,
+        conversion.compare_periods(native, SALES, window="14d", current=current).table,
     )
     target = INBOUND.stage("client")
     assert_frame_equal(
         conversion.cohorts(events, target, period="week", horizon="8w").table,
-        engines.cohorts_native(native, target, period="week", horizon="8w").table,
+        conversion.cohorts(native, target, period="week", horizon="8w").table,
     )
     as_of = datetime(2026, 10, 5, tzinfo=UTC)
     assert_frame_equal(
         weekly.stalled_contacts(events, INBOUND, as_of=as_of, contacts=contacts),
-        engines.stalled_contacts_native(native, INBOUND, as_of=as_of, contacts=rel(con, contacts)),
+        weekly.stalled_contacts(native, INBOUND, as_of=as_of, contacts=rel(con, contacts)),
     )
-    assert engines.last_complete_week_native(native) == weekly.last_complete_week(events)
+    assert weekly.last_complete_week(native) == weekly.last_complete_week(events)
 
 
 @pytest.mark.parametrize(
@@ -363,7 +357,7 @@ def test_sample_weekly_metrics(
     expected = weekly.weekly_metrics(
         events, funnel, week="2026-W40", contacts=contacts, breakdown=breakdown
     )
-    got = engines.weekly_metrics_native(
+    got = weekly.weekly_metrics(
         rel(con, events), funnel, week="2026-W40", contacts=rel(con, contacts), breakdown=breakdown
     )
     assert got.to_json() == expected.to_json()
@@ -442,7 +436,7 @@ def test_duckdb_classification_equals_polars(
     options: dict[str, Any] = {"as_of": as_of, "entry_times": entry_times}
     same_classification(
         stages.classify(log, funnel, contacts=contacts, **options),
-        engines.classify_native(rel(con, log), funnel, contacts=people, **options),
+        stages.classify(rel(con, log), funnel, contacts=people, **options),
     )
 
 
@@ -454,7 +448,7 @@ def test_duckdb_random_definitions_equal_polars(
 ) -> None:
     same_classification(
         stages.classify(log, funnel, as_of=as_of),
-        engines.classify_native(rel(con, log), funnel, as_of=as_of),
+        stages.classify(rel(con, log), funnel, as_of=as_of),
     )
 
 
@@ -479,7 +473,7 @@ def test_duckdb_flows_equal_polars(
     lo, hi = day(start / 24), day((start + length) / 24)
     people = None if contacts is None else rel(con, contacts)
     expected = stages.flows(log, funnel, start=lo, end=hi, contacts=contacts)
-    got = engines.flows_native(rel(con, log), funnel, start=lo, end=hi, contacts=people)
+    got = stages.flows(rel(con, log), funnel, start=lo, end=hi, contacts=people)
     assert_frame_equal(expected.table, got.table)
 
 
@@ -492,7 +486,7 @@ def test_duckdb_funnels_equal_polars(
     steps = options.pop("steps")
     same_funnel(
         conversion.funnel(log, steps, min_size=2, **options),
-        engines.funnel_native(rel(con, log), steps, min_size=2, **options),
+        conversion.funnel(rel(con, log), steps, min_size=2, **options),
     )
 
 
@@ -508,7 +502,7 @@ def test_duckdb_weekly_metrics_equal_polars(
 ) -> None:
     options: dict[str, Any] = {"week": f"2026-W{27 + week}", "window": "7d", "weeks_of_history": 4}
     expected = weekly.weekly_metrics(log, funnel, breakdown="channel", **options)
-    got = engines.weekly_metrics_native(rel(con, log), funnel, breakdown="channel", **options)
+    got = weekly.weekly_metrics(rel(con, log), funnel, breakdown="channel", **options)
     assert got.to_json() == expected.to_json()
 
 
@@ -532,7 +526,7 @@ def test_duckdb_source_opens_a_table(warehouse: Path) -> None:
     events = engines.open_source(f"duckdb://{warehouse}?table=events")
     contacts = engines.open_source(f"duckdb://{warehouse}?table=contacts")
     assert engines.engine_of(events) == "duckdb"
-    out = engines.classify_native(events, SALES, contacts=contacts, entry_times=False).collect()
+    out = stages.classify(events, SALES, contacts=contacts, entry_times=False).collect()
     assert dict(out.select("contact_id", "stage").iter_rows()) == {
         "a": "lead",
         "b": "qualified_prospect",
@@ -543,7 +537,7 @@ def test_duckdb_source_opens_a_table(warehouse: Path) -> None:
 def test_duckdb_source_relative_path(warehouse: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(warehouse.parent)
     events = engines.open_events("duckdb:warehouse.duckdb?table=events")
-    assert engines.event_span_native(events)[0] == datetime(2026, 11, 2, 9, tzinfo=UTC)
+    assert engines.event_span(events)[0] == datetime(2026, 11, 2, 9, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -632,7 +626,7 @@ def check_spark_weekly_metrics(spark: Any, sample: tuple[pl.DataFrame, pl.DataFr
     expected = weekly.weekly_metrics(
         events, INBOUND, week="2026-W40", contacts=contacts, breakdown="segment"
     )
-    got = engines.weekly_metrics_native(
+    got = weekly.weekly_metrics(
         native, INBOUND, week="2026-W40", contacts=people, breakdown="segment"
     )
     assert got.to_json() == expected.to_json()
@@ -643,7 +637,8 @@ def check_spark_table_source(spark: Any) -> None:
     sdf(spark, log).createOrReplaceTempView("funnelkit_test_events")
     native = engines.open_source("spark:funnelkit_test_events")
     assert engines.engine_of(native) == "spark"
-    assert engines.snapshot_native(native, SALES).table["current"].to_list() == [0, 1, 0, 1, 0]
+    classified = stages.classify(native, SALES)  # type: ignore[arg-type]
+    assert stages.snapshot(classified, SALES).table["current"].to_list() == [0, 1, 0, 1, 0]
     with pytest.raises(DataError, match="Spark has no table 'funnelkit_test_nothing'"):
         engines.open_source("spark:funnelkit_test_nothing")
 
@@ -666,12 +661,12 @@ def check_spark_random_logs(spark: Any) -> None:
         people = None if contacts is None else sdf(spark, contacts)
         same_classification(
             stages.classify(log, INBOUND, as_of=as_of, contacts=contacts),
-            engines.classify_native(native, INBOUND, as_of=as_of, contacts=people),
+            stages.classify(native, INBOUND, as_of=as_of, contacts=people),
         )
         steps = options.pop("steps")
         same_funnel(
             conversion.funnel(log, steps, min_size=2, **options),
-            engines.funnel_native(native, steps, min_size=2, **options),
+            conversion.funnel(native, steps, min_size=2, **options),
         )
 
     check()

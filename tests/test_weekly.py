@@ -513,7 +513,6 @@ def test_a_week_with_far_fewer_stage_entries_than_usual_is_flagged(
 
 def test_the_engine_path_flags_the_same_weeks() -> None:
     duckdb = pytest.importorskip("duckdb")
-    from funnelkit import engines
 
     con = duckdb.connect()
     cases = [
@@ -526,7 +525,7 @@ def test_the_engine_path_flags_the_same_weeks() -> None:
     ]
     for df in cases:
         expected = weekly_metrics(df, TINY, week=W46, window="7d", weeks_of_history=6)
-        native = engines.weekly_metrics_native(
+        native = weekly_metrics(
             con.from_arrow(df.to_arrow()), TINY, week=W46, window="7d", weeks_of_history=6
         )
         assert native.warnings == expected.warnings

@@ -1,0 +1,216 @@
+"""Counts per step, rates with intervals, durations and segments, from per-contact chains.
+
+The aggregation every funnel-like analysis of :mod:`funnelkit.conversion`
+shares, on polars: the contacts at or past each step (``step_counts``), one
+row per step with its conversion rates, Wilson intervals and drop-off
+(``long_steps``), the durations between steps (``transition_durations``,
+``time_to_convert_tables``) and the breakdown's ``Other`` and small-segment
+rules (``merge_segments``, ``suppress_small_segments``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import polars as pl
+
+from funnelkit.chains import (
+    Mode,
+    sort_key_modes,
+    step_time,
+)
+from funnelkit.errors import ParameterError
+from funnelkit.stats import (
+    wilson_high,
+    wilson_low,
+)
+from funnelkit.steps import (
+    Spec,
+    transitions,
+)
+
+__all__ = [
+    "RATE_COLUMNS",
+    "STEP_COLUMNS",
+    "check_count_option",
+    "collect_sound",
+    "long_steps",
+    "merge_segments",
+    "step_counts",
+    "suppress_small_segments",
+    "time_to_convert_tables",
+    "transition_durations",
+]
+
+_NONE = "(none)"
+_OTHER = "Other"
+
+
+def _collect(frames: list[pl.LazyFrame]) -> list[pl.DataFrame]:
+    # "auto" is polars' streaming engine unless the user chose otherwise; on
+    # large logs it is the faster and leaner one here (sort and fills included)
+    return pl.collect_all(frames, engine="auto")
+
+
+def collect_sound(
+    spec: Spec,
+    chains_of: Callable[[Mode], pl.LazyFrame],
+    outputs: Callable[[pl.LazyFrame], list[pl.LazyFrame]],
+) -> list[pl.DataFrame]:
+    """Collect ``outputs(chains)`` in the fastest mode whose sort key is sound here.
+
+    The chains are computed once (cached) for all outputs.  The packed key
+    may not hold the data's times, and a hash may collide: both show in the
+    flags computed along, and the work is then redone in the next mode.
+    """
+    for mode in sort_key_modes(spec):
+        chains = chains_of(mode).cache()
+        flags = chains.select(pl.col("_collide").any(), pl.col("_fits").all())
+        collected = _collect([flags, *outputs(chains)])
+        collide, fits = collected[0].row(0)
+        if mode == "exact" or (not collide and fits is not False):
+            return collected[1:]
+    msg = "unreachable: the exact mode is always sound"  # pragma: no cover
+    raise AssertionError(msg)  # pragma: no cover
+
+
+def step_counts(chains: pl.LazyFrame, spec: Spec, group: str | None) -> pl.LazyFrame:
+    """Wide counts per group: ``_excl`` and ``c1..cn`` (contacts at or past each step)."""
+    kept = ~pl.col("_excluded")
+    aggs = [pl.col("_excluded").sum().cast(pl.Int64).alias("_excl")] + [
+        (kept & (pl.col("_lvl") >= k)).sum().cast(pl.Int64).alias(f"c{k}")
+        for k in range(1, spec.n + 1)
+    ]
+    if group is None:
+        return chains.select(aggs)
+    return chains.group_by(group).agg(aggs)
+
+
+def _rate_columns(by: list[str]) -> list[pl.Expr]:
+    count = pl.col("count")
+    first = count.first().over(by) if by else count.first()
+    prev = count.shift(1).over(by) if by else count.shift(1)
+    is_first = pl.col("step") == 1
+    safe_prev = pl.when(is_first | (prev == 0)).then(None).otherwise(prev)
+    safe_first = pl.when(first == 0).then(None).otherwise(first)
+    return [
+        (count / safe_prev).alias("conversion_from_previous"),
+        (count / safe_first).alias("conversion_from_first"),
+        pl.when(is_first).then(None).otherwise(prev - count).alias("drop_off"),
+        (1.0 - count / safe_prev).alias("drop_off_rate"),
+        pl.when(is_first).then(None).otherwise(wilson_low(count, first)).alias("ci_low"),
+        pl.when(is_first).then(None).otherwise(wilson_high(count, first)).alias("ci_high"),
+        pl.when(is_first).then(None).otherwise(wilson_low(count, prev)).alias("previous_ci_low"),
+        pl.when(is_first).then(None).otherwise(wilson_high(count, prev)).alias("previous_ci_high"),
+    ]
+
+
+RATE_COLUMNS = (
+    "conversion_from_previous",
+    "conversion_from_first",
+    "ci_low",
+    "ci_high",
+    "previous_ci_low",
+    "previous_ci_high",
+    "drop_off",
+    "drop_off_rate",
+)
+STEP_COLUMNS = ("step", "name", "count", *RATE_COLUMNS)
+
+
+def long_steps(wide: pl.DataFrame, spec: Spec, by: list[str]) -> pl.DataFrame:
+    """Turn wide ``c1..cn`` counts into one row per (group, step) with rates and intervals."""
+    names = pl.DataFrame(
+        {"step": list(range(1, spec.n + 1)), "name": [s.name for s in spec.steps]},
+        schema={"step": pl.Int64, "name": pl.String},
+    )
+    long = (
+        wide.unpivot(
+            index=by,
+            on=[f"c{k}" for k in range(1, spec.n + 1)],
+            variable_name="_c",
+            value_name="count",
+        )
+        .with_columns(
+            step=pl.col("_c").str.slice(1).cast(pl.Int64), count=pl.col("count").cast(pl.Int64)
+        )
+        .join(names, on="step", how="left")
+        .sort([*by, "step"])
+    )
+    return long.with_columns(_rate_columns(by)).select(*by, *STEP_COLUMNS)
+
+
+def transition_durations(chains: pl.LazyFrame, spec: Spec) -> pl.LazyFrame:
+    """Long frame ``from_step, to_step, _d`` (µs) of the counted chains' durations."""
+    kept = chains.filter(~pl.col("_excluded"))
+    parts = []
+    for a, b in transitions(spec):
+        if spec.order == "any":
+            times = [pl.col(step_time(j)) for j in range(1, spec.n + 1)]
+            d = pl.max_horizontal(times) - pl.min_horizontal(times)
+        else:
+            d = pl.col(step_time(b)) - pl.col(step_time(a))
+        parts.append(
+            kept.filter(pl.col("_lvl") >= b).select(
+                from_step=pl.lit(a, pl.Int64), to_step=pl.lit(b, pl.Int64), _d=d
+            )
+        )
+    if not parts:
+        return pl.LazyFrame(schema={"from_step": pl.Int64, "to_step": pl.Int64, "_d": pl.Int64})
+    return pl.concat(parts)
+
+
+def time_to_convert_tables(
+    durations: pl.LazyFrame, spec: Spec, width: int
+) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """Return the per-transition summary (count, median, p90, mean) and histogram counts."""
+    n_bins = max(1, math.ceil(spec.window_us / width))
+    summary = durations.group_by("from_step", "to_step").agg(
+        contacts=pl.len().cast(pl.Int64),
+        median=pl.col("_d").quantile(0.5, interpolation="linear"),
+        p90=pl.col("_d").quantile(0.9, interpolation="linear"),
+        mean=pl.col("_d").mean(),
+    )
+    histogram = (
+        durations.with_columns(bin=(pl.col("_d") // width).clip(0, n_bins - 1).cast(pl.Int64))
+        .group_by("from_step", "to_step", "bin")
+        .agg(contacts=pl.len().cast(pl.Int64))
+    )
+    return summary, histogram
+
+
+def check_count_option(value: object, name: str, *, allow_none: bool) -> None:
+    """Refuse a ``top`` / ``min_size`` that is not a whole number >= 0 (``None`` if allowed)."""
+    if value is None and allow_none:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        msg = (
+            f"{name}: expected a whole number >= 0{' or None' if allow_none else ''}, got {value!r}"
+        )
+        raise ParameterError(msg)
+
+
+def merge_segments(wide: pl.DataFrame, spec: Spec, top: int | None, min_size: int) -> pl.DataFrame:
+    """Group small tails into ``Other`` and flag segments under ``min_size`` entrants."""
+    counts = [f"c{k}" for k in range(1, spec.n + 1)]
+    wide = wide.with_columns(segment=pl.col("_seg_value").fill_null(_NONE)).drop("_seg_value")
+    wide = wide.group_by("segment").agg(pl.col(["_excl", *counts]).sum())
+    ranked = wide.sort(["c1", "segment"], descending=[True, False]).with_row_index("_rank")
+    if top is not None and ranked.height > top:
+        ranked = ranked.with_columns(
+            segment=pl.when(pl.col("_rank") < top).then(pl.col("segment")).otherwise(pl.lit(_OTHER))
+        )
+        ranked = ranked.group_by("segment", maintain_order=True).agg(
+            pl.col("_rank").min(), pl.col(["_excl", *counts]).sum()
+        )
+    return ranked.sort("_rank").drop("_rank").with_columns(suppressed=pl.col("c1") < min_size)
+
+
+def suppress_small_segments(long: pl.DataFrame) -> pl.DataFrame:
+    """Blank the rates of the segments flagged ``suppressed`` (too few entrants)."""
+    return long.with_columns(
+        pl.when(pl.col("suppressed")).then(None).otherwise(pl.col(c)).alias(c)
+        for c in RATE_COLUMNS
+        if c != "drop_off"
+    )

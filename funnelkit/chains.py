@@ -1,0 +1,678 @@
+"""The polars accelerator of the chain rule: per-contact chains from one sort of the events.
+
+:func:`funnel_chains` is the per-contact table every funnel-like analysis of
+:mod:`funnelkit.conversion` is built on; its semantics (the chain rule of
+every order mode, the counted chain, exclusions, the two ways of reading a
+stage) are documented there.  This module computes it on polars with a sort
+key that packs each contact's events into one integer column (``packed``,
+``wide`` or ``exact`` keys, chosen by :func:`sort_key_modes`), then window
+expressions over the sorted rows, without a Python loop over contacts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Literal, TypeAlias
+
+import polars as pl
+
+from funnelkit.definitions import Funnel
+from funnelkit.errors import DataError, MissingColumnError, did_you_mean
+from funnelkit.events import (
+    CONTACT_ID,
+    CREATED_AT,
+    EVENT,
+    OCCURRED_AT,
+    EventLog,
+    as_lazy,
+)
+from funnelkit.stages import classify
+from funnelkit.steps import (
+    STAGE,
+    Exclusion,
+    Order,
+    Spec,
+    StageSteps,
+    StepSpec,
+    StepsSpec,
+    resolve_spec,
+)
+from funnelkit.timeutil import TimeLike, time_bounds
+
+__all__ = [
+    "Events",
+    "Mode",
+    "contact_chains",
+    "entry_contacts",
+    "funnel_chains",
+    "read_steps",
+    "restrict_span",
+    "sort_key_modes",
+    "stage_entries",
+    "step_time",
+]
+
+Events: TypeAlias = EventLog | pl.LazyFrame | pl.DataFrame
+
+_BY = "_by_entry"  # the breakdown value on the rows of a stage entry reading
+_LO = -(2**62)  # "no chain yet": any timestamp minus this is beyond every window
+_HI = 2**62  # "no such event later": this minus any timestamp is beyond every window
+_TWO64 = 2**64
+
+
+def restrict_span(lf: pl.LazyFrame, since: datetime | None, until: datetime | None) -> pl.LazyFrame:
+    """Keep the events from ``since`` (included) to ``until`` (excluded)."""
+    if since is not None:
+        lf = lf.filter(pl.col(OCCURRED_AT) >= since)
+    if until is not None:
+        lf = lf.filter(pl.col(OCCURRED_AT) < until)
+    return lf
+
+
+def entry_contacts(
+    contacts: pl.LazyFrame | None, since: datetime | None, until: datetime | None
+) -> pl.LazyFrame | None:
+    """Keep the contacts the classification reads: none created outside ``[since, until)``."""
+    if contacts is None or CREATED_AT not in contacts.collect_schema().names():
+        return contacts
+    created = pl.col(CREATED_AT).cast(pl.Datetime("us", "UTC"))
+    keep = pl.lit(True)
+    if since is not None:
+        keep = keep & (created >= since)
+    if until is not None:
+        keep = keep & (created < until)
+    return contacts.filter(created.is_null() | keep)
+
+
+def stage_entries(
+    lf: pl.LazyFrame, funnel: Funnel, stage_ids: Sequence[str], contacts: pl.LazyFrame | None
+) -> pl.LazyFrame:
+    """Return one row per contact and stage of ``stage_ids`` it entered.
+
+    Columns ``contact_id``, ``occurred_at`` (the ``<stage>_at`` of
+    :func:`funnelkit.stages.classify`), ``event`` (null) and ``_stage``.
+    """
+    schema = lf.collect_schema()
+    ats = [f"{stage_id}_at" for stage_id in stage_ids]
+    return (
+        classify(lf, funnel, contacts=contacts, entry_times=True)
+        .select(CONTACT_ID, *(pl.col(c).cast(schema[OCCURRED_AT]) for c in ats))
+        .unpivot(on=ats, index=CONTACT_ID, variable_name=STAGE, value_name=OCCURRED_AT)
+        .filter(pl.col(OCCURRED_AT).is_not_null())
+        .select(
+            pl.col(CONTACT_ID).cast(schema[CONTACT_ID]),
+            OCCURRED_AT,
+            pl.lit(None).cast(schema[EVENT]).alias(EVENT),
+            pl.col(STAGE).str.strip_suffix("_at"),
+        )
+    )
+
+
+def read_steps(
+    events: Events,
+    spec: Spec,
+    since: TimeLike | None,
+    until: TimeLike | None,
+    *,
+    by: str | None = None,
+    contacts: pl.LazyFrame | None = None,
+) -> tuple[pl.LazyFrame, pl.LazyFrame, str | None]:
+    """Return the events read in ``[since, until)``, the rows the steps read, the ``by`` column.
+
+    What :func:`funnel`, :func:`funnel_chains` and :func:`conversion_over_time`
+    all start with (see :func:`_step_rows`).
+    """
+    lo, hi = time_bounds(since, until)
+    read = restrict_span(as_lazy(events), lo, hi)
+    rows, by_column = _step_rows(read, spec, by=by, contacts=contacts, since=lo, until=hi)
+    return read, rows, by_column
+
+
+def _step_rows(
+    lf: pl.LazyFrame,
+    spec: Spec,
+    *,
+    by: str | None = None,
+    contacts: pl.LazyFrame | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> tuple[pl.LazyFrame, str | None]:
+    """Return the rows the steps read, and the name of the ``by`` column on them.
+
+    Reading stages by their evidence, the events themselves.  Reading them by
+    entry, the stage entries of the classification of ``lf`` (with
+    ``contacts``, kept to those created in ``[since, until)``) and the raw
+    events the other steps name; an events ``by`` column becomes ``_BY``,
+    read on an entry from the contact's events at that instant.  Text columns
+    the definition's numeric filters read become numbers first
+    (:meth:`funnelkit.definitions.Funnel.read_numbers`).
+    """
+    if spec.definition is not None:
+        lf = spec.definition.read_numbers(lf)
+    if not spec.reading.entry:
+        return lf, by
+    source = _segment_source(lf, by, contacts)
+    funnel = spec.reading.definition
+    assert funnel is not None  # resolve_spec refuses a stage read by entry without its definition
+    rows = stage_entries(lf, funnel, spec.stage_ids, entry_contacts(contacts, since, until))
+    raw = lf.filter(pl.col(EVENT).is_in(sorted(spec.raw_names)))
+    columns = [CONTACT_ID, OCCURRED_AT, EVENT, pl.lit(None, pl.String).alias(STAGE)]
+    if source == "events" and by is not None:
+        value = pl.col(by).cast(pl.String)
+        at_instant = lf.group_by(CONTACT_ID, OCCURRED_AT).agg(value.min().alias(_BY))
+        rows = rows.join(at_instant, on=[CONTACT_ID, OCCURRED_AT], how="left")
+        columns.append(value.alias(_BY))
+        by = _BY
+    if spec.raw_names:
+        rows = pl.concat([rows, raw.select(columns)])
+    return rows, by
+
+
+def _mask_dtype(bits: int) -> pl.DataType:
+    for dtype, size in ((pl.UInt8(), 8), (pl.UInt16(), 16), (pl.UInt32(), 32)):
+        if bits <= size:
+            return dtype
+    return pl.UInt64()
+
+
+def _flag(i: int) -> pl.Expr:
+    return (pl.col("_m") & (1 << i)) != 0
+
+
+def step_time(j: int) -> str:
+    """Return the name of the column holding the chain's time at step ``j``."""
+    return f"_t{j}"
+
+
+def _contact_hash(contact_id: pl.Expr) -> pl.Expr:
+    """64-bit contact key of the fast paths (a function so tests can force collisions)."""
+    return contact_id.hash()
+
+
+def _contact_check(contact_id: pl.Expr) -> pl.Expr:
+    """Second, independent hash: equal keys with different checks are a collision."""
+    return contact_id.hash(0x5EED)
+
+
+# The sort key.  Sorting by (contact_id, time) on strings is slow; the fast
+# paths sort one 128-bit integer instead: a 64-bit hash of contact_id on top,
+# the time below.  "packed" also puts the step flags and a few bits of a
+# second hash into the low half ([time: 53 bits][check][flags]), so that
+# nothing but the key moves during the sort; it needs the times within
+# 1970..2255 and at most 7 flags (leaving at least 4 check bits), else "wide"
+# keeps the flags and the whole second hash as separate columns.  A collision
+# of the 64-bit hash shows as equal keys with different checks (``_collide``)
+# and the caller then redoes the work in "exact" mode, which sorts on
+# contact_id itself.  A collision goes unseen only if the check bits collide
+# too: odds of about 2e-8 for a 4-step funnel over 10 million contacts.  In
+# every mode the rows of one contact and instant are sorted by their (single)
+# step flag.
+Mode = Literal["packed", "wide", "exact"]
+_TS_BITS = 53
+_LOW_BITS = 64 - _TS_BITS
+_MIN_CHECK_BITS = 4
+
+
+def sort_key_modes(spec: Spec) -> tuple[Mode, ...]:
+    """Return the sort keys to try, the most compact first, for ``spec``'s number of flags."""
+    if spec.n + len(spec.exclusions) <= _LOW_BITS - _MIN_CHECK_BITS:
+        return ("packed", "wide", "exact")
+    return ("wide", "exact")
+
+
+def _check_mask(spec: Spec, mode: Mode) -> int:
+    if mode == "packed":
+        return (1 << (_LOW_BITS - spec.n - len(spec.exclusions))) - 1
+    return (1 << 64) - 1
+
+
+def _sorted_rows(
+    lf: pl.LazyFrame, spec: Spec, *, mode: Mode, payload: Sequence[str]
+) -> pl.LazyFrame:
+    """Step rows sorted by contact then time.
+
+    Columns: ``_k`` (contact key), ``_k2`` (check, hash modes), ``_ts``
+    (µs), ``_m`` (one bit per step, then per exclusion), the ``payload``
+    columns, and the flags ``_collide`` (a hash collision was seen) and
+    ``_fits`` (the packed key held every time), constant over the frame.
+    """
+    flags = [s.expr for s in spec.steps] + [e.expr for e in spec.exclusions]
+    n_flags = len(flags)
+    mask_dtype = _mask_dtype(n_flags)
+    mask = pl.sum_horizontal([f.cast(mask_dtype) * (1 << i) for i, f in enumerate(flags)])
+    ts = pl.col(OCCURRED_AT).dt.epoch("us")
+    names = spec.event_names
+    # a plain `event IN (...)` filter goes down into the Parquet reader
+    keep = pl.col(EVENT).is_in(sorted(names)) if names is not None else pl.any_horizontal(flags)
+    lf = lf.filter(keep).with_columns(_m=mask.cast(mask_dtype))
+    if not spec.disjoint:
+        # one row per flag, as windowFunnel does for an event matching several
+        # conditions: the sort below then puts the rows of one instant in step order
+        bits = [
+            pl.when((pl.col("_m") & (1 << i)) != 0).then(pl.lit(1 << i, mask_dtype))
+            for i in range(n_flags)
+        ]
+        lf = lf.with_columns(_m=pl.concat_list(bits).list.drop_nulls()).explode("_m")
+    extra = [pl.col(c) for c in payload]
+    if mode == "exact":
+        return (
+            lf.select(*extra, _k=pl.col(CONTACT_ID), _ts=ts, _m="_m")
+            .sort("_k", "_ts", "_m")
+            .with_columns(_collide=pl.lit(False), _fits=pl.lit(True))
+        )
+    two64 = pl.lit(_TWO64, pl.UInt128)
+    high = _contact_hash(pl.col(CONTACT_ID)).cast(pl.UInt128) * two64
+    k = (pl.col("_key") // two64).cast(pl.UInt64)
+    same = pl.col("_k") == pl.col("_k").shift(1)
+    collide = (same & (pl.col("_k2") != pl.col("_k2").shift(1))).any()
+    if mode == "wide":
+        key = high + (ts + _HI).cast(pl.UInt128)
+        rows = lf.select(*extra, _key=key, _k2=_contact_check(pl.col(CONTACT_ID)), _m="_m")
+        return (
+            rows.sort("_key", "_m")
+            .with_columns(
+                _k=k, _ts=pl.col("_key").cast(pl.UInt64, wrap_numerical=True).cast(pl.Int64) - _HI
+            )
+            .select(*extra, "_k", "_k2", "_ts", "_m", _collide=collide, _fits=pl.lit(True))
+        )
+    check = _contact_check(pl.col(CONTACT_ID)) & _check_mask(spec, mode)
+    top = (1 << _TS_BITS) - 1
+    low = (
+        ts.clip(0, top).cast(pl.UInt64) * (1 << _LOW_BITS)
+        + check * (1 << n_flags)
+        + pl.col("_m").cast(pl.UInt64)
+    )
+    rows = lf.select(*extra, _key=high + low.cast(pl.UInt128)).sort("_key")
+    low_part = pl.col("_key").cast(pl.UInt64, wrap_numerical=True)
+    rows = rows.with_columns(
+        _k=k,
+        _k2=(low_part // (1 << n_flags)) & _check_mask(spec, mode),
+        _ts=(low_part // (1 << _LOW_BITS)).cast(pl.Int64),
+        _m=(low_part & ((1 << n_flags) - 1)).cast(mask_dtype),
+    )
+    fits = ((pl.col("_ts") > 0) & (pl.col("_ts") < top)).all()
+    return rows.select(*extra, "_k", "_k2", "_ts", "_m", _collide=collide, _fits=fits)
+
+
+def _boundaries(rows: pl.LazyFrame) -> pl.LazyFrame:
+    newc = (pl.col("_k") != pl.col("_k").shift(1)).fill_null(True)
+    newt = newc | (pl.col("_ts") != pl.col("_ts").shift(1)).fill_null(True)
+    rows = rows.with_columns(_newc=newc, _newt=newt)
+    return rows.with_columns(
+        _endt=pl.col("_newt").shift(-1, fill_value=True),
+        _endc=pl.col("_newc").shift(-1, fill_value=True),
+        _seg=pl.col("_newc").cum_sum(),
+    )
+
+
+def _first_step1(f1: pl.Expr) -> pl.Expr:
+    """Rows of the contact's first step-1 instant (all its step-1 rows at that time)."""
+    previous = pl.when(f1).then(pl.col("_seg")).forward_fill().shift(1)
+    first = f1 & (previous.is_null() | (previous != pl.col("_seg")))
+    first_ts = pl.when(first).then(pl.col("_ts")).forward_fill()
+    return f1 & (pl.col("_ts") == first_ts)
+
+
+def _predecessor(x: pl.Expr, *, strict: bool, reset: bool = True) -> pl.Expr:
+    """Value of ``x`` at the latest row of the contact where it is set (``_LO`` when none).
+
+    Rows carry one step flag each and the rows of one instant are sorted by
+    step, so the rows before this one are exactly the earlier instants and,
+    at this instant, the earlier steps: what step k may follow.  ``strict``:
+    only rows of earlier instants count.  ``reset=False`` skips stopping at
+    the contact's first row: right for a value set on the same rows as a
+    start, and read only where that start's predecessor was found.
+    """
+    if reset:
+        x = pl.when(pl.col("_newc") & x.is_null()).then(pl.lit(_LO)).otherwise(x)
+    filled = x.forward_fill()
+    if strict:
+        return (
+            pl.when(pl.col("_newc"))
+            .then(pl.lit(_LO))
+            .when(pl.col("_newt"))
+            .then(filled.shift(1))
+            .otherwise(None)
+            .forward_fill()
+        )
+    return filled
+
+
+def _ordered_levels(rows: pl.LazyFrame, spec: Spec, *, chain: bool = True) -> pl.LazyFrame:
+    """Add ``_lvl`` to each row, with what :func:`_chain_times` needs.
+
+    ``_s{k}`` is the start of the best chain reaching step k at this row (null
+    when none), ``_c{k}_{j}`` the time of its step j (1 < j < k); the
+    ``_c`` columns only with ``chain``.
+    """
+    strict = spec.order == "strict_increase"
+    f1 = _flag(0)
+    start = _first_step1(f1) if spec.first_entry else f1
+    rows = rows.with_columns(_s1=pl.when(start).then(pl.col("_ts")))
+    for k in range(2, spec.n + 1):
+        prev = pl.col(f"_s{k - 1}")
+        pred_start = _predecessor(prev, strict=strict)
+        ok = _flag(k - 1) & (pl.col("_ts") - pred_start <= spec.window_us)
+        cols = [pl.when(ok).then(pred_start).alias(f"_s{k}")]
+        if k >= 3 and chain:
+            # the chain's earlier times come from the row the start came from
+            prev_ts = pl.when(prev.is_not_null()).then(pl.col("_ts"))
+            cols.append(
+                pl.when(ok)
+                .then(_predecessor(prev_ts, strict=strict, reset=False))
+                .alias(f"_c{k}_{k - 1}")
+            )
+            for j in range(2, k - 1):
+                inherited = _predecessor(pl.col(f"_c{k - 1}_{j}"), strict=strict, reset=False)
+                cols.append(pl.when(ok).then(inherited).alias(f"_c{k}_{j}"))
+        rows = rows.with_columns(cols)
+    lvl: pl.Expr = pl.lit(0, pl.Int8)
+    for k in range(1, spec.n + 1):
+        lvl = pl.when(pl.col(f"_s{k}").is_not_null()).then(pl.lit(k, pl.Int8)).otherwise(lvl)
+    return rows.with_columns(_lvl=lvl)
+
+
+def _chain_times(spec: Spec, *, chain: bool = True) -> list[pl.Expr]:
+    """``_t1.._tn``: the step times of the chain counted at a row (null beyond ``_lvl``).
+
+    Without the ``_c`` columns (``chain=False``) only rows of level 1 and 2
+    get their times.
+    """
+    if spec.order == "any":
+        return [
+            pl.when(pl.col("_lvl") >= i).then(pl.col(f"_n{i}")).alias(step_time(i))
+            for i in range(1, spec.n + 1)
+        ]
+    times = []
+    for j in range(1, spec.n + 1):
+        value: Any = pl.when(pl.col("_lvl") == j).then(pl.col("_ts"))
+        for top in range(j + 1, spec.n + 1 if chain else 3):
+            src = f"_s{top}" if j == 1 else f"_c{top}_{j}"
+            value = value.when(pl.col("_lvl") == top).then(pl.col(src))
+        times.append(value.otherwise(None).alias(step_time(j)))
+    return times
+
+
+def _any_levels(rows: pl.LazyFrame, spec: Spec) -> pl.LazyFrame:
+    """``order="any"``: each row anchors a window ``[t, t + window]``."""
+    f1 = _flag(0)
+    flags = [_first_step1(f1) if spec.first_entry else f1] + [_flag(i) for i in range(1, spec.n)]
+    nxt = []
+    for i, f in enumerate(flags, 1):
+        x = pl.when(f).then(pl.col("_ts"))
+        filled = (
+            pl.when(pl.col("_endc") & x.is_null()).then(pl.lit(_HI)).otherwise(x).backward_fill()
+        )
+        nxt.append(pl.when(pl.col("_newt")).then(filled).forward_fill().alias(f"_n{i}"))
+    rows = rows.with_columns(nxt)
+    lvl: pl.Expr = pl.lit(0, pl.Int8)
+    all_ok: pl.Expr = pl.lit(True)
+    for i in range(1, spec.n + 1):
+        all_ok = all_ok & (pl.col(f"_n{i}") - pl.col("_ts") <= spec.window_us)
+        lvl = lvl + all_ok.cast(pl.Int8)
+    return rows.with_columns(_lvl=lvl)
+
+
+def _running_level(spec: Spec) -> pl.Expr:
+    """Highest ``_lvl`` of the contact so far, offset by ``_seg * (n + 1)`` (rows in order)."""
+    return (pl.col("_seg").cast(pl.Int64) * (spec.n + 1) + pl.col("_lvl")).cum_max()
+
+
+def _counted(rows: pl.LazyFrame, spec: Spec, *, chain: bool = True) -> pl.LazyFrame:
+    """Keep one row per contact, the first reaching the contact's level, with its chain."""
+    running = _running_level(spec)
+    rising = (pl.col("_lvl") > 0) & (running != running.shift(1)).fill_null(True)
+    rows = rows.filter(rising)
+    last = rows.filter((pl.col("_seg") != pl.col("_seg").shift(-1)).fill_null(True))
+    return last.with_columns(_chain_times(spec, chain=chain))
+
+
+def _levels_and_counted(rows: pl.LazyFrame, spec: Spec) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """Return the rows with their levels (cached) and the counted row of each contact.
+
+    The times of a chain's middle steps cost a forward fill per step and
+    level over every row, and only contacts reaching step 3 or beyond need
+    them: the levels are computed without them first, then again, with
+    them, on the rows of those contacts only (whole contacts, so the result
+    is the same; funnels narrow, so they are few).
+    """
+    if spec.order == "any":
+        levels = _any_levels(rows, spec).cache()
+        return levels, _counted(levels, spec)
+    if spec.n <= 2:
+        levels = _ordered_levels(rows, spec).cache()
+        return levels, _counted(levels, spec)
+    base = rows.collect_schema().names()
+    levels = _ordered_levels(rows, spec, chain=False).cache()
+    offset = pl.col("_seg").cast(pl.Int64) * (spec.n + 1)
+    reached = pl.when(pl.col("_endc")).then(_running_level(spec) - offset).backward_fill()
+    deep_rows = levels.filter(reached >= 3).select(base)
+    deep = _counted(_ordered_levels(deep_rows, spec), spec)
+    shallow = _counted(levels, spec, chain=False).filter(pl.col("_lvl") <= 2)
+    columns = deep.collect_schema().names()
+    missing = [c for c in columns if c not in shallow.collect_schema().names()]
+    shallow = shallow.with_columns(pl.lit(None, pl.Int64).alias(c) for c in missing)
+    return levels, pl.concat([shallow.select(columns), deep])
+
+
+def _excluded(counted: pl.LazyFrame, rows: pl.LazyFrame, spec: Spec) -> pl.LazyFrame:
+    """Add ``_excluded`` to the counted rows."""
+    if not spec.exclusions:
+        return counted.with_columns(_excluded=pl.lit(False))
+    hits = []
+    for i, ex in enumerate(spec.exclusions):
+        bit = spec.n + i
+        events = rows.filter((pl.col("_m") & (1 << bit)) != 0).select("_k", _xts="_ts")
+        a, b = ex.from_step, ex.to_step
+        bound_reached = pl.col("_xts") < pl.col(step_time(b))
+        bound_open = pl.col("_xts") <= pl.col(step_time(1)) + spec.window_us
+        hit = (
+            counted.filter(pl.col("_lvl") >= a)
+            .select("_k", "_lvl", *sorted({step_time(1), step_time(a), step_time(b)}))
+            .join(events, on="_k", how="inner")
+            .filter(
+                (pl.col("_xts") > pl.col(step_time(a)))
+                & pl.when(pl.col("_lvl") >= b).then(bound_reached).otherwise(bound_open)
+            )
+            .select("_k")
+        )
+        hits.append(hit)
+    excluded = pl.concat(hits).unique().with_columns(_excluded=pl.lit(True))
+    return counted.join(excluded, on="_k", how="left").with_columns(
+        pl.col("_excluded").fill_null(False)
+    )
+
+
+def _segment_source(
+    lf: pl.LazyFrame, by: str | None, contacts: pl.LazyFrame | None
+) -> Literal["events", "contacts"] | None:
+    if by is None:
+        return None
+    names = lf.collect_schema().names()
+    if by in names:
+        return "events"
+    contact_names = contacts.collect_schema().names() if contacts is not None else []
+    if by in contact_names:
+        return "contacts"
+    # A breakdown reads a property: the three required columns are no suggestion.
+    fixed = (CONTACT_ID, OCCURRED_AT, EVENT)
+    hint = did_you_mean(by, [c for c in [*names, *contact_names] if c not in fixed])
+    where = (
+        "events or contacts"
+        if contacts is not None
+        else "events (a contact attribute needs the contacts table: contacts=, "
+        "or --contacts on the command line)"
+    )
+    columns = ", ".join(c for c in [*names, *contact_names] if c not in fixed) or "none"
+    msg = f"by: no column {by!r} in the {where}.{hint} Columns to break down by: {columns}."
+    raise MissingColumnError(msg)
+
+
+def _contact_key(lf: pl.LazyFrame, spec: Spec, mode: Mode) -> pl.LazyFrame:
+    """Add the contact key columns of ``mode`` to a frame with ``contact_id``."""
+    if mode == "exact":
+        return lf.with_columns(_k=pl.col(CONTACT_ID))
+    return lf.with_columns(
+        _k=_contact_hash(pl.col(CONTACT_ID)),
+        _k2=_contact_check(pl.col(CONTACT_ID)) & _check_mask(spec, mode),
+    )
+
+
+def _check_columns(lf: pl.LazyFrame, spec: Spec) -> None:
+    """Name the step whose rule cannot be read on these events (before polars fails).
+
+    Each rule is evaluated on an empty frame of the events' schema: no data is
+    read, yet a missing column or a comparison of text with a number shows.
+    """
+    schema = lf.collect_schema()
+    empty = pl.DataFrame(schema=schema).lazy()
+    parts = [(f"step {i} ({s.name!r})", s.expr) for i, s in enumerate(spec.steps, 1)]
+    parts += [(f"exclusion {i}", e.expr) for i, e in enumerate(spec.exclusions, 1)]
+    for where, expr in parts:
+        try:
+            empty.select(expr).collect()
+        except pl.exceptions.ColumnNotFoundError as exc:
+            found = re.search(r'column "([^"]+)"', str(exc))
+            missing = found.group(1) if found else str(exc).splitlines()[0]
+            hint = did_you_mean(missing, schema.names())
+            msg = (
+                f"{where} reads the column {missing!r}, which the events do not have "
+                f"(columns: {', '.join(schema.names())}).{hint}"
+            )
+            raise MissingColumnError(msg) from None
+        except pl.exceptions.PolarsError as exc:
+            types = ", ".join(f"{k}: {v}" for k, v in schema.items())
+            msg = (
+                f"{where} cannot be evaluated on these events: {str(exc).splitlines()[0]} "
+                f"(column types: {types}); check the rule's columns and values"
+            )
+            raise DataError(msg) from None
+
+
+def contact_chains(
+    lf: pl.LazyFrame,
+    spec: Spec,
+    *,
+    mode: Mode,
+    by: str | None = None,
+    contacts: pl.LazyFrame | None = None,
+    keep_id: bool = False,
+) -> pl.LazyFrame:
+    """Return one row per contact reaching step 1 (its counted chain).
+
+    Columns: ``_k`` (and ``_k2``), ``_lvl``, ``_t1.._tn`` (µs), ``_excluded``,
+    ``_collide``, ``_fits``, and ``_seg_value`` with ``by``, ``contact_id``
+    with ``keep_id``.  Trust the result only where ``_collide`` is false and
+    ``_fits`` true (see :func:`_collect_sound`).
+    """
+    exact = mode == "exact"
+    _check_columns(lf, spec)
+    source = _segment_source(lf, by, contacts)
+    payload = [CONTACT_ID] if keep_id and not exact else []
+    if source == "events" and by is not None:
+        lf = lf.with_columns(pl.col(by).cast(pl.String).alias("_by"))
+        payload.append("_by")
+    rows, counted = _levels_and_counted(
+        _boundaries(_sorted_rows(lf, spec, mode=mode, payload=payload)), spec
+    )
+    keep = [
+        "_k",
+        *([] if exact else ["_k2"]),
+        "_lvl",
+        *(step_time(j) for j in range(1, spec.n + 1)),
+    ]
+    keep += ["_collide", "_fits"]
+    if keep_id and not exact:
+        keep.append(CONTACT_ID)
+    counted = counted.select(keep)
+    counted = _excluded(counted, rows, spec)
+    if source == "events":
+        first = (
+            rows.filter(_first_step1(_flag(0)))
+            .group_by("_k")
+            .agg(pl.col("_by").min().alias("_seg_value"))
+        )
+        counted = counted.join(first, on="_k", how="left")
+    elif source == "contacts" and contacts is not None and by is not None:
+        on = ["_k"] if exact else ["_k", "_k2"]
+        attrs = (
+            _contact_key(contacts, spec, mode)
+            .select(*on, pl.col(by).cast(pl.String).alias("_seg_value"))
+            .unique(on, keep="first", maintain_order=True)
+        )
+        counted = counted.join(attrs, on=on, how="left")
+    if keep_id and exact:
+        counted = counted.with_columns(pl.col("_k").alias(CONTACT_ID))
+    return counted
+
+
+# --- public: per-contact chains -----------------------------------------------
+def funnel_chains(
+    events: Events,
+    steps: StepsSpec,
+    *,
+    window: str | timedelta,
+    order: Order = "ordered",
+    first_entry: bool = False,
+    exclusions: Iterable[Exclusion | tuple[StepSpec, int, int]] = (),
+    since: TimeLike | None = None,
+    until: TimeLike | None = None,
+    stage_steps: StageSteps = "evidence",
+    definition: Funnel | None = None,
+) -> pl.LazyFrame:
+    """Return the counted chain of every contact that reached step 1 (lazy).
+
+    The rules are those of :func:`funnel` (see the module documentation).
+
+    Parameters
+    ----------
+    events
+        An :class:`~funnelkit.events.EventLog` or a canonical polars frame.
+    steps, window, order, first_entry, exclusions, since, until
+        As in :func:`funnel`.
+    stage_steps, definition
+        As in :func:`funnel`: with ``"entry"``, a stage step's time is the
+        instant the contact entered the stage.
+
+    Returns
+    -------
+    pl.LazyFrame
+        One row per contact: ``contact_id``, ``level`` (the last step reached,
+        1-based), ``excluded``, and ``step_1_at`` ... ``step_n_at`` (UTC; null
+        beyond the level), sorted by ``contact_id``.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> day = dt.datetime(2026, 9, 1)
+    >>> log = pl.DataFrame({
+    ...     "contact_id": ["a", "a", "a", "b"],
+    ...     "occurred_at": [day, day + dt.timedelta(days=2), day + dt.timedelta(days=3), day],
+    ...     "event": ["page_view", "newsletter_signup", "purchase", "page_view"],
+    ... })
+    >>> chains = funnel_chains(log, ["page_view", "newsletter_signup", "purchase"], window="7d")
+    >>> chains.select("contact_id", "level").collect().rows()
+    [('a', 3), ('b', 1)]
+    """
+    spec = resolve_spec(
+        steps,
+        window,
+        order,
+        first_entry,
+        exclusions,
+        stage_steps=stage_steps,
+        definition=definition,
+    )
+    _, lf, _ = read_steps(events, spec, since, until)
+    counted = contact_chains(lf, spec, mode="exact", keep_id=True)
+    return counted.select(
+        pl.col(CONTACT_ID),
+        pl.col("_lvl").alias("level"),
+        pl.col("_excluded").alias("excluded"),
+        *(
+            pl.col(step_time(j)).cast(pl.Datetime("us", "UTC")).alias(f"step_{j}_at")
+            for j in range(1, spec.n + 1)
+        ),
+    ).sort(CONTACT_ID)

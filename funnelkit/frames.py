@@ -1,0 +1,137 @@
+"""Which engine holds the events, and the one place analyses hand a frame to it.
+
+The analyses of :mod:`funnelkit.stages`, :mod:`funnelkit.conversion` and
+:mod:`funnelkit.weekly` take an :class:`~funnelkit.events.EventLog`, a polars
+frame, a DuckDB relation or a Spark DataFrame.  They ask this module one
+question, :func:`engine_of`, and hand a DuckDB or Spark frame to the
+implementation registered here under the analysis's name
+(:func:`on_engine`); they never import the engine code themselves.  The
+implementations are registered with :func:`register` by
+:mod:`funnelkit.engines`, which the package imports.
+
+To run an analysis on another engine, write its implementation (same
+parameters, same result object as the public function) and register it::
+
+    @register("classify")
+    def _classify_on_engine(events, funnel, *, as_of=None, contacts=None, entry_times=True):
+        ...
+
+The registry is keyed by analysis, not by engine: one narwhals
+implementation serves DuckDB and Spark alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
+
+from funnelkit.errors import ParameterError
+
+__all__ = ["Engine", "engine_of", "is_engine_frame", "on_engine", "register"]
+
+Engine = Literal["duckdb", "spark"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+
+_ON_ENGINE: dict[str, Callable[..., Any]] = {}
+
+
+def engine_of(obj: object) -> Engine | None:
+    """Return ``"duckdb"`` or ``"spark"`` for a frame of that engine, else ``None``.
+
+    Polars and pandas frames and :class:`~funnelkit.events.EventLog` give
+    ``None``; the check imports neither DuckDB nor PySpark.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> engine_of(pl.DataFrame({"a": [1]})) is None
+    True
+    """
+    from narwhals.dependencies import (
+        is_duckdb_relation,
+        is_pyspark_connect_dataframe,
+        is_pyspark_dataframe,
+    )
+
+    if is_duckdb_relation(obj):
+        return "duckdb"
+    if is_pyspark_dataframe(obj) or is_pyspark_connect_dataframe(obj):
+        return "spark"
+    return None
+
+
+def is_engine_frame(obj: object) -> bool:
+    """Whether ``obj`` is a DuckDB relation or a Spark DataFrame (the analysis runs there).
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> is_engine_frame(pl.LazyFrame({"a": [1]}))
+    False
+    """
+    return engine_of(obj) is not None
+
+
+def register(analysis: str) -> Callable[[F], F]:
+    """Register ``function`` as the implementation of ``analysis`` on DuckDB and Spark.
+
+    Parameters
+    ----------
+    analysis
+        The public function's name (``"classify"``, ``"funnel"``...).
+
+    Returns
+    -------
+    Callable
+        A decorator that records the function and returns it unchanged.
+
+    Examples
+    --------
+    >>> @register("example_count")
+    ... def _count(events):
+    ...     return 0
+    >>> on_engine("example_count", int) is _count
+    True
+    """
+
+    def record(function: F) -> F:
+        _ON_ENGINE[analysis] = function
+        return function
+
+    return record
+
+
+def on_engine(analysis: str, returns: type[T]) -> Callable[..., T]:
+    """Return the implementation of ``analysis`` registered for DuckDB and Spark frames.
+
+    Parameters
+    ----------
+    analysis
+        The public function's name.
+    returns
+        The public function's result type, which the implementation returns
+        too (for the type checker; the tests compare the results).
+
+    Raises
+    ------
+    ParameterError
+        When no engine implementation of ``analysis`` is registered.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> on_engine("classify", pl.LazyFrame).__module__
+    'funnelkit.engines'
+    """
+    try:
+        function: Callable[..., T] = _ON_ENGINE[analysis]
+    except KeyError:
+        known = ", ".join(sorted(_ON_ENGINE)) or "none"
+        msg = (
+            f"{analysis} does not run on DuckDB or Spark frames (analyses that do: {known}); "
+            "bring the events into polars first (e.g. relation.pl() in DuckDB)"
+        )
+        raise ParameterError(msg) from None
+    return function

@@ -1,0 +1,516 @@
+"""What an analysis counts: its steps, exclusions, window and order, checked once.
+
+A step is an event name (``"purchase"``), a list of event names (any of
+them), or a stage of a funnel definition (anything with an
+``evidence() -> pl.Expr`` method, such as
+:class:`funnelkit.definitions.Stage`).  :func:`resolve_spec` reads the steps,
+the window, the order mode and the exclusions an analysis is given into one
+:class:`Spec`, refusing what cannot be counted with a message that says what
+to write instead.  Every analysis of :mod:`funnelkit.conversion` and every
+engine reads its options through this module, so that they all accept and
+refuse the same things.  The semantics of the two ways of reading a stage
+(``stage_steps="evidence"`` or ``"entry"``) are those of
+:mod:`funnelkit.conversion`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal, Protocol, TypeAlias, runtime_checkable
+
+import polars as pl
+
+from funnelkit.definitions import Funnel, Stage
+from funnelkit.durations import parse_duration
+from funnelkit.errors import ParameterError, did_you_mean
+from funnelkit.events import EVENT
+
+__all__ = [
+    "ONE_US",
+    "PERIODS",
+    "STAGE",
+    "Exclusion",
+    "FunnelLike",
+    "Order",
+    "Period",
+    "Spec",
+    "StageLike",
+    "StageSteps",
+    "StepSpec",
+    "StepsSpec",
+    "bin_width",
+    "check_period",
+    "check_some_stage",
+    "event_names_of",
+    "refuse_entry_reading",
+    "resolve_spec",
+    "resolve_step",
+    "stage_reading",
+    "transitions",
+]
+
+Order = Literal["ordered", "strict_increase", "any"]
+Period = Literal["day", "week", "month"]
+StageSteps = Literal["evidence", "entry"]
+
+_ORDERS: tuple[Order, ...] = ("ordered", "strict_increase", "any")
+_STAGE_STEPS: tuple[StageSteps, ...] = ("evidence", "entry")
+STAGE = "_stage"  # the stage a synthetic entry event enters (null on raw events)
+PERIODS: dict[str, str] = {"day": "1d", "week": "1w", "month": "1mo"}
+ONE_US = timedelta(microseconds=1)
+_MAX_FLAGS = 64
+
+
+@runtime_checkable
+class StageLike(Protocol):
+    """A funnel stage: anything with ``evidence()`` (e.g. :class:`funnelkit.definitions.Stage`)."""
+
+    def evidence(self) -> pl.Expr:
+        """Return a boolean expression over the events frame."""
+        ...
+
+
+class FunnelLike(Protocol):
+    """A funnel definition: anything with ``.stages`` (e.g. ``definitions.Funnel``)."""
+
+    @property
+    def stages(self) -> Sequence[StageLike]:
+        """The stages, first stage first."""
+        ...
+
+
+StepSpec: TypeAlias = str | Sequence[str] | StageLike
+StepsSpec: TypeAlias = Sequence[StepSpec] | Mapping[str, StepSpec] | FunnelLike
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """Remove contacts whose counted chain holds ``event`` between two steps.
+
+    Parameters
+    ----------
+    event
+        An event name, a list of names, or a stage.
+    from_step, to_step
+        1-based step numbers, ``from_step < to_step``.  The excluded event
+        counts when it happens strictly after the chain's ``from_step``
+        event and strictly before its ``to_step`` event (or, when the chain
+        stopped earlier, at most ``window`` after the chain's start).
+
+    Examples
+    --------
+    >>> Exclusion("unsubscribe", from_step=1, to_step=3).to_step
+    3
+    """
+
+    event: StepSpec
+    from_step: int = 1
+    to_step: int = 2
+
+    def __post_init__(self) -> None:
+        if isinstance(self.event, list | set | frozenset):
+            object.__setattr__(self, "event", tuple(sorted(self.event)))
+
+
+# --- steps -------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class _Step:
+    name: str
+    expr: pl.Expr
+    events: frozenset[str] | None = None  # the event names, for a step made of names
+    stage: str | None = None  # the stage id, for a stage read by entry
+
+
+@dataclass(frozen=True, eq=False)
+class _Reading:
+    """How stages are read as steps: by their evidence events, or by entry (see module doc)."""
+
+    mode: StageSteps = "evidence"
+    definition: Funnel | None = None
+
+    @property
+    def entry(self) -> bool:
+        return self.mode == "entry"
+
+    def stage_id(self, stage: object, where: str) -> str:
+        """Return the id of ``stage`` in the definition, or say why it has no entry time."""
+        if not isinstance(stage, Stage):
+            msg = (
+                f"{where}: {_stage_name(stage)!r} ({type(stage).__name__}) has no entry time: "
+                "stage_steps='entry' reads the stages of a funnel definition "
+                "(funnelkit.definitions.Stage, e.g. load_funnel('inbound').stage('cold_lead')); "
+                "use stage_steps='evidence' for an object with only evidence()"
+            )
+            raise ParameterError(msg)
+        funnel = self.definition
+        if funnel is None:
+            msg = (
+                f"{where}: stage {stage.id!r} is read by entry, which needs the definition it "
+                "belongs to (a stage's entry depends on the later stages too); give the "
+                "definition as the steps (funnel(events, inbound, ...)) or as definition="
+            )
+            raise ParameterError(msg)
+        if stage in funnel.stages:
+            return stage.id
+        if stage.id in funnel.stage_ids:
+            msg = (
+                f"{where}: stage {stage.id!r} differs from the stage of that id in funnel "
+                f"{funnel.name!r}; give the definition's own stage, "
+                f"definition.stage({stage.id!r})"
+            )
+        else:
+            hint = did_you_mean(stage.id, funnel.stage_ids)
+            msg = (
+                f"{where}: stage {stage.id!r} is not a stage of funnel {funnel.name!r} "
+                f"(stages: {', '.join(funnel.stage_ids)}).{hint}"
+            )
+        raise ParameterError(msg)
+
+
+_EVIDENCE = _Reading()
+
+
+def stage_reading(steps: object, stage_steps: object, definition: object) -> _Reading:
+    """Check ``stage_steps`` and ``definition``; a definition given as steps is the one read."""
+    if stage_steps not in _STAGE_STEPS:
+        hint = did_you_mean(str(stage_steps), _STAGE_STEPS)
+        msg = (
+            f"stage_steps: {stage_steps!r} is not 'evidence' (each evidence event of a stage "
+            f"counts) or 'entry' (the instant classify() says the stage was reached).{hint}"
+        )
+        raise ParameterError(msg)
+    if definition is not None and not isinstance(definition, Funnel):
+        msg = (
+            f"definition: expected a funnel definition such as load_funnel('inbound'), "
+            f"got {type(definition).__name__}"
+        )
+        raise ParameterError(msg)
+    if stage_steps == "evidence":
+        if definition is not None:
+            msg = (
+                "definition: read only with stage_steps='entry' (stages read by their "
+                "evidence events need no definition); add stage_steps='entry' or drop it"
+            )
+            raise ParameterError(msg)
+        return _EVIDENCE
+    if isinstance(steps, Funnel):
+        if definition is not None and definition != steps:
+            msg = (
+                f"definition: the steps are funnel {steps.name!r} but definition= is "
+                f"{definition.name!r}; give one of them"
+            )
+            raise ParameterError(msg)
+        definition = steps
+    return _Reading("entry", definition)
+
+
+def refuse_entry_reading(steps: object, stage_steps: object, definition: object) -> None:
+    """Refuse the stage entry reading on DuckDB and Spark frames, with what to do instead."""
+    if stage_reading(steps, stage_steps, definition).entry:
+        msg = (
+            "stage_steps='entry' runs on polars frames only: the DuckDB and Spark paths read "
+            "stages by their evidence events; bring the events into polars (e.g. "
+            "relation.pl() in DuckDB, or read_events on an export) or use "
+            "stage_steps='evidence'"
+        )
+        raise ParameterError(msg)
+
+
+def _stage_name(stage: object) -> str:
+    label = getattr(stage, "label", None)
+    if callable(label):
+        text = label()
+        if isinstance(text, str) and text:
+            return text
+    for attr in ("name", "id"):
+        value = getattr(stage, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    return type(stage).__name__
+
+
+def event_names_of(spec: object) -> tuple[str, ...] | None:
+    """Return the event names a step made of names reads (``None`` for a stage)."""
+    if isinstance(spec, str):
+        return (spec,)
+    if isinstance(spec, Sequence | set | frozenset) and not isinstance(spec, bytes):
+        names = tuple(spec)
+        if names and all(isinstance(n, str) and n for n in names):
+            return names
+    return None
+
+
+def resolve_step(
+    spec: object, where: str, name: str | None = None, reading: _Reading = _EVIDENCE
+) -> _Step:
+    """Read one step (a name, a list of names or a stage) into a :class:`Spec` step."""
+    if isinstance(spec, StageLike) and not isinstance(spec, str):
+        if reading.entry:
+            stage_id = reading.stage_id(spec, where)
+            expr = (pl.col(STAGE) == stage_id).fill_null(False)
+            return _Step(name or _stage_name(spec), expr, stage=stage_id)
+        expr = spec.evidence()
+        if not isinstance(expr, pl.Expr):
+            msg = (
+                f"{where}: evidence() of {_stage_name(spec)!r} returned "
+                f"{type(expr).__name__}, not a polars expression"
+            )
+            raise ParameterError(msg)
+        return _Step(name or _stage_name(spec), expr.fill_null(False))
+    names = event_names_of(spec)
+    if names is None:
+        msg = (
+            f"{where}: {spec!r} is not a step; give an event name ('purchase'), a list of "
+            "event names (['ebook_download', 'newsletter_signup']) or a stage of a funnel"
+        )
+        raise ParameterError(msg)
+    expr = pl.col(EVENT) == names[0] if len(names) == 1 else pl.col(EVENT).is_in(names)
+    return _Step(name or " or ".join(names), expr.fill_null(False), frozenset(names))
+
+
+def _resolve_steps(steps: object, reading: _Reading = _EVIDENCE) -> tuple[_Step, ...]:
+    if isinstance(steps, str):
+        msg = f"steps: give a list of steps, not one text; did you mean [{steps!r}]?"
+        raise ParameterError(msg)
+    items: list[tuple[str | None, object]]
+    if hasattr(steps, "stages") and not isinstance(steps, StageLike):
+        items = [(None, s) for s in steps.stages]
+    elif isinstance(steps, Mapping):
+        items = [(str(k), v) for k, v in steps.items()]
+    elif isinstance(steps, Sequence):
+        items = [(None, s) for s in steps]
+    else:
+        msg = (
+            f"steps: expected a list of steps, a mapping name -> step or a funnel definition, "
+            f"got {type(steps).__name__}"
+        )
+        raise ParameterError(msg)
+    if not items:
+        msg = "steps: a funnel needs at least one step, e.g. ['page_view', 'purchase']"
+        raise ParameterError(msg)
+    return tuple(resolve_step(s, f"step {i}", n, reading) for i, (n, s) in enumerate(items, 1))
+
+
+@dataclass(frozen=True, eq=False)
+class _Excl:
+    expr: pl.Expr
+    from_step: int
+    to_step: int
+    events: frozenset[str] | None = None
+    stage: str | None = None
+
+
+def _resolve_exclusions(
+    exclusions: Iterable[object], n_steps: int, order: Order, reading: _Reading = _EVIDENCE
+) -> tuple[_Excl, ...]:
+    out = []
+    for i, item in enumerate(exclusions, 1):
+        if isinstance(item, tuple) and len(item) == 3 and not isinstance(item, Exclusion):
+            item = Exclusion(item[0], item[1], item[2])
+        if not isinstance(item, Exclusion):
+            msg = (
+                f"exclusion {i}: expected Exclusion(event, from_step, to_step) or a tuple "
+                f"(event, from_step, to_step), got {item!r}"
+            )
+            raise ParameterError(msg)
+        if not (
+            isinstance(item.from_step, int)
+            and isinstance(item.to_step, int)
+            and 1 <= item.from_step < item.to_step <= n_steps
+        ):
+            msg = (
+                f"exclusion {i}: from_step={item.from_step!r}, to_step={item.to_step!r} must be "
+                f"step numbers with 1 <= from_step < to_step <= {n_steps}"
+            )
+            raise ParameterError(msg)
+        step = resolve_step(item.event, f"exclusion {i}", reading=reading)
+        out.append(_Excl(step.expr, item.from_step, item.to_step, step.events, step.stage))
+    if out and order == "any":
+        msg = "exclusions need an ordered funnel; use order='ordered' or 'strict_increase'"
+        raise ParameterError(msg)
+    return tuple(out)
+
+
+def _check_order(order: object) -> Order:
+    if order not in _ORDERS:
+        hint = did_you_mean(str(order), _ORDERS)
+        msg = f"order: {order!r} is not one of {', '.join(map(repr, _ORDERS))}.{hint}"
+        raise ParameterError(msg)
+    return order
+
+
+def check_period(period: object) -> str:
+    """Return ``period`` if it is ``"day"``, ``"week"`` or ``"month"``; else say which."""
+    if period not in PERIODS:
+        hint = did_you_mean(str(period), PERIODS)
+        msg = f"period: {period!r} is not one of 'day', 'week' (ISO, from Monday), 'month'.{hint}"
+        raise ParameterError(msg)
+    return str(period)
+
+
+# --- the spec of one analysis ----------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class Spec:
+    """The steps, window (µs), order mode and exclusions of one analysis, checked."""
+
+    steps: tuple[_Step, ...]
+    window_us: int
+    order: Order
+    first_entry: bool
+    exclusions: tuple[_Excl, ...]
+    reading: _Reading = _EVIDENCE
+    definition: Funnel | None = None  # the definition the steps come from, if any
+
+    @property
+    def n(self) -> int:
+        """The number of steps."""
+        return len(self.steps)
+
+    @property
+    def stage_steps(self) -> StageSteps:
+        """How stages are read as steps: ``"evidence"`` or ``"entry"``."""
+        return self.reading.mode
+
+    @property
+    def stage_ids(self) -> tuple[str, ...]:
+        """The stages read by entry, in the definition's order."""
+        wanted = {s.stage for s in self.steps} | {e.stage for e in self.exclusions}
+        funnel = self.reading.definition
+        return tuple(i for i in funnel.stage_ids if i in wanted) if funnel is not None else ()
+
+    @property
+    def raw_names(self) -> frozenset[str]:
+        """The event names read on the raw events, beside the stages read by entry."""
+        sets = [s.events for s in self.steps] + [e.events for e in self.exclusions]
+        return frozenset().union(*(names for names in sets if names is not None))
+
+    @property
+    def event_names(self) -> frozenset[str] | None:
+        """Every event name the steps and exclusions read, when they are all made of names."""
+        sets = [s.events for s in self.steps] + [e.events for e in self.exclusions]
+        if any(names is None for names in sets):
+            return None
+        return frozenset().union(*(names for names in sets if names is not None))
+
+    @property
+    def disjoint(self) -> bool:
+        """Whether no event can match two steps (or a step and an exclusion)."""
+        items = [(s.events, s.stage) for s in self.steps]
+        items += [(e.events, e.stage) for e in self.exclusions]
+        seen: set[tuple[str, str]] = set()
+        for names, stage in items:
+            if stage is not None:
+                keys = {("stage", stage)}
+            elif names is not None:
+                keys = {("event", name) for name in names}
+            else:
+                return False
+            if seen & keys:
+                return False
+            seen |= keys
+        return True
+
+
+def resolve_spec(
+    steps: object,
+    window: str | timedelta,
+    order: object,
+    first_entry: bool,
+    exclusions: Iterable[object],
+    *,
+    stage_steps: object = "evidence",
+    definition: object = None,
+) -> Spec:
+    """Read the options of a funnel-like analysis into one :class:`Spec`.
+
+    Parameters
+    ----------
+    steps, window, order, first_entry, exclusions, stage_steps, definition
+        As in :func:`funnelkit.conversion.funnel`.
+
+    Raises
+    ------
+    ParameterError
+        When an option cannot be read; the message says what to write.
+
+    Examples
+    --------
+    >>> resolve_spec(["page_view", "purchase"], "7d", "ordered", False, ()).n
+    2
+    """
+    reading = stage_reading(steps, stage_steps, definition)
+    resolved = _resolve_steps(steps, reading)
+    checked = _check_order(order)
+    span = parse_duration(window, name="window")
+    excl = _resolve_exclusions(exclusions, len(resolved), checked, reading)
+    if len(resolved) + len(excl) > _MAX_FLAGS:
+        total = len(resolved) + len(excl)
+        msg = f"steps: at most {_MAX_FLAGS} steps and exclusions together, got {total}"
+        raise ParameterError(msg)
+    if reading.entry:
+        check_some_stage([*resolved, *excl], reading)
+    source = steps if isinstance(steps, Funnel) else reading.definition
+    return Spec(resolved, span // ONE_US, checked, bool(first_entry), excl, reading, source)
+
+
+def check_some_stage(items: Sequence[_Step | _Excl], reading: _Reading) -> None:
+    """Refuse the entry reading when nothing is a stage (a stage id given as text, say)."""
+    if any(item.stage is not None for item in items):
+        return
+    ids = reading.definition.stage_ids if reading.definition is not None else ()
+    texts = sorted({n for item in items for n in (item.events or ()) if n in ids})
+    hint = ""
+    if texts and reading.definition is not None:
+        hint = (
+            f"; {texts[0]!r} is a stage id of funnel {reading.definition.name!r} but text is "
+            f"read as an event name: give definition.stage({texts[0]!r})"
+        )
+    msg = (
+        "stage_steps='entry' reads stages, but no step is a stage: give a definition "
+        f"(load_funnel('inbound')) or its stages (inbound.stage('cold_lead')){hint}"
+    )
+    raise ParameterError(msg)
+
+
+def transitions(spec: Spec) -> list[tuple[int, int]]:
+    """Return the ``(from_step, to_step)`` pairs whose time to convert is measured."""
+    if spec.order == "any":
+        return [(1, spec.n)] if spec.n >= 2 else []
+    pairs = [(k - 1, k) for k in range(2, spec.n + 1)]
+    if spec.n >= 3:
+        pairs.append((1, spec.n))
+    return pairs
+
+
+_NICE = tuple(
+    parse_duration(t)
+    for t in (
+        "1s",
+        "10s",
+        "1m",
+        "5m",
+        "15m",
+        "30m",
+        "1h",
+        "3h",
+        "6h",
+        "12h",
+        "1d",
+        "2d",
+        "1w",
+        "2w",
+        "4w",
+    )
+)
+
+
+def bin_width(window_us: int, bins: int = 20) -> int:
+    """Return a round histogram bin width (µs) giving about ``bins`` bins over the window."""
+    for width in _NICE:
+        size = width // ONE_US
+        if window_us <= bins * size:
+            return size
+    return max(1, math.ceil(window_us / bins))

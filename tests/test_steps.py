@@ -1,0 +1,38 @@
+"""Reading the steps, window, order and exclusions of an analysis into one spec."""
+
+from __future__ import annotations
+
+import doctest
+
+import pytest
+
+from funnelkit import steps
+from funnelkit.definitions import load_funnel
+from funnelkit.errors import ParameterError
+from funnelkit.steps import Exclusion, bin_width, resolve_spec, transitions
+
+
+def test_doctests() -> None:
+    failures, tried = doctest.testmod(steps)
+    assert tried > 0
+    assert failures == 0
+
+
+def test_a_spec_reads_names_lists_and_stages() -> None:
+    inbound = load_funnel("inbound")
+    spec = resolve_spec(
+        ["page_view", ["like", "share"], inbound.stage("client")], "14d", "ordered", False, ()
+    )
+    assert [s.name for s in spec.steps][:2] == ["page_view", "like or share"]
+    assert spec.window_us == 14 * 86_400_000_000
+    assert spec.event_names is None  # a stage is read by its evidence expression
+    assert transitions(spec) == [(1, 2), (2, 3), (1, 3)]
+
+
+def test_exclusions_need_an_ordered_funnel() -> None:
+    with pytest.raises(ParameterError, match="exclusions need an ordered funnel"):
+        resolve_spec(["a", "b"], "1d", "any", False, [Exclusion("x", 1, 2)])
+
+
+def test_the_histogram_bins_are_round() -> None:
+    assert bin_width(14 * 86_400_000_000) == 86_400_000_000  # 14 days: one-day bins
