@@ -118,6 +118,7 @@ from typing import Any, Literal, TypeAlias
 
 import polars as pl
 
+from funnelkit.columns import EVENT
 from funnelkit.durations import MAX_DURATION, parse_duration
 from funnelkit.errors import (
     DataError,
@@ -194,7 +195,6 @@ MAX_NUMBER = 1e9
 """Largest ``points`` value and ``threshold``."""
 _INT64 = 2**63
 
-_EVENT = "event"
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 _LANG = re.compile(r"^[a-z]{2,3}([-_][A-Za-z]{2,4})?$")
 _COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -546,7 +546,7 @@ class EventRule:
 
     def evidence(self) -> pl.Expr:
         """Return the expression true for events that count as evidence."""
-        out = pl.col(_EVENT).is_in(list(self.events))
+        out = pl.col(EVENT).is_in(list(self.events))
         for flt in self.where:
             out = out & flt.expr()
         return out.fill_null(False)
@@ -624,7 +624,7 @@ class PointsRule:
 
     def evidence(self) -> pl.Expr:
         """Return the expression true for events that score points."""
-        out = pl.col(_EVENT).is_in(list(self.points))
+        out = pl.col(EVENT).is_in(list(self.points))
         for flt in self.where:
             out = out & flt.expr()
         return out.fill_null(False)

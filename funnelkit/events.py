@@ -57,6 +57,7 @@ from typing import Any, Literal
 
 import polars as pl
 
+from funnelkit.columns import CONTACT_ID, CREATED_AT, EVENT, OCCURRED_AT, REQUIRED
 from funnelkit.errors import (
     DataError,
     EmptyInputError,
@@ -70,9 +71,11 @@ from funnelkit.sources import PROBLEM, Source, scan, type_text_columns
 
 __all__ = [
     "CONTACT_ID",
+    "CREATED_AT",
     "EVENT",
     "OCCURRED_AT",
     "REASONS",
+    "REQUIRED",
     "TIMESTAMP",
     "ContactTable",
     "EventLog",
@@ -86,11 +89,6 @@ __all__ = [
     "timestamp_shape",
 ]
 
-CONTACT_ID = "contact_id"
-OCCURRED_AT = "occurred_at"
-EVENT = "event"
-CREATED_AT = "created_at"
-REQUIRED = (CONTACT_ID, OCCURRED_AT, EVENT)
 TIMESTAMP = pl.Datetime("us", "UTC")
 
 REASONS = (

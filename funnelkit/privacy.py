@@ -45,6 +45,7 @@ from typing import Any, Literal, TypeVar
 import narwhals as nw
 import polars as pl
 
+from funnelkit.columns import CONTACT_ID
 from funnelkit.errors import ParameterError, PersonalDataError
 
 __all__ = [
@@ -318,7 +319,6 @@ SAMPLE_VALUES = 500
 EMAIL_SHARE = 0.05
 PHONE_SHARE = 0.3
 ID_SHARE = 0.2
-CONTACT_ID = "contact_id"
 
 Rule = Literal["name", "email", "phone", "contact_id"]
 _E = TypeVar("_E")
