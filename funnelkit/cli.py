@@ -289,9 +289,8 @@ def _classify(args: argparse.Namespace) -> int:
     from funnelkit.stages import classify, snapshot
 
     funnel = load_funnel(args.funnel)
-    if args.out and Path(args.out).suffix.lower() not in (".csv", ".parquet", ".pq"):
-        msg = f"--out {args.out}: write .csv or .parquet (got {Path(args.out).suffix or 'none'!r})."
-        raise ParameterError(msg)
+    if args.out:
+        check_table_path(args.out)
     log = _load_events(args.events, args)
     contacts = load_contacts(args.contacts, args)
     lf = classify(log, funnel, as_of=args.as_of, contacts=contacts, partitions=args.partitions)
@@ -539,6 +538,8 @@ def _add_validate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> H
 
 
 def _validate(args: argparse.Namespace) -> int:
+    if args.out:
+        check_table_path(args.out)
     log = load_events(args.events, args, require_rows=False)
     table = load_contacts(args.contacts, args)
     if args.out:
@@ -548,19 +549,36 @@ def _validate(args: argparse.Namespace) -> int:
     return 1 if aside else 0
 
 
-def write_table(df: pl.DataFrame, path: str) -> None:
-    """Write ``df`` to CSV or Parquet, chosen by the extension of ``path``."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    suffix = target.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        df.write_parquet(target)
-    elif suffix == ".csv":
-        # ISO 8601 in UTC, as short as exact: 2026-11-02T09:00:00Z, 2026-11-02T09:00:01.500Z
-        df.write_csv(target, datetime_format="%Y-%m-%dT%H:%M:%S%.fZ")
-    else:
-        msg = f"--out {path}: write .csv or .parquet (got {target.suffix or 'no extension'!r})."
+def check_table_path(path: str) -> None:
+    """Refuse an ``--out`` path that :func:`write_table` cannot write, before any work."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in (".csv", ".parquet", ".pq"):
+        msg = f"--out {path}: write .csv or .parquet (got {suffix or 'no extension'!r})."
         raise ParameterError(msg)
+
+
+def write_table(df: pl.DataFrame, path: str) -> None:
+    """Write ``df`` to CSV or Parquet, chosen by the extension of ``path``.
+
+    Raises
+    ------
+    ParameterError
+        When the extension is neither, or the file cannot be written (its
+        folder is a file, read-only or full), in one line naming ``path``.
+    """
+    check_table_path(path)
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.suffix.lower() == ".csv":
+            # ISO 8601 in UTC, as short as exact: 2026-11-02T09:00:00Z, 2026-11-02T09:00:01.500Z
+            df.write_csv(target, datetime_format="%Y-%m-%dT%H:%M:%S%.fZ")
+        else:
+            df.write_parquet(target)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        msg = f"--out {path}: cannot write it ({reason}); choose another path."
+        raise ParameterError(msg) from exc
 
 
 _ADDERS = (_add_validate, _add_sample, _add_funnels, _add_classify, _add_funnel, _add_report)

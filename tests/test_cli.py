@@ -214,3 +214,18 @@ def test_an_alternative_event_of_the_same_definition_is_no_typo(
     path.write_text("contact_id,occurred_at,event,amount\nc1,2026-11-02,purchase,5\n")
     assert main(["classify", str(path), "--funnel", "sales"]) == 0
     assert "repeat_purchase" not in capsys.readouterr().err
+
+
+def test_out_that_cannot_be_written_is_one_line_naming_it(
+    messy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("mine\n")
+    target = blocker / "aside.csv"
+    args = ["validate", str(messy), "--columns", "user=contact_id,ts=occurred_at"]
+    assert main([*args, "--out", str(target)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("funnelkit validate: error: --out ") and str(target) in err
+    assert blocker.read_text() == "mine\n"
+    assert main([*args, "--out", str(tmp_path / "aside.txt")]) == 2  # refused before reading
+    assert "write .csv or .parquet" in capsys.readouterr().err
