@@ -9,6 +9,7 @@ line on stderr and exit code 2; nothing else is caught.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
@@ -446,7 +447,7 @@ def _funnel(args: argparse.Namespace) -> int:
     if args.fmt == "json":
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     elif args.fmt == "csv":
-        sys.stdout.write(result.to_polars().write_csv())
+        sys.stdout.write(spreadsheet_safe(result.to_polars()).write_csv())
     else:
         print(result.to_text())
     return 0
@@ -549,6 +550,34 @@ def _validate(args: argparse.Namespace) -> int:
     return 1 if aside else 0
 
 
+#: What a spreadsheet reads as the start of a formula in a cell (OWASP "CSV injection").
+_FORMULA_START = re.compile(r"^[=+\-@\t\r]")
+#: Cells that start so but are plain numbers (``-3``, ``+33.5``), which stay as they are.
+_PLAIN_NUMBER = re.compile(r"^[+-]?[0-9]+(?:[.,][0-9]+)?$")
+
+
+def spreadsheet_safe(df: pl.DataFrame) -> pl.DataFrame:
+    """Return ``df`` with text cells a spreadsheet would run as a formula made inert.
+
+    A text cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+    return (but not a plain number such as ``-3``) gets a leading ``'``, so
+    Excel, LibreOffice and Google Sheets show it as text instead of running
+    ``=HYPERLINK(...)`` or ``=cmd|...`` from an event name or a label.  Used
+    for every CSV the command line writes; Parquet and JSON keep values as read.
+
+    Examples
+    --------
+    >>> spreadsheet_safe(pl.DataFrame({"e": ["=1+1", "-3", "ok"]}))["e"].to_list()
+    ["'=1+1", '-3', 'ok']
+    """
+    text = [name for name, dtype in df.schema.items() if dtype == pl.String]
+    risky = pl.col(text).str.contains(_FORMULA_START.pattern)
+    plain = pl.col(text).str.contains(_PLAIN_NUMBER.pattern)
+    return df.with_columns(
+        pl.when(risky & ~plain).then(pl.lit("'") + pl.col(text)).otherwise(pl.col(text)).name.keep()
+    )
+
+
 def check_table_path(path: str) -> None:
     """Refuse an ``--out`` path that :func:`write_table` cannot write, before any work."""
     suffix = Path(path).suffix.lower()
@@ -558,7 +587,7 @@ def check_table_path(path: str) -> None:
 
 
 def write_table(df: pl.DataFrame, path: str) -> None:
-    """Write ``df`` to CSV or Parquet, chosen by the extension of ``path``.
+    """Write ``df`` to CSV (formulas made inert) or Parquet, chosen by the extension of ``path``.
 
     Raises
     ------
@@ -572,7 +601,7 @@ def write_table(df: pl.DataFrame, path: str) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.suffix.lower() == ".csv":
             # ISO 8601 in UTC, as short as exact: 2026-11-02T09:00:00Z, 2026-11-02T09:00:01.500Z
-            df.write_csv(target, datetime_format="%Y-%m-%dT%H:%M:%S%.fZ")
+            spreadsheet_safe(df).write_csv(target, datetime_format="%Y-%m-%dT%H:%M:%S%.fZ")
         else:
             df.write_parquet(target)
     except OSError as exc:
