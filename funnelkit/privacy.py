@@ -320,6 +320,10 @@ PHONE_SHARE = 0.3
 ID_SHARE = 0.2
 CONTACT_ID = "contact_id"
 
+#: The most frequent values of a breakdown column, each judged on its own: those
+#: are the values a breakdown prints, whatever share of the rows they hold.
+FREQUENT_VALUES = 100
+
 Rule = Literal["name", "email", "phone", "contact_id"]
 _E = TypeVar("_E")
 _C = TypeVar("_C")
@@ -497,6 +501,52 @@ def _value_judgement(column: str, sample: pl.DataFrame) -> ColumnJudgement | Non
     return None
 
 
+def _frequent_values(frame: object, column: str) -> pl.Series:
+    """Return the :data:`FREQUENT_VALUES` most frequent non-null values of ``column``, as text.
+
+    One aggregation of one column over the whole frame (the breakdown that
+    follows reads it all anyway), run by the frame's own engine.
+    """
+    polars = _polars_frame(frame)
+    if polars is not None:
+        top = (
+            polars.lazy()
+            .select(pl.col(column).cast(pl.String).str.strip_chars())
+            .drop_nulls()
+            .group_by(column)
+            .len()
+            .sort("len", descending=True)
+            .head(FREQUENT_VALUES)
+            .collect(engine="streaming")
+        )
+    else:
+        native: Any = frame
+        lf = nw.from_native(native)
+        counted = (
+            lf.filter(~nw.col(column).is_null())
+            .group_by(column)
+            .agg(nw.len().alias("len"))
+            .sort("len", descending=True)
+            .head(FREQUENT_VALUES)
+        )
+        collected = counted.collect() if isinstance(counted, nw.LazyFrame) else counted
+        top = collected.to_polars()
+    return top[column].cast(pl.String).str.strip_chars()
+
+
+def _frequent_value_judgement(frame: object, column: str) -> ColumnJudgement | None:
+    """Judge the values a breakdown by ``column`` would print: any e-mail address among them."""
+    values = _frequent_values(frame, column)
+    emails = values.filter(values.str.contains(_EMAIL.pattern))
+    if emails.is_empty():
+        return None
+    reason = (
+        f"{len(emails)} of its {FREQUENT_VALUES} most frequent values, which a breakdown "
+        "prints, look like e-mail addresses"
+    )
+    return ColumnJudgement(column, True, "email", reason, mask(emails[0]))
+
+
 def judge_column(
     column: str, frame: object = None, *, sample_size: int = SAMPLE_VALUES
 ) -> ColumnJudgement:
@@ -576,7 +626,10 @@ def check_breakdown(
     """Refuse a breakdown by a personal column unless ``allow_personal`` is set.
 
     The policy: a breakdown prints one row per value, so a personal column
-    (:func:`judge_column`, on the first of ``frames`` holding it) is refused
+    (:func:`judge_column`, on the first of ``frames`` holding it, or one of
+    whose :data:`FREQUENT_VALUES` most frequent values, those a breakdown
+    prints, looks like an e-mail address: a shared inbox is a big segment
+    even when it is a small share of the rows) is refused
     with a message naming the column, the reason and the way out.  With
     ``allow_personal=True`` it is accepted, and its values are to be replaced
     by keyed pseudonyms (:func:`pseudonymize_breakdown`) in everything that
@@ -616,6 +669,8 @@ def check_breakdown(
         return None
     holder = next((f for f in frames if f is not None and column in _columns(f)), None)
     judged = judge_column(column, holder)
+    if not judged and holder is not None:
+        judged = _frequent_value_judgement(holder, column) or judged
     if not judged:
         return judged
     why = judged.reason + (f", e.g. {judged.example}" if judged.example else "")
