@@ -53,6 +53,7 @@ __all__ = [
     "ColumnJudgement",
     "check_breakdown",
     "default_key_file",
+    "judge_breakdown",
     "judge_column",
     "load_key",
     "mask",
@@ -616,6 +617,26 @@ def judge_column(
     return ColumnJudgement(column, False)
 
 
+def judge_breakdown(column: str, frame: object = None) -> ColumnJudgement:
+    """Tell whether a breakdown by ``column`` would print personal data.
+
+    :func:`judge_column`, then, when it passes and ``frame`` is given, the
+    column's :data:`FREQUENT_VALUES` most frequent values (those a breakdown
+    prints): one that looks like an e-mail address makes the column personal,
+    however few of the rows it holds (a shared inbox is a big segment).
+
+    Examples
+    --------
+    >>> desks = pl.DataFrame({"desk": ["b2b"] * 99 + ["accueil@mairie.fr"]})
+    >>> bool(judge_column("desk", desks)), judge_breakdown("desk", desks).example
+    (False, 'a***@m***.fr')
+    """
+    judged = judge_column(column, frame)
+    if not judged and frame is not None and column in _columns(frame):
+        return _frequent_value_judgement(frame, column) or judged
+    return judged
+
+
 def check_breakdown(
     column: str | None,
     frames: Sequence[object] = (),
@@ -626,10 +647,7 @@ def check_breakdown(
     """Refuse a breakdown by a personal column unless ``allow_personal`` is set.
 
     The policy: a breakdown prints one row per value, so a personal column
-    (:func:`judge_column`, on the first of ``frames`` holding it, or one of
-    whose :data:`FREQUENT_VALUES` most frequent values, those a breakdown
-    prints, looks like an e-mail address: a shared inbox is a big segment
-    even when it is a small share of the rows) is refused
+    (:func:`judge_breakdown`, on the first of ``frames`` holding it) is refused
     with a message naming the column, the reason and the way out.  With
     ``allow_personal=True`` it is accepted, and its values are to be replaced
     by keyed pseudonyms (:func:`pseudonymize_breakdown`) in everything that
@@ -668,9 +686,7 @@ def check_breakdown(
     if column is None:
         return None
     holder = next((f for f in frames if f is not None and column in _columns(f)), None)
-    judged = judge_column(column, holder)
-    if not judged and holder is not None:
-        judged = _frequent_value_judgement(holder, column) or judged
+    judged = judge_breakdown(column, holder)
     if not judged:
         return judged
     why = judged.reason + (f", e.g. {judged.example}" if judged.example else "")
