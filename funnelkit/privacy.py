@@ -264,7 +264,8 @@ _PERSONAL_STEMS = (
     "geboorte", "telefoon", "iban", "passport", "passeport", "firstname", "lastname", "fullname",
     "surname", "forename", "givenname", "familyname", "username", "prenom", "vorname",
     "nachname", "cognome", "apellido", "sobrenome", "voornaam", "achternaam",
-    "codicefiscale", "securitesociale", "socialsecurity",
+    "codicefiscale", "securitesociale", "socialsecurity", "kundenname", "benutzername",
+    "nutzername", "gebruikersnaam", "klantnaam", "handynummer", "mobilnummer", "rufnummer",
 )  # fmt: skip
 #: Words that make a column personal only as a whole token (too short, or part
 #: of common words: ``tel`` in ``hotel``, ``rue`` in ``true``, ``ip`` in ``tip``).
@@ -288,6 +289,7 @@ _PERSON_TOKENS = frozenset(
         "display", "sur", "famille", "jeune", "usage", "personne", "utilisateur", "abonne",
         "cliente", "contacto", "usuario", "completo", "kunde", "familie", "benutzer",
         "utente", "klant", "gebruiker", "contato", "mae", "pere", "padre", "madre",
+        "complet", "kunden", "vollstandiger", "vollstandige", "volledige",
     }
 )  # fmt: skip
 #: Tokens naming a property of the channel rather than the person: ``email_campaign``,

@@ -174,7 +174,9 @@ PERSONAL_NAMES = [
     "adresse", "direccion", "Straße", "street", "rue", "indirizzo", "endereco", "anschrift",
     "date_naissance", "birth_date", "Geburtsdatum", "geboortedatum", "dob", "iban", "ssn",
     "nir", "numero_secu", "codice_fiscale", "ip_address", "contact_id", "user_id",
-    "customerId", "id_client",
+    "customerId", "id_client", "Nom complet", "NomComplet", "vollständiger Name",
+    "volledige naam", "Name des Kunden", "Kundenname", "Benutzername", "gebruikersnaam",
+    "klantnaam", "Handynummer", "Mobilnummer", "Rufnummer",
 ]  # fmt: skip
 USUAL_BREAKDOWNS = [
     "channel", "campaign", "source", "segment", "country", "domain", "utm_medium",
