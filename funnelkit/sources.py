@@ -107,6 +107,25 @@ class Scanned:
     decimal_comma: bool | None = None
 
 
+def _named_twice(raw: bytes, sep: str) -> str | None:
+    """Return a column name the header of a CSV text holds twice, or ``None``.
+
+    Polars would keep both under made-up names (``x_duplicated_0``) and every
+    reader would silently use the first.
+    """
+    lines = raw.split(b"\n", 1)[0].decode("utf-8", "replace").splitlines()
+    try:
+        names = next(csv.reader(lines[:1], delimiter=sep), [])
+    except csv.Error:  # a header the reader refuses is reported by the reading itself
+        return None
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
+
+
 def _read_csv(path: Path, separator: str | None, encoding: str | None) -> Scanned:
     """Read a CSV file, every column as text, its rows' own problems in ``__problem``."""
     raw = path.read_bytes()
@@ -142,6 +161,13 @@ def _read_csv(path: Path, separator: str | None, encoding: str | None) -> Scanne
         end = "" if problem.endswith(("?", ".")) else "."
         msg = f"{path}: not a readable CSV file: {problem}{end}"
         raise DataError(msg) from exc
+    twice = _named_twice(raw, sep)
+    if twice is not None:
+        msg = (
+            f"{path}: the header names the column {twice!r} twice, and funnelkit cannot tell "
+            "which one you mean; rename or remove one of them in the file."
+        )
+        raise DataError(msg)
     problems = []
     if mark is not None:
         marked = pl.any_horizontal(pl.col(c).str.contains(mark, literal=True) for c in df.columns)

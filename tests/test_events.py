@@ -682,6 +682,28 @@ def test_rows_with_too_many_or_too_few_fields_are_set_aside_alike(
         read_events(path, strict=True)
 
 
+@pytest.mark.parametrize(
+    "header", ["contact_id,occurred_at,event,contact_id", "contact_id;occurred_at;event;event"]
+)
+def test_a_header_naming_a_column_twice_is_refused_naming_it(tmp_path: Path, header: str) -> None:
+    sep = header[10]
+    path = tmp_path / "twice.csv"
+    path.write_text(header + "\n" + sep.join(["c1", "2026-11-02", "like", "c9"]) + "\n")
+    twice = header.rsplit(sep, 1)[1]
+    with pytest.raises(
+        DataError, match=rf"twice\.csv: the header names the column '{twice}' twice"
+    ):
+        read_events(path)
+    with pytest.raises(DataError, match=r"the header names the column 'segment' twice"):
+        read_contacts_of(tmp_path, "contact_id,segment,segment\nc1,b2b,b2c\n")
+
+
+def read_contacts_of(folder: Path, text: str) -> object:
+    path = folder / "contacts.csv"
+    path.write_text(text)
+    return read_contacts(path)
+
+
 def test_a_typo_in_the_column_mapping_is_named(tmp_path: Path) -> None:
     path = tmp_path / "e.csv"
     path.write_text("user,ts,event\nc1,2026-11-02,like\n")
