@@ -143,6 +143,8 @@ def _read_csv(path: Path, separator: str | None, encoding: str | None) -> Scanne
         used = encoding
     else:
         raw, used, mark = _sniff_text(raw, str(path))
+    if b"\r" in raw and b"\n" not in raw:  # classic Mac line ends (Excel's "CSV (Macintosh)")
+        raw = raw.replace(b"\r", b"\n")
     sep = separator or _sniff_separator(raw)
     try:
         ragged, records = _ragged_rows(raw, sep)

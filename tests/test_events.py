@@ -704,6 +704,14 @@ def read_contacts_of(folder: Path, text: str) -> object:
     return read_contacts(path)
 
 
+def test_a_csv_with_classic_mac_line_ends_is_read_row_by_row(tmp_path: Path) -> None:
+    # Excel's "CSV (Macintosh)" ends lines with a lone carriage return.
+    path = tmp_path / "mac.csv"
+    path.write_bytes(b"contact_id,occurred_at,event\rc1,2026-11-02,like\rc2,2026-11-03,like\r")
+    frame = read_events(path).collect()
+    assert frame["contact_id"].to_list() == ["c1", "c2"]
+
+
 def test_a_typo_in_the_column_mapping_is_named(tmp_path: Path) -> None:
     path = tmp_path / "e.csv"
     path.write_text("user,ts,event\nc1,2026-11-02,like\n")
