@@ -411,7 +411,7 @@ def scan(source: Source, *, separator: str | None, encoding: str | None) -> Scan
         raise ParameterError(msg)
     text = str(source)
     path = Path(source)
-    if any(ch in text for ch in "*?["):
+    if any(ch in text for ch in "*?[") and not path.exists():  # a file named so is itself
         if not glob.glob(text, recursive=True):
             msg = f"{text}: no file matches this pattern."
             raise DataError(msg)
@@ -431,12 +431,14 @@ def scan(source: Source, *, separator: str | None, encoding: str | None) -> Scan
         if path.stat().st_size == 0:
             msg = f"{path}: the file is empty."
             raise EmptyInputError(msg)
-        return Scanned(_guard(lambda: pl.scan_parquet(path), text), name)
+        return Scanned(_guard(lambda: pl.scan_parquet(path, glob=False), text), name)
     if suffix in (".ndjson", ".jsonl", ".json"):
-        if not path.read_bytes().strip():
+        data = path.read_bytes()
+        if not data.strip():
             msg = f"{path}: the file is empty."
             raise EmptyInputError(msg)
-        scan = _guard(lambda: pl.scan_ndjson(path, infer_schema_length=None), text)
+        # from its bytes: polars would read a name holding * ? [ as a pattern
+        scan = _guard(lambda: pl.scan_ndjson(data, infer_schema_length=None), text)
         return Scanned(scan, name)
     if suffix in (".csv", ".tsv", ".txt"):
         return _read_csv(path, separator, encoding)

@@ -712,6 +712,22 @@ def test_a_csv_with_classic_mac_line_ends_is_read_row_by_row(tmp_path: Path) -> 
     assert frame["contact_id"].to_list() == ["c1", "c2"]
 
 
+@pytest.mark.parametrize("name", ["events[1]", "events*", "events?"])
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".ndjson"])
+def test_a_file_whose_name_holds_glob_characters_is_read_as_itself(
+    tmp_path: Path, name: str, suffix: str
+) -> None:
+    frame = pl.DataFrame(
+        {"contact_id": ["c1"], "occurred_at": ["2026-11-02T09:00:00Z"], "event": ["like"]}
+    )
+    path = tmp_path / f"{name}{suffix}"
+    {".csv": frame.write_csv, ".parquet": frame.write_parquet, ".ndjson": frame.write_ndjson}[
+        suffix
+    ](path)
+    (tmp_path / f"{name}x{suffix}").write_text("not the file meant")  # a glob would match it
+    assert read_events(path).collect()["contact_id"].to_list() == ["c1"]
+
+
 def test_a_typo_in_the_column_mapping_is_named(tmp_path: Path) -> None:
     path = tmp_path / "e.csv"
     path.write_text("user,ts,event\nc1,2026-11-02,like\n")
