@@ -613,6 +613,25 @@ def write_table(df: pl.DataFrame, path: str) -> None:
 _ADDERS = (_add_validate, _add_sample, _add_funnels, _add_classify, _add_funnel, _add_report)
 
 
+#: Control characters (line breaks, terminal escapes) a message may carry from a file name.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    r"""Return ``text`` with its control characters written as escapes, on one line.
+
+    A file or column name may hold a line break or a terminal escape; printed
+    as it is, it would split an error over lines or restyle the terminal.
+
+    Examples
+    --------
+    >>> one_line("a\nb\x1b[31m")
+    'a\\nb\\x1b[31m'
+    """
+    named = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+    return _CONTROL.sub(lambda m: named.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the ``funnelkit`` argument parser with every sub-command."""
     parser = argparse.ArgumentParser(
@@ -635,7 +654,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except FunnelkitError as exc:
-        print(f"funnelkit {args.command}: error: {exc}", file=sys.stderr)
+        print(f"funnelkit {args.command}: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
 
 

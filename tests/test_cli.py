@@ -251,3 +251,14 @@ def test_csv_exports_neutralise_spreadsheet_formulas(
         cells = [cell for row in csv.reader(text.splitlines()) for cell in row]
         assert not [c for c in cells if c[:1] in ("=", "+", "@") or c.startswith("-2+")], cells
     assert "'=HYPERLINK(" in aside.read_text() and ",-3," in aside.read_text()  # numbers stay
+
+
+def test_an_error_naming_a_file_with_control_characters_stays_one_inert_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "x\nfunnelkit validate: all rows usable\x1b[2K.csv"
+    path.write_text("a,b\n1,2\n")
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("funnelkit validate: error: ")
+    assert "\x1b" not in err and "\\n" in err and "\\x1b" in err
