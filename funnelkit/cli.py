@@ -9,6 +9,7 @@ line on stderr and exit code 2; nothing else is caught.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
@@ -289,9 +290,8 @@ def _classify(args: argparse.Namespace) -> int:
     from funnelkit.stages import classify, snapshot
 
     funnel = load_funnel(args.funnel)
-    if args.out and Path(args.out).suffix.lower() not in (".csv", ".parquet", ".pq"):
-        msg = f"--out {args.out}: write .csv or .parquet (got {Path(args.out).suffix or 'none'!r})."
-        raise ParameterError(msg)
+    if args.out:
+        check_table_path(args.out)
     log = _load_events(args.events, args)
     contacts = load_contacts(args.contacts, args)
     lf = classify(log, funnel, as_of=args.as_of, contacts=contacts, partitions=args.partitions)
@@ -447,7 +447,7 @@ def _funnel(args: argparse.Namespace) -> int:
     if args.fmt == "json":
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     elif args.fmt == "csv":
-        sys.stdout.write(result.to_polars().write_csv())
+        sys.stdout.write(spreadsheet_safe(result.to_polars()).write_csv())
     else:
         print(result.to_text())
     return 0
@@ -539,6 +539,8 @@ def _add_validate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> H
 
 
 def _validate(args: argparse.Namespace) -> int:
+    if args.out:
+        check_table_path(args.out)
     log = load_events(args.events, args, require_rows=False)
     table = load_contacts(args.contacts, args)
     if args.out:
@@ -548,22 +550,86 @@ def _validate(args: argparse.Namespace) -> int:
     return 1 if aside else 0
 
 
-def write_table(df: pl.DataFrame, path: str) -> None:
-    """Write ``df`` to CSV or Parquet, chosen by the extension of ``path``."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    suffix = target.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        df.write_parquet(target)
-    elif suffix == ".csv":
-        # ISO 8601 in UTC, as short as exact: 2026-11-02T09:00:00Z, 2026-11-02T09:00:01.500Z
-        df.write_csv(target, datetime_format="%Y-%m-%dT%H:%M:%S%.fZ")
-    else:
-        msg = f"--out {path}: write .csv or .parquet (got {target.suffix or 'no extension'!r})."
+#: What a spreadsheet reads as the start of a formula in a cell (OWASP "CSV injection").
+_FORMULA_START = re.compile(r"^[=+\-@\t\r]")
+#: Cells that start so but are plain numbers (``-3``, ``+33.5``), which stay as they are.
+_PLAIN_NUMBER = re.compile(r"^[+-]?[0-9]+(?:[.,][0-9]+)?$")
+
+
+def spreadsheet_safe(df: pl.DataFrame) -> pl.DataFrame:
+    """Return ``df`` with text cells a spreadsheet would run as a formula made inert.
+
+    A text cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+    return (but not a plain number such as ``-3``) gets a leading ``'``, so
+    Excel, LibreOffice and Google Sheets show it as text instead of running
+    ``=HYPERLINK(...)`` or ``=cmd|...`` from an event name or a label.  Used
+    for every CSV the command line writes; Parquet and JSON keep values as read.
+
+    Examples
+    --------
+    >>> spreadsheet_safe(pl.DataFrame({"e": ["=1+1", "-3", "ok"]}))["e"].to_list()
+    ["'=1+1", '-3', 'ok']
+    """
+    text = [name for name, dtype in df.schema.items() if dtype == pl.String]
+    risky = pl.col(text).str.contains(_FORMULA_START.pattern)
+    plain = pl.col(text).str.contains(_PLAIN_NUMBER.pattern)
+    return df.with_columns(
+        pl.when(risky & ~plain).then(pl.lit("'") + pl.col(text)).otherwise(pl.col(text)).name.keep()
+    )
+
+
+def check_table_path(path: str) -> None:
+    """Refuse an ``--out`` path that :func:`write_table` cannot write, before any work."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in (".csv", ".parquet", ".pq"):
+        msg = f"--out {path}: write .csv or .parquet (got {suffix or 'no extension'!r})."
         raise ParameterError(msg)
 
 
+def write_table(df: pl.DataFrame, path: str) -> None:
+    """Write ``df`` to CSV (formulas made inert) or Parquet, chosen by the extension of ``path``.
+
+    Raises
+    ------
+    ParameterError
+        When the extension is neither, or the file cannot be written (its
+        folder is a file, read-only or full), in one line naming ``path``.
+    """
+    check_table_path(path)
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.suffix.lower() == ".csv":
+            # ISO 8601 in UTC, as short as exact: 2026-11-02T09:00:00Z, 2026-11-02T09:00:01.500Z
+            spreadsheet_safe(df).write_csv(target, datetime_format="%Y-%m-%dT%H:%M:%S%.fZ")
+        else:
+            df.write_parquet(target)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        msg = f"--out {path}: cannot write it ({reason}); choose another path."
+        raise ParameterError(msg) from exc
+
+
 _ADDERS = (_add_validate, _add_sample, _add_funnels, _add_classify, _add_funnel, _add_report)
+
+
+#: Control characters (line breaks, terminal escapes) a message may carry from a file name.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    r"""Return ``text`` with its control characters written as escapes, on one line.
+
+    A file or column name may hold a line break or a terminal escape; printed
+    as it is, it would split an error over lines or restyle the terminal.
+
+    Examples
+    --------
+    >>> one_line("a\nb\x1b[31m")
+    'a\\nb\\x1b[31m'
+    """
+    named = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+    return _CONTROL.sub(lambda m: named.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -588,7 +654,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except FunnelkitError as exc:
-        print(f"funnelkit {args.command}: error: {exc}", file=sys.stderr)
+        print(f"funnelkit {args.command}: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
 
 

@@ -1585,8 +1585,12 @@ def _read_definition(path: Path) -> str:
             f"a funnel definition may have; the presets have a few KB: is it the right file?"
         )
         raise DefinitionError(msg)
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        msg = f"{path}: the funnel definition is in UTF-16; TOML is UTF-8: save it as UTF-8"
+        raise DefinitionError(msg)
     try:
-        return data.decode("utf-8")
+        # a UTF-8 byte order mark (Windows editors write one) is no TOML statement
+        return data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
         msg = f"{path}: cannot read the funnel definition: {exc}"
         raise DefinitionError(msg) from None

@@ -57,7 +57,7 @@ from funnelkit.figures import (
     text,
 )
 from funnelkit.markup import Markup, format_html, join_html, plot_text
-from funnelkit.privacy import judge_column
+from funnelkit.privacy import judge_breakdown
 from funnelkit.stages import classify, explain
 
 __all__ = ["MIN_CONTACTS", "Exercise", "Explorer", "exercise", "explore", "place_journey"]
@@ -127,7 +127,7 @@ def _segment_columns(events: pl.DataFrame, contacts: pl.DataFrame | None) -> lis
         distinct = frame.select(pl.col(c).n_unique() for c in candidates).row(0)
         names += [c for c, n in zip(candidates, distinct, strict=True) if 1 < n <= _MAX_SEGMENTS]
     # Never offer a personal column (by its name or its values: a shared inbox is few values).
-    return [c for c in names if not any(judge_column(c, f) for f in frames if c in f.columns)]
+    return [c for c in names if not any(judge_breakdown(c, f) for f in frames if c in f.columns)]
 
 
 def _pct(value: float | None, lang: Lang) -> str:

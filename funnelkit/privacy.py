@@ -54,6 +54,7 @@ __all__ = [
     "ColumnJudgement",
     "check_breakdown",
     "default_key_file",
+    "judge_breakdown",
     "judge_column",
     "load_key",
     "mask",
@@ -264,7 +265,8 @@ _PERSONAL_STEMS = (
     "geboorte", "telefoon", "iban", "passport", "passeport", "firstname", "lastname", "fullname",
     "surname", "forename", "givenname", "familyname", "username", "prenom", "vorname",
     "nachname", "cognome", "apellido", "sobrenome", "voornaam", "achternaam",
-    "codicefiscale", "securitesociale", "socialsecurity",
+    "codicefiscale", "securitesociale", "socialsecurity", "kundenname", "benutzername",
+    "nutzername", "gebruikersnaam", "klantnaam", "handynummer", "mobilnummer", "rufnummer",
 )  # fmt: skip
 #: Words that make a column personal only as a whole token (too short, or part
 #: of common words: ``tel`` in ``hotel``, ``rue`` in ``true``, ``ip`` in ``tip``).
@@ -288,6 +290,7 @@ _PERSON_TOKENS = frozenset(
         "display", "sur", "famille", "jeune", "usage", "personne", "utilisateur", "abonne",
         "cliente", "contacto", "usuario", "completo", "kunde", "familie", "benutzer",
         "utente", "klant", "gebruiker", "contato", "mae", "pere", "padre", "madre",
+        "complet", "kunden", "vollstandiger", "vollstandige", "volledige",
     }
 )  # fmt: skip
 #: Tokens naming a property of the channel rather than the person: ``email_campaign``,
@@ -319,6 +322,10 @@ SAMPLE_VALUES = 500
 EMAIL_SHARE = 0.05
 PHONE_SHARE = 0.3
 ID_SHARE = 0.2
+
+#: The most frequent values of a breakdown column, each judged on its own: those
+#: are the values a breakdown prints, whatever share of the rows they hold.
+FREQUENT_VALUES = 100
 
 Rule = Literal["name", "email", "phone", "contact_id"]
 _E = TypeVar("_E")
@@ -497,6 +504,52 @@ def _value_judgement(column: str, sample: pl.DataFrame) -> ColumnJudgement | Non
     return None
 
 
+def _frequent_values(frame: object, column: str) -> pl.Series:
+    """Return the :data:`FREQUENT_VALUES` most frequent non-null values of ``column``, as text.
+
+    One aggregation of one column over the whole frame (the breakdown that
+    follows reads it all anyway), run by the frame's own engine.
+    """
+    polars = _polars_frame(frame)
+    if polars is not None:
+        top = (
+            polars.lazy()
+            .select(pl.col(column).cast(pl.String).str.strip_chars())
+            .drop_nulls()
+            .group_by(column)
+            .len()
+            .sort("len", descending=True)
+            .head(FREQUENT_VALUES)
+            .collect(engine="streaming")
+        )
+    else:
+        native: Any = frame
+        lf = nw.from_native(native)
+        counted = (
+            lf.filter(~nw.col(column).is_null())
+            .group_by(column)
+            .agg(nw.len().alias("len"))
+            .sort("len", descending=True)
+            .head(FREQUENT_VALUES)
+        )
+        collected = counted.collect() if isinstance(counted, nw.LazyFrame) else counted
+        top = collected.to_polars()
+    return top[column].cast(pl.String).str.strip_chars()
+
+
+def _frequent_value_judgement(frame: object, column: str) -> ColumnJudgement | None:
+    """Judge the values a breakdown by ``column`` would print: any e-mail address among them."""
+    values = _frequent_values(frame, column)
+    emails = values.filter(values.str.contains(_EMAIL.pattern))
+    if emails.is_empty():
+        return None
+    reason = (
+        f"{len(emails)} of its {FREQUENT_VALUES} most frequent values, which a breakdown "
+        "prints, look like e-mail addresses"
+    )
+    return ColumnJudgement(column, True, "email", reason, mask(emails[0]))
+
+
 def judge_column(
     column: str, frame: object = None, *, sample_size: int = SAMPLE_VALUES
 ) -> ColumnJudgement:
@@ -566,6 +619,26 @@ def judge_column(
     return ColumnJudgement(column, False)
 
 
+def judge_breakdown(column: str, frame: object = None) -> ColumnJudgement:
+    """Tell whether a breakdown by ``column`` would print personal data.
+
+    :func:`judge_column`, then, when it passes and ``frame`` is given, the
+    column's :data:`FREQUENT_VALUES` most frequent values (those a breakdown
+    prints): one that looks like an e-mail address makes the column personal,
+    however few of the rows it holds (a shared inbox is a big segment).
+
+    Examples
+    --------
+    >>> desks = pl.DataFrame({"desk": ["b2b"] * 99 + ["accueil@mairie.fr"]})
+    >>> bool(judge_column("desk", desks)), judge_breakdown("desk", desks).example
+    (False, 'a***@m***.fr')
+    """
+    judged = judge_column(column, frame)
+    if not judged and frame is not None and column in _columns(frame):
+        return _frequent_value_judgement(frame, column) or judged
+    return judged
+
+
 def check_breakdown(
     column: str | None,
     frames: Sequence[object] = (),
@@ -576,7 +649,7 @@ def check_breakdown(
     """Refuse a breakdown by a personal column unless ``allow_personal`` is set.
 
     The policy: a breakdown prints one row per value, so a personal column
-    (:func:`judge_column`, on the first of ``frames`` holding it) is refused
+    (:func:`judge_breakdown`, on the first of ``frames`` holding it) is refused
     with a message naming the column, the reason and the way out.  With
     ``allow_personal=True`` it is accepted, and its values are to be replaced
     by keyed pseudonyms (:func:`pseudonymize_breakdown`) in everything that
@@ -615,7 +688,7 @@ def check_breakdown(
     if column is None:
         return None
     holder = next((f for f in frames if f is not None and column in _columns(f)), None)
-    judged = judge_column(column, holder)
+    judged = judge_breakdown(column, holder)
     if not judged:
         return judged
     why = judged.reason + (f", e.g. {judged.example}" if judged.example else "")

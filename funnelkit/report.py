@@ -1032,8 +1032,12 @@ def _foreign_in_week(folder: Path) -> str | None:
 
     A folder is the kit's when its manifest lists exactly the files it holds,
     unchanged.  A folder without a manifest (written before funnelkit kept one)
-    is adopted when it holds nothing but the files a week has.
+    is adopted when it holds nothing but the files a week has.  A symbolic
+    link, as the week or in it, is never the kit's: replacing it would drop the
+    user's link (and its target's files would pass for the kit's).
     """
+    if folder.is_symlink():
+        return f"{folder} is a symbolic link, not a week folder funnelkit wrote"
     if not folder.exists():
         return None
     if not folder.is_dir():
@@ -1044,14 +1048,14 @@ def _foreign_in_week(folder: Path) -> str | None:
         if (folder / WEEK_MANIFEST).exists():
             return f"{folder / WEEK_MANIFEST} is not a manifest funnelkit wrote"
         kit = (*WEEK_FILES, f"{WEEK_MANIFEST}.tmp")
-        other = [p for p in entries if p.name not in kit or not p.is_file()]
+        other = [p for p in entries if p.name not in kit or not p.is_file() or p.is_symlink()]
         return f"{other[0]} was not written by funnelkit" if other else None
     files = manifest.get("files")
     listed = files if isinstance(files, dict) else {}
     for entry in entries:
         if entry.name in (WEEK_MANIFEST, f"{WEEK_MANIFEST}.tmp"):  # its own, or a killed write
             continue
-        if entry.name not in listed or not entry.is_file():
+        if entry.name not in listed or not entry.is_file() or entry.is_symlink():
             return f"{entry} was not written by funnelkit"
         if _file_digest(entry) != listed[entry.name]:
             return f"{entry} was changed since funnelkit wrote it"

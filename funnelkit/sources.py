@@ -107,6 +107,25 @@ class Scanned:
     decimal_comma: bool | None = None
 
 
+def _named_twice(raw: bytes, sep: str) -> str | None:
+    """Return a column name the header of a CSV text holds twice, or ``None``.
+
+    Polars would keep both under made-up names (``x_duplicated_0``) and every
+    reader would silently use the first.
+    """
+    lines = raw.split(b"\n", 1)[0].decode("utf-8", "replace").splitlines()
+    try:
+        names = next(csv.reader(lines[:1], delimiter=sep), [])
+    except csv.Error:  # a header the reader refuses is reported by the reading itself
+        return None
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
+
+
 def _read_csv(path: Path, separator: str | None, encoding: str | None) -> Scanned:
     """Read a CSV file, every column as text, its rows' own problems in ``__problem``."""
     raw = path.read_bytes()
@@ -124,6 +143,8 @@ def _read_csv(path: Path, separator: str | None, encoding: str | None) -> Scanne
         used = encoding
     else:
         raw, used, mark = _sniff_text(raw, str(path))
+    if b"\r" in raw and b"\n" not in raw:  # classic Mac line ends (Excel's "CSV (Macintosh)")
+        raw = raw.replace(b"\r", b"\n")
     sep = separator or _sniff_separator(raw)
     try:
         ragged, records = _ragged_rows(raw, sep)
@@ -142,6 +163,13 @@ def _read_csv(path: Path, separator: str | None, encoding: str | None) -> Scanne
         end = "" if problem.endswith(("?", ".")) else "."
         msg = f"{path}: not a readable CSV file: {problem}{end}"
         raise DataError(msg) from exc
+    twice = _named_twice(raw, sep)
+    if twice is not None:
+        msg = (
+            f"{path}: the header names the column {twice!r} twice, and funnelkit cannot tell "
+            "which one you mean; rename or remove one of them in the file."
+        )
+        raise DataError(msg)
     problems = []
     if mark is not None:
         marked = pl.any_horizontal(pl.col(c).str.contains(mark, literal=True) for c in df.columns)
@@ -383,7 +411,7 @@ def scan(source: Source, *, separator: str | None, encoding: str | None) -> Scan
         raise ParameterError(msg)
     text = str(source)
     path = Path(source)
-    if any(ch in text for ch in "*?["):
+    if any(ch in text for ch in "*?[") and not path.exists():  # a file named so is itself
         if not glob.glob(text, recursive=True):
             msg = f"{text}: no file matches this pattern."
             raise DataError(msg)
@@ -403,12 +431,14 @@ def scan(source: Source, *, separator: str | None, encoding: str | None) -> Scan
         if path.stat().st_size == 0:
             msg = f"{path}: the file is empty."
             raise EmptyInputError(msg)
-        return Scanned(_guard(lambda: pl.scan_parquet(path), text), name)
+        return Scanned(_guard(lambda: pl.scan_parquet(path, glob=False), text), name)
     if suffix in (".ndjson", ".jsonl", ".json"):
-        if not path.read_bytes().strip():
+        data = path.read_bytes()
+        if not data.strip():
             msg = f"{path}: the file is empty."
             raise EmptyInputError(msg)
-        scan = _guard(lambda: pl.scan_ndjson(path, infer_schema_length=None), text)
+        # from its bytes: polars would read a name holding * ? [ as a pattern
+        scan = _guard(lambda: pl.scan_ndjson(data, infer_schema_length=None), text)
         return Scanned(scan, name)
     if suffix in (".csv", ".tsv", ".txt"):
         return _read_csv(path, separator, encoding)

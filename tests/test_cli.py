@@ -214,3 +214,51 @@ def test_an_alternative_event_of_the_same_definition_is_no_typo(
     path.write_text("contact_id,occurred_at,event,amount\nc1,2026-11-02,purchase,5\n")
     assert main(["classify", str(path), "--funnel", "sales"]) == 0
     assert "repeat_purchase" not in capsys.readouterr().err
+
+
+def test_out_that_cannot_be_written_is_one_line_naming_it(
+    messy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("mine\n")
+    target = blocker / "aside.csv"
+    args = ["validate", str(messy), "--columns", "user=contact_id,ts=occurred_at"]
+    assert main([*args, "--out", str(target)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("funnelkit validate: error: --out ") and str(target) in err
+    assert blocker.read_text() == "mine\n"
+    assert main([*args, "--out", str(tmp_path / "aside.txt")]) == 2  # refused before reading
+    assert "write .csv or .parquet" in capsys.readouterr().err
+
+
+FORMULAS = ('=HYPERLINK("http://x.example","y")', "+SUM(1)", "-2+3+cmd|' /C calc'!A0", "@SUM(1)")
+
+
+def test_csv_exports_neutralise_spreadsheet_formulas(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import csv
+
+    path = tmp_path / "e.csv"
+    rows = [("c1", "2026-11-02T09:00:00Z", f, "-3") for f in FORMULAS]
+    rows.append(("-3", "someday", FORMULAS[0], "-3"))  # set aside: bad timestamp
+    with path.open("w", newline="") as fh:
+        csv.writer(fh).writerows([("contact_id", "occurred_at", "event", "channel"), *rows])
+    assert main(["funnel", str(path), "--steps", "+SUM(1),@SUM(1)", "--format", "csv"]) == 0
+    aside = tmp_path / "aside.csv"
+    assert main(["validate", str(path), "--out", str(aside)]) == 1
+    for text in (capsys.readouterr().out, aside.read_text()):
+        cells = [cell for row in csv.reader(text.splitlines()) for cell in row]
+        assert not [c for c in cells if c[:1] in ("=", "+", "@") or c.startswith("-2+")], cells
+    assert "'=HYPERLINK(" in aside.read_text() and ",-3," in aside.read_text()  # numbers stay
+
+
+def test_an_error_naming_a_file_with_control_characters_stays_one_inert_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "x\nfunnelkit validate: all rows usable\x1b[2K.csv"
+    path.write_text("a,b\n1,2\n")
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("funnelkit validate: error: ")
+    assert "\x1b" not in err and "\\n" in err and "\\x1b" in err

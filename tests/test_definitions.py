@@ -1051,3 +1051,15 @@ def test_a_parser_recursion_is_one_line_as_a_last_resort(monkeypatch: pytest.Mon
     text = "a = " + "[" * 5_000 + "]" * 5_000 + "\n"
     with pytest.raises(DefinitionError, match=r"^deep\.toml: not a funnel definition: too deeply"):
         Funnel.from_toml(text, source="deep.toml")
+
+
+def test_a_definition_saved_with_a_byte_order_mark_and_crlf_loads(tmp_path: Path) -> None:
+    # What Windows Notepad saves: a UTF-8 BOM and CRLF line ends.
+    plain = save_funnel(load_funnel("inbound"), tmp_path / "plain.toml")
+    windows = tmp_path / "windows.toml"
+    windows.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes().replace(b"\n", b"\r\n"))
+    assert load_funnel(windows) == load_funnel(plain)
+    utf16 = tmp_path / "utf16.toml"
+    utf16.write_bytes(plain.read_text().encode("utf-16"))
+    with pytest.raises(DefinitionError, match=r"utf16\.toml: .*UTF-16.*save it as UTF-8$"):
+        load_funnel(utf16)

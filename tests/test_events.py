@@ -682,6 +682,52 @@ def test_rows_with_too_many_or_too_few_fields_are_set_aside_alike(
         read_events(path, strict=True)
 
 
+@pytest.mark.parametrize(
+    "header", ["contact_id,occurred_at,event,contact_id", "contact_id;occurred_at;event;event"]
+)
+def test_a_header_naming_a_column_twice_is_refused_naming_it(tmp_path: Path, header: str) -> None:
+    sep = header[10]
+    path = tmp_path / "twice.csv"
+    path.write_text(header + "\n" + sep.join(["c1", "2026-11-02", "like", "c9"]) + "\n")
+    twice = header.rsplit(sep, 1)[1]
+    with pytest.raises(
+        DataError, match=rf"twice\.csv: the header names the column '{twice}' twice"
+    ):
+        read_events(path)
+    with pytest.raises(DataError, match=r"the header names the column 'segment' twice"):
+        read_contacts_of(tmp_path, "contact_id,segment,segment\nc1,b2b,b2c\n")
+
+
+def read_contacts_of(folder: Path, text: str) -> object:
+    path = folder / "contacts.csv"
+    path.write_text(text)
+    return read_contacts(path)
+
+
+def test_a_csv_with_classic_mac_line_ends_is_read_row_by_row(tmp_path: Path) -> None:
+    # Excel's "CSV (Macintosh)" ends lines with a lone carriage return.
+    path = tmp_path / "mac.csv"
+    path.write_bytes(b"contact_id,occurred_at,event\rc1,2026-11-02,like\rc2,2026-11-03,like\r")
+    frame = read_events(path).collect()
+    assert frame["contact_id"].to_list() == ["c1", "c2"]
+
+
+@pytest.mark.parametrize("name", ["events[1]", "events*", "events?"])
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".ndjson"])
+def test_a_file_whose_name_holds_glob_characters_is_read_as_itself(
+    tmp_path: Path, name: str, suffix: str
+) -> None:
+    frame = pl.DataFrame(
+        {"contact_id": ["c1"], "occurred_at": ["2026-11-02T09:00:00Z"], "event": ["like"]}
+    )
+    path = tmp_path / f"{name}{suffix}"
+    {".csv": frame.write_csv, ".parquet": frame.write_parquet, ".ndjson": frame.write_ndjson}[
+        suffix
+    ](path)
+    (tmp_path / f"{name}x{suffix}").write_text("not the file meant")  # a glob would match it
+    assert read_events(path).collect()["contact_id"].to_list() == ["c1"]
+
+
 def test_a_typo_in_the_column_mapping_is_named(tmp_path: Path) -> None:
     path = tmp_path / "e.csv"
     path.write_text("user,ts,event\nc1,2026-11-02,like\n")

@@ -267,3 +267,15 @@ def test_explore_is_exported_at_the_top_level_after_submodule_imports() -> None:
 
     assert funnelkit.explore is funnelkit.explorer.explore
     assert callable(funnelkit.explore)
+
+
+def test_a_column_whose_big_segment_is_a_shared_inbox_is_not_offered(
+    log: pl.DataFrame, contacts: pl.DataFrame
+) -> None:
+    # The inbox holds 3% of the contacts, at the end: under the sampled share, yet a segment.
+    inbox = pl.int_range(pl.len()) >= pl.len() * 97 // 100
+    people = contacts.with_columns(
+        desk=pl.when(inbox).then(pl.lit("accueil@mairie.fr")).otherwise(pl.col("segment"))
+    )
+    options = [value for _, value in explore(log, people).breakdown.options]
+    assert "segment" in options and "desk" not in options

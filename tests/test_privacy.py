@@ -174,7 +174,9 @@ PERSONAL_NAMES = [
     "adresse", "direccion", "Straße", "street", "rue", "indirizzo", "endereco", "anschrift",
     "date_naissance", "birth_date", "Geburtsdatum", "geboortedatum", "dob", "iban", "ssn",
     "nir", "numero_secu", "codice_fiscale", "ip_address", "contact_id", "user_id",
-    "customerId", "id_client",
+    "customerId", "id_client", "Nom complet", "NomComplet", "vollständiger Name",
+    "volledige naam", "Name des Kunden", "Kundenname", "Benutzername", "gebruikersnaam",
+    "klantnaam", "Handynummer", "Mobilnummer", "Rufnummer",
 ]  # fmt: skip
 USUAL_BREAKDOWNS = [
     "channel", "campaign", "source", "segment", "country", "domain", "utm_medium",
@@ -321,6 +323,34 @@ def test_a_personal_breakdown_is_refused_naming_column_reason_and_way_out() -> N
     with pytest.raises(PersonalDataError, match=r"^by: .*'Courriel'.*allow_personal=True"):
         check_breakdown("Courriel")
     assert issubclass(PersonalDataError, ParameterError)
+
+
+def _late_inbox(tmp_path: Path) -> Path:
+    """Events whose ``utm_content`` holds shared inboxes only past the judged sample."""
+    lines = ["contact_id,occurred_at,event,utm_content"]
+    for i in range(SAMPLE_ROWS + 3_000):
+        value = "banner" if i < SAMPLE_ROWS else ("accueil@mairie.fr", "contact@shop.fr")[i % 2]
+        lines.append(f"c{i:06d},2026-10-01T10:00:00Z,page_view,{value}")
+        lines.append(f"c{i:06d},2026-10-01T11:00:00Z,signup,{value}")
+    path = tmp_path / "events.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_breakdown_is_refused_when_a_frequent_value_is_an_e_mail_past_the_sample(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _late_inbox(tmp_path)
+    assert not judge_column("utm_content", pl.scan_csv(path))  # the bounded sample sees none
+    with pytest.raises(PersonalDataError, match=r"'utm_content'.*most frequent values.*a\*\*\*@m"):
+        check_breakdown("utm_content", [pl.scan_csv(path)])
+    rare = pl.DataFrame({"segment": ["b2b"] * 100_000 + ["ops@example.com"] * 2_000})
+    assert not judge_column("segment", rare)  # 2% of rows: under the share rule
+    with pytest.raises(PersonalDataError, match=r"'segment'"):
+        check_breakdown("segment", [rare])
+    assert main(["funnel", str(path), "--steps", "page_view,signup", "--by", "utm_content"]) == 2
+    out, err = capsys.readouterr()
+    assert "@" not in out and "accueil" not in err
 
 
 def test_an_allowed_personal_breakdown_is_pseudonymised_and_others_are_left_alone() -> None:

@@ -208,6 +208,22 @@ def _week_is_a_file(out: Path) -> Path:
     return out / WEEK
 
 
+def _week_is_a_link(out: Path) -> Path:
+    elsewhere = out.parent / "kept_elsewhere"
+    (out / WEEK).rename(elsewhere)
+    (out / WEEK).symlink_to(elsewhere, target_is_directory=True)
+    return out / WEEK
+
+
+def _report_is_a_link(out: Path) -> Path:
+    (out / WEEK / WEEK_MANIFEST).unlink()  # as an earlier funnelkit left it, to be adopted
+    mine = out.parent / "my_page.html"
+    mine.write_text("a page of mine")
+    (out / WEEK / "report.html").unlink()
+    (out / WEEK / "report.html").symlink_to(mine)
+    return out / WEEK / "report.html"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("change", "message"),
@@ -218,6 +234,8 @@ def _week_is_a_file(out: Path) -> Path:
         (_own_index_no_manifest, r"index\.html was not written by funnelkit"),
         (_own_folder, r"photo\.png was not written by funnelkit"),
         (_week_is_a_file, r"is a file, not a week folder funnelkit wrote"),
+        (_week_is_a_link, r"is a symbolic link, not a week folder funnelkit wrote"),
+        (_report_is_a_link, r"report\.html was not written by funnelkit"),
     ],
 )
 def test_files_the_kit_did_not_write_are_never_replaced(
