@@ -599,10 +599,6 @@ class FunnelResult:
         return f"<div>{out}</div>"
 
 
-def _run(build: Any, *, lf: pl.LazyFrame) -> Any:  # pragma: no cover - replaced below
-    raise NotImplementedError
-
-
 def funnel(
     events: Events,
     steps: StepsSpec,
