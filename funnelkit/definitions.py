@@ -182,8 +182,8 @@ MAX_FILTERS = 4
 """Property filters (``where``) of a condition."""
 MAX_VALUES = 100
 """Values of an ``in`` / ``not in`` filter."""
-MAX_LAPSES = 6
-"""Stages with an inactivity rule (``lapse_after``) in a definition."""
+MAX_LAPSES = MAX_STAGES - 1
+"""Stages with an inactivity rule (``lapse_after``) in a definition: any but the entry stage."""
 MAX_NAME_LENGTH = 200
 """Characters of a name: funnel name, stage id, label, event name, column."""
 MAX_TEXT_LENGTH = 1000

@@ -274,10 +274,7 @@ def test_flows_through_three_chained_lapses(con: duckdb.DuckDBPyConnection) -> N
     assert got.table.select("from_stage", "to_stage", "contacts").rows() == THREE_LAPSES_FLOWS
 
 
-def test_chained_lapses_keep_the_query_linear(
-    con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr("funnelkit.definitions.MAX_LAPSES", 16)
+def test_chained_lapses_keep_the_query_linear(con: duckdb.DuckDBPyConnection) -> None:
     native = rel(con, events_frame(("a", "2024-01-01", "e1")))
     sizes = {
         n: len(engines.classify_query(native, chained(n), as_of="2024-01-02").sql_query())
