@@ -697,6 +697,16 @@ def check_spark_table_source(spark: Any) -> None:
         engines.open_source("spark:funnelkit_test_nothing")
 
 
+def check_spark_chained_lapses(spark: Any) -> None:
+    native = sdf(spark, THREE_LAPSES_LOG)
+    for as_of in (10, 30):
+        out = engines.classify_native(native, THREE_LAPSES, as_of=lapse_day(as_of)).collect()
+        got = dict(out.select("contact_id", "stage").iter_rows())
+        assert tuple(got[c] for c in "abce") == THREE_LAPSES_STAGES[as_of]
+    flows = engines.flows_native(native, THREE_LAPSES, start=lapse_day(4), end=lapse_day(30))
+    assert flows.table.select("from_stage", "to_stage", "contacts").rows() == THREE_LAPSES_FLOWS
+
+
 def check_spark_random_logs(spark: Any) -> None:
     @settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
     @given(
@@ -732,4 +742,5 @@ def test_spark_equals_polars(spark: Any, sample: tuple[pl.DataFrame, pl.DataFram
     """One test, so that one worker starts the one Spark session of this module."""
     check_spark_table_source(spark)
     check_spark_weekly_metrics(spark, sample)
+    check_spark_chained_lapses(spark)
     check_spark_random_logs(spark)
