@@ -183,8 +183,8 @@ MAX_FILTERS = 4
 """Property filters (``where``) of a condition."""
 MAX_VALUES = 100
 """Values of an ``in`` / ``not in`` filter."""
-MAX_LAPSES = 6
-"""Stages with an inactivity rule (``lapse_after``) in a definition."""
+MAX_LAPSES = MAX_STAGES - 1
+"""Stages with an inactivity rule (``lapse_after``) in a definition: any but the entry stage."""
 MAX_NAME_LENGTH = 200
 """Characters of a name: funnel name, stage id, label, event name, column."""
 MAX_TEXT_LENGTH = 1000
@@ -1127,6 +1127,32 @@ class Funnel:
             self.description,
             rows,
         )
+
+
+def lapse_chains(funnel: Funnel) -> dict[int, tuple[int, ...]]:
+    """Return, per stage a lapsing contact may stop at, the ranks that pass through it.
+
+    A contact whose current stage lapses goes to its ``lapse_to``, and on
+    down the chain while its idle time reaches each ``lapse_after``.  The
+    keys are the ranks of the stages that lapse or are lapsed to; each value
+    holds the ranks whose chain goes through that stage, the stage included.
+
+    Examples
+    --------
+    >>> lapse_chains(load_funnel("inbound"))
+    {3: (3,), 2: (3,)}
+    """
+    chains: dict[int, list[int]] = {}
+    for start, stage in enumerate(funnel.stages, start=1):
+        rank, lapse = start, stage.lapse
+        if lapse is None:
+            continue
+        while lapse is not None:
+            chains.setdefault(rank, []).append(start)
+            rank = funnel.rank(lapse.to)
+            lapse = funnel.stages[rank - 1].lapse
+        chains.setdefault(rank, []).append(start)
+    return {rank: tuple(starts) for rank, starts in chains.items()}
 
 
 # --- parsing -----------------------------------------------------------------------

@@ -81,7 +81,7 @@ from funnelkit.aggregate import (
     merge_segments,
     suppress_small_segments,
 )
-from funnelkit.definitions import Condition, EventRule, Funnel, Stage
+from funnelkit.definitions import Condition, EventRule, Funnel, Stage, lapse_chains
 from funnelkit.errors import (
     DataError,
     MissingColumnError,
@@ -457,19 +457,16 @@ class _NwPlan:
         current: Any = _horizontal("max", reached)
         if not self.lapses:
             return current
+        # One term per stage of a lapse chain, as ``stages._current_rank``.
         idle = clock - act
-        for k in range(self.size, 1, -1):
+        stops: list[Any] = []
+        for k, through in lapse_chains(self.funnel).items():
             lapse = self.funnel.stages[k - 1].lapse
-            if lapse is None:
-                continue
-            to = self.funnel.rank(lapse.to)
-            after = lapse.after // timedelta(microseconds=1)
-            current = (
-                nw.when((current == k) & (idle >= after))
-                .then(nw.lit(to, dtype=nw.Int16()))
-                .otherwise(current)
-            )
-        return current
+            stop = current.is_in(through)
+            if lapse is not None:  # a null idle time (no activity) never lapses
+                stop = stop & ~(idle >= lapse.after // timedelta(microseconds=1)).fill_null(False)
+            stops.append(nw.when(stop).then(nw.lit(k, dtype=nw.Int16())))
+        return nw.coalesce(_horizontal("max", stops), current)
 
 
 def _known_contacts(contacts: _Frame, cut: int | None) -> Any:

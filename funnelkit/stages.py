@@ -62,7 +62,14 @@ from datetime import datetime, timedelta
 import polars as pl
 
 from funnelkit import frames
-from funnelkit.definitions import Condition, EventRule, Funnel, PointsRule, duration_text
+from funnelkit.definitions import (
+    Condition,
+    EventRule,
+    Funnel,
+    PointsRule,
+    duration_text,
+    lapse_chains,
+)
 from funnelkit.errors import MissingColumnError, ParameterError
 from funnelkit.events import CONTACT_ID as CID
 from funnelkit.events import CREATED_AT as CREATED
@@ -452,6 +459,12 @@ def _current_rank(
     ``act`` its latest activity, ``complex_reached`` one boolean per entry of
     ``plan.complex`` (whether that condition holds).  The highest stage
     reached, then lapsed by inactivity (see the module docstring).
+
+    A lapsed contact walks down its chain of ``lapse_to`` and stops at the
+    first stage whose ``lapse_after`` its idle time does not reach; ranks
+    fall along the chain, so that is the highest stage of the chain where it
+    would stop.  One term per stage of a chain keeps the expression linear in
+    the number of lapses (nesting one rule in the next doubled it per lapse).
     """
     reached = [rank.fill_null(1)]
     reached += [
@@ -461,19 +474,15 @@ def _current_rank(
     current = pl.max_horizontal(reached)
     if not plan.lapses:
         return current
-    # Inactivity: from the highest lapsing stage down, so that chains resolve.
     idle = now - act
-    for k in range(plan.size, 1, -1):
+    stops: list[pl.Expr] = []
+    for k, through in lapse_chains(plan.funnel).items():
         lapse = plan.funnel.stages[k - 1].lapse
-        if lapse is None:
-            continue
-        to = plan.funnel.rank(lapse.to)
-        current = (
-            pl.when((current == k) & (idle >= pl.lit(lapse.after)))
-            .then(pl.lit(to, dtype=pl.Int16))
-            .otherwise(current)
-        )
-    return current
+        stop = current.is_in(through)
+        if lapse is not None:  # a null idle time (no activity) never lapses
+            stop &= ~(idle >= pl.lit(lapse.after)).fill_null(False)
+        stops.append(pl.when(stop).then(pl.lit(k, dtype=pl.Int16)))
+    return pl.max_horizontal(stops).fill_null(current)
 
 
 def _finish(

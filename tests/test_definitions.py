@@ -811,16 +811,17 @@ def many_stages(count: int, *, lapses: int = 0) -> str:
 
 
 def test_stage_and_lapse_limits(tmp_path: Path) -> None:
-    assert len(load_funnel(write(tmp_path, many_stages(50, lapses=6), "ok.toml")).stages) == 50
+    assert len(load_funnel(write(tmp_path, many_stages(50, lapses=49), "ok.toml")).stages) == 50
     with pytest.raises(
         DefinitionError, match=r"bad\.toml: key 'stages': 51 stages, more than the 50"
     ):
         load_funnel(write(tmp_path, many_stages(51)))
     with pytest.raises(
         DefinitionError,
-        match=r"bad\.toml: key 'lapse_after': 7 stages lapse, more than the 6 a definition",
+        match=r"bad\.toml: key 'lapse_after': 50 stages lapse, more than the 49 a definition",
     ):
-        load_funnel(write(tmp_path, many_stages(10, lapses=7)))
+        entry_lapses = 'id = "s0"\nlapse_after = "30d"\nlapse_to = "s1"'
+        load_funnel(write(tmp_path, many_stages(50, lapses=49).replace('id = "s0"', entry_lapses)))
 
 
 def when(count: int, condition: str = 'events = ["purchase"]') -> str:
@@ -977,7 +978,7 @@ def test_classify_with_a_definition_at_every_limit_stays_quick() -> None:
     extra = 64 - 49  # conditions beyond one per stage, up to the total limit
     for i in range(1, 50):
         lines += ["[[stages]]", f'id = "s{i}"']
-        if i >= 50 - 6:
+        if i >= 50 - definitions.MAX_LAPSES:  # every stage but the entry stage
             lines += ['lapse_after = "30d"', f'lapse_to = "s{i - 1}"']
         for j in range(1 + (i <= extra)):
             a, b = names[(i + j) % len(names)], names[(i + j + 1) % len(names)]

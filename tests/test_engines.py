@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import narwhals as nw
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -29,6 +30,15 @@ from funnelkit.definitions import Funnel, load_funnel
 from funnelkit.errors import DataError, MissingColumnError, ParameterError, TimestampError
 from funnelkit.events import read_contacts, read_events
 from tests.conftest import events_frame
+from tests.lapses import (
+    THREE_LAPSES,
+    THREE_LAPSES_FLOWS,
+    THREE_LAPSES_LOG,
+    THREE_LAPSES_STAGES,
+    chained,
+    grows_linearly,
+)
+from tests.lapses import day as lapse_day
 from tests.strategies import VOCAB, Draws
 from tests.strategies import definitions as random_definitions
 
@@ -242,6 +252,45 @@ def test_decaying_score_and_lapse_match_polars(con: duckdb.DuckDBPyConnection) -
         "a": "cold_lead",
         "b": "prospect",
     }
+
+
+@pytest.mark.parametrize(("as_of", "expected"), THREE_LAPSES_STAGES.items())
+def test_three_chained_lapses(
+    con: duckdb.DuckDBPyConnection, as_of: int, expected: tuple[str, ...]
+) -> None:
+    out = engines.classify_native(
+        rel(con, THREE_LAPSES_LOG), THREE_LAPSES, as_of=lapse_day(as_of)
+    ).collect()
+    got = dict(out.select("contact_id", "stage").iter_rows())
+    assert tuple(got[c] for c in "abce") == expected
+
+
+def test_flows_through_three_chained_lapses(con: duckdb.DuckDBPyConnection) -> None:
+    start, end = lapse_day(4), lapse_day(30)
+    native = rel(con, THREE_LAPSES_LOG)
+    got = engines.flows_native(native, THREE_LAPSES, start=start, end=end)
+    expected = stages.flows(THREE_LAPSES_LOG, THREE_LAPSES, start=start, end=end)
+    assert_frame_equal(got.table, expected.table)
+    assert got.table.select("from_stage", "to_stage", "contacts").rows() == THREE_LAPSES_FLOWS
+
+
+def test_chained_lapses_keep_the_query_linear(con: duckdb.DuckDBPyConnection) -> None:
+    native = rel(con, events_frame(("a", "2024-01-01", "e1")))
+    sizes = {
+        n: len(engines.classify_query(native, chained(n), as_of="2024-01-02").sql_query())
+        for n in (4, 8, 16)
+    }
+    assert grows_linearly(sizes), sizes
+    lo, hi = int(day(1).timestamp()) * 10**6, int(day(2).timestamp()) * 10**6
+    flow_sizes = {
+        n: len(
+            nw.to_native(
+                engines._flow_ranks(engines._events(native), chained(n), lo, hi, None)
+            ).sql_query()
+        )
+        for n in (4, 8, 16)
+    }
+    assert grows_linearly(flow_sizes), flow_sizes
 
 
 def test_classification_can_stay_in_the_engine(con: duckdb.DuckDBPyConnection) -> None:
@@ -643,6 +692,16 @@ def check_spark_table_source(spark: Any) -> None:
         engines.open_source("spark:funnelkit_test_nothing")
 
 
+def check_spark_chained_lapses(spark: Any) -> None:
+    native = sdf(spark, THREE_LAPSES_LOG)
+    for as_of in (10, 30):
+        out = engines.classify_native(native, THREE_LAPSES, as_of=lapse_day(as_of)).collect()
+        got = dict(out.select("contact_id", "stage").iter_rows())
+        assert tuple(got[c] for c in "abce") == THREE_LAPSES_STAGES[as_of]
+    flows = engines.flows_native(native, THREE_LAPSES, start=lapse_day(4), end=lapse_day(30))
+    assert flows.table.select("from_stage", "to_stage", "contacts").rows() == THREE_LAPSES_FLOWS
+
+
 def check_spark_random_logs(spark: Any) -> None:
     @settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
     @given(
@@ -678,4 +737,5 @@ def test_spark_equals_polars(spark: Any, sample: tuple[pl.DataFrame, pl.DataFram
     """One test, so that one worker starts the one Spark session of this module."""
     check_spark_table_source(spark)
     check_spark_weekly_metrics(spark, sample)
+    check_spark_chained_lapses(spark)
     check_spark_random_logs(spark)

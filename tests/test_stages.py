@@ -28,6 +28,14 @@ from funnelkit.events import ContactTable, EventLog
 from funnelkit.sample import generate
 from funnelkit.stages import classify, compare, explain, flows, snapshot
 from tests.conftest import at, events_frame
+from tests.lapses import (
+    THREE_LAPSES,
+    THREE_LAPSES_FLOWS,
+    THREE_LAPSES_LOG,
+    THREE_LAPSES_STAGES,
+    chained,
+    grows_linearly,
+)
 from tests.strategies import VOCAB, Draws, definitions
 
 TINY = Funnel.from_toml(
@@ -264,6 +272,31 @@ def test_lapse_chains() -> None:
     assert run(log, funnel, as_of=day(5))["a"]["stage"] == "s3"
     assert run(log, funnel, as_of=day(15))["a"]["stage"] == "s2"
     assert run(log, funnel, as_of=day(25))["a"]["stage"] == "s1"
+
+
+@pytest.mark.parametrize(("as_of", "expected"), THREE_LAPSES_STAGES.items())
+def test_three_chained_lapses(as_of: int, expected: tuple[str, ...]) -> None:
+    got = run(THREE_LAPSES_LOG, THREE_LAPSES, as_of=day(as_of))
+    assert tuple(got[c]["stage"] for c in "abce") == expected
+    assert got["a"]["s3_at"] == got["a"]["s1_at"] == day(0)  # lapsing keeps entry times
+
+
+def test_flows_through_three_chained_lapses() -> None:
+    out = flows(THREE_LAPSES_LOG, THREE_LAPSES, start=day(4), end=day(30)).to_polars()
+    assert out.select("from_stage", "to_stage", "contacts").rows() == THREE_LAPSES_FLOWS
+
+
+def test_chained_lapses_keep_the_plan_linear() -> None:
+    log = events_frame(("a", d(0), "e1"))
+    sizes = {n: len(classify(log, chained(n), as_of=day(1)).explain()) for n in (4, 8, 16)}
+    assert grows_linearly(sizes), sizes
+    two_instants = {  # the plan of flows
+        n: len(
+            stages._ranks_at_two_instants(log.lazy(), chained(n), day(1), day(2), None).explain()
+        )
+        for n in (4, 8, 16)
+    }
+    assert grows_linearly(two_instants), two_instants
 
 
 def test_unknown_events_are_ignored() -> None:
