@@ -258,7 +258,7 @@ def test_decaying_score_and_lapse_match_polars(con: duckdb.DuckDBPyConnection) -
 def test_three_chained_lapses(
     con: duckdb.DuckDBPyConnection, as_of: int, expected: tuple[str, ...]
 ) -> None:
-    out = engines.classify_native(
+    out = stages.classify(
         rel(con, THREE_LAPSES_LOG), THREE_LAPSES, as_of=lapse_day(as_of)
     ).collect()
     got = dict(out.select("contact_id", "stage").iter_rows())
@@ -268,7 +268,7 @@ def test_three_chained_lapses(
 def test_flows_through_three_chained_lapses(con: duckdb.DuckDBPyConnection) -> None:
     start, end = lapse_day(4), lapse_day(30)
     native = rel(con, THREE_LAPSES_LOG)
-    got = engines.flows_native(native, THREE_LAPSES, start=start, end=end)
+    got = stages.flows(native, THREE_LAPSES, start=start, end=end)
     expected = stages.flows(THREE_LAPSES_LOG, THREE_LAPSES, start=start, end=end)
     assert_frame_equal(got.table, expected.table)
     assert got.table.select("from_stage", "to_stage", "contacts").rows() == THREE_LAPSES_FLOWS
@@ -695,10 +695,10 @@ def check_spark_table_source(spark: Any) -> None:
 def check_spark_chained_lapses(spark: Any) -> None:
     native = sdf(spark, THREE_LAPSES_LOG)
     for as_of in (10, 30):
-        out = engines.classify_native(native, THREE_LAPSES, as_of=lapse_day(as_of)).collect()
+        out = stages.classify(native, THREE_LAPSES, as_of=lapse_day(as_of)).collect()
         got = dict(out.select("contact_id", "stage").iter_rows())
         assert tuple(got[c] for c in "abce") == THREE_LAPSES_STAGES[as_of]
-    flows = engines.flows_native(native, THREE_LAPSES, start=lapse_day(4), end=lapse_day(30))
+    flows = stages.flows(native, THREE_LAPSES, start=lapse_day(4), end=lapse_day(30))
     assert flows.table.select("from_stage", "to_stage", "contacts").rows() == THREE_LAPSES_FLOWS
 
 
