@@ -60,6 +60,7 @@ Ratios are funnelkit / chdb, both whole processes, as the targets state them
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import resource
@@ -282,7 +283,7 @@ def _median(runs: Sequence[dict[str, Any]], key: str, phase: str | None) -> floa
 
 
 def _check(runs: dict[str, list[dict[str, Any]]], label: str) -> list[str]:
-    """The disagreements between engines' counts, one line each (none: they agree)."""
+    """The disagreements between engines' counts and the failed runs, one line each."""
     problems = []
     for key, cases in (("counts", ("cli", "chdb", "duckdb", "notebook")), ("stages", CASES[5:])):
         seen = {
@@ -294,6 +295,10 @@ def _check(runs: dict[str, list[dict[str, Any]]], label: str) -> list[str]:
         if len(set(seen.values())) > 1:
             lines = "; ".join(f"{case} {list(value)}" for case, value in seen.items())
             problems.append(f"!!! {label}: {key} DIFFER: {lines}")
+    for case, got in runs.items():
+        failed = [r["failed"] for r in got if "failed" in r]
+        if failed:
+            problems.append(f"!!! {label}: {case} FAILED {len(failed)} time(s): {failed[0]}")
     return problems
 
 
@@ -372,6 +377,12 @@ def main(argv: list[str] | None = None) -> int:
 
     shapes, ids = pick(args.shapes, SHAPES, "shape"), pick(args.ids, IDS, "ids")
     cases = pick(args.cases, CASES, "case")
+    if importlib.util.find_spec("psutil") is None:
+        parser.error("the memory watchdog needs psutil: pip install -e '.[bench]'")
+    for module, needs in (("chdb", ("chdb",)), ("duckdb", ("duckdb", "classify_duckdb"))):
+        if importlib.util.find_spec(module) is None:
+            print(f"{module} is not installed (pip install -e '.[bench]'): no {', '.join(needs)}")
+            cases = [c for c in cases if c not in needs]
     print(
         f"{len(STEPS)}-step ordered funnel {','.join(STEPS)}, window {WINDOW_DAYS}d; "
         f"report and classify under {FUNNEL!r}; median of {args.repeat} fresh process(es) "
