@@ -16,8 +16,8 @@ Drawn once with :func:`funnelkit.sample.write_large_log` into
     rows sorted by time within chunks of contacts.
 ``few``
     The same events given to few contacts: the drawn contacts are merged into
-    about ``events / 150`` contacts with log-normal weights, so a contact holds
-    hundreds of events and a few hold thousands (heavy-tailed).
+    ``events / 150`` contacts with log-normal weights, so a contact holds 150
+    events on average (median about 75) and a few hold thousands (heavy-tailed).
 ``unsorted``
     The drawn log with its rows shuffled: a file not sorted by time.
 
