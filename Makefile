@@ -57,6 +57,7 @@ sample: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_classify.py
 	$(BIN)/python benchmarks/bench_funnel.py
+	$(BIN)/python benchmarks/bench_user_path.py
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache .mypy_cache .ruff_cache

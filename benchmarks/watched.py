@@ -39,14 +39,37 @@ def status_gib(pid: int | str, field: str) -> float:
     return 0.0
 
 
+def tree_rss_gib(pid: int) -> float:
+    """Return the resident set of ``pid`` and all its descendants, in GiB (needs psutil)."""
+    import psutil
+
+    total = 0
+    try:
+        root = psutil.Process(pid)
+        for proc in [root, *root.children(recursive=True)]:
+            try:
+                total += proc.memory_info().rss
+            except psutil.Error:
+                pass
+    except psutil.Error:
+        pass
+    return total / GIB
+
+
 def run_watched(
     cmd: Sequence[str],
     *,
     max_rss_gib: float,
     timeout: float,
     env: Mapping[str, str] | None = None,
+    tree: bool = False,
 ) -> Watched:
-    """Run ``cmd``; kill it above ``max_rss_gib`` resident or after ``timeout`` seconds."""
+    """Run ``cmd``; kill it above ``max_rss_gib`` resident or after ``timeout`` seconds.
+
+    With ``tree``, the resident set is that of the process and all its
+    descendants together (a Jupyter kernel started by the command, say;
+    needs ``psutil``).
+    """
     child = subprocess.Popen(
         list(cmd), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )
@@ -56,7 +79,7 @@ def run_watched(
     def watch() -> None:
         begun = time.monotonic()
         while child.poll() is None:
-            rss = status_gib(child.pid, "VmRSS")
+            rss = tree_rss_gib(child.pid) if tree else status_gib(child.pid, "VmRSS")
             seen[0] = max(seen[0], rss)
             if rss > max_rss_gib:
                 stopped.append(f"stopped at {rss:.1f} GiB resident (cap {max_rss_gib:.1f} GiB)")
