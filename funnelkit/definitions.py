@@ -101,32 +101,58 @@ Examples
 from __future__ import annotations
 
 import functools
-import math
-import operator
 import os
 import re
-import stat
 import tempfile
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
-from types import MappingProxyType
-from typing import Any, Literal, TypeAlias
+from typing import Any
 
 import polars as pl
 
-from funnelkit.columns import EVENT
-from funnelkit.durations import MAX_DURATION, parse_duration
-from funnelkit.errors import (
-    DataError,
-    DefinitionError,
-    MissingColumnError,
-    ParameterError,
-    did_you_mean,
+from funnelkit.definition_files import (
+    MAX_FILE_BYTES,
+    MAX_NESTING,
+    check_nesting,
+    inline_table,
+    read_definition,
+    toml_number,
+    toml_scalar,
+    toml_string,
 )
+from funnelkit.definition_rules import (
+    MAX_CONDITIONS,
+    MAX_EVENTS,
+    MAX_FILTERS,
+    MAX_LAPSES,
+    MAX_MIN_COUNT,
+    MAX_NAME_LENGTH,
+    MAX_NUMBER,
+    MAX_STAGES,
+    MAX_TEXT_LENGTH,
+    MAX_TOTAL_CONDITIONS,
+    MAX_VALUES,
+    OPS,
+    Condition,
+    EventRule,
+    Filter,
+    Lapse,
+    PointsRule,
+    Stage,
+    check_count,
+    check_duration,
+    check_events,
+    check_length,
+    duration_text,
+    read_numbers,
+    shown,
+)
+from funnelkit.durations import parse_duration
+from funnelkit.errors import DefinitionError, MissingColumnError, ParameterError, did_you_mean
 
 __all__ = [
     "MAX_CONDITIONS",
@@ -157,52 +183,7 @@ __all__ = [
     "save_funnel",
 ]
 
-Scalar: TypeAlias = str | int | float | bool | datetime | date
-FilterValue: TypeAlias = Scalar | tuple[Scalar, ...]
-Op: TypeAlias = Literal["==", "!=", ">", ">=", "<", "<=", "in", "not in"]
-
-OPS: tuple[str, ...] = ("==", "!=", ">", ">=", "<", "<=", "in", "not in")
-"""The comparison operators a property filter accepts."""
-
-# Limits of a definition: far above what a real one needs (5-12 stages, a few
-# events and filters per condition), low enough that reading, checking and
-# classifying with a definition at every limit at once stays within seconds.
-MAX_FILE_BYTES = 256 * 1024
-"""Size of a definition file, in bytes (the presets are a few KB)."""
-MAX_NESTING = 32
-"""Depth of dotted keys, ``[table.headers]``, inline tables and arrays together."""
-MAX_STAGES = 50
-"""Stages of a definition."""
-MAX_CONDITIONS = 8
-"""Conditions (``[[stages.when]]``) of a stage."""
-MAX_TOTAL_CONDITIONS = 64
-"""Conditions of a definition, all stages together."""
-MAX_EVENTS = 100
-"""Event names of a condition (``events``, or the entries of ``points``); labels of a stage."""
-MAX_FILTERS = 4
-"""Property filters (``where``) of a condition."""
-MAX_VALUES = 100
-"""Values of an ``in`` / ``not in`` filter."""
-MAX_LAPSES = MAX_STAGES - 1
-"""Stages with an inactivity rule (``lapse_after``) in a definition: any but the entry stage."""
-MAX_NAME_LENGTH = 200
-"""Characters of a name: funnel name, stage id, label, event name, column."""
-MAX_TEXT_LENGTH = 1000
-"""Characters of a text: description, filter string, filter text value."""
-MAX_MIN_COUNT = 1_000_000
-"""Largest ``min_count``."""
-MAX_NUMBER = 1e9
-"""Largest ``points`` value and ``threshold``."""
-_INT64 = 2**63
-
-_ID = re.compile(r"^[a-z][a-z0-9_]*$")
-_LANG = re.compile(r"^[a-z]{2,3}([-_][A-Za-z]{2,4})?$")
 _COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_WHERE = re.compile(
-    r"^\s*(?P<column>[A-Za-z_][A-Za-z0-9_]*)\s*"
-    r"(?P<op>not\s+in\b|in\b|==|!=|>=|<=|>|<|=)\s*(?P<value>.*?)\s*$"
-)
-_RESERVED_IDS = {"last_activity": "it would clash with the 'last_activity_at' column"}
 
 _FUNNEL_KEYS = ("name", "description", "stages")
 _STAGE_KEYS = (
@@ -224,634 +205,6 @@ _POINTS_KEYS = ("points", "threshold", "half_life", "where")
 _RULE_KEYS = ("events", "min_count", "where", "points", "threshold", "half_life")
 _FILTER_KEYS = ("column", "op", "value")
 _PRESETS = "presets"
-
-
-# --- limits --------------------------------------------------------------------------
-def _shown(value: object, width: int = 60) -> str:
-    """Return ``repr(value)``, cut to ``width`` characters (one short line)."""
-    try:
-        text = repr(value)
-    except ValueError:  # a whole number of more than 4,300 digits
-        return "a whole number too long to show"
-    return text if len(text) <= width else text[: width - 3] + "..."
-
-
-def _check_count(items: Any, limit: int, key: str, what: str, owner: str) -> None:
-    """Refuse more than ``limit`` ``items``, naming the key, the count and the limit."""
-    if len(items) > limit:
-        msg = f"key {key!r}: {len(items):,} {what}, more than the {limit:,} {owner} may have"
-        raise DefinitionError(msg)
-
-
-def _check_length(text: str, limit: int, key: str) -> None:
-    """Refuse a string longer than ``limit`` characters, naming the key and the limit."""
-    if len(text) > limit:
-        msg = (
-            f"key {key!r}: {_shown(text, 30)} has {len(text):,} characters, "
-            f"more than the {limit:,} allowed"
-        )
-        raise DefinitionError(msg)
-
-
-# --- durations -----------------------------------------------------------------
-def duration_text(value: timedelta) -> str:
-    """Return a duration as a definition file writes it: one unit, days when exact.
-
-    Examples
-    --------
-    >>> duration_text(timedelta(days=90))
-    '90d'
-    >>> duration_text(timedelta(hours=36))
-    '36h'
-    """
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        count, rest = divmod(int(value.total_seconds()), size)
-        if not rest:
-            return f"{count}{unit}"
-    return f"{int(value.total_seconds())}s"
-
-
-def _check_duration(value: object, key: str) -> timedelta:
-    if not isinstance(value, timedelta):
-        msg = f"key {key!r}: expected a duration, got {value!r}"
-        raise DefinitionError(msg)
-    if value <= timedelta(0) or value % timedelta(seconds=1):
-        msg = f"key {key!r}: a duration must be a positive whole number of seconds, got {value}"
-        raise DefinitionError(msg)
-    if value > MAX_DURATION:
-        msg = (
-            f"key {key!r}: {value.days:,} days is longer than 100 years "
-            f"({MAX_DURATION.days}d), the longest duration funnelkit accepts"
-        )
-        raise DefinitionError(msg)
-    return value
-
-
-# --- property filters ------------------------------------------------------------
-def _render_value(value: FilterValue) -> str:
-    """Write a filter value as a TOML value (strings single-quoted when possible)."""
-    if isinstance(value, tuple):
-        return "[" + ", ".join(_render_value(item) for item in value) + "]"
-    if isinstance(value, str):
-        if "'" not in value and value.isprintable():
-            return f"'{value}'"
-        return _toml_string(value)
-    return _toml_scalar(value)
-
-
-def _check_scalar(value: object, key: str) -> Scalar:
-    if isinstance(value, float) and not math.isfinite(value):
-        msg = f"key {key!r}: {value!r} is not a usable value"
-        raise DefinitionError(msg)
-    if isinstance(value, int) and not -_INT64 <= value < _INT64:
-        msg = (
-            f"key {key!r}: {_shown(value, 30)} is beyond the 64-bit whole numbers "
-            f"(±9.2e18) events hold; write it as a decimal number"
-        )
-        raise DefinitionError(msg)
-    if isinstance(value, str):
-        _check_length(value, MAX_TEXT_LENGTH, key)
-    if isinstance(value, str | int | float | bool | datetime | date):
-        return value
-    msg = f"key {key!r}: {_shown(value)} is not a string, number, boolean or date"
-    raise DefinitionError(msg)
-
-
-@dataclass(frozen=True)
-class Filter:
-    """A property filter on events: ``column op value``.
-
-    Parameters
-    ----------
-    column
-        A property column of the events frame, e.g. ``"amount"``.
-    op
-        One of :data:`OPS`.
-    value
-        A string, number, boolean or date; a tuple of them for ``in`` and
-        ``not in``.
-
-    Examples
-    --------
-    >>> str(Filter("channel", "in", ("social", "paid_ads")))
-    "channel in ['social', 'paid_ads']"
-    """
-
-    column: str
-    op: Op
-    value: FilterValue
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.column, str) or not self.column:
-            msg = f"key 'column': expected a column name, got {_shown(self.column)}"
-            raise DefinitionError(msg)
-        _check_length(self.column, MAX_NAME_LENGTH, "column")
-        op: str = self.op
-        if op not in OPS:
-            hint = " Use '==' to test equality." if op == "=" else did_you_mean(op, OPS)
-            msg = f"key 'op': {self.op!r} is not an operator (one of {', '.join(OPS)}).{hint}"
-            raise DefinitionError(msg)
-        value: object = self.value
-        if self.op in ("in", "not in"):
-            if isinstance(value, list):
-                value = tuple(value)
-            if not isinstance(value, tuple) or not value:
-                msg = (
-                    f"key 'value': {self.op!r} needs a non-empty list, e.g. ['social', 'paid_ads']"
-                )
-                raise DefinitionError(msg)
-            _check_count(value, MAX_VALUES, "value", "values", f"an {self.op!r} filter")
-            object.__setattr__(self, "value", tuple(_check_scalar(v, "value") for v in value))
-            return
-        if isinstance(value, tuple | list):
-            msg = f"key 'value': {self.op!r} compares with one value; use 'in' for a list"
-            raise DefinitionError(msg)
-        _check_scalar(value, "value")
-        if self.op not in ("==", "!=") and isinstance(value, bool):
-            msg = f"key 'value': {self.op!r} cannot compare with a boolean"
-            raise DefinitionError(msg)
-
-    def __str__(self) -> str:
-        return f"{self.column} {self.op} {_render_value(self.value)}"
-
-    @classmethod
-    def parse(cls, text: str) -> Filter:
-        """Read the string form ``"column op value"`` of a filter.
-
-        Examples
-        --------
-        >>> Filter.parse("amount > 0")
-        Filter(column='amount', op='>', value=0)
-        """
-        _check_length(text, MAX_TEXT_LENGTH, "where")
-        match = _WHERE.match(text)
-        if match is None:
-            msg = (
-                f"{text!r} is not a filter; write 'column op value', e.g. 'amount > 0' "
-                f"or \"channel in ['social', 'paid_ads']\""
-            )
-            raise DefinitionError(msg)
-        op = " ".join(match["op"].split())
-        if op == "=":
-            msg = f"{text!r}: '=' is not an operator; use '==' to test equality"
-            raise DefinitionError(msg)
-        try:
-            value = tomllib.loads(f"v = {match['value']}")["v"]
-        except (ValueError, RecursionError):  # TOMLDecodeError, too many digits, too deep
-            msg = (
-                f"{text!r}: cannot read the value {match['value']!r}; quote strings "
-                f"(channel == 'social') and write lists in brackets (['a', 'b'])"
-            )
-            raise DefinitionError(msg) from None
-        return cls(match["column"], op, value)  # type: ignore[arg-type]
-
-    def expr(self, ns: Any = pl) -> Any:
-        """Return the boolean expression of the filter (null counts as false).
-
-        ``ns`` is the expression namespace: polars by default, or any module
-        with polars' ``col`` and ``lit`` (narwhals, for the DuckDB and Spark
-        paths), so both read a filter by this one rule.
-        """
-        col = ns.col(self.column)
-        value = self.value
-        if isinstance(value, tuple):
-            # Equalities rather than ``is_in``: literals then follow the column's type.
-            hit = functools.reduce(operator.or_, [col == ns.lit(_utc(v)) for v in value])
-            out = hit if self.op == "in" else ~hit
-        else:
-            lit = ns.lit(_utc(value))
-            out = {
-                "==": col == lit,
-                "!=": col != lit,
-                ">": col > lit,
-                ">=": col >= lit,
-                "<": col < lit,
-                "<=": col <= lit,
-            }[self.op]
-        return out.fill_null(False)
-
-
-def _utc(value: Scalar) -> Scalar:
-    """Read a date-time without a zone as UTC, like the events themselves."""
-    if isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
-def _frozen_map(value: Mapping[str, Any]) -> Mapping[str, Any]:
-    return MappingProxyType(dict(value))
-
-
-# --- conditions --------------------------------------------------------------------
-def _check_events(events: object, key: str = "events") -> tuple[str, ...]:
-    if isinstance(events, str):
-        events = (events,)
-    if not isinstance(events, list | tuple) or not events:
-        msg = f"key {key!r}: the rule is empty; list at least one event name, e.g. ['purchase']"
-        raise DefinitionError(msg)
-    _check_count(events, MAX_EVENTS, key, "event names", "a condition")
-    seen: set[str] = set()
-    for name in events:
-        if not isinstance(name, str) or not name.strip():
-            msg = f"key {key!r}: {_shown(name)} is not an event name"
-            raise DefinitionError(msg)
-        _check_length(name, MAX_NAME_LENGTH, key)
-        if name in seen:
-            msg = f"key {key!r}: event {name!r} is listed twice"
-            raise DefinitionError(msg)
-        seen.add(name)
-    return tuple(events)
-
-
-def _check_where(where: object) -> tuple[Filter, ...]:
-    if isinstance(where, Filter):
-        return (where,)
-    if not isinstance(where, tuple | list) or not all(isinstance(f, Filter) for f in where):
-        msg = f"key 'where': expected filters, got {_shown(where)}"
-        raise DefinitionError(msg)
-    _check_count(where, MAX_FILTERS, "where", "filters", "a condition")
-    return tuple(where)
-
-
-def _check_number(value: object, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        msg = f"key {key!r}: expected a number, got {_shown(value)}"
-        raise DefinitionError(msg)
-    # Compared as they are: a whole number of 400 digits cannot become a float.
-    if (isinstance(value, float) and not math.isfinite(value)) or value <= 0:
-        msg = f"key {key!r}: must be a number greater than zero, got {_shown(value, 30)}"
-        raise DefinitionError(msg)
-    if value > MAX_NUMBER:
-        msg = f"key {key!r}: {_shown(value, 30)} is more than the {MAX_NUMBER:,.0f} allowed"
-        raise DefinitionError(msg)
-    return float(value)
-
-
-def _join_or(names: Sequence[str]) -> str:
-    if len(names) == 1:
-        return names[0]
-    return ", ".join(names[:-1]) + " or " + names[-1]
-
-
-def _number(value: float) -> str:
-    # A whole float beyond 2**53 keeps its exponent: written as a whole number it
-    # would read back as an integer that can overflow 64 bits.
-    whole = float(value).is_integer() and abs(value) < 2**53
-    return str(int(value)) if whole else repr(float(value))
-
-
-@dataclass(frozen=True)
-class EventRule:
-    """Evidence by events: any of ``events``, at least ``min_count`` times.
-
-    Parameters
-    ----------
-    events
-        Event names; an event with one of these names counts as evidence.
-    min_count
-        The stage is reached at the ``min_count``-th evidence event.
-    where
-        Property filters the evidence events must all satisfy.
-
-    Examples
-    --------
-    >>> EventRule(("purchase",), where=(Filter("amount", ">", 0),)).describe()
-    'purchase where amount > 0'
-    """
-
-    events: tuple[str, ...]
-    min_count: int = 1
-    where: tuple[Filter, ...] = ()
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "events", _check_events(self.events))
-        if isinstance(self.min_count, bool) or not isinstance(self.min_count, int):
-            msg = f"key 'min_count': expected a whole number, got {self.min_count!r}"
-            raise DefinitionError(msg)
-        if self.min_count < 1:
-            msg = f"key 'min_count': must be 1 or more, got {_shown(self.min_count, 30)}"
-            raise DefinitionError(msg)
-        if self.min_count > MAX_MIN_COUNT:
-            msg = (
-                f"key 'min_count': {_shown(self.min_count, 30)} is more than "
-                f"the {MAX_MIN_COUNT:,} allowed"
-            )
-            raise DefinitionError(msg)
-        object.__setattr__(self, "where", _check_where(self.where))
-
-    @property
-    def event_names(self) -> frozenset[str]:
-        """The event names this condition reads."""
-        return frozenset(self.events)
-
-    def evidence(self) -> pl.Expr:
-        """Return the expression true for events that count as evidence."""
-        out = pl.col(EVENT).is_in(list(self.events))
-        for flt in self.where:
-            out = out & flt.expr()
-        return out.fill_null(False)
-
-    def describe(self) -> str:
-        """Return the condition in words."""
-        text = _join_or(self.events)
-        if self.min_count > 1:
-            text = f"{self.min_count} × {text}"
-        if self.where:
-            text += " where " + " and ".join(str(f) for f in self.where)
-        return text
-
-
-@dataclass(frozen=True)
-class PointsRule:
-    """Evidence by score: event points add up (optionally decaying) to a threshold.
-
-    The score at an instant is the sum of ``points[event]`` over the
-    contact's scoring events up to that instant, each multiplied by
-    ``0.5 ** (age / half_life)`` when ``half_life`` is set.  The stage is
-    reached at the first event where the score is at least ``threshold``.
-
-    Parameters
-    ----------
-    points
-        Event name to points (positive numbers).
-    threshold
-        The score that reaches the stage (positive).
-    half_life
-        Optional: the time after which an event's points count half.
-    where
-        Property filters the scoring events must all satisfy.
-
-    Examples
-    --------
-    >>> rule = PointsRule({"page_view": 1, "like": 2}, threshold=3)
-    >>> rule.describe()
-    'score ≥ 3 (page_view 1, like 2)'
-    """
-
-    points: Mapping[str, float]
-    threshold: float
-    half_life: timedelta | None = None
-    where: tuple[Filter, ...] = ()
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.points, Mapping) or not self.points:
-            msg = "key 'points': the rule is empty; give points per event, e.g. { like = 2 }"
-            raise DefinitionError(msg)
-        _check_count(self.points, MAX_EVENTS, "points", "events", "a condition")
-        points: dict[str, float] = {}
-        for name, value in self.points.items():
-            if not isinstance(name, str) or not name.strip():
-                msg = f"key 'points': {_shown(name)} is not an event name"
-                raise DefinitionError(msg)
-            _check_length(name, MAX_NAME_LENGTH, "points")
-            points[name] = _check_number(value, f"points.{name}")
-        object.__setattr__(self, "points", _frozen_map(points))
-        object.__setattr__(self, "threshold", _check_number(self.threshold, "threshold"))
-        if self.half_life is not None:
-            _check_duration(self.half_life, "half_life")
-        object.__setattr__(self, "where", _check_where(self.where))
-
-    def __hash__(self) -> int:
-        return hash((tuple(self.points.items()), self.threshold, self.half_life, self.where))
-
-    def __reduce__(self) -> tuple[type[PointsRule], tuple[Any, ...]]:
-        return (PointsRule, (dict(self.points), self.threshold, self.half_life, self.where))
-
-    @property
-    def event_names(self) -> frozenset[str]:
-        """The event names this condition reads."""
-        return frozenset(self.points)
-
-    def evidence(self) -> pl.Expr:
-        """Return the expression true for events that score points."""
-        out = pl.col(EVENT).is_in(list(self.points))
-        for flt in self.where:
-            out = out & flt.expr()
-        return out.fill_null(False)
-
-    def describe(self) -> str:
-        """Return the condition in words."""
-        pts = ", ".join(f"{name} {_number(value)}" for name, value in self.points.items())
-        if self.half_life is not None:
-            pts += f"; half-life {duration_text(self.half_life)}"
-        text = f"score ≥ {_number(self.threshold)} ({pts})"
-        if self.where:
-            text += " where " + " and ".join(str(f) for f in self.where)
-        return text
-
-
-Condition: TypeAlias = EventRule | PointsRule
-
-
-@dataclass(frozen=True)
-class Lapse:
-    """An inactivity rule: after ``after`` without activity, the stage becomes ``to``."""
-
-    after: timedelta
-    to: str
-
-    def __post_init__(self) -> None:
-        _check_duration(self.after, "lapse_after")
-        if not isinstance(self.to, str) or not self.to:
-            msg = f"key 'lapse_to': expected a stage id, got {self.to!r}"
-            raise DefinitionError(msg)
-
-
-# --- stages and funnels ----------------------------------------------------------
-@dataclass(frozen=True)
-class Stage:
-    """One stage of a funnel.
-
-    Parameters
-    ----------
-    id
-        Lower case letters, digits and ``_``; it names the ``<id>_at`` column.
-    labels
-        Language code to label, e.g. ``{"en": "Warm lead", "fr": "Lead chaud"}``.
-    conditions
-        Alternative conditions (any one is enough).  Empty for the entry
-        (first) stage, and only there.
-    lapse
-        Optional inactivity rule.
-    description
-        Free text.
-
-    Examples
-    --------
-    >>> stage = Stage("lead", {"en": "Lead"}, (EventRule(("form_fill",)),))
-    >>> stage.describe()
-    'form_fill'
-    """
-
-    id: str
-    labels: Mapping[str, str] = field(default_factory=dict)
-    conditions: tuple[Condition, ...] = ()
-    lapse: Lapse | None = None
-    description: str = ""
-
-    def __post_init__(self) -> None:
-        if isinstance(self.id, str):
-            _check_length(self.id, MAX_NAME_LENGTH, "id")
-        if not isinstance(self.id, str) or not _ID.match(self.id):
-            msg = (
-                f"key 'id': {_shown(self.id)} is not a stage id; use lower case letters, "
-                f"digits and '_', starting with a letter (e.g. 'warm_lead')"
-            )
-            raise DefinitionError(msg)
-        if self.id in _RESERVED_IDS:
-            msg = f"key 'id': {self.id!r} cannot be a stage id: {_RESERVED_IDS[self.id]}"
-            raise DefinitionError(msg)
-        if not isinstance(self.labels, Mapping):
-            msg = (
-                f"key 'labels': expected a table such as {{ en = 'Lead' }}, "
-                f"got {_shown(self.labels)}"
-            )
-            raise DefinitionError(msg)
-        _check_count(self.labels, MAX_EVENTS, "labels", "labels", "a stage")
-        for lang, label in self.labels.items():
-            if not isinstance(lang, str) or not _LANG.match(lang):
-                msg = f"key 'labels': {_shown(lang)} is not a language code such as 'en' or 'fr'"
-                raise DefinitionError(msg)
-            if not isinstance(label, str) or not label.strip():
-                msg = f"key 'labels.{lang}': expected a non-empty label, got {_shown(label)}"
-                raise DefinitionError(msg)
-            _check_length(label, MAX_NAME_LENGTH, f"labels.{lang}")
-        object.__setattr__(self, "labels", _frozen_map(self.labels))
-        conditions: object = self.conditions
-        if isinstance(conditions, EventRule | PointsRule):
-            conditions = (conditions,)
-        if not isinstance(conditions, tuple | list) or not all(
-            isinstance(c, EventRule | PointsRule) for c in conditions
-        ):
-            msg = (
-                f"key 'when': expected EventRule or PointsRule conditions, got {_shown(conditions)}"
-            )
-            raise DefinitionError(msg)
-        _check_count(conditions, MAX_CONDITIONS, "when", "conditions", "a stage")
-        object.__setattr__(self, "conditions", tuple(conditions))
-        if self.lapse is not None and not isinstance(self.lapse, Lapse):
-            msg = f"key 'lapse_after': expected a Lapse, got {self.lapse!r}"
-            raise DefinitionError(msg)
-        if not isinstance(self.description, str):
-            msg = f"key 'description': expected text, got {_shown(self.description)}"
-            raise DefinitionError(msg)
-        _check_length(self.description, MAX_TEXT_LENGTH, "description")
-
-    def __hash__(self) -> int:
-        labels = tuple(self.labels.items())
-        return hash((self.id, labels, self.conditions, self.lapse, self.description))
-
-    def __reduce__(self) -> tuple[type[Stage], tuple[Any, ...]]:
-        args = (self.id, dict(self.labels), self.conditions, self.lapse, self.description)
-        return (Stage, args)
-
-    @property
-    def is_entry(self) -> bool:
-        """Whether this is an entry stage (no rule: any event puts a contact there)."""
-        return not self.conditions
-
-    @property
-    def event_names(self) -> frozenset[str]:
-        """The event names the stage's rule reads."""
-        return frozenset().union(*(c.event_names for c in self.conditions))
-
-    def label(self, lang: str = "en") -> str:
-        """Return the label in ``lang``, else the English one, else a label made from the id."""
-        for key in (lang, "en"):
-            if key in self.labels:
-                return self.labels[key]
-        return self.id.replace("_", " ").capitalize()
-
-    def evidence(self) -> pl.Expr:
-        """Return the boolean expression true for events that count as evidence.
-
-        It reads the canonical events frame: an event is evidence when one of
-        the stage's conditions lists its name and its property filters hold
-        (``min_count`` and thresholds are not part of it).  For the entry
-        stage, every event is evidence.
-
-        Examples
-        --------
-        >>> import polars as pl
-        >>> events = pl.DataFrame({"event": ["purchase", "purchase"], "amount": [0.0, 9.5]})
-        >>> stage = load_funnel("sales").stage("client")
-        >>> events.select(stage.evidence())["evidence"].to_list()
-        [False, True]
-        """
-        if not self.conditions:
-            return pl.lit(True).alias("evidence")
-        return pl.any_horizontal([c.evidence() for c in self.conditions]).alias("evidence")
-
-    def describe(self) -> str:
-        """Return the stage's rule in words."""
-        if not self.conditions:
-            text = "any event (entry stage)"
-        else:
-            text = "; or ".join(c.describe() for c in self.conditions)
-        if self.lapse is not None:
-            text += f"; back to {self.lapse.to} after {duration_text(self.lapse.after)} inactive"
-        return text
-
-
-def _not_numbers(count: int) -> str:
-    return (
-        "1 of its values is not a number"
-        if count == 1
-        else (f"{count:,} of its values are not numbers")
-    )
-
-
-def read_numbers(events: pl.LazyFrame, filters: Iterable[Filter], owner: str) -> pl.LazyFrame:
-    """Turn the text columns that ``filters`` compare with numbers into numbers.
-
-    See :meth:`Funnel.read_numbers`; ``owner`` names who reads them in the
-    error (``"funnel 'inbound'"``, ``"stage 'client'"``).
-    """
-    schema = events.collect_schema()
-    filters = list(filters)
-    # A column another filter compares with text stays text: check_columns then
-    # names the numeric filter and the column's real type.
-    as_text = {flt.column for flt in filters if not _numbers_only(flt.value)}
-    columns = sorted(
-        {
-            flt.column
-            for flt in filters
-            if schema.get(flt.column) == pl.String and flt.column not in as_text
-        }
-    )
-    if not columns:
-        return events
-    number = {c: pl.col(c).str.strip_chars().cast(pl.Float64, strict=False) for c in columns}
-    for column in columns:
-        bad = (pl.col(column).str.strip_chars().str.len_chars() > 0) & number[column].is_null()
-        shown = (
-            events.filter(bad)
-            .select("contact_id", "occurred_at", pl.col(column))
-            .head(3)
-            .collect(engine="streaming")
-        )
-        if shown.is_empty():
-            continue
-        count = events.filter(bad).select(pl.len()).collect(engine="streaming").item()
-        examples = "; ".join(
-            f"{value!r} (contact {cid}, {moment:%Y-%m-%d %H:%M})"
-            for cid, moment, value in shown.iter_rows()
-        )
-        msg = (
-            f"{owner} compares column {column!r} with numbers, but {_not_numbers(count)}: "
-            f"{examples}. Clean them in the export (decimals with a point, "
-            "no thousands separator, unknown amounts left empty) and read the events again."
-        )
-        raise DataError(msg)
-    # 'NaN' is how some exports write an unknown amount: read it as one (null), since
-    # a NaN would pass 'amount > 0'.
-    return events.with_columns(number[c].fill_nan(None).alias(c) for c in columns)
-
-
-def _numbers_only(value: FilterValue) -> bool:
-    """Tell whether a filter ``value`` is a number or a list of numbers (not booleans)."""
-    values = value if isinstance(value, tuple) else (value,)
-    return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
 
 
 def _compatible(dtype: pl.DataType, value: object) -> bool:
@@ -904,10 +257,10 @@ class Funnel:
     def __post_init__(self) -> None:
         where = self.source
         if not isinstance(self.name, str) or not self.name.strip():
-            msg = f"{where}: key 'name': expected a non-empty name, got {_shown(self.name)}"
+            msg = f"{where}: key 'name': expected a non-empty name, got {shown(self.name)}"
             raise DefinitionError(msg)
         if not isinstance(self.description, str):
-            msg = f"{where}: key 'description': expected text, got {_shown(self.description)}"
+            msg = f"{where}: key 'description': expected text, got {shown(self.description)}"
             raise DefinitionError(msg)
         stages = tuple(self.stages)
         object.__setattr__(self, "stages", stages)
@@ -915,14 +268,14 @@ class Funnel:
             msg = f"{where}: key 'stages': a funnel needs at least two stages, got {len(stages)}"
             raise DefinitionError(msg)
         try:
-            _check_length(self.name, MAX_NAME_LENGTH, "name")
-            _check_length(self.description, MAX_TEXT_LENGTH, "description")
-            _check_count(stages, MAX_STAGES, "stages", "stages", "a definition")
+            check_length(self.name, MAX_NAME_LENGTH, "name")
+            check_length(self.description, MAX_TEXT_LENGTH, "description")
+            check_count(stages, MAX_STAGES, "stages", "stages", "a definition")
             conditions = [c for s in stages if isinstance(s, Stage) for c in s.conditions]
             what, owner = "conditions in all", "a definition"
-            _check_count(conditions, MAX_TOTAL_CONDITIONS, "when", what, owner)
+            check_count(conditions, MAX_TOTAL_CONDITIONS, "when", what, owner)
             lapsing = [s for s in stages if isinstance(s, Stage) and s.lapse is not None]
-            _check_count(lapsing, MAX_LAPSES, "lapse_after", "stages lapse", owner)
+            check_count(lapsing, MAX_LAPSES, "lapse_after", "stages lapse", owner)
         except DefinitionError as exc:
             msg = f"{where}: {exc}"
             raise DefinitionError(msg) from None
@@ -1091,7 +444,7 @@ class Funnel:
                 f"({MAX_FILE_BYTES // 1024} KiB) a funnel definition may have"
             )
             raise DefinitionError(msg)
-        _check_nesting(text, source)
+        check_nesting(text, source)
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -1100,7 +453,7 @@ class Funnel:
         except ValueError:  # Python reads whole numbers of at most 4,300 digits
             msg = f"{source}: not valid TOML: a number has more than 4,300 digits"
             raise DefinitionError(msg) from None
-        except (RecursionError, MemoryError):  # a last resort: _check_nesting bounds both
+        except (RecursionError, MemoryError):  # a last resort: check_nesting bounds both
             msg = f"{source}: not a funnel definition: too deeply nested or too large to read"
             raise DefinitionError(msg) from None
         return _parse(data, source)
@@ -1156,92 +509,12 @@ def lapse_chains(funnel: Funnel) -> dict[int, tuple[int, ...]]:
 
 
 # --- parsing -----------------------------------------------------------------------
-# The nesting pre-scan reads the TOML structure only: strings and comments are
-# skipped whole, then each of . = , { } [ ] and newline is one step.  Each
-# character is read a bounded number of times, so it is linear in the text.
-_TOKEN = re.compile(r"\"\"\"|'''|[\"'#.=,{}\[\]\n]")
-_STRING_REST = {
-    '"': re.compile(r'(?:[^"\\\n]|\\.)*"'),
-    "'": re.compile(r"[^'\n]*'"),
-    '"""': re.compile(r'(?:[^"\\]|\\.|"(?!""))*"""(?:""?)?', re.DOTALL),
-    "'''": re.compile(r"(?:[^']|'(?!''))*'''(?:''?)?"),
-}
-
-
-def _check_nesting(text: str, source: str) -> None:
-    """Refuse TOML nested deeper than :data:`MAX_NESTING`, before it is parsed.
-
-    A key ``a.b.c`` is three levels, a header ``[a.b]`` two, each inline
-    table or array one more; they add up.  The scan stops where ``tomllib``
-    would stop with an error anyway (an unclosed string, a line break inside
-    a header or an inline table).
-    """
-    # One frame per open container: its kind, its depth, the dots of the key
-    # being read and whether a key (not a value) is being read.
-    kinds, depths, dots, in_key = ["document"], [0], [0], [True]
-    pos = 0
-    while (match := _TOKEN.search(text, pos)) is not None:
-        token, pos = match.group(), match.end()
-        if token in _STRING_REST:
-            end = _STRING_REST[token].match(text, pos)
-            if end is None:
-                return
-            pos = end.end()
-            continue
-        if token == "#":
-            pos = text.find("\n", pos)
-            if pos < 0:
-                return
-            continue
-        kind = kinds[-1]
-        depth = 0
-        if token == "." and in_key[-1]:
-            dots[-1] += 1
-            depth = depths[-1] + dots[-1]
-        elif token == "=" and kind in ("document", "table"):
-            in_key[-1] = False
-        elif token == "," and kind == "table":
-            in_key[-1], dots[-1] = True, 0
-        elif token == "\n":
-            if kind in ("header", "table"):
-                return
-            if kind == "document":
-                in_key[-1], dots[-1] = True, 0
-        elif token == "[" and kind == "document" and in_key[-1]:
-            kinds.append("header")
-            depths.append(0)
-            dots.append(0)
-            in_key.append(True)
-        elif token == "[" and kind == "header":
-            continue
-        elif token in "[{":
-            depth = depths[-1] + 1 if kind == "array" else depths[-1] + dots[-1] + 1
-            kinds.append("array" if token == "[" else "table")
-            depths.append(depth)
-            dots.append(0)
-            in_key.append(token == "{")
-        elif token == "]" and kind == "header":
-            header = dots[-1] + 1
-            del kinds[-1], depths[-1], dots[-1], in_key[-1]
-            depths[-1], dots[-1], in_key[-1] = header, 0, True
-        elif (token == "]" and kind == "array") or (token == "}" and kind == "table"):
-            del kinds[-1], depths[-1], dots[-1], in_key[-1]
-        if depth > MAX_NESTING:
-            line = text.count("\n", 0, match.start()) + 1
-            msg = (
-                f"{source}: line {line}: nested more than {MAX_NESTING} levels deep "
-                f"(dotted keys, [table.headers], inline tables and arrays together); "
-                f"a funnel definition needs 5 at most"
-            )
-            raise DefinitionError(msg)
-
-
 def _check_keys(table: Mapping[str, Any], allowed: Sequence[str], what: str, where: str) -> None:
     for key in table:
         if key not in allowed:
             hint = did_you_mean(key, allowed)
             msg = (
-                f"{where}: key {_shown(key)} is not a {what} key.{hint} "
+                f"{where}: key {shown(key)} is not a {what} key.{hint} "
                 f"({what} keys: {', '.join(allowed)})"
             )
             raise DefinitionError(msg)
@@ -1250,11 +523,11 @@ def _check_keys(table: Mapping[str, Any], allowed: Sequence[str], what: str, whe
 def _duration(value: object, key: str) -> timedelta:
     if isinstance(value, str):
         try:
-            return _check_duration(parse_duration(value, name=f"key {key!r}"), key)
+            return check_duration(parse_duration(value, name=f"key {key!r}"), key)
         except ParameterError as exc:
             raise DefinitionError(str(exc)) from None
     msg = (
-        f"key {key!r}: {_shown(value)} is not a duration; write a whole number and a unit "
+        f"key {key!r}: {shown(value)} is not a duration; write a whole number and a unit "
         f"in a string: '90m', '12h', '3d', '2w'"
     )
     raise DefinitionError(msg)
@@ -1265,7 +538,7 @@ def _parse_filters(value: object) -> tuple[Filter, ...]:
     if not items:
         msg = "key 'where': the filter list is empty; remove 'where' or add a filter"
         raise DefinitionError(msg)
-    _check_count(items, MAX_FILTERS, "where", "filters", "a condition")
+    check_count(items, MAX_FILTERS, "where", "filters", "a condition")
     out: list[Filter] = []
     for item in items:
         try:
@@ -1279,7 +552,7 @@ def _parse_filters(value: object) -> tuple[Filter, ...]:
                     raise DefinitionError(msg)
                 out.append(Filter(item["column"], item["op"], item["value"]))
             else:
-                msg = f"{_shown(item)} is not a filter; write e.g. 'amount > 0'"
+                msg = f"{shown(item)} is not a filter; write e.g. 'amount > 0'"
                 raise DefinitionError(msg)
         except DefinitionError as exc:
             text = str(exc)
@@ -1311,7 +584,7 @@ def _parse_condition(table: Mapping[str, Any]) -> Condition:
         half_life = table.get("half_life")
         points = table["points"]
         if not isinstance(points, dict):
-            msg = f"key 'points': expected a table such as {{ like = 2 }}, got {_shown(points)}"
+            msg = f"key 'points': expected a table such as {{ like = 2 }}, got {shown(points)}"
             raise DefinitionError(msg)
         return PointsRule(
             points,
@@ -1326,16 +599,16 @@ def _parse_condition(table: Mapping[str, Any]) -> Condition:
     if not has_events:
         msg = "key 'events': the rule is empty; give 'events' (or 'points' with a 'threshold')"
         raise DefinitionError(msg)
-    return EventRule(_check_events(table["events"]), table.get("min_count", 1), where)
+    return EventRule(check_events(table["events"]), table.get("min_count", 1), where)
 
 
 def _parse_stage(table: object, rank: int, source: str) -> Stage:
     if not isinstance(table, dict):
-        msg = f"{source}: stage #{rank}: expected a [[stages]] table, got {_shown(table)}"
+        msg = f"{source}: stage #{rank}: expected a [[stages]] table, got {shown(table)}"
         raise DefinitionError(msg)
     sid = table.get("id")
     at = (
-        f"{source}: stage {_shown(sid)} (#{rank})"
+        f"{source}: stage {shown(sid)} (#{rank})"
         if isinstance(sid, str)
         else f"{source}: stage #{rank}"
     )
@@ -1355,7 +628,7 @@ def _parse_stage(table: object, rank: int, source: str) -> Stage:
             if not isinstance(items, list) or not items:
                 msg = "key 'when': the rule is empty; add [[stages.when]] conditions"
                 raise DefinitionError(msg)
-            _check_count(items, MAX_CONDITIONS, "when", "conditions", "a stage")
+            check_count(items, MAX_CONDITIONS, "when", "conditions", "a stage")
             for index, item in enumerate(items, start=1):
                 if not isinstance(item, dict):
                     msg = f"key 'when': condition {index} is not a table"
@@ -1397,9 +670,9 @@ def _parse(data: Mapping[str, Any], source: str) -> Funnel:
         msg = f"{source}: key 'stages': missing; add [[stages]] tables, first stage first"
         raise DefinitionError(msg)
     try:
-        _check_count(stages, MAX_STAGES, "stages", "stages", "a definition")
+        check_count(stages, MAX_STAGES, "stages", "stages", "a definition")
         lapsing = [t for t in stages if isinstance(t, dict) and "lapse_after" in t]
-        _check_count(lapsing, MAX_LAPSES, "lapse_after", "stages lapse", "a definition")
+        check_count(lapsing, MAX_LAPSES, "lapse_after", "stages lapse", "a definition")
     except DefinitionError as exc:
         msg = f"{source}: {exc}"
         raise DefinitionError(msg) from None
@@ -1413,63 +686,18 @@ def _parse(data: Mapping[str, Any], source: str) -> Funnel:
 
 
 # --- writing -----------------------------------------------------------------------
-_ESCAPES = {
-    '"': '\\"',
-    "\\": "\\\\",
-    "\b": "\\b",
-    "\t": "\\t",
-    "\n": "\\n",
-    "\f": "\\f",
-    "\r": "\\r",
-}
-
-
-def _toml_string(text: str) -> str:
-    """Write ``text`` as a TOML basic string, escaping what TOML does not allow raw."""
-    out = []
-    for char in text:
-        if char in _ESCAPES:
-            out.append(_ESCAPES[char])
-        elif ord(char) < 0x20 or ord(char) == 0x7F:
-            out.append(f"\\u{ord(char):04x}")
-        else:
-            out.append(char)
-    return '"' + "".join(out) + '"'
-
-
-def _toml_key(key: str) -> str:
-    return key if re.match(r"^[A-Za-z0-9_-]+$", key) else _toml_string(key)
-
-
-def _toml_scalar(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return _number(value) if isinstance(value, float) else str(value)
-    if isinstance(value, datetime | date | time):
-        return value.isoformat()
-    if isinstance(value, str):
-        return _toml_string(value)
-    msg = f"cannot write {value!r} as TOML"
-    raise DefinitionError(msg)
-
-
-def _inline_table(items: Iterable[tuple[str, object]]) -> str:
-    return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_scalar(v)}" for k, v in items) + " }"
-
-
 def _dump_where(where: tuple[Filter, ...]) -> str:
     parts = []
     for flt in where:
         if _COLUMN.match(flt.column):
-            parts.append(_toml_string(str(flt)))
+            parts.append(toml_string(str(flt)))
         else:
             value = (
-                "[" + ", ".join(_toml_scalar(v) for v in flt.value) + "]"
+                "[" + ", ".join(toml_scalar(v) for v in flt.value) + "]"
                 if isinstance(flt.value, tuple)
-                else _toml_scalar(flt.value)
+                else toml_scalar(flt.value)
             )
-            column, op = _toml_scalar(flt.column), _toml_scalar(flt.op)
+            column, op = toml_scalar(flt.column), toml_scalar(flt.op)
             parts.append(f"{{ column = {column}, op = {op}, value = {value} }}")
     return parts[0] if len(parts) == 1 else "[" + ", ".join(parts) + "]"
 
@@ -1477,14 +705,14 @@ def _dump_where(where: tuple[Filter, ...]) -> str:
 def _dump_condition(cond: Condition) -> list[str]:
     lines = []
     if isinstance(cond, EventRule):
-        lines.append("events = [" + ", ".join(_toml_scalar(e) for e in cond.events) + "]")
+        lines.append("events = [" + ", ".join(toml_scalar(e) for e in cond.events) + "]")
         if cond.min_count != 1:
             lines.append(f"min_count = {cond.min_count}")
     else:
-        lines.append(f"points = {_inline_table(cond.points.items())}")
-        lines.append(f"threshold = {_number(cond.threshold)}")
+        lines.append(f"points = {inline_table(cond.points.items())}")
+        lines.append(f"threshold = {toml_number(cond.threshold)}")
         if cond.half_life is not None:
-            lines.append(f"half_life = {_toml_scalar(duration_text(cond.half_life))}")
+            lines.append(f"half_life = {toml_scalar(duration_text(cond.half_life))}")
     if cond.where:
         lines.append(f"where = {_dump_where(cond.where)}")
     return lines
@@ -1492,18 +720,18 @@ def _dump_condition(cond: Condition) -> list[str]:
 
 def _dump(funnel: Funnel) -> str:
     lines = [
-        f"name = {_toml_scalar(funnel.name)}",
-        f"description = {_toml_scalar(funnel.description)}",
+        f"name = {toml_scalar(funnel.name)}",
+        f"description = {toml_scalar(funnel.description)}",
     ]
     for stage in funnel.stages:
-        lines += ["", "[[stages]]", f"id = {_toml_scalar(stage.id)}"]
+        lines += ["", "[[stages]]", f"id = {toml_scalar(stage.id)}"]
         if stage.labels:
-            lines.append(f"labels = {_inline_table(stage.labels.items())}")
+            lines.append(f"labels = {inline_table(stage.labels.items())}")
         if stage.description:
-            lines.append(f"description = {_toml_scalar(stage.description)}")
+            lines.append(f"description = {toml_scalar(stage.description)}")
         if stage.lapse is not None:
-            lines.append(f"lapse_after = {_toml_scalar(duration_text(stage.lapse.after))}")
-            lines.append(f"lapse_to = {_toml_scalar(stage.lapse.to)}")
+            lines.append(f"lapse_after = {toml_scalar(duration_text(stage.lapse.after))}")
+            lines.append(f"lapse_to = {toml_scalar(stage.lapse.to)}")
         if len(stage.conditions) == 1:
             lines += _dump_condition(stage.conditions[0])
         else:
@@ -1570,56 +798,7 @@ def load_funnel(name_or_path: str | os.PathLike[str]) -> Funnel:
             )
             raise DefinitionError(msg)
     path = Path(name_or_path)
-    return Funnel.from_toml(_read_definition(path), source=str(path))
-
-
-def _read_definition(path: Path) -> str:
-    """Return the text of the definition file ``path``, reading at most the size limit.
-
-    Only a regular file is read: a device (``/dev/zero``), a pipe or a folder
-    is refused without reading, so reading always ends, and soon.
-    """
-    # O_NONBLOCK: opening a pipe with no writer returns at once instead of waiting.
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
-    try:
-        fd = os.open(path, flags)
-    except FileNotFoundError:
-        msg = f"{path}: no such funnel definition file"
-        raise DefinitionError(msg) from None
-    except OSError as exc:
-        msg = f"{path}: cannot read the funnel definition: {exc.strerror}"
-        raise DefinitionError(msg) from None
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            kind = "a folder" if stat.S_ISDIR(mode) else "a device, pipe or socket"
-            msg = (
-                f"{path}: not a regular file ({kind}); a funnel definition is a "
-                f".toml file of at most {MAX_FILE_BYTES // 1024} KiB"
-            )
-            raise DefinitionError(msg)
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        msg = f"{path}: cannot read the funnel definition: {exc.strerror}"
-        raise DefinitionError(msg) from None
-    finally:
-        os.close(fd)
-    if len(data) > MAX_FILE_BYTES:
-        msg = (
-            f"{path}: more than the {MAX_FILE_BYTES:,} bytes ({MAX_FILE_BYTES // 1024} KiB) "
-            f"a funnel definition may have; the presets have a few KB: is it the right file?"
-        )
-        raise DefinitionError(msg)
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        msg = f"{path}: the funnel definition is in UTF-16; TOML is UTF-8: save it as UTF-8"
-        raise DefinitionError(msg)
-    try:
-        # a UTF-8 byte order mark (Windows editors write one) is no TOML statement
-        return data.decode("utf-8").removeprefix("\ufeff")
-    except UnicodeDecodeError as exc:
-        msg = f"{path}: cannot read the funnel definition: {exc}"
-        raise DefinitionError(msg) from None
+    return Funnel.from_toml(read_definition(path), source=str(path))
 
 
 def save_funnel(funnel: Funnel, path: str | os.PathLike[str]) -> Path:

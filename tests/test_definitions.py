@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import funnelkit.definition_files as definition_files
 import funnelkit.definitions as definitions
 from funnelkit.definitions import (
     EventRule,
@@ -1048,7 +1049,7 @@ def test_a_huge_unknown_key_is_named_in_a_short_line(tmp_path: Path) -> None:
 
 def test_a_parser_recursion_is_one_line_as_a_last_resort(monkeypatch: pytest.MonkeyPatch) -> None:
     # Were the pre-scan ever to miss a deep nesting, tomllib's RecursionError is still caught.
-    monkeypatch.setattr(definitions, "MAX_NESTING", 10**9)
+    monkeypatch.setattr(definition_files, "MAX_NESTING", 10**9)
     text = "a = " + "[" * 5_000 + "]" * 5_000 + "\n"
     with pytest.raises(DefinitionError, match=r"^deep\.toml: not a funnel definition: too deeply"):
         Funnel.from_toml(text, source="deep.toml")

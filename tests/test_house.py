@@ -54,3 +54,17 @@ def test_the_column_names_are_defined_once() -> None:
         "columns.EVENT",
         "columns.OCCURRED_AT",
     ]
+
+
+def test_the_definition_modules_import_one_way() -> None:
+    # definition_files (TOML text) <- definition_rules (stage rules) <- definitions (Funnel, files)
+    def imported(module: str) -> set[str]:
+        tree = ast.parse((PACKAGE / f"{module}.py").read_text())
+        return {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
+            a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+        }
+
+    assert not {"funnelkit.definitions", "funnelkit.definition_rules"} & imported(
+        "definition_files"
+    )
+    assert "funnelkit.definitions" not in imported("definition_rules")
