@@ -222,7 +222,7 @@ def _add_funnels(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Ha
     p.add_argument(
         "funnels", nargs="*", metavar="NAME_OR_PATH", help="presets or TOML files (all presets)"
     )
-    p.add_argument("--lang", default="en", help="language of the labels (en, fr)")
+    p.add_argument("--lang", default="en", choices=("en", "fr"), help="language of the labels")
     return _funnels
 
 
@@ -272,7 +272,7 @@ def _add_classify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> H
         help="write keyed pseudonyms instead of contact ids in --out (default: yes; "
         "--no-pseudonymize keeps the raw ids for a file that stays on this machine)",
     )
-    p.add_argument("--lang", default="en", help="language of the labels (en, fr)")
+    p.add_argument("--lang", default="en", choices=("en", "fr"), help="language of the labels")
     p.add_argument(
         "--partitions",
         type=int,

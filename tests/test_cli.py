@@ -262,3 +262,13 @@ def test_an_error_naming_a_file_with_control_characters_stays_one_inert_line(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("funnelkit validate: error: ")
     assert "\x1b" not in err and "\\n" in err and "\\x1b" in err
+
+
+@pytest.mark.parametrize("command", [["funnels"], ["classify", "e.csv", "--funnel", "sales"]])
+def test_an_unknown_language_is_refused_not_ignored(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main([*command, "--lang", "xx"])
+    assert info.value.code == 2
+    assert "--lang: invalid choice: 'xx'" in capsys.readouterr().err
