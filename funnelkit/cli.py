@@ -222,7 +222,7 @@ def _add_funnels(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Ha
     p.add_argument(
         "funnels", nargs="*", metavar="NAME_OR_PATH", help="presets or TOML files (all presets)"
     )
-    p.add_argument("--lang", default="en", help="language of the labels (en, fr)")
+    p.add_argument("--lang", default="en", choices=("en", "fr"), help="language of the labels")
     return _funnels
 
 
@@ -272,7 +272,7 @@ def _add_classify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> H
         help="write keyed pseudonyms instead of contact ids in --out (default: yes; "
         "--no-pseudonymize keeps the raw ids for a file that stays on this machine)",
     )
-    p.add_argument("--lang", default="en", help="language of the labels (en, fr)")
+    p.add_argument("--lang", default="en", choices=("en", "fr"), help="language of the labels")
     p.add_argument(
         "--partitions",
         type=int,
@@ -449,7 +449,7 @@ def _funnel(args: argparse.Namespace) -> int:
     elif args.fmt == "csv":
         sys.stdout.write(spreadsheet_safe(result.to_polars()).write_csv())
     else:
-        print(result.to_text())
+        print("\n".join(one_line(line) for line in result.to_text().split("\n")))
     return 0
 
 
@@ -620,8 +620,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 def one_line(text: str) -> str:
     r"""Return ``text`` with its control characters written as escapes, on one line.
 
-    A file or column name may hold a line break or a terminal escape; printed
-    as it is, it would split an error over lines or restyle the terminal.
+    A file or column name, or a value of the data, may hold a line break or
+    a terminal escape; printed as it is, it would split an error over lines
+    or restyle the terminal.
 
     Examples
     --------

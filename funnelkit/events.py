@@ -48,7 +48,9 @@ text.
 
 from __future__ import annotations
 
+import functools
 import re
+import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -518,6 +520,33 @@ def require_usable(summary: SetAsideSummary, hint: str = "") -> None:
 
 
 # --------------------------------------------------------------------------- typing
+@functools.cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def check_timezone(timezone: str) -> None:
+    """Raise :class:`ParameterError` unless ``timezone`` names an IANA time zone.
+
+    Checked before any file is read: polars would fail deep in the reading
+    on a name it does not know, or ignore it when every timestamp has an offset.
+
+    Examples
+    --------
+    >>> check_timezone("Europe/Pariss")
+    Traceback (most recent call last):
+    ...
+    funnelkit.errors.ParameterError: timezone 'Europe/Pariss': not a time zone ... 'Europe/Paris'?
+    """
+    if timezone in ("UTC", "utc") or timezone in _zone_names() or not _zone_names():
+        return  # (no database on this system: polars, which has its own, judges)
+    msg = (
+        f"timezone {timezone!r}: not a time zone of the IANA database; write e.g. "
+        f"'Europe/Paris' or 'UTC'.{did_you_mean(timezone, sorted(_zone_names()))}"
+    )
+    raise ParameterError(msg)
+
+
 def parse_timestamp(
     expr: pl.Expr,
     dtype: pl.DataType,
@@ -556,6 +585,7 @@ def parse_timestamp(
     >>> df.select(parse_timestamp(pl.col("t"), pl.String)).to_series().to_list()[0]
     datetime.datetime(2026, 11, 2, 8, 0, tzinfo=zoneinfo.ZoneInfo(key='UTC'))
     """
+    check_timezone(timezone)
     if isinstance(dtype, pl.Datetime):
         if dtype.time_zone is None:
             expr = expr.dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null")
@@ -859,6 +889,7 @@ def read_events(
     >>> log.summary().rows_kept, dict(log.summary().to_dict()["set_aside_by_reason"])
     (1, {'null_contact_id': 1, 'duplicate': 1})
     """
+    check_timezone(timezone)
     lf, name, encoding_read, origin = _scan_and_rename(source, columns, separator, encoding)
     schema = lf.collect_schema()
     _require(_names(schema), REQUIRED, name, "events", origin)
@@ -1162,6 +1193,7 @@ def read_contacts(
     >>> table.summary().rows_kept
     2
     """
+    check_timezone(timezone)
     lf, name, encoding_read, origin = _scan_and_rename(source, columns, separator, encoding)
     schema = lf.collect_schema()
     _require(_names(schema), (CONTACT_ID,), name, "contacts", origin)

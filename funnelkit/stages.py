@@ -418,6 +418,9 @@ def _classify(
     if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1:
         msg = f"partitions={partitions!r}: give a whole number, 1 or more"
         raise ParameterError(msg)
+    if partitions > 1024:  # one plan per partition: more only costs time, never memory
+        msg = f"partitions={partitions!r}: give at most 1,024 (4 to 16 bound the memory)"
+        raise ParameterError(msg)
     plan = _Plan.of(funnel)
     if cut is not None:
         lf = lf.filter(pl.col(T) <= _lit_time(cut))

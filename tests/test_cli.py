@@ -262,3 +262,24 @@ def test_an_error_naming_a_file_with_control_characters_stays_one_inert_line(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("funnelkit validate: error: ")
     assert "\x1b" not in err and "\\n" in err and "\\x1b" in err
+
+
+@pytest.mark.parametrize("command", [["funnels"], ["classify", "e.csv", "--funnel", "sales"]])
+def test_an_unknown_language_is_refused_not_ignored(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main([*command, "--lang", "xx"])
+    assert info.value.code == 2
+    assert "--lang: invalid choice: 'xx'" in capsys.readouterr().err
+
+
+def test_the_text_table_writes_control_characters_of_the_data_as_escapes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "e.csv"
+    rows = [f'c{i},2026-11-02T09:00:00Z,like,"\x1b[2J\x1b]0;owned\x07"' for i in range(40)]
+    path.write_text("contact_id,occurred_at,event,channel\n" + "\n".join(rows) + "\n")
+    assert main(["funnel", str(path), "--steps", "like", "--by", "channel"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out and "\\x1b[2J" in out

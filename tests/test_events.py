@@ -728,6 +728,23 @@ def test_a_file_whose_name_holds_glob_characters_is_read_as_itself(
     assert read_events(path).collect()["contact_id"].to_list() == ["c1"]
 
 
+@pytest.mark.parametrize("when", ["2026-11-02T09:00:00", "2026-11-02T09:00:00Z"])
+def test_an_unknown_timezone_is_refused_before_reading_naming_a_near_one(
+    tmp_path: Path, when: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "e.csv"
+    path.write_text(f"contact_id,occurred_at,event\nc1,{when},like\n")
+    with pytest.raises(ParameterError, match=r"timezone 'Europe/Pariss'.*'Europe/Paris'"):
+        read_events(path, timezone="Europe/Pariss")
+    with pytest.raises(ParameterError, match=r"timezone 'Mars/Olympus': not a time zone"):
+        read_contacts(path, timezone="Mars/Olympus")
+    from funnelkit.cli import main
+
+    assert main(["validate", str(path), "--timezone", "Mars/Olympus"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "read 1 rows" not in err
+
+
 def test_a_typo_in_the_column_mapping_is_named(tmp_path: Path) -> None:
     path = tmp_path / "e.csv"
     path.write_text("user,ts,event\nc1,2026-11-02,like\n")

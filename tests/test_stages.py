@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+import time
 from collections import defaultdict
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -473,6 +474,10 @@ def test_partitions_give_the_same_result(sample: tuple[pl.DataFrame, pl.DataFram
         assert run(events, funnel, contacts=contacts, partitions=4) == whole
     with pytest.raises(ParameterError, match="partitions=0: give a whole number, 1 or more"):
         classify(events, SALES, partitions=0)
+    started = time.perf_counter()
+    with pytest.raises(ParameterError, match=r"partitions=100000000: give at most 1,024"):
+        classify(events, SALES, partitions=100_000_000)
+    assert time.perf_counter() - started < 5
 
 
 def test_every_kind_of_events_input() -> None:
