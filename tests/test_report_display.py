@@ -3,6 +3,7 @@
 The template calls ``funnelkit.report.section(...)`` and the other display
 helpers of :mod:`funnelkit.report_display`; :mod:`funnelkit.report` re-exports
 them, and the output folder's public tools of :mod:`funnelkit.report_folder`.
+The two import neither :mod:`funnelkit.report` nor each other.
 """
 
 from __future__ import annotations
@@ -18,6 +19,22 @@ import funnelkit.report_display as report_display
 import funnelkit.report_folder as report_folder
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "notebooks" / "weekly_report.ipynb"
+PACKAGE = Path(report.__file__).resolve().parent
+
+
+def _imported(module: str) -> set[str]:
+    """Return the modules ``funnelkit/<module>.py`` imports, at its top or in a function."""
+    tree = ast.parse((PACKAGE / f"{module}.py").read_text(encoding="utf-8"))
+    found = {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    return found | {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+
+
+@pytest.mark.parametrize(
+    ("module", "other"), [("report_display", "report_folder"), ("report_folder", "report_display")]
+)
+def test_the_report_modules_import_one_way(module: str, other: str) -> None:
+    # report_display, report_folder <- report (orchestration) <- cli
+    assert not {"funnelkit.report", f"funnelkit.{other}"} & _imported(module)
 
 
 def _template_calls() -> set[str]:
