@@ -22,6 +22,8 @@ import polars as pl
 import pytest
 
 import funnelkit.report as report_module
+import funnelkit.report_display as report_display
+import funnelkit.report_folder as report_folder
 from funnelkit.cli import main
 from funnelkit.definitions import load_funnel
 from funnelkit.errors import ParameterError
@@ -224,7 +226,7 @@ def test_range_renders_each_week_with_a_progress_bar_and_the_same_metrics(
     stale = tmp_path / week
     stale.mkdir()
     (stale / "report.html").write_text("last run's report")
-    report_module._write_week_manifest(stale, week)  # the kit's: replaced without a word
+    report_folder.write_week_manifest(stale, week)  # the kit's: replaced without a word
     code = main(_report(tmp_path, "--from", "2026-W46", "--to", week))
     captured = capsys.readouterr()
     assert code == 0, captured.err
@@ -613,7 +615,7 @@ def test_a_template_needs_exactly_one_parameters_cell(tmp_path: Path) -> None:
 
 
 def test_figures_render_with_plotly_loaded_once_and_distinct_ids() -> None:
-    renderer = report_module._OfflineFigureRenderer()
+    renderer = report_display._OfflineFigureRenderer()
     fig = {"data": [{"type": "bar", "x": [1, 2], "y": [3, 4]}], "layout": {}}
     first, second = renderer.to_mimebundle(fig), copy.copy(renderer).to_mimebundle(fig)
     assert 'id="funnelkit-figure-1"' in first["text/html"]
@@ -686,7 +688,7 @@ def test_warning_texts_give_the_numbers_in_the_report_language() -> None:
 
 @pytest.mark.parametrize("lang", ["en", "fr"])
 def test_sections_from_the_conversion_functions_say_how_they_read_a_stage(lang: str) -> None:
-    sentence = report_module._EVIDENCE[lang]
+    sentence = report_display._EVIDENCE[lang]
     values = {"weeks": 12, "window": 28, "column": "channel", "min_contacts": 30, "stage": "Client"}
     for key in ("trend", "breakdown", "time_to_convert", "cohorts"):
         assert report_module.section_text(key, lang, **values)[1].endswith(sentence), key
@@ -721,7 +723,7 @@ def test_move_into_place_replaces_a_whole_folder(tmp_path: Path) -> None:
     (target / "old.txt").write_text("old")
     new.mkdir()
     (new / "report.html").write_text("new")
-    report_module._move_into_place(new, target)
+    report_folder.move_into_place(new, target)
     assert sorted(p.name for p in target.iterdir()) == ["report.html"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [WEEK]
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 import funnelkit.report as report_module
+import funnelkit.report_folder as report_folder
 from funnelkit.cli import main
 from funnelkit.privacy import KEY_ENV
 from funnelkit.report import (
@@ -273,7 +274,7 @@ def test_the_command_refuses_the_users_index_in_one_line(copied: Path) -> None:
 KILLED = """
 import os, signal, sys, tempfile
 from pathlib import Path
-import funnelkit.report as report
+import funnelkit.report_folder as report
 
 out, step, exchange = Path(sys.argv[1]), sys.argv[2], sys.argv[3] == "yes"
 report._use_exchange = exchange
@@ -286,8 +287,8 @@ report._after_step = kill
 tmp = Path(tempfile.mkdtemp(prefix=f".tmp-2026-W47-{os.getpid()}-", dir=out))
 for name in ("report.ipynb", "report.html", "metrics.json"):
     (tmp / name).write_text("new " + name)
-report._write_week_manifest(tmp, "2026-W47")
-report._move_into_place(tmp, out / "2026-W47")
+report.write_week_manifest(tmp, "2026-W47")
+report.move_into_place(tmp, out / "2026-W47")
 """
 
 
@@ -307,7 +308,7 @@ def test_a_run_killed_while_replacing_a_week_never_loses_it(
     week.mkdir()
     for name in WEEK_FILES:
         (week / name).write_text(f"old {name}")
-    report_module._write_week_manifest(week, WEEK)
+    report_folder.write_week_manifest(week, WEEK)
     before = _digest(week)
 
     killed = subprocess.run(

@@ -1,0 +1,790 @@
+"""The display helpers the report's template calls, and all the report's texts.
+
+:func:`setup_notebook`, :func:`section`, :func:`title`, :func:`html_table`,
+:func:`headline_html`, :func:`warnings_html` and the other tables: headings in
+English or French, plotly figures rendered with the library embedded once (no
+CDN), tables as plain HTML.  All the report's texts are here, in both
+languages.  Every HTML fragment is built with :mod:`funnelkit.markup`, so a
+name, label or value from the data or the definition is always shown as text,
+never run as HTML or script.  The template reaches them as
+``funnelkit.report.section(...)`` and so on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import itertools
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import polars as pl
+
+from funnelkit.errors import ParameterError, did_you_mean
+from funnelkit.markup import Markup, escape, format_html, join_html
+from funnelkit.privacy import judge_column
+from funnelkit.weekly import (
+    FEW_STAGE_ENTRIES_IN_WEEK,
+    LOW_VOLUME_SHARE,
+    NO_EVENTS_IN_WEEK,
+    NO_PREVIOUS_WEEK,
+    DataWarning,
+)
+
+__all__ = [
+    "LANGS",
+    "contacts_table",
+    "definition_table",
+    "headline_html",
+    "html_table",
+    "lazy_module",
+    "quality_table",
+    "section",
+    "section_html",
+    "section_text",
+    "setup_notebook",
+    "time_to_convert_histogram",
+    "time_to_convert_html",
+    "title",
+    "warning_text",
+    "warnings_html",
+]
+
+LANGS = ("en", "fr")
+
+
+def lazy_module(name: str) -> Any:
+    """Import an untyped optional dependency lazily (kept out of the notebook's import time)."""
+    return importlib.import_module(name)
+
+
+_SECTIONS: dict[str, dict[str, tuple[str, str]]] = {
+    "en": {
+        "title": ("Weekly funnel report: {week}", "{start} to {end}, as of {as_of} (UTC)."),
+        "headline": (
+            "Headline",
+            "This week against the week before. A change that chance alone could explain "
+            "(p \u2265 0.05) is flagged \u201cwithin noise\u201d; too few contacts, no verdict.",
+        ),
+        "funnel": (
+            "The funnel as of the end of the week",
+            "Contacts at or past each stage when the week ended: each stage holds fewer "
+            "contacts than the one before it.",
+        ),
+        "flows": (
+            "Stage flows of the week",
+            "Where contacts were when the week started and where they were when it ended.",
+        ),
+        "stalled": (
+            "Contacts to follow up",
+            "Contacts at stage \u201c{stage}\u201d with no activity for the longest time: the "
+            "next step is theirs to take, and they are the first to lose.",
+        ),
+        "trend": (
+            "Conversion over the last {weeks} weeks",
+            "Conversion from the first stage by week of entry, within the {window}-day window. "
+            "A week whose window is still open at the end of the report week is incomplete "
+            "(dashed): its rates will still rise, they are not a drop.",
+        ),
+        "breakdown": (
+            "Breakdown by {column}",
+            "Conversion from the first stage for the contacts of the last {weeks} weeks, by "
+            "{column}. Segments with fewer than {min_contacts} contacts show no rate (too small "
+            "to read); beyond the ten largest, segments are grouped as \u201cOther\u201d.",
+        ),
+        "time_to_convert": (
+            "Time to convert",
+            "Days from one stage to the next, for the contacts of the last {weeks} weeks who "
+            "made the step within the window; the chart shows the step into \u201c{stage}\u201d.",
+        ),
+        "cohorts": (
+            "Cohorts",
+            "Share of each week's new contacts that reached \u201c{stage}\u201d, by days since "
+            "their first event. Recent weeks are observed for fewer days: their curves are "
+            "shorter, not lower.",
+        ),
+        "quality": (
+            "Data quality",
+            "What was read, what was set aside and why, and what the report ignored.",
+        ),
+        "definition": (
+            "The funnel definition used: {name}",
+            "Which events put a contact in which stage: what \u201clead\u201d means in this "
+            "report.",
+        ),
+    },
+    "fr": {
+        "title": (
+            "Rapport hebdomadaire de l'entonnoir : {week}",
+            "Du {start} au {end}, état au {as_of} (UTC).",
+        ),
+        "headline": (
+            "L'essentiel",
+            "Cette semaine face à la précédente. Un écart que le hasard seul pourrait "
+            "expliquer (p \u2265 0,05) est signalé « dans le bruit » ; trop peu de contacts, "
+            "pas de verdict.",
+        ),
+        "funnel": (
+            "L'entonnoir en fin de semaine",
+            "Contacts ayant atteint ou dépassé chaque stade à la fin de la semaine : chaque "
+            "stade compte moins de contacts que le précédent.",
+        ),
+        "flows": (
+            "Flux entre stades de la semaine",
+            "Où en étaient les contacts au début de la semaine, et où ils en sont à la fin.",
+        ),
+        "stalled": (
+            "Contacts à relancer",
+            "Contacts au stade « {stage} » sans activité depuis le plus longtemps : ce sont "
+            "eux qu'on risque de perdre en premier.",
+        ),
+        "trend": (
+            "La conversion des {weeks} dernières semaines",
+            "Conversion depuis le premier stade par semaine d'entrée, dans la fenêtre de "
+            "{window} jours. Une semaine dont la fenêtre est encore ouverte à la fin de la "
+            "semaine du rapport est incomplète (pointillés) : ses taux vont encore monter, ce "
+            "n'est pas une baisse.",
+        ),
+        "breakdown": (
+            "Répartition par {column}",
+            "Conversion depuis le premier stade des contacts des {weeks} dernières semaines, "
+            "par {column}. Les segments de moins de {min_contacts} contacts n'affichent pas de "
+            "taux (trop petits pour être lus) ; au-delà des dix plus grands, ils sont regroupés "
+            "en « Other ».",
+        ),
+        "time_to_convert": (
+            "Délai de conversion",
+            "Jours d'un stade au suivant, pour les contacts des {weeks} dernières semaines qui "
+            "ont franchi l'étape dans la fenêtre ; le graphique montre l'étape vers « {stage} ».",
+        ),
+        "cohorts": (
+            "Cohortes",
+            "Part des nouveaux contacts de chaque semaine ayant atteint « {stage} », selon les "
+            "jours écoulés depuis leur premier événement. Les semaines récentes sont observées "
+            "moins longtemps : leurs courbes sont plus courtes, pas plus basses.",
+        ),
+        "quality": (
+            "Qualité des données",
+            "Ce qui a été lu, ce qui a été écarté et pourquoi, et ce que le rapport a ignoré.",
+        ),
+        "definition": (
+            "La définition de l'entonnoir utilisée : {name}",
+            "Quels événements placent un contact à quel stade : ce que « lead » veut dire dans "
+            "ce rapport.",
+        ),
+    },
+}
+
+
+#: Sections drawn from :mod:`funnelkit.conversion` (``stage_steps="evidence"``), not from
+#: the classification: their introduction ends with :data:`_EVIDENCE`.
+_EVIDENCE_SECTIONS = frozenset({"trend", "breakdown", "time_to_convert", "cohorts"})
+_EVIDENCE = {
+    "en": "Here a stage counts as reached at any one of the events its rules name, without the "
+    "definition's thresholds (minimum count, points), so these figures can differ from the "
+    "funnel at the end of the week.",
+    "fr": "Ici, un stade compte comme atteint dès l'un des événements que ses règles nomment, "
+    "sans les seuils de la définition (nombre minimal, points) : ces chiffres peuvent donc "
+    "différer de l'entonnoir en fin de semaine.",
+}
+
+
+def _check_lang(lang: str) -> str:
+    if lang not in LANGS:
+        msg = f"lang: expected 'en' or 'fr', got {lang!r}.{did_you_mean(str(lang), LANGS)}"
+        raise ParameterError(msg)
+    return lang
+
+
+def section_text(key: str, lang: str = "en", **values: object) -> tuple[str, str]:
+    """Return the heading and the one-paragraph introduction of a report section.
+
+    The sections computed from :mod:`funnelkit.conversion` (trend, breakdown,
+    time to convert, cohorts) end their introduction by saying how they read
+    a stage, which differs from the snapshot's.
+
+    Examples
+    --------
+    >>> section_text("quality", "fr")[0]
+    'Qualité des données'
+    """
+    texts = _SECTIONS[_check_lang(lang)]
+    if key not in texts:
+        msg = f"section: no section {key!r}.{did_you_mean(key, texts)}"
+        raise ParameterError(msg)
+    heading, intro = texts[key]
+    if key in _EVIDENCE_SECTIONS:
+        intro = f"{intro} {_EVIDENCE[lang]}"
+    return heading.format(**values), intro.format(**values)
+
+
+def title(metrics: Any, lang: str = "en") -> None:
+    """Display the report's title: the week, its dates and the definition used."""
+    last_day = metrics.week.end - dt.timedelta(days=1)
+    section(
+        "title",
+        lang,
+        level=1,
+        week=f"{metrics.week} ({metrics.funnel.name})",
+        start=f"{metrics.week.start:%Y-%m-%d}",
+        end=f"{last_day:%Y-%m-%d}",
+        as_of=f"{metrics.as_of:%Y-%m-%d %H:%M}",
+    )
+
+
+def section_html(key: str, lang: str = "en", *, level: int = 2, **values: object) -> Markup:
+    """Return a section heading and its introduction as HTML (``<h2>`` and ``<p>``).
+
+    The ``values`` (a definition's name, a stage's label, a column name...)
+    are shown as text: HTML and Markdown in them are escaped, never rendered.
+
+    Examples
+    --------
+    >>> section_html("breakdown", column="<b>", weeks=12, min_contacts=30)[:40]
+    "<h2 id='breakdown'>Breakdown by &lt;b&gt;<a"
+    """
+    if level not in range(1, 7):
+        msg = f"section: level must be 1 to 6 (a heading <h1> to <h6>), got {level!r}."
+        raise ParameterError(msg)
+    heading, intro = section_text(key, lang, **values)
+    # the id is the section's key (a constant), so links to a section never depend on data
+    return format_html(
+        "<h{0} id='{1}'>{2}<a class='anchor-link' href='#{1}'>\u00b6</a></h{0}><p>{3}</p>",
+        level,
+        key,
+        heading,
+        intro,
+    )
+
+
+def section(key: str, lang: str = "en", *, level: int = 2, **values: object) -> None:
+    """Display a section heading and its introduction in the notebook (HTML output).
+
+    See :func:`section_html`; user texts in ``values`` are escaped.
+    """
+    ipd = lazy_module("IPython.display")
+    ipd.display(ipd.HTML(section_html(key, lang, level=level, **values)))
+
+
+class _OfflineFigureRenderer:
+    """Render plotly figures as HTML that expects ``Plotly`` already loaded on the page."""
+
+    def __init__(self) -> None:
+        # plotly renders with a shallow copy of the renderer: share one counter
+        self.counter = itertools.count(1)
+
+    def to_mimebundle(self, fig_dict: dict[str, Any]) -> dict[str, Any]:
+        import plotly.io as pio
+
+        number = next(self.counter)
+        config = {"displaylogo": False, "responsive": True}
+        div = pio.to_html(
+            fig_dict,
+            config=config,
+            include_plotlyjs=False,
+            include_mathjax=False,
+            full_html=False,
+            default_width="100%",
+            default_height=480,
+            validate=False,
+            div_id=f"funnelkit-figure-{number}",
+        )
+        spec = json.loads(pio.to_json({**fig_dict, "config": config}, validate=False))
+        return {"text/html": div, "application/vnd.plotly.v1+json": spec}
+
+
+def setup_notebook() -> None:
+    """Embed plotly.js once and make plotly figures display through it.
+
+    Call it once, in the first cell of a report notebook: its output holds the
+    plotly library itself (a few MB, no network needed to open the report),
+    and every figure displayed afterwards is a small ``<div>`` drawn by it.
+    """
+    import plotly.io as pio
+    from plotly.io.base_renderers import MimetypeRenderer
+    from plotly.offline import get_plotlyjs
+
+    ipd = lazy_module("IPython.display")
+
+    class FunnelkitOffline(_OfflineFigureRenderer, MimetypeRenderer):  # type: ignore[misc]
+        """``pio.renderers['funnelkit_offline']``."""
+
+    pio.renderers["funnelkit_offline"] = FunnelkitOffline()
+    pio.renderers.default = "funnelkit_offline"
+    ipd.display(
+        ipd.HTML(
+            "<script>window.PlotlyConfig = {MathJaxConfig: 'local'};</script>\n"
+            f"<script>{get_plotlyjs()}</script>"
+        )
+    )
+
+
+def html_table(
+    frame: pl.DataFrame,
+    *,
+    percent: Sequence[str] = (),
+    digits: int = 1,
+    lang: str = "en",
+    headers: Mapping[str, str] | None = None,
+) -> Any:
+    """Return ``frame`` as a plain HTML table for a report (an ``IPython`` HTML object).
+
+    Parameters
+    ----------
+    frame
+        A small table; every row is shown.
+    percent
+        Columns holding shares (0 to 1), shown as percentages.
+    digits
+        Decimals of floats and percentages.
+    lang
+        ``"fr"`` writes decimal commas and thin spaces between thousands.
+    headers
+        Column titles to show instead of the column names.
+    """
+    _check_lang(lang)
+    titles = headers or {}
+
+    def cell(value: Any, column: str) -> tuple[str, bool]:
+        if value is None:
+            return "–", False
+        if isinstance(value, bool):
+            words = ("yes", "no") if lang == "en" else ("oui", "non")
+            return words[0] if value else words[1], False
+        if isinstance(value, int | float):
+            if column in percent:
+                return _number(float(value), lang, percent=True), True
+            text = f"{value:,}" if isinstance(value, int) else f"{value:,.{digits}f}"
+            if lang == "fr":
+                text = text.replace(",", "\u202f").replace(".", ",")
+            return text, True
+        if isinstance(value, dt.datetime):
+            return f"{value:%Y-%m-%d %H:%M}", False
+        if isinstance(value, dt.date):
+            return value.isoformat(), False
+        return str(value), False
+
+    head = join_html(format_html("<th>{}</th>", titles.get(c, c)) for c in frame.columns)
+    rows = []
+    for row in frame.iter_rows():
+        cells = []
+        for value, column in zip(row, frame.columns, strict=True):
+            text, numeric = cell(value, column)
+            template = "<td class='num'>{}</td>" if numeric else "<td>{}</td>"
+            cells.append(format_html(template, text))
+        rows.append(format_html("<tr>{}</tr>", join_html(cells)))
+    return lazy_module("IPython.display").HTML(
+        format_html(
+            "<table class='funnelkit'><thead><tr>{}</tr></thead><tbody>{}</tbody></table>",
+            head,
+            join_html(rows),
+        )
+    )
+
+
+_QUALITY = {
+    "en": {
+        "measure": "Measure",
+        "rows": "Rows",
+        "rows_read": "Event rows read",
+        "rows_kept": "Event rows kept",
+        "set_aside": "Set aside: {reason}",
+        "duplicates": "of which exact duplicates",
+        "before": "Events before the week",
+        "in_week": "Events in the week",
+        "after": "Events after the week's end (ignored)",
+        "contacts_read": "Contact rows read",
+        "contacts_kept": "Contact rows kept",
+    },
+    "fr": {
+        "measure": "Mesure",
+        "rows": "Lignes",
+        "rows_read": "Lignes d'événements lues",
+        "rows_kept": "Lignes d'événements gardées",
+        "set_aside": "Écartées : {reason}",
+        "duplicates": "dont doublons exacts",
+        "before": "Événements avant la semaine",
+        "in_week": "Événements de la semaine",
+        "after": "Événements après la fin de la semaine (ignorés)",
+        "contacts_read": "Lignes de contacts lues",
+        "contacts_kept": "Lignes de contacts gardées",
+    },
+}
+
+
+def quality_table(metrics: Any, lang: str = "en") -> Any:
+    """Return the data-quality figures of a :class:`~funnelkit.weekly.WeeklyMetrics` as HTML."""
+    words = _QUALITY[_check_lang(lang)]
+    q = metrics.quality
+    rows: list[tuple[str, int | None]] = [
+        (words["rows_read"], q.rows_read),
+        (words["rows_kept"], q.rows_kept),
+        *((words["set_aside"].format(reason=k), v) for k, v in q.set_aside_by_reason.items()),
+        (words["before"], q.events_before_week),
+        (words["in_week"], q.events_in_week),
+        (words["after"], q.events_after_week),
+    ]
+    if q.contacts_read is not None:
+        rows += [
+            (words["contacts_read"], q.contacts_read),
+            (words["contacts_kept"], q.contacts_kept),
+        ]
+    frame = pl.DataFrame(rows, schema={"measure": pl.String, "rows": pl.Int64}, orient="row")
+    return html_table(
+        frame, lang=lang, headers={"measure": words["measure"], "rows": words["rows"]}
+    )
+
+
+_VERDICTS = {
+    "en": {
+        "increase": "up",
+        "decrease": "down",
+        "within noise": "within noise",
+        "too few": "too few to tell",
+        NO_PREVIOUS_WEEK: "no previous week",
+    },
+    "fr": {
+        "increase": "en hausse",
+        "decrease": "en baisse",
+        "within noise": "dans le bruit",
+        "too few": "trop peu pour conclure",
+        NO_PREVIOUS_WEEK: "pas de semaine précédente",
+    },
+}
+_COLUMNS = {
+    "en": ("Measure", "This week", "Previous week", "Change", "Verdict"),
+    "fr": ("Mesure", "Cette semaine", "Semaine précédente", "Écart", "Verdict"),
+}
+_NOTES = {
+    "en": {
+        "incomplete": "* window still open at the week's end: the rate may still rise.",
+        "rates": "Counts are the report week's. Rates are those of the contacts who entered "
+        "in {period}, the latest week whose {window}-day window has closed, against the week "
+        "before; in brackets, the 95% Wilson interval.",
+        "evidence": "Rates count a stage as reached at any one of the events its rules name, "
+        "without the definition's thresholds (minimum count, points): they can differ from the "
+        "counts above and from the funnel at the end of the week.",
+        "no_previous": "No previous week to compare with: the data holds no event before this "
+        "week.",
+        "none": "none",
+        "pseudonymized": "Contact ids are pseudonymised (keyed hash); the key is not in "
+        "this report.",
+        "real_ids": "Contact ids are shown as they are (pseudonymize is off).",
+        "none_stalled": "No contact at this stage.",
+    },
+    "fr": {
+        "incomplete": "* fenêtre encore ouverte en fin de semaine : le taux peut encore monter.",
+        "rates": "Les effectifs sont ceux de la semaine du rapport. Les taux sont ceux des "
+        "contacts entrés en {period}, dernière semaine dont la fenêtre de {window} jours est "
+        "close, face à la semaine précédente ; entre parenthèses, l'intervalle de Wilson à 95 %.",
+        "evidence": "Les taux comptent un stade comme atteint dès l'un des événements que ses "
+        "règles nomment, sans les seuils de la définition (nombre minimal, points) : ils peuvent "
+        "différer des effectifs ci-dessus et de l'entonnoir en fin de semaine.",
+        "no_previous": "Pas de semaine précédente à comparer : les données ne contiennent aucun "
+        "événement avant cette semaine.",
+        "none": "aucune",
+        "pseudonymized": "Les identifiants sont pseudonymisés (hachage à clé) ; la clé ne "
+        "figure pas dans ce rapport.",
+        "real_ids": "Les identifiants sont affichés tels quels (pseudonymize désactivé).",
+        "none_stalled": "Aucun contact à ce stade.",
+    },
+}
+
+
+def _number(value: float | None, lang: str, *, percent: bool = False, sign: bool = False) -> str:
+    if value is None or value != value:  # None or NaN
+        return "–"
+    if percent:
+        text = f"{100 * value:+.1f}" if sign else f"{100 * value:.1f}"
+        text += " pt" if sign else "%"
+    elif float(value).is_integer():
+        text = f"{int(value):+,}" if sign else f"{int(value):,}"
+    else:
+        text = f"{value:+,.1f}" if sign else f"{value:,.1f}"
+    if lang == "fr":
+        text = text.replace(",", "\u202f").replace(".", ",").replace("%", "\u202f%")
+    return text
+
+
+def headline_html(metrics: Any, lang: str = "en") -> Any:
+    """Return the headline numbers of a :class:`~funnelkit.weekly.WeeklyMetrics` as HTML.
+
+    One row per number: this week, the previous week, the change and the
+    verdict of the test (a change inside the noise says so).  Rates show
+    their 95 % Wilson interval; a rate whose window is still open is starred.
+    A count whose previous week lies before the data reads "none" there, and
+    a note says there is no previous week.
+    """
+    _check_lang(lang)
+    head = join_html(format_html("<th>{}</th>", c) for c in _COLUMNS[lang])
+    rows = []
+    starred = False
+    for kpi in metrics.headline:
+        rate = kpi.kind == "rate"
+        value = escape(_number(kpi.value, lang, percent=rate))
+        if rate and kpi.low is not None and kpi.high is not None:
+            low, high = _number(kpi.low, lang, percent=True), _number(kpi.high, lang, percent=True)
+            value += format_html(" <small>({} – {})</small>", low, high)
+        if kpi.incomplete:
+            value += " *"
+            starred = True
+        verdict = _VERDICTS[lang].get(kpi.verdict, kpi.verdict)
+        klass = "noise" if kpi.noise else kpi.verdict
+        previous = (
+            _NOTES[lang]["none"]
+            if kpi.verdict == NO_PREVIOUS_WEEK
+            else _number(kpi.previous, lang, percent=rate)
+        )
+        rows.append(
+            format_html(
+                "<tr class='{}'><td>{}</td><td class='num'>{}</td><td class='num'>{}</td>"
+                "<td class='num'>{}</td><td>{}</td></tr>",
+                klass,
+                metrics.kpi_label(kpi, lang),
+                value,
+                previous,
+                _number(kpi.change, lang, percent=rate, sign=True),
+                verdict,
+            )
+        )
+    notes = [_NOTES[lang]["incomplete"]] if starred else []
+    if any(k.verdict == NO_PREVIOUS_WEEK for k in metrics.headline):
+        notes.append(_NOTES[lang]["no_previous"])
+    period = next((k.period for k in metrics.headline if k.kind == "rate" and k.period), None)
+    if period is not None:
+        notes.append(_NOTES[lang]["rates"].format(period=period, window=metrics.window.days))
+        notes.append(_NOTES[lang]["evidence"])
+    note = join_html(format_html("<p><small>{}</small></p>", n) for n in notes)
+    return lazy_module("IPython.display").HTML(
+        format_html(
+            "<table class='funnelkit headline'><thead><tr>{}</tr></thead>"
+            "<tbody>{}</tbody></table>{}",
+            head,
+            join_html(rows),
+            note,
+        )
+    )
+
+
+_WARNINGS = {
+    "en": {
+        "label": "Warning",
+        NO_EVENTS_IN_WEEK: "the data holds no event in this week. A week without any event "
+        "usually means a broken or incomplete export: check the data before reading the report.",
+        FEW_STAGE_ENTRIES_IN_WEEK: "entries into stages past the first: {value} this week, under "
+        "{share} of the median of the previous {weeks} weeks ({median}). So sharp a fall usually "
+        "means an incomplete export: check the data before reading the report.",
+        "other": "{code}.",
+    },
+    "fr": {
+        "label": "Attention",
+        NO_EVENTS_IN_WEEK: "les données ne contiennent aucun événement cette semaine. Une semaine "
+        "sans aucun événement signale le plus souvent un export cassé ou incomplet : vérifiez "
+        "les données avant de lire le rapport.",
+        FEW_STAGE_ENTRIES_IN_WEEK: "entrées dans les stades au-delà du premier : {value} cette "
+        "semaine, moins de {share} de la médiane des {weeks} semaines précédentes ({median}). "
+        "Une chute aussi forte signale le plus souvent un export incomplet : vérifiez les données "
+        "avant de lire le rapport.",
+        "other": "{code}.",
+    },
+}
+
+
+def warning_text(warning: DataWarning | Mapping[str, Any], lang: str = "en") -> str:
+    """Return the sentence of a data warning in ``lang`` (without its "Warning:" label).
+
+    ``warning`` is a :class:`~funnelkit.weekly.DataWarning` or its dictionary
+    (an entry of ``warnings`` in ``metrics.json``); an unknown code is shown as is.
+
+    Examples
+    --------
+    >>> warning_text({"code": "no_events_in_week", "value": 0})[:39]
+    'the data holds no event in this week. A'
+    """
+    words = _WARNINGS[_check_lang(lang)]
+    data = warning.to_dict() if isinstance(warning, DataWarning) else dict(warning)
+    code = str(data.get("code", ""))
+    share = f"{100 * LOW_VOLUME_SHARE:g}" + ("\u202f%" if lang == "fr" else "%")
+    return words.get(code, words["other"]).format(
+        code=code,
+        value=_number(data.get("value"), lang),
+        median=_number(data.get("median_previous_weeks"), lang),
+        weeks=data.get("previous_weeks"),
+        share=share,
+    )
+
+
+def warnings_html(metrics: Any, lang: str = "en") -> Any:
+    """Return the data warnings of a :class:`~funnelkit.weekly.WeeklyMetrics` as HTML.
+
+    One highlighted line per warning, for the top of the report (``None``
+    when there is none, so a notebook cell ending with it shows nothing).
+    """
+    label = _WARNINGS[_check_lang(lang)]["label"]
+    separator = " : " if lang == "fr" else ": "
+    lines = [
+        format_html(
+            "<p class='funnelkit-warning' role='alert'><strong>{}{}</strong>{}</p>",
+            label,
+            separator,
+            warning_text(w, lang),
+        )
+        for w in metrics.warnings
+    ]
+    if not lines:
+        return None
+    return lazy_module("IPython.display").HTML(join_html(lines))
+
+
+_CONTACT_HEADERS = {
+    "en": {
+        "contact_id": "Contact",
+        "stage": "Stage",
+        "reached_at": "At this stage since",
+        "last_activity_at": "Last activity",
+        "idle_days": "Days without activity",
+    },
+    "fr": {
+        "contact_id": "Contact",
+        "stage": "Stade",
+        "reached_at": "À ce stade depuis",
+        "last_activity_at": "Dernière activité",
+        "idle_days": "Jours sans activité",
+    },
+}
+
+
+def contacts_table(
+    frame: pl.DataFrame,
+    *,
+    pseudonymize: bool = True,
+    lang: str = "en",
+    funnel: Any = None,
+    id_columns: Sequence[str] = ("contact_id",),
+    key: bytes | None = None,
+) -> Any:
+    """Return a contact-level table as HTML, ids pseudonymised unless told otherwise.
+
+    Columns that would print personal data are dropped whatever
+    ``pseudonymize`` says: those :func:`funnelkit.privacy.judge_column` judges
+    personal by their name (``email``, ``Courriel``, ``Nom``...) or by their
+    values (e-mail addresses, phone numbers, contact ids); a note under the
+    table tells how the ids are shown.
+
+    Parameters
+    ----------
+    frame
+        The table, e.g. :func:`funnelkit.weekly.stalled_contacts`.
+    pseudonymize
+        Replace the ``id_columns`` by keyed pseudonyms
+        (:func:`funnelkit.privacy.pseudonymize_columns`).
+    lang
+        Language of the headers and the note.
+    funnel
+        The definition, to show stage labels instead of ids in ``stage``.
+    id_columns
+        The columns holding contact ids.
+    key
+        The pseudonymisation key (default :func:`funnelkit.privacy.load_key`).
+    """
+    from funnelkit.privacy import pseudonymize_columns
+
+    _check_lang(lang)
+    personal = [c for c in frame.columns if c not in id_columns and judge_column(c, frame)]
+    shown = frame.drop(personal)
+    ids = [c for c in id_columns if c in shown.columns]
+    if pseudonymize and ids:
+        shown = pseudonymize_columns(shown, ids, key=key)
+    if funnel is not None and "stage" in shown.columns:
+        labels = {s.id: s.label(lang) for s in funnel.stages}
+        shown = shown.with_columns(pl.col("stage").replace_strict(labels, default=pl.col("stage")))
+    note = _NOTES[lang]["pseudonymized" if pseudonymize else "real_ids"]
+    if shown.is_empty():
+        return lazy_module("IPython.display").HTML(
+            format_html("<p>{}</p>", _NOTES[lang]["none_stalled"])
+        )
+    # html_table built the table with format_html: its HTML is safe as it is
+    table = Markup(html_table(shown, lang=lang, headers=_CONTACT_HEADERS[lang]).data)
+    return lazy_module("IPython.display").HTML(
+        format_html("{}<p><small>{}</small></p>", table, note)
+    )
+
+
+def definition_table(funnel: Any, lang: str = "en") -> pl.DataFrame:
+    """Return a funnel definition as a table: ``rank``, ``stage``, ``id``, ``rule``, ``meaning``."""
+    _check_lang(lang)
+    headers = (
+        ("rank", "stage", "id", "rule", "meaning")
+        if lang == "en"
+        else ("rang", "stade", "id", "règle", "sens")
+    )
+    rows = [
+        (rank, stage.label(lang), stage.id, stage.describe(), stage.description)
+        for rank, stage in enumerate(funnel.stages, start=1)
+    ]
+    return pl.DataFrame(rows, schema=list(headers), orient="row")
+
+
+_TTC_HEADERS = {
+    "en": {
+        "step": "Step",
+        "contacts": "Contacts",
+        "median_days": "Median (days)",
+        "p90_days": "90th percentile (days)",
+    },
+    "fr": {
+        "step": "Étape",
+        "contacts": "Contacts",
+        "median_days": "Médiane (jours)",
+        "p90_days": "90e centile (jours)",
+    },
+}
+
+
+def time_to_convert_html(ttc: Any, lang: str = "en", *, funnel: Any = None) -> Any:
+    """Return the time-to-convert summary (consecutive steps) as an HTML table in days.
+
+    ``ttc`` is the :class:`~funnelkit.conversion.TimeToConvert` of a funnel
+    result; step names are shown with the definition's labels in ``lang``.
+    """
+    _check_lang(lang)
+    labels = [s.label(lang) for s in funnel.stages] if funnel is not None else None
+    summary = ttc.summary.filter(pl.col("to_step") == pl.col("from_step") + 1)
+    day = 86_400.0
+
+    def name(step: int, fallback: str) -> str:
+        return labels[step - 1] if labels and 0 < step <= len(labels) else fallback
+
+    table = pl.DataFrame(
+        [
+            (
+                f"{name(r['from_step'], r['from_name'])} → {name(r['to_step'], r['to_name'])}",
+                r["contacts"],
+                None if r["median"] is None else r["median"].total_seconds() / day,
+                None if r["p90"] is None else r["p90"].total_seconds() / day,
+            )
+            for r in summary.iter_rows(named=True)
+        ],
+        schema={
+            "step": pl.String,
+            "contacts": pl.Int64,
+            "median_days": pl.Float64,
+            "p90_days": pl.Float64,
+        },
+        orient="row",
+    )
+    return html_table(table, lang=lang, headers=_TTC_HEADERS[lang])
+
+
+def time_to_convert_histogram(ttc: Any, *, step: int) -> Any:
+    """Return the :class:`funnelkit.figures.Histogram` of the step into ``step``.
+
+    The same as ``funnelkit.figures.time_to_convert_table(ttc, steps=(step - 1, step))``:
+    :func:`funnelkit.figures.time_to_convert_figure` draws a
+    :class:`~funnelkit.conversion.TimeToConvert` itself, which is what the
+    bundled template does.  Kept for templates that call it.
+    """
+    from funnelkit.figures import time_to_convert_table
+
+    return time_to_convert_table(ttc, steps=(step - 1, step))

@@ -1,0 +1,91 @@
+"""The display helpers stay reachable where the template and users call them.
+
+The template calls ``funnelkit.report.section(...)`` and the other display
+helpers of :mod:`funnelkit.report_display`; :mod:`funnelkit.report` re-exports
+them, and the output folder's public tools of :mod:`funnelkit.report_folder`.
+The two import neither :mod:`funnelkit.report` nor each other.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import funnelkit.report as report
+import funnelkit.report_display as report_display
+import funnelkit.report_folder as report_folder
+
+TEMPLATE = Path(__file__).resolve().parents[1] / "notebooks" / "weekly_report.ipynb"
+PACKAGE = Path(report.__file__).resolve().parent
+
+
+def _imported(module: str) -> set[str]:
+    """Return the modules ``funnelkit/<module>.py`` imports, at its top or in a function."""
+    tree = ast.parse((PACKAGE / f"{module}.py").read_text(encoding="utf-8"))
+    found = {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    return found | {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+
+
+@pytest.mark.parametrize(
+    ("module", "other"), [("report_display", "report_folder"), ("report_folder", "report_display")]
+)
+def test_the_report_modules_import_one_way(module: str, other: str) -> None:
+    # report_display, report_folder <- report (orchestration) <- cli
+    assert not {"funnelkit.report", f"funnelkit.{other}"} & _imported(module)
+
+
+def _template_calls() -> set[str]:
+    """Return the names the template reads as ``report.<name>``."""
+    names = set()
+    for cell in nbformat.read(TEMPLATE, as_version=4).cells:
+        if cell.cell_type != "code":
+            continue
+        for node in ast.walk(ast.parse(cell.source)):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "report"
+            ):
+                names.add(node.attr)
+    return names
+
+
+@pytest.mark.parametrize("name", sorted(_template_calls()))
+def test_every_name_the_template_calls_is_in_funnelkit_report(name: str) -> None:
+    assert name in report.__all__
+    assert callable(getattr(report, name))
+
+
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [(report_display, n) for n in report_display.__all__ if n != "lazy_module"]
+    + [(report_folder, n) for n in ("tidy_out_dir", "write_index")],
+)
+def test_the_public_names_moved_out_of_report_are_the_same_objects_there(
+    module: object, name: str
+) -> None:
+    assert name in report.__all__
+    assert getattr(report, name) is getattr(module, name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "FAILED_DIR",
+        "HTML_FILE",
+        "INDEX_FILE",
+        "KEEP_FAILED",
+        "METRICS_FILE",
+        "NOTEBOOK_FILE",
+        "ROOT_MANIFEST",
+        "STALE_AFTER",
+        "WEEK_FILES",
+        "WEEK_MANIFEST",
+        "WORK_MARKER",
+    ],
+)
+def test_the_output_folder_constants_are_still_read_from_funnelkit_report(name: str) -> None:
+    assert getattr(report, name) == getattr(report_folder, name)
