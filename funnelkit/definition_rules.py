@@ -639,6 +639,7 @@ class Stage:
         Examples
         --------
         >>> import polars as pl
+        >>> from funnelkit.definitions import load_funnel
         >>> events = pl.DataFrame({"event": ["purchase", "purchase"], "amount": [0.0, 9.5]})
         >>> stage = load_funnel("sales").stage("client")
         >>> events.select(stage.evidence())["evidence"].to_list()

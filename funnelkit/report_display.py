@@ -241,7 +241,7 @@ def section_html(key: str, lang: str = "en", *, level: int = 2, **values: object
 
     Examples
     --------
-    >>> section_html("breakdown", column="<b>", weeks=12, min_contacts=30)[:40]
+    >>> section_html("breakdown", column="<b>", weeks=12, min_contacts=30)[:43]
     "<h2 id='breakdown'>Breakdown by &lt;b&gt;<a"
     """
     if level not in range(1, 7):
