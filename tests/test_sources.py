@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -114,3 +115,21 @@ def test_a_quote_left_open_at_the_end_is_raised() -> None:
 def test_quotes_parity_cannot_read_falls_back_to_csv(text: str) -> None:
     assert quoted_count(text.encode(), ",") is None
     assert sources._ragged_rows(text.encode(), ",") == reference(text, ",")
+
+
+def test_a_quoted_file_sets_aside_its_ragged_records(tmp_path: Path) -> None:
+    path = tmp_path / "events.csv"
+    path.write_bytes(
+        b'"contact_id","event","note"\r\n"1","visit","two\r\nlines, one comma"\r\n'
+        b'"2","visit"\r\n\r\n"3","buy","say ""hi"""\r\n"4","buy","x","y"\r\n'
+    )
+    frame = sources.scan(path, separator=None, encoding=None).frame.collect()
+    assert frame["contact_id"].to_list() == ["1", "2", None, "3", "4"]
+    assert frame[sources.PROBLEM].to_list() == [
+        None,
+        "wrong_field_count",
+        None,
+        None,
+        "wrong_field_count",
+    ]
+    assert frame["note"][0] == "two\r\nlines, one comma"
