@@ -195,8 +195,9 @@ def _ragged_rows(raw: bytes, sep: str) -> tuple[list[int], int]:
     read as many.  A blank line is not one of them (it is a row of nulls, set
     aside for its missing id).  Without quotes, fields are counted by the
     separators of each line; with quotes, a field may hold separators and line
-    breaks, and the records are counted by :mod:`csv`, which reads quotes as
-    polars does.
+    breaks, and the records are counted by :func:`_ragged_quoted` (numpy, the
+    quotes' parity), or by :mod:`csv` where a quote stands inside an unquoted
+    field (see there).
 
     Raises
     ------
@@ -207,7 +208,8 @@ def _ragged_rows(raw: bytes, sep: str) -> tuple[list[int], int]:
         msg = f"the separator must be one character, got {sep!r}"
         raise ValueError(msg)
     if b'"' in raw:
-        return _ragged_records(raw.decode("utf-8"), sep)
+        counted = _ragged_quoted(raw, sep)
+        return _ragged_records(raw.decode("utf-8"), sep) if counted is None else counted
     # Without quotes a line's fields are its separators plus one: find both
     # kinds of bytes once, and count the separators before each line's end.
     data = np.frombuffer(raw, dtype=np.uint8)
@@ -225,8 +227,117 @@ def _ragged_rows(raw: bytes, sep: str) -> tuple[list[int], int]:
     return bad, len(ends) - 1
 
 
+_QUOTE, _LF, _CR = ord('"'), ord("\n"), ord("\r")
+_ASCII_SPACES = np.array([c for c in range(128) if chr(c).isspace()], dtype=np.int32)
+# The characters above ASCII that str.strip() removes (all of two or three UTF-8 bytes).
+_WIDE_SPACES = np.array(
+    [0x85, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x2028, 0x2029, 0x202F, 0x205F, 0x3000],
+    dtype=np.int32,
+)
+
+
+def _ragged_quoted(raw: bytes, sep: str) -> tuple[list[int], int] | None:
+    r"""Do what :func:`_ragged_rows` does for a quoted CSV text, with numpy; ``None`` if unsure.
+
+    A byte is inside quotes when an odd number of ``"`` come before it (an
+    escaped ``""`` counts twice, so changes nothing); records end at the
+    line feeds outside quotes, and a record's fields are its separators
+    outside quotes plus one.  This parity rule is RFC 4180's and agrees with
+    :mod:`csv` (and polars) as long as every quote opens a field, closes one
+    (followed by a separator, a line end, another quote or the end) or is
+    escaped.  A file where one does not (``ab"c``, ``"ab"c``), or with a
+    carriage return that is not part of ``\r\n`` outside quotes, or whose
+    separator is not one plain ASCII character, returns ``None``: the caller
+    counts it with :mod:`csv` (:func:`_ragged_records`), the reference.
+
+    Raises
+    ------
+    ValueError
+        A quoted field runs to the end of the file (an odd number of quotes).
+    """
+    if not sep.isascii() or sep in '"\r\n':
+        return None
+    data = np.frombuffer(raw, dtype=np.uint8)
+    size, sep_byte = len(data), ord(sep)
+    quotes = np.flatnonzero(data == _QUOTE)
+
+    def outside(positions: np.ndarray) -> np.ndarray:  # an even number of quotes before
+        return np.asarray(np.searchsorted(quotes, positions) % 2 == 0)
+
+    # a quote that opens (even rank) follows a field start or a closing quote;
+    # one that closes (odd rank) comes before a separator, a line end or a quote
+    opening, closing = quotes[0::2], quotes[1::2]
+    before = data[np.maximum(opening - 1, 0)]
+    after = data[np.minimum(closing + 1, size - 1)]
+    opens = (opening == 0) | (before == sep_byte) | (before == _LF) | (before == _QUOTE)
+    closes = (closing == size - 1) | np.isin(after, (sep_byte, _LF, _CR, _QUOTE))
+    returns = np.flatnonzero(data == _CR)
+    returns = returns[outside(returns)]
+    lone = data[np.minimum(returns + 1, size - 1)] != _LF
+    if not (opens.all() and closes.all()) or (returns == size - 1).any() or lone.any():
+        return None
+    if len(quotes) % 2:
+        msg = "a quoted field runs to the end of the file"
+        raise ValueError(msg)
+    ends = np.flatnonzero(data == _LF)
+    ends = ends[outside(ends)]
+    if not raw.endswith(b"\n"):
+        ends = np.append(ends, size)
+    seps = np.flatnonzero(data == sep_byte)
+    seps = seps[outside(seps)]
+    counts = np.diff(np.searchsorted(seps, ends), prepend=0) + 1
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    # a record with nothing before its line end (nor "\r") is no fields at all
+    crlf = (ends > starts) & (data[np.maximum(ends - 1, 0)] == _CR)
+    empty = ends - starts - crlf == 0
+    counts[empty] = 0
+    odd = np.flatnonzero((counts != counts[0]) & ~empty)
+    odd = odd[odd > 0]  # the header is record 0: record i is data row i
+    blank = _blank_records(data, quotes, sep_byte, starts[odd], ends[odd])
+    return [int(i) for i in odd[~blank]], len(ends) - 1
+
+
+def _blank_records(
+    data: np.ndarray, quotes: np.ndarray, sep: int, starts: np.ndarray, ends: np.ndarray
+) -> np.ndarray:
+    """Tell which records ``data[starts[i]:ends[i]]`` hold only blank fields, as :mod:`csv` reads.
+
+    A field is blank when ``str.strip`` leaves nothing: what is not white
+    space is an ASCII byte other than a quote or a separator outside quotes,
+    an escaped quote (a closing quote followed by another), or a character
+    above ASCII (read from its UTF-8 lead byte) that is not a space.
+    """
+    lengths = ends - starts
+    owner = np.repeat(np.arange(len(starts)), lengths)
+    offsets = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
+    pos = np.arange(int(lengths.sum())) + offsets
+    size = len(data)
+    byte = data[pos].astype(np.int32)
+    nxt = data[np.minimum(pos + 1, size - 1)].astype(np.int32)
+    third = data[np.minimum(pos + 2, size - 1)].astype(np.int32)
+    rank = np.searchsorted(quotes, pos)  # quotes before; a quote's own rank
+    inside = rank % 2 == 1
+    text = (byte < 128) & ~np.isin(byte, _ASCII_SPACES) & (byte != _QUOTE)
+    text &= ~((byte == sep) & ~inside)
+    escaped = (byte == _QUOTE) & inside & (pos + 1 < size) & (nxt == _QUOTE)
+    two = (byte & 0xE0) == 0xC0
+    three = (byte & 0xF0) == 0xE0
+    code = np.where(
+        two,
+        ((byte & 0x1F) << 6) | (nxt & 0x3F),
+        ((byte & 0x0F) << 12) | ((nxt & 0x3F) << 6) | (third & 0x3F),
+    )
+    wide = (byte >= 0xC0) & ~((two | three) & np.isin(code, _WIDE_SPACES))
+    filled = np.bincount(owner, weights=text | escaped | wide, minlength=len(starts))
+    return np.asarray(filled == 0)
+
+
 def _ragged_records(text: str, sep: str) -> tuple[list[int], int]:
-    """Do what :func:`_ragged_rows` does, record by record with :mod:`csv` (quoted files)."""
+    """Do what :func:`_ragged_rows` does, record by record with :mod:`csv`.
+
+    The reference for :func:`_ragged_quoted`, and its fallback for the quoted
+    files it cannot count by the quotes' parity.
+    """
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, strict=False)
     header = next(reader, [])
     bad = []
