@@ -631,6 +631,23 @@ def test_contact_columns_need_a_known_column_and_language() -> None:
         withhold_personal_columns(_log(note=["b2b"]), lang="de")
 
 
+def test_cli_classify_out_writes_no_contact_attribute(tmp_path: Path) -> None:
+    # The one contact-level file the CLI writes by default: stages and times only.
+    out = tmp_path / "stages.csv"
+    contacts = SAMPLE / "contacts.csv"
+    done = _cli(
+        "classify", str(SAMPLE / "events.csv"), "--contacts", str(contacts),
+        "--funnel", "inbound", "--out", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    written = pl.read_csv(out)
+    people = pl.read_csv(contacts)
+    assert not {"email", "name", "segment", "source", "country"} & set(written.columns)
+    assert withhold_personal_columns(written)[1] == ""
+    text = out.read_text(encoding="utf-8")
+    assert "@" not in text and people["contact_id"][0] not in text
+
+
 def test_the_explorer_does_not_offer_personal_columns() -> None:
     events = _shared_inbox_events()
     contacts = pl.DataFrame(
