@@ -667,6 +667,27 @@ _WITHHELD_WORDS: dict[str, dict[str, str]] = {
 _SHORT_NUMBER = 5
 
 
+def _leaves(values: pl.Series) -> list[pl.Series]:
+    """Return the scalar series inside ``values``: list items and struct fields, flattened."""
+    if isinstance(values.dtype, pl.List | pl.Array):
+        return _leaves(values.explode())
+    if isinstance(values.dtype, pl.Struct):
+        fields = values.struct.fields
+        return [leaf for name in fields for leaf in _leaves(values.struct.field(name))]
+    return [values]
+
+
+def _as_text(values: pl.Series) -> pl.Series:
+    """Return scalar values as text; bytes are decoded (invalid UTF-8 replaced), not refused."""
+    if values.dtype == pl.Binary:  # polars refuses a whole column for one invalid byte
+        decoded = [None if v is None else v.decode("utf-8", "replace") for v in values.to_list()]
+        return pl.Series(values.name, decoded, dtype=pl.String)
+    try:
+        return values.cast(pl.String, strict=False)
+    except pl.exceptions.PolarsError:  # durations, objects: not text an address is written in
+        return pl.Series(values.name, [None] * len(values), dtype=pl.String)
+
+
 def personal_values(
     frame: pl.DataFrame | pl.LazyFrame,
     column: str,
@@ -723,26 +744,36 @@ def personal_values(
         return ColumnJudgement(column, True, "name", reason)
     ids = [c for c in id_columns if c in names and c != column]
     table = frame.lazy().select(column, *ids).collect()
-    values = table[column]
-    texts = values.cast(pl.String).str.strip_chars()
-    is_text = values.dtype == pl.String or isinstance(values.dtype, pl.Categorical | pl.Enum)
-    digits = texts.str.replace_all(_PHONE_SEPARATORS.pattern, "")
-    phones = digits.str.contains(_PHONE.pattern) & ~texts.str.contains(_DATE_LIKE.pattern)
     known = pl.concat([table[c].cast(pl.String).str.strip_chars() for c in ids or [column]])
-    same = texts.is_in(known.drop_nulls().implode()) if ids else texts.is_null() & False
-    if not is_text:
-        same = same & (texts.str.len_chars() >= _SHORT_NUMBER)
-    checks: list[tuple[Rule, pl.Series, str]] = [
-        ("email", texts.str.contains(_EMAIL.pattern), "look like e-mail addresses"),
-        ("phone", phones & is_text, "look like phone numbers"),
-        ("contact_id", same, "are contact ids"),
-    ]
-    total = int(texts.is_not_null().sum())
-    for rule, hits, what in checks:
-        found = hits.fill_null(False)
+    known = known.drop_nulls() if ids else known.clear()
+    texts: list[pl.Series] = []
+    hits: dict[Rule, list[pl.Series]] = {"email": [], "phone": [], "contact_id": []}
+    for leaf in _leaves(table[column]):  # one pass per list or struct field, not per row
+        text = _as_text(leaf).str.strip_chars()
+        is_text = leaf.dtype == pl.String or isinstance(leaf.dtype, pl.Categorical | pl.Enum)
+        digits = text.str.replace_all(_PHONE_SEPARATORS.pattern, "")
+        phone = digits.str.contains(_PHONE.pattern) & ~text.str.contains(_DATE_LIKE.pattern)
+        same = text.is_in(known.implode())
+        if not is_text:
+            same = same & (text.str.len_chars() >= _SHORT_NUMBER)
+        texts.append(text)
+        hits["email"].append(text.str.contains(_EMAIL.pattern))
+        hits["phone"].append(phone & is_text)
+        hits["contact_id"].append(same)
+    if not texts:
+        return ColumnJudgement(column, False)
+    every = pl.concat(texts)
+    total = int(every.is_not_null().sum())
+    whats: dict[Rule, str] = {
+        "email": "look like e-mail addresses",
+        "phone": "look like phone numbers",
+        "contact_id": "are contact ids",
+    }
+    for rule, what in whats.items():
+        found = pl.concat(hits[rule]).fill_null(False)
         count = int(found.sum())
         if count:
-            example = mask(texts.filter(found)[0])
+            example = mask(every.filter(found)[0])
             return ColumnJudgement(column, True, rule, f"{count} of {total} values {what}", example)
     return ColumnJudgement(column, False)
 

@@ -624,6 +624,26 @@ def test_withheld_columns_are_named_in_the_note_without_their_values() -> None:
     assert kept.equals(_log(note=["b2b"])) and none == ""
 
 
+def test_contacts_table_reads_values_inside_lists_structs_bytes_and_categories() -> None:
+    frame = pl.DataFrame(
+        {
+            "contact_id": ["c000001", "c000002"],
+            "tags": [["b2b"], ["vip", "ann@example.org"]],
+            "meta": [{"line": "+33 6 12 34 56 78"}, {"line": None}],
+            "raw": [b"bob@example.org", b"\xff"],
+            "desk": ["c000002", "b2b"],
+            "wait": [dt.timedelta(days=3), dt.timedelta(days=4)],
+            "kind": [["a", "b"], ["c", "d"]],
+        },
+        schema_overrides={"desk": pl.Categorical, "kind": pl.Array(pl.String, 2)},
+    )
+    shown, note = withhold_personal_columns(frame)
+    assert shown.columns == ["contact_id", "wait", "kind"]
+    assert "tags (an e-mail address), meta (a phone number), raw (an e-mail address)" in note
+    html = report_module.contacts_table(frame, key=KEY).data
+    assert not E_MAIL.search(html) and "12 34" not in html and "c000002" not in html
+
+
 def test_contact_columns_need_a_known_column_and_language() -> None:
     with pytest.raises(ParameterError, match=r"column: 'nope' is not in the table"):
         personal_values(_log(note=["b2b"]), "nope")
