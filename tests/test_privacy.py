@@ -644,6 +644,12 @@ def test_contacts_table_reads_values_inside_lists_structs_bytes_and_categories()
     assert not E_MAIL.search(html) and "12 34" not in html and "c000002" not in html
 
 
+def test_the_note_under_a_contacts_table_escapes_the_column_names() -> None:
+    frame = pl.DataFrame({"contact_id": ["c000001"], "<b>desk</b>": ["ann@example.org"]})
+    html = report_module.contacts_table(frame, key=KEY).data
+    assert "&lt;b&gt;desk&lt;/b&gt; (an e-mail address)" in html and "<b>" not in html
+
+
 def test_contact_columns_need_a_known_column_and_language() -> None:
     with pytest.raises(ParameterError, match=r"column: 'nope' is not in the table"):
         personal_values(_log(note=["b2b"]), "nope")
