@@ -26,6 +26,10 @@ values; :func:`check_breakdown` applies the policy to a breakdown column: one
 is refused (:class:`~funnelkit.errors.PersonalDataError`) unless the caller
 passes ``allow_personal=True``, and then its values are replaced by their
 pseudonyms (:func:`pseudonymize_breakdown`): a breakdown never prints them.
+A table that lists contacts one per row is judged strictly
+(:func:`personal_values`): one e-mail address, phone number or contact id
+among its values is enough, and :func:`withhold_personal_columns` drops such
+columns with a note saying so.
 """
 
 from __future__ import annotations
@@ -59,10 +63,12 @@ __all__ = [
     "load_key",
     "mask",
     "name_tokens",
+    "personal_values",
     "pseudonym",
     "pseudonymize",
     "pseudonymize_breakdown",
     "pseudonymize_columns",
+    "withhold_personal_columns",
 ]
 
 KEY_ENV = "FUNNELKIT_PSEUDONYM_KEY"
@@ -637,6 +643,194 @@ def judge_breakdown(column: str, frame: object = None) -> ColumnJudgement:
     if not judged and frame is not None and column in _columns(frame):
         return _frequent_value_judgement(frame, column) or judged
     return judged
+
+
+#: The kinds of personal value, as the note under a contact-level table names them.
+_WITHHELD_WORDS: dict[str, dict[str, str]] = {
+    "en": {
+        "note": "Columns withheld as personal data: {columns}.",
+        "name": "by its name",
+        "email": "an e-mail address",
+        "phone": "a phone number",
+        "contact_id": "a contact id",
+    },
+    "fr": {
+        "note": "Colonnes masquées (données personnelles) : {columns}.",
+        "name": "par son nom",
+        "email": "une adresse e-mail",
+        "phone": "un numéro de téléphone",
+        "contact_id": "un identifiant de contact",
+    },
+}
+#: A number shorter than this is a count or a score, not read as a contact id even
+#: when the ids are numbers too (``idle_days`` 12 beside a contact ``12``).
+_SHORT_NUMBER = 5
+
+
+def _leaves(values: pl.Series) -> list[pl.Series]:
+    """Return the scalar series inside ``values``: list items and struct fields, flattened."""
+    if isinstance(values.dtype, pl.List | pl.Array):
+        return _leaves(values.explode())
+    if isinstance(values.dtype, pl.Struct):
+        fields = values.struct.fields
+        return [leaf for name in fields for leaf in _leaves(values.struct.field(name))]
+    return [values]
+
+
+def _as_text(values: pl.Series) -> pl.Series:
+    """Return scalar values as text; bytes are decoded (invalid UTF-8 replaced), not refused."""
+    if values.dtype == pl.Binary:  # polars refuses a whole column for one invalid byte
+        decoded = [None if v is None else v.decode("utf-8", "replace") for v in values.to_list()]
+        return pl.Series(values.name, decoded, dtype=pl.String)
+    try:
+        return values.cast(pl.String, strict=False)
+    except pl.exceptions.PolarsError:  # durations, objects: not text an address is written in
+        return pl.Series(values.name, [None] * len(values), dtype=pl.String)
+
+
+def personal_values(
+    frame: pl.DataFrame | pl.LazyFrame,
+    column: str,
+    *,
+    id_columns: Sequence[str] = (CONTACT_ID,),
+) -> ColumnJudgement:
+    """Tell whether a column of a table of individual contacts holds personal data.
+
+    The strict rule for tables that list contacts one per row (a few rows, each
+    one a person, every one printed): the column is personal when its name is
+    (:func:`judge_column`'s name rules) or when **any one** of its values looks
+    like an e-mail address, like a phone number (text values; dates excluded),
+    or equals a contact id of the table (a value of one of ``id_columns``, on
+    any row; numbers of fewer than 5 characters are not read as ids).  Every
+    row is read, not a sample.  Breakdowns keep the sampled shares of
+    :func:`judge_breakdown`.
+
+    Parameters
+    ----------
+    frame
+        The table as it is to be shown.
+    column
+        The column to judge.
+    id_columns
+        The columns holding contact ids (not judged here: they are shown as
+        pseudonyms, :func:`pseudonymize_columns`).
+
+    Returns
+    -------
+    ColumnJudgement
+        Truthy when personal, with the rule, the reason and a masked example.
+
+    Raises
+    ------
+    ParameterError
+        ``column`` is not in ``frame``.
+
+    Examples
+    --------
+    >>> stalled = pl.DataFrame({"contact_id": [f"c{i}" for i in range(10)],
+    ...     "note": ["call back"] * 9 + ["+33 6 12 34 56 78"]})
+    >>> judged = personal_values(stalled, "note")
+    >>> judged.rule, judged.example
+    ('phone', '+3***78')
+    >>> bool(judge_column("note", stalled))
+    False
+    """
+    names = frame.collect_schema().names()
+    if column not in names:
+        msg = f"column: {column!r} is not in the table (columns: {', '.join(names)})."
+        raise ParameterError(msg)
+    reason = _name_reason(column)
+    if reason is not None:
+        return ColumnJudgement(column, True, "name", reason)
+    ids = [c for c in id_columns if c in names and c != column]
+    table = frame.lazy().select(column, *ids).collect()
+    known = pl.concat([table[c].cast(pl.String).str.strip_chars() for c in ids or [column]])
+    known = known.drop_nulls() if ids else known.clear()
+    texts: list[pl.Series] = []
+    hits: dict[Rule, list[pl.Series]] = {"email": [], "phone": [], "contact_id": []}
+    for leaf in _leaves(table[column]):  # one pass per list or struct field, not per row
+        text = _as_text(leaf).str.strip_chars()
+        is_text = leaf.dtype == pl.String or isinstance(leaf.dtype, pl.Categorical | pl.Enum)
+        digits = text.str.replace_all(_PHONE_SEPARATORS.pattern, "")
+        phone = digits.str.contains(_PHONE.pattern) & ~text.str.contains(_DATE_LIKE.pattern)
+        same = text.is_in(known.implode())
+        if not is_text:
+            same = same & (text.str.len_chars() >= _SHORT_NUMBER)
+        texts.append(text)
+        hits["email"].append(text.str.contains(_EMAIL.pattern))
+        hits["phone"].append(phone & is_text)
+        hits["contact_id"].append(same)
+    if not texts:
+        return ColumnJudgement(column, False)
+    every = pl.concat(texts)
+    total = int(every.is_not_null().sum())
+    whats: dict[Rule, str] = {
+        "email": "look like e-mail addresses",
+        "phone": "look like phone numbers",
+        "contact_id": "are contact ids",
+    }
+    for rule, what in whats.items():
+        found = pl.concat(hits[rule]).fill_null(False)
+        count = int(found.sum())
+        if count:
+            example = mask(every.filter(found)[0])
+            return ColumnJudgement(column, True, rule, f"{count} of {total} values {what}", example)
+    return ColumnJudgement(column, False)
+
+
+def withhold_personal_columns(
+    frame: pl.DataFrame,
+    *,
+    id_columns: Sequence[str] = (CONTACT_ID,),
+    lang: str = "en",
+) -> tuple[pl.DataFrame, str]:
+    """Drop from a table of individual contacts every column :func:`personal_values` flags.
+
+    Parameters
+    ----------
+    frame
+        The table as it is to be shown (e.g. :func:`funnelkit.weekly.stalled_contacts`).
+    id_columns
+        The columns holding contact ids: kept, to be pseudonymised by the caller.
+    lang
+        ``"en"`` or ``"fr"``: the language of the note.
+
+    Returns
+    -------
+    tuple of pl.DataFrame and str
+        The table without the personal columns, and a one-sentence note naming
+        them and why, to print under the table (``""`` when none was dropped).
+        The note never quotes a value.
+
+    Raises
+    ------
+    ParameterError
+        ``lang`` is neither ``"en"`` nor ``"fr"``.
+
+    Examples
+    --------
+    >>> stalled = pl.DataFrame({"contact_id": ["c1", "c2"], "Nom": ["Ann", "Bob"],
+    ...     "desk": ["b2b", "ann@example.org"], "idle_days": [3, 4]})
+    >>> shown, note = withhold_personal_columns(stalled)
+    >>> shown.columns
+    ['contact_id', 'idle_days']
+    >>> note
+    'Columns withheld as personal data: Nom (by its name), desk (an e-mail address).'
+    """
+    words = _WITHHELD_WORDS.get(lang)
+    if words is None:
+        msg = f"lang: expected 'en' or 'fr', got {lang!r}."
+        raise ParameterError(msg)
+    judged = [
+        personal_values(frame, c, id_columns=id_columns)
+        for c in frame.columns
+        if c not in id_columns
+    ]
+    withheld = [j for j in judged if j and j.rule is not None]
+    if not withheld:
+        return frame, ""
+    columns = ", ".join(f"{j.column} ({words[str(j.rule)]})" for j in withheld)
+    return frame.drop(j.column for j in withheld), words["note"].format(columns=columns)
 
 
 def check_breakdown(

@@ -23,7 +23,7 @@ import polars as pl
 
 from funnelkit.errors import ParameterError, did_you_mean
 from funnelkit.markup import Markup, escape, format_html, join_html
-from funnelkit.privacy import judge_column
+from funnelkit.privacy import withhold_personal_columns
 from funnelkit.weekly import (
     FEW_STAGE_ENTRIES_IN_WEEK,
     LOW_VOLUME_SHARE,
@@ -667,10 +667,10 @@ def contacts_table(
     """Return a contact-level table as HTML, ids pseudonymised unless told otherwise.
 
     Columns that would print personal data are dropped whatever
-    ``pseudonymize`` says: those :func:`funnelkit.privacy.judge_column` judges
-    personal by their name (``email``, ``Courriel``, ``Nom``...) or by their
-    values (e-mail addresses, phone numbers, contact ids); a note under the
-    table tells how the ids are shown.
+    ``pseudonymize`` says: those :func:`funnelkit.privacy.personal_values` judges
+    personal by their name (``email``, ``Courriel``, ``Nom``...) or by any one
+    of their values (an e-mail address, a phone number, a contact id); a note
+    under the table names them and tells how the ids are shown.
 
     Parameters
     ----------
@@ -691,8 +691,7 @@ def contacts_table(
     from funnelkit.privacy import pseudonymize_columns
 
     _check_lang(lang)
-    personal = [c for c in frame.columns if c not in id_columns and judge_column(c, frame)]
-    shown = frame.drop(personal)
+    shown, withheld = withhold_personal_columns(frame, id_columns=id_columns, lang=lang)
     ids = [c for c in id_columns if c in shown.columns]
     if pseudonymize and ids:
         shown = pseudonymize_columns(shown, ids, key=key)
@@ -700,6 +699,7 @@ def contacts_table(
         labels = {s.id: s.label(lang) for s in funnel.stages}
         shown = shown.with_columns(pl.col("stage").replace_strict(labels, default=pl.col("stage")))
     note = _NOTES[lang]["pseudonymized" if pseudonymize else "real_ids"]
+    note = f"{withheld} {note}" if withheld else note
     if shown.is_empty():
         return lazy_module("IPython.display").HTML(
             format_html("<p>{}</p>", _NOTES[lang]["none_stalled"])

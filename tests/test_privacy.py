@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -29,14 +30,17 @@ from funnelkit.privacy import (
     SAMPLE_ROWS,
     check_breakdown,
     default_key_file,
+    judge_breakdown,
     judge_column,
     load_key,
     mask,
     name_tokens,
+    personal_values,
     pseudonym,
     pseudonymize,
     pseudonymize_breakdown,
     pseudonymize_columns,
+    withhold_personal_columns,
 )
 from funnelkit.weekly import weekly_metrics
 
@@ -536,6 +540,138 @@ def test_contacts_table_drops_columns_personal_by_name_or_values() -> None:
     shown = report_module.contacts_table(frame, key=KEY).data
     assert not E_MAIL.search(shown) and ">Ann<" not in shown and "0612345678" not in shown
     assert "idle_days" in shown or "Days without activity" in shown
+
+
+# --- tables of individual contacts: one personal value is enough ---------------
+def _ten(value: object, at: int = 9, size: int = 10) -> pl.DataFrame:
+    """A contact-level table whose ``note`` column holds ``value`` on one row only."""
+    notes: list[object] = ["call back"] * size
+    notes[at] = value
+    return _log(note=notes, idle_days=list(range(size)))
+
+
+@pytest.mark.parametrize(
+    ("value", "rule", "size"),
+    [
+        ("+33 6 12 34 56 78", "phone", 10),
+        ("06.12.34.56.78", "phone", 10),
+        ("ann@example.org", "email", 10),
+        ("ann@example.org", "email", 30),
+        ("c000003", "contact_id", 10),
+    ],
+)
+def test_one_personal_value_among_the_rows_makes_a_contact_column_personal(
+    value: str, rule: str, size: int
+) -> None:
+    frame = _ten(value, size=size)
+    judged = personal_values(frame, "note")
+    assert (judged.personal, judged.rule) == (True, rule)
+    assert f"1 of {size} values" in judged.reason
+    assert value not in judged.reason and value != judged.example
+    assert personal_values(frame.lazy(), "note").rule == rule
+
+
+def test_the_sampled_shares_still_let_one_phone_or_id_pass_in_a_breakdown() -> None:
+    # Breakdowns keep their shares: one phone or one id among ten is not a segment.
+    assert not judge_breakdown("note", _ten("+33 6 12 34 56 78"))
+    assert not judge_breakdown("note", _ten("c000003"))
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["call back", "b2b", None],
+        ["2026-09-01", "01/09/2026", "2026.09.01"],
+        ["gmail.com", "orange.fr", "p_0123456789abcdef"],
+    ],
+)
+def test_ordinary_contact_values_are_not_personal(values: list[object]) -> None:
+    assert not personal_values(_log(note=values), "note")
+
+
+def test_the_follow_up_table_keeps_its_own_columns_even_with_numeric_ids() -> None:
+    moment = dt.datetime(2026, 11, 2, 9, tzinfo=dt.UTC)
+    stalled = pl.DataFrame(
+        {
+            "contact_id": [str(i) for i in range(1, 11)],
+            "stage": ["warm_lead"] * 10,
+            "reached_at": [moment] * 10,
+            "last_activity_at": [moment] * 10,
+            "idle_days": list(range(1, 11)),
+            "account": [100_000 + i for i in range(10)],
+        }
+    )
+    shown, note = withhold_personal_columns(stalled)
+    assert (shown.columns, note) == (stalled.columns, "")
+    referrer = stalled.with_columns(referrer=pl.lit(None, pl.Int64), contact_id=pl.col("account"))
+    referrer = referrer.with_columns(pl.col("contact_id").cast(pl.String), referrer=100_004)
+    assert personal_values(referrer, "referrer").rule == "contact_id"
+
+
+def test_withheld_columns_are_named_in_the_note_without_their_values() -> None:
+    frame = _ten("+33 6 12 34 56 78").with_columns(
+        Nom=pl.lit("Ann"), desk=pl.Series(["b2b"] * 9 + ["ann@example.org"])
+    )
+    shown, note = withhold_personal_columns(frame)
+    assert shown.columns == ["contact_id", "idle_days"]
+    assert note == (
+        "Columns withheld as personal data: note (a phone number), Nom (by its name), "
+        "desk (an e-mail address)."
+    )
+    _, note_fr = withhold_personal_columns(frame, lang="fr")
+    assert note_fr.startswith("Colonnes masquées (données personnelles) : note (un numéro")
+    kept, none = withhold_personal_columns(_log(note=["b2b"]))
+    assert kept.equals(_log(note=["b2b"])) and none == ""
+
+
+def test_contacts_table_reads_values_inside_lists_structs_bytes_and_categories() -> None:
+    frame = pl.DataFrame(
+        {
+            "contact_id": ["c000001", "c000002"],
+            "tags": [["b2b"], ["vip", "ann@example.org"]],
+            "meta": [{"line": "+33 6 12 34 56 78"}, {"line": None}],
+            "raw": [b"bob@example.org", b"\xff"],
+            "desk": ["c000002", "b2b"],
+            "wait": [dt.timedelta(days=3), dt.timedelta(days=4)],
+            "kind": [["a", "b"], ["c", "d"]],
+        },
+        schema_overrides={"desk": pl.Categorical, "kind": pl.Array(pl.String, 2)},
+    )
+    shown, note = withhold_personal_columns(frame)
+    assert shown.columns == ["contact_id", "wait", "kind"]
+    assert "tags (an e-mail address), meta (a phone number), raw (an e-mail address)" in note
+    html = report_module.contacts_table(frame, key=KEY).data
+    assert not E_MAIL.search(html) and "12 34" not in html and "c000002" not in html
+
+
+def test_the_note_under_a_contacts_table_escapes_the_column_names() -> None:
+    frame = pl.DataFrame({"contact_id": ["c000001"], "<b>desk</b>": ["ann@example.org"]})
+    html = report_module.contacts_table(frame, key=KEY).data
+    assert "&lt;b&gt;desk&lt;/b&gt; (an e-mail address)" in html and "<b>" not in html
+
+
+def test_contact_columns_need_a_known_column_and_language() -> None:
+    with pytest.raises(ParameterError, match=r"column: 'nope' is not in the table"):
+        personal_values(_log(note=["b2b"]), "nope")
+    with pytest.raises(ParameterError, match=r"lang: expected 'en' or 'fr', got 'de'"):
+        withhold_personal_columns(_log(note=["b2b"]), lang="de")
+
+
+def test_cli_classify_out_writes_no_contact_attribute(tmp_path: Path) -> None:
+    # The one contact-level file the CLI writes by default: stages and times only.
+    out = tmp_path / "stages.csv"
+    contacts = SAMPLE / "contacts.csv"
+    done = _cli(
+        "classify", str(SAMPLE / "events.csv"), "--contacts", str(contacts),
+        "--funnel", "inbound", "--out", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    written = pl.read_csv(out)
+    people = pl.read_csv(contacts)
+    assert not {"email", "name", "segment", "source", "country"} & set(written.columns)
+    assert withhold_personal_columns(written)[1] == ""
+    text = out.read_text(encoding="utf-8")
+    assert "@" not in text and people["contact_id"][0] not in text
 
 
 def test_the_explorer_does_not_offer_personal_columns() -> None:

@@ -207,6 +207,7 @@ def test_contact_level_table_shows_keyed_pseudonyms(rendered: tuple[Path, str, s
     ids = read_contacts(str(CONTACTS)).frame.collect()["contact_id"].to_list()
     known = {pseudonym(i, key=KEY.encode()) for i in ids}
     assert set(shown) <= known
+    assert "withheld" not in page, "the follow-up table's own columns are not personal"
 
 
 @pytest.mark.slow
@@ -707,6 +708,30 @@ def test_contacts_table_pseudonymises_ids_and_never_shows_personal_columns() -> 
     plain = report_module.contacts_table(frame, pseudonymize=False).data
     assert "c000001" in plain and "ann@example.org" not in plain
     assert "pseudonymize is off" in plain
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_contacts_table_withholds_a_column_with_one_phone_or_e_mail_and_says_so(
+    lang: str,
+) -> None:
+    ids = [f"c{i:06d}" for i in range(1, 31)]
+    frame = pl.DataFrame(
+        {
+            "contact_id": ids,
+            "note": ["call back"] * 9 + ["+33 6 12 34 56 78"] + ["call back"] * 20,
+            "desk": ["b2b"] * 29 + ["ann@example.org"],
+            "referrer": [None] * 29 + [ids[0]],
+            "segment": ["b2b", "b2c"] * 15,
+        }
+    )
+    for rows in (frame.head(10), frame):
+        shown = report_module.contacts_table(rows, key=KEY.encode(), lang=lang).data
+        text = _visible_text(shown)
+        assert "12 34 56 78" not in text and "+33" not in text, rows.height
+        assert "ann@example.org" not in text and ids[0] not in text, rows.height
+        assert ">b2c<" in shown
+    note = "Columns withheld as personal data" if lang == "en" else "Colonnes masquées"
+    assert f"{note}" in shown and "desk" in shown and "referrer" in shown
 
 
 def test_section_text_names_a_bad_language_or_section() -> None:
