@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -47,3 +49,12 @@ def events_frame(*rows: EventRow) -> pl.DataFrame:
 def make_events() -> MakeEvents:
     """Return :func:`events_frame`: rows ``(contact, time, event[, amount[, channel]])``."""
     return events_frame
+
+
+def digest(folder: Path) -> dict[str, str]:
+    """Return every file under ``folder`` with the hash of its bytes."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }

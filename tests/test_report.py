@@ -8,7 +8,6 @@ the custom template render their own.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import re
 import sys
@@ -31,7 +30,7 @@ from funnelkit.events import read_contacts, read_events
 from funnelkit.privacy import KEY_ENV, pseudonym
 from funnelkit.report import RenderedWeek, ReportSettings, default_notebook
 from funnelkit.weekly import METRICS_DECIMALS, IsoWeek, weekly_metrics
-from tests.conftest import events_frame
+from tests.conftest import digest, events_frame
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "data" / "sample" / "events.csv"
@@ -59,15 +58,6 @@ def _report(out: Path, *args: str) -> list[str]:
         str(out),
         *args,
     ]
-
-
-def _digest(folder: Path) -> dict[str, str]:
-    """Return every file under ``folder`` with the hash of its bytes."""
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.fixture(scope="module")
@@ -323,7 +313,7 @@ def test_a_file_corrupted_mid_range_keeps_the_previous_report(
     previous.mkdir(parents=True)
     for name in ("report.html", "metrics.json"):
         (previous / name).write_bytes((out / week / name).read_bytes())
-    before = _digest(previous)
+    before = digest(previous)
 
     real_render_week = report_module.render_week
 
@@ -344,7 +334,7 @@ def test_a_file_corrupted_mid_range_keeps_the_previous_report(
     assert re.search(rf"week {week}: the notebook failed in cell \[\d+\] \(.+\): \w+Error: ", err)
     assert "events.csv" in message[0]
     assert "previous report there is unchanged" in message[0]
-    assert _digest(previous) == before
+    assert digest(previous) == before
     assert (reports / "2026-W46" / "report.html").is_file()  # the week before it stays
     failed = list((reports / ".failed").glob(f"{week}-*/report.ipynb"))
     assert len(failed) == 1

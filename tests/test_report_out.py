@@ -34,6 +34,7 @@ from funnelkit.report import (
     WORK_MARKER,
     tidy_out_dir,
 )
+from tests.conftest import digest
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "data" / "sample" / "events.csv"
@@ -44,6 +45,7 @@ OLD_INDEX = (
     '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">\n'
     "<title>funnelkit weekly reports</title></head><body>an earlier index</body></html>\n"
 )
+
 FAILED_STAMPS = [f"202611{day:02d}T120000.000000Z" for day in range(1, 8)]
 
 
@@ -82,14 +84,6 @@ def _work_folder(folder: Path, marker: bool = True) -> Path:
     if marker:
         (folder / WORK_MARKER).write_text("{}")
     return folder
-
-
-def _digest(folder: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.fixture(scope="module")
@@ -248,7 +242,7 @@ def test_files_the_kit_did_not_write_are_never_replaced(
 ) -> None:
     monkeypatch.setattr(report_module, "_execute", _no_kernel)
     path = change(copied)
-    before = _digest(copied)
+    before = digest(copied)
     code = main(["report", "--events", str(EVENTS), "--week", WEEK, "--out", str(copied)])
     err = capsys.readouterr().err
     assert code == 2
@@ -256,7 +250,7 @@ def test_files_the_kit_did_not_write_are_never_replaced(
     assert str(path) in line
     assert re.search(message, line), line
     assert "move" in line and "choose another --out" in line
-    assert _digest(copied) == before
+    assert digest(copied) == before
 
 
 @pytest.mark.slow
@@ -309,7 +303,7 @@ def test_a_run_killed_while_replacing_a_week_never_loses_it(
     for name in WEEK_FILES:
         (week / name).write_text(f"old {name}")
     report_folder.write_week_manifest(week, WEEK)
-    before = _digest(week)
+    before = digest(week)
 
     killed = subprocess.run(
         [sys.executable, "-c", KILLED, str(tmp_path), step, exchange],
@@ -325,7 +319,7 @@ def test_a_run_killed_while_replacing_a_week_never_loses_it(
     else:  # between the renames: the week is missing, set aside as .old-*
         assert not week.exists()
         (left,) = tmp_path.glob(".old-*")
-    assert _digest(left) == before
+    assert digest(left) == before
 
     lines: list[str] = []
     tidy_out_dir(tmp_path, lines.append)  # what the next run does first
@@ -334,7 +328,7 @@ def test_a_run_killed_while_replacing_a_week_never_loses_it(
         assert (week / "report.html").read_text() == "new report.html"
         assert lines == []
     else:
-        assert _digest(week) == before
+        assert digest(week) == before
         assert lines == [f"{WEEK}: put back the report a killed run had set aside ({left.name})"]
 
 
@@ -457,7 +451,7 @@ def test_a_full_disk_is_reported_as_such_and_keeps_the_previous_week(
     (out / WEEK).mkdir(parents=True)
     for name in WEEK_FILES:
         (out / WEEK / name).write_text(f"last week's {name}")
-    before = _digest(out / WEEK)
+    before = digest(out / WEEK)
     done = _cli("--events", EVENTS, "--week", WEEK, "--out", out)
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
@@ -465,4 +459,4 @@ def test_a_full_disk_is_reported_as_such_and_keeps_the_previous_week(
     assert f"week {WEEK}: --out: cannot write {out}: No space left on device (ENOSPC)" in line
     assert "index.html" not in line  # the index error does not hide the real one
     assert "previous report there is unchanged" in line
-    assert _digest(out / WEEK) == before
+    assert digest(out / WEEK) == before
