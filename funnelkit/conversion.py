@@ -80,8 +80,8 @@ the window; ...".  The details:
 - ``by`` on an events column is read at the entry instant of step 1: the
   smallest value among the contact's events at that instant (``"(none)"``
   for an entry at a ``created_at`` of the contacts table).
-- DuckDB and Spark frames (:mod:`funnelkit.engines`) support only
-  ``"evidence"``; ``"entry"`` raises :class:`~funnelkit.errors.ParameterError`.
+- DuckDB and Spark frames (:mod:`funnelkit.engines`) read stages both
+  ways, with the same results.
 
 The chain rule
 --------------
@@ -208,7 +208,6 @@ from funnelkit.steps import (
     bin_width,
     check_period,
     check_some_stage,
-    refuse_entry_reading,
     resolve_spec,
     resolve_step,
     stage_reading,
@@ -688,7 +687,7 @@ def funnel(
     ------
     ParameterError
         A step, window, order, exclusion or option is unusable; a stage read
-        by entry without its definition, or on DuckDB or Spark frames.
+        by entry without its definition.
     MissingColumnError
         ``by`` names no column of the events nor of the contacts.
     PersonalDataError
@@ -729,7 +728,6 @@ def funnel(
     """
     events, contacts = pseudonymize_breakdown(events, contacts, by, allow_personal=allow_personal)
     if frames.is_engine_frame(events):
-        refuse_entry_reading(steps, stage_steps, definition)
         return frames.on_engine("funnel", FunnelResult)(
             events,
             steps,
@@ -743,6 +741,8 @@ def funnel(
             contacts=contacts,
             since=since,
             until=until,
+            stage_steps=stage_steps,
+            definition=definition,
         )
     spec = resolve_spec(
         steps,
@@ -934,7 +934,6 @@ def conversion_over_time(
     [(1, True), (0, True)]
     """
     if frames.is_engine_frame(events):
-        refuse_entry_reading(steps, stage_steps, definition)
         return frames.on_engine("conversion_over_time", ConversionTrend)(
             events,
             steps,
@@ -946,6 +945,8 @@ def conversion_over_time(
             exclusions=exclusions,
             since=since,
             until=until,
+            stage_steps=stage_steps,
+            definition=definition,
         )
     spec = resolve_spec(
         steps,
@@ -1148,7 +1149,6 @@ def compare_periods(
     (0.4, 0.7, 'increase')
     """
     if frames.is_engine_frame(events):
-        refuse_entry_reading(steps, stage_steps, definition)
         return frames.on_engine("compare_periods", PeriodComparison)(
             events,
             steps,
@@ -1162,6 +1162,8 @@ def compare_periods(
             exclusions=exclusions,
             since=since,
             until=until,
+            stage_steps=stage_steps,
+            definition=definition,
         )
     check_alpha(alpha)
     trend = conversion_over_time(
@@ -1531,10 +1533,19 @@ def cohorts(
     (3, 2, 1, 0.5)
     """
     reading = stage_reading(target, stage_steps, definition)
-    if frames.is_engine_frame(events) and acquisition == "first_event":
-        refuse_entry_reading(target, stage_steps, definition)
+    if frames.is_engine_frame(events):
         return frames.on_engine("cohorts", CohortTable)(
-            events, target, period=period, horizon=horizon, as_of=as_of, since=since, until=until
+            events,
+            target,
+            period=period,
+            acquisition=acquisition,
+            contacts=contacts,
+            horizon=horizon,
+            as_of=as_of,
+            since=since,
+            until=until,
+            stage_steps=stage_steps,
+            definition=definition,
         )
     step = resolve_step(target, "target", reading=reading)
     if reading.entry:

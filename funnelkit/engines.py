@@ -67,7 +67,7 @@ import os
 import threading
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -96,13 +96,17 @@ from funnelkit.events import OCCURRED_AT as T
 from funnelkit.frames import Engine, engine_of, register
 from funnelkit.stats import check_alpha
 from funnelkit.steps import (
+    PERIODS,
+    STAGE,
     Exclusion,
     StageLike,
     bin_width,
     check_period,
+    check_some_stage,
     event_names_of,
     resolve_spec,
     resolve_step,
+    stage_reading,
     transitions,
 )
 from funnelkit.timeutil import fmt_time, instant, instant_before, parse_as_of, time_bounds
@@ -136,6 +140,7 @@ SPARK_CONF_ENV = "FUNNELKIT_SPARK_CONF"
 """Environment variable naming a ``spark-defaults.conf``-style file for ``spark:`` sources."""
 
 TS = "_ts"  # epoch microseconds of occurred_at
+_BY = "_by_entry"  # the breakdown value on the rows of a stage entry reading
 
 _DAY_US = 86_400_000_000
 _WEEK_US = 7 * _DAY_US
@@ -816,10 +821,31 @@ def _nw_spec(
     order: object,
     first_entry: bool,
     exclusions: Iterable[object],
+    *,
+    stage_steps: object = "evidence",
+    definition: object = None,
 ) -> _NwSpec:
-    """Validate like :func:`funnelkit.conversion.funnel`, then build the narwhals flags."""
+    """Validate like :func:`funnelkit.conversion.funnel`, then build the narwhals flags.
+
+    Stages read by entry are flagged on the ``_stage`` column of the entry
+    rows (:func:`_entry_rows`); the other steps on the event names.
+    """
     exclusions = list(exclusions)
-    spec = resolve_spec(steps, window, order, first_entry, exclusions)
+    spec = resolve_spec(
+        steps,
+        window,
+        order,
+        first_entry,
+        exclusions,
+        stage_steps=stage_steps,
+        definition=definition,
+    )
+    if spec.reading.entry:
+        flags = tuple(_resolved_flag(s.stage, s.events) for s in spec.steps)
+        kept = tuple(
+            (_resolved_flag(e.stage, e.events), e.from_step, e.to_step) for e in spec.exclusions
+        )
+        return _NwSpec(spec, flags, kept)
     items: Sequence[object]
     if hasattr(steps, "stages") and not isinstance(steps, StageLike):
         items = list(steps.stages)
@@ -836,6 +862,14 @@ def _nw_spec(
             item = Exclusion(item[0], item[1], item[2])
         excl.append((_step_expr(item.event, f"exclusion {i}"), item.from_step, item.to_step))
     return _NwSpec(spec, flags, tuple(excl))
+
+
+def _resolved_flag(stage: str | None, events: frozenset[str] | None) -> Any:
+    """Return the flag of a step read by entry: its stage's entry rows, or its names."""
+    if stage is not None:
+        return (nw.col(STAGE) == stage).fill_null(False)
+    assert events is not None  # resolve_step refuses the rest in the entry reading
+    return _names_expr(events).fill_null(False)
 
 
 def _f(i: int) -> str:
@@ -1037,7 +1071,12 @@ def _chains(
     """Return one row per contact reaching step 1: ``_lvl``, ``_t1..``, ``_excluded``..."""
     source = _segment_source(ev, by, contacts)
     lf = _restrict(ev.lf, since, until)
-    inst = _instants(lf, ns, by=by if source == "events" else None)
+    by_column = by if source == "events" else None
+    if ns.spec.reading.entry:
+        read = replace(ev, lf=lf)
+        lf = _entry_rows(read, ns.spec, _entry_contacts(contacts, since, until), by=by_column)
+        by_column = _BY if by_column is not None else None
+    inst = _instants(lf, ns, by=by_column)
     counted = _any_chains(inst, ns) if ns.spec.order == "any" else _ordered_chains(inst, ns)
     counted = _excluded(counted, inst, ns)
     if source == "events":
@@ -1053,6 +1092,72 @@ def _chains(
         )
         counted = counted.join(attrs, on=CID, how="left")
     return counted
+
+
+def _entry_contacts(contacts: _Frame | None, since: int | None, until: int | None) -> _Frame | None:
+    """Keep the contacts the classification reads: none created outside ``[since, until)``.
+
+    As :func:`funnelkit.chains.entry_contacts`.
+    """
+    if contacts is None or CREATED not in contacts.lf.collect_schema().names():
+        return contacts
+    created = nw.col(CREATED)
+    keep: Any = nw.lit(True)
+    if since is not None:
+        keep = keep & (created >= since)
+    if until is not None:
+        keep = keep & (created < until)
+    return replace(contacts, lf=contacts.lf.filter(created.is_null() | keep))
+
+
+def _stage_entries(
+    ev: _Frame, funnel: Funnel, stage_ids: Sequence[str], contacts: _Frame | None
+) -> Any:
+    """Return one row per contact and stage of ``stage_ids`` it entered.
+
+    Columns ``contact_id``, ``_ts`` and ``_stage``.
+
+    The instants are the ``<stage>_at`` of the classification of ``ev``
+    (as :func:`funnelkit.chains.stage_entries`).
+    """
+    classified = _classify(ev, funnel, cut=None, contacts=contacts, entry_times=True)
+    parts = [
+        classified.select(
+            CID,
+            nw.col(f"{stage_id}_at").cast(nw.Int64()).alias(TS),
+            nw.lit(stage_id, dtype=nw.String()).alias(STAGE),
+        ).filter(~nw.col(TS).is_null())
+        for stage_id in stage_ids
+    ]
+    return parts[0] if len(parts) == 1 else nw.concat(parts)
+
+
+def _entry_rows(ev: _Frame, spec: Any, contacts: _Frame | None, *, by: str | None) -> Any:
+    """Return the rows the steps read when stages are read by entry (``chains._step_rows``).
+
+    The stage entries (``event`` null) and the raw events the other steps
+    name (``_stage`` null); with ``by`` (an events column), ``_BY`` holds on
+    an entry the smallest value among the contact's events at that instant.
+    """
+    funnel = spec.reading.definition
+    assert funnel is not None  # resolve_spec refuses a stage read by entry without it
+    rows = _stage_entries(ev, funnel, spec.stage_ids, contacts).with_columns(
+        nw.lit(None, dtype=nw.String()).alias(EVENT)
+    )
+    columns = [CID, TS, EVENT, STAGE]
+    raw = ev.lf.filter(_names_expr(spec.raw_names).fill_null(False)) if spec.raw_names else None
+    if by is not None:
+        value = nw.col(by).cast(nw.String())
+        at_instant = ev.lf.group_by(CID, TS).agg(value.min().alias(_BY))
+        rows = rows.join(at_instant, on=[CID, TS], how="left")
+        columns.append(_BY)
+        if raw is not None:
+            raw = raw.with_columns(value.alias(_BY))
+    rows = rows.select(columns)
+    if raw is None:
+        return rows
+    raw = raw.with_columns(nw.lit(None, dtype=nw.String()).alias(STAGE)).select(columns)
+    return nw.concat([rows, raw])
 
 
 def _restrict(lf: Any, since: int | None, until: int | None) -> Any:
@@ -1189,6 +1294,8 @@ def _funnel_on_engine(
     contacts: NativeFrame | None = None,
     since: Any = None,
     until: Any = None,
+    stage_steps: str = "evidence",
+    definition: Funnel | None = None,
 ) -> FunnelResult:
     """:func:`funnelkit.conversion.funnel` run on the events' engine.
 
@@ -1209,7 +1316,11 @@ def _funnel_on_engine(
     window, order, first_entry, exclusions, by, top, min_size, since, until
         As in :func:`funnelkit.conversion.funnel`.
     contacts
-        Contacts on the same engine, for ``by`` on a contact attribute.
+        Contacts on the same engine, for ``by`` on a contact attribute (and,
+        with ``stage_steps="entry"``, read by the classification).
+    stage_steps, definition
+        As in :func:`funnelkit.conversion.funnel`: ``"entry"`` reads a stage
+        step at the ``<stage>_at`` of the engine's classification.
 
     Returns
     -------
@@ -1227,7 +1338,15 @@ def _funnel_on_engine(
     """
     from funnelkit.conversion import FunnelResult, finish_time_to_convert
 
-    ns = _nw_spec(steps, window, order, first_entry, exclusions)
+    ns = _nw_spec(
+        steps,
+        window,
+        order,
+        first_entry,
+        exclusions,
+        stage_steps=stage_steps,
+        definition=definition,
+    )
     check_count_option(top, "top", allow_none=True)
     check_count_option(min_size, "min_size", allow_none=False)
     ev = _events(events)
@@ -1268,21 +1387,39 @@ def _funnel_on_engine(
         time_to_convert=finish_time_to_convert(summary, histogram, spec, width),
         by=by,
         breakdown=breakdown,
+        stage_steps=spec.stage_steps,
     )
 
 
 _PERIOD_US = {"day": (_DAY_US, 0), "week": (_WEEK_US, _MONDAY_US)}
 
 
-def _period(period: object) -> tuple[int, int]:
-    checked = check_period(period)
-    if checked not in _PERIOD_US:
-        msg = (
-            f"period: {checked!r} is not available on DuckDB or Spark yet; use 'day' or 'week' "
-            "(or the polars functions on a polars frame)"
-        )
-        raise ParameterError(msg)
-    return _PERIOD_US[checked]
+def _with_period_start(lf: Any, column: str, period: str, out: str) -> Any:
+    """Add ``out``: the start (µs) of the ``period`` (UTC) holding ``column`` (µs).
+
+    Days and ISO weeks are fixed lengths from an origin.  For calendar
+    months the engine keeps the day: the counts come back per day, and
+    :func:`_by_period` adds the days of a month up in polars.
+    """
+    size, origin = _PERIOD_US.get(period, (_DAY_US, 0))
+    return lf.with_columns(_floor_to(nw.col(column), size, origin).alias(out))
+
+
+def _by_period(counts: pl.DataFrame, column: str, period: str, keys: Sequence[str]) -> pl.DataFrame:
+    """Add counts per day up to counts per calendar month (UTC) for ``period="month"``.
+
+    ``column`` holds the period starts (UTC date-times); the other columns
+    but ``keys`` are counts, summed.
+    """
+    if period in _PERIOD_US:
+        return counts
+    group = [column, *keys]
+    sums = [c for c in counts.columns if c not in group]
+    return (
+        counts.with_columns(pl.col(column).dt.truncate(PERIODS[period]))
+        .group_by(group, maintain_order=True)
+        .agg(pl.col(sums).sum())
+    )
 
 
 def _max_ts(lf: Any) -> int | None:
@@ -1303,6 +1440,8 @@ def _conversion_over_time_on_engine(
     exclusions: Iterable[Any] = (),
     since: Any = None,
     until: Any = None,
+    stage_steps: str = "evidence",
+    definition: Funnel | None = None,
 ) -> ConversionTrend:
     """:func:`funnelkit.conversion.conversion_over_time` run on the events' engine.
 
@@ -1323,18 +1462,25 @@ def _conversion_over_time_on_engine(
     >>> trend.table.select("step", "count").rows()
     [(1, 1), (2, 1)]
     """
-    ns = _nw_spec(steps, window, order, first_entry, exclusions)
-    size, origin = _period(period)
+    ns = _nw_spec(
+        steps,
+        window,
+        order,
+        first_entry,
+        exclusions,
+        stage_steps=stage_steps,
+        definition=definition,
+    )
+    checked = check_period(period)
     ev = _events(events)
     lo, hi = _span_args(since, until)
     known = _as_of_arg(as_of)
     if known is None:
         known = _max_ts(_restrict(ev.lf, lo, hi))
-    chains = _chains(ev, ns, since=lo, until=hi).with_columns(
-        _seg_value=_floor_to(nw.col("_t1"), size, origin)
-    )
-    wide = _wide_frame(_collect(_wide_counts(chains, ns.n, "_seg_value"), ["_seg_value"]), ns.n)
-    return _finish_trend(wide.rename({"_seg_value": "period_start"}), ns, str(period), known)
+    chains = _with_period_start(_chains(ev, ns, since=lo, until=hi), "_t1", checked, "_seg_value")
+    counts = _collect(_wide_counts(chains, ns.n, "_seg_value"), ["_seg_value"])
+    wide = _wide_frame(_by_period(counts, "_seg_value", checked, []), ns.n)
+    return _finish_trend(wide.rename({"_seg_value": "period_start"}), ns, checked, known)
 
 
 def _finish_trend(
@@ -1370,6 +1516,8 @@ def _compare_periods_on_engine(
     exclusions: Iterable[Any] = (),
     since: Any = None,
     until: Any = None,
+    stage_steps: str = "evidence",
+    definition: Funnel | None = None,
 ) -> PeriodComparison:
     """:func:`funnelkit.conversion.compare_periods` run on the events' engine.
 
@@ -1406,6 +1554,8 @@ def _compare_periods_on_engine(
         exclusions=exclusions,
         since=since,
         until=until,
+        stage_steps=stage_steps,
+        definition=definition,
     )
     return _compare_trend(trend, str(period), current, alpha)
 
@@ -1415,18 +1565,32 @@ def _cohorts_on_engine(
     events: NativeFrame,
     target: Any,
     *,
-    period: str = "week",
+    period: str = "month",
+    acquisition: str = "first_event",
+    contacts: NativeFrame | None = None,
     horizon: str | timedelta = "90d",
     as_of: Any = None,
     since: Any = None,
     until: Any = None,
+    stage_steps: str = "evidence",
+    definition: Funnel | None = None,
 ) -> CohortTable:
-    """:func:`funnelkit.conversion.cohorts` (first-event acquisition) run on the engine.
+    """:func:`funnelkit.conversion.cohorts` run on the events' engine.
 
     The per-contact acquisition and conversion days are computed by the
     engine, which returns counts per (cohort, day); the Kaplan-Meier curve is
     then drawn from those counts exactly as the polars path does.
-    ``period`` is ``"day"`` or ``"week"``.
+
+    Parameters
+    ----------
+    events
+        A DuckDB relation or a Spark DataFrame (see :func:`classify_query`).
+    target, period, acquisition, horizon, as_of, since, until, stage_steps, definition
+        As in :func:`funnelkit.conversion.cohorts`.
+    contacts
+        Contacts on the same engine: their ``created_at`` for
+        ``acquisition="created_at"``, read by the classification with
+        ``stage_steps="entry"``.
 
     Returns
     -------
@@ -1445,37 +1609,71 @@ def _cohorts_on_engine(
     >>> table.filter(pl.col("day") == 2).select("cohort_size", "converted", "share").row(0)
     (2, 1, 0.5)
     """
-    from funnelkit.conversion import (
-        COHORT_SCHEMA,
-        CohortTable,
-    )
+    from funnelkit.conversion import COHORT_SCHEMA, CohortTable
     from funnelkit.durations import parse_duration
 
-    step = resolve_step(target, "target")
-    flag = _step_expr(target, "target")
-    size, origin = _period(period)
+    reading = stage_reading(target, stage_steps, definition)
+    step = resolve_step(target, "target", reading=reading)
+    if reading.entry:
+        check_some_stage([step], reading)
+    checked = check_period(period)
+    if acquisition not in ("first_event", "created_at"):
+        hint = did_you_mean(str(acquisition), ("first_event", "created_at"))
+        msg = f"acquisition: {acquisition!r} is not 'first_event' or 'created_at'.{hint}"
+        raise ParameterError(msg)
+    by_entry = step.stage is not None and reading.definition is not None
+    flag = None if by_entry else _step_expr(target, "target")
     span = parse_duration(horizon, name="horizon")
     horizon_days = span // timedelta(days=1)
     ev = _events(events)
-    lf = _restrict(ev.lf, *_span_args(since, until))
+    people = _contacts(contacts, ev.engine)
+    lo, hi = _span_args(since, until)
+    lf = _restrict(ev.lf, lo, hi)
     known = _as_of_arg(as_of)
     if known is None:
         known = _max_ts(lf)
     if known is None:
         empty = pl.DataFrame(schema=COHORT_SCHEMA)
-        return CohortTable(empty, step.name, str(period), "first_event", span, None)
+        return CohortTable(empty, step.name, checked, str(acquisition), span, None, reading.mode)
     lf = lf.filter(nw.col(TS) <= known)
-    per_contact = (
-        lf.with_columns(_h=nw.when(flag).then(nw.col(TS)))
-        .group_by(CID)
-        .agg(nw.col(TS).min().alias("_acq"), nw.col("_h").min().alias("_hit"))
-        .select(
-            _floor_to(nw.col("_acq"), size, origin).alias("cohort_start"),
-            ((known - nw.col("_acq")) // _DAY_US).alias("_obs"),
-            nw.when(~nw.col("_hit").is_null())
-            .then(nw.max_horizontal((nw.col("_hit") - nw.col("_acq")) // _DAY_US, nw.lit(0)))
-            .alias("_day"),
+    if flag is not None and acquisition == "first_event":  # one pass over the events
+        per_contact = (
+            lf.with_columns(_h=nw.when(flag).then(nw.col(TS)))
+            .group_by(CID)
+            .agg(nw.col(TS).min().alias("_acq"), nw.col("_h").min().alias("_hit"))
         )
+    else:
+        if flag is None:
+            assert step.stage is not None and reading.definition is not None
+            known_people = _entry_contacts(people, lo, hi)
+            if known_people is not None and CREATED in known_people.lf.collect_schema().names():
+                created = nw.col(CREATED)
+                kept = known_people.lf.filter(created.is_null() | (created <= known))
+                known_people = replace(known_people, lf=kept)
+            read = replace(ev, lf=lf)
+            hits = _stage_entries(read, reading.definition, [step.stage], known_people)
+        else:
+            hits = lf.filter(flag)
+        reached = hits.group_by(CID).agg(nw.col(TS).min().alias("_hit"))
+        if acquisition == "first_event":
+            acquired = lf.group_by(CID).agg(nw.col(TS).min().alias("_acq"))
+        else:
+            if people is None or CREATED not in people.lf.collect_schema().names():
+                msg = "acquisition='created_at' needs contacts= with a 'created_at' column"
+                raise MissingColumnError(msg)
+            acquired = (
+                people.lf.select(CID, nw.col(CREATED).alias("_acq"))
+                .filter(~nw.col("_acq").is_null() & (nw.col("_acq") <= known))
+                .group_by(CID)
+                .agg(nw.col("_acq").min())
+            )
+        per_contact = acquired.join(reached, on=CID, how="left")
+    per_contact = _with_period_start(per_contact, "_acq", checked, "cohort_start").select(
+        "cohort_start",
+        ((known - nw.col("_acq")) // _DAY_US).alias("_obs"),
+        nw.when(~nw.col("_hit").is_null())
+        .then(nw.max_horizontal((nw.col("_hit") - nw.col("_acq")) // _DAY_US, nw.lit(0)))
+        .alias("_day"),
     )
     grouped = (
         per_contact.with_columns(
@@ -1486,33 +1684,28 @@ def _cohorts_on_engine(
         .agg(nw.len().cast(nw.Int64()).alias("_n"))
     )
     counts = _collect(grouped, ["cohort_start"]).with_columns(pl.col("day").cast(pl.Int64))
-    return _cohort_curve(counts, step.name, str(period), span, horizon_days, _from_us(known))
+    counts = _by_period(counts, "cohort_start", checked, ["_conv", "day"])
+    curve = _cohort_curve(counts, horizon_days)
+    return CohortTable(
+        table=curve,
+        target=step.name,
+        period=checked,
+        acquisition=str(acquisition),
+        horizon=span,
+        as_of=_from_us(known),
+        stage_steps=reading.mode,
+    )
 
 
-def _cohort_curve(
-    counts: pl.DataFrame,
-    target: str,
-    period: str,
-    span: timedelta,
-    horizon_days: int,
-    known: datetime | None,
-) -> CohortTable:
+def _cohort_curve(counts: pl.DataFrame, horizon_days: int) -> pl.DataFrame:
     """Draw the Kaplan-Meier table of :func:`funnelkit.conversion.cohorts` from counts."""
-    from funnelkit.conversion import CohortTable, km_curve
+    from funnelkit.conversion import km_curve
 
     lazy = counts.lazy()
     sizes = lazy.group_by("cohort_start").agg(cohort_size=pl.col("_n").sum().cast(pl.Int64))
     converted = lazy.filter(pl.col("_conv")).select("cohort_start", "day", converted=pl.col("_n"))
     censored = lazy.filter(~pl.col("_conv")).select("cohort_start", "day", _censored=pl.col("_n"))
-    curve = km_curve(sizes, converted, censored, horizon_days)
-    return CohortTable(
-        table=curve.collect(),
-        target=target,
-        period=period,
-        acquisition="first_event",
-        horizon=span,
-        as_of=known,
-    )
+    return km_curve(sizes, converted, censored, horizon_days).collect()
 
 
 # --------------------------------------------------------------------------- weekly

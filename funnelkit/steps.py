@@ -45,7 +45,6 @@ __all__ = [
     "check_period",
     "check_some_stage",
     "event_names_of",
-    "refuse_entry_reading",
     "resolve_spec",
     "resolve_step",
     "stage_reading",
@@ -205,18 +204,6 @@ def stage_reading(steps: object, stage_steps: object, definition: object) -> _Re
             raise ParameterError(msg)
         definition = steps
     return _Reading("entry", definition)
-
-
-def refuse_entry_reading(steps: object, stage_steps: object, definition: object) -> None:
-    """Refuse the stage entry reading on DuckDB and Spark frames, with what to do instead."""
-    if stage_reading(steps, stage_steps, definition).entry:
-        msg = (
-            "stage_steps='entry' runs on polars frames only: the DuckDB and Spark paths read "
-            "stages by their evidence events; bring the events into polars (e.g. "
-            "relation.pl() in DuckDB, or read_events on an export) or use "
-            "stage_steps='evidence'"
-        )
-        raise ParameterError(msg)
 
 
 def _stage_name(stage: object) -> str:

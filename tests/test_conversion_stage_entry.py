@@ -372,20 +372,6 @@ def test_bad_entry_options_are_explained(steps: Any, options: dict[str, Any], me
         funnel(events, steps, window="7d", **options)
 
 
-def test_native_frames_refuse_the_entry_reading() -> None:
-    duckdb = pytest.importorskip("duckdb")
-    events = events_frame(("a", d(0), "like"))
-    rel = duckdb.from_arrow(events.to_arrow())
-    for call in (
-        lambda: funnel(rel, INBOUND, window="7d", **ENTRY),
-        lambda: conversion_over_time(rel, INBOUND, window="7d", **ENTRY),
-        lambda: compare_periods(rel, INBOUND, window="7d", **ENTRY),
-        lambda: cohorts(rel, INBOUND.stage("client"), definition=INBOUND, **ENTRY),
-    ):
-        with pytest.raises(ParameterError, match="stage_steps='entry' runs on polars frames only"):
-            call()
-
-
 # --- the snapshot ---------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def sample() -> tuple[pl.DataFrame, pl.DataFrame]:
