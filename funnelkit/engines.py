@@ -94,6 +94,13 @@ from funnelkit.events import CREATED_AT as CREATED
 from funnelkit.events import EVENT
 from funnelkit.events import OCCURRED_AT as T
 from funnelkit.frames import Engine, engine_of, register
+from funnelkit.stages import (
+    SCORE_ANCHOR_US,
+    SCORE_BLOCK,
+    SCORE_REACH,
+    SCORE_TOLERANCE,
+    plan_conditions,
+)
 from funnelkit.stats import check_alpha
 from funnelkit.steps import (
     PERIODS,
@@ -145,11 +152,8 @@ _BY = "_by_entry"  # the breakdown value on the rows of a stage entry reading
 _DAY_US = 86_400_000_000
 _WEEK_US = 7 * _DAY_US
 _MONDAY_US = 4 * _DAY_US  # 1970-01-05 00:00 UTC, a Monday: ISO weeks start there
-_ANCHOR_US = int(datetime(2000, 1, 1, tzinfo=UTC).timestamp()) * 1_000_000
 _LO = -(2**62)  # "no value yet" in running maxima (any time minus it is beyond a window)
 _HI = 2**62  # "no value later" in reverse running minima
-_BLOCK = 256.0
-_EPS = 1e-9
 
 
 # --------------------------------------------------------------------------- detection
@@ -356,7 +360,8 @@ def _condition_times(lf: Any, cond: Condition, name: str) -> Any:
     """Per contact, the instant (µs) ``cond`` first holds: ``contact_id`` and ``name``.
 
     As :func:`funnelkit.stages._condition_times`; the decaying score uses the
-    same blocks of 256 half-lives (see :func:`funnelkit.stages._scores`).
+    same blocks (:data:`funnelkit.stages.SCORE_BLOCK` half-lives, the last
+    :data:`funnelkit.stages.SCORE_REACH` of a block carried into the next).
     """
     if isinstance(cond, EventRule):
         rows = lf.filter(_condition_expr(cond)).select(CID, TS)
@@ -379,26 +384,28 @@ def _condition_times(lf: Any, cond: Condition, name: str) -> Any:
         scored = rows.with_columns(_score=nw.col("_p").cum_sum().over(CID, order_by=TS))
     else:
         half_life_us = cond.half_life / timedelta(microseconds=1)
-        u = (nw.col(TS) - _ANCHOR_US).cast(nw.Float64()) / half_life_us
-        rows = rows.with_columns(_u=u).with_columns(_b=(nw.col("_u") / _BLOCK).floor())
-        rows = rows.with_columns(
-            _w=nw.col("_p") * nw.lit(2.0) ** (nw.col("_u") - _BLOCK * nw.col("_b"))
+        u = (nw.col(TS) - SCORE_ANCHOR_US).cast(nw.Float64()) / half_life_us
+        rows = (
+            rows.with_columns(_u=u)
+            .with_columns(_b=(nw.col("_u") / SCORE_BLOCK).floor())
+            .with_columns(_off=nw.col("_u") - SCORE_BLOCK * nw.col("_b"))
+            .with_columns(_w=nw.col("_p") * nw.lit(2.0) ** nw.col("_off"))
+            .with_columns(_run=nw.col("_w").cum_sum().over(CID, "_b", order_by=TS))
         )
-        totals = (
-            rows.group_by(CID, "_b")
-            .agg(nw.col("_w").sum().alias("_carry"))
+        tail = (
+            rows.filter(nw.col("_off") >= SCORE_BLOCK - SCORE_REACH)
+            .group_by(CID, "_b")
+            .agg((nw.col("_w").sum() * 2.0**-SCORE_BLOCK).alias("_carry"))
             .with_columns(nw.col("_b") + 1.0)
         )
-        scored = (
-            rows.join(totals, on=[CID, "_b"], how="left")
-            .with_columns(_run=nw.col("_w").cum_sum().over(CID, "_b", order_by=TS))
-            .with_columns(
-                _score=nw.lit(2.0) ** (_BLOCK * nw.col("_b") - nw.col("_u"))
-                * (nw.col("_run") + nw.col("_carry").fill_null(0.0) * 2.0**-_BLOCK)
-            )
+        head = rows.filter(nw.col("_off") < SCORE_REACH).join(tail, on=[CID, "_b"], how="left")
+        rest = rows.filter(nw.col("_off") >= SCORE_REACH).with_columns(_carry=nw.lit(0.0))
+        total = nw.col("_run") + nw.col("_carry").fill_null(0.0)
+        scored = nw.concat([head, rest.select(head.collect_schema().names())]).with_columns(
+            _score=nw.lit(2.0) ** -nw.col("_off") * total
         )
     return (
-        scored.filter(nw.col("_score") >= cond.threshold * (1.0 - _EPS))
+        scored.filter(nw.col("_score") >= cond.threshold * (1.0 - SCORE_TOLERANCE))
         .group_by(CID)
         .agg(nw.col(TS).min().alias(name))
     )
@@ -409,7 +416,8 @@ class _NwPlan:
     """How to classify under a funnel on an engine (see ``stages._Plan``).
 
     ``simple``: "any of these events" conditions, read as a per-event rank;
-    ``complex_``: the others (``min_count``, points), each a first-hold time.
+    ``complex_``: the others (``min_count``, points), each a first-hold time;
+    split by :func:`funnelkit.stages.plan_conditions`, as on polars.
     """
 
     funnel: Funnel
@@ -418,15 +426,7 @@ class _NwPlan:
 
     @classmethod
     def of(cls, funnel: Funnel) -> _NwPlan:
-        simple: list[tuple[int, EventRule]] = []
-        complex_: list[tuple[int, Condition]] = []
-        for rank, stage in enumerate(funnel.stages, start=1):
-            for cond in stage.conditions:
-                if isinstance(cond, EventRule) and cond.min_count == 1:
-                    simple.append((rank, cond))
-                else:
-                    complex_.append((rank, cond))
-        return cls(funnel, tuple(simple), tuple(complex_))
+        return cls(funnel, *plan_conditions(funnel))
 
     @property
     def size(self) -> int:
