@@ -298,6 +298,27 @@ def test_a_created_at_entry_has_no_event_breakdown(con: duckdb.DuckDBPyConnectio
     same_funnel(expected, got)
 
 
+def test_created_at_cohorts_of_the_entry_stage(con: duckdb.DuckDBPyConnection) -> None:
+    """The first stage has no rule: every event is evidence for it."""
+    log = events_frame(("a", "2026-03-02", "badge_scan"), ("b", "2026-03-04", "page_view"))
+    people = pl.DataFrame(
+        {"contact_id": ["a", "b"], "created_at": [datetime(2026, 3, 1), None]},
+        schema={"contact_id": pl.String, "created_at": pl.Datetime("us", "UTC")},
+    )
+    expected, got = both(
+        con,
+        conversion.cohorts,
+        log,
+        INBOUND.stages[0],
+        contacts=people,
+        acquisition="created_at",
+        period="day",
+        horizon="3d",
+    )
+    assert expected.table["cumulative_converted"].max() == 1
+    same_result(expected, got)
+
+
 def test_created_at_cohorts_need_a_created_at_column(con: duckdb.DuckDBPyConnection) -> None:
     log = events_frame(("a", "2026-03-02", "purchase"))
     people = pl.DataFrame({"contact_id": ["a"]})
