@@ -487,7 +487,7 @@ class FunnelResult:
         ``min_size``) keep their counts but show no rate nor interval.
     stage_steps
         How stage steps were read: ``"evidence"`` or ``"entry"`` (shown in
-        the title as "stage entry").
+        the title as "stages by evidence" when not by entry).
     """
 
     table: pl.DataFrame
@@ -543,7 +543,7 @@ class FunnelResult:
 
     def _title(self) -> str:
         entry = ", first entry only" if self.first_entry else ""
-        stages = ", stage entry" if self.stage_steps == "entry" else ""
+        stages = ", stages by evidence" if self.stage_steps == "evidence" else ""
         excluded = f", {self.excluded:,} excluded" if self.excluded else ""
         return (
             f"Funnel {' → '.join(self.step_names)} (window {format_duration(self.window)}, "
@@ -613,7 +613,7 @@ def funnel(
     contacts: ContactTable | pl.LazyFrame | pl.DataFrame | None = None,
     since: TimeLike | None = None,
     until: TimeLike | None = None,
-    stage_steps: StageSteps = "evidence",
+    stage_steps: StageSteps = "entry",
     definition: Funnel | None = None,
     allow_personal: bool = False,
 ) -> FunnelResult:
@@ -867,7 +867,7 @@ class ConversionTrend:
             rates = [_pct(cells["conversion_from_first"][k]) for k in range(1, n)]
             note = "" if first["complete"] else "incomplete: window still open"
             rows.append([f"{start:%Y-%m-%d}", _count(first["count"]), *rates, note])
-        stages = ", stage entry" if self.stage_steps == "entry" else ""
+        stages = ", stages by evidence" if self.stage_steps == "evidence" else ""
         caption = (
             f"Conversion from first step by {self.period} of entry "
             f"(window {format_duration(self.window)}{stages})"
@@ -887,7 +887,7 @@ def conversion_over_time(
     exclusions: Iterable[Exclusion | tuple[StepSpec, int, int]] = (),
     since: TimeLike | None = None,
     until: TimeLike | None = None,
-    stage_steps: StageSteps = "evidence",
+    stage_steps: StageSteps = "entry",
     definition: Funnel | None = None,
 ) -> ConversionTrend:
     """Return funnel rates per period of entry, with unfinished periods flagged.
@@ -1076,7 +1076,7 @@ class PeriodComparison:
             for r in self.table.iter_rows(named=True)
         ]
         note = "" if self.current_complete else " (current period incomplete)"
-        stages = " (stage entry)" if self.stage_steps == "entry" else ""
+        stages = " (stages by evidence)" if self.stage_steps == "evidence" else ""
         caption = (
             f"{self.period.capitalize()} of {self.current_start:%Y-%m-%d} vs "
             f"{self.previous_start:%Y-%m-%d}{stages}{note}"
@@ -1099,7 +1099,7 @@ def compare_periods(
     exclusions: Iterable[Exclusion | tuple[StepSpec, int, int]] = (),
     since: TimeLike | None = None,
     until: TimeLike | None = None,
-    stage_steps: StageSteps = "evidence",
+    stage_steps: StageSteps = "entry",
     definition: Funnel | None = None,
 ) -> PeriodComparison:
     """Compare each funnel rate of one entry period with the period before.
@@ -1311,7 +1311,7 @@ def week_over_week(
     exclusions: Iterable[Exclusion | tuple[StepSpec, int, int]] = (),
     since: TimeLike | None = None,
     until: TimeLike | None = None,
-    stage_steps: StageSteps = "evidence",
+    stage_steps: StageSteps = "entry",
     definition: Funnel | None = None,
 ) -> PeriodComparison:
     """Compare each rate of the last complete ISO week with the week before.
@@ -1404,7 +1404,7 @@ class CohortTable:
             share = dict(zip(part["day"].to_list(), part["share"].to_list(), strict=True))
             size = part["cohort_size"][0]
             rows.append([f"{start:%Y-%m-%d}", _count(size), *(_pct(share.get(d)) for d in marks)])
-        stages = ", stage entry" if self.stage_steps == "entry" else ""
+        stages = ", stages by evidence" if self.stage_steps == "evidence" else ""
         caption = (
             f"Share reaching {self.target} by days since acquisition "
             f"({self.acquisition.replace('_', ' ')}, by {self.period}{stages})"
@@ -1469,7 +1469,7 @@ def cohorts(
     as_of: TimeLike | None = None,
     since: TimeLike | None = None,
     until: TimeLike | None = None,
-    stage_steps: StageSteps = "evidence",
+    stage_steps: StageSteps = "entry",
     definition: Funnel | None = None,
 ) -> CohortTable:
     """Return survival-style conversion curves by acquisition cohort, as a tidy table.
@@ -1559,10 +1559,12 @@ def cohorts(
         )
     lf = lf.filter(pl.col(OCCURRED_AT) <= known)
     if step.stage is not None and reading.definition is not None:
-        people = entry_contacts(_contacts(contacts), lo, hi)
+        # the whole history before ``until`` and ``as_of`` tells when a contact entered
+        people = entry_contacts(_contacts(contacts), None, hi)
         if people is not None and CREATED_AT in people.collect_schema().names():
             people = people.filter(pl.col(CREATED_AT).is_null() | (pl.col(CREATED_AT) <= known))
-        hits = stage_entries(lf, reading.definition, [step.stage], people)
+        history = restrict_span(as_lazy(events), None, hi).filter(pl.col(OCCURRED_AT) <= known)
+        hits = stage_entries(history, reading.definition, [step.stage], people)
     else:
         if isinstance(target, Stage):
             filters = [f for cond in target.conditions for f in cond.where]
