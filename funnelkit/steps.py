@@ -135,16 +135,8 @@ class _Reading:
     def entry(self) -> bool:
         return self.mode == "entry"
 
-    def stage_id(self, stage: object, where: str) -> str:
+    def stage_id(self, stage: Stage, where: str) -> str:
         """Return the id of ``stage`` in the definition, or say why it has no entry time."""
-        if not isinstance(stage, Stage):
-            msg = (
-                f"{where}: {_stage_name(stage)!r} ({type(stage).__name__}) has no entry time: "
-                "stage_steps='entry' reads the stages of a funnel definition "
-                "(funnelkit.definitions.Stage, e.g. load_funnel('inbound').stage('cold_lead')); "
-                "use stage_steps='evidence' for an object with only evidence()"
-            )
-            raise ParameterError(msg)
         funnel = self.definition
         if funnel is None:
             msg = (
@@ -218,9 +210,7 @@ def refuse_entry_reading(steps: object, stage_steps: object, definition: object)
         items = list(steps)
     else:
         items = [steps]
-    if isinstance(steps, Funnel) or any(
-        isinstance(item, StageLike) and not isinstance(item, str) for item in items
-    ):
+    if isinstance(steps, Funnel) or any(isinstance(item, Stage) for item in items):
         msg = (
             "stage_steps='entry' runs on polars frames only: the DuckDB and Spark paths read "
             "stages by their evidence events; bring the events into polars (e.g. "
@@ -259,7 +249,8 @@ def resolve_step(
 ) -> _Step:
     """Read one step (a name, a list of names or a stage) into a :class:`Spec` step."""
     if isinstance(spec, StageLike) and not isinstance(spec, str):
-        if reading.entry:
+        # an object with only evidence() names events: it has no entry to read
+        if reading.entry and isinstance(spec, Stage):
             stage_id = reading.stage_id(spec, where)
             expr = (pl.col(STAGE) == stage_id).fill_null(False)
             return _Step(name or _stage_name(spec), expr, stage=stage_id)
