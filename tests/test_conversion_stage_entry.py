@@ -329,8 +329,7 @@ def test_results_name_the_reading() -> None:
     entry = funnel(events, INBOUND, window="3d", **ENTRY)
     assert entry.stage_steps == "entry" and entry.to_dict()["stage_steps"] == "entry"
     assert entry.to_text().splitlines()[0] == (
-        "Funnel Prospect → Cold lead → Warm lead → Client → Ambassador "
-        "(window 3d, ordered)"
+        "Funnel Prospect → Cold lead → Warm lead → Client → Ambassador (window 3d, ordered)"
     )
     assert "by evidence" not in entry._repr_html_()
     json.dumps(entry.to_dict())
