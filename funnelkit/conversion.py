@@ -19,29 +19,19 @@ definition (any object with an ``evidence() -> pl.Expr`` method, such as
 with ``.stages``) stands for all of its stages, and a mapping
 ``{"Visited": "page_view", ...}`` names the steps.
 
-Stages as steps: ``stage_steps="evidence"`` or ``"entry"``
------------------------------------------------------------
-A stage taken as a step is read one of two ways, chosen with the
-``stage_steps=`` option of :func:`funnel`, :func:`funnel_chains`,
-:func:`conversion_over_time`, :func:`compare_periods`,
-:func:`week_over_week` and :func:`cohorts`.  **To get the stages of**
-:func:`funnelkit.stages.classify` **and** :func:`funnelkit.stages.snapshot`,
-**use** ``stage_steps="entry"``.
+Stages as steps: by entry (the default), or by evidence
+--------------------------------------------------------
+A stage taken as a step means what it means in
+:func:`funnelkit.stages.classify` and :func:`funnelkit.stages.snapshot`: the
+contact **entered** it.  This is the reading of every function that takes
+steps (:func:`funnel`, :func:`funnel_chains`, :func:`conversion_over_time`,
+:func:`compare_periods`, :func:`week_over_week`, :func:`cohorts`), of the
+explorer, the command line and the weekly report, so a stage has one count
+everywhere.  ``stage_steps="evidence"`` is the other reading, kept for those
+who ask "did any evidence event happen".
 
-``stage_steps="evidence"`` (the default, kept so that existing reports do
-not change) counts the stage's **evidence events** one by one: a contact
-reaches the step at any single event the stage's rules name (with their
-property filters).  A stage's ``min_count``, points threshold and half-life
-are *not* applied, nor is stage skipping, so a step can count more contacts
-than :func:`funnelkit.stages.classify` puts at or past that stage (in the
-``inbound`` preset one page view is evidence for ``cold_lead`` although its
-score of 2 stays under the threshold of 3), or fewer (a walk-in buyer has no
-evidence for the lead stages it skipped).  On the sample data
-(``data/sample``, ``inbound``), prospect to cold lead is 86.9% this way,
-59.0% with ``"entry"`` as in the snapshot.
-
-``stage_steps="entry"`` reads a stage as **entering** it.  Each contact
-contributes one synthetic event per stage it reached, at the instant
+``stage_steps="entry"`` (the default).  Each contact contributes one
+synthetic event per stage it reached, at the instant
 :func:`funnelkit.stages.classify` gives in its ``<stage>_at`` column, which
 honours ``min_count``, points with their half-life, property filters and
 stage skipping; the chain rule below then applies to those events unchanged.
@@ -55,36 +45,52 @@ the window; ...".  The details:
   one by one (any of them, in any order, named by a mapping if you like)
   with ``definition=`` naming the definition.  Entry times depend on the
   whole definition (a later stage reached makes the skipped ones reached).
-- The classification reads the events the call reads (``since``/``until``:
-  history before ``since`` is unknown to it) and, in :func:`funnel`, the
-  ``contacts=`` table when one is given, as ``classify(..., contacts=)``
-  does (contacts created within ``[since, until)`` with no event enter the
-  first stage at their ``created_at``; a listed contact with neither an
+- **History.** The classification reads each contact's whole history up to
+  the end of the period (``until``: events before it, and the ``contacts=``
+  table's contacts created before it, as ``classify(..., contacts=)`` does),
+  and ``since`` only says which entries count as step 1.  A contact who
+  became a cold lead in September and a warm lead this week is a warm-lead
+  entry this week, not a new prospect.  A listed contact with neither an
   event nor a ``created_at`` has no entry time, so no step counts it,
-  although the snapshot puts it in the first stage).
+  although the snapshot puts it in the first stage.
 - Entry is "first reached": lapsing does not move it (a warm lead gone cold
   entered ``warm_lead`` all the same).  The snapshot's ``at_or_past`` counts
   a lapsed contact at the stage it lapsed to, so it is smaller there.
 - Entries never decrease down a definition, so with the definition's stages
   in order, ``order="ordered"`` (or ``"any"``) and a window longer than the
-  data, step k counts exactly the contacts that reached stage k: the
-  snapshot's ``at_or_past`` when no contact lapsed.  A stage reached by skipping is
-  entered at the same instant as the stage after it; ``"ordered"`` lets one
-  instant serve consecutive steps, ``"strict_increase"`` does not (a
-  walk-in buyer stops at the first stage there).
+  data, step k counts exactly the contacts that entered stage k, lapses
+  included: the number of non-empty ``<stage>_at`` values of ``classify``.
+  A stage reached by skipping is entered at the same instant as the stage
+  after it; ``"ordered"`` lets one instant serve consecutive steps,
+  ``"strict_increase"`` does not (a walk-in buyer stops at the first stage
+  there).
 - Time to convert is the time between entries.  A contact enters a stage
   once, so ``first_entry`` changes nothing for a stage as step 1.
-- Steps and exclusions given as event names still read the raw events,
-  so steps may mix: ``[inbound.stage("warm_lead"), "purchase"]`` with
-  ``definition=inbound`` reads "entered warm lead, then a purchase event
-  within the window".  A stage given as an exclusion is read by entry too.
-  An object with only ``evidence()`` has no entry time and is refused, and
-  so is a call with no stage at all.
+- Steps and exclusions given as event names still read the raw events of
+  ``[since, until)``, so steps may mix: ``[inbound.stage("warm_lead"),
+  "purchase"]`` with ``definition=inbound`` reads "entered warm lead, then a
+  purchase event within the window".  A stage given as an exclusion is read
+  by entry too.  An object with only ``evidence()`` (not a
+  :class:`~funnelkit.definitions.Stage`) names events, not a stage: it is
+  read by its evidence events under either reading.
 - ``by`` on an events column is read at the entry instant of step 1: the
   smallest value among the contact's events at that instant (``"(none)"``
   for an entry at a ``created_at`` of the contacts table).
-- DuckDB and Spark frames (:mod:`funnelkit.engines`) support only
-  ``"evidence"``; ``"entry"`` raises :class:`~funnelkit.errors.ParameterError`.
+- DuckDB and Spark frames (:mod:`funnelkit.engines`) read stages by
+  evidence only for now: a stage step there needs ``stage_steps="evidence"``
+  (a :class:`~funnelkit.errors.ParameterError` says so).
+
+``stage_steps="evidence"`` counts a stage's **evidence events** one by one:
+a contact reaches the step at any single event the stage's rules name (with
+their property filters), in ``[since, until)``.  A stage's ``min_count``,
+points threshold and half-life are *not* applied, nor is stage skipping, so a
+step can count more contacts than :func:`funnelkit.stages.classify` puts at
+or past that stage (in the ``inbound`` preset one page view is evidence for
+``cold_lead`` although its score of 2 stays under the threshold of 3), or
+fewer (a walk-in buyer has no evidence for the lead stages it skipped).  On
+the sample data (``data/sample``, ``inbound``), prospect to cold lead is
+86.9% this way, 59.0% by entry as in the snapshot.  Results name the reading
+(``stage_steps``; "stages by evidence" in their titles).
 
 The chain rule
 --------------
@@ -311,7 +317,7 @@ def funnel(
     contacts: ContactTable | pl.LazyFrame | pl.DataFrame | None = None,
     since: TimeLike | None = None,
     until: TimeLike | None = None,
-    stage_steps: StageSteps = "evidence",
+    stage_steps: StageSteps = "entry",
     definition: Funnel | None = None,
     allow_personal: bool = False,
 ) -> FunnelResult:
@@ -321,13 +327,13 @@ def funnel(
     ``order="ordered"``), the counted chain and exclusions are described in
     the module documentation (:mod:`funnelkit.conversion`).
 
-    **Stages as steps.**  By default a stage step counts each of the stage's
-    evidence events, without its ``min_count``, points threshold or
-    skipping, so its counts differ from :func:`funnelkit.stages.snapshot`.
-    Pass ``stage_steps="entry"`` to read a stage as the instant the contact
-    entered it (the ``<stage>_at`` of :func:`funnelkit.stages.classify`):
-    "entered stage 1, then stage 2 within the window, ...".  See "Stages as
-    steps" in the module documentation.
+    **Stages as steps.**  A stage step is the instant the contact entered the
+    stage (the ``<stage>_at`` of :func:`funnelkit.stages.classify`, read
+    from the contact's history before ``until``): "entered stage 1, then
+    stage 2 within the window, ...", so a funnel over a definition counts what
+    :func:`funnelkit.stages.classify` says.  ``stage_steps="evidence"`` counts
+    any one of the stage's evidence events instead.  See "Stages as steps" in
+    the module documentation.
 
     Parameters
     ----------
@@ -362,10 +368,11 @@ def funnel(
         dates or datetimes; naive values are UTC).  Chains near ``until`` are
         cut short: see :func:`conversion_over_time` for incomplete periods.
     stage_steps
-        ``"evidence"`` (default): a stage step is reached at any of its
-        evidence events.  ``"entry"``: at the instant the contact entered
-        the stage, one synthetic event per contact and stage reached; the
-        classification reads the events read here and ``contacts``.
+        ``"entry"`` (default): a stage step is reached at the instant the
+        contact entered the stage, one synthetic event per contact and stage
+        reached; the classification reads the events before ``until`` and
+        ``contacts``, and ``since`` keeps the entries from it on.
+        ``"evidence"``: at any one of its evidence events of ``[since, until)``.
     definition
         With ``stage_steps="entry"``, the definition the stage steps belong
         to, when ``steps`` is not that definition itself (e.g.
@@ -421,9 +428,9 @@ def funnel(
     ...     "amount": [None, None, None],
     ... }, schema_overrides={"amount": pl.Float64})
     >>> funnel(views, inbound, window="7d").table["count"].to_list()
-    [2, 2, 0, 0, 0]
-    >>> funnel(views, inbound, window="7d", stage_steps="entry").table["count"].to_list()
     [2, 1, 0, 0, 0]
+    >>> funnel(views, inbound, window="7d", stage_steps="evidence").table["count"].to_list()
+    [2, 2, 0, 0, 0]
     """
     events, contacts = pseudonymize_breakdown(events, contacts, by, allow_personal=allow_personal)
     if frames.is_engine_frame(events):
@@ -558,7 +565,7 @@ def cohorts(
     as_of: TimeLike | None = None,
     since: TimeLike | None = None,
     until: TimeLike | None = None,
-    stage_steps: StageSteps = "evidence",
+    stage_steps: StageSteps = "entry",
     definition: Funnel | None = None,
 ) -> CohortTable:
     """Return survival-style conversion curves by acquisition cohort, as a tidy table.
@@ -567,10 +574,11 @@ def cohorts(
     or at its ``created_at`` in ``contacts`` (``"created_at"``; contacts
     without events count too).  It converts on day
     ``floor((first target event - acquisition) / 1 day)`` (0 when the target
-    came first).  A stage as target converts at its first evidence event by
-    default; with ``stage_steps="entry"`` at the instant the contact entered
-    the stage (see the module documentation), as
-    :func:`funnelkit.stages.classify` of the events up to ``as_of`` says.
+    came first).  A stage as target converts at the instant the contact
+    entered the stage (see the module documentation), as
+    :func:`funnelkit.stages.classify` of its history up to ``as_of`` (and
+    before ``until``) says; with ``stage_steps="evidence"``, at its first
+    evidence event.
     A contact acquired ``d`` days before ``as_of`` is observed for days
     ``0..d`` only: the curve (Kaplan-Meier) uses it for those days and no
     further, so recent cohorts are not read as converting less.
@@ -596,7 +604,7 @@ def cohorts(
     since, until
         Only events with ``since <= occurred_at < until`` are read.
     stage_steps
-        ``"evidence"`` (default) or ``"entry"``, as in :func:`funnel`.
+        ``"entry"`` (default) or ``"evidence"``, as in :func:`funnel`.
     definition
         With ``stage_steps="entry"``, the definition the target stage
         belongs to (required: a stage's entry depends on the whole definition).
@@ -648,10 +656,12 @@ def cohorts(
         )
     lf = lf.filter(pl.col(OCCURRED_AT) <= known)
     if step.stage is not None and reading.definition is not None:
-        people = entry_contacts(_contacts(contacts), lo, hi)
+        # the whole history before ``until`` and ``as_of`` tells when a contact entered
+        people = entry_contacts(_contacts(contacts), None, hi)
         if people is not None and CREATED_AT in people.collect_schema().names():
             people = people.filter(pl.col(CREATED_AT).is_null() | (pl.col(CREATED_AT) <= known))
-        hits = stage_entries(lf, reading.definition, [step.stage], people)
+        history = restrict_span(as_lazy(events), None, hi).filter(pl.col(OCCURRED_AT) <= known)
+        hits = stage_entries(history, reading.definition, [step.stage], people)
     else:
         if isinstance(target, Stage):
             filters = [f for cond in target.conditions for f in cond.where]

@@ -232,7 +232,7 @@ class FunnelResult:
         ``min_size``) keep their counts but show no rate nor interval.
     stage_steps
         How stage steps were read: ``"evidence"`` or ``"entry"`` (shown in
-        the title as "stage entry").
+        the title as "stages by evidence" when not by entry).
     """
 
     table: pl.DataFrame
@@ -244,7 +244,7 @@ class FunnelResult:
     time_to_convert: TimeToConvert
     by: str | None = None
     breakdown: pl.DataFrame | None = None
-    stage_steps: StageSteps = "evidence"
+    stage_steps: StageSteps = "entry"
 
     def to_polars(self) -> pl.DataFrame:
         """Return the breakdown table with ``by``, else the step table."""
@@ -288,7 +288,7 @@ class FunnelResult:
 
     def _title(self) -> str:
         entry = ", first entry only" if self.first_entry else ""
-        stages = ", stage entry" if self.stage_steps == "entry" else ""
+        stages = ", stages by evidence" if self.stage_steps == "evidence" else ""
         excluded = f", {self.excluded:,} excluded" if self.excluded else ""
         return (
             f"Funnel {' → '.join(self.step_names)} (window {format_duration(self.window)}, "
@@ -373,7 +373,7 @@ class ConversionTrend:
     window: timedelta
     as_of: datetime | None
     step_names: tuple[str, ...]
-    stage_steps: StageSteps = "evidence"
+    stage_steps: StageSteps = "entry"
 
     def to_polars(self) -> pl.DataFrame:
         """Return :attr:`table`."""
@@ -402,7 +402,7 @@ class ConversionTrend:
             rates = [_pct(cells["conversion_from_first"][k]) for k in range(1, n)]
             note = "" if first["complete"] else "incomplete: window still open"
             rows.append([f"{start:%Y-%m-%d}", _count(first["count"]), *rates, note])
-        stages = ", stage entry" if self.stage_steps == "entry" else ""
+        stages = ", stages by evidence" if self.stage_steps == "evidence" else ""
         caption = (
             f"Conversion from first step by {self.period} of entry "
             f"(window {format_duration(self.window)}{stages})"
@@ -444,7 +444,7 @@ class PeriodComparison:
     current_start: datetime
     current_complete: bool
     alpha: float
-    stage_steps: StageSteps = "evidence"
+    stage_steps: StageSteps = "entry"
 
     def to_polars(self) -> pl.DataFrame:
         """Return :attr:`table`."""
@@ -476,7 +476,7 @@ class PeriodComparison:
             for r in self.table.iter_rows(named=True)
         ]
         note = "" if self.current_complete else " (current period incomplete)"
-        stages = " (stage entry)" if self.stage_steps == "entry" else ""
+        stages = " (stages by evidence)" if self.stage_steps == "evidence" else ""
         caption = (
             f"{self.period.capitalize()} of {self.current_start:%Y-%m-%d} vs "
             f"{self.previous_start:%Y-%m-%d}{stages}{note}"
@@ -512,7 +512,7 @@ class CohortTable:
     acquisition: str
     horizon: timedelta
     as_of: datetime | None
-    stage_steps: StageSteps = "evidence"
+    stage_steps: StageSteps = "entry"
 
     def to_polars(self) -> pl.DataFrame:
         """Return :attr:`table`."""
@@ -537,7 +537,7 @@ class CohortTable:
             share = dict(zip(part["day"].to_list(), part["share"].to_list(), strict=True))
             size = part["cohort_size"][0]
             rows.append([f"{start:%Y-%m-%d}", _count(size), *(_pct(share.get(d)) for d in marks)])
-        stages = ", stage entry" if self.stage_steps == "entry" else ""
+        stages = ", stages by evidence" if self.stage_steps == "evidence" else ""
         caption = (
             f"Share reaching {self.target} by days since acquisition "
             f"({self.acquisition.replace('_', ' ')}, by {self.period}{stages})"

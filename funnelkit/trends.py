@@ -73,7 +73,7 @@ def conversion_over_time(
     exclusions: Iterable[Exclusion | tuple[StepSpec, int, int]] = (),
     since: TimeLike | None = None,
     until: TimeLike | None = None,
-    stage_steps: StageSteps = "evidence",
+    stage_steps: StageSteps = "entry",
     definition: Funnel | None = None,
 ) -> ConversionTrend:
     """Return funnel rates per period of entry, with unfinished periods flagged.
@@ -85,7 +85,7 @@ def conversion_over_time(
     window of its last possible entrant has closed by ``as_of``; the rates of
     an incomplete period are still growing and must not be read as a drop.
 
-    With ``stage_steps="entry"`` and a stage as step 1, a contact's period
+    With a stage as step 1 (read by entry, the default), a contact's period
     is that of its entry into that stage.
 
     Parameters
@@ -98,8 +98,8 @@ def conversion_over_time(
         What the data is known up to (a date means the end of that day, as in
         :func:`funnelkit.stages.classify`); by default the last event's time.
     stage_steps, definition
-        As in :func:`~funnelkit.conversion.funnel`: ``"entry"`` reads a stage step as the instant
-        the contact entered the stage (see :mod:`funnelkit.conversion`).
+        As in :func:`~funnelkit.conversion.funnel`: ``"entry"`` (default) reads a stage step as
+        the instant the contact entered the stage (see :mod:`funnelkit.conversion`).
 
     Returns
     -------
@@ -210,7 +210,7 @@ def compare_periods(
     exclusions: Iterable[Exclusion | tuple[StepSpec, int, int]] = (),
     since: TimeLike | None = None,
     until: TimeLike | None = None,
-    stage_steps: StageSteps = "evidence",
+    stage_steps: StageSteps = "entry",
     definition: Funnel | None = None,
 ) -> PeriodComparison:
     """Compare each funnel rate of one entry period with the period before.
@@ -220,8 +220,8 @@ def compare_periods(
     events, steps, window, order, first_entry, exclusions, since, until
         As in :func:`~funnelkit.conversion.funnel`.
     stage_steps, definition
-        As in :func:`~funnelkit.conversion.funnel` (``"entry"``: stages read by entry, as the
-        snapshot sees them).
+        As in :func:`~funnelkit.conversion.funnel` (``"entry"``, the default: stages read by
+        entry, as the snapshot sees them).
     period
         ``"day"``, ``"week"`` or ``"month"`` (see :func:`conversion_over_time`).
     current
@@ -422,14 +422,13 @@ def week_over_week(
     exclusions: Iterable[Exclusion | tuple[StepSpec, int, int]] = (),
     since: TimeLike | None = None,
     until: TimeLike | None = None,
-    stage_steps: StageSteps = "evidence",
+    stage_steps: StageSteps = "entry",
     definition: Funnel | None = None,
 ) -> PeriodComparison:
     """Compare each rate of the last complete ISO week with the week before.
 
-    :func:`compare_periods` with ``period="week"``; see there (and see
-    ``stage_steps="entry"`` in :func:`~funnelkit.conversion.funnel` for stages as the snapshot
-    sees them).
+    :func:`compare_periods` with ``period="week"``; see there (and
+    :func:`~funnelkit.conversion.funnel` for how a stage is read).
 
     Examples
     --------

@@ -38,12 +38,13 @@ the funnel of the history weeks by the breakdown column (segments under
 :data:`MIN_SEGMENT` entrants suppressed) with its time to convert, weekly
 acquisition cohorts, data quality, and the definition used.
 
-The headline counts and the snapshot read stages as the definition says
-(:func:`funnelkit.stages.classify`); the rates, the trend, the breakdown, the
-time to convert and the cohorts come from :mod:`funnelkit.conversion` with its
-default ``stage_steps="evidence"``: a stage counts at any one of its evidence
-events, without ``min_count``, points thresholds or skipping, so those figures
-can differ from the snapshot (see "Stages as steps" in :mod:`funnelkit.conversion`).
+Every section reads a stage the one way :func:`funnelkit.stages.classify`
+does: a contact reaches a stage at the instant it *entered* it (thresholds,
+points, skipping and lapses applied), from its whole history before the
+week's end.  The headline counts, the snapshot, the rates, the trend, the
+breakdown, the time to convert and the cohorts therefore count the same
+contacts (``stage_steps`` in ``metrics.json`` says so for each section; see
+"Stages as steps" in :mod:`funnelkit.conversion`).
 
 *Warnings* (:attr:`WeeklyMetrics.warnings`, ``warnings`` in ``metrics.json``):
 signs that the week's data is incomplete, each with a stable code.
@@ -463,6 +464,7 @@ def weekly_metrics(
         horizon=timedelta(weeks=weeks_of_history),
         as_of=cut,
         until=target.end,
+        definition=definition,
     )
     ordered = conversion.funnel(
         lf,

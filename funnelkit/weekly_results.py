@@ -542,6 +542,7 @@ class WeeklyMetrics:
             ),
             "entries": _records(self.entries),
             "warnings": [w.to_dict() for w in self.warnings],
+            "stage_steps": self.stage_steps(),
         }
         out["conversion"] = _json_ready(self.conversion.to_dict())
         out["trend"] = _records(
@@ -562,6 +563,21 @@ class WeeklyMetrics:
         out["cohorts"] = _records(self.cohort_summary())
         rounded: dict[str, Any] = _rounded(out)
         return rounded
+
+    def stage_steps(self) -> dict[str, str]:
+        """Return how each section read a stage: ``"entry"`` everywhere.
+
+        The headline counts, the snapshot and the flows come from the
+        classification, which reads stages by entry by definition; the other
+        sections say what they read (``stage_steps`` of their result).
+        """
+        readings = {"headline": "entry", "snapshot": "entry", "flows": "entry"}
+        readings["conversion"] = self.conversion.stage_steps
+        readings["trend"] = self.trend.stage_steps
+        if self.comparison is not None:
+            readings["week_over_week"] = self.comparison.stage_steps
+        readings["cohorts"] = self.cohorts.stage_steps
+        return readings
 
     def trend_table(self) -> pl.DataFrame:
         """Return :attr:`trend`'s table over the history weeks, by week then step.

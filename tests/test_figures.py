@@ -542,7 +542,9 @@ def test_time_to_convert_draws_a_funnels_time_to_convert(sample_log: EventLog) -
 
 
 def test_cohort_figure_draws_a_cohort_table(sample_log: EventLog) -> None:
-    curves = cohorts(sample_log, INBOUND.stage("warm_lead"), period="week", horizon="84d")
+    curves = cohorts(
+        sample_log, INBOUND.stage("warm_lead"), period="week", horizon="84d", definition=INBOUND
+    )
     heat = F.cohort_figure(curves, funnel=INBOUND, lang="fr")
     first = curves.table.filter(pl.col("cohort_start") == pl.col("cohort_start").min())
     assert heat.data[0].y[0] == f"{first['cohort_start'][0]:%Y-%m-%d}"
