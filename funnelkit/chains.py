@@ -122,12 +122,21 @@ def read_steps(
     """Return the events read in ``[since, until)``, the rows the steps read, the ``by`` column.
 
     What :func:`funnel`, :func:`funnel_chains` and :func:`conversion_over_time`
-    all start with (see :func:`_step_rows`).
+    all start with (see :func:`_step_rows`).  With stages read by entry, the
+    classification reads each contact's whole history before ``until`` (and
+    the ``contacts`` created before it), and only the rows from ``since`` on
+    are kept: a contact who entered a stage before ``since`` entered it then,
+    not at its first event of the span.
     """
     lo, hi = time_bounds(since, until)
-    read = restrict_span(as_lazy(events), lo, hi)
-    rows, by_column = _step_rows(read, spec, by=by, contacts=contacts, since=lo, until=hi)
-    return read, rows, by_column
+    lf = as_lazy(events)
+    read = restrict_span(lf, lo, hi)
+    if not (spec.reading.entry and spec.stage_ids):
+        rows, by_column = _step_rows(read, spec, by=by)
+        return read, rows, by_column
+    history = restrict_span(lf, None, hi)
+    rows, by_column = _step_rows(history, spec, by=by, contacts=entry_contacts(contacts, None, hi))
+    return read, restrict_span(rows, lo, None), by_column
 
 
 def _step_rows(
@@ -136,27 +145,24 @@ def _step_rows(
     *,
     by: str | None = None,
     contacts: pl.LazyFrame | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
 ) -> tuple[pl.LazyFrame, str | None]:
     """Return the rows the steps read, and the name of the ``by`` column on them.
 
     Reading stages by their evidence, the events themselves.  Reading them by
     entry, the stage entries of the classification of ``lf`` (with
-    ``contacts``, kept to those created in ``[since, until)``) and the raw
-    events the other steps name; an events ``by`` column becomes ``_BY``,
-    read on an entry from the contact's events at that instant.  Text columns
-    the definition's numeric filters read become numbers first
-    (:meth:`funnelkit.definitions.Funnel.read_numbers`).
+    ``contacts``) and the raw events the other steps name; an events ``by``
+    column becomes ``_BY``, read on an entry from the contact's events at that
+    instant.  Text columns the definition's numeric filters read become
+    numbers first (:meth:`funnelkit.definitions.Funnel.read_numbers`).
     """
     if spec.definition is not None:
         lf = spec.definition.read_numbers(lf)
-    if not spec.reading.entry:
+    if not (spec.reading.entry and spec.stage_ids):
         return lf, by
     source = _segment_source(lf, by, contacts)
     funnel = spec.reading.definition
     assert funnel is not None  # resolve_spec refuses a stage read by entry without its definition
-    rows = stage_entries(lf, funnel, spec.stage_ids, entry_contacts(contacts, since, until))
+    rows = stage_entries(lf, funnel, spec.stage_ids, contacts)
     raw = lf.filter(pl.col(EVENT).is_in(sorted(spec.raw_names)))
     columns = [CONTACT_ID, OCCURRED_AT, EVENT, pl.lit(None, pl.String).alias(STAGE)]
     if source == "events" and by is not None:
@@ -619,7 +625,7 @@ def funnel_chains(
     exclusions: Iterable[Exclusion | tuple[StepSpec, int, int]] = (),
     since: TimeLike | None = None,
     until: TimeLike | None = None,
-    stage_steps: StageSteps = "evidence",
+    stage_steps: StageSteps = "entry",
     definition: Funnel | None = None,
 ) -> pl.LazyFrame:
     """Return the counted chain of every contact that reached step 1 (lazy).

@@ -358,9 +358,10 @@ def _add_funnel(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Han
     p.add_argument(
         "--stage-steps",
         choices=("evidence", "entry"),
-        default="evidence",
-        help="with --funnel: a stage is reached at any of its evidence events (default), or "
-        "when classify says it was entered (its count and points thresholds applied)",
+        default="entry",
+        help="with --funnel: a stage is reached when classify says it was entered, its "
+        "thresholds, points and skipping applied (default), or at any one of its evidence "
+        "events",
     )
     p.add_argument("--by", metavar="COL", help="break down by an events or contacts column")
     p.add_argument(

@@ -8,6 +8,9 @@ cuts the same figures by entry period, :func:`compare_periods` (and
 :func:`week_over_week`) says whether the latest change is outside the noise,
 and :func:`cohorts` draws survival-style curves by acquisition period.
 :func:`funnel_chains` is the per-contact table they are all built on.
+The funnel and the cohorts are computed here, conversion per period and the
+period comparisons in :mod:`funnelkit.trends`; their result objects are in
+:mod:`funnelkit.results`.  Every one of these names is importable from here.
 
 A step is an event name (``"purchase"``), a list of event names (any of
 them, ``["ebook_download", "newsletter_signup"]``), or a stage of a funnel
@@ -16,29 +19,19 @@ definition (any object with an ``evidence() -> pl.Expr`` method, such as
 with ``.stages``) stands for all of its stages, and a mapping
 ``{"Visited": "page_view", ...}`` names the steps.
 
-Stages as steps: ``stage_steps="evidence"`` or ``"entry"``
------------------------------------------------------------
-A stage taken as a step is read one of two ways, chosen with the
-``stage_steps=`` option of :func:`funnel`, :func:`funnel_chains`,
-:func:`conversion_over_time`, :func:`compare_periods`,
-:func:`week_over_week` and :func:`cohorts`.  **To get the stages of**
-:func:`funnelkit.stages.classify` **and** :func:`funnelkit.stages.snapshot`,
-**use** ``stage_steps="entry"``.
+Stages as steps: by entry (the default), or by evidence
+--------------------------------------------------------
+A stage taken as a step means what it means in
+:func:`funnelkit.stages.classify` and :func:`funnelkit.stages.snapshot`: the
+contact **entered** it.  This is the reading of every function that takes
+steps (:func:`funnel`, :func:`funnel_chains`, :func:`conversion_over_time`,
+:func:`compare_periods`, :func:`week_over_week`, :func:`cohorts`), of the
+explorer, the command line and the weekly report, so a stage has one count
+everywhere.  ``stage_steps="evidence"`` is the other reading, kept for those
+who ask "did any evidence event happen".
 
-``stage_steps="evidence"`` (the default, kept so that existing reports do
-not change) counts the stage's **evidence events** one by one: a contact
-reaches the step at any single event the stage's rules name (with their
-property filters).  A stage's ``min_count``, points threshold and half-life
-are *not* applied, nor is stage skipping, so a step can count more contacts
-than :func:`funnelkit.stages.classify` puts at or past that stage (in the
-``inbound`` preset one page view is evidence for ``cold_lead`` although its
-score of 2 stays under the threshold of 3), or fewer (a walk-in buyer has no
-evidence for the lead stages it skipped).  On the sample data
-(``data/sample``, ``inbound``), prospect to cold lead is 86.9% this way,
-59.0% with ``"entry"`` as in the snapshot.
-
-``stage_steps="entry"`` reads a stage as **entering** it.  Each contact
-contributes one synthetic event per stage it reached, at the instant
+``stage_steps="entry"`` (the default).  Each contact contributes one
+synthetic event per stage it reached, at the instant
 :func:`funnelkit.stages.classify` gives in its ``<stage>_at`` column, which
 honours ``min_count``, points with their half-life, property filters and
 stage skipping; the chain rule below then applies to those events unchanged.
@@ -52,36 +45,51 @@ the window; ...".  The details:
   one by one (any of them, in any order, named by a mapping if you like)
   with ``definition=`` naming the definition.  Entry times depend on the
   whole definition (a later stage reached makes the skipped ones reached).
-- The classification reads the events the call reads (``since``/``until``:
-  history before ``since`` is unknown to it) and, in :func:`funnel`, the
-  ``contacts=`` table when one is given, as ``classify(..., contacts=)``
-  does (contacts created within ``[since, until)`` with no event enter the
-  first stage at their ``created_at``; a listed contact with neither an
+- **History.** The classification reads each contact's whole history up to
+  the end of the period (``until``: events before it, and the ``contacts=``
+  table's contacts created before it, as ``classify(..., contacts=)`` does),
+  and ``since`` only says which entries count as step 1.  A contact who
+  became a cold lead in September and a warm lead this week is a warm-lead
+  entry this week, not a new prospect.  A listed contact with neither an
   event nor a ``created_at`` has no entry time, so no step counts it,
-  although the snapshot puts it in the first stage).
+  although the snapshot puts it in the first stage.
 - Entry is "first reached": lapsing does not move it (a warm lead gone cold
   entered ``warm_lead`` all the same).  The snapshot's ``at_or_past`` counts
   a lapsed contact at the stage it lapsed to, so it is smaller there.
 - Entries never decrease down a definition, so with the definition's stages
   in order, ``order="ordered"`` (or ``"any"``) and a window longer than the
-  data, step k counts exactly the contacts that reached stage k: the
-  snapshot's ``at_or_past`` when no contact lapsed.  A stage reached by skipping is
-  entered at the same instant as the stage after it; ``"ordered"`` lets one
-  instant serve consecutive steps, ``"strict_increase"`` does not (a
-  walk-in buyer stops at the first stage there).
+  data, step k counts exactly the contacts that entered stage k, lapses
+  included: the number of non-empty ``<stage>_at`` values of ``classify``.
+  A stage reached by skipping is entered at the same instant as the stage
+  after it; ``"ordered"`` lets one instant serve consecutive steps,
+  ``"strict_increase"`` does not (a walk-in buyer stops at the first stage
+  there).
 - Time to convert is the time between entries.  A contact enters a stage
   once, so ``first_entry`` changes nothing for a stage as step 1.
-- Steps and exclusions given as event names still read the raw events,
-  so steps may mix: ``[inbound.stage("warm_lead"), "purchase"]`` with
-  ``definition=inbound`` reads "entered warm lead, then a purchase event
-  within the window".  A stage given as an exclusion is read by entry too.
-  An object with only ``evidence()`` has no entry time and is refused, and
-  so is a call with no stage at all.
+- Steps and exclusions given as event names still read the raw events of
+  ``[since, until)``, so steps may mix: ``[inbound.stage("warm_lead"),
+  "purchase"]`` with ``definition=inbound`` reads "entered warm lead, then a
+  purchase event within the window".  A stage given as an exclusion is read
+  by entry too.  An object with only ``evidence()`` (not a
+  :class:`~funnelkit.definitions.Stage`) names events, not a stage: it is
+  read by its evidence events under either reading.
 - ``by`` on an events column is read at the entry instant of step 1: the
   smallest value among the contact's events at that instant (``"(none)"``
   for an entry at a ``created_at`` of the contacts table).
 - DuckDB and Spark frames (:mod:`funnelkit.engines`) read stages both
   ways, with the same results.
+
+``stage_steps="evidence"`` counts a stage's **evidence events** one by one:
+a contact reaches the step at any single event the stage's rules name (with
+their property filters), in ``[since, until)``.  A stage's ``min_count``,
+points threshold and half-life are *not* applied, nor is stage skipping, so a
+step can count more contacts than :func:`funnelkit.stages.classify` puts at
+or past that stage (in the ``inbound`` preset one page view is evidence for
+``cold_lead`` although its score of 2 stays under the threshold of 3), or
+fewer (a walk-in buyer has no evidence for the lead stages it skipped).  On
+the sample data (``data/sample``, ``inbound``), prospect to cold lead is
+86.9% this way, 59.0% by entry as in the snapshot.  Results name the reading
+(``stage_steps``; "stages by evidence" in their titles).
 
 The chain rule
 --------------
@@ -146,17 +154,14 @@ counted in ``excluded``.  Exclusions need an ordered ``order``.
 
 from __future__ import annotations
 
-import html
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from typing import Any, Literal
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Literal
 
 import polars as pl
 
 from funnelkit import frames
-from funnelkit.aggregate import STEP_COLUMNS as _STEP_COLUMNS
 from funnelkit.aggregate import (
     check_count_option,
     collect_sound,
@@ -175,10 +180,9 @@ from funnelkit.chains import (
     read_steps,
     restrict_span,
     stage_entries,
-    step_time,
 )
 from funnelkit.definitions import Funnel, Stage, read_numbers
-from funnelkit.durations import format_duration, parse_duration
+from funnelkit.durations import parse_duration
 from funnelkit.errors import MissingColumnError, ParameterError, did_you_mean
 from funnelkit.events import (
     CONTACT_ID,
@@ -189,10 +193,12 @@ from funnelkit.events import (
     as_lazy_contacts,
 )
 from funnelkit.privacy import pseudonymize_breakdown
-from funnelkit.stats import (
-    check_alpha,
-    two_proportion_p_value,
-    verdict_expr,
+from funnelkit.results import (
+    CohortTable,
+    ConversionTrend,
+    FunnelResult,
+    PeriodComparison,
+    TimeToConvert,
 )
 from funnelkit.steps import (
     PERIODS,
@@ -213,7 +219,14 @@ from funnelkit.steps import (
     stage_reading,
     transitions,
 )
-from funnelkit.timeutil import TimeLike, parse_as_of, parse_time, time_bounds
+from funnelkit.timeutil import TimeLike, parse_as_of, time_bounds
+from funnelkit.trends import (
+    compare_periods,
+    compare_trend,
+    conversion_over_time,
+    finish_trend,
+    week_over_week,
+)
 
 __all__ = [
     "CohortTable",
@@ -231,6 +244,7 @@ __all__ = [
     "compare_periods",
     "compare_trend",
     "conversion_over_time",
+    "finish_trend",
     "funnel",
     "funnel_chains",
     "week_over_week",
@@ -287,317 +301,6 @@ def finish_time_to_convert(
     return TimeToConvert(summary=table, histogram=hist, bin_width=timedelta(microseconds=width))
 
 
-# --- results -------------------------------------------------------------------
-def _pct(value: object) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    return f"{float(value):.1%}"  # type: ignore[arg-type]
-
-
-def _count(value: object) -> str:
-    return "" if value is None else f"{int(value):,}"  # type: ignore[call-overload]
-
-
-def _dur(value: object) -> str:
-    if not isinstance(value, timedelta):
-        return ""
-    return _human(value)
-
-
-def _human(value: timedelta) -> str:
-    seconds = value.total_seconds()
-    if seconds < 60:
-        return f"{seconds:.0f}s"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 86400:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86400:.1f}d"
-
-
-def _html(headers: Sequence[str], rows: Iterable[Sequence[str]], caption: str = "") -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
-    )
-    cap = f"<caption style='text-align:left'>{html.escape(caption)}</caption>" if caption else ""
-    return (
-        f"<table class='funnelkit'>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-    )
-
-
-def _text(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool]) -> str:
-    widths = [
-        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
-    ]
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(
-            c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right, strict=True)
-        ).rstrip()
-
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
-
-
-def _share(rate: object, successes: object, trials: object) -> str:
-    return f"{_pct(rate)} ({_count(successes)}/{_count(trials)})"
-
-
-def _interval(low: object, high: object) -> str:
-    if low is None or high is None:
-        return ""
-    return f"{_pct(low)}–{_pct(high)}"
-
-
-def _json_value(value: object) -> object:
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return value
-
-
-def _records(df: pl.DataFrame) -> list[dict[str, Any]]:
-    return [{k: _json_value(v) for k, v in row.items()} for row in df.iter_rows(named=True)]
-
-
-_STEP_HEADERS = (
-    "step",
-    "name",
-    "contacts",
-    "from previous",
-    "95% CI",
-    "from first",
-    "95% CI",
-    "drop-off",
-)
-
-
-def _step_cells(row: Mapping[str, Any]) -> list[str]:
-    return [
-        str(row["step"]),
-        str(row["name"]),
-        _count(row["count"]),
-        _pct(row["conversion_from_previous"]),
-        _interval(row["previous_ci_low"], row["previous_ci_high"]),
-        _pct(row["conversion_from_first"]),
-        _interval(row["ci_low"], row["ci_high"]),
-        _count(row["drop_off"]),
-    ]
-
-
-@dataclass(frozen=True)
-class TimeToConvert:
-    """How long the counted chains took, per transition between steps.
-
-    Attributes
-    ----------
-    summary
-        One row per transition: ``from_step``, ``to_step``, ``from_name``,
-        ``to_name``, ``contacts`` (contacts that made it), ``median``, ``p90``
-        and ``mean`` (durations; null without contacts).  Consecutive steps,
-        then first to last when the funnel has three steps or more.  With
-        ``order="any"`` only the first-to-last row is given: the span of the
-        counted set.
-    histogram
-        ``from_step``, ``to_step``, ``bin``, ``bin_start``, ``bin_end``,
-        ``contacts``: bins of ``bin_width`` covering the window (the last
-        one closed).
-    bin_width
-        Width of the histogram bins, a round duration giving at most 20 bins.
-    """
-
-    summary: pl.DataFrame
-    histogram: pl.DataFrame
-    bin_width: timedelta
-
-    def to_polars(self) -> pl.DataFrame:
-        """Return :attr:`summary`."""
-        return self.summary
-
-    def to_dict(self) -> list[dict[str, Any]]:
-        """Return the summary as JSON-ready rows (durations in seconds, plus the histogram)."""
-        out = []
-        for row in _records(self.summary):
-            hist = self.histogram.filter(
-                (pl.col("from_step") == row["from_step"]) & (pl.col("to_step") == row["to_step"])
-            )
-            row = {
-                **{k: v for k, v in row.items() if k not in ("median", "p90", "mean")},
-                "median_seconds": row["median"],
-                "p90_seconds": row["p90"],
-                "mean_seconds": row["mean"],
-                "histogram": {
-                    "bin_width_seconds": self.bin_width.total_seconds(),
-                    "contacts": hist["contacts"].to_list(),
-                },
-            }
-            out.append(row)
-        return out
-
-    def _rows(self) -> list[list[str]]:
-        return [
-            [
-                f"{r['from_step']} → {r['to_step']}",
-                f"{r['from_name']} → {r['to_name']}",
-                _count(r["contacts"]),
-                _dur(r["median"]),
-                _dur(r["p90"]),
-            ]
-            for r in self.summary.iter_rows(named=True)
-        ]
-
-    def _repr_html_(self) -> str:
-        return _html(
-            ("steps", "names", "contacts", "median", "p90"), self._rows(), "Time to convert"
-        )
-
-
-@dataclass(frozen=True)
-class FunnelResult:
-    """Counts, rates and intervals of a funnel; see :func:`funnel`.
-
-    Attributes
-    ----------
-    table
-        One row per step, all contacts: ``step``, ``name``, ``count``,
-        ``conversion_from_previous``, ``conversion_from_first``, ``ci_low`` and
-        ``ci_high`` (Wilson 95% interval of ``conversion_from_first``),
-        ``previous_ci_low`` and ``previous_ci_high`` (of
-        ``conversion_from_previous``), ``drop_off`` (contacts lost since the
-        previous step) and ``drop_off_rate``.  Step 1 has no "previous" figures.
-    step_names
-        The step names, in order.
-    window, order, first_entry
-        The rules used.
-    excluded
-        Contacts removed by exclusions (not in the counts).
-    time_to_convert
-        Durations of the counted chains (all contacts, not per segment).
-    by
-        The breakdown column, if any.
-    breakdown
-        With ``by``: ``segment``, ``suppressed``, ``excluded`` and the columns
-        of :attr:`table`, one row per segment and step; segments ordered by
-        entrants, the tail beyond ``top`` grouped as ``"Other"``, a missing
-        value shown as ``"(none)"``.  Suppressed segments (fewer entrants than
-        ``min_size``) keep their counts but show no rate nor interval.
-    stage_steps
-        How stage steps were read: ``"evidence"`` or ``"entry"`` (shown in
-        the title as "stage entry").
-    """
-
-    table: pl.DataFrame
-    step_names: tuple[str, ...]
-    window: timedelta
-    order: Order
-    first_entry: bool
-    excluded: int
-    time_to_convert: TimeToConvert
-    by: str | None = None
-    breakdown: pl.DataFrame | None = None
-    stage_steps: StageSteps = "evidence"
-
-    def to_polars(self) -> pl.DataFrame:
-        """Return the breakdown table with ``by``, else the step table."""
-        return self.breakdown if self.breakdown is not None else self.table
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dictionary.
-
-        ``{"steps": [{"step", "name", "count", "conversion_from_previous",
-        "conversion_from_first", "ci_low", "ci_high", ...}], "window",
-        "order", "first_entry", "stage_steps", "excluded", "time_to_convert"}``, plus, with
-        ``by``, ``"by"`` and ``"segments": [{"value", "entrants", "excluded",
-        "suppressed", "steps": [...]}]``.
-        """
-        out: dict[str, Any] = {
-            "steps": _records(self.table),
-            "window": format_duration(self.window),
-            "window_seconds": self.window.total_seconds(),
-            "order": self.order,
-            "first_entry": self.first_entry,
-            "stage_steps": self.stage_steps,
-            "excluded": self.excluded,
-            "time_to_convert": self.time_to_convert.to_dict(),
-        }
-        if self.breakdown is not None:
-            segments = []
-            for (value,), part in self.breakdown.group_by("segment", maintain_order=True):
-                first = part.row(0, named=True)
-                segments.append(
-                    {
-                        "value": value,
-                        "entrants": first["count"],
-                        "excluded": first["excluded"],
-                        "suppressed": first["suppressed"],
-                        "steps": _records(part.select(_STEP_COLUMNS)),
-                    }
-                )
-            out["by"] = self.by
-            out["segments"] = segments
-        return out
-
-    def _title(self) -> str:
-        entry = ", first entry only" if self.first_entry else ""
-        stages = ", stage entry" if self.stage_steps == "entry" else ""
-        excluded = f", {self.excluded:,} excluded" if self.excluded else ""
-        return (
-            f"Funnel {' → '.join(self.step_names)} (window {format_duration(self.window)}, "
-            f"{self.order}{entry}{stages}{excluded})"
-        )
-
-    def to_text(self) -> str:
-        """Return the funnel as a plain-text table (what the command line prints)."""
-        right = (True, False, True, True, True, True, True, True)
-        parts = [
-            self._title(),
-            "",
-            _text(_STEP_HEADERS, [_step_cells(r) for r in self.table.iter_rows(named=True)], right),
-        ]
-        if self.breakdown is not None:
-            rows = []
-            for r in self.breakdown.iter_rows(named=True):
-                flag = " (suppressed)" if r["suppressed"] and r["step"] == 1 else ""
-                rows.append([f"{r['segment']}{flag}", *_step_cells(r)])
-            parts += [
-                "",
-                f"By {self.by}:",
-                _text((str(self.by), *_STEP_HEADERS), rows, (False, *right)),
-            ]
-        ttc = self.time_to_convert
-        if ttc.summary.height:
-            parts += [
-                "",
-                "Time to convert:",
-                _text(
-                    ("steps", "names", "contacts", "median", "p90"),
-                    ttc._rows(),
-                    (False, False, True, True, True),
-                ),
-            ]
-        return "\n".join(parts)
-
-    def __str__(self) -> str:
-        """``print(result)`` shows the table of :meth:`to_text`, not every field."""
-        return self.to_text()
-
-    def _repr_html_(self) -> str:
-        rows = [_step_cells(r) for r in self.table.iter_rows(named=True)]
-        out = _html(_STEP_HEADERS, rows, self._title())
-        if self.breakdown is not None:
-            seg_rows = []
-            for r in self.breakdown.iter_rows(named=True):
-                flag = " (suppressed)" if r["suppressed"] and r["step"] == 1 else ""
-                seg_rows.append([f"{r['segment']}{flag}", *_step_cells(r)])
-            out += _html((str(self.by), *_STEP_HEADERS), seg_rows, f"By {self.by}")
-        if self.time_to_convert.summary.height:
-            out += self.time_to_convert._repr_html_()
-        return f"<div>{out}</div>"
-
-
 def funnel(
     events: Events,
     steps: StepsSpec,
@@ -612,7 +315,7 @@ def funnel(
     contacts: ContactTable | pl.LazyFrame | pl.DataFrame | None = None,
     since: TimeLike | None = None,
     until: TimeLike | None = None,
-    stage_steps: StageSteps = "evidence",
+    stage_steps: StageSteps = "entry",
     definition: Funnel | None = None,
     allow_personal: bool = False,
 ) -> FunnelResult:
@@ -622,13 +325,13 @@ def funnel(
     ``order="ordered"``), the counted chain and exclusions are described in
     the module documentation (:mod:`funnelkit.conversion`).
 
-    **Stages as steps.**  By default a stage step counts each of the stage's
-    evidence events, without its ``min_count``, points threshold or
-    skipping, so its counts differ from :func:`funnelkit.stages.snapshot`.
-    Pass ``stage_steps="entry"`` to read a stage as the instant the contact
-    entered it (the ``<stage>_at`` of :func:`funnelkit.stages.classify`):
-    "entered stage 1, then stage 2 within the window, ...".  See "Stages as
-    steps" in the module documentation.
+    **Stages as steps.**  A stage step is the instant the contact entered the
+    stage (the ``<stage>_at`` of :func:`funnelkit.stages.classify`, read
+    from the contact's history before ``until``): "entered stage 1, then
+    stage 2 within the window, ...", so a funnel over a definition counts what
+    :func:`funnelkit.stages.classify` says.  ``stage_steps="evidence"`` counts
+    any one of the stage's evidence events instead.  See "Stages as steps" in
+    the module documentation.
 
     Parameters
     ----------
@@ -663,10 +366,11 @@ def funnel(
         dates or datetimes; naive values are UTC).  Chains near ``until`` are
         cut short: see :func:`conversion_over_time` for incomplete periods.
     stage_steps
-        ``"evidence"`` (default): a stage step is reached at any of its
-        evidence events.  ``"entry"``: at the instant the contact entered
-        the stage, one synthetic event per contact and stage reached; the
-        classification reads the events read here and ``contacts``.
+        ``"entry"`` (default): a stage step is reached at the instant the
+        contact entered the stage, one synthetic event per contact and stage
+        reached; the classification reads the events before ``until`` and
+        ``contacts``, and ``since`` keeps the entries from it on.
+        ``"evidence"``: at any one of its evidence events of ``[since, until)``.
     definition
         With ``stage_steps="entry"``, the definition the stage steps belong
         to, when ``steps`` is not that definition itself (e.g.
@@ -722,9 +426,9 @@ def funnel(
     ...     "amount": [None, None, None],
     ... }, schema_overrides={"amount": pl.Float64})
     >>> funnel(views, inbound, window="7d").table["count"].to_list()
-    [2, 2, 0, 0, 0]
-    >>> funnel(views, inbound, window="7d", stage_steps="entry").table["count"].to_list()
     [2, 1, 0, 0, 0]
+    >>> funnel(views, inbound, window="7d", stage_steps="evidence").table["count"].to_list()
+    [2, 2, 0, 0, 0]
     """
     events, contacts = pseudonymize_breakdown(events, contacts, by, allow_personal=allow_personal)
     if frames.is_engine_frame(events):
@@ -798,620 +502,9 @@ def _contacts(contacts: ContactTable | pl.LazyFrame | pl.DataFrame | None) -> pl
     return None if contacts is None else as_lazy_contacts(contacts)
 
 
-# --- conversion over time --------------------------------------------------------
-def _periods_grid(starts: pl.Series, every: str) -> pl.DataFrame:
-    first, last = starts.min(), starts.max()
-    if not isinstance(first, datetime) or not isinstance(last, datetime):
-        return pl.DataFrame(schema={"period_start": pl.Datetime("us", "UTC")})
-    grid = pl.datetime_range(first, last, interval=every, time_zone="UTC", eager=True)
-    return pl.DataFrame({"period_start": grid}).with_columns(
-        pl.col("period_start").cast(pl.Datetime("us", "UTC"))
-    )
-
-
-@dataclass(frozen=True)
-class ConversionTrend:
-    """Funnel rates per entry period; see :func:`conversion_over_time`.
-
-    Attributes
-    ----------
-    table
-        One row per period and step: ``period_start``, ``period_end`` (UTC,
-        end excluded), ``complete``, ``excluded`` and the columns of
-        :attr:`FunnelResult.table`.  Every period between the first and the
-        last entry is present (zero counts included).
-    period
-        ``"day"``, ``"week"`` (ISO, from Monday) or ``"month"``.
-    window
-        The conversion window.
-    as_of
-        The moment data is known up to; a period is ``complete`` when
-        ``period_end + window <= as_of``.
-    step_names
-        The step names, in order.
-    stage_steps
-        How stage steps were read: ``"evidence"`` or ``"entry"``.
-    """
-
-    table: pl.DataFrame
-    period: str
-    window: timedelta
-    as_of: datetime | None
-    step_names: tuple[str, ...]
-    stage_steps: StageSteps = "evidence"
-
-    def to_polars(self) -> pl.DataFrame:
-        """Return :attr:`table`."""
-        return self.table
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dictionary.
-
-        ``{"period", "window", "as_of", "stage_steps", "rows": [...]}``.
-        """
-        return {
-            "period": self.period,
-            "window": format_duration(self.window),
-            "as_of": _json_value(self.as_of),
-            "stage_steps": self.stage_steps,
-            "rows": _records(self.table),
-        }
-
-    def _repr_html_(self) -> str:
-        n = len(self.step_names)
-        headers = ["period", "entrants", *(f"→ {name}" for name in self.step_names[1:]), ""]
-        rows = []
-        for (start,), part in self.table.group_by("period_start", maintain_order=True):
-            cells = part.sort("step")
-            first = cells.row(0, named=True)
-            rates = [_pct(cells["conversion_from_first"][k]) for k in range(1, n)]
-            note = "" if first["complete"] else "incomplete: window still open"
-            rows.append([f"{start:%Y-%m-%d}", _count(first["count"]), *rates, note])
-        stages = ", stage entry" if self.stage_steps == "entry" else ""
-        caption = (
-            f"Conversion from first step by {self.period} of entry "
-            f"(window {format_duration(self.window)}{stages})"
-        )
-        return _html(headers, rows, caption)
-
-
-def conversion_over_time(
-    events: Events,
-    steps: StepsSpec,
-    *,
-    window: str | timedelta,
-    period: Period = "week",
-    as_of: TimeLike | None = None,
-    order: Order = "ordered",
-    first_entry: bool = False,
-    exclusions: Iterable[Exclusion | tuple[StepSpec, int, int]] = (),
-    since: TimeLike | None = None,
-    until: TimeLike | None = None,
-    stage_steps: StageSteps = "evidence",
-    definition: Funnel | None = None,
-) -> ConversionTrend:
-    """Return funnel rates per period of entry, with unfinished periods flagged.
-
-    Each contact is counted once, in the period of the start of its counted
-    chain (with ``first_entry=True``: of its first step-1 event), with the
-    steps that chain reached within the window; the periods therefore add up
-    to :func:`funnel` on the same events.  A period is ``complete`` when the
-    window of its last possible entrant has closed by ``as_of``; the rates of
-    an incomplete period are still growing and must not be read as a drop.
-
-    With ``stage_steps="entry"`` and a stage as step 1, a contact's period
-    is that of its entry into that stage.
-
-    Parameters
-    ----------
-    events, steps, window, order, first_entry, exclusions, since, until
-        As in :func:`funnel`.
-    period
-        ``"day"``, ``"week"`` (ISO weeks, from Monday 00:00 UTC) or ``"month"``.
-    as_of
-        What the data is known up to (a date means the end of that day, as in
-        :func:`funnelkit.stages.classify`); by default the last event's time.
-    stage_steps, definition
-        As in :func:`funnel`: ``"entry"`` reads a stage step as the instant
-        the contact entered the stage (see the module documentation).
-
-    Returns
-    -------
-    ConversionTrend
-
-    Examples
-    --------
-    >>> import datetime as dt
-    >>> day = dt.datetime(2026, 9, 7)  # a Monday
-    >>> log = pl.DataFrame({
-    ...     "contact_id": ["a", "a", "b", "c"],
-    ...     "occurred_at": [day, day + dt.timedelta(days=2), day + dt.timedelta(days=8),
-    ...                     day + dt.timedelta(days=30)],
-    ...     "event": ["page_view", "purchase", "page_view", "page_view"],
-    ... })
-    >>> trend = conversion_over_time(log, ["page_view", "purchase"], window="7d")
-    >>> trend.table.filter(pl.col("step") == 2).select("count", "complete").rows()[:2]
-    [(1, True), (0, True)]
-    """
-    if frames.is_engine_frame(events):
-        return frames.on_engine("conversion_over_time", ConversionTrend)(
-            events,
-            steps,
-            window=window,
-            period=period,
-            as_of=as_of,
-            order=order,
-            first_entry=first_entry,
-            exclusions=exclusions,
-            since=since,
-            until=until,
-            stage_steps=stage_steps,
-            definition=definition,
-        )
-    spec = resolve_spec(
-        steps,
-        window,
-        order,
-        first_entry,
-        exclusions,
-        stage_steps=stage_steps,
-        definition=definition,
-    )
-    every = PERIODS[check_period(period)]
-    lf, rows, _ = read_steps(events, spec, since, until)
-    known = parse_as_of(as_of)
-    entry = pl.col(step_time(1)).cast(pl.Datetime("us", "UTC")).dt.truncate(every)
-    collected = collect_sound(
-        spec,
-        lambda mode: contact_chains(rows, spec, mode=mode).with_columns(_seg_value=entry),
-        lambda chains: [
-            step_counts(chains, spec, "_seg_value"),
-            lf.select(pl.col(OCCURRED_AT).max()),
-        ],
-    )
-    wide = collected[0].rename({"_seg_value": "period_start"})
-    if known is None:
-        last = collected[1].item()
-        known = last if isinstance(last, datetime) else None
-    return finish_trend(wide, spec, str(period), known)
-
-
-def finish_trend(
-    wide: pl.DataFrame, spec: Spec, period: str, known: datetime | None
-) -> ConversionTrend:
-    """Return the trend of per-period counts ``wide`` (``period_start``, ``_excl``, ``c1..``).
-
-    Periods with no entrant are filled with zeros; a period is complete when
-    its end plus the window is at or before ``known``.
-    """
-    every = PERIODS[period]
-    grid = _periods_grid(wide["period_start"], every)
-    counts = [f"c{k}" for k in range(1, spec.n + 1)]
-    wide = grid.join(wide, on="period_start", how="left").with_columns(
-        pl.col(["_excl", *counts]).fill_null(0)
-    )
-    long = long_steps(wide.drop("_excl"), spec, ["period_start"])
-    window_td = timedelta(microseconds=spec.window_us)
-    end = pl.col("period_start").dt.offset_by(every)
-    complete = (end + window_td <= known) if known is not None else pl.lit(False)
-    table = (
-        wide.select("period_start", excluded="_excl")
-        .join(long, on="period_start", how="left", maintain_order="left")
-        .with_columns(period_end=end, complete=complete)
-        .select("period_start", "period_end", "complete", "excluded", *_STEP_COLUMNS)
-    )
-    return ConversionTrend(
-        table=table,
-        period=period,
-        window=window_td,
-        as_of=known,
-        step_names=tuple(s.name for s in spec.steps),
-        stage_steps=spec.stage_steps,
-    )
-
-
-# --- period over period ------------------------------------------------------------
-@dataclass(frozen=True)
-class PeriodComparison:
-    """Each rate of the funnel, current period against the previous one.
-
-    Attributes
-    ----------
-    table
-        One row per step (from step 2) and rate (``"from_previous"``,
-        ``"from_first"``): ``step``, ``name``, ``rate``,
-        ``previous_successes``, ``previous_trials``, ``previous_rate``,
-        ``current_successes``, ``current_trials``, ``current_rate``,
-        ``change`` (absolute, in rate points), ``relative_change``,
-        ``p_value`` (pooled two-proportion z-test, two-sided) and
-        ``verdict``: ``"increase"``, ``"decrease"``, ``"within noise"`` or
-        ``"too few"`` (no verdict: a side has fewer than 30 trials or fewer
-        than 5 successes or failures).
-    period
-        ``"day"``, ``"week"`` or ``"month"``.
-    previous_start, current_start
-        Start of the two periods compared (UTC).
-    current_complete
-        Whether the current period's window had closed by ``as_of``.
-    alpha
-        Significance level of the verdicts.
-    stage_steps
-        How stage steps were read: ``"evidence"`` or ``"entry"``.
-    """
-
-    table: pl.DataFrame
-    period: str
-    previous_start: datetime
-    current_start: datetime
-    current_complete: bool
-    alpha: float
-    stage_steps: StageSteps = "evidence"
-
-    def to_polars(self) -> pl.DataFrame:
-        """Return :attr:`table`."""
-        return self.table
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dictionary."""
-        return {
-            "period": self.period,
-            "previous_start": _json_value(self.previous_start),
-            "current_start": _json_value(self.current_start),
-            "current_complete": self.current_complete,
-            "alpha": self.alpha,
-            "stage_steps": self.stage_steps,
-            "rows": _records(self.table),
-        }
-
-    def _repr_html_(self) -> str:
-        rows = [
-            [
-                f"{r['step']} {r['name']}",
-                r["rate"].replace("_", " "),
-                _share(r["previous_rate"], r["previous_successes"], r["previous_trials"]),
-                _share(r["current_rate"], r["current_successes"], r["current_trials"]),
-                "" if r["change"] is None else f"{100 * r['change']:+.1f} pts",
-                "" if r["p_value"] is None else f"{r['p_value']:.3f}",
-                str(r["verdict"]),
-            ]
-            for r in self.table.iter_rows(named=True)
-        ]
-        note = "" if self.current_complete else " (current period incomplete)"
-        stages = " (stage entry)" if self.stage_steps == "entry" else ""
-        caption = (
-            f"{self.period.capitalize()} of {self.current_start:%Y-%m-%d} vs "
-            f"{self.previous_start:%Y-%m-%d}{stages}{note}"
-        )
-        headers = ("step", "rate", "previous", "current", "change", "p-value", "verdict")
-        return _html(headers, rows, caption)
-
-
-def compare_periods(
-    events: Events,
-    steps: StepsSpec,
-    *,
-    window: str | timedelta,
-    period: Period = "week",
-    current: TimeLike | None = None,
-    as_of: TimeLike | None = None,
-    alpha: float = 0.05,
-    order: Order = "ordered",
-    first_entry: bool = False,
-    exclusions: Iterable[Exclusion | tuple[StepSpec, int, int]] = (),
-    since: TimeLike | None = None,
-    until: TimeLike | None = None,
-    stage_steps: StageSteps = "evidence",
-    definition: Funnel | None = None,
-) -> PeriodComparison:
-    """Compare each funnel rate of one entry period with the period before.
-
-    Parameters
-    ----------
-    events, steps, window, order, first_entry, exclusions, since, until
-        As in :func:`funnel`.
-    stage_steps, definition
-        As in :func:`funnel` (``"entry"``: stages read by entry, as the
-        snapshot sees them).
-    period
-        ``"day"``, ``"week"`` or ``"month"`` (see :func:`conversion_over_time`).
-    current
-        Any moment of the period to compare; by default the last complete
-        period (whose window has closed by ``as_of``).
-    as_of
-        What the data is known up to (a date means the end of that day, as in
-        :func:`funnelkit.stages.classify`); by default the last event's time.
-    alpha
-        Significance level for the verdicts.
-
-    Returns
-    -------
-    PeriodComparison
-
-    Raises
-    ------
-    ParameterError
-        No complete period with a period before it, or ``current`` outside the data.
-
-    Examples
-    --------
-    >>> import datetime as dt
-    >>> monday = dt.datetime(2026, 9, 7)
-    >>> visits = [("a", 0)] * 100 + [("b", 7)] * 100  # 100 entrants in each of two weeks
-    >>> buys = [("a", 1)] * 40 + [("b", 8)] * 70  # 40 then 70 of them buy
-    >>> log = pl.DataFrame({
-    ...     "contact_id": [f"{w}{i % 100}" for i, (w, _) in enumerate(visits + buys)],
-    ...     "occurred_at": [monday + dt.timedelta(days=d) for _, d in visits + buys],
-    ...     "event": ["page_view"] * 200 + ["purchase"] * 110,
-    ... })
-    >>> cmp = compare_periods(log, ["page_view", "purchase"], window="3d", as_of="2026-10-01")
-    >>> row = cmp.table.filter(pl.col("rate") == "from_previous")
-    >>> row.select("previous_rate", "current_rate", "verdict").row(0)
-    (0.4, 0.7, 'increase')
-    """
-    if frames.is_engine_frame(events):
-        return frames.on_engine("compare_periods", PeriodComparison)(
-            events,
-            steps,
-            window=window,
-            period=period,
-            current=current,
-            as_of=as_of,
-            alpha=alpha,
-            order=order,
-            first_entry=first_entry,
-            exclusions=exclusions,
-            since=since,
-            until=until,
-            stage_steps=stage_steps,
-            definition=definition,
-        )
-    check_alpha(alpha)
-    trend = conversion_over_time(
-        events,
-        steps,
-        window=window,
-        period=period,
-        as_of=as_of,
-        order=order,
-        first_entry=first_entry,
-        exclusions=exclusions,
-        since=since,
-        until=until,
-        stage_steps=stage_steps,
-        definition=definition,
-    )
-    return compare_trend(trend, current=current, alpha=alpha)
-
-
-def compare_trend(
-    trend: ConversionTrend, *, current: TimeLike | None = None, alpha: float = 0.05
-) -> PeriodComparison:
-    """Compare one entry period of a computed trend with the period before it.
-
-    This is the second half of :func:`compare_periods`, for a trend already at
-    hand (computed by polars or by an engine of :mod:`funnelkit.engines`).
-
-    Parameters
-    ----------
-    trend
-        A :func:`conversion_over_time` result.
-    current
-        A moment in the period to compare; default: the latest complete one.
-    alpha
-        Significance level of the two-proportion test.
-
-    Returns
-    -------
-    PeriodComparison
-    """
-    check_alpha(alpha)
-    period = trend.period
-    every = PERIODS[trend.period]
-    periods = trend.table.select("period_start", "complete").unique(maintain_order=True)
-    starts: list[datetime] = periods["period_start"].to_list()
-    if current is None:
-        done = periods.filter(pl.col("complete"))["period_start"].to_list()
-        if not done:
-            msg = (
-                f"no complete {period} to compare: every {period} of entry still has open "
-                f"windows as of {trend.as_of}; pass current= to compare an incomplete one"
-                if trend.as_of is not None
-                else f"no {period} to compare: the events hold no row"
-            )
-            raise ParameterError(msg)
-        chosen = done[-1]
-    else:
-        moment = parse_time(current, "current")
-        chosen = pl.select(pl.lit(moment).dt.truncate(every)).item()
-        if chosen not in starts:
-            msg = f"current: no entries in the {period} starting {chosen:%Y-%m-%d}"
-            raise ParameterError(msg)
-    index = starts.index(chosen)
-    if index == 0:
-        msg = (
-            f"current: the {period} starting {chosen:%Y-%m-%d} is the first one; "
-            "nothing to compare with"
-        )
-        raise ParameterError(msg)
-    previous = starts[index - 1]
-    table = trend.table
-    rows = []
-    for rate, trials in (("from_previous", "_prev"), ("from_first", "_first")):
-        part = table.with_columns(
-            _prev=pl.col("count").shift(1).over("period_start"),
-            _first=pl.col("count").first().over("period_start"),
-        ).filter(pl.col("step") >= 2)
-        sides = [
-            part.filter(pl.col("period_start") == start).select(
-                "step",
-                "name",
-                pl.col("count").alias(f"{side}_successes"),
-                pl.col(trials).alias(f"{side}_trials"),
-            )
-            for side, start in (("previous", previous), ("current", chosen))
-        ]
-        rows.append(sides[0].join(sides[1].drop("name"), on="step").with_columns(rate=pl.lit(rate)))
-    both = pl.concat(rows).sort("step", "rate", descending=[False, True])
-    rate_prev = pl.col("previous_successes") / pl.when(pl.col("previous_trials") > 0).then(
-        pl.col("previous_trials")
-    )
-    rate_cur = pl.col("current_successes") / pl.when(pl.col("current_trials") > 0).then(
-        pl.col("current_trials")
-    )
-    out = both.with_columns(previous_rate=rate_prev, current_rate=rate_cur).with_columns(
-        change=pl.col("current_rate") - pl.col("previous_rate"),
-        relative_change=pl.when(pl.col("previous_rate") > 0).then(
-            pl.col("current_rate") / pl.col("previous_rate") - 1.0
-        ),
-        p_value=two_proportion_p_value(
-            "previous_successes", "previous_trials", "current_successes", "current_trials"
-        ),
-        verdict=verdict_expr(
-            "previous_successes",
-            "previous_trials",
-            "current_successes",
-            "current_trials",
-            alpha=alpha,
-        ),
-    )
-    complete = bool(periods.filter(pl.col("period_start") == chosen)["complete"].item())
-    return PeriodComparison(
-        table=out.select(
-            "step",
-            "name",
-            "rate",
-            "previous_successes",
-            "previous_trials",
-            "previous_rate",
-            "current_successes",
-            "current_trials",
-            "current_rate",
-            "change",
-            "relative_change",
-            "p_value",
-            "verdict",
-        ),
-        period=trend.period,
-        previous_start=previous,
-        current_start=chosen,
-        current_complete=complete,
-        alpha=alpha,
-        stage_steps=trend.stage_steps,
-    )
-
-
-def week_over_week(
-    events: Events,
-    steps: StepsSpec,
-    *,
-    window: str | timedelta,
-    current: TimeLike | None = None,
-    as_of: TimeLike | None = None,
-    alpha: float = 0.05,
-    order: Order = "ordered",
-    first_entry: bool = False,
-    exclusions: Iterable[Exclusion | tuple[StepSpec, int, int]] = (),
-    since: TimeLike | None = None,
-    until: TimeLike | None = None,
-    stage_steps: StageSteps = "evidence",
-    definition: Funnel | None = None,
-) -> PeriodComparison:
-    """Compare each rate of the last complete ISO week with the week before.
-
-    :func:`compare_periods` with ``period="week"``; see there (and see
-    ``stage_steps="entry"`` in :func:`funnel` for stages as the snapshot
-    sees them).
-
-    Examples
-    --------
-    >>> import datetime as dt
-    >>> log = pl.DataFrame({"contact_id": ["a", "b", "z"], "event": ["page_view"] * 3,
-    ...     "occurred_at": [dt.datetime(2026, 9, 7), dt.datetime(2026, 9, 14),
-    ...                     dt.datetime(2026, 10, 30)]})
-    >>> week_over_week(log, ["page_view", "purchase"], window="1d").table["verdict"].to_list()
-    ['too few', 'too few']
-    """
-    return compare_periods(
-        events,
-        steps,
-        window=window,
-        period="week",
-        current=current,
-        as_of=as_of,
-        alpha=alpha,
-        order=order,
-        first_entry=first_entry,
-        exclusions=exclusions,
-        since=since,
-        until=until,
-        stage_steps=stage_steps,
-        definition=definition,
-    )
-
-
 # --- cohorts -----------------------------------------------------------------------
 Acquisition = Literal["first_event", "created_at"]
 _DAY_US = 86_400_000_000
-
-
-@dataclass(frozen=True)
-class CohortTable:
-    """Share of each acquisition cohort reaching a target, by days since acquisition.
-
-    Attributes
-    ----------
-    table
-        Tidy, one row per cohort and day (while anyone of the cohort is still
-        observed): ``cohort_start``, ``cohort_size``, ``day``, ``at_risk``
-        (contacts observed that long and not converted before that day),
-        ``converted`` (converting that day), ``cumulative_converted``,
-        ``observed_share`` (``cumulative_converted / cohort_size``, a lower
-        bound) and ``share``, the Kaplan-Meier estimate of the share
-        converted by the end of that day, which accounts for contacts not yet
-        observed that long.
-    target
-        Name of the target step.
-    period, acquisition, horizon, as_of, stage_steps
-        The options used.
-    """
-
-    table: pl.DataFrame
-    target: str
-    period: str
-    acquisition: str
-    horizon: timedelta
-    as_of: datetime | None
-    stage_steps: StageSteps = "evidence"
-
-    def to_polars(self) -> pl.DataFrame:
-        """Return :attr:`table`."""
-        return self.table
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dictionary."""
-        return {
-            "target": self.target,
-            "period": self.period,
-            "acquisition": self.acquisition,
-            "horizon_days": self.horizon.days,
-            "as_of": _json_value(self.as_of),
-            "stage_steps": self.stage_steps,
-            "rows": _records(self.table),
-        }
-
-    def _repr_html_(self) -> str:
-        marks = [d for d in (0, 7, 14, 30, 60, 90, 180, 365) if d <= self.horizon.days]
-        rows = []
-        for (start,), part in self.table.group_by("cohort_start", maintain_order=True):
-            share = dict(zip(part["day"].to_list(), part["share"].to_list(), strict=True))
-            size = part["cohort_size"][0]
-            rows.append([f"{start:%Y-%m-%d}", _count(size), *(_pct(share.get(d)) for d in marks)])
-        stages = ", stage entry" if self.stage_steps == "entry" else ""
-        caption = (
-            f"Share reaching {self.target} by days since acquisition "
-            f"({self.acquisition.replace('_', ' ')}, by {self.period}{stages})"
-        )
-        return _html(["cohort", "contacts", *(f"day {d}" for d in marks)], rows, caption)
 
 
 def km_curve(
@@ -1471,7 +564,7 @@ def cohorts(
     as_of: TimeLike | None = None,
     since: TimeLike | None = None,
     until: TimeLike | None = None,
-    stage_steps: StageSteps = "evidence",
+    stage_steps: StageSteps = "entry",
     definition: Funnel | None = None,
 ) -> CohortTable:
     """Return survival-style conversion curves by acquisition cohort, as a tidy table.
@@ -1480,10 +573,11 @@ def cohorts(
     or at its ``created_at`` in ``contacts`` (``"created_at"``; contacts
     without events count too).  It converts on day
     ``floor((first target event - acquisition) / 1 day)`` (0 when the target
-    came first).  A stage as target converts at its first evidence event by
-    default; with ``stage_steps="entry"`` at the instant the contact entered
-    the stage (see the module documentation), as
-    :func:`funnelkit.stages.classify` of the events up to ``as_of`` says.
+    came first).  A stage as target converts at the instant the contact
+    entered the stage (see the module documentation), as
+    :func:`funnelkit.stages.classify` of its history up to ``as_of`` (and
+    before ``until``) says; with ``stage_steps="evidence"``, at its first
+    evidence event.
     A contact acquired ``d`` days before ``as_of`` is observed for days
     ``0..d`` only: the curve (Kaplan-Meier) uses it for those days and no
     further, so recent cohorts are not read as converting less.
@@ -1509,7 +603,7 @@ def cohorts(
     since, until
         Only events with ``since <= occurred_at < until`` are read.
     stage_steps
-        ``"evidence"`` (default) or ``"entry"``, as in :func:`funnel`.
+        ``"entry"`` (default) or ``"evidence"``, as in :func:`funnel`.
     definition
         With ``stage_steps="entry"``, the definition the target stage
         belongs to (required: a stage's entry depends on the whole definition).
@@ -1570,10 +664,12 @@ def cohorts(
         )
     lf = lf.filter(pl.col(OCCURRED_AT) <= known)
     if step.stage is not None and reading.definition is not None:
-        people = entry_contacts(_contacts(contacts), lo, hi)
+        # the whole history before ``until`` and ``as_of`` tells when a contact entered
+        people = entry_contacts(_contacts(contacts), None, hi)
         if people is not None and CREATED_AT in people.collect_schema().names():
             people = people.filter(pl.col(CREATED_AT).is_null() | (pl.col(CREATED_AT) <= known))
-        hits = stage_entries(lf, reading.definition, [step.stage], people)
+        history = restrict_span(as_lazy(events), None, hi).filter(pl.col(OCCURRED_AT) <= known)
+        hits = stage_entries(history, reading.definition, [step.stage], people)
     else:
         if isinstance(target, Stage):
             filters = [f for cond in target.conditions for f in cond.where]

@@ -132,13 +132,13 @@ def nw_spec(
     first_entry: bool,
     exclusions: Iterable[object],
     *,
-    stage_steps: object = "evidence",
+    stage_steps: object = "entry",
     definition: object = None,
 ) -> NwSpec:
     """Validate like :func:`funnelkit.conversion.funnel`, then build the narwhals flags.
 
-    Stages read by entry are flagged on the ``_stage`` column of the entry
-    rows (:func:`_entry_rows`); the other steps on the event names.
+    A stage read by entry is flagged on the ``_stage`` column of the entry
+    rows (:func:`_entry_rows`); the other steps by their events.
     """
     exclusions = list(exclusions)
     spec = resolve_spec(
@@ -150,12 +150,6 @@ def nw_spec(
         stage_steps=stage_steps,
         definition=definition,
     )
-    if spec.reading.entry:
-        flags = tuple(_resolved_flag(s.stage, s.events) for s in spec.steps)
-        kept = tuple(
-            (_resolved_flag(e.stage, e.events), e.from_step, e.to_step) for e in spec.exclusions
-        )
-        return NwSpec(spec, flags, kept)
     items: Sequence[object]
     if hasattr(steps, "stages") and not isinstance(steps, StageLike):
         items = list(steps.stages)
@@ -164,22 +158,25 @@ def nw_spec(
     else:
         assert isinstance(steps, Sequence)
         items = list(steps)
-    flags = tuple(step_expr(s, f"step {i}") for i, s in enumerate(items, 1))
+    flags = tuple(
+        _flag(item, step.stage, f"step {i}")
+        for i, (item, step) in enumerate(zip(items, spec.steps, strict=True), 1)
+    )
     excl = []
-    for i, item in enumerate(exclusions, 1):
+    for i, (item, resolved) in enumerate(zip(exclusions, spec.exclusions, strict=True), 1):
         if not isinstance(item, Exclusion):
             assert isinstance(item, tuple)
             item = Exclusion(item[0], item[1], item[2])
-        excl.append((step_expr(item.event, f"exclusion {i}"), item.from_step, item.to_step))
+        flag = _flag(item.event, resolved.stage, f"exclusion {i}")
+        excl.append((flag, item.from_step, item.to_step))
     return NwSpec(spec, flags, tuple(excl))
 
 
-def _resolved_flag(stage: str | None, events: frozenset[str] | None) -> Any:
-    """Return the flag of a step read by entry: its stage's entry rows, or its names."""
+def _flag(item: object, stage: str | None, where: str) -> Any:
+    """Return the flag of a step: a stage read by entry on ``_stage``, else its events."""
     if stage is not None:
         return (nw.col(STAGE) == stage).fill_null(False)
-    assert events is not None  # resolve_step refuses the rest in the entry reading
-    return names_expr(events).fill_null(False)
+    return step_expr(item, where)
 
 
 def _f(i: int) -> str:
@@ -382,9 +379,11 @@ def counted_chains(
     source = _segment_source(ev, by, contacts)
     lf = restrict(ev.lf, since, until)
     by_column = by if source == "events" else None
-    if ns.spec.reading.entry:
-        read = replace(ev, lf=lf)
-        lf = _entry_rows(read, ns.spec, entry_contacts(contacts, since, until), by=by_column)
+    if ns.spec.reading.entry and ns.spec.stage_ids:
+        # the whole history before ``until`` tells when a contact entered a stage
+        history = replace(ev, lf=restrict(ev.lf, None, until))
+        rows = _entry_rows(history, ns.spec, entry_contacts(contacts, None, until), by=by_column)
+        lf = restrict(rows, since, None)
         by_column = _BY if by_column is not None else None
     inst = _instants(lf, ns, by=by_column)
     counted = _any_chains(inst, ns) if ns.spec.order == "any" else _ordered_chains(inst, ns)
@@ -588,7 +587,7 @@ def funnel_on_engine(
     contacts: NativeFrame | None = None,
     since: Any = None,
     until: Any = None,
-    stage_steps: str = "evidence",
+    stage_steps: str = "entry",
     definition: Funnel | None = None,
 ) -> FunnelResult:
     """:func:`funnelkit.conversion.funnel` run on the events' engine.

@@ -126,7 +126,7 @@ def _conversion_over_time_on_engine(
     exclusions: Iterable[Any] = (),
     since: Any = None,
     until: Any = None,
-    stage_steps: str = "evidence",
+    stage_steps: str = "entry",
     definition: Funnel | None = None,
 ) -> ConversionTrend:
     """:func:`funnelkit.conversion.conversion_over_time` run on the events' engine.
@@ -204,7 +204,7 @@ def _compare_periods_on_engine(
     exclusions: Iterable[Any] = (),
     since: Any = None,
     until: Any = None,
-    stage_steps: str = "evidence",
+    stage_steps: str = "entry",
     definition: Funnel | None = None,
 ) -> PeriodComparison:
     """:func:`funnelkit.conversion.compare_periods` run on the events' engine.
@@ -260,7 +260,7 @@ def cohorts_on_engine(
     as_of: Any = None,
     since: Any = None,
     until: Any = None,
-    stage_steps: str = "evidence",
+    stage_steps: str = "entry",
     definition: Funnel | None = None,
 ) -> CohortTable:
     """:func:`funnelkit.conversion.cohorts` run on the events' engine.
@@ -334,12 +334,14 @@ def cohorts_on_engine(
     else:
         if flag is None:
             assert step.stage is not None and reading.definition is not None
-            known_people = entry_contacts(people, lo, hi)
+            # the whole history before ``until`` and ``as_of`` tells when a contact entered
+            known_people = entry_contacts(people, None, hi)
             if known_people is not None and CREATED in known_people.lf.collect_schema().names():
                 created = nw.col(CREATED)
                 kept = known_people.lf.filter(created.is_null() | (created <= known))
                 known_people = replace(known_people, lf=kept)
-            read = replace(ev, lf=lf)
+            history = restrict(ev.lf, None, hi).filter(nw.col(TS) <= known)
+            read = replace(ev, lf=history)
             hits = stage_entries(read, reading.definition, [step.stage], known_people)
         else:  # a when() rather than a filter: the flag may be a literal (an entry stage)
             hits = lf.select(CID, nw.when(flag).then(nw.col(TS)).alias(TS))
@@ -625,6 +627,7 @@ def _weekly_metrics_on_engine(
         horizon=timedelta(weeks=weeks_of_history),
         as_of=cut_dt,
         until=target.end,
+        definition=definition,
     )
     ordered = funnel_on_engine(
         events,

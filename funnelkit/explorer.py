@@ -68,8 +68,8 @@ FILE = "__file__"
 WINDOWS = ("1d", "3d", "7d", "14d", "30d", "60d", "90d")
 ORDERS = (("ordered", "ordered"), ("strict", "strict_increase"), ("any order", "any"))
 #: How a stage of the definition is read as a funnel step (``stage_steps`` of
-#: :func:`funnelkit.conversion.funnel`): by its evidence events, or by entry.
-STAGE_STEPS = (("evidence", "evidence"), ("entry", "entry"))
+#: :func:`funnelkit.conversion.funnel`): by entry (the default), or by its evidence events.
+STAGE_STEPS = (("entry", "entry"), ("evidence", "evidence"))
 _MAX_SEGMENTS = 50
 _SKIP_COLUMNS = {CONTACT_ID, OCCURRED_AT, EVENT, "created_at", "email", "name"}
 
@@ -239,7 +239,7 @@ class Explorer:
         funnel: str = "inbound",
         window: str = "14d",
         order: str = "ordered",
-        stage_steps: str = "evidence",
+        stage_steps: str = "entry",
         lang: Lang = "en",
         min_contacts: int = MIN_CONTACTS,
     ) -> None:
@@ -545,7 +545,7 @@ def explore(
     funnel: str = "inbound",
     window: str = "14d",
     order: str = "ordered",
-    stage_steps: str = "evidence",
+    stage_steps: str = "entry",
     lang: Lang = "en",
 ) -> Explorer:
     """Open the funnel explorer on ``events`` (display the returned object).
@@ -563,10 +563,11 @@ def explore(
     window, order, lang
         The first conversion window, order rule and language.
     stage_steps
-        How the definition's stages are read as steps at first: ``"evidence"``
-        (any one evidence event reaches a stage) or ``"entry"`` (the instant
-        :func:`~funnelkit.stages.classify` says the stage was entered, so the
-        counts are those of the snapshot); the ``reading`` toggle changes it.
+        How the definition's stages are read as steps at first: ``"entry"``
+        (the default: the instant :func:`~funnelkit.stages.classify` says the
+        stage was entered, so the counts are those of the snapshot) or
+        ``"evidence"`` (any one evidence event reaches a stage); the
+        ``reading`` toggle changes it.
 
     Returns
     -------

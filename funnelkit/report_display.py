@@ -177,19 +177,6 @@ _SECTIONS: dict[str, dict[str, tuple[str, str]]] = {
 }
 
 
-#: Sections drawn from :mod:`funnelkit.conversion` (``stage_steps="evidence"``), not from
-#: the classification: their introduction ends with :data:`_EVIDENCE`.
-_EVIDENCE_SECTIONS = frozenset({"trend", "breakdown", "time_to_convert", "cohorts"})
-_EVIDENCE = {
-    "en": "Here a stage counts as reached at any one of the events its rules name, without the "
-    "definition's thresholds (minimum count, points), so these figures can differ from the "
-    "funnel at the end of the week.",
-    "fr": "Ici, un stade compte comme atteint dès l'un des événements que ses règles nomment, "
-    "sans les seuils de la définition (nombre minimal, points) : ces chiffres peuvent donc "
-    "différer de l'entonnoir en fin de semaine.",
-}
-
-
 def _check_lang(lang: str) -> str:
     if lang not in LANGS:
         msg = f"lang: expected 'en' or 'fr', got {lang!r}.{did_you_mean(str(lang), LANGS)}"
@@ -199,10 +186,6 @@ def _check_lang(lang: str) -> str:
 
 def section_text(key: str, lang: str = "en", **values: object) -> tuple[str, str]:
     """Return the heading and the one-paragraph introduction of a report section.
-
-    The sections computed from :mod:`funnelkit.conversion` (trend, breakdown,
-    time to convert, cohorts) end their introduction by saying how they read
-    a stage, which differs from the snapshot's.
 
     Examples
     --------
@@ -214,8 +197,6 @@ def section_text(key: str, lang: str = "en", **values: object) -> tuple[str, str
         msg = f"section: no section {key!r}.{did_you_mean(key, texts)}"
         raise ParameterError(msg)
     heading, intro = texts[key]
-    if key in _EVIDENCE_SECTIONS:
-        intro = f"{intro} {_EVIDENCE[lang]}"
     return heading.format(**values), intro.format(**values)
 
 
@@ -462,9 +443,6 @@ _NOTES = {
         "rates": "Counts are the report week's. Rates are those of the contacts who entered "
         "in {period}, the latest week whose {window}-day window has closed, against the week "
         "before; in brackets, the 95% Wilson interval.",
-        "evidence": "Rates count a stage as reached at any one of the events its rules name, "
-        "without the definition's thresholds (minimum count, points): they can differ from the "
-        "counts above and from the funnel at the end of the week.",
         "no_previous": "No previous week to compare with: the data holds no event before this "
         "week.",
         "none": "none",
@@ -478,9 +456,6 @@ _NOTES = {
         "rates": "Les effectifs sont ceux de la semaine du rapport. Les taux sont ceux des "
         "contacts entrés en {period}, dernière semaine dont la fenêtre de {window} jours est "
         "close, face à la semaine précédente ; entre parenthèses, l'intervalle de Wilson à 95 %.",
-        "evidence": "Les taux comptent un stade comme atteint dès l'un des événements que ses "
-        "règles nomment, sans les seuils de la définition (nombre minimal, points) : ils peuvent "
-        "différer des effectifs ci-dessus et de l'entonnoir en fin de semaine.",
         "no_previous": "Pas de semaine précédente à comparer : les données ne contiennent aucun "
         "événement avant cette semaine.",
         "none": "aucune",
@@ -554,7 +529,6 @@ def headline_html(metrics: Any, lang: str = "en") -> Any:
     period = next((k.period for k in metrics.headline if k.kind == "rate" and k.period), None)
     if period is not None:
         notes.append(_NOTES[lang]["rates"].format(period=period, window=metrics.window.days))
-        notes.append(_NOTES[lang]["evidence"])
     note = join_html(format_html("<p><small>{}</small></p>", n) for n in notes)
     return lazy_module("IPython.display").HTML(
         format_html(

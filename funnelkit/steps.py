@@ -134,22 +134,15 @@ class _Reading:
     def entry(self) -> bool:
         return self.mode == "entry"
 
-    def stage_id(self, stage: object, where: str) -> str:
+    def stage_id(self, stage: Stage, where: str) -> str:
         """Return the id of ``stage`` in the definition, or say why it has no entry time."""
-        if not isinstance(stage, Stage):
-            msg = (
-                f"{where}: {_stage_name(stage)!r} ({type(stage).__name__}) has no entry time: "
-                "stage_steps='entry' reads the stages of a funnel definition "
-                "(funnelkit.definitions.Stage, e.g. load_funnel('inbound').stage('cold_lead')); "
-                "use stage_steps='evidence' for an object with only evidence()"
-            )
-            raise ParameterError(msg)
         funnel = self.definition
         if funnel is None:
             msg = (
-                f"{where}: stage {stage.id!r} is read by entry, which needs the definition it "
-                "belongs to (a stage's entry depends on the later stages too); give the "
-                "definition as the steps (funnel(events, inbound, ...)) or as definition="
+                f"{where}: stage {stage.id!r} is read by entry (the default), which needs the "
+                "definition it belongs to (a stage's entry depends on the later stages too); "
+                "give the definition as the steps (funnel(events, inbound, ...)) or as "
+                "definition=, or pass stage_steps='evidence' to count its evidence events"
             )
             raise ParameterError(msg)
         if stage in funnel.stages:
@@ -235,7 +228,8 @@ def resolve_step(
 ) -> _Step:
     """Read one step (a name, a list of names or a stage) into a :class:`Spec` step."""
     if isinstance(spec, StageLike) and not isinstance(spec, str):
-        if reading.entry:
+        # an object with only evidence() names events: it has no entry to read
+        if reading.entry and isinstance(spec, Stage):
             stage_id = reading.stage_id(spec, where)
             expr = (pl.col(STAGE) == stage_id).fill_null(False)
             return _Step(name or _stage_name(spec), expr, stage=stage_id)
@@ -408,7 +402,7 @@ def resolve_spec(
     first_entry: bool,
     exclusions: Iterable[object],
     *,
-    stage_steps: object = "evidence",
+    stage_steps: object = "entry",
     definition: object = None,
 ) -> Spec:
     """Read the options of a funnel-like analysis into one :class:`Spec`.
@@ -444,20 +438,23 @@ def resolve_spec(
 
 
 def check_some_stage(items: Sequence[_Step | _Excl], reading: _Reading) -> None:
-    """Refuse the entry reading when nothing is a stage (a stage id given as text, say)."""
-    if any(item.stage is not None for item in items):
+    """Refuse a stage id given as text where the entry reading reads stages.
+
+    With no stage among the steps, the entry reading (the default) reads
+    nothing differently: every step is a set of event names.  But text that is
+    a stage id of the definition given is a mistake worth naming (it is read
+    as an event name, which no event has).
+    """
+    if any(item.stage is not None for item in items) or reading.definition is None:
         return
-    ids = reading.definition.stage_ids if reading.definition is not None else ()
+    ids = reading.definition.stage_ids
     texts = sorted({n for item in items for n in (item.events or ()) if n in ids})
-    hint = ""
-    if texts and reading.definition is not None:
-        hint = (
-            f"; {texts[0]!r} is a stage id of funnel {reading.definition.name!r} but text is "
-            f"read as an event name: give definition.stage({texts[0]!r})"
-        )
+    if not texts:
+        return
     msg = (
-        "stage_steps='entry' reads stages, but no step is a stage: give a definition "
-        f"(load_funnel('inbound')) or its stages (inbound.stage('cold_lead')){hint}"
+        f"steps: {texts[0]!r} is a stage id of funnel {reading.definition.name!r} but text "
+        f"is read as an event name: give definition.stage({texts[0]!r}), or the definition "
+        "itself as the steps"
     )
     raise ParameterError(msg)
 

@@ -105,7 +105,13 @@ def test_funnel_from_a_preset_definition(
     assert code == 0
     data = json.loads(out)
     assert [s["name"] for s in data["steps"]][:3] == ["Raw contact", "Lead", "Prospect"]
-    assert [s["count"] for s in data["steps"]][:3] == [2, 1, 1]
+    # by entry (the default), b's purchase makes it a client: it skipped lead and prospect
+    assert [s["count"] for s in data["steps"]][:3] == [2, 2, 2]
+    assert data["stage_steps"] == "entry"
+    args = (str(path), "--funnel", "sales", "--window", "1w", "--format", "json")
+    code, out, _ = run(capsys, *args, "--stage-steps", "evidence")
+    assert code == 0
+    assert [s["count"] for s in json.loads(out)["steps"]][:3] == [2, 1, 1]
 
 
 def test_set_aside_rows_go_to_stderr_and_keep_exit_zero(
@@ -167,29 +173,47 @@ def test_the_installed_command_runs(events: Path) -> None:
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample" / "events.csv"
 
 
-def test_funnel_stage_steps_entry_reads_stages_as_classify_does(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+def test_funnel_reads_stages_by_entry_by_default(capsys: pytest.CaptureFixture[str]) -> None:
     from funnelkit.conversion import funnel
     from funnelkit.definitions import load_funnel
     from funnelkit.events import read_events
 
     args = [str(SAMPLE), "--funnel", "inbound", "--window", "30d", "--format", "json"]
-    code, out, _ = run(capsys, *args, "--stage-steps", "entry")
+    code, out, _ = run(capsys, *args)
     assert code == 0
     entry = [s["count"] for s in json.loads(out)["steps"]]
     inbound = load_funnel("inbound")
     expected = funnel(read_events(SAMPLE), inbound, window="30d", stage_steps="entry")
     assert entry == expected.to_polars()["count"].to_list()
-    code, out, _ = run(capsys, *args)
+    code, out, _ = run(capsys, *args, "--stage-steps", "evidence")
     evidence = [s["count"] for s in json.loads(out)["steps"]]
     assert evidence[0] == entry[0] and evidence[1] > entry[1]  # one page view is not a cold lead
 
 
-def test_funnel_stage_steps_entry_needs_stages(
+@pytest.mark.parametrize("preset", ["inbound", "sales"])
+def test_a_funnel_over_a_definition_counts_what_classify_writes(
+    preset: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A stage means one thing: the funnel's counts are the non-empty ``<stage>_at`` values."""
+    out_file = tmp_path / "classified.csv"
+    options = ("--funnel", preset)
+    assert main(["classify", str(SAMPLE), *options, "--out", str(out_file)]) == 0
+    capsys.readouterr()
+    classified = pl.read_csv(out_file)
+    from funnelkit.definitions import load_funnel
+
+    ats = [f"{stage_id}_at" for stage_id in load_funnel(preset).stage_ids]
+    code, out, _ = run(capsys, str(SAMPLE), *options, "--window", "3650d", "--format", "json")
+    assert code == 0
+    got = [s["count"] for s in json.loads(out)["steps"]]
+    assert got == [classified[c].is_not_null().sum() for c in ats]
+
+
+def test_the_reading_changes_nothing_for_event_steps(
     events: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = run(capsys, str(events), "--steps", STEPS, "--stage-steps", "entry")
-    assert code == 2
-    assert "stage_steps='entry' reads stages, but no step is a stage" in err
-    assert "Traceback" not in err
+    code, by_entry, err = run(capsys, str(events), "--steps", STEPS, "--stage-steps", "entry")
+    assert code == 0 and "Traceback" not in err
+    code, by_evidence, _ = run(capsys, str(events), "--steps", STEPS, "--stage-steps", "evidence")
+    assert code == 0
+    assert by_entry.splitlines()[1:] == by_evidence.splitlines()[1:]

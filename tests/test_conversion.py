@@ -472,9 +472,11 @@ def test_a_funnel_definition_from_the_presets() -> None:
     events = log([("a", 0, "page_view"), ("a", 1, "like"), ("a", 2, "ebook_download"),
                   ("a", 30, "purchase"), ("b", 0, "page_view")], unit=H)  # fmt: skip
     with pytest.raises(MissingColumnError, match="step 4 .* reads the column 'amount'"):
+        funnel(events, inbound, window="2d", stage_steps="evidence")
+    with pytest.raises(MissingColumnError, match="stage 'client'.*no column 'amount'"):
         funnel(events, inbound, window="2d")
     events = events.with_columns(amount=pl.when(pl.col("event") == "purchase").then(20.0))
-    result = funnel(events, inbound, window="2d")
+    result = funnel(events, inbound, window="2d", stage_steps="evidence")
     assert result.step_names == ("Prospect", "Cold lead", "Warm lead", "Client", "Ambassador")
     assert result.table["count"].to_list() == [2, 2, 1, 1, 0]
 

@@ -3,7 +3,7 @@
 A stage step read by entry is reached at the instant ``classify`` says the
 contact entered the stage (``<stage>_at``), one synthetic event per contact
 and stage; the chain rule then applies unchanged.  The timelines below are
-written so that this reading and the evidence reading (the default) differ.
+written so that this reading (the default) and the evidence reading differ.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from funnelkit.conversion import (
@@ -42,6 +42,7 @@ SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
 INBOUND = load_funnel("inbound")
 SALES = load_funnel("sales")
 ENTRY: dict[str, Any] = {"stage_steps": "entry"}
+EVIDENCE: dict[str, Any] = {"stage_steps": "evidence"}
 DAY = dt.timedelta(days=1)
 H = dt.timedelta(hours=1)
 
@@ -95,9 +96,9 @@ def without_lapses(definition: Funnel) -> Funnel:
 def test_min_count_entry_is_the_nth_evidence_event() -> None:
     events = events_frame(("a", d(0), "like"), ("a", d(2), "like"), ("b", d(0), "like"))
     steps = [PROBE.stage("known"), PROBE.stage("engaged")]
-    assert counts(events, steps, window="7d") == [2, 2]  # one like is evidence
+    assert counts(events, steps, window="7d", **EVIDENCE) == [2, 2]  # one like is evidence
     assert counts(events, steps, window="7d", definition=PROBE, **ENTRY) == [2, 1]
-    assert days(events, steps, "a", window="7d") == (2, [0.0, 0.0])
+    assert days(events, steps, "a", window="7d", **EVIDENCE) == (2, [0.0, 0.0])
     assert days(events, steps, "a", window="7d", definition=PROBE, **ENTRY) == (2, [0.0, 2.0])
     # the second like is 2 days after entering "known": outside a 1-day window
     assert counts(events, steps, window="1d", definition=PROBE, **ENTRY) == [2, 0]
@@ -112,7 +113,7 @@ def test_points_threshold_and_half_life_decide_the_entry() -> None:
         ("b", d(40), "page_view"),  # 2 + 2 * 0.5 ** (40 / 30) = 2.79: not yet
         ("c", d(0), "page_view"),
     )
-    assert counts(events, INBOUND, window="30d") == [3, 3, 0, 0, 0]
+    assert counts(events, INBOUND, window="30d", **EVIDENCE) == [3, 3, 0, 0, 0]
     assert counts(events, INBOUND, window="30d", **ENTRY) == [3, 1, 0, 0, 0]
     assert days(events, INBOUND, "a", window="30d", **ENTRY) == (2, [0.0, 10.0])
 
@@ -122,7 +123,7 @@ def test_skipped_stages_are_entered_with_the_later_stage() -> None:
         ("walk_in", d(0), "purchase", 50.0),
         ("free", d(0), "purchase", 0.0),  # a zero-amount purchase makes no client
     )
-    assert counts(events, INBOUND, window="7d") == [2, 0, 0, 0, 0]
+    assert counts(events, INBOUND, window="7d", **EVIDENCE) == [2, 0, 0, 0, 0]
     assert counts(events, INBOUND, window="7d", **ENTRY) == [2, 1, 1, 1, 0]
     assert days(events, INBOUND, "walk_in", window="7d", **ENTRY) == (4, [0.0] * 4)
     # one instant serves one step only with strict_increase: the buyer stops at the first stage
@@ -200,10 +201,19 @@ def test_a_stage_as_exclusion_is_read_by_entry_too() -> None:
 
 
 # --- what the classification reads --------------------------------------------------------------
-def test_since_hides_the_history_before_it_from_the_classification() -> None:
+def test_the_classification_reads_the_history_before_since() -> None:
+    # a is known on day 0 and engaged on day 3 (its second like)
     events = events_frame(("a", d(0), "like"), ("a", d(3), "like"))
     assert counts(events, PROBE, window="7d", **ENTRY) == [1, 1, 0, 0]
-    assert counts(events, PROBE, window="7d", since=d(1), **ENTRY) == [1, 0, 0, 0]
+    # from day 1: a entered "known" before, so it is no new entrant; its entry into
+    # "engaged" on day 3 is one, and counts from that step on
+    assert counts(events, PROBE, window="7d", since=d(1), **ENTRY) == [0, 0, 0, 0]
+    engaged = [PROBE.stage("engaged"), PROBE.stage("scored")]
+    assert counts(events, engaged, window="7d", since=d(1), definition=PROBE) == [1, 0]
+    # until still ends the history: the second like on day 3 is not read before it
+    assert counts(events, engaged, window="7d", until=d(2), definition=PROBE) == [0, 0]
+    # the evidence reading reads the events of the span only, as before
+    assert counts(events, engaged, window="7d", since=d(1), **EVIDENCE) == [1, 0]
 
 
 def test_contacts_enter_the_first_stage_at_created_at() -> None:
@@ -220,8 +230,11 @@ def test_contacts_enter_the_first_stage_at_created_at() -> None:
     # contact without events counts at the first stage, the one created after until does not
     got = counts(events, INBOUND, window="7d", contacts=people, until=d(20), **ENTRY)
     assert got == [2, 0, 0, 0, 0]
+    # contacts created before since are not new entrants after it
+    got = counts(events, INBOUND, window="7d", contacts=people, since=d(5), until=d(20))
+    assert got == [0, 0, 0, 0, 0]
     # contacts read only for a breakdown do not change the evidence reading
-    assert counts(events, INBOUND, window="7d", contacts=people) == [1, 1, 0, 0, 0]
+    assert counts(events, INBOUND, window="7d", contacts=people, **EVIDENCE) == [1, 1, 0, 0, 0]
 
 
 def test_breakdown_is_read_at_the_entry_instant_of_step_one() -> None:
@@ -233,7 +246,7 @@ def test_breakdown_is_read_at_the_entry_instant_of_step_one() -> None:
     steps = [INBOUND.stage("cold_lead"), INBOUND.stage("warm_lead")]
     options: dict[str, Any] = {"window": "7d", "by": "channel", "min_size": 0}
     entry = funnel(events, steps, definition=INBOUND, **options, **ENTRY).breakdown
-    evidence = funnel(events, steps, **options).breakdown
+    evidence = funnel(events, steps, **options, **EVIDENCE).breakdown
     assert entry is not None and evidence is not None
     assert entry["segment"].unique().to_list() == ["ads"]
     assert evidence["segment"].unique().to_list() == ["search"]  # the first page view
@@ -263,7 +276,9 @@ def test_trend_periods_are_those_of_the_step_one_entry_and_add_up() -> None:
     summed = trend.table.group_by("step").agg(pl.col("count").sum()).sort("step")
     assert summed["count"].to_list() == total.table["count"].to_list()
     assert trend.stage_steps == "entry" and trend.to_dict()["stage_steps"] == "entry"
-    assert "stage entry" in trend._repr_html_()
+    assert "stages by evidence" not in trend._repr_html_()
+    by_evidence = conversion_over_time(events, steps, window="7d", **EVIDENCE)
+    assert "stages by evidence" in by_evidence._repr_html_()
 
 
 def test_period_comparisons_pass_the_reading_on() -> None:
@@ -281,13 +296,14 @@ def test_period_comparisons_pass_the_reading_on() -> None:
     row = result.table.filter(pl.col("rate") == "from_previous").row(0, named=True)
     assert (row["previous_rate"], row["current_rate"]) == (0.3, 0.75)
     assert row["verdict"] == "increase"
-    assert result.stage_steps == "entry" and "stage entry" in result._repr_html_()
+    assert result.stage_steps == "entry" and "by evidence" not in result._repr_html_()
     json.dumps(result.to_dict())
     weekly = week_over_week(events, steps, **options, **ENTRY)
     assert weekly.table.equals(result.table)
     # by evidence, every page view is a sign of interest: 100% both weeks
-    plain = compare_periods(events, steps, window="3d", current=d(7))
+    plain = compare_periods(events, steps, window="3d", current=d(7), **EVIDENCE)
     assert plain.table["current_rate"].to_list() == [1.0, 1.0]
+    assert "stages by evidence" in plain._repr_html_()
 
 
 def test_cohorts_convert_at_the_stage_entry() -> None:
@@ -295,13 +311,14 @@ def test_cohorts_convert_at_the_stage_entry() -> None:
         ("a", d(0), "like"), ("a", d(3), "like"), ("b", d(0), "like"), ("z", d(9), "x")
     )
     target = PROBE.stage("engaged")
-    evidence = cohorts(events, target, horizon="5d").table
+    evidence = cohorts(events, target, horizon="5d", **EVIDENCE).table
     entry = cohorts(events, target, horizon="5d", definition=PROBE, **ENTRY).table
     converted = pl.col("converted") > 0
     assert evidence.filter(converted).select("day", "converted").rows() == [(0, 2)]
     assert entry.filter(converted).select("day", "converted").rows() == [(3, 1)]
     result = cohorts(events, target, horizon="5d", definition=PROBE, **ENTRY)
-    assert result.to_dict()["stage_steps"] == "entry" and "stage entry" in result._repr_html_()
+    assert result.to_dict()["stage_steps"] == "entry"
+    assert "by evidence" not in result._repr_html_()
     with pytest.raises(ParameterError, match="needs the definition it belongs to"):
         cohorts(events, target, **ENTRY)
 
@@ -312,13 +329,15 @@ def test_results_name_the_reading() -> None:
     entry = funnel(events, INBOUND, window="3d", **ENTRY)
     assert entry.stage_steps == "entry" and entry.to_dict()["stage_steps"] == "entry"
     assert entry.to_text().splitlines()[0] == (
-        "Funnel Prospect → Cold lead → Warm lead → Client → Ambassador "
-        "(window 3d, ordered, stage entry)"
+        "Funnel Prospect → Cold lead → Warm lead → Client → Ambassador (window 3d, ordered)"
     )
-    assert "stage entry" in entry._repr_html_()
+    assert "by evidence" not in entry._repr_html_()
     json.dumps(entry.to_dict())
-    plain = funnel(events, INBOUND, window="3d")
-    assert plain.stage_steps == "evidence" and "stage entry" not in plain.to_text()
+    assert funnel(events, INBOUND, window="3d").stage_steps == "entry"  # the default
+    plain = funnel(events, INBOUND, window="3d", **EVIDENCE)
+    assert plain.stage_steps == "evidence" and plain.to_dict()["stage_steps"] == "evidence"
+    assert plain.to_text().splitlines()[0].endswith("(window 3d, ordered, stages by evidence)")
+    assert "stages by evidence" in plain._repr_html_()
 
 
 # --- bad input ------------------------------------------------------------------------------------
@@ -336,10 +355,13 @@ class _Custom:
         (
             [PROBE.stage("engaged")],
             ENTRY,
-            r"step 1: stage 'engaged' is read by entry, which needs the definition",
+            r"step 1: stage 'engaged' is read by entry \(the default\), which needs the def",
         ),
-        ([PROBE.stage("engaged")], {"definition": PROBE}, "definition: read only with stage_st"),
-        ([_Custom()], {"definition": PROBE, **ENTRY}, r"step 1: 'custom' \(_Custom\) has no entry"),
+        (
+            [PROBE.stage("engaged")],
+            {"definition": PROBE, **EVIDENCE},
+            "definition: read only with stage_st",
+        ),
         (
             [INBOUND.stage("client")],
             {"definition": PROBE, **ENTRY},
@@ -355,12 +377,12 @@ class _Custom:
         (
             ["like", "engaged"],
             {"definition": PROBE, **ENTRY},
-            r"no step is a stage.*'engaged' is a stage id of funnel 'probe'.*\.stage\('engaged'\)",
+            r"'engaged' is a stage id of funnel 'probe' but text.*\.stage\('engaged'\)",
         ),
         (
             ["like"],
             {"exclusions": [(INBOUND.stage("client"), 1, 2)], **ENTRY},
-            "exclusion 1: stage 'client' is read by entry, which needs the definition",
+            "exclusion 1: stage 'client' is read by entry \\(the default\\), which needs the def",
         ),
     ],
 )
@@ -370,6 +392,15 @@ def test_bad_entry_options_are_explained(steps: Any, options: dict[str, Any], me
         steps = ["like", "purchase"]
     with pytest.raises(ParameterError, match=message):
         funnel(events, steps, window="7d", **options)
+
+
+def test_an_object_with_only_evidence_is_read_by_its_events() -> None:
+    """Not a stage of a definition, it has no entry: both readings count its events."""
+    events = events_frame(("a", d(0), "like"), ("b", d(1), "like"))
+    for options in ({}, {"definition": PROBE}, EVIDENCE):
+        result = funnel(events, [_Custom(), "purchase"], window="7d", **options)
+        assert result.table["count"].to_list() == [2, 0]
+        assert result.step_names == ("custom", "purchase")
 
 
 # --- the snapshot ---------------------------------------------------------------------------------
@@ -403,7 +434,7 @@ def test_sample_entry_counts_are_the_snapshot(
             got = counts(events, preset, window="3650d", order=order, contacts=people, **ENTRY)
             assert got == reached
     if preset is INBOUND:
-        rates = funnel(events, preset, window="30d").table["conversion_from_previous"]
+        rates = funnel(events, preset, window="30d", **EVIDENCE).table["conversion_from_previous"]
         entry = funnel(events, preset, window="30d", **ENTRY).table["conversion_from_previous"]
         past = snapshot(classify(events, preset), preset).table["at_or_past"]
         assert rates[1] == pytest.approx(0.869, abs=5e-4)  # the gap this reading closes
@@ -428,6 +459,49 @@ def test_entry_counts_equal_the_snapshot_without_lapses(
     past[0] -= classified[f"{plain.stage_ids[0]}_at"].null_count()
     got = counts(log, definition, window="3650d", order=order, contacts=contacts, **ENTRY)
     assert got == past
+
+
+@pytest.mark.slow
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    log=logs((*STAGE_VOCAB, "other")),
+    definition=funnels(),
+    contacts=contacts_tables,
+    order=st.sampled_from(["ordered", "any"]),
+    cut=st.one_of(st.none(), st.integers(0, 220)),
+    end=st.one_of(st.none(), st.integers(0, 220)),
+)
+def test_a_funnel_over_the_stages_counts_the_entries_classify_writes(
+    log: pl.DataFrame,
+    definition: Funnel,
+    contacts: pl.DataFrame | None,
+    order: str,
+    cut: int | None,
+    end: int | None,
+) -> None:
+    """One meaning of a stage: lapses included, by default, from any ``since`` to any ``until``.
+
+    The classification of the history before ``until`` says who entered each
+    stage; a funnel over the definition's stages from ``since`` counts at step
+    k the contacts that entered the first stage from ``since`` on and entered
+    stage k (entries never decrease down a definition, and the window is
+    longer than the data).
+    """
+    since = None if cut is None else BASE + cut * H
+    until = None if end is None else BASE + end * H
+    assume(since is None or until is None or since < until)
+    history = log if until is None else log.filter(pl.col("occurred_at") < until)
+    people = contacts
+    if people is not None and until is not None:
+        people = people.filter(pl.col("created_at").is_null() | (pl.col("created_at") < until))
+    classified = classify(history, definition, contacts=people).collect()
+    first = pl.col(f"{definition.stage_ids[0]}_at")
+    if since is not None:
+        classified = classified.filter(first >= since)
+    entered = [classified[f"{i}_at"].is_not_null().sum() for i in definition.stage_ids]
+    options: dict[str, Any] = {"order": order, "contacts": contacts}
+    got = counts(log, definition, window="3650d", since=since, until=until, **options)
+    assert got == entered
 
 
 # --- against a slow reference: classify's reference, then the chain reference ---------------------

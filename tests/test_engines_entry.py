@@ -40,6 +40,7 @@ INBOUND = load_funnel("inbound")
 SALES = load_funnel("sales")
 PRESETS = pytest.mark.parametrize("preset", [INBOUND, SALES], ids=["inbound", "sales"])
 ENTRY: dict[str, Any] = {"stage_steps": "entry"}
+EVIDENCE: dict[str, Any] = {"stage_steps": "evidence"}
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +199,9 @@ def test_sample_monthly_periods(
             period="month",
         )
     )
-    cohorts, got = both(con, conversion.cohorts, events, preset.stages[-1], period="month")
+    cohorts, got = both(
+        con, conversion.cohorts, events, preset.stages[-1], period="month", definition=preset
+    )
     assert cohorts.table.height > 0
     same_result(cohorts, got)
 
@@ -214,7 +217,9 @@ def test_sample_cohorts_by_created_at(
     events, contacts = sample
     target = preset.stages[-1]
     options: dict[str, Any] = {"period": period, "acquisition": "created_at", "horizon": "60d"}
-    expected, got = both(con, conversion.cohorts, events, target, contacts=contacts, **options)
+    expected, got = both(
+        con, conversion.cohorts, events, target, contacts=contacts, **options, **EVIDENCE
+    )
     assert expected.acquisition == "created_at"
     same_result(expected, got)
     same_result(
@@ -314,6 +319,7 @@ def test_created_at_cohorts_of_the_entry_stage(con: duckdb.DuckDBPyConnection) -
         acquisition="created_at",
         period="day",
         horizon="3d",
+        **EVIDENCE,
     )
     assert expected.table["cumulative_converted"].max() == 1
     same_result(expected, got)
@@ -440,8 +446,8 @@ def test_duckdb_cohorts_equal_polars(
     preset = data.draw(st.sampled_from([INBOUND, SALES]))
     target = data.draw(st.one_of(st.sampled_from(preset.stages), st.sampled_from(PRESET_VOCAB)))
     options: dict[str, Any] = {"period": period, "acquisition": acquisition, "as_of": as_of}
-    if not isinstance(target, str) and data.draw(st.booleans()):
-        options |= {"definition": preset, **ENTRY}
+    if not isinstance(target, str):
+        options |= {"definition": preset} if data.draw(st.booleans()) else EVIDENCE
     if data.draw(st.booleans()):
         options["since"] = DRAWS.day(data.draw(DRAWS.hours) / 24)
     if acquisition == "created_at" and contacts is None:
@@ -507,7 +513,7 @@ def test_spark_entry_months_and_created_at_equal_polars(
         )
     target = SALES.stages[-1]
     for kwargs in (
-        {"acquisition": "created_at", "period": "month"},
+        {"acquisition": "created_at", "period": "month", **EVIDENCE},
         {"acquisition": "created_at", "definition": SALES, **ENTRY},
         {"acquisition": "first_event", "period": "month", "definition": SALES, **ENTRY},
     ):

@@ -60,17 +60,17 @@ def test_a_shorter_window_converts_fewer_contacts(app: Explorer) -> None:
 def test_the_order_rule_changes_the_counts(app: Explorer) -> None:
     app.window.value = "7d"
     ordered = _counts(app)
-    app.order.value = "any"
+    # by entry, a skipped stage is entered at the instant of the next: one instant
+    # serves consecutive steps in order, not in strictly increasing times
+    app.order.value = "strict_increase"
     assert _counts(app) != ordered
-    assert app.result is not None and app.result.order == "any"
+    assert app.result is not None and app.result.order == "strict_increase"
 
 
 def test_reading_stages_by_entry_gives_the_counts_of_classify(app: Explorer) -> None:
     from funnelkit.conversion import funnel
 
-    evidence = _counts(app)
-    app.reading.value = "entry"
-    entry = _counts(app)
+    entry = _counts(app)  # the default reading
     assert app.result is not None and app.result.stage_steps == "entry"
     since, until = app._bounds()
     expected = funnel(
@@ -83,15 +83,18 @@ def test_reading_stages_by_entry_gives_the_counts_of_classify(app: Explorer) -> 
         until=until,
     )
     assert entry == expected.table["count"].to_list()
+    app.reading.value = "evidence"
+    evidence = _counts(app)
+    assert app.result is not None and app.result.stage_steps == "evidence"
     assert entry[1] < evidence[1]  # one page view is no cold lead
+    app.reading.value = "entry"
     app.lang.value = "fr"
     assert app.reading.description == "Stades par" and _counts(app) == entry
 
 
 def test_by_entry_the_counts_do_not_depend_on_the_breakdown(app: Explorer) -> None:
-    # Read by entry, the classification reads the contacts table whatever the
-    # breakdown: a contact created in the weeks shown enters the first stage.
-    app.reading.value = "entry"
+    # Read by entry (the default), the classification reads the contacts table whatever
+    # the breakdown: a contact created in the weeks shown enters the first stage.
     assert app.result is not None
     alone = app.result.table["count"].to_list()
     for by in ("segment", "channel"):
@@ -110,7 +113,9 @@ def test_a_breakdown_turns_the_funnel_into_bars_per_stage(app: Explorer) -> None
     app.breakdown.value = "channel"
     assert {t.type for t in app.figure.data} == {"bar"}
     assert [t.name for t in app.figure.data] == ["Cold lead", "Warm lead", "Client", "Ambassador"]
+    # contacts created without any event enter the first stage with no channel
     assert set(app.figure.data[0].x) == {
+        "(none)",
         "organic_search",
         "social",
         "paid_ads",

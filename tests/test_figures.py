@@ -9,6 +9,8 @@ bundled sample are drawn as they come, with no table in between.
 
 from __future__ import annotations
 
+import ast
+import importlib
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -17,6 +19,7 @@ import plotly.io as pio
 import polars as pl
 import pytest
 
+from funnelkit import figure_style
 from funnelkit import figures as F
 from funnelkit.conversion import cohorts, conversion_over_time, funnel
 from funnelkit.definitions import load_funnel
@@ -71,7 +74,7 @@ def test_stage_colours_follow_the_rank_and_wrap() -> None:
 
 
 def test_wording_exists_in_both_languages() -> None:
-    assert set(F._TEXT["en"]) == set(F._TEXT["fr"])
+    assert set(figure_style._TEXT["en"]) == set(figure_style._TEXT["fr"])
     assert F.text("days_since", "fr") == "Jours depuis l'acquisition"
 
 
@@ -362,7 +365,7 @@ def test_flows_sankey_links_stage_at_start_to_stage_at_end(timeline: pl.DataFram
     assert pairs[("Lead chaud (au début)", "Client (à la fin)")] == 1  # a
     assert pairs[("Prospect (au début)", "Lead froid (à la fin)")] == 1  # c's second view
     colours = dict(zip(labels, sankey.node.color, strict=True))
-    assert colours["Nouveaux contacts"] == F._NEUTRAL
+    assert colours["Nouveaux contacts"] == figure_style.NEUTRAL
     assert colours["Client (à la fin)"] == F.stage_colour(4)
     assert "W45" in fig.layout.title.text
 
@@ -539,7 +542,9 @@ def test_time_to_convert_draws_a_funnels_time_to_convert(sample_log: EventLog) -
 
 
 def test_cohort_figure_draws_a_cohort_table(sample_log: EventLog) -> None:
-    curves = cohorts(sample_log, INBOUND.stage("warm_lead"), period="week", horizon="84d")
+    curves = cohorts(
+        sample_log, INBOUND.stage("warm_lead"), period="week", horizon="84d", definition=INBOUND
+    )
     heat = F.cohort_figure(curves, funnel=INBOUND, lang="fr")
     first = curves.table.filter(pl.col("cohort_start") == pl.col("cohort_start").min())
     assert heat.data[0].y[0] == f"{first['cohort_start'][0]:%Y-%m-%d}"
@@ -583,3 +588,38 @@ def test_format_table_is_plain_fixed_text() -> None:
         "prospect   1200  1.00",
         "client        7     -",
     ]
+
+
+# --------------------------------------------------------------------------- modules
+FIGURE_MODULES = ("figure_style", "figure_input", "figure_funnels", "figure_time", "figure_stages")
+
+
+def _figure_imports(module: str) -> set[str]:
+    """Return the figure modules ``funnelkit/<module>.py`` imports."""
+    tree = ast.parse((Path(F.__file__).parent / f"{module}.py").read_text(encoding="utf-8"))
+    found = {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    found |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    return {m.removeprefix("funnelkit.") for m in found} & {*FIGURE_MODULES, "figures"}
+
+
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [
+        (m, n)
+        for m in FIGURE_MODULES
+        for n in importlib.import_module(f"funnelkit.{m}").__all__
+        # every figure, and the look's public names figures had before the split
+        if m not in ("figure_style", "figure_input") or n in F.__all__
+    ],
+)
+def test_the_public_figure_names_are_the_same_objects_in_figures(module: str, name: str) -> None:
+    assert name in F.__all__
+    assert getattr(F, name) is getattr(importlib.import_module(f"funnelkit.{module}"), name)
+
+
+def test_the_figure_modules_import_one_way() -> None:
+    # figure_style <- figure_input <- figure_funnels, figure_time, figure_stages <- figures
+    assert _figure_imports("figure_style") == set()
+    assert _figure_imports("figure_input") == {"figure_style"}
+    for module in ("figure_funnels", "figure_time", "figure_stages"):
+        assert _figure_imports(module) == {"figure_style", "figure_input"}

@@ -21,7 +21,12 @@ def test_doctests() -> None:
 def test_a_spec_reads_names_lists_and_stages() -> None:
     inbound = load_funnel("inbound")
     spec = resolve_spec(
-        ["page_view", ["like", "share"], inbound.stage("client")], "14d", "ordered", False, ()
+        ["page_view", ["like", "share"], inbound.stage("client")],
+        "14d",
+        "ordered",
+        False,
+        (),
+        stage_steps="evidence",
     )
     assert [s.name for s in spec.steps][:2] == ["page_view", "like or share"]
     assert spec.window_us == 14 * 86_400_000_000

@@ -601,6 +601,22 @@ def test_breakdown_suppresses_small_segments(sample_metrics: WeeklyMetrics) -> N
 
 
 @pytest.mark.slow
+def test_every_section_reads_stages_by_entry(sample_metrics: WeeklyMetrics) -> None:
+    """One meaning of a stage: the sections count the entries the classification makes."""
+    data = sample_metrics.to_dict()
+    sections = {"headline", "snapshot", "flows", "conversion", "trend", "week_over_week"}
+    assert set(data["stage_steps"]) == sections | {"cohorts"}
+    assert set(data["stage_steps"].values()) == {"entry"}
+    assert data["conversion"]["stage_steps"] == data["week_over_week"]["stage_steps"] == "entry"
+    # the funnel of the history weeks counts, at each stage, the contacts whose entry
+    # into the first stage lies in those weeks and who entered that stage within the window
+    entries = sample_metrics.entries
+    first = sample_metrics.funnel.stage_ids[0]
+    new = entries.filter(pl.col("stage") == first)["contacts"].sum()
+    assert sample_metrics.conversion.table["count"][0] == new
+
+
+@pytest.mark.slow
 def test_cohorts_cover_the_history_weeks(sample_metrics: WeeklyMetrics) -> None:
     summary = sample_metrics.cohort_summary()
     assert summary["cohort"].to_list() == [f"2026-W{n}" for n in range(42, 48)]

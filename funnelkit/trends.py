@@ -1,0 +1,458 @@
+"""Conversion per period of entry, and one period compared with the one before.
+
+:func:`conversion_over_time` cuts a funnel by the period in which contacts
+entered it, flagging periods whose window is still open; :func:`compare_periods`
+(and :func:`week_over_week`) says whether a period's rates differ from the
+previous period's beyond the noise.  :func:`finish_trend` and
+:func:`compare_trend` turn per-period counts into those results, for the
+polars path here and the engines of :mod:`funnelkit.engines`.  The chain rule,
+the counted chain and ``stage_steps`` are those of :mod:`funnelkit.conversion`,
+which re-exports these functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+import polars as pl
+
+from funnelkit import frames
+from funnelkit.aggregate import STEP_COLUMNS as _STEP_COLUMNS
+from funnelkit.aggregate import collect_sound, long_steps, step_counts
+from funnelkit.chains import Events, contact_chains, read_steps, step_time
+from funnelkit.definitions import Funnel
+from funnelkit.errors import ParameterError
+from funnelkit.events import OCCURRED_AT
+from funnelkit.results import ConversionTrend, PeriodComparison
+from funnelkit.stats import check_alpha, two_proportion_p_value, verdict_expr
+from funnelkit.steps import (
+    PERIODS,
+    Exclusion,
+    Order,
+    Period,
+    Spec,
+    StageSteps,
+    StepSpec,
+    StepsSpec,
+    check_period,
+    resolve_spec,
+)
+from funnelkit.timeutil import TimeLike, parse_as_of, parse_time
+
+__all__ = [
+    "compare_periods",
+    "compare_trend",
+    "conversion_over_time",
+    "finish_trend",
+    "week_over_week",
+]
+
+
+# --- conversion over time --------------------------------------------------------
+def _periods_grid(starts: pl.Series, every: str) -> pl.DataFrame:
+    first, last = starts.min(), starts.max()
+    if not isinstance(first, datetime) or not isinstance(last, datetime):
+        return pl.DataFrame(schema={"period_start": pl.Datetime("us", "UTC")})
+    grid = pl.datetime_range(first, last, interval=every, time_zone="UTC", eager=True)
+    return pl.DataFrame({"period_start": grid}).with_columns(
+        pl.col("period_start").cast(pl.Datetime("us", "UTC"))
+    )
+
+
+def conversion_over_time(
+    events: Events,
+    steps: StepsSpec,
+    *,
+    window: str | timedelta,
+    period: Period = "week",
+    as_of: TimeLike | None = None,
+    order: Order = "ordered",
+    first_entry: bool = False,
+    exclusions: Iterable[Exclusion | tuple[StepSpec, int, int]] = (),
+    since: TimeLike | None = None,
+    until: TimeLike | None = None,
+    stage_steps: StageSteps = "entry",
+    definition: Funnel | None = None,
+) -> ConversionTrend:
+    """Return funnel rates per period of entry, with unfinished periods flagged.
+
+    Each contact is counted once, in the period of the start of its counted
+    chain (with ``first_entry=True``: of its first step-1 event), with the
+    steps that chain reached within the window; the periods therefore add up
+    to :func:`~funnelkit.conversion.funnel` on the same events.  A period is ``complete`` when the
+    window of its last possible entrant has closed by ``as_of``; the rates of
+    an incomplete period are still growing and must not be read as a drop.
+
+    With a stage as step 1 (read by entry, the default), a contact's period
+    is that of its entry into that stage.
+
+    Parameters
+    ----------
+    events, steps, window, order, first_entry, exclusions, since, until
+        As in :func:`~funnelkit.conversion.funnel`.
+    period
+        ``"day"``, ``"week"`` (ISO weeks, from Monday 00:00 UTC) or ``"month"``.
+    as_of
+        What the data is known up to (a date means the end of that day, as in
+        :func:`funnelkit.stages.classify`); by default the last event's time.
+    stage_steps, definition
+        As in :func:`~funnelkit.conversion.funnel`: ``"entry"`` (default) reads a stage step as
+        the instant the contact entered the stage (see :mod:`funnelkit.conversion`).
+
+    Returns
+    -------
+    ConversionTrend
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> day = dt.datetime(2026, 9, 7)  # a Monday
+    >>> log = pl.DataFrame({
+    ...     "contact_id": ["a", "a", "b", "c"],
+    ...     "occurred_at": [day, day + dt.timedelta(days=2), day + dt.timedelta(days=8),
+    ...                     day + dt.timedelta(days=30)],
+    ...     "event": ["page_view", "purchase", "page_view", "page_view"],
+    ... })
+    >>> trend = conversion_over_time(log, ["page_view", "purchase"], window="7d")
+    >>> trend.table.filter(pl.col("step") == 2).select("count", "complete").rows()[:2]
+    [(1, True), (0, True)]
+    """
+    if frames.is_engine_frame(events):
+        return frames.on_engine("conversion_over_time", ConversionTrend)(
+            events,
+            steps,
+            window=window,
+            period=period,
+            as_of=as_of,
+            order=order,
+            first_entry=first_entry,
+            exclusions=exclusions,
+            since=since,
+            until=until,
+            stage_steps=stage_steps,
+            definition=definition,
+        )
+    spec = resolve_spec(
+        steps,
+        window,
+        order,
+        first_entry,
+        exclusions,
+        stage_steps=stage_steps,
+        definition=definition,
+    )
+    every = PERIODS[check_period(period)]
+    lf, rows, _ = read_steps(events, spec, since, until)
+    known = parse_as_of(as_of)
+    entry = pl.col(step_time(1)).cast(pl.Datetime("us", "UTC")).dt.truncate(every)
+    collected = collect_sound(
+        spec,
+        lambda mode: contact_chains(rows, spec, mode=mode).with_columns(_seg_value=entry),
+        lambda chains: [
+            step_counts(chains, spec, "_seg_value"),
+            lf.select(pl.col(OCCURRED_AT).max()),
+        ],
+    )
+    wide = collected[0].rename({"_seg_value": "period_start"})
+    if known is None:
+        last = collected[1].item()
+        known = last if isinstance(last, datetime) else None
+    return finish_trend(wide, spec, str(period), known)
+
+
+def finish_trend(
+    wide: pl.DataFrame, spec: Spec, period: str, known: datetime | None
+) -> ConversionTrend:
+    """Return the trend of per-period counts ``wide`` (``period_start``, ``_excl``, ``c1..``).
+
+    Periods with no entrant are filled with zeros; a period is complete when
+    its end plus the window is at or before ``known``.
+    """
+    every = PERIODS[period]
+    grid = _periods_grid(wide["period_start"], every)
+    counts = [f"c{k}" for k in range(1, spec.n + 1)]
+    wide = grid.join(wide, on="period_start", how="left").with_columns(
+        pl.col(["_excl", *counts]).fill_null(0)
+    )
+    long = long_steps(wide.drop("_excl"), spec, ["period_start"])
+    window_td = timedelta(microseconds=spec.window_us)
+    end = pl.col("period_start").dt.offset_by(every)
+    complete = (end + window_td <= known) if known is not None else pl.lit(False)
+    table = (
+        wide.select("period_start", excluded="_excl")
+        .join(long, on="period_start", how="left", maintain_order="left")
+        .with_columns(period_end=end, complete=complete)
+        .select("period_start", "period_end", "complete", "excluded", *_STEP_COLUMNS)
+    )
+    return ConversionTrend(
+        table=table,
+        period=period,
+        window=window_td,
+        as_of=known,
+        step_names=tuple(s.name for s in spec.steps),
+        stage_steps=spec.stage_steps,
+    )
+
+
+# --- period over period ------------------------------------------------------------
+def compare_periods(
+    events: Events,
+    steps: StepsSpec,
+    *,
+    window: str | timedelta,
+    period: Period = "week",
+    current: TimeLike | None = None,
+    as_of: TimeLike | None = None,
+    alpha: float = 0.05,
+    order: Order = "ordered",
+    first_entry: bool = False,
+    exclusions: Iterable[Exclusion | tuple[StepSpec, int, int]] = (),
+    since: TimeLike | None = None,
+    until: TimeLike | None = None,
+    stage_steps: StageSteps = "entry",
+    definition: Funnel | None = None,
+) -> PeriodComparison:
+    """Compare each funnel rate of one entry period with the period before.
+
+    Parameters
+    ----------
+    events, steps, window, order, first_entry, exclusions, since, until
+        As in :func:`~funnelkit.conversion.funnel`.
+    stage_steps, definition
+        As in :func:`~funnelkit.conversion.funnel` (``"entry"``, the default: stages read by
+        entry, as the snapshot sees them).
+    period
+        ``"day"``, ``"week"`` or ``"month"`` (see :func:`conversion_over_time`).
+    current
+        Any moment of the period to compare; by default the last complete
+        period (whose window has closed by ``as_of``).
+    as_of
+        What the data is known up to (a date means the end of that day, as in
+        :func:`funnelkit.stages.classify`); by default the last event's time.
+    alpha
+        Significance level for the verdicts.
+
+    Returns
+    -------
+    PeriodComparison
+
+    Raises
+    ------
+    ParameterError
+        No complete period with a period before it, or ``current`` outside the data.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> monday = dt.datetime(2026, 9, 7)
+    >>> visits = [("a", 0)] * 100 + [("b", 7)] * 100  # 100 entrants in each of two weeks
+    >>> buys = [("a", 1)] * 40 + [("b", 8)] * 70  # 40 then 70 of them buy
+    >>> log = pl.DataFrame({
+    ...     "contact_id": [f"{w}{i % 100}" for i, (w, _) in enumerate(visits + buys)],
+    ...     "occurred_at": [monday + dt.timedelta(days=d) for _, d in visits + buys],
+    ...     "event": ["page_view"] * 200 + ["purchase"] * 110,
+    ... })
+    >>> cmp = compare_periods(log, ["page_view", "purchase"], window="3d", as_of="2026-10-01")
+    >>> row = cmp.table.filter(pl.col("rate") == "from_previous")
+    >>> row.select("previous_rate", "current_rate", "verdict").row(0)
+    (0.4, 0.7, 'increase')
+    """
+    if frames.is_engine_frame(events):
+        return frames.on_engine("compare_periods", PeriodComparison)(
+            events,
+            steps,
+            window=window,
+            period=period,
+            current=current,
+            as_of=as_of,
+            alpha=alpha,
+            order=order,
+            first_entry=first_entry,
+            exclusions=exclusions,
+            since=since,
+            until=until,
+            stage_steps=stage_steps,
+            definition=definition,
+        )
+    check_alpha(alpha)
+    trend = conversion_over_time(
+        events,
+        steps,
+        window=window,
+        period=period,
+        as_of=as_of,
+        order=order,
+        first_entry=first_entry,
+        exclusions=exclusions,
+        since=since,
+        until=until,
+        stage_steps=stage_steps,
+        definition=definition,
+    )
+    return compare_trend(trend, current=current, alpha=alpha)
+
+
+def compare_trend(
+    trend: ConversionTrend, *, current: TimeLike | None = None, alpha: float = 0.05
+) -> PeriodComparison:
+    """Compare one entry period of a computed trend with the period before it.
+
+    This is the second half of :func:`compare_periods`, for a trend already at
+    hand (computed by polars or by an engine of :mod:`funnelkit.engines`).
+
+    Parameters
+    ----------
+    trend
+        A :func:`conversion_over_time` result.
+    current
+        A moment in the period to compare; default: the latest complete one.
+    alpha
+        Significance level of the two-proportion test.
+
+    Returns
+    -------
+    PeriodComparison
+    """
+    check_alpha(alpha)
+    period = trend.period
+    every = PERIODS[trend.period]
+    periods = trend.table.select("period_start", "complete").unique(maintain_order=True)
+    starts: list[datetime] = periods["period_start"].to_list()
+    if current is None:
+        done = periods.filter(pl.col("complete"))["period_start"].to_list()
+        if not done:
+            msg = (
+                f"no complete {period} to compare: every {period} of entry still has open "
+                f"windows as of {trend.as_of}; pass current= to compare an incomplete one"
+                if trend.as_of is not None
+                else f"no {period} to compare: the events hold no row"
+            )
+            raise ParameterError(msg)
+        chosen = done[-1]
+    else:
+        moment = parse_time(current, "current")
+        chosen = pl.select(pl.lit(moment).dt.truncate(every)).item()
+        if chosen not in starts:
+            msg = f"current: no entries in the {period} starting {chosen:%Y-%m-%d}"
+            raise ParameterError(msg)
+    index = starts.index(chosen)
+    if index == 0:
+        msg = (
+            f"current: the {period} starting {chosen:%Y-%m-%d} is the first one; "
+            "nothing to compare with"
+        )
+        raise ParameterError(msg)
+    previous = starts[index - 1]
+    table = trend.table
+    rows = []
+    for rate, trials in (("from_previous", "_prev"), ("from_first", "_first")):
+        part = table.with_columns(
+            _prev=pl.col("count").shift(1).over("period_start"),
+            _first=pl.col("count").first().over("period_start"),
+        ).filter(pl.col("step") >= 2)
+        sides = [
+            part.filter(pl.col("period_start") == start).select(
+                "step",
+                "name",
+                pl.col("count").alias(f"{side}_successes"),
+                pl.col(trials).alias(f"{side}_trials"),
+            )
+            for side, start in (("previous", previous), ("current", chosen))
+        ]
+        rows.append(sides[0].join(sides[1].drop("name"), on="step").with_columns(rate=pl.lit(rate)))
+    both = pl.concat(rows).sort("step", "rate", descending=[False, True])
+    rate_prev = pl.col("previous_successes") / pl.when(pl.col("previous_trials") > 0).then(
+        pl.col("previous_trials")
+    )
+    rate_cur = pl.col("current_successes") / pl.when(pl.col("current_trials") > 0).then(
+        pl.col("current_trials")
+    )
+    out = both.with_columns(previous_rate=rate_prev, current_rate=rate_cur).with_columns(
+        change=pl.col("current_rate") - pl.col("previous_rate"),
+        relative_change=pl.when(pl.col("previous_rate") > 0).then(
+            pl.col("current_rate") / pl.col("previous_rate") - 1.0
+        ),
+        p_value=two_proportion_p_value(
+            "previous_successes", "previous_trials", "current_successes", "current_trials"
+        ),
+        verdict=verdict_expr(
+            "previous_successes",
+            "previous_trials",
+            "current_successes",
+            "current_trials",
+            alpha=alpha,
+        ),
+    )
+    complete = bool(periods.filter(pl.col("period_start") == chosen)["complete"].item())
+    return PeriodComparison(
+        table=out.select(
+            "step",
+            "name",
+            "rate",
+            "previous_successes",
+            "previous_trials",
+            "previous_rate",
+            "current_successes",
+            "current_trials",
+            "current_rate",
+            "change",
+            "relative_change",
+            "p_value",
+            "verdict",
+        ),
+        period=trend.period,
+        previous_start=previous,
+        current_start=chosen,
+        current_complete=complete,
+        alpha=alpha,
+        stage_steps=trend.stage_steps,
+    )
+
+
+def week_over_week(
+    events: Events,
+    steps: StepsSpec,
+    *,
+    window: str | timedelta,
+    current: TimeLike | None = None,
+    as_of: TimeLike | None = None,
+    alpha: float = 0.05,
+    order: Order = "ordered",
+    first_entry: bool = False,
+    exclusions: Iterable[Exclusion | tuple[StepSpec, int, int]] = (),
+    since: TimeLike | None = None,
+    until: TimeLike | None = None,
+    stage_steps: StageSteps = "entry",
+    definition: Funnel | None = None,
+) -> PeriodComparison:
+    """Compare each rate of the last complete ISO week with the week before.
+
+    :func:`compare_periods` with ``period="week"``; see there (and
+    :func:`~funnelkit.conversion.funnel` for how a stage is read).
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> log = pl.DataFrame({"contact_id": ["a", "b", "z"], "event": ["page_view"] * 3,
+    ...     "occurred_at": [dt.datetime(2026, 9, 7), dt.datetime(2026, 9, 14),
+    ...                     dt.datetime(2026, 10, 30)]})
+    >>> week_over_week(log, ["page_view", "purchase"], window="1d").table["verdict"].to_list()
+    ['too few', 'too few']
+    """
+    return compare_periods(
+        events,
+        steps,
+        window=window,
+        period="week",
+        current=current,
+        as_of=as_of,
+        alpha=alpha,
+        order=order,
+        first_entry=first_entry,
+        exclusions=exclusions,
+        since=since,
+        until=until,
+        stage_steps=stage_steps,
+        definition=definition,
+    )
