@@ -114,20 +114,23 @@ def _report_set_aside(summary: SetAsideSummary) -> None:
 def _warn_about_the_data(
     log: EventLog, reads: Sequence[tuple[str, Iterable[str]]], *, typos_only: bool = False
 ) -> tuple[datetime | None, datetime | None]:
-    """Warn on stderr about the event names that EVENTS never holds, in one pass.
+    """Warn on stderr about the event names that EVENTS never holds.
 
     ``reads`` pairs what reads the names (``"step 2"``, ``"funnel 'inbound'"``)
     with them.  A misspelt name counts nothing, silently; the warning names it
     and the closest event of the data.  With ``typos_only`` (a definition, whose
     rules list alternatives a log need not all hold), only names with a close
     event of the data are warned about.  Returns the first and last event times.
+    The names and times are those the reading counted in its summary; only a
+    log with more distinct names than a summary lists is read again for them.
     """
-    seen = (
-        log.frame.group_by("event")
-        .agg(pl.col("occurred_at").min().alias("first"), pl.col("occurred_at").max().alias("last"))
-        .collect(engine="streaming")
-    )
-    present = set(seen["event"].to_list())
+    summary = log.summary()
+    first, last = summary.first_at, summary.last_at
+    if summary.event_names is not None:
+        present = set(summary.event_names)
+    else:
+        seen = log.frame.select(pl.col("event").unique()).collect(engine="streaming")
+        present = set(seen["event"].to_list())
     if not present:  # no event at all: no name to tell apart from a typo
         return None, None
     for what, names in reads:
@@ -143,7 +146,7 @@ def _warn_about_the_data(
                 f" it counts nothing.{hint}",
                 file=sys.stderr,
             )
-    return seen["first"].min(), seen["last"].max()  # type: ignore[return-value]
+    return first, last
 
 
 def _warn_about_as_of(as_of: str, first: datetime | None, last: datetime | None) -> None:
