@@ -49,6 +49,14 @@ def add_read_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--strict", action="store_true", help="fail on unusable rows instead of setting them aside"
     )
+    group.add_argument(
+        "--hold",
+        choices=("auto", "memory", "disk", "lazy"),
+        default="auto",
+        help="where the validated events are kept: in memory, in funnelkit's cache folder "
+        "(FUNNELKIT_CACHE_DIR), or read again by every query; auto: in memory when they take "
+        "at most a quarter of the memory available, else on disk (auto)",
+    )
 
 
 def _parse_mapping(text: str | None) -> dict[str, str] | None:
@@ -77,6 +85,7 @@ def load_events(path: str, args: argparse.Namespace, *, require_rows: bool = Tru
         timezone=getattr(args, "timezone", "UTC"),
         timestamp_format=getattr(args, "timestamp_format", None),
         strict=getattr(args, "strict", False),
+        hold=getattr(args, "hold", "auto"),
     )
     summary = log.summary()
     _report_set_aside(summary)
@@ -505,6 +514,7 @@ def _report(args: argparse.Namespace) -> int:
         "timezone": args.timezone,
         "timestamp_format": args.timestamp_format,
         "strict": args.strict,
+        "hold": args.hold,
     }
     run = render_report(
         events=args.events,
@@ -518,7 +528,9 @@ def _report(args: argparse.Namespace) -> int:
         parameters=[tuple(pair) for pair in args.parameter]
         + ([("allow_personal", "true")] if args.allow_personal else []),
         notebook=args.notebook,
-        read_options={k: v for k, v in read_options.items() if v not in (None, False, "UTC")},
+        read_options={
+            k: v for k, v in read_options.items() if v not in (None, False, "UTC", "auto")
+        },
         progress=not args.no_progress,
         log=lambda line: print(line, file=sys.stderr),
     )

@@ -464,21 +464,55 @@ def read_events(
         of each group of equal rows.  Every column takes part, so the whole
         source is read: each row is hashed, the hashes seen more than once are
         counted, and only the rows carrying one are compared value by value (a
-        collision of hashes never makes a duplicate).  With timestamps stored
+        collision of hashes never makes a duplicate).  A log held in memory is
+        read and typed once, and these passes run over its typed rows.  Held
+        lazily, or on disk when larger than memory: with timestamps stored
         as datetimes, dates or numbers, each pass reads the source again,
-        so a log larger than memory streams (its memory grows with the number
+        so such a log streams (its memory grows with the number
         of distinct rows, a few dozen bytes each); with text timestamps, the
         typed rows are held in memory once instead of parsing them again.
         ``False`` skips the detection: the fastest read when the source is
         known to be clean.
     separator, encoding
         Force the CSV separator or text encoding instead of detecting them.
+    hold
+        Where the validated rows are kept, so that the source is validated once
+        and every later analysis reads clean, typed columns:
+
+        - ``"memory"``: typed, checked and deduplicated in one pass over the
+          source, then held as collected polars frames; the summary is counted
+          in the same call.  The source is not read again: deleting or changing
+          the file leaves the log as it was read.
+        - ``"disk"``: the same, written once to a validated Parquet copy in
+          funnelkit's cache folder (``cache_dir``), which every query then reads
+          (a log larger than memory streams into it).
+        - ``"lazy"``: nothing is kept; every query, and the first
+          ``summary()``, reads and validates the source again (funnelkit's
+          behaviour before this option; a log larger than memory streams).
+        - ``"auto"`` (default): ``"memory"`` for a CSV or NDJSON file or a frame
+          (their text is read whole anyway) and for a Parquet file, folder or
+          pattern whose estimated size in memory is at most a quarter of the
+          memory available now (:func:`funnelkit.holding.choose_hold`);
+          ``"disk"`` for a larger one; ``"lazy"`` for a polars LazyFrame,
+          whose size funnelkit cannot know without running it.
+
+        Except with ``"lazy"``, a file, folder or pattern already validated with
+        the same options and found unchanged (same size and modification time)
+        in the cache folder is read from there, not validated again (this is how
+        ``funnelkit report``'s check and its notebook share one validation); a
+        changed source is validated again and its older copy removed.
+        :meth:`EventLog.source_changed` tells whether the file changed since.
+    cache_dir
+        The cache folder (default ``$FUNNELKIT_CACHE_DIR``, else
+        ``~/.cache/funnelkit/validated``).  funnelkit only creates there folders
+        of its own, marked as such, and never replaces anything else.
 
     Returns
     -------
     EventLog
         ``.frame`` (lazy, canonical, validated rows), ``.set_aside`` (lazy,
-        unusable rows with ``row`` and ``reason``) and ``.summary()``.
+        unusable rows with ``row`` and ``reason``), ``.summary()`` and
+        ``.held`` (``"memory"``, ``"disk"`` or ``"lazy"``).
 
     Raises
     ------
@@ -490,6 +524,8 @@ def read_events(
         The file cannot be read at all.
     RowError, TimestampError
         ``strict=True`` and some rows are unusable.
+    ParameterError
+        ``hold`` is unknown, or ``"disk"`` for a frame (only files are cached).
 
     Examples
     --------

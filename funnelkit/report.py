@@ -201,7 +201,7 @@ _DEDICATED = {
     "contacts": "--contacts",
     "funnel": "--funnel",
     "breakdown": "--breakdown",
-    "read_options": "--columns, --timezone, --timestamp-format and --strict",
+    "read_options": "--columns, --timezone, --timestamp-format, --strict and --hold",
     "metrics_path": "--out",
 }
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")

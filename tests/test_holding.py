@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -224,3 +225,26 @@ def test_the_report_validates_once_for_its_check_and_its_kernel(tmp_path: Path) 
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     log = read_events(path)
     assert log.summary().rows_kept == 60 and log.collect().height == 60
+
+
+def test_the_command_line_holds_as_told(tmp_path: Path) -> None:
+    path = parquet_log(tmp_path / "e.parquet")
+    cache = tmp_path / "cache"
+    env = {**os.environ, "FUNNELKIT_CACHE_DIR": str(cache)}
+    outputs = {}
+    for hold in ("lazy", "disk", "auto"):
+        argv = ["funnel", str(path), "--steps", ",".join(STEPS), "--format", "json"]
+        done = subprocess.run(
+            [sys.executable, "-m", "funnelkit.cli", *argv, "--hold", hold],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        outputs[hold] = json.loads(done.stdout)["steps"]
+        assert "set aside 1" in done.stderr
+        assert [p.name.startswith("e.parquet-") for p in cache.glob("*")] == (
+            [] if hold == "lazy" else [True]
+        )
+    assert outputs["lazy"] == outputs["disk"] == outputs["auto"]
