@@ -995,8 +995,9 @@ def read_contacts(
     timestamp_format: str | None = None,
     separator: str | None = None,
     encoding: str | None = None,
+    hold: Literal["auto", "memory", "lazy"] = "auto",
 ) -> ContactTable:
-    """Read and validate a contacts table (one row per contact).
+    """Read and validate a contacts table (one row per contact), once.
 
     Only ``contact_id`` is required; ``created_at``, when present, is parsed like
     ``occurred_at`` in :func:`read_events`.  Rows set aside: ``null_contact_id``,
@@ -1008,6 +1009,12 @@ def read_contacts(
     ----------
     source, columns, strict, timezone, timestamp_format, separator, encoding
         As in :func:`read_events`.
+    hold
+        ``"memory"``: the validated rows, the rows set aside and the summary
+        are computed in one call and held in memory (a contacts table has one
+        row per contact, far fewer than the events); ``"lazy"``: every query
+        validates the source again.  ``"auto"`` (default): ``"lazy"`` for a
+        polars LazyFrame, ``"memory"`` otherwise.
 
     Examples
     --------
@@ -1056,7 +1063,18 @@ def read_contacts(
         pl.col(CONTACT_ID),
         raw_created.alias(CREATED_AT),
     )
-    table = ContactTable(frame=frame, set_aside=set_aside, source=name, encoding=encoding_read)
+    stamp = source_stamp(source)
+    if hold not in ("auto", "memory", "lazy"):
+        msg = f"hold={hold!r}: choose one of 'auto', 'memory', 'lazy' for contacts."
+        raise ParameterError(msg)
+    if hold == "memory" or (hold == "auto" and not isinstance(source, pl.LazyFrame)):
+        kept, aside = pl.collect_all([frame, set_aside])
+        table = ContactTable(
+            kept.lazy(), aside.lazy(), name, encoding_read, held="memory", stamp=stamp
+        )
+        table.summary()  # counted now, once
+    else:
+        table = ContactTable(frame, set_aside, name, encoding_read, stamp=stamp)
     if strict:
         _raise_if_rows_set_aside(table, origin)
     return table

@@ -283,7 +283,13 @@ def write_entry(
             found = find_entry(folder, source, stamp, options)  # written meanwhile, or not ours
             assert found is not None
             return found, summary
-        tmp.rename(entry)
+        try:
+            tmp.rename(entry)
+        except OSError:
+            if _mark_of(entry) is None:  # not another process writing the same entry
+                raise
+            shutil.rmtree(tmp)
+            return entry, summary
     except OSError as exc:
         with contextlib.suppress(OSError):
             shutil.rmtree(tmp)

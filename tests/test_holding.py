@@ -16,7 +16,7 @@ from polars.testing import assert_frame_equal
 from funnelkit import cli, holding
 from funnelkit.conversion import funnel
 from funnelkit.errors import DataError, ParameterError
-from funnelkit.events import read_events
+from funnelkit.events import read_contacts, read_events
 from funnelkit.holding import MARK, choose_hold, estimated_bytes
 from funnelkit.logs import EventLog
 from funnelkit.report import prepare_report
@@ -248,3 +248,24 @@ def test_the_command_line_holds_as_told(tmp_path: Path) -> None:
             [] if hold == "lazy" else [True]
         )
     assert outputs["lazy"] == outputs["disk"] == outputs["auto"]
+
+
+def test_a_contacts_table_is_validated_once_and_held_in_memory(tmp_path: Path) -> None:
+    path = tmp_path / "contacts.csv"
+    path.write_text("contact_id,created_at,segment\nc1,2026-11-01,smb\nc1,2026-11-02,smb\n,x,y\n")
+    table = read_contacts(path)
+    summary = table.summary()
+    path.unlink()
+    assert table.held == "memory" and table.source_changed()
+    assert table.frame.collect()["contact_id"].to_list() == ["c1"]
+    assert table.summary() is summary
+    assert dict(summary.to_dict()["set_aside_by_reason"]) == {
+        "null_contact_id": 1,
+        "duplicate_contact": 1,
+    }
+    lazy = read_contacts(pl.LazyFrame({"contact_id": ["a"]}))
+    assert (
+        lazy.held == "lazy" and read_contacts(pl.DataFrame({"contact_id": ["a"]})).held == "memory"
+    )
+    with pytest.raises(ParameterError, match="hold='disk'.*for contacts"):
+        read_contacts(pl.DataFrame({"contact_id": ["a"]}), hold="disk")  # type: ignore[arg-type]
