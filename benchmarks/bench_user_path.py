@@ -82,6 +82,7 @@ DATA = HERE / "data"
 SHAPES = ("many", "few", "unsorted")
 IDS = ("string", "int")
 CASES = ("cli", "chdb", "duckdb", "notebook", "report", "classify", "classify_duckdb")
+OURS = ("cli", "notebook", "report", "classify")  # the cases that run funnelkit
 FUNNEL = "sales"  # a preset whose events the drawn log holds, all plain SQL rules
 EVENTS_PER_FEW_CONTACT = 150
 # (label, case, phase or None for the whole process, reference case, target ratio)
@@ -241,15 +242,26 @@ def _command(case: str, path: Path, out_dir: Path) -> list[str]:
         steps, window = ",".join(STEPS), f"{WINDOW_DAYS}d"
         return [cli, "funnel", str(path), "--steps", steps, "--window", window, "--format", "json"]
     if case == "report":
-        return [cli, "report", "--events", str(path), "--funnel", FUNNEL, "--out", str(out_dir)]
+        out = str(out_dir / "reports")
+        return [cli, "report", "--events", str(path), "--funnel", FUNNEL, "--out", out]
     return [sys.executable, __file__, "--child", case, "--path", str(path)]
 
 
-def run_case(case: str, path: Path, *, max_rss: float, timeout: float) -> dict[str, Any]:
-    """Run one case once in a fresh process; its figures, or why it failed."""
+def run_case(
+    case: str, path: Path, *, max_rss: float, timeout: float, baseline: Path | None = None
+) -> dict[str, Any]:
+    """Run one case once in a fresh process; its figures, or why it failed.
+
+    With ``baseline``, the funnelkit package (and its notebooks) found in that
+    folder is imported instead of the installed one.  Every run gets a cache
+    folder of its own (``FUNNELKIT_CACHE_DIR``): no run reads another's
+    validated copy.
+    """
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")])
+    first = [str(baseline)] if baseline is not None else []
+    env["PYTHONPATH"] = os.pathsep.join([*first, str(HERE), env.get("PYTHONPATH", "")])
     with tempfile.TemporaryDirectory(prefix="bench-user-path-") as tmp:
+        env["FUNNELKIT_CACHE_DIR"] = str(Path(tmp) / "cache")
         cpu = _children_cpu()
         run = run_watched(
             _command(case, path, Path(tmp)),
@@ -288,7 +300,7 @@ def _check(runs: dict[str, list[dict[str, Any]]], label: str) -> list[str]:
     for key, cases in (("counts", ("cli", "chdb", "duckdb", "notebook")), ("stages", CASES[5:])):
         seen = {
             case: tuple(sorted(r[key].items()) if isinstance(r[key], dict) else r[key])
-            for case in cases
+            for case in [*cases, *(f"{c}@base" for c in cases)]
             for r in runs.get(case, [])
             if "failed" not in r
         }
@@ -312,7 +324,12 @@ def _table(runs: dict[str, list[dict[str, Any]]], facts: dict[str, Any], title: 
         f"  {'case':<36} {'wall s':>7} {'CPU s':>7} {'peak GiB':>8} {'wall x':>7} {'CPU x':>6}"
         "  target (wall)",
     ]
+    rows = []
     for label, case, phase, ref, target in ROWS:
+        rows.append((label, case, phase, ref, target))
+        if f"{case}@base" in runs:  # the same case with the baseline package
+            rows.append((f"  before: {label}"[:36], f"{case}@base", phase, ref, None))
+    for label, case, phase, ref, target in rows:
         if case not in runs:
             continue
         failed = [r["failed"] for r in runs[case] if "failed" in r]
@@ -352,6 +369,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--path", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--derive", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--show", metavar="FILE", help="print the tables of a --json file again")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="also run every funnelkit case with the package in DIR (e.g. the export of an "
+        "older commit: git archive main funnelkit notebooks | tar -x -C DIR), as CASE@base",
+    )
     args = parser.parse_args(argv)
     if args.show:
         for shown in json.loads(Path(args.show).read_text()):
@@ -397,9 +421,18 @@ def main(argv: list[str] | None = None) -> int:
             for kind in ids:
                 path, facts = ensure_shape(args.data_dir, n, shape, kind)
                 runs: dict[str, list[dict[str, Any]]] = {c: [] for c in cases}
+                ours = [c for c in cases if c in OURS] if args.baseline else []
+                runs.update({f"{c}@base": [] for c in ours})
                 for _ in range(args.repeat):
-                    for case in cases:
-                        got = run_case(case, path, max_rss=args.max_rss, timeout=args.timeout)
+                    for case in [*cases, *(f"{c}@base" for c in ours)]:
+                        name, _at, base = case.partition("@")
+                        got = run_case(
+                            name,
+                            path,
+                            max_rss=args.max_rss,
+                            timeout=args.timeout,
+                            baseline=args.baseline if base else None,
+                        )
                         runs[case].append(got)
                         note = got.get("failed", f"{got['seconds']:.2f} s")
                         print(f"    {shape}/{kind} {case}: {note}", file=sys.stderr, flush=True)

@@ -49,6 +49,14 @@ def add_read_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--strict", action="store_true", help="fail on unusable rows instead of setting them aside"
     )
+    group.add_argument(
+        "--hold",
+        choices=("auto", "memory", "disk", "lazy"),
+        default="auto",
+        help="where the validated events are kept: in memory, in funnelkit's cache folder "
+        "(FUNNELKIT_CACHE_DIR), or read again by every query; auto: in memory when they take "
+        "at most a quarter of the memory available, else on disk (auto)",
+    )
 
 
 def _parse_mapping(text: str | None) -> dict[str, str] | None:
@@ -77,6 +85,7 @@ def load_events(path: str, args: argparse.Namespace, *, require_rows: bool = Tru
         timezone=getattr(args, "timezone", "UTC"),
         timestamp_format=getattr(args, "timestamp_format", None),
         strict=getattr(args, "strict", False),
+        hold=getattr(args, "hold", "auto"),
     )
     summary = log.summary()
     _report_set_aside(summary)
@@ -114,20 +123,23 @@ def _report_set_aside(summary: SetAsideSummary) -> None:
 def _warn_about_the_data(
     log: EventLog, reads: Sequence[tuple[str, Iterable[str]]], *, typos_only: bool = False
 ) -> tuple[datetime | None, datetime | None]:
-    """Warn on stderr about the event names that EVENTS never holds, in one pass.
+    """Warn on stderr about the event names that EVENTS never holds.
 
     ``reads`` pairs what reads the names (``"step 2"``, ``"funnel 'inbound'"``)
     with them.  A misspelt name counts nothing, silently; the warning names it
     and the closest event of the data.  With ``typos_only`` (a definition, whose
     rules list alternatives a log need not all hold), only names with a close
     event of the data are warned about.  Returns the first and last event times.
+    The names and times are those the reading counted in its summary; only a
+    log with more distinct names than a summary lists is read again for them.
     """
-    seen = (
-        log.frame.group_by("event")
-        .agg(pl.col("occurred_at").min().alias("first"), pl.col("occurred_at").max().alias("last"))
-        .collect(engine="streaming")
-    )
-    present = set(seen["event"].to_list())
+    summary = log.summary()
+    first, last = summary.first_at, summary.last_at
+    if summary.event_names is not None:
+        present = set(summary.event_names)
+    else:
+        seen = log.frame.select(pl.col("event").unique()).collect(engine="streaming")
+        present = set(seen["event"].to_list())
     if not present:  # no event at all: no name to tell apart from a typo
         return None, None
     for what, names in reads:
@@ -143,7 +155,7 @@ def _warn_about_the_data(
                 f" it counts nothing.{hint}",
                 file=sys.stderr,
             )
-    return seen["first"].min(), seen["last"].max()  # type: ignore[return-value]
+    return first, last
 
 
 def _warn_about_as_of(as_of: str, first: datetime | None, last: datetime | None) -> None:
@@ -503,6 +515,7 @@ def _report(args: argparse.Namespace) -> int:
         "timezone": args.timezone,
         "timestamp_format": args.timestamp_format,
         "strict": args.strict,
+        "hold": args.hold,
     }
     run = render_report(
         events=args.events,
@@ -516,7 +529,9 @@ def _report(args: argparse.Namespace) -> int:
         parameters=[tuple(pair) for pair in args.parameter]
         + ([("allow_personal", "true")] if args.allow_personal else []),
         notebook=args.notebook,
-        read_options={k: v for k, v in read_options.items() if v not in (None, False, "UTC")},
+        read_options={
+            k: v for k, v in read_options.items() if v not in (None, False, "UTC", "auto")
+        },
         progress=not args.no_progress,
         log=lambda line: print(line, file=sys.stderr),
     )

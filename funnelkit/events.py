@@ -49,11 +49,9 @@ text.
 from __future__ import annotations
 
 import functools
-import re
+import os
 import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -61,7 +59,6 @@ import polars as pl
 
 from funnelkit.columns import CONTACT_ID, CREATED_AT, EVENT, OCCURRED_AT, REQUIRED
 from funnelkit.errors import (
-    DataError,
     EmptyInputError,
     MissingColumnError,
     ParameterError,
@@ -69,7 +66,32 @@ from funnelkit.errors import (
     TimestampError,
     did_you_mean,
 )
-from funnelkit.sources import PROBLEM, Source, scan, type_text_columns
+from funnelkit.holding import (
+    EVENTS_FILE,
+    SET_ASIDE_FILE,
+    SUMMARY_FILE,
+    Hold,
+    cache_folder,
+    check_hold,
+    choose_hold,
+    estimated_bytes,
+    find_entry,
+    summary_from_json,
+    write_entry,
+)
+from funnelkit.logs import (
+    REASON_TEXT,
+    REASONS,
+    ROW,
+    ContactTable,
+    EventLog,
+    Held,
+    SetAsideSummary,
+    ValidatedTable,
+    require_usable,
+    timestamp_hint,
+)
+from funnelkit.sources import PROBLEM, Source, scan, source_stamp, type_text_columns
 
 __all__ = [
     "CONTACT_ID",
@@ -93,28 +115,7 @@ __all__ = [
 
 TIMESTAMP = pl.Datetime("us", "UTC")
 
-REASONS = (
-    "bad_encoding",
-    "wrong_field_count",
-    "null_contact_id",
-    "null_event",
-    "null_timestamp",
-    "bad_timestamp",
-    "unknown_event",
-    "duplicate",
-)
-_REASON_TEXT = {
-    "bad_encoding": "bytes that are not UTF-8, shown escaped; the rest read as UTF-8",
-    "wrong_field_count": "more or fewer fields than the header",
-    "null_contact_id": "no contact id",
-    "null_event": "no event name",
-    "null_timestamp": "no timestamp",
-    "bad_timestamp": "unparseable timestamp",
-    "unknown_event": "event not in the known events",
-    "duplicate": "exact duplicate of an earlier row",
-    "duplicate_contact": "contact id already seen on an earlier row",
-}
-_ROW = "__row"
+_ROW = ROW
 _REASON = "__reason"
 _HASH = "__hash"
 _COPIES = "__copies"
@@ -125,398 +126,6 @@ _EPOCH_MS_FROM = 10**11
 _EPOCH_US_RANGE = (-62_135_596_800 * 10**6, 253_402_300_799 * 10**6)  # 0001-01-01 to 9999
 _ISO_NAIVE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d")
 _ISO_AWARE_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%z"
-_SHOWN_ROWS = 5
-
-
-# --------------------------------------------------------------------------- results
-@dataclass(frozen=True)
-class SetAsideSummary:
-    """How many rows were read, kept and set aside, and why.
-
-    Attributes
-    ----------
-    source
-        Where the rows came from (a path, or ``"<frame>"``).
-    rows_read
-        Every data row of the source.
-    rows_kept
-        Rows in the validated frame.
-    by_reason
-        ``{reason: (count, first row numbers)}`` for each reason met.
-    first_at, last_at
-        The earliest and latest ``occurred_at`` of the kept rows (events only;
-        ``None`` for contacts or without rows), counted in the same query.
-    encoding
-        How a CSV file's text was decoded (``"utf-8"``, ``"cp1252"``...);
-        ``None`` for other sources.
-    bulk_first_at, bulk_last_at
-        The earliest and latest ``occurred_at`` once the outliers named in
-        ``warnings`` (events more than two years before the 1st or after the
-        99th percentile of the times, typos such as 2062 for 2026) are left
-        out; equal to ``first_at`` and ``last_at`` when there is none.
-    warnings
-        One line per thing in the kept rows worth a look: such outliers, or
-        numbers read as epoch seconds that look like ``%Y%m%d`` dates.
-    """
-
-    source: str
-    rows_read: int
-    rows_kept: int
-    by_reason: Mapping[str, tuple[int, tuple[int, ...]]]
-    first_at: datetime | None = None
-    last_at: datetime | None = None
-    encoding: str | None = None
-    bulk_first_at: datetime | None = None
-    bulk_last_at: datetime | None = None
-    warnings: tuple[str, ...] = ()
-
-    @property
-    def rows_set_aside(self) -> int:
-        """Rows that were not kept."""
-        return self.rows_read - self.rows_kept
-
-    def lines(self) -> list[str]:
-        """Return a human-readable line per reason (empty when nothing was set aside)."""
-        out = []
-        for reason, (count, rows) in self.by_reason.items():
-            shown = ", ".join(str(r) for r in rows)
-            more = ", ..." if count > len(rows) else ""
-            text = _REASON_TEXT.get(reason, reason)
-            out.append(f"{count:,} {reason} ({text}): rows {shown}{more}")
-        return out
-
-    def notes(self) -> list[str]:
-        """Return the encoding used (when not plain UTF-8) and the warnings, a line each."""
-        out = []
-        if self.encoding not in (None, "utf-8"):
-            out.append(f"note: the text was decoded as {self.encoding}")
-        return out + [f"warning: {w}" for w in self.warnings]
-
-    def __str__(self) -> str:
-        head = (
-            f"{self.source}: read {self.rows_read:,} rows, kept {self.rows_kept:,}, "
-            f"set aside {self.rows_set_aside:,}"
-        )
-        return "\n".join([head, *("  " + line for line in [*self.lines(), *self.notes()])])
-
-    def to_polars(self) -> pl.DataFrame:
-        """Return one row per reason: ``reason``, ``rows``, ``example_rows``."""
-        return pl.DataFrame(
-            {
-                "reason": list(self.by_reason),
-                "rows": [c for c, _ in self.by_reason.values()],
-                "example_rows": [", ".join(map(str, r)) for _, r in self.by_reason.values()],
-            },
-            schema={"reason": pl.String, "rows": pl.Int64, "example_rows": pl.String},
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dictionary."""
-        return {
-            "source": self.source,
-            "rows_read": self.rows_read,
-            "rows_kept": self.rows_kept,
-            "rows_set_aside": self.rows_set_aside,
-            "set_aside_by_reason": {k: c for k, (c, _) in self.by_reason.items()},
-            "encoding": self.encoding,
-            "warnings": list(self.warnings),
-        }
-
-    def _repr_html_(self) -> str:
-        from funnelkit.markup import Markup, format_html, join_html
-
-        rows = join_html(
-            format_html(
-                "<tr><td>{}</td><td>{}</td><td style='text-align:right'>{:,}</td><td>{}</td></tr>",
-                k,
-                _REASON_TEXT.get(k, k),
-                c,
-                ", ".join(map(str, r)),
-            )
-            for k, (c, r) in self.by_reason.items()
-        )
-        table = (
-            format_html(
-                "<table><thead><tr><th>reason</th><th>meaning</th><th>rows</th>"
-                "<th>first rows</th></tr></thead><tbody>{}</tbody></table>",
-                rows,
-            )
-            if rows
-            else Markup("<p>No row was set aside.</p>")
-        )
-        notes = join_html(format_html("<p>{}</p>", note) for note in self.notes())
-        return format_html(
-            "<div><strong>{}</strong>: read {:,} rows, kept {:,}, set aside {:,}.{}{}</div>",
-            self.source,
-            self.rows_read,
-            self.rows_kept,
-            self.rows_set_aside,
-            table,
-            notes,
-        )
-
-
-_OUTLIER_GAP_YEARS = 2
-_OUTLIER_GAP_US = int(_OUTLIER_GAP_YEARS * 365.25 * 86_400 * 10**6)
-_OUTLIER_MIN_ROWS = 10
-_SAMPLED = 100_000
-# Numbers such as 19970101 (a date written %Y%m%d) read as epoch seconds land here.
-_YYYYMMDD_AS_EPOCH_US = (19_000_101 * 10**6, 21_001_231 * 10**6)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _micros(moment: datetime) -> int:
-    """Return the epoch microseconds of an aware ``moment``."""
-    return (moment - _EPOCH) // timedelta(microseconds=1)
-
-
-def _day(micros: int) -> str:
-    return f"{_EPOCH + timedelta(microseconds=micros):%Y-%m-%d}"
-
-
-def _as_yyyymmdd(number: int) -> str:
-    """Return ``number`` (``19970101``) as an ISO date (``1997-01-01``), or ``""``."""
-    try:
-        return f"{datetime.strptime(str(number), '%Y%m%d'):%Y-%m-%d}"
-    except ValueError:
-        return ""
-
-
-def _name_rows(rows: pl.DataFrame) -> str:
-    """Return ``row 3 (2062-01-05 09:00:00+00:00)``, ... for rows of an events frame.
-
-    Without row numbers (a log built from a frame), the contact id names the row.
-    """
-    named = []
-    for row in rows.iter_rows(named=True):
-        where = f"row {row[_ROW]}" if _ROW in row else f"contact {row[CONTACT_ID]!r}"
-        named.append(f"{where} ({row[OCCURRED_AT]:%Y-%m-%d %H:%M:%S})")
-    return ", ".join(named)
-
-
-@dataclass(frozen=True)
-class _Loaded:
-    frame: pl.LazyFrame
-    set_aside: pl.LazyFrame
-    source: str = "<frame>"
-    encoding: str | None = None
-    numbered: pl.LazyFrame | None = None
-
-    def summary(self) -> SetAsideSummary:
-        """Count kept and set-aside rows, and the span of the events (runs the query once).
-
-        The same query takes the 1st and 99th percentiles of the times (of
-        every time up to :data:`_SAMPLED` events, of that many evenly spaced in
-        the log above: a percentile of all ten million costs more than the rest
-        of the summary) and counts the times that epoch seconds written as
-        ``%Y%m%d`` dates give; only when one of those calls for a warning is the
-        log read again, to name the rows.
-        """
-        timed = OCCURRED_AT in self.frame.collect_schema().names()
-        at = pl.col(OCCURRED_AT)
-        n = pl.len().cast(pl.Int64)
-        taken = pl.min_horizontal(n, pl.lit(_SAMPLED, pl.Int64))
-        sample = at.gather(pl.int_range(0, taken, dtype=pl.Int64) * (n // taken)).dt.epoch("us")
-        lo, hi = (_EPOCH + timedelta(microseconds=us) for us in _YYYYMMDD_AS_EPOCH_US)
-        span = [
-            at.min().alias("first"),
-            at.max().alias("last"),
-            sample.quantile(0.01, "higher").alias("low"),
-            sample.quantile(0.99, "lower").alias("high"),
-            at.is_between(lo, hi).sum().alias("dates"),
-        ]
-        kept, aside = pl.collect_all(
-            [
-                self.frame.select(pl.len().alias("n"), *(span if timed else [])),
-                self.set_aside.group_by("reason")
-                .agg(pl.len().alias("n"), pl.col("row").sort().head(_SHOWN_ROWS).alias("rows"))
-                .sort("reason"),
-            ]
-        )
-        order = {r: i for i, r in enumerate((*REASONS, "duplicate_contact"))}
-        by_reason = {
-            str(r["reason"]): (int(r["n"]), tuple(int(x) for x in r["rows"]))
-            for r in sorted(aside.iter_rows(named=True), key=lambda r: order.get(r["reason"], 99))
-        }
-        n_kept = int(kept["n"].item())
-        n_aside = sum(c for c, _ in by_reason.values())
-        first, last = (kept["first"].item(), kept["last"].item()) if timed else (None, None)
-        bulk_first, bulk_last, warnings = first, last, tuple[str, ...]()
-        if timed and n_kept:
-            bulk_first, bulk_last, warnings = self._times_to_check(kept.row(0, named=True), n_kept)
-        return SetAsideSummary(
-            self.source,
-            n_kept + n_aside,
-            n_kept,
-            by_reason,
-            first,
-            last,
-            encoding=self.encoding,
-            bulk_first_at=bulk_first,
-            bulk_last_at=bulk_last,
-            warnings=warnings,
-        )
-
-    def _times_to_check(
-        self, span: Mapping[str, Any], n_kept: int
-    ) -> tuple[datetime | None, datetime | None, tuple[str, ...]]:
-        """Return the bulk's first and last times and the warnings about the times.
-
-        ``span`` holds the summary's ``first``, ``last``, ``low`` and ``high``
-        (1st and 99th percentiles, epoch microseconds) and ``dates`` counts.
-        Outliers are looked for in logs of at least :data:`_OUTLIER_MIN_ROWS`
-        events only: in a handful, no time stands apart from a bulk.
-        """
-        first, last = span["first"], span["last"]
-        warnings = []
-        at = pl.col(OCCURRED_AT)
-        rows = self.numbered if self.numbered is not None else self.frame
-        if span["dates"]:
-            lo, hi = _YYYYMMDD_AS_EPOCH_US
-            example = rows.filter(at.dt.epoch("us").is_between(lo, hi)).head(_SHOWN_ROWS).collect()
-            named = _name_rows(example)
-            seconds = int(example[OCCURRED_AT][0].timestamp()) if example.height else 0
-            if _as_yyyymmdd(seconds):
-                warnings.append(
-                    f"{span['dates']:,} event(s) read as epoch seconds fall in August 1970, "
-                    f"where numbers such as {seconds} land; if they are dates written "
-                    f"%Y%m%d ({_as_yyyymmdd(seconds)}), read them with --timestamp-format "
-                    f"%Y%m%d (in Python: timestamp_format='%Y%m%d'): {named}"
-                )
-        if n_kept < _OUTLIER_MIN_ROWS or span["low"] is None:
-            return first, last, tuple(warnings)
-        micros = at.dt.epoch("us")
-        low, high = span["low"] - _OUTLIER_GAP_US, span["high"] + _OUTLIER_GAP_US
-        if _micros(first) >= low and _micros(last) <= high:
-            return first, last, tuple(warnings)
-        order = _ROW if self.numbered is not None else OCCURRED_AT
-        bulk, odd = pl.collect_all(
-            [
-                self.frame.filter(micros.is_between(low, high)).select(
-                    at.min().alias("first"), at.max().alias("last"), pl.len().alias("n")
-                ),
-                rows.filter(~micros.is_between(low, high)).sort(order).head(_SHOWN_ROWS),
-            ]
-        )
-        n_odd = n_kept - int(bulk["n"].item())
-        warnings.append(
-            f"{n_odd:,} event(s) dated more than {_OUTLIER_GAP_YEARS} years away from the "
-            f"bulk of the events ({_day(span['low'])} to {_day(span['high'])}, 1st to 99th "
-            f"percentile), perhaps a typo in the year: {_name_rows(odd)}"
-            + (", ..." if n_odd > odd.height else "")
-        )
-        return bulk["first"].item(), bulk["last"].item(), tuple(warnings)
-
-    def collect(self) -> pl.DataFrame:
-        """Return the validated rows as a DataFrame."""
-        return self.frame.collect()
-
-    def _repr_html_(self) -> str:
-        from funnelkit.markup import Markup, format_html
-
-        schema = self.frame.collect_schema()
-        cols = ", ".join(f"{k}: {v}" for k, v in schema.items())
-        summary = Markup(self.summary()._repr_html_())  # built with format_html above
-        return format_html("<div>{} <code>{}</code>{}</div>", type(self).__name__, cols, summary)
-
-
-@dataclass(frozen=True)
-class EventLog(_Loaded):
-    r"""Validated events plus the rows set aside while reading them.
-
-    Attributes
-    ----------
-    frame
-        The canonical lazy events frame (see the module docstring).
-    set_aside
-        Lazy frame of unusable rows: ``row`` (1-based row number in the source),
-        ``reason``, and the raw ``contact_id``, ``occurred_at`` and ``event`` as text.
-        When a CSV file has rows with bytes that are not UTF-8 or a wrong number
-        of fields, ``other_fields`` shows those rows' property fields, joined by
-        ``" | "`` (bytes that are not UTF-8 escaped, ``\xe9``).
-    source
-        The path read, or ``"<frame>"``.
-    encoding
-        How a CSV file's text was decoded, ``None`` for other sources.
-    numbered
-        The kept rows with their row numbers (``__row``), read only to name the
-        rows a warning is about; ``None`` for a log built from a frame.
-    """
-
-
-@dataclass(frozen=True)
-class ContactTable(_Loaded):
-    """Validated contacts (one row per ``contact_id``) plus the rows set aside."""
-
-
-def timestamp_hint(log: EventLog, summary: SetAsideSummary) -> str:
-    """Return how to read the timestamps ``log`` could not parse, with an example, or ``""``.
-
-    The hint names the command-line option (``--timestamp-format``, the
-    ``timestamp_format=`` argument of :func:`read_events`) and, when the
-    example looks like a common day-first date, a format that reads it.
-
-    Examples
-    --------
-    >>> log = read_events(pl.DataFrame({"contact_id": ["a"], "occurred_at": ["06/07/2026 01:10"],
-    ...                                 "event": ["x"]}))
-    >>> timestamp_hint(log, log.summary())[:55]
-    "timestamps such as '06/07/2026 01:10' (row 1) are not I"
-    """
-    if "bad_timestamp" not in summary.by_reason:
-        return ""
-    example = (
-        log.set_aside.filter(pl.col("reason") == "bad_timestamp")
-        .select("row", "occurred_at")
-        .head(1)
-        .collect()
-    )
-    if example.is_empty():
-        return ""
-    row, value = example.row(0)
-    guess = _format_guess(str(value))
-    given = f", e.g. --timestamp-format '{guess}'" if guess else ""
-    return (
-        f"timestamps such as {value!r} (row {row}) are not ISO-8601 or epoch seconds; "
-        f"give their format with --timestamp-format (in Python: timestamp_format=){given}"
-    )
-
-
-def _format_guess(value: str) -> str:
-    """Return a strftime format that reads ``value`` (day first when ambiguous), or ``""``."""
-    text = value.strip()
-    patterns = (
-        (r"\d{1,2}/\d{1,2}/\d{4}", "%d/%m/%Y"),
-        (r"\d{1,2}\.\d{1,2}\.\d{4}", "%d.%m.%Y"),
-        (r"\d{1,2}-\d{1,2}-\d{4}", "%d-%m-%Y"),
-        (r"\d{4}/\d{1,2}/\d{1,2}", "%Y/%m/%d"),
-    )
-    times = ((r" \d{1,2}:\d{2}:\d{2}", " %H:%M:%S"), (r" \d{1,2}:\d{2}", " %H:%M"), ("", ""))
-    for date_re, date_fmt in patterns:
-        for time_re, time_fmt in times:
-            if re.fullmatch(date_re + time_re, text):
-                return date_fmt + time_fmt
-    return ""
-
-
-def require_usable(summary: SetAsideSummary, hint: str = "") -> None:
-    """Raise when a source was read but none of its rows is usable (nothing to compute).
-
-    ``hint`` (e.g. :func:`timestamp_hint`) ends the message.
-
-    Raises
-    ------
-    DataError
-        Every row was set aside; the message names the main reason.
-    """
-    if not summary.rows_read or summary.rows_kept:
-        return
-    reason, (count, _) = max(summary.by_reason.items(), key=lambda item: item[1][0])
-    msg = (
-        f"{summary.source}: none of the {summary.rows_read:,} rows is usable "
-        f"({count:,} {reason}); nothing to compute. {hint[:1].upper()}{hint[1:]}"
-    ).rstrip()
-    raise DataError(msg)
 
 
 # --------------------------------------------------------------------------- typing
@@ -822,8 +431,10 @@ def read_events(
     dedupe: bool = True,
     separator: str | None = None,
     encoding: str | None = None,
+    hold: Hold = "auto",
+    cache_dir: str | os.PathLike[str] | None = None,
 ) -> EventLog:
-    """Read, type and validate an event log.
+    """Read, type and validate an event log, once.
 
     Parameters
     ----------
@@ -853,21 +464,55 @@ def read_events(
         of each group of equal rows.  Every column takes part, so the whole
         source is read: each row is hashed, the hashes seen more than once are
         counted, and only the rows carrying one are compared value by value (a
-        collision of hashes never makes a duplicate).  With timestamps stored
+        collision of hashes never makes a duplicate).  A log held in memory is
+        read and typed once, and these passes run over its typed rows.  Held
+        lazily, or on disk when larger than memory: with timestamps stored
         as datetimes, dates or numbers, each pass reads the source again,
-        so a log larger than memory streams (its memory grows with the number
+        so such a log streams (its memory grows with the number
         of distinct rows, a few dozen bytes each); with text timestamps, the
         typed rows are held in memory once instead of parsing them again.
         ``False`` skips the detection: the fastest read when the source is
         known to be clean.
     separator, encoding
         Force the CSV separator or text encoding instead of detecting them.
+    hold
+        Where the validated rows are kept, so that the source is validated once
+        and every later analysis reads clean, typed columns:
+
+        - ``"memory"``: typed, checked and deduplicated in one pass over the
+          source, then held as collected polars frames; the summary is counted
+          in the same call.  The source is not read again: deleting or changing
+          the file leaves the log as it was read.
+        - ``"disk"``: the same, written once to a validated Parquet copy in
+          funnelkit's cache folder (``cache_dir``), which every query then reads
+          (a log larger than memory streams into it).
+        - ``"lazy"``: nothing is kept; every query, and the first
+          ``summary()``, reads and validates the source again (funnelkit's
+          behaviour before this option; a log larger than memory streams).
+        - ``"auto"`` (default): ``"memory"`` for a CSV or NDJSON file or a frame
+          (their text is read whole anyway) and for a Parquet file, folder or
+          pattern whose estimated size in memory is at most a quarter of the
+          memory available now (:func:`funnelkit.holding.choose_hold`);
+          ``"disk"`` for a larger one; ``"lazy"`` for a polars LazyFrame,
+          whose size funnelkit cannot know without running it.
+
+        Except with ``"lazy"``, a file, folder or pattern already validated with
+        the same options and found unchanged (same size and modification time)
+        in the cache folder is read from there, not validated again (this is how
+        ``funnelkit report``'s check and its notebook share one validation); a
+        changed source is validated again and its older copy removed.
+        :meth:`EventLog.source_changed` tells whether the file changed since.
+    cache_dir
+        The cache folder (default ``$FUNNELKIT_CACHE_DIR``, else
+        ``~/.cache/funnelkit/validated``).  funnelkit only creates there folders
+        of its own, marked as such, and never replaces anything else.
 
     Returns
     -------
     EventLog
         ``.frame`` (lazy, canonical, validated rows), ``.set_aside`` (lazy,
-        unusable rows with ``row`` and ``reason``) and ``.summary()``.
+        unusable rows with ``row`` and ``reason``), ``.summary()`` and
+        ``.held`` (``"memory"``, ``"disk"`` or ``"lazy"``).
 
     Raises
     ------
@@ -879,6 +524,8 @@ def read_events(
         The file cannot be read at all.
     RowError, TimestampError
         ``strict=True`` and some rows are unusable.
+    ParameterError
+        ``hold`` is unknown, or ``"disk"`` for a frame (only files are cached).
 
     Examples
     --------
@@ -890,15 +537,36 @@ def read_events(
     (1, {'null_contact_id': 1, 'duplicate': 1})
     """
     check_timezone(timezone)
+    hold = check_hold(hold)
+    known = None if known_events is None else sorted(set(known_events))
+    stamp = source_stamp(source)
+    options = {
+        "columns": dict(columns or {}),
+        "timezone": timezone,
+        "timestamp_format": timestamp_format,
+        "known_events": known,
+        "dedupe": dedupe,
+        "separator": separator,
+        "encoding": encoding,
+    }
+    if stamp is not None and hold != "lazy":
+        # validated before (by this process or another, e.g. a report's check)
+        entry = find_entry(cache_folder(cache_dir), str(source), stamp, options)
+        if entry is not None:
+            log = _from_entry(entry, str(source), hold, stamp)
+            if strict:
+                _raise_if_rows_set_aside(log, {v: k for k, v in (columns or {}).items()})
+            return log
     lf, name, encoding_read, origin = _scan_and_rename(source, columns, separator, encoding)
     schema = lf.collect_schema()
     _require(_names(schema), REQUIRED, name, "events", origin)
-    if not isinstance(source, pl.LazyFrame | str | Path) or _is_csv(source):
+    materialised = not isinstance(source, pl.LazyFrame | str | Path) or _is_csv(source)
+    if materialised:
         # eager or already-materialised inputs: an empty table is an error now
         if lf.select(pl.len()).collect().item() == 0:
             msg = f"{name}: the events have a header but no rows."
             raise EmptyInputError(msg)
-    known = None if known_events is None else sorted(set(known_events))
+    materialised = materialised or _is_ndjson(source)  # its bytes are in memory already
     props = [c for c in schema.names() if c not in (*REQUIRED, PROBLEM)]
 
     raw_ts = schema[OCCURRED_AT]
@@ -951,6 +619,40 @@ def read_events(
         .with_columns(pl.col(OCCURRED_AT).alias(_RAW_TS), *typing)
         .with_columns(reason)
     )
+    aside_columns = [
+        pl.col(_ROW).cast(pl.Int64).alias("row"),
+        pl.col(_REASON).alias("reason"),
+        _null_if_blank(CONTACT_ID),
+        pl.col(_RAW_TS).cast(pl.String).alias(OCCURRED_AT),
+        _null_if_blank(EVENT),
+        # a row with a bad encoding or a wrong field count shows every field it has
+        *(
+            [
+                pl.when(pl.col(PROBLEM).is_not_null())
+                .then(pl.concat_str(pl.col(*props).cast(pl.String).fill_null(""), separator=" | "))
+                .alias("other_fields")
+            ]
+            if PROBLEM in schema and props
+            else []
+        ),
+    ]
+    estimate = None
+    if hold in ("auto", "disk") and not materialised and not isinstance(source, pl.LazyFrame):
+        estimate = estimated_bytes(schema, lf.select(pl.len()).collect().item())
+    held = choose_hold(hold, estimate=estimate, lazy_plan=isinstance(source, pl.LazyFrame))
+    fits = held == "memory" or choose_hold("auto", estimate=estimate, lazy_plan=False) == "memory"
+    if held != "lazy" and fits:
+        # Validated once, in memory: the rows typed and checked in one pass over
+        # the source, duplicates found among them, the summary counted from them.
+        kept, aside = _validate_in_memory(checked, key, aside_columns, dedupe=dedupe)
+        log = _held_log(kept.lazy(), aside.lazy(), name, encoding_read, "memory", stamp)
+        if held == "disk":
+            log = _write_cache(log, kept, aside, cache_dir, source, stamp, options)
+        else:
+            log.summary()  # counted now, once, while nothing else runs
+        if strict:
+            _raise_if_rows_set_aside(log, origin)
+        return log
     # The kept rows need neither the raw timestamp text nor, without dedupe, row
     # numbers: leaving them out keeps the main path as cheap as a plain scan plus
     # the checks.  Duplicate detection (see _duplicate_rows) takes three passes
@@ -995,23 +697,7 @@ def read_events(
             build_side="force_right",
         ).with_columns(pl.coalesce(_REASON, _DUPLICATE).alias(_REASON))
     frame = usable.select(*REQUIRED, *props)
-    set_aside = checked.filter(pl.col(_REASON).is_not_null()).select(
-        pl.col(_ROW).cast(pl.Int64).alias("row"),
-        pl.col(_REASON).alias("reason"),
-        _null_if_blank(CONTACT_ID),
-        pl.col(_RAW_TS).cast(pl.String).alias(OCCURRED_AT),
-        _null_if_blank(EVENT),
-        # a row with a bad encoding or a wrong field count shows every field it has
-        *(
-            [
-                pl.when(pl.col(PROBLEM).is_not_null())
-                .then(pl.concat_str(pl.col(*props).cast(pl.String).fill_null(""), separator=" | "))
-                .alias("other_fields")
-            ]
-            if PROBLEM in schema and props
-            else []
-        ),
-    )
+    set_aside = checked.filter(pl.col(_REASON).is_not_null()).select(*aside_columns)
     # the kept rows with their numbers, read only to name the rows of a warning
     numbered = (
         lf.with_row_index(_ROW, offset=1)
@@ -1020,10 +706,138 @@ def read_events(
         .filter(pl.col(_REASON).is_null())
         .select(_ROW, *REQUIRED, *props)
     )
-    log = EventLog(frame, set_aside, name, encoding_read, numbered)
+    if held == "disk":  # larger than memory: every pass streams into the cache
+        kept_rows = usable.select(_ROW, *REQUIRED, *props) if dedupe else numbered
+        log = _write_cache(None, kept_rows, set_aside, cache_dir, source, stamp, options)
+    else:
+        log = EventLog(frame, set_aside, name, encoding_read, numbered, stamp=stamp)
     if strict:
         _raise_if_rows_set_aside(log, origin)
     return log
+
+
+def _validate_in_memory(
+    checked: pl.LazyFrame, key: Sequence[str], aside_columns: Sequence[pl.Expr], *, dedupe: bool
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Return the kept rows (with their numbers) and the set-aside rows, computed in memory.
+
+    ``checked`` is every row of the source, numbered, typed and with its
+    reason (or null); it is collected once, and the duplicates are looked for
+    among its usable rows in memory (:func:`_duplicate_rows`).
+    """
+    rows = checked.collect()
+    if dedupe:
+        repeats = _repeated_rows(rows, key)
+        if repeats.len():
+            rows = rows.with_columns(
+                pl.when(pl.col(_ROW).is_in(repeats.implode()))
+                .then(pl.lit("duplicate"))
+                .otherwise(pl.col(_REASON))
+                .alias(_REASON)
+            )
+    good = pl.col(_REASON).is_null()
+    props = [c for c in rows.columns if c not in (*REQUIRED, _ROW, _REASON, _RAW_TS, _TS_BLANK)]
+    props = [c for c in props if c != PROBLEM]
+    kept, aside = pl.collect_all(
+        [
+            rows.lazy().filter(good).select(_ROW, *REQUIRED, *props),
+            rows.lazy().filter(~good).select(*aside_columns),
+        ]
+    )
+    return kept, aside
+
+
+def _repeated_rows(rows: pl.DataFrame, key: Sequence[str]) -> pl.Series:
+    """Return the numbers of the usable ``rows`` that repeat an earlier one, in memory.
+
+    What :func:`_duplicate_rows` answers, found by sorting the rows' hashes
+    (in memory, sorting finds the hashes seen twice at a fraction of the cost
+    of a group-by) and comparing value by value only the rows whose hash
+    repeats.
+    """
+    usable = pl.col(_REASON).is_null()
+    hashed = rows.select(_ROW, pl.when(usable).then(_row_hash(key)).alias(_HASH), *key)
+    ordered = hashed.get_column(_HASH).drop_nulls().sort()
+    twice = ordered.filter(ordered == ordered.shift(1)).unique()
+    if twice.is_empty():
+        return pl.Series(_ROW, [], dtype=rows.schema[_ROW])
+    return (
+        hashed.lazy()
+        .filter(pl.col(_HASH).is_in(twice.implode()))
+        .sort(_ROW)
+        .filter(~pl.struct(key).is_first_distinct())
+        .select(_ROW)
+        .collect()
+        .get_column(_ROW)
+    )
+
+
+def _held_log(
+    kept: pl.LazyFrame,
+    aside: pl.LazyFrame,
+    name: str,
+    encoding: str | None,
+    held: Held,
+    stamp: tuple[int, int, int] | None,
+    summary: SetAsideSummary | None = None,
+) -> EventLog:
+    """Return the log of validated rows held in memory or in a cache (``kept`` numbered)."""
+    frame = kept.drop(_ROW)
+    return EventLog(frame, aside, name, encoding, kept, held=held, stamp=stamp, summarized=summary)
+
+
+def _write_cache(
+    log: EventLog | None,
+    kept: pl.DataFrame | pl.LazyFrame,
+    aside: pl.DataFrame | pl.LazyFrame,
+    cache_dir: str | os.PathLike[str] | None,
+    source: Source,
+    stamp: tuple[int, int, int] | None,
+    options: Mapping[str, Any],
+) -> EventLog:
+    """Write the validated rows to the cache; return the log reading them from there."""
+    if stamp is None:
+        msg = (
+            "hold='disk' keeps a validated copy of a file, folder or pattern; a frame is held "
+            "in memory (hold='memory') or read lazily (hold='lazy')."
+        )
+        raise ParameterError(msg)
+    name = str(source)
+    encoding = None if log is None else log.encoding
+
+    def count(events: Path, set_aside: Path) -> SetAsideSummary:
+        written = _held_log(_scan(events), _scan(set_aside), name, encoding, "disk", stamp)
+        return log.summary() if log is not None else written.count()
+
+    folder = cache_folder(cache_dir)
+    entry, summary = write_entry(folder, name, stamp, options, kept, aside, count)
+    return _from_entry(entry, name, "disk", stamp, summary)
+
+
+def _scan(path: Path) -> pl.LazyFrame:
+    return pl.scan_parquet(path, glob=False)
+
+
+def _from_entry(
+    entry: Path,
+    name: str,
+    hold: Hold,
+    stamp: tuple[int, int, int],
+    summary: SetAsideSummary | None = None,
+) -> EventLog:
+    """Return the log a cache entry holds: read into memory when it fits, else scanned."""
+    if summary is None:
+        text = (entry / SUMMARY_FILE).read_text(encoding="utf-8")
+        summary = summary_from_json(text, name)
+    kept, aside = _scan(entry / EVENTS_FILE), _scan(entry / SET_ASIDE_FILE)
+    estimate = estimated_bytes(kept.collect_schema(), summary.rows_kept)
+    held = choose_hold(hold, estimate=estimate, lazy_plan=False)
+    if held == "memory":
+        kept_df, aside_df = pl.collect_all([kept, aside])
+        kept, aside = kept_df.lazy(), aside_df.lazy()
+    else:
+        held = "disk"
+    return _held_log(kept, aside, name, summary.encoding, held, stamp, summary)
 
 
 def _row_hash(key: Sequence[str]) -> pl.Expr:
@@ -1111,6 +925,14 @@ def _duplicate_rows(
     )
 
 
+def _is_ndjson(source: Source) -> bool:
+    return isinstance(source, str | Path) and Path(source).suffix.lower() in (
+        ".ndjson",
+        ".jsonl",
+        ".json",
+    )
+
+
 def _is_csv(source: Source) -> bool:
     return isinstance(source, str | Path) and Path(source).suffix.lower() in (
         ".csv",
@@ -1119,7 +941,7 @@ def _is_csv(source: Source) -> bool:
     )
 
 
-def _raise_if_rows_set_aside(log: _Loaded, origin: Mapping[str, str]) -> None:
+def _raise_if_rows_set_aside(log: ValidatedTable, origin: Mapping[str, str]) -> None:
     summary = log.summary()
     if not summary.by_reason:
         return
@@ -1151,7 +973,7 @@ def _raise_if_rows_set_aside(log: _Loaded, origin: Mapping[str, str]) -> None:
             f"row {r}" + (f" ({values[r]!r})" if values.get(r) is not None else "") for r in rows
         )
         more = ", ..." if count > len(rows) else ""
-        parts.append(f"{count:,} with {_REASON_TEXT.get(reason, reason)}{where}: {shown}{more}")
+        parts.append(f"{count:,} with {REASON_TEXT.get(reason, reason)}{where}: {shown}{more}")
     msg = f"{log.source}: {summary.rows_set_aside:,} unusable row(s): " + "; ".join(parts) + "."
     if "bad_timestamp" in summary.by_reason or "bad_created_at" in summary.by_reason:
         msg += (
@@ -1173,8 +995,9 @@ def read_contacts(
     timestamp_format: str | None = None,
     separator: str | None = None,
     encoding: str | None = None,
+    hold: Literal["auto", "memory", "lazy"] = "auto",
 ) -> ContactTable:
-    """Read and validate a contacts table (one row per contact).
+    """Read and validate a contacts table (one row per contact), once.
 
     Only ``contact_id`` is required; ``created_at``, when present, is parsed like
     ``occurred_at`` in :func:`read_events`.  Rows set aside: ``null_contact_id``,
@@ -1186,6 +1009,12 @@ def read_contacts(
     ----------
     source, columns, strict, timezone, timestamp_format, separator, encoding
         As in :func:`read_events`.
+    hold
+        ``"memory"``: the validated rows, the rows set aside and the summary
+        are computed in one call and held in memory (a contacts table has one
+        row per contact, far fewer than the events); ``"lazy"``: every query
+        validates the source again.  ``"auto"`` (default): ``"lazy"`` for a
+        polars LazyFrame, ``"memory"`` otherwise.
 
     Examples
     --------
@@ -1234,7 +1063,18 @@ def read_contacts(
         pl.col(CONTACT_ID),
         raw_created.alias(CREATED_AT),
     )
-    table = ContactTable(frame=frame, set_aside=set_aside, source=name, encoding=encoding_read)
+    stamp = source_stamp(source)
+    if hold not in ("auto", "memory", "lazy"):
+        msg = f"hold={hold!r}: choose one of 'auto', 'memory', 'lazy' for contacts."
+        raise ParameterError(msg)
+    if hold == "memory" or (hold == "auto" and not isinstance(source, pl.LazyFrame)):
+        kept, aside = pl.collect_all([frame, set_aside])
+        table = ContactTable(
+            kept.lazy(), aside.lazy(), name, encoding_read, held="memory", stamp=stamp
+        )
+        table.summary()  # counted now, once
+    else:
+        table = ContactTable(frame, set_aside, name, encoding_read, stamp=stamp)
     if strict:
         _raise_if_rows_set_aside(table, origin)
     return table
@@ -1257,7 +1097,7 @@ def as_lazy(events: EventLog | pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
     >>> as_lazy(df).collect_schema()["occurred_at"]
     Datetime(time_unit='us', time_zone='UTC')
     """
-    if isinstance(events, _Loaded):
+    if isinstance(events, ValidatedTable):
         return events.frame
     if not isinstance(events, pl.DataFrame | pl.LazyFrame):
         msg = (
@@ -1287,7 +1127,7 @@ def as_lazy(events: EventLog | pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
 
 def as_lazy_contacts(contacts: ContactTable | pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
     """Return the canonical lazy contacts frame (``contact_id`` String, ``created_at`` UTC)."""
-    if isinstance(contacts, _Loaded):
+    if isinstance(contacts, ValidatedTable):
         return contacts.frame
     lf = contacts.lazy()
     schema = lf.collect_schema()

@@ -201,7 +201,7 @@ _DEDICATED = {
     "contacts": "--contacts",
     "funnel": "--funnel",
     "breakdown": "--breakdown",
-    "read_options": "--columns, --timezone, --timestamp-format and --strict",
+    "read_options": "--columns, --timezone, --timestamp-format, --strict and --hold",
     "metrics_path": "--out",
 }
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -563,6 +563,11 @@ def check_out_dir(out_dir: str | os.PathLike[str]) -> Path:
     return path
 
 
+#: How the pre-check holds the events for each ``hold`` read option: a fresh
+#: validated cache on disk, which the kernel reads instead of validating again.
+_PRECHECK_HOLD = {"auto": "disk", "memory": "disk"}
+
+
 def prepare_report(
     *,
     events: str | os.PathLike[str],
@@ -682,7 +687,10 @@ def prepare_report(
             raise ParameterError(msg)
         events_path = _existing_file(events, "--events")
         contacts_path = _existing_file(contacts, "--contacts") if contacts is not None else None
-        log_events = read_events(events_path, **options)
+        # Validated once, into funnelkit's cache (funnelkit.holding), where the
+        # kernel's read_events of the same file and options finds it.
+        hold = options.get("hold", "auto")
+        log_events = read_events(events_path, **{**options, "hold": _PRECHECK_HOLD.get(hold, hold)})
         summary = log_events.summary()
         log_(str(summary))
         hint = timestamp_hint(log_events, summary)

@@ -25,7 +25,7 @@ import polars as pl
 
 from funnelkit.errors import DataError, EmptyInputError, ParameterError
 
-__all__ = ["PROBLEM", "Scanned", "Source", "scan", "type_text_columns"]
+__all__ = ["PROBLEM", "Scanned", "Source", "scan", "source_stamp", "type_text_columns"]
 
 PROBLEM = "__problem"  # a CSV row's own problem (bad_encoding, wrong_field_count), else null
 Source = str | Path | pl.DataFrame | pl.LazyFrame | Any
@@ -568,3 +568,39 @@ def _guard(opener: Any, name: str) -> pl.LazyFrame:
         msg = f"{name}: cannot be read ({type(exc).__name__}: {exc})."
         raise DataError(msg) from exc
     return lf
+
+
+def source_stamp(source: Source) -> tuple[int, int, int] | None:
+    """Return what tells a source file apart from a changed one: size, mtime, file count.
+
+    For a file, its size in bytes, its modification time (nanoseconds) and 1;
+    for a folder or a pattern, the total size of its Parquet files, the
+    latest modification time among them and how many there are.  ``None``
+    for a frame, or a path that is no longer there.
+
+    Examples
+    --------
+    >>> source_stamp(pl.DataFrame()) is None
+    True
+    """
+    if not isinstance(source, str | Path):
+        return None
+    text = str(source)
+    path = Path(source)
+    if path.is_file():
+        files = [path]
+    elif path.is_dir():
+        files = sorted(path.rglob("*.parquet"))
+    elif any(ch in text for ch in "*?["):
+        files = [Path(f) for f in sorted(glob.glob(text, recursive=True))]
+    else:
+        return None
+    size = mtime = 0
+    for file in files:
+        try:
+            stat = file.stat()
+        except OSError:
+            return None
+        size += stat.st_size
+        mtime = max(mtime, stat.st_mtime_ns)
+    return size, mtime, len(files)

@@ -58,3 +58,11 @@ def digest(folder: Path) -> dict[str, str]:
         for p in sorted(folder.rglob("*"))
         if p.is_file()
     }
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _validated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Keep the validated copies the tests' reads write out of the user's cache folder."""
+    import os
+
+    os.environ["FUNNELKIT_CACHE_DIR"] = str(tmp_path_factory.mktemp("validated-cache"))

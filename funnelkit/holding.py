@@ -1,0 +1,368 @@
+"""Where a validated log is held: in memory, in a validated Parquet cache, or lazily.
+
+:func:`funnelkit.events.read_events` validates a source once and keeps the
+result, so that every later analysis reads clean, typed columns.  This module
+holds the rule that chooses where (:func:`choose_hold`), the estimate it rests
+on (:func:`estimated_bytes`, :func:`available_memory`) and the cache folder
+funnelkit owns (:func:`cache_folder`, :func:`find_entry`, :func:`write_entry`).
+
+The cache
+---------
+An entry is a folder ``<cache>/<name>-<key>/`` holding ``events.parquet`` (the
+kept rows with their row numbers), ``set_aside.parquet``, ``summary.json`` and
+:data:`MARK`, written last, which records the entry's key and the size of each
+file.  The key is a hash of the source's absolute path, its
+:func:`~funnelkit.sources.source_stamp` (size, modification time, file count)
+and the reading options, so a changed source, or other options, make another
+entry: the source is validated again, never answered from a stale copy.  An
+entry is written in a temporary folder and renamed into place whole.
+funnelkit only ever removes folders holding its :data:`MARK` (older entries of
+the same source); a folder at an entry's path without it is refused, naming
+the path, never replaced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+
+from funnelkit.errors import DataError, ParameterError
+from funnelkit.logs import Held, SetAsideSummary
+
+__all__ = [
+    "HOLDS",
+    "MARK",
+    "MEMORY_SHARE",
+    "Hold",
+    "available_memory",
+    "cache_folder",
+    "check_hold",
+    "choose_hold",
+    "estimated_bytes",
+    "find_entry",
+    "summary_from_json",
+    "summary_to_json",
+    "write_entry",
+]
+
+Hold = Literal["auto", "memory", "disk", "lazy"]
+HOLDS: tuple[Hold, ...] = ("auto", "memory", "disk", "lazy")
+#: A log is held in memory when its estimated size is at most this share of
+#: the memory available: validating it takes about twice its size for a
+#: moment, and the analyses run on it need room too.
+MEMORY_SHARE = 0.25
+#: The file whose presence (and matching key) says funnelkit wrote an entry.
+MARK = "funnelkit-validated.json"
+EVENTS_FILE = "events.parquet"
+SET_ASIDE_FILE = "set_aside.parquet"
+SUMMARY_FILE = "summary.json"
+_WRITTEN_HERE: set[Path] = set()  # entries this process wrote or read
+_FORMAT = 1  # bumped when what an entry holds changes: older entries are not read
+# Bytes per value of a column, as polars holds it (a text is a 16-byte view
+# plus its characters when longer than 12).
+_STRING_BYTES = 24
+
+
+def check_hold(hold: str) -> Hold:
+    """Return ``hold`` when it is one of :data:`HOLDS`; raise naming them otherwise."""
+    if hold not in HOLDS:
+        from funnelkit.errors import did_you_mean
+
+        msg = (
+            f"hold={hold!r}: choose one of {', '.join(map(repr, HOLDS))}."
+            f"{did_you_mean(hold, HOLDS)}"
+        )
+        raise ParameterError(msg)
+    return hold
+
+
+def available_memory() -> int | None:
+    """Return the bytes of memory available now (Linux ``MemAvailable``), or ``None``."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def estimated_bytes(schema: pl.Schema, rows: int) -> int:
+    """Return about how many bytes ``rows`` rows of ``schema`` take in memory, typed.
+
+    A text column counts :data:`_STRING_BYTES` per value, a number its
+    width, anything else 16; plus 4 per row for the row numbers kept with the
+    rows.  An estimate, not a measure: long texts take more.
+
+    Examples
+    --------
+    >>> estimated_bytes(pl.Schema({"a": pl.String, "b": pl.Int64}), 1000)
+    36000
+    """
+    width = 4
+    for dtype in schema.values():
+        if dtype == pl.String:
+            width += _STRING_BYTES
+        elif dtype.is_numeric() or dtype.is_temporal() or dtype == pl.Boolean:
+            width += 8 if dtype != pl.Boolean else 1
+        else:
+            width += 16
+    return rows * width
+
+
+def choose_hold(hold: Hold, *, estimate: int | None, lazy_plan: bool) -> Held:
+    """Return where ``read_events`` holds a validated log (the rule of ``hold="auto"``).
+
+    Parameters
+    ----------
+    hold
+        What the caller asked: ``"memory"``, ``"disk"`` and ``"lazy"`` are
+        taken as they are; ``"auto"`` chooses.
+    estimate
+        The log's estimated size in memory (:func:`estimated_bytes`), or
+        ``None`` when the source is in memory already (a CSV or NDJSON file,
+        a frame).
+    lazy_plan
+        The source is a polars LazyFrame given by the caller: funnelkit cannot
+        size it without running it.
+
+    Returns
+    -------
+    str
+        With ``"auto"``: ``"lazy"`` for a LazyFrame; ``"memory"`` for a source
+        in memory already, or whose estimate is at most :data:`MEMORY_SHARE`
+        of :func:`available_memory`; ``"disk"`` otherwise.
+
+    Examples
+    --------
+    >>> choose_hold("auto", estimate=None, lazy_plan=False)
+    'memory'
+    >>> choose_hold("auto", estimate=10**15, lazy_plan=False)
+    'disk'
+    """
+    if hold != "auto":
+        return hold
+    if lazy_plan:
+        return "lazy"
+    if estimate is None:
+        return "memory"
+    free = available_memory()
+    return "memory" if free is None or estimate <= free * MEMORY_SHARE else "disk"
+
+
+def cache_folder(given: str | os.PathLike[str] | None = None) -> Path:
+    """Return the folder of validated caches: ``given``, else ``$FUNNELKIT_CACHE_DIR``.
+
+    Else ``$XDG_CACHE_HOME/funnelkit/validated``, else
+    ``~/.cache/funnelkit/validated``.
+
+    Examples
+    --------
+    >>> cache_folder("/tmp/x")
+    PosixPath('/tmp/x')
+    """
+    if given is not None:
+        return Path(given)
+    if os.environ.get("FUNNELKIT_CACHE_DIR"):
+        return Path(os.environ["FUNNELKIT_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "funnelkit" / "validated"
+
+
+def _entry_name(source: str, stamp: tuple[int, int, int], options: Mapping[str, Any]) -> str:
+    path = os.path.abspath(source)
+    text = json.dumps(
+        {"format": _FORMAT, "source": path, "stamp": list(stamp), "options": options},
+        sort_keys=True,
+        default=str,
+    )
+    key = hashlib.sha256(text.encode()).hexdigest()[:32]
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(source).name)[:40] or "source"
+    return f"{stem}-{key}"
+
+
+def _mark_of(entry: Path) -> dict[str, Any] | None:
+    """Return the mark of an entry funnelkit wrote whole, or ``None``."""
+    mark = entry / MARK
+    if entry.is_symlink() or not entry.is_dir() or mark.is_symlink() or not mark.is_file():
+        return None
+    try:
+        data = json.loads(mark.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("name") != entry.name:
+        return None
+    for file, size in dict(data.get("files", {})).items():
+        one = entry / str(file)
+        if one.is_symlink() or not one.is_file() or one.stat().st_size != size:
+            return None
+    return data
+
+
+def find_entry(
+    folder: Path, source: str, stamp: tuple[int, int, int], options: Mapping[str, Any]
+) -> Path | None:
+    """Return the cache entry of ``source`` as it is now, read with ``options``, or ``None``.
+
+    Raises
+    ------
+    DataError
+        Something funnelkit did not write stands at the entry's path.
+    """
+    entry = folder / _entry_name(source, stamp, options)
+    if not entry.exists() and not entry.is_symlink():
+        return None
+    if _mark_of(entry) is None:
+        msg = (
+            f"{entry}: funnelkit would keep its validated copy of {source} here, but this "
+            "was not written by funnelkit (or was changed since); it is left alone. Move it, "
+            "or give another cache folder (cache_dir=, or FUNNELKIT_CACHE_DIR)."
+        )
+        raise DataError(msg)
+    _WRITTEN_HERE.add(entry.resolve())
+    return entry
+
+
+def write_entry(
+    folder: Path,
+    source: str,
+    stamp: tuple[int, int, int],
+    options: Mapping[str, Any],
+    kept: pl.DataFrame | pl.LazyFrame,
+    set_aside: pl.DataFrame | pl.LazyFrame,
+    count: Any,
+) -> tuple[Path, SetAsideSummary]:
+    """Write a validated log as a cache entry; return its folder and its summary.
+
+    ``kept`` and ``set_aside`` are written (a LazyFrame streamed to its file),
+    then ``count(events_path, set_aside_path)`` computes the summary from the
+    written files, and the mark goes in last; the folder is then renamed into
+    place.  Older entries of the same source (those holding funnelkit's mark)
+    are removed.
+
+    Raises
+    ------
+    DataError
+        The cache folder cannot be written (the message names it), or
+        something funnelkit did not write stands at the entry's path.
+    """
+    name = _entry_name(source, stamp, options)
+    entry = folder / name
+    tmp = folder / f".tmp-{name}-{os.getpid()}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+        for frame, file in ((kept, EVENTS_FILE), (set_aside, SET_ASIDE_FILE)):
+            if isinstance(frame, pl.LazyFrame):
+                frame.sink_parquet(tmp / file)
+            else:
+                frame.write_parquet(tmp / file)
+        summary: SetAsideSummary = count(tmp / EVENTS_FILE, tmp / SET_ASIDE_FILE)
+        (tmp / SUMMARY_FILE).write_text(summary_to_json(summary), encoding="utf-8")
+        files = {f: (tmp / f).stat().st_size for f in (EVENTS_FILE, SET_ASIDE_FILE, SUMMARY_FILE)}
+        mark = {"name": name, "source": os.path.abspath(source), "files": files}
+        (tmp / MARK).write_text(json.dumps(mark), encoding="utf-8")
+        if entry.exists() or entry.is_symlink():
+            shutil.rmtree(tmp)
+            found = find_entry(folder, source, stamp, options)  # written meanwhile, or not ours
+            assert found is not None
+            return found, summary
+        try:
+            tmp.rename(entry)
+        except OSError:
+            if _mark_of(entry) is None:  # not another process writing the same entry
+                raise
+            shutil.rmtree(tmp)
+            return entry, summary
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(tmp)
+        reason = exc.strerror or str(exc)
+        msg = (
+            f"{folder}: cannot keep the validated copy of {source} there ({reason}); give "
+            "another cache folder (cache_dir=, or FUNNELKIT_CACHE_DIR), or hold='memory'."
+        )
+        raise DataError(msg) from exc
+    _prune(folder, entry)
+    return entry, summary
+
+
+def _prune(folder: Path, kept: Path) -> None:
+    """Remove the other entries of ``kept``'s source that funnelkit wrote.
+
+    They are stale (their key names a source as it no longer is); those this
+    process wrote stay, as a log read earlier in it may still hold them.
+    """
+    _WRITTEN_HERE.add(kept.resolve())
+    mark = _mark_of(kept)
+    if mark is None:
+        return
+    for other in folder.iterdir():
+        if other == kept or other.name.startswith(".") or other.resolve() in _WRITTEN_HERE:
+            continue
+        theirs = _mark_of(other)
+        if theirs is not None and theirs.get("source") == mark["source"]:
+            with contextlib.suppress(OSError):
+                shutil.rmtree(other)
+
+
+def summary_to_json(summary: SetAsideSummary) -> str:
+    """Return ``summary`` as JSON text, every field kept (:func:`summary_from_json` reads it)."""
+
+    def moment(value: datetime | None) -> str | None:
+        return None if value is None else value.isoformat()
+
+    return json.dumps(
+        {
+            "source": summary.source,
+            "rows_read": summary.rows_read,
+            "rows_kept": summary.rows_kept,
+            "by_reason": {k: [c, list(rows)] for k, (c, rows) in summary.by_reason.items()},
+            "first_at": moment(summary.first_at),
+            "last_at": moment(summary.last_at),
+            "encoding": summary.encoding,
+            "bulk_first_at": moment(summary.bulk_first_at),
+            "bulk_last_at": moment(summary.bulk_last_at),
+            "warnings": list(summary.warnings),
+            "event_names": None if summary.event_names is None else list(summary.event_names),
+        }
+    )
+
+
+def summary_from_json(text: str, source: str) -> SetAsideSummary:
+    """Return the summary :func:`summary_to_json` wrote, named after ``source``."""
+    data = json.loads(text)
+
+    def moment(value: str | None) -> datetime | None:
+        return None if value is None else datetime.fromisoformat(value)
+
+    names = data["event_names"]
+    return SetAsideSummary(
+        source,
+        int(data["rows_read"]),
+        int(data["rows_kept"]),
+        {k: (int(c), tuple(int(r) for r in rows)) for k, (c, rows) in data["by_reason"].items()},
+        moment(data["first_at"]),
+        moment(data["last_at"]),
+        encoding=data["encoding"],
+        bulk_first_at=moment(data["bulk_first_at"]),
+        bulk_last_at=moment(data["bulk_last_at"]),
+        warnings=tuple(data["warnings"]),
+        event_names=None if names is None else tuple(names),
+    )

@@ -1,0 +1,271 @@
+"""A source validated once: held in memory, in funnelkit's cache on disk, or lazily."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from funnelkit import cli, holding
+from funnelkit.conversion import funnel
+from funnelkit.errors import DataError, ParameterError
+from funnelkit.events import read_contacts, read_events
+from funnelkit.holding import MARK, choose_hold, estimated_bytes
+from funnelkit.logs import EventLog
+from funnelkit.report import prepare_report
+
+MESSY = """user_id,ts,event,channel
+c1,2026-11-02T09:00:00+01:00,page_view,social
+c1,2026-11-02T10:30:00Z,like,social
+c2,2026-11-02 11:00:00,form_fill,trade_show
+,2026-11-02T12:00:00Z,like,social
+c3,not a date,like,social
+c2,2026-11-02 11:00:00,form_fill,trade_show
+c4,,purchase,referral
+c4,1762070400,purchase,referral
+c5,2026-11-03T10:00:00Z,page_view,social
+"""
+COLUMNS = {"user_id": "contact_id", "ts": "occurred_at"}
+STEPS = ["page_view", "like"]
+
+
+def parquet_log(path: Path, contacts: int = 40) -> Path:
+    """Write a small Parquet log with typed timestamps and one exact duplicate row."""
+    rows = []
+    for i in range(contacts):
+        rows.append((f"c{i}", datetime(2026, 11, 2, 9, tzinfo=UTC), "page_view"))
+        if i % 2:
+            rows.append((f"c{i}", datetime(2026, 11, 3, 9, tzinfo=UTC), "like"))
+    frame = pl.DataFrame(rows, schema=["contact_id", "occurred_at", "event"], orient="row")
+    frame = frame.with_columns(amount=pl.lit(None, pl.Float64))
+    pl.concat([frame, frame.head(1)]).write_parquet(path)
+    return path
+
+
+def counts(log: EventLog) -> list[int]:
+    return [int(c) for c in funnel(log, STEPS, window="7d").table["count"]]
+
+
+def test_the_three_holds_give_the_same_rows_set_aside_rows_and_summary(tmp_path: Path) -> None:
+    csv = tmp_path / "e.csv"
+    csv.write_text(MESSY)
+    logs = {
+        hold: read_events(csv, columns=COLUMNS, hold=hold, cache_dir=tmp_path / "cache")
+        for hold in ("memory", "disk", "lazy")
+    }
+    assert {hold: log.held for hold, log in logs.items()} == {
+        "memory": "memory",
+        "disk": "disk",
+        "lazy": "lazy",
+    }
+    lazy = logs.pop("lazy")
+    for log in logs.values():
+        assert_frame_equal(log.collect(), lazy.collect())
+        assert_frame_equal(log.set_aside.collect(), lazy.set_aside.collect())
+        assert log.summary() == lazy.summary()
+    summary = lazy.summary()
+    assert summary.rows_read == 9 and summary.rows_kept == 5
+    assert summary.event_names == ("form_fill", "like", "page_view", "purchase")
+
+
+def test_a_log_in_memory_does_not_read_its_source_again(tmp_path: Path) -> None:
+    path = parquet_log(tmp_path / "e.parquet")
+    log = read_events(path)
+    assert log.held == "memory" and not log.source_changed()
+    before = counts(log)
+    summary = log.summary()
+    path.unlink()  # every later analysis reads the validated rows held in memory
+    assert log.source_changed()
+    assert counts(log) == before == [40, 20]
+    assert log.summary() is summary and summary.rows_set_aside == 1
+    assert log.set_aside.collect()["reason"].to_list() == ["duplicate"]
+
+
+def test_the_summary_is_counted_once_in_the_validating_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = read_events(parquet_log(tmp_path / "e.parquet"))
+    calls: list[str] = []
+    monkeypatch.setattr(EventLog, "count", lambda self: calls.append("count"))
+    first = log.summary()
+    assert log.summary() is first and calls == []  # counted by read_events, kept since
+    lazy = read_events(tmp_path / "e.parquet", hold="lazy")
+    monkeypatch.undo()
+    assert lazy.summary() is lazy.summary()  # a lazy log counts at the first call only
+    assert lazy.summary() == first
+
+
+def test_a_cached_log_is_read_from_the_cache_not_from_its_source(tmp_path: Path) -> None:
+    path = parquet_log(tmp_path / "e.parquet")
+    cache = tmp_path / "cache"
+    written = read_events(path, hold="disk", cache_dir=cache)
+    assert written.held == "disk"
+    # Same size and modification time, other bytes: only a read of the source would see it.
+    stat = path.stat()
+    path.write_bytes(b"\0" * stat.st_size)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    again = read_events(path, cache_dir=cache)
+    assert again.held == "memory"  # small: read from the cache into memory
+    assert_frame_equal(again.collect(), written.collect())
+    assert again.summary() == written.summary()
+    with pytest.raises(DataError, match="cannot be read"):
+        read_events(path, hold="lazy")  # the lazy path does read the source
+
+
+def test_a_changed_source_is_validated_again_and_its_old_copy_removed(tmp_path: Path) -> None:
+    path = parquet_log(tmp_path / "e.parquet")
+    cache = tmp_path / "cache"
+    first = read_events(path, hold="disk", cache_dir=cache)
+    (entry,) = cache.iterdir()
+    parquet_log(path, contacts=10)  # rewritten: another size
+    assert first.source_changed()
+    second = read_events(path, hold="disk", cache_dir=cache)
+    assert second.summary().rows_read == 16 and first.summary().rows_read == 61
+    assert not second.source_changed()
+    (newer,) = (p for p in cache.iterdir() if p != entry)
+    assert newer != entry and (newer / MARK).is_file()
+    assert first.collect().height == 60  # a log this process holds keeps its copy meanwhile
+    assert sorted(cache.iterdir()) == sorted([entry, newer])
+
+
+def test_a_stale_copy_another_process_wrote_is_removed(tmp_path: Path) -> None:
+    path = parquet_log(tmp_path / "e.parquet")
+    cache = tmp_path / "cache"
+    code = "import sys; from funnelkit import read_events as r; r(sys.argv[1], hold='disk')"
+    env = {**os.environ, "FUNNELKIT_CACHE_DIR": str(cache)}
+    subprocess.run([sys.executable, "-c", code, str(path)], check=True, env=env)
+    (old,) = cache.iterdir()
+    parquet_log(path, contacts=10)
+    read_events(path, hold="disk", cache_dir=cache)
+    (new,) = cache.iterdir()
+    assert new != old and not old.exists()
+
+
+def test_the_cache_never_replaces_what_funnelkit_did_not_write(tmp_path: Path) -> None:
+    path = parquet_log(tmp_path / "e.parquet")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    mine = cache / "notes.txt"
+    mine.write_text("mine")
+    read_events(path, hold="disk", cache_dir=cache)
+    (entry,) = (p for p in cache.iterdir() if p != mine)
+    assert mine.read_text() == "mine" and sorted(p.name for p in entry.iterdir()) == sorted(
+        ["events.parquet", "set_aside.parquet", "summary.json", MARK]
+    )
+    # A folder at an entry's place without funnelkit's mark (or changed since) is refused.
+    (entry / MARK).unlink()
+    (entry / "events.parquet").write_text("someone else's")
+    for hold in ("auto", "disk"):
+        with pytest.raises(DataError, match="was not written by funnelkit.*left alone"):
+            read_events(path, hold=hold, cache_dir=cache)  # type: ignore[arg-type]
+    assert (entry / "events.parquet").read_text() == "someone else's"
+    assert read_events(path, hold="lazy", cache_dir=cache).summary().rows_kept == 60
+
+
+def test_only_the_cache_folder_is_written(tmp_path: Path) -> None:
+    source = tmp_path / "data"
+    source.mkdir()
+    path = parquet_log(source / "e.parquet")
+    read_events(path, hold="disk", cache_dir=tmp_path / "cache")
+    assert [p.name for p in source.iterdir()] == ["e.parquet"]
+
+
+def test_hold_is_checked_and_a_frame_has_no_disk_copy() -> None:
+    frame = pl.DataFrame({"contact_id": ["a"], "occurred_at": ["2026-11-02"], "event": ["x"]})
+    with pytest.raises(ParameterError, match="hold='disc'.*(?i:did you mean) 'disk'"):
+        read_events(frame, hold="disc")  # type: ignore[arg-type]
+    with pytest.raises(ParameterError, match="hold='disk' keeps a validated copy of a file"):
+        read_events(frame, hold="disk")
+    assert read_events(frame).held == "memory"
+    assert read_events(frame.lazy()).held == "lazy"  # a plan of the caller's, not sized
+    assert read_events(frame.lazy(), hold="memory").held == "memory"
+
+
+def test_the_rule_of_auto() -> None:
+    schema = pl.Schema({"contact_id": pl.String, "occurred_at": pl.Datetime("us", "UTC")})
+    assert estimated_bytes(schema, 10) == 10 * (4 + 24 + 8)
+    assert choose_hold("auto", estimate=None, lazy_plan=False) == "memory"
+    assert choose_hold("auto", estimate=1, lazy_plan=False) == "memory"
+    free = holding.available_memory()
+    assert free is not None
+    too_big = int(free * holding.MEMORY_SHARE) + 10**9
+    assert choose_hold("auto", estimate=too_big, lazy_plan=False) == "disk"
+    assert choose_hold("memory", estimate=too_big, lazy_plan=False) == "memory"
+    assert choose_hold("auto", estimate=1, lazy_plan=True) == "lazy"
+
+
+def test_the_command_line_warns_about_step_names_without_reading_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = parquet_log(tmp_path / "e.parquet")
+    log = read_events(path)
+    log.summary()
+    path.unlink()  # a pass of its own over the events would fail now
+    first, last = cli._warn_about_the_data(log, [("step 2", ["lik"])])
+    assert "reads the event 'lik'" in capsys.readouterr().err
+    assert (first, last) == (log.summary().first_at, log.summary().last_at)
+
+
+def test_the_report_validates_once_for_its_check_and_its_kernel(tmp_path: Path) -> None:
+    path = parquet_log(tmp_path / "e.parquet")
+    cache = Path(os.environ["FUNNELKIT_CACHE_DIR"])
+    prepare_report(events=path, funnel="sales", week="2026-W45", out_dir=tmp_path / "reports")
+    entries = [p for p in cache.iterdir() if p.name.startswith("e.parquet-")]
+    assert len(entries) == 1 and (entries[0] / MARK).is_file()
+    # What the kernel then does: read_events of the same file finds the validated copy.
+    stat = path.stat()
+    path.write_bytes(b"\0" * stat.st_size)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    log = read_events(path)
+    assert log.summary().rows_kept == 60 and log.collect().height == 60
+
+
+def test_the_command_line_holds_as_told(tmp_path: Path) -> None:
+    path = parquet_log(tmp_path / "e.parquet")
+    cache = tmp_path / "cache"
+    env = {**os.environ, "FUNNELKIT_CACHE_DIR": str(cache)}
+    outputs = {}
+    for hold in ("lazy", "disk", "auto"):
+        argv = ["funnel", str(path), "--steps", ",".join(STEPS), "--format", "json"]
+        done = subprocess.run(
+            [sys.executable, "-m", "funnelkit.cli", *argv, "--hold", hold],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        outputs[hold] = json.loads(done.stdout)["steps"]
+        assert "set aside 1" in done.stderr
+        assert [p.name.startswith("e.parquet-") for p in cache.glob("*")] == (
+            [] if hold == "lazy" else [True]
+        )
+    assert outputs["lazy"] == outputs["disk"] == outputs["auto"]
+
+
+def test_a_contacts_table_is_validated_once_and_held_in_memory(tmp_path: Path) -> None:
+    path = tmp_path / "contacts.csv"
+    path.write_text("contact_id,created_at,segment\nc1,2026-11-01,smb\nc1,2026-11-02,smb\n,x,y\n")
+    table = read_contacts(path)
+    summary = table.summary()
+    path.unlink()
+    assert table.held == "memory" and table.source_changed()
+    assert table.frame.collect()["contact_id"].to_list() == ["c1"]
+    assert table.summary() is summary
+    assert dict(summary.to_dict()["set_aside_by_reason"]) == {
+        "null_contact_id": 1,
+        "duplicate_contact": 1,
+    }
+    lazy = read_contacts(pl.LazyFrame({"contact_id": ["a"]}))
+    assert (
+        lazy.held == "lazy" and read_contacts(pl.DataFrame({"contact_id": ["a"]})).held == "memory"
+    )
+    with pytest.raises(ParameterError, match="hold='disk'.*for contacts"):
+        read_contacts(pl.DataFrame({"contact_id": ["a"]}), hold="disk")  # type: ignore[arg-type]
