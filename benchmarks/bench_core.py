@@ -92,7 +92,7 @@ def _generic_frame(path: Path) -> Any:
     import narwhals as nw
     import polars as pl
 
-    from funnelkit import engines
+    from funnelkit.engine_frames import EngineFrame
 
     lf = pl.scan_parquet(path).with_columns(
         pl.col("contact_id").cast(pl.String),
@@ -100,7 +100,7 @@ def _generic_frame(path: Path) -> Any:
         _ts=pl.col("occurred_at").dt.epoch("us"),
     )
     schema = pl.Schema({k: v for k, v in lf.collect_schema().items() if k != "_ts"})
-    return engines._Frame(nw.from_native(lf.drop("occurred_at")), "duckdb", schema)
+    return EngineFrame(nw.from_native(lf.drop("occurred_at")), "duckdb", schema)
 
 
 def _child(case: str, path: Path) -> dict[str, Any]:
@@ -121,10 +121,10 @@ def _child(case: str, path: Path) -> dict[str, Any]:
         df = out.collect(engine="streaming")
         check = df["stage_rank"].value_counts().sort("stage_rank")["count"].to_list()
     elif case == "classify_generic":
-        from funnelkit import engines
+        from funnelkit.engine_classify import classify_frame
 
         funnel = load_funnel("sales")
-        plan = engines._classify(
+        plan = classify_frame(
             _generic_frame(path), funnel, cut=None, contacts=None, entry_times=True
         )
         df = nw.to_native(plan).collect(engine="streaming")
@@ -135,11 +135,11 @@ def _child(case: str, path: Path) -> dict[str, Any]:
         result = funnel(pl.scan_parquet(path), list(STEPS), window=WINDOW)
         check = [int(c) for c in result.table["count"]]
     elif case == "funnel_generic":
-        from funnelkit import engines
+        from funnelkit.engine_chains import counted_chains, durations_query, nw_spec
 
-        ns = engines._nw_spec(list(STEPS), WINDOW, "ordered", False, ())
-        chains = engines._chains(_generic_frame(path), ns, since=None, until=None)
-        query, _, _, _ = engines._durations_query(chains, ns, counts=True)
+        ns = nw_spec(list(STEPS), WINDOW, "ordered", False, ())
+        chains = counted_chains(_generic_frame(path), ns, since=None, until=None)
+        query, _, _, _ = durations_query(chains, ns, counts=True)
         row = nw.to_native(query).collect(engine="streaming").row(0, named=True)
         check = [int(row[f"c{k}"]) for k in range(1, len(STEPS) + 1)]
     elif case in ("classify_duckdb", "funnel_duckdb"):

@@ -76,9 +76,8 @@ the window; ...".  The details:
 - ``by`` on an events column is read at the entry instant of step 1: the
   smallest value among the contact's events at that instant (``"(none)"``
   for an entry at a ``created_at`` of the contacts table).
-- DuckDB and Spark frames (:mod:`funnelkit.engines`) read stages by
-  evidence only for now: a stage step there needs ``stage_steps="evidence"``
-  (a :class:`~funnelkit.errors.ParameterError` says so).
+- DuckDB and Spark frames (:mod:`funnelkit.engines`) read stages both
+  ways, with the same results.
 
 ``stage_steps="evidence"`` counts a stage's **evidence events** one by one:
 a contact reaches the step at any single event the stage's rules name (with
@@ -215,7 +214,6 @@ from funnelkit.steps import (
     bin_width,
     check_period,
     check_some_stage,
-    refuse_entry_reading,
     resolve_spec,
     resolve_step,
     stage_reading,
@@ -393,7 +391,7 @@ def funnel(
     ------
     ParameterError
         A step, window, order, exclusion or option is unusable; a stage read
-        by entry without its definition, or on DuckDB or Spark frames.
+        by entry without its definition.
     MissingColumnError
         ``by`` names no column of the events nor of the contacts.
     PersonalDataError
@@ -434,7 +432,6 @@ def funnel(
     """
     events, contacts = pseudonymize_breakdown(events, contacts, by, allow_personal=allow_personal)
     if frames.is_engine_frame(events):
-        refuse_entry_reading(steps, stage_steps, definition)
         return frames.on_engine("funnel", FunnelResult)(
             events,
             steps,
@@ -448,6 +445,8 @@ def funnel(
             contacts=contacts,
             since=since,
             until=until,
+            stage_steps=stage_steps,
+            definition=definition,
         )
     spec = resolve_spec(
         steps,
@@ -628,10 +627,19 @@ def cohorts(
     (3, 2, 1, 0.5)
     """
     reading = stage_reading(target, stage_steps, definition)
-    if frames.is_engine_frame(events) and acquisition == "first_event":
-        refuse_entry_reading(target, stage_steps, definition)
+    if frames.is_engine_frame(events):
         return frames.on_engine("cohorts", CohortTable)(
-            events, target, period=period, horizon=horizon, as_of=as_of, since=since, until=until
+            events,
+            target,
+            period=period,
+            acquisition=acquisition,
+            contacts=contacts,
+            horizon=horizon,
+            as_of=as_of,
+            since=since,
+            until=until,
+            stage_steps=stage_steps,
+            definition=definition,
         )
     step = resolve_step(target, "target", reading=reading)
     if reading.entry:

@@ -123,7 +123,7 @@ def on_engine(analysis: str, returns: type[T]) -> Callable[..., T]:
     --------
     >>> import polars as pl
     >>> on_engine("classify", pl.LazyFrame).__module__
-    'funnelkit.engines'
+    'funnelkit.engine_classify'
     """
     try:
         function: Callable[..., T] = _ON_ENGINE[analysis]

@@ -95,10 +95,13 @@ FrameLike = pl.DataFrame | pl.LazyFrame
 ContactsLike = ContactTable | pl.DataFrame | pl.LazyFrame
 
 
-_EPS = 1e-9
-_BLOCK = 512.0
-_REACH = 64.0
-_ANCHOR_US = int(datetime(2000, 1, 1, tzinfo=_UTC).timestamp()) * 1_000_000
+# The score of points rules, alike on every engine (see ``_scores``): the relative
+# tolerance of a threshold, half-lives per block and carried into the next block,
+# and the origin of the time in half-lives (2000-01-01 UTC, epoch µs).
+SCORE_TOLERANCE = 1e-9
+SCORE_BLOCK = 512.0
+SCORE_REACH = 64.0
+SCORE_ANCHOR_US = int(datetime(2000, 1, 1, tzinfo=_UTC).timestamp()) * 1_000_000
 
 
 # --- small helpers -------------------------------------------------------------------
@@ -126,6 +129,40 @@ def _contacts_frame(contacts: ContactsLike | None, cut: datetime | None) -> pl.L
 
 
 # --- the plan of a funnel ------------------------------------------------------------
+def plan_conditions(
+    funnel: Funnel,
+) -> tuple[tuple[tuple[int, EventRule], ...], tuple[tuple[int, Condition], ...]]:
+    """Split the conditions of ``funnel`` as :class:`_Plan` does, for every engine.
+
+    Returns the simple conditions and the rest, each with its stage rank.
+
+    Examples
+    --------
+    >>> from funnelkit.definitions import load_funnel
+    >>> simple, rest = plan_conditions(load_funnel("inbound"))
+    >>> [rank for rank, _ in rest]
+    [2]
+    """
+    simple: list[tuple[int, EventRule]] = []
+    complex_: list[tuple[int, Condition]] = []
+    for rank, stage in enumerate(funnel.stages, start=1):
+        for cond in stage.conditions:
+            if isinstance(cond, EventRule) and cond.min_count == 1:
+                simple.append((rank, cond))
+            elif isinstance(cond, PointsRule):
+                bar = cond.threshold * (1.0 - SCORE_TOLERANCE)
+                big = tuple(e for e, p in cond.points.items() if p >= bar)
+                small = {e: p for e, p in cond.points.items() if p < bar}
+                if big:
+                    simple.append((rank, EventRule(big, where=cond.where)))
+                if small:
+                    rest = PointsRule(small, cond.threshold, cond.half_life, cond.where)
+                    complex_.append((rank, rest))
+            else:
+                complex_.append((rank, cond))
+    return tuple(simple), tuple(complex_)
+
+
 @dataclass(frozen=True)
 class _Plan:
     """How to compute a funnel: simple conditions as a per-event rank, the rest apart.
@@ -143,24 +180,7 @@ class _Plan:
 
     @classmethod
     def of(cls, funnel: Funnel) -> _Plan:
-        simple: list[tuple[int, EventRule]] = []
-        complex_: list[tuple[int, Condition]] = []
-        for rank, stage in enumerate(funnel.stages, start=1):
-            for cond in stage.conditions:
-                if isinstance(cond, EventRule) and cond.min_count == 1:
-                    simple.append((rank, cond))
-                elif isinstance(cond, PointsRule):
-                    bar = cond.threshold * (1.0 - _EPS)
-                    big = tuple(e for e, p in cond.points.items() if p >= bar)
-                    small = {e: p for e, p in cond.points.items() if p < bar}
-                    if big:
-                        simple.append((rank, EventRule(big, where=cond.where)))
-                    if small:
-                        rest = PointsRule(small, cond.threshold, cond.half_life, cond.where)
-                        complex_.append((rank, rest))
-                else:
-                    complex_.append((rank, cond))
-        return cls(funnel, tuple(simple), tuple(complex_))
+        return cls(funnel, *plan_conditions(funnel))
 
     @property
     def size(self) -> int:
@@ -223,22 +243,22 @@ def _scores(rows: pl.LazyFrame, rule: PointsRule) -> pl.LazyFrame:
     if rule.half_life is None:
         return rows.with_columns(_score=pl.col("_p").cum_sum().over(CID, order_by=T))
     half_life_us = rule.half_life / timedelta(microseconds=1)
-    u = (pl.col(T).dt.epoch("us") - _ANCHOR_US).cast(pl.Float64) / half_life_us
+    u = (pl.col(T).dt.epoch("us") - SCORE_ANCHOR_US).cast(pl.Float64) / half_life_us
     rows = (
         rows.with_columns(_u=u)
-        .with_columns(_b=(pl.col("_u") / _BLOCK).floor())
-        .with_columns(_off=pl.col("_u") - _BLOCK * pl.col("_b"))
+        .with_columns(_b=(pl.col("_u") / SCORE_BLOCK).floor())
+        .with_columns(_off=pl.col("_u") - SCORE_BLOCK * pl.col("_b"))
         .with_columns(_w=pl.col("_p") * 2.0 ** pl.col("_off"))
         .with_columns(_run=pl.col("_w").cum_sum().over(CID, "_b", order_by=T))
     )
     tail = (
-        rows.filter(pl.col("_off") >= _BLOCK - _REACH)
+        rows.filter(pl.col("_off") >= SCORE_BLOCK - SCORE_REACH)
         .group_by(CID, "_b")
-        .agg(_carry=pl.col("_w").sum() * 2.0**-_BLOCK)
+        .agg(_carry=pl.col("_w").sum() * 2.0**-SCORE_BLOCK)
         .with_columns(pl.col("_b") + 1.0)
     )
-    head = rows.filter(pl.col("_off") < _REACH).join(tail, on=[CID, "_b"], how="left")
-    rest = rows.filter(pl.col("_off") >= _REACH).with_columns(_carry=pl.lit(0.0))
+    head = rows.filter(pl.col("_off") < SCORE_REACH).join(tail, on=[CID, "_b"], how="left")
+    rest = rows.filter(pl.col("_off") >= SCORE_REACH).with_columns(_carry=pl.lit(0.0))
     total = pl.col("_run") + pl.col("_carry").fill_null(0.0)
     return (
         pl.concat([head, rest], how="vertical_relaxed")
@@ -248,7 +268,7 @@ def _scores(rows: pl.LazyFrame, rule: PointsRule) -> pl.LazyFrame:
 
 
 def _reached(score: pl.Expr, rule: PointsRule) -> pl.Expr:
-    return score >= rule.threshold * (1.0 - _EPS)
+    return score >= rule.threshold * (1.0 - SCORE_TOLERANCE)
 
 
 def _condition_times(lf: pl.LazyFrame, cond: Condition, name: str) -> pl.LazyFrame:
@@ -1141,7 +1161,7 @@ def _how(
             scored = _collect(_scores(_points_frame(frame.lazy(), cond), cond))
             at_t = scored.filter(pl.col(T) == at)["_score"]
             peak = at_t.max() if at_t.len() else None
-            if isinstance(peak, float) and peak >= cond.threshold * (1.0 - _EPS):
+            if isinstance(peak, float) and peak >= cond.threshold * (1.0 - SCORE_TOLERANCE):
                 names = sorted(set(hits.filter(pl.col(T) == at)[EVENT]))
                 return (
                     f"reached {fmt_time(at)}: {', '.join(names)} brought the score to "

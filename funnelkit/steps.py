@@ -45,7 +45,6 @@ __all__ = [
     "check_period",
     "check_some_stage",
     "event_names_of",
-    "refuse_entry_reading",
     "resolve_spec",
     "resolve_step",
     "stage_reading",
@@ -198,26 +197,6 @@ def stage_reading(steps: object, stage_steps: object, definition: object) -> _Re
             raise ParameterError(msg)
         definition = steps
     return _Reading("entry", definition)
-
-
-def refuse_entry_reading(steps: object, stage_steps: object, definition: object) -> None:
-    """Refuse the stage entry reading of a stage on DuckDB and Spark, with what to do instead."""
-    if not stage_reading(steps, stage_steps, definition).entry:
-        return
-    if isinstance(steps, Mapping):
-        items: list[object] = list(steps.values())
-    elif isinstance(steps, Sequence) and not isinstance(steps, str):
-        items = list(steps)
-    else:
-        items = [steps]
-    if isinstance(steps, Funnel) or any(isinstance(item, Stage) for item in items):
-        msg = (
-            "stage_steps='entry' runs on polars frames only: the DuckDB and Spark paths read "
-            "stages by their evidence events; bring the events into polars (e.g. "
-            "relation.pl() in DuckDB, or read_events on an export) or use "
-            "stage_steps='evidence'"
-        )
-        raise ParameterError(msg)
 
 
 def _stage_name(stage: object) -> str:

@@ -36,7 +36,6 @@ from funnelkit.steps import (
     StepSpec,
     StepsSpec,
     check_period,
-    refuse_entry_reading,
     resolve_spec,
 )
 from funnelkit.timeutil import TimeLike, parse_as_of, parse_time
@@ -120,7 +119,6 @@ def conversion_over_time(
     [(1, True), (0, True)]
     """
     if frames.is_engine_frame(events):
-        refuse_entry_reading(steps, stage_steps, definition)
         return frames.on_engine("conversion_over_time", ConversionTrend)(
             events,
             steps,
@@ -132,6 +130,8 @@ def conversion_over_time(
             exclusions=exclusions,
             since=since,
             until=until,
+            stage_steps=stage_steps,
+            definition=definition,
         )
     spec = resolve_spec(
         steps,
@@ -259,7 +259,6 @@ def compare_periods(
     (0.4, 0.7, 'increase')
     """
     if frames.is_engine_frame(events):
-        refuse_entry_reading(steps, stage_steps, definition)
         return frames.on_engine("compare_periods", PeriodComparison)(
             events,
             steps,
@@ -273,6 +272,8 @@ def compare_periods(
             exclusions=exclusions,
             since=since,
             until=until,
+            stage_steps=stage_steps,
+            definition=definition,
         )
     check_alpha(alpha)
     trend = conversion_over_time(

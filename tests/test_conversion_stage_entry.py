@@ -403,20 +403,6 @@ def test_an_object_with_only_evidence_is_read_by_its_events() -> None:
         assert result.step_names == ("custom", "purchase")
 
 
-def test_native_frames_refuse_the_entry_reading() -> None:
-    duckdb = pytest.importorskip("duckdb")
-    events = events_frame(("a", d(0), "like"))
-    rel = duckdb.from_arrow(events.to_arrow())
-    for call in (
-        lambda: funnel(rel, INBOUND, window="7d", **ENTRY),
-        lambda: conversion_over_time(rel, INBOUND, window="7d", **ENTRY),
-        lambda: compare_periods(rel, INBOUND, window="7d", **ENTRY),
-        lambda: cohorts(rel, INBOUND.stage("client"), definition=INBOUND, **ENTRY),
-    ):
-        with pytest.raises(ParameterError, match="stage_steps='entry' runs on polars frames only"):
-            call()
-
-
 # --- the snapshot ---------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def sample() -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -150,12 +150,6 @@ def test_a_polars_only_stage_cannot_run_on_an_engine(con: duckdb.DuckDBPyConnect
         conversion.funnel(events, ["like", Custom()], window="1d")
 
 
-def test_monthly_periods_are_not_on_engines(con: duckdb.DuckDBPyConnection) -> None:
-    events = rel(con, events_frame(("a", "2024-01-01", "like")))
-    with pytest.raises(ParameterError, match="period: 'month' is not available on DuckDB"):
-        conversion.conversion_over_time(events, ["like"], window="1d", period="month")
-
-
 def test_a_date_as_of_and_a_reversed_span_are_read_as_on_polars(
     con: duckdb.DuckDBPyConnection,
 ) -> None:

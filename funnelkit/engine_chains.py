@@ -1,0 +1,684 @@
+"""The chain rule on DuckDB and Spark: per-contact chains and the funnel.
+
+Funnels are computed per *instant* (contact and timestamp): the rows of one
+instant are first merged (their step flags OR-ed), which makes the order of
+a contact's instants total and lets cumulative window functions
+(``cum_max``, ``cum_min`` in reverse, ``shift``) express ClickHouse's
+``windowFunnel`` rule without relying on the order of tied rows.  Along one
+contact, the chain start and step times inherited by later steps never
+decrease, so "the value at the latest instant where it is set" is a running
+maximum, and "the first instant reaching the contact's level" is a minimum.
+Stages read by entry (``stage_steps="entry"``) become rows at the
+``<stage>_at`` of the engine's classification (:func:`_entry_rows`), as
+:func:`funnelkit.chains.read_steps` does on polars.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import narwhals as nw
+import polars as pl
+
+from funnelkit.aggregate import (
+    check_count_option,
+    long_steps,
+    merge_segments,
+    suppress_small_segments,
+)
+from funnelkit.definitions import Funnel, Stage
+from funnelkit.engine_classify import classify_frame
+from funnelkit.engine_frames import (
+    TS,
+    EngineFrame,
+    NativeFrame,
+    collect_polars,
+    engine_contacts,
+    engine_events,
+    horizontal,
+    names_expr,
+    restrict,
+    span_us,
+    stage_expr,
+)
+from funnelkit.errors import (
+    MissingColumnError,
+    ParameterError,
+    did_you_mean,
+)
+from funnelkit.events import CONTACT_ID as CID
+from funnelkit.events import CREATED_AT as CREATED
+from funnelkit.events import EVENT
+from funnelkit.events import OCCURRED_AT as T
+from funnelkit.frames import register
+from funnelkit.steps import (
+    STAGE,
+    Exclusion,
+    StageLike,
+    bin_width,
+    event_names_of,
+    resolve_spec,
+    transitions,
+)
+
+if TYPE_CHECKING:
+    from funnelkit.conversion import (
+        FunnelResult,
+    )
+
+__all__ = [
+    "NwSpec",
+    "counted_chains",
+    "durations_query",
+    "entry_contacts",
+    "funnel_on_engine",
+    "nw_spec",
+    "stage_entries",
+    "step_expr",
+    "wide_counts",
+    "wide_frame",
+]
+
+
+_BY = "_by_entry"  # the breakdown value on the rows of a stage entry reading
+
+
+_LO = -(2**62)  # "no value yet" in running maxima (any time minus it is beyond a window)
+
+
+_HI = 2**62  # "no value later" in reverse running minima
+
+
+@dataclass(frozen=True)
+class NwSpec:
+    """A funnel spec (:class:`funnelkit.conversion._Spec`) and its narwhals step flags."""
+
+    spec: Any  # conversion._Spec
+    steps: tuple[Any, ...]
+    exclusions: tuple[tuple[Any, int, int], ...]
+
+    @property
+    def n(self) -> int:
+        """The number of steps."""
+        return len(self.steps)
+
+
+def step_expr(spec: object, where: str) -> Any:
+    """Return the flag of a step read by its evidence (event names or a funnelkit stage)."""
+    if isinstance(spec, Stage):
+        return stage_expr(spec).fill_null(False)
+    if isinstance(spec, StageLike) and not isinstance(spec, str):
+        msg = (
+            f"{where}: {type(spec).__name__} has only a polars evidence() expression, which "
+            "DuckDB and Spark cannot run; give event names or a funnelkit Stage "
+            "(e.g. load_funnel('inbound').stage('client'))"
+        )
+        raise ParameterError(msg)
+    names = event_names_of(spec)
+    if names is None:  # pragma: no cover - conversion._spec has refused it already
+        msg = f"{where}: {spec!r} is not a step"
+        raise ParameterError(msg)
+    return names_expr(names).fill_null(False)
+
+
+def nw_spec(
+    steps: object,
+    window: str | timedelta,
+    order: object,
+    first_entry: bool,
+    exclusions: Iterable[object],
+    *,
+    stage_steps: object = "entry",
+    definition: object = None,
+) -> NwSpec:
+    """Validate like :func:`funnelkit.conversion.funnel`, then build the narwhals flags.
+
+    A stage read by entry is flagged on the ``_stage`` column of the entry
+    rows (:func:`_entry_rows`); the other steps by their events.
+    """
+    exclusions = list(exclusions)
+    spec = resolve_spec(
+        steps,
+        window,
+        order,
+        first_entry,
+        exclusions,
+        stage_steps=stage_steps,
+        definition=definition,
+    )
+    items: Sequence[object]
+    if hasattr(steps, "stages") and not isinstance(steps, StageLike):
+        items = list(steps.stages)
+    elif isinstance(steps, Mapping):
+        items = list(steps.values())
+    else:
+        assert isinstance(steps, Sequence)
+        items = list(steps)
+    flags = tuple(
+        _flag(item, step.stage, f"step {i}")
+        for i, (item, step) in enumerate(zip(items, spec.steps, strict=True), 1)
+    )
+    excl = []
+    for i, (item, resolved) in enumerate(zip(exclusions, spec.exclusions, strict=True), 1):
+        if not isinstance(item, Exclusion):
+            assert isinstance(item, tuple)
+            item = Exclusion(item[0], item[1], item[2])
+        flag = _flag(item.event, resolved.stage, f"exclusion {i}")
+        excl.append((flag, item.from_step, item.to_step))
+    return NwSpec(spec, flags, tuple(excl))
+
+
+def _flag(item: object, stage: str | None, where: str) -> Any:
+    """Return the flag of a step: a stage read by entry on ``_stage``, else its events."""
+    if stage is not None:
+        return (nw.col(STAGE) == stage).fill_null(False)
+    return step_expr(item, where)
+
+
+def _f(i: int) -> str:
+    return f"_f{i}"
+
+
+def _instants(lf: Any, ns: NwSpec, *, by: str | None) -> Any:
+    """One row per contact and instant holding a step or excluded event.
+
+    Columns: ``contact_id``, ``_ts``, ``_f1.._fn`` (step flags), ``_x1..``
+    (exclusion flags), ``_first1`` (the contact's first step-1 instant) and,
+    with ``by``, ``_by1`` (smallest ``by`` value of the step-1 rows there).
+    """
+    flags = {_f(i): e for i, e in enumerate(ns.steps, 1)}
+    flags |= {f"_x{j}": e for j, (e, _, _) in enumerate(ns.exclusions, 1)}
+    anyflag: Any = None
+    for expr in flags.values():
+        anyflag = expr if anyflag is None else anyflag | expr
+    extra = {}
+    if by is not None:
+        extra["_by"] = nw.when(flags[_f(1)]).then(nw.col(by).cast(nw.String()))
+    rows = lf.filter(anyflag).select(CID, TS, **flags, **extra)
+    aggs = [nw.col(name).any() for name in flags]
+    if by is not None:
+        aggs.append(nw.col("_by").min().alias("_by1"))
+    inst = rows.group_by(CID, TS).agg(aggs)
+    first = nw.when(nw.col(_f(1))).then(nw.col(TS)).min().over(CID)
+    return inst.with_columns(_first1=first)
+
+
+def _latest(expr: Any) -> Any:
+    """Return the running maximum of ``expr`` along a contact's instants (``_LO`` first).
+
+    Cumulative functions keep nulls in place (as polars does), so nulls are
+    first replaced by ``_LO``, which every later value exceeds.
+    """
+    return expr.fill_null(_LO).cum_max().over(CID, order_by=TS)
+
+
+def _ordered_chains(inst: Any, ns: NwSpec) -> Any:
+    """Per contact reaching step 1: ``_lvl`` and the counted chain ``_t1.._tn`` (µs)."""
+    spec = ns.spec
+    n = ns.n
+    strict = spec.order == "strict_increase"
+    window = spec.window_us
+    start = nw.col(_f(1))
+    if spec.first_entry:
+        start = start & (nw.col(TS) == nw.col("_first1"))
+    rows = inst.with_columns(_s1=nw.when(start).then(nw.col(TS)))
+    for k in range(2, n + 1):
+        prev = f"_s{k - 1}"
+        sources = {"_P": nw.col(prev)}
+        if k >= 3:
+            sources[f"_Q{k - 1}"] = nw.when(~nw.col(prev).is_null()).then(nw.col(TS))
+            for j in range(2, k - 1):
+                sources[f"_Q{j}"] = nw.col(f"_c{k - 1}_{j}")
+        rows = rows.with_columns(_latest(expr).alias(name) for name, expr in sources.items())
+        if strict:
+            rows = rows.with_columns(
+                nw.col(name).shift(1).over(CID, order_by=TS).alias(name) for name in sources
+            )
+        rows = rows.with_columns(
+            nw.when(nw.col(name) != _LO).then(nw.col(name)).alias(name) for name in sources
+        )
+        ok = nw.col(_f(k)) & ((nw.col(TS) - nw.col("_P")) <= window).fill_null(False)
+        made = {f"_s{k}": nw.when(ok).then(nw.col("_P"))}
+        for j in range(2, k):
+            made[f"_c{k}_{j}"] = nw.when(ok).then(nw.col(f"_Q{j}"))
+        rows = rows.with_columns(**made).drop(list(sources))
+    lvl: Any = nw.lit(0, dtype=nw.Int8())
+    for k in range(1, n + 1):
+        lvl = nw.when(~nw.col(f"_s{k}").is_null()).then(nw.lit(k, dtype=nw.Int8())).otherwise(lvl)
+    rows = rows.with_columns(
+        _lvl=lvl,
+        **{
+            f"_e{k}": nw.when(~nw.col(f"_s{k}").is_null()).then(nw.col(TS)) for k in range(1, n + 1)
+        },
+    )
+    aggs = [nw.col("_lvl").max()]
+    for k in range(1, n + 1):
+        aggs.append(nw.col(f"_e{k}").min())
+        if k >= 2:
+            aggs.append(nw.col(f"_s{k}").min())
+        aggs += [nw.col(f"_c{k}_{j}").min() for j in range(2, k)]
+    per = rows.group_by(CID).agg(aggs).filter(nw.col("_lvl") > 0)
+    chain = []
+    for j in range(1, n + 1):
+        value: Any = nw.when(nw.col("_lvl") == j).then(nw.col(f"_e{j}"))
+        for top in range(j + 1, n + 1):
+            src = f"_s{top}" if j == 1 else f"_c{top}_{j}"
+            value = value.when(nw.col("_lvl") == top).then(nw.col(src))
+        chain.append(value.alias(f"_t{j}"))
+    return per.select(CID, nw.col("_lvl").cast(nw.Int64()), *chain)
+
+
+def _any_chains(inst: Any, ns: NwSpec) -> Any:
+    """``order="any"``: each instant anchors the window ``[t, t + window]``."""
+    spec = ns.spec
+    n = ns.n
+    first = nw.col(_f(1))
+    if spec.first_entry:
+        first = first & (nw.col(TS) == nw.col("_first1"))
+    flags = [first] + [nw.col(_f(i)) for i in range(2, n + 1)]
+    nxt = {
+        f"_n{i}": nw.when(f)
+        .then(nw.col(TS))
+        .fill_null(_HI)
+        .cum_min(reverse=True)
+        .over(CID, order_by=TS)
+        for i, f in enumerate(flags, 1)
+    }
+    rows = inst.with_columns(**nxt)
+    rows = rows.with_columns(
+        nw.when(nw.col(name) != _HI).then(nw.col(name)).alias(name) for name in nxt
+    )
+    oks = [
+        ((nw.col(f"_n{i}") - nw.col(TS)) <= spec.window_us).fill_null(False)
+        for i in range(1, n + 1)
+    ]
+    lvl: Any = nw.lit(0, dtype=nw.Int8())
+    both: Any = None
+    steps = []
+    for ok in oks:
+        both = ok if both is None else both & ok
+        steps.append(both)
+    for i, cond in enumerate(steps, 1):
+        lvl = nw.when(cond).then(nw.lit(i, dtype=nw.Int8())).otherwise(lvl)
+    rows = rows.with_columns(_lvl=lvl).with_columns(_L=nw.col("_lvl").max().over(CID))
+    top = nw.col("_lvl") == nw.col("_L")
+    rows = rows.with_columns(
+        **{
+            f"_m{i}": nw.when(top & (nw.col("_L") >= i)).then(nw.col(f"_n{i}"))
+            for i in range(1, n + 1)
+        }
+    )
+    per = rows.group_by(CID).agg(
+        nw.col("_lvl").max(), *(nw.col(f"_m{i}").min().alias(f"_t{i}") for i in range(1, n + 1))
+    )
+    return per.filter(nw.col("_lvl") > 0).with_columns(nw.col("_lvl").cast(nw.Int64()))
+
+
+def _excluded(counted: Any, inst: Any, ns: NwSpec) -> Any:
+    if not ns.exclusions:
+        return counted.with_columns(_excluded=nw.lit(False))
+    window = ns.spec.window_us
+    hits = []
+    for j, (_, a, b) in enumerate(ns.exclusions, 1):
+        events = inst.filter(nw.col(f"_x{j}")).select(CID, nw.col(TS).alias("_xts"))
+        inside = (
+            nw.when(nw.col("_lvl") >= b)
+            .then(nw.col("_xts") < nw.col(f"_t{b}"))
+            .otherwise(nw.col("_xts") <= nw.col("_t1") + window)
+        )
+        hit = (
+            counted.filter(nw.col("_lvl") >= a)
+            .select(CID, "_lvl", *sorted({"_t1", f"_t{a}", f"_t{b}"}))
+            .join(events, on=CID, how="inner")
+            .filter((nw.col("_xts") > nw.col(f"_t{a}")) & inside.fill_null(False))
+            .select(CID)
+        )
+        hits.append(hit)
+    excluded = nw.concat(hits).unique().with_columns(_hit=nw.lit(True))
+    return (
+        counted.join(excluded, on=CID, how="left")
+        .with_columns(_excluded=nw.col("_hit").fill_null(False))
+        .drop("_hit")
+    )
+
+
+def _segment_source(ev: EngineFrame, by: str | None, contacts: EngineFrame | None) -> str | None:
+    if by is None:
+        return None
+    names = ev.lf.collect_schema().names()
+    if by in names and by != TS:
+        return "events"
+    contact_names = contacts.lf.collect_schema().names() if contacts is not None else []
+    if by in contact_names:
+        return "contacts"
+    shown = [c if c != TS else T for c in names]
+    hint = did_you_mean(by, [*shown, *contact_names])
+    where = (
+        "events or contacts"
+        if contacts is not None
+        else "events (pass contacts= for contact attributes)"
+    )
+    msg = f"by: no column {by!r} in the {where}.{hint}"
+    raise MissingColumnError(msg)
+
+
+def counted_chains(
+    ev: EngineFrame,
+    ns: NwSpec,
+    *,
+    since: int | None,
+    until: int | None,
+    by: str | None = None,
+    contacts: EngineFrame | None = None,
+) -> Any:
+    """Return one row per contact reaching step 1: ``_lvl``, ``_t1..``, ``_excluded``..."""
+    source = _segment_source(ev, by, contacts)
+    lf = restrict(ev.lf, since, until)
+    by_column = by if source == "events" else None
+    if ns.spec.reading.entry and ns.spec.stage_ids:
+        # the whole history before ``until`` tells when a contact entered a stage
+        history = replace(ev, lf=restrict(ev.lf, None, until))
+        rows = _entry_rows(history, ns.spec, entry_contacts(contacts, None, until), by=by_column)
+        lf = restrict(rows, since, None)
+        by_column = _BY if by_column is not None else None
+    inst = _instants(lf, ns, by=by_column)
+    counted = _any_chains(inst, ns) if ns.spec.order == "any" else _ordered_chains(inst, ns)
+    counted = _excluded(counted, inst, ns)
+    if source == "events":
+        first = (
+            inst.filter(nw.col(_f(1)) & (nw.col(TS) == nw.col("_first1")))
+            .group_by(CID)
+            .agg(nw.col("_by1").min().alias("_seg_value"))
+        )
+        counted = counted.join(first, on=CID, how="left")
+    elif source == "contacts" and contacts is not None and by is not None:
+        attrs = contacts.lf.group_by(CID).agg(
+            nw.col(by).cast(nw.String()).min().alias("_seg_value")
+        )
+        counted = counted.join(attrs, on=CID, how="left")
+    return counted
+
+
+def entry_contacts(
+    contacts: EngineFrame | None, since: int | None, until: int | None
+) -> EngineFrame | None:
+    """Keep the contacts the classification reads: none created outside ``[since, until)``.
+
+    As :func:`funnelkit.chains.entry_contacts`.
+    """
+    if contacts is None or CREATED not in contacts.lf.collect_schema().names():
+        return contacts
+    created = nw.col(CREATED)
+    keep: Any = nw.lit(True)
+    if since is not None:
+        keep = keep & (created >= since)
+    if until is not None:
+        keep = keep & (created < until)
+    return replace(contacts, lf=contacts.lf.filter(created.is_null() | keep))
+
+
+def stage_entries(
+    ev: EngineFrame, funnel: Funnel, stage_ids: Sequence[str], contacts: EngineFrame | None
+) -> Any:
+    """Return one row per contact and stage of ``stage_ids`` it entered.
+
+    Columns ``contact_id``, ``_ts`` and ``_stage``.
+
+    The instants are the ``<stage>_at`` of the classification of ``ev``
+    (as :func:`funnelkit.chains.stage_entries`).
+    """
+    classified = classify_frame(ev, funnel, cut=None, contacts=contacts, entry_times=True)
+    parts = [
+        classified.select(
+            CID,
+            nw.col(f"{stage_id}_at").cast(nw.Int64()).alias(TS),
+            nw.lit(stage_id, dtype=nw.String()).alias(STAGE),
+        ).filter(~nw.col(TS).is_null())
+        for stage_id in stage_ids
+    ]
+    return parts[0] if len(parts) == 1 else nw.concat(parts)
+
+
+def _entry_rows(ev: EngineFrame, spec: Any, contacts: EngineFrame | None, *, by: str | None) -> Any:
+    """Return the rows the steps read when stages are read by entry (``chains._step_rows``).
+
+    The stage entries (``event`` null) and the raw events the other steps
+    name (``_stage`` null); with ``by`` (an events column), ``_BY`` holds on
+    an entry the smallest value among the contact's events at that instant.
+    """
+    funnel = spec.reading.definition
+    assert funnel is not None  # resolve_spec refuses a stage read by entry without it
+    rows = stage_entries(ev, funnel, spec.stage_ids, contacts).with_columns(
+        nw.lit(None, dtype=nw.String()).alias(EVENT)
+    )
+    columns = [CID, TS, EVENT, STAGE]
+    raw = ev.lf.filter(names_expr(spec.raw_names).fill_null(False)) if spec.raw_names else None
+    if by is not None:
+        value = nw.col(by).cast(nw.String())
+        at_instant = ev.lf.group_by(CID, TS).agg(value.min().alias(_BY))
+        rows = rows.join(at_instant, on=[CID, TS], how="left")
+        columns.append(_BY)
+        if raw is not None:
+            raw = raw.with_columns(value.alias(_BY))
+    rows = rows.select(columns)
+    if raw is None:
+        return rows
+    raw = raw.with_columns(nw.lit(None, dtype=nw.String()).alias(STAGE)).select(columns)
+    return nw.concat([rows, raw])
+
+
+def wide_counts(chains: Any, n: int, group: str | None) -> Any:
+    """``_excl`` and ``c1..cn`` (contacts at or past each step), per ``group``."""
+    kept = ~nw.col("_excluded")
+    aggs = [nw.col("_excluded").cast(nw.Int64()).sum().alias("_excl")] + [
+        (kept & (nw.col("_lvl") >= k)).cast(nw.Int64()).sum().alias(f"c{k}")
+        for k in range(1, n + 1)
+    ]
+    if group is None:
+        return chains.select(aggs)
+    return chains.group_by(group).agg(aggs)
+
+
+def durations_query(
+    chains: Any, ns: NwSpec, *, counts: bool
+) -> tuple[Any, list[tuple[int, int]], int, int]:
+    """One row: per transition its count, median, p90, mean and histogram bins.
+
+    With ``counts``, the same row also holds the step counts of
+    :func:`wide_counts`, so that one query over the chains gives everything.
+    """
+    spec = ns.spec
+    width = bin_width(spec.window_us)
+    n_bins = max(1, math.ceil(spec.window_us / width))
+    pairs = transitions(spec)
+    kept = ~nw.col("_excluded")
+    columns = {}
+    for a, b in pairs:
+        if spec.order == "any":
+            times = [nw.col(f"_t{j}") for j in range(1, ns.n + 1)]
+            d = horizontal("max", times) - horizontal("min", times)
+        else:
+            d = nw.col(f"_t{b}") - nw.col(f"_t{a}")
+        columns[f"_d{a}_{b}"] = nw.when(kept & (nw.col("_lvl") >= b)).then(d)
+    rows = chains
+    if columns:
+        rows = rows.with_columns(**columns).with_columns(
+            ((nw.col(name) // width).clip(0, n_bins - 1)).alias(f"_bin{name}") for name in columns
+        )
+    kept_n = ~nw.col("_excluded")
+    aggs = []
+    if counts:
+        aggs.append(nw.col("_excluded").cast(nw.Int64()).sum().alias("_excl"))
+        aggs += [
+            (kept_n & (nw.col("_lvl") >= k)).cast(nw.Int64()).sum().alias(f"c{k}")
+            for k in range(1, ns.n + 1)
+        ]
+    for name in columns:
+        aggs += [
+            nw.col(name).count().alias(f"{name}_n"),
+            nw.col(name).quantile(0.5, interpolation="linear").alias(f"{name}_median"),
+            nw.col(name).quantile(0.9, interpolation="linear").alias(f"{name}_p90"),
+            nw.col(name).mean().alias(f"{name}_mean"),
+        ]
+        aggs += [
+            (nw.col(f"_bin{name}") == i).cast(nw.Int64()).sum().alias(f"{name}_b{i}")
+            for i in range(n_bins)
+        ]
+    if not aggs:
+        aggs = [nw.len().alias("_none")]
+    return rows.select(aggs), pairs, width, n_bins
+
+
+def _finish_durations(
+    row: Mapping[str, Any], pairs: list[tuple[int, int]], n_bins: int
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    summary = pl.DataFrame(
+        {
+            "from_step": [a for a, _ in pairs],
+            "to_step": [b for _, b in pairs],
+            "contacts": [int(row[f"_d{a}_{b}_n"] or 0) for a, b in pairs],
+            "median": [row[f"_d{a}_{b}_median"] for a, b in pairs],
+            "p90": [row[f"_d{a}_{b}_p90"] for a, b in pairs],
+            "mean": [row[f"_d{a}_{b}_mean"] for a, b in pairs],
+        },
+        schema={
+            "from_step": pl.Int64,
+            "to_step": pl.Int64,
+            "contacts": pl.Int64,
+            "median": pl.Float64,
+            "p90": pl.Float64,
+            "mean": pl.Float64,
+        },
+    )
+    histogram = pl.DataFrame(
+        {
+            "from_step": [a for a, _ in pairs for _ in range(n_bins)],
+            "to_step": [b for _, b in pairs for _ in range(n_bins)],
+            "bin": [i for _ in pairs for i in range(n_bins)],
+            "contacts": [int(row[f"_d{a}_{b}_b{i}"] or 0) for a, b in pairs for i in range(n_bins)],
+        },
+        schema={"from_step": pl.Int64, "to_step": pl.Int64, "bin": pl.Int64, "contacts": pl.Int64},
+    )
+    return summary, histogram
+
+
+def wide_frame(df: pl.DataFrame, n: int) -> pl.DataFrame:
+    """Return the collected counts ``_excl, c1..cn`` with nulls as 0, as Int64."""
+    counts = ["_excl", *(f"c{k}" for k in range(1, n + 1))]
+    return df.with_columns(pl.col(counts).fill_null(0).cast(pl.Int64))
+
+
+@register("funnel")
+def funnel_on_engine(
+    events: NativeFrame,
+    steps: Any,
+    *,
+    window: str | timedelta,
+    order: str = "ordered",
+    first_entry: bool = False,
+    exclusions: Iterable[Any] = (),
+    by: str | None = None,
+    top: int | None = 10,
+    min_size: int = 30,
+    contacts: NativeFrame | None = None,
+    since: Any = None,
+    until: Any = None,
+    stage_steps: str = "entry",
+    definition: Funnel | None = None,
+) -> FunnelResult:
+    """:func:`funnelkit.conversion.funnel` run on the events' engine.
+
+    Every order mode, ``first_entry``, exclusions, breakdowns and the time to
+    convert are computed by the engine; only the counts per step (per
+    segment), the duration quantiles and the histogram bins come back.
+
+    Parameters
+    ----------
+    events
+        A DuckDB relation or a Spark DataFrame (see :func:`classify_query`).
+    steps
+        As in :func:`funnelkit.conversion.funnel`: event names, lists of
+        names, funnelkit :class:`~funnelkit.definitions.Stage` objects, a
+        mapping ``name -> step`` or a funnel definition.  (A custom stage
+        object whose ``evidence()`` is a polars expression cannot run on an
+        engine.)
+    window, order, first_entry, exclusions, by, top, min_size, since, until
+        As in :func:`funnelkit.conversion.funnel`.
+    contacts
+        Contacts on the same engine, for ``by`` on a contact attribute (and,
+        with ``stage_steps="entry"``, read by the classification).
+    stage_steps, definition
+        As in :func:`funnelkit.conversion.funnel`: ``"entry"`` reads a stage
+        step at the ``<stage>_at`` of the engine's classification.
+
+    Returns
+    -------
+    funnelkit.conversion.FunnelResult
+
+    Examples
+    --------
+    >>> import duckdb
+    >>> rel = duckdb.sql(
+    ...     "SELECT * FROM (VALUES ('a', TIMESTAMP '2026-09-01', 'page_view'),"
+    ...     " ('a', TIMESTAMP '2026-09-03', 'purchase')) AS t(contact_id, occurred_at, event)")
+    >>> from funnelkit.conversion import funnel
+    >>> funnel(rel, ["page_view", "purchase"], window="7d").table["count"].to_list()
+    [1, 1]
+    """
+    from funnelkit.conversion import FunnelResult, finish_time_to_convert
+
+    ns = nw_spec(
+        steps,
+        window,
+        order,
+        first_entry,
+        exclusions,
+        stage_steps=stage_steps,
+        definition=definition,
+    )
+    check_count_option(top, "top", allow_none=True)
+    check_count_option(min_size, "min_size", allow_none=False)
+    ev = engine_events(events)
+    people = engine_contacts(contacts, ev.engine)
+    lo, hi = span_us(since, until)
+    chains = counted_chains(
+        ev,
+        ns,
+        since=lo,
+        until=hi,
+        by=by,
+        contacts=people,
+    )
+    spec = ns.spec
+    counts = ["_excl", *(f"c{k}" for k in range(1, ns.n + 1))]
+    durations, pairs, width, n_bins = durations_query(chains, ns, counts=by is None)
+    row = collect_polars(durations).row(0, named=True)
+    if by is None:
+        total = wide_frame(pl.DataFrame({k: [row[k]] for k in counts}), ns.n)
+        breakdown = None
+    else:
+        wide = wide_frame(collect_polars(wide_counts(chains, ns.n, "_seg_value")), ns.n)
+        wide = wide.with_columns(pl.col("_seg_value").cast(pl.String))
+        total = wide.select(pl.col(counts).sum())
+        merged = merge_segments(wide, spec, top, min_size)
+        long = long_steps(merged.drop("_excl", "suppressed"), spec, ["segment"])
+        flags = merged.select("segment", "suppressed", excluded=pl.col("_excl"))
+        long = flags.join(long, on="segment", how="left", maintain_order="left")
+        breakdown = suppress_small_segments(long)
+    summary, histogram = _finish_durations(row, pairs, n_bins)
+    return FunnelResult(
+        table=long_steps(total.drop("_excl"), spec, []),
+        step_names=tuple(s.name for s in spec.steps),
+        window=timedelta(microseconds=spec.window_us),
+        order=spec.order,
+        first_entry=spec.first_entry,
+        excluded=int(total["_excl"].item() or 0),
+        time_to_convert=finish_time_to_convert(summary, histogram, spec, width),
+        by=by,
+        breakdown=breakdown,
+        stage_steps=spec.stage_steps,
+    )

@@ -1,0 +1,326 @@
+"""Events and contacts on an engine: the frame every engine module works on.
+
+A DuckDB relation or a Spark DataFrame becomes an :class:`EngineFrame`:
+``contact_id`` and ``event`` as text, ``occurred_at`` (and ``created_at``) as
+epoch microseconds (UTC) in ``_ts``, the one step written in each engine's
+SQL (:func:`engine_events`).  Every later step is a narwhals lazy
+expression over integers, so the engine session's time zone never changes
+a result.  This module also holds the small helpers the engine modules
+share: instants as microseconds, running the query into polars, the
+expressions of event names and definition rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+import narwhals as nw
+import polars as pl
+
+from funnelkit.definitions import Condition, EventRule, Stage
+from funnelkit.errors import (
+    MissingColumnError,
+    ParameterError,
+    TimestampError,
+    did_you_mean,
+)
+from funnelkit.events import CONTACT_ID as CID
+from funnelkit.events import CREATED_AT as CREATED
+from funnelkit.events import EVENT
+from funnelkit.events import OCCURRED_AT as T
+from funnelkit.frames import Engine, engine_of
+from funnelkit.timeutil import parse_as_of, time_bounds
+
+if TYPE_CHECKING:
+    pass
+
+__all__ = [
+    "DAY_US",
+    "EngineFrame",
+    "MONDAY_US",
+    "NativeFrame",
+    "TS",
+    "WEEK_US",
+    "as_of_us",
+    "collect_polars",
+    "columns",
+    "condition_expr",
+    "engine_contacts",
+    "engine_events",
+    "event_span",
+    "floor_to",
+    "from_us",
+    "horizontal",
+    "lit_us",
+    "max_ts",
+    "names_expr",
+    "restrict",
+    "span_us",
+    "stage_expr",
+    "to_us",
+]
+
+
+NativeFrame = Any
+"""A DuckDB relation or a PySpark DataFrame."""
+
+
+TS = "_ts"  # epoch microseconds of occurred_at
+
+
+DAY_US = 86_400_000_000
+
+
+WEEK_US = 7 * DAY_US
+
+
+MONDAY_US = 4 * DAY_US  # 1970-01-05 00:00 UTC, a Monday: ISO weeks start there
+
+
+def columns(frame: NativeFrame) -> list[str]:
+    """Return the column names of a DuckDB relation or a Spark DataFrame (no query runs).
+
+    Examples
+    --------
+    >>> import duckdb
+    >>> columns(duckdb.sql("SELECT 1 AS contact_id, 2 AS channel"))
+    ['contact_id', 'channel']
+    """
+    if engine_of(frame) is None:
+        msg = f"expected a DuckDB relation or a Spark DataFrame, got {type(frame).__name__}"
+        raise ParameterError(msg)
+    names: list[str] = nw.from_native(frame).collect_schema().names()
+    return names
+
+
+@dataclass(frozen=True)
+class EngineFrame:
+    """Events (or contacts) on an engine: ``contact_id``, ``_ts`` (µs) and the rest."""
+
+    lf: Any  # nw.LazyFrame
+    engine: Engine
+    schema: pl.Schema
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _backquote(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _with_epoch(native: NativeFrame, engine: Engine, column: str, dtype: Any, out: str) -> Any:
+    """Add ``out``: ``column`` (a date or date-time) as epoch microseconds, in native SQL.
+
+    Naive date-times are read as UTC, like :func:`funnelkit.events.as_lazy`
+    does; zoned ones are converted, whatever the session's time zone.
+    """
+    zoned = isinstance(dtype, nw.Datetime) and dtype.time_zone is not None
+    if engine == "duckdb":
+        col = _quote(column)
+        value = f"epoch_us({col})" if zoned else f"epoch_us(CAST({col} AS TIMESTAMP))"
+        return native.project(f"*, {value} AS {_quote(out)}")
+    from pyspark.sql import functions as F  # noqa: N812
+
+    name = _backquote(column)
+    if zoned:
+        spark_value = F.expr(f"unix_micros({name})")
+    else:
+        spark_value = F.expr(
+            f"timestampdiff(MICROSECOND, TIMESTAMP_NTZ'1970-01-01 00:00:00', "
+            f"CAST({name} AS TIMESTAMP_NTZ))"
+        )
+    return native.withColumn(out, spark_value)
+
+
+def _frame(native: NativeFrame, *, what: str, time_column: str | None) -> EngineFrame:
+    engine = engine_of(native)
+    if engine is None:
+        msg = (
+            f"{what}: expected a DuckDB relation or a Spark DataFrame, got "
+            f"{type(native).__name__}; polars frames go to the polars functions directly."
+        )
+        raise ParameterError(msg)
+    lf = nw.from_native(native)
+    schema = lf.collect_schema()
+    names = schema.names()
+    required = [CID] if time_column is None else [CID, time_column, EVENT]
+    for col in required:
+        if col not in names:
+            hint = did_you_mean(col, names) or (
+                f" Rename it in the engine first, e.g. SELECT your_name AS {col} ..."
+            )
+            msg = (
+                f"{what}: the {what} have no {col!r} column.{hint} "
+                f"Columns present: {', '.join(names) or '(none)'}."
+            )
+            raise MissingColumnError(msg)
+    times = [c for c in ([time_column] if time_column else [CREATED]) if c in names]
+    for col in times:
+        dtype = schema[col]
+        if not isinstance(dtype, nw.Datetime | nw.Date):
+            msg = (
+                f"{what}: the {col!r} column is {dtype}, not a date-time; cast it in the "
+                f"engine (e.g. CAST({col} AS TIMESTAMP WITH TIME ZONE) in DuckDB, "
+                f"to_timestamp({col}) in Spark), or read the file with funnelkit.read_events, "
+                "which parses timestamps and sets unusable rows aside."
+            )
+            raise TimestampError(msg)
+        native = _with_epoch(nw.to_native(lf), engine, col, dtype, f"_{col}_us")
+        lf = nw.from_native(native)
+    casts = [nw.col(CID).cast(nw.String())]
+    if time_column is not None:
+        casts.append(nw.col(EVENT).cast(nw.String()))
+    lf = lf.with_columns(casts)
+    if time_column is not None:
+        lf = lf.drop(time_column).rename({f"_{time_column}_us": TS})
+    elif CREATED in names:
+        lf = lf.drop(CREATED).rename({f"_{CREATED}_us": CREATED})
+    try:
+        pl_schema = pl.Schema(
+            {k: v for k, v in lf.collect_schema().to_polars().items() if k not in (TS, CREATED)}
+        )
+    except (NotImplementedError, ValueError, TypeError):  # pragma: no cover - exotic types
+        pl_schema = pl.Schema({CID: pl.String, EVENT: pl.String})
+    return EngineFrame(lf, engine, pl_schema)
+
+
+def engine_events(native: NativeFrame) -> EngineFrame:
+    """Return the events of a DuckDB relation or a Spark DataFrame as an :class:`EngineFrame`."""
+    return _frame(native, what="events", time_column=T)
+
+
+def engine_contacts(contacts: NativeFrame | None, engine: Engine) -> EngineFrame | None:
+    """Return the contacts as an :class:`EngineFrame` of the events' engine (or ``None``)."""
+    if contacts is None:
+        return None
+    other = engine_of(contacts)
+    if other != engine:
+        got = other or type(contacts).__name__
+        msg = (
+            f"contacts: the events are on {engine}, the contacts on {got}; give both as "
+            f"frames of the same engine (e.g. two tables of one "
+            f"{'DuckDB connection' if engine == 'duckdb' else 'Spark session'})."
+        )
+        raise ParameterError(msg)
+    return _frame(contacts, what="contacts", time_column=None)
+
+
+def to_us(value: datetime | None) -> int | None:
+    """Return ``value`` as epoch microseconds (naive values are UTC)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    delta = value - datetime(1970, 1, 1, tzinfo=UTC)
+    return delta // timedelta(microseconds=1)
+
+
+def from_us(value: int | None) -> datetime | None:
+    """Return epoch microseconds as a UTC date-time."""
+    if value is None:
+        return None
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(value))
+
+
+def collect_polars(lf: Any, times: Iterable[str] = ()) -> pl.DataFrame:
+    """Run the query on its engine; return polars, ``times`` columns as UTC date-times."""
+    df: pl.DataFrame = lf.collect(backend="polars").to_native()
+    return df.with_columns(
+        pl.col(c).cast(pl.Int64).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+        for c in times
+        if c in df.columns
+    )
+
+
+def lit_us(value: int | None) -> Any:
+    """Return a literal of epoch microseconds (Int64, possibly null)."""
+    return nw.lit(value, dtype=nw.Int64())
+
+
+def horizontal(kind: Literal["min", "max"], exprs: Sequence[Any]) -> Any:
+    """``min_horizontal`` / ``max_horizontal`` that also take one expression (Spark's don't)."""
+    if len(exprs) == 1:
+        return exprs[0]
+    return nw.min_horizontal(*exprs) if kind == "min" else nw.max_horizontal(*exprs)
+
+
+def floor_to(us: Any, size: int, origin: int) -> Any:
+    """Truncate epoch microseconds to a multiple of ``size`` from ``origin`` (floor)."""
+    return ((us - origin) // size) * size + origin
+
+
+def names_expr(names: Iterable[str]) -> Any:
+    """Return whether ``event`` is one of ``names``."""
+    ordered = sorted(set(names))
+    if len(ordered) == 1:
+        return nw.col(EVENT) == ordered[0]
+    return nw.col(EVENT).is_in(ordered)
+
+
+def condition_expr(cond: Condition) -> Any:
+    """Return the events that count as evidence for ``cond`` (its ``evidence()``)."""
+    names = cond.events if isinstance(cond, EventRule) else tuple(cond.points)
+    out = names_expr(names)
+    for flt in cond.where:
+        out = out & flt.expr(nw)
+    return out.fill_null(False)
+
+
+def stage_expr(stage: Stage) -> Any:
+    """Return the twin of :meth:`Stage.evidence`: every event for the entry stage."""
+    if not stage.conditions:
+        return nw.lit(True)
+    out: Any = None
+    for cond in stage.conditions:
+        expr = condition_expr(cond)
+        out = expr if out is None else out | expr
+    return out
+
+
+def restrict(lf: Any, since: int | None, until: int | None) -> Any:
+    """Keep the events from ``since`` (included) to ``until`` (excluded), in µs."""
+    if since is not None:
+        lf = lf.filter(nw.col(TS) >= since)
+    if until is not None:
+        lf = lf.filter(nw.col(TS) < until)
+    return lf
+
+
+def span_us(since: Any, until: Any) -> tuple[int | None, int | None]:
+    """``since`` and ``until`` as the polars path reads them (a reversed span is refused)."""
+    lo, hi = time_bounds(since, until)
+    return to_us(lo), to_us(hi)
+
+
+def as_of_us(value: Any) -> int | None:
+    """``as_of`` as the polars path reads it: a bare date means the end of that day."""
+    return to_us(parse_as_of(value))
+
+
+def max_ts(lf: Any) -> int | None:
+    """Return the latest ``_ts`` of ``lf`` (``None`` when empty)."""
+    value = collect_polars(lf.select(nw.col(TS).max().alias("_m"))).item()
+    return None if value is None else int(value)
+
+
+def event_span(events: NativeFrame) -> tuple[datetime | None, datetime | None]:
+    """Return the first and last ``occurred_at`` of the events (``None`` when empty).
+
+    Examples
+    --------
+    >>> import duckdb
+    >>> rel = duckdb.sql("SELECT 'a' AS contact_id, TIMESTAMP '2026-11-02' AS occurred_at,"
+    ...                  " 'like' AS event")
+    >>> event_span(rel)[1].isoformat()
+    '2026-11-02T00:00:00+00:00'
+    """
+    ev = engine_events(events)
+    row = collect_polars(
+        ev.lf.select(nw.col(TS).min().alias("_lo"), nw.col(TS).max().alias("_hi"))
+    ).row(0)
+    return from_us(row[0]), from_us(row[1])

@@ -1,0 +1,165 @@
+"""The engine classification follows the polars plan: the same split of rules, the same score.
+
+:func:`funnelkit.stages.plan_conditions` splits a definition's conditions for
+every engine, and the decaying score is cut in the blocks of
+:data:`funnelkit.stages.SCORE_BLOCK` half-lives on DuckDB as on polars.  Random
+definitions with points rules of tiny and huge half-lives, points worth the
+threshold on their own, filters and lapses classify alike on both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+
+from funnelkit import stages
+from funnelkit.definitions import EventRule, Funnel, Lapse, PointsRule, Stage, load_funnel
+from funnelkit.stages import SCORE_BLOCK, SCORE_REACH, plan_conditions
+from tests.conftest import events_frame
+from tests.strategies import VOCAB, Draws, event_rules, filters
+
+DRAWS = Draws(datetime(2026, 7, 6, tzinfo=UTC), 90)
+HALF_LIVES = (
+    None,
+    timedelta(seconds=1),
+    timedelta(hours=1),
+    timedelta(days=1),
+    timedelta(days=30),
+    timedelta(days=36_525),  # the longest duration a definition accepts
+)
+
+
+@pytest.fixture(scope="module")
+def con() -> Iterator[duckdb.DuckDBPyConnection]:
+    connection = duckdb.connect()
+    connection.execute("SET TimeZone = 'Asia/Tokyo'")
+    yield connection
+    connection.close()
+
+
+def rel(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> duckdb.DuckDBPyRelation:
+    return con.from_arrow(frame.to_arrow())
+
+
+def same_classification(a: pl.LazyFrame, b: pl.LazyFrame) -> None:
+    assert_frame_equal(a.collect().sort("contact_id"), b.collect().sort("contact_id"))
+
+
+points_rules = st.builds(
+    PointsRule,
+    points=st.dictionaries(
+        st.sampled_from(VOCAB), st.sampled_from([0.5, 1, 2, 3, 5, 1e9]), min_size=1, max_size=3
+    ),
+    threshold=st.sampled_from([1, 2.5, 3, 5]),
+    half_life=st.sampled_from(HALF_LIVES),
+    where=filters,
+)
+
+
+@st.composite
+def definitions(draw: st.DrawFn) -> Funnel:
+    """Definitions of 2 to 4 stages, points rules more often than events rules."""
+    n = draw(st.integers(2, 4))
+    built = [Stage("s1")]
+    for k in range(2, n + 1):
+        rules = st.one_of(points_rules, points_rules, event_rules)
+        conditions = draw(st.lists(rules, min_size=1, max_size=2))
+        lapse = None
+        if draw(st.booleans()):
+            after = draw(st.sampled_from([timedelta(hours=1), timedelta(days=5)]))
+            lapse = Lapse(after, f"s{draw(st.integers(1, k - 1))}")
+        built.append(Stage(f"s{k}", conditions=tuple(conditions), lapse=lapse))
+    return Funnel("random", tuple(built))
+
+
+def test_points_worth_the_threshold_alone_are_simple_evidence() -> None:
+    funnel = Funnel(
+        "split",
+        (
+            Stage("s1"),
+            Stage("s2", conditions=(PointsRule({"e1": 5, "e2": 1}, 3, timedelta(hours=1)),)),
+        ),
+    )
+    simple, rest = plan_conditions(funnel)
+    assert simple == ((2, EventRule(("e1",))),)
+    assert rest == ((2, PointsRule({"e2": 1}, 3, timedelta(hours=1))),)
+    assert SCORE_BLOCK == 512.0
+    assert SCORE_REACH == 64.0
+
+
+def test_scores_carry_across_a_block_boundary(con: duckdb.DuckDBPyConnection) -> None:
+    """Two points a second apart, the second one in the next block of half-lives."""
+    half_life = timedelta(seconds=1)
+    funnel = Funnel(
+        "carry", (Stage("s1"), Stage("s2", conditions=(PointsRule({"e1": 1}, 1.9, half_life),)))
+    )
+    anchor = datetime(2000, 1, 1, tzinfo=UTC)
+    boundary = anchor + timedelta(seconds=SCORE_BLOCK * 10_000_000)
+    log = events_frame(
+        ("a", (boundary - timedelta(milliseconds=1)).isoformat(), "e1"),
+        ("a", (boundary + timedelta(milliseconds=1)).isoformat(), "e1"),
+        ("b", (boundary - timedelta(seconds=2)).isoformat(), "e1"),
+        ("b", (boundary + timedelta(seconds=2)).isoformat(), "e1"),
+    )
+    expected = stages.classify(log, funnel)
+    assert expected.collect().sort("contact_id")["stage"].to_list() == ["s2", "s1"]
+    same_classification(expected, stages.classify(rel(con, log), funnel))
+
+
+@pytest.mark.slow
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    log=DRAWS.logs((*VOCAB, "other")),
+    funnel=definitions(),
+    contacts=DRAWS.contacts_tables,
+    as_of=DRAWS.as_ofs,
+    entry_times=st.booleans(),
+)
+def test_duckdb_classification_of_points_rules_equals_polars(
+    con: duckdb.DuckDBPyConnection,
+    log: pl.DataFrame,
+    funnel: Funnel,
+    contacts: pl.DataFrame | None,
+    as_of: datetime | None,
+    entry_times: bool,
+) -> None:
+    people = None if contacts is None else rel(con, contacts)
+    options = {"as_of": as_of, "entry_times": entry_times}
+    same_classification(
+        stages.classify(log, funnel, contacts=contacts, **options),
+        stages.classify(rel(con, log), funnel, contacts=people, **options),
+    )
+
+
+@pytest.mark.slow
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    log=DRAWS.logs((*VOCAB, "other")),
+    funnel=definitions(),
+    start=DRAWS.hours,
+    length=st.integers(1, 60 * 24),
+)
+def test_duckdb_flows_of_points_rules_equal_polars(
+    con: duckdb.DuckDBPyConnection, log: pl.DataFrame, funnel: Funnel, start: int, length: int
+) -> None:
+    lo, hi = DRAWS.day(start / 24), DRAWS.day((start + length) / 24)
+    expected = stages.flows(log, funnel, start=lo, end=hi)
+    got = stages.flows(rel(con, log), funnel, start=lo, end=hi)
+    assert_frame_equal(expected.table, got.table)
+
+
+def test_a_preset_still_classifies_alike(con: duckdb.DuckDBPyConnection) -> None:
+    inbound = load_funnel("inbound")
+    log = events_frame(
+        ("a", "2026-03-02", "page_view"),
+        ("a", "2026-03-02 10:00", "page_view"),
+        ("b", "2026-03-02", "ebook_download"),
+    )
+    same_classification(stages.classify(log, inbound), stages.classify(rel(con, log), inbound))
