@@ -128,6 +128,7 @@ def _conversion_over_time_on_engine(
     until: Any = None,
     stage_steps: str = "entry",
     definition: Funnel | None = None,
+    contacts: NativeFrame | None = None,
 ) -> ConversionTrend:
     """:func:`funnelkit.conversion.conversion_over_time` run on the events' engine.
 
@@ -163,8 +164,9 @@ def _conversion_over_time_on_engine(
     known = as_of_us(as_of)
     if known is None:
         known = max_ts(restrict(ev.lf, lo, hi))
+    people = engine_contacts(contacts, ev.engine)
     chains = _with_period_start(
-        counted_chains(ev, ns, since=lo, until=hi), "_t1", checked, "_seg_value"
+        counted_chains(ev, ns, since=lo, until=hi, contacts=people), "_t1", checked, "_seg_value"
     )
     counts = collect_polars(wide_counts(chains, ns.n, "_seg_value"), ["_seg_value"])
     wide = wide_frame(_by_period(counts, "_seg_value", checked, []), ns.n)
@@ -206,6 +208,7 @@ def _compare_periods_on_engine(
     until: Any = None,
     stage_steps: str = "entry",
     definition: Funnel | None = None,
+    contacts: NativeFrame | None = None,
 ) -> PeriodComparison:
     """:func:`funnelkit.conversion.compare_periods` run on the events' engine.
 
@@ -244,6 +247,7 @@ def _compare_periods_on_engine(
         until=until,
         stage_steps=stage_steps,
         definition=definition,
+        contacts=contacts,
     )
     return _compare_trend(trend, str(period), current, alpha)
 
@@ -607,9 +611,9 @@ def _weekly_metrics_on_engine(
     since = min(history[0], rates_week.shift(-1)).start
     ns = nw_spec(definition, span, "ordered", False, ())
     size, origin = _PERIOD_US["week"]
-    chains = counted_chains(ev, ns, since=to_us(since), until=to_us(target.end)).with_columns(
-        _seg_value=floor_to(nw.col("_t1"), size, origin)
-    )
+    chains = counted_chains(
+        ev, ns, since=to_us(since), until=to_us(target.end), contacts=people
+    ).with_columns(_seg_value=floor_to(nw.col("_t1"), size, origin))
     wide = wide_frame(collect_polars(wide_counts(chains, ns.n, "_seg_value"), ["_seg_value"]), ns.n)
     trend = _finish_trend(
         wide.rename({"_seg_value": "period_start"}), ns, "week", to_us(target.end)

@@ -23,7 +23,7 @@ from funnelkit.aggregate import collect_sound, long_steps, step_counts
 from funnelkit.chains import Events, contact_chains, read_steps, step_time
 from funnelkit.definitions import Funnel
 from funnelkit.errors import ParameterError
-from funnelkit.events import OCCURRED_AT
+from funnelkit.events import OCCURRED_AT, ContactTable, as_lazy_contacts
 from funnelkit.results import ConversionTrend, PeriodComparison
 from funnelkit.stats import check_alpha, two_proportion_p_value, verdict_expr
 from funnelkit.steps import (
@@ -74,6 +74,7 @@ def conversion_over_time(
     until: TimeLike | None = None,
     stage_steps: StageSteps = "entry",
     definition: Funnel | None = None,
+    contacts: ContactTable | pl.LazyFrame | pl.DataFrame | None = None,
 ) -> ConversionTrend:
     """Return funnel rates per period of entry, with unfinished periods flagged.
 
@@ -99,6 +100,11 @@ def conversion_over_time(
     stage_steps, definition
         As in :func:`~funnelkit.conversion.funnel`: ``"entry"`` (default) reads a stage step as
         the instant the contact entered the stage (see :mod:`funnelkit.conversion`).
+    contacts
+        Optional contacts table (``contact_id``, ``created_at``), read as in
+        :func:`~funnelkit.conversion.funnel`: with stages read by entry, a
+        contact created with no event enters the first stage at its
+        ``created_at``, so the periods count the contacts ``classify`` counts.
 
     Returns
     -------
@@ -132,6 +138,7 @@ def conversion_over_time(
             until=until,
             stage_steps=stage_steps,
             definition=definition,
+            contacts=contacts,
         )
     spec = resolve_spec(
         steps,
@@ -143,7 +150,8 @@ def conversion_over_time(
         definition=definition,
     )
     every = PERIODS[check_period(period)]
-    lf, rows, _ = read_steps(events, spec, since, until)
+    people = None if contacts is None else as_lazy_contacts(contacts)
+    lf, rows, _ = read_steps(events, spec, since, until, contacts=people)
     known = parse_as_of(as_of)
     entry = pl.col(step_time(1)).cast(pl.Datetime("us", "UTC")).dt.truncate(every)
     collected = collect_sound(
@@ -212,6 +220,7 @@ def compare_periods(
     until: TimeLike | None = None,
     stage_steps: StageSteps = "entry",
     definition: Funnel | None = None,
+    contacts: ContactTable | pl.LazyFrame | pl.DataFrame | None = None,
 ) -> PeriodComparison:
     """Compare each funnel rate of one entry period with the period before.
 
@@ -219,9 +228,9 @@ def compare_periods(
     ----------
     events, steps, window, order, first_entry, exclusions, since, until
         As in :func:`~funnelkit.conversion.funnel`.
-    stage_steps, definition
+    stage_steps, definition, contacts
         As in :func:`~funnelkit.conversion.funnel` (``"entry"``, the default: stages read by
-        entry, as the snapshot sees them).
+        entry, as the snapshot sees them) and :func:`conversion_over_time`.
     period
         ``"day"``, ``"week"`` or ``"month"`` (see :func:`conversion_over_time`).
     current
@@ -274,6 +283,7 @@ def compare_periods(
             until=until,
             stage_steps=stage_steps,
             definition=definition,
+            contacts=contacts,
         )
     check_alpha(alpha)
     trend = conversion_over_time(
@@ -289,6 +299,7 @@ def compare_periods(
         until=until,
         stage_steps=stage_steps,
         definition=definition,
+        contacts=contacts,
     )
     return compare_trend(trend, current=current, alpha=alpha)
 
@@ -425,6 +436,7 @@ def week_over_week(
     until: TimeLike | None = None,
     stage_steps: StageSteps = "entry",
     definition: Funnel | None = None,
+    contacts: ContactTable | pl.LazyFrame | pl.DataFrame | None = None,
 ) -> PeriodComparison:
     """Compare each rate of the last complete ISO week with the week before.
 
@@ -455,4 +467,5 @@ def week_over_week(
         until=until,
         stage_steps=stage_steps,
         definition=definition,
+        contacts=contacts,
     )

@@ -452,9 +452,16 @@ def weekly_metrics(
     rates_week = last_closed_week(target, span)
     since = min(history[0], rates_week.shift(-1)).start
     trend = conversion.conversion_over_time(
-        lf, definition, window=span, period="week", as_of=target.end, since=since, until=target.end
+        lf,
+        definition,
+        window=span,
+        period="week",
+        as_of=target.end,
+        since=since,
+        until=target.end,
+        contacts=people,
     )
-    comparison = _compare(lf, definition, span, rates_week, target, since)
+    comparison = _compare(lf, definition, span, rates_week, target, since, people)
     if comparison is not None:
         headline += rate_kpis(comparison, definition)
     curves = conversion.cohorts(
@@ -519,6 +526,7 @@ def _compare(
     rates_week: IsoWeek,
     target: IsoWeek,
     since: datetime,
+    contacts: pl.LazyFrame | None,
 ) -> PeriodComparison | None:
     """Week over week of the latest closed entry week; ``None`` without a week before it."""
     try:
@@ -530,6 +538,7 @@ def _compare(
             as_of=target.end,
             since=since,
             until=target.end,
+            contacts=contacts,
         )
     except ParameterError:
         return None

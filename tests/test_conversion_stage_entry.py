@@ -281,6 +281,26 @@ def test_trend_periods_are_those_of_the_step_one_entry_and_add_up() -> None:
     assert "stages by evidence" in by_evidence._repr_html_()
 
 
+def test_trends_read_the_contacts_table_as_the_funnel_does() -> None:
+    events = events_frame(("a", d(0), "like"), ("b", d(8), "page_view"))
+    people = pl.DataFrame(
+        {"contact_id": ["a", "silent", "late"], "created_at": [at(d(0)), at(d(9)), at(d(15))]}
+    )
+    options: dict[str, Any] = {"window": "7d", "contacts": people, "until": d(14)}
+    trend = conversion_over_time(events, INBOUND, **options)
+    entrants = trend.table.filter(pl.col("step") == 1).select("period_start", "count").rows()
+    # a in the first week; b and the contact created without events in the second; late
+    # was created after until
+    assert entrants == [(at("2024-01-01"), 1), (at("2024-01-08"), 2)]
+    summed = trend.table.group_by("step").agg(pl.col("count").sum()).sort("step")
+    assert summed["count"].to_list() == counts(events, INBOUND, **options)
+    weekly = week_over_week(events, INBOUND, window="1d", current=d(8), contacts=people)
+    first = weekly.table.row(0, named=True)
+    assert (first["previous_trials"], first["current_trials"]) == (1, 2)
+    evidence = conversion_over_time(events, INBOUND, **options, **EVIDENCE)
+    assert evidence.table.filter(pl.col("step") == 1)["count"].to_list() == [1, 1]
+
+
 def test_period_comparisons_pass_the_reading_on() -> None:
     rows = []
     for week, likes in ((0, 12), (7, 30)):

@@ -152,7 +152,7 @@ def test_sample_entry_mixed_with_events_and_stage_exclusions(
 def test_sample_entry_trends_and_comparisons(
     con: duckdb.DuckDBPyConnection, sample: tuple[pl.DataFrame, pl.DataFrame], preset: Funnel
 ) -> None:
-    events, _ = sample
+    events, people = sample
     for period in ("day", "week", "month"):
         same_result(
             *both(
@@ -165,6 +165,17 @@ def test_sample_entry_trends_and_comparisons(
                 **ENTRY,
             )
         )
+    # contacts created without events enter the first stage at created_at there too
+    options: dict[str, Any] = {"window": "14d", "since": "2026-08-01", "until": "2026-10-01"}
+    with_people = both(
+        con, conversion.conversion_over_time, events, preset, contacts=people, **options
+    )
+    same_result(*with_people)
+    alone = conversion.conversion_over_time(events, preset, **options)
+    first = pl.col("step") == 1
+    assert (
+        with_people[0].table.filter(first)["count"].sum() > alone.table.filter(first)["count"].sum()
+    )
     same_result(
         *both(
             con,
@@ -177,6 +188,9 @@ def test_sample_entry_trends_and_comparisons(
         )
     )
     same_result(*both(con, conversion.week_over_week, events, preset, window="14d", **ENTRY))
+    same_result(
+        *both(con, conversion.week_over_week, events, preset, window="14d", contacts=people)
+    )
 
 
 @PRESETS

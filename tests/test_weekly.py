@@ -614,6 +614,12 @@ def test_every_section_reads_stages_by_entry(sample_metrics: WeeklyMetrics) -> N
     first = sample_metrics.funnel.stage_ids[0]
     new = entries.filter(pl.col("stage") == first)["contacts"].sum()
     assert sample_metrics.conversion.table["count"][0] == new
+    # the trend counts the same entrants week by week, contacts without events included
+    trend = sample_metrics.trend_table().filter(pl.col("step") == 1)
+    by_week = dict(zip(trend["period_start"].dt.strftime("%G-W%V"), trend["count"], strict=True))
+    firsts = entries.filter(pl.col("stage") == first)
+    assert by_week == dict(zip(firsts["week"], firsts["contacts"], strict=True))
+    assert sample_metrics.kpi("new_contacts").value == by_week[str(sample_metrics.week)]
 
 
 @pytest.mark.slow
