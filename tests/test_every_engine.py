@@ -63,16 +63,20 @@ def day(n: float) -> datetime:
     return START + timedelta(days=n)
 
 
-def with_segment(contacts: pl.DataFrame | None) -> pl.DataFrame | None:
-    """Contacts with a ``segment`` attribute (one value per contact, as read_contacts keeps)."""
+def as_read(contacts: pl.DataFrame | None) -> pl.DataFrame | None:
+    """Contacts as read_contacts gives them: one row per contact, and a ``segment`` attribute.
+
+    (Where one id has two rows, polars reads the first and the engines the
+    smallest value: a difference the engines document, not tested here.)
+    """
     if contacts is None:
         return None
-    return contacts.with_columns(
+    return contacts.unique("contact_id", keep="first", maintain_order=True).with_columns(
         segment=pl.col("contact_id").replace_strict(SEGMENTS, return_dtype=pl.String)
     )
 
 
-contacts_tables = DRAWS.contacts_tables.map(with_segment)
+contacts_tables = DRAWS.contacts_tables.map(as_read)
 
 
 def definitions() -> st.SearchStrategy[Funnel]:
