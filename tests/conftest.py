@@ -83,6 +83,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("engine", params, indirect=True)
 
 
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under ``--dist loadgroup``, send every Spark test to one worker: one session per run."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    return engines.spark_together(config, log)
+
+
 @pytest.fixture(scope="session")
 def duckdb_con() -> Iterator[Any]:
     """One in-memory DuckDB connection for the run, in a session time zone that is not UTC."""

@@ -13,9 +13,9 @@ change.  The DuckDB connection and the Spark session are started once per
 test process, with a session time zone that is not UTC on purpose (results
 must not depend on it).  Spark is slow to start (about 20 s) and to run a
 query, so only the tests marked ``@on_spark`` get the Spark case; it is marked
-``spark`` and ``slow``, and ``xdist_group("spark")`` keeps every Spark case on
-one worker under ``--dist loadgroup`` (``make test``), so that one session
-serves the whole run.
+``spark`` and ``slow``.  Under ``--dist loadgroup`` (``make test``) every Spark
+test (a ``spark`` case, or a test named ``test_spark_*``) goes to one worker
+(:func:`spark_together`), so that one session serves the whole run.
 
 Options DuckDB and Spark refuse today are marked :data:`NOT_ON_ENGINES_YET`
 (``xfail(strict=True)``): a case of the polars-DuckDB comparison directly, a
@@ -27,6 +27,7 @@ the day the capability lands, and the mark goes.
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -45,7 +46,7 @@ EngineName = Literal["polars", "duckdb", "spark"]
 # warning keeps this module importable where it is not (yet).
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", pytest.PytestUnknownMarkWarning)
-    SPARK_MARKS = (pytest.mark.spark, pytest.mark.slow, pytest.mark.xdist_group("spark"))
+    SPARK_MARKS = (pytest.mark.spark, pytest.mark.slow)
 
 on_spark = pytest.mark.on_spark
 """Give this test the Spark case of ``engine`` too (polars and DuckDB run every rule test)."""
@@ -54,7 +55,7 @@ T = TypeVar("T")
 
 
 def spark_only(test: T) -> T:
-    """Mark a test that uses the ``spark`` session directly as the Spark cases are marked."""
+    """Mark a test that uses the ``spark`` session directly (name it ``test_spark_*``)."""
     for mark in SPARK_MARKS:
         test = mark(test)
     return test
@@ -138,6 +139,27 @@ def engine_params(*, spark: bool, marks: tuple[Any, ...] = ()) -> list[Any]:
     if spark:
         params.append(pytest.param("spark", marks=(*SPARK_MARKS, *marks)))
     return params
+
+
+def is_spark_test(nodeid: str) -> bool:
+    """Whether a test id is a Spark test: a ``spark`` engine case or a ``test_spark_*`` test."""
+    name = nodeid.rsplit("::", 1)[-1]
+    return name.startswith("test_spark_") or re.search(r"[\[-]spark[\]-]", name) is not None
+
+
+def spark_together(config: pytest.Config, log: Any) -> Any:
+    """The ``loadgroup`` scheduler of pytest-xdist, with every Spark test in one group.
+
+    (pytest-xdist's own ``xdist_group`` marks do not group tests under pytest 9,
+    which no longer lets a plugin rename a test.)
+    """
+    from xdist.scheduler import LoadGroupScheduling
+
+    class SparkTogether(LoadGroupScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return "spark" if is_spark_test(nodeid) else str(super()._split_scope(nodeid))
+
+    return SparkTogether(config, log)
 
 
 def duckdb_connection() -> Iterator[Any]:
