@@ -50,13 +50,13 @@ T = TypeVar("T")
 # No shrinking: the cases expected to fail (NOT_ON_ENGINES_YET) fail on their first
 # example, and shrinking it costs minutes; a real failure is shown as drawn (small logs).
 SETTINGS = settings(
-    max_examples=50,
+    max_examples=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
     phases=(Phase.explicit, Phase.reuse, Phase.generate),
     report_multiple_bugs=False,
 )
-FEW = settings(SETTINGS, max_examples=15)
+FEW = settings(SETTINGS, max_examples=12)
 
 
 def day(n: float) -> datetime:
