@@ -31,11 +31,11 @@ report: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m tests.setup_browser
 	$(BIN)/python -m tests.setup_java
-	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 	$(BIN)/python -m pytest --nbval-lax notebooks/ -p no:randomly $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -n 2 -m "not slow and not browser" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not slow and not browser" $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check funnelkit tests benchmarks

@@ -68,15 +68,14 @@ Examples
 
 from __future__ import annotations
 
-from funnelkit import engine_chains, engine_classify, engine_frames, engine_sources, engine_trends
-from funnelkit.engine_classify import classify_query, flow_ranks
-from funnelkit.engine_frames import columns, engine_events, event_span
+from funnelkit import engine_chains, engine_trends  # noqa: F401  (importing registers them)
+from funnelkit.engine_classify import classify_query
+from funnelkit.engine_frames import columns, event_span
 from funnelkit.engine_sources import (
     SPARK_CONF_ENV,
     open_contacts,
     open_events,
     open_source,
-    spark_conf,
 )
 from funnelkit.frames import engine_of
 
@@ -90,19 +89,3 @@ __all__ = [
     "open_events",
     "open_source",
 ]
-
-# Importing the modules registers the implementations; doctest.testmod(engines) runs
-# their examples too.
-__test__ = {
-    f"{module.__name__}.{name}": value
-    for module in (engine_frames, engine_classify, engine_chains, engine_trends, engine_sources)
-    for name, value in vars(module).items()
-    if callable(value)
-    and getattr(value, "__module__", None) == module.__name__
-    and ">>>" in (value.__doc__ or "")
-}
-
-# Earlier private names of this module, still read by the tests of the engine path.
-_events = engine_events
-_flow_ranks = flow_ranks
-_spark_conf = spark_conf

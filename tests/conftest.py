@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
+
+from tests import engines
 
 EventRow = tuple[Any, ...]
 MakeEvents = Callable[..., pl.DataFrame]
@@ -66,3 +68,59 @@ def _validated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     import os
 
     os.environ["FUNNELKIT_CACHE_DIR"] = str(tmp_path_factory.mktemp("validated-cache"))
+
+
+# --- the same events on every engine (see tests/engines.py) ------------------------------------
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "on_spark: run this test's `engine` cases on Spark too (slow to start)"
+    )
+    config.addinivalue_line(
+        "markers", "engine_marks(*marks): marks for this test's DuckDB and Spark cases only"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Give every test asking for ``engine`` the polars and DuckDB cases (and Spark if marked)."""
+    if "engine" in metafunc.fixturenames:
+        marks = metafunc.definition.get_closest_marker("engine_marks")
+        params = engines.engine_params(
+            spark=metafunc.definition.get_closest_marker("on_spark") is not None,
+            marks=() if marks is None else marks.args,
+        )
+        metafunc.parametrize("engine", params, indirect=True)
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under ``--dist loadgroup``, send every Spark test to one worker: one session per run."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    return engines.spark_together(config, log)
+
+
+@pytest.fixture(scope="session")
+def duckdb_con() -> Iterator[Any]:
+    """One in-memory DuckDB connection for the run, in a session time zone that is not UTC."""
+    yield from engines.duckdb_connection()
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    """One local Spark session for the run (about 20 s to start); skipped without Java."""
+    yield from engines.spark_session()
+
+
+@pytest.fixture
+def engine(request: pytest.FixtureRequest) -> engines.Engine:
+    """Turn a polars frame of events (or contacts) into the same data on one engine.
+
+    Parametrized over polars and DuckDB for every test that asks for it, and
+    Spark for the tests marked ``on_spark`` (:mod:`tests.engines`).
+    """
+    name = request.param
+    if name == "duckdb":
+        return engines.duckdb_engine(request.getfixturevalue("duckdb_con"))
+    if name == "spark":
+        return engines.spark_engine(request.getfixturevalue("spark"))
+    return engines.polars_engine()

@@ -4,9 +4,9 @@ Usage::
 
     python -m tests.setup_java
 
-PySpark runs Spark in a JVM: the Spark tests of ``tests/test_engines.py`` need
-``java`` 17 or later (``$JAVA_HOME/bin/java``, else the one on ``PATH``).  When
-it is missing and we run as root (a CI container), install Debian's
+PySpark runs Spark in a JVM: the Spark tests (marked ``spark``, see
+``tests/engines.py``) need ``java`` 17 or later (``$JAVA_HOME/bin/java``, else
+the one on ``PATH``).  When it is missing and we run as root (a CI container), install Debian's
 ``openjdk-17-jre-headless`` with ``apt-get`` (non-interactive; the newer
 ``openjdk-21-jre-headless`` or ``default-jre-headless`` on a release without
 it).  Otherwise say how to install it: the Spark tests are skipped locally

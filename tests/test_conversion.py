@@ -20,6 +20,7 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from narwhals.exceptions import ColumnNotFoundError
 
 import funnelkit.chains as chains
 import funnelkit.conversion as conversion
@@ -33,9 +34,11 @@ from funnelkit.conversion import (
     funnel_chains,
     week_over_week,
 )
+from funnelkit.definitions import load_funnel
 from funnelkit.errors import DataError, MissingColumnError, ParameterError
 from funnelkit.events import read_events
 from funnelkit.steps import resolve_spec
+from tests.engines import Engine, engine_marks, on_spark
 
 T0 = dt.datetime(2026, 9, 7, tzinfo=dt.UTC)  # a Monday
 H = dt.timedelta(hours=1)
@@ -94,41 +97,47 @@ def test_docstring_worked_timeline_later_start_gives_longer_chain(kind: Any) -> 
     assert (level, times) == (3, [72.0, 192.0, 192.0])
 
 
-def test_without_the_later_start_the_chain_stops_at_step_one() -> None:
-    events = log([("c", 0, "visit"), ("c", 8, "signup"), ("c", 8, "purchase")], unit=D)
+def test_without_the_later_start_the_chain_stops_at_step_one(engine: Engine) -> None:
+    events = engine(log([("c", 0, "visit"), ("c", 8, "signup"), ("c", 8, "purchase")], unit=D))
     assert counts(events, VISIT_SIGNUP_BUY, window="7d") == [1, 0, 0]
 
 
-def test_events_at_one_timestamp_serve_consecutive_steps() -> None:
+@on_spark
+def test_events_at_one_timestamp_serve_consecutive_steps(engine: Engine) -> None:
     events = log([("c", 5, "purchase"), ("c", 5, "signup"), ("c", 5, "visit")])
-    assert counts(events, VISIT_SIGNUP_BUY, window="1h") == [1, 1, 1]
+    assert counts(engine(events), VISIT_SIGNUP_BUY, window="1h") == [1, 1, 1]
+    strict = counts(engine(events), VISIT_SIGNUP_BUY, window="1h", order="strict_increase")
+    assert strict == [1, 0, 0]
     assert chain(events, VISIT_SIGNUP_BUY, "c", window="1h") == (3, [5.0, 5.0, 5.0])
 
 
-def test_one_event_matching_two_consecutive_steps_serves_both() -> None:
-    events = log([("c", 1, "form_fill")])
+def test_one_event_matching_two_consecutive_steps_serves_both(engine: Engine) -> None:
+    events = engine(log([("c", 1, "form_fill")]))
     steps = [["form_fill", "page_view"], ["form_fill"]]
     assert counts(events, steps, window="1d") == [1, 1]
     assert counts(events, steps, window="1d", order="strict_increase") == [1, 0]
 
 
-def test_window_boundary_is_inclusive() -> None:
-    exact = log([("c", 0, "visit"), ("c", 24, "signup")])
+@on_spark
+def test_window_boundary_is_inclusive(engine: Engine) -> None:
+    exact = engine(log([("c", 0, "visit"), ("c", 24, "signup")]))
     assert counts(exact, ["visit", "signup"], window="1d") == [1, 1]
     late = pl.DataFrame(
         [("c", T0, "visit"), ("c", T0 + D + dt.timedelta(microseconds=1), "signup")],
         schema=["contact_id", "occurred_at", "event"],
         orient="row",
     )
-    assert counts(late, ["visit", "signup"], window="1d") == [1, 0]
+    assert counts(engine(late), ["visit", "signup"], window="1d") == [1, 0]
 
 
-def test_window_zero_needs_one_instant() -> None:
-    events = log([("a", 0, "visit"), ("a", 0, "signup"), ("b", 0, "visit"), ("b", 1, "signup")])
+def test_window_zero_needs_one_instant(engine: Engine) -> None:
+    events = engine(
+        log([("a", 0, "visit"), ("a", 0, "signup"), ("b", 0, "visit"), ("b", 1, "signup")])
+    )
     assert counts(events, ["visit", "signup"], window=dt.timedelta(0)) == [2, 1]
 
 
-def test_input_order_does_not_matter() -> None:
+def test_input_order_does_not_matter(engine: Engine) -> None:
     rows = [
         ("a", 0, "visit"),
         ("a", 2, "signup"),
@@ -138,71 +147,78 @@ def test_input_order_does_not_matter() -> None:
         ("b", 4, "purchase"),
         ("c", 9, "visit"),
     ]
-    expected = counts(log(rows), VISIT_SIGNUP_BUY, window="1d")
+    expected = counts(engine(log(rows)), VISIT_SIGNUP_BUY, window="1d")
     assert expected == [3, 1, 1]  # b signed up before its visit
     for seed in range(5):
         shuffled = rows[:]
         random.Random(seed).shuffle(shuffled)
-        assert counts(log(shuffled), VISIT_SIGNUP_BUY, window="1d") == expected
+        assert counts(engine(log(shuffled)), VISIT_SIGNUP_BUY, window="1d") == expected
 
 
-def test_repeated_events_count_a_contact_once() -> None:
-    events = log([("a", h, "visit") for h in range(5)] + [("a", 3, "signup")] * 3)
+def test_repeated_events_count_a_contact_once(engine: Engine) -> None:
+    events = engine(log([("a", h, "visit") for h in range(5)] + [("a", 3, "signup")] * 3))
     assert counts(events, ["visit", "signup"], window="1d") == [1, 1]
 
 
-def test_a_step_before_the_start_does_not_count() -> None:
-    events = log([("a", 0, "signup"), ("a", 1, "visit")])
+def test_a_step_before_the_start_does_not_count(engine: Engine) -> None:
+    events = engine(log([("a", 0, "signup"), ("a", 1, "visit")]))
     assert counts(events, ["visit", "signup"], window="1d") == [1, 0]
 
 
-def test_skipped_step_stops_the_chain() -> None:
-    events = log([("a", 0, "visit"), ("a", 1, "purchase")])
+def test_skipped_step_stops_the_chain(engine: Engine) -> None:
+    events = engine(log([("a", 0, "visit"), ("a", 1, "purchase")]))
     assert counts(events, VISIT_SIGNUP_BUY, window="1d") == [1, 0, 0]
 
 
-def test_contacts_without_step_one_are_not_in_the_funnel() -> None:
-    events = log([("a", 0, "signup"), ("a", 1, "purchase"), ("b", 0, "visit")])
+def test_contacts_without_step_one_are_not_in_the_funnel(engine: Engine) -> None:
+    events = engine(log([("a", 0, "signup"), ("a", 1, "purchase"), ("b", 0, "visit")]))
     assert counts(events, VISIT_SIGNUP_BUY, window="1d") == [1, 0, 0]
 
 
-def test_any_of_a_list_of_event_names_makes_a_step() -> None:
-    events = log([("a", 0, "visit"), ("a", 1, "ebook"), ("b", 0, "visit"), ("b", 1, "newsletter")])
+def test_any_of_a_list_of_event_names_makes_a_step(engine: Engine) -> None:
+    events = engine(
+        log([("a", 0, "visit"), ("a", 1, "ebook"), ("b", 0, "visit"), ("b", 1, "newsletter")])
+    )
     assert counts(events, ["visit", ["ebook", "newsletter"]], window="1d") == [2, 2]
 
 
-def test_strict_increase_needs_strictly_later_timestamps() -> None:
-    events = log([("a", 0, "visit"), ("a", 0, "signup"), ("b", 0, "visit"), ("b", 1, "signup")])
+def test_strict_increase_needs_strictly_later_timestamps(engine: Engine) -> None:
+    events = engine(
+        log([("a", 0, "visit"), ("a", 0, "signup"), ("b", 0, "visit"), ("b", 1, "signup")])
+    )
     assert counts(events, ["visit", "signup"], window="1d", order="strict_increase") == [2, 1]
 
 
-def test_strict_increase_counts_the_longest_chain() -> None:
+@on_spark
+def test_strict_increase_counts_the_longest_chain(engine: Engine) -> None:
     # signup at 10 shares its instant with the purchase, but the signup at 5 does not
     events = log(
         [("a", 0, "visit"), ("a", 5, "signup"), ("a", 10, "signup"), ("a", 10, "purchase")]
     )
     kw: dict[str, Any] = {"window": "1d", "order": "strict_increase"}
-    assert counts(events, VISIT_SIGNUP_BUY, **kw) == [1, 1, 1]
+    assert counts(engine(events), VISIT_SIGNUP_BUY, **kw) == [1, 1, 1]
     assert chain(events, VISIT_SIGNUP_BUY, "a", **kw) == (3, [0.0, 5.0, 10.0])
 
 
-def test_any_order_counts_steps_in_any_order_within_one_window() -> None:
+@on_spark
+def test_any_order_counts_steps_in_any_order_within_one_window(engine: Engine) -> None:
     events = log(
         [("a", 5, "visit"), ("a", 1, "signup"), ("a", 3, "purchase")]
         + [("b", 0, "visit"), ("b", 30, "signup")]
     )
-    assert counts(events, VISIT_SIGNUP_BUY, window="4h", order="any") == [2, 1, 1]
-    assert counts(events, VISIT_SIGNUP_BUY, window="3h", order="any") == [2, 0, 0]
+    assert counts(engine(events), VISIT_SIGNUP_BUY, window="4h", order="any") == [2, 1, 1]
+    assert counts(engine(events), VISIT_SIGNUP_BUY, window="3h", order="any") == [2, 0, 0]
     assert chain(events, VISIT_SIGNUP_BUY, "a", window="4h", order="any") == (3, [5.0, 1.0, 3.0])
 
 
-def test_any_order_still_narrows_without_step_one() -> None:
-    events = log([("a", 0, "signup"), ("a", 0, "purchase")])
+def test_any_order_still_narrows_without_step_one(engine: Engine) -> None:
+    events = engine(log([("a", 0, "signup"), ("a", 0, "purchase")]))
     assert counts(events, VISIT_SIGNUP_BUY, window="1d", order="any") == [0, 0, 0]
 
 
-def test_first_entry_only_the_first_step_one_event_starts_a_chain() -> None:
-    events = log([("a", 0, "visit"), ("a", 72, "visit"), ("a", 80, "signup")])
+@on_spark
+def test_first_entry_only_the_first_step_one_event_starts_a_chain(engine: Engine) -> None:
+    events = engine(log([("a", 0, "visit"), ("a", 72, "visit"), ("a", 80, "signup")]))
     assert counts(events, ["visit", "signup"], window="1d") == [1, 1]
     assert counts(events, ["visit", "signup"], window="1d", first_entry=True) == [1, 0]
     any_order = {"window": "1d", "first_entry": True, "order": "any"}
@@ -218,10 +234,13 @@ def test_counted_chain_completes_first_with_the_latest_earlier_steps() -> None:
 
 
 # --- exclusions ----------------------------------------------------------------------
-def test_exclusion_between_the_steps_removes_the_contact() -> None:
-    events = log(
-        [("a", 0, "visit"), ("a", 1, "unsubscribe"), ("a", 2, "signup")]
-        + [("b", 0, "visit"), ("b", 2, "signup")]
+@on_spark
+def test_exclusion_between_the_steps_removes_the_contact(engine: Engine) -> None:
+    events = engine(
+        log(
+            [("a", 0, "visit"), ("a", 1, "unsubscribe"), ("a", 2, "signup")]
+            + [("b", 0, "visit"), ("b", 2, "signup")]
+        )
     )
     result = funnel(
         events, ["visit", "signup"], window="1d", exclusions=[Exclusion("unsubscribe", 1, 2)]
@@ -230,36 +249,40 @@ def test_exclusion_between_the_steps_removes_the_contact() -> None:
     assert result.excluded == 1
 
 
-def test_exclusion_outside_the_two_steps_keeps_the_contact() -> None:
-    events = log(
-        [("a", 0, "unsubscribe"), ("a", 1, "visit"), ("a", 1, "unsubscribe"), ("a", 2, "signup")]
-        + [("a", 3, "unsubscribe")]
+def test_exclusion_outside_the_two_steps_keeps_the_contact(engine: Engine) -> None:
+    events = engine(
+        log(
+            [("a", 0, "unsubscribe"), ("a", 1, "visit"), ("a", 1, "unsubscribe")]
+            + [("a", 2, "signup"), ("a", 3, "unsubscribe")]
+        )
     )
     result = funnel(events, ["visit", "signup"], window="1d", exclusions=[("unsubscribe", 1, 2)])
     assert (result.table["count"].to_list(), result.excluded) == ([1, 1], 0)
 
 
-def test_exclusion_when_the_chain_stopped_runs_to_the_end_of_the_window() -> None:
-    inside = log([("a", 0, "visit"), ("a", 24, "unsubscribe")])
-    after = log([("a", 0, "visit"), ("a", 25, "unsubscribe")])
+def test_exclusion_when_the_chain_stopped_runs_to_the_end_of_the_window(engine: Engine) -> None:
+    inside = engine(log([("a", 0, "visit"), ("a", 24, "unsubscribe")]))
+    after = engine(log([("a", 0, "visit"), ("a", 25, "unsubscribe")]))
     rule = [Exclusion(["unsubscribe"], from_step=1, to_step=2)]
     assert funnel(inside, ["visit", "signup"], window="1d", exclusions=rule).excluded == 1
     assert funnel(after, ["visit", "signup"], window="1d", exclusions=rule).excluded == 0
 
 
-def test_exclusion_looks_at_the_counted_chain_only() -> None:
+def test_exclusion_looks_at_the_counted_chain_only(engine: Engine) -> None:
     # the counted chain starts at 5 (latest start); the unsubscribe at 2 is before it
-    events = log(
-        [("a", 0, "visit"), ("a", 2, "unsubscribe"), ("a", 5, "visit"), ("a", 6, "signup")]
+    events = engine(
+        log([("a", 0, "visit"), ("a", 2, "unsubscribe"), ("a", 5, "visit"), ("a", 6, "signup")])
     )
     result = funnel(events, ["visit", "signup"], window="1d", exclusions=[("unsubscribe", 1, 2)])
     assert result.excluded == 0
 
 
-def test_exclusion_between_later_steps() -> None:
-    events = log(
-        [("a", 0, "visit"), ("a", 1, "signup"), ("a", 2, "refund"), ("a", 3, "purchase")]
-        + [("b", 0, "visit"), ("b", 1, "refund"), ("b", 2, "signup")]
+def test_exclusion_between_later_steps(engine: Engine) -> None:
+    events = engine(
+        log(
+            [("a", 0, "visit"), ("a", 1, "signup"), ("a", 2, "refund"), ("a", 3, "purchase")]
+            + [("b", 0, "visit"), ("b", 1, "refund"), ("b", 2, "signup")]
+        )
     )
     result = funnel(events, VISIT_SIGNUP_BUY, window="1d", exclusions=[("refund", 2, 3)])
     assert result.table["count"].to_list() == [1, 1, 0]
@@ -285,9 +308,9 @@ def test_exclusion_must_be_an_exclusion_or_a_triple() -> None:
 
 
 # --- rates, intervals and results ------------------------------------------------------
-def test_rates_intervals_and_drop_off() -> None:
+def test_rates_intervals_and_drop_off(engine: Engine) -> None:
     rows = [(f"c{i}", 0, "visit") for i in range(50)] + [(f"c{i}", 1, "signup") for i in range(7)]
-    table = funnel(log(rows), ["visit", "signup"], window="1d").table
+    table = funnel(engine(log(rows)), ["visit", "signup"], window="1d").table
     first, second = table.row(0, named=True), table.row(1, named=True)
     assert first["count"] == 50
     assert first["conversion_from_first"] == 1.0
@@ -302,8 +325,8 @@ def test_rates_intervals_and_drop_off() -> None:
     assert second["drop_off_rate"] == pytest.approx(0.86)
 
 
-def test_empty_input_gives_zero_counts() -> None:
-    empty = log([])
+def test_empty_input_gives_zero_counts(engine: Engine) -> None:
+    empty = engine(log([]))
     result = funnel(empty, ["visit", "signup"], window="1d")
     assert result.table["count"].to_list() == [0, 0]
     assert result.table["conversion_from_first"].to_list() == [None, None]
@@ -336,11 +359,12 @@ def test_display_names_the_funnel_and_its_rules() -> None:
 
 
 # --- time to convert ---------------------------------------------------------------------
-def test_time_to_convert_median_p90_and_histogram() -> None:
+@on_spark
+def test_time_to_convert_median_p90_and_histogram(engine: Engine) -> None:
     rows = []
     for i, hours in enumerate([1, 2, 3, 4, 10]):
         rows += [(f"c{i}", 0, "visit"), (f"c{i}", hours, "signup"), (f"c{i}", hours + 1, "buy")]
-    ttc = funnel(log(rows), ["visit", "signup", "buy"], window="1d").time_to_convert
+    ttc = funnel(engine(log(rows)), ["visit", "signup", "buy"], window="1d").time_to_convert
     summary = {(r["from_step"], r["to_step"]): r for r in ttc.summary.iter_rows(named=True)}
     assert set(summary) == {(1, 2), (2, 3), (1, 3)}
     assert summary[1, 2]["median"] == 3 * H
@@ -358,24 +382,27 @@ def test_time_to_convert_median_p90_and_histogram() -> None:
     assert hist["bin_end"].max() == D
 
 
-def test_time_to_convert_with_any_order_is_the_span() -> None:
-    events = log([("a", 5, "visit"), ("a", 1, "signup"), ("a", 3, "buy")])
+def test_time_to_convert_with_any_order_is_the_span(engine: Engine) -> None:
+    events = engine(log([("a", 5, "visit"), ("a", 1, "signup"), ("a", 3, "buy")]))
     ttc = funnel(events, ["visit", "signup", "buy"], window="1d", order="any").time_to_convert
     assert ttc.summary.select("from_step", "to_step", "median").row(0) == (1, 3, 4 * H)
 
 
-def test_excluded_contacts_are_not_in_time_to_convert() -> None:
-    events = log([("a", 0, "visit"), ("a", 1, "x"), ("a", 2, "signup"), ("b", 0, "visit"),
-                  ("b", 5, "signup")])  # fmt: skip
+def test_excluded_contacts_are_not_in_time_to_convert(engine: Engine) -> None:
+    events = engine(log([("a", 0, "visit"), ("a", 1, "x"), ("a", 2, "signup"), ("b", 0, "visit"),
+                         ("b", 5, "signup")]))  # fmt: skip
     ttc = funnel(events, ["visit", "signup"], window="1d", exclusions=[("x", 1, 2)]).time_to_convert
     assert ttc.summary["median"].to_list() == [5 * H]
 
 
 # --- breakdowns -----------------------------------------------------------------------------
-def test_breakdown_value_is_read_at_the_first_step_one_event() -> None:
-    events = log(
-        [("a", 0, "visit", "social"), ("a", 1, "visit", "paid_ads"), ("a", 2, "signup", "paid_ads")]
-        + [("b", 0, "signup", "paid_ads"), ("b", 1, "visit", "referral")]
+def test_breakdown_value_is_read_at_the_first_step_one_event(engine: Engine) -> None:
+    events = engine(
+        log(
+            [("a", 0, "visit", "social"), ("a", 1, "visit", "paid_ads")]
+            + [("a", 2, "signup", "paid_ads"), ("b", 0, "signup", "paid_ads")]
+            + [("b", 1, "visit", "referral")]
+        )
     )
     breakdown = funnel(events, ["visit", "signup"], window="1d", by="channel", min_size=0).breakdown
     assert breakdown is not None
@@ -383,21 +410,24 @@ def test_breakdown_value_is_read_at_the_first_step_one_event() -> None:
     assert rows == [("referral", 1, 1), ("referral", 2, 0), ("social", 1, 1), ("social", 2, 1)]
 
 
-def test_breakdown_ties_at_the_first_instant_take_the_smallest_value() -> None:
-    events = log([("a", 0, "visit", "social"), ("a", 0, "visit", "paid_ads")])
+def test_breakdown_ties_at_the_first_instant_take_the_smallest_value(engine: Engine) -> None:
+    events = engine(log([("a", 0, "visit", "social"), ("a", 0, "visit", "paid_ads")]))
     breakdown = funnel(events, ["visit"], window="1d", by="channel", min_size=0).breakdown
     assert breakdown is not None and breakdown["segment"].to_list() == ["paid_ads"]
 
 
-def test_breakdown_missing_value_is_shown_as_none() -> None:
-    events = log([("a", 0, "visit", None)])
+def test_breakdown_missing_value_is_shown_as_none(engine: Engine) -> None:
+    events = engine(log([("a", 0, "visit", None)]))
     breakdown = funnel(events, ["visit"], window="1d", by="channel", min_size=0).breakdown
     assert breakdown is not None and breakdown["segment"].to_list() == ["(none)"]
 
 
-def test_breakdown_by_a_contacts_attribute() -> None:
-    events = log([("a", 0, "visit"), ("a", 1, "signup"), ("b", 0, "visit"), ("c", 0, "visit")])
-    people = pl.DataFrame({"contact_id": ["a", "b", "z"], "segment": ["b2b", "b2c", "b2b"]})
+@on_spark
+def test_breakdown_by_a_contacts_attribute(engine: Engine) -> None:
+    events = engine(
+        log([("a", 0, "visit"), ("a", 1, "signup"), ("b", 0, "visit"), ("c", 0, "visit")])
+    )
+    people = engine(pl.DataFrame({"contact_id": ["a", "b", "z"], "segment": ["b2b", "b2c", "b2b"]}))
     result = funnel(events, ["visit", "signup"], window="1d", by="segment", contacts=people,
                     min_size=0)  # fmt: skip
     assert result.breakdown is not None
@@ -406,20 +436,22 @@ def test_breakdown_by_a_contacts_attribute() -> None:
                    ("b2c", 1, 1), ("b2c", 2, 0)]  # fmt: skip
 
 
-def test_breakdown_keeps_the_top_values_and_groups_the_rest_as_other() -> None:
+def test_breakdown_keeps_the_top_values_and_groups_the_rest_as_other(engine: Engine) -> None:
     rows = [(f"{ch}{i}", 0, "visit", ch) for ch, n in (("a", 5), ("b", 4), ("c", 2), ("d", 1))
             for i in range(n)]  # fmt: skip
-    result = funnel(log(rows), ["visit"], window="1d", by="channel", top=2, min_size=0)
+    result = funnel(engine(log(rows)), ["visit"], window="1d", by="channel", top=2, min_size=0)
     assert result.breakdown is not None
     assert result.breakdown.select("segment", "count").rows() == [("a", 5), ("b", 4), ("Other", 3)]
-    everything = funnel(log(rows), ["visit"], window="1d", by="channel", top=None, min_size=0)
+    everything = funnel(
+        engine(log(rows)), ["visit"], window="1d", by="channel", top=None, min_size=0
+    )
     assert everything.breakdown is not None and everything.breakdown.height == 4
 
 
-def test_small_segments_are_suppressed() -> None:
+def test_small_segments_are_suppressed(engine: Engine) -> None:
     rows = [(f"a{i}", 0, "visit", "big") for i in range(40)] + [("b", 0, "visit", "tiny"),
             ("b", 1, "signup", "tiny"), ("c", 0, "visit", "tiny")]  # fmt: skip
-    result = funnel(log(rows), ["visit", "signup"], window="1d", by="channel")
+    result = funnel(engine(log(rows)), ["visit", "signup"], window="1d", by="channel")
     assert result.breakdown is not None
     tiny = result.breakdown.filter(pl.col("segment") == "tiny")
     assert tiny["suppressed"].to_list() == [True, True]
@@ -431,9 +463,10 @@ def test_small_segments_are_suppressed() -> None:
     assert big["conversion_from_first"].to_list() == [1.0, 0.0]
 
 
-def test_breakdown_column_must_exist() -> None:
+def test_breakdown_column_must_exist(engine: Engine) -> None:
+    events = engine(log([("a", 0, "visit")]))
     with pytest.raises(MissingColumnError, match="by: no column 'chanel'.*Did you mean 'channel'"):
-        funnel(log([("a", 0, "visit")]), ["visit"], window="1d", by="chanel")
+        funnel(events, ["visit"], window="1d", by="chanel")
 
 
 # --- steps -------------------------------------------------------------------------------
@@ -461,22 +494,37 @@ def test_stages_and_funnels_are_steps() -> None:
     assert result.step_names == ("Prospect", "Lead")
 
 
-def test_a_mapping_names_the_steps() -> None:
-    result = funnel(log([("a", 0, "visit")]), {"Visited": "visit", "Bought": ["buy"]}, window="1d")
+def test_a_mapping_names_the_steps(engine: Engine) -> None:
+    events = engine(log([("a", 0, "visit")]))
+    result = funnel(events, {"Visited": "visit", "Bought": ["buy"]}, window="1d")
     assert result.table["name"].to_list() == ["Visited", "Bought"]
 
 
-def test_a_funnel_definition_from_the_presets() -> None:
-    definitions = pytest.importorskip("funnelkit.definitions")
-    inbound = definitions.load_funnel("inbound")
-    events = log([("a", 0, "page_view"), ("a", 1, "like"), ("a", 2, "ebook_download"),
-                  ("a", 30, "purchase"), ("b", 0, "page_view")], unit=H)  # fmt: skip
+def _preset_timeline() -> pl.DataFrame:
+    return log([("a", 0, "page_view"), ("a", 1, "like"), ("a", 2, "ebook_download"),
+                ("a", 30, "purchase"), ("b", 0, "page_view")], unit=H)  # fmt: skip
+
+
+@engine_marks(
+    pytest.mark.xfail(
+        strict=True,
+        raises=ColumnNotFoundError,
+        reason="on DuckDB and Spark a stage reading a missing column raises narwhals' error",
+    )
+)
+def test_a_stage_step_reading_a_missing_column_is_named(engine: Engine) -> None:
+    inbound = load_funnel("inbound")
     with pytest.raises(MissingColumnError, match="step 4 .* reads the column 'amount'"):
-        funnel(events, inbound, window="2d", stage_steps="evidence")
+        funnel(engine(_preset_timeline()), inbound, window="2d", stage_steps="evidence")
     with pytest.raises(MissingColumnError, match="stage 'client'.*no column 'amount'"):
-        funnel(events, inbound, window="2d")
+        funnel(engine(_preset_timeline()), inbound, window="2d")
+
+
+def test_a_funnel_definition_from_the_presets(engine: Engine) -> None:
+    inbound = load_funnel("inbound")
+    events = _preset_timeline()
     events = events.with_columns(amount=pl.when(pl.col("event") == "purchase").then(20.0))
-    result = funnel(events, inbound, window="2d", stage_steps="evidence")
+    result = funnel(engine(events), inbound, window="2d", stage_steps="evidence")
     assert result.step_names == ("Prospect", "Cold lead", "Warm lead", "Client", "Ambassador")
     assert result.table["count"].to_list() == [2, 2, 1, 1, 0]
 
@@ -530,8 +578,8 @@ def test_bad_options_are_explained(options: dict[str, Any], message: str) -> Non
         funnel(log([("a", 0, "visit")]), ["visit"], **options)
 
 
-def test_since_and_until_cut_the_log() -> None:
-    events = log([("a", 0, "visit"), ("a", 30, "signup"), ("b", 50, "visit")])
+def test_since_and_until_cut_the_log(engine: Engine) -> None:
+    events = engine(log([("a", 0, "visit"), ("a", 30, "signup"), ("b", 50, "visit")]))
     assert counts(events, ["visit", "signup"], window="2d") == [2, 1]
     assert counts(events, ["visit", "signup"], window="2d", until=T0 + 30 * H) == [1, 0]
     assert counts(events, ["visit", "signup"], window="2d", since="2026-09-08") == [1, 0]
@@ -547,8 +595,12 @@ def test_since_and_until_cut_the_log() -> None:
         (conversion_over_time, {"window": "1d", "period": "day"}),
     ],
 )
-def test_a_reversed_or_empty_span_is_refused(call: Any, extra: dict[str, Any]) -> None:
-    events = log([("a", 0, "visit"), ("a", 30, "signup")])
+def test_a_reversed_or_empty_span_is_refused(
+    call: Any, extra: dict[str, Any], engine: Engine
+) -> None:
+    if call is funnel_chains and engine.name != "polars":
+        pytest.skip("funnel_chains reads polars frames only")
+    events = engine(log([("a", 0, "visit"), ("a", 30, "signup")]))
     with pytest.raises(ParameterError, match=r"since \(2026-11-01 00:00\) must be before until"):
         call(events, ["visit", "signup"], since="2026-11-01", until="2026-10-01", **extra)
     with pytest.raises(ParameterError, match="swap them"):
@@ -566,17 +618,17 @@ def test_hash_collisions_fall_back_to_the_exact_key(monkeypatch: pytest.MonkeyPa
     assert collided.breakdown is not None and collided.breakdown.equals(expected.breakdown)
 
 
-def test_times_the_packed_key_cannot_hold_use_the_wide_key() -> None:
+def test_times_the_packed_key_cannot_hold_use_the_wide_key(engine: Engine) -> None:
     rows = [("a", 0, "visit"), ("a", 5, "signup"), ("b", 0, "visit"), ("b", 30, "signup")]
-    recent = counts(log(rows), ["visit", "signup"], window="1d")
+    recent = counts(engine(log(rows)), ["visit", "signup"], window="1d")
     old = log(rows).with_columns(pl.col("occurred_at") - dt.timedelta(days=365 * 70))  # 1956
-    assert counts(old, ["visit", "signup"], window="1d") == recent == [2, 1]
+    assert counts(engine(old), ["visit", "signup"], window="1d") == recent == [2, 1]
 
 
-def test_many_steps_use_the_wide_key() -> None:
+def test_many_steps_use_the_wide_key(engine: Engine) -> None:
     steps = [f"e{i}" for i in range(14)]
     rows = [("a", i, f"e{i}") for i in range(14)] + [("b", i, f"e{i}") for i in range(5)]
-    assert counts(log(rows), steps, window="1d") == [2] * 5 + [1] * 9
+    assert counts(engine(log(rows)), steps, window="1d") == [2] * 5 + [1] * 9
 
 
 @pytest.mark.parametrize("mode", ["packed", "wide", "exact"])
@@ -604,11 +656,14 @@ def test_funnel_chains_lists_each_contact_once() -> None:
 
 
 # --- conversion over time ------------------------------------------------------------------
-def test_conversion_over_time_by_week_with_incomplete_weeks() -> None:
-    events = log(
-        [("a", 0, "visit"), ("a", 2, "signup"), ("b", 1, "visit"), ("c", 8, "visit")]
-        + [("d", 22, "visit"), ("d", 23, "signup")],
-        unit=D,
+@on_spark
+def test_conversion_over_time_by_week_with_incomplete_weeks(engine: Engine) -> None:
+    events = engine(
+        log(
+            [("a", 0, "visit"), ("a", 2, "signup"), ("b", 1, "visit"), ("c", 8, "visit")]
+            + [("d", 22, "visit"), ("d", 23, "signup")],
+            unit=D,
+        )
     )
     trend = conversion_over_time(events, ["visit", "signup"], window="3d", period="week")
     table = trend.table
@@ -622,20 +677,30 @@ def test_conversion_over_time_by_week_with_incomplete_weeks() -> None:
     assert trend.table["period_end"][0] == T0 + 7 * D
 
 
-def test_conversion_over_time_adds_up_to_the_funnel() -> None:
+def _trend_sums_and_funnel(engine: Engine, period: str) -> tuple[list[int], list[int]]:
     rnd = random.Random(3)
     rows = [(f"c{rnd.randint(0, 40)}", rnd.randint(0, 2000), rnd.choice(["v", "s", "b"]))
             for _ in range(300)]  # fmt: skip
     steps = ["v", "s", "b"]
-    total = counts(log(rows), steps, window="3d")
-    for period in ("day", "week", "month"):
-        trend = conversion_over_time(log(rows), steps, window="3d", period=period)  # type: ignore[arg-type]
-        summed = trend.table.group_by("step").agg(pl.col("count").sum()).sort("step")
-        assert summed["count"].to_list() == total
+    events = engine(log(rows))
+    trend = conversion_over_time(events, steps, window="3d", period=period)  # type: ignore[arg-type]
+    summed = trend.table.group_by("step").agg(pl.col("count").sum()).sort("step")
+    return summed["count"].to_list(), counts(events, steps, window="3d")
 
 
-def test_conversion_over_time_by_month_and_explicit_as_of() -> None:
-    events = log([("a", 0, "visit"), ("b", 30, "visit")], unit=D)
+@pytest.mark.parametrize("period", ["day", "week"])
+def test_conversion_over_time_adds_up_to_the_funnel(engine: Engine, period: str) -> None:
+    summed, total = _trend_sums_and_funnel(engine, period)
+    assert summed == total
+
+
+def test_monthly_conversion_over_time_adds_up_to_the_funnel(engine: Engine) -> None:
+    summed, total = _trend_sums_and_funnel(engine, "month")
+    assert summed == total
+
+
+def test_conversion_over_time_by_month_and_explicit_as_of(engine: Engine) -> None:
+    events = engine(log([("a", 0, "visit"), ("b", 30, "visit")], unit=D))
     trend = conversion_over_time(events, ["visit"], window="1d", period="month",
                                  as_of="2026-12-01")  # fmt: skip
     assert trend.table["period_start"].to_list() == [
@@ -664,8 +729,9 @@ def _two_weeks(first: int, second: int, entrants: int = 100) -> pl.DataFrame:
     return log(rows)
 
 
-def test_week_over_week_flags_a_change_outside_the_noise() -> None:
-    result = week_over_week(_two_weeks(40, 70), ["visit", "buy"], window="1d",
+@on_spark
+def test_week_over_week_flags_a_change_outside_the_noise(engine: Engine) -> None:
+    result = week_over_week(engine(_two_weeks(40, 70)), ["visit", "buy"], window="1d",
                             current="2026-09-16")  # fmt: skip
     row = result.table.filter(pl.col("rate") == "from_previous").row(0, named=True)
     assert (row["previous_rate"], row["current_rate"]) == (0.4, 0.7)
@@ -677,10 +743,11 @@ def test_week_over_week_flags_a_change_outside_the_noise() -> None:
     assert result.current_complete
 
 
-def test_compare_periods_within_noise_and_too_few() -> None:
-    noise = compare_periods(_two_weeks(40, 43), ["visit", "buy"], window="1d", current=T0 + 7 * D)
+def test_compare_periods_within_noise_and_too_few(engine: Engine) -> None:
+    noise = compare_periods(engine(_two_weeks(40, 43)), ["visit", "buy"], window="1d",
+                            current=T0 + 7 * D)  # fmt: skip
     assert set(noise.table["verdict"]) == {"within noise"}
-    few = compare_periods(_two_weeks(4, 9, entrants=20), ["visit", "buy"], window="1d",
+    few = compare_periods(engine(_two_weeks(4, 9, entrants=20)), ["visit", "buy"], window="1d",
                           current=T0 + 7 * D)  # fmt: skip
     assert set(few.table["verdict"]) == {"too few"}
     assert few.table["p_value"].null_count() == 0
@@ -688,30 +755,33 @@ def test_compare_periods_within_noise_and_too_few() -> None:
     json.dumps(few.to_dict())
 
 
-def test_compare_periods_defaults_to_the_last_complete_period() -> None:
-    result = compare_periods(_two_weeks(40, 70), ["visit", "buy"], window="1d")
+def test_compare_periods_defaults_to_the_last_complete_period(engine: Engine) -> None:
+    result = compare_periods(engine(_two_weeks(40, 70)), ["visit", "buy"], window="1d")
     # the week of the "late" visit (day 60) is still open; the empty weeks before it are complete
     assert result.current_start == T0 + 56 * D - 7 * D
     assert result.table["current_trials"].to_list()[0] == 0
 
 
-def test_compare_periods_errors() -> None:
+def test_compare_periods_errors(engine: Engine) -> None:
+    two_weeks = engine(_two_weeks(4, 7))
     with pytest.raises(ParameterError, match="is the first one; nothing to compare with"):
-        compare_periods(_two_weeks(4, 7), ["visit", "buy"], window="1d", current=T0)
+        compare_periods(two_weeks, ["visit", "buy"], window="1d", current=T0)
     with pytest.raises(ParameterError, match="current: no entries in the week starting 2027-01-04"):
-        compare_periods(_two_weeks(4, 7), ["visit", "buy"], window="1d", current="2027-01-05")
+        compare_periods(two_weeks, ["visit", "buy"], window="1d", current="2027-01-05")
     with pytest.raises(ParameterError, match="no complete week to compare"):
-        compare_periods(log([("a", 0, "visit")]), ["visit", "buy"], window="1d")
+        compare_periods(engine(log([("a", 0, "visit")])), ["visit", "buy"], window="1d")
     with pytest.raises(ParameterError, match="alpha must be between 0 and 1"):
-        compare_periods(_two_weeks(4, 7), ["visit", "buy"], window="1d", alpha=1.5)
+        compare_periods(two_weeks, ["visit", "buy"], window="1d", alpha=1.5)
 
 
 # --- cohorts -------------------------------------------------------------------------------
-def test_cohorts_handle_contacts_not_observed_long_enough() -> None:
-    events = log(
-        [("a", 0, "visit"), ("a", 2, "buy"), ("b", 0, "visit"), ("c", 0, "visit"), ("c", 5, "buy")]
-        + [("d", 9, "visit")],
-        unit=D,
+def test_cohorts_handle_contacts_not_observed_long_enough(engine: Engine) -> None:
+    events = engine(
+        log(
+            [("a", 0, "visit"), ("a", 2, "buy"), ("b", 0, "visit"), ("c", 0, "visit")]
+            + [("c", 5, "buy"), ("d", 9, "visit")],
+            unit=D,
+        )
     )
     table = cohorts(events, "buy", horizon="6d").table
     by_day = {r["day"]: r for r in table.iter_rows(named=True)}
@@ -725,17 +795,18 @@ def test_cohorts_handle_contacts_not_observed_long_enough() -> None:
     assert by_day[6]["observed_share"] == pytest.approx(0.5)
 
 
-def test_cohorts_by_week_stop_where_nobody_is_observed() -> None:
-    events = log([("a", 0, "visit"), ("b", 7, "visit"), ("b", 8, "buy")], unit=D)
+@on_spark
+def test_cohorts_by_week_stop_where_nobody_is_observed(engine: Engine) -> None:
+    events = engine(log([("a", 0, "visit"), ("b", 7, "visit"), ("b", 8, "buy")], unit=D))
     table = cohorts(events, ["buy"], period="week", horizon="10d").table
     last_day = table.group_by("cohort_start").agg(pl.col("day").max()).sort("cohort_start")
     assert last_day["day"].to_list() == [8, 1]
 
 
-def test_cohorts_by_created_at() -> None:
-    events = log([("a", 3, "buy"), ("b", 1, "visit")], unit=D)
-    people = pl.DataFrame(
-        {"contact_id": ["a", "b", "z"], "created_at": [T0, T0, T0 + 2 * D]},
+def test_cohorts_by_created_at(engine: Engine) -> None:
+    events = engine(log([("a", 3, "buy"), ("b", 1, "visit")], unit=D))
+    people = engine(
+        pl.DataFrame({"contact_id": ["a", "b", "z"], "created_at": [T0, T0, T0 + 2 * D]})
     )
     table = cohorts(events, "buy", acquisition="created_at", contacts=people, horizon="3d").table
     assert table["cohort_size"].unique().to_list() == [3]
@@ -746,19 +817,23 @@ def test_cohorts_by_created_at() -> None:
         cohorts(events, "buy", acquisition="created")  # type: ignore[arg-type]
 
 
-def test_a_date_as_of_takes_in_the_whole_day_as_classify_does() -> None:
+@on_spark
+def test_a_date_as_of_takes_in_the_whole_day_as_classify_does(engine: Engine) -> None:
     # T0 is 2026-09-07 00:00; the purchase is at 18:00 that day.
-    events = log([("a", 0, "visit"), ("a", 18, "buy")])
+    events = engine(log([("a", 0, "visit"), ("a", 18, "buy")]))
     for as_of in ("2026-09-07", dt.date(2026, 9, 7)):
-        table = cohorts(events, "buy", horizon="1d", as_of=as_of).table
+        table = cohorts(events, "buy", period="day", horizon="1d", as_of=as_of).table
         assert table.filter(pl.col("day") == 0)["converted"].to_list() == [1]
-    at_midnight = cohorts(events, "buy", horizon="1d", as_of="2026-09-07T00:00:00Z").table
+        trend = conversion_over_time(events, ["visit"], window="1d", period="day", as_of=as_of)
+        assert trend.as_of == T0 + D - dt.timedelta(microseconds=1)
+    midnight = "2026-09-07T00:00:00Z"
+    at_midnight = cohorts(events, "buy", period="day", horizon="1d", as_of=midnight).table
     assert at_midnight.filter(pl.col("day") == 0)["converted"].to_list() == [0]
 
 
-def test_no_week_to_compare_in_an_empty_log_says_so() -> None:
+def test_no_week_to_compare_in_an_empty_log_says_so(engine: Engine) -> None:
     with pytest.raises(ParameterError, match="no week to compare: the events hold no row"):
-        week_over_week(log([]), ["visit", "buy"], window="1d")
+        week_over_week(engine(log([])), ["visit", "buy"], window="1d")
 
 
 def test_cohorts_display_and_empty_input() -> None:
@@ -1004,8 +1079,16 @@ def test_ordered_levels_equal_clickhouse_window_funnel(
     assert dict(ours.select("contact_id", "level").iter_rows()) == theirs
 
 
-def test_a_missing_breakdown_column_lists_the_ones_there() -> None:
-    events = log([("a", 0, "visit")]).with_columns(pl.lit("x").alias("channel"))
+@engine_marks(
+    pytest.mark.xfail(
+        strict=True,
+        raises=AssertionError,
+        reason="on DuckDB and Spark the message does not list the events' columns to break "
+        "down by and suggests 'event'",
+    )
+)
+def test_a_missing_breakdown_column_lists_the_ones_there(engine: Engine) -> None:
+    events = engine(log([("a", 0, "visit")]).with_columns(pl.lit("x").alias("channel")))
     with pytest.raises(MissingColumnError) as info:
         funnel(events, ["visit"], window="1d", by="segment")
     text = str(info.value)

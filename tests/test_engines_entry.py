@@ -353,6 +353,11 @@ def test_created_at_cohorts_need_a_created_at_column(con: duckdb.DuckDBPyConnect
 # --- property tests: random logs ------------------------------------------------------------------
 PRESET_VOCAB = (*sorted(INBOUND.event_names | SALES.event_names), "other")
 DRAWS = Draws(datetime(2026, 7, 6, tzinfo=UTC), 90)
+# one row per contact, as read_contacts gives them (where one id has two rows, polars
+# reads the first and the engines the smallest value, a documented difference)
+contacts_tables = DRAWS.contacts_tables.map(
+    lambda c: None if c is None else c.unique("contact_id", keep="first", maintain_order=True)
+)
 
 
 @st.composite
@@ -390,7 +395,7 @@ def entry_steps(draw: st.DrawFn, preset: Funnel) -> tuple[Any, dict[str, Any]]:
 
 @pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.data(), log=DRAWS.logs(PRESET_VOCAB), contacts=DRAWS.contacts_tables)
+@given(data=st.data(), log=DRAWS.logs(PRESET_VOCAB), contacts=contacts_tables)
 def test_duckdb_entry_funnels_equal_polars(
     con: duckdb.DuckDBPyConnection,
     data: st.DataObject,
@@ -443,7 +448,7 @@ def test_duckdb_entry_and_monthly_trends_equal_polars(
 @given(
     data=st.data(),
     log=DRAWS.logs(PRESET_VOCAB),
-    contacts=DRAWS.contacts_tables,
+    contacts=contacts_tables,
     period=st.sampled_from(["day", "week", "month"]),
     acquisition=st.sampled_from(["first_event", "created_at"]),
     as_of=DRAWS.as_ofs,

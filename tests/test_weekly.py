@@ -38,6 +38,7 @@ from funnelkit.weekly import (
     weekly_metrics,
 )
 from tests.conftest import events_frame
+from tests.engines import Engine, on_spark
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 
@@ -121,27 +122,28 @@ def test_week_contains_its_days_and_round_trips(day: dt.date) -> None:
 
 
 # --- last complete week -------------------------------------------------------
-def test_data_ending_on_a_sunday_makes_that_week_complete() -> None:
+@on_spark
+def test_data_ending_on_a_sunday_makes_that_week_complete(engine: Engine) -> None:
     df = events(
         ("a", dt.datetime(2026, 11, 2, 9, tzinfo=UTC), "page_view"),
         ("a", dt.datetime(2026, 11, 22, 23, 59, tzinfo=UTC), "like"),
     )
-    assert last_complete_week(df) == IsoWeek(2026, 47)
+    assert last_complete_week(engine(df)) == IsoWeek(2026, 47)
 
 
-def test_data_ending_mid_week_reports_the_week_before() -> None:
+def test_data_ending_mid_week_reports_the_week_before(engine: Engine) -> None:
     df = events(("a", dt.datetime(2026, 11, 25, 10, tzinfo=UTC), "like"))
-    assert last_complete_week(df) == IsoWeek(2026, 47)
+    assert last_complete_week(engine(df)) == IsoWeek(2026, 47)
 
 
-def test_data_ending_early_monday_reports_the_week_before() -> None:
+def test_data_ending_early_monday_reports_the_week_before(engine: Engine) -> None:
     df = events(("a", dt.datetime(2026, 11, 23, 0, 0, tzinfo=UTC), "like"))
-    assert last_complete_week(df) == IsoWeek(2026, 47)
+    assert last_complete_week(engine(df)) == IsoWeek(2026, 47)
 
 
-def test_last_complete_week_of_no_event_is_an_error() -> None:
+def test_last_complete_week_of_no_event_is_an_error(engine: Engine) -> None:
     with pytest.raises(EmptyInputError, match=r"week: the events hold no row"):
-        last_complete_week(events())
+        last_complete_week(engine(events()))
 
 
 @settings(max_examples=60, deadline=None)
@@ -199,42 +201,50 @@ def tiny_metrics() -> WeeklyMetrics:
     return weekly_metrics(timeline(), TINY, week=W46, window="7d", weeks_of_history=2)
 
 
+@pytest.fixture
+def metrics_on(engine: Engine) -> WeeklyMetrics:
+    """The metrics of :func:`tiny_metrics`, computed on every engine."""
+    return weekly_metrics(engine(timeline()), TINY, week=W46, window="7d", weeks_of_history=2)
+
+
+@on_spark
 def test_counts_are_contacts_first_reaching_each_stage_in_the_week(
-    tiny_metrics: WeeklyMetrics,
+    metrics_on: WeeklyMetrics, tiny_metrics: WeeklyMetrics
 ) -> None:
-    got = {k.name: (k.value, k.previous) for k in tiny_metrics.headline if k.kind == "count"}
+    got = {k.name: (k.value, k.previous) for k in metrics_on.headline if k.kind == "count"}
     assert got == {
         "new_contacts": (3, 2),  # b, e, f this week; a, c the week before
         "reached_lead": (1, 1),  # a this week; c (by skipping) the week before
         "reached_client": (1, 1),
     }
+    assert metrics_on.to_json() == tiny_metrics.to_json()
 
 
 def test_the_week_includes_its_first_instant_and_excludes_its_end(
-    tiny_metrics: WeeklyMetrics,
+    metrics_on: WeeklyMetrics,
 ) -> None:
-    q = tiny_metrics.quality
+    q = metrics_on.quality
     assert (q.events_before_week, q.events_in_week, q.events_after_week) == (2, 5, 1)
     assert q.rows_read == q.rows_kept == 8
 
 
-def test_snapshot_is_as_of_the_end_of_the_week(tiny_metrics: WeeklyMetrics) -> None:
-    table = tiny_metrics.snapshot.table
+def test_snapshot_is_as_of_the_end_of_the_week(metrics_on: WeeklyMetrics) -> None:
+    table = metrics_on.snapshot.table
     assert table["at_or_past"].to_list() == [5, 2, 2]  # d is not known yet
     expected = snapshot(classify(timeline(), TINY, as_of="2026-11-15T23:59:59.999999Z"), TINY)
     assert table.equals(expected.table)
 
 
-def test_flows_go_from_the_start_of_the_week_to_its_end(tiny_metrics: WeeklyMetrics) -> None:
-    rows = tiny_metrics.flows.table.select("from_stage", "to_stage", "contacts").rows()
+def test_flows_go_from_the_start_of_the_week_to_its_end(metrics_on: WeeklyMetrics) -> None:
+    rows = metrics_on.flows.table.select("from_stage", "to_stage", "contacts").rows()
     assert sorted(rows, key=str) == sorted(
         [(None, "contact", 3), ("contact", "client", 1), ("client", "client", 1)], key=str
     )
 
 
-def test_entries_cover_the_history_weeks(tiny_metrics: WeeklyMetrics) -> None:
-    assert tiny_metrics.entries["week"].unique().sort().to_list() == ["2026-W45", W46]
-    assert tiny_metrics.entries.height == 2 * 3  # every stage, zeros included
+def test_entries_cover_the_history_weeks(metrics_on: WeeklyMetrics) -> None:
+    assert metrics_on.entries["week"].unique().sort().to_list() == ["2026-W45", W46]
+    assert metrics_on.entries.height == 2 * 3  # every stage, zeros included
 
 
 def test_metrics_json_is_strict_json_and_deterministic(tiny_metrics: WeeklyMetrics) -> None:
@@ -319,11 +329,11 @@ def test_set_aside_rows_are_reported(tmp_path: Path) -> None:
     assert m.to_dict()["rows"]["source"] == str(path)
 
 
-def test_contacts_without_events_count_as_new_contacts() -> None:
+def test_contacts_without_events_count_as_new_contacts(engine: Engine) -> None:
     people = pl.DataFrame(
         {"contact_id": ["z"], "created_at": [dt.datetime(2026, 11, 11, tzinfo=UTC)]}
     )
-    m = weekly_metrics(timeline(), TINY, week=W46, contacts=people, window="7d")
+    m = weekly_metrics(engine(timeline()), TINY, week=W46, contacts=engine(people), window="7d")
     assert m.kpi("new_contacts").value == 4
     assert m.quality.contacts_read == 1
 
@@ -414,15 +424,17 @@ def test_count_verdict_agrees_with_the_exact_binomial_test(before: int, after: i
 
 
 # --- incomplete data: warnings, and weeks before the data -------------------
-def test_a_normal_week_has_no_warning(tiny_metrics: WeeklyMetrics) -> None:
-    assert tiny_metrics.warnings == ()
-    assert tiny_metrics.to_dict()["warnings"] == []
+def test_a_normal_week_has_no_warning(metrics_on: WeeklyMetrics) -> None:
+    assert metrics_on.warnings == ()
+    assert metrics_on.to_dict()["warnings"] == []
 
 
-def test_a_week_without_events_is_flagged_and_its_fall_judged() -> None:
-    df = events_frame(
-        *((f"a{i}", "2026-11-03 10:00", "form_fill") for i in range(30)),  # W45: 30 leads
-        ("z", "2026-11-17 10:00", "page_view"),  # W47: the export goes on after W46
+def test_a_week_without_events_is_flagged_and_its_fall_judged(engine: Engine) -> None:
+    df = engine(
+        events_frame(
+            *((f"a{i}", "2026-11-03 10:00", "form_fill") for i in range(30)),  # W45: 30 leads
+            ("z", "2026-11-17 10:00", "page_view"),  # W47: the export goes on after W46
+        )
     )
     m = weekly_metrics(df, TINY, week=W46, window="7d", weeks_of_history=2)
     assert m.quality.events_in_week == 0
@@ -440,10 +452,12 @@ def test_a_week_without_events_is_flagged_and_its_fall_judged() -> None:
     ]
 
 
-def test_the_first_week_of_the_data_has_no_previous_week() -> None:
-    df = events_frame(
-        ("a", "2026-11-10 10:00", "form_fill"),  # the first event: W46's Tuesday
-        ("b", "2026-11-11 10:00", "page_view"),
+def test_the_first_week_of_the_data_has_no_previous_week(engine: Engine) -> None:
+    df = engine(
+        events_frame(
+            ("a", "2026-11-10 10:00", "form_fill"),  # the first event: W46's Tuesday
+            ("b", "2026-11-11 10:00", "page_view"),
+        )
     )
     m = weekly_metrics(df, TINY, week=W46, window="7d", weeks_of_history=2)
     counts = [k for k in m.headline if k.kind == "count"]
@@ -462,19 +476,22 @@ def test_the_first_week_of_the_data_has_no_previous_week() -> None:
     assert (client.previous, client.verdict) == (0, "too few")
 
 
-def test_a_previous_week_partly_in_the_data_is_compared() -> None:
-    df = events_frame(
-        ("x", "2026-11-08 23:00", "page_view"),  # W45's Sunday: the data starts there
-        ("a", "2026-11-10 10:00", "form_fill"),
+def test_a_previous_week_partly_in_the_data_is_compared(engine: Engine) -> None:
+    df = engine(
+        events_frame(
+            ("x", "2026-11-08 23:00", "page_view"),  # W45's Sunday: the data starts there
+            ("a", "2026-11-10 10:00", "form_fill"),
+        )
     )
     m = weekly_metrics(df, TINY, week=W46, window="7d", weeks_of_history=2)
     assert [k.previous for k in m.headline if k.kind == "count"] == [1, 0, 0]
 
 
-def test_contacts_created_before_the_first_event_keep_their_count() -> None:
-    df = events_frame(("a", "2026-11-10 10:00", "form_fill"))
-    people = pl.DataFrame(
-        {"contact_id": ["y"], "created_at": [dt.datetime(2026, 11, 4, tzinfo=UTC)]}
+@on_spark
+def test_contacts_created_before_the_first_event_keep_their_count(engine: Engine) -> None:
+    df = engine(events_frame(("a", "2026-11-10 10:00", "form_fill")))
+    people = engine(
+        pl.DataFrame({"contact_id": ["y"], "created_at": [dt.datetime(2026, 11, 4, tzinfo=UTC)]})
     )
     m = weekly_metrics(df, TINY, week=W46, contacts=people, window="7d", weeks_of_history=2)
     assert m.kpi("new_contacts").previous == 1  # the contacts table covers W45
@@ -503,34 +520,13 @@ def leads_by_week(counts: list[int], last: str = W46) -> pl.DataFrame:
     ],
 )
 def test_a_week_with_far_fewer_stage_entries_than_usual_is_flagged(
-    counts: list[int], expected: tuple[DataWarning, ...]
+    counts: list[int], expected: tuple[DataWarning, ...], engine: Engine
 ) -> None:
     # six weeks of history, the first ones before the data: they are left out
-    m = weekly_metrics(leads_by_week(counts), TINY, week=W46, window="7d", weeks_of_history=6)
+    events = engine(leads_by_week(counts))
+    m = weekly_metrics(events, TINY, week=W46, window="7d", weeks_of_history=6)
     assert m.quality.events_in_week > 0
     assert m.warnings == expected
-
-
-def test_the_engine_path_flags_the_same_weeks() -> None:
-    duckdb = pytest.importorskip("duckdb")
-
-    con = duckdb.connect()
-    cases = [
-        events_frame(("a", "2026-11-10 10:00", "form_fill")),  # W46 is the first week
-        events_frame(  # W46 has no event
-            *((f"a{i}", "2026-11-03 10:00", "form_fill") for i in range(30)),
-            ("z", "2026-11-17 10:00", "page_view"),
-        ),
-        leads_by_week([20, 20, 20, 1]),  # W46 has far fewer leads than usual
-    ]
-    for df in cases:
-        expected = weekly_metrics(df, TINY, week=W46, window="7d", weeks_of_history=6)
-        native = weekly_metrics(
-            con.from_arrow(df.to_arrow()), TINY, week=W46, window="7d", weeks_of_history=6
-        )
-        assert native.warnings == expected.warnings
-        assert native.to_json() == expected.to_json()
-    con.close()
 
 
 # --- rates: the latest week whose window has closed --------------------------
@@ -630,14 +626,19 @@ def test_cohorts_cover_the_history_weeks(sample_metrics: WeeklyMetrics) -> None:
 
 
 # --- contacts to follow up ---------------------------------------------------
-def test_stalled_contacts_are_the_longest_idle_at_the_stage_before_the_target() -> None:
-    df = events_frame(
-        ("a", "2026-11-10 10:00", "form_fill"),
-        ("b", "2026-11-01 10:00", "form_fill"),
-        ("c", "2026-11-05 10:00", "form_fill"),
-        ("c", "2026-11-06 10:00", "page_view"),  # not named by the funnel: not activity
-        ("d", "2026-11-02 10:00", "form_fill"),
-        ("d", "2026-11-03 10:00", "purchase"),  # a client, not stalled
+@on_spark
+def test_stalled_contacts_are_the_longest_idle_at_the_stage_before_the_target(
+    engine: Engine,
+) -> None:
+    df = engine(
+        events_frame(
+            ("a", "2026-11-10 10:00", "form_fill"),
+            ("b", "2026-11-01 10:00", "form_fill"),
+            ("c", "2026-11-05 10:00", "form_fill"),
+            ("c", "2026-11-06 10:00", "page_view"),  # not named by the funnel: not activity
+            ("d", "2026-11-02 10:00", "form_fill"),
+            ("d", "2026-11-03 10:00", "purchase"),  # a client, not stalled
+        )
     )
     as_of = IsoWeek(2026, 46).end
     table = stalled_contacts(df, TINY, as_of=as_of)
