@@ -840,3 +840,37 @@ def test_the_sections_are_the_public_analyses_of_the_same_history(
     )
     expected = curves.table.filter(pl.col("cohort_start") >= history[0].start)
     assert_same_result(m.cohorts, dataclasses.replace(curves, table=expected), "cohorts")
+
+
+def test_the_report_classifies_once_and_builds_the_chains_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import funnelkit.chains as chains_module
+    import funnelkit.trends as trends_module
+    import funnelkit.weekly as weekly_module
+
+    calls: list[str] = []
+
+    def counting(module: object, name: str) -> None:
+        original = getattr(module, name, None)
+        if original is None:
+            return
+
+        def wrapper(*args: object, **kwargs: object) -> object:
+            calls.append(name)
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, wrapper)
+
+    for module in (weekly_module, chains_module):
+        counting(module, "classify")
+    for module in (weekly_module, conversion, trends_module):
+        counting(module, "contact_chains")
+    people = pl.DataFrame(
+        {"contact_id": ["y"], "created_at": [dt.datetime(2026, 11, 4, tzinfo=UTC)]}
+    )
+    metrics = weekly_metrics(
+        timeline(), TINY, week=W46, contacts=people, window="7d", weeks_of_history=2
+    )
+    assert metrics.cohorts.table.height > 0
+    assert sorted(calls) == ["classify", "contact_chains"]
