@@ -87,17 +87,29 @@ def entry_contacts(
 
 
 def stage_entries(
-    lf: pl.LazyFrame, funnel: Funnel, stage_ids: Sequence[str], contacts: pl.LazyFrame | None
+    lf: pl.LazyFrame,
+    funnel: Funnel,
+    stage_ids: Sequence[str],
+    contacts: pl.LazyFrame | None,
+    *,
+    classified: pl.LazyFrame | pl.DataFrame | None = None,
 ) -> pl.LazyFrame:
     """Return one row per contact and stage of ``stage_ids`` it entered.
 
     Columns ``contact_id``, ``occurred_at`` (the ``<stage>_at`` of
     :func:`funnelkit.stages.classify`), ``event`` (null) and ``_stage``.
+    ``classified`` is that classification of ``lf`` with ``contacts`` (entry
+    times included) when the caller already has it: it is read instead of
+    classifying again.  Entry times do not depend on ``as_of`` (lapsing
+    changes the stage only), so a classification as of any instant at or
+    after the last event of ``lf`` serves.
     """
     schema = lf.collect_schema()
     ats = [f"{stage_id}_at" for stage_id in stage_ids]
+    if classified is None:
+        classified = classify(lf, funnel, contacts=contacts, entry_times=True)
     return (
-        classify(lf, funnel, contacts=contacts, entry_times=True)
+        classified.lazy()
         .select(CONTACT_ID, *(pl.col(c).cast(schema[OCCURRED_AT]) for c in ats))
         .unpivot(on=ats, index=CONTACT_ID, variable_name=STAGE, value_name=OCCURRED_AT)
         .filter(pl.col(OCCURRED_AT).is_not_null())
@@ -118,6 +130,7 @@ def read_steps(
     *,
     by: str | None = None,
     contacts: pl.LazyFrame | None = None,
+    classified: pl.LazyFrame | pl.DataFrame | None = None,
 ) -> tuple[pl.LazyFrame, pl.LazyFrame, str | None]:
     """Return the events read in ``[since, until)``, the rows the steps read, the ``by`` column.
 
@@ -126,7 +139,9 @@ def read_steps(
     classification reads each contact's whole history before ``until`` (and
     the ``contacts`` created before it), and only the rows from ``since`` on
     are kept: a contact who entered a stage before ``since`` entered it then,
-    not at its first event of the span.
+    not at its first event of the span.  ``classified``: that classification
+    (with entry times), when the caller already has it (see
+    :func:`stage_entries`); it is read instead of classifying again.
     """
     lo, hi = time_bounds(since, until)
     lf = as_lazy(events)
@@ -135,7 +150,8 @@ def read_steps(
         rows, by_column = _step_rows(read, spec, by=by)
         return read, rows, by_column
     history = restrict_span(lf, None, hi)
-    rows, by_column = _step_rows(history, spec, by=by, contacts=entry_contacts(contacts, None, hi))
+    people = entry_contacts(contacts, None, hi)
+    rows, by_column = _step_rows(history, spec, by=by, contacts=people, classified=classified)
     return read, restrict_span(rows, lo, None), by_column
 
 
@@ -145,6 +161,7 @@ def _step_rows(
     *,
     by: str | None = None,
     contacts: pl.LazyFrame | None = None,
+    classified: pl.LazyFrame | pl.DataFrame | None = None,
 ) -> tuple[pl.LazyFrame, str | None]:
     """Return the rows the steps read, and the name of the ``by`` column on them.
 
@@ -162,7 +179,7 @@ def _step_rows(
     source = _segment_source(lf, by, contacts)
     funnel = spec.reading.definition
     assert funnel is not None  # resolve_spec refuses a stage read by entry without its definition
-    rows = stage_entries(lf, funnel, spec.stage_ids, contacts)
+    rows = stage_entries(lf, funnel, spec.stage_ids, contacts, classified=classified)
     raw = lf.filter(pl.col(EVENT).is_in(sorted(spec.raw_names)))
     columns = [CONTACT_ID, OCCURRED_AT, EVENT, pl.lit(None, pl.String).alias(STAGE)]
     if source == "events" and by is not None:

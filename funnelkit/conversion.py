@@ -155,7 +155,7 @@ counted in ``excluded``.  Exclusions need an ordered ``order``.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -225,6 +225,7 @@ from funnelkit.trends import (
     compare_trend,
     conversion_over_time,
     finish_trend,
+    trend_counts,
     week_over_week,
 )
 
@@ -244,9 +245,12 @@ __all__ = [
     "compare_periods",
     "compare_trend",
     "conversion_over_time",
+    "finish_funnel",
     "finish_trend",
     "funnel",
     "funnel_chains",
+    "funnel_counts",
+    "trend_counts",
     "week_over_week",
 ]
 
@@ -461,29 +465,50 @@ def funnel(
     check_count_option(min_size, "min_size", allow_none=False)
     contacts_lf = _contacts(contacts)
     _, lf, by_column = read_steps(events, spec, since, until, by=by, contacts=contacts_lf)
-    group = "_seg_value" if by is not None else None
-    width = bin_width(spec.window_us)
-
-    def build(chains: pl.LazyFrame) -> list[pl.LazyFrame]:
-        summary, histogram = time_to_convert_tables(transition_durations(chains, spec), spec, width)
-        frames = [step_counts(chains, spec, None), summary, histogram]
-        if group is not None:
-            frames.append(step_counts(chains, spec, group))
-        return frames
-
     collected = collect_sound(
         spec,
         lambda mode: contact_chains(lf, spec, mode=mode, by=by_column, contacts=contacts_lf),
-        build,
+        lambda chains: funnel_counts(chains, spec, by=by),
     )
+    return finish_funnel(collected, spec, by=by, top=top, min_size=min_size)
+
+
+def funnel_counts(chains: pl.LazyFrame, spec: Spec, *, by: str | None) -> list[pl.LazyFrame]:
+    """Return the frames :func:`finish_funnel` turns into a :class:`FunnelResult`.
+
+    ``chains`` are counted chains (:func:`funnelkit.chains.contact_chains`,
+    with ``_seg_value`` when ``by`` is given): the counts per step, the time
+    to convert's summary and histogram and, with ``by``, the counts per value.
+    """
+    width = bin_width(spec.window_us)
+    summary, histogram = time_to_convert_tables(transition_durations(chains, spec), spec, width)
+    frames = [step_counts(chains, spec, None), summary, histogram]
+    if by is not None:
+        frames.append(step_counts(chains, spec, "_seg_value"))
+    return frames
+
+
+def finish_funnel(
+    collected: Sequence[pl.DataFrame],
+    spec: Spec,
+    *,
+    by: str | None,
+    top: int | None = 10,
+    min_size: int = 30,
+) -> FunnelResult:
+    """Return the :class:`FunnelResult` of the collected :func:`funnel_counts` frames.
+
+    ``by``, ``top`` and ``min_size`` are those of :func:`funnel`.
+    """
     total = collected[0]
     breakdown = None
-    if group is not None:
+    if by is not None:
         merged = merge_segments(collected[3], spec, top, min_size)
         long = long_steps(merged.drop("_excl", "suppressed"), spec, ["segment"])
         flags = merged.select("segment", "suppressed", excluded=pl.col("_excl"))
         long = flags.join(long, on="segment", how="left", maintain_order="left")
         breakdown = suppress_small_segments(long)
+    width = bin_width(spec.window_us)
     return FunnelResult(
         table=long_steps(total.drop("_excl"), spec, []),
         step_names=tuple(s.name for s in spec.steps),
@@ -566,6 +591,7 @@ def cohorts(
     until: TimeLike | None = None,
     stage_steps: StageSteps = "entry",
     definition: Funnel | None = None,
+    classified: pl.LazyFrame | pl.DataFrame | None = None,
 ) -> CohortTable:
     """Return survival-style conversion curves by acquisition cohort, as a tidy table.
 
@@ -607,6 +633,13 @@ def cohorts(
     definition
         With ``stage_steps="entry"``, the definition the target stage
         belongs to (required: a stage's entry depends on the whole definition).
+    classified
+        With a stage target read by entry: the classification
+        (:func:`funnelkit.stages.classify`, entry times included) of the
+        history these cohorts read (events before ``until`` and at or before
+        ``as_of``, with the ``contacts`` created by then), when already at
+        hand; the target's entry times are read from it instead of
+        classifying again.  Ignored for any other target.
 
     Returns
     -------
@@ -669,7 +702,9 @@ def cohorts(
         if people is not None and CREATED_AT in people.collect_schema().names():
             people = people.filter(pl.col(CREATED_AT).is_null() | (pl.col(CREATED_AT) <= known))
         history = restrict_span(as_lazy(events), None, hi).filter(pl.col(OCCURRED_AT) <= known)
-        hits = stage_entries(history, reading.definition, [step.stage], people)
+        hits = stage_entries(
+            history, reading.definition, [step.stage], people, classified=classified
+        )
     else:
         if isinstance(target, Stage):
             filters = [f for cond in target.conditions for f in cond.where]

@@ -45,6 +45,7 @@ __all__ = [
     "compare_trend",
     "conversion_over_time",
     "finish_trend",
+    "trend_counts",
     "week_over_week",
 ]
 
@@ -149,24 +150,37 @@ def conversion_over_time(
         stage_steps=stage_steps,
         definition=definition,
     )
-    every = PERIODS[check_period(period)]
+    check_period(period)
     people = None if contacts is None else as_lazy_contacts(contacts)
     lf, rows, _ = read_steps(events, spec, since, until, contacts=people)
     known = parse_as_of(as_of)
-    entry = pl.col(step_time(1)).cast(pl.Datetime("us", "UTC")).dt.truncate(every)
     collected = collect_sound(
         spec,
-        lambda mode: contact_chains(rows, spec, mode=mode).with_columns(_seg_value=entry),
+        lambda mode: contact_chains(rows, spec, mode=mode),
         lambda chains: [
-            step_counts(chains, spec, "_seg_value"),
+            trend_counts(chains, spec, str(period)),
             lf.select(pl.col(OCCURRED_AT).max()),
         ],
     )
-    wide = collected[0].rename({"_seg_value": "period_start"})
+    wide = collected[0]
     if known is None:
         last = collected[1].item()
         known = last if isinstance(last, datetime) else None
     return finish_trend(wide, spec, str(period), known)
+
+
+def trend_counts(chains: pl.LazyFrame, spec: Spec, period: str) -> pl.LazyFrame:
+    """Return the per-period counts of ``chains`` that :func:`finish_trend` turns into a trend.
+
+    ``chains`` are counted chains (:func:`funnelkit.chains.contact_chains`);
+    each is counted in the ``period`` (``"day"``, ``"week"``, ``"month"``)
+    of its step-1 time.  Columns ``period_start``, ``_excl``, ``c1..cn``.
+    """
+    every = PERIODS[check_period(period)]
+    entry = pl.col(step_time(1)).cast(pl.Datetime("us", "UTC")).dt.truncate(every)
+    return step_counts(chains.with_columns(_period=entry), spec, "_period").rename(
+        {"_period": "period_start"}
+    )
 
 
 def finish_trend(

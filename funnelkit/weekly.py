@@ -66,13 +66,24 @@ the numbers and re-exports those names.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import polars as pl
 
 from funnelkit import conversion, frames
-from funnelkit.conversion import CohortTable, PeriodComparison
+from funnelkit.aggregate import collect_sound
+from funnelkit.chains import contact_chains, read_steps, step_time
+from funnelkit.conversion import (
+    CohortTable,
+    ConversionTrend,
+    FunnelResult,
+    PeriodComparison,
+    finish_funnel,
+    finish_trend,
+    funnel_counts,
+    trend_counts,
+)
 from funnelkit.definitions import Funnel, load_funnel
 from funnelkit.durations import format_duration, parse_duration
 from funnelkit.errors import ParameterError
@@ -85,10 +96,11 @@ from funnelkit.events import (
     as_lazy,
     as_lazy_contacts,
 )
-from funnelkit.privacy import check_breakdown
+from funnelkit.privacy import check_breakdown, pseudonymize_breakdown
 from funnelkit.stages import classify, flows, snapshot
 from funnelkit.stats import MIN_PER_OUTCOME, wilson_interval
-from funnelkit.timeutil import instant_before
+from funnelkit.steps import resolve_spec
+from funnelkit.timeutil import instant_before, parse_as_of
 from funnelkit.weekly_results import (
     FEW_STAGE_ENTRIES_IN_WEEK,
     LOW_VOLUME_MIN_MEDIAN,
@@ -228,18 +240,11 @@ def _entries(classified: pl.DataFrame, funnel: Funnel, weeks: list[IsoWeek]) -> 
         },
         orient="row",
     )
-    long = (
-        classified.select(
-            pl.concat_list(
-                pl.struct(
-                    pl.lit(s.id).alias("stage"),
-                    pl.col(f"{s.id}_at").dt.truncate("1w").alias("week_start"),
-                )
-                for s in funnel.stages
-            ).alias("reached")
-        )
-        .explode("reached")
-        .unnest("reached")
+    # one row per contact and stage reached (unpivot: a list of structs is far slower)
+    ats = [f"{s.id}_at" for s in funnel.stages]
+    long = classified.select(ats).unpivot(on=ats, variable_name="stage", value_name="_at")
+    long = long.select(
+        pl.col("stage").str.strip_suffix("_at"), week_start=pl.col("_at").dt.truncate("1w")
     )
     counts = (
         long.filter(pl.col("week_start").is_in(starts))
@@ -451,38 +456,25 @@ def weekly_metrics(
     entries = entries.filter(pl.col("week").is_in([str(w) for w in history]))
     rates_week = last_closed_week(target, span)
     since = min(history[0], rates_week.shift(-1)).start
-    trend = conversion.conversion_over_time(
-        lf,
-        definition,
-        window=span,
-        period="week",
-        as_of=target.end,
-        since=since,
-        until=target.end,
-        contacts=people,
+    sections = _Sections(lf, definition, span, target.end, classified, people, contacts)
+    trend, ordered = sections.trend_and_funnel(
+        since, history[0].start, breakdown, allow_personal=allow_personal
     )
-    comparison = _compare(lf, definition, span, rates_week, target, since, people)
+    comparison = _compare(trend, rates_week)
     if comparison is not None:
         headline += rate_kpis(comparison, definition)
+    goal = target_stage(definition)
+    # The cohorts classify without the contacts table, which moves the first stage only.
+    reuse = contacts is None or definition.rank(goal) > 1
     curves = conversion.cohorts(
         lf,
-        definition.stage(target_stage(definition)),
+        definition.stage(goal),
         period="week",
         horizon=timedelta(weeks=weeks_of_history),
         as_of=cut,
         until=target.end,
         definition=definition,
-    )
-    ordered = conversion.funnel(
-        lf,
-        definition,
-        window=span,
-        by=breakdown,
-        min_size=MIN_SEGMENT,
-        contacts=contacts,
-        since=history[0].start,
-        until=target.end,
-        allow_personal=allow_personal,
+        classified=classified if reuse else None,
     )
     return WeeklyMetrics(
         week=target,
@@ -519,27 +511,96 @@ def last_closed_week(week: IsoWeek | str, window: timedelta | str) -> IsoWeek:
     return candidate if candidate.end + span <= target.end else candidate.shift(-1)
 
 
-def _compare(
-    lf: pl.LazyFrame,
-    definition: Funnel,
-    span: timedelta,
-    rates_week: IsoWeek,
-    target: IsoWeek,
-    since: datetime,
-    contacts: pl.LazyFrame | None,
-) -> PeriodComparison | None:
-    """Week over week of the latest closed entry week; ``None`` without a week before it."""
-    try:
-        return conversion.week_over_week(
-            lf,
-            definition,
-            window=span,
-            current=rates_week.start,
-            as_of=target.end,
-            since=since,
-            until=target.end,
-            contacts=contacts,
+@dataclass(frozen=True)
+class _Sections:
+    """What the trend and the funnel of a report share: the events, definition and contacts.
+
+    ``classified`` is the classification of ``lf`` as of the report's end
+    (entry times included, with ``people``): the stage entries of both
+    sections are read from it, and both sections count one set of chains.
+    """
+
+    lf: pl.LazyFrame
+    definition: Funnel
+    span: timedelta
+    until: datetime
+    classified: pl.DataFrame
+    people: pl.LazyFrame | None
+    contacts: ContactTable | pl.DataFrame | pl.LazyFrame | None
+
+    def trend_and_funnel(
+        self, since: datetime, funnel_since: datetime, by: str | None, *, allow_personal: bool
+    ) -> tuple[ConversionTrend, FunnelResult]:
+        """Return the weekly trend of entries from ``since`` and the funnel from ``funnel_since``.
+
+        The chains of the entries from ``since`` serve both: a contact's
+        chain starts at its single entry into the first stage, and every
+        later entry is at or after it, so the chains whose step 1 is at or
+        after ``funnel_since`` (>= ``since``) are exactly the funnel's.
+        """
+        events, people = pseudonymize_breakdown(
+            self.lf, self.contacts, by, allow_personal=allow_personal
         )
+        if events is not self.lf or people is not self.contacts:
+            # a personal column read as pseudonyms: the funnel reads other events
+            return self._trend(since), self._funnel(funnel_since, by, allow_personal=allow_personal)
+        spec = resolve_spec(self.definition, self.span, "ordered", False, ())
+        rows, by_column = read_steps(
+            self.lf,
+            spec,
+            since,
+            self.until,
+            by=by,
+            contacts=self.people,
+            classified=self.classified,
+        )[1:]
+        in_funnel = pl.col(step_time(1)) >= pl.lit(funnel_since).dt.epoch("us")
+        collected = collect_sound(
+            spec,
+            lambda mode: contact_chains(rows, spec, mode=mode, by=by_column, contacts=self.people),
+            lambda chains: [
+                trend_counts(chains, spec, "week"),
+                *funnel_counts(chains.filter(in_funnel), spec, by=by),
+            ],
+        )
+        trend = finish_trend(collected[0], spec, "week", parse_as_of(self.until))
+        ordered = finish_funnel(collected[1:], spec, by=by, min_size=MIN_SEGMENT)
+        return trend, ordered
+
+    def _trend(self, since: datetime) -> ConversionTrend:
+        return conversion.conversion_over_time(
+            self.lf,
+            self.definition,
+            window=self.span,
+            period="week",
+            as_of=self.until,
+            since=since,
+            until=self.until,
+            contacts=self.people,
+        )
+
+    def _funnel(self, since: datetime, by: str | None, *, allow_personal: bool) -> FunnelResult:
+        return conversion.funnel(
+            self.lf,
+            self.definition,
+            window=self.span,
+            by=by,
+            min_size=MIN_SEGMENT,
+            contacts=self.contacts,
+            since=since,
+            until=self.until,
+            allow_personal=allow_personal,
+        )
+
+
+def _compare(trend: ConversionTrend, rates_week: IsoWeek) -> PeriodComparison | None:
+    """Week over week of the latest closed entry week; ``None`` without a week before it.
+
+    :func:`funnelkit.conversion.week_over_week` of the report's trend, without
+    computing that trend again.
+    """
+    try:
+        return conversion.compare_trend(trend, current=rates_week.start)
     except ParameterError:
         return None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -11,6 +12,7 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
 
 from funnelkit import conversion
 from funnelkit.definitions import Funnel, load_funnel
@@ -39,6 +41,7 @@ from funnelkit.weekly import (
 )
 from tests.conftest import events_frame
 from tests.engines import Engine, on_spark
+from tests.strategies import Draws, definitions
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 
@@ -750,3 +753,125 @@ def test_text_compared_with_numbers_is_checked_once(monkeypatch: pytest.MonkeyPa
         )
         assert metrics.kpi("reached_client").value == 1
         assert checked == ["funnel 'inbound'"]
+
+
+# --- the report's sections are the public analyses, computed once ------------------
+SECTION_DRAWS = Draws(start=dt.datetime(2026, 10, 5, tzinfo=UTC), days=56, log_size=40)
+
+
+def assert_same_result(got: object, expected: object, where: str = "result") -> None:
+    """Field by field: tables equal (values and types), other fields equal."""
+    if isinstance(expected, pl.DataFrame):
+        assert isinstance(got, pl.DataFrame), where
+        assert_frame_equal(got, expected, check_exact=True, check_row_order=True)
+        return
+    if dataclasses.is_dataclass(expected) and not isinstance(expected, type):
+        assert type(got) is type(expected), where
+        for field in dataclasses.fields(expected):
+            name = field.name
+            assert_same_result(getattr(got, name), getattr(expected, name), f"{where}.{name}")
+        return
+    assert got == expected, where
+
+
+@pytest.mark.slow
+@settings(max_examples=25, deadline=None)
+@given(
+    definition=definitions(4, [dt.timedelta(days=3), dt.timedelta(days=10)]),
+    log=SECTION_DRAWS.logs(("e1", "e2", "e3", "e4", "other")),
+    people=SECTION_DRAWS.contacts_tables,
+    week=st.integers(41, 49).map(lambda n: IsoWeek(2026, n)),
+    weeks_of_history=st.integers(1, 4),
+    window=st.sampled_from(["2d", "7d", "10d", "28d"]),
+    breakdown=st.sampled_from([None, "channel"]),
+)
+def test_the_sections_are_the_public_analyses_of_the_same_history(
+    definition: Funnel,
+    log: pl.DataFrame,
+    people: pl.DataFrame | None,
+    week: IsoWeek,
+    weeks_of_history: int,
+    window: str,
+    breakdown: str | None,
+) -> None:
+    """One classification and one set of chains give what each analysis gives on its own."""
+    m = weekly_metrics(
+        log,
+        definition,
+        week=week,
+        contacts=people,
+        window=window,
+        breakdown=breakdown,
+        weeks_of_history=weeks_of_history,
+    )
+    span = parse_duration(window)
+    history = [week.shift(-i) for i in reversed(range(weeks_of_history))]
+    rates_week = last_closed_week(week, span)
+    since = min(history[0], rates_week.shift(-1)).start
+    common = {"window": span, "since": since, "until": week.end, "contacts": people}
+    trend = conversion.conversion_over_time(log, definition, as_of=week.end, **common)
+    assert_same_result(m.trend, trend, "trend")
+    try:
+        comparison = conversion.week_over_week(
+            log, definition, current=rates_week.start, as_of=week.end, **common
+        )
+    except ParameterError:
+        comparison = None
+    assert_same_result(m.comparison, comparison, "comparison")
+    ordered = conversion.funnel(
+        log,
+        definition,
+        window=span,
+        by=breakdown,
+        min_size=MIN_SEGMENT,
+        contacts=people,
+        since=history[0].start,
+        until=week.end,
+    )
+    assert_same_result(m.conversion, ordered, "conversion")
+    goal = definition.stage_ids[-1]
+    curves = conversion.cohorts(
+        log,
+        definition.stage(goal),
+        period="week",
+        horizon=dt.timedelta(weeks=weeks_of_history),
+        as_of=week.end - dt.timedelta(microseconds=1),
+        until=week.end,
+        definition=definition,
+    )
+    expected = curves.table.filter(pl.col("cohort_start") >= history[0].start)
+    assert_same_result(m.cohorts, dataclasses.replace(curves, table=expected), "cohorts")
+
+
+def test_the_report_classifies_once_and_builds_the_chains_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import funnelkit.chains as chains_module
+    import funnelkit.trends as trends_module
+    import funnelkit.weekly as weekly_module
+
+    calls: list[str] = []
+
+    def counting(module: object, name: str) -> None:
+        original = getattr(module, name, None)
+        if original is None:
+            return
+
+        def wrapper(*args: object, **kwargs: object) -> object:
+            calls.append(name)
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, wrapper)
+
+    for module in (weekly_module, chains_module):
+        counting(module, "classify")
+    for module in (weekly_module, conversion, trends_module):
+        counting(module, "contact_chains")
+    people = pl.DataFrame(
+        {"contact_id": ["y"], "created_at": [dt.datetime(2026, 11, 4, tzinfo=UTC)]}
+    )
+    metrics = weekly_metrics(
+        timeline(), TINY, week=W46, contacts=people, window="7d", weeks_of_history=2
+    )
+    assert metrics.cohorts.table.height > 0
+    assert sorted(calls) == ["classify", "contact_chains"]
