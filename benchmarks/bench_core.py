@@ -6,6 +6,7 @@ Usage::
     python benchmarks/bench_core.py --sizes 1M --repeat 1
     python benchmarks/bench_core.py --data /tmp/bench-data --cases classify_polars,classify_generic
     python benchmarks/bench_core.py --cases classify_polars,funnel_polars --baseline /tmp/main-src
+    python benchmarks/bench_core.py --cases classify_polars --preset inbound --baseline /tmp/old
 
 The question it answers: can the code :mod:`funnelkit.engines` runs on DuckDB
 and Spark (narwhals lazy expressions) replace the polars code of
@@ -19,11 +20,15 @@ ratio of the generic plan to the polars plan.
 Cases
 -----
 ``classify_polars``
-    ``stages.classify(pl.scan_parquet(path), sales)``, every ``<stage>_at``
-    column, collected with the streaming engine.
+    ``stages.classify(pl.scan_parquet(path), funnel)``, every ``<stage>_at``
+    column, collected with the streaming engine (since classification runs
+    the core on polars, compare it with ``--baseline`` to an older package).
 ``classify_generic``
     The engines' classification plan on the same polars ``LazyFrame``
     (through ``narwhals.from_native``), collected with the streaming engine.
+
+The classify cases use the ``sales`` preset, or ``--preset inbound`` (points
+and inactivity rules: the score path).
 ``funnel_polars``
     ``conversion.funnel(pl.scan_parquet(path), STEPS, window="14d")``: the
     sort-key kernel, counts and time to convert.

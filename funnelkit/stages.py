@@ -6,6 +6,12 @@ classification, :func:`flows` shows who moved between two instants,
 :func:`compare` crosses two definitions on the same contacts and
 :func:`explain` tells, for one contact, which event put it in each stage.
 
+The classification itself is written once, in :mod:`funnelkit.core.classify`
+(narwhals), and runs unchanged on polars, DuckDB and Spark; this module
+turns a polars frame into the core's frame (``occurred_at`` and
+``created_at`` as epoch microseconds) and the result back, and hands DuckDB
+and Spark frames to the implementations registered in :mod:`funnelkit.frames`.
+
 The rules of classification
 ---------------------------
 *As of.*  Only events at or before ``as_of`` count (an event exactly at

@@ -1,4 +1,4 @@
-"""The engine classification follows the polars plan: the same split of rules, the same score.
+"""Classification is alike on DuckDB and polars: the core's split of rules, the same score.
 
 :func:`funnelkit.core.classify.plan_conditions` splits a definition's conditions for
 every engine, and the decaying score is cut in the blocks of
