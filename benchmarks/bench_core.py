@@ -6,6 +6,7 @@ Usage::
     python benchmarks/bench_core.py --sizes 1M --repeat 1
     python benchmarks/bench_core.py --data /tmp/bench-data --cases classify_polars,classify_generic
     python benchmarks/bench_core.py --cases classify_polars,funnel_polars --baseline /tmp/main-src
+    python benchmarks/bench_core.py --cases classify_polars --preset inbound --baseline /tmp/old
 
 The question it answers: can the code :mod:`funnelkit.engines` runs on DuckDB
 and Spark (narwhals lazy expressions) replace the polars code of
@@ -19,11 +20,15 @@ ratio of the generic plan to the polars plan.
 Cases
 -----
 ``classify_polars``
-    ``stages.classify(pl.scan_parquet(path), sales)``, every ``<stage>_at``
-    column, collected with the streaming engine.
+    ``stages.classify(pl.scan_parquet(path), funnel)``, every ``<stage>_at``
+    column, collected with the streaming engine (since classification runs
+    the core on polars, compare it with ``--baseline`` to an older package).
 ``classify_generic``
     The engines' classification plan on the same polars ``LazyFrame``
     (through ``narwhals.from_native``), collected with the streaming engine.
+
+The classify cases use the ``sales`` preset, or ``--preset inbound`` (points
+and inactivity rules: the score path).
 ``funnel_polars``
     ``conversion.funnel(pl.scan_parquet(path), STEPS, window="14d")``: the
     sort-key kernel, counts and time to convert.
@@ -67,6 +72,7 @@ CASES = (
     "classify_duckdb",
     "funnel_duckdb",
 )
+PRESET = os.environ.get("FUNNELKIT_BENCH_PRESET", "sales")  # the classify cases' definition
 PAIRS = (("classify_generic", "classify_polars"), ("funnel_generic", "funnel_polars"))
 
 
@@ -117,13 +123,13 @@ def _child(case: str, path: Path) -> dict[str, Any]:
     if case == "classify_polars":
         from funnelkit.stages import classify
 
-        out = classify(pl.scan_parquet(path), load_funnel("sales"))
+        out = classify(pl.scan_parquet(path), load_funnel(PRESET))
         df = out.collect(engine="streaming")
         check = df["stage_rank"].value_counts().sort("stage_rank")["count"].to_list()
     elif case == "classify_generic":
         from funnelkit.engine_classify import classify_frame
 
-        funnel = load_funnel("sales")
+        funnel = load_funnel(PRESET)
         plan = classify_frame(
             _generic_frame(path), funnel, cut=None, contacts=None, entry_times=True
         )
@@ -149,7 +155,7 @@ def _child(case: str, path: Path) -> dict[str, Any]:
         if case == "classify_duckdb":
             from funnelkit.stages import classify
 
-            df = classify(rel, load_funnel("sales")).collect()  # type: ignore[arg-type]
+            df = classify(rel, load_funnel(PRESET)).collect()  # type: ignore[arg-type]
             check = df["stage_rank"].value_counts().sort("stage_rank")["count"].to_list()
         else:
             from funnelkit.conversion import funnel
@@ -186,18 +192,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", default=",".join(CASES), help="comma-separated cases")
     parser.add_argument("--data", default=str(HERE / "data"), help="folder of the Parquet logs")
     parser.add_argument("--baseline", help="folder holding another funnelkit to compare with")
+    parser.add_argument("--preset", default="sales", help="definition of the classify cases")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(_child(args.child, Path(args.path))))
         return 0
+    os.environ["FUNNELKIT_BENCH_PRESET"] = args.preset  # the children read it
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
     unknown = sorted(set(cases) - set(CASES))
     if unknown:
         parser.error(f"unknown case(s) {', '.join(unknown)}; choose from {', '.join(CASES)}")
     print(
-        f"{args.repeat} run(s) per case, cases taking turns; load average "
+        f"preset {args.preset!r}; {args.repeat} run(s) per case, cases taking turns; load average "
         f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPU(s)"
     )
     print(f"{'events':>12}  {'case':<22}  {'median s':>8}  {'cpu s':>6}  runs s")

@@ -5,9 +5,11 @@ A DuckDB relation or a Spark DataFrame becomes an :class:`EngineFrame`:
 epoch microseconds (UTC) in ``_ts``, the one step written in each engine's
 SQL (:func:`engine_events`).  Every later step is a narwhals lazy
 expression over integers, so the engine session's time zone never changes
-a result.  This module also holds the small helpers the engine modules
-share: instants as microseconds, running the query into polars, the
-expressions of event names and definition rules.
+a result.  It is the core's frame (:mod:`funnelkit.core`): polars frames
+get the same ``_ts`` in :mod:`funnelkit.stages`.  This module also holds the
+small helpers the core and the engine modules share: instants as
+microseconds, running the query into polars, the expressions of event names
+and definition rules.
 """
 
 from __future__ import annotations

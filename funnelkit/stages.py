@@ -6,6 +6,12 @@ classification, :func:`flows` shows who moved between two instants,
 :func:`compare` crosses two definitions on the same contacts and
 :func:`explain` tells, for one contact, which event put it in each stage.
 
+The classification itself is written once, in :mod:`funnelkit.core.classify`
+(narwhals), and runs unchanged on polars, DuckDB and Spark; this module
+turns a polars frame into the core's frame (``occurred_at`` and
+``created_at`` as epoch microseconds) and the result back, and hands DuckDB
+and Spark frames to the implementations registered in :mod:`funnelkit.frames`.
+
 The rules of classification
 ---------------------------
 *As of.*  Only events at or before ``as_of`` count (an event exactly at
@@ -56,20 +62,22 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC as _UTC
 from datetime import datetime, timedelta
+from typing import Any
 
+import narwhals as nw
 import polars as pl
 
 from funnelkit import frames
+from funnelkit.core import classify as core
 from funnelkit.definitions import (
     Condition,
     EventRule,
     Funnel,
     PointsRule,
     duration_text,
-    lapse_chains,
 )
+from funnelkit.engine_frames import TS, from_us, to_us
 from funnelkit.errors import MissingColumnError, ParameterError
 from funnelkit.events import CONTACT_ID as CID
 from funnelkit.events import CREATED_AT as CREATED
@@ -95,15 +103,6 @@ FrameLike = pl.DataFrame | pl.LazyFrame
 ContactsLike = ContactTable | pl.DataFrame | pl.LazyFrame
 
 
-# The score of points rules, alike on every engine (see ``_scores``): the relative
-# tolerance of a threshold, half-lives per block and carried into the next block,
-# and the origin of the time in half-lives (2000-01-01 UTC, epoch µs).
-SCORE_TOLERANCE = 1e-9
-SCORE_BLOCK = 512.0
-SCORE_REACH = 64.0
-SCORE_ANCHOR_US = int(datetime(2000, 1, 1, tzinfo=_UTC).timestamp()) * 1_000_000
-
-
 # --- small helpers -------------------------------------------------------------------
 def _collect(lf: pl.LazyFrame) -> pl.DataFrame:
     return lf.collect(engine="streaming")
@@ -113,183 +112,35 @@ def _lit_time(value: datetime | None) -> pl.Expr:
     return pl.lit(value, dtype=UTC)
 
 
-def _contacts_frame(contacts: ContactsLike | None, cut: datetime | None) -> pl.LazyFrame | None:
-    """Return ``contact_id`` and ``_created`` (one row per contact) known by ``cut``."""
+def _time(us: pl.Expr) -> pl.Expr:
+    """Epoch microseconds as a UTC date-time."""
+    return us.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+
+
+# --- the core's frames: the one step written for polars ------------------------------
+def _core_events(lf: pl.LazyFrame) -> Any:
+    """Return the events as the core reads them: ``occurred_at`` as ``_ts`` (epoch µs)."""
+    return nw.from_native(lf.with_columns(pl.col(T).dt.epoch("us").alias(TS)))
+
+
+def _core_contacts(contacts: ContactsLike | None) -> pl.LazyFrame | None:
+    """``contact_id`` and ``created_at`` (epoch µs) of the contacts table, for the core."""
     if contacts is None:
         return None
     lf = as_lazy_contacts(contacts)
     names = lf.collect_schema().names()
-    created = pl.col(CREATED) if CREATED in names else pl.lit(None, dtype=UTC)
-    lf = lf.select(pl.col(CID), created.cast(UTC).alias("_created")).filter(
-        pl.col(CID).is_not_null()
+    created = (
+        pl.col(CREATED).cast(UTC).dt.epoch("us")
+        if CREATED in names
+        else pl.lit(None, dtype=pl.Int64)
     )
-    if cut is not None:
-        lf = lf.filter(pl.col("_created").is_null() | (pl.col("_created") <= _lit_time(cut)))
-    return lf.group_by(CID).agg(pl.col("_created").min())
+    return lf.select(pl.col(CID), created.alias(CREATED))
 
 
-# --- the plan of a funnel ------------------------------------------------------------
-def plan_conditions(
-    funnel: Funnel,
-) -> tuple[tuple[tuple[int, EventRule], ...], tuple[tuple[int, Condition], ...]]:
-    """Split the conditions of ``funnel`` as :class:`_Plan` does, for every engine.
-
-    Returns the simple conditions and the rest, each with its stage rank.
-
-    Examples
-    --------
-    >>> from funnelkit.definitions import load_funnel
-    >>> simple, rest = plan_conditions(load_funnel("inbound"))
-    >>> [rank for rank, _ in rest]
-    [2]
-    """
-    simple: list[tuple[int, EventRule]] = []
-    complex_: list[tuple[int, Condition]] = []
-    for rank, stage in enumerate(funnel.stages, start=1):
-        for cond in stage.conditions:
-            if isinstance(cond, EventRule) and cond.min_count == 1:
-                simple.append((rank, cond))
-            elif isinstance(cond, PointsRule):
-                bar = cond.threshold * (1.0 - SCORE_TOLERANCE)
-                big = tuple(e for e, p in cond.points.items() if p >= bar)
-                small = {e: p for e, p in cond.points.items() if p < bar}
-                if big:
-                    simple.append((rank, EventRule(big, where=cond.where)))
-                if small:
-                    rest = PointsRule(small, cond.threshold, cond.half_life, cond.where)
-                    complex_.append((rank, rest))
-            else:
-                complex_.append((rank, cond))
-    return tuple(simple), tuple(complex_)
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """How to compute a funnel: simple conditions as a per-event rank, the rest apart.
-
-    A points condition is split in two: its events worth the threshold on
-    their own are a simple condition (any one of them reaches the stage), and
-    only the others need a running score.  The stage is reached at the
-    earlier of the two: before the first big event the score is made of small
-    events only, and at the first big event the stage is reached anyway.
-    """
-
-    funnel: Funnel
-    simple: tuple[tuple[int, EventRule], ...]
-    complex: tuple[tuple[int, Condition], ...]
-
-    @classmethod
-    def of(cls, funnel: Funnel) -> _Plan:
-        return cls(funnel, *plan_conditions(funnel))
-
-    @property
-    def size(self) -> int:
-        return len(self.funnel.stages)
-
-    def rank_expr(self) -> pl.Expr:
-        """Per event: the highest stage it is simple evidence for (1 if none)."""
-        out = pl.lit(1, dtype=pl.Int16)
-        for rank in range(2, self.size + 1):
-            conds = [c for r, c in self.simple if r == rank]
-            if not conds:
-                continue
-            plain = [e for c in conds if not c.where for e in c.events]
-            parts = [c.evidence() for c in conds if c.where]
-            if plain:
-                parts.append(pl.col(EVENT).is_in(sorted(set(plain))))
-            hit = parts[0] if len(parts) == 1 else pl.any_horizontal(parts)
-            out = pl.when(hit).then(pl.lit(rank, dtype=pl.Int16)).otherwise(out)
-        return out
-
-    def simple_from(self, rank: int) -> bool:
-        """Whether a simple condition exists at ``rank`` or later."""
-        return any(r >= rank for r, _ in self.simple)
-
-    def named_expr(self) -> pl.Expr:
-        return pl.col(EVENT).is_in(sorted(self.funnel.event_names))
-
-    @property
-    def lapses(self) -> bool:
-        return any(stage.lapse is not None for stage in self.funnel.stages)
-
-
-# --- per-condition reach times ---------------------------------------------------------
-def _points_frame(lf: pl.LazyFrame, rule: PointsRule) -> pl.LazyFrame:
-    """Return the scoring events of ``rule``: ``contact_id``, ``occurred_at``, ``_p``."""
-    points = pl.lit(0.0, dtype=pl.Float64)
-    by_value: dict[float, list[str]] = {}
-    for name, value in rule.points.items():
-        by_value.setdefault(value, []).append(name)
-    for value, names in by_value.items():
-        points = pl.when(pl.col(EVENT).is_in(names)).then(pl.lit(value)).otherwise(points)
-    return lf.filter(rule.evidence()).select(CID, T, points.alias("_p"))
-
-
-def _scores(rows: pl.LazyFrame, rule: PointsRule) -> pl.LazyFrame:
-    """Add ``_score``: the contact's score just after each scoring event.
-
-    Without a half-life the score is a running sum in time order.  With one,
-    ``score_i = sum_j p_j 2**(u_j - u_i)`` with ``u`` the time in half-lives
-    since 2000-01-01.  To keep ``2**u`` finite, time is cut in blocks of 512
-    half-lives and each weight is taken relative to its block's start (at
-    most ``2**512``).  An event's score sums its block's weights so far and,
-    when it falls in the first 64 half-lives of its block, the weights of the
-    previous block's last 64 half-lives.  What is left out is older than 64
-    half-lives, so it weighs less than ``2**-64`` (5e-20) of its points.
-    Events at the same instant get partial sums in some order; the last one
-    of them holds the full score, so the first instant where the score
-    reaches a threshold is exact.
-    """
-    if rule.half_life is None:
-        return rows.with_columns(_score=pl.col("_p").cum_sum().over(CID, order_by=T))
-    half_life_us = rule.half_life / timedelta(microseconds=1)
-    u = (pl.col(T).dt.epoch("us") - SCORE_ANCHOR_US).cast(pl.Float64) / half_life_us
-    rows = (
-        rows.with_columns(_u=u)
-        .with_columns(_b=(pl.col("_u") / SCORE_BLOCK).floor())
-        .with_columns(_off=pl.col("_u") - SCORE_BLOCK * pl.col("_b"))
-        .with_columns(_w=pl.col("_p") * 2.0 ** pl.col("_off"))
-        .with_columns(_run=pl.col("_w").cum_sum().over(CID, "_b", order_by=T))
-    )
-    tail = (
-        rows.filter(pl.col("_off") >= SCORE_BLOCK - SCORE_REACH)
-        .group_by(CID, "_b")
-        .agg(_carry=pl.col("_w").sum() * 2.0**-SCORE_BLOCK)
-        .with_columns(pl.col("_b") + 1.0)
-    )
-    head = rows.filter(pl.col("_off") < SCORE_REACH).join(tail, on=[CID, "_b"], how="left")
-    rest = rows.filter(pl.col("_off") >= SCORE_REACH).with_columns(_carry=pl.lit(0.0))
-    total = pl.col("_run") + pl.col("_carry").fill_null(0.0)
-    return (
-        pl.concat([head, rest], how="vertical_relaxed")
-        .with_columns(_score=2.0 ** -pl.col("_off") * total)
-        .drop("_u", "_b", "_off", "_w", "_run", "_carry")
-    )
-
-
-def _reached(score: pl.Expr, rule: PointsRule) -> pl.Expr:
-    return score >= rule.threshold * (1.0 - SCORE_TOLERANCE)
-
-
-def _condition_times(lf: pl.LazyFrame, cond: Condition, name: str) -> pl.LazyFrame:
-    """Per contact, the instant ``cond`` first holds: ``contact_id`` and ``name``."""
-    if isinstance(cond, PointsRule):
-        scored = _scores(_points_frame(lf, cond), cond)
-        return (
-            scored.filter(_reached(pl.col("_score"), cond))
-            .group_by(CID)
-            .agg(pl.col(T).min().alias(name))
-        )
-    rows = lf.filter(cond.evidence()).select(CID, T)
-    if cond.min_count == 1:
-        return rows.group_by(CID).agg(pl.col(T).min().alias(name))
-    n = cond.min_count
-    return (
-        rows.group_by(CID)
-        .agg(pl.len().alias("_n"), pl.col(T).bottom_k(n).max().alias(name))
-        .filter(pl.col("_n") >= n)
-        .drop("_n")
-    )
+def _from_core(out: Any, times: Sequence[str]) -> pl.LazyFrame:
+    """Return the core's result as polars, the ``times`` columns (µs) as UTC date-times."""
+    lf: pl.LazyFrame = nw.to_native(out)
+    return lf.with_columns(_time(pl.col(c)) for c in times)
 
 
 # --- classification ---------------------------------------------------------------------
@@ -385,43 +236,6 @@ def classify(
     )
 
 
-def _per_contact(
-    lf: pl.LazyFrame,
-    plan: _Plan,
-    known: pl.LazyFrame | None,
-    *,
-    entry_times: bool,
-    seen: bool,
-) -> pl.LazyFrame:
-    """One row per contact: the aggregates :func:`_classify` finishes from."""
-    size = plan.size
-    # One pass over the events: per-event rank, then plain aggregations.
-    rank = plan.rank_expr()
-    columns: dict[str, pl.Expr] = {
-        "_r": rank,
-        "_act": pl.when(plan.named_expr()).then(pl.col(T)),
-    }
-    timed = [k for k in range(2, size + 1) if plan.simple_from(k)] if entry_times else []
-    for k in timed:
-        columns[f"_t{k}"] = pl.when(rank >= k).then(pl.col(T))
-    aggs = [pl.col("_r").max(), pl.col("_act").max()]
-    aggs += [pl.col(f"_t{k}").min() for k in timed]
-    if entry_times:
-        aggs.append(pl.col(T).min().alias("_first"))
-    if seen:
-        aggs.append(pl.col(T).max().alias("_seen"))
-    per_contact = lf.select(CID, T, **columns).group_by(CID).agg(aggs)
-
-    # Conditions that need more than one event (min_count, points), apart.
-    for index, (_, cond) in enumerate(plan.complex):
-        name = f"_c{index}"
-        per_contact = per_contact.join(_condition_times(lf, cond, name), on=CID, how="left")
-
-    if known is not None:
-        return per_contact.join(known, on=CID, how="full", coalesce=True)
-    return per_contact
-
-
 def _classify(
     lf: pl.LazyFrame,
     funnel: Funnel,
@@ -432,7 +246,12 @@ def _classify(
     entry_times: bool,
     partitions: int = 1,
 ) -> pl.LazyFrame:
-    """:func:`classify` on a canonical frame; ``ref`` overrides the inactivity clock."""
+    """:func:`classify` on a canonical frame; ``ref`` overrides the inactivity clock.
+
+    The plan is the core's (:mod:`funnelkit.core.classify`), the one DuckDB
+    and Spark run; with ``partitions`` each hash group of contacts is
+    aggregated apart and the groups concatenated.
+    """
     lf = funnel.read_numbers(lf)
     funnel.check_columns(lf.collect_schema())
     if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1:
@@ -441,111 +260,42 @@ def _classify(
     if partitions > 1024:  # one plan per partition: more only costs time, never memory
         msg = f"partitions={partitions!r}: give at most 1,024 (4 to 16 bound the memory)"
         raise ParameterError(msg)
-    plan = _Plan.of(funnel)
+    plan = core.Plan.of(funnel)
+    cut_us = to_us(cut)
     if cut is not None:
         lf = lf.filter(pl.col(T) <= _lit_time(cut))
-    known = _contacts_frame(contacts, cut)
+    people = _core_contacts(contacts)
     # Without as_of, the inactivity clock is the latest event of all contacts.
-    seen = plan.lapses and cut is None and ref is None
-    clock = cut if cut is not None else ref
+    clock = cut_us if cut_us is not None else to_us(ref)
+    seen = plan.lapses and clock is None
 
-    def one(events: pl.LazyFrame, people: pl.LazyFrame | None, *, finish: bool) -> pl.LazyFrame:
-        out = _per_contact(events, plan, people, entry_times=entry_times, seen=seen)
-        return _finish(out, plan, clock, people, entry_times=entry_times) if finish else out
+    def one(events: pl.LazyFrame, listed: pl.LazyFrame | None, *, done: bool) -> pl.LazyFrame:
+        known = None if listed is None else core.known_contacts(nw.from_native(listed), cut_us)
+        out = core.contact_aggregates(
+            _core_events(events), plan, known, entry_times=entry_times, seen=seen
+        )
+        if done:
+            out = core.finish(out, plan, clock, entry_times=entry_times)
+        native: pl.LazyFrame = nw.to_native(out)
+        return native
 
+    times = [f"{s}_at" for s in funnel.stage_ids] if entry_times else []
+    times.append("last_activity_at")
     if partitions == 1:
-        return one(lf, known, finish=True)
+        return _from_core(nw.from_native(one(lf, people, done=True)), times)
     part = pl.col(CID).hash(seed=0x5EED) % partitions
     pieces = [
         one(
             lf.filter(part == i),
-            None if known is None else known.filter(part == i),
-            finish=not seen,
+            None if people is None else people.filter(part == i),
+            done=not seen,
         )
         for i in range(partitions)
     ]
-    out = pl.concat(pieces, parallel=False)
-    return _finish(out, plan, clock, known, entry_times=entry_times) if seen else out
-
-
-def _current_rank(
-    plan: _Plan,
-    now: pl.Expr,
-    *,
-    rank: pl.Expr,
-    act: pl.Expr,
-    complex_reached: Sequence[pl.Expr],
-) -> pl.Expr:
-    """Return the current stage rank from per-contact aggregates, at the instant ``now``.
-
-    ``rank`` is the highest rank of the contact's simple evidence (null: none),
-    ``act`` its latest activity, ``complex_reached`` one boolean per entry of
-    ``plan.complex`` (whether that condition holds).  The highest stage
-    reached, then lapsed by inactivity (see the module docstring).
-
-    A lapsed contact walks down its chain of ``lapse_to`` and stops at the
-    first stage whose ``lapse_after`` its idle time does not reach; ranks
-    fall along the chain, so that is the highest stage of the chain where it
-    would stop.  One term per stage of a chain keeps the expression linear in
-    the number of lapses (nesting one rule in the next doubled it per lapse).
-    """
-    reached = [rank.fill_null(1)]
-    reached += [
-        pl.when(hit).then(pl.lit(r, dtype=pl.Int16))
-        for hit, (r, _) in zip(complex_reached, plan.complex, strict=True)
-    ]
-    current = pl.max_horizontal(reached)
-    if not plan.lapses:
-        return current
-    idle = now - act
-    stops: list[pl.Expr] = []
-    for k, through in lapse_chains(plan.funnel).items():
-        lapse = plan.funnel.stages[k - 1].lapse
-        stop = current.is_in(through)
-        if lapse is not None:  # a null idle time (no activity) never lapses
-            stop &= ~(idle >= pl.lit(lapse.after)).fill_null(False)
-        stops.append(pl.when(stop).then(pl.lit(k, dtype=pl.Int16)))
-    return pl.max_horizontal(stops).fill_null(current)
-
-
-def _finish(
-    per_contact: pl.LazyFrame,
-    plan: _Plan,
-    clock: datetime | None,
-    known: pl.LazyFrame | None,
-    *,
-    entry_times: bool,
-) -> pl.LazyFrame:
-    """Turn :func:`_per_contact` aggregates into the columns of :func:`classify`."""
-    funnel, size = plan.funnel, plan.size
-    timed = [k for k in range(2, size + 1) if plan.simple_from(k)] if entry_times else []
-    current = _current_rank(
-        plan,
-        _lit_time(clock) if clock is not None else pl.col("_seen").max(),
-        rank=pl.col("_r"),
-        act=pl.col("_act"),
-        complex_reached=[pl.col(f"_c{i}").is_not_null() for i in range(len(plan.complex))],
-    )
-    out = per_contact.with_columns(_cur=current)
-
-    ids = list(funnel.stage_ids)
-    select: list[pl.Expr] = [
-        pl.col(CID),
-        pl.col("_cur")
-        .replace_strict(list(range(1, size + 1)), ids, return_dtype=pl.String)
-        .alias("stage"),
-        pl.col("_cur").cast(pl.Int32).alias("stage_rank"),
-    ]
-    if entry_times:
-        entry = pl.col("_first") if known is None else pl.min_horizontal("_first", "_created")
-        select.append(entry.alias(f"{ids[0]}_at"))
-        for k in range(2, size + 1):
-            parts = [f"_t{k}"] if k in timed else []
-            parts += [f"_c{i}" for i, (r, _) in enumerate(plan.complex) if r >= k]
-            at = pl.min_horizontal(parts) if parts else pl.lit(None, dtype=UTC)
-            select.append(at.cast(UTC).alias(f"{ids[k - 1]}_at"))
-    select.append(pl.col("_act").cast(UTC).alias("last_activity_at"))
-    return out.select(select)
+    out: Any = nw.from_native(pl.concat(pieces, parallel=False))
+    if seen:
+        out = core.finish(out, plan, clock, entry_times=entry_times)
+    return _from_core(out, times)
 
 
 # --- counts ------------------------------------------------------------------------------
@@ -755,59 +505,19 @@ def _ranks_at_two_instants(
 ) -> pl.LazyFrame:
     """Return ``from_rank`` (at ``lo``, null if unknown) and ``to_rank`` per contact at ``hi``.
 
-    One pass over the events, equal to classifying as of ``lo`` and as of
-    ``hi``: every aggregate classification needs is a maximum or a first
-    time, so the one at ``lo`` is the same aggregate over the events up to
-    ``lo``, and a condition of several events (``min_count``, points) holds
-    at ``lo`` exactly when the first instant it holds is at or before ``lo``.
+    The core's :func:`funnelkit.core.classify.flow_ranks`: one pass over the events.
     """
     lf = funnel.read_numbers(lf)
     funnel.check_columns(lf.collect_schema())
-    plan = _Plan.of(funnel)
-    early = pl.col(T) <= _lit_time(lo)
-    rank = plan.rank_expr()
-    act = pl.when(plan.named_expr()).then(pl.col(T))
     lf = lf.filter(pl.col(T) <= _lit_time(hi))
-    per_contact = (
-        lf.select(CID, T, _r=rank, _act=act, _r0=pl.when(early).then(rank))
-        .with_columns(_act0=pl.when(early).then(pl.col("_act")))
-        .group_by(CID)
-        .agg(
-            pl.col("_r").max(),
-            pl.col("_act").max(),
-            pl.col("_r0").max(),
-            pl.col("_act0").max(),
-            pl.col(T).min().alias("_first"),
-        )
+    people = _core_contacts(contacts)
+    lo_us, hi_us = to_us(lo), to_us(hi)
+    assert lo_us is not None and hi_us is not None
+    listed = None if people is None else nw.from_native(people)
+    out: pl.LazyFrame = nw.to_native(
+        core.flow_ranks(_core_events(lf), funnel, lo_us, hi_us, listed)
     )
-    for index, (_, cond) in enumerate(plan.complex):
-        per_contact = per_contact.join(_condition_times(lf, cond, f"_c{index}"), on=CID, how="left")
-    known_then = pl.col("_first") <= _lit_time(lo)
-    listed, listed_then = _contacts_frame(contacts, hi), _contacts_frame(contacts, lo)
-    if listed is not None and listed_then is not None:
-        listed = listed.join(listed_then.select(CID, _listed=pl.lit(True)), on=CID, how="left")
-        per_contact = per_contact.join(listed, on=CID, how="full", coalesce=True)
-        known_then = known_then.fill_null(False) | pl.col("_listed").fill_null(False)
-    complex_ = range(len(plan.complex))
-    before = _current_rank(
-        plan,
-        _lit_time(lo),
-        rank=pl.col("_r0"),
-        act=pl.col("_act0"),
-        complex_reached=[(pl.col(f"_c{i}") <= _lit_time(lo)).fill_null(False) for i in complex_],
-    )
-    after = _current_rank(
-        plan,
-        _lit_time(hi),
-        rank=pl.col("_r"),
-        act=pl.col("_act"),
-        complex_reached=[pl.col(f"_c{i}").is_not_null() for i in complex_],
-    )
-    return per_contact.select(
-        CID,
-        pl.when(known_then).then(before).cast(pl.Int32).alias("from_rank"),
-        after.cast(pl.Int32).alias("to_rank"),
-    )
+    return out
 
 
 def flows_table(pairs: pl.DataFrame, funnel: Funnel) -> pl.DataFrame:
@@ -995,8 +705,7 @@ def explain(
     lf = as_lazy(events)
     cut = instant(as_of, "as_of")
     ref = cut
-    plan = _Plan.of(funnel)
-    if cut is None and plan.lapses:
+    if cut is None and core.Plan.of(funnel).lapses:
         ref = _collect(lf.select(pl.col(T).max())).item()
     mine = lf.filter(pl.col(CID) == contact_id)
     frame = _collect(mine).sort(T, EVENT)
@@ -1004,14 +713,15 @@ def explain(
     if cut is not None:
         later = frame.filter(pl.col(T) > cut).height
         frame = frame.filter(pl.col(T) <= cut)
-    known = _contacts_frame(contacts, cut)
+    people = _core_contacts(contacts)
     created: datetime | None = None
     in_contacts = False
-    if known is not None:
-        row = _collect(known.filter(pl.col(CID) == contact_id))
+    if people is not None:
+        known = core.known_contacts(nw.from_native(people), to_us(cut))
+        row = _collect(nw.to_native(known).filter(pl.col(CID) == contact_id))
         if row.height:
             in_contacts = True
-            created = row["_created"][0]
+            created = from_us(row["_created"][0])
     if frame.height == 0 and not in_contacts:
         where = "" if cut is None else f" up to {fmt_time(cut)}"
         msg = f"contact {contact_id!r} has no events{where} and is not in the contacts table"
@@ -1036,11 +746,12 @@ def explain(
     for stage in funnel.stages:
         for cond in stage.conditions:
             if isinstance(cond, PointsRule):
-                scored = _collect(
-                    _scores(_points_frame(frame.lazy(), cond), cond)
+                scored = (
+                    _scored(frame, cond)
                     .group_by(T)
                     .agg(pl.col("_score").max())
-                ).rename({"_score": f"score_{stage.id}"})
+                    .rename({"_score": f"score_{stage.id}"})
+                )
                 scoring = frame.lazy().select(T, cond.evidence().alias("_hit"))
                 timeline = timeline.with_columns(
                     _collect(scoring.join(scored.lazy(), on=T, how="left", maintain_order="left"))
@@ -1061,8 +772,9 @@ def explain(
             continue
         times = []
         for cond in stage.conditions:
-            got = _collect(_condition_times(frame.lazy(), cond, "_at"))
-            times.append(got["_at"][0] if got.height else None)
+            held = core.condition_times(_core_events(frame.lazy()), cond, "_at")
+            got = _collect(nw.to_native(held))
+            times.append(from_us(got["_at"][0]) if got.height else None)
         own_times.append(min((t for t in times if t is not None), default=None))
     for rank, stage in enumerate(funnel.stages, start=1):
         at = result[f"{stage.id}_at"]
@@ -1124,6 +836,12 @@ def explain(
     )
 
 
+def _scored(frame: pl.DataFrame, cond: PointsRule) -> pl.DataFrame:
+    """Return the core's scoring events of ``cond`` in ``frame``: ``occurred_at``, ``_score``."""
+    out: pl.LazyFrame = nw.to_native(core.scored_events(_core_events(frame.lazy()), cond))
+    return _collect(out.select(_time(pl.col(TS)).alias(T), "_score"))
+
+
 def _days(delta: timedelta) -> str:
     days = delta / timedelta(days=1)
     return f"{days:.0f} days" if days >= 2 else f"{delta.total_seconds() / 3600:.0f} hours"
@@ -1158,10 +876,10 @@ def _how(
     for cond in stage.conditions:
         hits = frame.filter(cond.evidence())
         if isinstance(cond, PointsRule):
-            scored = _collect(_scores(_points_frame(frame.lazy(), cond), cond))
+            scored = _scored(frame, cond)
             at_t = scored.filter(pl.col(T) == at)["_score"]
             peak = at_t.max() if at_t.len() else None
-            if isinstance(peak, float) and peak >= cond.threshold * (1.0 - SCORE_TOLERANCE):
+            if isinstance(peak, float) and peak >= cond.threshold * (1.0 - core.SCORE_TOLERANCE):
                 names = sorted(set(hits.filter(pl.col(T) == at)[EVENT]))
                 return (
                     f"reached {fmt_time(at)}: {', '.join(names)} brought the score to "
@@ -1182,7 +900,7 @@ def _why_not(frame: pl.DataFrame, cond: Condition) -> str:
     if isinstance(cond, PointsRule):
         if hits.height == 0:
             return f"no scoring event ({', '.join(cond.points)})"
-        scored = _collect(_scores(_points_frame(frame.lazy(), cond), cond))
+        scored = _scored(frame, cond)
         peak = scored["_score"].max()
         assert isinstance(peak, float)
         return f"score peaked at {peak:.3g} of {cond.threshold:g} ({cond.describe()})"

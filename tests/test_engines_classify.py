@@ -1,8 +1,8 @@
-"""The engine classification follows the polars plan: the same split of rules, the same score.
+"""Classification is alike on DuckDB and polars: the core's split of rules, the same score.
 
-:func:`funnelkit.stages.plan_conditions` splits a definition's conditions for
+:func:`funnelkit.core.classify.plan_conditions` splits a definition's conditions for
 every engine, and the decaying score is cut in the blocks of
-:data:`funnelkit.stages.SCORE_BLOCK` half-lives on DuckDB as on polars.  Random
+:data:`funnelkit.core.classify.SCORE_BLOCK` half-lives on DuckDB as on polars.  Random
 definitions with points rules of tiny and huge half-lives, points worth the
 threshold on their own, filters and lapses classify alike on both.
 """
@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from funnelkit import stages
+from funnelkit.core.classify import SCORE_BLOCK, SCORE_REACH, plan_conditions
 from funnelkit.definitions import EventRule, Funnel, Lapse, PointsRule, Stage, load_funnel
-from funnelkit.stages import SCORE_BLOCK, SCORE_REACH, plan_conditions
 from tests.conftest import events_frame
 from tests.strategies import VOCAB, Draws, event_rules, filters
 

@@ -497,6 +497,25 @@ def test_output_columns_and_types(engine: Engine) -> None:
     assert quick.columns == ["contact_id", "stage", "stage_rank", "last_activity_at"]
 
 
+def test_every_path_gives_the_same_columns_and_types(
+    sample: tuple[pl.DataFrame, pl.DataFrame],
+) -> None:
+    """Contacts, partitions (lapses without as_of: one clock for all groups), as_of."""
+    events, contacts = sample
+    plain = classify(events, INBOUND).collect()
+    assert plain.schema[f"{INBOUND.stage_ids[0]}_at"] == pl.Datetime("us", "UTC")
+    assert plain.schema["stage_rank"] == pl.Int32
+    for options in (
+        {"contacts": contacts},
+        {"partitions": 3},
+        {"contacts": contacts, "partitions": 3, "as_of": "2024-03-01"},
+        {"entry_times": False, "partitions": 2},
+    ):
+        out = classify(events, INBOUND, **options).collect()  # type: ignore[arg-type]
+        expected = plain.select(c for c in plain.columns if c in out.columns)
+        assert out.schema == expected.schema, options
+
+
 def test_partitions_give_the_same_result(sample: tuple[pl.DataFrame, pl.DataFrame]) -> None:
     events, contacts = sample
     for funnel in (INBOUND, SALES):
