@@ -8,8 +8,6 @@ and cohorts by calendar month and acquire cohorts at the contacts'
 
 from __future__ import annotations
 
-import os
-import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,11 +26,8 @@ from funnelkit.definitions import Funnel, load_funnel
 from funnelkit.errors import MissingColumnError
 from funnelkit.events import read_contacts, read_events
 from tests.conftest import events_frame
+from tests.engines import spark_only
 from tests.strategies import Draws
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", pytest.PytestUnknownMarkWarning)
-    spark_mark = pytest.mark.spark
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample"
@@ -475,45 +470,11 @@ def test_duckdb_cohorts_equal_polars(
     same_result(*both(con, conversion.cohorts, log, target, contacts=contacts, **options))
 
 
-# --- Spark, local mode ----------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    pytest.importorskip("pyspark", reason="PySpark is a dev dependency (pip install pyspark)")
-    from pyspark.sql import SparkSession
-
-    from tests.setup_java import INSTALL_HINT, java_ok
-
-    if not java_ok():
-        why = f"Spark needs Java 17 or later: {INSTALL_HINT} (make test installs it as root)"
-        if os.environ.get("CI"):
-            pytest.fail(why)
-        pytest.skip(why)
-
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("funnelkit-tests-entry")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.default.parallelism", "2")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.session.timeZone", "America/New_York")  # must not change results
-        .config("spark.driver.memory", "1g")
-        .config("spark.sql.codegen.wholeStage", "false")
-        .config("spark.sql.codegen.factoryMode", "NO_CODEGEN")
-        .config("spark.sql.adaptive.enabled", "false")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
-
-
-@spark_mark
-@pytest.mark.slow
+@spark_only
 def test_spark_entry_months_and_created_at_equal_polars(
     spark: Any, sample: tuple[pl.DataFrame, pl.DataFrame]
 ) -> None:
-    """One test, so that one worker starts the one Spark session of this module."""
+    """On the run's one Spark session (``spark`` in ``tests/conftest.py``)."""
     events, contacts = sample
     native, people = (spark.createDataFrame(f.to_arrow()) for f in (events, contacts))
     steps = {"entered": INBOUND.stages[1], "bought": "purchase", "won": INBOUND.stages[-1]}
