@@ -94,9 +94,9 @@ def same_classification(a: pl.LazyFrame, b: pl.LazyFrame) -> None:
 
 
 def same_funnel(a: FunnelResult, b: FunnelResult) -> None:
-    """The same tables: steps, breakdown, time to convert, and the excluded count."""
+    """The same tables: steps, breakdown, time to convert; the excluded count and reading."""
     assert_frame_equal(a.table, b.table)
-    assert a.excluded == b.excluded
+    assert (a.excluded, a.stage_steps) == (b.excluded, b.stage_steps)
     if a.breakdown is None:
         assert b.breakdown is None
     else:

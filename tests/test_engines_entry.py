@@ -26,7 +26,7 @@ from funnelkit.definitions import Funnel, load_funnel
 from funnelkit.errors import MissingColumnError
 from funnelkit.events import read_contacts, read_events
 from tests.conftest import events_frame
-from tests.engines import spark_only
+from tests.engines import same_funnel, spark_only
 from tests.strategies import Draws
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,18 +55,6 @@ def con() -> Iterator[duckdb.DuckDBPyConnection]:
 
 def rel(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> duckdb.DuckDBPyRelation:
     return con.from_arrow(frame.to_arrow())
-
-
-def same_funnel(a: conversion.FunnelResult, b: conversion.FunnelResult) -> None:
-    assert_frame_equal(a.table, b.table)
-    assert (a.excluded, a.stage_steps) == (b.excluded, b.stage_steps)
-    if a.breakdown is None:
-        assert b.breakdown is None
-    else:
-        assert b.breakdown is not None
-        assert_frame_equal(a.breakdown, b.breakdown)
-    assert_frame_equal(a.time_to_convert.summary, b.time_to_convert.summary)
-    assert_frame_equal(a.time_to_convert.histogram, b.time_to_convert.histogram)
 
 
 def same_result(a: Any, b: Any) -> None:
