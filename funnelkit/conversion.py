@@ -190,7 +190,7 @@ from funnelkit.events import (
     OCCURRED_AT,
     ContactTable,
     as_lazy,
-    as_lazy_contacts,
+    optional_contacts,
 )
 from funnelkit.privacy import pseudonymize_breakdown
 from funnelkit.results import (
@@ -463,7 +463,7 @@ def funnel(
     )
     check_count_option(top, "top", allow_none=True)
     check_count_option(min_size, "min_size", allow_none=False)
-    contacts_lf = _contacts(contacts)
+    contacts_lf = optional_contacts(contacts)
     _, lf, by_column = read_steps(events, spec, since, until, by=by, contacts=contacts_lf)
     collected = collect_sound(
         spec,
@@ -521,10 +521,6 @@ def finish_funnel(
         breakdown=breakdown,
         stage_steps=spec.stage_steps,
     )
-
-
-def _contacts(contacts: ContactTable | pl.LazyFrame | pl.DataFrame | None) -> pl.LazyFrame | None:
-    return None if contacts is None else as_lazy_contacts(contacts)
 
 
 # --- cohorts -----------------------------------------------------------------------
@@ -698,7 +694,7 @@ def cohorts(
     lf = lf.filter(pl.col(OCCURRED_AT) <= known)
     if step.stage is not None and reading.definition is not None:
         # the whole history before ``until`` and ``as_of`` tells when a contact entered
-        people = entry_contacts(_contacts(contacts), None, hi)
+        people = entry_contacts(optional_contacts(contacts), None, hi)
         if people is not None and CREATED_AT in people.collect_schema().names():
             people = people.filter(pl.col(CREATED_AT).is_null() | (pl.col(CREATED_AT) <= known))
         history = restrict_span(as_lazy(events), None, hi).filter(pl.col(OCCURRED_AT) <= known)
@@ -714,7 +710,7 @@ def cohorts(
     if acquisition == "first_event":
         acquired = lf.group_by(CONTACT_ID).agg(_acq=pl.col(OCCURRED_AT).min())
     else:
-        people = _contacts(contacts)
+        people = optional_contacts(contacts)
         if people is None or CREATED_AT not in people.collect_schema().names():
             msg = "acquisition='created_at' needs contacts= with a 'created_at' column"
             raise MissingColumnError(msg)

@@ -1125,6 +1125,13 @@ def as_lazy(events: EventLog | pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
     return lf.with_columns(casts) if casts else lf
 
 
+def optional_contacts(
+    contacts: ContactTable | pl.LazyFrame | pl.DataFrame | None,
+) -> pl.LazyFrame | None:
+    """Return :func:`as_lazy_contacts` of ``contacts``, or ``None`` when none are given."""
+    return None if contacts is None else as_lazy_contacts(contacts)
+
+
 def as_lazy_contacts(contacts: ContactTable | pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
     """Return the canonical lazy contacts frame (``contact_id`` String, ``created_at`` UTC)."""
     if isinstance(contacts, ValidatedTable):

@@ -23,7 +23,7 @@ from funnelkit.aggregate import collect_sound, long_steps, step_counts
 from funnelkit.chains import Events, contact_chains, read_steps, step_time
 from funnelkit.definitions import Funnel
 from funnelkit.errors import ParameterError
-from funnelkit.events import OCCURRED_AT, ContactTable, as_lazy_contacts
+from funnelkit.events import OCCURRED_AT, ContactTable, optional_contacts
 from funnelkit.results import ConversionTrend, PeriodComparison
 from funnelkit.stats import check_alpha, two_proportion_p_value, verdict_expr
 from funnelkit.steps import (
@@ -151,7 +151,7 @@ def conversion_over_time(
         definition=definition,
     )
     check_period(period)
-    people = None if contacts is None else as_lazy_contacts(contacts)
+    people = optional_contacts(contacts)
     lf, rows, _ = read_steps(events, spec, since, until, contacts=people)
     known = parse_as_of(as_of)
     collected = collect_sound(

@@ -94,7 +94,7 @@ from funnelkit.events import (
     EventLog,
     SetAsideSummary,
     as_lazy,
-    as_lazy_contacts,
+    optional_contacts,
 )
 from funnelkit.privacy import check_breakdown, pseudonymize_breakdown
 from funnelkit.stages import classify, flows, snapshot
@@ -180,12 +180,6 @@ def _count_test(before: int, after: int, *, alpha: float = 0.05) -> tuple[float,
 def as_funnel(funnel: Funnel | str) -> Funnel:
     """Return ``funnel``, loading it first when it is a preset name or a TOML path."""
     return funnel if isinstance(funnel, Funnel) else load_funnel(funnel)
-
-
-def _contacts_lazy(
-    contacts: ContactTable | pl.DataFrame | pl.LazyFrame | None,
-) -> pl.LazyFrame | None:
-    return None if contacts is None else as_lazy_contacts(contacts)
 
 
 def _quality(
@@ -332,7 +326,7 @@ def stalled_contacts(
     definition = as_funnel(funnel)
     chosen = definition.stage(stage).id if stage else stalled_stage(definition)
     cut = instant_before(as_of)
-    classified = classify(events, definition, as_of=cut, contacts=_contacts_lazy(contacts))
+    classified = classify(events, definition, as_of=cut, contacts=optional_contacts(contacts))
     return (
         classified.filter(pl.col("stage") == chosen)
         .select(
@@ -444,7 +438,7 @@ def weekly_metrics(
     # Text columns the definition compares with numbers: checked (one pass) and read
     # as numbers here once, rather than again by each figure below.
     lf = definition.read_numbers(lf)
-    people = _contacts_lazy(contacts)
+    people = optional_contacts(contacts)
     cut = instant_before(target.end)
 
     classified = classify(lf, definition, as_of=cut, contacts=people).collect()
