@@ -9,12 +9,16 @@ does not render fails :func:`test_the_site_builds_in_strict_mode`.
 from __future__ import annotations
 
 import ast
+import functools
+import http.server
 import importlib.util
 import json
 import os
 import re
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +28,7 @@ import pytest
 import funnelkit
 import funnelkit.definition_rules as rules
 import funnelkit.definitions as definitions
+import tests.setup_browser as setup
 from funnelkit.cli import build_parser, main
 from funnelkit.events import read_events
 from funnelkit.privacy import KEY_ENV
@@ -35,6 +40,8 @@ SCHEMA = DOCS / "reference" / "metrics.schema.json"
 EVENTS = ROOT / "data" / "sample" / "events.csv"
 CONTACTS = ROOT / "data" / "sample" / "contacts.csv"
 WEEK = "2026-W47"  # the sample ends on Sunday 2026-11-22
+BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
+BROWSER_ARGS += ["--disable-background-networking", "--disable-component-update"]
 
 # a script, stylesheet, font, image or frame loaded from another host
 REMOTE = re.compile(
@@ -250,3 +257,63 @@ def test_a_page_added_to_guides_or_concepts_joins_its_section(tmp_path: Path) ->
     assert nav[3]["Project"][0]["Decisions"] == ["adr/0001-one-core.md", "adr/0010-drivers.md"]
     # a page elsewhere is not added: the strict build reports it as missing from the nav
     assert "elsewhere/orphan.md" not in hooks._listed(nav)
+
+
+@pytest.fixture(scope="module")
+def served(site: Path) -> Iterator[str]:
+    """Serve the built site on a local port, as ``mkdocs serve`` or any web server would."""
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "page_path",
+    ["tutorials/prospect-lead-client/", "tutorials/first-funnel/", "concepts/stages.fr/"],
+)
+def test_pages_open_offline_with_their_charts_and_no_js_error(served: str, page_path: str) -> None:
+    if setup.chromium_path() is None:
+        reason = f"{setup.CHROMIUM} is missing; install it with: python -m tests.setup_browser"
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set and {reason}")
+        pytest.skip(reason)
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    errors: list[str] = []
+    outside: list[str] = []
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(setup.CHROMIUM), args=BROWSER_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+
+        def block(route: Any) -> None:
+            if route.request.url.startswith(served):
+                route.continue_()
+            else:
+                outside.append(route.request.url)
+                route.abort()
+
+        page.route("**/*", block)
+        page.goto(f"{served}/{page_path}", wait_until="load")
+        charts = page.locator(".plotly-graph-div").count()
+        if page_path.startswith("tutorials/"):
+            assert charts >= 2
+            page.wait_for_function(
+                f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {charts}",
+                timeout=60_000,
+            )
+        assert page.locator("h1").count() >= 1
+        browser.close()
+    assert errors == []
+    assert outside == []
