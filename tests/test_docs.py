@@ -9,6 +9,7 @@ does not render fails :func:`test_the_site_builds_in_strict_mode`.
 from __future__ import annotations
 
 import ast
+import fcntl
 import functools
 import http.server
 import importlib.util
@@ -52,20 +53,31 @@ REMOTE_CSS = re.compile(r"@import\s+url\([\"']?(?:https?:)?//|fonts\.googleapis"
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Build the site once, strict, into a temporary folder."""
-    out = tmp_path_factory.mktemp("site")
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
-    done = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-    )
-    problems = [line for line in done.stderr.splitlines() if "WARNING" in line or "ERROR" in line]
-    assert done.returncode == 0, "\n".join(problems) or done.stderr[-3000:]
+    """Build the site once per run, strict, into a temporary folder.
+
+    Under pytest-xdist the workers share one build: the first to take the lock
+    builds, the others wait for it and read its outcome.
+    """
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the run's folder, shared by its workers
+    out, outcome = base / "docs-site", base / "docs-site.json"
+    with (base / "docs-site.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not outcome.exists():
+            done = subprocess.run(
+                [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
+                cwd=ROOT,
+                env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+                capture_output=True,
+                text=True,
+                timeout=1800,
+                check=False,
+            )
+            outcome.write_text(json.dumps([done.returncode, done.stderr]), encoding="utf-8")
+        code, stderr = json.loads(outcome.read_text(encoding="utf-8"))
+    problems = [line for line in stderr.splitlines() if "WARNING" in line or "ERROR" in line]
+    assert code == 0, "\n".join(problems) or stderr[-3000:]
     return out
 
 
