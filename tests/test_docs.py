@@ -329,3 +329,83 @@ def test_pages_open_offline_with_their_charts_and_no_js_error(served: str, page_
         browser.close()
     assert errors == []
     assert outside == []
+
+
+GOOD_MODULE = '''"""A module of the small site."""
+
+
+def double(x: int) -> int:
+    """Return twice ``x``.
+
+    Parameters
+    ----------
+    x
+        A number.
+
+    Returns
+    -------
+    int
+        ``2 * x``.
+    """
+    return 2 * x
+'''
+
+DEFECTS = {
+    "a broken link": ("index.md", "See [the guide](guide.md).\n", "guide.md"),
+    "a broken anchor": ("index.md", "See [there](api.md#nowhere).\n", "#nowhere"),
+    "a page missing from the navigation": ("orphan.md", "# Orphan\n", "orphan.md"),
+    "a cross-reference to no name": ("index.md", "[double][small.triple]\n", "small.triple"),
+    "a docstring that does not render": (
+        "small.py",
+        GOOD_MODULE.replace("    x\n        A number.", "    y\n        Not a parameter."),
+        "'y' does not appear in the function signature",
+    ),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("defect", [None, *DEFECTS])
+def test_the_site_settings_fail_the_build_on_each_defect(
+    tmp_path: Path, defect: str | None
+) -> None:
+    """The site's own `validation` and mkdocstrings settings, on a small site, with one defect."""
+    import yaml
+
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    files = {
+        "index.md": "# Home\n\nSee [the API](api.md#small.double).\n",
+        "api.md": "# API\n\n::: small\n",
+        "small.py": GOOD_MODULE,
+    }
+    if defect is not None:
+        name, text, _ = DEFECTS[defect]
+        files[name] = files.get(name, "") + text
+    for name, text in files.items():
+        (tmp_path if name.endswith(".py") else docs).joinpath(name).write_text(text, "utf-8")
+    mkdocstrings = next(p for p in config["plugins"] if isinstance(p, dict) and "mkdocstrings" in p)
+    mkdocstrings["mkdocstrings"]["handlers"]["python"]["paths"] = [str(tmp_path)]
+    small = {
+        "site_name": "small",
+        "docs_dir": str(docs),
+        "site_dir": str(tmp_path / "site"),
+        "validation": config["validation"],
+        "markdown_extensions": config["markdown_extensions"],
+        "plugins": ["search", mkdocstrings],
+        "nav": ["index.md", "api.md"],
+    }
+    (tmp_path / "mkdocs.yml").write_text(yaml.safe_dump(small), encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(tmp_path / "mkdocs.yml")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if defect is None:
+        assert done.returncode == 0, done.stderr[-2000:]
+    else:
+        assert done.returncode != 0
+        assert DEFECTS[defect][2] in done.stderr
