@@ -24,6 +24,7 @@ from typing import Any, Literal
 import narwhals as nw
 import polars as pl
 
+from funnelkit.chains import contact_chains, read_steps, step_time
 from funnelkit.columns import CONTACT_ID as CID
 from funnelkit.definitions import Funnel
 from funnelkit.engine_chains import counted_chains, nw_spec
@@ -44,12 +45,13 @@ from funnelkit.events import (
     EventLog,
     as_lazy,
     as_lazy_contacts,
+    optional_contacts,
 )
 from funnelkit.frames import engine_of
 from funnelkit.markup import format_html, join_html
 from funnelkit.privacy import judge_column
 from funnelkit.stats import benjamini_hochberg, check_alpha, odds_ratio_test
-from funnelkit.steps import Spec, StageSteps, event_names_of
+from funnelkit.steps import Spec, StageSteps, event_names_of, resolve_spec
 from funnelkit.timeutil import TimeLike
 
 __all__ = [
@@ -112,40 +114,47 @@ def _contact_chains(
     until: TimeLike | None,
     stage_steps: StageSteps,
     definition: Funnel | None,
+    contacts: Any,
+    classified: pl.DataFrame | pl.LazyFrame | None,
 ) -> Any:
     """Return the counted chain of every contact reaching step 1, as a narwhals lazy frame.
 
     Columns ``contact_id``, ``_lvl`` (Int64), ``_t1.._tn`` (epoch µs, null
     beyond the level) and ``_excluded``: the chain rule of
-    :func:`funnelkit.chains.funnel_chains` on polars, of
+    :func:`funnelkit.chains.funnel_chains` on polars (its steps, with the
+    contacts and an existing classification passed on), of
     :func:`funnelkit.engine_chains.counted_chains` on DuckDB and Spark.
     The one place this module reads the chain rule.
     """
     if engine_of(events) is None:
-        from funnelkit.chains import funnel_chains
-
-        chains = funnel_chains(
-            events,
+        spec = resolve_spec(
             steps,
-            window=window,
-            order=order,  # type: ignore[arg-type]
-            since=since,
-            until=until,
+            window,
+            order,
+            False,
+            (),
             stage_steps=stage_steps,
             definition=definition,
         )
-        n = len(chains.collect_schema().names()) - 3
+        people = optional_contacts(contacts)
+        rows = read_steps(events, spec, since, until, contacts=people, classified=classified)[1]
+        chains = contact_chains(rows, spec, mode="exact", keep_id=True)
         return nw.from_native(
             chains.select(
                 pl.col(CID),
-                pl.col("level").cast(pl.Int64).alias("_lvl"),
-                *(pl.col(f"step_{j}_at").dt.epoch("us").alias(f"_t{j}") for j in range(1, n + 1)),
-                pl.col("excluded").alias("_excluded"),
+                pl.col("_lvl").cast(pl.Int64),
+                *(
+                    pl.col(step_time(j)).cast(pl.Int64).alias(f"_t{j}")
+                    for j in range(1, spec.n + 1)
+                ),
+                pl.col("_excluded"),
             )
         )
     ns = nw_spec(steps, window, order, False, (), stage_steps=stage_steps, definition=definition)
     lo, hi = span_us(since, until)
-    return counted_chains(engine_events(events), ns, since=lo, until=hi)
+    ev = engine_events(events)
+    on_engine = engine_contacts(contacts, ev.engine)
+    return counted_chains(ev, ns, since=lo, until=hi, contacts=on_engine)
 
 
 def _events_frame(events: Any, since: TimeLike | None, until: TimeLike | None) -> Any:
@@ -565,6 +574,7 @@ def drivers(
     max_values: int = MAX_VALUES,
     min_size: int = 30,
     alpha: float = 0.05,
+    classified: pl.DataFrame | pl.LazyFrame | None = None,
 ) -> DriversResult:
     """Compare the contacts who went on from step k−1 to step k with those who did not.
 
@@ -605,7 +615,9 @@ def drivers(
         The step k to explain (2..n); default the biggest leak, as the funnel
         figure names it (:func:`biggest_leak`).
     contacts
-        Optional contacts table on the same engine; its attributes are candidates.
+        Optional contacts table on the same engine; its attributes are
+        candidates, and with stages read by entry the classification reads it
+        (as :func:`funnelkit.conversion.funnel` does).
     max_values
         The most distinct values a property may have to be a candidate.
     min_size
@@ -613,6 +625,10 @@ def drivers(
         (the breakdown rule of :func:`funnelkit.conversion.funnel`).
     alpha
         The q-value under which a signal helps or hurts; above, "within noise".
+    classified
+        Polars only: the classification of ``events`` with its entry times, as
+        of ``until``, when the caller has it (stages read by entry read it
+        instead of classifying again; :func:`funnelkit.chains.read_steps`).
 
     Returns
     -------
@@ -669,6 +685,8 @@ def drivers(
         until=until,
         stage_steps=stage_steps,
         definition=definition,
+        contacts=contacts,
+        classified=classified,
     )
     ev = _events_frame(events, since, until)
     _, hi = span_us(since, until)
