@@ -36,7 +36,7 @@ from funnelkit.engine_frames import (
     restrict,
     span_us,
 )
-from funnelkit.errors import ParameterError
+from funnelkit.errors import EmptyInputError, ParameterError
 from funnelkit.events import (
     CREATED_AT,
     EVENT,
@@ -637,8 +637,10 @@ def drivers(
     Raises
     ------
     ParameterError
-        A bad ``step``, ``order``, ``max_values``, ``min_size`` or ``alpha``,
-        or (without ``step``) no contact at step 1 whose window has closed.
+        A bad ``step``, ``order``, ``max_values``, ``min_size`` or ``alpha``.
+    EmptyInputError
+        Without ``step``: no contact at step 1 whose window has closed (no leak
+        to explain).
 
     Examples
     --------
@@ -715,7 +717,7 @@ def drivers(
                 "end of the data: there is no leak to explain. Check the steps, the window "
                 "and since/until."
             )
-            raise ParameterError(msg)
+            raise EmptyInputError(msg)
     k = step
     converted_total, reached = counts[k - 1], counts[k - 2]
     population = kept.filter((nw.col("_lvl") >= k - 1) & closed).select(

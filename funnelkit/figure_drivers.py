@@ -9,6 +9,7 @@ and a bar over its 95% interval, on a log axis around 1 (no difference).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import plotly.graph_objects as go
@@ -29,7 +30,14 @@ from funnelkit.figure_style import (
 )
 from funnelkit.markup import plot_text
 
-__all__ = ["HELPS_COLOUR", "HURTS_COLOUR", "drivers_figure", "drivers_table"]
+__all__ = [
+    "HELPS_COLOUR",
+    "HURTS_COLOUR",
+    "drivers_figure",
+    "drivers_table",
+    "signal_label",
+    "step_labels",
+]
 
 #: Signals that go with converting more (the green of the stage palette).
 HELPS_COLOUR = STAGE_COLOURS[2]
@@ -80,7 +88,17 @@ def _word(key: str, lang: Lang, **values: object) -> str:
     return words[key].format(**values) if values else words[key]
 
 
-def _label(row: dict[str, Any], lang: Lang) -> str:
+def signal_label(row: Mapping[str, Any], lang: Lang = "en") -> str:
+    """Return a signal of a drivers table as the figure and the report name it, in ``lang``.
+
+    Examples
+    --------
+    >>> signal_label({"kind": "event", "source": "events", "name": "webinar", "value": None}, "fr")
+    'a fait webinar'
+    >>> signal_label({"kind": "property", "source": "contacts", "name": "segment", "value": "b2b"})
+    'segment = b2b (contact)'
+    """
+    lang = check_lang(lang)
     if row["kind"] == "event":
         return _word("did", lang, name=row["name"])
     key = "came_with" if row["source"] == "events" else "had"
@@ -134,7 +152,7 @@ def drivers_table(result: DriversResult, *, lang: Lang = "en", top: int = 15) ->
     colours = {"helps": HELPS_COLOUR, "hurts": HURTS_COLOUR, "within noise": NEUTRAL}
     rows = []
     for row in tested.iter_rows(named=True):
-        label = _label(row, lang)
+        label = signal_label(row, lang)
         verdict = _word(row["verdict"], lang)
         rows.append(
             {
@@ -178,11 +196,35 @@ def drivers_table(result: DriversResult, *, lang: Lang = "en", top: int = 15) ->
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
-def drivers_figure(result: DriversResult, *, lang: Lang = "en", top: int = 15) -> go.Figure:
+def step_labels(result: DriversResult, lang: Lang = "en", funnel: Any = None) -> tuple[str, str]:
+    """Return the names of steps k−1 and k: the definition's labels in ``lang`` when given.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> from funnelkit.definitions import load_funnel
+    >>> names = ("a", "b", "c", "d", "e")
+    >>> day = dt.timedelta(days=1)
+    >>> result = DriversResult(pl.DataFrame(), 2, names, day, 0, 0, 0, 0.05, 20, 30)
+    >>> step_labels(result), step_labels(result, "fr", load_funnel("inbound"))
+    (('a', 'b'), ('Prospect', 'Lead froid'))
+    """
+    k = result.step
+    stages = getattr(funnel, "stages", None)
+    if stages is not None and len(stages) == len(result.step_names):
+        return stages[k - 2].label(lang), stages[k - 1].label(lang)
+    return result.from_name, result.to_name
+
+
+def drivers_figure(
+    result: DriversResult, *, lang: Lang = "en", top: int = 15, funnel: Any = None
+) -> go.Figure:
     """Draw the odds ratios of :func:`drivers_table` with their 95% intervals on a log axis.
 
     Signals that help are green, those that hurt red, those within noise
     grey; the strongest is on top.  A dotted line marks 1 (no difference).
+    With ``funnel`` (the definition the steps come from), the title names
+    the steps by their labels in ``lang``.
 
     Examples
     --------
@@ -205,12 +247,8 @@ def drivers_figure(result: DriversResult, *, lang: Lang = "en", top: int = 15) -
         .reverse()  # plotly draws the first row at the bottom
     )
     fig = go.Figure()
-    title = _word(
-        "title",
-        lang,
-        before=result.from_name,
-        after=result.to_name,
-    )
+    before, after = step_labels(result, lang, funnel)
+    title = _word("title", lang, before=before, after=after)
     if table.is_empty():
         fig.add_annotation(
             text=_word("none", lang), showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5

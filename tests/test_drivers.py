@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import funnelkit
 from funnelkit.chains import funnel_chains
 from funnelkit.drivers import COLUMNS, LEAK_BASE, DriversResult, biggest_leak, drivers
-from funnelkit.errors import ParameterError
+from funnelkit.errors import EmptyInputError, ParameterError
 from tests.conftest import events_frame
 from tests.engines import Engine
 from tests.planted import AFTER_THE_FACT, HELPS, HURTS, NOISE, STEPS, WINDOW, planted_log
@@ -301,7 +301,7 @@ def test_order_any_and_bad_options_are_refused() -> None:
 
 def test_a_funnel_nobody_entered_has_no_leak_to_explain() -> None:
     frame = events_frame(("a", "2026-09-01", "visit"), ("b", "2026-09-30", "chat"))
-    with pytest.raises(ParameterError, match=r"no contact reached step 1 \(visit\) with a window"):
+    with pytest.raises(EmptyInputError, match=r"no contact reached step 1 \(visit\) with a window"):
         drivers(frame, ["visit", "signup"], window="60d")
     assert drivers(frame, ["visit", "signup"], window="60d", step=2).table.is_empty()
 
@@ -433,7 +433,7 @@ def test_the_counts_behind_each_odds_ratio_match_a_slow_reference(
         result = drivers(
             engine(events), steps, window=window, step=k, contacts=engine(contacts), min_size=1
         )
-    except ParameterError:
+    except EmptyInputError:
         assert not expected
         return
     got = {
