@@ -438,44 +438,26 @@ class DriversResult:
 
 
 # --- the analysis ---------------------------------------------------------------------
-def _counts_by_value(per_contact: Any, columns: Sequence[str], source: str) -> list[Any]:
-    """One count query per column: ``kind``, ``source``, ``name``, ``value``, ``converted``..."""
-    parts = []
-    for column in columns:
-        value = nw.col(column).cast(nw.String())
-        parts.append(
-            per_contact.filter(~nw.col(column).is_null())
-            .group_by(value.alias("value"))
-            .agg(
-                nw.col(_CONV).cast(nw.Int64()).sum().alias("converted"),
-                nw.len().cast(nw.Int64()).alias("total"),
-            )
-            .select(
-                nw.lit("property", dtype=nw.String()).alias("kind"),
-                nw.lit(source, dtype=nw.String()).alias("source"),
-                nw.lit(column, dtype=nw.String()).alias("name"),
-                "value",
-                "converted",
-                "total",
-            )
-        )
-    return parts
+def _signal_rows(
+    frame: Any, kind: str, source: str, name: Any, column: str | None, where: str
+) -> Any:
+    """Return ``contact_id``, ``_ts``, ``kind``, ``source``, ``name``, ``value``, ``_where``.
 
-
-def _few_values(per_contact: Any, columns: Sequence[str], max_values: int) -> list[str]:
-    """Return the columns with at most ``max_values`` distinct non-null values."""
-    if not columns:
-        return []
-    counted = collect_polars(
-        per_contact.select(
-            *(
-                (nw.col(c).n_unique() - nw.col(c).is_null().any().cast(nw.Int64())).alias(f"_{i}")
-                for i, c in enumerate(columns)
-            )
-        )
+    One row per row of ``frame`` (a null ``column`` value dropped); ``_where``
+    says which instants count (``during``, ``at_step`` or ``always``).
+    """
+    value = nw.lit(None, dtype=nw.String()) if column is None else nw.col(column)
+    if column is not None:
+        frame = frame.filter(~nw.col(column).is_null())
+    return frame.select(
+        nw.col(CID),
+        nw.col(TS).cast(nw.Int64()),
+        nw.lit(kind, dtype=nw.String()).alias("kind"),
+        nw.lit(source, dtype=nw.String()).alias("source"),
+        name.alias("name"),
+        value.cast(nw.String()).alias("value"),
+        nw.lit(where, dtype=nw.String()).alias("_where"),
     )
-    found = [counted[f"_{i}"].item() or 0 for i in range(len(columns))]  # null: no row
-    return [c for c, count in zip(columns, found, strict=True) if 0 < int(count) <= max_values]
 
 
 def _finish(
@@ -588,10 +570,10 @@ def drivers(
       before converting (converters) or by the close of its window, the step-1
       time + ``window`` (the others).  What happens after conversion is never
       read; the funnel's own step events are no candidate.
-    - **properties of the step k−1 event** (the events at the contact's step
-      k−1 instant) and **attributes of the contacts table**, one signal per
-      value, for columns with at most ``max_values`` distinct values among the
-      contacts compared.  Personal columns
+    - **properties of the step k−1 event** (every value the contact's step
+      k−1 events carry at its step k−1 instant) and **attributes of the
+      contacts table**, one signal per value, for columns with at most
+      ``max_values`` distinct values among the contacts compared.  Personal columns
       (:func:`funnelkit.privacy.judge_column`) are never read.
 
     Each signal's 2×2 table (with / without, converted / dropped) gets an
@@ -729,47 +711,22 @@ def drivers(
         .otherwise(nw.col("_t1") + window_us + 1)  # the window's close is included
         .alias(_END),
     )
-    # events: did X in [step k−1 time, conversion) or [step k−1 time, close]
+    # Every candidate as a row (contact, instant, signal), joined to the contacts compared
+    # once, so that the engine builds the chains once for all the signals.
     skip = _step_event_names(steps, spec)
     names = ev.collect_schema().names()
     others = ev.filter(~nw.col(EVENT).is_in(sorted(skip))) if skip else ev
-    did = (
-        others.select(CID, TS, EVENT)
-        .join(population, on=CID, how="inner")
-        .filter((nw.col(TS) >= nw.col(_START)) & (nw.col(TS) < nw.col(_END)))
-        .select(CID, EVENT, _CONV)
-        .unique()
-        .group_by(EVENT)
-        .agg(
-            nw.col(_CONV).cast(nw.Int64()).sum().alias("converted"),
-            nw.len().cast(nw.Int64()).alias("total"),
-        )
-        .select(
-            nw.lit("event", dtype=nw.String()).alias("kind"),
-            nw.lit("events", dtype=nw.String()).alias("source"),
-            nw.col(EVENT).alias("name"),
-            nw.lit(None, dtype=nw.String()).alias("value"),
-            "converted",
-            "total",
-        )
-    )
-    parts = [did]
+    # events: did X in [step k−1 time, conversion) or [step k−1 time, window close]
+    parts = [_signal_rows(others, "event", "events", nw.col(EVENT), None, "during")]
     # properties of the step k−1 event: the events at the contact's step k−1 instant
     native = events if engine_of(events) is not None else as_lazy(events)
     props = _property_columns(names, {CID, TS, EVENT, OCCURRED_AT, CREATED_AT}, native)
-    if props:
-        step_names = spec.steps[k - 2].events
-        at_step = ev.join(population.select(CID, _START, _CONV), on=CID, how="inner").filter(
-            nw.col(TS) == nw.col(_START)
-        )
-        if step_names:
-            at_step = at_step.filter(nw.col(EVENT).is_in(sorted(step_names)))
-        per_contact = at_step.group_by(CID).agg(
-            nw.col(_CONV).max(), *(nw.col(c).cast(nw.String()).min() for c in props)
-        )
-        parts += _counts_by_value(
-            per_contact, _few_values(per_contact, props, max_values), "events"
-        )
+    step_names = spec.steps[k - 2].events
+    at_step = ev.filter(nw.col(EVENT).is_in(sorted(step_names))) if step_names else ev
+    parts += [
+        _signal_rows(at_step, "property", "events", nw.lit(c, dtype=nw.String()), c, "at_step")
+        for c in props
+    ]
     people = _contacts_frame(contacts, events)
     if people is not None:
         attrs = _property_columns(
@@ -777,16 +734,38 @@ def drivers(
             {CID, CREATED_AT},
             contacts.frame if isinstance(contacts, ContactTable) else contacts,
         )
-        if attrs:
-            per_contact = population.select(CID, _CONV).join(
-                people.group_by(CID).agg(*(nw.col(c).cast(nw.String()).min() for c in attrs)),
-                on=CID,
-                how="left",
+        parts += [
+            _signal_rows(
+                people.with_columns(nw.lit(None, dtype=nw.Int64()).alias(TS)),
+                "property",
+                "contacts",
+                nw.lit(c, dtype=nw.String()),
+                c,
+                "always",
             )
-            parts += _counts_by_value(
-                per_contact, _few_values(per_contact, attrs, max_values), "contacts"
-            )
-    table = collect_polars(nw.concat(parts)) if len(parts) > 1 else collect_polars(did)
+            for c in attrs
+        ]
+    rows = nw.concat(parts) if len(parts) > 1 else parts[0]
+    where = nw.col("_where")
+    inside = (
+        ((where == "during") & (nw.col(TS) >= nw.col(_START)) & (nw.col(TS) < nw.col(_END)))
+        | ((where == "at_step") & (nw.col(TS) == nw.col(_START)))
+        | (where == "always")
+    )
+    signals = (
+        rows.join(population, on=CID, how="inner")
+        .filter(inside.fill_null(False))
+        .select(CID, "kind", "source", "name", "value", _CONV)
+        .unique()
+        .group_by("kind", "source", "name", "value")
+        .agg(
+            nw.col(_CONV).cast(nw.Int64()).sum().alias("converted"),
+            nw.len().cast(nw.Int64()).alias("total"),
+        )
+    )
+    # a property with more than max_values values is no candidate: dropped in the engine
+    values = nw.len().over("kind", "source", "name")
+    table = collect_polars(signals.filter((nw.col("kind") == "event") | (values <= max_values)))
     return DriversResult(
         table=_finish(
             table,

@@ -370,13 +370,13 @@ def _reference(
                 did.add(row["event"])
         for name in did:
             tally(("event", "events", name, None), converted)
-        values = [
+        values = {
             r["channel"]
             for r in own
             if r["occurred_at"] == start and r["event"] == steps[k - 2] and r["channel"] is not None
-        ]
-        if values:
-            tally(("property", "events", "channel", min(values)), converted)
+        }
+        for value in values:  # every value its step k−1 events carry at that instant
+            tally(("property", "events", "channel", value), converted)
         if segment.get(chain["contact_id"]) is not None:
             tally(("property", "contacts", "segment", segment[chain["contact_id"]]), converted)
     return {(*key, pair[0], pair[1]) for key, pair in tallies.items()}
