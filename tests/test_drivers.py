@@ -17,7 +17,7 @@ from funnelkit.chains import funnel_chains
 from funnelkit.drivers import COLUMNS, LEAK_BASE, DriversResult, biggest_leak, drivers
 from funnelkit.errors import EmptyInputError, ParameterError
 from tests.conftest import events_frame
-from tests.engines import Engine
+from tests.engines import Engine, on_spark
 from tests.planted import AFTER_THE_FACT, HELPS, HURTS, NOISE, STEPS, WINDOW, planted_log
 
 Key = tuple[str, str, str | None]
@@ -62,6 +62,7 @@ def test_the_planted_causes_are_found_and_nothing_else(
     assert (rare["verdict"], rare["suppressed"], rare["p_value"]) == ("too few", True, None)
 
 
+@on_spark
 def test_the_engines_give_the_same_table(
     engine: Engine, planted: tuple[pl.DataFrame, pl.DataFrame]
 ) -> None:
