@@ -25,6 +25,7 @@ from funnelkit.conversion import (
     week_over_week,
 )
 from funnelkit.definitions import Funnel, Stage, list_presets, load_funnel, save_funnel
+from funnelkit.drivers import drivers
 from funnelkit.errors import FunnelkitError
 from funnelkit.events import (
     ContactTable,
@@ -50,6 +51,7 @@ __all__ = [
     "compare",
     "compare_periods",
     "conversion_over_time",
+    "drivers",
     "explain",
     "explore",
     "flows",

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 import polars as pl
 
@@ -40,8 +41,9 @@ from funnelkit.conversion import (
     trend_counts,
 )
 from funnelkit.definitions import Funnel, load_funnel
+from funnelkit.drivers import DriversResult, drivers
 from funnelkit.durations import format_duration, parse_duration
-from funnelkit.errors import ParameterError
+from funnelkit.errors import EmptyInputError, ParameterError
 from funnelkit.events import (
     CONTACT_ID,
     OCCURRED_AT,
@@ -109,6 +111,7 @@ __all__ = [
     "week_bounds",
     "week_range",
     "weekly_metrics",
+    "why_contacts_drop",
 ]
 
 
@@ -363,7 +366,7 @@ def weekly_metrics(
         breakdown, [events, contacts], allow_personal=allow_personal, option="breakdown"
     )
     if frames.is_engine_frame(events):
-        return frames.on_engine("weekly_metrics", WeeklyMetrics)(
+        metrics = frames.on_engine("weekly_metrics", WeeklyMetrics)(
             events,
             funnel,
             week=week,
@@ -372,6 +375,12 @@ def weekly_metrics(
             breakdown=breakdown,
             weeks_of_history=weeks_of_history,
         )
+        first = metrics.week.shift(1 - weeks_of_history).start
+        why = why_contacts_drop(
+            events, metrics.funnel, window=metrics.window, since=first, until=metrics.as_of,
+            contacts=contacts,
+        )  # fmt: skip
+        return replace(metrics, drivers=why)
     target = parse_week(week)
     definition = as_funnel(funnel)
     span = parse_duration(window, name="window")
@@ -425,6 +434,10 @@ def weekly_metrics(
         definition=definition,
         classified=classified if reuse else None,
     )
+    why = why_contacts_drop(
+        lf, definition, window=span, since=history[0].start, until=target.end,
+        contacts=people, classified=classified,
+    )  # fmt: skip
     return WeeklyMetrics(
         week=target,
         funnel=definition,
@@ -440,7 +453,35 @@ def weekly_metrics(
         trend=trend,
         comparison=comparison,
         cohorts=recent_cohorts(curves, history[0]),
+        drivers=why,
     )
+
+
+def why_contacts_drop(
+    events: Any,
+    definition: Funnel,
+    *,
+    window: timedelta,
+    since: datetime,
+    until: datetime,
+    contacts: Any = None,
+    classified: pl.DataFrame | None = None,
+) -> DriversResult | None:
+    """Return the report's drivers section: :func:`funnelkit.drivers.drivers` at the biggest leak.
+
+    The contacts who entered the first stage from ``since`` (the history
+    weeks) and whose window closed by ``until`` (the report's end), stages
+    read by entry; ``None`` when there is no such contact (no leak to
+    explain).  ``classified``: the report's classification, read instead of
+    classifying again (polars).
+    """
+    try:
+        return drivers(
+            events, definition, window=window, since=since, until=until, contacts=contacts,
+            classified=classified,
+        )  # fmt: skip
+    except EmptyInputError:
+        return None
 
 
 def last_closed_week(week: IsoWeek | str, window: timedelta | str) -> IsoWeek:
