@@ -34,6 +34,7 @@ from funnelkit.events import (
     read_contacts,
     read_events,
 )
+from funnelkit.paths import drop_off_paths
 from funnelkit.stages import classify, compare, explain, flows, snapshot
 from funnelkit.stats import two_proportion_test, wilson_interval
 
@@ -50,6 +51,7 @@ __all__ = [
     "compare",
     "compare_periods",
     "conversion_over_time",
+    "drop_off_paths",
     "explain",
     "explore",
     "flows",
