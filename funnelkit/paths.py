@@ -293,17 +293,34 @@ def biggest_leak_step(counts: Sequence[int], *, leak_base: int = LEAK_BASE) -> i
     return min(based, key=lambda p: (p[2] / p[1], p[0]))[0]
 
 
-def _check_step(step: int | str | None, names: Sequence[str]) -> int | None:
-    """Return *k* for ``step`` (1-based index or step name), refusing the last step."""
+def _step_ids(spec: Spec) -> list[str | None]:
+    """Return the stage id of each step, when the steps are a definition's stages."""
+    ids: list[str | None] = [s.stage for s in spec.steps]
+    definition = spec.definition
+    if definition is not None and [s.name for s in spec.steps] == [
+        stage.label("en") for stage in definition.stages
+    ]:
+        ids = list(definition.stage_ids)
+    return ids
+
+
+def _check_step(
+    step: int | str | None, names: Sequence[str], ids: Sequence[str | None] = ()
+) -> int | None:
+    """Return *k* for ``step`` (1-based, a step name or stage id), refusing the last step."""
     n = len(names)
     if step is None:
         return None
     if isinstance(step, str):
-        if step not in names:
-            hint = did_you_mean(step, names)
+        if step in names:
+            k = names.index(step) + 1
+        elif step in ids:
+            k = list(ids).index(step) + 1
+        else:
+            known = [*names, *(i for i in ids if i is not None and i not in names)]
+            hint = did_you_mean(step, known)
             msg = f"step: {step!r} is not a step of this funnel ({', '.join(names)}).{hint}"
             raise ParameterError(msg)
-        k = names.index(step) + 1
     elif isinstance(step, int) and not isinstance(step, bool):
         k = step
     else:
@@ -468,7 +485,7 @@ def drop_off_paths(
     if spec.n < 2:
         msg = "steps: drop-off paths need a funnel of at least two steps"
         raise ParameterError(msg)
-    k = _check_step(step, names)
+    k = _check_step(step, names, _step_ids(spec))
     if hi is not None:
         end_us = to_us(hi)
     else:

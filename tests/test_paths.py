@@ -505,3 +505,11 @@ def test_paths_match_a_slow_reference_and_duckdb(
     assert_frame_equal(on_duckdb.table, result.table)
     assert_frame_equal(on_duckdb.groups, result.groups)
     assert_frame_equal(on_duckdb.links, result.links)
+
+
+@pytest.mark.parametrize("stage_steps", ["entry", "evidence"])
+def test_a_stage_step_may_be_named_by_its_id(stage_steps: str) -> None:
+    events = events_frame(("c", "2026-01-01 09:00", "page_view"))
+    inbound = load_funnel("inbound")
+    result = drop_off_paths(events, inbound, window="7d", step="warm_lead", stage_steps=stage_steps)
+    assert (result.step, result.from_name) == (3, "Warm lead")
