@@ -896,9 +896,12 @@ class DropOffPaths:
                 else "too few contacts to show times"
             )
             lines.append(f"{label}: {row['contacts']:,} ({_pct(row['share'])}); {wait}")
+        if self.table.height:
+            lines += ["", "Next events (consecutive repeats collapsed):"]
+            lines.append(f"  {'group':<9}  {'events':>6}  {'contacts':>8}  {'share':>6}  path")
         for row in self.table.iter_rows(named=True):
             lines.append(
-                f"  {row['group']:<9} {row['length']}  {row['contacts']:>7,}  "
+                f"  {row['group']:<9}  {row['length']:>6}  {row['contacts']:>8,}  "
                 f"{_pct(row['share']):>6}  {row['path']}"
             )
         return "\n".join(lines)
