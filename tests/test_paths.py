@@ -27,7 +27,7 @@ from funnelkit.paths import (
     drop_off_paths,
 )
 from tests.conftest import at, events_frame
-from tests.engines import Engine, duckdb_engine
+from tests.engines import Engine, duckdb_engine, on_spark
 
 STEPS = ["visit", "signup", "purchase"]
 UNTIL = "2026-03-01"
@@ -64,6 +64,7 @@ def test_next_events_are_strictly_after_step_k(engine: Engine) -> None:
     assert paths_of(result, "dropped", 2) == {}
 
 
+@on_spark
 def test_events_at_one_instant_are_taken_in_name_order(engine: Engine) -> None:
     events = engine(
         events_frame(
@@ -78,6 +79,7 @@ def test_events_at_one_instant_are_taken_in_name_order(engine: Engine) -> None:
     assert paths_of(result, "dropped", 3) == {"ad_click → mail_open → zoom_call": 1}
 
 
+@on_spark
 def test_consecutive_repeats_are_collapsed_and_later_ones_kept(engine: Engine) -> None:
     events = engine(
         events_frame(
@@ -152,6 +154,7 @@ def test_droppers_are_cut_at_the_end_of_their_window_included(engine: Engine) ->
     assert paths_of(result, "dropped") == {"pricing": 1}
 
 
+@on_spark
 def test_an_open_window_is_not_a_loss(engine: Engine) -> None:
     events = engine(
         events_frame(
@@ -271,6 +274,7 @@ def test_a_step_may_be_named(engine: Engine) -> None:
     assert run(events, step="visit").step == 1
 
 
+@on_spark
 def test_stages_read_by_entry_give_the_same_paths_on_every_engine(engine: Engine) -> None:
     inbound = load_funnel("inbound")
     frame = events_frame(
