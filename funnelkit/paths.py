@@ -71,6 +71,7 @@ OTHER = "(other)"
 #: Contacts needed at a step for its loss to count as the biggest leak (as in the figures).
 LEAK_BASE = 30
 _ONE_US = 1
+_AFTER = 2**62  # the time of the sentinel row of a contact's events outside its cut
 _MAX_DEPTH = 5
 
 _GROUP_WORDS: dict[str, dict[str, str]] = {
@@ -185,16 +186,17 @@ def path_frames(
     ``chains`` and ``events`` are those of :func:`step_chains`; ``step`` is
     *k* (1-based), ``end_us`` the first instant not read (epoch µs) and
     ``now_us`` the instant the waits of the contacts who did not go on run
-    to.  Rows (column ``_kind``):
+    to.  One row per group (``_group``) and path ``_e1.._e{depth}`` (the
+    first ``depth`` next events, null past the last; ``_e1`` is
+    :data:`NO_EVENT` without any): ``contacts``, and the quartiles ``_q1``,
+    ``_q2``, ``_q3`` of the group's waits (µs, the same on every row of a
+    group).  The prefixes, the figure's links and the group sizes are sums
+    over these rows.
 
-    - ``"group"``: per group (``_group``), ``contacts`` and the quartiles
-      ``_q1``, ``_q2``, ``_q3`` of the wait (µs);
-    - ``"paths"``: per group and path ``_e1.._e{depth}`` (the first
-      ``depth`` next events, null past the last; ``_e1`` is
-      :data:`NO_EVENT` without any), ``contacts``.
-
-    One frame, so that one query computes the chains once on every engine;
-    the prefixes and the figure's links are sums over the ``"paths"`` rows.
+    The plan reads the chains once (a union of two aggregates would compute
+    them twice on DuckDB): each contact keeps at least one row through the
+    left join, its events outside the cut becoming one sentinel row that
+    sorts after every event and is never a path's event.
     """
     k = step
     t = [nw.col(f"_t{j}") for j in range(step + 2)]  # t[j] is _tj (t[0] unused)
@@ -211,62 +213,52 @@ def path_frames(
     members = chains.filter(~nw.col("_excluded") & (nw.col("_lvl") >= k)).select(
         CID, _group=group, _from=t[k], _to=cut, _wait=wait
     )
-    order = [TS, EVENT]
-    after = (
-        events.join(members.select(CID, "_from", "_to"), on=CID, how="inner")
-        .filter((nw.col(TS) > nw.col("_from")) & (nw.col(TS) < nw.col("_to")))
-        .select(CID, TS, EVENT)
-        .unique([CID, TS, EVENT])
+    inside = ((nw.col(TS) > nw.col("_from")) & (nw.col(TS) < nw.col("_to"))).fill_null(False)
+    rows = (
+        members.join(events.select(CID, TS, EVENT), on=CID, how="left")
+        .with_columns(_in=inside)
+        .select(
+            CID,
+            "_group",
+            "_wait",
+            "_in",
+            _at=nw.when(nw.col("_in")).then(nw.col(TS)).otherwise(nw.lit(_AFTER, nw.Int64())),
+            _ev=nw.when(nw.col("_in")).then(nw.col(EVENT)).otherwise(_s("")),
+        )
+        .unique([CID, "_at", "_ev"])
     )
-    previous = nw.col(EVENT).shift(1).over(CID, order_by=order)
-    collapsed = after.with_columns(_prev=previous).filter(
-        nw.col("_prev").is_null() | (nw.col("_prev") != nw.col(EVENT))
+    order = ["_at", "_ev"]
+    previous = nw.col("_ev").shift(1).over(CID, order_by=order)
+    collapsed = rows.with_columns(_prev=previous).filter(
+        nw.col("_prev").is_null() | (nw.col("_prev") != nw.col("_ev")) | ~nw.col("_in")
     )
-    numbered = collapsed.with_columns(_pos=nw.col(TS).cum_count().over(CID, order_by=order))
-    wide = (
-        numbered.filter(nw.col("_pos") <= depth)
-        .with_columns(
-            **{_e(j): nw.when(nw.col("_pos") == j).then(nw.col(EVENT)) for j in range(1, depth + 1)}
+    numbered = collapsed.with_columns(_pos=nw.col("_at").cum_count().over(CID, order_by=order))
+    every = [_e(j) for j in range(1, depth + 1)]
+    per = (
+        numbered.with_columns(
+            **{
+                _e(j): nw.when(nw.col("_in") & (nw.col("_pos") == j)).then(nw.col("_ev"))
+                for j in range(1, depth + 1)
+            }
         )
         .group_by(CID)
-        .agg(*(nw.col(_e(j)).max() for j in range(1, depth + 1)))
+        .agg(nw.col("_group").min(), nw.col("_wait").min(), *(nw.col(e).max() for e in every))
+        .with_columns(nw.col(_e(1)).fill_null(_s(NO_EVENT)))
     )
-    per = members.select(CID, "_group").join(wide, on=CID, how="left")
-    per = per.with_columns(nw.col(_e(1)).fill_null(_s(NO_EVENT)))
-
     wait_us = nw.col("_wait")
-    none_s = nw.lit(None, dtype=nw.String())
-    groups = members.group_by("_group").agg(
-        nw.len().cast(nw.Int64()).alias("contacts"),
-        wait_us.quantile(0.25, interpolation="linear").cast(nw.Float64()).alias("_q1"),
-        wait_us.quantile(0.5, interpolation="linear").cast(nw.Float64()).alias("_q2"),
-        wait_us.quantile(0.75, interpolation="linear").cast(nw.Float64()).alias("_q3"),
-    )
-    every = [_e(j) for j in range(1, depth + 1)]
-    groups = groups.select(
-        _kind=_s("group"),
-        _group=nw.col("_group"),
-        **dict.fromkeys(every, none_s),
-        contacts=nw.col("contacts"),
-        _q1=nw.col("_q1"),
-        _q2=nw.col("_q2"),
-        _q3=nw.col("_q3"),
-    )
-    none_f = nw.lit(None, dtype=nw.Float64())
-    paths = (
-        per.group_by("_group", *every)
-        .agg(nw.len().cast(nw.Int64()).alias("contacts"))
-        .select(
-            _kind=_s("paths"),
-            _group=nw.col("_group"),
-            **{c: nw.col(c) for c in every},
-            contacts=nw.col("contacts"),
-            _q1=none_f,
-            _q2=none_f,
-            _q3=none_f,
+    quartiles = {
+        f"_q{i}": wait_us.quantile(q, interpolation="linear").over("_group").cast(nw.Float64())
+        for i, q in ((1, 0.25), (2, 0.5), (3, 0.75))
+    }
+    return (
+        per.with_columns(**quartiles)
+        .group_by("_group", *every)
+        .agg(
+            nw.len().cast(nw.Int64()).alias("contacts"),
+            *(nw.col(q).min() for q in quartiles),
         )
+        .select("_group", *every, "contacts", *quartiles)
     )
-    return nw.concat([groups, paths], how="vertical")
 
 
 # --- choosing the step --------------------------------------------------------------------
@@ -596,7 +588,9 @@ def _finish(
         )
     renamed = {f"_e{j}": f"event_{j}" for j in range(1, depth + 1)}
     long = long.rename({"_group": "group", **renamed})
-    sizes = long.filter(pl.col("_kind") == "group")
+    sizes = long.group_by("group").agg(
+        pl.col("contacts").sum(), *(pl.col(q).first() for q in ("_q1", "_q2", "_q3"))
+    )
     total = int(sizes["contacts"].sum())
     groups = sizes.select(
         "group",
@@ -609,7 +603,7 @@ def _finish(
         suppressed=pl.lit(False),
     )
     size_of = dict(zip(groups["group"].to_list(), groups["contacts"].to_list(), strict=True))
-    full = long.filter(pl.col("_kind") == "paths").select("group", *event_cols, "contacts")
+    full = long.select("group", *event_cols, "contacts")
     prefixes = []
     pairs = []
     for length in range(1, depth + 1):
