@@ -28,6 +28,7 @@ from funnelkit.paths import (
 )
 from tests.conftest import at, events_frame
 from tests.engines import Engine, duckdb_engine, on_spark
+from tests.payloads import PAYLOADS, assert_inert
 
 STEPS = ["visit", "signup", "purchase"]
 UNTIL = "2026-03-01"
@@ -517,3 +518,23 @@ def test_a_stage_step_may_be_named_by_its_id(stage_steps: str) -> None:
     inbound = load_funnel("inbound")
     result = drop_off_paths(events, inbound, window="7d", step="warm_lead", stage_steps=stage_steps)
     assert (result.step, result.from_name) == (3, "Warm lead")
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_every_payload_stays_text_in_the_html_and_the_figure(payload: str) -> None:
+    from funnelkit.figure_paths import paths_figure
+
+    events = events_frame(
+        ("c", "2026-01-01 09:00", "visit"),
+        ("c", "2026-01-01 10:00", payload),
+        ("c", "2026-01-01 11:00", payload + "!"),
+        ("c", "2026-01-01 12:00", "purchase"),
+        ("d", "2026-01-01 09:00", "visit"),
+        ("d", "2026-01-01 10:00", payload),
+        ("d", "2026-01-01 11:00", payload),
+    )
+    result = run(events, steps=["visit", payload, "purchase"])
+    assert_inert(result._repr_html_())
+    sankey = paths_figure(result).data[0]
+    for label in (*sankey.node.label, paths_figure(result).layout.title.text):
+        assert "<" not in label, label
