@@ -57,6 +57,7 @@ __all__ = [
     "Group",
     "biggest_leak_step",
     "drop_off_paths",
+    "group_label",
     "path_frames",
     "step_chains",
 ]
@@ -81,8 +82,8 @@ _GROUP_WORDS: dict[str, dict[str, str]] = {
 }
 _MEASURES: dict[str, str] = {
     "converted": "time from step k to step k+1",
-    "dropped": "time since step k",
-    "open": "time since step k",
+    "dropped": "time from step k to the end of the data",
+    "open": "time from step k to the end of the data",
 }
 
 
@@ -381,6 +382,7 @@ def drop_off_paths(
 
     **Wait.**  For a converted contact, the time from step *k* to step
     *k+1*; for the others, the time from step *k* to the end of the data.
+    The guide, with examples: ``docs/guides/drop-off-paths.md``.
 
     Parameters
     ----------
