@@ -6,6 +6,7 @@ import json
 import math
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -31,6 +32,7 @@ from tests.engines import Engine, duckdb_engine, on_spark
 from tests.payloads import PAYLOADS, assert_inert
 
 STEPS = ["visit", "signup", "purchase"]
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 UNTIL = "2026-03-01"
 
 
@@ -374,8 +376,8 @@ def test_to_dict_is_json_ready_and_text_prints() -> None:
 
 
 def test_the_sample_gives_the_same_paths_on_duckdb(duckdb_con: Any) -> None:
-    log = read_events("data/sample/events.csv")
-    people = read_contacts("data/sample/contacts.csv")
+    log = read_events(SAMPLE / "events.csv")
+    people = read_contacts(SAMPLE / "contacts.csv")
     inbound = load_funnel("inbound")
     options: dict[str, Any] = {"window": "14d", "step": 2, "min_size": 5, "top": 6}
     on_polars = drop_off_paths(log, inbound, contacts=people, **options)
