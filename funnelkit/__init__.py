@@ -35,6 +35,7 @@ from funnelkit.events import (
     read_contacts,
     read_events,
 )
+from funnelkit.paths import drop_off_paths
 from funnelkit.stages import classify, compare, explain, flows, snapshot
 from funnelkit.stats import two_proportion_test, wilson_interval
 
@@ -52,6 +53,7 @@ __all__ = [
     "compare_periods",
     "conversion_over_time",
     "drivers",
+    "drop_off_paths",
     "explain",
     "explore",
     "flows",
