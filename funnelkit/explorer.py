@@ -80,26 +80,52 @@ Contacts = ContactTable | pl.LazyFrame | pl.DataFrame
 def _figure_widget() -> tuple[go.Figure, widgets.Widget]:
     """Return ``(figure, widget to display)``: a FigureWidget when anywidget is there."""
     try:
-        figure = go.FigureWidget()
+        figure = go.FigureWidget(layout={"autosize": True})
     except ImportError:
         figure = go.Figure()
         return figure, widgets.Output()
+    # Follow the cell's width as it changes (the figures have no fixed size).
+    figure._config = {**figure._config, "responsive": True}
     return figure, figure
 
 
+def _stale_paths(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """Return the dotted paths set in ``old`` and absent from ``new`` (dicts walked, lists not)."""
+    paths = []
+    for key, value in old.items():
+        path = f"{prefix}{key}"
+        if key not in new:
+            paths.append(path)
+        elif isinstance(value, dict) and isinstance(new[key], dict):
+            paths += _stale_paths(value, new[key], f"{path}.")
+    return paths
+
+
 def _replace(target: go.Figure, source: go.Figure) -> None:
-    """Copy ``source`` into ``target`` in one batch (traces, then layout)."""
+    """Make ``target`` draw ``source``, starting clean: nothing of the last drawing is left.
+
+    A ``FigureWidget`` tells the browser a new layout as a relayout, which only sets the
+    keys it names: annotations, shapes or axis settings the new layout lacks would stay
+    drawn (a "biggest leak" marker over a bar chart, placed at a stage the new axis does
+    not have).  So those keys are removed first, by name.
+    """
+    stale = _stale_paths(target.layout.to_plotly_json(), source.layout.to_plotly_json())
     with target.batch_update():
         same = len(target.data) == len(source.data) and all(
             a.type == b.type for a, b in zip(target.data, source.data, strict=True)
         )
         if same:
             for old, new in zip(target.data, source.data, strict=True):
-                old.update(new.to_plotly_json(), overwrite=True)
+                drawn = new.to_plotly_json()
+                for path in _stale_paths(old.to_plotly_json(), drawn):
+                    old[path] = None
+                old.update(drawn, overwrite=True)
         else:
             target.data = ()
             target.add_traces(list(source.data))
-        target.layout = source.layout
+    if stale:
+        target.plotly_relayout(dict.fromkeys(stale))
+    target.layout = source.layout
 
 
 def _iso_weeks(first: date, last: date) -> list[tuple[str, date]]:
@@ -402,7 +428,14 @@ class Explorer:
             self.summary.value = self._summary_html(result, definition, since, until, lang)
         except FunnelkitError as exc:
             self.result = None
-            failed = go.Figure(layout={"template": "funnelkit"})
+            # An empty chart: no axes, no stage names, only the message.
+            failed = go.Figure(
+                layout={
+                    "template": "funnelkit",
+                    "xaxis": {"visible": False},
+                    "yaxis": {"visible": False},
+                }
+            )
             failed.layout.title.text = f"{_word('error', lang)}: {plot_text(exc)}"
             self._draw(failed)
             self.table.value = ""

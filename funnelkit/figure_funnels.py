@@ -27,6 +27,7 @@ from funnelkit.figure_input import (
     result_funnel,
 )
 from funnelkit.figure_style import (
+    LANE_FONT,
     LEAK_BASE,
     LEAK_COLOUR,
     Lang,
@@ -38,6 +39,7 @@ from funnelkit.figure_style import (
     shown,
     stage_colour,
     text,
+    text_width,
 )
 from funnelkit.markup import plot_text
 
@@ -50,6 +52,8 @@ __all__ = [
 
 # --------------------------------------------------------------------------- funnel
 _COUNT_COLUMNS = ("count", "at_or_past", "contacts", "n")
+#: Pixels between the plot and a lane beside it, and between two lanes.
+_LANE_GAP = 14
 _SEGMENT_KEY = "segment"
 
 
@@ -189,15 +193,18 @@ def _first_minimum(values: pl.Expr, keys: list[str]) -> pl.Expr:
 def _funnel_trace(
     table: pl.DataFrame, lang: Lang, name: str | None = None, *, short: bool = False
 ) -> go.Funnel:
+    """Return the funnel trace: each bar says its count (and, side by side, its step rate).
+
+    A single funnel's rates are written in the lanes beside the plot
+    (:func:`_add_rate_lanes`), never on the bars: a short bar's text goes
+    outside it, and a long one would be cut at the plot's edge.
+    """
     rows = table.to_dicts()
     texts = []
     for row in rows:
         parts = [f"<b>{format_int(row['count'], lang)}</b>"]
         if row["rank"] > 1 and short:
             parts.append(format_pct(row["step_conversion"], lang))
-        elif row["rank"] > 1:
-            parts.append(f"{format_pct(row['step_conversion'], lang)} {text('of_previous', lang)}")
-            parts.append(f"{format_pct(row['overall_conversion'], lang)} {text('of_first', lang)}")
         texts.append(" · ".join(parts))
     leak = [bool(r["biggest_leak"]) for r in rows]
     return go.Funnel(
@@ -209,6 +216,7 @@ def _funnel_trace(
         textposition="auto",
         constraintext="none",
         insidetextanchor="middle",
+        cliponaxis=False,
         marker={
             "color": [r["colour"] for r in rows],
             "line": {
@@ -218,16 +226,95 @@ def _funnel_trace(
         },
         connector={"fillcolor": "#F2F2F2", "line": {"width": 0}},
         customdata=[
-            [format_pct(r["step_conversion"], lang), format_pct(r["overall_conversion"], lang)]
+            [
+                format_int(r["count"], lang),
+                format_pct(r["step_conversion"], lang),
+                format_pct(r["overall_conversion"], lang),
+            ]
             for r in rows
         ],
         hovertemplate=(
-            f"%{{y}}<br>{text('contacts', lang)}: %{{x:,}}<br>"
-            f"%{{customdata[0]}} {text('of_previous', lang)}<br>"
-            f"%{{customdata[1]}} {text('of_first', lang)}<extra>%{{fullData.name}}</extra>"
+            f"%{{y}}<br>{text('contacts', lang)}: %{{customdata[0]}}<br>"
+            f"%{{customdata[1]}} {text('of_previous', lang)}<br>"
+            f"%{{customdata[2]}} {text('of_first', lang)}<extra>%{{fullData.name}}</extra>"
         ),
         showlegend=False,
     )
+
+
+def _wrapped(words: str, width: int = 12) -> str:
+    """Break ``words`` into lines of about ``width`` characters (``<br>`` between them)."""
+    lines: list[str] = []
+    for word in words.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += f" {word}"
+        else:
+            lines.append(word)
+    return "<br>".join(lines)
+
+
+def _add_rate_lanes(fig: go.Figure, table: pl.DataFrame, lang: Lang) -> None:
+    """Write the rates and the biggest leak in their own lanes, right of the plot.
+
+    Two columns (share of the previous step, share of step 1) under their
+    headings, then the biggest-leak marker on its row: nothing is drawn over a
+    bar or its count.  The right margin is the lanes' width, measured on the
+    longest text in ``lang``, so nothing is cut whatever the figure's width.
+    """
+    rows = table.to_dicts()
+    columns = [
+        (text("of_previous", lang), [format_pct(r["step_conversion"], lang) for r in rows]),
+        (text("of_first", lang), [format_pct(r["overall_conversion"], lang) for r in rows]),
+    ]
+    offset = _LANE_GAP
+    for heading, values in columns:
+        heading = _wrapped(heading)
+        width = max(text_width(heading, 11), *(text_width(v, LANE_FONT) for v in values))
+        fig.add_annotation(
+            x=1,
+            y=1,
+            xref="x domain",
+            yref="y domain",
+            xanchor="right",
+            yanchor="bottom",
+            xshift=offset + width,
+            text=heading,
+            showarrow=False,
+            align="right",
+            font={"size": 11, "color": "#616161"},
+            name="lane_heading",
+        )
+        for row, value in zip(rows, values, strict=True):
+            fig.add_annotation(
+                x=1,
+                y=row["label"],
+                xref="x domain",
+                yref="y",
+                xanchor="right",
+                xshift=offset + width,
+                text=value if row["rank"] > 1 or value != "–" else "",
+                showarrow=False,
+                font={"size": LANE_FONT},
+                name="rate",
+            )
+        offset += width + _LANE_GAP
+    marker = f"◀ {text('biggest_leak', lang)}"
+    for row in rows:
+        if row["biggest_leak"]:
+            fig.add_annotation(
+                x=1,
+                y=row["label"],
+                xref="x domain",
+                yref="y",
+                xanchor="left",
+                xshift=offset,
+                text=marker,
+                showarrow=False,
+                font={"color": LEAK_COLOUR, "size": LANE_FONT},
+                name="biggest_leak",
+            )
+    right = offset + text_width(marker, LANE_FONT) + _LANE_GAP
+    fig.update_layout(margin={"r": right, "t": 130})
 
 
 def _leak_sentence(table: pl.DataFrame, lang: Lang) -> str | None:
@@ -306,23 +393,28 @@ def funnel_figure(
         title = text("funnel", lang) + (f" ({name})" if name else "")
         if leak and compare is None:
             title += f"<br><sup>{text('biggest_leak', lang)}: {leak}</sup>"
-    for index, table in enumerate(tables):
-        leak_rows = table.filter(pl.col("biggest_leak"))
-        if leak_rows.is_empty():
+    if compare is None:
+        _add_rate_lanes(fig, tables[0], lang)
+    for index, table in enumerate(tables if compare is not None else ()):
+        # Side by side, each funnel's biggest leak is said under it, in its own lane.
+        sentence = _leak_sentence(table, lang)
+        if sentence is None:
             continue
-        row = leak_rows.row(0, named=True)
         axis = "" if index == 0 else str(index + 1)
         fig.add_annotation(
-            x=1,
-            y=row["label"],
+            x=0.5,
+            y=0,
             xref=f"x{axis} domain",
-            yref=f"y{axis}",
-            text=f"◀ {text('biggest_leak', lang)}",
+            yref="paper",
+            yanchor="top",
+            yshift=-8,
+            text=f"{text('biggest_leak', lang)}:<br>{sentence}",
             showarrow=False,
-            xanchor="right",
-            font={"color": LEAK_COLOUR, "size": 12},
+            font={"color": LEAK_COLOUR, "size": 11},
             name="biggest_leak",
         )
+    if compare is not None:
+        fig.update_layout(margin={"b": 90})
     fig.update_yaxes(
         showgrid=False, categoryorder="array", categoryarray=tables[0]["label"].to_list()
     )

@@ -12,7 +12,9 @@ plain-text tables (:func:`format_table`).  The figures are in
 
 from __future__ import annotations
 
+import html
 import math
+import re
 from datetime import date, datetime, timedelta
 from typing import Literal
 
@@ -25,6 +27,7 @@ from funnelkit.markup import PLOT_ESCAPES
 
 __all__ = [
     "INK",
+    "LANE_FONT",
     "LANGS",
     "LEAK_BASE",
     "LEAK_COLOUR",
@@ -45,6 +48,7 @@ __all__ = [
     "shown",
     "stage_colour",
     "text",
+    "text_width",
 ]
 
 Lang = Literal["en", "fr"]
@@ -75,8 +79,8 @@ SEQUENTIAL = [[0.0, "#F3F7FB"], [0.35, "#9ECAE1"], [0.7, "#3A89C9"], [1.0, "#083
 _TEXT: dict[str, dict[str, str]] = {
     "en": {
         "contacts": "Contacts",
-        "of_previous": "of previous",
-        "of_first": "of first",
+        "of_previous": "of previous step",
+        "of_first": "of step 1",
         "funnel": "Funnel",
         "biggest_leak": "Biggest leak",
         "leak": "{before} → {after}: only {rate} make the step",
@@ -109,7 +113,7 @@ _TEXT: dict[str, dict[str, str]] = {
     "fr": {
         "contacts": "Contacts",
         "of_previous": "de l'étape précédente",
-        "of_first": "du premier stade",
+        "of_first": "de l'étape 1",
         "funnel": "Entonnoir",
         "biggest_leak": "Plus grosse fuite",
         "leak": "{before} → {after} : seuls {rate} franchissent l'étape",
@@ -291,13 +295,39 @@ def shown(table: pl.DataFrame, *columns: str) -> pl.DataFrame:
 
 
 def base_layout(fig: go.Figure, lang: Lang, title: str) -> go.Figure:
-    """Give ``fig`` the funnelkit template, ``title`` and the number separators of ``lang``."""
+    """Give ``fig`` the funnelkit template, ``title``, the separators of ``lang``, no fixed size."""
     fig.update_layout(
         template=TEMPLATE,
         title={"text": title},
         separators=".," if lang == "en" else ", ",
+        # The width of the page or cell holding it, redrawn when it changes: never a
+        # fixed 700 px that cuts what is drawn beside the plot.
+        autosize=True,
     )
     return fig
+
+
+#: Width of one character of the figures' font, in pixels per pixel of font size: a
+#: generous estimate (digits and lower case are narrower), so that a lane is never
+#: narrower than its text.
+_CHAR_WIDTH = 0.62
+#: Font size of the texts written beside a plot (rates, markers).
+LANE_FONT = 12
+
+
+def text_width(value: str, size: int = LANE_FONT) -> int:
+    """Return a generous estimate of the width of ``value`` drawn at ``size`` px, in pixels.
+
+    Tags (``<b>``, ``<br>``) are left out; the widest line counts.
+
+    Examples
+    --------
+    >>> text_width("Biggest leak") < text_width("Plus grosse fuite")
+    True
+    """
+    lines = re.sub(r"<(?!br)[^>]*>", "", value).split("<br>")
+    widest = max(len(html.unescape(line)) for line in lines)
+    return math.ceil(widest * size * _CHAR_WIDTH)
 
 
 # --------------------------------------------------------------------------- text

@@ -64,6 +64,7 @@ from funnelkit.figure_style import (
     register_template,
     stage_colour,
     text,
+    text_width,
 )
 from funnelkit.figure_time import (
     Histogram,
@@ -102,6 +103,7 @@ __all__ = [
     "stage_colour",
     "stage_labels",
     "text",
+    "text_width",
     "time_to_convert_figure",
     "time_to_convert_table",
     "timeline_figure",

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+import math
 import statistics
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import ipywidgets as widgets
 import polars as pl
@@ -284,3 +288,124 @@ def test_a_column_whose_big_segment_is_a_shared_inbox_is_not_offered(
     )
     options = [value for _, value in explore(log, people).breakdown.options]
     assert "segment" in options and "desk" not in options
+
+
+# --------------------------------------------------------------------------- clean redraws
+class FrontEnd:
+    """The layout a browser's plotly holds, rebuilt from the messages a FigureWidget sends.
+
+    ``Plotly.relayout`` sets the keys it is given (dotted paths, ``annotations[0].y``) and
+    removes those given as ``null``; a key it is not given stays as it was drawn.
+    """
+
+    def __init__(self, figure: Any) -> None:
+        if not hasattr(figure, "_py2js_relayout"):
+            pytest.skip("the figure is no FigureWidget here (anywidget is missing)")
+        self.layout: dict[str, Any] = copy.deepcopy(figure.layout.to_plotly_json())
+        figure.observe(self._relayout, names="_py2js_relayout")
+        figure.observe(self._update, names="_py2js_update")
+
+    def _relayout(self, change: dict[str, Any]) -> None:
+        if change["new"]:
+            self._apply(change["new"]["relayout_data"])
+
+    def _update(self, change: dict[str, Any]) -> None:
+        if change["new"]:
+            self._apply(change["new"]["layout_data"])
+
+    def _apply(self, edits: dict[str, Any]) -> None:
+        for path, value in edits.items():
+            keys: list[str | int] = []
+            for part in path.split("."):
+                name, *indexes = part.replace("]", "").split("[")
+                keys += [name, *(int(i) for i in indexes)]
+            where: Any = self.layout
+            for key in keys[:-1]:
+                if isinstance(where, dict):
+                    where = where.setdefault(key, {})
+                else:
+                    where = where[key]
+            if value is None:
+                if isinstance(where, dict):
+                    where.pop(keys[-1], None)
+            else:
+                where[keys[-1]] = copy.deepcopy(value)
+
+
+def _coordinates_are_drawable(layout: dict[str, Any], figure: Any) -> list[str]:
+    """Return what the browser could not place: NaN, None or a category no trace has."""
+    categories = {
+        axis: {str(v) for t in figure.data for v in (getattr(t, axis, None) or ())}
+        for axis in ("x", "y")
+    }
+    wrong = []
+    for kind, coordinates in (("annotations", ("x", "y")), ("shapes", ("x0", "x1", "y0", "y1"))):
+        for index, item in enumerate(layout.get(kind, [])):
+            for name in coordinates:
+                value = item.get(name)
+                ref = item.get(f"{name[0]}ref", name[0])
+                if name not in item or ref in ("paper",) or str(ref).endswith("domain"):
+                    if isinstance(value, float) and math.isnan(value):
+                        wrong.append(f"{kind}[{index}].{name} = NaN")
+                    continue
+                if value is None or (isinstance(value, float) and math.isnan(value)):
+                    wrong.append(f"{kind}[{index}].{name} = {value}")
+                elif isinstance(value, str) and value not in categories[name[0]]:
+                    wrong.append(f"{kind}[{index}].{name} = {value!r}, not on the axis")
+    return wrong
+
+
+def _views(app: Explorer) -> Iterator[str]:
+    """Drive the explorer through every kind of view; yield a name after each redraw."""
+    yield "opened"
+    for lang in ("fr", "en"):
+        app.lang.value = lang
+        for by in [v for _, v in app.breakdown.options if v] + [None]:
+            app.breakdown.value = by
+            yield f"{lang} by {by}"
+        for reading in ("evidence", "entry"):
+            app.reading.value = reading
+            yield f"{lang} {reading}"
+        app.definition.value = "sales"
+        yield f"{lang} sales"
+        app.definition.value = FILE
+        app.path.value = "no/such/funnel.toml"
+        yield f"{lang} a missing file"
+        app.definition.value = "inbound"
+        yield f"{lang} inbound again"
+        app.breakdown.value = "channel"
+        app.weeks.index = (0, 0)
+        yield f"{lang} too few by channel"
+        app.breakdown.value = None
+        yield f"{lang} too few"
+        app.weeks.index = (0, len(app.weeks.options) - 1)
+        yield f"{lang} all weeks"
+
+
+def test_every_redraw_starts_clean_in_the_browser(app: Explorer) -> None:
+    browser = FrontEnd(app.figure)
+    app.breakdown.value = "channel"
+    # the biggest-leak marker of the funnel is gone from the bar chart
+    assert browser.layout.get("annotations", []) == []
+    for view in _views(app):
+        drawn = app.figure.layout.to_plotly_json()
+        assert browser.layout == drawn, view
+        assert _coordinates_are_drawable(browser.layout, app.figure) == [], view
+
+
+def test_an_error_empties_the_chart_and_shows_the_message(app: Explorer) -> None:
+    browser = FrontEnd(app.figure)
+    app.definition.value = FILE
+    app.path.value = "no/such/funnel.toml"
+    assert len(app.figure.data) == 0
+    assert "no such funnel definition file" in browser.layout["title"]["text"]
+    assert "annotations" not in browser.layout and "shapes" not in browser.layout
+    assert browser.layout["yaxis"] == {"visible": False}
+
+
+def test_the_figure_takes_the_width_of_its_cell(app: Explorer) -> None:
+    for by in ("channel", None):
+        app.breakdown.value = by
+        assert app.figure.layout.autosize is True and app.figure.layout.width is None
+    if hasattr(app.figure, "_config"):
+        assert app.figure._config["responsive"] is True
