@@ -34,7 +34,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import polars as pl
 
-from funnelkit.conversion import FunnelResult, funnel, week_over_week
+from funnelkit.conversion import FunnelResult, PeriodComparison, funnel, week_over_week
 from funnelkit.definitions import Funnel, list_presets, load_funnel
 from funnelkit.errors import FunnelkitError, ParameterError
 from funnelkit.events import (
@@ -46,6 +46,7 @@ from funnelkit.events import (
     as_lazy,
     as_lazy_contacts,
 )
+from funnelkit.figure_style import format_int, format_num, format_pct
 from funnelkit.figures import (
     LEAK_COLOUR,
     Lang,
@@ -156,13 +157,6 @@ def _segment_columns(events: pl.DataFrame, contacts: pl.DataFrame | None) -> lis
     return [c for c in names if not any(judge_breakdown(c, f) for f in frames if c in f.columns)]
 
 
-def _pct(value: float | None, lang: Lang) -> str:
-    if value is None:
-        return "–"
-    number = f"{100 * value:.1f}"
-    return f"{number}%" if lang == "en" else number.replace(".", ",") + "\u202f%"
-
-
 _WORDS: dict[str, dict[str, str]] = {
     "en": {
         "funnel": "Funnel",
@@ -177,10 +171,11 @@ _WORDS: dict[str, dict[str, str]] = {
         "by": "Breakdown",
         "none": "none",
         "language": "Language",
-        "stage": "stage",
-        "contacts": "contacts",
-        "of_previous": "of previous",
-        "of_first": "of first",
+        "stage": "Stage",
+        "contacts": "Contacts",
+        "of_first": "of step 1",
+        "share_previous": "Share of previous step",
+        "share_first": "Share of step 1",
         "leak": "Biggest leak",
         "wow": "Week over week",
         "no_leak": "no leak to show",
@@ -189,7 +184,8 @@ _WORDS: dict[str, dict[str, str]] = {
         "noise": "within the noise",
         "real": "outside the noise",
         "too_few": "too few contacts to tell",
-        "no_week": "no complete week to compare yet (the window is still open)",
+        "no_week": "no entries this week or the week before: nothing to compare",
+        "open_week": "{week} still open: its rates will grow",
         "journey": "Events, in order",
         "every": "Days between",
         "definition": "definition",
@@ -209,10 +205,11 @@ _WORDS: dict[str, dict[str, str]] = {
         "by": "Ventilation",
         "none": "aucune",
         "language": "Langue",
-        "stage": "stade",
-        "contacts": "contacts",
-        "of_previous": "de l'étape précédente",
-        "of_first": "du premier stade",
+        "stage": "Stade",
+        "contacts": "Contacts",
+        "of_first": "de l'étape 1",
+        "share_previous": "Part de l'étape précédente",
+        "share_first": "Part de l'étape 1",
         "leak": "Plus grosse fuite",
         "wow": "D'une semaine à l'autre",
         "no_leak": "aucune fuite à montrer",
@@ -221,7 +218,8 @@ _WORDS: dict[str, dict[str, str]] = {
         "noise": "dans le bruit",
         "real": "hors du bruit",
         "too_few": "trop peu de contacts pour conclure",
-        "no_week": "pas encore de semaine complète à comparer (fenêtre encore ouverte)",
+        "no_week": "aucune entrée cette semaine ou la précédente : rien à comparer",
+        "open_week": "{week} encore ouverte : ses taux vont augmenter",
         "journey": "Événements, dans l'ordre",
         "every": "Jours entre deux",
         "definition": "définition",
@@ -463,10 +461,15 @@ class Explorer:
                 result.by,
                 _word("stage", lang),
                 _word("contacts", lang),
-                _word("of_first", lang),
+                _word("share_first", lang),
             )
             rows = [
-                (r["segment"], r["label"], f"{r['count']:,}", _pct(r["overall_conversion"], lang))
+                (
+                    r["segment"],
+                    r["label"],
+                    format_int(r["count"], lang),
+                    format_pct(r["overall_conversion"], lang),
+                )
                 for r in table.filter(pl.col("rank") > 1).iter_rows(named=True)
             ]
         else:
@@ -474,15 +477,15 @@ class Explorer:
             head = (
                 _word("stage", lang),
                 _word("contacts", lang),
-                _word("of_previous", lang),
-                _word("of_first", lang),
+                _word("share_previous", lang),
+                _word("share_first", lang),
             )
             rows = [
                 (
                     r["label"],
-                    f"{r['count']:,}",
-                    _pct(r["step_conversion"], lang),
-                    _pct(r["overall_conversion"], lang),
+                    format_int(r["count"], lang),
+                    format_pct(r["step_conversion"], lang),
+                    format_pct(r["overall_conversion"], lang),
                 )
                 for r in table.iter_rows(named=True)
             ]
@@ -513,7 +516,7 @@ class Explorer:
             leak_text = text(
                 "leak",
                 lang,
-                rate=_pct(row["step_conversion"], lang),
+                rate=format_pct(row["step_conversion"], lang),
                 before=before,
                 after=row["label"],
             )
@@ -526,7 +529,13 @@ class Explorer:
     def _week_over_week(
         self, definition: Funnel, since: datetime, until: datetime, lang: Lang
     ) -> str:
-        """Return one line on the last complete week of the selection against the one before."""
+        """Return one line on the latest selected week against the week before it.
+
+        The same comparison as :func:`funnelkit.conversion.week_over_week` with
+        ``current=`` the latest selected week, the explorer's settings and contacts,
+        and the events before the selection's end.
+        """
+        latest = self.weeks.value[1]
         try:
             comparison = week_over_week(
                 self._events,
@@ -534,11 +543,12 @@ class Explorer:
                 window=self.window.value,
                 order=self.order.value,
                 stage_steps=self.reading.value,
-                as_of=until,
+                contacts=self._contacts,
+                current=datetime(latest.year, latest.month, latest.day, tzinfo=UTC),
                 until=until,
             )
         except ParameterError:
-            return _word("no_week", lang)
+            return f"{_iso(latest)}: {_word('no_week', lang)}"
         return _change_line(comparison, definition, lang)
 
     # --- display ---------------------------------------------------------------
@@ -546,14 +556,21 @@ class Explorer:
         return self.widget._repr_mimebundle_(**kwargs)
 
 
-def _iso(moment: datetime) -> str:
+def _iso(moment: date) -> str:
     year, week, _ = moment.isocalendar()
     return f"{year}-W{week:02d}"
 
 
-def _change_line(comparison: Any, definition: Funnel, lang: Lang) -> str:
-    """Say how the deepest rate with enough contacts changed, and whether it is noise."""
-    weeks = f"{_iso(comparison.current_start)} / {_iso(comparison.previous_start)}"
+def _change_line(comparison: PeriodComparison, definition: Funnel, lang: Lang) -> str:
+    """Say how the deepest rate with enough contacts changed, and whether it is noise.
+
+    The weeks and the rates read oldest first: ``2026-W42 → 2026-W43, Client (of
+    step 1): 3.7% → 2.2%``; a week whose window is still open is said to be so.
+    """
+    current = _iso(comparison.current_start)
+    weeks = f"{_iso(comparison.previous_start)} → {current}"
+    if not comparison.current_complete:
+        weeks += f" ({_word('open_week', lang).format(week=current)})"
     table = comparison.table.filter(pl.col("rate") == "from_first")
     usable = table.filter(pl.col("verdict") != "too few")
     if usable.is_empty():
@@ -562,12 +579,12 @@ def _change_line(comparison: Any, definition: Funnel, lang: Lang) -> str:
     names = {s.label("en"): s.label(lang) for s in definition.stages}
     names.update({s.id: s.label(lang) for s in definition.stages})
     label = names.get(row["name"], row["name"])
-    points = f"{100 * row['change']:+.1f}"
-    points = (points if lang == "en" else points.replace(".", ",")) + " pts"
+    points = format_num(100 * row["change"], lang)
+    points = ("+" if row["change"] > 0 else "") + points + " pts"
     verdict = _word("noise" if row["verdict"] == "within noise" else "real", lang)
     return (
-        f"{weeks}, {label} ({_word('of_first', lang)}): {_pct(row['previous_rate'], lang)} → "
-        f"{_pct(row['current_rate'], lang)} ({points}, {verdict})"
+        f"{weeks}, {label} ({_word('of_first', lang)}): {format_pct(row['previous_rate'], lang)} → "
+        f"{format_pct(row['current_rate'], lang)} ({points}, {verdict})"
     )
 
 

@@ -7,6 +7,7 @@ import math
 import statistics
 import time
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -409,3 +410,37 @@ def test_the_figure_takes_the_width_of_its_cell(app: Explorer) -> None:
         assert app.figure.layout.autosize is True and app.figure.layout.width is None
     if hasattr(app.figure, "_config"):
         assert app.figure._config["responsive"] is True
+
+
+# --------------------------------------------------------------------------- week over week
+def test_week_over_week_compares_the_latest_selected_week_with_the_one_before(
+    app: Explorer,
+) -> None:
+    from datetime import UTC, datetime
+
+    from funnelkit.conversion import week_over_week
+
+    last = len(app.weeks.options) - 1
+    app.weeks.index = (last - 8, last - 6)  # three weeks, well before the data's end
+    first, latest = app.weeks.value
+    _, until = app._bounds()
+    line = app.summary.value.split("Week over week</b>: ")[1]
+    previous = latest.toordinal() - 7
+    names = [
+        f"{d.isocalendar()[0]}-W{d.isocalendar()[1]:02d}"
+        for d in (date.fromordinal(previous), latest)
+    ]
+    assert line.startswith(f"{names[0]} → {names[1]}")  # oldest first, the latest selected
+    expected = week_over_week(
+        app._events,
+        load_funnel("inbound"),
+        window=app.window.value,
+        contacts=app._contacts,
+        current=datetime(latest.year, latest.month, latest.day, tzinfo=UTC),
+        until=until,
+    )
+    usable = expected.table.filter(pl.col("rate") == "from_first", pl.col("verdict") != "too few")
+    row = usable.row(usable.height - 1, named=True)
+    rates = f"{100 * row['previous_rate']:.1f}% → {100 * row['current_rate']:.1f}%"
+    assert rates in line  # the rates read oldest first too, as week_over_week gives them
+    assert f"{row['name']} (of step 1)" in line
