@@ -46,7 +46,8 @@ from funnelkit.events import (
     as_lazy,
     as_lazy_contacts,
 )
-from funnelkit.figure_style import format_int, format_num, format_pct
+from funnelkit.figure_input import contacts_without_events
+from funnelkit.figure_style import colon, format_int, format_num, format_pct
 from funnelkit.figures import (
     LEAK_COLOUR,
     Lang,
@@ -411,10 +412,20 @@ class Explorer:
             )
             self.result = result
             entrants = int(result.table["count"][0]) if result.table.height else 0
+            # Contacts without events are counted at step 1 (by entry): the figure says so.
+            silent = contacts_without_events(
+                self._events,
+                self._contacts,
+                since=since,
+                until=until,
+                stage_steps=self.reading.value,
+            )
             if by:
-                figure = breakdown_figure(result, by=by, lang=lang, funnel=definition)
+                figure = breakdown_figure(
+                    result, by=by, lang=lang, funnel=definition, without_events=silent
+                )
             else:
-                figure = funnel_figure(result, lang=lang, funnel=definition)
+                figure = funnel_figure(result, lang=lang, funnel=definition, without_events=silent)
             if entrants < self.min_contacts:
                 figure.data = ()
                 figure.layout.annotations = ()
@@ -434,7 +445,7 @@ class Explorer:
                     "yaxis": {"visible": False},
                 }
             )
-            failed.layout.title.text = f"{_word('error', lang)}: {plot_text(exc)}"
+            failed.layout.title.text = f"{_word('error', lang)}{colon(lang)}{plot_text(exc)}"
             self._draw(failed)
             self.table.value = ""
             self.summary.value = format_html("<p style='color:{}'>{}</p>", LEAK_COLOUR, exc)
@@ -520,10 +531,10 @@ class Explorer:
                 before=before,
                 after=row["label"],
             )
-        lines = [format_html("<b>{}</b>: {}", _word("leak", lang), leak_text)]
+        lines = [format_html("<b>{}</b>{}{}", _word("leak", lang), colon(lang), leak_text)]
         change = self._week_over_week(definition, since, until, lang)
         if change:
-            lines.append(format_html("<b>{}</b>: {}", _word("wow", lang), change))
+            lines.append(format_html("<b>{}</b>{}{}", _word("wow", lang), colon(lang), change))
         return join_html(lines, "<br>")
 
     def _week_over_week(
@@ -548,7 +559,7 @@ class Explorer:
                 until=until,
             )
         except ParameterError:
-            return f"{_iso(latest)}: {_word('no_week', lang)}"
+            return f"{_iso(latest)}{colon(lang)}{_word('no_week', lang)}"
         return _change_line(comparison, definition, lang)
 
     # --- display ---------------------------------------------------------------
@@ -574,7 +585,7 @@ def _change_line(comparison: PeriodComparison, definition: Funnel, lang: Lang) -
     table = comparison.table.filter(pl.col("rate") == "from_first")
     usable = table.filter(pl.col("verdict") != "too few")
     if usable.is_empty():
-        return f"{weeks}: {_word('too_few', lang)}"
+        return f"{weeks}{colon(lang)}{_word('too_few', lang)}"
     row = usable.row(usable.height - 1, named=True)
     names = {s.label("en"): s.label(lang) for s in definition.stages}
     names.update({s.id: s.label(lang) for s in definition.stages})

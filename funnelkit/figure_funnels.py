@@ -33,6 +33,7 @@ from funnelkit.figure_style import (
     Lang,
     base_layout,
     check_lang,
+    colon,
     colour_of,
     format_int,
     format_pct,
@@ -55,6 +56,8 @@ _COUNT_COLUMNS = ("count", "at_or_past", "contacts", "n")
 #: Pixels between the plot and a lane beside it, and between two lanes.
 _LANE_GAP = 14
 _SEGMENT_KEY = "segment"
+#: How a funnel result computed ``by=`` names a missing value (``FunnelResult.breakdown``).
+NO_VALUE = "(none)"
 
 
 def _steps_frame(result: Any) -> pl.DataFrame:
@@ -234,7 +237,7 @@ def _funnel_trace(
             for r in rows
         ],
         hovertemplate=(
-            f"%{{y}}<br>{text('contacts', lang)}: %{{customdata[0]}}<br>"
+            f"%{{y}}<br>{text('contacts', lang)}{colon(lang)}%{{customdata[0]}}<br>"
             f"%{{customdata[1]}} {text('of_previous', lang)}<br>"
             f"%{{customdata[2]}} {text('of_first', lang)}<extra>%{{fullData.name}}</extra>"
         ),
@@ -298,7 +301,7 @@ def _add_rate_lanes(fig: go.Figure, table: pl.DataFrame, lang: Lang) -> None:
                 name="rate",
             )
         offset += width + _LANE_GAP
-    marker = f"◀ {text('biggest_leak', lang)}"
+    marker = _wrapped(f"◀ {text('biggest_leak', lang)}", 14)
     for row in rows:
         if row["biggest_leak"]:
             fig.add_annotation(
@@ -311,6 +314,7 @@ def _add_rate_lanes(fig: go.Figure, table: pl.DataFrame, lang: Lang) -> None:
                 text=marker,
                 showarrow=False,
                 font={"color": LEAK_COLOUR, "size": LANE_FONT},
+                align="left",
                 name="biggest_leak",
             )
     right = offset + text_width(marker, LANE_FONT) + _LANE_GAP
@@ -340,6 +344,7 @@ def funnel_figure(
     lang: Lang = "en",
     funnel: Any = None,
     title: str | None = None,
+    without_events: int = 0,
 ) -> go.Figure:
     """Draw the narrowing funnel: counts, step and overall conversion, biggest leak.
 
@@ -358,6 +363,11 @@ def funnel_figure(
         The funnel definition, for stage labels, when ``result`` does not carry it.
     title
         The figure title; by default names the definition and the biggest leak.
+    without_events
+        How many contacts step 1 counts that have no event (contacts of the
+        contacts table, entering the first stage when created:
+        :func:`~funnelkit.figure_input.contacts_without_events`); said under
+        the funnel when there are any.
 
     Returns
     -------
@@ -392,7 +402,7 @@ def funnel_figure(
         name = name_of(result, funnel)
         title = text("funnel", lang) + (f" ({name})" if name else "")
         if leak and compare is None:
-            title += f"<br><sup>{text('biggest_leak', lang)}: {leak}</sup>"
+            title += f"<br><sup>{text('biggest_leak', lang)}{colon(lang)}{leak}</sup>"
     if compare is None:
         _add_rate_lanes(fig, tables[0], lang)
     for index, table in enumerate(tables if compare is not None else ()):
@@ -408,7 +418,7 @@ def funnel_figure(
             yref="paper",
             yanchor="top",
             yshift=-8,
-            text=f"{text('biggest_leak', lang)}:<br>{sentence}",
+            text=f"{text('biggest_leak', lang)}{colon(lang)}<br>{sentence}",
             showarrow=False,
             font={"color": LEAK_COLOUR, "size": 11},
             name="biggest_leak",
@@ -418,8 +428,42 @@ def funnel_figure(
     fig.update_yaxes(
         showgrid=False, categoryorder="array", categoryarray=tables[0]["label"].to_list()
     )
+    if compare is None:
+        # Long stage names on two lines: the plot keeps its width in a narrow cell.
+        labels = tables[0]["label"].to_list()
+        fig.update_yaxes(
+            tickmode="array", tickvals=labels, ticktext=[_wrapped(v, 16) for v in labels]
+        )
     fig.update_xaxes(showgrid=False, showticklabels=False)
+    if without_events:
+        first = tables[0]["label"][0] if tables[0].height else ""
+        n = format_int(without_events, lang)
+        note = _wrapped(text("without_events", lang, n=n, stage=first), 64)
+        # Under the funnel, whose x axis has no labels, in a margin as tall as the note.
+        fig.add_annotation(
+            x=0,
+            y=0,
+            xref="paper",
+            yref="paper",
+            xanchor="left",
+            yanchor="top",
+            yshift=-6,
+            align="left",
+            text=note,
+            showarrow=False,
+            font={"size": 11, "color": "#616161"},
+            name="note",
+        )
+        fig.update_layout(margin={"b": 24 + 16 * (note.count("<br>") + 1)})
     return base_layout(fig, lang, title)
+
+
+def _add_note(fig: go.Figure, note: str) -> None:
+    """Write ``note`` under the x axis's title, wrapped: below the tick labels at any angle."""
+    axis = fig.layout.xaxis.title.text
+    lines = _wrapped(note, 64)
+    styled = f"<span style='font-size:11px;color:#616161'>{lines}</span>"
+    fig.update_xaxes(title={"text": f"{axis}<br>{styled}" if axis else styled})
 
 
 # --------------------------------------------------------------------------- breakdown
@@ -457,6 +501,10 @@ def breakdown_table(
     by = _segment_column(frame, by or getattr(result, "by", None))
     definition = result_funnel(
         result, funnel, ids_in(frame, find_column(frame, NAME_COLUMNS, "breakdown"))
+    )
+    # A contact with no value of ``by`` at its entry is "(not set)", in the reader's language.
+    frame = frame.with_columns(
+        pl.col(by).cast(pl.String).replace(NO_VALUE, text("not_set", lang)).alias(by)
     )
     table = funnel_table(frame, lang=lang, funnel=definition, segment=by)
     low = find_column(
@@ -508,6 +556,7 @@ def breakdown_figure(
     lang: Lang = "en",
     funnel: Any = None,
     title: str | None = None,
+    without_events: int = 0,
 ) -> go.Figure:
     """Draw conversion from the first stage per segment, one bar colour per stage.
 
@@ -522,8 +571,10 @@ def breakdown_figure(
         :func:`breakdown_table`).
     by
         The breakdown's name, for the axis (default: the result's ``by``).
-    lang, funnel, title
-        As in :func:`funnel_figure`.
+    lang, funnel, title, without_events
+        As in :func:`funnel_figure`.  Contacts with no value of ``by`` at their
+        entry (``"(none)"`` in the result) are the segment "(not set)", counted
+        under its name and explained under the chart.
 
     Examples
     --------
@@ -561,10 +612,13 @@ def breakdown_figure(
                     if has_ci
                     else None
                 ),
-                customdata=[[format_int(c, lang)] for c in part["count"].to_list()],
+                customdata=[
+                    [format_int(c, lang), format_pct(r, lang)]
+                    for c, r in zip(part["count"], part["overall_conversion"], strict=True)
+                ],
                 hovertemplate=(
-                    f"%{{x}}: %{{y:.1%}} (%{{customdata[0]}} {text('contacts', lang).lower()})"
-                    "<extra>%{fullData.name}</extra>"
+                    f"%{{x}}{colon(lang)}%{{customdata[1]}} (%{{customdata[0]}} "
+                    f"{text('contacts', lang).lower()})<extra>%{{fullData.name}}</extra>"
                 ),
             )
         )
@@ -575,7 +629,23 @@ def breakdown_figure(
         tickformat=".0%", title={"text": text("conversion_from_first", lang, stage=first_label)}
     )
     axis = plot_text(by or getattr(result, "by", None) or _SEGMENT_KEY)
-    fig.update_xaxes(title={"text": axis}, categoryorder="array", categoryarray=sizes)
+    entrants = dict(table.filter(pl.col("rank") == 1).select(_SEGMENT_KEY, "count").iter_rows())
+    fig.update_xaxes(
+        title={"text": axis},
+        categoryorder="array",
+        categoryarray=sizes,
+        tickmode="array",
+        tickvals=sizes,
+        ticktext=[f"{s}<br>n = {format_int(entrants[s], lang)}" for s in sizes],
+    )
+    notes = []
+    if text("not_set", lang) in entrants:
+        notes.append(text("not_set_note", lang, by=axis, stage=first_label))
+    if without_events:
+        n = format_int(without_events, lang)
+        notes.append(text("without_events", lang, n=n, stage=first_label))
+    if notes:
+        _add_note(fig, " ".join(notes))
     name = name_of(result, funnel)
     default = f"{text('conversion', lang)} · {axis}" + (f" ({name})" if name else "")
     return base_layout(fig, lang, title or default)

@@ -38,6 +38,7 @@ __all__ = [
     "Lang",
     "base_layout",
     "check_lang",
+    "colon",
     "colour_of",
     "format_int",
     "format_num",
@@ -109,6 +110,12 @@ _TEXT: dict[str, dict[str, str]] = {
         "too_small": "Too few contacts to show: {n} (at least {min} needed)",
         "no_data": "No data to show",
         "other": "Other",
+        "not_set": "(not set)",
+        "not_set_note": "(not set): no {by} value when they entered {stage}.",
+        "without_events": (
+            "Step 1 counts {n} contacts with no events: contacts of the contacts table, "
+            "in {stage} from the day they were created."
+        ),
     },
     "fr": {
         "contacts": "Contacts",
@@ -142,6 +149,12 @@ _TEXT: dict[str, dict[str, str]] = {
         "too_small": "Trop peu de contacts pour afficher : {n} (au moins {min} requis)",
         "no_data": "Aucune donnée à afficher",
         "other": "Autre",
+        "not_set": "(non renseigné)",
+        "not_set_note": "(non renseigné) : pas de valeur de {by} à leur entrée en {stage}.",
+        "without_events": (
+            "L'étape 1 compte {n} contacts sans événement : ceux de la table des contacts, "
+            "en {stage} depuis le jour de leur création."
+        ),
     },
 }
 
@@ -232,6 +245,11 @@ def text(key: str, lang: Lang = "en", **values: object) -> str:
     return words[key].format(**values) if values else words[key]
 
 
+def colon(lang: Lang) -> str:
+    """Return the colon of ``lang``: ``": "`` in English, ``" : "`` (a space before) in French."""
+    return ": " if lang == "en" else "\u00a0: "
+
+
 def check_lang(lang: str) -> Lang:
     """Return ``lang`` when it is ``"en"`` or ``"fr"``, else raise :class:`ParameterError`."""
     if lang not in LANGS:
@@ -304,7 +322,38 @@ def base_layout(fig: go.Figure, lang: Lang, title: str) -> go.Figure:
         # fixed 700 px that cuts what is drawn beside the plot.
         autosize=True,
     )
+    if lang == "fr":
+        _french_percent_ticks(fig)
     return fig
+
+
+_PERCENT_STEPS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.25)
+
+
+def _french_percent_ticks(fig: go.Figure) -> None:
+    """Write a percent y axis's ticks the French way (``20 %``): d3 formats cannot.
+
+    Plotly's ``tickformat=".0%"`` glues the sign to the number; the ticks are
+    given as values and texts instead, from 0 to the highest value drawn.
+    """
+    for axis in fig.select_yaxes():
+        if axis.tickformat != ".0%":
+            continue
+        top = 0.0
+        for trace in fig.data:
+            values = [*(getattr(trace, "y", None) or ())]
+            error = getattr(trace, "error_y", None)
+            if error is not None and error.array is not None:
+                values += [v + e for v, e in zip(values, error.array, strict=False) if v and e]
+            top = max([top, *(v for v in values if isinstance(v, int | float) and v == v)])
+        step = next((s for s in _PERCENT_STEPS if top / s <= 8), 0.25)
+        ticks = [round(i * step, 4) for i in range(math.floor(top / step) + 2)]
+        axis.update(
+            tickformat=None,
+            tickmode="array",
+            tickvals=ticks,
+            ticktext=[format_pct(v, "fr", digits=0) for v in ticks],
+        )
 
 
 #: Width of one character of the figures' font, in pixels per pixel of font size: a

@@ -44,7 +44,7 @@ from funnelkit.figure_funnels import (
     funnel_figure,
     funnel_table,
 )
-from funnelkit.figure_input import stage_labels
+from funnelkit.figure_input import contacts_without_events, stage_labels
 from funnelkit.figure_stages import (
     compare_figure,
     compare_table,
@@ -92,6 +92,7 @@ __all__ = [
     "cohort_table",
     "compare_figure",
     "compare_table",
+    "contacts_without_events",
     "conversion_over_time_figure",
     "conversion_over_time_table",
     "flows_figure",

@@ -120,7 +120,7 @@ def test_a_breakdown_turns_the_funnel_into_bars_per_stage(app: Explorer) -> None
     assert [t.name for t in app.figure.data] == ["Cold lead", "Warm lead", "Client", "Ambassador"]
     # contacts created without any event enter the first stage with no channel
     assert set(app.figure.data[0].x) == {
-        "(none)",
+        "(not set)",
         "organic_search",
         "social",
         "paid_ads",
@@ -444,3 +444,39 @@ def test_week_over_week_compares_the_latest_selected_week_with_the_one_before(
     rates = f"{100 * row['previous_rate']:.1f}% → {100 * row['current_rate']:.1f}%"
     assert rates in line  # the rates read oldest first too, as week_over_week gives them
     assert f"{row['name']} (of step 1)" in line
+
+
+# --------------------------------------------------------------------- contacts without events
+def test_the_explorer_counts_what_the_notebook_counts_and_says_who_has_no_events(
+    app: Explorer, log: pl.DataFrame, contacts: pl.DataFrame
+) -> None:
+    from funnelkit.conversion import funnel
+
+    # the notebook's section 2: the same log, definition, window and contacts
+    notebook = funnel(log, load_funnel("inbound"), window="14d", contacts=contacts)
+    assert _counts(app) == notebook.table["count"].to_list()
+    without = funnel(log, load_funnel("inbound"), window="14d").table["count"][0]
+    silent = _counts(app)[0] - without
+    assert silent == 244
+    (note,) = [a for a in app.figure.layout.annotations if a.name == "note"]
+    assert "244 contacts with no events" in note.text and "Prospect" in note.text
+    app.lang.value = "fr"
+    (note,) = [a for a in app.figure.layout.annotations if a.name == "note"]
+    assert "244 contacts sans événement" in note.text
+    app.reading.value = "evidence"  # by evidence, contacts without events are not counted
+    assert [a for a in app.figure.layout.annotations if a.name == "note"] == []
+
+
+def test_a_contact_with_no_value_of_the_breakdown_is_not_set_counted_and_explained(
+    app: Explorer,
+) -> None:
+    app.breakdown.value = "channel"
+    axis = app.figure.layout.xaxis
+    ticks = dict(zip(axis.tickvals, axis.ticktext, strict=True))
+    assert ticks["(not set)"] == "(not set)<br>n = 244"
+    assert "(not set): no channel value when they entered Prospect" in axis.title.text
+    assert "244 contacts with no events" in axis.title.text
+    app.lang.value = "fr"
+    axis = app.figure.layout.xaxis
+    assert "(non renseigné)" in app.figure.data[0].x
+    assert "(non renseigné) : pas de valeur de channel" in axis.title.text

@@ -137,7 +137,7 @@ def test_funnel_figure_highlights_the_biggest_leak() -> None:
     colours = list(fig.data[0].marker.line.color)
     assert widths.index(max(widths)) == 2 and colours[2] == F.LEAK_COLOUR
     (note,) = [a for a in fig.layout.annotations if a.name == "biggest_leak"]
-    assert note.y == "c" and "Biggest leak" in note.text and note.xanchor == "left"
+    assert note.y == "c" and note.text == "◀ Biggest leak" and note.xanchor == "left"
     assert "b → c: only 33.3% make the step" in fig.layout.title.text
 
 
@@ -203,6 +203,18 @@ def test_funnel_figure_side_by_side_shares_the_stages() -> None:
     assert [list(t.x) for t in fig.data] == [[100, 40], [80, 20]]
     assert [t.xaxis for t in fig.data] == ["x", "x2"]
     assert [a.text for a in fig.layout.annotations if a.text in ("W46", "W45")] == ["W46", "W45"]
+
+
+def test_contacts_without_events_are_those_a_funnel_adds_at_step_1(sample_log: EventLog) -> None:
+    contacts = read_contacts(SAMPLE / "contacts.csv")
+    for since, until in ((None, None), ("2026-10-05", "2026-10-26")):
+        spans = {"since": since, "until": until}
+        alone = funnel(sample_log, INBOUND, window="14d", **spans).table["count"][0]
+        both = funnel(sample_log, INBOUND, window="14d", contacts=contacts, **spans)
+        silent = F.contacts_without_events(sample_log, contacts, **spans)
+        assert both.table["count"][0] - alone == silent > 0
+    assert F.contacts_without_events(sample_log, None) == 0
+    assert F.contacts_without_events(sample_log, contacts, stage_steps="evidence") == 0
 
 
 def test_funnel_table_names_a_missing_column() -> None:
@@ -663,6 +675,7 @@ _TEXT_BOXES = """() => {
   const boxes = [];
   const selectors = {
     annotation: 'g.annotation-text-g text', bar: 'g.trace text', tick: 'g.ytick text',
+    title: 'g.g-xtitle text, g.g-gtitle text',
   };
   for (const [kind, selector] of Object.entries(selectors)) {
     for (const node of document.querySelectorAll(selector)) {
@@ -693,7 +706,9 @@ def test_funnel_labels_neither_collide_nor_get_cut_at_any_width(
         pytest.skip(f"{CHROMIUM} is missing; install it with: python -m tests.setup_browser")
     playwright_api = pytest.importorskip("playwright.sync_api")
     contacts = read_contacts(SAMPLE / "contacts.csv")
-    fig = F.funnel_figure(funnel(sample_log, INBOUND, window="14d", contacts=contacts), lang=lang)
+    result = funnel(sample_log, INBOUND, window="14d", contacts=contacts)
+    silent = F.contacts_without_events(sample_log, contacts)
+    fig = F.funnel_figure(result, funnel=INBOUND, lang=lang, without_events=silent)
     plotly_js = Path(pio.__file__).parent.parent / "package_data" / "plotly.min.js"
     errors: list[str] = []
     with playwright_api.sync_playwright() as p:
@@ -702,7 +717,7 @@ def test_funnel_labels_neither_collide_nor_get_cut_at_any_width(
         page.on(
             "console", lambda m: errors.append(m.text) if m.type in ("error", "warning") else None
         )
-        for width in (420, 760, 1200):
+        for width in (520, 760, 1200):
             div = fig.to_html(full_html=False, include_plotlyjs=False)
             page.set_content(
                 f"<html><head><script>{plotly_js.read_text(encoding='utf-8')}</script></head>"
