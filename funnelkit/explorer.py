@@ -27,6 +27,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
@@ -62,7 +63,15 @@ from funnelkit.markup import Markup, format_html, join_html, plot_text
 from funnelkit.privacy import judge_breakdown
 from funnelkit.stages import classify, explain
 
-__all__ = ["MIN_CONTACTS", "Exercise", "Explorer", "exercise", "explore", "place_journey"]
+__all__ = [
+    "MIN_CONTACTS",
+    "NO_BREAKDOWN",
+    "Exercise",
+    "Explorer",
+    "exercise",
+    "explore",
+    "place_journey",
+]
 
 #: A selection whose first step has fewer contacts is "too small to show".
 MIN_CONTACTS = 30
@@ -72,6 +81,13 @@ ORDERS = (("ordered", "ordered"), ("strict", "strict_increase"), ("any order", "
 #: How a stage of the definition is read as a funnel step (``stage_steps`` of
 #: :func:`funnelkit.conversion.funnel`): by entry (the default), or by its evidence events.
 STAGE_STEPS = (("entry", "entry"), ("evidence", "evidence"))
+#: The Breakdown dropdown's value for "no breakdown" (``None`` would show as a blank).
+NO_BREAKDOWN = ""
+#: Each language named in itself, as a language picker does.
+LANGUAGES = (("English", "en"), ("Français", "fr"))
+_COMPACT = {"button_width": "auto", "description_width": "initial"}
+_TABLE = "border-collapse:collapse;margin-top:6px"
+_CELL = "padding:3px 14px 3px 0;text-align:{};border-bottom:1px solid #E0E0E0"
 _MAX_SEGMENTS = 50
 _SKIP_COLUMNS = {CONTACT_ID, OCCURRED_AT, EVENT, "created_at", "email", "name"}
 
@@ -192,6 +208,21 @@ _WORDS: dict[str, dict[str, str]] = {
         "definition": "definition",
         "reached": "stage reached",
         "no_events": "no event yet: not a contact of ours",
+        "order_ordered": "in order",
+        "order_strict": "strictly later",
+        "order_any": "any order",
+        "tip_ordered": "each step at or after the one before, within the window",
+        "tip_strict": "each step strictly after the one before, within the window",
+        "tip_any": "the steps in any order, within the window",
+        "reading_entry": "entry",
+        "reading_evidence": "evidence",
+        "no_breakdown": "— none —",
+        "any_is_ordered": (
+            "“any order” counts here as “in order”: read by entry, a definition's stages "
+            "are entered in their order. Choose “evidence” to count the steps in any order."
+        ),
+        "no_path": "choose a preset, or type the path of a funnel definition file (.toml)",
+        "no_file": "no such funnel definition file: {path}",
     },
     "fr": {
         "funnel": "Entonnoir",
@@ -202,7 +233,10 @@ _WORDS: dict[str, dict[str, str]] = {
         "order": "Ordre",
         "reading": "Stades par",
         "evidence": "un stade est atteint à n'importe lequel de ses événements probants",
-        "entry": "un stade est atteint quand classify dit qu'il l'est (seuils appliqués)",
+        "entry": (
+            "un stade est atteint quand la classification y fait entrer le contact "
+            "(seuils appliqués)"
+        ),
         "by": "Ventilation",
         "none": "aucune",
         "language": "Langue",
@@ -226,6 +260,24 @@ _WORDS: dict[str, dict[str, str]] = {
         "definition": "définition",
         "reached": "stade atteint",
         "no_events": "aucun événement : pas encore un contact",
+        "order_ordered": "dans l'ordre",
+        "order_strict": "strictement après",
+        "order_any": "ordre libre",
+        "tip_ordered": "chaque étape au même instant que la précédente ou après, dans la fenêtre",
+        "tip_strict": "chaque étape strictement après la précédente, dans la fenêtre",
+        "tip_any": "les étapes dans n'importe quel ordre, dans la fenêtre",
+        "reading_entry": "entrée",
+        "reading_evidence": "preuves",
+        "no_breakdown": "— aucune —",
+        "any_is_ordered": (
+            "« ordre libre » compte ici comme « dans l'ordre » : lus par entrée, les stades "
+            "d'une définition sont atteints dans leur ordre. Choisissez « preuves » pour "
+            "compter les étapes dans n'importe quel ordre."
+        ),
+        "no_path": (
+            "choisissez un préréglage, ou tapez le chemin d'un fichier de définition (.toml)"
+        ),
+        "no_file": "aucun fichier de définition d'entonnoir à ce chemin : {path}",
     },
 }
 
@@ -305,18 +357,19 @@ class Explorer:
             value=window,
             layout=widgets.Layout(width="160px"),
         )
-        self.order = widgets.ToggleButtons(options=list(ORDERS), value=order)
-        self.reading = widgets.ToggleButtons(options=list(STAGE_STEPS), value=stage_steps)
-        self.reading.tooltips = [_word(k, lang) for _, k in STAGE_STEPS]
-        self.breakdown = widgets.Dropdown(
-            options=[
-                ("—", None),
-                *((c, c) for c in _segment_columns(self._events, self._contacts)),
-            ],
-            value=None,
-            layout=widgets.Layout(width="220px"),
+        self.order = widgets.ToggleButtons(options=list(ORDERS), value=order, style=_COMPACT)
+        self.reading = widgets.ToggleButtons(
+            options=list(STAGE_STEPS), value=stage_steps, style=_COMPACT
         )
-        self.lang = widgets.ToggleButtons(options=[("en", "en"), ("fr", "fr")], value=lang)
+        self._segments = _segment_columns(self._events, self._contacts)
+        self.breakdown = widgets.Dropdown(
+            options=[("—", NO_BREAKDOWN), *((c, c) for c in self._segments)],
+            value=NO_BREAKDOWN,
+            layout=widgets.Layout(width="260px"),
+        )
+        self.lang = widgets.ToggleButtons(options=list(LANGUAGES), value=lang, style=_COMPACT)
+        self.note = widgets.HTML()
+        self._relabelling = False
         self.figure, self._figure_view = _figure_widget()
         self.table = widgets.HTML()
         self.summary = widgets.HTML()
@@ -340,6 +393,7 @@ class Explorer:
                 widgets.HBox([self.weeks, self.window]),
                 widgets.HBox([self.order, self.breakdown]),
                 self.reading,
+                self.note,
                 self.summary,
                 self._figure_view,
                 self.table,
@@ -363,19 +417,55 @@ class Explorer:
         ):
             control.description = _word(key, lang)
         self.path.layout.display = None if self.definition.value == FILE else "none"
+        presets = [(p, p) for p in list_presets()]
+        self._relabel(self.definition, [*presets, (_word("file", lang), FILE)])
+        orders = ("ordered", "strict", "any")
+        self._relabel(
+            self.order,
+            [(_word(f"order_{k}", lang), v) for k, (_, v) in zip(orders, ORDERS, strict=True)],
+        )
+        self.order.tooltips = [_word(f"tip_{k}", lang) for k in orders]
+        self._relabel(self.reading, [(_word(f"reading_{v}", lang), v) for _, v in STAGE_STEPS])
+        self.reading.tooltips = [_word(v, lang) for _, v in STAGE_STEPS]
+        none = (_word("no_breakdown", lang), NO_BREAKDOWN)
+        self._relabel(self.breakdown, [none, *((c, c) for c in self._segments)])
+        # Read by entry, a definition's stages are entered in order: "any" is "ordered".
+        same = self.order.value == "any" and self.reading.value == "entry"
+        self.note.value = (
+            format_html("<small style='color:#616161'>{}</small>", _word("any_is_ordered", lang))
+            if same
+            else ""
+        )
+
+    def _relabel(self, control: Any, options: list[tuple[str, str]]) -> None:
+        """Give ``control`` the labels ``options`` in the language shown, keeping its value."""
+        if [tuple(o) for o in control.options] == options:
+            return
+        value = control.value
+        self._relabelling = True
+        try:
+            control.options = options
+            control.value = value
+        finally:
+            self._relabelling = False
 
     @property
     def _lang(self) -> Lang:
         return "fr" if self.lang.value == "fr" else "en"
 
     def _changed(self, change: dict[str, Any]) -> None:
+        if self._relabelling:
+            return
         self._describe()
         self.update()
 
     def _funnel(self) -> Funnel:
         key = self.path.value.strip() if self.definition.value == FILE else self.definition.value
         if not key:
-            msg = "choose a preset, or type the path of a funnel definition file (.toml)."
+            msg = _word("no_path", self._lang)
+            raise ParameterError(msg)
+        if self.definition.value == FILE and not Path(key).is_file():
+            msg = _word("no_file", self._lang).format(path=key)
             raise ParameterError(msg)
         if key not in self._definitions:
             self._definitions[key] = load_funnel(key)
@@ -394,7 +484,7 @@ class Explorer:
         try:
             definition = self._funnel()
             since, until = self._bounds()
-            by = self.breakdown.value
+            by = self.breakdown.value or None
             result = funnel(
                 self._events,
                 definition,
@@ -500,13 +590,28 @@ class Explorer:
                 )
                 for r in table.iter_rows(named=True)
             ]
+        # Texts to the left, numbers to the right, each header over its column.
+        texts = 1 if result.by is None else 2  # the stage (and the segment) columns
+        align = ["left" if i < texts else "right" for i in range(len(head))]
         cells = join_html(
-            format_html("<tr>{}</tr>", join_html(format_html("<td>{}</td>", c) for c in row))
+            format_html(
+                "<tr>{}</tr>",
+                join_html(
+                    format_html("<td style='{}'>{}</td>", _CELL.format(a), c)
+                    for a, c in zip(align, row, strict=True)
+                ),
+            )
             for row in rows
         )
-        header = join_html(format_html("<th>{}</th>", h) for h in head)
+        header = join_html(
+            format_html("<th style='{}'>{}</th>", _CELL.format(a), h)
+            for a, h in zip(align, head, strict=True)
+        )
         return format_html(
-            "<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", header, cells
+            "<table style='{}'><thead><tr>{}</tr></thead><tbody>{}</tbody></table>",
+            _TABLE,
+            header,
+            cells,
         )
 
     def _summary_html(

@@ -56,8 +56,10 @@ _COUNT_COLUMNS = ("count", "at_or_past", "contacts", "n")
 #: Pixels between the plot and a lane beside it, and between two lanes.
 _LANE_GAP = 14
 _SEGMENT_KEY = "segment"
-#: How a funnel result computed ``by=`` names a missing value (``FunnelResult.breakdown``).
+#: How a funnel result computed ``by=`` names a missing value and the segments past
+#: ``top`` (``FunnelResult.breakdown``); drawn in the reader's language.
 NO_VALUE = "(none)"
+OTHERS = "Other"
 
 
 def _steps_frame(result: Any) -> pl.DataFrame:
@@ -502,9 +504,12 @@ def breakdown_table(
     definition = result_funnel(
         result, funnel, ids_in(frame, find_column(frame, NAME_COLUMNS, "breakdown"))
     )
-    # A contact with no value of ``by`` at its entry is "(not set)", in the reader's language.
+    # No value of ``by`` at the entry is "(not set)"; the tail past ``top`` is "Other".
     frame = frame.with_columns(
-        pl.col(by).cast(pl.String).replace(NO_VALUE, text("not_set", lang)).alias(by)
+        pl.col(by)
+        .cast(pl.String)
+        .replace({NO_VALUE: text("not_set", lang), OTHERS: text("other", lang)})
+        .alias(by)
     )
     table = funnel_table(frame, lang=lang, funnel=definition, segment=by)
     low = find_column(
