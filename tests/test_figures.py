@@ -257,6 +257,21 @@ def test_breakdown_orders_segments_by_size_and_blanks_suppressed_ones() -> None:
     assert fig.data[0].error_y.array is None or fig.data[0].error_y.type is None
 
 
+def test_breakdown_percentages_are_written_the_french_way_in_french(
+    timeline: pl.DataFrame,
+) -> None:
+    result = funnel(timeline, INBOUND, window="30d", by="channel", min_size=1)
+    english = F.breakdown_figure(result, funnel=INBOUND)
+    assert english.layout.yaxis.tickformat == ".0%"
+    french = F.breakdown_figure(result, funnel=INBOUND, lang="fr")
+    axis = french.layout.yaxis
+    assert axis.tickformat is None and axis.ticktext[0] == "0\u202f%"
+    assert all(re.fullmatch(r"\d+\u202f%", t) for t in axis.ticktext)
+    assert max(axis.tickvals) >= max(v for t in french.data for v in t.y if v is not None)
+    assert french.data[0].customdata[0][1].endswith("\u202f%")
+    assert ":.1%" not in french.data[0].hovertemplate
+
+
 def test_breakdown_without_segments_says_how_to_get_them() -> None:
     with pytest.raises(MissingColumnError, match=r"no segment column 'channel'.*by=\.\.\."):
         F.breakdown_table(pl.DataFrame({"name": ["a"], "count": [1]}), by="channel")
@@ -558,7 +573,12 @@ def test_conversion_over_time_draws_a_conversion_trend(sample_log: EventLog) -> 
     assert list(solid.x) == closed["period_start"].to_list()
     assert list(solid.y) == closed["conversion_from_first"].to_list()
     entrants = trend.table.filter(pl.col("step") == 1, pl.col("complete"))["count"]
-    assert [entered for _, entered in solid.customdata] == [f"{n:,}" for n in entrants]
+    assert [entered for _, entered, _ in solid.customdata] == [f"{n:,}" for n in entrants]
+    rates = closed["conversion_from_first"].to_list()
+    assert [rate for _, _, rate in solid.customdata] == [f"{100 * r:.1f}%" for r in rates]
+    assert "%{customdata[2]}" in solid.hovertemplate and ".1%" not in solid.hovertemplate
+    french = F.conversion_over_time_figure(trend, funnel=INBOUND, lang="fr")
+    assert _trace(french, "Client").customdata[0][2].endswith("\u202f%")  # "12,3 %"
     # the open weeks are dashed, joined to the last complete one
     assert list(dashed.x) == [closed["period_start"][-1], *still_open["period_start"]]
     assert solid.line.color == F.stage_colour(INBOUND.rank("client"))
