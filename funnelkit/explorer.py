@@ -256,7 +256,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "no_week": "aucune entrée cette semaine ou la précédente : rien à comparer",
         "open_week": "{week} encore ouverte : ses taux vont augmenter",
         "journey": "Événements, dans l'ordre",
-        "every": "Jours entre deux",
+        "every": "Écart (j)",
         "definition": "définition",
         "reached": "stade atteint",
         "no_events": "aucun événement : pas encore un contact",

@@ -758,3 +758,66 @@ def test_funnel_labels_neither_collide_nor_get_cut_at_any_width(
             assert crossed == [], (width, crossed)
         browser.close()
     assert errors == []
+
+
+# --------------------------------------------------------------------------- every word
+_SAME_IN_FRENCH = {
+    "contacts",
+    "contact",
+    "conversion",
+    "client",
+    "prospect",
+    "p90",
+    "n",
+    "table",
+    "acquisition",
+    "target",
+}
+
+
+def _figure_texts(fig: go.Figure) -> list[str]:
+    layout = fig.layout
+    texts = [layout.title.text or ""]
+    texts += [a.text or "" for a in layout.annotations]
+    for axis in [*fig.select_xaxes(), *fig.select_yaxes()]:
+        texts.append(axis.title.text or "")
+        texts += [str(t) for t in axis.ticktext or ()]
+    for trace in fig.data:
+        hover = getattr(trace, "hovertemplate", None) or ""
+        texts += [str(trace.name or ""), re.sub(r"%\{[^}]*\}", " ", hover)]
+        node = getattr(trace, "node", None)
+        texts += [str(label) for label in (getattr(node, "label", None) or ())]
+        texts += [str(t) for t in (getattr(trace, "text", None) or ())]
+    return [re.sub(r"<[^>]*>", " ", t) for t in texts]
+
+
+def test_every_figure_speaks_french_in_french(timeline: pl.DataFrame) -> None:
+    english = {
+        w.lower()
+        for t in figure_style._TEXT["en"].values()
+        for w in re.findall(r"[A-Za-z]{2,}", re.sub(r"\{[^}]*\}", "", t))
+    } - _SAME_IN_FRENCH
+    result = funnel(timeline, INBOUND, window="30d")
+    figures = {
+        "funnel": F.funnel_figure(result, funnel=INBOUND, lang="fr", without_events=3),
+        "compare": F.funnel_figure(result, compare=result, funnel=INBOUND, lang="fr"),
+        "breakdown": F.breakdown_figure(
+            funnel(timeline, INBOUND, window="30d", by="channel", min_size=1),
+            funnel=INBOUND,
+            lang="fr",
+            without_events=3,
+        ),
+        "time": F.time_to_convert_figure(result, funnel=INBOUND, lang="fr"),
+        "trend": F.conversion_over_time_figure(_trend_table(), lang="fr"),
+        "cohorts": F.cohort_figure(_cohorts(), lang="fr"),
+        "flows": F.flows_figure(
+            flows(timeline, INBOUND, start="2026-11-04", end="2026-11-11"), lang="fr"
+        ),
+        "compare_definitions": F.compare_figure(compare(timeline, INBOUND, SALES), lang="fr"),
+        "timeline": F.timeline_figure(explain(timeline, INBOUND, "a"), lang="fr"),
+    }
+    for name, fig in figures.items():
+        for shown in _figure_texts(fig):
+            # event names (page_view, ebook_download) are data, not words of ours
+            words = set(re.findall(r"(?<![\w_])[A-Za-z]{2,}(?![\w_])", shown))
+            assert {w for w in words if w.lower() in english} == set(), (name, shown)
