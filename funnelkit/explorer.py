@@ -124,25 +124,39 @@ def _replace(target: go.Figure, source: go.Figure) -> None:
 
     A ``FigureWidget`` tells the browser a new layout as a relayout, which only sets the
     keys it names: annotations, shapes or axis settings the new layout lacks would stay
-    drawn (a "biggest leak" marker over a bar chart, placed at a stage the new axis does
-    not have).  So those keys are removed first, by name.
+    drawn (a "biggest leak" marker over a bar chart).  So those keys are removed first,
+    by name, with every annotation and shape: placed at a stage's name, one would have
+    no position (``NaN``) while the new traces are drawn on the old axes.  Then the
+    traces, then the new layout.
     """
-    stale = _stale_paths(target.layout.to_plotly_json(), source.layout.to_plotly_json())
+    old = target.layout.to_plotly_json()
+    stale = _stale_paths(old, source.layout.to_plotly_json())
+    same = len(target.data) == len(source.data) and all(
+        a.type == b.type for a, b in zip(target.data, source.data, strict=True)
+    )
+    # Another kind of chart: its axes start anew too (the browser keeps an axis type
+    # it guessed from the old traces, "linear" under bars, unless the axis is removed).
+    cleared = ("annotations", "shapes", "images") if same else tuple(old)
+    placed = [key for key in cleared if key in old and key != "template"]
+    if stale or placed:
+        target.plotly_relayout(dict.fromkeys(dict.fromkeys([*placed, *stale])))
+    if not same:
+        # Another kind of chart: its traces first, on the new axes, and only then what
+        # is placed at a stage's name (a browser drawing it on the old axes has no
+        # position for it: "NaN").
+        bare = go.Layout(source.layout)
+        bare.annotations, bare.shapes = (), ()
+        target.layout = bare
     with target.batch_update():
-        same = len(target.data) == len(source.data) and all(
-            a.type == b.type for a, b in zip(target.data, source.data, strict=True)
-        )
         if same:
-            for old, new in zip(target.data, source.data, strict=True):
+            for old_trace, new in zip(target.data, source.data, strict=True):
                 drawn = new.to_plotly_json()
-                for path in _stale_paths(old.to_plotly_json(), drawn):
-                    old[path] = None
-                old.update(drawn, overwrite=True)
+                for path in _stale_paths(old_trace.to_plotly_json(), drawn):
+                    old_trace[path] = None
+                old_trace.update(drawn, overwrite=True)
         else:
             target.data = ()
             target.add_traces(list(source.data))
-    if stale:
-        target.plotly_relayout(dict.fromkeys(stale))
     target.layout = source.layout
 
 
@@ -699,7 +713,8 @@ def _change_line(comparison: PeriodComparison, definition: Funnel, lang: Lang) -
     points = ("+" if row["change"] > 0 else "") + points + " pts"
     verdict = _word("noise" if row["verdict"] == "within noise" else "real", lang)
     return (
-        f"{weeks}, {label} ({_word('of_first', lang)}): {format_pct(row['previous_rate'], lang)} → "
+        f"{weeks}, {label} ({_word('of_first', lang)}){colon(lang)}"
+        f"{format_pct(row['previous_rate'], lang)} → "
         f"{format_pct(row['current_rate'], lang)} ({points}, {verdict})"
     )
 

@@ -427,14 +427,21 @@ def funnel_figure(
         )
     if compare is not None:
         fig.update_layout(margin={"b": 90})
+    # The stages are categories, said so: a redraw from a chart with a numeric axis
+    # must not read the stage names (where the lanes are placed) as numbers.
     fig.update_yaxes(
-        showgrid=False, categoryorder="array", categoryarray=tables[0]["label"].to_list()
+        type="category",
+        showgrid=False,
+        categoryorder="array",
+        categoryarray=tables[0]["label"].to_list(),
     )
     if compare is None:
         # Long stage names on two lines: the plot keeps its width in a narrow cell.
         labels = tables[0]["label"].to_list()
         fig.update_yaxes(
-            tickmode="array", tickvals=labels, ticktext=[_wrapped(v, 16) for v in labels]
+            tickmode="array",
+            tickvals=labels,
+            ticktext=[_wrapped(v, 16) for v in labels],
         )
     fig.update_xaxes(showgrid=False, showticklabels=False)
     if without_events:
@@ -637,6 +644,7 @@ def breakdown_figure(
     entrants = dict(table.filter(pl.col("rank") == 1).select(_SEGMENT_KEY, "count").iter_rows())
     fig.update_xaxes(
         title={"text": axis},
+        type="category",
         categoryorder="array",
         categoryarray=sizes,
         tickmode="array",
