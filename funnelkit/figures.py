@@ -46,7 +46,7 @@ from funnelkit.figure_funnels import (
     funnel_figure,
     funnel_table,
 )
-from funnelkit.figure_input import stage_labels
+from funnelkit.figure_input import contacts_without_events, stage_labels
 from funnelkit.figure_stages import (
     compare_figure,
     compare_table,
@@ -66,6 +66,7 @@ from funnelkit.figure_style import (
     register_template,
     stage_colour,
     text,
+    text_width,
 )
 from funnelkit.figure_time import (
     Histogram,
@@ -93,6 +94,7 @@ __all__ = [
     "cohort_table",
     "compare_figure",
     "compare_table",
+    "contacts_without_events",
     "conversion_over_time_figure",
     "conversion_over_time_table",
     "drivers_figure",
@@ -106,6 +108,7 @@ __all__ = [
     "stage_colour",
     "stage_labels",
     "text",
+    "text_width",
     "time_to_convert_figure",
     "time_to_convert_table",
     "timeline_figure",
