@@ -605,6 +605,8 @@ def check_table_path(path: str) -> None:
 def write_table(df: pl.DataFrame, path: str) -> None:
     """Write ``df`` to CSV (formulas made inert) or Parquet, chosen by the extension of ``path``.
 
+    Enum and categorical columns (``stage``) are written as plain text.
+
     Raises
     ------
     ParameterError
@@ -613,6 +615,8 @@ def write_table(df: pl.DataFrame, path: str) -> None:
     """
     check_table_path(path)
     target = Path(path)
+    # Stage columns are Enums in memory; the file holds plain text any reader takes.
+    df = df.with_columns(pl.col(pl.Enum, pl.Categorical).cast(pl.String))
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.suffix.lower() == ".csv":

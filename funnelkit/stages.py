@@ -137,10 +137,12 @@ def _core_contacts(contacts: ContactsLike | None) -> pl.LazyFrame | None:
     return lf.select(pl.col(CID), created.alias(CREATED))
 
 
-def _from_core(out: Any, times: Sequence[str]) -> pl.LazyFrame:
-    """Return the core's result as polars, the ``times`` columns (µs) as UTC date-times."""
+def _from_core(out: Any, funnel: Funnel, times: Sequence[str]) -> pl.LazyFrame:
+    """Return the core's result as polars: ``stage`` as the funnel's Enum, ``times`` as UTC."""
     lf: pl.LazyFrame = nw.to_native(out)
-    return lf.with_columns(_time(pl.col(c)) for c in times)
+    return lf.with_columns(
+        pl.col("stage").cast(funnel.stage_dtype), *(_time(pl.col(c)) for c in times)
+    )
 
 
 # --- classification ---------------------------------------------------------------------
@@ -191,7 +193,12 @@ def classify(
         ``stage`` (the stage id), ``stage_rank`` (1 = first stage), one
         ``<stage id>_at`` column per stage (first time reached, null if not
         reached; only with ``entry_times``) and ``last_activity_at``.
-        Collect it with ``engine="streaming"`` on large inputs.
+        ``stage`` is a ``polars.Enum`` of the stage ids in funnel order
+        (:attr:`~funnelkit.definitions.Funnel.stage_dtype`), on every
+        engine: sorting by it sorts in funnel order, and comparing it with
+        a text that is no stage id of ``funnel`` is false on every row,
+        not an error.  ``.cast(pl.String)`` gives plain text.  Collect it
+        with ``engine="streaming"`` on large inputs.
 
     Raises
     ------
@@ -282,7 +289,7 @@ def _classify(
     times = [f"{s}_at" for s in funnel.stage_ids] if entry_times else []
     times.append("last_activity_at")
     if partitions == 1:
-        return _from_core(nw.from_native(one(lf, people, done=True)), times)
+        return _from_core(nw.from_native(one(lf, people, done=True)), funnel, times)
     part = pl.col(CID).hash(seed=0x5EED) % partitions
     pieces = [
         one(
@@ -295,7 +302,7 @@ def _classify(
     out: Any = nw.from_native(pl.concat(pieces, parallel=False))
     if seen:
         out = core.finish(out, plan, clock, entry_times=entry_times)
-    return _from_core(out, times)
+    return _from_core(out, funnel, times)
 
 
 # --- counts ------------------------------------------------------------------------------
@@ -426,6 +433,7 @@ class Flows:
     ``table``: ``funnel``, ``from_rank`` (0 for contacts new in the
     period), ``from_stage`` (null for new contacts), ``to_rank``,
     ``to_stage``, ``contacts``; one row per pair that occurs, sorted.
+    The stage columns are the definition's ``stage_dtype`` (a ``polars.Enum``).
     """
 
     funnel: str
@@ -522,7 +530,7 @@ def _ranks_at_two_instants(
 
 def flows_table(pairs: pl.DataFrame, funnel: Funnel) -> pl.DataFrame:
     """Name the ranks of ``from_rank, to_rank, contacts`` (0 / null: new contact)."""
-    ids = pl.Series(funnel.stage_ids)
+    ids, stage = pl.Series(funnel.stage_ids), funnel.stage_dtype
     return (
         pairs.with_columns(pl.col("from_rank").fill_null(0))
         .with_columns(
@@ -530,12 +538,12 @@ def flows_table(pairs: pl.DataFrame, funnel: Funnel) -> pl.DataFrame:
             pl.when(pl.col("from_rank") > 0)
             .then(
                 pl.col("from_rank").replace_strict(
-                    list(range(1, len(ids) + 1)), ids, default=None, return_dtype=pl.String
+                    list(range(1, len(ids) + 1)), ids, default=None, return_dtype=stage
                 )
             )
             .alias("from_stage"),
             pl.col("to_rank")
-            .replace_strict(list(range(1, len(ids) + 1)), ids, return_dtype=pl.String)
+            .replace_strict(list(range(1, len(ids) + 1)), ids, return_dtype=stage)
             .alias("to_stage"),
         )
         .select("funnel", "from_rank", "from_stage", "to_rank", "to_stage", "contacts")

@@ -484,7 +484,7 @@ def test_output_columns_and_types(engine: Engine) -> None:
     assert out.schema == pl.Schema(
         {
             "contact_id": pl.String,
-            "stage": pl.String,
+            "stage": pl.Enum(["known", "engaged", "lead", "client"]),
             "stage_rank": pl.Int32,
             "known_at": pl.Datetime("us", "UTC"),
             "engaged_at": pl.Datetime("us", "UTC"),
@@ -495,6 +495,29 @@ def test_output_columns_and_types(engine: Engine) -> None:
     )
     quick = classify(engine(events_frame(("a", d(1), "like"))), TINY, entry_times=False).collect()
     assert quick.columns == ["contact_id", "stage", "stage_rank", "last_activity_at"]
+    assert quick.schema["stage"] == TINY.stage_dtype
+
+
+def test_stage_sorts_in_funnel_order_and_an_unknown_id_matches_nothing(engine: Engine) -> None:
+    """``stage`` is an Enum of the ids in funnel order, whatever their alphabetical order."""
+    log = engine(
+        events_frame(
+            ("a", d(1), "purchase", 5.0),  # client
+            ("b", d(1), "like"),  # engaged
+            ("c", d(1), "page_view"),  # known
+            ("e", d(1), "form_fill"),  # lead
+        )
+    )
+    out = classify(log, TINY, as_of=d(2)).collect()
+    assert out.sort("stage")["stage"].to_list() == ["known", "engaged", "lead", "client"]
+    assert out.filter(pl.col("stage") == "lead")["contact_id"].to_list() == ["e"]
+    assert out.filter(pl.col("stage") == "leed").is_empty()  # no error: no row
+    assert out.filter(pl.col("stage") != "leed").height == 4
+    assert out.filter(pl.col("stage") > "engaged").sort("stage")["contact_id"].to_list() == [
+        "e",
+        "a",
+    ]
+    assert out["stage"].cast(pl.String).dtype == pl.String
 
 
 def test_every_path_gives_the_same_columns_and_types(
@@ -729,6 +752,7 @@ def test_flows_between_two_instants(engine: Engine) -> None:
         )
     )
     out = flows(log, TINY, start=day(7), end=day(14))
+    assert out.table.schema["from_stage"] == out.table.schema["to_stage"] == TINY.stage_dtype
     rows = out.to_polars().select("from_stage", "to_stage", "contacts").rows()
     assert rows == [
         (None, "client", 1),
