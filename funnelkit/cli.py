@@ -287,14 +287,26 @@ def _add_classify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> H
     p.add_argument("--lang", default="en", choices=("en", "fr"), help="language of the labels")
     p.add_argument(
         "--partitions",
-        type=int,
-        default=1,
+        type=_partitions,
+        default="auto",
         metavar="N",
         help="aggregate the contacts in N groups, one after the other: less memory on logs "
-        "with millions of contacts, one more read of EVENTS per group (1)",
+        "with millions of contacts, one more read of EVENTS per group (auto: one group per "
+        "25 million events)",
     )
     add_read_options(p)
     return _classify
+
+
+def _partitions(text: str) -> int | str:
+    """``--partitions``: ``auto`` or a whole number (checked by ``classify``)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        msg = f"give auto or a whole number, not {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
 
 
 def _classify(args: argparse.Namespace) -> int:

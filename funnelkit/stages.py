@@ -63,7 +63,7 @@ import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import narwhals as nw
 import polars as pl
@@ -87,6 +87,7 @@ from funnelkit.events import TIMESTAMP as UTC
 from funnelkit.timeutil import Instant, fmt_time, instant
 
 __all__ = [
+    "ROWS_PER_PARTITION",
     "Comparison",
     "Explanation",
     "Flows",
@@ -99,6 +100,15 @@ __all__ = [
 ]
 
 EventsLike = EventLog | pl.DataFrame | pl.LazyFrame
+
+#: ``classify(..., partitions="auto")``: one hash group of contacts per this many
+#: events (rounded up).  Measured with ``benchmarks/bench_classify.py``: 50 million
+#: events (12.8 million contacts) in one group peak at 1.8-1.9 GB; in two, 1.1 GB
+#: for the same CPU time to 2%.  See ``docs/adr/0008-classify-at-scale.md``.
+ROWS_PER_PARTITION = 25_000_000
+# The plan nodes of a row count polars answers without reading the rows (file
+# metadata, a frame in memory, a CSV line count).
+_CHEAP_COUNT = ("SELECT [len()]", "FAST COUNT", "DF ", "PROJECT", "ESTIMATED ROWS")
 FrameLike = pl.DataFrame | pl.LazyFrame
 ContactsLike = ContactTable | pl.DataFrame | pl.LazyFrame
 
@@ -138,11 +148,41 @@ def _core_contacts(contacts: ContactsLike | None) -> pl.LazyFrame | None:
 
 
 def _from_core(out: Any, funnel: Funnel, times: Sequence[str]) -> pl.LazyFrame:
-    """Return the core's result as polars: ``stage`` as the funnel's Enum, ``times`` as UTC."""
+    """Return the core's result as polars: ``stage`` as the funnel's Enum, ``times`` as UTC.
+
+    The Enum is taken from ``stage_rank`` (a gather of the stage ids by rank),
+    not cast from the core's text: the text column is then never built.
+    """
     lf: pl.LazyFrame = nw.to_native(out)
-    return lf.with_columns(
-        pl.col("stage").cast(funnel.stage_dtype), *(_time(pl.col(c)) for c in times)
+    ids = pl.Series(funnel.stage_ids, dtype=funnel.stage_dtype)
+    stage = pl.lit(ids).gather(pl.col("stage_rank").cast(pl.Int64) - 1)
+    return lf.with_columns(stage.alias("stage"), *(_time(pl.col(c)) for c in times))
+
+
+def _cheap_row_count(lf: pl.LazyFrame) -> int | None:
+    """Count the rows of ``lf`` if polars can without reading them; else return None.
+
+    A Parquet scan (its metadata), a frame in memory or a CSV file (a line
+    count) qualifies; a plan that filters, joins or validates rows does not.
+    """
+    counted = lf.select(pl.len())
+    lines = [line.strip() for line in counted.explain().splitlines() if line.strip()]
+    simple = all(
+        line.startswith(_CHEAP_COUNT) or (" SCAN [" in f" {line}" and "SELECTION" not in line)
+        for line in lines
     )
+    if not simple or len(lines) > 5:
+        return None
+    rows: int = counted.collect().item()
+    return rows
+
+
+def _auto_partitions(lf: pl.LazyFrame) -> int:
+    """Return ``partitions="auto"`` for the events ``lf``: one per ``ROWS_PER_PARTITION``."""
+    rows = _cheap_row_count(lf)
+    if rows is None:
+        return 1
+    return max(1, -(-rows // ROWS_PER_PARTITION))
 
 
 # --- classification ---------------------------------------------------------------------
@@ -153,7 +193,7 @@ def classify(
     as_of: Instant | None = None,
     contacts: ContactsLike | None = None,
     entry_times: bool = True,
-    partitions: int = 1,
+    partitions: int | Literal["auto"] = "auto",
 ) -> pl.LazyFrame:
     """Put every known contact in one stage of ``funnel``, as of an instant.
 
@@ -182,9 +222,13 @@ def classify(
         Split the contacts into this many groups (by a hash of their id)
         aggregated one after the other.  The result is the same; on logs with
         millions of contacts peak memory falls (12.8 million contacts from a
-        50-million-event Parquet file: from about 3.1 GB to 1.1 GB with
-        ``partitions=4``, for about 1.3 times the time), at the price of
-        reading the events once per group.
+        50-million-event Parquet file: from about 1.9 GB to 1.1 GB with
+        ``partitions=2``, for about the same CPU time), at the price of
+        reading the events once per group.  ``"auto"`` (the default): one
+        group per 25 million events (:data:`ROWS_PER_PARTITION`) when their
+        number is known without reading them (a Parquet file, a log held in
+        memory or on disk by :func:`~funnelkit.events.read_events`), else 1.
+        Ignored on DuckDB and Spark.
 
     Returns
     -------
@@ -232,6 +276,7 @@ def classify(
         )
     lf = as_lazy(events)
     cut = instant(as_of, "as_of")
+    parts: Any = _auto_partitions(lf) if partitions == "auto" else partitions
     return _classify(
         lf,
         funnel,
@@ -239,7 +284,7 @@ def classify(
         ref=None,
         contacts=contacts,
         entry_times=entry_times,
-        partitions=partitions,
+        partitions=parts,
     )
 
 

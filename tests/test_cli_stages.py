@@ -138,3 +138,15 @@ def test_classify_errors(
     assert "--out x.xlsx: write .csv or .parquet" in err and "read" not in err
     assert main(["classify", str(events), "--funnel", "sales", "--as-of", "soon"]) == 2
     assert "as_of='soon' is not a date" in capsys.readouterr().err
+
+
+def test_classify_partitions_auto_or_a_number(
+    files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    events, _ = files
+    assert main(["classify", str(events), "--funnel", "sales", "--partitions", "auto"]) == 0
+    assert "funnel sales (all events): 3 contacts" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as stopped:
+        main(["classify", str(events), "--funnel", "sales", "--partitions", "four"])
+    assert stopped.value.code == 2
+    assert "give auto or a whole number, not 'four'" in capsys.readouterr().err

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import doctest
+import re
 import time
 from collections import defaultdict
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -550,6 +552,42 @@ def test_partitions_give_the_same_result(sample: tuple[pl.DataFrame, pl.DataFram
     with pytest.raises(ParameterError, match=r"partitions=100000000: give at most 1,024"):
         classify(events, SALES, partitions=100_000_000)
     assert time.perf_counter() - started < 5
+
+
+def test_partitions_auto_split_large_inputs_whose_rows_are_counted_without_reading(
+    sample: tuple[pl.DataFrame, pl.DataFrame], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One group per ``ROWS_PER_PARTITION`` events of a file or a frame; a plan stays whole."""
+    events, contacts = sample
+    path = tmp_path / "events.parquet"
+    events.write_parquet(path)
+    monkeypatch.setattr(stages, "ROWS_PER_PARTITION", events.height // 3 + 1)
+
+    def groups(source: Any) -> int:
+        """The ``partitions`` whose plan the default one is (cache ids aside)."""
+
+        def plan(**options: Any) -> str:
+            text = classify(source, SALES, contacts=contacts, **options).explain()
+            return re.sub(r"CACHE\[id: [^\]]*\]", "CACHE", text)
+
+        default = plan()
+        return next((n for n in (1, 2, 3, 4) if plan(partitions=n) == default), 0)
+
+    log = EventLog(frame=pl.scan_parquet(path), set_aside=events.clear().lazy())
+    for funnel in (INBOUND, SALES):
+        whole = classify(events, funnel, contacts=contacts, partitions=1).collect()
+        for source in (pl.scan_parquet(path), events, log):
+            got = classify(source, funnel, contacts=contacts).collect()  # partitions="auto"
+            assert_same_rows(got, whole)
+    assert groups(pl.scan_parquet(path)) == groups(events) == groups(log) == 3
+    assert groups(pl.scan_parquet(path).filter(pl.col("event") != "x")) == 1  # a count reads
+    monkeypatch.setattr(stages, "ROWS_PER_PARTITION", 10**9)
+    assert groups(pl.scan_parquet(path)) == groups(events) == 1
+
+
+def assert_same_rows(got: pl.DataFrame, expected: pl.DataFrame) -> None:
+    assert got.schema == expected.schema
+    assert got.sort("contact_id").rows() == expected.sort("contact_id").rows()
 
 
 def test_every_kind_of_events_input() -> None:
