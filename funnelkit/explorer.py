@@ -213,6 +213,12 @@ def _word(key: str, lang: Lang) -> str:
 class Explorer:
     """The funnel explorer made by :func:`explore`; display it in a notebook.
 
+    The funnel results and the week-over-week comparisons of the last
+    settings are kept (the events do not change), so going back to a
+    setting, or changing only what they do not read (the language; the first
+    week or the breakdown, for the week-over-week line), does not compute
+    them again.
+
     Attributes
     ----------
     definition, path, weeks, window, order, reading, breakdown, lang
@@ -227,6 +233,9 @@ class Explorer:
         an error).
     last_update_seconds
         Duration of the last update.
+    last_figure_seconds
+        Time from the start of the last update to its new figure (the table
+        and the summary come after it).
     widget
         The whole app (a ``VBox``).
     """
@@ -249,9 +258,12 @@ class Explorer:
             raise ParameterError(msg)
         self._contacts = None if contacts is None else as_lazy_contacts(contacts).collect()
         self._definitions: dict[str, Funnel] = {}
+        self._results: dict[tuple[Any, ...], FunnelResult] = {}
+        self._comparisons: dict[tuple[Any, ...], Any] = {}
         self.min_contacts = min_contacts
         self.result: FunnelResult | None = None
         self.last_update_seconds = 0.0
+        self.last_figure_seconds = 0.0
         first, last = self._events.select(
             pl.col(OCCURRED_AT).min().dt.date().alias("first"),
             pl.col(OCCURRED_AT).max().dt.date().alias("last"),
@@ -347,8 +359,14 @@ class Explorer:
         self._describe()
         self.update()
 
+    @property
+    def _definition_key(self) -> str:
+        return str(
+            self.path.value.strip() if self.definition.value == FILE else self.definition.value
+        )
+
     def _funnel(self) -> Funnel:
-        key = self.path.value.strip() if self.definition.value == FILE else self.definition.value
+        key = self._definition_key
         if not key:
             msg = "choose a preset, or type the path of a funnel definition file (.toml)."
             raise ParameterError(msg)
@@ -370,21 +388,28 @@ class Explorer:
             definition = self._funnel()
             since, until = self._bounds()
             by = self.breakdown.value
-            result = funnel(
-                self._events,
-                definition,
-                window=self.window.value,
-                order=self.order.value,
-                stage_steps=self.reading.value,
-                by=by,
-                # Read by entry, the classification reads the contacts (as the CLI and
-                # the weekly report do), whatever the breakdown; read by evidence,
-                # they only give a breakdown column.
-                contacts=self._contacts,
-                since=since,
-                until=until,
-                min_size=self.min_contacts,
-            )
+            key = (self._definition_key, *self._reading, by, since, until)
+            if key not in self._results:
+                _remember(
+                    self._results,
+                    key,
+                    funnel(
+                        self._events,
+                        definition,
+                        window=self.window.value,
+                        order=self.order.value,
+                        stage_steps=self.reading.value,
+                        by=by,
+                        # Read by entry, the classification reads the contacts (as the CLI
+                        # and the weekly report do), whatever the breakdown; read by
+                        # evidence, they only give a breakdown column.
+                        contacts=self._contacts,
+                        since=since,
+                        until=until,
+                        min_size=self.min_contacts,
+                    ),
+                )
+            result = self._results[key]
             self.result = result
             entrants = int(result.table["count"][0]) if result.table.height else 0
             if by:
@@ -398,6 +423,7 @@ class Explorer:
                     "too_small", lang, n=entrants, min=self.min_contacts
                 )
             self._draw(figure)
+            self.last_figure_seconds = time.perf_counter() - started
             self.table.value = self._table_html(result, definition, lang)
             self.summary.value = self._summary_html(result, definition, since, until, lang)
         except FunnelkitError as exc:
@@ -405,6 +431,7 @@ class Explorer:
             failed = go.Figure(layout={"template": "funnelkit"})
             failed.layout.title.text = f"{_word('error', lang)}: {plot_text(exc)}"
             self._draw(failed)
+            self.last_figure_seconds = time.perf_counter() - started
             self.table.value = ""
             self.summary.value = format_html("<p style='color:{}'>{}</p>", LEAK_COLOUR, exc)
         self.last_update_seconds = time.perf_counter() - started
@@ -494,23 +521,45 @@ class Explorer:
         self, definition: Funnel, since: datetime, until: datetime, lang: Lang
     ) -> str:
         """Return one line on the last complete week of the selection against the one before."""
-        try:
-            comparison = week_over_week(
-                self._events,
-                definition,
-                window=self.window.value,
-                order=self.order.value,
-                stage_steps=self.reading.value,
-                as_of=until,
-                until=until,
-            )
-        except ParameterError:
+        key = (self._definition_key, *self._reading, until)
+        if key not in self._comparisons:
+            try:
+                comparison: Any = week_over_week(
+                    self._events,
+                    definition,
+                    window=self.window.value,
+                    order=self.order.value,
+                    stage_steps=self.reading.value,
+                    as_of=until,
+                    until=until,
+                )
+            except ParameterError:
+                comparison = None
+            _remember(self._comparisons, key, comparison)
+        comparison = self._comparisons[key]
+        if comparison is None:
             return _word("no_week", lang)
         return _change_line(comparison, definition, lang)
+
+    @property
+    def _reading(self) -> tuple[Any, Any, Any]:
+        """The window, order and stage reading: what every computation reads."""
+        return (self.window.value, self.order.value, self.reading.value)
 
     # --- display ---------------------------------------------------------------
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
+
+
+#: Funnel results and comparisons kept per explorer (the last settings).
+_KEPT = 16
+
+
+def _remember(kept: dict[tuple[Any, ...], Any], key: tuple[Any, ...], value: Any) -> None:
+    """Keep ``value`` under ``key``, forgetting the oldest entry beyond ``_KEPT``."""
+    kept[key] = value
+    while len(kept) > _KEPT:
+        del kept[next(iter(kept))]
 
 
 def _iso(moment: datetime) -> str:
