@@ -103,8 +103,8 @@ EventsLike = EventLog | pl.DataFrame | pl.LazyFrame
 
 #: ``classify(..., partitions="auto")``: one hash group of contacts per this many
 #: events (rounded up).  Measured with ``benchmarks/bench_classify.py``: 50 million
-#: events (12.8 million contacts) in one group peak at 1.8-1.9 GB; in two, 1.1 GB
-#: for the same CPU time to 2%.  See ``docs/adr/0008-classify-at-scale.md``.
+#: events (12.8 million contacts) in one group peak at 1.8-2.8 GB; in two, 1.1-1.2
+#: GB for 15-45% more CPU time.  See ``docs/adr/0008-classify-at-scale.md``.
 ROWS_PER_PARTITION = 25_000_000
 # The plan nodes of a row count polars answers without reading the rows (file
 # metadata, a frame in memory, a CSV line count).
@@ -222,8 +222,8 @@ def classify(
         Split the contacts into this many groups (by a hash of their id)
         aggregated one after the other.  The result is the same; on logs with
         millions of contacts peak memory falls (12.8 million contacts from a
-        50-million-event Parquet file: from about 1.9 GB to 1.1 GB with
-        ``partitions=2``, for about the same CPU time), at the price of
+        50-million-event Parquet file: from about 2.8 GB to 1.2 GB with
+        ``partitions=2``, for 15 to 45% more CPU time), at the price of
         reading the events once per group.  ``"auto"`` (the default): one
         group per 25 million events (:data:`ROWS_PER_PARTITION`) when their
         number is known without reading them (a Parquet file, a log held in
