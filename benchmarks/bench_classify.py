@@ -7,10 +7,11 @@ Usage::
     python benchmarks/bench_classify.py --cases classify_current,duckdb
 
 The logs are drawn once with :func:`funnelkit.sample.write_large_log` into
-``benchmarks/data/`` (git-ignored) and read from Parquet by every case, so each
-figure is a whole query from the file.  Each run is a fresh Python process:
-its wall time, its CPU time (user + system, all threads) and its peak memory
-(``VmHWM``: peak resident set, the imports included) are measured inside it.
+``benchmarks/data/`` (git-ignored; ``--data-dir`` elsewhere) and read from
+Parquet by every case, so each figure is a whole query from the file.  Each
+run is a fresh Python process: its wall time, its CPU time (user + system, all
+threads) and its peak memory (``VmHWM``: peak resident set, the imports
+included) are measured inside it.
 The table shows the median times and the largest peak over the runs.  On a
 shared machine, CPU time is the steadier figure.
 
@@ -25,12 +26,13 @@ Cases
     Group by contact and event name, then map names to ranks (in-memory engine).
 ``classify_current``
     ``classify(..., entry_times=False)``, streaming: the current stage and the
-    last activity of every contact.
+    last activity of every contact (``partitions="auto"``, the default).
 ``classify_full``
     ``classify(...)`` with every ``<stage>_at`` column, streaming.
 ``classify_current@4``, ``classify_full@4``
     The same with ``partitions=4`` (contacts aggregated in 4 groups, one after
-    the other: less memory, one more read of the file per group).
+    the other: less memory, one more read of the file per group); ``@1``: one
+    group whatever the size.
 ``duckdb`` / ``chdb``
     The same "highest stage per contact" query in SQL, built from the same
     definition (chdb is optional: ``pip install chdb``).
@@ -76,8 +78,8 @@ def _size(text: str) -> int:
     return int(float(text.rstrip("KM")) * scale)
 
 
-def _log_path(n: int) -> Path:
-    path = DATA / f"events_{n}.parquet"
+def _log_path(n: int, data: Path = DATA) -> Path:
+    path = data / f"events_{n}.parquet"
     if not path.exists():
         print(f"drawing {n:,} events into {path} ...", file=sys.stderr, flush=True)
         start = time.perf_counter()
@@ -143,7 +145,7 @@ def _child(case: str, path: Path, funnel_name: str) -> dict[str, float]:
     import resource
 
     case, _, parts = case.partition("@")
-    partitions = int(parts or 1)
+    partitions: int | str = int(parts) if parts else "auto"
     before = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
     rows: int
@@ -252,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", default=",".join(DEFAULT_CASES), help="comma-separated cases")
     parser.add_argument("--funnel", default="sales", help="preset or TOML file to classify under")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--data-dir", type=Path, default=DATA, help="where the logs are cached")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -268,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     head = f"{'events':>12}  {'case':<20}  {'median s':>8}  {'cpu s':>6}  {'runs s':<20}"
     print(f"{head}  {'peak GB':>7}  rows")
     for n in (_size(s) for s in args.sizes.split(",")):
-        path = _log_path(n)
+        path = _log_path(n, args.data_dir)
         for case in cases:
             if not _available(case.partition("@")[0]):
                 print(f"{n:>12,}  {case:<20}  skipped: not installed")

@@ -287,14 +287,26 @@ def _add_classify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> H
     p.add_argument("--lang", default="en", choices=("en", "fr"), help="language of the labels")
     p.add_argument(
         "--partitions",
-        type=int,
-        default=1,
+        type=_partitions,
+        default="auto",
         metavar="N",
         help="aggregate the contacts in N groups, one after the other: less memory on logs "
-        "with millions of contacts, one more read of EVENTS per group (1)",
+        "with millions of contacts, one more read of EVENTS per group (auto: one group per "
+        "25 million events)",
     )
     add_read_options(p)
     return _classify
+
+
+def _partitions(text: str) -> int | str:
+    """``--partitions``: ``auto`` or a whole number (checked by ``classify``)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        msg = f"give auto or a whole number, not {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
 
 
 def _classify(args: argparse.Namespace) -> int:
@@ -840,6 +852,8 @@ def check_table_path(path: str) -> None:
 def write_table(df: pl.DataFrame, path: str) -> None:
     """Write ``df`` to CSV (formulas made inert) or Parquet, chosen by the extension of ``path``.
 
+    Enum and categorical columns (``stage``) are written as plain text.
+
     Raises
     ------
     ParameterError
@@ -848,6 +862,8 @@ def write_table(df: pl.DataFrame, path: str) -> None:
     """
     check_table_path(path)
     target = Path(path)
+    # Stage columns are Enums in memory; the file holds plain text any reader takes.
+    df = df.with_columns(pl.col(pl.Enum, pl.Categorical).cast(pl.String))
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.suffix.lower() == ".csv":

@@ -246,6 +246,16 @@ class Funnel:
         return tuple(stage.id for stage in self.stages)
 
     @property
+    def stage_dtype(self) -> pl.Enum:
+        """The type of a column of stage ids: a ``polars.Enum`` of them, in funnel order.
+
+        Such a column sorts in funnel order and holds one small integer per
+        row.  A comparison with a text that is not one of the ids is false on
+        every row (no error): check a typed id with :meth:`stage` first.
+        """
+        return pl.Enum(self.stage_ids)
+
+    @property
     def event_names(self) -> frozenset[str]:
         """Every event name the definition's rules read (its known events)."""
         return frozenset().union(*(s.event_names for s in self.stages))

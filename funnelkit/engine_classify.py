@@ -142,7 +142,8 @@ def _classify_on_engine(
     Returns
     -------
     polars.LazyFrame
-        ``contact_id``, ``stage``, ``stage_rank``, ``<stage id>_at`` and
+        ``contact_id``, ``stage`` (the funnel's ``stage_dtype``, a
+        ``polars.Enum``), ``stage_rank``, ``<stage id>_at`` and
         ``last_activity_at``, in no particular order.
 
     Examples
@@ -163,7 +164,8 @@ def _classify_on_engine(
         contacts=engine_contacts(contacts, ev.engine),
         entry_times=entry_times,
     )
-    return collect_polars(out, _time_columns(funnel, entry_times)).lazy()
+    table = collect_polars(out, _time_columns(funnel, entry_times))
+    return table.with_columns(pl.col("stage").cast(funnel.stage_dtype)).lazy()
 
 
 def snapshot_of_counts(funnel: Funnel, counts: Sequence[int], lang: str) -> Snapshot:

@@ -304,6 +304,12 @@ def _word(key: str, lang: Lang) -> str:
 class Explorer:
     """The funnel explorer made by :func:`explore`; display it in a notebook.
 
+    The funnel results and the week-over-week comparisons of the last
+    settings are kept (the events do not change), so going back to a
+    setting, or changing only what they do not read (the language; the first
+    week or the breakdown, for the week-over-week line), does not compute
+    them again.
+
     Attributes
     ----------
     definition, path, weeks, window, order, reading, breakdown, lang
@@ -318,6 +324,9 @@ class Explorer:
         an error).
     last_update_seconds
         Duration of the last update.
+    last_figure_seconds
+        Time from the start of the last update to its new figure (the table
+        and the summary come after it).
     widget
         The whole app (a ``VBox``).
     """
@@ -340,9 +349,12 @@ class Explorer:
             raise ParameterError(msg)
         self._contacts = None if contacts is None else as_lazy_contacts(contacts).collect()
         self._definitions: dict[str, Funnel] = {}
+        self._results: dict[tuple[Any, ...], FunnelResult] = {}
+        self._comparisons: dict[tuple[Any, ...], Any] = {}
         self.min_contacts = min_contacts
         self.result: FunnelResult | None = None
         self.last_update_seconds = 0.0
+        self.last_figure_seconds = 0.0
         first, last = self._events.select(
             pl.col(OCCURRED_AT).min().dt.date().alias("first"),
             pl.col(OCCURRED_AT).max().dt.date().alias("last"),
@@ -480,8 +492,14 @@ class Explorer:
         self._describe()
         self.update()
 
+    @property
+    def _definition_key(self) -> str:
+        return str(
+            self.path.value.strip() if self.definition.value == FILE else self.definition.value
+        )
+
     def _funnel(self) -> Funnel:
-        key = self.path.value.strip() if self.definition.value == FILE else self.definition.value
+        key = self._definition_key
         if not key:
             msg = _word("no_path", self._lang)
             raise ParameterError(msg)
@@ -506,21 +524,28 @@ class Explorer:
             definition = self._funnel()
             since, until = self._bounds()
             by = self.breakdown.value or None
-            result = funnel(
-                self._events,
-                definition,
-                window=self.window.value,
-                order=self.order.value,
-                stage_steps=self.reading.value,
-                by=by,
-                # Read by entry, the classification reads the contacts (as the CLI and
-                # the weekly report do), whatever the breakdown; read by evidence,
-                # they only give a breakdown column.
-                contacts=self._contacts,
-                since=since,
-                until=until,
-                min_size=self.min_contacts,
-            )
+            key = (self._definition_key, *self._reading, by, since, until)
+            if key not in self._results:
+                _remember(
+                    self._results,
+                    key,
+                    funnel(
+                        self._events,
+                        definition,
+                        window=self.window.value,
+                        order=self.order.value,
+                        stage_steps=self.reading.value,
+                        by=by,
+                        # Read by entry, the classification reads the contacts (as the CLI
+                        # and the weekly report do), whatever the breakdown; read by
+                        # evidence, they only give a breakdown column.
+                        contacts=self._contacts,
+                        since=since,
+                        until=until,
+                        min_size=self.min_contacts,
+                    ),
+                )
+            result = self._results[key]
             self.result = result
             entrants = int(result.table["count"][0]) if result.table.height else 0
             # Contacts without events are counted at step 1 (by entry): the figure says so.
@@ -544,6 +569,7 @@ class Explorer:
                     "too_small", lang, n=entrants, min=self.min_contacts
                 )
             self._draw(figure)
+            self.last_figure_seconds = time.perf_counter() - started
             self.table.value = self._table_html(result, definition, lang)
             self.summary.value = self._summary_html(result, definition, since, until, lang)
             self._update_paths(definition, since, until, lang)
@@ -559,6 +585,7 @@ class Explorer:
             )
             failed.layout.title.text = f"{_word('error', lang)}{colon(lang)}{plot_text(exc)}"
             self._draw(failed)
+            self.last_figure_seconds = time.perf_counter() - started
             self.table.value = ""
             self.summary.value = format_html("<p style='color:{}'>{}</p>", LEAK_COLOUR, exc)
         self.last_update_seconds = time.perf_counter() - started
@@ -712,27 +739,49 @@ class Explorer:
 
         The same comparison as :func:`funnelkit.conversion.week_over_week` with
         ``current=`` the latest selected week, the explorer's settings and contacts,
-        and the events before the selection's end.
+        and the events before the selection's end (kept per setting).
         """
         latest = self.weeks.value[1]
-        try:
-            comparison = week_over_week(
-                self._events,
-                definition,
-                window=self.window.value,
-                order=self.order.value,
-                stage_steps=self.reading.value,
-                contacts=self._contacts,
-                current=datetime(latest.year, latest.month, latest.day, tzinfo=UTC),
-                until=until,
-            )
-        except ParameterError:
+        key = (self._definition_key, *self._reading, latest, until)
+        if key not in self._comparisons:
+            try:
+                comparison: Any = week_over_week(
+                    self._events,
+                    definition,
+                    window=self.window.value,
+                    order=self.order.value,
+                    stage_steps=self.reading.value,
+                    contacts=self._contacts,
+                    current=datetime(latest.year, latest.month, latest.day, tzinfo=UTC),
+                    until=until,
+                )
+            except ParameterError:
+                comparison = None
+            _remember(self._comparisons, key, comparison)
+        comparison = self._comparisons[key]
+        if comparison is None:
             return f"{_iso(latest)}{colon(lang)}{_word('no_week', lang)}"
         return _change_line(comparison, definition, lang)
+
+    @property
+    def _reading(self) -> tuple[Any, Any, Any]:
+        """The window, order and stage reading: what every computation reads."""
+        return (self.window.value, self.order.value, self.reading.value)
 
     # --- display ---------------------------------------------------------------
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
+
+
+#: Funnel results and comparisons kept per explorer (the last settings).
+_KEPT = 16
+
+
+def _remember(kept: dict[tuple[Any, ...], Any], key: tuple[Any, ...], value: Any) -> None:
+    """Keep ``value`` under ``key``, forgetting the oldest entry beyond ``_KEPT``."""
+    kept[key] = value
+    while len(kept) > _KEPT:
+        del kept[next(iter(kept))]
 
 
 def _iso(moment: date) -> str:

@@ -24,7 +24,7 @@ import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import narwhals as nw
 import polars as pl
@@ -48,6 +48,7 @@ from funnelkit.events import TIMESTAMP as UTC
 from funnelkit.timeutil import Instant, fmt_time, instant
 
 __all__ = [
+    "ROWS_PER_PARTITION",
     "Comparison",
     "Explanation",
     "Flows",
@@ -60,6 +61,15 @@ __all__ = [
 ]
 
 EventsLike = EventLog | pl.DataFrame | pl.LazyFrame
+
+#: ``classify(..., partitions="auto")``: one hash group of contacts per this many
+#: events (rounded up).  Measured with ``benchmarks/bench_classify.py``: 50 million
+#: events (12.8 million contacts) in one group peak at 1.8-2.8 GB; in two, 1.1-1.2
+#: GB for 15-45% more CPU time.  See ``docs/adr/0008-classify-at-scale.md``.
+ROWS_PER_PARTITION = 25_000_000
+# The plan nodes of a row count polars answers without reading the rows (file
+# metadata, a frame in memory, a CSV line count).
+_CHEAP_COUNT = ("SELECT [len()]", "FAST COUNT", "DF ", "PROJECT", "ESTIMATED ROWS")
 FrameLike = pl.DataFrame | pl.LazyFrame
 ContactsLike = ContactTable | pl.DataFrame | pl.LazyFrame
 
@@ -98,10 +108,42 @@ def _core_contacts(contacts: ContactsLike | None) -> pl.LazyFrame | None:
     return lf.select(pl.col(CID), created.alias(CREATED))
 
 
-def _from_core(out: Any, times: Sequence[str]) -> pl.LazyFrame:
-    """Return the core's result as polars, the ``times`` columns (µs) as UTC date-times."""
+def _from_core(out: Any, funnel: Funnel, times: Sequence[str]) -> pl.LazyFrame:
+    """Return the core's result as polars: ``stage`` as the funnel's Enum, ``times`` as UTC.
+
+    The Enum is taken from ``stage_rank`` (a gather of the stage ids by rank),
+    not cast from the core's text: the text column is then never built.
+    """
     lf: pl.LazyFrame = nw.to_native(out)
-    return lf.with_columns(_time(pl.col(c)) for c in times)
+    ids = pl.Series(funnel.stage_ids, dtype=funnel.stage_dtype)
+    stage = pl.lit(ids).gather(pl.col("stage_rank").cast(pl.Int64) - 1)
+    return lf.with_columns(stage.alias("stage"), *(_time(pl.col(c)) for c in times))
+
+
+def _cheap_row_count(lf: pl.LazyFrame) -> int | None:
+    """Count the rows of ``lf`` if polars can without reading them; else return None.
+
+    A Parquet scan (its metadata), a frame in memory or a CSV file (a line
+    count) qualifies; a plan that filters, joins or validates rows does not.
+    """
+    counted = lf.select(pl.len())
+    lines = [line.strip() for line in counted.explain().splitlines() if line.strip()]
+    simple = all(
+        line.startswith(_CHEAP_COUNT) or (" SCAN [" in f" {line}" and "SELECTION" not in line)
+        for line in lines
+    )
+    if not simple or len(lines) > 5:
+        return None
+    rows: int = counted.collect().item()
+    return rows
+
+
+def _auto_partitions(lf: pl.LazyFrame) -> int:
+    """Return ``partitions="auto"`` for the events ``lf``: one per ``ROWS_PER_PARTITION``."""
+    rows = _cheap_row_count(lf)
+    if rows is None:
+        return 1
+    return max(1, -(-rows // ROWS_PER_PARTITION))
 
 
 # --- classification ---------------------------------------------------------------------
@@ -112,7 +154,7 @@ def classify(
     as_of: Instant | None = None,
     contacts: ContactsLike | None = None,
     entry_times: bool = True,
-    partitions: int = 1,
+    partitions: int | Literal["auto"] = "auto",
 ) -> pl.LazyFrame:
     """Put every known contact in one stage of ``funnel``, as of an instant.
 
@@ -141,9 +183,13 @@ def classify(
         Split the contacts into this many groups (by a hash of their id)
         aggregated one after the other.  The result is the same; on logs with
         millions of contacts peak memory falls (12.8 million contacts from a
-        50-million-event Parquet file: from about 3.1 GB to 1.1 GB with
-        ``partitions=4``, for about 1.3 times the time), at the price of
-        reading the events once per group.
+        50-million-event Parquet file: from about 2.8 GB to 1.2 GB with
+        ``partitions=2``, for 15 to 45% more CPU time), at the price of
+        reading the events once per group.  ``"auto"`` (the default): one
+        group per 25 million events (:data:`ROWS_PER_PARTITION`) when their
+        number is known without reading them (a Parquet file, a log held in
+        memory or on disk by :func:`~funnelkit.events.read_events`), else 1.
+        Ignored on DuckDB and Spark.
 
     Returns
     -------
@@ -152,7 +198,12 @@ def classify(
         ``stage`` (the stage id), ``stage_rank`` (1 = first stage), one
         ``<stage id>_at`` column per stage (first time reached, null if not
         reached; only with ``entry_times``) and ``last_activity_at``.
-        Collect it with ``engine="streaming"`` on large inputs.
+        ``stage`` is a ``polars.Enum`` of the stage ids in funnel order
+        (:attr:`~funnelkit.definitions.Funnel.stage_dtype`), on every
+        engine: sorting by it sorts in funnel order, and comparing it with
+        a text that is no stage id of ``funnel`` is false on every row,
+        not an error.  ``.cast(pl.String)`` gives plain text.  Collect it
+        with ``engine="streaming"`` on large inputs.
 
     Raises
     ------
@@ -186,6 +237,7 @@ def classify(
         )
     lf = as_lazy(events)
     cut = instant(as_of, "as_of")
+    parts: Any = _auto_partitions(lf) if partitions == "auto" else partitions
     return _classify(
         lf,
         funnel,
@@ -193,7 +245,7 @@ def classify(
         ref=None,
         contacts=contacts,
         entry_times=entry_times,
-        partitions=partitions,
+        partitions=parts,
     )
 
 
@@ -243,7 +295,7 @@ def _classify(
     times = [f"{s}_at" for s in funnel.stage_ids] if entry_times else []
     times.append("last_activity_at")
     if partitions == 1:
-        return _from_core(nw.from_native(one(lf, people, done=True)), times)
+        return _from_core(nw.from_native(one(lf, people, done=True)), funnel, times)
     part = pl.col(CID).hash(seed=0x5EED) % partitions
     pieces = [
         one(
@@ -256,7 +308,7 @@ def _classify(
     out: Any = nw.from_native(pl.concat(pieces, parallel=False))
     if seen:
         out = core.finish(out, plan, clock, entry_times=entry_times)
-    return _from_core(out, times)
+    return _from_core(out, funnel, times)
 
 
 # --- counts ------------------------------------------------------------------------------
@@ -387,6 +439,7 @@ class Flows:
     ``table``: ``funnel``, ``from_rank`` (0 for contacts new in the
     period), ``from_stage`` (null for new contacts), ``to_rank``,
     ``to_stage``, ``contacts``; one row per pair that occurs, sorted.
+    The stage columns are the definition's ``stage_dtype`` (a ``polars.Enum``).
     """
 
     funnel: str
@@ -483,7 +536,7 @@ def _ranks_at_two_instants(
 
 def flows_table(pairs: pl.DataFrame, funnel: Funnel) -> pl.DataFrame:
     """Name the ranks of ``from_rank, to_rank, contacts`` (0 / null: new contact)."""
-    ids = pl.Series(funnel.stage_ids)
+    ids, stage = pl.Series(funnel.stage_ids), funnel.stage_dtype
     return (
         pairs.with_columns(pl.col("from_rank").fill_null(0))
         .with_columns(
@@ -491,12 +544,12 @@ def flows_table(pairs: pl.DataFrame, funnel: Funnel) -> pl.DataFrame:
             pl.when(pl.col("from_rank") > 0)
             .then(
                 pl.col("from_rank").replace_strict(
-                    list(range(1, len(ids) + 1)), ids, default=None, return_dtype=pl.String
+                    list(range(1, len(ids) + 1)), ids, default=None, return_dtype=stage
                 )
             )
             .alias("from_stage"),
             pl.col("to_rank")
-            .replace_strict(list(range(1, len(ids) + 1)), ids, return_dtype=pl.String)
+            .replace_strict(list(range(1, len(ids) + 1)), ids, return_dtype=stage)
             .alias("to_stage"),
         )
         .select("funnel", "from_rank", "from_stage", "to_rank", "to_stage", "contacts")

@@ -289,7 +289,7 @@ def stalled_contacts(
         classified.filter(pl.col("stage") == chosen)
         .select(
             CONTACT_ID,
-            "stage",
+            pl.col("stage").cast(pl.String),  # one stage: text, as on DuckDB and Spark
             pl.col(f"{chosen}_at").alias("reached_at"),
             "last_activity_at",
             ((pl.lit(as_of) - pl.col("last_activity_at")).dt.total_days()).alias("idle_days"),

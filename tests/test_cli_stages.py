@@ -100,6 +100,14 @@ def test_classify_writes_one_row_per_contact(
         ("c9", "raw_contact", 1),
     ]
     assert df.schema["lead_at"] == pl.Datetime("us", "UTC")
+    assert df.schema["stage"] == pl.String  # plain text in the file, not the Enum of classify
+    if suffix == ".parquet":  # read by anything as text, not as a dictionary or an extension
+        import duckdb
+        import pyarrow.parquet as pq
+
+        assert str(pq.read_schema(out).field("stage").type) in ("string", "large_string")
+        got = duckdb.sql(f"SELECT typeof(stage), stage FROM '{out}' ORDER BY contact_id").fetchall()
+        assert got == [("VARCHAR", "lead"), ("VARCHAR", "raw_contact"), ("VARCHAR", "raw_contact")]
     if suffix == ".csv":  # ISO 8601, UTC, as short as exact
         first = out.read_text().splitlines()[1]
         assert first.endswith("Z") and "T" in first and "+0000" not in first
@@ -130,3 +138,15 @@ def test_classify_errors(
     assert "--out x.xlsx: write .csv or .parquet" in err and "read" not in err
     assert main(["classify", str(events), "--funnel", "sales", "--as-of", "soon"]) == 2
     assert "as_of='soon' is not a date" in capsys.readouterr().err
+
+
+def test_classify_partitions_auto_or_a_number(
+    files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    events, _ = files
+    assert main(["classify", str(events), "--funnel", "sales", "--partitions", "auto"]) == 0
+    assert "funnel sales (all events): 3 contacts" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as stopped:
+        main(["classify", str(events), "--funnel", "sales", "--partitions", "four"])
+    assert stopped.value.code == 2
+    assert "give auto or a whole number, not 'four'" in capsys.readouterr().err

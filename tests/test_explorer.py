@@ -72,6 +72,22 @@ def test_a_shorter_window_converts_fewer_contacts(app: Explorer) -> None:
     assert sum(narrow[2:]) < sum(wide[2:])
 
 
+def test_going_back_to_a_setting_or_changing_the_language_computes_nothing_again(
+    app: Explorer,
+) -> None:
+    first, wide = app.result, _counts(app)
+    summary = app.summary.value
+    app.window.value = "1d"
+    assert app.result is not first and _counts(app) != wide
+    app.window.value = "14d"
+    assert app.result is first and _counts(app) == wide and app.summary.value == summary
+    app.lang.value = "fr"
+    assert app.result is first and _counts(app) == wide
+    assert list(app.figure.data[0].y)[1] == "Lead froid"
+    assert "Plus grosse fuite" in app.summary.value and "(du premier stade)" in app.summary.value
+    assert 0 < app.last_figure_seconds <= app.last_update_seconds
+
+
 def test_the_order_rule_changes_the_counts(app: Explorer) -> None:
     app.window.value = "7d"
     ordered = _counts(app)

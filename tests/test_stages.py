@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import doctest
+import re
 import time
 from collections import defaultdict
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -484,7 +486,7 @@ def test_output_columns_and_types(engine: Engine) -> None:
     assert out.schema == pl.Schema(
         {
             "contact_id": pl.String,
-            "stage": pl.String,
+            "stage": pl.Enum(["known", "engaged", "lead", "client"]),
             "stage_rank": pl.Int32,
             "known_at": pl.Datetime("us", "UTC"),
             "engaged_at": pl.Datetime("us", "UTC"),
@@ -495,6 +497,29 @@ def test_output_columns_and_types(engine: Engine) -> None:
     )
     quick = classify(engine(events_frame(("a", d(1), "like"))), TINY, entry_times=False).collect()
     assert quick.columns == ["contact_id", "stage", "stage_rank", "last_activity_at"]
+    assert quick.schema["stage"] == TINY.stage_dtype
+
+
+def test_stage_sorts_in_funnel_order_and_an_unknown_id_matches_nothing(engine: Engine) -> None:
+    """``stage`` is an Enum of the ids in funnel order, whatever their alphabetical order."""
+    log = engine(
+        events_frame(
+            ("a", d(1), "purchase", 5.0),  # client
+            ("b", d(1), "like"),  # engaged
+            ("c", d(1), "page_view"),  # known
+            ("e", d(1), "form_fill"),  # lead
+        )
+    )
+    out = classify(log, TINY, as_of=d(2)).collect()
+    assert out.sort("stage")["stage"].to_list() == ["known", "engaged", "lead", "client"]
+    assert out.filter(pl.col("stage") == "lead")["contact_id"].to_list() == ["e"]
+    assert out.filter(pl.col("stage") == "leed").is_empty()  # no error: no row
+    assert out.filter(pl.col("stage") != "leed").height == 4
+    assert out.filter(pl.col("stage") > "engaged").sort("stage")["contact_id"].to_list() == [
+        "e",
+        "a",
+    ]
+    assert out["stage"].cast(pl.String).dtype == pl.String
 
 
 def test_every_path_gives_the_same_columns_and_types(
@@ -527,6 +552,42 @@ def test_partitions_give_the_same_result(sample: tuple[pl.DataFrame, pl.DataFram
     with pytest.raises(ParameterError, match=r"partitions=100000000: give at most 1,024"):
         classify(events, SALES, partitions=100_000_000)
     assert time.perf_counter() - started < 5
+
+
+def test_partitions_auto_split_large_inputs_whose_rows_are_counted_without_reading(
+    sample: tuple[pl.DataFrame, pl.DataFrame], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One group per ``ROWS_PER_PARTITION`` events of a file or a frame; a plan stays whole."""
+    events, contacts = sample
+    path = tmp_path / "events.parquet"
+    events.write_parquet(path)
+    monkeypatch.setattr(stages, "ROWS_PER_PARTITION", events.height // 3 + 1)
+
+    def groups(source: Any) -> int:
+        """The ``partitions`` whose plan the default one is (cache ids aside)."""
+
+        def plan(**options: Any) -> str:
+            text = classify(source, SALES, contacts=contacts, **options).explain()
+            return re.sub(r"CACHE\[id: [^\]]*\]", "CACHE", text)
+
+        default = plan()
+        return next((n for n in (1, 2, 3, 4) if plan(partitions=n) == default), 0)
+
+    log = EventLog(frame=pl.scan_parquet(path), set_aside=events.clear().lazy())
+    for funnel in (INBOUND, SALES):
+        whole = classify(events, funnel, contacts=contacts, partitions=1).collect()
+        for source in (pl.scan_parquet(path), events, log):
+            got = classify(source, funnel, contacts=contacts).collect()  # partitions="auto"
+            assert_same_rows(got, whole)
+    assert groups(pl.scan_parquet(path)) == groups(events) == groups(log) == 3
+    assert groups(pl.scan_parquet(path).filter(pl.col("event") != "x")) == 1  # a count reads
+    monkeypatch.setattr(stages, "ROWS_PER_PARTITION", 10**9)
+    assert groups(pl.scan_parquet(path)) == groups(events) == 1
+
+
+def assert_same_rows(got: pl.DataFrame, expected: pl.DataFrame) -> None:
+    assert got.schema == expected.schema
+    assert got.sort("contact_id").rows() == expected.sort("contact_id").rows()
 
 
 def test_every_kind_of_events_input() -> None:
@@ -729,6 +790,7 @@ def test_flows_between_two_instants(engine: Engine) -> None:
         )
     )
     out = flows(log, TINY, start=day(7), end=day(14))
+    assert out.table.schema["from_stage"] == out.table.schema["to_stage"] == TINY.stage_dtype
     rows = out.to_polars().select("from_stage", "to_stage", "contacts").rows()
     assert rows == [
         (None, "client", 1),
