@@ -84,7 +84,7 @@ def test_going_back_to_a_setting_or_changing_the_language_computes_nothing_again
     app.lang.value = "fr"
     assert app.result is first and _counts(app) == wide
     assert list(app.figure.data[0].y)[1] == "Lead froid"
-    assert "Plus grosse fuite" in app.summary.value and "(du premier stade)" in app.summary.value
+    assert "Plus grosse fuite" in app.summary.value and "tape 1)" in app.summary.value
     assert 0 < app.last_figure_seconds <= app.last_update_seconds
 
 
