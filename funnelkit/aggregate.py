@@ -11,13 +11,11 @@ rules (``merge_segments``, ``suppress_small_segments``).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import polars as pl
 
 from funnelkit.chains import (
-    Mode,
-    sort_key_modes,
+    collect_sound,
     step_time,
 )
 from funnelkit.errors import ParameterError
@@ -45,34 +43,6 @@ __all__ = [
 
 _NONE = "(none)"
 _OTHER = "Other"
-
-
-def _collect(frames: list[pl.LazyFrame]) -> list[pl.DataFrame]:
-    # "auto" is polars' streaming engine unless the user chose otherwise; on
-    # large logs it is the faster and leaner one here (sort and fills included)
-    return pl.collect_all(frames, engine="auto")
-
-
-def collect_sound(
-    spec: Spec,
-    chains_of: Callable[[Mode], pl.LazyFrame],
-    outputs: Callable[[pl.LazyFrame], list[pl.LazyFrame]],
-) -> list[pl.DataFrame]:
-    """Collect ``outputs(chains)`` in the fastest mode whose sort key is sound here.
-
-    The chains are computed once (cached) for all outputs.  The packed key
-    may not hold the data's times, and a hash may collide: both show in the
-    flags computed along, and the work is then redone in the next mode.
-    """
-    for mode in sort_key_modes(spec):
-        chains = chains_of(mode).cache()
-        flags = chains.select(pl.col("_collide").any(), pl.col("_fits").all())
-        collected = _collect([flags, *outputs(chains)])
-        collide, fits = collected[0].row(0)
-        if mode == "exact" or (not collide and fits is not False):
-            return collected[1:]
-    msg = "unreachable: the exact mode is always sound"  # pragma: no cover
-    raise AssertionError(msg)  # pragma: no cover
 
 
 def step_counts(chains: pl.LazyFrame, spec: Spec, group: str | None) -> pl.LazyFrame:

@@ -42,8 +42,8 @@ above it in this list:
 - :mod:`funnelkit.engine_frames`: the engine frame (epoch microseconds),
   running a query into polars, the expressions of definition rules;
 - :mod:`funnelkit.engine_classify`: classification and flows;
-- :mod:`funnelkit.engine_chains`: the chain rule (every order mode,
-  exclusions, stages read by entry) and the funnel;
+- :mod:`funnelkit.core.chains`: the chain rule (every order mode,
+  exclusions, stages read by entry), written once for every engine;
 - :mod:`funnelkit.engine_trends`: trends, comparisons, cohorts (by day, ISO
   week or calendar month) and the weekly metrics;
 - :mod:`funnelkit.engine_sources`: ``duckdb:`` and ``spark:`` sources.
@@ -68,7 +68,7 @@ Examples
 
 from __future__ import annotations
 
-from funnelkit import engine_chains, engine_trends  # noqa: F401  (importing registers them)
+from funnelkit import engine_trends  # noqa: F401  (importing registers them)
 from funnelkit.engine_classify import classify_query
 from funnelkit.engine_frames import columns, event_span
 from funnelkit.engine_sources import (
