@@ -321,6 +321,13 @@ class Explorer:
                 self.status,
             ]
         )
+        # The drop-off paths view: off until ticked (see _update_paths).
+        self.paths = widgets.Checkbox(value=False, description="Drop-off paths", indent=False)
+        self.paths_figure, self._paths_view = _figure_widget()
+        self.paths_table = widgets.HTML()
+        self._paths_box = widgets.VBox([self._paths_view, self.paths_table])
+        self.paths.observe(self._changed, names="value")
+        self.widget.children = (*self.widget.children, self.paths, self._paths_box)
         self.update()
 
     # --- the app -------------------------------------------------------------
@@ -400,6 +407,7 @@ class Explorer:
             self._draw(figure)
             self.table.value = self._table_html(result, definition, lang)
             self.summary.value = self._summary_html(result, definition, since, until, lang)
+            self._update_paths(definition, since, until, lang)
         except FunnelkitError as exc:
             self.result = None
             failed = go.Figure(layout={"template": "funnelkit"})
@@ -412,6 +420,47 @@ class Explorer:
         self.status.value = format_html(
             "<small style='color:#757575'>{}</small>", _word("updated", lang).format(ms=ms)
         )
+
+    def _update_paths(
+        self, definition: Funnel, since: datetime, until: datetime, lang: Lang
+    ) -> None:
+        """Show what contacts did after the biggest leak (the "Drop-off paths" view), when ticked.
+
+        :func:`funnelkit.paths.drop_off_paths` over the funnel shown (same
+        weeks, window, order and reading): a Sankey in ``paths_figure`` and the
+        groups and paths in ``paths_table``.  ``order="any"`` has no paths:
+        the view says so.
+        """
+        from funnelkit.figure_paths import paths_figure
+        from funnelkit.paths import drop_off_paths
+
+        self.paths.description = "Drop-off paths" if lang == "en" else "Parcours après l'arrêt"
+        self._paths_box.layout.display = None if self.paths.value else "none"
+        if not self.paths.value:
+            return
+        try:
+            paths = drop_off_paths(
+                self._events,
+                definition,
+                window=self.window.value,
+                order=self.order.value,
+                stage_steps=self.reading.value,
+                contacts=self._contacts,
+                since=since,
+                until=until,
+                min_size=self.min_contacts,
+            )
+        except FunnelkitError as exc:
+            _replace(self.paths_figure, go.Figure(layout={"template": "funnelkit"}))
+            self.paths_table.value = format_html("<p style='color:{}'>{}</p>", LEAK_COLOUR, exc)
+            return
+        _replace(self.paths_figure, paths_figure(paths, funnel=definition, lang=lang))
+        if isinstance(self._paths_view, widgets.Output):
+            bundle = pio.renderers["plotly_mimetype"].to_mimebundle(self.paths_figure.to_dict())
+            self._paths_view.outputs = (
+                {"output_type": "display_data", "data": bundle, "metadata": {}},
+            )
+        self.paths_table.value = paths._repr_html_()
 
     def _draw(self, figure: go.Figure) -> None:
         _replace(self.figure, figure)

@@ -28,6 +28,7 @@ figure                              drawn from
 :func:`flows_figure`                flows between two instants
 :func:`compare_figure`              cross-table of two definitions
 :func:`timeline_figure`             one contact's explanation
+:func:`drivers_figure`              odds ratios of a drivers result
 ==================================  ===========================================
 
 The figures live by subject in :mod:`funnelkit.figure_funnels`,
@@ -38,6 +39,7 @@ The figures live by subject in :mod:`funnelkit.figure_funnels`,
 
 from __future__ import annotations
 
+from funnelkit.figure_drivers import drivers_figure, drivers_table
 from funnelkit.figure_funnels import (
     breakdown_figure,
     breakdown_table,
@@ -93,6 +95,8 @@ __all__ = [
     "compare_table",
     "conversion_over_time_figure",
     "conversion_over_time_table",
+    "drivers_figure",
+    "drivers_table",
     "flows_figure",
     "flows_table",
     "format_table",
