@@ -33,8 +33,9 @@ and inactivity rules: the score path).
     ``conversion.funnel(pl.scan_parquet(path), STEPS, window="14d")``: the
     sort-key kernel, counts and time to convert.
 ``funnel_generic``
-    The engines' chain plan (per-instant window functions) on the same polars
-    ``LazyFrame``: counts and time to convert, one query.
+    The core's chain plan (:mod:`funnelkit.core.chains`, per-instant window
+    functions, what DuckDB and Spark run) on the same polars ``LazyFrame``:
+    counts and time to convert, one query.
 
 ``classify_duckdb``, ``funnel_duckdb``
     The public ``classify`` and ``funnel`` given a DuckDB relation over the
@@ -141,11 +142,11 @@ def _child(case: str, path: Path) -> dict[str, Any]:
         result = funnel(pl.scan_parquet(path), list(STEPS), window=WINDOW)
         check = [int(c) for c in result.table["count"]]
     elif case == "funnel_generic":
-        from funnelkit.engine_chains import counted_chains, durations_query, nw_spec
+        from funnelkit.core.chains import counted_chains, durations_query, nw_spec
 
         ns = nw_spec(list(STEPS), WINDOW, "ordered", False, ())
         chains = counted_chains(_generic_frame(path), ns, since=None, until=None)
-        query, _, _, _ = durations_query(chains, ns, counts=True)
+        query, _, _, _ = durations_query(chains, ns.spec, counts=True)
         row = nw.to_native(query).collect(engine="streaming").row(0, named=True)
         check = [int(row[f"c{k}"]) for k in range(1, len(STEPS) + 1)]
     elif case in ("classify_duckdb", "funnel_duckdb"):

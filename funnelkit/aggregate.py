@@ -1,24 +1,18 @@
-"""Counts per step, rates with intervals, durations and segments, from per-contact chains.
+"""Counts per step, rates with intervals and segments, from per-contact chains.
 
 The aggregation every funnel-like analysis of :mod:`funnelkit.conversion`
 shares, on polars: the contacts at or past each step (``step_counts``), one
 row per step with its conversion rates, Wilson intervals and drop-off
-(``long_steps``), the durations between steps (``transition_durations``,
-``time_to_convert_tables``) and the breakdown's ``Other`` and small-segment
+(``long_steps``) and the breakdown's ``Other`` and small-segment
 rules (``merge_segments``, ``suppress_small_segments``).
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-
 import polars as pl
 
 from funnelkit.chains import (
-    Mode,
-    sort_key_modes,
-    step_time,
+    collect_sound,
 )
 from funnelkit.errors import ParameterError
 from funnelkit.stats import (
@@ -27,7 +21,6 @@ from funnelkit.stats import (
 )
 from funnelkit.steps import (
     Spec,
-    transitions,
 )
 
 __all__ = [
@@ -39,40 +32,10 @@ __all__ = [
     "merge_segments",
     "step_counts",
     "suppress_small_segments",
-    "time_to_convert_tables",
-    "transition_durations",
 ]
 
 _NONE = "(none)"
 _OTHER = "Other"
-
-
-def _collect(frames: list[pl.LazyFrame]) -> list[pl.DataFrame]:
-    # "auto" is polars' streaming engine unless the user chose otherwise; on
-    # large logs it is the faster and leaner one here (sort and fills included)
-    return pl.collect_all(frames, engine="auto")
-
-
-def collect_sound(
-    spec: Spec,
-    chains_of: Callable[[Mode], pl.LazyFrame],
-    outputs: Callable[[pl.LazyFrame], list[pl.LazyFrame]],
-) -> list[pl.DataFrame]:
-    """Collect ``outputs(chains)`` in the fastest mode whose sort key is sound here.
-
-    The chains are computed once (cached) for all outputs.  The packed key
-    may not hold the data's times, and a hash may collide: both show in the
-    flags computed along, and the work is then redone in the next mode.
-    """
-    for mode in sort_key_modes(spec):
-        chains = chains_of(mode).cache()
-        flags = chains.select(pl.col("_collide").any(), pl.col("_fits").all())
-        collected = _collect([flags, *outputs(chains)])
-        collide, fits = collected[0].row(0)
-        if mode == "exact" or (not collide and fits is not False):
-            return collected[1:]
-    msg = "unreachable: the exact mode is always sound"  # pragma: no cover
-    raise AssertionError(msg)  # pragma: no cover
 
 
 def step_counts(chains: pl.LazyFrame, spec: Spec, group: str | None) -> pl.LazyFrame:
@@ -139,45 +102,6 @@ def long_steps(wide: pl.DataFrame, spec: Spec, by: list[str]) -> pl.DataFrame:
         .sort([*by, "step"])
     )
     return long.with_columns(_rate_columns(by)).select(*by, *STEP_COLUMNS)
-
-
-def transition_durations(chains: pl.LazyFrame, spec: Spec) -> pl.LazyFrame:
-    """Long frame ``from_step, to_step, _d`` (µs) of the counted chains' durations."""
-    kept = chains.filter(~pl.col("_excluded"))
-    parts = []
-    for a, b in transitions(spec):
-        if spec.order == "any":
-            times = [pl.col(step_time(j)) for j in range(1, spec.n + 1)]
-            d = pl.max_horizontal(times) - pl.min_horizontal(times)
-        else:
-            d = pl.col(step_time(b)) - pl.col(step_time(a))
-        parts.append(
-            kept.filter(pl.col("_lvl") >= b).select(
-                from_step=pl.lit(a, pl.Int64), to_step=pl.lit(b, pl.Int64), _d=d
-            )
-        )
-    if not parts:
-        return pl.LazyFrame(schema={"from_step": pl.Int64, "to_step": pl.Int64, "_d": pl.Int64})
-    return pl.concat(parts)
-
-
-def time_to_convert_tables(
-    durations: pl.LazyFrame, spec: Spec, width: int
-) -> tuple[pl.LazyFrame, pl.LazyFrame]:
-    """Return the per-transition summary (count, median, p90, mean) and histogram counts."""
-    n_bins = max(1, math.ceil(spec.window_us / width))
-    summary = durations.group_by("from_step", "to_step").agg(
-        contacts=pl.len().cast(pl.Int64),
-        median=pl.col("_d").quantile(0.5, interpolation="linear"),
-        p90=pl.col("_d").quantile(0.9, interpolation="linear"),
-        mean=pl.col("_d").mean(),
-    )
-    histogram = (
-        durations.with_columns(bin=(pl.col("_d") // width).clip(0, n_bins - 1).cast(pl.Int64))
-        .group_by("from_step", "to_step", "bin")
-        .agg(contacts=pl.len().cast(pl.Int64))
-    )
-    return summary, histogram
 
 
 def check_count_option(value: object, name: str, *, allow_none: bool) -> None:

@@ -1,21 +1,24 @@
 """The polars accelerator of the chain rule: per-contact chains from one sort of the events.
 
-:func:`funnel_chains` is the per-contact table every funnel-like analysis of
-:mod:`funnelkit.conversion` is built on; its semantics (the chain rule of
-every order mode, the counted chain, exclusions, the two ways of reading a
-stage) are documented there.  This module computes it on polars with a sort
-key that packs each contact's events into one integer column (``packed``,
-``wide`` or ``exact`` keys, chosen by :func:`sort_key_modes`), then window
-expressions over the sorted rows, without a Python loop over contacts.
+The counted chains every funnel-like analysis of :mod:`funnelkit.conversion`
+is built on are written once, in :mod:`funnelkit.core.chains` (the rules are
+documented in :mod:`funnelkit.conversion`).  On polars, :func:`sort_key_chains`
+gives the same chains faster (registered in :mod:`funnelkit.core.accelerators`,
+tested equal to the core on random logs): a sort key packs each contact's
+events into one integer column (``packed``, ``wide`` or ``exact`` keys,
+chosen by :func:`sort_key_modes`), then window expressions run over the
+sorted rows, without a Python loop over contacts.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal, TypeAlias
 
+import narwhals as nw
 import polars as pl
 
 from funnelkit.definitions import Funnel
@@ -25,30 +28,28 @@ from funnelkit.events import (
     CREATED_AT,
     EVENT,
     OCCURRED_AT,
+    ContactTable,
     EventLog,
     as_lazy,
+    optional_contacts,
 )
 from funnelkit.stages import classify
 from funnelkit.steps import (
     STAGE,
-    Exclusion,
-    Order,
     Spec,
-    StageSteps,
-    StepSpec,
-    StepsSpec,
-    resolve_spec,
 )
 from funnelkit.timeutil import TimeLike, time_bounds
 
 __all__ = [
     "Events",
     "Mode",
+    "SortKeyChains",
+    "collect_sound",
     "contact_chains",
     "entry_contacts",
-    "funnel_chains",
     "read_steps",
     "restrict_span",
+    "sort_key_chains",
     "sort_key_modes",
     "stage_entries",
     "step_time",
@@ -631,71 +632,96 @@ def contact_chains(
     return counted
 
 
-# --- public: per-contact chains -----------------------------------------------
-def funnel_chains(
+# --- the accelerator ------------------------------------------------------------------
+def collect_sound(
+    spec: Spec,
+    chains_of: Callable[[Mode], pl.LazyFrame],
+    outputs: Callable[[pl.LazyFrame], list[pl.LazyFrame]],
+) -> list[pl.DataFrame]:
+    """Collect ``outputs(chains)`` in the fastest mode whose sort key is sound here.
+
+    The chains are computed once (cached) for all outputs.  The packed key
+    may not hold the data's times, and a hash may collide: both show in the
+    flags computed along, and the work is then redone in the next mode.
+    """
+    for mode in sort_key_modes(spec):
+        chains = chains_of(mode).cache()
+        flags = chains.select(pl.col("_collide").any(), pl.col("_fits").all())
+        # "auto" is polars' streaming engine unless the user chose otherwise; on
+        # large logs it is the faster and leaner one here (sort and fills included)
+        collected = pl.collect_all([flags, *outputs(chains)], engine="auto")
+        collide, fits = collected[0].row(0)
+        if mode == "exact" or (not collide and fits is not False):
+            return collected[1:]
+    msg = "unreachable: the exact mode is always sound"  # pragma: no cover
+    raise AssertionError(msg)  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class SortKeyChains:
+    """The chains of the sort-key kernel over polars rows (:func:`sort_key_chains`)."""
+
+    spec: Spec
+    rows: pl.LazyFrame
+    by: str | None
+    contacts: pl.LazyFrame | None
+    shared: bool = True  # the queries of one collect read the chains computed once
+
+    def _chains(self, mode: Mode, *, keep_id: bool = False) -> pl.LazyFrame:
+        return contact_chains(
+            self.rows, self.spec, mode=mode, by=self.by, contacts=self.contacts, keep_id=keep_id
+        )
+
+    def frame(self) -> Any:
+        """Return the chains as a narwhals lazy frame with ``contact_id`` (exact key)."""
+        return nw.from_native(self._chains("exact", keep_id=True))
+
+    def collect(self, queries: Callable[[Any], list[Any]]) -> list[pl.DataFrame]:
+        """Run ``queries(chains)`` in the fastest sound key mode (:func:`collect_sound`)."""
+        return collect_sound(
+            self.spec,
+            self._chains,
+            lambda chains: [nw.to_native(q) for q in queries(nw.from_native(chains))],
+        )
+
+
+def sort_key_chains(
     events: Events,
-    steps: StepsSpec,
+    spec: Spec,
     *,
-    window: str | timedelta,
-    order: Order = "ordered",
-    first_entry: bool = False,
-    exclusions: Iterable[Exclusion | tuple[StepSpec, int, int]] = (),
-    since: TimeLike | None = None,
-    until: TimeLike | None = None,
-    stage_steps: StageSteps = "entry",
-    definition: Funnel | None = None,
-) -> pl.LazyFrame:
-    """Return the counted chain of every contact that reached step 1 (lazy).
+    since: TimeLike | None,
+    until: TimeLike | None,
+    by: str | None = None,
+    contacts: ContactTable | pl.LazyFrame | pl.DataFrame | None = None,
+    classified: pl.LazyFrame | pl.DataFrame | None = None,
+) -> SortKeyChains | None:
+    """Return the chains of the sort-key kernel: the polars accelerator of the core's chains.
 
-    The rules are those of :func:`funnel` (see the module documentation).
-
-    Parameters
-    ----------
-    events
-        An :class:`~funnelkit.events.EventLog` or a canonical polars frame.
-    steps, window, order, first_entry, exclusions, since, until
-        As in :func:`funnel`.
-    stage_steps, definition
-        As in :func:`funnel`: with ``"entry"``, a stage step's time is the
-        instant the contact entered the stage.
-
-    Returns
-    -------
-    pl.LazyFrame
-        One row per contact: ``contact_id``, ``level`` (the last step reached,
-        1-based), ``excluded``, and ``step_1_at`` ... ``step_n_at`` (UTC; null
-        beyond the level), sorted by ``contact_id``.
+    Same inputs as :func:`funnelkit.core.chains.chains_of`, same chains
+    (``contact_id``, ``_lvl``, ``_t1.._tn``, ``_excluded``, ``_seg_value``) as
+    the core's :func:`funnelkit.core.chains.counted_chains` on polars events;
+    ``classified`` (a classification with entry times) is read instead of
+    classifying again.  It declines no spec today, and it
+    runs what the core cannot on polars: a custom stage object whose
+    ``evidence()`` is a polars expression, and numbers stored as text read by
+    a definition's filters.  Returning ``None`` would decline a spec (the core
+    would run).
 
     Examples
     --------
     >>> import datetime as dt
+    >>> from funnelkit.steps import resolve_spec
     >>> day = dt.datetime(2026, 9, 1)
-    >>> log = pl.DataFrame({
-    ...     "contact_id": ["a", "a", "a", "b"],
-    ...     "occurred_at": [day, day + dt.timedelta(days=2), day + dt.timedelta(days=3), day],
-    ...     "event": ["page_view", "newsletter_signup", "purchase", "page_view"],
-    ... })
-    >>> chains = funnel_chains(log, ["page_view", "newsletter_signup", "purchase"], window="7d")
-    >>> chains.select("contact_id", "level").collect().rows()
-    [('a', 3), ('b', 1)]
+    >>> log = pl.DataFrame({"contact_id": ["a", "a", "b"],
+    ...                     "occurred_at": [day, day + dt.timedelta(days=2), day],
+    ...                     "event": ["page_view", "purchase", "page_view"]})
+    >>> spec = resolve_spec(["page_view", "purchase"], "7d", "ordered", False, ())
+    >>> found = sort_key_chains(log, spec, since=None, until=None)
+    >>> found.frame().select("contact_id", "_lvl").collect().sort("contact_id").rows()
+    [('a', 2), ('b', 1)]
     """
-    spec = resolve_spec(
-        steps,
-        window,
-        order,
-        first_entry,
-        exclusions,
-        stage_steps=stage_steps,
-        definition=definition,
+    people = optional_contacts(contacts)
+    _, rows, by_column = read_steps(
+        events, spec, since, until, by=by, contacts=people, classified=classified
     )
-    _, lf, _ = read_steps(events, spec, since, until)
-    counted = contact_chains(lf, spec, mode="exact", keep_id=True)
-    return counted.select(
-        pl.col(CONTACT_ID),
-        pl.col("_lvl").alias("level"),
-        pl.col("_excluded").alias("excluded"),
-        *(
-            pl.col(step_time(j)).cast(pl.Datetime("us", "UTC")).alias(f"step_{j}_at")
-            for j in range(1, spec.n + 1)
-        ),
-    ).sort(CONTACT_ID)
+    return SortKeyChains(spec, rows, by_column, people)

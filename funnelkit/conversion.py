@@ -29,30 +29,32 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Literal
 
+import narwhals as nw
 import polars as pl
 
 from funnelkit import frames
 from funnelkit.aggregate import (
     check_count_option,
-    collect_sound,
     long_steps,
     merge_segments,
-    step_counts,
     suppress_small_segments,
-    time_to_convert_tables,
-    transition_durations,
 )
 from funnelkit.chains import (
     Events,
-    contact_chains,
     entry_contacts,
-    funnel_chains,
-    read_steps,
     restrict_span,
     stage_entries,
 )
+from funnelkit.core.chains import (
+    chains_of,
+    finish_durations,
+    funnel_counts,
+    nw_spec,
+    wide_frame,
+)
 from funnelkit.definitions import Funnel, Stage, read_numbers
 from funnelkit.durations import parse_duration
+from funnelkit.engine_frames import collect_polars
 from funnelkit.errors import MissingColumnError, ParameterError, did_you_mean
 from funnelkit.events import (
     CONTACT_ID,
@@ -84,7 +86,6 @@ from funnelkit.steps import (
     bin_width,
     check_period,
     check_some_stage,
-    resolve_spec,
     resolve_step,
     stage_reading,
     transitions,
@@ -207,11 +208,17 @@ def funnel(
     any one of the stage's evidence events instead.  See "Stages as steps" in
     the module documentation.
 
+    One function for every engine: the chains come from the core
+    (:mod:`funnelkit.core.chains`) or its polars accelerator, and the
+    counts, breakdown and time to convert are computed where the events are;
+    only the small tables come back, as polars.
+
     Parameters
     ----------
     events
-        An :class:`~funnelkit.events.EventLog` or a canonical polars frame
-        (``contact_id``, ``occurred_at``, ``event`` and properties).
+        An :class:`~funnelkit.events.EventLog`, a canonical polars frame
+        (``contact_id``, ``occurred_at``, ``event`` and properties), a DuckDB
+        relation or a Spark DataFrame.
     steps
         Event names, lists of event names (any of them), stages, a mapping
         ``name -> step``, or a funnel definition (all its stages).
@@ -234,7 +241,8 @@ def funnel(
     min_size
         Segments with fewer entrants are flagged ``suppressed`` and show no rates.
     contacts
-        Contacts table (for ``by`` on a contact attribute).
+        Contacts table (for ``by`` on a contact attribute), on the events'
+        engine.
     since, until
         Only events with ``since <= occurred_at < until`` are read (ISO text,
         dates or datetimes; naive values are UTC).  Chains near ``until`` are
@@ -305,24 +313,7 @@ def funnel(
     [2, 2, 0, 0, 0]
     """
     events, contacts = pseudonymize_breakdown(events, contacts, by, allow_personal=allow_personal)
-    if frames.is_engine_frame(events):
-        return frames.on_engine("funnel", FunnelResult)(
-            events,
-            steps,
-            window=window,
-            order=order,
-            first_entry=first_entry,
-            exclusions=exclusions,
-            by=by,
-            top=top,
-            min_size=min_size,
-            contacts=contacts,
-            since=since,
-            until=until,
-            stage_steps=stage_steps,
-            definition=definition,
-        )
-    spec = resolve_spec(
+    ns = nw_spec(
         steps,
         window,
         order,
@@ -333,29 +324,9 @@ def funnel(
     )
     check_count_option(top, "top", allow_none=True)
     check_count_option(min_size, "min_size", allow_none=False)
-    contacts_lf = optional_contacts(contacts)
-    _, lf, by_column = read_steps(events, spec, since, until, by=by, contacts=contacts_lf)
-    collected = collect_sound(
-        spec,
-        lambda mode: contact_chains(lf, spec, mode=mode, by=by_column, contacts=contacts_lf),
-        lambda chains: funnel_counts(chains, spec, by=by),
-    )
-    return finish_funnel(collected, spec, by=by, top=top, min_size=min_size)
-
-
-def funnel_counts(chains: pl.LazyFrame, spec: Spec, *, by: str | None) -> list[pl.LazyFrame]:
-    """Return the frames :func:`finish_funnel` turns into a :class:`FunnelResult`.
-
-    ``chains`` are counted chains (:func:`funnelkit.chains.contact_chains`,
-    with ``_seg_value`` when ``by`` is given): the counts per step, the time
-    to convert's summary and histogram and, with ``by``, the counts per value.
-    """
-    width = bin_width(spec.window_us)
-    summary, histogram = time_to_convert_tables(transition_durations(chains, spec), spec, width)
-    frames = [step_counts(chains, spec, None), summary, histogram]
-    if by is not None:
-        frames.append(step_counts(chains, spec, "_seg_value"))
-    return frames
+    chains = chains_of(events, ns, since=since, until=until, by=by, contacts=contacts)
+    collected = chains.collect(lambda lf: funnel_counts(lf, ns.spec, by=by, shared=chains.shared))
+    return finish_funnel(collected, ns.spec, by=by, top=top, min_size=min_size)
 
 
 def finish_funnel(
@@ -366,19 +337,27 @@ def finish_funnel(
     top: int | None = 10,
     min_size: int = 30,
 ) -> FunnelResult:
-    """Return the :class:`FunnelResult` of the collected :func:`funnel_counts` frames.
+    """Return the :class:`FunnelResult` of the collected :func:`funnel_counts` tables.
 
     ``by``, ``top`` and ``min_size`` are those of :func:`funnel`.
     """
-    total = collected[0]
-    breakdown = None
-    if by is not None:
-        merged = merge_segments(collected[3], spec, top, min_size)
+    width = bin_width(spec.window_us)
+    n_bins = max(1, math.ceil(spec.window_us / width))
+    counts = ["_excl", *(f"c{k}" for k in range(1, spec.n + 1))]
+    row = collected[0].row(0, named=True)
+    if by is None:
+        found = collected[1] if len(collected) > 1 else pl.DataFrame({k: [row[k]] for k in counts})
+        total = wide_frame(found.select(counts), spec.n)
+        breakdown = None
+    else:
+        wide = wide_frame(collected[1], spec.n).with_columns(pl.col("_seg_value").cast(pl.String))
+        total = wide.select(pl.col(counts).sum())
+        merged = merge_segments(wide, spec, top, min_size)
         long = long_steps(merged.drop("_excl", "suppressed"), spec, ["segment"])
         flags = merged.select("segment", "suppressed", excluded=pl.col("_excl"))
         long = flags.join(long, on="segment", how="left", maintain_order="left")
         breakdown = suppress_small_segments(long)
-    width = bin_width(spec.window_us)
+    summary, histogram = finish_durations(row, transitions(spec), n_bins)
     return FunnelResult(
         table=long_steps(total.drop("_excl"), spec, []),
         step_names=tuple(s.name for s in spec.steps),
@@ -386,11 +365,85 @@ def finish_funnel(
         order=spec.order,
         first_entry=spec.first_entry,
         excluded=int(total["_excl"].item() or 0),
-        time_to_convert=finish_time_to_convert(collected[1], collected[2], spec, width),
+        time_to_convert=finish_time_to_convert(summary, histogram, spec, width),
         by=by,
         breakdown=breakdown,
         stage_steps=spec.stage_steps,
     )
+
+
+# --- per-contact chains ------------------------------------------------------------
+def funnel_chains(
+    events: Events,
+    steps: StepsSpec,
+    *,
+    window: str | timedelta,
+    order: Order = "ordered",
+    first_entry: bool = False,
+    exclusions: Iterable[Exclusion | tuple[StepSpec, int, int]] = (),
+    since: TimeLike | None = None,
+    until: TimeLike | None = None,
+    stage_steps: StageSteps = "entry",
+    definition: Funnel | None = None,
+) -> pl.LazyFrame:
+    """Return the counted chain of every contact that reached step 1 (lazy).
+
+    The rules are those of :func:`funnel` (see the module documentation).
+    On DuckDB and Spark the chains are computed there and come back as
+    polars (one row per contact).
+
+    Parameters
+    ----------
+    events
+        An :class:`~funnelkit.events.EventLog`, a canonical polars frame, a
+        DuckDB relation or a Spark DataFrame.
+    steps, window, order, first_entry, exclusions, since, until
+        As in :func:`funnel`.
+    stage_steps, definition
+        As in :func:`funnel`: with ``"entry"``, a stage step's time is the
+        instant the contact entered the stage.
+
+    Returns
+    -------
+    pl.LazyFrame
+        One row per contact: ``contact_id``, ``level`` (the last step reached,
+        1-based), ``excluded``, and ``step_1_at`` ... ``step_n_at`` (UTC; null
+        beyond the level), sorted by ``contact_id``.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> day = dt.datetime(2026, 9, 1)
+    >>> log = pl.DataFrame({
+    ...     "contact_id": ["a", "a", "a", "b"],
+    ...     "occurred_at": [day, day + dt.timedelta(days=2), day + dt.timedelta(days=3), day],
+    ...     "event": ["page_view", "newsletter_signup", "purchase", "page_view"],
+    ... })
+    >>> chains = funnel_chains(log, ["page_view", "newsletter_signup", "purchase"], window="7d")
+    >>> chains.select("contact_id", "level").collect().rows()
+    [('a', 3), ('b', 1)]
+    """
+    ns = nw_spec(
+        steps,
+        window,
+        order,
+        first_entry,
+        exclusions,
+        stage_steps=stage_steps,
+        definition=definition,
+    )
+    times = [f"step_{j}_at" for j in range(1, ns.n + 1)]
+    chains = chains_of(events, ns, since=since, until=until)
+    query = chains.frame().select(
+        nw.col(CONTACT_ID),
+        nw.col("_lvl").cast(nw.Int8()).alias("level"),
+        nw.col("_excluded").alias("excluded"),
+        *(nw.col(f"_t{j}").alias(at) for j, at in enumerate(times, 1)),
+    )
+    if frames.is_engine_frame(events):
+        return collect_polars(query, times).lazy().sort(CONTACT_ID)
+    native: pl.LazyFrame = nw.to_native(query)
+    return native.with_columns(pl.col(times).cast(pl.Datetime("us", "UTC"))).sort(CONTACT_ID)
 
 
 # --- cohorts -----------------------------------------------------------------------

@@ -26,8 +26,8 @@ import polars as pl
 
 from funnelkit.chains import contact_chains, read_steps, step_time
 from funnelkit.columns import CONTACT_ID as CID
+from funnelkit.core.chains import counted_chains, nw_spec
 from funnelkit.definitions import Funnel
-from funnelkit.engine_chains import counted_chains, nw_spec
 from funnelkit.engine_frames import (
     TS,
     collect_polars,
@@ -121,9 +121,9 @@ def _contact_chains(
 
     Columns ``contact_id``, ``_lvl`` (Int64), ``_t1.._tn`` (epoch µs, null
     beyond the level) and ``_excluded``: the chain rule of
-    :func:`funnelkit.chains.funnel_chains` on polars (its steps, with the
+    :func:`funnelkit.conversion.funnel_chains` on polars (its steps, with the
     contacts and an existing classification passed on), of
-    :func:`funnelkit.engine_chains.counted_chains` on DuckDB and Spark.
+    :func:`funnelkit.core.chains.counted_chains` on DuckDB and Spark.
     The one place this module reads the chain rule.
     """
     if engine_of(events) is None:

@@ -31,7 +31,7 @@ from funnelkit.errors import (
 )
 from funnelkit.events import CONTACT_ID as CID
 from funnelkit.events import CREATED_AT as CREATED
-from funnelkit.events import EVENT
+from funnelkit.events import EVENT, as_lazy, optional_contacts
 from funnelkit.events import OCCURRED_AT as T
 from funnelkit.frames import Engine, engine_of
 from funnelkit.timeutil import parse_as_of, time_bounds
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DAY_US",
+    "CoreEngine",
     "EngineFrame",
     "MONDAY_US",
     "NativeFrame",
@@ -50,6 +51,8 @@ __all__ = [
     "collect_polars",
     "columns",
     "condition_expr",
+    "core_contacts",
+    "core_events",
     "engine_contacts",
     "engine_events",
     "event_span",
@@ -68,6 +71,10 @@ __all__ = [
 
 NativeFrame = Any
 """A DuckDB relation or a PySpark DataFrame."""
+
+
+CoreEngine = Engine | Literal["polars"]
+"""The engine running the core's plan: polars, DuckDB or Spark."""
 
 
 TS = "_ts"  # epoch microseconds of occurred_at
@@ -103,7 +110,7 @@ class EngineFrame:
     """Events (or contacts) on an engine: ``contact_id``, ``_ts`` (µs) and the rest."""
 
     lf: Any  # nw.LazyFrame
-    engine: Engine
+    engine: CoreEngine
     schema: pl.Schema
 
 
@@ -196,7 +203,7 @@ def engine_events(native: NativeFrame) -> EngineFrame:
     return _frame(native, what="events", time_column=T)
 
 
-def engine_contacts(contacts: NativeFrame | None, engine: Engine) -> EngineFrame | None:
+def engine_contacts(contacts: NativeFrame | None, engine: CoreEngine) -> EngineFrame | None:
     """Return the contacts as an :class:`EngineFrame` of the events' engine (or ``None``)."""
     if contacts is None:
         return None
@@ -210,6 +217,60 @@ def engine_contacts(contacts: NativeFrame | None, engine: Engine) -> EngineFrame
         )
         raise ParameterError(msg)
     return _frame(contacts, what="contacts", time_column=None)
+
+
+def core_events(events: Any) -> EngineFrame:
+    """Return events as the core reads them, whatever holds them: the one dispatch.
+
+    A DuckDB relation or a Spark DataFrame goes through :func:`engine_events`;
+    an :class:`~funnelkit.events.EventLog` or a polars frame is read as
+    :func:`funnelkit.events.as_lazy` reads it, ``occurred_at`` becoming
+    ``_ts`` (epoch µs).
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> log = pl.DataFrame({"contact_id": ["a"], "occurred_at": [dt.datetime(1970, 1, 2)],
+    ...                     "event": ["like"]})
+    >>> frame = core_events(log)
+    >>> frame.engine, frame.lf.collect()[TS].to_list()
+    ('polars', [86400000000])
+    """
+    if engine_of(events) is not None:
+        return engine_events(events)
+    lf = as_lazy(events)
+    schema = lf.collect_schema()
+    rest = pl.Schema({k: v for k, v in schema.items() if k != T})
+    return EngineFrame(
+        nw.from_native(lf.with_columns(pl.col(T).dt.epoch("us").alias(TS)).drop(T)),
+        "polars",
+        rest,
+    )
+
+
+def core_contacts(contacts: Any, engine: CoreEngine) -> EngineFrame | None:
+    """Return the contacts as the core reads them on ``engine`` (``created_at`` in epoch µs).
+
+    A contacts table or polars frame for polars events (see
+    :func:`funnelkit.events.optional_contacts`), a frame of the same engine
+    otherwise (:func:`engine_contacts`).
+    """
+    if engine != "polars" or contacts is None:
+        return engine_contacts(contacts, engine)
+    other = engine_of(contacts)
+    if other is not None:
+        msg = (
+            f"contacts: the events are polars frames, the contacts on {other}; give both "
+            "as polars frames (e.g. relation.pl() in DuckDB), or both on the engine."
+        )
+        raise ParameterError(msg)
+    lf = optional_contacts(contacts)
+    assert lf is not None
+    schema = lf.collect_schema()
+    if CREATED in schema.names():
+        lf = lf.with_columns(pl.col(CREATED).dt.epoch("us"))
+    rest = pl.Schema({k: v for k, v in schema.items() if k != CREATED})
+    return EngineFrame(nw.from_native(lf), "polars", rest)
 
 
 def to_us(value: datetime | None) -> int | None:

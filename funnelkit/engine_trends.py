@@ -16,18 +16,17 @@ from typing import TYPE_CHECKING, Any
 import narwhals as nw
 import polars as pl
 
-from funnelkit.definitions import Funnel
-from funnelkit.engine_chains import (
+from funnelkit.core.chains import (
     NwSpec,
     counted_chains,
     entry_contacts,
-    funnel_on_engine,
     nw_spec,
     stage_entries,
     step_expr,
     wide_counts,
     wide_frame,
 )
+from funnelkit.definitions import Funnel
 from funnelkit.engine_classify import (
     classify_frame,
     flows_table_on_engine,
@@ -546,6 +545,7 @@ def _weekly_metrics_on_engine(
     >>> m.kpi("new_contacts").value, m.kpi("reached_client").value
     (1, 1)
     """
+    from funnelkit.conversion import funnel as run_funnel
     from funnelkit.durations import format_duration, parse_duration
     from funnelkit.stages import Flows
     from funnelkit.weekly import (
@@ -633,7 +633,7 @@ def _weekly_metrics_on_engine(
         until=target.end,
         definition=definition,
     )
-    ordered = funnel_on_engine(
+    ordered = run_funnel(
         events,
         definition,
         window=span,

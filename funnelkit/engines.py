@@ -31,7 +31,7 @@ Examples
 
 from __future__ import annotations
 
-from funnelkit import engine_chains, engine_trends  # noqa: F401  (importing registers them)
+from funnelkit import engine_trends  # noqa: F401  (importing registers them)
 from funnelkit.engine_classify import classify_query
 from funnelkit.engine_frames import columns, event_span
 from funnelkit.engine_sources import (

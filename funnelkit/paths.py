@@ -29,9 +29,9 @@ import polars as pl
 from funnelkit import frames
 from funnelkit.aggregate import check_count_option
 from funnelkit.chains import Events, contact_chains, read_steps
+from funnelkit.core.chains import counted_chains, nw_spec
 from funnelkit.definitions import Funnel
 from funnelkit.durations import format_duration
-from funnelkit.engine_chains import counted_chains, nw_spec
 from funnelkit.engine_frames import (
     TS,
     collect_polars,
@@ -119,7 +119,7 @@ def step_chains(
     The one place this module asks for per-contact chains (the rule of
     :func:`funnelkit.conversion.funnel`): on polars
     :func:`funnelkit.chains.contact_chains`, on DuckDB and Spark
-    :func:`funnelkit.engine_chains.counted_chains`.  Both come back as
+    :func:`funnelkit.core.chains.counted_chains`.  Both come back as
     narwhals lazy frames: the chains with ``contact_id``, ``_lvl``,
     ``_excluded`` and ``_t1.._tn`` (epoch µs), the events of
     ``[since, until)`` with ``contact_id``, ``event`` and ``_ts`` (epoch µs).

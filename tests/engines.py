@@ -35,7 +35,6 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from funnelkit.conversion import FunnelResult
-from funnelkit.errors import ParameterError
 
 EngineName = Literal["polars", "duckdb", "spark"]
 
@@ -61,11 +60,6 @@ def spark_only(test: T) -> T:
 # --- marks for the DuckDB and Spark cases only ---------------------------------------------------
 engine_marks = pytest.mark.engine_marks
 """``@engine_marks(mark, ...)``: marks for a rule test's DuckDB and Spark cases only."""
-
-NO_FUNNEL_CHAINS_ON_ENGINES = pytest.mark.xfail(
-    strict=True, raises=ParameterError, reason="funnel_chains does not run on DuckDB or Spark"
-)
-"""``funnel_chains`` has no engine implementation registered: it refuses a DuckDB relation."""
 
 SPARK_TIME_ZONE = "America/New_York"
 DUCKDB_TIME_ZONE = "Asia/Tokyo"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import doctest
 
 from funnelkit import chains, conversion
+from funnelkit.core.accelerators import accelerator
 
 
 def test_doctests() -> None:
@@ -13,6 +14,6 @@ def test_doctests() -> None:
     assert failures == 0
 
 
-def test_the_per_contact_chains_are_conversion_s() -> None:
-    assert conversion.funnel_chains is chains.funnel_chains
+def test_the_polars_chains_are_the_registered_accelerator() -> None:
+    assert accelerator("chains", "polars") is chains.sort_key_chains
     assert "funnel_chains" in conversion.__all__

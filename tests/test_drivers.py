@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import funnelkit
-from funnelkit.chains import funnel_chains
+from funnelkit.conversion import funnel_chains
 from funnelkit.drivers import COLUMNS, LEAK_BASE, DriversResult, biggest_leak, drivers
 from funnelkit.errors import EmptyInputError, ParameterError
 from tests.conftest import events_frame
@@ -340,7 +340,7 @@ def _reference(
 ) -> set[tuple[str, str, str, str | None, int, int]]:
     """Per contact and per event, in Python: which signals each contact compared had.
 
-    The counted chain is :func:`funnelkit.chains.funnel_chains`' (tested on its own); the
+    The counted chain is :func:`funnelkit.conversion.funnel_chains`' (tested on its own); the
     rest (who is compared, which events fall in the interval, the step event's
     properties, the contact attributes) is counted one contact at a time.
     """

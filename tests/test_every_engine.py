@@ -18,13 +18,11 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from funnelkit import conversion, stages, weekly
-from funnelkit.chains import funnel_chains
-from funnelkit.conversion import Exclusion
+from funnelkit.conversion import Exclusion, funnel_chains
 from funnelkit.definitions import Funnel, load_funnel
 from funnelkit.errors import FunnelkitError
 from funnelkit.weekly import IsoWeek
 from tests.engines import (
-    NO_FUNNEL_CHAINS_ON_ENGINES,
     Engine,
     duckdb_engine,
     same_classification,
@@ -243,7 +241,6 @@ def test_funnel(duckdb_con: Any, steps: str, data: st.DataObject) -> None:
     )
 
 
-@NO_FUNNEL_CHAINS_ON_ENGINES
 @pytest.mark.slow
 @FEW
 @given(log=logs((*VOCAB, "other")), options=chain_options("events"))

@@ -12,11 +12,11 @@ from funnelkit import frames
 from funnelkit.errors import ParameterError
 from funnelkit.events import read_events
 
-# The public analyses that take a DuckDB or Spark frame and hand it to the engine code.
+# The public analyses that take a DuckDB or Spark frame and hand it to the engine code
+# (funnel and funnel_chains run the core on every engine: nothing is registered for them).
 ON_ENGINE = {
     "classify",
     "flows",
-    "funnel",
     "conversion_over_time",
     "compare_periods",
     "cohorts",
@@ -50,6 +50,11 @@ def test_engine_of_tells_the_frames_apart() -> None:
 
 def test_every_analysis_that_takes_an_engine_frame_has_an_implementation() -> None:
     assert {name for name in ON_ENGINE if callable(frames.on_engine(name, object))} == ON_ENGINE
+
+
+def test_the_funnel_has_no_engine_implementation_of_its_own() -> None:
+    with pytest.raises(ParameterError, match="funnel does not run on DuckDB"):
+        frames.on_engine("funnel", object)
 
 
 def test_an_analysis_without_an_engine_implementation_says_what_to_do() -> None:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 import funnelkit
-from funnelkit.chains import funnel_chains
+from funnelkit.conversion import funnel_chains
 from funnelkit.definitions import load_funnel
 from funnelkit.errors import ParameterError
 from funnelkit.events import read_contacts, read_events

@@ -1,4 +1,18 @@
-"""The chain rule on DuckDB and Spark: per-contact chains and the funnel.
+"""The chain rule, written once: per-contact chains on every engine, and the funnel's counts.
+
+The functions take the core's frames (:class:`funnelkit.engine_frames.EngineFrame`:
+``contact_id``, ``event``, the properties and ``_ts``, ``occurred_at`` as
+epoch microseconds) of polars, DuckDB or Spark alike; the rules themselves
+(every order mode, ``first_entry``, exclusions, the counted chain, the two
+readings of a stage) are described in :mod:`funnelkit.conversion`.
+:func:`chains_of` is where an analysis gets its chains: it turns an
+:class:`~funnelkit.events.EventLog`, a polars frame, a DuckDB relation or a
+Spark DataFrame into the core's frame, or hands the events to the
+accelerator registered for their engine (:mod:`funnelkit.core.accelerators`:
+the polars sort-key kernel of :mod:`funnelkit.chains`).  What follows the
+chains (counts per step, the breakdown, the time to convert) is written
+once too (:func:`funnel_counts`), run on the frame's engine: only small
+tables come back, as polars.
 
 Funnels are computed per *instant* (contact and timestamp): the rows of one
 instant are first merged (their step flags OR-ed), which makes the order of
@@ -16,29 +30,25 @@ Stages read by entry (``stage_steps="entry"``) become rows at the
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from functools import cached_property
+from typing import Any, Protocol
 
 import narwhals as nw
 import polars as pl
 
-from funnelkit.aggregate import (
-    check_count_option,
-    long_steps,
-    merge_segments,
-    suppress_small_segments,
-)
+from funnelkit.core.accelerators import accelerator
+from funnelkit.core.classify import classify_frame
 from funnelkit.definitions import Funnel, Stage
-from funnelkit.engine_classify import classify_frame
 from funnelkit.engine_frames import (
     TS,
+    CoreEngine,
     EngineFrame,
-    NativeFrame,
     collect_polars,
-    engine_contacts,
-    engine_events,
+    core_contacts,
+    core_events,
     horizontal,
     names_expr,
     restrict,
@@ -54,28 +64,29 @@ from funnelkit.events import CONTACT_ID as CID
 from funnelkit.events import CREATED_AT as CREATED
 from funnelkit.events import EVENT
 from funnelkit.events import OCCURRED_AT as T
-from funnelkit.frames import register
+from funnelkit.frames import engine_of
 from funnelkit.steps import (
     STAGE,
     Exclusion,
+    Spec,
     StageLike,
     bin_width,
     event_names_of,
     resolve_spec,
     transitions,
 )
-
-if TYPE_CHECKING:
-    from funnelkit.conversion import (
-        FunnelResult,
-    )
+from funnelkit.timeutil import TimeLike
 
 __all__ = [
+    "Chains",
+    "CoreChains",
     "NwSpec",
+    "chains_of",
     "counted_chains",
     "durations_query",
     "entry_contacts",
-    "funnel_on_engine",
+    "finish_durations",
+    "funnel_counts",
     "nw_spec",
     "stage_entries",
     "step_expr",
@@ -95,16 +106,38 @@ _HI = 2**62  # "no value later" in reverse running minima
 
 @dataclass(frozen=True)
 class NwSpec:
-    """A funnel spec (:class:`funnelkit.conversion._Spec`) and its narwhals step flags."""
+    """A funnel spec and the steps as given, whose narwhals flags the core reads.
 
-    spec: Any  # conversion._Spec
-    steps: tuple[Any, ...]
-    exclusions: tuple[tuple[Any, int, int], ...]
+    The flags are built when first read: an accelerator reads only ``spec``,
+    so a step it can run and the core cannot (a custom stage object with a
+    polars ``evidence()``) is refused only where the core runs.
+    """
+
+    spec: Spec
+    items: tuple[object, ...]
+    exclusion_items: tuple[Exclusion, ...]
 
     @property
     def n(self) -> int:
         """The number of steps."""
-        return len(self.steps)
+        return len(self.spec.steps)
+
+    @cached_property
+    def steps(self) -> tuple[Any, ...]:
+        """The narwhals flag of each step."""
+        return tuple(
+            _flag(item, step.stage, f"step {i}")
+            for i, (item, step) in enumerate(zip(self.items, self.spec.steps, strict=True), 1)
+        )
+
+    @cached_property
+    def exclusions(self) -> tuple[tuple[Any, int, int], ...]:
+        """The narwhals flag of each exclusion, with its steps."""
+        pairs = zip(self.exclusion_items, self.spec.exclusions, strict=True)
+        return tuple(
+            (_flag(item.event, resolved.stage, f"exclusion {i}"), item.from_step, item.to_step)
+            for i, (item, resolved) in enumerate(pairs, 1)
+        )
 
 
 def step_expr(spec: object, where: str) -> Any:
@@ -135,7 +168,7 @@ def nw_spec(
     stage_steps: object = "entry",
     definition: object = None,
 ) -> NwSpec:
-    """Validate like :func:`funnelkit.conversion.funnel`, then build the narwhals flags.
+    """Validate like :func:`funnelkit.conversion.funnel`; the core's flags follow when read.
 
     A stage read by entry is flagged on the ``_stage`` column of the entry
     rows (:func:`_entry_rows`); the other steps by their events.
@@ -158,18 +191,13 @@ def nw_spec(
     else:
         assert isinstance(steps, Sequence)
         items = list(steps)
-    flags = tuple(
-        _flag(item, step.stage, f"step {i}")
-        for i, (item, step) in enumerate(zip(items, spec.steps, strict=True), 1)
-    )
     excl = []
-    for i, (item, resolved) in enumerate(zip(exclusions, spec.exclusions, strict=True), 1):
+    for item in exclusions:
         if not isinstance(item, Exclusion):
             assert isinstance(item, tuple)
             item = Exclusion(item[0], item[1], item[2])
-        flag = _flag(item.event, resolved.stage, f"exclusion {i}")
-        excl.append((flag, item.from_step, item.to_step))
-    return NwSpec(spec, flags, tuple(excl))
+        excl.append(item)
+    return NwSpec(spec, tuple(items), tuple(excl))
 
 
 def _flag(item: object, stage: str | None, where: str) -> Any:
@@ -431,7 +459,9 @@ def stage_entries(
     The instants are the ``<stage>_at`` of the classification of ``ev``
     (as :func:`funnelkit.chains.stage_entries`).
     """
-    classified = classify_frame(ev, funnel, cut=None, contacts=contacts, entry_times=True)
+    funnel.check_columns(ev.schema)
+    people = None if contacts is None else contacts.lf
+    classified = classify_frame(ev.lf, funnel, cut=None, contacts=people, entry_times=True)
     parts = [
         classified.select(
             CID,
@@ -471,27 +501,33 @@ def _entry_rows(ev: EngineFrame, spec: Any, contacts: EngineFrame | None, *, by:
     return nw.concat([rows, raw])
 
 
+def _how_many(condition: Any) -> Any:
+    """Count the rows where ``condition`` holds (``COUNT(CASE WHEN ...)``: fast on every engine)."""
+    return nw.when(condition).then(nw.lit(1)).count()
+
+
+def _step_counts(n: int) -> list[Any]:
+    kept = ~nw.col("_excluded")
+    return [_how_many(nw.col("_excluded")).alias("_excl")] + [
+        _how_many(kept & (nw.col("_lvl") >= k)).alias(f"c{k}") for k in range(1, n + 1)
+    ]
+
+
 def wide_counts(chains: Any, n: int, group: str | None) -> Any:
     """``_excl`` and ``c1..cn`` (contacts at or past each step), per ``group``."""
-    kept = ~nw.col("_excluded")
-    aggs = [nw.col("_excluded").cast(nw.Int64()).sum().alias("_excl")] + [
-        (kept & (nw.col("_lvl") >= k)).cast(nw.Int64()).sum().alias(f"c{k}")
-        for k in range(1, n + 1)
-    ]
     if group is None:
-        return chains.select(aggs)
-    return chains.group_by(group).agg(aggs)
+        return chains.select(_step_counts(n))
+    return chains.group_by(group).agg(_step_counts(n))
 
 
 def durations_query(
-    chains: Any, ns: NwSpec, *, counts: bool
+    chains: Any, spec: Spec, *, counts: bool
 ) -> tuple[Any, list[tuple[int, int]], int, int]:
     """One row: per transition its count, median, p90, mean and histogram bins.
 
     With ``counts``, the same row also holds the step counts of
     :func:`wide_counts`, so that one query over the chains gives everything.
     """
-    spec = ns.spec
     width = bin_width(spec.window_us)
     n_bins = max(1, math.ceil(spec.window_us / width))
     pairs = transitions(spec)
@@ -499,7 +535,7 @@ def durations_query(
     columns = {}
     for a, b in pairs:
         if spec.order == "any":
-            times = [nw.col(f"_t{j}") for j in range(1, ns.n + 1)]
+            times = [nw.col(f"_t{j}") for j in range(1, spec.n + 1)]
             d = horizontal("max", times) - horizontal("min", times)
         else:
             d = nw.col(f"_t{b}") - nw.col(f"_t{a}")
@@ -509,14 +545,7 @@ def durations_query(
         rows = rows.with_columns(**columns).with_columns(
             ((nw.col(name) // width).clip(0, n_bins - 1)).alias(f"_bin{name}") for name in columns
         )
-    kept_n = ~nw.col("_excluded")
-    aggs = []
-    if counts:
-        aggs.append(nw.col("_excluded").cast(nw.Int64()).sum().alias("_excl"))
-        aggs += [
-            (kept_n & (nw.col("_lvl") >= k)).cast(nw.Int64()).sum().alias(f"c{k}")
-            for k in range(1, ns.n + 1)
-        ]
+    aggs = _step_counts(spec.n) if counts else []
     for name in columns:
         aggs += [
             nw.col(name).count().alias(f"{name}_n"),
@@ -524,18 +553,16 @@ def durations_query(
             nw.col(name).quantile(0.9, interpolation="linear").alias(f"{name}_p90"),
             nw.col(name).mean().alias(f"{name}_mean"),
         ]
-        aggs += [
-            (nw.col(f"_bin{name}") == i).cast(nw.Int64()).sum().alias(f"{name}_b{i}")
-            for i in range(n_bins)
-        ]
+        aggs += [_how_many(nw.col(f"_bin{name}") == i).alias(f"{name}_b{i}") for i in range(n_bins)]
     if not aggs:
         aggs = [nw.len().alias("_none")]
     return rows.select(aggs), pairs, width, n_bins
 
 
-def _finish_durations(
+def finish_durations(
     row: Mapping[str, Any], pairs: list[tuple[int, int]], n_bins: int
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Return the time to convert's summary and histogram from a :func:`durations_query` row."""
     summary = pl.DataFrame(
         {
             "from_step": [a for a, _ in pairs],
@@ -572,113 +599,140 @@ def wide_frame(df: pl.DataFrame, n: int) -> pl.DataFrame:
     return df.with_columns(pl.col(counts).fill_null(0).cast(pl.Int64))
 
 
-@register("funnel")
-def funnel_on_engine(
-    events: NativeFrame,
-    steps: Any,
-    *,
-    window: str | timedelta,
-    order: str = "ordered",
-    first_entry: bool = False,
-    exclusions: Iterable[Any] = (),
-    by: str | None = None,
-    top: int | None = 10,
-    min_size: int = 30,
-    contacts: NativeFrame | None = None,
-    since: Any = None,
-    until: Any = None,
-    stage_steps: str = "entry",
-    definition: Funnel | None = None,
-) -> FunnelResult:
-    """:func:`funnelkit.conversion.funnel` run on the events' engine.
+def funnel_counts(chains: Any, spec: Spec, *, by: str | None, shared: bool = True) -> list[Any]:
+    """Return the queries a funnel collects over counted chains, written once for every engine.
 
-    Every order mode, ``first_entry``, exclusions, breakdowns and the time to
-    convert are computed by the engine; only the counts per step (per
-    segment), the duration quantiles and the histogram bins come back.
+    The time to convert's row (:func:`durations_query`) and the counts per
+    step (:func:`wide_counts`, per ``_seg_value`` with ``by``).  ``shared``:
+    the engine computes the chains once for all the queries (polars collects
+    them together over cached chains), so the durations read only the
+    contacts past step 1; otherwise (DuckDB, Spark: each query computes the
+    chains again) one query holds the durations and, without ``by``, the
+    counts.  ``chains`` is a narwhals lazy frame (the queries are too) or a
+    polars one (the queries are polars lazy frames).
+    :func:`funnelkit.conversion.finish_funnel` reads the collected tables.
+    """
+    native = not isinstance(chains, nw.LazyFrame)
+    lf = nw.from_native(chains) if native else chains
+    group = None if by is None else "_seg_value"
+    if shared:
+        past = lf.filter(~nw.col("_excluded") & (nw.col("_lvl") >= 2))
+        queries = [durations_query(past, spec, counts=False)[0], wide_counts(lf, spec.n, group)]
+    elif by is None:
+        queries = [durations_query(lf, spec, counts=True)[0]]
+    else:
+        queries = [durations_query(lf, spec, counts=False)[0], wide_counts(lf, spec.n, group)]
+    return [nw.to_native(q) for q in queries] if native else queries
+
+
+# --- which implementation gives the chains ----------------------------------------------
+class Chains(Protocol):
+    """The counted chains of one spec over one set of events, from the core or an accelerator.
+
+    Per contact reaching step 1: ``contact_id`` (in :meth:`frame`), ``_lvl``
+    (the last step reached), ``_t1.._tn`` (the counted chain's step times,
+    epoch µs, null beyond ``_lvl``), ``_excluded`` and, with ``by``,
+    ``_seg_value`` (the breakdown value as text).
+    """
+
+    @property
+    def shared(self) -> bool:
+        """Whether the queries of one :meth:`collect` compute the chains once."""
+        ...
+
+    def frame(self) -> Any:
+        """Return the chains as a narwhals lazy frame with ``contact_id``."""
+        ...
+
+    def collect(self, queries: Callable[[Any], list[Any]]) -> list[pl.DataFrame]:
+        """Run ``queries(chains)`` (narwhals lazy frames) on the engine; return polars tables."""
+        ...
+
+
+@dataclass(frozen=True)
+class CoreChains:
+    """The chains of the core (:func:`counted_chains`) on the frame's engine."""
+
+    lf: Any  # nw.LazyFrame
+    engine: CoreEngine
+
+    @property
+    def shared(self) -> bool:
+        """Polars collects the queries together (the chains once); the engines do not."""
+        return self.engine == "polars"
+
+    def frame(self) -> Any:
+        """Return the chains as a narwhals lazy frame with ``contact_id``."""
+        return self.lf
+
+    def collect(self, queries: Callable[[Any], list[Any]]) -> list[pl.DataFrame]:
+        """Run ``queries(chains)`` on the engine; return polars tables.
+
+        On polars the queries are collected together, so the chains are
+        computed once; DuckDB and Spark run each query on its own.
+        """
+        done = queries(self.lf)
+        if self.engine == "polars":
+            return pl.collect_all([nw.to_native(q) for q in done], engine="auto")
+        return [collect_polars(q) for q in done]
+
+
+def chains_of(
+    events: Any,
+    ns: NwSpec,
+    *,
+    since: TimeLike | None,
+    until: TimeLike | None,
+    by: str | None = None,
+    contacts: Any = None,
+    classified: pl.LazyFrame | pl.DataFrame | None = None,
+) -> Chains:
+    """Return the counted chains of ``ns`` over ``events``, from the accelerator or the core.
+
+    The one place the chains' implementation is chosen: the accelerator
+    registered for the events' engine (:func:`funnelkit.core.accelerators.accelerator`)
+    when it takes the spec, else the core (:func:`counted_chains`) on the
+    events turned into the core's frame (:func:`funnelkit.engine_frames.core_events`).
+    The analyses never know which ran: both give the same columns.
 
     Parameters
     ----------
     events
-        A DuckDB relation or a Spark DataFrame (see :func:`classify_query`).
-    steps
-        As in :func:`funnelkit.conversion.funnel`: event names, lists of
-        names, funnelkit :class:`~funnelkit.definitions.Stage` objects, a
-        mapping ``name -> step`` or a funnel definition.  (A custom stage
-        object whose ``evidence()`` is a polars expression cannot run on an
-        engine.)
-    window, order, first_entry, exclusions, by, top, min_size, since, until
-        As in :func:`funnelkit.conversion.funnel`.
+        An :class:`~funnelkit.events.EventLog`, a polars frame, a DuckDB
+        relation or a Spark DataFrame.
+    ns
+        The spec (:func:`nw_spec`).
+    since, until
+        The span read, as in :func:`funnelkit.conversion.funnel`.
+    by
+        An events or contacts column to break down by (``_seg_value``).
     contacts
-        Contacts on the same engine, for ``by`` on a contact attribute (and,
-        with ``stage_steps="entry"``, read by the classification).
-    stage_steps, definition
-        As in :func:`funnelkit.conversion.funnel`: ``"entry"`` reads a stage
-        step at the ``<stage>_at`` of the engine's classification.
+        Contacts on the events' engine, for ``by`` on a contact attribute and
+        for stages read by entry.
+    classified
+        A classification of the events with entry times, when already at
+        hand (read by the polars accelerator; the core classifies).
 
     Returns
     -------
-    funnelkit.conversion.FunnelResult
-
-    Examples
-    --------
-    >>> import duckdb
-    >>> rel = duckdb.sql(
-    ...     "SELECT * FROM (VALUES ('a', TIMESTAMP '2026-09-01', 'page_view'),"
-    ...     " ('a', TIMESTAMP '2026-09-03', 'purchase')) AS t(contact_id, occurred_at, event)")
-    >>> from funnelkit.conversion import funnel
-    >>> funnel(rel, ["page_view", "purchase"], window="7d").table["count"].to_list()
-    [1, 1]
+    Chains
     """
-    from funnelkit.conversion import FunnelResult, finish_time_to_convert
-
-    ns = nw_spec(
-        steps,
-        window,
-        order,
-        first_entry,
-        exclusions,
-        stage_steps=stage_steps,
-        definition=definition,
-    )
-    check_count_option(top, "top", allow_none=True)
-    check_count_option(min_size, "min_size", allow_none=False)
-    ev = engine_events(events)
-    people = engine_contacts(contacts, ev.engine)
+    engine: CoreEngine = engine_of(events) or "polars"
+    fast = accelerator("chains", engine)
+    if fast is not None:
+        found: Chains | None = fast(
+            events,
+            ns.spec,
+            since=since,
+            until=until,
+            by=by,
+            contacts=contacts,
+            classified=classified,
+        )
+        if found is not None:
+            return found
+    ev = core_events(events)
+    people = core_contacts(contacts, ev.engine)
     lo, hi = span_us(since, until)
-    chains = counted_chains(
-        ev,
-        ns,
-        since=lo,
-        until=hi,
-        by=by,
-        contacts=people,
-    )
-    spec = ns.spec
-    counts = ["_excl", *(f"c{k}" for k in range(1, ns.n + 1))]
-    durations, pairs, width, n_bins = durations_query(chains, ns, counts=by is None)
-    row = collect_polars(durations).row(0, named=True)
-    if by is None:
-        total = wide_frame(pl.DataFrame({k: [row[k]] for k in counts}), ns.n)
-        breakdown = None
-    else:
-        wide = wide_frame(collect_polars(wide_counts(chains, ns.n, "_seg_value")), ns.n)
-        wide = wide.with_columns(pl.col("_seg_value").cast(pl.String))
-        total = wide.select(pl.col(counts).sum())
-        merged = merge_segments(wide, spec, top, min_size)
-        long = long_steps(merged.drop("_excl", "suppressed"), spec, ["segment"])
-        flags = merged.select("segment", "suppressed", excluded=pl.col("_excl"))
-        long = flags.join(long, on="segment", how="left", maintain_order="left")
-        breakdown = suppress_small_segments(long)
-    summary, histogram = _finish_durations(row, pairs, n_bins)
-    return FunnelResult(
-        table=long_steps(total.drop("_excl"), spec, []),
-        step_names=tuple(s.name for s in spec.steps),
-        window=timedelta(microseconds=spec.window_us),
-        order=spec.order,
-        first_entry=spec.first_entry,
-        excluded=int(total["_excl"].item() or 0),
-        time_to_convert=finish_time_to_convert(summary, histogram, spec, width),
-        by=by,
-        breakdown=breakdown,
-        stage_steps=spec.stage_steps,
-    )
+    lf = counted_chains(ev, ns, since=lo, until=hi, by=by, contacts=people)
+    return CoreChains(lf, ev.engine)
