@@ -503,3 +503,10 @@ def test_typing_an_event_and_enter_in_the_exercise_updates_the_answer(
     assert box.input_value() == "meetign"
     assert "5. meetign" not in exercise.inner_text()
     assert ran.errors == []
+
+
+# --------------------------------------------------------------------------- French
+def test_the_french_notebook_shows_no_english_ui_string(run: Callable[[str], Ran]) -> None:
+    shown = _outputs_text(run(TRAINER["fr"]).page)
+    english = [w for w in ENGLISH_UI if re.search(rf"(?<![\w-]){re.escape(w)}(?![\w-])", shown)]
+    assert english == []
