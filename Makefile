@@ -6,12 +6,13 @@ BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv report test test-fast lint typecheck format lab sample bench clean
+.PHONY: help venv report test test-fast docs lint typecheck format lab sample bench clean
 
 help:
 	@echo "make report   render the weekly report on the bundled sample into reports/"
 	@echo "make test     run the whole test suite (unit, property, notebook, CLI, browser)"
 	@echo "make lab      open JupyterLab on notebooks/"
+	@echo "make docs     build the documentation site into site/ (strict, offline)"
 	@echo "make lint | typecheck | format | sample | bench | clean"
 
 $(BIN)/python:
@@ -19,7 +20,7 @@ $(BIN)/python:
 
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,docs]'
 	$(BIN)/python -m ipykernel install --prefix $(VENV) --name python3 >/dev/null
 	touch $(STAMP)
 
@@ -36,6 +37,9 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not slow and not browser" $(PYTEST_ARGS)
+
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 lint: $(STAMP)
 	$(BIN)/ruff check funnelkit tests benchmarks
@@ -60,4 +64,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_user_path.py
 
 clean:
-	rm -rf $(VENV) reports .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) reports site build/docs-notebooks build/mkdocs-jupyter .pytest_cache .mypy_cache .ruff_cache

@@ -25,6 +25,7 @@ from funnelkit.conversion import (
     week_over_week,
 )
 from funnelkit.definitions import Funnel, Stage, list_presets, load_funnel, save_funnel
+from funnelkit.drivers import drivers
 from funnelkit.errors import FunnelkitError
 from funnelkit.events import (
     ContactTable,
@@ -34,6 +35,7 @@ from funnelkit.events import (
     read_contacts,
     read_events,
 )
+from funnelkit.paths import drop_off_paths
 from funnelkit.stages import classify, compare, explain, flows, snapshot
 from funnelkit.stats import two_proportion_test, wilson_interval
 
@@ -50,6 +52,8 @@ __all__ = [
     "compare",
     "compare_periods",
     "conversion_over_time",
+    "drivers",
+    "drop_off_paths",
     "explain",
     "explore",
     "flows",

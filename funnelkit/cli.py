@@ -466,6 +466,241 @@ def _funnel(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- drivers -----------------------------------------------------------------
+def _add_drivers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Handler | None:
+    p = sub.add_parser(
+        "drivers",
+        help="why contacts drop at a step: what those who went on did differently",
+        description="Compare the contacts of EVENTS who went on from step K-1 to step K within "
+        "the window with those who did not: the events they did in between, the properties "
+        "of their step K-1 event and the contacts' attributes; each with an odds ratio, its "
+        "95%% interval, a p-value and a Benjamini-Hochberg q-value. Association, not cause.",
+    )
+    p.add_argument("events", metavar="EVENTS", help="CSV, Parquet, NDJSON, folder or glob")
+    steps = p.add_mutually_exclusive_group(required=True)
+    steps.add_argument(
+        "--steps", metavar="A,B|C,D", help="event names in order, comma separated; 'b|c' = b or c"
+    )
+    steps.add_argument(
+        "--funnel", metavar="NAME_OR_PATH", help="all stages of a preset (inbound, sales) or TOML"
+    )
+    p.add_argument("--window", default="14d", help="conversion window: 90m, 12h, 3d, 2w (14d)")
+    p.add_argument(
+        "--step",
+        type=int,
+        metavar="K",
+        help="the step to explain, 2..n: contacts at step K-1 who reached K or not "
+        "(default: the biggest leak)",
+    )
+    p.add_argument(
+        "--order",
+        choices=("ordered", "strict_increase"),
+        default="ordered",
+        help="steps in order (one instant may serve several), or in strictly later times",
+    )
+    p.add_argument(
+        "--stage-steps",
+        choices=("evidence", "entry"),
+        default="entry",
+        help="with --funnel: a stage is reached when entered (default) or at any evidence event",
+    )
+    p.add_argument("--contacts", metavar="PATH", help="contacts table: its columns are candidates")
+    p.add_argument(
+        "--max-values",
+        type=int,
+        default=20,
+        metavar="N",
+        help="a property with more distinct values is no candidate (20)",
+    )
+    p.add_argument(
+        "--min-size",
+        type=int,
+        default=30,
+        metavar="N",
+        help="a signal with fewer contacts with it, or without it, is not tested (30)",
+    )
+    p.add_argument("--alpha", type=float, default=0.05, help="q-value threshold (0.05)")
+    p.add_argument("--since", metavar="T", help="read events at or after T, e.g. 2026-09-01")
+    p.add_argument("--until", metavar="T", help="read events before T")
+    p.add_argument(
+        "--format",
+        choices=("table", "csv", "json"),
+        default="table",
+        dest="fmt",
+        help="text (default), CSV of the signal rows, or JSON",
+    )
+    add_read_options(p)
+    return _drivers
+
+
+def _drivers(args: argparse.Namespace) -> int:
+    import json
+
+    from funnelkit.drivers import drivers
+    from funnelkit.durations import parse_duration
+
+    window = parse_duration(args.window, name="--window")
+    definition = None
+    if args.funnel:
+        from funnelkit.definitions import load_funnel
+
+        definition = load_funnel(args.funnel)
+        steps: object = definition
+        reads: list[tuple[str, Iterable[str]]] = [
+            (f"funnel {definition.name!r}", definition.event_names)
+        ]
+    else:
+        named = _funnel_steps(args.steps)
+        steps = named
+        reads = [
+            (f"step {k}", [step] if isinstance(step, str) else step)
+            for k, step in enumerate(named, start=1)
+        ]
+    if args.step is not None and not 2 <= args.step <= len(
+        definition.stages if definition else named
+    ):
+        count = len(definition.stages) if definition else len(named)
+        msg = f"--step {args.step}: give a step from 2 to {count} (the step to reach)"
+        raise ParameterError(msg)
+    log = _load_events(args.events, args)
+    contacts = load_contacts(args.contacts, args)
+    _warn_about_the_data(log, reads, typos_only=bool(args.funnel))
+    result = drivers(
+        log,
+        steps,
+        window=window,
+        step=args.step,
+        contacts=contacts,
+        order=args.order,
+        since=args.since,
+        until=args.until,
+        stage_steps=args.stage_steps,
+        max_values=args.max_values,
+        min_size=args.min_size,
+        alpha=args.alpha,
+    )
+    if args.fmt == "json":
+        print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+    elif args.fmt == "csv":
+        sys.stdout.write(spreadsheet_safe(result.to_polars()).write_csv())
+    else:
+        print("\n".join(one_line(line) for line in result.to_text().split("\n")))
+    return 0
+
+
+# --- paths -------------------------------------------------------------------
+def _add_paths(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Handler | None:
+    p = sub.add_parser(
+        "paths",
+        help="what contacts did after the step where they stopped, beside those who went on",
+        description="For the contacts who reached step k of a funnel: those who went on to "
+        "step k+1, those who stopped (window closed) and those whose window is still open; "
+        "the events each group did next (paths of up to --depth events, consecutive repeats "
+        "collapsed) and how long ago step k was. Step k is the biggest leak unless --step.",
+    )
+    p.add_argument("events", metavar="EVENTS", help="CSV, Parquet, NDJSON, folder or glob")
+    steps = p.add_mutually_exclusive_group(required=True)
+    steps.add_argument(
+        "--steps",
+        metavar="A,B|C,D",
+        help="event names in order, comma separated; 'b|c' means b or c",
+    )
+    steps.add_argument(
+        "--funnel", metavar="NAME_OR_PATH", help="all stages of a preset (inbound, sales) or TOML"
+    )
+    p.add_argument("--window", default="14d", help="conversion window: 90m, 12h, 3d, 2w (14d)")
+    p.add_argument(
+        "--step", metavar="K", help="the step: its number, name or stage id (the biggest leak)"
+    )
+    p.add_argument("--depth", type=int, default=3, metavar="N", help="events per path (3)")
+    p.add_argument("--top", type=int, default=10, metavar="N", help="paths kept per group (10)")
+    p.add_argument(
+        "--min-size",
+        type=int,
+        default=30,
+        metavar="N",
+        help="paths shared by fewer contacts are counted as (other) (30)",
+    )
+    p.add_argument(
+        "--order",
+        choices=("ordered", "strict_increase"),
+        default="ordered",
+        help="the chain rule of the funnel (ordered)",
+    )
+    p.add_argument(
+        "--stage-steps",
+        choices=("evidence", "entry"),
+        default="entry",
+        help="with --funnel: a stage is reached when classify says it was entered (default), "
+        "or at any one of its evidence events",
+    )
+    p.add_argument("--contacts", metavar="PATH", help="contacts table (read by the stages)")
+    p.add_argument("--since", metavar="T", help="read events at or after T, e.g. 2026-09-01")
+    p.add_argument("--until", metavar="T", help="read events before T")
+    p.add_argument("--as-of", metavar="T", help="what the data is known up to")
+    p.add_argument(
+        "--format",
+        choices=("table", "csv", "json"),
+        default="table",
+        dest="fmt",
+        help="text table (default), CSV of the path rows, or JSON",
+    )
+    add_read_options(p)
+    return _paths
+
+
+def _paths(args: argparse.Namespace) -> int:
+    import json
+
+    from funnelkit.durations import parse_duration
+    from funnelkit.paths import drop_off_paths
+
+    window = parse_duration(args.window, name="--window")
+    if args.funnel:
+        from funnelkit.definitions import load_funnel
+
+        definition = load_funnel(args.funnel)
+        steps: object = definition
+        reads: list[tuple[str, Iterable[str]]] = [
+            (f"funnel {definition.name!r}", definition.event_names)
+        ]
+    else:
+        named = _funnel_steps(args.steps)
+        steps = named
+        reads = [
+            (f"step {k}", [step] if isinstance(step, str) else step)
+            for k, step in enumerate(named, start=1)
+        ]
+    step: int | str | None = args.step
+    if args.step is not None and args.step.strip().isdigit():
+        step = int(args.step)
+    log = _load_events(args.events, args)
+    contacts = load_contacts(args.contacts, args)
+    _warn_about_the_data(log, reads, typos_only=bool(args.funnel))
+    result = drop_off_paths(
+        log,
+        steps,  # type: ignore[arg-type]
+        window=window,
+        step=step,
+        depth=args.depth,
+        top=args.top,
+        min_size=args.min_size,
+        order=args.order,
+        stage_steps=args.stage_steps,
+        contacts=contacts,
+        since=args.since,
+        until=args.until,
+        as_of=args.as_of,
+    )
+    if args.fmt == "json":
+        print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+    elif args.fmt == "csv":
+        sys.stdout.write(spreadsheet_safe(result.to_polars()).write_csv())
+    else:
+        print("\n".join(one_line(line) for line in result.to_text().split("\n")))
+    return 0
+
+
 # --- report ------------------------------------------------------------------
 def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Handler | None:
     p = sub.add_parser(
@@ -626,7 +861,16 @@ def write_table(df: pl.DataFrame, path: str) -> None:
         raise ParameterError(msg) from exc
 
 
-_ADDERS = (_add_validate, _add_sample, _add_funnels, _add_classify, _add_funnel, _add_report)
+_ADDERS = (
+    _add_validate,
+    _add_sample,
+    _add_funnels,
+    _add_classify,
+    _add_funnel,
+    _add_drivers,
+    _add_paths,
+    _add_report,
+)
 
 
 #: Control characters (line breaks, terminal escapes) a message may carry from a file name.

@@ -1,155 +1,25 @@
 """How contacts move: ordered funnels with a conversion window, and what follows from them.
 
 :func:`funnel` counts, for each step of a funnel, the contacts whose events
-form a chain reaching it within a conversion window; it gives the step and
-overall conversion with Wilson intervals, the drop-off, the time to convert
-and, with ``by=``, one funnel per breakdown value.  :func:`conversion_over_time`
-cuts the same figures by entry period, :func:`compare_periods` (and
-:func:`week_over_week`) says whether the latest change is outside the noise,
-and :func:`cohorts` draws survival-style curves by acquisition period.
+form a chain reaching it within a conversion window, with Wilson intervals,
+the drop-off, the time to convert and, with ``by=``, one funnel per breakdown
+value; :func:`cohorts` draws survival-style curves by acquisition period, and
 :func:`funnel_chains` is the per-contact table they are all built on.
-The funnel and the cohorts are computed here, conversion per period and the
-period comparisons in :mod:`funnelkit.trends`; their result objects are in
-:mod:`funnelkit.results`.  Every one of these names is importable from here.
+Conversion per period and the period comparisons (:func:`conversion_over_time`,
+:func:`compare_periods`, :func:`week_over_week`) are computed in
+:mod:`funnelkit.trends`, the result objects are in :mod:`funnelkit.results`;
+every one of these names is importable from here.
 
-A step is an event name (``"purchase"``), a list of event names (any of
-them, ``["ebook_download", "newsletter_signup"]``), or a stage of a funnel
-definition (any object with an ``evidence() -> pl.Expr`` method, such as
-:class:`funnelkit.definitions.Stage`).  A whole funnel definition (an object
-with ``.stages``) stands for all of its stages, and a mapping
-``{"Visited": "page_view", ...}`` names the steps.
+A step is an event name, a list of event names, or a stage of a definition,
+read by default at the instant the contact *entered* it, as
+:func:`funnelkit.stages.classify` says (``stage_steps="entry"``).
 
-Stages as steps: by entry (the default), or by evidence
---------------------------------------------------------
-A stage taken as a step means what it means in
-:func:`funnelkit.stages.classify` and :func:`funnelkit.stages.snapshot`: the
-contact **entered** it.  This is the reading of every function that takes
-steps (:func:`funnel`, :func:`funnel_chains`, :func:`conversion_over_time`,
-:func:`compare_periods`, :func:`week_over_week`, :func:`cohorts`), of the
-explorer, the command line and the weekly report, so a stage has one count
-everywhere.  ``stage_steps="evidence"`` is the other reading, kept for those
-who ask "did any evidence event happen".
-
-``stage_steps="entry"`` (the default).  Each contact contributes one
-synthetic event per stage it reached, at the instant
-:func:`funnelkit.stages.classify` gives in its ``<stage>_at`` column, which
-honours ``min_count``, points with their half-life, property filters and
-stage skipping; the chain rule below then applies to those events unchanged.
-An ordered funnel over the stages of a definition therefore reads "entered
-stage 1; entered stage 2 at or after that, at most ``window`` after
-entering stage 1; entered stage 3 at or after entering stage 2, still within
-the window; ...".  The details:
-
-- The stages must come from one definition: give the definition itself as
-  the steps (``funnel(events, load_funnel("inbound"), ...)``), or its stages
-  one by one (any of them, in any order, named by a mapping if you like)
-  with ``definition=`` naming the definition.  Entry times depend on the
-  whole definition (a later stage reached makes the skipped ones reached).
-- **History.** The classification reads each contact's whole history up to
-  the end of the period (``until``: events before it, and the ``contacts=``
-  table's contacts created before it, as ``classify(..., contacts=)`` does),
-  and ``since`` only says which entries count as step 1.  A contact who
-  became a cold lead in September and a warm lead this week is a warm-lead
-  entry this week, not a new prospect.  A listed contact with neither an
-  event nor a ``created_at`` has no entry time, so no step counts it,
-  although the snapshot puts it in the first stage.
-- Entry is "first reached": lapsing does not move it (a warm lead gone cold
-  entered ``warm_lead`` all the same).  The snapshot's ``at_or_past`` counts
-  a lapsed contact at the stage it lapsed to, so it is smaller there.
-- Entries never decrease down a definition, so with the definition's stages
-  in order, ``order="ordered"`` (or ``"any"``) and a window longer than the
-  data, step k counts exactly the contacts that entered stage k, lapses
-  included: the number of non-empty ``<stage>_at`` values of ``classify``.
-  A stage reached by skipping is entered at the same instant as the stage
-  after it; ``"ordered"`` lets one instant serve consecutive steps,
-  ``"strict_increase"`` does not (a walk-in buyer stops at the first stage
-  there).
-- Time to convert is the time between entries.  A contact enters a stage
-  once, so ``first_entry`` changes nothing for a stage as step 1.
-- Steps and exclusions given as event names still read the raw events of
-  ``[since, until)``, so steps may mix: ``[inbound.stage("warm_lead"),
-  "purchase"]`` with ``definition=inbound`` reads "entered warm lead, then a
-  purchase event within the window".  A stage given as an exclusion is read
-  by entry too.  An object with only ``evidence()`` (not a
-  :class:`~funnelkit.definitions.Stage`) names events, not a stage: it is
-  read by its evidence events under either reading.
-- ``by`` on an events column is read at the entry instant of step 1: the
-  smallest value among the contact's events at that instant (``"(none)"``
-  for an entry at a ``created_at`` of the contacts table).
-- DuckDB and Spark frames (:mod:`funnelkit.engines`) read stages both
-  ways, with the same results.
-
-``stage_steps="evidence"`` counts a stage's **evidence events** one by one:
-a contact reaches the step at any single event the stage's rules name (with
-their property filters), in ``[since, until)``.  A stage's ``min_count``,
-points threshold and half-life are *not* applied, nor is stage skipping, so a
-step can count more contacts than :func:`funnelkit.stages.classify` puts at
-or past that stage (in the ``inbound`` preset one page view is evidence for
-``cold_lead`` although its score of 2 stays under the threshold of 3), or
-fewer (a walk-in buyer has no evidence for the lead stages it skipped).  On
-the sample data (``data/sample``, ``inbound``), prospect to cold lead is
-86.9% this way, 59.0% by entry as in the snapshot.  Results name the reading
-(``stage_steps``; "stages by evidence" in their titles).
-
-The chain rule
---------------
-``order="ordered"`` (the default) follows ClickHouse's
-``windowFunnel(window)`` in its default mode exactly:
-
-- a chain starts at any step-1 event;
-- step k+1 joins a chain that has reached step k when it happens **at or
-  after** the chain's step-k event and **at most** ``window`` after the
-  chain's start (the boundary itself is inside);
-- a contact's level is the longest chain over all starts; the contact is
-  counted at steps 1 to level.
-
-Events at one timestamp may serve consecutive steps (also one event that
-matches two consecutive steps), so a chain may complete in a single
-instant.  Input order does not matter; only timestamps do.
-
-Worked timeline, steps ``visit -> signup -> purchase``, window 7 days::
-
-    day 0   visit      a chain starts (start = day 0)
-    day 3   visit      a second chain starts (start = day 3)
-    day 8   signup     day 0 chain: 8 > 0 + 7, too late; day 3 chain: joins
-    day 8   purchase   same instant as the signup: day 3 chain reaches step 3
-    day 12  purchase   (would be too late for the day 3 chain: 12 > 10)
-
-The contact reaches ``purchase``: the later start gives the longer chain.
-Had the day 3 visit not happened, the contact would stop at ``visit``.
-
-``order="strict_increase"`` is the same rule with **strictly** increasing
-timestamps between consecutive steps (one instant serves one step), the
-longest such chain counting.  (ClickHouse's ``'strict_increase'`` option
-keeps only the latest chain at each step and can miss a longer one: for
-visit 0h, signup 5h, signup 10h, purchase 10h it stops at signup, where
-funnelkit counts visit 0h, signup 5h, purchase 10h.)
-
-``order="any"`` drops the order: a contact counts at step k when events of
-steps 1..k all occur within one window (the span from the earliest to the
-latest of the k events is at most ``window``), in any order; the funnel
-still narrows and step names keep their meaning.
-
-``first_entry=True`` keeps only the contact's first step-1 event (the
-"unique entry" reading): no later step-1 event starts a chain.
-
-The counted chain
------------------
-When several chains reach a contact's level, the one counted (for time to
-convert, exclusions, breakdowns by period) is the one that completes the
-level **first**, each earlier step taken as **late** as possible (so the
-start is the latest step-1 event that still reaches the level).  In the
-timeline above: visit day 3, signup day 8, purchase day 8.  With
-``order="any"`` the counted set is the earliest window reaching the level,
-each step taken at its first event in that window.
-
-Exclusions
-----------
-``Exclusion("unsubscribe", from_step=1, to_step=2)`` removes from the funnel
-every contact whose counted chain has an ``unsubscribe`` event strictly after
-its step-1 event and strictly before its step-2 event (or, when the chain
-never reached step 2, up to the end of its window).  Removed contacts are
-counted in ``excluded``.  Exclusions need an ordered ``order``.
+The rules are on the concept pages of the documentation (``make docs``):
+``docs/concepts/chain-rule.md`` (the chain rule, windows, orders, ties, the
+counted chain), ``docs/concepts/entry.md`` (stages as steps, by entry or by
+evidence), ``docs/concepts/exclusions.md`` and
+``docs/concepts/semantics-comparison.md`` (against ClickHouse, PostHog and
+Mixpanel).
 """
 
 from __future__ import annotations

@@ -4,90 +4,14 @@ A funnel definition says, in a file a user can read and edit, which stages a
 contact goes through and which events put it in each stage.  Two presets ship
 with funnelkit (``inbound`` and ``sales``, see :func:`list_presets`); a user's
 own file works the same way (:func:`load_funnel` takes a preset name or a path).
+Loading validates everything and explains what is wrong, naming the file, the
+stage and the key; :func:`save_funnel` writes a file that loads back equal.
+A file beyond the limits (:data:`MAX_FILE_BYTES`, :data:`MAX_STAGES` and the
+other ``MAX_*`` constants) is refused before it is parsed.
 
-The file format
----------------
-A definition is a TOML file with a ``name``, a ``description`` and an ordered
-array of ``[[stages]]``, the first stage first::
-
-    name = "my_funnel"
-    description = "What this funnel is for."
-
-    [[stages]]                 # the first stage is the entry stage: every
-    id = "contact"             # known contact is there from its first event
-    labels = { en = "Contact", fr = "Contact" }
-
-    [[stages]]
-    id = "lead"
-    labels = { en = "Lead", fr = "Lead" }
-    events = ["form_fill", "badge_scan"]     # any one of these events
-
-    [[stages]]
-    id = "client"
-    labels = { en = "Client", fr = "Client" }
-    lapse_after = "180d"       # optional: with no activity for 180 days ...
-    lapse_to = "lead"          # ... the contact counts as a lead again
-    [[stages.when]]            # several conditions: any one of them is enough
-    events = ["purchase"]
-    where = "amount > 0"
-    [[stages.when]]
-    events = ["subscription"]
-    min_count = 2
-
-Stage keys: ``id`` (lower case letters, digits and ``_``; it names the
-``<id>_at`` column of a classification), ``labels`` (a table of language code
-to label; ``en`` is used when a language is missing), ``description``, the
-rule keys of one condition (below) or ``when`` (an array of conditions, any
-of which is enough), and the optional inactivity rule ``lapse_after`` (a
-duration) with ``lapse_to`` (the id of an earlier stage).
-
-A condition is either an *events* condition or a *points* condition:
-
-``events``
-    Event names; an event counts as evidence when its name is in the list.
-``min_count``
-    Optional, default 1: the stage is reached at the ``min_count``-th
-    evidence event.
-``where``
-    Optional property filter on the evidence events: a string
-    ``"column op value"``, a table ``{ column = "amount", op = ">", value = 0 }``,
-    or an array of those, all of which must hold.  ``op`` is one of ``==``,
-    ``!=``, ``>``, ``>=``, ``<``, ``<=``, ``in``, ``not in``; ``value`` is
-    written as in TOML: ``amount > 0``, ``channel == 'social'``,
-    ``channel in ['social', 'paid_ads']``.  A null property never satisfies a
-    filter (not even ``!=`` or ``not in``).
-``points``
-    A table of event name to points (positive numbers), with ``threshold``
-    (positive) and an optional ``half_life`` (a duration): the contact's score
-    at an instant is the sum of the points of its events up to that instant,
-    each halved every ``half_life`` since it happened; the stage is reached
-    at the first event where the score reaches the threshold.  ``where`` may
-    restrict which events score.
-
-Durations are written as everywhere in funnelkit (:mod:`funnelkit.durations`):
-a whole number and a unit, ``90m``, ``12h``, ``3d``, ``2w``, or ``1d12h``.
-
-The first stage has no rule: any event (even one named in no rule) makes a
-contact known, and the contacts table can add contacts with no events.
-
-Loading validates everything and explains what is wrong: the error names the
-file, the stage and the key, and suggests the key or stage id that was
-probably meant.  :func:`save_funnel` writes a file that loads back equal.
-
-Limits
-------
-A definition is small; a file beyond these limits is refused, with one error
-naming the file, the stage, the key, the count and the limit, before it can
-cost minutes or gigabytes: at most :data:`MAX_FILE_BYTES` (256 KiB),
-:data:`MAX_NESTING` levels of dotted keys, tables and arrays,
-:data:`MAX_STAGES` stages, :data:`MAX_CONDITIONS` conditions per stage and
-:data:`MAX_TOTAL_CONDITIONS` in all, :data:`MAX_EVENTS` events (or points
-entries) per condition, :data:`MAX_FILTERS` filters per condition,
-:data:`MAX_VALUES` values per ``in`` filter, :data:`MAX_LAPSES` lapsing
-stages, names (ids, events, labels, columns) of :data:`MAX_NAME_LENGTH`
-characters, texts (descriptions, filters) of :data:`MAX_TEXT_LENGTH`,
-``min_count`` up to :data:`MAX_MIN_COUNT`, points and thresholds up to
-:data:`MAX_NUMBER` and durations up to 100 years.
+The file format, every key with its type and its limits, is in
+``docs/reference/definition-file.md`` of the documentation (``make docs``);
+what stages mean, in ``docs/concepts/stages.md``.
 
 Examples
 --------

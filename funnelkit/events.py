@@ -1,49 +1,17 @@
 """The event data contract: reading, typing, validating, setting rows aside.
 
-funnelkit works on one table of **events**, one row per interaction:
+funnelkit works on one table of **events** (``contact_id``, ``occurred_at``,
+``event`` and property columns) and, optionally, one table of **contacts**.
+:func:`read_events` reads a file, a folder or a frame, validates it once and
+holds the result; a row that cannot be used is *set aside* with a reason and
+its row number, never dropped silently, and ``strict=True`` raises a
+:class:`~funnelkit.errors.RowError` instead.  :func:`read_contacts` reads the
+contacts.
 
-============== ============================ =====================================
-column         type after reading           meaning
-============== ============================ =====================================
-``contact_id`` ``String``                   who (a person or a company), as written
-``occurred_at`` ``Datetime("us", "UTC")``   when; ISO-8601 with or without offset,
-                                            or epoch seconds / milliseconds
-``event``      ``String``                   what (``page_view``, ``purchase``...)
-anything else  as read (numbers typed)      properties: ``channel``, ``amount``...
-============== ============================ =====================================
-
-and, optionally, one table of **contacts** (``contact_id`` plus attributes such
-as ``created_at``, ``source``, ``segment``).
-
-Reading never loses a row, nor changes a value, silently.  A row that cannot
-be used is *set aside* with a reason and its 1-based row number in the source
-(row 1 is the first data row, below the header):
-
-``bad_encoding`` (a CSV row holding bytes that are not UTF-8 in a file that is
-otherwise), ``wrong_field_count`` (a CSV row with more or fewer fields than
-the header), ``null_contact_id``, ``null_event``, ``null_timestamp``,
-``bad_timestamp``, ``unknown_event`` (only when ``known_events=`` is given)
-and ``duplicate`` (an exact copy of an earlier row; the first copy is kept).  Rows are compared
-as read: ids and event names stripped, timestamps as instants (``09:00+01:00``
-and ``08:00Z`` are the same), property columns as they are (a null equals a
-null).
-
-Each set-aside row carries one reason, the first in that list that applies.
-In strict mode the first such problem raises a :class:`~funnelkit.errors.RowError`
-naming the file, the column and a few rows instead.
-
-Timestamps without an offset are read in ``timezone`` (UTC by default) and
-converted to UTC; timestamps with an offset (``+02:00``, ``Z``) are converted
-to UTC whatever ``timezone`` says.  Without ``timestamp_format``, a number,
-or a string of digits, is an epoch: milliseconds when its magnitude is at
-least 10**11 (any date after 1973 in milliseconds), seconds otherwise; with
-it, the format wins, for numbers too.
-
-Ids are text: a CSV file's characters (``00001``), the decimal text of an
-integer, and of a float when it is whole (``1.0`` -> ``"1"``).  The user's
-column mapping is applied before a CSV file's property columns are typed, and
-a property column whose text a number would change (``007``, ``+33...``) stays
-text.
+The columns and their accepted forms, the reasons a row is set aside, how
+timestamps and ids are read, and where a validated log is held are on the
+concept page ``docs/concepts/data-contract.md`` of the documentation
+(``make docs``).
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
@@ -36,7 +37,7 @@ import plotly.io as pio
 import polars as pl
 import traitlets
 
-from funnelkit.conversion import FunnelResult, funnel, week_over_week
+from funnelkit.conversion import FunnelResult, PeriodComparison, funnel, week_over_week
 from funnelkit.definitions import Funnel, list_presets, load_funnel
 from funnelkit.errors import FunnelkitError, ParameterError
 from funnelkit.events import (
@@ -48,6 +49,8 @@ from funnelkit.events import (
     as_lazy,
     as_lazy_contacts,
 )
+from funnelkit.figure_input import contacts_without_events
+from funnelkit.figure_style import colon, format_int, format_num, format_pct
 from funnelkit.figures import (
     LEAK_COLOUR,
     Lang,
@@ -64,6 +67,7 @@ from funnelkit.stages import classify, explain
 
 __all__ = [
     "MIN_CONTACTS",
+    "NO_BREAKDOWN",
     "Exercise",
     "Explorer",
     "JourneyEvents",
@@ -80,6 +84,13 @@ ORDERS = (("ordered", "ordered"), ("strict", "strict_increase"), ("any order", "
 #: How a stage of the definition is read as a funnel step (``stage_steps`` of
 #: :func:`funnelkit.conversion.funnel`): by entry (the default), or by its evidence events.
 STAGE_STEPS = (("entry", "entry"), ("evidence", "evidence"))
+#: The Breakdown dropdown's value for "no breakdown" (``None`` would show as a blank).
+NO_BREAKDOWN = ""
+#: Each language named in itself, as a language picker does.
+LANGUAGES = (("English", "en"), ("Français", "fr"))
+_COMPACT = {"button_width": "auto", "description_width": "initial"}
+_TABLE = "border-collapse:collapse;margin-top:6px"
+_CELL = "padding:3px 14px 3px 0;text-align:{};border-bottom:1px solid #E0E0E0"
 _MAX_SEGMENTS = 50
 _SKIP_COLUMNS = {CONTACT_ID, OCCURRED_AT, EVENT, "created_at", "email", "name"}
 
@@ -90,26 +101,66 @@ Contacts = ContactTable | pl.LazyFrame | pl.DataFrame
 def _figure_widget() -> tuple[go.Figure, widgets.Widget]:
     """Return ``(figure, widget to display)``: a FigureWidget when anywidget is there."""
     try:
-        figure = go.FigureWidget()
+        figure = go.FigureWidget(layout={"autosize": True})
     except ImportError:
         figure = go.Figure()
         return figure, widgets.Output()
+    # Follow the cell's width as it changes (the figures have no fixed size).
+    figure._config = {**figure._config, "responsive": True}
     return figure, figure
 
 
+def _stale_paths(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """Return the dotted paths set in ``old`` and absent from ``new`` (dicts walked, lists not)."""
+    paths = []
+    for key, value in old.items():
+        path = f"{prefix}{key}"
+        if key not in new:
+            paths.append(path)
+        elif isinstance(value, dict) and isinstance(new[key], dict):
+            paths += _stale_paths(value, new[key], f"{path}.")
+    return paths
+
+
 def _replace(target: go.Figure, source: go.Figure) -> None:
-    """Copy ``source`` into ``target`` in one batch (traces, then layout)."""
+    """Make ``target`` draw ``source``, starting clean: nothing of the last drawing is left.
+
+    A ``FigureWidget`` tells the browser a new layout as a relayout, which only sets the
+    keys it names: annotations, shapes or axis settings the new layout lacks would stay
+    drawn (a "biggest leak" marker over a bar chart).  So those keys are removed first,
+    by name, with every annotation and shape: placed at a stage's name, one would have
+    no position (``NaN``) while the new traces are drawn on the old axes.  Then the
+    traces, then the new layout.
+    """
+    old = target.layout.to_plotly_json()
+    stale = _stale_paths(old, source.layout.to_plotly_json())
+    same = len(target.data) == len(source.data) and all(
+        a.type == b.type for a, b in zip(target.data, source.data, strict=True)
+    )
+    # Another kind of chart: its axes start anew too (the browser keeps an axis type
+    # it guessed from the old traces, "linear" under bars, unless the axis is removed).
+    cleared = ("annotations", "shapes", "images") if same else tuple(old)
+    placed = [key for key in cleared if key in old and key != "template"]
+    if stale or placed:
+        target.plotly_relayout(dict.fromkeys(dict.fromkeys([*placed, *stale])))
+    if not same:
+        # Another kind of chart: its traces first, on the new axes, and only then what
+        # is placed at a stage's name (a browser drawing it on the old axes has no
+        # position for it: "NaN").
+        bare = go.Layout(source.layout)
+        bare.annotations, bare.shapes = (), ()
+        target.layout = bare
     with target.batch_update():
-        same = len(target.data) == len(source.data) and all(
-            a.type == b.type for a, b in zip(target.data, source.data, strict=True)
-        )
         if same:
-            for old, new in zip(target.data, source.data, strict=True):
-                old.update(new.to_plotly_json(), overwrite=True)
+            for old_trace, new in zip(target.data, source.data, strict=True):
+                drawn = new.to_plotly_json()
+                for path in _stale_paths(old_trace.to_plotly_json(), drawn):
+                    old_trace[path] = None
+                old_trace.update(drawn, overwrite=True)
         else:
             target.data = ()
             target.add_traces(list(source.data))
-        target.layout = source.layout
+    target.layout = source.layout
 
 
 def _iso_weeks(first: date, last: date) -> list[tuple[str, date]]:
@@ -140,13 +191,6 @@ def _segment_columns(events: pl.DataFrame, contacts: pl.DataFrame | None) -> lis
     return [c for c in names if not any(judge_breakdown(c, f) for f in frames if c in f.columns)]
 
 
-def _pct(value: float | None, lang: Lang) -> str:
-    if value is None:
-        return "–"
-    number = f"{100 * value:.1f}"
-    return f"{number}%" if lang == "en" else number.replace(".", ",") + "\u202f%"
-
-
 _WORDS: dict[str, dict[str, str]] = {
     "en": {
         "funnel": "Funnel",
@@ -161,10 +205,11 @@ _WORDS: dict[str, dict[str, str]] = {
         "by": "Breakdown",
         "none": "none",
         "language": "Language",
-        "stage": "stage",
-        "contacts": "contacts",
-        "of_previous": "of previous",
-        "of_first": "of first",
+        "stage": "Stage",
+        "contacts": "Contacts",
+        "of_first": "of step 1",
+        "share_previous": "Share of previous step",
+        "share_first": "Share of step 1",
         "leak": "Biggest leak",
         "wow": "Week over week",
         "no_leak": "no leak to show",
@@ -173,12 +218,28 @@ _WORDS: dict[str, dict[str, str]] = {
         "noise": "within the noise",
         "real": "outside the noise",
         "too_few": "too few contacts to tell",
-        "no_week": "no complete week to compare yet (the window is still open)",
+        "no_week": "no entries this week or the week before: nothing to compare",
+        "open_week": "{week} still open: its rates will grow",
         "journey": "Events, in order",
         "every": "Days between",
         "definition": "definition",
         "reached": "stage reached",
         "no_events": "no event yet: not a contact of ours",
+        "order_ordered": "in order",
+        "order_strict": "strictly later",
+        "order_any": "any order",
+        "tip_ordered": "each step at or after the one before, within the window",
+        "tip_strict": "each step strictly after the one before, within the window",
+        "tip_any": "the steps in any order, within the window",
+        "reading_entry": "entry",
+        "reading_evidence": "evidence",
+        "no_breakdown": "— none —",
+        "any_is_ordered": (
+            "“any order” counts here as “in order”: read by entry, a definition's stages "
+            "are entered in their order. Choose “evidence” to count the steps in any order."
+        ),
+        "no_path": "choose a preset, or type the path of a funnel definition file (.toml)",
+        "no_file": "no such funnel definition file: {path}",
     },
     "fr": {
         "funnel": "Entonnoir",
@@ -189,14 +250,18 @@ _WORDS: dict[str, dict[str, str]] = {
         "order": "Ordre",
         "reading": "Stades par",
         "evidence": "un stade est atteint à n'importe lequel de ses événements probants",
-        "entry": "un stade est atteint quand classify dit qu'il l'est (seuils appliqués)",
+        "entry": (
+            "un stade est atteint quand la classification y fait entrer le contact "
+            "(seuils appliqués)"
+        ),
         "by": "Ventilation",
         "none": "aucune",
         "language": "Langue",
-        "stage": "stade",
-        "contacts": "contacts",
-        "of_previous": "de l'étape précédente",
-        "of_first": "du premier stade",
+        "stage": "Stade",
+        "contacts": "Contacts",
+        "of_first": "de l'étape 1",
+        "share_previous": "Part de l'étape précédente",
+        "share_first": "Part de l'étape 1",
         "leak": "Plus grosse fuite",
         "wow": "D'une semaine à l'autre",
         "no_leak": "aucune fuite à montrer",
@@ -205,12 +270,31 @@ _WORDS: dict[str, dict[str, str]] = {
         "noise": "dans le bruit",
         "real": "hors du bruit",
         "too_few": "trop peu de contacts pour conclure",
-        "no_week": "pas encore de semaine complète à comparer (fenêtre encore ouverte)",
+        "no_week": "aucune entrée cette semaine ou la précédente : rien à comparer",
+        "open_week": "{week} encore ouverte : ses taux vont augmenter",
         "journey": "Événements, dans l'ordre",
-        "every": "Jours entre deux",
+        "every": "Écart (j)",
         "definition": "définition",
         "reached": "stade atteint",
         "no_events": "aucun événement : pas encore un contact",
+        "order_ordered": "dans l'ordre",
+        "order_strict": "strictement après",
+        "order_any": "ordre libre",
+        "tip_ordered": "chaque étape au même instant que la précédente ou après, dans la fenêtre",
+        "tip_strict": "chaque étape strictement après la précédente, dans la fenêtre",
+        "tip_any": "les étapes dans n'importe quel ordre, dans la fenêtre",
+        "reading_entry": "entrée",
+        "reading_evidence": "preuves",
+        "no_breakdown": "— aucune —",
+        "any_is_ordered": (
+            "« ordre libre » compte ici comme « dans l'ordre » : lus par entrée, les stades "
+            "d'une définition sont atteints dans leur ordre. Choisissez « preuves » pour "
+            "compter les étapes dans n'importe quel ordre."
+        ),
+        "no_path": (
+            "choisissez un préréglage, ou tapez le chemin d'un fichier de définition (.toml)"
+        ),
+        "no_file": "aucun fichier de définition d'entonnoir à ce chemin : {path}",
     },
 }
 
@@ -290,18 +374,19 @@ class Explorer:
             value=window,
             layout=widgets.Layout(width="160px"),
         )
-        self.order = widgets.ToggleButtons(options=list(ORDERS), value=order)
-        self.reading = widgets.ToggleButtons(options=list(STAGE_STEPS), value=stage_steps)
-        self.reading.tooltips = [_word(k, lang) for _, k in STAGE_STEPS]
-        self.breakdown = widgets.Dropdown(
-            options=[
-                ("—", None),
-                *((c, c) for c in _segment_columns(self._events, self._contacts)),
-            ],
-            value=None,
-            layout=widgets.Layout(width="220px"),
+        self.order = widgets.ToggleButtons(options=list(ORDERS), value=order, style=_COMPACT)
+        self.reading = widgets.ToggleButtons(
+            options=list(STAGE_STEPS), value=stage_steps, style=_COMPACT
         )
-        self.lang = widgets.ToggleButtons(options=[("en", "en"), ("fr", "fr")], value=lang)
+        self._segments = _segment_columns(self._events, self._contacts)
+        self.breakdown = widgets.Dropdown(
+            options=[("—", NO_BREAKDOWN), *((c, c) for c in self._segments)],
+            value=NO_BREAKDOWN,
+            layout=widgets.Layout(width="260px"),
+        )
+        self.lang = widgets.ToggleButtons(options=list(LANGUAGES), value=lang, style=_COMPACT)
+        self.note = widgets.HTML()
+        self._relabelling = False
         self.figure, self._figure_view = _figure_widget()
         self.table = widgets.HTML()
         self.summary = widgets.HTML()
@@ -325,12 +410,20 @@ class Explorer:
                 widgets.HBox([self.weeks, self.window]),
                 widgets.HBox([self.order, self.breakdown]),
                 self.reading,
+                self.note,
                 self.summary,
                 self._figure_view,
                 self.table,
                 self.status,
             ]
         )
+        # The drop-off paths view: off until ticked (see _update_paths).
+        self.paths = widgets.Checkbox(value=False, description="Drop-off paths", indent=False)
+        self.paths_figure, self._paths_view = _figure_widget()
+        self.paths_table = widgets.HTML()
+        self._paths_box = widgets.VBox([self._paths_view, self.paths_table])
+        self.paths.observe(self._changed, names="value")
+        self.widget.children = (*self.widget.children, self.paths, self._paths_box)
         self.update()
 
     # --- the app -------------------------------------------------------------
@@ -348,19 +441,55 @@ class Explorer:
         ):
             control.description = _word(key, lang)
         self.path.layout.display = None if self.definition.value == FILE else "none"
+        presets = [(p, p) for p in list_presets()]
+        self._relabel(self.definition, [*presets, (_word("file", lang), FILE)])
+        orders = ("ordered", "strict", "any")
+        self._relabel(
+            self.order,
+            [(_word(f"order_{k}", lang), v) for k, (_, v) in zip(orders, ORDERS, strict=True)],
+        )
+        self.order.tooltips = [_word(f"tip_{k}", lang) for k in orders]
+        self._relabel(self.reading, [(_word(f"reading_{v}", lang), v) for _, v in STAGE_STEPS])
+        self.reading.tooltips = [_word(v, lang) for _, v in STAGE_STEPS]
+        none = (_word("no_breakdown", lang), NO_BREAKDOWN)
+        self._relabel(self.breakdown, [none, *((c, c) for c in self._segments)])
+        # Read by entry, a definition's stages are entered in order: "any" is "ordered".
+        same = self.order.value == "any" and self.reading.value == "entry"
+        self.note.value = (
+            format_html("<small style='color:#616161'>{}</small>", _word("any_is_ordered", lang))
+            if same
+            else ""
+        )
+
+    def _relabel(self, control: Any, options: list[tuple[str, str]]) -> None:
+        """Give ``control`` the labels ``options`` in the language shown, keeping its value."""
+        if [tuple(o) for o in control.options] == options:
+            return
+        value = control.value
+        self._relabelling = True
+        try:
+            control.options = options
+            control.value = value
+        finally:
+            self._relabelling = False
 
     @property
     def _lang(self) -> Lang:
         return "fr" if self.lang.value == "fr" else "en"
 
     def _changed(self, change: dict[str, Any]) -> None:
+        if self._relabelling:
+            return
         self._describe()
         self.update()
 
     def _funnel(self) -> Funnel:
         key = self.path.value.strip() if self.definition.value == FILE else self.definition.value
         if not key:
-            msg = "choose a preset, or type the path of a funnel definition file (.toml)."
+            msg = _word("no_path", self._lang)
+            raise ParameterError(msg)
+        if self.definition.value == FILE and not Path(key).is_file():
+            msg = _word("no_file", self._lang).format(path=key)
             raise ParameterError(msg)
         if key not in self._definitions:
             self._definitions[key] = load_funnel(key)
@@ -379,7 +508,7 @@ class Explorer:
         try:
             definition = self._funnel()
             since, until = self._bounds()
-            by = self.breakdown.value
+            by = self.breakdown.value or None
             result = funnel(
                 self._events,
                 definition,
@@ -397,10 +526,20 @@ class Explorer:
             )
             self.result = result
             entrants = int(result.table["count"][0]) if result.table.height else 0
+            # Contacts without events are counted at step 1 (by entry): the figure says so.
+            silent = contacts_without_events(
+                self._events,
+                self._contacts,
+                since=since,
+                until=until,
+                stage_steps=self.reading.value,
+            )
             if by:
-                figure = breakdown_figure(result, by=by, lang=lang, funnel=definition)
+                figure = breakdown_figure(
+                    result, by=by, lang=lang, funnel=definition, without_events=silent
+                )
             else:
-                figure = funnel_figure(result, lang=lang, funnel=definition)
+                figure = funnel_figure(result, lang=lang, funnel=definition, without_events=silent)
             if entrants < self.min_contacts:
                 figure.data = ()
                 figure.layout.annotations = ()
@@ -410,10 +549,18 @@ class Explorer:
             self._draw(figure)
             self.table.value = self._table_html(result, definition, lang)
             self.summary.value = self._summary_html(result, definition, since, until, lang)
+            self._update_paths(definition, since, until, lang)
         except FunnelkitError as exc:
             self.result = None
-            failed = go.Figure(layout={"template": "funnelkit"})
-            failed.layout.title.text = f"{_word('error', lang)}: {plot_text(exc)}"
+            # An empty chart: no axes, no stage names, only the message.
+            failed = go.Figure(
+                layout={
+                    "template": "funnelkit",
+                    "xaxis": {"visible": False},
+                    "yaxis": {"visible": False},
+                }
+            )
+            failed.layout.title.text = f"{_word('error', lang)}{colon(lang)}{plot_text(exc)}"
             self._draw(failed)
             self.table.value = ""
             self.summary.value = format_html("<p style='color:{}'>{}</p>", LEAK_COLOUR, exc)
@@ -422,6 +569,47 @@ class Explorer:
         self.status.value = format_html(
             "<small style='color:#757575'>{}</small>", _word("updated", lang).format(ms=ms)
         )
+
+    def _update_paths(
+        self, definition: Funnel, since: datetime, until: datetime, lang: Lang
+    ) -> None:
+        """Show what contacts did after the biggest leak (the "Drop-off paths" view), when ticked.
+
+        :func:`funnelkit.paths.drop_off_paths` over the funnel shown (same
+        weeks, window, order and reading): a Sankey in ``paths_figure`` and the
+        groups and paths in ``paths_table``.  ``order="any"`` has no paths:
+        the view says so.
+        """
+        from funnelkit.figure_paths import paths_figure
+        from funnelkit.paths import drop_off_paths
+
+        self.paths.description = "Drop-off paths" if lang == "en" else "Parcours après l'arrêt"
+        self._paths_box.layout.display = None if self.paths.value else "none"
+        if not self.paths.value:
+            return
+        try:
+            paths = drop_off_paths(
+                self._events,
+                definition,
+                window=self.window.value,
+                order=self.order.value,
+                stage_steps=self.reading.value,
+                contacts=self._contacts,
+                since=since,
+                until=until,
+                min_size=self.min_contacts,
+            )
+        except FunnelkitError as exc:
+            _replace(self.paths_figure, go.Figure(layout={"template": "funnelkit"}))
+            self.paths_table.value = format_html("<p style='color:{}'>{}</p>", LEAK_COLOUR, exc)
+            return
+        _replace(self.paths_figure, paths_figure(paths, funnel=definition, lang=lang))
+        if isinstance(self._paths_view, widgets.Output):
+            bundle = pio.renderers["plotly_mimetype"].to_mimebundle(self.paths_figure.to_dict())
+            self._paths_view.outputs = (
+                {"output_type": "display_data", "data": bundle, "metadata": {}},
+            )
+        self.paths_table.value = paths._repr_html_()
 
     def _draw(self, figure: go.Figure) -> None:
         _replace(self.figure, figure)
@@ -440,10 +628,15 @@ class Explorer:
                 result.by,
                 _word("stage", lang),
                 _word("contacts", lang),
-                _word("of_first", lang),
+                _word("share_first", lang),
             )
             rows = [
-                (r["segment"], r["label"], f"{r['count']:,}", _pct(r["overall_conversion"], lang))
+                (
+                    r["segment"],
+                    r["label"],
+                    format_int(r["count"], lang),
+                    format_pct(r["overall_conversion"], lang),
+                )
                 for r in table.filter(pl.col("rank") > 1).iter_rows(named=True)
             ]
         else:
@@ -451,25 +644,40 @@ class Explorer:
             head = (
                 _word("stage", lang),
                 _word("contacts", lang),
-                _word("of_previous", lang),
-                _word("of_first", lang),
+                _word("share_previous", lang),
+                _word("share_first", lang),
             )
             rows = [
                 (
                     r["label"],
-                    f"{r['count']:,}",
-                    _pct(r["step_conversion"], lang),
-                    _pct(r["overall_conversion"], lang),
+                    format_int(r["count"], lang),
+                    format_pct(r["step_conversion"], lang),
+                    format_pct(r["overall_conversion"], lang),
                 )
                 for r in table.iter_rows(named=True)
             ]
+        # Texts to the left, numbers to the right, each header over its column.
+        texts = 1 if result.by is None else 2  # the stage (and the segment) columns
+        align = ["left" if i < texts else "right" for i in range(len(head))]
         cells = join_html(
-            format_html("<tr>{}</tr>", join_html(format_html("<td>{}</td>", c) for c in row))
+            format_html(
+                "<tr>{}</tr>",
+                join_html(
+                    format_html("<td style='{}'>{}</td>", _CELL.format(a), c)
+                    for a, c in zip(align, row, strict=True)
+                ),
+            )
             for row in rows
         )
-        header = join_html(format_html("<th>{}</th>", h) for h in head)
+        header = join_html(
+            format_html("<th style='{}'>{}</th>", _CELL.format(a), h)
+            for a, h in zip(align, head, strict=True)
+        )
         return format_html(
-            "<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", header, cells
+            "<table style='{}'><thead><tr>{}</tr></thead><tbody>{}</tbody></table>",
+            _TABLE,
+            header,
+            cells,
         )
 
     def _summary_html(
@@ -490,20 +698,26 @@ class Explorer:
             leak_text = text(
                 "leak",
                 lang,
-                rate=_pct(row["step_conversion"], lang),
+                rate=format_pct(row["step_conversion"], lang),
                 before=before,
                 after=row["label"],
             )
-        lines = [format_html("<b>{}</b>: {}", _word("leak", lang), leak_text)]
+        lines = [format_html("<b>{}</b>{}{}", _word("leak", lang), colon(lang), leak_text)]
         change = self._week_over_week(definition, since, until, lang)
         if change:
-            lines.append(format_html("<b>{}</b>: {}", _word("wow", lang), change))
+            lines.append(format_html("<b>{}</b>{}{}", _word("wow", lang), colon(lang), change))
         return join_html(lines, "<br>")
 
     def _week_over_week(
         self, definition: Funnel, since: datetime, until: datetime, lang: Lang
     ) -> str:
-        """Return one line on the last complete week of the selection against the one before."""
+        """Return one line on the latest selected week against the week before it.
+
+        The same comparison as :func:`funnelkit.conversion.week_over_week` with
+        ``current=`` the latest selected week, the explorer's settings and contacts,
+        and the events before the selection's end.
+        """
+        latest = self.weeks.value[1]
         try:
             comparison = week_over_week(
                 self._events,
@@ -511,11 +725,12 @@ class Explorer:
                 window=self.window.value,
                 order=self.order.value,
                 stage_steps=self.reading.value,
-                as_of=until,
+                contacts=self._contacts,
+                current=datetime(latest.year, latest.month, latest.day, tzinfo=UTC),
                 until=until,
             )
         except ParameterError:
-            return _word("no_week", lang)
+            return f"{_iso(latest)}{colon(lang)}{_word('no_week', lang)}"
         return _change_line(comparison, definition, lang)
 
     # --- display ---------------------------------------------------------------
@@ -523,28 +738,36 @@ class Explorer:
         return self.widget._repr_mimebundle_(**kwargs)
 
 
-def _iso(moment: datetime) -> str:
+def _iso(moment: date) -> str:
     year, week, _ = moment.isocalendar()
     return f"{year}-W{week:02d}"
 
 
-def _change_line(comparison: Any, definition: Funnel, lang: Lang) -> str:
-    """Say how the deepest rate with enough contacts changed, and whether it is noise."""
-    weeks = f"{_iso(comparison.current_start)} / {_iso(comparison.previous_start)}"
+def _change_line(comparison: PeriodComparison, definition: Funnel, lang: Lang) -> str:
+    """Say how the deepest rate with enough contacts changed, and whether it is noise.
+
+    The weeks and the rates read oldest first: ``2026-W42 → 2026-W43, Client (of
+    step 1): 3.7% → 2.2%``; a week whose window is still open is said to be so.
+    """
+    current = _iso(comparison.current_start)
+    weeks = f"{_iso(comparison.previous_start)} → {current}"
+    if not comparison.current_complete:
+        weeks += f" ({_word('open_week', lang).format(week=current)})"
     table = comparison.table.filter(pl.col("rate") == "from_first")
     usable = table.filter(pl.col("verdict") != "too few")
     if usable.is_empty():
-        return f"{weeks}: {_word('too_few', lang)}"
+        return f"{weeks}{colon(lang)}{_word('too_few', lang)}"
     row = usable.row(usable.height - 1, named=True)
     names = {s.label("en"): s.label(lang) for s in definition.stages}
     names.update({s.id: s.label(lang) for s in definition.stages})
     label = names.get(row["name"], row["name"])
-    points = f"{100 * row['change']:+.1f}"
-    points = (points if lang == "en" else points.replace(".", ",")) + " pts"
+    points = format_num(100 * row["change"], lang)
+    points = ("+" if row["change"] > 0 else "") + points + " pts"
     verdict = _word("noise" if row["verdict"] == "within noise" else "real", lang)
     return (
-        f"{weeks}, {label} ({_word('of_first', lang)}): {_pct(row['previous_rate'], lang)} → "
-        f"{_pct(row['current_rate'], lang)} ({points}, {verdict})"
+        f"{weeks}, {label} ({_word('of_first', lang)}){colon(lang)}"
+        f"{format_pct(row['previous_rate'], lang)} → "
+        f"{format_pct(row['current_rate'], lang)} ({points}, {verdict})"
     )
 
 

@@ -27,17 +27,20 @@ from funnelkit.figure_input import (
     result_funnel,
 )
 from funnelkit.figure_style import (
+    LANE_FONT,
     LEAK_BASE,
     LEAK_COLOUR,
     Lang,
     base_layout,
     check_lang,
+    colon,
     colour_of,
     format_int,
     format_pct,
     shown,
     stage_colour,
     text,
+    text_width,
 )
 from funnelkit.markup import plot_text
 
@@ -50,7 +53,13 @@ __all__ = [
 
 # --------------------------------------------------------------------------- funnel
 _COUNT_COLUMNS = ("count", "at_or_past", "contacts", "n")
+#: Pixels between the plot and a lane beside it, and between two lanes.
+_LANE_GAP = 14
 _SEGMENT_KEY = "segment"
+#: How a funnel result computed ``by=`` names a missing value and the segments past
+#: ``top`` (``FunnelResult.breakdown``); drawn in the reader's language.
+NO_VALUE = "(none)"
+OTHERS = "Other"
 
 
 def _steps_frame(result: Any) -> pl.DataFrame:
@@ -189,15 +198,18 @@ def _first_minimum(values: pl.Expr, keys: list[str]) -> pl.Expr:
 def _funnel_trace(
     table: pl.DataFrame, lang: Lang, name: str | None = None, *, short: bool = False
 ) -> go.Funnel:
+    """Return the funnel trace: each bar says its count (and, side by side, its step rate).
+
+    A single funnel's rates are written in the lanes beside the plot
+    (:func:`_add_rate_lanes`), never on the bars: a short bar's text goes
+    outside it, and a long one would be cut at the plot's edge.
+    """
     rows = table.to_dicts()
     texts = []
     for row in rows:
         parts = [f"<b>{format_int(row['count'], lang)}</b>"]
         if row["rank"] > 1 and short:
             parts.append(format_pct(row["step_conversion"], lang))
-        elif row["rank"] > 1:
-            parts.append(f"{format_pct(row['step_conversion'], lang)} {text('of_previous', lang)}")
-            parts.append(f"{format_pct(row['overall_conversion'], lang)} {text('of_first', lang)}")
         texts.append(" · ".join(parts))
     leak = [bool(r["biggest_leak"]) for r in rows]
     return go.Funnel(
@@ -209,6 +221,7 @@ def _funnel_trace(
         textposition="auto",
         constraintext="none",
         insidetextanchor="middle",
+        cliponaxis=False,
         marker={
             "color": [r["colour"] for r in rows],
             "line": {
@@ -218,16 +231,96 @@ def _funnel_trace(
         },
         connector={"fillcolor": "#F2F2F2", "line": {"width": 0}},
         customdata=[
-            [format_pct(r["step_conversion"], lang), format_pct(r["overall_conversion"], lang)]
+            [
+                format_int(r["count"], lang),
+                format_pct(r["step_conversion"], lang),
+                format_pct(r["overall_conversion"], lang),
+            ]
             for r in rows
         ],
         hovertemplate=(
-            f"%{{y}}<br>{text('contacts', lang)}: %{{x:,}}<br>"
-            f"%{{customdata[0]}} {text('of_previous', lang)}<br>"
-            f"%{{customdata[1]}} {text('of_first', lang)}<extra>%{{fullData.name}}</extra>"
+            f"%{{y}}<br>{text('contacts', lang)}{colon(lang)}%{{customdata[0]}}<br>"
+            f"%{{customdata[1]}} {text('of_previous', lang)}<br>"
+            f"%{{customdata[2]}} {text('of_first', lang)}<extra>%{{fullData.name}}</extra>"
         ),
         showlegend=False,
     )
+
+
+def _wrapped(words: str, width: int = 12) -> str:
+    """Break ``words`` into lines of about ``width`` characters (``<br>`` between them)."""
+    lines: list[str] = []
+    for word in words.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += f" {word}"
+        else:
+            lines.append(word)
+    return "<br>".join(lines)
+
+
+def _add_rate_lanes(fig: go.Figure, table: pl.DataFrame, lang: Lang) -> None:
+    """Write the rates and the biggest leak in their own lanes, right of the plot.
+
+    Two columns (share of the previous step, share of step 1) under their
+    headings, then the biggest-leak marker on its row: nothing is drawn over a
+    bar or its count.  The right margin is the lanes' width, measured on the
+    longest text in ``lang``, so nothing is cut whatever the figure's width.
+    """
+    rows = table.to_dicts()
+    columns = [
+        (text("of_previous", lang), [format_pct(r["step_conversion"], lang) for r in rows]),
+        (text("of_first", lang), [format_pct(r["overall_conversion"], lang) for r in rows]),
+    ]
+    offset = _LANE_GAP
+    for heading, values in columns:
+        heading = _wrapped(heading)
+        width = max(text_width(heading, 11), *(text_width(v, LANE_FONT) for v in values))
+        fig.add_annotation(
+            x=1,
+            y=1,
+            xref="x domain",
+            yref="y domain",
+            xanchor="right",
+            yanchor="bottom",
+            xshift=offset + width,
+            text=heading,
+            showarrow=False,
+            align="right",
+            font={"size": 11, "color": "#616161"},
+            name="lane_heading",
+        )
+        for row, value in zip(rows, values, strict=True):
+            fig.add_annotation(
+                x=1,
+                y=row["label"],
+                xref="x domain",
+                yref="y",
+                xanchor="right",
+                xshift=offset + width,
+                text=value if row["rank"] > 1 or value != "–" else "",
+                showarrow=False,
+                font={"size": LANE_FONT},
+                name="rate",
+            )
+        offset += width + _LANE_GAP
+    marker = _wrapped(f"◀ {text('biggest_leak', lang)}", 14)
+    for row in rows:
+        if row["biggest_leak"]:
+            fig.add_annotation(
+                x=1,
+                y=row["label"],
+                xref="x domain",
+                yref="y",
+                xanchor="left",
+                xshift=offset,
+                text=marker,
+                showarrow=False,
+                font={"color": LEAK_COLOUR, "size": LANE_FONT},
+                align="left",
+                name="biggest_leak",
+            )
+    right = offset + text_width(marker, LANE_FONT) + _LANE_GAP
+    fig.update_layout(margin={"r": right, "t": 130})
 
 
 def _leak_sentence(table: pl.DataFrame, lang: Lang) -> str | None:
@@ -253,6 +346,7 @@ def funnel_figure(
     lang: Lang = "en",
     funnel: Any = None,
     title: str | None = None,
+    without_events: int = 0,
 ) -> go.Figure:
     """Draw the narrowing funnel: counts, step and overall conversion, biggest leak.
 
@@ -271,6 +365,11 @@ def funnel_figure(
         The funnel definition, for stage labels, when ``result`` does not carry it.
     title
         The figure title; by default names the definition and the biggest leak.
+    without_events
+        How many contacts step 1 counts that have no event (contacts of the
+        contacts table, entering the first stage when created:
+        :func:`~funnelkit.figure_input.contacts_without_events`); said under
+        the funnel when there are any.
 
     Returns
     -------
@@ -305,29 +404,75 @@ def funnel_figure(
         name = name_of(result, funnel)
         title = text("funnel", lang) + (f" ({name})" if name else "")
         if leak and compare is None:
-            title += f"<br><sup>{text('biggest_leak', lang)}: {leak}</sup>"
-    for index, table in enumerate(tables):
-        leak_rows = table.filter(pl.col("biggest_leak"))
-        if leak_rows.is_empty():
+            title += f"<br><sup>{text('biggest_leak', lang)}{colon(lang)}{leak}</sup>"
+    if compare is None:
+        _add_rate_lanes(fig, tables[0], lang)
+    for index, table in enumerate(tables if compare is not None else ()):
+        # Side by side, each funnel's biggest leak is said under it, in its own lane.
+        sentence = _leak_sentence(table, lang)
+        if sentence is None:
             continue
-        row = leak_rows.row(0, named=True)
         axis = "" if index == 0 else str(index + 1)
         fig.add_annotation(
-            x=1,
-            y=row["label"],
+            x=0.5,
+            y=0,
             xref=f"x{axis} domain",
-            yref=f"y{axis}",
-            text=f"◀ {text('biggest_leak', lang)}",
+            yref="paper",
+            yanchor="top",
+            yshift=-8,
+            text=f"{text('biggest_leak', lang)}{colon(lang)}<br>{sentence}",
             showarrow=False,
-            xanchor="right",
-            font={"color": LEAK_COLOUR, "size": 12},
+            font={"color": LEAK_COLOUR, "size": 11},
             name="biggest_leak",
         )
+    if compare is not None:
+        fig.update_layout(margin={"b": 90})
+    # The stages are categories, said so: a redraw from a chart with a numeric axis
+    # must not read the stage names (where the lanes are placed) as numbers.
     fig.update_yaxes(
-        showgrid=False, categoryorder="array", categoryarray=tables[0]["label"].to_list()
+        type="category",
+        showgrid=False,
+        categoryorder="array",
+        categoryarray=tables[0]["label"].to_list(),
     )
+    if compare is None:
+        # Long stage names on two lines: the plot keeps its width in a narrow cell.
+        labels = tables[0]["label"].to_list()
+        fig.update_yaxes(
+            tickmode="array",
+            tickvals=labels,
+            ticktext=[_wrapped(v, 16) for v in labels],
+        )
     fig.update_xaxes(showgrid=False, showticklabels=False)
+    if without_events:
+        first = tables[0]["label"][0] if tables[0].height else ""
+        n = format_int(without_events, lang)
+        note = _wrapped(text("without_events", lang, n=n, stage=first), 64)
+        # Under the funnel, whose x axis has no labels, in a margin as tall as the note.
+        fig.add_annotation(
+            x=0,
+            y=0,
+            xref="paper",
+            yref="paper",
+            xanchor="left",
+            yanchor="top",
+            yshift=-6,
+            align="left",
+            text=note,
+            showarrow=False,
+            font={"size": 11, "color": "#616161"},
+            name="note",
+        )
+        fig.update_layout(margin={"b": 24 + 16 * (note.count("<br>") + 1)})
     return base_layout(fig, lang, title)
+
+
+def _add_note(fig: go.Figure, note: str) -> None:
+    """Write ``note`` under the x axis's title, wrapped: below the tick labels at any angle."""
+    axis = fig.layout.xaxis.title.text
+    lines = _wrapped(note, 64)
+    styled = f"<span style='font-size:11px;color:#616161'>{lines}</span>"
+    fig.update_xaxes(title={"text": f"{axis}<br>{styled}" if axis else styled})
 
 
 # --------------------------------------------------------------------------- breakdown
@@ -365,6 +510,13 @@ def breakdown_table(
     by = _segment_column(frame, by or getattr(result, "by", None))
     definition = result_funnel(
         result, funnel, ids_in(frame, find_column(frame, NAME_COLUMNS, "breakdown"))
+    )
+    # No value of ``by`` at the entry is "(not set)"; the tail past ``top`` is "Other".
+    frame = frame.with_columns(
+        pl.col(by)
+        .cast(pl.String)
+        .replace({NO_VALUE: text("not_set", lang), OTHERS: text("other", lang)})
+        .alias(by)
     )
     table = funnel_table(frame, lang=lang, funnel=definition, segment=by)
     low = find_column(
@@ -416,6 +568,7 @@ def breakdown_figure(
     lang: Lang = "en",
     funnel: Any = None,
     title: str | None = None,
+    without_events: int = 0,
 ) -> go.Figure:
     """Draw conversion from the first stage per segment, one bar colour per stage.
 
@@ -430,8 +583,10 @@ def breakdown_figure(
         :func:`breakdown_table`).
     by
         The breakdown's name, for the axis (default: the result's ``by``).
-    lang, funnel, title
-        As in :func:`funnel_figure`.
+    lang, funnel, title, without_events
+        As in :func:`funnel_figure`.  Contacts with no value of ``by`` at their
+        entry (``"(none)"`` in the result) are the segment "(not set)", counted
+        under its name and explained under the chart.
 
     Examples
     --------
@@ -469,10 +624,13 @@ def breakdown_figure(
                     if has_ci
                     else None
                 ),
-                customdata=[[format_int(c, lang)] for c in part["count"].to_list()],
+                customdata=[
+                    [format_int(c, lang), format_pct(r, lang)]
+                    for c, r in zip(part["count"], part["overall_conversion"], strict=True)
+                ],
                 hovertemplate=(
-                    f"%{{x}}: %{{y:.1%}} (%{{customdata[0]}} {text('contacts', lang).lower()})"
-                    "<extra>%{fullData.name}</extra>"
+                    f"%{{x}}{colon(lang)}%{{customdata[1]}} (%{{customdata[0]}} "
+                    f"{text('contacts', lang).lower()})<extra>%{{fullData.name}}</extra>"
                 ),
             )
         )
@@ -483,7 +641,24 @@ def breakdown_figure(
         tickformat=".0%", title={"text": text("conversion_from_first", lang, stage=first_label)}
     )
     axis = plot_text(by or getattr(result, "by", None) or _SEGMENT_KEY)
-    fig.update_xaxes(title={"text": axis}, categoryorder="array", categoryarray=sizes)
+    entrants = dict(table.filter(pl.col("rank") == 1).select(_SEGMENT_KEY, "count").iter_rows())
+    fig.update_xaxes(
+        title={"text": axis},
+        type="category",
+        categoryorder="array",
+        categoryarray=sizes,
+        tickmode="array",
+        tickvals=sizes,
+        ticktext=[f"{s}<br>n = {format_int(entrants[s], lang)}" for s in sizes],
+    )
+    notes = []
+    if text("not_set", lang) in entrants:
+        notes.append(text("not_set_note", lang, by=axis, stage=first_label))
+    if without_events:
+        n = format_int(without_events, lang)
+        notes.append(text("without_events", lang, n=n, stage=first_label))
+    if notes:
+        _add_note(fig, " ".join(notes))
     name = name_of(result, funnel)
     default = f"{text('conversion', lang)} · {axis}" + (f" ({name})" if name else "")
     return base_layout(fig, lang, title or default)

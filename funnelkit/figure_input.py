@@ -18,13 +18,22 @@ import polars as pl
 
 from funnelkit.definitions import list_presets, load_funnel
 from funnelkit.errors import MissingColumnError, ParameterError, did_you_mean
+from funnelkit.events import (
+    CONTACT_ID,
+    CREATED_AT,
+    OCCURRED_AT,
+    as_lazy,
+    as_lazy_contacts,
+)
 from funnelkit.figure_style import Lang, check_lang
 from funnelkit.markup import plot_text
+from funnelkit.timeutil import TimeLike, parse_time
 
 __all__ = [
     "NAME_COLUMNS",
     "STEP_COLUMNS",
     "as_frame",
+    "contacts_without_events",
     "find_column",
     "funnel_name",
     "ids_in",
@@ -200,3 +209,50 @@ def find_column(
 def ids_in(frame: pl.DataFrame, column: str) -> list[str]:
     """Return the distinct values of ``column`` as text, in order of appearance, nulls left out."""
     return [str(v) for v in frame[column].drop_nulls().unique(maintain_order=True).to_list()]
+
+
+# --------------------------------------------------------------------------- contacts
+def contacts_without_events(
+    events: Any,
+    contacts: Any,
+    *,
+    since: TimeLike | None = None,
+    until: TimeLike | None = None,
+    stage_steps: str = "entry",
+) -> int:
+    """Return how many contacts a funnel counts at step 1 although they have no event.
+
+    Read by entry (:func:`funnelkit.conversion.funnel` with ``contacts=``), a
+    contact of the contacts table created in ``[since, until)`` with no event
+    before ``until`` enters the first stage at its ``created_at``.  A figure says
+    so (``without_events=`` of :func:`funnelkit.figures.funnel_figure` and
+    :func:`funnelkit.figures.breakdown_figure`).  By evidence, or without
+    contacts, there are none.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> day = dt.datetime(2026, 9, 1, tzinfo=dt.UTC)
+    >>> log = pl.DataFrame({"contact_id": ["a"], "occurred_at": [day], "event": ["like"]})
+    >>> people = pl.DataFrame({"contact_id": ["a", "b"], "created_at": [day, day]})
+    >>> contacts_without_events(log, people)
+    1
+    """
+    if contacts is None or stage_steps != "entry":
+        return 0
+    people = as_lazy_contacts(contacts)
+    if CREATED_AT not in people.collect_schema().names():
+        return 0
+    lo, hi = parse_time(since, "since"), parse_time(until, "until")
+    created = pl.col(CREATED_AT)
+    if lo is not None:
+        people = people.filter(created >= lo)
+    if hi is not None:
+        people = people.filter(created < hi)
+    seen = as_lazy(events)
+    if hi is not None:
+        seen = seen.filter(pl.col(OCCURRED_AT) < hi)
+    silent = people.filter(created.is_not_null()).join(
+        seen.select(CONTACT_ID).unique(), on=CONTACT_ID, how="anti"
+    )
+    return int(silent.select(pl.col(CONTACT_ID).n_unique()).collect().item())

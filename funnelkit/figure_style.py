@@ -12,7 +12,9 @@ plain-text tables (:func:`format_table`).  The figures are in
 
 from __future__ import annotations
 
+import html
 import math
+import re
 from datetime import date, datetime, timedelta
 from typing import Literal
 
@@ -25,6 +27,7 @@ from funnelkit.markup import PLOT_ESCAPES
 
 __all__ = [
     "INK",
+    "LANE_FONT",
     "LANGS",
     "LEAK_BASE",
     "LEAK_COLOUR",
@@ -35,6 +38,7 @@ __all__ = [
     "Lang",
     "base_layout",
     "check_lang",
+    "colon",
     "colour_of",
     "format_int",
     "format_num",
@@ -45,6 +49,7 @@ __all__ = [
     "shown",
     "stage_colour",
     "text",
+    "text_width",
 ]
 
 Lang = Literal["en", "fr"]
@@ -75,8 +80,8 @@ SEQUENTIAL = [[0.0, "#F3F7FB"], [0.35, "#9ECAE1"], [0.7, "#3A89C9"], [1.0, "#083
 _TEXT: dict[str, dict[str, str]] = {
     "en": {
         "contacts": "Contacts",
-        "of_previous": "of previous",
-        "of_first": "of first",
+        "of_previous": "of previous step",
+        "of_first": "of step 1",
         "funnel": "Funnel",
         "biggest_leak": "Biggest leak",
         "leak": "{before} → {after}: only {rate} make the step",
@@ -99,17 +104,28 @@ _TEXT: dict[str, dict[str, str]] = {
         "at_end": "at end",
         "new": "New contacts",
         "same_contacts": "Same contacts, two definitions",
+        "paths_title": "After {step}: what contacts did next",
+        "paths_went_on": "went on to {step}",
+        "paths_stopped": "stopped (window closed)",
+        "paths_open": "not yet (window still open)",
+        "paths_no_event": "(no further event)",
         "contact": "Contact {id}",
         "event": "Event",
         "reached": "reached {stage}",
         "too_small": "Too few contacts to show: {n} (at least {min} needed)",
         "no_data": "No data to show",
         "other": "Other",
+        "not_set": "(not set)",
+        "not_set_note": "(not set): no {by} value when they entered {stage}.",
+        "without_events": (
+            "Step 1 counts {n} contacts with no events: contacts of the contacts table, "
+            "in {stage} from the day they were created."
+        ),
     },
     "fr": {
         "contacts": "Contacts",
         "of_previous": "de l'étape précédente",
-        "of_first": "du premier stade",
+        "of_first": "de l'étape 1",
         "funnel": "Entonnoir",
         "biggest_leak": "Plus grosse fuite",
         "leak": "{before} → {after} : seuls {rate} franchissent l'étape",
@@ -132,12 +148,23 @@ _TEXT: dict[str, dict[str, str]] = {
         "at_end": "à la fin",
         "new": "Nouveaux contacts",
         "same_contacts": "Mêmes contacts, deux définitions",
+        "paths_title": "Après {step} : ce que les contacts ont fait ensuite",
+        "paths_went_on": "passés à {step}",
+        "paths_stopped": "arrêtés (fenêtre close)",
+        "paths_open": "pas encore (fenêtre ouverte)",
+        "paths_no_event": "(plus aucun événement)",
         "contact": "Contact {id}",
         "event": "Événement",
         "reached": "atteint {stage}",
         "too_small": "Trop peu de contacts pour afficher : {n} (au moins {min} requis)",
         "no_data": "Aucune donnée à afficher",
         "other": "Autre",
+        "not_set": "(non renseigné)",
+        "not_set_note": "(non renseigné) : pas de valeur de {by} à leur entrée en {stage}.",
+        "without_events": (
+            "L'étape 1 compte {n} contacts sans événement : ceux de la table des contacts, "
+            "en {stage} depuis le jour de leur création."
+        ),
     },
 }
 
@@ -228,6 +255,11 @@ def text(key: str, lang: Lang = "en", **values: object) -> str:
     return words[key].format(**values) if values else words[key]
 
 
+def colon(lang: Lang) -> str:
+    """Return the colon of ``lang``: ``": "`` in English, ``" : "`` (a space before) in French."""
+    return ": " if lang == "en" else "\u00a0: "
+
+
 def check_lang(lang: str) -> Lang:
     """Return ``lang`` when it is ``"en"`` or ``"fr"``, else raise :class:`ParameterError`."""
     if lang not in LANGS:
@@ -291,13 +323,70 @@ def shown(table: pl.DataFrame, *columns: str) -> pl.DataFrame:
 
 
 def base_layout(fig: go.Figure, lang: Lang, title: str) -> go.Figure:
-    """Give ``fig`` the funnelkit template, ``title`` and the number separators of ``lang``."""
+    """Give ``fig`` the funnelkit template, ``title``, the separators of ``lang``, no fixed size."""
     fig.update_layout(
         template=TEMPLATE,
         title={"text": title},
         separators=".," if lang == "en" else ", ",
+        # The width of the page or cell holding it, redrawn when it changes: never a
+        # fixed 700 px that cuts what is drawn beside the plot.
+        autosize=True,
     )
+    if lang == "fr":
+        _french_percent_ticks(fig)
     return fig
+
+
+_PERCENT_STEPS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.25)
+
+
+def _french_percent_ticks(fig: go.Figure) -> None:
+    """Write a percent y axis's ticks the French way (``20 %``): d3 formats cannot.
+
+    Plotly's ``tickformat=".0%"`` glues the sign to the number; the ticks are
+    given as values and texts instead, from 0 to the highest value drawn.
+    """
+    for axis in fig.select_yaxes():
+        if axis.tickformat != ".0%":
+            continue
+        top = 0.0
+        for trace in fig.data:
+            values = [*(getattr(trace, "y", None) or ())]
+            error = getattr(trace, "error_y", None)
+            if error is not None and error.array is not None:
+                values += [v + e for v, e in zip(values, error.array, strict=False) if v and e]
+            top = max([top, *(v for v in values if isinstance(v, int | float) and v == v)])
+        step = next((s for s in _PERCENT_STEPS if top / s <= 8), 0.25)
+        ticks = [round(i * step, 4) for i in range(math.floor(top / step) + 2)]
+        axis.update(
+            tickformat=None,
+            tickmode="array",
+            tickvals=ticks,
+            ticktext=[format_pct(v, "fr", digits=0) for v in ticks],
+        )
+
+
+#: Width of one character of the figures' font, in pixels per pixel of font size: a
+#: generous estimate (digits and lower case are narrower), so that a lane is never
+#: narrower than its text.
+_CHAR_WIDTH = 0.62
+#: Font size of the texts written beside a plot (rates, markers).
+LANE_FONT = 12
+
+
+def text_width(value: str, size: int = LANE_FONT) -> int:
+    """Return a generous estimate of the width of ``value`` drawn at ``size`` px, in pixels.
+
+    Tags (``<b>``, ``<br>``) are left out; the widest line counts.
+
+    Examples
+    --------
+    >>> text_width("Biggest leak") < text_width("Plus grosse fuite")
+    True
+    """
+    lines = re.sub(r"<(?!br)[^>]*>", "", value).split("<br>")
+    widest = max(len(html.unescape(line)) for line in lines)
+    return math.ceil(widest * size * _CHAR_WIDTH)
 
 
 # --------------------------------------------------------------------------- text

@@ -40,6 +40,7 @@ from funnelkit.figure_style import (
     colour_of,
     format_int,
     format_num,
+    format_pct,
     rgba,
     shown,
     stage_colour,
@@ -246,11 +247,12 @@ def conversion_over_time_figure(
         complete = [not flag for flag in part["incomplete"].to_list()]
         # the label goes in as ``meta``: written into the template, "%{...}" in it would be read
         hover = (
-            "%{x|%Y-%m-%d}: %{y:.1%}<br>%{customdata[0]} / %{customdata[1]}<extra>%{meta}</extra>"
+            "%{x|%Y-%m-%d}: %{customdata[2]}<br>%{customdata[0]} / %{customdata[1]}"
+            "<extra>%{meta}</extra>"
         )
         custom = [
-            [format_int(c, lang), format_int(e, lang)]
-            for c, e in zip(part["converted"].to_list(), part["entered"].to_list(), strict=True)
+            [format_int(c, lang), format_int(e, lang), format_pct(r, lang)]
+            for c, e, r in zip(part["converted"], part["entered"], part["rate"], strict=True)
         ]
         fig.add_trace(
             go.Scatter(

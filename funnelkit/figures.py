@@ -28,6 +28,7 @@ figure                              drawn from
 :func:`flows_figure`                flows between two instants
 :func:`compare_figure`              cross-table of two definitions
 :func:`timeline_figure`             one contact's explanation
+:func:`drivers_figure`              odds ratios of a drivers result
 ==================================  ===========================================
 
 The figures live by subject in :mod:`funnelkit.figure_funnels`,
@@ -38,13 +39,14 @@ The figures live by subject in :mod:`funnelkit.figure_funnels`,
 
 from __future__ import annotations
 
+from funnelkit.figure_drivers import drivers_figure, drivers_table
 from funnelkit.figure_funnels import (
     breakdown_figure,
     breakdown_table,
     funnel_figure,
     funnel_table,
 )
-from funnelkit.figure_input import stage_labels
+from funnelkit.figure_input import contacts_without_events, stage_labels
 from funnelkit.figure_stages import (
     compare_figure,
     compare_table,
@@ -64,6 +66,7 @@ from funnelkit.figure_style import (
     register_template,
     stage_colour,
     text,
+    text_width,
 )
 from funnelkit.figure_time import (
     Histogram,
@@ -91,8 +94,11 @@ __all__ = [
     "cohort_table",
     "compare_figure",
     "compare_table",
+    "contacts_without_events",
     "conversion_over_time_figure",
     "conversion_over_time_table",
+    "drivers_figure",
+    "drivers_table",
     "flows_figure",
     "flows_table",
     "format_table",
@@ -102,6 +108,7 @@ __all__ = [
     "stage_colour",
     "stage_labels",
     "text",
+    "text_width",
     "time_to_convert_figure",
     "time_to_convert_table",
     "timeline_figure",

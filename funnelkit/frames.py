@@ -1,23 +1,14 @@
 """Which engine holds the events, and the one place analyses hand a frame to it.
 
 The analyses of :mod:`funnelkit.stages`, :mod:`funnelkit.conversion` and
-:mod:`funnelkit.weekly` take an :class:`~funnelkit.events.EventLog`, a polars
-frame, a DuckDB relation or a Spark DataFrame.  They ask this module one
-question, :func:`engine_of`, and hand a DuckDB or Spark frame to the
-implementation registered here under the analysis's name
-(:func:`on_engine`); they never import the engine code themselves.  The
-implementations are registered with :func:`register` by
-:mod:`funnelkit.engines`, which the package imports.
+:mod:`funnelkit.weekly` ask this module one question, :func:`engine_of`, and
+hand a DuckDB or Spark frame to the implementation registered here under the
+analysis's name (:func:`on_engine`); they never import the engine code
+themselves.  :mod:`funnelkit.engines` registers the implementations with
+:func:`register`, keyed by analysis, not by engine.
 
-To run an analysis on another engine, write its implementation (same
-parameters, same result object as the public function) and register it::
-
-    @register("classify")
-    def _classify_on_engine(events, funnel, *, as_of=None, contacts=None, entry_times=True):
-        ...
-
-The registry is keyed by analysis, not by engine: one narwhals
-implementation serves DuckDB and Spark alike.
+How to register an implementation for another engine: "The registry" on the
+concept page ``docs/concepts/engines.md`` of the documentation (``make docs``).
 """
 
 from __future__ import annotations

@@ -6,19 +6,9 @@ holds the rule that chooses where (:func:`choose_hold`), the estimate it rests
 on (:func:`estimated_bytes`, :func:`available_memory`) and the cache folder
 funnelkit owns (:func:`cache_folder`, :func:`find_entry`, :func:`write_entry`).
 
-The cache
----------
-An entry is a folder ``<cache>/<name>-<key>/`` holding ``events.parquet`` (the
-kept rows with their row numbers), ``set_aside.parquet``, ``summary.json`` and
-:data:`MARK`, written last, which records the entry's key and the size of each
-file.  The key is a hash of the source's absolute path, its
-:func:`~funnelkit.sources.source_stamp` (size, modification time, file count)
-and the reading options, so a changed source, or other options, make another
-entry: the source is validated again, never answered from a stale copy.  An
-entry is written in a temporary folder and renamed into place whole.
-funnelkit only ever removes folders holding its :data:`MARK` (older entries of
-the same source); a folder at an entry's path without it is refused, naming
-the path, never replaced.
+The cache's layout, its key and what funnelkit will and will not remove are in
+"A source is validated once" on the concept page
+``docs/concepts/data-contract.md`` of the documentation (``make docs``).
 """
 
 from __future__ import annotations

@@ -1,35 +1,17 @@
 """Pseudonymisation: contact ids that leave the machine are keyed hashes.
 
-Reports show aggregates.  Where a table lists contacts (the warm leads that
-stalled, say), their ids are replaced by a *pseudonym*: the HMAC-SHA256 of the
-id under a secret key, written as ``p_`` and 16 hexadecimal digits.  The same
-id under the same key always gives the same pseudonym, so a reader can follow a
-contact from one weekly report to the next, and whoever holds the key (and the
-data) can find the contact again; without the key the pseudonym reveals
-nothing usable about the id.
+Where a table lists contacts, their ids are replaced by a *pseudonym*: the
+HMAC-SHA256 of the id under a secret key (``FUNNELKIT_PSEUDONYM_KEY``, else a
+key file created once), written as ``p_`` and 16 hexadecimal digits.
+:func:`judge_column` tells whether a column holds personal data;
+:func:`check_breakdown` refuses a personal breakdown column
+(:class:`~funnelkit.errors.PersonalDataError`) unless ``allow_personal=True``,
+which shows pseudonyms instead (:func:`pseudonymize_breakdown`);
+:func:`personal_values` and :func:`withhold_personal_columns` judge a table
+that lists contacts strictly.
 
-The key comes, in this order, from
-
-1. the environment variable ``FUNNELKIT_PSEUDONYM_KEY`` (at least 16
-   characters), which is what a scheduler or a shared server should set;
-2. a key file: ``key_file=`` when given, else ``FUNNELKIT_PSEUDONYM_KEY_FILE``,
-   else ``$XDG_CONFIG_HOME/funnelkit/pseudonym.key`` (``~/.config/...`` when
-   ``XDG_CONFIG_HOME`` is unset).  A missing file is created once, with a
-   random 256-bit key, readable by its owner only (mode 0600).
-
-The key itself is never written into a report, a notebook or ``metrics.json``:
-only the pseudonyms are.
-
-Personal columns.  :func:`judge_column` tells whether a column holds personal
-data, by its name in any of the usual languages and by a bounded sample of its
-values; :func:`check_breakdown` applies the policy to a breakdown column: one
-is refused (:class:`~funnelkit.errors.PersonalDataError`) unless the caller
-passes ``allow_personal=True``, and then its values are replaced by their
-pseudonyms (:func:`pseudonymize_breakdown`): a breakdown never prints them.
-A table that lists contacts one per row is judged strictly
-(:func:`personal_values`): one e-mail address, phone number or contact id
-among its values is enough, and :func:`withhold_personal_columns` drops such
-columns with a note saying so.
+Where the key comes from, and the rules for personal columns, are on the
+concept page ``docs/concepts/privacy.md`` of the documentation (``make docs``).
 """
 
 from __future__ import annotations

@@ -2,81 +2,23 @@
 
 ``funnelkit report`` (and :func:`render_report`) executes the template
 notebook ``notebooks/weekly_report.ipynb`` with papermill, once per ISO week,
-and writes for each week::
-
-    OUT/<week>/report.ipynb    the executed notebook
-    OUT/<week>/report.html     the same without code cells; plotly embedded once
-    OUT/<week>/metrics.json    every headline number, the definition, row counts
-
-plus ``OUT/index.html``, a page linking every week present in ``OUT``.
-
-``metrics.json``
-----------------
-The machine-readable twin of the HTML: :meth:`funnelkit.weekly.WeeklyMetrics.to_json`,
-one JSON object with sorted keys.  Shares and rates are rounded to 6 decimal
-places (:data:`funnelkit.weekly.METRICS_DECIMALS`), p-values are not; a
-missing number is ``null``, never ``NaN``.  Its keys:
-
-* ``week``, ``week_start``, ``week_end``, ``as_of`` (ISO text, UTC),
-  ``funnelkit_version``, ``parameters`` (``window``, ``window_days``,
-  ``breakdown``, ``weeks_of_history``, ``min_segment_size``) and ``funnel``
-  (``name``, ``description``, ``stages``, ``toml``: the definition used).
-* ``warnings``: signs that the week's data is incomplete, ``[]`` when none;
-  each is ``{"code", "value", "median_previous_weeks", "previous_weeks"}``
-  with ``code`` one of ``"no_events_in_week"`` (no event in the week: usually
-  a broken export) and ``"few_stage_entries_in_week"`` (entries into stages
-  past the first under 10 % of the median previous week).  The report shows
-  them at its top, and ``funnelkit report`` prints them on stderr; the exit
-  code stays 0.
-* ``headline``: one object per headline number with ``name``
-  (``new_contacts``, ``reached_<stage>``, ``conversion_<stage>_to_<stage>``),
-  ``kind`` (``"count"`` or ``"rate"``), ``stage``, ``to_stage``, ``value``,
-  ``previous`` (``null`` when there is nothing to compare with: a count whose
-  previous week lies before the first event of the data), ``change``, the
-  counts behind a rate (``successes``, ``trials``, ``previous_successes``,
-  ``previous_trials``), its 95 % Wilson interval (``low``, ``high``),
-  ``p_value``, ``verdict``, ``noise``, ``incomplete`` and ``period`` (the
-  entry week of a rate).
-* ``rows`` (the data-quality counts), ``snapshot``, ``flows``, ``entries``,
-  ``conversion``, ``trend``, ``week_over_week`` and ``cohorts``: the tables
-  behind the report's sections.
-
-``verdict`` is a code, the same whatever the report's language:
-``"increase"``, ``"decrease"``, ``"within noise"``, ``"too few"`` or
-``"no previous week"``.  The HTML shows it as a label of its language ("up",
-"down", "within noise", "too few to tell", "no previous week"; "en hausse",
-"en baisse"...): read verdicts from ``metrics.json``, not from the HTML.
-
-Safe to schedule
-----------------
-* Parameters are checked before any kernel starts (:func:`prepare_report`):
-  week format, files, funnel, breakdown column, notebook parameters.  A bad
-  one raises :class:`~funnelkit.errors.ParameterError` naming it.
-* A week is rendered into a temporary folder beside its target
-  (``OUT/.tmp-<week>-<pid>-*``) and swapped with ``OUT/<week>`` in one step
-  (``renameat2(RENAME_EXCHANGE)`` on Linux) only once the notebook ran,
-  ``metrics.json`` was written and the HTML exported.
-* Only what the kit wrote is replaced: each week's files are recorded in
-  ``OUT/<week>/.funnelkit-week.json`` and the index in
-  ``OUT/.funnelkit-reports.json``; a week folder holding other or changed
-  files, or an ``index.html`` of the user's, is refused before any kernel
-  starts.  Folders of an earlier funnelkit holding only the week's three files
-  are adopted.  The next run removes dead runs' ``.tmp-*`` folders, puts back
-  a week a killed run had set aside, and keeps the newest entries of
-  ``.failed/`` (:func:`tidy_out_dir`).
-* When a week fails, ``OUT/<week>`` is left as it was, the executed notebook is
-  kept in ``OUT/.failed/<week>-<UTC time>/`` for debugging, and a
-  :class:`~funnelkit.errors.ReportError` names the failing cell and its error
-  in one line.  A range stops at the first failing week; the weeks rendered
-  before it stay in place.
-* The notebook runs on the Python interpreter running funnelkit (the
-  ``python3`` kernel of this environment, whatever other kernel specs say).
+and writes ``OUT/<week>/report.ipynb``, ``report.html`` (no code, plotly
+embedded once) and ``metrics.json`` (:meth:`funnelkit.weekly.WeeklyMetrics.to_json`),
+plus ``OUT/index.html``.  Parameters are checked before any kernel starts
+(:func:`prepare_report`); a week is swapped into place whole, only what the
+kit wrote is ever replaced, and a failed week leaves the previous report as it
+was and raises :class:`~funnelkit.errors.ReportError` naming the failing cell.
 
 The output folder's bookkeeping (manifests, the atomic swap, clean-up, the
 index) is in :mod:`funnelkit.report_folder`; the helpers the template calls
 for display (:func:`setup_notebook`, :func:`section`, :func:`html_table`,
 :func:`warnings_html`...), and all the report's texts, in
 :mod:`funnelkit.report_display`.  Both are importable from here too.
+
+What the report guarantees ("Safe to schedule") is on the concept page
+``docs/concepts/weekly-report.md`` of the documentation (``make docs``);
+every key of ``metrics.json``, with its JSON Schema, in
+``docs/reference/metrics-json.md``.
 """
 
 from __future__ import annotations
@@ -115,6 +57,8 @@ from funnelkit.report_display import (
     LANGS,
     contacts_table,
     definition_table,
+    drivers_html,
+    drivers_section,
     headline_html,
     html_table,
     lazy_module,
@@ -176,6 +120,8 @@ __all__ = [
     "contacts_table",
     "default_notebook",
     "definition_table",
+    "drivers_html",
+    "drivers_section",
     "headline_html",
     "html_table",
     "prepare_report",

@@ -39,6 +39,8 @@ __all__ = [
     "LANGS",
     "contacts_table",
     "definition_table",
+    "drivers_html",
+    "drivers_section",
     "headline_html",
     "html_table",
     "lazy_module",
@@ -107,6 +109,16 @@ _SECTIONS: dict[str, dict[str, tuple[str, str]]] = {
             "their first event. Recent weeks are observed for fewer days: their curves are "
             "shorter, not lower.",
         ),
+        "drivers": (
+            "What the contacts who went on did differently",
+            "The biggest leak is from \u201c{before}\u201d to \u201c{after}\u201d. Among the "
+            "contacts of the last {weeks} weeks who reached \u201c{before}\u201d and whose "
+            "{window}-day window has closed, those who went on against those who did not: by "
+            "what they did in between, where they came from and who they are. Odds ratios "
+            "with 95% intervals; a signal whose "
+            "q-value (corrected for testing many) is 0.05 or more is within noise. An "
+            "association, not a cause: the contacts who did it may differ in other ways.",
+        ),
         "quality": (
             "Data quality",
             "What was read, what was set aside and why, and what the report ignored.",
@@ -166,6 +178,16 @@ _SECTIONS: dict[str, dict[str, tuple[str, str]]] = {
             "Part des nouveaux contacts de chaque semaine ayant atteint « {stage} », selon les "
             "jours écoulés depuis leur premier événement. Les semaines récentes sont observées "
             "moins longtemps : leurs courbes sont plus courtes, pas plus basses.",
+        ),
+        "drivers": (
+            "Ce qu'ont fait autrement les contacts qui ont poursuivi",
+            "La plus grosse fuite va de « {before} » à « {after} ». Parmi les contacts des "
+            "{weeks} dernières semaines arrivés à « {before} » et dont la fenêtre de {window} "
+            "jours est close, ceux qui ont poursuivi face aux autres : selon ce qu'ils ont "
+            "fait entre-temps, d'où ils venaient et qui ils sont. Rapports des cotes avec "
+            "intervalles à 95 % ; un signal "
+            "dont la valeur q (corrigée des tests multiples) atteint 0,05 est dans le bruit. "
+            "Une association, pas une cause : ces contacts peuvent différer sur d'autres points.",
         ),
         "quality": (
             "Qualité des données",
@@ -855,3 +877,92 @@ def time_to_convert_histogram(ttc: Any, *, step: int) -> Any:
     from funnelkit.figures import time_to_convert_table
 
     return time_to_convert_table(ttc, steps=(step - 1, step))
+
+
+_DRIVERS_WORDS = {
+    "en": {
+        "signal": "Signal",
+        "verdict": "Verdict",
+        "with": "Went on / not, with it",
+        "rate_with": "Went on, with it",
+        "rate_without": "Went on, without it",
+        "odds_ratio": "Odds ratio (95% CI)",
+        "q_value": "q",
+        "none": "No signal stands out from the noise ({tested} tested).",
+        "missing": "No contact's window has closed yet: nothing to compare.",
+    },
+    "fr": {
+        "signal": "Signal",
+        "verdict": "Verdict",
+        "with": "Ont poursuivi / non, avec",
+        "rate_with": "Ont poursuivi, avec",
+        "rate_without": "Ont poursuivi, sans",
+        "odds_ratio": "Rapport des cotes (IC 95 %)",
+        "q_value": "q",
+        "none": "Aucun signal ne se détache du bruit ({tested} testés).",
+        "missing": "Aucune fenêtre de contact n'est encore close : rien à comparer.",
+    },
+}
+
+
+def drivers_section(metrics: Any, lang: str = "en") -> None:
+    """Display the heading of the drivers section of a :class:`~funnelkit.weekly.WeeklyMetrics`.
+
+    It names the step explained (the biggest leak) by the definition's labels in ``lang``.
+    """
+    why = metrics.drivers
+    stages = metrics.funnel.stages
+    before = after = "–"
+    if why is not None and len(stages) >= why.step:
+        before, after = stages[why.step - 2].label(lang), stages[why.step - 1].label(lang)
+    section(
+        "drivers",
+        lang,
+        weeks=metrics.weeks_of_history,
+        window=f"{metrics.window / dt.timedelta(days=1):g}",
+        before=before,
+        after=after,
+    )
+
+
+def drivers_html(drivers: Any, lang: str = "en", *, top: int = 10) -> Any:
+    """Return the signals that help or hurt, strongest first, as an HTML table (or a note).
+
+    ``drivers`` is a :class:`~funnelkit.drivers.DriversResult` (``None``:
+    no window has closed yet).  Signals within noise are left to the figure.
+    """
+    from funnelkit.drivers import format_ratio
+    from funnelkit.figure_drivers import signal_label
+
+    words = _DRIVERS_WORDS[_check_lang(lang)]
+    display = lazy_module("IPython.display")
+    if drivers is None:
+        return display.HTML(format_html("<p>{}</p>", words["missing"]))
+    strong = drivers.significant().head(top)
+    if strong.is_empty():
+        tested = drivers.table.filter(~pl.col("suppressed")).height
+        return display.HTML(format_html("<p>{}</p>", words["none"].format(tested=tested)))
+    verdicts = {"helps": ("helps", "aide"), "hurts": ("hurts", "freine")}
+
+    def ratio(value: float) -> str:
+        text = format_ratio(value)
+        return text if lang == "en" else text.replace(",", "\u202f").replace(".", ",")
+
+    table = pl.DataFrame(
+        [
+            {
+                "signal": signal_label(r, "fr" if lang == "fr" else "en"),
+                "verdict": verdicts[r["verdict"]][lang == "fr"],
+                "with": f"{r['converted']:,} / {r['dropped']:,}",
+                "rate_with": r["rate_with"],
+                "rate_without": r["rate_without"],
+                "odds_ratio": f"{ratio(r['odds_ratio'])} ({ratio(r['ci_low'])}–"
+                f"{ratio(r['ci_high'])})",
+                "q_value": f"{r['q_value']:.2g}",
+            }
+            for r in strong.iter_rows(named=True)
+        ]
+    )
+    return html_table(
+        table, percent=("rate_with", "rate_without"), digits=0, lang=lang, headers=words
+    )

@@ -2,35 +2,12 @@
 
 The bundled sample in ``data/sample/`` comes from :func:`write_sample` with its
 defaults, and :func:`write_large_log` draws the same kind of data at benchmark
-size.  Everything is drawn with numpy arrays from one ``PCG64`` stream and
-turned into polars frames at the end, so the same arguments give the same
-bytes and ten million events take seconds, not minutes.
+size.  Everything is drawn with numpy arrays from one ``PCG64`` stream, so the
+same arguments give the same bytes and ten million events take seconds.
 
-How a contact is drawn
-----------------------
-Every contact follows one of two tracks:
-
-* ``b2c`` contacts follow the content-marketing path: a first ``page_view``;
-  a repeat visit, ``like``, ``comment`` or ``social_follow``; an
-  ``ebook_download``, ``newsletter_signup`` or ``cta_click``; a ``purchase``
-  or ``subscription``; then ``repeat_purchase``, ``review`` or ``referral``.
-* ``b2b`` contacts follow the sales path: a ``list_import`` and
-  ``outreach_sent``; a ``badge_scan``, ``form_fill``, ``ebook_download`` or
-  ``newsletter_signup``; an ``outreach_reply``, ``call`` or ``demo_request``;
-  a ``meeting``; a ``purchase`` or ``subscription``; then repeat business.
-
-Each step is taken with a probability that depends on the acquisition
-channel (``referral`` and ``trade_show`` convert best, ``paid_ads`` worst)
-after a delay of days to weeks, so the last weeks hold fewer conversions
-yet.  A contact also does a few more things at each level it reaches
-(repeat visits, calls, further purchases...), never something of a higher
-level.  Time runs on a clock that slows down at night and at the weekend, so
-activity has a daily and a weekly rhythm.  Some contacts skip stages: walk-in
-buyers and imported customers whose first event is a purchase, trade-show
-visitors whose first event is a badge scan.  Some contacts were imported and
-never touched: they are in the contacts table with no event.  From 60 % of the
-period on, ``paid_ads`` doubles its volume with a broad display campaign whose
-contacts convert far less.  Trade-show contacts arrive on the show days.
+How a contact is drawn (the two tracks, channels, delays, skipped stages, the
+display campaign) is on the concept page ``docs/concepts/sample-data.md`` of
+the documentation (``make docs``).
 """
 
 from __future__ import annotations

@@ -8,53 +8,14 @@ classification, :func:`flows` shows who moved between two instants,
 
 The classification itself is written once, in :mod:`funnelkit.core.classify`
 (narwhals), and runs unchanged on polars, DuckDB and Spark; this module
-turns a polars frame into the core's frame (``occurred_at`` and
-``created_at`` as epoch microseconds) and the result back, and hands DuckDB
-and Spark frames to the implementations registered in :mod:`funnelkit.frames`.
+turns a polars frame into the core's frame and the result back, and hands
+DuckDB and Spark frames to the implementations registered in
+:mod:`funnelkit.frames`.
 
-The rules of classification
----------------------------
-*As of.*  Only events at or before ``as_of`` count (an event exactly at
-``as_of`` counts); contacts first known after it are left out.  A date
-without a time means the end of that day.  Without ``as_of``, every event
-counts and the inactivity clock stops at the latest event of the data.
-
-*Known contacts and the entry stage.*  Every contact with at least one event
-(of any name, even one the definition does not mention) or a row in the
-``contacts`` table is in the first stage at least.  It entered it at its
-first event or at its ``created_at`` in the contacts table, whichever is
-earlier; a contact with no event and no ``created_at`` has a null entry time.
-
-*Reaching a stage.*  A stage is reached at the first instant one of its
-conditions holds: an events condition at its ``min_count``-th evidence event
-(an event named by the condition whose property filters hold; a null
-property never satisfies a filter), a points condition at the first event
-where the contact's score is at least the threshold.  Events at the same
-instant count together, whatever their order in the data.  The score at an
-instant sums the points of the scoring events up to it, each multiplied by
-``0.5 ** (age / half_life)``; it is compared with a relative tolerance of
-1e-9 (``score >= threshold * (1 - 1e-9)``) so that rounding in the decay never
-hides an exact hit.  Contributions older than 64 half-lives (a factor below
-5e-20) may be left out, which keeps the sums finite for any history length.
-
-*Forward only, stage skipping.*  The current stage is the highest stage
-reached; a stage never un-reaches (a decayed score does not bring a contact
-back).  A stage skipped on the way counts as reached when a later stage was,
-so ``<stage>_at`` never decreases down the funnel and a contact counted at a
-stage has passed every stage before it.
-
-*Unknown events.*  An event named by no rule of the definition makes its
-contact known (entry stage) but moves it nowhere and is not *activity*.
-
-*Activity and lapsing.*  ``last_activity_at`` is the time of the contact's
-latest event named by the definition.  A stage with ``lapse_after`` /
-``lapse_to``: a contact whose current stage it is, with no activity for at
-least ``lapse_after`` before ``as_of`` (or the latest event of the data), is
-reported at ``lapse_to`` instead, and in turn at that stage's own ``lapse_to``
-if the same idle time lapses it too.  Lapsing changes ``stage`` and
-``stage_rank`` only; the ``<stage>_at`` columns keep the first time each
-stage was reached.  Any new evidence event is also activity, so a lapsed
-contact is back at its stage as soon as it is active again.
+The rules of classification (as of, the entry stage, reaching a stage,
+points and half-lives, stage skipping, activity and lapsing) are on the
+concept page ``docs/concepts/stages.md`` of the documentation (``make docs``;
+in French, ``docs/concepts/stages.fr.md``).
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ Examples
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Literal
@@ -31,12 +32,18 @@ import polars as pl
 from funnelkit.errors import ParameterError
 
 __all__ = [
+    "MIN_EXPECTED",
     "MIN_PER_OUTCOME",
     "MIN_TRIALS",
+    "OddsRatio",
     "TwoProportionTest",
     "Verdict",
+    "benjamini_hochberg",
     "check_alpha",
     "erfc_expr",
+    "fisher_exact",
+    "odds_ratio",
+    "odds_ratio_test",
     "too_few_expr",
     "two_proportion_p_value",
     "two_proportion_test",
@@ -423,3 +430,188 @@ def verdict_expr(
         .otherwise(pl.lit("within noise"))
         .alias("verdict")
     )
+
+
+# --- two-by-two tables: odds ratios, Fisher's exact test, many tests at once ----
+#: A 2×2 table any of whose expected cells is below this is judged by Fisher's exact test.
+MIN_EXPECTED = 5.0
+
+
+def _check_table(a: int, b: int, c: int, d: int, where: str) -> None:
+    if min(a, b, c, d) < 0:
+        msg = f"{where} needs four counts >= 0, got ({a}, {b}, {c}, {d})"
+        raise ParameterError(msg)
+
+
+def _log_comb(n: int, k: int) -> float:
+    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+
+
+def fisher_exact(a: int, b: int, c: int, d: int) -> float:
+    """Return the two-sided p-value of Fisher's exact test on the table ``[[a, b], [c, d]]``.
+
+    With the margins fixed, ``a`` follows a hypergeometric distribution; the
+    p-value is the probability of every table at most as likely as the one
+    observed (the usual two-sided rule, with a relative tolerance of 1e-7 for
+    ties).  Probabilities come from log-gamma, so large counts neither
+    overflow nor need scipy.
+
+    Parameters
+    ----------
+    a, b, c, d
+        The four counts (rows: with / without the signal; columns: converted /
+        dropped, say).
+
+    Returns
+    -------
+    float
+        The p-value, within ``[0, 1]``.
+
+    Raises
+    ------
+    ParameterError
+        When a count is negative.
+
+    Examples
+    --------
+    >>> round(fisher_exact(8, 2, 1, 5), 4)
+    0.035
+    >>> fisher_exact(0, 0, 0, 0)
+    1.0
+    """
+    _check_table(a, b, c, d, "fisher_exact")
+    row1, col1, n = a + b, a + c, a + b + c + d
+    low, high = max(0, col1 - (n - row1)), min(row1, col1)
+    if low == high:
+        return 1.0
+    base = _log_comb(n, col1)
+
+    def log_p(x: int) -> float:
+        return _log_comb(row1, x) + _log_comb(n - row1, col1 - x) - base
+
+    observed = log_p(a)
+    limit = observed + math.log1p(1e-7)
+    total = math.fsum(math.exp(lp) for x in range(low, high + 1) if (lp := log_p(x)) <= limit)
+    return min(1.0, total)
+
+
+@dataclass(frozen=True)
+class OddsRatio:
+    """An odds ratio of a 2×2 table ``[[a, b], [c, d]]`` and how sure it is.
+
+    Attributes
+    ----------
+    odds_ratio
+        ``(a·d) / (b·c)``; with a zero cell, every cell gets +0.5 first
+        (Haldane–Anscombe), so the ratio and its interval stay finite.
+    ci_low, ci_high
+        Woolf (logit) interval: ``exp(ln OR ± z·sqrt(1/a + 1/b + 1/c + 1/d))``.
+    p_value
+        Two-sided: Fisher's exact test when an expected cell is below
+        :data:`MIN_EXPECTED`, else the pooled two-proportion z-test (the
+        χ² test without continuity correction).
+    test
+        ``"fisher"`` or ``"chi2"``: which test gave :attr:`p_value`.
+    corrected
+        True when the Haldane–Anscombe +0.5 was added (a cell was 0).
+    """
+
+    odds_ratio: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    test: Literal["fisher", "chi2"]
+    corrected: bool
+
+
+def odds_ratio(
+    a: int, b: int, c: int, d: int, *, confidence: float = 0.95
+) -> tuple[float, float, float, bool]:
+    """Return the odds ratio of ``[[a, b], [c, d]]``, its Woolf interval and the correction flag.
+
+    Returns ``(odds_ratio, ci_low, ci_high, corrected)``; ``corrected`` is true
+    when a cell was 0 and +0.5 was added to every cell (Haldane–Anscombe).
+
+    Examples
+    --------
+    >>> [round(x, 3) for x in odds_ratio(20, 10, 10, 20)[:3]]
+    [4.0, 1.367, 11.703]
+    >>> odds_ratio(5, 0, 5, 5)[3]
+    True
+    """
+    _check_table(a, b, c, d, "odds_ratio")
+    z = _z(confidence)
+    corrected = min(a, b, c, d) == 0
+    fa, fb, fc, fd = (float(x) + (0.5 if corrected else 0.0) for x in (a, b, c, d))
+    log_or = math.log(fa) + math.log(fd) - math.log(fb) - math.log(fc)
+    se = math.sqrt(1 / fa + 1 / fb + 1 / fc + 1 / fd)
+    return (
+        math.exp(log_or),
+        math.exp(log_or - z * se),
+        math.exp(log_or + z * se),
+        corrected,
+    )
+
+
+def odds_ratio_test(a: int, b: int, c: int, d: int, *, confidence: float = 0.95) -> OddsRatio:
+    """Return the odds ratio of ``[[a, b], [c, d]]`` with its interval and p-value.
+
+    Rows are the contacts with and without a signal, columns those who
+    converted and those who did not: ``a`` converted with it, ``b`` dropped
+    with it, ``c`` converted without it, ``d`` dropped without it.
+
+    Raises
+    ------
+    ParameterError
+        When a count is negative.
+
+    Examples
+    --------
+    >>> t = odds_ratio_test(8, 2, 1, 5)
+    >>> t.test, round(t.p_value, 4), round(t.odds_ratio, 1)
+    ('fisher', 0.035, 20.0)
+    >>> odds_ratio_test(300, 700, 200, 800).test
+    'chi2'
+    """
+    ratio, low, high, corrected = odds_ratio(a, b, c, d, confidence=confidence)
+    n = a + b + c + d
+    expected = [(r * k) / n for r in (a + b, c + d) for k in (a + c, b + d)] if n else [0.0] * 4
+    if min(expected) < MIN_EXPECTED:
+        return OddsRatio(ratio, low, high, fisher_exact(a, b, c, d), "fisher", corrected)
+    p_value = two_proportion_test(c, c + d, a, a + b).p_value
+    return OddsRatio(ratio, low, high, p_value, "chi2", corrected)
+
+
+def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
+    """Return the Benjamini–Hochberg q-values of ``p_values``, in the same order.
+
+    ``q_i = min over j with p_j >= p_i of p_j · m / rank(p_j)``, capped at 1:
+    calling every signal with ``q < alpha`` keeps the expected share of false
+    discoveries among them at most ``alpha`` (for independent or positively
+    dependent tests).
+
+    Raises
+    ------
+    ParameterError
+        When a p-value is outside ``[0, 1]`` or not a number.
+
+    Examples
+    --------
+    >>> [round(q, 3) for q in benjamini_hochberg([0.01, 0.04, 0.03, 0.5])]
+    [0.04, 0.053, 0.053, 0.5]
+    >>> benjamini_hochberg([])
+    []
+    """
+    for p in p_values:
+        if not 0.0 <= p <= 1.0:
+            msg = f"benjamini_hochberg needs p-values within [0, 1], got {p!r}"
+            raise ParameterError(msg)
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i], reverse=True)
+    q = [0.0] * m
+    running = 1.0
+    for position, i in enumerate(order):
+        rank = m - position
+        running = min(running, p_values[i] * m / rank)
+        q[i] = running
+    return q

@@ -8,9 +8,9 @@ the window, the order mode and the exclusions an analysis is given into one
 :class:`Spec`, refusing what cannot be counted with a message that says what
 to write instead.  Every analysis of :mod:`funnelkit.conversion` and every
 engine reads its options through this module, so that they all accept and
-refuse the same things.  The semantics of the two ways of reading a stage
-(``stage_steps="evidence"`` or ``"entry"``) are those of
-:mod:`funnelkit.conversion`.
+refuse the same things.  The two ways of reading a stage
+(``stage_steps="entry"`` or ``"evidence"``) are on the concept page
+``docs/concepts/entry.md`` of the documentation (``make docs``).
 """
 
 from __future__ import annotations

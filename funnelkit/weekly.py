@@ -1,66 +1,21 @@
 """The weekly report's numbers, computed once, from the package's own functions.
 
-A report week is an ISO week (``2026-W46``) in UTC: from Monday 00:00 to the
-next Monday 00:00, end excluded.  Everything about a week is read *as of its
-end*: stages are classified with the events before that instant, and events at
-or after it are ignored (and counted, so the data-quality section can say so).
-The default week of a report is :func:`last_complete_week` of the data.
-
-The numbers of :func:`weekly_metrics`
--------------------------------------
-*Headline counts* (``new_contacts``, ``reached_<stage>``): contacts that first
-reached each stage during the week, from the classification as of the week's
-end (a skipped stage counts as reached with the later one), against the same
-count for the week before.  Their change is judged by the test that both weeks
-share one expected count (``z = (a - b) / sqrt(a + b)``, two-sided).  Given
-the two weeks' total ``n = a + b``, an unchanged rate makes this week's count
-binomial with ``n`` trials and probability 1/2, and the normal approximation
-holds once each week's expected count ``n / 2`` is at least
-:data:`~funnelkit.stats.MIN_PER_OUTCOME` (5): below that (``a + b < 10``) the
-verdict is ``"too few"``.  The rule is on the expected count, not on each
-week's own count, so a fall from 195 to 0 is a ``"decrease"`` (p < 1e-40), not
-too few to tell, while 3 against 0 still is.  When the data holds no event
-before the report week, the previous week lies before the data: a count with
-no contact that week has no previous value (``None``, ``null`` in
-``metrics.json``) and the verdict ``"no previous week"``, rather than a
-comparison with 0.
-
-*Headline rates* (``conversion_<stage>_to_<stage>``): each step conversion of
-the ordered funnel (and first stage to the target stage), for the contacts who
-entered in the latest week whose conversion window has closed by the report's
-end (:func:`last_closed_week`), against the week before, with the pooled
-two-proportion test and Wilson intervals of :mod:`funnelkit.stats`.  A rate of
-the report week itself would still be rising, so it is not a headline.
-
-*Sections*: the snapshot as of the week's end, the flows between its start and
-end, conversion per week of entry over the history (incomplete weeks flagged),
-the funnel of the history weeks by the breakdown column (segments under
-:data:`MIN_SEGMENT` entrants suppressed) with its time to convert, weekly
-acquisition cohorts, data quality, and the definition used.
-
-Every section reads a stage the one way :func:`funnelkit.stages.classify`
-does: a contact reaches a stage at the instant it *entered* it (thresholds,
-points, skipping and lapses applied), from its whole history before the
-week's end.  The headline counts, the snapshot, the rates, the trend, the
-breakdown, the time to convert and the cohorts therefore count the same
-contacts (``stage_steps`` in ``metrics.json`` says so for each section; see
-"Stages as steps" in :mod:`funnelkit.conversion`).
-
-*Warnings* (:attr:`WeeklyMetrics.warnings`, ``warnings`` in ``metrics.json``):
-signs that the week's data is incomplete, each with a stable code.
-``"no_events_in_week"``: the data holds no event in the week, which usually
-means a broken export.  ``"few_stage_entries_in_week"``: the week has events,
-but contacts reached a stage past the first fewer than a tenth as often as in
-the median previous week of the history (weeks before the data left out; at
-least :data:`LOW_VOLUME_MIN_WEEKS` of them, with a median of at least
-:data:`LOW_VOLUME_MIN_MEDIAN`).  Stage entries past the first come from events
-only (a contacts table adds contacts to the first stage alone), and the
-polars and engine paths both have them.
+A report week is an ISO week (``2026-W46``) in UTC, read *as of its end*.
+:func:`weekly_metrics` computes its headline counts and rates (with their
+verdicts), the snapshot, flows, trend, breakdown, time to convert, cohorts,
+data quality and warnings, every section reading a stage by entry as
+:func:`funnelkit.stages.classify` does.  The default week of a report is
+:func:`last_complete_week` of the data.
 
 The ISO weeks are in :mod:`funnelkit.weeks` and the result objects
 (:class:`WeeklyMetrics`, :class:`Kpi`, :class:`DataQuality`,
 :class:`DataWarning`) in :mod:`funnelkit.weekly_results`; this module computes
 the numbers and re-exports those names.
+
+What each number means, the tests behind the verdicts and the warnings are on
+the concept page ``docs/concepts/weekly-report.md`` of the documentation
+(``make docs``); ``metrics.json`` is described in
+``docs/reference/metrics-json.md``.
 """
 
 from __future__ import annotations
@@ -68,6 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 import polars as pl
 
@@ -85,8 +41,9 @@ from funnelkit.conversion import (
     trend_counts,
 )
 from funnelkit.definitions import Funnel, load_funnel
+from funnelkit.drivers import DriversResult, drivers
 from funnelkit.durations import format_duration, parse_duration
-from funnelkit.errors import ParameterError
+from funnelkit.errors import EmptyInputError, ParameterError
 from funnelkit.events import (
     CONTACT_ID,
     OCCURRED_AT,
@@ -154,6 +111,7 @@ __all__ = [
     "week_bounds",
     "week_range",
     "weekly_metrics",
+    "why_contacts_drop",
 ]
 
 
@@ -408,7 +366,7 @@ def weekly_metrics(
         breakdown, [events, contacts], allow_personal=allow_personal, option="breakdown"
     )
     if frames.is_engine_frame(events):
-        return frames.on_engine("weekly_metrics", WeeklyMetrics)(
+        metrics = frames.on_engine("weekly_metrics", WeeklyMetrics)(
             events,
             funnel,
             week=week,
@@ -417,6 +375,12 @@ def weekly_metrics(
             breakdown=breakdown,
             weeks_of_history=weeks_of_history,
         )
+        first = metrics.week.shift(1 - weeks_of_history).start
+        why = why_contacts_drop(
+            events, metrics.funnel, window=metrics.window, since=first, until=metrics.as_of,
+            contacts=contacts,
+        )  # fmt: skip
+        return replace(metrics, drivers=why)
     target = parse_week(week)
     definition = as_funnel(funnel)
     span = parse_duration(window, name="window")
@@ -470,6 +434,10 @@ def weekly_metrics(
         definition=definition,
         classified=classified if reuse else None,
     )
+    why = why_contacts_drop(
+        lf, definition, window=span, since=history[0].start, until=target.end,
+        contacts=people, classified=classified,
+    )  # fmt: skip
     return WeeklyMetrics(
         week=target,
         funnel=definition,
@@ -485,7 +453,35 @@ def weekly_metrics(
         trend=trend,
         comparison=comparison,
         cohorts=recent_cohorts(curves, history[0]),
+        drivers=why,
     )
+
+
+def why_contacts_drop(
+    events: Any,
+    definition: Funnel,
+    *,
+    window: timedelta,
+    since: datetime,
+    until: datetime,
+    contacts: Any = None,
+    classified: pl.DataFrame | None = None,
+) -> DriversResult | None:
+    """Return the report's drivers section: :func:`funnelkit.drivers.drivers` at the biggest leak.
+
+    The contacts who entered the first stage from ``since`` (the history
+    weeks) and whose window closed by ``until`` (the report's end), stages
+    read by entry; ``None`` when there is no such contact (no leak to
+    explain).  ``classified``: the report's classification, read instead of
+    classifying again (polars).
+    """
+    try:
+        return drivers(
+            events, definition, window=window, since=since, until=until, contacts=contacts,
+            classified=classified,
+        )  # fmt: skip
+    except EmptyInputError:
+        return None
 
 
 def last_closed_week(week: IsoWeek | str, window: timedelta | str) -> IsoWeek:

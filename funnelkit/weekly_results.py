@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -32,6 +32,9 @@ from funnelkit.errors import ParameterError, did_you_mean
 from funnelkit.results import CohortTable, ConversionTrend, FunnelResult, PeriodComparison
 from funnelkit.stages import Flows, Snapshot
 from funnelkit.weeks import IsoWeek
+
+if TYPE_CHECKING:
+    from funnelkit.drivers import DriversResult
 
 __all__ = [
     "FEW_STAGE_ENTRIES_IN_WEEK",
@@ -56,7 +59,7 @@ MIN_SEGMENT = 30
 #: Decimal places of the fractional numbers of ``metrics.json`` (shares, rates,
 #: their intervals and changes); p-values keep full precision.
 METRICS_DECIMALS = 6
-_FULL_PRECISION = frozenset({"p_value"})
+_FULL_PRECISION = frozenset({"p_value", "q_value"})
 
 #: Warning code: the data holds no event in the report week.
 NO_EVENTS_IN_WEEK = "no_events_in_week"
@@ -368,6 +371,10 @@ class WeeklyMetrics:
     cohorts
         Share of each acquisition week (of the history) that reached the
         target stage, by days since acquisition (Kaplan-Meier, as of the week's end).
+    drivers
+        What the contacts of the history weeks who went on from the biggest
+        leak's stage did differently (:func:`funnelkit.drivers.drivers`);
+        ``None`` when no contact's window has closed yet.
 
     When ``quality`` counts no event before the week, its previous week lies
     before the data: the headline counts that are 0 that week are given no
@@ -389,6 +396,7 @@ class WeeklyMetrics:
     trend: ConversionTrend
     comparison: PeriodComparison | None
     cohorts: CohortTable
+    drivers: DriversResult | None = None
 
     def __post_init__(self) -> None:
         if self.quality.events_before_week == 0:
@@ -561,8 +569,31 @@ class WeeklyMetrics:
             None if self.comparison is None else _json_ready(self.comparison.to_dict())
         )
         out["cohorts"] = _records(self.cohort_summary())
+        out["drivers"] = self.drivers_records()
         rounded: dict[str, Any] = _rounded(out)
         return rounded
+
+    def drivers_records(self) -> list[dict[str, Any]]:
+        """Return the drivers section for ``metrics.json``: one aggregate row per signal.
+
+        Each row: ``kind``, ``source``, ``name``, ``value``, the four counts,
+        the rates, ``odds_ratio``, ``ci_low``, ``ci_high``, ``p_value``,
+        ``q_value``, ``verdict`` and the step it explains (``step``,
+        ``from_stage``, ``to_stage``); an empty list without the section.
+        No contact is named: the counts are of contacts, personal columns
+        are never candidates.
+        """
+        if self.drivers is None:
+            return []
+        result = self.drivers
+        stages = self.funnel.stage_ids
+        where = {
+            "step": result.step,
+            "from_stage": stages[result.step - 2] if len(stages) >= result.step else None,
+            "to_stage": stages[result.step - 1] if len(stages) >= result.step else None,
+        }
+        keep = [c for c in result.table.columns if c != "sentence"]
+        return [{**where, **row} for row in _records(result.table.select(keep))]
 
     def stage_steps(self) -> dict[str, str]:
         """Return how each section read a stage: ``"entry"`` everywhere.

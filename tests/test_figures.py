@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -24,7 +26,7 @@ from funnelkit import figures as F
 from funnelkit.conversion import cohorts, conversion_over_time, funnel
 from funnelkit.definitions import load_funnel
 from funnelkit.errors import MissingColumnError, ParameterError
-from funnelkit.events import EventLog, read_events
+from funnelkit.events import EventLog, read_contacts, read_events
 from funnelkit.figure_time import HISTORY_COLOUR, RECENT_COHORTS
 from funnelkit.stages import classify, compare, explain, flows, snapshot
 from tests.conftest import events_frame
@@ -136,14 +138,26 @@ def test_funnel_figure_highlights_the_biggest_leak() -> None:
     colours = list(fig.data[0].marker.line.color)
     assert widths.index(max(widths)) == 2 and colours[2] == F.LEAK_COLOUR
     (note,) = [a for a in fig.layout.annotations if a.name == "biggest_leak"]
-    assert note.y == "c" and "Biggest leak" in note.text
+    assert note.y == "c" and note.text == "◀ Biggest leak" and note.xanchor == "left"
     assert "b → c: only 33.3% make the step" in fig.layout.title.text
 
 
-def test_funnel_figure_writes_step_and_overall_conversion_on_the_bars() -> None:
+def _lane(fig: go.Figure, name: str) -> dict[str, str]:
+    return {a.y: a.text for a in fig.layout.annotations if a.name == name}
+
+
+def test_funnel_figure_writes_counts_on_the_bars_and_rates_in_lanes_beside_them() -> None:
     fig = F.funnel_figure(pl.DataFrame({"name": ["a", "b"], "count": [1200, 300]}))
-    assert fig.data[0].text[0] == "<b>1,200</b>"
-    assert fig.data[0].text[1] == "<b>300</b> · 25.0% of previous · 25.0% of first"
+    assert list(fig.data[0].text) == ["<b>1,200</b>", "<b>300</b>"]
+    rates = [a for a in fig.layout.annotations if a.name == "rate"]
+    assert [(a.y, a.text) for a in rates] == [
+        ("a", ""),
+        ("b", "25.0%"),
+        ("a", "100.0%"),
+        ("b", "25.0%"),
+    ]
+    headings = [a.text for a in fig.layout.annotations if a.name == "lane_heading"]
+    assert headings == ["of previous<br>step", "of step 1"]
 
 
 def test_funnel_figure_in_french_uses_french_labels_and_decimal_commas(
@@ -152,10 +166,28 @@ def test_funnel_figure_in_french_uses_french_labels_and_decimal_commas(
     result = funnel(timeline, INBOUND, window="30d")
     fig = F.funnel_figure(result, funnel=INBOUND, lang="fr")
     assert list(fig.data[0].y)[:3] == ["Prospect", "Lead froid", "Lead chaud"]
-    assert "de l'étape précédente" in fig.data[0].text[1]
-    assert "," in fig.data[0].text[1].split("·")[1]
+    headings = [a.text for a in fig.layout.annotations if a.name == "lane_heading"]
+    assert headings == ["de l'étape<br>précédente", "de l'étape 1"]
+    rates = [a.text for a in fig.layout.annotations if a.name == "rate" and a.text]
+    assert rates and all(re.fullmatch(r"\d+,\d\u202f%", r) for r in rates)
     assert fig.layout.separators == ", "
     assert fig.layout.title.text.startswith("Entonnoir (inbound)")
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_the_biggest_leak_marker_has_its_own_lane_right_of_the_rates(lang: F.Lang) -> None:
+    table = pl.DataFrame({"name": ["a", "b", "c"], "count": [100_000, 90_000, 30]})
+    fig = F.funnel_figure(table, lang=lang)
+    notes = fig.layout.annotations
+    (marker,) = [a for a in notes if a.name == "biggest_leak"]
+    assert marker.xref == "x domain" and marker.x == 1 and marker.xanchor == "left"
+    # every rate ends (right-anchored) before the marker starts
+    ends = [a.xshift for a in notes if a.name in ("rate", "lane_heading")]
+    assert all(a.xanchor == "right" for a in notes if a.name in ("rate", "lane_heading"))
+    assert max(ends) < marker.xshift
+    # and the right margin holds the marker in this language
+    assert fig.layout.margin.r >= marker.xshift + F.text_width(marker.text)
+    assert fig.layout.autosize is True and fig.layout.width is None
 
 
 def test_funnel_figure_on_a_snapshot_counts_contacts_at_or_past(timeline: pl.DataFrame) -> None:
@@ -172,6 +204,18 @@ def test_funnel_figure_side_by_side_shares_the_stages() -> None:
     assert [list(t.x) for t in fig.data] == [[100, 40], [80, 20]]
     assert [t.xaxis for t in fig.data] == ["x", "x2"]
     assert [a.text for a in fig.layout.annotations if a.text in ("W46", "W45")] == ["W46", "W45"]
+
+
+def test_contacts_without_events_are_those_a_funnel_adds_at_step_1(sample_log: EventLog) -> None:
+    contacts = read_contacts(SAMPLE / "contacts.csv")
+    for since, until in ((None, None), ("2026-10-05", "2026-10-26")):
+        spans = {"since": since, "until": until}
+        alone = funnel(sample_log, INBOUND, window="14d", **spans).table["count"][0]
+        both = funnel(sample_log, INBOUND, window="14d", contacts=contacts, **spans)
+        silent = F.contacts_without_events(sample_log, contacts, **spans)
+        assert both.table["count"][0] - alone == silent > 0
+    assert F.contacts_without_events(sample_log, None) == 0
+    assert F.contacts_without_events(sample_log, contacts, stage_steps="evidence") == 0
 
 
 def test_funnel_table_names_a_missing_column() -> None:
@@ -212,6 +256,21 @@ def test_breakdown_orders_segments_by_size_and_blanks_suppressed_ones() -> None:
     assert list(fig.data[0].x) == ["big", "small"]
     assert list(fig.data[0].y) == [0.2, None]
     assert fig.data[0].error_y.array is None or fig.data[0].error_y.type is None
+
+
+def test_breakdown_percentages_are_written_the_french_way_in_french(
+    timeline: pl.DataFrame,
+) -> None:
+    result = funnel(timeline, INBOUND, window="30d", by="channel", min_size=1)
+    english = F.breakdown_figure(result, funnel=INBOUND)
+    assert english.layout.yaxis.tickformat == ".0%"
+    french = F.breakdown_figure(result, funnel=INBOUND, lang="fr")
+    axis = french.layout.yaxis
+    assert axis.tickformat is None and axis.ticktext[0] == "0\u202f%"
+    assert all(re.fullmatch(r"\d+\u202f%", t) for t in axis.ticktext)
+    assert max(axis.tickvals) >= max(v for t in french.data for v in t.y if v is not None)
+    assert french.data[0].customdata[0][1].endswith("\u202f%")
+    assert ":.1%" not in french.data[0].hovertemplate
 
 
 def test_breakdown_without_segments_says_how_to_get_them() -> None:
@@ -536,7 +595,12 @@ def test_conversion_over_time_draws_a_conversion_trend(sample_log: EventLog) -> 
     assert list(solid.x) == closed["period_start"].to_list()
     assert list(solid.y) == closed["conversion_from_first"].to_list()
     entrants = trend.table.filter(pl.col("step") == 1, pl.col("complete"))["count"]
-    assert [entered for _, entered in solid.customdata] == [f"{n:,}" for n in entrants]
+    assert [entered for _, entered, _ in solid.customdata] == [f"{n:,}" for n in entrants]
+    rates = closed["conversion_from_first"].to_list()
+    assert [rate for _, _, rate in solid.customdata] == [f"{100 * r:.1f}%" for r in rates]
+    assert "%{customdata[2]}" in solid.hovertemplate and ".1%" not in solid.hovertemplate
+    french = F.conversion_over_time_figure(trend, funnel=INBOUND, lang="fr")
+    assert _trace(french, "Client").customdata[0][2].endswith("\u202f%")  # "12,3 %"
     # the open weeks are dashed, joined to the last complete one
     assert list(dashed.x) == [closed["period_start"][-1], *still_open["period_start"]]
     assert solid.line.color == F.stage_colour(INBOUND.rank("client"))
@@ -646,3 +710,137 @@ def test_the_figure_modules_import_one_way() -> None:
     assert _figure_imports("figure_input") == {"figure_style"}
     for module in ("figure_funnels", "figure_time", "figure_stages"):
         assert _figure_imports(module) == {"figure_style", "figure_input"}
+
+
+# --------------------------------------------------------------------------- in a browser
+_TEXT_BOXES = """() => {
+  const svg = document.querySelector('svg.main-svg').getBoundingClientRect();
+  const boxes = [];
+  const selectors = {
+    annotation: 'g.annotation-text-g text', bar: 'g.trace text', tick: 'g.ytick text',
+    title: 'g.g-xtitle text, g.g-gtitle text',
+  };
+  for (const [kind, selector] of Object.entries(selectors)) {
+    for (const node of document.querySelectorAll(selector)) {
+      const r = node.getBoundingClientRect();
+      if (r.width > 0) boxes.push({kind, text: node.textContent, l: r.left, r: r.right,
+                                   t: r.top, b: r.bottom});
+    }
+  }
+  return {svg: {l: svg.left, r: svg.right, t: svg.top, b: svg.bottom}, boxes};
+}"""
+
+
+def _overlap(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return (
+        a["l"] < b["r"] - 1 and b["l"] < a["r"] - 1 and a["t"] < b["b"] - 1 and b["t"] < a["b"] - 1
+    )
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_funnel_labels_neither_collide_nor_get_cut_at_any_width(
+    sample_log: EventLog, lang: F.Lang
+) -> None:
+    from tests.setup_browser import CHROMIUM, chromium_path
+    from tests.test_report_browser import ARGS
+
+    if chromium_path() is None:
+        pytest.skip(f"{CHROMIUM} is missing; install it with: python -m tests.setup_browser")
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    contacts = read_contacts(SAMPLE / "contacts.csv")
+    result = funnel(sample_log, INBOUND, window="14d", contacts=contacts)
+    silent = F.contacts_without_events(sample_log, contacts)
+    fig = F.funnel_figure(result, funnel=INBOUND, lang=lang, without_events=silent)
+    plotly_js = Path(pio.__file__).parent.parent / "package_data" / "plotly.min.js"
+    errors: list[str] = []
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.on(
+            "console", lambda m: errors.append(m.text) if m.type in ("error", "warning") else None
+        )
+        for width in (520, 760, 1200):
+            div = fig.to_html(full_html=False, include_plotlyjs=False)
+            page.set_content(
+                f"<html><head><script>{plotly_js.read_text(encoding='utf-8')}</script></head>"
+                f"<body style='margin:0'><div style='width:{width}px'>{div}</div></body></html>"
+            )
+            page.wait_for_selector("g.annotation-text-g", state="attached")
+            drawn = page.evaluate(_TEXT_BOXES)
+            svg, boxes = drawn["svg"], drawn["boxes"]
+            assert svg["r"] - svg["l"] == pytest.approx(width, abs=1)  # sized to its container
+            cut = [b["text"] for b in boxes if b["l"] < svg["l"] or b["r"] > svg["r"]]
+            assert cut == [], (width, cut)
+            crossed = [
+                (a["text"], b["text"])
+                for i, a in enumerate(boxes)
+                for b in boxes[i + 1 :]
+                if _overlap(a, b)
+            ]
+            assert crossed == [], (width, crossed)
+        browser.close()
+    assert errors == []
+
+
+# --------------------------------------------------------------------------- every word
+_SAME_IN_FRENCH = {
+    "contacts",
+    "contact",
+    "conversion",
+    "client",
+    "prospect",
+    "p90",
+    "n",
+    "table",
+    "acquisition",
+    "target",
+}
+
+
+def _figure_texts(fig: go.Figure) -> list[str]:
+    layout = fig.layout
+    texts = [layout.title.text or ""]
+    texts += [a.text or "" for a in layout.annotations]
+    for axis in [*fig.select_xaxes(), *fig.select_yaxes()]:
+        texts.append(axis.title.text or "")
+        texts += [str(t) for t in axis.ticktext or ()]
+    for trace in fig.data:
+        hover = getattr(trace, "hovertemplate", None) or ""
+        texts += [str(trace.name or ""), re.sub(r"%\{[^}]*\}", " ", hover)]
+        node = getattr(trace, "node", None)
+        texts += [str(label) for label in (getattr(node, "label", None) or ())]
+        texts += [str(t) for t in (getattr(trace, "text", None) or ())]
+    return [re.sub(r"<[^>]*>", " ", t) for t in texts]
+
+
+def test_every_figure_speaks_french_in_french(timeline: pl.DataFrame) -> None:
+    english = {
+        w.lower()
+        for t in figure_style._TEXT["en"].values()
+        for w in re.findall(r"[A-Za-z]{2,}", re.sub(r"\{[^}]*\}", "", t))
+    } - _SAME_IN_FRENCH
+    result = funnel(timeline, INBOUND, window="30d")
+    figures = {
+        "funnel": F.funnel_figure(result, funnel=INBOUND, lang="fr", without_events=3),
+        "compare": F.funnel_figure(result, compare=result, funnel=INBOUND, lang="fr"),
+        "breakdown": F.breakdown_figure(
+            funnel(timeline, INBOUND, window="30d", by="channel", min_size=1),
+            funnel=INBOUND,
+            lang="fr",
+            without_events=3,
+        ),
+        "time": F.time_to_convert_figure(result, funnel=INBOUND, lang="fr"),
+        "trend": F.conversion_over_time_figure(_trend_table(), lang="fr"),
+        "cohorts": F.cohort_figure(_cohorts(), lang="fr"),
+        "flows": F.flows_figure(
+            flows(timeline, INBOUND, start="2026-11-04", end="2026-11-11"), lang="fr"
+        ),
+        "compare_definitions": F.compare_figure(compare(timeline, INBOUND, SALES), lang="fr"),
+        "timeline": F.timeline_figure(explain(timeline, INBOUND, "a"), lang="fr"),
+    }
+    for name, fig in figures.items():
+        for shown in _figure_texts(fig):
+            # event names (page_view, ebook_download) are data, not words of ours
+            words = set(re.findall(r"(?<![\w_])[A-Za-z]{2,}(?![\w_])", shown))
+            assert {w for w in words if w.lower() in english} == set(), (name, shown)

@@ -441,7 +441,6 @@ def test_the_explorer_redraws_when_the_window_or_the_definition_changes(
     assert ran.errors == []
 
 
-@pytest.mark.xfail(strict=True, reason="explorer and notebook inputs differ")
 def test_the_explorer_counts_equal_the_notebook_funnel_for_the_same_settings(
     run: Callable[[str], Ran],
 ) -> None:

@@ -973,3 +973,34 @@ def test_engine_events_need_contacts_and_options_of_that_engine(duckdb_file: Pat
         report_module.prepare_report(
             events=EVENTS, contacts=f"duckdb:///{duckdb_file}?table=contacts"
         )
+
+
+@pytest.mark.slow
+def test_the_drivers_section_and_its_metrics(rendered: tuple[Path, str, str]) -> None:
+    out, page, week = rendered
+    headings = re.findall(r"<h2[^>]*>(.*?)<a", page)
+    order = ["Cohorts", "What the contacts who went on did differently", "Data quality"]
+    positions = [next(i for i, h in enumerate(headings) if h.startswith(o)) for o in order]
+    assert positions == sorted(positions), headings
+    text = _visible_text(page)
+    assert "The biggest leak is from “Client” to “Ambassador”" in text
+    assert "An association, not a cause" in text
+    assert "Why contacts drop at Client \\u2192 Ambassador" in page  # the figure title, in JSON
+    written = json.loads((out / week / "metrics.json").read_text(encoding="utf-8"))
+    rows = written["drivers"]
+    assert rows, "metrics.json has a drivers list"
+    assert {(r["step"], r["from_stage"], r["to_stage"]) for r in rows} == {
+        (5, "client", "ambassador")
+    }
+    assert {r["kind"] for r in rows} <= {"event", "property"}
+    for row in rows:
+        assert (
+            row["converted"] + row["converted_without"]
+            == rows[0]["converted"] + rows[0]["converted_without"]
+        )
+    # aggregate and pseudonymous only: no contact id, no personal column, no sentence
+    drivers_text = json.dumps(rows)
+    assert not ID.search(drivers_text)
+    assert not {r["name"] for r in rows} & {"email", "name", "contact_id"}
+    assert "@" not in drivers_text
+    assert all("sentence" not in r for r in rows)

@@ -9,7 +9,12 @@ from hypothesis import strategies as st
 
 from funnelkit.errors import ParameterError
 from funnelkit.stats import (
+    MIN_EXPECTED,
+    benjamini_hochberg,
     erfc_expr,
+    fisher_exact,
+    odds_ratio,
+    odds_ratio_test,
     too_few_expr,
     two_proportion_p_value,
     two_proportion_test,
@@ -169,3 +174,122 @@ def test_docstring_examples_run() -> None:
     import funnelkit.stats
 
     assert doctest.testmod(funnelkit.stats).failed == 0
+
+
+# --- 2×2 tables: Fisher's exact test, odds ratios, Benjamini–Hochberg ----------------------
+def _slow_fisher(a: int, b: int, c: int, d: int) -> float:
+    """Fisher's two-sided p-value by enumerating the hypergeometric tables with exact integers."""
+    row1, col1, n = a + b, a + c, a + b + c + d
+    total = math.comb(n, col1)
+    tables = [
+        math.comb(row1, x) * math.comb(n - row1, col1 - x)
+        for x in range(max(0, col1 - (n - row1)), min(row1, col1) + 1)
+    ]
+    observed = math.comb(row1, a) * math.comb(n - row1, col1 - a)
+    # the same relative tolerance for ties as fisher_exact, in exact arithmetic
+    return min(1.0, sum(w for w in tables if w * 10**7 <= observed * (10**7 + 1)) / total)
+
+
+cells = st.integers(min_value=0, max_value=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(cells, cells, cells, cells)
+def test_fisher_exact_matches_the_enumeration_of_tables(a: int, b: int, c: int, d: int) -> None:
+    assert math.isclose(fisher_exact(a, b, c, d), _slow_fisher(a, b, c, d), rel_tol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("table", "p_value"),
+    [
+        ((8, 2, 1, 5), 0.03496503),  # R: fisher.test(matrix(c(8,1,2,5), 2))
+        ((3, 1, 1, 3), 0.48571429),  # the tea-tasting lady
+        ((10, 0, 0, 10), 1.0825088e-05),
+        ((0, 0, 0, 0), 1.0),
+    ],
+)
+def test_fisher_exact_known_values(table: tuple[int, int, int, int], p_value: float) -> None:
+    assert math.isclose(fisher_exact(*table), p_value, rel_tol=1e-6)
+
+
+def test_fisher_exact_on_large_counts_neither_overflows_nor_underflows_to_nonsense() -> None:
+    p = fisher_exact(5000, 5000, 5100, 4900)
+    assert 0.0 < p < 1.0
+    assert fisher_exact(9000, 1000, 1000, 9000) == pytest.approx(0.0, abs=1e-300)
+
+
+@settings(max_examples=200, deadline=None)
+@given(cells, cells, cells, cells)
+def test_odds_ratio_brackets_its_estimate_and_corrects_zero_cells(
+    a: int, b: int, c: int, d: int
+) -> None:
+    ratio, low, high, corrected = odds_ratio(a, b, c, d)
+    assert corrected == (0 in (a, b, c, d))
+    shift = 0.5 if corrected else 0.0
+    expected = ((a + shift) * (d + shift)) / ((b + shift) * (c + shift))
+    assert math.isclose(ratio, expected, rel_tol=1e-9)
+    assert 0.0 < low <= ratio <= high < math.inf
+    se = math.sqrt(sum(1 / (x + shift) for x in (a, b, c, d)))
+    assert math.isclose(math.log(high / ratio), 1.959963984540054 * se, rel_tol=1e-9)
+
+
+def test_odds_ratio_woolf_interval_known_values() -> None:
+    ratio, low, high, corrected = odds_ratio(20, 10, 10, 20)
+    assert (round(ratio, 6), round(low, 3), round(high, 3), corrected) == (
+        4.0,
+        1.367,
+        11.703,
+        False,
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(cells, cells, cells, cells)
+def test_odds_ratio_test_uses_fisher_exactly_when_an_expected_cell_is_small(
+    a: int, b: int, c: int, d: int
+) -> None:
+    n = a + b + c + d
+    expected = [(r * k) / n for r in (a + b, c + d) for k in (a + c, b + d)] if n else [0.0]
+    test = odds_ratio_test(a, b, c, d)
+    if min(expected) < MIN_EXPECTED:
+        assert test.test == "fisher"
+        assert test.p_value == fisher_exact(a, b, c, d)
+    else:
+        assert test.test == "chi2"
+        assert test.p_value == two_proportion_test(c, c + d, a, a + b).p_value
+    assert 0.0 <= test.p_value <= 1.0
+
+
+def test_odds_ratio_helpers_refuse_negative_counts() -> None:
+    with pytest.raises(ParameterError, match=r"fisher_exact needs four counts >= 0"):
+        fisher_exact(1, -1, 2, 3)
+    with pytest.raises(ParameterError, match=r"odds_ratio needs four counts >= 0"):
+        odds_ratio_test(-1, 1, 2, 3)
+
+
+def _slow_bh(p_values: list[float]) -> list[float]:
+    """The step-up rule as written: q_i = min over p_j >= p_i of p_j * m / rank_j."""
+    m = len(p_values)
+    ranked = sorted(p_values)
+    out = []
+    for p in p_values:
+        candidates = [ranked[j] * m / (j + 1) for j in range(m) if ranked[j] >= p]
+        out.append(min(1.0, min(candidates)))
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(min_value=0.0, max_value=1.0), max_size=30))
+def test_benjamini_hochberg_matches_the_step_up_rule(p_values: list[float]) -> None:
+    q = benjamini_hochberg(p_values)
+    assert len(q) == len(p_values)
+    for got, want, p in zip(q, _slow_bh(p_values), p_values, strict=True):
+        assert math.isclose(got, want, rel_tol=1e-12, abs_tol=1e-300)
+        assert p <= got + 1e-15 or got == 1.0
+
+
+def test_benjamini_hochberg_refuses_a_p_value_outside_the_unit_interval() -> None:
+    with pytest.raises(ParameterError, match=r"within \[0, 1\], got 1.5"):
+        benjamini_hochberg([0.1, 1.5])
+    with pytest.raises(ParameterError, match=r"got nan"):
+        benjamini_hochberg([math.nan])

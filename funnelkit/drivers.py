@@ -1,0 +1,786 @@
+"""Why contacts drop at a step: what the contacts who went on did differently.
+
+:func:`drivers` takes the contacts who reached step k−1 of a funnel and
+compares those who reached step k within the window with those who did not,
+over candidate signals: the events they did in between, the properties of
+their step k−1 event and the attributes of the contacts table.  Each signal
+gets its 2×2 counts, an odds ratio with a 95% interval, a p-value and a
+Benjamini–Hochberg q-value (:mod:`funnelkit.stats`).
+
+The computation is written once over narwhals lazy frames and runs where the
+events are (polars, DuckDB, Spark); only the per-signal counts come back.
+How to read the result, and what it does not prove, is in
+``docs/guides/drivers.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Literal
+
+import narwhals as nw
+import polars as pl
+
+from funnelkit.chains import contact_chains, read_steps, step_time
+from funnelkit.columns import CONTACT_ID as CID
+from funnelkit.definitions import Funnel
+from funnelkit.engine_chains import counted_chains, nw_spec
+from funnelkit.engine_frames import (
+    TS,
+    collect_polars,
+    engine_contacts,
+    engine_events,
+    restrict,
+    span_us,
+)
+from funnelkit.errors import EmptyInputError, ParameterError
+from funnelkit.events import (
+    CREATED_AT,
+    EVENT,
+    OCCURRED_AT,
+    ContactTable,
+    EventLog,
+    as_lazy,
+    as_lazy_contacts,
+    optional_contacts,
+)
+from funnelkit.frames import engine_of
+from funnelkit.markup import format_html, join_html
+from funnelkit.privacy import judge_column
+from funnelkit.stats import benjamini_hochberg, check_alpha, odds_ratio_test
+from funnelkit.steps import Spec, StageSteps, event_names_of, resolve_spec
+from funnelkit.timeutil import TimeLike
+
+__all__ = [
+    "COLUMNS",
+    "LEAK_BASE",
+    "MAX_VALUES",
+    "DriversResult",
+    "biggest_leak",
+    "drivers",
+    "format_ratio",
+    "signal_text",
+]
+
+#: A property with more distinct values than this (among the contacts compared) is no candidate.
+MAX_VALUES = 20
+#: The biggest leak is looked for among steps whose previous step has at least this
+#: many contacts (the rule of the funnel figure's ``biggest_leak``).
+LEAK_BASE = 30
+
+Verdict = Literal["helps", "hurts", "within noise", "too few"]
+Kind = Literal["event", "property"]
+
+_CONV = "_conv"
+_START = "_start"
+_END = "_end"
+
+#: Columns of :attr:`DriversResult.table`, in order.
+COLUMNS = (
+    "kind",
+    "source",
+    "name",
+    "value",
+    "converted",
+    "dropped",
+    "converted_without",
+    "dropped_without",
+    "rate_with",
+    "rate_without",
+    "odds_ratio",
+    "ci_low",
+    "ci_high",
+    "corrected",
+    "test",
+    "p_value",
+    "q_value",
+    "suppressed",
+    "verdict",
+    "sentence",
+)
+
+
+# --- the chains -----------------------------------------------------------------------
+def _contact_chains(
+    events: Any,
+    steps: Any,
+    *,
+    window: str | timedelta,
+    order: str,
+    since: TimeLike | None,
+    until: TimeLike | None,
+    stage_steps: StageSteps,
+    definition: Funnel | None,
+    contacts: Any,
+    classified: pl.DataFrame | pl.LazyFrame | None,
+) -> Any:
+    """Return the counted chain of every contact reaching step 1, as a narwhals lazy frame.
+
+    Columns ``contact_id``, ``_lvl`` (Int64), ``_t1.._tn`` (epoch µs, null
+    beyond the level) and ``_excluded``: the chain rule of
+    :func:`funnelkit.chains.funnel_chains` on polars (its steps, with the
+    contacts and an existing classification passed on), of
+    :func:`funnelkit.engine_chains.counted_chains` on DuckDB and Spark.
+    The one place this module reads the chain rule.
+    """
+    if engine_of(events) is None:
+        spec = resolve_spec(
+            steps,
+            window,
+            order,
+            False,
+            (),
+            stage_steps=stage_steps,
+            definition=definition,
+        )
+        people = optional_contacts(contacts)
+        rows = read_steps(events, spec, since, until, contacts=people, classified=classified)[1]
+        chains = contact_chains(rows, spec, mode="exact", keep_id=True)
+        return nw.from_native(
+            chains.select(
+                pl.col(CID),
+                pl.col("_lvl").cast(pl.Int64),
+                *(
+                    pl.col(step_time(j)).cast(pl.Int64).alias(f"_t{j}")
+                    for j in range(1, spec.n + 1)
+                ),
+                pl.col("_excluded"),
+            )
+        )
+    ns = nw_spec(steps, window, order, False, (), stage_steps=stage_steps, definition=definition)
+    lo, hi = span_us(since, until)
+    ev = engine_events(events)
+    on_engine = engine_contacts(contacts, ev.engine)
+    return counted_chains(ev, ns, since=lo, until=hi, contacts=on_engine)
+
+
+def _events_frame(events: Any, since: TimeLike | None, until: TimeLike | None) -> Any:
+    """Return the events as a narwhals lazy frame with ``_ts`` (µs) instead of ``occurred_at``."""
+    if engine_of(events) is None:
+        lf = as_lazy(events)
+        lf = lf.with_columns(pl.col(OCCURRED_AT).dt.epoch("us").alias(TS)).drop(OCCURRED_AT)
+        frame = nw.from_native(lf)
+    else:
+        frame = engine_events(events).lf
+    lo, hi = span_us(since, until)
+    return restrict(frame, lo, hi)
+
+
+def _contacts_frame(contacts: Any, events: Any) -> Any:
+    """Return the contacts as a narwhals lazy frame on the events' engine (or ``None``)."""
+    if contacts is None:
+        return None
+    engine = engine_of(events)
+    if engine is None:
+        if engine_of(contacts) is not None:
+            msg = (
+                "contacts: the events are a polars frame or an EventLog, the contacts a "
+                f"{engine_of(contacts)} frame; give both on the same engine."
+            )
+            raise ParameterError(msg)
+        return nw.from_native(as_lazy_contacts(contacts))
+    people = engine_contacts(contacts, engine)
+    assert people is not None
+    return people.lf
+
+
+# --- which step -----------------------------------------------------------------------
+def biggest_leak(counts: Sequence[int], *, leak_base: int = LEAK_BASE) -> int | None:
+    """Return the step (2..n) with the lowest conversion from the previous step.
+
+    The rule of the funnel figure's ``biggest_leak``: among the steps whose
+    previous step has at least ``leak_base`` contacts (among all steps when
+    none has), the first step with the lowest ``count / previous count``.
+    ``None`` when no step can leak (fewer than two steps, or no contact).
+
+    Examples
+    --------
+    >>> biggest_leak([100, 40, 30])
+    2
+    >>> biggest_leak([1000, 900, 800, 3, 1])
+    4
+    """
+    rates = [(k + 1, counts[k] / counts[k - 1]) for k in range(1, len(counts)) if counts[k - 1] > 0]
+    based = [(step, rate) for step, rate in rates if counts[step - 2] >= leak_base]
+    pool = based or rates
+    if not pool:
+        return None
+    lowest = min(rate for _, rate in pool)
+    return next(step for step, rate in pool if rate == lowest)
+
+
+# --- the candidates -------------------------------------------------------------------
+def _step_items(steps: Any) -> list[Any]:
+    if hasattr(steps, "stages") and not isinstance(steps, str):
+        return list(steps.stages)
+    if isinstance(steps, Mapping):
+        return list(steps.values())
+    return list(steps)
+
+
+def _step_event_names(steps: Any, spec: Spec) -> set[str]:
+    """Every event name a step reads (a funnel's own steps are no candidate)."""
+    names: set[str] = set(spec.raw_names)
+    for item in _step_items(steps):
+        given = event_names_of(item)
+        names.update(given or getattr(item, "event_names", ()) or ())
+    return names
+
+
+def _property_columns(names: Sequence[str], skip: set[str], frame: Any) -> list[str]:
+    """Return the columns that may be candidates: no key, no internal, no personal column."""
+    out = []
+    for name in names:
+        if name in skip or name.startswith("_"):
+            continue
+        if judge_column(name, frame):
+            continue
+        out.append(name)
+    return out
+
+
+# --- the result -----------------------------------------------------------------------
+def format_ratio(value: float) -> str:
+    """Return an odds ratio as the result's sentences write it: two significant digits.
+
+    Examples
+    --------
+    >>> format_ratio(3.4142), format_ratio(0.04457), format_ratio(123.4)
+    ('3.4', '0.045', '123')
+    """
+    return f"{value:,.0f}" if value >= 10 else f"{value:.2g}"
+
+
+def signal_text(kind: str, source: str | None, name: str, value: str | None) -> str:
+    """Return the signal as a sentence names it: ``did webinar``, ``had segment = b2b``.
+
+    Examples
+    --------
+    >>> signal_text("event", "events", "webinar", None)
+    'did webinar'
+    >>> signal_text("property", "events", "channel", "partner")
+    'came with channel = partner'
+    """
+    if kind == "event":
+        return f"did {name}"
+    where = "came with" if source == "events" else "had"
+    return f"{where} {name} = {value}"
+
+
+def _sentence(row: Mapping[str, Any]) -> str:
+    who = f"contacts who {signal_text(row['kind'], row['source'], row['name'], row['value'])}"
+    if row["suppressed"]:
+        return f"{who}: too few to say (fewer than the minimum with or without it)"
+    rates = f"{row['rate_with']:.0%} went on, against {row['rate_without']:.0%} of the others"
+    if row["verdict"] == "within noise":
+        return f"{who}: {rates}; within noise (q = {row['q_value']:.2g})"
+    ratio = (
+        f"{format_ratio(row['odds_ratio'])}× the odds, 95% CI "
+        f"{format_ratio(row['ci_low'])}–{format_ratio(row['ci_high'])}"
+    )
+    corrected = "; +0.5 added to each cell (a count was 0)" if row["corrected"] else ""
+    return f"{who}: {rates} ({ratio}{corrected})"
+
+
+@dataclass(frozen=True)
+class DriversResult:
+    """What the contacts who went on did differently; see :func:`drivers`.
+
+    Attributes
+    ----------
+    table
+        One row per signal, strongest first (see :func:`drivers`): ``kind``
+        (``"event"`` or ``"property"``), ``source`` (``"events"`` for an
+        event or a property of the step event, ``"contacts"`` for an
+        attribute), ``name``, ``value`` (null for an event), ``converted`` /
+        ``dropped`` (contacts with the signal who went on / did not),
+        ``converted_without`` / ``dropped_without``, ``rate_with`` /
+        ``rate_without``, ``odds_ratio``, ``ci_low``, ``ci_high`` (Woolf
+        95%), ``corrected`` (Haldane–Anscombe +0.5 added: a cell was 0),
+        ``test`` (``"fisher"`` or ``"chi2"``), ``p_value``, ``q_value``
+        (Benjamini–Hochberg over the signals tested), ``suppressed``,
+        ``verdict`` (``"helps"``, ``"hurts"``, ``"within noise"``, ``"too
+        few"``) and ``sentence`` (plain language).
+    step
+        The step k compared (2-based: contacts at step k−1 against step k).
+    step_names
+        The funnel's step names.
+    window
+        The conversion window.
+    converted, dropped
+        Contacts at step k−1 who reached step k within the window, and who did not.
+    open_windows
+        Contacts at step k−1 left out because their window had not closed by
+        the end of the data (they could still convert).
+    alpha, max_values, min_size
+        The rules used.
+    """
+
+    table: pl.DataFrame
+    step: int
+    step_names: tuple[str, ...]
+    window: timedelta
+    converted: int
+    dropped: int
+    open_windows: int
+    alpha: float
+    max_values: int
+    min_size: int
+
+    @property
+    def from_name(self) -> str:
+        """The name of step k−1."""
+        return self.step_names[self.step - 2]
+
+    @property
+    def to_name(self) -> str:
+        """The name of step k."""
+        return self.step_names[self.step - 1]
+
+    def significant(self) -> pl.DataFrame:
+        """Return the rows whose verdict is ``"helps"`` or ``"hurts"``."""
+        return self.table.filter(pl.col("verdict").is_in(["helps", "hurts"]))
+
+    def to_polars(self) -> pl.DataFrame:
+        """Return :attr:`table`."""
+        return self.table
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dictionary: the rules, the totals and ``"drivers"``, one per row.
+
+        Floats that are not finite become ``None``.
+        """
+        from funnelkit.durations import format_duration
+
+        rows = []
+        for row in self.table.iter_rows(named=True):
+            rows.append(
+                {
+                    k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                    for k, v in row.items()
+                }
+            )
+        return {
+            "step": self.step,
+            "from_step": self.from_name,
+            "to_step": self.to_name,
+            "window": format_duration(self.window),
+            "window_seconds": self.window.total_seconds(),
+            "converted": self.converted,
+            "dropped": self.dropped,
+            "open_windows": self.open_windows,
+            "alpha": self.alpha,
+            "max_values": self.max_values,
+            "min_size": self.min_size,
+            "drivers": rows,
+        }
+
+    def title(self) -> str:
+        """Return the one-line title: the step compared and the totals."""
+        return (
+            f"Why contacts drop at step {self.step}: {self.from_name} → {self.to_name} "
+            f"({self.converted:,} went on, {self.dropped:,} did not)"
+        )
+
+    def to_text(self) -> str:
+        """Return the result as plain text: the title, then one sentence per signal."""
+        lines = [self.title(), ""]
+        if self.table.is_empty():
+            lines.append("no candidate signal")
+        for row in self.table.iter_rows(named=True):
+            lines.append(f"{row['verdict']:>12}  {row['sentence']}")
+        if self.open_windows:
+            some = f"{self.open_windows:,} contact{'' if self.open_windows == 1 else 's'}"
+            lines += ["", f"{some} left out: the window is still open."]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        """``print(result)`` shows :meth:`to_text`."""
+        return self.to_text()
+
+    def _repr_html_(self) -> str:
+        headers = ("verdict", "signal", "with: went on / not", "without", "odds ratio (95% CI)")
+        rows = []
+        for r in self.table.iter_rows(named=True):
+            signal = signal_text(r["kind"], r["source"], r["name"], r["value"])
+            ratio = (
+                ""
+                if r["odds_ratio"] is None
+                else f"{format_ratio(r['odds_ratio'])} ({format_ratio(r['ci_low'])}–"
+                f"{format_ratio(r['ci_high'])})"
+            )
+            cells = (
+                r["verdict"],
+                signal,
+                f"{r['converted']:,} / {r['dropped']:,}",
+                f"{r['converted_without']:,} / {r['dropped_without']:,}",
+                ratio,
+            )
+            rows.append(
+                format_html(
+                    "<tr title='{}'>{}</tr>",
+                    r["sentence"],
+                    join_html(format_html("<td>{}</td>", c) for c in cells),
+                )
+            )
+        head = join_html(format_html("<th>{}</th>", h) for h in headers)
+        table = format_html(
+            "<table class='funnelkit'><caption style='text-align:left'>{}</caption>"
+            "<thead><tr>{}</tr></thead><tbody>{}</tbody></table>",
+            self.title(),
+            head,
+            join_html(rows),
+        )
+        return str(format_html("<div>{}</div>", table))
+
+
+# --- the analysis ---------------------------------------------------------------------
+def _signal_rows(
+    frame: Any, kind: str, source: str, name: Any, column: str | None, where: str
+) -> Any:
+    """Return ``contact_id``, ``_ts``, ``kind``, ``source``, ``name``, ``value``, ``_where``.
+
+    One row per row of ``frame`` (a null ``column`` value dropped); ``_where``
+    says which instants count (``during``, ``at_step`` or ``always``).
+    """
+    value = nw.lit(None, dtype=nw.String()) if column is None else nw.col(column)
+    if column is not None:
+        frame = frame.filter(~nw.col(column).is_null())
+    return frame.select(
+        nw.col(CID),
+        nw.col(TS).cast(nw.Int64()),
+        nw.lit(kind, dtype=nw.String()).alias("kind"),
+        nw.lit(source, dtype=nw.String()).alias("source"),
+        name.alias("name"),
+        value.cast(nw.String()).alias("value"),
+        nw.lit(where, dtype=nw.String()).alias("_where"),
+    )
+
+
+def _finish(
+    counts: pl.DataFrame, converted: int, dropped: int, *, min_size: int, alpha: float
+) -> pl.DataFrame:
+    """Add the odds ratios, p- and q-values, verdicts and sentences; sort by strength."""
+    rows: list[dict[str, Any]] = []
+    for r in counts.iter_rows(named=True):
+        a = int(r["converted"])
+        b = int(r["total"]) - a
+        c, d = converted - a, dropped - b
+        row: dict[str, Any] = {
+            "kind": r["kind"],
+            "source": r["source"],
+            "name": r["name"],
+            "value": r["value"],
+            "converted": a,
+            "dropped": b,
+            "converted_without": c,
+            "dropped_without": d,
+            "rate_with": a / (a + b) if a + b else None,
+            "rate_without": c / (c + d) if c + d else None,
+            "suppressed": (a + b) < min_size or (c + d) < min_size,
+        }
+        if not row["suppressed"]:
+            test = odds_ratio_test(a, b, c, d)
+            row |= {
+                "odds_ratio": test.odds_ratio,
+                "ci_low": test.ci_low,
+                "ci_high": test.ci_high,
+                "corrected": test.corrected,
+                "test": test.test,
+                "p_value": test.p_value,
+            }
+        rows.append(row)
+    tested = [row for row in rows if not row["suppressed"]]
+    for row, q in zip(tested, benjamini_hochberg([row["p_value"] for row in tested]), strict=True):
+        row["q_value"] = q
+    for row in rows:
+        if row["suppressed"]:
+            row["verdict"] = "too few"
+        elif row["q_value"] < alpha:
+            row["verdict"] = "helps" if row["odds_ratio"] > 1 else "hurts"
+        else:
+            row["verdict"] = "within noise"
+        row["sentence"] = _sentence(row)
+    group = {"helps": 0, "hurts": 0, "within noise": 1, "too few": 2}
+    rows.sort(
+        key=lambda row: (
+            group[row["verdict"]],
+            -abs(math.log(row["odds_ratio"])) if row.get("odds_ratio") else 0.0,
+            row["kind"],
+            row["name"],
+            row["value"] or "",
+        )
+    )
+    schema = {
+        "kind": pl.String,
+        "source": pl.String,
+        "name": pl.String,
+        "value": pl.String,
+        "converted": pl.Int64,
+        "dropped": pl.Int64,
+        "converted_without": pl.Int64,
+        "dropped_without": pl.Int64,
+        "rate_with": pl.Float64,
+        "rate_without": pl.Float64,
+        "odds_ratio": pl.Float64,
+        "ci_low": pl.Float64,
+        "ci_high": pl.Float64,
+        "corrected": pl.Boolean,
+        "test": pl.String,
+        "p_value": pl.Float64,
+        "q_value": pl.Float64,
+        "suppressed": pl.Boolean,
+        "verdict": pl.String,
+        "sentence": pl.String,
+    }
+    return pl.DataFrame(
+        [{k: row.get(k) for k in COLUMNS} for row in rows], schema=schema, orient="row"
+    )
+
+
+def drivers(
+    events: EventLog | pl.LazyFrame | pl.DataFrame | Any,
+    steps: Any,
+    *,
+    window: str | timedelta,
+    step: int | None = None,
+    contacts: ContactTable | pl.LazyFrame | pl.DataFrame | Any | None = None,
+    order: Literal["ordered", "strict_increase"] = "ordered",
+    since: TimeLike | None = None,
+    until: TimeLike | None = None,
+    stage_steps: StageSteps = "entry",
+    definition: Funnel | None = None,
+    max_values: int = MAX_VALUES,
+    min_size: int = 30,
+    alpha: float = 0.05,
+    classified: pl.DataFrame | pl.LazyFrame | None = None,
+) -> DriversResult:
+    """Compare the contacts who went on from step k−1 to step k with those who did not.
+
+    The contacts are those whose counted chain (the rule of
+    :func:`funnelkit.conversion.funnel`) reached step k−1 and whose window
+    had closed by the end of the data (the last event, or ``until``).  They
+    *converted* when the chain reached step k within the window.  Candidate
+    signals:
+
+    - **events**: the contact did event X at or after its step k−1 time and
+      before converting (converters) or by the close of its window, the step-1
+      time + ``window`` (the others).  What happens after conversion is never
+      read; the funnel's own step events are no candidate.
+    - **properties of the step k−1 event** (every value the contact's step
+      k−1 events carry at its step k−1 instant) and **attributes of the
+      contacts table**, one signal per value, for columns with at most
+      ``max_values`` distinct values among the contacts compared.  Personal columns
+      (:func:`funnelkit.privacy.judge_column`) are never read.
+
+    Each signal's 2×2 table (with / without, converted / dropped) gets an
+    odds ratio with a Woolf 95% interval (Haldane–Anscombe +0.5 on every cell
+    when one is 0, flagged ``corrected``), a two-sided p-value (Fisher's exact
+    test when an expected cell is below 5, else the two-proportion z-test)
+    and a Benjamini–Hochberg q-value across the signals tested.  A signal with
+    fewer than ``min_size`` contacts with it, or without it, is not tested
+    (``"too few"``; its counts are kept).  Association, not cause: see
+    ``docs/guides/drivers.md``.
+
+    Parameters
+    ----------
+    events
+        An :class:`~funnelkit.events.EventLog`, a polars frame, a DuckDB
+        relation or a Spark DataFrame.
+    steps, window, order, since, until, stage_steps, definition
+        As in :func:`funnelkit.conversion.funnel` (``order="any"`` has no
+        step k−1 before step k, and is refused).
+    step
+        The step k to explain (2..n); default the biggest leak, as the funnel
+        figure names it (:func:`biggest_leak`).
+    contacts
+        Optional contacts table on the same engine; its attributes are
+        candidates, and with stages read by entry the classification reads it
+        (as :func:`funnelkit.conversion.funnel` does).
+    max_values
+        The most distinct values a property may have to be a candidate.
+    min_size
+        The fewest contacts with, and without, a signal for it to be tested
+        (the breakdown rule of :func:`funnelkit.conversion.funnel`).
+    alpha
+        The q-value under which a signal helps or hurts; above, "within noise".
+    classified
+        Polars only: the classification of ``events`` with its entry times, as
+        of ``until``, when the caller has it (stages read by entry read it
+        instead of classifying again; :func:`funnelkit.chains.read_steps`).
+
+    Returns
+    -------
+    DriversResult
+
+    Raises
+    ------
+    ParameterError
+        A bad ``step``, ``order``, ``max_values``, ``min_size`` or ``alpha``.
+    EmptyInputError
+        Without ``step``: no contact at step 1 whose window has closed (no leak
+        to explain).
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> day = dt.datetime(2026, 9, 1)
+    >>> rows = []
+    >>> for i in range(80):
+    ...     rows.append((f"c{i}", day, "visit"))
+    ...     if i % 2:
+    ...         rows.append((f"c{i}", day + dt.timedelta(hours=1), "webinar"))
+    ...     if i % 2 or i % 10 == 0:
+    ...         rows.append((f"c{i}", day + dt.timedelta(days=1), "signup"))
+    >>> log = pl.DataFrame(rows, schema=["contact_id", "occurred_at", "event"], orient="row")
+    >>> result = drivers(log, ["visit", "signup"], window="7d", until="2026-10-01")
+    >>> result.table.select("name", "converted", "dropped", "verdict").row(0)
+    ('webinar', 40, 0, 'helps')
+    """
+    if order not in ("ordered", "strict_increase"):
+        msg = (
+            f"order: drivers compare step k−1 with step k, which needs an order; got {order!r}. "
+            "Use 'ordered' or 'strict_increase'."
+        )
+        raise ParameterError(msg)
+    check_alpha(alpha)
+    for value, name in ((max_values, "max_values"), (min_size, "min_size")):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            msg = f"{name}: expected a whole number >= 1, got {value!r}"
+            raise ParameterError(msg)
+    ns = nw_spec(steps, window, order, False, (), stage_steps=stage_steps, definition=definition)
+    spec = ns.spec
+    n = spec.n
+    if step is not None and (
+        not isinstance(step, int) or isinstance(step, bool) or not 2 <= step <= n
+    ):
+        msg = f"step: expected a step number from 2 to {n} (the step to reach), got {step!r}"
+        raise ParameterError(msg)
+    window_us = spec.window_us
+    chains = _contact_chains(
+        events,
+        steps,
+        window=window,
+        order=order,
+        since=since,
+        until=until,
+        stage_steps=stage_steps,
+        definition=definition,
+        contacts=contacts,
+        classified=classified,
+    )
+    ev = _events_frame(events, since, until)
+    _, hi = span_us(since, until)
+    last = collect_polars(ev.select(nw.col(TS).max().alias("_m"))).item()
+    end_of_data = hi if hi is not None else (None if last is None else int(last))
+    kept = chains.filter(~nw.col("_excluded"))
+    closed = (nw.col("_t1") + window_us <= end_of_data) if end_of_data is not None else nw.lit(True)
+    levels = collect_polars(
+        kept.select(
+            *(
+                ((nw.col("_lvl") >= j) & closed).cast(nw.Int64()).sum().alias(f"c{j}")
+                for j in range(1, n + 1)
+            ),
+            *(
+                ((nw.col("_lvl") >= j) & ~closed).cast(nw.Int64()).sum().alias(f"o{j}")
+                for j in range(1, n + 1)
+            ),
+        )
+    ).row(0, named=True)
+    counts = [int(levels[f"c{j}"] or 0) for j in range(1, n + 1)]
+    if step is None:
+        step = biggest_leak(counts)
+        if step is None:
+            msg = (
+                f"no contact reached step 1 ({spec.steps[0].name}) with a window closed by the "
+                "end of the data: there is no leak to explain. Check the steps, the window "
+                "and since/until."
+            )
+            raise EmptyInputError(msg)
+    k = step
+    converted_total, reached = counts[k - 1], counts[k - 2]
+    population = kept.filter((nw.col("_lvl") >= k - 1) & closed).select(
+        CID,
+        (nw.col("_lvl") >= k).alias(_CONV),
+        nw.col(f"_t{k - 1}").alias(_START),
+        nw.when(nw.col("_lvl") >= k)
+        .then(nw.col(f"_t{k}"))
+        .otherwise(nw.col("_t1") + window_us + 1)  # the window's close is included
+        .alias(_END),
+    )
+    # Every candidate as a row (contact, instant, signal), joined to the contacts compared
+    # once, so that the engine builds the chains once for all the signals.
+    skip = _step_event_names(steps, spec)
+    names = ev.collect_schema().names()
+    others = ev.filter(~nw.col(EVENT).is_in(sorted(skip))) if skip else ev
+    # events: did X in [step k−1 time, conversion) or [step k−1 time, window close]
+    parts = [_signal_rows(others, "event", "events", nw.col(EVENT), None, "during")]
+    # properties of the step k−1 event: the events at the contact's step k−1 instant
+    native = events if engine_of(events) is not None else as_lazy(events)
+    props = _property_columns(names, {CID, TS, EVENT, OCCURRED_AT, CREATED_AT}, native)
+    step_names = spec.steps[k - 2].events
+    at_step = ev.filter(nw.col(EVENT).is_in(sorted(step_names))) if step_names else ev
+    parts += [
+        _signal_rows(at_step, "property", "events", nw.lit(c, dtype=nw.String()), c, "at_step")
+        for c in props
+    ]
+    people = _contacts_frame(contacts, events)
+    if people is not None:
+        attrs = _property_columns(
+            people.collect_schema().names(),
+            {CID, CREATED_AT},
+            contacts.frame if isinstance(contacts, ContactTable) else contacts,
+        )
+        parts += [
+            _signal_rows(
+                people.with_columns(nw.lit(None, dtype=nw.Int64()).alias(TS)),
+                "property",
+                "contacts",
+                nw.lit(c, dtype=nw.String()),
+                c,
+                "always",
+            )
+            for c in attrs
+        ]
+    rows = nw.concat(parts) if len(parts) > 1 else parts[0]
+    where = nw.col("_where")
+    inside = (
+        ((where == "during") & (nw.col(TS) >= nw.col(_START)) & (nw.col(TS) < nw.col(_END)))
+        | ((where == "at_step") & (nw.col(TS) == nw.col(_START)))
+        | (where == "always")
+    )
+    signals = (
+        rows.join(population, on=CID, how="inner")
+        .filter(inside.fill_null(False))
+        .select(CID, "kind", "source", "name", "value", _CONV)
+        .unique()
+        .group_by("kind", "source", "name", "value")
+        .agg(
+            nw.col(_CONV).cast(nw.Int64()).sum().alias("converted"),
+            nw.len().cast(nw.Int64()).alias("total"),
+        )
+    )
+    # a property with more than max_values values is no candidate: dropped in the engine
+    values = nw.len().over("kind", "source", "name")
+    table = collect_polars(signals.filter((nw.col("kind") == "event") | (values <= max_values)))
+    return DriversResult(
+        table=_finish(
+            table,
+            converted_total,
+            reached - converted_total,
+            min_size=min_size,
+            alpha=alpha,
+        ),
+        step=k,
+        step_names=tuple(s.name for s in spec.steps),
+        window=timedelta(microseconds=window_us),
+        converted=converted_total,
+        dropped=reached - converted_total,
+        open_windows=int(levels[f"o{k - 1}"] or 0),
+        alpha=alpha,
+        max_values=max_values,
+        min_size=min_size,
+    )

@@ -1,0 +1,951 @@
+"""Drop-off paths: what contacts do after the step where they stop, beside those who go on.
+
+:func:`drop_off_paths` takes a funnel and one of its steps, *k*, and sorts the
+contacts who reached step *k* into three groups: those who reached step
+*k + 1* (**converted**), those who did not and whose window has closed
+(**dropped**), and those who did not yet but whose window was still open
+when the data ends (**open**: not a loss yet).  For each group it counts
+the events the contacts did next (the first, second and third next event,
+as paths), and how long ago their step *k* was.  The rules are in the
+function's documentation and in ``docs/guides/drop-off-paths.md``.
+
+The computation is written once on narwhals lazy frames (:func:`path_frames`)
+and runs where the events are (polars, DuckDB, Spark); the per-contact
+chains come from the chain rule through one function, :func:`step_chains`.
+Only small tables come back: counts per path, per pair of consecutive events
+and per group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import narwhals as nw
+import polars as pl
+
+from funnelkit import frames
+from funnelkit.aggregate import check_count_option
+from funnelkit.chains import Events, contact_chains, read_steps
+from funnelkit.definitions import Funnel
+from funnelkit.durations import format_duration
+from funnelkit.engine_chains import counted_chains, nw_spec
+from funnelkit.engine_frames import (
+    TS,
+    collect_polars,
+    engine_contacts,
+    engine_events,
+    horizontal,
+    restrict,
+    to_us,
+)
+from funnelkit.errors import ParameterError, did_you_mean
+from funnelkit.events import CONTACT_ID as CID
+from funnelkit.events import EVENT, OCCURRED_AT, ContactTable, optional_contacts
+from funnelkit.markup import Markup, format_html, join_html
+from funnelkit.steps import Exclusion, Order, Spec, StageSteps, StepSpec, StepsSpec, resolve_spec
+from funnelkit.timeutil import TimeLike, parse_as_of, time_bounds
+
+__all__ = [
+    "GROUPS",
+    "LEAK_BASE",
+    "NO_EVENT",
+    "OTHER",
+    "DropOffPaths",
+    "Group",
+    "biggest_leak_step",
+    "drop_off_paths",
+    "group_label",
+    "path_frames",
+    "step_chains",
+]
+
+Group = Literal["converted", "dropped", "open"]
+#: The groups, in the order tables list them.
+GROUPS: tuple[Group, ...] = ("converted", "dropped", "open")
+#: The path of a contact who did nothing in its cut.
+NO_EVENT = "(no further event)"
+#: Paths beyond ``top``, or shared by fewer than ``min_size`` contacts, counted together.
+OTHER = "(other)"
+#: Contacts needed at a step for its loss to count as the biggest leak (as in the figures).
+LEAK_BASE = 30
+_ONE_US = 1
+_AFTER = 2**62  # the time of the sentinel row of a contact's events outside its cut
+_MAX_DEPTH = 5
+
+_GROUP_WORDS: dict[str, dict[str, str]] = {
+    "converted": {"en": "went on to {next}", "fr": "passés à {next}"},
+    "dropped": {"en": "stopped (window closed)", "fr": "arrêtés (fenêtre close)"},
+    "open": {"en": "not yet (window still open)", "fr": "pas encore (fenêtre ouverte)"},
+}
+_MEASURES: dict[str, str] = {
+    "converted": "time from step k to step k+1",
+    "dropped": "time from step k to the end of the data",
+    "open": "time from step k to the end of the data",
+}
+
+
+def group_label(group: str, next_step: str, lang: str = "en") -> str:
+    """Return the words for ``group`` in ``lang`` (``"en"`` or ``"fr"``).
+
+    Examples
+    --------
+    >>> group_label("converted", "purchase")
+    'went on to purchase'
+    """
+    words = _GROUP_WORDS[group]
+    return words["fr" if lang == "fr" else "en"].format(next=next_step)
+
+
+# --- the chains, through one function ---------------------------------------------------
+def step_chains(
+    events: Events | Any,
+    steps: StepsSpec,
+    *,
+    window: str | timedelta,
+    order: Order,
+    first_entry: bool,
+    exclusions: Iterable[Exclusion | tuple[StepSpec, int, int]],
+    contacts: ContactTable | pl.LazyFrame | pl.DataFrame | Any | None,
+    since: datetime | None,
+    until: datetime | None,
+    stage_steps: StageSteps,
+    definition: Funnel | None,
+) -> tuple[Any, Any, Spec]:
+    """Return the counted chains, the events read, and the funnel's spec (the chain rule's rows).
+
+    The one place this module asks for per-contact chains (the rule of
+    :func:`funnelkit.conversion.funnel`): on polars
+    :func:`funnelkit.chains.contact_chains`, on DuckDB and Spark
+    :func:`funnelkit.engine_chains.counted_chains`.  Both come back as
+    narwhals lazy frames: the chains with ``contact_id``, ``_lvl``,
+    ``_excluded`` and ``_t1.._tn`` (epoch µs), the events of
+    ``[since, until)`` with ``contact_id``, ``event`` and ``_ts`` (epoch µs).
+    """
+    if frames.is_engine_frame(events):
+        ns = nw_spec(
+            steps,
+            window,
+            order,
+            first_entry,
+            exclusions,
+            stage_steps=stage_steps,
+            definition=definition,
+        )
+        ev = engine_events(events)
+        lo, hi = to_us(since), to_us(until)
+        chains = counted_chains(
+            ev, ns, since=lo, until=hi, contacts=engine_contacts(contacts, ev.engine)
+        )
+        read = restrict(ev.lf, lo, hi).select(CID, EVENT, TS)
+        spec: Spec = ns.spec
+        times = [f"_t{j}" for j in range(1, spec.n + 1)]
+        return chains.select(CID, "_lvl", "_excluded", *times), read, spec
+    spec = resolve_spec(
+        steps,
+        window,
+        order,
+        first_entry,
+        exclusions,
+        stage_steps=stage_steps,
+        definition=definition,
+    )
+    people = optional_contacts(contacts)
+    read_lf, rows, _ = read_steps(events, spec, since, until, contacts=people)
+    counted = contact_chains(rows, spec, mode="exact", keep_id=True, contacts=people)
+    stamps = [pl.col(f"_t{j}") for j in range(1, spec.n + 1)]
+    chains_lf = counted.select(
+        CID, pl.col("_lvl").cast(pl.Int64), pl.col("_excluded").cast(pl.Boolean), *stamps
+    )
+    read = read_lf.select(CID, EVENT, pl.col(OCCURRED_AT).dt.epoch("us").alias(TS))
+    return nw.from_native(chains_lf), nw.from_native(read), spec
+
+
+# --- the core: written once, narwhals ---------------------------------------------------
+def _s(value: str) -> Any:
+    return nw.lit(value, dtype=nw.String())
+
+
+def _e(j: int) -> str:
+    return f"_e{j}"
+
+
+def path_frames(
+    chains: Any,
+    events: Any,
+    *,
+    step: int,
+    window_us: int,
+    end_us: int,
+    now_us: int,
+    depth: int,
+) -> Any:
+    """Return one small narwhals frame holding every count :func:`drop_off_paths` shows.
+
+    ``chains`` and ``events`` are those of :func:`step_chains`; ``step`` is
+    *k* (1-based), ``end_us`` the first instant not read (epoch µs) and
+    ``now_us`` the instant the waits of the contacts who did not go on run
+    to.  One row per group (``_group``) and path ``_e1.._e{depth}`` (the
+    first ``depth`` next events, null past the last; ``_e1`` is
+    :data:`NO_EVENT` without any): ``contacts``, and the quartiles ``_q1``,
+    ``_q2``, ``_q3`` of the group's waits (µs, the same on every row of a
+    group).  The prefixes, the figure's links and the group sizes are sums
+    over these rows.
+
+    The plan reads the chains once (a union of two aggregates would compute
+    them twice on DuckDB): each contact keeps at least one row through the
+    left join, its events outside the cut becoming one sentinel row that
+    sorts after every event and is never a path's event.
+    """
+    k = step
+    t = [nw.col(f"_t{j}") for j in range(step + 2)]  # t[j] is _tj (t[0] unused)
+    went_on = nw.col("_lvl") > k
+    window_end = t[1] + window_us
+    closed = window_end < end_us
+    group = (
+        nw.when(went_on)
+        .then(_s("converted"))
+        .otherwise(nw.when(closed).then(_s("dropped")).otherwise(_s("open")))
+    )
+    cut = nw.when(went_on).then(t[k + 1]).otherwise(horizontal("min", [window_end + 1, end_us]))
+    wait = nw.when(went_on).then(t[k + 1] - t[k]).otherwise(now_us - t[k])
+    members = chains.filter(~nw.col("_excluded") & (nw.col("_lvl") >= k)).select(
+        CID, _group=group, _from=t[k], _to=cut, _wait=wait
+    )
+    inside = ((nw.col(TS) > nw.col("_from")) & (nw.col(TS) < nw.col("_to"))).fill_null(False)
+    rows = (
+        members.join(events.select(CID, TS, EVENT), on=CID, how="left")
+        .with_columns(_in=inside)
+        .select(
+            CID,
+            "_group",
+            "_wait",
+            "_in",
+            _at=nw.when(nw.col("_in")).then(nw.col(TS)).otherwise(nw.lit(_AFTER, nw.Int64())),
+            _ev=nw.when(nw.col("_in")).then(nw.col(EVENT)).otherwise(_s("")),
+        )
+        .unique([CID, "_at", "_ev"])
+    )
+    order = ["_at", "_ev"]
+    previous = nw.col("_ev").shift(1).over(CID, order_by=order)
+    collapsed = rows.with_columns(_prev=previous).filter(
+        nw.col("_prev").is_null() | (nw.col("_prev") != nw.col("_ev")) | ~nw.col("_in")
+    )
+    numbered = collapsed.with_columns(_pos=nw.col("_at").cum_count().over(CID, order_by=order))
+    every = [_e(j) for j in range(1, depth + 1)]
+    per = (
+        numbered.with_columns(
+            **{
+                _e(j): nw.when(nw.col("_in") & (nw.col("_pos") == j)).then(nw.col("_ev"))
+                for j in range(1, depth + 1)
+            }
+        )
+        .group_by(CID)
+        .agg(nw.col("_group").min(), nw.col("_wait").min(), *(nw.col(e).max() for e in every))
+        .with_columns(nw.col(_e(1)).fill_null(_s(NO_EVENT)))
+    )
+    wait_us = nw.col("_wait")
+    quartiles = {
+        f"_q{i}": wait_us.quantile(q, interpolation="linear").over("_group").cast(nw.Float64())
+        for i, q in ((1, 0.25), (2, 0.5), (3, 0.75))
+    }
+    return (
+        per.with_columns(**quartiles)
+        .group_by("_group", *every)
+        .agg(
+            nw.len().cast(nw.Int64()).alias("contacts"),
+            *(nw.col(q).min() for q in quartiles),
+        )
+        .select("_group", *every, "contacts", *quartiles)
+    )
+
+
+# --- choosing the step --------------------------------------------------------------------
+def biggest_leak_step(counts: Sequence[int], *, leak_base: int = LEAK_BASE) -> int:
+    """Return *k*, the step after which the funnel loses the largest share (1-based).
+
+    The same rule as the figures' biggest leak: among the steps *k* with at
+    least ``leak_base`` contacts (all steps when none has), the lowest
+    ``counts[k] / counts[k-1]`` (1-based: step *k+1* over step *k*); the
+    first on ties; 1 when no step has contacts.
+
+    Examples
+    --------
+    >>> biggest_leak_step([100, 40, 30])
+    1
+    >>> biggest_leak_step([100, 90, 10, 9])
+    2
+    """
+    pairs = [(k, counts[k - 1], counts[k]) for k in range(1, len(counts))]
+    usable = [p for p in pairs if p[1] > 0]
+    based = [p for p in usable if p[1] >= leak_base] or usable
+    if not based:
+        return 1
+    return min(based, key=lambda p: (p[2] / p[1], p[0]))[0]
+
+
+def _step_ids(spec: Spec) -> list[str | None]:
+    """Return the stage id of each step, when the steps are a definition's stages."""
+    ids: list[str | None] = [s.stage for s in spec.steps]
+    definition = spec.definition
+    if definition is not None and [s.name for s in spec.steps] == [
+        stage.label("en") for stage in definition.stages
+    ]:
+        ids = list(definition.stage_ids)
+    return ids
+
+
+def _check_step(
+    step: int | str | None, names: Sequence[str], ids: Sequence[str | None] = ()
+) -> int | None:
+    """Return *k* for ``step`` (1-based, a step name or stage id), refusing the last step."""
+    n = len(names)
+    if step is None:
+        return None
+    if isinstance(step, str):
+        if step in names:
+            k = names.index(step) + 1
+        elif step in ids:
+            k = list(ids).index(step) + 1
+        else:
+            known = [*names, *(i for i in ids if i is not None and i not in names)]
+            hint = did_you_mean(step, known)
+            msg = f"step: {step!r} is not a step of this funnel ({', '.join(names)}).{hint}"
+            raise ParameterError(msg)
+    elif isinstance(step, int) and not isinstance(step, bool):
+        k = step
+    else:
+        msg = f"step: expected a step number (1 to {n - 1}) or a step name, got {step!r}"
+        raise ParameterError(msg)
+    if not 1 <= k <= n - 1:
+        msg = (
+            f"step: {step!r} has no next step; give a step from 1 to {n - 1} "
+            f"({', '.join(names[:-1])}): the paths are read between step k and step k+1."
+        )
+        raise ParameterError(msg)
+    return k
+
+
+# --- the public function -----------------------------------------------------------------
+def drop_off_paths(
+    events: Events | Any,
+    steps: StepsSpec,
+    *,
+    window: str | timedelta,
+    step: int | str | None = None,
+    depth: int = 3,
+    top: int = 10,
+    min_size: int = 30,
+    order: Order = "ordered",
+    first_entry: bool = False,
+    exclusions: Iterable[Exclusion | tuple[StepSpec, int, int]] = (),
+    contacts: ContactTable | pl.LazyFrame | pl.DataFrame | Any | None = None,
+    since: TimeLike | None = None,
+    until: TimeLike | None = None,
+    as_of: TimeLike | None = None,
+    stage_steps: StageSteps = "entry",
+    definition: Funnel | None = None,
+) -> DropOffPaths:
+    """Return what contacts did after step *k* of a funnel: those who stopped, and the others.
+
+    The chains are those of :func:`funnelkit.conversion.funnel` with the same
+    options (the counted chain of each contact).  Every contact whose chain
+    reached step *k* (and that no exclusion removed) is in one group:
+
+    - ``"converted"``: its chain reached step *k+1*;
+    - ``"dropped"``: it did not, and its window has closed (step 1's time
+      plus ``window`` is before the end of the data);
+    - ``"open"``: it did not *yet*: its window was still open when the data
+      ends, so it is not read as a loss.
+
+    **Which events are next.**  Every event of the contact (any name, the
+    funnel's own step events included: going back to a pricing page is part
+    of what a contact does) strictly **after** its step-*k* time and before
+    the **cut**: for a converted contact, strictly before its step-*k+1*
+    time (what it did in between); for the others, up to the end of its
+    window (step 1's time plus ``window``, included, as in the chain rule)
+    and before the end of the data.  An event at the very instant of step
+    *k* is taken as part of reaching it (its cause, for a stage read by
+    entry), not as a next event.
+
+    **Ties and repeats.**  A contact's next events are ordered by time, and
+    events at one instant by event name (alphabetically): the log does not
+    say which came first, so a fixed order keeps results the same on every
+    engine.  The same event twice at one instant counts once, and
+    **consecutive repeats are collapsed** (``page_view, page_view, like`` is
+    ``page_view → like``), so that a burst of page views does not hide what
+    came after it.  The first ``depth`` events that remain are the
+    contact's path; a contact with no next event has the path
+    ``"(no further event)"``.
+
+    **Wait.**  For a converted contact, the time from step *k* to step
+    *k+1*; for the others, the time from step *k* to the end of the data.
+    The guide, with examples: ``docs/guides/drop-off-paths.md``.
+
+    Parameters
+    ----------
+    events
+        An :class:`~funnelkit.events.EventLog`, a canonical polars frame, a
+        DuckDB relation or a Spark DataFrame.
+    steps, window, order, first_entry, exclusions, contacts, stage_steps, definition
+        As in :func:`funnelkit.conversion.funnel`.  ``order="any"`` has no
+        "after step *k*" and is refused.
+    step
+        *k*: the step number (1 to n-1) or the step's name.  By default the
+        biggest leak: the step with the lowest conversion to the next among
+        those with at least 30 contacts (the rule of the funnel figure).
+    depth
+        How many next events a path holds (1 to 5).
+    top
+        Paths kept per group and length, the most frequent first; the others
+        are counted as ``"(other)"``.  In the links (the figure), the ``top``
+        most frequent events at each position; the others become ``"(other)"``.
+    min_size
+        Small counts are suppressed: a path shared by fewer contacts is
+        counted as ``"(other)"``, a link with fewer contacts is not kept, and
+        a group with fewer contacts shows no quartiles.
+    since, until
+        Only events with ``since <= occurred_at < until`` are read.
+    as_of
+        What the data is known up to (a bare date is the end of that day):
+        events after it are not read.  The end of the data is the earlier
+        of ``until`` and ``as_of``, else just after the last event read.
+
+    Returns
+    -------
+    DropOffPaths
+        ``.table`` (paths per group), ``.groups`` (sizes and waits),
+        ``.links`` (for the Sankey figure), ``to_dict()`` and a notebook display.
+
+    Raises
+    ------
+    ParameterError
+        An unusable step, window, order, depth, top or min_size.
+
+    See Also
+    --------
+    funnelkit.figure_paths.paths_figure : the Sankey figure of the result.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> day = dt.datetime(2026, 9, 1)
+    >>> log = pl.DataFrame({
+    ...     "contact_id": ["a", "a", "a", "b", "b", "b"],
+    ...     "occurred_at": [day, day + dt.timedelta(days=1), day + dt.timedelta(days=2),
+    ...                     day, day + dt.timedelta(days=1), day + dt.timedelta(days=3)],
+    ...     "event": ["visit", "pricing", "purchase", "visit", "pricing", "support"],
+    ... })
+    >>> paths = drop_off_paths(log, ["visit", "pricing", "purchase"], window="7d", step=2,
+    ...                        min_size=1, until=day + dt.timedelta(days=30))
+    >>> paths.table.select("group", "path", "contacts").rows()
+    [('converted', '(no further event)', 1), ('dropped', 'support', 1)]
+    """
+    if order == "any":
+        msg = (
+            "order: 'any' has no 'after step k' (its steps may come in any order); "
+            "use order='ordered' or 'strict_increase' for drop-off paths"
+        )
+        raise ParameterError(msg)
+    if not isinstance(depth, int) or isinstance(depth, bool) or not 1 <= depth <= _MAX_DEPTH:
+        msg = f"depth: expected a whole number from 1 to {_MAX_DEPTH}, got {depth!r}"
+        raise ParameterError(msg)
+    check_count_option(top, "top", allow_none=False)
+    check_count_option(min_size, "min_size", allow_none=False)
+    lo, hi = time_bounds(since, until)
+    known = parse_as_of(as_of)
+    if known is not None:
+        after_known = known + timedelta(microseconds=_ONE_US)
+        hi = after_known if hi is None else min(hi, after_known)
+        if lo is not None and hi <= lo:
+            msg = f"as_of ({known:%Y-%m-%d %H:%M}) is before since ({lo:%Y-%m-%d %H:%M})"
+            raise ParameterError(msg)
+    chains, read, spec = step_chains(
+        events,
+        steps,
+        window=window,
+        order=order,
+        first_entry=first_entry,
+        exclusions=exclusions,
+        contacts=contacts,
+        since=lo,
+        until=hi,
+        stage_steps=stage_steps,
+        definition=definition,
+    )
+    names = [s.name for s in spec.steps]
+    if spec.n < 2:
+        msg = "steps: drop-off paths need a funnel of at least two steps"
+        raise ParameterError(msg)
+    k = _check_step(step, names, _step_ids(spec))
+    if hi is not None:
+        end_us = to_us(hi)
+    else:
+        last = collect_polars(read.select(nw.col(TS).max().alias("_m"))).item()
+        end_us = None if last is None else int(last) + _ONE_US
+    if k is None:
+        kept = chains.filter(~nw.col("_excluded"))
+        levels = collect_polars(kept.group_by("_lvl").agg(nw.len().alias("n")))
+        reached = {int(lvl): int(n) for lvl, n in levels.iter_rows()}
+        counts = [sum(v for lvl, v in reached.items() if lvl >= j) for j in range(1, spec.n + 1)]
+        k = biggest_leak_step(counts)
+    # the waits run to ``until``, or to ``as_of`` (the earlier), else to the last event read
+    by_until = hi is not None and (known is None or hi < known + timedelta(microseconds=_ONE_US))
+    now_us = end_us if by_until or end_us is None else end_us - _ONE_US
+    if end_us is None or now_us is None:  # no event at all
+        long = pl.DataFrame()
+    else:
+        long = collect_polars(
+            path_frames(
+                chains,
+                read,
+                step=k,
+                window_us=spec.window_us,
+                end_us=end_us,
+                now_us=now_us,
+                depth=depth,
+            )
+        )
+    return _finish(
+        long,
+        step=k,
+        names=names,
+        window=timedelta(microseconds=spec.window_us),
+        depth=depth,
+        top=top,
+        min_size=min_size,
+        as_of=None if now_us is None else _moment(now_us),
+        order=spec.order,
+        stage_steps=spec.stage_steps,
+    )
+
+
+def _moment(us: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
+
+
+def _duration(value: Any) -> pl.Expr:
+    return pl.col(value).round(0).cast(pl.Int64).cast(pl.Duration("us"))
+
+
+_TABLE_SCHEMA: dict[str, pl.DataType] = {
+    "group": pl.String(),
+    "length": pl.Int64(),
+    "path": pl.String(),
+    "contacts": pl.Int64(),
+    "share": pl.Float64(),
+}
+_GROUPS_SCHEMA: dict[str, pl.DataType] = {
+    "group": pl.String(),
+    "contacts": pl.Int64(),
+    "share": pl.Float64(),
+    "measure": pl.String(),
+    "q1": pl.Duration("us"),
+    "median": pl.Duration("us"),
+    "q3": pl.Duration("us"),
+    "suppressed": pl.Boolean(),
+}
+_LINKS_SCHEMA: dict[str, pl.DataType] = {
+    "group": pl.String(),
+    "position": pl.Int64(),
+    "source": pl.String(),
+    "target": pl.String(),
+    "contacts": pl.Int64(),
+}
+
+
+def _finish(
+    long: pl.DataFrame,
+    *,
+    step: int,
+    names: Sequence[str],
+    window: timedelta,
+    depth: int,
+    top: int,
+    min_size: int,
+    as_of: datetime | None,
+    order: Order,
+    stage_steps: StageSteps,
+) -> DropOffPaths:
+    """Turn the collected frame into the result: prefixes, links, top paths, suppression."""
+    first = names[step - 1]
+    event_cols = [f"event_{j}" for j in range(1, depth + 1)]
+    table_schema = {**_TABLE_SCHEMA, **dict.fromkeys(event_cols, pl.String())}
+    if long.is_empty():
+        return DropOffPaths(
+            table=pl.DataFrame(schema=table_schema).select(_table_columns(depth)),
+            groups=_groups_frame(pl.DataFrame(schema=_GROUPS_SCHEMA), min_size),
+            links=pl.DataFrame(schema=_LINKS_SCHEMA),
+            step=step,
+            step_names=tuple(names),
+            window=window,
+            depth=depth,
+            top=top,
+            min_size=min_size,
+            as_of=as_of,
+            order=order,
+            stage_steps=stage_steps,
+        )
+    renamed = {f"_e{j}": f"event_{j}" for j in range(1, depth + 1)}
+    long = long.rename({"_group": "group", **renamed})
+    sizes = long.group_by("group").agg(
+        pl.col("contacts").sum(), *(pl.col(q).first() for q in ("_q1", "_q2", "_q3"))
+    )
+    total = int(sizes["contacts"].sum())
+    groups = sizes.select(
+        "group",
+        "contacts",
+        share=pl.col("contacts") / total,
+        measure=pl.col("group").replace_strict(_MEASURES, return_dtype=pl.String),
+        q1=_duration("_q1"),
+        median=_duration("_q2"),
+        q3=_duration("_q3"),
+        suppressed=pl.lit(False),
+    )
+    size_of = dict(zip(groups["group"].to_list(), groups["contacts"].to_list(), strict=True))
+    full = long.select("group", *event_cols, "contacts")
+    prefixes = []
+    pairs = []
+    for length in range(1, depth + 1):
+        keys = event_cols[:length]
+        reached = full.filter(pl.col(event_cols[length - 1]).is_not_null())
+        prefixes.append(
+            reached.group_by("group", *keys)
+            .agg(pl.col("contacts").sum())
+            .with_columns(
+                length=pl.lit(length, pl.Int64),
+                **{c: pl.lit(None, pl.String) for c in event_cols[length:]},
+            )
+            .select("group", "length", *event_cols, "contacts")
+        )
+        source = pl.lit(first) if length == 1 else pl.col(event_cols[length - 2])
+        pairs.append(
+            reached.group_by("group", source.alias("event_1"), pl.col(keys[-1]).alias("event_2"))
+            .agg(pl.col("contacts").sum())
+            .select(
+                "group",
+                length=pl.lit(length, pl.Int64),
+                event_1="event_1",
+                event_2="event_2",
+                contacts="contacts",
+            )
+        )
+    paths = pl.concat(prefixes).with_columns(
+        path=pl.concat_str(
+            [pl.col(c) for c in event_cols], separator=" → ", ignore_nulls=True
+        ).cast(pl.String)
+    )
+    table = _top_paths(paths, event_cols, top, min_size, size_of)
+    links = _top_links(pl.concat(pairs), top, min_size)
+    return DropOffPaths(
+        table=table.select(_table_columns(depth)),
+        groups=_groups_frame(groups, min_size),
+        links=links,
+        step=step,
+        step_names=tuple(names),
+        window=window,
+        depth=depth,
+        top=top,
+        min_size=min_size,
+        as_of=as_of,
+        order=order,
+        stage_steps=stage_steps,
+    )
+
+
+def _table_columns(depth: int) -> list[str]:
+    return [
+        "group",
+        "length",
+        "path",
+        *(f"event_{j}" for j in range(1, depth + 1)),
+        "contacts",
+        "share",
+    ]
+
+
+def _group_rank() -> pl.Expr:
+    return pl.col("group").replace_strict(
+        {g: i for i, g in enumerate(GROUPS)}, default=len(GROUPS), return_dtype=pl.Int64
+    )
+
+
+def _groups_frame(groups: pl.DataFrame, min_size: int) -> pl.DataFrame:
+    """Every group, in :data:`GROUPS` order (absent ones with 0 contacts); small ones blanked."""
+    every = pl.DataFrame({"group": list(GROUPS)}, schema={"group": pl.String})
+    out = every.join(groups, on="group", how="left", maintain_order="left").with_columns(
+        pl.col("contacts").fill_null(0),
+        pl.col("share").fill_null(0.0),
+        pl.col("group").replace_strict(_MEASURES, return_dtype=pl.String).alias("measure"),
+    )
+    small = pl.col("contacts") < max(min_size, 1)
+    return out.with_columns(
+        *(pl.when(small).then(None).otherwise(pl.col(c)).alias(c) for c in ("q1", "median", "q3")),
+        suppressed=small,
+    ).select(list(_GROUPS_SCHEMA))
+
+
+def _top_paths(
+    paths: pl.DataFrame,
+    event_cols: list[str],
+    top: int,
+    min_size: int,
+    size_of: Mapping[str, int],
+) -> pl.DataFrame:
+    """Keep the ``top`` paths of each group and length with at least ``min_size`` contacts."""
+    keys = ["group", "length"]
+    ranked = paths.sort(
+        [_group_rank(), "length", "contacts", "path"], descending=[False, False, True, False]
+    ).with_columns(_rank=pl.int_range(pl.len()).over(keys))
+    shown = ranked.filter((pl.col("_rank") < top) & (pl.col("contacts") >= max(min_size, 1)))
+    rest = (
+        ranked.join(shown.select(*keys, "path"), on=[*keys, "path"], how="anti")
+        .group_by(keys)
+        .agg(pl.col("contacts").sum())
+        .filter(pl.col("contacts") > 0)
+        .with_columns(path=pl.lit(OTHER), **{c: pl.lit(None, pl.String) for c in event_cols})
+    )
+    columns = [*keys, "path", *event_cols, "contacts"]
+    out = pl.concat([shown.select(columns), rest.select(columns)], how="vertical_relaxed")
+    out = out.sort(
+        [_group_rank(), "length", pl.col("path") == OTHER, "contacts", "path"],
+        descending=[False, False, False, True, False],
+    )
+    sizes = pl.col("group").replace_strict(dict(size_of), default=None, return_dtype=pl.Int64)
+    return out.with_columns(share=pl.col("contacts") / sizes)
+
+
+def _top_links(links: pl.DataFrame, top: int, min_size: int) -> pl.DataFrame:
+    """Return the Sankey's links: the ``top`` events at each position, the rest ``(other)``.
+
+    A link with fewer than ``min_size`` contacts is dropped (not drawn).
+    """
+    links = links.select(
+        "group", position="length", source="event_1", target="event_2", contacts="contacts"
+    )
+    ranks = (
+        links.group_by("position", "target")
+        .agg(pl.col("contacts").sum())
+        .sort(["position", "contacts", "target"], descending=[False, True, False])
+        .with_columns(_rank=pl.int_range(pl.len()).over("position"))
+    )
+    keep = ranks.filter((pl.col("_rank") < top) | (pl.col("target") == NO_EVENT))
+    kept = keep.select("position", "target", _keep=pl.lit(True))
+    named = links.join(kept, on=["position", "target"], how="left").with_columns(
+        target=pl.when(pl.col("_keep")).then(pl.col("target")).otherwise(pl.lit(OTHER))
+    )
+    # the source of position p is the target of position p-1, mapped the same way
+    earlier = kept.select(
+        position=pl.col("position") + 1, source=pl.col("target"), _src_keep=pl.lit(True)
+    )
+    named = named.join(earlier, on=["position", "source"], how="left").with_columns(
+        source=pl.when((pl.col("position") == 1) | pl.col("_src_keep"))
+        .then(pl.col("source"))
+        .otherwise(pl.lit(OTHER))
+    )
+    out = (
+        named.group_by("group", "position", "source", "target")
+        .agg(pl.col("contacts").sum())
+        .filter(pl.col("contacts") >= max(min_size, 1))
+        .sort(
+            [_group_rank(), "position", "contacts", "source", "target"],
+            descending=[False, False, True, False, False],
+        )
+    )
+    return out.select(list(_LINKS_SCHEMA)).cast(_LINKS_SCHEMA)  # type: ignore[arg-type]
+
+
+# --- the result ------------------------------------------------------------------------------
+def _pct(value: object) -> str:
+    return "" if not isinstance(value, int | float) else f"{float(value):.1%}"
+
+
+def _span(value: object) -> str:
+    """Return a wait, short: ``45m``, ``5.5h``, ``12.3d``."""
+    if not isinstance(value, timedelta):
+        return ""
+    seconds = value.total_seconds()
+    if seconds < 3600:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
+
+
+@dataclass(frozen=True)
+class DropOffPaths:
+    """What contacts did after step *k*; see :func:`drop_off_paths`.
+
+    Attributes
+    ----------
+    table
+        One row per group, path length and path: ``group`` (``"converted"``,
+        ``"dropped"``, ``"open"``), ``length`` (1 to ``depth``), ``path``
+        (the events joined by ``" → "``, or ``"(no further event)"``, or
+        ``"(other)"``), ``event_1`` ... ``event_<depth>``, ``contacts``
+        (contacts whose first ``length`` next events are these) and
+        ``share`` (of the group's contacts).  Per group and length, the
+        ``top`` paths with at least ``min_size`` contacts, most frequent
+        first, then ``"(other)"`` for the rest.
+    groups
+        One row per group: ``group``, ``contacts``, ``share`` (of the contacts
+        who reached step *k*), ``measure`` (what the wait is), ``q1``,
+        ``median``, ``q3`` (durations; null when ``suppressed``: fewer than
+        ``min_size`` contacts).
+    links
+        The figure's links: ``group``, ``position`` (1 = first next event),
+        ``source`` (step *k*'s name at position 1, else the event before),
+        ``target``, ``contacts``.
+    step
+        *k*, 1-based.
+    step_names
+        The funnel's step names.
+    window, depth, top, min_size, order, stage_steps
+        The options used.
+    as_of
+        The last instant of the data read (``None`` without events).
+    """
+
+    table: pl.DataFrame
+    groups: pl.DataFrame
+    links: pl.DataFrame
+    step: int
+    step_names: tuple[str, ...]
+    window: timedelta
+    depth: int
+    top: int
+    min_size: int
+    as_of: datetime | None
+    order: Order = "ordered"
+    stage_steps: StageSteps = "entry"
+
+    @property
+    def from_name(self) -> str:
+        """The name of step *k*."""
+        return self.step_names[self.step - 1]
+
+    @property
+    def to_name(self) -> str:
+        """The name of step *k+1*."""
+        return self.step_names[self.step]
+
+    def to_polars(self) -> pl.DataFrame:
+        """Return :attr:`table`."""
+        return self.table
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dictionary.
+
+        ``{"step", "from_step", "to_step", "window", "window_seconds", "depth",
+        "top", "min_size", "as_of", "order", "stage_steps", "groups": [...],
+        "paths": [...], "links": [...]}``; durations in seconds.
+        """
+        groups = []
+        for row in self.groups.iter_rows(named=True):
+            groups.append(
+                {
+                    "group": row["group"],
+                    "contacts": row["contacts"],
+                    "share": row["share"],
+                    "measure": row["measure"],
+                    "suppressed": row["suppressed"],
+                    **{
+                        f"{c}_seconds": None if row[c] is None else row[c].total_seconds()
+                        for c in ("q1", "median", "q3")
+                    },
+                }
+            )
+        return {
+            "step": self.step,
+            "from_step": self.from_name,
+            "to_step": self.to_name,
+            "window": format_duration(self.window),
+            "window_seconds": self.window.total_seconds(),
+            "depth": self.depth,
+            "top": self.top,
+            "min_size": self.min_size,
+            "as_of": None if self.as_of is None else self.as_of.isoformat(),
+            "order": self.order,
+            "stage_steps": self.stage_steps,
+            "groups": groups,
+            "paths": self.table.to_dicts(),
+            "links": self.links.to_dicts(),
+        }
+
+    def _title(self) -> str:
+        return (
+            f"After {self.from_name} (step {self.step}): who went on to {self.to_name}, "
+            f"who stopped (window {format_duration(self.window)})"
+        )
+
+    def to_text(self) -> str:
+        """Return the groups and the paths as plain text (what the command line prints)."""
+        lines = [self._title(), ""]
+        for row in self.groups.iter_rows(named=True):
+            label = group_label(row["group"], self.to_name)
+            wait = (
+                f"{row['measure']}: median {_span(row['median'])}, "
+                f"quartiles {_span(row['q1'])} to {_span(row['q3'])}"
+                if not row["suppressed"]
+                else "too few contacts to show times"
+            )
+            lines.append(f"{label}: {row['contacts']:,} ({_pct(row['share'])}); {wait}")
+        if self.table.height:
+            lines += ["", "Next events (consecutive repeats collapsed):"]
+            lines.append(f"  {'group':<9}  {'events':>6}  {'contacts':>8}  {'share':>6}  path")
+        for row in self.table.iter_rows(named=True):
+            lines.append(
+                f"  {row['group']:<9}  {row['length']:>6}  {row['contacts']:>8,}  "
+                f"{_pct(row['share']):>6}  {row['path']}"
+            )
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        """``print(result)`` shows :meth:`to_text`."""
+        return self.to_text()
+
+    def _repr_html_(self) -> str:
+        group_rows = join_html(
+            format_html(
+                "<tr><td>{}</td><td>{:,}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                group_label(r["group"], self.to_name),
+                r["contacts"],
+                _pct(r["share"]),
+                _span(r["q1"]),
+                _span(r["median"]),
+                _span(r["q3"]),
+            )
+            for r in self.groups.iter_rows(named=True)
+        )
+        path_rows = join_html(
+            format_html(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:,}</td><td>{}</td></tr>",
+                group_label(r["group"], self.to_name),
+                r["length"],
+                r["path"],
+                r["contacts"],
+                _pct(r["share"]),
+            )
+            for r in self.table.iter_rows(named=True)
+        )
+        head = Markup("<thead><tr><th>{}</th></tr></thead>")
+        groups_head = head.format(
+            Markup("</th><th>").join(["group", "contacts", "share", "q1", "median", "q3"])
+        )
+        paths_head = head.format(
+            Markup("</th><th>").join(["group", "events", "path", "contacts", "share of group"])
+        )
+        return format_html(
+            "<div><table class='funnelkit'><caption style='text-align:left'>{}</caption>"
+            "{}<tbody>{}</tbody></table>"
+            "<table class='funnelkit'><caption style='text-align:left'>{}</caption>"
+            "{}<tbody>{}</tbody></table></div>",
+            self._title(),
+            groups_head,
+            group_rows,
+            f"Next events after {self.from_name} (consecutive repeats collapsed)",
+            paths_head,
+            path_rows,
+        )
