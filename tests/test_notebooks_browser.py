@@ -414,7 +414,8 @@ def test_the_explorer_redraws_when_the_window_or_the_definition_changes(
     explorer = _explorer(page)
     explorer.scroll_into_view_if_needed()
     before_rows, before_bars = _table_rows(explorer), _bar_texts(explorer)
-    assert before_rows[0][:2] == ["stage", "contacts"] and len(before_bars) == 5
+    assert [h.lower() for h in before_rows[0][:2]] == ["stage", "contacts"]
+    assert len(before_bars) == 5
 
     _choose(explorer, "Window", "1d")
     rows = _wait_changed(page, lambda: _table_rows(explorer), before_rows)
@@ -450,7 +451,7 @@ def test_the_explorer_counts_equal_the_notebook_funnel_for_the_same_settings(
         has_text="conversion_from_previous",
     )
     lines = printed.first.inner_text().strip().splitlines()
-    notebook = [int(line.split()[-6]) for line in lines[1:]]
+    notebook = [next(int(t) for t in line.split()[1:] if t.isdigit()) for line in lines[1:]]
     explorer = _explorer(page)
     if _table_rows(explorer)[1][0] != "Prospect":  # another test changed it: back to inbound, 14d
         _choose(explorer, "Funnel", "inbound")
