@@ -23,6 +23,7 @@ figure redrawn inside an ``Output`` widget.
 
 from __future__ import annotations
 
+import difflib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 import plotly.io as pio
 import polars as pl
+import traitlets
 
 from funnelkit.conversion import FunnelResult, PeriodComparison, funnel, week_over_week
 from funnelkit.definitions import Funnel, list_presets, load_funnel
@@ -68,6 +70,7 @@ __all__ = [
     "NO_BREAKDOWN",
     "Exercise",
     "Explorer",
+    "JourneyEvents",
     "exercise",
     "explore",
     "place_journey",
@@ -875,6 +878,41 @@ def explore(
 # --------------------------------------------------------------------------- exercise
 _START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 _AMOUNT = 100.0
+#: At most this many close names are suggested for an event the definitions do not know.
+_SUGGESTIONS = 3
+
+_EXERCISE_WORDS: dict[str, dict[str, str]] = {
+    "en": {
+        "journey": "Events, in order",
+        "every": "Days between two events",
+        "type": "an event, then Enter",
+        "add": "Add",
+        "remove": "Remove the last",
+        "clear": "Clear",
+        "placed": "The contact's events",
+        "unknown": "'{name}' is not an event the definitions know.",
+        "close": "Closest known names: {names}.",
+        "none_close": "Known events: {names}.",
+        "no_events": "no event yet: not a contact of ours",
+    },
+    "fr": {
+        "journey": "Événements, dans l'ordre",
+        "every": "Jours entre deux événements",
+        "type": "un événement, puis Entrée",
+        "add": "Ajouter",
+        "remove": "Retirer le dernier",
+        "clear": "Tout effacer",
+        "placed": "Les événements du contact",
+        "unknown": "« {name} » n'est pas un événement que les définitions connaissent.",
+        "close": "Noms connus les plus proches : {names}.",
+        "none_close": "Événements connus : {names}.",
+        "no_events": "aucun événement : pas encore un contact",
+    },
+}
+
+
+def _exercise_word(key: str, lang: Lang) -> str:
+    return _EXERCISE_WORDS[lang][key]
 
 
 def _journey_events(journey: Sequence[str], every: timedelta) -> pl.DataFrame:
@@ -941,50 +979,140 @@ def place_journey(
     )
 
 
+class JourneyEvents(traitlets.HasTraits):
+    """The contact's events typed in the exercise, in order (``value``, a list of names)."""
+
+    value = traitlets.List(traitlets.Unicode())
+
+
 @dataclass
 class Exercise:
     """The trainer's exercise made by :func:`exercise`; display it in a notebook.
 
+    Type an event in ``entry`` and press Enter (or click ``add``): a known
+    event is appended to ``journey`` and the answer updates; an unknown one is
+    refused in ``message``, with the closest known names, and its text stays in
+    the box to be corrected.
+
     Attributes
     ----------
     journey
-        A ``TagsInput``: the contact's events, in order (set ``.value``).
+        The contact's events, in order (set ``.value`` to a list of names).
     every
         Days between two events.
     lang
-        ``"en"`` or ``"fr"``.
+        ``"en"`` or ``"fr"``: every word of the exercise follows it.
     answer
         HTML: each definition's stage as a ladder of stages, and the
         explanation of each.
+    entry
+        The text box: an event name, sent on Enter (``continuous_update=False``).
+    add, remove, clear
+        Buttons: add the typed event, remove the last event, remove them all.
+    message
+        Why the last typed event was refused (empty when it was not).
+    events
+        The journey as numbered chips.
+    vocabulary
+        The event names the definitions know (and those of the starting journey).
     placed
         The last :func:`place_journey` table.
     """
 
-    journey: widgets.TagsInput
+    journey: JourneyEvents
     every: widgets.IntSlider
     lang: widgets.ToggleButtons
     answer: widgets.HTML
     funnels: tuple[Funnel, ...]
+    entry: widgets.Combobox
+    add: widgets.Button
+    remove: widgets.Button
+    clear: widgets.Button
+    message: widgets.HTML
+    events: widgets.HTML
+    title: widgets.HTML
+    vocabulary: tuple[str, ...]
     placed: pl.DataFrame | None = None
+    refused: str | None = None
 
     def __post_init__(self) -> None:
         for control in (self.journey, self.every, self.lang):
             control.observe(self._changed, names="value")
+        self.entry.observe(self._typed, names="value")
+        self.add.on_click(lambda _: self.add_event(self.entry.value))
+        self.remove.on_click(lambda _: self._set_journey(list(self.journey.value)[:-1]))
+        self.clear.on_click(lambda _: self._set_journey([]))
         self.update()
 
     def _changed(self, change: dict[str, Any]) -> None:
         self.update()
 
+    def _typed(self, change: dict[str, Any]) -> None:
+        if str(change["new"]).strip():
+            self.add_event(str(change["new"]))
+
+    def _set_journey(self, journey: list[str]) -> None:
+        self.refused = None
+        self.journey.value = journey
+
+    def add_event(self, name: str) -> bool:
+        """Append ``name`` to the journey when the definitions know it; return whether it was.
+
+        An unknown name is refused: :attr:`message` names the closest known
+        events and the text stays in :attr:`entry` for correction.
+        """
+        name = name.strip()
+        if not name:
+            return False
+        if name not in self.vocabulary:
+            self.refused = name
+            self._show_message()
+            return False
+        self.refused = None
+        self.entry.value = ""
+        self.journey.value = [*self.journey.value, name]
+        return True
+
+    def _language(self) -> Lang:
+        return "fr" if self.lang.value == "fr" else "en"
+
+    def _show_message(self) -> None:
+        lang = self._language()
+        if self.refused is None:
+            self.message.value = ""
+            return
+        close = difflib.get_close_matches(self.refused, self.vocabulary, n=_SUGGESTIONS)
+        hint = (
+            _exercise_word("close", lang).format(names=", ".join(close))
+            if close
+            else _exercise_word("none_close", lang).format(names=", ".join(self.vocabulary))
+        )
+        self.message.value = format_html(
+            "<span class='funnelkit-refused' style='color:#b71c1c'>{} {}</span>",
+            _exercise_word("unknown", lang).format(name=self.refused),
+            hint,
+        )
+
+    def _show_words(self, lang: Lang) -> None:
+        self.title.value = format_html("<b>{}</b>", _exercise_word("journey", lang))
+        self.entry.placeholder = _exercise_word("type", lang)
+        self.add.description = _exercise_word("add", lang)
+        self.remove.description = _exercise_word("remove", lang)
+        self.clear.description = _exercise_word("clear", lang)
+        self.every.description = _exercise_word("every", lang)
+
     def update(self) -> None:
         """Place the journey under each definition and show the answer."""
-        lang: Lang = "fr" if self.lang.value == "fr" else "en"
-        self.journey.description = ""
-        self.every.description = _word("every", lang)
+        lang = self._language()
+        self._show_words(lang)
+        self._show_message()
         every = timedelta(days=self.every.value)
         journey = list(self.journey.value)
+        self.events.value = _chips(journey, lang)
+        self.remove.disabled = self.clear.disabled = not journey
         self.placed = place_journey(journey, self.funnels, every=every, lang=lang)
         if not journey:
-            self.answer.value = format_html("<p><i>{}</i></p>", _word("no_events", lang))
+            self.answer.value = format_html("<p><i>{}</i></p>", _exercise_word("no_events", lang))
             return
         events = _journey_events(journey, every)
         parts = []
@@ -1005,15 +1133,37 @@ class Exercise:
     @property
     def widget(self) -> widgets.Widget:
         """The whole exercise (a ``VBox``)."""
-        label = widgets.HTML(
-            format_html("<b>{} / {}</b>", _word("journey", "en"), _word("journey", "fr"))
-        )
         return widgets.VBox(
-            [label, self.journey, widgets.HBox([self.every, self.lang]), self.answer]
+            [
+                self.title,
+                widgets.HBox([self.entry, self.add]),
+                self.message,
+                widgets.HBox([self.events, self.remove, self.clear]),
+                widgets.HBox([self.every, self.lang]),
+                self.answer,
+            ]
         )
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
+
+
+def _chips(journey: Sequence[str], lang: Lang) -> str:
+    """Return the journey as numbered chips, or a dash when it is empty."""
+    if not journey:
+        return format_html(
+            "<span style='color:#9E9E9E'>{}: —</span>", _exercise_word("placed", lang)
+        )
+    chips = [
+        format_html(
+            "<span style='border:1px solid #BDBDBD;border-radius:10px;padding:1px 8px;"
+            "font-size:12px'>{}. {}</span>",
+            i,
+            name,
+        )
+        for i, name in enumerate(journey, start=1)
+    ]
+    return format_html("{}: {}", _exercise_word("placed", lang), join_html(chips, " → "))
 
 
 def _ladder(definition: Funnel, rank: int, lang: Lang) -> Markup:
@@ -1058,18 +1208,39 @@ def exercise(
     Examples
     --------
     >>> ex = exercise(["form_fill"])
-    >>> ex.journey.value = ["form_fill", "meeting"]
+    >>> ex.add_event("meeting")  # what typing "meeting" and Enter does
+    True
     >>> ex.placed["stage"].to_list()
     ['warm_lead', 'qualified_prospect']
+    >>> ex.add_event("meetign")  # refused, with the closest names
+    False
+    >>> "Closest known names: meeting" in ex.message.value
+    True
     """
     definitions = tuple(f if isinstance(f, Funnel) else load_funnel(f) for f in funnels)
-    vocabulary = sorted(set().union(*(d.event_names for d in definitions)) | set(journey))
+    vocabulary = tuple(sorted(set().union(*(d.event_names for d in definitions)) | set(journey)))
     return Exercise(
-        journey=widgets.TagsInput(
-            value=list(journey), allowed_tags=vocabulary, allow_duplicates=True
+        journey=JourneyEvents(value=list(journey)),
+        every=widgets.IntSlider(
+            value=1,
+            min=0,
+            max=60,
+            style={"description_width": "initial"},
+            layout=widgets.Layout(width="auto"),
         ),
-        every=widgets.IntSlider(value=1, min=0, max=60),
-        lang=widgets.ToggleButtons(options=[("en", "en"), ("fr", "fr")], value=lang),
+        lang=widgets.ToggleButtons(
+            options=[("en", "en"), ("fr", "fr")], value=lang, style={"button_width": "3em"}
+        ),
         answer=widgets.HTML(),
         funnels=definitions,
+        entry=widgets.Combobox(
+            options=list(vocabulary), ensure_option=False, continuous_update=False
+        ),
+        add=widgets.Button(button_style="primary", layout=widgets.Layout(width="auto")),
+        remove=widgets.Button(layout=widgets.Layout(width="auto")),
+        clear=widgets.Button(layout=widgets.Layout(width="auto")),
+        message=widgets.HTML(),
+        events=widgets.HTML(),
+        title=widgets.HTML(),
+        vocabulary=vocabulary,
     )

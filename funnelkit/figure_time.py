@@ -660,6 +660,13 @@ def cohort_table(result: Any) -> pl.DataFrame:
     ).sort("cohort", "days")
 
 
+#: The curves chart draws this many latest cohorts in colour, the others as a grey history.
+RECENT_COHORTS = 3
+HISTORY_COLOUR = "#BDBDBD"
+_RECENT_DASHES = ("solid", "dash", "dot")
+_HISTORY = {"en": "earlier cohorts ({n})", "fr": "cohortes précédentes ({n})"}
+
+
 def cohort_figure(
     result: Any,
     *,
@@ -679,7 +686,9 @@ def cohort_figure(
     kind
         ``"heatmap"`` (one ``heatmap`` trace: rows are cohorts, columns days,
         colour the cumulative share; days not observed yet are blank) or
-        ``"curves"`` (one line per cohort, later cohorts darker).
+        ``"curves"`` (one line per cohort: the :data:`RECENT_COHORTS` latest
+        in the stage's colour, each its own dash and legend entry, the others
+        a muted grey history under one legend entry).
     lang, title
         As in :func:`funnel_figure`.
     target
@@ -734,23 +743,46 @@ def cohort_figure(
         )
     elif kind == "curves":
         colour = stage_colour(colour_rank) if colour_rank else stage_colour(4)
+        recent = min(RECENT_COHORTS, len(cohorts))
+        history = len(cohorts) - recent
         for index, (cohort, part) in enumerate(table.group_by("cohort", maintain_order=True)):
-            alpha = 0.25 + 0.75 * (index + 1) / len(cohorts)
+            extra: dict[str, Any] = {}
+            if index < history:  # the history: one muted grey, one legend entry for all
+                line: dict[str, Any] = {"color": HISTORY_COLOUR, "width": 1}
+                name = _HISTORY[lang].format(n=history)
+                extra = {"legendgroup": "history", "showlegend": index == 0, "opacity": 0.7}
+            else:  # the latest cohorts: the stage colour, darker and bolder the newer
+                k = index - history + 1
+                line = {
+                    "color": rgba(colour, round(0.4 + 0.6 * k / recent, 3)),
+                    "width": 1.5 + 1.5 * k / recent,
+                    "dash": _RECENT_DASHES[recent - k],
+                }
+                name = str(cohort[0])
             fig.add_trace(
                 go.Scatter(
-                    name=str(cohort[0]),
+                    name=name,
                     x=part["days"].to_list(),
                     y=part["share"].to_list(),
                     mode="lines",
-                    line={"color": rgba(colour, round(alpha, 3)), "width": 2},
+                    line=line,
                     hovertemplate=(
-                        f"%{{fullData.name}} · %{{x}} {text('days', lang)}: "
+                        f"{plot_text(str(cohort[0]))} · %{{x}} {text('days', lang)}: "
                         "%{y:.1%}<extra></extra>"
                     ),
+                    **extra,
                 )
             )
         fig.update_yaxes(tickformat=".0%", rangemode="tozero", title={"text": share_title})
-        fig.update_layout(legend={"orientation": "v", "y": 1, "x": 1.02, "yanchor": "top"})
+        fig.update_layout(
+            legend={
+                "orientation": "v",
+                "y": 1,
+                "x": 1.02,
+                "yanchor": "top",
+                "traceorder": "reversed",  # the newest cohort first
+            }
+        )
     else:
         msg = f"kind must be 'heatmap' or 'curves', got {kind!r}."
         raise ParameterError(msg)

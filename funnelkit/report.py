@@ -52,6 +52,8 @@ from funnelkit.events import (
 )
 from funnelkit.privacy import check_breakdown, judge_column
 from funnelkit.report_display import (
+    FOLLOW_UP_DIR,
+    FOLLOW_UP_MARK,
     LANGS,
     contacts_table,
     definition_table,
@@ -70,6 +72,7 @@ from funnelkit.report_display import (
     title,
     warning_text,
     warnings_html,
+    write_follow_up,
 )
 from funnelkit.report_folder import FAILED_DIR as FAILED_DIR
 from funnelkit.report_folder import HTML_FILE as HTML_FILE
@@ -106,6 +109,8 @@ from funnelkit.weekly import (
 )
 
 __all__ = [
+    "FOLLOW_UP_DIR",
+    "FOLLOW_UP_MARK",
     "LANGS",
     "RenderedWeek",
     "ReportRun",
@@ -133,6 +138,7 @@ __all__ = [
     "title",
     "warning_text",
     "warnings_html",
+    "write_follow_up",
     "write_index",
 ]
 
@@ -149,6 +155,7 @@ _DEDICATED = {
     "breakdown": "--breakdown",
     "read_options": "--columns, --timezone, --timestamp-format, --strict and --hold",
     "metrics_path": "--out",
+    "follow_up_path": "--out",
 }
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -180,7 +187,12 @@ class ReportSettings:
 
     def notebook_parameters(self, week: IsoWeek) -> dict[str, Any]:
         """Return the papermill parameters for ``week``."""
-        return {**self.parameters, "week": str(week), "metrics_path": METRICS_FILE}
+        parameters = {**self.parameters, "week": str(week), "metrics_path": METRICS_FILE}
+        if "follow_up_path" in _notebook_defaults(self.notebook):
+            # Outside the week's folder, which is shared: OUT/follow-up/<week>.csv
+            follow_up = self.out_dir / FOLLOW_UP_DIR / f"{week}.csv"
+            parameters["follow_up_path"] = str(follow_up)
+        return parameters
 
 
 @dataclass(frozen=True)

@@ -12,16 +12,19 @@ never run as HTML or script.  The template reaches them as
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib
 import itertools
 import json
+import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from funnelkit.errors import ParameterError, did_you_mean
+from funnelkit.errors import ParameterError, ReportError, did_you_mean
 from funnelkit.markup import Markup, escape, format_html, join_html
 from funnelkit.privacy import withhold_personal_columns
 from funnelkit.weekly import (
@@ -472,6 +475,12 @@ _NOTES = {
         "this report.",
         "real_ids": "Contact ids are shown as they are (pseudonymize is off).",
         "none_stalled": "No contact at this stage.",
+        "same_instant": "A median of 0.0 days ({steps}) is no rounding: half of these "
+        "contacts or more entered both stages at the same instant, because one event met the "
+        "rules of both, or the earlier stage was skipped and counts as entered with the later.",
+        "follow_up": "To act on this list, the real contact ids are in {path}, beside the "
+        "reports' folder: a local file only the account that ran the report can read. Do not "
+        "share it with this report.",
     },
     "fr": {
         "incomplete": "* fenêtre encore ouverte en fin de semaine : le taux peut encore monter.",
@@ -485,6 +494,13 @@ _NOTES = {
         "figure pas dans ce rapport.",
         "real_ids": "Les identifiants sont affichés tels quels (pseudonymize désactivé).",
         "none_stalled": "Aucun contact à ce stade.",
+        "same_instant": "Une médiane de 0,0 jour ({steps}) n'est pas un arrondi : la moitié "
+        "de ces contacts au moins sont entrés dans les deux stades au même instant, car un seul "
+        "événement remplissait les règles des deux, ou le premier stade a été sauté et compte "
+        "comme atteint avec le second.",
+        "follow_up": "Pour agir sur cette liste, les vrais identifiants sont dans {path}, à côté "
+        "du dossier des rapports : un fichier local que seul le compte qui a produit le rapport "
+        "peut lire. Ne le partagez pas avec ce rapport.",
     },
 }
 
@@ -659,6 +675,7 @@ def contacts_table(
     funnel: Any = None,
     id_columns: Sequence[str] = ("contact_id",),
     key: bytes | None = None,
+    follow_up: str | os.PathLike[str] | None = None,
 ) -> Any:
     """Return a contact-level table as HTML, ids pseudonymised unless told otherwise.
 
@@ -683,6 +700,10 @@ def contacts_table(
         The columns holding contact ids.
     key
         The pseudonymisation key (default :func:`funnelkit.privacy.load_key`).
+    follow_up
+        The follow-up file holding the real ids (:func:`write_follow_up`),
+        named in the note under the table by its folder and name only
+        (``follow-up/2026-W47.csv``), never by its full local path.
     """
     from funnelkit.privacy import pseudonymize_columns
 
@@ -696,6 +717,9 @@ def contacts_table(
         shown = shown.with_columns(pl.col("stage").replace_strict(labels, default=pl.col("stage")))
     note = _NOTES[lang]["pseudonymized" if pseudonymize else "real_ids"]
     note = f"{withheld} {note}" if withheld else note
+    if follow_up:
+        named = f"{Path(follow_up).parent.name}/{Path(follow_up).name}"
+        note = f"{note} {_NOTES[lang]['follow_up'].format(path=named)}"
     if shown.is_empty():
         return lazy_module("IPython.display").HTML(
             format_html("<p>{}</p>", _NOTES[lang]["none_stalled"])
@@ -707,16 +731,75 @@ def contacts_table(
     )
 
 
+#: The first line of a follow-up file: the kit only ever replaces a file that starts so.
+FOLLOW_UP_MARK = "# funnelkit follow-up list: real contact ids, keep local, do not share"
+#: The follow-up files' folder, beside the weeks' folders in the report's ``--out``.
+FOLLOW_UP_DIR = "follow-up"
+
+
+def write_follow_up(frame: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Write the contacts to follow up, with their real ids, to a file only its owner reads.
+
+    The shared report shows pseudonyms (:func:`contacts_table`); this CSV is
+    the team's way to act on them.  Its folder is made ``0700`` and the file
+    ``0600``, written whole then moved into place.  A file at ``path`` that
+    the kit did not write (its first line is not :data:`FOLLOW_UP_MARK`) is
+    never replaced.
+
+    Raises
+    ------
+    ReportError
+        ``path`` holds a file the kit did not write, or cannot be written.
+    """
+    target = Path(path)
+    if target.exists():
+        with target.open("rb") as existing:
+            first = existing.readline().decode("utf-8", "replace").rstrip("\r\n")
+        if first != FOLLOW_UP_MARK:
+            msg = (
+                f"{target}: this file was not written by funnelkit, so the follow-up list is "
+                "not written over it. Hint: move the file away, or render into another --out."
+            )
+            raise ReportError(msg)
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as out:
+            out.write(FOLLOW_UP_MARK + "\n")
+            out.write(frame.write_csv())
+        os.chmod(tmp, 0o600)  # whatever the umask or a file left there before
+        os.replace(tmp, target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        msg = f"{target}: the follow-up list cannot be written ({exc.strerror or exc})."
+        raise ReportError(msg) from exc
+    return target
+
+
 def definition_table(funnel: Any, lang: str = "en") -> pl.DataFrame:
-    """Return a funnel definition as a table: ``rank``, ``stage``, ``id``, ``rule``, ``meaning``."""
+    """Return a funnel definition as a table: ``rank``, ``stage``, ``id``, ``rule``, ``meaning``.
+
+    In French the headers and the rule read in French; ``meaning`` is the
+    definition's own text, as its author wrote it.
+    """
     _check_lang(lang)
     headers = (
         ("rank", "stage", "id", "rule", "meaning")
         if lang == "en"
         else ("rang", "stade", "id", "règle", "sens")
     )
+    from funnelkit.stages import in_french
+
     rows = [
-        (rank, stage.label(lang), stage.id, stage.describe(), stage.description)
+        (
+            rank,
+            stage.label(lang),
+            stage.id,
+            in_french(stage.describe()) if lang == "fr" else stage.describe(),
+            stage.description,
+        )
         for rank, stage in enumerate(funnel.stages, start=1)
     ]
     return pl.DataFrame(rows, schema=list(headers), orient="row")
@@ -770,7 +853,17 @@ def time_to_convert_html(ttc: Any, lang: str = "en", *, funnel: Any = None) -> A
         },
         orient="row",
     )
-    return html_table(table, lang=lang, headers=_TTC_HEADERS[lang])
+    shown = html_table(table, lang=lang, headers=_TTC_HEADERS[lang])
+    instant = [row[0] for row in table.rows() if row[2] == 0.0]
+    if not instant:
+        return shown
+    # A median of zero is not a rounding: half the contacts or more entered both
+    # stages at one instant (one event met both rules, or a skipped stage counts as
+    # entered with the later one).
+    note = _NOTES[lang]["same_instant"].format(steps=", ".join(instant))
+    return lazy_module("IPython.display").HTML(
+        format_html("{}<p class='funnelkit-note'><small>{}</small></p>", Markup(shown.data), note)
+    )
 
 
 def time_to_convert_histogram(ttc: Any, *, step: int) -> Any:

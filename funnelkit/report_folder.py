@@ -382,6 +382,7 @@ body {{ font-family: system-ui, sans-serif; max-width: 900px; margin: 2rem auto;
 table {{ border-collapse: collapse; width: 100%; }}
 th, td {{ padding: 0.4rem 0.8rem; border-bottom: 1px solid #e0e0e0; text-align: left; }}
 th {{ background: #f5f5f5; }}
+td.week, td.dates {{ white-space: nowrap; }}
 </style></head>
 <body>
 <h1>funnelkit weekly reports</h1>
@@ -447,7 +448,8 @@ def _index_row(name: str, metrics: Mapping[str, Any]) -> Markup:
             codes,
         )
     return format_html(
-        "<tr><td><a href='{}'>{}</a></td><td>{}</td><td>{}</td><td>{}{}</td></tr>",
+        "<tr><td class='week'><a href='{}'>{}</a></td><td class='dates'>{}</td><td>{}</td>"
+        "<td>{}{}</td></tr>",
         f"{urllib.parse.quote(name)}/{HTML_FILE}",
         name,
         dates,

@@ -21,6 +21,7 @@ in French, ``docs/concepts/stages.fr.md``).
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -56,6 +57,7 @@ __all__ = [
     "classify",
     "compare",
     "explain",
+    "in_french",
     "flows",
     "snapshot",
 ]
@@ -845,9 +847,87 @@ def explain(
         stage_id,
         stage_rank,
         timeline,
-        stages,
-        "\n".join(lines),
+        stages.with_columns(pl.Series("how", [in_french(h) for h in hows]))
+        if lang == "fr"
+        else stages,
+        in_french("\n".join(lines)) if lang == "fr" else "\n".join(lines),
     )
+
+
+_DATE = r"(\d{4})-(\d{2})-(\d{2}) (\d{2}:\d{2}:\d{2}) UTC"
+#: An explanation in French: its English phrases, in order, and their French.
+_FRENCH = (
+    (_DATE, r"\3/\2/\1 \4 UTC"),
+    (
+        r"under funnel definition (.+?) \(all events\): ",
+        r"selon la définition \1 (tous les événements) : ",
+    ),
+    (r"under funnel definition (.+?) \(as of ", r"selon la définition \1 (au "),
+    (r", rank (\d+) of (\d+)\.$", r", rang \1 sur \2."),
+    (r"^1 event\b", r"1 événement"),
+    (r"^(\d+) events\b", r"\1 événements"),
+    (r"\(1 later event ignored\)", r"(1 événement ultérieur ignoré)"),
+    (r"\((\d+) later events ignored\)", r"(\1 événements ultérieurs ignorés)"),
+    (r"; last activity ", r" ; dernière activité le "),
+    (r"; no activity\.", r" ; aucune activité."),
+    (
+        r"known from the contacts table \(no creation time, no events\)",
+        r"connu par la table des contacts (sans date de création ni événement)",
+    ),
+    (r"not reached: ", r"non atteint : "),
+    (r"reached (\S+ \S+ UTC)", r"atteint le \1"),
+    (r": first event \(", r" : premier événement ("),
+    (r": created then \(contacts table\)", r" : créé à cet instant (table des contacts)"),
+    (r": skipped, counts as reached when (\S+) was", r" : sauté, compté comme atteint avec \1"),
+    (
+        r": (.+) brought the score to ([\d.]+) \(threshold ([\d.]+)\)",
+        r" : \1 a porté le score à \2 (seuil \3)",
+    ),
+    (r"(UTC): ", r"\1 : "),
+    (r", the (\d+)(?:st|nd|rd|th) of ", r", le \1e de "),
+    (r"no scoring event \(", r"aucun événement qui rapporte des points ("),
+    (r"score peaked at ([\d.]+) of ([\d.]+)", r"score au plus haut à \1 sur \2"),
+    (r"\bno (\S)", r"aucun \1"),
+    (r"(\d+) of (\d+) × ", r"\1 sur \2 × "),
+    (r"; half-life ", r" ; demi-vie "),
+    (r"any event \(entry stage\)", r"tout événement (stade d'entrée)"),
+    (r"back to (\S+) after (\S+) inactive", r"retour à \1 après \2 d'inactivité"),
+    (
+        r"It reached (\S+) but has had no activity since ",
+        r"Il a atteint \1 mais n'a plus eu d'activité depuis le ",
+    ),
+    (r"\((\d+) days before as of\)", r"(\1 jours avant la date d'arrêt)"),
+    (r"\((\d+) hours before as of\)", r"(\1 heures avant la date d'arrêt)"),
+    (r"\((\d+) days before the latest event\)", r"(\1 jours avant le dernier événement)"),
+    (r"\((\d+) hours before the latest event\)", r"(\1 heures avant le dernier événement)"),
+    (
+        r", so it lapsed to (\S+) \(inactivity rules: ",
+        r", il est donc retombé à \1 (règles d'inactivité : ",
+    ),
+    (r" after (\d+\w*)", r" après \1"),
+    (r" where ", r" où "),
+    (r" or ", r" ou "),
+    (r" and ", r" et "),
+    (r"; ", r" ; "),
+    (r"  ; ", r" ; "),
+    (r"(\d)\.(\d)", r"\1,\2"),
+)
+
+
+def in_french(text: str) -> str:
+    """Return an explanation's or a rule's English text in French.
+
+    Event names, stage ids and column names stay as they are; dates read
+    ``17/11/2026 17:11:17 UTC`` and decimals take a comma.
+
+    Examples
+    --------
+    >>> in_french("purchase where amount > 0; or subscription")
+    'purchase où amount > 0 ; ou subscription'
+    """
+    for pattern, french in _FRENCH:
+        text = re.sub(pattern, french, text, flags=re.MULTILINE)
+    return text
 
 
 def _scored(frame: pl.DataFrame, cond: PointsRule) -> pl.DataFrame:

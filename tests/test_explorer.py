@@ -293,8 +293,90 @@ def test_the_exercise_spacing_matters_for_scores_that_fade() -> None:
 
 def test_the_exercise_offers_the_definitions_events() -> None:
     ex = exercise()
-    assert {"purchase", "badge_scan", "like"} <= set(ex.journey.allowed_tags)
+    assert {"purchase", "badge_scan", "like"} <= set(ex.entry.options)
     assert "application/vnd.jupyter.widget-view+json" in ex._repr_mimebundle_()
+
+
+def _widgets_in(widget: widgets.Widget) -> list[widgets.Widget]:
+    children = getattr(widget, "children", ())
+    return [widget, *(w for child in children for w in _widgets_in(child))]
+
+
+def test_the_exercise_has_a_visible_text_box_sent_on_enter_and_no_tags_input() -> None:
+    ex = exercise()
+    shown = _widgets_in(ex.widget)
+    assert not any(isinstance(w, widgets.TagsInput) for w in shown)
+    assert ex.entry in shown and ex.add in shown
+    assert ex.entry.continuous_update is False  # the browser sends the text on Enter
+    assert ex.every.style.description_width == "initial"  # "Jours entre deux…" is not cut
+
+
+def test_typing_an_event_and_enter_adds_it_and_empties_the_box() -> None:
+    ex = exercise(["badge_scan"])
+    ex.entry.value = "meeting"  # what Enter sends
+    assert ex.journey.value == ["badge_scan", "meeting"]
+    assert ex.entry.value == ""
+    assert ex.placed is not None and ex.placed["stage"].to_list() == [
+        "warm_lead",
+        "qualified_prospect",
+    ]
+    assert "2. meeting" in ex.events.value
+    ex.entry.value = "meeting"  # the same event twice is two events
+    assert ex.journey.value == ["badge_scan", "meeting", "meeting"]
+
+
+def test_the_add_button_adds_the_typed_event() -> None:
+    ex = exercise([])
+    ex.entry.value = " purchase "
+    assert ex.journey.value == ["purchase"]
+    ex.entry.value = ""
+    ex.add.click()  # an empty box adds nothing
+    assert ex.journey.value == ["purchase"]
+    ex.remove.click()
+    assert ex.journey.value == [] and ex.remove.disabled and ex.clear.disabled
+
+
+def test_an_unknown_event_is_refused_with_the_closest_names_and_stays_in_the_box() -> None:
+    ex = exercise(["page_view"])
+    ex.entry.value = "meetign"
+    assert ex.journey.value == ["page_view"]
+    assert ex.entry.value == "meetign"  # left there to be corrected
+    assert "'meetign' is not an event the definitions know" in html.unescape(ex.message.value)
+    assert "Closest known names: meeting" in ex.message.value
+    ex.lang.value = "fr"
+    assert "« meetign » n'est pas un événement" in html.unescape(ex.message.value)
+    assert "Noms connus les plus proches : meeting" in ex.message.value
+    ex.entry.value = "meeting"  # corrected
+    assert ex.journey.value == ["page_view", "meeting"] and ex.message.value == ""
+
+
+def test_an_event_far_from_every_name_is_refused_with_the_known_names() -> None:
+    ex = exercise(["page_view"])
+    assert not ex.add_event("zzzz")
+    assert "Known events: " in ex.message.value and "purchase" in ex.message.value
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_every_word_of_the_exercise_follows_its_language(lang: str) -> None:
+    ex = exercise(["page_view"], lang="fr" if lang == "fr" else "en")
+    ex.add_event("pageview")
+    shown = " ".join(
+        [
+            ex.title.value,
+            ex.entry.placeholder,
+            ex.add.description,
+            ex.remove.description,
+            ex.clear.description,
+            ex.every.description,
+            ex.message.value,
+            ex.events.value,
+            ex.answer.value,
+        ]
+    )
+    english = ("Events, in order", "Add", "Remove", "Clear", "Days", "Closest", "known", "then")
+    french = ("Événements", "Ajouter", "Retirer", "Tout effacer", "Jours", "proches", "Entrée")
+    assert all(word in shown for word in (french if lang == "fr" else english))
+    assert not any(word in shown for word in (english if lang == "fr" else french))
 
 
 def test_explore_is_exported_at_the_top_level_after_submodule_imports() -> None:

@@ -27,6 +27,7 @@ from funnelkit.conversion import cohorts, conversion_over_time, funnel
 from funnelkit.definitions import load_funnel
 from funnelkit.errors import MissingColumnError, ParameterError
 from funnelkit.events import EventLog, read_contacts, read_events
+from funnelkit.figure_time import HISTORY_COLOUR, RECENT_COHORTS
 from funnelkit.stages import classify, compare, explain, flows, snapshot
 from tests.conftest import events_frame
 
@@ -403,6 +404,27 @@ def test_cohort_curves_have_one_line_per_cohort_in_the_target_colour() -> None:
     assert fig.layout.xaxis.title.text == "Jours depuis l'acquisition"
 
 
+def test_cohort_curves_show_the_latest_cohorts_against_a_muted_history() -> None:
+    weeks = [date(2026, 9, 7) + timedelta(weeks=i) for i in range(12)]
+    table = pl.DataFrame(
+        {
+            "cohort": [w for w in weeks for _ in range(3)],
+            "days": [0, 7, 14] * 12,
+            "share": [0.1, 0.2, 0.3] * 12,
+            "size": [40] * 36,
+        }
+    )
+    fig = F.cohort_figure(table, kind="curves", colour_rank=4)
+    history, recent = fig.data[: 12 - RECENT_COHORTS], fig.data[12 - RECENT_COHORTS :]
+    assert all(t.line.color == HISTORY_COLOUR and t.legendgroup == "history" for t in history)
+    assert [t.showlegend for t in history] == [True] + [False] * (len(history) - 1)
+    assert history[0].name == "earlier cohorts (9)"
+    assert [t.name for t in recent] == ["2026-11-09", "2026-11-16", "2026-11-23"]
+    assert len({(t.line.color, t.line.dash) for t in recent}) == 3  # told apart
+    assert recent[-1].line.dash == "solid" and recent[-1].line.width > recent[0].line.width
+    assert fig.layout.legend.traceorder == "reversed"
+
+
 def test_cohort_figure_refuses_an_unknown_kind() -> None:
     with pytest.raises(ParameterError, match="kind must be 'heatmap' or 'curves'"):
         F.cohort_figure(_cohorts(), kind="pie")  # type: ignore[arg-type]
@@ -617,7 +639,8 @@ def test_cohort_figure_draws_a_cohort_table(sample_log: EventLog) -> None:
     assert "Part ayant atteint Lead chaud" in heat.layout.title.text  # the result's target
     lines = F.cohort_figure(curves, kind="curves", funnel=INBOUND)
     assert len(lines.data) == curves.table["cohort_start"].n_unique()
-    assert all("0,158,115" in t.line.color for t in lines.data)  # #009E73, warm lead's rank 3
+    recent = lines.data[-RECENT_COHORTS:]
+    assert all("0,158,115" in t.line.color for t in recent)  # #009E73, warm lead's rank 3
 
 
 def test_flows_and_compare_figures_draw_the_stage_results(sample_log: EventLog) -> None:

@@ -25,7 +25,7 @@ import funnelkit.report_display as report_display
 import funnelkit.report_folder as report_folder
 from funnelkit.cli import main
 from funnelkit.definitions import load_funnel
-from funnelkit.errors import ParameterError
+from funnelkit.errors import ParameterError, ReportError
 from funnelkit.events import read_contacts, read_events
 from funnelkit.privacy import KEY_ENV, pseudonym
 from funnelkit.report import RenderedWeek, ReportSettings, default_notebook
@@ -73,7 +73,12 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
 @pytest.mark.slow
 def test_the_default_week_is_the_last_complete_week(rendered: tuple[Path, str, str]) -> None:
     out, _, week = rendered
-    assert sorted(p.name for p in out.iterdir()) == [".funnelkit-reports.json", week, "index.html"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".funnelkit-reports.json",
+        week,
+        "follow-up",
+        "index.html",
+    ]
 
 
 @pytest.mark.slow
@@ -199,6 +204,48 @@ def test_contact_level_table_shows_keyed_pseudonyms(rendered: tuple[Path, str, s
 
 
 @pytest.mark.slow
+def test_the_team_gets_a_local_follow_up_file_with_the_real_ids(
+    rendered: tuple[Path, str, str],
+) -> None:
+    out, page, week = rendered
+    follow_up = out / report_module.FOLLOW_UP_DIR / f"{week}.csv"
+    assert follow_up.stat().st_mode & 0o777 == 0o600
+    assert follow_up.parent.stat().st_mode & 0o777 == 0o700
+    first, rest = follow_up.read_text(encoding="utf-8").split("\n", 1)
+    assert first == report_module.FOLLOW_UP_MARK
+    listed = pl.read_csv(rest.encode())
+    assert listed.height > 0 and all(ID.fullmatch(c) for c in listed["contact_id"])
+    # the shared HTML names the file, and holds none of the ids
+    assert f"{report_module.FOLLOW_UP_DIR}/{week}.csv" in _visible_text(page)
+    assert not any(c in page for c in listed["contact_id"])
+    assert not (out / week / f"{week}.csv").exists()
+
+
+def test_a_follow_up_file_the_kit_did_not_write_is_never_replaced(tmp_path: Path) -> None:
+    theirs = tmp_path / "follow-up" / "2026-W47.csv"
+    theirs.parent.mkdir()
+    theirs.write_text("my own notes\n")
+    frame = pl.DataFrame({"contact_id": ["c000001"]})
+    with pytest.raises(ReportError, match="not written by funnelkit"):
+        report_module.write_follow_up(frame, theirs)
+    assert theirs.read_text() == "my own notes\n"
+    ours = report_module.write_follow_up(frame, tmp_path / "ours" / "2026-W47.csv")
+    again = report_module.write_follow_up(frame.vstack(frame), ours)  # its own: replaced
+    assert again.read_text().count("c000001") == 2 and again.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.slow
+def test_a_median_of_zero_days_to_convert_is_explained(rendered: tuple[Path, str, str]) -> None:
+    _, page, _ = rendered
+    text = _visible_text(page)
+    # On the sample, W47: cold lead → warm lead has a median of 0.0 days
+    cells = " ".join(re.sub(r"<[^>]+>", " ", text).split())
+    assert "Cold lead → Warm lead 1,197 0.0 " in cells
+    assert "A median of 0.0 days (Cold lead → Warm lead) is no rounding" in text
+    assert "at the same instant" in text
+
+
+@pytest.mark.slow
 def test_index_links_every_week(rendered: tuple[Path, str, str]) -> None:
     out, _, week = rendered
     index = (out / "index.html").read_text(encoding="utf-8")
@@ -221,7 +268,7 @@ def test_range_renders_each_week_with_a_progress_bar_and_the_same_metrics(
     assert code == 0, captured.err
     assert "weekly report" in captured.err and "2/2" in captured.err  # tqdm on stderr
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == [".funnelkit-reports.json", "2026-W46", week, "index.html"]
+    assert names == [".funnelkit-reports.json", "2026-W46", week, "follow-up", "index.html"]
     assert "last run's" not in (tmp_path / week / "report.html").read_text()  # replaced
     # determinism: another run, another folder, the same metrics.json byte for byte
     assert (tmp_path / week / "metrics.json").read_bytes() == (
@@ -748,6 +795,15 @@ def test_index_lists_rendered_weeks_newest_first(tmp_path: Path) -> None:
     assert index.index("2026-W46/report.html") < index.index("2026-W45/report.html")
     assert "2026-11-02 to 2026-11-08" in index and "new contacts: 12" in index
     assert ".failed" not in index
+
+
+def test_index_keeps_each_week_and_its_dates_on_one_line(tmp_path: Path) -> None:
+    (tmp_path / WEEK).mkdir()
+    (tmp_path / WEEK / "report.html").write_text("<html></html>")
+    (tmp_path / WEEK / "metrics.json").write_text(json.dumps({"funnel": {"name": "inbound"}}))
+    index = report_module.write_index(tmp_path).read_text(encoding="utf-8")
+    assert "td.week, td.dates { white-space: nowrap; }" in index  # not "2026-/W47"
+    assert f"<td class='week'><a href='{WEEK}/report.html'>{WEEK}</a></td>" in index
 
 
 def test_index_flags_the_weeks_with_warnings(tmp_path: Path) -> None:

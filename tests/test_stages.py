@@ -926,3 +926,32 @@ def test_docstring_examples() -> None:
 def test_explain_asks_for_the_id_as_text() -> None:
     with pytest.raises(ParameterError, match=r"contact_id=63: give the id as text.*'63'"):
         explain(events_frame(("a", d(1), "like")), TINY, 63)  # type: ignore[arg-type]
+
+
+def test_an_explanation_in_french_has_french_words_numbers_and_dates() -> None:
+    events = pl.DataFrame(
+        {
+            "contact_id": ["c1", "c1", "c1"],
+            "occurred_at": [
+                datetime(2026, 11, 2, 12, 48),
+                datetime(2026, 11, 10, 21, 31),
+                datetime(2026, 11, 17, 17, 11),
+            ],
+            "event": ["page_view", "social_follow", "ebook_download"],
+            "amount": [None, None, None],
+        },
+        schema_overrides={"amount": pl.Float64},
+    )
+    why = explain(events, load_funnel("inbound"), "c1", lang="fr")
+    assert why.text.splitlines()[:3] == [
+        "Contact 'c1' selon la définition 'inbound' (tous les événements) : "
+        "warm_lead (Lead chaud), rang 3 sur 5.",
+        "3 événements ; dernière activité le 17/11/2026 17:11:00 UTC.",
+        "  1. prospect    atteint le 02/11/2026 12:48:00 UTC : premier événement (page_view)",
+    ]
+    assert "a porté le score à 4,65 (seuil 3)" in why.text
+    assert "non atteint : aucun purchase où amount > 0 ; aucun subscription" in why.text
+    english = ("reached", "rank", "of 5", "events", "last activity", "brought", " or ", "where")
+    assert not [w for w in english if w in why.text]
+    assert why.stages["how"][2] == "atteint le 17/11/2026 17:11:00 UTC : ebook_download"
+    assert "reached 2026-11-17" in explain(events, load_funnel("inbound"), "c1").text
