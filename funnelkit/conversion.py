@@ -208,6 +208,7 @@ from funnelkit.steps import (
     FunnelLike,
     Order,
     Period,
+    Rules,
     Spec,
     StageLike,
     StageSteps,
@@ -323,6 +324,7 @@ def funnel(
     stage_steps: StageSteps = "entry",
     definition: Funnel | None = None,
     allow_personal: bool = False,
+    rules: Rules = "funnelkit",
 ) -> FunnelResult:
     """Count the contacts reaching each step of a funnel within a conversion window.
 
@@ -392,6 +394,13 @@ def funnel(
         (:func:`funnelkit.privacy.judge_column`: ``email``, ``Courriel``,
         ``nom``, phone numbers, contact ids...); its values are then replaced
         by keyed pseudonyms, never shown.  Off, such a column is refused.
+    rules
+        ``"funnelkit"`` (default): one event fills at most one step
+        (``purchase -> purchase`` means two purchases) and ``first_entry``
+        means the contact's first step-1 event ever (before ``since`` too).
+        ``"clickhouse"``: ClickHouse ``windowFunnel``'s reading, where one
+        event may serve consecutive steps and ``first_entry`` looks at
+        ``[since, until)`` only.  See ``docs/concepts/orders.md``.
 
     Returns
     -------
@@ -428,6 +437,8 @@ def funnel(
 
     In the ``inbound`` preset a page view scores 2 of the 3 points a cold
     lead needs: one view is evidence for ``cold_lead`` but does not make one.
+    By evidence, one event fills one step: the view that made "a" a
+    prospect is not also its cold-lead evidence, unless ``rules="clickhouse"``.
 
     >>> from funnelkit.definitions import load_funnel
     >>> inbound = load_funnel("inbound")
@@ -440,6 +451,9 @@ def funnel(
     >>> funnel(views, inbound, window="7d").table["count"].to_list()
     [2, 1, 0, 0, 0]
     >>> funnel(views, inbound, window="7d", stage_steps="evidence").table["count"].to_list()
+    [2, 1, 0, 0, 0]
+    >>> by_evidence = {"stage_steps": "evidence", "rules": "clickhouse"}
+    >>> funnel(views, inbound, window="7d", **by_evidence).table["count"].to_list()
     [2, 2, 0, 0, 0]
     """
     events, contacts = pseudonymize_breakdown(events, contacts, by, allow_personal=allow_personal)
@@ -451,6 +465,7 @@ def funnel(
         exclusions,
         stage_steps=stage_steps,
         definition=definition,
+        rules=rules,
     )
     check_count_option(top, "top", allow_none=True)
     check_count_option(min_size, "min_size", allow_none=False)
@@ -515,6 +530,7 @@ def funnel_chains(
     until: TimeLike | None = None,
     stage_steps: StageSteps = "entry",
     definition: Funnel | None = None,
+    rules: Rules = "funnelkit",
 ) -> pl.LazyFrame:
     """Return the counted chain of every contact that reached step 1 (lazy).
 
@@ -532,6 +548,8 @@ def funnel_chains(
     stage_steps, definition
         As in :func:`funnel`: with ``"entry"``, a stage step's time is the
         instant the contact entered the stage.
+    rules
+        As in :func:`funnel`.
 
     Returns
     -------
@@ -561,6 +579,7 @@ def funnel_chains(
         exclusions,
         stage_steps=stage_steps,
         definition=definition,
+        rules=rules,
     )
     times = [f"step_{j}_at" for j in range(1, ns.n + 1)]
     chains = chains_of(events, ns, since=since, until=until)
