@@ -88,13 +88,16 @@ or past that stage (in the ``inbound`` preset one page view is evidence for
 ``cold_lead`` although its score of 2 stays under the threshold of 3), or
 fewer (a walk-in buyer has no evidence for the lead stages it skipped).  On
 the sample data (``data/sample``, ``inbound``), prospect to cold lead is
-86.9% this way, 59.0% by entry as in the snapshot.  Results name the reading
+52.6% this way (86.9% under ``rules="clickhouse"``, where the page view that
+made a prospect is also cold-lead evidence), 59.0% by entry as in the snapshot.  Results name the reading
 (``stage_steps``; "stages by evidence" in their titles).
 
 The chain rule
 --------------
 ``order="ordered"`` (the default) follows ClickHouse's
-``windowFunnel(window)`` in its default mode exactly:
+``windowFunnel(window)`` in its default mode, except that **one event fills
+at most one step** (``rules="funnelkit"``, the default; ``rules="clickhouse"``
+is ``windowFunnel`` exactly, see ``docs/concepts/orders.md``):
 
 - a chain starts at any step-1 event;
 - step k+1 joins a chain that has reached step k when it happens **at or
@@ -103,9 +106,11 @@ The chain rule
 - a contact's level is the longest chain over all starts; the contact is
   counted at steps 1 to level.
 
-Events at one timestamp may serve consecutive steps (also one event that
-matches two consecutive steps), so a chain may complete in a single
-instant.  Input order does not matter; only timestamps do.
+Events at one timestamp may serve consecutive steps when they are different
+rows, so a chain may complete in a single instant; one row never serves two
+steps (``purchase -> purchase`` needs two purchases), except under
+``rules="clickhouse"``.  A stage read by entry is its own row per stage.
+Input order does not matter; only timestamps do.
 
 Worked timeline, steps ``visit -> signup -> purchase``, window 7 days::
 
@@ -130,8 +135,11 @@ steps 1..k all occur within one window (the span from the earliest to the
 latest of the k events is at most ``window``), in any order; the funnel
 still narrows and step names keep their meaning.
 
-``first_entry=True`` keeps only the contact's first step-1 event (the
-"unique entry" reading): no later step-1 event starts a chain.
+``first_entry=True`` keeps only the contact's first step-1 event ever (the
+"unique entry" reading; events before ``since`` are read for it, so a
+contact whose first one is before ``since`` is not counted): no later
+step-1 event starts a chain.  Under ``rules="clickhouse"``, the first one in
+``[since, until)``.
 
 The counted chain
 -----------------
