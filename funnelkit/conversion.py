@@ -89,8 +89,8 @@ or past that stage (in the ``inbound`` preset one page view is evidence for
 fewer (a walk-in buyer has no evidence for the lead stages it skipped).  On
 the sample data (``data/sample``, ``inbound``), prospect to cold lead is
 52.6% this way (86.9% under ``rules="clickhouse"``, where the page view that
-made a prospect is also cold-lead evidence), 59.0% by entry as in the snapshot.  Results name the reading
-(``stage_steps``; "stages by evidence" in their titles).
+made a prospect is also cold-lead evidence), 59.0% by entry as in the snapshot.
+Results name the reading (``stage_steps``; "stages by evidence" in their titles).
 
 The chain rule
 --------------

@@ -1075,10 +1075,14 @@ def _expected(s: dict[str, Any]) -> dict[str, tuple[int, list[int], bool, str | 
 
 
 @pytest.mark.slow
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=250,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(scenarios())
-def test_funnel_equals_the_reference(s: dict[str, Any]) -> None:
-    events = _frame(s["events"], s["seed"])
+def test_funnel_equals_the_reference(engine: Engine, s: dict[str, Any]) -> None:
+    events = engine(_frame(s["events"], s["seed"]))
     steps = [sorted(x) for x in s["steps"]]
     expected = _expected(s)
     result = funnel(events, steps, **_options(s))
