@@ -186,6 +186,10 @@ def test_first_entry_looks_before_since(engine: Engine) -> None:
     assert counts(engine(events), ["visit", "signup"], **kw, rules="clickhouse") == [2, 2]
     got = funnel_chains(engine(events), ["visit", "signup"], **kw).collect()
     assert got["contact_id"].to_list() == ["new"]
+    # a stage without rules as step 1 (its flag a literal) reads the history too
+    raw = load_funnel("sales").stage("raw_contact")
+    got = funnel(engine(events), [raw, "signup"], stage_steps="evidence", **kw)
+    assert got.table["count"].to_list() == [1, 1]  # "old" first appeared before since
     # without since, or without first_entry, both readings agree
     assert counts(engine(events), ["visit", "signup"], window="1d", first_entry=True) == [2, 1]
     assert counts(engine(events), ["visit", "signup"], window="1d", since=since) == [2, 2]

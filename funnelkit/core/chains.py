@@ -557,7 +557,12 @@ def counted_chains(
     if first_ever and spec.first_entry and spec.rules == "funnelkit" and since is not None:
         # the contact's first step-1 event ever (before ``until``) is the one that may start
         history = restrict(ev.lf, None, until) if rows_before is None else rows_before
-        ever = history.filter(ns.steps[0]).group_by(CID).agg(nw.col(TS).min().alias("_ever1"))
+        ever = (
+            history.with_columns(_e1=ns.steps[0])
+            .filter(nw.col("_e1"))
+            .group_by(CID)
+            .agg(nw.col(TS).min().alias("_ever1"))
+        )
     inst = _instants(lf, ns, by=by_column, ever=ever)
     if spec.order == "any":
         counted = _any_chains(inst, ns)
