@@ -134,6 +134,9 @@ def test_a_repeated_step_needs_as_many_events(engine: Engine) -> None:
     assert chain(events, steps, "two", window="7d") == (2, [0.0, 30.0])
     assert chain(events, steps, "tie", window="7d") == (2, [5.0, 5.0])
     assert chain(events, steps, "one", window="7d", rules="clickhouse") == (2, [0.0, 0.0])
+    # the chain's times on the engine itself (DuckDB names are case-blind: no clash)
+    got = funnel_chains(engine(events), steps, window="7d").collect().sort("contact_id")
+    assert got["step_2_at"].to_list() == [None, T0 + 5 * H, T0 + 30 * H]
 
 
 @on_spark

@@ -378,7 +378,8 @@ def _one_event_chains(inst: Any, ns: NwSpec) -> Any:
 
     At an instant, a chain takes a run of steps ``a..k``: step ``a`` follows
     a chain that reached step ``a - 1`` at an earlier instant (its start
-    ``_E{a}``, its step times ``_EQ{a}_{j}``), or starts there (``a = 1``),
+    ``_in{a}``, its step times ``_inq{a}_{j}``; DuckDB names are case-blind, so
+    lower case like the others), or starts there (``a = 1``),
     and the rows of the instant fill ``a..k`` one each (:func:`shared_sets`).
     The smallest such ``a`` gives the latest start and the latest step times.
     """
@@ -389,7 +390,7 @@ def _one_event_chains(inst: Any, ns: NwSpec) -> Any:
     if spec.first_entry:
         start = start & (nw.col(TS) == nw.col("_first1"))
     rows = inst.with_columns(
-        _s1=nw.when(start).then(nw.col(TS)), _E1=nw.when(start).then(nw.col(TS))
+        _s1=nw.when(start).then(nw.col(TS)), _in1=nw.when(start).then(nw.col(TS))
     )
 
     def fills(a: int, k: int) -> Any:
@@ -402,11 +403,11 @@ def _one_event_chains(inst: Any, ns: NwSpec) -> Any:
         return cond
 
     for k in range(2, n + 1):
-        entered = {f"_E{k}": nw.col(f"_s{k - 1}")}
+        entered = {f"_in{k}": nw.col(f"_s{k - 1}")}
         if k >= 3:
-            entered[f"_EQ{k}_{k - 1}"] = nw.when(~nw.col(f"_s{k - 1}").is_null()).then(nw.col(TS))
+            entered[f"_inq{k}_{k - 1}"] = nw.when(~nw.col(f"_s{k - 1}").is_null()).then(nw.col(TS))
             for j in range(2, k - 1):
-                entered[f"_EQ{k}_{j}"] = nw.col(f"_c{k - 1}_{j}")
+                entered[f"_inq{k}_{j}"] = nw.col(f"_c{k - 1}_{j}")
         # the latest value over the contact's earlier instants (null when none)
         rows = rows.with_columns(_latest(e).alias(name) for name, e in entered.items())
         rows = rows.with_columns(
@@ -418,11 +419,11 @@ def _one_event_chains(inst: Any, ns: NwSpec) -> Any:
         start_k: Any = None
         middle: dict[int, Any] = {}
         for a in range(1, k + 1):
-            e = nw.col(f"_E{a}")
+            e = nw.col(f"_in{a}")
             ok = fills(a, k) & ~e.is_null() & ((nw.col(TS) - e) <= spec.window_us).fill_null(False)
             start_k = (nw.when(ok) if start_k is None else start_k.when(ok)).then(e)
             for j in range(2, k):
-                value = nw.col(f"_EQ{a}_{j}") if j < a else nw.col(TS)
+                value = nw.col(f"_inq{a}_{j}") if j < a else nw.col(TS)
                 middle[j] = (nw.when(ok) if j not in middle else middle[j].when(ok)).then(value)
         made = {f"_s{k}": start_k}
         made |= {f"_c{k}_{j}": middle[j] for j in range(2, k)}
