@@ -37,6 +37,11 @@ and inactivity rules: the score path).
     functions, what DuckDB and Spark run) on the same polars ``LazyFrame``:
     counts and time to convert, one query.
 
+``funnel_repeated``, ``funnel_repeated_clickhouse``
+    ``conversion.funnel`` over ``REPEATED`` (a repeated step): one event
+    fills one step (the default rules: the core's plan on polars) beside
+    ``rules="clickhouse"`` (the sort-key kernel); their counts differ.
+
 ``classify_duckdb``, ``funnel_duckdb``
     The public ``classify`` and ``funnel`` given a DuckDB relation over the
     same file (the engine path).
@@ -65,11 +70,14 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 STEPS = ("page_view", "like", "ebook_download", "purchase")
 WINDOW = "14d"
+REPEATED = ("page_view", "page_view", "purchase")
 CASES = (
     "classify_polars",
     "classify_generic",
     "funnel_polars",
     "funnel_generic",
+    "funnel_repeated",
+    "funnel_repeated_clickhouse",
     "classify_duckdb",
     "funnel_duckdb",
 )
@@ -140,6 +148,12 @@ def _child(case: str, path: Path) -> dict[str, Any]:
         from funnelkit.conversion import funnel
 
         result = funnel(pl.scan_parquet(path), list(STEPS), window=WINDOW)
+        check = [int(c) for c in result.table["count"]]
+    elif case in ("funnel_repeated", "funnel_repeated_clickhouse"):
+        from funnelkit.conversion import funnel
+
+        rules = "clickhouse" if case.endswith("clickhouse") else "funnelkit"
+        result = funnel(pl.scan_parquet(path), list(REPEATED), window=WINDOW, rules=rules)
         check = [int(c) for c in result.table["count"]]
     elif case == "funnel_generic":
         from funnelkit.core.chains import counted_chains, durations_query, nw_spec

@@ -594,6 +594,10 @@ def contact_chains(
     exact = mode == "exact"
     _check_columns(lf, spec)
     source = _segment_source(lf, by, contacts)
+    if spec.one_event_rule:
+        return _core_contact_chains(
+            lf, spec, mode=mode, by=by if source == "events" else None, keep_id=keep_id
+        ).pipe(_contact_attribute, spec, mode, by if source == "contacts" else None, contacts)
     payload = [CONTACT_ID] if keep_id and not exact else []
     if source == "events" and by is not None:
         lf = lf.with_columns(pl.col(by).cast(pl.String).alias("_by"))
@@ -619,17 +623,54 @@ def contact_chains(
             .agg(pl.col("_by").min().alias("_seg_value"))
         )
         counted = counted.join(first, on="_k", how="left")
-    elif source == "contacts" and contacts is not None and by is not None:
-        on = ["_k"] if exact else ["_k", "_k2"]
-        attrs = (
-            _contact_key(contacts, spec, mode)
-            .select(*on, pl.col(by).cast(pl.String).alias("_seg_value"))
-            .unique(on, keep="first", maintain_order=True)
-        )
-        counted = counted.join(attrs, on=on, how="left")
+    elif source == "contacts":
+        counted = _contact_attribute(counted, spec, mode, by, contacts)
     if keep_id and exact:
         counted = counted.with_columns(pl.col("_k").alias(CONTACT_ID))
     return counted
+
+
+def _contact_attribute(
+    counted: pl.LazyFrame,
+    spec: Spec,
+    mode: Mode,
+    by: str | None,
+    contacts: pl.LazyFrame | None,
+) -> pl.LazyFrame:
+    """Add ``_seg_value`` from the contacts' column ``by`` (nothing without it)."""
+    if by is None or contacts is None:
+        return counted
+    on = ["_k"] if mode == "exact" else ["_k", "_k2"]
+    attrs = (
+        _contact_key(contacts, spec, mode)
+        .select(*on, pl.col(by).cast(pl.String).alias("_seg_value"))
+        .unique(on, keep="first", maintain_order=True)
+    )
+    return counted.join(attrs, on=on, how="left")
+
+
+def _core_contact_chains(
+    lf: pl.LazyFrame, spec: Spec, *, mode: Mode, by: str | None, keep_id: bool
+) -> pl.LazyFrame:
+    """Return the chains of :func:`contact_chains` from the core, where the sort key cannot run.
+
+    One event per step with some event matching two steps
+    (:attr:`funnelkit.steps.Spec.one_event_rule`): the flags are computed
+    here (polars rules included), the chains by
+    :func:`funnelkit.core.chains.rows_chains`, then keyed as ``mode`` keys
+    them (a contact is never mixed with another: the key is added after).
+    """
+    from funnelkit.core.chains import rows_chains  # the core sits below this module
+
+    flags = {f"_pf{i}": s.expr.fill_null(False) for i, s in enumerate(spec.steps, 1)}
+    flags |= {f"_px{j}": e.expr.fill_null(False) for j, e in enumerate(spec.exclusions, 1)}
+    extra = [pl.col(by).cast(pl.String).alias("_by")] if by is not None else []
+    rows = lf.select(CONTACT_ID, *extra, _ts=pl.col(OCCURRED_AT).dt.epoch("us"), **flags)
+    found = rows_chains(nw.from_native(rows), spec, by=None if by is None else "_by")
+    chains = _contact_key(nw.to_native(found), spec, mode).with_columns(
+        _collide=pl.lit(False), _fits=pl.lit(True)
+    )
+    return chains if keep_id else chains.drop(CONTACT_ID)
 
 
 # --- the accelerator ------------------------------------------------------------------
@@ -701,10 +742,16 @@ def sort_key_chains(
     (``contact_id``, ``_lvl``, ``_t1.._tn``, ``_excluded``, ``_seg_value``) as
     the core's :func:`funnelkit.core.chains.counted_chains` on polars events;
     ``classified`` (a classification with entry times) is read instead of
-    classifying again.  It declines no spec today, and it
-    runs what the core cannot on polars: a custom stage object whose
-    ``evidence()`` is a polars expression, and numbers stored as text read by
-    a definition's filters.  Returning ``None`` would decline a spec (the core
+    classifying again.  With ``first_entry`` and ``since`` under
+    ``rules="funnelkit"``, the contacts whose first step-1 event ever is
+    before ``since`` are left out (they start no chain).  Where one event
+    fills one step and some event may match two steps
+    (:attr:`funnelkit.steps.Spec.one_event_rule`), :func:`contact_chains`
+    computes the flags in polars and the chains with the core's window
+    functions (:func:`funnelkit.core.chains.rows_chains`).  It runs what the
+    core cannot on polars: a custom stage object whose ``evidence()`` is a
+    polars expression, and numbers stored as text read by a definition's
+    filters.  Returning ``None`` would decline a spec (the core
     would run).
 
     Examples
@@ -724,4 +771,12 @@ def sort_key_chains(
     _, rows, by_column = read_steps(
         events, spec, since, until, by=by, contacts=people, classified=classified
     )
+    if spec.first_entry and spec.rules == "funnelkit" and since is not None:
+        # a contact whose first step-1 event ever is before ``since`` starts no chain
+        _, history, _ = read_steps(
+            events, spec, None, until, contacts=people, classified=classified
+        )
+        lo, _ = time_bounds(since, until)
+        early = history.filter(spec.steps[0].expr.fill_null(False) & (pl.col(OCCURRED_AT) < lo))
+        rows = rows.join(early.select(CONTACT_ID).unique(), on=CONTACT_ID, how="anti")
     return SortKeyChains(spec, rows, by_column, people)

@@ -354,7 +354,8 @@ def _add_funnel(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Han
         "funnel",
         help="count the contacts reaching each step within a conversion window",
         description="Count, per step, the contacts of EVENTS whose events form a chain "
-        "reaching it within the window (ClickHouse windowFunnel rules for --order ordered), "
+        "reaching it within the window (one event fills at most one step; --rules "
+        "clickhouse for ClickHouse windowFunnel's reading), "
         "with step and overall conversion, Wilson 95% intervals, drop-off and time to "
         "convert; one funnel per value with --by.",
     )
@@ -377,7 +378,17 @@ def _add_funnel(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Han
         "any order within the window",
     )
     p.add_argument(
-        "--first-entry", action="store_true", help="only a contact's first step-1 event counts"
+        "--first-entry",
+        action="store_true",
+        help="only a contact's first step-1 event ever counts (before --since too)",
+    )
+    p.add_argument(
+        "--rules",
+        choices=("funnelkit", "clickhouse"),
+        default="funnelkit",
+        help="funnelkit: one event fills at most one step, --first-entry looks before --since "
+        "(default); clickhouse: windowFunnel's reading (one event may serve consecutive "
+        "steps, --first-entry within the span)",
     )
     p.add_argument(
         "--stage-steps",
@@ -461,6 +472,7 @@ def _funnel(args: argparse.Namespace) -> int:
         order=args.order,
         first_entry=args.first_entry,
         stage_steps=args.stage_steps,
+        rules=args.rules,
         by=args.by,
         allow_personal=args.allow_personal,
         top=args.top,

@@ -17,7 +17,8 @@ read by default at the instant the contact *entered* it, as
 The rules are on the concept pages of the documentation (``make docs``):
 ``docs/concepts/chain-rule.md`` (the chain rule, windows, orders, ties, the
 counted chain), ``docs/concepts/entry.md`` (stages as steps, by entry or by
-evidence), ``docs/concepts/exclusions.md`` and
+evidence), ``docs/concepts/exclusions.md``, ``docs/concepts/orders.md`` (the rules,
+``rules="funnelkit"`` or ``"clickhouse"``) and
 ``docs/concepts/semantics-comparison.md`` (against ClickHouse, PostHog and
 Mixpanel).
 """
@@ -78,6 +79,7 @@ from funnelkit.steps import (
     FunnelLike,
     Order,
     Period,
+    Rules,
     Spec,
     StageLike,
     StageSteps,
@@ -193,6 +195,7 @@ def funnel(
     stage_steps: StageSteps = "entry",
     definition: Funnel | None = None,
     allow_personal: bool = False,
+    rules: Rules = "funnelkit",
 ) -> FunnelResult:
     """Count the contacts reaching each step of a funnel within a conversion window.
 
@@ -262,6 +265,13 @@ def funnel(
         (:func:`funnelkit.privacy.judge_column`: ``email``, ``Courriel``,
         ``nom``, phone numbers, contact ids...); its values are then replaced
         by keyed pseudonyms, never shown.  Off, such a column is refused.
+    rules
+        ``"funnelkit"`` (default): one event fills at most one step
+        (``purchase -> purchase`` means two purchases) and ``first_entry``
+        means the contact's first step-1 event ever (before ``since`` too).
+        ``"clickhouse"``: ClickHouse ``windowFunnel``'s reading, where one
+        event may serve consecutive steps and ``first_entry`` looks at
+        ``[since, until)`` only.  See ``docs/concepts/orders.md``.
 
     Returns
     -------
@@ -298,6 +308,8 @@ def funnel(
 
     In the ``inbound`` preset a page view scores 2 of the 3 points a cold
     lead needs: one view is evidence for ``cold_lead`` but does not make one.
+    By evidence, one event fills one step: the view that made "a" a
+    prospect is not also its cold-lead evidence, unless ``rules="clickhouse"``.
 
     >>> from funnelkit.definitions import load_funnel
     >>> inbound = load_funnel("inbound")
@@ -310,6 +322,9 @@ def funnel(
     >>> funnel(views, inbound, window="7d").table["count"].to_list()
     [2, 1, 0, 0, 0]
     >>> funnel(views, inbound, window="7d", stage_steps="evidence").table["count"].to_list()
+    [2, 1, 0, 0, 0]
+    >>> by_evidence = {"stage_steps": "evidence", "rules": "clickhouse"}
+    >>> funnel(views, inbound, window="7d", **by_evidence).table["count"].to_list()
     [2, 2, 0, 0, 0]
     """
     events, contacts = pseudonymize_breakdown(events, contacts, by, allow_personal=allow_personal)
@@ -321,6 +336,7 @@ def funnel(
         exclusions,
         stage_steps=stage_steps,
         definition=definition,
+        rules=rules,
     )
     check_count_option(top, "top", allow_none=True)
     check_count_option(min_size, "min_size", allow_none=False)
@@ -385,6 +401,7 @@ def funnel_chains(
     until: TimeLike | None = None,
     stage_steps: StageSteps = "entry",
     definition: Funnel | None = None,
+    rules: Rules = "funnelkit",
 ) -> pl.LazyFrame:
     """Return the counted chain of every contact that reached step 1 (lazy).
 
@@ -402,6 +419,8 @@ def funnel_chains(
     stage_steps, definition
         As in :func:`funnel`: with ``"entry"``, a stage step's time is the
         instant the contact entered the stage.
+    rules
+        As in :func:`funnel`.
 
     Returns
     -------
@@ -431,6 +450,7 @@ def funnel_chains(
         exclusions,
         stage_steps=stage_steps,
         definition=definition,
+        rules=rules,
     )
     times = [f"step_{j}_at" for j in range(1, ns.n + 1)]
     chains = chains_of(events, ns, since=since, until=until)

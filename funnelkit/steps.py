@@ -35,6 +35,7 @@ __all__ = [
     "Exclusion",
     "FunnelLike",
     "Order",
+    "Rules",
     "Period",
     "Spec",
     "StageLike",
@@ -54,8 +55,10 @@ __all__ = [
 Order = Literal["ordered", "strict_increase", "any"]
 Period = Literal["day", "week", "month"]
 StageSteps = Literal["evidence", "entry"]
+Rules = Literal["funnelkit", "clickhouse"]
 
 _ORDERS: tuple[Order, ...] = ("ordered", "strict_increase", "any")
+_RULES: tuple[Rules, ...] = ("funnelkit", "clickhouse")
 _STAGE_STEPS: tuple[StageSteps, ...] = ("evidence", "entry")
 STAGE = "_stage"  # the stage a synthetic entry event enters (null on raw events)
 PERIODS: dict[str, str] = {"day": "1d", "week": "1w", "month": "1mo"}
@@ -323,6 +326,14 @@ def _check_order(order: object) -> Order:
     return order
 
 
+def _check_rules(rules: object) -> Rules:
+    if rules not in _RULES:
+        hint = did_you_mean(str(rules), _RULES)
+        msg = f"rules: {rules!r} is not one of {', '.join(map(repr, _RULES))}.{hint}"
+        raise ParameterError(msg)
+    return rules
+
+
 def check_period(period: object) -> str:
     """Return ``period`` if it is ``"day"``, ``"week"`` or ``"month"``; else say which."""
     if period not in PERIODS:
@@ -344,6 +355,7 @@ class Spec:
     exclusions: tuple[_Excl, ...]
     reading: _Reading = _EVIDENCE
     definition: Funnel | None = None  # the definition the steps come from, if any
+    rules: Rules = "funnelkit"  # one event per step, first entry ever; "clickhouse": windowFunnel
 
     @property
     def n(self) -> int:
@@ -376,6 +388,32 @@ class Spec:
             return None
         return frozenset().union(*(names for names in sets if names is not None))
 
+    def may_share(self, i: int, j: int) -> bool:
+        """Whether one event (row) may match steps ``i`` and ``j`` (1-based) both."""
+        a, b = self.steps[i - 1], self.steps[j - 1]
+        if a.stage is not None and b.stage is not None:
+            return a.stage == b.stage
+        if a.stage is not None or b.stage is not None:
+            other = b if a.stage is not None else a
+            return other.events is None  # a rule of its own may hold on an entry row
+        if a.events is None or b.events is None:
+            return True
+        return bool(a.events & b.events)
+
+    @property
+    def one_event_rule(self) -> bool:
+        """Whether the rule "one event fills at most one step" changes an ordered funnel here.
+
+        Under ``rules="funnelkit"`` with ``order="ordered"``, when some event
+        may match two steps (``purchase -> purchase``); otherwise the rule is
+        that of ``windowFunnel`` (a row then serves one step anyway, and
+        ``"strict_increase"`` puts one instant on each step).
+        """
+        if self.rules != "funnelkit" or self.order != "ordered":
+            return False
+        pairs = ((i, j) for i in range(1, self.n + 1) for j in range(i + 1, self.n + 1))
+        return any(self.may_share(i, j) for i, j in pairs)
+
     @property
     def disjoint(self) -> bool:
         """Whether no event can match two steps (or a step and an exclusion)."""
@@ -404,12 +442,13 @@ def resolve_spec(
     *,
     stage_steps: object = "entry",
     definition: object = None,
+    rules: object = "funnelkit",
 ) -> Spec:
     """Read the options of a funnel-like analysis into one :class:`Spec`.
 
     Parameters
     ----------
-    steps, window, order, first_entry, exclusions, stage_steps, definition
+    steps, window, order, first_entry, exclusions, stage_steps, definition, rules
         As in :func:`funnelkit.conversion.funnel`.
 
     Raises
@@ -425,6 +464,7 @@ def resolve_spec(
     reading = stage_reading(steps, stage_steps, definition)
     resolved = _resolve_steps(steps, reading)
     checked = _check_order(order)
+    checked_rules = _check_rules(rules)
     span = parse_duration(window, name="window")
     excl = _resolve_exclusions(exclusions, len(resolved), checked, reading)
     if len(resolved) + len(excl) > _MAX_FLAGS:
@@ -434,7 +474,9 @@ def resolve_spec(
     if reading.entry:
         check_some_stage([*resolved, *excl], reading)
     source = steps if isinstance(steps, Funnel) else reading.definition
-    return Spec(resolved, span // ONE_US, checked, bool(first_entry), excl, reading, source)
+    return Spec(
+        resolved, span // ONE_US, checked, bool(first_entry), excl, reading, source, checked_rules
+    )
 
 
 def check_some_stage(items: Sequence[_Step | _Excl], reading: _Reading) -> None:

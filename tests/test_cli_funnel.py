@@ -185,9 +185,15 @@ def test_funnel_reads_stages_by_entry_by_default(capsys: pytest.CaptureFixture[s
     inbound = load_funnel("inbound")
     expected = funnel(read_events(SAMPLE), inbound, window="30d", stage_steps="entry")
     assert entry == expected.to_polars()["count"].to_list()
-    code, out, _ = run(capsys, *args, "--stage-steps", "evidence")
+    code, out, _ = run(capsys, *args, "--stage-steps", "evidence", "--rules", "clickhouse")
     evidence = [s["count"] for s in json.loads(out)["steps"]]
     assert evidence[0] == entry[0] and evidence[1] > entry[1]  # one page view is not a cold lead
+    # one event fills one step: the page view that made a prospect is not also a cold lead's
+    code, out, _ = run(capsys, *args, "--stage-steps", "evidence")
+    own = [s["count"] for s in json.loads(out)["steps"]]
+    assert own[0] == entry[0] and own[1] < evidence[1]
+    code, out, _ = run(capsys, *args, "--rules", "clickhouse")
+    assert [s["count"] for s in json.loads(out)["steps"]] == entry  # entries: nothing changes
 
 
 @pytest.mark.parametrize("preset", ["inbound", "sales"])

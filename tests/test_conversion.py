@@ -111,11 +111,91 @@ def test_events_at_one_timestamp_serve_consecutive_steps(engine: Engine) -> None
     assert chain(events, VISIT_SIGNUP_BUY, "c", window="1h") == (3, [5.0, 5.0, 5.0])
 
 
-def test_one_event_matching_two_consecutive_steps_serves_both(engine: Engine) -> None:
+def test_one_event_matching_two_consecutive_steps_serves_both_under_clickhouse_rules(
+    engine: Engine,
+) -> None:
     events = engine(log([("c", 1, "form_fill")]))
     steps = [["form_fill", "page_view"], ["form_fill"]]
-    assert counts(events, steps, window="1d") == [1, 1]
+    assert counts(events, steps, window="1d", rules="clickhouse") == [1, 1]
+    assert counts(events, steps, window="1d") == [1, 0]  # one event fills one step
     assert counts(events, steps, window="1d", order="strict_increase") == [1, 0]
+
+
+# --- one event fills at most one step (rules="funnelkit", the default) --------------------
+def test_a_repeated_step_needs_as_many_events(engine: Engine) -> None:
+    events = log(
+        [("one", 0, "purchase"), ("two", 0, "purchase"), ("two", 30, "purchase")]
+        + [("tie", 5, "purchase"), ("tie", 5, "purchase")]  # two rows at one instant
+    )
+    steps = ["purchase", "purchase"]
+    assert counts(engine(events), steps, window="7d") == [3, 2]
+    assert counts(engine(events), steps, window="7d", rules="clickhouse") == [3, 3]
+    assert counts(engine(events), [*steps, "purchase"], window="7d") == [3, 2, 0]
+    assert chain(events, steps, "two", window="7d") == (2, [0.0, 30.0])
+    assert chain(events, steps, "tie", window="7d") == (2, [5.0, 5.0])
+    assert chain(events, steps, "one", window="7d", rules="clickhouse") == (2, [0.0, 0.0])
+    # the chain's times on the engine itself (DuckDB names are case-blind: no clash)
+    got = funnel_chains(engine(events), steps, window="7d").collect().sort("contact_id")
+    assert got["step_2_at"].to_list() == [None, T0 + 5 * H, T0 + 30 * H]
+
+
+@on_spark
+def test_rows_at_one_instant_fill_a_run_of_steps_one_each(engine: Engine) -> None:
+    # steps visit, visit|buy, buy: the two rows at 5h fill two steps, not three
+    events = log([("c", 5, "buy"), ("c", 5, "visit"), ("d", 5, "visit"), ("d", 5, "buy")])
+    events = pl.concat([events, log([("d", 5, "buy")])])
+    steps = ["visit", ["visit", "buy"], "buy"]
+    assert counts(engine(events), steps, window="1h") == [2, 2, 1]
+    assert counts(engine(events), steps, window="1h", rules="clickhouse") == [2, 2, 2]
+    assert chain(events, steps, "d", window="1h") == (3, [5.0, 5.0, 5.0])
+
+
+def test_one_event_per_step_keeps_the_latest_start_and_latest_steps(engine: Engine) -> None:
+    # the b at 2h may fill step 2 or step 3, not both: the chain ends at 3h, earlier steps late
+    events = log([("c", 1, "a"), ("c", 2, "b"), ("c", 3, "b")])
+    steps = ["a", ["a", "b"], "b"]
+    assert counts(engine(events), steps, window="1d") == [1, 1, 1]
+    assert chain(events, steps, "c", window="1d") == (3, [1.0, 2.0, 3.0])
+    assert chain(events, steps, "c", window="1d", rules="clickhouse") == (3, [1.0, 2.0, 2.0])
+
+
+def test_distinct_step_funnels_agree_under_both_rules(engine: Engine) -> None:
+    events = log(
+        [("a", 0, "visit"), ("a", 0, "signup"), ("a", 0, "purchase"), ("b", 1, "visit")]
+        + [("b", 3, "signup"), ("b", 2, "purchase")]
+    )
+    for order in ("ordered", "strict_increase", "any"):
+        ours = counts(engine(events), VISIT_SIGNUP_BUY, window="1d", order=order)
+        assert ours == counts(
+            engine(events), VISIT_SIGNUP_BUY, window="1d", order=order, rules="clickhouse"
+        )
+
+
+def test_an_unknown_rules_value_is_refused() -> None:
+    with pytest.raises(ParameterError, match=r"rules: 'posthog' is not one of 'funnelkit'"):
+        funnel(log([("a", 0, "visit")]), ["visit"], window="1d", rules="posthog")  # type: ignore[arg-type]
+
+
+# --- first_entry: the contact's first time ever --------------------------------------------
+def test_first_entry_looks_before_since(engine: Engine) -> None:
+    # "old" first visited before since; "new" first visits inside the span
+    events = log(
+        [("old", 0, "visit"), ("old", 48, "visit"), ("old", 50, "signup")]
+        + [("new", 48, "visit"), ("new", 50, "signup")]
+    )
+    since = T0 + 24 * H
+    kw: dict[str, Any] = {"window": "1d", "first_entry": True, "since": since}
+    assert counts(engine(events), ["visit", "signup"], **kw) == [1, 1]
+    assert counts(engine(events), ["visit", "signup"], **kw, rules="clickhouse") == [2, 2]
+    got = funnel_chains(engine(events), ["visit", "signup"], **kw).collect()
+    assert got["contact_id"].to_list() == ["new"]
+    # a stage without rules as step 1 (its flag a literal) reads the history too
+    raw = load_funnel("sales").stage("raw_contact")
+    got = funnel(engine(events), [raw, "signup"], stage_steps="evidence", **kw)
+    assert got.table["count"].to_list() == [1, 1]  # "old" first appeared before since
+    # without since, or without first_entry, both readings agree
+    assert counts(engine(events), ["visit", "signup"], window="1d", first_entry=True) == [2, 1]
+    assert counts(engine(events), ["visit", "signup"], window="1d", since=since) == [2, 2]
 
 
 @on_spark
@@ -526,7 +606,9 @@ def test_a_funnel_definition_from_the_presets(engine: Engine) -> None:
     events = events.with_columns(amount=pl.when(pl.col("event") == "purchase").then(20.0))
     result = funnel(engine(events), inbound, window="2d", stage_steps="evidence")
     assert result.step_names == ("Prospect", "Cold lead", "Warm lead", "Client", "Ambassador")
-    assert result.table["count"].to_list() == [2, 2, 1, 1, 0]
+    assert result.table["count"].to_list() == [2, 1, 1, 1, 0]  # one event fills one step
+    old = funnel(engine(events), inbound, window="2d", stage_steps="evidence", rules="clickhouse")
+    assert old.table["count"].to_list() == [2, 2, 1, 1, 0]
 
 
 def test_evidence_on_properties_with_nulls_is_false() -> None:
@@ -860,16 +942,23 @@ def reference(
     order: str,
     first_entry: bool,
     exclusions: Sequence[tuple[set[str], int, int]],
+    rules: str = "clickhouse",
+    since: int | None = None,
 ) -> tuple[int, list[int], bool, str | None] | None:
     """Level, counted chain, excluded and breakdown value of one contact, from the docs.
 
-    Ordered modes: every chain (one time per step, consecutive steps at or
+    Ordered modes: every chain (one event per step, consecutive steps at or
     after -- strictly after for strict_increase -- the previous, the last at
     most ``window`` after the first) is enumerated; the level is the longest;
     the counted chain completes the level first and takes each earlier step
-    as late as possible.  Any order: windows anchored at every event time.
+    as late as possible.  Under ``rules="funnelkit"`` the events of a chain
+    are distinct rows, and with ``first_entry`` the first step-1 event is
+    looked for before ``since`` too.  Any order: windows anchored at every
+    event time.
     """
-    times = [sorted(t for t, e, _ in events if e in names) for names in steps]
+    everything = list(events)
+    events = [e for e in events if since is None or e[0] >= since]
+    rows = [[i for i, (_, e, _) in enumerate(events) if e in names] for names in steps]
     step1 = [(t, v) for t, e, v in events if e in steps[0]]
     if not step1:
         return None
@@ -877,7 +966,12 @@ def reference(
     values = [v for t, v in step1 if t == first_time]
     value = min((v for v in values if v is not None), default=None)
     if first_entry:
-        times[0] = [first_time]
+        ever = [t for t, e, _ in everything if e in steps[0]] if rules == "funnelkit" else []
+        first_ever = min([first_time, *ever])
+        rows[0] = [i for i in rows[0] if events[i][0] == first_ever]
+        if not rows[0]:
+            return None
+    times = [sorted({events[i][0] for i in r}) for r in rows]
     n = len(steps)
     if order == "any":
         best, anchor = 0, 0
@@ -890,11 +984,19 @@ def reference(
         counted = [min(t for t in times[k] if t >= anchor) for k in range(best)]
         return best, counted, False, value
     strict = order == "strict_increase"
+    one_event = rules == "funnelkit"
     for level in range(n, 0, -1):
-        chains = [c for c in itertools.product(*times[:level]) if _valid(c, window, strict)]
+        chains = [
+            [events[i][0] for i in c]
+            for c in itertools.product(*rows[:level])
+            if not one_event or len(set(c)) == len(c)
+        ]
+        chains = [c for c in chains if _valid(c, window, strict)]
         if chains:
             counted = list(min(chains, key=lambda c: (c[-1], *(-x for x in reversed(c[:-1])))))
             break
+    else:
+        return None
     excluded = False
     for names, a, b in exclusions:
         if level < a:
@@ -939,6 +1041,8 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         "first_entry": draw(st.booleans()),
         "exclusions": exclusions,
         "seed": draw(st.integers(0, 1000)),
+        "rules": draw(st.sampled_from(["funnelkit", "clickhouse"])),
+        "since": draw(st.one_of(st.none(), st.integers(1, 6))),
     }
 
 
@@ -954,23 +1058,38 @@ def _options(s: dict[str, Any]) -> dict[str, Any]:
         "order": s["order"],
         "first_entry": s["first_entry"],
         "exclusions": [Exclusion(sorted(e), a, b) for e, a, b in s["exclusions"]],
+        "rules": s.get("rules", "clickhouse"),
+        "since": None if s.get("since") is None else T0 + s["since"] * H,
     }
 
 
 def _expected(s: dict[str, Any]) -> dict[str, tuple[int, list[int], bool, str | None]]:
     out = {}
     for contact, evs in s["events"].items():
-        got = reference(evs, s["steps"], s["window"], s["order"], s["first_entry"], s["exclusions"])
+        got = reference(
+            evs,
+            s["steps"],
+            s["window"],
+            s["order"],
+            s["first_entry"],
+            s["exclusions"],
+            s.get("rules", "clickhouse"),
+            s.get("since"),
+        )
         if got is not None:
             out[contact] = got
     return out
 
 
 @pytest.mark.slow
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=250,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(scenarios())
-def test_funnel_equals_the_reference(s: dict[str, Any]) -> None:
-    events = _frame(s["events"], s["seed"])
+def test_funnel_equals_the_reference(engine: Engine, s: dict[str, Any]) -> None:
+    events = engine(_frame(s["events"], s["seed"]))
     steps = [sorted(x) for x in s["steps"]]
     expected = _expected(s)
     result = funnel(events, steps, **_options(s))
@@ -1033,8 +1152,9 @@ def test_breakdown_and_time_to_convert_equal_the_reference(s: dict[str, Any]) ->
 def test_trend_periods_add_up_to_the_funnel(s: dict[str, Any], period: str) -> None:
     events = _frame(s["events"], s["seed"])
     steps = [sorted(x) for x in s["steps"]]
-    total = funnel(events, steps, **_options(s))
-    trend = conversion_over_time(events, steps, period=period, **_options(s))  # type: ignore[arg-type]
+    options = {k: v for k, v in _options(s).items() if k not in ("rules", "since")}
+    total = funnel(events, steps, **options)
+    trend = conversion_over_time(events, steps, period=period, **options)
     summed = trend.table.group_by("step").agg(pl.col("count").sum()).sort("step")
     if total.table["count"][0]:
         assert summed["count"].to_list() == total.table["count"].to_list()

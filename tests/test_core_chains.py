@@ -117,6 +117,7 @@ def cases(draw: st.DrawFn) -> dict[str, Any]:
         draw(st.booleans()),
         exclusions,
         definition=definition,
+        rules=draw(st.sampled_from(["funnelkit", "clickhouse"])),
     )
     return {
         "log": log,
@@ -189,6 +190,7 @@ def test_a_funnel_is_the_same_without_its_accelerator(case: dict[str, Any]) -> N
             "by": case["by"],
             "min_size": 0,
             "definition": case["definition"],
+            "rules": case["ns"].spec.rules,
         }
         return conversion.funnel(case["log"], case["steps"], contacts=case["contacts"], **options)
 

@@ -41,3 +41,17 @@ def test_exclusions_need_an_ordered_funnel() -> None:
 
 def test_the_histogram_bins_are_round() -> None:
     assert bin_width(14 * 86_400_000_000) == 86_400_000_000  # 14 days: one-day bins
+
+
+def test_rules_are_checked_and_one_event_per_step_applies_only_where_events_may_repeat() -> None:
+    with pytest.raises(ParameterError, match=r"rules: 'clickhous' .*Did you mean 'clickhouse'"):
+        resolve_spec(["a"], "1d", "ordered", False, (), rules="clickhous")
+    distinct = resolve_spec(["a", ["b", "c"]], "1d", "ordered", False, ())
+    repeated = resolve_spec(["a", ["a", "b"]], "1d", "ordered", False, ())
+    assert not distinct.one_event_rule and repeated.one_event_rule
+    assert repeated.may_share(1, 2) and not distinct.may_share(1, 2)
+    for order in ("strict_increase", "any"):
+        assert not resolve_spec(["a", "a"], "1d", order, False, ()).one_event_rule
+    assert not resolve_spec(
+        ["a", "a"], "1d", "ordered", False, (), rules="clickhouse"
+    ).one_event_rule

@@ -88,6 +88,8 @@ __all__ = [
     "finish_durations",
     "funnel_counts",
     "nw_spec",
+    "rows_chains",
+    "shared_sets",
     "stage_entries",
     "step_expr",
     "wide_counts",
@@ -167,6 +169,7 @@ def nw_spec(
     *,
     stage_steps: object = "entry",
     definition: object = None,
+    rules: object = "funnelkit",
 ) -> NwSpec:
     """Validate like :func:`funnelkit.conversion.funnel`; the core's flags follow when read.
 
@@ -182,6 +185,7 @@ def nw_spec(
         exclusions,
         stage_steps=stage_steps,
         definition=definition,
+        rules=rules,
     )
     items: Sequence[object]
     if hasattr(steps, "stages") and not isinstance(steps, StageLike):
@@ -201,7 +205,13 @@ def nw_spec(
 
 
 def _flag(item: object, stage: str | None, where: str) -> Any:
-    """Return the flag of a step: a stage read by entry on ``_stage``, else its events."""
+    """Return the flag of a step: a stage read by entry on ``_stage``, else its events.
+
+    A narwhals expression given as the item is the flag itself (rows whose
+    flags were computed already, :func:`rows_chains`).
+    """
+    if isinstance(item, nw.Expr):
+        return item
     if stage is not None:
         return (nw.col(STAGE) == stage).fill_null(False)
     return step_expr(item, where)
@@ -211,28 +221,82 @@ def _f(i: int) -> str:
     return f"_f{i}"
 
 
-def _instants(lf: Any, ns: NwSpec, *, by: str | None) -> Any:
+def shared_sets(spec: Spec) -> tuple[tuple[int, ...], ...]:
+    """Return the sets of two or more steps one event may match together (connected).
+
+    Steps are 1-based; "may match together" is
+    :meth:`funnelkit.steps.Spec.may_share`.  Under one event per step, a run of steps at one instant
+    can be filled by distinct rows if and only if every such set within it
+    has at least as many rows matching one of its steps as it has steps
+    (Hall's condition; sets of steps no row can share split into parts).
+    Empty unless :attr:`funnelkit.steps.Spec.one_event_rule`.
+    """
+    if not spec.one_event_rule:
+        return ()
+    found: list[tuple[int, ...]] = []
+    for mask in range(1, 1 << spec.n):
+        members = tuple(i + 1 for i in range(spec.n) if mask >> i & 1)
+        if len(members) < 2:
+            continue
+        reached = {members[0]}
+        grow = True
+        while grow:
+            more = {j for j in members if any(spec.may_share(i, j) for i in reached)}
+            grow = not more <= reached
+            reached |= more
+        if len(reached) == len(members):
+            found.append(members)
+    if len(found) > _MAX_SHARED:
+        msg = (
+            f"steps: {len(found)} sets of steps may share an event, more than {_MAX_SHARED} "
+            "the rule 'one event fills at most one step' can check; name the steps by "
+            "distinct events, or pass rules='clickhouse'"
+        )
+        raise ParameterError(msg)
+    return tuple(found)
+
+
+_MAX_SHARED = 256
+
+
+def _instants(lf: Any, ns: NwSpec, *, by: str | None, ever: Any = None) -> Any:
     """One row per contact and instant holding a step or excluded event.
 
     Columns: ``contact_id``, ``_ts``, ``_f1.._fn`` (step flags), ``_x1..``
-    (exclusion flags), ``_first1`` (the contact's first step-1 instant) and,
-    with ``by``, ``_by1`` (smallest ``by`` value of the step-1 rows there).
+    (exclusion flags), ``_first1`` (the contact's first step-1 instant, or
+    its first ever when ``ever`` holds ``_ever1`` per contact), ``_u0..``
+    (the rows matching one of each of :func:`shared_sets`) and, with ``by``,
+    ``_by1`` (smallest ``by`` value of the step-1 rows there).
     """
     flags = {_f(i): e for i, e in enumerate(ns.steps, 1)}
     flags |= {f"_x{j}": e for j, (e, _, _) in enumerate(ns.exclusions, 1)}
     anyflag: Any = None
     for expr in flags.values():
         anyflag = expr if anyflag is None else anyflag | expr
-    extra = {}
+    extra: dict[str, Any] = {}
     if by is not None:
         extra["_by"] = nw.when(flags[_f(1)]).then(nw.col(by).cast(nw.String()))
+    for u, members in enumerate(shared_sets(ns.spec)):
+        union: Any = None
+        for i in members:
+            union = flags[_f(i)] if union is None else union | flags[_f(i)]
+        extra[f"_u{u}"] = nw.when(union).then(nw.lit(1)).otherwise(nw.lit(0))
     rows = lf.filter(anyflag).select(CID, TS, **flags, **extra)
     aggs = [nw.col(name).any() for name in flags]
+    aggs += [nw.col(name).sum() for name in extra if name.startswith("_u")]
     if by is not None:
         aggs.append(nw.col("_by").min().alias("_by1"))
     inst = rows.group_by(CID, TS).agg(aggs)
     first = nw.when(nw.col(_f(1))).then(nw.col(TS)).min().over(CID)
-    return inst.with_columns(_first1=first)
+    inst = inst.with_columns(_first1=first)
+    if ever is None:
+        return inst
+    earliest = nw.when(nw.col("_ever1").is_null()).then(nw.col("_first1"))
+    return (
+        inst.join(ever, on=CID, how="left")
+        .with_columns(_first1=earliest.otherwise(nw.col("_ever1")))
+        .drop("_ever1")
+    )
 
 
 def _latest(expr: Any) -> Any:
@@ -274,6 +338,15 @@ def _ordered_chains(inst: Any, ns: NwSpec) -> Any:
         for j in range(2, k):
             made[f"_c{k}_{j}"] = nw.when(ok).then(nw.col(f"_Q{j}"))
         rows = rows.with_columns(**made).drop(list(sources))
+    return _chain_table(rows, n)
+
+
+def _chain_table(rows: Any, n: int) -> Any:
+    """Per contact: the level and the counted chain, from each instant's ``_s{k}``, ``_c{k}_{j}``.
+
+    Along a contact, these never decrease, so the first instant reaching the
+    level holds the smallest, which are the counted chain's.
+    """
     lvl: Any = nw.lit(0, dtype=nw.Int8())
     for k in range(1, n + 1):
         lvl = nw.when(~nw.col(f"_s{k}").is_null()).then(nw.lit(k, dtype=nw.Int8())).otherwise(lvl)
@@ -298,6 +371,64 @@ def _ordered_chains(inst: Any, ns: NwSpec) -> Any:
             value = value.when(nw.col("_lvl") == top).then(nw.col(src))
         chain.append(value.alias(f"_t{j}"))
     return per.select(CID, nw.col("_lvl").cast(nw.Int64()), *chain)
+
+
+def _one_event_chains(inst: Any, ns: NwSpec) -> Any:
+    """``order="ordered"`` when one event fills at most one step (``rules="funnelkit"``).
+
+    At an instant, a chain takes a run of steps ``a..k``: step ``a`` follows
+    a chain that reached step ``a - 1`` at an earlier instant (its start
+    ``_in{a}``, its step times ``_inq{a}_{j}``; DuckDB names are case-blind, so
+    lower case like the others), or starts there (``a = 1``),
+    and the rows of the instant fill ``a..k`` one each (:func:`shared_sets`).
+    The smallest such ``a`` gives the latest start and the latest step times.
+    """
+    spec = ns.spec
+    n = ns.n
+    sets = shared_sets(spec)
+    start = nw.col(_f(1))
+    if spec.first_entry:
+        start = start & (nw.col(TS) == nw.col("_first1"))
+    rows = inst.with_columns(
+        _s1=nw.when(start).then(nw.col(TS)), _in1=nw.when(start).then(nw.col(TS))
+    )
+
+    def fills(a: int, k: int) -> Any:
+        cond: Any = nw.lit(True)
+        for i in range(a, k + 1):
+            cond = cond & nw.col(_f(i))
+        for u, members in enumerate(sets):
+            if a <= members[0] and members[-1] <= k:
+                cond = cond & (nw.col(f"_u{u}") >= len(members))
+        return cond
+
+    for k in range(2, n + 1):
+        entered = {f"_in{k}": nw.col(f"_s{k - 1}")}
+        if k >= 3:
+            entered[f"_inq{k}_{k - 1}"] = nw.when(~nw.col(f"_s{k - 1}").is_null()).then(nw.col(TS))
+            for j in range(2, k - 1):
+                entered[f"_inq{k}_{j}"] = nw.col(f"_c{k - 1}_{j}")
+        # the latest value over the contact's earlier instants (null when none)
+        rows = rows.with_columns(_latest(e).alias(name) for name, e in entered.items())
+        rows = rows.with_columns(
+            nw.col(name).shift(1).over(CID, order_by=TS).alias(name) for name in entered
+        )
+        rows = rows.with_columns(
+            nw.when(nw.col(name) != _LO).then(nw.col(name)).alias(name) for name in entered
+        )
+        start_k: Any = None
+        middle: dict[int, Any] = {}
+        for a in range(1, k + 1):
+            e = nw.col(f"_in{a}")
+            ok = fills(a, k) & ~e.is_null() & ((nw.col(TS) - e) <= spec.window_us).fill_null(False)
+            start_k = (nw.when(ok) if start_k is None else start_k.when(ok)).then(e)
+            for j in range(2, k):
+                value = nw.col(f"_inq{a}_{j}") if j < a else nw.col(TS)
+                middle[j] = (nw.when(ok) if j not in middle else middle[j].when(ok)).then(value)
+        made = {f"_s{k}": start_k}
+        made |= {f"_c{k}_{j}": middle[j] for j in range(2, k)}
+        rows = rows.with_columns(**made)
+    return _chain_table(rows, n)
 
 
 def _any_chains(inst: Any, ns: NwSpec) -> Any:
@@ -402,19 +533,44 @@ def counted_chains(
     until: int | None,
     by: str | None = None,
     contacts: EngineFrame | None = None,
+    first_ever: bool = False,
 ) -> Any:
-    """Return one row per contact reaching step 1: ``_lvl``, ``_t1..``, ``_excluded``..."""
+    """Return one row per contact reaching step 1: ``_lvl``, ``_t1..``, ``_excluded``...
+
+    ``first_ever``: with ``first_entry`` under ``rules="funnelkit"``, the
+    contact's first step-1 event is looked for before ``since`` too (as
+    :func:`funnelkit.conversion.funnel` does); a contact whose first one is
+    before ``since`` starts no chain.
+    """
     source = _segment_source(ev, by, contacts)
     lf = restrict(ev.lf, since, until)
     by_column = by if source == "events" else None
+    rows_before = None
     if ns.spec.reading.entry and ns.spec.stage_ids:
         # the whole history before ``until`` tells when a contact entered a stage
         history = replace(ev, lf=restrict(ev.lf, None, until))
         rows = _entry_rows(history, ns.spec, entry_contacts(contacts, None, until), by=by_column)
+        rows_before = rows
         lf = restrict(rows, since, None)
         by_column = _BY if by_column is not None else None
-    inst = _instants(lf, ns, by=by_column)
-    counted = _any_chains(inst, ns) if ns.spec.order == "any" else _ordered_chains(inst, ns)
+    ever = None
+    spec = ns.spec
+    if first_ever and spec.first_entry and spec.rules == "funnelkit" and since is not None:
+        # the contact's first step-1 event ever (before ``until``) is the one that may start
+        history = restrict(ev.lf, None, until) if rows_before is None else rows_before
+        ever = (
+            history.with_columns(_e1=ns.steps[0])
+            .filter(nw.col("_e1"))
+            .group_by(CID)
+            .agg(nw.col(TS).min().alias("_ever1"))
+        )
+    inst = _instants(lf, ns, by=by_column, ever=ever)
+    if spec.order == "any":
+        counted = _any_chains(inst, ns)
+    elif spec.one_event_rule:
+        counted = _one_event_chains(inst, ns)
+    else:
+        counted = _ordered_chains(inst, ns)
     counted = _excluded(counted, inst, ns)
     if source == "events":
         first = (
@@ -429,6 +585,40 @@ def counted_chains(
         )
         counted = counted.join(attrs, on=CID, how="left")
     return counted
+
+
+def rows_chains(lf: Any, spec: Spec, *, by: str | None) -> Any:
+    """Return the counted chains of ``spec`` over rows holding its flags already.
+
+    ``lf``: a narwhals lazy frame of ``contact_id``, ``_ts`` (µs), ``_pf1..``
+    (the step flags) and ``_px1..`` (the exclusion flags), with ``by`` (an
+    events column) when given.  Columns out as :func:`counted_chains`'s
+    (``_seg_value`` with ``by``).  What :func:`funnelkit.chains.contact_chains`
+    runs when its sort key cannot (one event per step, some event matching
+    two steps).
+    """
+    items = tuple(nw.col(f"_pf{i}") for i in range(1, spec.n + 1))
+    excl = tuple(
+        Exclusion(nw.col(f"_px{j}"), e.from_step, e.to_step)  # type: ignore[arg-type]
+        for j, e in enumerate(spec.exclusions, 1)
+    )
+    ns = NwSpec(spec, items, excl)
+    inst = _instants(lf, ns, by=by)
+    if spec.order == "any":
+        counted = _any_chains(inst, ns)
+    elif spec.one_event_rule:
+        counted = _one_event_chains(inst, ns)
+    else:
+        counted = _ordered_chains(inst, ns)
+    counted = _excluded(counted, inst, ns)
+    if by is None:
+        return counted
+    first = (
+        inst.filter(nw.col(_f(1)) & (nw.col(TS) == nw.col("_first1")))
+        .group_by(CID)
+        .agg(nw.col("_by1").min().alias("_seg_value"))
+    )
+    return counted.join(first, on=CID, how="left")
 
 
 def entry_contacts(
@@ -734,5 +924,5 @@ def chains_of(
     ev = core_events(events)
     people = core_contacts(contacts, ev.engine)
     lo, hi = span_us(since, until)
-    lf = counted_chains(ev, ns, since=lo, until=hi, by=by, contacts=people)
+    lf = counted_chains(ev, ns, since=lo, until=hi, by=by, contacts=people, first_ever=True)
     return CoreChains(lf, ev.engine)
