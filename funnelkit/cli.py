@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -438,6 +439,27 @@ def _funnel_steps(text: str) -> list[str | list[str]]:
     return steps
 
 
+def _steps_of(
+    args: argparse.Namespace,
+) -> tuple[Any, int, list[tuple[str, Iterable[str]]]]:
+    """Return the steps of ``--funnel`` or ``--steps``, how many, and what each reads."""
+    if args.funnel:
+        from funnelkit.definitions import load_funnel
+
+        definition = load_funnel(args.funnel)
+        return (
+            definition,
+            len(definition.stages),
+            [(f"funnel {definition.name!r}", definition.event_names)],
+        )
+    named = _funnel_steps(args.steps)
+    reads: list[tuple[str, Iterable[str]]] = [
+        (f"step {k}", [step] if isinstance(step, str) else step)
+        for k, step in enumerate(named, start=1)
+    ]
+    return named, len(named), reads
+
+
 def _funnel(args: argparse.Namespace) -> int:
     import json
 
@@ -446,28 +468,14 @@ def _funnel(args: argparse.Namespace) -> int:
     from funnelkit.privacy import check_breakdown
 
     window = parse_duration(args.window, name="--window")
-    if args.funnel:
-        from funnelkit.definitions import load_funnel
-
-        definition = load_funnel(args.funnel)
-        steps: object = definition
-        reads: list[tuple[str, Iterable[str]]] = [
-            (f"funnel {definition.name!r}", definition.event_names)
-        ]
-    else:
-        named = _funnel_steps(args.steps)
-        steps = named
-        reads = [
-            (f"step {k}", [step] if isinstance(step, str) else step)
-            for k, step in enumerate(named, start=1)
-        ]
+    steps, count, reads = _steps_of(args)
     log = _load_events(args.events, args)
     contacts = load_contacts(args.contacts, args)
     check_breakdown(args.by, [log, contacts], allow_personal=args.allow_personal, option="--by")
     _warn_about_the_data(log, reads, typos_only=bool(args.funnel))
     result = funnel(
         log,
-        steps,  # type: ignore[arg-type]
+        steps,
         window=window,
         order=args.order,
         first_entry=args.first_entry,
@@ -564,26 +572,8 @@ def _drivers(args: argparse.Namespace) -> int:
     from funnelkit.durations import parse_duration
 
     window = parse_duration(args.window, name="--window")
-    definition = None
-    if args.funnel:
-        from funnelkit.definitions import load_funnel
-
-        definition = load_funnel(args.funnel)
-        steps: object = definition
-        reads: list[tuple[str, Iterable[str]]] = [
-            (f"funnel {definition.name!r}", definition.event_names)
-        ]
-    else:
-        named = _funnel_steps(args.steps)
-        steps = named
-        reads = [
-            (f"step {k}", [step] if isinstance(step, str) else step)
-            for k, step in enumerate(named, start=1)
-        ]
-    if args.step is not None and not 2 <= args.step <= len(
-        definition.stages if definition else named
-    ):
-        count = len(definition.stages) if definition else len(named)
+    steps, count, reads = _steps_of(args)
+    if args.step is not None and not 2 <= args.step <= count:
         msg = f"--step {args.step}: give a step from 2 to {count} (the step to reach)"
         raise ParameterError(msg)
     log = _load_events(args.events, args)
@@ -680,21 +670,7 @@ def _paths(args: argparse.Namespace) -> int:
     from funnelkit.paths import drop_off_paths
 
     window = parse_duration(args.window, name="--window")
-    if args.funnel:
-        from funnelkit.definitions import load_funnel
-
-        definition = load_funnel(args.funnel)
-        steps: object = definition
-        reads: list[tuple[str, Iterable[str]]] = [
-            (f"funnel {definition.name!r}", definition.event_names)
-        ]
-    else:
-        named = _funnel_steps(args.steps)
-        steps = named
-        reads = [
-            (f"step {k}", [step] if isinstance(step, str) else step)
-            for k, step in enumerate(named, start=1)
-        ]
+    steps, count, reads = _steps_of(args)
     step: int | str | None = args.step
     if args.step is not None and args.step.strip().isdigit():
         step = int(args.step)
@@ -703,7 +679,7 @@ def _paths(args: argparse.Namespace) -> int:
     _warn_about_the_data(log, reads, typos_only=bool(args.funnel))
     result = drop_off_paths(
         log,
-        steps,  # type: ignore[arg-type]
+        steps,
         window=window,
         step=step,
         depth=args.depth,
