@@ -350,16 +350,8 @@ def _classify(args: argparse.Namespace) -> int:
 
 
 # --- funnel ------------------------------------------------------------------
-def _add_funnel(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Handler | None:
-    p = sub.add_parser(
-        "funnel",
-        help="count the contacts reaching each step within a conversion window",
-        description="Count, per step, the contacts of EVENTS whose events form a chain "
-        "reaching it within the window (one event fills at most one step; --rules "
-        "clickhouse for ClickHouse windowFunnel's reading), "
-        "with step and overall conversion, Wilson 95% intervals, drop-off and time to "
-        "convert; one funnel per value with --by.",
-    )
+def _add_steps_options(p: argparse.ArgumentParser) -> None:
+    """Add EVENTS, ``--steps`` or ``--funnel``, and ``--window`` (funnel, drivers, paths)."""
     p.add_argument("events", metavar="EVENTS", help="CSV, Parquet, NDJSON, folder or glob")
     steps = p.add_mutually_exclusive_group(required=True)
     steps.add_argument(
@@ -371,6 +363,32 @@ def _add_funnel(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Han
         "--funnel", metavar="NAME_OR_PATH", help="all stages of a preset (inbound, sales) or TOML"
     )
     p.add_argument("--window", default="14d", help="conversion window: 90m, 12h, 3d, 2w (14d)")
+
+
+def _add_span_and_format(p: argparse.ArgumentParser, *, rows: str) -> None:
+    """Add ``--since``, ``--until`` and ``--format`` (``rows``: what a CSV row is)."""
+    p.add_argument("--since", metavar="T", help="read events at or after T, e.g. 2026-09-01")
+    p.add_argument("--until", metavar="T", help="read events before T")
+    p.add_argument(
+        "--format",
+        choices=("table", "csv", "json"),
+        default="table",
+        dest="fmt",
+        help=f"text table (default), CSV of the {rows} rows, or JSON",
+    )
+
+
+def _add_funnel(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Handler | None:
+    p = sub.add_parser(
+        "funnel",
+        help="count the contacts reaching each step within a conversion window",
+        description="Count, per step, the contacts of EVENTS whose events form a chain "
+        "reaching it within the window (one event fills at most one step; --rules "
+        "clickhouse for ClickHouse windowFunnel's reading), "
+        "with step and overall conversion, Wilson 95% intervals, drop-off and time to "
+        "convert; one funnel per value with --by.",
+    )
+    _add_steps_options(p)
     p.add_argument(
         "--order",
         choices=("ordered", "strict_increase", "any"),
@@ -415,15 +433,7 @@ def _add_funnel(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Han
         help="breakdown values with fewer entrants show no rate (30)",
     )
     p.add_argument("--contacts", metavar="PATH", help="contacts table, for --by on its columns")
-    p.add_argument("--since", metavar="T", help="read events at or after T, e.g. 2026-09-01")
-    p.add_argument("--until", metavar="T", help="read events before T")
-    p.add_argument(
-        "--format",
-        choices=("table", "csv", "json"),
-        default="table",
-        dest="fmt",
-        help="text table (default), CSV of the step rows, or JSON",
-    )
+    _add_span_and_format(p, rows="step")
     add_read_options(p)
     return _funnel
 
@@ -508,15 +518,7 @@ def _add_drivers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Ha
         "of their step K-1 event and the contacts' attributes; each with an odds ratio, its "
         "95%% interval, a p-value and a Benjamini-Hochberg q-value. Association, not cause.",
     )
-    p.add_argument("events", metavar="EVENTS", help="CSV, Parquet, NDJSON, folder or glob")
-    steps = p.add_mutually_exclusive_group(required=True)
-    steps.add_argument(
-        "--steps", metavar="A,B|C,D", help="event names in order, comma separated; 'b|c' = b or c"
-    )
-    steps.add_argument(
-        "--funnel", metavar="NAME_OR_PATH", help="all stages of a preset (inbound, sales) or TOML"
-    )
-    p.add_argument("--window", default="14d", help="conversion window: 90m, 12h, 3d, 2w (14d)")
+    _add_steps_options(p)
     p.add_argument(
         "--step",
         type=int,
@@ -552,15 +554,7 @@ def _add_drivers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Ha
         help="a signal with fewer contacts with it, or without it, is not tested (30)",
     )
     p.add_argument("--alpha", type=float, default=0.05, help="q-value threshold (0.05)")
-    p.add_argument("--since", metavar="T", help="read events at or after T, e.g. 2026-09-01")
-    p.add_argument("--until", metavar="T", help="read events before T")
-    p.add_argument(
-        "--format",
-        choices=("table", "csv", "json"),
-        default="table",
-        dest="fmt",
-        help="text (default), CSV of the signal rows, or JSON",
-    )
+    _add_span_and_format(p, rows="signal")
     add_read_options(p)
     return _drivers
 
@@ -612,17 +606,7 @@ def _add_paths(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Hand
         "the events each group did next (paths of up to --depth events, consecutive repeats "
         "collapsed) and how long ago step k was. Step k is the biggest leak unless --step.",
     )
-    p.add_argument("events", metavar="EVENTS", help="CSV, Parquet, NDJSON, folder or glob")
-    steps = p.add_mutually_exclusive_group(required=True)
-    steps.add_argument(
-        "--steps",
-        metavar="A,B|C,D",
-        help="event names in order, comma separated; 'b|c' means b or c",
-    )
-    steps.add_argument(
-        "--funnel", metavar="NAME_OR_PATH", help="all stages of a preset (inbound, sales) or TOML"
-    )
-    p.add_argument("--window", default="14d", help="conversion window: 90m, 12h, 3d, 2w (14d)")
+    _add_steps_options(p)
     p.add_argument(
         "--step", metavar="K", help="the step: its number, name or stage id (the biggest leak)"
     )
@@ -649,16 +633,8 @@ def _add_paths(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Hand
         "or at any one of its evidence events",
     )
     p.add_argument("--contacts", metavar="PATH", help="contacts table (read by the stages)")
-    p.add_argument("--since", metavar="T", help="read events at or after T, e.g. 2026-09-01")
-    p.add_argument("--until", metavar="T", help="read events before T")
+    _add_span_and_format(p, rows="path")
     p.add_argument("--as-of", metavar="T", help="what the data is known up to")
-    p.add_argument(
-        "--format",
-        choices=("table", "csv", "json"),
-        default="table",
-        dest="fmt",
-        help="text table (default), CSV of the path rows, or JSON",
-    )
     add_read_options(p)
     return _paths
 

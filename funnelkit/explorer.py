@@ -6,8 +6,9 @@ breakdown, and the figure, the table and a two-line summary (the biggest leak,
 the week-over-week change) update in place.  The events are read into memory
 once, when the explorer is made; every change recomputes from there.
 
-:func:`exercise` is the trainer's exercise: type a contact's events in order
-and see where each definition places it, and why.
+:func:`exercise` is the trainer's exercise (in :mod:`funnelkit.exercise`,
+importable from here too): type a contact's events in order and see where
+each definition places it, and why.
 
 Both return objects whose widgets are plain attributes, so a test (or a
 curious user) can drive them from Python::
@@ -23,10 +24,7 @@ figure redrawn inside an ``Output`` widget.
 
 from __future__ import annotations
 
-import difflib
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,7 +33,6 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 import plotly.io as pio
 import polars as pl
-import traitlets
 
 from funnelkit.conversion import FunnelResult, PeriodComparison, funnel, week_over_week
 from funnelkit.definitions import Funnel, list_presets, load_funnel
@@ -49,6 +46,7 @@ from funnelkit.events import (
     as_lazy,
     as_lazy_contacts,
 )
+from funnelkit.exercise import Exercise, JourneyEvents, exercise, place_journey
 from funnelkit.figure_input import contacts_without_events
 from funnelkit.figure_style import colon, format_int, format_num, format_pct
 from funnelkit.figures import (
@@ -58,12 +56,10 @@ from funnelkit.figures import (
     breakdown_table,
     funnel_figure,
     funnel_table,
-    stage_colour,
     text,
 )
-from funnelkit.markup import Markup, format_html, join_html, plot_text
+from funnelkit.markup import format_html, join_html, plot_text
 from funnelkit.privacy import judge_breakdown
-from funnelkit.stages import classify, explain
 
 __all__ = [
     "MIN_CONTACTS",
@@ -872,375 +868,4 @@ def explore(
         order=order,
         stage_steps=stage_steps,
         lang=lang,
-    )
-
-
-# --------------------------------------------------------------------------- exercise
-_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-_AMOUNT = 100.0
-#: At most this many close names are suggested for an event the definitions do not know.
-_SUGGESTIONS = 3
-
-_EXERCISE_WORDS: dict[str, dict[str, str]] = {
-    "en": {
-        "journey": "Events, in order",
-        "every": "Days between two events",
-        "type": "an event, then Enter",
-        "add": "Add",
-        "remove": "Remove the last",
-        "clear": "Clear",
-        "placed": "The contact's events",
-        "unknown": "'{name}' is not an event the definitions know.",
-        "close": "Closest known names: {names}.",
-        "none_close": "Known events: {names}.",
-        "no_events": "no event yet: not a contact of ours",
-    },
-    "fr": {
-        "journey": "Événements, dans l'ordre",
-        "every": "Jours entre deux événements",
-        "type": "un événement, puis Entrée",
-        "add": "Ajouter",
-        "remove": "Retirer le dernier",
-        "clear": "Tout effacer",
-        "placed": "Les événements du contact",
-        "unknown": "« {name} » n'est pas un événement que les définitions connaissent.",
-        "close": "Noms connus les plus proches : {names}.",
-        "none_close": "Événements connus : {names}.",
-        "no_events": "aucun événement : pas encore un contact",
-    },
-}
-
-
-def _exercise_word(key: str, lang: Lang) -> str:
-    return _EXERCISE_WORDS[lang][key]
-
-
-def _journey_events(journey: Sequence[str], every: timedelta) -> pl.DataFrame:
-    """Return one contact's events, one every ``every``, purchases worth 100."""
-    return pl.DataFrame(
-        {
-            CONTACT_ID: ["you"] * len(journey),
-            OCCURRED_AT: [_START + i * every for i in range(len(journey))],
-            EVENT: list(journey),
-            "amount": [_AMOUNT if e in ("purchase", "repeat_purchase") else None for e in journey],
-        },
-        schema={
-            CONTACT_ID: pl.String,
-            OCCURRED_AT: pl.Datetime("us", "UTC"),
-            EVENT: pl.String,
-            "amount": pl.Float64,
-        },
-    )
-
-
-def place_journey(
-    journey: Sequence[str],
-    funnels: Sequence[Funnel | str] = ("inbound", "sales"),
-    *,
-    every: timedelta = timedelta(days=1),
-    lang: Lang = "en",
-) -> pl.DataFrame:
-    """Return where each definition places a contact whose events are ``journey``.
-
-    The events happen in the given order, one every ``every`` from Monday
-    2026-01-05 09:00 UTC; purchases are worth 100.
-
-    Returns
-    -------
-    pl.DataFrame
-        One row per definition: ``funnel``, ``stage`` (id, null for an empty
-        journey), ``stage_rank``, ``stages`` (how many the definition has),
-        ``label`` (in ``lang``).
-
-    Examples
-    --------
-    >>> place_journey(["badge_scan", "meeting"]).select("funnel", "stage").rows()
-    [('inbound', 'warm_lead'), ('sales', 'qualified_prospect')]
-    """
-    events = _journey_events(journey, every)
-    rows = []
-    for item in funnels:
-        definition = item if isinstance(item, Funnel) else load_funnel(item)
-        placed = classify(events, definition, entry_times=False).collect()
-        stage = placed["stage"][0] if placed.height else None
-        rank = int(placed["stage_rank"][0]) if placed.height else None
-        label = definition.stage(stage).label(lang) if stage is not None else None
-        rows.append((definition.name, stage, rank, len(definition.stages), label))
-    return pl.DataFrame(
-        rows,
-        schema={
-            "funnel": pl.String,
-            "stage": pl.String,
-            "stage_rank": pl.Int64,
-            "stages": pl.Int64,
-            "label": pl.String,
-        },
-        orient="row",
-    )
-
-
-class JourneyEvents(traitlets.HasTraits):
-    """The contact's events typed in the exercise, in order (``value``, a list of names)."""
-
-    value = traitlets.List(traitlets.Unicode())
-
-
-@dataclass
-class Exercise:
-    """The trainer's exercise made by :func:`exercise`; display it in a notebook.
-
-    Type an event in ``entry`` and press Enter (or click ``add``): a known
-    event is appended to ``journey`` and the answer updates; an unknown one is
-    refused in ``message``, with the closest known names, and its text stays in
-    the box to be corrected.
-
-    Attributes
-    ----------
-    journey
-        The contact's events, in order (set ``.value`` to a list of names).
-    every
-        Days between two events.
-    lang
-        ``"en"`` or ``"fr"``: every word of the exercise follows it.
-    answer
-        HTML: each definition's stage as a ladder of stages, and the
-        explanation of each.
-    entry
-        The text box: an event name, sent on Enter (``continuous_update=False``).
-    add, remove, clear
-        Buttons: add the typed event, remove the last event, remove them all.
-    message
-        Why the last typed event was refused (empty when it was not).
-    events
-        The journey as numbered chips.
-    vocabulary
-        The event names the definitions know (and those of the starting journey).
-    placed
-        The last :func:`place_journey` table.
-    """
-
-    journey: JourneyEvents
-    every: widgets.IntSlider
-    lang: widgets.ToggleButtons
-    answer: widgets.HTML
-    funnels: tuple[Funnel, ...]
-    entry: widgets.Combobox
-    add: widgets.Button
-    remove: widgets.Button
-    clear: widgets.Button
-    message: widgets.HTML
-    events: widgets.HTML
-    title: widgets.HTML
-    vocabulary: tuple[str, ...]
-    placed: pl.DataFrame | None = None
-    refused: str | None = None
-
-    def __post_init__(self) -> None:
-        for control in (self.journey, self.every, self.lang):
-            control.observe(self._changed, names="value")
-        self.entry.observe(self._typed, names="value")
-        self.add.on_click(lambda _: self.add_event(self.entry.value))
-        self.remove.on_click(lambda _: self._set_journey(list(self.journey.value)[:-1]))
-        self.clear.on_click(lambda _: self._set_journey([]))
-        self.update()
-
-    def _changed(self, change: dict[str, Any]) -> None:
-        self.update()
-
-    def _typed(self, change: dict[str, Any]) -> None:
-        if str(change["new"]).strip():
-            self.add_event(str(change["new"]))
-
-    def _set_journey(self, journey: list[str]) -> None:
-        self.refused = None
-        self.journey.value = journey
-
-    def add_event(self, name: str) -> bool:
-        """Append ``name`` to the journey when the definitions know it; return whether it was.
-
-        An unknown name is refused: :attr:`message` names the closest known
-        events and the text stays in :attr:`entry` for correction.
-        """
-        name = name.strip()
-        if not name:
-            return False
-        if name not in self.vocabulary:
-            self.refused = name
-            self._show_message()
-            return False
-        self.refused = None
-        self.entry.value = ""
-        self.journey.value = [*self.journey.value, name]
-        return True
-
-    def _language(self) -> Lang:
-        return "fr" if self.lang.value == "fr" else "en"
-
-    def _show_message(self) -> None:
-        lang = self._language()
-        if self.refused is None:
-            self.message.value = ""
-            return
-        close = difflib.get_close_matches(self.refused, self.vocabulary, n=_SUGGESTIONS)
-        hint = (
-            _exercise_word("close", lang).format(names=", ".join(close))
-            if close
-            else _exercise_word("none_close", lang).format(names=", ".join(self.vocabulary))
-        )
-        self.message.value = format_html(
-            "<span class='funnelkit-refused' style='color:#b71c1c'>{} {}</span>",
-            _exercise_word("unknown", lang).format(name=self.refused),
-            hint,
-        )
-
-    def _show_words(self, lang: Lang) -> None:
-        self.title.value = format_html("<b>{}</b>", _exercise_word("journey", lang))
-        self.entry.placeholder = _exercise_word("type", lang)
-        self.add.description = _exercise_word("add", lang)
-        self.remove.description = _exercise_word("remove", lang)
-        self.clear.description = _exercise_word("clear", lang)
-        self.every.description = _exercise_word("every", lang)
-
-    def update(self) -> None:
-        """Place the journey under each definition and show the answer."""
-        lang = self._language()
-        self._show_words(lang)
-        self._show_message()
-        every = timedelta(days=self.every.value)
-        journey = list(self.journey.value)
-        self.events.value = _chips(journey, lang)
-        self.remove.disabled = self.clear.disabled = not journey
-        self.placed = place_journey(journey, self.funnels, every=every, lang=lang)
-        if not journey:
-            self.answer.value = format_html("<p><i>{}</i></p>", _exercise_word("no_events", lang))
-            return
-        events = _journey_events(journey, every)
-        parts = []
-        for definition, row in zip(self.funnels, self.placed.iter_rows(named=True), strict=True):
-            why = explain(events, definition, "you", lang=lang)
-            parts.append(
-                format_html(
-                    "<h4 style='margin:8px 0 4px'>{}: {}</h4>{}"
-                    "<pre style='font-size:11px;white-space:pre-wrap'>{}</pre>",
-                    definition.name,
-                    str(row["label"]),
-                    _ladder(definition, row["stage_rank"] or 0, lang),
-                    why.text,
-                )
-            )
-        self.answer.value = join_html(parts)
-
-    @property
-    def widget(self) -> widgets.Widget:
-        """The whole exercise (a ``VBox``)."""
-        return widgets.VBox(
-            [
-                self.title,
-                widgets.HBox([self.entry, self.add]),
-                self.message,
-                widgets.HBox([self.events, self.remove, self.clear]),
-                widgets.HBox([self.every, self.lang]),
-                self.answer,
-            ]
-        )
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
-
-
-def _chips(journey: Sequence[str], lang: Lang) -> str:
-    """Return the journey as numbered chips, or a dash when it is empty."""
-    if not journey:
-        return format_html(
-            "<span style='color:#9E9E9E'>{}: —</span>", _exercise_word("placed", lang)
-        )
-    chips = [
-        format_html(
-            "<span style='border:1px solid #BDBDBD;border-radius:10px;padding:1px 8px;"
-            "font-size:12px'>{}. {}</span>",
-            i,
-            name,
-        )
-        for i, name in enumerate(journey, start=1)
-    ]
-    return format_html("{}: {}", _exercise_word("placed", lang), join_html(chips, " → "))
-
-
-def _ladder(definition: Funnel, rank: int, lang: Lang) -> Markup:
-    """Return the stages as coloured chips, filled up to ``rank``."""
-    chips = []
-    for i, stage in enumerate(definition.stages, start=1):
-        colour = stage_colour(i)
-        filled = i <= rank
-        style = (
-            f"background:{colour};color:white;border:1px solid {colour}"
-            if filled
-            else f"background:white;color:#9E9E9E;border:1px dashed {colour}"
-        )
-        chips.append(
-            format_html(
-                "<span style='{};border-radius:10px;padding:2px 8px;margin-right:4px;"
-                "font-size:12px'>{}</span>",
-                style,
-                stage.label(lang),
-            )
-        )
-    return format_html("<div>{}</div>", join_html(chips, "→ "))
-
-
-def exercise(
-    journey: Sequence[str] = ("page_view", "like", "ebook_download"),
-    funnels: Sequence[Funnel | str] = ("inbound", "sales"),
-    *,
-    lang: Lang = "en",
-) -> Exercise:
-    """Open the exercise: type a contact's events and see each definition's verdict.
-
-    Parameters
-    ----------
-    journey
-        The events to start with, in order.
-    funnels
-        The definitions to compare (presets by name, or loaded definitions).
-    lang
-        ``"en"`` or ``"fr"``.
-
-    Examples
-    --------
-    >>> ex = exercise(["form_fill"])
-    >>> ex.add_event("meeting")  # what typing "meeting" and Enter does
-    True
-    >>> ex.placed["stage"].to_list()
-    ['warm_lead', 'qualified_prospect']
-    >>> ex.add_event("meetign")  # refused, with the closest names
-    False
-    >>> "Closest known names: meeting" in ex.message.value
-    True
-    """
-    definitions = tuple(f if isinstance(f, Funnel) else load_funnel(f) for f in funnels)
-    vocabulary = tuple(sorted(set().union(*(d.event_names for d in definitions)) | set(journey)))
-    return Exercise(
-        journey=JourneyEvents(value=list(journey)),
-        every=widgets.IntSlider(
-            value=1,
-            min=0,
-            max=60,
-            style={"description_width": "initial"},
-            layout=widgets.Layout(width="auto"),
-        ),
-        lang=widgets.ToggleButtons(
-            options=[("en", "en"), ("fr", "fr")], value=lang, style={"button_width": "3em"}
-        ),
-        answer=widgets.HTML(),
-        funnels=definitions,
-        entry=widgets.Combobox(
-            options=list(vocabulary), ensure_option=False, continuous_update=False
-        ),
-        add=widgets.Button(button_style="primary", layout=widgets.Layout(width="auto")),
-        remove=widgets.Button(layout=widgets.Layout(width="auto")),
-        clear=widgets.Button(layout=widgets.Layout(width="auto")),
-        message=widgets.HTML(),
-        events=widgets.HTML(),
-        title=widgets.HTML(),
-        vocabulary=vocabulary,
     )
