@@ -295,7 +295,8 @@ class ValidatedTable:
         ``%Y%m%d`` dates give; only when one of those calls for a warning is the
         log read again, to name the rows.
         """
-        timed = OCCURRED_AT in self.frame.collect_schema().names()
+        # events only: a contacts table may hold a column of that name, read as text
+        timed = isinstance(self, EventLog)
         at = pl.col(OCCURRED_AT)
         n = pl.len().cast(pl.Int64)
         taken = pl.min_horizontal(n, pl.lit(_SAMPLED, pl.Int64))

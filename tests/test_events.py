@@ -1119,3 +1119,10 @@ def test_contacts_set_aside_ragged_rows_and_keep_their_ids_as_written(tmp_path: 
     table = read_contacts(path, columns={"customer": "contact_id"})
     assert table.collect()["contact_id"].to_list() == ["00007"]
     assert table.summary().by_reason == {"wrong_field_count": (2, (2, 3))}
+
+
+def test_a_contacts_table_with_an_occurred_at_column_is_summarised(tmp_path: Path) -> None:
+    path = tmp_path / "contacts.csv"
+    path.write_text("contact_id,occurred_at\nc1,2026-01-01\n")
+    summary = read_contacts(path).summary()
+    assert summary.rows_kept == 1 and summary.first_at is None
