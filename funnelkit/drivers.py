@@ -24,15 +24,14 @@ from typing import Any, Literal
 import narwhals as nw
 import polars as pl
 
-from funnelkit.chains import contact_chains, read_steps, step_time
 from funnelkit.columns import CONTACT_ID as CID
-from funnelkit.core.chains import counted_chains, nw_spec
+from funnelkit.core.chains import chains_of, nw_spec
 from funnelkit.definitions import Funnel
 from funnelkit.engine_frames import (
     TS,
     collect_polars,
+    core_events,
     engine_contacts,
-    engine_events,
     restrict,
     span_us,
 )
@@ -45,13 +44,12 @@ from funnelkit.events import (
     EventLog,
     as_lazy,
     as_lazy_contacts,
-    optional_contacts,
 )
 from funnelkit.frames import engine_of
 from funnelkit.markup import format_html, join_html
 from funnelkit.privacy import judge_column
 from funnelkit.stats import benjamini_hochberg, check_alpha, odds_ratio_test
-from funnelkit.steps import Spec, StageSteps, event_names_of, resolve_spec
+from funnelkit.steps import Spec, StageSteps, event_names_of
 from funnelkit.timeutil import TimeLike
 
 __all__ = [
@@ -121,52 +119,27 @@ def _contact_chains(
 
     Columns ``contact_id``, ``_lvl`` (Int64), ``_t1.._tn`` (epoch µs, null
     beyond the level) and ``_excluded``: the chain rule of
-    :func:`funnelkit.conversion.funnel_chains` on polars (its steps, with the
-    contacts and an existing classification passed on), of
-    :func:`funnelkit.core.chains.counted_chains` on DuckDB and Spark.
-    The one place this module reads the chain rule.
+    :func:`funnelkit.conversion.funnel_chains`, from
+    :func:`funnelkit.core.chains.chains_of` (the accelerator or the core,
+    whatever holds the events; the contacts and an existing classification
+    passed on).  The one place this module reads the chain rule.
     """
-    if engine_of(events) is None:
-        spec = resolve_spec(
-            steps,
-            window,
-            order,
-            False,
-            (),
-            stage_steps=stage_steps,
-            definition=definition,
-        )
-        people = optional_contacts(contacts)
-        rows = read_steps(events, spec, since, until, contacts=people, classified=classified)[1]
-        chains = contact_chains(rows, spec, mode="exact", keep_id=True)
-        return nw.from_native(
-            chains.select(
-                pl.col(CID),
-                pl.col("_lvl").cast(pl.Int64),
-                *(
-                    pl.col(step_time(j)).cast(pl.Int64).alias(f"_t{j}")
-                    for j in range(1, spec.n + 1)
-                ),
-                pl.col("_excluded"),
-            )
-        )
     ns = nw_spec(steps, window, order, False, (), stage_steps=stage_steps, definition=definition)
-    lo, hi = span_us(since, until)
-    ev = engine_events(events)
-    on_engine = engine_contacts(contacts, ev.engine)
-    return counted_chains(ev, ns, since=lo, until=hi, contacts=on_engine)
+    chains = chains_of(
+        events, ns, since=since, until=until, contacts=contacts, classified=classified
+    ).frame()
+    return chains.select(
+        CID,
+        nw.col("_lvl").cast(nw.Int64()),
+        *(nw.col(f"_t{j}").cast(nw.Int64()) for j in range(1, ns.n + 1)),
+        nw.col("_excluded"),
+    )
 
 
 def _events_frame(events: Any, since: TimeLike | None, until: TimeLike | None) -> Any:
     """Return the events as a narwhals lazy frame with ``_ts`` (µs) instead of ``occurred_at``."""
-    if engine_of(events) is None:
-        lf = as_lazy(events)
-        lf = lf.with_columns(pl.col(OCCURRED_AT).dt.epoch("us").alias(TS)).drop(OCCURRED_AT)
-        frame = nw.from_native(lf)
-    else:
-        frame = engine_events(events).lf
     lo, hi = span_us(since, until)
-    return restrict(frame, lo, hi)
+    return restrict(core_events(events).lf, lo, hi)
 
 
 def _contacts_frame(contacts: Any, events: Any) -> Any:

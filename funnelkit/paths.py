@@ -26,26 +26,25 @@ from typing import Any, Literal
 import narwhals as nw
 import polars as pl
 
-from funnelkit import frames
 from funnelkit.aggregate import check_count_option
-from funnelkit.chains import Events, contact_chains, read_steps
-from funnelkit.core.chains import counted_chains, nw_spec
+from funnelkit.chains import Events
+from funnelkit.core.chains import chains_of, nw_spec
 from funnelkit.definitions import Funnel
 from funnelkit.durations import format_duration
 from funnelkit.engine_frames import (
     TS,
     collect_polars,
-    engine_contacts,
-    engine_events,
+    core_events,
     horizontal,
     restrict,
+    span_us,
     to_us,
 )
 from funnelkit.errors import ParameterError, did_you_mean
 from funnelkit.events import CONTACT_ID as CID
-from funnelkit.events import EVENT, OCCURRED_AT, ContactTable, optional_contacts
+from funnelkit.events import EVENT, ContactTable
 from funnelkit.markup import Markup, format_html, join_html
-from funnelkit.steps import Exclusion, Order, Spec, StageSteps, StepSpec, StepsSpec, resolve_spec
+from funnelkit.steps import Exclusion, Order, Spec, StageSteps, StepSpec, StepsSpec
 from funnelkit.timeutil import TimeLike, parse_as_of, time_bounds
 
 __all__ = [
@@ -117,33 +116,14 @@ def step_chains(
     """Return the counted chains, the events read, and the funnel's spec (the chain rule's rows).
 
     The one place this module asks for per-contact chains (the rule of
-    :func:`funnelkit.conversion.funnel`): on polars
-    :func:`funnelkit.chains.contact_chains`, on DuckDB and Spark
-    :func:`funnelkit.core.chains.counted_chains`.  Both come back as
-    narwhals lazy frames: the chains with ``contact_id``, ``_lvl``,
-    ``_excluded`` and ``_t1.._tn`` (epoch µs), the events of
-    ``[since, until)`` with ``contact_id``, ``event`` and ``_ts`` (epoch µs).
+    :func:`funnelkit.conversion.funnel`), from
+    :func:`funnelkit.core.chains.chains_of` (the accelerator or the core,
+    whatever holds the events).  Both come back as narwhals lazy frames:
+    the chains with ``contact_id``, ``_lvl``, ``_excluded`` and ``_t1.._tn``
+    (epoch µs), the events of ``[since, until)`` with ``contact_id``,
+    ``event`` and ``_ts`` (epoch µs).
     """
-    if frames.is_engine_frame(events):
-        ns = nw_spec(
-            steps,
-            window,
-            order,
-            first_entry,
-            exclusions,
-            stage_steps=stage_steps,
-            definition=definition,
-        )
-        ev = engine_events(events)
-        lo, hi = to_us(since), to_us(until)
-        chains = counted_chains(
-            ev, ns, since=lo, until=hi, contacts=engine_contacts(contacts, ev.engine)
-        )
-        read = restrict(ev.lf, lo, hi).select(CID, EVENT, TS)
-        spec: Spec = ns.spec
-        times = [f"_t{j}" for j in range(1, spec.n + 1)]
-        return chains.select(CID, "_lvl", "_excluded", *times), read, spec
-    spec = resolve_spec(
+    ns = nw_spec(
         steps,
         window,
         order,
@@ -152,15 +132,12 @@ def step_chains(
         stage_steps=stage_steps,
         definition=definition,
     )
-    people = optional_contacts(contacts)
-    read_lf, rows, _ = read_steps(events, spec, since, until, contacts=people)
-    counted = contact_chains(rows, spec, mode="exact", keep_id=True, contacts=people)
-    stamps = [pl.col(f"_t{j}") for j in range(1, spec.n + 1)]
-    chains_lf = counted.select(
-        CID, pl.col("_lvl").cast(pl.Int64), pl.col("_excluded").cast(pl.Boolean), *stamps
-    )
-    read = read_lf.select(CID, EVENT, pl.col(OCCURRED_AT).dt.epoch("us").alias(TS))
-    return nw.from_native(chains_lf), nw.from_native(read), spec
+    chains = chains_of(events, ns, since=since, until=until, contacts=contacts).frame()
+    lo, hi = span_us(since, until)
+    read = restrict(core_events(events).lf, lo, hi).select(CID, EVENT, TS)
+    times = [nw.col(f"_t{j}").cast(nw.Int64()) for j in range(1, ns.n + 1)]
+    lvl = nw.col("_lvl").cast(nw.Int64())
+    return chains.select(CID, lvl, nw.col("_excluded").cast(nw.Boolean()), *times), read, ns.spec
 
 
 # --- the core: written once, narwhals ---------------------------------------------------
