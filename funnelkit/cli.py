@@ -471,7 +471,6 @@ def _steps_of(
 
 
 def _funnel(args: argparse.Namespace) -> int:
-    import json
 
     from funnelkit.conversion import funnel
     from funnelkit.durations import parse_duration
@@ -499,9 +498,16 @@ def _funnel(args: argparse.Namespace) -> int:
         since=args.since,
         until=args.until,
     )
-    if args.fmt == "json":
+    return _print_result(result, args.fmt)
+
+
+def _print_result(result: Any, fmt: str) -> int:
+    """Print a funnel, drivers or paths result as JSON, CSV (its rows) or text; return 0."""
+    import json
+
+    if fmt == "json":
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
-    elif args.fmt == "csv":
+    elif fmt == "csv":
         sys.stdout.write(spreadsheet_safe(result.to_polars()).write_csv())
     else:
         print("\n".join(one_line(line) for line in result.to_text().split("\n")))
@@ -560,7 +566,6 @@ def _add_drivers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Ha
 
 
 def _drivers(args: argparse.Namespace) -> int:
-    import json
 
     from funnelkit.drivers import drivers
     from funnelkit.durations import parse_duration
@@ -587,13 +592,7 @@ def _drivers(args: argparse.Namespace) -> int:
         min_size=args.min_size,
         alpha=args.alpha,
     )
-    if args.fmt == "json":
-        print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
-    elif args.fmt == "csv":
-        sys.stdout.write(spreadsheet_safe(result.to_polars()).write_csv())
-    else:
-        print("\n".join(one_line(line) for line in result.to_text().split("\n")))
-    return 0
+    return _print_result(result, args.fmt)
 
 
 # --- paths -------------------------------------------------------------------
@@ -640,7 +639,6 @@ def _add_paths(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Hand
 
 
 def _paths(args: argparse.Namespace) -> int:
-    import json
 
     from funnelkit.durations import parse_duration
     from funnelkit.paths import drop_off_paths
@@ -668,13 +666,7 @@ def _paths(args: argparse.Namespace) -> int:
         until=args.until,
         as_of=args.as_of,
     )
-    if args.fmt == "json":
-        print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
-    elif args.fmt == "csv":
-        sys.stdout.write(spreadsheet_safe(result.to_polars()).write_csv())
-    else:
-        print("\n".join(one_line(line) for line in result.to_text().split("\n")))
-    return 0
+    return _print_result(result, args.fmt)
 
 
 # --- report ------------------------------------------------------------------
