@@ -35,6 +35,7 @@ from funnelkit.events import (
 )
 from funnelkit.stages import classify
 from funnelkit.steps import (
+    CORE_ORDERS,
     STAGE,
     Spec,
 )
@@ -594,7 +595,7 @@ def contact_chains(
     exact = mode == "exact"
     _check_columns(lf, spec)
     source = _segment_source(lf, by, contacts)
-    if spec.one_event_rule:
+    if spec.one_event_rule or spec.order in CORE_ORDERS:
         return _core_contact_chains(
             lf, spec, mode=mode, by=by if source == "events" else None, keep_id=keep_id
         ).pipe(_contact_attribute, spec, mode, by if source == "contacts" else None, contacts)
