@@ -508,6 +508,7 @@ def engine_cases(draw: st.DrawFn) -> dict[str, Any]:
         a = draw(st.integers(1, n - 1))
         exclusions.append(Exclusion(draw(st.sampled_from(DRAWN_VOCAB)), a, a + 1))
     since = draw(st.one_of(st.none(), st.integers(0, 10 * 24)))
+    until = draw(st.one_of(st.none(), st.integers(10 * 24 + 1, 20 * 24)))
     return {
         "log": draw(DRAWS.logs((*DRAWN_VOCAB, "other"), max_size=40)),
         "steps": steps,
@@ -518,6 +519,7 @@ def engine_cases(draw: st.DrawFn) -> dict[str, Any]:
             "exclusions": exclusions,
             "rules": rules,
             "since": None if since is None else START + dt.timedelta(hours=since),
+            "until": None if until is None else START + dt.timedelta(hours=until),
             "by": draw(st.sampled_from([None, "channel"])),
             "min_size": 0,
             "top": None,
