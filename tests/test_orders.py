@@ -29,7 +29,7 @@ from funnelkit.core.chains import nw_spec
 from funnelkit.definitions import Funnel
 from funnelkit.errors import ParameterError
 from funnelkit.steps import CORE_ORDERS
-from tests.engines import Engine, on_spark, same_funnel
+from tests.engines import Engine, on_spark, same_funnel, spark_engine, spark_only
 from tests.strategies import VOCAB as DRAWN_VOCAB
 from tests.strategies import Draws
 from tests.strategies import definitions as random_definitions
@@ -541,3 +541,16 @@ def test_the_core_gives_the_same_funnel_on_polars_and_duckdb(
     b = funnel_chains(duckdb_con.from_arrow(case["log"].to_arrow()), case["steps"], **options)
     b = b.collect()
     assert a.sort("contact_id").equals(b.sort("contact_id"))
+
+
+@spark_only
+def test_spark_gives_the_new_orders_of_polars(spark: Any) -> None:
+    on = spark_engine(spark)
+
+    @settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(case=engine_cases())
+    def check(case: dict[str, Any]) -> None:
+        here = funnel(case["log"], case["steps"], **case["options"])
+        same_funnel(here, funnel(on(case["log"]), case["steps"], **case["options"]))
+
+    check()
