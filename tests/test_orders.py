@@ -501,8 +501,10 @@ def engine_cases(draw: st.DrawFn) -> dict[str, Any]:
     order = draw(st.sampled_from(ORDERS))
     rules = draw(st.sampled_from(["funnelkit", "clickhouse"]))
     n = len(definition.stages) if definition is not None else len(steps)
-    if order == "unordered" and definition is None and len(set(steps)) < len(steps):
-        rules = "clickhouse"
+    reading = draw(st.sampled_from(["entry", "evidence"]))
+    if order == "unordered":  # under one event per step, steps may not share an event
+        shared = len(set(steps)) < len(steps) if definition is None else reading == "evidence"
+        rules = "clickhouse" if shared else rules
     exclusions = []
     if n >= 2 and draw(st.booleans()):
         a = draw(st.integers(1, n - 1))
@@ -518,6 +520,7 @@ def engine_cases(draw: st.DrawFn) -> dict[str, Any]:
             "first_entry": draw(st.booleans()),
             "exclusions": exclusions,
             "rules": rules,
+            "stage_steps": reading,
             "since": None if since is None else START + dt.timedelta(hours=since),
             "until": None if until is None else START + dt.timedelta(hours=until),
             "by": draw(st.sampled_from([None, "channel"])),
