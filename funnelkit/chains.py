@@ -169,7 +169,8 @@ def _step_rows(
 
     Reading stages by their evidence, the events themselves.  Reading them by
     entry, the stage entries of the classification of ``lf`` (with
-    ``contacts``) and the raw events the other steps name; an events ``by``
+    ``contacts``) and the raw events the other steps name (every event for
+    ``order="consecutive"``); an events ``by``
     column becomes ``_BY``, read on an entry from the contact's events at that
     instant.  Text columns the definition's numeric filters read become
     numbers first (:meth:`funnelkit.definitions.Funnel.read_numbers`).
@@ -182,7 +183,9 @@ def _step_rows(
     funnel = spec.reading.definition
     assert funnel is not None  # resolve_spec refuses a stage read by entry without its definition
     rows = stage_entries(lf, funnel, spec.stage_ids, contacts, classified=classified)
-    raw = lf.filter(pl.col(EVENT).is_in(sorted(spec.raw_names)))
+    # "consecutive" reads every event: one between two stage entries breaks a chain
+    every = spec.order == "consecutive"
+    raw = lf if every else lf.filter(pl.col(EVENT).is_in(sorted(spec.raw_names)))
     columns = [CONTACT_ID, OCCURRED_AT, EVENT, pl.lit(None, pl.String).alias(STAGE)]
     if source == "events" and by is not None:
         value = pl.col(by).cast(pl.String)
@@ -190,7 +193,7 @@ def _step_rows(
         rows = rows.join(at_instant, on=[CONTACT_ID, OCCURRED_AT], how="left")
         columns.append(value.alias(_BY))
         by = _BY
-    if spec.raw_names:
+    if spec.raw_names or every:
         rows = pl.concat([rows, raw.select(columns)])
     return rows, by
 

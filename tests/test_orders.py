@@ -20,7 +20,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from funnelkit.conversion import Exclusion, funnel, funnel_chains
@@ -557,3 +557,37 @@ def test_spark_gives_the_new_orders_of_polars(spark: Any) -> None:
         same_funnel(here, funnel(on(case["log"]), case["steps"], **case["options"]))
 
     check()
+
+
+def test_a_trend_over_stages_sees_the_events_between_them() -> None:
+    from funnelkit.conversion import conversion_over_time
+    from funnelkit.definitions import load_funnel
+
+    inbound = load_funnel("inbound")
+    # a enters cold_lead at 1h and warm_lead at 3h, with a page_view at 2h in between
+    rows = [("a", 0, "page_view"), ("a", 1, "like"), ("a", 2, "page_view"), ("a", 3, "form_fill")]
+    rows += [("b", 0, "page_view"), ("b", 1, "like"), ("b", 2, "form_fill")]
+    events = log(rows).with_columns(amount=pl.lit(0.0))
+    steps = [inbound.stage("cold_lead"), inbound.stage("warm_lead")]
+    options: dict[str, Any] = {"window": "7d", "order": "consecutive", "definition": inbound}
+    assert counts(events, steps, **options) == [2, 1]
+    trend = conversion_over_time(events, steps, period="day", **options)
+    summed = trend.table.group_by("step").agg(pl.col("count").sum()).sort("step")
+    assert summed["count"].to_list() == [2, 1]
+
+
+@pytest.mark.slow
+@settings(PROPERTY, max_examples=40)
+@given(scenarios(), st.sampled_from(["day", "week"]))
+def test_trend_periods_add_up_to_the_funnel(s: dict[str, Any], period: str) -> None:
+    from funnelkit.conversion import conversion_over_time
+
+    assume(s["rules"] == "funnelkit")  # the trend takes the default rules
+    events = _frame(s)
+    steps = [sorted(x) for x in s["steps"]]
+    options = {k: v for k, v in _options(s).items() if k not in ("rules", "since")}
+    total = funnel(events, steps, **options)
+    trend = conversion_over_time(events, steps, period=period, **options)
+    summed = trend.table.group_by("step").agg(pl.col("count").sum()).sort("step")
+    if total.table["count"][0]:
+        assert summed["count"].to_list() == total.table["count"].to_list()
