@@ -35,6 +35,7 @@ from funnelkit.events import (
 )
 from funnelkit.stages import classify
 from funnelkit.steps import (
+    CORE_ORDERS,
     STAGE,
     Spec,
 )
@@ -168,7 +169,8 @@ def _step_rows(
 
     Reading stages by their evidence, the events themselves.  Reading them by
     entry, the stage entries of the classification of ``lf`` (with
-    ``contacts``) and the raw events the other steps name; an events ``by``
+    ``contacts``) and the raw events the other steps name (every event for
+    ``order="consecutive"``); an events ``by``
     column becomes ``_BY``, read on an entry from the contact's events at that
     instant.  Text columns the definition's numeric filters read become
     numbers first (:meth:`funnelkit.definitions.Funnel.read_numbers`).
@@ -181,7 +183,9 @@ def _step_rows(
     funnel = spec.reading.definition
     assert funnel is not None  # resolve_spec refuses a stage read by entry without its definition
     rows = stage_entries(lf, funnel, spec.stage_ids, contacts, classified=classified)
-    raw = lf.filter(pl.col(EVENT).is_in(sorted(spec.raw_names)))
+    # "consecutive" reads every event: one between two stage entries breaks a chain
+    every = spec.order == "consecutive"
+    raw = lf if every else lf.filter(pl.col(EVENT).is_in(sorted(spec.raw_names)))
     columns = [CONTACT_ID, OCCURRED_AT, EVENT, pl.lit(None, pl.String).alias(STAGE)]
     if source == "events" and by is not None:
         value = pl.col(by).cast(pl.String)
@@ -189,7 +193,7 @@ def _step_rows(
         rows = rows.join(at_instant, on=[CONTACT_ID, OCCURRED_AT], how="left")
         columns.append(value.alias(_BY))
         by = _BY
-    if spec.raw_names:
+    if spec.raw_names or every:
         rows = pl.concat([rows, raw.select(columns)])
     return rows, by
 
@@ -594,7 +598,7 @@ def contact_chains(
     exact = mode == "exact"
     _check_columns(lf, spec)
     source = _segment_source(lf, by, contacts)
-    if spec.one_event_rule:
+    if spec.one_event_rule or spec.order in CORE_ORDERS:
         return _core_contact_chains(
             lf, spec, mode=mode, by=by if source == "events" else None, keep_id=keep_id
         ).pipe(_contact_attribute, spec, mode, by if source == "contacts" else None, contacts)

@@ -391,7 +391,7 @@ def _add_funnel(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Han
     _add_steps_options(p)
     p.add_argument(
         "--order",
-        choices=("ordered", "strict_increase", "any"),
+        choices=("ordered", "strict_increase", "any", "consecutive", "unordered"),
         default="ordered",
         help="steps in order (one instant may serve several), in strictly later times, or in "
         "any order within the window",

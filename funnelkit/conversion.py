@@ -229,7 +229,8 @@ def funnel(
         Conversion window: ``"14d"``, ``"90m"``, ``"12h"``, ``"2w"`` or a
         ``timedelta``; from the chain's step-1 event, boundary included.
     order
-        ``"ordered"``, ``"strict_increase"`` or ``"any"``.
+        ``"ordered"``, ``"strict_increase"``, ``"any"``, ``"consecutive"`` (no
+        other event between steps) or ``"unordered"`` (any k distinct steps).
     first_entry
         Only the contact's first step-1 event may start a chain.
     exclusions

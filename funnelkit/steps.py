@@ -29,6 +29,7 @@ from funnelkit.errors import ParameterError, did_you_mean
 from funnelkit.events import EVENT
 
 __all__ = [
+    "CORE_ORDERS",
     "ONE_US",
     "PERIODS",
     "STAGE",
@@ -52,12 +53,14 @@ __all__ = [
     "transitions",
 ]
 
-Order = Literal["ordered", "strict_increase", "any"]
+Order = Literal["ordered", "strict_increase", "any", "consecutive", "unordered"]
 Period = Literal["day", "week", "month"]
 StageSteps = Literal["evidence", "entry"]
 Rules = Literal["funnelkit", "clickhouse"]
 
-_ORDERS: tuple[Order, ...] = ("ordered", "strict_increase", "any")
+_ORDERS: tuple[Order, ...] = ("ordered", "strict_increase", "any", "consecutive", "unordered")
+CORE_ORDERS: frozenset[Order] = frozenset({"consecutive", "unordered"})
+"""The orders only the core computes (no accelerator takes them)."""
 _RULES: tuple[Rules, ...] = ("funnelkit", "clickhouse")
 _STAGE_STEPS: tuple[StageSteps, ...] = ("evidence", "entry")
 STAGE = "_stage"  # the stage a synthetic entry event enters (null on raw events)
@@ -404,12 +407,13 @@ class Spec:
     def one_event_rule(self) -> bool:
         """Whether the rule "one event fills at most one step" changes an ordered funnel here.
 
-        Under ``rules="funnelkit"`` with ``order="ordered"``, when some event
-        may match two steps (``purchase -> purchase``); otherwise the rule is
-        that of ``windowFunnel`` (a row then serves one step anyway, and
-        ``"strict_increase"`` puts one instant on each step).
+        Under ``rules="funnelkit"`` with ``order="ordered"``, ``"consecutive"``
+        or ``"unordered"``, when some event may match two steps (``purchase ->
+        purchase``); otherwise the rule is that of ``windowFunnel`` (a row then
+        serves one step anyway, and ``"strict_increase"`` puts one instant on
+        each step).
         """
-        if self.rules != "funnelkit" or self.order != "ordered":
+        if self.rules != "funnelkit" or self.order not in ("ordered", "consecutive", "unordered"):
             return False
         pairs = ((i, j) for i in range(1, self.n + 1) for j in range(i + 1, self.n + 1))
         return any(self.may_share(i, j) for i, j in pairs)
@@ -474,9 +478,18 @@ def resolve_spec(
     if reading.entry:
         check_some_stage([*resolved, *excl], reading)
     source = steps if isinstance(steps, Funnel) else reading.definition
-    return Spec(
+    spec = Spec(
         resolved, span // ONE_US, checked, bool(first_entry), excl, reading, source, checked_rules
     )
+    if checked == "unordered" and spec.one_event_rule:
+        msg = (
+            "order='unordered': some event may match two steps, and counting such an event once "
+            "(rules='funnelkit') is not built for unordered funnels yet; name the steps by "
+            "distinct events, or pass rules='clickhouse' (an event then counts for every step "
+            "it matches)"
+        )
+        raise ParameterError(msg)
+    return spec
 
 
 def check_some_stage(items: Sequence[_Step | _Excl], reading: _Reading) -> None:

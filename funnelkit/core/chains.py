@@ -66,6 +66,7 @@ from funnelkit.events import EVENT
 from funnelkit.events import OCCURRED_AT as T
 from funnelkit.frames import engine_of
 from funnelkit.steps import (
+    CORE_ORDERS,
     STAGE,
     Exclusion,
     Spec,
@@ -431,6 +432,181 @@ def _one_event_chains(inst: Any, ns: NwSpec) -> Any:
     return _chain_table(rows, n)
 
 
+def _core_order_chains(inst: Any, ns: NwSpec, every: Any) -> Any:
+    """Return the chains of the orders only the core computes (``steps.CORE_ORDERS``).
+
+    ``every``: the events read, of every name (``contact_id``, ``_ts``), whose
+    instants tell ``order="consecutive"`` what lies between two steps.
+    """
+    if ns.spec.order == "consecutive":
+        return _consecutive_chains(inst, ns, every)
+    return _unordered_chains(inst, ns)
+
+
+def _run_fills(a: int, k: int, sets: tuple[tuple[int, ...], ...]) -> Any:
+    """Whether the rows of an instant fill steps ``a..k`` (one row each under one event a step)."""
+    cond: Any = nw.lit(True)
+    for i in range(a, k + 1):
+        cond = cond & nw.col(_f(i))
+    for u, members in enumerate(sets):
+        if a <= members[0] and members[-1] <= k:
+            cond = cond & (nw.col(f"_u{u}") >= len(members))
+    return cond
+
+
+def _consecutive_chains(inst: Any, ns: NwSpec, every: Any) -> Any:
+    """``order="consecutive"``: step k+1 at the instant of step k or at the contact's next one.
+
+    An instant is a contact and a timestamp holding any event (``every`` and
+    the step rows): a chain may not skip one.  At an instant, a chain takes a
+    run of steps ``a..k`` (filled by distinct rows under one event per step,
+    :func:`_run_fills`) after a chain that reached step ``a - 1`` at the
+    contact's previous instant (``_in{a}``, its start; ``_inq{a}_{j}``, its
+    step times), or starts there (``a = 1``).  ``_s{k}`` keeps the latest
+    start of a chain reaching step ``k`` here (the window is measured from
+    it), and ``_c{k}_{j}`` the step times of the one taking the smallest ``a``
+    among those with that start (each earlier step as late as possible).
+    """
+    spec = ns.spec
+    n = ns.n
+    sets = shared_sets(spec)
+    window = spec.window_us
+    moments = nw.concat([every.select(CID, TS), inst.select(CID, TS)]).unique()
+    moments = moments.with_columns(_before=nw.col(TS).shift(1).over(CID, order_by=TS))
+    rows = inst.join(moments, on=[CID, TS], how="left")
+    rows = rows.with_columns(_prevts=nw.col(TS).shift(1).over(CID, order_by=TS))
+    rows = rows.with_columns(_adj=(nw.col("_prevts") == nw.col("_before")).fill_null(False))
+    start = nw.col(_f(1))
+    if spec.first_entry:
+        start = start & (nw.col(TS) == nw.col("_first1"))
+    for k in range(1, n + 1):
+        if k >= 2:
+            entered = {f"_in{k}": nw.col(f"_s{k - 1}")}
+            if k >= 3:
+                reached = ~nw.col(f"_s{k - 1}").is_null()
+                entered[f"_inq{k}_{k - 1}"] = nw.when(reached).then(nw.col(TS))
+                for j in range(2, k - 1):
+                    entered[f"_inq{k}_{j}"] = nw.col(f"_c{k - 1}_{j}")
+            rows = rows.with_columns(
+                e.shift(1).over(CID, order_by=TS).alias(name) for name, e in entered.items()
+            )
+            rows = rows.with_columns(
+                nw.when(nw.col("_adj")).then(nw.col(name)).alias(name) for name in entered
+            )
+        options = []
+        for a in range(1, k + 1):
+            e = nw.when(start).then(nw.col(TS)) if a == 1 else nw.col(f"_in{a}")
+            near = ((nw.col(TS) - e) <= window).fill_null(False)
+            options.append((a, _run_fills(a, k, sets) & ~e.is_null() & near, e))
+        rows = rows.with_columns(
+            horizontal("max", [nw.when(ok).then(e) for _, ok, e in options]).alias(f"_s{k}")
+        )
+        made: dict[str, Any] = {}
+        for j in range(2, k):
+            value: Any = None
+            for a, ok, e in options:
+                chosen = ok & (e == nw.col(f"_s{k}"))
+                then = nw.col(f"_inq{a}_{j}") if j < a else nw.col(TS)
+                value = (nw.when(chosen) if value is None else value.when(chosen)).then(then)
+            made[f"_c{k}_{j}"] = value
+        if made:
+            rows = rows.with_columns(**made)
+    return _first_reaching(rows, n)
+
+
+def _first_reaching(rows: Any, n: int) -> Any:
+    """Per contact: the level and the chain of the first instant reaching it (``_s``, ``_c``)."""
+    lvl: Any = nw.lit(0, dtype=nw.Int8())
+    for k in range(1, n + 1):
+        lvl = nw.when(~nw.col(f"_s{k}").is_null()).then(nw.lit(k, dtype=nw.Int8())).otherwise(lvl)
+    rows = rows.with_columns(_lvl=lvl).with_columns(_L=nw.col("_lvl").max().over(CID))
+    rows = rows.filter((nw.col("_lvl") == nw.col("_L")) & (nw.col("_L") > 0))
+    rows = rows.with_columns(_end=nw.col(TS).min().over(CID)).filter(nw.col(TS) == nw.col("_end"))
+    chain = []
+    for j in range(1, n + 1):
+        value: Any = nw.when(nw.col("_lvl") == j).then(nw.col(TS))
+        for top in range(j + 1, n + 1):
+            src = f"_s{top}" if j == 1 else f"_c{top}_{j}"
+            value = value.when(nw.col("_lvl") == top).then(nw.col(src))
+        chain.append(value.alias(f"_t{j}"))
+    return rows.select(CID, nw.col("_lvl").cast(nw.Int64()), *chain)
+
+
+def _unordered_chains(inst: Any, ns: NwSpec) -> Any:
+    """``order="unordered"``: each instant holding a step anchors the window ``[t, t + window]``.
+
+    The level there is the number of steps with an event in the window;
+    ``_t{k}`` is when the k-th of them was first done (the times sorted).
+    The counted window reaches the contact's level, completes it first, and
+    among those starts last.  With ``first_entry`` only the windows holding
+    the contact's first step-1 instant (``_first1``) count.
+    """
+    spec = ns.spec
+    n = ns.n
+    flags = [nw.col(_f(i)) for i in range(1, n + 1)]
+    anchor: Any = nw.col(_f(1))
+    for flag in flags[1:]:
+        anchor = anchor | flag
+    if spec.first_entry:
+        first = nw.col("_first1")
+        anchor = anchor & (nw.col(TS) <= first) & ((first - nw.col(TS)) <= spec.window_us)
+    nxt = {
+        f"_n{i}": nw.when(flag)
+        .then(nw.col(TS))
+        .fill_null(_HI)
+        .cum_min(reverse=True)
+        .over(CID, order_by=TS)
+        for i, flag in enumerate(flags, 1)
+    }
+    rows = inst.with_columns(**nxt).filter(anchor)
+    rows = rows.with_columns(
+        (nw.col(f"_n{i}") - nw.col(TS) <= spec.window_us).alias(f"_ok{i}") for i in range(1, n + 1)
+    )
+
+    def counted(cond: Any) -> Any:
+        return nw.when(cond).then(nw.lit(1)).otherwise(nw.lit(0))
+
+    ranks = {}
+    for i in range(1, n + 1):
+        rank: Any = nw.lit(0)
+        for j in range(1, n + 1):
+            if j != i:
+                before = nw.col(f"_n{j}") < nw.col(f"_n{i}")
+                if j < i:
+                    before = before | (nw.col(f"_n{j}") == nw.col(f"_n{i}"))
+                rank = rank + counted(nw.col(f"_ok{j}") & before)
+        ranks[f"_r{i}"] = rank
+    level: Any = nw.lit(0)
+    for i in range(1, n + 1):
+        level = level + counted(nw.col(f"_ok{i}"))
+    rows = rows.with_columns(_lvl=level, **ranks)
+    times = []
+    for k in range(1, n + 1):
+        value: Any = None
+        for i in range(1, n + 1):
+            hit = nw.col(f"_ok{i}") & (nw.col(f"_r{i}") == k - 1)
+            value = (nw.when(hit) if value is None else value.when(hit)).then(nw.col(f"_n{i}"))
+        times.append(value.alias(f"_t{k}"))
+    rows = rows.with_columns(times).with_columns(_L=nw.col("_lvl").max().over(CID))
+    rows = rows.filter((nw.col("_lvl") == nw.col("_L")) & (nw.col("_L") > 0))
+    last: Any = None
+    for k in range(1, n + 1):
+        at = nw.col(f"_t{k}")
+        last = (
+            nw.when(nw.col("_lvl") == k).then(at)
+            if last is None
+            else last.when(nw.col("_lvl") == k).then(at)
+        )
+    rows = rows.with_columns(_done=last).with_columns(_end=nw.col("_done").min().over(CID))
+    rows = rows.filter(nw.col("_done") == nw.col("_end"))
+    rows = rows.with_columns(_top=nw.col(TS).max().over(CID)).filter(nw.col(TS) == nw.col("_top"))
+    return rows.select(
+        CID,
+        nw.col("_lvl").cast(nw.Int64()),
+        *(nw.col(f"_t{k}") for k in range(1, n + 1)),
+    )
+
+
 def _any_chains(inst: Any, ns: NwSpec) -> Any:
     """``order="any"``: each instant anchors the window ``[t, t + window]``."""
     spec = ns.spec
@@ -565,7 +741,9 @@ def counted_chains(
             .agg(nw.col(TS).min().alias("_ever1"))
         )
     inst = _instants(lf, ns, by=by_column, ever=ever)
-    if spec.order == "any":
+    if spec.order in CORE_ORDERS:
+        counted = _core_order_chains(inst, ns, restrict(ev.lf, since, until))
+    elif spec.order == "any":
         counted = _any_chains(inst, ns)
     elif spec.one_event_rule:
         counted = _one_event_chains(inst, ns)
@@ -604,7 +782,9 @@ def rows_chains(lf: Any, spec: Spec, *, by: str | None) -> Any:
     )
     ns = NwSpec(spec, items, excl)
     inst = _instants(lf, ns, by=by)
-    if spec.order == "any":
+    if spec.order in CORE_ORDERS:
+        counted = _core_order_chains(inst, ns, lf)
+    elif spec.order == "any":
         counted = _any_chains(inst, ns)
     elif spec.one_event_rule:
         counted = _one_event_chains(inst, ns)
@@ -908,7 +1088,7 @@ def chains_of(
     Chains
     """
     engine: CoreEngine = engine_of(events) or "polars"
-    fast = accelerator("chains", engine)
+    fast = accelerator("chains", engine) if ns.spec.order not in CORE_ORDERS else None
     if fast is not None:
         found: Chains | None = fast(
             events,
