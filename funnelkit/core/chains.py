@@ -569,61 +569,85 @@ def _clean_attempts(inst: Any, ns: NwSpec) -> Any:
     with an excluded event and two step-1 instants or more are read (with one
     attempt, its chain is the counted chain).  Columns: ``contact_id``,
     ``_wlvl``, ``_wt1.._wtn``.
+
+    DuckDB computes a frame again for each reference to it, so ``inst`` is
+    read three times only: window counts instead of a join, the contact
+    written in the attempt's key (after its start, fixed width) instead of a
+    table of owners, and one join for every exclusion's events.
     """
     spec = ns.spec
     n = ns.n
-    xs = [nw.col(f"_x{j}") for j in range(1, len(ns.exclusions) + 1)]
-    anyx: Any = xs[0]
+    window = spec.window_us
+    xs = [f"_x{j}" for j in range(1, len(ns.exclusions) + 1)]
+    anyx: Any = nw.col(xs[0])
     for x in xs[1:]:
-        anyx = anyx | x
-    who = (
-        inst.group_by(CID)
-        .agg(
-            _how_many(nw.col(_f(1))).alias("_na"),
-            _how_many(anyx).alias("_nx"),
-        )
+        anyx = anyx | nw.col(x)
+    count = {
+        "_na": nw.col(_f(1)).cast(nw.Int64()).sum().over(CID),
+        "_nx": anyx.cast(nw.Int64()).sum().over(CID),
+    }
+    mine = (
+        inst.with_columns(**count)
         .filter((nw.col("_na") >= 2) & (nw.col("_nx") >= 1))
-        .select(CID)
+        .drop("_first1", "_na", "_nx")
     )
-    mine = inst.join(who, on=CID, how="inner").drop("_first1")
-    key = nw.concat_str(
-        [nw.col(CID).cast(nw.String()), nw.col("_a").cast(nw.String())], separator="|"
-    )
-    starts = mine.filter(nw.col(_f(1))).select(CID, nw.col(TS).alias("_a")).with_columns(_ak=key)
+    start = (nw.col("_a") - _LO).cast(nw.String()).str.zfill(_KEY_DIGITS)
+    key = nw.concat_str([start, nw.col(CID).cast(nw.String())])
+    starts = mine.filter(nw.col(_f(1))).select(CID, nw.col(TS).alias("_a"))
     tried = (
         starts.join(mine, on=CID, how="inner")
-        .filter((nw.col(TS) >= nw.col("_a")) & ((nw.col(TS) - nw.col("_a")) <= spec.window_us))
-        .with_columns(_first1=nw.col("_a"))
-        .rename({CID: "_cid"})
-        .rename({"_ak": CID})
+        .filter((nw.col(TS) >= nw.col("_a")) & ((nw.col(TS) - nw.col("_a")) <= window))
+        .with_columns(_first1=nw.col("_a"), **{CID: key})
     )
     alone = NwSpec(replace(spec, first_entry=True), ns.items, ns.exclusion_items)
     chains = (
         _one_event_chains(tried, alone) if spec.one_event_rule else _ordered_chains(tried, alone)
     )
-    owners = starts.select(nw.col("_ak").alias(CID), nw.col(CID).alias("_cid"))
+    owner = nw.col(CID).str.slice(_KEY_DIGITS)
+    dtype = inst.collect_schema()[CID]
+    chains = chains.with_columns(_cid=owner if dtype == nw.String() else owner.cast(dtype))
+    events = mine.filter(anyx).select(nw.col(CID).alias("_cid"), nw.col(TS).alias("_xts"), *xs)
+    spoils: Any = nw.lit(False)
+    for x, (_, a, b) in zip(xs, ns.exclusions, strict=True):
+        inside = (
+            nw.when(nw.col("_lvl") >= b)
+            .then(nw.col("_xts") < nw.col(f"_t{b}"))
+            .otherwise(nw.col("_xts") <= nw.col("_t1") + window)
+        )
+        hit = nw.col(x) & (nw.col("_lvl") >= a) & (nw.col("_xts") > nw.col(f"_t{a}")) & inside
+        spoils = spoils | hit.fill_null(False)
+    times = [f"_t{j}" for j in range(1, n + 1)]
     clean = (
-        chains.join(_spoiled(chains, tried, alone), on=CID, how="anti")
-        .join(owners, on=CID, how="inner")
-        .drop(CID)
-        .rename({"_cid": CID})
+        chains.join(events, on="_cid", how="left")
+        .with_columns(_spoilt=spoils.cast(nw.Int64()))
+        .group_by(CID)
+        .agg(
+            nw.col("_spoilt").max(),
+            nw.col("_cid").min(),
+            nw.col("_lvl").min(),
+            *(nw.col(t).min() for t in times),
+        )
+        .filter(nw.col("_spoilt") == 0)
     )
     end: Any = nw.when(nw.col("_lvl") == 1).then(nw.col("_t1"))
     for k in range(2, n + 1):
         end = end.when(nw.col("_lvl") == k).then(nw.col(f"_t{k}"))
-    best = clean.with_columns(_top=nw.col("_lvl").max().over(CID)).filter(
+    best = clean.with_columns(_top=nw.col("_lvl").max().over("_cid")).filter(
         nw.col("_lvl") == nw.col("_top")
     )
-    best = best.with_columns(_end=end).with_columns(_top=nw.col("_end").min().over(CID))
+    best = best.with_columns(_end=end).with_columns(_top=nw.col("_end").min().over("_cid"))
     best = best.filter(nw.col("_end") == nw.col("_top"))
     for j in range(n, 0, -1):
         t = nw.col(f"_t{j}").fill_null(_LO)
-        best = best.with_columns(_top=t.max().over(CID)).filter(t == nw.col("_top"))
+        best = best.with_columns(_top=t.max().over("_cid")).filter(t == nw.col("_top"))
     return best.select(
-        CID,
+        nw.col("_cid").alias(CID),
         nw.col("_lvl").alias("_wlvl"),
         *(nw.col(f"_t{j}").alias(f"_wt{j}") for j in range(1, n + 1)),
     )
+
+
+_KEY_DIGITS = 19  # an attempt's start minus _LO, in decimal digits: under 2**63
 
 
 def _segment_source(ev: EngineFrame, by: str | None, contacts: EngineFrame | None) -> str | None:
