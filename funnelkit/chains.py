@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal, TypeAlias
 
@@ -485,10 +485,8 @@ def _levels_and_counted(rows: pl.LazyFrame, spec: Spec) -> tuple[pl.LazyFrame, p
     return levels, pl.concat([shallow.select(columns), deep])
 
 
-def _excluded(counted: pl.LazyFrame, rows: pl.LazyFrame, spec: Spec) -> pl.LazyFrame:
-    """Add ``_excluded`` to the counted rows."""
-    if not spec.exclusions:
-        return counted.with_columns(_excluded=pl.lit(False))
+def _spoiled(chains: pl.LazyFrame, rows: pl.LazyFrame, spec: Spec) -> pl.LazyFrame:
+    """Return the ``_k`` of the chains holding an excluded event (unique)."""
     hits = []
     for i, ex in enumerate(spec.exclusions):
         bit = spec.n + i
@@ -497,7 +495,7 @@ def _excluded(counted: pl.LazyFrame, rows: pl.LazyFrame, spec: Spec) -> pl.LazyF
         bound_reached = pl.col("_xts") < pl.col(step_time(b))
         bound_open = pl.col("_xts") <= pl.col(step_time(1)) + spec.window_us
         hit = (
-            counted.filter(pl.col("_lvl") >= a)
+            chains.filter(pl.col("_lvl") >= a)
             .select("_k", "_lvl", *sorted({step_time(1), step_time(a), step_time(b)}))
             .join(events, on="_k", how="inner")
             .filter(
@@ -507,9 +505,87 @@ def _excluded(counted: pl.LazyFrame, rows: pl.LazyFrame, spec: Spec) -> pl.LazyF
             .select("_k")
         )
         hits.append(hit)
-    excluded = pl.concat(hits).unique().with_columns(_excluded=pl.lit(True))
-    return counted.join(excluded, on="_k", how="left").with_columns(
-        pl.col("_excluded").fill_null(False)
+    return pl.concat(hits).unique()
+
+
+def _excluded(counted: pl.LazyFrame, rows: pl.LazyFrame, spec: Spec) -> pl.LazyFrame:
+    """Add ``_excluded`` to the counted rows; per attempt where the core does so.
+
+    :func:`funnelkit.core.chains.per_attempt` says when: then a contact
+    whose counted chain is spoiled counts by its best clean attempt
+    (:func:`_clean_attempts`), and is excluded only when it has none.
+    """
+    from funnelkit.core.chains import per_attempt  # the core sits below this module
+
+    if not spec.exclusions:
+        return counted.with_columns(_excluded=pl.lit(False))
+    spoiled = _spoiled(counted, rows, spec)
+    marked = counted.join(
+        spoiled.with_columns(_excluded=pl.lit(True)), on="_k", how="left"
+    ).with_columns(pl.col("_excluded").fill_null(False))
+    if not per_attempt(spec):
+        return marked
+    best = _clean_attempts(spoiled, rows, spec)
+    has = pl.col("_wlvl").is_not_null()
+    times = [
+        pl.when(has).then(pl.col(f"_w{step_time(j)}")).otherwise(pl.col(step_time(j)))
+        for j in range(1, spec.n + 1)
+    ]
+    return (
+        marked.join(best, on="_k", how="left")
+        .with_columns(
+            *(t.alias(step_time(j)) for j, t in enumerate(times, 1)),
+            _lvl=pl.when(has).then(pl.col("_wlvl")).otherwise(pl.col("_lvl")),
+            _excluded=pl.col("_excluded") & ~has,
+        )
+        .select(marked.collect_schema().names())
+    )
+
+
+def _clean_attempts(spoiled: pl.LazyFrame, rows: pl.LazyFrame, spec: Spec) -> pl.LazyFrame:
+    """Per spoiled contact with a clean attempt: the best clean attempt's chain.
+
+    Each step-1 instant of the contact is an attempt, numbered (``_k`` of
+    its rows: those up to ``window`` after it) and read as the contact's only
+    start; the attempts' counted chains are spoiled as the contacts' are.
+    Among the clean ones: the deepest, then the first to complete its level,
+    then each earlier step as late as possible (the counted-chain rule).
+    Columns: ``_k``, ``_wlvl``, ``_w_t1.._w_tn``.
+    """
+    mine = rows.join(spoiled, on="_k", how="semi").select("_k", "_ts", "_m")
+    # numbered in a fixed order, and the owner carried along: one numbering throughout
+    starts = (
+        mine.filter(_flag(0))
+        .select("_k", _a="_ts")
+        .unique()
+        .sort("_k", "_a")
+        .with_row_index("_aid")
+    )
+    tried = (
+        mine.join(starts, on="_k", how="inner")
+        .filter((pl.col("_ts") >= pl.col("_a")) & (pl.col("_ts") - pl.col("_a") <= spec.window_us))
+        .select(pl.col("_aid").alias("_k"), "_ts", "_m", _kc="_k")
+        .sort("_k", "_ts", "_m")
+    )
+    alone = replace(spec, first_entry=True)
+    levels, chains = _levels_and_counted(_boundaries(tried), alone)
+    times = [step_time(j) for j in range(1, spec.n + 1)]
+    end: Any = pl.when(pl.col("_lvl") == 1).then(pl.col(step_time(1)))
+    for k in range(2, spec.n + 1):
+        end = end.when(pl.col("_lvl") == k).then(pl.col(step_time(k)))
+    clean = (
+        chains.select("_k", "_kc", "_lvl", *times)
+        .join(_spoiled(chains, levels, alone), on="_k", how="anti")
+        .with_columns(_end=end)
+    )
+    order = ["_lvl", "_end", *reversed(times)]
+    best = clean.sort(
+        ["_kc", *order], descending=[False, True, False, *(True for _ in times)], nulls_last=True
+    ).unique("_kc", keep="first", maintain_order=True)
+    return best.select(
+        pl.col("_kc").alias("_k"),
+        pl.col("_lvl").alias("_wlvl"),
+        *(pl.col(t).alias(f"_w{t}") for t in times),
     )
 
 

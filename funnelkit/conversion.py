@@ -235,6 +235,12 @@ def funnel(
         Only the contact's first step-1 event may start a chain.
     exclusions
         :class:`Exclusion` rules (or ``(event, from_step, to_step)`` tuples).
+        Under ``rules="funnelkit"`` they apply per attempt (each step-1
+        event that may start a chain): a contact counts at the deepest level
+        of its attempts holding no excluded event, and is counted in
+        ``excluded`` only when every attempt holds one.  Under
+        ``"clickhouse"`` a contact whose counted chain holds one is excluded.
+        See ``docs/concepts/exclusions.md``.
     by
         A column to break the funnel down by: an events column, read at the
         contact's first step-1 event (ties at that instant: the smallest

@@ -93,7 +93,10 @@ StepsSpec: TypeAlias = Sequence[StepSpec] | Mapping[str, StepSpec] | FunnelLike
 
 @dataclass(frozen=True)
 class Exclusion:
-    """Remove contacts whose counted chain holds ``event`` between two steps.
+    """Leave out the attempts whose chain holds ``event`` between two steps.
+
+    Per attempt under ``rules="funnelkit"`` (a contact is excluded when every
+    attempt is); on the contact's counted chain under ``"clickhouse"``.
 
     Parameters
     ----------
@@ -109,6 +112,8 @@ class Exclusion:
     --------
     >>> Exclusion("unsubscribe", from_step=1, to_step=3).to_step
     3
+
+    See the concept page: docs/concepts/exclusions.md
     """
 
     event: StepSpec

@@ -954,7 +954,11 @@ def reference(
     as late as possible.  Under ``rules="funnelkit"`` the events of a chain
     are distinct rows, and with ``first_entry`` the first step-1 event is
     looked for before ``since`` too.  Any order: windows anchored at every
-    event time.
+    event time.  Exclusions: under ``rules="funnelkit"`` without
+    ``first_entry``, per attempt (each step-1 time is an attempt, with the
+    counted chain of the chains starting there; the contact counts by the
+    deepest clean attempt, ties by the counted-chain rule, and is excluded
+    only when every attempt is spoiled); otherwise on the counted chain.
     """
     everything = list(events)
     events = [e for e in events if since is None or e[0] >= since]
@@ -985,26 +989,45 @@ def reference(
         return best, counted, False, value
     strict = order == "strict_increase"
     one_event = rules == "funnelkit"
-    for level in range(n, 0, -1):
-        chains = [
-            [events[i][0] for i in c]
-            for c in itertools.product(*rows[:level])
-            if not one_event or len(set(c)) == len(c)
-        ]
-        chains = [c for c in chains if _valid(c, window, strict)]
-        if chains:
-            counted = list(min(chains, key=lambda c: (c[-1], *(-x for x in reversed(c[:-1])))))
-            break
-    else:
+
+    def rank(chain: list[int]) -> tuple[int, ...]:
+        """The counted-chain rule: complete first, each earlier step as late as possible."""
+        return (chain[-1], *(-x for x in reversed(chain[:-1])))
+
+    def best(start: int | None) -> tuple[int, list[int]] | None:
+        for level in range(n, 0, -1):
+            chains = [
+                [events[i][0] for i in c]
+                for c in itertools.product(*rows[:level])
+                if not one_event or len(set(c)) == len(c)
+            ]
+            chains = [c for c in chains if _valid(c, window, strict)]
+            chains = [c for c in chains if start is None or c[0] == start]
+            if chains:
+                return level, list(min(chains, key=rank))
         return None
-    excluded = False
-    for names, a, b in exclusions:
-        if level < a:
-            continue
-        for t, e, _ in events:
-            end_ok = t < counted[b - 1] if level >= b else t <= counted[0] + window
-            if e in names and t > counted[a - 1] and end_ok:
-                excluded = True
+
+    def spoiled(level: int, counted: list[int]) -> bool:
+        for names, a, b in exclusions:
+            if level < a:
+                continue
+            for t, e, _ in events:
+                end_ok = t < counted[b - 1] if level >= b else t <= counted[0] + window
+                if e in names and t > counted[a - 1] and end_ok:
+                    return True
+        return False
+
+    found = best(None)
+    if found is None:
+        return None
+    level, counted = found
+    excluded = spoiled(level, counted)
+    if exclusions and one_event and not first_entry:
+        attempts = [best(start) for start in times[0]]
+        clean = [a for a in attempts if a is not None and not spoiled(*a)]
+        excluded = not clean
+        if clean:
+            level, counted = min(clean, key=lambda a: (-a[0], *rank(a[1])))
     return level, counted, excluded, value
 
 

@@ -3,7 +3,8 @@
 Random logs go through the core on polars (the per-instant window functions
 every engine runs) and through the sort-key kernel of :mod:`funnelkit.chains`
 (in each of its key modes): the same counted chain for every contact, for
-every order mode, ``first_entry``, exclusions, breakdowns on events and on
+every order mode, ``first_entry``, exclusions (per attempt or on the counted
+chain, by ``rules``), breakdowns on events and on
 contacts, ``since``/``until`` and stages read by entry under random
 definitions with lapses.
 """
@@ -94,7 +95,8 @@ def cases(draw: st.DrawFn) -> dict[str, Any]:
     n = len(definition.stages) if steps is definition else len(steps)
     order = draw(st.sampled_from(["ordered", "strict_increase", "any"]))
     exclusions = []
-    if order != "any" and n >= 2 and draw(st.booleans()):
+    # none, one or two: per attempt under rules="funnelkit" without first_entry
+    for _ in range(draw(st.integers(0, 2)) if order != "any" and n >= 2 else 0):
         a = draw(st.integers(1, n - 1))
         b = draw(st.integers(a + 1, n))
         excluded: Any = draw(st.sampled_from(VOCAB))

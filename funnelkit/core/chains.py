@@ -89,6 +89,7 @@ __all__ = [
     "finish_durations",
     "funnel_counts",
     "nw_spec",
+    "per_attempt",
     "rows_chains",
     "shared_sets",
     "stage_entries",
@@ -653,9 +654,14 @@ def _any_chains(inst: Any, ns: NwSpec) -> Any:
     return per.filter(nw.col("_lvl") > 0).with_columns(nw.col("_lvl").cast(nw.Int64()))
 
 
-def _excluded(counted: Any, inst: Any, ns: NwSpec) -> Any:
-    if not ns.exclusions:
-        return counted.with_columns(_excluded=nw.lit(False))
+def _spoiled(chains: Any, inst: Any, ns: NwSpec) -> Any:
+    """Return the ``contact_id`` of the chains holding an excluded event (unique).
+
+    An exclusion ``(a, b)`` spoils a chain that reached step ``a`` when one
+    of its events is strictly after the chain's step ``a`` and strictly
+    before its step ``b``, or, when the chain stopped before ``b``, at most
+    ``window`` after its start.
+    """
     window = ns.spec.window_us
     hits = []
     for j, (_, a, b) in enumerate(ns.exclusions, 1):
@@ -666,19 +672,158 @@ def _excluded(counted: Any, inst: Any, ns: NwSpec) -> Any:
             .otherwise(nw.col("_xts") <= nw.col("_t1") + window)
         )
         hit = (
-            counted.filter(nw.col("_lvl") >= a)
+            chains.filter(nw.col("_lvl") >= a)
             .select(CID, "_lvl", *sorted({"_t1", f"_t{a}", f"_t{b}"}))
             .join(events, on=CID, how="inner")
             .filter((nw.col("_xts") > nw.col(f"_t{a}")) & inside.fill_null(False))
             .select(CID)
         )
         hits.append(hit)
-    excluded = nw.concat(hits).unique().with_columns(_hit=nw.lit(True))
+    return nw.concat(hits).unique()
+
+
+def per_attempt(spec: Spec) -> bool:
+    """Whether the exclusions of ``spec`` apply per attempt (else to the counted chain).
+
+    Under ``rules="funnelkit"``, for the orders ``"ordered"`` and
+    ``"strict_increase"``.  With ``first_entry`` a contact has one attempt,
+    whose chain is the counted chain: nothing to do.
+    """
     return (
+        bool(spec.exclusions)
+        and spec.rules == "funnelkit"
+        and spec.order in ("ordered", "strict_increase")
+        and not spec.first_entry
+    )
+
+
+def _excluded(counted: Any, inst: Any, ns: NwSpec) -> Any:
+    """Add ``_excluded`` to the counted chains; per attempt (:func:`per_attempt`) where due.
+
+    Per attempt, a contact counts by its best clean attempt
+    (:func:`_clean_attempts`) and is excluded only when every attempt is
+    spoiled; otherwise a contact is excluded when its counted chain is.
+    """
+    if not ns.exclusions:
+        return counted.with_columns(_excluded=nw.lit(False))
+    excluded = _spoiled(counted, inst, ns).with_columns(_hit=nw.lit(True))
+    marked = (
         counted.join(excluded, on=CID, how="left")
         .with_columns(_excluded=nw.col("_hit").fill_null(False))
         .drop("_hit")
     )
+    if not per_attempt(ns.spec):
+        return marked
+    best = _clean_attempts(inst, ns)
+    has = ~nw.col("_wlvl").is_null()
+    times = {
+        f"_t{j}": nw.when(has).then(nw.col(f"_wt{j}")).otherwise(nw.col(f"_t{j}"))
+        for j in range(1, ns.n + 1)
+    }
+    columns = marked.collect_schema().names()
+    return (
+        marked.join(best, on=CID, how="left")
+        .with_columns(
+            _lvl=nw.when(has).then(nw.col("_wlvl")).otherwise(nw.col("_lvl")),
+            _excluded=nw.col("_excluded") & ~has,
+            **times,
+        )
+        .select(columns)
+    )
+
+
+def _clean_attempts(inst: Any, ns: NwSpec) -> Any:
+    """Per contact that may gain by it: the best chain over its clean attempts.
+
+    An attempt is an instant holding a step-1 event; its chain is the counted
+    chain of the chains starting there (the instants up to ``window`` later,
+    the attempt read as the contact's only start).  An attempt is spoiled as a
+    counted chain is (:func:`_spoiled`).  The best clean attempt reaches the
+    deepest level, then completes it first, then takes each earlier step as
+    late as possible: the counted-chain rule over the clean attempts' chains,
+    so where the counted chain is clean it is the one found.  Only contacts
+    with an excluded event and two step-1 instants or more are read (with one
+    attempt, its chain is the counted chain).  Columns: ``contact_id``,
+    ``_wlvl``, ``_wt1.._wtn``.
+
+    DuckDB computes a frame again for each reference to it, so ``inst`` is
+    read three times only: window counts instead of a join, the contact
+    written in the attempt's key (after its start, fixed width) instead of a
+    table of owners, and one join for every exclusion's events.
+    """
+    spec = ns.spec
+    n = ns.n
+    window = spec.window_us
+    xs = [f"_x{j}" for j in range(1, len(ns.exclusions) + 1)]
+    anyx: Any = nw.col(xs[0])
+    for x in xs[1:]:
+        anyx = anyx | nw.col(x)
+    count = {
+        "_na": nw.col(_f(1)).cast(nw.Int64()).sum().over(CID),
+        "_nx": anyx.cast(nw.Int64()).sum().over(CID),
+    }
+    mine = (
+        inst.with_columns(**count)
+        .filter((nw.col("_na") >= 2) & (nw.col("_nx") >= 1))
+        .drop("_first1", "_na", "_nx")
+    )
+    start = (nw.col("_a") - _LO).cast(nw.String()).str.zfill(_KEY_DIGITS)
+    key = nw.concat_str([start, nw.col(CID).cast(nw.String())])
+    starts = mine.filter(nw.col(_f(1))).select(CID, nw.col(TS).alias("_a"))
+    tried = (
+        starts.join(mine, on=CID, how="inner")
+        .filter((nw.col(TS) >= nw.col("_a")) & ((nw.col(TS) - nw.col("_a")) <= window))
+        .with_columns(_first1=nw.col("_a"), **{CID: key})
+    )
+    alone = NwSpec(replace(spec, first_entry=True), ns.items, ns.exclusion_items)
+    chains = (
+        _one_event_chains(tried, alone) if spec.one_event_rule else _ordered_chains(tried, alone)
+    )
+    owner = nw.col(CID).str.slice(_KEY_DIGITS)
+    dtype = inst.collect_schema()[CID]
+    chains = chains.with_columns(_cid=owner if dtype == nw.String() else owner.cast(dtype))
+    events = mine.filter(anyx).select(nw.col(CID).alias("_cid"), nw.col(TS).alias("_xts"), *xs)
+    spoils: Any = nw.lit(False)
+    for x, (_, a, b) in zip(xs, ns.exclusions, strict=True):
+        inside = (
+            nw.when(nw.col("_lvl") >= b)
+            .then(nw.col("_xts") < nw.col(f"_t{b}"))
+            .otherwise(nw.col("_xts") <= nw.col("_t1") + window)
+        )
+        hit = nw.col(x) & (nw.col("_lvl") >= a) & (nw.col("_xts") > nw.col(f"_t{a}")) & inside
+        spoils = spoils | hit.fill_null(False)
+    times = [f"_t{j}" for j in range(1, n + 1)]
+    clean = (
+        chains.join(events, on="_cid", how="left")
+        .with_columns(_spoilt=spoils.cast(nw.Int64()))
+        .group_by(CID)
+        .agg(
+            nw.col("_spoilt").max(),
+            nw.col("_cid").min(),
+            nw.col("_lvl").min(),
+            *(nw.col(t).min() for t in times),
+        )
+        .filter(nw.col("_spoilt") == 0)
+    )
+    end: Any = nw.when(nw.col("_lvl") == 1).then(nw.col("_t1"))
+    for k in range(2, n + 1):
+        end = end.when(nw.col("_lvl") == k).then(nw.col(f"_t{k}"))
+    best = clean.with_columns(_top=nw.col("_lvl").max().over("_cid")).filter(
+        nw.col("_lvl") == nw.col("_top")
+    )
+    best = best.with_columns(_end=end).with_columns(_top=nw.col("_end").min().over("_cid"))
+    best = best.filter(nw.col("_end") == nw.col("_top"))
+    for j in range(n, 0, -1):
+        t = nw.col(f"_t{j}").fill_null(_LO)
+        best = best.with_columns(_top=t.max().over("_cid")).filter(t == nw.col("_top"))
+    return best.select(
+        nw.col("_cid").alias(CID),
+        nw.col("_lvl").alias("_wlvl"),
+        *(nw.col(f"_t{j}").alias(f"_wt{j}") for j in range(1, n + 1)),
+    )
+
+
+_KEY_DIGITS = 19  # an attempt's start minus _LO, in decimal digits: under 2**63
 
 
 def _segment_source(ev: EngineFrame, by: str | None, contacts: EngineFrame | None) -> str | None:
