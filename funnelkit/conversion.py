@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
-from typing import Literal
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any, Literal
 
 import narwhals as nw
 import polars as pl
@@ -40,30 +41,37 @@ from funnelkit.aggregate import (
     merge_segments,
     suppress_small_segments,
 )
-from funnelkit.chains import (
-    Events,
-    entry_contacts,
-    restrict_span,
-    stage_entries,
-)
+from funnelkit.chains import Events
 from funnelkit.core.chains import (
     chains_of,
+    entry_contacts,
     finish_durations,
     funnel_counts,
     nw_spec,
+    stage_entries,
+    step_expr,
     wide_frame,
 )
-from funnelkit.definitions import Funnel, Stage, read_numbers
+from funnelkit.core.periods import cohort_counts, roll_up
+from funnelkit.definitions import Funnel, Stage
 from funnelkit.durations import parse_duration
-from funnelkit.engine_frames import collect_polars
+from funnelkit.engine_frames import (
+    TS,
+    EngineFrame,
+    as_of_us,
+    collect_polars,
+    core_contacts,
+    core_events,
+    from_us,
+    max_ts,
+    restrict,
+    span_us,
+)
 from funnelkit.errors import MissingColumnError, ParameterError, did_you_mean
 from funnelkit.events import (
     CONTACT_ID,
     CREATED_AT,
-    OCCURRED_AT,
     ContactTable,
-    as_lazy,
-    optional_contacts,
 )
 from funnelkit.privacy import pseudonymize_breakdown
 from funnelkit.results import (
@@ -74,7 +82,6 @@ from funnelkit.results import (
     TimeToConvert,
 )
 from funnelkit.steps import (
-    PERIODS,
     Exclusion,
     FunnelLike,
     Order,
@@ -92,7 +99,7 @@ from funnelkit.steps import (
     stage_reading,
     transitions,
 )
-from funnelkit.timeutil import TimeLike, parse_as_of, time_bounds
+from funnelkit.timeutil import TimeLike
 from funnelkit.trends import (
     compare_periods,
     compare_trend,
@@ -554,10 +561,15 @@ def cohorts(
     ``0..d`` only: the curve (Kaplan-Meier) uses it for those days and no
     further, so recent cohorts are not read as converting less.
 
+    One function for every engine: the per-(cohort, day) counts are a query
+    of the core (:func:`funnelkit.core.periods.cohort_counts`) run where the
+    events are; the curve is drawn in polars from that small table.
+
     Parameters
     ----------
     events
-        An :class:`~funnelkit.events.EventLog` or a canonical polars frame.
+        An :class:`~funnelkit.events.EventLog`, a canonical polars frame, a
+        DuckDB relation or a Spark DataFrame (``contacts`` on the same engine).
     target
         The step to reach: an event name, a list of names, or a stage.
     period
@@ -606,99 +618,109 @@ def cohorts(
     (3, 2, 1, 0.5)
     """
     reading = stage_reading(target, stage_steps, definition)
-    if frames.is_engine_frame(events):
-        return frames.on_engine("cohorts", CohortTable)(
-            events,
-            target,
-            period=period,
-            acquisition=acquisition,
-            contacts=contacts,
-            horizon=horizon,
-            as_of=as_of,
-            since=since,
-            until=until,
-            stage_steps=stage_steps,
-            definition=definition,
-        )
     step = resolve_step(target, "target", reading=reading)
     if reading.entry:
         check_some_stage([step], reading)
-    every = PERIODS[check_period(period)]
+    checked = check_period(period)
     if acquisition not in ("first_event", "created_at"):
         hint = did_you_mean(str(acquisition), ("first_event", "created_at"))
         msg = f"acquisition: {acquisition!r} is not 'first_event' or 'created_at'.{hint}"
         raise ParameterError(msg)
     span = parse_duration(horizon, name="horizon")
-    horizon_days = span // timedelta(days=1)
-    lo, hi = time_bounds(since, until)
-    lf = restrict_span(as_lazy(events), lo, hi)
-    known = parse_as_of(as_of)
+    by_entry = step.stage is not None and reading.definition is not None
+    numbers = []
+    if isinstance(target, Stage) and not by_entry:
+        numbers = [f for cond in target.conditions for f in cond.where]
+    where = f"stage {target.id!r}" if isinstance(target, Stage) else "target"
+    ev = core_events(events, numbers=numbers, where=where)
+    flag = None if by_entry else step_expr(target, "target")
+    people = core_contacts(contacts, ev.engine)
+    lo, hi = span_us(since, until)
+    lf = restrict(ev.lf, lo, hi)
+    known = as_of_us(as_of)
     if known is None:
-        last = lf.select(pl.col(OCCURRED_AT).max()).collect().item()
-        known = last if isinstance(last, datetime) else None
+        known = max_ts(lf)
     if known is None:
         empty = pl.DataFrame(schema=COHORT_SCHEMA)
-        return CohortTable(
-            empty, step.name, str(period), str(acquisition), span, None, reading.mode
-        )
-    lf = lf.filter(pl.col(OCCURRED_AT) <= known)
-    if step.stage is not None and reading.definition is not None:
-        # the whole history before ``until`` and ``as_of`` tells when a contact entered
-        people = entry_contacts(optional_contacts(contacts), None, hi)
-        if people is not None and CREATED_AT in people.collect_schema().names():
-            people = people.filter(pl.col(CREATED_AT).is_null() | (pl.col(CREATED_AT) <= known))
-        history = restrict_span(as_lazy(events), None, hi).filter(pl.col(OCCURRED_AT) <= known)
-        hits = stage_entries(
-            history, reading.definition, [step.stage], people, classified=classified
+        return CohortTable(empty, step.name, checked, str(acquisition), span, None, reading.mode)
+    lf = lf.filter(nw.col(TS) <= known)
+    if flag is not None and acquisition == "first_event":  # one pass over the events
+        per_contact = (
+            lf.with_columns(_h=nw.when(flag).then(nw.col(TS)))
+            .group_by(CONTACT_ID)
+            .agg(nw.col(TS).min().alias("_acq"), nw.col("_h").min().alias("_hit"))
         )
     else:
-        if isinstance(target, Stage):
-            filters = [f for cond in target.conditions for f in cond.where]
-            lf = read_numbers(lf, filters, f"stage {target.id!r}")
-        hits = lf.filter(step.expr)
-    reached = hits.group_by(CONTACT_ID).agg(_hit=pl.col(OCCURRED_AT).min())
-    if acquisition == "first_event":
-        acquired = lf.group_by(CONTACT_ID).agg(_acq=pl.col(OCCURRED_AT).min())
-    else:
-        people = optional_contacts(contacts)
-        if people is None or CREATED_AT not in people.collect_schema().names():
-            msg = "acquisition='created_at' needs contacts= with a 'created_at' column"
-            raise MissingColumnError(msg)
-        acquired = (
-            people.select(CONTACT_ID, _acq=pl.col(CREATED_AT))
-            .filter(pl.col("_acq").is_not_null() & (pl.col("_acq") <= known))
-            .unique(CONTACT_ID, keep="first", maintain_order=True)
-        )
-    per_contact = acquired.join(reached, on=CONTACT_ID, how="left").select(
-        cohort_start=pl.col("_acq").dt.truncate(every),
-        _obs=(pl.lit(known) - pl.col("_acq")).dt.total_microseconds() // _DAY_US,
-        _day=pl.when(pl.col("_hit").is_not_null()).then(
-            pl.max_horizontal(
-                (pl.col("_hit") - pl.col("_acq")).dt.total_microseconds() // _DAY_US, pl.lit(0)
+        if flag is None:
+            assert step.stage is not None and reading.definition is not None
+            hits = _entries_of(ev, step.stage, reading.definition, people, hi, known, classified)
+        else:  # a when() rather than a filter: the flag may be a literal (an entry stage)
+            hits = lf.select(CONTACT_ID, nw.when(flag).then(nw.col(TS)).alias(TS))
+        reached = hits.group_by(CONTACT_ID).agg(nw.col(TS).min().alias("_hit"))
+        if acquisition == "first_event":
+            acquired = lf.group_by(CONTACT_ID).agg(nw.col(TS).min().alias("_acq"))
+        else:
+            if people is None or CREATED_AT not in people.lf.collect_schema().names():
+                msg = "acquisition='created_at' needs contacts= with a 'created_at' column"
+                raise MissingColumnError(msg)
+            acquired = (
+                people.lf.select(CONTACT_ID, nw.col(CREATED_AT).alias("_acq"))
+                .filter(~nw.col("_acq").is_null() & (nw.col("_acq") <= known))
+                .group_by(CONTACT_ID)
+                .agg(nw.col("_acq").min())
             )
-        ),
-    )
-    sizes = per_contact.group_by("cohort_start").agg(cohort_size=pl.len().cast(pl.Int64))
-    converted = (
-        per_contact.filter(pl.col("_day").is_not_null())
-        .group_by("cohort_start", pl.col("_day").alias("day"))
-        .agg(converted=pl.len().cast(pl.Int64))
-    )
-    censored = (
-        per_contact.filter(pl.col("_day").is_null())
-        .group_by("cohort_start", pl.col("_obs").alias("day"))
-        .agg(_censored=pl.len().cast(pl.Int64))
-    )
-    curve = km_curve(sizes, converted, censored, horizon_days)
+        per_contact = acquired.join(reached, on=CONTACT_ID, how="left")
+    counts = collect_polars(cohort_counts(per_contact, known, checked))
+    counts = roll_up(counts.with_columns(pl.col("day").cast(pl.Int64)), "cohort_start", checked,
+                     ["_conv", "day"])  # fmt: skip
     return CohortTable(
-        table=curve.collect(),
+        table=_cohort_curve(counts, span // timedelta(days=1)),
         target=step.name,
-        period=str(period),
+        period=checked,
         acquisition=str(acquisition),
         horizon=span,
-        as_of=known,
+        as_of=from_us(known),
         stage_steps=reading.mode,
     )
+
+
+def _entries_of(
+    ev: EngineFrame,
+    stage: str,
+    definition: Funnel,
+    people: EngineFrame | None,
+    until: int | None,
+    known: int,
+    classified: pl.LazyFrame | pl.DataFrame | None,
+) -> Any:
+    """Return when each contact entered the target stage (``contact_id``, ``_ts``).
+
+    The whole history before ``until`` and at or before ``known`` tells when
+    a contact entered; ``classified`` (polars) is read instead of classifying.
+    """
+    if classified is not None and ev.engine == "polars":
+        at = pl.col(f"{stage}_at")
+        return nw.from_native(
+            classified.lazy()
+            .select(CONTACT_ID, at.dt.epoch("us").alias(TS))
+            .filter(pl.col(TS).is_not_null())
+        )
+    known_people = entry_contacts(people, None, until)
+    if known_people is not None and CREATED_AT in known_people.lf.collect_schema().names():
+        created = nw.col(CREATED_AT)
+        kept = known_people.lf.filter(created.is_null() | (created <= known))
+        known_people = replace(known_people, lf=kept)
+    history = restrict(ev.lf, None, until).filter(nw.col(TS) <= known)
+    return stage_entries(replace(ev, lf=history), definition, [stage], known_people)
+
+
+def _cohort_curve(counts: pl.DataFrame, horizon_days: int) -> pl.DataFrame:
+    """Draw the Kaplan-Meier table of :func:`cohorts` from the per-(cohort, day) counts."""
+    lazy = counts.lazy()
+    sizes = lazy.group_by("cohort_start").agg(cohort_size=pl.col("_n").sum().cast(pl.Int64))
+    converted = lazy.filter(pl.col("_conv")).select("cohort_start", "day", converted=pl.col("_n"))
+    censored = lazy.filter(~pl.col("_conv")).select("cohort_start", "day", _censored=pl.col("_n"))
+    return km_curve(sizes, converted, censored, horizon_days).collect()
 
 
 COHORT_SCHEMA: dict[str, pl.DataType] = {

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import narwhals as nw
 import polars as pl
 
-from funnelkit.definitions import Condition, EventRule, Stage
+from funnelkit.definitions import Condition, EventRule, Filter, Stage, read_numbers
 from funnelkit.errors import (
     MissingColumnError,
     ParameterError,
@@ -219,13 +219,16 @@ def engine_contacts(contacts: NativeFrame | None, engine: CoreEngine) -> EngineF
     return _frame(contacts, what="contacts", time_column=None)
 
 
-def core_events(events: Any) -> EngineFrame:
+def core_events(events: Any, *, numbers: Sequence[Filter] = (), where: str = "") -> EngineFrame:
     """Return events as the core reads them, whatever holds them: the one dispatch.
 
     A DuckDB relation or a Spark DataFrame goes through :func:`engine_events`;
     an :class:`~funnelkit.events.EventLog` or a polars frame is read as
     :func:`funnelkit.events.as_lazy` reads it, ``occurred_at`` becoming
-    ``_ts`` (epoch µs).
+    ``_ts`` (epoch µs).  On polars, the text columns the filters ``numbers``
+    compare with numbers are read as numbers
+    (:func:`funnelkit.definitions.read_numbers`; ``where`` names the rule
+    in its error); DuckDB and Spark refuse them when the filter runs.
 
     Examples
     --------
@@ -239,6 +242,8 @@ def core_events(events: Any) -> EngineFrame:
     if engine_of(events) is not None:
         return engine_events(events)
     lf = as_lazy(events)
+    if numbers:
+        lf = read_numbers(lf, list(numbers), where)
     schema = lf.collect_schema()
     rest = pl.Schema({k: v for k, v in schema.items() if k != T})
     return EngineFrame(

@@ -1,31 +1,23 @@
-"""Trends, comparisons, cohorts and the weekly metrics on DuckDB and Spark.
+"""The weekly report's numbers on DuckDB and Spark.
 
-Counts per period (day, ISO week, calendar month in UTC), per cohort and day
-and per week come back from the engine; the result objects are drawn from
-them by the functions the polars path uses (:func:`funnelkit.conversion.finish_trend`,
-:func:`funnelkit.conversion.km_curve`...).
+The trends, comparisons and cohorts are written once (:mod:`funnelkit.trends`,
+:func:`funnelkit.conversion.cohorts`, :mod:`funnelkit.core.periods`) and run on
+every engine; what is left here is :func:`funnelkit.weekly.weekly_metrics` on an
+engine: the classification as of the week's end counted in one query (snapshot
+and entries per week) rather than collected, its flows, and the data quality
+counts; the trend, the comparison, the cohorts and the funnel are the generic ones.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
-from datetime import datetime, timedelta
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import narwhals as nw
 import polars as pl
 
-from funnelkit.core.chains import (
-    NwSpec,
-    counted_chains,
-    entry_contacts,
-    nw_spec,
-    stage_entries,
-    step_expr,
-    wide_counts,
-    wide_frame,
-)
+from funnelkit.core.chains import chains_of, nw_spec
 from funnelkit.definitions import Funnel
 from funnelkit.engine_classify import (
     classify_frame,
@@ -33,453 +25,25 @@ from funnelkit.engine_classify import (
     snapshot_of_counts,
 )
 from funnelkit.engine_frames import (
-    DAY_US,
-    MONDAY_US,
     TS,
     WEEK_US,
     NativeFrame,
-    as_of_us,
     collect_polars,
     engine_contacts,
     engine_events,
-    event_span,
-    floor_to,
     from_us,
-    max_ts,
-    restrict,
-    span_us,
     to_us,
 )
 from funnelkit.errors import (
-    MissingColumnError,
     ParameterError,
-    did_you_mean,
 )
-from funnelkit.events import CONTACT_ID as CID
-from funnelkit.events import CREATED_AT as CREATED
 from funnelkit.frames import register
-from funnelkit.stats import check_alpha
-from funnelkit.steps import (
-    PERIODS,
-    check_period,
-    check_some_stage,
-    resolve_step,
-    stage_reading,
-)
 from funnelkit.timeutil import instant_before
 
 if TYPE_CHECKING:
-    from funnelkit.conversion import (
-        CohortTable,
-        ConversionTrend,
-        PeriodComparison,
-    )
-    from funnelkit.weekly import IsoWeek, WeeklyMetrics
+    from funnelkit.weekly import WeeklyMetrics
 
-__all__ = [
-    "cohorts_on_engine",
-]
-
-
-_PERIOD_US = {"day": (DAY_US, 0), "week": (WEEK_US, MONDAY_US)}
-
-
-def _with_period_start(lf: Any, column: str, period: str, out: str) -> Any:
-    """Add ``out``: the start (µs) of the ``period`` (UTC) holding ``column`` (µs).
-
-    Days and ISO weeks are fixed lengths from an origin.  For calendar
-    months the engine keeps the day: the counts come back per day, and
-    :func:`_by_period` adds the days of a month up in polars.
-    """
-    size, origin = _PERIOD_US.get(period, (DAY_US, 0))
-    return lf.with_columns(floor_to(nw.col(column), size, origin).alias(out))
-
-
-def _by_period(counts: pl.DataFrame, column: str, period: str, keys: Sequence[str]) -> pl.DataFrame:
-    """Add counts per day up to counts per calendar month (UTC) for ``period="month"``.
-
-    ``column`` holds the period starts (UTC date-times); the other columns
-    but ``keys`` are counts, summed.
-    """
-    if period in _PERIOD_US:
-        return counts
-    group = [column, *keys]
-    sums = [c for c in counts.columns if c not in group]
-    return (
-        counts.with_columns(pl.col(column).dt.truncate(PERIODS[period]))
-        .group_by(group, maintain_order=True)
-        .agg(pl.col(sums).sum())
-    )
-
-
-@register("conversion_over_time")
-def _conversion_over_time_on_engine(
-    events: NativeFrame,
-    steps: Any,
-    *,
-    window: str | timedelta,
-    period: str = "week",
-    as_of: Any = None,
-    order: str = "ordered",
-    first_entry: bool = False,
-    exclusions: Iterable[Any] = (),
-    since: Any = None,
-    until: Any = None,
-    stage_steps: str = "entry",
-    definition: Funnel | None = None,
-    contacts: NativeFrame | None = None,
-) -> ConversionTrend:
-    """:func:`funnelkit.conversion.conversion_over_time` run on the events' engine.
-
-    ``period`` is ``"day"`` or ``"week"`` (ISO weeks) on an engine.
-
-    Returns
-    -------
-    funnelkit.conversion.ConversionTrend
-
-    Examples
-    --------
-    >>> import duckdb
-    >>> rel = duckdb.sql(
-    ...     "SELECT * FROM (VALUES ('a', TIMESTAMP '2026-09-07', 'page_view'),"
-    ...     " ('a', TIMESTAMP '2026-09-09', 'purchase')) AS t(contact_id, occurred_at, event)")
-    >>> from funnelkit.conversion import conversion_over_time
-    >>> trend = conversion_over_time(rel, ["page_view", "purchase"], window="7d")
-    >>> trend.table.select("step", "count").rows()
-    [(1, 1), (2, 1)]
-    """
-    ns = nw_spec(
-        steps,
-        window,
-        order,
-        first_entry,
-        exclusions,
-        stage_steps=stage_steps,
-        definition=definition,
-    )
-    checked = check_period(period)
-    ev = engine_events(events)
-    lo, hi = span_us(since, until)
-    known = as_of_us(as_of)
-    if known is None:
-        known = max_ts(restrict(ev.lf, lo, hi))
-    people = engine_contacts(contacts, ev.engine)
-    chains = _with_period_start(
-        counted_chains(ev, ns, since=lo, until=hi, contacts=people), "_t1", checked, "_seg_value"
-    )
-    counts = collect_polars(wide_counts(chains, ns.n, "_seg_value"), ["_seg_value"])
-    wide = wide_frame(_by_period(counts, "_seg_value", checked, []), ns.n)
-    return _finish_trend(wide.rename({"_seg_value": "period_start"}), ns, checked, known)
-
-
-def _finish_trend(
-    wide: pl.DataFrame, ns: NwSpec, period: str, known_us: int | None
-) -> ConversionTrend:
-    """As the end of :func:`funnelkit.conversion.conversion_over_time`."""
-    from funnelkit.conversion import finish_trend as finish
-
-    return finish(wide, ns.spec, period, from_us(known_us))
-
-
-def _compare_trend(
-    trend: ConversionTrend, period: str, current: Any, alpha: float
-) -> PeriodComparison:
-    """As the end of :func:`funnelkit.conversion.compare_periods`, from its trend."""
-    from funnelkit.conversion import compare_trend
-
-    return compare_trend(trend, current=current, alpha=alpha)
-
-
-@register("compare_periods")
-def _compare_periods_on_engine(
-    events: NativeFrame,
-    steps: Any,
-    *,
-    window: str | timedelta,
-    period: str = "week",
-    current: Any = None,
-    as_of: Any = None,
-    alpha: float = 0.05,
-    order: str = "ordered",
-    first_entry: bool = False,
-    exclusions: Iterable[Any] = (),
-    since: Any = None,
-    until: Any = None,
-    stage_steps: str = "entry",
-    definition: Funnel | None = None,
-    contacts: NativeFrame | None = None,
-) -> PeriodComparison:
-    """:func:`funnelkit.conversion.compare_periods` run on the events' engine.
-
-    The trend per period comes from the engine
-    (:func:`_conversion_over_time_on_engine`); the comparison of two of its
-    periods is drawn from it exactly as the polars path does.
-
-    Returns
-    -------
-    funnelkit.conversion.PeriodComparison
-
-    Examples
-    --------
-    >>> import duckdb
-    >>> rel = duckdb.sql(
-    ...     "SELECT * FROM (VALUES ('a', TIMESTAMP '2026-09-07', 'page_view'),"
-    ...     " ('b', TIMESTAMP '2026-09-14', 'page_view'),"
-    ...     " ('z', TIMESTAMP '2026-10-30', 'page_view'))"
-    ...     " AS t(contact_id, occurred_at, event)")
-    >>> from funnelkit.conversion import compare_periods
-    >>> out = compare_periods(rel, ["page_view", "purchase"], window="1d")
-    >>> out.table["verdict"].to_list()
-    ['too few', 'too few']
-    """
-    check_alpha(alpha)
-    trend = _conversion_over_time_on_engine(
-        events,
-        steps,
-        window=window,
-        period=period,
-        as_of=as_of,
-        order=order,
-        first_entry=first_entry,
-        exclusions=exclusions,
-        since=since,
-        until=until,
-        stage_steps=stage_steps,
-        definition=definition,
-        contacts=contacts,
-    )
-    return _compare_trend(trend, str(period), current, alpha)
-
-
-@register("cohorts")
-def cohorts_on_engine(
-    events: NativeFrame,
-    target: Any,
-    *,
-    period: str = "month",
-    acquisition: str = "first_event",
-    contacts: NativeFrame | None = None,
-    horizon: str | timedelta = "90d",
-    as_of: Any = None,
-    since: Any = None,
-    until: Any = None,
-    stage_steps: str = "entry",
-    definition: Funnel | None = None,
-) -> CohortTable:
-    """:func:`funnelkit.conversion.cohorts` run on the events' engine.
-
-    The per-contact acquisition and conversion days are computed by the
-    engine, which returns counts per (cohort, day); the Kaplan-Meier curve is
-    then drawn from those counts exactly as the polars path does.
-
-    Parameters
-    ----------
-    events
-        A DuckDB relation or a Spark DataFrame (see :func:`classify_query`).
-    target, period, acquisition, horizon, as_of, since, until, stage_steps, definition
-        As in :func:`funnelkit.conversion.cohorts`.
-    contacts
-        Contacts on the same engine: their ``created_at`` for
-        ``acquisition="created_at"``, read by the classification with
-        ``stage_steps="entry"``.
-
-    Returns
-    -------
-    funnelkit.conversion.CohortTable
-
-    Examples
-    --------
-    >>> import duckdb
-    >>> rel = duckdb.sql(
-    ...     "SELECT * FROM (VALUES ('a', TIMESTAMP '2026-09-01', 'page_view'),"
-    ...     " ('a', TIMESTAMP '2026-09-03', 'purchase'),"
-    ...     " ('b', TIMESTAMP '2026-09-01', 'page_view'),"
-    ...     " ('c', TIMESTAMP '2026-09-11', 'page_view')) AS t(contact_id, occurred_at, event)")
-    >>> import polars as pl
-    >>> from funnelkit.conversion import cohorts
-    >>> table = cohorts(rel, "purchase", period="week", horizon="3d").table
-    >>> table.filter(pl.col("day") == 2).select("cohort_size", "converted", "share").row(0)
-    (2, 1, 0.5)
-    """
-    from funnelkit.conversion import COHORT_SCHEMA, CohortTable
-    from funnelkit.durations import parse_duration
-
-    reading = stage_reading(target, stage_steps, definition)
-    step = resolve_step(target, "target", reading=reading)
-    if reading.entry:
-        check_some_stage([step], reading)
-    checked = check_period(period)
-    if acquisition not in ("first_event", "created_at"):
-        hint = did_you_mean(str(acquisition), ("first_event", "created_at"))
-        msg = f"acquisition: {acquisition!r} is not 'first_event' or 'created_at'.{hint}"
-        raise ParameterError(msg)
-    by_entry = step.stage is not None and reading.definition is not None
-    flag = None if by_entry else step_expr(target, "target")
-    span = parse_duration(horizon, name="horizon")
-    horizon_days = span // timedelta(days=1)
-    ev = engine_events(events)
-    people = engine_contacts(contacts, ev.engine)
-    lo, hi = span_us(since, until)
-    lf = restrict(ev.lf, lo, hi)
-    known = as_of_us(as_of)
-    if known is None:
-        known = max_ts(lf)
-    if known is None:
-        empty = pl.DataFrame(schema=COHORT_SCHEMA)
-        return CohortTable(empty, step.name, checked, str(acquisition), span, None, reading.mode)
-    lf = lf.filter(nw.col(TS) <= known)
-    if flag is not None and acquisition == "first_event":  # one pass over the events
-        per_contact = (
-            lf.with_columns(_h=nw.when(flag).then(nw.col(TS)))
-            .group_by(CID)
-            .agg(nw.col(TS).min().alias("_acq"), nw.col("_h").min().alias("_hit"))
-        )
-    else:
-        if flag is None:
-            assert step.stage is not None and reading.definition is not None
-            # the whole history before ``until`` and ``as_of`` tells when a contact entered
-            known_people = entry_contacts(people, None, hi)
-            if known_people is not None and CREATED in known_people.lf.collect_schema().names():
-                created = nw.col(CREATED)
-                kept = known_people.lf.filter(created.is_null() | (created <= known))
-                known_people = replace(known_people, lf=kept)
-            history = restrict(ev.lf, None, hi).filter(nw.col(TS) <= known)
-            read = replace(ev, lf=history)
-            hits = stage_entries(read, reading.definition, [step.stage], known_people)
-        else:  # a when() rather than a filter: the flag may be a literal (an entry stage)
-            hits = lf.select(CID, nw.when(flag).then(nw.col(TS)).alias(TS))
-        reached = hits.group_by(CID).agg(nw.col(TS).min().alias("_hit"))
-        if acquisition == "first_event":
-            acquired = lf.group_by(CID).agg(nw.col(TS).min().alias("_acq"))
-        else:
-            if people is None or CREATED not in people.lf.collect_schema().names():
-                msg = "acquisition='created_at' needs contacts= with a 'created_at' column"
-                raise MissingColumnError(msg)
-            acquired = (
-                people.lf.select(CID, nw.col(CREATED).alias("_acq"))
-                .filter(~nw.col("_acq").is_null() & (nw.col("_acq") <= known))
-                .group_by(CID)
-                .agg(nw.col("_acq").min())
-            )
-        per_contact = acquired.join(reached, on=CID, how="left")
-    per_contact = _with_period_start(per_contact, "_acq", checked, "cohort_start").select(
-        "cohort_start",
-        ((known - nw.col("_acq")) // DAY_US).alias("_obs"),
-        nw.when(~nw.col("_hit").is_null())
-        .then(nw.max_horizontal((nw.col("_hit") - nw.col("_acq")) // DAY_US, nw.lit(0)))
-        .alias("_day"),
-    )
-    grouped = (
-        per_contact.with_columns(
-            _conv=~nw.col("_day").is_null(),
-            day=nw.when(~nw.col("_day").is_null()).then(nw.col("_day")).otherwise(nw.col("_obs")),
-        )
-        .group_by("cohort_start", "_conv", "day")
-        .agg(nw.len().cast(nw.Int64()).alias("_n"))
-    )
-    counts = collect_polars(grouped, ["cohort_start"]).with_columns(pl.col("day").cast(pl.Int64))
-    counts = _by_period(counts, "cohort_start", checked, ["_conv", "day"])
-    curve = _cohort_curve(counts, horizon_days)
-    return CohortTable(
-        table=curve,
-        target=step.name,
-        period=checked,
-        acquisition=str(acquisition),
-        horizon=span,
-        as_of=from_us(known),
-        stage_steps=reading.mode,
-    )
-
-
-def _cohort_curve(counts: pl.DataFrame, horizon_days: int) -> pl.DataFrame:
-    """Draw the Kaplan-Meier table of :func:`funnelkit.conversion.cohorts` from counts."""
-    from funnelkit.conversion import km_curve
-
-    lazy = counts.lazy()
-    sizes = lazy.group_by("cohort_start").agg(cohort_size=pl.col("_n").sum().cast(pl.Int64))
-    converted = lazy.filter(pl.col("_conv")).select("cohort_start", "day", converted=pl.col("_n"))
-    censored = lazy.filter(~pl.col("_conv")).select("cohort_start", "day", _censored=pl.col("_n"))
-    return km_curve(sizes, converted, censored, horizon_days).collect()
-
-
-@register("last_complete_week")
-def _last_complete_week_on_engine(events: NativeFrame) -> IsoWeek:
-    """:func:`funnelkit.weekly.last_complete_week` of events on an engine.
-
-    Returns
-    -------
-    funnelkit.weekly.IsoWeek
-
-    Examples
-    --------
-    >>> import duckdb
-    >>> rel = duckdb.sql("SELECT 'a' AS contact_id, TIMESTAMP '2026-11-22 23:00' AS occurred_at,"
-    ...                  " 'like' AS event")
-    >>> from funnelkit.weekly import last_complete_week
-    >>> str(last_complete_week(rel))
-    '2026-W47'
-    """
-    from funnelkit.errors import EmptyInputError
-    from funnelkit.weekly import IsoWeek
-
-    _, latest = event_span(events)
-    if latest is None:
-        msg = "week: the events hold no row, so there is no complete week to report on."
-        raise EmptyInputError(msg)
-    week = IsoWeek.of(latest)
-    return week if latest.isoweekday() == 7 else week.shift(-1)
-
-
-@register("stalled_contacts")
-def _stalled_contacts_on_engine(
-    events: NativeFrame,
-    funnel: Funnel | str,
-    *,
-    as_of: datetime,
-    contacts: NativeFrame | None = None,
-    stage: str | None = None,
-    limit: int = 10,
-) -> pl.DataFrame:
-    """:func:`funnelkit.weekly.stalled_contacts` run on the events' engine.
-
-    Only the ``limit`` rows shown come back from the engine.
-
-    Examples
-    --------
-    >>> import duckdb, datetime as dt
-    >>> rel = duckdb.sql("SELECT 'a' AS contact_id, TIMESTAMP '2026-11-03' AS occurred_at,"
-    ...                  " 'ebook_download' AS event, NULL::DOUBLE AS amount")
-    >>> as_of = dt.datetime(2026, 11, 16, tzinfo=dt.UTC)
-    >>> from funnelkit.weekly import stalled_contacts
-    >>> stalled_contacts(rel, "inbound", as_of=as_of)["idle_days"].to_list()
-    [13]
-    """
-    from funnelkit.weekly import as_funnel, stalled_stage
-
-    definition = as_funnel(funnel)
-    chosen = definition.stage(stage).id if stage else stalled_stage(definition)
-    ev = engine_events(events)
-    classified = classify_frame(
-        ev,
-        definition,
-        cut=to_us(instant_before(as_of)),
-        contacts=engine_contacts(contacts, ev.engine),
-        entry_times=True,
-    )
-    top = (
-        classified.filter(nw.col("stage") == chosen)
-        .select(CID, "stage", nw.col(f"{chosen}_at").alias("reached_at"), "last_activity_at")
-        .sort("last_activity_at", CID, nulls_last=False)
-        .head(limit)
-    )
-    rows = collect_polars(top, ["reached_at", "last_activity_at"])
-    return (
-        rows.with_columns(
-            ((pl.lit(as_of) - pl.col("last_activity_at")).dt.total_days()).alias("idle_days")
-        )
-        .sort("last_activity_at", CID, nulls_last=False)
-        .head(limit)
-    )
+__all__: list[str] = []
 
 
 def _entries_table(counts: Mapping[str, Any], funnel: Funnel, weeks: Sequence[Any]) -> pl.DataFrame:
@@ -545,6 +109,7 @@ def _weekly_metrics_on_engine(
     >>> m.kpi("new_contacts").value, m.kpi("reached_client").value
     (1, 1)
     """
+    from funnelkit.conversion import cohorts, compare_trend, finish_trend, trend_counts
     from funnelkit.conversion import funnel as run_funnel
     from funnelkit.durations import format_duration, parse_duration
     from funnelkit.stages import Flows
@@ -610,21 +175,16 @@ def _weekly_metrics_on_engine(
     rates_week = last_closed_week(target, span)
     since = min(history[0], rates_week.shift(-1)).start
     ns = nw_spec(definition, span, "ordered", False, ())
-    size, origin = _PERIOD_US["week"]
-    chains = counted_chains(
-        ev, ns, since=to_us(since), until=to_us(target.end), contacts=people
-    ).with_columns(_seg_value=floor_to(nw.col("_t1"), size, origin))
-    wide = wide_frame(collect_polars(wide_counts(chains, ns.n, "_seg_value"), ["_seg_value"]), ns.n)
-    trend = _finish_trend(
-        wide.rename({"_seg_value": "period_start"}), ns, "week", to_us(target.end)
-    )
+    chains = chains_of(events, ns, since=since, until=target.end, contacts=contacts)
+    wide = chains.collect(lambda lf: [trend_counts(lf, ns.spec, "week")])[0]
+    trend = finish_trend(wide, ns.spec, "week", from_us(to_us(target.end)))
     try:
-        comparison = _compare_trend(trend, "week", rates_week.start, 0.05)
+        comparison = compare_trend(trend, current=rates_week.start)
     except ParameterError:
         comparison = None
     if comparison is not None:
         headline += rate_kpis(comparison, definition)
-    curves = cohorts_on_engine(
+    curves = cohorts(
         events,
         definition.stage(target_stage(definition)),
         period="week",

@@ -2,10 +2,11 @@
 
 The public functions of :mod:`funnelkit.stages`, :mod:`funnelkit.conversion`
 and :mod:`funnelkit.weekly` take polars frames, DuckDB relations and Spark
-DataFrames alike; given an engine's frame, they run **inside that engine** the
-implementation this module registers under their name
-(:func:`funnelkit.frames.register`), and only the small result tables come
-back, equal to the polars path's.  :func:`classify_query` keeps a
+DataFrames alike and run **inside the engine**: most are written once, on the
+core (:mod:`funnelkit.core`); ``classify``, ``flows`` and ``weekly_metrics``
+run the implementation this module registers under their name
+(:func:`funnelkit.frames.register`).  Only the small result tables come back,
+equal to the polars path's.  :func:`classify_query` keeps a
 classification in the engine, :func:`engine_of` tells frames apart and
 :func:`open_source` opens ``duckdb:`` and ``spark:`` sources.  Importing this
 module (``import funnelkit`` does) registers every implementation.

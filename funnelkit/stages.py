@@ -39,7 +39,7 @@ from funnelkit.definitions import (
     PointsRule,
     duration_text,
 )
-from funnelkit.engine_frames import TS, from_us, to_us
+from funnelkit.engine_frames import TS, core_events, from_us, to_us
 from funnelkit.errors import MissingColumnError, ParameterError
 from funnelkit.events import CONTACT_ID as CID
 from funnelkit.events import CREATED_AT as CREATED
@@ -91,11 +91,6 @@ def _time(us: pl.Expr) -> pl.Expr:
 
 
 # --- the core's frames: the one step written for polars ------------------------------
-def _core_events(lf: pl.LazyFrame) -> Any:
-    """Return the events as the core reads them: ``occurred_at`` as ``_ts`` (epoch µs)."""
-    return nw.from_native(lf.with_columns(pl.col(T).dt.epoch("us").alias(TS)))
-
-
 def _core_contacts(contacts: ContactsLike | None) -> pl.LazyFrame | None:
     """``contact_id`` and ``created_at`` (epoch µs) of the contacts table, for the core."""
     if contacts is None:
@@ -287,7 +282,7 @@ def _classify(
     def one(events: pl.LazyFrame, listed: pl.LazyFrame | None, *, done: bool) -> pl.LazyFrame:
         known = None if listed is None else core.known_contacts(nw.from_native(listed), cut_us)
         out = core.contact_aggregates(
-            _core_events(events), plan, known, entry_times=entry_times, seen=seen
+            core_events(events).lf, plan, known, entry_times=entry_times, seen=seen
         )
         if done:
             out = core.finish(out, plan, clock, entry_times=entry_times)
@@ -531,7 +526,7 @@ def _ranks_at_two_instants(
     assert lo_us is not None and hi_us is not None
     listed = None if people is None else nw.from_native(people)
     out: pl.LazyFrame = nw.to_native(
-        core.flow_ranks(_core_events(lf), funnel, lo_us, hi_us, listed)
+        core.flow_ranks(core_events(lf).lf, funnel, lo_us, hi_us, listed)
     )
     return out
 
@@ -788,7 +783,7 @@ def explain(
             continue
         times = []
         for cond in stage.conditions:
-            held = core.condition_times(_core_events(frame.lazy()), cond, "_at")
+            held = core.condition_times(core_events(frame.lazy()).lf, cond, "_at")
             got = _collect(nw.to_native(held))
             times.append(from_us(got["_at"][0]) if got.height else None)
         own_times.append(min((t for t in times if t is not None), default=None))
@@ -932,7 +927,7 @@ def in_french(text: str) -> str:
 
 def _scored(frame: pl.DataFrame, cond: PointsRule) -> pl.DataFrame:
     """Return the core's scoring events of ``cond`` in ``frame``: ``occurred_at``, ``_score``."""
-    out: pl.LazyFrame = nw.to_native(core.scored_events(_core_events(frame.lazy()), cond))
+    out: pl.LazyFrame = nw.to_native(core.scored_events(core_events(frame.lazy()).lf, cond))
     return _collect(out.select(_time(pl.col(TS)).alias(T), "_score"))
 
 

@@ -3,27 +3,33 @@
 :func:`conversion_over_time` cuts a funnel by the period in which contacts
 entered it, flagging periods whose window is still open; :func:`compare_periods`
 (and :func:`week_over_week`) says whether a period's rates differ from the
-previous period's beyond the noise.  :func:`finish_trend` and
-:func:`compare_trend` turn per-period counts into those results, for the
-polars path here and the engines of :mod:`funnelkit.engines`.  The chain rule,
-the counted chain and ``stage_steps`` are those of :mod:`funnelkit.conversion`,
-which re-exports these functions.
+previous period's beyond the noise.  One function each for every engine: the
+chains come from :func:`funnelkit.core.chains.chains_of` (the core, or the
+polars accelerator), :func:`trend_counts` counts them per period where the
+events are, and :func:`finish_trend` and :func:`compare_trend` turn that small
+table into the results, in polars.  The chain rule, the counted chain and
+``stage_steps`` are those of :mod:`funnelkit.conversion`, which re-exports
+these functions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
+import narwhals as nw
 import polars as pl
 
-from funnelkit import frames
 from funnelkit.aggregate import STEP_COLUMNS as _STEP_COLUMNS
-from funnelkit.aggregate import collect_sound, long_steps, step_counts
-from funnelkit.chains import Events, contact_chains, read_steps, step_time
+from funnelkit.aggregate import long_steps
+from funnelkit.chains import Events
+from funnelkit.core.chains import chains_of, nw_spec, wide_counts, wide_frame
+from funnelkit.core.periods import period_start, roll_up
 from funnelkit.definitions import Funnel
+from funnelkit.engine_frames import TS, core_events, from_us, restrict, span_us
 from funnelkit.errors import ParameterError
-from funnelkit.events import OCCURRED_AT, ContactTable, optional_contacts
+from funnelkit.events import ContactTable
 from funnelkit.results import ConversionTrend, PeriodComparison
 from funnelkit.stats import check_alpha, two_proportion_p_value, verdict_expr
 from funnelkit.steps import (
@@ -31,12 +37,12 @@ from funnelkit.steps import (
     Exclusion,
     Order,
     Period,
+    Rules,
     Spec,
     StageSteps,
     StepSpec,
     StepsSpec,
     check_period,
-    resolve_spec,
 )
 from funnelkit.timeutil import TimeLike, parse_as_of, parse_time
 
@@ -76,6 +82,7 @@ def conversion_over_time(
     stage_steps: StageSteps = "entry",
     definition: Funnel | None = None,
     contacts: ContactTable | pl.LazyFrame | pl.DataFrame | None = None,
+    rules: Rules = "funnelkit",
 ) -> ConversionTrend:
     """Return funnel rates per period of entry, with unfinished periods flagged.
 
@@ -91,8 +98,10 @@ def conversion_over_time(
 
     Parameters
     ----------
-    events, steps, window, order, first_entry, exclusions, since, until
-        As in :func:`~funnelkit.conversion.funnel`.
+    events, steps, window, order, first_entry, exclusions, since, until, rules
+        As in :func:`~funnelkit.conversion.funnel` (the events may be an
+        :class:`~funnelkit.events.EventLog`, a polars frame, a DuckDB relation
+        or a Spark DataFrame; ``contacts`` on the same engine).
     period
         ``"day"``, ``"week"`` (ISO weeks, from Monday 00:00 UTC) or ``"month"``.
     as_of
@@ -125,23 +134,7 @@ def conversion_over_time(
     >>> trend.table.filter(pl.col("step") == 2).select("count", "complete").rows()[:2]
     [(1, True), (0, True)]
     """
-    if frames.is_engine_frame(events):
-        return frames.on_engine("conversion_over_time", ConversionTrend)(
-            events,
-            steps,
-            window=window,
-            period=period,
-            as_of=as_of,
-            order=order,
-            first_entry=first_entry,
-            exclusions=exclusions,
-            since=since,
-            until=until,
-            stage_steps=stage_steps,
-            definition=definition,
-            contacts=contacts,
-        )
-    spec = resolve_spec(
+    ns = nw_spec(
         steps,
         window,
         order,
@@ -149,51 +142,54 @@ def conversion_over_time(
         exclusions,
         stage_steps=stage_steps,
         definition=definition,
+        rules=rules,
     )
-    check_period(period)
-    people = optional_contacts(contacts)
-    lf, rows, _ = read_steps(events, spec, since, until, contacts=people)
+    checked = check_period(period)
+    chains = chains_of(events, ns, since=since, until=until, contacts=contacts)
     known = parse_as_of(as_of)
-    collected = collect_sound(
-        spec,
-        lambda mode: contact_chains(rows, spec, mode=mode),
-        lambda chains: [
-            trend_counts(chains, spec, str(period)),
-            lf.select(pl.col(OCCURRED_AT).max()),
-        ],
+    last = None if known is not None else _last_event(events, since, until)
+    collected = chains.collect(
+        lambda lf: [trend_counts(lf, ns.spec, checked), *([] if last is None else [last])]
     )
-    wide = collected[0]
     if known is None:
-        last = collected[1].item()
-        known = last if isinstance(last, datetime) else None
-    return finish_trend(wide, spec, str(period), known)
+        known = from_us(collected[1].item())
+    return finish_trend(collected[0], ns.spec, checked, known)
 
 
-def trend_counts(chains: pl.LazyFrame, spec: Spec, period: str) -> pl.LazyFrame:
+def _last_event(events: Events, since: TimeLike | None, until: TimeLike | None) -> Any:
+    """Return the query of the latest ``occurred_at`` (µs) read in ``[since, until)``."""
+    lo, hi = span_us(since, until)
+    return restrict(core_events(events).lf, lo, hi).select(nw.col(TS).max().alias("_last"))
+
+
+def trend_counts(chains: Any, spec: Spec, period: str) -> Any:
     """Return the per-period counts of ``chains`` that :func:`finish_trend` turns into a trend.
 
-    ``chains`` are counted chains (:func:`funnelkit.chains.contact_chains`);
-    each is counted in the ``period`` (``"day"``, ``"week"``, ``"month"``)
-    of its step-1 time.  Columns ``period_start``, ``_excl``, ``c1..cn``.
+    ``chains`` are counted chains (:func:`funnelkit.core.chains.chains_of`),
+    a narwhals lazy frame on any engine; the query is one too.  Each chain is
+    counted in the UTC ``period`` (``"day"``, ``"week"``, ``"month"``) of its
+    step-1 time.  Columns ``period_start`` (epoch µs), ``_excl``, ``c1..cn``.
+    Days and ISO weeks are counted by the engine; for calendar months it
+    counts per day, and :func:`finish_trend` adds the days of a month up.
     """
-    every = PERIODS[check_period(period)]
-    entry = pl.col(step_time(1)).cast(pl.Datetime("us", "UTC")).dt.truncate(every)
-    return step_counts(chains.with_columns(_period=entry), spec, "_period").rename(
-        {"_period": "period_start"}
-    )
+    start = period_start(nw.col("_t1"), period).alias("period_start")
+    return wide_counts(chains.with_columns(start), spec.n, "period_start")
 
 
 def finish_trend(
     wide: pl.DataFrame, spec: Spec, period: str, known: datetime | None
 ) -> ConversionTrend:
-    """Return the trend of per-period counts ``wide`` (``period_start``, ``_excl``, ``c1..``).
+    """Return the trend of the collected :func:`trend_counts` ``wide``.
 
+    ``period_start`` is epoch µs (or UTC date-times), then ``_excl`` and
+    ``c1..cn``; days of a month are added up for ``period="month"``.
     Periods with no entrant are filled with zeros; a period is complete when
     its end plus the window is at or before ``known``.
     """
     every = PERIODS[period]
-    grid = _periods_grid(wide["period_start"], every)
     counts = [f"c{k}" for k in range(1, spec.n + 1)]
+    wide = roll_up(wide_frame(wide, spec.n), "period_start", period, [])
+    grid = _periods_grid(wide["period_start"], every)
     wide = grid.join(wide, on="period_start", how="left").with_columns(
         pl.col(["_excl", *counts]).fill_null(0)
     )
@@ -235,13 +231,16 @@ def compare_periods(
     stage_steps: StageSteps = "entry",
     definition: Funnel | None = None,
     contacts: ContactTable | pl.LazyFrame | pl.DataFrame | None = None,
+    rules: Rules = "funnelkit",
 ) -> PeriodComparison:
     """Compare each funnel rate of one entry period with the period before.
 
     Parameters
     ----------
-    events, steps, window, order, first_entry, exclusions, since, until
-        As in :func:`~funnelkit.conversion.funnel`.
+    events, steps, window, order, first_entry, exclusions, since, until, rules
+        As in :func:`~funnelkit.conversion.funnel` (the events may be an
+        :class:`~funnelkit.events.EventLog`, a polars frame, a DuckDB relation
+        or a Spark DataFrame; ``contacts`` on the same engine).
     stage_steps, definition, contacts
         As in :func:`~funnelkit.conversion.funnel` (``"entry"``, the default: stages read by
         entry, as the snapshot sees them) and :func:`conversion_over_time`.
@@ -281,24 +280,6 @@ def compare_periods(
     >>> row.select("previous_rate", "current_rate", "verdict").row(0)
     (0.4, 0.7, 'increase')
     """
-    if frames.is_engine_frame(events):
-        return frames.on_engine("compare_periods", PeriodComparison)(
-            events,
-            steps,
-            window=window,
-            period=period,
-            current=current,
-            as_of=as_of,
-            alpha=alpha,
-            order=order,
-            first_entry=first_entry,
-            exclusions=exclusions,
-            since=since,
-            until=until,
-            stage_steps=stage_steps,
-            definition=definition,
-            contacts=contacts,
-        )
     check_alpha(alpha)
     trend = conversion_over_time(
         events,
@@ -314,6 +295,7 @@ def compare_periods(
         stage_steps=stage_steps,
         definition=definition,
         contacts=contacts,
+        rules=rules,
     )
     return compare_trend(trend, current=current, alpha=alpha)
 
@@ -451,6 +433,7 @@ def week_over_week(
     stage_steps: StageSteps = "entry",
     definition: Funnel | None = None,
     contacts: ContactTable | pl.LazyFrame | pl.DataFrame | None = None,
+    rules: Rules = "funnelkit",
 ) -> PeriodComparison:
     """Compare each rate of the last complete ISO week with the week before.
 
@@ -482,4 +465,5 @@ def week_over_week(
         stage_steps=stage_steps,
         definition=definition,
         contacts=contacts,
+        rules=rules,
     )

@@ -25,11 +25,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+import narwhals as nw
 import polars as pl
 
 from funnelkit import conversion, frames
-from funnelkit.aggregate import collect_sound
-from funnelkit.chains import contact_chains, read_steps, step_time
 from funnelkit.conversion import (
     CohortTable,
     ConversionTrend,
@@ -40,9 +39,12 @@ from funnelkit.conversion import (
     funnel_counts,
     trend_counts,
 )
+from funnelkit.core.chains import chains_of, nw_spec
+from funnelkit.core.classify import classify_frame
 from funnelkit.definitions import Funnel, load_funnel
 from funnelkit.drivers import DriversResult, drivers
 from funnelkit.durations import format_duration, parse_duration
+from funnelkit.engine_frames import collect_polars, core_contacts, core_events, to_us
 from funnelkit.errors import EmptyInputError, ParameterError
 from funnelkit.events import (
     CONTACT_ID,
@@ -56,7 +58,6 @@ from funnelkit.events import (
 from funnelkit.privacy import check_breakdown, pseudonymize_breakdown
 from funnelkit.stages import classify, flows, snapshot
 from funnelkit.stats import MIN_PER_OUTCOME, wilson_interval
-from funnelkit.steps import resolve_spec
 from funnelkit.timeutil import instant_before, parse_as_of
 from funnelkit.weekly_results import (
     FEW_STAGE_ENTRIES_IN_WEEK,
@@ -234,7 +235,7 @@ def count_kpis(entries: pl.DataFrame, funnel: Funnel, week: IsoWeek) -> list[Kpi
 
 
 def stalled_contacts(
-    events: EventLog | pl.LazyFrame | pl.DataFrame,
+    events: Any,
     funnel: Funnel | str,
     *,
     as_of: datetime,
@@ -251,7 +252,9 @@ def stalled_contacts(
     Parameters
     ----------
     events, funnel, contacts
-        As in :func:`weekly_metrics`.
+        As in :func:`weekly_metrics`; the events may also be a DuckDB relation
+        or a Spark DataFrame (``contacts`` on the same engine), where only the
+        ``limit`` rows shown come back.
     as_of
         Classify with the events before this instant (a week's ``end``).
     stage
@@ -263,7 +266,8 @@ def stalled_contacts(
     Returns
     -------
     pl.DataFrame
-        ``contact_id``, ``stage``, ``reached_at`` (first time at the stage),
+        ``contact_id``, ``stage`` (the definition's ``stage_dtype``, as in
+        :func:`funnelkit.stages.classify`), ``reached_at`` (first time at the stage),
         ``last_activity_at``, ``idle_days`` (whole days from the last activity
         to ``as_of``); longest idle first, ties by id.
 
@@ -277,26 +281,36 @@ def stalled_contacts(
     >>> stalled_contacts(df, "inbound", as_of=as_of)["contact_id"].to_list()
     ['a', 'b']
     """
-    if frames.is_engine_frame(events):
-        return frames.on_engine("stalled_contacts", pl.DataFrame)(
-            events, funnel, as_of=as_of, contacts=contacts, stage=stage, limit=limit
-        )
     definition = as_funnel(funnel)
     chosen = definition.stage(stage).id if stage else stalled_stage(definition)
-    cut = instant_before(as_of)
-    classified = classify(events, definition, as_of=cut, contacts=optional_contacts(contacts))
+    numbers = [f for s in definition.stages for c in s.conditions for f in c.where]
+    ev = core_events(events, numbers=numbers, where=definition.title)
+    definition.check_columns(ev.schema)
+    people = core_contacts(contacts, ev.engine)
+    classified = classify_frame(
+        ev.lf,
+        definition,
+        cut=to_us(instant_before(as_of)),
+        contacts=None if people is None else people.lf,
+        entry_times=True,
+    )
+    top = (
+        classified.filter(nw.col("stage") == chosen)
+        .select(CONTACT_ID, nw.col(f"{chosen}_at").alias("reached_at"), "last_activity_at")
+        .sort("last_activity_at", CONTACT_ID, nulls_last=False)
+        .head(limit)
+    )
+    rows = collect_polars(top, ["reached_at", "last_activity_at"])
     return (
-        classified.filter(pl.col("stage") == chosen)
-        .select(
+        rows.select(
             CONTACT_ID,
-            pl.col("stage").cast(pl.String),  # one stage: text, as on DuckDB and Spark
-            pl.col(f"{chosen}_at").alias("reached_at"),
+            pl.lit(chosen, dtype=definition.stage_dtype).alias("stage"),
+            "reached_at",
             "last_activity_at",
             ((pl.lit(as_of) - pl.col("last_activity_at")).dt.total_days()).alias("idle_days"),
         )
         .sort("last_activity_at", CONTACT_ID, nulls_last=False)
         .head(limit)
-        .collect()
     )
 
 
@@ -534,27 +548,25 @@ class _Sections:
         if events is not self.lf or people is not self.contacts:
             # a personal column read as pseudonyms: the funnel reads other events
             return self._trend(since), self._funnel(funnel_since, by, allow_personal=allow_personal)
-        spec = resolve_spec(self.definition, self.span, "ordered", False, ())
-        rows, by_column = read_steps(
+        ns = nw_spec(self.definition, self.span, "ordered", False, ())
+        chains = chains_of(
             self.lf,
-            spec,
-            since,
-            self.until,
+            ns,
+            since=since,
+            until=self.until,
             by=by,
             contacts=self.people,
             classified=self.classified,
-        )[1:]
-        in_funnel = pl.col(step_time(1)) >= pl.lit(funnel_since).dt.epoch("us")
-        collected = collect_sound(
-            spec,
-            lambda mode: contact_chains(rows, spec, mode=mode, by=by_column, contacts=self.people),
-            lambda chains: [
-                trend_counts(chains, spec, "week"),
-                *funnel_counts(chains.filter(in_funnel), spec, by=by),
-            ],
         )
-        trend = finish_trend(collected[0], spec, "week", parse_as_of(self.until))
-        ordered = finish_funnel(collected[1:], spec, by=by, min_size=MIN_SEGMENT)
+        in_funnel = nw.col("_t1") >= to_us(funnel_since)
+        collected = chains.collect(
+            lambda lf: [
+                trend_counts(lf, ns.spec, "week"),
+                *funnel_counts(lf.filter(in_funnel), ns.spec, by=by, shared=chains.shared),
+            ]
+        )
+        trend = finish_trend(collected[0], ns.spec, "week", parse_as_of(self.until))
+        ordered = finish_funnel(collected[1:], ns.spec, by=by, min_size=MIN_SEGMENT)
         return trend, ordered
 
     def _trend(self, since: datetime) -> ConversionTrend:

@@ -15,9 +15,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 
-from funnelkit import frames
+from funnelkit.engine_frames import core_events, from_us, max_ts
 from funnelkit.errors import EmptyInputError, ParameterError
-from funnelkit.events import OCCURRED_AT, EventLog, as_lazy
+from funnelkit.events import EventLog
 
 __all__ = [
     "MAX_YEAR",
@@ -191,10 +191,7 @@ def last_complete_week(events: EventLog | pl.LazyFrame | pl.DataFrame) -> IsoWee
     >>> str(last_complete_week(df))
     '2026-W47'
     """
-    if frames.is_engine_frame(events):
-        return frames.on_engine("last_complete_week", IsoWeek)(events)
-    latest = as_lazy(events).select(pl.col(OCCURRED_AT).max()).collect().item()
-    return complete_week_before(latest)
+    return complete_week_before(from_us(max_ts(core_events(events).lf)))
 
 
 def complete_week_before(latest: datetime | None) -> IsoWeek:

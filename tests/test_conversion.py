@@ -21,6 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from narwhals.exceptions import ColumnNotFoundError
+from polars.testing import assert_frame_equal
 
 import funnelkit.chains as chains
 import funnelkit.conversion as conversion
@@ -1241,3 +1242,60 @@ def test_printing_a_result_shows_its_table() -> None:
     result = funnel(log([("a", 0, "visit"), ("a", 1, "buy")]), ["visit", "buy"], window="1d")
     assert str(result) == result.to_text()
     assert str(result).startswith("Funnel visit → buy (window 1d, ordered)")
+
+
+@on_spark
+def test_monthly_created_at_cohorts_are_the_same_on_every_engine(engine: Engine) -> None:
+    """Calendar months in UTC, acquired at ``created_at``; a contact with no event counts too."""
+    utc = dt.UTC
+    events = pl.DataFrame(
+        {
+            "contact_id": ["a", "a", "b", "c"],
+            "occurred_at": [
+                dt.datetime(2026, 1, 10, tzinfo=utc),
+                dt.datetime(2026, 1, 12, tzinfo=utc),
+                dt.datetime(2026, 2, 3, tzinfo=utc),
+                dt.datetime(2026, 2, 1, 1, tzinfo=utc),
+            ],
+            "event": ["page_view", "purchase", "page_view", "page_view"],
+            "amount": [None, 20.0, None, None],
+        },
+        schema={k: SCHEMA[k] for k in ("contact_id", "occurred_at", "event")}
+        | {"amount": pl.Float64},
+    )
+    people = pl.DataFrame(
+        {
+            "contact_id": ["a", "b", "c", "z"],
+            "created_at": [
+                dt.datetime(2026, 1, 5, tzinfo=utc),
+                dt.datetime(2026, 1, 31, 23, 59, tzinfo=utc),
+                dt.datetime(2026, 2, 1, tzinfo=utc),
+                dt.datetime(2026, 2, 10, tzinfo=utc),
+            ],
+        },
+        schema={"contact_id": pl.String, "created_at": pl.Datetime("us", "UTC")},
+    )
+    options: dict[str, Any] = {
+        "period": "month",
+        "acquisition": "created_at",
+        "horizon": "10d",
+        "as_of": "2026-02-20",
+    }
+    got = cohorts(engine(events), "purchase", contacts=engine(people), **options)
+    sizes = (
+        got.table.group_by("cohort_start").agg(pl.col("cohort_size").first()).sort("cohort_start")
+    )
+    assert sizes.rows() == [
+        (dt.datetime(2026, 1, 1, tzinfo=utc), 2),
+        (dt.datetime(2026, 2, 1, tzinfo=utc), 2),
+    ]
+    day7 = got.table.filter(pl.col("day") == 7, pl.col("cohort_start").dt.month() == 1)
+    assert day7.select("converted", "share").row(0) == (1, 0.5)
+    expected = cohorts(events, "purchase", contacts=people, **options)
+    assert_frame_equal(got.table, expected.table)
+    stage = load_funnel("inbound").stage("prospect")
+    by_entry = {"definition": load_funnel("inbound"), "contacts": people}
+    assert_frame_equal(
+        cohorts(engine(events), stage, **(options | by_entry | {"contacts": engine(people)})).table,
+        cohorts(events, stage, **options, **by_entry).table,
+    )

@@ -132,6 +132,7 @@ def chain_options(draw: st.DrawFn, steps: str) -> dict[str, Any]:
         "window": draw(st.sampled_from(["1d", "3d", "10d", "30d"])),
         "order": order,
         "first_entry": draw(st.booleans()),
+        "rules": draw(st.sampled_from(["funnelkit", "clickhouse"])),
     }
     if order != "any" and n >= 2 and draw(st.booleans()):
         a = draw(st.integers(1, n - 1))

@@ -647,6 +647,8 @@ def test_stalled_contacts_are_the_longest_idle_at_the_stage_before_the_target(
     table = stalled_contacts(df, TINY, as_of=as_of)
     assert table["contact_id"].to_list() == ["b", "c", "a"]
     assert table["idle_days"].to_list() == [14, 10, 5]
+    assert table.schema["stage"] == TINY.stage_dtype  # as classify gives it, on every engine
+    assert table["stage"].to_list() == ["lead"] * 3
     assert stalled_contacts(df, TINY, as_of=as_of, limit=1)["contact_id"].to_list() == ["b"]
     assert stalled_contacts(df, TINY, as_of=as_of, stage="client")["contact_id"].to_list() == ["d"]
 
@@ -725,6 +727,7 @@ def test_streaming_mode_gives_the_same_metrics(tiny_metrics: WeeklyMetrics) -> N
 
 def test_text_compared_with_numbers_is_checked_once(monkeypatch: pytest.MonkeyPatch) -> None:
     import funnelkit.definitions as definitions_module
+    import funnelkit.engine_frames as engine_frames_module
 
     checked: list[str] = []
     original = definitions_module.read_numbers
@@ -736,7 +739,7 @@ def test_text_compared_with_numbers_is_checked_once(monkeypatch: pytest.MonkeyPa
         return out
 
     monkeypatch.setattr(definitions_module, "read_numbers", counting)
-    monkeypatch.setattr(conversion, "read_numbers", counting)
+    monkeypatch.setattr(engine_frames_module, "read_numbers", counting)
     start = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
     events = pl.DataFrame(
         {
@@ -866,7 +869,7 @@ def test_the_report_classifies_once_and_builds_the_chains_once(
     for module in (weekly_module, chains_module):
         counting(module, "classify")
     for module in (weekly_module, conversion, trends_module):
-        counting(module, "contact_chains")
+        counting(module, "chains_of")
     people = pl.DataFrame(
         {"contact_id": ["y"], "created_at": [dt.datetime(2026, 11, 4, tzinfo=UTC)]}
     )
@@ -874,4 +877,4 @@ def test_the_report_classifies_once_and_builds_the_chains_once(
         timeline(), TINY, week=W46, contacts=people, window="7d", weeks_of_history=2
     )
     assert metrics.cohorts.table.height > 0
-    assert sorted(calls) == ["classify", "contact_chains"]
+    assert sorted(calls) == ["chains_of", "classify"]
