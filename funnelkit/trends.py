@@ -76,6 +76,7 @@ def conversion_over_time(
     stage_steps: StageSteps = "entry",
     definition: Funnel | None = None,
     contacts: ContactTable | pl.LazyFrame | pl.DataFrame | None = None,
+    classified: pl.LazyFrame | pl.DataFrame | None = None,
 ) -> ConversionTrend:
     """Return funnel rates per period of entry, with unfinished periods flagged.
 
@@ -106,6 +107,9 @@ def conversion_over_time(
         :func:`~funnelkit.conversion.funnel`: with stages read by entry, a
         contact created with no event enters the first stage at its
         ``created_at``, so the periods count the contacts ``classify`` counts.
+    classified
+        As in :func:`~funnelkit.conversion.funnel`: the stage entries' classification
+        (:func:`~funnelkit.conversion.entry_classification`), read instead of classifying again.
 
     Returns
     -------
@@ -152,7 +156,7 @@ def conversion_over_time(
     )
     check_period(period)
     people = optional_contacts(contacts)
-    lf, rows, _ = read_steps(events, spec, since, until, contacts=people)
+    lf, rows, _ = read_steps(events, spec, since, until, contacts=people, classified=classified)
     known = parse_as_of(as_of)
     collected = collect_sound(
         spec,
@@ -235,6 +239,7 @@ def compare_periods(
     stage_steps: StageSteps = "entry",
     definition: Funnel | None = None,
     contacts: ContactTable | pl.LazyFrame | pl.DataFrame | None = None,
+    classified: pl.LazyFrame | pl.DataFrame | None = None,
 ) -> PeriodComparison:
     """Compare each funnel rate of one entry period with the period before.
 
@@ -242,7 +247,7 @@ def compare_periods(
     ----------
     events, steps, window, order, first_entry, exclusions, since, until
         As in :func:`~funnelkit.conversion.funnel`.
-    stage_steps, definition, contacts
+    stage_steps, definition, contacts, classified
         As in :func:`~funnelkit.conversion.funnel` (``"entry"``, the default: stages read by
         entry, as the snapshot sees them) and :func:`conversion_over_time`.
     period
@@ -314,6 +319,7 @@ def compare_periods(
         stage_steps=stage_steps,
         definition=definition,
         contacts=contacts,
+        classified=classified,
     )
     return compare_trend(trend, current=current, alpha=alpha)
 
@@ -451,6 +457,7 @@ def week_over_week(
     stage_steps: StageSteps = "entry",
     definition: Funnel | None = None,
     contacts: ContactTable | pl.LazyFrame | pl.DataFrame | None = None,
+    classified: pl.LazyFrame | pl.DataFrame | None = None,
 ) -> PeriodComparison:
     """Compare each rate of the last complete ISO week with the week before.
 
@@ -482,4 +489,5 @@ def week_over_week(
         stage_steps=stage_steps,
         definition=definition,
         contacts=contacts,
+        classified=classified,
     )
