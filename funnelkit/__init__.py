@@ -110,14 +110,22 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> Any:
-    """Import a name of the package from its module on first use (see ``_HOMES``)."""
+    """Import a name of the package, or a submodule (``fk.engines``), on first use."""
     home = _HOMES.get(name)
-    if home is None:
+    if home is not None:
+        value = getattr(importlib.import_module(f"funnelkit.{home}"), name)
+        globals()[name] = value  # found here directly from now on
+        return value
+    if name.startswith("__"):  # asked by tools (``__wrapped__``...): no such submodule
         msg = f"module 'funnelkit' has no attribute {name!r}"
         raise AttributeError(msg)
-    value = getattr(importlib.import_module(f"funnelkit.{home}"), name)
-    globals()[name] = value  # found here directly from now on
-    return value
+    try:
+        return importlib.import_module(f"funnelkit.{name}")  # sets itself here
+    except ModuleNotFoundError as exc:
+        if exc.name != f"funnelkit.{name}":
+            raise  # the submodule exists but needs a package that is missing
+    msg = f"module 'funnelkit' has no attribute {name!r}"
+    raise AttributeError(msg)
 
 
 def __dir__() -> list[str]:

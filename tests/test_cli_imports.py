@@ -90,3 +90,12 @@ def test_an_engine_frame_finds_its_implementation_without_importing_the_engines_
         "assert out['stage'].cast(pl.String).to_list() == ['qualified_prospect'], out\n"
     )
     assert "duckdb" in _loaded(code)
+
+
+def test_the_submodules_stay_reachable_from_the_package_as_before() -> None:
+    code = (
+        "import funnelkit as fk\n"
+        "assert callable(fk.engines.open_source) and callable(fk.stages.classify)\n"
+        "assert not hasattr(fk, 'no_such_name')\n"
+    )
+    assert "duckdb" not in _loaded(code)
