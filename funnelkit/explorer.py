@@ -358,6 +358,7 @@ class Explorer:
         self._comparisons: dict[tuple[Any, ...], Any] = {}
         self._classified: dict[tuple[Any, ...], pl.DataFrame] = {}
         self._first: pl.DataFrame | None = None
+        self._segment_values: dict[tuple[Any, ...], pl.DataFrame] = {}
         self.min_contacts = min_contacts
         self.result: FunnelResult | None = None
         self.last_update_seconds = 0.0
@@ -533,11 +534,16 @@ class Explorer:
             by = self.breakdown.value or None
             key = (self._definition_key, *self._reading, by, since, until)
             if key not in self._results:
+                events, people = self._events, self._contacts
+                if by in self._events.columns and self.reading.value == "entry":
+                    # The same breakdown, read once per column: see _segments_at_entry.
+                    events = self._events.drop(by)
+                    people = self._segments_at_entry(definition, until, by)
                 _remember(
                     self._results,
                     key,
                     funnel(
-                        self._events,
+                        events,
                         definition,
                         window=self.window.value,
                         order=self.order.value,
@@ -546,7 +552,7 @@ class Explorer:
                         # Read by entry, the classification reads the contacts (as the CLI
                         # and the weekly report do), whatever the breakdown; read by
                         # evidence, they only give a breakdown column.
-                        contacts=self._contacts,
+                        contacts=people,
                         since=since,
                         until=until,
                         min_size=self.min_contacts,
@@ -785,6 +791,37 @@ class Explorer:
                 pl.col(OCCURRED_AT).min(), pl.col(EVENT).first()
             )
         return self._first
+
+    def _segments_at_entry(self, definition: Funnel, until: datetime, by: str) -> pl.DataFrame:
+        """Return, per contact, the events column ``by`` where a funnel by entry reads it (kept).
+
+        Read by entry, :func:`funnelkit.conversion.funnel` breaks a contact down
+        by the smallest value of ``by`` among its events at the instant it
+        entered the first stage (none: not set).  That instant comes from the kept
+        classification, so the value is one per contact and the same for every
+        window, order and first week: read from the events once, it is given to
+        ``funnel`` as a contact attribute of that name, with the same numbers.
+        """
+        key = (self._definition_key, until, by)
+        if key not in self._segment_values:
+            classified = self._entries(definition, until)
+            assert classified is not None  # read by entry
+            schema = self._events.schema
+            entered = classified.lazy().select(
+                pl.col(CONTACT_ID).cast(schema[CONTACT_ID]),
+                pl.col(f"{definition.stages[0].id}_at")
+                .cast(schema[OCCURRED_AT])
+                .alias(OCCURRED_AT),
+            )
+            found = (
+                self._events.lazy()
+                .join(entered, on=[CONTACT_ID, OCCURRED_AT], how="semi")
+                .group_by(CONTACT_ID)
+                .agg(pl.col(by).cast(pl.String).min())
+                .collect()
+            )
+            _remember(self._segment_values, key, found, keep=_KEPT_CLASSIFIED)
+        return self._segment_values[key]
 
     def _entries(self, definition: Funnel, until: datetime) -> pl.DataFrame | None:
         """Return the classification the stage entries are read from (by entry), kept.

@@ -885,6 +885,11 @@ def test_the_explorer_equals_funnel_and_week_over_week_on_a_random_log(seed: int
         lambda: setattr(app.definition, "value", "sales"),
         lambda: setattr(app.order, "value", "any"),
         lambda: setattr(app.window, "value", "30d"),
+        lambda: setattr(app.breakdown, "value", "channel"),
+        lambda: setattr(app.order, "value", "ordered"),
+        lambda: setattr(app.weeks, "index", (0, last - 3)),
     ):
         change()
         _same_numbers(app, events, people)
+    # the channel at entry was read once per definition and last week shown
+    assert sorted(key[0] for key in app._segment_values) == ["inbound", "sales"]
