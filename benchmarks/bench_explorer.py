@@ -25,10 +25,12 @@ Updates, in this order
     The definition from ``inbound`` to ``sales``.
 ``breakdown``
     A breakdown by ``channel``.
+``by_window``
+    The window back to 14 days, the breakdown still shown.
 ``lang``
     French labels (the funnel result of these settings is kept: no computation).
 ``back``
-    No breakdown again (the ``definition`` settings: kept).
+    No breakdown again (``sales`` over 14 days: computed, its classification kept).
 ``weeks``
     The last eight weeks only.
 
@@ -61,7 +63,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
-STEPS = ("open", "window", "definition", "breakdown", "lang", "back", "weeks")
+STEPS = ("open", "window", "definition", "breakdown", "by_window", "lang", "back", "weeks")
 TARGET_SECONDS = 1.0
 
 
@@ -90,6 +92,7 @@ def _changes(app: Any) -> dict[str, Callable[[], None]]:
         "window": lambda: setattr(app.window, "value", "7d"),
         "definition": lambda: setattr(app.definition, "value", "sales"),
         "breakdown": lambda: setattr(app.breakdown, "value", "channel"),
+        "by_window": lambda: setattr(app.window, "value", "14d"),
         "lang": lambda: setattr(app.lang, "value", "fr"),
         "back": lambda: setattr(app.breakdown, "value", None),
         "weeks": weeks,

@@ -313,7 +313,10 @@ class Explorer:
     settings are kept (the events do not change), so going back to a
     setting, or changing only what they do not read (the language; the first
     week or the breakdown, for the week-over-week line), does not compute
-    them again.
+    them again.  Read by entry, the classification of the history is kept per
+    definition and last week shown, and an events column's value at entry per
+    breakdown column too: a change of window, order, first week or breakdown
+    classifies nothing again, and each breakdown column is read once.
 
     Attributes
     ----------
