@@ -25,15 +25,24 @@ Updates, in this order
     The definition from ``inbound`` to ``sales``.
 ``breakdown``
     A breakdown by ``channel``.
+``by_window``
+    The window back to 14 days, the breakdown still shown.
 ``lang``
     French labels (the funnel result of these settings is kept: no computation).
 ``back``
-    No breakdown again (the ``definition`` settings: kept).
+    No breakdown again (``sales`` over 14 days: computed, its classification kept).
 ``weeks``
     The last eight weeks only.
 
 The target is a new figure under 1 s after a change (``open`` aside).  On a shared machine,
 CPU time is the steadier figure.
+
+Before and after
+----------------
+``--against DIR`` runs the same updates with the package found in ``DIR`` (e.g. an
+older version exported with ``git archive main funnelkit | tar -x -C DIR``) and with
+this one, each in its own process, taking turns ``--repeat`` times, then prints the
+median of each figure per update and the CPU ratio (before / after).
 """
 
 from __future__ import annotations
@@ -41,8 +50,10 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import json
 import os
 import pstats
+import statistics
 import subprocess
 import sys
 import time
@@ -52,7 +63,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
-STEPS = ("open", "window", "definition", "breakdown", "lang", "back", "weeks")
+STEPS = ("open", "window", "definition", "breakdown", "by_window", "lang", "back", "weeks")
 TARGET_SECONDS = 1.0
 
 
@@ -81,6 +92,7 @@ def _changes(app: Any) -> dict[str, Callable[[], None]]:
         "window": lambda: setattr(app.window, "value", "7d"),
         "definition": lambda: setattr(app.definition, "value", "sales"),
         "breakdown": lambda: setattr(app.breakdown, "value", "channel"),
+        "by_window": lambda: setattr(app.window, "value", "14d"),
         "lang": lambda: setattr(app.lang, "value", "fr"),
         "back": lambda: setattr(app.breakdown, "value", None),
         "weeks": weeks,
@@ -93,7 +105,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=DATA, help="where the logs are cached")
     parser.add_argument("--profile", choices=STEPS[1:], help="profile this update")
     parser.add_argument("--top", type=int, default=25, help="profile lines to print")
+    parser.add_argument("--against", type=Path, help="compare with the package in this folder")
+    parser.add_argument("--repeat", type=int, default=1, help="turns of each side (--against)")
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.against is not None:
+        return _compare(args)
 
     import polars as pl
 
@@ -115,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     cpu, wall = time.process_time(), time.perf_counter()
     app = explore(log)
     opened = time.perf_counter() - wall
+    figures = {"open": (app.last_figure_seconds, opened, time.process_time() - cpu)}
     print(
         f"  {'open':<12} {app.last_figure_seconds:>8.2f} {app.last_update_seconds:>8.2f} "
         f"{opened:>7.2f} "
@@ -130,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         if profiler is not None:
             profiler.disable()
         took = time.perf_counter() - wall
+        figures[name] = (app.last_figure_seconds, took, time.process_time() - cpu)
         if app.result is None:
             print(f"  {name}: the update failed: {app.summary.value}", file=sys.stderr)
         if profiler is not None:
@@ -142,6 +161,38 @@ def main(argv: list[str] | None = None) -> int:
             + ("met" if app.last_figure_seconds < TARGET_SECONDS else "MISSED"),
             flush=True,
         )
+    if args.json:
+        print(json.dumps(figures))
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    """Run the updates with the package of ``--against`` and with this one, taking turns."""
+    sides = {"before": str(args.against.resolve()), "after": str(HERE.parent)}
+    _log_path(args.data_dir, _count(args.events))  # drawn once, before either side runs
+    runs: dict[str, list[dict[str, list[float]]]] = {side: [] for side in sides}
+    for turn in range(args.repeat):
+        for side, root in sides.items():
+            command = [sys.executable, __file__, "--events", args.events, "--json"]
+            command += ["--data-dir", str(args.data_dir)]
+            env = {**os.environ, "PYTHONPATH": root}
+            done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+            runs[side].append(json.loads(done.stdout.strip().splitlines()[-1]))
+            print(f"turn {turn + 1}, {side}: done", file=sys.stderr, flush=True)
+    print(
+        f"{args.events} events; {os.cpu_count()} CPU(s), load average {os.getloadavg()[0]:.1f}; "
+        f"median of {args.repeat} run(s) per side, the sides taking turns"
+    )
+    head = "figure s", "wall s", "CPU s"
+    print(f"  {'update':<12}" + "".join(f" {h + ' ' + s:>17}" for s in sides for h in head))
+    for step in STEPS:
+        medians = {
+            side: [statistics.median(run[step][i] for run in runs[side]) for i in range(3)]
+            for side in sides
+        }
+        cells = "".join(f" {v:>17.2f}" for side in sides for v in medians[side])
+        ratio = medians["before"][2] / max(medians["after"][2], 1e-9)
+        print(f"  {step:<12}{cells}   CPU {ratio:.1f}x")
     return 0
 
 

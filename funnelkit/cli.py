@@ -14,20 +14,15 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
-
+from funnelkit import __version__
 from funnelkit.errors import FunnelkitError, ParameterError, did_you_mean
-from funnelkit.events import (
-    ContactTable,
-    EventLog,
-    SetAsideSummary,
-    read_contacts,
-    read_events,
-    require_usable,
-    timestamp_hint,
-)
+
+if TYPE_CHECKING:  # each sub-command imports what it runs: --help and --version load no data code
+    import polars as pl
+
+    from funnelkit.events import ContactTable, EventLog, SetAsideSummary
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -80,6 +75,8 @@ def load_events(path: str, args: argparse.Namespace, *, require_rows: bool = Tru
     example value.  With ``require_rows``, a source none of whose rows is
     usable is an error (exit 2) rather than an empty result.
     """
+    from funnelkit.events import read_events, require_usable, timestamp_hint
+
     log = read_events(
         path,
         columns=_parse_mapping(getattr(args, "columns", None)),
@@ -102,6 +99,8 @@ def load_contacts(path: str | None, args: argparse.Namespace) -> ContactTable | 
     """Read the optional contacts table and report set-aside rows on stderr."""
     if path is None:
         return None
+    from funnelkit.events import read_contacts
+
     table = read_contacts(
         path, timezone=getattr(args, "timezone", "UTC"), strict=getattr(args, "strict", False)
     )
@@ -139,6 +138,8 @@ def _warn_about_the_data(
     if summary.event_names is not None:
         present = set(summary.event_names)
     else:
+        import polars as pl
+
         seen = log.frame.select(pl.col("event").unique()).collect(engine="streaming")
         present = set(seen["event"].to_list())
     if not present:  # no event at all: no name to tell apart from a typo
@@ -184,8 +185,8 @@ def _warn_about_as_of(as_of: str, first: datetime | None, last: datetime | None)
 
 # --- sample ------------------------------------------------------------------
 def _add_sample(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Handler | None:
-    from funnelkit import sample
-
+    # No default is read from funnelkit.sample here: it loads numpy and polars, which
+    # every other sub-command's --help would then pay for.  _sample fills them in.
     p = sub.add_parser(
         "sample",
         help="write the synthetic sample data (events, contacts, README)",
@@ -193,31 +194,35 @@ def _add_sample(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Han
         "same bytes. The defaults regenerate the bundled data/sample/.",
     )
     p.add_argument("--out", required=True, metavar="DIR", help="folder to write into")
-    p.add_argument("--contacts", type=int, default=sample.DEFAULT_CONTACTS, metavar="N")
-    p.add_argument("--seed", type=int, default=sample.DEFAULT_SEED, metavar="S")
+    p.add_argument("--contacts", type=int, metavar="N", help="contacts (the bundled sample's)")
+    p.add_argument("--seed", type=int, metavar="S", help="random seed (the bundled sample's)")
     p.add_argument(
         "--end",
-        default=sample.DEFAULT_END.isoformat(),
         metavar="YYYY-MM-DD",
-        help="last day of the period, a Sunday (default %(default)s)",
+        help="last day of the period, a Sunday (the bundled sample's)",
     )
-    p.add_argument("--weeks", type=int, default=sample.DEFAULT_WEEKS, metavar="W")
-    p.add_argument("--format", choices=sample.FORMATS, default="csv", dest="fmt")
+    p.add_argument("--weeks", type=int, metavar="W", help="weeks of events (the bundled sample's)")
+    p.add_argument("--format", default="csv", dest="fmt", help="csv or parquet (csv)")
     return _sample
 
 
 def _sample(args: argparse.Namespace) -> int:
     from datetime import date
 
-    from funnelkit.sample import write_sample
+    from funnelkit import sample
 
     try:
-        end = date.fromisoformat(args.end)
+        end = sample.DEFAULT_END if args.end is None else date.fromisoformat(args.end)
     except ValueError:
         msg = f"--end: {args.end!r} is not a date; write it as YYYY-MM-DD, e.g. 2026-11-22"
         raise ParameterError(msg) from None
-    files = write_sample(
-        args.out, n_contacts=args.contacts, seed=args.seed, end=end, weeks=args.weeks, fmt=args.fmt
+    files = sample.write_sample(
+        args.out,
+        n_contacts=sample.DEFAULT_CONTACTS if args.contacts is None else args.contacts,
+        seed=sample.DEFAULT_SEED if args.seed is None else args.seed,
+        end=end,
+        weeks=sample.DEFAULT_WEEKS if args.weeks is None else args.weeks,
+        fmt=args.fmt,
     )
     print(files)
     return 0
@@ -786,9 +791,12 @@ def spreadsheet_safe(df: pl.DataFrame) -> pl.DataFrame:
 
     Examples
     --------
+    >>> import polars as pl
     >>> spreadsheet_safe(pl.DataFrame({"e": ["=1+1", "-3", "ok"]}))["e"].to_list()
     ["'=1+1", '-3', 'ok']
     """
+    import polars as pl
+
     text = [name for name, dtype in df.schema.items() if dtype == pl.String]
     risky = pl.col(text).str.contains(_FORMULA_START.pattern)
     plain = pl.col(text).str.contains(_PLAIN_NUMBER.pattern)
@@ -816,6 +824,8 @@ def write_table(df: pl.DataFrame, path: str) -> None:
         When the extension is neither, or the file cannot be written (its
         folder is a file, read-only or full), in one line naming ``path``.
     """
+    import polars as pl
+
     check_table_path(path)
     target = Path(path)
     # Stage columns are Enums in memory; the file holds plain text any reader takes.
@@ -871,6 +881,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="funnelkit",
         description="Prospects, leads and clients: classify contacts and measure funnels.",
     )
+    parser.add_argument("--version", action="version", version=f"funnelkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in _ADDERS:
         handler = add(sub)

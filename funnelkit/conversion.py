@@ -34,6 +34,7 @@ from typing import Any, Literal
 import narwhals as nw
 import polars as pl
 
+from funnelkit import chains as polars_chains
 from funnelkit import frames
 from funnelkit.aggregate import (
     check_count_option,
@@ -41,7 +42,7 @@ from funnelkit.aggregate import (
     merge_segments,
     suppress_small_segments,
 )
-from funnelkit.chains import Events
+from funnelkit.chains import Events, restrict_span
 from funnelkit.core.chains import (
     chains_of,
     entry_contacts,
@@ -72,6 +73,8 @@ from funnelkit.events import (
     CONTACT_ID,
     CREATED_AT,
     ContactTable,
+    as_lazy,
+    optional_contacts,
 )
 from funnelkit.privacy import pseudonymize_breakdown
 from funnelkit.results import (
@@ -81,6 +84,7 @@ from funnelkit.results import (
     PeriodComparison,
     TimeToConvert,
 )
+from funnelkit.stages import classify
 from funnelkit.steps import (
     Exclusion,
     FunnelLike,
@@ -99,7 +103,7 @@ from funnelkit.steps import (
     stage_reading,
     transitions,
 )
-from funnelkit.timeutil import TimeLike
+from funnelkit.timeutil import TimeLike, time_bounds
 from funnelkit.trends import (
     compare_periods,
     compare_trend,
@@ -125,6 +129,7 @@ __all__ = [
     "compare_periods",
     "compare_trend",
     "conversion_over_time",
+    "entry_classification",
     "finish_funnel",
     "finish_trend",
     "funnel",
@@ -203,6 +208,7 @@ def funnel(
     definition: Funnel | None = None,
     allow_personal: bool = False,
     rules: Rules = "funnelkit",
+    classified: pl.LazyFrame | pl.DataFrame | None = None,
 ) -> FunnelResult:
     """Count the contacts reaching each step of a funnel within a conversion window.
 
@@ -286,6 +292,13 @@ def funnel(
         ``"clickhouse"``: ClickHouse ``windowFunnel``'s reading, where one
         event may serve consecutive steps and ``first_entry`` looks at
         ``[since, until)`` only.  See ``docs/concepts/orders.md``.
+    classified
+        With stages read by entry, on polars: the classification these stage
+        entries are read from (:func:`entry_classification` of the same
+        events, definition, ``until`` and ``contacts``), when already at
+        hand; it is read instead of classifying the history again, so the
+        funnels of one definition and ``until`` (any window, order, ``since``
+        or breakdown) share one classification.  Ignored otherwise.
 
     Returns
     -------
@@ -354,7 +367,9 @@ def funnel(
     )
     check_count_option(top, "top", allow_none=True)
     check_count_option(min_size, "min_size", allow_none=False)
-    chains = chains_of(events, ns, since=since, until=until, by=by, contacts=contacts)
+    chains = chains_of(
+        events, ns, since=since, until=until, by=by, contacts=contacts, classified=classified
+    )
     collected = chains.collect(lambda lf: funnel_counts(lf, ns.spec, by=by, shared=chains.shared))
     return finish_funnel(collected, ns.spec, by=by, top=top, min_size=min_size)
 
@@ -400,6 +415,73 @@ def finish_funnel(
         breakdown=breakdown,
         stage_steps=spec.stage_steps,
     )
+
+
+def entry_classification(
+    events: Events,
+    definition: Funnel,
+    *,
+    until: TimeLike | None = None,
+    contacts: ContactTable | pl.LazyFrame | pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """Return the classification a funnel reads its stage entries from, to reuse it.
+
+    Read by entry, a stage step is the instant the contact entered the stage,
+    as :func:`funnelkit.stages.classify` of its history before ``until`` (and
+    of the ``contacts`` created before it) says.  That classification depends
+    on the events, the definition, ``until`` and the contacts only: not on the
+    window, the order, ``since`` or a breakdown.  Computed once here, it can be
+    given as ``classified=`` to :func:`funnel` and
+    :func:`~funnelkit.trends.week_over_week` for every such setting, with the
+    same numbers as when each classifies on its own.
+
+    Parameters
+    ----------
+    events
+        An :class:`~funnelkit.events.EventLog` or a canonical polars frame.
+    definition
+        The funnel definition whose stages are read by entry.
+    until
+        The ``until`` of the funnels that will read it (events before it are
+        classified); ``None``: every event.
+    contacts
+        The contacts table the funnels will be given, if any.
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per contact, as :func:`funnelkit.stages.classify` with entry times.
+
+    Raises
+    ------
+    MissingColumnError, DefinitionError, DataError
+        As :func:`funnelkit.stages.classify`: a filter of the definition
+        cannot be read on these events.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> from funnelkit.definitions import load_funnel
+    >>> day = dt.datetime(2026, 9, 1)
+    >>> log = pl.DataFrame({
+    ...     "contact_id": ["a", "a", "b"],
+    ...     "occurred_at": [day, day + dt.timedelta(days=2), day],
+    ...     "event": ["page_view", "newsletter_signup", "page_view"],
+    ...     "amount": [None, None, None],
+    ... }, schema_overrides={"amount": pl.Float64})
+    >>> inbound = load_funnel("inbound")
+    >>> known = entry_classification(log, inbound)
+    >>> funnel(log, inbound, window="7d", classified=known).table["count"].to_list()
+    [2, 1, 1, 0, 0]
+    >>> funnel(log, inbound, window="7d").table["count"].to_list()  # the same, classifying
+    [2, 1, 1, 0, 0]
+
+    See the concept page: docs/concepts/entry.md
+    """
+    _, hi = time_bounds(None, until)
+    history = definition.read_numbers(restrict_span(as_lazy(events), None, hi))
+    people = polars_chains.entry_contacts(optional_contacts(contacts), None, hi)
+    return classify(history, definition, contacts=people, entry_times=True).collect()
 
 
 # --- per-contact chains ------------------------------------------------------------

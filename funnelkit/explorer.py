@@ -34,7 +34,13 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import polars as pl
 
-from funnelkit.conversion import FunnelResult, PeriodComparison, funnel, week_over_week
+from funnelkit.conversion import (
+    FunnelResult,
+    PeriodComparison,
+    entry_classification,
+    funnel,
+    week_over_week,
+)
 from funnelkit.definitions import Funnel, list_presets, load_funnel
 from funnelkit.errors import FunnelkitError, ParameterError
 from funnelkit.events import (
@@ -307,7 +313,10 @@ class Explorer:
     settings are kept (the events do not change), so going back to a
     setting, or changing only what they do not read (the language; the first
     week or the breakdown, for the week-over-week line), does not compute
-    them again.
+    them again.  Read by entry, the classification of the history is kept per
+    definition and last week shown, and an events column's value at entry per
+    breakdown column too: a change of window, order, first week or breakdown
+    classifies nothing again, and each breakdown column is read once.
 
     Attributes
     ----------
@@ -350,6 +359,9 @@ class Explorer:
         self._definitions: dict[str, Funnel] = {}
         self._results: dict[tuple[Any, ...], FunnelResult] = {}
         self._comparisons: dict[tuple[Any, ...], Any] = {}
+        self._classified: dict[tuple[Any, ...], pl.DataFrame] = {}
+        self._first: pl.DataFrame | None = None
+        self._segment_values: dict[tuple[Any, ...], pl.DataFrame] = {}
         self.min_contacts = min_contacts
         self.result: FunnelResult | None = None
         self.last_update_seconds = 0.0
@@ -525,11 +537,16 @@ class Explorer:
             by = self.breakdown.value or None
             key = (self._definition_key, *self._reading, by, since, until)
             if key not in self._results:
+                events, people = self._events, self._contacts
+                if by in self._events.columns and self.reading.value == "entry":
+                    # The same breakdown, read once per column: see _segments_at_entry.
+                    events = self._events.drop(by)
+                    people = self._segments_at_entry(definition, until, by)
                 _remember(
                     self._results,
                     key,
                     funnel(
-                        self._events,
+                        events,
                         definition,
                         window=self.window.value,
                         order=self.order.value,
@@ -538,10 +555,11 @@ class Explorer:
                         # Read by entry, the classification reads the contacts (as the CLI
                         # and the weekly report do), whatever the breakdown; read by
                         # evidence, they only give a breakdown column.
-                        contacts=self._contacts,
+                        contacts=people,
                         since=since,
                         until=until,
                         min_size=self.min_contacts,
+                        classified=self._entries(definition, until),
                     ),
                 )
             result = self._results[key]
@@ -549,7 +567,7 @@ class Explorer:
             entrants = int(result.table["count"][0]) if result.table.height else 0
             # Contacts without events are counted at step 1 (by entry): the figure says so.
             silent = contacts_without_events(
-                self._events,
+                self._events if self._contacts is None else self._first_events(),
                 self._contacts,
                 since=since,
                 until=until,
@@ -753,6 +771,7 @@ class Explorer:
                     contacts=self._contacts,
                     current=datetime(latest.year, latest.month, latest.day, tzinfo=UTC),
                     until=until,
+                    classified=self._entries(definition, until),
                 )
             except ParameterError:
                 comparison = None
@@ -761,6 +780,68 @@ class Explorer:
         if comparison is None:
             return f"{_iso(latest)}{colon(lang)}{_word('no_week', lang)}"
         return _change_line(comparison, definition, lang)
+
+    def _first_events(self) -> pl.DataFrame:
+        """Return each contact's first event, kept: who has an event before an instant.
+
+        :func:`~funnelkit.figure_input.contacts_without_events` asks only
+        whether a contact has an event before ``until``, which its first event
+        tells: the weeks and settings change without reading every event again.
+        """
+        if self._first is None:
+            # a canonical events frame: one event (any) at each contact's first instant
+            self._first = self._events.group_by(CONTACT_ID).agg(
+                pl.col(OCCURRED_AT).min(), pl.col(EVENT).first()
+            )
+        return self._first
+
+    def _segments_at_entry(self, definition: Funnel, until: datetime, by: str) -> pl.DataFrame:
+        """Return, per contact, the events column ``by`` where a funnel by entry reads it (kept).
+
+        Read by entry, :func:`funnelkit.conversion.funnel` breaks a contact down
+        by the smallest value of ``by`` among its events at the instant it
+        entered the first stage (none: not set).  That instant comes from the kept
+        classification, so the value is one per contact and the same for every
+        window, order and first week: read from the events once, it is given to
+        ``funnel`` as a contact attribute of that name, with the same numbers.
+        """
+        key = (self._definition_key, until, by)
+        if key not in self._segment_values:
+            classified = self._entries(definition, until)
+            assert classified is not None  # read by entry
+            schema = self._events.schema
+            entered = classified.lazy().select(
+                pl.col(CONTACT_ID).cast(schema[CONTACT_ID]),
+                pl.col(f"{definition.stages[0].id}_at")
+                .cast(schema[OCCURRED_AT])
+                .alias(OCCURRED_AT),
+            )
+            found = (
+                self._events.lazy()
+                .join(entered, on=[CONTACT_ID, OCCURRED_AT], how="semi")
+                .group_by(CONTACT_ID)
+                .agg(pl.col(by).cast(pl.String).min())
+                .collect()
+            )
+            _remember(self._segment_values, key, found, keep=_KEPT_CLASSIFIED)
+        return self._segment_values[key]
+
+    def _entries(self, definition: Funnel, until: datetime) -> pl.DataFrame | None:
+        """Return the classification the stage entries are read from (by entry), kept.
+
+        It depends on the definition and ``until`` only: every window, order,
+        first week and breakdown, and the week-over-week line, read the one
+        classification (:func:`funnelkit.conversion.entry_classification`).
+        """
+        if self.reading.value != "entry":
+            return None
+        key = (self._definition_key, until)
+        if key not in self._classified:
+            found = entry_classification(
+                self._events, definition, until=until, contacts=self._contacts
+            )
+            _remember(self._classified, key, found, keep=_KEPT_CLASSIFIED)
+        return self._classified[key]
 
     @property
     def _reading(self) -> tuple[Any, Any, Any]:
@@ -774,12 +855,16 @@ class Explorer:
 
 #: Funnel results and comparisons kept per explorer (the last settings).
 _KEPT = 16
+#: Classifications kept per explorer (one row per contact each: far bigger than a result).
+_KEPT_CLASSIFIED = 3
 
 
-def _remember(kept: dict[tuple[Any, ...], Any], key: tuple[Any, ...], value: Any) -> None:
-    """Keep ``value`` under ``key``, forgetting the oldest entry beyond ``_KEPT``."""
+def _remember(
+    kept: dict[tuple[Any, ...], Any], key: tuple[Any, ...], value: Any, *, keep: int = _KEPT
+) -> None:
+    """Keep ``value`` under ``key``, forgetting the oldest entries beyond ``keep``."""
     kept[key] = value
-    while len(kept) > _KEPT:
+    while len(kept) > keep:
         del kept[next(iter(kept))]
 
 

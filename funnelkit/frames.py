@@ -5,7 +5,8 @@ The analyses of :mod:`funnelkit.stages`, :mod:`funnelkit.conversion` and
 hand a DuckDB or Spark frame to the implementation registered here under the
 analysis's name (:func:`on_engine`); they never import the engine code
 themselves.  :mod:`funnelkit.engines` registers the implementations with
-:func:`register`, keyed by analysis, not by engine.
+:func:`register`, keyed by analysis, not by engine; it is imported when an
+implementation is first asked for.
 
 How to register an implementation for another engine: "The registry" on the
 concept page ``docs/concepts/engines.md`` of the documentation (``make docs``).
@@ -13,6 +14,7 @@ concept page ``docs/concepts/engines.md`` of the documentation (``make docs``).
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
@@ -26,6 +28,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 
 _ON_ENGINE: dict[str, Callable[..., Any]] = {}
+#: The module whose import registers every engine implementation.
+_ENGINES_MODULE = "funnelkit.engines"
 
 
 def engine_of(obj: object) -> Engine | None:
@@ -116,6 +120,10 @@ def on_engine(analysis: str, returns: type[T]) -> Callable[..., T]:
     >>> on_engine("classify", pl.LazyFrame).__module__
     'funnelkit.engine_classify'
     """
+    if analysis not in _ON_ENGINE:
+        # Registered when the engine code is first needed, not by ``import funnelkit``
+        # (as the accelerators are): a script or the command line on polars never loads it.
+        importlib.import_module(_ENGINES_MODULE)
     try:
         function: Callable[..., T] = _ON_ENGINE[analysis]
     except KeyError:

@@ -83,6 +83,7 @@ def conversion_over_time(
     definition: Funnel | None = None,
     contacts: ContactTable | pl.LazyFrame | pl.DataFrame | None = None,
     rules: Rules = "funnelkit",
+    classified: pl.LazyFrame | pl.DataFrame | None = None,
 ) -> ConversionTrend:
     """Return funnel rates per period of entry, with unfinished periods flagged.
 
@@ -115,6 +116,9 @@ def conversion_over_time(
         :func:`~funnelkit.conversion.funnel`: with stages read by entry, a
         contact created with no event enters the first stage at its
         ``created_at``, so the periods count the contacts ``classify`` counts.
+    classified
+        As in :func:`~funnelkit.conversion.funnel`: the stage entries' classification
+        (:func:`~funnelkit.conversion.entry_classification`), read instead of classifying again.
 
     Returns
     -------
@@ -145,7 +149,9 @@ def conversion_over_time(
         rules=rules,
     )
     checked = check_period(period)
-    chains = chains_of(events, ns, since=since, until=until, contacts=contacts)
+    chains = chains_of(
+        events, ns, since=since, until=until, contacts=contacts, classified=classified
+    )
     known = parse_as_of(as_of)
     last = None if known is not None else _last_event(events, since, until)
     collected = chains.collect(
@@ -232,6 +238,7 @@ def compare_periods(
     definition: Funnel | None = None,
     contacts: ContactTable | pl.LazyFrame | pl.DataFrame | None = None,
     rules: Rules = "funnelkit",
+    classified: pl.LazyFrame | pl.DataFrame | None = None,
 ) -> PeriodComparison:
     """Compare each funnel rate of one entry period with the period before.
 
@@ -241,7 +248,7 @@ def compare_periods(
         As in :func:`~funnelkit.conversion.funnel` (the events may be an
         :class:`~funnelkit.events.EventLog`, a polars frame, a DuckDB relation
         or a Spark DataFrame; ``contacts`` on the same engine).
-    stage_steps, definition, contacts
+    stage_steps, definition, contacts, classified
         As in :func:`~funnelkit.conversion.funnel` (``"entry"``, the default: stages read by
         entry, as the snapshot sees them) and :func:`conversion_over_time`.
     period
@@ -296,6 +303,7 @@ def compare_periods(
         definition=definition,
         contacts=contacts,
         rules=rules,
+        classified=classified,
     )
     return compare_trend(trend, current=current, alpha=alpha)
 
@@ -434,6 +442,7 @@ def week_over_week(
     definition: Funnel | None = None,
     contacts: ContactTable | pl.LazyFrame | pl.DataFrame | None = None,
     rules: Rules = "funnelkit",
+    classified: pl.LazyFrame | pl.DataFrame | None = None,
 ) -> PeriodComparison:
     """Compare each rate of the last complete ISO week with the week before.
 
@@ -466,4 +475,5 @@ def week_over_week(
         definition=definition,
         contacts=contacts,
         rules=rules,
+        classified=classified,
     )
