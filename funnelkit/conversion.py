@@ -46,13 +46,11 @@ from funnelkit.chains import Events, restrict_span
 from funnelkit.core.chains import (
     chains_of,
     entry_contacts,
-    finish_durations,
-    funnel_counts,
     nw_spec,
     stage_entries,
     step_expr,
-    wide_frame,
 )
+from funnelkit.core.counts import finish_durations, funnel_counts, wide_frame
 from funnelkit.core.periods import cohort_counts, roll_up
 from funnelkit.definitions import Funnel, Stage
 from funnelkit.durations import parse_duration

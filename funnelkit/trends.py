@@ -24,7 +24,8 @@ import polars as pl
 from funnelkit.aggregate import STEP_COLUMNS as _STEP_COLUMNS
 from funnelkit.aggregate import long_steps
 from funnelkit.chains import Events
-from funnelkit.core.chains import chains_of, nw_spec, wide_counts, wide_frame
+from funnelkit.core.chains import chains_of, nw_spec
+from funnelkit.core.counts import wide_counts, wide_frame
 from funnelkit.core.periods import period_start, roll_up
 from funnelkit.definitions import Funnel
 from funnelkit.engine_frames import TS, core_events, from_us, restrict, span_us

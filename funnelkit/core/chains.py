@@ -11,7 +11,7 @@ Spark DataFrame into the core's frame, or hands the events to the
 accelerator registered for their engine (:mod:`funnelkit.core.accelerators`:
 the polars sort-key kernel of :mod:`funnelkit.chains`).  What follows the
 chains (counts per step, the breakdown, the time to convert) is written
-once too (:func:`funnel_counts`), run on the frame's engine: only small
+once too (:func:`funnelkit.core.counts.funnel_counts`), run on the frame's engine: only small
 tables come back, as polars.
 
 Funnels are computed per *instant* (contact and timestamp): the rows of one
@@ -29,7 +29,6 @@ Stages read by entry (``stage_steps="entry"``) become rows at the
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -71,10 +70,8 @@ from funnelkit.steps import (
     Exclusion,
     Spec,
     StageLike,
-    bin_width,
     event_names_of,
     resolve_spec,
-    transitions,
 )
 from funnelkit.timeutil import TimeLike
 
@@ -84,18 +81,13 @@ __all__ = [
     "NwSpec",
     "chains_of",
     "counted_chains",
-    "durations_query",
     "entry_contacts",
-    "finish_durations",
-    "funnel_counts",
     "nw_spec",
     "per_attempt",
     "rows_chains",
     "shared_sets",
     "stage_entries",
     "step_expr",
-    "wide_counts",
-    "wide_frame",
 ]
 
 
@@ -1014,130 +1006,6 @@ def _entry_rows(ev: EngineFrame, spec: Any, contacts: EngineFrame | None, *, by:
         return rows
     raw = raw.with_columns(nw.lit(None, dtype=nw.String()).alias(STAGE)).select(columns)
     return nw.concat([rows, raw])
-
-
-def _how_many(condition: Any) -> Any:
-    """Count the rows where ``condition`` holds (``COUNT(CASE WHEN ...)``: fast on every engine)."""
-    return nw.when(condition).then(nw.lit(1)).count()
-
-
-def _step_counts(n: int) -> list[Any]:
-    kept = ~nw.col("_excluded")
-    return [_how_many(nw.col("_excluded")).alias("_excl")] + [
-        _how_many(kept & (nw.col("_lvl") >= k)).alias(f"c{k}") for k in range(1, n + 1)
-    ]
-
-
-def wide_counts(chains: Any, n: int, group: str | None) -> Any:
-    """``_excl`` and ``c1..cn`` (contacts at or past each step), per ``group``."""
-    if group is None:
-        return chains.select(_step_counts(n))
-    return chains.group_by(group).agg(_step_counts(n))
-
-
-def durations_query(
-    chains: Any, spec: Spec, *, counts: bool
-) -> tuple[Any, list[tuple[int, int]], int, int]:
-    """One row: per transition its count, median, p90, mean and histogram bins.
-
-    With ``counts``, the same row also holds the step counts of
-    :func:`wide_counts`, so that one query over the chains gives everything.
-    """
-    width = bin_width(spec.window_us)
-    n_bins = max(1, math.ceil(spec.window_us / width))
-    pairs = transitions(spec)
-    kept = ~nw.col("_excluded")
-    columns = {}
-    for a, b in pairs:
-        if spec.order == "any":
-            times = [nw.col(f"_t{j}") for j in range(1, spec.n + 1)]
-            d = horizontal("max", times) - horizontal("min", times)
-        else:
-            d = nw.col(f"_t{b}") - nw.col(f"_t{a}")
-        columns[f"_d{a}_{b}"] = nw.when(kept & (nw.col("_lvl") >= b)).then(d)
-    rows = chains
-    if columns:
-        rows = rows.with_columns(**columns).with_columns(
-            ((nw.col(name) // width).clip(0, n_bins - 1)).alias(f"_bin{name}") for name in columns
-        )
-    aggs = _step_counts(spec.n) if counts else []
-    for name in columns:
-        aggs += [
-            nw.col(name).count().alias(f"{name}_n"),
-            nw.col(name).quantile(0.5, interpolation="linear").alias(f"{name}_median"),
-            nw.col(name).quantile(0.9, interpolation="linear").alias(f"{name}_p90"),
-            nw.col(name).mean().alias(f"{name}_mean"),
-        ]
-        aggs += [_how_many(nw.col(f"_bin{name}") == i).alias(f"{name}_b{i}") for i in range(n_bins)]
-    if not aggs:
-        aggs = [nw.len().alias("_none")]
-    return rows.select(aggs), pairs, width, n_bins
-
-
-def finish_durations(
-    row: Mapping[str, Any], pairs: list[tuple[int, int]], n_bins: int
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Return the time to convert's summary and histogram from a :func:`durations_query` row."""
-    summary = pl.DataFrame(
-        {
-            "from_step": [a for a, _ in pairs],
-            "to_step": [b for _, b in pairs],
-            "contacts": [int(row[f"_d{a}_{b}_n"] or 0) for a, b in pairs],
-            "median": [row[f"_d{a}_{b}_median"] for a, b in pairs],
-            "p90": [row[f"_d{a}_{b}_p90"] for a, b in pairs],
-            "mean": [row[f"_d{a}_{b}_mean"] for a, b in pairs],
-        },
-        schema={
-            "from_step": pl.Int64,
-            "to_step": pl.Int64,
-            "contacts": pl.Int64,
-            "median": pl.Float64,
-            "p90": pl.Float64,
-            "mean": pl.Float64,
-        },
-    )
-    histogram = pl.DataFrame(
-        {
-            "from_step": [a for a, _ in pairs for _ in range(n_bins)],
-            "to_step": [b for _, b in pairs for _ in range(n_bins)],
-            "bin": [i for _ in pairs for i in range(n_bins)],
-            "contacts": [int(row[f"_d{a}_{b}_b{i}"] or 0) for a, b in pairs for i in range(n_bins)],
-        },
-        schema={"from_step": pl.Int64, "to_step": pl.Int64, "bin": pl.Int64, "contacts": pl.Int64},
-    )
-    return summary, histogram
-
-
-def wide_frame(df: pl.DataFrame, n: int) -> pl.DataFrame:
-    """Return the collected counts ``_excl, c1..cn`` with nulls as 0, as Int64."""
-    counts = ["_excl", *(f"c{k}" for k in range(1, n + 1))]
-    return df.with_columns(pl.col(counts).fill_null(0).cast(pl.Int64))
-
-
-def funnel_counts(chains: Any, spec: Spec, *, by: str | None, shared: bool = True) -> list[Any]:
-    """Return the queries a funnel collects over counted chains, written once for every engine.
-
-    The time to convert's row (:func:`durations_query`) and the counts per
-    step (:func:`wide_counts`, per ``_seg_value`` with ``by``).  ``shared``:
-    the engine computes the chains once for all the queries (polars collects
-    them together over cached chains), so the durations read only the
-    contacts past step 1; otherwise (DuckDB, Spark: each query computes the
-    chains again) one query holds the durations and, without ``by``, the
-    counts.  ``chains`` is a narwhals lazy frame (the queries are too) or a
-    polars one (the queries are polars lazy frames).
-    :func:`funnelkit.conversion.finish_funnel` reads the collected tables.
-    """
-    native = not isinstance(chains, nw.LazyFrame)
-    lf = nw.from_native(chains) if native else chains
-    group = None if by is None else "_seg_value"
-    if shared:
-        past = lf.filter(~nw.col("_excluded") & (nw.col("_lvl") >= 2))
-        queries = [durations_query(past, spec, counts=False)[0], wide_counts(lf, spec.n, group)]
-    elif by is None:
-        queries = [durations_query(lf, spec, counts=True)[0]]
-    else:
-        queries = [durations_query(lf, spec, counts=False)[0], wide_counts(lf, spec.n, group)]
-    return [nw.to_native(q) for q in queries] if native else queries
 
 
 # --- which implementation gives the chains ----------------------------------------------
