@@ -28,6 +28,7 @@ from funnelkit.events import (
     require_usable,
     timestamp_hint,
 )
+from funnelkit.spreadsheets import spreadsheet_safe
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -767,34 +768,6 @@ def _validate(args: argparse.Namespace) -> int:
     aside = log.summary().rows_set_aside + (table.summary().rows_set_aside if table else 0)
     print(f"{aside:,} row(s) set aside" if aside else "all rows usable")
     return 1 if aside else 0
-
-
-#: What a spreadsheet reads as the start of a formula in a cell (OWASP "CSV injection").
-_FORMULA_START = re.compile(r"^[=+\-@\t\r]")
-#: Cells that start so but are plain numbers (``-3``, ``+33.5``), which stay as they are.
-_PLAIN_NUMBER = re.compile(r"^[+-]?[0-9]+(?:[.,][0-9]+)?$")
-
-
-def spreadsheet_safe(df: pl.DataFrame) -> pl.DataFrame:
-    """Return ``df`` with text cells a spreadsheet would run as a formula made inert.
-
-    A text cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
-    return (but not a plain number such as ``-3``) gets a leading ``'``, so
-    Excel, LibreOffice and Google Sheets show it as text instead of running
-    ``=HYPERLINK(...)`` or ``=cmd|...`` from an event name or a label.  Used
-    for every CSV the command line writes; Parquet and JSON keep values as read.
-
-    Examples
-    --------
-    >>> spreadsheet_safe(pl.DataFrame({"e": ["=1+1", "-3", "ok"]}))["e"].to_list()
-    ["'=1+1", '-3', 'ok']
-    """
-    text = [name for name, dtype in df.schema.items() if dtype == pl.String]
-    risky = pl.col(text).str.contains(_FORMULA_START.pattern)
-    plain = pl.col(text).str.contains(_PLAIN_NUMBER.pattern)
-    return df.with_columns(
-        pl.when(risky & ~plain).then(pl.lit("'") + pl.col(text)).otherwise(pl.col(text)).name.keep()
-    )
 
 
 def check_table_path(path: str) -> None:
