@@ -110,6 +110,21 @@ def _ratio(value: float, lang: Lang) -> str:
     return text if lang == "en" else text.replace(",", "\u202f").replace(".", ",")
 
 
+_SUPERSCRIPTS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _q(value: float, lang: Lang) -> str:
+    """Return a q-value with two significant digits; in French a decimal comma and ``×10⁻⁵``."""
+    text = f"{value:.2g}"
+    if lang == "en":
+        return text
+    mantissa, _, exponent = text.partition("e")
+    mantissa = mantissa.replace(".", ",")
+    if not exponent:
+        return mantissa
+    return f"{mantissa}×10{str(int(exponent)).translate(_SUPERSCRIPTS)}"
+
+
 def drivers_table(result: DriversResult, *, lang: Lang = "en", top: int = 15) -> pl.DataFrame:
     """Return what :func:`drivers_figure` draws: the ``top`` tested signals, strongest first.
 
@@ -176,7 +191,7 @@ def drivers_table(result: DriversResult, *, lang: Lang = "en", top: int = 15) ->
                     ratio=_ratio(row["odds_ratio"], lang),
                     low=_ratio(row["ci_low"], lang),
                     high=_ratio(row["ci_high"], lang),
-                    q=f"{row['q_value']:.2g}",
+                    q=_q(row["q_value"], lang),
                 ),
             }
         )

@@ -170,7 +170,7 @@ def test_funnel_figure_in_french_uses_french_labels_and_decimal_commas(
     assert headings == ["de l'étape<br>précédente", "de l'étape 1"]
     rates = [a.text for a in fig.layout.annotations if a.name == "rate" and a.text]
     assert rates and all(re.fullmatch(r"\d+,\d\u202f%", r) for r in rates)
-    assert fig.layout.separators == ", "
+    assert fig.layout.separators == ",\u202f"  # a thousands space as format_int writes it
     assert fig.layout.title.text.startswith("Entonnoir (inbound)")
 
 
@@ -399,7 +399,7 @@ def test_cohort_heatmap_rows_are_cohorts_and_unobserved_days_blank() -> None:
 
 def test_cohort_curves_have_one_line_per_cohort_in_the_target_colour() -> None:
     fig = F.cohort_figure(_cohorts(), kind="curves", colour_rank=4, lang="fr")
-    assert [t.name for t in fig.data] == ["2026-10-26", "2026-11-02"]
+    assert [t.name for t in fig.data] == ["26 oct. 2026", "2 nov. 2026"]  # a French day
     assert all("230,159,0" in t.line.color for t in fig.data)  # #E69F00, rank 4
     assert fig.layout.xaxis.title.text == "Jours depuis l'acquisition"
 
@@ -595,9 +595,11 @@ def test_conversion_over_time_draws_a_conversion_trend(sample_log: EventLog) -> 
     assert list(solid.x) == closed["period_start"].to_list()
     assert list(solid.y) == closed["conversion_from_first"].to_list()
     entrants = trend.table.filter(pl.col("step") == 1, pl.col("complete"))["count"]
-    assert [entered for _, entered, _ in solid.customdata] == [f"{n:,}" for n in entrants]
+    assert [entered for _, entered, _, _ in solid.customdata] == [f"{n:,}" for n in entrants]
     rates = closed["conversion_from_first"].to_list()
-    assert [rate for _, _, rate in solid.customdata] == [f"{100 * r:.1f}%" for r in rates]
+    assert [rate for _, _, rate, _ in solid.customdata] == [f"{100 * r:.1f}%" for r in rates]
+    days = [f"{p:%Y-%m-%d}" for p in closed["period_start"]]
+    assert [day for *_, day in solid.customdata] == days
     assert "%{customdata[2]}" in solid.hovertemplate and ".1%" not in solid.hovertemplate
     french = F.conversion_over_time_figure(trend, funnel=INBOUND, lang="fr")
     assert _trace(french, "Client").customdata[0][2].endswith("\u202f%")  # "12,3 %"
@@ -633,7 +635,7 @@ def test_cohort_figure_draws_a_cohort_table(sample_log: EventLog) -> None:
     )
     heat = F.cohort_figure(curves, funnel=INBOUND, lang="fr")
     first = curves.table.filter(pl.col("cohort_start") == pl.col("cohort_start").min())
-    assert heat.data[0].y[0] == f"{first['cohort_start'][0]:%Y-%m-%d}"
+    assert heat.data[0].y[0] == figure_style.format_date(first["cohort_start"][0], "fr")
     assert list(heat.data[0].x) == first["day"].to_list() == list(range(85))
     assert list(heat.data[0].z[0]) == first["share"].to_list()
     assert "Part ayant atteint Lead chaud" in heat.layout.title.text  # the result's target
