@@ -36,7 +36,7 @@ import polars as pl
 
 from funnelkit.conversion import FunnelResult, PeriodComparison, funnel, week_over_week
 from funnelkit.definitions import Funnel, list_presets, load_funnel
-from funnelkit.errors import FunnelkitError, ParameterError
+from funnelkit.errors import FunnelkitError, ParameterError, message_in
 from funnelkit.events import (
     CONTACT_ID,
     EVENT,
@@ -48,7 +48,7 @@ from funnelkit.events import (
 )
 from funnelkit.exercise import Exercise, JourneyEvents, exercise, place_journey
 from funnelkit.figure_input import contacts_without_events
-from funnelkit.figure_style import colon, format_int, format_num, format_pct
+from funnelkit.figure_style import colon, format_int, format_num, format_pct, week_label
 from funnelkit.figures import (
     LEAK_COLOUR,
     Lang,
@@ -451,6 +451,7 @@ class Explorer:
         self.path.layout.display = None if self.definition.value == FILE else "none"
         presets = [(p, p) for p in list_presets()]
         self._relabel(self.definition, [*presets, (_word("file", lang), FILE)])
+        self._relabel(self.weeks, [(week_label(monday, lang), monday) for _, monday in self._weeks])
         orders = ("ordered", "strict", "any")
         self._relabel(
             self.order,
@@ -469,7 +470,7 @@ class Explorer:
             else ""
         )
 
-    def _relabel(self, control: Any, options: list[tuple[str, str]]) -> None:
+    def _relabel(self, control: Any, options: list[tuple[str, Any]]) -> None:
         """Give ``control`` the labels ``options`` in the language shown, keeping its value."""
         if [tuple(o) for o in control.options] == options:
             return
@@ -582,11 +583,12 @@ class Explorer:
                     "yaxis": {"visible": False},
                 }
             )
-            failed.layout.title.text = f"{_word('error', lang)}{colon(lang)}{plot_text(exc)}"
+            said = message_in(exc, lang)
+            failed.layout.title.text = f"{_word('error', lang)}{colon(lang)}{plot_text(said)}"
             self._draw(failed)
             self.last_figure_seconds = time.perf_counter() - started
             self.table.value = ""
-            self.summary.value = format_html("<p style='color:{}'>{}</p>", LEAK_COLOUR, exc)
+            self.summary.value = format_html("<p style='color:{}'>{}</p>", LEAK_COLOUR, said)
         self.last_update_seconds = time.perf_counter() - started
         ms = round(self.last_update_seconds * 1000)
         self.status.value = format_html(
@@ -624,7 +626,9 @@ class Explorer:
             )
         except FunnelkitError as exc:
             _replace(self.paths_figure, go.Figure(layout={"template": "funnelkit"}))
-            self.paths_table.value = format_html("<p style='color:{}'>{}</p>", LEAK_COLOUR, exc)
+            self.paths_table.value = format_html(
+                "<p style='color:{}'>{}</p>", LEAK_COLOUR, message_in(exc, lang)
+            )
             return
         _replace(self.paths_figure, paths_figure(paths, funnel=definition, lang=lang))
         if isinstance(self._paths_view, widgets.Output):
@@ -759,7 +763,7 @@ class Explorer:
             _remember(self._comparisons, key, comparison)
         comparison = self._comparisons[key]
         if comparison is None:
-            return f"{_iso(latest)}{colon(lang)}{_word('no_week', lang)}"
+            return f"{_iso(latest, lang)}{colon(lang)}{_word('no_week', lang)}"
         return _change_line(comparison, definition, lang)
 
     @property
@@ -783,9 +787,9 @@ def _remember(kept: dict[tuple[Any, ...], Any], key: tuple[Any, ...], value: Any
         del kept[next(iter(kept))]
 
 
-def _iso(moment: date) -> str:
-    year, week, _ = moment.isocalendar()
-    return f"{year}-W{week:02d}"
+def _iso(moment: date, lang: Lang = "en") -> str:
+    """Return the week of ``moment`` as ``lang`` names it: ``2026-W47``, ``S47 2026``."""
+    return week_label(moment, lang)
 
 
 def _change_line(comparison: PeriodComparison, definition: Funnel, lang: Lang) -> str:
@@ -794,8 +798,8 @@ def _change_line(comparison: PeriodComparison, definition: Funnel, lang: Lang) -
     The weeks and the rates read oldest first: ``2026-W42 → 2026-W43, Client (of
     step 1): 3.7% → 2.2%``; a week whose window is still open is said to be so.
     """
-    current = _iso(comparison.current_start)
-    weeks = f"{_iso(comparison.previous_start)} → {current}"
+    current = _iso(comparison.current_start, lang)
+    weeks = f"{_iso(comparison.previous_start, lang)} → {current}"
     if not comparison.current_complete:
         weeks += f" ({_word('open_week', lang).format(week=current)})"
     table = comparison.table.filter(pl.col("rate") == "from_first")

@@ -317,7 +317,11 @@ def test_the_exercise_has_a_visible_text_box_sent_on_enter_and_no_tags_input() -
     assert not any(isinstance(w, widgets.TagsInput) for w in shown)
     assert ex.entry in shown and ex.add in shown
     assert ex.entry.continuous_update is False  # the browser sends the text on Enter
-    assert ex.every.style.description_width == "initial"  # "Jours entre deux…" is not cut
+    # "initial" let the row squeeze the label to "Jours entre deux…": a width of its own
+    for lang in ("en", "fr"):
+        ex.lang.value = lang
+        width = float(ex.every.style.description_width.removesuffix("em"))
+        assert width >= 0.6 * len(ex.every.description) + 1, lang
 
 
 def test_typing_an_event_and_enter_adds_it_and_empties_the_box() -> None:
