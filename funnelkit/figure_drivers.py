@@ -63,7 +63,7 @@ _WORDS: dict[str, dict[str, str]] = {
     },
     "fr": {
         "title": "Pourquoi les contacts s'arrêtent à {before} → {after}",
-        "subtitle": "chances de poursuivre, avec et sans chaque signal (intervalle à 95 %)",
+        "subtitle": "chances de poursuivre, avec et sans chaque signal (intervalle à 95\u202f%)",
         "axis": "Rapport des cotes (échelle log ; 1 = aucune différence)",
         "did": "a fait {name}",
         "came_with": "{name} = {value} (événement de l'étape)",
@@ -72,7 +72,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "hurts": "freine",
         "within noise": "dans le bruit",
         "hover": "{signal}\n{verdict} : {rate_with} ont poursuivi, {rate_without} sans\n"
-        "rapport des cotes {ratio} (IC 95 % {low}–{high}), q = {q}",
+        "rapport des cotes {ratio} (IC 95\u202f% {low}–{high}), q = {q}",
         "none": "Aucun signal testé (trop peu de contacts)",
         "left": "← freine",
         "right": "aide →",

@@ -728,7 +728,9 @@ def cohort_figure(
     table = shown(cohort_table(result))
     target = target or getattr(result, "target", None)
     definition = resolve_funnel(funnel)
-    target_text = plot_text(label_map(definition, lang).get(target, target) if target else "target")
+    target_text = plot_text(
+        label_map(definition, lang).get(target, target) if target else text("target", lang)
+    )
     colour_rank = colour_rank or (rank_map(definition).get(target) if target else None)
     share_title = text("share_reached", lang, stage=target_text)
     cohorts = table["cohort"].unique(maintain_order=True).to_list()

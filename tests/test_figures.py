@@ -10,6 +10,7 @@ bundled sample are drawn as they come, with no table in between.
 from __future__ import annotations
 
 import ast
+import html
 import importlib
 import re
 from datetime import date, timedelta
@@ -30,6 +31,7 @@ from funnelkit.events import EventLog, read_contacts, read_events
 from funnelkit.figure_time import HISTORY_COLOUR, RECENT_COHORTS
 from funnelkit.stages import classify, compare, explain, flows, snapshot
 from tests.conftest import events_frame
+from tests.french import hovers, not_french
 
 INBOUND = load_funnel("inbound")
 SALES = load_funnel("sales")
@@ -796,7 +798,6 @@ _SAME_IN_FRENCH = {
     "n",
     "table",
     "acquisition",
-    "target",
 }
 
 
@@ -808,22 +809,28 @@ def _figure_texts(fig: go.Figure) -> list[str]:
         texts.append(axis.title.text or "")
         texts += [str(t) for t in axis.ticktext or ()]
     for trace in fig.data:
-        hover = getattr(trace, "hovertemplate", None) or ""
-        texts += [str(trace.name or ""), re.sub(r"%\{[^}]*\}", " ", hover)]
+        texts.append(str(trace.name or ""))
         node = getattr(trace, "node", None)
         texts += [str(label) for label in (getattr(node, "label", None) or ())]
-        texts += [str(t) for t in (getattr(trace, "text", None) or ())]
-    return [re.sub(r"<[^>]*>", " ", t) for t in texts]
+        if trace.type != "heatmap":  # a heat map's text is its cells' values, in hovers
+            texts += [str(t) for t in (getattr(trace, "text", None) or ())]
+        texts += [str(v) for v in (getattr(trace, "y", None) or ()) if isinstance(v, str)]
+    # every hover as the browser writes it, point by point, its numbers filled in
+    texts += hovers(fig)
+    return [html.unescape(re.sub(r"<[^>]*>", " | ", t)) for t in texts]
 
 
-def test_every_figure_speaks_french_in_french(timeline: pl.DataFrame) -> None:
-    english = {
-        w.lower()
-        for t in figure_style._TEXT["en"].values()
-        for w in re.findall(r"[A-Za-z]{2,}", re.sub(r"\{[^}]*\}", "", t))
-    } - _SAME_IN_FRENCH
+def _french_figures(timeline: pl.DataFrame) -> dict[str, go.Figure]:
+    from funnelkit.drivers import drivers
+    from funnelkit.figure_drivers import drivers_figure
+    from funnelkit.figure_paths import paths_figure
+    from funnelkit.paths import drop_off_paths
+    from tests.planted import STEPS, WINDOW, planted_log
+
     result = funnel(timeline, INBOUND, window="30d")
-    figures = {
+    planted, planted_contacts = planted_log()
+    big = 2_000  # thousands, to be written with a narrow no-break space
+    return {
         "funnel": F.funnel_figure(result, funnel=INBOUND, lang="fr", without_events=3),
         "compare": F.funnel_figure(result, compare=result, funnel=INBOUND, lang="fr"),
         "breakdown": F.breakdown_figure(
@@ -833,16 +840,80 @@ def test_every_figure_speaks_french_in_french(timeline: pl.DataFrame) -> None:
             without_events=3,
         ),
         "time": F.time_to_convert_figure(result, funnel=INBOUND, lang="fr"),
-        "trend": F.conversion_over_time_figure(_trend_table(), lang="fr"),
+        "trend": F.conversion_over_time_figure(
+            _trend_table().with_columns(pl.col("entered") * big), lang="fr"
+        ),
         "cohorts": F.cohort_figure(_cohorts(), lang="fr"),
+        "cohort curves": F.cohort_figure(_cohorts(), kind="curves", lang="fr"),
+        "cohort weeks": F.cohort_figure(
+            _cohorts().with_columns(pl.col("cohort").dt.strftime("%G-W%V")),
+            lang="fr",
+        ),
         "flows": F.flows_figure(
-            flows(timeline, INBOUND, start="2026-11-04", end="2026-11-11"), lang="fr"
+            flows(timeline, INBOUND, start="2026-11-04", end="2026-11-11"),
+            lang="fr",
+            period="2026-W45",
         ),
         "compare_definitions": F.compare_figure(compare(timeline, INBOUND, SALES), lang="fr"),
         "timeline": F.timeline_figure(explain(timeline, INBOUND, "a"), lang="fr"),
+        "drivers": drivers_figure(
+            drivers(planted, STEPS, window=WINDOW, contacts=planted_contacts), lang="fr"
+        ),
+        "paths": paths_figure(drop_off_paths(planted, STEPS, window=WINDOW, min_size=1), lang="fr"),
     }
-    for name, fig in figures.items():
+
+
+def test_every_figure_speaks_french_in_french(timeline: pl.DataFrame) -> None:
+    english = {
+        w.lower()
+        for t in figure_style._TEXT["en"].values()
+        for w in re.findall(r"[A-Za-z]{2,}", re.sub(r"\{[^}]*\}", "", t))
+    } - _SAME_IN_FRENCH
+    # plotly's own hover words, had a Sankey no template of its own
+    english |= {"incoming", "outgoing", "flow", "count", "plotly"}
+    from tests.planted import planted_log
+
+    # values of the planted data ("channel = events") are data, not words of ours
+    data = {
+        str(v).lower()
+        for frame in planted_log()
+        for column, dtype in frame.schema.items()
+        if dtype == pl.String and column != "contact_id"
+        for v in frame[column].unique().to_list()
+    }
+    checked = 0
+    for name, fig in _french_figures(timeline).items():
+        ours = english - data if name in ("drivers", "paths") else english
         for shown in _figure_texts(fig):
             # event names (page_view, ebook_download) are data, not words of ours
             words = set(re.findall(r"(?<![\w_])[A-Za-z]{2,}(?![\w_])", shown))
-            assert {w for w in words if w.lower() in english} == set(), (name, shown)
+            assert {w for w in words if w.lower() in ours} == set(), (name, shown)
+            assert "d3 format" not in shown, (name, shown)  # plotly would write "12,3%"
+            assert not_french(shown) == [], (name, shown)
+            checked += 1
+    assert checked > 300
+
+
+@pytest.mark.parametrize(
+    ("shown", "wrong"),
+    [
+        ("Lead froid · 7 jours : 12,3%", "a percent sign glued to its number"),
+        ("5,000 contacts", "a thousands comma"),
+        ("5 000 contacts", "thousands split by a wide space"),
+        ("2026-W47", "an ISO week label"),
+        ("2026-11-02 : 3", "an ISO date"),
+        ("0.5 jours", "a decimal point"),
+    ],
+)
+def test_the_french_check_sees_an_english_number(shown: str, wrong: str) -> None:
+    assert [w.split(":")[0] for w in not_french(shown)] == [wrong]
+    assert not_french("5\u202f000 contacts, 12,3\u202f%, S47 2026, 2 nov. 2026") == []
+
+
+def test_the_french_hovers_of_the_cohorts_are_written_by_funnelkit() -> None:
+    """The heat map said "12,3%" (d3 glues the sign); the curves too."""
+    for kind in ("heatmap", "curves"):
+        fig = F.cohort_figure(_cohorts(), kind=kind, lang="fr")  # type: ignore[arg-type]
+        shown = hovers(fig)
+        assert shown and not any("d3 format" in h for h in shown), kind
+        assert any(re.search(r"\d,\d\u202f%", h) for h in shown), kind
