@@ -323,7 +323,7 @@ def test_conversion_over_time_draws_band_line_and_dashed_incomplete_periods() ->
 def test_conversion_over_time_with_every_period_complete_has_no_dashes() -> None:
     table = _trend_table().with_columns(pl.lit(False).alias("incomplete"))
     fig = F.conversion_over_time_figure(table, stages=["warm_lead"], lang="fr")
-    assert [t.name for t in fig.data] == ["warm_lead · intervalle à 95 %", "warm_lead"]
+    assert [t.name for t in fig.data] == ["warm_lead · intervalle à 95\u202f%", "warm_lead"]
     assert "fenêtre" not in fig.layout.title.text and not fig.layout.shapes
 
 
