@@ -177,6 +177,13 @@ _MESSAGES_FR: tuple[tuple[type[FunnelkitError], re.Pattern[str], str], ...] = tu
         ),
         (
             DefinitionError,
+            r"cannot read '(?P<value>[^']*)' as a duration; write a whole number and a unit: "
+            r"(?P<examples>[^(]*?)(?: \(or (?P<alt>'[^']*')\))?",
+            "'{value}' n'est pas une durée ; écrivez un nombre entier et une unité : "
+            "{examples}{alt}",
+        ),
+        (
+            DefinitionError,
             r"missing; a points condition needs a threshold, e\.g\. threshold = 3",
             "absente ; une condition à points a besoin d'un seuil, par exemple threshold = 3",
         ),
@@ -250,6 +257,8 @@ def message_in(error: BaseException, lang: str = "en") -> str:
             values = {k: v or "" for k, v in found.groupdict().items()}
             if values.get("close"):
                 values["close"] = f" Vouliez-vous dire '{values['close']}' ?"
+            if values.get("alt"):
+                values["alt"] = f" (ou {values['alt']})"
             if "what" in values:
                 values["what"] = _WHAT_FR[values["what"]]
             text = french.format(**values)

@@ -58,7 +58,7 @@ from funnelkit.figures import (
     funnel_table,
     text,
 )
-from funnelkit.markup import format_html, join_html, plot_text
+from funnelkit.markup import Markup, format_html, join_html, plot_text
 from funnelkit.privacy import judge_breakdown
 
 __all__ = [
@@ -636,7 +636,9 @@ class Explorer:
             self._paths_view.outputs = (
                 {"output_type": "display_data", "data": bundle, "metadata": {}},
             )
-        self.paths_table.value = paths._repr_html_()
+        self.paths_table.value = (
+            paths._repr_html_() if lang == "en" else _paths_html_fr(paths, definition)
+        )
 
     def _draw(self, figure: go.Figure) -> None:
         _replace(self.figure, figure)
@@ -785,6 +787,73 @@ def _remember(kept: dict[tuple[Any, ...], Any], key: tuple[Any, ...], value: Any
     kept[key] = value
     while len(kept) > _KEPT:
         del kept[next(iter(kept))]
+
+
+def _wait_fr(value: object) -> str:
+    """Return a wait in French, short: ``45 min``, ``5,5 h``, ``12,3 j``."""
+    if not isinstance(value, timedelta):
+        return ""
+    seconds = value.total_seconds()
+    if seconds < 3600:
+        return f"{seconds / 60:.0f}\u00a0min"
+    if seconds < 86400:
+        return f"{format_num(seconds / 3600, 'fr')}\u00a0h"
+    return f"{format_num(seconds / 86400, 'fr')}\u00a0j"
+
+
+def _paths_html_fr(paths: Any, definition: Funnel) -> Markup:
+    """Return the drop-off paths' groups and paths as two tables, every word in French."""
+    from funnelkit.paths import NO_EVENT, OTHER, group_label
+
+    names = {s.label("en"): s.label("fr") for s in definition.stages}
+    names.update({s.id: s.label("fr") for s in definition.stages})
+    before = names.get(paths.from_name, paths.from_name)
+    after = names.get(paths.to_name, paths.to_name)
+    words = {NO_EVENT: text("paths_no_event", "fr"), OTHER: f"({text('other', 'fr').lower()})"}
+    caption = (
+        f"Après {before} (étape {paths.step})\u00a0: qui est passé à {after}, qui s'est arrêté "
+        f"(fenêtre de {format_num(paths.window.total_seconds() / 86400, 'fr', 0)} j)"
+    )
+    groups: list[tuple[str, ...]] = [
+        (
+            group_label(r["group"], after, "fr"),
+            format_int(r["contacts"], "fr"),
+            format_pct(r["share"], "fr"),
+            _wait_fr(r["q1"]),
+            _wait_fr(r["median"]),
+            _wait_fr(r["q3"]),
+        )
+        for r in paths.groups.iter_rows(named=True)
+    ]
+    rows: list[tuple[str, ...]] = [
+        (
+            group_label(r["group"], after, "fr"),
+            str(r["length"]),
+            " → ".join(words.get(e, e) for e in str(r["path"]).split(" → ")),
+            format_int(r["contacts"], "fr"),
+            format_pct(r["share"], "fr"),
+        )
+        for r in paths.table.iter_rows(named=True)
+    ]
+    heads = (
+        ("groupe", "contacts", "part", "q1", "médiane", "q3"),
+        ("groupe", "événements", "parcours", "contacts", "part du groupe"),
+    )
+    captions = (caption, f"Événements suivants après {before} (répétitions consécutives réunies)")
+    tables = [
+        format_html(
+            "<table class='funnelkit'><caption style='text-align:left'>{}</caption>"
+            "<thead><tr>{}</tr></thead><tbody>{}</tbody></table>",
+            said,
+            join_html(format_html("<th>{}</th>", h) for h in head),
+            join_html(
+                format_html("<tr>{}</tr>", join_html(format_html("<td>{}</td>", c) for c in row))
+                for row in body
+            ),
+        )
+        for said, head, body in zip(captions, heads, (groups, rows), strict=True)
+    ]
+    return format_html("<div>{}</div>", join_html(tables))
 
 
 def _iso(moment: date, lang: Lang = "en") -> str:

@@ -10,6 +10,24 @@ import html
 import re
 from typing import Any
 
+#: Definition files a user may type the path of, each with a mistake the explorer shows.
+BAD_DEFINITIONS = {
+    "syntax": 'name = "x"\n[[stages]\nid = "a"\n',
+    "no stages": 'name = "x"\n',
+    "typo": 'name = "x"\n[[stages]]\nid = "a"\n[[stages]]\nid = "b"\nevnts = ["like"]\n',
+    "no rule": 'name = "x"\n[[stages]]\nid = "a"\n[[stages]]\nid = "b"\n',
+    "duplicate": 'name = "x"\n[[stages]]\nid = "a"\n[[stages]]\nid = "a"\nevents = ["like"]\n',
+    "half life": (
+        'name = "x"\n[[stages]]\nid = "a"\n[[stages]]\nid = "b"\nevents = ["like"]\n'
+        'half_life = "30d"\n'
+    ),
+    "duration": (
+        'name = "x"\n[[stages]]\nid = "a"\n[[stages]]\nid = "b"\n'
+        'points = { like = 1 }\nthreshold = 1\nhalf_life = "a month"\n'
+    ),
+}
+
+
 #: A field of a plotly template, e.g. ``%{customdata[1]}``, ``%{y:.1%}``, ``%{x|%Y-%m-%d}``.
 _FIELD = re.compile(r"%\{([^}:|]*)([:|][^}]*)?\}")
 
