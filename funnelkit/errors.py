@@ -235,7 +235,7 @@ def message_in(error: BaseException, lang: str = "en") -> str:
     >>> message_in(error) == str(error)
     True
 
-    See the concept page: docs/concepts/untrusted-input.md
+    See the guide: docs/guides/explorer.md
     """
     text = str(error)
     if lang != "fr":

@@ -62,6 +62,9 @@ def test_the_paths_view_follows_the_controls_and_the_language(app: Explorer) -> 
     app.lang.value = "fr"
     assert app.paths.description == "Parcours après l'arrêt"
     assert "passés à" in str(app.paths_figure.data[0].node.label)
+    table = html.unescape(app.paths_table.value)
+    assert "passés à" in table and "médiane" in table and "went on" not in table
+    assert "(plus aucun événement)" in table or "(autre)" in table
     app.order.value = "any"
     said = html.unescape(app.paths_table.value).replace("\u00a0", " ")
     assert "l'ordre « ordre libre » n'a pas d'« après l'étape k »" in said
