@@ -40,6 +40,8 @@ _START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 _AMOUNT = 100.0
 #: Width of one character of a widget's label, in em: generous, so that no label is cut.
 _LABEL_EM = 0.62
+#: Width of the exercise slider's track and number beside its label, in em.
+_TRACK_EM = 20
 #: At most this many close names are suggested for an event the definitions do not know.
 _SUGGESTIONS = 3
 
@@ -262,9 +264,11 @@ class Exercise:
         self.remove.description = _exercise_word("remove", lang)
         self.clear.description = _exercise_word("clear", lang)
         self.every.description = label = _exercise_word("every", lang)
-        # Wide enough for the whole label in either language: "initial" lets the row
-        # squeeze it to an ellipsis ("Jours entre deux…").
-        self.every.style.description_width = f"{math.ceil(len(label) * _LABEL_EM) + 1}em"
+        # The whole label in either language, and a track beside it: with its width
+        # "auto", the slider was only as wide as its label and number, its track gone.
+        em = math.ceil(len(label) * _LABEL_EM) + 1
+        self.every.style.description_width = f"{em}em"
+        self.every.layout.width = self.every.layout.min_width = f"{em + _TRACK_EM}em"
 
     def update(self) -> None:
         """Place the journey under each definition and show the answer."""
@@ -320,7 +324,8 @@ class Exercise:
                 widgets.HBox([self.entry, self.add]),
                 self.message,
                 widgets.HBox([self.events, self.remove, self.clear]),
-                widgets.HBox([self.every, self.lang]),
+                # in a narrow cell the language goes under the slider, which keeps its width
+                widgets.HBox([self.every, self.lang], layout=widgets.Layout(flex_flow="row wrap")),
                 self.answer,
             ]
         )

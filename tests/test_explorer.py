@@ -323,6 +323,7 @@ def test_the_exercise_has_a_visible_text_box_sent_on_enter_and_no_tags_input() -
         ex.lang.value = lang
         width = float(ex.every.style.description_width.removesuffix("em"))
         assert width >= 0.6 * len(ex.every.description) + 1, lang
+        assert float(ex.every.layout.width.removesuffix("em")) >= width + 15, lang  # a track
 
 
 def test_typing_an_event_and_enter_adds_it_and_empties_the_box() -> None:

@@ -787,6 +787,49 @@ def test_funnel_labels_neither_collide_nor_get_cut_at_any_width(
     assert errors == []
 
 
+@pytest.mark.browser
+def test_french_hovers_read_french_in_the_browser(sample_log: EventLog) -> None:
+    """What plotly writes on hover: "20,0 %" (not "20,0%"), "4 000", no English Sankey words."""
+    from tests.setup_browser import CHROMIUM, chromium_path
+    from tests.test_report_browser import ARGS
+
+    if chromium_path() is None:
+        pytest.skip(f"{CHROMIUM} is missing; install it with: python -m tests.setup_browser")
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    heat = F.cohort_figure(_cohorts().with_columns(size=pl.lit(4_000)), lang="fr")
+    moved = F.flows_figure(
+        flows(sample_log, INBOUND, start="2026-11-09", end="2026-11-16"), lang="fr"
+    )
+    plotly_js = (Path(pio.__file__).parent.parent / "package_data" / "plotly.min.js").read_text(
+        encoding="utf-8"
+    )
+    read = "(document.querySelector('.hoverlayer') || {}).textContent || ''"
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 800})
+        shown = {}
+        for name, fig in (("heat", heat), ("flows", moved)):
+            div = fig.to_html(full_html=False, include_plotlyjs=False)
+            page.set_content(f"<html><head><script>{plotly_js}</script></head>{div}</html>")
+            page.wait_for_timeout(300)
+            if name == "heat":  # the first cohort (top row), day 7 (middle column)
+                box = page.locator(".nsewdrag").first.bounding_box()
+                page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.25)
+            else:
+                page.locator(".sankey-node rect").first.hover(force=True)
+            page.wait_for_timeout(300)
+            shown[name] = str(page.evaluate(read))
+            if name == "flows":
+                page.locator(".sankey-link").first.hover(force=True)
+                page.wait_for_timeout(300)
+                shown["link"] = str(page.evaluate(read))
+        browser.close()
+    assert shown["heat"] == "26 oct. 2026 · 7 jours\u00a0: 20,0\u202f% (n = 4\u202f000)"
+    for name in ("flows", "link"):
+        assert shown[name].endswith(" contacts") and not_french(shown[name]) == [], shown
+        assert "flow" not in shown[name] and "count" not in shown[name], shown
+
+
 # --------------------------------------------------------------------------- every word
 _SAME_IN_FRENCH = {
     "contacts",

@@ -517,9 +517,20 @@ def test_the_exercise_slider_label_is_shown_whole(
     page = run(TRAINER[lang]).page
     shown = _notebook(page).locator(".widget-slider label.widget-label", has_text=label).first
     assert shown.is_visible()
-    # the label's text fits its box: no ellipsis ("Jours entre deux…")
-    widths = shown.evaluate("e => [e.scrollWidth, e.clientWidth]")
-    assert widths[0] <= widths[1], widths
+    wide = page.viewport_size
+    try:
+        for width in (1400, 1000, 760):  # a narrow window squeezes the row first
+            page.set_viewport_size({"width": width, "height": wide["height"]})
+            page.wait_for_timeout(300)
+            # the label's text fits its box: no ellipsis ("Jours entre deux…"), and the
+            # track beside it is there to drag (it was squeezed to nothing)
+            widths = shown.evaluate(
+                "e => [e.scrollWidth, e.clientWidth,"
+                " e.parentElement.querySelector('.slider-container').clientWidth]"
+            )
+            assert widths[0] <= widths[1] and widths[2] >= 120, (width, widths)
+    finally:
+        page.set_viewport_size(wide)
 
 
 # --------------------------------------------------------------------------- French
