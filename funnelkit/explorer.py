@@ -812,7 +812,7 @@ def _paths_html_fr(paths: Any, definition: Funnel) -> Markup:
     words = {NO_EVENT: text("paths_no_event", "fr"), OTHER: f"({text('other', 'fr').lower()})"}
     caption = (
         f"Après {before} (étape {paths.step})\u00a0: qui est passé à {after}, qui s'est arrêté "
-        f"(fenêtre de {format_num(paths.window.total_seconds() / 86400, 'fr', 0)} j)"
+        f"(fenêtre de {_wait_fr(paths.window)})"
     )
     groups: list[tuple[str, ...]] = [
         (
