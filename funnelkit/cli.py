@@ -513,6 +513,8 @@ def _print_result(result: Any, fmt: str) -> int:
     if fmt == "json":
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     elif fmt == "csv":
+        from funnelkit.spreadsheets import spreadsheet_safe
+
         sys.stdout.write(spreadsheet_safe(result.to_polars()).write_csv())
     else:
         print("\n".join(one_line(line) for line in result.to_text().split("\n")))
@@ -774,37 +776,6 @@ def _validate(args: argparse.Namespace) -> int:
     return 1 if aside else 0
 
 
-#: What a spreadsheet reads as the start of a formula in a cell (OWASP "CSV injection").
-_FORMULA_START = re.compile(r"^[=+\-@\t\r]")
-#: Cells that start so but are plain numbers (``-3``, ``+33.5``), which stay as they are.
-_PLAIN_NUMBER = re.compile(r"^[+-]?[0-9]+(?:[.,][0-9]+)?$")
-
-
-def spreadsheet_safe(df: pl.DataFrame) -> pl.DataFrame:
-    """Return ``df`` with text cells a spreadsheet would run as a formula made inert.
-
-    A text cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
-    return (but not a plain number such as ``-3``) gets a leading ``'``, so
-    Excel, LibreOffice and Google Sheets show it as text instead of running
-    ``=HYPERLINK(...)`` or ``=cmd|...`` from an event name or a label.  Used
-    for every CSV the command line writes; Parquet and JSON keep values as read.
-
-    Examples
-    --------
-    >>> import polars as pl
-    >>> spreadsheet_safe(pl.DataFrame({"e": ["=1+1", "-3", "ok"]}))["e"].to_list()
-    ["'=1+1", '-3', 'ok']
-    """
-    import polars as pl
-
-    text = [name for name, dtype in df.schema.items() if dtype == pl.String]
-    risky = pl.col(text).str.contains(_FORMULA_START.pattern)
-    plain = pl.col(text).str.contains(_PLAIN_NUMBER.pattern)
-    return df.with_columns(
-        pl.when(risky & ~plain).then(pl.lit("'") + pl.col(text)).otherwise(pl.col(text)).name.keep()
-    )
-
-
 def check_table_path(path: str) -> None:
     """Refuse an ``--out`` path that :func:`write_table` cannot write, before any work."""
     suffix = Path(path).suffix.lower()
@@ -825,6 +796,8 @@ def write_table(df: pl.DataFrame, path: str) -> None:
         folder is a file, read-only or full), in one line naming ``path``.
     """
     import polars as pl
+
+    from funnelkit.spreadsheets import spreadsheet_safe
 
     check_table_path(path)
     target = Path(path)
@@ -873,6 +846,16 @@ def one_line(text: str) -> str:
     """
     named = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
     return _CONTROL.sub(lambda m: named.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
+
+
+def __getattr__(name: str) -> Any:
+    """Keep ``funnelkit.cli.spreadsheet_safe`` importable without loading polars at start."""
+    if name == "spreadsheet_safe":
+        from funnelkit.spreadsheets import spreadsheet_safe
+
+        return spreadsheet_safe
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)
 
 
 def build_parser() -> argparse.ArgumentParser:

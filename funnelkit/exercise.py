@@ -10,6 +10,7 @@ Unknown events are refused with the closest known names.  Every word follows
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ import polars as pl
 import traitlets
 
 from funnelkit.definitions import Funnel, load_funnel
+from funnelkit.errors import FunnelkitError, message_in
 from funnelkit.events import (
     CONTACT_ID,
     EVENT,
@@ -36,6 +38,10 @@ __all__ = ["Exercise", "JourneyEvents", "exercise", "place_journey"]
 
 _START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 _AMOUNT = 100.0
+#: Width of one character of a widget's label, in em: generous, so that no label is cut.
+_LABEL_EM = 0.62
+#: Width of the exercise slider's track and number beside its label, in em.
+_TRACK_EM = 20
 #: At most this many close names are suggested for an event the definitions do not know.
 _SUGGESTIONS = 3
 
@@ -257,7 +263,12 @@ class Exercise:
         self.add.description = _exercise_word("add", lang)
         self.remove.description = _exercise_word("remove", lang)
         self.clear.description = _exercise_word("clear", lang)
-        self.every.description = _exercise_word("every", lang)
+        self.every.description = label = _exercise_word("every", lang)
+        # The whole label in either language, and a track beside it: with its width
+        # "auto", the slider was only as wide as its label and number, its track gone.
+        em = math.ceil(len(label) * _LABEL_EM) + 1
+        self.every.style.description_width = f"{em}em"
+        self.every.layout.width = self.every.layout.min_width = f"{em + _TRACK_EM}em"
 
     def update(self) -> None:
         """Place the journey under each definition and show the answer."""
@@ -268,13 +279,29 @@ class Exercise:
         journey = list(self.journey.value)
         self.events.value = _chips(journey, lang)
         self.remove.disabled = self.clear.disabled = not journey
-        self.placed = place_journey(journey, self.funnels, every=every, lang=lang)
-        if not journey:
-            self.answer.value = format_html("<p><i>{}</i></p>", _exercise_word("no_events", lang))
-            return
+        try:
+            self.placed = place_journey(journey, self.funnels, every=every, lang=lang)
+            if not journey:
+                self.answer.value = format_html(
+                    "<p><i>{}</i></p>", _exercise_word("no_events", lang)
+                )
+                return
+            self.answer.value = self._answer(self.placed, journey, every, lang)
+        except FunnelkitError as exc:
+            # A definition the journey cannot be placed under (a rule on a column the
+            # exercise's events lack): said in the exercise, in its language.
+            self.placed = None
+            self.answer.value = format_html(
+                "<p class='funnelkit-error' style='color:#b71c1c'>{}</p>", message_in(exc, lang)
+            )
+
+    def _answer(
+        self, placed: pl.DataFrame, journey: list[str], every: timedelta, lang: Lang
+    ) -> Markup:
+        """Return each definition's stage as a ladder, with its explanation."""
         events = _journey_events(journey, every)
         parts = []
-        for definition, row in zip(self.funnels, self.placed.iter_rows(named=True), strict=True):
+        for definition, row in zip(self.funnels, placed.iter_rows(named=True), strict=True):
             why = explain(events, definition, "you", lang=lang)
             parts.append(
                 format_html(
@@ -286,7 +313,7 @@ class Exercise:
                     why.text,
                 )
             )
-        self.answer.value = join_html(parts)
+        return join_html(parts)
 
     @property
     def widget(self) -> widgets.Widget:
@@ -297,7 +324,8 @@ class Exercise:
                 widgets.HBox([self.entry, self.add]),
                 self.message,
                 widgets.HBox([self.events, self.remove, self.clear]),
-                widgets.HBox([self.every, self.lang]),
+                # in a narrow cell the language goes under the slider, which keeps its width
+                widgets.HBox([self.every, self.lang], layout=widgets.Layout(flex_flow="row wrap")),
                 self.answer,
             ]
         )

@@ -42,7 +42,7 @@ from funnelkit.conversion import (
     week_over_week,
 )
 from funnelkit.definitions import Funnel, list_presets, load_funnel
-from funnelkit.errors import FunnelkitError, ParameterError
+from funnelkit.errors import FunnelkitError, ParameterError, message_in
 from funnelkit.events import (
     CONTACT_ID,
     EVENT,
@@ -54,7 +54,7 @@ from funnelkit.events import (
 )
 from funnelkit.exercise import Exercise, JourneyEvents, exercise, place_journey
 from funnelkit.figure_input import contacts_without_events
-from funnelkit.figure_style import colon, format_int, format_num, format_pct
+from funnelkit.figure_style import colon, format_int, format_num, format_pct, week_label
 from funnelkit.figures import (
     LEAK_COLOUR,
     Lang,
@@ -64,7 +64,7 @@ from funnelkit.figures import (
     funnel_table,
     text,
 )
-from funnelkit.markup import format_html, join_html, plot_text
+from funnelkit.markup import Markup, format_html, join_html, plot_text
 from funnelkit.privacy import judge_breakdown
 
 __all__ = [
@@ -463,6 +463,7 @@ class Explorer:
         self.path.layout.display = None if self.definition.value == FILE else "none"
         presets = [(p, p) for p in list_presets()]
         self._relabel(self.definition, [*presets, (_word("file", lang), FILE)])
+        self._relabel(self.weeks, [(week_label(monday, lang), monday) for _, monday in self._weeks])
         orders = ("ordered", "strict", "any")
         self._relabel(
             self.order,
@@ -481,7 +482,7 @@ class Explorer:
             else ""
         )
 
-    def _relabel(self, control: Any, options: list[tuple[str, str]]) -> None:
+    def _relabel(self, control: Any, options: list[tuple[str, Any]]) -> None:
         """Give ``control`` the labels ``options`` in the language shown, keeping its value."""
         if [tuple(o) for o in control.options] == options:
             return
@@ -600,11 +601,12 @@ class Explorer:
                     "yaxis": {"visible": False},
                 }
             )
-            failed.layout.title.text = f"{_word('error', lang)}{colon(lang)}{plot_text(exc)}"
+            said = message_in(exc, lang)
+            failed.layout.title.text = f"{_word('error', lang)}{colon(lang)}{plot_text(said)}"
             self._draw(failed)
             self.last_figure_seconds = time.perf_counter() - started
             self.table.value = ""
-            self.summary.value = format_html("<p style='color:{}'>{}</p>", LEAK_COLOUR, exc)
+            self.summary.value = format_html("<p style='color:{}'>{}</p>", LEAK_COLOUR, said)
         self.last_update_seconds = time.perf_counter() - started
         ms = round(self.last_update_seconds * 1000)
         self.status.value = format_html(
@@ -642,7 +644,9 @@ class Explorer:
             )
         except FunnelkitError as exc:
             _replace(self.paths_figure, go.Figure(layout={"template": "funnelkit"}))
-            self.paths_table.value = format_html("<p style='color:{}'>{}</p>", LEAK_COLOUR, exc)
+            self.paths_table.value = format_html(
+                "<p style='color:{}'>{}</p>", LEAK_COLOUR, message_in(exc, lang)
+            )
             return
         _replace(self.paths_figure, paths_figure(paths, funnel=definition, lang=lang))
         if isinstance(self._paths_view, widgets.Output):
@@ -650,7 +654,9 @@ class Explorer:
             self._paths_view.outputs = (
                 {"output_type": "display_data", "data": bundle, "metadata": {}},
             )
-        self.paths_table.value = paths._repr_html_()
+        self.paths_table.value = (
+            paths._repr_html_() if lang == "en" else _paths_html_fr(paths, definition)
+        )
 
     def _draw(self, figure: go.Figure) -> None:
         _replace(self.figure, figure)
@@ -778,7 +784,7 @@ class Explorer:
             _remember(self._comparisons, key, comparison)
         comparison = self._comparisons[key]
         if comparison is None:
-            return f"{_iso(latest)}{colon(lang)}{_word('no_week', lang)}"
+            return f"{_iso(latest, lang)}{colon(lang)}{_word('no_week', lang)}"
         return _change_line(comparison, definition, lang)
 
     def _first_events(self) -> pl.DataFrame:
@@ -868,9 +874,76 @@ def _remember(
         del kept[next(iter(kept))]
 
 
-def _iso(moment: date) -> str:
-    year, week, _ = moment.isocalendar()
-    return f"{year}-W{week:02d}"
+def _wait_fr(value: object) -> str:
+    """Return a wait in French, short: ``45 min``, ``5,5 h``, ``12,3 j``."""
+    if not isinstance(value, timedelta):
+        return ""
+    seconds = value.total_seconds()
+    if seconds < 3600:
+        return f"{seconds / 60:.0f}\u00a0min"
+    if seconds < 86400:
+        return f"{format_num(seconds / 3600, 'fr')}\u00a0h"
+    return f"{format_num(seconds / 86400, 'fr')}\u00a0j"
+
+
+def _paths_html_fr(paths: Any, definition: Funnel) -> Markup:
+    """Return the drop-off paths' groups and paths as two tables, every word in French."""
+    from funnelkit.paths import NO_EVENT, OTHER, group_label
+
+    names = {s.label("en"): s.label("fr") for s in definition.stages}
+    names.update({s.id: s.label("fr") for s in definition.stages})
+    before = names.get(paths.from_name, paths.from_name)
+    after = names.get(paths.to_name, paths.to_name)
+    words = {NO_EVENT: text("paths_no_event", "fr"), OTHER: f"({text('other', 'fr').lower()})"}
+    caption = (
+        f"Après {before} (étape {paths.step})\u00a0: qui est passé à {after}, qui s'est arrêté "
+        f"(fenêtre de {_wait_fr(paths.window)})"
+    )
+    groups: list[tuple[str, ...]] = [
+        (
+            group_label(r["group"], after, "fr"),
+            format_int(r["contacts"], "fr"),
+            format_pct(r["share"], "fr"),
+            _wait_fr(r["q1"]),
+            _wait_fr(r["median"]),
+            _wait_fr(r["q3"]),
+        )
+        for r in paths.groups.iter_rows(named=True)
+    ]
+    rows: list[tuple[str, ...]] = [
+        (
+            group_label(r["group"], after, "fr"),
+            str(r["length"]),
+            " → ".join(words.get(e, e) for e in str(r["path"]).split(" → ")),
+            format_int(r["contacts"], "fr"),
+            format_pct(r["share"], "fr"),
+        )
+        for r in paths.table.iter_rows(named=True)
+    ]
+    heads = (
+        ("groupe", "contacts", "part", "q1", "médiane", "q3"),
+        ("groupe", "événements", "parcours", "contacts", "part du groupe"),
+    )
+    captions = (caption, f"Événements suivants après {before} (répétitions consécutives réunies)")
+    tables = [
+        format_html(
+            "<table class='funnelkit'><caption style='text-align:left'>{}</caption>"
+            "<thead><tr>{}</tr></thead><tbody>{}</tbody></table>",
+            said,
+            join_html(format_html("<th>{}</th>", h) for h in head),
+            join_html(
+                format_html("<tr>{}</tr>", join_html(format_html("<td>{}</td>", c) for c in row))
+                for row in body
+            ),
+        )
+        for said, head, body in zip(captions, heads, (groups, rows), strict=True)
+    ]
+    return format_html("<div>{}</div>", join_html(tables))
+
+
+def _iso(moment: date, lang: Lang = "en") -> str:
+    """Return the week of ``moment`` as ``lang`` names it: ``2026-W47``, ``S47 2026``."""
+    return week_label(moment, lang)
 
 
 def _change_line(comparison: PeriodComparison, definition: Funnel, lang: Lang) -> str:
@@ -879,8 +952,8 @@ def _change_line(comparison: PeriodComparison, definition: Funnel, lang: Lang) -
     The weeks and the rates read oldest first: ``2026-W42 → 2026-W43, Client (of
     step 1): 3.7% → 2.2%``; a week whose window is still open is said to be so.
     """
-    current = _iso(comparison.current_start)
-    weeks = f"{_iso(comparison.previous_start)} → {current}"
+    current = _iso(comparison.current_start, lang)
+    weeks = f"{_iso(comparison.previous_start, lang)} → {current}"
     if not comparison.current_complete:
         weeks += f" ({_word('open_week', lang).format(week=current)})"
     table = comparison.table.filter(pl.col("rate") == "from_first")

@@ -63,7 +63,7 @@ _WORDS: dict[str, dict[str, str]] = {
     },
     "fr": {
         "title": "Pourquoi les contacts s'arrêtent à {before} → {after}",
-        "subtitle": "chances de poursuivre, avec et sans chaque signal (intervalle à 95 %)",
+        "subtitle": "chances de poursuivre, avec et sans chaque signal (intervalle à 95\u202f%)",
         "axis": "Rapport des cotes (échelle log ; 1 = aucune différence)",
         "did": "a fait {name}",
         "came_with": "{name} = {value} (événement de l'étape)",
@@ -72,7 +72,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "hurts": "freine",
         "within noise": "dans le bruit",
         "hover": "{signal}\n{verdict} : {rate_with} ont poursuivi, {rate_without} sans\n"
-        "rapport des cotes {ratio} (IC 95 % {low}–{high}), q = {q}",
+        "rapport des cotes {ratio} (IC 95\u202f% {low}–{high}), q = {q}",
         "none": "Aucun signal testé (trop peu de contacts)",
         "left": "← freine",
         "right": "aide →",
@@ -108,6 +108,21 @@ def signal_label(row: Mapping[str, Any], lang: Lang = "en") -> str:
 def _ratio(value: float, lang: Lang) -> str:
     text = format_ratio(value)
     return text if lang == "en" else text.replace(",", "\u202f").replace(".", ",")
+
+
+_SUPERSCRIPTS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _q(value: float, lang: Lang) -> str:
+    """Return a q-value with two significant digits; in French a decimal comma and ``×10⁻⁵``."""
+    text = f"{value:.2g}"
+    if lang == "en":
+        return text
+    mantissa, _, exponent = text.partition("e")
+    mantissa = mantissa.replace(".", ",")
+    if not exponent:
+        return mantissa
+    return f"{mantissa}×10{str(int(exponent)).translate(_SUPERSCRIPTS)}"
 
 
 def drivers_table(result: DriversResult, *, lang: Lang = "en", top: int = 15) -> pl.DataFrame:
@@ -176,7 +191,7 @@ def drivers_table(result: DriversResult, *, lang: Lang = "en", top: int = 15) ->
                     ratio=_ratio(row["odds_ratio"], lang),
                     low=_ratio(row["ci_low"], lang),
                     high=_ratio(row["ci_high"], lang),
-                    q=f"{row['q_value']:.2g}",
+                    q=_q(row["q_value"], lang),
                 ),
             }
         )

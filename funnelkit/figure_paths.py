@@ -24,6 +24,7 @@ from funnelkit.figure_style import (
     base_layout,
     check_lang,
     rgba,
+    sankey_hovers,
     shown,
     stage_colour,
     text,
@@ -193,6 +194,10 @@ def paths_figure(
                 keys[key] = len(labels)
                 labels.append(label)
                 colours.append(stage_colour(result.step) if key == _STEP_KEY else row["colour"])
+    sources = [keys[k] for k in table["source"].to_list()]
+    targets = [keys[k] for k in table["target"].to_list()]
+    values = table["contacts"].to_list()
+    node_hover, link_hover = sankey_hovers(sources, targets, values, len(labels), lang)
     # plotly places each node in the column of its depth: step k, outcomes, 1st, 2nd... event
     sankey = go.Sankey(
         arrangement="snap",
@@ -203,12 +208,14 @@ def paths_figure(
             "pad": 12,
             "thickness": 14,
             "line": {"color": "white", "width": 0.5},
+            **node_hover,
         },
         link={
-            "source": [keys[k] for k in table["source"].to_list()],
-            "target": [keys[k] for k in table["target"].to_list()],
-            "value": table["contacts"].to_list(),
+            "source": sources,
+            "target": targets,
+            "value": values,
             "color": [rgba(c, 0.35) for c in table["colour"].to_list()],
+            **link_hover,
         },
     )
     labels_of = label_map(funnel, lang) if funnel is not None else {}

@@ -33,10 +33,14 @@ from funnelkit.figure_style import (
     Lang,
     base_layout,
     check_lang,
+    colon,
     colour_of,
+    format_date,
     format_int,
     format_pct,
+    period_label,
     rgba,
+    sankey_hovers,
     shown,
     stage_colour,
     text,
@@ -160,6 +164,10 @@ def flows_figure(
         stage_colour(r) for r, _ in right
     ]
     ys = _spread(len(left)) + _spread(len(right))
+    sources = [left_index[r] for r in table["from_rank"].to_list()]
+    targets = [right_index[r] for r in table["to_rank"].to_list()]
+    values = table["contacts"].to_list()
+    node_hover, link_hover = sankey_hovers(sources, targets, values, len(labels), lang)
     fig = go.Figure(
         go.Sankey(
             arrangement="fixed",
@@ -172,19 +180,21 @@ def flows_figure(
                 "pad": 14,
                 "thickness": 16,
                 "line": {"color": "white", "width": 0.5},
+                **node_hover,
             },
             link={
-                "source": [left_index[r] for r in table["from_rank"].to_list()],
-                "target": [right_index[r] for r in table["to_rank"].to_list()],
-                "value": table["contacts"].to_list(),
+                "source": sources,
+                "target": targets,
+                "value": values,
                 "color": [rgba(stage_colour(r), 0.35) for r in table["to_rank"].to_list()],
+                **link_hover,
             },
         )
     )
     name = name_of(result, funnel)
     default = (
         text("stage_flows", lang)
-        + (f" {plot_text(period)}" if period else "")
+        + (f" {plot_text(period_label(period, lang))}" if period else "")
         + (f" ({name})" if name else "")
     )
     return base_layout(fig, lang, title or default)
@@ -370,9 +380,9 @@ def compare_figure(
             xgap=2,
             ygap=2,
             colorbar={"title": {"text": "%" if normalise else text("contacts", lang)}},
-            customdata=counts,
+            customdata=[[format_int(n, lang) for n in row] for row in counts],
             hovertemplate=(
-                f"%{{y}} → %{{x}}: %{{customdata:,}} {text('contacts', lang).lower()}"
+                f"%{{y}} → %{{x}}{colon(lang)}%{{customdata}} {text('contacts', lang).lower()}"
                 "<extra></extra>"
             ),
         )
@@ -380,7 +390,7 @@ def compare_figure(
     left_name, right_name = funnel_name(left) or "left", funnel_name(right) or "right"
     fig.update_yaxes(autorange="reversed", showgrid=False, title={"text": left_name})
     fig.update_xaxes(side="top", showgrid=False, title={"text": right_name})
-    default = f"{text('same_contacts', lang)}: {left_name} × {right_name}"
+    default = f"{text('same_contacts', lang)}{colon(lang)}{left_name} × {right_name}"
     fig.update_layout(margin={"t": 130})
     return base_layout(fig, lang, title or default)
 
@@ -543,7 +553,8 @@ def timeline_figure(
             y=table["event"].to_list(),
             mode="markers",
             marker={"color": "#BDBDBD", "size": 9, "line": {"color": "#757575", "width": 1}},
-            hovertemplate="%{x|%Y-%m-%d %H:%M} · %{y}<extra></extra>",
+            customdata=[format_date(t, lang, time=True) for t in table["occurred_at"].to_list()],
+            hovertemplate="%{customdata} · %{y}<extra></extra>",
             showlegend=False,
         )
     )
@@ -561,6 +572,7 @@ def timeline_figure(
                 name=label,
                 x=rows["occurred_at"].to_list(),
                 y=rows["event"].to_list(),
+                customdata=[format_date(t, lang, time=True) for t in rows["occurred_at"].to_list()],
                 mode="markers",
                 marker={
                     "color": stage_colour(ranks.get(stage, fallback[stage])),
@@ -568,7 +580,7 @@ def timeline_figure(
                     "symbol": "diamond",
                     "line": {"color": "white", "width": 1},
                 },
-                hovertemplate="%{x|%Y-%m-%d %H:%M} · %{y}<br>%{meta}<extra></extra>",
+                hovertemplate="%{customdata} · %{y}<br>%{meta}<extra></extra>",
                 meta=text("reached", lang, stage=label),
             )
         )

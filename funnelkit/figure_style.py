@@ -40,16 +40,20 @@ __all__ = [
     "check_lang",
     "colon",
     "colour_of",
+    "format_date",
     "format_int",
     "format_num",
     "format_pct",
     "format_table",
+    "period_label",
     "register_template",
     "rgba",
+    "sankey_hovers",
     "shown",
     "stage_colour",
     "text",
     "text_width",
+    "week_label",
 ]
 
 Lang = Literal["en", "fr"]
@@ -99,6 +103,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "cohort": "Acquisition cohort",
         "days_since": "Days since acquisition",
         "share_reached": "Share that reached {stage}",
+        "target": "the target",
         "stage_flows": "Stage flows",
         "at_start": "at start",
         "at_end": "at end",
@@ -134,7 +139,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "entry_period": "Période d'entrée",
         "incomplete": "incomplète",
         "incomplete_note": "pointillés : fenêtre encore ouverte, taux provisoire",
-        "interval": "intervalle à 95 %",
+        "interval": "intervalle à 95\u202f%",
         "time_to_convert": "Délai de conversion",
         "days": "jours",
         "hours": "heures",
@@ -143,6 +148,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "cohort": "Cohorte d'acquisition",
         "days_since": "Jours depuis l'acquisition",
         "share_reached": "Part ayant atteint {stage}",
+        "target": "l'objectif",
         "stage_flows": "Flux entre stades",
         "at_start": "au début",
         "at_end": "à la fin",
@@ -290,6 +296,126 @@ def format_num(value: float, lang: Lang, digits: int = 1) -> str:
     return number if lang == "en" else number.replace(".", ",")
 
 
+_MONTHS_FR = (
+    "janv.",
+    "févr.",
+    "mars",
+    "avr.",
+    "mai",
+    "juin",
+    "juil.",
+    "août",
+    "sept.",
+    "oct.",
+    "nov.",
+    "déc.",
+)
+
+
+def format_date(value: date | datetime | None, lang: Lang, *, time: bool = False) -> str:
+    """Return the day of ``value`` as a person of ``lang`` reads it (``–`` for none).
+
+    English keeps ISO 8601 (``2026-11-02``); French writes the day, the short
+    month and the year (``2 nov. 2026``).  With ``time``, the hour and minute
+    follow (``2026-11-02 09:30``, ``2 nov. 2026, 09:30``).
+
+    Examples
+    --------
+    >>> format_date(date(2026, 11, 2), "en"), format_date(date(2026, 11, 2), "fr")
+    ('2026-11-02', '2 nov. 2026')
+    >>> format_date(datetime(2026, 2, 1, 9, 30), "fr", time=True)
+    '1 févr. 2026, 09:30'
+    """
+    if value is None:
+        return "–"
+    if lang == "fr":
+        day = f"{value.day} {_MONTHS_FR[value.month - 1]} {value.year}"
+        clock = f", {value:%H:%M}" if time and isinstance(value, datetime) else ""
+    else:
+        day = f"{value:%Y-%m-%d}"
+        clock = f" {value:%H:%M}" if time and isinstance(value, datetime) else ""
+    return day + clock
+
+
+_ISO_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def week_label(week: object, lang: Lang) -> str:
+    """Return the ISO week ``week`` (``"2026-W47"``, an ``IsoWeek`` or a day in it) for a reader.
+
+    English keeps the ISO label; French writes ``S47 2026`` (*semaine* 47).
+    Files, folders and ``metrics.json`` keep the ISO label: this is for what a
+    person reads.
+
+    Examples
+    --------
+    >>> week_label("2026-W47", "fr"), week_label(date(2026, 11, 18), "fr")
+    ('S47 2026', 'S47 2026')
+    >>> week_label("2026-W47", "en")
+    '2026-W47'
+    """
+    if isinstance(week, date):
+        year, number, _ = week.isocalendar()
+    else:
+        match = _ISO_WEEK.match(str(week))
+        if match is None:
+            return str(week)
+        year, number = int(match[1]), int(match[2])
+    return f"{year}-W{number:02d}" if lang == "en" else f"S{number:02d} {year}"
+
+
+def period_label(value: object, lang: Lang) -> str:
+    """Return the name of a period (a day, an ISO week) as a reader of ``lang`` writes it.
+
+    Days as :func:`format_date` writes them, ISO weeks as :func:`week_label`
+    does; other texts are returned as they are.
+
+    Examples
+    --------
+    >>> period_label("2026-11-02", "fr"), period_label("2026-W45", "fr"), period_label("w1", "fr")
+    ('2 nov. 2026', 'S45 2026', 'w1')
+    """
+    if isinstance(value, date):
+        return format_date(value, lang)
+    if _ISO_DAY.match(str(value)):
+        return format_date(date.fromisoformat(str(value)), lang)
+    return week_label(value, lang)
+
+
+def sankey_hovers(
+    sources: list[int], targets: list[int], values: list[int], nodes: int, lang: Lang
+) -> tuple[dict[str, object], dict[str, object]]:
+    """Return the hover settings of a Sankey's nodes and links, numbers written in ``lang``.
+
+    Plotly's own Sankey hover says "incoming flow count" in English; these
+    name the node (or both ends of a link) and its contacts, counted as
+    plotly sizes a node: the larger of what flows in and what flows out.
+
+    Examples
+    --------
+    >>> node, link = sankey_hovers([0, 0], [1, 2], [1200, 3], 3, "fr")
+    >>> node["customdata"], link["customdata"]
+    (['1\u202f203', '1\u202f200', '3'], ['1\u202f200', '3'])
+    """
+    inflow, outflow = [0] * nodes, [0] * nodes
+    for source, target, value in zip(sources, targets, values, strict=True):
+        outflow[source] += value
+        inflow[target] += value
+    people = text("contacts", lang).lower()
+    node: dict[str, object] = {
+        "customdata": [format_int(max(i, o), lang) for i, o in zip(inflow, outflow, strict=True)],
+        "hovertemplate": f"%{{label}}<br>%{{customdata}} {people}<extra></extra>",
+    }
+    link: dict[str, object] = {
+        "customdata": [format_int(v, lang) for v in values],
+        "hovertemplate": (
+            f"%{{source.label}} → %{{target.label}}<br>%{{customdata}} {people}<extra></extra>"
+        ),
+    }
+    return node, link
+
+
 def rgba(colour: str, alpha: float) -> str:
     """Return the ``#RRGGBB`` ``colour`` with opacity ``alpha`` as ``rgba(...)``."""
     red, green, blue = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
@@ -327,14 +453,31 @@ def base_layout(fig: go.Figure, lang: Lang, title: str) -> go.Figure:
     fig.update_layout(
         template=TEMPLATE,
         title={"text": title},
-        separators=".," if lang == "en" else ", ",
+        # French: a decimal comma and a narrow no-break space between thousands, as
+        # format_int writes them, for every number plotly writes itself (Sankey values).
+        separators=".," if lang == "en" else ",\u202f",
         # The width of the page or cell holding it, redrawn when it changes: never a
         # fixed 700 px that cuts what is drawn beside the plot.
         autosize=True,
     )
     if lang == "fr":
         _french_percent_ticks(fig)
+        _french_date_ticks(fig)
     return fig
+
+
+def _french_date_ticks(fig: go.Figure) -> None:
+    """Write the days of a date x axis with numbers (``02/11/2026``): no English month name.
+
+    Plotly names months in English unless a locale is loaded in the page; a
+    numeric day reads the same in every language.
+    """
+    for trace in fig.data:
+        xs = getattr(trace, "x", None)
+        if xs is None or not len(xs) or not isinstance(xs[0], date):
+            continue
+        fig.update_xaxes(tickformat="%d/%m/%Y")
+        return
 
 
 _PERCENT_STEPS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.25)

@@ -37,10 +37,13 @@ from funnelkit.figure_style import (
     Lang,
     base_layout,
     check_lang,
+    colon,
     colour_of,
+    format_date,
     format_int,
     format_num,
     format_pct,
+    period_label,
     rgba,
     shown,
     stage_colour,
@@ -246,13 +249,17 @@ def conversion_over_time_figure(
             )
         complete = [not flag for flag in part["incomplete"].to_list()]
         # the label goes in as ``meta``: written into the template, "%{...}" in it would be read
+        # every number and day written here, in lang: a d3 format in the template would
+        # glue "%" to the number and name the month in English
         hover = (
-            "%{x|%Y-%m-%d}: %{customdata[2]}<br>%{customdata[0]} / %{customdata[1]}"
-            "<extra>%{meta}</extra>"
+            f"%{{customdata[3]}}{colon(lang)}%{{customdata[2]}}<br>"
+            "%{customdata[0]} / %{customdata[1]}<extra>%{meta}</extra>"
         )
         custom = [
-            [format_int(c, lang), format_int(e, lang), format_pct(r, lang)]
-            for c, e, r in zip(part["converted"], part["entered"], part["rate"], strict=True)
+            [format_int(c, lang), format_int(e, lang), format_pct(r, lang), format_date(p, lang)]
+            for c, e, r, p in zip(
+                part["converted"], part["entered"], part["rate"], periods, strict=True
+            )
         ]
         fig.add_trace(
             go.Scatter(
@@ -575,9 +582,13 @@ def time_to_convert_figure(
             y=table["contacts"].to_list(),
             width=(table["end"] - table["start"]).to_list(),
             marker={"color": colour, "line": {"color": "white", "width": 1}},
-            customdata=table.select("start", "end").rows(),
+            customdata=[
+                [format_num(a, lang), format_num(b, lang), format_int(n, lang)]
+                for a, b, n in table.select("start", "end", "contacts").iter_rows()
+            ],
             hovertemplate=(
-                f"%{{customdata[0]:.1f}}–%{{customdata[1]:.1f}} {unit}: %{{y}}<extra></extra>"
+                f"%{{customdata[0]}}–%{{customdata[1]}} {unit}{colon(lang)}%{{customdata[2]}}"
+                "<extra></extra>"
             ),
             showlegend=False,
         )
@@ -660,6 +671,11 @@ def cohort_table(result: Any) -> pl.DataFrame:
     ).sort("cohort", "days")
 
 
+def _share(value: float | None, lang: Lang) -> str:
+    """Return a cohort's share as the hover writes it: nothing for a day not observed yet."""
+    return "" if value is None else format_pct(value, lang)
+
+
 #: The curves chart draws this many latest cohorts in colour, the others as a grey history.
 RECENT_COHORTS = 3
 HISTORY_COLOUR = "#BDBDBD"
@@ -712,10 +728,14 @@ def cohort_figure(
     table = shown(cohort_table(result))
     target = target or getattr(result, "target", None)
     definition = resolve_funnel(funnel)
-    target_text = plot_text(label_map(definition, lang).get(target, target) if target else "target")
+    target_text = plot_text(
+        label_map(definition, lang).get(target, target) if target else text("target", lang)
+    )
     colour_rank = colour_rank or (rank_map(definition).get(target) if target else None)
     share_title = text("share_reached", lang, stage=target_text)
     cohorts = table["cohort"].unique(maintain_order=True).to_list()
+    # the days and weeks named as a reader of lang writes them (the table keeps ISO)
+    names = {c: period_label(c, lang) for c in cohorts}
     days = sorted(table["days"].unique().to_list())
     fig = go.Figure()
     if kind == "heatmap":
@@ -724,14 +744,15 @@ def cohort_figure(
         fig.add_trace(
             go.Heatmap(
                 x=days,
-                y=cohorts,
+                y=[names[c] for c in cohorts],
                 z=[[lookup.get((c, d)) for d in days] for c in cohorts],
+                text=[[_share(lookup.get((c, d)), lang) for d in days] for c in cohorts],
                 customdata=[[format_int(sizes.get(c), lang) for _ in days] for c in cohorts],
                 colorscale=SEQUENTIAL,
                 zmin=0,
                 colorbar={"title": {"text": share_title, "side": "right"}, "tickformat": ".0%"},
                 hovertemplate=(
-                    f"%{{y}} · %{{x}} {text('days', lang)}: %{{z:.1%}}"
+                    f"%{{y}} · %{{x}} {text('days', lang)}{colon(lang)}%{{text}}"
                     f" (n = %{{customdata}})<extra></extra>"
                 ),
                 xgap=1,
@@ -758,17 +779,18 @@ def cohort_figure(
                     "width": 1.5 + 1.5 * k / recent,
                     "dash": _RECENT_DASHES[recent - k],
                 }
-                name = str(cohort[0])
+                name = names[str(cohort[0])]
             fig.add_trace(
                 go.Scatter(
                     name=name,
                     x=part["days"].to_list(),
                     y=part["share"].to_list(),
+                    customdata=[[_share(v, lang)] for v in part["share"].to_list()],
                     mode="lines",
                     line=line,
                     hovertemplate=(
-                        f"{plot_text(str(cohort[0]))} · %{{x}} {text('days', lang)}: "
-                        "%{y:.1%}<extra></extra>"
+                        f"{plot_text(names[str(cohort[0])])} · %{{x}} {text('days', lang)}"
+                        f"{colon(lang)}%{{customdata[0]}}<extra></extra>"
                     ),
                     **extra,
                 )

@@ -27,6 +27,7 @@ import polars as pl
 from funnelkit.errors import ParameterError, ReportError, did_you_mean
 from funnelkit.markup import Markup, escape, format_html, join_html
 from funnelkit.privacy import withhold_personal_columns
+from funnelkit.spreadsheets import spreadsheet_safe
 from funnelkit.weekly import (
     FEW_STAGE_ENTRIES_IN_WEEK,
     LOW_VOLUME_SHARE,
@@ -742,7 +743,8 @@ def write_follow_up(frame: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
 
     The shared report shows pseudonyms (:func:`contacts_table`); this CSV is
     the team's way to act on them.  Its folder is made ``0700`` and the file
-    ``0600``, written whole then moved into place.  A file at ``path`` that
+    ``0600``, written whole then moved into place; a text cell a spreadsheet
+    would run as a formula is prefixed with ``'``.  A file at ``path`` that
     the kit did not write (its first line is not :data:`FOLLOW_UP_MARK`) is
     never replaced.
 
@@ -767,7 +769,8 @@ def write_follow_up(frame: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
         descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as out:
             out.write(FOLLOW_UP_MARK + "\n")
-            out.write(frame.write_csv())
+            # Real ids come from the source as they are: "=HYPERLINK(...)" stays text.
+            out.write(spreadsheet_safe(frame).write_csv())
         os.chmod(tmp, 0o600)  # whatever the umask or a file left there before
         os.replace(tmp, target)
     except OSError as exc:

@@ -31,6 +31,7 @@ from funnelkit.explorer import (
 )
 from funnelkit.figures import LEAK_COLOUR, stage_colour
 from tests.conftest import events_frame
+from tests.french import BAD_DEFINITIONS, hovers, not_french
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 
@@ -317,7 +318,12 @@ def test_the_exercise_has_a_visible_text_box_sent_on_enter_and_no_tags_input() -
     assert not any(isinstance(w, widgets.TagsInput) for w in shown)
     assert ex.entry in shown and ex.add in shown
     assert ex.entry.continuous_update is False  # the browser sends the text on Enter
-    assert ex.every.style.description_width == "initial"  # "Jours entre deux…" is not cut
+    # "initial" let the row squeeze the label to "Jours entre deux…": a width of its own
+    for lang in ("en", "fr"):
+        ex.lang.value = lang
+        width = float(ex.every.style.description_width.removesuffix("em"))
+        assert width >= 0.6 * len(ex.every.description) + 1, lang
+        assert float(ex.every.layout.width.removesuffix("em")) >= width + 15, lang  # a track
 
 
 def test_typing_an_event_and_enter_adds_it_and_empties_the_box() -> None:
@@ -363,6 +369,19 @@ def test_an_event_far_from_every_name_is_refused_with_the_known_names() -> None:
     ex = exercise(["page_view"])
     assert not ex.add_event("zzzz")
     assert "Known events: " in ex.message.value and "purchase" in ex.message.value
+
+
+def test_an_error_in_the_exercise_is_said_in_its_language(tmp_path: Path) -> None:
+    path = tmp_path / "where.toml"
+    path.write_text(
+        'name = "w"\n[[stages]]\nid = "a"\n[[stages]]\nid = "b"\nevents = ["like"]\n'
+        "where = \"channel == 'ads'\"\n"
+    )
+    ex = exercise(["like"], funnels=["inbound", str(path)], lang="fr")
+    said = html.unescape(ex.answer.value).replace("\u00a0", " ")
+    assert "les événements n'ont pas de colonne 'channel'" in said and ex.placed is None
+    ex.lang.value = "en"
+    assert "the events have no column 'channel'" in html.unescape(ex.answer.value)
 
 
 @pytest.mark.parametrize("lang", ["en", "fr"])
@@ -473,7 +492,32 @@ def _coordinates_are_drawable(layout: dict[str, Any], figure: Any) -> list[str]:
     return wrong
 
 
-def _views(app: Explorer) -> Iterator[str]:
+def _bad_definitions(folder: Path) -> list[Path]:
+    paths = []
+    for name, content in BAD_DEFINITIONS.items():
+        path = folder / f"{name.replace(' ', '_')}.toml"
+        path.write_text(content)
+        paths.append(path)
+    (folder / "a_folder.toml").mkdir(exist_ok=True)
+    return [*paths, folder / "a_folder.toml"]
+
+
+def _error_views(app: Explorer, lang: str, bad: list[Path]) -> Iterator[str]:
+    """Show each error the explorer can meet: bad definition files, paths of "any order"."""
+    app.definition.value = FILE
+    for path in bad:
+        app.path.value = str(path)
+        yield f"{lang} {path.stem}"
+    app.definition.value = "inbound"
+    app.paths.value = True
+    yield f"{lang} paths"
+    app.order.value = "any"
+    yield f"{lang} paths of any order"
+    app.order.value = "ordered"
+    app.paths.value = False
+
+
+def _views(app: Explorer, bad: list[Path] | None = None) -> Iterator[str]:
     """Drive the explorer through every kind of view; yield a name after each redraw."""
     yield "opened"
     for lang in ("fr", "en"):
@@ -498,6 +542,8 @@ def _views(app: Explorer) -> Iterator[str]:
         yield f"{lang} too few"
         app.weeks.index = (0, len(app.weeks.options) - 1)
         yield f"{lang} all weeks"
+        if bad is not None:
+            yield from _error_views(app, lang, bad)
 
 
 def test_every_redraw_starts_clean_in_the_browser(app: Explorer) -> None:
@@ -706,8 +752,14 @@ def _shown(app: Explorer) -> list[str]:
         texts += [trace.name or "", re.sub(r"%\{[^}]*\}", "", trace.hovertemplate or "")]
         texts += [str(t) for t in (getattr(trace, "text", None) or ())]
         texts += [str(v) for v in (getattr(trace, "y", None) or ()) if isinstance(v, str)]
-    for widget in (app.table, app.summary, app.status, app.note):
-        texts.append(html.unescape(re.sub(r"<[^>]*>", " ", widget.value)))
+    for widget in (app.table, app.summary, app.status, app.note, app.paths_table):
+        texts.append(html.unescape(re.sub(r"<[^>]*>", " | ", widget.value)))
+    # every hover as the browser writes it, point by point, and the drop-off paths view
+    texts += hovers(app.figure)
+    if app.paths.value:
+        texts += [app.paths.description, app.paths_figure.layout.title.text or ""]
+        texts += [str(label) for t in app.paths_figure.data for label in t.node.label]
+        texts += hovers(app.paths_figure)
     return texts
 
 
@@ -730,19 +782,29 @@ def test_every_string_of_the_explorer_and_its_figures_is_french_in_french(
         for v in frame[column].unique().to_list()
     }
     english = _english_words() - {v.lower() for v in values}
+    # the kit's error messages a widget can show, and plotly's own hover words
+    english |= {"such", "file", "valid", "missing", "duplicate", "empty", "key", "order"}
+    english |= {"regular", "folder", "incoming", "outgoing", "flow", "count", "plotly"}
+    # the keys a definition may have are names in the file, not words ("events", "when")
+    keys = {"id", "labels", "description", "events", "min_count", "where", "points"}
+    keys |= {"threshold", "half_life", "when", "lapse_after", "lapse_to", "stages"}
+    english -= keys
+    bad = _bad_definitions(tmp_path)
     app.lang.value = "fr"
     app.order.value = "any"  # the note on "any order" read by entry shows too
     checked = 0
-    for view in _views(app):
+    for view in _views(app, bad):
         if not view.startswith("fr"):
             continue
         for drawn in _shown(app):
-            shown = html.unescape(re.sub(r"<[^>]*>", " ", drawn))
+            shown = html.unescape(re.sub(r"<[^>]*>", " | ", drawn))
             # names from the data (events, columns, file paths) are not words of ours
             words = set(re.findall(r"(?<![\w/._-])[A-Za-z]{2,}(?![\w/._-])", shown))
             assert {w for w in words if w.lower() in english} == set(), (view, shown)
+            assert "d3 format" not in shown, (view, shown)  # plotly would write "12,3%"
+            assert not_french(shown.replace(str(tmp_path), "")) == [], (view, shown)
             checked += 1
-    assert checked > 500
+    assert checked > 1500
 
 
 # --------------------------------------------------------------------- kept classification

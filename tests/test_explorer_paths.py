@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 import polars as pl
@@ -61,7 +62,13 @@ def test_the_paths_view_follows_the_controls_and_the_language(app: Explorer) -> 
     app.lang.value = "fr"
     assert app.paths.description == "Parcours après l'arrêt"
     assert "passés à" in str(app.paths_figure.data[0].node.label)
+    table = html.unescape(app.paths_table.value)
+    assert "passés à" in table and "médiane" in table and "went on" not in table
+    assert "(plus aucun événement)" in table or "(autre)" in table
     app.order.value = "any"
+    said = html.unescape(app.paths_table.value).replace("\u00a0", " ")
+    assert "l'ordre « ordre libre » n'a pas d'« après l'étape k »" in said
+    app.lang.value = "en"
     assert "order: &#x27;any&#x27; has no &#x27;after step k&#x27;" in app.paths_table.value
 
 

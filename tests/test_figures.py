@@ -10,6 +10,7 @@ bundled sample are drawn as they come, with no table in between.
 from __future__ import annotations
 
 import ast
+import html
 import importlib
 import re
 from datetime import date, timedelta
@@ -30,6 +31,7 @@ from funnelkit.events import EventLog, read_contacts, read_events
 from funnelkit.figure_time import HISTORY_COLOUR, RECENT_COHORTS
 from funnelkit.stages import classify, compare, explain, flows, snapshot
 from tests.conftest import events_frame
+from tests.french import hovers, not_french
 
 INBOUND = load_funnel("inbound")
 SALES = load_funnel("sales")
@@ -170,7 +172,7 @@ def test_funnel_figure_in_french_uses_french_labels_and_decimal_commas(
     assert headings == ["de l'étape<br>précédente", "de l'étape 1"]
     rates = [a.text for a in fig.layout.annotations if a.name == "rate" and a.text]
     assert rates and all(re.fullmatch(r"\d+,\d\u202f%", r) for r in rates)
-    assert fig.layout.separators == ", "
+    assert fig.layout.separators == ",\u202f"  # a thousands space as format_int writes it
     assert fig.layout.title.text.startswith("Entonnoir (inbound)")
 
 
@@ -321,7 +323,7 @@ def test_conversion_over_time_draws_band_line_and_dashed_incomplete_periods() ->
 def test_conversion_over_time_with_every_period_complete_has_no_dashes() -> None:
     table = _trend_table().with_columns(pl.lit(False).alias("incomplete"))
     fig = F.conversion_over_time_figure(table, stages=["warm_lead"], lang="fr")
-    assert [t.name for t in fig.data] == ["warm_lead · intervalle à 95 %", "warm_lead"]
+    assert [t.name for t in fig.data] == ["warm_lead · intervalle à 95\u202f%", "warm_lead"]
     assert "fenêtre" not in fig.layout.title.text and not fig.layout.shapes
 
 
@@ -399,7 +401,7 @@ def test_cohort_heatmap_rows_are_cohorts_and_unobserved_days_blank() -> None:
 
 def test_cohort_curves_have_one_line_per_cohort_in_the_target_colour() -> None:
     fig = F.cohort_figure(_cohorts(), kind="curves", colour_rank=4, lang="fr")
-    assert [t.name for t in fig.data] == ["2026-10-26", "2026-11-02"]
+    assert [t.name for t in fig.data] == ["26 oct. 2026", "2 nov. 2026"]  # a French day
     assert all("230,159,0" in t.line.color for t in fig.data)  # #E69F00, rank 4
     assert fig.layout.xaxis.title.text == "Jours depuis l'acquisition"
 
@@ -595,9 +597,11 @@ def test_conversion_over_time_draws_a_conversion_trend(sample_log: EventLog) -> 
     assert list(solid.x) == closed["period_start"].to_list()
     assert list(solid.y) == closed["conversion_from_first"].to_list()
     entrants = trend.table.filter(pl.col("step") == 1, pl.col("complete"))["count"]
-    assert [entered for _, entered, _ in solid.customdata] == [f"{n:,}" for n in entrants]
+    assert [entered for _, entered, _, _ in solid.customdata] == [f"{n:,}" for n in entrants]
     rates = closed["conversion_from_first"].to_list()
-    assert [rate for _, _, rate in solid.customdata] == [f"{100 * r:.1f}%" for r in rates]
+    assert [rate for _, _, rate, _ in solid.customdata] == [f"{100 * r:.1f}%" for r in rates]
+    days = [f"{p:%Y-%m-%d}" for p in closed["period_start"]]
+    assert [day for *_, day in solid.customdata] == days
     assert "%{customdata[2]}" in solid.hovertemplate and ".1%" not in solid.hovertemplate
     french = F.conversion_over_time_figure(trend, funnel=INBOUND, lang="fr")
     assert _trace(french, "Client").customdata[0][2].endswith("\u202f%")  # "12,3 %"
@@ -633,7 +637,7 @@ def test_cohort_figure_draws_a_cohort_table(sample_log: EventLog) -> None:
     )
     heat = F.cohort_figure(curves, funnel=INBOUND, lang="fr")
     first = curves.table.filter(pl.col("cohort_start") == pl.col("cohort_start").min())
-    assert heat.data[0].y[0] == f"{first['cohort_start'][0]:%Y-%m-%d}"
+    assert heat.data[0].y[0] == figure_style.format_date(first["cohort_start"][0], "fr")
     assert list(heat.data[0].x) == first["day"].to_list() == list(range(85))
     assert list(heat.data[0].z[0]) == first["share"].to_list()
     assert "Part ayant atteint Lead chaud" in heat.layout.title.text  # the result's target
@@ -783,6 +787,49 @@ def test_funnel_labels_neither_collide_nor_get_cut_at_any_width(
     assert errors == []
 
 
+@pytest.mark.browser
+def test_french_hovers_read_french_in_the_browser(sample_log: EventLog) -> None:
+    """What plotly writes on hover: "20,0 %" (not "20,0%"), "4 000", no English Sankey words."""
+    from tests.setup_browser import CHROMIUM, chromium_path
+    from tests.test_report_browser import ARGS
+
+    if chromium_path() is None:
+        pytest.skip(f"{CHROMIUM} is missing; install it with: python -m tests.setup_browser")
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    heat = F.cohort_figure(_cohorts().with_columns(size=pl.lit(4_000)), lang="fr")
+    moved = F.flows_figure(
+        flows(sample_log, INBOUND, start="2026-11-09", end="2026-11-16"), lang="fr"
+    )
+    plotly_js = (Path(pio.__file__).parent.parent / "package_data" / "plotly.min.js").read_text(
+        encoding="utf-8"
+    )
+    read = "(document.querySelector('.hoverlayer') || {}).textContent || ''"
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 800})
+        shown = {}
+        for name, fig in (("heat", heat), ("flows", moved)):
+            div = fig.to_html(full_html=False, include_plotlyjs=False)
+            page.set_content(f"<html><head><script>{plotly_js}</script></head>{div}</html>")
+            page.wait_for_timeout(300)
+            if name == "heat":  # the first cohort (top row), day 7 (middle column)
+                box = page.locator(".nsewdrag").first.bounding_box()
+                page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.25)
+            else:
+                page.locator(".sankey-node rect").first.hover(force=True)
+            page.wait_for_timeout(300)
+            shown[name] = str(page.evaluate(read))
+            if name == "flows":
+                page.locator(".sankey-link").first.hover(force=True)
+                page.wait_for_timeout(300)
+                shown["link"] = str(page.evaluate(read))
+        browser.close()
+    assert shown["heat"] == "26 oct. 2026 · 7 jours\u00a0: 20,0\u202f% (n = 4\u202f000)"
+    for name in ("flows", "link"):
+        assert shown[name].endswith(" contacts") and not_french(shown[name]) == [], shown
+        assert "flow" not in shown[name] and "count" not in shown[name], shown
+
+
 # --------------------------------------------------------------------------- every word
 _SAME_IN_FRENCH = {
     "contacts",
@@ -794,7 +841,6 @@ _SAME_IN_FRENCH = {
     "n",
     "table",
     "acquisition",
-    "target",
 }
 
 
@@ -806,22 +852,28 @@ def _figure_texts(fig: go.Figure) -> list[str]:
         texts.append(axis.title.text or "")
         texts += [str(t) for t in axis.ticktext or ()]
     for trace in fig.data:
-        hover = getattr(trace, "hovertemplate", None) or ""
-        texts += [str(trace.name or ""), re.sub(r"%\{[^}]*\}", " ", hover)]
+        texts.append(str(trace.name or ""))
         node = getattr(trace, "node", None)
         texts += [str(label) for label in (getattr(node, "label", None) or ())]
-        texts += [str(t) for t in (getattr(trace, "text", None) or ())]
-    return [re.sub(r"<[^>]*>", " ", t) for t in texts]
+        if trace.type != "heatmap":  # a heat map's text is its cells' values, in hovers
+            texts += [str(t) for t in (getattr(trace, "text", None) or ())]
+        texts += [str(v) for v in (getattr(trace, "y", None) or ()) if isinstance(v, str)]
+    # every hover as the browser writes it, point by point, its numbers filled in
+    texts += hovers(fig)
+    return [html.unescape(re.sub(r"<[^>]*>", " | ", t)) for t in texts]
 
 
-def test_every_figure_speaks_french_in_french(timeline: pl.DataFrame) -> None:
-    english = {
-        w.lower()
-        for t in figure_style._TEXT["en"].values()
-        for w in re.findall(r"[A-Za-z]{2,}", re.sub(r"\{[^}]*\}", "", t))
-    } - _SAME_IN_FRENCH
+def _french_figures(timeline: pl.DataFrame) -> dict[str, go.Figure]:
+    from funnelkit.drivers import drivers
+    from funnelkit.figure_drivers import drivers_figure
+    from funnelkit.figure_paths import paths_figure
+    from funnelkit.paths import drop_off_paths
+    from tests.planted import STEPS, WINDOW, planted_log
+
     result = funnel(timeline, INBOUND, window="30d")
-    figures = {
+    planted, planted_contacts = planted_log()
+    big = 2_000  # thousands, to be written with a narrow no-break space
+    return {
         "funnel": F.funnel_figure(result, funnel=INBOUND, lang="fr", without_events=3),
         "compare": F.funnel_figure(result, compare=result, funnel=INBOUND, lang="fr"),
         "breakdown": F.breakdown_figure(
@@ -831,16 +883,80 @@ def test_every_figure_speaks_french_in_french(timeline: pl.DataFrame) -> None:
             without_events=3,
         ),
         "time": F.time_to_convert_figure(result, funnel=INBOUND, lang="fr"),
-        "trend": F.conversion_over_time_figure(_trend_table(), lang="fr"),
+        "trend": F.conversion_over_time_figure(
+            _trend_table().with_columns(pl.col("entered") * big), lang="fr"
+        ),
         "cohorts": F.cohort_figure(_cohorts(), lang="fr"),
+        "cohort curves": F.cohort_figure(_cohorts(), kind="curves", lang="fr"),
+        "cohort weeks": F.cohort_figure(
+            _cohorts().with_columns(pl.col("cohort").dt.strftime("%G-W%V")),
+            lang="fr",
+        ),
         "flows": F.flows_figure(
-            flows(timeline, INBOUND, start="2026-11-04", end="2026-11-11"), lang="fr"
+            flows(timeline, INBOUND, start="2026-11-04", end="2026-11-11"),
+            lang="fr",
+            period="2026-W45",
         ),
         "compare_definitions": F.compare_figure(compare(timeline, INBOUND, SALES), lang="fr"),
         "timeline": F.timeline_figure(explain(timeline, INBOUND, "a"), lang="fr"),
+        "drivers": drivers_figure(
+            drivers(planted, STEPS, window=WINDOW, contacts=planted_contacts), lang="fr"
+        ),
+        "paths": paths_figure(drop_off_paths(planted, STEPS, window=WINDOW, min_size=1), lang="fr"),
     }
-    for name, fig in figures.items():
+
+
+def test_every_figure_speaks_french_in_french(timeline: pl.DataFrame) -> None:
+    english = {
+        w.lower()
+        for t in figure_style._TEXT["en"].values()
+        for w in re.findall(r"[A-Za-z]{2,}", re.sub(r"\{[^}]*\}", "", t))
+    } - _SAME_IN_FRENCH
+    # plotly's own hover words, had a Sankey no template of its own
+    english |= {"incoming", "outgoing", "flow", "count", "plotly"}
+    from tests.planted import planted_log
+
+    # values of the planted data ("channel = events") are data, not words of ours
+    data = {
+        str(v).lower()
+        for frame in planted_log()
+        for column, dtype in frame.schema.items()
+        if dtype == pl.String and column != "contact_id"
+        for v in frame[column].unique().to_list()
+    }
+    checked = 0
+    for name, fig in _french_figures(timeline).items():
+        ours = english - data if name in ("drivers", "paths") else english
         for shown in _figure_texts(fig):
             # event names (page_view, ebook_download) are data, not words of ours
             words = set(re.findall(r"(?<![\w_])[A-Za-z]{2,}(?![\w_])", shown))
-            assert {w for w in words if w.lower() in english} == set(), (name, shown)
+            assert {w for w in words if w.lower() in ours} == set(), (name, shown)
+            assert "d3 format" not in shown, (name, shown)  # plotly would write "12,3%"
+            assert not_french(shown) == [], (name, shown)
+            checked += 1
+    assert checked > 300
+
+
+@pytest.mark.parametrize(
+    ("shown", "wrong"),
+    [
+        ("Lead froid · 7 jours : 12,3%", "a percent sign glued to its number"),
+        ("5,000 contacts", "a thousands comma"),
+        ("5 000 contacts", "thousands split by a wide space"),
+        ("2026-W47", "an ISO week label"),
+        ("2026-11-02 : 3", "an ISO date"),
+        ("0.5 jours", "a decimal point"),
+    ],
+)
+def test_the_french_check_sees_an_english_number(shown: str, wrong: str) -> None:
+    assert [w.split(":")[0] for w in not_french(shown)] == [wrong]
+    assert not_french("5\u202f000 contacts, 12,3\u202f%, S47 2026, 2 nov. 2026") == []
+
+
+def test_the_french_hovers_of_the_cohorts_are_written_by_funnelkit() -> None:
+    """The heat map said "12,3%" (d3 glues the sign); the curves too."""
+    for kind in ("heatmap", "curves"):
+        fig = F.cohort_figure(_cohorts(), kind=kind, lang="fr")  # type: ignore[arg-type]
+        shown = hovers(fig)
+        assert shown and not any("d3 format" in h for h in shown), kind
+        assert any(re.search(r"\d,\d\u202f%", h) for h in shown), kind

@@ -82,6 +82,9 @@ ENGLISH_UI = (
     "Week over week",
     "within the noise",
     "updated in",
+    "incoming flow count",
+    "outgoing flow count",
+    "Cannot compute",
 )
 #: Outputs a failing cell or widget leaves in the page.
 ERROR_OUTPUTS = (
@@ -503,6 +506,31 @@ def test_typing_an_event_and_enter_in_the_exercise_updates_the_answer(
     assert box.input_value() == "meetign"
     assert "5. meetign" not in exercise.inner_text()
     assert ran.errors == []
+
+
+@pytest.mark.parametrize(
+    ("lang", "label"), [("en", "Days between two events"), ("fr", "Jours entre deux événements")]
+)
+def test_the_exercise_slider_label_is_shown_whole(
+    run: Callable[[str], Ran], lang: str, label: str
+) -> None:
+    page = run(TRAINER[lang]).page
+    shown = _notebook(page).locator(".widget-slider label.widget-label", has_text=label).first
+    assert shown.is_visible()
+    wide = page.viewport_size
+    try:
+        for width in (1400, 1000, 760):  # a narrow window squeezes the row first
+            page.set_viewport_size({"width": width, "height": wide["height"]})
+            page.wait_for_timeout(300)
+            # the label's text fits its box: no ellipsis ("Jours entre deux…"), and the
+            # track beside it is there to drag (it was squeezed to nothing)
+            widths = shown.evaluate(
+                "e => [e.scrollWidth, e.clientWidth,"
+                " e.parentElement.querySelector('.slider-container').clientWidth]"
+            )
+            assert widths[0] <= widths[1] and widths[2] >= 120, (width, widths)
+    finally:
+        page.set_viewport_size(wide)
 
 
 # --------------------------------------------------------------------------- French

@@ -234,6 +234,20 @@ def test_a_follow_up_file_the_kit_did_not_write_is_never_replaced(tmp_path: Path
     assert again.read_text().count("c000001") == 2 and again.stat().st_mode & 0o777 == 0o600
 
 
+def test_a_follow_up_id_a_spreadsheet_would_run_is_written_as_text(tmp_path: Path) -> None:
+    formula = '=HYPERLINK("http://x.example","call me")'
+    frame = pl.DataFrame(
+        {"contact_id": [formula, "c000001", "-3"], "stage": ["@SUM(1)", "warm_lead", "+33"]}
+    )
+    written = report_module.write_follow_up(frame, tmp_path / "follow-up" / "2026-W47.csv")
+    first, rest = written.read_text().split("\n", 1)
+    assert first == report_module.FOLLOW_UP_MARK
+    listed = pl.read_csv(rest.encode())
+    assert listed["contact_id"].to_list() == ["'" + formula, "c000001", "-3"]
+    assert listed["stage"].to_list() == ["'@SUM(1)", "warm_lead", "+33"]
+    assert written.stat().st_mode & 0o777 == 0o600
+
+
 @pytest.mark.slow
 def test_a_median_of_zero_days_to_convert_is_explained(rendered: tuple[Path, str, str]) -> None:
     _, page, _ = rendered
