@@ -295,3 +295,34 @@ def test_a_docstring_missing_a_section_is_named() -> None:
     assert "no 'Raises' section" in problems
     assert "parameters not documented: ['window']" in problems
     assert "the page docs/concepts/no-such-page.md does not exist" in problems
+
+
+def test_the_site_turns_roles_into_links_and_refuses_unknown_names() -> None:
+    griffe = pytest.importorskip("griffe")
+    import sys
+
+    sys.path.insert(0, str(ROOT / "docs" / "hooks"))
+    try:
+        import griffe_roles
+    finally:
+        sys.path.remove(str(ROOT / "docs" / "hooks"))
+    pkg = griffe.load("funnelkit", search_paths=[str(ROOT)])
+    shown = griffe_roles.shown_paths(pkg, griffe_roles.api_modules(ROOT))
+    scope = pkg["durations"].members["format_duration"]
+
+    def link(text: str) -> str:
+        return str(griffe_roles.link_roles(text, scope, shown, pkg))
+
+    # a documented name becomes a link to its API page, "~" shortens its label
+    assert (
+        link(":func:`parse_duration`") == "[`parse_duration`][funnelkit.durations.parse_duration]"
+    )
+    assert link(":class:`~funnelkit.events.EventLog`") == "[`EventLog`][funnelkit.events.EventLog]"
+    # names outside funnelkit, and funnelkit objects no page shows, stay code
+    assert link(":class:`~datetime.timedelta`") == "``timedelta``"
+    assert link(":func:`funnelkit.durations._too_long`") == "``funnelkit.durations._too_long``"
+    # a name that exists nowhere stays a link, which autorefs cannot resolve: the build fails
+    assert link(":func:`parse_duratoin`") == "[`parse_duratoin`][parse_duratoin]"
+    assert link("See the concept page: docs/concepts/chain-rule.md") == (
+        "See the concept page: [docs/concepts/chain-rule.md](../../concepts/chain-rule.md)"
+    )
