@@ -939,7 +939,7 @@ def contacts_table(
     Raises
     ------
     ParameterError
-        When ``lang`` is unknown, or an id column is not in ``frame``.
+        When ``lang`` is neither ``"en"`` nor ``"fr"``.
 
     Examples
     --------
