@@ -582,7 +582,7 @@ def require_usable(summary: SetAsideSummary, hint: str = "") -> None:
     >>> from funnelkit.events import read_events
     >>> log = read_events(pl.DataFrame({"contact_id": [None], "occurred_at": ["2026-11-02"],
     ...                                 "event": ["like"]}))
-    >>> require_usable(log.summary())
+    >>> require_usable(log.summary())  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     funnelkit.errors.DataError: ...

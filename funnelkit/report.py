@@ -1020,7 +1020,7 @@ def render_week(settings: ReportSettings, week: IsoWeek) -> RenderedWeek:
     >>> settings = prepare_report(events=files.events, out_dir=folder, log=lambda line: None)
     >>> (folder / "2026-W47").mkdir()
     >>> _ = (folder / "2026-W47" / "mine.txt").write_text("notes")
-    >>> render_week(settings, settings.weeks[0])
+    >>> render_week(settings, settings.weeks[0])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     funnelkit.errors.ParameterError: --out: ... was not written by funnelkit, ...
@@ -1143,7 +1143,7 @@ def render_report(
     --------
     A bad parameter stops the run before any kernel starts:
 
-    >>> render_report(events="events.csv", week="2026-W99")
+    >>> render_report(events="events.csv", week="2026-W99")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     funnelkit.errors.ParameterError: --week: 2026 has 53 ISO weeks, there is no week 99 ...

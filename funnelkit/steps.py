@@ -619,7 +619,8 @@ def check_some_stage(items: Sequence[_Step | _Excl], reading: _Reading) -> None:
     --------
     >>> from funnelkit.definitions import load_funnel
     >>> sales = load_funnel("sales")
-    >>> check_some_stage([resolve_step("lead", "steps")], stage_reading(["lead"], "entry", sales))
+    >>> reading = stage_reading(["lead"], "entry", sales)
+    >>> check_some_stage([resolve_step("lead", "steps")], reading)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     funnelkit.errors.ParameterError: steps: 'lead' is a stage id of funnel 'sales' ...
