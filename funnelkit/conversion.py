@@ -382,7 +382,34 @@ def finish_funnel(
 ) -> FunnelResult:
     """Return the :class:`FunnelResult` of the collected :func:`funnel_counts` tables.
 
-    ``by``, ``top`` and ``min_size`` are those of :func:`funnel`.
+    The last step of :func:`funnel` on every engine, and of the weekly
+    report's funnel: the counts become the steps' table with their Wilson
+    intervals, the breakdown (small segments merged) and the time to convert.
+
+    Parameters
+    ----------
+    collected
+        The tables :func:`funnelkit.core.chains.funnel_counts` returned,
+        collected.
+    spec
+        The funnel's options, read by :func:`funnelkit.steps.resolve_spec`.
+    by, top, min_size
+        As in :func:`funnel`.
+
+    Returns
+    -------
+    FunnelResult
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> day = dt.datetime(2026, 9, 1)
+    >>> log = pl.DataFrame({"contact_id": ["a", "a", "b"], "occurred_at": [day] * 3,
+    ...                     "event": ["visit", "buy", "visit"]})
+    >>> funnel(log, ["visit", "buy"], window="7d").table["count"].to_list()
+    [2, 1]
+
+    See the concept page: docs/concepts/chain-rule.md
     """
     width = bin_width(spec.window_us)
     n_bins = max(1, math.ceil(spec.window_us / width))
@@ -628,18 +655,11 @@ def cohorts(
 ) -> CohortTable:
     """Return survival-style conversion curves by acquisition cohort, as a tidy table.
 
-    A contact is acquired at its first event (``acquisition="first_event"``)
-    or at its ``created_at`` in ``contacts`` (``"created_at"``; contacts
-    without events count too).  It converts on day
-    ``floor((first target event - acquisition) / 1 day)`` (0 when the target
-    came first).  A stage as target converts at the instant the contact
-    entered the stage (see the module documentation), as
-    :func:`funnelkit.stages.classify` of its history up to ``as_of`` (and
-    before ``until``) says; with ``stage_steps="evidence"``, at its first
-    evidence event.
-    A contact acquired ``d`` days before ``as_of`` is observed for days
-    ``0..d`` only: the curve (Kaplan-Meier) uses it for those days and no
-    further, so recent cohorts are not read as converting less.
+    A contact is acquired at its first event or at its ``created_at``, and
+    converts on the day (since acquisition) of its first target event, or of
+    its entry into a target stage.  Recent cohorts are observed for the days
+    they have lived only (Kaplan-Meier), so they are not read as converting
+    less.
 
     One function for every engine: the per-(cohort, day) counts are a query
     of the core (:func:`funnelkit.core.periods.cohort_counts`) run where the
@@ -674,14 +694,24 @@ def cohorts(
     classified
         With a stage target read by entry: the classification
         (:func:`funnelkit.stages.classify`, entry times included) of the
-        history these cohorts read (events before ``until`` and at or before
-        ``as_of``, with the ``contacts`` created by then), when already at
-        hand; the target's entry times are read from it instead of
-        classifying again.  Ignored for any other target.
+        history these cohorts read, when already at hand; the target's entry
+        times are read from it instead of classifying again.  Ignored for any
+        other target.
 
     Returns
     -------
     CohortTable
+        ``.table``: per cohort and day, ``cohort_size``, ``at_risk``,
+        ``converted`` and ``share``.
+
+    Raises
+    ------
+    ParameterError
+        When an option cannot be read (period, acquisition, horizon, a time,
+        a stage without its definition).
+    MissingColumnError
+        When ``acquisition="created_at"`` and ``contacts`` has no
+        ``created_at``.
 
     Examples
     --------
@@ -696,6 +726,8 @@ def cohorts(
     >>> day2 = table.filter(pl.col("day") == 2)
     >>> day2.select("cohort_size", "at_risk", "converted", "share").row(0)
     (3, 2, 1, 0.5)
+
+    See the concept page: docs/concepts/cohorts-and-incomplete-periods.md
     """
     reading = stage_reading(target, stage_steps, definition)
     step = resolve_step(target, "target", reading=reading)

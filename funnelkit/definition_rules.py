@@ -128,12 +128,26 @@ def check_length(text: str, limit: int, key: str) -> None:
 def duration_text(value: timedelta) -> str:
     """Return a duration as a definition file writes it: one unit, days when exact.
 
+    :func:`funnelkit.durations.parse_duration` reads it back; a saved
+    definition therefore loads to an equal one.
+
+    Parameters
+    ----------
+    value
+        A duration.
+
+    Returns
+    -------
+    str
+
     Examples
     --------
     >>> duration_text(timedelta(days=90))
     '90d'
     >>> duration_text(timedelta(hours=36))
     '36h'
+
+    See the guide: docs/guides/write-a-definition.md
     """
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         count, rest = divmod(int(value.total_seconds()), size)
@@ -528,6 +542,10 @@ class Lapse:
 class Stage:
     """One stage of a funnel.
 
+    A contact is at the deepest stage whose conditions it meets (any one of
+    them), until a lapse sends it back; the first stage has no condition.
+    Checked when built: every mistake is a :class:`DefinitionError`.
+
     Parameters
     ----------
     id
@@ -542,11 +560,19 @@ class Stage:
     description
         Free text.
 
+    Raises
+    ------
+    DefinitionError
+        When the id is malformed or too long, a label or the description is
+        not text or too long, or a condition or the lapse is of the wrong type.
+
     Examples
     --------
     >>> stage = Stage("lead", {"en": "Lead"}, (EventRule(("form_fill",)),))
     >>> stage.describe()
     'form_fill'
+
+    See the concept page: docs/concepts/stages.md
     """
 
     id: str
@@ -671,8 +697,39 @@ def _not_numbers(count: int) -> str:
 def read_numbers(events: pl.LazyFrame, filters: Iterable[Filter], owner: str) -> pl.LazyFrame:
     """Turn the text columns that ``filters`` compare with numbers into numbers.
 
-    See :meth:`Funnel.read_numbers`; ``owner`` names who reads them in the
-    error (``"funnel 'inbound'"``, ``"stage 'client'"``).
+    A CSV column of amounts may be read as text; a filter such as
+    ``amount >= 100`` needs numbers.  Text that is not a number stops the
+    computation with a message naming the column and the value.
+
+    Parameters
+    ----------
+    events
+        The events frame.
+    filters
+        The filters about to be applied.
+    owner
+        Who reads them, for the error (``"funnel 'inbound'"``,
+        ``"stage 'client'"``).
+
+    Returns
+    -------
+    polars.LazyFrame
+        ``events`` with those columns cast to numbers.
+
+    Raises
+    ------
+    DataError
+        When such a column holds text that is not a number.
+
+    Examples
+    --------
+    >>> lf = pl.LazyFrame({"contact_id": ["a", "b"], "occurred_at": [None, None],
+    ...                    "event": ["buy", "buy"], "amount": ["12.5", "300"]})
+    >>> read = read_numbers(lf, [Filter("amount", ">=", 100)], "stage 'client'")
+    >>> read.collect()["amount"].to_list()
+    [12.5, 300.0]
+
+    See the concept page: docs/concepts/stages.md
     """
     schema = events.collect_schema()
     filters = list(filters)

@@ -151,6 +151,10 @@ def _compatible(dtype: pl.DataType, value: object) -> bool:
 class Funnel:
     """An ordered funnel definition.
 
+    The stages a contact goes through, first (entry) stage first; built by
+    :func:`load_funnel` from a preset or a TOML file, or by hand.  Checked
+    when built: every mistake is a :class:`DefinitionError`.
+
     Parameters
     ----------
     name
@@ -163,6 +167,12 @@ class Funnel:
         Where the definition was read from (used in error messages; not
         part of equality).
 
+    Raises
+    ------
+    DefinitionError
+        When the name is malformed, there is no stage or too many, two stages
+        share an id, or the first stage has conditions (or another has none).
+
     Examples
     --------
     >>> funnel = Funnel(
@@ -171,6 +181,8 @@ class Funnel:
     ... )
     >>> funnel.rank("client")
     2
+
+    See the concept page: docs/concepts/stages.md
     """
 
     name: str
@@ -678,10 +690,19 @@ def _dump(funnel: Funnel) -> str:
 def list_presets() -> tuple[str, ...]:
     """Return the names of the funnel definitions shipped with funnelkit.
 
+    Each loads with :func:`load_funnel`; ``funnelkit stages --funnel NAME``
+    takes them too.
+
+    Returns
+    -------
+    tuple of str
+
     Examples
     --------
     >>> list_presets()
     ('inbound', 'sales')
+
+    See the concept page: docs/concepts/stages.md
     """
     folder = resources.files("funnelkit").joinpath(_PRESETS)
     return tuple(
@@ -703,19 +724,32 @@ def _looks_like_path(name: str) -> bool:
 def load_funnel(name_or_path: str | os.PathLike[str]) -> Funnel:
     """Load a preset by name (see :func:`list_presets`) or a definition file by path.
 
+    A file is read with the limits of the definition file reference (size,
+    stages, conditions), so a file from elsewhere cannot exhaust memory.
+
+    Parameters
+    ----------
+    name_or_path
+        A preset name such as ``"inbound"``, or the path of a ``.toml`` file.
+
+    Returns
+    -------
+    Funnel
+
     Raises
     ------
     DefinitionError
         The name is neither a preset nor a file, the path is not a regular
         file, or the file is malformed or beyond a limit such as
-        :data:`MAX_FILE_BYTES` or :data:`MAX_STAGES` (see "Limits" in
-        :mod:`funnelkit.definitions`; the message names the file, the
-        stage, the key and the limit).
+        :data:`MAX_FILE_BYTES` or :data:`MAX_STAGES` (the message names the
+        file, the stage, the key and the limit).
 
     Examples
     --------
     >>> load_funnel("sales").stage_ids
     ('raw_contact', 'lead', 'prospect', 'qualified_prospect', 'client')
+
+    See the guide: docs/guides/write-a-definition.md
     """
     if isinstance(name_or_path, str) and not _looks_like_path(name_or_path):
         presets = list_presets()
@@ -738,12 +772,33 @@ def load_funnel(name_or_path: str | os.PathLike[str]) -> Funnel:
 def save_funnel(funnel: Funnel, path: str | os.PathLike[str]) -> Path:
     """Write ``funnel`` as a TOML definition file (atomically) and return its path.
 
+    The file is written to a temporary name and moved into place, so a reader
+    never sees half a file; :func:`load_funnel` reads it back equal.
+
+    Parameters
+    ----------
+    funnel
+        The definition.
+    path
+        The file to write (replaced if it exists).
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    OSError
+        When the folder does not exist or cannot be written.
+
     Examples
     --------
     >>> import tempfile, pathlib
     >>> out = pathlib.Path(tempfile.mkdtemp()) / "mine.toml"
     >>> load_funnel(save_funnel(load_funnel("inbound"), out)) == load_funnel("inbound")
     True
+
+    See the guide: docs/guides/write-a-definition.md
     """
     target = Path(path)
     text = "# funnelkit funnel definition; see funnelkit.definitions for the format.\n"

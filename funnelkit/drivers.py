@@ -167,7 +167,19 @@ def biggest_leak(counts: Sequence[int], *, leak_base: int = LEAK_BASE) -> int | 
     The rule of the funnel figure's ``biggest_leak``: among the steps whose
     previous step has at least ``leak_base`` contacts (among all steps when
     none has), the first step with the lowest ``count / previous count``.
-    ``None`` when no step can leak (fewer than two steps, or no contact).
+
+    Parameters
+    ----------
+    counts
+        Contacts at each step, step 1 first.
+    leak_base
+        The fewest contacts at the previous step for a step to be a candidate.
+
+    Returns
+    -------
+    int or None
+        The step number, or ``None`` when no step can leak (fewer than two
+        steps, or no contact).
 
     Examples
     --------
@@ -175,6 +187,8 @@ def biggest_leak(counts: Sequence[int], *, leak_base: int = LEAK_BASE) -> int | 
     2
     >>> biggest_leak([1000, 900, 800, 3, 1])
     4
+
+    See the guide: docs/guides/drivers.md
     """
     rates = [(k + 1, counts[k] / counts[k - 1]) for k in range(1, len(counts)) if counts[k - 1] > 0]
     based = [(step, rate) for step, rate in rates if counts[step - 2] >= leak_base]
@@ -219,10 +233,23 @@ def _property_columns(names: Sequence[str], skip: set[str], frame: Any) -> list[
 def format_ratio(value: float) -> str:
     """Return an odds ratio as the result's sentences write it: two significant digits.
 
+    Large ratios keep their whole digits (``123``, not ``1.2e+02``).
+
+    Parameters
+    ----------
+    value
+        An odds ratio.
+
+    Returns
+    -------
+    str
+
     Examples
     --------
     >>> format_ratio(3.4142), format_ratio(0.04457), format_ratio(123.4)
     ('3.4', '0.045', '123')
+
+    See the guide: docs/guides/drivers.md
     """
     return f"{value:,.0f}" if value >= 10 else f"{value:.2g}"
 
@@ -230,12 +257,32 @@ def format_ratio(value: float) -> str:
 def signal_text(kind: str, source: str | None, name: str, value: str | None) -> str:
     """Return the signal as a sentence names it: ``did webinar``, ``had segment = b2b``.
 
+    Events are "did", properties of the step event "came with", attributes of
+    the contacts "had".
+
+    Parameters
+    ----------
+    kind
+        ``"event"`` or ``"property"``.
+    source
+        ``"events"`` or ``"contacts"`` (where a property was read).
+    name
+        The event or column name.
+    value
+        The property's value (``None`` for an event).
+
+    Returns
+    -------
+    str
+
     Examples
     --------
     >>> signal_text("event", "events", "webinar", None)
     'did webinar'
     >>> signal_text("property", "events", "channel", "partner")
     'came with channel = partner'
+
+    See the guide: docs/guides/drivers.md
     """
     if kind == "event":
         return f"did {name}"
@@ -534,29 +581,12 @@ def drivers(
     """Compare the contacts who went on from step k−1 to step k with those who did not.
 
     The contacts are those whose counted chain (the rule of
-    :func:`funnelkit.conversion.funnel`) reached step k−1 and whose window
-    had closed by the end of the data (the last event, or ``until``).  They
-    *converted* when the chain reached step k within the window.  Candidate
-    signals:
-
-    - **events**: the contact did event X at or after its step k−1 time and
-      before converting (converters) or by the close of its window, the step-1
-      time + ``window`` (the others).  What happens after conversion is never
-      read; the funnel's own step events are no candidate.
-    - **properties of the step k−1 event** (every value the contact's step
-      k−1 events carry at its step k−1 instant) and **attributes of the
-      contacts table**, one signal per value, for columns with at most
-      ``max_values`` distinct values among the contacts compared.  Personal columns
-      (:func:`funnelkit.privacy.judge_column`) are never read.
-
-    Each signal's 2×2 table (with / without, converted / dropped) gets an
-    odds ratio with a Woolf 95% interval (Haldane–Anscombe +0.5 on every cell
-    when one is 0, flagged ``corrected``), a two-sided p-value (Fisher's exact
-    test when an expected cell is below 5, else the two-proportion z-test)
-    and a Benjamini–Hochberg q-value across the signals tested.  A signal with
-    fewer than ``min_size`` contacts with it, or without it, is not tested
-    (``"too few"``; its counts are kept).  Association, not cause: see
-    ``docs/guides/drivers.md``.
+    :func:`funnelkit.conversion.funnel`) reached step k−1 and whose window had
+    closed by the end of the data.  Candidate signals are the events done
+    before converting (or by the window's close), the properties of the step
+    k−1 event and the contacts' attributes; personal columns are never read.
+    Each gets an odds ratio, a p-value and a Benjamini–Hochberg q-value.
+    Association, not cause.
 
     Parameters
     ----------
@@ -583,11 +613,13 @@ def drivers(
     classified
         Polars only: the classification of ``events`` with its entry times, as
         of ``until``, when the caller has it (stages read by entry read it
-        instead of classifying again; :func:`funnelkit.chains.read_steps`).
+        instead of classifying again).
 
     Returns
     -------
     DriversResult
+        ``.table`` (one row per signal: counts, rates, odds ratio, interval,
+        p- and q-value, verdict, sentence), ``to_dict()`` and a notebook display.
 
     Raises
     ------
@@ -612,6 +644,8 @@ def drivers(
     >>> result = drivers(log, ["visit", "signup"], window="7d", until="2026-10-01")
     >>> result.table.select("name", "converted", "dropped", "verdict").row(0)
     ('webinar', 40, 0, 'helps')
+
+    See the guide: docs/guides/drivers.md
     """
     if order not in ("ordered", "strict_increase"):
         msg = (

@@ -48,6 +48,9 @@ def _too_long(name: str, shown: str) -> ParameterError:
 def parse_duration(value: str | timedelta, *, name: str = "duration") -> timedelta:
     """Return the :class:`~datetime.timedelta` written in ``value``.
 
+    Windows, lapses and time limits are all written this way, in the API, the
+    command line and the definition files alike.
+
     Parameters
     ----------
     value
@@ -76,6 +79,8 @@ def parse_duration(value: str | timedelta, *, name: str = "duration") -> timedel
     datetime.timedelta(seconds=5400)
     >>> parse_duration("1d12h")
     datetime.timedelta(days=1, seconds=43200)
+
+    See the concept page: docs/concepts/chain-rule.md
     """
     if isinstance(value, timedelta):
         if value < timedelta(0):
@@ -114,6 +119,21 @@ def format_duration(value: timedelta) -> str:
     and seconds (``30d``, not ``4w2d``).  Sub-second parts are rounded down
     to the second.
 
+    Parameters
+    ----------
+    value
+        A duration that is not negative.
+
+    Returns
+    -------
+    str
+        Text such as ``"2w"`` or ``"1d12h"``.
+
+    Raises
+    ------
+    ParameterError
+        When ``value`` is negative.
+
     Examples
     --------
     >>> format_duration(parse_duration("14d"))
@@ -124,6 +144,8 @@ def format_duration(value: timedelta) -> str:
     '30d'
     >>> format_duration(parse_duration("0s"))
     '0s'
+
+    See the concept page: docs/concepts/chain-rule.md
     """
     seconds = int(value.total_seconds())
     if seconds < 0:

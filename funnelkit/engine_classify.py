@@ -99,6 +99,18 @@ def classify_query(
         Optional contacts (``contact_id``, optional ``created_at``) on the same
         engine.
 
+    Returns
+    -------
+    DuckDB relation or Spark DataFrame
+        One row per contact, not yet run.
+
+    Raises
+    ------
+    MissingColumnError
+        When ``events`` lacks a required column.
+    ParameterError
+        When ``as_of`` cannot be read as a time.
+
     Examples
     --------
     >>> import duckdb
@@ -107,6 +119,8 @@ def classify_query(
     ...                  " 'form_fill' AS event, NULL::DOUBLE AS amount")
     >>> classify_query(rel, load_funnel("sales")).fetchall()[0][:3]
     ('c1', 'lead', 2)
+
+    See the concept page: docs/concepts/engines.md
     """
     ev = engine_events(events)
     out = classify_frame(

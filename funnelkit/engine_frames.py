@@ -90,13 +90,31 @@ MONDAY_US = 4 * DAY_US  # 1970-01-05 00:00 UTC, a Monday: ISO weeks start there
 
 
 def columns(frame: NativeFrame) -> list[str]:
-    """Return the column names of a DuckDB relation or a Spark DataFrame (no query runs).
+    """Return the column names of a DuckDB relation or a Spark DataFrame.
+
+    Only the schema is read: no query runs.
+
+    Parameters
+    ----------
+    frame
+        A DuckDB relation or a Spark DataFrame.
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    ParameterError
+        When ``frame`` is of neither engine.
 
     Examples
     --------
     >>> import duckdb
     >>> columns(duckdb.sql("SELECT 1 AS contact_id, 2 AS channel"))
     ['contact_id', 'channel']
+
+    See the concept page: docs/concepts/engines.md
     """
     if engine_of(frame) is None:
         msg = f"expected a DuckDB relation or a Spark DataFrame, got {type(frame).__name__}"
@@ -379,6 +397,24 @@ def max_ts(lf: Any) -> int | None:
 def event_span(events: NativeFrame) -> tuple[datetime | None, datetime | None]:
     """Return the first and last ``occurred_at`` of the events (``None`` when empty).
 
+    One small query in the engine; the instants come back as aware UTC
+    datetimes.
+
+    Parameters
+    ----------
+    events
+        A DuckDB relation or a Spark DataFrame with ``occurred_at``.
+
+    Returns
+    -------
+    tuple
+        ``(first, last)``, each a datetime or ``None``.
+
+    Raises
+    ------
+    ParameterError
+        When ``events`` is of neither engine.
+
     Examples
     --------
     >>> import duckdb
@@ -386,6 +422,8 @@ def event_span(events: NativeFrame) -> tuple[datetime | None, datetime | None]:
     ...                  " 'like' AS event")
     >>> event_span(rel)[1].isoformat()
     '2026-11-02T00:00:00+00:00'
+
+    See the concept page: docs/concepts/engines.md
     """
     ev = engine_events(events)
     row = collect_polars(

@@ -159,21 +159,10 @@ def _open_spark(text: str, name: str) -> Any:
 def open_source(text: str | os.PathLike[str]) -> NativeFrame | None:
     """Open an engine source named by text; ``None`` when ``text`` is a plain path.
 
-    Two kinds of source:
-
-    ``duckdb:///path/to/file.duckdb?table=events``
-        A table (or view) of a DuckDB database file, opened read-only
-        (``duckdb:relative/file.duckdb?table=events`` for a relative path;
-        ``table=schema.name`` works too).  Tables of one file share one
-        connection, so the events and the contacts can come from the same file.
-    ``spark:TABLE``
-        A table of the Spark catalog (``spark:events``,
-        ``spark:analytics.events``).  It uses the active Spark session, or
-        builds one with the settings of the ``spark-defaults.conf``-style file
-        named by the environment variable ``FUNNELKIT_SPARK_CONF``
-        (``spark.master``, ``spark.sql.catalogImplementation``... one
-        ``key value`` per line), or Spark's own defaults (``SPARK_HOME``,
-        ``spark-submit`` settings).
+    ``duckdb:///path/file.duckdb?table=events`` opens a table of a DuckDB file
+    read-only; ``spark:analytics.events`` a table of the Spark catalog, in the
+    active session or one built from ``$FUNNELKIT_SPARK_CONF``.  The forms
+    and settings are listed on the engines page.
 
     Parameters
     ----------
@@ -182,7 +171,7 @@ def open_source(text: str | os.PathLike[str]) -> NativeFrame | None:
 
     Returns
     -------
-    A DuckDB relation, a Spark DataFrame, or ``None``.
+    DuckDB relation, Spark DataFrame or None
 
     Raises
     ------
@@ -195,6 +184,8 @@ def open_source(text: str | os.PathLike[str]) -> NativeFrame | None:
     --------
     >>> open_source("events.csv") is None
     True
+
+    See the concept page: docs/concepts/engines.md
     """
     value = os.fspath(text)
     scheme, sep, rest = value.partition(":")
@@ -211,10 +202,31 @@ def open_events(source: str | os.PathLike[str], **read_options: Any) -> EventLog
     What a notebook or a report calls with the user's ``--events``: an
     engine source stays in its engine, a file is read and validated.
 
+    Parameters
+    ----------
+    source
+        ``duckdb:...``, ``spark:...`` or a file path.
+    **read_options
+        Passed to :func:`~funnelkit.events.read_events` for a file.
+
+    Returns
+    -------
+    EventLog or DuckDB relation or Spark DataFrame
+
+    Raises
+    ------
+    ParameterError
+        When the source text is malformed.
+    DataError
+        When the file, database or table cannot be read (see
+        :func:`~funnelkit.events.read_events` for its finer errors).
+
     Examples
     --------
     >>> open_events("data/sample/events.csv").source  # doctest: +SKIP
     'data/sample/events.csv'
+
+    See the concept page: docs/concepts/engines.md
     """
     from funnelkit.events import read_events
 
@@ -227,10 +239,33 @@ def open_contacts(
 ) -> ContactTable | NativeFrame:
     """Return :func:`open_source` of ``source``, or :func:`~funnelkit.events.read_contacts` of it.
 
+    The contacts' twin of :func:`open_events`: an engine source stays in its
+    engine, a file is read and validated.
+
+    Parameters
+    ----------
+    source
+        ``duckdb:...``, ``spark:...`` or a file path.
+    **read_options
+        Passed to :func:`~funnelkit.events.read_contacts` for a file.
+
+    Returns
+    -------
+    ContactTable or DuckDB relation or Spark DataFrame
+
+    Raises
+    ------
+    ParameterError
+        When the source text is malformed.
+    DataError
+        When the file, database or table cannot be read.
+
     Examples
     --------
     >>> open_contacts("data/sample/contacts.csv").source  # doctest: +SKIP
     'data/sample/contacts.csv'
+
+    See the concept page: docs/concepts/engines.md
     """
     from funnelkit.events import read_contacts
 

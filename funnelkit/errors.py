@@ -29,7 +29,23 @@ __all__ = [
 
 
 class FunnelkitError(ValueError):
-    """Root of every error funnelkit raises on purpose."""
+    """Root of every error funnelkit raises on purpose.
+
+    A :class:`ValueError`, so ``except ValueError`` keeps working; the specific
+    subclasses below say what went wrong (a column, a timestamp, a definition,
+    a parameter, the report) and their messages name the culprit with a hint.
+
+    Examples
+    --------
+    >>> from funnelkit.durations import parse_duration
+    >>> try:
+    ...     parse_duration("3 fortnights")
+    ... except FunnelkitError as error:
+    ...     print(type(error).__name__)
+    ParameterError
+
+    See the concept page: docs/concepts/untrusted-input.md
+    """
 
 
 class DataError(FunnelkitError):
@@ -67,10 +83,29 @@ class ReportError(FunnelkitError):
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """Return a ``" Did you mean 'x'?"`` hint, or an empty string.
 
+    Error messages end with it when a name (a column, an event, a stage) is
+    close to one of the valid choices.
+
+    Parameters
+    ----------
+    name
+        The name that was not found.
+    choices
+        The valid names.
+
+    Returns
+    -------
+    str
+        The hint, starting with a space, or ``""`` when nothing is close.
+
     Examples
     --------
     >>> did_you_mean("contactid", ["contact_id", "event"])
     " Did you mean 'contact_id'?"
+    >>> did_you_mean("zzz", ["contact_id"])
+    ''
+
+    See the concept page: docs/concepts/untrusted-input.md
     """
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
     return f" Did you mean {close[0]!r}?" if close else ""

@@ -151,16 +151,26 @@ def parse_timestamp(
         a number that is not whole matches no format).
     shape
         For text, what every non-null value is known to look like (see
-        :func:`timestamp_shape`): ``"aware"`` (ISO date-time with ``Z`` or an
-        offset) or ``"naive"`` (ISO date-time without offset) try only the
-        format that reads that shape, which gives the same instants as
-        ``"any"`` (every format tried on every value) at a third of the cost.
+        :func:`timestamp_shape`): ``"aware"`` or ``"naive"`` try only the
+        format that reads that shape (same instants as ``"any"``, a third of
+        the cost).
+
+    Returns
+    -------
+    polars.Expr
+
+    Raises
+    ------
+    ParameterError
+        When ``timezone`` is not a known time zone.
 
     Examples
     --------
     >>> df = pl.DataFrame({"t": ["2026-11-02T09:00:00+01:00", "1762070400", "soon"]})
     >>> df.select(parse_timestamp(pl.col("t"), pl.String)).to_series().to_list()[0]
     datetime.datetime(2026, 11, 2, 8, 0, tzinfo=zoneinfo.ZoneInfo(key='UTC'))
+
+    See the concept page: docs/concepts/data-contract.md
     """
     check_timezone(timezone)
     if isinstance(dtype, pl.Datetime):
@@ -231,18 +241,31 @@ _NAIVE_SHAPE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?$"
 def timestamp_shape(lf: pl.LazyFrame, column: str) -> Literal["any", "aware", "naive"]:
     """Tell whether every non-blank value of a text ``column`` has one ISO shape.
 
-    ``"aware"``: all are ISO date-times with seconds and ``Z`` or an offset
-    (``2026-11-02T09:00:00Z``, ``2026-11-02 09:00:00.5+01:00``); ``"naive"``:
-    all are without offset; ``"any"``: mixed or other forms (epochs, dates,
-    minutes only, garbage).  One pass over the column; :func:`parse_timestamp`
-    then tries a single format instead of every one.  Values of another
-    shape never slip through: with one of them, the answer is ``"any"``.
+    ``"aware"``: all are ISO date-times with seconds and ``Z`` or an offset;
+    ``"naive"``: all are without offset; ``"any"``: mixed or other forms
+    (epochs, dates, minutes only, garbage).  One pass over the column;
+    :func:`parse_timestamp` then tries a single format instead of every one.
+    One value of another shape is enough to answer ``"any"``.
+
+    Parameters
+    ----------
+    lf
+        The frame holding the column.
+    column
+        The name of a text column.
+
+    Returns
+    -------
+    str
+        ``"aware"``, ``"naive"`` or ``"any"``.
 
     Examples
     --------
     >>> lf = pl.LazyFrame({"t": ["2026-11-02T09:00:00Z", " 2026-11-02 10:00:00+01:00", None]})
     >>> timestamp_shape(lf, "t"), timestamp_shape(lf.with_columns(pl.lit("x").alias("t")), "t")
     ('aware', 'any')
+
+    See the concept page: docs/concepts/data-contract.md
     """
     text = pl.col(column).cast(pl.String).str.strip_chars()
     filled = text.str.len_bytes() > 0
@@ -404,6 +427,10 @@ def read_events(
 ) -> EventLog:
     """Read, type and validate an event log, once.
 
+    Unusable rows are set aside with a reason, never dropped silently; every
+    later analysis reads the clean, typed rows kept in memory, on disk or
+    read again (``hold``).
+
     Parameters
     ----------
     source
@@ -428,52 +455,20 @@ def read_events(
         When given, rows whose event is not in this set are set aside as
         ``unknown_event``.
     dedupe
-        Set exact duplicate rows aside, keeping the first copy (in source order)
-        of each group of equal rows.  Every column takes part, so the whole
-        source is read: each row is hashed, the hashes seen more than once are
-        counted, and only the rows carrying one are compared value by value (a
-        collision of hashes never makes a duplicate).  A log held in memory is
-        read and typed once, and these passes run over its typed rows.  Held
-        lazily, or on disk when larger than memory: with timestamps stored
-        as datetimes, dates or numbers, each pass reads the source again,
-        so such a log streams (its memory grows with the number
-        of distinct rows, a few dozen bytes each); with text timestamps, the
-        typed rows are held in memory once instead of parsing them again.
-        ``False`` skips the detection: the fastest read when the source is
-        known to be clean.
+        Set exact duplicate rows aside (every column compared), keeping the
+        first copy in source order.  ``False`` skips the detection: the fastest
+        read when the source is known to be clean.
     separator, encoding
         Force the CSV separator or text encoding instead of detecting them.
     hold
-        Where the validated rows are kept, so that the source is validated once
-        and every later analysis reads clean, typed columns:
-
-        - ``"memory"``: typed, checked and deduplicated in one pass over the
-          source, then held as collected polars frames; the summary is counted
-          in the same call.  The source is not read again: deleting or changing
-          the file leaves the log as it was read.
-        - ``"disk"``: the same, written once to a validated Parquet copy in
-          funnelkit's cache folder (``cache_dir``), which every query then reads
-          (a log larger than memory streams into it).
-        - ``"lazy"``: nothing is kept; every query, and the first
-          ``summary()``, reads and validates the source again (funnelkit's
-          behaviour before this option; a log larger than memory streams).
-        - ``"auto"`` (default): ``"memory"`` for a CSV or NDJSON file or a frame
-          (their text is read whole anyway) and for a Parquet file, folder or
-          pattern whose estimated size in memory is at most a quarter of the
-          memory available now (:func:`funnelkit.holding.choose_hold`);
-          ``"disk"`` for a larger one; ``"lazy"`` for a polars LazyFrame,
-          whose size funnelkit cannot know without running it.
-
-        Except with ``"lazy"``, a file, folder or pattern already validated with
-        the same options and found unchanged (same size and modification time)
-        in the cache folder is read from there, not validated again (this is how
-        ``funnelkit report``'s check and its notebook share one validation); a
-        changed source is validated again and its older copy removed.
-        :meth:`EventLog.source_changed` tells whether the file changed since.
+        Where the validated rows are kept: ``"memory"``, ``"disk"`` (a
+        validated Parquet copy in ``cache_dir``), ``"lazy"`` (validated again
+        by every query) or ``"auto"`` (default; chosen from the source's kind
+        and size).  An unchanged file already validated with the same options
+        is read from the cache.
     cache_dir
         The cache folder (default ``$FUNNELKIT_CACHE_DIR``, else
-        ``~/.cache/funnelkit/validated``).  funnelkit only creates there folders
-        of its own, marked as such, and never replaces anything else.
+        ``~/.cache/funnelkit/validated``).
 
     Returns
     -------
@@ -503,6 +498,8 @@ def read_events(
     ...     columns={"user": "contact_id", "ts": "occurred_at"})
     >>> log.summary().rows_kept, dict(log.summary().to_dict()["set_aside_by_reason"])
     (1, {'null_contact_id': 1, 'duplicate': 1})
+
+    See the concept page: docs/concepts/data-contract.md
     """
     check_timezone(timezone)
     hold = check_hold(hold)
@@ -978,17 +975,34 @@ def read_contacts(
     source, columns, strict, timezone, timestamp_format, separator, encoding
         As in :func:`read_events`.
     hold
-        ``"memory"``: the validated rows, the rows set aside and the summary
-        are computed in one call and held in memory (a contacts table has one
-        row per contact, far fewer than the events); ``"lazy"``: every query
-        validates the source again.  ``"auto"`` (default): ``"lazy"`` for a
-        polars LazyFrame, ``"memory"`` otherwise.
+        ``"memory"`` (the rows, the rows set aside and the summary computed
+        once and held), ``"lazy"`` (every query validates again) or
+        ``"auto"`` (default: ``"lazy"`` for a LazyFrame, ``"memory"``
+        otherwise).
+
+    Returns
+    -------
+    ContactTable
+        ``.frame``, ``.set_aside`` and ``.summary()``.
+
+    Raises
+    ------
+    MissingColumnError
+        When ``contact_id`` is absent.
+    EmptyInputError, DataError
+        When the file is empty or cannot be read.
+    RowError, TimestampError
+        ``strict=True`` and some rows are unusable.
+    ParameterError
+        When ``hold`` is unknown.
 
     Examples
     --------
     >>> table = read_contacts(pl.DataFrame({"contact_id": ["a", "b", "a"]}))
     >>> table.summary().rows_kept
     2
+
+    See the concept page: docs/concepts/data-contract.md
     """
     check_timezone(timezone)
     lf, name, encoding_read, origin = _scan_and_rename(source, columns, separator, encoding)
@@ -1057,6 +1071,26 @@ def as_lazy(events: EventLog | pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
     datetimes are taken as UTC); anything that needs parsing goes through
     :func:`read_events`, which sets unusable rows aside instead of losing them.
 
+    Parameters
+    ----------
+    events
+        An :class:`EventLog`, or a polars DataFrame or LazyFrame.
+
+    Returns
+    -------
+    polars.LazyFrame
+        ``occurred_at`` as ``Datetime("us", "UTC")``.
+
+    Raises
+    ------
+    MissingColumnError
+        When a required column is absent.
+    TimestampError
+        When ``occurred_at`` is not a datetime (read the frame with
+        :func:`read_events` instead).
+    ParameterError
+        When ``events`` is of another type.
+
     Examples
     --------
     >>> import datetime as dt
@@ -1064,6 +1098,8 @@ def as_lazy(events: EventLog | pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
     ...                    "occurred_at": [dt.datetime(2026, 11, 2)]})
     >>> as_lazy(df).collect_schema()["occurred_at"]
     Datetime(time_unit='us', time_zone='UTC')
+
+    See the concept page: docs/concepts/data-contract.md
     """
     if isinstance(events, ValidatedTable):
         return events.frame

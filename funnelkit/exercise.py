@@ -109,6 +109,17 @@ def place_journey(
     The events happen in the given order, one every ``every`` from Monday
     2026-01-05 09:00 UTC; purchases are worth 100.
 
+    Parameters
+    ----------
+    journey
+        The events, in order.
+    funnels
+        The definitions (presets by name, or loaded definitions).
+    every
+        The time between two events.
+    lang
+        The language of the ``label`` column.
+
     Returns
     -------
     pl.DataFrame
@@ -116,10 +127,17 @@ def place_journey(
         journey), ``stage_rank``, ``stages`` (how many the definition has),
         ``label`` (in ``lang``).
 
+    Raises
+    ------
+    DefinitionError
+        When a name in ``funnels`` is neither a preset nor a definition file.
+
     Examples
     --------
     >>> place_journey(["badge_scan", "meeting"]).select("funnel", "stage").rows()
     [('inbound', 'warm_lead'), ('sales', 'qualified_prospect')]
+
+    See the concept page: docs/concepts/stages.md
     """
     events = _journey_events(journey, every)
     rows = []
@@ -382,6 +400,10 @@ def exercise(
 ) -> Exercise:
     """Open the exercise: type a contact's events and see each definition's verdict.
 
+    The trainer's widget: each event typed (Enter or "Add") moves the
+    contact, and every definition says where it now stands; an unknown event
+    is refused with the closest known names.
+
     Parameters
     ----------
     journey
@@ -390,6 +412,16 @@ def exercise(
         The definitions to compare (presets by name, or loaded definitions).
     lang
         ``"en"`` or ``"fr"``.
+
+    Returns
+    -------
+    Exercise
+        The widget (a notebook displays it) with ``add_event`` and ``placed``.
+
+    Raises
+    ------
+    DefinitionError
+        When a name in ``funnels`` is neither a preset nor a definition file.
 
     Examples
     --------
@@ -402,6 +434,8 @@ def exercise(
     False
     >>> "Closest known names: meeting" in ex.message.value
     True
+
+    See the concept page: docs/concepts/stages.md
     """
     definitions = tuple(f if isinstance(f, Funnel) else load_funnel(f) for f in funnels)
     vocabulary = tuple(sorted(set().union(*(d.event_names for d in definitions)) | set(journey)))

@@ -128,6 +128,9 @@ def _q(value: float, lang: Lang) -> str:
 def drivers_table(result: DriversResult, *, lang: Lang = "en", top: int = 15) -> pl.DataFrame:
     """Return what :func:`drivers_figure` draws: the ``top`` tested signals, strongest first.
 
+    Texts are raw (escaped only when drawn); untested signals (too few
+    contacts) are never drawn.
+
     Parameters
     ----------
     result
@@ -136,15 +139,19 @@ def drivers_table(result: DriversResult, *, lang: Lang = "en", top: int = 15) ->
         ``"en"`` or ``"fr"``: the labels, verdicts and hover texts.
     top
         How many signals to keep, in the result's order (significant ones
-        first, then by the size of the odds ratio).  Untested signals (too
-        few contacts) are never drawn.
+        first, then by the size of the odds ratio).
 
     Returns
     -------
     pl.DataFrame
         ``label``, ``kind``, ``name``, ``value``, ``odds_ratio``, ``ci_low``,
         ``ci_high``, ``q_value``, ``verdict`` (in ``lang``), ``colour`` and
-        ``hover`` (one line break between its lines); raw texts, escaped only when drawn.
+        ``hover`` (one line break between its lines).
+
+    Raises
+    ------
+    ParameterError
+        When ``lang`` is neither ``"en"`` nor ``"fr"``, or ``top`` is below 1.
 
     Examples
     --------
@@ -158,6 +165,8 @@ def drivers_table(result: DriversResult, *, lang: Lang = "en", top: int = 15) ->
     >>> result = drivers(log, ["visit", "signup"], window="1d", until="2026-10-01")
     >>> drivers_table(result, lang="fr").select("label", "verdict").row(0)
     ('a fait webinar', 'dans le bruit')
+
+    See the guide: docs/guides/drivers.md
     """
     lang = check_lang(lang)
     if not isinstance(top, int) or isinstance(top, bool) or top < 1:
@@ -238,8 +247,27 @@ def drivers_figure(
 
     Signals that help are green, those that hurt red, those within noise
     grey; the strongest is on top.  A dotted line marks 1 (no difference).
-    With ``funnel`` (the definition the steps come from), the title names
-    the steps by their labels in ``lang``.
+
+    Parameters
+    ----------
+    result
+        A :class:`~funnelkit.drivers.DriversResult`.
+    lang
+        ``"en"`` or ``"fr"``.
+    top
+        As in :func:`drivers_table`.
+    funnel
+        The definition the steps come from: the title then names the steps
+        by their labels in ``lang``.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+
+    Raises
+    ------
+    ParameterError
+        When ``lang`` is neither ``"en"`` nor ``"fr"``, or ``top`` is below 1.
 
     Examples
     --------
@@ -253,6 +281,8 @@ def drivers_figure(
     >>> fig = drivers_figure(drivers(log, ["visit", "signup"], window="1d", until="2026-10-01"))
     >>> fig.layout.xaxis.type, list(fig.data[0].y)
     ('log', ['did webinar'])
+
+    See the guide: docs/guides/drivers.md
     """
     lang = check_lang(lang)
     table = drivers_table(result, lang=lang, top=top)

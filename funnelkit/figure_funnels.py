@@ -83,6 +83,9 @@ def funnel_table(
 ) -> pl.DataFrame:
     """Return what :func:`funnel_figure` draws: one row per step (and segment).
 
+    The rates, the drop-off and the biggest leak, computed once here so that
+    the figure, the report and the explorer show the same numbers.
+
     Parameters
     ----------
     result
@@ -91,8 +94,7 @@ def funnel_table(
         with a step name (``name`` or ``stage``), a ``count`` (``at_or_past``
         in a snapshot), optionally the step's rank (``step`` or ``rank``) and
         a ``label``; rows in funnel order.  A funnel computed ``by=`` a
-        column is drawn for all its contacts (its ``table``) unless
-        ``segment`` is given.
+        column is drawn for all its contacts unless ``segment`` is given.
     lang
         Language of the stage labels.
     funnel
@@ -112,15 +114,24 @@ def funnel_table(
         ``segment`` (when given), ``rank`` (1 = first step), ``stage``,
         ``label``, ``count``, ``step_conversion`` (count / previous count),
         ``overall_conversion`` (count / first count), ``drop_off`` (previous
-        count - count), ``biggest_leak`` (true on the step with the lowest step
-        conversion, the first one on ties, see ``leak_base``; never on step 1),
-        ``colour``.
+        count - count), ``biggest_leak`` (the first step with the lowest step
+        conversion; never step 1), ``colour``.
+
+    Raises
+    ------
+    ParameterError
+        When ``lang`` is neither ``"en"`` nor ``"fr"``, or ``result`` is not a
+        funnel result nor a table.
+    MissingColumnError
+        When the table has no step name or count column.
 
     Examples
     --------
     >>> table = funnel_table(pl.DataFrame({"name": ["a", "b", "c"], "count": [100, 40, 30]}))
     >>> table.select("rank", "step_conversion", "biggest_leak").rows()
     [(1, None, False), (2, 0.4, True), (3, 0.75, False)]
+
+    See the concept page: docs/concepts/chain-rule.md
     """
     lang = check_lang(lang)
     frame = as_frame(result, "funnel") if segment else _steps_frame(result)
@@ -350,6 +361,9 @@ def funnel_figure(
 ) -> go.Figure:
     """Draw the narrowing funnel: counts, step and overall conversion, biggest leak.
 
+    Each bar is in its stage colour; the biggest leak has a thick outline and
+    a note, and the rates sit in lanes of their own, sized for the language.
+
     Parameters
     ----------
     result
@@ -374,15 +388,24 @@ def funnel_figure(
     Returns
     -------
     plotly.graph_objects.Figure
-        One ``funnel`` trace per funnel; each bar's colour is its stage colour,
-        and the biggest leak has a thick :data:`LEAK_COLOUR` outline and an
-        annotation.
+        One ``funnel`` trace per funnel; the biggest leak has a thick
+        :data:`LEAK_COLOUR` outline and an annotation.
+
+    Raises
+    ------
+    ParameterError
+        When ``lang`` is neither ``"en"`` nor ``"fr"``, or ``result`` is not a
+        funnel result nor a table.
+    MissingColumnError
+        When the table has no step name or count column.
 
     Examples
     --------
     >>> fig = funnel_figure(pl.DataFrame({"name": ["a", "b"], "count": [10, 4]}))
     >>> fig.data[0].x
     (10, 4)
+
+    See the concept page: docs/concepts/chain-rule.md
     """
     lang = check_lang(lang)
     tables = [shown(funnel_table(result, lang=lang, funnel=funnel))]
@@ -485,6 +508,9 @@ def breakdown_table(
 ) -> pl.DataFrame:
     """Return what :func:`breakdown_figure` draws: conversion per segment and stage.
 
+    One funnel per segment, in the order they come; suppressed segments keep
+    their rows with null rates.
+
     Parameters
     ----------
     result
@@ -502,8 +528,24 @@ def breakdown_table(
     -------
     pl.DataFrame
         :func:`funnel_table`'s columns plus ``ci_low``, ``ci_high`` (null when
-        the result has none) and ``suppressed``; suppressed segments keep
-        their rows with null rates.
+        the result has none) and ``suppressed``.
+
+    Raises
+    ------
+    ParameterError
+        When ``lang`` is neither ``"en"`` nor ``"fr"``, or ``result`` is not a
+        funnel result nor a table.
+    MissingColumnError
+        When the table lacks the segment, step or count column.
+
+    Examples
+    --------
+    >>> table = pl.DataFrame({"channel": ["a", "a", "b", "b"], "name": ["x", "y"] * 2,
+    ...                       "count": [10, 5, 20, 2]})
+    >>> breakdown_table(table, by="channel").select("segment", "stage", "overall_conversion").rows()
+    [('a', 'x', 1.0), ('b', 'x', 1.0), ('a', 'y', 0.5), ('b', 'y', 0.1)]
+
+    See the concept page: docs/concepts/uncertainty.md
     """
     lang = check_lang(lang)
     frame = as_frame(result, "breakdown")
@@ -588,12 +630,27 @@ def breakdown_figure(
         entry (``"(none)"`` in the result) are the segment "(not set)", counted
         under its name and explained under the chart.
 
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One ``bar`` trace per later stage.
+
+    Raises
+    ------
+    ParameterError
+        When ``lang`` is neither ``"en"`` nor ``"fr"``, or ``result`` is not a
+        funnel result nor a table.
+    MissingColumnError
+        When the table lacks the segment, step or count column.
+
     Examples
     --------
     >>> table = pl.DataFrame({"channel": ["a", "a", "b", "b"], "name": ["x", "y"] * 2,
     ...                       "count": [10, 5, 20, 2]})
     >>> [t.name for t in breakdown_figure(table, by="channel").data]
     ['y']
+
+    See the concept page: docs/concepts/uncertainty.md
     """
     lang = check_lang(lang)
     table = shown(breakdown_table(result, by=by, lang=lang, funnel=funnel))

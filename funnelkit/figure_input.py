@@ -97,6 +97,9 @@ def name_of(result: Any, funnel: Any) -> str | None:
 def stage_labels(funnel: Any, lang: Lang = "en") -> dict[str, str]:
     """Return ``{stage id: label in lang}`` for a funnel definition.
 
+    A stage without a label in ``lang`` is shown by its ``label``, else by
+    its id with spaces, so a figure always has words to show.
+
     Parameters
     ----------
     funnel
@@ -105,11 +108,23 @@ def stage_labels(funnel: Any, lang: Lang = "en") -> dict[str, str]:
     lang
         ``"en"`` or ``"fr"``.
 
+    Returns
+    -------
+    dict of str to str
+        Empty for ``None``.
+
+    Raises
+    ------
+    ParameterError
+        When ``lang`` is neither ``"en"`` nor ``"fr"``.
+
     Examples
     --------
     >>> from funnelkit.definitions import load_funnel
     >>> stage_labels(load_funnel("inbound"), "fr")["warm_lead"]
     'Lead chaud'
+
+    See the concept page: docs/concepts/stages.md
     """
     lang = check_lang(lang)
     return {_stage_id(s): _stage_label(s, lang) for s in _stages_of(funnel)}
@@ -223,11 +238,29 @@ def contacts_without_events(
     """Return how many contacts a funnel counts at step 1 although they have no event.
 
     Read by entry (:func:`funnelkit.conversion.funnel` with ``contacts=``), a
-    contact of the contacts table created in ``[since, until)`` with no event
-    before ``until`` enters the first stage at its ``created_at``.  A figure says
-    so (``without_events=`` of :func:`funnelkit.figures.funnel_figure` and
-    :func:`funnelkit.figures.breakdown_figure`).  By evidence, or without
-    contacts, there are none.
+    contact created in ``[since, until)`` with no event before ``until``
+    enters the first stage at its ``created_at``; the funnel figures say so
+    under the chart.  By evidence, or without contacts, there are none.
+
+    Parameters
+    ----------
+    events
+        The events the funnel read.
+    contacts
+        The contacts table it read (``None``: none).
+    since, until
+        The funnel's span.
+    stage_steps
+        ``"entry"`` or ``"evidence"``, as the funnel read its stages.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    ParameterError
+        When ``since`` or ``until`` cannot be read.
 
     Examples
     --------
@@ -237,6 +270,8 @@ def contacts_without_events(
     >>> people = pl.DataFrame({"contact_id": ["a", "b"], "created_at": [day, day]})
     >>> contacts_without_events(log, people)
     1
+
+    See the concept page: docs/concepts/entry.md
     """
     if contacts is None or stage_steps != "entry":
         return 0

@@ -66,6 +66,8 @@ def flows_table(
 ) -> pl.DataFrame:
     """Return what :func:`flows_figure` draws: one row per (stage at start, stage at end).
 
+    New contacts come from rank 0; rows with no contact are dropped.
+
     Parameters
     ----------
     result
@@ -79,8 +81,24 @@ def flows_table(
     -------
     pl.DataFrame
         ``from_stage``, ``to_stage``, ``from_rank`` (0 for new contacts),
-        ``to_rank``, ``from_label``, ``to_label``, ``contacts``; rows with no
-        contact are dropped.
+        ``to_rank``, ``from_label``, ``to_label``, ``contacts``.
+
+    Raises
+    ------
+    ParameterError
+        When ``lang`` is neither ``"en"`` nor ``"fr"``, or ``result`` is not
+        flows nor a table.
+    MissingColumnError
+        When the table lacks a stage or count column.
+
+    Examples
+    --------
+    >>> table = pl.DataFrame({"from_stage": [None, "a", "a"], "to_stage": ["a", "a", "b"],
+    ...                       "contacts": [5, 10, 3]})
+    >>> flows_table(table).select("from_rank", "to_stage", "contacts").rows()
+    [(0, 'a', 5), (1, 'a', 10), (1, 'b', 3)]
+
+    See the concept page: docs/concepts/snapshot-and-flow.md
     """
     lang = check_lang(lang)
     frame = as_frame(result, "flows")
@@ -144,12 +162,27 @@ def flows_figure(
     period
         Text naming the period (e.g. ``"2026-W46"``), added to the title.
 
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One ``sankey`` trace.
+
+    Raises
+    ------
+    ParameterError
+        When ``lang`` is neither ``"en"`` nor ``"fr"``, or ``result`` is not
+        flows nor a table.
+    MissingColumnError
+        When the table lacks a stage or count column.
+
     Examples
     --------
     >>> table = pl.DataFrame({"from_stage": [None, "a", "a"], "to_stage": ["a", "a", "b"],
     ...                       "contacts": [5, 10, 3]})
     >>> flows_figure(table).data[0].link.value
     (5, 10, 3)
+
+    See the concept page: docs/concepts/snapshot-and-flow.md
     """
     lang = check_lang(lang)
     table = shown(flows_table(result, lang=lang, funnel=funnel))
@@ -216,6 +249,9 @@ def compare_table(
 ) -> pl.DataFrame:
     """Return what :func:`compare_figure` draws: the cross-table in long form.
 
+    Every pair of stages has a row, zeros included, in funnel order on both
+    sides.
+
     Parameters
     ----------
     result
@@ -232,8 +268,25 @@ def compare_table(
     -------
     pl.DataFrame
         ``left_stage``, ``right_stage``, ``left_rank``, ``right_rank``,
-        ``left_label``, ``right_label``, ``contacts`` (every pair, zeros
-        included), ``share_of_left`` (share of the left stage's contacts).
+        ``left_label``, ``right_label``, ``contacts``, ``share_of_left``
+        (share of the left stage's contacts).
+
+    Raises
+    ------
+    ParameterError
+        When ``lang`` is neither ``"en"`` nor ``"fr"``, or ``result`` is not a
+        comparison nor a table.
+    MissingColumnError
+        When the table lacks a stage or count column.
+
+    Examples
+    --------
+    >>> table = pl.DataFrame({"left_stage": ["a", "a", "b"], "right_stage": ["x", "y", "y"],
+    ...                       "contacts": [3, 1, 2]})
+    >>> compare_table(table).select("left_stage", "right_stage", "contacts").rows()
+    [('a', 'x', 3), ('a', 'y', 1), ('b', 'x', 0), ('b', 'y', 2)]
+
+    See the concept page: docs/concepts/stages.md
     """
     lang = check_lang(lang)
     carried = getattr(result, "table", None)
@@ -334,12 +387,27 @@ def compare_figure(
     normalise
         Colour by share of the row instead of counts.
 
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One ``heatmap`` trace.
+
+    Raises
+    ------
+    ParameterError
+        When ``lang`` is neither ``"en"`` nor ``"fr"``, or ``result`` is not a
+        comparison nor a table.
+    MissingColumnError
+        When the table lacks a stage or count column.
+
     Examples
     --------
     >>> table = pl.DataFrame({"left_stage": ["a", "a", "b"], "right_stage": ["x", "y", "y"],
     ...                       "contacts": [3, 1, 2]})
     >>> compare_figure(table).data[0].z
     ([3, 1], [0, 2])
+
+    See the concept page: docs/concepts/stages.md
     """
     lang = check_lang(lang)
     left = left if left is not None else getattr(result, "left", None)
@@ -402,6 +470,10 @@ _CREATED = "(created)"
 def timeline_table(explanation: Any, *, lang: Lang = "en", funnel: Any = None) -> pl.DataFrame:
     """Return what :func:`timeline_figure` draws: one row per event of the contact.
 
+    Each stage's entry goes to the first event at its ``reached_at`` that is
+    evidence for it (else the first event then); a contact created from the
+    contacts table before any event gets a ``(created)`` row.
+
     Parameters
     ----------
     explanation
@@ -417,10 +489,25 @@ def timeline_table(explanation: Any, *, lang: Lang = "en", funnel: Any = None) -
         ``occurred_at``, ``event``, ``entered`` (the stage ids entered at that
         event: several when stages were skipped), ``rank`` (the highest of them,
         null when none), ``label`` (their labels, joined), ``colour``; in time
-        order.  Each stage's entry goes to the first event at its
-        ``reached_at`` that is evidence for it (else the first event then); a
-        contact created from the contacts table before any event gets a
-        ``(created)`` row.
+        order.
+
+    Raises
+    ------
+    ParameterError
+        When ``lang`` is neither ``"en"`` nor ``"fr"``, or ``explanation`` is
+        not an explanation nor a table.
+    MissingColumnError
+        When the table lacks ``occurred_at``, ``event`` or ``stage``.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> table = pl.DataFrame({"occurred_at": [dt.datetime(2026, 11, 2), dt.datetime(2026, 11, 5)],
+    ...                       "event": ["page_view", "purchase"], "stage": [None, "client"]})
+    >>> timeline_table(table).select("event", "entered").rows()
+    [('page_view', []), ('purchase', ['client'])]
+
+    See the concept page: docs/concepts/stages.md
     """
     lang = check_lang(lang)
     timeline, stages = getattr(explanation, "timeline", None), getattr(explanation, "stages", None)
@@ -532,6 +619,18 @@ def timeline_figure(
     contact_id
         Shown in the title (default: the explanation's ``contact_id``).
 
+    Returns
+    -------
+    plotly.graph_objects.Figure
+
+    Raises
+    ------
+    ParameterError
+        When ``lang`` is neither ``"en"`` nor ``"fr"``, or ``explanation`` is
+        not an explanation nor a table.
+    MissingColumnError
+        When the table lacks ``occurred_at``, ``event`` or ``stage``.
+
     Examples
     --------
     >>> import datetime as dt
@@ -539,6 +638,8 @@ def timeline_figure(
     ...                       "event": ["page_view", "purchase"], "stage": [None, "client"]})
     >>> [t.name for t in timeline_figure(table).data]
     ['Event', 'client']
+
+    See the concept page: docs/concepts/stages.md
     """
     lang = check_lang(lang)
     table = timeline_table(explanation, lang=lang, funnel=funnel)

@@ -179,15 +179,22 @@ _TEXT: dict[str, dict[str, str]] = {
 def register_template() -> str:
     """Register the ``"funnelkit"`` plotly template and return its name.
 
-    Done once when this module (or :mod:`funnelkit.figures`) is imported; call it again after
-    something replaced ``plotly.io.templates["funnelkit"]``.  The template is not
-    made the global default: figures name it themselves.
+    Done once when this module (or :mod:`funnelkit.figures`) is imported; call it
+    again after something replaced ``plotly.io.templates["funnelkit"]``.  The
+    template is not made the global default: figures name it themselves.
+
+    Returns
+    -------
+    str
+        ``"funnelkit"``.
 
     Examples
     --------
     >>> import plotly.io as pio
     >>> register_template() in pio.templates
     True
+
+    See the guide: docs/guides/explorer.md
     """
     axis = {
         "showgrid": True,
@@ -227,10 +234,22 @@ def stage_colour(rank: int) -> str:
     The same rank has the same colour in every funnelkit figure; ranks past the
     palette wrap around.
 
+    Parameters
+    ----------
+    rank
+        The stage's rank, from 1.
+
+    Returns
+    -------
+    str
+        A ``#RRGGBB`` colour of a palette readable by colour-blind readers.
+
     Examples
     --------
     >>> stage_colour(1), stage_colour(4)
     ('#56B4E9', '#E69F00')
+
+    See the concept page: docs/concepts/stages.md
     """
     if rank < 1:
         return NEUTRAL
@@ -252,10 +271,34 @@ def colour_of(column: str) -> pl.Expr:
 def text(key: str, lang: Lang = "en", **values: object) -> str:
     """Return the figure wording ``key`` in ``lang``, formatted with ``values``.
 
+    Every word a figure shows comes from one table, in English and French.
+
+    Parameters
+    ----------
+    key
+        The wording's key.
+    lang
+        ``"en"`` or ``"fr"``.
+    **values
+        The values its ``{}`` fields take.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ParameterError
+        When ``lang`` is neither ``"en"`` nor ``"fr"``.
+    KeyError
+        When ``key`` is unknown.
+
     Examples
     --------
     >>> text("days_since", "fr")
     "Jours depuis l'acquisition"
+
+    See the concept page: docs/concepts/stages.fr.md
     """
     words = _TEXT[check_lang(lang)]
     return words[key].format(**values) if values else words[key]
@@ -520,12 +563,26 @@ LANE_FONT = 12
 def text_width(value: str, size: int = LANE_FONT) -> int:
     """Return a generous estimate of the width of ``value`` drawn at ``size`` px, in pixels.
 
-    Tags (``<b>``, ``<br>``) are left out; the widest line counts.
+    Used to size margins so that no label is cut; tags (``<b>``, ``<br>``)
+    are left out and the widest line counts.
+
+    Parameters
+    ----------
+    value
+        The text, possibly with plotly tags.
+    size
+        The font size, in pixels.
+
+    Returns
+    -------
+    int
 
     Examples
     --------
     >>> text_width("Biggest leak") < text_width("Plus grosse fuite")
     True
+
+    See the guide: docs/guides/explorer.md
     """
     lines = re.sub(r"<(?!br)[^>]*>", "", value).split("<br>")
     widest = max(len(html.unescape(line)) for line in lines)
@@ -540,12 +597,25 @@ def format_table(frame: pl.DataFrame, *, digits: int = 3) -> str:
     line, no type row, every row and column shown, floats with ``digits``
     decimals.
 
+    Parameters
+    ----------
+    frame
+        A small table.
+    digits
+        Decimals of the float columns.
+
+    Returns
+    -------
+    str
+
     Examples
     --------
     >>> print(format_table(pl.DataFrame({"stage": ["a", "b"], "rate": [1.0, 0.25]})))
     stage   rate
     a      1.000
     b      0.250
+
+    See the concept page: docs/concepts/sample-data.md
     """
     columns = frame.columns
     cells: list[list[str]] = [list(columns)]

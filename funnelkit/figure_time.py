@@ -72,17 +72,17 @@ def conversion_over_time_table(
 ) -> pl.DataFrame:
     """Return what :func:`conversion_over_time_figure` draws.
 
+    Step 1 rows are dropped (their rate is 1 by definition); ``entered``
+    defaults to the step-1 ``count`` of the period.
+
     Parameters
     ----------
     result
         Conversion per entry period (:func:`funnelkit.conversion.conversion_over_time`)
-        or its table: ``period`` (or ``period_start``: start of the entry
-        period), a step name (``name``), ``rate`` (or
-        ``conversion_from_first``: share of the period's entrants that reached
-        the step), ``ci_low``, ``ci_high`` and ``incomplete`` (or ``complete``:
-        whether every entrant's window has closed).  ``entered`` defaults to
-        the step-1 ``count`` of the period.  Step 1 rows are dropped: their
-        rate is 1 by definition.
+        or its table: ``period`` (or ``period_start``), a step name (``name``),
+        ``rate`` (or ``conversion_from_first``), ``ci_low``, ``ci_high`` and
+        ``incomplete`` (or ``complete``: whether every entrant's window has
+        closed).
     lang, funnel
         As in :func:`funnel_table`.
 
@@ -92,6 +92,25 @@ def conversion_over_time_table(
         ``period``, ``rank``, ``stage``, ``label``, ``entered``, ``converted``,
         ``rate``, ``ci_low``, ``ci_high``, ``incomplete``, ``colour``; sorted by
         rank then period.
+
+    Raises
+    ------
+    ParameterError
+        When ``lang`` is neither ``"en"`` nor ``"fr"``, or ``result`` is not a
+        trend nor a table.
+    MissingColumnError
+        When the table lacks a period, step or rate column.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> table = pl.DataFrame({"period": [dt.date(2026, 11, 2), dt.date(2026, 11, 9)],
+    ...     "name": ["b", "b"], "step": [2, 2], "rate": [0.3, 0.1],
+    ...     "ci_low": [0.2, 0.05], "ci_high": [0.4, 0.2], "incomplete": [False, True]})
+    >>> conversion_over_time_table(table).select("period", "rate", "incomplete").rows()
+    [(datetime.date(2026, 11, 2), 0.3, False), (datetime.date(2026, 11, 9), 0.1, True)]
+
+    See the concept page: docs/concepts/cohorts-and-incomplete-periods.md
     """
     lang = check_lang(lang)
     frame = as_frame(result, "conversion over time")
@@ -197,11 +216,10 @@ def conversion_over_time_figure(
 ) -> go.Figure:
     """Draw conversion per entry period with Wilson bands; incomplete periods dashed.
 
-    Each stage gets, in its stage colour: a translucent band between ``ci_low``
-    and ``ci_high`` (trace named ``"<label> · 95% interval"``), a solid line over
-    complete periods, and a dashed, faded line with hollow markers over
-    incomplete ones (trace named ``"<label> · incomplete"``), joined to the
-    last complete point.  A note under the title says what the dashes mean.
+    Each stage gets, in its stage colour, a translucent 95% band, a solid line
+    over complete periods, and a dashed, faded line with hollow markers over
+    incomplete ones, joined to the last complete point.  A note under the
+    title says what the dashes mean.
 
     Parameters
     ----------
@@ -213,6 +231,20 @@ def conversion_over_time_figure(
     stages
         Stage names to draw (default: every later step).
 
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Per stage, traces named ``"<label> · 95% interval"``, ``"<label>"``
+        and ``"<label> · incomplete"``.
+
+    Raises
+    ------
+    ParameterError
+        When ``lang`` is neither ``"en"`` nor ``"fr"``, or ``result`` is not a
+        trend nor a table.
+    MissingColumnError
+        When the table lacks a period, step or rate column.
+
     Examples
     --------
     >>> import datetime as dt
@@ -221,6 +253,8 @@ def conversion_over_time_figure(
     ...     "ci_low": [0.2, 0.05], "ci_high": [0.4, 0.2], "incomplete": [False, True]})
     >>> [t.name for t in conversion_over_time_figure(table).data]
     ['b · 95% interval', 'b', 'b · incomplete']
+
+    See the concept page: docs/concepts/cohorts-and-incomplete-periods.md
     """
     lang = check_lang(lang)
     table = conversion_over_time_table(result, lang=lang, funnel=funnel)
@@ -446,6 +480,9 @@ def time_to_convert_table(
 ) -> Histogram:
     """Return what :func:`time_to_convert_figure` draws: a histogram, median and p90.
 
+    A funnel's own histogram is used as it is; per-contact durations are
+    binned here (in days, or hours when every duration is under two days).
+
     Parameters
     ----------
     durations
@@ -464,9 +501,16 @@ def time_to_convert_table(
     Returns
     -------
     Histogram
-        Bins in days (in hours when every duration is under two days), with
-        the median and the 90th percentile (linear interpolation for
-        per-contact durations).
+        The bins, with the median and the 90th percentile (linear
+        interpolation for per-contact durations).
+
+    Raises
+    ------
+    ParameterError
+        When ``bins`` is below 1, ``steps`` is not a measured transition, or
+        ``durations`` is of no known kind.
+    MissingColumnError
+        When a table has no ``duration`` column.
 
     Examples
     --------
@@ -474,6 +518,8 @@ def time_to_convert_table(
     >>> h = time_to_convert_table([timedelta(days=d) for d in (1, 2, 3, 4, 10)], bins=5)
     >>> h.median, h.unit, h.bins["contacts"].to_list()
     (3.0, 'days', [1, 2, 1, 0, 1])
+
+    See the concept page: docs/concepts/time-to-convert.md
     """
     if bins < 1:
         msg = f"bins must be a positive number, got {bins!r}."
@@ -538,6 +584,9 @@ def time_to_convert_figure(
 ) -> go.Figure:
     """Draw the histogram of time to convert with the median and p90 marked.
 
+    The bars are in the colour of the stage converted to; the median and the
+    90th percentile are vertical lines with their values written.
+
     Parameters
     ----------
     durations
@@ -558,12 +607,21 @@ def time_to_convert_figure(
         One ``bar`` trace (bins) and two vertical lines (layout shapes named
         ``"median"`` and ``"p90"``) with their values in annotations.
 
+    Raises
+    ------
+    ParameterError
+        As :func:`time_to_convert_table`, or when ``lang`` is unknown.
+    MissingColumnError
+        As :func:`time_to_convert_table`.
+
     Examples
     --------
     >>> from datetime import timedelta
     >>> fig = time_to_convert_figure([timedelta(days=d) for d in (1, 2, 3, 4, 10)])
     >>> [s.name for s in fig.layout.shapes]
     ['median', 'p90']
+
+    See the concept page: docs/concepts/time-to-convert.md
     """
     lang = check_lang(lang)
     hist = (
@@ -635,6 +693,9 @@ def time_to_convert_figure(
 def cohort_table(result: Any) -> pl.DataFrame:
     """Return what :func:`cohort_figure` draws, one row per cohort and day.
 
+    Sorted by cohort then day; the cohort's start is written as text so that
+    every figure and table names it the same way.
+
     Parameters
     ----------
     result
@@ -646,8 +707,23 @@ def cohort_table(result: Any) -> pl.DataFrame:
     Returns
     -------
     pl.DataFrame
-        ``cohort`` (as text, e.g. ``2026-11-02``), ``days``, ``share``, ``size``;
-        sorted by cohort then day.
+        ``cohort`` (as text, e.g. ``2026-11-02``), ``days``, ``share``, ``size``.
+
+    Raises
+    ------
+    ParameterError
+        When ``result`` is not a cohort result nor a table.
+    MissingColumnError
+        When the table lacks ``cohort``, ``days`` or ``share``.
+
+    Examples
+    --------
+    >>> table = pl.DataFrame({"cohort": ["w1", "w1", "w2"], "days": [0, 7, 0],
+    ...                       "share": [0.1, 0.3, 0.2]})
+    >>> cohort_table(table).rows()
+    [('w1', 0, 0.1, None), ('w1', 7, 0.3, None), ('w2', 0, 0.2, None)]
+
+    See the concept page: docs/concepts/cohorts-and-incomplete-periods.md
     """
     frame = as_frame(result, "cohort")
     cohort = find_column(
@@ -695,6 +771,9 @@ def cohort_figure(
 ) -> go.Figure:
     """Draw cohorts: acquisition period × days since acquisition.
 
+    A heat map by default; as curves, the latest cohorts are in the stage's
+    colour and the older ones a muted grey history.
+
     Parameters
     ----------
     result
@@ -717,12 +796,26 @@ def cohort_figure(
         Rank of the target stage, for the colour of the curves (default: the
         target's rank in ``funnel``).
 
+    Returns
+    -------
+    plotly.graph_objects.Figure
+
+    Raises
+    ------
+    ParameterError
+        When ``kind`` or ``lang`` is unknown, or ``result`` is not a cohort
+        result nor a table.
+    MissingColumnError
+        When the table lacks ``cohort``, ``days`` or ``share``.
+
     Examples
     --------
     >>> table = pl.DataFrame({"cohort": ["w1", "w1", "w2"], "days": [0, 7, 0],
     ...                       "share": [0.1, 0.3, 0.2]})
     >>> cohort_figure(table).data[0].z
     ([0.1, 0.3], [0.2, None])
+
+    See the concept page: docs/concepts/cohorts-and-incomplete-periods.md
     """
     lang = check_lang(lang)
     table = shown(cohort_table(result))

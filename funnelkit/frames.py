@@ -38,11 +38,22 @@ def engine_of(obj: object) -> Engine | None:
     Polars and pandas frames and :class:`~funnelkit.events.EventLog` give
     ``None``; the check imports neither DuckDB nor PySpark.
 
+    Parameters
+    ----------
+    obj
+        Any object.
+
+    Returns
+    -------
+    str or None
+
     Examples
     --------
     >>> import polars as pl
     >>> engine_of(pl.DataFrame({"a": [1]})) is None
     True
+
+    See the concept page: docs/concepts/engines.md
     """
     from narwhals.dependencies import (
         is_duckdb_relation,

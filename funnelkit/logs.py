@@ -70,6 +70,9 @@ MAX_EVENT_NAMES = 10_000
 class SetAsideSummary:
     """How many rows were read, kept and set aside, and why.
 
+    Counted by the same query that validates the rows; ``to_dict()`` gives
+    it as JSON-ready values and the report prints it.
+
     Attributes
     ----------
     source
@@ -98,6 +101,17 @@ class SetAsideSummary:
         The distinct event names of the kept rows, sorted (events only; ``None``
         for contacts, or past :data:`MAX_EVENT_NAMES` names), counted in the
         same query: what a misspelt step name is checked against.
+
+    Examples
+    --------
+    >>> from funnelkit.events import read_events
+    >>> log = read_events(pl.DataFrame({"contact_id": ["a", None],
+    ...     "occurred_at": ["2026-11-02"] * 2, "event": ["like", "like"]}))
+    >>> summary = log.summary()
+    >>> summary.rows_read, summary.rows_kept, list(summary.by_reason)
+    (2, 1, ['null_contact_id'])
+
+    See the guide: docs/guides/read-set-aside-rows.md
     """
 
     source: str
@@ -413,10 +427,13 @@ class ValidatedTable:
 class EventLog(ValidatedTable):
     r"""Validated events plus the rows set aside while reading them.
 
+    Built by :func:`~funnelkit.events.read_events`, never by hand; every
+    analysis accepts it in place of a frame and reads its clean rows.
+
     Attributes
     ----------
     frame
-        The canonical lazy events frame (see the module docstring).
+        The canonical lazy events frame.
     set_aside
         Lazy frame of unusable rows: ``row`` (1-based row number in the source),
         ``reason``, and the raw ``contact_id``, ``occurred_at`` and ``event`` as text.
@@ -440,12 +457,41 @@ class EventLog(ValidatedTable):
         (``None`` for a frame); see :meth:`source_changed`.
     summarized
         The :class:`SetAsideSummary`, once counted; :meth:`summary` returns it.
+
+    Examples
+    --------
+    >>> from funnelkit.events import read_events
+    >>> log = read_events(pl.DataFrame({"contact_id": ["a"], "occurred_at": ["2026-11-02"],
+    ...                                 "event": ["like"]}))
+    >>> log.held, log.collect().height
+    ('memory', 1)
+
+    See the concept page: docs/concepts/data-contract.md
     """
 
 
 @dataclass(frozen=True)
 class ContactTable(ValidatedTable):
-    """Validated contacts (one row per ``contact_id``) plus the rows set aside."""
+    """Validated contacts (one row per ``contact_id``) plus the rows set aside.
+
+    Built by :func:`~funnelkit.events.read_contacts`, never by hand; it has
+    the attributes and methods of :class:`EventLog` (``frame``, ``set_aside``,
+    ``summary()``, ``held``).
+
+    Attributes
+    ----------
+    frame, set_aside, source, encoding, numbered, held, stamp, summarized
+        As in :class:`EventLog`, for contacts.
+
+    Examples
+    --------
+    >>> from funnelkit.events import read_contacts
+    >>> table = read_contacts(pl.DataFrame({"contact_id": ["a", None]}))
+    >>> table.summary().rows_kept, table.held
+    (1, 'memory')
+
+    See the concept page: docs/concepts/data-contract.md
+    """
 
 
 def timestamp_hint(log: EventLog, summary: SetAsideSummary) -> str:
@@ -455,6 +501,17 @@ def timestamp_hint(log: EventLog, summary: SetAsideSummary) -> str:
     ``timestamp_format=`` argument of :func:`read_events`) and, when the
     example looks like a common day-first date, a format that reads it.
 
+    Parameters
+    ----------
+    log
+        The events read.
+    summary
+        Their summary (``log.summary()``).
+
+    Returns
+    -------
+    str
+
     Examples
     --------
     >>> from funnelkit.events import read_events
@@ -462,6 +519,8 @@ def timestamp_hint(log: EventLog, summary: SetAsideSummary) -> str:
     ...                                 "event": ["x"]}))
     >>> timestamp_hint(log, log.summary())[:55]
     "timestamps such as '06/07/2026 01:10' (row 1) are not I"
+
+    See the guide: docs/guides/read-set-aside-rows.md
     """
     if "bad_timestamp" not in summary.by_reason:
         return ""
@@ -502,12 +561,33 @@ def _format_guess(value: str) -> str:
 def require_usable(summary: SetAsideSummary, hint: str = "") -> None:
     """Raise when a source was read but none of its rows is usable (nothing to compute).
 
-    ``hint`` (e.g. :func:`timestamp_hint`) ends the message.
+    Called before an analysis, so that an all-bad file gives one readable
+    line instead of empty results; ``hint`` (e.g. :func:`timestamp_hint`)
+    ends the message.
+
+    Parameters
+    ----------
+    summary
+        The summary of the source read.
+    hint
+        A sentence to end the message with, or ``""``.
 
     Raises
     ------
     DataError
         Every row was set aside; the message names the main reason.
+
+    Examples
+    --------
+    >>> from funnelkit.events import read_events
+    >>> log = read_events(pl.DataFrame({"contact_id": [None], "occurred_at": ["2026-11-02"],
+    ...                                 "event": ["like"]}))
+    >>> require_usable(log.summary())  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    funnelkit.errors.DataError: ...
+
+    See the guide: docs/guides/read-set-aside-rows.md
     """
     if not summary.rows_read or summary.rows_kept:
         return

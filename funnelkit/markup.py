@@ -86,10 +86,21 @@ def escape(value: object) -> Markup:
     its ``& < > " '`` escaped, so the result is safe in an element and in a
     quoted attribute value.
 
+    Parameters
+    ----------
+    value
+        Any value.
+
+    Returns
+    -------
+    Markup
+
     Examples
     --------
     >>> escape('<a href="javascript:alert(1)">x</a>')
     '&lt;a href=&quot;javascript:alert(1)&quot;&gt;x&lt;/a&gt;'
+
+    See the concept page: docs/concepts/untrusted-input.md
     """
     if isinstance(value, Markup):
         return value
@@ -109,6 +120,9 @@ def _argument(value: object) -> object:
 def format_html(template: str, /, *args: object, **kwargs: object) -> Markup:
     """Return ``template.format(...)`` with every argument escaped unless it is markup.
 
+    The one way funnelkit builds HTML: the template is trusted code, the
+    values are data.
+
     Parameters
     ----------
     template
@@ -118,10 +132,16 @@ def format_html(template: str, /, *args: object, **kwargs: object) -> Markup:
         The values: text is escaped, :class:`Markup` is inserted as it is,
         numbers keep their format specifications.
 
+    Returns
+    -------
+    Markup
+
     Examples
     --------
     >>> format_html("<td class='num'>{:,}</td><td>{}</td>", 12345, "<svg onload=alert(1)>")
     "<td class='num'>12,345</td><td>&lt;svg onload=alert(1)&gt;</td>"
+
+    See the concept page: docs/concepts/untrusted-input.md
     """
     filled = str.format(  # str's own format: a Markup template would call back here
         template, *(_argument(a) for a in args), **{k: _argument(v) for k, v in kwargs.items()}
@@ -132,10 +152,25 @@ def format_html(template: str, /, *args: object, **kwargs: object) -> Markup:
 def join_html(parts: Iterable[object], separator: str = "") -> Markup:
     """Join ``parts`` (each escaped unless it is markup) with a trusted ``separator``.
 
+    The list counterpart of :func:`format_html`.
+
+    Parameters
+    ----------
+    parts
+        Texts or markup.
+    separator
+        HTML written in the package, put between the parts.
+
+    Returns
+    -------
+    Markup
+
     Examples
     --------
     >>> join_html([Markup("<br>"), "<b>"], " ")
     '<br> &lt;b&gt;'
+
+    See the concept page: docs/concepts/untrusted-input.md
     """
     return Markup(separator).join(escape(p) for p in parts)
 
@@ -143,17 +178,27 @@ def join_html(parts: Iterable[object], separator: str = "") -> Markup:
 def plot_text(value: object) -> str:
     """Return a text from data ready for a plotly title, label, name or hover text.
 
-    Plotly reads ``<br>``, ``<b>``, ``<i>``, ``<sup>``, ``<sub>``,
-    ``<span style=...>`` and ``<a href=...>`` in those texts and turns
-    ``&lt;``, ``&gt;`` and ``&amp;`` back into ``<``, ``>`` and ``&``; so
-    escaping those three shows the text exactly as written, with no tag, link
-    nor style taken from it.  Quotes are left alone: plotly would show
-    ``&quot;`` as it is.
+    Plotly reads a few tags (``<br>``, ``<b>``, ``<a href=...>``...) in those
+    texts and turns ``&lt;``, ``&gt;`` and ``&amp;`` back into ``<``, ``>``
+    and ``&``; escaping those three shows the text exactly as written, with no
+    tag, link nor style taken from it.  Quotes are left alone: plotly would
+    show ``&quot;`` as it is.
+
+    Parameters
+    ----------
+    value
+        Any value (converted with ``str``).
+
+    Returns
+    -------
+    str
 
     Examples
     --------
     >>> plot_text("<a href='https://example.com'>Lead & co</a>")
     "&lt;a href='https://example.com'&gt;Lead &amp; co&lt;/a&gt;"
+
+    See the concept page: docs/concepts/untrusted-input.md
     """
     text = str(value)
     for character, entity in PLOT_ESCAPES:

@@ -89,10 +89,33 @@ _MEASURES: dict[str, str] = {
 def group_label(group: str, next_step: str, lang: str = "en") -> str:
     """Return the words for ``group`` in ``lang`` (``"en"`` or ``"fr"``).
 
+    The figure's and the table's names of the three groups, with the next
+    step's name.
+
+    Parameters
+    ----------
+    group
+        ``"converted"``, ``"dropped"`` or ``"open"``.
+    next_step
+        The name of step *k+1*.
+    lang
+        ``"en"`` or ``"fr"`` (any other language reads English).
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    KeyError
+        When ``group`` is not one of the three.
+
     Examples
     --------
     >>> group_label("converted", "purchase")
     'went on to purchase'
+
+    See the guide: docs/guides/drop-off-paths.md
     """
     words = _GROUP_WORDS[group]
     return words["fr" if lang == "fr" else "en"].format(next=next_step)
@@ -115,13 +138,42 @@ def step_chains(
 ) -> tuple[Any, Any, Spec]:
     """Return the counted chains, the events read, and the funnel's spec (the chain rule's rows).
 
-    The one place this module asks for per-contact chains (the rule of
-    :func:`funnelkit.conversion.funnel`), from
+    The one place this module asks for per-contact chains, from
     :func:`funnelkit.core.chains.chains_of` (the accelerator or the core,
-    whatever holds the events).  Both come back as narwhals lazy frames:
-    the chains with ``contact_id``, ``_lvl``, ``_excluded`` and ``_t1.._tn``
-    (epoch µs), the events of ``[since, until)`` with ``contact_id``,
-    ``event`` and ``_ts`` (epoch µs).
+    whatever holds the events).  The chains hold ``contact_id``, ``_lvl``,
+    ``_excluded`` and ``_t1.._tn`` (epoch µs); the events of ``[since,
+    until)`` hold ``contact_id``, ``event`` and ``_ts`` (epoch µs).
+
+    Parameters
+    ----------
+    events
+        The events, on any engine.
+    steps, window, order, first_entry, exclusions, contacts, since, until, stage_steps, definition
+        As in :func:`drop_off_paths` (``since`` and ``until`` already read).
+
+    Returns
+    -------
+    tuple
+        ``(chains, events, spec)``: two narwhals lazy frames and the
+        :class:`~funnelkit.steps.Spec`.
+
+    Raises
+    ------
+    ParameterError
+        When an option cannot be read.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> day = dt.datetime(2026, 9, 1)
+    >>> log = pl.DataFrame({"contact_id": ["a"], "occurred_at": [day], "event": ["visit"]})
+    >>> chains, read, spec = step_chains(log, ["visit", "buy"], window="7d", order="ordered",
+    ...     first_entry=False, exclusions=(), contacts=None, since=None, until=None,
+    ...     stage_steps="entry", definition=None)
+    >>> chains.collect()["_lvl"].to_list(), spec.n
+    ([1], 2)
+
+    See the guide: docs/guides/drop-off-paths.md
     """
     ns = nw_spec(
         steps,
@@ -161,20 +213,47 @@ def path_frames(
 ) -> Any:
     """Return one small narwhals frame holding every count :func:`drop_off_paths` shows.
 
-    ``chains`` and ``events`` are those of :func:`step_chains`; ``step`` is
-    *k* (1-based), ``end_us`` the first instant not read (epoch µs) and
-    ``now_us`` the instant the waits of the contacts who did not go on run
-    to.  One row per group (``_group``) and path ``_e1.._e{depth}`` (the
-    first ``depth`` next events, null past the last; ``_e1`` is
-    :data:`NO_EVENT` without any): ``contacts``, and the quartiles ``_q1``,
-    ``_q2``, ``_q3`` of the group's waits (µs, the same on every row of a
-    group).  The prefixes, the figure's links and the group sizes are sums
-    over these rows.
+    One row per group (``_group``) and path ``_e1.._e{depth}`` (the first
+    ``depth`` next events, null past the last; ``_e1`` is :data:`NO_EVENT`
+    without any): ``contacts`` and the quartiles ``_q1``, ``_q2``, ``_q3`` of
+    the group's waits (µs).  The prefixes, the links and the group sizes are
+    sums over these rows; the plan reads the chains once.
 
-    The plan reads the chains once (a union of two aggregates would compute
-    them twice on DuckDB): each contact keeps at least one row through the
-    left join, its events outside the cut becoming one sentinel row that
-    sorts after every event and is never a path's event.
+    Parameters
+    ----------
+    chains, events
+        Those of :func:`step_chains`.
+    step
+        *k* (1-based).
+    window_us
+        The window, in microseconds.
+    end_us
+        The first instant not read (epoch µs).
+    now_us
+        The instant the waits of the contacts who did not go on run to.
+    depth
+        How many next events a path holds.
+
+    Returns
+    -------
+    narwhals.LazyFrame
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> day = dt.datetime(2026, 9, 1)
+    >>> log = pl.DataFrame({"contact_id": ["a", "a"], "occurred_at": [day, day],
+    ...                     "event": ["visit", "like"]})
+    >>> chains, read, spec = step_chains(log, ["visit", "buy"], window="7d", order="ordered",
+    ...     first_entry=False, exclusions=(), contacts=None, since=None, until=None,
+    ...     stage_steps="entry", definition=None)
+    >>> end = 2 * 10**15
+    >>> out = path_frames(chains, read, step=1, window_us=spec.window_us, end_us=end,
+    ...                   now_us=end, depth=1).collect()
+    >>> out.select("_group", "_e1", "contacts").rows()
+    [('dropped', '(no further event)', 1)]
+
+    See the guide: docs/guides/drop-off-paths.md
     """
     k = step
     t = [nw.col(f"_t{j}") for j in range(step + 2)]  # t[j] is _tj (t[0] unused)
@@ -248,12 +327,25 @@ def biggest_leak_step(counts: Sequence[int], *, leak_base: int = LEAK_BASE) -> i
     ``counts[k] / counts[k-1]`` (1-based: step *k+1* over step *k*); the
     first on ties; 1 when no step has contacts.
 
+    Parameters
+    ----------
+    counts
+        Contacts at each step, step 1 first.
+    leak_base
+        The fewest contacts at step *k* for it to be a candidate.
+
+    Returns
+    -------
+    int
+
     Examples
     --------
     >>> biggest_leak_step([100, 40, 30])
     1
     >>> biggest_leak_step([100, 90, 10, 9])
     2
+
+    See the guide: docs/guides/drop-off-paths.md
     """
     pairs = [(k, counts[k - 1], counts[k]) for k in range(1, len(counts))]
     usable = [p for p in pairs if p[1] > 0]
@@ -327,39 +419,12 @@ def drop_off_paths(
 ) -> DropOffPaths:
     """Return what contacts did after step *k* of a funnel: those who stopped, and the others.
 
-    The chains are those of :func:`funnelkit.conversion.funnel` with the same
-    options (the counted chain of each contact).  Every contact whose chain
-    reached step *k* (and that no exclusion removed) is in one group:
-
-    - ``"converted"``: its chain reached step *k+1*;
-    - ``"dropped"``: it did not, and its window has closed (step 1's time
-      plus ``window`` is before the end of the data);
-    - ``"open"``: it did not *yet*: its window was still open when the data
-      ends, so it is not read as a loss.
-
-    **Which events are next.**  Every event of the contact (any name, the
-    funnel's own step events included: going back to a pricing page is part
-    of what a contact does) strictly **after** its step-*k* time and before
-    the **cut**: for a converted contact, strictly before its step-*k+1*
-    time (what it did in between); for the others, up to the end of its
-    window (step 1's time plus ``window``, included, as in the chain rule)
-    and before the end of the data.  An event at the very instant of step
-    *k* is taken as part of reaching it (its cause, for a stage read by
-    entry), not as a next event.
-
-    **Ties and repeats.**  A contact's next events are ordered by time, and
-    events at one instant by event name (alphabetically): the log does not
-    say which came first, so a fixed order keeps results the same on every
-    engine.  The same event twice at one instant counts once, and
-    **consecutive repeats are collapsed** (``page_view, page_view, like`` is
-    ``page_view → like``), so that a burst of page views does not hide what
-    came after it.  The first ``depth`` events that remain are the
-    contact's path; a contact with no next event has the path
-    ``"(no further event)"``.
-
-    **Wait.**  For a converted contact, the time from step *k* to step
-    *k+1*; for the others, the time from step *k* to the end of the data.
-    The guide, with examples: ``docs/guides/drop-off-paths.md``.
+    Every contact whose counted chain (the rule of
+    :func:`funnelkit.conversion.funnel`) reached step *k* is ``"converted"``
+    (it reached *k+1*), ``"dropped"`` (its window has closed) or ``"open"``
+    (its window is still open: not a loss).  Its path is its first ``depth``
+    events after step *k* (any name, ties alphabetical, consecutive repeats
+    collapsed), cut at step *k+1* or at the end of its window.
 
     Parameters
     ----------
@@ -371,14 +436,12 @@ def drop_off_paths(
         "after step *k*" and is refused.
     step
         *k*: the step number (1 to n-1) or the step's name.  By default the
-        biggest leak: the step with the lowest conversion to the next among
-        those with at least 30 contacts (the rule of the funnel figure).
+        biggest leak (:func:`biggest_leak_step`).
     depth
         How many next events a path holds (1 to 5).
     top
         Paths kept per group and length, the most frequent first; the others
-        are counted as ``"(other)"``.  In the links (the figure), the ``top``
-        most frequent events at each position; the others become ``"(other)"``.
+        are counted as ``"(other)"`` (in the figure's links too).
     min_size
         Small counts are suppressed: a path shared by fewer contacts is
         counted as ``"(other)"``, a link with fewer contacts is not kept, and
@@ -401,10 +464,6 @@ def drop_off_paths(
     ParameterError
         An unusable step, window, order, depth, top or min_size.
 
-    See Also
-    --------
-    funnelkit.figure_paths.paths_figure : the Sankey figure of the result.
-
     Examples
     --------
     >>> import datetime as dt
@@ -419,6 +478,8 @@ def drop_off_paths(
     ...                        min_size=1, until=day + dt.timedelta(days=30))
     >>> paths.table.select("group", "path", "contacts").rows()
     [('converted', '(no further event)', 1), ('dropped', 'support', 1)]
+
+    See the guide: docs/guides/drop-off-paths.md
     """
     if order == "any":
         msg = (

@@ -69,10 +69,16 @@ def default_key_file() -> Path:
     ``$XDG_CONFIG_HOME/funnelkit/pseudonym.key``, else
     ``~/.config/funnelkit/pseudonym.key``.
 
+    Returns
+    -------
+    Path
+
     Examples
     --------
     >>> default_key_file().name
     'pseudonym.key'
+
+    See the concept page: docs/concepts/privacy.md
     """
     override = os.environ.get(KEY_FILE_ENV)
     if override:
@@ -82,7 +88,10 @@ def default_key_file() -> Path:
 
 
 def load_key(*, key_file: str | Path | None = None, create: bool = True) -> bytes:
-    """Return the pseudonymisation key (see the module docstring for where it comes from).
+    """Return the pseudonymisation key.
+
+    ``FUNNELKIT_PSEUDONYM_KEY`` when set, else the key file, created once with
+    a random key when missing; the order is on the privacy page.
 
     Parameters
     ----------
@@ -92,6 +101,10 @@ def load_key(*, key_file: str | Path | None = None, create: bool = True) -> byte
     create
         Create a missing key file with a fresh random key (mode 0600).  With
         ``create=False`` a missing file is an error.
+
+    Returns
+    -------
+    bytes
 
     Raises
     ------
@@ -106,6 +119,8 @@ def load_key(*, key_file: str | Path | None = None, create: bool = True) -> byte
     >>> load_key()
     b'an example key, not a secret'
     >>> del os.environ[KEY_ENV]
+
+    See the concept page: docs/concepts/privacy.md
     """
     from_env = os.environ.get(KEY_ENV)
     if from_env is not None:
@@ -160,10 +175,26 @@ def _create_key_file(path: Path) -> None:
 def pseudonym(value: str, *, key: bytes) -> str:
     """Return the pseudonym of one id: ``p_`` and 16 hex digits of HMAC-SHA256(key, id).
 
+    The same id under the same key always gives the same pseudonym, so
+    reports of different weeks can be compared without showing the ids.
+
+    Parameters
+    ----------
+    value
+        The id, as text.
+    key
+        The key (:func:`load_key`).
+
+    Returns
+    -------
+    str
+
     Examples
     --------
     >>> pseudonym("c000123", key=b"an example key, not a secret")
     'p_cb2d8cded29bde66'
+
+    See the concept page: docs/concepts/privacy.md
     """
     digest = hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()
     return PREFIX + digest[:DIGITS]
@@ -191,12 +222,23 @@ def pseudonymize(column: str | pl.Expr, *, key: bytes | None = None) -> pl.Expr:
     key
         The key; default :func:`load_key` (read once, when this is called).
 
+    Returns
+    -------
+    polars.Expr
+
+    Raises
+    ------
+    ParameterError
+        Without ``key``, when :func:`load_key` cannot read or create one.
+
     Examples
     --------
     >>> key = b"an example key, not a secret"
     >>> df = pl.DataFrame({"contact_id": ["c000123", None]})
     >>> df.select(pseudonymize("contact_id", key=key))["contact_id"].to_list()
     ['p_cb2d8cded29bde66', None]
+
+    See the concept page: docs/concepts/privacy.md
     """
     secret = load_key() if key is None else key
     expr = pl.col(column) if isinstance(column, str) else column
@@ -210,6 +252,8 @@ def pseudonymize_columns(
 ) -> FrameT:
     """Return ``frame`` with each of ``columns`` replaced by its pseudonyms.
 
+    What the report's tables of contacts show in place of their ids.
+
     Parameters
     ----------
     frame
@@ -218,6 +262,11 @@ def pseudonymize_columns(
         The id columns to pseudonymise (default ``contact_id``).
     key
         The key; default :func:`load_key`.
+
+    Returns
+    -------
+    DataFrame or LazyFrame
+        Of the same kind as ``frame``.
 
     Raises
     ------
@@ -230,6 +279,8 @@ def pseudonymize_columns(
     >>> df = pl.DataFrame({"contact_id": ["c000123"], "stage": ["warm lead"]})
     >>> pseudonymize_columns(df, key=key).row(0)
     ('p_cb2d8cded29bde66', 'warm lead')
+
+    See the concept page: docs/concepts/privacy.md
     """
     names = list(columns)
     present = frame.collect_schema().names()
@@ -357,6 +408,15 @@ def name_tokens(name: str) -> tuple[str, ...]:
     name is cut at every character that is not a letter or a digit
     (``_ - . /`` and spaces).
 
+    Parameters
+    ----------
+    name
+        A column name.
+
+    Returns
+    -------
+    tuple of str
+
     Examples
     --------
     >>> name_tokens("Téléphone_Mobile")
@@ -365,6 +425,8 @@ def name_tokens(name: str) -> tuple[str, ...]:
     ('e', 'mail', 'pro')
     >>> name_tokens("Straße")
     ('strasse',)
+
+    See the concept page: docs/concepts/privacy.md
     """
     split = _CAMEL.sub(" ", name)
     decomposed = unicodedata.normalize("NFKD", split.casefold())
@@ -395,6 +457,18 @@ def _name_reason(name: str) -> str | None:
 def mask(value: object) -> str:
     """Return ``value`` with most of its characters hidden, to quote it in a message.
 
+    Enough is kept to recognise the kind of value (an address, a phone
+    number, an id), never the value itself.
+
+    Parameters
+    ----------
+    value
+        Any value (converted with ``str``).
+
+    Returns
+    -------
+    str
+
     Examples
     --------
     >>> mask("accueil@domaine.fr")
@@ -403,6 +477,8 @@ def mask(value: object) -> str:
     '+3***78'
     >>> mask("c000123")
     'c***'
+
+    See the concept page: docs/concepts/privacy.md
     """
     text = str(value)
     if "@" in text:
@@ -543,34 +619,10 @@ def judge_column(
 ) -> ColumnJudgement:
     """Tell whether a column holds personal data: by its name, then by its values.
 
-    **By name.**  The name is normalised (:func:`name_tokens`: accents, case,
-    camelCase and separators do not matter) and is personal when it holds
-
-    - an e-mail, telephone, postal-address, birth or national-id word of
-      English, French, Spanish, German, Italian, Portuguese or Dutch anywhere
-      (``Email``, ``E-Mail``, ``Courriel``, ``mail_pro``, ``Téléphone``,
-      ``tel_mobile``, ``prénom``, ``Geburtsdatum``...), unless a word of the
-      name says it is a property of the channel rather than the person
-      (``email_campaign``, ``email_domain``, ``phone_type``, ``is_mobile``);
-    - a word for "name" (``name``, ``nom``, ``nombre``, ``nome``, ``naam``)
-      alone or beside a person word (``Nom``, ``nom_client``,
-      ``contact_name``), but not beside a thing (``plan_name``,
-      ``campaign_name``, ``company_name`` are not personal);
-    - an identifier word beside a person word (``contact_id``, ``user_id``,
-      ``id_client``).
-
-    ``channel``, ``campaign``, ``source``, ``segment``, ``country``,
-    ``domain``, ``utm_medium``, ``event``, ``company_size`` are not personal
-    by name.
-
-    **By values** (when ``frame`` is given and the name passed): a bounded
-    sample, never a scan of the whole frame: the first 10,000 rows, plus 500
-    rows drawn at random from an in-memory frame.  The column is personal when
-    at least 5% of its sampled non-null values look like e-mail addresses,
-    30% like phone numbers (E.164 ``+33612345678``, ``0033...`` or a national
-    ``06 12 34 56 78``; dates excluded), or 20% are contact ids (the same row's
-    ``contact_id`` or one of the sampled rows'): a ``segment`` column filled
-    with addresses is caught.  Values that are already pseudonyms pass.
+    By name, in seven languages (e-mail, phone, address, birth, national id,
+    a person's name, a contact id; not ``plan_name`` nor ``email_campaign``);
+    by values, on a bounded sample (a share of e-mail addresses, phone
+    numbers or contact ids).  The rules are listed on the privacy page.
 
     Parameters
     ----------
@@ -596,6 +648,8 @@ def judge_column(
     >>> segments = pl.DataFrame({"segment": ["accueil@domaine.fr"] * 3})
     >>> judge_column("segment", segments).example
     'a***@d***.fr'
+
+    See the concept page: docs/concepts/privacy.md
     """
     reason = _name_reason(column)
     if reason is not None:
@@ -615,11 +669,25 @@ def judge_breakdown(column: str, frame: object = None) -> ColumnJudgement:
     prints): one that looks like an e-mail address makes the column personal,
     however few of the rows it holds (a shared inbox is a big segment).
 
+    Parameters
+    ----------
+    column
+        The column's name.
+    frame
+        The frame holding it, or ``None`` (judges the name only).
+
+    Returns
+    -------
+    ColumnJudgement
+        Truthy when personal, with the rule, the reason and a masked example.
+
     Examples
     --------
     >>> desks = pl.DataFrame({"desk": ["b2b"] * 99 + ["accueil@mairie.fr"]})
     >>> bool(judge_column("desk", desks)), judge_breakdown("desk", desks).example
     (False, 'a***@m***.fr')
+
+    See the concept page: docs/concepts/privacy.md
     """
     judged = judge_column(column, frame)
     if not judged and frame is not None and column in _columns(frame):
@@ -678,14 +746,11 @@ def personal_values(
 ) -> ColumnJudgement:
     """Tell whether a column of a table of individual contacts holds personal data.
 
-    The strict rule for tables that list contacts one per row (a few rows, each
-    one a person, every one printed): the column is personal when its name is
-    (:func:`judge_column`'s name rules) or when **any one** of its values looks
-    like an e-mail address, like a phone number (text values; dates excluded),
-    or equals a contact id of the table (a value of one of ``id_columns``, on
-    any row; numbers of fewer than 5 characters are not read as ids).  Every
-    row is read, not a sample.  Breakdowns keep the sampled shares of
-    :func:`judge_breakdown`.
+    The strict rule for tables listing contacts one per row: personal when
+    the name is, or when **any one** value looks like an e-mail address or a
+    phone number or equals a contact id of the table (a value of one of
+    ``id_columns``; numbers of fewer than 5 characters are not read as ids).
+    Every row is read, not a sample.
 
     Parameters
     ----------
@@ -716,6 +781,8 @@ def personal_values(
     ('phone', '+3***78')
     >>> bool(judge_column("note", stalled))
     False
+
+    See the concept page: docs/concepts/privacy.md
     """
     names = frame.collect_schema().names()
     if column not in names:
@@ -768,6 +835,9 @@ def withhold_personal_columns(
 ) -> tuple[pl.DataFrame, str]:
     """Drop from a table of individual contacts every column :func:`personal_values` flags.
 
+    The report's follow-up table goes through it: a personal column is
+    dropped and named in a note, never shown.
+
     Parameters
     ----------
     frame
@@ -798,6 +868,8 @@ def withhold_personal_columns(
     ['contact_id', 'idle_days']
     >>> note
     'Columns withheld as personal data: Nom (by its name), desk (an e-mail address).'
+
+    See the concept page: docs/concepts/privacy.md
     """
     words = _WITHHELD_WORDS.get(lang)
     if words is None:
@@ -824,13 +896,12 @@ def check_breakdown(
 ) -> ColumnJudgement | None:
     """Refuse a breakdown by a personal column unless ``allow_personal`` is set.
 
-    The policy: a breakdown prints one row per value, so a personal column
+    A breakdown prints one row per value, so a personal column
     (:func:`judge_breakdown`, on the first of ``frames`` holding it) is refused
-    with a message naming the column, the reason and the way out.  With
-    ``allow_personal=True`` it is accepted, and its values are to be replaced
-    by keyed pseudonyms (:func:`pseudonymize_breakdown`) in everything that
-    shows them; only polars frames can be pseudonymised, so a personal column
-    of a DuckDB or Spark table is refused even then.
+    with a message naming the column, the reason and the way out.  Accepted
+    with ``allow_personal=True``, its values are to be replaced by keyed
+    pseudonyms (:func:`pseudonymize_breakdown`); only polars frames can be, so
+    a personal column of a DuckDB or Spark table is refused even then.
 
     Parameters
     ----------
@@ -860,6 +931,8 @@ def check_breakdown(
     Traceback (most recent call last):
     ...
     funnelkit.errors.PersonalDataError: by: the column 'Courriel' holds personal data ...
+
+    See the concept page: docs/concepts/privacy.md
     """
     if column is None:
         return None
@@ -898,13 +971,27 @@ def pseudonymize_breakdown(
 ) -> tuple[_E | pl.LazyFrame, _C | pl.LazyFrame]:
     """Check a breakdown column (:func:`check_breakdown`); pseudonymise it when personal.
 
-    Returns ``events`` and ``contacts`` unchanged when the column is not
-    personal (or is ``None``).  A personal column accepted with
-    ``allow_personal=True`` is replaced, in the frame holding it, by its keyed
-    pseudonyms (:func:`pseudonymize`; that frame comes back lazy): the
-    breakdown then counts the same people under ``p_...`` labels and never
-    prints a value of the column (a step rule reading that column would read
-    the pseudonyms too).
+    A column that is not personal (or ``None``) leaves the frames unchanged.
+    A personal column accepted with ``allow_personal=True`` is replaced, in
+    the frame holding it, by its keyed pseudonyms: the breakdown counts the
+    same people under ``p_...`` labels and never prints a value.
+
+    Parameters
+    ----------
+    events, contacts
+        The frames the column may come from (``contacts`` may be ``None``).
+    column
+        The breakdown column, or ``None``.
+    allow_personal, option
+        As in :func:`check_breakdown`.
+    key
+        The key; default :func:`load_key`.
+
+    Returns
+    -------
+    tuple
+        ``(events, contacts)``; the frame holding a pseudonymised column
+        comes back lazy.
 
     Raises
     ------
@@ -918,6 +1005,8 @@ def pseudonymize_breakdown(
     >>> out, _ = pseudonymize_breakdown(events, None, "Courriel", allow_personal=True, key=key)
     >>> out.collect()["Courriel"].to_list()
     ['p_c4f28fcded505dbf']
+
+    See the concept page: docs/concepts/privacy.md
     """
     judged = check_breakdown(
         column, [events, contacts], allow_personal=allow_personal, option=option

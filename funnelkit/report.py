@@ -244,10 +244,21 @@ def default_notebook() -> Path:
     wheel would carry it) and then in the repository layout (``notebooks/``
     beside ``funnelkit/``).
 
+    Returns
+    -------
+    Path
+
     Raises
     ------
     ReportError
         Neither exists (pass ``notebook=`` / ``--notebook``).
+
+    Examples
+    --------
+    >>> default_notebook().name
+    'weekly_report.ipynb'
+
+    See the concept page: docs/concepts/weekly-report.md
     """
     here = Path(__file__).resolve().parent
     for candidate in (
@@ -499,11 +510,29 @@ def check_out_dir(out_dir: str | os.PathLike[str]) -> Path:
     The folder need not exist; then its nearest existing parent must be a
     folder the kit can write in.  Nothing is created.
 
+    Parameters
+    ----------
+    out_dir
+        The output folder.
+
+    Returns
+    -------
+    Path
+
     Raises
     ------
     ParameterError
         ``out_dir`` is a file, or it (or its nearest existing parent) is on a
         read-only file system or not writable.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> check_out_dir(folder / "reports") == folder / "reports"
+    True
+
+    See the guide: docs/guides/schedule-the-weekly-report.md
     """
     path = Path(out_dir).expanduser().resolve()
     if path.exists() and not path.is_dir():
@@ -542,6 +571,9 @@ def prepare_report(
     log: Log | None = None,
 ) -> ReportSettings:
     """Check every parameter of a report run without starting a kernel.
+
+    The events (and contacts) are read and validated once here, so a bad
+    file or option fails in a second, not after a notebook started.
 
     Parameters
     ----------
@@ -586,8 +618,15 @@ def prepare_report(
 
     Examples
     --------
-    >>> settings = prepare_report(events="data/sample/events.csv", week="2026-W46")
-    ... # doctest: +SKIP
+    >>> import tempfile, pathlib
+    >>> from funnelkit.sample import write_sample
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> files = write_sample(folder / "data", n_contacts=200)
+    >>> settings = prepare_report(events=files.events, out_dir=folder, log=lambda line: None)
+    >>> [str(week) for week in settings.weeks]
+    ['2026-W47']
+
+    See the concept page: docs/concepts/weekly-report.md
     """
     weeks = _weeks(week, first, last)
     template = (
@@ -945,7 +984,20 @@ def render_week(settings: ReportSettings, week: IsoWeek) -> RenderedWeek:
 
     The week is rendered into ``.tmp-<week>-<pid>-*`` beside its target, its
     files recorded in a manifest (:data:`WEEK_MANIFEST`), and the folder then
-    swapped with ``<week>`` (:func:`move_into_place`).
+    swapped with ``<week>`` (:func:`move_into_place`): a reader never sees
+    half a week.
+
+    Parameters
+    ----------
+    settings
+        The checked settings (:func:`prepare_report`).
+    week
+        One of ``settings.weeks``.
+
+    Returns
+    -------
+    RenderedWeek
+        The folder, its notebook, HTML and ``metrics.json``, and the warnings.
 
     Raises
     ------
@@ -956,6 +1008,24 @@ def render_week(settings: ReportSettings, week: IsoWeek) -> RenderedWeek:
         ``metrics.json``, the HTML could not be exported, or the output folder
         cannot be written (disk full...).  The previous ``<week>`` folder is
         untouched and the executed notebook is kept under ``.failed/``.
+
+    Examples
+    --------
+    A folder holding files of someone else's is never replaced:
+
+    >>> import tempfile, pathlib
+    >>> from funnelkit.sample import write_sample
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> files = write_sample(folder / "data", n_contacts=200)
+    >>> settings = prepare_report(events=files.events, out_dir=folder, log=lambda line: None)
+    >>> (folder / "2026-W47").mkdir()
+    >>> _ = (folder / "2026-W47" / "mine.txt").write_text("notes")
+    >>> render_week(settings, settings.weeks[0])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    funnelkit.errors.ParameterError: --out: ... was not written by funnelkit, ...
+
+    See the concept page: docs/concepts/weekly-report.md
     """
     out = settings.out_dir
     target = out / str(week)
@@ -1045,6 +1115,17 @@ def render_report(
     warnings of the weeks rendered (a week without events...) go to ``log``,
     one line each, in English; they do not make the run fail.
 
+    Parameters
+    ----------
+    events, contacts, week, first, last, out_dir
+        As in :func:`prepare_report`.
+    funnel, breakdown, parameters, notebook, read_options
+        As in :func:`prepare_report`.
+    progress
+        Show a progress bar for a range of weeks.
+    log
+        Called with the lines saying what was read, set aside and warned of.
+
     Returns
     -------
     ReportRun
@@ -1060,8 +1141,14 @@ def render_report(
 
     Examples
     --------
-    >>> run = render_report(events="data/sample/events.csv", week="2026-W46")
-    ... # doctest: +SKIP
+    A bad parameter stops the run before any kernel starts:
+
+    >>> render_report(events="events.csv", week="2026-W99")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    funnelkit.errors.ParameterError: --week: 2026 has 53 ISO weeks, there is no week 99 ...
+
+    See the guide: docs/guides/schedule-the-weekly-report.md
     """
     settings = prepare_report(
         events=events,
@@ -1125,5 +1212,25 @@ def render_report(
 
 
 def contact_options(read_options: Mapping[str, Any]) -> dict[str, Any]:
-    """Return the reading options that apply to the contacts too (``timezone``, ``strict``)."""
+    """Return the reading options that apply to the contacts too (``timezone``, ``strict``).
+
+    The events' other options (``columns``, ``timestamp_format``...) describe
+    the events file only.
+
+    Parameters
+    ----------
+    read_options
+        The options given for the events.
+
+    Returns
+    -------
+    dict
+
+    Examples
+    --------
+    >>> contact_options({"timezone": "Europe/Paris", "columns": {"ts": "occurred_at"}})
+    {'timezone': 'Europe/Paris'}
+
+    See the concept page: docs/concepts/data-contract.md
+    """
     return {k: v for k, v in read_options.items() if k in ("timezone", "strict")}

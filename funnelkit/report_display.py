@@ -213,10 +213,33 @@ def _check_lang(lang: str) -> str:
 def section_text(key: str, lang: str = "en", **values: object) -> tuple[str, str]:
     """Return the heading and the one-paragraph introduction of a report section.
 
+    Every section of the weekly report opens with one, in English or French.
+
+    Parameters
+    ----------
+    key
+        The section's key.
+    lang
+        ``"en"`` or ``"fr"``.
+    **values
+        The values the texts name.
+
+    Returns
+    -------
+    tuple of str
+        The heading and the introduction.
+
+    Raises
+    ------
+    ParameterError
+        When ``key`` or ``lang`` is unknown.
+
     Examples
     --------
     >>> section_text("quality", "fr")[0]
     'Qualité des données'
+
+    See the concept page: docs/concepts/weekly-report.md
     """
     texts = _SECTIONS[_check_lang(lang)]
     if key not in texts:
@@ -227,7 +250,33 @@ def section_text(key: str, lang: str = "en", **values: object) -> tuple[str, str
 
 
 def title(metrics: Any, lang: str = "en") -> None:
-    """Display the report's title: the week, its dates and the definition used."""
+    """Display the report's title: the week, its dates and the definition used.
+
+    The first output of the report notebook, with the instant the data is
+    known up to.
+
+    Parameters
+    ----------
+    metrics
+        The week's metrics (:func:`funnelkit.weekly.weekly_metrics`).
+    lang
+        ``"en"`` or ``"fr"``.
+
+    Raises
+    ------
+    ParameterError
+        When ``lang`` is neither ``"en"`` nor ``"fr"``.
+
+    Examples
+    --------
+    >>> from funnelkit.sample import generate
+    >>> from funnelkit.weekly import weekly_metrics
+    >>> events, contacts = generate(200, seed=1)
+    >>> title(weekly_metrics(events, "inbound", week="2026-W47", contacts=contacts))
+    <IPython.core.display.HTML object>
+
+    See the concept page: docs/concepts/weekly-report.md
+    """
     last_day = metrics.week.end - dt.timedelta(days=1)
     section(
         "title",
@@ -246,10 +295,32 @@ def section_html(key: str, lang: str = "en", *, level: int = 2, **values: object
     The ``values`` (a definition's name, a stage's label, a column name...)
     are shown as text: HTML and Markdown in them are escaped, never rendered.
 
+    Parameters
+    ----------
+    key
+        The section's key.
+    lang
+        ``"en"`` or ``"fr"``.
+    level
+        The heading's level.
+    **values
+        The values the heading and introduction name.
+
+    Returns
+    -------
+    Markup
+
+    Raises
+    ------
+    ParameterError
+        When ``key`` or ``lang`` is unknown.
+
     Examples
     --------
     >>> section_html("breakdown", column="<b>", weeks=12, min_contacts=30)[:43]
     "<h2 id='breakdown'>Breakdown by &lt;b&gt;<a"
+
+    See the concept page: docs/concepts/untrusted-input.md
     """
     if level not in range(1, 7):
         msg = f"section: level must be 1 to 6 (a heading <h1> to <h6>), got {level!r}."
@@ -268,7 +339,31 @@ def section_html(key: str, lang: str = "en", *, level: int = 2, **values: object
 def section(key: str, lang: str = "en", *, level: int = 2, **values: object) -> None:
     """Display a section heading and its introduction in the notebook (HTML output).
 
-    See :func:`section_html`; user texts in ``values`` are escaped.
+    What :func:`section_html` returns, displayed; user texts in ``values``
+    are escaped.
+
+    Parameters
+    ----------
+    key
+        The section's key.
+    lang
+        ``"en"`` or ``"fr"``.
+    level
+        The heading's level.
+    **values
+        The values the heading and introduction name.
+
+    Raises
+    ------
+    ParameterError
+        When ``key`` or ``lang`` is unknown.
+
+    Examples
+    --------
+    >>> section("quality")
+    <IPython.core.display.HTML object>
+
+    See the concept page: docs/concepts/weekly-report.md
     """
     ipd = lazy_module("IPython.display")
     ipd.display(ipd.HTML(section_html(key, lang, level=level, **values)))
@@ -307,6 +402,18 @@ def setup_notebook() -> None:
     Call it once, in the first cell of a report notebook: its output holds the
     plotly library itself (a few MB, no network needed to open the report),
     and every figure displayed afterwards is a small ``<div>`` drawn by it.
+
+    Examples
+    --------
+    >>> import plotly.io as pio
+    >>> before = pio.renderers.default
+    >>> setup_notebook()
+    <IPython.core.display.HTML object>
+    >>> pio.renderers.default
+    'funnelkit_offline'
+    >>> pio.renderers.default = before
+
+    See the concept page: docs/concepts/weekly-report.md
     """
     import plotly.io as pio
     from plotly.io.base_renderers import MimetypeRenderer
@@ -337,6 +444,9 @@ def html_table(
 ) -> Any:
     """Return ``frame`` as a plain HTML table for a report (an ``IPython`` HTML object).
 
+    Every value is escaped; numbers are right-aligned and written in the
+    language's format.
+
     Parameters
     ----------
     frame
@@ -349,6 +459,23 @@ def html_table(
         ``"fr"`` writes decimal commas and thin spaces between thousands.
     headers
         Column titles to show instead of the column names.
+
+    Returns
+    -------
+    IPython.display.HTML
+
+    Raises
+    ------
+    ParameterError
+        When ``lang`` is neither ``"en"`` nor ``"fr"``.
+
+    Examples
+    --------
+    >>> html = html_table(pl.DataFrame({"stage": ["a"], "share": [0.25]}), percent=["share"]).data
+    >>> "<td>a</td><td class='num'>25.0%</td>" in html
+    True
+
+    See the concept page: docs/concepts/untrusted-input.md
     """
     _check_lang(lang)
     titles = headers or {}
@@ -421,7 +548,38 @@ _QUALITY = {
 
 
 def quality_table(metrics: Any, lang: str = "en") -> Any:
-    """Return the data-quality figures of a :class:`~funnelkit.weekly.WeeklyMetrics` as HTML."""
+    """Return the data-quality figures of a :class:`~funnelkit.weekly.WeeklyMetrics` as HTML.
+
+    Rows read, kept and set aside (by reason), and the events before and in
+    the week, so a reader knows what the numbers stand on.
+
+    Parameters
+    ----------
+    metrics
+        The week's metrics (:func:`funnelkit.weekly.weekly_metrics`).
+    lang
+        ``"en"`` or ``"fr"``.
+
+    Returns
+    -------
+    IPython.display.HTML
+
+    Raises
+    ------
+    ParameterError
+        When ``lang`` is neither ``"en"`` nor ``"fr"``.
+
+    Examples
+    --------
+    >>> from funnelkit.sample import generate
+    >>> from funnelkit.weekly import weekly_metrics
+    >>> events, contacts = generate(200, seed=1)
+    >>> metrics = weekly_metrics(events, "inbound", week="2026-W47", contacts=contacts)
+    >>> "Event rows read" in quality_table(metrics).data
+    True
+
+    See the guide: docs/guides/read-set-aside-rows.md
+    """
     words = _QUALITY[_check_lang(lang)]
     q = metrics.quality
     rows: list[tuple[str, int | None]] = [
@@ -527,8 +685,33 @@ def headline_html(metrics: Any, lang: str = "en") -> Any:
     One row per number: this week, the previous week, the change and the
     verdict of the test (a change inside the noise says so).  Rates show
     their 95 % Wilson interval; a rate whose window is still open is starred.
-    A count whose previous week lies before the data reads "none" there, and
-    a note says there is no previous week.
+
+    Parameters
+    ----------
+    metrics
+        The week's metrics (:func:`funnelkit.weekly.weekly_metrics`).
+    lang
+        ``"en"`` or ``"fr"``.
+
+    Returns
+    -------
+    IPython.display.HTML
+
+    Raises
+    ------
+    ParameterError
+        When ``lang`` is neither ``"en"`` nor ``"fr"``.
+
+    Examples
+    --------
+    >>> from funnelkit.sample import generate
+    >>> from funnelkit.weekly import weekly_metrics
+    >>> events, contacts = generate(200, seed=1)
+    >>> metrics = weekly_metrics(events, "inbound", week="2026-W47", contacts=contacts)
+    >>> headline_html(metrics).data[:34]
+    "<table class='funnelkit headline'>"
+
+    See the concept page: docs/concepts/uncertainty.md
     """
     _check_lang(lang)
     head = join_html(format_html("<th>{}</th>", c) for c in _COLUMNS[lang])
@@ -607,13 +790,32 @@ _WARNINGS = {
 def warning_text(warning: DataWarning | Mapping[str, Any], lang: str = "en") -> str:
     """Return the sentence of a data warning in ``lang`` (without its "Warning:" label).
 
-    ``warning`` is a :class:`~funnelkit.weekly.DataWarning` or its dictionary
-    (an entry of ``warnings`` in ``metrics.json``); an unknown code is shown as is.
+    An unknown code is shown as it is, so a newer ``metrics.json`` still
+    reads.
+
+    Parameters
+    ----------
+    warning
+        A :class:`~funnelkit.weekly.DataWarning` or its dictionary (an entry
+        of ``warnings`` in ``metrics.json``).
+    lang
+        ``"en"`` or ``"fr"``.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ParameterError
+        When ``lang`` is neither ``"en"`` nor ``"fr"``.
 
     Examples
     --------
     >>> warning_text({"code": "no_events_in_week", "value": 0})[:39]
     'the data holds no event in this week. A'
+
+    See the concept page: docs/concepts/weekly-report.md
     """
     words = _WARNINGS[_check_lang(lang)]
     data = warning.to_dict() if isinstance(warning, DataWarning) else dict(warning)
@@ -633,6 +835,32 @@ def warnings_html(metrics: Any, lang: str = "en") -> Any:
 
     One highlighted line per warning, for the top of the report (``None``
     when there is none, so a notebook cell ending with it shows nothing).
+
+    Parameters
+    ----------
+    metrics
+        The week's metrics (:func:`funnelkit.weekly.weekly_metrics`).
+    lang
+        ``"en"`` or ``"fr"``.
+
+    Returns
+    -------
+    IPython.display.HTML or None
+
+    Raises
+    ------
+    ParameterError
+        When ``lang`` is neither ``"en"`` nor ``"fr"``.
+
+    Examples
+    --------
+    >>> from funnelkit.sample import generate
+    >>> from funnelkit.weekly import weekly_metrics
+    >>> events, contacts = generate(200, seed=1)
+    >>> warnings_html(weekly_metrics(events, "inbound", week="2026-W47", contacts=contacts)) is None
+    True
+
+    See the concept page: docs/concepts/weekly-report.md
     """
     label = _WARNINGS[_check_lang(lang)]["label"]
     separator = " : " if lang == "fr" else ": "
@@ -681,10 +909,9 @@ def contacts_table(
     """Return a contact-level table as HTML, ids pseudonymised unless told otherwise.
 
     Columns that would print personal data are dropped whatever
-    ``pseudonymize`` says: those :func:`funnelkit.privacy.personal_values` judges
-    personal by their name (``email``, ``Courriel``, ``Nom``...) or by any one
-    of their values (an e-mail address, a phone number, a contact id); a note
-    under the table names them and tells how the ids are shown.
+    ``pseudonymize`` says (:func:`funnelkit.privacy.personal_values`: by their
+    name, or by any one of their values); a note under the table names them
+    and tells how the ids are shown.
 
     Parameters
     ----------
@@ -705,6 +932,25 @@ def contacts_table(
         The follow-up file holding the real ids (:func:`write_follow_up`),
         named in the note under the table by its folder and name only
         (``follow-up/2026-W47.csv``), never by its full local path.
+
+    Returns
+    -------
+    IPython.display.HTML
+
+    Raises
+    ------
+    ParameterError
+        When ``lang`` is neither ``"en"`` nor ``"fr"``.
+
+    Examples
+    --------
+    >>> key = b"an example key, not a secret"
+    >>> frame = pl.DataFrame({"contact_id": ["c1"], "email": ["ann@example.org"]})
+    >>> html = contacts_table(frame, key=key).data
+    >>> "ann@example.org" in html, "p_" in html
+    (False, True)
+
+    See the concept page: docs/concepts/privacy.md
     """
     from funnelkit.privacy import pseudonymize_columns
 
@@ -748,10 +994,31 @@ def write_follow_up(frame: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
     the kit did not write (its first line is not :data:`FOLLOW_UP_MARK`) is
     never replaced.
 
+    Parameters
+    ----------
+    frame
+        The contacts to follow up.
+    path
+        The CSV file to write.
+
+    Returns
+    -------
+    Path
+
     Raises
     ------
     ReportError
         ``path`` holds a file the kit did not write, or cannot be written.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, stat
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "follow-up" / "2026-W47.csv"
+    >>> out = write_follow_up(pl.DataFrame({"contact_id": ["c1"]}), path)
+    >>> oct(stat.S_IMODE(out.stat().st_mode))
+    '0o600'
+
+    See the guide: docs/guides/follow-up-list.md
     """
     target = Path(path)
     if target.exists():
@@ -786,6 +1053,31 @@ def definition_table(funnel: Any, lang: str = "en") -> pl.DataFrame:
 
     In French the headers and the rule read in French; ``meaning`` is the
     definition's own text, as its author wrote it.
+
+    Parameters
+    ----------
+    funnel
+        A funnel definition.
+    lang
+        ``"en"`` or ``"fr"``.
+
+    Returns
+    -------
+    pl.DataFrame
+        One row per stage.
+
+    Raises
+    ------
+    ParameterError
+        When ``lang`` is neither ``"en"`` nor ``"fr"``.
+
+    Examples
+    --------
+    >>> from funnelkit.definitions import load_funnel
+    >>> definition_table(load_funnel("inbound")).row(0)[:4]
+    (1, 'Prospect', 'prospect', 'any event (entry stage)')
+
+    See the concept page: docs/concepts/stages.md
     """
     _check_lang(lang)
     headers = (
@@ -827,8 +1119,38 @@ _TTC_HEADERS = {
 def time_to_convert_html(ttc: Any, lang: str = "en", *, funnel: Any = None) -> Any:
     """Return the time-to-convert summary (consecutive steps) as an HTML table in days.
 
-    ``ttc`` is the :class:`~funnelkit.conversion.TimeToConvert` of a funnel
-    result; step names are shown with the definition's labels in ``lang``.
+    Step names are shown with the definition's labels in ``lang``.
+
+    Parameters
+    ----------
+    ttc
+        The :class:`~funnelkit.conversion.TimeToConvert` of a funnel result.
+    lang
+        ``"en"`` or ``"fr"``.
+    funnel
+        The definition, for the labels.
+
+    Returns
+    -------
+    IPython.display.HTML
+
+    Raises
+    ------
+    ParameterError
+        When ``lang`` is neither ``"en"`` nor ``"fr"``.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> from funnelkit.conversion import funnel
+    >>> day = dt.datetime(2026, 9, 1)
+    >>> log = pl.DataFrame({"contact_id": ["a", "a"], "event": ["visit", "buy"],
+    ...                     "occurred_at": [day, day + dt.timedelta(days=2)]})
+    >>> ttc = funnel(log, ["visit", "buy"], window="7d").time_to_convert
+    >>> "<table" in time_to_convert_html(ttc).data
+    True
+
+    See the concept page: docs/concepts/time-to-convert.md
     """
     _check_lang(lang)
     labels = [s.label(lang) for s in funnel.stages] if funnel is not None else None
@@ -872,10 +1194,38 @@ def time_to_convert_html(ttc: Any, lang: str = "en", *, funnel: Any = None) -> A
 def time_to_convert_histogram(ttc: Any, *, step: int) -> Any:
     """Return the :class:`funnelkit.figures.Histogram` of the step into ``step``.
 
-    The same as ``funnelkit.figures.time_to_convert_table(ttc, steps=(step - 1, step))``:
-    :func:`funnelkit.figures.time_to_convert_figure` draws a
-    :class:`~funnelkit.conversion.TimeToConvert` itself, which is what the
-    bundled template does.  Kept for templates that call it.
+    The same as ``funnelkit.figures.time_to_convert_table(ttc, steps=(step - 1,
+    step))``; the bundled template draws the result itself.  Kept for
+    templates that call it.
+
+    Parameters
+    ----------
+    ttc
+        The :class:`~funnelkit.conversion.TimeToConvert` of a funnel result.
+    step
+        The step converted to (2..n).
+
+    Returns
+    -------
+    Histogram
+
+    Raises
+    ------
+    ParameterError
+        When no contact converted, or ``step`` is not measured.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> from funnelkit.conversion import funnel
+    >>> day = dt.datetime(2026, 9, 1)
+    >>> log = pl.DataFrame({"contact_id": ["a", "a"], "event": ["visit", "buy"],
+    ...                     "occurred_at": [day, day + dt.timedelta(days=2)]})
+    >>> ttc = funnel(log, ["visit", "buy"], window="7d").time_to_convert
+    >>> time_to_convert_histogram(ttc, step=2).median
+    2.0
+
+    See the concept page: docs/concepts/time-to-convert.md
     """
     from funnelkit.figures import time_to_convert_table
 
@@ -911,7 +1261,31 @@ _DRIVERS_WORDS = {
 def drivers_section(metrics: Any, lang: str = "en") -> None:
     """Display the heading of the drivers section of a :class:`~funnelkit.weekly.WeeklyMetrics`.
 
-    It names the step explained (the biggest leak) by the definition's labels in ``lang``.
+    It names the step explained (the biggest leak) by the definition's labels
+    in ``lang``.
+
+    Parameters
+    ----------
+    metrics
+        The week's metrics (:func:`funnelkit.weekly.weekly_metrics`).
+    lang
+        ``"en"`` or ``"fr"``.
+
+    Raises
+    ------
+    ParameterError
+        When ``lang`` is neither ``"en"`` nor ``"fr"``.
+
+    Examples
+    --------
+    >>> from funnelkit.sample import generate
+    >>> from funnelkit.weekly import weekly_metrics
+    >>> events, contacts = generate(200, seed=1)
+    >>> metrics = weekly_metrics(events, "inbound", week="2026-W47", contacts=contacts)
+    >>> drivers_section(metrics)
+    <IPython.core.display.HTML object>
+
+    See the guide: docs/guides/drivers.md
     """
     why = metrics.drivers
     stages = metrics.funnel.stages
@@ -931,8 +1305,34 @@ def drivers_section(metrics: Any, lang: str = "en") -> None:
 def drivers_html(drivers: Any, lang: str = "en", *, top: int = 10) -> Any:
     """Return the signals that help or hurt, strongest first, as an HTML table (or a note).
 
-    ``drivers`` is a :class:`~funnelkit.drivers.DriversResult` (``None``:
-    no window has closed yet).  Signals within noise are left to the figure.
+    Signals within noise are left to the figure; with none that stands out,
+    a sentence says how many were tested.
+
+    Parameters
+    ----------
+    drivers
+        A :class:`~funnelkit.drivers.DriversResult` (``None``: no window has
+        closed yet).
+    lang
+        ``"en"`` or ``"fr"``.
+    top
+        The most signals listed.
+
+    Returns
+    -------
+    IPython.display.HTML
+
+    Raises
+    ------
+    ParameterError
+        When ``lang`` is neither ``"en"`` nor ``"fr"``.
+
+    Examples
+    --------
+    >>> drivers_html(None).data[:3]
+    '<p>'
+
+    See the guide: docs/guides/drivers.md
     """
     from funnelkit.drivers import format_ratio
     from funnelkit.figure_drivers import signal_label

@@ -244,13 +244,24 @@ def _abandoned(folder: Path, pid: int) -> bool:
 def tidy_out_dir(out_dir: str | os.PathLike[str], log: Log | None = None) -> None:
     """Finish or clear what killed runs left in ``out_dir``, and trim ``.failed/``.
 
-    * ``.old-<week>-*``: a week set aside by a run killed before it moved the
-      new one in; it is put back when ``<week>`` is missing, removed otherwise.
-    * ``.tmp-<week>-*``: a render in progress of a run that is no longer alive
-      (or older than :data:`STALE_AFTER`); removed.
-    * ``.failed/``: only the newest :data:`KEEP_FAILED` entries are kept.
+    A week set aside by a killed run is put back (or removed when a newer one
+    is in place), renders of dead runs are removed, and only the newest
+    failed notebooks are kept.  Only folders the kit made (holding its
+    marker) are touched.
 
-    Only folders the kit made (holding its marker) are touched.
+    Parameters
+    ----------
+    out_dir
+        The report folder (nothing happens when it does not exist).
+    log
+        Called with a line for each thing put back or removed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> tidy_out_dir(tempfile.mkdtemp())
+
+    See the guide: docs/guides/schedule-the-weekly-report.md
     """
     root = Path(out_dir)
     say = log or (lambda line: None)
@@ -360,12 +371,30 @@ def write_index(out_dir: str | os.PathLike[str]) -> Path:
     counts read from that week's ``metrics.json``.  The index and the weeks the
     kit wrote are recorded in ``out_dir/.funnelkit-reports.json``.
 
+    Parameters
+    ----------
+    out_dir
+        The report folder, which must exist.
+
+    Returns
+    -------
+    Path
+        The index written.
+
     Raises
     ------
     ParameterError
         ``index.html`` there was not written by funnelkit, or was changed since.
     ReportError
         The folder cannot be written (the message says why: disk full...).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> write_index(tempfile.mkdtemp()).name
+    'index.html'
+
+    See the guide: docs/guides/schedule-the-weekly-report.md
     """
     root = Path(out_dir)
     rows = []

@@ -671,6 +671,10 @@ def generate(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Draw a synthetic events log and its contacts table.
 
+    Inbound marketing contacts with channels, campaigns, purchases and a few
+    personal columns (for the privacy checks); planted causes make the
+    drivers and drop-off paths findable.
+
     Parameters
     ----------
     n_contacts
@@ -702,6 +706,8 @@ def generate(
     ['contact_id', 'occurred_at', 'event', 'channel', 'campaign', 'amount']
     >>> contacts.height
     200
+
+    See the concept page: docs/concepts/sample-data.md
     """
     _check_count(n_contacts, "n_contacts")
     _check_seed(seed)
@@ -796,6 +802,8 @@ def write_sample(
     >>> files = write_sample(tempfile.mkdtemp(), n_contacts=100, seed=3)
     >>> files.events.name, files.n_contacts
     ('events.csv', 100)
+
+    See the concept page: docs/concepts/sample-data.md
     """
     if fmt not in FORMATS:
         msg = f"unknown sample format {fmt!r}; use one of {', '.join(FORMATS)}."
@@ -907,12 +915,11 @@ def write_large_log(
 ) -> Path:
     """Write a large synthetic events log to one Parquet file, for benchmarks.
 
-    Contacts are drawn in chunks of ``chunk_contacts`` (each from its own
-    ``PCG64`` stream spawned from ``seed``) and appended as row groups, so
-    memory stays bounded whatever ``n_events``.  The log holds exactly
-    ``n_events`` rows: the last chunk is drawn a little too large and keeps
-    whole contacts taken at random (the last one may lose its latest
-    events).  Rows are sorted by time within a chunk only.
+    Contacts are drawn in chunks (each from its own ``PCG64`` stream spawned
+    from ``seed``) and appended as row groups, so memory stays bounded
+    whatever ``n_events``.  The log holds exactly ``n_events`` rows (the last
+    chunk keeps whole contacts taken at random; the last one may lose its
+    latest events).  Rows are sorted by time within a chunk only.
 
     Parameters
     ----------
@@ -930,12 +937,19 @@ def write_large_log(
     Path
         The file written.
 
+    Raises
+    ------
+    ParameterError
+        On a bad argument (see :func:`generate`) or ``n_events`` below 1.
+
     Examples
     --------
     >>> import tempfile, pathlib
     >>> out = write_large_log(pathlib.Path(tempfile.mkdtemp()) / "log.parquet", 10_000)
     >>> pl.scan_parquet(out).select(pl.len()).collect().item()
     10000
+
+    See the concept page: docs/concepts/sample-data.md
     """
     import pyarrow.parquet as pq
 

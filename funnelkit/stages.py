@@ -155,15 +155,18 @@ def classify(
 ) -> pl.LazyFrame:
     """Put every known contact in one stage of ``funnel``, as of an instant.
 
-    The rules (as-of cut, entry stage, reaching a stage, stage skipping,
-    unknown events, lapsing) are described in :mod:`funnelkit.stages`.
+    A contact is at the deepest stage whose conditions its events meet (up
+    to ``as_of``), unless an inactivity rule sent it back; the rules (as-of
+    cut, entry stage, reaching, skipping, unknown events, lapsing) are on
+    the stages page.
 
     Parameters
     ----------
     events
-        The events (an :class:`~funnelkit.events.EventLog` or a polars frame
-        with ``contact_id``, ``occurred_at``, ``event`` and the property
-        columns the definition's filters read).
+        The events (an :class:`~funnelkit.events.EventLog`, a polars frame, a
+        DuckDB relation or a Spark DataFrame with ``contact_id``,
+        ``occurred_at``, ``event`` and the property columns the definition's
+        filters read).
     funnel
         The definition, e.g. ``load_funnel("inbound")``.
     as_of
@@ -177,30 +180,21 @@ def classify(
         Include the ``<stage id>_at`` columns.  ``False`` computes the
         current stage only, which is cheaper on large logs.
     partitions
-        Split the contacts into this many groups (by a hash of their id)
-        aggregated one after the other.  The result is the same; on logs with
-        millions of contacts peak memory falls (12.8 million contacts from a
-        50-million-event Parquet file: from about 2.8 GB to 1.2 GB with
-        ``partitions=2``, for 15 to 45% more CPU time), at the price of
-        reading the events once per group.  ``"auto"`` (the default): one
-        group per 25 million events (:data:`ROWS_PER_PARTITION`) when their
-        number is known without reading them (a Parquet file, a log held in
-        memory or on disk by :func:`~funnelkit.events.read_events`), else 1.
-        Ignored on DuckDB and Spark.
+        Split the contacts into this many groups (by a hash of their id),
+        aggregated one after the other: the same result with less peak memory
+        on logs of millions of contacts, for more CPU time.  ``"auto"`` (the
+        default): one group per 25 million events when their number is known
+        without reading them, else 1.  Ignored on DuckDB and Spark.
 
     Returns
     -------
     polars.LazyFrame
         One row per contact, in no particular order: ``contact_id``,
-        ``stage`` (the stage id), ``stage_rank`` (1 = first stage), one
-        ``<stage id>_at`` column per stage (first time reached, null if not
-        reached; only with ``entry_times``) and ``last_activity_at``.
-        ``stage`` is a ``polars.Enum`` of the stage ids in funnel order
-        (:attr:`~funnelkit.definitions.Funnel.stage_dtype`), on every
-        engine: sorting by it sorts in funnel order, and comparing it with
-        a text that is no stage id of ``funnel`` is false on every row,
-        not an error.  ``.cast(pl.String)`` gives plain text.  Collect it
-        with ``engine="streaming"`` on large inputs.
+        ``stage`` (a ``polars.Enum`` of the stage ids in funnel order),
+        ``stage_rank`` (1 = first stage), one ``<stage id>_at`` column per
+        stage (first time reached, null if not reached; only with
+        ``entry_times``) and ``last_activity_at``.  Collect it with
+        ``engine="streaming"`` on large inputs.
 
     Raises
     ------
@@ -209,9 +203,10 @@ def classify(
         or one of a type it cannot compare.
     DataError
         A filter compares a text column with numbers and some of its values
-        are not numbers.  Such a column is checked, and read as numbers, when
-        ``classify`` is called (one pass over that column), not when the
-        result is collected; see :meth:`funnelkit.definitions.Funnel.read_numbers`.
+        are not numbers (checked when ``classify`` is called, not when the
+        result is collected).
+    ParameterError
+        When ``as_of`` or ``partitions`` cannot be read.
 
     Examples
     --------
@@ -227,6 +222,8 @@ def classify(
     >>> out = classify(events, load_funnel("sales")).sort("contact_id").collect()
     >>> out.select("contact_id", "stage", "stage_rank").rows()
     [('c1', 'qualified_prospect', 4), ('c2', 'raw_contact', 1)]
+
+    See the concept page: docs/concepts/stages.md
     """
     if frames.is_engine_frame(events):
         return frames.on_engine("classify", pl.LazyFrame)(
@@ -351,6 +348,9 @@ def _ratio(num: pl.Expr, den: pl.Expr) -> pl.Expr:
 def snapshot(classified: FrameLike, funnel: Funnel, *, lang: str = "en") -> Snapshot:
     """Count a classification per stage: at or past each stage, and at it now.
 
+    "At or past" is the funnel's reading (every client was once a lead);
+    "at" is the pipeline's (where each contact stands today).
+
     Parameters
     ----------
     classified
@@ -360,6 +360,18 @@ def snapshot(classified: FrameLike, funnel: Funnel, *, lang: str = "en") -> Snap
     lang
         Language of the ``label`` column.
 
+    Returns
+    -------
+    Snapshot
+        ``.table``: per stage, ``at_or_past``, ``at`` and their shares.
+
+    Raises
+    ------
+    MissingColumnError
+        When ``classified`` lacks ``stage`` or ``stage_rank``.
+    ParameterError
+        When its stages are not those of ``funnel``.
+
     Examples
     --------
     >>> import polars as pl
@@ -368,6 +380,8 @@ def snapshot(classified: FrameLike, funnel: Funnel, *, lang: str = "en") -> Snap
     ...                      "stage_rank": [2, 5]})
     >>> snapshot(done, load_funnel("sales")).table["at_or_past"].to_list()
     [2, 2, 1, 1, 1]
+
+    See the concept page: docs/concepts/snapshot-and-flow.md
     """
     lf = classified.lazy()
     names = lf.collect_schema().names()
@@ -473,6 +487,27 @@ def flows(
     inactivity rule, a contact can flow backwards.  This is the data behind a
     Sankey diagram and behind "what moved this week".
 
+    Parameters
+    ----------
+    events
+        The events, as in :func:`classify`.
+    funnel
+        The definition.
+    start, end
+        The two instants (a date means the end of that day).
+    contacts
+        Optional contacts table, as in :func:`classify`.
+
+    Returns
+    -------
+    Flows
+        ``.table``: ``from_stage``, ``to_stage``, their ranks and ``contacts``.
+
+    Raises
+    ------
+    ParameterError
+        When ``start`` or ``end`` cannot be read, or ``end`` is before ``start``.
+
     Examples
     --------
     >>> import polars as pl
@@ -487,6 +522,8 @@ def flows(
     >>> out = flows(events, load_funnel("sales"), start="2024-01-07", end="2024-01-14")
     >>> out.table.select("from_stage", "to_stage", "contacts").rows()
     [(None, 'lead', 1), ('lead', 'qualified_prospect', 1)]
+
+    See the concept page: docs/concepts/snapshot-and-flow.md
     """
     if frames.is_engine_frame(events):
         return frames.on_engine("flows", Flows)(
@@ -596,6 +633,33 @@ def compare(
 ) -> Comparison:
     r"""Cross the stages of two definitions on the same contacts.
 
+    Each contact is classified under both definitions as of the same
+    instant; the table counts the contacts per pair of stages, so two schools
+    of thought can be compared on the same data.
+
+    Parameters
+    ----------
+    events
+        The events, as in :func:`classify`.
+    left, right
+        The two definitions (rows and columns of the table).
+    as_of
+        As in :func:`classify`.
+    contacts
+        Optional contacts table, as in :func:`classify`.
+
+    Returns
+    -------
+    Comparison
+        ``to_polars()`` gives the crossed table; a notebook displays it.
+
+    Raises
+    ------
+    MissingColumnError, DefinitionError, DataError
+        As :func:`classify` raises them, for either definition.
+    ParameterError
+        When ``as_of`` cannot be read.
+
     Examples
     --------
     >>> import polars as pl
@@ -610,6 +674,8 @@ def compare(
     >>> out = compare(events, load_funnel("inbound"), load_funnel("sales"))
     >>> out.to_polars().filter(pl.col("inbound \\ sales") == "warm_lead").row(0)
     ('warm_lead', 0, 1, 0, 1, 0)
+
+    See the concept page: docs/concepts/stages.md
     """
     lf = as_lazy(events)
     cut = instant(as_of, "as_of")
@@ -691,7 +757,32 @@ def explain(
     """Explain the stage of one contact: its timeline and, per stage, what put it there.
 
     The stage and times are those of :func:`classify` with the same
-    arguments.
+    arguments; the text names the event (and its time) that met each stage's
+    condition, and any lapse.
+
+    Parameters
+    ----------
+    events
+        The events, as in :func:`classify`.
+    funnel
+        The definition.
+    contact_id
+        The contact's id, as text.
+    as_of, contacts
+        As in :func:`classify`.
+    lang
+        ``"en"`` or ``"fr"``.
+
+    Returns
+    -------
+    Explanation
+        ``.text`` and ``.timeline``; a notebook displays both.
+
+    Raises
+    ------
+    ParameterError
+        When ``contact_id`` is not text, or the contact has no events (up to
+        ``as_of``) and is not in ``contacts``.
 
     Examples
     --------
@@ -706,6 +797,8 @@ def explain(
     ... }, schema_overrides={"amount": pl.Float64})
     >>> print(explain(events, load_funnel("sales"), "c1").text.splitlines()[0])
     Contact 'c1' under funnel definition 'sales' (all events): lead (Lead), rank 2 of 5.
+
+    See the concept page: docs/concepts/stages.md
     """
     if not isinstance(contact_id, str):
         msg = (
@@ -915,10 +1008,21 @@ def in_french(text: str) -> str:
     Event names, stage ids and column names stay as they are; dates read
     ``17/11/2026 17:11:17 UTC`` and decimals take a comma.
 
+    Parameters
+    ----------
+    text
+        A text :func:`explain` or a stage's ``describe()`` wrote.
+
+    Returns
+    -------
+    str
+
     Examples
     --------
     >>> in_french("purchase where amount > 0; or subscription")
     'purchase où amount > 0 ; ou subscription'
+
+    See the concept page: docs/concepts/stages.fr.md
     """
     for pattern, french in _FRENCH:
         text = re.sub(pattern, french, text, flags=re.MULTILINE)

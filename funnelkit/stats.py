@@ -59,9 +59,24 @@ Verdict = Literal["increase", "decrease", "within noise", "too few"]
 def check_alpha(alpha: float) -> None:
     """Refuse a significance level outside (0, 1), saying what to give instead.
 
+    Every function taking ``alpha`` calls it first, so the message is the same
+    everywhere.
+
+    Parameters
+    ----------
+    alpha
+        The significance level, such as 0.05.
+
+    Raises
+    ------
+    ParameterError
+        When ``alpha`` is not strictly between 0 and 1.
+
     Examples
     --------
     >>> check_alpha(0.05)
+
+    See the concept page: docs/concepts/uncertainty.md
     """
     if not 0.0 < alpha < 1.0:
         msg = f"alpha must be between 0 and 1 (exclusive), got {alpha!r}; e.g. 0.05"
@@ -92,6 +107,9 @@ def wilson_interval(
 ) -> tuple[float, float]:
     """Return the Wilson score interval ``(low, high)`` of ``successes / trials``.
 
+    Unlike the textbook ``p ± z·se``, it behaves well near 0 and 1 and on
+    small samples; every rate funnelkit shows carries it.
+
     Parameters
     ----------
     successes
@@ -110,7 +128,8 @@ def wilson_interval(
     Raises
     ------
     ParameterError
-        When the counts are negative or ``successes > trials``.
+        When the counts are negative or ``successes > trials``, or when
+        ``confidence`` is not between 0 and 1.
 
     Examples
     --------
@@ -118,6 +137,8 @@ def wilson_interval(
     [0.0987, 0.1122]
     >>> [round(x, 4) for x in wilson_interval(0, 10)]
     [0.0, 0.2775]
+
+    See the concept page: docs/concepts/uncertainty.md
     """
     if trials < 0 or successes < 0 or successes > trials:
         msg = (
@@ -162,15 +183,33 @@ def _wilson_bound(successes: IntoExpr, trials: IntoExpr, confidence: float, sign
 def wilson_low(successes: IntoExpr, trials: IntoExpr, *, confidence: float = 0.95) -> pl.Expr:
     """Return an expression for the lower Wilson bound of ``successes / trials``.
 
-    ``successes`` and ``trials`` are column names or expressions.  Rows with no
-    trials get 0.0 (the interval is the whole ``[0, 1]``), rows with a null
-    count get null.  The expression is named ``ci_low``.
+    Rows with no trials get 0.0 (the interval is the whole ``[0, 1]``), rows
+    with a null count get null.  The expression is named ``ci_low``.
+
+    Parameters
+    ----------
+    successes, trials
+        Column names or expressions of the counts.
+    confidence
+        Coverage of the interval, 0.95 by default.
+
+    Returns
+    -------
+    polars.Expr
+        The lower bound, within ``[0, 1]``.
+
+    Raises
+    ------
+    ParameterError
+        When ``confidence`` is not between 0 and 1.
 
     Examples
     --------
     >>> df = pl.DataFrame({"won": [7, 0], "tried": [50, 10]})
     >>> df.select(wilson_low("won", "tried").round(4)).to_series().to_list()
     [0.0695, 0.0]
+
+    See the concept page: docs/concepts/uncertainty.md
     """
     return _wilson_bound(successes, trials, confidence, -1.0)
 
@@ -178,13 +217,33 @@ def wilson_low(successes: IntoExpr, trials: IntoExpr, *, confidence: float = 0.9
 def wilson_high(successes: IntoExpr, trials: IntoExpr, *, confidence: float = 0.95) -> pl.Expr:
     """Return an expression for the upper Wilson bound of ``successes / trials``.
 
-    See :func:`wilson_low`.  The expression is named ``ci_high``.
+    The twin of :func:`wilson_low`, with the same rules for rows without
+    trials or with a null count.  The expression is named ``ci_high``.
+
+    Parameters
+    ----------
+    successes, trials
+        Column names or expressions of the counts.
+    confidence
+        Coverage of the interval, 0.95 by default.
+
+    Returns
+    -------
+    polars.Expr
+        The upper bound, within ``[0, 1]``.
+
+    Raises
+    ------
+    ParameterError
+        When ``confidence`` is not between 0 and 1.
 
     Examples
     --------
     >>> df = pl.DataFrame({"won": [7, 0], "tried": [50, 10]})
     >>> df.select(wilson_high("won", "tried").round(4)).to_series().to_list()
     [0.2619, 0.2775]
+
+    See the concept page: docs/concepts/uncertainty.md
     """
     return _wilson_bound(successes, trials, confidence, 1.0)
 
@@ -235,6 +294,10 @@ def two_proportion_test(
 ) -> TwoProportionTest:
     """Compare two rates with a pooled two-proportion z-test (two-sided).
 
+    No verdict is given (``"too few"``) when a side is too small for the normal
+    approximation; otherwise the change is an increase, a decrease or within
+    the noise at level ``alpha``.
+
     Parameters
     ----------
     before_successes, before_trials
@@ -261,6 +324,8 @@ def two_proportion_test(
     >>> t = two_proportion_test(300, 1000, 310, 1000)
     >>> t.verdict, round(t.difference, 3)
     ('within noise', 0.01)
+
+    See the concept page: docs/concepts/uncertainty.md
     """
     for s, n, side in (
         (before_successes, before_trials, "before"),
@@ -331,12 +396,24 @@ def erfc_expr(x: pl.Expr) -> pl.Expr:
     1.2e-7 everywhere; enough for p-values, and free of extra dependencies.
     Evaluated on whole columns at once (``x`` is computed once).
 
+    Parameters
+    ----------
+    x
+        A float expression.
+
+    Returns
+    -------
+    polars.Expr
+        ``erfc(x)``, row by row.
+
     Examples
     --------
     >>> import math
     >>> v = pl.select(erfc_expr(pl.lit(1.0))).item()
     >>> abs(v - math.erfc(1.0)) < 1e-7
     True
+
+    See the concept page: docs/concepts/uncertainty.md
     """
     return x.map_batches(_erfc_series, return_dtype=pl.Float64).alias("erfc")
 
@@ -353,11 +430,25 @@ def two_proportion_p_value(
     rates 0 or both 1) get 1.0; rows with a null count get null.  Same
     figures as :func:`two_proportion_test` within 1e-6.
 
+    Parameters
+    ----------
+    before_successes, before_trials
+        Column names or expressions of the earlier period's counts.
+    after_successes, after_trials
+        Those of the later period.
+
+    Returns
+    -------
+    polars.Expr
+        The p-value, row by row.
+
     Examples
     --------
     >>> df = pl.DataFrame({"s1": [120], "n1": [1000], "s2": [90], "n2": [1000]})
     >>> df.select(two_proportion_p_value("s2", "n2", "s1", "n1").round(4)).item()
     0.0287
+
+    See the concept page: docs/concepts/uncertainty.md
     """
     s1 = _col(before_successes).cast(pl.Float64)
     n1 = _col(before_trials).cast(pl.Float64)
@@ -378,13 +469,28 @@ def two_proportion_p_value(
 
 
 def too_few_expr(successes: IntoExpr, trials: IntoExpr) -> pl.Expr:
-    """Return whether one side is too small for a verdict (see :data:`MIN_TRIALS`).
+    """Return whether one side is too small for a verdict.
+
+    True when the side has fewer than :data:`MIN_TRIALS` trials, or fewer than
+    :data:`MIN_PER_OUTCOME` successes or failures.
+
+    Parameters
+    ----------
+    successes, trials
+        Column names or expressions of the counts.
+
+    Returns
+    -------
+    polars.Expr
+        A boolean expression.
 
     Examples
     --------
     >>> df = pl.DataFrame({"s": [3, 40], "n": [100, 100]})
     >>> df.select(too_few_expr("s", "n")).to_series().to_list()
     [True, False]
+
+    See the concept page: docs/concepts/uncertainty.md
     """
     s = _col(successes)
     n = _col(trials)
@@ -405,11 +511,32 @@ def verdict_expr(
     One of ``"increase"``, ``"decrease"``, ``"within noise"`` or
     ``"too few"``; null when a count is null.
 
+    Parameters
+    ----------
+    before_successes, before_trials
+        Column names or expressions of the earlier period's counts.
+    after_successes, after_trials
+        Those of the later period.
+    alpha
+        Significance level for the verdict.
+
+    Returns
+    -------
+    polars.Expr
+        A text expression.
+
+    Raises
+    ------
+    ParameterError
+        When ``alpha`` is not between 0 and 1.
+
     Examples
     --------
     >>> df = pl.DataFrame({"s1": [120, 3], "n1": [1000, 10], "s2": [90, 5], "n2": [1000, 10]})
     >>> df.select(verdict_expr("s1", "n1", "s2", "n2")).to_series().to_list()
     ['decrease', 'too few']
+
+    See the concept page: docs/concepts/uncertainty.md
     """
     check_alpha(alpha)
     s1, n1, s2, n2 = (
@@ -478,6 +605,8 @@ def fisher_exact(a: int, b: int, c: int, d: int) -> float:
     0.035
     >>> fisher_exact(0, 0, 0, 0)
     1.0
+
+    See the guide: docs/guides/drivers.md
     """
     _check_table(a, b, c, d, "fisher_exact")
     row1, col1, n = a + b, a + c, a + b + c + d
@@ -529,8 +658,26 @@ def odds_ratio(
 ) -> tuple[float, float, float, bool]:
     """Return the odds ratio of ``[[a, b], [c, d]]``, its Woolf interval and the correction flag.
 
-    Returns ``(odds_ratio, ci_low, ci_high, corrected)``; ``corrected`` is true
-    when a cell was 0 and +0.5 was added to every cell (Haldane–Anscombe).
+    When a cell is 0, +0.5 is added to every cell (Haldane–Anscombe) and the
+    flag says so.
+
+    Parameters
+    ----------
+    a, b, c, d
+        The four counts: converted and dropped with the signal, converted and
+        dropped without it.
+    confidence
+        Coverage of the interval, 0.95 by default.
+
+    Returns
+    -------
+    tuple
+        ``(odds_ratio, ci_low, ci_high, corrected)``.
+
+    Raises
+    ------
+    ParameterError
+        When a count is negative or ``confidence`` is not between 0 and 1.
 
     Examples
     --------
@@ -538,6 +685,8 @@ def odds_ratio(
     [4.0, 1.367, 11.703]
     >>> odds_ratio(5, 0, 5, 5)[3]
     True
+
+    See the guide: docs/guides/drivers.md
     """
     _check_table(a, b, c, d, "odds_ratio")
     z = _z(confidence)
@@ -557,13 +706,26 @@ def odds_ratio_test(a: int, b: int, c: int, d: int, *, confidence: float = 0.95)
     """Return the odds ratio of ``[[a, b], [c, d]]`` with its interval and p-value.
 
     Rows are the contacts with and without a signal, columns those who
-    converted and those who did not: ``a`` converted with it, ``b`` dropped
-    with it, ``c`` converted without it, ``d`` dropped without it.
+    converted and those who did not.  Fisher's exact test is used when an
+    expected cell is under 5, the χ² test otherwise.
+
+    Parameters
+    ----------
+    a, b, c, d
+        Converted with the signal, dropped with it, converted without it,
+        dropped without it.
+    confidence
+        Coverage of the odds ratio's interval, 0.95 by default.
+
+    Returns
+    -------
+    OddsRatio
+        The ratio, its interval, the p-value and the test used.
 
     Raises
     ------
     ParameterError
-        When a count is negative.
+        When a count is negative or ``confidence`` is not between 0 and 1.
 
     Examples
     --------
@@ -572,6 +734,8 @@ def odds_ratio_test(a: int, b: int, c: int, d: int, *, confidence: float = 0.95)
     ('fisher', 0.035, 20.0)
     >>> odds_ratio_test(300, 700, 200, 800).test
     'chi2'
+
+    See the guide: docs/guides/drivers.md
     """
     ratio, low, high, corrected = odds_ratio(a, b, c, d, confidence=confidence)
     n = a + b + c + d
@@ -590,6 +754,16 @@ def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
     discoveries among them at most ``alpha`` (for independent or positively
     dependent tests).
 
+    Parameters
+    ----------
+    p_values
+        The p-values of the tests run together.
+
+    Returns
+    -------
+    list of float
+        One q-value per p-value, in the order given.
+
     Raises
     ------
     ParameterError
@@ -601,6 +775,8 @@ def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
     [0.04, 0.053, 0.053, 0.5]
     >>> benjamini_hochberg([])
     []
+
+    See the guide: docs/guides/drivers.md
     """
     for p in p_values:
         if not 0.0 <= p <= 1.0:

@@ -177,7 +177,38 @@ _EVIDENCE = _Reading()
 
 
 def stage_reading(steps: object, stage_steps: object, definition: object) -> _Reading:
-    """Check ``stage_steps`` and ``definition``; a definition given as steps is the one read."""
+    """Check ``stage_steps`` and ``definition``; a definition given as steps is the one read.
+
+    Stages as steps are read by entry (the instant :func:`classify` says the
+    stage was reached, which needs the definition) or by evidence.
+
+    Parameters
+    ----------
+    steps
+        The steps as given (a definition reads all its stages).
+    stage_steps
+        ``"entry"`` or ``"evidence"``.
+    definition
+        The definition the stages belong to, or ``None``.
+
+    Returns
+    -------
+    Reading
+        The mode and the definition.
+
+    Raises
+    ------
+    ParameterError
+        When ``stage_steps`` is unknown, ``definition`` is not a definition,
+        is given with ``"evidence"``, or differs from the steps' definition.
+
+    Examples
+    --------
+    >>> stage_reading(["a"], "entry", None).mode
+    'entry'
+
+    See the concept page: docs/concepts/entry.md
+    """
     if stage_steps not in _STAGE_STEPS:
         hint = did_you_mean(str(stage_steps), _STAGE_STEPS)
         msg = (
@@ -224,7 +255,27 @@ def _stage_name(stage: object) -> str:
 
 
 def event_names_of(spec: object) -> tuple[str, ...] | None:
-    """Return the event names a step made of names reads (``None`` for a stage)."""
+    """Return the event names a step made of names reads (``None`` for a stage).
+
+    A step is an event name or a list of names (any one of them); anything
+    else is not made of names.
+
+    Parameters
+    ----------
+    spec
+        A step as given.
+
+    Returns
+    -------
+    tuple of str or None
+
+    Examples
+    --------
+    >>> event_names_of("purchase"), event_names_of(["a", "b"])
+    (('purchase',), ('a', 'b'))
+
+    See the concept page: docs/concepts/chain-rule.md
+    """
     if isinstance(spec, str):
         return (spec,)
     if isinstance(spec, Sequence | set | frozenset) and not isinstance(spec, bytes):
@@ -237,7 +288,39 @@ def event_names_of(spec: object) -> tuple[str, ...] | None:
 def resolve_step(
     spec: object, where: str, name: str | None = None, reading: _Reading = _EVIDENCE
 ) -> _Step:
-    """Read one step (a name, a list of names or a stage) into a :class:`Spec` step."""
+    """Read one step (a name, a list of names or a stage) into a :class:`Spec` step.
+
+    A list of names is one step reached by any of them; a stage is read by
+    its evidence events or by entry, as ``reading`` says.
+
+    Parameters
+    ----------
+    spec
+        The step as given.
+    where
+        What it is, for the error message (``"steps"``, ``"exclusions"``).
+    name
+        Its display name; by default built from the names or the stage.
+    reading
+        How stages are read, from :func:`stage_reading`.
+
+    Returns
+    -------
+    Step
+        The name, the events read and the stage, if any.
+
+    Raises
+    ------
+    ParameterError
+        When the step is empty, not text, or a stage of another definition.
+
+    Examples
+    --------
+    >>> resolve_step(["a", "b"], "steps").name
+    'a or b'
+
+    See the concept page: docs/concepts/chain-rule.md
+    """
     if isinstance(spec, StageLike) and not isinstance(spec, str):
         # an object with only evidence() names events: it has no entry to read
         if reading.entry and isinstance(spec, Stage):
@@ -343,7 +426,31 @@ def _check_rules(rules: object) -> Rules:
 
 
 def check_period(period: object) -> str:
-    """Return ``period`` if it is ``"day"``, ``"week"`` or ``"month"``; else say which."""
+    """Return ``period`` if it is ``"day"``, ``"week"`` or ``"month"``; else say which.
+
+    Every analysis by period calls it, so the message is the same everywhere.
+
+    Parameters
+    ----------
+    period
+        The value given.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ParameterError
+        When ``period`` is anything else (the message suggests the closest).
+
+    Examples
+    --------
+    >>> check_period("week")
+    'week'
+
+    See the concept page: docs/concepts/cohorts-and-incomplete-periods.md
+    """
     if period not in PERIODS:
         hint = did_you_mean(str(period), PERIODS)
         msg = f"period: {period!r} is not one of 'day', 'week' (ISO, from Monday), 'month'.{hint}"
@@ -455,10 +562,18 @@ def resolve_spec(
 ) -> Spec:
     """Read the options of a funnel-like analysis into one :class:`Spec`.
 
+    Funnels, trends, drivers and drop-off paths all read their options here,
+    once, so they accept and refuse the same values with the same messages.
+
     Parameters
     ----------
     steps, window, order, first_entry, exclusions, stage_steps, definition, rules
         As in :func:`funnelkit.conversion.funnel`.
+
+    Returns
+    -------
+    Spec
+        The steps, window (µs), order, exclusions and reading, checked.
 
     Raises
     ------
@@ -469,6 +584,8 @@ def resolve_spec(
     --------
     >>> resolve_spec(["page_view", "purchase"], "7d", "ordered", False, ()).n
     2
+
+    See the concept page: docs/concepts/chain-rule.md
     """
     reading = stage_reading(steps, stage_steps, definition)
     resolved = _resolve_steps(steps, reading)
@@ -500,10 +617,33 @@ def resolve_spec(
 def check_some_stage(items: Sequence[_Step | _Excl], reading: _Reading) -> None:
     """Refuse a stage id given as text where the entry reading reads stages.
 
-    With no stage among the steps, the entry reading (the default) reads
-    nothing differently: every step is a set of event names.  But text that is
-    a stage id of the definition given is a mistake worth naming (it is read
-    as an event name, which no event has).
+    With no stage among the steps, every step is a set of event names; but
+    text that is a stage id of the definition given is a mistake worth
+    naming (it is read as an event name, which no event has).
+
+    Parameters
+    ----------
+    items
+        The steps (and exclusions) read.
+    reading
+        How stages are read, from :func:`stage_reading`.
+
+    Raises
+    ------
+    ParameterError
+        When a step's text is a stage id of the definition given.
+
+    Examples
+    --------
+    >>> from funnelkit.definitions import load_funnel
+    >>> sales = load_funnel("sales")
+    >>> reading = stage_reading(["lead"], "entry", sales)
+    >>> check_some_stage([resolve_step("lead", "steps")], reading)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    funnelkit.errors.ParameterError: steps: 'lead' is a stage id of funnel 'sales' ...
+
+    See the concept page: docs/concepts/entry.md
     """
     if any(item.stage is not None for item in items) or reading.definition is None:
         return
@@ -520,7 +660,27 @@ def check_some_stage(items: Sequence[_Step | _Excl], reading: _Reading) -> None:
 
 
 def transitions(spec: Spec) -> list[tuple[int, int]]:
-    """Return the ``(from_step, to_step)`` pairs whose time to convert is measured."""
+    """Return the ``(from_step, to_step)`` pairs whose time to convert is measured.
+
+    Each step from the one before, and the whole funnel (1 to n) when it has
+    three steps or more; in any order, only 1 to n.
+
+    Parameters
+    ----------
+    spec
+        The funnel's options.
+
+    Returns
+    -------
+    list of tuple
+
+    Examples
+    --------
+    >>> transitions(resolve_spec(["a", "b", "c"], "7d", "ordered", False, ()))
+    [(1, 2), (2, 3), (1, 3)]
+
+    See the concept page: docs/concepts/time-to-convert.md
+    """
     if spec.order == "any":
         return [(1, spec.n)] if spec.n >= 2 else []
     pairs = [(k - 1, k) for k in range(2, spec.n + 1)]
@@ -552,7 +712,30 @@ _NICE = tuple(
 
 
 def bin_width(window_us: int, bins: int = 20) -> int:
-    """Return a round histogram bin width (µs) giving about ``bins`` bins over the window."""
+    """Return a round histogram bin width (µs) giving about ``bins`` bins over the window.
+
+    Widths are round durations (minutes, hours, days), so the time to convert
+    histogram reads well whatever the window.
+
+    Parameters
+    ----------
+    window_us
+        The window, in microseconds.
+    bins
+        About how many bins.
+
+    Returns
+    -------
+    int
+        The width, in microseconds.
+
+    Examples
+    --------
+    >>> bin_width(7 * 86_400 * 10**6) // 3_600_000_000  # hours, for a 7-day window
+    12
+
+    See the concept page: docs/concepts/time-to-convert.md
+    """
     for width in _NICE:
         size = width // ONE_US
         if window_us <= bins * size:

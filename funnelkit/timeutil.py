@@ -40,12 +40,19 @@ _DATE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
 def instant(value: Instant | None, name: str) -> datetime | None:
     """Return ``value`` as an aware UTC datetime; a bare date means the end of that day.
 
+    Used for "as of" instants: "known as of 2026-11-22" takes in the events of
+    that whole day.
+
     Parameters
     ----------
     value
         A datetime, a date or ISO text; ``None`` passes through.
     name
         The option's name, for the error message.
+
+    Returns
+    -------
+    datetime or None
 
     Raises
     ------
@@ -56,6 +63,8 @@ def instant(value: Instant | None, name: str) -> datetime | None:
     --------
     >>> instant("2026-11-22", "as_of").isoformat()
     '2026-11-22T23:59:59.999999+00:00'
+
+    See the concept page: docs/concepts/snapshot-and-flow.md
     """
     if value is None:
         return None
@@ -84,12 +93,26 @@ def instant(value: Instant | None, name: str) -> datetime | None:
 
 
 def instant_before(moment: datetime) -> datetime:
-    """Return the last instant before ``moment`` (stage functions include their as-of).
+    """Return the last instant before ``moment``.
+
+    Stage functions include their as-of instant, so a half-open bound
+    ``until`` becomes the microsecond before it.
+
+    Parameters
+    ----------
+    moment
+        An aware datetime.
+
+    Returns
+    -------
+    datetime
 
     Examples
     --------
     >>> instant_before(datetime(2026, 11, 23, tzinfo=UTC)).isoformat()
     '2026-11-22T23:59:59.999999+00:00'
+
+    See the concept page: docs/concepts/snapshot-and-flow.md
     """
     return moment - timedelta(microseconds=1)
 
@@ -97,10 +120,25 @@ def instant_before(moment: datetime) -> datetime:
 def fmt_time(value: datetime | None) -> str:
     """Return ``value`` as ``YYYY-MM-DD HH:MM:SS UTC`` (``unknown time`` for ``None``).
 
+    The one way funnelkit writes an instant in messages and reports.
+
+    Parameters
+    ----------
+    value
+        An aware datetime, or ``None``.
+
+    Returns
+    -------
+    str
+
     Examples
     --------
     >>> fmt_time(datetime(2026, 11, 22, 8, tzinfo=UTC))
     '2026-11-22 08:00:00 UTC'
+    >>> fmt_time(None)
+    'unknown time'
+
+    See the concept page: docs/concepts/data-contract.md
     """
     if value is None:
         return "unknown time"
@@ -110,12 +148,19 @@ def fmt_time(value: datetime | None) -> str:
 def parse_time(value: TimeLike | None, name: str) -> datetime | None:
     """Return a span bound as a UTC instant; a bare date is its midnight.
 
+    ``since`` is included and ``until`` excluded, so ``since="2026-09-01",
+    until="2026-10-01"`` is the whole of September.
+
     Parameters
     ----------
     value
         A datetime, a date or ISO text (``Z`` allowed); ``None`` passes through.
     name
         The option's name, for the error message.
+
+    Returns
+    -------
+    datetime or None
 
     Raises
     ------
@@ -126,6 +171,8 @@ def parse_time(value: TimeLike | None, name: str) -> datetime | None:
     --------
     >>> parse_time("2026-09-01", "since").isoformat()
     '2026-09-01T00:00:00+00:00'
+
+    See the concept page: docs/concepts/data-contract.md
     """
     if value is None:
         return None
@@ -157,10 +204,26 @@ def parse_as_of(value: TimeLike | None) -> datetime | None:
     ``since`` and ``until`` bound a half-open span, so a date there is its
     midnight; "known as of 2026-11-22" takes in the events of that day.
 
+    Parameters
+    ----------
+    value
+        A datetime, a date, ISO text or ``None`` (passes through).
+
+    Returns
+    -------
+    datetime or None
+
+    Raises
+    ------
+    ParameterError
+        When ``value`` cannot be read as a time.
+
     Examples
     --------
     >>> parse_as_of("2026-11-22").isoformat()
     '2026-11-22T23:59:59.999999+00:00'
+
+    See the concept page: docs/concepts/snapshot-and-flow.md
     """
     moment = parse_time(value, "as_of")  # the span's messages for bad values
     if moment is None or isinstance(value, datetime):
@@ -173,15 +236,31 @@ def time_bounds(
 ) -> tuple[datetime | None, datetime | None]:
     """Return ``since`` and ``until`` as UTC instants; refuse an empty or reversed span.
 
+    Each bound is read by :func:`parse_time`; either may be ``None`` (open).
+
+    Parameters
+    ----------
+    since
+        Start of the span, included.
+    until
+        End of the span, excluded.
+
+    Returns
+    -------
+    tuple
+        ``(since, until)`` as aware datetimes or ``None``.
+
     Raises
     ------
     ParameterError
-        When ``since`` is not before ``until``.
+        When a bound cannot be read, or ``since`` is not before ``until``.
 
     Examples
     --------
     >>> time_bounds("2026-09-01", None)[0].isoformat()
     '2026-09-01T00:00:00+00:00'
+
+    See the concept page: docs/concepts/data-contract.md
     """
     lo, hi = parse_time(since, "since"), parse_time(until, "until")
     if lo is not None and hi is not None and lo >= hi:

@@ -678,11 +678,25 @@ _HEADLINE_SCHEMA = {
 def target_stage(funnel: Funnel) -> str:
     """Return the stage a funnel converts to: ``client`` when it has one, else its last stage.
 
+    The weekly report's headline conversion and cohorts read it.
+
+    Parameters
+    ----------
+    funnel
+        A funnel definition.
+
+    Returns
+    -------
+    str
+        A stage id.
+
     Examples
     --------
     >>> from funnelkit.definitions import load_funnel
     >>> target_stage(load_funnel("inbound")), target_stage(load_funnel("sales"))
     ('client', 'client')
+
+    See the concept page: docs/concepts/weekly-report.md
     """
     return "client" if "client" in funnel.stage_ids else funnel.stage_ids[-1]
 
@@ -690,10 +704,25 @@ def target_stage(funnel: Funnel) -> str:
 def stalled_stage(funnel: Funnel) -> str:
     """Return the stage just before :func:`target_stage`, whose idle contacts need a follow-up.
 
+    The weekly report lists the contacts idle at that stage, for the team to
+    act on.
+
+    Parameters
+    ----------
+    funnel
+        A funnel definition.
+
+    Returns
+    -------
+    str
+        A stage id.
+
     Examples
     --------
     >>> from funnelkit.definitions import load_funnel
     >>> stalled_stage(load_funnel("inbound")), stalled_stage(load_funnel("sales"))
     ('warm_lead', 'qualified_prospect')
+
+    See the concept page: docs/concepts/weekly-report.md
     """
     return funnel.stage_ids[max(funnel.rank(target_stage(funnel)) - 2, 0)]

@@ -115,6 +115,18 @@ def _weeks_in(year: int) -> int:
 def parse_week(value: str | IsoWeek) -> IsoWeek:
     """Return the :class:`IsoWeek` written ``2026-W46`` (``2026W46`` and ``w`` also read).
 
+    Weeks are ISO weeks: from Monday 00:00 UTC, week 1 holding the year's
+    first Thursday (some years have a week 53).
+
+    Parameters
+    ----------
+    value
+        The text, or an :class:`IsoWeek` (returned as it is).
+
+    Returns
+    -------
+    IsoWeek
+
     Raises
     ------
     ParameterError
@@ -124,6 +136,8 @@ def parse_week(value: str | IsoWeek) -> IsoWeek:
     --------
     >>> parse_week("2026-W46")
     IsoWeek(year=2026, week=46)
+
+    See the concept page: docs/concepts/weekly-report.md
     """
     if isinstance(value, IsoWeek):
         return value
@@ -140,11 +154,30 @@ def parse_week(value: str | IsoWeek) -> IsoWeek:
 def week_bounds(week: str | IsoWeek) -> tuple[datetime, datetime]:
     """Return the first instant of ``week`` and the first instant after it (UTC).
 
+    A half-open span, as ``since`` and ``until`` read it: Monday 00:00 to the
+    next Monday 00:00.
+
+    Parameters
+    ----------
+    week
+        An :class:`IsoWeek` or its text.
+
+    Returns
+    -------
+    tuple of datetime
+
+    Raises
+    ------
+    ParameterError
+        When ``week`` is text that is not an ISO week.
+
     Examples
     --------
     >>> start, end = week_bounds("2026-W47")
     >>> start.isoformat(), end.isoformat()
     ('2026-11-16T00:00:00+00:00', '2026-11-23T00:00:00+00:00')
+
+    See the concept page: docs/concepts/weekly-report.md
     """
     parsed = parse_week(week)
     return parsed.start, parsed.end
@@ -153,15 +186,28 @@ def week_bounds(week: str | IsoWeek) -> tuple[datetime, datetime]:
 def week_range(first: str | IsoWeek, last: str | IsoWeek) -> list[IsoWeek]:
     """Return every week from ``first`` to ``last``, both included.
 
+    Years with a week 53 are followed through it.
+
+    Parameters
+    ----------
+    first, last
+        :class:`IsoWeek` objects or their text.
+
+    Returns
+    -------
+    list of IsoWeek
+
     Raises
     ------
     ParameterError
-        ``last`` comes before ``first``.
+        ``last`` comes before ``first``, or a text is not an ISO week.
 
     Examples
     --------
     >>> [str(w) for w in week_range("2026-W52", "2027-W02")]
     ['2026-W52', '2026-W53', '2027-W01', '2027-W02']
+
+    See the concept page: docs/concepts/weekly-report.md
     """
     start, stop = parse_week(first), parse_week(last)
     if stop < start:
@@ -178,6 +224,15 @@ def last_complete_week(events: EventLog | pl.LazyFrame | pl.DataFrame) -> IsoWee
     the week's Sunday (UTC): an export made on a Monday morning ends with the
     previous week, an export cut on a Wednesday ends with the week before.
 
+    Parameters
+    ----------
+    events
+        An :class:`~funnelkit.events.EventLog` or a polars frame of events.
+
+    Returns
+    -------
+    IsoWeek
+
     Raises
     ------
     EmptyInputError
@@ -190,6 +245,8 @@ def last_complete_week(events: EventLog | pl.LazyFrame | pl.DataFrame) -> IsoWee
     ...     "occurred_at": [dt.datetime(2026, 11, 2), dt.datetime(2026, 11, 22, 23)]})
     >>> str(last_complete_week(df))
     '2026-W47'
+
+    See the concept page: docs/concepts/weekly-report.md
     """
     return complete_week_before(from_us(max_ts(core_events(events).lf)))
 
@@ -197,7 +254,17 @@ def last_complete_week(events: EventLog | pl.LazyFrame | pl.DataFrame) -> IsoWee
 def complete_week_before(latest: datetime | None) -> IsoWeek:
     """Return the last ISO week that data running up to ``latest`` covers to its end.
 
-    See :func:`last_complete_week`; ``latest`` is the time of the last event.
+    The rule of :func:`last_complete_week`, given the time of the last event:
+    its week counts when that event falls on the week's Sunday (UTC).
+
+    Parameters
+    ----------
+    latest
+        The time of the last event, or ``None`` when there is none.
+
+    Returns
+    -------
+    IsoWeek
 
     Raises
     ------
@@ -208,6 +275,8 @@ def complete_week_before(latest: datetime | None) -> IsoWeek:
     --------
     >>> str(complete_week_before(datetime(2026, 11, 25, 10, tzinfo=UTC)))
     '2026-W47'
+
+    See the concept page: docs/concepts/weekly-report.md
     """
     if latest is None:
         msg = "week: the events hold no row, so there is no complete week to report on."

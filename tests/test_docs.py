@@ -386,6 +386,8 @@ def test_the_site_settings_fail_the_build_on_each_defect(
         (tmp_path if name.endswith(".py") else docs).joinpath(name).write_text(text, "utf-8")
     mkdocstrings = next(p for p in config["plugins"] if isinstance(p, dict) and "mkdocstrings" in p)
     mkdocstrings["mkdocstrings"]["handlers"]["python"]["paths"] = [str(tmp_path)]
+    options = mkdocstrings["mkdocstrings"]["handlers"]["python"]["options"]
+    options["extensions"] = [str(ROOT / name) for name in options.get("extensions", [])]
     small = {
         "site_name": "small",
         "docs_dir": str(docs),

@@ -7,6 +7,9 @@
   tree does not run them twice.
 - ``<!-- funnelkit:cli -->`` in a page is replaced by the reference of the
   command line, generated from ``funnelkit.cli.build_parser()``: it cannot drift.
+- The docstrings' Sphinx roles are turned into links by the Griffe extension
+  ``docs/hooks/griffe_roles.py`` (named in ``mkdocs.yml``); a role still in a
+  page after that is a warning, so the strict build fails.
 - A page added under ``docs/guides/``, ``docs/concepts/`` or ``docs/adr/`` and not
   yet listed in ``nav`` is appended to its section, so it is never lost; list it
   in ``mkdocs.yml`` to choose its place. A page anywhere else must be listed.
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import copy
 import hashlib
+import logging
 import os
 import re
 import shutil
@@ -28,6 +32,7 @@ from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File, Files
 
 ROOT = Path(__file__).resolve().parents[2]
+LOG = logging.getLogger("mkdocs.hooks.funnelkit_docs")  # under "mkdocs": --strict counts it
 NOTEBOOKS = ROOT / "notebooks"
 CACHE = ROOT / "build" / "docs-notebooks"
 
@@ -47,9 +52,10 @@ WIDGET_NOTE = (
     "JupyterLab (<code>make lab</code>).</em></p>"
 )
 CLI_MARK = "<!-- funnelkit:cli -->"
+# a Sphinx role left in a page (docs/hooks/griffe_roles.py turns those of the
+# docstrings into links): ":func:`funnel`" renders as ":func:<code>funnel</code>"
+ROLE = re.compile(r":(?:func|class|meth|mod|data|attr|exc|obj):<code>")
 # a script loaded from another host (mkdocs-jupyter adds MathJax from a CDN)
-# a Sphinx role left in a docstring (":func:`funnel`"), shown as plain code
-ROLE = re.compile(r":(?:func|class|meth|mod|data|attr|exc|obj):(<code>)~?")
 REMOTE_SCRIPT = re.compile(r"<script\b[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>", re.I)
 
 
@@ -205,5 +211,12 @@ def _cell(text: str | None) -> str:
 
 
 def on_post_page(output: str, page: Any, config: Any) -> str:
-    """Drop scripts loaded from other hosts (the site reads offline), and Sphinx roles."""
-    return ROLE.sub(r"\1", REMOTE_SCRIPT.sub("", output))
+    """Drop scripts loaded from other hosts (the site reads offline); flag Sphinx roles left."""
+    for match in ROLE.finditer(output):
+        end = output.find("</code>", match.end())
+        LOG.warning(
+            "%s: a Sphinx role was not turned into a link: %s",
+            page.file.src_uri,
+            output[match.start() : end + len("</code>")],
+        )
+    return REMOTE_SCRIPT.sub("", output)
