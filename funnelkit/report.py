@@ -28,7 +28,6 @@ import datetime as dt
 import glob
 import json
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -51,14 +50,10 @@ from funnelkit.events import (
     timestamp_hint,
 )
 from funnelkit.privacy import check_breakdown, judge_column
+from funnelkit.report_contacts import FOLLOW_UP_DIR, FOLLOW_UP_MARK, contacts_table, write_follow_up
 from funnelkit.report_display import (
-    FOLLOW_UP_DIR,
-    FOLLOW_UP_MARK,
     LANGS,
-    contacts_table,
     definition_table,
-    drivers_html,
-    drivers_section,
     headline_html,
     html_table,
     lazy_module,
@@ -72,8 +67,8 @@ from funnelkit.report_display import (
     title,
     warning_text,
     warnings_html,
-    write_follow_up,
 )
+from funnelkit.report_drivers import drivers_html, drivers_section
 from funnelkit.report_folder import FAILED_DIR as FAILED_DIR
 from funnelkit.report_folder import HTML_FILE as HTML_FILE
 from funnelkit.report_folder import INDEX_FILE as INDEX_FILE
@@ -98,6 +93,7 @@ from funnelkit.report_folder import (
     write_week_manifest,
 )
 from funnelkit.report_folder import Log as Log
+from funnelkit.report_html import export_html, one_line
 from funnelkit.weekly import (
     MAX_YEAR,
     MIN_YEAR,
@@ -157,7 +153,6 @@ _DEDICATED = {
     "metrics_path": "--out",
     "follow_up_path": "--out",
 }
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 # --------------------------------------------------------------------------- results
@@ -855,12 +850,6 @@ def _kernel_manager_class() -> type[Any]:
     return ThisPythonKernelManager
 
 
-def _one_line(text: str, limit: int = 400) -> str:
-    """Return ``text`` on one line, without terminal colours, cut at ``limit`` characters."""
-    line = " ".join(_ANSI.sub("", text).split())
-    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
-
-
 def _execute(settings: ReportSettings, week: IsoWeek, folder: Path) -> None:
     """Run the template for ``week`` into ``folder``; raise ReportError on a failing cell."""
     import papermill as pm
@@ -880,82 +869,14 @@ def _execute(settings: ReportSettings, week: IsoWeek, folder: Path) -> None:
     except PapermillExecutionError as exc:
         first = next((ln for ln in str(exc.source).splitlines() if ln.strip()), "")
         msg = (
-            f"week {week}: the notebook failed in cell [{exc.exec_count}] ({_one_line(first)}): "
-            f"{exc.ename}: {_one_line(str(exc.evalue))}"
+            f"week {week}: the notebook failed in cell [{exc.exec_count}] ({one_line(first)}): "
+            f"{exc.ename}: {one_line(str(exc.evalue))}"
         )
         raise ReportError(msg) from None
     except Exception as exc:  # kernel death, timeouts, unreadable template...
-        reason = f"{type(exc).__name__}: {_one_line(str(exc))}"
+        reason = f"{type(exc).__name__}: {one_line(str(exc))}"
         msg = f"week {week}: the notebook could not run ({reason})"
         raise ReportError(msg) from exc
-
-
-def _export_html(folder: Path) -> None:
-    """Write ``report.html`` from the executed notebook: outputs only, no CDN script."""
-    try:
-        body = _html_of(folder)
-    except Exception as exc:  # nbconvert and jinja raise many unrelated types
-        msg = f"the HTML export failed ({type(exc).__name__}: {_one_line(str(exc))})"
-        raise ReportError(msg) from exc
-    (folder / HTML_FILE).write_text(body, encoding="utf-8")
-
-
-def _html_of(folder: Path) -> str:
-    import jinja2
-
-    nb = lazy_module("nbformat").read(str(folder / NOTEBOOK_FILE), as_version=4)
-    nb.cells = [c for c in nb.cells if "remove-from-report" not in c.metadata.get("tags", [])]
-    nb.metadata["title"] = _report_title(folder)
-    lang = nb.metadata.get("papermill", {}).get("parameters", {}).get("lang", "en")
-    exporter = lazy_module("nbconvert").HTMLExporter(
-        extra_loaders=[jinja2.DictLoader({"funnelkit_report.html.j2": _TEMPLATE})],
-        template_file="funnelkit_report.html.j2",
-        language_code=lang if lang in LANGS else "en",
-        exclude_input=True,
-        exclude_input_prompt=True,
-        exclude_output_prompt=True,
-    )
-    body, _ = exporter.from_notebook_node(nb)
-    return str(body)
-
-
-# Blank the lab template's blocks that load require.js, MathJax and mermaid from a CDN:
-# the report must open offline, and plotly.js is embedded by the first figure cell.
-_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
-{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
-{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
-{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
-{%- block extra_css -%}
-<style>
-  body.jp-Notebook { max-width: 1100px; margin: 0 auto; padding: 1.5rem 2rem; }
-  .jp-Cell { padding: 0.1rem 0; }
-  table.funnelkit { border-collapse: collapse; margin: 0.5rem 0 1rem; font-size: 0.92rem; }
-  table.funnelkit th, table.funnelkit td {
-    padding: 0.3rem 0.7rem; border-bottom: 1px solid #e0e0e0;
-  }
-  .jp-RenderedHTMLCommon table.funnelkit th,
-  .jp-RenderedHTMLCommon table.funnelkit td { text-align: left; background: none; }
-  .jp-RenderedHTMLCommon table.funnelkit th { background: #f5f5f5; }
-  .jp-RenderedHTMLCommon table.funnelkit td.num { text-align: right; }
-  table.funnelkit td.num { font-variant-numeric: tabular-nums; }
-  table.headline tr.increase td:last-child { color: #1a7f37; font-weight: 600; }
-  table.headline tr.decrease td:last-child { color: #b2182b; font-weight: 600; }
-  table.headline tr.noise td:last-child { color: #6b6b6b; }
-  .funnelkit-warning {
-    margin: 0.5rem 0 1rem; padding: 0.6rem 0.9rem; border-left: 4px solid #b2182b;
-    background: #fdecea; color: #5c0a14;
-  }
-</style>
-{%- endblock extra_css -%}
-"""
-
-
-def _report_title(folder: Path) -> str:
-    metrics = read_metrics(folder)
-    try:
-        return f"funnelkit weekly report {metrics['week']} ({metrics['funnel']['name']})"
-    except (KeyError, TypeError):
-        return "funnelkit weekly report"
 
 
 def _check_metrics(folder: Path, week: IsoWeek) -> None:
@@ -1042,7 +963,7 @@ def render_week(settings: ReportSettings, week: IsoWeek) -> RenderedWeek:
         )
         _execute(settings, week, tmp)
         _check_metrics(tmp, week)
-        _export_html(tmp)
+        export_html(tmp)
     except (ReportError, OSError) as exc:
         cause = exc.__cause__ if isinstance(exc, ReportError) else exc
         error = exc

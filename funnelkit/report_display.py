@@ -12,22 +12,17 @@ never run as HTML or script.  The template reaches them as
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import importlib
 import itertools
 import json
-import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from funnelkit.errors import ParameterError, ReportError, did_you_mean
+from funnelkit.errors import ParameterError, did_you_mean
 from funnelkit.markup import Markup, escape, format_html, join_html
-from funnelkit.privacy import withhold_personal_columns
-from funnelkit.spreadsheets import spreadsheet_safe
 from funnelkit.weekly import (
     FEW_STAGE_ENTRIES_IN_WEEK,
     LOW_VOLUME_SHARE,
@@ -38,10 +33,9 @@ from funnelkit.weekly import (
 
 __all__ = [
     "LANGS",
-    "contacts_table",
+    "NOTES",
+    "check_lang",
     "definition_table",
-    "drivers_html",
-    "drivers_section",
     "headline_html",
     "html_table",
     "lazy_module",
@@ -203,7 +197,31 @@ _SECTIONS: dict[str, dict[str, tuple[str, str]]] = {
 }
 
 
-def _check_lang(lang: str) -> str:
+def check_lang(lang: str) -> str:
+    """Return ``lang`` when the report speaks it.
+
+    Parameters
+    ----------
+    lang
+        ``"en"`` or ``"fr"``.
+
+    Returns
+    -------
+    str
+        ``lang`` itself.
+
+    Raises
+    ------
+    ParameterError
+        When ``lang`` is another value, naming the two it takes.
+
+    Examples
+    --------
+    >>> check_lang("fr")
+    'fr'
+
+    See the concept page: docs/concepts/weekly-report.md
+    """
     if lang not in LANGS:
         msg = f"lang: expected 'en' or 'fr', got {lang!r}.{did_you_mean(str(lang), LANGS)}"
         raise ParameterError(msg)
@@ -241,7 +259,7 @@ def section_text(key: str, lang: str = "en", **values: object) -> tuple[str, str
 
     See the concept page: docs/concepts/weekly-report.md
     """
-    texts = _SECTIONS[_check_lang(lang)]
+    texts = _SECTIONS[check_lang(lang)]
     if key not in texts:
         msg = f"section: no section {key!r}.{did_you_mean(key, texts)}"
         raise ParameterError(msg)
@@ -477,7 +495,7 @@ def html_table(
 
     See the concept page: docs/concepts/untrusted-input.md
     """
-    _check_lang(lang)
+    check_lang(lang)
     titles = headers or {}
 
     def cell(value: Any, column: str) -> tuple[str, bool]:
@@ -580,7 +598,7 @@ def quality_table(metrics: Any, lang: str = "en") -> Any:
 
     See the guide: docs/guides/read-set-aside-rows.md
     """
-    words = _QUALITY[_check_lang(lang)]
+    words = _QUALITY[check_lang(lang)]
     q = metrics.quality
     rows: list[tuple[str, int | None]] = [
         (words["rows_read"], q.rows_read),
@@ -621,7 +639,8 @@ _COLUMNS = {
     "en": ("Measure", "This week", "Previous week", "Change", "Verdict"),
     "fr": ("Mesure", "Cette semaine", "Semaine précédente", "Écart", "Verdict"),
 }
-_NOTES = {
+#: The notes under the report's tables, per language.
+NOTES = {
     "en": {
         "incomplete": "* window still open at the week's end: the rate may still rise.",
         "rates": "Counts are the report week's. Rates are those of the contacts who entered "
@@ -713,7 +732,7 @@ def headline_html(metrics: Any, lang: str = "en") -> Any:
 
     See the concept page: docs/concepts/uncertainty.md
     """
-    _check_lang(lang)
+    check_lang(lang)
     head = join_html(format_html("<th>{}</th>", c) for c in _COLUMNS[lang])
     rows = []
     starred = False
@@ -729,7 +748,7 @@ def headline_html(metrics: Any, lang: str = "en") -> Any:
         verdict = _VERDICTS[lang].get(kpi.verdict, kpi.verdict)
         klass = "noise" if kpi.noise else kpi.verdict
         previous = (
-            _NOTES[lang]["none"]
+            NOTES[lang]["none"]
             if kpi.verdict == NO_PREVIOUS_WEEK
             else _number(kpi.previous, lang, percent=rate)
         )
@@ -745,12 +764,12 @@ def headline_html(metrics: Any, lang: str = "en") -> Any:
                 verdict,
             )
         )
-    notes = [_NOTES[lang]["incomplete"]] if starred else []
+    notes = [NOTES[lang]["incomplete"]] if starred else []
     if any(k.verdict == NO_PREVIOUS_WEEK for k in metrics.headline):
-        notes.append(_NOTES[lang]["no_previous"])
+        notes.append(NOTES[lang]["no_previous"])
     period = next((k.period for k in metrics.headline if k.kind == "rate" and k.period), None)
     if period is not None:
-        notes.append(_NOTES[lang]["rates"].format(period=period, window=metrics.window.days))
+        notes.append(NOTES[lang]["rates"].format(period=period, window=metrics.window.days))
     note = join_html(format_html("<p><small>{}</small></p>", n) for n in notes)
     return lazy_module("IPython.display").HTML(
         format_html(
@@ -817,7 +836,7 @@ def warning_text(warning: DataWarning | Mapping[str, Any], lang: str = "en") -> 
 
     See the concept page: docs/concepts/weekly-report.md
     """
-    words = _WARNINGS[_check_lang(lang)]
+    words = _WARNINGS[check_lang(lang)]
     data = warning.to_dict() if isinstance(warning, DataWarning) else dict(warning)
     code = str(data.get("code", ""))
     share = f"{100 * LOW_VOLUME_SHARE:g}" + ("\u202f%" if lang == "fr" else "%")
@@ -862,7 +881,7 @@ def warnings_html(metrics: Any, lang: str = "en") -> Any:
 
     See the concept page: docs/concepts/weekly-report.md
     """
-    label = _WARNINGS[_check_lang(lang)]["label"]
+    label = _WARNINGS[check_lang(lang)]["label"]
     separator = " : " if lang == "fr" else ": "
     lines = [
         format_html(
@@ -876,176 +895,6 @@ def warnings_html(metrics: Any, lang: str = "en") -> Any:
     if not lines:
         return None
     return lazy_module("IPython.display").HTML(join_html(lines))
-
-
-_CONTACT_HEADERS = {
-    "en": {
-        "contact_id": "Contact",
-        "stage": "Stage",
-        "reached_at": "At this stage since",
-        "last_activity_at": "Last activity",
-        "idle_days": "Days without activity",
-    },
-    "fr": {
-        "contact_id": "Contact",
-        "stage": "Stade",
-        "reached_at": "À ce stade depuis",
-        "last_activity_at": "Dernière activité",
-        "idle_days": "Jours sans activité",
-    },
-}
-
-
-def contacts_table(
-    frame: pl.DataFrame,
-    *,
-    pseudonymize: bool = True,
-    lang: str = "en",
-    funnel: Any = None,
-    id_columns: Sequence[str] = ("contact_id",),
-    key: bytes | None = None,
-    follow_up: str | os.PathLike[str] | None = None,
-) -> Any:
-    """Return a contact-level table as HTML, ids pseudonymised unless told otherwise.
-
-    Columns that would print personal data are dropped whatever
-    ``pseudonymize`` says (:func:`funnelkit.privacy.personal_values`: by their
-    name, or by any one of their values); a note under the table names them
-    and tells how the ids are shown.
-
-    Parameters
-    ----------
-    frame
-        The table, e.g. :func:`funnelkit.weekly.stalled_contacts`.
-    pseudonymize
-        Replace the ``id_columns`` by keyed pseudonyms
-        (:func:`funnelkit.privacy.pseudonymize_columns`).
-    lang
-        Language of the headers and the note.
-    funnel
-        The definition, to show stage labels instead of ids in ``stage``.
-    id_columns
-        The columns holding contact ids.
-    key
-        The pseudonymisation key (default :func:`funnelkit.privacy.load_key`).
-    follow_up
-        The follow-up file holding the real ids (:func:`write_follow_up`),
-        named in the note under the table by its folder and name only
-        (``follow-up/2026-W47.csv``), never by its full local path.
-
-    Returns
-    -------
-    IPython.display.HTML
-
-    Raises
-    ------
-    ParameterError
-        When ``lang`` is neither ``"en"`` nor ``"fr"``.
-
-    Examples
-    --------
-    >>> key = b"an example key, not a secret"
-    >>> frame = pl.DataFrame({"contact_id": ["c1"], "email": ["ann@example.org"]})
-    >>> html = contacts_table(frame, key=key).data
-    >>> "ann@example.org" in html, "p_" in html
-    (False, True)
-
-    See the concept page: docs/concepts/privacy.md
-    """
-    from funnelkit.privacy import pseudonymize_columns
-
-    _check_lang(lang)
-    shown, withheld = withhold_personal_columns(frame, id_columns=id_columns, lang=lang)
-    ids = [c for c in id_columns if c in shown.columns]
-    if pseudonymize and ids:
-        shown = pseudonymize_columns(shown, ids, key=key)
-    if funnel is not None and "stage" in shown.columns:
-        labels = {s.id: s.label(lang) for s in funnel.stages}
-        shown = shown.with_columns(pl.col("stage").replace_strict(labels, default=pl.col("stage")))
-    note = _NOTES[lang]["pseudonymized" if pseudonymize else "real_ids"]
-    note = f"{withheld} {note}" if withheld else note
-    if follow_up:
-        named = f"{Path(follow_up).parent.name}/{Path(follow_up).name}"
-        note = f"{note} {_NOTES[lang]['follow_up'].format(path=named)}"
-    if shown.is_empty():
-        return lazy_module("IPython.display").HTML(
-            format_html("<p>{}</p>", _NOTES[lang]["none_stalled"])
-        )
-    # html_table built the table with format_html: its HTML is safe as it is
-    table = Markup(html_table(shown, lang=lang, headers=_CONTACT_HEADERS[lang]).data)
-    return lazy_module("IPython.display").HTML(
-        format_html("{}<p><small>{}</small></p>", table, note)
-    )
-
-
-#: The first line of a follow-up file: the kit only ever replaces a file that starts so.
-FOLLOW_UP_MARK = "# funnelkit follow-up list: real contact ids, keep local, do not share"
-#: The follow-up files' folder, beside the weeks' folders in the report's ``--out``.
-FOLLOW_UP_DIR = "follow-up"
-
-
-def write_follow_up(frame: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
-    """Write the contacts to follow up, with their real ids, to a file only its owner reads.
-
-    The shared report shows pseudonyms (:func:`contacts_table`); this CSV is
-    the team's way to act on them.  Its folder is made ``0700`` and the file
-    ``0600``, written whole then moved into place; a text cell a spreadsheet
-    would run as a formula is prefixed with ``'``.  A file at ``path`` that
-    the kit did not write (its first line is not :data:`FOLLOW_UP_MARK`) is
-    never replaced.
-
-    Parameters
-    ----------
-    frame
-        The contacts to follow up.
-    path
-        The CSV file to write.
-
-    Returns
-    -------
-    Path
-
-    Raises
-    ------
-    ReportError
-        ``path`` holds a file the kit did not write, or cannot be written.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib, stat
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "follow-up" / "2026-W47.csv"
-    >>> out = write_follow_up(pl.DataFrame({"contact_id": ["c1"]}), path)
-    >>> oct(stat.S_IMODE(out.stat().st_mode))
-    '0o600'
-
-    See the guide: docs/guides/follow-up-list.md
-    """
-    target = Path(path)
-    if target.exists():
-        with target.open("rb") as existing:
-            first = existing.readline().decode("utf-8", "replace").rstrip("\r\n")
-        if first != FOLLOW_UP_MARK:
-            msg = (
-                f"{target}: this file was not written by funnelkit, so the follow-up list is "
-                "not written over it. Hint: move the file away, or render into another --out."
-            )
-            raise ReportError(msg)
-    tmp = target.with_name(f".{target.name}.tmp")
-    try:
-        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as out:
-            out.write(FOLLOW_UP_MARK + "\n")
-            # Real ids come from the source as they are: "=HYPERLINK(...)" stays text.
-            out.write(spreadsheet_safe(frame).write_csv())
-        os.chmod(tmp, 0o600)  # whatever the umask or a file left there before
-        os.replace(tmp, target)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        msg = f"{target}: the follow-up list cannot be written ({exc.strerror or exc})."
-        raise ReportError(msg) from exc
-    return target
 
 
 def definition_table(funnel: Any, lang: str = "en") -> pl.DataFrame:
@@ -1079,7 +928,7 @@ def definition_table(funnel: Any, lang: str = "en") -> pl.DataFrame:
 
     See the concept page: docs/concepts/stages.md
     """
-    _check_lang(lang)
+    check_lang(lang)
     headers = (
         ("rank", "stage", "id", "rule", "meaning")
         if lang == "en"
@@ -1152,7 +1001,7 @@ def time_to_convert_html(ttc: Any, lang: str = "en", *, funnel: Any = None) -> A
 
     See the concept page: docs/concepts/time-to-convert.md
     """
-    _check_lang(lang)
+    check_lang(lang)
     labels = [s.label(lang) for s in funnel.stages] if funnel is not None else None
     summary = ttc.summary.filter(pl.col("to_step") == pl.col("from_step") + 1)
     day = 86_400.0
@@ -1185,7 +1034,7 @@ def time_to_convert_html(ttc: Any, lang: str = "en", *, funnel: Any = None) -> A
     # A median of zero is not a rounding: half the contacts or more entered both
     # stages at one instant (one event met both rules, or a skipped stage counts as
     # entered with the later one).
-    note = _NOTES[lang]["same_instant"].format(steps=", ".join(instant))
+    note = NOTES[lang]["same_instant"].format(steps=", ".join(instant))
     return lazy_module("IPython.display").HTML(
         format_html("{}<p class='funnelkit-note'><small>{}</small></p>", Markup(shown.data), note)
     )
@@ -1230,142 +1079,3 @@ def time_to_convert_histogram(ttc: Any, *, step: int) -> Any:
     from funnelkit.figures import time_to_convert_table
 
     return time_to_convert_table(ttc, steps=(step - 1, step))
-
-
-_DRIVERS_WORDS = {
-    "en": {
-        "signal": "Signal",
-        "verdict": "Verdict",
-        "with": "Went on / not, with it",
-        "rate_with": "Went on, with it",
-        "rate_without": "Went on, without it",
-        "odds_ratio": "Odds ratio (95% CI)",
-        "q_value": "q",
-        "none": "No signal stands out from the noise ({tested} tested).",
-        "missing": "No contact's window has closed yet: nothing to compare.",
-    },
-    "fr": {
-        "signal": "Signal",
-        "verdict": "Verdict",
-        "with": "Ont poursuivi / non, avec",
-        "rate_with": "Ont poursuivi, avec",
-        "rate_without": "Ont poursuivi, sans",
-        "odds_ratio": "Rapport des cotes (IC 95 %)",
-        "q_value": "q",
-        "none": "Aucun signal ne se détache du bruit ({tested} testés).",
-        "missing": "Aucune fenêtre de contact n'est encore close : rien à comparer.",
-    },
-}
-
-
-def drivers_section(metrics: Any, lang: str = "en") -> None:
-    """Display the heading of the drivers section of a :class:`~funnelkit.weekly.WeeklyMetrics`.
-
-    It names the step explained (the biggest leak) by the definition's labels
-    in ``lang``.
-
-    Parameters
-    ----------
-    metrics
-        The week's metrics (:func:`funnelkit.weekly.weekly_metrics`).
-    lang
-        ``"en"`` or ``"fr"``.
-
-    Raises
-    ------
-    ParameterError
-        When ``lang`` is neither ``"en"`` nor ``"fr"``.
-
-    Examples
-    --------
-    >>> from funnelkit.sample import generate
-    >>> from funnelkit.weekly import weekly_metrics
-    >>> events, contacts = generate(200, seed=1)
-    >>> metrics = weekly_metrics(events, "inbound", week="2026-W47", contacts=contacts)
-    >>> drivers_section(metrics)
-    <IPython.core.display.HTML object>
-
-    See the guide: docs/guides/drivers.md
-    """
-    why = metrics.drivers
-    stages = metrics.funnel.stages
-    before = after = "–"
-    if why is not None and len(stages) >= why.step:
-        before, after = stages[why.step - 2].label(lang), stages[why.step - 1].label(lang)
-    section(
-        "drivers",
-        lang,
-        weeks=metrics.weeks_of_history,
-        window=f"{metrics.window / dt.timedelta(days=1):g}",
-        before=before,
-        after=after,
-    )
-
-
-def drivers_html(drivers: Any, lang: str = "en", *, top: int = 10) -> Any:
-    """Return the signals that help or hurt, strongest first, as an HTML table (or a note).
-
-    Signals within noise are left to the figure; with none that stands out,
-    a sentence says how many were tested.
-
-    Parameters
-    ----------
-    drivers
-        A :class:`~funnelkit.drivers.DriversResult` (``None``: no window has
-        closed yet).
-    lang
-        ``"en"`` or ``"fr"``.
-    top
-        The most signals listed.
-
-    Returns
-    -------
-    IPython.display.HTML
-
-    Raises
-    ------
-    ParameterError
-        When ``lang`` is neither ``"en"`` nor ``"fr"``.
-
-    Examples
-    --------
-    >>> drivers_html(None).data[:3]
-    '<p>'
-
-    See the guide: docs/guides/drivers.md
-    """
-    from funnelkit.drivers import format_ratio
-    from funnelkit.figure_drivers import signal_label
-
-    words = _DRIVERS_WORDS[_check_lang(lang)]
-    display = lazy_module("IPython.display")
-    if drivers is None:
-        return display.HTML(format_html("<p>{}</p>", words["missing"]))
-    strong = drivers.significant().head(top)
-    if strong.is_empty():
-        tested = drivers.table.filter(~pl.col("suppressed")).height
-        return display.HTML(format_html("<p>{}</p>", words["none"].format(tested=tested)))
-    verdicts = {"helps": ("helps", "aide"), "hurts": ("hurts", "freine")}
-
-    def ratio(value: float) -> str:
-        text = format_ratio(value)
-        return text if lang == "en" else text.replace(",", "\u202f").replace(".", ",")
-
-    table = pl.DataFrame(
-        [
-            {
-                "signal": signal_label(r, "fr" if lang == "fr" else "en"),
-                "verdict": verdicts[r["verdict"]][lang == "fr"],
-                "with": f"{r['converted']:,} / {r['dropped']:,}",
-                "rate_with": r["rate_with"],
-                "rate_without": r["rate_without"],
-                "odds_ratio": f"{ratio(r['odds_ratio'])} ({ratio(r['ci_low'])}–"
-                f"{ratio(r['ci_high'])})",
-                "q_value": f"{r['q_value']:.2g}",
-            }
-            for r in strong.iter_rows(named=True)
-        ]
-    )
-    return html_table(
-        table, percent=("rate_with", "rate_without"), digits=0, lang=lang, headers=words
-    )

@@ -49,8 +49,8 @@ PENDING = {
     # conversion.funnel and funnel_chains: orders and exclusions are being added
     "funnelkit.conversion.funnel",
     "funnelkit.conversion.funnel_chains",
-    # core/chains.py
-    "funnelkit.core.chains.funnel_counts",
+    # core/counts.py
+    "funnelkit.core.counts.funnel_counts",
     # explorer.py
     "funnelkit.explorer.explore",
     # trends.py
@@ -65,6 +65,9 @@ PENDING = {
     "funnelkit.weekly.stalled_contacts",
     "funnelkit.weekly.weekly_metrics",
     "funnelkit.weekly.why_contacts_drop",
+    # spreadsheets.py and errors.message_in, new
+    "funnelkit.spreadsheets.spreadsheet_safe",
+    "funnelkit.errors.message_in",
 }
 
 # Functions that take nothing a caller can get wrong and raise no error of
