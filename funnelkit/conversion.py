@@ -389,7 +389,7 @@ def finish_funnel(
     Parameters
     ----------
     collected
-        The tables :func:`funnelkit.core.chains.funnel_counts` returned,
+        The tables :func:`funnelkit.core.counts.funnel_counts` returned,
         collected.
     spec
         The funnel's options, read by :func:`funnelkit.steps.resolve_spec`.
