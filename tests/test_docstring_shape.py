@@ -65,9 +65,6 @@ PENDING = {
     "funnelkit.weekly.stalled_contacts",
     "funnelkit.weekly.weekly_metrics",
     "funnelkit.weekly.why_contacts_drop",
-    # spreadsheets.py and errors.message_in, new
-    "funnelkit.spreadsheets.spreadsheet_safe",
-    "funnelkit.errors.message_in",
 }
 
 # Functions that take nothing a caller can get wrong and raise no error of
@@ -80,6 +77,7 @@ RAISES_NOTHING = {
     "funnelkit.drivers.format_ratio",
     "funnelkit.drivers.signal_text",
     "funnelkit.errors.did_you_mean",
+    "funnelkit.errors.message_in",
     "funnelkit.events.timestamp_shape",
     "funnelkit.figure_style.format_table",
     "funnelkit.figure_style.register_template",
@@ -102,6 +100,7 @@ RAISES_NOTHING = {
     "funnelkit.report.contact_options",
     "funnelkit.report_display.setup_notebook",
     "funnelkit.report_folder.tidy_out_dir",
+    "funnelkit.spreadsheets.spreadsheet_safe",
     "funnelkit.stages.in_french",
     "funnelkit.stats.erfc_expr",
     "funnelkit.steps.bin_width",
