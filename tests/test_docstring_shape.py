@@ -46,9 +46,6 @@ ORDER = ["Parameters", "Returns", "Raises", "Examples"]
 # (a strict xfail: a pending name that already has the right shape fails, so the
 # set cannot go stale).
 PENDING = {
-    # conversion.funnel and funnel_chains: orders and exclusions are being added
-    "funnelkit.conversion.funnel",
-    "funnelkit.conversion.funnel_chains",
     # core/counts.py
     "funnelkit.core.counts.funnel_counts",
     # explorer.py
