@@ -124,6 +124,12 @@ def conversion_over_time(
     Returns
     -------
     ConversionTrend
+        ``.table`` per period and step, with ``complete``; a notebook display.
+
+    Raises
+    ------
+    ParameterError
+        A step, window, order, exclusion, period or option is unusable.
 
     Examples
     --------
@@ -138,6 +144,8 @@ def conversion_over_time(
     >>> trend = conversion_over_time(log, ["page_view", "purchase"], window="7d")
     >>> trend.table.filter(pl.col("step") == 2).select("count", "complete").rows()[:2]
     [(1, True), (0, True)]
+
+    See the concept page: docs/concepts/cohorts-and-incomplete-periods.md
     """
     ns = nw_spec(
         steps,
@@ -243,6 +251,10 @@ def compare_periods(
 ) -> PeriodComparison:
     """Compare each funnel rate of one entry period with the period before.
 
+    :func:`conversion_over_time`, then :func:`compare_trend`: each rate of the
+    chosen period is tested against the previous period's with a
+    two-proportion test, and an incomplete period is never compared silently.
+
     Parameters
     ----------
     events, steps, window, order, first_entry, exclusions, since, until, rules
@@ -266,11 +278,13 @@ def compare_periods(
     Returns
     -------
     PeriodComparison
+        ``.table``, one row per step and rate, with a verdict.
 
     Raises
     ------
     ParameterError
-        No complete period with a period before it, or ``current`` outside the data.
+        No complete period with a period before it, or ``current`` outside the
+        data; ``alpha`` or a funnel option is unusable.
 
     Examples
     --------
@@ -287,6 +301,8 @@ def compare_periods(
     >>> row = cmp.table.filter(pl.col("rate") == "from_previous")
     >>> row.select("previous_rate", "current_rate", "verdict").row(0)
     (0.4, 0.7, 'increase')
+
+    See the concept page: docs/concepts/cohorts-and-incomplete-periods.md
     """
     check_alpha(alpha)
     trend = conversion_over_time(
@@ -329,6 +345,25 @@ def compare_trend(
     Returns
     -------
     PeriodComparison
+        ``.table``, one row per step and rate, with a verdict.
+
+    Raises
+    ------
+    ParameterError
+        ``alpha`` is not in (0, 1); no complete period to compare; ``current``
+        holds no entries or is the first period.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> log = pl.DataFrame({"contact_id": ["a", "b", "z"], "event": ["page_view"] * 3,
+    ...     "occurred_at": [dt.datetime(2026, 9, 7), dt.datetime(2026, 9, 14),
+    ...                     dt.datetime(2026, 10, 30)]})
+    >>> trend = conversion_over_time(log, ["page_view", "purchase"], window="1d")
+    >>> compare_trend(trend, current="2026-09-14").table["verdict"].to_list()
+    ['too few', 'too few']
+
+    See the concept page: docs/concepts/cohorts-and-incomplete-periods.md
     """
     check_alpha(alpha)
     period = trend.period
@@ -450,6 +485,25 @@ def week_over_week(
     :func:`compare_periods` with ``period="week"``; see there (and
     :func:`~funnelkit.conversion.funnel` for how a stage is read).
 
+    Parameters
+    ----------
+    events, steps, window, order, first_entry, exclusions, since, until, rules
+        As in :func:`~funnelkit.conversion.funnel`.
+    stage_steps, definition, contacts, classified
+        As in :func:`~funnelkit.conversion.funnel` and :func:`conversion_over_time`.
+    current, as_of, alpha
+        As in :func:`compare_periods`.
+
+    Returns
+    -------
+    PeriodComparison
+        ``.table``, one row per step and rate, with a verdict.
+
+    Raises
+    ------
+    ParameterError
+        As in :func:`compare_periods`.
+
     Examples
     --------
     >>> import datetime as dt
@@ -458,6 +512,8 @@ def week_over_week(
     ...                     dt.datetime(2026, 10, 30)]})
     >>> week_over_week(log, ["page_view", "purchase"], window="1d").table["verdict"].to_list()
     ['too few', 'too few']
+
+    See the concept page: docs/concepts/cohorts-and-incomplete-periods.md
     """
     return compare_periods(
         events,

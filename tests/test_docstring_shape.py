@@ -51,12 +51,8 @@ PENDING = {
     # explorer.py
     "funnelkit.explorer.explore",
     # trends.py
-    "funnelkit.trends.compare_periods",
-    "funnelkit.trends.compare_trend",
-    "funnelkit.trends.conversion_over_time",
     "funnelkit.trends.finish_trend",
     "funnelkit.trends.trend_counts",
-    "funnelkit.trends.week_over_week",
     # weekly.py
     "funnelkit.weekly.last_closed_week",
     "funnelkit.weekly.stalled_contacts",
