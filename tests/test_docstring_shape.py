@@ -54,9 +54,6 @@ PENDING = {
     "funnelkit.trends.finish_trend",
     "funnelkit.trends.trend_counts",
     # weekly.py
-    "funnelkit.weekly.last_closed_week",
-    "funnelkit.weekly.stalled_contacts",
-    "funnelkit.weekly.weekly_metrics",
     "funnelkit.weekly.why_contacts_drop",
 }
 
