@@ -48,8 +48,6 @@ ORDER = ["Parameters", "Returns", "Raises", "Examples"]
 PENDING = {
     # core/counts.py
     "funnelkit.core.counts.funnel_counts",
-    # explorer.py
-    "funnelkit.explorer.explore",
     # trends.py
     "funnelkit.trends.finish_trend",
     "funnelkit.trends.trend_counts",
