@@ -514,8 +514,44 @@ def why_contacts_drop(
     The contacts who entered the first stage from ``since`` (the history
     weeks) and whose window closed by ``until`` (the report's end), stages
     read by entry; ``None`` when there is no such contact (no leak to
-    explain).  ``classified``: the report's classification, read instead of
-    classifying again (polars).
+    explain).
+
+    Parameters
+    ----------
+    events, contacts
+        As in :func:`weekly_metrics`; DuckDB and Spark frames too.
+    definition
+        The report's funnel definition.
+    window
+        The conversion window.
+    since, until
+        The first history week's start and the report's end.
+    classified
+        The report's classification, read instead of classifying again (polars).
+
+    Returns
+    -------
+    DriversResult or None
+        The drivers at the biggest leak; ``None`` with no contact to explain.
+
+    Raises
+    ------
+    ParameterError
+        An option of :func:`funnelkit.drivers.drivers` is unusable.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> from funnelkit.definitions import load_funnel
+    >>> from funnelkit.sample import generate
+    >>> events, contacts = generate(200)
+    >>> since = dt.datetime(2031, 1, 1, tzinfo=dt.UTC)  # after every sample event
+    >>> until = since.replace(year=2032)
+    >>> print(why_contacts_drop(events, load_funnel("inbound"), window=dt.timedelta(days=28),
+    ...     since=since, until=until))
+    None
+
+    See the guide: docs/guides/drivers.md
     """
     try:
         return drivers(

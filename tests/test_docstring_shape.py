@@ -52,7 +52,6 @@ PENDING = {
     "funnelkit.trends.finish_trend",
     "funnelkit.trends.trend_counts",
     # weekly.py
-    "funnelkit.weekly.why_contacts_drop",
 }
 
 # Functions that take nothing a caller can get wrong and raise no error of
