@@ -180,12 +180,40 @@ def _last_event(events: Events, since: TimeLike | None, until: TimeLike | None) 
 def trend_counts(chains: Any, spec: Spec, period: str) -> Any:
     """Return the per-period counts of ``chains`` that :func:`finish_trend` turns into a trend.
 
-    ``chains`` are counted chains (:func:`funnelkit.core.chains.chains_of`),
-    a narwhals lazy frame on any engine; the query is one too.  Each chain is
-    counted in the UTC ``period`` (``"day"``, ``"week"``, ``"month"``) of its
-    step-1 time.  Columns ``period_start`` (epoch µs), ``_excl``, ``c1..cn``.
-    Days and ISO weeks are counted by the engine; for calendar months it
-    counts per day, and :func:`finish_trend` adds the days of a month up.
+    Each chain is counted in the UTC ``period`` of its step-1 time.  Days and
+    ISO weeks are counted by the engine; for calendar months it counts per
+    day, and :func:`finish_trend` adds the days of a month up.
+
+    Parameters
+    ----------
+    chains
+        Counted chains (:func:`funnelkit.core.chains.chains_of`), a narwhals
+        lazy frame on any engine.
+    spec
+        The funnel's checked specification (``nw_spec(...).spec``).
+    period
+        ``"day"``, ``"week"`` or ``"month"``, already checked.
+
+    Returns
+    -------
+    narwhals.LazyFrame
+        The query: ``period_start`` (epoch µs), ``_excl``, ``c1..cn``.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> from funnelkit.core.chains import chains_of, nw_spec
+    >>> day = dt.datetime(2026, 9, 7)  # a Monday
+    >>> times = [day + dt.timedelta(days=n) for n in (0, 2, 8)]
+    >>> log = pl.DataFrame({"contact_id": ["a", "a", "b"], "occurred_at": times,
+    ...     "event": ["page_view", "purchase", "page_view"]})
+    >>> ns = nw_spec(["page_view", "purchase"], "7d", "ordered", False, ())
+    >>> chains = chains_of(log, ns, since=None, until=None)
+    >>> [wide] = chains.collect(lambda lf: [trend_counts(lf, ns.spec, "week")])
+    >>> wide.sort("period_start")["c2"].to_list()
+    [1, 0]
+
+    See the concept page: docs/concepts/cohorts-and-incomplete-periods.md
     """
     start = period_start(nw.col("_t1"), period).alias("period_start")
     return wide_counts(chains.with_columns(start), spec.n, "period_start")
@@ -196,10 +224,48 @@ def finish_trend(
 ) -> ConversionTrend:
     """Return the trend of the collected :func:`trend_counts` ``wide``.
 
-    ``period_start`` is epoch µs (or UTC date-times), then ``_excl`` and
-    ``c1..cn``; days of a month are added up for ``period="month"``.
-    Periods with no entrant are filled with zeros; a period is complete when
-    its end plus the window is at or before ``known``.
+    Days of a month are added up for ``period="month"``.  Periods with no
+    entrant are filled with zeros; a period is complete when its end plus the
+    window is at or before ``known``.
+
+    Parameters
+    ----------
+    wide
+        The collected counts: ``period_start`` (epoch µs or UTC date-times),
+        then ``_excl`` and ``c1..cn``.
+    spec
+        The funnel's checked specification, as given to :func:`trend_counts`.
+    period
+        ``"day"``, ``"week"`` or ``"month"``, as given to :func:`trend_counts`.
+    known
+        What the data is known up to; ``None`` marks every period incomplete.
+
+    Returns
+    -------
+    ConversionTrend
+        As :func:`conversion_over_time` returns it.
+
+    Raises
+    ------
+    KeyError
+        ``period`` is not ``"day"``, ``"week"`` nor ``"month"``.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> from funnelkit.core.chains import chains_of, nw_spec
+    >>> day = dt.datetime(2026, 9, 7)  # a Monday
+    >>> times = [day + dt.timedelta(days=n) for n in (0, 2, 8)]
+    >>> log = pl.DataFrame({"contact_id": ["a", "a", "b"], "occurred_at": times,
+    ...     "event": ["page_view", "purchase", "page_view"]})
+    >>> ns = nw_spec(["page_view", "purchase"], "7d", "ordered", False, ())
+    >>> chains = chains_of(log, ns, since=None, until=None)
+    >>> [wide] = chains.collect(lambda lf: [trend_counts(lf, ns.spec, "week")])
+    >>> trend = finish_trend(wide, ns.spec, "week", dt.datetime(2026, 10, 1, tzinfo=dt.UTC))
+    >>> trend.table.select("step", "count", "complete").rows()
+    [(1, 1, True), (2, 1, True), (1, 1, True), (2, 0, True)]
+
+    See the concept page: docs/concepts/cohorts-and-incomplete-periods.md
     """
     every = PERIODS[period]
     counts = [f"c{k}" for k in range(1, spec.n + 1)]
