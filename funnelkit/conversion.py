@@ -211,21 +211,11 @@ def funnel(
     """Count the contacts reaching each step of a funnel within a conversion window.
 
     The chain rule (ClickHouse ``windowFunnel`` semantics for
-    ``order="ordered"``), the counted chain and exclusions are described in
-    the module documentation (:mod:`funnelkit.conversion`).
-
-    **Stages as steps.**  A stage step is the instant the contact entered the
-    stage (the ``<stage>_at`` of :func:`funnelkit.stages.classify`, read
-    from the contact's history before ``until``): "entered stage 1, then
-    stage 2 within the window, ...", so a funnel over a definition counts what
-    :func:`funnelkit.stages.classify` says.  ``stage_steps="evidence"`` counts
-    any one of the stage's evidence events instead.  See "Stages as steps" in
-    the module documentation.
-
-    One function for every engine: the chains come from the core
-    (:mod:`funnelkit.core.chains`) or its polars accelerator, and the
-    counts, breakdown and time to convert are computed where the events are;
-    only the small tables come back, as polars.
+    ``order="ordered"``), the counted chain and exclusions are on the concept
+    pages.  A stage step is the instant the contact entered the stage (as
+    :func:`funnelkit.stages.classify` says; ``stage_steps="evidence"`` counts
+    any of its evidence events instead).  One function for every engine: the
+    counts are computed where the events are and come back as polars.
 
     Parameters
     ----------
@@ -351,6 +341,8 @@ def funnel(
     >>> by_evidence = {"stage_steps": "evidence", "rules": "clickhouse"}
     >>> funnel(views, inbound, window="7d", **by_evidence).table["count"].to_list()
     [2, 2, 0, 0, 0]
+
+    See the concept page: docs/concepts/chain-rule.md
     """
     events, contacts = pseudonymize_breakdown(events, contacts, by, allow_personal=allow_personal)
     ns = nw_spec(
@@ -550,6 +542,12 @@ def funnel_chains(
         1-based), ``excluded``, and ``step_1_at`` ... ``step_n_at`` (UTC; null
         beyond the level), sorted by ``contact_id``.
 
+    Raises
+    ------
+    ParameterError
+        A step, window, order, exclusion or option is unusable; a stage read
+        by entry without its definition.
+
     Examples
     --------
     >>> import datetime as dt
@@ -562,6 +560,8 @@ def funnel_chains(
     >>> chains = funnel_chains(log, ["page_view", "newsletter_signup", "purchase"], window="7d")
     >>> chains.select("contact_id", "level").collect().rows()
     [('a', 3), ('b', 1)]
+
+    See the concept page: docs/concepts/chain-rule.md
     """
     ns = nw_spec(
         steps,

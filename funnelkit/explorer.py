@@ -986,6 +986,9 @@ def explore(
 ) -> Explorer:
     """Open the funnel explorer on ``events`` (display the returned object).
 
+    Widgets choose the definition, weeks, window, order, stage reading,
+    breakdown and language; the figure and its table follow them.
+
     Parameters
     ----------
     events
@@ -1012,11 +1015,19 @@ def explore(
         ``window``, ``order``, ``reading``, ``breakdown``, ``lang``): set their ``value``
         to drive it; ``figure`` holds the current figure.
 
+    Raises
+    ------
+    ParameterError
+        The events are empty or not an event log nor a polars frame.
+
     Examples
     --------
-    >>> from funnelkit import read_events
-    >>> app = explore(read_events("data/sample/events.csv"))  # doctest: +SKIP
-    >>> app.window.value = "7d"  # doctest: +SKIP
+    >>> from funnelkit.sample import generate
+    >>> events, contacts = generate(200)
+    >>> app = explore(events, contacts)
+    >>> app.window.value = "7d"
+
+    See the guide: docs/guides/explorer.md
     """
     return Explorer(
         events,

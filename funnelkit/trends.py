@@ -124,6 +124,12 @@ def conversion_over_time(
     Returns
     -------
     ConversionTrend
+        ``.table`` per period and step, with ``complete``; a notebook display.
+
+    Raises
+    ------
+    ParameterError
+        A step, window, order, exclusion, period or option is unusable.
 
     Examples
     --------
@@ -138,6 +144,8 @@ def conversion_over_time(
     >>> trend = conversion_over_time(log, ["page_view", "purchase"], window="7d")
     >>> trend.table.filter(pl.col("step") == 2).select("count", "complete").rows()[:2]
     [(1, True), (0, True)]
+
+    See the concept page: docs/concepts/cohorts-and-incomplete-periods.md
     """
     ns = nw_spec(
         steps,
@@ -172,12 +180,40 @@ def _last_event(events: Events, since: TimeLike | None, until: TimeLike | None) 
 def trend_counts(chains: Any, spec: Spec, period: str) -> Any:
     """Return the per-period counts of ``chains`` that :func:`finish_trend` turns into a trend.
 
-    ``chains`` are counted chains (:func:`funnelkit.core.chains.chains_of`),
-    a narwhals lazy frame on any engine; the query is one too.  Each chain is
-    counted in the UTC ``period`` (``"day"``, ``"week"``, ``"month"``) of its
-    step-1 time.  Columns ``period_start`` (epoch µs), ``_excl``, ``c1..cn``.
-    Days and ISO weeks are counted by the engine; for calendar months it
-    counts per day, and :func:`finish_trend` adds the days of a month up.
+    Each chain is counted in the UTC ``period`` of its step-1 time.  Days and
+    ISO weeks are counted by the engine; for calendar months it counts per
+    day, and :func:`finish_trend` adds the days of a month up.
+
+    Parameters
+    ----------
+    chains
+        Counted chains (:func:`funnelkit.core.chains.chains_of`), a narwhals
+        lazy frame on any engine.
+    spec
+        The funnel's checked specification (``nw_spec(...).spec``).
+    period
+        ``"day"``, ``"week"`` or ``"month"``, already checked.
+
+    Returns
+    -------
+    narwhals.LazyFrame
+        The query: ``period_start`` (epoch µs), ``_excl``, ``c1..cn``.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> from funnelkit.core.chains import chains_of, nw_spec
+    >>> day = dt.datetime(2026, 9, 7)  # a Monday
+    >>> times = [day + dt.timedelta(days=n) for n in (0, 2, 8)]
+    >>> log = pl.DataFrame({"contact_id": ["a", "a", "b"], "occurred_at": times,
+    ...     "event": ["page_view", "purchase", "page_view"]})
+    >>> ns = nw_spec(["page_view", "purchase"], "7d", "ordered", False, ())
+    >>> chains = chains_of(log, ns, since=None, until=None)
+    >>> [wide] = chains.collect(lambda lf: [trend_counts(lf, ns.spec, "week")])
+    >>> wide.sort("period_start")["c2"].to_list()
+    [1, 0]
+
+    See the concept page: docs/concepts/cohorts-and-incomplete-periods.md
     """
     start = period_start(nw.col("_t1"), period).alias("period_start")
     return wide_counts(chains.with_columns(start), spec.n, "period_start")
@@ -188,10 +224,48 @@ def finish_trend(
 ) -> ConversionTrend:
     """Return the trend of the collected :func:`trend_counts` ``wide``.
 
-    ``period_start`` is epoch µs (or UTC date-times), then ``_excl`` and
-    ``c1..cn``; days of a month are added up for ``period="month"``.
-    Periods with no entrant are filled with zeros; a period is complete when
-    its end plus the window is at or before ``known``.
+    Days of a month are added up for ``period="month"``.  Periods with no
+    entrant are filled with zeros; a period is complete when its end plus the
+    window is at or before ``known``.
+
+    Parameters
+    ----------
+    wide
+        The collected counts: ``period_start`` (epoch µs or UTC date-times),
+        then ``_excl`` and ``c1..cn``.
+    spec
+        The funnel's checked specification, as given to :func:`trend_counts`.
+    period
+        ``"day"``, ``"week"`` or ``"month"``, as given to :func:`trend_counts`.
+    known
+        What the data is known up to; ``None`` marks every period incomplete.
+
+    Returns
+    -------
+    ConversionTrend
+        As :func:`conversion_over_time` returns it.
+
+    Raises
+    ------
+    KeyError
+        ``period`` is not ``"day"``, ``"week"`` nor ``"month"``.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> from funnelkit.core.chains import chains_of, nw_spec
+    >>> day = dt.datetime(2026, 9, 7)  # a Monday
+    >>> times = [day + dt.timedelta(days=n) for n in (0, 2, 8)]
+    >>> log = pl.DataFrame({"contact_id": ["a", "a", "b"], "occurred_at": times,
+    ...     "event": ["page_view", "purchase", "page_view"]})
+    >>> ns = nw_spec(["page_view", "purchase"], "7d", "ordered", False, ())
+    >>> chains = chains_of(log, ns, since=None, until=None)
+    >>> [wide] = chains.collect(lambda lf: [trend_counts(lf, ns.spec, "week")])
+    >>> trend = finish_trend(wide, ns.spec, "week", dt.datetime(2026, 10, 1, tzinfo=dt.UTC))
+    >>> trend.table.select("step", "count", "complete").rows()
+    [(1, 1, True), (2, 1, True), (1, 1, True), (2, 0, True)]
+
+    See the concept page: docs/concepts/cohorts-and-incomplete-periods.md
     """
     every = PERIODS[period]
     counts = [f"c{k}" for k in range(1, spec.n + 1)]
@@ -243,6 +317,10 @@ def compare_periods(
 ) -> PeriodComparison:
     """Compare each funnel rate of one entry period with the period before.
 
+    :func:`conversion_over_time`, then :func:`compare_trend`: each rate of the
+    chosen period is tested against the previous period's with a
+    two-proportion test, and an incomplete period is never compared silently.
+
     Parameters
     ----------
     events, steps, window, order, first_entry, exclusions, since, until, rules
@@ -266,11 +344,13 @@ def compare_periods(
     Returns
     -------
     PeriodComparison
+        ``.table``, one row per step and rate, with a verdict.
 
     Raises
     ------
     ParameterError
-        No complete period with a period before it, or ``current`` outside the data.
+        No complete period with a period before it, or ``current`` outside the
+        data; ``alpha`` or a funnel option is unusable.
 
     Examples
     --------
@@ -287,6 +367,8 @@ def compare_periods(
     >>> row = cmp.table.filter(pl.col("rate") == "from_previous")
     >>> row.select("previous_rate", "current_rate", "verdict").row(0)
     (0.4, 0.7, 'increase')
+
+    See the concept page: docs/concepts/cohorts-and-incomplete-periods.md
     """
     check_alpha(alpha)
     trend = conversion_over_time(
@@ -329,6 +411,25 @@ def compare_trend(
     Returns
     -------
     PeriodComparison
+        ``.table``, one row per step and rate, with a verdict.
+
+    Raises
+    ------
+    ParameterError
+        ``alpha`` is not in (0, 1); no complete period to compare; ``current``
+        holds no entries or is the first period.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> log = pl.DataFrame({"contact_id": ["a", "b", "z"], "event": ["page_view"] * 3,
+    ...     "occurred_at": [dt.datetime(2026, 9, 7), dt.datetime(2026, 9, 14),
+    ...                     dt.datetime(2026, 10, 30)]})
+    >>> trend = conversion_over_time(log, ["page_view", "purchase"], window="1d")
+    >>> compare_trend(trend, current="2026-09-14").table["verdict"].to_list()
+    ['too few', 'too few']
+
+    See the concept page: docs/concepts/cohorts-and-incomplete-periods.md
     """
     check_alpha(alpha)
     period = trend.period
@@ -450,6 +551,25 @@ def week_over_week(
     :func:`compare_periods` with ``period="week"``; see there (and
     :func:`~funnelkit.conversion.funnel` for how a stage is read).
 
+    Parameters
+    ----------
+    events, steps, window, order, first_entry, exclusions, since, until, rules
+        As in :func:`~funnelkit.conversion.funnel`.
+    stage_steps, definition, contacts, classified
+        As in :func:`~funnelkit.conversion.funnel` and :func:`conversion_over_time`.
+    current, as_of, alpha
+        As in :func:`compare_periods`.
+
+    Returns
+    -------
+    PeriodComparison
+        ``.table``, one row per step and rate, with a verdict.
+
+    Raises
+    ------
+    ParameterError
+        As in :func:`compare_periods`.
+
     Examples
     --------
     >>> import datetime as dt
@@ -458,6 +578,8 @@ def week_over_week(
     ...                     dt.datetime(2026, 10, 30)]})
     >>> week_over_week(log, ["page_view", "purchase"], window="1d").table["verdict"].to_list()
     ['too few', 'too few']
+
+    See the concept page: docs/concepts/cohorts-and-incomplete-periods.md
     """
     return compare_periods(
         events,

@@ -271,6 +271,14 @@ def stalled_contacts(
         ``last_activity_at``, ``idle_days`` (whole days from the last activity
         to ``as_of``); longest idle first, ties by id.
 
+    Raises
+    ------
+    DefinitionError
+        ``funnel`` is neither a definition, a preset nor a readable TOML file,
+        or ``stage`` names no stage of the definition.
+    MissingColumnError
+        The events lack a column the definition reads.
+
     Examples
     --------
     >>> import datetime as dt
@@ -280,6 +288,8 @@ def stalled_contacts(
     >>> as_of = dt.datetime(2026, 11, 16, tzinfo=dt.UTC)
     >>> stalled_contacts(df, "inbound", as_of=as_of)["contact_id"].to_list()
     ['a', 'b']
+
+    See the concept page: docs/concepts/weekly-report.md
     """
     definition = as_funnel(funnel)
     chosen = definition.stage(stage).id if stage else stalled_stage(definition)
@@ -329,6 +339,9 @@ def weekly_metrics(
 ) -> WeeklyMetrics:
     """Compute every number of the weekly report for ``week``.
 
+    The KPIs, the funnel, the trend, the cohorts, the stalled contacts and the
+    drivers of one ISO week, read from the events before its end.
+
     Parameters
     ----------
     events
@@ -365,6 +378,19 @@ def weekly_metrics(
     Returns
     -------
     WeeklyMetrics
+        Every figure and table of the report.
+
+    Raises
+    ------
+    ParameterError
+        ``week`` or ``window`` is unreadable, the window is not positive, or
+        ``weeks_of_history`` is below 1.
+    DefinitionError
+        ``funnel`` is neither a definition, a preset nor a readable TOML file.
+    MissingColumnError
+        ``breakdown`` names no column of the events nor of the contacts.
+    PersonalDataError
+        ``breakdown`` holds personal data and ``allow_personal`` is off.
 
     Examples
     --------
@@ -375,6 +401,8 @@ def weekly_metrics(
     >>> m = weekly_metrics(df, "inbound", week="2026-W46", weeks_of_history=2)
     >>> m.kpi("new_contacts").value, m.kpi("reached_client").value
     (1, 1)
+
+    See the concept page: docs/concepts/weekly-report.md
     """
     check_breakdown(
         breakdown, [events, contacts], allow_personal=allow_personal, option="breakdown"
@@ -486,8 +514,44 @@ def why_contacts_drop(
     The contacts who entered the first stage from ``since`` (the history
     weeks) and whose window closed by ``until`` (the report's end), stages
     read by entry; ``None`` when there is no such contact (no leak to
-    explain).  ``classified``: the report's classification, read instead of
-    classifying again (polars).
+    explain).
+
+    Parameters
+    ----------
+    events, contacts
+        As in :func:`weekly_metrics`; DuckDB and Spark frames too.
+    definition
+        The report's funnel definition.
+    window
+        The conversion window.
+    since, until
+        The first history week's start and the report's end.
+    classified
+        The report's classification, read instead of classifying again (polars).
+
+    Returns
+    -------
+    DriversResult or None
+        The drivers at the biggest leak; ``None`` with no contact to explain.
+
+    Raises
+    ------
+    ParameterError
+        An option of :func:`funnelkit.drivers.drivers` is unusable.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> from funnelkit.definitions import load_funnel
+    >>> from funnelkit.sample import generate
+    >>> events, contacts = generate(200)
+    >>> since = dt.datetime(2031, 1, 1, tzinfo=dt.UTC)  # after every sample event
+    >>> until = since.replace(year=2032)
+    >>> print(why_contacts_drop(events, load_funnel("inbound"), window=dt.timedelta(days=28),
+    ...     since=since, until=until))
+    None
+
+    See the guide: docs/guides/drivers.md
     """
     try:
         return drivers(
@@ -504,10 +568,29 @@ def last_closed_week(week: IsoWeek | str, window: timedelta | str) -> IsoWeek:
     Its rates are final: every contact who entered that week has had the whole
     window to convert by the report's "as of".
 
+    Parameters
+    ----------
+    week
+        The report's ISO week, e.g. ``"2026-W47"``.
+    window
+        Conversion window (``"28d"``, ``"4w"`` or a timedelta).
+
+    Returns
+    -------
+    IsoWeek
+        The latest week whose entrants' windows have all closed.
+
+    Raises
+    ------
+    ParameterError
+        ``week`` or ``window`` is unreadable.
+
     Examples
     --------
     >>> str(last_closed_week("2026-W47", "28d")), str(last_closed_week("2026-W47", "3d"))
     ('2026-W43', '2026-W46')
+
+    See the concept page: docs/concepts/weekly-report.md
     """
     target = parse_week(week)
     span = parse_duration(window, name="window")

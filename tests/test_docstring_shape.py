@@ -45,41 +45,20 @@ ORDER = ["Parameters", "Returns", "Raises", "Examples"]
 # are rewritten by whoever changes them, and leave this set when they are merged
 # (a strict xfail: a pending name that already has the right shape fails, so the
 # set cannot go stale).
-PENDING = {
-    # conversion.funnel and funnel_chains: orders and exclusions are being added
-    "funnelkit.conversion.funnel",
-    "funnelkit.conversion.funnel_chains",
-    # core/counts.py
-    "funnelkit.core.counts.funnel_counts",
-    # explorer.py
-    "funnelkit.explorer.explore",
-    # trends.py
-    "funnelkit.trends.compare_periods",
-    "funnelkit.trends.compare_trend",
-    "funnelkit.trends.conversion_over_time",
-    "funnelkit.trends.finish_trend",
-    "funnelkit.trends.trend_counts",
-    "funnelkit.trends.week_over_week",
-    # weekly.py
-    "funnelkit.weekly.last_closed_week",
-    "funnelkit.weekly.stalled_contacts",
-    "funnelkit.weekly.weekly_metrics",
-    "funnelkit.weekly.why_contacts_drop",
-    # spreadsheets.py and errors.message_in, new
-    "funnelkit.spreadsheets.spreadsheet_safe",
-    "funnelkit.errors.message_in",
-}
+PENDING: set[str] = set()
 
 # Functions that take nothing a caller can get wrong and raise no error of
 # their own: they need no ``Raises`` section.
 RAISES_NOTHING = {
     "funnelkit.conversion.finish_funnel",
+    "funnelkit.core.counts.funnel_counts",
     "funnelkit.definition_rules.duration_text",
     "funnelkit.definitions.list_presets",
     "funnelkit.drivers.biggest_leak",
     "funnelkit.drivers.format_ratio",
     "funnelkit.drivers.signal_text",
     "funnelkit.errors.did_you_mean",
+    "funnelkit.errors.message_in",
     "funnelkit.events.timestamp_shape",
     "funnelkit.figure_style.format_table",
     "funnelkit.figure_style.register_template",
@@ -102,6 +81,7 @@ RAISES_NOTHING = {
     "funnelkit.report.contact_options",
     "funnelkit.report_display.setup_notebook",
     "funnelkit.report_folder.tidy_out_dir",
+    "funnelkit.spreadsheets.spreadsheet_safe",
     "funnelkit.stages.in_french",
     "funnelkit.stats.erfc_expr",
     "funnelkit.steps.bin_width",
@@ -111,6 +91,7 @@ RAISES_NOTHING = {
     "funnelkit.stats.two_proportion_p_value",
     "funnelkit.timeutil.fmt_time",
     "funnelkit.timeutil.instant_before",
+    "funnelkit.trends.trend_counts",
     "funnelkit.weekly_results.stalled_stage",
     "funnelkit.weekly_results.target_stage",
 }

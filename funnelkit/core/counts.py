@@ -128,14 +128,46 @@ def funnel_counts(chains: Any, spec: Spec, *, by: str | None, shared: bool = Tru
     """Return the queries a funnel collects over counted chains, written once for every engine.
 
     The time to convert's row (:func:`durations_query`) and the counts per
-    step (:func:`wide_counts`, per ``_seg_value`` with ``by``).  ``shared``:
-    the engine computes the chains once for all the queries (polars collects
-    them together over cached chains), so the durations read only the
-    contacts past step 1; otherwise (DuckDB, Spark: each query computes the
-    chains again) one query holds the durations and, without ``by``, the
-    counts.  ``chains`` is a narwhals lazy frame (the queries are too) or a
-    polars one (the queries are polars lazy frames).
+    step (:func:`wide_counts`, per ``_seg_value`` with ``by``);
     :func:`funnelkit.conversion.finish_funnel` reads the collected tables.
+
+    Parameters
+    ----------
+    chains
+        Counted chains: a narwhals lazy frame (the queries are too) or a
+        polars one (the queries are polars lazy frames).
+    spec
+        The funnel's checked specification (``nw_spec(...).spec``).
+    by
+        The breakdown column, or ``None``.
+    shared
+        The engine computes the chains once for all the queries (polars
+        collects them together over cached chains), so the durations read
+        only the contacts past step 1; otherwise (DuckDB, Spark: each query
+        computes the chains again) one query holds the durations and, without
+        ``by``, the counts.
+
+    Returns
+    -------
+    list
+        The queries, the durations' first.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> import polars as pl
+    >>> from funnelkit.core.chains import chains_of, nw_spec
+    >>> day = dt.datetime(2026, 9, 7)
+    >>> times = [day + dt.timedelta(days=n) for n in (0, 2, 8)]
+    >>> log = pl.DataFrame({"contact_id": ["a", "a", "b"], "occurred_at": times,
+    ...     "event": ["page_view", "purchase", "page_view"]})
+    >>> ns = nw_spec(["page_view", "purchase"], "7d", "ordered", False, ())
+    >>> chains = chains_of(log, ns, since=None, until=None)
+    >>> tables = chains.collect(lambda lf: funnel_counts(lf, ns.spec, by=None))
+    >>> tables[1].select("c1", "c2").row(0)
+    (2, 1)
+
+    See the concept page: docs/concepts/chain-rule.md
     """
     native = not isinstance(chains, nw.LazyFrame)
     lf = nw.from_native(chains) if native else chains
