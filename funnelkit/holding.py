@@ -76,19 +76,97 @@ def check_hold(hold: str) -> Hold:
     return hold
 
 
-def available_memory() -> int | None:
-    """Return the bytes of memory available now (Linux ``MemAvailable``), or ``None``."""
+def available_memory(root: str | Path = "/") -> int | None:
+    """Return the bytes of memory this process may still use, or ``None`` when unknown.
+
+    The machine's available memory (Linux ``MemAvailable``), lowered to what
+    the process's memory control group (a container's limit, cgroup v2 or v1)
+    leaves: its limit minus its current usage.  A container sees the host's
+    ``MemAvailable``, so without the group's limit a log could be held in
+    memory that the container cannot give.
+
+    Parameters
+    ----------
+    root
+        The file system root to read ``proc/meminfo``, ``proc/self/cgroup`` and
+        ``sys/fs/cgroup`` from (``"/"``; another root for a test tree).
+
+    Returns
+    -------
+    int or None
+        Bytes; ``None`` when neither the machine nor a group says.
+
+    Examples
+    --------
+    >>> free = available_memory()
+    >>> free is None or free > 0
+    True
+
+    See the concept page: docs/concepts/data-contract.md
+    """
+    base = Path(root)
+    machine: int | None = None
     try:
-        with open("/proc/meminfo", encoding="ascii") as meminfo:
+        with open(base / "proc" / "meminfo", encoding="ascii") as meminfo:
             for line in meminfo:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+                    machine = int(line.split()[1]) * 1024
+                    break
     except (OSError, ValueError, IndexError):
         pass
+    if machine is None and base == Path("/"):
+        with contextlib.suppress(ValueError, OSError, AttributeError):
+            machine = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    group = _group_headroom(base)
+    if group is None:
+        return machine
+    return group if machine is None else min(machine, group)
+
+
+# A group limit at or above this is "no limit" (cgroup v1 writes 2**63 rounded to pages).
+_NO_LIMIT = 2**60
+
+
+def _group_headroom(root: Path) -> int | None:
+    """Return the process's memory group limit minus its usage (bytes), ``None`` without limit.
+
+    cgroup v2: ``memory.max`` and ``memory.current`` of the group named by the
+    ``0::`` line of ``/proc/self/cgroup``; cgroup v1: ``memory.limit_in_bytes``
+    and ``memory.usage_in_bytes`` of the ``memory`` controller's group.  The
+    group's own folder is read when it is mounted, else the mount's root (a
+    container's usual view of its own group).
+    """
     try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
+        lines = (root / "proc" / "self" / "cgroup").read_text(encoding="ascii").splitlines()
+    except (OSError, UnicodeDecodeError):
         return None
+    fs = root / "sys" / "fs" / "cgroup"
+    candidates: list[tuple[Path, str, str]] = []
+    for line in lines:
+        _, _, rest = line.partition(":")
+        controllers, _, path = rest.partition(":")
+        relative = path.strip().lstrip("/")
+        if controllers == "":
+            candidates += [(fs / relative, "memory.max", "memory.current")]
+            candidates += [(fs, "memory.max", "memory.current")]
+        elif "memory" in controllers.split(","):
+            mount = fs / "memory"
+            pair = ("memory.limit_in_bytes", "memory.usage_in_bytes")
+            candidates += [(mount / relative, *pair), (mount, *pair)]
+    for folder, limit_name, usage_name in candidates:
+        try:
+            limit_text = (folder / limit_name).read_text(encoding="ascii").strip()
+            usage = int((folder / usage_name).read_text(encoding="ascii").strip())
+        except (OSError, ValueError, UnicodeDecodeError):
+            continue
+        if limit_text == "max":
+            return None
+        try:
+            limit = int(limit_text)
+        except ValueError:
+            return None
+        return None if limit >= _NO_LIMIT else max(limit - usage, 0)
+    return None
 
 
 def estimated_bytes(schema: pl.Schema, rows: int) -> int:

@@ -269,3 +269,95 @@ def test_a_contacts_table_is_validated_once_and_held_in_memory(tmp_path: Path) -
     )
     with pytest.raises(ParameterError, match="hold='disk'.*for contacts"):
         read_contacts(pl.DataFrame({"contact_id": ["a"]}), hold="disk")  # type: ignore[arg-type]
+
+
+def _tree(root: Path, files: dict[str, str]) -> Path:
+    """Write a file system tree (``proc``, ``sys/fs/cgroup``) under ``root``."""
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="ascii")
+    return root
+
+
+MEMINFO = "MemTotal: 25165824 kB\nMemAvailable: 20971520 kB\n"  # 20 GiB available
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        pytest.param({}, 20 * 2**30, id="no-group-files"),
+        pytest.param(
+            {
+                "proc/self/cgroup": "0::/box\n",
+                "sys/fs/cgroup/box/memory.max": str(4 * 2**30),
+                "sys/fs/cgroup/box/memory.current": str(2**30),
+            },
+            3 * 2**30,
+            id="v2-limit",
+        ),
+        pytest.param(
+            {
+                "proc/self/cgroup": "0::/box\n",
+                "sys/fs/cgroup/box/memory.max": "max",
+                "sys/fs/cgroup/box/memory.current": str(2**30),
+            },
+            20 * 2**30,
+            id="v2-no-limit",
+        ),
+        pytest.param(
+            {  # a container's own group, seen at the mount's root
+                "proc/self/cgroup": "0::/\n",
+                "sys/fs/cgroup/memory.max": str(2 * 2**30),
+                "sys/fs/cgroup/memory.current": str(3 * 2**30),
+            },
+            0,
+            id="v2-over-its-limit",
+        ),
+        pytest.param(
+            {
+                "proc/self/cgroup": "4:memory:/docker/abc\n1:cpu:/\n0::/\n",
+                "sys/fs/cgroup/memory/memory.limit_in_bytes": str(6 * 2**30),
+                "sys/fs/cgroup/memory/memory.usage_in_bytes": str(2**30),
+            },
+            5 * 2**30,
+            id="v1-limit-at-the-mount",
+        ),
+        pytest.param(
+            {
+                "proc/self/cgroup": "4:memory:/box\n",
+                "sys/fs/cgroup/memory/box/memory.limit_in_bytes": "9223372036854771712",
+                "sys/fs/cgroup/memory/box/memory.usage_in_bytes": str(2**30),
+            },
+            20 * 2**30,
+            id="v1-no-limit",
+        ),
+        pytest.param(
+            {
+                "proc/self/cgroup": "0::/box\n",
+                "sys/fs/cgroup/box/memory.max": str(64 * 2**30),
+                "sys/fs/cgroup/box/memory.current": "0",
+            },
+            20 * 2**30,
+            id="machine-lower-than-group",
+        ),
+    ],
+)
+def test_available_memory_is_what_the_memory_group_leaves(
+    tmp_path: Path, files: dict[str, str], expected: int
+) -> None:
+    root = _tree(tmp_path, {"proc/meminfo": MEMINFO, **files})
+    assert holding.available_memory(root) == expected
+
+
+def test_a_group_limit_alone_is_enough(tmp_path: Path) -> None:
+    root = _tree(
+        tmp_path,
+        {
+            "proc/self/cgroup": "0::/box\n",
+            "sys/fs/cgroup/box/memory.max": str(2**30),
+            "sys/fs/cgroup/box/memory.current": "0",
+        },
+    )
+    assert holding.available_memory(root) == 2**30  # no meminfo in that tree
+    assert holding.available_memory(tmp_path / "nothing") is None
