@@ -84,6 +84,7 @@ from funnelkit.report_folder import (
     WRITE_ERRORS,
     check_index,
     check_week_folder,
+    folder_lock,
     move_into_place,
     read_metrics,
     set_aside_failed,
@@ -991,10 +992,11 @@ def render_week(settings: ReportSettings, week: IsoWeek) -> RenderedWeek:
     try:
         write_week_manifest(tmp, week)
         (tmp / WORK_MARKER).unlink()
-        check_week_folder(target)  # again: the user may have added a file meanwhile
-        if target.exists() and not (target / WEEK_MANIFEST).exists():
-            write_week_manifest(target, week)  # adopt it, so the swapped-out copy is marked
-        move_into_place(tmp, target)
+        with folder_lock(out):  # another run may be putting this week in place too
+            check_week_folder(target)  # again: the user may have added a file meanwhile
+            if target.exists() and not (target / WEEK_MANIFEST).exists():
+                write_week_manifest(target, week)  # adopt it, so the swapped-out copy is marked
+            move_into_place(tmp, target)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         msg = f"{write_error(target, exc)}; the previous report there is unchanged."

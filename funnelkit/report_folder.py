@@ -12,6 +12,9 @@ and this module puts it in place:
 * :func:`tidy_out_dir` clears what killed runs left (``.tmp-*``, ``.old-*``)
   and trims ``.failed/`` (:func:`set_aside_failed`).
 * :func:`write_index` writes ``OUT/index.html``, one row per week.
+* :func:`folder_lock` lets one run at a time put a week in place or write the
+  index (``OUT/.funnelkit-lock``), so runs sharing a folder do not take each
+  other's index for the user's.
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ import re
 import secrets
 import shutil
 import sys
+import time
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +43,7 @@ from funnelkit.weekly import IsoWeek, parse_week
 __all__ = [
     "check_index",
     "check_week_folder",
+    "folder_lock",
     "move_into_place",
     "read_metrics",
     "set_aside_failed",
@@ -55,6 +60,10 @@ METRICS_FILE = "metrics.json"
 INDEX_FILE = "index.html"
 #: The kit's record of what it wrote in the output folder: the weeks and index.html.
 ROOT_MANIFEST = ".funnelkit-reports.json"
+#: The lock runs sharing a report folder take in turn (:func:`folder_lock`).
+LOCK_FILE = ".funnelkit-lock"
+#: Seconds a run waits for another run's lock before giving up.
+LOCK_WAIT = 600.0
 #: The kit's record of the files of one week's folder, with their sizes and hashes.
 WEEK_MANIFEST = ".funnelkit-week.json"
 #: Marks a folder the kit is rendering into (``.tmp-*``), kept in ``.failed/`` entries.
@@ -338,6 +347,77 @@ def _exchange(first: Path, second: Path) -> bool:
     raise OSError(code, os.strerror(code), str(first), None, str(second))
 
 
+@contextlib.contextmanager
+def folder_lock(out_dir: Path, *, wait: float = LOCK_WAIT) -> Iterator[None]:
+    """Hold the report folder's lock while the caller changes what it shares.
+
+    Runs rendering into one folder (a scheduler's retry beside the next week,
+    two funnels sharing ``--out``) render in parallel, each in its own
+    ``.tmp-*`` folder; putting a week in place and writing ``index.html`` and
+    its manifest take this lock in turn, so no run reads another's
+    half-written index as a file the user changed.  The lock is an advisory
+    ``flock`` on ``OUT/.funnelkit-lock`` (created once, never truncated,
+    never a symbolic link), released when the run ends, even killed.  Where
+    ``fcntl`` is missing (Windows) nothing is locked.
+
+    Parameters
+    ----------
+    out_dir
+        The report folder (it must exist).
+    wait
+        Seconds to wait for another run's lock.
+
+    Returns
+    -------
+    Iterator[None]
+        A context manager: the lock is held inside the ``with`` block.
+
+    Raises
+    ------
+    ReportError
+        The lock file cannot be opened (the message says why), or another run
+        held the lock for more than ``wait`` seconds.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> with folder_lock(folder):
+    ...     (folder / LOCK_FILE).is_file()
+    True
+
+    See the guide: docs/guides/schedule-the-weekly-report.md
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not Linux nor macOS
+        yield
+        return
+    path = out_dir / LOCK_FILE
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags, 0o666)
+    except OSError as exc:
+        raise ReportError(write_error(path, exc)) from exc
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    msg = (
+                        f"--out: another funnelkit report run has held {out_dir} for over "
+                        f"{wait:.0f} s; wait for it to end, or give this run another --out."
+                    )
+                    raise ReportError(msg) from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def move_into_place(tmp: Path, target: Path) -> None:
     """Replace the folder ``target`` by ``tmp``, with no moment where ``target`` is missing.
 
@@ -421,21 +501,22 @@ td.week, td.dates {{ white-space: nowrap; }}
 </tbody></table>
 </body></html>
 """
-    check_index(root)
     target = root / INDEX_FILE
     tmp = root / f".{INDEX_FILE}.tmp"
-    try:
-        tmp.write_text(page, encoding="utf-8")
-        os.replace(tmp, target)
-        weeks = sorted(p.name for p in root.iterdir() if (p / WEEK_MANIFEST).is_file())
-        _write_json(
-            root / ROOT_MANIFEST,
-            {"written_by": "funnelkit report", "index": _file_digest(target), "weeks": weeks},
-        )
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        raise ReportError(write_error(target, exc)) from exc
+    with folder_lock(root):
+        check_index(root)
+        try:
+            tmp.write_text(page, encoding="utf-8")
+            os.replace(tmp, target)
+            weeks = sorted(p.name for p in root.iterdir() if (p / WEEK_MANIFEST).is_file())
+            _write_json(
+                root / ROOT_MANIFEST,
+                {"written_by": "funnelkit report", "index": _file_digest(target), "weeks": weeks},
+            )
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise ReportError(write_error(target, exc)) from exc
     return target
 
 

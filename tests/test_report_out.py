@@ -24,6 +24,7 @@ import pytest
 import funnelkit.report as report_module
 import funnelkit.report_folder as report_folder
 from funnelkit.cli import main
+from funnelkit.errors import ReportError
 from funnelkit.privacy import KEY_ENV
 from funnelkit.report import (
     FAILED_DIR,
@@ -460,3 +461,71 @@ def test_a_full_disk_is_reported_as_such_and_keeps_the_previous_week(
     assert "index.html" not in line  # the index error does not hide the real one
     assert "previous report there is unchanged" in line
     assert digest(out / WEEK) == before
+
+
+_WRITE_INDEX_LOOP = """
+import sys
+from funnelkit.report_folder import write_index
+failures = []
+for _ in range(int(sys.argv[2])):
+    try:
+        write_index(sys.argv[1])
+    except Exception as exc:
+        failures.append(repr(exc))
+print(len(failures), failures[:1])
+"""
+
+
+def test_runs_sharing_a_folder_write_the_index_in_turn(tmp_path: Path) -> None:
+    # Two runs writing the index at once used to read each other's half-written index
+    # as "changed since funnelkit wrote it" (most of 300 writes failed in each).
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WRITE_INDEX_LOOP, str(tmp_path), "150"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=120)[0].strip() for run in runs]
+    assert outputs == ["0 []", "0 []"]
+    assert (tmp_path / report_folder.LOCK_FILE).is_file()
+    report_folder.check_index(tmp_path)  # the index and its manifest agree
+
+
+def test_a_run_waits_for_the_folders_lock_and_then_says_who_holds_it(tmp_path: Path) -> None:
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path\n"
+            "from funnelkit.report_folder import folder_lock\n"
+            "with folder_lock(Path(sys.argv[1])):\n"
+            "    print('held', flush=True); time.sleep(30)",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with (
+            pytest.raises(ReportError, match=r"another funnelkit report run has held .* over 0 s"),
+            report_folder.folder_lock(tmp_path, wait=0.2),
+        ):
+            pass
+    finally:
+        holder.kill()
+        holder.communicate()
+    with report_folder.folder_lock(tmp_path, wait=5):  # released when its holder died
+        pass
+
+
+def test_the_lock_file_is_never_a_link_to_a_users_file(tmp_path: Path) -> None:
+    mine = tmp_path / "mine.txt"
+    mine.write_text("notes", encoding="utf-8")
+    (tmp_path / report_folder.LOCK_FILE).symlink_to(mine)
+    with pytest.raises(ReportError, match=re.escape(report_folder.LOCK_FILE)):
+        report_folder.write_index(tmp_path)
+    assert mine.read_text(encoding="utf-8") == "notes"
+    assert not (tmp_path / report_folder.INDEX_FILE).exists()
