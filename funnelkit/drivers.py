@@ -48,7 +48,9 @@ from funnelkit.events import (
 from funnelkit.frames import engine_of
 from funnelkit.markup import format_html, join_html
 from funnelkit.privacy import judge_column
+from funnelkit.stats import LEAK_BASE as LEAK_BASE
 from funnelkit.stats import benjamini_hochberg, check_alpha, odds_ratio_test
+from funnelkit.stats import biggest_leak as biggest_leak
 from funnelkit.steps import Spec, StageSteps, event_names_of
 from funnelkit.timeutil import TimeLike
 
@@ -65,9 +67,6 @@ __all__ = [
 
 #: A property with more distinct values than this (among the contacts compared) is no candidate.
 MAX_VALUES = 20
-#: The biggest leak is looked for among steps whose previous step has at least this
-#: many contacts (the rule of the funnel figure's ``biggest_leak``).
-LEAK_BASE = 30
 
 Verdict = Literal["helps", "hurts", "within noise", "too few"]
 Kind = Literal["event", "property"]
@@ -161,44 +160,6 @@ def _contacts_frame(contacts: Any, events: Any) -> Any:
 
 
 # --- which step -----------------------------------------------------------------------
-def biggest_leak(counts: Sequence[int], *, leak_base: int = LEAK_BASE) -> int | None:
-    """Return the step (2..n) with the lowest conversion from the previous step.
-
-    The rule of the funnel figure's ``biggest_leak``: among the steps whose
-    previous step has at least ``leak_base`` contacts (among all steps when
-    none has), the first step with the lowest ``count / previous count``.
-
-    Parameters
-    ----------
-    counts
-        Contacts at each step, step 1 first.
-    leak_base
-        The fewest contacts at the previous step for a step to be a candidate.
-
-    Returns
-    -------
-    int or None
-        The step number, or ``None`` when no step can leak (fewer than two
-        steps, or no contact).
-
-    Examples
-    --------
-    >>> biggest_leak([100, 40, 30])
-    2
-    >>> biggest_leak([1000, 900, 800, 3, 1])
-    4
-
-    See the guide: docs/guides/drivers.md
-    """
-    rates = [(k + 1, counts[k] / counts[k - 1]) for k in range(1, len(counts)) if counts[k - 1] > 0]
-    based = [(step, rate) for step, rate in rates if counts[step - 2] >= leak_base]
-    pool = based or rates
-    if not pool:
-        return None
-    lowest = min(rate for _, rate in pool)
-    return next(step for step, rate in pool if rate == lowest)
-
-
 # --- the candidates -------------------------------------------------------------------
 def _step_items(steps: Any) -> list[Any]:
     if hasattr(steps, "stages") and not isinstance(steps, str):
@@ -598,7 +559,7 @@ def drivers(
         step k−1 before step k, and is refused).
     step
         The step k to explain (2..n); default the biggest leak, as the funnel
-        figure names it (:func:`biggest_leak`).
+        figure names it (:func:`funnelkit.stats.biggest_leak`).
     contacts
         Optional contacts table on the same engine; its attributes are
         candidates, and with stages read by entry the classification reads it

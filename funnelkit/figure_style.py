@@ -24,6 +24,7 @@ import polars as pl
 
 from funnelkit.errors import ParameterError, did_you_mean
 from funnelkit.markup import PLOT_ESCAPES
+from funnelkit.stats import LEAK_BASE as LEAK_BASE
 
 __all__ = [
     "INK",
@@ -72,8 +73,6 @@ STAGE_COLOURS: tuple[str, ...] = (
     "#8C6D31",  # 7 brown
     "#6B6B6B",  # 8 grey
 )
-#: Contacts needed before a step for its loss to count as the biggest leak.
-LEAK_BASE = 30
 #: Outline and text colour of the biggest leak.
 LEAK_COLOUR = "#B2182B"
 NEUTRAL = "#9E9E9E"

@@ -44,6 +44,8 @@ from funnelkit.errors import ParameterError, did_you_mean
 from funnelkit.events import CONTACT_ID as CID
 from funnelkit.events import EVENT, ContactTable
 from funnelkit.markup import Markup, format_html, join_html
+from funnelkit.stats import LEAK_BASE as LEAK_BASE
+from funnelkit.stats import biggest_leak
 from funnelkit.steps import Exclusion, Order, Spec, StageSteps, StepSpec, StepsSpec
 from funnelkit.timeutil import TimeLike, parse_as_of, time_bounds
 
@@ -68,8 +70,6 @@ GROUPS: tuple[Group, ...] = ("converted", "dropped", "open")
 NO_EVENT = "(no further event)"
 #: Paths beyond ``top``, or shared by fewer than ``min_size`` contacts, counted together.
 OTHER = "(other)"
-#: Contacts needed at a step for its loss to count as the biggest leak (as in the figures).
-LEAK_BASE = 30
 _ONE_US = 1
 _AFTER = 2**62  # the time of the sentinel row of a contact's events outside its cut
 _MAX_DEPTH = 5
@@ -322,7 +322,8 @@ def path_frames(
 def biggest_leak_step(counts: Sequence[int], *, leak_base: int = LEAK_BASE) -> int:
     """Return *k*, the step after which the funnel loses the largest share (1-based).
 
-    The same rule as the figures' biggest leak: among the steps *k* with at
+    The step before :func:`funnelkit.stats.biggest_leak`, the one rule of the
+    biggest leak: among the steps *k* with at
     least ``leak_base`` contacts (all steps when none has), the lowest
     ``counts[k] / counts[k-1]`` (1-based: step *k+1* over step *k*); the
     first on ties; 1 when no step has contacts.
@@ -347,12 +348,8 @@ def biggest_leak_step(counts: Sequence[int], *, leak_base: int = LEAK_BASE) -> i
 
     See the guide: docs/guides/drop-off-paths.md
     """
-    pairs = [(k, counts[k - 1], counts[k]) for k in range(1, len(counts))]
-    usable = [p for p in pairs if p[1] > 0]
-    based = [p for p in usable if p[1] >= leak_base] or usable
-    if not based:
-        return 1
-    return min(based, key=lambda p: (p[2] / p[1], p[0]))[0]
+    leak = biggest_leak(counts, leak_base=leak_base)
+    return 1 if leak is None else leak - 1
 
 
 def _step_ids(spec: Spec) -> list[str | None]:

@@ -32,6 +32,7 @@ import polars as pl
 from funnelkit.errors import ParameterError
 
 __all__ = [
+    "LEAK_BASE",
     "MIN_EXPECTED",
     "MIN_PER_OUTCOME",
     "MIN_TRIALS",
@@ -39,6 +40,7 @@ __all__ = [
     "TwoProportionTest",
     "Verdict",
     "benjamini_hochberg",
+    "biggest_leak",
     "check_alpha",
     "erfc_expr",
     "fisher_exact",
@@ -791,3 +793,48 @@ def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
         running = min(running, p_values[i] * m / rank)
         q[i] = running
     return q
+
+
+#: The biggest leak is looked for among steps whose previous step has at least this
+#: many contacts (:func:`biggest_leak`).
+LEAK_BASE = 30
+
+
+def biggest_leak(counts: Sequence[int], *, leak_base: int = LEAK_BASE) -> int | None:
+    """Return the step (2..n) with the lowest conversion from the previous step.
+
+    The one rule of the biggest leak (the funnel figure's marker, the default
+    step of :func:`funnelkit.drivers.drivers` and of
+    :func:`funnelkit.paths.drop_off_paths`): among the steps whose
+    previous step has at least ``leak_base`` contacts (among all steps when
+    none has), the first step with the lowest ``count / previous count``.
+
+    Parameters
+    ----------
+    counts
+        Contacts at each step, step 1 first.
+    leak_base
+        The fewest contacts at the previous step for a step to be a candidate.
+
+    Returns
+    -------
+    int or None
+        The step number, or ``None`` when no step can leak (fewer than two
+        steps, or no contact).
+
+    Examples
+    --------
+    >>> biggest_leak([100, 40, 30])
+    2
+    >>> biggest_leak([1000, 900, 800, 3, 1])
+    4
+
+    See the guide: docs/guides/drivers.md
+    """
+    rates = [(k + 1, counts[k] / counts[k - 1]) for k in range(1, len(counts)) if counts[k - 1] > 0]
+    based = [(step, rate) for step, rate in rates if counts[step - 2] >= leak_base]
+    pool = based or rates
+    if not pool:
+        return None
+    lowest = min(rate for _, rate in pool)
+    return next(step for step, rate in pool if rate == lowest)

@@ -54,7 +54,7 @@ RAISES_NOTHING = {
     "funnelkit.core.counts.funnel_counts",
     "funnelkit.definition_rules.duration_text",
     "funnelkit.definitions.list_presets",
-    "funnelkit.drivers.biggest_leak",
+    "funnelkit.stats.biggest_leak",
     "funnelkit.drivers.format_ratio",
     "funnelkit.drivers.signal_text",
     "funnelkit.errors.did_you_mean",

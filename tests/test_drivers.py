@@ -16,6 +16,7 @@ import funnelkit
 from funnelkit.conversion import funnel_chains
 from funnelkit.drivers import COLUMNS, LEAK_BASE, DriversResult, biggest_leak, drivers
 from funnelkit.errors import EmptyInputError, ParameterError
+from funnelkit.paths import biggest_leak_step
 from tests.conftest import events_frame
 from tests.engines import Engine, on_spark
 from tests.planted import AFTER_THE_FACT, HELPS, HURTS, NOISE, STEPS, WINDOW, planted_log
@@ -279,6 +280,8 @@ def test_biggest_leak_names_the_step_the_funnel_figure_names(counts: list[int]) 
     table = funnel_table(pl.DataFrame({"name": names, "count": counts}))
     flagged = table.filter(pl.col("biggest_leak"))["rank"].to_list()
     assert biggest_leak(counts) == (flagged[0] if flagged else None)
+    # drop-off paths look after the step before it (step 1 when nothing leaks)
+    assert biggest_leak_step(counts) == (flagged[0] - 1 if flagged else 1)
 
 
 # --- bad input -----------------------------------------------------------------------------
