@@ -14,6 +14,7 @@ import polars as pl
 from funnelkit.chains import (
     collect_sound,
 )
+from funnelkit.columns import NO_VALUE, OTHERS
 from funnelkit.errors import ParameterError
 from funnelkit.stats import (
     wilson_high,
@@ -33,9 +34,6 @@ __all__ = [
     "step_counts",
     "suppress_small_segments",
 ]
-
-_NONE = "(none)"
-_OTHER = "Other"
 
 
 def step_counts(chains: pl.LazyFrame, spec: Spec, group: str | None) -> pl.LazyFrame:
@@ -118,12 +116,12 @@ def check_count_option(value: object, name: str, *, allow_none: bool) -> None:
 def merge_segments(wide: pl.DataFrame, spec: Spec, top: int | None, min_size: int) -> pl.DataFrame:
     """Group small tails into ``Other`` and flag segments under ``min_size`` entrants."""
     counts = [f"c{k}" for k in range(1, spec.n + 1)]
-    wide = wide.with_columns(segment=pl.col("_seg_value").fill_null(_NONE)).drop("_seg_value")
+    wide = wide.with_columns(segment=pl.col("_seg_value").fill_null(NO_VALUE)).drop("_seg_value")
     wide = wide.group_by("segment").agg(pl.col(["_excl", *counts]).sum())
     ranked = wide.sort(["c1", "segment"], descending=[True, False]).with_row_index("_rank")
     if top is not None and ranked.height > top:
         ranked = ranked.with_columns(
-            segment=pl.when(pl.col("_rank") < top).then(pl.col("segment")).otherwise(pl.lit(_OTHER))
+            segment=pl.when(pl.col("_rank") < top).then(pl.col("segment")).otherwise(pl.lit(OTHERS))
         )
         ranked = ranked.group_by("segment", maintain_order=True).agg(
             pl.col("_rank").min(), pl.col(["_excl", *counts]).sum()

@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
 
+from funnelkit.columns import NO_VALUE, OTHERS
 from funnelkit.errors import MissingColumnError, did_you_mean
 from funnelkit.figure_input import (
     NAME_COLUMNS,
@@ -56,10 +57,6 @@ _COUNT_COLUMNS = ("count", "at_or_past", "contacts", "n")
 #: Pixels between the plot and a lane beside it, and between two lanes.
 _LANE_GAP = 14
 _SEGMENT_KEY = "segment"
-#: How a funnel result computed ``by=`` names a missing value and the segments past
-#: ``top`` (``FunnelResult.breakdown``); drawn in the reader's language.
-NO_VALUE = "(none)"
-OTHERS = "Other"
 
 
 def _steps_frame(result: Any) -> pl.DataFrame:
