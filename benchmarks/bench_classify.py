@@ -39,6 +39,9 @@ Cases
 ``duckdb_columns``
     DuckDB computing what ``classify_current`` returns: the stage id, its
     rank and the last activity (the latest event the definition names).
+``classify_on_duckdb``
+    ``classify(relation, ..., entry_times=False)`` given a DuckDB relation over
+    the file: funnelkit's one core run by DuckDB, the rows collected to polars.
 
 ``--funnel`` chooses the definition (``sales`` by default: its rules are all
 "any of these events", which SQL expresses directly; ``inbound`` adds a
@@ -66,6 +69,7 @@ CASES = (
     "classify_full",
     "duckdb",
     "duckdb_columns",
+    "classify_on_duckdb",
     "chdb",
 )
 DEFAULT_CASES = (*CASES, "classify_current@4", "classify_full@4")
@@ -195,6 +199,15 @@ def _child(case: str, path: Path, funnel_name: str) -> dict[str, float]:
         build = _sql if case == "duckdb" else _sql_columns
         con = duckdb.connect()
         rows = con.sql(build(funnel_name, f"read_parquet('{path}')")).to_arrow_table().num_rows
+    elif case == "classify_on_duckdb":
+        import duckdb
+
+        from funnelkit.definitions import load_funnel
+        from funnelkit.stages import classify
+
+        relation = duckdb.connect().sql(f"SELECT * FROM read_parquet('{path}')")
+        found = classify(relation, load_funnel(funnel_name), entry_times=False)  # type: ignore[arg-type]
+        rows = found.collect().height
     elif case == "chdb":
         import chdb  # type: ignore[import-not-found]
 
