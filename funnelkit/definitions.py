@@ -72,7 +72,9 @@ from funnelkit.definition_rules import (
     check_events,
     check_length,
     duration_text,
+    number_columns,
     read_numbers,
+    read_numbers_of,
     shown,
 )
 from funnelkit.durations import parse_duration
@@ -103,7 +105,9 @@ __all__ = [
     "duration_text",
     "list_presets",
     "load_funnel",
+    "number_columns",
     "read_numbers",
+    "read_numbers_of",
     "save_funnel",
 ]
 
