@@ -467,7 +467,7 @@ def core_contacts(contacts: Any, engine: CoreEngine) -> EngineFrame | None:
     if CREATED in schema.names():
         lf = lf.with_columns(pl.col(CREATED).dt.epoch("us"))
     rest = pl.Schema({k: v for k, v in schema.items() if k != CREATED})
-    return EngineFrame(nw.from_native(lf), "polars", rest)
+    return EngineFrame(nw.from_native(lf), "polars", rest, tuple(schema.names()))
 
 
 def to_us(value: datetime | None) -> int | None:
