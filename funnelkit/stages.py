@@ -474,6 +474,8 @@ def flows(
 
     Raises
     ------
+    MissingColumnError, DefinitionError, DataError
+        As :func:`classify` raises them.
     ParameterError
         When ``start`` or ``end`` cannot be read, or ``end`` is before ``start``.
 
