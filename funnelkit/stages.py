@@ -88,10 +88,6 @@ def _collect(lf: pl.LazyFrame) -> pl.DataFrame:
     return lf.collect(engine="streaming")
 
 
-def _lit_time(value: datetime | None) -> pl.Expr:
-    return pl.lit(value, dtype=UTC)
-
-
 def _time(us: pl.Expr) -> pl.Expr:
     """Epoch microseconds as a UTC date-time."""
     return us.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
