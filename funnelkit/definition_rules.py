@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from types import MappingProxyType
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, overload
 
 import narwhals as nw
 import polars as pl
@@ -30,6 +30,7 @@ from funnelkit.durations import MAX_DURATION
 from funnelkit.errors import DataError, DefinitionError, did_you_mean
 
 __all__ = [
+    "CORE_TIME",
     "MAX_CONDITIONS",
     "MAX_EVENTS",
     "MAX_FILTERS",
@@ -58,6 +59,9 @@ __all__ = [
     "read_numbers_of",
     "shown",
 ]
+
+CORE_TIME = "_ts"
+"""The events' time in the core's frame: ``occurred_at`` as epoch microseconds (UTC)."""
 
 Scalar: TypeAlias = str | int | float | bool | datetime | date
 FilterValue: TypeAlias = Scalar | tuple[Scalar, ...]
@@ -831,18 +835,26 @@ def read_numbers_of(frame: Any, filters: Iterable[Filter], owner: str, *, at: st
     )
 
 
-def read_numbers(events: pl.LazyFrame, filters: Iterable[Filter], owner: str) -> pl.LazyFrame:
+@overload
+def read_numbers(events: pl.LazyFrame, filters: Iterable[Filter], owner: str) -> pl.LazyFrame: ...
+@overload
+def read_numbers(
+    events: nw.LazyFrame[Any], filters: Iterable[Filter], owner: str
+) -> nw.LazyFrame[Any]: ...
+def read_numbers(events: Any, filters: Iterable[Filter], owner: str) -> Any:
     """Turn the text columns that ``filters`` compare with numbers into numbers.
 
     A CSV column of amounts may be read as text; a filter such as
     ``amount >= 100`` needs numbers.  Text that is not a number stops the
     computation with a message naming the column and the value.  This is
-    :func:`read_numbers_of` (the same rule on every engine) on a polars frame.
+    :func:`read_numbers_of` (the same rule on every engine) on a polars frame
+    with ``occurred_at``, or on the core's narwhals frame of any engine (time
+    in ``_ts``, epoch µs).
 
     Parameters
     ----------
     events
-        The events frame.
+        The events: a polars lazy frame, or a narwhals lazy frame.
     filters
         The filters about to be applied.
     owner
@@ -851,7 +863,7 @@ def read_numbers(events: pl.LazyFrame, filters: Iterable[Filter], owner: str) ->
 
     Returns
     -------
-    polars.LazyFrame
+    polars.LazyFrame or narwhals.LazyFrame
         ``events`` with those columns cast to numbers (``events`` itself when
         none is to be read).
 
@@ -871,12 +883,13 @@ def read_numbers(events: pl.LazyFrame, filters: Iterable[Filter], owner: str) ->
     See the concept page: docs/concepts/stages.md
     """
     filters = list(filters)
-    if not number_columns(events.collect_schema(), filters):
+    schema = events.collect_schema()
+    if not number_columns(schema, filters):
         return events
-    out: pl.LazyFrame = nw.to_native(
-        read_numbers_of(nw.from_native(events), filters, owner, at=_OCCURRED_AT)
-    )
-    return out
+    at = _OCCURRED_AT if _OCCURRED_AT in schema.names() else CORE_TIME
+    if isinstance(events, pl.LazyFrame):
+        return nw.to_native(read_numbers_of(nw.from_native(events), filters, owner, at=at))
+    return read_numbers_of(events, filters, owner, at=at)
 
 
 def _numbers_only(value: FilterValue) -> bool:

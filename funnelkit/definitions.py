@@ -49,6 +49,7 @@ from funnelkit.definition_files import (
     toml_string,
 )
 from funnelkit.definition_rules import (
+    CORE_TIME,
     MAX_CONDITIONS,
     MAX_EVENTS,
     MAX_FILTERS,
@@ -81,6 +82,7 @@ from funnelkit.durations import parse_duration
 from funnelkit.errors import DefinitionError, MissingColumnError, ParameterError, did_you_mean
 
 __all__ = [
+    "CORE_TIME",
     "MAX_CONDITIONS",
     "MAX_EVENTS",
     "MAX_FILE_BYTES",

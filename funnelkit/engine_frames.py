@@ -23,13 +23,14 @@ import narwhals as nw
 import polars as pl
 
 from funnelkit.definitions import (
+    CORE_TIME,
     Condition,
     EventRule,
     Filter,
     Funnel,
     Stage,
     number_columns,
-    read_numbers_of,
+    read_numbers,
 )
 from funnelkit.errors import (
     MissingColumnError,
@@ -91,7 +92,7 @@ CoreEngine = Engine | Literal["polars"]
 """The engine running the core's plan: polars, DuckDB or Spark."""
 
 
-TS = "_ts"  # epoch microseconds of occurred_at
+TS = CORE_TIME  # epoch microseconds of occurred_at
 
 
 DAY_US = 86_400_000_000
@@ -265,7 +266,7 @@ def core_events(events: Any, *, numbers: Sequence[Filter] = (), where: str = "")
     :func:`funnelkit.events.as_lazy` reads it, ``occurred_at`` becoming
     ``_ts`` (epoch µs).  On every engine, the text columns the filters
     ``numbers`` compare with numbers are then read as numbers
-    (:func:`funnelkit.definitions.read_numbers_of`; ``where`` names the rule
+    (:func:`funnelkit.definitions.read_numbers`; ``where`` names the rule
     in its error).
 
     Examples
@@ -295,7 +296,7 @@ def core_events(events: Any, *, numbers: Sequence[Filter] = (), where: str = "")
 def with_numbers(ev: EngineFrame, filters: Iterable[Filter], where: str) -> EngineFrame:
     """Return ``ev`` with the text columns ``filters`` compare with numbers read as numbers.
 
-    :func:`funnelkit.definitions.read_numbers_of`, the same rule on every
+    :func:`funnelkit.definitions.read_numbers`, the same rule on every
     engine; ``where`` names the rule in its error.  ``ev`` itself when no
     column is to be read.
 
@@ -309,7 +310,7 @@ def with_numbers(ev: EngineFrame, filters: Iterable[Filter], where: str) -> Engi
     if not read:
         return ev
     schema = pl.Schema({k: pl.Float64 if k in read else v for k, v in ev.schema.items()})
-    return replace(ev, lf=read_numbers_of(ev.lf, filters, where, at=TS), schema=schema)
+    return replace(ev, lf=read_numbers(ev.lf, filters, where), schema=schema)
 
 
 def definition_events(events: Any, funnel: Funnel) -> EngineFrame:
