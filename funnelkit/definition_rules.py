@@ -17,16 +17,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from types import MappingProxyType
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, overload
 
+import narwhals as nw
 import polars as pl
 
+from funnelkit.columns import CONTACT_ID as _CONTACT_ID
 from funnelkit.columns import EVENT
+from funnelkit.columns import OCCURRED_AT as _OCCURRED_AT
 from funnelkit.definition_files import toml_number, toml_scalar, toml_string
 from funnelkit.durations import MAX_DURATION
 from funnelkit.errors import DataError, DefinitionError, did_you_mean
 
 __all__ = [
+    "CORE_TIME",
     "MAX_CONDITIONS",
     "MAX_EVENTS",
     "MAX_FILTERS",
@@ -50,9 +54,14 @@ __all__ = [
     "check_events",
     "check_length",
     "duration_text",
+    "number_columns",
     "read_numbers",
+    "read_numbers_of",
     "shown",
 ]
+
+CORE_TIME = "_ts"
+"""The events' time in the core's frame: ``occurred_at`` as epoch microseconds (UTC)."""
 
 Scalar: TypeAlias = str | int | float | bool | datetime | date
 FilterValue: TypeAlias = Scalar | tuple[Scalar, ...]
@@ -694,17 +703,158 @@ def _not_numbers(count: int) -> str:
     )
 
 
-def read_numbers(events: pl.LazyFrame, filters: Iterable[Filter], owner: str) -> pl.LazyFrame:
+# What every engine's cast from text to a float reads, and nothing more: digits with an
+# optional sign, point and exponent, or an infinity.  Written once as a pattern (polars,
+# DuckDB and Spark read it alike), so that each engine casts only text it accepts and the
+# text no engine reads is refused by one rule.
+_NUMBER_TEXT = r"(?i)^[+-]?(([0-9]+[.]?[0-9]*|[.][0-9]+)(e[+-]?[0-9]+)?|inf|infinity)$"
+# 'NaN' is how some exports write an unknown amount: read it as one (null), since a NaN
+# would pass 'amount > 0'.
+_NAN_TEXT = r"(?i)^[+-]?nan$"
+
+
+def number_columns(schema: Mapping[str, Any], filters: Iterable[Filter]) -> list[str]:
+    """Return the text columns of ``schema`` that ``filters`` compare with numbers only.
+
+    These are the columns :func:`read_numbers` turns into numbers.  A column
+    another filter compares with text stays text (the definition's column
+    check then names the numeric filter and the column's real type), and so
+    does a column a filter compares with booleans.
+
+    Parameters
+    ----------
+    schema
+        Column names and types (polars or narwhals types).
+    filters
+        The filters about to be applied.
+
+    Returns
+    -------
+    list of str
+        Sorted column names.
+
+    Examples
+    --------
+    >>> number_columns({"amount": pl.String, "plan": pl.String},
+    ...                [Filter("amount", ">", 0), Filter("plan", "==", "pro")])
+    ['amount']
+    """
+    filters = list(filters)
+    as_text = {flt.column for flt in filters if not _numbers_only(flt.value)}
+    return sorted(
+        {
+            flt.column
+            for flt in filters
+            if _is_text(schema.get(flt.column)) and flt.column not in as_text
+        }
+    )
+
+
+def _is_text(dtype: object) -> bool:
+    return bool(dtype == pl.String) or bool(dtype == nw.String)
+
+
+def _moment(value: object) -> str:
+    """Return an event's time for a message: a date-time, or epoch microseconds (UTC)."""
+    if isinstance(value, int):
+        value = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=value)
+    return f"{value:%Y-%m-%d %H:%M}" if isinstance(value, datetime) else str(value)
+
+
+def read_numbers_of(frame: Any, filters: Iterable[Filter], owner: str, *, at: str) -> Any:
+    """Return the narwhals ``frame`` with the text columns ``filters`` compare with numbers read.
+
+    The one implementation for polars, DuckDB and Spark (:func:`read_numbers`
+    is it on a polars frame; :func:`funnelkit.engine_frames.core_events` on
+    the core's frame of any engine), so the numbers and the messages are the
+    same on every engine.  Each column of :func:`number_columns` becomes
+    ``Float64``: spaces around a value are ignored, blanks and ``NaN`` become
+    null, and one query per column first checks that every other value is a
+    number; if some are not, nothing is computed and the error names the
+    column, how many values and the first three (earliest first) with their
+    contact and time.
+
+    Parameters
+    ----------
+    frame
+        A narwhals lazy frame of events on any engine, with ``contact_id``
+        and the time column ``at``.
+    filters, owner
+        As in :func:`read_numbers`.
+    at
+        The events' time column: date-times, or epoch microseconds (UTC).
+
+    Returns
+    -------
+    narwhals.LazyFrame
+        ``frame`` itself when no column is to be read.
+
+    Raises
+    ------
+    DataError
+        When such a column holds text that is not a number.
+
+    Examples
+    --------
+    >>> lf = nw.from_native(pl.LazyFrame({"contact_id": ["a"], "_ts": [0], "amount": [" 7"]}))
+    >>> read_numbers_of(lf, [Filter("amount", ">", 0)], "stage 'client'", at="_ts").collect(
+    ...     ).to_native()["amount"].to_list()
+    [7.0]
+
+    See the concept page: docs/concepts/stages.md
+    """
+    columns = number_columns(frame.collect_schema(), filters)
+    if not columns:
+        return frame
+    # polars reads the rows it checks in streaming batches, as it runs the analysis
+    options = {"engine": "streaming"} if frame.implementation.is_polars() else {}
+    text = {c: nw.col(c).str.strip_chars() for c in columns}
+    for column in columns:
+        bad = (
+            (text[column].str.len_chars() > 0)
+            & ~text[column].str.contains(_NUMBER_TEXT)
+            & ~text[column].str.contains(_NAN_TEXT)
+        )
+        rows = frame.filter(bad).select(_CONTACT_ID, at, column)
+        shown = rows.sort(at, _CONTACT_ID, column).head(3).collect(backend="polars", **options)
+        if shown.is_empty():
+            continue
+        count = rows.select(nw.len()).collect(backend="polars", **options).item()
+        examples = "; ".join(
+            f"{value!r} (contact {cid}, {_moment(at_)})" for cid, at_, value in shown.iter_rows()
+        )
+        msg = (
+            f"{owner} compares column {column!r} with numbers, but {_not_numbers(count)}: "
+            f"{examples}. Clean them in the export (decimals with a point, "
+            "no thousands separator, unknown amounts left empty) and read the events again."
+        )
+        raise DataError(msg)
+    return frame.with_columns(
+        nw.when(text[c].str.contains(_NUMBER_TEXT)).then(text[c]).cast(nw.Float64()).alias(c)
+        for c in columns
+    )
+
+
+@overload
+def read_numbers(events: pl.LazyFrame, filters: Iterable[Filter], owner: str) -> pl.LazyFrame: ...
+@overload
+def read_numbers(
+    events: nw.LazyFrame[Any], filters: Iterable[Filter], owner: str
+) -> nw.LazyFrame[Any]: ...
+def read_numbers(events: Any, filters: Iterable[Filter], owner: str) -> Any:
     """Turn the text columns that ``filters`` compare with numbers into numbers.
 
     A CSV column of amounts may be read as text; a filter such as
     ``amount >= 100`` needs numbers.  Text that is not a number stops the
-    computation with a message naming the column and the value.
+    computation with a message naming the column and the value.  This is
+    :func:`read_numbers_of` (the same rule on every engine) on a polars frame
+    with ``occurred_at``, or on the core's narwhals frame of any engine (time
+    in ``_ts``, epoch µs).
 
     Parameters
     ----------
     events
-        The events frame.
+        The events: a polars lazy frame, or a narwhals lazy frame.
     filters
         The filters about to be applied.
     owner
@@ -713,8 +863,9 @@ def read_numbers(events: pl.LazyFrame, filters: Iterable[Filter], owner: str) ->
 
     Returns
     -------
-    polars.LazyFrame
-        ``events`` with those columns cast to numbers.
+    polars.LazyFrame or narwhals.LazyFrame
+        ``events`` with those columns cast to numbers (``events`` itself when
+        none is to be read).
 
     Raises
     ------
@@ -731,45 +882,14 @@ def read_numbers(events: pl.LazyFrame, filters: Iterable[Filter], owner: str) ->
 
     See the concept page: docs/concepts/stages.md
     """
-    schema = events.collect_schema()
     filters = list(filters)
-    # A column another filter compares with text stays text: check_columns then
-    # names the numeric filter and the column's real type.
-    as_text = {flt.column for flt in filters if not _numbers_only(flt.value)}
-    columns = sorted(
-        {
-            flt.column
-            for flt in filters
-            if schema.get(flt.column) == pl.String and flt.column not in as_text
-        }
-    )
-    if not columns:
+    schema = events.collect_schema()
+    if not number_columns(schema, filters):
         return events
-    number = {c: pl.col(c).str.strip_chars().cast(pl.Float64, strict=False) for c in columns}
-    for column in columns:
-        bad = (pl.col(column).str.strip_chars().str.len_chars() > 0) & number[column].is_null()
-        shown = (
-            events.filter(bad)
-            .select("contact_id", "occurred_at", pl.col(column))
-            .head(3)
-            .collect(engine="streaming")
-        )
-        if shown.is_empty():
-            continue
-        count = events.filter(bad).select(pl.len()).collect(engine="streaming").item()
-        examples = "; ".join(
-            f"{value!r} (contact {cid}, {moment:%Y-%m-%d %H:%M})"
-            for cid, moment, value in shown.iter_rows()
-        )
-        msg = (
-            f"{owner} compares column {column!r} with numbers, but {_not_numbers(count)}: "
-            f"{examples}. Clean them in the export (decimals with a point, "
-            "no thousands separator, unknown amounts left empty) and read the events again."
-        )
-        raise DataError(msg)
-    # 'NaN' is how some exports write an unknown amount: read it as one (null), since
-    # a NaN would pass 'amount > 0'.
-    return events.with_columns(number[c].fill_nan(None).alias(c) for c in columns)
+    at = _OCCURRED_AT if _OCCURRED_AT in schema.names() else CORE_TIME
+    if isinstance(events, pl.LazyFrame):
+        return nw.to_native(read_numbers_of(nw.from_native(events), filters, owner, at=at))
+    return read_numbers_of(events, filters, owner, at=at)
 
 
 def _numbers_only(value: FilterValue) -> bool:

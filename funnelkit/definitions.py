@@ -49,6 +49,7 @@ from funnelkit.definition_files import (
     toml_string,
 )
 from funnelkit.definition_rules import (
+    CORE_TIME,
     MAX_CONDITIONS,
     MAX_EVENTS,
     MAX_FILTERS,
@@ -72,13 +73,16 @@ from funnelkit.definition_rules import (
     check_events,
     check_length,
     duration_text,
+    number_columns,
     read_numbers,
+    read_numbers_of,
     shown,
 )
 from funnelkit.durations import parse_duration
 from funnelkit.errors import DefinitionError, MissingColumnError, ParameterError, did_you_mean
 
 __all__ = [
+    "CORE_TIME",
     "MAX_CONDITIONS",
     "MAX_EVENTS",
     "MAX_FILE_BYTES",
@@ -103,7 +107,9 @@ __all__ = [
     "duration_text",
     "list_presets",
     "load_funnel",
+    "number_columns",
     "read_numbers",
+    "read_numbers_of",
     "save_funnel",
 ]
 

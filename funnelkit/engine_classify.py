@@ -1,11 +1,11 @@
-"""Classification and flows on DuckDB and Spark: the core's plan on their frames.
+"""Classification and flows kept on the events' engine: the core's plan on its frames.
 
-:func:`classify_frame` is :func:`funnelkit.stages.classify` for an
-:class:`~funnelkit.engine_frames.EngineFrame`: the one plan of
-:mod:`funnelkit.core.classify`, which polars runs too;
-:func:`classify_query` keeps its result in the engine, and the
-implementations of ``classify`` and ``flows`` are registered here
-(:func:`funnelkit.frames.register`).
+:func:`funnelkit.stages.classify` and :func:`funnelkit.stages.flows` are one
+function each for every engine and bring their results back as polars.
+:func:`classify_query` keeps a classification in the engine;
+:func:`classify_frame` and :func:`flows_table_on_engine` are the same plans
+on an :class:`~funnelkit.engine_frames.EngineFrame`, for analyses that go on
+with the result in the engine.
 """
 
 from __future__ import annotations
@@ -25,16 +25,13 @@ from funnelkit.engine_frames import (
     collect_polars,
     engine_contacts,
     engine_events,
+    read_for,
     to_us,
 )
-from funnelkit.errors import (
-    ParameterError,
-)
-from funnelkit.frames import register
-from funnelkit.timeutil import fmt_time, instant
+from funnelkit.timeutil import instant
 
 if TYPE_CHECKING:
-    from funnelkit.stages import Flows, Snapshot
+    from funnelkit.stages import Snapshot
 
 __all__ = [
     "classify_frame",
@@ -55,16 +52,13 @@ def classify_frame(
 ) -> Any:
     """Return :func:`funnelkit.stages.classify` as a lazy frame of the engine; times in µs.
 
-    The plan is the core's (:func:`funnelkit.core.classify.classify_frame`).
+    The plan is the core's (:func:`funnelkit.core.classify.classify_frame`), on
+    ``ev`` read for ``funnel`` (:func:`funnelkit.engine_frames.read_for`: text
+    numbers read, columns checked).
     """
-    funnel.check_columns(ev.schema)
+    ev = read_for(ev, funnel)
     people = None if contacts is None else contacts.lf
     return core.classify_frame(ev.lf, funnel, cut=cut, contacts=people, entry_times=entry_times)
-
-
-def _time_columns(funnel: Funnel, entry_times: bool) -> list[str]:
-    ats = [f"{s}_at" for s in funnel.stage_ids] if entry_times else []
-    return [*ats, "last_activity_at"]
 
 
 def _cut(as_of: Any) -> int | None:
@@ -107,9 +101,14 @@ def classify_query(
     Raises
     ------
     MissingColumnError
-        When ``events`` lacks a required column.
+        When ``events`` lacks a required column, or one a filter reads.
+    DefinitionError
+        When a filter compares a column with a value of another kind.
+    DataError
+        When a filter compares a text column with numbers and some of its
+        values are not numbers (checked by a query when called).
     ParameterError
-        When ``as_of`` cannot be read as a time.
+        When ``as_of`` cannot be read as a time, or ``events`` is a polars frame.
 
     Examples
     --------
@@ -133,55 +132,6 @@ def classify_query(
     return nw.to_native(out)
 
 
-@register("classify")
-def _classify_on_engine(
-    events: NativeFrame,
-    funnel: Funnel,
-    *,
-    as_of: datetime | date | str | None = None,
-    contacts: NativeFrame | None = None,
-    entry_times: bool = True,
-) -> pl.LazyFrame:
-    """:func:`funnelkit.stages.classify` run on the events' engine.
-
-    The classification is computed by DuckDB or Spark and only its result
-    (one row per contact) comes back, as the same lazy polars frame the
-    polars path returns.  To keep it in the engine, see :func:`classify_query`.
-
-    Parameters
-    ----------
-    events, funnel, as_of, contacts, entry_times
-        As in :func:`classify_query`.
-
-    Returns
-    -------
-    polars.LazyFrame
-        ``contact_id``, ``stage`` (the funnel's ``stage_dtype``, a
-        ``polars.Enum``), ``stage_rank``, ``<stage id>_at`` and
-        ``last_activity_at``, in no particular order.
-
-    Examples
-    --------
-    >>> import duckdb
-    >>> from funnelkit.definitions import load_funnel
-    >>> rel = duckdb.sql("SELECT 'c1' AS contact_id, TIMESTAMP '2024-01-01' AS occurred_at,"
-    ...                  " 'form_fill' AS event, NULL::DOUBLE AS amount")
-    >>> from funnelkit.stages import classify
-    >>> classify(rel, load_funnel("sales")).select("stage").collect().item()
-    'lead'
-    """
-    ev = engine_events(events)
-    out = classify_frame(
-        ev,
-        funnel,
-        cut=_cut(as_of),
-        contacts=engine_contacts(contacts, ev.engine),
-        entry_times=entry_times,
-    )
-    table = collect_polars(out, _time_columns(funnel, entry_times))
-    return table.with_columns(pl.col("stage").cast(funnel.stage_dtype)).lazy()
-
-
 def snapshot_of_counts(funnel: Funnel, counts: Sequence[int], lang: str) -> Snapshot:
     """Return the :class:`~funnelkit.stages.Snapshot` of ``counts``, as ``snapshot()`` does."""
     from funnelkit.stages import snapshot_from_counts as finish
@@ -194,9 +144,10 @@ def flow_ranks(
 ) -> Any:
     """``from_rank`` (at ``lo``, null if unknown) and ``to_rank`` per contact known at ``hi``.
 
-    The core's :func:`funnelkit.core.classify.flow_ranks` on the engine's frames.
+    The core's :func:`funnelkit.core.classify.flow_ranks` on the engine's frames,
+    read for ``funnel`` (:func:`funnelkit.engine_frames.read_for`).
     """
-    funnel.check_columns(ev.schema)
+    ev = read_for(ev, funnel)
     people = None if contacts is None else contacts.lf
     return core.flow_ranks(ev.lf, funnel, lo, hi, people)
 
@@ -214,43 +165,3 @@ def flows_table_on_engine(
 
     table = collect_polars(pairs).with_columns(pl.col("from_rank", "to_rank").cast(pl.Int32))
     return flows_table(table, funnel)
-
-
-@register("flows")
-def _flows_on_engine(
-    events: NativeFrame,
-    funnel: Funnel,
-    *,
-    start: datetime | date | str,
-    end: datetime | date | str,
-    contacts: NativeFrame | None = None,
-) -> Flows:
-    """:func:`funnelkit.stages.flows` run on the events' engine.
-
-    Returns
-    -------
-    funnelkit.stages.Flows
-
-    Examples
-    --------
-    >>> import duckdb
-    >>> from funnelkit.definitions import load_funnel
-    >>> rel = duckdb.sql("SELECT 'c1' AS contact_id, TIMESTAMP '2024-01-08' AS occurred_at,"
-    ...                  " 'form_fill' AS event, NULL::DOUBLE AS amount")
-    >>> from funnelkit.stages import flows
-    >>> out = flows(rel, load_funnel("sales"), start="2024-01-07", end="2024-01-14")
-    >>> out.table.select("from_stage", "to_stage", "contacts").rows()
-    [(None, 'lead', 1)]
-    """
-    from funnelkit.stages import Flows
-
-    lo, hi = instant(start, "start"), instant(end, "end")
-    assert lo is not None and hi is not None
-    if lo >= hi:
-        msg = f"start ({fmt_time(lo)}) must be before end ({fmt_time(hi)})"
-        raise ParameterError(msg)
-    ev = engine_events(events)
-    lo_us, hi_us = to_us(lo), to_us(hi)
-    assert lo_us is not None and hi_us is not None
-    table = flows_table_on_engine(ev, funnel, lo_us, hi_us, engine_contacts(contacts, ev.engine))
-    return Flows(funnel.name, lo, hi, table)

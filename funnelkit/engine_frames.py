@@ -14,15 +14,24 @@ and definition rules.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 import narwhals as nw
 import polars as pl
 
-from funnelkit.definitions import Condition, EventRule, Filter, Stage, read_numbers
+from funnelkit.definitions import (
+    CORE_TIME,
+    Condition,
+    EventRule,
+    Filter,
+    Funnel,
+    Stage,
+    number_columns,
+    read_numbers,
+)
 from funnelkit.errors import (
     MissingColumnError,
     ParameterError,
@@ -48,11 +57,14 @@ __all__ = [
     "TS",
     "WEEK_US",
     "as_of_us",
+    "as_polars",
+    "by_contact_groups",
     "collect_polars",
     "columns",
     "condition_expr",
     "core_contacts",
     "core_events",
+    "definition_events",
     "engine_contacts",
     "engine_events",
     "event_span",
@@ -62,10 +74,13 @@ __all__ = [
     "lit_us",
     "max_ts",
     "names_expr",
+    "read_for",
     "restrict",
+    "rows_known_without_reading",
     "span_us",
     "stage_expr",
     "to_us",
+    "with_numbers",
 ]
 
 
@@ -77,7 +92,7 @@ CoreEngine = Engine | Literal["polars"]
 """The engine running the core's plan: polars, DuckDB or Spark."""
 
 
-TS = "_ts"  # epoch microseconds of occurred_at
+TS = CORE_TIME  # epoch microseconds of occurred_at
 
 
 DAY_US = 86_400_000_000
@@ -125,11 +140,17 @@ def columns(frame: NativeFrame) -> list[str]:
 
 @dataclass(frozen=True)
 class EngineFrame:
-    """Events (or contacts) on an engine: ``contact_id``, ``_ts`` (µs) and the rest."""
+    """Events (or contacts) on an engine: ``contact_id``, ``_ts`` (µs) and the rest.
+
+    ``schema``: the columns other than the times, as polars types; ``given``:
+    the column names as the caller gave them (``occurred_at`` included), for
+    messages that list them.
+    """
 
     lf: Any  # nw.LazyFrame
     engine: CoreEngine
     schema: pl.Schema
+    given: tuple[str, ...] = ()
 
 
 def _quote(name: str) -> str:
@@ -213,7 +234,7 @@ def _frame(native: NativeFrame, *, what: str, time_column: str | None) -> Engine
         )
     except (NotImplementedError, ValueError, TypeError):  # pragma: no cover - exotic types
         pl_schema = pl.Schema({CID: pl.String, EVENT: pl.String})
-    return EngineFrame(lf, engine, pl_schema)
+    return EngineFrame(lf, engine, pl_schema, tuple(names))
 
 
 def engine_events(native: NativeFrame) -> EngineFrame:
@@ -243,10 +264,10 @@ def core_events(events: Any, *, numbers: Sequence[Filter] = (), where: str = "")
     A DuckDB relation or a Spark DataFrame goes through :func:`engine_events`;
     an :class:`~funnelkit.events.EventLog` or a polars frame is read as
     :func:`funnelkit.events.as_lazy` reads it, ``occurred_at`` becoming
-    ``_ts`` (epoch µs).  On polars, the text columns the filters ``numbers``
-    compare with numbers are read as numbers
+    ``_ts`` (epoch µs).  On every engine, the text columns the filters
+    ``numbers`` compare with numbers are then read as numbers
     (:func:`funnelkit.definitions.read_numbers`; ``where`` names the rule
-    in its error); DuckDB and Spark refuse them when the filter runs.
+    in its error).
 
     Examples
     --------
@@ -258,17 +279,171 @@ def core_events(events: Any, *, numbers: Sequence[Filter] = (), where: str = "")
     ('polars', [86400000000])
     """
     if engine_of(events) is not None:
-        return engine_events(events)
-    lf = as_lazy(events)
-    if numbers:
-        lf = read_numbers(lf, list(numbers), where)
-    schema = lf.collect_schema()
-    rest = pl.Schema({k: v for k, v in schema.items() if k != T})
-    return EngineFrame(
-        nw.from_native(lf.with_columns(pl.col(T).dt.epoch("us").alias(TS)).drop(T)),
-        "polars",
-        rest,
+        ev = engine_events(events)
+    else:
+        lf = as_lazy(events)
+        schema = lf.collect_schema()
+        rest = pl.Schema({k: v for k, v in schema.items() if k != T})
+        ev = EngineFrame(
+            nw.from_native(lf.with_columns(pl.col(T).dt.epoch("us").alias(TS)).drop(T)),
+            "polars",
+            rest,
+            tuple(schema.names()),
+        )
+    return with_numbers(ev, numbers, where)
+
+
+def with_numbers(ev: EngineFrame, filters: Iterable[Filter], where: str) -> EngineFrame:
+    """Return ``ev`` with the text columns ``filters`` compare with numbers read as numbers.
+
+    :func:`funnelkit.definitions.read_numbers`, the same rule on every
+    engine; ``where`` names the rule in its error.  ``ev`` itself when no
+    column is to be read.
+
+    Raises
+    ------
+    DataError
+        When such a column holds text that is not a number.
+    """
+    filters = list(filters)
+    read = number_columns(ev.schema, filters)
+    if not read:
+        return ev
+    schema = pl.Schema({k: pl.Float64 if k in read else v for k, v in ev.schema.items()})
+    return replace(ev, lf=read_numbers(ev.lf, filters, where), schema=schema)
+
+
+def definition_events(events: Any, funnel: Funnel) -> EngineFrame:
+    """Return the events the way ``funnel``'s rules read them, checked: the one dispatch.
+
+    :func:`core_events` with the text columns the definition's filters
+    compare with numbers read as numbers, then the definition's column check
+    (:meth:`funnelkit.definitions.Funnel.check_columns`), once, on every
+    engine: the messages are the same whatever holds the events.
+
+    Parameters
+    ----------
+    events
+        An :class:`~funnelkit.events.EventLog`, a polars frame, a DuckDB
+        relation or a Spark DataFrame.
+    funnel
+        The definition about to read them.
+
+    Returns
+    -------
+    EngineFrame
+
+    Raises
+    ------
+    MissingColumnError
+        A required column is missing, or a filter reads a column the events lack.
+    DefinitionError
+        A filter compares a column with a value of another kind.
+    DataError
+        A filter compares a text column with numbers and some of its values
+        are not numbers.
+
+    Examples
+    --------
+    >>> import duckdb
+    >>> from funnelkit.definitions import load_funnel
+    >>> rel = duckdb.sql("SELECT 'c1' AS contact_id, TIMESTAMP '2024-01-01' AS occurred_at,"
+    ...                  " 'purchase' AS event, ' 12.5' AS amount")
+    >>> definition_events(rel, load_funnel("sales")).schema["amount"]
+    Float64
+
+    See the concept page: docs/concepts/engines.md
+    """
+    return read_for(core_events(events), funnel)
+
+
+def read_for(ev: EngineFrame, funnel: Funnel) -> EngineFrame:
+    """Return the core's events ``ev`` read for ``funnel``: numbers read, columns checked.
+
+    The second half of :func:`definition_events`, for events already turned
+    into the core's frame.
+
+    Raises
+    ------
+    MissingColumnError, DefinitionError, DataError
+        As :func:`definition_events`.
+    """
+    filters = [f for stage in funnel.stages for cond in stage.conditions for f in cond.where]
+    ev = with_numbers(ev, filters, funnel.title)
+    funnel.check_columns(ev.schema)
+    return ev
+
+
+def as_polars(lf: Any) -> pl.LazyFrame:
+    """Return a narwhals lazy frame of the core as a polars lazy frame.
+
+    A polars plan stays lazy (the caller collects it, streaming if it
+    likes); a DuckDB or Spark query runs on its engine and only its result
+    comes back.  Times stay as the core gives them (epoch µs).
+    """
+    native = nw.to_native(lf)
+    if isinstance(native, pl.LazyFrame):
+        return native
+    out: pl.LazyFrame = collect_polars(lf).lazy()
+    return out
+
+
+def rows_known_without_reading(lf: Any) -> int | None:
+    """Count the events of ``lf`` if that reads no row (polars only); else return None.
+
+    A Parquet scan (its metadata), a frame in memory or a CSV file (a line
+    count) qualifies; a plan that filters, joins or validates rows does not,
+    nor does a DuckDB or Spark query (the engine plans its own memory).
+    """
+    native = nw.to_native(lf)
+    if not isinstance(native, pl.LazyFrame):
+        return None
+    counted = native.select(pl.len())
+    lines = [line.strip() for line in counted.explain().splitlines() if line.strip()]
+    simple = all(
+        line.startswith(_CHEAP_COUNT) or (" SCAN [" in f" {line}" and "SELECTION" not in line)
+        for line in lines
     )
+    if not simple or len(lines) > 5:
+        return None
+    rows: int = counted.collect().item()
+    return rows
+
+
+# The plan nodes of a row count polars answers without reading the rows (file
+# metadata, a frame in memory, a CSV line count).
+_CHEAP_COUNT = ("SELECT [len()]", "FAST COUNT", "DF ", "PROJECT", "ESTIMATED ROWS")
+
+
+def by_contact_groups(
+    events: Any,
+    contacts: Any | None,
+    groups: int,
+    each: Callable[[Any, Any | None], Any],
+) -> Any:
+    """Return ``each(events, contacts)`` over hash groups of contacts, one after the other.
+
+    On polars, the contacts are split into ``groups`` by a hash of their id
+    and ``each`` runs per group (events and contacts of that group), the
+    results concatenated without running the groups in parallel: the same
+    rows with less peak memory.  DuckDB and Spark plan their own memory:
+    ``each`` runs once on everything.
+    """
+    native = nw.to_native(events)
+    if groups == 1 or not isinstance(native, pl.LazyFrame):
+        return each(events, contacts)
+    part = pl.col(CID).hash(seed=0x5EED) % groups
+    people = None if contacts is None else nw.to_native(contacts)
+    pieces = [
+        nw.to_native(
+            each(
+                nw.from_native(native.filter(part == i)),
+                None if people is None else nw.from_native(people.filter(part == i)),
+            )
+        )
+        for i in range(groups)
+    ]
+    return nw.from_native(pl.concat(pieces, parallel=False))
 
 
 def core_contacts(contacts: Any, engine: CoreEngine) -> EngineFrame | None:
@@ -293,7 +468,7 @@ def core_contacts(contacts: Any, engine: CoreEngine) -> EngineFrame | None:
     if CREATED in schema.names():
         lf = lf.with_columns(pl.col(CREATED).dt.epoch("us"))
     rest = pl.Schema({k: v for k, v in schema.items() if k != CREATED})
-    return EngineFrame(nw.from_native(lf), "polars", rest)
+    return EngineFrame(nw.from_native(lf), "polars", rest, tuple(schema.names()))
 
 
 def to_us(value: datetime | None) -> int | None:

@@ -1,10 +1,11 @@
-"""Which engine holds the events, and the one place analyses hand a frame to it.
+"""Which engine holds the events, and the registry of analyses written per engine.
 
-The analyses of :mod:`funnelkit.stages`, :mod:`funnelkit.conversion` and
-:mod:`funnelkit.weekly` ask this module one question, :func:`engine_of`, and
-hand a DuckDB or Spark frame to the implementation registered here under the
-analysis's name (:func:`on_engine`); they never import the engine code
-themselves.  :mod:`funnelkit.engines` registers the implementations with
+:func:`engine_of` tells a DuckDB relation or a Spark DataFrame from a polars
+frame.  The analyses are written once for every engine and read their events
+through :func:`funnelkit.engine_frames.core_events` (the one dispatch); an
+analysis not yet written once can still hand a DuckDB or Spark frame to the
+implementation registered here under its name (:func:`on_engine`).
+:mod:`funnelkit.engines` registers such implementations with
 :func:`register`, keyed by analysis, not by engine; it is imported when an
 implementation is first asked for.
 
@@ -127,9 +128,11 @@ def on_engine(analysis: str, returns: type[T]) -> Callable[..., T]:
 
     Examples
     --------
-    >>> import polars as pl
-    >>> on_engine("classify", pl.LazyFrame).__module__
-    'funnelkit.engine_classify'
+    >>> @register("example_total")
+    ... def _total(events):
+    ...     return 0
+    >>> on_engine("example_total", int)(None)
+    0
     """
     if analysis not in _ON_ENGINE:
         # Registered when the engine code is first needed, not by ``import funnelkit``

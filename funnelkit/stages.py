@@ -7,10 +7,10 @@ classification, :func:`flows` shows who moved between two instants,
 :func:`explain` tells, for one contact, which event put it in each stage.
 
 The classification itself is written once, in :mod:`funnelkit.core.classify`
-(narwhals), and runs unchanged on polars, DuckDB and Spark; this module
-turns a polars frame into the core's frame and the result back, and hands
-DuckDB and Spark frames to the implementations registered in
-:mod:`funnelkit.frames`.
+(narwhals), and runs unchanged on polars, DuckDB and Spark: each analysis
+here is one function for every engine, reading its events through the one
+dispatch (:func:`funnelkit.engine_frames.definition_events`) and bringing the
+small result back as polars.
 
 The rules of classification (as of, the entry stage, reaching a stage,
 points and half-lives, stage skipping, activity and lapsing) are on the
@@ -30,7 +30,6 @@ from typing import Any, Literal
 import narwhals as nw
 import polars as pl
 
-from funnelkit import frames
 from funnelkit.core import classify as core
 from funnelkit.definitions import (
     Condition,
@@ -39,11 +38,22 @@ from funnelkit.definitions import (
     PointsRule,
     duration_text,
 )
-from funnelkit.engine_frames import TS, core_events, from_us, to_us
+from funnelkit.engine_frames import (
+    TS,
+    EngineFrame,
+    as_polars,
+    by_contact_groups,
+    core_contacts,
+    core_events,
+    definition_events,
+    from_us,
+    rows_known_without_reading,
+    to_us,
+)
 from funnelkit.errors import MissingColumnError, ParameterError
 from funnelkit.events import CONTACT_ID as CID
 from funnelkit.events import CREATED_AT as CREATED
-from funnelkit.events import EVENT, ContactTable, EventLog, as_lazy, as_lazy_contacts
+from funnelkit.events import EVENT, ContactTable, EventLog, as_lazy
 from funnelkit.events import OCCURRED_AT as T
 from funnelkit.events import TIMESTAMP as UTC
 from funnelkit.timeutil import Instant, fmt_time, instant
@@ -69,9 +79,6 @@ EventsLike = EventLog | pl.DataFrame | pl.LazyFrame
 #: events (12.8 million contacts) in one group peak at 1.8-2.8 GB; in two, 1.1-1.2
 #: GB for 15-45% more CPU time.  See ``docs/adr/0008-classify-at-scale.md``.
 ROWS_PER_PARTITION = 25_000_000
-# The plan nodes of a row count polars answers without reading the rows (file
-# metadata, a frame in memory, a CSV line count).
-_CHEAP_COUNT = ("SELECT [len()]", "FAST COUNT", "DF ", "PROJECT", "ESTIMATED ROWS")
 FrameLike = pl.DataFrame | pl.LazyFrame
 ContactsLike = ContactTable | pl.DataFrame | pl.LazyFrame
 
@@ -81,63 +88,46 @@ def _collect(lf: pl.LazyFrame) -> pl.DataFrame:
     return lf.collect(engine="streaming")
 
 
-def _lit_time(value: datetime | None) -> pl.Expr:
-    return pl.lit(value, dtype=UTC)
-
-
 def _time(us: pl.Expr) -> pl.Expr:
     """Epoch microseconds as a UTC date-time."""
     return us.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
 
 
-# --- the core's frames: the one step written for polars ------------------------------
-def _core_contacts(contacts: ContactsLike | None) -> pl.LazyFrame | None:
-    """``contact_id`` and ``created_at`` (epoch µs) of the contacts table, for the core."""
-    if contacts is None:
-        return None
-    lf = as_lazy_contacts(contacts)
-    names = lf.collect_schema().names()
-    created = (
-        pl.col(CREATED).cast(UTC).dt.epoch("us")
-        if CREATED in names
-        else pl.lit(None, dtype=pl.Int64)
-    )
-    return lf.select(pl.col(CID), created.alias(CREATED))
-
-
+# --- the core's frames and results ---------------------------------------------------------
 def _from_core(out: Any, funnel: Funnel, times: Sequence[str]) -> pl.LazyFrame:
     """Return the core's result as polars: ``stage`` as the funnel's Enum, ``times`` as UTC.
 
-    The Enum is taken from ``stage_rank`` (a gather of the stage ids by rank),
-    not cast from the core's text: the text column is then never built.
+    A polars plan stays lazy; DuckDB and Spark run theirs and only the result
+    comes back (:func:`funnelkit.engine_frames.as_polars`).  The Enum is taken
+    from ``stage_rank`` (a gather of the stage ids by rank), not cast from the
+    core's text: on polars the text column is then never built.
     """
-    lf: pl.LazyFrame = nw.to_native(out)
+    lf = as_polars(out)
     ids = pl.Series(funnel.stage_ids, dtype=funnel.stage_dtype)
     stage = pl.lit(ids).gather(pl.col("stage_rank").cast(pl.Int64) - 1)
     return lf.with_columns(stage.alias("stage"), *(_time(pl.col(c)) for c in times))
 
 
-def _cheap_row_count(lf: pl.LazyFrame) -> int | None:
-    """Count the rows of ``lf`` if polars can without reading them; else return None.
+def _check_partitions(partitions: object) -> int | Literal["auto"]:
+    """Return ``partitions`` checked: ``"auto"`` or a whole number from 1 to 1,024."""
+    if partitions == "auto":
+        return "auto"
+    if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1:
+        msg = f"partitions={partitions!r}: give a whole number, 1 or more"
+        raise ParameterError(msg)
+    if partitions > 1024:  # one plan per partition: more only costs time, never memory
+        msg = f"partitions={partitions!r}: give at most 1,024 (4 to 16 bound the memory)"
+        raise ParameterError(msg)
+    return partitions
 
-    A Parquet scan (its metadata), a frame in memory or a CSV file (a line
-    count) qualifies; a plan that filters, joins or validates rows does not.
+
+def _auto_partitions(ev: EngineFrame) -> int:
+    """Return ``partitions="auto"`` for the events ``ev``: one per ``ROWS_PER_PARTITION``.
+
+    The events are counted only when that reads no row (a file's metadata, a
+    frame in memory); otherwise, and on DuckDB and Spark, one group.
     """
-    counted = lf.select(pl.len())
-    lines = [line.strip() for line in counted.explain().splitlines() if line.strip()]
-    simple = all(
-        line.startswith(_CHEAP_COUNT) or (" SCAN [" in f" {line}" and "SELECTION" not in line)
-        for line in lines
-    )
-    if not simple or len(lines) > 5:
-        return None
-    rows: int = counted.collect().item()
-    return rows
-
-
-def _auto_partitions(lf: pl.LazyFrame) -> int:
-    """Return ``partitions="auto"`` for the events ``lf``: one per ``ROWS_PER_PARTITION``."""
-    rows = _cheap_row_count(lf)
+    rows = rows_known_without_reading(ev.lf)
     if rows is None:
         return 1
     return max(1, -(-rows // ROWS_PER_PARTITION))
@@ -225,81 +215,56 @@ def classify(
 
     See the concept page: docs/concepts/stages.md
     """
-    if frames.is_engine_frame(events):
-        return frames.on_engine("classify", pl.LazyFrame)(
-            events, funnel, as_of=as_of, contacts=contacts, entry_times=entry_times
-        )
-    lf = as_lazy(events)
     cut = instant(as_of, "as_of")
-    parts: Any = _auto_partitions(lf) if partitions == "auto" else partitions
+    asked = _check_partitions(partitions)
+    ev = definition_events(events, funnel)
     return _classify(
-        lf,
+        ev,
         funnel,
         cut=cut,
         ref=None,
-        contacts=contacts,
+        contacts=core_contacts(contacts, ev.engine),
         entry_times=entry_times,
-        partitions=parts,
+        partitions=_auto_partitions(ev) if asked == "auto" else asked,
     )
 
 
 def _classify(
-    lf: pl.LazyFrame,
+    ev: EngineFrame,
     funnel: Funnel,
     *,
     cut: datetime | None,
     ref: datetime | None,
-    contacts: ContactsLike | None,
+    contacts: EngineFrame | None,
     entry_times: bool,
     partitions: int = 1,
 ) -> pl.LazyFrame:
-    """:func:`classify` on a canonical frame; ``ref`` overrides the inactivity clock.
+    """:func:`classify` of the core's frames; ``ref`` overrides the inactivity clock.
 
-    The plan is the core's (:mod:`funnelkit.core.classify`), the one DuckDB
-    and Spark run; with ``partitions`` each hash group of contacts is
-    aggregated apart and the groups concatenated.
+    ``ev`` as :func:`funnelkit.engine_frames.definition_events` gives it
+    (numbers read, columns checked).  The plan is the core's
+    (:mod:`funnelkit.core.classify`), on the frames' engine; with
+    ``partitions`` each hash group of contacts is aggregated apart and the
+    groups concatenated (:func:`funnelkit.engine_frames.by_contact_groups`).
     """
-    lf = funnel.read_numbers(lf)
-    funnel.check_columns(lf.collect_schema())
-    if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1:
-        msg = f"partitions={partitions!r}: give a whole number, 1 or more"
-        raise ParameterError(msg)
-    if partitions > 1024:  # one plan per partition: more only costs time, never memory
-        msg = f"partitions={partitions!r}: give at most 1,024 (4 to 16 bound the memory)"
-        raise ParameterError(msg)
     plan = core.Plan.of(funnel)
     cut_us = to_us(cut)
-    if cut is not None:
-        lf = lf.filter(pl.col(T) <= _lit_time(cut))
-    people = _core_contacts(contacts)
+    lf = ev.lf if cut_us is None else ev.lf.filter(nw.col(TS) <= cut_us)
     # Without as_of, the inactivity clock is the latest event of all contacts.
     clock = cut_us if cut_us is not None else to_us(ref)
     seen = plan.lapses and clock is None
 
-    def one(events: pl.LazyFrame, listed: pl.LazyFrame | None, *, done: bool) -> pl.LazyFrame:
-        known = None if listed is None else core.known_contacts(nw.from_native(listed), cut_us)
-        out = core.contact_aggregates(
-            core_events(events).lf, plan, known, entry_times=entry_times, seen=seen
-        )
-        if done:
-            out = core.finish(out, plan, clock, entry_times=entry_times)
-        native: pl.LazyFrame = nw.to_native(out)
-        return native
+    def one(events: Any, listed: Any | None, *, done: bool) -> Any:
+        known = None if listed is None else core.known_contacts(listed, cut_us)
+        out = core.contact_aggregates(events, plan, known, entry_times=entry_times, seen=seen)
+        return core.finish(out, plan, clock, entry_times=entry_times) if done else out
 
     times = [f"{s}_at" for s in funnel.stage_ids] if entry_times else []
     times.append("last_activity_at")
+    people = None if contacts is None else contacts.lf
     if partitions == 1:
-        return _from_core(nw.from_native(one(lf, people, done=True)), funnel, times)
-    part = pl.col(CID).hash(seed=0x5EED) % partitions
-    pieces = [
-        one(
-            lf.filter(part == i),
-            None if people is None else people.filter(part == i),
-            done=not seen,
-        )
-        for i in range(partitions)
-    ]
-    out: Any = nw.from_native(pl.concat(pieces, parallel=False))
+        return _from_core(one(lf, people, done=True), funnel, times)
+    out = by_contact_groups(lf, people, partitions, lambda e, c: one(e, c, done=not seen))
     if seen:
         out = core.finish(out, plan, clock, entry_times=entry_times)
     return _from_core(out, funnel, times)
@@ -505,6 +470,8 @@ def flows(
 
     Raises
     ------
+    MissingColumnError, DefinitionError, DataError
+        As :func:`classify` raises them.
     ParameterError
         When ``start`` or ``end`` cannot be read, or ``end`` is before ``start``.
 
@@ -525,47 +492,23 @@ def flows(
 
     See the concept page: docs/concepts/snapshot-and-flow.md
     """
-    if frames.is_engine_frame(events):
-        return frames.on_engine("flows", Flows)(
-            events, funnel, start=start, end=end, contacts=contacts
-        )
-    lf = as_lazy(events)
     lo, hi = instant(start, "start"), instant(end, "end")
     assert lo is not None and hi is not None
     if lo >= hi:
         msg = f"start ({fmt_time(lo)}) must be before end ({fmt_time(hi)})"
         raise ParameterError(msg)
-    pairs = (
-        _ranks_at_two_instants(lf, funnel, lo, hi, contacts)
-        .group_by("from_rank", "to_rank")
-        .agg(pl.len().cast(pl.Int64).alias("contacts"))
-    )
-    table = flows_table(_collect(pairs), funnel)
-    return Flows(funnel.name, lo, hi, table)
-
-
-def _ranks_at_two_instants(
-    lf: pl.LazyFrame,
-    funnel: Funnel,
-    lo: datetime,
-    hi: datetime,
-    contacts: ContactsLike | None,
-) -> pl.LazyFrame:
-    """Return ``from_rank`` (at ``lo``, null if unknown) and ``to_rank`` per contact at ``hi``.
-
-    The core's :func:`funnelkit.core.classify.flow_ranks`: one pass over the events.
-    """
-    lf = funnel.read_numbers(lf)
-    funnel.check_columns(lf.collect_schema())
-    lf = lf.filter(pl.col(T) <= _lit_time(hi))
-    people = _core_contacts(contacts)
+    ev = definition_events(events, funnel)
+    people = core_contacts(contacts, ev.engine)
     lo_us, hi_us = to_us(lo), to_us(hi)
     assert lo_us is not None and hi_us is not None
-    listed = None if people is None else nw.from_native(people)
-    out: pl.LazyFrame = nw.to_native(
-        core.flow_ranks(core_events(lf).lf, funnel, lo_us, hi_us, listed)
+    pairs = (
+        core.flow_ranks(ev.lf, funnel, lo_us, hi_us, None if people is None else people.lf)
+        .group_by("from_rank", "to_rank")
+        .agg(nw.len().cast(nw.Int64()).alias("contacts"))
     )
-    return out
+    ranks = pl.col("from_rank", "to_rank").cast(pl.Int32)
+    table = flows_table(_collect(as_polars(pairs).with_columns(ranks)), funnel)
+    return Flows(funnel.name, lo, hi, table)
 
 
 def flows_table(pairs: pl.DataFrame, funnel: Funnel) -> pl.DataFrame:
@@ -679,8 +622,13 @@ def compare(
     """
     lf = as_lazy(events)
     cut = instant(as_of, "as_of")
-    a = _classify(lf, left, cut=cut, ref=None, contacts=contacts, entry_times=False)
-    b = _classify(lf, right, cut=cut, ref=None, contacts=contacts, entry_times=False)
+    people = core_contacts(contacts, "polars")
+    a = _classify(
+        definition_events(lf, left), left, cut=cut, ref=None, contacts=people, entry_times=False
+    )
+    b = _classify(
+        definition_events(lf, right), right, cut=cut, ref=None, contacts=people, entry_times=False
+    )
     pairs = _collect(
         a.select(CID, pl.col("stage_rank").alias("left_rank"))
         .join(b.select(CID, pl.col("stage_rank").alias("right_rank")), on=CID, how="inner")
@@ -817,11 +765,11 @@ def explain(
     if cut is not None:
         later = frame.filter(pl.col(T) > cut).height
         frame = frame.filter(pl.col(T) <= cut)
-    people = _core_contacts(contacts)
+    people = core_contacts(contacts, "polars")
     created: datetime | None = None
     in_contacts = False
     if people is not None:
-        known = core.known_contacts(nw.from_native(people), to_us(cut))
+        known = core.known_contacts(people.lf, to_us(cut))
         row = _collect(nw.to_native(known).filter(pl.col(CID) == contact_id))
         if row.height:
             in_contacts = True
@@ -835,11 +783,11 @@ def explain(
     )
     result = _collect(
         _classify(
-            frame.lazy(),
+            definition_events(frame.lazy(), funnel),
             funnel,
             cut=cut,
             ref=ref,
-            contacts=own if in_contacts else None,
+            contacts=core_contacts(own, "polars") if in_contacts else None,
             entry_times=True,
         )
     ).row(0, named=True)

@@ -20,7 +20,6 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from narwhals.exceptions import ColumnNotFoundError
 from polars.testing import assert_frame_equal
 
 import funnelkit.chains as chains
@@ -39,7 +38,7 @@ from funnelkit.definitions import load_funnel
 from funnelkit.errors import DataError, MissingColumnError, ParameterError
 from funnelkit.events import read_events
 from funnelkit.steps import resolve_spec
-from tests.engines import Engine, engine_marks, on_spark
+from tests.engines import Engine, on_spark
 
 T0 = dt.datetime(2026, 9, 7, tzinfo=dt.UTC)  # a Monday
 H = dt.timedelta(hours=1)
@@ -586,13 +585,7 @@ def _preset_timeline() -> pl.DataFrame:
                 ("a", 30, "purchase"), ("b", 0, "page_view")], unit=H)  # fmt: skip
 
 
-@engine_marks(
-    pytest.mark.xfail(
-        strict=True,
-        raises=ColumnNotFoundError,
-        reason="on DuckDB and Spark a stage reading a missing column raises narwhals' error",
-    )
-)
+@on_spark
 def test_a_stage_step_reading_a_missing_column_is_named(engine: Engine) -> None:
     inbound = load_funnel("inbound")
     with pytest.raises(MissingColumnError, match="step 4 .* reads the column 'amount'"):
@@ -1221,14 +1214,7 @@ def test_ordered_levels_equal_clickhouse_window_funnel(
     assert dict(ours.select("contact_id", "level").iter_rows()) == theirs
 
 
-@engine_marks(
-    pytest.mark.xfail(
-        strict=True,
-        raises=AssertionError,
-        reason="on DuckDB and Spark the message does not list the events' columns to break "
-        "down by and suggests 'event'",
-    )
-)
+@on_spark
 def test_a_missing_breakdown_column_lists_the_ones_there(engine: Engine) -> None:
     events = engine(log([("a", 0, "visit")]).with_columns(pl.lit("x").alias("channel")))
     with pytest.raises(MissingColumnError) as info:

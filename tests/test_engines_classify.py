@@ -20,8 +20,10 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from funnelkit import stages
+from funnelkit.conversion import funnel
 from funnelkit.core.classify import SCORE_BLOCK, SCORE_REACH, plan_conditions
 from funnelkit.definitions import EventRule, Funnel, Lapse, PointsRule, Stage, load_funnel
+from funnelkit.errors import DataError
 from tests.conftest import events_frame
 from tests.strategies import VOCAB, Draws, event_rules, filters
 
@@ -163,3 +165,54 @@ def test_a_preset_still_classifies_alike(con: duckdb.DuckDBPyConnection) -> None
         ("b", "2026-03-02", "ebook_download"),
     )
     same_classification(stages.classify(log, inbound), stages.classify(rel(con, log), inbound))
+
+
+# Text a CSV export may hold where numbers are expected: numbers every engine reads, blanks
+# and 'NaN' (unknown amounts), and text that is no number (refused, named with its rows).
+NUMBER_TEXTS = ("5", " 12.5 ", "-3", "0", "1e3", "+.5", "5.", "inf", "-Infinity", "", "  ", "NaN")
+NOT_NUMBERS = ("n/a", "1 200,50", "1_000", "0x10", "12 EUR", "e3", ".", "١٢")
+
+
+@pytest.mark.slow
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    log=DRAWS.logs(("purchase", "like", "form_fill")),
+    drawn=st.lists(st.one_of(st.none(), st.sampled_from(NUMBER_TEXTS))),
+    bad=st.lists(st.tuples(st.integers(0, 99), st.sampled_from(NOT_NUMBERS)), max_size=3),
+    order=st.sampled_from(["ordered", "consecutive"]),
+)
+def test_text_numbers_are_read_alike_on_duckdb_and_polars(
+    con: duckdb.DuckDBPyConnection,
+    log: pl.DataFrame,
+    drawn: list[str | None],
+    bad: list[tuple[int, str]],
+    order: str,
+) -> None:
+    """Classify, flows and the funnel: the same numbers, or the same message, on both."""
+    sales = load_funnel("sales")
+    amounts = (drawn + [None] * log.height)[: log.height]
+    for row, text in bad:
+        if log.height:
+            amounts[row % log.height] = text
+    log = log.with_columns(pl.Series("amount", amounts, dtype=pl.String))
+    numbers = log.with_columns(
+        pl.col("amount").str.strip_chars().cast(pl.Float64, strict=False).fill_nan(None)
+    )
+    lo, hi = DRAWS.day(10), DRAWS.day(40)
+    runs = {
+        "classify": lambda events: stages.classify(events, sales).collect().sort("contact_id"),
+        "flows": lambda events: stages.flows(events, sales, start=lo, end=hi).table,
+        "funnel": lambda events: funnel(events, sales, window="30d", order=order).table,
+    }
+    refused = any(text in NOT_NUMBERS for text in amounts)
+    for name, run in runs.items():
+        if refused:
+            with pytest.raises(DataError, match="compares column 'amount' with numbers") as info:
+                run(log)
+            with pytest.raises(DataError) as on_duckdb:
+                run(rel(con, log))
+            assert str(on_duckdb.value) == str(info.value), name
+        else:
+            expected = run(numbers)
+            assert_frame_equal(run(log), expected)
+            assert_frame_equal(run(rel(con, log)), expected)

@@ -10,12 +10,14 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import narwhals as nw
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import funnelkit.stages as stages
+from funnelkit.core.classify import flow_ranks
 from funnelkit.definitions import (
     Condition,
     EventRule,
@@ -26,12 +28,13 @@ from funnelkit.definitions import (
     Stage,
     load_funnel,
 )
-from funnelkit.errors import DefinitionError, MissingColumnError, ParameterError
+from funnelkit.engine_frames import core_events, to_us
+from funnelkit.errors import DataError, DefinitionError, MissingColumnError, ParameterError
 from funnelkit.events import ContactTable, EventLog
 from funnelkit.sample import generate
 from funnelkit.stages import classify, compare, explain, flows, snapshot
 from tests.conftest import at, events_frame
-from tests.engines import Engine, engine_marks, on_spark
+from tests.engines import Engine, on_spark
 from tests.lapses import (
     THREE_LAPSES,
     THREE_LAPSES_FLOWS,
@@ -304,10 +307,10 @@ def test_chained_lapses_keep_the_plan_linear() -> None:
     log = events_frame(("a", d(0), "e1"))
     sizes = {n: len(classify(log, chained(n), as_of=day(1)).explain()) for n in (4, 8, 16)}
     assert grows_linearly(sizes), sizes
+    lo, hi = to_us(day(1)), to_us(day(2))
+    assert lo is not None and hi is not None
     two_instants = {  # the plan of flows
-        n: len(
-            stages._ranks_at_two_instants(log.lazy(), chained(n), day(1), day(2), None).explain()
-        )
+        n: len(nw.to_native(flow_ranks(core_events(log).lf, chained(n), lo, hi, None)).explain())
         for n in (4, 8, 16)
     }
     assert grows_linearly(two_instants), two_instants
@@ -467,17 +470,39 @@ def test_filter_of_the_wrong_type_names_the_stage(engine: Engine) -> None:
         classify(log, TINY)
 
 
-@engine_marks(
-    pytest.mark.xfail(
-        strict=True,
-        raises=DefinitionError,
-        reason="DuckDB and Spark refuse a text column compared with a number",
-    )
-)
+@on_spark
 def test_numbers_written_as_text_are_read_as_numbers(engine: Engine) -> None:
     log = events_frame(("a", d(1), "purchase", 9.0), ("b", d(1), "purchase", 0.0))
     text = log.with_columns(pl.col("amount").cast(pl.String))
     assert run(engine(text)) == run(engine(log))
+    # spaces around a number, an exponent, blanks and NaN (an unknown amount: never > 0)
+    amounts = [" 12.5 ", "1e3", "", "  ", "NaN", None, "-inf", ".5"]
+    many = events_frame(*((f"c{i}", d(1), "purchase") for i in range(len(amounts))))
+    written = many.with_columns(pl.Series("amount", amounts, dtype=pl.String))
+    numbers = many.with_columns(
+        pl.Series("amount", [12.5, 1e3, None, None, None, None, float("-inf"), 0.5])
+    )
+    assert run(engine(written)) == run(engine(numbers))
+    start, end = day(0), day(2)
+    got = flows(engine(written), TINY, start=start, end=end).table
+    assert got.equals(flows(engine(numbers), TINY, start=start, end=end).table)
+
+
+@on_spark
+def test_text_that_is_not_a_number_is_named_with_its_rows(engine: Engine) -> None:
+    """The same message on every engine: the column, how many, the first rows by time."""
+    log = events_frame(
+        ("a", d(3), "purchase"), ("b", d(2.5), "purchase"), ("c", d(1), "purchase")
+    ).with_columns(pl.Series("amount", ["n/a", "9", "1 200,50"]))
+    message = (
+        r"^funnel 'tiny' \(tiny.toml\) compares column 'amount' with numbers, but 2 of its "
+        r"values are not numbers: '1 200,50' \(contact c, 2024-01-02 00:00\); 'n/a' "
+        r"\(contact a, 2024-01-04 00:00\)\. Clean them in the export"
+    )
+    with pytest.raises(DataError, match=message):
+        classify(engine(log), TINY)
+    with pytest.raises(DataError, match=message):
+        flows(engine(log), TINY, start=day(0), end=day(5))
 
 
 @on_spark
