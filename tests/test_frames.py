@@ -13,12 +13,11 @@ from funnelkit.errors import ParameterError
 from funnelkit.events import read_events
 
 # The public analyses that take a DuckDB or Spark frame and hand it to the engine code
-# (funnel, funnel_chains, the trends, cohorts, stalled contacts and the last complete week
-# run the core on every engine: nothing is registered for them).
+# (funnel, funnel_chains, the trends, cohorts, stalled contacts, the last complete week and the
+# weekly metrics run the core on every engine: nothing is registered for them).
 ON_ENGINE = {
     "classify",
     "flows",
-    "weekly_metrics",
 }
 
 
