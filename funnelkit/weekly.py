@@ -41,6 +41,7 @@ from funnelkit.conversion import (
 )
 from funnelkit.core.chains import chains_of, nw_spec
 from funnelkit.core.classify import classify_frame
+from funnelkit.core.counts import durations_query, wide_counts
 from funnelkit.definitions import Funnel, load_funnel
 from funnelkit.drivers import DriversResult, drivers
 from funnelkit.durations import format_duration, parse_duration
@@ -66,6 +67,7 @@ from funnelkit.events import (
 from funnelkit.privacy import check_breakdown, pseudonymize_breakdown
 from funnelkit.stages import classify, flows, snapshot_from_counts
 from funnelkit.stats import MIN_PER_OUTCOME, wilson_interval
+from funnelkit.steps import Spec
 from funnelkit.timeutil import instant_before, parse_as_of
 from funnelkit.weekly_results import (
     FEW_STAGE_ENTRIES_IN_WEEK,
@@ -724,14 +726,22 @@ class _Sections:
             classified=self.classified,
         )
         in_funnel = nw.col("_t1") >= to_us(funnel_since)
-        collected = chains.collect(
-            lambda lf: [
-                trend_counts(lf, ns.spec, "week"),
-                *funnel_counts(lf.filter(in_funnel), ns.spec, by=by, shared=chains.shared),
-            ]
-        )
-        trend = finish_trend(collected[0], ns.spec, "week", parse_as_of(self.until))
-        ordered = finish_funnel(collected[1:], ns.spec, by=by, min_size=MIN_SEGMENT)
+        if chains.shared:
+            collected = chains.collect(
+                lambda lf: [
+                    trend_counts(lf, ns.spec, "week"),
+                    *funnel_counts(lf.filter(in_funnel), ns.spec, by=by),
+                ]
+            )
+            wide, tables = collected[0], collected[1:]
+        else:
+            # DuckDB and Spark compute the chains again for each query: the weeks'
+            # counts join the funnel's row, so that one pass over the chains serves both.
+            weeks = week_range(IsoWeek.of(since), IsoWeek.of(instant_before(self.until)))
+            tables = chains.collect(lambda lf: _one_pass(lf, ns.spec, by, in_funnel, weeks))
+            wide = _weeks_wide(tables[0], ns.spec.n, weeks)
+        trend = finish_trend(wide, ns.spec, "week", parse_as_of(self.until))
+        ordered = finish_funnel(tables, ns.spec, by=by, min_size=MIN_SEGMENT)
         return trend, ordered
 
     def _trend(self, since: datetime) -> ConversionTrend:
@@ -758,6 +768,62 @@ class _Sections:
             until=self.until,
             allow_personal=allow_personal,
         )
+
+
+def _count_if(condition: Any) -> Any:
+    """Count the rows where ``condition`` holds."""
+    return nw.when(condition).then(nw.lit(1)).count()
+
+
+def _one_pass(
+    chains: Any, spec: Spec, by: str | None, in_funnel: Any, weeks: list[IsoWeek]
+) -> list[Any]:
+    """Return the funnel's queries over the chains ``in_funnel``, the weeks' counts in the first.
+
+    :func:`~funnelkit.core.counts.funnel_counts` for an engine that computes
+    the chains once per query: the time to convert's row (with the step
+    counts, without ``by``) also holds, per week ``i`` of ``weeks``, the
+    ``_w<i>_excl`` and ``_w<i>_c<k>`` counts of :func:`trend_counts` over
+    every chain.  Outside the funnel, a chain is read as level 0 and not
+    excluded, so that the funnel's aggregations skip it.
+    """
+    lvl, excluded = nw.col("_lvl"), nw.col("_excluded")
+    every_lvl, every_excluded = nw.col("_every_lvl"), nw.col("_every_excluded")
+    extra = []
+    for i, w in enumerate(weeks):
+        t1 = nw.col("_t1")
+        here = (t1 >= to_us(w.start)) & (t1 < to_us(w.end))
+        extra.append(_count_if(here & every_excluded).alias(f"_w{i}_excl"))
+        extra += [
+            _count_if(here & ~every_excluded & (every_lvl >= k)).alias(f"_w{i}_c{k}")
+            for k in range(1, spec.n + 1)
+        ]
+    masked = chains.with_columns(
+        lvl.alias("_every_lvl"), excluded.alias("_every_excluded")
+    ).with_columns(
+        nw.when(in_funnel).then(lvl).otherwise(0).alias("_lvl"),
+        (excluded & in_funnel).alias("_excluded"),
+    )
+    row = durations_query(masked, spec, counts=by is None, extra=extra)[0]
+    if by is None:
+        return [row]
+    return [row, wide_counts(chains.filter(in_funnel), spec.n, "_seg_value")]
+
+
+def _weeks_wide(row: pl.DataFrame, n: int, weeks: list[IsoWeek]) -> pl.DataFrame:
+    """Return the :func:`trend_counts` table from the weeks' counts of :func:`_one_pass`.
+
+    One row per week holding a chain, as the grouped query gives it.
+    """
+    values = row.row(0, named=True)
+    names = ["_excl", *(f"c{k}" for k in range(1, n + 1))]
+    rows = [
+        (to_us(w.start), *(int(values[f"_w{i}_{name.lstrip('_')}"] or 0) for name in names))
+        for i, w in enumerate(weeks)
+    ]
+    schema = {"period_start": pl.Int64, **dict.fromkeys(names, pl.Int64)}
+    table = pl.DataFrame(rows, schema=schema, orient="row")
+    return table.filter(pl.col("_excl") + pl.col("c1") > 0)
 
 
 def _compare(trend: ConversionTrend, rates_week: IsoWeek) -> PeriodComparison | None:
