@@ -46,6 +46,11 @@ and inactivity rules: the score path).
     The public ``classify`` and ``funnel`` given a DuckDB relation over the
     same file (the engine path).
 
+``weekly_polars``, ``weekly_duckdb``
+    ``weekly.weekly_metrics`` of the ``inbound`` preset for the log's last
+    complete week (12 weeks of history): on the :class:`~funnelkit.events.EventLog`
+    of ``read_events(path)``, and on a DuckDB relation over the same file.
+
 Both plans of one analysis must give the same numbers; the script checks the
 step counts of the funnels and the stage counts of the classifications.
 
@@ -80,6 +85,8 @@ CASES = (
     "funnel_repeated_clickhouse",
     "classify_duckdb",
     "funnel_duckdb",
+    "weekly_polars",
+    "weekly_duckdb",
 )
 PRESET = os.environ.get("FUNNELKIT_BENCH_PRESET", "sales")  # the classify cases' definition
 PAIRS = (("classify_generic", "classify_polars"), ("funnel_generic", "funnel_polars"))
@@ -135,6 +142,11 @@ def _child(case: str, path: Path) -> dict[str, Any]:
         import funnelkit.engine_classify  # noqa: F401
     if case.endswith("duckdb"):
         import duckdb  # noqa: F401
+    week = None
+    if case.startswith("weekly"):
+        from funnelkit.weekly import last_complete_week
+
+        week = last_complete_week(pl.scan_parquet(path))
 
     before = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
@@ -187,6 +199,21 @@ def _child(case: str, path: Path) -> dict[str, Any]:
 
             result = funnel(rel, list(STEPS), window=WINDOW)  # type: ignore[arg-type]
             check = [int(c) for c in result.table["count"]]
+    elif case in ("weekly_polars", "weekly_duckdb"):
+        from funnelkit.weekly import weekly_metrics
+
+        if case == "weekly_polars":
+            from funnelkit.events import read_events
+
+            events: Any = read_events(path)
+        else:
+            import duckdb
+
+            events = duckdb.connect().sql(f"SELECT * FROM read_parquet('{path}')")
+        metrics = weekly_metrics(events, "inbound", week=week)  # type: ignore[arg-type]
+        check = [int(k.value) for k in metrics.headline if k.kind == "count"]
+        check += [int(k.successes or 0) for k in metrics.headline if k.kind == "rate"]
+        check += [int(c) for c in metrics.conversion.table["count"]]
     else:
         msg = f"unknown case {case!r}"
         raise SystemExit(msg)

@@ -3,8 +3,8 @@
 The public functions of :mod:`funnelkit.stages`, :mod:`funnelkit.conversion`
 and :mod:`funnelkit.weekly` take polars frames, DuckDB relations and Spark
 DataFrames alike and run **inside the engine**: most are written once, on the
-core (:mod:`funnelkit.core`); ``classify``, ``flows`` and ``weekly_metrics``
-run the implementation this module registers under their name
+core (:mod:`funnelkit.core`); ``classify`` and ``flows`` run the
+implementation this module registers under their name
 (:func:`funnelkit.frames.register`).  Only the small result tables come back,
 equal to the polars path's.  :func:`classify_query` keeps a
 classification in the engine, :func:`engine_of` tells frames apart and
@@ -32,7 +32,6 @@ Examples
 
 from __future__ import annotations
 
-from funnelkit import engine_trends  # noqa: F401  (importing registers them)
 from funnelkit.engine_classify import classify_query
 from funnelkit.engine_frames import columns, event_span
 from funnelkit.engine_sources import (

@@ -28,7 +28,7 @@ from typing import Any
 import narwhals as nw
 import polars as pl
 
-from funnelkit import conversion, frames
+from funnelkit import conversion
 from funnelkit.conversion import (
     CohortTable,
     ConversionTrend,
@@ -41,10 +41,19 @@ from funnelkit.conversion import (
 )
 from funnelkit.core.chains import chains_of, nw_spec
 from funnelkit.core.classify import classify_frame
+from funnelkit.core.counts import durations_query, wide_counts
 from funnelkit.definitions import Funnel, load_funnel
 from funnelkit.drivers import DriversResult, drivers
 from funnelkit.durations import format_duration, parse_duration
-from funnelkit.engine_frames import collect_polars, core_contacts, core_events, to_us
+from funnelkit.engine_frames import (
+    TS,
+    CoreEngine,
+    EngineFrame,
+    collect_polars,
+    core_contacts,
+    core_events,
+    to_us,
+)
 from funnelkit.errors import EmptyInputError, ParameterError
 from funnelkit.events import (
     CONTACT_ID,
@@ -56,8 +65,9 @@ from funnelkit.events import (
     optional_contacts,
 )
 from funnelkit.privacy import check_breakdown, pseudonymize_breakdown
-from funnelkit.stages import classify, flows, snapshot
+from funnelkit.stages import classify, flows, snapshot_from_counts
 from funnelkit.stats import MIN_PER_OUTCOME, wilson_interval
+from funnelkit.steps import Spec
 from funnelkit.timeutil import instant_before, parse_as_of
 from funnelkit.weekly_results import (
     FEW_STAGE_ENTRIES_IN_WEEK,
@@ -141,27 +151,74 @@ def as_funnel(funnel: Funnel | str) -> Funnel:
     return funnel if isinstance(funnel, Funnel) else load_funnel(funnel)
 
 
+@dataclass(frozen=True)
+class _Held:
+    """What every section of a report reads, on the events' engine.
+
+    ``events`` and ``contacts`` go to the analyses: on polars, the events
+    before the week's end (read once with ``in_memory``, the definition's
+    text numbers read as numbers) and the contacts as a lazy frame; on
+    DuckDB and Spark, the frames as given, each analysis cutting at the
+    week's end in the engine.  ``counted`` is every event as the core reads
+    it, for the data quality counts.
+    """
+
+    events: Any
+    contacts: Any
+    counted: EngineFrame
+    engine: CoreEngine
+
+
+def _hold(
+    events: Any,
+    contacts: Any,
+    definition: Funnel,
+    week: IsoWeek,
+    *,
+    in_memory: bool,
+) -> _Held:
+    """Return the events and contacts the report's sections read (see :class:`_Held`)."""
+    frame = core_events(events)
+    if frame.engine != "polars":
+        return _Held(events, contacts, frame, frame.engine)
+    everything = as_lazy(events)
+    if in_memory:
+        # Read (and validate) the events once; every section reuses them.
+        everything = everything.collect(engine="streaming").lazy()
+    # Text columns the definition compares with numbers: checked (one pass) and read
+    # as numbers here once, rather than again by each section.
+    lf = definition.read_numbers(everything.filter(pl.col(OCCURRED_AT) < week.end))
+    return _Held(lf, optional_contacts(contacts), core_events(everything), "polars")
+
+
 def _quality(
-    lf: pl.LazyFrame,
+    frame: EngineFrame,
     week: IsoWeek,
     summary: SetAsideSummary | None,
-    contacts: ContactTable | pl.DataFrame | pl.LazyFrame | None,
+    contacts: Any,
+    engine: CoreEngine,
 ) -> DataQuality:
-    t = pl.col(OCCURRED_AT)
-    start, end = pl.lit(week.start), pl.lit(week.end)
-    counts = lf.select(
-        pl.len().alias("kept"),
-        (t < start).sum().alias("before"),
-        ((t >= start) & (t < end)).sum().alias("in_week"),
-        (t >= end).sum().alias("after"),
-    ).collect()
-    kept, before, in_week, after = (int(v) for v in counts.row(0))
+    """Count the events before, in and after ``week`` (one query), and what was set aside."""
+    t = nw.col(TS)
+    start, end = to_us(week.start), to_us(week.end)
+    counts = collect_polars(
+        frame.lf.select(
+            nw.len().cast(nw.Int64()).alias("kept"),
+            (t < start).cast(nw.Int64()).sum().alias("before"),
+            ((t >= start) & (t < end)).cast(nw.Int64()).sum().alias("in_week"),
+            (t >= end).cast(nw.Int64()).sum().alias("after"),
+        )
+    )
+    kept, before, in_week, after = (int(v or 0) for v in counts.row(0))
     contacts_read = contacts_kept = None
     if isinstance(contacts, ContactTable):
         table = contacts.summary()
         contacts_read, contacts_kept = table.rows_read, table.rows_kept
-    elif contacts is not None:
-        contacts_read = contacts_kept = int(contacts.lazy().select(pl.len()).collect().item())
+    else:
+        people = core_contacts(contacts, engine)
+        if people is not None:
+            rows = collect_polars(people.lf.select(nw.len().alias("n"))).item()
+            contacts_read = contacts_kept = int(rows)
     if summary is None:
         source, read, by_reason = "<frame>", kept, {}
     else:
@@ -180,36 +237,73 @@ def _quality(
     )
 
 
-def _entries(classified: pl.DataFrame, funnel: Funnel, weeks: list[IsoWeek]) -> pl.DataFrame:
-    """Contacts that first reached each stage, per week (zeros included)."""
-    starts = [w.start for w in weeks]
-    grid = pl.DataFrame(
-        [(str(w), w.start, rank, s.id) for w in weeks for rank, s in enumerate(funnel.stages, 1)],
-        schema={
-            "week": pl.String,
-            "week_start": pl.Datetime("us", "UTC"),
-            "rank": pl.Int32,
-            "stage": pl.String,
-        },
+def _classification(
+    held: _Held, definition: Funnel, cut: datetime
+) -> tuple[pl.DataFrame | None, Any]:
+    """Classify as of ``cut`` once: ``(collected, lazy)``.
+
+    On polars the classification is collected (``collected``): the trend,
+    the funnel, the cohorts and the drivers read their stage entries from
+    it.  On DuckDB and Spark it stays in the engine (``collected`` is
+    ``None``; times in epoch µs): only its counts come back.  ``lazy`` is it
+    as a narwhals lazy frame on both.
+    """
+    if held.engine == "polars":
+        done = classify(held.events, definition, as_of=cut, contacts=held.contacts).collect()
+        return done, nw.from_native(done.lazy())
+    ev = core_events(held.events)
+    definition.check_columns(ev.schema)
+    people = core_contacts(held.contacts, ev.engine)
+    plan = classify_frame(
+        ev.lf,
+        definition,
+        cut=to_us(cut),
+        contacts=None if people is None else people.lf,
+        entry_times=True,
+    )
+    return None, plan
+
+
+def _stage_counts(classified: Any, definition: Funnel, weeks: list[IsoWeek]) -> list[Any]:
+    """Return the snapshot's and the weekly entries' counts of a classification, one select.
+
+    ``_n<rank>``: contacts at each stage now; ``_w<i>_<rank>``: contacts who
+    first reached the stage in ``weeks[i]``.  The ``<stage>_at`` columns are
+    date-times (polars) or epoch µs (DuckDB, Spark): the bounds take their type.
+    """
+    schema = classified.collect_schema()
+    aggs = [
+        (nw.col("stage_rank") == k).cast(nw.Int64()).sum().alias(f"_n{k}")
+        for k in range(1, len(definition.stages) + 1)
+    ]
+    for i, w in enumerate(weeks):
+        for rank, stage in enumerate(definition.stages, 1):
+            name = f"{stage.id}_at"
+            times = isinstance(schema[name], nw.Datetime)
+            lo, hi = (w.start, w.end) if times else (to_us(w.start), to_us(w.end))
+            at = nw.col(name)
+            aggs.append(
+                ((at >= lo) & (at < hi))
+                .fill_null(False)
+                .cast(nw.Int64())
+                .sum()
+                .alias(f"_w{i}_{rank}")
+            )
+    return aggs
+
+
+def _entries(counts: dict[str, Any], funnel: Funnel, weeks: list[IsoWeek]) -> pl.DataFrame:
+    """Contacts that first reached each stage, per week (zeros included), from the counts row."""
+    rows = [
+        (str(w), rank, s.id, int(counts.get(f"_w{i}_{rank}") or 0))
+        for i, w in enumerate(weeks)
+        for rank, s in enumerate(funnel.stages, 1)
+    ]
+    return pl.DataFrame(
+        rows,
+        schema={"week": pl.String, "rank": pl.Int32, "stage": pl.String, "contacts": pl.Int64},
         orient="row",
-    )
-    # one row per contact and stage reached (unpivot: a list of structs is far slower)
-    ats = [f"{s.id}_at" for s in funnel.stages]
-    long = classified.select(ats).unpivot(on=ats, variable_name="stage", value_name="_at")
-    long = long.select(
-        pl.col("stage").str.strip_suffix("_at"), week_start=pl.col("_at").dt.truncate("1w")
-    )
-    counts = (
-        long.filter(pl.col("week_start").is_in(starts))
-        .group_by("stage", "week_start")
-        .agg(pl.len().cast(pl.Int64).alias("contacts"))
-    )
-    return (
-        grid.join(counts, on=["stage", "week_start"], how="left")
-        .with_columns(pl.col("contacts").fill_null(0))
-        .select("week", "rank", "stage", "contacts")
-        .sort("week", "rank")
-    )
+    ).sort("week", "rank")
 
 
 def count_kpis(entries: pl.DataFrame, funnel: Funnel, week: IsoWeek) -> list[Kpi]:
@@ -407,22 +501,6 @@ def weekly_metrics(
     check_breakdown(
         breakdown, [events, contacts], allow_personal=allow_personal, option="breakdown"
     )
-    if frames.is_engine_frame(events):
-        metrics = frames.on_engine("weekly_metrics", WeeklyMetrics)(
-            events,
-            funnel,
-            week=week,
-            contacts=contacts,
-            window=window,
-            breakdown=breakdown,
-            weeks_of_history=weeks_of_history,
-        )
-        first = metrics.week.shift(1 - weeks_of_history).start
-        why = why_contacts_drop(
-            events, metrics.funnel, window=metrics.window, since=first, until=metrics.as_of,
-            contacts=contacts,
-        )  # fmt: skip
-        return replace(metrics, drivers=why)
     target = parse_week(week)
     definition = as_funnel(funnel)
     span = parse_duration(window, name="window")
@@ -435,28 +513,31 @@ def weekly_metrics(
     summary = set_aside
     if summary is None and isinstance(events, EventLog):
         summary = events.summary()
-    everything = as_lazy(events)
-    if in_memory:
-        # Read (and validate) the events once; everything below reuses them.
-        everything = everything.collect(engine="streaming").lazy()
-    quality = _quality(everything, target, summary, contacts)
-    lf = everything.filter(pl.col(OCCURRED_AT) < target.end)
-    # Text columns the definition compares with numbers: checked (one pass) and read
-    # as numbers here once, rather than again by each figure below.
-    lf = definition.read_numbers(lf)
-    people = optional_contacts(contacts)
+    held = _hold(events, contacts, definition, target, in_memory=in_memory)
+    quality = _quality(held.counted, target, summary, contacts, held.engine)
     cut = instant_before(target.end)
-
-    classified = classify(lf, definition, as_of=cut, contacts=people).collect()
-    snap = snapshot(classified, definition)
-    week_flows = flows(lf, definition, start=instant_before(target.start), end=cut, contacts=people)
     history = [target.shift(-i) for i in reversed(range(weeks_of_history))]
-    entries = _entries(classified, definition, sorted({*history, target.shift(-1)}))
+    weeks = sorted({*history, target.shift(-1)})
+    # One classification as of the week's end: collected on polars, where the sections
+    # below reuse it; kept in the engine on DuckDB and Spark, where only its counts return.
+    kept, classified = _classification(held, definition, cut)
+    counts = collect_polars(classified.select(_stage_counts(classified, definition, weeks)))
+    row = counts.row(0, named=True)
+    ranks = range(1, len(definition.stages) + 1)
+    snap = snapshot_from_counts(definition, [int(row[f"_n{k}"] or 0) for k in ranks], "en")
+    week_flows = flows(
+        held.events,
+        definition,
+        start=instant_before(target.start),
+        end=cut,
+        contacts=held.contacts,
+    )
+    entries = _entries(row, definition, weeks)
     headline = count_kpis(entries, definition, target)
     entries = entries.filter(pl.col("week").is_in([str(w) for w in history]))
     rates_week = last_closed_week(target, span)
     since = min(history[0], rates_week.shift(-1)).start
-    sections = _Sections(lf, definition, span, target.end, classified, people, contacts)
+    sections = _Sections(held.events, definition, span, target.end, kept, held.contacts, contacts)
     trend, ordered = sections.trend_and_funnel(
         since, history[0].start, breakdown, allow_personal=allow_personal
     )
@@ -467,18 +548,18 @@ def weekly_metrics(
     # The cohorts classify without the contacts table, which moves the first stage only.
     reuse = contacts is None or definition.rank(goal) > 1
     curves = conversion.cohorts(
-        lf,
+        held.events,
         definition.stage(goal),
         period="week",
         horizon=timedelta(weeks=weeks_of_history),
         as_of=cut,
         until=target.end,
         definition=definition,
-        classified=classified if reuse else None,
+        classified=kept if reuse else None,
     )
     why = why_contacts_drop(
-        lf, definition, window=span, since=history[0].start, until=target.end,
-        contacts=people, classified=classified,
+        held.events, definition, window=span, since=history[0].start, until=target.end,
+        contacts=held.contacts, classified=kept,
     )  # fmt: skip
     return WeeklyMetrics(
         week=target,
@@ -602,18 +683,21 @@ def last_closed_week(week: IsoWeek | str, window: timedelta | str) -> IsoWeek:
 class _Sections:
     """What the trend and the funnel of a report share: the events, definition and contacts.
 
-    ``classified`` is the classification of ``lf`` as of the report's end
-    (entry times included, with ``people``): the stage entries of both
-    sections are read from it, and both sections count one set of chains.
+    ``lf`` and ``people`` are the events and contacts the sections read
+    (polars frames, or DuckDB/Spark frames); ``classified``, on polars, is
+    the classification of ``lf`` as of the report's end (entry times
+    included, with ``people``), from which the stage entries are read
+    (``None`` on DuckDB and Spark, where the core classifies in the engine).
+    Both sections count one set of chains on every engine.
     """
 
-    lf: pl.LazyFrame
+    lf: Any
     definition: Funnel
     span: timedelta
     until: datetime
-    classified: pl.DataFrame
-    people: pl.LazyFrame | None
-    contacts: ContactTable | pl.DataFrame | pl.LazyFrame | None
+    classified: pl.DataFrame | None
+    people: Any
+    contacts: Any
 
     def trend_and_funnel(
         self, since: datetime, funnel_since: datetime, by: str | None, *, allow_personal: bool
@@ -642,14 +726,22 @@ class _Sections:
             classified=self.classified,
         )
         in_funnel = nw.col("_t1") >= to_us(funnel_since)
-        collected = chains.collect(
-            lambda lf: [
-                trend_counts(lf, ns.spec, "week"),
-                *funnel_counts(lf.filter(in_funnel), ns.spec, by=by, shared=chains.shared),
-            ]
-        )
-        trend = finish_trend(collected[0], ns.spec, "week", parse_as_of(self.until))
-        ordered = finish_funnel(collected[1:], ns.spec, by=by, min_size=MIN_SEGMENT)
+        if chains.shared:
+            collected = chains.collect(
+                lambda lf: [
+                    trend_counts(lf, ns.spec, "week"),
+                    *funnel_counts(lf.filter(in_funnel), ns.spec, by=by),
+                ]
+            )
+            wide, tables = collected[0], collected[1:]
+        else:
+            # DuckDB and Spark compute the chains again for each query: the weeks'
+            # counts join the funnel's row, so that one pass over the chains serves both.
+            weeks = week_range(IsoWeek.of(since), IsoWeek.of(instant_before(self.until)))
+            tables = chains.collect(lambda lf: _one_pass(lf, ns.spec, by, in_funnel, weeks))
+            wide = _weeks_wide(tables[0], ns.spec.n, weeks)
+        trend = finish_trend(wide, ns.spec, "week", parse_as_of(self.until))
+        ordered = finish_funnel(tables, ns.spec, by=by, min_size=MIN_SEGMENT)
         return trend, ordered
 
     def _trend(self, since: datetime) -> ConversionTrend:
@@ -676,6 +768,62 @@ class _Sections:
             until=self.until,
             allow_personal=allow_personal,
         )
+
+
+def _count_if(condition: Any) -> Any:
+    """Count the rows where ``condition`` holds."""
+    return nw.when(condition).then(nw.lit(1)).count()
+
+
+def _one_pass(
+    chains: Any, spec: Spec, by: str | None, in_funnel: Any, weeks: list[IsoWeek]
+) -> list[Any]:
+    """Return the funnel's queries over the chains ``in_funnel``, the weeks' counts in the first.
+
+    :func:`~funnelkit.core.counts.funnel_counts` for an engine that computes
+    the chains once per query: the time to convert's row (with the step
+    counts, without ``by``) also holds, per week ``i`` of ``weeks``, the
+    ``_w<i>_excl`` and ``_w<i>_c<k>`` counts of :func:`trend_counts` over
+    every chain.  Outside the funnel, a chain is read as level 0 and not
+    excluded, so that the funnel's aggregations skip it.
+    """
+    lvl, excluded = nw.col("_lvl"), nw.col("_excluded")
+    every_lvl, every_excluded = nw.col("_every_lvl"), nw.col("_every_excluded")
+    extra = []
+    for i, w in enumerate(weeks):
+        t1 = nw.col("_t1")
+        here = (t1 >= to_us(w.start)) & (t1 < to_us(w.end))
+        extra.append(_count_if(here & every_excluded).alias(f"_w{i}_excl"))
+        extra += [
+            _count_if(here & ~every_excluded & (every_lvl >= k)).alias(f"_w{i}_c{k}")
+            for k in range(1, spec.n + 1)
+        ]
+    masked = chains.with_columns(
+        lvl.alias("_every_lvl"), excluded.alias("_every_excluded")
+    ).with_columns(
+        nw.when(in_funnel).then(lvl).otherwise(0).alias("_lvl"),
+        (excluded & in_funnel).alias("_excluded"),
+    )
+    row = durations_query(masked, spec, counts=by is None, extra=extra)[0]
+    if by is None:
+        return [row]
+    return [row, wide_counts(chains.filter(in_funnel), spec.n, "_seg_value")]
+
+
+def _weeks_wide(row: pl.DataFrame, n: int, weeks: list[IsoWeek]) -> pl.DataFrame:
+    """Return the :func:`trend_counts` table from the weeks' counts of :func:`_one_pass`.
+
+    One row per week holding a chain, as the grouped query gives it.
+    """
+    values = row.row(0, named=True)
+    names = ["_excl", *(f"c{k}" for k in range(1, n + 1))]
+    rows = [
+        (to_us(w.start), *(int(values[f"_w{i}_{name.lstrip('_')}"] or 0) for name in names))
+        for i, w in enumerate(weeks)
+    ]
+    schema = {"period_start": pl.Int64, **dict.fromkeys(names, pl.Int64)}
+    table = pl.DataFrame(rows, schema=schema, orient="row")
+    return table.filter(pl.col("_excl") + pl.col("c1") > 0)
 
 
 def _compare(trend: ConversionTrend, rates_week: IsoWeek) -> PeriodComparison | None:

@@ -12,13 +12,6 @@ from funnelkit import frames
 from funnelkit.errors import ParameterError
 from funnelkit.events import read_events
 
-# The public analyses that take a DuckDB or Spark frame and hand it to the engine code
-# (funnel, funnel_chains, classify, flows, the trends, cohorts, stalled contacts and the
-# last complete week run the core on every engine: nothing is registered for them).
-ON_ENGINE = {
-    "weekly_metrics",
-}
-
 
 def test_doctests() -> None:
     failures, tried = doctest.testmod(frames)
@@ -42,11 +35,7 @@ def test_engine_of_tells_the_frames_apart() -> None:
     assert not frames.is_engine_frame(frame)
 
 
-def test_every_analysis_that_takes_an_engine_frame_has_an_implementation() -> None:
-    assert {name for name in ON_ENGINE if callable(frames.on_engine(name, object))} == ON_ENGINE
-
-
-@pytest.mark.parametrize("analysis", ["funnel", "classify", "flows"])
+@pytest.mark.parametrize("analysis", ["funnel", "classify", "flows", "weekly_metrics"])
 def test_the_analyses_written_once_have_no_engine_implementation_of_their_own(
     analysis: str,
 ) -> None:

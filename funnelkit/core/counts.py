@@ -8,7 +8,7 @@ durations, where the events are, and finish the small tables in polars.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import narwhals as nw
@@ -46,12 +46,13 @@ def wide_counts(chains: Any, n: int, group: str | None) -> Any:
 
 
 def durations_query(
-    chains: Any, spec: Spec, *, counts: bool
+    chains: Any, spec: Spec, *, counts: bool, extra: Sequence[Any] = ()
 ) -> tuple[Any, list[tuple[int, int]], int, int]:
     """One row: per transition its count, median, p90, mean and histogram bins.
 
     With ``counts``, the same row also holds the step counts of
-    :func:`wide_counts`, so that one query over the chains gives everything.
+    :func:`wide_counts`, so that one query over the chains gives everything;
+    ``extra`` aggregations of the chains join that row too.
     """
     width = bin_width(spec.window_us)
     n_bins = max(1, math.ceil(spec.window_us / width))
@@ -79,6 +80,7 @@ def durations_query(
             nw.col(name).mean().alias(f"{name}_mean"),
         ]
         aggs += [_how_many(nw.col(f"_bin{name}") == i).alias(f"{name}_b{i}") for i in range(n_bins)]
+    aggs += list(extra)
     if not aggs:
         aggs = [nw.len().alias("_none")]
     return rows.select(aggs), pairs, width, n_bins
