@@ -521,10 +521,24 @@ def entry_value_column(stage: str, column: str) -> str:
     :func:`with_entry_values` writes it; :func:`funnel` reads it for
     ``by=column`` when its first step is ``stage`` read by entry.
 
+    Parameters
+    ----------
+    stage
+        A stage id of the definition classified.
+    column
+        An events column.
+
+    Returns
+    -------
+    str
+        ``"<stage>_at[<column>]"``.
+
     Examples
     --------
     >>> entry_value_column("cold_lead", "channel")
     'cold_lead_at[channel]'
+
+    See the concept page: docs/concepts/entry.md
     """
     return f"{stage}_at[{column}]"
 
@@ -677,20 +691,39 @@ def entry_chains(
 ) -> EntryChains | None:
     """Return the chains of a funnel over stages read by entry, from the classification alone.
 
-    The polars accelerator of :func:`funnelkit.core.chains.chains_of` (same
-    inputs, same chains: ``contact_id``, ``_lvl``, ``_t1.._tn`` in epoch µs,
-    ``_excluded``, ``_seg_value`` with ``by``) for the specs
-    :func:`entry_chains_apply` accepts; it declines (returns ``None``) every
-    other.  Each step then has one candidate per contact, its ``<stage>_at``,
-    so the chain is read along one row: step k is reached when steps 1..k-1
-    are, its entry is at or after (``"strict_increase"``: after) step k-1's
-    and within the window of step 1's, which is at or after ``since``.  No
-    sort and no synthetic event; ``classified`` (as
-    :func:`entry_classification` gives it) is read, or computed here.  With an
-    events ``by``, the value at step 1's entry is read from the column
-    :func:`with_entry_values` adds when ``classified`` carries it, else by one
-    join of the events with one row per contact; a contacts ``by`` as the
-    core reads it (the smallest value per contact).
+    The first polars accelerator of :func:`funnelkit.core.chains.chains_of`:
+    same inputs, same chains (``contact_id``, ``_lvl``, ``_t1.._tn`` in epoch
+    µs, ``_excluded``, ``_seg_value``) for the specs
+    ``entry_chains_apply`` accepts; it declines (``None``) every other.
+    Each step has one candidate per contact, its ``<stage>_at``: the chain is
+    read along one row, without a sort or a synthetic event.  An events
+    ``by`` is read where :func:`with_entry_values` carried it, else by one
+    join of the events with one row per contact.
+
+    Parameters
+    ----------
+    events
+        An :class:`~funnelkit.events.EventLog` or a canonical polars frame.
+    spec
+        The funnel's checked specification (:func:`funnelkit.steps.resolve_spec`).
+    since, until, by, contacts
+        As in :func:`funnel`.
+    classified
+        :func:`entry_classification` of the same events, definition,
+        ``until`` and contacts (with :func:`with_entry_values` columns or
+        not); ``None``: classified here.
+
+    Returns
+    -------
+    EntryChains or None
+        The chains (``frame()``, ``collect(queries)``), or ``None`` when the
+        spec is not one it computes, or ``by`` names no column it can read
+        (the next implementation then runs, and names the column).
+
+    Raises
+    ------
+    MissingColumnError, DefinitionError, DataError
+        Only when it classifies: as :func:`funnelkit.stages.classify`.
 
     Examples
     --------
