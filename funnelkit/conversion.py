@@ -627,7 +627,9 @@ def with_entry_values(
     return found.rename(renamed).collect()
 
 
-def _values_at(history: pl.LazyFrame, classified: pl.LazyFrame, at: str, columns: list[str]) -> Any:
+def _values_at(
+    history: pl.LazyFrame, classified: pl.LazyFrame, at: str, columns: list[str]
+) -> pl.LazyFrame:
     """Per contact: the smallest value (text) of each column among its events at instant ``at``."""
     schema = history.collect_schema()
     entered = classified.select(
@@ -772,7 +774,11 @@ def entry_chains(
         pl.col(at).cast(pl.Datetime("us", "UTC")).dt.epoch("us").alias(f"_e{j}")
         for j, at in enumerate(ats, 1)
     ]
-    rows = known.select(pl.col(CONTACT_ID).cast(schema[CONTACT_ID]), *entries)
+    carried = entry_value_column(str(spec.steps[0].stage), str(by))
+    along = []  # read on the classification's own rows: no join
+    if source == "events" and carried in known.collect_schema().names():
+        along, source = [pl.col(carried).alias("_seg_value")], "carried"
+    rows = known.select(pl.col(CONTACT_ID).cast(schema[CONTACT_ID]), *entries, *along)
     first = pl.col("_e1")
     reached = first.is_not_null() if lo is None else (first >= lo).fill_null(False)
     rows = rows.filter(reached)
@@ -786,9 +792,10 @@ def entry_chains(
     oks = [pl.lit(True), *(pl.col(f"_ok{k}") for k in range(2, spec.n + 1))]
     chains = rows.select(
         CONTACT_ID,
-        _lvl=pl.sum_horizontal(oks).cast(pl.Int64),
-        **{f"_t{k}": pl.when(ok).then(pl.col(f"_e{k}")) for k, ok in enumerate(oks, 1)},
-        _excluded=pl.lit(False),
+        pl.sum_horizontal(oks).cast(pl.Int64).alias("_lvl"),
+        *(pl.when(ok).then(pl.col(f"_e{k}")).alias(f"_t{k}") for k, ok in enumerate(oks, 1)),
+        pl.lit(False).alias("_excluded"),
+        *(["_seg_value"] if along else []),
     )
     if source == "events":
         assert by is not None
@@ -809,18 +816,13 @@ def entry_chains(
 def _entry_values(
     lf: pl.LazyFrame, known: pl.LazyFrame, spec: Spec, by: str, until: TimeLike | None
 ) -> pl.LazyFrame:
-    """Per contact, ``_seg_value``: ``by`` at the entry of step 1 (carried, or read once)."""
+    """Per contact, ``_seg_value``: ``by`` at the entry of step 1, read from the events."""
     stage = spec.steps[0].stage
     assert stage is not None and spec.reading.definition is not None
-    carried = entry_value_column(stage, by)
-    cid = lf.collect_schema()[CONTACT_ID]
-    if carried in known.collect_schema().names():
-        values = known.select(CONTACT_ID, pl.col(carried).alias("_seg_value"))
-    else:
-        _, hi = time_bounds(None, until)
-        history = spec.reading.definition.read_numbers(restrict_span(lf, None, hi))
-        values = _values_at(history, known, f"{stage}_at", [by]).rename({by: "_seg_value"})
-    return values.with_columns(pl.col(CONTACT_ID).cast(cid))
+    _, hi = time_bounds(None, until)
+    history = spec.reading.definition.read_numbers(restrict_span(lf, None, hi))
+    values = _values_at(history, known, f"{stage}_at", [by]).rename({by: "_seg_value"})
+    return values.with_columns(pl.col(CONTACT_ID).cast(lf.collect_schema()[CONTACT_ID]))
 
 
 # --- per-contact chains ------------------------------------------------------------
