@@ -290,7 +290,9 @@ def funnel(
         events, definition, ``until`` and ``contacts``), when already at
         hand; it is read instead of classifying the history again, so the
         funnels of one definition and ``until`` (any window, order, ``since``
-        or breakdown) share one classification.  Ignored otherwise.
+        or breakdown) share one classification.  An events ``by`` is read
+        from the value it carries (:func:`with_entry_values`), if any.
+        Ignored otherwise.
 
     Returns
     -------
@@ -621,28 +623,31 @@ def with_entry_values(
             hint = did_you_mean(column, names)
             msg = f"columns: no column {column!r} in the events.{hint}"
             raise MissingColumnError(msg)
-    values = _values_at(history, classified.lazy(), f"{stage_id}_at", list(columns))
-    found = classified.lazy().join(values, on=CONTACT_ID, how="left", maintain_order="left")
-    renamed = {c: entry_value_column(stage_id, c) for c in columns}
-    return found.rename(renamed).collect()
-
-
-def _values_at(
-    history: pl.LazyFrame, classified: pl.LazyFrame, at: str, columns: list[str]
-) -> pl.LazyFrame:
-    """Per contact: the smallest value (text) of each column among its events at instant ``at``."""
     schema = history.collect_schema()
-    entered = classified.select(
+    # the rows of the classification by number: no join back on the contact (2x the cost)
+    entered = classified.lazy().select(
         pl.col(CONTACT_ID).cast(schema[CONTACT_ID]),
-        pl.col(at).cast(schema[OCCURRED_AT]).alias(OCCURRED_AT),
-    ).filter(pl.col(OCCURRED_AT).is_not_null())
-    return (
-        history.select(CONTACT_ID, OCCURRED_AT, *columns)
-        .join(entered, on=[CONTACT_ID, OCCURRED_AT], how="semi")
-        .group_by(CONTACT_ID)
-        .agg(pl.col(c).cast(pl.String).min() for c in columns)
-        .with_columns(pl.col(CONTACT_ID).cast(pl.String))
+        pl.col(f"{stage_id}_at").cast(schema[OCCURRED_AT]).alias(OCCURRED_AT),
+        pl.int_range(pl.len(), dtype=pl.UInt32).alias("_row"),
     )
+    found = (
+        entered.join(
+            history.select(CONTACT_ID, OCCURRED_AT, *columns), on=[CONTACT_ID, OCCURRED_AT]
+        )
+        .group_by("_row")
+        .agg(pl.col(c).cast(pl.String).min() for c in columns)
+        .collect()
+    )
+    rows = found["_row"]
+    values = pl.DataFrame(
+        [
+            pl.repeat(None, classified.height, dtype=pl.String, eager=True)
+            .alias(entry_value_column(stage_id, c))
+            .scatter(rows, found[c])
+            for c in columns
+        ]
+    )
+    return classified.hstack(values)
 
 
 def entry_chains_apply(spec: Spec) -> bool:
@@ -765,19 +770,26 @@ def entry_chains(
             return None  # the kernel names the missing column
     if classified is None:
         classified = entry_classification(lf, definition, until=until, contacts=people)
-    known = classified.lazy()
+    elif isinstance(classified, pl.LazyFrame):
+        classified = classified.collect()
     ats = [f"{step.stage}_at" for step in spec.steps]
-    if not set(ats) <= set(known.collect_schema().names()):
+    if not set(ats) <= set(classified.columns):
         return None  # not the classification of these stages: the kernel reads it
+    first_stage = str(spec.steps[0].stage)
+    if source == "events" and entry_value_column(first_stage, str(by)) not in classified.columns:
+        assert by is not None
+        classified = with_entry_values(
+            classified, lf, definition, [by], stage=first_stage, until=until
+        )
+    known = classified.lazy()
     lo, _ = span_us(since, until)
     entries = [
         pl.col(at).cast(pl.Datetime("us", "UTC")).dt.epoch("us").alias(f"_e{j}")
         for j, at in enumerate(ats, 1)
     ]
-    carried = entry_value_column(str(spec.steps[0].stage), str(by))
-    along = []  # read on the classification's own rows: no join
-    if source == "events" and carried in known.collect_schema().names():
-        along, source = [pl.col(carried).alias("_seg_value")], "carried"
+    # an events column is read on the classification's own rows: no join
+    along = [pl.col(entry_value_column(first_stage, str(by))).alias("_seg_value")]
+    along = along if source == "events" else []
     rows = known.select(pl.col(CONTACT_ID).cast(schema[CONTACT_ID]), *entries, *along)
     first = pl.col("_e1")
     reached = first.is_not_null() if lo is None else (first >= lo).fill_null(False)
@@ -797,10 +809,7 @@ def entry_chains(
         pl.lit(False).alias("_excluded"),
         *(["_seg_value"] if along else []),
     )
-    if source == "events":
-        assert by is not None
-        chains = chains.join(_entry_values(lf, known, spec, by, until), on=CONTACT_ID, how="left")
-    elif source == "contacts":
+    if source == "contacts":
         assert by is not None and people is not None
         attrs = people.group_by(CONTACT_ID).agg(
             pl.col(by).cast(pl.String).min().alias("_seg_value")
@@ -811,18 +820,6 @@ def entry_chains(
             how="left",
         )
     return EntryChains(chains)
-
-
-def _entry_values(
-    lf: pl.LazyFrame, known: pl.LazyFrame, spec: Spec, by: str, until: TimeLike | None
-) -> pl.LazyFrame:
-    """Per contact, ``_seg_value``: ``by`` at the entry of step 1, read from the events."""
-    stage = spec.steps[0].stage
-    assert stage is not None and spec.reading.definition is not None
-    _, hi = time_bounds(None, until)
-    history = spec.reading.definition.read_numbers(restrict_span(lf, None, hi))
-    values = _values_at(history, known, f"{stage}_at", [by]).rename({by: "_seg_value"})
-    return values.with_columns(pl.col(CONTACT_ID).cast(lf.collect_schema()[CONTACT_ID]))
 
 
 # --- per-contact chains ------------------------------------------------------------
