@@ -38,8 +38,10 @@ from funnelkit.conversion import (
     FunnelResult,
     PeriodComparison,
     entry_classification,
+    entry_value_column,
     funnel,
     week_over_week,
+    with_entry_values,
 )
 from funnelkit.definitions import Funnel, list_presets, load_funnel
 from funnelkit.errors import FunnelkitError, ParameterError, message_in
@@ -314,9 +316,10 @@ class Explorer:
     setting, or changing only what they do not read (the language; the first
     week or the breakdown, for the week-over-week line), does not compute
     them again.  Read by entry, the classification of the history is kept per
-    definition and last week shown, and an events column's value at entry per
-    breakdown column too: a change of window, order, first week or breakdown
-    classifies nothing again, and each breakdown column is read once.
+    definition and last week shown, carrying each events column broken down by
+    (its value at the first stage's entry, read once): a change of window,
+    order, first week or breakdown classifies nothing again, and the funnel
+    and trends are read straight from the classification's entry times.
 
     Attributes
     ----------
@@ -361,7 +364,6 @@ class Explorer:
         self._comparisons: dict[tuple[Any, ...], Any] = {}
         self._classified: dict[tuple[Any, ...], pl.DataFrame] = {}
         self._first: pl.DataFrame | None = None
-        self._segment_values: dict[tuple[Any, ...], pl.DataFrame] = {}
         self.min_contacts = min_contacts
         self.result: FunnelResult | None = None
         self.last_update_seconds = 0.0
@@ -538,16 +540,11 @@ class Explorer:
             by = self.breakdown.value or None
             key = (self._definition_key, *self._reading, by, since, until)
             if key not in self._results:
-                events, people = self._events, self._contacts
-                if by in self._events.columns and self.reading.value == "entry":
-                    # The same breakdown, read once per column: see _segments_at_entry.
-                    events = self._events.drop(by)
-                    people = self._segments_at_entry(definition, until, by)
                 _remember(
                     self._results,
                     key,
                     funnel(
-                        events,
+                        self._events,
                         definition,
                         window=self.window.value,
                         order=self.order.value,
@@ -556,11 +553,11 @@ class Explorer:
                         # Read by entry, the classification reads the contacts (as the CLI
                         # and the weekly report do), whatever the breakdown; read by
                         # evidence, they only give a breakdown column.
-                        contacts=people,
+                        contacts=self._contacts,
                         since=since,
                         until=until,
                         min_size=self.min_contacts,
-                        classified=self._entries(definition, until),
+                        classified=self._entries(definition, until, by),
                     ),
                 )
             result = self._results[key]
@@ -801,43 +798,19 @@ class Explorer:
             )
         return self._first
 
-    def _segments_at_entry(self, definition: Funnel, until: datetime, by: str) -> pl.DataFrame:
-        """Return, per contact, the events column ``by`` where a funnel by entry reads it (kept).
-
-        Read by entry, :func:`funnelkit.conversion.funnel` breaks a contact down
-        by the smallest value of ``by`` among its events at the instant it
-        entered the first stage (none: not set).  That instant comes from the kept
-        classification, so the value is one per contact and the same for every
-        window, order and first week: read from the events once, it is given to
-        ``funnel`` as a contact attribute of that name, with the same numbers.
-        """
-        key = (self._definition_key, until, by)
-        if key not in self._segment_values:
-            classified = self._entries(definition, until)
-            assert classified is not None  # read by entry
-            schema = self._events.schema
-            entered = classified.lazy().select(
-                pl.col(CONTACT_ID).cast(schema[CONTACT_ID]),
-                pl.col(f"{definition.stages[0].id}_at")
-                .cast(schema[OCCURRED_AT])
-                .alias(OCCURRED_AT),
-            )
-            found = (
-                self._events.lazy()
-                .join(entered, on=[CONTACT_ID, OCCURRED_AT], how="semi")
-                .group_by(CONTACT_ID)
-                .agg(pl.col(by).cast(pl.String).min())
-                .collect()
-            )
-            _remember(self._segment_values, key, found, keep=_KEPT_CLASSIFIED)
-        return self._segment_values[key]
-
-    def _entries(self, definition: Funnel, until: datetime) -> pl.DataFrame | None:
+    def _entries(
+        self, definition: Funnel, until: datetime, by: str | None = None
+    ) -> pl.DataFrame | None:
         """Return the classification the stage entries are read from (by entry), kept.
 
         It depends on the definition and ``until`` only: every window, order,
         first week and breakdown, and the week-over-week line, read the one
         classification (:func:`funnelkit.conversion.entry_classification`).
+        With ``by`` an events column, the kept classification also carries
+        that column's value at the first stage's entry
+        (:func:`funnelkit.conversion.with_entry_values`, read once per column),
+        which :func:`~funnelkit.conversion.funnel` reads for its breakdown
+        instead of the events.
         """
         if self.reading.value != "entry":
             return None
@@ -847,7 +820,18 @@ class Explorer:
                 self._events, definition, until=until, contacts=self._contacts
             )
             _remember(self._classified, key, found, keep=_KEPT_CLASSIFIED)
-        return self._classified[key]
+        classified = self._classified[key]
+        first = definition.stage_ids[0]
+        if (
+            by is not None
+            and by in self._events.columns
+            and entry_value_column(first, by) not in classified.columns
+        ):
+            classified = with_entry_values(
+                classified, self._events, definition, [by], stage=first, until=until
+            )
+            self._classified[key] = classified
+        return classified
 
     @property
     def _reading(self) -> tuple[Any, Any, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import doctest
 
 from funnelkit import chains, conversion
-from funnelkit.core.accelerators import accelerator
+from funnelkit.core.accelerators import ACCELERATORS, accelerator
 
 
 def test_doctests() -> None:
@@ -15,5 +15,6 @@ def test_doctests() -> None:
 
 
 def test_the_polars_chains_are_the_registered_accelerator() -> None:
-    assert accelerator("chains", "polars") is chains.sort_key_chains
+    assert ACCELERATORS[("chains", "polars")][-1] == "funnelkit.chains:sort_key_chains"
+    assert accelerator("chains", "polars") is not None
     assert "funnel_chains" in conversion.__all__

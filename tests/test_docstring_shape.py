@@ -50,6 +50,7 @@ PENDING: set[str] = set()
 # Functions that take nothing a caller can get wrong and raise no error of
 # their own: they need no ``Raises`` section.
 RAISES_NOTHING = {
+    "funnelkit.conversion.entry_value_column",
     "funnelkit.conversion.finish_funnel",
     "funnelkit.core.counts.funnel_counts",
     "funnelkit.definition_rules.duration_text",

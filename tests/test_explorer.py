@@ -932,6 +932,8 @@ def _random_log(seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_the_explorer_equals_funnel_and_week_over_week_on_a_random_log(seed: int) -> None:
+    from funnelkit.conversion import entry_value_column
+
     events, people = _random_log(seed)
     app = explore(events, people)
     app.min_contacts = 1
@@ -953,5 +955,14 @@ def test_the_explorer_equals_funnel_and_week_over_week_on_a_random_log(seed: int
     ):
         change()
         _same_numbers(app, events, people)
-    # the channel at entry was read once per definition and last week shown
-    assert sorted(key[0] for key in app._segment_values) == ["inbound", "sales"]
+    # the channel at entry was read once per definition and last week shown, and is carried
+    # by the kept classification that funnel reads (the events keep their column)
+    carried = [
+        key[0]
+        for key, known in app._classified.items()
+        if entry_value_column(load_funnel(key[0]).stage_ids[0], "channel") in known.columns
+    ]
+    assert sorted(carried) == ["inbound", "sales"]
+    assert not any(
+        c.endswith("[tier]") for known in app._classified.values() for c in known.columns
+    )

@@ -7,13 +7,23 @@ to the core on random logs, and has a benchmark case saying why it exists.
 It may decline a spec by returning ``None``; the core then runs.
 
 :data:`ACCELERATORS` is the whole list, ``(computation, engine) ->
-"module:function"``; the module is imported when first asked for, so the
+"module:function"`` (or a tuple of them); the module is imported when first asked for, so the
 core imports no accelerator (they sit above it).
 
-- ``("chains", "polars")``: :func:`funnelkit.chains.sort_key_chains`, the
-  sort-key kernel of the chain rule (5-9x faster than the core's per-instant
-  window functions on polars; ``benchmarks/bench_core.py``, cases
-  ``funnel_polars`` and ``funnel_generic``).
+A computation may have several accelerators on one engine, tried in turn:
+the first that takes the spec (does not return ``None``) runs.
+
+- ``("chains", "polars")``:
+
+  1. :func:`funnelkit.conversion.entry_chains`, the funnel whose steps are
+     stages read by entry, straight from the classification's ``<stage>_at``
+     columns: one row per contact, no sort, no synthetic event (it declines
+     anything else; ``docs/concepts/entry.md``, "Straight from the
+     classification"; ``benchmarks/bench_explorer.py``);
+  2. :func:`funnelkit.chains.sort_key_chains`, the sort-key kernel of the
+     chain rule (5-9x faster than the core's per-instant window functions on
+     polars; ``benchmarks/bench_core.py``, cases ``funnel_polars`` and
+     ``funnel_generic``).
 """
 
 from __future__ import annotations
@@ -24,24 +34,49 @@ from typing import Any
 
 __all__ = ["ACCELERATORS", "accelerator"]
 
-ACCELERATORS: dict[tuple[str, str], str] = {
-    ("chains", "polars"): "funnelkit.chains:sort_key_chains",
+ACCELERATORS: dict[tuple[str, str], str | tuple[str, ...]] = {
+    ("chains", "polars"): (
+        "funnelkit.conversion:entry_chains",
+        "funnelkit.chains:sort_key_chains",
+    ),
 }
 
 
 def accelerator(computation: str, engine: str) -> Callable[..., Any] | None:
     """Return the accelerator of ``computation`` on ``engine``, or ``None`` (the core runs).
 
+    With several registered, the function returned tries them in turn and
+    returns the first answer that is not ``None`` (``None`` when all decline).
+
     Examples
     --------
     >>> accelerator("chains", "polars").__name__
-    'sort_key_chains'
+    'entry_chains_or_sort_key_chains'
     >>> accelerator("chains", "duckdb") is None
     True
     """
-    target = ACCELERATORS.get((computation, engine))
-    if target is None:
+    targets = ACCELERATORS.get((computation, engine))
+    if not targets:
         return None
+    if isinstance(targets, str):
+        targets = (targets,)
+    functions = [_load(target) for target in targets]
+    if len(functions) == 1:
+        return functions[0]
+
+    def first_taker(*args: Any, **kwargs: Any) -> Any:
+        for function in functions:
+            found = function(*args, **kwargs)
+            if found is not None:
+                return found
+        return None
+
+    first_taker.__name__ = "_or_".join(f.__name__ for f in functions)
+    return first_taker
+
+
+def _load(target: str) -> Callable[..., Any]:
+    """Import the function ``"module:function"`` names."""
     module, _, name = target.partition(":")
     function: Callable[..., Any] = getattr(importlib.import_module(module), name)
     return function
