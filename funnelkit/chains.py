@@ -241,6 +241,9 @@ Mode = Literal["packed", "wide", "exact"]
 _TS_BITS = 53
 _LOW_BITS = 64 - _TS_BITS
 _MIN_CHECK_BITS = 4
+# Up to this many steps the chain times are computed along with the levels in one
+# pass over every row (:func:`_levels_and_counted`): 4 steps add 3 columns.
+_ONE_PASS_STEPS = 4
 
 
 def sort_key_modes(spec: Spec) -> tuple[Mode, ...]:
@@ -462,14 +465,18 @@ def _levels_and_counted(rows: pl.LazyFrame, spec: Spec) -> tuple[pl.LazyFrame, p
 
     The times of a chain's middle steps cost a forward fill per step and
     level over every row, and only contacts reaching step 3 or beyond need
-    them: the levels are computed without them first, then again, with
-    them, on the rows of those contacts only (whole contacts, so the result
-    is the same; funnels narrow, so they are few).
+    them.  Up to :data:`_ONE_PASS_STEPS` steps (a few such columns) they are
+    computed along with the levels, in one pass.  Beyond, the levels are
+    computed without them first, then again, with them, on the rows of
+    those contacts only (whole contacts, so the result is the same).  That
+    second pass pays where those contacts are few (many contacts with a few
+    events each); where they hold most rows (few contacts with hundreds of
+    events each, who reach deep steps) it computes the levels twice.
     """
     if spec.order == "any":
         levels = _any_levels(rows, spec).cache()
         return levels, _counted(levels, spec)
-    if spec.n <= 2:
+    if spec.n <= _ONE_PASS_STEPS:
         levels = _ordered_levels(rows, spec).cache()
         return levels, _counted(levels, spec)
     base = rows.collect_schema().names()

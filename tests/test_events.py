@@ -440,6 +440,24 @@ def test_read_events_is_exact_when_every_row_hash_collides(frame: pl.DataFrame) 
     assert colliding.collect().equals(read_events(log).collect())
 
 
+@pytest.mark.parametrize("hold", ["memory", "lazy"])
+def test_rows_differing_only_in_a_property_are_not_duplicates(hold: str) -> None:
+    # the same contact, time and event (one hash), told apart by the properties
+    at = dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    log = pl.DataFrame(
+        {
+            "contact_id": ["a"] * 7,
+            "occurred_at": [at] * 7,
+            "event": ["purchase"] * 7,
+            "amount": [1.0, 2.0, None, 1.0, None, 3.0, 2.0],
+            "channel": ["x", "x", "x", "x", "x", "y", "x"],
+        }
+    )
+    got = read_events(log, hold=hold)
+    assert got.summary().by_reason == {"duplicate": (3, (4, 5, 7))}
+    assert got.collect()["amount"].to_list() == [1.0, 2.0, None, 3.0]
+
+
 def test_duplicate_detection_streams(tmp_path: Path, frame: pl.DataFrame) -> None:
     path = tmp_path / "e.parquet"
     pl.concat([frame, frame]).write_parquet(path)
