@@ -738,6 +738,8 @@ def number_columns(schema: Mapping[str, Any], filters: Iterable[Filter]) -> list
     >>> number_columns({"amount": pl.String, "plan": pl.String},
     ...                [Filter("amount", ">", 0), Filter("plan", "==", "pro")])
     ['amount']
+
+    See the concept page: docs/concepts/stages.md
     """
     filters = list(filters)
     as_text = {flt.column for flt in filters if not _numbers_only(flt.value)}
@@ -764,15 +766,12 @@ def _moment(value: object) -> str:
 def read_numbers_of(frame: Any, filters: Iterable[Filter], owner: str, *, at: str) -> Any:
     """Return the narwhals ``frame`` with the text columns ``filters`` compare with numbers read.
 
-    The one implementation for polars, DuckDB and Spark (:func:`read_numbers`
-    is it on a polars frame; :func:`funnelkit.engine_frames.core_events` on
-    the core's frame of any engine), so the numbers and the messages are the
-    same on every engine.  Each column of :func:`number_columns` becomes
-    ``Float64``: spaces around a value are ignored, blanks and ``NaN`` become
-    null, and one query per column first checks that every other value is a
-    number; if some are not, nothing is computed and the error names the
-    column, how many values and the first three (earliest first) with their
-    contact and time.
+    The one implementation for polars, DuckDB and Spark, so the numbers and
+    the messages are the same on every engine.  Each column of
+    :func:`number_columns` becomes ``Float64``: spaces around a value are
+    ignored, blanks and ``NaN`` become null, and one query per column first
+    checks that every other value is a number; if some are not, the error
+    names the column, how many values and the first three (earliest first).
 
     Parameters
     ----------

@@ -54,6 +54,7 @@ RAISES_NOTHING = {
     "funnelkit.conversion.finish_funnel",
     "funnelkit.core.counts.funnel_counts",
     "funnelkit.definition_rules.duration_text",
+    "funnelkit.definition_rules.number_columns",
     "funnelkit.definitions.list_presets",
     "funnelkit.stats.biggest_leak",
     "funnelkit.drivers.format_ratio",

@@ -74,6 +74,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
 def test_the_default_week_is_the_last_complete_week(rendered: tuple[Path, str, str]) -> None:
     out, _, week = rendered
     assert sorted(p.name for p in out.iterdir()) == [
+        ".funnelkit-lock",
         ".funnelkit-reports.json",
         week,
         "follow-up",
@@ -282,7 +283,14 @@ def test_range_renders_each_week_with_a_progress_bar_and_the_same_metrics(
     assert code == 0, captured.err
     assert "weekly report" in captured.err and "2/2" in captured.err  # tqdm on stderr
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == [".funnelkit-reports.json", "2026-W46", week, "follow-up", "index.html"]
+    assert names == [
+        ".funnelkit-lock",
+        ".funnelkit-reports.json",
+        "2026-W46",
+        week,
+        "follow-up",
+        "index.html",
+    ]
     assert "last run's" not in (tmp_path / week / "report.html").read_text()  # replaced
     # determinism: another run, another folder, the same metrics.json byte for byte
     assert (tmp_path / week / "metrics.json").read_bytes() == (
