@@ -39,8 +39,9 @@ import narwhals as nw
 import polars as pl
 
 from funnelkit.core.accelerators import accelerator
+from funnelkit.core.checks import check_columns, definition_filters, segment_source
 from funnelkit.core.classify import classify_frame
-from funnelkit.definitions import Filter, Funnel, Stage, number_columns
+from funnelkit.definitions import Funnel, Stage
 from funnelkit.engine_frames import (
     TS,
     CoreEngine,
@@ -56,14 +57,11 @@ from funnelkit.engine_frames import (
     with_numbers,
 )
 from funnelkit.errors import (
-    MissingColumnError,
     ParameterError,
-    did_you_mean,
 )
 from funnelkit.events import CONTACT_ID as CID
 from funnelkit.events import CREATED_AT as CREATED
 from funnelkit.events import EVENT
-from funnelkit.events import OCCURRED_AT as T
 from funnelkit.steps import (
     CORE_ORDERS,
     STAGE,
@@ -78,7 +76,6 @@ from funnelkit.timeutil import TimeLike
 __all__ = [
     "Chains",
     "CoreChains",
-    "check_columns",
     "NwSpec",
     "chains_of",
     "counted_chains",
@@ -819,115 +816,6 @@ def _clean_attempts(inst: Any, ns: NwSpec) -> Any:
 _KEY_DIGITS = 19  # an attempt's start minus _LO, in decimal digits: under 2**63
 
 
-def _segment_source(ev: EngineFrame, by: str | None, contacts: EngineFrame | None) -> str | None:
-    """Return where the breakdown column ``by`` is: ``"events"``, ``"contacts"`` or ``None``.
-
-    A missing column is named with the columns one can break down by, on
-    every engine (the polars kernel's message, word for word).
-    """
-    if by is None:
-        return None
-    names = ev.lf.collect_schema().names()
-    if by in names and by != TS:
-        return "events"
-    contact_names = _given(contacts) if contacts is not None else []
-    if by in contact_names:
-        return "contacts"
-    # A breakdown reads a property: the three required columns are no suggestion.
-    fixed = (CID, T, EVENT)
-    there = [c for c in [*_given(ev), *contact_names] if c not in fixed]
-    hint = did_you_mean(by, there)
-    where = (
-        "events or contacts"
-        if contacts is not None
-        else "events (a contact attribute needs the contacts table: contacts=, "
-        "or --contacts on the command line)"
-    )
-    columns = ", ".join(there) or "none"
-    msg = f"by: no column {by!r} in the {where}.{hint} Columns to break down by: {columns}."
-    raise MissingColumnError(msg)
-
-
-def _given(frame: EngineFrame) -> list[str]:
-    """Return the columns of ``frame`` as the caller named them (``occurred_at``, not ``_ts``)."""
-    if frame.given:
-        return list(frame.given)
-    return [T if c == TS else c for c in frame.lf.collect_schema().names()]
-
-
-def _definition_filters(spec: Spec) -> list[Filter]:
-    funnel = spec.definition
-    if funnel is None:
-        return []
-    return [f for stage in funnel.stages for cond in stage.conditions for f in cond.where]
-
-
-def check_columns(
-    ev: EngineFrame, spec: Spec, *, by: str | None, contacts: EngineFrame | None
-) -> None:
-    """Name the stage, step or breakdown that reads a column the events lack.
-
-    Run by :func:`chains_of` before it chooses the implementation, so the
-    messages are the same on every engine and whichever implementation runs.
-    Only the schema is read: a text column the definition compares with
-    numbers counts as numbers (:func:`funnelkit.definitions.number_columns`).
-
-    Parameters
-    ----------
-    ev
-        The events as the core reads them (:func:`funnelkit.engine_frames.core_events`).
-    spec
-        The funnel spec.
-    by
-        The breakdown column, if any.
-    contacts
-        The contacts on the events' engine, if any.
-
-    Raises
-    ------
-    MissingColumnError
-        A stage read by entry, a step or exclusion read by its events, or the
-        breakdown reads a column neither the events nor the contacts have.
-    DefinitionError
-        A stage read by entry compares a column with a value of another kind.
-
-    Examples
-    --------
-    >>> import datetime as dt
-    >>> from funnelkit.definitions import load_funnel
-    >>> log = pl.DataFrame({"contact_id": ["a"], "occurred_at": [dt.datetime(2026, 1, 1)],
-    ...                     "event": ["page_view"]})
-    >>> ns = nw_spec(load_funnel("inbound"), "7d", "ordered", False, (), stage_steps="evidence")
-    >>> try:
-    ...     check_columns(core_events(log), ns.spec, by=None, contacts=None)
-    ... except MissingColumnError as error:
-    ...     print(str(error).split(",")[0])
-    step 4 ('Client') reads the column 'amount'
-
-    See the concept page: docs/concepts/engines.md
-    """
-    read = number_columns(ev.schema, _definition_filters(spec))
-    schema = pl.Schema({k: pl.Float64 if k in read else v for k, v in ev.schema.items()})
-    if spec.reading.entry and spec.stage_ids:
-        assert spec.reading.definition is not None  # resolve_spec refuses it otherwise
-        spec.reading.definition.check_columns(schema)
-    names = _given(ev)
-    parts = [(f"step {i} ({s.name!r})", s.expr, s.stage) for i, s in enumerate(spec.steps, 1)]
-    parts += [(f"exclusion {i}", e.expr, e.stage) for i, e in enumerate(spec.exclusions, 1)]
-    for where, expr, stage in parts:
-        if stage is not None:  # a stage read by entry: its definition was checked above
-            continue
-        missing = [c for c in expr.meta.root_names() if c not in names]
-        if missing:
-            hint = did_you_mean(missing[0], names)
-            msg = (
-                f"{where} reads the column {missing[0]!r}, which the events do not have "
-                f"(columns: {', '.join(names)}).{hint}"
-            )
-            raise MissingColumnError(msg)
-    _segment_source(ev, by, contacts)
-
-
 def counted_chains(
     ev: EngineFrame,
     ns: NwSpec,
@@ -945,7 +833,7 @@ def counted_chains(
     :func:`funnelkit.conversion.funnel` does); a contact whose first one is
     before ``since`` starts no chain.
     """
-    source = _segment_source(ev, by, contacts)
+    source = segment_source(ev, by, contacts)
     lf = restrict(ev.lf, since, until)
     by_column = by if source == "events" else None
     rows_before = None
@@ -1218,7 +1106,7 @@ def chains_of(
         if found is not None:
             return found
     if ns.spec.definition is not None:
-        ev = with_numbers(ev, _definition_filters(ns.spec), ns.spec.definition.title)
+        ev = with_numbers(ev, definition_filters(ns.spec), ns.spec.definition.title)
     lo, hi = span_us(since, until)
     lf = counted_chains(ev, ns, since=lo, until=hi, by=by, contacts=people, first_ever=True)
     return CoreChains(lf, ev.engine)
