@@ -23,7 +23,7 @@ from polars.testing import assert_frame_equal
 from funnelkit import conversion
 from funnelkit.conversion import Exclusion
 from funnelkit.definitions import Funnel, load_funnel
-from funnelkit.errors import MissingColumnError
+from funnelkit.errors import DefinitionError, MissingColumnError
 from funnelkit.events import read_contacts, read_events
 from tests.conftest import events_frame
 from tests.engines import same_funnel, spark_only
@@ -331,6 +331,18 @@ def test_created_at_cohorts_need_a_created_at_column(con: duckdb.DuckDBPyConnect
             conversion.cohorts(events, "purchase", acquisition="created_at", contacts=contacts)
         with pytest.raises(MissingColumnError, match=message):
             conversion.cohorts(events, "purchase", acquisition="created_at")
+
+
+@pytest.mark.parametrize("stage_steps", ["entry", "evidence"])
+def test_a_filter_of_the_wrong_type_is_refused_on_every_engine_and_reading(
+    con: duckdb.DuckDBPyConnection, stage_steps: str
+) -> None:
+    """'amount > 0' on a Boolean column: the same refusal by entry and by evidence events."""
+    log = events_frame(("a", "2026-03-02", "purchase", 1.0)).with_columns(pl.col("amount") > 0)
+    message = r"stage 'client': key 'where' \(amount > 0\): column 'amount' holds Boolean"
+    for events in (log, rel(con, log)):
+        with pytest.raises(DefinitionError, match=message):
+            conversion.funnel(events, SALES, window="30d", stage_steps=stage_steps)
 
 
 # --- property tests: random logs ------------------------------------------------------------------

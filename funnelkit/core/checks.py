@@ -92,7 +92,8 @@ def check_columns(
         A stage read by entry, a step or exclusion read by its events, or the
         breakdown reads a column neither the events nor the contacts have.
     DefinitionError
-        A stage read by entry compares a column with a value of another kind.
+        A stage, read by entry or by its evidence events, compares a column
+        with a value of another kind (a Boolean column with ``0``).
 
     Examples
     --------
@@ -130,4 +131,7 @@ def check_columns(
                 f"(columns: {', '.join(names)}).{hint}"
             )
             raise MissingColumnError(msg)
+    if spec.definition is not None and not spec.reading.entry:
+        # Stages read by their evidence events compare the same columns: the same types.
+        spec.definition.check_columns(schema)
     segment_source(ev, by, contacts)
