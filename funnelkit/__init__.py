@@ -45,8 +45,7 @@ if TYPE_CHECKING:
 
 #: Where each name of the package is defined; it is imported on first use, so that
 #: ``import funnelkit`` (and the command line's ``--help``) loads no engine, plotly
-#: or ipywidgets.  The DuckDB and Spark implementations register themselves when
-#: first asked for (:func:`funnelkit.frames.on_engine`).
+#: or ipywidgets.
 _HOMES = {
     "cohorts": "conversion",
     "compare_periods": "conversion",

@@ -25,13 +25,15 @@ import narwhals as nw
 import polars as pl
 
 from funnelkit.columns import CONTACT_ID as CID
-from funnelkit.core.chains import chains_of, nw_spec
+from funnelkit.core.chains import Chains, CoreChains, chains_of, nw_spec
 from funnelkit.definitions import Funnel
+from funnelkit.durations import format_duration
 from funnelkit.engine_frames import (
     TS,
     collect_polars,
     core_events,
     engine_contacts,
+    from_us,
     restrict,
     span_us,
 )
@@ -59,8 +61,10 @@ __all__ = [
     "LEAK_BASE",
     "MAX_VALUES",
     "DriversResult",
+    "HeldChains",
     "biggest_leak",
     "drivers",
+    "hold_chains",
     "format_ratio",
     "signal_text",
 ]
@@ -101,6 +105,187 @@ COLUMNS = (
 
 
 # --- the chains -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class HeldChains:
+    """Counted chains computed once and held, with what they were computed from.
+
+    Built by :func:`hold_chains`; :func:`drivers` reads them (``chains=``)
+    instead of computing the chains again, after checking they are the
+    chains it would compute.
+
+    Attributes
+    ----------
+    chains
+        The chains (``contact_id``, ``_lvl``, ``_t1.._tn``, ``_excluded``
+        and, with ``by``, ``_seg_value``), held on the events' engine.
+    spec
+        The steps, window, order, rules and stage reading they follow.
+    since, until
+        The span read, epoch microseconds (``None``: unbounded).
+    events, contacts
+        The events and contacts they were computed from.
+    by
+        The breakdown column, if any (it adds ``_seg_value`` only).
+    """
+
+    chains: Chains
+    spec: Spec
+    since: int | None
+    until: int | None
+    events: Any
+    contacts: Any
+    by: str | None = None
+
+
+def _held(chains: Chains) -> Chains:
+    """Return ``chains`` computed now and held: collected (polars), materialized, cached."""
+    frame = chains.frame()
+    native = nw.to_native(frame)
+    if isinstance(native, pl.LazyFrame):
+        return CoreChains(nw.from_native(native.collect(engine="auto").lazy()), "polars")
+    engine = engine_of(native)
+    hold = getattr(native, "materialize" if engine == "duckdb" else "cache", None)
+    if engine is None or hold is None:  # pragma: no cover - DuckDB before materialize()
+        return chains
+    return CoreChains(nw.from_native(hold()), engine)
+
+
+def hold_chains(
+    events: EventLog | pl.LazyFrame | pl.DataFrame | Any,
+    steps: Any,
+    *,
+    window: str | timedelta,
+    order: Literal["ordered", "strict_increase"] = "ordered",
+    since: TimeLike | None = None,
+    until: TimeLike | None = None,
+    stage_steps: StageSteps = "entry",
+    definition: Funnel | None = None,
+    contacts: ContactTable | pl.LazyFrame | pl.DataFrame | Any | None = None,
+    classified: pl.DataFrame | pl.LazyFrame | None = None,
+    by: str | None = None,
+) -> HeldChains:
+    """Compute the counted chains of a funnel once and hold them, for several analyses.
+
+    The chains of :func:`funnelkit.conversion.funnel` (the accelerator or
+    the core, whichever holds the events), computed now and held on the
+    events' engine: collected on polars, materialized on DuckDB, cached on
+    Spark.  :func:`drivers` reads them with ``chains=``; the weekly report
+    counts its trend, funnel and drivers from one such set.
+
+    Parameters
+    ----------
+    events, steps, window, order, since, until, stage_steps, definition, contacts
+        As in :func:`drivers`.
+    classified
+        Polars only: the classification of ``events`` with its entry times, as
+        of ``until``, read instead of classifying again.
+    by
+        A column of the events or contacts to break down by (adds
+        ``_seg_value``; the chains are the same).
+
+    Returns
+    -------
+    HeldChains
+
+    Raises
+    ------
+    ParameterError
+        A bad ``steps``, ``window`` or ``order``.
+    MissingColumnError
+        A column the steps or ``by`` read is missing.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> day = dt.datetime(2026, 9, 1)
+    >>> log = pl.DataFrame({"contact_id": ["a", "a", "b"],
+    ...                     "occurred_at": [day, day + dt.timedelta(days=1), day],
+    ...                     "event": ["visit", "signup", "visit"]})
+    >>> held = hold_chains(log, ["visit", "signup"], window="7d")
+    >>> held.chains.frame().select("contact_id", "_lvl").collect().sort("contact_id").rows()
+    [('a', 2), ('b', 1)]
+
+    See the guide: docs/guides/drivers.md
+    """
+    ns = nw_spec(steps, window, order, False, (), stage_steps=stage_steps, definition=definition)
+    found = chains_of(
+        events, ns, since=since, until=until, by=by, contacts=contacts, classified=classified
+    )
+    lo, hi = span_us(since, until)
+    return HeldChains(_held(found), ns.spec, lo, hi, events, contacts, by)
+
+
+def _differs(a: Spec, b: Spec) -> str | None:
+    """Name what differs between two specs' chains (steps, window, order, rules...), or ``None``."""
+    if a.n != b.n:
+        return f"{b.n} steps, not {a.n}"
+    for i, (x, y) in enumerate(zip(a.steps, b.steps, strict=True), 1):
+        if (x.stage, x.events) != (y.stage, y.events) or not x.expr.meta.eq(y.expr):
+            return f"another step {i} ({y.name!r}, not {x.name!r})"
+    window = (format_duration(timedelta(microseconds=us)) for us in (a.window_us, b.window_us))
+    pairs = (
+        ("window", *window),
+        ("order", repr(a.order), repr(b.order)),
+        ("first_entry", repr(a.first_entry), repr(b.first_entry)),
+        ("rules", repr(a.rules), repr(b.rules)),
+        ("stage_steps", repr(a.stage_steps), repr(b.stage_steps)),
+    )
+    for name, mine, theirs in pairs:
+        if mine != theirs:
+            return f"{name} {theirs}, not {mine}"
+    if a.stage_ids and not _same_definition(a.reading.definition, b.reading.definition):
+        return "another definition's stages"
+    ex = [(e.from_step, e.to_step, e.stage, e.events) for e in a.exclusions]
+    if ex != [(e.from_step, e.to_step, e.stage, e.events) for e in b.exclusions] or not all(
+        x.expr.meta.eq(y.expr) for x, y in zip(a.exclusions, b.exclusions, strict=True)
+    ):
+        return "other exclusions"
+    return None
+
+
+def _same_definition(a: Funnel | None, b: Funnel | None) -> bool:
+    """Whether two definitions are one (the same object, or equal)."""
+    try:
+        return a is b or bool(a == b)
+    except Exception:  # noqa: BLE001 - a definition whose parts do not compare is another
+        return False
+
+
+def _check_held(
+    held: HeldChains, spec: Spec, events: Any, contacts: Any, lo: int | None, hi: int | None
+) -> bool:
+    """Check ``held`` are the chains of ``spec`` over this span; return whether to cut at ``lo``.
+
+    Chains read from an earlier ``since`` serve when every step is a stage
+    read by entry: a contact enters each stage once, so its chain starts at
+    that one entry and the chains whose step 1 is at or after ``lo`` are
+    exactly those computed from ``lo``.
+    """
+    what = _differs(spec, held.spec)
+    if what is None and held.events is not events:
+        what = "other events"
+    if what is None and held.contacts is not contacts:
+        what = "other contacts"
+    if what is None and held.until != hi:
+        what = f"until {from_us(held.until)}, not {from_us(hi)}"
+    cut = held.since != lo
+    by_entry = spec.reading.entry and all(s.stage is not None for s in spec.steps)
+    if (
+        what is None
+        and cut
+        and not (by_entry and (held.since is None or (lo is not None and held.since <= lo)))
+    ):
+        what = f"since {from_us(held.since)}, not {from_us(lo)}"
+    if what is not None:
+        msg = (
+            f"chains: they were computed with {what}; drivers needs the chains of its own "
+            "events, contacts, steps, window, order, rules and span. Compute them with "
+            "hold_chains(...) and the same options, or leave chains out."
+        )
+        raise ParameterError(msg)
+    return cut
+
+
 def _contact_chains(
     events: Any,
     steps: Any,
@@ -113,6 +298,7 @@ def _contact_chains(
     definition: Funnel | None,
     contacts: Any,
     classified: pl.DataFrame | pl.LazyFrame | None,
+    held: HeldChains | None = None,
 ) -> Any:
     """Return the counted chain of every contact reaching step 1, as a narwhals lazy frame.
 
@@ -121,12 +307,19 @@ def _contact_chains(
     :func:`funnelkit.conversion.funnel_chains`, from
     :func:`funnelkit.core.chains.chains_of` (the accelerator or the core,
     whatever holds the events; the contacts and an existing classification
-    passed on).  The one place this module reads the chain rule.
+    passed on), or read from ``held`` once checked (:func:`_check_held`).
+    The one place this module reads the chain rule.
     """
     ns = nw_spec(steps, window, order, False, (), stage_steps=stage_steps, definition=definition)
-    chains = chains_of(
-        events, ns, since=since, until=until, contacts=contacts, classified=classified
-    ).frame()
+    if held is None:
+        chains = chains_of(
+            events, ns, since=since, until=until, contacts=contacts, classified=classified
+        ).frame()
+    else:
+        lo, hi = span_us(since, until)
+        chains = held.chains.frame()
+        if _check_held(held, ns.spec, events, contacts, lo, hi):
+            chains = chains.filter(nw.col("_t1") >= lo)
     return chains.select(
         CID,
         nw.col("_lvl").cast(nw.Int64()),
@@ -334,8 +527,6 @@ class DriversResult:
 
         Floats that are not finite become ``None``.
         """
-        from funnelkit.durations import format_duration
-
         rows = []
         for row in self.table.iter_rows(named=True):
             rows.append(
@@ -538,6 +729,7 @@ def drivers(
     min_size: int = 30,
     alpha: float = 0.05,
     classified: pl.DataFrame | pl.LazyFrame | None = None,
+    chains: HeldChains | None = None,
 ) -> DriversResult:
     """Compare the contacts who went on from step k−1 to step k with those who did not.
 
@@ -575,6 +767,12 @@ def drivers(
         Polars only: the classification of ``events`` with its entry times, as
         of ``until``, when the caller has it (stages read by entry read it
         instead of classifying again).
+    chains
+        The chains of these events and contacts under these steps, window,
+        order and span, already computed (:func:`hold_chains`), read instead
+        of computing them again.  Chains from an earlier ``since`` serve when
+        every step is a stage read by entry (those whose step 1 is before
+        ``since`` are left out); anything else that differs is refused.
 
     Returns
     -------
@@ -585,7 +783,9 @@ def drivers(
     Raises
     ------
     ParameterError
-        A bad ``step``, ``order``, ``max_values``, ``min_size`` or ``alpha``.
+        A bad ``step``, ``order``, ``max_values``, ``min_size`` or ``alpha``;
+        ``chains`` computed over other events, contacts, steps, window, order,
+        rules or span.
     EmptyInputError
         Without ``step``: no contact at step 1 whose window has closed (no leak
         to explain).
@@ -628,7 +828,7 @@ def drivers(
         msg = f"step: expected a step number from 2 to {n} (the step to reach), got {step!r}"
         raise ParameterError(msg)
     window_us = spec.window_us
-    chains = _contact_chains(
+    counted = _contact_chains(
         events,
         steps,
         window=window,
@@ -639,12 +839,13 @@ def drivers(
         definition=definition,
         contacts=contacts,
         classified=classified,
+        held=chains,
     )
     ev = _events_frame(events, since, until)
     _, hi = span_us(since, until)
     last = collect_polars(ev.select(nw.col(TS).max().alias("_m"))).item()
     end_of_data = hi if hi is not None else (None if last is None else int(last))
-    kept = chains.filter(~nw.col("_excluded"))
+    kept = counted.filter(~nw.col("_excluded"))
     closed = (nw.col("_t1") + window_us <= end_of_data) if end_of_data is not None else nw.lit(True)
     levels = collect_polars(
         kept.select(

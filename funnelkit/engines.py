@@ -2,14 +2,11 @@
 
 The public functions of :mod:`funnelkit.stages`, :mod:`funnelkit.conversion`
 and :mod:`funnelkit.weekly` take polars frames, DuckDB relations and Spark
-DataFrames alike and run **inside the engine**: most are written once, on the
-core (:mod:`funnelkit.core`); ``classify`` and ``flows`` run the
-implementation this module registers under their name
-(:func:`funnelkit.frames.register`).  Only the small result tables come back,
+DataFrames alike and run **inside the engine**: each is written once, on the
+core (:mod:`funnelkit.core`).  Only the small result tables come back,
 equal to the polars path's.  :func:`classify_query` keeps a
 classification in the engine, :func:`engine_of` tells frames apart and
-:func:`open_source` opens ``duckdb:`` and ``spark:`` sources.  Importing this
-module (``import funnelkit`` does) registers every implementation.
+:func:`open_source` opens ``duckdb:`` and ``spark:`` sources.
 
 How it is built, the modules it is split into, and what differs from polars
 are on the concept page ``docs/concepts/engines.md`` of the documentation

@@ -39,11 +39,10 @@ from funnelkit.conversion import (
     funnel_counts,
     trend_counts,
 )
-from funnelkit.core.chains import chains_of, nw_spec
 from funnelkit.core.classify import classify_frame
 from funnelkit.core.counts import durations_query, wide_counts
 from funnelkit.definitions import Funnel, load_funnel
-from funnelkit.drivers import DriversResult, drivers
+from funnelkit.drivers import DriversResult, HeldChains, drivers, hold_chains
 from funnelkit.durations import format_duration, parse_duration
 from funnelkit.engine_frames import (
     TS,
@@ -538,7 +537,7 @@ def weekly_metrics(
     rates_week = last_closed_week(target, span)
     since = min(history[0], rates_week.shift(-1)).start
     sections = _Sections(held.events, definition, span, target.end, kept, held.contacts, contacts)
-    trend, ordered = sections.trend_and_funnel(
+    trend, ordered, held_chains = sections.trend_and_funnel(
         since, history[0].start, breakdown, allow_personal=allow_personal
     )
     comparison = _compare(trend, rates_week)
@@ -559,7 +558,7 @@ def weekly_metrics(
     )
     why = why_contacts_drop(
         held.events, definition, window=span, since=history[0].start, until=target.end,
-        contacts=held.contacts, classified=kept,
+        contacts=held.contacts, classified=kept, chains=held_chains,
     )  # fmt: skip
     return WeeklyMetrics(
         week=target,
@@ -589,6 +588,7 @@ def why_contacts_drop(
     until: datetime,
     contacts: Any = None,
     classified: pl.DataFrame | None = None,
+    chains: HeldChains | None = None,
 ) -> DriversResult | None:
     """Return the report's drivers section: :func:`funnelkit.drivers.drivers` at the biggest leak.
 
@@ -609,6 +609,9 @@ def why_contacts_drop(
         The first history week's start and the report's end.
     classified
         The report's classification, read instead of classifying again (polars).
+    chains
+        The report's chains (:func:`funnelkit.drivers.hold_chains`), read
+        instead of computing them again (see :func:`funnelkit.drivers.drivers`).
 
     Returns
     -------
@@ -618,7 +621,8 @@ def why_contacts_drop(
     Raises
     ------
     ParameterError
-        An option of :func:`funnelkit.drivers.drivers` is unusable.
+        An option of :func:`funnelkit.drivers.drivers` is unusable, or
+        ``chains`` are not the chains of these events, steps and span.
 
     Examples
     --------
@@ -637,7 +641,7 @@ def why_contacts_drop(
     try:
         return drivers(
             events, definition, window=window, since=since, until=until, contacts=contacts,
-            classified=classified,
+            classified=classified, chains=chains,
         )  # fmt: skip
     except EmptyInputError:
         return None
@@ -701,48 +705,53 @@ class _Sections:
 
     def trend_and_funnel(
         self, since: datetime, funnel_since: datetime, by: str | None, *, allow_personal: bool
-    ) -> tuple[ConversionTrend, FunnelResult]:
-        """Return the weekly trend of entries from ``since`` and the funnel from ``funnel_since``.
+    ) -> tuple[ConversionTrend, FunnelResult, HeldChains | None]:
+        """Return the weekly trend of entries from ``since``, the funnel from ``funnel_since``.
 
         The chains of the entries from ``since`` serve both: a contact's
         chain starts at its single entry into the first stage, and every
         later entry is at or after it, so the chains whose step 1 is at or
         after ``funnel_since`` (>= ``since``) are exactly the funnel's.
+        They are computed once and held (:func:`funnelkit.drivers.hold_chains`),
+        and returned for the drivers, which read them the same way; ``None``
+        when a personal breakdown column made the sections read other events.
         """
         events, people = pseudonymize_breakdown(
             self.lf, self.contacts, by, allow_personal=allow_personal
         )
         if events is not self.lf or people is not self.contacts:
             # a personal column read as pseudonyms: the funnel reads other events
-            return self._trend(since), self._funnel(funnel_since, by, allow_personal=allow_personal)
-        ns = nw_spec(self.definition, self.span, "ordered", False, ())
-        chains = chains_of(
+            trend = self._trend(since)
+            return trend, self._funnel(funnel_since, by, allow_personal=allow_personal), None
+        held = hold_chains(
             self.lf,
-            ns,
+            self.definition,
+            window=self.span,
             since=since,
             until=self.until,
             by=by,
             contacts=self.people,
             classified=self.classified,
         )
+        chains, spec = held.chains, held.spec
         in_funnel = nw.col("_t1") >= to_us(funnel_since)
         if chains.shared:
             collected = chains.collect(
                 lambda lf: [
-                    trend_counts(lf, ns.spec, "week"),
-                    *funnel_counts(lf.filter(in_funnel), ns.spec, by=by),
+                    trend_counts(lf, spec, "week"),
+                    *funnel_counts(lf.filter(in_funnel), spec, by=by),
                 ]
             )
             wide, tables = collected[0], collected[1:]
         else:
-            # DuckDB and Spark compute the chains again for each query: the weeks'
-            # counts join the funnel's row, so that one pass over the chains serves both.
+            # DuckDB and Spark run each query on its own: the weeks' counts join the
+            # funnel's row, so that one pass over the held chains serves both.
             weeks = week_range(IsoWeek.of(since), IsoWeek.of(instant_before(self.until)))
-            tables = chains.collect(lambda lf: _one_pass(lf, ns.spec, by, in_funnel, weeks))
-            wide = _weeks_wide(tables[0], ns.spec.n, weeks)
-        trend = finish_trend(wide, ns.spec, "week", parse_as_of(self.until))
-        ordered = finish_funnel(tables, ns.spec, by=by, min_size=MIN_SEGMENT)
-        return trend, ordered
+            tables = chains.collect(lambda lf: _one_pass(lf, spec, by, in_funnel, weeks))
+            wide = _weeks_wide(tables[0], spec.n, weeks)
+        trend = finish_trend(wide, spec, "week", parse_as_of(self.until))
+        ordered = finish_funnel(tables, spec, by=by, min_size=MIN_SEGMENT)
+        return trend, ordered, held
 
     def _trend(self, since: datetime) -> ConversionTrend:
         return conversion.conversion_over_time(

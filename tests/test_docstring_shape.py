@@ -50,7 +50,6 @@ PENDING: set[str] = set()
 # Functions that take nothing a caller can get wrong and raise no error of
 # their own: they need no ``Raises`` section.
 RAISES_NOTHING = {
-    "funnelkit.conversion.entry_value_column",
     "funnelkit.conversion.finish_funnel",
     "funnelkit.core.counts.funnel_counts",
     "funnelkit.definition_rules.duration_text",
@@ -59,6 +58,7 @@ RAISES_NOTHING = {
     "funnelkit.stats.biggest_leak",
     "funnelkit.drivers.format_ratio",
     "funnelkit.drivers.signal_text",
+    "funnelkit.entry.entry_value_column",
     "funnelkit.errors.did_you_mean",
     "funnelkit.errors.message_in",
     "funnelkit.events.timestamp_shape",

@@ -14,9 +14,17 @@ from hypothesis import strategies as st
 
 import funnelkit
 from funnelkit.conversion import funnel_chains
-from funnelkit.drivers import COLUMNS, LEAK_BASE, DriversResult, biggest_leak, drivers
+from funnelkit.drivers import (
+    COLUMNS,
+    LEAK_BASE,
+    DriversResult,
+    biggest_leak,
+    drivers,
+    hold_chains,
+)
 from funnelkit.errors import EmptyInputError, ParameterError
 from funnelkit.paths import biggest_leak_step
+from funnelkit.sample import generate
 from tests.conftest import events_frame
 from tests.engines import Engine, on_spark
 from tests.planted import AFTER_THE_FACT, HELPS, HURTS, NOISE, STEPS, WINDOW, planted_log
@@ -74,6 +82,93 @@ def test_the_engines_give_the_same_table(
 
     assert_frame_equal(on_polars.table, on_engine.table)
     assert (on_polars.converted, on_polars.dropped) == (on_engine.converted, on_engine.dropped)
+
+
+# --- chains computed once, read again ----------------------------------------------------
+@on_spark
+def test_held_chains_give_the_same_drivers(
+    engine: Engine, planted: tuple[pl.DataFrame, pl.DataFrame]
+) -> None:
+    events, contacts = planted
+    ev, people = engine(events), engine(contacts)
+    held = hold_chains(ev, STEPS, window=WINDOW, contacts=people)
+    alone = drivers(ev, STEPS, window=WINDOW, contacts=people)
+    read = drivers(ev, STEPS, window=WINDOW, contacts=people, chains=held)
+    from polars.testing import assert_frame_equal
+
+    assert_frame_equal(alone.table, read.table)
+    assert (alone.step, alone.converted, alone.dropped, alone.open_windows) == (
+        read.step,
+        read.converted,
+        read.dropped,
+        read.open_windows,
+    )
+
+
+@pytest.mark.parametrize("held_since", [None, datetime(2026, 9, 14, tzinfo=UTC)])
+def test_chains_from_an_earlier_since_serve_stages_read_by_entry(
+    engine: Engine, held_since: datetime | None
+) -> None:
+    # a contact enters each stage once: the chains whose step 1 is at or after
+    # ``since`` are the chains computed from ``since``
+    events, contacts = generate(400, seed=7)
+    ev, people = engine(events), engine(contacts)
+    inbound = funnelkit.load_funnel("inbound")
+    since, until = datetime(2026, 10, 5, tzinfo=UTC), datetime(2026, 11, 23, tzinfo=UTC)
+    options: dict[str, Any] = {"window": "28d", "until": until, "contacts": people}
+    held = hold_chains(ev, inbound, since=held_since, by="channel", **options)
+    alone = drivers(ev, inbound, since=since, min_size=5, **options)
+    read = drivers(ev, inbound, since=since, min_size=5, chains=held, **options)
+    from polars.testing import assert_frame_equal
+
+    assert alone.converted + alone.dropped > 50
+    assert_frame_equal(alone.table, read.table)
+    assert (alone.step, alone.converted, alone.dropped, alone.open_windows) == (
+        read.step,
+        read.converted,
+        read.dropped,
+        read.open_windows,
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "what"),
+    [
+        ({"window": "3d"}, "window 3d, not 2w"),
+        ({"order": "strict_increase"}, "order 'strict_increase', not 'ordered'"),
+        (
+            {"steps": ["visit", "purchase", "signup"]},
+            r"another step 2 \('purchase', not 'signup'\)",
+        ),
+        ({"steps": ["visit", "signup"]}, "2 steps, not 3"),
+        ({"until": datetime(2026, 6, 1, tzinfo=UTC)}, "until 2026-06-01"),
+        ({"since": datetime(2026, 1, 1, tzinfo=UTC)}, "since 2026-01-01 00:00:00"),
+        ({"events": "other"}, "other events"),
+        ({"contacts": "other"}, "other contacts"),
+    ],
+)
+def test_chains_computed_otherwise_are_refused(
+    planted: tuple[pl.DataFrame, pl.DataFrame], change: dict[str, Any], what: str
+) -> None:
+    events, contacts = planted
+    options: dict[str, Any] = {
+        "steps": list(STEPS),
+        "window": WINDOW,
+        "order": "ordered",
+        "since": None,
+        "until": None,
+        "events": events,
+        "contacts": contacts,
+    }
+    held_options = options | change
+    for name in ("events", "contacts"):
+        if isinstance(held_options[name], str):
+            held_options[name] = options[name].clone()
+    held = hold_chains(held_options.pop("events"), held_options.pop("steps"), **held_options)
+    with pytest.raises(
+        ParameterError, match=f"chains: they were computed with {what}.*hold_chains"
+    ):
+        drivers(options.pop("events"), options.pop("steps"), chains=held, **options)
 
 
 def test_counts_behind_a_row_add_up_to_the_contacts_compared(

@@ -1,4 +1,4 @@
-"""Engine detection and the one registry the analyses hand engine frames to."""
+"""Engine detection: a DuckDB relation or a Spark DataFrame told from a polars frame."""
 
 from __future__ import annotations
 
@@ -6,10 +6,8 @@ import doctest
 
 import duckdb
 import polars as pl
-import pytest
 
 from funnelkit import frames
-from funnelkit.errors import ParameterError
 from funnelkit.events import read_events
 
 
@@ -35,14 +33,8 @@ def test_engine_of_tells_the_frames_apart() -> None:
     assert not frames.is_engine_frame(frame)
 
 
-@pytest.mark.parametrize("analysis", ["funnel", "classify", "flows", "weekly_metrics"])
-def test_the_analyses_written_once_have_no_engine_implementation_of_their_own(
-    analysis: str,
-) -> None:
-    with pytest.raises(ParameterError, match=f"{analysis} does not run on DuckDB"):
-        frames.on_engine(analysis, object)
-
-
-def test_an_analysis_without_an_engine_implementation_says_what_to_do() -> None:
-    with pytest.raises(ParameterError, match=r"explain does not run on DuckDB.*relation\.pl\(\)"):
-        frames.on_engine("explain", object)
+def test_no_registry_of_engine_implementations_is_left() -> None:
+    """Every analysis is written once: nothing registers, nothing asks (no dead registry)."""
+    assert frames.__all__ == ["Engine", "engine_of", "is_engine_frame"]
+    assert not hasattr(frames, "register")
+    assert not hasattr(frames, "on_engine")

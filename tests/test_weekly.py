@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import importlib
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -853,6 +855,7 @@ def test_the_report_classifies_once_and_builds_the_chains_once(
     import funnelkit.trends as trends_module
     import funnelkit.weekly as weekly_module
 
+    drivers_module = importlib.import_module("funnelkit.drivers")  # not the function
     calls: list[str] = []
 
     def counting(module: object, name: str) -> None:
@@ -868,7 +871,7 @@ def test_the_report_classifies_once_and_builds_the_chains_once(
 
     for module in (weekly_module, chains_module):
         counting(module, "classify")
-    for module in (weekly_module, conversion, trends_module):
+    for module in (weekly_module, conversion, trends_module, drivers_module):
         counting(module, "chains_of")
     people = pl.DataFrame(
         {"contact_id": ["y"], "created_at": [dt.datetime(2026, 11, 4, tzinfo=UTC)]}
@@ -878,3 +881,45 @@ def test_the_report_classifies_once_and_builds_the_chains_once(
     )
     assert metrics.cohorts.table.height > 0
     assert sorted(calls) == ["chains_of", "classify"]
+
+
+def test_the_drivers_read_the_chains_the_report_computed_once(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chain builders run once per report, and the drivers read those chains, held."""
+    import narwhals as nw
+
+    import funnelkit.weekly as weekly_module
+    from funnelkit.sample import generate
+
+    # every module that chooses and builds the chains (the accelerator or the core)
+    built: list[str] = []
+    for name in ("weekly", "drivers", "conversion", "trends", "paths", "stages"):
+        module = importlib.import_module(f"funnelkit.{name}")
+        original = getattr(module, "chains_of", None)
+        if original is None:
+            continue
+
+        def counting(*args: Any, _name: str = name, _f: Any = original, **kwargs: Any) -> Any:
+            built.append(_name)
+            return _f(*args, **kwargs)
+
+        monkeypatch.setattr(module, "chains_of", counting)
+    given: list[Any] = []
+    drivers = weekly_module.drivers
+
+    def reading(*args: Any, **kwargs: Any) -> Any:
+        given.append(kwargs.get("chains"))
+        return drivers(*args, **kwargs)
+
+    monkeypatch.setattr(weekly_module, "drivers", reading)
+    events, contacts = generate(300, seed=5)
+    metrics = weekly_metrics(engine(events), "inbound", week="2026-W47", contacts=engine(contacts))
+    assert metrics.drivers is not None
+    assert metrics.drivers.converted + metrics.drivers.dropped > 0
+    assert len(built) == 1, built
+    (held,) = given
+    assert held is not None
+    plan = nw.to_native(held.chains.frame()).explain()
+    # held rows, not a plan that computes the chains again
+    assert plan.startswith("DF ") or "Column Data Scan" in plan, plan

@@ -15,7 +15,7 @@ the first that takes the spec (does not return ``None``) runs.
 
 - ``("chains", "polars")``:
 
-  1. :func:`funnelkit.conversion.entry_chains`, the funnel whose steps are
+  1. :func:`funnelkit.entry.entry_chains`, the funnel whose steps are
      stages read by entry, straight from the classification's ``<stage>_at``
      columns: one row per contact, no sort, no synthetic event (it declines
      anything else; ``docs/concepts/entry.md``, "Straight from the
@@ -36,7 +36,7 @@ __all__ = ["ACCELERATORS", "accelerator"]
 
 ACCELERATORS: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("chains", "polars"): (
-        "funnelkit.conversion:entry_chains",
+        "funnelkit.entry:entry_chains",
         "funnelkit.chains:sort_key_chains",
     ),
 }

@@ -1,6 +1,6 @@
 """A funnel over stages read by entry, straight from the classification, equals the core.
 
-:func:`funnelkit.conversion.entry_chains` is the first polars accelerator of
+:func:`funnelkit.entry.entry_chains` is the first polars accelerator of
 the chains: it reads each contact's ``<stage>_at`` along one row.  These
 tests hold it to the core (:func:`funnelkit.core.chains.counted_chains`, run
 on polars with every accelerator removed) on random logs, random and preset
@@ -22,21 +22,23 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from funnelkit import conversion
+from funnelkit import conversion, entry
 from funnelkit.conversion import (
     Exclusion,
     conversion_over_time,
-    entry_chains,
-    entry_chains_apply,
-    entry_classification,
     funnel,
     funnel_chains,
     week_over_week,
-    with_entry_values,
 )
 from funnelkit.core import accelerators
 from funnelkit.core.chains import chains_of, nw_spec
 from funnelkit.definitions import Funnel, load_funnel
+from funnelkit.entry import (
+    entry_chains,
+    entry_chains_apply,
+    entry_classification,
+    with_entry_values,
+)
 from funnelkit.errors import ParameterError
 from funnelkit.steps import resolve_spec
 from tests.conftest import at, events_frame
@@ -319,7 +321,14 @@ def test_a_personal_breakdown_is_not_read_from_carried_values() -> None:
 
 def test_the_accelerators_are_tried_in_turn() -> None:
     assert accelerators.ACCELERATORS[("chains", "polars")] == (
-        "funnelkit.conversion:entry_chains",
+        "funnelkit.entry:entry_chains",
         "funnelkit.chains:sort_key_chains",
     )
-    assert conversion.entry_chains.__name__ in accelerators.accelerator("chains", "polars").__name__
+    assert entry.entry_chains.__name__ in accelerators.accelerator("chains", "polars").__name__
+
+
+def test_conversion_still_gives_the_by_entry_names() -> None:
+    """The by-entry functions live in funnelkit.entry; conversion still gives them."""
+    for name in ("entry_chains", "entry_classification", "entry_value_column", "with_entry_values"):
+        assert getattr(conversion, name) is getattr(entry, name)
+        assert name in conversion.__all__
