@@ -12,7 +12,6 @@ sorted rows, without a Python loop over contacts.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -22,7 +21,7 @@ import narwhals as nw
 import polars as pl
 
 from funnelkit.definitions import Funnel
-from funnelkit.errors import DataError, MissingColumnError, did_you_mean
+from funnelkit.errors import DataError
 from funnelkit.events import (
     CONTACT_ID,
     CREATED_AT,
@@ -599,26 +598,10 @@ def _clean_attempts(spoiled: pl.LazyFrame, rows: pl.LazyFrame, spec: Spec) -> pl
 def _segment_source(
     lf: pl.LazyFrame, by: str | None, contacts: pl.LazyFrame | None
 ) -> Literal["events", "contacts"] | None:
+    """Return where ``by`` is read; a missing column was named by the core's checks before."""
     if by is None:
         return None
-    names = lf.collect_schema().names()
-    if by in names:
-        return "events"
-    contact_names = contacts.collect_schema().names() if contacts is not None else []
-    if by in contact_names:
-        return "contacts"
-    # A breakdown reads a property: the three required columns are no suggestion.
-    fixed = (CONTACT_ID, OCCURRED_AT, EVENT)
-    hint = did_you_mean(by, [c for c in [*names, *contact_names] if c not in fixed])
-    where = (
-        "events or contacts"
-        if contacts is not None
-        else "events (a contact attribute needs the contacts table: contacts=, "
-        "or --contacts on the command line)"
-    )
-    columns = ", ".join(c for c in [*names, *contact_names] if c not in fixed) or "none"
-    msg = f"by: no column {by!r} in the {where}.{hint} Columns to break down by: {columns}."
-    raise MissingColumnError(msg)
+    return "events" if by in lf.collect_schema().names() else "contacts"
 
 
 def _contact_key(lf: pl.LazyFrame, spec: Spec, mode: Mode) -> pl.LazyFrame:
@@ -631,11 +614,12 @@ def _contact_key(lf: pl.LazyFrame, spec: Spec, mode: Mode) -> pl.LazyFrame:
     )
 
 
-def _check_columns(lf: pl.LazyFrame, spec: Spec) -> None:
-    """Name the step whose rule cannot be read on these events (before polars fails).
+def _check_rules(lf: pl.LazyFrame, spec: Spec) -> None:
+    """Name the step whose rule cannot be evaluated on these events (before polars fails).
 
     Each rule is evaluated on an empty frame of the events' schema: no data is
-    read, yet a missing column or a comparison of text with a number shows.
+    read, yet a comparison of text with a number shows.  A missing column was
+    named before (:func:`funnelkit.core.checks.check_columns`).
     """
     schema = lf.collect_schema()
     empty = pl.DataFrame(schema=schema).lazy()
@@ -644,15 +628,6 @@ def _check_columns(lf: pl.LazyFrame, spec: Spec) -> None:
     for where, expr in parts:
         try:
             empty.select(expr).collect()
-        except pl.exceptions.ColumnNotFoundError as exc:
-            found = re.search(r'column "([^"]+)"', str(exc))
-            missing = found.group(1) if found else str(exc).splitlines()[0]
-            hint = did_you_mean(missing, schema.names())
-            msg = (
-                f"{where} reads the column {missing!r}, which the events do not have "
-                f"(columns: {', '.join(schema.names())}).{hint}"
-            )
-            raise MissingColumnError(msg) from None
         except pl.exceptions.PolarsError as exc:
             types = ", ".join(f"{k}: {v}" for k, v in schema.items())
             msg = (
@@ -679,7 +654,7 @@ def contact_chains(
     ``_fits`` true (see :func:`_collect_sound`).
     """
     exact = mode == "exact"
-    _check_columns(lf, spec)
+    _check_rules(lf, spec)
     source = _segment_source(lf, by, contacts)
     if spec.one_event_rule or spec.order in CORE_ORDERS:
         return _core_contact_chains(
