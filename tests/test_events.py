@@ -580,6 +580,37 @@ def test_property_duplicates_match_a_row_by_row_reference(
     assert log.frame.collect(engine="streaming").equals(got)
 
 
+names_with_or_without_blanks = st.lists(
+    st.tuples(
+        st.sampled_from(["a", " a", "b", ""]),
+        st.sampled_from(list(_INSTANTS)),
+        # clean names alone take the path that strips nothing; one blank takes the general one
+        st.sampled_from(["like", "purchase", "like ", "\u00a0purchase", "", None]),
+        st.sampled_from(["x", "y"]),
+    ),
+    min_size=1,
+    max_size=30,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(names_with_or_without_blanks, st.booleans())
+def test_property_names_typed_as_they_are_when_none_needs_stripping_match_the_general_path(
+    data: list[tuple[object, ...]], clean_names: bool
+) -> None:
+    if clean_names:  # no name with a blank or empty: the in-memory reading strips nothing
+        data = [(c, t, _clean(e), ch) for c, t, e, ch in data]
+    df = pl.DataFrame(data, schema=["contact_id", "occurred_at", "event", "channel"], orient="row")
+    memory = read_events(df, hold="memory")
+    general = read_events(df, hold="lazy")  # strips every name, lists them from the kept rows
+    assert memory.collect().equals(general.collect())
+    aside = general.set_aside.collect().sort("row")
+    assert memory.set_aside.collect().sort("row").equals(aside)
+    assert memory.summary() == general.summary()
+    kept = {_clean(e) for c, t, e, ch in data if _clean(c) and _clean(e)}
+    assert memory.summary().event_names == tuple(sorted(n for n in kept if n is not None))
+
+
 # ------------------------------------------------------------------ contacts
 def test_read_contacts_sets_aside_duplicates_and_bad_dates(tmp_path: Path) -> None:
     path = write(
