@@ -326,6 +326,23 @@ def _sorted_rows(
     return rows.select(*extra, "_k", "_k2", "_ts", "_m", _collide=collide, _fits=fits)
 
 
+def _sort_key_of(spec: Spec) -> tuple[Any, ...]:
+    """Return what the sorted step rows of ``spec`` depend on (:func:`_sorted_rows`)."""
+    flags = [s.expr for s in spec.steps] + [e.expr for e in spec.exclusions]
+    names = None if spec.event_names is None else tuple(sorted(spec.event_names))
+    rules = tuple(f.meta.serialize(format="json") for f in flags)
+    return (names, spec.disjoint, spec.n, len(spec.exclusions), rules)
+
+
+def _remembered(ordered: pl.LazyFrame, memo: dict[Any, pl.DataFrame], key: Any) -> pl.LazyFrame:
+    """Return ``ordered`` collected once and kept in ``memo`` under ``key`` (one frame kept)."""
+    if key not in memo:
+        found = ordered.collect()
+        memo.clear()  # the rows of other steps: their memory goes back
+        memo[key] = found
+    return memo[key].lazy()
+
+
 def _boundaries(rows: pl.LazyFrame) -> pl.LazyFrame:
     newc = (pl.col("_k") != pl.col("_k").shift(1)).fill_null(True)
     newt = newc | (pl.col("_ts") != pl.col("_ts").shift(1)).fill_null(True)
@@ -645,13 +662,17 @@ def contact_chains(
     by: str | None = None,
     contacts: pl.LazyFrame | None = None,
     keep_id: bool = False,
+    memo: dict[Any, pl.DataFrame] | None = None,
 ) -> pl.LazyFrame:
     """Return one row per contact reaching step 1 (its counted chain).
 
     Columns: ``_k`` (and ``_k2``), ``_lvl``, ``_t1.._tn`` (µs), ``_excluded``,
     ``_collide``, ``_fits``, and ``_seg_value`` with ``by``, ``contact_id``
     with ``keep_id``.  Trust the result only where ``_collide`` is false and
-    ``_fits`` true (see :func:`_collect_sound`).
+    ``_fits`` true (see :func:`_collect_sound`).  With ``memo`` (the
+    ``derived`` frames of a log held in memory, ``lf`` being all its rows),
+    the sorted step rows are kept there and read again by a later funnel
+    on the same steps: the sort is most of a funnel's cost.
     """
     exact = mode == "exact"
     _check_rules(lf, spec)
@@ -664,9 +685,10 @@ def contact_chains(
     if source == "events" and by is not None:
         lf = lf.with_columns(pl.col(by).cast(pl.String).alias("_by"))
         payload.append("_by")
-    rows, counted = _levels_and_counted(
-        _boundaries(_sorted_rows(lf, spec, mode=mode, payload=payload)), spec
-    )
+    ordered = _sorted_rows(lf, spec, mode=mode, payload=payload)
+    if memo is not None:
+        ordered = _remembered(ordered, memo, (mode, tuple(payload), *_sort_key_of(spec)))
+    rows, counted = _levels_and_counted(_boundaries(ordered), spec)
     keep = [
         "_k",
         *([] if exact else ["_k2"]),
@@ -769,10 +791,17 @@ class SortKeyChains:
     by: str | None
     contacts: pl.LazyFrame | None
     shared: bool = True  # the queries of one collect read the chains computed once
+    memo: dict[Any, pl.DataFrame] | None = None  # see contact_chains
 
     def _chains(self, mode: Mode, *, keep_id: bool = False) -> pl.LazyFrame:
         return contact_chains(
-            self.rows, self.spec, mode=mode, by=self.by, contacts=self.contacts, keep_id=keep_id
+            self.rows,
+            self.spec,
+            mode=mode,
+            by=self.by,
+            contacts=self.contacts,
+            keep_id=keep_id,
+            memo=self.memo,
         )
 
     def frame(self) -> Any:
@@ -841,4 +870,16 @@ def sort_key_chains(
         lo, _ = time_bounds(since, until)
         early = history.filter(spec.steps[0].expr.fill_null(False) & (pl.col(OCCURRED_AT) < lo))
         rows = rows.join(early.select(CONTACT_ID).unique(), on=CONTACT_ID, how="anti")
-    return SortKeyChains(spec, rows, by_column, people)
+    whole = (
+        isinstance(events, EventLog)
+        and events.held == "memory"
+        and since is None
+        and until is None
+        and by is None
+        and contacts is None
+        and spec.definition is None
+        and not (spec.reading.entry and spec.stage_ids)
+    )
+    # every row of a log held in memory: its sorted step rows serve the next funnel too
+    memo = events.derived if whole and isinstance(events, EventLog) else None
+    return SortKeyChains(spec, rows, by_column, people, memo=memo)

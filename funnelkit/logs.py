@@ -269,6 +269,7 @@ class ValidatedTable:
     held: Held = "lazy"
     stamp: tuple[int, int, int] | None = field(default=None, compare=False)
     summarized: SetAsideSummary | None = field(default=None, repr=False, compare=False)
+    derived: dict[Any, pl.DataFrame] = field(default_factory=dict, repr=False, compare=False)
 
     def summary(self) -> SetAsideSummary:
         """Return the counts of kept and set-aside rows, the span of the events and warnings.
@@ -462,6 +463,10 @@ class EventLog(ValidatedTable):
         (``None`` for a frame); see :meth:`source_changed`.
     summarized
         The :class:`SetAsideSummary`, once counted; :meth:`summary` returns it.
+    derived
+        Frames an analysis derived from the rows held in memory and may read
+        again (the funnel kernel's sorted step rows, see
+        :func:`funnelkit.chains.sort_key_chains`); at most one is kept.
 
     Examples
     --------
