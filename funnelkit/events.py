@@ -660,6 +660,10 @@ def read_events(
             .filter(pl.col(_REASON).is_null()),
             key,
             counted=lf.select(*typed_key, *props),
+            # held on disk, the log is validated now, once: its hashes are sorted
+            # (8 bytes a row) rather than counted in a streaming group-by (a few
+            # dozen bytes a distinct row, and five times the CPU)
+            repeated=_repeated_hashes(lf.select(*typed_key), key) if held == "disk" else None,
         )
         usable = (
             lf.with_row_index(_ROW, offset=1)
@@ -871,6 +875,7 @@ def _duplicate_rows(
     row: str = _ROW,
     row_hash: pl.Expr | None = None,
     counted: pl.LazyFrame | None = None,
+    repeated: pl.LazyFrame | None = None,
 ) -> pl.LazyFrame:
     """Return the numbers of the rows that repeat an earlier row exactly.
 
@@ -907,6 +912,9 @@ def _duplicate_rows(
         rows candidates).  Giving it a plan of its own lets the streaming engine
         read the source again for the second pass, rather than keep every row of
         the first in memory until the counts are known.
+    repeated
+        The hashes (one column, ``__hash``) carried by more than one row, when
+        already found (:func:`_repeated_hashes`); ``counted`` is then not read.
 
     Returns
     -------
@@ -921,12 +929,16 @@ def _duplicate_rows(
     """
     row_hash = (_row_hash(key) if row_hash is None else row_hash).alias(_HASH)
     repeated = (
-        (rows if counted is None else counted)
-        .with_columns(row_hash)
-        .group_by(_HASH)
-        .agg(pl.len().alias(_COPIES))
-        .filter(pl.col(_COPIES) > 1)
-        .select(_HASH)
+        repeated
+        if repeated is not None
+        else (
+            (rows if counted is None else counted)
+            .with_columns(row_hash)
+            .group_by(_HASH)
+            .agg(pl.len().alias(_COPIES))
+            .filter(pl.col(_COPIES) > 1)
+            .select(_HASH)
+        )
     )
     # The right side of these joins is small: forcing it as the build side lets
     # the large left side stream through instead of being sampled to choose one.
@@ -937,6 +949,21 @@ def _duplicate_rows(
         .filter(~pl.struct(key).is_first_distinct())
         .select(row)
     )
+
+
+def _repeated_hashes(rows: pl.LazyFrame, key: Sequence[str]) -> pl.LazyFrame:
+    """Return the row hashes of ``rows`` seen more than once (column ``__hash``), found now.
+
+    What the group-by of :func:`_duplicate_rows` finds, by sorting the hashes
+    instead (as :func:`_repeated_rows` does in memory): one streaming pass
+    collects the hashes, 8 bytes a row, then one sort.  ``rows`` holds the
+    required columns among ``key`` (:func:`_row_hash` hashes only those).
+    """
+    hashed = rows.with_columns(_row_hash(key).alias(_HASH)).select(_HASH)
+    hashes = hashed.collect(engine="streaming")
+    ordered = hashes.get_column(_HASH).sort(multithreaded=False)
+    twice = ordered.filter(ordered == ordered.shift(1)).unique()
+    return twice.to_frame(_HASH).lazy()
 
 
 def _is_ndjson(source: Source) -> bool:

@@ -6,6 +6,7 @@ import datetime as dt
 import math
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from unittest import mock
 
@@ -609,6 +610,45 @@ def test_property_names_typed_as_they_are_when_none_needs_stripping_match_the_ge
     assert memory.summary() == general.summary()
     kept = {_clean(e) for c, t, e, ch in data if _clean(c) and _clean(e)}
     assert memory.summary().event_names == tuple(sorted(n for n in kept if n is not None))
+
+
+@settings(max_examples=40, deadline=None)
+@given(many_copies, st.booleans())
+def test_property_a_log_validated_into_the_cache_sets_aside_the_duplicates_found_in_memory(
+    data: list[tuple[object, ...]], collide: bool
+) -> None:
+    import tempfile
+
+    from funnelkit import holding
+
+    data = [(c, _INSTANTS.get(str(t)), e, a, ch) for c, t, e, a, ch in data]
+    schema = {
+        "contact_id": pl.String,
+        "occurred_at": TIMESTAMP,
+        "event": pl.String,
+        "amount": pl.Float64,
+        "channel": pl.String,
+    }
+    df = pl.DataFrame(data, schema=schema, orient="row")
+    reference = read_events(df, hold="memory")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "events.parquet"
+        df.write_parquet(path)
+        # "larger than memory": the validation streams into the cache, hashes sorted once
+        with (
+            mock.patch.object(holding, "available_memory", lambda *a: 1),
+            mock.patch.object(
+                events,
+                "_row_hash",
+                (lambda key: pl.lit(7, dtype=pl.UInt64)) if collide else events._row_hash,
+            ),
+        ):
+            log = read_events(path, hold="disk", cache_dir=Path(tmp) / "cache")
+        assert log.held == "disk"
+        assert log.collect().equals(reference.collect())
+        aside = reference.set_aside.collect().sort("row")
+        assert log.set_aside.collect().sort("row").equals(aside)
+        assert replace(log.summary(), source="<frame>") == reference.summary()
 
 
 # ------------------------------------------------------------------ contacts
