@@ -26,7 +26,9 @@ from typing import Any, Literal
 
 import polars as pl
 
+from funnelkit import duplicates as duplicates_module
 from funnelkit.columns import CONTACT_ID, CREATED_AT, EVENT, OCCURRED_AT, REQUIRED
+from funnelkit.duplicates import HASH, duplicate_rows, repeated_hashes
 from funnelkit.errors import (
     EmptyInputError,
     MissingColumnError,
@@ -87,8 +89,6 @@ TIMESTAMP = pl.Datetime("us", "UTC")
 
 _ROW = ROW
 _REASON = "__reason"
-_HASH = "__hash"
-_COPIES = "__copies"
 _DUPLICATE = "__duplicate"
 _RAW_TS = "__raw_ts"
 _TS_BLANK = "__ts_blank"
@@ -643,7 +643,7 @@ def read_events(
         return log
     # The kept rows need neither the raw timestamp text nor, without dedupe, row
     # numbers: leaving them out keeps the main path as cheap as a plain scan plus
-    # the checks.  Duplicate detection (see _duplicate_rows) takes three passes
+    # the checks.  Duplicate detection (see funnelkit.duplicates) takes three passes
     # over the rows: hashes counted, candidate rows compared, rows kept.
     if not dedupe:
         usable = lf.with_columns(typing).with_columns(reason).filter(pl.col(_REASON).is_null())
@@ -653,7 +653,7 @@ def read_events(
         # numbers) so that polars does not share one subplan between them, which
         # the streaming engine would hold in memory whole between the passes:
         # this way a log larger than memory streams.
-        duplicates = _duplicate_rows(
+        duplicates = duplicate_rows(
             lf.with_columns(typing)
             .with_row_index(_ROW, offset=1)
             .with_columns(reason)
@@ -663,7 +663,7 @@ def read_events(
             # held on disk, the log is validated now, once: its hashes are sorted
             # (8 bytes a row) rather than counted in a streaming group-by (a few
             # dozen bytes a distinct row, and five times the CPU)
-            repeated=_repeated_hashes(lf.select(*typed_key), key) if held == "disk" else None,
+            repeated=repeated_hashes(lf.select(*typed_key), key) if held == "disk" else None,
         )
         usable = (
             lf.with_row_index(_ROW, offset=1)
@@ -676,7 +676,7 @@ def read_events(
         # are typed once and kept in memory for the three passes.
         checked = checked.cache()
         usable = checked.filter(pl.col(_REASON).is_null())
-        duplicates = _duplicate_rows(usable, key)
+        duplicates = duplicate_rows(usable, key)
     if dedupe:
         usable = usable.join(
             duplicates, on=_ROW, how="anti", maintain_order="left", build_side="force_right"
@@ -729,7 +729,7 @@ def _validate_in_memory(
 
     ``checked`` is every row of the source, numbered, typed and with its
     reason (or null); it is collected once, and the duplicates are looked for
-    among its usable rows in memory (:func:`_duplicate_rows`).  The flag
+    among its usable rows in memory (:func:`funnelkit.duplicates.duplicate_rows`).  The flag
     tells that no row had a reason before duplicates were looked for.
     """
     rows = checked.collect()
@@ -758,21 +758,23 @@ def _validate_in_memory(
 def _repeated_rows(rows: pl.DataFrame, key: Sequence[str]) -> pl.Series:
     """Return the numbers of the usable ``rows`` that repeat an earlier one, in memory.
 
-    What :func:`_duplicate_rows` answers, found by sorting the rows' hashes
+    What :func:`funnelkit.duplicates.duplicate_rows` answers, found by sorting the rows' hashes
     (in memory, sorting finds the hashes seen twice at a fraction of the cost
     of a group-by) and comparing value by value only the rows whose hash
     repeats.
     """
     usable = pl.col(_REASON).is_null()
-    hashed = rows.select(_ROW, pl.when(usable).then(_row_hash(key)).alias(_HASH), *key)
+    hashed = rows.select(
+        _ROW, pl.when(usable).then(duplicates_module.row_hash(key)).alias(HASH), *key
+    )
     # one thread: the parallel sort costs twice the CPU for about the same wall time on 2 cores
-    ordered = hashed.get_column(_HASH).drop_nulls().sort(multithreaded=False)
+    ordered = hashed.get_column(HASH).drop_nulls().sort(multithreaded=False)
     twice = ordered.filter(ordered == ordered.shift(1)).unique()
     if twice.is_empty():
         return pl.Series(_ROW, [], dtype=rows.schema[_ROW])
     return (
         hashed.lazy()
-        .filter(pl.col(_HASH).is_in(twice.implode()))
+        .filter(pl.col(HASH).is_in(twice.implode()))
         .sort(_ROW)
         .filter(~pl.struct(key).is_first_distinct())
         .select(_ROW)
@@ -847,123 +849,6 @@ def _from_entry(
     else:
         held = "disk"
     return _held_log(kept, aside, name, summary.encoding, held, stamp, summary)
-
-
-def _row_hash(key: Sequence[str]) -> pl.Expr:
-    """Return one ``UInt64`` hash of the ``key`` columns of each row.
-
-    Equal rows get equal hashes (a null hashes like a null, ``-0.0`` like
-    ``0.0`` and every NaN like every other, as they compare in a group-by);
-    different rows may collide.  Only the required columns among ``key``
-    (id, time, event: text and times) are hashed when it holds any, each
-    with a seed of its own, the hashes combined: equal rows are equal there
-    too, at a fraction of the cost of hashing whole rows; rows that differ only
-    in their properties share a hash and are told apart by the exact
-    comparison that follows (see :func:`_duplicate_rows`).
-    """
-    required = [c for c in key if c in REQUIRED]
-    if not required:
-        return pl.struct(key).hash()
-    hashes = [pl.col(c).hash(seed) for seed, c in enumerate(required, 1)]
-    return functools.reduce(lambda a, b: a ^ b, hashes)
-
-
-def _duplicate_rows(
-    rows: pl.LazyFrame,
-    key: Sequence[str],
-    *,
-    row: str = _ROW,
-    row_hash: pl.Expr | None = None,
-    counted: pl.LazyFrame | None = None,
-    repeated: pl.LazyFrame | None = None,
-) -> pl.LazyFrame:
-    """Return the numbers of the rows that repeat an earlier row exactly.
-
-    A row is a duplicate when a row with a smaller ``row`` number holds the same
-    values in every ``key`` column, compared as
-    :meth:`polars.Expr.is_first_distinct` compares them (a null equals a null);
-    the first copy of each group of equal rows is not a duplicate.
-
-    Comparing whole rows is what costs, so each row is first hashed to one
-    ``UInt64``.  A group-by on that column alone (it streams; its memory grows
-    with the number of distinct rows, a few dozen bytes each) finds the hashes
-    carried by more than one row, and only the rows carrying one of those are
-    compared value by value, in ``row`` order.  Equal rows always share a hash,
-    so no duplicate is missed; rows that share a hash without being equal (a
-    collision) are told apart by that exact comparison, so none is reported
-    wrongly.
-
-    Parameters
-    ----------
-    rows
-        The rows to check, with a ``row`` column numbering them in source order.
-    key
-        The columns that make two rows equal.
-    row
-        The name of the numbering column.
-    row_hash
-        The expression hashing a row to a ``UInt64``; ``None`` for
-        :func:`_row_hash`.  Any expression that gives equal rows equal values
-        keeps the answer exact; one that collides more (a constant, in tests)
-        only makes more rows go through the exact comparison.
-    counted
-        The frame to count the hashes in, ``rows`` when ``None``: the same rows
-        without ``row``, with any others added (an added row can only make more
-        rows candidates).  Giving it a plan of its own lets the streaming engine
-        read the source again for the second pass, rather than keep every row of
-        the first in memory until the counts are known.
-    repeated
-        The hashes (one column, ``__hash``) carried by more than one row, when
-        already found (:func:`_repeated_hashes`); ``counted`` is then not read.
-
-    Returns
-    -------
-    pl.LazyFrame
-        One column, ``row``: the numbers of the duplicate rows, in no given order.
-
-    Examples
-    --------
-    >>> rows = pl.LazyFrame({"n": [1, 2, 3, 4], "a": ["x", "y", "x", "x"]})
-    >>> sorted(_duplicate_rows(rows, ["a"], row="n").collect()["n"])
-    [3, 4]
-    """
-    row_hash = (_row_hash(key) if row_hash is None else row_hash).alias(_HASH)
-    repeated = (
-        repeated
-        if repeated is not None
-        else (
-            (rows if counted is None else counted)
-            .with_columns(row_hash)
-            .group_by(_HASH)
-            .agg(pl.len().alias(_COPIES))
-            .filter(pl.col(_COPIES) > 1)
-            .select(_HASH)
-        )
-    )
-    # The right side of these joins is small: forcing it as the build side lets
-    # the large left side stream through instead of being sampled to choose one.
-    return (
-        rows.with_columns(row_hash)
-        .join(repeated, on=_HASH, how="semi", build_side="force_right")
-        .sort(row)
-        .filter(~pl.struct(key).is_first_distinct())
-        .select(row)
-    )
-
-
-def _repeated_hashes(rows: pl.LazyFrame, key: Sequence[str]) -> pl.LazyFrame:
-    """Return the row hashes of ``rows`` seen more than once (column ``__hash``), found now.
-
-    What the group-by of :func:`_duplicate_rows` finds, by sorting the hashes
-    instead (as :func:`_repeated_rows` does in memory): one streaming pass
-    collects the hashes, 8 bytes a row, then one sort.  ``rows`` holds the
-    required columns among ``key`` (:func:`_row_hash` hashes only those).
-    """
-    hashed = rows.with_columns(_row_hash(key).alias(_HASH)).select(_HASH)
-    hashes = hashed.collect(engine="streaming")
-    ordered = hashes.get_column(_HASH).sort(multithreaded=False)
-    twice = ordered.filter(ordered == ordered.shift(1)).unique()
-    return twice.to_frame(_HASH).lazy()
 
 
 def _is_ndjson(source: Source) -> bool:

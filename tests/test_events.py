@@ -16,7 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from funnelkit import events
+from funnelkit import duplicates, events
+from funnelkit.duplicates import duplicate_rows
 from funnelkit.errors import (
     DataError,
     EmptyInputError,
@@ -28,7 +29,6 @@ from funnelkit.errors import (
 )
 from funnelkit.events import (
     TIMESTAMP,
-    _duplicate_rows,
     as_lazy,
     as_lazy_contacts,
     read_contacts,
@@ -426,7 +426,7 @@ NUMBERED = pl.LazyFrame(
 @pytest.mark.parametrize("order", ["source", "reversed"])
 def test_duplicate_rows_are_exact_whatever_the_hash(row_hash: pl.Expr | None, order: str) -> None:
     rows = NUMBERED if order == "source" else NUMBERED.reverse()
-    got = _duplicate_rows(rows, ["a", "b"], row="n", row_hash=row_hash)
+    got = duplicate_rows(rows, ["a", "b"], row="n", hashing=row_hash)
     # (x, 1.0) first at 1, again at 4; (y, 1.0) at 3 and 5; (null, null) at 7 and 8
     assert sorted(got.collect()["n"]) == [4, 5, 8]
     assert sorted(got.collect(engine="streaming")["n"]) == [4, 5, 8]
@@ -434,7 +434,7 @@ def test_duplicate_rows_are_exact_whatever_the_hash(row_hash: pl.Expr | None, or
 
 def test_read_events_is_exact_when_every_row_hash_collides(frame: pl.DataFrame) -> None:
     log = pl.concat([frame, frame.head(1), frame.with_columns(amount=pl.lit(5.0))])
-    with mock.patch.object(events, "_row_hash", lambda key: pl.lit(0, dtype=pl.UInt64)):
+    with mock.patch.object(duplicates, "row_hash", lambda key: pl.lit(0, dtype=pl.UInt64)):
         colliding = read_events(log)
     assert colliding.summary().by_reason == {"duplicate": (1, (4,))}
     assert colliding.collect().equals(pl.concat([frame, frame.with_columns(amount=pl.lit(5.0))]))
@@ -563,7 +563,7 @@ def test_property_duplicates_match_a_row_by_row_reference(
         orient="row",
     )
     if collide:  # every row hashes alike: only the exact comparison tells them apart
-        with mock.patch.object(events, "_row_hash", lambda key: pl.lit(7, dtype=pl.UInt64)):
+        with mock.patch.object(duplicates, "row_hash", lambda key: pl.lit(7, dtype=pl.UInt64)):
             log = read_events(df)
     else:
         log = read_events(df)
@@ -638,9 +638,9 @@ def test_property_a_log_validated_into_the_cache_sets_aside_the_duplicates_found
         with (
             mock.patch.object(holding, "available_memory", lambda *a: 1),
             mock.patch.object(
-                events,
-                "_row_hash",
-                (lambda key: pl.lit(7, dtype=pl.UInt64)) if collide else events._row_hash,
+                duplicates,
+                "row_hash",
+                (lambda key: pl.lit(7, dtype=pl.UInt64)) if collide else duplicates.row_hash,
             ),
         ):
             log = read_events(path, hold="disk", cache_dir=Path(tmp) / "cache")
