@@ -12,7 +12,6 @@ sorted rows, without a Python loop over contacts.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -22,7 +21,7 @@ import narwhals as nw
 import polars as pl
 
 from funnelkit.definitions import Funnel
-from funnelkit.errors import DataError, MissingColumnError, did_you_mean
+from funnelkit.errors import DataError
 from funnelkit.events import (
     CONTACT_ID,
     CREATED_AT,
@@ -327,6 +326,23 @@ def _sorted_rows(
     return rows.select(*extra, "_k", "_k2", "_ts", "_m", _collide=collide, _fits=fits)
 
 
+def _sort_key_of(spec: Spec) -> tuple[Any, ...]:
+    """Return what the sorted step rows of ``spec`` depend on (:func:`_sorted_rows`)."""
+    flags = [s.expr for s in spec.steps] + [e.expr for e in spec.exclusions]
+    names = None if spec.event_names is None else tuple(sorted(spec.event_names))
+    rules = tuple(f.meta.serialize(format="json") for f in flags)
+    return (names, spec.disjoint, spec.n, len(spec.exclusions), rules)
+
+
+def _remembered(ordered: pl.LazyFrame, memo: dict[Any, pl.DataFrame], key: Any) -> pl.LazyFrame:
+    """Return ``ordered`` collected once and kept in ``memo`` under ``key`` (one frame kept)."""
+    if key not in memo:
+        found = ordered.collect()
+        memo.clear()  # the rows of other steps: their memory goes back
+        memo[key] = found
+    return memo[key].lazy()
+
+
 def _boundaries(rows: pl.LazyFrame) -> pl.LazyFrame:
     newc = (pl.col("_k") != pl.col("_k").shift(1)).fill_null(True)
     newt = newc | (pl.col("_ts") != pl.col("_ts").shift(1)).fill_null(True)
@@ -599,26 +615,10 @@ def _clean_attempts(spoiled: pl.LazyFrame, rows: pl.LazyFrame, spec: Spec) -> pl
 def _segment_source(
     lf: pl.LazyFrame, by: str | None, contacts: pl.LazyFrame | None
 ) -> Literal["events", "contacts"] | None:
+    """Return where ``by`` is read; a missing column was named by the core's checks before."""
     if by is None:
         return None
-    names = lf.collect_schema().names()
-    if by in names:
-        return "events"
-    contact_names = contacts.collect_schema().names() if contacts is not None else []
-    if by in contact_names:
-        return "contacts"
-    # A breakdown reads a property: the three required columns are no suggestion.
-    fixed = (CONTACT_ID, OCCURRED_AT, EVENT)
-    hint = did_you_mean(by, [c for c in [*names, *contact_names] if c not in fixed])
-    where = (
-        "events or contacts"
-        if contacts is not None
-        else "events (a contact attribute needs the contacts table: contacts=, "
-        "or --contacts on the command line)"
-    )
-    columns = ", ".join(c for c in [*names, *contact_names] if c not in fixed) or "none"
-    msg = f"by: no column {by!r} in the {where}.{hint} Columns to break down by: {columns}."
-    raise MissingColumnError(msg)
+    return "events" if by in lf.collect_schema().names() else "contacts"
 
 
 def _contact_key(lf: pl.LazyFrame, spec: Spec, mode: Mode) -> pl.LazyFrame:
@@ -631,11 +631,12 @@ def _contact_key(lf: pl.LazyFrame, spec: Spec, mode: Mode) -> pl.LazyFrame:
     )
 
 
-def _check_columns(lf: pl.LazyFrame, spec: Spec) -> None:
-    """Name the step whose rule cannot be read on these events (before polars fails).
+def _check_rules(lf: pl.LazyFrame, spec: Spec) -> None:
+    """Name the step whose rule cannot be evaluated on these events (before polars fails).
 
     Each rule is evaluated on an empty frame of the events' schema: no data is
-    read, yet a missing column or a comparison of text with a number shows.
+    read, yet a comparison of text with a number shows.  A missing column was
+    named before (:func:`funnelkit.core.checks.check_columns`).
     """
     schema = lf.collect_schema()
     empty = pl.DataFrame(schema=schema).lazy()
@@ -644,15 +645,6 @@ def _check_columns(lf: pl.LazyFrame, spec: Spec) -> None:
     for where, expr in parts:
         try:
             empty.select(expr).collect()
-        except pl.exceptions.ColumnNotFoundError as exc:
-            found = re.search(r'column "([^"]+)"', str(exc))
-            missing = found.group(1) if found else str(exc).splitlines()[0]
-            hint = did_you_mean(missing, schema.names())
-            msg = (
-                f"{where} reads the column {missing!r}, which the events do not have "
-                f"(columns: {', '.join(schema.names())}).{hint}"
-            )
-            raise MissingColumnError(msg) from None
         except pl.exceptions.PolarsError as exc:
             types = ", ".join(f"{k}: {v}" for k, v in schema.items())
             msg = (
@@ -670,16 +662,20 @@ def contact_chains(
     by: str | None = None,
     contacts: pl.LazyFrame | None = None,
     keep_id: bool = False,
+    memo: dict[Any, pl.DataFrame] | None = None,
 ) -> pl.LazyFrame:
     """Return one row per contact reaching step 1 (its counted chain).
 
     Columns: ``_k`` (and ``_k2``), ``_lvl``, ``_t1.._tn`` (µs), ``_excluded``,
     ``_collide``, ``_fits``, and ``_seg_value`` with ``by``, ``contact_id``
     with ``keep_id``.  Trust the result only where ``_collide`` is false and
-    ``_fits`` true (see :func:`_collect_sound`).
+    ``_fits`` true (see :func:`_collect_sound`).  With ``memo`` (the
+    ``derived`` frames of a log held in memory, ``lf`` being all its rows),
+    the sorted step rows are kept there and read again by a later funnel
+    on the same steps: the sort is most of a funnel's cost.
     """
     exact = mode == "exact"
-    _check_columns(lf, spec)
+    _check_rules(lf, spec)
     source = _segment_source(lf, by, contacts)
     if spec.one_event_rule or spec.order in CORE_ORDERS:
         return _core_contact_chains(
@@ -689,9 +685,10 @@ def contact_chains(
     if source == "events" and by is not None:
         lf = lf.with_columns(pl.col(by).cast(pl.String).alias("_by"))
         payload.append("_by")
-    rows, counted = _levels_and_counted(
-        _boundaries(_sorted_rows(lf, spec, mode=mode, payload=payload)), spec
-    )
+    ordered = _sorted_rows(lf, spec, mode=mode, payload=payload)
+    if memo is not None:
+        ordered = _remembered(ordered, memo, (mode, tuple(payload), *_sort_key_of(spec)))
+    rows, counted = _levels_and_counted(_boundaries(ordered), spec)
     keep = [
         "_k",
         *([] if exact else ["_k2"]),
@@ -794,10 +791,17 @@ class SortKeyChains:
     by: str | None
     contacts: pl.LazyFrame | None
     shared: bool = True  # the queries of one collect read the chains computed once
+    memo: dict[Any, pl.DataFrame] | None = None  # see contact_chains
 
     def _chains(self, mode: Mode, *, keep_id: bool = False) -> pl.LazyFrame:
         return contact_chains(
-            self.rows, self.spec, mode=mode, by=self.by, contacts=self.contacts, keep_id=keep_id
+            self.rows,
+            self.spec,
+            mode=mode,
+            by=self.by,
+            contacts=self.contacts,
+            keep_id=keep_id,
+            memo=self.memo,
         )
 
     def frame(self) -> Any:
@@ -866,4 +870,16 @@ def sort_key_chains(
         lo, _ = time_bounds(since, until)
         early = history.filter(spec.steps[0].expr.fill_null(False) & (pl.col(OCCURRED_AT) < lo))
         rows = rows.join(early.select(CONTACT_ID).unique(), on=CONTACT_ID, how="anti")
-    return SortKeyChains(spec, rows, by_column, people)
+    whole = (
+        isinstance(events, EventLog)
+        and events.held == "memory"
+        and since is None
+        and until is None
+        and by is None
+        and contacts is None
+        and spec.definition is None
+        and not (spec.reading.entry and spec.stage_ids)
+    )
+    # every row of a log held in memory: its sorted step rows serve the next funnel too
+    memo = events.derived if whole and isinstance(events, EventLog) else None
+    return SortKeyChains(spec, rows, by_column, people, memo=memo)

@@ -20,12 +20,15 @@ import functools
 import os
 import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
 
+from funnelkit import duplicates as duplicates_module
 from funnelkit.columns import CONTACT_ID, CREATED_AT, EVENT, OCCURRED_AT, REQUIRED
+from funnelkit.duplicates import HASH, duplicate_rows, repeated_hashes
 from funnelkit.errors import (
     EmptyInputError,
     MissingColumnError,
@@ -48,6 +51,7 @@ from funnelkit.holding import (
     write_entry,
 )
 from funnelkit.logs import (
+    MAX_EVENT_NAMES,
     REASON_TEXT,
     REASONS,
     ROW,
@@ -85,8 +89,6 @@ TIMESTAMP = pl.Datetime("us", "UTC")
 
 _ROW = ROW
 _REASON = "__reason"
-_HASH = "__hash"
-_COPIES = "__copies"
 _DUPLICATE = "__duplicate"
 _RAW_TS = "__raw_ts"
 _TS_BLANK = "__ts_blank"
@@ -553,23 +555,21 @@ def read_events(
     # Ids and event names are only stripped here; a blank one (null or empty) is
     # told by _blank in the reasons and shown as null among the set-aside rows.
     # Stripping once (not again to test for emptiness) saves a third of the typing.
-    typed_key = [
-        _stripped_id(CONTACT_ID, schema[CONTACT_ID]).alias(CONTACT_ID),
-        parse_timestamp(
-            pl.col(OCCURRED_AT),
-            raw_ts,
-            timezone=timezone,
-            timestamp_format=timestamp_format,
-            shape=shape,
-        ).alias(OCCURRED_AT),
-        _stripped(EVENT),
-    ]
-    typing = [
-        *typed_key,
+    typed_id = _stripped_id(CONTACT_ID, schema[CONTACT_ID]).alias(CONTACT_ID)
+    typed_ts = parse_timestamp(
+        pl.col(OCCURRED_AT),
+        raw_ts,
+        timezone=timezone,
+        timestamp_format=timestamp_format,
+        shape=shape,
+    ).alias(OCCURRED_AT)
+    ts_blank = (
         (_text(OCCURRED_AT) if raw_ts == pl.String else pl.col(OCCURRED_AT))
         .is_null()
-        .alias(_TS_BLANK),
-    ]
+        .alias(_TS_BLANK)
+    )
+    typed_key = [typed_id, typed_ts, _stripped(EVENT)]
+    typing = [*typed_key, ts_blank]
     reason: Any = (
         pl.when(pl.col(PROBLEM).is_not_null()).then(pl.col(PROBLEM)).when(_blank(CONTACT_ID))
         if PROBLEM in schema
@@ -589,11 +589,15 @@ def read_events(
     reason = reason.otherwise(None).alias(_REASON)
     key = [CONTACT_ID, OCCURRED_AT, EVENT, *props]
 
-    checked = (
-        lf.with_row_index(_ROW, offset=1)
-        .with_columns(pl.col(OCCURRED_AT).alias(_RAW_TS), *typing)
-        .with_columns(reason)
-    )
+    def checking(rows: pl.LazyFrame, event: pl.Expr) -> pl.LazyFrame:
+        """Every row of ``rows``, numbered, typed (``event`` typing the event) and its reason."""
+        return (
+            rows.with_row_index(_ROW, offset=1)
+            .with_columns(pl.col(OCCURRED_AT).alias(_RAW_TS), typed_id, typed_ts, event, ts_blank)
+            .with_columns(reason)
+        )
+
+    checked = checking(lf, _stripped(EVENT))
     aside_columns = [
         pl.col(_ROW).cast(pl.Int64).alias("row"),
         pl.col(_REASON).alias("reason"),
@@ -619,18 +623,27 @@ def read_events(
     if held != "lazy" and fits:
         # Validated once, in memory: the rows typed and checked in one pass over
         # the source, duplicates found among them, the summary counted from them.
-        kept, aside = _validate_in_memory(checked, key, aside_columns, dedupe=dedupe)
+        # Event names are few: when none has blanks to strip (the usual export),
+        # stripping ten million of them is left out, and the names listed once
+        # (a pass over that one column) serve the summary (see _plain_names).
+        names = _plain_names(lf.select(EVENT).collect(), EVENT)
+        event = _stripped(EVENT) if names is None else pl.col(EVENT)
+        kept, aside, all_usable = _validate_in_memory(
+            checking(lf, event), key, aside_columns, dedupe=dedupe
+        )
+        listed = None
+        if names is not None and all_usable and names.len() <= MAX_EVENT_NAMES:
+            listed = tuple(sorted(names.to_list()))  # no row set aside: the kept rows' names
         log = _held_log(kept.lazy(), aside.lazy(), name, encoding_read, "memory", stamp)
+        log = replace(log, summarized=log.count(event_names=listed))
         if held == "disk":
             log = _write_cache(log, kept, aside, cache_dir, source, stamp, options)
-        else:
-            log.summary()  # counted now, once, while nothing else runs
         if strict:
             _raise_if_rows_set_aside(log, origin)
         return log
     # The kept rows need neither the raw timestamp text nor, without dedupe, row
     # numbers: leaving them out keeps the main path as cheap as a plain scan plus
-    # the checks.  Duplicate detection (see _duplicate_rows) takes three passes
+    # the checks.  Duplicate detection (see funnelkit.duplicates) takes three passes
     # over the rows: hashes counted, candidate rows compared, rows kept.
     if not dedupe:
         usable = lf.with_columns(typing).with_columns(reason).filter(pl.col(_REASON).is_null())
@@ -640,13 +653,17 @@ def read_events(
         # numbers) so that polars does not share one subplan between them, which
         # the streaming engine would hold in memory whole between the passes:
         # this way a log larger than memory streams.
-        duplicates = _duplicate_rows(
+        duplicates = duplicate_rows(
             lf.with_columns(typing)
             .with_row_index(_ROW, offset=1)
             .with_columns(reason)
             .filter(pl.col(_REASON).is_null()),
             key,
             counted=lf.select(*typed_key, *props),
+            # held on disk, the log is validated now, once: its hashes are sorted
+            # (8 bytes a row) rather than counted in a streaming group-by (a few
+            # dozen bytes a distinct row, and five times the CPU)
+            repeated=repeated_hashes(lf.select(*typed_key), key) if held == "disk" else None,
         )
         usable = (
             lf.with_row_index(_ROW, offset=1)
@@ -659,7 +676,7 @@ def read_events(
         # are typed once and kept in memory for the three passes.
         checked = checked.cache()
         usable = checked.filter(pl.col(_REASON).is_null())
-        duplicates = _duplicate_rows(usable, key)
+        duplicates = duplicate_rows(usable, key)
     if dedupe:
         usable = usable.join(
             duplicates, on=_ROW, how="anti", maintain_order="left", build_side="force_right"
@@ -691,16 +708,32 @@ def read_events(
     return log
 
 
+def _plain_names(raw: pl.DataFrame, column: str) -> pl.Series | None:
+    """Return the distinct non-null values of a text ``column`` when none has blanks to strip.
+
+    Stripping is then the identity: the column typed as it is types it as
+    :func:`_stripped` would.  ``None`` when some value needs stripping or the
+    column is not text (the general typing runs).  One pass over a column
+    of few distinct values (event names) costs half of stripping every value.
+    """
+    if raw.schema[column] != pl.String:
+        return None
+    names = raw.get_column(column).unique().drop_nulls()
+    return names if (names.str.strip_chars() == names).all() else None
+
+
 def _validate_in_memory(
     checked: pl.LazyFrame, key: Sequence[str], aside_columns: Sequence[pl.Expr], *, dedupe: bool
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Return the kept rows (with their numbers) and the set-aside rows, computed in memory.
+) -> tuple[pl.DataFrame, pl.DataFrame, bool]:
+    """Return the kept rows (with their numbers), the set-aside rows, and whether all were usable.
 
     ``checked`` is every row of the source, numbered, typed and with its
     reason (or null); it is collected once, and the duplicates are looked for
-    among its usable rows in memory (:func:`_duplicate_rows`).
+    among its usable rows in memory (:func:`funnelkit.duplicates.duplicate_rows`).  The flag
+    tells that no row had a reason before duplicates were looked for.
     """
     rows = checked.collect()
+    all_usable = rows.get_column(_REASON).null_count() == rows.height
     if dedupe:
         repeats = _repeated_rows(rows, key)
         if repeats.len():
@@ -719,26 +752,29 @@ def _validate_in_memory(
             rows.lazy().filter(~good).select(*aside_columns),
         ]
     )
-    return kept, aside
+    return kept, aside, all_usable
 
 
 def _repeated_rows(rows: pl.DataFrame, key: Sequence[str]) -> pl.Series:
     """Return the numbers of the usable ``rows`` that repeat an earlier one, in memory.
 
-    What :func:`_duplicate_rows` answers, found by sorting the rows' hashes
+    What :func:`funnelkit.duplicates.duplicate_rows` answers, found by sorting the rows' hashes
     (in memory, sorting finds the hashes seen twice at a fraction of the cost
     of a group-by) and comparing value by value only the rows whose hash
     repeats.
     """
     usable = pl.col(_REASON).is_null()
-    hashed = rows.select(_ROW, pl.when(usable).then(_row_hash(key)).alias(_HASH), *key)
-    ordered = hashed.get_column(_HASH).drop_nulls().sort()
+    hashed = rows.select(
+        _ROW, pl.when(usable).then(duplicates_module.row_hash(key)).alias(HASH), *key
+    )
+    # one thread: the parallel sort costs twice the CPU for about the same wall time on 2 cores
+    ordered = hashed.get_column(HASH).drop_nulls().sort(multithreaded=False)
     twice = ordered.filter(ordered == ordered.shift(1)).unique()
     if twice.is_empty():
         return pl.Series(_ROW, [], dtype=rows.schema[_ROW])
     return (
         hashed.lazy()
-        .filter(pl.col(_HASH).is_in(twice.implode()))
+        .filter(pl.col(HASH).is_in(twice.implode()))
         .sort(_ROW)
         .filter(~pl.struct(key).is_first_distinct())
         .select(_ROW)
@@ -813,100 +849,6 @@ def _from_entry(
     else:
         held = "disk"
     return _held_log(kept, aside, name, summary.encoding, held, stamp, summary)
-
-
-def _row_hash(key: Sequence[str]) -> pl.Expr:
-    """Return one ``UInt64`` hash of the ``key`` columns of each row.
-
-    Equal rows get equal hashes (a null hashes like a null, ``-0.0`` like
-    ``0.0`` and every NaN like every other, as they compare in a group-by);
-    different rows may collide.  Only the required columns among ``key``
-    (id, time, event: text and times) are hashed when it holds any, each
-    with a seed of its own, the hashes combined: equal rows are equal there
-    too, at a fraction of the cost of hashing whole rows; rows that differ only
-    in their properties share a hash and are told apart by the exact
-    comparison that follows (see :func:`_duplicate_rows`).
-    """
-    required = [c for c in key if c in REQUIRED]
-    if not required:
-        return pl.struct(key).hash()
-    hashes = [pl.col(c).hash(seed) for seed, c in enumerate(required, 1)]
-    return functools.reduce(lambda a, b: a ^ b, hashes)
-
-
-def _duplicate_rows(
-    rows: pl.LazyFrame,
-    key: Sequence[str],
-    *,
-    row: str = _ROW,
-    row_hash: pl.Expr | None = None,
-    counted: pl.LazyFrame | None = None,
-) -> pl.LazyFrame:
-    """Return the numbers of the rows that repeat an earlier row exactly.
-
-    A row is a duplicate when a row with a smaller ``row`` number holds the same
-    values in every ``key`` column, compared as
-    :meth:`polars.Expr.is_first_distinct` compares them (a null equals a null);
-    the first copy of each group of equal rows is not a duplicate.
-
-    Comparing whole rows is what costs, so each row is first hashed to one
-    ``UInt64``.  A group-by on that column alone (it streams; its memory grows
-    with the number of distinct rows, a few dozen bytes each) finds the hashes
-    carried by more than one row, and only the rows carrying one of those are
-    compared value by value, in ``row`` order.  Equal rows always share a hash,
-    so no duplicate is missed; rows that share a hash without being equal (a
-    collision) are told apart by that exact comparison, so none is reported
-    wrongly.
-
-    Parameters
-    ----------
-    rows
-        The rows to check, with a ``row`` column numbering them in source order.
-    key
-        The columns that make two rows equal.
-    row
-        The name of the numbering column.
-    row_hash
-        The expression hashing a row to a ``UInt64``; ``None`` for
-        :func:`_row_hash`.  Any expression that gives equal rows equal values
-        keeps the answer exact; one that collides more (a constant, in tests)
-        only makes more rows go through the exact comparison.
-    counted
-        The frame to count the hashes in, ``rows`` when ``None``: the same rows
-        without ``row``, with any others added (an added row can only make more
-        rows candidates).  Giving it a plan of its own lets the streaming engine
-        read the source again for the second pass, rather than keep every row of
-        the first in memory until the counts are known.
-
-    Returns
-    -------
-    pl.LazyFrame
-        One column, ``row``: the numbers of the duplicate rows, in no given order.
-
-    Examples
-    --------
-    >>> rows = pl.LazyFrame({"n": [1, 2, 3, 4], "a": ["x", "y", "x", "x"]})
-    >>> sorted(_duplicate_rows(rows, ["a"], row="n").collect()["n"])
-    [3, 4]
-    """
-    row_hash = (_row_hash(key) if row_hash is None else row_hash).alias(_HASH)
-    repeated = (
-        (rows if counted is None else counted)
-        .with_columns(row_hash)
-        .group_by(_HASH)
-        .agg(pl.len().alias(_COPIES))
-        .filter(pl.col(_COPIES) > 1)
-        .select(_HASH)
-    )
-    # The right side of these joins is small: forcing it as the build side lets
-    # the large left side stream through instead of being sampled to choose one.
-    return (
-        rows.with_columns(row_hash)
-        .join(repeated, on=_HASH, how="semi", build_side="force_right")
-        .sort(row)
-        .filter(~pl.struct(key).is_first_distinct())
-        .select(row)
-    )
 
 
 def _is_ndjson(source: Source) -> bool:

@@ -269,6 +269,7 @@ class ValidatedTable:
     held: Held = "lazy"
     stamp: tuple[int, int, int] | None = field(default=None, compare=False)
     summarized: SetAsideSummary | None = field(default=None, repr=False, compare=False)
+    derived: dict[Any, pl.DataFrame] = field(default_factory=dict, repr=False, compare=False)
 
     def summary(self) -> SetAsideSummary:
         """Return the counts of kept and set-aside rows, the span of the events and warnings.
@@ -299,8 +300,11 @@ class ValidatedTable:
 
         return source_stamp(self.source) != self.stamp
 
-    def count(self) -> SetAsideSummary:
+    def count(self, *, event_names: tuple[str, ...] | None = None) -> SetAsideSummary:
         """Count kept and set-aside rows, and the span of the events (runs the query once).
+
+        ``event_names``: the distinct event names of the kept rows, sorted, when
+        the reading listed them already (they are then not listed again).
 
         The same query takes the 1st and 99th percentiles of the times (of
         every time up to :data:`_SAMPLED` events, of that many evenly spaced in
@@ -329,12 +333,14 @@ class ValidatedTable:
             .agg(pl.len().alias("n"), pl.col("row").sort().head(SHOWN_ROWS).alias("rows"))
             .sort("reason"),
         ]
-        if timed:  # the names the command line checks a step's spelling against
+        listed = event_names is not None
+        if timed and not listed:  # the names the command line checks a step's spelling against
             queries.append(self.frame.select(pl.col(EVENT).unique().head(MAX_EVENT_NAMES + 1)))
         kept, aside, *names = pl.collect_all(queries)
-        event_names = None
         if names and names[0].height <= MAX_EVENT_NAMES:
             event_names = tuple(sorted(str(x) for x in names[0][EVENT] if x is not None))
+        if not timed:
+            event_names = None
         order = {r: i for i, r in enumerate((*REASONS, "duplicate_contact"))}
         by_reason = {
             str(r["reason"]): (int(r["n"]), tuple(int(x) for x in r["rows"]))
@@ -457,6 +463,10 @@ class EventLog(ValidatedTable):
         (``None`` for a frame); see :meth:`source_changed`.
     summarized
         The :class:`SetAsideSummary`, once counted; :meth:`summary` returns it.
+    derived
+        Frames an analysis derived from the rows held in memory and may read
+        again (the funnel kernel's sorted step rows, see
+        :func:`funnelkit.chains.sort_key_chains`); at most one is kept.
 
     Examples
     --------

@@ -18,12 +18,14 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import polars as pl
 
 from funnelkit.errors import DataError, EmptyInputError, ParameterError
+
+if TYPE_CHECKING:  # numpy is imported where a CSV file is counted: a Parquet read never needs it
+    import numpy as np
 
 __all__ = ["PROBLEM", "Scanned", "Source", "scan", "source_stamp", "type_text_columns"]
 
@@ -204,6 +206,8 @@ def _ragged_rows(raw: bytes, sep: str) -> tuple[list[int], int]:
     csv.Error, ValueError
         A quoted field runs to the end of the file (a closing quote missing).
     """
+    import numpy as np
+
     if len(sep) != 1:
         msg = f"the separator must be one character, got {sep!r}"
         raise ValueError(msg)
@@ -228,12 +232,9 @@ def _ragged_rows(raw: bytes, sep: str) -> tuple[list[int], int]:
 
 
 _QUOTE, _LF, _CR = ord('"'), ord("\n"), ord("\r")
-_ASCII_SPACES = np.array([c for c in range(128) if chr(c).isspace()], dtype=np.int32)
+_ASCII_SPACES = tuple(c for c in range(128) if chr(c).isspace())
 # The characters above ASCII that str.strip() removes (all of two or three UTF-8 bytes).
-_WIDE_SPACES = np.array(
-    [0x85, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x2028, 0x2029, 0x202F, 0x205F, 0x3000],
-    dtype=np.int32,
-)
+_WIDE_SPACES = (0x85, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x2028, 0x2029, 0x202F, 0x205F, 0x3000)
 
 
 def _ragged_quoted(raw: bytes, sep: str) -> tuple[list[int], int] | None:
@@ -255,6 +256,8 @@ def _ragged_quoted(raw: bytes, sep: str) -> tuple[list[int], int] | None:
     ValueError
         A quoted field runs to the end of the file (an odd number of quotes).
     """
+    import numpy as np
+
     if not sep.isascii() or sep in '"\r\n':
         return None
     data = np.frombuffer(raw, dtype=np.uint8)
@@ -307,6 +310,8 @@ def _blank_records(
     an escaped quote (a closing quote followed by another), or a character
     above ASCII (read from its UTF-8 lead byte) that is not a space.
     """
+    import numpy as np
+
     lengths = ends - starts
     owner = np.repeat(np.arange(len(starts)), lengths)
     offsets = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
@@ -317,7 +322,7 @@ def _blank_records(
     third = data[np.minimum(pos + 2, size - 1)].astype(np.int32)
     rank = np.searchsorted(quotes, pos)  # quotes before; a quote's own rank
     inside = rank % 2 == 1
-    text = (byte < 128) & ~np.isin(byte, _ASCII_SPACES) & (byte != _QUOTE)
+    text = (byte < 128) & ~np.isin(byte, np.array(_ASCII_SPACES, dtype=np.int32)) & (byte != _QUOTE)
     text &= ~((byte == sep) & ~inside)
     escaped = (byte == _QUOTE) & inside & (pos + 1 < size) & (nxt == _QUOTE)
     two = (byte & 0xE0) == 0xC0
@@ -327,7 +332,7 @@ def _blank_records(
         ((byte & 0x1F) << 6) | (nxt & 0x3F),
         ((byte & 0x0F) << 12) | ((nxt & 0x3F) << 6) | (third & 0x3F),
     )
-    wide = (byte >= 0xC0) & ~((two | three) & np.isin(code, _WIDE_SPACES))
+    wide = (byte >= 0xC0) & ~((two | three) & np.isin(code, np.array(_WIDE_SPACES, dtype=np.int32)))
     filled = np.bincount(owner, weights=text | escaped | wide, minlength=len(starts))
     return np.asarray(filled == 0)
 

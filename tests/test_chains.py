@@ -59,3 +59,42 @@ def test_one_pass_and_two_pass_levels_give_the_same_chains(
         assert found[0].height > 0
         assert found[1]["_lvl"].max() >= 3  # the second pass ran on some contacts
         assert_frame_equal(found[0], found[1])
+
+
+def _counts(result: conversion.FunnelResult) -> list[int]:
+    return [int(c) for c in result.table["count"]]
+
+
+@pytest.mark.parametrize("shape", [(150, 1500), (4, 600)])
+def test_a_later_funnel_on_a_log_in_memory_reads_the_sorted_rows_kept_by_the_first(
+    shape: tuple[int, int],
+) -> None:
+    from funnelkit.events import read_events
+
+    frame = _random_log(7, *shape)
+    log = read_events(frame, hold="memory")
+    cases = [
+        (["a", "b", "c"], "10d", "ordered"),
+        (["a", "b", "c"], "2d", "strict_increase"),  # the same sorted rows, another window
+        (["a", "b", "c"], "5d", "consecutive"),
+        (["b", "d", ["e", "f"]], "3d", "ordered"),  # other steps: sorted again, kept instead
+        (["a", "b", "c"], "1d", "ordered"),
+    ]
+    for steps, window, order in cases:
+        kept = dict(log.derived)
+        got = conversion.funnel(log, steps, window=window, order=order)
+        fresh = conversion.funnel(
+            read_events(frame, hold="lazy"), steps, window=window, order=order
+        )
+        assert _counts(got) == _counts(fresh), (steps, window, order)
+        assert got.table.equals(fresh.table)
+        if order in ("ordered", "strict_increase"):  # the sort-key kernel ran: one frame kept
+            assert len(log.derived) == 1
+            if kept and list(kept) == list(log.derived):
+                assert next(iter(kept.values())) is next(iter(log.derived.values()))  # read again
+    since = conversion.funnel(log, ["a", "b"], window="3d", since="2026-01-05")
+    fresh = read_events(frame, hold="lazy")
+    assert since.table.equals(
+        conversion.funnel(fresh, ["a", "b"], window="3d", since="2026-01-05").table
+    )
+    assert not fresh.derived  # a log read lazily keeps nothing

@@ -7,6 +7,7 @@ tests have imported everything already.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -99,3 +100,31 @@ def test_the_submodules_stay_reachable_from_the_package_as_before() -> None:
         "assert not hasattr(fk, 'no_such_name')\n"
     )
     assert "duckdb" not in _loaded(code)
+
+
+def test_the_funnel_command_on_a_parquet_file_loads_no_numpy(tmp_path: Path) -> None:
+    import datetime as dt
+
+    import polars as pl
+
+    day = dt.datetime(2026, 9, 1, tzinfo=dt.UTC)
+    path = tmp_path / "events.parquet"
+    pl.DataFrame(
+        {"contact_id": ["a", "a"], "occurred_at": [day, day], "event": ["page_view", "like"]}
+    ).write_parquet(path)
+    code = (
+        "import sys\n"
+        "from funnelkit.cli import main\n"
+        f"assert main(['funnel', {str(path)!r}, '--steps', 'page_view,like',"
+        " '--window', '7d', '--format', 'json']) == 0\n"
+        "print('numpy' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+        env={**os.environ, "FUNNELKIT_CACHE_DIR": str(tmp_path / "cache")},
+    )
+    assert done.stdout.strip().splitlines()[-1] == "False"

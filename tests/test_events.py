@@ -6,6 +6,7 @@ import datetime as dt
 import math
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from unittest import mock
 
@@ -15,7 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from funnelkit import events
+from funnelkit import duplicates, events
+from funnelkit.duplicates import duplicate_rows
 from funnelkit.errors import (
     DataError,
     EmptyInputError,
@@ -27,7 +29,6 @@ from funnelkit.errors import (
 )
 from funnelkit.events import (
     TIMESTAMP,
-    _duplicate_rows,
     as_lazy,
     as_lazy_contacts,
     read_contacts,
@@ -425,7 +426,7 @@ NUMBERED = pl.LazyFrame(
 @pytest.mark.parametrize("order", ["source", "reversed"])
 def test_duplicate_rows_are_exact_whatever_the_hash(row_hash: pl.Expr | None, order: str) -> None:
     rows = NUMBERED if order == "source" else NUMBERED.reverse()
-    got = _duplicate_rows(rows, ["a", "b"], row="n", row_hash=row_hash)
+    got = duplicate_rows(rows, ["a", "b"], row="n", hashing=row_hash)
     # (x, 1.0) first at 1, again at 4; (y, 1.0) at 3 and 5; (null, null) at 7 and 8
     assert sorted(got.collect()["n"]) == [4, 5, 8]
     assert sorted(got.collect(engine="streaming")["n"]) == [4, 5, 8]
@@ -433,7 +434,7 @@ def test_duplicate_rows_are_exact_whatever_the_hash(row_hash: pl.Expr | None, or
 
 def test_read_events_is_exact_when_every_row_hash_collides(frame: pl.DataFrame) -> None:
     log = pl.concat([frame, frame.head(1), frame.with_columns(amount=pl.lit(5.0))])
-    with mock.patch.object(events, "_row_hash", lambda key: pl.lit(0, dtype=pl.UInt64)):
+    with mock.patch.object(duplicates, "row_hash", lambda key: pl.lit(0, dtype=pl.UInt64)):
         colliding = read_events(log)
     assert colliding.summary().by_reason == {"duplicate": (1, (4,))}
     assert colliding.collect().equals(pl.concat([frame, frame.with_columns(amount=pl.lit(5.0))]))
@@ -562,7 +563,7 @@ def test_property_duplicates_match_a_row_by_row_reference(
         orient="row",
     )
     if collide:  # every row hashes alike: only the exact comparison tells them apart
-        with mock.patch.object(events, "_row_hash", lambda key: pl.lit(7, dtype=pl.UInt64)):
+        with mock.patch.object(duplicates, "row_hash", lambda key: pl.lit(7, dtype=pl.UInt64)):
             log = read_events(df)
     else:
         log = read_events(df)
@@ -578,6 +579,76 @@ def test_property_duplicates_match_a_row_by_row_reference(
     assert got["event"].to_list() == [_clean(row[2]) for row in kept]
     assert got["channel"].to_list() == [row[4] for row in kept]
     assert log.frame.collect(engine="streaming").equals(got)
+
+
+names_with_or_without_blanks = st.lists(
+    st.tuples(
+        st.sampled_from(["a", " a", "b", ""]),
+        st.sampled_from(list(_INSTANTS)),
+        # clean names alone take the path that strips nothing; one blank takes the general one
+        st.sampled_from(["like", "purchase", "like ", "\u00a0purchase", "", None]),
+        st.sampled_from(["x", "y"]),
+    ),
+    min_size=1,
+    max_size=30,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(names_with_or_without_blanks, st.booleans())
+def test_property_names_typed_as_they_are_when_none_needs_stripping_match_the_general_path(
+    data: list[tuple[object, ...]], clean_names: bool
+) -> None:
+    if clean_names:  # no name with a blank or empty: the in-memory reading strips nothing
+        data = [(c, t, _clean(e), ch) for c, t, e, ch in data]
+    df = pl.DataFrame(data, schema=["contact_id", "occurred_at", "event", "channel"], orient="row")
+    memory = read_events(df, hold="memory")
+    general = read_events(df, hold="lazy")  # strips every name, lists them from the kept rows
+    assert memory.collect().equals(general.collect())
+    aside = general.set_aside.collect().sort("row")
+    assert memory.set_aside.collect().sort("row").equals(aside)
+    assert memory.summary() == general.summary()
+    kept = {_clean(e) for c, t, e, ch in data if _clean(c) and _clean(e)}
+    assert memory.summary().event_names == tuple(sorted(n for n in kept if n is not None))
+
+
+@settings(max_examples=40, deadline=None)
+@given(many_copies, st.booleans())
+def test_property_a_log_validated_into_the_cache_sets_aside_the_duplicates_found_in_memory(
+    data: list[tuple[object, ...]], collide: bool
+) -> None:
+    import tempfile
+
+    from funnelkit import holding
+
+    data = [(c, _INSTANTS.get(str(t)), e, a, ch) for c, t, e, a, ch in data]
+    schema = {
+        "contact_id": pl.String,
+        "occurred_at": TIMESTAMP,
+        "event": pl.String,
+        "amount": pl.Float64,
+        "channel": pl.String,
+    }
+    df = pl.DataFrame(data, schema=schema, orient="row")
+    reference = read_events(df, hold="memory")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "events.parquet"
+        df.write_parquet(path)
+        # "larger than memory": the validation streams into the cache, hashes sorted once
+        with (
+            mock.patch.object(holding, "available_memory", lambda *a: 1),
+            mock.patch.object(
+                duplicates,
+                "row_hash",
+                (lambda key: pl.lit(7, dtype=pl.UInt64)) if collide else duplicates.row_hash,
+            ),
+        ):
+            log = read_events(path, hold="disk", cache_dir=Path(tmp) / "cache")
+        assert log.held == "disk"
+        assert log.collect().equals(reference.collect())
+        aside = reference.set_aside.collect().sort("row")
+        assert log.set_aside.collect().sort("row").equals(aside)
+        assert replace(log.summary(), source="<frame>") == reference.summary()
 
 
 # ------------------------------------------------------------------ contacts
