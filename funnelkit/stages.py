@@ -60,6 +60,7 @@ from funnelkit.timeutil import Instant, fmt_time, instant
 
 __all__ = [
     "ROWS_PER_PARTITION",
+    "ROWS_PER_PARTITION_WITH_TIMES",
     "Comparison",
     "Explanation",
     "Flows",
@@ -74,11 +75,17 @@ __all__ = [
 
 EventsLike = EventLog | pl.DataFrame | pl.LazyFrame
 
-#: ``classify(..., partitions="auto")``: one hash group of contacts per this many
-#: events (rounded up).  Measured with ``benchmarks/bench_classify.py``: 50 million
-#: events (12.8 million contacts) in one group peak at 1.8-2.8 GB; in two, 1.1-1.2
-#: GB for 15-45% more CPU time.  See ``docs/adr/0008-classify-at-scale.md``.
+#: ``classify(..., partitions="auto", entry_times=False)``: one hash group of
+#: contacts per this many events (rounded up).  Measured with
+#: ``benchmarks/bench_classify.py``: 50 million events (12.8 million contacts) in
+#: one group peak at 1.8-2.8 GB; in two, 1.1-1.2 GB.  See
+#: ``docs/adr/0008-classify-at-scale.md``.
 ROWS_PER_PARTITION = 25_000_000
+#: The same with the ``<stage>_at`` columns (the default): a group's aggregation
+#: carries five times more per event, and the result is three times wider; 50
+#: million events peak at 3.6 GB in one group, 2.1-2.3 in two, 1.5 in four, 1.4
+#: in five.
+ROWS_PER_PARTITION_WITH_TIMES = 10_000_000
 FrameLike = pl.DataFrame | pl.LazyFrame
 ContactsLike = ContactTable | pl.DataFrame | pl.LazyFrame
 
@@ -121,16 +128,18 @@ def _check_partitions(partitions: object) -> int | Literal["auto"]:
     return partitions
 
 
-def _auto_partitions(ev: EngineFrame) -> int:
+def _auto_partitions(ev: EngineFrame, *, entry_times: bool) -> int:
     """Return ``partitions="auto"`` for the events ``ev``: one per ``ROWS_PER_PARTITION``.
 
-    The events are counted only when that reads no row (a file's metadata, a
-    frame in memory); otherwise, and on DuckDB and Spark, one group.
+    ``ROWS_PER_PARTITION_WITH_TIMES`` with ``entry_times``.  The events are
+    counted only when that reads no row (a file's metadata, a frame in
+    memory); otherwise, and on DuckDB and Spark, one group.
     """
     rows = rows_known_without_reading(ev.lf)
     if rows is None:
         return 1
-    return max(1, -(-rows // ROWS_PER_PARTITION))
+    per_group = ROWS_PER_PARTITION_WITH_TIMES if entry_times else ROWS_PER_PARTITION
+    return max(1, -(-rows // per_group))
 
 
 # --- classification ---------------------------------------------------------------------
@@ -172,9 +181,10 @@ def classify(
     partitions
         Split the contacts into this many groups (by a hash of their id),
         aggregated one after the other: the same result with less peak memory
-        on logs of millions of contacts, for more CPU time.  ``"auto"`` (the
-        default): one group per 25 million events when their number is known
-        without reading them, else 1.  Ignored on DuckDB and Spark.
+        on logs of millions of contacts.  ``"auto"`` (the default): one group
+        per 10 million events (25 million with ``entry_times=False``) when
+        their number is known without reading them, else 1.  Ignored on
+        DuckDB and Spark.
 
     Returns
     -------
@@ -225,7 +235,7 @@ def classify(
         ref=None,
         contacts=core_contacts(contacts, ev.engine),
         entry_times=entry_times,
-        partitions=_auto_partitions(ev) if asked == "auto" else asked,
+        partitions=_auto_partitions(ev, entry_times=entry_times) if asked == "auto" else asked,
     )
 
 
