@@ -106,13 +106,15 @@ def _from_core(out: Any, funnel: Funnel, times: Sequence[str]) -> pl.LazyFrame:
 
     A polars plan stays lazy; DuckDB and Spark run theirs and only the result
     comes back (:func:`funnelkit.engine_frames.as_polars`).  The Enum is taken
-    from ``stage_rank`` (a gather of the stage ids by rank), not cast from the
-    core's text: on polars the text column is then never built.
+    from ``stage_rank`` (a gather of the stage ids by rank): ``out`` comes
+    without the core's text column (``core.finish(..., stage_text=False)``),
+    so no engine builds or sends a text per contact.
     """
     lf = as_polars(out)
     ids = pl.Series(funnel.stage_ids, dtype=funnel.stage_dtype)
     stage = pl.lit(ids).gather(pl.col("stage_rank").cast(pl.Int64) - 1)
-    return lf.with_columns(stage.alias("stage"), *(_time(pl.col(c)) for c in times))
+    lf = lf.with_columns(stage.alias("stage"), *(_time(pl.col(c)) for c in times))
+    return lf.select(CID, "stage", pl.exclude(CID, "stage"))
 
 
 def _check_partitions(partitions: object) -> int | Literal["auto"]:
@@ -267,7 +269,9 @@ def _classify(
     def one(events: Any, listed: Any | None, *, done: bool) -> Any:
         known = None if listed is None else core.known_contacts(listed, cut_us)
         out = core.contact_aggregates(events, plan, known, entry_times=entry_times, seen=seen)
-        return core.finish(out, plan, clock, entry_times=entry_times) if done else out
+        if not done:
+            return out
+        return core.finish(out, plan, clock, entry_times=entry_times, stage_text=False)
 
     times = [f"{s}_at" for s in funnel.stage_ids] if entry_times else []
     times.append("last_activity_at")
@@ -276,7 +280,7 @@ def _classify(
         return _from_core(one(lf, people, done=True), funnel, times)
     out = by_contact_groups(lf, people, partitions, lambda e, c: one(e, c, done=not seen))
     if seen:
-        out = core.finish(out, plan, clock, entry_times=entry_times)
+        out = core.finish(out, plan, clock, entry_times=entry_times, stage_text=False)
     return _from_core(out, funnel, times)
 
 

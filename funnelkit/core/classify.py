@@ -323,10 +323,15 @@ def contact_aggregates(
     return per_contact.with_columns(_created=lit_us(None))
 
 
-def finish(per_contact: Any, plan: Plan, clock: int | None, *, entry_times: bool) -> Any:
+def finish(
+    per_contact: Any, plan: Plan, clock: int | None, *, entry_times: bool, stage_text: bool = True
+) -> Any:
     """Turn :func:`contact_aggregates` into the classification (times in µs).
 
     ``clock`` is the inactivity clock; ``None`` reads the latest ``_seen``.
+    Without ``stage_text`` the ``stage`` column is left out, for a caller that
+    takes it from ``stage_rank`` (DuckDB and Spark then neither build nor
+    send a text per contact).
     """
     funnel, size, complex_ = plan.funnel, plan.size, plan.complex_
     timed = plan.timed(entry_times)
@@ -347,11 +352,8 @@ def finish(per_contact: Any, plan: Plan, clock: int | None, *, entry_times: bool
     stage_id: Any = nw.when(nw.col("_cur") == 1).then(nw.lit(ids[0]))
     for rank in range(2, size + 1):
         stage_id = stage_id.when(nw.col("_cur") == rank).then(nw.lit(ids[rank - 1]))
-    select: list[Any] = [
-        nw.col(CID),
-        stage_id.alias("stage"),
-        nw.col("_cur").cast(nw.Int32()).alias("stage_rank"),
-    ]
+    select: list[Any] = [nw.col(CID), stage_id.alias("stage")] if stage_text else [nw.col(CID)]
+    select.append(nw.col("_cur").cast(nw.Int32()).alias("stage_rank"))
     if entry_times:
         select.append(nw.min_horizontal("_first", "_created").alias(f"{ids[0]}_at"))
         for k in range(2, size + 1):
