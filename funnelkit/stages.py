@@ -82,10 +82,10 @@ EventsLike = EventLog | pl.DataFrame | pl.LazyFrame
 #: ``docs/adr/0008-classify-at-scale.md``.
 ROWS_PER_PARTITION = 25_000_000
 #: The same with the ``<stage>_at`` columns (the default): a group's aggregation
-#: carries five times more per event, and the result is three times wider; 50
-#: million events peak at 3.6 GB in one group, 2.1-2.3 in two, 1.5 in four, 1.4
-#: in five.
-ROWS_PER_PARTITION_WITH_TIMES = 10_000_000
+#: carries three times more per event and the result is three times wider; 50
+#: million events peak at 3.6 GB in one group, 2.1-2.3 in two, 1.5 in four,
+#: 1.4-1.65 in five, 1.4-1.45 in seven (the peak grows as the machine is idler).
+ROWS_PER_PARTITION_WITH_TIMES = 8_000_000
 FrameLike = pl.DataFrame | pl.LazyFrame
 ContactsLike = ContactTable | pl.DataFrame | pl.LazyFrame
 
@@ -184,7 +184,7 @@ def classify(
         Split the contacts into this many groups (by a hash of their id),
         aggregated one after the other: the same result with less peak memory
         on logs of millions of contacts.  ``"auto"`` (the default): one group
-        per 10 million events (25 million with ``entry_times=False``) when
+        per 8 million events (25 million with ``entry_times=False``) when
         their number is known without reading them, else 1.  Ignored on
         DuckDB and Spark.
 
