@@ -39,9 +39,14 @@ Cases
 ``duckdb_columns``
     DuckDB computing what ``classify_current`` returns: the stage id, its
     rank and the last activity (the latest event the definition names).
-``classify_on_duckdb``
-    ``classify(relation, ..., entry_times=False)`` given a DuckDB relation over
-    the file: funnelkit's one core run by DuckDB, the rows collected to polars.
+``duckdb_full``
+    DuckDB computing what ``classify_full`` returns: ``duckdb_columns`` and
+    the first time each stage was reached (the first event of that stage's
+    rank or a deeper one; the first event at all for the entry stage).
+``classify_on_duckdb``, ``classify_full_on_duckdb``
+    ``classify(relation, ...)`` given a DuckDB relation over the file, the
+    current stage only or every column: funnelkit's one core run by DuckDB,
+    the rows collected to polars.
 
 ``--funnel`` chooses the definition (``sales`` by default: its rules are all
 "any of these events", which SQL expresses directly; ``inbound`` adds a
@@ -69,11 +74,13 @@ CASES = (
     "classify_full",
     "duckdb",
     "duckdb_columns",
+    "duckdb_full",
     "classify_on_duckdb",
+    "classify_full_on_duckdb",
     "chdb",
 )
 DEFAULT_CASES = (*CASES, "classify_current@4", "classify_full@4")
-SQL_CASES = ("duckdb", "duckdb_columns", "chdb")
+SQL_CASES = ("duckdb", "duckdb_columns", "duckdb_full", "chdb")
 
 
 def _size(text: str) -> int:
@@ -137,6 +144,28 @@ def _sql_columns(funnel_name: str, source: str) -> str:
     )
 
 
+def _sql_full(funnel_name: str, source: str) -> str:
+    """Every column of ``classify(...)``: ``_sql_columns`` and each ``<stage>_at``."""
+    from funnelkit.definitions import load_funnel
+
+    funnel = load_funnel(funnel_name)
+    ids = funnel.stage_ids
+    names = ", ".join(f"'{e}'" for e in sorted(funnel.event_names))
+    stage = " ".join(f"WHEN {k} THEN '{s}'" for k, s in enumerate(ids, start=1))
+    reached = ", ".join(
+        f"min(CASE WHEN rk >= {k} THEN occurred_at END) AS t{k}" for k in range(2, len(ids) + 1)
+    )
+    times = ", ".join(f"t{k} AS {ids[k - 1]}_at" for k in range(2, len(ids) + 1))
+    return (
+        f"SELECT contact_id, CASE r {stage} END AS stage, r AS stage_rank, "
+        f"first AS {ids[0]}_at, {times}, act AS last_activity_at FROM ("
+        f"SELECT contact_id, max(rk) AS r, min(occurred_at) AS first, {reached}, "
+        f"max(CASE WHEN event IN ({names}) THEN occurred_at END) AS act FROM ("
+        f"SELECT contact_id, occurred_at, event, {_sql_rank(funnel_name)} AS rk FROM {source}) "
+        "GROUP BY contact_id)"
+    )
+
+
 def _sql(funnel_name: str, source: str) -> str:
     return (
         f"SELECT contact_id, max({_sql_rank(funnel_name)}) AS stage_rank "
@@ -193,20 +222,24 @@ def _child(case: str, path: Path, funnel_name: str) -> dict[str, float]:
                 partitions=partitions,
             )
             rows = out.collect(engine="streaming").height
-    elif case in ("duckdb", "duckdb_columns"):
+    elif case in ("duckdb", "duckdb_columns", "duckdb_full"):
         import duckdb
 
-        build = _sql if case == "duckdb" else _sql_columns
+        build = {"duckdb": _sql, "duckdb_columns": _sql_columns, "duckdb_full": _sql_full}[case]
         con = duckdb.connect()
         rows = con.sql(build(funnel_name, f"read_parquet('{path}')")).to_arrow_table().num_rows
-    elif case == "classify_on_duckdb":
+    elif case in ("classify_on_duckdb", "classify_full_on_duckdb"):
         import duckdb
 
         from funnelkit.definitions import load_funnel
         from funnelkit.stages import classify
 
         relation = duckdb.connect().sql(f"SELECT * FROM read_parquet('{path}')")
-        found = classify(relation, load_funnel(funnel_name), entry_times=False)  # type: ignore[arg-type]
+        found = classify(
+            relation,  # type: ignore[arg-type]
+            load_funnel(funnel_name),
+            entry_times=case == "classify_full_on_duckdb",
+        )
         rows = found.collect().height
     elif case == "chdb":
         import chdb  # type: ignore[import-not-found]

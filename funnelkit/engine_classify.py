@@ -10,9 +10,8 @@ with the result in the engine.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import narwhals as nw
 import polars as pl
@@ -30,15 +29,11 @@ from funnelkit.engine_frames import (
 )
 from funnelkit.timeutil import instant
 
-if TYPE_CHECKING:
-    from funnelkit.stages import Snapshot
-
 __all__ = [
     "classify_frame",
     "classify_query",
     "flow_ranks",
     "flows_table_on_engine",
-    "snapshot_of_counts",
 ]
 
 
@@ -130,13 +125,6 @@ def classify_query(
         entry_times=entry_times,
     )
     return nw.to_native(out)
-
-
-def snapshot_of_counts(funnel: Funnel, counts: Sequence[int], lang: str) -> Snapshot:
-    """Return the :class:`~funnelkit.stages.Snapshot` of ``counts``, as ``snapshot()`` does."""
-    from funnelkit.stages import snapshot_from_counts as finish
-
-    return finish(funnel, counts, lang)
 
 
 def flow_ranks(

@@ -60,6 +60,7 @@ from funnelkit.timeutil import Instant, fmt_time, instant
 
 __all__ = [
     "ROWS_PER_PARTITION",
+    "ROWS_PER_PARTITION_WITH_TIMES",
     "Comparison",
     "Explanation",
     "Flows",
@@ -74,11 +75,17 @@ __all__ = [
 
 EventsLike = EventLog | pl.DataFrame | pl.LazyFrame
 
-#: ``classify(..., partitions="auto")``: one hash group of contacts per this many
-#: events (rounded up).  Measured with ``benchmarks/bench_classify.py``: 50 million
-#: events (12.8 million contacts) in one group peak at 1.8-2.8 GB; in two, 1.1-1.2
-#: GB for 15-45% more CPU time.  See ``docs/adr/0008-classify-at-scale.md``.
+#: ``classify(..., partitions="auto", entry_times=False)``: one hash group of
+#: contacts per this many events (rounded up).  Measured with
+#: ``benchmarks/bench_classify.py``: 50 million events (12.8 million contacts) in
+#: one group peak at 1.8-2.8 GB; in two, 1.1-1.2 GB.  See
+#: ``docs/adr/0008-classify-at-scale.md``.
 ROWS_PER_PARTITION = 25_000_000
+#: The same with the ``<stage>_at`` columns (the default): a group's aggregation
+#: carries three times more per event and the result is three times wider; 50
+#: million events peak at 3.6 GB in one group, 2.1-2.3 in two, 1.5 in four,
+#: 1.4-1.65 in five, 1.4-1.45 in seven (the peak grows as the machine is idler).
+ROWS_PER_PARTITION_WITH_TIMES = 8_000_000
 FrameLike = pl.DataFrame | pl.LazyFrame
 ContactsLike = ContactTable | pl.DataFrame | pl.LazyFrame
 
@@ -99,13 +106,15 @@ def _from_core(out: Any, funnel: Funnel, times: Sequence[str]) -> pl.LazyFrame:
 
     A polars plan stays lazy; DuckDB and Spark run theirs and only the result
     comes back (:func:`funnelkit.engine_frames.as_polars`).  The Enum is taken
-    from ``stage_rank`` (a gather of the stage ids by rank), not cast from the
-    core's text: on polars the text column is then never built.
+    from ``stage_rank`` (a gather of the stage ids by rank): ``out`` comes
+    without the core's text column (``core.finish(..., stage_text=False)``),
+    so no engine builds or sends a text per contact.
     """
     lf = as_polars(out)
     ids = pl.Series(funnel.stage_ids, dtype=funnel.stage_dtype)
     stage = pl.lit(ids).gather(pl.col("stage_rank").cast(pl.Int64) - 1)
-    return lf.with_columns(stage.alias("stage"), *(_time(pl.col(c)) for c in times))
+    lf = lf.with_columns(stage.alias("stage"), *(_time(pl.col(c)) for c in times))
+    return lf.select(CID, "stage", pl.exclude(CID, "stage"))
 
 
 def _check_partitions(partitions: object) -> int | Literal["auto"]:
@@ -121,16 +130,18 @@ def _check_partitions(partitions: object) -> int | Literal["auto"]:
     return partitions
 
 
-def _auto_partitions(ev: EngineFrame) -> int:
+def _auto_partitions(ev: EngineFrame, *, entry_times: bool) -> int:
     """Return ``partitions="auto"`` for the events ``ev``: one per ``ROWS_PER_PARTITION``.
 
-    The events are counted only when that reads no row (a file's metadata, a
-    frame in memory); otherwise, and on DuckDB and Spark, one group.
+    ``ROWS_PER_PARTITION_WITH_TIMES`` with ``entry_times``.  The events are
+    counted only when that reads no row (a file's metadata, a frame in
+    memory); otherwise, and on DuckDB and Spark, one group.
     """
     rows = rows_known_without_reading(ev.lf)
     if rows is None:
         return 1
-    return max(1, -(-rows // ROWS_PER_PARTITION))
+    per_group = ROWS_PER_PARTITION_WITH_TIMES if entry_times else ROWS_PER_PARTITION
+    return max(1, -(-rows // per_group))
 
 
 # --- classification ---------------------------------------------------------------------
@@ -172,9 +183,10 @@ def classify(
     partitions
         Split the contacts into this many groups (by a hash of their id),
         aggregated one after the other: the same result with less peak memory
-        on logs of millions of contacts, for more CPU time.  ``"auto"`` (the
-        default): one group per 25 million events when their number is known
-        without reading them, else 1.  Ignored on DuckDB and Spark.
+        on logs of millions of contacts.  ``"auto"`` (the default): one group
+        per 8 million events (25 million with ``entry_times=False``) when
+        their number is known without reading them, else 1.  Ignored on
+        DuckDB and Spark.
 
     Returns
     -------
@@ -225,7 +237,7 @@ def classify(
         ref=None,
         contacts=core_contacts(contacts, ev.engine),
         entry_times=entry_times,
-        partitions=_auto_partitions(ev) if asked == "auto" else asked,
+        partitions=_auto_partitions(ev, entry_times=entry_times) if asked == "auto" else asked,
     )
 
 
@@ -257,7 +269,9 @@ def _classify(
     def one(events: Any, listed: Any | None, *, done: bool) -> Any:
         known = None if listed is None else core.known_contacts(listed, cut_us)
         out = core.contact_aggregates(events, plan, known, entry_times=entry_times, seen=seen)
-        return core.finish(out, plan, clock, entry_times=entry_times) if done else out
+        if not done:
+            return out
+        return core.finish(out, plan, clock, entry_times=entry_times, stage_text=False)
 
     times = [f"{s}_at" for s in funnel.stage_ids] if entry_times else []
     times.append("last_activity_at")
@@ -266,7 +280,7 @@ def _classify(
         return _from_core(one(lf, people, done=True), funnel, times)
     out = by_contact_groups(lf, people, partitions, lambda e, c: one(e, c, done=not seen))
     if seen:
-        out = core.finish(out, plan, clock, entry_times=entry_times)
+        out = core.finish(out, plan, clock, entry_times=entry_times, stage_text=False)
     return _from_core(out, funnel, times)
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import duckdb
+import narwhals as nw
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -21,8 +22,17 @@ from polars.testing import assert_frame_equal
 
 from funnelkit import stages
 from funnelkit.conversion import funnel
-from funnelkit.core.classify import SCORE_BLOCK, SCORE_REACH, plan_conditions
+from funnelkit.core.classify import (
+    SCORE_BLOCK,
+    SCORE_REACH,
+    Plan,
+    contact_aggregates,
+    finish,
+    plan_conditions,
+)
 from funnelkit.definitions import EventRule, Funnel, Lapse, PointsRule, Stage, load_funnel
+from funnelkit.engine_classify import classify_query
+from funnelkit.engine_frames import engine_events
 from funnelkit.errors import DataError
 from tests.conftest import events_frame
 from tests.strategies import VOCAB, Draws, event_rules, filters
@@ -216,3 +226,40 @@ def test_text_numbers_are_read_alike_on_duckdb_and_polars(
             expected = run(numbers)
             assert_frame_equal(run(log), expected)
             assert_frame_equal(run(rel(con, log)), expected)
+
+
+def test_duckdb_builds_no_stage_text_nor_a_second_rank_for_classify(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    """The Enum comes from the rank, the rank from the entry times: the query carries neither.
+
+    With entry times the aggregation holds no per-contact maximum of the rank
+    (the deepest stage whose entry time is set is that maximum), and
+    ``classify`` asks the core for no stage text; the rows stay those of
+    ``classify_query``, which keeps its text column.
+    """
+    sales = load_funnel("sales")
+    frame = events_frame(
+        ("a", "2024-01-01", "form_fill"),
+        ("a", "2024-01-03", "meeting"),
+        ("b", "2024-01-02", "page_view"),
+    )
+    ev = engine_events(rel(con, frame))
+    plan = Plan.of(sales)
+    for entry_times in (True, False):
+        per_contact = contact_aggregates(ev.lf, plan, None, entry_times=entry_times, seen=False)
+        assert ("_r" in per_contact.collect_schema().names()) is not entry_times
+        out = finish(per_contact, plan, None, entry_times=entry_times, stage_text=False)
+        sql = nw.to_native(out).sql_query()
+        assert "stage" not in out.collect_schema().names()
+        assert "'qualified_prospect'" not in sql
+        kept = stages.classify(frame, sales, entry_times=entry_times).collect()
+        query = classify_query(rel(con, frame), sales, entry_times=entry_times).pl()
+        assert_frame_equal(
+            kept.with_columns(pl.col("stage").cast(pl.String)).sort("contact_id"),
+            query.with_columns(
+                pl.col(c).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+                for c in query.columns
+                if c.endswith("_at")
+            ).sort("contact_id"),
+        )

@@ -586,17 +586,10 @@ def test_partitions_auto_split_large_inputs_whose_rows_are_counted_without_readi
     events, contacts = sample
     path = tmp_path / "events.parquet"
     events.write_parquet(path)
-    monkeypatch.setattr(stages, "ROWS_PER_PARTITION", events.height // 3 + 1)
+    monkeypatch.setattr(stages, "ROWS_PER_PARTITION_WITH_TIMES", events.height // 3 + 1)
 
     def groups(source: Any) -> int:
-        """The ``partitions`` whose plan the default one is (cache ids aside)."""
-
-        def plan(**options: Any) -> str:
-            text = classify(source, SALES, contacts=contacts, **options).explain()
-            return re.sub(r"CACHE\[id: [^\]]*\]", "CACHE", text)
-
-        default = plan()
-        return next((n for n in (1, 2, 3, 4) if plan(partitions=n) == default), 0)
+        return auto_groups(source, contacts=contacts)
 
     log = EventLog(frame=pl.scan_parquet(path), set_aside=events.clear().lazy())
     for funnel in (INBOUND, SALES):
@@ -606,8 +599,39 @@ def test_partitions_auto_split_large_inputs_whose_rows_are_counted_without_readi
             assert_same_rows(got, whole)
     assert groups(pl.scan_parquet(path)) == groups(events) == groups(log) == 3
     assert groups(pl.scan_parquet(path).filter(pl.col("event") != "x")) == 1  # a count reads
-    monkeypatch.setattr(stages, "ROWS_PER_PARTITION", 10**9)
+    monkeypatch.setattr(stages, "ROWS_PER_PARTITION_WITH_TIMES", 10**9)
     assert groups(pl.scan_parquet(path)) == groups(events) == 1
+
+
+def test_partitions_auto_take_smaller_groups_with_entry_times(
+    sample: tuple[pl.DataFrame, pl.DataFrame], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the ``<stage>_at`` columns a group holds ``ROWS_PER_PARTITION_WITH_TIMES`` events.
+
+    Each event then carries five times more into the aggregation and the
+    result is three times wider: 50 million events in the two groups of the
+    current stage alone peaked at 2.1-2.3 GB.
+    """
+    events, contacts = sample
+    path = tmp_path / "events.parquet"
+    events.write_parquet(path)
+    monkeypatch.setattr(stages, "ROWS_PER_PARTITION", events.height // 2 + 1)
+    monkeypatch.setattr(stages, "ROWS_PER_PARTITION_WITH_TIMES", events.height // 4 + 1)
+    for source in (pl.scan_parquet(path), events):
+        assert auto_groups(source, contacts=contacts, entry_times=False) == 2
+        assert auto_groups(source, contacts=contacts) == 4
+        assert auto_groups(source, contacts=contacts, entry_times=True) == 4
+
+
+def auto_groups(source: Any, **options: Any) -> int:
+    """The ``partitions`` whose plan ``partitions="auto"``'s is (cache ids aside); 0: none."""
+
+    def plan(**more: Any) -> str:
+        text = classify(source, SALES, **options, **more).explain()
+        return re.sub(r"CACHE\[id: [^\]]*\]", "CACHE", text)
+
+    default = plan()
+    return next((n for n in range(1, 7) if plan(partitions=n) == default), 0)
 
 
 def assert_same_rows(got: pl.DataFrame, expected: pl.DataFrame) -> None:

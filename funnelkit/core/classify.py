@@ -128,6 +128,24 @@ class Plan:
             return []
         return [k for k in range(2, self.size + 1) if any(r >= k for r, _ in self.simple)]
 
+    def rank_of_times(self, timed: Sequence[int]) -> Any:
+        """Per contact: the highest rank of its simple evidence, read from its entry times.
+
+        With entry times, ``_t<k>`` (the first event of rank ``k`` or more) is
+        set exactly when the contact has such an event, and ``timed`` runs
+        from 2 to the highest simple rank: the highest ``k`` whose ``_t<k>``
+        is set is the maximum of the per-event rank (1 when none is set), so
+        the aggregation need not carry that maximum too.
+        """
+        out: Any = nw.lit(1, dtype=nw.Int16())
+        for k in sorted(timed):
+            out = (
+                nw.when(~nw.col(f"_t{k}").is_null())
+                .then(nw.lit(k, dtype=nw.Int16()))
+                .otherwise(out)
+            )
+        return out
+
     def rank_expr(self) -> Any:
         """Per event: the highest stage it is simple evidence for (1 if none)."""
         out: Any = nw.lit(1, dtype=nw.Int16())
@@ -289,7 +307,9 @@ def contact_aggregates(
         rows = rows.with_columns(
             nw.when(nw.col("_r") >= k).then(nw.col(TS)).alias(f"_t{k}") for k in timed
         )
-    aggs = [nw.col("_r").max(), nw.col("_act").max()]
+    # With entry times the highest rank is read from them (Plan.rank_of_times):
+    # one aggregate less per contact, the widest state of the query.
+    aggs = [nw.col("_act").max()] if entry_times else [nw.col("_r").max(), nw.col("_act").max()]
     aggs += [nw.col(f"_t{k}").min() for k in timed]
     if entry_times:
         aggs.append(nw.col(TS).min().alias("_first"))
@@ -303,10 +323,15 @@ def contact_aggregates(
     return per_contact.with_columns(_created=lit_us(None))
 
 
-def finish(per_contact: Any, plan: Plan, clock: int | None, *, entry_times: bool) -> Any:
+def finish(
+    per_contact: Any, plan: Plan, clock: int | None, *, entry_times: bool, stage_text: bool = True
+) -> Any:
     """Turn :func:`contact_aggregates` into the classification (times in µs).
 
     ``clock`` is the inactivity clock; ``None`` reads the latest ``_seen``.
+    Without ``stage_text`` the ``stage`` column is left out, for a caller that
+    takes it from ``stage_rank`` (DuckDB and Spark then neither build nor
+    send a text per contact).
     """
     funnel, size, complex_ = plan.funnel, plan.size, plan.complex_
     timed = plan.timed(entry_times)
@@ -317,7 +342,7 @@ def finish(per_contact: Any, plan: Plan, clock: int | None, *, entry_times: bool
         now = nw.col("_clock")
     current = plan.current(
         now,
-        rank=nw.col("_r"),
+        rank=plan.rank_of_times(timed) if entry_times else nw.col("_r"),
         act=nw.col("_act"),
         complex_reached=[~nw.col(f"_c{i}").is_null() for i in range(len(complex_))],
     )
@@ -327,11 +352,8 @@ def finish(per_contact: Any, plan: Plan, clock: int | None, *, entry_times: bool
     stage_id: Any = nw.when(nw.col("_cur") == 1).then(nw.lit(ids[0]))
     for rank in range(2, size + 1):
         stage_id = stage_id.when(nw.col("_cur") == rank).then(nw.lit(ids[rank - 1]))
-    select: list[Any] = [
-        nw.col(CID),
-        stage_id.alias("stage"),
-        nw.col("_cur").cast(nw.Int32()).alias("stage_rank"),
-    ]
+    select: list[Any] = [nw.col(CID), stage_id.alias("stage")] if stage_text else [nw.col(CID)]
+    select.append(nw.col("_cur").cast(nw.Int32()).alias("stage_rank"))
     if entry_times:
         select.append(nw.min_horizontal("_first", "_created").alias(f"{ids[0]}_at"))
         for k in range(2, size + 1):
