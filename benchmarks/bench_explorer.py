@@ -153,7 +153,14 @@ def main(argv: list[str] | None = None) -> int:
         f"{time.process_time() - cpu:>6.2f}",
         flush=True,
     )
-    settle = getattr(app, "wait", lambda: True)  # an older explorer has no background
+    waits = {"cpu": 0.0}
+
+    def settle() -> None:
+        """Wait for the background (an older explorer has none), counting its CPU time."""
+        cpu = time.process_time()
+        getattr(app, "wait", lambda: True)()
+        waits["cpu"] += time.process_time() - cpu
+
     for name, change in _changes(app).items():
         if args.pause == "settle":
             settle()
@@ -181,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     settle()
+    print(f"  CPU s of the background while nothing else ran: {waits['cpu']:.2f}")
+    figures["background"] = (0.0, 0.0, waits["cpu"])
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
     print(f"  peak resident memory {peak:.2f} GiB (the log held, the explorer and its work)")
     if args.json:
@@ -209,7 +218,7 @@ def _compare(args: argparse.Namespace) -> int:
     )
     head = "figure s", "wall s", "CPU s"
     print(f"  {'update':<12}" + "".join(f" {h + ' ' + s:>17}" for s in sides for h in head))
-    for step in (*STEPS, "peak_gib"):
+    for step in (*STEPS, "background", "peak_gib"):
         medians = {
             side: [statistics.median(run[step][i] for run in runs[side]) for i in range(3)]
             for side in sides

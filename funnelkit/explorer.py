@@ -29,8 +29,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -550,6 +551,10 @@ class Explorer:
 
     def update(self) -> None:
         """Recompute from the controls and redraw the figure, table and summary."""
+        with nullcontext() if self._background is None else self._background.update():
+            self._update()
+
+    def _update(self) -> None:
         started = time.perf_counter()
         lang = self._lang
         try:
@@ -958,6 +963,8 @@ class Explorer:
 
 
 _Task = tuple[tuple[Any, ...], Callable[[], Any]]
+#: Seconds without an update before the background starts a task.
+QUIET_SECONDS = 0.5
 
 
 class _Background:
@@ -966,9 +973,15 @@ class _Background:
     Each task is a key and a function; its :class:`~concurrent.futures.Future`
     is kept until :meth:`take` asks for it.  The thread starts when there is
     work and ends when there is none: no thread is left behind an idle explorer.
+    A task starts only when no update has run for :data:`QUIET_SECONDS` (the
+    two share the cores: an update that comes at once has them to itself).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, quiet: float = QUIET_SECONDS) -> None:
+        self._quiet = quiet
+        self._free = threading.Event()  # set while no update runs
+        self._free.set()
+        self._last = 0.0  # when the last update ended (time.monotonic)
         self._lock = threading.Lock()
         self._futures: dict[tuple[Any, ...], Future[Any]] = {}
         self._queue: deque[tuple[Future[Any], Callable[[], Any]]] = deque()
@@ -996,8 +1009,28 @@ class _Background:
                 )
                 self._thread.start()
 
+    @contextmanager
+    def update(self) -> Iterator[None]:
+        """Hold the tasks not started yet while an update runs, and a moment after it."""
+        self._free.clear()
+        try:
+            yield
+        finally:
+            self._last = time.monotonic()
+            self._free.set()
+
+    def _calm(self) -> None:
+        """Return when no update runs and none has for :data:`QUIET_SECONDS`."""
+        while True:
+            self._free.wait()
+            rest = self._last + self._quiet - time.monotonic()
+            if rest <= 0 and self._free.is_set():
+                return
+            time.sleep(max(rest, 0.01))
+
     def _work(self) -> None:
         while True:
+            self._calm()
             with self._lock:
                 if not self._queue:
                     self._thread = None

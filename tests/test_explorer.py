@@ -7,6 +7,7 @@ import html
 import math
 import re
 import threading
+import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -1093,3 +1094,18 @@ def test_the_background_leaves_no_thread_and_none_without_it(
     quiet.definition.value = "sales"
     quiet.breakdown.value = "channel"
     assert quiet.wait(0) and set(threading.enumerate()) <= before
+
+
+def test_the_background_starts_nothing_while_an_update_runs_nor_just_after() -> None:
+    from funnelkit.explorer import _Background
+
+    background = _Background(quiet=0.3)
+    began: list[float] = []
+    with background.update():
+        background.plan([(("work",), lambda: began.append(time.monotonic()))])
+        time.sleep(0.2)
+        assert not began  # the update has the cores to itself
+        ended = time.monotonic()
+    assert background.wait(30)
+    assert began and began[0] >= ended + 0.3
+    assert background.take(("work",)) is None  # done, its result (None) taken
