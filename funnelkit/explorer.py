@@ -331,6 +331,10 @@ class Explorer:
     (its value at the first stage's entry, read once): a change of window,
     order, first week or breakdown classifies nothing again, and the funnel
     and trends are read straight from the classification's entry times.
+    After each update, once updates have paused, a background thread
+    prepares the other presets' classification and the offered events
+    columns at entry (:meth:`wait` waits for it); a change that needs one of
+    them takes it, waiting for it if it is under way.
 
     Attributes
     ----------

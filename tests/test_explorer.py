@@ -1020,6 +1020,20 @@ def test_a_definition_chosen_while_the_background_classifies_it_waits_for_that_r
     assert "updated in" in app.status.value
 
 
+def test_a_change_that_needs_nothing_prepared_does_not_wait_for_the_background(
+    app: Explorer, log: pl.DataFrame, contacts: pl.DataFrame
+) -> None:
+    gate = threading.Event()
+    tasks, _, started = _gated(app._tasks(app._funnel(), app._bounds()[1]), gate)
+    _replan(app, tasks)
+    assert started.wait(30)  # held until the gate opens
+    app.window.value = "7d"  # done while the background task is held
+    app.order.value = "strict_increase"
+    _same_numbers(app, log, contacts)
+    gate.set()
+    assert app.wait(30)
+
+
 def test_a_change_before_the_background_starts_its_work_computes_it_at_once(
     app: Explorer, log: pl.DataFrame, contacts: pl.DataFrame
 ) -> None:
