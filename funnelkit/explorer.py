@@ -26,12 +26,8 @@ figure redrawn inside an ``Output`` widget.
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -41,6 +37,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import polars as pl
 
+from funnelkit.background import Background, Task
 from funnelkit.conversion import (
     FunnelResult,
     PeriodComparison,
@@ -379,7 +376,7 @@ class Explorer:
         for frame in (self._events, self._contacts):
             if frame is not None:
                 keep_judgements(frame)
-        self._background = _Background() if background else None
+        self._background = Background() if background else None
         self._definitions: dict[str, Funnel] = {}
         self._results: dict[tuple[Any, ...], FunnelResult] = {}
         self._comparisons: dict[tuple[Any, ...], Any] = {}
@@ -883,7 +880,7 @@ class Explorer:
             )
         return self._background.take(key)
 
-    def _tasks(self, definition: Funnel, until: datetime) -> list[_Task]:
+    def _tasks(self, definition: Funnel, until: datetime) -> list[Task]:
         """Return what the next change may need, most costly first, each computed alone.
 
         The classification of every other preset for the same last week (a
@@ -894,7 +891,7 @@ class Explorer:
         if self.reading.value != "entry":
             return []
         events, contacts = self._events, self._contacts
-        tasks: list[_Task] = []
+        tasks: list[Task] = []
         for name in list_presets():
             if name == self._definition_key or (name, until) in self._classified:
                 continue
@@ -964,118 +961,6 @@ class Explorer:
     # --- display ---------------------------------------------------------------
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
-
-
-_Task = tuple[tuple[Any, ...], Callable[[], Any]]
-#: Seconds without an update before the background starts a task.
-QUIET_SECONDS = 0.5
-
-
-class _Background:
-    """One thread computing planned tasks in turn, while the notebook stays free.
-
-    Each task is a key and a function; its :class:`~concurrent.futures.Future`
-    is kept until :meth:`take` asks for it.  The thread starts when there is
-    work and ends when there is none: no thread is left behind an idle explorer.
-    A task starts only when no update has run for :data:`QUIET_SECONDS` (the
-    two share the cores: an update that comes at once has them to itself).
-    """
-
-    def __init__(self, quiet: float = QUIET_SECONDS) -> None:
-        self._quiet = quiet
-        self._free = threading.Event()  # set while no update runs
-        self._free.set()
-        self._last = 0.0  # when the last update ended (time.monotonic)
-        self._lock = threading.Lock()
-        self._futures: dict[tuple[Any, ...], Future[Any]] = {}
-        self._queue: deque[tuple[Future[Any], Callable[[], Any]]] = deque()
-        self._thread: threading.Thread | None = None
-        self._idle = threading.Event()
-        self._idle.set()
-
-    def plan(self, tasks: list[_Task]) -> None:
-        """Make ``tasks`` the work to do: results no longer planned are dropped."""
-        wanted = {key for key, _ in tasks}
-        with self._lock:
-            for key in [k for k in self._futures if k not in wanted]:
-                # not started: never will; done: its memory goes; running: it finishes
-                # and its result goes with its future
-                self._futures.pop(key).cancel()
-            for key, work in tasks:
-                if key not in self._futures:
-                    future: Future[Any] = Future()
-                    self._futures[key] = future
-                    self._queue.append((future, work))
-            if self._queue and self._thread is None:
-                self._idle.clear()
-                self._thread = threading.Thread(
-                    target=self._work, name="funnelkit-explorer", daemon=True
-                )
-                self._thread.start()
-
-    @contextmanager
-    def update(self) -> Iterator[None]:
-        """Hold the tasks not started yet while an update runs, and a moment after it."""
-        self._free.clear()
-        try:
-            yield
-        finally:
-            self._last = time.monotonic()
-            self._free.set()
-
-    def _calm(self) -> None:
-        """Return when no update runs and none has for :data:`QUIET_SECONDS`."""
-        while True:
-            self._free.wait()
-            rest = self._last + self._quiet - time.monotonic()
-            if rest <= 0 and self._free.is_set():
-                return
-            time.sleep(max(rest, 0.01))
-
-    def _work(self) -> None:
-        while True:
-            self._calm()
-            with self._lock:
-                if not self._queue:
-                    self._thread = None
-                    self._idle.set()
-                    return
-                future, work = self._queue.popleft()
-            if not future.set_running_or_notify_cancel():
-                continue  # taken or dropped before it started
-            try:
-                future.set_result(work())
-            except Exception as exc:  # kept for the update that asks: never raised here
-                future.set_exception(exc)
-
-    def running(self, key: tuple[Any, ...]) -> bool:
-        """Tell whether the task of ``key`` is under way (taking it will wait)."""
-        with self._lock:
-            future = self._futures.get(key)
-        return future is not None and future.running()
-
-    def take(self, key: tuple[Any, ...]) -> Any:
-        """Return the result of ``key`` and forget it; ``None`` to compute it in the caller.
-
-        A task not started is cancelled (the caller computes it at once); one
-        under way is waited for.  A funnelkit error it raised is raised here,
-        when its result is asked for; any other failure is left to the caller to
-        meet again, computing it.
-        """
-        with self._lock:
-            future = self._futures.pop(key, None)
-        if future is None or future.cancel():
-            return None
-        try:
-            return future.result()
-        except FunnelkitError:
-            raise
-        except Exception:
-            return None
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Wait until no task is left to run; return whether none is."""
-        return self._idle.wait(timeout)
 
 
 #: Funnel results and comparisons kept per explorer (the last settings).

@@ -1111,9 +1111,9 @@ def test_the_background_leaves_no_thread_and_none_without_it(
 
 
 def test_the_background_starts_nothing_while_an_update_runs_nor_just_after() -> None:
-    from funnelkit.explorer import _Background
+    from funnelkit.background import Background
 
-    background = _Background(quiet=0.3)
+    background = Background(quiet=0.3)
     began: list[float] = []
     with background.update():
         background.plan([(("work",), lambda: began.append(time.monotonic()))])
