@@ -37,6 +37,16 @@ Updates, in this order
 The target is a new figure under 1 s after a change (``open`` aside).  On a shared machine,
 CPU time is the steadier figure.
 
+Time between changes
+--------------------
+After each update the explorer computes, in a background thread, what the next change
+may need (the other preset's classification, the breakdown columns at entry).  By
+default the changes follow each other at once, so an update may wait for work begun
+after the one before.  ``--pause SECONDS`` leaves that long between changes, as a user
+looking at the figure does; ``--pause settle`` waits until the background is done
+(``Explorer.wait``).  The CPU time of an update is the process's, background included;
+the last line gives the process's peak memory (resident set).
+
 Before and after
 ----------------
 ``--against DIR`` runs the same updates with the package found in ``DIR`` (e.g. an
@@ -53,6 +63,7 @@ import io
 import json
 import os
 import pstats
+import resource
 import statistics
 import subprocess
 import sys
@@ -107,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=25, help="profile lines to print")
     parser.add_argument("--against", type=Path, help="compare with the package in this folder")
     parser.add_argument("--repeat", type=int, default=1, help="turns of each side (--against)")
+    parser.add_argument(
+        "--pause", default="0", help="seconds between changes, or 'settle' (default 0)"
+    )
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.against is not None:
@@ -139,7 +153,19 @@ def main(argv: list[str] | None = None) -> int:
         f"{time.process_time() - cpu:>6.2f}",
         flush=True,
     )
+    waits = {"cpu": 0.0}
+
+    def settle() -> None:
+        """Wait for the background (an older explorer has none), counting its CPU time."""
+        cpu = time.process_time()
+        getattr(app, "wait", lambda: True)()
+        waits["cpu"] += time.process_time() - cpu
+
     for name, change in _changes(app).items():
+        if args.pause == "settle":
+            settle()
+        elif float(args.pause) > 0:
+            time.sleep(float(args.pause))
         profiler = cProfile.Profile() if name == args.profile else None
         cpu, wall = time.process_time(), time.perf_counter()
         if profiler is not None:
@@ -161,7 +187,13 @@ def main(argv: list[str] | None = None) -> int:
             + ("met" if app.last_figure_seconds < TARGET_SECONDS else "MISSED"),
             flush=True,
         )
+    settle()
+    print(f"  CPU s of the background while nothing else ran: {waits['cpu']:.2f}")
+    figures["background"] = (0.0, 0.0, waits["cpu"])
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+    print(f"  peak resident memory {peak:.2f} GiB (the log held, the explorer and its work)")
     if args.json:
+        figures["peak_gib"] = (peak, peak, peak)
         print(json.dumps(figures))
     return 0
 
@@ -174,6 +206,7 @@ def _compare(args: argparse.Namespace) -> int:
     for turn in range(args.repeat):
         for side, root in sides.items():
             command = [sys.executable, __file__, "--events", args.events, "--json"]
+            command += ["--pause", args.pause]
             command += ["--data-dir", str(args.data_dir)]
             env = {**os.environ, "PYTHONPATH": root}
             done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
@@ -181,11 +214,11 @@ def _compare(args: argparse.Namespace) -> int:
             print(f"turn {turn + 1}, {side}: done", file=sys.stderr, flush=True)
     print(
         f"{args.events} events; {os.cpu_count()} CPU(s), load average {os.getloadavg()[0]:.1f}; "
-        f"median of {args.repeat} run(s) per side, the sides taking turns"
+        f"median of {args.repeat} run(s) per side, the sides taking turns; pause {args.pause}"
     )
     head = "figure s", "wall s", "CPU s"
     print(f"  {'update':<12}" + "".join(f" {h + ' ' + s:>17}" for s in sides for h in head))
-    for step in STEPS:
+    for step in (*STEPS, "background", "peak_gib"):
         medians = {
             side: [statistics.median(run[step][i] for run in runs[side]) for i in range(3)]
             for side in sides

@@ -4,7 +4,9 @@
 or a file), the weeks to look at, the conversion window, the order rule and a
 breakdown, and the figure, the table and a two-line summary (the biggest leak,
 the week-over-week change) update in place.  The events are read into memory
-once, when the explorer is made; every change recomputes from there.
+once, when the explorer is made; every change recomputes from there.  After
+each update, what the next change may need (the other presets' classification,
+the breakdown columns' values at entry) is computed in a background thread.
 
 :func:`exercise` is the trainer's exercise (in :mod:`funnelkit.exercise`,
 importable from here too): type a contact's events in order and see where
@@ -25,6 +27,7 @@ figure redrawn inside an ``Output`` widget.
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import polars as pl
 
+from funnelkit.background import Background, Task
 from funnelkit.conversion import (
     FunnelResult,
     PeriodComparison,
@@ -67,7 +71,7 @@ from funnelkit.figures import (
     text,
 )
 from funnelkit.markup import Markup, format_html, join_html, plot_text
-from funnelkit.privacy import judge_breakdown
+from funnelkit.privacy import judge_breakdown, keep_judgements
 
 __all__ = [
     "MIN_CONTACTS",
@@ -218,6 +222,8 @@ _WORDS: dict[str, dict[str, str]] = {
         "wow": "Week over week",
         "no_leak": "no leak to show",
         "updated": "updated in {ms} ms",
+        "waiting_classify": "classifying {what} (begun in the background)…",
+        "waiting_carry": "reading {what} at entry (begun in the background)…",
         "error": "Cannot compute",
         "noise": "within the noise",
         "real": "outside the noise",
@@ -270,6 +276,8 @@ _WORDS: dict[str, dict[str, str]] = {
         "wow": "D'une semaine à l'autre",
         "no_leak": "aucune fuite à montrer",
         "updated": "mis à jour en {ms} ms",
+        "waiting_classify": "classification de {what} (commencée en arrière-plan)…",
+        "waiting_carry": "lecture de {what} à l'entrée (commencée en arrière-plan)…",
         "error": "Calcul impossible",
         "noise": "dans le bruit",
         "real": "hors du bruit",
@@ -320,6 +328,10 @@ class Explorer:
     (its value at the first stage's entry, read once): a change of window,
     order, first week or breakdown classifies nothing again, and the funnel
     and trends are read straight from the classification's entry times.
+    After each update, once updates have paused, a background thread
+    prepares the other presets' classification and the offered events
+    columns at entry (:meth:`wait` waits for it); a change that needs one of
+    them takes it, waiting for it if it is under way.
 
     Attributes
     ----------
@@ -353,12 +365,18 @@ class Explorer:
         stage_steps: str = "entry",
         lang: Lang = "en",
         min_contacts: int = MIN_CONTACTS,
+        background: bool = True,
     ) -> None:
         self._events = as_lazy(events).collect()
         if self._events.is_empty():
             msg = "explore(): the events are empty; there is nothing to explore."
             raise ParameterError(msg)
         self._contacts = None if contacts is None else as_lazy_contacts(contacts).collect()
+        # The explorer's own frames never change: each column is judged once.
+        for frame in (self._events, self._contacts):
+            if frame is not None:
+                keep_judgements(frame)
+        self._background = Background() if background else None
         self._definitions: dict[str, Funnel] = {}
         self._results: dict[tuple[Any, ...], FunnelResult] = {}
         self._comparisons: dict[tuple[Any, ...], Any] = {}
@@ -401,6 +419,8 @@ class Explorer:
             options=list(STAGE_STEPS), value=stage_steps, style=_COMPACT
         )
         self._segments = _segment_columns(self._events, self._contacts)
+        #: The events columns offered as breakdowns: carried by the classification together.
+        self._carried = tuple(c for c in self._segments if c in self._events.columns)
         self.breakdown = widgets.Dropdown(
             options=[("—", NO_BREAKDOWN), *((c, c) for c in self._segments)],
             value=NO_BREAKDOWN,
@@ -532,6 +552,10 @@ class Explorer:
 
     def update(self) -> None:
         """Recompute from the controls and redraw the figure, table and summary."""
+        with nullcontext() if self._background is None else self._background.update():
+            self._update()
+
+    def _update(self) -> None:
         started = time.perf_counter()
         lang = self._lang
         try:
@@ -588,6 +612,7 @@ class Explorer:
             self.table.value = self._table_html(result, definition, lang)
             self.summary.value = self._summary_html(result, definition, since, until, lang)
             self._update_paths(definition, since, until, lang)
+            self._prepare(definition, until)
         except FunnelkitError as exc:
             self.result = None
             # An empty chart: no axes, no stage names, only the message.
@@ -816,9 +841,11 @@ class Explorer:
             return None
         key = (self._definition_key, until)
         if key not in self._classified:
-            found = entry_classification(
-                self._events, definition, until=until, contacts=self._contacts
-            )
+            found = self._prepared(("classify", *key), definition.name)
+            if found is None:
+                found = entry_classification(
+                    self._events, definition, until=until, contacts=self._contacts
+                )
             _remember(self._classified, key, found, keep=_KEPT_CLASSIFIED)
         classified = self._classified[key]
         first = definition.stage_ids[0]
@@ -827,11 +854,104 @@ class Explorer:
             and by in self._events.columns
             and entry_value_column(first, by) not in classified.columns
         ):
-            classified = with_entry_values(
-                classified, self._events, definition, [by], stage=first, until=until
-            )
-            self._classified[key] = classified
+            # Every events column offered, in the one join: the next breakdown is free.
+            columns = self._carried if by in self._carried else (*self._carried, by)
+            carried = self._prepared(("carry", *key, columns), by)
+            if carried is None:
+                carried = with_entry_values(
+                    classified, self._events, definition, columns, stage=first, until=until
+                )
+            classified = self._classified[key] = carried
         return classified
+
+    # --- the background --------------------------------------------------------
+    def _prepared(self, key: tuple[Any, ...], what: str) -> Any:
+        """Return the background's result for ``key``, waiting for it if it is under way.
+
+        ``None`` when there is none (not planned, not started: the caller computes it).
+        While it waits, the status line says what it waits for.
+        """
+        if self._background is None:
+            return None
+        if self._background.running(key):
+            self.status.value = format_html(
+                "<small style='color:#757575'>{}</small>",
+                _word(f"waiting_{key[0]}", self._lang).format(what=what),
+            )
+        return self._background.take(key)
+
+    def _tasks(self, definition: Funnel, until: datetime) -> list[Task]:
+        """Return what the next change may need, most costly first, each computed alone.
+
+        The classification of every other preset for the same last week (a
+        change of definition), then the offered events columns' values at
+        entry for the classification shown (a breakdown).  What is kept already
+        is not planned.  Read by evidence nothing is classified: nothing is.
+        """
+        if self.reading.value != "entry":
+            return []
+        events, contacts = self._events, self._contacts
+        tasks: list[Task] = []
+        for name in list_presets():
+            if name == self._definition_key or (name, until) in self._classified:
+                continue
+            try:
+                other = self._definitions.get(name) or load_funnel(name)
+            except FunnelkitError:
+                continue  # said when it is chosen
+            self._definitions[name] = other
+
+            def classify(other: Funnel = other) -> pl.DataFrame:
+                return entry_classification(events, other, until=until, contacts=contacts)
+
+            tasks.append((("classify", name, until), classify))
+        key = (self._definition_key, until)
+        kept = self._classified.get(key)
+        first = definition.stage_ids[0]
+        if self._carried and kept is not None:
+            if entry_value_column(first, self._carried[0]) not in kept.columns:
+                columns = self._carried
+
+                def carry(kept: pl.DataFrame = kept) -> pl.DataFrame:
+                    return with_entry_values(
+                        kept, events, definition, columns, stage=first, until=until
+                    )
+
+                tasks.append((("carry", *key, columns), carry))
+        return tasks
+
+    def _prepare(self, definition: Funnel, until: datetime) -> None:
+        """Start computing, in the background, what the next change may need."""
+        if self._background is not None:
+            self._background.plan(self._tasks(definition, until))
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the background computations are done; return whether they are.
+
+        The explorer works without calling it: a change that needs a result still
+        under way waits for it.  Scripts and benchmarks call it to time an update
+        with everything prepared, or to be sure no thread is left.
+
+        Parameters
+        ----------
+        timeout
+            The longest wait in seconds, ``None`` for no limit.
+
+        Returns
+        -------
+        bool
+            ``True`` when nothing runs in the background any more.
+
+        Examples
+        --------
+        >>> from funnelkit.sample import generate
+        >>> events, contacts = generate(200)
+        >>> explore(events, contacts).wait()
+        True
+
+        See the guide: docs/guides/explorer.md
+        """
+        return True if self._background is None else self._background.wait(timeout)
 
     @property
     def _reading(self) -> tuple[Any, Any, Any]:
@@ -967,6 +1087,7 @@ def explore(
     order: str = "ordered",
     stage_steps: str = "entry",
     lang: Lang = "en",
+    background: bool = True,
 ) -> Explorer:
     """Open the funnel explorer on ``events`` (display the returned object).
 
@@ -991,6 +1112,10 @@ def explore(
         stage was entered, so the counts are those of the snapshot) or
         ``"evidence"`` (any one evidence event reaches a stage); the
         ``reading`` toggle changes it.
+    background
+        After each update, compute in a background thread what the next
+        change may need (the other presets' classification, the breakdown
+        columns' values at entry); ``False`` computes everything when asked.
 
     Returns
     -------
@@ -1021,4 +1146,5 @@ def explore(
         order=order,
         stage_steps=stage_steps,
         lang=lang,
+        background=background,
     )

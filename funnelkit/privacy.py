@@ -23,6 +23,7 @@ import random
 import re
 import secrets
 import unicodedata
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,7 @@ __all__ = [
     "default_key_file",
     "judge_breakdown",
     "judge_column",
+    "keep_judgements",
     "load_key",
     "mask",
     "name_tokens",
@@ -576,12 +578,17 @@ def _frequent_values(frame: object, column: str) -> pl.Series:
     """
     polars = _polars_frame(frame)
     if polars is not None:
+        # Counted by value as stored, then by value as text once per distinct value:
+        # the same counts as stripping all the rows first, for half the cost.
         top = (
             polars.lazy()
-            .select(pl.col(column).cast(pl.String).str.strip_chars())
+            .select(column)
             .drop_nulls()
             .group_by(column)
             .len()
+            .select(pl.col(column).cast(pl.String).str.strip_chars(), "len")
+            .group_by(column)
+            .agg(pl.col("len").sum())
             .sort("len", descending=True)
             .head(FREQUENT_VALUES)
             .collect(engine="streaming")
@@ -667,7 +674,9 @@ def judge_breakdown(column: str, frame: object = None) -> ColumnJudgement:
     :func:`judge_column`, then, when it passes and ``frame`` is given, the
     column's :data:`FREQUENT_VALUES` most frequent values (those a breakdown
     prints): one that looks like an e-mail address makes the column personal,
-    however few of the rows it holds (a shared inbox is a big segment).
+    however few of the rows it holds (a shared inbox is a big segment).  On
+    a frame whose rows cannot change (:func:`keep_judgements`) a column is
+    judged once; the verdict is served again.
 
     Parameters
     ----------
@@ -689,10 +698,72 @@ def judge_breakdown(column: str, frame: object = None) -> ColumnJudgement:
 
     See the concept page: docs/concepts/privacy.md
     """
+    kept = _kept_verdicts(frame)
+    if kept is not None and column in kept:
+        return kept[column]
     judged = judge_column(column, frame)
     if not judged and frame is not None and column in _columns(frame):
-        return _frequent_value_judgement(frame, column) or judged
+        judged = _frequent_value_judgement(frame, column) or judged
+    if kept is not None:
+        kept[column] = judged
     return judged
+
+
+#: :func:`judge_breakdown`'s verdicts on frames whose rows cannot change, by the frame's
+#: ``id``; an entry goes when its frame is freed, before that ``id`` can name another.
+_VERDICTS: dict[int, dict[str, ColumnJudgement]] = {}
+_FIXED: dict[int, weakref.ref[Any]] = {}
+
+
+def keep_judgements(frame: object) -> None:
+    """Remember :func:`judge_breakdown`'s verdicts on ``frame``'s columns from now on.
+
+    The verdict on a column reads its most frequent values over every row,
+    which costs a pass over the frame at each breakdown.  Once ``frame`` is
+    kept, each column is judged once and its verdict served again while the
+    frame lives; it is forgotten when the frame is freed.  Call it only on a
+    frame nobody changes in place (a frame a funnelkit object holds for
+    itself): the verdicts are not checked again.  A log or contacts table
+    read by :func:`~funnelkit.events.read_events` and held in memory is
+    kept without this call, its rows being fixed.
+
+    Parameters
+    ----------
+    frame
+        A polars frame, an EventLog or ContactTable, whose rows will not change.
+
+    Examples
+    --------
+    >>> desks = pl.DataFrame({"desk": ["b2b"] * 99 + ["accueil@mairie.fr"]})
+    >>> keep_judgements(desks)
+    >>> bool(judge_breakdown("desk", desks)), bool(judge_breakdown("desk", desks))
+    (True, True)
+
+    See the concept page: docs/concepts/privacy.md
+    """
+    key = id(frame)
+    if key in _FIXED and _FIXED[key]() is frame:
+        return
+
+    def forget(_: object, key: int = key) -> None:
+        _FIXED.pop(key, None)
+        _VERDICTS.pop(key, None)
+
+    _FIXED[key] = weakref.ref(frame, forget)
+    _VERDICTS[key] = {}
+
+
+def _kept_verdicts(frame: object) -> dict[str, ColumnJudgement] | None:
+    """Return the verdicts kept for ``frame``, or ``None`` when its rows may change."""
+    if frame is None:
+        return None
+    key = id(frame)
+    if key not in _FIXED or _FIXED[key]() is not frame:
+        # A validated table held in memory (frozen, over collected rows) cannot change.
+        if getattr(frame, "held", None) != "memory" or _polars_frame(frame) is None:
+            return None
+        keep_judgements(frame)
+    return _VERDICTS[key]
 
 
 #: The kinds of personal value, as the note under a contact-level table names them.

@@ -6,6 +6,8 @@ import copy
 import html
 import math
 import re
+import threading
+import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -912,8 +914,10 @@ def _random_log(seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
     return events, people
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_the_explorer_equals_funnel_and_week_over_week_on_a_random_log(seed: int) -> None:
+@pytest.mark.parametrize(("seed", "settle"), [(1, False), (2, True), (3, False), (4, True)])
+def test_the_explorer_equals_funnel_and_week_over_week_on_a_random_log(
+    seed: int, settle: bool
+) -> None:
     from funnelkit.conversion import entry_value_column
 
     events, people = _random_log(seed)
@@ -935,6 +939,8 @@ def test_the_explorer_equals_funnel_and_week_over_week_on_a_random_log(seed: int
         lambda: setattr(app.order, "value", "ordered"),
         lambda: setattr(app.weeks, "index", (0, last - 3)),
     ):
+        if settle:  # each change reads what the background prepared
+            assert app.wait(30)
         change()
         _same_numbers(app, events, people)
     # the channel at entry was read once per definition and last week shown, and is carried
@@ -948,3 +954,172 @@ def test_the_explorer_equals_funnel_and_week_over_week_on_a_random_log(seed: int
     assert not any(
         c.endswith("[tier]") for known in app._classified.values() for c in known.columns
     )
+
+
+# ------------------------------------------------------------------------------ background
+def _gated(
+    tasks: list[tuple[tuple[Any, ...], Any]], gate: threading.Event
+) -> tuple[list[tuple[tuple[Any, ...], Any]], dict[tuple[Any, ...], Any], threading.Event]:
+    """Return ``tasks`` that start, then wait for ``gate``; their results; and "one started"."""
+    started = threading.Event()
+    results: dict[tuple[Any, ...], Any] = {}
+
+    def hold(key: tuple[Any, ...], work: Any) -> Any:
+        def run() -> Any:
+            started.set()
+            assert gate.wait(30)
+            results[key] = work()
+            return results[key]
+
+        return run
+
+    return [(key, hold(key, work)) for key, work in tasks], results, started
+
+
+def _replan(app: Explorer, tasks: list[tuple[tuple[Any, ...], Any]]) -> None:
+    """Let what the explorer planned finish, then give its background ``tasks`` instead."""
+    assert app._background is not None
+    app._background.plan([])
+    assert app.wait(30)
+    app._background.plan(tasks)
+
+
+def test_the_background_classifies_the_other_preset_and_carries_the_offered_columns(
+    app: Explorer, log: pl.DataFrame, contacts: pl.DataFrame
+) -> None:
+    until = app._bounds()[1]
+    planned = [key for key, _ in app._tasks(app._funnel(), until)]
+    assert planned == [("classify", "sales", until), ("carry", "inbound", until, app._carried)]
+    assert app._carried == ("channel", "campaign")  # the contacts' columns are not carried
+    assert app.wait(30)
+    app.breakdown.value = "campaign"  # read from what the background carried
+    _same_numbers(app, log, contacts)
+    app.definition.value = "sales"  # classified in the background
+    _same_numbers(app, log, contacts)
+    assert app.wait(30)
+    app.breakdown.value = "channel"
+    _same_numbers(app, log, contacts)
+    assert sorted(key[0] for key in app._classified) == ["inbound", "sales"]
+
+
+def test_a_definition_chosen_while_the_background_classifies_it_waits_for_that_result(
+    app: Explorer, log: pl.DataFrame, contacts: pl.DataFrame
+) -> None:
+    gate = threading.Event()
+    until = app._bounds()[1]
+    tasks, results, started = _gated(app._tasks(app._funnel(), until), gate)
+    _replan(app, tasks)
+    assert started.wait(30)  # the classification of sales is under way
+    said: list[str] = []
+    app.status.observe(lambda change: said.append(change["new"]), names="value")
+    threading.Timer(0.3, gate.set).start()
+    app.definition.value = "sales"
+    assert app._classified["sales", until] is results["classify", "sales", until]
+    assert any("classifying sales (begun in the background)" in s for s in said)
+    _same_numbers(app, log, contacts)
+    assert "updated in" in app.status.value
+
+
+def test_a_change_that_needs_nothing_prepared_does_not_wait_for_the_background(
+    app: Explorer, log: pl.DataFrame, contacts: pl.DataFrame
+) -> None:
+    gate = threading.Event()
+    tasks, _, started = _gated(app._tasks(app._funnel(), app._bounds()[1]), gate)
+    _replan(app, tasks)
+    assert started.wait(30)  # held until the gate opens
+    app.window.value = "7d"  # done while the background task is held
+    app.order.value = "strict_increase"
+    _same_numbers(app, log, contacts)
+    gate.set()
+    assert app.wait(30)
+
+
+def test_a_change_before_the_background_starts_its_work_computes_it_at_once(
+    app: Explorer, log: pl.DataFrame, contacts: pl.DataFrame
+) -> None:
+    gate = threading.Event()
+    until = app._bounds()[1]
+    blocked, _, started = _gated([(("first",), lambda: None)], gate)
+    tasks, results, _ = _gated(app._tasks(app._funnel(), until), threading.Event())
+    _replan(app, blocked + tasks)
+    assert started.wait(30)  # the worker is held: the planned tasks wait their turn
+    app.breakdown.value = "channel"  # its values at entry: read now, not waited for
+    _same_numbers(app, log, contacts)
+    app.definition.value = "sales"
+    _same_numbers(app, log, contacts)
+    gate.set()
+    assert app.wait(30)
+    assert not results  # neither planned task ran: both were computed when asked
+
+
+def test_an_error_in_the_background_shows_when_its_definition_is_chosen_not_before(
+    app: Explorer, log: pl.DataFrame, contacts: pl.DataFrame
+) -> None:
+    from funnelkit.errors import DataError
+
+    until = app._bounds()[1]
+    summary = app.summary.value
+
+    def fails() -> None:
+        msg = "amount: 'n/a' is not a number (row 3); fix the file."
+        raise DataError(msg)
+
+    _replan(app, [(("classify", "sales", until), fails)])
+    assert app.wait(30)  # it failed in the background: nothing is said, nothing raised
+    assert app.summary.value == summary and app.result is not None
+    app.definition.value = "sales"
+    assert app.result is None and "is not a number (row 3)" in app.summary.value
+    app.definition.value = "inbound"
+    app.definition.value = "sales"  # asked again: computed, and right
+    _same_numbers(app, log, contacts)
+
+
+def test_a_failure_of_another_kind_in_the_background_is_computed_again_when_asked(
+    app: Explorer, log: pl.DataFrame, contacts: pl.DataFrame
+) -> None:
+    until = app._bounds()[1]
+
+    def breaks() -> None:
+        msg = "out of memory"
+        raise MemoryError(msg)
+
+    _replan(app, [(("classify", "sales", until), breaks)])
+    assert app.wait(30)
+    app.definition.value = "sales"
+    _same_numbers(app, log, contacts)
+
+
+def test_the_background_leaves_no_thread_and_none_without_it(
+    log: pl.DataFrame, contacts: pl.DataFrame
+) -> None:
+    before = set(threading.enumerate())
+    app = explore(log, contacts)
+    for change in (
+        lambda: setattr(app.window, "value", "7d"),
+        lambda: setattr(app.definition, "value", "sales"),
+        lambda: setattr(app.breakdown, "value", "channel"),
+        lambda: setattr(app.reading, "value", "evidence"),  # nothing to prepare: plans dropped
+        lambda: setattr(app.reading, "value", "entry"),
+    ):
+        change()
+    assert app.wait(30)
+    assert set(threading.enumerate()) <= before
+    quiet = explore(log, contacts, background=False)
+    quiet.definition.value = "sales"
+    quiet.breakdown.value = "channel"
+    assert quiet.wait(0) and set(threading.enumerate()) <= before
+
+
+def test_the_background_starts_nothing_while_an_update_runs_nor_just_after() -> None:
+    from funnelkit.background import Background
+
+    background = Background(quiet=0.3)
+    began: list[float] = []
+    with background.update():
+        background.plan([(("work",), lambda: began.append(time.monotonic()))])
+        time.sleep(0.2)
+        assert not began  # the update has the cores to itself
+        ended = time.monotonic()
+    assert background.wait(30)
+    assert began and began[0] >= ended + 0.3
+    assert background.take(("work",)) is None  # done, its result (None) taken

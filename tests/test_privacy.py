@@ -23,6 +23,7 @@ from funnelkit import report as report_module
 from funnelkit.cli import main
 from funnelkit.conversion import funnel
 from funnelkit.errors import ParameterError, PersonalDataError
+from funnelkit.events import read_events
 from funnelkit.explorer import explore
 from funnelkit.privacy import (
     KEY_ENV,
@@ -32,6 +33,7 @@ from funnelkit.privacy import (
     default_key_file,
     judge_breakdown,
     judge_column,
+    keep_judgements,
     load_key,
     mask,
     name_tokens,
@@ -355,6 +357,62 @@ def test_a_breakdown_is_refused_when_a_frequent_value_is_an_e_mail_past_the_samp
     assert main(["funnel", str(path), "--steps", "page_view,signup", "--by", "utm_content"]) == 2
     out, err = capsys.readouterr()
     assert "@" not in out and "accueil" not in err
+
+
+def test_frequent_values_are_counted_as_text_stripped_of_spaces() -> None:
+    # Two spellings of one address, each rarer than the 150 usual values, together more frequent
+    values = [f"desk{i}" for i in range(150) for _ in range(3)] + ["ops@x.fr", " ops@x.fr "] * 2
+    desks = pl.DataFrame({"desk": values})
+    assert not judge_column("desk", desks)  # 4 rows in 454: under the share rule
+    judged = judge_breakdown("desk", desks)
+    assert judged.rule == "email" and judged.example == "o***@x***.fr"
+
+
+def test_a_kept_frame_is_judged_once_and_its_verdict_served_again() -> None:
+    reads: list[int] = []
+
+    def counted(values: pl.Series) -> pl.Series:
+        reads.append(len(values))
+        return values
+
+    rows = pl.LazyFrame({"desk": ["b2b"] * 500 + ["accueil@mairie.fr"] * 5}).select(
+        pl.col("desk").map_batches(counted, return_dtype=pl.String)
+    )
+    keep_judgements(rows)
+    first = judge_breakdown("desk", rows)
+    assert first.rule == "email" and reads
+    read = len(reads)
+    assert judge_breakdown("desk", rows) == first
+    assert len(reads) == read  # not read again
+    with pytest.raises(PersonalDataError, match=r"'desk'"):
+        check_breakdown("desk", [rows])
+    assert len(reads) == read
+
+
+def test_a_frame_not_kept_is_judged_again_after_it_changes_in_place() -> None:
+    desks = pl.DataFrame({"desk": ["b2b"] * 500, "n": range(500)})
+    assert not judge_breakdown("desk", desks)
+    desks.replace_column(0, pl.Series("desk", ["b2b"] * 495 + ["accueil@mairie.fr"] * 5))
+    assert judge_breakdown("desk", desks).rule == "email"
+
+
+def test_kept_verdicts_go_with_their_frame_and_never_serve_another() -> None:
+    # Frames made and freed in turn often reuse one another's address (``id``).
+    for turn in range(40):
+        inbox = turn % 2 == 1
+        desks = pl.DataFrame({"desk": ["b2b"] * 500 + ["a@b.fr" if inbox else "b2c"] * 5})
+        keep_judgements(desks)
+        assert bool(judge_breakdown("desk", desks)) is inbox, turn
+        del desks
+    events = pl.DataFrame(
+        {"contact_id": ["a"] * 200, "occurred_at": ["2026-11-02"] * 200, "event": ["view"] * 200}
+    )
+    for turn in range(10):
+        inbox = turn % 2 == 1
+        log = read_events(events.with_columns(desk=pl.lit("a@b.fr" if inbox else "b2c")))
+        assert log.held == "memory"
+        assert bool(judge_breakdown("desk", log)) is inbox, turn
+        del log
 
 
 def test_an_allowed_personal_breakdown_is_pseudonymised_and_others_are_left_alone() -> None:
