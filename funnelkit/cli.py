@@ -298,7 +298,7 @@ def _add_classify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> H
         metavar="N",
         help="aggregate the contacts in N groups, one after the other: less memory on logs "
         "with millions of contacts, one more read of EVENTS per group (auto: one group per "
-        "25 million events)",
+        "8 million events)",
     )
     add_read_options(p)
     return _classify

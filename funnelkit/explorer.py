@@ -830,7 +830,7 @@ class Explorer:
 
         It depends on the definition and ``until`` only: every window, order,
         first week and breakdown, and the week-over-week line, read the one
-        classification (:func:`funnelkit.conversion.entry_classification`).
+        classification (:func:`funnelkit.entry.entry_classification`).
         With ``by`` an events column, the kept classification also carries
         that column's value at the first stage's entry
         (:func:`funnelkit.conversion.with_entry_values`, read once per column),

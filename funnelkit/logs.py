@@ -490,7 +490,7 @@ class ContactTable(ValidatedTable):
 
     Attributes
     ----------
-    frame, set_aside, source, encoding, numbered, held, stamp, summarized
+    frame, set_aside, source, encoding, numbered, held, stamp, summarized, derived
         As in :class:`EventLog`, for contacts.
 
     Examples

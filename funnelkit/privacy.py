@@ -732,6 +732,12 @@ def keep_judgements(frame: object) -> None:
     frame
         A polars frame, an EventLog or ContactTable, whose rows will not change.
 
+    Raises
+    ------
+    ParameterError
+        When ``frame`` is none of those (another engine's frame is judged
+        again at each breakdown).
+
     Examples
     --------
     >>> desks = pl.DataFrame({"desk": ["b2b"] * 99 + ["accueil@mairie.fr"]})
@@ -741,6 +747,12 @@ def keep_judgements(frame: object) -> None:
 
     See the concept page: docs/concepts/privacy.md
     """
+    if _polars_frame(frame) is None:
+        msg = (
+            "keep_judgements takes a polars frame, an EventLog or a ContactTable, "
+            f"not {type(frame).__name__}"
+        )
+        raise ParameterError(msg)
     key = id(frame)
     if key in _FIXED and _FIXED[key]() is frame:
         return

@@ -119,7 +119,7 @@ def conversion_over_time(
         ``created_at``, so the periods count the contacts ``classify`` counts.
     classified
         As in :func:`~funnelkit.conversion.funnel`: the stage entries' classification
-        (:func:`~funnelkit.conversion.entry_classification`), read instead of classifying again.
+        (:func:`~funnelkit.entry.entry_classification`), read instead of classifying again.
 
     Returns
     -------

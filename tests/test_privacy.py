@@ -415,6 +415,12 @@ def test_kept_verdicts_go_with_their_frame_and_never_serve_another() -> None:
         del log
 
 
+def test_only_a_polars_frame_or_a_validated_table_can_be_kept() -> None:
+    for other in ({"desk": ["b2b"]}, [1, 2], None):
+        with pytest.raises(ParameterError, match="polars frame, an EventLog or a ContactTable"):
+            keep_judgements(other)
+
+
 def test_an_allowed_personal_breakdown_is_pseudonymised_and_others_are_left_alone() -> None:
     events = _log(Courriel=["ana@ex.fr", "bo@ex.fr"], channel=["social", "ads"])
     contacts = pl.DataFrame({"contact_id": ["c000000"], "segment": ["b2b"]})

@@ -340,9 +340,13 @@ def finish(
     if plan.lapses and clock is None:
         out = out.with_columns(_clock=nw.col("_seen").max())
         now = nw.col("_clock")
+    if entry_times:
+        # A column, not an expression: the lapse rules read the rank once per
+        # lapse, and an engine's SQL would repeat the expression each time.
+        out = out.with_columns(_r=plan.rank_of_times(timed))
     current = plan.current(
         now,
-        rank=plan.rank_of_times(timed) if entry_times else nw.col("_r"),
+        rank=nw.col("_r"),
         act=nw.col("_act"),
         complex_reached=[~nw.col(f"_c{i}").is_null() for i in range(len(complex_))],
     )
