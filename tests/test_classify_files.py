@@ -55,6 +55,12 @@ def simple_definitions(draw: st.DrawFn) -> Funnel:
     return Funnel("random", tuple(built))
 
 
+@pytest.fixture(autouse=True)
+def any_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files of any size go to DuckDB here (by default, more than ``MIN_ROWS`` events)."""
+    monkeypatch.setattr(classify_files, "MIN_ROWS", -1)
+
+
 @pytest.fixture
 def spill(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """The folder DuckDB's temporary folders are made in; empty again after each query."""
@@ -107,8 +113,10 @@ def test_the_result_stays_lazy_and_takes_polars_steps(tmp_path: Path, spill: Pat
     assert got.head(7).collect().height == 7
 
 
-def test_other_inputs_and_definitions_stay_on_polars(tmp_path: Path, spill: Path) -> None:
-    """A filtered or sliced scan, a frame, text amounts, points rules, given partitions."""
+def test_other_inputs_and_definitions_stay_on_polars(
+    tmp_path: Path, spill: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A filtered or sliced scan, a frame, text amounts, points rules, partitions, a small file."""
     log = events_frame(("a", "2024-01-01", "form_fill"), ("b", "2024-01-02", "purchase", 3.0))
     path = written(log, tmp_path)
     texts = tmp_path / "texts.parquet"
@@ -135,6 +143,9 @@ def test_other_inputs_and_definitions_stay_on_polars(tmp_path: Path, spill: Path
     ]
     for events, funnel, options in cases:
         assert ROUTED not in classify(events, funnel, **options).explain()  # type: ignore[arg-type]
+    assert ROUTED in classify(scan, SALES).explain()
+    monkeypatch.setattr(classify_files, "MIN_ROWS", log.height)  # more rows than that only
+    assert ROUTED not in classify(scan, SALES).explain()
     assert classify(pl.scan_parquet(texts), SALES).collect().height == 2
 
 
