@@ -38,6 +38,7 @@ from funnelkit.engine_frames import (
     rows_known_without_reading,
     to_us,
 )
+from funnelkit.errors import DataError
 from funnelkit.events import CONTACT_ID as CID
 from funnelkit.events import EVENT, EventLog, as_lazy
 from funnelkit.events import OCCURRED_AT as T
@@ -170,35 +171,57 @@ def classify_parquet(
     people = None if contacts is None else nw.to_native(contacts.lf)
 
     def batches() -> Iterator[pl.DataFrame]:
-        with _duckdb() as con:
-            relation = con.read_parquet(path).select(*(_quoted(c) for c in columns))
-            ev = definition_events(relation, funnel)
-            listed = None
-            if people is not None:
-                table = people.collect().to_arrow(compat_level=pl.CompatLevel.oldest())
-                listed = nw.from_native(con.from_arrow(table))
-            clock = None
-            if cut is None and core.Plan.of(funnel).lapses:
-                # The latest event, asked first: the plan then holds no window over the contacts.
-                clock = max_ts(ev.lf)
-            out = core.classify_frame(
-                ev.lf,
-                funnel,
-                cut=to_us(cut),
-                contacts=listed,
-                entry_times=entry_times,
-                clock=clock,
-                stage_text=False,
-            )
-            native = nw.to_native(out)
-            reader = getattr(native, "to_arrow_reader", None) or native.fetch_arrow_reader
-            for batch in reader(BATCH_ROWS):
+        import duckdb
+
+        try:
+            for batch in _run(path, columns, funnel, cut, people, entry_times=entry_times):
                 got = pl.from_arrow(batch)
                 assert isinstance(got, pl.DataFrame)
                 done = polars_result(got.lazy(), funnel, entry_times=entry_times).collect()
                 yield done.cast(schema_out)
+        except duckdb.Error as exc:
+            msg = (
+                f"{path}: DuckDB could not classify the events ({exc}). Pass a number of "
+                "partitions (e.g. partitions=8) to classify them with polars instead."
+            )
+            raise DataError(msg) from exc
 
     return _lazy(batches, schema_out, path)
+
+
+def _run(
+    path: str,
+    columns: list[str],
+    funnel: Funnel,
+    cut: datetime | None,
+    people: pl.LazyFrame | None,
+    *,
+    entry_times: bool,
+) -> Iterator[Any]:
+    """Yield the Arrow record batches of the core's classification of ``path`` on DuckDB."""
+    with _duckdb() as con:
+        relation = con.read_parquet(path).select(*(_quoted(c) for c in columns))
+        ev = definition_events(relation, funnel)
+        listed = None
+        if people is not None:
+            table = people.collect().to_arrow(compat_level=pl.CompatLevel.oldest())
+            listed = nw.from_native(con.from_arrow(table))
+        clock = None
+        if cut is None and core.Plan.of(funnel).lapses:
+            # The latest event, asked first: the plan then holds no window over the contacts.
+            clock = max_ts(ev.lf)
+        out = core.classify_frame(
+            ev.lf,
+            funnel,
+            cut=to_us(cut),
+            contacts=listed,
+            entry_times=entry_times,
+            clock=clock,
+            stage_text=False,
+        )
+        native = nw.to_native(out)
+        reader = getattr(native, "to_arrow_reader", None) or native.fetch_arrow_reader
+        yield from reader(BATCH_ROWS)
 
 
 def _quoted(name: str) -> str:

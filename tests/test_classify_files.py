@@ -24,6 +24,7 @@ from polars.testing import assert_frame_equal
 import funnelkit.classify_files as classify_files
 from funnelkit.classify_files import parquet_file
 from funnelkit.definitions import EventRule, Funnel, Lapse, Stage, load_funnel
+from funnelkit.errors import DataError
 from funnelkit.events import read_events
 from funnelkit.stages import classify
 from tests.conftest import events_frame
@@ -201,3 +202,12 @@ def test_duckdb_classification_of_a_file_equals_polars(
     expected = classify(log, funnel, **options)  # type: ignore[arg-type]
     assert ROUTED in got.explain()
     assert_frame_equal(got.collect().sort("contact_id"), expected.collect().sort("contact_id"))
+
+
+def test_a_file_duckdb_cannot_read_is_named_with_a_way_out(tmp_path: Path, spill: Path) -> None:
+    log = events_frame(("a", "2024-01-01", "form_fill"))
+    path = written(log, tmp_path)
+    got = classify(pl.scan_parquet(path), SALES)
+    path.write_bytes(b"not a parquet file")
+    with pytest.raises(DataError, match=r"events.parquet: DuckDB could not classify .*partitions="):
+        got.collect()
