@@ -10,9 +10,9 @@ whole (``pl.scan_parquet(path)``, or a log ``read_events`` holds on disk), the
 same core plan runs on DuckDB over that file, under a memory limit
 (:data:`MEMORY_LIMIT`, spilling to a temporary folder of its own), and its rows
 come back into polars in batches of :data:`BATCH_ROWS`.  At 50 million events
-that costs what DuckDB's hand-written query costs and peaks at 1.3 GB, where
-polars' own aggregation must split the contacts into seven groups to stay under
-1.5 GB (ADR 8, ``docs/adr/0008-classify-at-scale.md``).
+that costs 1.1x the CPU time of DuckDB's hand-written query and peaks at 1.3 GB,
+where polars' own aggregation, split into seven groups of contacts to stay under
+1.5 GB, costs 1.5x (ADR 8, ``docs/adr/0008-classify-at-scale.md``).
 """
 
 from __future__ import annotations

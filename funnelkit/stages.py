@@ -170,8 +170,11 @@ def classify(
         aggregated one after the other: the same result with less peak memory
         on logs of millions of contacts.  ``"auto"`` (the default): one group
         per 8 million events (25 million with ``entry_times=False``) when
-        their number is known without reading them, else 1.  Ignored on
-        DuckDB and Spark.
+        their number is known without reading them, else 1; a Parquet file
+        of more than 16 million events read whole (a scan, or a log held on
+        disk) is classified by DuckDB instead, when installed, under a
+        memory limit (the stages page says which files).  Ignored on DuckDB
+        and Spark.
 
     Returns
     -------

@@ -27,11 +27,11 @@ the first that takes the spec (does not return ``None``) runs.
 
 - ``("classify", "polars")``: :func:`funnelkit.classify_files.classify_parquet`,
   the core's own plan run by DuckDB over a Parquet file read whole, under a
-  memory limit, its rows brought back in batches (at 50 million events DuckDB's
-  hand-written query's CPU time at 1.3 GB, against 1.6x that time in polars'
-  seven hash groups; ``benchmarks/bench_classify.py``, cases ``classify_full``
-  and ``duckdb_full``; ADR 8).  It declines other inputs and definitions with
-  ``min_count`` or points rules.
+  memory limit, its rows brought back in batches (at 50 million events 1.1x the
+  CPU time of DuckDB's hand-written query at 1.3 GB, against 1.5x in polars'
+  seven hash groups; ``benchmarks/bench_classify.py``, cases ``classify_full``,
+  ``classify_full_polars`` and ``duckdb_full``; ADR 8).  It declines smaller
+  files, other inputs and definitions with ``min_count`` or points rules.
 """
 
 from __future__ import annotations
