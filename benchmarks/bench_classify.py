@@ -28,7 +28,12 @@ Cases
     ``classify(..., entry_times=False)``, streaming: the current stage and the
     last activity of every contact (``partitions="auto"``, the default).
 ``classify_full``
-    ``classify(...)`` with every ``<stage>_at`` column, streaming.
+    ``classify(...)`` with every ``<stage>_at`` column, streaming.  Given a
+    Parquet file read whole, both run the core's plan on DuckDB under a memory
+    limit (``funnelkit.classify_files``).
+``classify_current_polars``, ``classify_full_polars``
+    The same on polars alone (the DuckDB route declined): polars' own
+    aggregation in ``partitions="auto"`` hash groups.
 ``classify_current@4``, ``classify_full@4``
     The same with ``partitions=4`` (contacts aggregated in 4 groups, one after
     the other: less memory, one more read of the file per group); ``@1``: one
@@ -72,6 +77,8 @@ CASES = (
     "polars_naive",
     "classify_current",
     "classify_full",
+    "classify_current_polars",
+    "classify_full_polars",
     "duckdb",
     "duckdb_columns",
     "duckdb_full",
@@ -182,6 +189,11 @@ def _child(case: str, path: Path, funnel_name: str) -> dict[str, float]:
     before = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
     rows: int
+    if case.endswith("_polars"):
+        from funnelkit.core.accelerators import ACCELERATORS
+
+        ACCELERATORS[("classify", "polars")] = ()  # polars' own groups
+        case = case.removesuffix("_polars")
     if case in ("scan", "polars_floor", "polars_naive", "classify_current", "classify_full"):
         import polars as pl
 

@@ -298,7 +298,8 @@ def _add_classify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> H
         metavar="N",
         help="aggregate the contacts in N groups, one after the other: less memory on logs "
         "with millions of contacts, one more read of EVENTS per group (auto: one group per "
-        "8 million events)",
+        "8 million events; a log kept on disk of more than 16 million events is classified "
+        "by DuckDB when installed, under a memory limit)",
     )
     add_read_options(p)
     return _classify

@@ -25,12 +25,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 import narwhals as nw
 import polars as pl
 
+from funnelkit.classify_files import polars_result
 from funnelkit.core import classify as core
+from funnelkit.core.accelerators import accelerator
 from funnelkit.definitions import (
     Condition,
     EventRule,
@@ -42,7 +44,6 @@ from funnelkit.engine_frames import (
     TS,
     EngineFrame,
     as_polars,
-    by_contact_groups,
     core_contacts,
     core_events,
     definition_events,
@@ -101,22 +102,6 @@ def _time(us: pl.Expr) -> pl.Expr:
 
 
 # --- the core's frames and results ---------------------------------------------------------
-def _from_core(out: Any, funnel: Funnel, times: Sequence[str]) -> pl.LazyFrame:
-    """Return the core's result as polars: ``stage`` as the funnel's Enum, ``times`` as UTC.
-
-    A polars plan stays lazy; DuckDB and Spark run theirs and only the result
-    comes back (:func:`funnelkit.engine_frames.as_polars`).  The Enum is taken
-    from ``stage_rank`` (a gather of the stage ids by rank): ``out`` comes
-    without the core's text column (``core.finish(..., stage_text=False)``),
-    so no engine builds or sends a text per contact.
-    """
-    lf = as_polars(out)
-    ids = pl.Series(funnel.stage_ids, dtype=funnel.stage_dtype)
-    stage = pl.lit(ids).gather(pl.col("stage_rank").cast(pl.Int64) - 1)
-    lf = lf.with_columns(stage.alias("stage"), *(_time(pl.col(c)) for c in times))
-    return lf.select(CID, "stage", pl.exclude(CID, "stage"))
-
-
 def _check_partitions(partitions: object) -> int | Literal["auto"]:
     """Return ``partitions`` checked: ``"auto"`` or a whole number from 1 to 1,024."""
     if partitions == "auto":
@@ -185,8 +170,11 @@ def classify(
         aggregated one after the other: the same result with less peak memory
         on logs of millions of contacts.  ``"auto"`` (the default): one group
         per 8 million events (25 million with ``entry_times=False``) when
-        their number is known without reading them, else 1.  Ignored on
-        DuckDB and Spark.
+        their number is known without reading them, else 1; a Parquet file
+        of more than 16 million events read whole (a scan, or a log held on
+        disk) is classified by DuckDB instead, when installed, under a
+        memory limit (the stages page says which files).  Ignored on DuckDB
+        and Spark.
 
     Returns
     -------
@@ -230,12 +218,20 @@ def classify(
     cut = instant(as_of, "as_of")
     asked = _check_partitions(partitions)
     ev = definition_events(events, funnel)
+    people = core_contacts(contacts, ev.engine)
+    fast = accelerator("classify", ev.engine) if asked == "auto" else None
+    if fast is not None:
+        found: pl.LazyFrame | None = fast(
+            events, funnel, cut=cut, contacts=people, entry_times=entry_times
+        )
+        if found is not None:
+            return found
     return _classify(
         ev,
         funnel,
         cut=cut,
         ref=None,
-        contacts=core_contacts(contacts, ev.engine),
+        contacts=people,
         entry_times=entry_times,
         partitions=_auto_partitions(ev, entry_times=entry_times) if asked == "auto" else asked,
     )
@@ -255,33 +251,21 @@ def _classify(
 
     ``ev`` as :func:`funnelkit.engine_frames.definition_events` gives it
     (numbers read, columns checked).  The plan is the core's
-    (:mod:`funnelkit.core.classify`), on the frames' engine; with
-    ``partitions`` each hash group of contacts is aggregated apart and the
-    groups concatenated (:func:`funnelkit.engine_frames.by_contact_groups`).
+    (:func:`funnelkit.core.classify.classify_frame`, without the stage text),
+    on the frames' engine; :func:`funnelkit.classify_files.polars_result`
+    turns it into polars.
     """
-    plan = core.Plan.of(funnel)
-    cut_us = to_us(cut)
-    lf = ev.lf if cut_us is None else ev.lf.filter(nw.col(TS) <= cut_us)
-    # Without as_of, the inactivity clock is the latest event of all contacts.
-    clock = cut_us if cut_us is not None else to_us(ref)
-    seen = plan.lapses and clock is None
-
-    def one(events: Any, listed: Any | None, *, done: bool) -> Any:
-        known = None if listed is None else core.known_contacts(listed, cut_us)
-        out = core.contact_aggregates(events, plan, known, entry_times=entry_times, seen=seen)
-        if not done:
-            return out
-        return core.finish(out, plan, clock, entry_times=entry_times, stage_text=False)
-
-    times = [f"{s}_at" for s in funnel.stage_ids] if entry_times else []
-    times.append("last_activity_at")
-    people = None if contacts is None else contacts.lf
-    if partitions == 1:
-        return _from_core(one(lf, people, done=True), funnel, times)
-    out = by_contact_groups(lf, people, partitions, lambda e, c: one(e, c, done=not seen))
-    if seen:
-        out = core.finish(out, plan, clock, entry_times=entry_times, stage_text=False)
-    return _from_core(out, funnel, times)
+    out = core.classify_frame(
+        ev.lf,
+        funnel,
+        cut=to_us(cut),
+        contacts=None if contacts is None else contacts.lf,
+        entry_times=entry_times,
+        clock=to_us(ref),
+        stage_text=False,
+        partitions=partitions,
+    )
+    return polars_result(as_polars(out), funnel, entry_times=entry_times)
 
 
 # --- counts ------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import funnelkit.stages as stages
+from funnelkit.core.accelerators import ACCELERATORS
 from funnelkit.core.classify import flow_ranks
 from funnelkit.definitions import (
     Condition,
@@ -597,6 +598,9 @@ def test_partitions_auto_split_large_inputs_whose_rows_are_counted_without_readi
         for source in (pl.scan_parquet(path), events, log):
             got = classify(source, funnel, contacts=contacts).collect()  # partitions="auto"
             assert_same_rows(got, whole)
+    # polars' own groups: a Parquet file read whole otherwise goes to DuckDB
+    # (test_a_parquet_file_is_classified_by_duckdb_alike).
+    monkeypatch.setitem(ACCELERATORS, ("classify", "polars"), ())
     assert groups(pl.scan_parquet(path)) == groups(events) == groups(log) == 3
     assert groups(pl.scan_parquet(path).filter(pl.col("event") != "x")) == 1  # a count reads
     monkeypatch.setattr(stages, "ROWS_PER_PARTITION_WITH_TIMES", 10**9)
@@ -617,6 +621,7 @@ def test_partitions_auto_take_smaller_groups_with_entry_times(
     events.write_parquet(path)
     monkeypatch.setattr(stages, "ROWS_PER_PARTITION", events.height // 2 + 1)
     monkeypatch.setattr(stages, "ROWS_PER_PARTITION_WITH_TIMES", events.height // 4 + 1)
+    monkeypatch.setitem(ACCELERATORS, ("classify", "polars"), ())  # polars' own groups
     for source in (pl.scan_parquet(path), events):
         assert auto_groups(source, contacts=contacts, entry_times=False) == 2
         assert auto_groups(source, contacts=contacts) == 4

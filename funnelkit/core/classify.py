@@ -25,7 +25,14 @@ from typing import Any
 import narwhals as nw
 
 from funnelkit.definitions import Condition, EventRule, Funnel, PointsRule, lapse_chains
-from funnelkit.engine_frames import TS, condition_expr, horizontal, lit_us, names_expr
+from funnelkit.engine_frames import (
+    TS,
+    by_contact_groups,
+    condition_expr,
+    horizontal,
+    lit_us,
+    names_expr,
+)
 from funnelkit.events import CONTACT_ID as CID
 from funnelkit.events import CREATED_AT as CREATED
 from funnelkit.events import EVENT
@@ -377,6 +384,8 @@ def classify_frame(
     contacts: Any | None,
     entry_times: bool,
     clock: int | None = None,
+    stage_text: bool = True,
+    partitions: int = 1,
 ) -> Any:
     """Return the classification of :func:`funnelkit.stages.classify`; times in µs.
 
@@ -394,15 +403,33 @@ def classify_frame(
         Include the ``<stage id>_at`` columns.
     clock
         The inactivity clock (µs) when it is neither ``cut`` nor the latest event.
+    stage_text
+        Include the ``stage`` text column (see :func:`finish`).
+    partitions
+        Aggregate the contacts in this many hash groups of their id, one after
+        the other (:func:`funnelkit.engine_frames.by_contact_groups`: polars
+        only; DuckDB and Spark aggregate once).
     """
     if cut is not None:
         lf = lf.filter(nw.col(TS) <= cut)
     plan = Plan.of(funnel)
     clock = cut if cut is not None else clock
-    known = None if contacts is None else known_contacts(contacts, cut)
+    # Without a clock, the inactivity clock is the latest event of all contacts.
     seen = plan.lapses and clock is None
-    per_contact = contact_aggregates(lf, plan, known, entry_times=entry_times, seen=seen)
-    return finish(per_contact, plan, clock, entry_times=entry_times)
+
+    def one(events: Any, listed: Any | None, *, done: bool) -> Any:
+        known = None if listed is None else known_contacts(listed, cut)
+        out = contact_aggregates(events, plan, known, entry_times=entry_times, seen=seen)
+        if not done:
+            return out
+        return finish(out, plan, clock, entry_times=entry_times, stage_text=stage_text)
+
+    if partitions == 1:
+        return one(lf, contacts, done=True)
+    out = by_contact_groups(lf, contacts, partitions, lambda e, c: one(e, c, done=not seen))
+    if seen:
+        out = finish(out, plan, clock, entry_times=entry_times, stage_text=stage_text)
+    return out
 
 
 def flow_ranks(lf: Any, funnel: Funnel, lo: int, hi: int, contacts: Any | None) -> Any:
