@@ -398,8 +398,10 @@ def _add_funnel(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Han
         "--order",
         choices=("ordered", "strict_increase", "any", "consecutive", "unordered"),
         default="ordered",
-        help="steps in order (one instant may serve several), in strictly later times, or in "
-        "any order within the window",
+        help="ordered: steps in order, one instant may serve several (default); "
+        "strict_increase: in strictly later times; any: steps 1..k in any order within the "
+        "window; consecutive: each step the contact's next event; unordered: any k distinct "
+        "steps within the window",
     )
     p.add_argument(
         "--first-entry",
@@ -529,7 +531,7 @@ def _add_drivers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Ha
         description="Compare the contacts of EVENTS who went on from step K-1 to step K within "
         "the window with those who did not: the events they did in between, the properties "
         "of their step K-1 event and the contacts' attributes; each with an odds ratio, its "
-        "95%% interval, a p-value and a Benjamini-Hochberg q-value. Association, not cause.",
+        "95% interval, a p-value and a Benjamini-Hochberg q-value. Association, not cause.",
     )
     _add_steps_options(p)
     p.add_argument(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 from pathlib import Path
@@ -283,3 +284,26 @@ def test_the_text_table_writes_control_characters_of_the_data_as_escapes(
     assert main(["funnel", str(path), "--steps", "like", "--by", "channel"]) == 0
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out and "\\x1b[2J" in out
+
+
+def _sub_commands() -> dict[str, argparse.ArgumentParser]:
+    from funnelkit.cli import build_parser
+
+    parser = build_parser()
+    (sub,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(sub.choices)
+
+
+@pytest.mark.parametrize("name", sorted(_sub_commands()))
+def test_every_help_prints_percent_signs_once(name: str) -> None:
+    # argparse formats option help with %, never a description: '%%' there prints as is.
+    text = _sub_commands()[name].format_help()
+    assert "%%" not in text
+    assert "%(" not in text
+
+
+def test_the_order_help_names_every_choice() -> None:
+    funnel = _sub_commands()["funnel"]
+    (order,) = (a for a in funnel._actions if "--order" in a.option_strings)
+    for choice in order.choices:
+        assert f"{choice}:" in order.help
