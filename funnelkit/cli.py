@@ -87,7 +87,7 @@ def load_events(path: str, args: argparse.Namespace, *, require_rows: bool = Tru
     )
     summary = log.summary()
     _report_set_aside(summary)
-    hint = timestamp_hint(log, summary)
+    hint = timestamp_hint(log, summary, timestamp_format=getattr(args, "timestamp_format", None))
     if require_rows:
         require_usable(summary, hint)  # the error then carries the hint
     if hint:

@@ -532,7 +532,9 @@ def read_events(
         if entry is not None:
             log = _from_entry(entry, str(source), hold, stamp)
             if strict:
-                _raise_if_rows_set_aside(log, {v: k for k, v in (columns or {}).items()})
+                _raise_if_rows_set_aside(
+                    log, {v: k for k, v in (columns or {}).items()}, timestamp_format
+                )
             return log
     lf, name, encoding_read, origin = _scan_and_rename(source, columns, separator, encoding)
     schema = lf.collect_schema()
@@ -639,7 +641,7 @@ def read_events(
         if held == "disk":
             log = _write_cache(log, kept, aside, cache_dir, source, stamp, options)
         if strict:
-            _raise_if_rows_set_aside(log, origin)
+            _raise_if_rows_set_aside(log, origin, timestamp_format)
         return log
     # The kept rows need neither the raw timestamp text nor, without dedupe, row
     # numbers: leaving them out keeps the main path as cheap as a plain scan plus
@@ -704,7 +706,7 @@ def read_events(
     else:
         log = EventLog(frame, set_aside, name, encoding_read, numbered, stamp=stamp)
     if strict:
-        _raise_if_rows_set_aside(log, origin)
+        _raise_if_rows_set_aside(log, origin, timestamp_format)
     return log
 
 
@@ -867,7 +869,9 @@ def _is_csv(source: Source) -> bool:
     )
 
 
-def _raise_if_rows_set_aside(log: ValidatedTable, origin: Mapping[str, str]) -> None:
+def _raise_if_rows_set_aside(
+    log: ValidatedTable, origin: Mapping[str, str], timestamp_format: str | None = None
+) -> None:
     summary = log.summary()
     if not summary.by_reason:
         return
@@ -902,13 +906,21 @@ def _raise_if_rows_set_aside(log: ValidatedTable, origin: Mapping[str, str]) -> 
         parts.append(f"{count:,} with {REASON_TEXT.get(reason, reason)}{where}: {shown}{more}")
     msg = f"{log.source}: {summary.rows_set_aside:,} unusable row(s): " + "; ".join(parts) + "."
     if "bad_timestamp" in summary.by_reason or "bad_created_at" in summary.by_reason:
-        msg += (
-            " Timestamps must be ISO-8601 (2026-11-02T09:30:00+01:00), or epoch seconds or"
-            " milliseconds; pass timestamp_format='%d/%m/%Y %H:%M' (for example) for another"
-            " layout."
-        )
+        if timestamp_format is None:
+            msg += (
+                " Timestamps must be ISO-8601 (2026-11-02T09:30:00+01:00), or epoch seconds or"
+                " milliseconds; pass timestamp_format='%d/%m/%Y %H:%M' (for example;"
+                " --timestamp-format on the command line) for another layout."
+            )
+        else:
+            msg += (
+                f" Timestamps must match timestamp_format={timestamp_format!r}"
+                " (--timestamp-format): check the format, and that each date exists."
+            )
         raise TimestampError(msg)
-    msg += " Fix these rows, or read without strict=True to set them aside and count them."
+    msg += (
+        " Fix these rows, or read without strict=True (--strict) to set them aside and count them."
+    )
     raise RowError(msg)
 
 
@@ -1019,7 +1031,7 @@ def read_contacts(
     else:
         table = ContactTable(frame, set_aside, name, encoding_read, stamp=stamp)
     if strict:
-        _raise_if_rows_set_aside(table, origin)
+        _raise_if_rows_set_aside(table, origin, timestamp_format)
     return table
 
 

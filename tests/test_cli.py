@@ -104,6 +104,18 @@ def test_unreadable_timestamps_get_a_format_hint(
     assert main(["validate", str(path), "--timestamp-format", "%d/%m/%Y %H:%M"]) == 0
 
 
+def test_a_date_the_given_format_cannot_read_is_not_told_to_give_a_format(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "day_first.csv"
+    path.write_text(DAY_FIRST + "c3;31/11/2026 08:00;meeting\n")  # no 31 November
+    assert main(["validate", str(path), "--timestamp-format", "%d/%m/%Y %H:%M"]) == 1
+    err = capsys.readouterr().err
+    assert "timestamps such as '31/11/2026 08:00' (row 3) do not match" in err
+    assert "--timestamp-format '%d/%m/%Y %H:%M'" in err and "each date exists" in err
+    assert "give their format" not in err
+
+
 @pytest.mark.parametrize("command", [["classify", "--funnel", "sales"], ["funnel", "--steps", "a"]])
 def test_no_usable_row_is_an_error_not_an_empty_table(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]

@@ -290,6 +290,16 @@ def test_strict_bad_timestamp_names_column_and_rows(tmp_path: Path) -> None:
     assert "column 'user_id'" in msg and "row 4" in msg
 
 
+def test_strict_bad_timestamp_with_a_format_names_that_format() -> None:
+    df = pl.DataFrame({"contact_id": ["a"], "occurred_at": ["31/11/2026"], "event": ["x"]})
+    with pytest.raises(TimestampError) as info:
+        read_events(df, timestamp_format="%d/%m/%Y", strict=True)
+    msg = str(info.value)
+    assert "row 1 ('31/11/2026')" in msg
+    assert "must match timestamp_format='%d/%m/%Y' (--timestamp-format)" in msg
+    assert "for another layout" not in msg
+
+
 def test_strict_null_id_is_a_row_error() -> None:
     df = pl.DataFrame({"contact_id": [None, "a"], "occurred_at": ["2026-11-02"] * 2, "event": "x"})
     with pytest.raises(RowError, match=r"no contact id in column 'contact_id': row 1\b"):
