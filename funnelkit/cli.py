@@ -183,6 +183,18 @@ def _warn_about_as_of(as_of: str, first: datetime | None, last: datetime | None)
         )
 
 
+def _check_times(args: argparse.Namespace) -> None:
+    """Refuse an unreadable ``--since``, ``--until`` or ``--as-of`` before EVENTS is read.
+
+    The library's own check would name its parameter (``since``), not the option.
+    """
+    from funnelkit.timeutil import instant, parse_time
+
+    parse_time(getattr(args, "since", None), "--since")
+    parse_time(getattr(args, "until", None), "--until")
+    instant(getattr(args, "as_of", None), "--as-of")
+
+
 # --- sample ------------------------------------------------------------------
 def _add_sample(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Handler | None:
     # No default is read from funnelkit.sample here: it loads numpy and polars, which
@@ -320,6 +332,7 @@ def _classify(args: argparse.Namespace) -> int:
     from funnelkit.stages import classify, snapshot
 
     funnel = load_funnel(args.funnel)
+    _check_times(args)
     if args.out:
         check_table_path(args.out)
     log = _load_events(args.events, args)
@@ -484,6 +497,7 @@ def _funnel(args: argparse.Namespace) -> int:
     from funnelkit.privacy import check_breakdown
 
     window = parse_duration(args.window, name="--window")
+    _check_times(args)
     steps, count, reads = _steps_of(args)
     log = _load_events(args.events, args)
     contacts = load_contacts(args.contacts, args)
@@ -580,6 +594,7 @@ def _drivers(args: argparse.Namespace) -> int:
     from funnelkit.durations import parse_duration
 
     window = parse_duration(args.window, name="--window")
+    _check_times(args)
     steps, count, reads = _steps_of(args)
     if args.step is not None and not 2 <= args.step <= count:
         msg = f"--step {args.step}: give a step from 2 to {count} (the step to reach)"
@@ -653,6 +668,7 @@ def _paths(args: argparse.Namespace) -> int:
     from funnelkit.paths import drop_off_paths
 
     window = parse_duration(args.window, name="--window")
+    _check_times(args)
     steps, count, reads = _steps_of(args)
     step: int | str | None = args.step
     if args.step is not None and args.step.strip().isdigit():

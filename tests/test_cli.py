@@ -319,3 +319,23 @@ def test_the_order_help_names_every_choice() -> None:
     (order,) = (a for a in funnel._actions if "--order" in a.option_strings)
     for choice in order.choices:
         assert f"{choice}:" in order.help
+
+
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [
+        (["funnel", "--steps", "a,b", "--since", "yesterday"], "--since"),
+        (["drivers", "--steps", "a,b", "--until", "tomorrow"], "--until"),
+        (["paths", "--steps", "a,b", "--as-of", "today"], "--as-of"),
+        (["classify", "--funnel", "sales", "--as-of", "today"], "--as-of"),
+    ],
+)
+def test_an_unreadable_time_names_the_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str], option: str
+) -> None:
+    path = tmp_path / "e.csv"
+    path.write_text("contact_id,occurred_at,event\nc1,2026-11-02,a\n")
+    assert main([command[0], str(path), *command[1:]]) == 2
+    out, err = capsys.readouterr()
+    assert err.startswith(f"funnelkit {command[0]}: error: {option}")
+    assert "read 1 rows" not in err  # refused before the events are read

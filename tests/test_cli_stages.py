@@ -137,7 +137,7 @@ def test_classify_errors(
     out, err = capsys.readouterr()
     assert "--out x.xlsx: write .csv or .parquet" in err and "read" not in err
     assert main(["classify", str(events), "--funnel", "sales", "--as-of", "soon"]) == 2
-    assert "as_of='soon' is not a date" in capsys.readouterr().err
+    assert "--as-of='soon' is not a date" in capsys.readouterr().err
 
 
 def test_classify_partitions_auto_or_a_number(
