@@ -906,16 +906,20 @@ def _raise_if_rows_set_aside(
         parts.append(f"{count:,} with {REASON_TEXT.get(reason, reason)}{where}: {shown}{more}")
     msg = f"{log.source}: {summary.rows_set_aside:,} unusable row(s): " + "; ".join(parts) + "."
     if "bad_timestamp" in summary.by_reason or "bad_created_at" in summary.by_reason:
+        # The command line's --timestamp-format reads the events, not the contacts.
+        option = "--timestamp-format" if "bad_timestamp" in summary.by_reason else ""
         if timestamp_format is None:
             msg += (
                 " Timestamps must be ISO-8601 (2026-11-02T09:30:00+01:00), or epoch seconds or"
-                " milliseconds; pass timestamp_format='%d/%m/%Y %H:%M' (for example;"
-                " --timestamp-format on the command line) for another layout."
+                " milliseconds; pass timestamp_format='%d/%m/%Y %H:%M' (for example"
+                + (f"; {option} on the command line" if option else "")
+                + ") for another layout."
             )
         else:
             msg += (
                 f" Timestamps must match timestamp_format={timestamp_format!r}"
-                " (--timestamp-format): check the format, and that each date exists."
+                + (f" ({option})" if option else "")
+                + ": check the format, and that each date exists."
             )
         raise TimestampError(msg)
     msg += (

@@ -55,6 +55,7 @@ REASON_TEXT = {
     "unknown_event": "event not in the known events",
     "duplicate": "exact duplicate of an earlier row",
     "duplicate_contact": "contact id already seen on an earlier row",
+    "bad_created_at": "unparseable created_at",
 }
 
 #: The column numbering a source's data rows from 1, while reading.

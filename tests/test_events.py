@@ -679,6 +679,10 @@ def test_read_contacts_sets_aside_duplicates_and_bad_dates(tmp_path: Path) -> No
     }
     with pytest.raises(TimestampError, match=r"contacts\.csv.*'created_at'.*row 5 \('someday'\)"):
         read_contacts(path, strict=True)
+    assert "1 bad_created_at (unparseable created_at): rows 5" in str(table.summary())
+    with pytest.raises(TimestampError) as info:
+        read_contacts(path, strict=True)
+    assert "--timestamp-format" not in str(info.value)  # the option reads the events only
 
 
 def test_read_contacts_requires_contact_id(tmp_path: Path) -> None:
