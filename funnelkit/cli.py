@@ -657,7 +657,12 @@ def _add_paths(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Hand
     )
     p.add_argument("--contacts", metavar="PATH", help="contacts table (read by the stages)")
     _add_span_and_format(p, rows="path")
-    p.add_argument("--as-of", metavar="T", help="what the data is known up to")
+    p.add_argument(
+        "--as-of",
+        metavar="T",
+        help="what the data is known up to: events after T are not read, and a window still "
+        "open at T is not a drop (default: --until, else the last event)",
+    )
     add_read_options(p)
     return _paths
 
