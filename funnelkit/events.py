@@ -30,6 +30,7 @@ from funnelkit import duplicates as duplicates_module
 from funnelkit.columns import CONTACT_ID, CREATED_AT, EVENT, OCCURRED_AT, REQUIRED
 from funnelkit.duplicates import HASH, duplicate_rows, repeated_hashes
 from funnelkit.errors import (
+    DataError,
     EmptyInputError,
     MissingColumnError,
     ParameterError,
@@ -402,6 +403,24 @@ def _require(
             raise MissingColumnError(msg)
 
 
+def _require_flat(
+    schema: pl.Schema, columns: Iterable[str], name: str, origin: Mapping[str, str]
+) -> None:
+    """Raise naming the first of ``columns`` that holds lists or structs, not one value a row."""
+    for col in columns:
+        dtype = schema.get(col)
+        if dtype is None or not dtype.is_nested():
+            continue
+        theirs = origin.get(col, col)
+        read_as = f" (read as {col!r})" if theirs != col else ""
+        msg = (
+            f"{name}: the column {theirs!r}{read_as} holds {dtype} values, where funnelkit "
+            "reads one text, number or time per row; flatten it in the export, or map "
+            f"another column to {col!r}."
+        )
+        raise DataError(msg)
+
+
 def _text(col: str) -> pl.Expr:
     """Return a string column with blanks stripped and empty strings as null."""
     text = pl.col(col).cast(pl.String).str.strip_chars()
@@ -539,6 +558,7 @@ def read_events(
     lf, name, encoding_read, origin = _scan_and_rename(source, columns, separator, encoding)
     schema = lf.collect_schema()
     _require(_names(schema), REQUIRED, name, "events", origin)
+    _require_flat(schema, REQUIRED, name, origin)
     materialised = not isinstance(source, pl.LazyFrame | str | Path) or _is_csv(source)
     if materialised:
         # eager or already-materialised inputs: an empty table is an error now
@@ -985,6 +1005,7 @@ def read_contacts(
     lf, name, encoding_read, origin = _scan_and_rename(source, columns, separator, encoding)
     schema = lf.collect_schema()
     _require(_names(schema), (CONTACT_ID,), name, "contacts", origin)
+    _require_flat(schema, (CONTACT_ID, CREATED_AT), name, origin)
     others = [c for c in schema.names() if c not in (CONTACT_ID, CREATED_AT, PROBLEM)]
     contact_id = _stripped_id(CONTACT_ID, schema[CONTACT_ID])
     _null_id = pl.col(CONTACT_ID).is_null()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -1229,3 +1230,30 @@ def test_a_contacts_table_with_an_occurred_at_column_is_summarised(tmp_path: Pat
     path.write_text("contact_id,occurred_at\nc1,2026-01-01\n")
     summary = read_contacts(path).summary()
     assert summary.rows_kept == 1 and summary.first_at is None
+
+
+@pytest.mark.parametrize(
+    ("column", "values"),
+    [("ts", [[1, 2]]), ("event", [["like"]]), ("contact_id", [{"id": 1}])],
+)
+def test_a_nested_column_is_refused_by_name_not_by_polars(
+    tmp_path: Path, column: str, values: list[object]
+) -> None:
+    data: dict[str, list[object]] = {
+        "contact_id": ["a"],
+        "ts": ["2026-11-02"],
+        "event": ["like"],
+        column: values,
+    }
+    path = tmp_path / "nested.parquet"
+    pl.DataFrame(data).write_parquet(path)
+    shown = "'ts' (read as 'occurred_at')" if column == "ts" else repr(column)
+    with pytest.raises(DataError, match=rf"nested\.parquet: the column {re.escape(shown)} holds"):
+        read_events(path, columns={"ts": "occurred_at"})
+
+
+def test_a_nested_created_at_is_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "contacts.parquet"
+    pl.DataFrame({"contact_id": ["a"], "created_at": [["2026-11-02"]]}).write_parquet(path)
+    with pytest.raises(DataError, match=r"the column 'created_at' holds List\(String\) values"):
+        read_contacts(path)
