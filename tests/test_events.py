@@ -214,6 +214,24 @@ def test_parquet_file_folder_and_glob(tmp_path: Path, frame: pl.DataFrame) -> No
     assert read_events(str(folder / "*" / "*.parquet")).collect().height == 3
 
 
+def test_parquet_files_of_different_schemas_are_refused_naming_one(
+    tmp_path: Path, frame: pl.DataFrame
+) -> None:
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    frame.head(2).write_parquet(folder / "1.parquet")
+    frame.tail(1).drop("amount").write_parquet(folder / "2.parquet")  # a column added later
+    with pytest.raises(DataError, match=r"2\.parquet lacks 'amount', unlike .*1\.parquet"):
+        read_events(folder)
+    frame.tail(1).with_columns(pl.col("amount").cast(pl.Int64)).write_parquet(folder / "2.parquet")
+    with pytest.raises(DataError, match=r"2\.parquet has 'amount' as Int64, not Float64"):
+        read_events(str(folder / "*.parquet"))
+    # a column all null in one file (type Null) is read as the others' type
+    frame.tail(1).with_columns(amount=None).write_parquet(folder / "2.parquet")
+    assert pl.read_parquet_schema(folder / "2.parquet")["amount"] == pl.Null
+    assert read_events(folder).collect().height == 3
+
+
 def test_folder_reading_stays_lazy(tmp_path: Path, frame: pl.DataFrame) -> None:
     frame.write_parquet(tmp_path / "one.parquet")
     log = read_events(tmp_path / "one.parquet")
