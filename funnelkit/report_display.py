@@ -656,8 +656,8 @@ NOTES = {
         "same_instant": "A median of 0.0 days ({steps}) is no rounding: half of these "
         "contacts or more entered both stages at the same instant, because one event met the "
         "rules of both, or the earlier stage was skipped and counts as entered with the later.",
-        "follow_up": "To act on this list, the real contact ids are in {path}, beside the "
-        "reports' folder: a local file only the account that ran the report can read. Do not "
+        "follow_up": "To act on this list, the real contact ids are in {path}, beside this "
+        "week's report folder: a local file only the account that ran the report can read. Do not "
         "share it with this report.",
     },
     "fr": {
@@ -677,8 +677,8 @@ NOTES = {
         "événement remplissait les règles des deux, ou le premier stade a été sauté et compte "
         "comme atteint avec le second.",
         "follow_up": "Pour agir sur cette liste, les vrais identifiants sont dans {path}, à côté "
-        "du dossier des rapports : un fichier local que seul le compte qui a produit le rapport "
-        "peut lire. Ne le partagez pas avec ce rapport.",
+        "du dossier du rapport de la semaine : un fichier local que seul le compte qui a produit "
+        "le rapport peut lire. Ne le partagez pas avec ce rapport.",
     },
 }
 
