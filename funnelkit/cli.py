@@ -252,12 +252,15 @@ def _add_funnels(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Ha
     p.add_argument(
         "funnels", nargs="*", metavar="NAME_OR_PATH", help="presets or TOML files (all presets)"
     )
-    p.add_argument("--lang", default="en", choices=("en", "fr"), help="language of the labels")
+    p.add_argument(
+        "--lang", default="en", choices=("en", "fr"), help="language of the labels and rules"
+    )
     return _funnels
 
 
 def _funnels(args: argparse.Namespace) -> int:
     from funnelkit.definitions import list_presets, load_funnel
+    from funnelkit.stages import in_french
 
     names = args.funnels or list(list_presets())
     blocks = []
@@ -268,9 +271,8 @@ def _funnels(args: argparse.Namespace) -> int:
         lines = [f"{funnel.name}: {funnel.description}".rstrip(": ")]
         for rank, stage in enumerate(funnel.stages, start=1):
             label = stage.label(args.lang)
-            lines.append(
-                f"  {rank}  {stage.id:<{width}}  {label:<{label_width}}  {stage.describe()}"
-            )
+            rule = in_french(stage.describe()) if args.lang == "fr" else stage.describe()
+            lines.append(f"  {rank}  {stage.id:<{width}}  {label:<{label_width}}  {rule}")
         blocks.append("\n".join(lines))
     print("\n\n".join(blocks))
     return 0
