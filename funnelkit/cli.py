@@ -87,7 +87,7 @@ def load_events(path: str, args: argparse.Namespace, *, require_rows: bool = Tru
     )
     summary = log.summary()
     _report_set_aside(summary)
-    hint = timestamp_hint(log, summary)
+    hint = timestamp_hint(log, summary, timestamp_format=getattr(args, "timestamp_format", None))
     if require_rows:
         require_usable(summary, hint)  # the error then carries the hint
     if hint:
@@ -183,6 +183,18 @@ def _warn_about_as_of(as_of: str, first: datetime | None, last: datetime | None)
         )
 
 
+def _check_times(args: argparse.Namespace) -> None:
+    """Refuse an unreadable ``--since``, ``--until`` or ``--as-of`` before EVENTS is read.
+
+    The library's own check would name its parameter (``since``), not the option.
+    """
+    from funnelkit.timeutil import instant, parse_time
+
+    parse_time(getattr(args, "since", None), "--since")
+    parse_time(getattr(args, "until", None), "--until")
+    instant(getattr(args, "as_of", None), "--as-of")
+
+
 # --- sample ------------------------------------------------------------------
 def _add_sample(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Handler | None:
     # No default is read from funnelkit.sample here: it loads numpy and polars, which
@@ -240,12 +252,15 @@ def _add_funnels(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Ha
     p.add_argument(
         "funnels", nargs="*", metavar="NAME_OR_PATH", help="presets or TOML files (all presets)"
     )
-    p.add_argument("--lang", default="en", choices=("en", "fr"), help="language of the labels")
+    p.add_argument(
+        "--lang", default="en", choices=("en", "fr"), help="language of the labels and rules"
+    )
     return _funnels
 
 
 def _funnels(args: argparse.Namespace) -> int:
     from funnelkit.definitions import list_presets, load_funnel
+    from funnelkit.stages import in_french
 
     names = args.funnels or list(list_presets())
     blocks = []
@@ -256,9 +271,8 @@ def _funnels(args: argparse.Namespace) -> int:
         lines = [f"{funnel.name}: {funnel.description}".rstrip(": ")]
         for rank, stage in enumerate(funnel.stages, start=1):
             label = stage.label(args.lang)
-            lines.append(
-                f"  {rank}  {stage.id:<{width}}  {label:<{label_width}}  {stage.describe()}"
-            )
+            rule = in_french(stage.describe()) if args.lang == "fr" else stage.describe()
+            lines.append(f"  {rank}  {stage.id:<{width}}  {label:<{label_width}}  {rule}")
         blocks.append("\n".join(lines))
     print("\n\n".join(blocks))
     return 0
@@ -321,6 +335,7 @@ def _classify(args: argparse.Namespace) -> int:
     from funnelkit.stages import classify, snapshot
 
     funnel = load_funnel(args.funnel)
+    _check_times(args)
     if args.out:
         check_table_path(args.out)
     log = _load_events(args.events, args)
@@ -399,8 +414,10 @@ def _add_funnel(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Han
         "--order",
         choices=("ordered", "strict_increase", "any", "consecutive", "unordered"),
         default="ordered",
-        help="steps in order (one instant may serve several), in strictly later times, or in "
-        "any order within the window",
+        help="ordered: steps in order, one instant may serve several (default); "
+        "strict_increase: in strictly later times; any: steps 1..k in any order within the "
+        "window; consecutive: each step the contact's next event; unordered: any k distinct "
+        "steps within the window",
     )
     p.add_argument(
         "--first-entry",
@@ -483,6 +500,7 @@ def _funnel(args: argparse.Namespace) -> int:
     from funnelkit.privacy import check_breakdown
 
     window = parse_duration(args.window, name="--window")
+    _check_times(args)
     steps, count, reads = _steps_of(args)
     log = _load_events(args.events, args)
     contacts = load_contacts(args.contacts, args)
@@ -530,7 +548,7 @@ def _add_drivers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Ha
         description="Compare the contacts of EVENTS who went on from step K-1 to step K within "
         "the window with those who did not: the events they did in between, the properties "
         "of their step K-1 event and the contacts' attributes; each with an odds ratio, its "
-        "95%% interval, a p-value and a Benjamini-Hochberg q-value. Association, not cause.",
+        "95% interval, a p-value and a Benjamini-Hochberg q-value. Association, not cause.",
     )
     _add_steps_options(p)
     p.add_argument(
@@ -579,6 +597,7 @@ def _drivers(args: argparse.Namespace) -> int:
     from funnelkit.durations import parse_duration
 
     window = parse_duration(args.window, name="--window")
+    _check_times(args)
     steps, count, reads = _steps_of(args)
     if args.step is not None and not 2 <= args.step <= count:
         msg = f"--step {args.step}: give a step from 2 to {count} (the step to reach)"
@@ -641,7 +660,12 @@ def _add_paths(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Hand
     )
     p.add_argument("--contacts", metavar="PATH", help="contacts table (read by the stages)")
     _add_span_and_format(p, rows="path")
-    p.add_argument("--as-of", metavar="T", help="what the data is known up to")
+    p.add_argument(
+        "--as-of",
+        metavar="T",
+        help="what the data is known up to: events after T are not read, and a window still "
+        "open at T is not a drop (default: --until, else the last event)",
+    )
     add_read_options(p)
     return _paths
 
@@ -652,6 +676,7 @@ def _paths(args: argparse.Namespace) -> int:
     from funnelkit.paths import drop_off_paths
 
     window = parse_duration(args.window, name="--window")
+    _check_times(args)
     steps, count, reads = _steps_of(args)
     step: int | str | None = args.step
     if args.step is not None and args.step.strip().isdigit():

@@ -338,7 +338,12 @@ class Funnel:
                     at = f"{self.title}, stage {stage.id!r}: key 'where' ({flt})"
                     if flt.column not in schema:
                         hint = did_you_mean(flt.column, list(schema))
-                        msg = f"{at}: the events have no column {flt.column!r}.{hint}"
+                        msg = (
+                            f"{at}: the events have no column {flt.column!r}.{hint} Map a "
+                            f"column of yours to it (columns={{'yours': {flt.column!r}}}; "
+                            f"--columns yours={flt.column}), or use a definition without "
+                            "that filter."
+                        )
                         raise MissingColumnError(msg)
                     dtype = schema[flt.column]
                     if not _compatible(dtype, flt.value):

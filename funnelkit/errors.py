@@ -225,8 +225,11 @@ _MESSAGES_FR: tuple[tuple[type[FunnelkitError], re.Pattern[str], str], ...] = tu
         (
             MissingColumnError,
             r"the events have no column '(?P<column>[^']*)'\.(?: Did you mean "
-            r"'(?P<close>[^']*)'\?)?",
-            "les événements n'ont pas de colonne '{column}'.{close}",
+            r"'(?P<close>[^']*)'\?)? Map a column of yours to it \(columns=\{'yours': "
+            r"'[^']*'\}; --columns yours=[^)]*\), or use a definition without that filter\.",
+            "les événements n'ont pas de colonne '{column}'.{close} Faites-lui correspondre une "
+            "de vos colonnes (columns={{'la_vôtre': '{column}'}} ; --columns la_vôtre={column}), "
+            "ou prenez une définition sans ce filtre.",
         ),
         (
             ParameterError,

@@ -30,6 +30,7 @@ from funnelkit import duplicates as duplicates_module
 from funnelkit.columns import CONTACT_ID, CREATED_AT, EVENT, OCCURRED_AT, REQUIRED
 from funnelkit.duplicates import HASH, duplicate_rows, repeated_hashes
 from funnelkit.errors import (
+    DataError,
     EmptyInputError,
     MissingColumnError,
     ParameterError,
@@ -402,6 +403,24 @@ def _require(
             raise MissingColumnError(msg)
 
 
+def _require_flat(
+    schema: pl.Schema, columns: Iterable[str], name: str, origin: Mapping[str, str]
+) -> None:
+    """Raise naming the first of ``columns`` that holds lists or structs, not one value a row."""
+    for col in columns:
+        dtype = schema.get(col)
+        if dtype is None or not dtype.is_nested():
+            continue
+        theirs = origin.get(col, col)
+        read_as = f" (read as {col!r})" if theirs != col else ""
+        msg = (
+            f"{name}: the column {theirs!r}{read_as} holds {dtype} values, where funnelkit "
+            "reads one text, number or time per row; flatten it in the export, or map "
+            f"another column to {col!r}."
+        )
+        raise DataError(msg)
+
+
 def _text(col: str) -> pl.Expr:
     """Return a string column with blanks stripped and empty strings as null."""
     text = pl.col(col).cast(pl.String).str.strip_chars()
@@ -532,11 +551,14 @@ def read_events(
         if entry is not None:
             log = _from_entry(entry, str(source), hold, stamp)
             if strict:
-                _raise_if_rows_set_aside(log, {v: k for k, v in (columns or {}).items()})
+                _raise_if_rows_set_aside(
+                    log, {v: k for k, v in (columns or {}).items()}, timestamp_format
+                )
             return log
     lf, name, encoding_read, origin = _scan_and_rename(source, columns, separator, encoding)
     schema = lf.collect_schema()
     _require(_names(schema), REQUIRED, name, "events", origin)
+    _require_flat(schema, REQUIRED, name, origin)
     materialised = not isinstance(source, pl.LazyFrame | str | Path) or _is_csv(source)
     if materialised:
         # eager or already-materialised inputs: an empty table is an error now
@@ -639,7 +661,7 @@ def read_events(
         if held == "disk":
             log = _write_cache(log, kept, aside, cache_dir, source, stamp, options)
         if strict:
-            _raise_if_rows_set_aside(log, origin)
+            _raise_if_rows_set_aside(log, origin, timestamp_format)
         return log
     # The kept rows need neither the raw timestamp text nor, without dedupe, row
     # numbers: leaving them out keeps the main path as cheap as a plain scan plus
@@ -704,7 +726,7 @@ def read_events(
     else:
         log = EventLog(frame, set_aside, name, encoding_read, numbered, stamp=stamp)
     if strict:
-        _raise_if_rows_set_aside(log, origin)
+        _raise_if_rows_set_aside(log, origin, timestamp_format)
     return log
 
 
@@ -867,7 +889,9 @@ def _is_csv(source: Source) -> bool:
     )
 
 
-def _raise_if_rows_set_aside(log: ValidatedTable, origin: Mapping[str, str]) -> None:
+def _raise_if_rows_set_aside(
+    log: ValidatedTable, origin: Mapping[str, str], timestamp_format: str | None = None
+) -> None:
     summary = log.summary()
     if not summary.by_reason:
         return
@@ -902,13 +926,25 @@ def _raise_if_rows_set_aside(log: ValidatedTable, origin: Mapping[str, str]) -> 
         parts.append(f"{count:,} with {REASON_TEXT.get(reason, reason)}{where}: {shown}{more}")
     msg = f"{log.source}: {summary.rows_set_aside:,} unusable row(s): " + "; ".join(parts) + "."
     if "bad_timestamp" in summary.by_reason or "bad_created_at" in summary.by_reason:
-        msg += (
-            " Timestamps must be ISO-8601 (2026-11-02T09:30:00+01:00), or epoch seconds or"
-            " milliseconds; pass timestamp_format='%d/%m/%Y %H:%M' (for example) for another"
-            " layout."
-        )
+        # The command line's --timestamp-format reads the events, not the contacts.
+        option = "--timestamp-format" if "bad_timestamp" in summary.by_reason else ""
+        if timestamp_format is None:
+            msg += (
+                " Timestamps must be ISO-8601 (2026-11-02T09:30:00+01:00), or epoch seconds or"
+                " milliseconds; pass timestamp_format='%d/%m/%Y %H:%M' (for example"
+                + (f"; {option} on the command line" if option else "")
+                + ") for another layout."
+            )
+        else:
+            msg += (
+                f" Timestamps must match timestamp_format={timestamp_format!r}"
+                + (f" ({option})" if option else "")
+                + ": check the format, and that each date exists."
+            )
         raise TimestampError(msg)
-    msg += " Fix these rows, or read without strict=True to set them aside and count them."
+    msg += (
+        " Fix these rows, or read without strict=True (--strict) to set them aside and count them."
+    )
     raise RowError(msg)
 
 
@@ -969,6 +1005,7 @@ def read_contacts(
     lf, name, encoding_read, origin = _scan_and_rename(source, columns, separator, encoding)
     schema = lf.collect_schema()
     _require(_names(schema), (CONTACT_ID,), name, "contacts", origin)
+    _require_flat(schema, (CONTACT_ID, CREATED_AT), name, origin)
     others = [c for c in schema.names() if c not in (CONTACT_ID, CREATED_AT, PROBLEM)]
     contact_id = _stripped_id(CONTACT_ID, schema[CONTACT_ID])
     _null_id = pl.col(CONTACT_ID).is_null()
@@ -1019,7 +1056,7 @@ def read_contacts(
     else:
         table = ContactTable(frame, set_aside, name, encoding_read, stamp=stamp)
     if strict:
-        _raise_if_rows_set_aside(table, origin)
+        _raise_if_rows_set_aside(table, origin, timestamp_format)
     return table
 
 

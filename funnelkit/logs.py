@@ -55,6 +55,7 @@ REASON_TEXT = {
     "unknown_event": "event not in the known events",
     "duplicate": "exact duplicate of an earlier row",
     "duplicate_contact": "contact id already seen on an earlier row",
+    "bad_created_at": "unparseable created_at",
 }
 
 #: The column numbering a source's data rows from 1, while reading.
@@ -504,12 +505,16 @@ class ContactTable(ValidatedTable):
     """
 
 
-def timestamp_hint(log: EventLog, summary: SetAsideSummary) -> str:
+def timestamp_hint(
+    log: EventLog, summary: SetAsideSummary, *, timestamp_format: str | None = None
+) -> str:
     """Return how to read the timestamps ``log`` could not parse, with an example, or ``""``.
 
     The hint names the command-line option (``--timestamp-format``, the
     ``timestamp_format=`` argument of :func:`read_events`) and, when the
     example looks like a common day-first date, a format that reads it.
+    When the events were read with a format, it says the example does not
+    match that format instead.
 
     Parameters
     ----------
@@ -517,6 +522,8 @@ def timestamp_hint(log: EventLog, summary: SetAsideSummary) -> str:
         The events read.
     summary
         Their summary (``log.summary()``).
+    timestamp_format
+        The format the events were read with, if any.
 
     Returns
     -------
@@ -543,6 +550,12 @@ def timestamp_hint(log: EventLog, summary: SetAsideSummary) -> str:
     if example.is_empty():
         return ""
     row, value = example.row(0)
+    if timestamp_format is not None:
+        return (
+            f"timestamps such as {value!r} (row {row}) do not match --timestamp-format "
+            f"{timestamp_format!r} (in Python: timestamp_format=); check the format, and that "
+            "each date exists"
+        )
     guess = _format_guess(str(value))
     given = f", e.g. --timestamp-format '{guess}'" if guess else ""
     return (

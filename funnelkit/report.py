@@ -686,7 +686,7 @@ def prepare_report(
         log_events = read_events(events_path, **{**options, "hold": _PRECHECK_HOLD.get(hold, hold)})
         summary = log_events.summary()
         log_(str(summary))
-        hint = timestamp_hint(log_events, summary)
+        hint = timestamp_hint(log_events, summary, timestamp_format=options.get("timestamp_format"))
         require_usable(summary, hint)  # the error then carries the hint
         if hint:
             log_(f"  hint: {hint}")

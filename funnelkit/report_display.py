@@ -22,6 +22,7 @@ from typing import Any
 import polars as pl
 
 from funnelkit.errors import ParameterError, did_you_mean
+from funnelkit.logs import REASON_TEXT
 from funnelkit.markup import Markup, escape, format_html, join_html
 from funnelkit.weekly import (
     FEW_STAGE_ENTRIES_IN_WEEK,
@@ -565,6 +566,27 @@ _QUALITY = {
 }
 
 
+#: Why rows were set aside, in French (English: funnelkit.logs.REASON_TEXT).
+_REASON_FR = {
+    "bad_encoding": "octets qui ne sont pas de l'UTF-8",
+    "wrong_field_count": "plus ou moins de champs que l'en-tête",
+    "null_contact_id": "sans identifiant de contact",
+    "null_event": "sans nom d'événement",
+    "null_timestamp": "sans horodatage",
+    "bad_timestamp": "horodatage illisible",
+    "unknown_event": "événement hors de la liste connue",
+    "duplicate": "doublon exact d'une ligne précédente",
+    "duplicate_contact": "contact déjà vu sur une ligne précédente",
+    "bad_created_at": "created_at illisible",
+}
+
+
+def _reason(code: str, lang: str) -> str:
+    """Return why rows were set aside, in words, with the reason's code."""
+    words = (_REASON_FR if lang == "fr" else REASON_TEXT).get(code)
+    return f"{words} ({code})" if words else code
+
+
 def quality_table(metrics: Any, lang: str = "en") -> Any:
     """Return the data-quality figures of a :class:`~funnelkit.weekly.WeeklyMetrics` as HTML.
 
@@ -603,7 +625,10 @@ def quality_table(metrics: Any, lang: str = "en") -> Any:
     rows: list[tuple[str, int | None]] = [
         (words["rows_read"], q.rows_read),
         (words["rows_kept"], q.rows_kept),
-        *((words["set_aside"].format(reason=k), v) for k, v in q.set_aside_by_reason.items()),
+        *(
+            (words["set_aside"].format(reason=_reason(k, lang)), v)
+            for k, v in q.set_aside_by_reason.items()
+        ),
         (words["before"], q.events_before_week),
         (words["in_week"], q.events_in_week),
         (words["after"], q.events_after_week),
@@ -656,8 +681,8 @@ NOTES = {
         "same_instant": "A median of 0.0 days ({steps}) is no rounding: half of these "
         "contacts or more entered both stages at the same instant, because one event met the "
         "rules of both, or the earlier stage was skipped and counts as entered with the later.",
-        "follow_up": "To act on this list, the real contact ids are in {path}, beside the "
-        "reports' folder: a local file only the account that ran the report can read. Do not "
+        "follow_up": "To act on this list, the real contact ids are in {path}, beside this "
+        "week's report folder: a local file only the account that ran the report can read. Do not "
         "share it with this report.",
     },
     "fr": {
@@ -677,8 +702,8 @@ NOTES = {
         "événement remplissait les règles des deux, ou le premier stade a été sauté et compte "
         "comme atteint avec le second.",
         "follow_up": "Pour agir sur cette liste, les vrais identifiants sont dans {path}, à côté "
-        "du dossier des rapports : un fichier local que seul le compte qui a produit le rapport "
-        "peut lire. Ne le partagez pas avec ce rapport.",
+        "du dossier du rapport de la semaine : un fichier local que seul le compte qui a produit "
+        "le rapport peut lire. Ne le partagez pas avec ce rapport.",
     },
 }
 

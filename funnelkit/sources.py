@@ -15,7 +15,7 @@ import csv
 import glob
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -531,6 +531,8 @@ def scan(source: Source, *, separator: str | None, encoding: str | None) -> Scan
         if not glob.glob(text, recursive=True):
             msg = f"{text}: no file matches this pattern."
             raise DataError(msg)
+        matched = sorted(f for f in glob.glob(text, recursive=True) if Path(f).is_file())
+        _one_schema(matched, text)
         return Scanned(_guard(lambda: pl.scan_parquet(text), text), name)
     if not path.exists():
         msg = f"{path}: no such file or folder."
@@ -541,6 +543,7 @@ def scan(source: Source, *, separator: str | None, encoding: str | None) -> Scan
             raise EmptyInputError(msg)
         # only the Parquet files: engines leave _SUCCESS markers and manifests beside them
         parts = str(path / "**" / "*.parquet")
+        _one_schema(sorted(path.rglob("*.parquet")), text)
         return Scanned(_guard(lambda: pl.scan_parquet(parts, hive_partitioning=True), text), name)
     suffix = "".join(path.suffixes[-2:]).lower() if path.suffix == ".gz" else path.suffix.lower()
     if suffix in (".parquet", ".pq"):
@@ -563,6 +566,49 @@ def scan(source: Source, *, separator: str | None, encoding: str | None) -> Scan
         ".ndjson/.jsonl, or a folder of Parquet files."
     )
     raise DataError(msg)
+
+
+def _one_schema(files: Sequence[str | Path], name: str) -> None:
+    """Raise naming a file of a folder or pattern whose columns differ from the first one's.
+
+    polars takes the first file's schema and fails deep in a query on another
+    file's; the footers read here are a few bytes each.
+    """
+    first: tuple[str | Path, dict[str, pl.DataType]] | None = None
+    for file in files:
+        try:
+            schema = dict(pl.read_parquet_schema(file))
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            msg = f"{file}: cannot be read ({type(exc).__name__}: {exc})."
+            raise DataError(msg) from exc
+        if first is None:
+            first = (file, schema)
+            continue
+        ref_file, ref = first
+        extra = [c for c in schema if c not in ref]
+        missing = [c for c in ref if c not in schema]
+        # an all-null column (type Null) in one file is read as the others' type
+        changed = [
+            c
+            for c in ref
+            if c in schema and schema[c] != ref[c] and pl.Null() not in (schema[c], ref[c])
+        ]
+        if not (extra or missing or changed):
+            continue
+        parts = []
+        retyped = [f"has {c!r} as {schema[c]}, not {ref[c]}" for c in changed]
+        if extra:
+            parts.append("has the column(s) " + ", ".join(map(repr, extra)))
+        if missing:
+            parts.append("lacks " + ", ".join(map(repr, missing)))
+        parts.extend(retyped)
+        msg = (
+            f"{name}: the Parquet files do not share one schema: {file} "
+            + "; ".join(parts)
+            + f", unlike {ref_file}. Write them with the same columns and types, or read "
+            "them one by one."
+        )
+        raise DataError(msg)
 
 
 def _guard(opener: Any, name: str) -> pl.LazyFrame:

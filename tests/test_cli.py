@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 from pathlib import Path
@@ -101,6 +102,18 @@ def test_unreadable_timestamps_get_a_format_hint(
     assert "--timestamp-format '%d/%m/%Y %H:%M'" in err
     # With the format, everything is kept.
     assert main(["validate", str(path), "--timestamp-format", "%d/%m/%Y %H:%M"]) == 0
+
+
+def test_a_date_the_given_format_cannot_read_is_not_told_to_give_a_format(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "day_first.csv"
+    path.write_text(DAY_FIRST + "c3;31/11/2026 08:00;meeting\n")  # no 31 November
+    assert main(["validate", str(path), "--timestamp-format", "%d/%m/%Y %H:%M"]) == 1
+    err = capsys.readouterr().err
+    assert "timestamps such as '31/11/2026 08:00' (row 3) do not match" in err
+    assert "--timestamp-format '%d/%m/%Y %H:%M'" in err and "each date exists" in err
+    assert "give their format" not in err
 
 
 @pytest.mark.parametrize("command", [["classify", "--funnel", "sales"], ["funnel", "--steps", "a"]])
@@ -283,3 +296,46 @@ def test_the_text_table_writes_control_characters_of_the_data_as_escapes(
     assert main(["funnel", str(path), "--steps", "like", "--by", "channel"]) == 0
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out and "\\x1b[2J" in out
+
+
+def _sub_commands() -> dict[str, argparse.ArgumentParser]:
+    from funnelkit.cli import build_parser
+
+    parser = build_parser()
+    (sub,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(sub.choices)
+
+
+@pytest.mark.parametrize("name", sorted(_sub_commands()))
+def test_every_help_prints_percent_signs_once(name: str) -> None:
+    # argparse formats option help with %, never a description: '%%' there prints as is.
+    text = _sub_commands()[name].format_help()
+    assert "%%" not in text
+    assert "%(" not in text
+
+
+def test_the_order_help_names_every_choice() -> None:
+    funnel = _sub_commands()["funnel"]
+    (order,) = (a for a in funnel._actions if "--order" in a.option_strings)
+    for choice in order.choices:
+        assert f"{choice}:" in order.help
+
+
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [
+        (["funnel", "--steps", "a,b", "--since", "yesterday"], "--since"),
+        (["drivers", "--steps", "a,b", "--until", "tomorrow"], "--until"),
+        (["paths", "--steps", "a,b", "--as-of", "today"], "--as-of"),
+        (["classify", "--funnel", "sales", "--as-of", "today"], "--as-of"),
+    ],
+)
+def test_an_unreadable_time_names_the_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str], option: str
+) -> None:
+    path = tmp_path / "e.csv"
+    path.write_text("contact_id,occurred_at,event\nc1,2026-11-02,a\n")
+    assert main([command[0], str(path), *command[1:]]) == 2
+    out, err = capsys.readouterr()
+    assert err.startswith(f"funnelkit {command[0]}: error: {option}")
+    assert "read 1 rows" not in err  # refused before the events are read

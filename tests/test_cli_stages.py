@@ -47,7 +47,8 @@ def test_funnels_in_french_and_from_a_file(
     assert main(["funnels", "inbound", str(path), "--lang", "fr"]) == 0
     out = capsys.readouterr().out
     assert "Lead chaud" in out and "Client fidèle / ambassadeur" in out
-    assert "mine\n  1  a  A  any event (entry stage)\n  2  b  B  x" in out
+    assert "mine\n  1  a  A  tout événement (stade d'entrée)\n  2  b  B  x" in out
+    assert "retour à cold_lead après 90d d'inactivité" in out  # the rules read in French too
 
 
 def test_funnels_with_a_broken_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -137,7 +138,7 @@ def test_classify_errors(
     out, err = capsys.readouterr()
     assert "--out x.xlsx: write .csv or .parquet" in err and "read" not in err
     assert main(["classify", str(events), "--funnel", "sales", "--as-of", "soon"]) == 2
-    assert "as_of='soon' is not a date" in capsys.readouterr().err
+    assert "--as-of='soon' is not a date" in capsys.readouterr().err
 
 
 def test_classify_partitions_auto_or_a_number(

@@ -1065,3 +1065,12 @@ def test_a_definition_saved_with_a_byte_order_mark_and_crlf_loads(tmp_path: Path
     utf16.write_bytes(plain.read_text().encode("utf-16"))
     with pytest.raises(DefinitionError, match=r"utf16\.toml: .*UTF-16.*save it as UTF-8$"):
         load_funnel(utf16)
+
+
+def test_a_filter_on_a_missing_column_says_how_to_map_one() -> None:
+    inbound = load_funnel("inbound")
+    with pytest.raises(MissingColumnError) as caught:
+        inbound.check_columns({"contact_id": pl.String, "total": pl.Float64})
+    msg = str(caught.value)
+    assert "stage 'client': key 'where' (amount > 0): the events have no column 'amount'." in msg
+    assert "(columns={'yours': 'amount'}; --columns yours=amount)" in msg

@@ -61,7 +61,8 @@ def test_a_rule_on_a_column_the_events_lack_reads_in_french(tmp_path: Path) -> N
     french = message_in(caught.value, "fr").replace("\u00a0", " ")
     assert french.endswith(
         "stade 'b' : clé 'where' (channel == 'ads') : les événements n'ont pas de colonne "
-        "'channel'."
+        "'channel'. Faites-lui correspondre une de vos colonnes (columns={'la_vôtre': "
+        "'channel'} ; --columns la_vôtre=channel), ou prenez une définition sans ce filtre."
     )
 
 

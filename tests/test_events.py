@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -213,6 +214,24 @@ def test_parquet_file_folder_and_glob(tmp_path: Path, frame: pl.DataFrame) -> No
     assert read_events(str(folder / "*" / "*.parquet")).collect().height == 3
 
 
+def test_parquet_files_of_different_schemas_are_refused_naming_one(
+    tmp_path: Path, frame: pl.DataFrame
+) -> None:
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    frame.head(2).write_parquet(folder / "1.parquet")
+    frame.tail(1).drop("amount").write_parquet(folder / "2.parquet")  # a column added later
+    with pytest.raises(DataError, match=r"2\.parquet lacks 'amount', unlike .*1\.parquet"):
+        read_events(folder)
+    frame.tail(1).with_columns(pl.col("amount").cast(pl.Int64)).write_parquet(folder / "2.parquet")
+    with pytest.raises(DataError, match=r"2\.parquet has 'amount' as Int64, not Float64"):
+        read_events(str(folder / "*.parquet"))
+    # a column all null in one file (type Null) is read as the others' type
+    frame.tail(1).with_columns(amount=None).write_parquet(folder / "2.parquet")
+    assert pl.read_parquet_schema(folder / "2.parquet")["amount"] == pl.Null
+    assert read_events(folder).collect().height == 3
+
+
 def test_folder_reading_stays_lazy(tmp_path: Path, frame: pl.DataFrame) -> None:
     frame.write_parquet(tmp_path / "one.parquet")
     log = read_events(tmp_path / "one.parquet")
@@ -288,6 +307,16 @@ def test_strict_bad_timestamp_names_column_and_rows(tmp_path: Path) -> None:
     assert "column 'ts' (read as 'occurred_at')" in msg
     assert "row 5 ('not a date')" in msg
     assert "column 'user_id'" in msg and "row 4" in msg
+
+
+def test_strict_bad_timestamp_with_a_format_names_that_format() -> None:
+    df = pl.DataFrame({"contact_id": ["a"], "occurred_at": ["31/11/2026"], "event": ["x"]})
+    with pytest.raises(TimestampError) as info:
+        read_events(df, timestamp_format="%d/%m/%Y", strict=True)
+    msg = str(info.value)
+    assert "row 1 ('31/11/2026')" in msg
+    assert "must match timestamp_format='%d/%m/%Y' (--timestamp-format)" in msg
+    assert "for another layout" not in msg
 
 
 def test_strict_null_id_is_a_row_error() -> None:
@@ -669,6 +698,10 @@ def test_read_contacts_sets_aside_duplicates_and_bad_dates(tmp_path: Path) -> No
     }
     with pytest.raises(TimestampError, match=r"contacts\.csv.*'created_at'.*row 5 \('someday'\)"):
         read_contacts(path, strict=True)
+    assert "1 bad_created_at (unparseable created_at): rows 5" in str(table.summary())
+    with pytest.raises(TimestampError) as info:
+        read_contacts(path, strict=True)
+    assert "--timestamp-format" not in str(info.value)  # the option reads the events only
 
 
 def test_read_contacts_requires_contact_id(tmp_path: Path) -> None:
@@ -1215,3 +1248,30 @@ def test_a_contacts_table_with_an_occurred_at_column_is_summarised(tmp_path: Pat
     path.write_text("contact_id,occurred_at\nc1,2026-01-01\n")
     summary = read_contacts(path).summary()
     assert summary.rows_kept == 1 and summary.first_at is None
+
+
+@pytest.mark.parametrize(
+    ("column", "values"),
+    [("ts", [[1, 2]]), ("event", [["like"]]), ("contact_id", [{"id": 1}])],
+)
+def test_a_nested_column_is_refused_by_name_not_by_polars(
+    tmp_path: Path, column: str, values: list[object]
+) -> None:
+    data: dict[str, list[object]] = {
+        "contact_id": ["a"],
+        "ts": ["2026-11-02"],
+        "event": ["like"],
+        column: values,
+    }
+    path = tmp_path / "nested.parquet"
+    pl.DataFrame(data).write_parquet(path)
+    shown = "'ts' (read as 'occurred_at')" if column == "ts" else repr(column)
+    with pytest.raises(DataError, match=rf"nested\.parquet: the column {re.escape(shown)} holds"):
+        read_events(path, columns={"ts": "occurred_at"})
+
+
+def test_a_nested_created_at_is_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "contacts.parquet"
+    pl.DataFrame({"contact_id": ["a"], "created_at": [["2026-11-02"]]}).write_parquet(path)
+    with pytest.raises(DataError, match=r"the column 'created_at' holds List\(String\) values"):
+        read_contacts(path)

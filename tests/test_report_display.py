@@ -98,3 +98,27 @@ def test_the_public_names_moved_out_of_report_are_the_same_objects_there(
 )
 def test_the_output_folder_constants_are_still_read_from_funnelkit_report(name: str) -> None:
     assert getattr(report, name) == getattr(report_folder, name)
+
+
+@pytest.mark.parametrize(
+    ("lang", "said"),
+    [
+        ("en", "Set aside: no contact id (null_contact_id)"),
+        ("fr", "Écartées : sans identifiant de contact (null_contact_id)"),
+    ],
+)
+def test_the_quality_table_says_why_rows_were_set_aside_in_words(lang: str, said: str) -> None:
+    from types import SimpleNamespace
+
+    from funnelkit.weekly_results import DataQuality
+
+    quality = DataQuality("e.csv", 12, 10, {"null_contact_id": 1, "bad_timestamp": 1}, 8, 2, 0)
+    html = report_display.quality_table(SimpleNamespace(quality=quality), lang).data
+    assert said in html.replace("\u00a0", " ")
+    assert "(bad_timestamp)" in html
+
+
+def test_every_set_aside_reason_has_its_french_words() -> None:
+    from funnelkit.logs import REASON_TEXT
+
+    assert set(report_display._REASON_FR) == set(REASON_TEXT)
