@@ -11,13 +11,14 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from funnelkit import __version__
-from funnelkit.errors import FunnelkitError, ParameterError, did_you_mean
+from funnelkit.errors import FunnelkitError, ParameterError, UnknownEventWarning
 
 if TYPE_CHECKING:  # each sub-command imports what it runs: --help and --version load no data code
     import polars as pl
@@ -133,31 +134,12 @@ def _warn_about_the_data(
     The names and times are those the reading counted in its summary; only a
     log with more distinct names than a summary lists is read again for them.
     """
-    summary = log.summary()
-    first, last = summary.first_at, summary.last_at
-    if summary.event_names is not None:
-        present = set(summary.event_names)
-    else:
-        import polars as pl
+    from funnelkit.logs import unknown_events
 
-        seen = log.frame.select(pl.col("event").unique()).collect(engine="streaming")
-        present = set(seen["event"].to_list())
-    if not present:  # no event at all: no name to tell apart from a typo
-        return None, None
-    for what, names in reads:
-        named = set(names)
-        for name in sorted(named - present):
-            # A name the same reader also uses is an alternative, not what was meant:
-            # 'repeat_purchase' beside 'purchase' in one definition is no typo of it.
-            hint = did_you_mean(name, present - named)
-            if typos_only and not hint:
-                continue
-            print(
-                f"warning: {what} reads the event {name!r}, which {log.source} never holds;"
-                f" it counts nothing.{hint}",
-                file=sys.stderr,
-            )
-    return first, last
+    summary = log.summary()
+    for line in unknown_events(log, reads, typos_only=typos_only):
+        print(f"warning: {line}", file=sys.stderr)
+    return summary.first_at, summary.last_at
 
 
 def _warn_about_as_of(as_of: str, first: datetime | None, last: datetime | None) -> None:
@@ -904,6 +886,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler = args.handler
+    # The command line prints the unknown event names itself, as "warning:" lines
+    # (funnelkit.logs.unknown_events); the library's warnings of them would repeat them.
+    warnings.filterwarnings("ignore", category=UnknownEventWarning)
     try:
         return handler(args)
     except FunnelkitError as exc:

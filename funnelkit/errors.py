@@ -23,6 +23,7 @@ __all__ = [
     "ReportError",
     "RowError",
     "TimestampError",
+    "UnknownEventWarning",
     "did_you_mean",
     "message_in",
 ]
@@ -109,6 +110,15 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
     return f" Did you mean {close[0]!r}?" if close else ""
+
+
+class UnknownEventWarning(UserWarning):
+    """A step names an event the log never holds: it counts nothing, silently otherwise.
+
+    Warned by :func:`funnelkit.conversion.funnel` on a log read by
+    :func:`~funnelkit.events.read_events`, with the closest event name of the
+    data; the command line prints the same lines as ``warning:``.
+    """
 
 
 class PersonalDataError(ParameterError):

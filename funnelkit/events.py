@@ -63,6 +63,7 @@ from funnelkit.logs import (
     ValidatedTable,
     require_usable,
     timestamp_hint,
+    unknown_events,
 )
 from funnelkit.sources import PROBLEM, Source, scan, source_stamp, type_text_columns
 
@@ -83,6 +84,7 @@ __all__ = [
     "read_events",
     "require_usable",
     "timestamp_hint",
+    "unknown_events",
     "timestamp_shape",
 ]
 

@@ -10,7 +10,7 @@ Parquet cache, or lazily) is :mod:`funnelkit.holding`.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -18,7 +18,7 @@ from typing import Any, Literal
 import polars as pl
 
 from funnelkit.columns import CONTACT_ID, EVENT, OCCURRED_AT
-from funnelkit.errors import DataError
+from funnelkit.errors import DataError, did_you_mean
 
 __all__ = [
     "REASONS",
@@ -33,6 +33,7 @@ __all__ = [
     "ValidatedTable",
     "require_usable",
     "timestamp_hint",
+    "unknown_events",
 ]
 
 REASONS = (
@@ -620,3 +621,76 @@ def require_usable(summary: SetAsideSummary, hint: str = "") -> None:
         f"({count:,} {reason}); nothing to compute. {hint[:1].upper()}{hint[1:]}"
     ).rstrip()
     raise DataError(msg)
+
+
+def unknown_events(
+    log: EventLog,
+    reads: Sequence[tuple[str, Iterable[str]]],
+    *,
+    typos_only: bool = False,
+    read: bool = True,
+) -> list[str]:
+    """Return one line per event name a step reads that ``log`` never holds.
+
+    A misspelt name counts nothing, silently: each line names what reads it,
+    the name, the source and the closest event of the data.  With
+    ``typos_only`` (a definition, whose rules list alternatives a log need
+    not all hold), only names with a close event are named.  The names are
+    those the reading counted in its summary; without ``read``, a log whose
+    names are not known yet (a lazy log, or more distinct names than a
+    summary lists) is not read for them and nothing is returned.
+
+    Parameters
+    ----------
+    log
+        The events, as :func:`~funnelkit.events.read_events` gives them.
+    reads
+        Pairs of what reads the names (``"step 2"``, ``"funnel 'inbound'"``)
+        and those names.
+    typos_only
+        Name only the names close to an event of the data.
+    read
+        Read the log for its names when the summary does not list them.
+
+    Returns
+    -------
+    list of str
+        The lines, in the order of ``reads``, then of the names.
+
+    Examples
+    --------
+    >>> from funnelkit.events import read_events
+    >>> log = read_events(pl.DataFrame({"contact_id": ["a"], "occurred_at": ["2026-11-02"],
+    ...                                 "event": ["purchase"]}))
+    >>> unknown_events(log, [("step 1", ["purchse"])])  # doctest: +NORMALIZE_WHITESPACE
+    ["step 1 reads the event 'purchse', which <frame> never holds; it counts nothing.
+      Did you mean 'purchase'?"]
+
+    See the concept page: docs/concepts/data-contract.md
+    """
+    summary = log.summarized if not read else log.summary()
+    if summary is None:
+        return []
+    if summary.event_names is not None:
+        present = set(summary.event_names)
+    elif read:
+        seen = log.frame.select(pl.col(EVENT).unique()).collect(engine="streaming")
+        present = {str(name) for name in seen[EVENT].to_list() if name is not None}
+    else:
+        return []
+    if not present:  # no event at all: no name to tell apart from a typo
+        return []
+    lines = []
+    for what, names in reads:
+        named = set(names)
+        for name in sorted(named - present):
+            # A name the same reader also uses is an alternative, not what was meant:
+            # 'repeat_purchase' beside 'purchase' in one definition is no typo of it.
+            hint = did_you_mean(name, present - named)
+            if typos_only and not hint:
+                continue
+            lines.append(
+                f"{what} reads the event {name!r}, which {log.source} never holds;"
+                f" it counts nothing.{hint}"
+            )
+    return lines

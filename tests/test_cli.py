@@ -144,6 +144,8 @@ def test_misspelt_event_names_are_warned_about(
         "it counts nothing. Did you mean 'ebook_download'?"
     ) in err
     assert "'nope'" in err and "'page_view'" not in err
+    # printed once: the library's UnknownEventWarning of the same name is not shown again
+    assert err.count("'ebok_download'") == 1 and "UnknownEventWarning" not in err
 
 
 def test_as_of_outside_the_events_is_warned_about(

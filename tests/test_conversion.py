@@ -13,6 +13,7 @@ import itertools
 import json
 import random
 import statistics
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -35,7 +36,7 @@ from funnelkit.conversion import (
     week_over_week,
 )
 from funnelkit.definitions import load_funnel
-from funnelkit.errors import DataError, MissingColumnError, ParameterError
+from funnelkit.errors import DataError, MissingColumnError, ParameterError, UnknownEventWarning
 from funnelkit.events import read_events
 from funnelkit.steps import resolve_spec
 from tests.engines import Engine, on_spark
@@ -1287,3 +1288,56 @@ def test_monthly_created_at_cohorts_are_the_same_on_every_engine(engine: Engine)
         cohorts(engine(events), stage, **(options | by_entry | {"contacts": engine(people)})).table,
         cohorts(events, stage, **options, **by_entry).table,
     )
+
+
+# --- event names the log never holds ------------------------------------------------------------
+def _read(*names: str) -> Any:
+    day = dt.datetime(2026, 11, 2)
+    return read_events(
+        pl.DataFrame(
+            {
+                "contact_id": ["a"] * len(names),
+                "occurred_at": [day + dt.timedelta(hours=i) for i in range(len(names))],
+                "event": list(names),
+                "amount": [None] * len(names),
+            },
+            schema_overrides={"amount": pl.Float64},
+        )
+    )
+
+
+def test_a_misspelt_step_is_warned_about_with_the_closest_event() -> None:
+    log = _read("page_view", "ebook_download", "purchase")
+    with pytest.warns(UnknownEventWarning) as caught:
+        result = funnel(log, ["page_view", "ebok_download", ["purchase", "nope"]], window="7d")
+    lines = [str(w.message) for w in caught]
+    assert lines == [
+        "step 2 reads the event 'ebok_download', which <frame> never holds; it counts "
+        "nothing. Did you mean 'ebook_download'?",
+        "step 3 reads the event 'nope', which <frame> never holds; it counts nothing.",
+    ]
+    assert result.table["count"].to_list() == [1, 0, 0]
+    assert caught[0].filename == __file__  # points at the caller's line, not funnelkit's
+
+
+def test_names_the_log_holds_and_a_definitions_alternatives_are_not_warned_about() -> None:
+    log = _read("page_view", "form_fill", "purchase")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnknownEventWarning)
+        funnel(log, ["page_view", "purchase"], window="7d")
+        # 'sales' names events this log lacks, none of them close to one it holds
+        funnel(log, load_funnel("sales"), window="7d")
+        # a bare frame is not checked: its names are not counted
+        funnel(log.collect(), ["page_view", "purchse"], window="7d")
+
+
+def test_a_near_miss_in_a_definition_is_warned_about() -> None:
+    log = _read("page_view", "form_fil")
+    with pytest.warns(UnknownEventWarning, match=r"funnel 'sales' reads the event 'form_fill'"):
+        funnel(log, load_funnel("sales"), window="7d")
+
+
+def test_an_excluded_name_is_checked_too() -> None:
+    log = _read("page_view", "purchase", "unsubscribe")
+    with pytest.warns(UnknownEventWarning, match=r"exclusion 1 reads the event 'unsubscrbe'"):
+        funnel(log, ["page_view", "purchase"], window="7d", exclusions=[("unsubscrbe", 1, 2)])

@@ -51,6 +51,7 @@ PENDING: set[str] = set()
 # their own: they need no ``Raises`` section.
 RAISES_NOTHING = {
     "funnelkit.conversion.finish_funnel",
+    "funnelkit.conversion.warn_unknown_events",
     "funnelkit.core.counts.funnel_counts",
     "funnelkit.definition_rules.duration_text",
     "funnelkit.definition_rules.number_columns",
@@ -68,6 +69,7 @@ RAISES_NOTHING = {
     "funnelkit.figure_style.text_width",
     "funnelkit.frames.engine_of",
     "funnelkit.logs.timestamp_hint",
+    "funnelkit.logs.unknown_events",
     "funnelkit.markup.escape",
     "funnelkit.markup.format_html",
     "funnelkit.markup.join_html",
