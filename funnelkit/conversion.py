@@ -27,7 +27,6 @@ Mixpanel).
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import timedelta
@@ -73,19 +72,12 @@ from funnelkit.entry import (
     entry_value_column,
     with_entry_values,
 )
-from funnelkit.errors import (
-    MissingColumnError,
-    ParameterError,
-    UnknownEventWarning,
-    did_you_mean,
-)
+from funnelkit.errors import MissingColumnError, ParameterError, did_you_mean
 from funnelkit.events import (
     CONTACT_ID,
     CREATED_AT,
     ContactTable,
-    EventLog,
 )
-from funnelkit.logs import unknown_events
 from funnelkit.privacy import pseudonymize_breakdown
 from funnelkit.results import (
     CohortTable,
@@ -111,6 +103,7 @@ from funnelkit.steps import (
     resolve_step,
     stage_reading,
     transitions,
+    warn_unknown_events,
 )
 from funnelkit.timeutil import TimeLike
 from funnelkit.trends import (
@@ -148,7 +141,6 @@ __all__ = [
     "funnel_counts",
     "trend_counts",
     "week_over_week",
-    "warn_unknown_events",
     "with_entry_values",
 ]
 
@@ -379,61 +371,12 @@ def funnel(
     )
     check_count_option(top, "top", allow_none=True)
     check_count_option(min_size, "min_size", allow_none=False)
-    if isinstance(given, EventLog):
-        warn_unknown_events(given, ns.spec)
+    warn_unknown_events(given, ns.spec)
     chains = chains_of(
         events, ns, since=since, until=until, by=by, contacts=contacts, classified=classified
     )
     collected = chains.collect(lambda lf: funnel_counts(lf, ns.spec, by=by, shared=chains.shared))
     return finish_funnel(collected, ns.spec, by=by, top=top, min_size=min_size)
-
-
-def warn_unknown_events(log: EventLog, spec: Spec) -> None:
-    """Warn (:class:`~funnelkit.errors.UnknownEventWarning`) of each step name ``log`` never holds.
-
-    The names a step or an exclusion reads, checked against the event names
-    ``log``'s reading counted (:func:`funnelkit.logs.unknown_events`); a
-    definition's rules are checked for near misses only, since they list
-    alternatives a log need not all hold.  Nothing is read: a log whose names
-    are not counted yet is not checked.
-
-    Parameters
-    ----------
-    log
-        The events read by :func:`~funnelkit.events.read_events`.
-    spec
-        The checked steps of the analysis.
-
-    Examples
-    --------
-    >>> import warnings
-    >>> from funnelkit.events import read_events
-    >>> from funnelkit.steps import resolve_spec
-    >>> log = read_events(pl.DataFrame({"contact_id": ["a"], "occurred_at": ["2026-11-02"],
-    ...                                 "event": ["purchase"]}))
-    >>> with warnings.catch_warnings(record=True) as caught:
-    ...     warnings.simplefilter("always")
-    ...     warn_unknown_events(log, resolve_spec(["purchse"], "1d", "ordered", False, ()))
-    >>> caught[0].category.__name__, str(caught[0].message).split(";")[0]
-    ('UnknownEventWarning', "step 1 reads the event 'purchse', which <frame> never holds")
-
-    See the concept page: docs/concepts/data-contract.md
-    """
-    reads: list[tuple[str, Iterable[str]]] = []
-    for k, step in enumerate(spec.steps, start=1):
-        if step.stage is None and step.events is not None:
-            reads.append((f"step {k}", step.events))
-    for k, excluded in enumerate(spec.exclusions, start=1):
-        if excluded.stage is None and excluded.events is not None:
-            reads.append((f"exclusion {k}", excluded.events))
-    lines = unknown_events(log, reads, read=False)
-    if spec.definition is not None:
-        what = f"funnel {spec.definition.name!r}"
-        lines += unknown_events(
-            log, [(what, spec.definition.event_names)], typos_only=True, read=False
-        )
-    for line in lines:
-        warnings.warn(line, UnknownEventWarning, stacklevel=3)
 
 
 def finish_funnel(

@@ -53,7 +53,7 @@ from funnelkit.privacy import judge_column
 from funnelkit.stats import LEAK_BASE as LEAK_BASE
 from funnelkit.stats import benjamini_hochberg, check_alpha, odds_ratio_test
 from funnelkit.stats import biggest_leak as biggest_leak
-from funnelkit.steps import Spec, StageSteps, event_names_of
+from funnelkit.steps import Spec, StageSteps, event_names_of, warn_unknown_events
 from funnelkit.timeutil import TimeLike
 
 __all__ = [
@@ -821,6 +821,7 @@ def drivers(
             raise ParameterError(msg)
     ns = nw_spec(steps, window, order, False, (), stage_steps=stage_steps, definition=definition)
     spec = ns.spec
+    warn_unknown_events(events, spec)
     n = spec.n
     if step is not None and (
         not isinstance(step, int) or isinstance(step, bool) or not 2 <= step <= n

@@ -46,7 +46,15 @@ from funnelkit.events import EVENT, ContactTable
 from funnelkit.markup import Markup, format_html, join_html
 from funnelkit.stats import LEAK_BASE as LEAK_BASE
 from funnelkit.stats import biggest_leak
-from funnelkit.steps import Exclusion, Order, Spec, StageSteps, StepSpec, StepsSpec
+from funnelkit.steps import (
+    Exclusion,
+    Order,
+    Spec,
+    StageSteps,
+    StepSpec,
+    StepsSpec,
+    warn_unknown_events,
+)
 from funnelkit.timeutil import TimeLike, parse_as_of, time_bounds
 
 __all__ = [
@@ -510,6 +518,7 @@ def drop_off_paths(
         stage_steps=stage_steps,
         definition=definition,
     )
+    warn_unknown_events(events, spec)
     names = [s.name for s in spec.steps]
     if spec.n < 2:
         msg = "steps: drop-off paths need a funnel of at least two steps"

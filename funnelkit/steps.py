@@ -16,6 +16,7 @@ refuse the same things.  The two ways of reading a stage
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -25,8 +26,8 @@ import polars as pl
 
 from funnelkit.definitions import Funnel, Stage
 from funnelkit.durations import parse_duration
-from funnelkit.errors import ParameterError, did_you_mean
-from funnelkit.events import EVENT
+from funnelkit.errors import ParameterError, UnknownEventWarning, did_you_mean
+from funnelkit.events import EVENT, EventLog, unknown_events
 
 __all__ = [
     "CORE_ORDERS",
@@ -51,6 +52,7 @@ __all__ = [
     "resolve_step",
     "stage_reading",
     "transitions",
+    "warn_unknown_events",
 ]
 
 Order = Literal["ordered", "strict_increase", "any", "consecutive", "unordered"]
@@ -741,3 +743,53 @@ def bin_width(window_us: int, bins: int = 20) -> int:
         if window_us <= bins * size:
             return size
     return max(1, math.ceil(window_us / bins))
+
+
+def warn_unknown_events(log: object, spec: Spec) -> None:
+    """Warn (:class:`~funnelkit.errors.UnknownEventWarning`) of each step name ``log`` never holds.
+
+    The names a step or an exclusion reads, checked against the event names
+    ``log``'s reading counted (:func:`funnelkit.logs.unknown_events`); a
+    definition's rules are checked for near misses only, since they list
+    alternatives a log need not all hold.  Nothing is read: a log whose names
+    are not counted yet is not checked.
+
+    Parameters
+    ----------
+    log
+        The events read by :func:`~funnelkit.events.read_events`; any other
+        input is not checked.
+    spec
+        The checked steps of the analysis.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from funnelkit.events import read_events
+    >>> log = read_events(pl.DataFrame({"contact_id": ["a"], "occurred_at": ["2026-11-02"],
+    ...                                 "event": ["purchase"]}))
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_unknown_events(log, resolve_spec(["purchse"], "1d", "ordered", False, ()))
+    >>> caught[0].category.__name__, str(caught[0].message).split(";")[0]
+    ('UnknownEventWarning', "step 1 reads the event 'purchse', which <frame> never holds")
+
+    See the concept page: docs/concepts/data-contract.md
+    """
+    if not isinstance(log, EventLog):
+        return
+    reads: list[tuple[str, Iterable[str]]] = []
+    for k, step in enumerate(spec.steps, start=1):
+        if step.stage is None and step.events is not None:
+            reads.append((f"step {k}", step.events))
+    for k, excluded in enumerate(spec.exclusions, start=1):
+        if excluded.stage is None and excluded.events is not None:
+            reads.append((f"exclusion {k}", excluded.events))
+    lines = unknown_events(log, reads, read=False)
+    if spec.definition is not None:
+        what = f"funnel {spec.definition.name!r}"
+        lines += unknown_events(
+            log, [(what, spec.definition.event_names)], typos_only=True, read=False
+        )
+    for line in lines:
+        warnings.warn(line, UnknownEventWarning, stacklevel=3)

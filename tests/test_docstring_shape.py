@@ -51,7 +51,7 @@ PENDING: set[str] = set()
 # their own: they need no ``Raises`` section.
 RAISES_NOTHING = {
     "funnelkit.conversion.finish_funnel",
-    "funnelkit.conversion.warn_unknown_events",
+    "funnelkit.steps.warn_unknown_events",
     "funnelkit.core.counts.funnel_counts",
     "funnelkit.definition_rules.duration_text",
     "funnelkit.definition_rules.number_columns",

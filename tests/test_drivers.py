@@ -22,7 +22,8 @@ from funnelkit.drivers import (
     drivers,
     hold_chains,
 )
-from funnelkit.errors import EmptyInputError, ParameterError
+from funnelkit.errors import EmptyInputError, ParameterError, UnknownEventWarning
+from funnelkit.events import read_events
 from funnelkit.paths import biggest_leak_step
 from funnelkit.sample import generate
 from tests.conftest import events_frame
@@ -543,3 +544,19 @@ def test_the_counts_behind_each_odds_ratio_match_a_slow_reference(
     for r in result.table.iter_rows(named=True):
         assert r["converted"] + r["converted_without"] == result.converted
         assert r["dropped"] + r["dropped_without"] == result.dropped
+
+
+def test_a_misspelt_step_is_warned_about() -> None:
+    log = read_events(
+        pl.DataFrame(
+            {
+                "contact_id": ["a", "a", "b"],
+                "occurred_at": ["2026-11-02 09:00", "2026-11-03 09:00", "2026-11-02 09:00"],
+                "event": ["page_view", "purchase", "page_view"],
+            }
+        )
+    )
+    with pytest.warns(UnknownEventWarning, match=r"step 2 reads the event 'purchse'.*'purchase'"):
+        # warned before the error the misspelling leads to, so the cause is on screen
+        with pytest.raises(EmptyInputError):
+            funnelkit.drivers(log, ["page_view", "purchse"], window="7d", min_size=1)

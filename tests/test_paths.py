@@ -18,7 +18,7 @@ from polars.testing import assert_frame_equal
 import funnelkit
 from funnelkit.conversion import funnel_chains
 from funnelkit.definitions import load_funnel
-from funnelkit.errors import ParameterError
+from funnelkit.errors import ParameterError, UnknownEventWarning
 from funnelkit.events import read_contacts, read_events
 from funnelkit.paths import (
     NO_EVENT,
@@ -540,3 +540,17 @@ def test_every_payload_stays_text_in_the_html_and_the_figure(payload: str) -> No
     sankey = paths_figure(result).data[0]
     for label in (*sankey.node.label, paths_figure(result).layout.title.text):
         assert "<" not in label, label
+
+
+def test_a_misspelt_step_is_warned_about() -> None:
+    log = read_events(
+        pl.DataFrame(
+            {
+                "contact_id": ["a", "a", "b"],
+                "occurred_at": ["2026-11-02 09:00", "2026-11-03 09:00", "2026-11-02 09:00"],
+                "event": ["page_view", "purchase", "page_view"],
+            }
+        )
+    )
+    with pytest.warns(UnknownEventWarning, match=r"step 2 reads the event 'purchse'.*'purchase'"):
+        funnelkit.drop_off_paths(log, ["page_view", "purchse"], window="7d")
