@@ -101,17 +101,24 @@ class Draws:
         return st.one_of(st.none(), self.hours.map(lambda h: self.day(h / 24)))
 
 
-def definitions(max_stages: int, lapses: Sequence[timedelta]) -> st.SearchStrategy[Funnel]:
-    """Random definitions of 2 to ``max_stages`` stages (events, points, filters, lapsing)."""
+def definitions(
+    max_stages: int,
+    lapses: Sequence[timedelta],
+    rules: st.SearchStrategy[EventRule | PointsRule] | None = None,
+) -> st.SearchStrategy[Funnel]:
+    """Random definitions of 2 to ``max_stages`` stages (events, points, filters, lapsing).
+
+    Each stage after the first holds one or two ``rules`` (by default events or
+    points rules) and may lapse, after one of ``lapses``, to an earlier stage.
+    """
+    drawn_rules = st.one_of(event_rules, points_rules) if rules is None else rules
 
     @st.composite
     def draw_one(draw: st.DrawFn) -> Funnel:
         n = draw(st.integers(2, max_stages))
         built = [Stage("s1")]
         for k in range(2, n + 1):
-            conditions = draw(
-                st.lists(st.one_of(event_rules, points_rules), min_size=1, max_size=2)
-            )
+            conditions = draw(st.lists(drawn_rules, min_size=1, max_size=2))
             lapse = None
             if draw(st.booleans()):
                 after = draw(st.sampled_from(list(lapses)))

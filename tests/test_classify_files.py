@@ -23,12 +23,12 @@ from polars.testing import assert_frame_equal
 
 import funnelkit.classify_files as classify_files
 from funnelkit.classify_files import parquet_file
-from funnelkit.definitions import EventRule, Funnel, Lapse, Stage, load_funnel
+from funnelkit.definitions import EventRule, Funnel, Stage, load_funnel
 from funnelkit.errors import DataError
 from funnelkit.events import read_events
 from funnelkit.stages import classify
 from tests.conftest import events_frame
-from tests.strategies import VOCAB, Draws, filters
+from tests.strategies import VOCAB, Draws, definitions, filters
 
 DRAWS = Draws(datetime(2026, 7, 6, tzinfo=UTC), 90)
 SALES = load_funnel("sales")
@@ -41,19 +41,8 @@ simple_rules = st.builds(
 )
 
 
-@st.composite
-def simple_definitions(draw: st.DrawFn) -> Funnel:
-    """Definitions of 2 to 5 stages of "any of these events" rules, filters and lapses."""
-    n = draw(st.integers(2, 5))
-    built = [Stage("s1")]
-    for k in range(2, n + 1):
-        conditions = draw(st.lists(simple_rules, min_size=1, max_size=2))
-        lapse = None
-        if draw(st.booleans()):
-            after = draw(st.sampled_from([timedelta(hours=1), timedelta(days=5)]))
-            lapse = Lapse(after, f"s{draw(st.integers(1, k - 1))}")
-        built.append(Stage(f"s{k}", conditions=tuple(conditions), lapse=lapse))
-    return Funnel("random", tuple(built))
+#: Definitions of 2 to 5 stages of "any of these events" rules, filters and lapses.
+simple_definitions = definitions(5, [timedelta(hours=1), timedelta(days=5)], rules=simple_rules)
 
 
 @pytest.fixture(autouse=True)
@@ -182,7 +171,7 @@ def test_a_small_memory_limit_spills_and_gives_the_same_rows(
 )
 @given(
     log=DRAWS.logs((*VOCAB, "other")),
-    funnel=simple_definitions(),
+    funnel=simple_definitions,
     contacts=DRAWS.contacts_tables,
     as_of=DRAWS.as_ofs,
     entry_times=st.booleans(),

@@ -30,12 +30,12 @@ from funnelkit.core.classify import (
     finish,
     plan_conditions,
 )
-from funnelkit.definitions import EventRule, Funnel, Lapse, PointsRule, Stage, load_funnel
+from funnelkit.definitions import EventRule, Funnel, PointsRule, Stage, load_funnel
 from funnelkit.engine_classify import classify_query
 from funnelkit.engine_frames import engine_events
 from funnelkit.errors import DataError
 from tests.conftest import events_frame
-from tests.strategies import VOCAB, Draws, event_rules, filters
+from tests.strategies import VOCAB, Draws, definitions, event_rules, filters
 
 DRAWS = Draws(datetime(2026, 7, 6, tzinfo=UTC), 90)
 HALF_LIVES = (
@@ -75,20 +75,12 @@ points_rules = st.builds(
 )
 
 
-@st.composite
-def definitions(draw: st.DrawFn) -> Funnel:
-    """Definitions of 2 to 4 stages, points rules more often than events rules."""
-    n = draw(st.integers(2, 4))
-    built = [Stage("s1")]
-    for k in range(2, n + 1):
-        rules = st.one_of(points_rules, points_rules, event_rules)
-        conditions = draw(st.lists(rules, min_size=1, max_size=2))
-        lapse = None
-        if draw(st.booleans()):
-            after = draw(st.sampled_from([timedelta(hours=1), timedelta(days=5)]))
-            lapse = Lapse(after, f"s{draw(st.integers(1, k - 1))}")
-        built.append(Stage(f"s{k}", conditions=tuple(conditions), lapse=lapse))
-    return Funnel("random", tuple(built))
+#: Definitions of 2 to 4 stages, points rules more often than events rules.
+random_definitions = definitions(
+    4,
+    [timedelta(hours=1), timedelta(days=5)],
+    rules=st.one_of(points_rules, points_rules, event_rules),
+)
 
 
 def test_points_worth_the_threshold_alone_are_simple_evidence() -> None:
@@ -129,7 +121,7 @@ def test_scores_carry_across_a_block_boundary(con: duckdb.DuckDBPyConnection) ->
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     log=DRAWS.logs((*VOCAB, "other")),
-    funnel=definitions(),
+    funnel=random_definitions,
     contacts=DRAWS.contacts_tables,
     as_of=DRAWS.as_ofs,
     entry_times=st.booleans(),
@@ -154,7 +146,7 @@ def test_duckdb_classification_of_points_rules_equals_polars(
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     log=DRAWS.logs((*VOCAB, "other")),
-    funnel=definitions(),
+    funnel=random_definitions,
     start=DRAWS.hours,
     length=st.integers(1, 60 * 24),
 )
