@@ -196,7 +196,8 @@ def classify(
         are not numbers (checked when ``classify`` is called, not when the
         result is collected).
     ParameterError
-        When ``as_of`` or ``partitions`` cannot be read.
+        When ``funnel`` is not a definition, or ``as_of`` or ``partitions``
+        cannot be read.
 
     Examples
     --------
@@ -215,6 +216,13 @@ def classify(
 
     See the concept page: docs/concepts/stages.md
     """
+    if not isinstance(funnel, Funnel):
+        hint = f"load_funnel({funnel!r})" if isinstance(funnel, str) else "load_funnel('sales')"
+        msg = (
+            "funnel: expected a funnel definition, read by funnelkit.load_funnel (a preset "
+            f"name or a TOML file): {hint}; got {type(funnel).__name__}"
+        )
+        raise ParameterError(msg)
     cut = instant(as_of, "as_of")
     asked = _check_partitions(partitions)
     ev = definition_events(events, funnel)

@@ -1009,3 +1009,12 @@ def test_an_explanation_in_french_has_french_words_numbers_and_dates() -> None:
     assert not [w for w in english if w in why.text]
     assert why.stages["how"][2] == "atteint le 17/11/2026 17:11:00 UTC : ebook_download"
     assert "reached 2026-11-17" in explain(events, load_funnel("inbound"), "c1").text
+
+
+@pytest.mark.parametrize("given", ["sales", None])
+def test_a_definition_not_read_yet_is_refused_with_the_call_to_make(given: object) -> None:
+    events = events_frame(("a", "2024-01-01", "form_fill"))
+    with pytest.raises(
+        ParameterError, match=r"expected a funnel definition.*load_funnel\('sales'\)"
+    ):
+        stages.classify(events, given)  # type: ignore[arg-type]
