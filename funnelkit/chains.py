@@ -58,7 +58,6 @@ __all__ = [
 Events: TypeAlias = EventLog | pl.LazyFrame | pl.DataFrame
 
 _BY = "_by_entry"  # the breakdown value on the rows of a stage entry reading
-_LO = -(2**62)  # "no chain yet": any timestamp minus this is beyond every window
 _HI = 2**62  # "no such event later": this minus any timestamp is beyond every window
 _TWO64 = 2**64
 
@@ -240,9 +239,6 @@ Mode = Literal["packed", "wide", "exact"]
 _TS_BITS = 53
 _LOW_BITS = 64 - _TS_BITS
 _MIN_CHECK_BITS = 4
-# Up to this many steps the chain times are computed along with the levels in one
-# pass over every row (:func:`_levels_and_counted`): 4 steps add 3 columns.
-_ONE_PASS_STEPS = 4
 
 
 def sort_key_modes(spec: Spec) -> tuple[Mode, ...]:
@@ -362,84 +358,12 @@ def _first_step1(f1: pl.Expr) -> pl.Expr:
     return f1 & (pl.col("_ts") == first_ts)
 
 
-def _predecessor(x: pl.Expr, *, strict: bool, reset: bool = True) -> pl.Expr:
-    """Value of ``x`` at the latest row of the contact where it is set (``_LO`` when none).
-
-    Rows carry one step flag each and the rows of one instant are sorted by
-    step, so the rows before this one are exactly the earlier instants and,
-    at this instant, the earlier steps: what step k may follow.  ``strict``:
-    only rows of earlier instants count.  ``reset=False`` skips stopping at
-    the contact's first row: right for a value set on the same rows as a
-    start, and read only where that start's predecessor was found.
-    """
-    if reset:
-        x = pl.when(pl.col("_newc") & x.is_null()).then(pl.lit(_LO)).otherwise(x)
-    filled = x.forward_fill()
-    if strict:
-        return (
-            pl.when(pl.col("_newc"))
-            .then(pl.lit(_LO))
-            .when(pl.col("_newt"))
-            .then(filled.shift(1))
-            .otherwise(None)
-            .forward_fill()
-        )
-    return filled
-
-
-def _ordered_levels(rows: pl.LazyFrame, spec: Spec, *, chain: bool = True) -> pl.LazyFrame:
-    """Add ``_lvl`` to each row, with what :func:`_chain_times` needs.
-
-    ``_s{k}`` is the start of the best chain reaching step k at this row (null
-    when none), ``_c{k}_{j}`` the time of its step j (1 < j < k); the
-    ``_c`` columns only with ``chain``.
-    """
-    strict = spec.order == "strict_increase"
-    f1 = _flag(0)
-    start = _first_step1(f1) if spec.first_entry else f1
-    rows = rows.with_columns(_s1=pl.when(start).then(pl.col("_ts")))
-    for k in range(2, spec.n + 1):
-        prev = pl.col(f"_s{k - 1}")
-        pred_start = _predecessor(prev, strict=strict)
-        ok = _flag(k - 1) & (pl.col("_ts") - pred_start <= spec.window_us)
-        cols = [pl.when(ok).then(pred_start).alias(f"_s{k}")]
-        if k >= 3 and chain:
-            # the chain's earlier times come from the row the start came from
-            prev_ts = pl.when(prev.is_not_null()).then(pl.col("_ts"))
-            cols.append(
-                pl.when(ok)
-                .then(_predecessor(prev_ts, strict=strict, reset=False))
-                .alias(f"_c{k}_{k - 1}")
-            )
-            for j in range(2, k - 1):
-                inherited = _predecessor(pl.col(f"_c{k - 1}_{j}"), strict=strict, reset=False)
-                cols.append(pl.when(ok).then(inherited).alias(f"_c{k}_{j}"))
-        rows = rows.with_columns(cols)
-    lvl: pl.Expr = pl.lit(0, pl.Int8)
-    for k in range(1, spec.n + 1):
-        lvl = pl.when(pl.col(f"_s{k}").is_not_null()).then(pl.lit(k, pl.Int8)).otherwise(lvl)
-    return rows.with_columns(_lvl=lvl)
-
-
-def _chain_times(spec: Spec, *, chain: bool = True) -> list[pl.Expr]:
-    """``_t1.._tn``: the step times of the chain counted at a row (null beyond ``_lvl``).
-
-    Without the ``_c`` columns (``chain=False``) only rows of level 1 and 2
-    get their times.
-    """
-    if spec.order == "any":
-        return [
-            pl.when(pl.col("_lvl") >= i).then(pl.col(f"_n{i}")).alias(step_time(i))
-            for i in range(1, spec.n + 1)
-        ]
-    times = []
-    for j in range(1, spec.n + 1):
-        value: Any = pl.when(pl.col("_lvl") == j).then(pl.col("_ts"))
-        for top in range(j + 1, spec.n + 1 if chain else 3):
-            src = f"_s{top}" if j == 1 else f"_c{top}_{j}"
-            value = value.when(pl.col("_lvl") == top).then(pl.col(src))
-        times.append(value.otherwise(None).alias(step_time(j)))
-    return times
+def _any_times(spec: Spec) -> list[pl.Expr]:
+    """``_t1.._tn`` of ``order="any"``: the first time of each step in the row's window."""
+    return [
+        pl.when(pl.col("_lvl") >= i).then(pl.col(f"_n{i}")).alias(step_time(i))
+        for i in range(1, spec.n + 1)
+    ]
 
 
 def _any_levels(rows: pl.LazyFrame, spec: Spec) -> pl.LazyFrame:
@@ -467,45 +391,106 @@ def _running_level(spec: Spec) -> pl.Expr:
     return (pl.col("_seg").cast(pl.Int64) * (spec.n + 1) + pl.col("_lvl")).cum_max()
 
 
-def _counted(rows: pl.LazyFrame, spec: Spec, *, chain: bool = True) -> pl.LazyFrame:
-    """Keep one row per contact, the first reaching the contact's level, with its chain."""
+def _counted(rows: pl.LazyFrame, spec: Spec) -> pl.LazyFrame:
+    """Keep one row per contact, the first reaching the contact's level, with its chain.
+
+    ``order="any"``: ``rows`` carry ``_lvl`` and the ``_n`` times of
+    :func:`_any_levels`.
+    """
     running = _running_level(spec)
     rising = (pl.col("_lvl") > 0) & (running != running.shift(1)).fill_null(True)
     rows = rows.filter(rising)
     last = rows.filter((pl.col("_seg") != pl.col("_seg").shift(-1)).fill_null(True))
-    return last.with_columns(_chain_times(spec, chain=chain))
+    return last.with_columns(_any_times(spec))
+
+
+_BOUNDARIES = ("_ts", "_m", "_newc", "_newt", "_endt", "_endc")
+
+
+def _ordered_counted(rows: pl.LazyFrame, spec: Spec) -> pl.LazyFrame:
+    """Return the counted row of each contact for ``"ordered"`` and ``"strict_increase"``.
+
+    ``rows`` are the step rows of :func:`_boundaries`, one step flag each,
+    sorted by contact, time and step.  The chain rule, step by step: a
+    step-1 row starts a chain at its time (only the contact's first step-1
+    instant with ``first_entry``); a step-k row continues the chain of the
+    contact's latest row reaching step k - 1 before it (an earlier instant
+    under ``strict_increase``; at one instant the earlier steps come first
+    otherwise) when it is within ``window`` of that chain's start.  The
+    latest such row holds the latest start, the one most likely to fit the
+    window (starts only grow along a contact's rows).
+
+    Each step is one as-of join of the step-k rows with the rows reaching
+    step k - 1, on the row number: no pass over every row per step, and the
+    chain's earlier times ride along on the few rows that reach each step.
+    The counted row of a contact is its first row at its deepest step, with
+    the chain's times ``_t1.._tn`` (null beyond ``_lvl``) and every column of
+    ``rows`` but the boundaries.
+    """
+    strict = spec.order == "strict_increase"
+    rows = rows.with_row_index("_r")
+    if strict:  # the number of the instant's first row: only rows before it precede
+        rows = rows.with_columns(_r0=pl.when(pl.col("_newt")).then(pl.col("_r")).forward_fill())
+    rows = rows.cache()
+    names = rows.collect_schema().names()
+    carried = [c for c in names if c not in _BOUNDARIES and c != "_r0"]
+    on = "_r0" if strict else "_r"
+    first = (pl.col("_seg") != pl.col("_seg").shift(1)).fill_null(True)
+    reached = rows.filter(_flag(0)).select(*carried, "_ts", _s=pl.col("_ts"))
+    if spec.first_entry:  # the contact's first step-1 instant only
+        earliest = pl.when(first).then(pl.col("_ts")).forward_fill()
+        reached = reached.filter(pl.col("_ts") == earliest)
+    levels = [reached]
+    times: list[str] = []  # the chain's middle times carried: _c2 .. _c{k-1}
+    for k in range(2, spec.n + 1):
+        middle = [pl.col("_ts").alias(f"_c{k - 1}")] if k >= 3 else []
+        earlier = reached.select(
+            pl.col("_r").alias("_rp"), pl.col("_seg").alias("_sp"), "_s", *times, *middle
+        )
+        if k >= 3:
+            times = [*times, f"_c{k - 1}"]
+        step = rows.filter(_flag(k - 1)).select(*carried, "_ts", *([on] if strict else []))
+        reached = (
+            step.join_asof(
+                earlier,
+                left_on=on,
+                right_on="_rp",
+                strategy="backward",
+                allow_exact_matches=not strict,
+            )
+            .filter(
+                (pl.col("_sp") == pl.col("_seg")) & (pl.col("_ts") - pl.col("_s") <= spec.window_us)
+            )
+            .select(*carried, "_ts", "_s", *times)
+        )
+        levels.append(reached)
+    # a contact reaching step k reached every step before: its deepest step is the
+    # last whose first rows hold it
+    firsts = [level.filter(first) for level in levels]
+    counted = []
+    for k, level in enumerate(firsts, 1):
+        if k < spec.n:
+            level = level.join(firsts[k].select("_seg"), on="_seg", how="anti")
+        chain = [pl.col("_s").alias(step_time(1))]
+        chain += [pl.col(f"_c{j}").alias(step_time(j)) for j in range(2, k)]
+        if k > 1:
+            chain.append(pl.col("_ts").alias(step_time(k)))
+        chain += [pl.lit(None, pl.Int64).alias(step_time(j)) for j in range(k + 1, spec.n + 1)]
+        counted.append(level.select(*carried, *chain, _lvl=pl.lit(k, pl.Int8)))
+    return pl.concat(counted).drop("_r")
 
 
 def _levels_and_counted(rows: pl.LazyFrame, spec: Spec) -> tuple[pl.LazyFrame, pl.LazyFrame]:
-    """Return the rows with their levels (cached) and the counted row of each contact.
+    """Return the rows (cached) and the counted row of each contact.
 
-    The times of a chain's middle steps cost a forward fill per step and
-    level over every row, and only contacts reaching step 3 or beyond need
-    them.  Up to :data:`_ONE_PASS_STEPS` steps (a few such columns) they are
-    computed along with the levels, in one pass.  Beyond, the levels are
-    computed without them first, then again, with them, on the rows of
-    those contacts only (whole contacts, so the result is the same).  That
-    second pass pays where those contacts are few (many contacts with a few
-    events each); where they hold most rows (few contacts with hundreds of
-    events each, who reach deep steps) it computes the levels twice.
+    ``rows`` come from :func:`_boundaries`; the counted rows hold ``_lvl``
+    and the chain's times ``_t1.._tn`` (see :func:`_ordered_counted`).
     """
     if spec.order == "any":
         levels = _any_levels(rows, spec).cache()
         return levels, _counted(levels, spec)
-    if spec.n <= _ONE_PASS_STEPS:
-        levels = _ordered_levels(rows, spec).cache()
-        return levels, _counted(levels, spec)
-    base = rows.collect_schema().names()
-    levels = _ordered_levels(rows, spec, chain=False).cache()
-    offset = pl.col("_seg").cast(pl.Int64) * (spec.n + 1)
-    reached = pl.when(pl.col("_endc")).then(_running_level(spec) - offset).backward_fill()
-    deep_rows = levels.filter(reached >= 3).select(base)
-    deep = _counted(_ordered_levels(deep_rows, spec), spec)
-    shallow = _counted(levels, spec, chain=False).filter(pl.col("_lvl") <= 2)
-    columns = deep.collect_schema().names()
-    missing = [c for c in columns if c not in shallow.collect_schema().names()]
-    shallow = shallow.with_columns(pl.lit(None, pl.Int64).alias(c) for c in missing)
-    return levels, pl.concat([shallow.select(columns), deep])
+    rows = rows.cache()
+    return rows, _ordered_counted(rows, spec)
 
 
 def _spoiled(chains: pl.LazyFrame, rows: pl.LazyFrame, spec: Spec) -> pl.LazyFrame:

@@ -27,38 +27,48 @@ def test_the_polars_chains_are_the_registered_accelerator() -> None:
     assert "funnel_chains" in conversion.__all__
 
 
-def _random_log(seed: int, contacts: int, events: int) -> pl.DataFrame:
-    """A log of ``events`` events of few names over ``contacts`` contacts (ties included)."""
+def _random_log(
+    seed: int, contacts: int, events: int, unit: dt.timedelta = dt.timedelta(hours=1)
+) -> pl.DataFrame:
+    """A log of ``events`` events of few names over ``contacts`` contacts (ties included).
+
+    Times are whole ``unit``s over 400 hours: in days, many gaps are exactly a window.
+    """
     rng = random.Random(seed)
+    span = int(dt.timedelta(hours=400) / unit)
     names = ["a", "b", "c", "d", "e", "f", "other"]
     start = dt.datetime(2026, 1, 1)
     return pl.DataFrame(
         {
             "contact_id": [f"c{rng.randrange(contacts)}" for _ in range(events)],
-            "occurred_at": [start + dt.timedelta(hours=rng.randrange(400)) for _ in range(events)],
+            "occurred_at": [start + unit * rng.randrange(span) for _ in range(events)],
             "event": [rng.choice(names) for _ in range(events)],
         }
     )
 
 
 @pytest.mark.parametrize("order", ["ordered", "strict_increase"])
-@pytest.mark.parametrize("n", [3, 4, 5, 6])
+@pytest.mark.parametrize("first_entry", [False, True])
+@pytest.mark.parametrize("n", [2, 3, 5, 6])
 @pytest.mark.parametrize("shape", [(150, 1500), (4, 600)])  # many contacts; few, long histories
-def test_one_pass_and_two_pass_levels_give_the_same_chains(
-    order: str, n: int, shape: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+def test_the_step_by_step_joins_give_the_cores_chains(
+    order: str, first_entry: bool, n: int, shape: tuple[int, int]
 ) -> None:
     steps = ["a", "b", "c", "d", "e", "f"][:n]
-    spec = resolve_spec(steps, "10d", order, False, ())
-    for seed in range(3):
-        lf = _random_log(seed, *shape).lazy()
-        found = []
-        for one_pass in (n, n - 1):  # the chain times along with the levels, or after
-            monkeypatch.setattr(chains, "_ONE_PASS_STEPS", one_pass)
-            got = chains.contact_chains(lf, spec, mode="exact", keep_id=True).collect()
-            found.append(got.drop("_k").sort("contact_id"))
-        assert found[0].height > 0
-        assert found[1]["_lvl"].max() >= 3  # the second pass ran on some contacts
-        assert_frame_equal(found[0], found[1])
+    spec = resolve_spec(steps, "10d", order, first_entry, ())
+    columns = ["contact_id", "_lvl", *(chains.step_time(j) for j in range(1, n + 1))]
+    for seed in range(4):
+        unit = dt.timedelta(days=1) if seed % 2 else dt.timedelta(hours=1)
+        lf = _random_log(seed, *shape, unit=unit).lazy()
+        got = chains.contact_chains(lf, spec, mode="packed", keep_id=True).collect()
+        core = chains._core_contact_chains(lf, spec, mode="exact", by=None, keep_id=True)
+        want = core.collect()
+        assert got["_lvl"].max() == n or seed > 0 or first_entry  # deep chains are exercised
+        assert_frame_equal(
+            got.select(columns).sort("contact_id"),
+            want.select(columns).sort("contact_id"),
+            check_dtypes=False,
+        )
 
 
 def _counts(result: conversion.FunnelResult) -> list[int]:
