@@ -296,9 +296,12 @@ class Snapshot:
     or past the previous stage but not this one), ``step_conversion``
     (``at_or_past`` over the previous stage's), ``overall_conversion``
     (over the first stage's); ``current`` (contacts whose current stage it
-    is), ``current_step_conversion`` and ``current_overall_conversion``
-    (the same ratios on ``current``).  Ratios are null for the first stage's
-    step and when the denominator is zero.
+    is), ``current_ratio_to_previous`` and ``current_ratio_to_first``
+    (``current`` over the previous stage's and over the first stage's).
+    The last two compare the sizes of two groups of different contacts, not
+    a conversion: they can exceed 1 (more contacts now at warm lead than at
+    cold lead) and say nothing of how many moved on.  Ratios are null for the
+    first stage's step and when the denominator is zero.
     """
 
     funnel: str
@@ -334,7 +337,10 @@ def snapshot(classified: FrameLike, funnel: Funnel, *, lang: str = "en") -> Snap
     Returns
     -------
     Snapshot
-        ``.table``: per stage, ``at_or_past``, ``at`` and their shares.
+        ``.table``: per stage, ``at_or_past`` with its step and overall
+        conversion and drop-off, and ``current`` with its ratios to the
+        previous and first stages (counts compared, not conversions; see
+        :class:`Snapshot`).
 
     Raises
     ------
@@ -395,8 +401,8 @@ def snapshot_from_counts(funnel: Funnel, counts: Sequence[int], lang: str) -> Sn
         drop_off=prev - pl.col("at_or_past"),
         step_conversion=_ratio(pl.col("at_or_past"), prev),
         overall_conversion=_ratio(pl.col("at_or_past"), first),
-        current_step_conversion=_ratio(pl.col("current"), cprev),
-        current_overall_conversion=_ratio(pl.col("current"), cfirst),
+        current_ratio_to_previous=_ratio(pl.col("current"), cprev),
+        current_ratio_to_first=_ratio(pl.col("current"), cfirst),
     ).select(
         "funnel",
         "rank",
@@ -407,8 +413,8 @@ def snapshot_from_counts(funnel: Funnel, counts: Sequence[int], lang: str) -> Sn
         "step_conversion",
         "overall_conversion",
         "current",
-        "current_step_conversion",
-        "current_overall_conversion",
+        "current_ratio_to_previous",
+        "current_ratio_to_first",
     )
     return Snapshot(funnel.name, table)
 

@@ -813,8 +813,12 @@ def test_snapshot_counts_and_conversions(engine: Engine) -> None:
     assert table["drop_off"].to_list() == [None, 1, 2, 0]
     assert table["step_conversion"].to_list() == [None, 0.75, 1 / 3, 1.0]
     assert table["overall_conversion"].to_list() == [1.0, 0.75, 0.25, 0.25]
-    assert table["current_step_conversion"].to_list() == [None, 2.0, 0.0, None]
-    assert table["current_overall_conversion"].to_list() == [1.0, 2.0, 0.0, 1.0]
+    assert table["current_ratio_to_previous"].to_list() == [None, 2.0, 0.0, None]
+    assert table["current_ratio_to_first"].to_list() == [1.0, 2.0, 0.0, 1.0]
+    # only shares of the same contacts are called conversions: they never exceed 1
+    rates = table.select(pl.col("^.*conversion$"))
+    assert rates.columns == ["step_conversion", "overall_conversion"]
+    assert all((rates[c].drop_nulls() <= 1).all() for c in rates.columns)
     assert set(table["funnel"]) == {"tiny"}
     assert "funnel definition &#x27;tiny&#x27;" in snap._repr_html_()
     assert snapshot(classify(log, TINY), TINY, lang="fr").table["label"][1] == "Engaged"
