@@ -39,6 +39,7 @@ from funnelkit.definitions import (
     Funnel,
     PointsRule,
     duration_text,
+    require_funnel,
 )
 from funnelkit.engine_frames import (
     TS,
@@ -216,13 +217,7 @@ def classify(
 
     See the concept page: docs/concepts/stages.md
     """
-    if not isinstance(funnel, Funnel):
-        hint = f"load_funnel({funnel!r})" if isinstance(funnel, str) else "load_funnel('sales')"
-        msg = (
-            "funnel: expected a funnel definition, read by funnelkit.load_funnel (a preset "
-            f"name or a TOML file): {hint}; got {type(funnel).__name__}"
-        )
-        raise ParameterError(msg)
+    funnel = require_funnel(funnel)
     cut = instant(as_of, "as_of")
     asked = _check_partitions(partitions)
     ev = definition_events(events, funnel)
@@ -347,7 +342,9 @@ def snapshot(classified: FrameLike, funnel: Funnel, *, lang: str = "en") -> Snap
     MissingColumnError
         When ``classified`` lacks ``stage`` or ``stage_rank``.
     ParameterError
-        When its stages are not those of ``funnel``.
+        When ``funnel`` is not a definition (a preset name given for
+        ``load_funnel(name)``), or the classification's stages are not those
+        of ``funnel``.
 
     Examples
     --------
@@ -360,6 +357,7 @@ def snapshot(classified: FrameLike, funnel: Funnel, *, lang: str = "en") -> Snap
 
     See the concept page: docs/concepts/snapshot-and-flow.md
     """
+    funnel = require_funnel(funnel)
     lf = classified.lazy()
     names = lf.collect_schema().names()
     for col in ("stage", "stage_rank"):
@@ -485,7 +483,9 @@ def flows(
     MissingColumnError, DefinitionError, DataError
         As :func:`classify` raises them.
     ParameterError
-        When ``start`` or ``end`` cannot be read, or ``end`` is before ``start``.
+        When ``funnel`` is not a definition (a preset name given for
+        ``load_funnel(name)``), ``start`` or ``end`` cannot be read, or
+        ``end`` is before ``start``.
 
     Examples
     --------
@@ -504,6 +504,7 @@ def flows(
 
     See the concept page: docs/concepts/snapshot-and-flow.md
     """
+    funnel = require_funnel(funnel)
     lo, hi = instant(start, "start"), instant(end, "end")
     assert lo is not None and hi is not None
     if lo >= hi:

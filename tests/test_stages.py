@@ -1022,3 +1022,14 @@ def test_a_definition_not_read_yet_is_refused_with_the_call_to_make(given: objec
         ParameterError, match=r"expected a funnel definition.*load_funnel\('sales'\)"
     ):
         stages.classify(events, given)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("given", ["sales", None])
+def test_snapshot_and_flows_refuse_a_definition_not_read_yet(given: object) -> None:
+    events = events_frame(("a", "2024-01-01", "form_fill"))
+    classified = classify(events, load_funnel("sales"))
+    call = r"expected a funnel definition.*load_funnel\('sales'\)"
+    with pytest.raises(ParameterError, match=call):
+        snapshot(classified, given)  # type: ignore[arg-type]
+    with pytest.raises(ParameterError, match=call):
+        stages.flows(events, given, start="2024-01-01", end="2024-01-02")  # type: ignore[arg-type]
