@@ -58,6 +58,7 @@ from funnelkit.events import CREATED_AT as CREATED
 from funnelkit.events import EVENT, ContactTable, EventLog, as_lazy
 from funnelkit.events import OCCURRED_AT as T
 from funnelkit.events import TIMESTAMP as UTC
+from funnelkit.steps import warn_unknown_events
 from funnelkit.timeutil import Instant, fmt_time, instant
 
 __all__ = [
@@ -200,6 +201,15 @@ def classify(
         When ``funnel`` is not a definition, or ``as_of`` or ``partitions``
         cannot be read.
 
+    Warns
+    -----
+    UnknownEventWarning
+        An event name of the definition that a log read by
+        :func:`~funnelkit.events.read_events` never holds, when it is close to
+        a name the log holds (a likely typo: a definition's rules list
+        alternatives a log need not all hold, so other absent names are not
+        warned about).
+
     Examples
     --------
     >>> import polars as pl
@@ -218,6 +228,7 @@ def classify(
     See the concept page: docs/concepts/stages.md
     """
     funnel = require_funnel(funnel)
+    warn_unknown_events(events, funnel)
     cut = instant(as_of, "as_of")
     asked = _check_partitions(partitions)
     ev = definition_events(events, funnel)

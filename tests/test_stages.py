@@ -30,8 +30,14 @@ from funnelkit.definitions import (
     load_funnel,
 )
 from funnelkit.engine_frames import core_events, to_us
-from funnelkit.errors import DataError, DefinitionError, MissingColumnError, ParameterError
-from funnelkit.events import ContactTable, EventLog
+from funnelkit.errors import (
+    DataError,
+    DefinitionError,
+    MissingColumnError,
+    ParameterError,
+    UnknownEventWarning,
+)
+from funnelkit.events import ContactTable, EventLog, read_events
 from funnelkit.sample import generate
 from funnelkit.stages import classify, compare, explain, flows, snapshot
 from tests.conftest import at, events_frame
@@ -1033,3 +1039,17 @@ def test_snapshot_and_flows_refuse_a_definition_not_read_yet(given: object) -> N
         snapshot(classified, given)  # type: ignore[arg-type]
     with pytest.raises(ParameterError, match=call):
         stages.flows(events, given, start="2024-01-01", end="2024-01-02")  # type: ignore[arg-type]
+
+
+def test_a_near_miss_of_a_definitions_event_is_warned_about_by_classify() -> None:
+    sales = load_funnel("sales")
+    typo = read_events(events_frame(("a", "2024-01-01", "form_fil"), ("a", "2024-01-02", "call")))
+    with pytest.warns(UnknownEventWarning) as caught:
+        classify(typo, sales)
+    assert [str(w.message) for w in caught] == [
+        "funnel 'sales' reads the event 'form_fill', which <frame> never holds; it counts "
+        "nothing. Did you mean 'form_fil'?"
+    ]
+    assert caught[0].filename == __file__
+    # names the log lacks with no close name it holds are alternatives, not typos: no warning
+    classify(read_events(events_frame(("a", "2024-01-01", "page_view"))), sales)
