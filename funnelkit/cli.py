@@ -856,6 +856,41 @@ def one_line(text: str) -> str:
     return _CONTROL.sub(lambda m: named.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
 
 
+#: A message's leading parameter name, as the library writes it: ``min_size: ...``,
+#: ``partitions=0: ...``.
+_LEADING_NAME = re.compile(r"^([a-z][a-z_]*)(?=[:=])")
+
+
+def name_the_option(message: str, parser: argparse.ArgumentParser, command: str) -> str:
+    """Return ``message`` with a leading parameter name written as the option that sets it.
+
+    The library names its parameters (``step: 'purchse' is not a step``); on
+    the command line the user typed ``--step``, so the message says that.
+    A name no option of ``command`` sets is left as it is.
+
+    Examples
+    --------
+    >>> parser = build_parser()
+    >>> name_the_option("min_size: expected a whole number >= 0", parser, "paths")
+    '--min-size: expected a whole number >= 0'
+    >>> name_the_option("partitions=0: give a whole number", parser, "classify")
+    '--partitions=0: give a whole number'
+    >>> name_the_option("events.csv: the file is empty", parser, "paths")
+    'events.csv: the file is empty'
+    """
+    found = _LEADING_NAME.match(message)
+    if found is None:
+        return message
+    for action in parser._actions:  # the sub-commands' parsers, by name
+        if isinstance(action.choices, dict) and command in action.choices:
+            sub: argparse.ArgumentParser = action.choices[command]
+            for option in sub._actions:
+                if option.dest == found.group(1) and option.option_strings:
+                    flag: str = max(option.option_strings, key=len)
+                    return flag + message[found.end() :]
+    return message
+
+
 def __getattr__(name: str) -> Any:
     """Keep ``funnelkit.cli.spreadsheet_safe`` importable without loading polars at start."""
     if name == "spreadsheet_safe":
@@ -892,7 +927,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except FunnelkitError as exc:
-        print(f"funnelkit {args.command}: error: {one_line(str(exc))}", file=sys.stderr)
+        text = name_the_option(one_line(str(exc)), parser, args.command)
+        print(f"funnelkit {args.command}: error: {text}", file=sys.stderr)
         return 2
 
 
