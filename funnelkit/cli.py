@@ -113,10 +113,13 @@ _load_events = load_events
 
 
 def _report_set_aside(summary: SetAsideSummary) -> None:
+    from funnelkit.logs import count_text
+
     if summary.rows_set_aside:
         print(str(summary), file=sys.stderr)
     else:
-        print(f"{summary.source}: read {summary.rows_read:,} rows, none set aside", file=sys.stderr)
+        read = count_text(summary.rows_read, "row")
+        print(f"{summary.source}: read {read}, none set aside", file=sys.stderr)
         for note in summary.notes():  # the encoding read, outliers among the times
             print(f"  {note}", file=sys.stderr)
 
@@ -314,6 +317,7 @@ def _partitions(text: str) -> int | str:
 
 def _classify(args: argparse.Namespace) -> int:
     from funnelkit.definitions import load_funnel
+    from funnelkit.logs import count_text
     from funnelkit.stages import classify, snapshot
 
     funnel = load_funnel(args.funnel)
@@ -348,7 +352,7 @@ def _classify(args: argparse.Namespace) -> int:
 
             table = table.with_columns(pseudonymize("contact_id"))
         write_table(table, args.out)
-        print(f"wrote {table.height:,} rows to {args.out}", file=sys.stderr)
+        print(f"wrote {count_text(table.height, 'row')} to {args.out}", file=sys.stderr)
     return 0
 
 
@@ -773,6 +777,8 @@ def _add_validate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> H
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from funnelkit.logs import count_text
+
     if args.out:
         check_table_path(args.out)
     log = load_events(args.events, args, require_rows=False)
@@ -780,7 +786,7 @@ def _validate(args: argparse.Namespace) -> int:
     if args.out:
         write_table(log.set_aside.collect(), args.out)
     aside = log.summary().rows_set_aside + (table.summary().rows_set_aside if table else 0)
-    print(f"{aside:,} row(s) set aside" if aside else "all rows usable")
+    print(f"{count_text(aside, 'row')} set aside" if aside else "all rows usable")
     return 1 if aside else 0
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "MAX_EVENT_NAMES",
     "SetAsideSummary",
     "ValidatedTable",
+    "count_text",
     "require_usable",
     "timestamp_hint",
     "unknown_events",
@@ -58,6 +59,32 @@ REASON_TEXT = {
     "duplicate_contact": "contact id already seen on an earlier row",
     "bad_created_at": "unparseable created_at",
 }
+
+
+def count_text(count: int, noun: str) -> str:
+    """Return ``count`` and ``noun``, plural unless the count is 1: ``1 row``, ``18,481 rows``.
+
+    Parameters
+    ----------
+    count
+        How many.
+    noun
+        The singular, made plural by an ``s`` (``"row"``, ``"unusable row"``).
+
+    Returns
+    -------
+    str
+        The count with thousands separators, then the noun.
+
+    Examples
+    --------
+    >>> count_text(1, "row"), count_text(18481, "row"), count_text(0, "row")
+    ('1 row', '18,481 rows', '0 rows')
+
+    See the guide: docs/guides/read-set-aside-rows.md
+    """
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
+
 
 #: The column numbering a source's data rows from 1, while reading.
 ROW = "__row"
@@ -140,7 +167,8 @@ class SetAsideSummary:
             shown = ", ".join(str(r) for r in rows)
             more = ", ..." if count > len(rows) else ""
             text = REASON_TEXT.get(reason, reason)
-            out.append(f"{count:,} {reason} ({text}): rows {shown}{more}")
+            which = "row" if count == 1 else "rows"
+            out.append(f"{count:,} {reason} ({text}): {which} {shown}{more}")
         return out
 
     def notes(self) -> list[str]:
@@ -152,7 +180,7 @@ class SetAsideSummary:
 
     def __str__(self) -> str:
         head = (
-            f"{self.source}: read {self.rows_read:,} rows, kept {self.rows_kept:,}, "
+            f"{self.source}: read {count_text(self.rows_read, 'row')}, kept {self.rows_kept:,}, "
             f"set aside {self.rows_set_aside:,}"
         )
         return "\n".join([head, *("  " + line for line in [*self.lines(), *self.notes()])])
@@ -204,9 +232,9 @@ class SetAsideSummary:
         )
         notes = join_html(format_html("<p>{}</p>", note) for note in self.notes())
         return format_html(
-            "<div><strong>{}</strong>: read {:,} rows, kept {:,}, set aside {:,}.{}{}</div>",
+            "<div><strong>{}</strong>: read {}, kept {:,}, set aside {:,}.{}{}</div>",
             self.source,
-            self.rows_read,
+            count_text(self.rows_read, "row"),
             self.rows_kept,
             self.rows_set_aside,
             table,
@@ -616,8 +644,13 @@ def require_usable(summary: SetAsideSummary, hint: str = "") -> None:
     if not summary.rows_read or summary.rows_kept:
         return
     reason, (count, _) = max(summary.by_reason.items(), key=lambda item: item[1][0])
+    none_usable = (
+        "the only row is not usable"
+        if summary.rows_read == 1
+        else f"none of the {summary.rows_read:,} rows is usable"
+    )
     msg = (
-        f"{summary.source}: none of the {summary.rows_read:,} rows is usable "
+        f"{summary.source}: {none_usable} "
         f"({count:,} {reason}); nothing to compute. {hint[:1].upper()}{hint[1:]}"
     ).rstrip()
     raise DataError(msg)
