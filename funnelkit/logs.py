@@ -100,7 +100,8 @@ class SetAsideSummary:
     """How many rows were read, kept and set aside, and why.
 
     Counted by the same query that validates the rows; ``to_dict()`` gives
-    it as JSON-ready values and the report prints it.
+    it as JSON-ready values and the report prints it.  ``str()`` gives the
+    lines the command line prints, ``repr()`` the counts on one line.
 
     Attributes
     ----------
@@ -184,6 +185,15 @@ class SetAsideSummary:
             f"set aside {self.rows_set_aside:,}"
         )
         return "\n".join([head, *("  " + line for line in [*self.lines(), *self.notes()])])
+
+    def __repr__(self) -> str:
+        """Return the counts on one line, not every row number and event name held."""
+        aside = {reason: count for reason, (count, _) in self.by_reason.items()}
+        more = f", warnings={len(self.warnings)}" if self.warnings else ""
+        return (
+            f"SetAsideSummary(source={self.source!r}, rows_read={self.rows_read}, "
+            f"rows_kept={self.rows_kept}, set_aside={aside}{more})"
+        )
 
     def to_polars(self) -> pl.DataFrame:
         """Return one row per reason: ``reason``, ``rows``, ``example_rows``."""
@@ -281,6 +291,8 @@ def _name_rows(rows: pl.DataFrame) -> str:
 
 
 Held = Literal["memory", "disk", "lazy"]
+#: Columns a table's ``repr`` names before it says how many more there are.
+_REPR_COLUMNS = 8
 
 
 @dataclass(frozen=True)
@@ -300,6 +312,29 @@ class ValidatedTable:
     stamp: tuple[int, int, int] | None = field(default=None, compare=False)
     summarized: SetAsideSummary | None = field(default=None, repr=False, compare=False)
     derived: dict[Any, pl.DataFrame] = field(default_factory=dict, repr=False, compare=False)
+
+    def __repr__(self) -> str:
+        """Return where the rows came from, how they are held, their columns and counts.
+
+        Reads nothing: the columns are named when the rows are held (in memory
+        or in funnelkit's cache, whose schema costs nothing), the counts once
+        :meth:`summary` has counted them.
+        """
+        parts = [f"source={self.source!r}", f"held={self.held!r}"]
+        if self.held != "lazy":  # a lazy log's schema may mean reading the source
+            names = self.frame.collect_schema().names()
+            shown = ", ".join(repr(name) for name in names[:_REPR_COLUMNS])
+            more = f", ... {len(names) - _REPR_COLUMNS} more" if len(names) > _REPR_COLUMNS else ""
+            parts.append(f"columns=[{shown}{more}]")
+        if self.summarized is None:
+            parts.append("summary not counted yet")
+        else:
+            counted = self.summarized
+            parts += [
+                f"rows_kept={counted.rows_kept}",
+                f"rows_set_aside={counted.rows_set_aside}",
+            ]
+        return f"{type(self).__name__}({', '.join(parts)})"
 
     def summary(self) -> SetAsideSummary:
         """Return the counts of kept and set-aside rows, the span of the events and warnings.
@@ -459,12 +494,14 @@ class ValidatedTable:
         return format_html("<div>{} <code>{}</code>{}</div>", type(self).__name__, cols, summary)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)  # ValidatedTable's repr: the dataclass's dumps frames
 class EventLog(ValidatedTable):
     r"""Validated events plus the rows set aside while reading them.
 
     Built by :func:`~funnelkit.events.read_events`, never by hand; every
-    analysis accepts it in place of a frame and reads its clean rows.
+    analysis accepts it in place of a frame and reads its clean rows.  It
+    prints as one line (source, how held, columns, counts once counted) that
+    reads nothing; a notebook shows its columns and summary as a table.
 
     Attributes
     ----------
@@ -510,7 +547,7 @@ class EventLog(ValidatedTable):
     """
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ContactTable(ValidatedTable):
     """Validated contacts (one row per ``contact_id``) plus the rows set aside.
 

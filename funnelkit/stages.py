@@ -317,6 +317,12 @@ class Snapshot:
         """Return the table."""
         return self.table
 
+    def __repr__(self) -> str:
+        """Return the contacts at or past each stage on one line, not the table's dump."""
+        past = dict(zip(self.table["stage"], self.table["at_or_past"], strict=True))
+        contacts = int(self.table["current"].sum())
+        return f"Snapshot(funnel={self.funnel!r}, contacts={contacts}, at_or_past={past})"
+
     def _repr_html_(self) -> str:
         return _html(_title("Contacts per stage", self.funnel), self.table)
 

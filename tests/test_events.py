@@ -1275,3 +1275,28 @@ def test_a_nested_created_at_is_refused_by_name(tmp_path: Path) -> None:
     pl.DataFrame({"contact_id": ["a"], "created_at": [["2026-11-02"]]}).write_parquet(path)
     with pytest.raises(DataError, match=r"the column 'created_at' holds List\(String\) values"):
         read_contacts(path)
+
+
+# --- plain Python reprs ------------------------------------------------------------------------
+def test_a_log_and_its_summary_print_short_in_a_plain_prompt(tmp_path: Path) -> None:
+    path = write(tmp_path / "events.csv", MESSY_CSV)
+    log = read_events(path, columns={"user_id": "contact_id", "ts": "occurred_at"})
+    assert repr(log) == (
+        f"EventLog(source={str(path)!r}, held='memory', columns=['contact_id', 'occurred_at', "
+        "'event', 'channel'], rows_kept=4, rows_set_aside=4)"
+    )
+    assert repr(log.summary()) == (
+        f"SetAsideSummary(source={str(path)!r}, rows_read=8, rows_kept=4, set_aside="
+        "{'null_contact_id': 1, 'null_timestamp': 1, 'bad_timestamp': 1, 'duplicate': 1})"
+    )
+    wide = read_contacts(pl.DataFrame({f"c{k}": ["x"] for k in range(12)} | {"contact_id": ["a"]}))
+    assert repr(wide).startswith("ContactTable(source='<frame>', held='memory', columns=[")
+    assert "'c6', ... 5 more], rows_kept=1, rows_set_aside=0)" in repr(wide)
+
+
+def test_the_repr_of_a_lazy_log_reads_nothing(tmp_path: Path) -> None:
+    path = write(tmp_path / "events.csv", "contact_id,occurred_at,event\nc1,2026-11-02,like\n")
+    log = read_events(path, hold="lazy")
+    path.unlink()  # a repr that read the source would fail now
+    assert repr(log) == f"EventLog(source={str(path)!r}, held='lazy', summary not counted yet)"
+    assert log.summarized is None

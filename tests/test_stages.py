@@ -827,6 +827,10 @@ def test_snapshot_counts_and_conversions(engine: Engine) -> None:
     assert all((rates[c].drop_nulls() <= 1).all() for c in rates.columns)
     assert set(table["funnel"]) == {"tiny"}
     assert "funnel definition &#x27;tiny&#x27;" in snap._repr_html_()
+    assert repr(snap) == (
+        "Snapshot(funnel='tiny', contacts=4, "
+        "at_or_past={'known': 4, 'engaged': 3, 'lead': 1, 'client': 1})"
+    )
     assert snapshot(classify(log, TINY), TINY, lang="fr").table["label"][1] == "Engaged"
 
 
