@@ -113,10 +113,13 @@ _load_events = load_events
 
 
 def _report_set_aside(summary: SetAsideSummary) -> None:
+    from funnelkit.logs import count_text
+
     if summary.rows_set_aside:
         print(str(summary), file=sys.stderr)
     else:
-        print(f"{summary.source}: read {summary.rows_read:,} rows, none set aside", file=sys.stderr)
+        read = count_text(summary.rows_read, "row")
+        print(f"{summary.source}: read {read}, none set aside", file=sys.stderr)
         for note in summary.notes():  # the encoding read, outliers among the times
             print(f"  {note}", file=sys.stderr)
 
@@ -314,6 +317,7 @@ def _partitions(text: str) -> int | str:
 
 def _classify(args: argparse.Namespace) -> int:
     from funnelkit.definitions import load_funnel
+    from funnelkit.logs import count_text
     from funnelkit.stages import classify, snapshot
 
     funnel = load_funnel(args.funnel)
@@ -348,7 +352,7 @@ def _classify(args: argparse.Namespace) -> int:
 
             table = table.with_columns(pseudonymize("contact_id"))
         write_table(table, args.out)
-        print(f"wrote {table.height:,} rows to {args.out}", file=sys.stderr)
+        print(f"wrote {count_text(table.height, 'row')} to {args.out}", file=sys.stderr)
     return 0
 
 
@@ -773,6 +777,8 @@ def _add_validate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> H
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from funnelkit.logs import count_text
+
     if args.out:
         check_table_path(args.out)
     log = load_events(args.events, args, require_rows=False)
@@ -780,7 +786,7 @@ def _validate(args: argparse.Namespace) -> int:
     if args.out:
         write_table(log.set_aside.collect(), args.out)
     aside = log.summary().rows_set_aside + (table.summary().rows_set_aside if table else 0)
-    print(f"{aside:,} row(s) set aside" if aside else "all rows usable")
+    print(f"{count_text(aside, 'row')} set aside" if aside else "all rows usable")
     return 1 if aside else 0
 
 
@@ -856,6 +862,41 @@ def one_line(text: str) -> str:
     return _CONTROL.sub(lambda m: named.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
 
 
+#: A message's leading parameter name, as the library writes it: ``min_size: ...``,
+#: ``partitions=0: ...``.
+_LEADING_NAME = re.compile(r"^([a-z][a-z_]*)(?=[:=])")
+
+
+def name_the_option(message: str, parser: argparse.ArgumentParser, command: str) -> str:
+    """Return ``message`` with a leading parameter name written as the option that sets it.
+
+    The library names its parameters (``step: 'purchse' is not a step``); on
+    the command line the user typed ``--step``, so the message says that.
+    A name no option of ``command`` sets is left as it is.
+
+    Examples
+    --------
+    >>> parser = build_parser()
+    >>> name_the_option("min_size: expected a whole number >= 0", parser, "paths")
+    '--min-size: expected a whole number >= 0'
+    >>> name_the_option("partitions=0: give a whole number", parser, "classify")
+    '--partitions=0: give a whole number'
+    >>> name_the_option("events.csv: the file is empty", parser, "paths")
+    'events.csv: the file is empty'
+    """
+    found = _LEADING_NAME.match(message)
+    if found is None:
+        return message
+    for action in parser._actions:  # the sub-commands' parsers, by name
+        if isinstance(action.choices, dict) and command in action.choices:
+            sub: argparse.ArgumentParser = action.choices[command]
+            for option in sub._actions:
+                if option.dest == found.group(1) and option.option_strings:
+                    flag: str = max(option.option_strings, key=len)
+                    return flag + message[found.end() :]
+    return message
+
+
 def __getattr__(name: str) -> Any:
     """Keep ``funnelkit.cli.spreadsheet_safe`` importable without loading polars at start."""
     if name == "spreadsheet_safe":
@@ -892,7 +933,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except FunnelkitError as exc:
-        print(f"funnelkit {args.command}: error: {one_line(str(exc))}", file=sys.stderr)
+        text = name_the_option(one_line(str(exc)), parser, args.command)
+        print(f"funnelkit {args.command}: error: {text}", file=sys.stderr)
         return 2
 
 

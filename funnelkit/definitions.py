@@ -110,6 +110,7 @@ __all__ = [
     "number_columns",
     "read_numbers",
     "read_numbers_of",
+    "require_funnel",
     "save_funnel",
 ]
 
@@ -778,6 +779,53 @@ def load_funnel(name_or_path: str | os.PathLike[str]) -> Funnel:
             raise DefinitionError(msg)
     path = Path(name_or_path)
     return Funnel.from_toml(read_definition(path), source=str(path))
+
+
+def require_funnel(funnel: object, parameter: str = "funnel") -> Funnel:
+    """Return ``funnel`` if it is a definition; refuse anything else with the call to make.
+
+    The analyses that take a definition call this first, so a preset name
+    given where a loaded definition is expected (``"sales"`` rather than
+    ``load_funnel("sales")``) is told so, not met with an ``AttributeError``
+    deep in the computation.
+
+    Parameters
+    ----------
+    funnel
+        What the caller passed as the definition.
+    parameter
+        The name of the caller's parameter, for the message.
+
+    Returns
+    -------
+    Funnel
+        ``funnel`` itself.
+
+    Raises
+    ------
+    ParameterError
+        When ``funnel`` is not a :class:`Funnel`; for a text, the message
+        names ``load_funnel`` of that text.
+
+    Examples
+    --------
+    >>> require_funnel(load_funnel("sales")).name
+    'sales'
+    >>> require_funnel("sales")
+    Traceback (most recent call last):
+    ...
+    funnelkit.errors.ParameterError: funnel: expected ... load_funnel('sales'); got str
+
+    See the guide: docs/guides/write-a-definition.md
+    """
+    if isinstance(funnel, Funnel):
+        return funnel
+    hint = f"load_funnel({funnel!r})" if isinstance(funnel, str) else "load_funnel('sales')"
+    msg = (
+        f"{parameter}: expected a funnel definition, read by funnelkit.load_funnel (a preset "
+        f"name or a TOML file): {hint}; got {type(funnel).__name__}"
+    )
+    raise ParameterError(msg)
 
 
 def save_funnel(funnel: Funnel, path: str | os.PathLike[str]) -> Path:

@@ -61,6 +61,7 @@ from funnelkit.logs import (
     Held,
     SetAsideSummary,
     ValidatedTable,
+    count_text,
     require_usable,
     timestamp_hint,
     unknown_events,
@@ -926,7 +927,8 @@ def _raise_if_rows_set_aside(
         )
         more = ", ..." if count > len(rows) else ""
         parts.append(f"{count:,} with {REASON_TEXT.get(reason, reason)}{where}: {shown}{more}")
-    msg = f"{log.source}: {summary.rows_set_aside:,} unusable row(s): " + "; ".join(parts) + "."
+    unusable = count_text(summary.rows_set_aside, "unusable row")
+    msg = f"{log.source}: {unusable}: " + "; ".join(parts) + "."
     if "bad_timestamp" in summary.by_reason or "bad_created_at" in summary.by_reason:
         # The command line's --timestamp-format reads the events, not the contacts.
         option = "--timestamp-format" if "bad_timestamp" in summary.by_reason else ""

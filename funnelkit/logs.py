@@ -31,6 +31,7 @@ __all__ = [
     "MAX_EVENT_NAMES",
     "SetAsideSummary",
     "ValidatedTable",
+    "count_text",
     "require_usable",
     "timestamp_hint",
     "unknown_events",
@@ -59,6 +60,32 @@ REASON_TEXT = {
     "bad_created_at": "unparseable created_at",
 }
 
+
+def count_text(count: int, noun: str) -> str:
+    """Return ``count`` and ``noun``, plural unless the count is 1: ``1 row``, ``18,481 rows``.
+
+    Parameters
+    ----------
+    count
+        How many.
+    noun
+        The singular, made plural by an ``s`` (``"row"``, ``"unusable row"``).
+
+    Returns
+    -------
+    str
+        The count with thousands separators, then the noun.
+
+    Examples
+    --------
+    >>> count_text(1, "row"), count_text(18481, "row"), count_text(0, "row")
+    ('1 row', '18,481 rows', '0 rows')
+
+    See the guide: docs/guides/read-set-aside-rows.md
+    """
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
+
+
 #: The column numbering a source's data rows from 1, while reading.
 ROW = "__row"
 #: How many row numbers a summary keeps per reason.
@@ -73,7 +100,8 @@ class SetAsideSummary:
     """How many rows were read, kept and set aside, and why.
 
     Counted by the same query that validates the rows; ``to_dict()`` gives
-    it as JSON-ready values and the report prints it.
+    it as JSON-ready values and the report prints it.  ``str()`` gives the
+    lines the command line prints, ``repr()`` the counts on one line.
 
     Attributes
     ----------
@@ -140,7 +168,8 @@ class SetAsideSummary:
             shown = ", ".join(str(r) for r in rows)
             more = ", ..." if count > len(rows) else ""
             text = REASON_TEXT.get(reason, reason)
-            out.append(f"{count:,} {reason} ({text}): rows {shown}{more}")
+            which = "row" if count == 1 else "rows"
+            out.append(f"{count:,} {reason} ({text}): {which} {shown}{more}")
         return out
 
     def notes(self) -> list[str]:
@@ -152,10 +181,19 @@ class SetAsideSummary:
 
     def __str__(self) -> str:
         head = (
-            f"{self.source}: read {self.rows_read:,} rows, kept {self.rows_kept:,}, "
+            f"{self.source}: read {count_text(self.rows_read, 'row')}, kept {self.rows_kept:,}, "
             f"set aside {self.rows_set_aside:,}"
         )
         return "\n".join([head, *("  " + line for line in [*self.lines(), *self.notes()])])
+
+    def __repr__(self) -> str:
+        """Return the counts on one line, not every row number and event name held."""
+        aside = {reason: count for reason, (count, _) in self.by_reason.items()}
+        more = f", warnings={len(self.warnings)}" if self.warnings else ""
+        return (
+            f"SetAsideSummary(source={self.source!r}, rows_read={self.rows_read}, "
+            f"rows_kept={self.rows_kept}, set_aside={aside}{more})"
+        )
 
     def to_polars(self) -> pl.DataFrame:
         """Return one row per reason: ``reason``, ``rows``, ``example_rows``."""
@@ -204,9 +242,9 @@ class SetAsideSummary:
         )
         notes = join_html(format_html("<p>{}</p>", note) for note in self.notes())
         return format_html(
-            "<div><strong>{}</strong>: read {:,} rows, kept {:,}, set aside {:,}.{}{}</div>",
+            "<div><strong>{}</strong>: read {}, kept {:,}, set aside {:,}.{}{}</div>",
             self.source,
-            self.rows_read,
+            count_text(self.rows_read, "row"),
             self.rows_kept,
             self.rows_set_aside,
             table,
@@ -253,6 +291,8 @@ def _name_rows(rows: pl.DataFrame) -> str:
 
 
 Held = Literal["memory", "disk", "lazy"]
+#: Columns a table's ``repr`` names before it says how many more there are.
+_REPR_COLUMNS = 8
 
 
 @dataclass(frozen=True)
@@ -272,6 +312,29 @@ class ValidatedTable:
     stamp: tuple[int, int, int] | None = field(default=None, compare=False)
     summarized: SetAsideSummary | None = field(default=None, repr=False, compare=False)
     derived: dict[Any, pl.DataFrame] = field(default_factory=dict, repr=False, compare=False)
+
+    def __repr__(self) -> str:
+        """Return where the rows came from, how they are held, their columns and counts.
+
+        Reads nothing: the columns are named when the rows are held (in memory
+        or in funnelkit's cache, whose schema costs nothing), the counts once
+        :meth:`summary` has counted them.
+        """
+        parts = [f"source={self.source!r}", f"held={self.held!r}"]
+        if self.held != "lazy":  # a lazy log's schema may mean reading the source
+            names = self.frame.collect_schema().names()
+            shown = ", ".join(repr(name) for name in names[:_REPR_COLUMNS])
+            more = f", ... {len(names) - _REPR_COLUMNS} more" if len(names) > _REPR_COLUMNS else ""
+            parts.append(f"columns=[{shown}{more}]")
+        if self.summarized is None:
+            parts.append("summary not counted yet")
+        else:
+            counted = self.summarized
+            parts += [
+                f"rows_kept={counted.rows_kept}",
+                f"rows_set_aside={counted.rows_set_aside}",
+            ]
+        return f"{type(self).__name__}({', '.join(parts)})"
 
     def summary(self) -> SetAsideSummary:
         """Return the counts of kept and set-aside rows, the span of the events and warnings.
@@ -431,12 +494,14 @@ class ValidatedTable:
         return format_html("<div>{} <code>{}</code>{}</div>", type(self).__name__, cols, summary)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)  # ValidatedTable's repr: the dataclass's dumps frames
 class EventLog(ValidatedTable):
     r"""Validated events plus the rows set aside while reading them.
 
     Built by :func:`~funnelkit.events.read_events`, never by hand; every
-    analysis accepts it in place of a frame and reads its clean rows.
+    analysis accepts it in place of a frame and reads its clean rows.  It
+    prints as one line (source, how held, columns, counts once counted) that
+    reads nothing; a notebook shows its columns and summary as a table.
 
     Attributes
     ----------
@@ -482,7 +547,7 @@ class EventLog(ValidatedTable):
     """
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ContactTable(ValidatedTable):
     """Validated contacts (one row per ``contact_id``) plus the rows set aside.
 
@@ -616,8 +681,13 @@ def require_usable(summary: SetAsideSummary, hint: str = "") -> None:
     if not summary.rows_read or summary.rows_kept:
         return
     reason, (count, _) = max(summary.by_reason.items(), key=lambda item: item[1][0])
+    none_usable = (
+        "the only row is not usable"
+        if summary.rows_read == 1
+        else f"none of the {summary.rows_read:,} rows is usable"
+    )
     msg = (
-        f"{summary.source}: none of the {summary.rows_read:,} rows is usable "
+        f"{summary.source}: {none_usable} "
         f"({count:,} {reason}); nothing to compute. {hint[:1].upper()}{hint[1:]}"
     ).rstrip()
     raise DataError(msg)

@@ -39,6 +39,7 @@ from funnelkit.definitions import (
     Funnel,
     PointsRule,
     duration_text,
+    require_funnel,
 )
 from funnelkit.engine_frames import (
     TS,
@@ -57,6 +58,7 @@ from funnelkit.events import CREATED_AT as CREATED
 from funnelkit.events import EVENT, ContactTable, EventLog, as_lazy
 from funnelkit.events import OCCURRED_AT as T
 from funnelkit.events import TIMESTAMP as UTC
+from funnelkit.steps import warn_unknown_events
 from funnelkit.timeutil import Instant, fmt_time, instant
 
 __all__ = [
@@ -199,6 +201,15 @@ def classify(
         When ``funnel`` is not a definition, or ``as_of`` or ``partitions``
         cannot be read.
 
+    Warns
+    -----
+    UnknownEventWarning
+        An event name of the definition that a log read by
+        :func:`~funnelkit.events.read_events` never holds, when it is close to
+        a name the log holds (a likely typo: a definition's rules list
+        alternatives a log need not all hold, so other absent names are not
+        warned about).
+
     Examples
     --------
     >>> import polars as pl
@@ -216,13 +227,8 @@ def classify(
 
     See the concept page: docs/concepts/stages.md
     """
-    if not isinstance(funnel, Funnel):
-        hint = f"load_funnel({funnel!r})" if isinstance(funnel, str) else "load_funnel('sales')"
-        msg = (
-            "funnel: expected a funnel definition, read by funnelkit.load_funnel (a preset "
-            f"name or a TOML file): {hint}; got {type(funnel).__name__}"
-        )
-        raise ParameterError(msg)
+    funnel = require_funnel(funnel)
+    warn_unknown_events(events, funnel)
     cut = instant(as_of, "as_of")
     asked = _check_partitions(partitions)
     ev = definition_events(events, funnel)
@@ -296,9 +302,12 @@ class Snapshot:
     or past the previous stage but not this one), ``step_conversion``
     (``at_or_past`` over the previous stage's), ``overall_conversion``
     (over the first stage's); ``current`` (contacts whose current stage it
-    is), ``current_step_conversion`` and ``current_overall_conversion``
-    (the same ratios on ``current``).  Ratios are null for the first stage's
-    step and when the denominator is zero.
+    is), ``current_ratio_to_previous`` and ``current_ratio_to_first``
+    (``current`` over the previous stage's and over the first stage's).
+    The last two compare the sizes of two groups of different contacts, not
+    a conversion: they can exceed 1 (more contacts now at warm lead than at
+    cold lead) and say nothing of how many moved on.  Ratios are null for the
+    first stage's step and when the denominator is zero.
     """
 
     funnel: str
@@ -307,6 +316,12 @@ class Snapshot:
     def to_polars(self) -> pl.DataFrame:
         """Return the table."""
         return self.table
+
+    def __repr__(self) -> str:
+        """Return the contacts at or past each stage on one line, not the table's dump."""
+        past = dict(zip(self.table["stage"], self.table["at_or_past"], strict=True))
+        contacts = int(self.table["current"].sum())
+        return f"Snapshot(funnel={self.funnel!r}, contacts={contacts}, at_or_past={past})"
 
     def _repr_html_(self) -> str:
         return _html(_title("Contacts per stage", self.funnel), self.table)
@@ -334,14 +349,19 @@ def snapshot(classified: FrameLike, funnel: Funnel, *, lang: str = "en") -> Snap
     Returns
     -------
     Snapshot
-        ``.table``: per stage, ``at_or_past``, ``at`` and their shares.
+        ``.table``: per stage, ``at_or_past`` with its step and overall
+        conversion and drop-off, and ``current`` with its ratios to the
+        previous and first stages (counts compared, not conversions; see
+        :class:`Snapshot`).
 
     Raises
     ------
     MissingColumnError
         When ``classified`` lacks ``stage`` or ``stage_rank``.
     ParameterError
-        When its stages are not those of ``funnel``.
+        When ``funnel`` is not a definition (a preset name given for
+        ``load_funnel(name)``), or the classification's stages are not those
+        of ``funnel``.
 
     Examples
     --------
@@ -354,6 +374,7 @@ def snapshot(classified: FrameLike, funnel: Funnel, *, lang: str = "en") -> Snap
 
     See the concept page: docs/concepts/snapshot-and-flow.md
     """
+    funnel = require_funnel(funnel)
     lf = classified.lazy()
     names = lf.collect_schema().names()
     for col in ("stage", "stage_rank"):
@@ -395,8 +416,8 @@ def snapshot_from_counts(funnel: Funnel, counts: Sequence[int], lang: str) -> Sn
         drop_off=prev - pl.col("at_or_past"),
         step_conversion=_ratio(pl.col("at_or_past"), prev),
         overall_conversion=_ratio(pl.col("at_or_past"), first),
-        current_step_conversion=_ratio(pl.col("current"), cprev),
-        current_overall_conversion=_ratio(pl.col("current"), cfirst),
+        current_ratio_to_previous=_ratio(pl.col("current"), cprev),
+        current_ratio_to_first=_ratio(pl.col("current"), cfirst),
     ).select(
         "funnel",
         "rank",
@@ -407,8 +428,8 @@ def snapshot_from_counts(funnel: Funnel, counts: Sequence[int], lang: str) -> Sn
         "step_conversion",
         "overall_conversion",
         "current",
-        "current_step_conversion",
-        "current_overall_conversion",
+        "current_ratio_to_previous",
+        "current_ratio_to_first",
     )
     return Snapshot(funnel.name, table)
 
@@ -479,7 +500,9 @@ def flows(
     MissingColumnError, DefinitionError, DataError
         As :func:`classify` raises them.
     ParameterError
-        When ``start`` or ``end`` cannot be read, or ``end`` is before ``start``.
+        When ``funnel`` is not a definition (a preset name given for
+        ``load_funnel(name)``), ``start`` or ``end`` cannot be read, or
+        ``end`` is before ``start``.
 
     Examples
     --------
@@ -498,6 +521,7 @@ def flows(
 
     See the concept page: docs/concepts/snapshot-and-flow.md
     """
+    funnel = require_funnel(funnel)
     lo, hi = instant(start, "start"), instant(end, "end")
     assert lo is not None and hi is not None
     if lo >= hi:

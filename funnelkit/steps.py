@@ -15,7 +15,9 @@ refuse the same things.  The two ways of reading a stage
 
 from __future__ import annotations
 
+import inspect
 import math
+import os
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -745,14 +747,15 @@ def bin_width(window_us: int, bins: int = 20) -> int:
     return max(1, math.ceil(window_us / bins))
 
 
-def warn_unknown_events(log: object, spec: Spec) -> None:
+def warn_unknown_events(log: object, spec: Spec | Funnel) -> None:
     """Warn (:class:`~funnelkit.errors.UnknownEventWarning`) of each step name ``log`` never holds.
 
     The names a step or an exclusion reads, checked against the event names
     ``log``'s reading counted (:func:`funnelkit.logs.unknown_events`); a
     definition's rules are checked for near misses only, since they list
     alternatives a log need not all hold.  Nothing is read: a log whose names
-    are not counted yet is not checked.
+    are not counted yet is not checked.  The warning points at the first
+    caller outside funnelkit, however deep the analysis calls this.
 
     Parameters
     ----------
@@ -760,7 +763,8 @@ def warn_unknown_events(log: object, spec: Spec) -> None:
         The events read by :func:`~funnelkit.events.read_events`; any other
         input is not checked.
     spec
-        The checked steps of the analysis.
+        The checked steps of the analysis, or a definition alone (what
+        :func:`funnelkit.stages.classify` reads): its names, near misses only.
 
     Examples
     --------
@@ -779,17 +783,31 @@ def warn_unknown_events(log: object, spec: Spec) -> None:
     if not isinstance(log, EventLog):
         return
     reads: list[tuple[str, Iterable[str]]] = []
-    for k, step in enumerate(spec.steps, start=1):
-        if step.stage is None and step.events is not None:
-            reads.append((f"step {k}", step.events))
-    for k, excluded in enumerate(spec.exclusions, start=1):
-        if excluded.stage is None and excluded.events is not None:
-            reads.append((f"exclusion {k}", excluded.events))
+    definition = spec if isinstance(spec, Funnel) else spec.definition
+    if isinstance(spec, Spec):
+        for k, step in enumerate(spec.steps, start=1):
+            if step.stage is None and step.events is not None:
+                reads.append((f"step {k}", step.events))
+        for k, excluded in enumerate(spec.exclusions, start=1):
+            if excluded.stage is None and excluded.events is not None:
+                reads.append((f"exclusion {k}", excluded.events))
     lines = unknown_events(log, reads, read=False)
-    if spec.definition is not None:
-        what = f"funnel {spec.definition.name!r}"
-        lines += unknown_events(
-            log, [(what, spec.definition.event_names)], typos_only=True, read=False
-        )
+    if definition is not None:
+        what = f"funnel {definition.name!r}"
+        lines += unknown_events(log, [(what, definition.event_names)], typos_only=True, read=False)
     for line in lines:
-        warnings.warn(line, UnknownEventWarning, stacklevel=3)
+        warnings.warn(line, UnknownEventWarning, stacklevel=_outside_funnelkit())
+
+
+def _outside_funnelkit() -> int:
+    """Return the ``stacklevel`` of the first caller outside the package, for ``warnings.warn``.
+
+    An analysis may reach the warning through others (``week_over_week`` through
+    ``compare_periods`` and ``conversion_over_time``): a fixed level would point
+    inside funnelkit.  Level 1 is the function calling ``warnings.warn``.
+    """
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame, level = inspect.currentframe(), 0
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return max(level, 1)

@@ -44,6 +44,7 @@ from funnelkit.steps import (
     StepSpec,
     StepsSpec,
     check_period,
+    warn_unknown_events,
 )
 from funnelkit.timeutil import TimeLike, parse_as_of, parse_time
 
@@ -131,6 +132,13 @@ def conversion_over_time(
     ParameterError
         A step, window, order, exclusion, period or option is unusable.
 
+    Warns
+    -----
+    UnknownEventWarning
+        As :func:`~funnelkit.conversion.funnel` warns: a step or exclusion
+        names an event a log read by :func:`~funnelkit.events.read_events`
+        never holds (near misses only for a definition's names).
+
     Examples
     --------
     >>> import datetime as dt
@@ -158,6 +166,7 @@ def conversion_over_time(
         rules=rules,
     )
     checked = check_period(period)
+    warn_unknown_events(events, ns.spec)
     chains = chains_of(
         events, ns, since=since, until=until, contacts=contacts, classified=classified
     )

@@ -35,7 +35,7 @@ def test_validate_reports_set_aside_rows_on_stderr(
     assert code == 1
     assert "read 4 rows, kept 1, set aside 3" in err
     assert "duplicate" in err and "bad_timestamp" in err and "null_contact_id" in err
-    assert "3 row(s) set aside" in out
+    assert "3 rows set aside" in out
 
 
 def test_validate_clean_file_exits_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -340,4 +340,24 @@ def test_an_unreadable_time_names_the_option(
     assert main([command[0], str(path), *command[1:]]) == 2
     out, err = capsys.readouterr()
     assert err.startswith(f"funnelkit {command[0]}: error: {option}")
-    assert "read 1 rows" not in err  # refused before the events are read
+    assert "read 1 row" not in err  # refused before the events are read
+
+
+def test_one_row_is_one_row_not_one_rows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    one = tmp_path / "one.csv"
+    one.write_text("contact_id,occurred_at,event,amount\nc1,2026-11-02T09:00:00Z,purchase,9\n")
+    assert main(["validate", str(one)]) == 0
+    assert f"{one}: read 1 row, none set aside" in capsys.readouterr().err
+    out = tmp_path / "stages.csv"
+    argv = ["classify", str(one), "--funnel", "sales", "--out", str(out), "--no-pseudonymize"]
+    assert main(argv) == 0
+    assert f"wrote 1 row to {out}" in capsys.readouterr().err
+    aside = tmp_path / "aside.csv"
+    aside.write_text("contact_id,occurred_at,event\n,2026-11-02T09:00:00Z,purchase\n")
+    assert main(["validate", str(aside)]) == 1
+    printed, err = capsys.readouterr()
+    assert printed == "1 row set aside\n"
+    assert f"{aside}: read 1 row, kept 0, set aside 1" in err
+    assert "1 null_contact_id (no contact id): row 1" in err

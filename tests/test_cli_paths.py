@@ -72,7 +72,23 @@ def test_a_step_without_a_next_one_is_one_line_and_exit_2(
 ) -> None:
     code, _, err = run(capsys, str(events), "--steps", STEPS, "--step", "purchase")
     assert code == 2
-    assert "funnelkit paths: error: step: 'purchase' has no next step" in err
+    assert "funnelkit paths: error: --step: 'purchase' has no next step" in err
+
+
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [
+        (["--step", "purchse"], "--step: 'purchse' is not a step of this funnel"),
+        (["--min-size", "-1"], "--min-size: expected a whole number >= 0, got -1"),
+        (["--depth", "0"], "--depth: expected a whole number from 1 to 5, got 0"),
+    ],
+)
+def test_an_error_names_the_option_the_user_typed(
+    events: Path, capsys: pytest.CaptureFixture[str], option: list[str], expected: str
+) -> None:
+    code, _, err = run(capsys, str(events), "--steps", STEPS, *option)
+    assert code == 2
+    assert f"funnelkit paths: error: {expected}" in err
 
 
 def test_a_funnel_and_its_stage_ids_work(capsys: pytest.CaptureFixture[str]) -> None:

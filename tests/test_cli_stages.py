@@ -151,3 +151,5 @@ def test_classify_partitions_auto_or_a_number(
         main(["classify", str(events), "--funnel", "sales", "--partitions", "four"])
     assert stopped.value.code == 2
     assert "give auto or a whole number, not 'four'" in capsys.readouterr().err
+    assert main(["classify", str(events), "--funnel", "sales", "--partitions", "0"]) == 2
+    assert "error: --partitions=0: give a whole number, 1 or more" in capsys.readouterr().err

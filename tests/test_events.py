@@ -87,7 +87,7 @@ def test_renamed_columns_mixed_offsets_and_broken_rows(tmp_path: Path) -> None:
     assert aside["row"].to_list() == [4, 5, 6, 7]
     assert aside.filter(pl.col("row") == 5)["occurred_at"].item() == "not a date"
     text = str(summary)
-    assert "export.csv" in text and "bad_timestamp" in text and "rows 5" in text
+    assert "export.csv" in text and "bad_timestamp" in text and "row 5" in text
 
 
 def test_nothing_is_lost_kept_plus_set_aside_is_rows_read(tmp_path: Path) -> None:
@@ -698,7 +698,7 @@ def test_read_contacts_sets_aside_duplicates_and_bad_dates(tmp_path: Path) -> No
     }
     with pytest.raises(TimestampError, match=r"contacts\.csv.*'created_at'.*row 5 \('someday'\)"):
         read_contacts(path, strict=True)
-    assert "1 bad_created_at (unparseable created_at): rows 5" in str(table.summary())
+    assert "1 bad_created_at (unparseable created_at): row 5" in str(table.summary())
     with pytest.raises(TimestampError) as info:
         read_contacts(path, strict=True)
     assert "--timestamp-format" not in str(info.value)  # the option reads the events only
@@ -864,7 +864,7 @@ def test_an_unknown_timezone_is_refused_before_reading_naming_a_near_one(
 
     assert main(["validate", str(path), "--timezone", "Mars/Olympus"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "read 1 rows" not in err
+    assert err.count("\n") == 1 and "read 1 row" not in err
 
 
 def test_a_typo_in_the_column_mapping_is_named(tmp_path: Path) -> None:
@@ -1088,11 +1088,11 @@ def test_one_latin1_byte_sets_its_row_aside_and_keeps_utf8_elsewhere(tmp_path: P
     assert summary.encoding == "utf-8"
     aside = log.set_aside.collect()
     assert aside.row(0, named=True)["other_fields"] == "S\\xe9bastien"
-    with pytest.raises(RowError, match=r"mixed\.csv: 1 unusable row\(s\): 1 with bytes .*row 2"):
+    with pytest.raises(RowError, match=r"mixed\.csv: 1 unusable row: 1 with bytes .*row 2"):
         read_events(path, strict=True)
     done = run_cli("validate", path)
     assert done.returncode == 1
-    assert "1 bad_encoding (bytes that are not UTF-8" in done.stderr and "rows 2" in done.stderr
+    assert "1 bad_encoding (bytes that are not UTF-8" in done.stderr and ": row 2" in done.stderr
 
 
 def test_a_file_in_cp1252_throughout_is_read_as_cp1252_and_says_so(tmp_path: Path) -> None:
@@ -1275,3 +1275,28 @@ def test_a_nested_created_at_is_refused_by_name(tmp_path: Path) -> None:
     pl.DataFrame({"contact_id": ["a"], "created_at": [["2026-11-02"]]}).write_parquet(path)
     with pytest.raises(DataError, match=r"the column 'created_at' holds List\(String\) values"):
         read_contacts(path)
+
+
+# --- plain Python reprs ------------------------------------------------------------------------
+def test_a_log_and_its_summary_print_short_in_a_plain_prompt(tmp_path: Path) -> None:
+    path = write(tmp_path / "events.csv", MESSY_CSV)
+    log = read_events(path, columns={"user_id": "contact_id", "ts": "occurred_at"})
+    assert repr(log) == (
+        f"EventLog(source={str(path)!r}, held='memory', columns=['contact_id', 'occurred_at', "
+        "'event', 'channel'], rows_kept=4, rows_set_aside=4)"
+    )
+    assert repr(log.summary()) == (
+        f"SetAsideSummary(source={str(path)!r}, rows_read=8, rows_kept=4, set_aside="
+        "{'null_contact_id': 1, 'null_timestamp': 1, 'bad_timestamp': 1, 'duplicate': 1})"
+    )
+    wide = read_contacts(pl.DataFrame({f"c{k}": ["x"] for k in range(12)} | {"contact_id": ["a"]}))
+    assert repr(wide).startswith("ContactTable(source='<frame>', held='memory', columns=[")
+    assert "'c6', ... 5 more], rows_kept=1, rows_set_aside=0)" in repr(wide)
+
+
+def test_the_repr_of_a_lazy_log_reads_nothing(tmp_path: Path) -> None:
+    path = write(tmp_path / "events.csv", "contact_id,occurred_at,event\nc1,2026-11-02,like\n")
+    log = read_events(path, hold="lazy")
+    path.unlink()  # a repr that read the source would fail now
+    assert repr(log) == f"EventLog(source={str(path)!r}, held='lazy', summary not counted yet)"
+    assert log.summarized is None

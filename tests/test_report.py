@@ -502,7 +502,7 @@ def test_missing_contacts_file_names_the_option(
         pytest.param(
             "contact_id;occurred_at;event\nc1;22/11/2026 10:00;like\n",
             [
-                "none of the 1 rows is usable (1 bad_timestamp)",
+                "the only row is not usable (1 bad_timestamp)",
                 "--timestamp-format '%d/%m/%Y %H:%M'",
             ],
             id="events none of which is usable, with a hint",

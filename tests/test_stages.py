@@ -30,8 +30,14 @@ from funnelkit.definitions import (
     load_funnel,
 )
 from funnelkit.engine_frames import core_events, to_us
-from funnelkit.errors import DataError, DefinitionError, MissingColumnError, ParameterError
-from funnelkit.events import ContactTable, EventLog
+from funnelkit.errors import (
+    DataError,
+    DefinitionError,
+    MissingColumnError,
+    ParameterError,
+    UnknownEventWarning,
+)
+from funnelkit.events import ContactTable, EventLog, read_events
 from funnelkit.sample import generate
 from funnelkit.stages import classify, compare, explain, flows, snapshot
 from tests.conftest import at, events_frame
@@ -813,10 +819,18 @@ def test_snapshot_counts_and_conversions(engine: Engine) -> None:
     assert table["drop_off"].to_list() == [None, 1, 2, 0]
     assert table["step_conversion"].to_list() == [None, 0.75, 1 / 3, 1.0]
     assert table["overall_conversion"].to_list() == [1.0, 0.75, 0.25, 0.25]
-    assert table["current_step_conversion"].to_list() == [None, 2.0, 0.0, None]
-    assert table["current_overall_conversion"].to_list() == [1.0, 2.0, 0.0, 1.0]
+    assert table["current_ratio_to_previous"].to_list() == [None, 2.0, 0.0, None]
+    assert table["current_ratio_to_first"].to_list() == [1.0, 2.0, 0.0, 1.0]
+    # only shares of the same contacts are called conversions: they never exceed 1
+    rates = table.select(pl.col("^.*conversion$"))
+    assert rates.columns == ["step_conversion", "overall_conversion"]
+    assert all((rates[c].drop_nulls() <= 1).all() for c in rates.columns)
     assert set(table["funnel"]) == {"tiny"}
     assert "funnel definition &#x27;tiny&#x27;" in snap._repr_html_()
+    assert repr(snap) == (
+        "Snapshot(funnel='tiny', contacts=4, "
+        "at_or_past={'known': 4, 'engaged': 3, 'lead': 1, 'client': 1})"
+    )
     assert snapshot(classify(log, TINY), TINY, lang="fr").table["label"][1] == "Engaged"
 
 
@@ -1018,3 +1032,28 @@ def test_a_definition_not_read_yet_is_refused_with_the_call_to_make(given: objec
         ParameterError, match=r"expected a funnel definition.*load_funnel\('sales'\)"
     ):
         stages.classify(events, given)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("given", ["sales", None])
+def test_snapshot_and_flows_refuse_a_definition_not_read_yet(given: object) -> None:
+    events = events_frame(("a", "2024-01-01", "form_fill"))
+    classified = classify(events, load_funnel("sales"))
+    call = r"expected a funnel definition.*load_funnel\('sales'\)"
+    with pytest.raises(ParameterError, match=call):
+        snapshot(classified, given)  # type: ignore[arg-type]
+    with pytest.raises(ParameterError, match=call):
+        stages.flows(events, given, start="2024-01-01", end="2024-01-02")  # type: ignore[arg-type]
+
+
+def test_a_near_miss_of_a_definitions_event_is_warned_about_by_classify() -> None:
+    sales = load_funnel("sales")
+    typo = read_events(events_frame(("a", "2024-01-01", "form_fil"), ("a", "2024-01-02", "call")))
+    with pytest.warns(UnknownEventWarning) as caught:
+        classify(typo, sales)
+    assert [str(w.message) for w in caught] == [
+        "funnel 'sales' reads the event 'form_fill', which <frame> never holds; it counts "
+        "nothing. Did you mean 'form_fil'?"
+    ]
+    assert caught[0].filename == __file__
+    # names the log lacks with no close name it holds are alternatives, not typos: no warning
+    classify(read_events(events_frame(("a", "2024-01-01", "page_view"))), sales)

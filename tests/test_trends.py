@@ -13,6 +13,8 @@ import pytest
 
 import funnelkit.conversion as conversion
 import funnelkit.trends as trends
+from funnelkit.errors import UnknownEventWarning
+from funnelkit.events import read_events
 from tests.conftest import at, events_frame
 from tests.engines import Engine
 from tests.test_results import imported
@@ -72,3 +74,33 @@ def test_a_first_entry_before_since_starts_no_chain_in_the_trend_as_in_the_funne
     total = conversion.funnel(events, steps, **options).table["count"].to_list()
     assert total == [1, 0]  # a's first page view ever is before since
     assert trend.table["count"].to_list() == total
+
+
+# --- unknown event names ---------------------------------------------------------------------
+def test_a_misspelt_step_is_warned_about_once_at_the_callers_line() -> None:
+    log = read_events(
+        events_frame(
+            ("a", "2026-09-07", "page_view"),
+            ("a", "2026-09-08", "purchase"),
+            ("b", "2026-09-14", "page_view"),
+        )
+    )
+    steps = ["page_view", "purchse"]
+    calls = {
+        "conversion_over_time": lambda: conversion.conversion_over_time(log, steps, window="1d"),
+        "compare_periods": lambda: conversion.compare_periods(
+            log, steps, window="1d", as_of="2026-10-01"
+        ),
+        "week_over_week": lambda: conversion.week_over_week(
+            log, steps, window="1d", as_of="2026-10-01"
+        ),
+    }
+    for name, call in calls.items():
+        with pytest.warns(UnknownEventWarning) as caught:
+            call()
+        lines = [str(w.message) for w in caught]
+        assert lines == [
+            "step 2 reads the event 'purchse', which <frame> never holds; it counts nothing."
+            " Did you mean 'purchase'?"
+        ], name
+        assert caught[0].filename == __file__, name  # the caller's line, not funnelkit's
