@@ -96,6 +96,14 @@ _REASON = "__reason"
 _DUPLICATE = "__duplicate"
 _RAW_TS = "__raw_ts"
 _TS_BLANK = "__ts_blank"
+_REASON_ENUM = pl.Enum(REASONS)
+
+
+def _reason(code: str) -> pl.Expr:
+    """Return the reason ``code`` (one of :data:`REASONS`) as a literal of the reasons' enum."""
+    return pl.lit(code, _REASON_ENUM)
+
+
 _EPOCH_MS_FROM = 10**11
 _EPOCH_US_RANGE = (-62_135_596_800 * 10**6, 253_402_300_799 * 10**6)  # 0001-01-01 to 9999
 _ISO_NAIVE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d")
@@ -595,22 +603,25 @@ def read_events(
     )
     typed_key = [typed_id, typed_ts, _stripped(EVENT)]
     typing = [*typed_key, ts_blank]
+    # A reason is one byte a row (an enum of REASONS), text only on the rows set aside.
     reason: Any = (
-        pl.when(pl.col(PROBLEM).is_not_null()).then(pl.col(PROBLEM)).when(_blank(CONTACT_ID))
+        pl.when(pl.col(PROBLEM).is_not_null())
+        .then(pl.col(PROBLEM).cast(_REASON_ENUM))
+        .when(_blank(CONTACT_ID))
         if PROBLEM in schema
         else pl.when(_blank(CONTACT_ID))
     )
     reason = (
-        reason.then(pl.lit("null_contact_id"))
+        reason.then(_reason("null_contact_id"))
         .when(_blank(EVENT))
-        .then(pl.lit("null_event"))
+        .then(_reason("null_event"))
         .when(pl.col(_TS_BLANK))
-        .then(pl.lit("null_timestamp"))
+        .then(_reason("null_timestamp"))
         .when(pl.col(OCCURRED_AT).is_null())
-        .then(pl.lit("bad_timestamp"))
+        .then(_reason("bad_timestamp"))
     )
     if known is not None:
-        reason = reason.when(~pl.col(EVENT).is_in(known)).then(pl.lit("unknown_event"))
+        reason = reason.when(~pl.col(EVENT).is_in(known)).then(_reason("unknown_event"))
     reason = reason.otherwise(None).alias(_REASON)
     key = [CONTACT_ID, OCCURRED_AT, EVENT, *props]
 
@@ -625,7 +636,7 @@ def read_events(
     checked = checking(lf, _stripped(EVENT))
     aside_columns = [
         pl.col(_ROW).cast(pl.Int64).alias("row"),
-        pl.col(_REASON).alias("reason"),
+        pl.col(_REASON).cast(pl.String).alias("reason"),
         _null_if_blank(CONTACT_ID),
         pl.col(_RAW_TS).cast(pl.String).alias(OCCURRED_AT),
         _null_if_blank(EVENT),
@@ -648,14 +659,15 @@ def read_events(
     if held != "lazy" and fits:
         # Validated once, in memory: the rows typed and checked in one pass over
         # the source, duplicates found among them, the summary counted from them.
-        # Event names are few: when none has blanks to strip (the usual export),
-        # stripping ten million of them is left out, and the names listed once
-        # (a pass over that one column) serve the summary (see _plain_names).
-        names = _plain_names(lf.select(EVENT).collect(), EVENT)
-        event = _stripped(EVENT) if names is None else pl.col(EVENT)
-        kept, aside, all_usable = _validate_in_memory(
-            checking(lf, event), key, aside_columns, dedupe=dedupe
-        )
+        # Event names are few: text names are typed as they are, then listed once
+        # (see _plain_names); only when one has blanks to strip (rare) is the
+        # column stripped and the reasons given again.  The names serve the summary.
+        text = schema[EVENT] == pl.String
+        rows = checking(lf, pl.col(EVENT) if text else _stripped(EVENT)).collect()
+        names = _plain_names(rows, EVENT) if text else None
+        if text and names is None:
+            rows = rows.with_columns(_stripped(EVENT)).with_columns(reason)
+        kept, aside, all_usable = _validate_in_memory(rows, key, aside_columns, dedupe=dedupe)
         listed = None
         if names is not None and all_usable and names.len() <= MAX_EVENT_NAMES:
             listed = tuple(sorted(names.to_list()))  # no row set aside: the kept rows' names
@@ -707,7 +719,7 @@ def read_events(
             duplicates, on=_ROW, how="anti", maintain_order="left", build_side="force_right"
         )
         checked = checked.join(
-            duplicates.with_columns(pl.lit("duplicate").alias(_DUPLICATE)),
+            duplicates.with_columns(_reason("duplicate").alias(_DUPLICATE)),
             on=_ROW,
             how="left",
             maintain_order="left",
@@ -738,8 +750,8 @@ def _plain_names(raw: pl.DataFrame, column: str) -> pl.Series | None:
 
     Stripping is then the identity: the column typed as it is types it as
     :func:`_stripped` would.  ``None`` when some value needs stripping or the
-    column is not text (the general typing runs).  One pass over a column
-    of few distinct values (event names) costs half of stripping every value.
+    column is not text (the general typing runs).  Listing a column of few
+    distinct values (event names) costs half of stripping every value.
     """
     if raw.schema[column] != pl.String:
         return None
@@ -748,23 +760,22 @@ def _plain_names(raw: pl.DataFrame, column: str) -> pl.Series | None:
 
 
 def _validate_in_memory(
-    checked: pl.LazyFrame, key: Sequence[str], aside_columns: Sequence[pl.Expr], *, dedupe: bool
+    rows: pl.DataFrame, key: Sequence[str], aside_columns: Sequence[pl.Expr], *, dedupe: bool
 ) -> tuple[pl.DataFrame, pl.DataFrame, bool]:
     """Return the kept rows (with their numbers), the set-aside rows, and whether all were usable.
 
-    ``checked`` is every row of the source, numbered, typed and with its
-    reason (or null); it is collected once, and the duplicates are looked for
-    among its usable rows in memory (:func:`funnelkit.duplicates.duplicate_rows`).  The flag
-    tells that no row had a reason before duplicates were looked for.
+    ``rows`` are every row of the source, numbered, typed and with its
+    reason (or null); the duplicates are looked for among its usable rows
+    (what :func:`funnelkit.duplicates.duplicate_rows` answers).  The flag tells
+    that no row had a reason before duplicates were looked for.
     """
-    rows = checked.collect()
     all_usable = rows.get_column(_REASON).null_count() == rows.height
     if dedupe:
         repeats = _repeated_rows(rows, key)
         if repeats.len():
             rows = rows.with_columns(
                 pl.when(pl.col(_ROW).is_in(repeats.implode()))
-                .then(pl.lit("duplicate"))
+                .then(_reason("duplicate"))
                 .otherwise(pl.col(_REASON))
                 .alias(_REASON)
             )
