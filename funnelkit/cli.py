@@ -69,12 +69,20 @@ def _parse_mapping(text: str | None) -> dict[str, str] | None:
     return mapping
 
 
-def load_events(path: str, args: argparse.Namespace, *, require_rows: bool = True) -> EventLog:
+def load_events(
+    path: str,
+    args: argparse.Namespace,
+    *,
+    require_rows: bool = True,
+    keep: Sequence[str] | None = None,
+) -> EventLog:
     """Read EVENTS as the options say and report set-aside rows on stderr.
 
     Unparseable timestamps get a hint naming ``--timestamp-format``, with an
     example value.  With ``require_rows``, a source none of whose rows is
-    usable is an error (exit 2) rather than an empty result.
+    usable is an error (exit 2) rather than an empty result.  ``keep``: the
+    only columns the command reads beside the required ones (see
+    :func:`~funnelkit.events.read_events`; every column is validated).
     """
     from funnelkit.events import read_events, require_usable, timestamp_hint
 
@@ -85,6 +93,7 @@ def load_events(path: str, args: argparse.Namespace, *, require_rows: bool = Tru
         timestamp_format=getattr(args, "timestamp_format", None),
         strict=getattr(args, "strict", False),
         hold=getattr(args, "hold", "auto"),
+        keep=keep,
     )
     summary = log.summary()
     _report_set_aside(summary)
@@ -479,6 +488,18 @@ def _steps_of(
     return named, len(named), reads
 
 
+def _steps_read(args: argparse.Namespace) -> list[str] | None:
+    """Return the columns a funnel of ``--steps`` reads beside the required ones.
+
+    Event names read no other column: the log then holds none (every column
+    is validated all the same), unless ``--by`` names one.  ``None`` (every
+    column) for a ``--funnel`` definition, whose rules may read any.
+    """
+    if args.funnel or getattr(args, "by", None):
+        return None
+    return []
+
+
 def _funnel(args: argparse.Namespace) -> int:
 
     from funnelkit.conversion import funnel
@@ -488,7 +509,7 @@ def _funnel(args: argparse.Namespace) -> int:
     window = parse_duration(args.window, name="--window")
     _check_times(args)
     steps, count, reads = _steps_of(args)
-    log = _load_events(args.events, args)
+    log = _load_events(args.events, args, keep=_steps_read(args))
     contacts = load_contacts(args.contacts, args)
     check_breakdown(args.by, [log, contacts], allow_personal=args.allow_personal, option="--by")
     _warn_about_the_data(log, reads, typos_only=bool(args.funnel))
@@ -667,7 +688,7 @@ def _paths(args: argparse.Namespace) -> int:
     step: int | str | None = args.step
     if args.step is not None and args.step.strip().isdigit():
         step = int(args.step)
-    log = _load_events(args.events, args)
+    log = _load_events(args.events, args, keep=_steps_read(args))
     contacts = load_contacts(args.contacts, args)
     _warn_about_the_data(log, reads, typos_only=bool(args.funnel))
     result = drop_off_paths(

@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import os
 import zoneinfo
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
@@ -466,6 +466,7 @@ def read_events(
     encoding: str | None = None,
     hold: Hold = "auto",
     cache_dir: str | os.PathLike[str] | None = None,
+    keep: Iterable[str] | None = None,
 ) -> EventLog:
     """Read, type and validate an event log, once.
 
@@ -511,6 +512,14 @@ def read_events(
     cache_dir
         The cache folder (default ``$FUNNELKIT_CACHE_DIR``, else
         ``~/.cache/funnelkit/validated``).
+    keep
+        The columns the log holds beside ``contact_id``, ``occurred_at`` and
+        ``event`` (default: every column), for an analysis that reads a few
+        columns of a wide log, as the command line's funnel does.  Every
+        column is validated all the same: rows are duplicates only when equal
+        in every column.  Held in memory, the other columns are not held: they
+        are read again for the rows whose id, time and event repeat another
+        row's, and for them alone.
 
     Returns
     -------
@@ -546,6 +555,7 @@ def read_events(
     check_timezone(timezone)
     hold = check_hold(hold)
     known = None if known_events is None else sorted(set(known_events))
+    held_columns = None if keep is None else list(dict.fromkeys(keep))
     stamp = source_stamp(source)
     options = {
         "columns": dict(columns or {}),
@@ -565,7 +575,7 @@ def read_events(
                 _raise_if_rows_set_aside(
                     log, {v: k for k, v in (columns or {}).items()}, timestamp_format
                 )
-            return log
+            return _narrowed(log, held_columns)
     lf, name, encoding_read, origin = _scan_and_rename(source, columns, separator, encoding)
     schema = lf.collect_schema()
     _require(_names(schema), REQUIRED, name, "events", origin)
@@ -578,6 +588,9 @@ def read_events(
             raise EmptyInputError(msg)
     materialised = materialised or _is_ndjson(source)  # its bytes are in memory already
     props = [c for c in schema.names() if c not in (*REQUIRED, PROBLEM)]
+    if held_columns is not None:
+        wanted = [c for c in held_columns if c not in REQUIRED]
+        _require(props, wanted, name, "events", origin)
 
     raw_ts = schema[OCCURRED_AT]
     # Text timestamps all of one ISO shape (the usual export) are parsed with that
@@ -663,11 +676,25 @@ def read_events(
         # (see _plain_names); only when one has blanks to strip (rare) is the
         # column stripped and the reasons given again.  The names serve the summary.
         text = schema[EVENT] == pl.String
-        rows = checking(lf, pl.col(EVENT) if text else _stripped(EVENT)).collect()
+        # held in memory, columns not kept are not read, but for the rows that may repeat
+        dropped = [c for c in props if held_columns is not None and c not in held_columns]
+        dropped = dropped if held == "memory" and PROBLEM not in schema else []
+        read = lf.drop(dropped) if dropped else lf
+        rows = checking(read, pl.col(EVENT) if text else _stripped(EVENT)).collect()
         names = _plain_names(rows, EVENT) if text else None
         if text and names is None:
             rows = rows.with_columns(_stripped(EVENT)).with_columns(reason)
-        kept, aside, all_usable = _validate_in_memory(rows, key, aside_columns, dedupe=dedupe)
+        others = None
+        if dropped:
+
+            def others(numbers: pl.Series) -> pl.DataFrame:
+                wanted = pl.col(_ROW).is_in(numbers.implode())
+                return lf.select(dropped).with_row_index(_ROW, offset=1).filter(wanted).collect()
+
+        held_key = [c for c in key if c not in dropped]
+        kept, aside, all_usable = _validate_in_memory(
+            rows, held_key, aside_columns, dedupe=dedupe, others=others
+        )
         listed = None
         if names is not None and all_usable and names.len() <= MAX_EVENT_NAMES:
             listed = tuple(sorted(names.to_list()))  # no row set aside: the kept rows' names
@@ -677,7 +704,7 @@ def read_events(
             log = _write_cache(log, kept, aside, cache_dir, source, stamp, options)
         if strict:
             _raise_if_rows_set_aside(log, origin, timestamp_format)
-        return log
+        return _narrowed(log, held_columns)
     # The kept rows need neither the raw timestamp text nor, without dedupe, row
     # numbers: leaving them out keeps the main path as cheap as a plain scan plus
     # the checks.  Duplicate detection (see funnelkit.duplicates) takes three passes
@@ -742,7 +769,7 @@ def read_events(
         log = EventLog(frame, set_aside, name, encoding_read, numbered, stamp=stamp)
     if strict:
         _raise_if_rows_set_aside(log, origin, timestamp_format)
-    return log
+    return _narrowed(log, held_columns)
 
 
 def _plain_names(raw: pl.DataFrame, column: str) -> pl.Series | None:
@@ -760,18 +787,25 @@ def _plain_names(raw: pl.DataFrame, column: str) -> pl.Series | None:
 
 
 def _validate_in_memory(
-    rows: pl.DataFrame, key: Sequence[str], aside_columns: Sequence[pl.Expr], *, dedupe: bool
+    rows: pl.DataFrame,
+    key: Sequence[str],
+    aside_columns: Sequence[pl.Expr],
+    *,
+    dedupe: bool,
+    others: Callable[[pl.Series], pl.DataFrame] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, bool]:
     """Return the kept rows (with their numbers), the set-aside rows, and whether all were usable.
 
     ``rows`` are every row of the source, numbered, typed and with its
     reason (or null); the duplicates are looked for among its usable rows
     (what :func:`funnelkit.duplicates.duplicate_rows` answers).  The flag tells
-    that no row had a reason before duplicates were looked for.
+    that no row had a reason before duplicates were looked for.  ``others``
+    reads the source's columns not in ``rows`` for the given row numbers:
+    rows are then compared on those columns too.
     """
     all_usable = rows.get_column(_REASON).null_count() == rows.height
     if dedupe:
-        repeats = _repeated_rows(rows, key)
+        repeats = _repeated_rows(rows, key, others)
         if repeats.len():
             rows = rows.with_columns(
                 pl.when(pl.col(_ROW).is_in(repeats.implode()))
@@ -791,13 +825,17 @@ def _validate_in_memory(
     return kept, aside, all_usable
 
 
-def _repeated_rows(rows: pl.DataFrame, key: Sequence[str]) -> pl.Series:
+def _repeated_rows(
+    rows: pl.DataFrame,
+    key: Sequence[str],
+    others: Callable[[pl.Series], pl.DataFrame] | None = None,
+) -> pl.Series:
     """Return the numbers of the usable ``rows`` that repeat an earlier one, in memory.
 
     What :func:`funnelkit.duplicates.duplicate_rows` answers, found by sorting the rows' hashes
     (in memory, sorting finds the hashes seen twice at a fraction of the cost
     of a group-by) and comparing value by value only the rows whose hash
-    repeats.
+    repeats (on the columns ``others`` reads for them too, when given).
     """
     usable = pl.col(_REASON).is_null()
     hashed = rows.select(
@@ -808,15 +846,32 @@ def _repeated_rows(rows: pl.DataFrame, key: Sequence[str]) -> pl.Series:
     twice = ordered.filter(ordered == ordered.shift(1)).unique()
     if twice.is_empty():
         return pl.Series(_ROW, [], dtype=rows.schema[_ROW])
+    candidates = hashed.filter(pl.col(HASH).is_in(twice.implode()))
+    compared = list(key)
+    if others is not None:
+        more = others(candidates.get_column(_ROW))
+        candidates = candidates.join(more, on=_ROW, how="left")
+        compared += [c for c in more.columns if c != _ROW]
     return (
-        hashed.lazy()
-        .filter(pl.col(HASH).is_in(twice.implode()))
+        candidates.lazy()
         .sort(_ROW)
-        .filter(~pl.struct(key).is_first_distinct())
+        .filter(~pl.struct(compared).is_first_distinct())
         .select(_ROW)
         .collect()
         .get_column(_ROW)
     )
+
+
+def _narrowed(log: EventLog, keep: Sequence[str] | None) -> EventLog:
+    """Return ``log`` holding only the required columns and ``keep`` (all without ``keep``)."""
+    if keep is None:
+        return log
+    present = log.frame.collect_schema().names()
+    names = [c for c in present if c in REQUIRED or c in keep]
+    if names == present:
+        return log
+    numbered = None if log.numbered is None else log.numbered.select(_ROW, *names)
+    return replace(log, frame=log.frame.select(names), numbered=numbered)
 
 
 def _held_log(

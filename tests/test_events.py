@@ -641,6 +641,46 @@ def test_property_names_typed_as_they_are_when_none_needs_stripping_match_the_ge
     assert memory.summary().event_names == tuple(sorted(n for n in kept if n is not None))
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    data=many_copies,
+    collide=st.booleans(),
+    keep=st.sampled_from([[], ["channel"], ["amount", "channel"]]),
+)
+def test_property_a_log_keeping_some_columns_validates_every_column(
+    data: list[tuple[object, ...]],
+    collide: bool,
+    keep: list[str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    # rows differing only in a column not kept are not duplicates; equal ones are
+    path = tmp_path_factory.mktemp("keep") / "events.parquet"
+    schema = ["contact_id", "occurred_at", "event", "amount", "channel"]
+    pl.DataFrame(data, schema=schema, orient="row").write_parquet(path)
+    whole = read_events(path, hold="memory")
+    if collide:  # every row hashes alike: every row is read again for the columns not kept
+        with mock.patch.object(duplicates, "row_hash", lambda key: pl.lit(7, dtype=pl.UInt64)):
+            narrow = read_events(path, hold="memory", keep=keep)
+    else:
+        narrow = read_events(path, hold="memory", keep=keep)
+    held = ["contact_id", "occurred_at", "event", *(c for c in schema if c in keep)]
+    assert narrow.frame.collect_schema().names() == held
+    assert_frame_equal(narrow.collect(), whole.collect().select(held))
+    assert_frame_equal(narrow.set_aside.collect(), whole.set_aside.collect())
+    assert narrow.summary() == whole.summary()
+    lazy = read_events(path, hold="lazy", keep=keep)  # the same rows, validated by each query
+    assert_frame_equal(lazy.collect(), narrow.collect())
+
+
+def test_keep_names_a_column_the_events_lack(tmp_path: Path) -> None:
+    path = tmp_path / "events.parquet"
+    pl.DataFrame(
+        {"contact_id": ["a"], "occurred_at": [dt.datetime(2026, 1, 1)], "event": ["x"]}
+    ).write_parquet(path)
+    with pytest.raises(MissingColumnError, match="'chanel'"):
+        read_events(path, keep=["chanel"])
+
+
 @settings(max_examples=40, deadline=None)
 @given(many_copies, st.booleans())
 def test_property_a_log_validated_into_the_cache_sets_aside_the_duplicates_found_in_memory(
