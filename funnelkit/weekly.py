@@ -335,6 +335,7 @@ def stalled_contacts(
     contacts: ContactTable | pl.DataFrame | pl.LazyFrame | None = None,
     stage: str | None = None,
     limit: int = 10,
+    classified: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Return the contacts at ``stage`` with no activity for the longest time.
 
@@ -355,6 +356,10 @@ def stalled_contacts(
         ``inbound``, ``qualified_prospect`` in ``sales``).
     limit
         How many contacts to return.
+    classified
+        On polars, the classification of these events and ``contacts`` as of
+        ``as_of`` with entry times, when at hand (``WeeklyMetrics.classified``
+        of the same week): read instead of classifying again.
 
     Returns
     -------
@@ -386,24 +391,31 @@ def stalled_contacts(
     """
     definition = as_funnel(funnel)
     chosen = definition.stage(stage).id if stage else stalled_stage(definition)
-    numbers = [f for s in definition.stages for c in s.conditions for f in c.where]
-    ev = core_events(events, numbers=numbers, where=definition.title)
-    definition.check_columns(ev.schema)
-    people = core_contacts(contacts, ev.engine)
-    classified = classify_frame(
-        ev.lf,
-        definition,
-        cut=to_us(instant_before(as_of)),
-        contacts=None if people is None else people.lf,
-        entry_times=True,
-    )
-    top = (
-        classified.filter(nw.col("stage") == chosen)
-        .select(CONTACT_ID, nw.col(f"{chosen}_at").alias("reached_at"), "last_activity_at")
-        .sort("last_activity_at", CONTACT_ID, nulls_last=False)
-        .head(limit)
-    )
-    rows = collect_polars(top, ["reached_at", "last_activity_at"])
+
+    def idle(frame: Any) -> Any:
+        return (
+            frame.filter(nw.col("stage") == chosen)
+            .select(CONTACT_ID, nw.col(f"{chosen}_at").alias("reached_at"), "last_activity_at")
+            .sort("last_activity_at", CONTACT_ID, nulls_last=False)
+            .head(limit)
+        )
+
+    rows: pl.DataFrame
+    if classified is not None:
+        rows = idle(nw.from_native(classified.lazy())).collect().to_native()
+    else:
+        numbers = [f for s in definition.stages for c in s.conditions for f in c.where]
+        ev = core_events(events, numbers=numbers, where=definition.title)
+        definition.check_columns(ev.schema)
+        people = core_contacts(contacts, ev.engine)
+        plan = classify_frame(
+            ev.lf,
+            definition,
+            cut=to_us(instant_before(as_of)),
+            contacts=None if people is None else people.lf,
+            entry_times=True,
+        )
+        rows = collect_polars(idle(plan), ["reached_at", "last_activity_at"])
     return (
         rows.select(
             CONTACT_ID,
@@ -576,6 +588,7 @@ def weekly_metrics(
         comparison=comparison,
         cohorts=recent_cohorts(curves, history[0]),
         drivers=why,
+        classified=kept,
     )
 
 

@@ -18,7 +18,7 @@ import json
 import math
 import statistics
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -375,6 +375,12 @@ class WeeklyMetrics:
         What the contacts of the history weeks who went on from the biggest
         leak's stage did differently (:func:`funnelkit.drivers.drivers`);
         ``None`` when no contact's window has closed yet.
+    classified
+        On polars, the classification of every contact as of the week's end
+        (:func:`funnelkit.stages.classify`, entry times included) the sections
+        were read from, for :func:`~funnelkit.weekly.stalled_contacts`
+        (``classified=``); ``None`` on DuckDB and Spark.  Not part of
+        :meth:`to_dict` nor of equality.
 
     When ``quality`` counts no event before the week, its previous week lies
     before the data: the headline counts that are 0 that week are given no
@@ -397,6 +403,7 @@ class WeeklyMetrics:
     comparison: PeriodComparison | None
     cohorts: CohortTable
     drivers: DriversResult | None = None
+    classified: pl.DataFrame | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.quality.events_before_week == 0:

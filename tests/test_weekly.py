@@ -655,6 +655,37 @@ def test_stalled_contacts_are_the_longest_idle_at_the_stage_before_the_target(
     assert stalled_contacts(df, TINY, as_of=as_of, stage="client")["contact_id"].to_list() == ["d"]
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("with_contacts", [False, True])
+def test_stalled_contacts_read_from_the_weeks_classification_are_those_classified_again(
+    with_contacts: bool,
+) -> None:
+    from funnelkit.events import read_contacts
+
+    log = read_events(SAMPLE / "events.csv")
+    people = read_contacts(SAMPLE / "contacts.csv") if with_contacts else None
+    for funnel in ("inbound", "sales"):
+        metrics = weekly_metrics(
+            log, funnel, week="2026-W46", contacts=people, window="28d", weeks_of_history=3
+        )
+        assert metrics.classified is not None
+        for stage in (None, metrics.funnel.stages[1].id):
+            again = stalled_contacts(
+                log, funnel, as_of=metrics.as_of, contacts=people, stage=stage, limit=25
+            )
+            read = stalled_contacts(
+                log,
+                funnel,
+                as_of=metrics.as_of,
+                contacts=people,
+                stage=stage,
+                limit=25,
+                classified=metrics.classified,
+            )
+            assert again.height > 0
+            assert_frame_equal(read, again)
+
+
 def test_stalled_stage_of_the_presets() -> None:
     assert stalled_stage(load_funnel("inbound")) == "warm_lead"
     assert stalled_stage(load_funnel("sales")) == "qualified_prospect"
