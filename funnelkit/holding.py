@@ -56,6 +56,11 @@ MARK = "funnelkit-validated.json"
 EVENTS_FILE = "events.parquet"
 SET_ASIDE_FILE = "set_aside.parquet"
 SUMMARY_FILE = "summary.json"
+#: The cache's Parquet compression.  At 10M events (six columns) lz4 writes in
+#: 1.6 CPU s and reads in 0.43 against zstd's 2.1 and 0.71, for a file 1.4x the
+#: size (143 MB against 99): the copy is read back on this machine, often at once
+#: (a report's kernel), where its size matters less than the time.
+CACHE_COMPRESSION: Literal["lz4"] = "lz4"
 _WRITTEN_HERE: set[Path] = set()  # entries this process wrote or read
 _FORMAT = 1  # bumped when what an entry holds changes: older entries are not read
 # Bytes per value of a column, as polars holds it (a text is a 16-byte view
@@ -338,9 +343,9 @@ def write_entry(
         tmp.mkdir()
         for frame, file in ((kept, EVENTS_FILE), (set_aside, SET_ASIDE_FILE)):
             if isinstance(frame, pl.LazyFrame):
-                frame.sink_parquet(tmp / file)
+                frame.sink_parquet(tmp / file, compression=CACHE_COMPRESSION)
             else:
-                frame.write_parquet(tmp / file)
+                frame.write_parquet(tmp / file, compression=CACHE_COMPRESSION)
         summary: SetAsideSummary = count(tmp / EVENTS_FILE, tmp / SET_ASIDE_FILE)
         (tmp / SUMMARY_FILE).write_text(summary_to_json(summary), encoding="utf-8")
         files = {f: (tmp / f).stat().st_size for f in (EVENTS_FILE, SET_ASIDE_FILE, SUMMARY_FILE)}
