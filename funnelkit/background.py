@@ -100,7 +100,7 @@ class Background:
 
     @contextmanager
     def update(self) -> Iterator[None]:
-        """Hold the background's work while an update runs, and a moment after it.
+        """Hold the background's work while an update runs (and ``quiet`` seconds after).
 
         A task not started waits; one in pieces stops at its next checkpoint
         (the piece under way ends first), unless the update waits for it.

@@ -329,7 +329,7 @@ class Explorer:
     (its value at the first stage's entry, read once): a change of window,
     order, first week or breakdown classifies nothing again, and the funnel
     and trends are read straight from the classification's entry times.
-    After each update, once updates have paused, a background thread
+    After each update, as soon as no update runs, a background thread
     prepares the other presets' classification and the offered events
     columns at entry (:meth:`wait` waits for it), a group of contacts at a
     time: a change stops it between two groups, and it goes on after; a
