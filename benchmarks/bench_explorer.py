@@ -40,10 +40,13 @@ CPU time is the steadier figure.
 Time between changes
 --------------------
 After each update the explorer computes, in a background thread, what the next change
-may need (the other preset's classification, the breakdown columns at entry).  By
-default the changes follow each other at once, so an update may wait for work begun
-after the one before.  ``--pause SECONDS`` leaves that long between changes, as a user
-looking at the figure does; ``--pause settle`` waits until the background is done
+may need (the other preset's classification, the breakdown columns at entry), one group
+of contacts at a time: an update meets at most the end of one group, and a change that
+needs the work under way waits for what is left of it.  By default the changes follow
+each other at once, so a change of definition or breakdown computes what the background
+has not had the time to start, as without it.  ``--pause SECONDS`` leaves that long
+between changes, as a user looking at the figure does (``--pause 1`` meets the
+background midway); ``--pause settle`` waits until the background is done
 (``Explorer.wait``).  The CPU time of an update is the process's, background included;
 the last line gives the process's peak memory (resident set).
 

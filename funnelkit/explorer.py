@@ -29,6 +29,7 @@ from __future__ import annotations
 import time
 from contextlib import nullcontext
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import polars as pl
 
-from funnelkit.background import Background, Task
+from funnelkit.background import Background, Pieces, Task
 from funnelkit.conversion import (
     FunnelResult,
     PeriodComparison,
@@ -328,10 +329,11 @@ class Explorer:
     (its value at the first stage's entry, read once): a change of window,
     order, first week or breakdown classifies nothing again, and the funnel
     and trends are read straight from the classification's entry times.
-    After each update, once updates have paused, a background thread
+    After each update, as soon as no update runs, a background thread
     prepares the other presets' classification and the offered events
-    columns at entry (:meth:`wait` waits for it); a change that needs one of
-    them takes it, waiting for it if it is under way.
+    columns at entry (:meth:`wait` waits for it), a group of contacts at a
+    time: a change stops it between two groups, and it goes on after; a
+    change that needs one of them takes it, waiting for it if it is under way.
 
     Attributes
     ----------
@@ -377,6 +379,10 @@ class Explorer:
             if frame is not None:
                 keep_judgements(frame)
         self._background = Background() if background else None
+        self._pieces: Pieces | None = None
+        if self._background is not None:
+            checkpoint = self._background.checkpoint
+            self._pieces = Pieces(self._events, self._contacts, checkpoint=checkpoint)
         self._definitions: dict[str, Funnel] = {}
         self._results: dict[tuple[Any, ...], FunnelResult] = {}
         self._comparisons: dict[tuple[Any, ...], Any] = {}
@@ -888,9 +894,10 @@ class Explorer:
         entry for the classification shown (a breakdown).  What is kept already
         is not planned.  Read by evidence nothing is classified: nothing is.
         """
-        if self.reading.value != "entry":
+        if self.reading.value != "entry" or self._pieces is None:
             return []
-        events, contacts = self._events, self._contacts
+        # each task reads one group of contacts at a time (it gives way to updates between two)
+        events, frames, pieces = self._events, (self._events, self._contacts), self._pieces
         tasks: list[Task] = []
         for name in list_presets():
             if name == self._definition_key or (name, until) in self._classified:
@@ -901,10 +908,12 @@ class Explorer:
                 continue  # said when it is chosen
             self._definitions[name] = other
 
-            def classify(other: Funnel = other) -> pl.DataFrame:
+            def classify(
+                events: Events, contacts: Contacts | None, other: Funnel = other
+            ) -> pl.DataFrame:
                 return entry_classification(events, other, until=until, contacts=contacts)
 
-            tasks.append((("classify", name, until), classify))
+            tasks.append((("classify", name, until), partial(pieces.run, classify, *frames)))
         key = (self._definition_key, until)
         kept = self._classified.get(key)
         first = definition.stage_ids[0]
@@ -912,12 +921,12 @@ class Explorer:
             if entry_value_column(first, self._carried[0]) not in kept.columns:
                 columns = self._carried
 
-                def carry(kept: pl.DataFrame = kept) -> pl.DataFrame:
+                def carry(kept: pl.DataFrame, events: Events) -> pl.DataFrame:
                     return with_entry_values(
                         kept, events, definition, columns, stage=first, until=until
                     )
 
-                tasks.append((("carry", *key, columns), carry))
+                tasks.append((("carry", *key, columns), partial(pieces.run, carry, kept, events)))
         return tasks
 
     def _prepare(self, definition: Funnel, until: datetime) -> None:
