@@ -62,7 +62,7 @@ RAISES_NOTHING = {
     "funnelkit.entry.entry_value_column",
     "funnelkit.errors.did_you_mean",
     "funnelkit.errors.message_in",
-    "funnelkit.events.timestamp_shape",
+    "funnelkit.timestamps.timestamp_shape",
     "funnelkit.figure_style.format_table",
     "funnelkit.figure_style.register_template",
     "funnelkit.figure_style.stage_colour",
