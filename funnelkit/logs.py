@@ -452,7 +452,8 @@ class ValidatedTable:
             seconds = int(example[OCCURRED_AT][0].timestamp()) if example.height else 0
             if _as_yyyymmdd(seconds):
                 warnings.append(
-                    f"{span['dates']:,} event(s) read as epoch seconds fall in August 1970, "
+                    f"{count_text(span['dates'], 'event')} read as epoch seconds "
+                    f"{'falls' if span['dates'] == 1 else 'fall'} in August 1970, "
                     f"where numbers such as {seconds} land; if they are dates written "
                     f"%Y%m%d ({_as_yyyymmdd(seconds)}), read them with --timestamp-format "
                     f"%Y%m%d (in Python: timestamp_format='%Y%m%d'): {named}"
@@ -474,9 +475,9 @@ class ValidatedTable:
         )
         n_odd = n_kept - int(bulk["n"].item())
         warnings.append(
-            f"{n_odd:,} event(s) dated more than {_OUTLIER_GAP_YEARS} years away from the "
-            f"bulk of the events ({_day(span['low'])} to {_day(span['high'])}, 1st to 99th "
-            f"percentile), perhaps a typo in the year: {_name_rows(odd)}"
+            f"{count_text(n_odd, 'event')} dated more than {_OUTLIER_GAP_YEARS} years away "
+            f"from the bulk of the events ({_day(span['low'])} to {_day(span['high'])}, "
+            f"1st to 99th percentile), perhaps a typo in the year: {_name_rows(odd)}"
             + (", ..." if n_odd > odd.height else "")
         )
         return bulk["first"].item(), bulk["last"].item(), tuple(warnings)

@@ -650,6 +650,8 @@ def compare(
 
     See the concept page: docs/concepts/stages.md
     """
+    left = require_funnel(left, "left")
+    right = require_funnel(right, "right")
     lf = as_lazy(events)
     cut = instant(as_of, "as_of")
     people = core_contacts(contacts, "polars")
@@ -778,6 +780,7 @@ def explain(
 
     See the concept page: docs/concepts/stages.md
     """
+    funnel = require_funnel(funnel)
     if not isinstance(contact_id, str):
         msg = (
             f"contact_id={contact_id!r}: give the id as text, as the events hold it "

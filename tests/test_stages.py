@@ -1057,3 +1057,16 @@ def test_a_near_miss_of_a_definitions_event_is_warned_about_by_classify() -> Non
     assert caught[0].filename == __file__
     # names the log lacks with no close name it holds are alternatives, not typos: no warning
     classify(read_events(events_frame(("a", "2024-01-01", "page_view"))), sales)
+
+
+@pytest.mark.parametrize("given", ["sales", None])
+def test_compare_and_explain_refuse_a_definition_not_read_yet(given: object) -> None:
+    events = events_frame(("a", "2024-01-01", "form_fill"))
+    sales = load_funnel("sales")
+    call = r"expected a funnel definition.*load_funnel\('sales'\)"
+    with pytest.raises(ParameterError, match=r"right.*" + call):
+        stages.compare(events, sales, given)  # type: ignore[arg-type]
+    with pytest.raises(ParameterError, match=r"left.*" + call):
+        stages.compare(events, given, sales)  # type: ignore[arg-type]
+    with pytest.raises(ParameterError, match=call):
+        stages.explain(events, given, "a")  # type: ignore[arg-type]
