@@ -672,6 +672,41 @@ def test_property_a_log_keeping_some_columns_validates_every_column(
     assert_frame_equal(lazy.collect(), narrow.collect())
 
 
+def test_keep_narrows_a_log_on_disk_and_a_csv_with_ragged_rows_without_narrowing_the_cache(
+    tmp_path: Path,
+) -> None:
+    day = dt.datetime(2026, 1, 1)
+    path = tmp_path / "events.parquet"
+    pl.DataFrame(
+        {
+            "contact_id": ["a", "a", "b"],
+            "occurred_at": [day, day, day],
+            "event": ["x", "x", "y"],
+            "channel": ["web", "mail", "web"],
+        }
+    ).write_parquet(path)
+    cache = tmp_path / "cache"
+    narrow = read_events(path, hold="disk", cache_dir=cache, keep=[])
+    assert narrow.held == "disk"
+    assert narrow.frame.collect_schema().names() == ["contact_id", "occurred_at", "event"]
+    assert narrow.summary().rows_kept == 3  # the two "a" rows differ in their channel
+    whole = read_events(path, hold="disk", cache_dir=cache)  # the same entry, every column
+    assert whole.frame.collect_schema().names()[-1] == "channel"
+    assert whole.collect().height == 3
+    csv = tmp_path / "events.csv"
+    csv.write_text(
+        "contact_id,occurred_at,event,channel\n"
+        "a,2026-01-01T00:00:00Z,x,web\n"
+        "b,2026-01-01T00:00:00Z,y\n"  # one field short: set aside
+        "a,2026-01-01T00:00:00Z,x,web\n",  # a duplicate
+        encoding="utf-8",
+    )
+    log = read_events(csv, keep=[])
+    assert log.frame.collect_schema().names() == ["contact_id", "occurred_at", "event"]
+    reasons = dict(log.summary().to_dict()["set_aside_by_reason"])
+    assert reasons == {"wrong_field_count": 1, "duplicate": 1}
+
+
 def test_keep_names_a_column_the_events_lack(tmp_path: Path) -> None:
     path = tmp_path / "events.parquet"
     pl.DataFrame(
