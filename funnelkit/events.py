@@ -360,6 +360,9 @@ def read_events(
     check_timezone(timezone)
     hold = check_hold(hold)
     known = None if known_events is None else sorted(set(known_events))
+    if isinstance(keep, str):
+        msg = f"keep: expected a list of column names, e.g. keep=[{keep!r}], got the text {keep!r}"
+        raise ParameterError(msg)
     held_columns = None if keep is None else list(dict.fromkeys(keep))
     stamp = source_stamp(source)
     options = {

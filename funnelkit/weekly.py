@@ -402,6 +402,14 @@ def stalled_contacts(
 
     rows: pl.DataFrame
     if classified is not None:
+        wanted = ["stage", f"{chosen}_at", "last_activity_at", CONTACT_ID]
+        lacking = [c for c in wanted if c not in classified.columns]
+        if lacking:
+            msg = (
+                f"classified: expected the classification of these events as of {as_of:%Y-%m-%d}"
+                f" with entry times (WeeklyMetrics.classified); it has no {lacking[0]!r} column"
+            )
+            raise ParameterError(msg)
         rows = idle(nw.from_native(classified.lazy())).collect().to_native()
     else:
         numbers = [f for s in definition.stages for c in s.conditions for f in c.where]

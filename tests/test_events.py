@@ -714,6 +714,8 @@ def test_keep_names_a_column_the_events_lack(tmp_path: Path) -> None:
     ).write_parquet(path)
     with pytest.raises(MissingColumnError, match="'chanel'"):
         read_events(path, keep=["chanel"])
+    with pytest.raises(ParameterError, match=r"keep: expected a list .* keep=\['channel'\]"):
+        read_events(path, keep="channel")
 
 
 @settings(max_examples=40, deadline=None)

@@ -684,6 +684,9 @@ def test_stalled_contacts_read_from_the_weeks_classification_are_those_classifie
             )
             assert again.height > 0
             assert_frame_equal(read, again)
+    without_times = metrics.classified.select("contact_id", "stage")
+    with pytest.raises(ParameterError, match="classified: .* no '.*_at' column"):
+        stalled_contacts(log, "sales", as_of=metrics.as_of, classified=without_times)
 
 
 def test_stalled_stage_of_the_presets() -> None:
