@@ -31,6 +31,7 @@ from funnelkit.explorer import (
 )
 from funnelkit.figures import LEAK_COLOUR, stage_colour
 from tests.conftest import events_frame
+from tests.explorer_support import random_log, same_numbers
 from tests.french import BAD_DEFINITIONS, hovers, not_french
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
@@ -792,56 +793,7 @@ def test_every_string_of_the_explorer_and_its_figures_is_french_in_french(
 
 
 # --------------------------------------------------------------------- kept classification
-def _direct(app: Explorer, events: pl.DataFrame, contacts: pl.DataFrame | None) -> tuple[Any, Any]:
-    """Return the funnel and week-over-week of the explorer's settings, computed directly."""
-    from datetime import UTC, datetime
-
-    from funnelkit.conversion import funnel, week_over_week
-
-    since, until = app._bounds()
-    latest = app.weeks.value[1]
-    settings: dict[str, Any] = {
-        "window": app.window.value,
-        "order": app.order.value,
-        "stage_steps": app.reading.value,
-        "contacts": contacts,
-        "until": until,
-    }
-    definition = load_funnel(app.definition.value)
-    result = funnel(
-        events,
-        definition,
-        by=app.breakdown.value or None,
-        since=since,
-        min_size=app.min_contacts,
-        **settings,
-    )
-    try:
-        current = datetime(latest.year, latest.month, latest.day, tzinfo=UTC)
-        comparison = week_over_week(events, definition, current=current, **settings)
-    except ParameterError:
-        comparison = None
-    return result, comparison
-
-
-def _same_numbers(app: Explorer, events: pl.DataFrame, contacts: pl.DataFrame | None) -> None:
-    result, comparison = _direct(app, events, contacts)
-    assert app.result is not None
-    assert app.result.table.equals(result.table)
-    assert app.result.time_to_convert.summary.equals(result.time_to_convert.summary)
-    if result.breakdown is None:
-        assert app.result.breakdown is None
-    else:
-        assert app.result.breakdown is not None and app.result.breakdown.equals(result.breakdown)
-    key = (app._definition_key, *app._reading, app.weeks.value[1], app._bounds()[1])
-    kept = app._comparisons[key]
-    if comparison is None:
-        assert kept is None
-    else:
-        assert kept is not None and kept.table.equals(comparison.table)
-
-
-def test_every_update_after_the_first_reads_the_kept_classification_with_the_same_numbers(
+def test_every_update_after_the_first_reads_the_kept_classification_with_thesame_numbers(
     app: Explorer, log: pl.DataFrame, contacts: pl.DataFrame
 ) -> None:
     # the first update classified the history once, for the definition and the last week
@@ -856,75 +808,29 @@ def test_every_update_after_the_first_reads_the_kept_classification_with_the_sam
         lambda: setattr(app.window, "value", "30d"),
     ):
         change()
-        _same_numbers(app, log, contacts)
+        same_numbers(app, log, contacts)
     assert len(app._classified) == 1  # nothing of the above classified again
     app.weeks.index = (last - 5, last - 2)  # another last week: its own history
-    _same_numbers(app, log, contacts)
+    same_numbers(app, log, contacts)
     app.definition.value = "sales"
-    _same_numbers(app, log, contacts)
+    same_numbers(app, log, contacts)
     assert len(app._classified) == 3
     app.reading.value = "evidence"  # by evidence nothing is classified
-    _same_numbers(app, log, contacts)
+    same_numbers(app, log, contacts)
     assert len(app._classified) == 3
-
-
-def _random_log(seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Draw a small log with ties, both presets' events and a breakdown with gaps."""
-    import random
-    from datetime import UTC, datetime, timedelta
-
-    rng = random.Random(seed)
-    names = sorted(load_funnel("inbound").event_names | load_funnel("sales").event_names)
-    names += ["page_view"] * 6  # the commonest event, as in real logs
-    start = datetime(2026, 8, 3, tzinfo=UTC)  # a Monday
-    ids = [f"c{i:03d}" for i in range(160)]
-    rows = []
-    for contact in ids[:150]:  # the last ten have no event
-        first = rng.randrange(0, 10 * 24)
-        for _ in range(rng.randint(1, 12)):
-            hours = first + rng.choice((0, 0, 1, rng.randrange(0, 24 * 20)))
-            rows.append(
-                (
-                    contact,
-                    start + timedelta(hours=hours),
-                    rng.choice(names),
-                    rng.choice((None, 10.0, 250.0)),
-                    rng.choice(("ads", "search", "partner", None)),
-                )
-            )
-    events = pl.DataFrame(
-        rows,
-        schema={
-            "contact_id": pl.String,
-            "occurred_at": pl.Datetime("us", "UTC"),
-            "event": pl.String,
-            "amount": pl.Float64,
-            "channel": pl.String,
-        },
-        orient="row",
-    )
-    people = pl.DataFrame(
-        {
-            "contact_id": ids,
-            "created_at": [start + timedelta(days=rng.randrange(0, 70)) for _ in ids],
-            "tier": [rng.choice(("gold", "silver")) for _ in ids],
-        },
-        schema_overrides={"created_at": pl.Datetime("us", "UTC")},
-    )
-    return events, people
 
 
 @pytest.mark.parametrize(("seed", "settle"), [(1, False), (2, True), (3, False), (4, True)])
-def test_the_explorer_equals_funnel_and_week_over_week_on_a_random_log(
+def test_the_explorer_equals_funnel_and_week_over_week_on_arandom_log(
     seed: int, settle: bool
 ) -> None:
     from funnelkit.conversion import entry_value_column
 
-    events, people = _random_log(seed)
+    events, people = random_log(seed)
     app = explore(events, people)
     app.min_contacts = 1
     last = len(app.weeks.options) - 1
-    _same_numbers(app, events, people)
+    same_numbers(app, events, people)
     for change in (
         lambda: setattr(app.window, "value", "3d"),
         lambda: setattr(app.breakdown, "value", "channel"),
@@ -942,7 +848,7 @@ def test_the_explorer_equals_funnel_and_week_over_week_on_a_random_log(
         if settle:  # each change reads what the background prepared
             assert app.wait(30)
         change()
-        _same_numbers(app, events, people)
+        same_numbers(app, events, people)
     # the channel at entry was read once per definition and last week shown, and is carried
     # by the kept classification that funnel reads (the events keep their column)
     carried = [
@@ -993,12 +899,12 @@ def test_the_background_classifies_the_other_preset_and_carries_the_offered_colu
     assert app._carried == ("channel", "campaign")  # the contacts' columns are not carried
     assert app.wait(30)
     app.breakdown.value = "campaign"  # read from what the background carried
-    _same_numbers(app, log, contacts)
+    same_numbers(app, log, contacts)
     app.definition.value = "sales"  # classified in the background
-    _same_numbers(app, log, contacts)
+    same_numbers(app, log, contacts)
     assert app.wait(30)
     app.breakdown.value = "channel"
-    _same_numbers(app, log, contacts)
+    same_numbers(app, log, contacts)
     assert sorted(key[0] for key in app._classified) == ["inbound", "sales"]
 
 
@@ -1016,7 +922,7 @@ def test_a_definition_chosen_while_the_background_classifies_it_waits_for_that_r
     app.definition.value = "sales"
     assert app._classified["sales", until] is results["classify", "sales", until]
     assert any("classifying sales (begun in the background)" in s for s in said)
-    _same_numbers(app, log, contacts)
+    same_numbers(app, log, contacts)
     assert "updated in" in app.status.value
 
 
@@ -1029,7 +935,7 @@ def test_a_change_that_needs_nothing_prepared_does_not_wait_for_the_background(
     assert started.wait(30)  # held until the gate opens
     app.window.value = "7d"  # done while the background task is held
     app.order.value = "strict_increase"
-    _same_numbers(app, log, contacts)
+    same_numbers(app, log, contacts)
     gate.set()
     assert app.wait(30)
 
@@ -1044,9 +950,9 @@ def test_a_change_before_the_background_starts_its_work_computes_it_at_once(
     _replan(app, blocked + tasks)
     assert started.wait(30)  # the worker is held: the planned tasks wait their turn
     app.breakdown.value = "channel"  # its values at entry: read now, not waited for
-    _same_numbers(app, log, contacts)
+    same_numbers(app, log, contacts)
     app.definition.value = "sales"
-    _same_numbers(app, log, contacts)
+    same_numbers(app, log, contacts)
     gate.set()
     assert app.wait(30)
     assert not results  # neither planned task ran: both were computed when asked
@@ -1071,7 +977,7 @@ def test_an_error_in_the_background_shows_when_its_definition_is_chosen_not_befo
     assert app.result is None and "is not a number (row 3)" in app.summary.value
     app.definition.value = "inbound"
     app.definition.value = "sales"  # asked again: computed, and right
-    _same_numbers(app, log, contacts)
+    same_numbers(app, log, contacts)
 
 
 def test_a_failure_of_another_kind_in_the_background_is_computed_again_when_asked(
@@ -1086,7 +992,7 @@ def test_a_failure_of_another_kind_in_the_background_is_computed_again_when_aske
     _replan(app, [(("classify", "sales", until), breaks)])
     assert app.wait(30)
     app.definition.value = "sales"
-    _same_numbers(app, log, contacts)
+    same_numbers(app, log, contacts)
 
 
 def test_the_background_leaves_no_thread_and_none_without_it(

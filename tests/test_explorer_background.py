@@ -15,10 +15,9 @@ import funnelkit.explorer as explorer_module
 from funnelkit import read_contacts, read_events
 from funnelkit.background import Background
 from funnelkit.explorer import Explorer, explore
-from tests.test_explorer import _random_log, _same_numbers
+from tests.explorer_support import random_log, same_numbers
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
-WORKER = "funnelkit-explorer"  # the background thread's name
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +28,9 @@ def log() -> pl.DataFrame:
 @pytest.fixture(scope="module")
 def contacts() -> pl.DataFrame:
     return read_contacts(SAMPLE / "contacts.csv").collect()
+
+
+WORKER = "funnelkit-explorer"  # the background thread's name
 
 
 def _until(condition: Any, seconds: float = 30) -> None:
@@ -56,13 +58,20 @@ class _Gated:
         return self.real(events, *args, **kwargs)
 
 
-def test_a_classification_in_the_background_gives_way_to_an_update_and_goes_on_where_it_was(
+def _gated_explorer(
     monkeypatch: pytest.MonkeyPatch, log: pl.DataFrame, contacts: pl.DataFrame
-) -> None:
+) -> tuple[Explorer, _Gated]:
+    """An explorer whose background classifies the sample in four gated pieces."""
     monkeypatch.setattr(background_module, "PIECE_EVENTS", log.height // 4, raising=False)
     gated = _Gated()
     monkeypatch.setattr(explorer_module, "entry_classification", gated)
-    app = explore(log, contacts)
+    return explore(log, contacts), gated
+
+
+def test_a_classification_in_the_background_gives_way_to_an_update_and_goes_on_where_it_was(
+    monkeypatch: pytest.MonkeyPatch, log: pl.DataFrame, contacts: pl.DataFrame
+) -> None:
+    app, gated = _gated_explorer(monkeypatch, log, contacts)
     assert app._background is not None
     _until(lambda: len(gated.calls) == 1)  # the first piece of sales is under way
     with app._background.update():  # what every update does around its work
@@ -73,16 +82,13 @@ def test_a_classification_in_the_background_gives_way_to_an_update_and_goes_on_w
     assert len(gated.calls) == 4 and sum(gated.calls) == log.height  # each contact once
     app.definition.value = "sales"  # classified in the background, in four pieces
     assert len(gated.calls) == 4
-    _same_numbers(app, log, contacts)
+    same_numbers(app, log, contacts)
 
 
 def test_a_change_that_needs_the_paused_classification_lets_it_go_on_at_once(
     monkeypatch: pytest.MonkeyPatch, log: pl.DataFrame, contacts: pl.DataFrame
 ) -> None:
-    monkeypatch.setattr(background_module, "PIECE_EVENTS", log.height // 4, raising=False)
-    gated = _Gated()
-    monkeypatch.setattr(explorer_module, "entry_classification", gated)
-    app = explore(log, contacts)
+    app, gated = _gated_explorer(monkeypatch, log, contacts)
     assert app._background is not None
     _until(lambda: len(gated.calls) == 1)
     app._background._quiet = 60  # paused after this piece, it would wait a minute
@@ -94,7 +100,7 @@ def test_a_change_that_needs_the_paused_classification_lets_it_go_on_at_once(
     assert time.monotonic() - started < 30
     assert len(gated.calls) == 4
     assert any("classifying sales (begun in the background)" in s for s in said)
-    _same_numbers(app, log, contacts)
+    same_numbers(app, log, contacts)
 
 
 def test_a_task_no_longer_planned_stops_at_its_next_checkpoint() -> None:
@@ -128,7 +134,7 @@ def test_a_checkpoint_outside_the_background_thread_returns_at_once() -> None:
 def test_changes_at_once_midway_or_settled_give_the_same_figures_and_tables(
     monkeypatch: pytest.MonkeyPatch, seed: int
 ) -> None:
-    events, people = _random_log(seed)
+    events, people = random_log(seed)
     # many small pieces, and the background going on between changes made at once
     monkeypatch.setattr(background_module, "PIECE_EVENTS", 60, raising=False)
     at_once, midway, settled = apps = [explore(events, people) for _ in range(3)]
@@ -154,7 +160,7 @@ def test_changes_at_once_midway_or_settled_give_the_same_figures_and_tables(
             time.sleep(0.05)  # the midway background in the middle of its pieces
         for app in apps:
             setattr(getattr(app, control), name, value)
-        _same_numbers(settled, events, people)
+        same_numbers(settled, events, people)
         for app in (at_once, midway):
             assert _drawn(app) == _drawn(settled), (number, control)
     for app in apps:
