@@ -340,11 +340,15 @@ def _remembered(ordered: pl.LazyFrame, memo: dict[Any, pl.DataFrame], key: Any) 
 
 
 def _boundaries(rows: pl.LazyFrame) -> pl.LazyFrame:
+    """Mark contacts and instants in rows sorted by contact and time.
+
+    ``_newc`` / ``_newt``: a contact's / an instant's first row; ``_endc``: a
+    contact's last row; ``_seg``: the contact's number.
+    """
     newc = (pl.col("_k") != pl.col("_k").shift(1)).fill_null(True)
     newt = newc | (pl.col("_ts") != pl.col("_ts").shift(1)).fill_null(True)
     rows = rows.with_columns(_newc=newc, _newt=newt)
     return rows.with_columns(
-        _endt=pl.col("_newt").shift(-1, fill_value=True),
         _endc=pl.col("_newc").shift(-1, fill_value=True),
         _seg=pl.col("_newc").cum_sum(),
     )
@@ -404,7 +408,7 @@ def _counted(rows: pl.LazyFrame, spec: Spec) -> pl.LazyFrame:
     return last.with_columns(_any_times(spec))
 
 
-_BOUNDARIES = ("_ts", "_m", "_newc", "_newt", "_endt", "_endc")
+_BOUNDARIES = ("_ts", "_m", "_newc", "_newt", "_endc")
 
 
 def _ordered_counted(rows: pl.LazyFrame, spec: Spec) -> pl.LazyFrame:
