@@ -50,6 +50,7 @@ from funnelkit.events import (
 from funnelkit.frames import engine_of
 from funnelkit.markup import format_html, join_html
 from funnelkit.privacy import judge_column
+from funnelkit.reprs import brief_repr
 from funnelkit.stats import LEAK_BASE as LEAK_BASE
 from funnelkit.stats import benjamini_hochberg, check_alpha, odds_ratio_test
 from funnelkit.stats import biggest_leak as biggest_leak
@@ -492,6 +493,8 @@ class DriversResult:
     alpha, max_values, min_size
         The rules used.
     """
+
+    __repr__ = brief_repr  # one line: the tables by their shape
 
     table: pl.DataFrame
     step: int

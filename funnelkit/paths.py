@@ -44,6 +44,7 @@ from funnelkit.errors import ParameterError, did_you_mean
 from funnelkit.events import CONTACT_ID as CID
 from funnelkit.events import EVENT, ContactTable
 from funnelkit.markup import Markup, format_html, join_html
+from funnelkit.reprs import brief_repr
 from funnelkit.stats import LEAK_BASE as LEAK_BASE
 from funnelkit.stats import biggest_leak
 from funnelkit.steps import (
@@ -851,6 +852,8 @@ class DropOffPaths:
     as_of
         The last instant of the data read (``None`` without events).
     """
+
+    __repr__ = brief_repr  # one line: the tables by their shape
 
     table: pl.DataFrame
     groups: pl.DataFrame

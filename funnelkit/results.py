@@ -23,6 +23,7 @@ import polars as pl
 
 from funnelkit.aggregate import STEP_COLUMNS as _STEP_COLUMNS
 from funnelkit.durations import format_duration
+from funnelkit.reprs import brief_repr
 from funnelkit.steps import Order, StageSteps
 
 __all__ = [
@@ -155,6 +156,8 @@ class TimeToConvert:
         Width of the histogram bins, a round duration giving at most 20 bins.
     """
 
+    __repr__ = brief_repr  # one line: the tables by their shape
+
     summary: pl.DataFrame
     histogram: pl.DataFrame
     bin_width: timedelta
@@ -234,6 +237,8 @@ class FunnelResult:
         How stage steps were read: ``"evidence"`` or ``"entry"`` (shown in
         the title as "stages by evidence" when not by entry).
     """
+
+    __repr__ = brief_repr  # one line: the tables by their shape
 
     table: pl.DataFrame
     step_names: tuple[str, ...]
@@ -368,6 +373,8 @@ class ConversionTrend:
         How stage steps were read: ``"evidence"`` or ``"entry"``.
     """
 
+    __repr__ = brief_repr  # one line: the tables by their shape
+
     table: pl.DataFrame
     period: str
     window: timedelta
@@ -438,6 +445,8 @@ class PeriodComparison:
         How stage steps were read: ``"evidence"`` or ``"entry"``.
     """
 
+    __repr__ = brief_repr  # one line: the tables by their shape
+
     table: pl.DataFrame
     period: str
     previous_start: datetime
@@ -505,6 +514,8 @@ class CohortTable:
     period, acquisition, horizon, as_of, stage_steps
         The options used.
     """
+
+    __repr__ = brief_repr  # one line: the tables by their shape
 
     table: pl.DataFrame
     target: str

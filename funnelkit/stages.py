@@ -58,6 +58,7 @@ from funnelkit.events import CREATED_AT as CREATED
 from funnelkit.events import EVENT, ContactTable, EventLog, as_lazy
 from funnelkit.events import OCCURRED_AT as T
 from funnelkit.events import TIMESTAMP as UTC
+from funnelkit.reprs import brief_repr
 from funnelkit.steps import warn_unknown_events
 from funnelkit.timeutil import Instant, fmt_time, instant
 
@@ -445,6 +446,8 @@ class Flows:
     The stage columns are the definition's ``stage_dtype`` (a ``polars.Enum``).
     """
 
+    __repr__ = brief_repr  # one line: the tables by their shape
+
     funnel: str
     start: datetime
     end: datetime
@@ -575,6 +578,8 @@ class Comparison:
     one column per ``right`` stage.
     """
 
+    __repr__ = brief_repr  # one line: the tables by their shape
+
     left: str
     right: str
     table: pl.DataFrame
@@ -696,6 +701,8 @@ class Explanation:
     that put the contact there, or why it is not there yet).  ``text``: the
     same in words (also what ``str()`` returns).
     """
+
+    __repr__ = brief_repr  # one line: the tables by their shape
 
     funnel: str
     contact_id: str

@@ -29,6 +29,7 @@ from funnelkit import __version__
 from funnelkit.definitions import Funnel
 from funnelkit.durations import format_duration
 from funnelkit.errors import ParameterError, did_you_mean
+from funnelkit.reprs import brief_repr
 from funnelkit.results import CohortTable, ConversionTrend, FunnelResult, PeriodComparison
 from funnelkit.stages import Flows, Snapshot
 from funnelkit.weeks import IsoWeek
@@ -387,6 +388,8 @@ class WeeklyMetrics:
     previous value (``previous=None``, verdict ``"no previous week"``), on
     whichever engine they were computed.
     """
+
+    __repr__ = brief_repr  # one line: the tables by their shape
 
     week: IsoWeek
     funnel: Funnel
