@@ -38,6 +38,11 @@ def add_read_options(parser: argparse.ArgumentParser) -> None:
         help="map your column names, e.g. user_id=contact_id,ts=occurred_at",
     )
     group.add_argument(
+        "--contact-columns",
+        metavar="THEIRS=OURS,...",
+        help="map the contacts table's column names, e.g. user_id=contact_id,signup=created_at",
+    )
+    group.add_argument(
         "--timezone", default="UTC", help="zone of timestamps written without offset (UTC)"
     )
     group.add_argument(
@@ -56,14 +61,14 @@ def add_read_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _parse_mapping(text: str | None) -> dict[str, str] | None:
+def _parse_mapping(text: str | None, option: str = "--columns") -> dict[str, str] | None:
     if not text:
         return None
     mapping = {}
     for part in text.split(","):
         theirs, sep, ours = part.partition("=")
         if not sep or not theirs.strip() or not ours.strip():
-            msg = f"--columns: {part!r} is not of the form their_name=our_name."
+            msg = f"{option}: {part!r} is not of the form their_name=our_name."
             raise ParameterError(msg)
         mapping[theirs.strip()] = ours.strip()
     return mapping
@@ -112,7 +117,10 @@ def load_contacts(path: str | None, args: argparse.Namespace) -> ContactTable | 
     from funnelkit.events import read_contacts
 
     table = read_contacts(
-        path, timezone=getattr(args, "timezone", "UTC"), strict=getattr(args, "strict", False)
+        path,
+        columns=_parse_mapping(getattr(args, "contact_columns", None), "--contact-columns"),
+        timezone=getattr(args, "timezone", "UTC"),
+        strict=getattr(args, "strict", False),
     )
     _report_set_aside(table.summary())
     return table
@@ -755,6 +763,7 @@ def _report(args: argparse.Namespace) -> int:
 
     read_options = {
         "columns": _parse_mapping(args.columns),
+        "contact_columns": _parse_mapping(args.contact_columns, "--contact-columns"),
         "timezone": args.timezone,
         "timestamp_format": args.timestamp_format,
         "strict": args.strict,

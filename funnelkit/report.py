@@ -114,6 +114,7 @@ __all__ = [
     "ReportSettings",
     "check_out_dir",
     "contact_options",
+    "event_options",
     "contacts_table",
     "default_notebook",
     "definition_table",
@@ -150,7 +151,9 @@ _DEDICATED = {
     "contacts": "--contacts",
     "funnel": "--funnel",
     "breakdown": "--breakdown",
-    "read_options": "--columns, --timezone, --timestamp-format, --strict and --hold",
+    "read_options": (
+        "--columns, --contact-columns, --timezone, --timestamp-format, --strict and --hold"
+    ),
     "metrics_path": "--out",
     "follow_up_path": "--out",
 }
@@ -597,7 +600,9 @@ def prepare_report(
         Another template (default :func:`default_notebook`).
     read_options
         Options for :func:`~funnelkit.events.read_events` (``columns``,
-        ``timezone``, ``timestamp_format``, ``strict``).
+        ``timezone``, ``timestamp_format``, ``strict``), and
+        ``contact_columns`` (the ``columns`` of the contacts table; see
+        :func:`event_options` and :func:`contact_options`).
     log
         Called with the lines saying what was read and set aside.
 
@@ -683,7 +688,8 @@ def prepare_report(
         # Validated once, into funnelkit's cache (funnelkit.holding), where the
         # kernel's read_events of the same file and options finds it.
         hold = options.get("hold", "auto")
-        log_events = read_events(events_path, **{**options, "hold": _PRECHECK_HOLD.get(hold, hold)})
+        precheck = {**event_options(options), "hold": _PRECHECK_HOLD.get(hold, hold)}
+        log_events = read_events(events_path, **precheck)
         summary = log_events.summary()
         log_(str(summary))
         hint = timestamp_hint(log_events, summary, timestamp_format=options.get("timestamp_format"))
@@ -1134,11 +1140,34 @@ def render_report(
     return ReportRun(tuple(rendered), settings.out_dir / INDEX_FILE)
 
 
-def contact_options(read_options: Mapping[str, Any]) -> dict[str, Any]:
-    """Return the reading options that apply to the contacts too (``timezone``, ``strict``).
+def event_options(read_options: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the reading options of the events: all but ``contact_columns``.
 
-    The events' other options (``columns``, ``timestamp_format``...) describe
-    the events file only.
+    Parameters
+    ----------
+    read_options
+        The report's reading options.
+
+    Returns
+    -------
+    dict
+
+    Examples
+    --------
+    >>> event_options({"columns": {"ts": "occurred_at"}, "contact_columns": {"uid": "contact_id"}})
+    {'columns': {'ts': 'occurred_at'}}
+
+    See the concept page: docs/concepts/data-contract.md
+    """
+    return {k: v for k, v in read_options.items() if k != "contact_columns"}
+
+
+def contact_options(read_options: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the reading options of the contacts table: ``timezone``, ``strict`` and its columns.
+
+    ``contact_columns`` becomes the contacts' ``columns``; the events' other
+    options (``columns``, ``timestamp_format``...) describe the events file
+    only.
 
     Parameters
     ----------
@@ -1153,7 +1182,12 @@ def contact_options(read_options: Mapping[str, Any]) -> dict[str, Any]:
     --------
     >>> contact_options({"timezone": "Europe/Paris", "columns": {"ts": "occurred_at"}})
     {'timezone': 'Europe/Paris'}
+    >>> contact_options({"contact_columns": {"uid": "contact_id"}})
+    {'columns': {'uid': 'contact_id'}}
 
     See the concept page: docs/concepts/data-contract.md
     """
-    return {k: v for k, v in read_options.items() if k in ("timezone", "strict")}
+    options = {k: v for k, v in read_options.items() if k in ("timezone", "strict")}
+    if read_options.get("contact_columns"):
+        options["columns"] = read_options["contact_columns"]
+    return options

@@ -223,3 +223,24 @@ def test_the_reading_changes_nothing_for_event_steps(
     code, by_evidence, _ = run(capsys, str(events), "--steps", STEPS, "--stage-steps", "evidence")
     assert code == 0
     assert by_entry.splitlines()[1:] == by_evidence.splitlines()[1:]
+
+
+def test_the_contacts_columns_are_mapped_apart_from_the_events(
+    events: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--contact-columns maps the contacts table; --columns describes the events alone."""
+    people = tmp_path / "people.csv"
+    people.write_text("uid,plan\na,pro\nb,free\nc,pro\n")
+    args = [str(events), "--steps", STEPS, "--contacts", str(people), "--by", "plan"]
+    args += ["--min-size", "0"]
+    code, out, err = run(capsys, *args, "--contact-columns", "uid=contact_id", "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    counts = {s["value"]: [step["count"] for step in s["steps"]] for s in data["segments"]}
+    assert counts == {"pro": [2, 2, 1], "free": [1, 0, 0]}
+    code, _, err = run(capsys, *args)  # unmapped: the table has no contact_id
+    assert code == 2
+    assert "contact_id" in err and "people.csv" in err
+    code, _, err = run(capsys, *args, "--contact-columns", "uid")
+    assert code == 2
+    assert err.strip().endswith("--contact-columns: 'uid' is not of the form their_name=our_name.")

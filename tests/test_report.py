@@ -1026,3 +1026,31 @@ def test_the_drivers_section_and_its_metrics(rendered: tuple[Path, str, str]) ->
     assert not {r["name"] for r in rows} & {"email", "name", "contact_id"}
     assert "@" not in drivers_text
     assert all("sentence" not in r for r in rows)
+
+
+@pytest.mark.slow
+def test_renamed_columns_of_both_files_are_mapped_in_the_check_and_the_kernel(
+    rendered: tuple[Path, str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--columns maps the events, --contact-columns the contacts: the same week's metrics."""
+    out, _, week = rendered
+    events = tmp_path / "events.csv"
+    pl.read_csv(EVENTS).rename({"contact_id": "user_id", "occurred_at": "ts"}).write_csv(events)
+    people = tmp_path / "people.csv"
+    pl.read_csv(CONTACTS).rename({"contact_id": "uid", "created_at": "signup"}).write_csv(people)
+    args = ["report", "--events", str(events), "--contacts", str(people), "--week", week]
+    mapped = [
+        *("--columns", "user_id=contact_id,ts=occurred_at"),
+        *("--contact-columns", "uid=contact_id,signup=created_at"),
+    ]
+    code = main([*args, *mapped, "--out", str(tmp_path / "out"), "--no-progress"])
+    assert code == 0, capsys.readouterr().err
+    got = json.loads((tmp_path / "out" / week / "metrics.json").read_text(encoding="utf-8"))
+    want = json.loads((out / week / "metrics.json").read_text(encoding="utf-8"))
+    for part in ("headline", "snapshot", "funnel", "conversion", "warnings"):
+        assert got[part] == want[part]
+    # without the contacts' mapping, the contacts table is refused before any kernel starts
+    code = main([*args, "--columns", mapped[1], "--out", str(tmp_path / "no"), "--no-progress"])
+    assert code == 2
+    assert "contact_id" in capsys.readouterr().err
+    assert not (tmp_path / "no" / week).exists()
