@@ -16,6 +16,7 @@ concept page ``docs/concepts/data-contract.md`` of the documentation
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -38,14 +39,17 @@ from funnelkit.errors import (
 )
 from funnelkit.holding import (
     EVENTS_FILE,
+    RECEIPT,
     SET_ASIDE_FILE,
     SUMMARY_FILE,
     Hold,
     cache_folder,
     check_hold,
     choose_hold,
+    entry_facts,
     estimated_bytes,
     find_entry,
+    parquet_fingerprint,
     summary_from_json,
     write_entry,
 )
@@ -93,6 +97,7 @@ _REASON = "__reason"
 _DUPLICATE = "__duplicate"
 _RAW_TS = "__raw_ts"
 _TS_BLANK = "__ts_blank"
+_ID_BYTES = "__id_bytes"  # the ids' bytes before stripping, summed: did any need it?
 _REASON_ENUM = pl.Enum(REASONS)
 
 
@@ -446,11 +451,13 @@ def read_events(
     reason = reason.otherwise(None).alias(_REASON)
     key = [CONTACT_ID, OCCURRED_AT, EVENT, *props]
 
-    def checking(rows: pl.LazyFrame, event: pl.Expr) -> pl.LazyFrame:
+    def checking(rows: pl.LazyFrame, event: pl.Expr, *more: pl.Expr) -> pl.LazyFrame:
         """Every row of ``rows``, numbered, typed (``event`` typing the event) and its reason."""
         return (
             rows.with_row_index(_ROW, offset=1)
-            .with_columns(pl.col(OCCURRED_AT).alias(_RAW_TS), typed_id, typed_ts, event, ts_blank)
+            .with_columns(
+                pl.col(OCCURRED_AT).alias(_RAW_TS), typed_id, typed_ts, event, ts_blank, *more
+            )
             .with_columns(reason)
         )
 
@@ -488,7 +495,26 @@ def read_events(
         dropped = [c for c in props if held_columns is not None and c not in held_columns]
         dropped = dropped if held == "memory" and PROBLEM not in schema else []
         read = lf.drop(dropped) if dropped else lf
-        rows = checking(read, pl.col(EVENT) if text else _stripped(EVENT)).collect()
+        receipt = _receipt_key(source, schema, held, stamp, cache_dir, options)
+        if receipt is not None and stamp is not None:
+            # validated before, by this process or another: the kept rows are the file's
+            # rows but those set aside, typed alike (see _read_by_receipt)
+            again = _read_by_receipt(
+                receipt, str(source), read, [typed_id, typed_ts], name, encoding_read, stamp
+            )
+            if again is not None:
+                if strict:
+                    _raise_if_rows_set_aside(again, origin, timestamp_format)
+                return _narrowed(again, held_columns)
+        # text ids: their bytes before stripping, one sum (a scalar, not a column)
+        text_ids = schema[CONTACT_ID] == pl.String
+        raw_bytes = [pl.col(CONTACT_ID).str.len_bytes().sum().alias(_ID_BYTES)] if text_ids else []
+        rows = checking(read, pl.col(EVENT) if text else _stripped(EVENT), *raw_bytes).collect()
+        plain_ids = text_ids and (
+            rows.is_empty()
+            or rows.get_column(_ID_BYTES)[0] == rows.get_column(CONTACT_ID).str.len_bytes().sum()
+        )
+        rows = rows.drop(_ID_BYTES, strict=False)
         names = _plain_names(rows, EVENT) if text else None
         if text and names is None:
             rows = rows.with_columns(_stripped(EVENT)).with_columns(reason)
@@ -510,6 +536,9 @@ def read_events(
         log = replace(log, summarized=log.count(event_names=listed))
         if held == "disk":
             log = _write_cache(log, kept, aside, cache_dir, source, stamp, options)
+        elif stamp is not None and _receipt_key(source, schema, held, stamp, cache_dir, None):
+            plain = {"plain_ids": plain_ids, "plain_event_names": names is not None}
+            _leave_receipt(log, aside, cache_dir, source, stamp, options, plain)
         if strict:
             _raise_if_rows_set_aside(log, origin, timestamp_format)
         return _narrowed(log, held_columns)
@@ -578,6 +607,104 @@ def read_events(
     if strict:
         _raise_if_rows_set_aside(log, origin, timestamp_format)
     return _narrowed(log, held_columns)
+
+
+def _receipt_key(
+    source: Source,
+    schema: pl.Schema,
+    held: str,
+    stamp: tuple[int, int, int] | None,
+    cache_dir: str | os.PathLike[str] | None,
+    options: Mapping[str, Any] | None,
+) -> Path | None:
+    """Return the receipt of a Parquet file held in memory, when one may be kept.
+
+    One Parquet file (not a folder or a pattern: its fingerprint is its one
+    footer) read into memory may leave a receipt (:func:`_leave_receipt`).
+    With ``options``, return the receipt found for them (``None`` if there is
+    none); without, return the cache folder when a receipt may be written.
+    """
+    if held != "memory" or stamp is None or PROBLEM in schema or stamp[2] != 1:
+        return None
+    if not isinstance(source, str | Path) or Path(source).suffix.lower() not in (".parquet", ".pq"):
+        return None
+    folder = cache_folder(cache_dir)
+    if options is None:
+        return folder
+    try:
+        return find_entry(folder, str(source), stamp, options, kind=RECEIPT)
+    except DataError:  # a folder funnelkit did not write: validate, and leave it alone
+        return None
+
+
+def _leave_receipt(
+    log: EventLog,
+    aside: pl.DataFrame,
+    cache_dir: str | os.PathLike[str] | None,
+    source: Source,
+    stamp: tuple[int, int, int],
+    options: Mapping[str, Any],
+    plain: Mapping[str, bool],
+) -> None:
+    """Keep what validating a Parquet file found, for the next reading of it unchanged.
+
+    The receipt (:data:`funnelkit.holding.RECEIPT`) holds the set-aside rows,
+    the summary and the file's fingerprint and row count, and whether its ids
+    and event names needed stripping (``plain``: ``{"plain_ids": True}`` when
+    no text id did).  A cache folder that cannot be written leaves no receipt,
+    and nothing else changes.
+    """
+    facts: dict[str, Any] = dict(plain)
+    facts.update(fingerprint=parquet_fingerprint(str(source)), rows=log.summary().rows_read)
+    with contextlib.suppress(DataError, OSError):
+        write_entry(
+            cache_folder(cache_dir),
+            str(source),
+            stamp,
+            options,
+            None,
+            aside,
+            lambda events, set_aside: log.summary(),
+            facts=facts,
+        )
+
+
+def _read_by_receipt(
+    receipt: Path,
+    path: str,
+    read: pl.LazyFrame,
+    typed: Sequence[pl.Expr],
+    name: str,
+    encoding: str | None,
+    stamp: tuple[int, int, int],
+) -> EventLog | None:
+    """Return the log a receipt of the unchanged file gives, without validating; else ``None``.
+
+    ``read``: the file's rows as read (renamed, the columns not held
+    dropped); ``typed``: the id's and the time's typing, as validating types
+    them.  The kept rows are the rows not set aside, in their order, numbered
+    as before, typed as before (text ids and event names stripped only if
+    some needed it): the same frames as validating again.  ``None`` (validate) when the file's
+    fingerprint or row count differs from the receipt's.
+    """
+    facts = entry_facts(receipt)
+    if facts.get("fingerprint") != parquet_fingerprint(path):
+        return None
+    if read.select(pl.len()).collect().item() != facts.get("rows"):
+        return None
+    summary = summary_from_json((receipt / SUMMARY_FILE).read_text(encoding="utf-8"), name)
+    aside = pl.read_parquet(receipt / SET_ASIDE_FILE)
+    rows = read.with_row_index(_ROW, offset=1)
+    if aside.height:
+        numbers = aside.get_column("row").cast(rows.collect_schema()[_ROW])
+        rows = rows.filter(~pl.col(_ROW).is_in(numbers.implode()))
+    event = pl.col(EVENT) if facts.get("plain_event_names") else _stripped(EVENT)
+    typing = [*typed, event]
+    if facts.get("plain_ids"):  # text ids, none with a blank to strip
+        typing = typing[1:]
+    props = [c for c in read.collect_schema().names() if c not in REQUIRED]
+    kept = rows.with_columns(*typing).select(_ROW, *REQUIRED, *props).collect()
+    return _held_log(kept.lazy(), aside.lazy(), name, encoding, "memory", stamp, summary)
 
 
 def _plain_names(raw: pl.DataFrame, column: str) -> pl.Series | None:

@@ -6,6 +6,10 @@ holds the rule that chooses where (:func:`choose_hold`), the estimate it rests
 on (:func:`estimated_bytes`, :func:`available_memory`) and the cache folder
 funnelkit owns (:func:`cache_folder`, :func:`find_entry`, :func:`write_entry`).
 
+An entry is a *copy* (the validated rows, for a log held on disk) or a
+*receipt* (:data:`RECEIPT`: the set-aside rows and the summary of a Parquet
+file read into memory, and a fingerprint of the file, from which a later
+reading of the unchanged file takes its kept rows without validating again).
 The cache's layout, its key and what funnelkit will and will not remove are in
 "A source is validated once" on the concept page
 ``docs/concepts/data-contract.md`` of the documentation (``make docs``).
@@ -33,13 +37,16 @@ __all__ = [
     "HOLDS",
     "MARK",
     "MEMORY_SHARE",
+    "RECEIPT",
     "Hold",
     "available_memory",
     "cache_folder",
     "check_hold",
     "choose_hold",
     "estimated_bytes",
+    "entry_facts",
     "find_entry",
+    "parquet_fingerprint",
     "summary_from_json",
     "summary_to_json",
     "write_entry",
@@ -56,6 +63,10 @@ MARK = "funnelkit-validated.json"
 EVENTS_FILE = "events.parquet"
 SET_ASIDE_FILE = "set_aside.parquet"
 SUMMARY_FILE = "summary.json"
+#: The kind of entry that holds no rows kept: see :func:`write_entry`.
+RECEIPT = "receipt"
+#: How much of a Parquet file's end :func:`parquet_fingerprint` reads (its footer).
+_FOOTER_BYTES = 64 * 2**10
 #: The cache's Parquet compression.  At 10M events (six columns) lz4 writes in
 #: 1.6 CPU s and reads in 0.43 against zstd's 2.1 and 0.71, for a file 1.4x the
 #: size (143 MB against 99): the copy is read back on this machine, often at once
@@ -256,13 +267,15 @@ def cache_folder(given: str | os.PathLike[str] | None = None) -> Path:
     return Path(base) / "funnelkit" / "validated"
 
 
-def _entry_name(source: str, stamp: tuple[int, int, int], options: Mapping[str, Any]) -> str:
+def _entry_name(
+    source: str, stamp: tuple[int, int, int], options: Mapping[str, Any], kind: str
+) -> str:
     path = os.path.abspath(source)
-    text = json.dumps(
-        {"format": _FORMAT, "source": path, "stamp": list(stamp), "options": options},
-        sort_keys=True,
-        default=str,
-    )
+    named: dict[str, Any] = {"format": _FORMAT, "source": path, "stamp": list(stamp)}
+    named["options"] = dict(options)
+    if kind == RECEIPT:
+        named["kind"] = kind
+    text = json.dumps(named, sort_keys=True, default=str)
     key = hashlib.sha256(text.encode()).hexdigest()[:32]
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(source).name)[:40] or "source"
     return f"{stem}-{key}"
@@ -287,16 +300,23 @@ def _mark_of(entry: Path) -> dict[str, Any] | None:
 
 
 def find_entry(
-    folder: Path, source: str, stamp: tuple[int, int, int], options: Mapping[str, Any]
+    folder: Path,
+    source: str,
+    stamp: tuple[int, int, int],
+    options: Mapping[str, Any],
+    *,
+    kind: str = "copy",
 ) -> Path | None:
     """Return the cache entry of ``source`` as it is now, read with ``options``, or ``None``.
+
+    ``kind``: ``"copy"`` (the validated rows) or :data:`RECEIPT`.
 
     Raises
     ------
     DataError
         Something funnelkit did not write stands at the entry's path.
     """
-    entry = folder / _entry_name(source, stamp, options)
+    entry = folder / _entry_name(source, stamp, options, kind)
     if not entry.exists() and not entry.is_symlink():
         return None
     if _mark_of(entry) is None:
@@ -315,17 +335,21 @@ def write_entry(
     source: str,
     stamp: tuple[int, int, int],
     options: Mapping[str, Any],
-    kept: pl.DataFrame | pl.LazyFrame,
+    kept: pl.DataFrame | pl.LazyFrame | None,
     set_aside: pl.DataFrame | pl.LazyFrame,
     count: Any,
+    *,
+    facts: Mapping[str, Any] | None = None,
 ) -> tuple[Path, SetAsideSummary]:
     """Write a validated log as a cache entry; return its folder and its summary.
 
     ``kept`` and ``set_aside`` are written (a LazyFrame streamed to its file),
     then ``count(events_path, set_aside_path)`` computes the summary from the
-    written files, and the mark goes in last; the folder is then renamed into
-    place.  Older entries of the same source (those holding funnelkit's mark)
-    are removed.
+    written files, and the mark goes in last, with ``facts`` (see
+    :func:`entry_facts`); the folder is then renamed into place.  Without
+    ``kept`` the entry is a :data:`RECEIPT` (``count`` is then called with
+    ``None`` for the events).  Older entries of the same source (those holding
+    funnelkit's mark) are removed.
 
     Raises
     ------
@@ -333,7 +357,8 @@ def write_entry(
         The cache folder cannot be written (the message names it), or
         something funnelkit did not write stands at the entry's path.
     """
-    name = _entry_name(source, stamp, options)
+    kind = "copy" if kept is not None else RECEIPT
+    name = _entry_name(source, stamp, options, kind)
     entry = folder / name
     tmp = folder / f".tmp-{name}-{os.getpid()}"
     try:
@@ -341,21 +366,33 @@ def write_entry(
         if tmp.exists():
             shutil.rmtree(tmp)
         tmp.mkdir()
-        for frame, file in ((kept, EVENTS_FILE), (set_aside, SET_ASIDE_FILE)):
+        frames = [(set_aside, SET_ASIDE_FILE)]
+        if kept is not None:
+            frames.insert(0, (kept, EVENTS_FILE))
+        for frame, file in frames:
             if isinstance(frame, pl.LazyFrame):
                 frame.sink_parquet(tmp / file, compression=CACHE_COMPRESSION)
             else:
                 frame.write_parquet(tmp / file, compression=CACHE_COMPRESSION)
-        summary: SetAsideSummary = count(tmp / EVENTS_FILE, tmp / SET_ASIDE_FILE)
+        summary: SetAsideSummary = count(
+            tmp / EVENTS_FILE if kept is not None else None, tmp / SET_ASIDE_FILE
+        )
         (tmp / SUMMARY_FILE).write_text(summary_to_json(summary), encoding="utf-8")
-        files = {f: (tmp / f).stat().st_size for f in (EVENTS_FILE, SET_ASIDE_FILE, SUMMARY_FILE)}
-        mark = {"name": name, "source": os.path.abspath(source), "files": files}
+        written = [file for _, file in frames] + [SUMMARY_FILE]
+        files = {f: (tmp / f).stat().st_size for f in written}
+        mark: dict[str, Any] = {"name": name, "source": os.path.abspath(source)}
+        mark.update(files=files, kind=kind, facts=dict(facts or {}))
         (tmp / MARK).write_text(json.dumps(mark), encoding="utf-8")
         if entry.exists() or entry.is_symlink():
-            shutil.rmtree(tmp)
-            found = find_entry(folder, source, stamp, options)  # written meanwhile, or not ours
+            # written meanwhile, or not ours (which raises)
+            found = find_entry(folder, source, stamp, options, kind=kind)
             assert found is not None
-            return found, summary
+            if kind == RECEIPT and entry_facts(found) != mark["facts"]:
+                # the receipt of a file rewritten since, its size and modification time alike
+                shutil.rmtree(found)
+            else:
+                shutil.rmtree(tmp)
+                return found, summary
         try:
             tmp.rename(entry)
         except OSError:
@@ -374,6 +411,38 @@ def write_entry(
         raise DataError(msg) from exc
     _prune(folder, entry)
     return entry, summary
+
+
+def entry_facts(entry: Path) -> dict[str, Any]:
+    """Return the ``facts`` :func:`write_entry` recorded in an entry's mark (``{}`` if none)."""
+    mark = _mark_of(entry)
+    return dict(mark.get("facts") or {}) if mark is not None else {}
+
+
+def parquet_fingerprint(path: str | os.PathLike[str]) -> str:
+    """Return a hash of a Parquet file's size and last 64 KiB (its footer, at least in part).
+
+    The footer holds the file's row groups, their sizes and their columns'
+    statistics: a file rewritten with other rows changes it, even when its
+    size and modification time (the cache key's stamp, to the clock's
+    resolution) do not.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = Path(folder) / "x.parquet"
+    ...     pl.DataFrame({"a": [1]}).write_parquet(path)
+    ...     one = parquet_fingerprint(path)
+    ...     pl.DataFrame({"a": [2]}).write_parquet(path)
+    ...     one != parquet_fingerprint(path)
+    True
+    """
+    with open(path, "rb") as file:
+        size = file.seek(0, os.SEEK_END)
+        file.seek(max(0, size - _FOOTER_BYTES))
+        tail = file.read()
+    return hashlib.sha256(size.to_bytes(8, "little") + tail).hexdigest()
 
 
 def _prune(folder: Path, kept: Path) -> None:

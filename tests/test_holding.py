@@ -6,16 +6,21 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from funnelkit import cli, holding
+from funnelkit import events as events_module
 from funnelkit.conversion import funnel
-from funnelkit.errors import DataError, ParameterError
+from funnelkit.errors import DataError, ParameterError, RowError
 from funnelkit.events import read_contacts, read_events
 from funnelkit.holding import MARK, choose_hold, estimated_bytes
 from funnelkit.logs import EventLog
@@ -47,6 +52,12 @@ def parquet_log(path: Path, contacts: int = 40) -> Path:
     frame = frame.with_columns(amount=pl.lit(None, pl.Float64))
     pl.concat([frame, frame.head(1)]).write_parquet(path)
     return path
+
+
+def entry_source(entry: Path) -> str | None:
+    """The source a cache entry (a folder holding funnelkit's mark) was written for."""
+    mark = entry / MARK
+    return json.loads(mark.read_text())["source"] if mark.is_file() else None
 
 
 def counts(log: EventLog) -> list[int]:
@@ -217,7 +228,7 @@ def test_the_report_validates_once_for_its_check_and_its_kernel(tmp_path: Path) 
     path = parquet_log(tmp_path / "e.parquet")
     cache = Path(os.environ["FUNNELKIT_CACHE_DIR"])
     prepare_report(events=path, funnel="sales", week="2026-W45", out_dir=tmp_path / "reports")
-    entries = [p for p in cache.iterdir() if p.name.startswith("e.parquet-")]
+    entries = [p for p in cache.iterdir() if entry_source(p) == str(path)]
     assert len(entries) == 1 and (entries[0] / MARK).is_file()
     # What the kernel then does: read_events of the same file finds the validated copy.
     stat = path.stat()
@@ -361,3 +372,138 @@ def test_a_group_limit_alone_is_enough(tmp_path: Path) -> None:
     )
     assert holding.available_memory(root) == 2**30  # no meminfo in that tree
     assert holding.available_memory(tmp_path / "nothing") is None
+
+
+# --- receipts: a Parquet file read into memory, read again unchanged ------------------
+_IDS = st.sampled_from(["c1", "c2", " c2", "c3 ", "", None])
+_WHEN = st.sampled_from(
+    [datetime(2026, 11, 2, 9, tzinfo=UTC), datetime(2026, 11, 3, 9, tzinfo=UTC), None]
+)
+_NAMES = st.sampled_from(["page_view", "like", " like", "purchase", "", None])
+_ROWS = st.lists(
+    st.tuples(_IDS, _WHEN, _NAMES, st.sampled_from(["social", "ads", None])),
+    min_size=1,
+    max_size=30,
+)
+
+
+def messy_parquet(path: Path, rows: list[tuple[Any, ...]], shape: str) -> Path:
+    """Write ``rows`` (id, time, event, channel) as Parquet, typed as ``shape`` says."""
+    frame = pl.DataFrame(
+        rows,
+        schema={
+            "contact_id": pl.String,
+            "occurred_at": pl.Datetime("us", "UTC"),
+            "event": pl.String,
+            "channel": pl.String,
+        },
+        orient="row",
+    )
+    if shape == "text times":  # read as text, parsed when validated
+        frame = frame.with_columns(pl.col("occurred_at").dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    elif shape == "categorical names":
+        frame = frame.with_columns(pl.col("event").cast(pl.Categorical))
+    elif shape == "number ids":
+        digits = pl.col("contact_id").str.strip_chars().str.strip_prefix("c")
+        number = digits.cast(pl.Int64, strict=False)
+        frame = frame.with_columns(number.alias("contact_id"))
+    frame.write_parquet(path)
+    return path
+
+
+def same_log(one: EventLog, other: EventLog) -> None:
+    assert one.held == other.held == "memory"
+    assert_frame_equal(one.collect(), other.collect())
+    assert_frame_equal(one.set_aside.collect(), other.set_aside.collect())
+    assert one.numbered is not None and other.numbered is not None
+    assert_frame_equal(one.numbered.collect(), other.numbered.collect())
+    assert one.summary() == other.summary()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=_ROWS,
+    shape=st.sampled_from(["typed", "text times", "categorical names", "number ids"]),
+    keep=st.sampled_from([None, [], ["channel"]]),
+)
+def test_a_receipt_gives_the_rows_validating_again_gives(
+    rows: list[tuple[Any, ...]], shape: str, keep: list[str] | None
+) -> None:
+    """The second reading of an unchanged file takes its rows by the receipt, not validating."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = messy_parquet(Path(folder) / "e.parquet", rows, shape)
+        cache = Path(folder) / "cache"
+        first = read_events(path, cache_dir=cache, keep=keep)
+        (receipt,) = cache.iterdir()
+        assert sorted(p.name for p in receipt.iterdir()) == sorted(
+            ["set_aside.parquet", "summary.json", MARK]
+        )
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(events_module, "_validate_in_memory", _not_called)
+            again = read_events(path, cache_dir=cache, keep=keep)
+        same_log(again, first)
+        fresh = read_events(path, cache_dir=Path(folder) / "other", keep=keep)
+        same_log(again, fresh)
+
+
+def _not_called(*args: object, **kwargs: object) -> Any:
+    raise AssertionError("validated again despite the receipt")
+
+
+def test_a_rewritten_file_of_the_same_stamp_is_validated_again(tmp_path: Path) -> None:
+    """Same size and modification time, other rows: the footer's fingerprint tells them apart."""
+    cache = tmp_path / "cache"
+    one, two = datetime(2026, 11, 2, 9, tzinfo=UTC), datetime(2026, 11, 3, 9, tzinfo=UTC)
+    path = messy_parquet(tmp_path / "e.parquet", [("c1", one, "like", "ads")] * 2, "typed")
+    first = read_events(path, cache_dir=cache)
+    assert first.summary().rows_kept == 1  # the second row repeats the first
+    stat = path.stat()
+    messy_parquet(path, [("c2", two, "like", "ads")] * 2, "typed")
+    assert path.stat().st_size == stat.st_size  # the same stamp, other rows
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    again = read_events(path, cache_dir=cache)
+    assert again.collect().get_column("contact_id").to_list() == ["c2"]
+    assert again.summary().first_at == two  # counted from the file as it is now
+    (receipt,) = cache.iterdir()  # replaced by the receipt of the file as it is now
+    third = read_events(path, cache_dir=cache)
+    assert third.collect().get_column("contact_id").to_list() == ["c2"]
+    assert third.summary() == again.summary()
+
+
+def test_receipts_are_for_one_parquet_file_held_in_memory(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    csv = tmp_path / "e.csv"
+    csv.write_text(MESSY)
+    read_events(csv, columns=COLUMNS, cache_dir=cache)
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    parquet_log(folder / "a.parquet")
+    read_events(folder, cache_dir=cache)
+    read_events(parquet_log(tmp_path / "e.parquet"), hold="lazy", cache_dir=cache)
+    assert not cache.exists() or not list(cache.iterdir())
+
+
+def test_a_receipt_never_stops_a_reading(tmp_path: Path) -> None:
+    """A cache folder that cannot be written, or a stranger's folder at the receipt's place."""
+    path = parquet_log(tmp_path / "e.parquet")
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the cache folder would be")
+    assert read_events(path, cache_dir=blocked).summary().rows_kept == 60
+    cache = tmp_path / "cache"
+    read_events(path, cache_dir=cache)
+    (receipt,) = cache.iterdir()
+    (receipt / MARK).unlink()  # no longer funnelkit's: left alone, the file validated again
+    (receipt / "notes.txt").write_text("mine")
+    assert read_events(path, cache_dir=cache).summary().rows_kept == 60
+    assert (receipt / "notes.txt").read_text() == "mine"
+
+
+def test_strict_refuses_a_file_read_by_its_receipt_as_when_validated(tmp_path: Path) -> None:
+    path = parquet_log(tmp_path / "e.parquet")  # one duplicate row
+    cache = tmp_path / "cache"
+    with pytest.raises(RowError) as first:
+        read_events(path, cache_dir=cache, strict=True)
+    assert len(list(cache.iterdir())) == 1
+    with pytest.raises(RowError) as again:
+        read_events(path, cache_dir=cache, strict=True)
+    assert str(again.value) == str(first.value)
