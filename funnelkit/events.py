@@ -383,7 +383,7 @@ def read_events(
         # validated before (by this process or another, e.g. a report's check)
         entry = find_entry(cache_folder(cache_dir), str(source), stamp, options)
         if entry is not None:
-            log = _from_entry(entry, str(source), hold, stamp)
+            log = _from_entry(entry, str(source), hold, stamp, keep=held_columns)
             if strict:
                 _raise_if_rows_set_aside(
                     log, {v: k for k, v in (columns or {}).items()}, timestamp_format
@@ -861,12 +861,22 @@ def _from_entry(
     hold: Hold,
     stamp: tuple[int, int, int],
     summary: SetAsideSummary | None = None,
+    *,
+    keep: Sequence[str] | None = None,
 ) -> EventLog:
-    """Return the log a cache entry holds: read into memory when it fits, else scanned."""
+    """Return the log a cache entry holds: read into memory when it fits, else scanned.
+
+    ``keep``: the only columns read beside the row numbers and the required
+    ones (every column without it), as :func:`read_events` takes it.
+    """
     if summary is None:
         text = (entry / SUMMARY_FILE).read_text(encoding="utf-8")
         summary = summary_from_json(text, name)
     kept, aside = _scan(entry / EVENTS_FILE), _scan(entry / SET_ASIDE_FILE)
+    if keep is not None:
+        kept = kept.select(
+            c for c in kept.collect_schema().names() if c in (_ROW, *REQUIRED, *keep)
+        )
     estimate = estimated_bytes(kept.collect_schema(), summary.rows_kept)
     held = choose_hold(hold, estimate=estimate, lazy_plan=False)
     if held == "memory":

@@ -1143,6 +1143,10 @@ def render_report(
 def event_options(read_options: Mapping[str, Any]) -> dict[str, Any]:
     """Return the reading options of the events: all but ``contact_columns``.
 
+    What the report's kernel and its check give
+    :func:`~funnelkit.events.read_events`; the contacts table's options are
+    :func:`contact_options`.
+
     Parameters
     ----------
     read_options

@@ -83,6 +83,7 @@ RAISES_NOTHING = {
     "funnelkit.privacy.name_tokens",
     "funnelkit.privacy.pseudonym",
     "funnelkit.report.contact_options",
+    "funnelkit.report.event_options",
     "funnelkit.report_display.setup_notebook",
     "funnelkit.report_folder.tidy_out_dir",
     "funnelkit.spreadsheets.spreadsheet_safe",

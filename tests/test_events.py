@@ -658,11 +658,12 @@ def test_property_a_log_keeping_some_columns_validates_every_column(
     schema = ["contact_id", "occurred_at", "event", "amount", "channel"]
     pl.DataFrame(data, schema=schema, orient="row").write_parquet(path)
     whole = read_events(path, hold="memory")
+    fresh = tmp_path_factory.mktemp("cache")  # no receipt of the first reading: validated again
     if collide:  # every row hashes alike: every row is read again for the columns not kept
         with mock.patch.object(duplicates, "row_hash", lambda key: pl.lit(7, dtype=pl.UInt64)):
-            narrow = read_events(path, hold="memory", keep=keep)
+            narrow = read_events(path, hold="memory", keep=keep, cache_dir=fresh)
     else:
-        narrow = read_events(path, hold="memory", keep=keep)
+        narrow = read_events(path, hold="memory", keep=keep, cache_dir=fresh)
     held = ["contact_id", "occurred_at", "event", *(c for c in schema if c in keep)]
     assert narrow.frame.collect_schema().names() == held
     assert_frame_equal(narrow.collect(), whole.collect().select(held))
@@ -670,6 +671,9 @@ def test_property_a_log_keeping_some_columns_validates_every_column(
     assert narrow.summary() == whole.summary()
     lazy = read_events(path, hold="lazy", keep=keep)  # the same rows, validated by each query
     assert_frame_equal(lazy.collect(), narrow.collect())
+
+
+REQUIRED_NAMES = ["contact_id", "occurred_at", "event"]
 
 
 def test_keep_narrows_a_log_on_disk_and_a_csv_with_ragged_rows_without_narrowing_the_cache(
@@ -693,6 +697,13 @@ def test_keep_narrows_a_log_on_disk_and_a_csv_with_ragged_rows_without_narrowing
     whole = read_events(path, hold="disk", cache_dir=cache)  # the same entry, every column
     assert whole.frame.collect_schema().names()[-1] == "channel"
     assert whole.collect().height == 3
+    # read into memory from the entry, only the columns kept
+    again = read_events(path, cache_dir=cache, keep=[])
+    assert again.held == "memory" and again.frame.collect_schema().names() == REQUIRED_NAMES
+    assert again.numbered is not None and again.numbered.collect_schema().names()[1:] == (
+        REQUIRED_NAMES
+    )
+    assert_frame_equal(again.collect(), whole.collect().drop("channel"))
     csv = tmp_path / "events.csv"
     csv.write_text(
         "contact_id,occurred_at,event,channel\n"

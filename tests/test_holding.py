@@ -447,7 +447,8 @@ def test_a_receipt_gives_the_rows_validating_again_gives(
 
 
 def _not_called(*args: object, **kwargs: object) -> Any:
-    raise AssertionError("validated again despite the receipt")
+    msg = "validated again despite the receipt"
+    raise AssertionError(msg)
 
 
 def test_a_rewritten_file_of_the_same_stamp_is_validated_again(tmp_path: Path) -> None:
