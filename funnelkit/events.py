@@ -628,6 +628,8 @@ def _receipt_key(
         return None
     if not isinstance(source, str | Path) or Path(source).suffix.lower() not in (".parquet", ".pq"):
         return None
+    if not Path(source).is_file():  # a folder named like a file
+        return None
     folder = cache_folder(cache_dir)
     if options is None:
         return folder

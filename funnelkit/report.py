@@ -554,6 +554,20 @@ def check_out_dir(out_dir: str | os.PathLike[str]) -> Path:
 _PRECHECK_HOLD = {"auto": "disk", "memory": "disk"}
 
 
+def _precheck_hold(path: Path, hold: str) -> str:
+    """Return how the pre-check reads ``path``, so that the kernel does not validate it again.
+
+    One Parquet file is read as the kernel will (``"auto"``: into memory when
+    it fits), leaving a receipt the kernel's reading takes its rows by
+    (:func:`funnelkit.events.read_events`): the validation without writing a
+    copy (at 10M events, 1.6 CPU s to write and 0.4 to read back).  Other
+    sources get a validated copy on disk (:data:`_PRECHECK_HOLD`).
+    """
+    if hold in ("auto", "memory") and path.suffix.lower() in (".parquet", ".pq") and path.is_file():
+        return hold
+    return _PRECHECK_HOLD.get(hold, hold)
+
+
 def prepare_report(
     *,
     events: str | os.PathLike[str],
@@ -685,10 +699,11 @@ def prepare_report(
             raise ParameterError(msg)
         events_path = _existing_file(events, "--events")
         contacts_path = _existing_file(contacts, "--contacts") if contacts is not None else None
-        # Validated once, into funnelkit's cache (funnelkit.holding), where the
-        # kernel's read_events of the same file and options finds it.
+        # Validated once, into funnelkit's cache (funnelkit.holding: a receipt of a
+        # Parquet file, a copy of anything else), where the kernel's read_events of
+        # the same file and options finds it.
         hold = options.get("hold", "auto")
-        precheck = {**event_options(options), "hold": _PRECHECK_HOLD.get(hold, hold)}
+        precheck = {**event_options(options), "hold": _precheck_hold(events_path, hold)}
         log_events = read_events(events_path, **precheck)
         summary = log_events.summary()
         log_(str(summary))

@@ -230,12 +230,22 @@ def test_the_report_validates_once_for_its_check_and_its_kernel(tmp_path: Path) 
     prepare_report(events=path, funnel="sales", week="2026-W45", out_dir=tmp_path / "reports")
     entries = [p for p in cache.iterdir() if entry_source(p) == str(path)]
     assert len(entries) == 1 and (entries[0] / MARK).is_file()
-    # What the kernel then does: read_events of the same file finds the validated copy.
-    stat = path.stat()
-    path.write_bytes(b"\0" * stat.st_size)
-    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    log = read_events(path)
+    assert not (entries[0] / "events.parquet").exists()  # a Parquet file: a receipt, no copy
+    # What the kernel then does: read_events of the same file takes its rows by the receipt.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(events_module, "_validate_in_memory", _not_called)
+        log = read_events(path)
     assert log.summary().rows_kept == 60 and log.collect().height == 60
+    # A CSV file gets a validated copy, which the kernel reads instead of the file.
+    csv = tmp_path / "e.csv"
+    read_events(path).collect().write_csv(csv)
+    prepare_report(events=csv, funnel="sales", week="2026-W45", out_dir=tmp_path / "csv")
+    (copy,) = [p for p in cache.iterdir() if entry_source(p) == str(csv)]
+    assert (copy / "events.parquet").is_file()
+    stat = csv.stat()
+    csv.write_bytes(b"\0" * stat.st_size)
+    os.utime(csv, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert read_events(csv).collect().height == 60
 
 
 def test_the_command_line_holds_as_told(tmp_path: Path) -> None:
@@ -480,6 +490,10 @@ def test_receipts_are_for_one_parquet_file_held_in_memory(tmp_path: Path) -> Non
     folder.mkdir()
     parquet_log(folder / "a.parquet")
     read_events(folder, cache_dir=cache)
+    named = tmp_path / "named.parquet"  # a folder named like a file (a dataset's folder)
+    named.mkdir()
+    parquet_log(named / "part-0.parquet")
+    assert read_events(named, cache_dir=cache).summary().rows_kept == 60
     read_events(parquet_log(tmp_path / "e.parquet"), hold="lazy", cache_dir=cache)
     assert not cache.exists() or not list(cache.iterdir())
 
