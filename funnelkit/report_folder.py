@@ -42,6 +42,7 @@ from funnelkit.weekly import IsoWeek, parse_week
 
 __all__ = [
     "check_index",
+    "check_out_dir",
     "check_week_folder",
     "folder_lock",
     "move_into_place",
@@ -567,3 +568,49 @@ def _index_row(name: str, metrics: Mapping[str, Any]) -> Markup:
         flag,
         "; ".join(parts),
     )
+
+
+def check_out_dir(out_dir: str | os.PathLike[str]) -> Path:
+    """Return ``out_dir`` as an absolute path, checking that reports can be written there.
+
+    The folder need not exist; then its nearest existing parent must be a
+    folder the kit can write in.  Nothing is created.
+
+    Parameters
+    ----------
+    out_dir
+        The output folder.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    ParameterError
+        ``out_dir`` is a file, or it (or its nearest existing parent) is on a
+        read-only file system or not writable.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> check_out_dir(folder / "reports") == folder / "reports"
+    True
+
+    See the guide: docs/guides/schedule-the-weekly-report.md
+    """
+    path = Path(out_dir).expanduser().resolve()
+    if path.exists() and not path.is_dir():
+        msg = f"--out: {path} is a file, not a folder; give the folder to write the reports in."
+        raise ParameterError(msg)
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        msg = f"--out: {existing} is a file, so {path} cannot be a folder; choose another --out."
+        raise ParameterError(msg)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        read_only = bool(os.statvfs(existing).f_flag & os.ST_RDONLY)
+        reason = "is on a read-only file system" if read_only else "is not writable by you"
+        msg = f"--out: {existing} {reason}; choose another --out."
+        raise ParameterError(msg)
+    return path

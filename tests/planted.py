@@ -30,6 +30,13 @@ CHANNELS = ["ads", "organic", "social", "referral", "newsletter", "events", "dir
 HELPS = {("event", "webinar", None), ("property", "channel", "partner")}
 HURTS = {("event", "complaint", None)}
 AFTER_THE_FACT = {"receipt_email", "winback_email"}
+#: Events as these tests write them: id, time (UTC), name and one property.
+EVENT_SCHEMA = {
+    "contact_id": pl.String,
+    "occurred_at": pl.Datetime("us", "UTC"),
+    "event": pl.String,
+    "channel": pl.String,
+}
 NOISE = {"blog_read", "faq_view", "pricing_view"}
 
 
@@ -72,15 +79,6 @@ def planted_log(n: int = 2000, seed: int = 7) -> tuple[pl.DataFrame, pl.DataFram
             rows.append((contact, t0 + dt.timedelta(days=20), "winback_email", None))
         email = f"{'buyer' if bought else 'lead'}@example.com"
         people.append((contact, segment, email))
-    events = pl.DataFrame(
-        rows,
-        schema={
-            "contact_id": pl.String,
-            "occurred_at": pl.Datetime("us", "UTC"),
-            "event": pl.String,
-            "channel": pl.String,
-        },
-        orient="row",
-    )
+    events = pl.DataFrame(rows, schema=EVENT_SCHEMA, orient="row")
     contacts = pl.DataFrame(people, schema=["contact_id", "segment", "email"], orient="row")
     return events, contacts

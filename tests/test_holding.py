@@ -25,6 +25,7 @@ from funnelkit.events import read_contacts, read_events
 from funnelkit.holding import MARK, choose_hold, estimated_bytes
 from funnelkit.logs import EventLog
 from funnelkit.report import prepare_report
+from tests.planted import EVENT_SCHEMA
 
 MESSY = """user_id,ts,event,channel
 c1,2026-11-02T09:00:00+01:00,page_view,social
@@ -399,16 +400,7 @@ _ROWS = st.lists(
 
 def messy_parquet(path: Path, rows: list[tuple[Any, ...]], shape: str) -> Path:
     """Write ``rows`` (id, time, event, channel) as Parquet, typed as ``shape`` says."""
-    frame = pl.DataFrame(
-        rows,
-        schema={
-            "contact_id": pl.String,
-            "occurred_at": pl.Datetime("us", "UTC"),
-            "event": pl.String,
-            "channel": pl.String,
-        },
-        orient="row",
-    )
+    frame = pl.DataFrame(rows, schema=EVENT_SCHEMA, orient="row")
     if shape == "text times":  # read as text, parsed when validated
         frame = frame.with_columns(pl.col("occurred_at").dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
     elif shape == "categorical names":
