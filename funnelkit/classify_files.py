@@ -111,20 +111,6 @@ def parquet_file(lf: pl.LazyFrame) -> str | None:
     return path
 
 
-def _verbatim_file(events: EventLog | pl.LazyFrame) -> pl.LazyFrame | None:
-    """Return a scan of the Parquet file whose rows a log holds as stored, else ``None``.
-
-    For a log held in memory whose rows are its source's
-    (:attr:`funnelkit.logs.EventLog.verbatim`), unchanged since it was read:
-    the file's columns the log holds.  The file is then read whole, as the
-    route reads a scan of it.
-    """
-    if not isinstance(events, EventLog) or not events.verbatim or events.source_changed():
-        return None
-    names = events.frame.collect_schema().names()
-    return pl.scan_parquet(events.source, glob=False).select(names)
-
-
 def _plain_types(schema: pl.Schema, funnel: Funnel) -> bool:
     """Whether DuckDB reads the columns ``funnel`` needs as polars does, unconverted."""
     filters = [f for stage in funnel.stages for cond in stage.conditions for f in cond.where]
@@ -149,15 +135,13 @@ def classify_parquet(
 ) -> pl.LazyFrame | None:
     """Return :func:`funnelkit.stages.classify` of a Parquet file, run by DuckDB; else ``None``.
 
-    Takes ``events`` that read one Parquet file whole (:func:`parquet_file`),
-    or a log holding that file's rows as stored (:func:`_verbatim_file`; if
-    the file has changed when the result is collected, the log's rows are
-    classified by polars instead), of more than :data:`MIN_ROWS` events,
-    with ``contact_id`` and ``event`` as text, ``occurred_at`` in µs (UTC)
-    and the columns the filters read as text, booleans or numbers, under a
-    definition of "any of these events" rules (no ``min_count``, no
-    points), when DuckDB is installed; declines (``None``) anything else.
-    ``contacts``: the contacts as the core reads them on polars, or ``None``.
+    Takes ``events`` that read one Parquet file whole (:func:`parquet_file`)
+    of more than :data:`MIN_ROWS` events, with ``contact_id`` and ``event``
+    as text, ``occurred_at`` in µs (UTC) and the columns the filters read as
+    text, booleans or numbers, under a definition of "any of these events"
+    rules (no ``min_count``, no points), when DuckDB is installed; declines
+    (``None``) anything else.  ``contacts``: the contacts as the core reads
+    them on polars, or ``None``.
 
     The result is a lazy polars frame: DuckDB runs when it is collected, with
     the core's plan (:func:`funnelkit.core.classify.classify_frame`), and its
@@ -165,8 +149,7 @@ def classify_parquet(
     """
     if isinstance(events, pl.DataFrame) or importlib.util.find_spec("duckdb") is None:
         return None
-    held = _verbatim_file(events)
-    lf = as_lazy(events) if held is None else held
+    lf = as_lazy(events)
     if core.Plan.of(funnel).complex_ or not _plain_types(lf.collect_schema(), funnel):
         return None
     path = parquet_file(lf)
@@ -190,18 +173,6 @@ def classify_parquet(
     def batches() -> Iterator[pl.DataFrame]:
         import duckdb
 
-        if held is not None and isinstance(events, EventLog) and events.source_changed():
-            # changed since it was read: the rows the log holds, classified by polars
-            plan = core.classify_frame(
-                definition_events(events, funnel).lf,
-                funnel,
-                cut=to_us(cut),
-                contacts=None if contacts is None else contacts.lf,
-                entry_times=entry_times,
-                stage_text=False,
-            )
-            yield polars_result(nw.to_native(plan), funnel, entry_times=entry_times).collect()
-            return
         try:
             for batch in _run(path, columns, funnel, cut, people, entry_times=entry_times):
                 got = pl.from_arrow(batch)

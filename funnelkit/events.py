@@ -503,9 +503,6 @@ def read_events(
                 receipt, str(source), read, [typed_id, typed_ts], name, encoding_read, stamp
             )
             if again is not None:
-                aside_rows = again.summary().rows_set_aside
-                if _verbatim(schema, options, entry_facts(receipt), aside_rows):
-                    again = replace(again, file_rows=again.frame)
                 if strict:
                     _raise_if_rows_set_aside(again, origin, timestamp_format)
                 return _narrowed(again, held_columns)
@@ -542,8 +539,6 @@ def read_events(
         elif stamp is not None and _receipt_key(source, schema, held, stamp, cache_dir, None):
             plain = {"plain_ids": plain_ids, "plain_event_names": names is not None}
             _leave_receipt(log, aside, cache_dir, source, stamp, options, plain)
-            if _verbatim(schema, options, plain, aside.height):
-                log = replace(log, file_rows=log.frame)
         if strict:
             _raise_if_rows_set_aside(log, origin, timestamp_format)
         return _narrowed(log, held_columns)
@@ -642,30 +637,6 @@ def _receipt_key(
         return find_entry(folder, str(source), stamp, options, kind=RECEIPT)
     except DataError:  # a folder funnelkit did not write: validate, and leave it alone
         return None
-
-
-def _verbatim(
-    schema: pl.Schema, options: Mapping[str, Any], plain: Mapping[str, Any], aside_rows: int
-) -> bool:
-    """Whether a Parquet file's validated rows are its rows as stored (``EventLog.file_rows``).
-
-    ``schema``: the file's; ``plain``: whether its text ids and event names
-    needed no stripping; ``aside_rows``: how many rows were set aside.
-    Times must be µs in UTC, or µs without a zone read as UTC.
-    """
-    when = schema[OCCURRED_AT]
-    zone: str | None = "?"
-    if isinstance(when, pl.Datetime) and when.time_unit == "us":
-        zone = when.time_zone
-    return bool(
-        aside_rows == 0
-        and not options["columns"]
-        and (zone == "UTC" or (zone is None and options["timezone"] == "UTC"))
-        and schema[CONTACT_ID] == pl.String
-        and schema[EVENT] == pl.String
-        and plain.get("plain_ids")
-        and plain.get("plain_event_names")
-    )
 
 
 def _leave_receipt(
@@ -837,8 +808,7 @@ def _narrowed(log: EventLog, keep: Sequence[str] | None) -> EventLog:
     if names == present:
         return log
     numbered = None if log.numbered is None else log.numbered.select(_ROW, *names)
-    frame = log.frame.select(names)
-    return replace(log, frame=frame, numbered=numbered, file_rows=frame if log.verbatim else None)
+    return replace(log, frame=log.frame.select(names), numbered=numbered)
 
 
 def _held_log(

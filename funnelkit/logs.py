@@ -312,7 +312,6 @@ class ValidatedTable:
     stamp: tuple[int, int, int] | None = field(default=None, compare=False)
     summarized: SetAsideSummary | None = field(default=None, repr=False, compare=False)
     derived: dict[Any, pl.DataFrame] = field(default_factory=dict, repr=False, compare=False)
-    file_rows: pl.LazyFrame | None = field(default=None, repr=False, compare=False)
 
     def __repr__(self) -> str:
         """Return where the rows came from, how they are held, their columns and counts.
@@ -349,11 +348,6 @@ class ValidatedTable:
             object.__setattr__(self, "summarized", self.count())
         assert self.summarized is not None
         return self.summarized
-
-    @property
-    def verbatim(self) -> bool:
-        """Whether :attr:`frame` holds its source file's rows as stored (see ``file_rows``)."""
-        return self.file_rows is not None and self.file_rows is self.frame
 
     def source_changed(self) -> bool:
         """Tell whether the source file (or folder) differs from the one read.
@@ -541,13 +535,6 @@ class EventLog(ValidatedTable):
         Frames an analysis derived from the rows held in memory and may read
         again (the funnel kernel's sorted step rows, see
         :func:`funnelkit.chains.sort_key_chains`); at most one is kept.
-    file_rows
-        ``frame`` itself when the rows held are the source file's rows as it
-        stores them: one Parquet file, no row set aside, no column renamed,
-        nothing retyped or stripped (else ``None``).  A large classification
-        may then read the file itself on DuckDB
-        (:func:`funnelkit.classify_files.classify_parquet`); :attr:`verbatim`
-        tells, and stays false for a log whose ``frame`` was replaced since.
 
     Examples
     --------
@@ -571,8 +558,8 @@ class ContactTable(ValidatedTable):
 
     Attributes
     ----------
-    frame, set_aside, source, encoding, numbered, held, stamp, summarized, derived, file_rows
-        As in :class:`EventLog`, for contacts (``file_rows`` is always ``None``).
+    frame, set_aside, source, encoding, numbered, held, stamp, summarized, derived
+        As in :class:`EventLog`, for contacts.
 
     Examples
     --------

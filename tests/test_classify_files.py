@@ -9,7 +9,6 @@ and ``as_of``: the rows, the stage Enum, the column order and the types.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import tempfile
 from collections.abc import Iterator
@@ -201,86 +200,3 @@ def test_a_file_duckdb_cannot_read_is_named_with_a_way_out(tmp_path: Path, spill
     path.write_bytes(b"not a parquet file")
     with pytest.raises(DataError, match=r"events.parquet: DuckDB could not classify .*partitions="):
         got.collect()
-
-
-def test_a_log_holding_its_files_rows_as_stored_is_classified_on_duckdb(
-    tmp_path: Path, spill: Path
-) -> None:
-    """Read into memory (validated, then by its receipt): DuckDB reads the file; same rows."""
-    rows = events_frame(
-        ("a", "2024-01-01", "form_fill"),
-        ("a", "2024-01-03", "meeting"),
-        ("b", "2024-01-02", "page_view"),
-        ("c", "2024-01-04", "purchase", 12.5),
-    )
-    path = written(rows, tmp_path)
-    cache = tmp_path / "cache"
-    first = read_events(path, cache_dir=cache)
-    again = read_events(path, cache_dir=cache, keep=["amount"])  # by the receipt
-    for log in (first, again):
-        assert log.held == "memory" and log.verbatim
-        for entry_times in (True, False):
-            got = classify(log, SALES, entry_times=entry_times)
-            assert ROUTED in got.explain()
-            expected = classify(log, SALES, entry_times=entry_times, partitions=1)
-            assert ROUTED not in expected.explain()
-            assert got.collect_schema() == expected.collect_schema()
-            assert_frame_equal(
-                got.collect().sort("contact_id"), expected.collect().sort("contact_id")
-            )
-
-
-def test_a_log_whose_rows_differ_from_its_file_stays_on_polars(tmp_path: Path, spill: Path) -> None:
-    """A row set aside, an id stripped, a column renamed, times read in another zone."""
-    clean = events_frame(("a", "2024-01-01", "form_fill"), ("b", "2024-01-02", "meeting"))
-    cases = {
-        "duplicate": (pl.concat([clean, clean.head(1)]), {}),
-        "padded": (clean.with_columns(pl.col("contact_id") + " "), {}),
-        "renamed": (clean.rename({"event": "action"}), {"columns": {"action": "event"}}),
-        "zone": (clean.with_columns(pl.col("occurred_at").dt.replace_time_zone(None)), {}),
-    }
-    for name, (frame, options) in cases.items():
-        folder = tmp_path / name
-        folder.mkdir()
-        path = written(frame, folder)
-        zone = {"timezone": "Europe/Paris"} if name == "zone" else {}
-        log = read_events(path, cache_dir=folder / "cache", **options, **zone)  # type: ignore[arg-type]
-        assert log.held == "memory" and not log.verbatim, name
-        assert ROUTED not in classify(log, SALES).explain(), name
-    naive = events_frame(("a", "2024-01-01", "form_fill")).with_columns(
-        pl.col("occurred_at").dt.replace_time_zone(None)
-    )
-    folder = tmp_path / "naive"
-    folder.mkdir()
-    assert read_events(written(naive, folder), cache_dir=folder / "cache").verbatim  # read as UTC
-
-
-def test_a_file_changed_after_its_log_was_read_is_not_read_for_it(
-    tmp_path: Path, spill: Path
-) -> None:
-    """Changed before classify: polars on the log's rows; changed before collect: the same."""
-    rows = events_frame(("a", "2024-01-01", "form_fill"), ("b", "2024-01-02", "meeting"))
-    path = written(rows, tmp_path)
-    log = read_events(path, cache_dir=tmp_path / "cache")
-    assert log.verbatim
-    expected = classify(log, SALES, partitions=1).collect().sort("contact_id")
-    pending = classify(log, SALES)
-    assert ROUTED in pending.explain()
-    rows.head(1).with_columns(event=pl.lit("purchase")).write_parquet(path)
-    assert log.source_changed()
-    assert_frame_equal(pending.collect().sort("contact_id"), expected)  # the log's rows
-    later = classify(log, SALES)
-    assert ROUTED not in later.explain()
-    assert_frame_equal(later.collect().sort("contact_id"), expected)
-
-
-def test_a_log_whose_frame_was_replaced_is_not_read_from_its_file(
-    tmp_path: Path, spill: Path
-) -> None:
-    rows = events_frame(("a", "2024-01-01", "form_fill"), ("b", "2024-01-02", "meeting"))
-    log = read_events(written(rows, tmp_path), cache_dir=tmp_path / "cache")
-    assert log.verbatim
-    fewer = dataclasses.replace(log, frame=log.frame.head(1))
-    assert not fewer.verbatim
-    got = classify(fewer, SALES)
-    assert ROUTED not in got.explain() and got.collect().height == 1
