@@ -23,6 +23,16 @@ def at(text: str) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+#: The columns of a canonical test log: the required three, an amount and a channel.
+CANONICAL_SCHEMA = {
+    "contact_id": pl.String,
+    "occurred_at": pl.Datetime("us", "UTC"),
+    "event": pl.String,
+    "amount": pl.Float64,
+    "channel": pl.String,
+}
+
+
 def events_frame(*rows: EventRow) -> pl.DataFrame:
     """Build a canonical events frame from ``(contact, time, event[, amount[, channel]])`` rows.
 
@@ -37,13 +47,7 @@ def events_frame(*rows: EventRow) -> pl.DataFrame:
             "amount": [r[3] for r in full],
             "channel": [r[4] for r in full],
         },
-        schema={
-            "contact_id": pl.String,
-            "occurred_at": pl.Datetime("us", "UTC"),
-            "event": pl.String,
-            "amount": pl.Float64,
-            "channel": pl.String,
-        },
+        schema=CANONICAL_SCHEMA,
     )
 
 

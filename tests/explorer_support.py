@@ -9,6 +9,7 @@ import polars as pl
 from funnelkit.definitions import load_funnel
 from funnelkit.errors import ParameterError
 from funnelkit.explorer import Explorer
+from tests.conftest import CANONICAL_SCHEMA
 
 
 def direct(app: Explorer, events: pl.DataFrame, contacts: pl.DataFrame | None) -> tuple[Any, Any]:
@@ -84,17 +85,7 @@ def random_log(seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
                     rng.choice(("ads", "search", "partner", None)),
                 )
             )
-    events = pl.DataFrame(
-        rows,
-        schema={
-            "contact_id": pl.String,
-            "occurred_at": pl.Datetime("us", "UTC"),
-            "event": pl.String,
-            "amount": pl.Float64,
-            "channel": pl.String,
-        },
-        orient="row",
-    )
+    events = pl.DataFrame(rows, schema=CANONICAL_SCHEMA, orient="row")
     people = pl.DataFrame(
         {
             "contact_id": ids,
