@@ -26,7 +26,7 @@ from typing import Literal, Protocol, TypeAlias, runtime_checkable
 
 import polars as pl
 
-from funnelkit.definitions import Funnel, Stage
+from funnelkit.definitions import Funnel, Stage, require_funnel
 from funnelkit.durations import parse_duration
 from funnelkit.errors import ParameterError, UnknownEventWarning, did_you_mean
 from funnelkit.events import EVENT, EventLog, unknown_events
@@ -220,12 +220,8 @@ def stage_reading(steps: object, stage_steps: object, definition: object) -> _Re
             f"counts) or 'entry' (the instant classify() says the stage was reached).{hint}"
         )
         raise ParameterError(msg)
-    if definition is not None and not isinstance(definition, Funnel):
-        msg = (
-            f"definition: expected a funnel definition such as load_funnel('inbound'), "
-            f"got {type(definition).__name__}"
-        )
-        raise ParameterError(msg)
+    if definition is not None:
+        definition = require_funnel(definition, "definition")
     if stage_steps == "evidence":
         if definition is not None:
             msg = (
