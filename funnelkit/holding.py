@@ -449,7 +449,9 @@ def _prune(folder: Path, kept: Path) -> None:
     """Remove the other entries of ``kept``'s source that funnelkit wrote.
 
     They are stale (their key names a source as it no longer is); those this
-    process wrote stay, as a log read earlier in it may still hold them.
+    process wrote stay, as a log read earlier in it may still hold them.  A
+    receipt removes only receipts: a copy may be what a log of another
+    process reads its rows from.
     """
     _WRITTEN_HERE.add(kept.resolve())
     mark = _mark_of(kept)
@@ -459,7 +461,9 @@ def _prune(folder: Path, kept: Path) -> None:
         if other == kept or other.name.startswith(".") or other.resolve() in _WRITTEN_HERE:
             continue
         theirs = _mark_of(other)
-        if theirs is not None and theirs.get("source") == mark["source"]:
+        if theirs is None or theirs.get("source") != mark["source"]:
+            continue
+        if mark.get("kind") != RECEIPT or theirs.get("kind") == RECEIPT:
             with contextlib.suppress(OSError):
                 shutil.rmtree(other)
 

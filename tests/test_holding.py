@@ -514,3 +514,23 @@ def test_strict_refuses_a_file_read_by_its_receipt_as_when_validated(tmp_path: P
     with pytest.raises(RowError) as again:
         read_events(path, cache_dir=cache, strict=True)
     assert str(again.value) == str(first.value)
+
+
+def test_a_receipt_never_removes_a_copy_another_log_may_read(tmp_path: Path) -> None:
+    """Another process's copy (other options) stays; an older receipt of the file goes."""
+    path = parquet_log(tmp_path / "e.parquet")
+    cache = tmp_path / "cache"
+    code = (
+        "import sys; from funnelkit import read_events as r; "
+        "r(sys.argv[1], hold='disk', timezone='Europe/Paris')"
+    )
+    env = {**os.environ, "FUNNELKIT_CACHE_DIR": str(cache)}
+    subprocess.run([sys.executable, "-c", code, str(path)], check=True, env=env)
+    (copy,) = cache.iterdir()
+    code = "import sys; from funnelkit import read_events as r; r(sys.argv[1])"
+    subprocess.run([sys.executable, "-c", code, str(path)], check=True, env=env)
+    receipt = next(p for p in cache.iterdir() if p != copy)
+    assert copy.is_dir() and not (receipt / "events.parquet").exists()
+    parquet_log(path, contacts=10)  # changed: the next reading's receipt replaces the older one
+    subprocess.run([sys.executable, "-c", code, str(path)], check=True, env=env)
+    assert copy.is_dir() and not receipt.exists() and len(list(cache.iterdir())) == 2
