@@ -213,9 +213,10 @@ def _require(
                     f"{renamed[typo]}={col} (columns={{{renamed[typo]!r}: {col!r}}})?"
                 )
             if not hint:
+                option = "--contact-columns" if kind == "contacts" else "--columns"
                 hint = (
                     f" If it has another name, map it: columns={{'your_name': {col!r}}}"
-                    f" (on the command line: --columns your_name={col})."
+                    f" (on the command line: {option} your_name={col})."
                 )
             msg = (
                 f"{name}: the {kind} have no {col!r} column.{hint} "

@@ -241,6 +241,7 @@ def test_the_contacts_columns_are_mapped_apart_from_the_events(
     code, _, err = run(capsys, *args)  # unmapped: the table has no contact_id
     assert code == 2
     assert "contact_id" in err and "people.csv" in err
+    assert "--contact-columns your_name=contact_id" in err  # the contacts' own option
     code, _, err = run(capsys, *args, "--contact-columns", "uid")
     assert code == 2
     assert err.strip().endswith("--contact-columns: 'uid' is not of the form their_name=our_name.")
