@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -687,16 +688,22 @@ def _read_by_receipt(
     dropped); ``typed``: the id's and the time's typing, as validating types
     them.  The kept rows are the rows not set aside, in their order, numbered
     as before, typed as before (text ids and event names stripped only if
-    some needed it): the same frames as validating again.  ``None`` (validate) when the file's
-    fingerprint or row count differs from the receipt's.
+    some needed it): the same frames as validating again.  ``None``
+    (validate) when the file's fingerprint or row count differs from the
+    receipt's, or when the receipt cannot be read (it is then removed, and
+    the validation leaves a new one).
     """
     facts = entry_facts(receipt)
     if facts.get("fingerprint") != parquet_fingerprint(path):
         return None
     if read.select(pl.len()).collect().item() != facts.get("rows"):
         return None
-    summary = summary_from_json((receipt / SUMMARY_FILE).read_text(encoding="utf-8"), name)
-    aside = pl.read_parquet(receipt / SET_ASIDE_FILE)
+    try:
+        summary = summary_from_json((receipt / SUMMARY_FILE).read_text(encoding="utf-8"), name)
+        aside = pl.read_parquet(receipt / SET_ASIDE_FILE)
+    except (OSError, ValueError, KeyError, TypeError, pl.exceptions.PolarsError):
+        shutil.rmtree(receipt, ignore_errors=True)  # funnelkit's own entry (its mark was checked)
+        return None
     rows = read.with_row_index(_ROW, offset=1)
     if aside.height:
         numbers = aside.get_column("row").cast(rows.collect_schema()[_ROW])

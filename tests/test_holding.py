@@ -534,3 +534,20 @@ def test_a_receipt_never_removes_a_copy_another_log_may_read(tmp_path: Path) -> 
     parquet_log(path, contacts=10)  # changed: the next reading's receipt replaces the older one
     subprocess.run([sys.executable, "-c", code, str(path)], check=True, env=env)
     assert copy.is_dir() and not receipt.exists() and len(list(cache.iterdir())) == 2
+
+
+def test_a_damaged_receipt_is_replaced_not_raised(tmp_path: Path) -> None:
+    """A receipt whose files were damaged (their sizes kept) is validated again and rewritten."""
+    path = parquet_log(tmp_path / "e.parquet")
+    cache = tmp_path / "cache"
+    first = read_events(path, cache_dir=cache)
+    (receipt,) = cache.iterdir()
+    for name in ("summary.json", "set_aside.parquet"):
+        size = (receipt / name).stat().st_size
+        (receipt / name).write_bytes(b"x" * size)
+    again = read_events(path, cache_dir=cache)
+    assert again.summary() == first.summary()
+    assert_frame_equal(again.set_aside.collect(), first.set_aside.collect())
+    with pytest.MonkeyPatch.context() as mp:  # the new receipt is read
+        mp.setattr(events_module, "_validate_in_memory", _not_called)
+        assert read_events(path, cache_dir=cache).summary() == first.summary()
