@@ -1,15 +1,37 @@
-"""What the explorer's tests share: random logs, and the numbers an explorer must match."""
+"""What the explorer's tests share: the sample, random logs, the numbers to match.
+
+The test modules import the ``log`` and ``contacts`` fixtures (the sample's
+events and contacts, read once per module); ruff is told about
+them (F401 on the import, F811 on each test parameter that names them).
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pytest
 
+from funnelkit import read_contacts, read_events
 from funnelkit.definitions import load_funnel
 from funnelkit.errors import ParameterError
 from funnelkit.explorer import Explorer
 from tests.conftest import CANONICAL_SCHEMA
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
+
+
+@pytest.fixture(scope="module")
+def log() -> pl.DataFrame:
+    """The sample's events, validated."""
+    return read_events(SAMPLE / "events.csv").collect()
+
+
+@pytest.fixture(scope="module")
+def contacts() -> pl.DataFrame:
+    """The sample's contacts, validated."""
+    return read_contacts(SAMPLE / "contacts.csv").collect()
 
 
 def direct(app: Explorer, events: pl.DataFrame, contacts: pl.DataFrame | None) -> tuple[Any, Any]:

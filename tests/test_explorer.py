@@ -17,7 +17,6 @@ import ipywidgets as widgets
 import polars as pl
 import pytest
 
-from funnelkit import read_contacts, read_events
 from funnelkit.definitions import load_funnel, save_funnel
 from funnelkit.errors import ParameterError
 from funnelkit.explorer import (
@@ -31,20 +30,8 @@ from funnelkit.explorer import (
 )
 from funnelkit.figures import LEAK_COLOUR, stage_colour
 from tests.conftest import events_frame
-from tests.explorer_support import random_log, same_numbers
+from tests.explorer_support import contacts, log, random_log, same_numbers  # noqa: F401 (fixtures)
 from tests.french import BAD_DEFINITIONS, hovers, not_french
-
-SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
-
-
-@pytest.fixture(scope="module")
-def log() -> pl.DataFrame:
-    return read_events(SAMPLE / "events.csv").collect()
-
-
-@pytest.fixture(scope="module")
-def contacts() -> pl.DataFrame:
-    return read_contacts(SAMPLE / "contacts.csv").collect()
 
 
 @pytest.fixture

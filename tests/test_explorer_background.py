@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -12,23 +11,9 @@ import pytest
 
 import funnelkit.background as background_module
 import funnelkit.explorer as explorer_module
-from funnelkit import read_contacts, read_events
 from funnelkit.background import Background
 from funnelkit.explorer import Explorer, explore
-from tests.explorer_support import random_log, same_numbers
-
-SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
-
-
-@pytest.fixture(scope="module")
-def log() -> pl.DataFrame:
-    return read_events(SAMPLE / "events.csv").collect()
-
-
-@pytest.fixture(scope="module")
-def contacts() -> pl.DataFrame:
-    return read_contacts(SAMPLE / "contacts.csv").collect()
-
+from tests.explorer_support import contacts, log, random_log, same_numbers  # noqa: F401 (fixtures)
 
 WORKER = "funnelkit-explorer"  # the background thread's name
 

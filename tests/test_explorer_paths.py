@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import html
-from pathlib import Path
 
 import polars as pl
 import pytest
 
-from funnelkit import read_contacts, read_events
 from funnelkit.explorer import Explorer, explore
 from funnelkit.paths import drop_off_paths
 from tests.conftest import events_frame
-
-SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
-
-
-@pytest.fixture(scope="module")
-def log() -> pl.DataFrame:
-    return read_events(SAMPLE / "events.csv").collect()
-
-
-@pytest.fixture(scope="module")
-def contacts() -> pl.DataFrame:
-    return read_contacts(SAMPLE / "contacts.csv").collect()
+from tests.explorer_support import contacts, log  # noqa: F401 (fixtures)
 
 
 @pytest.fixture
