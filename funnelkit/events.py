@@ -50,6 +50,7 @@ from funnelkit.holding import (
     entry_facts,
     estimated_bytes,
     find_entry,
+    keeps_receipt,
     parquet_fingerprint,
     summary_from_json,
     write_entry,
@@ -497,7 +498,11 @@ def read_events(
         dropped = [c for c in props if held_columns is not None and c not in held_columns]
         dropped = dropped if held == "memory" and PROBLEM not in schema else []
         read = lf.drop(dropped) if dropped else lf
-        receipt = _receipt_key(source, schema, held, stamp, cache_dir, options)
+        # one Parquet file held in memory: validated before, or leaves a receipt now
+        receipts = held == "memory" and PROBLEM not in schema and keeps_receipt(source)
+        receipt = None
+        if receipts and stamp is not None:
+            receipt = _find_receipt(source, stamp, cache_dir, options)
         if receipt is not None and stamp is not None:
             # validated before, by this process or another: the kept rows are the file's
             # rows but those set aside, typed alike (see _read_by_receipt)
@@ -538,7 +543,7 @@ def read_events(
         log = replace(log, summarized=log.count(event_names=listed))
         if held == "disk":
             log = _write_cache(log, kept, aside, cache_dir, source, stamp, options)
-        elif stamp is not None and _receipt_key(source, schema, held, stamp, cache_dir, None):
+        elif receipts and stamp is not None:
             plain = {"plain_ids": plain_ids, "plain_event_names": names is not None}
             _leave_receipt(log, aside, cache_dir, source, stamp, options, plain)
         if strict:
@@ -611,33 +616,20 @@ def read_events(
     return _narrowed(log, held_columns)
 
 
-def _receipt_key(
+def _find_receipt(
     source: Source,
-    schema: pl.Schema,
-    held: str,
-    stamp: tuple[int, int, int] | None,
+    stamp: tuple[int, int, int],
     cache_dir: str | os.PathLike[str] | None,
-    options: Mapping[str, Any] | None,
+    options: Mapping[str, Any],
 ) -> Path | None:
-    """Return the receipt of a Parquet file held in memory, when one may be kept.
+    """Return the receipt of ``source`` as it is now, read with ``options``, or ``None``.
 
-    One Parquet file (not a folder or a pattern: its fingerprint is its one
-    footer) read into memory may leave a receipt (:func:`_leave_receipt`).
-    With ``options``, return the receipt found for them (``None`` if there is
-    none); without, return the cache folder when a receipt may be written.
+    A folder at its place that funnelkit did not write is left alone: the
+    source is then validated.
     """
-    if held != "memory" or stamp is None or PROBLEM in schema or stamp[2] != 1:
-        return None
-    if not isinstance(source, str | Path) or Path(source).suffix.lower() not in (".parquet", ".pq"):
-        return None
-    if not Path(source).is_file():  # a folder named like a file
-        return None
-    folder = cache_folder(cache_dir)
-    if options is None:
-        return folder
     try:
-        return find_entry(folder, str(source), stamp, options, kind=RECEIPT)
-    except DataError:  # a folder funnelkit did not write: validate, and leave it alone
+        return find_entry(cache_folder(cache_dir), str(source), stamp, options, kind=RECEIPT)
+    except DataError:
         return None
 
 
@@ -807,12 +799,17 @@ def _repeated_rows(
     )
 
 
+def _held_names(names: Sequence[str], keep: Sequence[str]) -> list[str]:
+    """Return the ``names`` a log keeping ``keep`` holds: the required ones and those kept."""
+    return [c for c in names if c in REQUIRED or c in keep]
+
+
 def _narrowed(log: EventLog, keep: Sequence[str] | None) -> EventLog:
     """Return ``log`` holding only the required columns and ``keep`` (all without ``keep``)."""
     if keep is None:
         return log
     present = log.frame.collect_schema().names()
-    names = [c for c in present if c in REQUIRED or c in keep]
+    names = _held_names(present, keep)
     if names == present:
         return log
     numbered = None if log.numbered is None else log.numbered.select(_ROW, *names)
@@ -884,9 +881,7 @@ def _from_entry(
         summary = summary_from_json(text, name)
     kept, aside = _scan(entry / EVENTS_FILE), _scan(entry / SET_ASIDE_FILE)
     if keep is not None:
-        kept = kept.select(
-            c for c in kept.collect_schema().names() if c in (_ROW, *REQUIRED, *keep)
-        )
+        kept = kept.select(_held_names(kept.collect_schema().names(), [_ROW, *keep]))
     estimate = estimated_bytes(kept.collect_schema(), summary.rows_kept)
     held = choose_hold(hold, estimate=estimate, lazy_plan=False)
     if held == "memory":

@@ -46,6 +46,7 @@ __all__ = [
     "estimated_bytes",
     "entry_facts",
     "find_entry",
+    "keeps_receipt",
     "parquet_fingerprint",
     "summary_from_json",
     "summary_to_json",
@@ -417,6 +418,23 @@ def entry_facts(entry: Path) -> dict[str, Any]:
     """Return the ``facts`` :func:`write_entry` recorded in an entry's mark (``{}`` if none)."""
     mark = _mark_of(entry)
     return dict(mark.get("facts") or {}) if mark is not None else {}
+
+
+def keeps_receipt(source: object) -> bool:
+    """Tell whether reading ``source`` into memory leaves a :data:`RECEIPT`: one Parquet file.
+
+    Not a folder or a pattern (a receipt's fingerprint is one footer), nor a
+    CSV or NDJSON file (read whole anyway, their parsing is most of the cost).
+
+    Examples
+    --------
+    >>> keeps_receipt("no/such/file.parquet"), keeps_receipt(pl.DataFrame())
+    (False, False)
+    """
+    if not isinstance(source, str | os.PathLike):
+        return False
+    path = Path(source)
+    return path.suffix.lower() in (".parquet", ".pq") and path.is_file()
 
 
 def parquet_fingerprint(path: str | os.PathLike[str]) -> str:

@@ -49,6 +49,7 @@ from funnelkit.events import (
     require_usable,
     timestamp_hint,
 )
+from funnelkit.holding import keeps_receipt
 from funnelkit.privacy import check_breakdown, judge_column
 from funnelkit.report_contacts import FOLLOW_UP_DIR, FOLLOW_UP_MARK, contacts_table, write_follow_up
 from funnelkit.report_display import (
@@ -516,9 +517,10 @@ def _precheck_hold(path: Path, hold: str) -> str:
     it fits), leaving a receipt the kernel's reading takes its rows by
     (:func:`funnelkit.events.read_events`): the validation without writing a
     copy (at 10M events, 1.6 CPU s to write and 0.4 to read back).  Other
-    sources get a validated copy on disk (:data:`_PRECHECK_HOLD`).
+    sources get a validated copy on disk (:data:`_PRECHECK_HOLD`); which
+    sources leave a receipt is :func:`funnelkit.holding.keeps_receipt`.
     """
-    if hold in ("auto", "memory") and path.suffix.lower() in (".parquet", ".pq") and path.is_file():
+    if hold in ("auto", "memory") and keeps_receipt(path):
         return hold
     return _PRECHECK_HOLD.get(hold, hold)
 
