@@ -545,7 +545,7 @@ def read_events(
             log = _write_cache(log, kept, aside, cache_dir, source, stamp, options)
         elif receipts and stamp is not None:
             plain = {"plain_ids": plain_ids, "plain_event_names": names is not None}
-            _leave_receipt(log, aside, cache_dir, source, stamp, options, plain)
+            _leave_receipt(log, cache_dir, source, stamp, options, plain)
         if strict:
             _raise_if_rows_set_aside(log, origin, timestamp_format)
         return _narrowed(log, held_columns)
@@ -635,7 +635,6 @@ def _find_receipt(
 
 def _leave_receipt(
     log: EventLog,
-    aside: pl.DataFrame,
     cache_dir: str | os.PathLike[str] | None,
     source: Source,
     stamp: tuple[int, int, int],
@@ -659,7 +658,7 @@ def _leave_receipt(
             stamp,
             options,
             None,
-            aside,
+            log.set_aside,
             lambda events, set_aside: log.summary(),
             facts=facts,
         )
