@@ -397,10 +397,15 @@ def read_events(
     _require(_names(schema), REQUIRED, name, "events", origin)
     _require_flat(schema, REQUIRED, name, origin)
     materialised = not isinstance(source, pl.LazyFrame | str | Path) or _is_csv(source)
-    if materialised:
-        # eager or already-materialised inputs: an empty table is an error now
-        if lf.select(pl.len()).collect().item() == 0:
-            msg = f"{name}: the events have a header but no rows."
+    # A table in memory or a CSV file counts its rows at once, Parquet files in
+    # their footers (no row read): a source of events without rows is an error
+    # now, whatever its kind.  A lazy plan is not run for it; an NDJSON file
+    # without rows is an empty file.
+    counted = None
+    if not isinstance(source, pl.LazyFrame) and not _is_ndjson(source):
+        counted = lf.select(pl.len()).collect().item()
+        if counted == 0:
+            msg = f"{name}: the events have column names but no rows."
             raise EmptyInputError(msg)
     materialised = materialised or _is_ndjson(source)  # its bytes are in memory already
     props = [c for c in schema.names() if c not in (*REQUIRED, PROBLEM)]
@@ -483,8 +488,8 @@ def read_events(
         ),
     ]
     estimate = None
-    if hold in ("auto", "disk") and not materialised and not isinstance(source, pl.LazyFrame):
-        estimate = estimated_bytes(schema, lf.select(pl.len()).collect().item())
+    if hold in ("auto", "disk") and not materialised and counted is not None:
+        estimate = estimated_bytes(schema, counted)
     held = choose_hold(hold, estimate=estimate, lazy_plan=isinstance(source, pl.LazyFrame))
     fits = held == "memory" or choose_hold("auto", estimate=estimate, lazy_plan=False) == "memory"
     if held != "lazy" and fits:

@@ -259,11 +259,19 @@ _SAMPLED = 100_000
 # Numbers such as 19970101 (a date written %Y%m%d) read as epoch seconds land here.
 _YYYYMMDD_AS_EPOCH_US = (19_000_101 * 10**6, 21_001_231 * 10**6)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# No event of a marketing funnel is this old: a bulk of events before it was misread.
+_EARLY = datetime(1980, 1, 1, tzinfo=UTC)
 
 
 def _micros(moment: datetime) -> int:
     """Return the epoch microseconds of an aware ``moment``."""
     return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def _early(at: pl.Expr) -> pl.Expr:
+    """Tell the times before :data:`_EARLY` but those the ``%Y%m%d`` warning names (1970-08)."""
+    lo, hi = _YYYYMMDD_AS_EPOCH_US
+    return (at < _EARLY) & ~at.dt.epoch("us").is_between(lo, hi)
 
 
 def _day(micros: int) -> str:
@@ -391,6 +399,7 @@ class ValidatedTable:
             sample.quantile(0.01, "higher").alias("low"),
             sample.quantile(0.99, "lower").alias("high"),
             at.is_between(lo, hi).sum().alias("dates"),
+            _early(at).sum().alias("early"),
         ]
         queries = [
             self.frame.select(pl.len().alias("n"), *(span if timed else [])),
@@ -445,6 +454,7 @@ class ValidatedTable:
         warnings = []
         at = pl.col(OCCURRED_AT)
         rows = self.numbered if self.numbered is not None else self.frame
+        order = ROW if self.numbered is not None else OCCURRED_AT
         if span["dates"]:
             lo, hi = _YYYYMMDD_AS_EPOCH_US
             example = rows.filter(at.dt.epoch("us").is_between(lo, hi)).head(SHOWN_ROWS).collect()
@@ -458,13 +468,21 @@ class ValidatedTable:
                     f"%Y%m%d ({_as_yyyymmdd(seconds)}), read them with --timestamp-format "
                     f"%Y%m%d (in Python: timestamp_format='%Y%m%d'): {named}"
                 )
+        if span["early"] and (span["low"] is None or span["low"] < _micros(_EARLY)):
+            # the bulk itself before 1980 (a few such events are outliers, below)
+            early = rows.filter(_early(at)).sort(order).head(SHOWN_ROWS).collect()
+            warnings.append(
+                f"{count_text(span['early'], 'event')} dated before {_EARLY.year} (from "
+                f"{first:%Y-%m-%d %H:%M:%S} UTC), where small numbers read as epoch seconds "
+                "land; if the column holds another unit, or no time at all, convert it before "
+                f"reading: {_name_rows(early)}" + (", ..." if span["early"] > SHOWN_ROWS else "")
+            )
         if n_kept < _OUTLIER_MINROWS or span["low"] is None:
             return first, last, tuple(warnings)
         micros = at.dt.epoch("us")
         low, high = span["low"] - _OUTLIER_GAP_US, span["high"] + _OUTLIER_GAP_US
         if _micros(first) >= low and _micros(last) <= high:
             return first, last, tuple(warnings)
-        order = ROW if self.numbered is not None else OCCURRED_AT
         bulk, odd = pl.collect_all(
             [
                 self.frame.filter(micros.is_between(low, high)).select(

@@ -194,14 +194,16 @@ def test_text_in_a_number_column_names_the_values(
         )
 
 
-def test_an_empty_parquet_file_is_not_a_list_of_misspelt_names(
+def test_an_empty_parquet_file_is_refused_not_a_list_of_misspelt_names(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "e.parquet"
     schema = {"contact_id": pl.String, "occurred_at": pl.Datetime("us", "UTC"), "event": pl.String}
     pl.DataFrame(schema=schema).write_parquet(path)
-    assert main(["funnel", str(path), "--steps", "page_view,purchase"]) == 0
-    assert "warning" not in capsys.readouterr().err
+    assert main(["funnel", str(path), "--steps", "page_view,purchase"]) == 2
+    err = capsys.readouterr().err
+    assert "e.parquet: the events have column names but no rows" in err
+    assert "warning" not in err and len(err.strip().splitlines()) == 1
 
 
 def test_a_definition_warns_about_likely_typos_only(

@@ -276,6 +276,28 @@ def test_empty_files(tmp_path: Path, content: str, match: str) -> None:
         read_events(path)
 
 
+@pytest.mark.parametrize("hold", ["auto", "memory", "disk", "lazy"])
+def test_parquet_events_without_rows_are_refused_as_a_csv_header_is(
+    tmp_path: Path, hold: str
+) -> None:
+    schema = {"contact_id": pl.String, "occurred_at": pl.Datetime("us", "UTC"), "event": pl.String}
+    pl.DataFrame(schema=schema).write_parquet(tmp_path / "e.parquet")
+    with pytest.raises(EmptyInputError, match=r"e\.parquet: the events have column names but no"):
+        read_events(tmp_path / "e.parquet", hold=hold, cache_dir=tmp_path / "cache")
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    for part in ("a", "b"):  # every file of the folder empty
+        pl.DataFrame(schema=schema).write_parquet(folder / f"{part}.parquet")
+    with pytest.raises(EmptyInputError, match="parts: the events have column names but no rows"):
+        read_events(folder, hold=hold, cache_dir=tmp_path / "cache")
+    one = {"contact_id": ["c1"], "occurred_at": [utc(2026, 11, 2)], "event": ["x"]}
+    pl.DataFrame(one).write_parquet(folder / "c.parquet")
+    assert read_events(folder, hold=hold, cache_dir=tmp_path / "cache").summary().rows_kept == 1
+    # a lazy plan is not run to tell: it gives an empty log
+    empty = read_events(pl.scan_parquet(tmp_path / "e.parquet"), hold="lazy")
+    assert empty.summary().rows_read == 0
+
+
 def test_missing_file_unknown_type_and_wrong_object(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"nope\.csv: no such file"):
         read_events(tmp_path / "nope.csv")
@@ -1134,6 +1156,26 @@ def test_dates_written_as_numbers_are_not_silently_read_as_1970(tmp_path: Path) 
     done = run_cli("validate", path)
     assert "warning: 2 events read as epoch seconds" in done.stderr
     assert not read_events(path, timestamp_format="%Y%m%d").summary().warnings
+
+
+def test_a_bulk_of_events_before_1980_is_warned_about_not_a_few(tmp_path: Path) -> None:
+    # small numbers (a counter, seconds since the start of a test) read as epoch seconds
+    frame = pl.DataFrame(
+        {"contact_id": [f"c{i % 7}" for i in range(30)], "occurred_at": range(1, 31)}
+    ).with_columns(event=pl.lit("like"))
+    frame.write_parquet(tmp_path / "e.parquet")
+    (warning,) = read_events(tmp_path / "e.parquet").summary().warnings
+    assert warning.startswith("30 events dated before 1980 (from 1970-01-01 00:00:01 UTC)")
+    assert "row 1 (1970-01-01 00:00:01)" in warning and warning.endswith(", ...")
+    # one such event among recent ones is an outlier, told once, as such
+    later = frame.with_columns(pl.col("occurred_at") + 1_762_000_000)
+    mixed = pl.concat([later, frame.head(1)])
+    (warning,) = read_events(mixed).summary().warnings
+    assert warning.startswith("1 event dated more than 2 years away from the bulk")
+    # %Y%m%d numbers get their own warning only
+    dates = frame.head(2).with_columns(occurred_at=pl.Series([19970101, 20261102]))
+    (warning,) = read_events(dates).summary().warnings
+    assert "fall in August 1970" in warning
 
 
 @pytest.mark.parametrize(
