@@ -327,8 +327,16 @@ def find_entry(
             "or give another cache folder (cache_dir=, or FUNNELKIT_CACHE_DIR)."
         )
         raise DataError(msg)
+    _private(entry)  # one written before entries were private
     _WRITTEN_HERE.add(entry.resolve())
     return entry
+
+
+def _private(entry: Path) -> None:
+    """Make funnelkit's own cache entry readable by this account only (its rows hold raw ids)."""
+    with contextlib.suppress(OSError):
+        if entry.stat().st_mode & 0o077:
+            entry.chmod(0o700)
 
 
 def write_entry(
@@ -350,7 +358,9 @@ def write_entry(
     :func:`entry_facts`); the folder is then renamed into place.  Without
     ``kept`` the entry is a :data:`RECEIPT` (``count`` is then called with
     ``None`` for the events).  Older entries of the same source (those holding
-    funnelkit's mark) are removed.
+    funnelkit's mark) are removed.  The entry's folder (and the cache folder,
+    when funnelkit makes it) is readable by this account only (mode ``0700``):
+    it holds the source's contact ids as they are.
 
     Raises
     ------
@@ -363,10 +373,12 @@ def write_entry(
     entry = folder / name
     tmp = folder / f".tmp-{name}-{os.getpid()}"
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        # the rows hold raw contact ids: a folder the kit makes is this account's alone
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         if tmp.exists():
             shutil.rmtree(tmp)
-        tmp.mkdir()
+        tmp.mkdir(mode=0o700)
+        tmp.chmod(0o700)  # whatever the umask
         frames = [(set_aside, SET_ASIDE_FILE)]
         if kept is not None:
             frames.insert(0, (kept, EVENTS_FILE))

@@ -551,3 +551,27 @@ def test_a_damaged_receipt_is_replaced_not_raised(tmp_path: Path) -> None:
     with pytest.MonkeyPatch.context() as mp:  # the new receipt is read
         mp.setattr(events_module, "_validate_in_memory", _not_called)
         assert read_events(path, cache_dir=cache).summary() == first.summary()
+
+
+def test_cache_entries_hold_raw_ids_so_only_this_account_reads_them(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    old = os.umask(0o022)  # the usual umask: files readable by everyone
+    try:
+        read_events(parquet_log(tmp_path / "e.parquet"), hold="disk", cache_dir=cache)
+        read_events(parquet_log(tmp_path / "r.parquet"), cache_dir=cache)  # a receipt
+    finally:
+        os.umask(old)
+    assert cache.stat().st_mode & 0o777 == 0o700  # funnelkit made it
+    entries = sorted(cache.iterdir())
+    assert len(entries) == 2 and all(e.stat().st_mode & 0o777 == 0o700 for e in entries)
+    # an entry written before entries were private is made so when read again
+    entries[0].chmod(0o755)
+    read_events(tmp_path / "e.parquet", hold="disk", cache_dir=cache)
+    assert entries[0].stat().st_mode & 0o777 == 0o700
+    # a cache folder the user made keeps its mode
+    mine = tmp_path / "mine"
+    mine.mkdir(mode=0o755)
+    mine.chmod(0o755)
+    read_events(tmp_path / "e.parquet", hold="disk", cache_dir=mine)
+    assert mine.stat().st_mode & 0o777 == 0o755
+    assert all(e.stat().st_mode & 0o777 == 0o700 for e in mine.iterdir())
