@@ -142,32 +142,68 @@ def _report_set_aside(summary: SetAsideSummary) -> None:
 
 
 def _warn_about_the_data(
-    log: EventLog, reads: Sequence[tuple[str, Iterable[str]]], *, typos_only: bool = False
-) -> tuple[datetime | None, datetime | None]:
-    """Warn on stderr about the event names that EVENTS never holds.
+    log: EventLog,
+    reads: Sequence[tuple[str, Iterable[str]]],
+    args: argparse.Namespace,
+    *,
+    typos_only: bool = False,
+) -> None:
+    """Warn on stderr about the event names EVENTS never holds and times outside its events.
 
     ``reads`` pairs what reads the names (``"step 2"``, ``"funnel 'inbound'"``)
     with them.  A misspelt name counts nothing, silently; the warning names it
     and the closest event of the data.  With ``typos_only`` (a definition, whose
     rules list alternatives a log need not all hold), only names with a close
-    event of the data are warned about.  Returns the first and last event times.
-    The names and times are those the reading counted in its summary; only a
-    log with more distinct names than a summary lists is read again for them.
+    event of the data are warned about.  The command's ``--since``, ``--until``
+    and ``--as-of`` are compared with the first and last events
+    (:func:`_warn_about_times`).  The names and times are those the reading
+    counted in its summary; only a log with more distinct names than a summary
+    lists is read again for them.
     """
     from funnelkit.logs import unknown_events
 
     summary = log.summary()
     for line in unknown_events(log, reads, typos_only=typos_only):
         print(f"warning: {line}", file=sys.stderr)
-    return summary.first_at, summary.last_at
+    _warn_about_times(args, summary.first_at, summary.last_at)
 
 
-def _warn_about_as_of(as_of: str, first: datetime | None, last: datetime | None) -> None:
+def _warn_about_times(
+    args: argparse.Namespace, first: datetime | None, last: datetime | None
+) -> None:
+    """Warn on stderr when a span leaves out every event, or about an ``--as-of`` far off.
+
+    ``--since`` after the last event or ``--until`` at or before the first
+    one reads no event: the results are zeros, which a warning explains.
+    """
+    from funnelkit.timeutil import parse_time
+
+    if first is None or last is None:
+        return
+    since = parse_time(getattr(args, "since", None), "--since")
+    until = parse_time(getattr(args, "until", None), "--until")
+    if since is not None and since > last:
+        print(
+            f"warning: --since {args.since} is after the last event ({last:%Y-%m-%d %H:%M}):"
+            " no event is read, every count is zero.",
+            file=sys.stderr,
+        )
+    if until is not None and until <= first:
+        print(
+            f"warning: --until {args.until} is not after the first event"
+            f" ({first:%Y-%m-%d %H:%M}): no event is read, every count is zero.",
+            file=sys.stderr,
+        )
+    if getattr(args, "as_of", None):
+        _warn_about_as_of(args.as_of, first, last)
+
+
+def _warn_about_as_of(as_of: str, first: datetime, last: datetime) -> None:
     """Warn on stderr when ``--as-of`` is before the events or a week or more after them."""
     from funnelkit.timeutil import instant as _instant
 
     moment = _instant(as_of, "--as-of")
-    if moment is None or first is None or last is None:
+    if moment is None:
         return
     if moment < first:
         print(
@@ -185,16 +221,27 @@ def _warn_about_as_of(as_of: str, first: datetime | None, last: datetime | None)
         )
 
 
-def _check_times(args: argparse.Namespace) -> None:
-    """Refuse an unreadable ``--since``, ``--until`` or ``--as-of`` before EVENTS is read.
+def _check_options(args: argparse.Namespace) -> None:
+    """Refuse an unreadable time or a bad number among the options before EVENTS is read.
 
-    The library's own check would name its parameter (``since``), not the option.
+    ``--since``, ``--until``, ``--as-of``, ``--top``, ``--min-size`` and
+    ``--alpha`` are checked as the library checks them, before a large file
+    is read for nothing; a message naming a parameter (``min_size``) is
+    written with its option (``--min-size``) by :func:`main`.
     """
+    from funnelkit.aggregate import check_count_option
+    from funnelkit.stats import check_alpha
     from funnelkit.timeutil import instant, parse_time
 
     parse_time(getattr(args, "since", None), "--since")
     parse_time(getattr(args, "until", None), "--until")
     instant(getattr(args, "as_of", None), "--as-of")
+    if getattr(args, "top", None) is not None:
+        check_count_option(args.top, "top", allow_none=False)
+    if getattr(args, "min_size", None) is not None:
+        check_count_option(args.min_size, "min_size", allow_none=False)
+    if getattr(args, "alpha", None) is not None:
+        check_alpha(args.alpha)
 
 
 # --- sample ------------------------------------------------------------------
@@ -299,13 +346,7 @@ def _add_classify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> H
     )
     p.add_argument("--contacts", metavar="PATH", help="optional contacts table")
     p.add_argument("--out", metavar="FILE", help="write the classification (.csv or .parquet)")
-    p.add_argument(
-        "--pseudonymize",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="write keyed pseudonyms instead of contact ids in --out (default: yes; "
-        "--no-pseudonymize keeps the raw ids for a file that stays on this machine)",
-    )
+    _add_pseudonymize(p)
     p.add_argument("--lang", default="en", choices=("en", "fr"), help="language of the labels")
     p.add_argument(
         "--partitions",
@@ -334,21 +375,18 @@ def _partitions(text: str) -> int | str:
 
 def _classify(args: argparse.Namespace) -> int:
     from funnelkit.definitions import load_funnel
-    from funnelkit.logs import count_text
     from funnelkit.stages import classify, snapshot
 
     funnel = load_funnel(args.funnel)
-    _check_times(args)
+    _check_options(args)
     if args.out:
         check_table_path(args.out)
     log = _load_events(args.events, args)
     contacts = load_contacts(args.contacts, args)
     lf = classify(log, funnel, as_of=args.as_of, contacts=contacts, partitions=args.partitions)
-    first, last = _warn_about_the_data(
-        log, [(f"funnel {funnel.name!r}", funnel.event_names)], typos_only=True
+    _warn_about_the_data(
+        log, [(f"funnel {funnel.name!r}", funnel.event_names)], args, typos_only=True
     )
-    if args.as_of:
-        _warn_about_as_of(args.as_of, first, last)
     table = lf.collect(engine="streaming").sort("contact_id")
     counts = snapshot(table, funnel, lang=args.lang).table
     moment = f"as of {args.as_of}" if args.as_of else "all events"
@@ -364,13 +402,31 @@ def _classify(args: argparse.Namespace) -> int:
         )
     print("\n".join(lines))
     if args.out:
-        if args.pseudonymize:
-            from funnelkit.privacy import pseudonymize
-
-            table = table.with_columns(pseudonymize("contact_id"))
-        write_table(table, args.out)
-        print(f"wrote {count_text(table.height, 'row')} to {args.out}", file=sys.stderr)
+        _write_out(table, args)
     return 0
+
+
+def _add_pseudonymize(parser: argparse.ArgumentParser) -> None:
+    """Add ``--pseudonymize`` / ``--no-pseudonymize`` for the contact ids of ``--out``."""
+    parser.add_argument(
+        "--pseudonymize",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="write keyed pseudonyms instead of contact ids in --out (default: yes; "
+        "--no-pseudonymize keeps the raw ids for a file that stays on this machine)",
+    )
+
+
+def _write_out(table: pl.DataFrame, args: argparse.Namespace) -> None:
+    """Write ``table`` to ``--out``, its contact ids pseudonymised unless told otherwise."""
+    from funnelkit.logs import count_text
+
+    if args.pseudonymize:
+        from funnelkit.privacy import pseudonymize
+
+        table = table.with_columns(pseudonymize("contact_id"))
+    write_table(table, args.out)
+    print(f"wrote {count_text(table.height, 'row')} to {args.out}", file=sys.stderr)
 
 
 # --- funnel ------------------------------------------------------------------
@@ -515,12 +571,12 @@ def _funnel(args: argparse.Namespace) -> int:
     from funnelkit.privacy import check_breakdown
 
     window = parse_duration(args.window, name="--window")
-    _check_times(args)
+    _check_options(args)
     steps, count, reads = _steps_of(args)
     log = _load_events(args.events, args, keep=_steps_read(args))
     contacts = load_contacts(args.contacts, args)
     check_breakdown(args.by, [log, contacts], allow_personal=args.allow_personal, option="--by")
-    _warn_about_the_data(log, reads, typos_only=bool(args.funnel))
+    _warn_about_the_data(log, reads, args, typos_only=bool(args.funnel))
     result = funnel(
         log,
         steps,
@@ -612,14 +668,14 @@ def _drivers(args: argparse.Namespace) -> int:
     from funnelkit.durations import parse_duration
 
     window = parse_duration(args.window, name="--window")
-    _check_times(args)
+    _check_options(args)
     steps, count, reads = _steps_of(args)
     if args.step is not None and not 2 <= args.step <= count:
         msg = f"--step {args.step}: give a step from 2 to {count} (the step to reach)"
         raise ParameterError(msg)
     log = _load_events(args.events, args)
     contacts = load_contacts(args.contacts, args)
-    _warn_about_the_data(log, reads, typos_only=bool(args.funnel))
+    _warn_about_the_data(log, reads, args, typos_only=bool(args.funnel))
     result = drivers(
         log,
         steps,
@@ -691,14 +747,14 @@ def _paths(args: argparse.Namespace) -> int:
     from funnelkit.paths import drop_off_paths
 
     window = parse_duration(args.window, name="--window")
-    _check_times(args)
+    _check_options(args)
     steps, count, reads = _steps_of(args)
     step: int | str | None = args.step
     if args.step is not None and args.step.strip().isdigit():
         step = int(args.step)
     log = _load_events(args.events, args, keep=_steps_read(args))
     contacts = load_contacts(args.contacts, args)
-    _warn_about_the_data(log, reads, typos_only=bool(args.funnel))
+    _warn_about_the_data(log, reads, args, typos_only=bool(args.funnel))
     result = drop_off_paths(
         log,
         steps,
@@ -724,7 +780,9 @@ def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Han
         help="render the weekly funnel report (notebook, HTML, metrics.json)",
         description="Execute the weekly report notebook with papermill for one ISO week (default: "
         "the last complete week of the data) or a range, and write DIR/<week>/report.ipynb, "
-        "report.html and metrics.json, plus DIR/index.html. A week is moved into place only "
+        "report.html and metrics.json, plus DIR/index.html and DIR/follow-up/<week>.csv (the "
+        "contacts to follow up, with their real ids, readable by this account only). A week "
+        "is moved into place only "
         "once it rendered completely; on failure the previous report stays and the exit code "
         "is 2. Only week folders and an index.html written by funnelkit are ever replaced.",
     )
@@ -802,6 +860,7 @@ def _add_validate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> H
     parser.add_argument("events", metavar="EVENTS", help="CSV, Parquet, NDJSON, folder or glob")
     parser.add_argument("--contacts", metavar="PATH", help="optional contacts table")
     parser.add_argument("--out", metavar="FILE", help="write the set-aside rows (CSV or Parquet)")
+    _add_pseudonymize(parser)
     add_read_options(parser)
     return _validate
 
@@ -814,7 +873,7 @@ def _validate(args: argparse.Namespace) -> int:
     log = load_events(args.events, args, require_rows=False)
     table = load_contacts(args.contacts, args)
     if args.out:
-        write_table(log.set_aside.collect(), args.out)
+        _write_out(log.set_aside.collect(), args)
     aside = log.summary().rows_set_aside + (table.summary().rows_set_aside if table else 0)
     print(f"{count_text(aside, 'row')} set aside" if aside else "all rows usable")
     return 1 if aside else 0

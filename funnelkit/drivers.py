@@ -560,12 +560,33 @@ class DriversResult:
             f"({self.converted:,} went on, {self.dropped:,} did not)"
         )
 
+    def one_sided(self) -> str | None:
+        """Say why no signal can tell anything when none or all of the contacts went on.
+
+        The rows of :attr:`table` then all read "0% went on, against 0% of the
+        others" (or 100% against 100%): the text and the notebook display show
+        this sentence instead.  ``None`` when both groups hold contacts.
+        """
+        if self.converted and self.dropped:
+            return None
+        reached = self.converted + self.dropped
+        went = "none" if not self.converted else "all"
+        if not reached:
+            return f"no contact at {self.from_name} whose window has closed: nothing to compare."
+        return (
+            f"{went} of the {reached:,} contacts at {self.from_name} went on to {self.to_name}: "
+            "there is no one to compare them with. Check the steps, the window and the span."
+        )
+
     def to_text(self) -> str:
         """Return the result as plain text: the title, then one sentence per signal."""
         lines = [self.title(), ""]
-        if self.table.is_empty():
+        alone = self.one_sided()
+        if alone is not None:
+            lines.append(alone)
+        elif self.table.is_empty():
             lines.append("no candidate signal")
-        for row in self.table.iter_rows(named=True):
+        for row in self.table.iter_rows(named=True) if alone is None else ():
             lines.append(f"{row['verdict']:>12}  {row['sentence']}")
         if self.open_windows:
             some = f"{self.open_windows:,} contact{'' if self.open_windows == 1 else 's'}"
@@ -577,6 +598,9 @@ class DriversResult:
         return self.to_text()
 
     def _repr_html_(self) -> str:
+        alone = self.one_sided()
+        if alone is not None:
+            return str(format_html("<div><p>{}</p><p>{}</p></div>", self.title(), alone))
         headers = ("verdict", "signal", "with: went on / not", "without", "odds ratio (95% CI)")
         rows = []
         for r in self.table.iter_rows(named=True):

@@ -101,9 +101,10 @@ _SECTIONS: dict[str, dict[str, tuple[str, str]]] = {
         ),
         "cohorts": (
             "Cohorts",
-            "Share of each week's new contacts that reached \u201c{stage}\u201d, by days since "
-            "their first event. Recent weeks are observed for fewer days: their curves are "
-            "shorter, not lower.",
+            "Share of the contacts whose first event fell in each week that reached "
+            "\u201c{stage}\u201d, by days since that first event (a contact listed without "
+            "any event yet counts among the week's new contacts above, not here). Recent "
+            "weeks are observed for fewer days: their curves are shorter, not lower.",
         ),
         "drivers": (
             "What the contacts who went on did differently",
@@ -171,9 +172,11 @@ _SECTIONS: dict[str, dict[str, tuple[str, str]]] = {
         ),
         "cohorts": (
             "Cohortes",
-            "Part des nouveaux contacts de chaque semaine ayant atteint « {stage} », selon les "
-            "jours écoulés depuis leur premier événement. Les semaines récentes sont observées "
-            "moins longtemps : leurs courbes sont plus courtes, pas plus basses.",
+            "Part des contacts dont le premier événement tombe dans chaque semaine ayant "
+            "atteint « {stage} », selon les jours écoulés depuis ce premier événement (un "
+            "contact listé sans événement compte parmi les nouveaux contacts ci-dessus, pas "
+            "ici). Les semaines récentes sont observées moins longtemps : leurs courbes sont "
+            "plus courtes, pas plus basses.",
         ),
         "drivers": (
             "Ce qu'ont fait autrement les contacts qui ont poursuivi",

@@ -81,7 +81,7 @@ def check_alpha(alpha: float) -> None:
     See the concept page: docs/concepts/uncertainty.md
     """
     if not 0.0 < alpha < 1.0:
-        msg = f"alpha must be between 0 and 1 (exclusive), got {alpha!r}; e.g. 0.05"
+        msg = f"alpha: must be between 0 and 1 (exclusive), got {alpha!r}; e.g. 0.05"
         raise ParameterError(msg)
 
 
@@ -95,7 +95,7 @@ IntoExpr = pl.Expr | str
 
 def _z(confidence: float) -> float:
     if not 0.0 < confidence < 1.0:
-        msg = f"confidence must be between 0 and 1 (exclusive), got {confidence!r}; e.g. 0.95"
+        msg = f"confidence: must be between 0 and 1 (exclusive), got {confidence!r}; e.g. 0.95"
         raise ParameterError(msg)
     return NormalDist().inv_cdf(0.5 + confidence / 2.0)
 

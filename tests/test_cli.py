@@ -46,11 +46,21 @@ def test_validate_clean_file_exits_zero(tmp_path: Path, capsys: pytest.CaptureFi
     assert "none set aside" in err and "all rows usable" in out
 
 
-def test_validate_writes_set_aside_rows(messy: Path, tmp_path: Path) -> None:
+def test_validate_writes_set_aside_rows_ids_pseudonymised(messy: Path, tmp_path: Path) -> None:
+    from funnelkit.privacy import load_key, pseudonym
+
     out = tmp_path / "aside.parquet"
-    main(["validate", str(messy), "--columns", "user=contact_id,ts=occurred_at", "--out", str(out)])
-    df = pl.read_parquet(out)
+    mapped = ["--columns", "user=contact_id,ts=occurred_at", "--out", str(out)]
+    assert main(["validate", str(messy), *mapped]) == 1
+    df = pl.read_parquet(out).sort("row")
     assert sorted(df["reason"].to_list()) == ["bad_timestamp", "duplicate", "null_contact_id"]
+    assert main(["validate", str(messy), *mapped, "--no-pseudonymize"]) == 1
+    raw = pl.read_parquet(out).sort("row")
+    assert raw.drop("contact_id").equals(df.drop("contact_id"))
+    ids = raw["contact_id"].to_list()
+    key = load_key()
+    assert None in ids
+    assert df["contact_id"].to_list() == [i and pseudonym(i, key=key) for i in ids]
 
 
 def test_errors_are_one_line_on_stderr_with_exit_2(
@@ -161,6 +171,30 @@ def test_as_of_outside_the_events_is_warned_about(
     assert "warning: --as-of 2020-01-01 is before the first event (2026-11-02 00:00)" in err
     assert main(["classify", str(path), "--funnel", "sales", "--as-of", "2026-11-02"]) == 0
     assert "--as-of" not in capsys.readouterr().err
+    # every command reading --as-of warns alike
+    paths = ["paths", str(path), "--funnel", "inbound", "--as-of", "2020-01-01"]
+    assert main(paths) == 0
+    assert "warning: --as-of 2020-01-01 is before the first event" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["funnel", "drivers", "paths"])
+def test_a_span_without_any_event_is_warned_about(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    path = tmp_path / "e.csv"
+    path.write_text(
+        "contact_id,occurred_at,event\nc1,2026-11-02,page_view\nc1,2026-11-03,purchase\n"
+    )
+    steps = [command, str(path), "--steps", "page_view,purchase"]
+    empty = 2 if command == "drivers" else 0  # drivers: "no leak to explain" (one line)
+    assert main([*steps, "--since", "2030-01-01"]) == empty
+    err = capsys.readouterr().err
+    assert "warning: --since 2030-01-01 is after the last event (2026-11-03 00:00)" in err
+    assert main([*steps, "--until", "2026-11-02"]) == empty
+    err = capsys.readouterr().err
+    assert "warning: --until 2026-11-02 is not after the first event (2026-11-02 00:00)" in err
+    main([*steps, "--since", "2026-11-02", "--until", "2026-11-03T12:00"])
+    assert "warning" not in capsys.readouterr().err
 
 
 def test_an_empty_amount_column_read_as_text_still_classifies(
@@ -263,7 +297,7 @@ def test_csv_exports_neutralise_spreadsheet_formulas(
         csv.writer(fh).writerows([("contact_id", "occurred_at", "event", "channel"), *rows])
     assert main(["funnel", str(path), "--steps", "+SUM(1),@SUM(1)", "--format", "csv"]) == 0
     aside = tmp_path / "aside.csv"
-    assert main(["validate", str(path), "--out", str(aside)]) == 1
+    assert main(["validate", str(path), "--out", str(aside), "--no-pseudonymize"]) == 1
     for text in (capsys.readouterr().out, aside.read_text()):
         cells = [cell for row in csv.reader(text.splitlines()) for cell in row]
         assert not [c for c in cells if c[:1] in ("=", "+", "@") or c.startswith("-2+")], cells
@@ -363,3 +397,25 @@ def test_one_row_is_one_row_not_one_rows(
     assert printed == "1 row set aside\n"
     assert f"{aside}: read 1 row, kept 0, set aside 1" in err
     assert "1 null_contact_id (no contact id): row 1" in err
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "message"),
+    [
+        ("drivers", ["--alpha", "2"], "--alpha: must be between 0 and 1 (exclusive), got 2.0"),
+        ("paths", ["--min-size", "-1"], "--min-size: expected a whole number >= 0, got -1"),
+        ("funnel", ["--top", "-2"], "--top: expected a whole number >= 0, got -2"),
+        ("funnel", ["--since", "someday"], "--since"),
+    ],
+)
+def test_bad_options_are_refused_before_the_events_are_read(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+    option: list[str],
+    message: str,
+) -> None:
+    missing = tmp_path / "never-read.csv"  # reading it would be the error
+    assert main([command, str(missing), "--steps", "a,b", *option]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "never-read" not in err and len(err.strip().splitlines()) == 1

@@ -845,7 +845,7 @@ def test_compare_periods_errors(engine: Engine) -> None:
         compare_periods(two_weeks, ["visit", "buy"], window="1d", current="2027-01-05")
     with pytest.raises(ParameterError, match="no complete week to compare"):
         compare_periods(engine(log([("a", 0, "visit")])), ["visit", "buy"], window="1d")
-    with pytest.raises(ParameterError, match="alpha must be between 0 and 1"):
+    with pytest.raises(ParameterError, match="alpha: must be between 0 and 1"):
         compare_periods(two_weeks, ["visit", "buy"], window="1d", alpha=1.5)
 
 

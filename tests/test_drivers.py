@@ -393,7 +393,7 @@ def test_order_any_and_bad_options_are_refused() -> None:
     frame = events_frame(("a", "2026-09-01", "visit"))
     with pytest.raises(ParameterError, match=r"order: drivers compare step k−1 with step k"):
         drivers(frame, ["visit", "signup"], window="1d", order="any")  # type: ignore[arg-type]
-    with pytest.raises(ParameterError, match=r"alpha must be between 0 and 1"):
+    with pytest.raises(ParameterError, match=r"alpha: must be between 0 and 1"):
         drivers(frame, ["visit", "signup"], window="1d", alpha=2.0)
     with pytest.raises(ParameterError, match=r"max_values: expected a whole number >= 1"):
         drivers(frame, ["visit", "signup"], window="1d", max_values=0)
@@ -560,3 +560,21 @@ def test_a_misspelt_step_is_warned_about() -> None:
         # warned before the error the misspelling leads to, so the cause is on screen
         with pytest.raises(EmptyInputError):
             funnelkit.drivers(log, ["page_view", "purchse"], window="7d", min_size=1)
+
+
+def test_when_none_or_all_went_on_the_text_says_so_not_every_signal() -> None:
+    frame = _timeline(
+        ("a", "2026-09-01 00:00", "visit"),
+        ("a", "2026-09-01 06:00", "chat"),
+        ("b", "2026-09-01 00:00", "visit"),
+        ("b", "2026-09-02 06:00", "chat"),
+    )
+    nobody = _two_steps(lambda f: f, frame, until="2026-09-30")  # "signup": nobody
+    assert (nobody.converted, nobody.dropped) == (0, 2) and nobody.table.height
+    text = nobody.to_text()
+    assert "none of the 2 contacts at visit went on to signup" in text
+    assert "0% went on" not in text and "no one to compare" in nobody._repr_html_()
+    everybody = drivers(
+        frame, ["visit", "chat"], window="7d", step=2, until="2026-09-30", min_size=1
+    )
+    assert "all of the 2 contacts at visit went on to chat" in everybody.to_text()

@@ -220,9 +220,11 @@ def test_the_command_line_warns_about_step_names_without_reading_again(
     log = read_events(path)
     log.summary()
     path.unlink()  # a pass of its own over the events would fail now
-    first, last = cli._warn_about_the_data(log, [("step 2", ["lik"])])
-    assert "reads the event 'lik'" in capsys.readouterr().err
-    assert (first, last) == (log.summary().first_at, log.summary().last_at)
+    parser = cli.build_parser()
+    args = parser.parse_args(["funnel", str(path), "--steps", "a,b", "--since", "2030-01-01"])
+    cli._warn_about_the_data(log, [("step 2", ["lik"])], args)
+    err = capsys.readouterr().err
+    assert "reads the event 'lik'" in err and "--since 2030-01-01 is after the last event" in err
 
 
 def test_the_report_validates_once_for_its_check_and_its_kernel(tmp_path: Path) -> None:

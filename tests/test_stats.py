@@ -58,7 +58,7 @@ def test_wilson_interval_rejects_impossible_counts(successes: int, trials: int) 
 
 @pytest.mark.parametrize("confidence", [0.0, 1.0, 95.0])
 def test_wilson_interval_rejects_bad_confidence(confidence: float) -> None:
-    with pytest.raises(ParameterError, match="confidence must be between 0 and 1"):
+    with pytest.raises(ParameterError, match="confidence: must be between 0 and 1"):
         wilson_interval(1, 2, confidence=confidence)
 
 
@@ -130,9 +130,9 @@ def test_two_proportion_test_undefined_statistic_gives_p_value_one() -> None:
 def test_two_proportion_test_rejects_impossible_counts_and_alpha() -> None:
     with pytest.raises(ParameterError, match="on the 'after' side, got 11 out of 10"):
         two_proportion_test(1, 10, 11, 10)
-    with pytest.raises(ParameterError, match="alpha must be between 0 and 1"):
+    with pytest.raises(ParameterError, match="alpha: must be between 0 and 1"):
         two_proportion_test(1, 10, 1, 10, alpha=5)
-    with pytest.raises(ParameterError, match="alpha must be between 0 and 1"):
+    with pytest.raises(ParameterError, match="alpha: must be between 0 and 1"):
         verdict_expr("a", "b", "c", "d", alpha=0)
 
 
