@@ -48,6 +48,10 @@ Cases
     DuckDB computing what ``classify_full`` returns: ``duckdb_columns`` and
     the first time each stage was reached (the first event of that stage's
     rank or a deeper one; the first event at all for the entry stage).
+``duckdb_columns_pl``, ``duckdb_full_pl``
+    The same two queries, their result handed over as a polars frame (DuckDB's
+    ``.pl()``), as ``classify`` hands its result over: the same columns in the
+    same place.
 ``classify_on_duckdb``, ``classify_full_on_duckdb``
     ``classify(relation, ...)`` given a DuckDB relation over the file, the
     current stage only or every column: funnelkit's one core run by DuckDB,
@@ -82,12 +86,21 @@ CASES = (
     "duckdb",
     "duckdb_columns",
     "duckdb_full",
+    "duckdb_columns_pl",
+    "duckdb_full_pl",
     "classify_on_duckdb",
     "classify_full_on_duckdb",
     "chdb",
 )
 DEFAULT_CASES = (*CASES, "classify_current@4", "classify_full@4")
-SQL_CASES = ("duckdb", "duckdb_columns", "duckdb_full", "chdb")
+SQL_CASES = (
+    "duckdb",
+    "duckdb_columns",
+    "duckdb_full",
+    "duckdb_columns_pl",
+    "duckdb_full_pl",
+    "chdb",
+)
 
 
 def _size(text: str) -> int:
@@ -234,12 +247,13 @@ def _child(case: str, path: Path, funnel_name: str) -> dict[str, float]:
                 partitions=partitions,
             )
             rows = out.collect(engine="streaming").height
-    elif case in ("duckdb", "duckdb_columns", "duckdb_full"):
+    elif case.removesuffix("_pl") in ("duckdb", "duckdb_columns", "duckdb_full"):
         import duckdb
 
-        build = {"duckdb": _sql, "duckdb_columns": _sql_columns, "duckdb_full": _sql_full}[case]
-        con = duckdb.connect()
-        rows = con.sql(build(funnel_name, f"read_parquet('{path}')")).to_arrow_table().num_rows
+        query, to_polars = case.removesuffix("_pl"), case.endswith("_pl")
+        build = {"duckdb": _sql, "duckdb_columns": _sql_columns, "duckdb_full": _sql_full}[query]
+        relation = duckdb.connect().sql(build(funnel_name, f"read_parquet('{path}')"))
+        rows = relation.pl().height if to_polars else relation.to_arrow_table().num_rows
     elif case in ("classify_on_duckdb", "classify_full_on_duckdb"):
         import duckdb
 
