@@ -624,10 +624,9 @@ def _add_drivers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Ha
     _add_steps_options(p)
     p.add_argument(
         "--step",
-        type=int,
         metavar="K",
-        help="the step to explain, 2..n: contacts at step K-1 who reached K or not "
-        "(default: the biggest leak)",
+        help="the step to explain, the step to reach: its number (2..n), name or stage id; "
+        "contacts at the step before it who reached it or not (default: the biggest leak)",
     )
     p.add_argument(
         "--order",
@@ -662,6 +661,13 @@ def _add_drivers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Ha
     return _drivers
 
 
+def _step_option(text: str | None) -> int | str | None:
+    """Return ``--step`` as a number when it is one, else the name or stage id it gives."""
+    if text is not None and text.strip().isdigit():
+        return int(text)
+    return text
+
+
 def _drivers(args: argparse.Namespace) -> int:
 
     from funnelkit.drivers import drivers
@@ -670,7 +676,8 @@ def _drivers(args: argparse.Namespace) -> int:
     window = parse_duration(args.window, name="--window")
     _check_options(args)
     steps, count, reads = _steps_of(args)
-    if args.step is not None and not 2 <= args.step <= count:
+    step = _step_option(args.step)
+    if isinstance(step, int) and not 2 <= step <= count:  # a name is checked with the steps
         msg = f"--step {args.step}: give a step from 2 to {count} (the step to reach)"
         raise ParameterError(msg)
     log = _load_events(args.events, args)
@@ -680,7 +687,7 @@ def _drivers(args: argparse.Namespace) -> int:
         log,
         steps,
         window=window,
-        step=args.step,
+        step=step,
         contacts=contacts,
         order=args.order,
         since=args.since,
@@ -749,9 +756,7 @@ def _paths(args: argparse.Namespace) -> int:
     window = parse_duration(args.window, name="--window")
     _check_options(args)
     steps, count, reads = _steps_of(args)
-    step: int | str | None = args.step
-    if args.step is not None and args.step.strip().isdigit():
-        step = int(args.step)
+    step = _step_option(args.step)
     log = _load_events(args.events, args, keep=_steps_read(args))
     contacts = load_contacts(args.contacts, args)
     _warn_about_the_data(log, reads, args, typos_only=bool(args.funnel))

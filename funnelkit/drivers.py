@@ -54,7 +54,7 @@ from funnelkit.reprs import brief_repr
 from funnelkit.stats import LEAK_BASE as LEAK_BASE
 from funnelkit.stats import benjamini_hochberg, check_alpha, odds_ratio_test
 from funnelkit.stats import biggest_leak as biggest_leak
-from funnelkit.steps import Spec, StageSteps, event_names_of, warn_unknown_events
+from funnelkit.steps import Spec, StageSteps, event_names_of, step_number, warn_unknown_events
 from funnelkit.timeutil import TimeLike
 
 __all__ = [
@@ -745,7 +745,7 @@ def drivers(
     steps: Any,
     *,
     window: str | timedelta,
-    step: int | None = None,
+    step: int | str | None = None,
     contacts: ContactTable | pl.LazyFrame | pl.DataFrame | Any | None = None,
     order: Literal["ordered", "strict_increase"] = "ordered",
     since: TimeLike | None = None,
@@ -777,8 +777,9 @@ def drivers(
         As in :func:`funnelkit.conversion.funnel` (``order="any"`` has no
         step k−1 before step k, and is refused).
     step
-        The step k to explain (2..n); default the biggest leak, as the funnel
-        figure names it (:func:`funnelkit.stats.biggest_leak`).
+        The step k to explain, the step to reach: its number (2..n), its name
+        or its stage id; default the biggest leak, as the funnel figure names
+        it (:func:`funnelkit.stats.biggest_leak`).
     contacts
         Optional contacts table on the same engine; its attributes are
         candidates, and with stages read by entry the classification reads it
@@ -850,11 +851,14 @@ def drivers(
     spec = ns.spec
     warn_unknown_events(events, spec)
     n = spec.n
-    if step is not None and (
-        not isinstance(step, int) or isinstance(step, bool) or not 2 <= step <= n
-    ):
-        msg = f"step: expected a step number from 2 to {n} (the step to reach), got {step!r}"
-        raise ParameterError(msg)
+    if step is not None:
+        asked, step = step, step_number(step, spec)
+        if not 2 <= step <= n:
+            msg = (
+                f"step: expected a step number from 2 to {n} (the step to reach) or its "
+                f"name, got {asked!r}"
+            )
+            raise ParameterError(msg)
     window_us = spec.window_us
     counted = _contact_chains(
         events,

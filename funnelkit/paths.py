@@ -40,7 +40,7 @@ from funnelkit.engine_frames import (
     span_us,
     to_us,
 )
-from funnelkit.errors import ParameterError, did_you_mean
+from funnelkit.errors import ParameterError
 from funnelkit.events import CONTACT_ID as CID
 from funnelkit.events import EVENT, ContactTable
 from funnelkit.markup import Markup, format_html, join_html
@@ -54,6 +54,7 @@ from funnelkit.steps import (
     StageSteps,
     StepSpec,
     StepsSpec,
+    step_number,
     warn_unknown_events,
 )
 from funnelkit.timeutil import TimeLike, parse_as_of, time_bounds
@@ -361,39 +362,13 @@ def biggest_leak_step(counts: Sequence[int], *, leak_base: int = LEAK_BASE) -> i
     return 1 if leak is None else leak - 1
 
 
-def _step_ids(spec: Spec) -> list[str | None]:
-    """Return the stage id of each step, when the steps are a definition's stages."""
-    ids: list[str | None] = [s.stage for s in spec.steps]
-    definition = spec.definition
-    if definition is not None and [s.name for s in spec.steps] == [
-        stage.label("en") for stage in definition.stages
-    ]:
-        ids = list(definition.stage_ids)
-    return ids
-
-
-def _check_step(
-    step: int | str | None, names: Sequence[str], ids: Sequence[str | None] = ()
-) -> int | None:
-    """Return *k* for ``step`` (1-based, a step name or stage id), refusing the last step."""
-    n = len(names)
+def _check_step(step: int | str | None, spec: Spec) -> int | None:
+    """Return *k* for ``step`` (1-based, a number, step name or stage id), refusing the last."""
     if step is None:
         return None
-    if isinstance(step, str):
-        if step in names:
-            k = names.index(step) + 1
-        elif step in ids:
-            k = list(ids).index(step) + 1
-        else:
-            known = [*names, *(i for i in ids if i is not None and i not in names)]
-            hint = did_you_mean(step, known)
-            msg = f"step: {step!r} is not a step of this funnel ({', '.join(names)}).{hint}"
-            raise ParameterError(msg)
-    elif isinstance(step, int) and not isinstance(step, bool):
-        k = step
-    else:
-        msg = f"step: expected a step number (1 to {n - 1}) or a step name, got {step!r}"
-        raise ParameterError(msg)
+    k = step_number(step, spec)
+    names = [s.name for s in spec.steps]
+    n = len(names)
     if not 1 <= k <= n - 1:
         msg = (
             f"step: {step!r} has no next step; give a step from 1 to {n - 1} "
@@ -524,7 +499,7 @@ def drop_off_paths(
     if spec.n < 2:
         msg = "steps: drop-off paths need a funnel of at least two steps"
         raise ParameterError(msg)
-    k = _check_step(step, names, _step_ids(spec))
+    k = _check_step(step, spec)
     if hi is not None:
         end_us = to_us(hi)
     else:

@@ -53,6 +53,8 @@ __all__ = [
     "resolve_spec",
     "resolve_step",
     "stage_reading",
+    "step_ids",
+    "step_number",
     "transitions",
     "warn_unknown_events",
 ]
@@ -656,6 +658,56 @@ def check_some_stage(items: Sequence[_Step | _Excl], reading: _Reading) -> None:
         f"is read as an event name: give definition.stage({texts[0]!r}), or the definition "
         "itself as the steps"
     )
+    raise ParameterError(msg)
+
+
+def step_ids(spec: Spec) -> list[str | None]:
+    """Return the stage id of each step, when the steps are a definition's stages.
+
+    ``None`` for a step that is no stage (an event name or a rule).
+    """
+    ids: list[str | None] = [s.stage for s in spec.steps]
+    definition = spec.definition
+    if definition is not None and [s.name for s in spec.steps] == [
+        stage.label("en") for stage in definition.stages
+    ]:
+        ids = list(definition.stage_ids)
+    return ids
+
+
+def step_number(step: object, spec: Spec) -> int:
+    """Return the 1-based number of ``step``: given as a number, a step's name or a stage id.
+
+    The range a caller accepts is its own to check (a step to reach, a step
+    to leave); a name that is no step of ``spec`` is refused with the steps
+    and the closest one.
+
+    Raises
+    ------
+    ParameterError
+        A name that names no step, or a value that is neither a whole number
+        nor text.
+
+    Examples
+    --------
+    >>> spec = resolve_spec(["visit", "signup"], "7d", "ordered", False, ())
+    >>> step_number("signup", spec), step_number(2, spec)
+    (2, 2)
+    """
+    names = [s.name for s in spec.steps]
+    if isinstance(step, str):
+        ids = step_ids(spec)
+        if step in names:
+            return names.index(step) + 1
+        if step in ids:
+            return ids.index(step) + 1
+        known = [*names, *(i for i in ids if i is not None and i not in names)]
+        hint = did_you_mean(step, known)
+        msg = f"step: {step!r} is not a step of this funnel ({', '.join(names)}).{hint}"
+        raise ParameterError(msg)
+    if isinstance(step, int) and not isinstance(step, bool):
+        return step
+    msg = f"step: expected a step number or a step's name, got {step!r}"
     raise ParameterError(msg)
 
 

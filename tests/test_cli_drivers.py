@@ -64,6 +64,17 @@ def test_table_prints_one_sentence_per_signal(files: tuple[Path, Path]) -> None:
     assert any("contacts who did complaint" in line and "hurts" in line for line in lines)
 
 
+def test_the_step_may_be_named(files: tuple[Path, Path]) -> None:
+    events, _ = files
+    named = drivers_cli(
+        str(events), "--steps", ",".join(STEPS), "--window", "14d", "--step", "purchase"
+    )
+    assert named.returncode == 0, named.stderr
+    assert named.stdout.startswith("Why contacts drop at step 3: signup → purchase (")
+    typo = drivers_cli(str(events), "--steps", ",".join(STEPS), "--step", "purchse")
+    assert typo.returncode == 2 and "Did you mean 'purchase'?" in typo.stderr
+
+
 def test_csv_has_one_row_per_signal(files: tuple[Path, Path]) -> None:
     events, contacts = files
     done = drivers_cli(

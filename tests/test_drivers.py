@@ -387,6 +387,22 @@ def test_a_bad_step_is_refused_with_the_range() -> None:
         drivers(frame, ["visit", "signup"], window="1d", step=3)
     with pytest.raises(ParameterError, match=r"step: expected a step number from 2 to 2"):
         drivers(frame, ["visit", "signup"], window="1d", step=1)
+    with pytest.raises(ParameterError, match=r"from 2 to 2 .* or its name, got 'visit'"):
+        drivers(frame, ["visit", "signup"], window="1d", step="visit")  # no step before it
+    with pytest.raises(ParameterError, match=r"'sigup' is not a step .* Did you mean 'signup'"):
+        drivers(frame, ["visit", "signup"], window="1d", step="sigup")
+
+
+def test_the_step_is_named_by_its_number_its_name_or_its_stage_id() -> None:
+    from funnelkit.definitions import load_funnel
+
+    log = read_events(generate(400, seed=7)[0])
+    inbound = load_funnel("inbound")
+    by_number = drivers(log, inbound, window="28d", step=3)
+    assert by_number.to_name == "Warm lead"
+    for step in ("warm_lead", "Warm lead"):
+        named = drivers(log, inbound, window="28d", step=step)
+        assert named.step == 3 and named.table.equals(by_number.table)
 
 
 def test_order_any_and_bad_options_are_refused() -> None:
