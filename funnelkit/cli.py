@@ -224,10 +224,11 @@ def _warn_about_as_of(as_of: str, first: datetime, last: datetime) -> None:
 def _check_options(args: argparse.Namespace) -> None:
     """Refuse an unreadable time or a bad number among the options before EVENTS is read.
 
-    ``--since``, ``--until``, ``--as-of``, ``--top``, ``--min-size`` and
-    ``--alpha`` are checked as the library checks them, before a large file
-    is read for nothing; a message naming a parameter (``min_size``) is
-    written with its option (``--min-size``) by :func:`main`.
+    ``--since``, ``--until``, ``--as-of``, ``--top``, ``--min-size``,
+    ``--max-values`` and ``--alpha`` are checked as the command's function
+    checks them, before a large file is read for nothing; a message naming
+    a parameter (``min_size``) is written with its option (``--min-size``)
+    by :func:`main`.
     """
     from funnelkit.aggregate import check_count_option
     from funnelkit.stats import check_alpha
@@ -238,7 +239,11 @@ def _check_options(args: argparse.Namespace) -> None:
     instant(getattr(args, "as_of", None), "--as-of")
     if getattr(args, "top", None) is not None:
         check_count_option(args.top, "top", allow_none=False)
-    if getattr(args, "min_size", None) is not None:
+    if getattr(args, "max_values", None) is not None:  # drivers: sizes of 1 or more
+        from funnelkit.drivers import check_sizes
+
+        check_sizes(max_values=args.max_values, min_size=args.min_size)
+    elif getattr(args, "min_size", None) is not None:
         check_count_option(args.min_size, "min_size", allow_none=False)
     if getattr(args, "alpha", None) is not None:
         check_alpha(args.alpha)
@@ -424,7 +429,8 @@ def _write_out(table: pl.DataFrame, args: argparse.Namespace) -> None:
     if args.pseudonymize:
         from funnelkit.privacy import pseudonymize
 
-        table = table.with_columns(pseudonymize("contact_id"))
+        # a set-aside row's other fields, as the file wrote them, may name the contact
+        table = table.with_columns(pseudonymize("contact_id")).drop("other_fields", strict=False)
     write_table(table, args.out)
     print(f"wrote {count_text(table.height, 'row')} to {args.out}", file=sys.stderr)
 
@@ -624,7 +630,7 @@ def _add_drivers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Ha
     _add_steps_options(p)
     p.add_argument(
         "--step",
-        metavar="K",
+        metavar="STEP",
         help="the step to explain, the step to reach: its number (2..n), name or stage id; "
         "contacts at the step before it who reached it or not (default: the biggest leak)",
     )
@@ -663,7 +669,7 @@ def _add_drivers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Ha
 
 def _step_option(text: str | None) -> int | str | None:
     """Return ``--step`` as a number when it is one, else the name or stage id it gives."""
-    if text is not None and text.strip().isdigit():
+    if text is not None and text.strip().isascii() and text.strip().isdigit():
         return int(text)
     return text
 
@@ -712,7 +718,9 @@ def _add_paths(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Hand
     )
     _add_steps_options(p)
     p.add_argument(
-        "--step", metavar="K", help="the step: its number, name or stage id (the biggest leak)"
+        "--step",
+        metavar="STEP",
+        help="the step left: its number, name or stage id (the biggest leak)",
     )
     p.add_argument("--depth", type=int, default=3, metavar="N", help="events per path (3)")
     p.add_argument("--top", type=int, default=10, metavar="N", help="paths kept per group (10)")

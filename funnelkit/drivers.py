@@ -64,6 +64,7 @@ __all__ = [
     "DriversResult",
     "HeldChains",
     "biggest_leak",
+    "check_sizes",
     "drivers",
     "hold_chains",
     "format_ratio",
@@ -570,12 +571,22 @@ class DriversResult:
         if self.converted and self.dropped:
             return None
         reached = self.converted + self.dropped
-        went = "none" if not self.converted else "all"
         if not reached:
-            return f"no contact at {self.from_name} whose window has closed: nothing to compare."
+            return (
+                f"no contact reached {self.from_name} with its window closed by the end of the "
+                "data: nothing to compare. Check the steps, the window and the span."
+            )
+        went = "none" if not self.converted else "all"
+        who = (
+            f"the one contact at {self.from_name} went on"
+            if reached == 1 and self.converted
+            else f"the one contact at {self.from_name} did not go on"
+            if reached == 1
+            else f"{went} of the {reached:,} contacts at {self.from_name} went on"
+        )
         return (
-            f"{went} of the {reached:,} contacts at {self.from_name} went on to {self.to_name}: "
-            "there is no one to compare them with. Check the steps, the window and the span."
+            f"{who} to {self.to_name}: there is no one to compare with. Check the steps, "
+            "the window and the span."
         )
 
     def to_text(self) -> str:
@@ -740,6 +751,24 @@ def _finish(
     )
 
 
+def check_sizes(*, max_values: object, min_size: object) -> None:
+    """Refuse a ``max_values`` or ``min_size`` of :func:`drivers` that is not a whole number >= 1.
+
+    Raises
+    ------
+    ParameterError
+        Naming the parameter, with the value given.
+
+    Examples
+    --------
+    >>> check_sizes(max_values=20, min_size=30)
+    """
+    for value, name in ((max_values, "max_values"), (min_size, "min_size")):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            msg = f"{name}: expected a whole number >= 1, got {value!r}"
+            raise ParameterError(msg)
+
+
 def drivers(
     events: EventLog | pl.LazyFrame | pl.DataFrame | Any,
     steps: Any,
@@ -843,10 +872,7 @@ def drivers(
         )
         raise ParameterError(msg)
     check_alpha(alpha)
-    for value, name in ((max_values, "max_values"), (min_size, "min_size")):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            msg = f"{name}: expected a whole number >= 1, got {value!r}"
-            raise ParameterError(msg)
+    check_sizes(max_values=max_values, min_size=min_size)
     ns = nw_spec(steps, window, order, False, (), stage_steps=stage_steps, definition=definition)
     spec = ns.spec
     warn_unknown_events(events, spec)

@@ -346,7 +346,8 @@ def read_events(
     MissingColumnError
         A required column is absent (the message lists the columns present).
     EmptyInputError
-        The file is empty.
+        The source holds no row: an empty file, a CSV header alone, a table
+        without rows, a Parquet file or folder of columns and no row.
     DataError
         The file cannot be read at all.
     RowError, TimestampError
@@ -387,6 +388,9 @@ def read_events(
         entry = find_entry(cache_folder(cache_dir), str(source), stamp, options)
         if entry is not None:
             log = _from_entry(entry, str(source), hold, stamp, keep=held_columns)
+            if not log.summary().rows_read:  # a copy older versions kept of a file without rows
+                msg = f"{log.source}: the events have column names but no rows."
+                raise EmptyInputError(msg)
             if strict:
                 _raise_if_rows_set_aside(
                     log, {v: k for k, v in (columns or {}).items()}, timestamp_format

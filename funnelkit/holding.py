@@ -285,11 +285,11 @@ def _entry_name(
 def _mark_of(entry: Path) -> dict[str, Any] | None:
     """Return the mark of an entry funnelkit wrote whole, or ``None``."""
     mark = entry / MARK
-    if entry.is_symlink() or not entry.is_dir() or mark.is_symlink() or not mark.is_file():
-        return None
     try:
+        if entry.is_symlink() or not entry.is_dir() or mark.is_symlink() or not mark.is_file():
+            return None
         data = json.loads(mark.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError):  # another account's entry (0700) raises PermissionError
         return None
     if not isinstance(data, dict) or data.get("name") != entry.name:
         return None
@@ -321,6 +321,13 @@ def find_entry(
     if not entry.exists() and not entry.is_symlink():
         return None
     if _mark_of(entry) is None:
+        if entry.is_dir() and not os.access(entry, os.R_OK | os.X_OK):
+            msg = (
+                f"{entry}: another account's validated copy of {source}, readable by that "
+                "account only; give a cache folder of your own (cache_dir=, or "
+                "FUNNELKIT_CACHE_DIR)."
+            )
+            raise DataError(msg)
         msg = (
             f"{entry}: funnelkit would keep its validated copy of {source} here, but this "
             "was not written by funnelkit (or was changed since); it is left alone. Move it, "

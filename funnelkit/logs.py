@@ -268,8 +268,10 @@ def _micros(moment: datetime) -> int:
     return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
-def _early(at: pl.Expr) -> pl.Expr:
-    """Tell the times before :data:`_EARLY` but those the ``%Y%m%d`` warning names (1970-08)."""
+def _early(at: pl.Expr, *, but_dates: bool) -> pl.Expr:
+    """Tell the times before :data:`_EARLY` (``but_dates``: not those of the ``%Y%m%d`` warning)."""
+    if not but_dates:
+        return at < _EARLY
     lo, hi = _YYYYMMDD_AS_EPOCH_US
     return (at < _EARLY) & ~at.dt.epoch("us").is_between(lo, hi)
 
@@ -399,7 +401,7 @@ class ValidatedTable:
             sample.quantile(0.01, "higher").alias("low"),
             sample.quantile(0.99, "lower").alias("high"),
             at.is_between(lo, hi).sum().alias("dates"),
-            _early(at).sum().alias("early"),
+            _early(at, but_dates=False).sum().alias("early"),
         ]
         queries = [
             self.frame.select(pl.len().alias("n"), *(span if timed else [])),
@@ -468,14 +470,18 @@ class ValidatedTable:
                     f"%Y%m%d ({_as_yyyymmdd(seconds)}), read them with --timestamp-format "
                     f"%Y%m%d (in Python: timestamp_format='%Y%m%d'): {named}"
                 )
-        if span["early"] and (span["low"] is None or span["low"] < _micros(_EARLY)):
-            # the bulk itself before 1980 (a few such events are outliers, below)
-            early = rows.filter(_early(at)).sort(order).head(SHOWN_ROWS).collect()
+        # the events before 1980 but those the warning above named
+        dated = bool(warnings)
+        n_early = span["early"] - (span["dates"] if dated else 0)
+        if n_early and (span["low"] is None or span["low"] < _micros(_EARLY)):
+            # 1% of the events or more before 1980 (fewer are outliers, below)
+            early = rows.filter(_early(at, but_dates=dated)).sort(order).head(SHOWN_ROWS)
+            more = ", ..." if n_early > SHOWN_ROWS else ""
             warnings.append(
-                f"{count_text(span['early'], 'event')} dated before {_EARLY.year} (from "
+                f"{count_text(n_early, 'event')} dated before {_EARLY.year} (from "
                 f"{first:%Y-%m-%d %H:%M:%S} UTC), where small numbers read as epoch seconds "
                 "land; if the column holds another unit, or no time at all, convert it before "
-                f"reading: {_name_rows(early)}" + (", ..." if span["early"] > SHOWN_ROWS else "")
+                f"reading: {_name_rows(early.collect())}{more}"
             )
         if n_kept < _OUTLIER_MINROWS or span["low"] is None:
             return first, last, tuple(warnings)

@@ -404,6 +404,8 @@ def test_one_row_is_one_row_not_one_rows(
     [
         ("drivers", ["--alpha", "2"], "--alpha: must be between 0 and 1 (exclusive), got 2.0"),
         ("paths", ["--min-size", "-1"], "--min-size: expected a whole number >= 0, got -1"),
+        ("drivers", ["--min-size", "0"], "--min-size: expected a whole number >= 1, got 0"),
+        ("drivers", ["--max-values", "0"], "--max-values: expected a whole number >= 1, got 0"),
         ("funnel", ["--top", "-2"], "--top: expected a whole number >= 0, got -2"),
         ("funnel", ["--since", "someday"], "--since"),
     ],
@@ -419,3 +421,29 @@ def test_bad_options_are_refused_before_the_events_are_read(
     assert main([command, str(missing), "--steps", "a,b", *option]) == 2
     err = capsys.readouterr().err
     assert message in err and "never-read" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", ["drivers", "paths"])
+def test_a_step_of_digits_that_are_no_number_is_a_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    path = tmp_path / "e.csv"
+    path.write_text("contact_id,occurred_at,event\nc1,2026-11-02,a\n")
+    assert main([command, str(path), "--steps", "a,b", "--step", "\u00b2"]) == 2
+    err = capsys.readouterr().err
+    assert "--step: '\u00b2' is not a step of this funnel (a, b)" in err
+
+
+def test_validate_out_leaves_a_rows_other_fields_out_unless_ids_stay_raw(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "e.csv"
+    path.write_text(
+        "contact_id,occurred_at,event,email\nc1,2026-11-02,like,a@x.com\nc2,2026-11-02\n"
+    )
+    out = tmp_path / "aside.csv"
+    assert main(["validate", str(path), "--out", str(out)]) == 1
+    text = out.read_text()
+    assert "wrong_field_count" in text and "other_fields" not in text and "c2" not in text
+    assert main(["validate", str(path), "--out", str(out), "--no-pseudonymize"]) == 1
+    assert "other_fields" in out.read_text() and "c2" in out.read_text()

@@ -594,3 +594,9 @@ def test_when_none_or_all_went_on_the_text_says_so_not_every_signal() -> None:
         frame, ["visit", "chat"], window="7d", step=2, until="2026-09-30", min_size=1
     )
     assert "all of the 2 contacts at visit went on to chat" in everybody.to_text()
+    assert "no one to compare" in everybody._repr_html_()
+    one = drivers(frame.head(2), ["visit", "signup"], window="7d", until="2026-09-30", min_size=1)
+    assert "the one contact at visit did not go on to signup" in one.to_text()
+    open_only = drivers(frame, ["visit", "chat"], window="7d", step=2, min_size=1)
+    assert (open_only.converted, open_only.dropped) == (0, 0)  # every window still open
+    assert "no contact reached visit with its window closed" in open_only.to_text()

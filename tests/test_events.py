@@ -1176,6 +1176,10 @@ def test_a_bulk_of_events_before_1980_is_warned_about_not_a_few(tmp_path: Path) 
     dates = frame.head(2).with_columns(occurred_at=pl.Series([19970101, 20261102]))
     (warning,) = read_events(dates).summary().warnings
     assert "fall in August 1970" in warning
+    # numbers landing in August 1970 that are no dates are still before 1980
+    odd = frame.with_columns(occurred_at=pl.col("occurred_at") + 19_990_000)
+    (warning,) = read_events(odd).summary().warnings
+    assert warning.startswith("30 events dated before 1980 (from 1970-08-20")
 
 
 @pytest.mark.parametrize(

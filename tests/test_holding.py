@@ -577,3 +577,49 @@ def test_cache_entries_hold_raw_ids_so_only_this_account_reads_them(tmp_path: Pa
     read_events(tmp_path / "e.parquet", hold="disk", cache_dir=mine)
     assert mine.stat().st_mode & 0o777 == 0o755
     assert all(e.stat().st_mode & 0o777 == 0o700 for e in mine.iterdir())
+
+
+def test_a_copy_older_versions_kept_of_a_file_without_rows_is_refused_too(
+    tmp_path: Path,
+) -> None:
+    from funnelkit.errors import EmptyInputError
+    from funnelkit.logs import ROW
+    from funnelkit.sources import source_stamp
+
+    path = tmp_path / "e.parquet"
+    pl.DataFrame(schema=EVENT_SCHEMA).write_parquet(path)
+    cache = tmp_path / "cache"
+    options = {
+        "columns": {},
+        "timezone": "UTC",
+        "timestamp_format": None,
+        "known_events": None,
+        "dedupe": True,
+        "separator": None,
+        "encoding": None,
+    }
+    kept = pl.DataFrame(schema={ROW: pl.UInt32, **EVENT_SCHEMA})
+    aside = pl.DataFrame(
+        schema={"row": pl.Int64, "reason": pl.String, "contact_id": pl.String,
+                "occurred_at": pl.String, "event": pl.String}
+    )  # fmt: skip
+    stamp = source_stamp(path)
+    events_module._write_cache(None, kept, aside, cache, path, stamp, options)
+    assert holding.find_entry(cache, str(path), stamp, options) is not None  # served before
+    for hold in ("auto", "memory", "disk"):
+        with pytest.raises(EmptyInputError, match="column names but no rows"):
+            read_events(path, hold=hold, cache_dir=cache)
+
+
+def test_another_accounts_entry_is_named_as_such(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = parquet_log(tmp_path / "e.parquet")
+    cache = tmp_path / "cache"
+    read_events(path, hold="disk", cache_dir=cache)
+    (entry,) = cache.iterdir()
+    # as another account sees a 0700 folder (root reads through any mode, so simulated)
+    monkeypatch.setattr(holding, "_mark_of", lambda entry: None)
+    monkeypatch.setattr(holding.os, "access", lambda path, mode: False)
+    with pytest.raises(DataError, match="another account's validated copy"):
+        read_events(path, hold="disk", cache_dir=cache)
