@@ -1131,7 +1131,7 @@ def as_lazy(events: EventLog | pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
         return events.frame
     if not isinstance(events, pl.DataFrame | pl.LazyFrame):
         msg = (
-            f"expected events as an EventLog or a polars frame, got {type(events).__name__}; "
+            f"expected events as an EventLog or a polars frame, got {_type_name(events)}; "
             "read files and pandas frames with funnelkit.read_events(...)."
         )
         raise ParameterError(msg)
@@ -1155,6 +1155,13 @@ def as_lazy(events: EventLog | pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
     return lf.with_columns(casts) if casts else lf
 
 
+def _type_name(value: object) -> str:
+    """Return ``pandas.DataFrame`` for a pandas frame: a bare class name is ambiguous here."""
+    kind = type(value)
+    package = kind.__module__.split(".")[0]
+    return kind.__name__ if package == "builtins" else f"{package}.{kind.__name__}"
+
+
 def optional_contacts(
     contacts: ContactTable | pl.LazyFrame | pl.DataFrame | None,
 ) -> pl.LazyFrame | None:
@@ -1166,6 +1173,13 @@ def as_lazy_contacts(contacts: ContactTable | pl.LazyFrame | pl.DataFrame) -> pl
     """Return the canonical lazy contacts frame (``contact_id`` String, ``created_at`` UTC)."""
     if isinstance(contacts, ValidatedTable):
         return contacts.frame
+    if not isinstance(contacts, pl.DataFrame | pl.LazyFrame):
+        msg = (
+            f"contacts: expected a ContactTable or a polars frame, got "
+            f"{_type_name(contacts)}; read files and pandas frames with "
+            "funnelkit.read_contacts(...)."
+        )
+        raise ParameterError(msg)
     lf = contacts.lazy()
     schema = lf.collect_schema()
     _require(schema.names(), (CONTACT_ID,), "<frame>", "contacts")

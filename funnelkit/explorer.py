@@ -49,7 +49,7 @@ from funnelkit.conversion import (
     with_entry_values,
 )
 from funnelkit.definitions import Funnel, list_presets, load_funnel
-from funnelkit.errors import FunnelkitError, ParameterError, message_in
+from funnelkit.errors import FunnelkitError, ParameterError, did_you_mean, message_in
 from funnelkit.events import (
     CONTACT_ID,
     EVENT,
@@ -369,6 +369,17 @@ class Explorer:
         min_contacts: int = MIN_CONTACTS,
         background: bool = True,
     ) -> None:
+        for name, value, choices in (
+            ("order", order, ORDERS),
+            ("stage_steps", stage_steps, STAGE_STEPS),
+            ("lang", lang, LANGUAGES),
+        ):
+            allowed = [v for _, v in choices]
+            if value not in allowed:
+                hint = did_you_mean(str(value), allowed)
+                listed = ", ".join(map(repr, allowed))
+                msg = f"{name}: {value!r} is not one of {listed}.{hint}".rstrip()
+                raise ParameterError(msg)
         self._events = as_lazy(events).collect()
         if self._events.is_empty():
             msg = "explore(): the events are empty; there is nothing to explore."
@@ -544,7 +555,8 @@ class Explorer:
             msg = _word("no_path", self._lang)
             raise ParameterError(msg)
         if self.definition.value == FILE and not Path(key).is_file():
-            msg = _word("no_file", self._lang).format(path=key)
+            hint = did_you_mean(key, list_presets())  # a preset's name typed as a file's
+            msg = _word("no_file", self._lang).format(path=key) + hint
             raise ParameterError(msg)
         if key not in self._definitions:
             self._definitions[key] = load_funnel(key)

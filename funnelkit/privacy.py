@@ -1019,6 +1019,9 @@ def check_breakdown(
     """
     if column is None:
         return None
+    if not isinstance(column, str):
+        msg = f"{option}: give one column name as text (e.g. 'channel'), got {column!r}"
+        raise ParameterError(msg)
     holder = next((f for f in frames if f is not None and column in _columns(f)), None)
     judged = judge_breakdown(column, holder)
     if not judged:

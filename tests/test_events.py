@@ -1434,3 +1434,20 @@ def test_the_repr_of_a_lazy_log_reads_nothing(tmp_path: Path) -> None:
     path.unlink()  # a repr that read the source would fail now
     assert repr(log) == f"EventLog(source={str(path)!r}, held='lazy', summary not counted yet)"
     assert log.summarized is None
+
+
+def test_a_pandas_contacts_table_is_pointed_to_read_contacts() -> None:
+    pd = pytest.importorskip("pandas")
+    from funnelkit.definitions import load_funnel
+    from funnelkit.stages import classify
+
+    events = pl.DataFrame(
+        {"contact_id": ["a"], "occurred_at": [utc(2026, 11, 2)], "event": ["like"], "amount": [1.0]}
+    )
+    people = pd.DataFrame({"contact_id": ["a", "b"]})
+    with pytest.raises(
+        ParameterError, match=r"contacts: .* got pandas\.DataFrame; .*read_contacts"
+    ):
+        classify(events, load_funnel("sales"), contacts=people)
+    with pytest.raises(ParameterError, match=r"got pandas\.DataFrame; .*read_events"):
+        as_lazy(people)

@@ -1016,3 +1016,18 @@ def test_the_background_starts_nothing_while_an_update_runs_nor_just_after() -> 
     assert background.wait(30)
     assert began and began[0] >= ended + 0.3
     assert background.take(("work",)) is None  # done, its result (None) taken
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ({"lang": "de"}, "lang: 'de' is not one of 'en', 'fr'."),
+        ({"order": "strict"}, "order: 'strict' is not one of 'ordered', 'strict_increase', 'any'"),
+        ({"stage_steps": "entries"}, "stage_steps: 'entries' is not one of"),
+    ],
+)
+def test_a_bad_first_setting_is_one_readable_error(
+    log: pl.DataFrame, option: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ParameterError, match=re.escape(message)):
+        explore(log, background=False, **option)

@@ -771,3 +771,10 @@ def test_report_allowed_to_break_down_by_courriel_prints_no_address(tmp_path: Pa
         text = (out / "2026-W47" / name).read_text(encoding="utf-8")
         assert not [e for e in emails if e in text], name
         assert not set(E_MAIL.findall(text)) - library, name
+
+
+def test_a_breakdown_is_one_column_named_as_text() -> None:
+    from funnelkit.privacy import check_breakdown
+
+    with pytest.raises(ParameterError, match=r"by: give one column name as text .*\['channel'\]"):
+        check_breakdown(["channel"])  # type: ignore[arg-type]
