@@ -13,12 +13,12 @@ import re
 import sys
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from funnelkit import __version__
-from funnelkit.errors import FunnelkitError, ParameterError, UnknownEventWarning
+from funnelkit.errors import FunnelkitError, ParameterError, SpanWarning, UnknownEventWarning
 
 if TYPE_CHECKING:  # each sub-command imports what it runs: --help and --version load no data code
     import polars as pl
@@ -171,54 +171,23 @@ def _warn_about_the_data(
 def _warn_about_times(
     args: argparse.Namespace, first: datetime | None, last: datetime | None
 ) -> None:
-    """Warn on stderr when a span leaves out every event, or about an ``--as-of`` far off.
+    """Warn on stderr when ``--since``/``--until`` leave out every event, or of a far ``--as-of``.
 
-    ``--since`` after the last event or ``--until`` at or before the first
-    one reads no event: the results are zeros, which a warning explains.
+    The lines of :func:`funnelkit.timeutil.span_warnings`, naming the options
+    (the library's :class:`~funnelkit.errors.SpanWarning` is not shown again).
     """
-    from funnelkit.timeutil import parse_time
+    from funnelkit.timeutil import span_warnings
 
-    if first is None or last is None:
-        return
-    since = parse_time(getattr(args, "since", None), "--since")
-    until = parse_time(getattr(args, "until", None), "--until")
-    if since is not None and since > last:
-        print(
-            f"warning: --since {args.since} is after the last event ({last:%Y-%m-%d %H:%M}):"
-            " no event is read, every count is zero.",
-            file=sys.stderr,
-        )
-    if until is not None and until <= first:
-        print(
-            f"warning: --until {args.until} is not after the first event"
-            f" ({first:%Y-%m-%d %H:%M}): no event is read, every count is zero.",
-            file=sys.stderr,
-        )
-    if getattr(args, "as_of", None):
-        _warn_about_as_of(args.as_of, first, last)
-
-
-def _warn_about_as_of(as_of: str, first: datetime, last: datetime) -> None:
-    """Warn on stderr when ``--as-of`` is before the events or a week or more after them."""
-    from funnelkit.timeutil import instant as _instant
-
-    moment = _instant(as_of, "--as-of")
-    if moment is None:
-        return
-    if moment < first:
-        print(
-            f"warning: --as-of {as_of} is before the first event ({first:%Y-%m-%d %H:%M}):"
-            " no contact is known yet.",
-            file=sys.stderr,
-        )
-    elif moment - last >= timedelta(days=7):  # a few days' lag is a normal export
-        days = (moment - last).days
-        print(
-            f"warning: --as-of {as_of} is {days:,} days after the last event"
-            f" ({last:%Y-%m-%d %H:%M}): that time counts as inactivity, so stages that"
-            " lapse empty out.",
-            file=sys.stderr,
-        )
+    lines = span_warnings(
+        first,
+        last,
+        since=getattr(args, "since", None),
+        until=getattr(args, "until", None),
+        as_of=getattr(args, "as_of", None),
+        named="--{option} {value}",
+    )
+    for line in lines:
+        print(f"warning: {line}", file=sys.stderr)
 
 
 def _check_options(args: argparse.Namespace) -> None:
@@ -1029,9 +998,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler = args.handler
-    # The command line prints the unknown event names itself, as "warning:" lines
-    # (funnelkit.logs.unknown_events); the library's warnings of them would repeat them.
+    # The command line prints the unknown event names and the times outside the events
+    # itself, as "warning:" lines naming its options (funnelkit.logs.unknown_events,
+    # funnelkit.timeutil.span_warnings); the library's warnings of them would repeat them.
     warnings.filterwarnings("ignore", category=UnknownEventWarning)
+    warnings.filterwarnings("ignore", category=SpanWarning)
     try:
         return handler(args)
     except FunnelkitError as exc:

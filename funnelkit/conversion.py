@@ -103,6 +103,7 @@ from funnelkit.steps import (
     resolve_step,
     stage_reading,
     transitions,
+    warn_outside_events,
     warn_unknown_events,
 )
 from funnelkit.timeutil import TimeLike
@@ -372,6 +373,7 @@ def funnel(
     check_count_option(top, "top", allow_none=True)
     check_count_option(min_size, "min_size", allow_none=False)
     warn_unknown_events(given, ns.spec)
+    warn_outside_events(given, since=since, until=until)
     chains = chains_of(
         events, ns, since=since, until=until, by=by, contacts=contacts, classified=classified
     )

@@ -54,7 +54,14 @@ from funnelkit.reprs import brief_repr
 from funnelkit.stats import LEAK_BASE as LEAK_BASE
 from funnelkit.stats import benjamini_hochberg, check_alpha, odds_ratio_test
 from funnelkit.stats import biggest_leak as biggest_leak
-from funnelkit.steps import Spec, StageSteps, event_names_of, step_number, warn_unknown_events
+from funnelkit.steps import (
+    Spec,
+    StageSteps,
+    event_names_of,
+    step_number,
+    warn_outside_events,
+    warn_unknown_events,
+)
 from funnelkit.timeutil import TimeLike
 
 __all__ = [
@@ -754,6 +761,16 @@ def _finish(
 def check_sizes(*, max_values: object, min_size: object) -> None:
     """Refuse a ``max_values`` or ``min_size`` of :func:`drivers` that is not a whole number >= 1.
 
+    :func:`drivers` checks them so, and the command line before it reads
+    the events (a bad option costs no reading).
+
+    Parameters
+    ----------
+    max_values
+        The most distinct values a property may have to be a candidate.
+    min_size
+        The fewest contacts a signal needs on each side to be tested.
+
     Raises
     ------
     ParameterError
@@ -762,6 +779,8 @@ def check_sizes(*, max_values: object, min_size: object) -> None:
     Examples
     --------
     >>> check_sizes(max_values=20, min_size=30)
+
+    See the guide: docs/guides/drivers.md
     """
     for value, name in ((max_values, "max_values"), (min_size, "min_size")):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -876,6 +895,7 @@ def drivers(
     ns = nw_spec(steps, window, order, False, (), stage_steps=stage_steps, definition=definition)
     spec = ns.spec
     warn_unknown_events(events, spec)
+    warn_outside_events(events, since=since, until=until)
     n = spec.n
     if step is not None:
         asked, step = step, step_number(step, spec)

@@ -23,6 +23,7 @@ __all__ = [
     "ReportError",
     "RowError",
     "TimestampError",
+    "SpanWarning",
     "UnknownEventWarning",
     "did_you_mean",
     "message_in",
@@ -110,6 +111,18 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
     return f" Did you mean {close[0]!r}?" if close else ""
+
+
+class SpanWarning(UserWarning):
+    """The times asked leave out every event of a log read, or ``as_of`` lies outside them.
+
+    ``since`` after the last event or ``until`` before the first gives zeros;
+    an ``as_of`` before the first event knows no contact, a week or more after
+    the last lapses the stages that lapse.  Warned on a log read by
+    :func:`~funnelkit.events.read_events` (its first and last events are
+    known: nothing is read); the command line prints the same lines as
+    ``warning:``, naming its options.
+    """
 
 
 class UnknownEventWarning(UserWarning):

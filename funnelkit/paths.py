@@ -55,6 +55,7 @@ from funnelkit.steps import (
     StepSpec,
     StepsSpec,
     step_number,
+    warn_outside_events,
     warn_unknown_events,
 )
 from funnelkit.timeutil import TimeLike, parse_as_of, time_bounds
@@ -495,6 +496,7 @@ def drop_off_paths(
         definition=definition,
     )
     warn_unknown_events(events, spec)
+    warn_outside_events(events, since=since, until=until, as_of=as_of)
     names = [s.name for s in spec.steps]
     if spec.n < 2:
         msg = "steps: drop-off paths need a funnel of at least two steps"

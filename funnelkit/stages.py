@@ -59,7 +59,7 @@ from funnelkit.events import EVENT, ContactTable, EventLog, as_lazy
 from funnelkit.events import OCCURRED_AT as T
 from funnelkit.events import TIMESTAMP as UTC
 from funnelkit.reprs import brief_repr
-from funnelkit.steps import warn_unknown_events
+from funnelkit.steps import warn_outside_events, warn_unknown_events
 from funnelkit.timeutil import Instant, fmt_time, instant
 
 __all__ = [
@@ -230,6 +230,7 @@ def classify(
     """
     funnel = require_funnel(funnel)
     warn_unknown_events(events, funnel)
+    warn_outside_events(events, as_of=as_of)
     cut = instant(as_of, "as_of")
     asked = _check_partitions(partitions)
     ev = definition_events(events, funnel)

@@ -28,8 +28,9 @@ import polars as pl
 
 from funnelkit.definitions import Funnel, Stage, require_funnel
 from funnelkit.durations import parse_duration
-from funnelkit.errors import ParameterError, UnknownEventWarning, did_you_mean
+from funnelkit.errors import ParameterError, SpanWarning, UnknownEventWarning, did_you_mean
 from funnelkit.events import EVENT, EventLog, unknown_events
+from funnelkit.timeutil import Instant, TimeLike, span_warnings
 
 __all__ = [
     "CORE_ORDERS",
@@ -56,6 +57,7 @@ __all__ = [
     "step_ids",
     "step_number",
     "transitions",
+    "warn_outside_events",
     "warn_unknown_events",
 ]
 
@@ -664,7 +666,24 @@ def check_some_stage(items: Sequence[_Step | _Excl], reading: _Reading) -> None:
 def step_ids(spec: Spec) -> list[str | None]:
     """Return the stage id of each step, when the steps are a definition's stages.
 
-    ``None`` for a step that is no stage (an event name or a rule).
+    ``None`` for a step that is no stage (an event name or a rule): such a
+    step is named by its name or number only.
+
+    Parameters
+    ----------
+    spec
+        The funnel's checked steps.
+
+    Returns
+    -------
+    list of str or None
+
+    Examples
+    --------
+    >>> step_ids(resolve_spec(["visit", "signup"], "7d", "ordered", False, ()))
+    [None, None]
+
+    See the concept page: docs/concepts/orders.md
     """
     ids: list[str | None] = [s.stage for s in spec.steps]
     definition = spec.definition
@@ -682,6 +701,17 @@ def step_number(step: object, spec: Spec) -> int:
     to leave); a name that is no step of ``spec`` is refused with the steps
     and the closest one.
 
+    Parameters
+    ----------
+    step
+        A whole number, a step's name or a stage id (:func:`step_ids`).
+    spec
+        The funnel's checked steps.
+
+    Returns
+    -------
+    int
+
     Raises
     ------
     ParameterError
@@ -693,6 +723,8 @@ def step_number(step: object, spec: Spec) -> int:
     >>> spec = resolve_spec(["visit", "signup"], "7d", "ordered", False, ())
     >>> step_number("signup", spec), step_number(2, spec)
     (2, 2)
+
+    See the concept page: docs/concepts/orders.md
     """
     names = [s.name for s in spec.steps]
     if isinstance(step, str):
@@ -845,6 +877,56 @@ def warn_unknown_events(log: object, spec: Spec | Funnel) -> None:
         lines += unknown_events(log, [(what, definition.event_names)], typos_only=True, read=False)
     for line in lines:
         warnings.warn(line, UnknownEventWarning, stacklevel=_outside_funnelkit())
+
+
+def warn_outside_events(
+    log: object,
+    *,
+    since: TimeLike | None = None,
+    until: TimeLike | None = None,
+    as_of: Instant | None = None,
+) -> None:
+    """Warn (:class:`~funnelkit.errors.SpanWarning`) when the times asked miss ``log``'s events.
+
+    :func:`funnelkit.timeutil.span_warnings` of the first and last events
+    ``log``'s reading counted; nothing is read, and a log not read by
+    :func:`~funnelkit.events.read_events`, or whose summary is not counted
+    yet, is not checked.
+
+    Parameters
+    ----------
+    log
+        The events of the analysis; only an :class:`~funnelkit.events.EventLog` is checked.
+    since, until
+        The span the analysis reads.
+    as_of
+        The instant the analysis classifies at.
+
+    Raises
+    ------
+    ParameterError
+        A time that cannot be read (as the analysis would say).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from funnelkit.events import read_events
+    >>> log = read_events(pl.DataFrame({"contact_id": ["a"], "occurred_at": ["2026-11-02"],
+    ...                                 "event": ["purchase"]}))
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_outside_events(log, since="2027-01-01")
+    >>> caught[0].category.__name__, str(caught[0].message).split(":")[0]
+    ('SpanWarning', 'since=2027-01-01 is after the last event (2026-11-02 00')
+
+    See the concept page: docs/concepts/data-contract.md
+    """
+    if not isinstance(log, EventLog) or log.summarized is None:
+        return
+    summary = log.summarized
+    lines = span_warnings(summary.first_at, summary.last_at, since=since, until=until, as_of=as_of)
+    for line in lines:
+        warnings.warn(line, SpanWarning, stacklevel=_outside_funnelkit())
 
 
 def _outside_funnelkit() -> int:

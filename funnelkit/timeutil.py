@@ -7,7 +7,9 @@ Every analysis reads times the same way, whichever engine runs it:
 - :func:`parse_time` reads a bound of a half-open span; a bare date is its
   midnight;
 - :func:`time_bounds` reads ``since`` and ``until`` together and refuses an
-  empty or reversed span.
+  empty or reversed span;
+- :func:`span_warnings` says when they leave out every event of a log, or an
+  ``as_of`` lies outside its events.
 
 Naive values are read as UTC; aware ones are converted to UTC.
 """
@@ -28,6 +30,7 @@ __all__ = [
     "instant_before",
     "parse_as_of",
     "parse_time",
+    "span_warnings",
     "time_bounds",
 ]
 
@@ -270,3 +273,86 @@ def time_bounds(
         )
         raise ParameterError(msg)
     return lo, hi
+
+
+def span_warnings(
+    first: datetime | None,
+    last: datetime | None,
+    *,
+    since: TimeLike | None = None,
+    until: TimeLike | None = None,
+    as_of: Instant | None = None,
+    named: str = "{name}={value}",
+) -> list[str]:
+    """Return what to warn of when the times asked leave the events ``first`` to ``last`` out.
+
+    ``since`` after the last event, or ``until`` at or before the first, reads
+    no event: every count is zero.  ``as_of`` before the first event knows no
+    contact yet; a week or more after the last, that idle time lapses the
+    stages that lapse (a few days' lag is a normal export).  Written once for
+    the Python warnings (:class:`~funnelkit.errors.SpanWarning`) and the
+    command line's ``warning:`` lines, which differ by ``named``: how a
+    bound and its value are written (``"{name}={value}"``, or
+    ``"--{option} {value}"`` with ``option`` the name in dashes).
+
+    Parameters
+    ----------
+    first, last
+        The first and last events of the log (``None``: nothing to compare).
+    since, until
+        The span asked.
+    as_of
+        The instant asked.
+    named
+        How a bound is written in the messages.
+
+    Returns
+    -------
+    list of str
+        One line per warning, in the order since, until, as_of.
+
+    Raises
+    ------
+    ParameterError
+        A time that cannot be read.
+
+    Examples
+    --------
+    >>> first, last = datetime(2026, 9, 1, tzinfo=UTC), datetime(2026, 11, 2, tzinfo=UTC)
+    >>> (text,) = span_warnings(first, last, since="2030-01-01")
+    >>> text.startswith("since=2030-01-01 is after the last event (2026-11-02 00:00 UTC)")
+    True
+
+    See the concept page: docs/concepts/data-contract.md
+    """
+    if first is None or last is None:
+        return []
+
+    def name(key: str, value: object) -> str:
+        return named.format(name=key, option=key.replace("_", "-"), value=value)
+
+    out = []
+    start, end = parse_time(since, "since"), parse_time(until, "until")
+    if start is not None and start > last:
+        out.append(
+            f"{name('since', since)} is after the last event ({last:%Y-%m-%d %H:%M} UTC): "
+            "no event is read, every count is zero."
+        )
+    if end is not None and end <= first:
+        out.append(
+            f"{name('until', until)} is not after the first event ({first:%Y-%m-%d %H:%M} UTC): "
+            "no event is read, every count is zero."
+        )
+    moment = instant(as_of, "as_of")
+    if moment is not None and moment < first:
+        out.append(
+            f"{name('as_of', as_of)} is before the first event ({first:%Y-%m-%d %H:%M} UTC): "
+            "no contact is known yet."
+        )
+    elif moment is not None and moment - last >= timedelta(days=7):
+        out.append(
+            f"{name('as_of', as_of)} is {(moment - last).days:,} days after the last event "
+            f"({last:%Y-%m-%d %H:%M} UTC): that time counts as inactivity, so stages that "
+            "lapse empty out."
+        )
+    return out

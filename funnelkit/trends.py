@@ -44,6 +44,7 @@ from funnelkit.steps import (
     StepSpec,
     StepsSpec,
     check_period,
+    warn_outside_events,
     warn_unknown_events,
 )
 from funnelkit.timeutil import TimeLike, parse_as_of, parse_time
@@ -167,6 +168,7 @@ def conversion_over_time(
     )
     checked = check_period(period)
     warn_unknown_events(events, ns.spec)
+    warn_outside_events(events, since=since, until=until)
     chains = chains_of(
         events, ns, since=since, until=until, contacts=contacts, classified=classified
     )

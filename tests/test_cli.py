@@ -165,10 +165,10 @@ def test_as_of_outside_the_events_is_warned_about(
     path.write_text("contact_id,occurred_at,event,amount\nc1,2026-11-02,form_fill,\n")
     assert main(["classify", str(path), "--funnel", "sales", "--as-of", "2030-01-01"]) == 0
     err = capsys.readouterr().err
-    assert "--as-of 2030-01-01 is 1,156 days after the last event (2026-11-02 00:00)" in err
+    assert "--as-of 2030-01-01 is 1,156 days after the last event (2026-11-02 00:00 UTC)" in err
     assert main(["classify", str(path), "--funnel", "sales", "--as-of", "2020-01-01"]) == 0
     err = capsys.readouterr().err
-    assert "warning: --as-of 2020-01-01 is before the first event (2026-11-02 00:00)" in err
+    assert "warning: --as-of 2020-01-01 is before the first event (2026-11-02 00:00 UTC)" in err
     assert main(["classify", str(path), "--funnel", "sales", "--as-of", "2026-11-02"]) == 0
     assert "--as-of" not in capsys.readouterr().err
     # every command reading --as-of warns alike
@@ -189,10 +189,10 @@ def test_a_span_without_any_event_is_warned_about(
     empty = 2 if command == "drivers" else 0  # drivers: "no leak to explain" (one line)
     assert main([*steps, "--since", "2030-01-01"]) == empty
     err = capsys.readouterr().err
-    assert "warning: --since 2030-01-01 is after the last event (2026-11-03 00:00)" in err
+    assert "warning: --since 2030-01-01 is after the last event (2026-11-03 00:00 UTC)" in err
     assert main([*steps, "--until", "2026-11-02"]) == empty
     err = capsys.readouterr().err
-    assert "warning: --until 2026-11-02 is not after the first event (2026-11-02 00:00)" in err
+    assert "warning: --until 2026-11-02 is not after the first event (2026-11-02 00:00 UTC)" in err
     main([*steps, "--since", "2026-11-02", "--until", "2026-11-03T12:00"])
     assert "warning" not in capsys.readouterr().err
 

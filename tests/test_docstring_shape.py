@@ -52,6 +52,7 @@ PENDING: set[str] = set()
 RAISES_NOTHING = {
     "funnelkit.conversion.finish_funnel",
     "funnelkit.steps.warn_unknown_events",
+    "funnelkit.steps.step_ids",
     "funnelkit.core.counts.funnel_counts",
     "funnelkit.definition_rules.duration_text",
     "funnelkit.definition_rules.number_columns",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 
+import polars as pl
 import pytest
 
 from funnelkit import steps
@@ -55,3 +56,41 @@ def test_rules_are_checked_and_one_event_per_step_applies_only_where_events_may_
     assert not resolve_spec(
         ["a", "a"], "1d", "ordered", False, (), rules="clickhouse"
     ).one_event_rule
+
+
+def test_times_outside_the_events_are_warned_about_in_python_too() -> None:
+    import datetime as dt
+    import warnings
+
+    from funnelkit.conversion import funnel
+    from funnelkit.definitions import load_funnel
+    from funnelkit.errors import SpanWarning
+    from funnelkit.events import read_events
+    from funnelkit.paths import drop_off_paths
+    from funnelkit.stages import classify
+
+    day = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
+    log = read_events(
+        pl.DataFrame(
+            {
+                "contact_id": ["a", "a", "b"],
+                "occurred_at": [day, day + dt.timedelta(days=1), day],
+                "event": ["page_view", "like", "page_view"],
+                "amount": [None, None, None],
+            },
+            schema_overrides={"amount": pl.Float64},
+        )
+    )
+    with pytest.warns(SpanWarning, match=r"since=2030-01-01 is after the last event .*zero"):
+        funnel(log, ["page_view", "like"], window="7d", since="2030-01-01")
+    with pytest.warns(SpanWarning, match=r"until=2026-11-01 is not after the first event"):
+        funnel(log, ["page_view", "like"], window="7d", until="2026-11-01")
+    with pytest.warns(SpanWarning, match=r"as_of=2030-01-01 is 1,15\d days after the last event"):
+        classify(log, load_funnel("inbound"), as_of="2030-01-01")
+    with pytest.warns(SpanWarning, match=r"as_of=2020-01-01 is before the first event"):
+        drop_off_paths(log, ["page_view", "like"], window="7d", as_of="2020-01-01", min_size=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SpanWarning)  # times inside the events: no warning
+        funnel(log, ["page_view", "like"], window="7d", since="2026-11-02", until="2026-11-04")
+        classify(log, load_funnel("inbound"), as_of="2026-11-03")
+        funnel(log.frame.collect(), ["page_view", "like"], window="7d", since="2030-01-01")
