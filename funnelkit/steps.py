@@ -26,7 +26,7 @@ from typing import Literal, Protocol, TypeAlias, runtime_checkable
 
 import polars as pl
 
-from funnelkit.definitions import Funnel, Stage, require_funnel
+from funnelkit.definitions import Funnel, Stage, list_presets, require_funnel
 from funnelkit.durations import parse_duration
 from funnelkit.errors import ParameterError, SpanWarning, UnknownEventWarning, did_you_mean
 from funnelkit.events import EVENT, EventLog, unknown_events
@@ -352,7 +352,13 @@ def resolve_step(
 
 def _resolve_steps(steps: object, reading: _Reading = _EVIDENCE) -> tuple[_Step, ...]:
     if isinstance(steps, str):
-        msg = f"steps: give a list of steps, not one text; did you mean [{steps!r}]?"
+        if steps in list_presets():
+            meant = f"the funnel definition load_funnel({steps!r})"
+        elif "," in steps:
+            meant = repr([s.strip() for s in steps.split(",")])
+        else:
+            meant = f"[{steps!r}]"
+        msg = f"steps: give a list of steps, not one text; did you mean {meant}?"
         raise ParameterError(msg)
     items: list[tuple[str | None, object]]
     if hasattr(steps, "stages") and not isinstance(steps, StageLike):

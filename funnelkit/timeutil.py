@@ -267,9 +267,10 @@ def time_bounds(
     """
     lo, hi = parse_time(since, "since"), parse_time(until, "until")
     if lo is not None and hi is not None and lo >= hi:
+        fix = "swap them?" if lo > hi else "give an until after since (a day: until the next)."
         msg = (
             f"since ({lo:%Y-%m-%d %H:%M}) must be before until ({hi:%Y-%m-%d %H:%M}): "
-            "events are read from since (included) to until (excluded); swap them?"
+            f"events are read from since (included) to until (excluded); {fix}"
         )
         raise ParameterError(msg)
     return lo, hi

@@ -626,6 +626,8 @@ def test_a_rule_that_cannot_be_evaluated_is_named() -> None:
     [
         ([], "a funnel needs at least one step"),
         ("visit", r"not one text; did you mean \['visit'\]"),
+        ("visit, signup", r"not one text; did you mean \['visit', 'signup'\]"),
+        ("inbound", r"did you mean the funnel definition load_funnel\('inbound'\)\?"),
         (["visit", 3], "step 2: 3 is not a step"),
         (["visit", []], r"step 2: \[\] is not a step"),
         (42, "steps: expected a list of steps"),
@@ -679,6 +681,8 @@ def test_a_reversed_or_empty_span_is_refused(
     with pytest.raises(ParameterError, match=r"since \(2026-11-01 00:00\) must be before until"):
         call(events, ["visit", "signup"], since="2026-11-01", until="2026-10-01", **extra)
     with pytest.raises(ParameterError, match="swap them"):
+        call(events, ["visit", "signup"], since="2026-11-01", until="2026-10-01", **extra)
+    with pytest.raises(ParameterError, match="give an until after since"):  # equal: no swap
         call(events, ["visit", "signup"], since="2026-10-01", until="2026-10-01", **extra)
 
 
