@@ -9,6 +9,7 @@ Parquet cache, or lazily) is :mod:`funnelkit.holding`.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from typing import Any, Literal
 import polars as pl
 
 from funnelkit.columns import CONTACT_ID, EVENT, OCCURRED_AT
+from funnelkit.definitions import list_presets, load_funnel
 from funnelkit.errors import DataError, did_you_mean
 
 __all__ = [
@@ -718,6 +720,23 @@ def require_usable(summary: SetAsideSummary, hint: str = "") -> None:
     raise DataError(msg)
 
 
+@functools.cache
+def _preset_stages() -> dict[str, str]:
+    """Return each stage id of the presets with its preset's name (read once)."""
+    return {i: p for p in reversed(list_presets()) for i in load_funnel(p).stage_ids}
+
+
+def _stage_hint(name: str) -> str:
+    """Say which preset holds a stage of id ``name``: a stage id read as an event counts nothing."""
+    preset = _preset_stages().get(name)
+    if preset is None:
+        return ""
+    return (
+        f" {name!r} is a stage id of the preset {preset!r}: read stages from its definition "
+        f"(--funnel {preset}; in Python load_funnel({preset!r}), or definition=)."
+    )
+
+
 def unknown_events(
     log: EventLog,
     reads: Sequence[tuple[str, Iterable[str]]],
@@ -784,6 +803,7 @@ def unknown_events(
             hint = did_you_mean(name, present - named)
             if typos_only and not hint:
                 continue
+            hint = hint or _stage_hint(name)
             lines.append(
                 f"{what} reads the event {name!r}, which {log.source} never holds;"
                 f" it counts nothing.{hint}"

@@ -447,3 +447,18 @@ def test_validate_out_leaves_a_rows_other_fields_out_unless_ids_stay_raw(
     assert "wrong_field_count" in text and "other_fields" not in text and "c2" not in text
     assert main(["validate", str(path), "--out", str(out), "--no-pseudonymize"]) == 1
     assert "other_fields" in out.read_text() and "c2" in out.read_text()
+
+
+def test_a_stage_id_given_as_an_event_says_which_definition_has_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "e.csv"
+    path.write_text("contact_id,occurred_at,event\nc1,2026-11-02,page_view\n")
+    assert main(["funnel", str(path), "--steps", "page_view,warm_lead"]) == 0
+    err = capsys.readouterr().err
+    assert (
+        "step 2 reads the event 'warm_lead', which " in err
+        and "'warm_lead' is a stage id of the preset 'inbound': read stages from its "
+        "definition (--funnel inbound; in Python load_funnel('inbound'), or definition=)."
+        in err
+    )
