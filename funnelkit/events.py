@@ -512,11 +512,12 @@ def read_events(
         receipt = None
         if receipts and stamp is not None:
             receipt = _find_receipt(source, stamp, cache_dir, options)
-        if receipt is not None and stamp is not None:
+        if receipt is not None and stamp is not None and counted is not None:
             # validated before, by this process or another: the kept rows are the file's
             # rows but those set aside, typed alike (see _read_by_receipt)
+            typed = [typed_id, typed_ts]
             again = _read_by_receipt(
-                receipt, str(source), read, [typed_id, typed_ts], name, encoding_read, stamp
+                receipt, str(source), read, counted, typed, name, encoding_read, stamp
             )
             if again is not None:
                 if strict:
@@ -677,6 +678,7 @@ def _read_by_receipt(
     receipt: Path,
     path: str,
     read: pl.LazyFrame,
+    row_count: int,
     typed: Sequence[pl.Expr],
     name: str,
     encoding: str | None,
@@ -685,7 +687,8 @@ def _read_by_receipt(
     """Return the log a receipt of the unchanged file gives, without validating; else ``None``.
 
     ``read``: the file's rows as read (renamed, the columns not held
-    dropped); ``typed``: the id's and the time's typing, as validating types
+    dropped), ``row_count`` their number (counted from the footer once, by
+    the reading); ``typed``: the id's and the time's typing, as validating types
     them.  The kept rows are the rows not set aside, in their order, numbered
     as before, typed as before (text ids and event names stripped only if
     some needed it): the same frames as validating again.  ``None``
@@ -696,7 +699,7 @@ def _read_by_receipt(
     facts = entry_facts(receipt)
     if facts.get("fingerprint") != parquet_fingerprint(path):
         return None
-    if read.select(pl.len()).collect().item() != facts.get("rows"):
+    if row_count != facts.get("rows"):
         return None
     try:
         summary = summary_from_json((receipt / SUMMARY_FILE).read_text(encoding="utf-8"), name)
