@@ -583,14 +583,12 @@ class DriversResult:
                 f"no contact reached {self.from_name} with its window closed by the end of the "
                 "data: nothing to compare. Check the steps, the window and the span."
             )
-        went = "none" if not self.converted else "all"
-        who = (
-            f"the one contact at {self.from_name} went on"
-            if reached == 1 and self.converted
-            else f"the one contact at {self.from_name} did not go on"
-            if reached == 1
-            else f"{went} of the {reached:,} contacts at {self.from_name} went on"
-        )
+        if reached == 1:
+            went = "went on" if self.converted else "did not go on"
+            who = f"the one contact at {self.from_name} {went}"
+        else:
+            went = "all" if self.converted else "none"
+            who = f"{went} of the {reached:,} contacts at {self.from_name} went on"
         return (
             f"{who} to {self.to_name}: there is no one to compare with. Check the steps, "
             "the window and the span."

@@ -270,12 +270,17 @@ def _micros(moment: datetime) -> int:
     return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
+def _yyyymmdd_as_epoch(at: pl.Expr) -> pl.Expr:
+    """Tell the times where numbers such as 19970101 land, read as epoch seconds (1970-08)."""
+    lo, hi = _YYYYMMDD_AS_EPOCH_US
+    return at.dt.epoch("us").is_between(lo, hi)
+
+
 def _early(at: pl.Expr, *, but_dates: bool) -> pl.Expr:
     """Tell the times before :data:`_EARLY` (``but_dates``: not those of the ``%Y%m%d`` warning)."""
     if not but_dates:
         return at < _EARLY
-    lo, hi = _YYYYMMDD_AS_EPOCH_US
-    return (at < _EARLY) & ~at.dt.epoch("us").is_between(lo, hi)
+    return (at < _EARLY) & ~_yyyymmdd_as_epoch(at)
 
 
 def _day(micros: int) -> str:
@@ -396,13 +401,12 @@ class ValidatedTable:
         n = pl.len().cast(pl.Int64)
         taken = pl.min_horizontal(n, pl.lit(_SAMPLED, pl.Int64))
         sample = at.gather(pl.int_range(0, taken, dtype=pl.Int64) * (n // taken)).dt.epoch("us")
-        lo, hi = (_EPOCH + timedelta(microseconds=us) for us in _YYYYMMDD_AS_EPOCH_US)
         span = [
             at.min().alias("first"),
             at.max().alias("last"),
             sample.quantile(0.01, "higher").alias("low"),
             sample.quantile(0.99, "lower").alias("high"),
-            at.is_between(lo, hi).sum().alias("dates"),
+            _yyyymmdd_as_epoch(at).sum().alias("dates"),
             _early(at, but_dates=False).sum().alias("early"),
         ]
         queries = [
@@ -460,8 +464,7 @@ class ValidatedTable:
         rows = self.numbered if self.numbered is not None else self.frame
         order = ROW if self.numbered is not None else OCCURRED_AT
         if span["dates"]:
-            lo, hi = _YYYYMMDD_AS_EPOCH_US
-            example = rows.filter(at.dt.epoch("us").is_between(lo, hi)).head(SHOWN_ROWS).collect()
+            example = rows.filter(_yyyymmdd_as_epoch(at)).head(SHOWN_ROWS).collect()
             named = _name_rows(example)
             seconds = int(example[OCCURRED_AT][0].timestamp()) if example.height else 0
             if _as_yyyymmdd(seconds):
