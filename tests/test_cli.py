@@ -27,6 +27,13 @@ def messy(tmp_path: Path) -> Path:
     return path
 
 
+def events_csv(tmp_path: Path, text: str) -> Path:
+    """Write ``text`` as the events file ``e.csv`` of a test; return its path."""
+    path = tmp_path / "e.csv"
+    path.write_text(text)
+    return path
+
+
 def test_validate_reports_set_aside_rows_on_stderr(
     messy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -39,8 +46,7 @@ def test_validate_reports_set_aside_rows_on_stderr(
 
 
 def test_validate_clean_file_exits_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = tmp_path / "e.csv"
-    path.write_text("contact_id,occurred_at,event\nc1,2026-11-02,like\n")
+    path = events_csv(tmp_path, "contact_id,occurred_at,event\nc1,2026-11-02,like\n")
     assert main(["validate", str(path)]) == 0
     out, err = capsys.readouterr()
     assert "none set aside" in err and "all rows usable" in out
@@ -143,9 +149,9 @@ def test_no_usable_row_is_an_error_not_an_empty_table(
 def test_misspelt_event_names_are_warned_about(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "e.csv"
-    path.write_text(
-        "contact_id,occurred_at,event\nc1,2026-11-02,page_view\nc1,2026-11-03,ebook_download\n"
+    path = events_csv(
+        tmp_path,
+        "contact_id,occurred_at,event\nc1,2026-11-02,page_view\nc1,2026-11-03,ebook_download\n",
     )
     assert main(["funnel", str(path), "--steps", "page_view,ebok_download|nope"]) == 0
     err = capsys.readouterr().err
@@ -161,8 +167,7 @@ def test_misspelt_event_names_are_warned_about(
 def test_as_of_outside_the_events_is_warned_about(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "e.csv"
-    path.write_text("contact_id,occurred_at,event,amount\nc1,2026-11-02,form_fill,\n")
+    path = events_csv(tmp_path, "contact_id,occurred_at,event,amount\nc1,2026-11-02,form_fill,\n")
     assert main(["classify", str(path), "--funnel", "sales", "--as-of", "2030-01-01"]) == 0
     err = capsys.readouterr().err
     assert "--as-of 2030-01-01 is 1,156 days after the last event (2026-11-02 00:00 UTC)" in err
@@ -181,9 +186,8 @@ def test_as_of_outside_the_events_is_warned_about(
 def test_a_span_without_any_event_is_warned_about(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
 ) -> None:
-    path = tmp_path / "e.csv"
-    path.write_text(
-        "contact_id,occurred_at,event\nc1,2026-11-02,page_view\nc1,2026-11-03,purchase\n"
+    path = events_csv(
+        tmp_path, "contact_id,occurred_at,event\nc1,2026-11-02,page_view\nc1,2026-11-03,purchase\n"
     )
     steps = [command, str(path), "--steps", "page_view,purchase"]
     empty = 2 if command == "drivers" else 0  # drivers: "no leak to explain" (one line)
@@ -200,8 +204,7 @@ def test_a_span_without_any_event_is_warned_about(
 def test_an_empty_amount_column_read_as_text_still_classifies(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "e.csv"
-    path.write_text("contact_id,occurred_at,event,amount\nc1,2026-11-02,purchase,\n")
+    path = events_csv(tmp_path, "contact_id,occurred_at,event,amount\nc1,2026-11-02,purchase,\n")
     assert main(["classify", str(path), "--funnel", "sales"]) == 0
     out = capsys.readouterr().out
     assert "1 contacts" in out
@@ -210,12 +213,12 @@ def test_an_empty_amount_column_read_as_text_still_classifies(
 def test_text_in_a_number_column_names_the_values(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "e.csv"
-    path.write_text(
+    path = events_csv(
+        tmp_path,
         "contact_id,occurred_at,event,amount\n"
         "c1,2026-11-02T10:00:00Z,purchase,12.5\n"
         "c2,2026-11-03T11:30:00Z,purchase,n/a\n"
-        "c3,2026-11-04T09:00:00Z,purchase,\n"
+        "c3,2026-11-04T09:00:00Z,purchase,\n",
     )
     for command in (["classify", "--funnel", "sales"], ["funnel", "--funnel", "sales"]):
         assert main([command[0], str(path), *command[1:]]) == 2
@@ -248,9 +251,9 @@ def test_a_definition_warns_about_likely_typos_only(
     text = load_funnel("inbound").to_toml().replace('"ebook_download"', '"ebook_downlaod"')
     mine = tmp_path / "mine.toml"
     mine.write_text(text)
-    path = tmp_path / "e.csv"
-    path.write_text(
-        "contact_id,occurred_at,event,amount\nc1,2026-11-02,page_view,\nc1,2026-11-03,ebook_download,\n"
+    path = events_csv(
+        tmp_path,
+        "contact_id,occurred_at,event,amount\nc1,2026-11-02,page_view,\nc1,2026-11-03,ebook_download,\n",
     )
     assert main(["classify", str(path), "--funnel", str(mine)]) == 0
     err = capsys.readouterr().err
@@ -261,8 +264,7 @@ def test_a_definition_warns_about_likely_typos_only(
 def test_an_alternative_event_of_the_same_definition_is_no_typo(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "e.csv"
-    path.write_text("contact_id,occurred_at,event,amount\nc1,2026-11-02,purchase,5\n")
+    path = events_csv(tmp_path, "contact_id,occurred_at,event,amount\nc1,2026-11-02,purchase,5\n")
     assert main(["classify", str(path), "--funnel", "sales"]) == 0
     assert "repeat_purchase" not in capsys.readouterr().err
 
@@ -371,8 +373,7 @@ def test_the_order_help_names_every_choice() -> None:
 def test_an_unreadable_time_names_the_option(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str], option: str
 ) -> None:
-    path = tmp_path / "e.csv"
-    path.write_text("contact_id,occurred_at,event\nc1,2026-11-02,a\n")
+    path = events_csv(tmp_path, "contact_id,occurred_at,event\nc1,2026-11-02,a\n")
     assert main([command[0], str(path), *command[1:]]) == 2
     out, err = capsys.readouterr()
     assert err.startswith(f"funnelkit {command[0]}: error: {option}")
@@ -427,8 +428,7 @@ def test_bad_options_are_refused_before_the_events_are_read(
 def test_a_step_of_digits_that_are_no_number_is_a_name(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
 ) -> None:
-    path = tmp_path / "e.csv"
-    path.write_text("contact_id,occurred_at,event\nc1,2026-11-02,a\n")
+    path = events_csv(tmp_path, "contact_id,occurred_at,event\nc1,2026-11-02,a\n")
     assert main([command, str(path), "--steps", "a,b", "--step", "\u00b2"]) == 2
     err = capsys.readouterr().err
     assert "--step: '\u00b2' is not a step of this funnel (a, b)" in err
@@ -437,9 +437,8 @@ def test_a_step_of_digits_that_are_no_number_is_a_name(
 def test_validate_out_leaves_a_rows_other_fields_out_unless_ids_stay_raw(
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "e.csv"
-    path.write_text(
-        "contact_id,occurred_at,event,email\nc1,2026-11-02,like,a@x.com\nc2,2026-11-02\n"
+    path = events_csv(
+        tmp_path, "contact_id,occurred_at,event,email\nc1,2026-11-02,like,a@x.com\nc2,2026-11-02\n"
     )
     out = tmp_path / "aside.csv"
     assert main(["validate", str(path), "--out", str(out)]) == 1
@@ -452,8 +451,7 @@ def test_validate_out_leaves_a_rows_other_fields_out_unless_ids_stay_raw(
 def test_a_stage_id_given_as_an_event_says_which_definition_has_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "e.csv"
-    path.write_text("contact_id,occurred_at,event\nc1,2026-11-02,page_view\n")
+    path = events_csv(tmp_path, "contact_id,occurred_at,event\nc1,2026-11-02,page_view\n")
     assert main(["funnel", str(path), "--steps", "page_view,warm_lead"]) == 0
     err = capsys.readouterr().err
     assert (
